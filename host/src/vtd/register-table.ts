@@ -1,0 +1,140 @@
+/**
+ * The VT-d register table (§11.4): one row per register with its offset,
+ * width, reset value, writable mask, write-1-to-clear mask and write-only
+ * mask. Generic code (register-file.ts) applies the masks; the unit's
+ * handlers exist only for side effects.
+ *
+ * The table depends on the profile: FRCD and IVA/IOTLB positions come from
+ * CAP.FRO/NFR and ECAP.IRO, and QEMU's masks differ from the spec's in a few
+ * places (noted per row).
+ */
+import type { Profile } from './profiles.js';
+import { REG, FSTS, ECTL } from './spec/registers.js';
+
+/** Names of the fixed registers. */
+export type FixedRegName = keyof typeof REG | 'IVA' | 'IOTLB';
+/** Fault recording register halves: FRCD<n>_LO (FI) and FRCD<n>_HI (F, T, FR, PV, SID...). */
+export type FrcdRegName = `FRCD${number}_${'LO' | 'HI'}`;
+/** Any register name. */
+export type RegName = FixedRegName | FrcdRegName;
+
+/** One register of the table. */
+export interface RegisterRow {
+  readonly name: RegName;
+  readonly offset: number;
+  /** Width in bytes. */
+  readonly width: 4 | 8;
+  readonly reset: bigint;
+  /** Bits software can write. */
+  readonly writable: bigint;
+  /** Bits a written 1 clears. */
+  readonly w1c: bigint;
+  /** Bits that read as 0 whatever is stored (write-only fields). */
+  readonly writeOnly: bigint;
+}
+
+const ALL32 = 0xffff_ffffn;
+const ALL64 = 0xffff_ffff_ffff_ffffn;
+
+function row(
+  name: RegName, offset: number, width: 4 | 8,
+  m: { reset?: bigint; writable?: bigint; w1c?: bigint; writeOnly?: bigint } = {},
+): RegisterRow {
+  return {
+    name, offset, width, reset: m.reset ?? 0n, writable: m.writable ?? 0n,
+    w1c: m.w1c ?? 0n, writeOnly: m.writeOnly ?? 0n,
+  };
+}
+
+/** Registers both QEMU and the spec profile present, with the spec's masks. */
+function commonRows(p: Profile): RegisterRow[] {
+  const spec = p.name === 'default';
+  // FSTS: QEMU's W1C bits are PFO and IQE only; the spec adds AFO, APF, ICE, ITE (§11.4.7.1).
+  const fstsW1c = spec
+    ? BigInt(FSTS.PFO | FSTS.AFO | FSTS.APF | FSTS.IQE | FSTS.ICE | FSTS.ITE)
+    : BigInt(FSTS.PFO | FSTS.IQE);
+  return [
+    row('VER', REG.VER, 4, { reset: BigInt(p.ver) }),
+    row('CAP', REG.CAP, 8, { reset: p.cap }),
+    row('ECAP', REG.ECAP, 8, { reset: p.ecap }),
+    // GCMD is write-only: reads return 0 (§11.4.4.1).
+    row('GCMD', REG.GCMD, 4, { writable: 0xff80_0000n, writeOnly: ALL32 }),
+    row('GSTS', REG.GSTS, 4),
+    // RTADDR: RTA 63:12, TTM 11:10 (§11.4.5).
+    row('RTADDR', REG.RTADDR, 8, { writable: 0xffff_ffff_ffff_fc00n }),
+    // CCMD: ICC, CIRG writable, CAIG RO, FM and SID write-only (§11.4.6).
+    row('CCMD', REG.CCMD, 8, { writable: 0xe000_0003_ffff_ffffn, writeOnly: 0x3_ffff_0000n }),
+    row('FSTS', REG.FSTS, 4, { w1c: fstsW1c }),
+    row('FECTL', REG.FECTL, 4, { reset: BigInt(ECTL.IM), writable: BigInt(ECTL.IM) }),
+    row('FEDATA', REG.FEDATA, 4, { writable: 0xffffn }),
+    row('FEADDR', REG.FEADDR, 4, { writable: 0xffff_fffcn }),
+    // FEUADDR is RsvdZ without ECAP.EIM in both profiles' practice (QEMU treats it as RsvdZ).
+    row('FEUADDR', REG.FEUADDR, 4, { writable: spec ? ALL32 : 0n }),
+    // PMEN: RO when CAP.PLMR = CAP.PHMR = 0 (§11.4.8.1).
+    row('PMEN', REG.PMEN, 4),
+    row('IQH', REG.IQH, 8),
+    row('IQT', REG.IQT, 8, { writable: 0x7fff0n }),
+    row('IQA', REG.IQA, 8, { writable: 0xffff_ffff_ffff_f807n }),
+    row('ICS', REG.ICS, 4, { w1c: 1n }),
+    row('IECTL', REG.IECTL, 4, { reset: BigInt(ECTL.IM), writable: BigInt(ECTL.IM) }),
+    row('IEDATA', REG.IEDATA, 4, { writable: spec ? 0xffffn : ALL32 }),
+    row('IEADDR', REG.IEADDR, 4, { writable: 0xffff_fffcn }),
+    row('IEUADDR', REG.IEUADDR, 4, { writable: spec ? ALL32 : 0n }),
+    row('IQERCD', REG.IQERCD, 8),
+    row('IRTA', REG.IRTA, 8, { writable: 0xffff_ffff_ffff_f80fn }),
+    // IOTLB: IVT, IIRG, DR, DW, DID writable; IAIG RO. IVA write-only.
+    row('IOTLB', p.ivaOffset + 8, 8, { writable: 0xb003_ffff_0000_0000n }),
+    row('IVA', p.ivaOffset, 8, { writable: 0xffff_ffff_ffff_f07fn, writeOnly: ALL64 }),
+  ];
+}
+
+/** Registers only the spec profile presents (all read-only values or simple storage). */
+function fullRows(): RegisterRow[] {
+  return [
+    row('AFLOG', REG.AFLOG, 8),
+    row('PLMBASE', REG.PLMBASE, 4),
+    row('PLMLIMIT', REG.PLMLIMIT, 4),
+    row('PHMBASE', REG.PHMBASE, 8),
+    row('PHMLIMIT', REG.PHMLIMIT, 8),
+    // Page-request queue (§11.4.11): PQH software-owned, PQT hardware-owned, PQA base|PQS.
+    row('PQH', REG.PQH, 8, { writable: 0x7ffe0n }),
+    row('PQT', REG.PQT, 8),
+    row('PQA', REG.PQA, 8, { writable: 0xffff_ffff_ffff_f007n }),
+    row('PRS', REG.PRS, 4, { w1c: 3n }),
+    row('PECTL', REG.PECTL, 4, { reset: BigInt(ECTL.IM), writable: BigInt(ECTL.IM) }),
+    row('PEDATA', REG.PEDATA, 4, { writable: 0xffffn }),
+    row('PEADDR', REG.PEADDR, 4, { writable: 0xffff_fffcn }),
+    row('PEUADDR', REG.PEUADDR, 4, { writable: ALL32 }),
+    row('MTRRCAP', REG.MTRRCAP, 8),
+    row('MTRRDEF', REG.MTRRDEF, 8),
+    // Virtual command interface: ECAP.VCS is 0, so all read-only zero.
+    row('VCMD', REG.VCMD, 8),
+    row('VCRSP', REG.VCRSP, 8),
+    row('VCCAP', REG.VCCAP, 8),
+  ];
+}
+
+/** FRCD[n] as two 64-bit rows; F (bit 127) is RW1C, the rest RO (§11.4.7.6). */
+function frcdRows(p: Profile): RegisterRow[] {
+  const rows: RegisterRow[] = [];
+  for (let n = 0; n < p.frcdCount; n++) {
+    const off = p.frcdOffset + 16 * n;
+    rows.push(row(`FRCD${n}_LO`, off, 8));
+    rows.push(row(`FRCD${n}_HI`, off + 8, 8, { w1c: 1n << 63n }));
+  }
+  return rows;
+}
+
+/** Builds the register table of a profile. Rows never overlap and lie inside the block. */
+export function buildRegisterTable(p: Profile): RegisterRow[] {
+  const rows = [...commonRows(p), ...(p.fullRegisterSet ? fullRows() : []), ...frcdRows(p)];
+  for (const r of rows) {
+    if (r.offset + r.width > p.blockSize) throw new Error(`profile: register ${r.name} outside the block`);
+  }
+  return rows;
+}
+
+/** Name of the FRCD half-row for record `n`. */
+export function frcdName(n: number, half: 'LO' | 'HI'): FrcdRegName {
+  return `FRCD${n}_${half}`;
+}
