@@ -1,0 +1,202 @@
+/**
+ * Records a `viommu-scenario/1` file on a real QEMU (q35 + intel-iommu + edu) through
+ * QEMU's qtest protocol and prints the `viommu-replay/1` observations it produced.
+ *
+ * This is how the project grows its differential test corpus: Debian 12 ships QEMU
+ * 7.2.22, the version the `qemu-7.2` profile reproduces, so new scenarios can be
+ * recorded on the reference and committed under `firmware-tests/golden/recorded/`.
+ * Nothing in `npm test` runs QEMU; the recorded files are data.
+ *
+ * Usage: node dist/tools/qemu-record/record.js <scenario.json> [--qemu PATH]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+/** Base address of the VT-d register block on q35 (QEMU's Q35_HOST_BRIDGE_IOMMU_ADDR). */
+const VTD_BASE = 0xfed90000n;
+/** Where this recorder places each edu device's 1 MiB BAR0 (inside q35's PCI hole). */
+const EDU_BAR_BASE = 0xe0000000n;
+/** edu's DMA buffer address in its own address space (hw/misc/edu.c DMA_START). */
+const EDU_DMA_START = 0x40000n;
+/** edu register offsets and command bits (hw/misc/edu.c). */
+const EDU = { src: 0x80n, dst: 0x88n, cnt: 0x90n, cmd: 0x98n, run: 1n, toPci: 2n } as const;
+/** How long to wait for edu's DMA (its timer fires after 100 ms of virtual time). */
+const DMA_TIMEOUT_MS = 5000;
+
+interface Step { op: string; [k: string]: unknown }
+interface Scenario {
+  name: string;
+  machine: {
+    profile: string; ram_mib: number;
+    iommu: { scalable_mode: boolean; caching_mode: boolean; aw_bits: number; first_stage?: boolean };
+    devices: { bdf: string; kind: string }[];
+  };
+  steps: Step[];
+}
+interface Observation { step: number; op: string; value?: string; data?: string }
+
+/** A qtest connection: one command line out, one `OK ...` line back. */
+class Qtest {
+  private lines: string[] = [];
+  private waiters: ((line: string) => void)[] = [];
+  constructor(private readonly proc: ReturnType<typeof spawn>) {
+    const rl = createInterface({ input: proc.stdout! });
+    rl.on('line', (line) => {
+      if (line.startsWith('IRQ')) return; // asynchronous interrupt notices are not answers
+      const w = this.waiters.shift();
+      if (w) w(line); else this.lines.push(line);
+    });
+  }
+  /** Sends one command and returns the text after `OK` (throws on `FAIL`/`ERR`). */
+  async cmd(text: string): Promise<string> {
+    this.proc.stdin!.write(`${text}\n`);
+    const line = this.lines.shift() ?? await new Promise<string>((r) => this.waiters.push(r));
+    if (!line.startsWith('OK')) throw new Error(`qtest '${text}' answered '${line}'`);
+    return line.slice(2).trim();
+  }
+}
+
+function hex(v: bigint): string { return `0x${v.toString(16)}`; }
+
+function parseBdf(bdf: string): { dev: number; fn: number } {
+  const m = /^00:([0-9a-fA-F]{2})\.([0-7])$/.exec(bdf);
+  if (!m) throw new Error(`bad bdf '${bdf}'`);
+  return { dev: parseInt(m[1], 16), fn: parseInt(m[2], 10) };
+}
+
+function qemuArgs(s: Scenario): string[] {
+  const io = s.machine.iommu;
+  const opts = ['intremap=on', 'x-buggy-eim=on', `aw-bits=${io.aw_bits}`,
+    `caching-mode=${io.caching_mode ? 'on' : 'off'}`, `x-scalable-mode=${io.scalable_mode ? 'on' : 'off'}`];
+  if (io.first_stage) opts.push('x-flts=on');
+  const args = ['-machine', 'q35', '-bios', haltFirmware(), '-qtest', 'stdio', '-qtest-log', '/dev/null', '-display', 'none',
+    '-nodefaults', '-m', String(s.machine.ram_mib), '-device', `intel-iommu,${opts.join(',')}`];
+  for (const d of s.machine.devices) {
+    const { dev, fn } = parseBdf(d.bdf);
+    args.push('-device', `edu,addr=${dev.toString(16).padStart(2, '0')}.${fn}`);
+  }
+  return args;
+}
+
+/** Assigns BAR0 and enables memory space + bus mastering through config mechanism #1. */
+async function setupEdu(q: Qtest, index: number, bdf: string): Promise<bigint> {
+  const { dev, fn } = parseBdf(bdf);
+  const cfg = (reg: number) => (0x80000000 | (dev << 11) | (fn << 8) | reg) >>> 0;
+  const bar = EDU_BAR_BASE + BigInt(index) * 0x100000n;
+  await q.cmd(`outl 0xcf8 ${hex(BigInt(cfg(0x10)))}`);
+  await q.cmd(`outl 0xcfc ${hex(bar)}`);
+  await q.cmd(`outl 0xcf8 ${hex(BigInt(cfg(0x04)))}`);
+  await q.cmd('outw 0xcfc 0x6');
+  return bar;
+}
+
+async function mmioRead(q: Qtest, off: bigint, size: number): Promise<bigint> {
+  if (size === 4) return BigInt(await q.cmd(`readl ${hex(VTD_BASE + off)}`));
+  if (off % 8n === 4n) { // two dword accesses, low first (FORMAT.md)
+    const lo = BigInt(await q.cmd(`readl ${hex(VTD_BASE + off)}`));
+    const hi = BigInt(await q.cmd(`readl ${hex(VTD_BASE + off + 4n)}`));
+    return (hi << 32n) | lo;
+  }
+  return BigInt(await q.cmd(`readq ${hex(VTD_BASE + off)}`));
+}
+
+async function mmioWrite(q: Qtest, off: bigint, size: number, v: bigint): Promise<void> {
+  if (size === 4) { await q.cmd(`writel ${hex(VTD_BASE + off)} ${hex(v & 0xffffffffn)}`); return; }
+  if (off % 8n === 4n) {
+    await q.cmd(`writel ${hex(VTD_BASE + off)} ${hex(v & 0xffffffffn)}`);
+    await q.cmd(`writel ${hex(VTD_BASE + off + 4n)} ${hex(v >> 32n)}`);
+    return;
+  }
+  await q.cmd(`writeq ${hex(VTD_BASE + off)} ${hex(v)}`);
+}
+
+async function dma(q: Qtest, bar: bigint, iova: bigint, len: number, toRam: boolean): Promise<void> {
+  await q.cmd(`writeq ${hex(bar + EDU.src)} ${hex(toRam ? EDU_DMA_START : iova)}`);
+  await q.cmd(`writeq ${hex(bar + EDU.dst)} ${hex(toRam ? iova : EDU_DMA_START)}`);
+  await q.cmd(`writeq ${hex(bar + EDU.cnt)} ${hex(BigInt(len))}`);
+  await q.cmd(`writeq ${hex(bar + EDU.cmd)} ${hex(EDU.run | (toRam ? EDU.toPci : 0n))}`);
+  // Debian's QEMU has no qtest accelerator (no clock_step): the VM runs a firmware that
+  // only halts, so virtual time passes in real time; poll until edu clears its RUN bit.
+  const deadline = Date.now() + DMA_TIMEOUT_MS;
+  while (BigInt(await q.cmd(`readq ${hex(bar + EDU.cmd)}`)) & EDU.run) {
+    if (Date.now() > deadline) throw new Error('edu DMA did not complete');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * A 64 KiB firmware image whose reset vector is `cli; hlt; jmp $-1`: the CPU halts at
+ * once, so nothing but the scenario touches RAM or PCI configuration.
+ */
+function haltFirmware(): string {
+  const image = new Uint8Array(65536);
+  image.set([0xfa, 0xf4, 0xeb, 0xfd], 65536 - 16);
+  const file = join(mkdtempSync(join(tmpdir(), 'viommu-qemu-')), 'halt.bin');
+  writeFileSync(file, image);
+  return file;
+}
+
+/** Runs every step of `s` on QEMU and returns the observations. */
+export async function record(s: Scenario, qemu = 'qemu-system-x86_64'): Promise<Observation[]> {
+  const proc = spawn(qemu, qemuArgs(s), { stdio: ['pipe', 'pipe', 'inherit'] });
+  const q = new Qtest(proc);
+  const bars = new Map<string, bigint>();
+  try {
+    for (const [i, d] of s.machine.devices.entries()) bars.set(d.bdf, await setupEdu(q, i, d.bdf));
+    const obs: Observation[] = [];
+    for (const [i, st] of s.steps.entries()) {
+      const num = (k: string) => BigInt(st[k] as string | number);
+      switch (st.op) {
+        case 'mem.write': {
+          const bytes = (st.u64 as string[]).map((w) => BigInt(w).toString(16).padStart(16, '0')
+            .match(/../g)!.reverse().join('')).join('');
+          await q.cmd(`write ${hex(num('gpa'))} ${bytes.length / 2} 0x${bytes}`);
+          break;
+        }
+        case 'mem.fill': await q.cmd(`memset ${hex(num('gpa'))} ${st.len} ${hex(num('byte'))}`); break;
+        case 'mem.read': {
+          const data = await q.cmd(`read ${hex(num('gpa'))} ${st.len}`);
+          obs.push({ step: i, op: st.op, data: data.replace(/^0x/, '').toLowerCase() });
+          break;
+        }
+        case 'mmio.write': await mmioWrite(q, num('offset'), Number(st.size), num('value')); break;
+        case 'mmio.read':
+          obs.push({ step: i, op: st.op, value: hex(await mmioRead(q, num('offset'), Number(st.size))) });
+          break;
+        case 'dma.read': case 'dma.write': {
+          const bar = bars.get(st.bdf as string);
+          if (bar === undefined) throw new Error(`step ${i}: no device at ${String(st.bdf)}`);
+          await dma(q, bar, num('iova'), Number(st.len), st.op === 'dma.write');
+          break;
+        }
+        default: throw new Error(`step ${i}: unknown op '${st.op}'`);
+      }
+    }
+    return obs;
+  } finally {
+    proc.stdin!.end();
+    proc.kill();
+  }
+}
+
+/** Formats observations the way the shared `.expected.json` files are laid out. */
+export function formatReplay(name: string, obs: Observation[]): string {
+  const rows = obs.map((o) => `    ${JSON.stringify(o)}`).join(',\n');
+  return `{\n  "format": "viommu-replay/1",\n  "scenario": ${JSON.stringify(name)},\n  "observations": [\n${rows}\n  ]\n}\n`;
+}
+
+async function cli(argv: string[]): Promise<number> {
+  const file = argv[0];
+  if (!file) { console.error('usage: record <scenario.json> [--qemu PATH]'); return 2; }
+  const qi = argv.indexOf('--qemu');
+  const s = JSON.parse(readFileSync(file, 'utf8')) as Scenario;
+  process.stdout.write(formatReplay(s.name, await record(s, qi > 0 ? argv[qi + 1] : undefined)));
+  return 0;
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, ''))) {
+  cli(process.argv.slice(2)).then((c) => { process.exitCode = c; }, (e) => { console.error(String(e)); process.exitCode = 1; });
+}
