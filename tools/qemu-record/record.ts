@@ -197,6 +197,6 @@ async function cli(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, ''))) {
+if (process.argv[1]?.endsWith("record.js")) {
   cli(process.argv.slice(2)).then((c) => { process.exitCode = c; }, (e) => { console.error(String(e)); process.exitCode = 1; });
 }

@@ -1,0 +1,323 @@
+/**
+ * Scenario families: seeded generators of guest-driver scenarios of the kind in
+ * `shared/scenarios`, recorded on QEMU 7.2.22 to extend the golden corpus. Each
+ * family exercises one area (walks and superpages, fault reasons, fault-record
+ * rules, register invalidation and staleness, queued invalidation, scalable
+ * mode); the seed varies layouts, widths, permissions and the order of events.
+ *
+ * Structure encodings follow the VT-d spec: root/context entries §9.1/§9.3,
+ * scalable-mode entries §9.2/§9.4-9.6, second-stage entries §9.8, descriptors §6.5.2.
+ */
+import { GCMD, REG, Rng, ScenarioBuilder, machine72 } from './scenario-builder.js';
+
+const DEV_A = '00:03.0';
+const DEV_B = '00:04.0';
+const devfn = (bdf: string) => (parseInt(bdf.slice(3, 5), 16) << 3) | parseInt(bdf.slice(6), 10);
+
+const ROOT = 0x100000n;
+const CTX = 0x101000n;
+const TABLES = 0x110000n; // page tables are allocated from here
+const DATA = 0x400000n;   // data pages (source patterns)
+const SINK = 0x600000n;   // pages the device writes to
+const OUTSIDE_RAM = 0x40000000n; // 1 GiB: above the 256 MiB of RAM, not MMIO
+
+/** A second-stage page-table tree being built in guest memory (legacy or PGTT=2). */
+class SsTables {
+  private next = TABLES;
+  readonly top: bigint;
+  /** Last PTE address written per (iova, level), to let families corrupt entries. */
+  readonly entryAt = new Map<string, bigint>();
+  /** Every entry written, by address, so a family can restore the tree after corrupting it. */
+  readonly written = new Map<bigint, bigint>();
+  private readonly tables = new Map<string, bigint>();
+  constructor(private readonly b: ScenarioBuilder, readonly levels: number) { this.top = this.alloc(); }
+  private write(at: bigint, v: bigint): void { this.written.set(at, v); this.b.memWrite(at, [v]); }
+  /** Rewrites every entry this tree holds (undoing corruptions). */
+  restore(): void { for (const [at, v] of this.written) this.b.memWrite(at, [v]); }
+  alloc(): bigint { const p = this.next; this.next += 0x1000n; this.b.page(p); return p; }
+  /** Maps `iova` to `gpa` with a leaf at `leafLevel` (0 = 4K, 1 = 2M, 2 = 1G). */
+  map(iova: bigint, gpa: bigint, perms: bigint, leafLevel = 0, upperPerms = 3n): void {
+    let table = this.top;
+    for (let level = this.levels - 1; level > leafLevel; level--) {
+      const idx = (iova >> BigInt(12 + 9 * level)) & 0x1ffn;
+      const key = `${table}:${idx}`;
+      let child = this.tables.get(key);
+      if (child === undefined) {
+        child = this.alloc();
+        this.tables.set(key, child);
+        this.write(table + idx * 8n, child | upperPerms);
+      }
+      this.entryAt.set(`${iova}:${level}`, table + idx * 8n);
+      table = child;
+    }
+    const idx = (iova >> BigInt(12 + 9 * leafLevel)) & 0x1ffn;
+    const ps = leafLevel > 0 ? 0x80n : 0n;
+    this.write(table + idx * 8n, gpa | ps | perms);
+    this.entryAt.set(`${iova}:${leafLevel}`, table + idx * 8n);
+  }
+}
+
+/** Writes a recognisable pattern of 16 qwords at `gpa`. */
+function pattern(b: ScenarioBuilder, gpa: bigint, tag: number): void {
+  b.memWrite(gpa, Array.from({ length: 16 }, (_, i) => (BigInt(tag) << 24n) | 0xc0de00n | BigInt(i)));
+}
+
+/** Root + context entry for `bdf` in legacy mode (§9.1, §9.3). */
+function legacyContext(b: ScenarioBuilder, bdf: string, slpt: bigint, aw: number, did: number, tt = 0, fpd = false): void {
+  b.memWrite(ROOT, [CTX | 1n, 0n]);
+  b.memWrite(CTX + BigInt(devfn(bdf)) * 16n, [slpt | BigInt(tt << 2) | (fpd ? 2n : 0n) | 1n, BigInt(aw | (did << 8))]);
+}
+
+/** Legacy setup common to most families; returns the tables. */
+function legacySetup(b: ScenarioBuilder, rng: Rng, aw: 39 | 48, devices: string[]): SsTables {
+  b.page(ROOT).page(CTX);
+  const t = new SsTables(b, aw === 39 ? 3 : 4);
+  for (const d of devices) legacyContext(b, d, t.top, aw === 39 ? 1 : 2, 1 + rng.int(3));
+  return t;
+}
+
+/** SRTP, global invalidation, TE. */
+function enable(b: ScenarioBuilder): void {
+  b.setRootTable(ROOT).globalInvalidateRegs().enableTranslation();
+}
+
+/** Page walks with 4K/2M/1G leaves and mixed permissions; data checked through a sink page. */
+export function walks(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const aw = rng.pick([39, 48] as const);
+  const t = legacySetup(b, rng, aw, [DEV_A]);
+  const sinkIova = 0x8000000n;
+  t.map(sinkIova, SINK, 3n);
+  b.page(SINK);
+  const maps: { iova: bigint; readable: boolean }[] = [];
+  for (let i = 0; i < 4; i++) {
+    const leaf = rng.pick([0, 0, 0, 1]);
+    const iova = leaf === 1 ? BigInt(0x200000 * (1 + rng.int(60))) : BigInt(0x1000 * (1 + rng.int(0x7000)));
+    if (maps.some((m) => (m.iova >> 21n) === (iova >> 21n))) continue;
+    const gpa = leaf === 1 ? 0x800000n + BigInt(i) * 0x200000n : DATA + BigInt(i) * 0x1000n;
+    const perms = rng.pick([1n, 3n, 3n, 2n]);
+    t.map(iova, gpa, perms, leaf);
+    pattern(b, gpa + (leaf === 1 ? 0x1000n : 0n), 0xa0 + i);
+    maps.push({ iova: iova + (leaf === 1 ? 0x1000n : 0n), readable: (perms & 1n) !== 0n });
+  }
+  enable(b);
+  for (const m of maps) {
+    const off = BigInt(rng.int(32) * 8);
+    b.dmaRead(DEV_A, m.iova + off, 64);
+    b.readFaultState();
+    if (m.readable) {
+      b.dmaWrite(DEV_A, sinkIova, 64).memRead(SINK, 64);
+    } else b.clearFaults();
+  }
+  b.mmioRead(REG.FSTS, 4);
+  return b.build(`gen-walks-${seed}`, 'legacy walks with 4K/2M leaves, mixed permissions', machine72({ aw }));
+}
+
+/** One structure corruption per round; each followed by a DMA and the fault registers. */
+export function faultReasons(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const aw = rng.pick([39, 48] as const);
+  const t = legacySetup(b, rng, aw, [DEV_A]);
+  const iova = BigInt(0x1000 * (1 + rng.int(0x1000)));
+  t.map(iova, DATA, 3n);
+  pattern(b, DATA, 0xf0);
+  enable(b);
+  const awField = BigInt(aw === 39 ? 1 : 2);
+  const ctxAt = CTX + BigInt(devfn(DEV_A)) * 16n;
+  const goodCtx = [t.top | 1n, awField | (1n << 8n)];
+  const corruptions: [string, () => void][] = [
+    ['root-not-present', () => b.memWrite(ROOT, [CTX])],
+    ['root-reserved-lo', () => b.memWrite(ROOT, [CTX | 1n | (1n << BigInt(1 + rng.int(11)))])],
+    ['root-reserved-hi', () => b.memWrite(ROOT + 8n, [1n << BigInt(rng.int(64))])],
+    ['root-outside-ram', () => b.mmioWrite(REG.RTADDR, 8, OUTSIDE_RAM).mmioWrite(REG.GCMD, 4, GCMD.SRTP | GCMD.TE)],
+    ['ctx-table-outside-ram', () => b.memWrite(ROOT, [OUTSIDE_RAM | 1n, 0n])],
+    ['ctx-not-present', () => b.memWrite(ctxAt, [t.top | (rng.chance(0.5) ? 2n : 0n)])],
+    ['ctx-fpd', () => b.memWrite(ctxAt, [t.top | 3n])],
+    ['ctx-reserved-lo', () => b.memWrite(ctxAt, [goodCtx[0] | (1n << BigInt(4 + rng.int(8)))])],
+    ['ctx-reserved-hi', () => b.memWrite(ctxAt + 8n, [goodCtx[1] | (1n << BigInt(rng.pick([7, 24, 30, 40, 63])))])],
+    ['ctx-aw-invalid', () => b.memWrite(ctxAt + 8n, [BigInt(rng.pick([0, 3, 4, 5, 7, aw === 39 ? 2 : 1])) | (1n << 8n)])],
+    ['ctx-tt', () => b.memWrite(ctxAt, [t.top | BigInt(rng.pick([1, 2, 3]) << 2) | 1n])],
+    ['slpt-outside-ram', () => b.memWrite(ctxAt, [OUTSIDE_RAM | 1n])],
+    ['pte-not-present', () => b.memWrite(t.entryAt.get(`${iova}:${rng.int(t.levels)}`)!, [0n])],
+    ['pte-read-only', () => b.memWrite(t.entryAt.get(`${iova}:${rng.int(t.levels)}`)!, [0n])],
+    ['pte-reserved', () => {
+      const level = rng.int(t.levels);
+      const at = t.entryAt.get(`${iova}:${level}`)!;
+      const bit = rng.pick([7, 11, 52, 62, aw === 39 ? 40 : 50]);
+      b.memRead(at, 8).memWrite(at, [(level === 0 ? DATA : TABLES) | 3n | (1n << BigInt(bit))]);
+    }],
+    ['leaf-in-interrupt-range', () => b.memWrite(t.entryAt.get(`${iova}:0`)!, [0xfee00000n | 3n])],
+  ];
+  const rounds = 3 + rng.int(3);
+  for (let r = 0; r < rounds; r++) {
+    const [, corrupt] = rng.pick(corruptions);
+    corrupt();
+    b.globalInvalidateRegs(false);
+    if (rng.chance(0.5)) b.dmaRead(DEV_A, iova + BigInt(rng.int(16) * 8), 32);
+    else b.dmaWrite(DEV_A, iova + BigInt(rng.int(16) * 8), 32);
+    b.readFaultState().clearFaults().mmioRead(REG.FSTS, 4).mmioRead(REG.FECTL, 4);
+    // repair everything for the next round
+    b.memWrite(ROOT, [CTX | 1n, 0n]).memWrite(ctxAt, goodCtx);
+    t.restore();
+    b.mmioWrite(REG.RTADDR, 8, ROOT).mmioWrite(REG.GCMD, 4, GCMD.SRTP | GCMD.TE).globalInvalidateRegs(false);
+  }
+  return b.build(`gen-fault-reasons-${seed}`, 'structure corruptions and the fault each records', machine72({ aw }));
+}
+
+/** Fault-record rules: same-source collapsing, PFO from another source, IM/IP, clearing orders. */
+export function faultRecords(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const t = legacySetup(b, rng, 39, [DEV_A, DEV_B]);
+  t.map(0x1000n, DATA, 1n); // read-only: writes fault with reason 5
+  enable(b);
+  const actions: (() => void)[] = [
+    () => b.dmaWrite(DEV_A, 0x1000n + BigInt(rng.int(64) * 8), 16),
+    () => b.dmaWrite(DEV_B, 0x1000n + BigInt(rng.int(64) * 8), 16),
+    () => b.dmaRead(rng.pick([DEV_A, DEV_B]), 0x5000n, 16),
+    () => b.mmioWrite(REG.FRCD_HI + 4, 4, 0x80000000),
+    () => b.mmioWrite(REG.FSTS, 4, rng.pick([1, 2, 3, 0x7f])),
+    () => b.mmioWrite(REG.FECTL, 4, rng.pick([0, 0x80000000, 0x40000000])),
+    () => b.mmioWrite(REG.FRCD_HI, 8, rng.pick([0n, 0x8000000000000000n, 0xffffffffffffffffn])),
+  ];
+  for (let i = 0; i < 12; i++) {
+    rng.pick(actions)();
+    b.mmioRead(REG.FSTS, 4).mmioRead(REG.FECTL, 4);
+    if (rng.chance(0.4)) b.mmioRead(REG.FRCD_HI, 8).mmioRead(REG.FRCD_LO, 8);
+  }
+  return b.build(`gen-fault-records-${seed}`, 'fault recording, PFO, collapsing and FECTL IM/IP', machine72({ devices: [DEV_A, DEV_B] }));
+}
+
+/** Stale translations and the register-based invalidations (CCMD, IOTLB+IVA) that end them. */
+export function registerInvalidation(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const t = legacySetup(b, rng, 39, [DEV_A]);
+  const did = 1n;
+  b.memWrite(CTX + BigInt(devfn(DEV_A)) * 16n + 8n, [1n | (did << 8n)]);
+  const iova = BigInt(0x1000 * (1 + rng.int(0x100)));
+  const sinkIova = 0x8000000n;
+  t.map(sinkIova, SINK, 3n);
+  t.map(iova, DATA, 3n);
+  pattern(b, DATA, 0x11);
+  pattern(b, DATA + 0x1000n, 0x22);
+  enable(b);
+  const check = () => { b.dmaRead(DEV_A, iova, 64).dmaWrite(DEV_A, sinkIova, 64).memRead(SINK, 64); };
+  check();
+  const leaf = t.entryAt.get(`${iova}:0`)!;
+  for (let r = 0; r < 4; r++) {
+    b.memWrite(leaf, [DATA + BigInt((r + 1) % 2) * 0x1000n | 3n]);
+    const kind = rng.int(6);
+    if (kind === 1) b.mmioWrite(REG.CCMD, 8, (1n << 63n) | (BigInt(rng.pick([1, 2, 3])) << 61n) | (BigInt(rng.int(4)) << 32n) | (BigInt(rng.pick([0x18, 0x19, 0x1f, 0x20])) << 16n) | BigInt(rng.int(3)));
+    if (kind === 2) b.mmioWrite(REG.IOTLB, 8, 0x9000000000000000n);
+    if (kind === 3) b.mmioWrite(REG.IOTLB, 8, 0xa000000000000000n | (BigInt(rng.int(3)) << 32n));
+    if (kind >= 4) {
+      const am = rng.pick([0, 0, 1, 2, 9]);
+      const base = rng.pick([iova, iova + 0x100000n, iova ^ 0x1000n, iova & ~0xfffffn]);
+      b.mmioWrite(REG.IVA, 8, base | BigInt(am) | (rng.chance(0.3) ? 0x40n : 0n));
+      b.mmioWrite(REG.IOTLB, 8, 0xb000000000000000n | (BigInt(rng.int(3)) << 32n));
+    }
+    if (kind > 0) b.mmioRead(REG.CCMD, 8).mmioRead(REG.IOTLB, 8).mmioRead(REG.IVA, 8);
+    check();
+  }
+  return b.build(`gen-register-invalidation-${seed}`, 'stale IOTLB entries and CCMD/IOTLB register invalidation', machine72());
+}
+
+/** Queued invalidation: descriptor mixes, waits, invalid descriptors, wrap-around. */
+export function queuedInvalidation(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const t = legacySetup(b, rng, 39, [DEV_A]);
+  const iova = 0x3000n;
+  t.map(iova, DATA, 3n);
+  t.map(0x8000000n, SINK, 3n);
+  pattern(b, DATA, 0x33);
+  pattern(b, DATA + 0x1000n, 0x44);
+  const q = 0x180000n;
+  const status = 0x190000n;
+  b.page(q).page(status);
+  b.setRootTable(ROOT);
+  b.mmioWrite(REG.IQA, 8, q).mmioWrite(REG.IQT, 8, 0).mmioWrite(REG.GCMD, 4, GCMD.QIE).mmioRead(REG.GSTS, 4);
+  let tail = 0n;
+  const submit = (descs: bigint[][]) => {
+    for (const d of descs) { b.memWrite(q + tail, d); tail = (tail + 16n) % 4096n; }
+    b.mmioWrite(REG.IQT, 8, tail);
+    b.mmioRead(REG.IQH, 8).mmioRead(REG.FSTS, 4);
+  };
+  const wait = (data: number) => [(BigInt(data) << 32n) | 0x25n, status];
+  submit([[0x11n, 0n], [0x12n, 0n], wait(0x1001)]);
+  b.mmioWrite(REG.GCMD, 4, GCMD.TE | GCMD.QIE).mmioRead(REG.GSTS, 4);
+  b.dmaRead(DEV_A, iova, 64).dmaWrite(DEV_A, 0x8000000n, 64).memRead(SINK, 64);
+  const kinds: (() => bigint[][])[] = [
+    () => [[0x11n | (BigInt(rng.pick([1, 2, 3])) << 4n) | (1n << 16n) | (0x18n << 32n), 0n]],
+    () => [[0x12n, 0n]],
+    () => [[0x22n | (1n << 16n), 0n]],
+    () => [[0x32n | (BigInt(rng.pick([1, 2])) << 16n), iova | BigInt(rng.pick([0, 1, 4])) | (rng.chance(0.3) ? 0x40n : 0n)]],
+    () => [wait(rng.int(0xffff))],
+    () => [[0x15n, 0n]],
+    () => [[BigInt(rng.pick([0, 6, 7, 8, 9, 0xf])), 0n]],
+    () => [[0x12n | (1n << BigInt(rng.pick([8, 12, 40]))), 0n]],
+    () => [[0x14n, 0n]],
+  ];
+  for (let r = 0; r < 5; r++) {
+    b.memWrite(t.entryAt.get(`${iova}:0`)!, [DATA + BigInt((r + 1) % 2) * 0x1000n | 3n]);
+    const n = 1 + rng.int(3);
+    submit(Array.from({ length: n }, () => rng.pick(kinds)()).flat());
+    b.mmioRead(REG.ICS, 4).mmioRead(REG.IECTL, 4).memRead(status, 8);
+    if (rng.chance(0.5)) b.mmioWrite(REG.FSTS, 4, 0x10).mmioWrite(REG.ICS, 4, 1);
+    if (rng.chance(0.3)) { b.mmioWrite(REG.IQT, 8, tail); b.mmioRead(REG.IQH, 8); }
+    b.dmaRead(DEV_A, iova, 64).dmaWrite(DEV_A, 0x8000000n, 64).memRead(SINK, 64);
+  }
+  if (rng.chance(0.5)) b.mmioWrite(REG.CCMD, 8, 0xa000000000000000n).mmioRead(REG.CCMD, 8);
+  b.mmioWrite(REG.GCMD, 4, GCMD.TE).mmioRead(REG.GSTS, 4).mmioRead(REG.IQH, 8).mmioRead(REG.IQT, 8);
+  return b.build(`gen-queued-invalidation-${seed}`, 'queued invalidation descriptor mixes, waits and errors', machine72());
+}
+
+/** Scalable mode (7.2: second-stage through PASID entries, RID_PASID 0). */
+export function scalable(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  b.page(ROOT).page(CTX);
+  const t = new SsTables(b, 3);
+  const iova = BigInt(0x1000 * (1 + rng.int(0x100)));
+  t.map(iova, DATA, 3n);
+  t.map(0x8000000n, SINK, 3n);
+  pattern(b, DATA, 0x55);
+  const dir = 0x1a0000n;
+  const ptab = 0x1a1000n;
+  b.page(dir).page(ptab);
+  b.memWrite(ROOT, [CTX | 1n, 0n]);
+  const ctxAt = CTX + BigInt(devfn(DEV_A) & 0x7f) * 32n;
+  b.memWrite(ctxAt, [dir | 1n, 0n, 0n, 0n]);
+  b.memWrite(dir, [ptab | 1n]);
+  const goodPasid = [t.top | (2n << 6n) | (1n << 2n) | 1n, 1n, 0n];
+  b.memWrite(ptab, goodPasid);
+  b.setRootTable(ROOT | 0x400n).globalInvalidateRegs().enableTranslation();
+  b.dmaRead(DEV_A, iova, 64).dmaWrite(DEV_A, 0x8000000n, 64).memRead(SINK, 64).readFaultState();
+  const corruptions: (() => void)[] = [
+    () => b.memWrite(dir, [ptab | (rng.chance(0.5) ? 2n : 0n)]),
+    () => b.memWrite(ptab, [goodPasid[0] & ~1n]),
+    () => b.memWrite(ptab, [(goodPasid[0] & ~(7n << 6n)) | (BigInt(rng.pick([0, 1, 3, 4, 5, 7])) << 6n)]),
+    () => b.memWrite(ptab, [(goodPasid[0] & ~(7n << 2n)) | (BigInt(rng.pick([0, 2, 3])) << 2n)]),
+    () => b.memWrite(ctxAt, [dir]),
+    () => b.memWrite(ctxAt + 16n, [1n]),
+    () => b.memWrite(ROOT, [CTX]),
+    () => b.memWrite(t.entryAt.get(`${iova}:0`)!, [DATA | 1n]),
+  ];
+  for (let r = 0; r < 3; r++) {
+    rng.pick(corruptions)();
+    b.globalInvalidateRegs(false);
+    b.dmaWrite(DEV_A, iova, 32).readFaultState().clearFaults();
+    b.memWrite(ROOT, [CTX | 1n, 0n]).memWrite(ctxAt, [dir | 1n, 0n, 0n, 0n]).memWrite(dir, [ptab | 1n]).memWrite(ptab, goodPasid);
+    b.memWrite(t.entryAt.get(`${iova}:0`)!, [DATA | 3n]).globalInvalidateRegs(false);
+  }
+  return b.build(`gen-scalable-${seed}`, 'scalable mode second stage via PASID entries and PASID-level faults', machine72({ scalable: true }));
+}
+
+/** Every family by name, for the recorder's batch mode. */
+export const FAMILIES: Record<string, (seed: number) => object> = {
+  walks, 'fault-reasons': faultReasons, 'fault-records': faultRecords,
+  'register-invalidation': registerInvalidation, 'queued-invalidation': queuedInvalidation, scalable,
+};

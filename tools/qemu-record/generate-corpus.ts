@@ -1,0 +1,47 @@
+/**
+ * Builds scenarios from every family in `families.ts` and records each on QEMU,
+ * writing `<dir>/<name>.scenario.json` and `<dir>/<name>.expected.json`.
+ * A scenario that QEMU cannot run (it aborts on some guest errors) is skipped
+ * and reported: only what the reference really produced becomes golden.
+ *
+ * Usage: node dist/tools/qemu-record/generate-corpus.js <dir> [seedsPerFamily] [family...]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FAMILIES } from './families.js';
+import { formatReplay, record } from './record.js';
+
+/** Lays a scenario out like the shared files: one step per line. */
+export function formatScenario(s: { steps: unknown[] } & Record<string, unknown>): string {
+  const { steps, ...head } = s;
+  const headText = JSON.stringify(head, null, 2).replace(/\n}$/, '');
+  return `${headText},\n  "steps": [\n${steps.map((st) => `    ${JSON.stringify(st)}`).join(',\n')}\n  ]\n}\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const dir = argv[0];
+  if (!dir) { console.error('usage: generate-corpus <dir> [seedsPerFamily] [family...]'); return 2; }
+  const seeds = Number(argv[1] ?? 4);
+  const names = argv.length > 2 ? argv.slice(2) : Object.keys(FAMILIES);
+  mkdirSync(dir, { recursive: true });
+  let ok = 0;
+  for (const name of names) {
+    const family = FAMILIES[name];
+    if (!family) { console.error(`unknown family '${name}'`); return 2; }
+    for (let seed = 1; seed <= seeds; seed++) {
+      const s = family(seed) as { name: string; steps: unknown[] };
+      try {
+        const obs = await record(s as never);
+        writeFileSync(join(dir, `${s.name}.scenario.json`), formatScenario(s));
+        writeFileSync(join(dir, `${s.name}.expected.json`), formatReplay(s.name, obs));
+        ok++;
+      } catch (e) {
+        console.error(`${s.name}: not recorded: ${String(e)}`);
+      }
+    }
+  }
+  console.log(`${ok} scenarios recorded in ${dir}`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then((c) => { process.exitCode = c; }, (e) => { console.error(String(e)); process.exitCode = 1; });
