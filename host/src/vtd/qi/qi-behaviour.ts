@@ -1,0 +1,95 @@
+/**
+ * How each capability profile runs the invalidation queue. The default
+ * profile follows the VT-d spec (§6.5.2, §11.4.9); the `qemu-*` profiles copy
+ * QEMU's intel-iommu (hw/i386/intel_iommu.c, vtd_fetch_inv_desc and
+ * vtd_process_*_desc; observations in scenarios/FORMAT.md and VTD-FACTS §7).
+ * Every departure from the spec is one named field, false/empty by default.
+ */
+import type { ProfileName } from '../profiles.js';
+import { DESC } from './descriptors.js';
+
+/** IQA read-back rule. */
+export type IqaReadBack =
+  /** Spec: the register as written (writable fields). */
+  | 'register'
+  /** QEMU 7.2: the base latched at the last QIE enable, plus QS as written. */
+  | 'latched-base-qs'
+  /** QEMU 10.0: the base latched at the last QIE enable, plus QS and DW as written. */
+  | 'latched-base-qs-dw';
+
+/** The queue rules of one profile. */
+export interface QiBehaviour {
+  /** Clearing IQE/ITE in FSTS resumes fetching at IQH (spec). QEMU: only the next IQT write does. */
+  readonly resumeOnErrorClear: boolean;
+  /** IQERCD records IQEI / ITESID / ICESID (spec). QEMU leaves it 0. */
+  readonly recordIqercd: boolean;
+  /** A device-TLB invalidation that times out sets ITE; bad completions set ICE (spec). QEMU has neither. */
+  readonly deviceErrors: boolean;
+  readonly iqaReadBack: IqaReadBack;
+  /** QIE=0 is refused (QIES stays 1) unless IQH == IQT and the last descriptor was a wait (QEMU). */
+  readonly disableNeedsIdleAfterWait: boolean;
+  /** Descriptor types the profile processes; any other type is IQE (invalid type). */
+  readonly knownTypes: ReadonlySet<number>;
+  /** Types that give IQE (invalid width) in a 128-bit queue. */
+  readonly wideOnlyTypes: ReadonlySet<number>;
+  /** A 128-bit type in a 256-bit queue must have qw2 = qw3 = 0 (spec, QEMU 10.0). */
+  readonly upperHalfReserved: boolean;
+  /** Check the capabilities (ECAP.DT, PASID, PRS, MHMV) and the TTM a descriptor needs (spec). */
+  readonly capabilityChecks: boolean;
+  /** A wait descriptor with neither SW nor IF is IQE (QEMU: "unknown type"). */
+  readonly waitNeedsSwOrIf: boolean;
+  /** Context-cache domain-selective invalidation is done as global (QEMU). */
+  readonly ccDomainAsGlobal: boolean;
+  /** QEMU checks the PFSID bits of a device-TLB descriptor as reserved. */
+  readonly devTlbPfsidReserved: boolean;
+  /** The IEC descriptor's reserved bits are not checked (QEMU 7.2). */
+  readonly iecUnchecked: boolean;
+  /** PASID-cache descriptors are accepted without checks and act as global (QEMU: no PASID cache; reads entries every time). */
+  readonly pasidCacheUnchecked: boolean;
+  /** With first-stage translation, a type-2 page-selective invalidation drops the whole domain (QEMU 10.0). */
+  readonly psiFirstStageAsDomain: boolean;
+}
+
+const ALL_TYPES = [
+  DESC.CONTEXT_CACHE, DESC.IOTLB, DESC.DEVICE_TLB, DESC.IEC, DESC.WAIT, DESC.PASID_IOTLB,
+  DESC.PASID_CACHE, DESC.PASID_DEVICE_TLB, DESC.PAGE_GROUP_RESPONSE,
+];
+
+/** The spec's rules. */
+export const SPEC_BEHAVIOUR: QiBehaviour = {
+  resumeOnErrorClear: true, recordIqercd: true, deviceErrors: true, iqaReadBack: 'register',
+  disableNeedsIdleAfterWait: false, knownTypes: new Set(ALL_TYPES),
+  wideOnlyTypes: new Set([DESC.PASID_IOTLB, DESC.PASID_CACHE, DESC.PASID_DEVICE_TLB, DESC.PAGE_GROUP_RESPONSE]),
+  upperHalfReserved: true, capabilityChecks: true, waitNeedsSwOrIf: false, ccDomainAsGlobal: false,
+  devTlbPfsidReserved: false, iecUnchecked: false, pasidCacheUnchecked: false, psiFirstStageAsDomain: false,
+};
+
+const QEMU_COMMON = {
+  resumeOnErrorClear: false, recordIqercd: false, deviceErrors: false,
+  disableNeedsIdleAfterWait: true, capabilityChecks: false, waitNeedsSwOrIf: true,
+  ccDomainAsGlobal: true, devTlbPfsidReserved: true, pasidCacheUnchecked: true,
+} as const;
+
+/** QEMU 7.2: types 1-7 (7 a no-op), no width checks, no IEC reserved check, IQA reads base|QS. */
+export const QEMU_7_2_BEHAVIOUR: QiBehaviour = {
+  ...QEMU_COMMON, iqaReadBack: 'latched-base-qs',
+  knownTypes: new Set(ALL_TYPES.filter((t) => t <= DESC.PASID_CACHE)),
+  wideOnlyTypes: new Set(), upperHalfReserved: false, iecUnchecked: true, psiFirstStageAsDomain: false,
+};
+
+/** QEMU 10.0: types 1-8, types 6-8 need a 256-bit queue, 128-bit types a zero upper half. */
+export const QEMU_10_0_BEHAVIOUR: QiBehaviour = {
+  ...QEMU_COMMON, iqaReadBack: 'latched-base-qs-dw',
+  knownTypes: new Set(ALL_TYPES.filter((t) => t <= DESC.PASID_DEVICE_TLB)),
+  wideOnlyTypes: new Set([DESC.PASID_IOTLB, DESC.PASID_CACHE, DESC.PASID_DEVICE_TLB]),
+  upperHalfReserved: true, iecUnchecked: false, psiFirstStageAsDomain: true,
+};
+
+const BY_PROFILE: Readonly<Record<ProfileName, QiBehaviour>> = {
+  default: SPEC_BEHAVIOUR, 'qemu-7.2': QEMU_7_2_BEHAVIOUR, 'qemu-10.0': QEMU_10_0_BEHAVIOUR,
+};
+
+/** The queue rules for a profile name (unknown names get the spec's rules). */
+export function qiBehaviourFor(name: string): QiBehaviour {
+  return (BY_PROFILE as Record<string, QiBehaviour | undefined>)[name] ?? SPEC_BEHAVIOUR;
+}

@@ -1,0 +1,142 @@
+/**
+ * Test helpers for the invalidation queue: a fake `QiHost` over a real
+ * register file, a byte-array guest RAM, and a core that records the
+ * invalidation primitives it is asked to run. Used by host/tests/qi-*.test.ts.
+ */
+import type { QiHost } from '../qi-host.js';
+import { createProfile, type IommuOptions } from '../profiles.js';
+import { RegisterFile } from '../register-file.js';
+import { FSTS, ECTL } from '../spec/registers.js';
+import { InvalidationQueue } from './invalidation-queue.js';
+
+/** Guest RAM as one byte array at GPA 0 (accesses outside throw, as GuestMemory does). */
+export class FakeMemory {
+  readonly bytes: Uint8Array;
+  private readonly view: DataView;
+
+  constructor(readonly size: number) {
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  contains(gpa: bigint, len: number): boolean {
+    return gpa >= 0n && gpa + BigInt(len) <= BigInt(this.size);
+  }
+
+  private at(gpa: bigint, len: number): number {
+    if (!this.contains(gpa, len)) throw new Error(`gpa: 0x${gpa.toString(16)} outside RAM`);
+    return Number(gpa);
+  }
+
+  readU64(gpa: bigint): bigint {
+    return this.view.getBigUint64(this.at(gpa, 8), true);
+  }
+
+  writeU64(gpa: bigint, v: bigint): void {
+    this.view.setBigUint64(this.at(gpa, 8), BigInt.asUintN(64, v), true);
+  }
+
+  readU32(gpa: bigint): number {
+    return this.view.getUint32(this.at(gpa, 4), true);
+  }
+
+  writeU32(gpa: bigint, v: number): void {
+    this.view.setUint32(this.at(gpa, 4), v >>> 0, true);
+  }
+}
+
+/** A core stand-in that records each invalidation primitive call as a string. */
+export class RecordingCore {
+  readonly calls: string[] = [];
+  private rec(name: string, ...args: (number | bigint)[]): void {
+    this.calls.push(`${name}(${args.map((a) => (typeof a === 'bigint' ? '0x' + a.toString(16) : String(a))).join(',')})`);
+  }
+  invContextGlobal(): void { this.rec('invContextGlobal'); }
+  invContextDomain(did: number): void { this.rec('invContextDomain', did); }
+  invContextDevice(did: number, sid: number, fm: number): void { this.rec('invContextDevice', did, sid, fm); }
+  invIotlbGlobal(): void { this.rec('invIotlbGlobal'); }
+  invIotlbDomain(did: number): void { this.rec('invIotlbDomain', did); }
+  invIotlbPage(did: number, addr: bigint, am: number, ih: number): void { this.rec('invIotlbPage', did, addr, am, ih); }
+  invPasidIotlb(did: number, pasid: number): void { this.rec('invPasidIotlb', did, pasid); }
+  invPasidIotlbPage(did: number, pasid: number, addr: bigint, am: number, ih: number): void {
+    this.rec('invPasidIotlbPage', did, pasid, addr, am, ih);
+  }
+  invPasidCache(g: number, did: number, pasid: number): void { this.rec('invPasidCache', g, did, pasid); }
+}
+
+/** Options of `makeQiRig`. */
+export interface QiRigOptions {
+  profile?: string;
+  iommu?: Partial<IommuOptions>;
+  ramBytes?: number;
+  /** TTM latched at SRTP: scalable (true) or legacy. */
+  scalable?: boolean;
+  /** Device-TLB SIDs that never answer (time-out). */
+  deadDevices?: number[];
+}
+
+/** A queue wired to a fake unit, plus everything a test inspects. */
+export interface QiRig {
+  q: InvalidationQueue;
+  host: QiHost;
+  regs: RegisterFile;
+  mem: FakeMemory;
+  core: RecordingCore;
+  devTlb: Parameters<QiHost['deviceTlbInvalidate']>[0][];
+  responses: Parameters<QiHost['pageGroupResponse']>[0][];
+  logs: string[];
+  /** Fault-event / invalidation-event messages sent (IM=0). */
+  msis: string[];
+}
+
+/** Builds a queue over a fake host (fault-event rule: IP set on a new FSTS error bit). */
+export function makeQiRig(o: QiRigOptions = {}): QiRig {
+  const profile = createProfile(o.profile ?? 'default', o.iommu ?? {});
+  const regs = new RegisterFile(profile);
+  const mem = new FakeMemory(o.ramBytes ?? 1 << 20);
+  const core = new RecordingCore();
+  const rig = { regs, mem, core, devTlb: [], responses: [], logs: [], msis: [] } as unknown as QiRig;
+  const raise = (ctl: 'FECTL' | 'IECTL', name: string): void => {
+    const v = regs.get(ctl);
+    if (v & BigInt(ECTL.IM)) regs.set(ctl, v | BigInt(ECTL.IP));
+    else rig.msis.push(name);
+  };
+  rig.host = {
+    core: core as unknown as QiHost['core'],
+    mem: mem as unknown as QiHost['mem'],
+    profile, regs,
+    scalableMode: () => o.scalable ?? true,
+    setFaultStatus(bit) {
+      const before = regs.get('FSTS');
+      regs.set('FSTS', before | BigInt(FSTS[bit]));
+      if (!(before & BigInt(FSTS.IQE | FSTS.ICE | FSTS.ITE | FSTS.PFO | FSTS.PPF))) raise('FECTL', 'fault');
+    },
+    invalidationEvent() {
+      if (regs.get('ICS') & 1n) return;
+      regs.set('ICS', 1n);
+      raise('IECTL', 'invalidation');
+    },
+    deviceTlbInvalidate(req) {
+      rig.devTlb.push(req);
+      return o.deadDevices?.includes(req.sid) ? 'timeout' : 'done';
+    },
+    pageGroupResponse(resp) { rig.responses.push(resp); },
+    log(msg) { rig.logs.push(msg); },
+  };
+  rig.q = new InvalidationQueue(rig.host);
+  return rig;
+}
+
+/** Writes descriptors (arrays of 2 or 4 qwords) into the queue at `base`, from slot `first`. */
+export function putDescriptors(mem: FakeMemory, base: bigint, first: number, wide: boolean, descs: readonly (readonly bigint[])[]): void {
+  const size = wide ? 32 : 16;
+  descs.forEach((d, i) => {
+    for (let w = 0; w < size / 8; w++) mem.writeU64(base + BigInt((first + i) * size + w * 8), d[w] ?? 0n);
+  });
+}
+
+/** Clears FSTS bits as a guest's W1C write would, then tells the queue (the unit's FSTS hook). */
+export function clearFsts(rig: QiRig, bits: number): void {
+  rig.regs.set('FSTS', rig.regs.get('FSTS') & ~BigInt(bits));
+  rig.q.resume();
+}
