@@ -1,0 +1,152 @@
+/**
+ * The `viommu-scenario/1` format (scenarios/FORMAT.md): parsing and strict
+ * validation. A scenario is checked completely before anything runs, so a
+ * bad step is an error naming the step, never a partial replay.
+ */
+import type { MachineConfig } from '../machine.js';
+import { PROFILE_NAMES } from '../vtd/profiles.js';
+
+/** One validated step. Addresses and register values are bigints. */
+export type Step =
+  | { op: 'mem.write'; gpa: bigint; u64: bigint[] }
+  | { op: 'mem.fill'; gpa: bigint; len: number; byte: number }
+  | { op: 'mem.read'; gpa: bigint; len: number }
+  | { op: 'mmio.write'; offset: number; size: 4 | 8; value: bigint }
+  | { op: 'mmio.read'; offset: number; size: 4 | 8 }
+  | { op: 'dma.read'; bdf: string; iova: bigint; len: number }
+  | { op: 'dma.write'; bdf: string; iova: bigint; len: number };
+
+/** A validated scenario. */
+export interface Scenario {
+  readonly name: string;
+  readonly description: string;
+  readonly machine: MachineConfig;
+  readonly steps: readonly Step[];
+}
+
+type FieldKind = 'addr' | 'offset' | 'size' | 'len' | 'dmaLen' | 'byte' | 'u64s' | 'bdf';
+
+/** Fields each op takes (all required). */
+const OP_FIELDS: Record<Step['op'], Record<string, FieldKind>> = {
+  'mem.write': { gpa: 'addr', u64: 'u64s' },
+  'mem.fill': { gpa: 'addr', len: 'len', byte: 'byte' },
+  'mem.read': { gpa: 'addr', len: 'len' },
+  'mmio.write': { offset: 'offset', size: 'size', value: 'addr' },
+  'mmio.read': { offset: 'offset', size: 'size' },
+  'dma.read': { bdf: 'bdf', iova: 'addr', len: 'dmaLen' },
+  'dma.write': { bdf: 'bdf', iova: 'addr', len: 'dmaLen' },
+};
+
+/** A hex string "0x..." (or a safe non-negative integer) as a 64-bit value. */
+export function parseHex(v: unknown, what: string): bigint {
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+  if (typeof v === 'string' && /^0x[0-9a-fA-F]{1,16}$/.test(v)) return BigInt(v);
+  throw new Error(`${what}: expected a hex string "0x..." of at most 64 bits, got ${JSON.stringify(v)}`);
+}
+
+function intIn(v: unknown, lo: number, hi: number, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
+    throw new Error(`${what}: expected an integer in ${lo}..${hi}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function parseField(kind: FieldKind, v: unknown, what: string): unknown {
+  switch (kind) {
+    case 'addr': return parseHex(v, what);
+    case 'offset': {
+      const off = Number(parseHex(v, what));
+      if (off % 4 !== 0 || off >= 0x1000) throw new Error(`${what}: offset must be 4-byte aligned and below 0x1000`);
+      return off;
+    }
+    case 'size':
+      if (v !== 4 && v !== 8) throw new Error(`${what}: expected 4 or 8, got ${JSON.stringify(v)}`);
+      return v;
+    case 'len': return intIn(v, 1, 1 << 30, what);
+    case 'dmaLen': return intIn(v, 1, 4095, what);
+    case 'byte': return intIn(v, 0, 255, what);
+    case 'bdf':
+      if (typeof v !== 'string') throw new Error(`${what}: expected "00:DD.F"`);
+      return v;
+    case 'u64s':
+      if (!Array.isArray(v) || v.length === 0) throw new Error(`${what}: expected a non-empty array of hex qwords`);
+      return v.map((x, i) => parseHex(x, `${what}[${i}]`));
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Validates one step; the error names the step index and op. */
+export function parseStep(raw: unknown, index: number): Step {
+  const where = `step ${index}`;
+  if (!isObject(raw)) throw new Error(`${where}: not an object`);
+  const op = raw['op'];
+  if (typeof op !== 'string' || !(op in OP_FIELDS)) throw new Error(`${where}: unknown op ${JSON.stringify(op)}`);
+  const fields = OP_FIELDS[op as Step['op']];
+  const step: Record<string, unknown> = { op };
+  for (const key of Object.keys(raw)) {
+    if (key !== 'op' && !(key in fields)) throw new Error(`${where} (${op}): unknown field "${key}"`);
+  }
+  for (const [name, kind] of Object.entries(fields)) {
+    if (!(name in raw)) throw new Error(`${where} (${op}): missing field "${name}"`);
+    step[name] = parseField(kind, raw[name], `${where} (${op}) field ${name}`);
+  }
+  if (op.startsWith('mmio.') && (step['offset'] as number) + (step['size'] as number) > 0x1000) {
+    throw new Error(`${where} (${op}): offset + size is past 0x1000`);
+  }
+  if (op === 'mem.read' && (step['len'] as number) > 4096) throw new Error(`${where} (${op}) field len: at most 4096`);
+  return step as Step;
+}
+
+function parseMachine(raw: unknown): MachineConfig {
+  if (!isObject(raw)) throw new Error('machine: not an object');
+  const allowed = ['profile', 'ram_mib', 'iommu', 'devices'];
+  for (const k of Object.keys(raw)) if (!allowed.includes(k)) throw new Error(`machine: unknown field "${k}"`);
+  const profile = raw['profile'];
+  if (typeof profile !== 'string' || !(PROFILE_NAMES as readonly string[]).includes(profile)) {
+    throw new Error(`machine.profile: unknown profile ${JSON.stringify(profile)} (known: ${PROFILE_NAMES.join(', ')})`);
+  }
+  const iommu = raw['iommu'] ?? {};
+  if (!isObject(iommu)) throw new Error('machine.iommu: not an object');
+  const iommuAllowed = ['scalable_mode', 'caching_mode', 'aw_bits', 'first_stage'];
+  for (const k of Object.keys(iommu)) if (!iommuAllowed.includes(k)) throw new Error(`machine.iommu: unknown field "${k}"`);
+  const bool = (k: string): boolean => {
+    const v = iommu[k] ?? false;
+    if (typeof v !== 'boolean') throw new Error(`machine.iommu.${k}: expected a boolean`);
+    return v;
+  };
+  const aw = iommu['aw_bits'] ?? 39;
+  if (aw !== 39 && aw !== 48 && aw !== 57) throw new Error(`machine.iommu.aw_bits: expected 39, 48 or 57`);
+  const devices = raw['devices'] ?? [];
+  if (!Array.isArray(devices)) throw new Error('machine.devices: not an array');
+  return {
+    profile,
+    ramMib: intIn(raw['ram_mib'] ?? 256, 2, 16384, 'machine.ram_mib'),
+    iommu: {
+      scalableMode: bool('scalable_mode'), cachingMode: bool('caching_mode'), awBits: aw,
+      firstStage: bool('first_stage'),
+    },
+    devices: devices.map((d: unknown, i) => {
+      if (!isObject(d) || typeof d['bdf'] !== 'string' || d['kind'] !== 'dma-test') {
+        throw new Error(`machine.devices[${i}]: expected { "bdf": "00:DD.F", "kind": "dma-test" }`);
+      }
+      return { bdf: d['bdf'], kind: 'dma-test' as const };
+    }),
+  };
+}
+
+/** Parses and validates a whole scenario document. */
+export function parseScenario(doc: unknown): Scenario {
+  if (!isObject(doc)) throw new Error('scenario: not a JSON object');
+  if (doc['format'] !== 'viommu-scenario/1') throw new Error(`format: expected "viommu-scenario/1", got ${JSON.stringify(doc['format'])}`);
+  if (typeof doc['name'] !== 'string') throw new Error('name: expected a string');
+  if (!Array.isArray(doc['steps'])) throw new Error('steps: expected an array');
+  return {
+    name: doc['name'],
+    description: typeof doc['description'] === 'string' ? doc['description'] : '',
+    machine: parseMachine(doc['machine']),
+    steps: doc['steps'].map((s, i) => parseStep(s, i)),
+  };
+}

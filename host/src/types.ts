@@ -1,0 +1,68 @@
+/**
+ * Branded address and id types of the host (STYLE.md #3). A brand is a
+ * compile-time tag only: at run time an `Iova` is a `bigint`, a `Sid` a
+ * `number`. Convert with the named constructors, which check the range and
+ * throw an `Error` naming the argument.
+ */
+
+declare const brand: unique symbol;
+type Brand<T, B extends string> = T & { readonly [brand]: B };
+
+/** An input address of a DMA request (I/O virtual address). */
+export type Iova = Brand<bigint, 'Iova'>;
+/** A guest-physical address. */
+export type Gpa = Brand<bigint, 'Gpa'>;
+/** An output address of translation (a GPA of guest RAM in the emulated mode). */
+export type Hpa = Brand<bigint, 'Hpa'>;
+/** A source id / requester id: bus << 8 | device << 3 | function. */
+export type Sid = Brand<number, 'Sid'>;
+/** A domain id. */
+export type Did = Brand<number, 'Did'>;
+/** A process address space id (20 bits). */
+export type Pasid = Brand<number, 'Pasid'>;
+
+const U64_MAX = (1n << 64n) - 1n;
+
+function checkU64(v: bigint, what: string): bigint {
+  if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) throw new Error(`${what}: ${String(v)} is not a 64-bit address`);
+  return v;
+}
+
+function checkInt(v: number, max: number, what: string): number {
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new Error(`${what}: ${String(v)} is not an integer in 0..${max}`);
+  return v;
+}
+
+/** Brands a 64-bit input address. */
+export const iova = (v: bigint, what = 'iova'): Iova => checkU64(v, what) as Iova;
+/** Brands a 64-bit guest-physical address. */
+export const gpa = (v: bigint, what = 'gpa'): Gpa => checkU64(v, what) as Gpa;
+/** Brands a 64-bit output address. */
+export const hpa = (v: bigint, what = 'hpa'): Hpa => checkU64(v, what) as Hpa;
+/** Brands a 16-bit source id. */
+export const sid = (v: number, what = 'sid'): Sid => checkInt(v, 0xffff, what) as Sid;
+/** Brands a 16-bit domain id. */
+export const did = (v: number, what = 'did'): Did => checkInt(v, 0xffff, what) as Did;
+/** Brands a 20-bit PASID. */
+export const pasid = (v: number, what = 'pasid'): Pasid => checkInt(v, 0xfffff, what) as Pasid;
+
+/** The source id of bus/device/function. */
+export function sidOf(bus: number, dev: number, fn: number): Sid {
+  checkInt(bus, 0xff, 'bus');
+  checkInt(dev, 0x1f, 'device');
+  checkInt(fn, 7, 'function');
+  return ((bus << 8) | (dev << 3) | fn) as Sid;
+}
+
+/** Parses "BB:DD.F" or "DD.F" (bus 0) into a source id; throws naming `what` when malformed. */
+export function parseBdf(text: string, what = 'bdf'): Sid {
+  const m = /^(?:([0-9a-fA-F]{1,2}):)?([0-9a-fA-F]{1,2})\.([0-7])$/.exec(text);
+  if (!m) throw new Error(`${what}: "${text}" is not BB:DD.F`);
+  return sidOf(parseInt(m[1] ?? '0', 16), parseInt(m[2]!, 16), parseInt(m[3]!, 10));
+}
+
+/** Formats a source id as "BB:DD.F". */
+export function formatBdf(s: Sid | number): string {
+  const h = (n: number): string => n.toString(16).padStart(2, '0');
+  return `${h(s >> 8)}:${h((s >> 3) & 0x1f)}.${s & 7}`;
+}

@@ -1,0 +1,58 @@
+/**
+ * Programs the core's capability switches (docs/ABI.md "Configuration") from
+ * a profile's CAP/ECAP and quirk list, so the walker checks exactly what the
+ * guest sees advertised.
+ */
+import type { Core } from '../core/core.js';
+import * as K from '../core/constants.js';
+import type { Profile } from './profiles.js';
+import { CAP, ECAP } from './spec/registers.js';
+
+const bit = (v: bigint, mask: bigint): number => ((v & mask) !== 0n ? 1 : 0);
+
+/** The core's QUIRK_* bit set for a profile; throws naming the quirk if the core lacks it. */
+export function coreQuirkBits(p: Profile): number {
+  let bits = 0;
+  const table = K as unknown as Record<string, number | undefined>;
+  for (const q of p.coreQuirks) {
+    const v = table[`QUIRK_${q}`];
+    if (typeof v !== 'number') throw new Error(`profile: the core has no QUIRK_${q}`);
+    bits |= v;
+  }
+  return bits;
+}
+
+/** Host address width the walker checks output addresses against. */
+export function hostAddressWidth(p: Profile): number {
+  // QEMU reserves SS-PTE address bits above aw_bits; the spec profile uses 48 bits.
+  return p.name === 'default' ? Math.max(48, p.options.awBits) : p.options.awBits;
+}
+
+/** Writes every CFG_* key for the profile, then invalidates all caches. */
+export function configureCore(core: Core, p: Profile): void {
+  const { cap, ecap } = p;
+  const rows: [number, number][] = [
+    [K.CFG_SAGAW, CAP.sagaw(cap)],
+    [K.CFG_MGAW, CAP.mgaw(cap)],
+    [K.CFG_HAW, hostAddressWidth(p)],
+    [K.CFG_SLLPS, CAP.sllps(cap)],
+    [K.CFG_FS1GP, bit(cap, CAP.FS1GP)],
+    [K.CFG_FL5LP, bit(cap, CAP.FS5LP)],
+    [K.CFG_ECAP_PT, bit(ecap, ECAP.PT)],
+    [K.CFG_ECAP_SC, bit(ecap, ECAP.SC)],
+    [K.CFG_ECAP_NEST, bit(ecap, ECAP.NEST)],
+    [K.CFG_ECAP_SRS, bit(ecap, ECAP.SRS)],
+    [K.CFG_ECAP_ERS, bit(ecap, ECAP.ERS)],
+    [K.CFG_ECAP_DT, bit(ecap, ECAP.DT)],
+    [K.CFG_ECAP_PASID, bit(ecap, ECAP.PASID)],
+    [K.CFG_ECAP_SMTS, bit(ecap, ECAP.SMTS)],
+    [K.CFG_ECAP_FLTS, bit(ecap, ECAP.FLTS)],
+    [K.CFG_ECAP_SLTS, bit(ecap, ECAP.SLTS)],
+    [K.CFG_ECAP_PRS, bit(ecap, ECAP.PRS)],
+    [K.CFG_PASID_BITS, (ecap & ECAP.PASID) ? ECAP.pss(ecap) + 1 : 0],
+    [K.CFG_CM, bit(cap, CAP.CM)],
+    [K.CFG_QUIRKS, coreQuirkBits(p)],
+  ];
+  for (const [key, value] of rows) core.setConfig(key, value);
+  core.invalidateAll();
+}

@@ -1,0 +1,91 @@
+/**
+ * GCMD / GSTS (§11.4.4): one-shot commands (SRTP, SFL, WBF, SIRTP) act when
+ * written as 1; persistent enables (TE, EAFL, QIE, IRE, CFI) follow the
+ * written value, so software copies the other enables from GSTS (§11.4.4.1:
+ * "one command per write"). Each command's status appears in GSTS at the
+ * same bit position.
+ */
+import type { Profile } from './profiles.js';
+import type { RegisterFile } from './register-file.js';
+import { GCMD, ECAP, CAP, RTADDR } from './spec/registers.js';
+
+/** What a GCMD command may act on. */
+export interface GcmdTarget {
+  readonly regs: RegisterFile;
+  readonly profile: Profile;
+  /** SRTP: latch RTADDR (address and TTM) and invalidate the translation caches. */
+  setRootTable(rtaddr: bigint): void;
+  /** TE: translation on (GSTS.TES=1) or off (identity). */
+  setTranslationEnabled(on: boolean): void;
+  /** QIE: start or stop the invalidation queue; `false` = refused (GSTS.QIES unchanged). */
+  setQueuedInvalidation(on: boolean): boolean;
+  log(msg: string): void;
+}
+
+interface CommandRow {
+  readonly bit: number;
+  readonly name: string;
+  /** Whether the profile supports it; unsupported commands are logged and ignored. */
+  supported(p: Profile): boolean;
+  /** Runs the command; for a persistent enable `on` is the new state. `false` = refused. */
+  run(t: GcmdTarget, on: boolean): boolean | void;
+}
+
+const hasIr = (p: Profile): boolean => (p.ecap & ECAP.IR) !== 0n;
+
+/** Dispatch table of GCMD commands (§11.4.4.1). */
+const COMMANDS: readonly CommandRow[] = [
+  {
+    bit: GCMD.TE, name: 'TE', supported: () => true,
+    run: (t, on) => t.setTranslationEnabled(on),
+  },
+  {
+    bit: GCMD.SRTP, name: 'SRTP', supported: () => true,
+    run: (t) => t.setRootTable(t.regs.get('RTADDR')),
+  },
+  // Advanced fault logging (SFL, EAFL) needs CAP.AFL, which no profile advertises.
+  { bit: GCMD.SFL, name: 'SFL', supported: (p) => (p.cap & CAP.AFL) !== 0n, run: () => {} },
+  { bit: GCMD.EAFL, name: 'EAFL', supported: (p) => (p.cap & CAP.AFL) !== 0n, run: () => {} },
+  // Write-buffer flush: nothing is buffered, the flush completes at once (WBFS reads 0).
+  { bit: GCMD.WBF, name: 'WBF', supported: () => true, run: () => {} },
+  {
+    bit: GCMD.QIE, name: 'QIE', supported: (p) => (p.ecap & ECAP.QI) !== 0n,
+    run: (t, on) => t.setQueuedInvalidation(on),
+  },
+  // Interrupt remapping is advertised by the QEMU profiles only; its status bits follow
+  // the commands, but remapping itself is not modelled (no interrupt goes through it).
+  { bit: GCMD.IRE, name: 'IRE', supported: hasIr, run: () => {} },
+  { bit: GCMD.SIRTP, name: 'SIRTP', supported: hasIr, run: () => {} },
+  { bit: GCMD.CFI, name: 'CFI', supported: hasIr, run: () => {} },
+];
+
+/** Status bits that stay set once their one-shot command completed (RTPS, IRTPS). */
+const LATCHED_STATUS = GCMD.SRTP | GCMD.SIRTP;
+const PERSISTENT = GCMD.TE | GCMD.EAFL | GCMD.QIE | GCMD.IRE | GCMD.CFI;
+
+/** Applies a GCMD write of `value` (the written dword) to GSTS and the unit. */
+export function handleGcmdWrite(t: GcmdTarget, value: number): void {
+  for (const c of COMMANDS) {
+    const gsts = Number(t.regs.get('GSTS'));
+    const set = (value & c.bit) !== 0;
+    const persistent = (PERSISTENT & c.bit) !== 0;
+    if (persistent ? set === ((gsts & c.bit) !== 0) : !set) continue;
+    if (!c.supported(t.profile)) {
+      t.log(`GCMD.${c.name} ignored: not supported by profile ${t.profile.name}`);
+      continue;
+    }
+    if (c.run(t, set) === false) continue;
+    let next = gsts;
+    if (persistent) next = set ? gsts | c.bit : gsts & ~c.bit;
+    else if (LATCHED_STATUS & c.bit) next = gsts | c.bit;
+    t.regs.set('GSTS', BigInt(next >>> 0));
+  }
+}
+
+/** Translation-table mode of an RTADDR value, with a log line when it is not usable. */
+export function latchedTtm(t: GcmdTarget, rtaddr: bigint): number {
+  const ttm = RTADDR.ttm(rtaddr);
+  if (ttm === 1 && !(t.profile.ecap & ECAP.SMTS)) t.log('RTADDR.TTM=01 without ECAP.SMTS');
+  if (ttm >= 2) t.log(`RTADDR.TTM=${ttm} is reserved/unsupported`);
+  return ttm;
+}

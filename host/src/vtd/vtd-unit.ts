@@ -1,0 +1,229 @@
+/**
+ * One guest-visible VT-d remapping unit (§11 registers, §7 fault handling) on
+ * top of the WASM core: MMIO register access, GCMD commands, register-based
+ * invalidation, queued invalidation (qi/), fault recording and the event
+ * interrupts. Devices translate through `translate` / `dma`, which report
+ * faults to the recorder.
+ *
+ * Guest input never throws: bad accesses are logged and ignored, bad tables
+ * and descriptors give the spec's faults and errors.
+ */
+import type { Core } from '../core/core.js';
+import type { GuestMemory } from '../core/guest-memory.js';
+import * as K from '../core/constants.js';
+import type { DmaPort, DmaResult } from '../pci/dma-port.js';
+import { configureCore } from './core-config.js';
+import { FaultRecorder, type FaultRecord, type RecordOutcome } from './fault-recorder.js';
+import { handleGcmdWrite, latchedTtm, type GcmdTarget } from './gcmd.js';
+import { EventInterrupts, type InterruptSink } from './interrupts.js';
+import type { Profile } from './profiles.js';
+import type { QiHost } from './qi-host.js';
+import { InvalidationQueue, type QiRegister } from './qi/invalidation-queue.js';
+import { RegisterFile, type RegisterWrite } from './register-file.js';
+import { handleCcmdWrite, handleIotlbWrite } from './register-invalidation.js';
+import { RTADDR, TTM } from './spec/registers.js';
+
+/** Options of a unit. */
+export interface VtdUnitOptions {
+  readonly core: Core;
+  readonly mem: GuestMemory;
+  readonly profile: Profile;
+  /** Receives every MSI the unit sends (fault, invalidation, page-request events). */
+  readonly onInterrupt?: InterruptSink;
+  /** Receives one line per guest programming error or ignored access. */
+  readonly log?: (msg: string) => void;
+}
+
+/** A DMA fault as the unit saw it: the core's answer and what the recorder did. */
+export interface DmaFault {
+  readonly reason: number;
+  readonly record: FaultRecord;
+  readonly outcome: RecordOutcome | 'suppressed' | 'silent';
+}
+
+const HIGH_DWORD = 0xffff_ffff_0000_0000n;
+/** Registers whose reads and writes the invalidation queue owns (§11.4.9). */
+const QUEUE_REGS: readonly string[] = ['IQH', 'IQT', 'IQA', 'ICS', 'IQERCD'];
+
+/** A VT-d unit: registers, commands, invalidation and fault reporting. */
+export class VtdUnit implements GcmdTarget {
+  readonly core: Core;
+  readonly mem: GuestMemory;
+  readonly profile: Profile;
+  readonly regs: RegisterFile;
+  readonly events: EventInterrupts;
+  readonly faults: FaultRecorder;
+  /** Recent log lines (bounded), newest last. */
+  readonly logLines: string[] = [];
+  private readonly logSink: (msg: string) => void;
+  private qi: InvalidationQueue;
+  private ttm: number = TTM.LEGACY;
+
+  private constructor(o: VtdUnitOptions) {
+    this.core = o.core;
+    this.mem = o.mem;
+    this.profile = o.profile;
+    this.logSink = o.log ?? (() => {});
+    this.regs = new RegisterFile(o.profile, (m) => this.log(m));
+    this.events = new EventInterrupts(this.regs, o.onInterrupt);
+    this.faults = new FaultRecorder(this.regs, o.profile, this.events, (m) => this.log(m));
+    this.qi = new InvalidationQueue(this.qiHost());
+    this.regs.setHooks({
+      route: (row) => QUEUE_REGS.includes(row.name) ? this.queueRoute(row.name as QiRegister) : undefined,
+      afterWrite: (w) => this.afterWrite(w),
+    });
+    configureCore(this.core, this.profile);
+  }
+
+  /** Creates a unit and configures the core for the profile. */
+  static create(o: VtdUnitOptions): VtdUnit {
+    return new VtdUnit(o);
+  }
+
+  /** Guest MMIO read at `offset` from the register base (4 or 8 bytes). */
+  mmioRead(offset: number, size: number): bigint {
+    return this.regs.read(offset, size);
+  }
+
+  /** Guest MMIO write at `offset` from the register base (4 or 8 bytes). */
+  mmioWrite(offset: number, size: number, value: bigint): void {
+    this.regs.write(offset, size, value);
+  }
+
+  /** Back to the power-on state: registers, fault recorder, queue, caches, translation off. */
+  reset(): void {
+    this.regs.reset();
+    this.faults.reset();
+    this.ttm = TTM.LEGACY;
+    this.qi = new InvalidationQueue(this.qiHost());
+    this.core.setTranslationEnabled(false);
+    this.core.setRootTable(0n, 0);
+    configureCore(this.core, this.profile);
+  }
+
+  /** True when the root table latched by the last SRTP is in scalable mode (TTM = 01). */
+  scalableMode(): boolean {
+    return this.ttm === TTM.SCALABLE;
+  }
+
+  /**
+   * Reports the fault the core just returned (its out-buffer describes it) for
+   * a request from `sid`; `read` is the request type. Returns what happened.
+   */
+  reportCoreFault(sid: number, read: boolean, exec = false, priv = false): DmaFault {
+    const out = this.core.out;
+    const reason = out[K.OUT_STATUS]!;
+    const flags = out[K.OUT_FAULT_FLAGS]!;
+    const addr = (BigInt(out[K.OUT_FAULT_ADDR_HI]!) << 32n) | BigInt(out[K.OUT_FAULT_ADDR_LO]!);
+    let pp = (flags & K.FF_PP) !== 0;
+    let pv = pp ? out[K.OUT_FAULT_PASID]! : 0;
+    if (this.profile.host.legacyWalkPvJunk && !this.scalableMode() && (flags & K.FF_WALK)) {
+      pp = false;
+      pv = 0xffff; // QEMU leaves PV 0xFFFF with PP 0 in legacy walk faults (FORMAT.md).
+    }
+    const record: FaultRecord = { sid, reason, addr, read, pp, pv, exec, priv };
+    if (flags & K.FF_SUPPRESSED) return { reason, record, outcome: 'suppressed' };
+    if (flags & K.FF_SILENT) return { reason, record, outcome: 'silent' };
+    return { reason, record, outcome: this.faults.record(record) };
+  }
+
+  /**
+   * An untranslated DMA without PASID from `sid` through the core (page by
+   * page, `len` bytes between guest memory and the core buffer at `bufOff`).
+   * A fault is reported to the recorder and returned.
+   */
+  dma(sid: number, iova: bigint, len: number, write: boolean, bufOff: number): DmaResult {
+    const status = this.core.dmaCopy(sid, undefined, iova, len, write ? K.ACC_WRITE : K.ACC_READ, bufOff);
+    if (status === 0) return { ok: true };
+    const f = this.reportCoreFault(sid, !write);
+    return { ok: false, reason: f.reason, recorded: f.outcome === 'recorded' };
+  }
+
+  /** A DMA port bound to one requester id, for a device. */
+  portFor(sid: number): DmaPort {
+    return {
+      allocBuffer: (size) => this.core.bufAlloc(size),
+      buffer: (off, len) => this.core.buffer(off, len),
+      dma: (iova, len, write, bufOff) => this.dma(sid, iova, len, write, bufOff),
+    };
+  }
+
+  // --- GcmdTarget -----------------------------------------------------------
+
+  /** SRTP: latches RTADDR (address, TTM) into the core; ESRTPS: caches are invalidated. */
+  setRootTable(rtaddr: bigint): void {
+    this.ttm = latchedTtm(this, rtaddr);
+    this.core.setRootTable(rtaddr & RTADDR.RTA_MASK, this.ttm);
+  }
+
+  /** TE: translation on or off (off = identity). */
+  setTranslationEnabled(on: boolean): void {
+    this.core.setTranslationEnabled(on);
+  }
+
+  /** QIE: starts or stops the invalidation queue. */
+  setQueuedInvalidation(on: boolean): boolean {
+    return (on ? this.qi.enable() : this.qi.disable()) !== false;
+  }
+
+  /** Logs a guest programming error (bounded history plus the embedder's sink). */
+  log(msg: string): void {
+    this.logLines.push(msg);
+    if (this.logLines.length > 256) this.logLines.shift();
+    this.logSink(msg);
+  }
+
+  // --- side effects ---------------------------------------------------------
+
+  private afterWrite(w: RegisterWrite): void {
+    const name = w.row.name;
+    switch (name) {
+      case 'GCMD': handleGcmdWrite(this, Number(w.written & 0xffff_ffffn)); return;
+      case 'CCMD': if (w.lanes & HIGH_DWORD) handleCcmdWrite(this.invTarget()); return;
+      case 'IOTLB': if (w.lanes & HIGH_DWORD) handleIotlbWrite(this.invTarget()); return;
+      case 'FSTS':
+        this.faults.afterFstsWrite();
+        this.qi.resume(); // clearing IQE/ITE may restart the queue (profile rule)
+        return;
+      case 'FECTL': this.events.onControlWrite('fault'); return;
+      case 'IECTL': this.events.onControlWrite('invalidation'); return;
+      case 'PECTL': this.events.onControlWrite('page-request'); return;
+      default:
+        if (name.startsWith('FRCD') && name.endsWith('_HI')) this.faults.afterFrcdWrite();
+    }
+  }
+
+  private invTarget() {
+    return { regs: this.regs, profile: this.profile, inv: this.core, log: (m: string) => this.log(m) };
+  }
+
+  private queueRoute(reg: QiRegister) {
+    return {
+      write: (value: bigint, lanes: bigint) => this.qi.onWrite(reg, value, lanes),
+      read: () => this.qi.read(reg),
+    };
+  }
+
+  private qiHost(): QiHost {
+    return {
+      core: this.core,
+      mem: this.mem,
+      profile: this.profile,
+      regs: this.regs,
+      scalableMode: () => this.scalableMode(),
+      setFaultStatus: (bit) => this.faults.setStatus(bit),
+      invalidationEvent: () => this.invalidationEvent(),
+      deviceTlbInvalidate: () => 'done',
+      pageGroupResponse: (r) => this.log(`page-group response to rid 0x${r.rid.toString(16)} (no PRI device)`),
+      log: (m) => this.log(m),
+    };
+  }
+
+  /** §6.5.2.8: a wait descriptor with IF sets ICS.IWC; the event fires only if IWC was clear. */
+  private invalidationEvent(): void {
+    const ics = this.regs.get('ICS');
+    if (ics & 1n) return;
+    this.regs.set('ICS', ics | 1n);
+    this.events.raise('invalidation');
+  }
+}
