@@ -40,14 +40,8 @@ export interface HostQuirks {
   qemuFaultEventRule: boolean;
   /** CCMD domain-selective is done as global (CAIG = global). */
   ccmdDomainAsGlobal: boolean;
-  /** CCMD acts on the write of its high dword only (QEMU's quad-register handling). */
-  ccmdOnHighDword: boolean;
-  /** IOTLB register: IAIG reports the requested granularity; IVA reads 0 (write-only). */
-  iotlbReportRequested: boolean;
-  /** Register-based invalidation while QIE=1 is silently ignored (spec: refused too; logged here). */
+  /** Register-based invalidation while QIE=1 leaves ICC/IVT set (QEMU); the spec profile clears them with granularity 0. */
   ignoreRegInvalWhileQi: boolean;
-  /** QEMU 10.0: IQA reads back QS/DW before QIE and base|QS|DW after (used by the queue). */
-  iqaReadBack10: boolean;
 }
 
 /** A complete capability profile. */
@@ -75,15 +69,14 @@ export interface Profile {
 
 const NO_QUIRKS: HostQuirks = {
   qemuFaultRecording: false, legacyWalkPvJunk: false, qemuFaultEventRule: false,
-  ccmdDomainAsGlobal: false, ccmdOnHighDword: false, iotlbReportRequested: false,
-  ignoreRegInvalWhileQi: false, iqaReadBack10: false,
+  ccmdDomainAsGlobal: false, ignoreRegInvalWhileQi: false,
 };
 
 /** SAGAW bits (CAP bits 12:8 >> 8) for every width up to `awBits`. */
-function sagawFor(awBits: number, minAw = 39): number {
+function sagawFor(awBits: number): number {
   let bits = 0;
   for (const [aw, bit] of [[39, 1], [48, 2], [57, 4]] as const) {
-    if (aw <= awBits && aw >= minAw) bits |= bit << 1;
+    if (aw <= awBits) bits |= bit << 1;
   }
   return bits;
 }
@@ -127,8 +120,7 @@ function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
     coreQuirks: ten ? ['QEMU_10_0'] : ['QEMU_7_2'],
     host: {
       qemuFaultRecording: true, legacyWalkPvJunk: true, qemuFaultEventRule: true,
-      ccmdDomainAsGlobal: true, ccmdOnHighDword: true, iotlbReportRequested: true,
-      ignoreRegInvalWhileQi: true, iqaReadBack10: ten,
+      ccmdDomainAsGlobal: true, ignoreRegInvalWhileQi: true,
     },
   };
 }
