@@ -221,6 +221,7 @@ export function dispatchDescriptor(ctx: QiContext, words: DescWords, wide: boole
   const row = BY_TYPE.get(type);
   const b = ctx.behaviour;
   if (!row || !b.knownTypes.has(type)) return err(IQEI.INVALID_TYPE, `unknown descriptor type 0x${type.toString(16)}`);
+  if (b.noopTypes.has(type)) return 'ok';
   if (!wide && b.wideOnlyTypes.has(type)) return err(IQEI.INVALID_WIDTH, `${row.name} descriptor in a 128-bit queue`);
   if (b.capabilityChecks && row.needs && !row.needs(ctx.ecap)) {
     return err(IQEI.INVALID_TYPE, `${row.name} descriptor needs a capability this unit does not report`);

@@ -30,6 +30,8 @@ export interface QiBehaviour {
   readonly disableNeedsIdleAfterWait: boolean;
   /** Descriptor types the profile processes; any other type is IQE (invalid type). */
   readonly knownTypes: ReadonlySet<number>;
+  /** Types accepted without any check that do nothing (QEMU 7.2: PASID-IOTLB). */
+  readonly noopTypes: ReadonlySet<number>;
   /** Types that give IQE (invalid width) in a 128-bit queue. */
   readonly wideOnlyTypes: ReadonlySet<number>;
   /** A 128-bit type in a 256-bit queue must have qw2 = qw3 = 0 (spec, QEMU 10.0). */
@@ -58,7 +60,7 @@ const ALL_TYPES = [
 /** The spec's rules. */
 export const SPEC_BEHAVIOUR: QiBehaviour = {
   resumeOnErrorClear: true, recordIqercd: true, deviceErrors: true, iqaReadBack: 'register',
-  disableNeedsIdleAfterWait: false, knownTypes: new Set(ALL_TYPES),
+  disableNeedsIdleAfterWait: false, knownTypes: new Set(ALL_TYPES), noopTypes: new Set(),
   wideOnlyTypes: new Set([DESC.PASID_IOTLB, DESC.PASID_CACHE, DESC.PASID_DEVICE_TLB, DESC.PAGE_GROUP_RESPONSE]),
   upperHalfReserved: true, capabilityChecks: true, waitNeedsSwOrIf: false, ccDomainAsGlobal: false,
   devTlbPfsidReserved: false, iecUnchecked: false, pasidCacheUnchecked: false, psiFirstStageAsDomain: false,
@@ -70,17 +72,17 @@ const QEMU_COMMON = {
   ccDomainAsGlobal: true, devTlbPfsidReserved: true, pasidCacheUnchecked: true,
 } as const;
 
-/** QEMU 7.2: types 1-7 (7 a no-op), no width checks, no IEC reserved check, IQA reads base|QS. */
+/** QEMU 7.2: types 1-7 (6 and 7 accepted unchecked), no width checks, no IEC reserved check, IQA reads base|QS. */
 export const QEMU_7_2_BEHAVIOUR: QiBehaviour = {
   ...QEMU_COMMON, iqaReadBack: 'latched-base-qs',
-  knownTypes: new Set(ALL_TYPES.filter((t) => t <= DESC.PASID_CACHE)),
+  knownTypes: new Set(ALL_TYPES.filter((t) => t <= DESC.PASID_CACHE)), noopTypes: new Set([DESC.PASID_IOTLB]),
   wideOnlyTypes: new Set(), upperHalfReserved: false, iecUnchecked: true, psiFirstStageAsDomain: false,
 };
 
 /** QEMU 10.0: types 1-8, types 6-8 need a 256-bit queue, 128-bit types a zero upper half. */
 export const QEMU_10_0_BEHAVIOUR: QiBehaviour = {
   ...QEMU_COMMON, iqaReadBack: 'latched-base-qs-dw',
-  knownTypes: new Set(ALL_TYPES.filter((t) => t <= DESC.PASID_DEVICE_TLB)),
+  knownTypes: new Set(ALL_TYPES.filter((t) => t <= DESC.PASID_DEVICE_TLB)), noopTypes: new Set(),
   wideOnlyTypes: new Set([DESC.PASID_IOTLB, DESC.PASID_CACHE, DESC.PASID_DEVICE_TLB]),
   upperHalfReserved: true, iecUnchecked: false, psiFirstStageAsDomain: true,
 };
