@@ -32,10 +32,6 @@ export interface IommuOptions {
  * the core's `QUIRK_*` switches, named in `coreQuirks`.
  */
 export interface HostQuirks {
-  /** One fault record; same SID while F=1 dropped silently; PFO latches and drops everything (VTD-FACTS §8.2). */
-  qemuFaultRecording: boolean;
-  /** Legacy-mode walk faults carry PV=0xFFFF with PP=0 (QEMU junk). */
-  legacyWalkPvJunk: boolean;
   /** FECTL.IP only from PPF/PFO/IQE and cleared only by an FSTS write leaving them clear (QEMU). */
   qemuFaultEventRule: boolean;
   /** CCMD domain-selective is done as global (CAIG = global). */
@@ -68,7 +64,7 @@ export interface Profile {
 }
 
 const NO_QUIRKS: HostQuirks = {
-  qemuFaultRecording: false, legacyWalkPvJunk: false, qemuFaultEventRule: false,
+  qemuFaultEventRule: false,
   ccmdDomainAsGlobal: false, ignoreRegInvalWhileQi: false,
 };
 
@@ -106,6 +102,12 @@ function qemuCapEcap(o: IommuOptions, tenDotZero: boolean): { cap: bigint; ecap:
   return { cap, ecap };
 }
 
+/** The core's QUIRK_* switches both QEMU versions need (asm/assembly/abi/layout.ts documents each). */
+const QEMU_CORE_QUIRKS: readonly string[] = [
+  'IOTLB_BEFORE_CONTEXT', 'NO_PASID_CACHE', 'LEGACY_CODES_IN_SM', 'FS_ALL_USER', 'FS_AD_IF_A_CLEAR',
+  'PT_STICKY', 'NO_FAULT_ON_CACHED_PERM', 'QEMU_FAULT_PV', 'INTR_PAGE_OVERLAP', 'RSVD_CTX_UNQUALIFIED', 'NO_PSC',
+];
+
 function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
   const ten = name === 'qemu-10.0';
   if (o.firstStage && !ten) throw new Error(`options.firstStage: not available in profile ${name}`);
@@ -117,9 +119,9 @@ function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
   return {
     name, options: o, ver: 0x10, cap, ecap, blockSize: 0x230, frcdOffset: 0x220, frcdCount: 1,
     ivaOffset: 0xf0, fullRegisterSet: false,
-    coreQuirks: ten ? ['QEMU_10_0'] : ['QEMU_7_2'],
+    coreQuirks: ten ? QEMU_CORE_QUIRKS : [...QEMU_CORE_QUIRKS, 'PSI_ALIAS', 'FS_AS_SS'],
     host: {
-      qemuFaultRecording: true, legacyWalkPvJunk: true, qemuFaultEventRule: true,
+      qemuFaultEventRule: true,
       ccmdDomainAsGlobal: true, ignoreRegInvalWhileQi: true,
     },
   };

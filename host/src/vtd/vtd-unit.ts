@@ -115,12 +115,9 @@ export class VtdUnit implements GcmdTarget {
     const reason = out[K.OUT_STATUS]!;
     const flags = out[K.OUT_FAULT_FLAGS]!;
     const addr = (BigInt(out[K.OUT_FAULT_ADDR_HI]!) << 32n) | BigInt(out[K.OUT_FAULT_ADDR_LO]!);
-    let pp = (flags & K.FF_PP) !== 0;
-    let pv = pp ? out[K.OUT_FAULT_PASID]! : 0;
-    if (this.profile.host.legacyWalkPvJunk && !this.scalableMode() && (flags & K.FF_WALK)) {
-      pp = false;
-      pv = 0xffff; // QEMU leaves PV 0xFFFF with PP 0 in legacy walk faults (FORMAT.md).
-    }
+    // PP/PV come from the core (QUIRK_QEMU_FAULT_PV gives QEMU's PV 0xFFFF with PP 0).
+    const pp = (flags & K.FF_PP) !== 0;
+    const pv = out[K.OUT_FAULT_PASID]!;
     const record: FaultRecord = { sid, reason, addr, read, pp, pv, exec, priv };
     if (flags & K.FF_SUPPRESSED) return { reason, record, outcome: 'suppressed' };
     if (flags & K.FF_SILENT) return { reason, record, outcome: 'silent' };
