@@ -83,6 +83,7 @@ export class JsTranslator {
     if (ramSize < image.length || ramSize % 8 !== 0) throw new Error(`ramSize must be >= image length and a multiple of 8, got ${ramSize}`);
     const bytes = new Uint8Array(ramSize);
     bytes.set(image);
+    this.ram = bytes;
     this.ram32 = new Uint32Array(bytes.buffer);
     this.ramBytes = ramSize;
     this.ways = geo.iotlbWays;
@@ -96,9 +97,7 @@ export class JsTranslator {
   }
 
   /** RAM as bytes (for DMA copies). */
-  get ram(): Uint8Array {
-    return new Uint8Array(this.ram32.buffer);
-  }
+  readonly ram: Uint8Array;
 
   /** SRTP: latch the SM root table and invalidate everything. */
   setRoot(rtaddr: number): void {

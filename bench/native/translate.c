@@ -78,13 +78,26 @@ uint8_t *xl_ram(void) { return ram; }
 size_t xl_ram_len(void) { return ram_len; }
 xlate_stats *xl_stats(void) { return &stats; }
 
+static void xl_free(void) {
+  free(ram); ram = NULL;
+  uint32_t **tlb[] = { &tlb_vpn_lo, &tlb_vpn_hi, &tlb_did_lg2, &tlb_pasid, &tlb_gen_did, &tlb_gen_pasid, &tlb_out_lo, &tlb_out_hi, &tlb_perms, &tlb_victim };
+  for (size_t i = 0; i < sizeof tlb / sizeof tlb[0]; i++) { free(*tlb[i]); *tlb[i] = NULL; }
+  for (int l = 1; l < MAX_LEVELS; l++) {
+    psc_level *p = &psc[l];
+    uint32_t **f[] = { &p->key_lo, &p->key_hi, &p->did, &p->pasid, &p->gen_did, &p->gen_pasid, &p->psc_gen, &p->next_lo, &p->next_hi, &p->perms };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) { free(*f[i]); *f[i] = NULL; }
+  }
+}
+
 int xl_init(const uint8_t *image, size_t image_len, size_t len, xlate_geometry g) {
+  xl_free();
   if (len < image_len) len = image_len;
   ram = (uint8_t *)calloc(len, 1);
   if (!ram) return 0;
   memcpy(ram, image, image_len);
   ram_len = len;
   geo = g;
+  memset(size_count, 0, sizeof size_count);
   size_t n = (size_t)g.iotlb_ways << g.iotlb_sets_lg2;
   tlb_vpn_lo = alloc_u32(n); tlb_vpn_hi = alloc_u32(n); tlb_did_lg2 = alloc_u32(n); tlb_pasid = alloc_u32(n);
   tlb_gen_did = alloc_u32(n); tlb_gen_pasid = alloc_u32(n); tlb_out_lo = alloc_u32(n); tlb_out_hi = alloc_u32(n); tlb_perms = alloc_u32(n);
