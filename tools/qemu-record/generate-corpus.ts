@@ -9,6 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FAMILIES } from './families.js';
+import { FS_FAMILIES } from './fs-families.js';
 import { formatReplay, record } from './record.js';
 
 /** Lays a scenario out like the shared files: one step per line. */
@@ -18,15 +19,28 @@ export function formatScenario(s: { steps: unknown[] } & Record<string, unknown>
   return `${headText},\n  "steps": [\n${steps.map((st) => `    ${JSON.stringify(st)}`).join(',\n')}\n  ]\n}\n`;
 }
 
+/** The 7.2 families again under the `qemu-10.0` profile (same steps, the other reference). */
+function onQemu10(families: Record<string, (seed: number) => object>): Record<string, (seed: number) => object> {
+  const out: Record<string, (seed: number) => object> = {};
+  for (const [name, family] of Object.entries(families)) {
+    out[`${name}-10`] = (seed) => {
+      const s = family(seed) as { name: string; machine: { profile: string } };
+      return { ...s, name: s.name.replace(/-(\d+)$/, '-10-$1'), machine: { ...s.machine, profile: 'qemu-10.0' } };
+    };
+  }
+  return out;
+}
+
 async function main(argv: string[]): Promise<number> {
   const dir = argv[0];
   if (!dir) { console.error('usage: generate-corpus <dir> [seedsPerFamily] [family...]'); return 2; }
   const seeds = Number(argv[1] ?? 4);
-  const names = argv.length > 2 ? argv.slice(2) : Object.keys(FAMILIES);
+  const all = { ...FAMILIES, ...FS_FAMILIES, ...onQemu10(FAMILIES) };
+  const names = argv.length > 2 ? argv.slice(2) : Object.keys(all);
   mkdirSync(dir, { recursive: true });
   let ok = 0;
   for (const name of names) {
-    const family = FAMILIES[name];
+    const family = all[name];
     if (!family) { console.error(`unknown family '${name}'`); return 2; }
     for (let seed = 1; seed <= seeds; seed++) {
       const s = family(seed) as { name: string; steps: unknown[] };

@@ -139,8 +139,19 @@ function haltFirmware(): string {
   return file;
 }
 
+/**
+ * The QEMU binary for a profile: `$QEMU_7_2` / `$QEMU_10_0`, else Debian 12's
+ * `qemu-system-x86_64` (7.2.22) and `qemu10-system-x86_64` (a wrapper around QEMU 10.0
+ * in a Debian 13 chroot; see README.md).
+ */
+export function qemuFor(profile: string): string {
+  if (profile === 'qemu-7.2') return process.env.QEMU_7_2 ?? 'qemu-system-x86_64';
+  if (profile === 'qemu-10.0') return process.env.QEMU_10_0 ?? 'qemu10-system-x86_64';
+  throw new Error(`no reference QEMU for profile '${profile}'`);
+}
+
 /** Runs every step of `s` on QEMU and returns the observations. */
-export async function record(s: Scenario, qemu = 'qemu-system-x86_64'): Promise<Observation[]> {
+export async function record(s: Scenario, qemu = qemuFor(s.machine.profile)): Promise<Observation[]> {
   const proc = spawn(qemu, qemuArgs(s), { stdio: ['pipe', 'pipe', 'inherit'] });
   const q = new Qtest(proc);
   const bars = new Map<string, bigint>();
