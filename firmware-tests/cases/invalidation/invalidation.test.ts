@@ -2,9 +2,8 @@
 // through MMIO and guest RAM, a DMA test device shows which translation is in effect.
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createMachine, type Machine } from '../../../host/src/machine.js';
+import type { Machine } from '../../../host/src/machine.js';
 import type { MsiMessage } from '../../../host/src/vtd/interrupts.js';
-import { guestEnvFor } from '../../lib/machine-env.js';
 import { GuestIommu, type GuestEnv } from '../../lib/guest.js';
 import { R } from '../../lib/driver.js';
 import { PGTT, PageTableBuilder, awForLevels, encodePasidEntry, encodeSsPte, encodeContextEntry } from '../../lib/tables.js';
@@ -27,6 +26,9 @@ interface Rig {
 }
 
 async function rig(profile = 'default', mode: 'legacy' | 'scalable' = 'legacy', wide = mode === 'scalable', qs = 0): Promise<Rig> {
+  // Loaded lazily: the machine needs the built core (build/viommu.wasm).
+  const { createMachine } = await import('../../../host/src/machine.js');
+  const { guestEnvFor } = await import('../../lib/machine-env.js');
   const msis: MsiMessage[] = [];
   const m = await createMachine({
     profile, iommu: { scalableMode: mode === 'scalable' || profile === 'default' },
