@@ -377,7 +377,7 @@ export class PageTableBuilder {
   /** Highest level a leaf of `sizeLg2` sits at; throws for other sizes. */
   private leafLevel(sizeLg2: number): number {
     const level = (sizeLg2 - 12) / 9;
-    if (![0, 1, 2].includes(level) || level >= this.format.levels - 1) throw new Error(`sizeLg2 ${sizeLg2} is not a leaf size of this format`);
+    if (![0, 1, 2].includes(level) || level > this.format.levels - 1) throw new Error(`sizeLg2 ${sizeLg2} is not a leaf size of this format`);
     return level;
   }
 
