@@ -69,8 +69,8 @@ export interface QiRigOptions {
   profile?: string;
   iommu?: Partial<IommuOptions>;
   ramBytes?: number;
-  /** TTM latched at SRTP: scalable (true) or legacy. */
-  scalable?: boolean;
+  /** TTM latched at SRTP: scalable (true, the default) or legacy; or a getter. */
+  scalable?: boolean | (() => boolean);
   /** Device-TLB SIDs that never answer (time-out). */
   deadDevices?: number[];
 }
@@ -105,7 +105,7 @@ export function makeQiRig(o: QiRigOptions = {}): QiRig {
     core: core as unknown as QiHost['core'],
     mem: mem as unknown as QiHost['mem'],
     profile, regs,
-    scalableMode: () => o.scalable ?? true,
+    scalableMode: () => (typeof o.scalable === 'function' ? o.scalable() : o.scalable ?? true),
     setFaultStatus(bit) {
       const before = regs.get('FSTS');
       regs.set('FSTS', before | BigInt(FSTS[bit]));
