@@ -35,14 +35,6 @@ export const DESC = {
 /** A descriptor as four 64-bit words (qw2/qw3 are 0n when read from a 128-bit queue). */
 export type DescWords = readonly [bigint, bigint, bigint, bigint];
 
-/** Human-readable names, for logs. */
-export const DESC_NAMES: Readonly<Record<number, string>> = {
-  [DESC.CONTEXT_CACHE]: 'context-cache', [DESC.IOTLB]: 'iotlb', [DESC.DEVICE_TLB]: 'device-tlb',
-  [DESC.IEC]: 'iec', [DESC.WAIT]: 'wait', [DESC.PASID_IOTLB]: 'pasid-iotlb',
-  [DESC.PASID_CACHE]: 'pasid-cache', [DESC.PASID_DEVICE_TLB]: 'pasid-device-tlb',
-  [DESC.PAGE_GROUP_RESPONSE]: 'page-group-response',
-};
-
 /** The 7-bit descriptor type: qw0[11:9] << 4 | qw0[3:0] (§6.5.2). */
 export function descType(qw0: bigint): number {
   return Number(((qw0 >> 9n) & 7n) << 4n | (qw0 & 0xfn));

@@ -203,6 +203,11 @@ export const DESCRIPTOR_TABLE: readonly DescriptorRow[] = [
 
 const BY_TYPE = new Map(DESCRIPTOR_TABLE.map((r) => [r.type, r]));
 
+/** The name of a descriptor type, for logs (`type 0x1f` when undefined). */
+export function descriptorName(type: number): string {
+  return BY_TYPE.get(type)?.name ?? `type 0x${type.toString(16)}`;
+}
+
 /** True when `words` has a reserved bit set under `mask` (mask words past its end: all reserved). */
 function reservedSet(words: DescWords, mask: readonly bigint[], checkUpper: boolean): boolean {
   for (let i = 0; i < 4; i++) {

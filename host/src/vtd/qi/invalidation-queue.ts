@@ -17,8 +17,8 @@
  */
 import { ECAP, FSTS } from '../spec/registers.js';
 import type { QiHost } from '../qi-host.js';
-import { dispatchDescriptor, type QiContext, type QueueError, type StepResult } from './handlers.js';
-import { DESC, DESC_NAMES, descType, type DescWords } from './descriptors.js';
+import { descriptorName, dispatchDescriptor, type QiContext, type QueueError, type StepResult } from './handlers.js';
+import { DESC, descType, type DescWords } from './descriptors.js';
 import { qiBehaviourFor, type QiBehaviour } from './qi-behaviour.js';
 import {
   ICS_IWC, IECTL_IP, IQ_OFFSET_MASK, IQA, IQEI, IQERCD, IQT_QT0, queueEntries, type IqeiCode,
@@ -229,7 +229,7 @@ export class InvalidationQueue {
       return dispatchDescriptor(this.ctx, words, this.wide);
     } catch (e) {
       // A model bug, not a guest error: log it, keep the queue going.
-      this.host.log(`qi: ${DESC_NAMES[this.lastType] ?? 'descriptor'} handler failed: ${(e as Error).message}`);
+      this.host.log(`qi: ${descriptorName(this.lastType)} handler failed: ${(e as Error).message}`);
       return 'ok';
     }
   }
