@@ -6,7 +6,9 @@ import type { Machine } from '../../../host/src/machine.js';
 import type { MsiMessage } from '../../../host/src/vtd/interrupts.js';
 import { GuestIommu, type GuestEnv } from '../../lib/guest.js';
 import { R } from '../../lib/driver.js';
-import { PGTT, PageTableBuilder, awForLevels, encodePasidEntry, encodeSsPte, encodeContextEntry } from '../../lib/tables.js';
+import {
+  PGTT, PageTableBuilder, awForLevels, encodeContextEntry, encodeFsPte, encodePasidEntry, encodeSsPte,
+} from '../../lib/tables.js';
 import { D, FSTS_IQE, GuestQueue, IQERCD } from './qi-guest.js';
 
 const CORE_BUILT = existsSync(new URL('../../../build/viommu.wasm', import.meta.url));
@@ -197,5 +199,72 @@ describe.skipIf(!CORE_BUILT)('PASID-cache invalidation (scalable mode, 256-bit q
     r.q.enable();
     expect(r.q.submitSync([D.piotlb(2, 5, 0).slice(0, 2)])).toBe(false);
     expect(r.q.drv.read64(IQERCD) & 0xfn).toBe(5n);
+  });
+});
+
+/** Descriptor variants, each with the IQEI the default profile must report (undefined = accepted). */
+const CASES: { name: string; mode: 'legacy' | 'scalable'; wide: boolean; desc: bigint[]; iqei?: number }[] = [
+  { name: 'context-cache global', mode: 'legacy', wide: false, desc: D.cc(1) },
+  { name: 'context-cache G=0', mode: 'legacy', wide: false, desc: D.cc(0), iqei: 4 },
+  { name: 'context-cache reserved qw1', mode: 'legacy', wide: false, desc: [D.cc(1)[0]!, 1n], iqei: 4 },
+  { name: 'iotlb domain', mode: 'legacy', wide: false, desc: D.iotlb(2, 3) },
+  { name: 'iotlb page AM 19 > MAMV', mode: 'legacy', wide: false, desc: D.iotlb(3, 3, 0n, 19), iqei: 4 },
+  { name: 'device-TLB (no ATS device answers: done)', mode: 'legacy', wide: false, desc: [0x3n | 0x18n << 32n, 0x1000n] },
+  { name: 'device-TLB reserved bit 4', mode: 'legacy', wide: false, desc: [0x13n | 0x18n << 32n, 0x1000n], iqei: 4 },
+  { name: 'interrupt-entry cache global', mode: 'legacy', wide: false, desc: [0x4n, 0n] },
+  { name: 'type 0', mode: 'legacy', wide: false, desc: [0n, 0n], iqei: 3 },
+  { name: 'type 0x15 (qw0[11:9] set)', mode: 'legacy', wide: false, desc: [0x205n, 0n], iqei: 3 },
+  { name: 'pasid-cache in a 128-bit queue', mode: 'scalable', wide: false, desc: D.pc(3).slice(0, 2), iqei: 5 },
+  { name: 'pasid-cache in legacy mode', mode: 'legacy', wide: true, desc: D.pc(3), iqei: 7 },
+  { name: 'pasid-cache G=2', mode: 'scalable', wide: true, desc: D.pc(2, 1), iqei: 4 },
+  { name: 'pasid-iotlb G=2', mode: 'scalable', wide: true, desc: D.piotlb(2, 1, 7) },
+  { name: 'pasid-iotlb G=1', mode: 'scalable', wide: true, desc: D.piotlb(1, 1, 7), iqei: 4 },
+  { name: 'iotlb with a non-zero upper half', mode: 'scalable', wide: true, desc: [...D.iotlb(1), 1n, 0n], iqei: 4 },
+  { name: 'pasid device-TLB', mode: 'scalable', wide: true, desc: [0x8n | 0x18n << 16n | 7n << 32n, 0x1000n, 0n, 0n] },
+  { name: 'page-group response success', mode: 'scalable', wide: true, desc: [0x9n | 0x18n << 16n, 5n << 3n | 4n, 0n, 0n] },
+  { name: 'page-group response code 5', mode: 'scalable', wide: true, desc: [0x9n | 5n << 12n | 0x18n << 16n, 0n, 0n, 0n], iqei: 4 },
+];
+
+describe.skipIf(!CORE_BUILT)('each descriptor type and error through the guest driver (default profile)', () => {
+  for (const c of CASES) {
+    it(`${c.name}: ${c.iqei === undefined ? 'accepted' : `IQE, IQEI ${c.iqei}`}`, async () => {
+      const r = await rig('default', c.mode, c.wide);
+      r.iommu.start();
+      r.q.enable();
+      const done = r.q.submitSync([c.desc]);
+      expect(done).toBe(c.iqei === undefined);
+      const iqe = (r.q.drv.read32(R.FSTS) & FSTS_IQE) !== 0;
+      expect(iqe).toBe(c.iqei !== undefined);
+      if (c.iqei !== undefined) {
+        expect(Number(r.q.drv.read64(IQERCD) & 0xfn)).toBe(c.iqei);
+        expect(r.q.head()).toBe(0);
+      }
+    });
+  }
+
+  it('IQT beyond the queue (IQEI 1) and IQT bit 4 in a 256-bit queue (IQEI 6)', async () => {
+    const r = await rig('default', 'scalable', true);
+    r.q.enable();
+    r.q.drv.write64(R.IQT, 0x1020n); // 128 entries of 32 bytes end at 0x1000
+    expect(Number(r.q.drv.read64(IQERCD) & 0xfn)).toBe(1);
+    r.q.drv.write32(R.FSTS, FSTS_IQE);
+    r.q.drv.write64(R.IQT, 0x10n);
+    expect(Number(r.q.drv.read64(IQERCD) & 0xfn)).toBe(6);
+    expect(r.q.head()).toBe(0);
+  });
+
+  it('PASID-based IOTLB page invalidation ends a stale first-stage translation', async () => {
+    const r = await rig('default', 'scalable', true);
+    const { fs } = r.iommu.attachScalable(SID, { did: 6, pgtt: PGTT.FIRST_STAGE });
+    const leaf = encodeFsPte({ P: true, RW: true, US: true });
+    fs!.map(IOVA, r.pageA, 12, leaf);
+    r.iommu.start();
+    r.q.enable();
+    expect(dmaByte(r)).toBe(0xaa);
+    fs!.map(IOVA, r.pageB, 12, leaf);
+    expect(r.q.submitSync([D.piotlb(3, 6, 1, IOVA)])).toBe(true); // another PASID: no effect
+    expect(dmaByte(r)).toBe(0xaa);
+    expect(r.q.submitSync([D.piotlb(3, 6, 0, IOVA)])).toBe(true);
+    expect(dmaByte(r)).toBe(0xbb);
   });
 });
