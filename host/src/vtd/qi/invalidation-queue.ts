@@ -155,15 +155,6 @@ export class InvalidationQueue {
     this.host.setFaultStatus('ICE');
   }
 
-  /** Unit reset: queue disabled, registers owned here back to 0. */
-  reset(): void {
-    this.enabled = false;
-    this.base = 0n;
-    this.head = this.tail = this.lastType = 0;
-    this.abortNextWait = false;
-    for (const r of ['IQH', 'IQT', 'IQA', 'ICS', 'IQERCD'] as const) this.host.regs.set(r, 0n);
-  }
-
   private writeIqa(value: bigint): void {
     if (this.enabled) this.host.log('qi: IQA written while QIES=1; the queue keeps the base and size latched at enable');
     // §11.4.9.3: DW is Reserved(0) without scalable-mode support (QEMU stores it anyway).
