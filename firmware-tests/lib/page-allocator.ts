@@ -94,6 +94,11 @@ export class PageAllocator {
     return this.count;
   }
 
+  /** End of the pages handed out so far: every allocated page lies in [start, highWater). */
+  get highWater(): bigint {
+    return this.next;
+  }
+
   /** Returns the GPA of a fresh zeroed 4 KiB page. */
   alloc(): bigint {
     let page = this.freed.pop();
