@@ -1,0 +1,67 @@
+/**
+ * Smoke test of the whole bench with tiny iteration counts: the JSON has the
+ * documented shape, every workload produced numbers for every target, ratios
+ * are finite and positive, the report renders. No absolute-time assertions.
+ */
+import { describe, expect, it } from 'vitest';
+import { runBench } from './run.js';
+import { formatMarkdown, formatTable } from './report/format.js';
+import { renderPlots } from './report/plots.js';
+import { BENCH_SCHEMA, type BenchResult } from './report/schema.js';
+import { MISS_SETUPS } from './suite.js';
+
+const tiny = { rounds: 2, passes: 1, requests: 3000, invReps: 3, sweepFactors: [0.25, 2] };
+
+describe('viommu bench (smoke)', () => {
+  let result: BenchResult;
+
+  it('runs every workload on every available target', async () => {
+    const steps: string[] = [];
+    result = await runBench({ sizes: tiny, onProgress: (_d, _t, label) => steps.push(label) });
+    expect(result.schema).toBe(BENCH_SCHEMA);
+    expect(result.workloads.map((w) => w.id)).toEqual(expect.arrayContaining(['iotlb-hit-cycle/batch', 'iotlb-hit-random/percall', 'miss-walk-ss4-4k/batch', 'miss-walk-nested4-2m/batch', 'dma-copy-4k/batch']));
+    expect(result.workloads).toHaveLength(4 + MISS_SETUPS.length + 1);
+    expect(steps.at(-1)).toBe('queued invalidation');
+    const labels = ['js', ...(result.meta.coreMissing ? [] : ['core']), ...(result.meta.native.startsWith('skipped') ? [] : ['native'])];
+    for (const w of result.workloads) {
+      expect(Object.keys(w.results).sort()).toEqual([...labels].sort());
+      for (const s of Object.values(w.results)) {
+        expect(s.okRate).toBe(1);
+        expect(Number.isFinite(s.nsPerOp) && s.nsPerOp > 0).toBe(true);
+      }
+      for (const r of Object.values(w.ratios)) expect(Number.isFinite(r) && r > 0).toBe(true);
+    }
+  });
+
+  it('counts the same IOTLB hits and PTE reads in the C and JS baselines', () => {
+    if (result.meta.native.startsWith('skipped')) return;
+    for (const w of result.workloads) {
+      expect(w.results['native']!.hitRate, w.id).toBeCloseTo(w.results['js']!.hitRate, 9);
+      expect(w.results['native']!.pteReadsPerOp, w.id).toBeCloseTo(w.results['js']!.pteReadsPerOp, 9);
+    }
+  });
+
+  it('sweeps with the QEMU-policy model and reads more PTEs per miss there', () => {
+    expect(result.sweep).toHaveLength(tiny.sweepFactors.length);
+    const big = result.sweep.at(-1)!;
+    expect(big.results['qemu']!.hitRate).toBeLessThan(1);
+    expect(big.results['qemu']!.pteReadsPerOp).toBeGreaterThan(big.results['js']!.pteReadsPerOp);
+    for (const p of result.sweep) for (const r of Object.values(p.ratios)) expect(Number.isFinite(r)).toBe(true);
+  });
+
+  it('times every invalidation scope at every fill level', () => {
+    const kinds = new Set(result.invalidation.map((p) => p.kind));
+    expect([...kinds].sort()).toEqual(['domain', 'global', 'page', 'pasid']);
+    for (const p of result.invalidation) for (const ns of Object.values(p.nsPerCall)) expect(Number.isFinite(ns) && ns >= 0).toBe(true);
+  });
+
+  it('evaluates the targets and renders table, markdown and SVG plots', async () => {
+    expect(result.targets.map((t) => t.id)).toContain('pte-reads-vs-qemu');
+    for (const t of result.targets) if (t.measured !== null) expect(Number.isFinite(t.measured)).toBe(true);
+    expect(formatTable(result)).toContain('iotlb-hit-random/batch');
+    const plots = await renderPlots(result);
+    for (const svg of Object.values(plots)) expect(svg.startsWith('<svg')).toBe(true);
+    expect(formatMarkdown(result, { workloads: 'x.svg' })).toContain('![ratio to native C per workload](x.svg)');
+    expect(JSON.parse(JSON.stringify(result))).toEqual(result);
+  });
+});

@@ -1,0 +1,82 @@
+/**
+ * Runs the whole bench: builds the native baseline, loads the wasm core,
+ * runs every workload interleaved across the targets, evaluates the issue's
+ * targets. `runBench` is what `viommu bench` and the smoke test call.
+ */
+import { cpus, platform, arch } from 'node:os';
+import { JsTarget } from './js-baseline/target.js';
+import { buildNative, NativeTarget } from './native/driver.js';
+import { QemuTarget } from './qemu-policy/target.js';
+import type { Target } from './harness/target.js';
+import { evaluateTargets } from './report/checks.js';
+import { BENCH_SCHEMA, type BenchResult, type QiResult } from './report/schema.js';
+import { copyWorkload, hitWorkloads, invalidationCost, missWorkloads, stepCount, sweep, type Sizes, type SuiteContext, type SuiteTargets } from './suite.js';
+import { measureQueuedInvalidation } from './qi.js';
+
+/** Options of a run. */
+export interface BenchOptions {
+  /** Smaller sizes (a few seconds). */
+  quick?: boolean;
+  /** Overrides of the iteration sizes (the smoke test uses tiny ones). */
+  sizes?: Partial<Sizes>;
+  seed?: number;
+  /** Skip the native baseline even when a compiler exists. */
+  noNative?: boolean;
+  /** Progress: steps done, total steps, label of the finished step. */
+  onProgress?: (done: number, total: number, label: string) => void;
+}
+
+/** Iteration sizes of a full run and of --quick. */
+export const FULL_SIZES: Sizes = { rounds: 9, passes: 8, requests: 16384, invReps: 41, sweepFactors: [0.25, 0.5, 1, 2, 4, 10, 30, 100] };
+export const QUICK_SIZES: Sizes = { rounds: 5, passes: 4, requests: 4096, invReps: 15, sweepFactors: [0.25, 1, 4, 30, 100] };
+
+/**
+ * Entries per level of the paging-structure caches. The core's PSC size is
+ * not an ABI configuration key; the baselines use the core's number.
+ */
+export const PSC_ENTRIES_LG2 = 8;
+
+/** Geometry used when the core is missing (the baselines still run). */
+const FALLBACK_GEOMETRY = { iotlbSetsLg2: 8, iotlbWays: 8 };
+
+async function loadCoreTarget(): Promise<{ target?: Target; geometry: typeof FALLBACK_GEOMETRY; missing?: string }> {
+  try {
+    const mod = await import('./harness/core-target.js');
+    return { target: new mod.CoreTarget(), geometry: mod.coreGeometry() };
+  } catch (err) {
+    return { geometry: FALLBACK_GEOMETRY, missing: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/** Runs every workload and returns the result (nothing is written). */
+export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
+  const sizes: Sizes = { ...(opts.quick ? QUICK_SIZES : FULL_SIZES), ...opts.sizes };
+  const core = await loadCoreTarget();
+  const build = opts.noNative ? ({ ok: false, reason: 'disabled (--no-native)' } as const) : buildNative();
+  const targets: SuiteTargets = { core: core.target, native: build.ok ? new NativeTarget(build) : undefined, js: new JsTarget(), qemu: new QemuTarget() };
+  const geometry = { ...core.geometry, pscEntriesLg2: PSC_ENTRIES_LG2 };
+  const total = stepCount(sizes) + 1;
+  let done = 0;
+  const ctx: SuiteContext = { targets, sizes, geometry, seed: opts.seed ?? 0x5eed, step: (label) => opts.onProgress?.(++done, total, label) };
+  try {
+    const workloads = [...(await hitWorkloads(ctx)), ...(await missWorkloads(ctx)), await copyWorkload(ctx)];
+    const sweepPoints = await sweep(ctx);
+    const invalidation = await invalidationCost(ctx);
+    const qi: QiResult = await measureQueuedInvalidation(opts.quick ? 2000 : 20000).catch((err: unknown) => ({ missing: err instanceof Error ? err.message : String(err) }));
+    ctx.step('queued invalidation');
+    const numbers = { workloads, sweep: sweepPoints, invalidation };
+    return {
+      schema: BENCH_SCHEMA,
+      meta: {
+        date: new Date().toISOString(), node: process.versions.node, platform: `${platform()}-${arch()}`, cpu: cpus()[0]?.model ?? 'unknown', quick: !!opts.quick,
+        sizes: { rounds: sizes.rounds, passes: sizes.passes, requests: sizes.requests, invReps: sizes.invReps }, geometry,
+        native: build.ok ? build.compiler : `skipped: ${build.reason}`, ...(core.missing ? { coreMissing: core.missing } : {}),
+      },
+      ...numbers,
+      qi,
+      targets: evaluateTargets(numbers),
+    };
+  } finally {
+    for (const t of [targets.core, targets.native, targets.js, targets.qemu]) await t?.close();
+  }
+}
