@@ -4,6 +4,7 @@
  * Other commands (bench, fuzz, trace) add rows to `COMMANDS`.
  */
 import { readFile } from 'node:fs/promises';
+import { benchCommand } from './bench.js'; // bench row added by H4 (issue 9)
 import { runDemo } from './demo.js';
 import { runInfo } from './info.js';
 import { formatReplay, replayScenario } from './replay.js';
@@ -69,6 +70,7 @@ export const COMMANDS: Command[] = [
     describe: 'build a small guest address space, translate, fault, invalidate, print cache statistics',
     run: runDemo,
   },
+  benchCommand,
 ];
 
 function help(io: CliIo): void {
