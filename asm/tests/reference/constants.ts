@@ -86,7 +86,6 @@ export const FR = {
   SGN_NON_CANONICAL: 0x80, // SGN.1
   SGN_USER: 0x81, // SGN.2
   SGN_EXEC: 0x82, // SGN.3
-  SGN_BEYOND_HW: 0x83, // SGN.4
   SGN_BEYOND_AW: 0x84, // SGN.5
   SGN_WRITE: 0x85, // SGN.6
   SGN_READ: 0x86, // SGN.7
