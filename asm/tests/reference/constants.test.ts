@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ACC, FF, FR, QUALIFIED, SOURCE } from './constants.js';
+import { ACC, FF, FR, QUALIFIED, QUIRK, SOURCE } from './constants.js';
 
 const here = new URL('../../assembly/', import.meta.url);
 
@@ -26,6 +26,7 @@ describe('reference constants == core constants', () => {
   it('ACC_*, FF_*, SRC_*', () => {
     for (const [k, v] of Object.entries(ACC)) expect(layout.get(`ACC_${k}`), `ACC_${k}`).toBe(v);
     for (const [k, v] of Object.entries(FF)) expect(layout.get(`FF_${k}`), `FF_${k}`).toBe(v);
+    for (const [k, v] of Object.entries(QUIRK)) expect(layout.get(`QUIRK_${k}`), `QUIRK_${k}`).toBe(v);
     const src = { WALK: 'SRC_WALK', IOTLB: 'SRC_IOTLB', PASS_THROUGH: 'SRC_PT', DISABLED: 'SRC_DISABLED' } as const;
     for (const [k, v] of Object.entries(SOURCE)) expect(layout.get(src[k as keyof typeof src]), k).toBe(v);
   });

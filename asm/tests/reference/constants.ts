@@ -110,3 +110,19 @@ export const QUALIFIED = new Set<number>([
   0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x7b,
   0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x91,
 ]);
+
+/**
+ * Profile quirks the reference implements (docs/ABI.md QUIRK_*; the core's
+ * abi/layout.ts states QEMU's behaviour and the spec's for each). Only those
+ * that change a single translation's result; cache quirks are not modelled.
+ */
+export const QUIRK = {
+  /** SM root/context faults use legacy codes; the SS walk in SM uses 4/5/6/7/0xC; SNP never reserved. */
+  LEGACY_CODES_IN_SM: 1 << 2,
+  /** First-stage requests all count as user requests (ACC_PRIV ignored). */
+  FS_ALL_USER: 1 << 3,
+  /** A leaf whose page overlaps the interrupt range faults. */
+  INTR_PAGE_OVERLAP: 1 << 9,
+  /** 0xB is not qualified (FPD does not suppress it). */
+  RSVD_CTX_UNQUALIFIED: 1 << 10,
+} as const;

@@ -5,7 +5,7 @@
  */
 import type { GuestMemoryLike } from '../../../firmware-tests/lib/page-allocator.js';
 import { sagawSupports, type RefCaps } from './config.js';
-import { ACC, FR, SOURCE } from './constants.js';
+import { ACC, FR, QUIRK, SOURCE } from './constants.js';
 import { bitRange } from './paging.js';
 import { ALL_PERMS, fault, normalizeAccess, inInterruptRange, pointerAboveHaw, readEntry, success, type RefRequest, type RefResult } from './result.js';
 import { translateSecondStage } from './stages.js';
@@ -44,7 +44,7 @@ export function translateLegacy(mem: GuestMemoryLike, caps: RefCaps, rta: bigint
   const fpd = (ce[0]! & 2n) !== 0n; // FPD is honoured even when P=0
   if ((ce[0]! & 1n) === 0n) return fault(FR.CTX_NOT_PRESENT, fpd); // LCT.2
   const [c0, c1] = contextReserved(caps);
-  if ((ce[0]! & c0) !== 0n || (ce[1]! & c1) !== 0n) return fault(FR.CTX_RSVD, fpd); // LCT.3
+  if ((ce[0]! & c0) !== 0n || (ce[1]! & c1) !== 0n) return fault(FR.CTX_RSVD, fpd && !(caps.quirks & QUIRK.RSVD_CTX_UNQUALIFIED)); // LCT.3
   const tt = Number((ce[0]! >> 2n) & 3n);
   const aw = Number(ce[1]! & 7n);
   const did = Number((ce[1]! >> 8n) & 0xffffn);
@@ -59,6 +59,6 @@ export function translateLegacy(mem: GuestMemoryLike, caps: RefCaps, rta: bigint
   const ss = { ptr: ce[0]! & bitRange(63, 12), levels: aw + 2, ssee: false };
   const t = translateSecondStage(mem, caps, ss, req.iova, normalizeAccess(req.access), 'legacy');
   if (!t.ok) return fault(t.fault, fpd);
-  if (!translationReq && inInterruptRange(t.value.addr)) return fault(FR.INTR_RANGE, fpd); // LGN.4
+  if (!translationReq && inInterruptRange(caps, t.value.addr, t.value.pageLg2)) return fault(FR.INTR_RANGE, fpd); // LGN.4
   return success(t.value.addr, t.value.pageLg2, t.value.perms, did, SOURCE.WALK);
 }

@@ -59,12 +59,14 @@ export interface SsParams {
   readonly levels: number;
   /** PASID-entry SSEE (§9.6); legacy mode: false. */
   readonly ssee: boolean;
+  /** QUIRK.LEGACY_CODES_IN_SM: bit 11 (SNP) is never reserved. */
+  readonly snpIgnored?: boolean;
 }
 
 /** §9.8 reserved bits of a present second-stage entry at `level`. */
-export function ssReservedMask(caps: RefCaps, level: number, isLeaf: boolean): bigint {
+export function ssReservedMask(caps: RefCaps, level: number, isLeaf: boolean, snpIgnored = false): bigint {
   let rsvd = aboveHawMask(caps) | (1n << 62n); // 51:HAW; 62 (TM, reserved since 3.0)
-  if (!isLeaf || !caps.sc) rsvd |= 1n << 11n; // SNP: leaf only, needs ECAP.SC
+  if (!snpIgnored && (!isLeaf || !caps.sc)) rsvd |= 1n << 11n; // SNP: leaf only, needs ECAP.SC
   if (isLeaf && level > 0) rsvd |= bitRange(12 + 9 * level - 1, 12); // superpage: address low bits
   return rsvd;
 }
@@ -92,7 +94,7 @@ export function ssWalk(mem: GuestMemoryLike, caps: RefCaps, p: SsParams, iova: b
     const ps = (e >> 7n) & 1n;
     if (ps === 1n && level > 0 && !ssLeafAllowed(caps, level)) return { ok: false, kind: 'reserved', level };
     const isLeaf = level === 0 || ps === 1n;
-    if ((e & ssReservedMask(caps, level, isLeaf)) !== 0n) return { ok: false, kind: 'reserved', level };
+    if ((e & ssReservedMask(caps, level, isLeaf, p.snpIgnored)) !== 0n) return { ok: false, kind: 'reserved', level };
     r &= e & 1n;
     w &= (e >> 1n) & 1n;
     x &= (e >> 2n) & 1n;

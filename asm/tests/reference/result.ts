@@ -5,7 +5,7 @@
  */
 import type { GuestMemoryLike } from '../../../firmware-tests/lib/page-allocator.js';
 import { aboveHawMask, type RefCaps } from './config.js';
-import { ACC, INTR_RANGE_LAST, INTR_RANGE_START, PERM, QUALIFIED, SOURCE } from './constants.js';
+import { ACC, INTR_RANGE_LAST, INTR_RANGE_START, PERM, QUALIFIED, QUIRK, SOURCE } from './constants.js';
 import { bitRange, readQ } from './paging.js';
 
 /** A DMA request as the core's `translate` takes it. */
@@ -64,9 +64,14 @@ export function pointerAboveHaw(caps: RefCaps): bigint {
   return bitRange(63, 52) | aboveHawMask(caps);
 }
 
-/** §3.15: an output address inside the interrupt range is blocked. */
-export function inInterruptRange(addr: bigint): boolean {
-  return addr >= INTR_RANGE_START && addr <= INTR_RANGE_LAST;
+/**
+ * §3.15: an output address inside the interrupt range is blocked. With
+ * QUIRK.INTR_PAGE_OVERLAP (QEMU) any overlap of the whole page is.
+ */
+export function inInterruptRange(caps: RefCaps, addr: bigint, pageLg2: number): boolean {
+  if (!(caps.quirks & QUIRK.INTR_PAGE_OVERLAP)) return addr >= INTR_RANGE_START && addr <= INTR_RANGE_LAST;
+  const start = addr & ~((1n << BigInt(pageLg2)) - 1n);
+  return start <= INTR_RANGE_LAST && start + (1n << BigInt(pageLg2)) - 1n >= INTR_RANGE_START;
 }
 
 /** Permissions of the identity answer (translation disabled / pass-through). */

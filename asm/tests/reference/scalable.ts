@@ -7,13 +7,26 @@
  */
 import type { GuestMemoryLike } from '../../../firmware-tests/lib/page-allocator.js';
 import { sagawSupports, type RefCaps } from './config.js';
-import { ACC, FR, SOURCE } from './constants.js';
+import { ACC, FR, QUIRK, SOURCE } from './constants.js';
 import { bitRange } from './paging.js';
 import { ALL_PERMS, fault, normalizeAccess, inInterruptRange, pointerAboveHaw, readEntry, success, type RefRequest, type RefResult } from './result.js';
 import type { Step } from './result.js';
 import { translateFirstStage, translateSecondStage, type Translated } from './stages.js';
 
 const PTR = bitRange(63, 12);
+
+/** QUIRK.LEGACY_CODES_IN_SM: the legacy code QEMU reports for a SM root/context condition. */
+const LEGACY_EQUIVALENT: ReadonlyMap<number, number> = new Map([
+  [FR.SRT_UNREADABLE, FR.ROOT_UNREADABLE], [FR.SRT_NOT_PRESENT, FR.ROOT_NOT_PRESENT], [FR.SRT_RSVD, FR.ROOT_RSVD],
+  [FR.SCT_UNREADABLE, FR.CTX_UNREADABLE], [FR.SCT_NOT_PRESENT, FR.CTX_NOT_PRESENT], [FR.SCT_RSVD, FR.CTX_RSVD],
+]);
+
+/** A root/context-level fault in scalable mode, with the profile's code and qualification. */
+function smFault(caps: RefCaps, code: number, fpd: boolean): RefResult {
+  const legacy = (caps.quirks & QUIRK.LEGACY_CODES_IN_SM) !== 0;
+  const fr = legacy ? LEGACY_EQUIVALENT.get(code) ?? code : code;
+  return fault(fr, fpd && !(fr === FR.CTX_RSVD && caps.quirks & QUIRK.RSVD_CTX_UNQUALIFIED));
+}
 
 /** What the context and PASID-directory steps hand on. */
 interface PasidLookup {
@@ -27,21 +40,21 @@ interface PasidLookup {
 /** §9.2 SM root entry -> the context-table pointer for `devfn`, or a fault. */
 function smRootEntry(mem: GuestMemoryLike, caps: RefCaps, rta: bigint, sid: number): bigint | RefResult {
   const re = readEntry(mem, rta + BigInt((sid >> 8) & 0xff) * 16n, 2);
-  if (!re) return fault(FR.SRT_UNREADABLE, false); // SRT.1
+  if (!re) return smFault(caps, FR.SRT_UNREADABLE, false); // SRT.1
   const word = re[(sid & 0xff) >= 0x80 ? 1 : 0]!; // LCTP for devfn 0-0x7F, UCTP above
-  if ((word & 1n) === 0n) return fault(FR.SRT_NOT_PRESENT, false); // SRT.2
-  if ((word & (bitRange(11, 1) | pointerAboveHaw(caps))) !== 0n) return fault(FR.SRT_RSVD, false); // SRT.3
+  if ((word & 1n) === 0n) return smFault(caps, FR.SRT_NOT_PRESENT, false); // SRT.2
+  if ((word & (bitRange(11, 1) | pointerAboveHaw(caps))) !== 0n) return smFault(caps, FR.SRT_RSVD, false); // SRT.3
   return word & PTR;
 }
 
 /** §9.4 SM context entry and §9.5 PASID directory entry -> the PASID entry address. */
 function contextAndDirectory(mem: GuestMemoryLike, caps: RefCaps, ctp: bigint, req: RefRequest): PasidLookup | RefResult {
   const ce = readEntry(mem, ctp + BigInt(req.sid & 0x7f) * 32n, 4);
-  if (!ce) return fault(FR.SCT_UNREADABLE, false); // SCT.1
+  if (!ce) return smFault(caps, FR.SCT_UNREADABLE, false); // SCT.1
   let fpd = (ce[0]! & 2n) !== 0n;
-  if ((ce[0]! & 1n) === 0n) return fault(FR.SCT_NOT_PRESENT, fpd); // SCT.2
+  if ((ce[0]! & 1n) === 0n) return smFault(caps, FR.SCT_NOT_PRESENT, fpd); // SCT.2
   const rsvd = [bitRange(8, 5) | pointerAboveHaw(caps), bitRange(63, 21), bitRange(63, 0), bitRange(63, 0)];
-  if (ce.some((w, i) => (w & rsvd[i]!) !== 0n)) return fault(FR.SCT_RSVD, fpd); // SCT.3
+  if (ce.some((w, i) => (w & rsvd[i]!) !== 0n)) return smFault(caps, FR.SCT_RSVD, fpd); // SCT.3
   const dte = (ce[0]! & 4n) !== 0n;
   const paside = (ce[0]! & 8n) !== 0n;
   const pre = (ce[0]! & 16n) !== 0n;
@@ -103,17 +116,19 @@ export function translateScalable(mem: GuestMemoryLike, caps: RefCaps, rta: bigi
   const did = Number(pe[1]! & 0xffffn);
   const usesFs = pgtt === 1 || pgtt === 3;
   if (usesFs && look.exec && (pe[2]! & 2n) === 0n) return fault(FR.SPT_ERE, fpd); // SPT.5
-  if (usesFs && look.priv && (pe[2]! & 1n) === 0n) return fault(FR.SPT_SRE, fpd); // SPT.6
+  if (usesFs && look.priv && !(caps.quirks & QUIRK.FS_ALL_USER) && (pe[2]! & 1n) === 0n) return fault(FR.SPT_SRE, fpd); // SPT.6
   if (pgtt === 4) return success(req.iova, 12, ALL_PERMS, did, SOURCE.PASS_THROUGH);
   const access = normalizeAccess(req.access & ~(ACC.EXEC | ACC.PRIV)) | (look.exec ? ACC.EXEC : 0) | (look.priv ? ACC.PRIV : 0);
-  const ss = { ptr: pe[0]! & PTR, levels: aw + 2, ssee: (pe[0]! & 32n) !== 0n };
+  const legacyCodes = (caps.quirks & QUIRK.LEGACY_CODES_IN_SM) !== 0;
+  const ss = { ptr: pe[0]! & PTR, levels: aw + 2, ssee: (pe[0]! & 32n) !== 0n, snpIgnored: legacyCodes };
   let t: Step<Translated>;
-  if (pgtt === 2) t = translateSecondStage(mem, caps, ss, req.iova, access, 'scalable');
+  if (pgtt === 2) t = translateSecondStage(mem, caps, ss, req.iova, access, legacyCodes ? 'legacy' : 'scalable');
   else {
-    const fs = { ptr: pe[2]! & PTR, levels: fspm + 4, wpe: (pe[2]! & 16n) !== 0n, priv: look.priv, nestedSs: pgtt === 3 ? ss : undefined };
+    const priv = look.priv && !(caps.quirks & QUIRK.FS_ALL_USER);
+    const fs = { ptr: pe[2]! & PTR, levels: fspm + 4, wpe: (pe[2]! & 16n) !== 0n, priv, nestedSs: pgtt === 3 ? ss : undefined };
     t = translateFirstStage(mem, caps, fs, req.iova, access);
   }
   if (!t.ok) return fault(t.fault, fpd);
-  if (!(req.access & ACC.TRANSLATION_REQ) && inInterruptRange(t.value.addr)) return fault(FR.SGN_INTR_RANGE, fpd); // SGN.8
+  if (!(req.access & ACC.TRANSLATION_REQ) && inInterruptRange(caps, t.value.addr, t.value.pageLg2)) return fault(FR.SGN_INTR_RANGE, fpd); // SGN.8
   return success(t.value.addr, t.value.pageLg2, t.value.perms, did, SOURCE.WALK, t.value.fsEntries);
 }
