@@ -39,7 +39,7 @@ export interface Format {
   readonly codes: WalkCodes;
 }
 
-const LEGACY: WalkCodes = { notPresent: FR.READ, reserved: FR.SS_ENTRY_RSVD, unreadable: FR.SS_ENTRY_UNREADABLE, topUnreadable: FR.SS_ENTRY_UNREADABLE, write: FR.WRITE, width: FR.ADDR_BEYOND_MGAW };
+const LEGACY: WalkCodes = { notPresent: FR.READ, reserved: FR.SS_ENTRY_RSVD, unreadable: FR.SS_ENTRY_UNREADABLE, topUnreadable: FR.CTX_INVALID, write: FR.WRITE, width: FR.ADDR_BEYOND_MGAW };
 const SM_SS: WalkCodes = { notPresent: FR.SSL_PERM, reserved: FR.SSL_RSVD, unreadable: FR.SSL_UNREADABLE, topUnreadable: FR.SSL_PTR_INVALID, write: FR.SGN_WRITE, width: FR.SGN_BEYOND_AW };
 const SM_FS: WalkCodes = { notPresent: FR.SFL_NOT_PRESENT, reserved: FR.SFL_RSVD, unreadable: FR.SFL_UNREADABLE, topUnreadable: FR.SFL_PTR_UNREADABLE, write: FR.SGN_WRITE, width: FR.SGN_NON_CANONICAL };
 

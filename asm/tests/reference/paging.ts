@@ -79,7 +79,7 @@ function ssLeafAllowed(caps: RefCaps, level: number): boolean {
 /**
  * §3.7 second-stage walk of `iova` (already range-checked by the caller).
  * Permissions are the AND of every level's R/W (and X when SSEE=1; with
- * SSEE=0 execute follows read).
+ * SSEE=0 the second stage grants execute).
  */
 export function ssWalk(mem: GuestMemoryLike, caps: RefCaps, p: SsParams, iova: bigint): WalkLeaf | WalkStop {
   let table = p.ptr;
@@ -101,7 +101,7 @@ export function ssWalk(mem: GuestMemoryLike, caps: RefCaps, p: SsParams, iova: b
     if (isLeaf) {
       const pageLg2 = 12 + 9 * level;
       const offset = iova & ((1n << BigInt(pageLg2)) - 1n);
-      const exec = p.ssee ? x : r;
+      const exec = p.ssee ? x : 1n; // SSEE=0: the second stage does not restrict execute
       const perms = (r ? PERM.R : 0) | (w ? PERM.W : 0) | (exec ? PERM.X : 0);
       return { ok: true, addr: (e & ADDR_51_12 & ~((1n << BigInt(pageLg2)) - 1n)) | offset, pageLg2, perms, entryAddrs };
     }

@@ -21,7 +21,8 @@ export interface Translated {
 
 /** Fault codes of a second-stage walk in legacy and scalable mode. */
 const SS_CODES: Record<'legacy' | 'scalable', Record<Exclude<WalkFaultKind, 'not-present' | 'non-canonical'>, number>> = {
-  legacy: { 'ptr-unreadable': FR.SS_ENTRY_UNREADABLE, unreadable: FR.SS_ENTRY_UNREADABLE, reserved: FR.SS_ENTRY_RSVD },
+  legacy: { 'ptr-unreadable': FR.CTX_INVALID, // LCT.4.x: SLPTPTR unreadable
+     unreadable: FR.SS_ENTRY_UNREADABLE, reserved: FR.SS_ENTRY_RSVD },
   scalable: { 'ptr-unreadable': FR.SSL_PTR_INVALID, unreadable: FR.SSL_UNREADABLE, reserved: FR.SSL_RSVD },
 };
 
