@@ -26,7 +26,9 @@ import { loadCoreTarget } from './helpers/core-target.js';
 const CAPS = defaultCaps();
 const core = await loadCoreTarget();
 const targets: Target[] = [new ReferenceTarget(), ...(core ? [core] : [])];
-const SEED = 0x5eed;
+/** Fixed seed (H2_SEED overrides it to explore; H2_RUNS scales the run counts). */
+const SEED = Number(process.env.H2_SEED ?? 0x5eed);
+const RUNS = Number(process.env.H2_RUNS ?? 1);
 
 /** Lays out `fmt` with `maps` on `t`; returns the fixture and its allocator. */
 function setup(t: Target, fmt: Format, maps: readonly Mapping[]): Fixture & { alloc: PageAllocator } {
@@ -39,6 +41,8 @@ function setup(t: Target, fmt: Format, maps: readonly Mapping[]): Fixture & { al
 }
 
 const arbFormat = fc.constantFrom(...FORMATS);
+/** H2_SKIP_1G_TOP=1 avoids 1 GiB leaves in 3-level tables (known core bug, see the report) to look for others. */
+const skip1gTop = (fmt: Format, maps: readonly Mapping[]): boolean => !!process.env.H2_SKIP_1G_TOP && fmt.levels === 3 && maps.some((m) => m.pageLg2 === 30);
 const arbAccess = fc.constantFrom(ACC.READ, ACC.WRITE);
 
 describe('walk == mapping list', () => {
@@ -46,6 +50,7 @@ describe('walk == mapping list', () => {
     it(`${t.name}: random trees in every format answer as their mapping list says`, () => {
       fc.assert(
         fc.property(arbFormat, arbMappings().chain((maps) => fc.tuple(fc.constant(maps), fc.array(fc.tuple(arbProbe(maps), arbAccess), { minLength: 1, maxLength: 12 }))), (fmt, [maps, probes]) => {
+          fc.pre(!skip1gTop(fmt, maps));
           const f = setup(t, fmt, maps);
           for (const [iova, access] of probes) {
             const o = t.translate({ sid: SID, pasid: fixturePasid(f), iova, access: access | f.baseAccess | ACC.NO_AD });
@@ -60,7 +65,7 @@ describe('walk == mapping list', () => {
             }
           }
         }),
-        { seed: SEED, numRuns: 150 },
+        { seed: SEED, numRuns: 150 * RUNS },
       );
     });
   }
@@ -225,6 +230,7 @@ function compareTranslate(run: Run, n: number, access: number): void {
   const msg = `${run.fmt.name} iova=0x${iova.toString(16)} access=${access}: core ${show(got)} vs reference ${show(now)}`;
   if (!run.stale) {
     expect(got, msg).toEqual(now);
+    if (got.status !== 0) syncTables(run, 0x20n); // a faulting walk may have set A (x86 semantics): allowed
     return;
   }
   const old = refTranslate(run.stale, CAPS, run.fRef.root, req);
@@ -233,15 +239,23 @@ function compareTranslate(run: Run, n: number, access: number): void {
   syncTables(run); // A/D effects of a possibly-stale answer: take the core's
 }
 
-/** Copies the core's table pages into the reference RAM. */
-function syncTables(run: Run): void {
-  for (let gpa = TABLES_START; gpa < run.fDut.alloc.highWater; gpa += 8n) run.ref.mem.writeU64(gpa, run.dut.mem.readU64(gpa));
+/**
+ * Copies the core's table words into the reference RAM; with `onlyBits`, only
+ * words that differ in nothing but those bits (the rest stays for compareMemory).
+ */
+function syncTables(run: Run, onlyBits?: bigint): void {
+  for (let gpa = TABLES_START; gpa < run.fDut.alloc.highWater; gpa += 8n) {
+    const have = run.dut.mem.readU64(gpa);
+    const want = run.ref.mem.readU64(gpa);
+    if (have !== want && (onlyBits === undefined || ((have ^ want) & ~onlyBits) === 0n)) run.ref.mem.writeU64(gpa, have);
+  }
 }
 
 describe('core == reference under edits and invalidations', () => {
   it(`${core ? 'core' : 'reference (core not built: harness self-check)'} vs reference`, () => {
     fc.assert(
       fc.property(arbFormat, arbMappings(), fc.array(arbOp, { minLength: 1, maxLength: 25 }), (fmt, maps0, ops) => {
+        fc.pre(!skip1gTop(fmt, maps0));
         const ref = new ReferenceTarget();
         const dut = core ?? new ReferenceTarget();
         const maps = [...maps0];
@@ -253,7 +267,7 @@ describe('core == reference under edits and invalidations', () => {
         }
         compareMemory(run);
       }),
-      { seed: SEED, numRuns: 120 },
+      { seed: SEED, numRuns: 120 * RUNS },
     );
   });
 });
@@ -266,3 +280,18 @@ function compareMemory(run: Run): void {
     if (want !== have) expect(`0x${have.toString(16)}`, `${run.fmt.name}: RAM word at 0x${gpa.toString(16)}`).toBe(`0x${want.toString(16)}`);
   }
 }
+
+describe('regressions found by the properties', () => {
+  // Seed 2 (H2_RUNS=4) shrank to this: first-stage leaf cached by a read, then a write.
+  it.each(['sm-fs4', 'sm-fs5', 'sm-nested4'])('%s: a write after a read of the same page sets D in the leaf', (name) => {
+    const fmt = FORMATS.find((f) => f.name === name)!;
+    for (const t of targets) {
+      const maps: Mapping[] = [{ iova: 1n << 30n, gpa: 0n, pageLg2: 12, read: true, write: true }];
+      const f = setup(t, fmt, maps);
+      const req = { sid: SID, pasid: fixturePasid(f), iova: 1n << 30n, access: f.baseAccess };
+      expect(t.translate({ ...req, access: req.access | ACC.READ }).status).toBe(0);
+      expect(t.translate({ ...req, access: req.access | ACC.WRITE }).status).toBe(0);
+      expect(f.table!.readEntry(1n << 30n, 0)! & 0x60n, `${t.name}: leaf A|D`).toBe(0x60n);
+    }
+  });
+});

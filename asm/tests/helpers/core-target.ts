@@ -4,6 +4,7 @@
  * wrapper or build/viommu.wasm is not there yet, so the tests then run on the
  * reference model alone (and say so in their names).
  */
+import { existsSync, readFileSync } from 'node:fs';
 import type { GuestMemoryLike } from '../../../firmware-tests/lib/page-allocator.js';
 import type { RefCaps, RefRoot } from '../reference/config.js';
 import { ACC, FF } from '../reference/constants.js';
@@ -12,7 +13,7 @@ import { RAM_BASE, RAM_SIZE, type Observed, type Target } from './targets.js';
 
 /** The part of host/src/core/core.ts `Core` these tests use. */
 interface CoreApi {
-  addRam(baseGpa: number | bigint, size: number): unknown;
+  addRam(baseGpa: number, size: number): unknown;
   setConfig(key: number, value: number): void;
   setRootTable(rtaddr: bigint, ttm: number): void;
   setTranslationEnabled(on: boolean | number): void;
@@ -77,9 +78,78 @@ class CoreTarget implements Target {
   pasidCache(g: number, did: number, pasid: number): void { this.core.invPasidCache(g, did, pasid); }
 }
 
+/** `export const NAME: type = value;` pairs of an AssemblyScript source file under asm/assembly. */
+export function asmConstants(file: string): Consts {
+  const text = readFileSync(new URL(`../../assembly/${file}`, import.meta.url), 'utf8');
+  const out: Consts = {};
+  for (const m of text.matchAll(/export const (\w+): \w+ = (0x[0-9a-f_]+|\d+|1 << \d+);/gi)) {
+    const v = m[2]!.replaceAll('_', '');
+    out[m[1]!] = v.startsWith('1 <<') ? 1 << Number(v.slice(4)) : Number(v);
+  }
+  return out;
+}
+
 /**
- * Loads the core (release build) with 16 MiB of RAM at GPA 0, or returns
- * undefined when host/src/core or the wasm build is missing.
+ * The raw wasm exports (docs/ABI.md) behind CoreApi, for when the host
+ * wrapper host/src/core is not there yet. RAM is region 0.
+ */
+function rawCore(x: Record<string, (...a: number[]) => number> & { memory: WebAssembly.Memory }, k: Consts): { core: CoreApi; mem: GuestMemoryLike } {
+  const hi = (v: bigint): number => Number((v >> 32n) & 0xffff_ffffn);
+  const lo = (v: bigint): number => Number(v & 0xffff_ffffn);
+  let ramOff = 0;
+  const view = (): DataView => new DataView(x.memory.buffer);
+  const off = (gpa: bigint, len: number): number => {
+    if (gpa < RAM_BASE || gpa + BigInt(len) > RAM_BASE + BigInt(RAM_SIZE)) throw new Error(`gpa 0x${gpa.toString(16)} outside RAM`);
+    return ramOff + Number(gpa - RAM_BASE);
+  };
+  const mem: GuestMemoryLike = {
+    readU64: (gpa) => view().getBigUint64(off(gpa, 8), true),
+    writeU64: (gpa, v) => view().setBigUint64(off(gpa, 8), BigInt.asUintN(64, v), true),
+    fill: (gpa, len, byte) => void new Uint8Array(x.memory.buffer, off(gpa, len), len).fill(byte),
+  };
+  const core: CoreApi = {
+    addRam: (base, size) => {
+      const i = x.ramAddRegion!(Number(base), size);
+      if (i < 0) throw new Error(`ramAddRegion failed: ${i}`);
+      ramOff = x.ramRegionOffset!(i);
+    },
+    setConfig: (key, v) => void x.setConfig!(key, v),
+    setRootTable: (rta, ttm) => void x.setRootTable!(hi(rta), lo(rta), ttm),
+    setTranslationEnabled: (on) => void x.setTranslationEnabled!(on ? 1 : 0),
+    translate: (sid, pasid, iova, access) => {
+      const st = x.translate!(sid, pasid ?? 0, hi(iova), lo(iova), access);
+      const o = new Uint32Array(x.memory.buffer, x.outPtr!(), 12);
+      const addr = (BigInt(o[k.OUT_ADDR_HI!]!) << 32n) | BigInt(o[k.OUT_ADDR_LO!]!);
+      return { ok: st === 0, fault: st, addr, pageLg2: o[k.OUT_PAGE_LG2!]!, perms: o[k.OUT_PERMS!]!, faultFlags: o[k.OUT_FAULT_FLAGS!]!, did: o[k.OUT_DID!]! };
+    },
+    invalidateAll: () => void x.invalidateAll!(),
+    invContextGlobal: () => void x.invContextGlobal!(),
+    invContextDevice: (did, sid, fm) => void x.invContextDevice!(did, sid, fm),
+    invIotlbGlobal: () => void x.invIotlbGlobal!(),
+    invIotlbDomain: (did) => void x.invIotlbDomain!(did),
+    invIotlbPage: (did, a, am, ih) => void x.invIotlbPage!(did, hi(a), lo(a), am, ih),
+    invPasidIotlb: (did, pasid) => void x.invPasidIotlb!(did, pasid),
+    invPasidIotlbPage: (did, pasid, a, am, ih) => void x.invPasidIotlbPage!(did, pasid, hi(a), lo(a), am, ih),
+    invPasidCache: (g, did, pasid) => void x.invPasidCache!(g, did, pasid),
+  };
+  return { core, mem };
+}
+
+/** Instantiates build/viommu.wasm directly (no host wrapper). */
+function loadRaw(): Target | undefined {
+  const wasm = new URL('../../../build/viommu.wasm', import.meta.url);
+  if (!existsSync(wasm)) return undefined;
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(wasm)), { env: { abort: () => { throw new Error('wasm abort'); } } });
+  const k = asmConstants('abi/layout.ts');
+  const { core, mem } = rawCore(inst.exports as never, k);
+  core.addRam(0, RAM_SIZE);
+  return new CoreTarget(core, mem, k);
+}
+
+/**
+ * Loads the core with 16 MiB of RAM at GPA 0: through host/src/core when it
+ * exists, else straight from build/viommu.wasm; undefined when neither is
+ * there (set H2_REQUIRE_CORE=1 to make that an error).
  */
 export async function loadCoreTarget(): Promise<Target | undefined> {
   const base = '../../../host/src/core/';
@@ -90,8 +160,9 @@ export async function loadCoreTarget(): Promise<Target | undefined> {
     const core = await coreMod.loadCore();
     core.addRam(0, RAM_SIZE);
     return new CoreTarget(core, new memMod.GuestMemory(core), k);
-  } catch (e) {
-    if (process.env.H2_REQUIRE_CORE) throw e;
-    return undefined;
+  } catch {
+    const raw = loadRaw();
+    if (!raw && process.env.H2_REQUIRE_CORE) throw new Error('core not built');
+    return raw;
   }
 }
