@@ -1,0 +1,79 @@
+// Context cache (§6.2.1): present context entries (legacy 128-bit or the
+// first 128 bits of a scalable-mode entry), indexed directly by source id.
+// Tagged with the domain id (legacy) for domain-selective invalidation.
+// Also holds QEMU's sticky pass-through state (QUIRK_PT_STICKY), which lives
+// exactly as long as the cached context entry.
+
+import { heapAlloc } from '../mem/heap';
+import { STAT_CTX_HITS, STAT_CTX_MISSES } from '../abi/layout';
+import { bump } from '../stats';
+import { bumpGlobal, genDid, genGlobal, SPACE_CTX } from './gen';
+
+const E_LO = 0;     // u64 qw0
+const E_HI = 8;     // u64 qw1
+const E_DID = 16;   // u32 domain id tag (0 in scalable mode)
+const E_GEN_G = 20; // u32
+const E_GEN_D = 24; // u32
+const E_FLAGS = 28; // u32 CC_* flags
+const ENTRY_BYTES: u32 = 32;
+/** Flag: the device was translated as pass-through (QUIRK_PT_STICKY). */
+export const CC_STICKY_PT: u32 = 1;
+
+let table: usize = 0;
+
+/** qw0 of the last hit. */
+export let ccLo: u64 = 0;
+/** qw1 of the last hit. */
+export let ccHi: u64 = 0;
+/** Flags of the last hit. */
+export let ccFlags: u32 = 0;
+
+/** Allocate the cache (once): 65536 entries, one per source id. */
+export function ccInit(): void {
+  table = heapAlloc(<u64>ENTRY_BYTES * 65536, 64);
+}
+
+// @ts-ignore: decorator
+@inline function entryOf(sid: u32): usize { return table + <usize>((sid & 0xffff) * ENTRY_BYTES); }
+
+/** Look sid up; on a hit sets ccLo/ccHi/ccFlags. */
+export function ccLookup(sid: u32): bool {
+  const e = entryOf(sid);
+  const did = load<u32>(e, E_DID);
+  if (load<u32>(e, E_GEN_G) == genGlobal(SPACE_CTX) && load<u32>(e, E_GEN_D) == genDid(SPACE_CTX, did)) {
+    ccLo = load<u64>(e, E_LO);
+    ccHi = load<u64>(e, E_HI);
+    ccFlags = load<u32>(e, E_FLAGS);
+    bump(STAT_CTX_HITS);
+    return true;
+  }
+  bump(STAT_CTX_MISSES);
+  return false;
+}
+
+/** Cache a present, valid context entry for sid. */
+export function ccInsert(sid: u32, lo: u64, hi: u64, did: u32): void {
+  const e = entryOf(sid);
+  store<u64>(e, lo, E_LO);
+  store<u64>(e, hi, E_HI);
+  store<u32>(e, did, E_DID);
+  store<u32>(e, genGlobal(SPACE_CTX), E_GEN_G);
+  store<u32>(e, genDid(SPACE_CTX, did), E_GEN_D);
+  store<u32>(e, 0, E_FLAGS);
+}
+
+/** Set flags on sid's cached entry (no effect if it is not cached). */
+export function ccSetFlags(sid: u32, flags: u32): void {
+  const e = entryOf(sid);
+  store<u32>(e, load<u32>(e, E_FLAGS) | flags, E_FLAGS);
+}
+
+/** Drop sid's entry. */
+export function ccDropSid(sid: u32): void {
+  store<u32>(entryOf(sid), 0, E_GEN_G);
+}
+
+/** Drop every entry in O(1). */
+export function ccDropAll(): void {
+  bumpGlobal(SPACE_CTX);
+}

@@ -1,0 +1,73 @@
+// Generation counters: how domain- and PASID-selective invalidations stay
+// O(1) in the size of a cache. Every cache entry records, when filled, the
+// cache's global generation, its domain's generation and its (DID, PASID)
+// bucket's generation; it is valid only while all three are unchanged.
+// Bumping a counter drops every entry it covers at once. Two (DID, PASID)
+// pairs may share a bucket: invalidating one then also drops the other's
+// entries, an over-invalidation the spec allows.
+
+import { heapAlloc } from '../mem/heap';
+
+/** Number of domain ids (16-bit DID). */
+export const DID_COUNT: u32 = 65536;
+/** log2 of the number of (DID, PASID) buckets. */
+export const BUCKET_LG2: u32 = 12;
+
+/** A generation space: a global counter + per-DID + per-bucket arrays. */
+export const SPACE_IOTLB: u32 = 0;
+/** Paging-structure caches. */
+export const SPACE_PSC: u32 = 1;
+/** Context cache. */
+export const SPACE_CTX: u32 = 2;
+/** PASID cache. */
+export const SPACE_PASID: u32 = 3;
+const SPACES: u32 = 4;
+
+const globalGen = memory.data(<i32>SPACES * 4);
+let didGen: usize = 0;
+let bucketGen: usize = 0;
+
+/** Allocate the per-DID and per-bucket arrays (once, at instantiation). */
+export function genInit(): void {
+  didGen = heapAlloc(<u64>SPACES * DID_COUNT * 4, 64);
+  bucketGen = heapAlloc(<u64>SPACES << (BUCKET_LG2 + 2), 64);
+  for (let s: u32 = 0; s < SPACES; s++) store<u32>(globalGen + (s << 2), 1);
+}
+
+/** The (DID, PASID) bucket index. */
+// @ts-ignore: decorator
+@inline export function bucketOf(did: u32, pasid: u32): u32 {
+  return ((did * 0x9e3779b1) ^ (pasid * 0x85ebca6b)) >>> (32 - BUCKET_LG2);
+}
+
+/** The global generation of `space`. */
+// @ts-ignore: decorator
+@inline export function genGlobal(space: u32): u32 {
+  return load<u32>(globalGen + (space << 2));
+}
+/** The generation of domain `did` in `space`. */
+// @ts-ignore: decorator
+@inline export function genDid(space: u32, did: u32): u32 {
+  return load<u32>(didGen + (((space << 16) + did) << 2));
+}
+/** The generation of bucket `b` in `space`. */
+// @ts-ignore: decorator
+@inline export function genBucket(space: u32, b: u32): u32 {
+  return load<u32>(bucketGen + (((space << BUCKET_LG2) + b) << 2));
+}
+
+/** Drop every entry of `space`. */
+export function bumpGlobal(space: u32): void {
+  const p = globalGen + (space << 2);
+  store<u32>(p, load<u32>(p) + 1);
+}
+/** Drop every entry of `space` tagged with `did`. */
+export function bumpDid(space: u32, did: u32): void {
+  const p = didGen + (((space << 16) + (did & 0xffff)) << 2);
+  store<u32>(p, load<u32>(p) + 1);
+}
+/** Drop every entry of `space` tagged with (did, pasid) (and its bucket mates). */
+export function bumpBucket(space: u32, did: u32, pasid: u32): void {
+  const p = bucketGen + (((space << BUCKET_LG2) + bucketOf(did, pasid)) << 2);
+  store<u32>(p, load<u32>(p) + 1);
+}

@@ -1,0 +1,215 @@
+// IOTLB (§6.2.2 IOTLB): set-associative, CFG_IOTLB_SETS_LG2 sets of
+// CFG_IOTLB_WAYS ways, tagged like the hardware's: domain id, PASID (or
+// PASID_NONE in legacy mode), page number and page size. Entries also carry
+// the source id for QUIRK_IOTLB_BEFORE_CONTEXT lookups and whether they came
+// from a first-stage (or nested) walk. Only successful translations are
+// inserted. Replacement: least recently used way of the set.
+
+import { heapAlloc } from '../mem/heap';
+import { PASID_NONE, STAT_IOTLB_HITS, STAT_IOTLB_MISSES } from '../abi/layout';
+import { bump } from '../stats';
+import { bucketOf, bumpGlobal, genBucket, genDid, genGlobal, SPACE_IOTLB } from './gen';
+
+// Entry layout (48 bytes).
+const E_DID = 0;      // u32 domain id
+const E_SID = 4;      // u32 source id
+const E_PASID = 8;    // u32 PASID key | FS_FLAG
+const E_VPN = 16;     // u64 page number at the entry's page size
+const E_FRAME = 24;   // u64 output page address
+const E_LG2 = 32;     // u8 page size log2, 0 = empty
+const E_PERMS = 33;   // u8 R/W/X
+const E_GEN_G = 36;   // u32 global generation
+const E_GEN_D = 40;   // u32 DID generation
+const E_GEN_B = 44;   // u32 bucket generation
+const E_USE = 12;     // u32 last use tick
+const ENTRY_BYTES: u32 = 48;
+/** PASID-key flag of entries from a first-stage or nested walk. */
+export const FS_FLAG: u32 = 0x8000_0000;
+
+const MAX_ENTRIES: u32 = 1 << 16;
+let table: usize = 0;
+let setsLg2: u32 = 0;
+let ways: u32 = 0;
+let tick: u32 = 0;
+/** Entries held per page size (12, 21, 30): lookups skip absent sizes. */
+const sizeCount = memory.data(3 * 4);
+
+/** Result of the last hit: output page address, permissions, size, DID. */
+export let hitFrame: u64 = 0;
+/** Permissions of the last hit. */
+export let hitPerms: u32 = 0;
+/** Page size log2 of the last hit. */
+export let hitLg2: u32 = 0;
+/** Domain id of the last hit. */
+export let hitDid: u32 = 0;
+
+/** (Re)size the IOTLB: 2^sLg2 sets of w ways (sLg2 <= 12, 1 <= w <= 16).
+ *  Empties it. Memory of a smaller earlier table is reused. */
+export function iotlbResize(sLg2: u32, w: u32): void {
+  const n = (<u32>1 << sLg2) * w;
+  if (table == 0 || n > (<u32>1 << setsLg2) * ways) {
+    table = heapAlloc(<u64>n * ENTRY_BYTES, 64);
+  }
+  setsLg2 = sLg2;
+  ways = w;
+  memory.fill(table, 0, <usize>(n * ENTRY_BYTES));
+  memory.fill(sizeCount, 0, 12);
+}
+
+/** Number of entry slots (sets * ways). */
+export function iotlbSlots(): u32 { return (<u32>1 << setsLg2) * ways; }
+
+// @ts-ignore: decorator
+@inline function sizeSlot(lg2: u32): u32 { return (lg2 - 12) / 9; }
+
+// @ts-ignore: decorator
+@inline function setOf(vpn: u64, lg2: u32): u32 {
+  const h = <u32>vpn ^ <u32>(vpn >> 29) ^ (lg2 * 0x2545f491);
+  return (h * 0x9e3779b1) >>> (32 - setsLg2) & ((<u32>1 << setsLg2) - 1);
+}
+
+// @ts-ignore: decorator
+@inline function entryAt(set: u32, way: u32): usize {
+  return table + <usize>((set * ways + way) * ENTRY_BYTES);
+}
+
+/** Whether the entry at `e` holds a page and no invalidation covered it. */
+// @ts-ignore: decorator
+@inline function live(e: usize): bool {
+  if (load<u8>(e, E_LG2) == 0) return false;
+  const did = load<u32>(e, E_DID);
+  const pasid = load<u32>(e, E_PASID) & ~FS_FLAG;
+  return load<u32>(e, E_GEN_G) == genGlobal(SPACE_IOTLB) &&
+    load<u32>(e, E_GEN_D) == genDid(SPACE_IOTLB, did) &&
+    load<u32>(e, E_GEN_B) == genBucket(SPACE_IOTLB, bucketOf(did, pasid));
+}
+
+/** Look iova up for (did or, with bySid, sid; pasid). On a hit sets hit*. */
+export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u64): bool {
+  for (let lg2: u32 = 12; lg2 <= 30; lg2 += 9) {
+    if (load<u32>(sizeCount + (sizeSlot(lg2) << 2)) == 0) continue;
+    const vpn = iova >> lg2;
+    const set = setOf(vpn, lg2);
+    for (let w: u32 = 0; w < ways; w++) {
+      const e = entryAt(set, w);
+      if (<u32>load<u8>(e, E_LG2) != lg2 || load<u64>(e, E_VPN) != vpn) continue;
+      if ((load<u32>(e, E_PASID) & ~FS_FLAG) != pasid) continue;
+      if (bySid ? load<u32>(e, E_SID) != sid : load<u32>(e, E_DID) != did) continue;
+      if (!live(e)) continue;
+      store<u32>(e, ++tick, E_USE);
+      hitFrame = load<u64>(e, E_FRAME);
+      hitPerms = load<u8>(e, E_PERMS);
+      hitLg2 = lg2;
+      hitDid = load<u32>(e, E_DID);
+      bump(STAT_IOTLB_HITS);
+      return true;
+    }
+  }
+  bump(STAT_IOTLB_MISSES);
+  return false;
+}
+
+/** Insert a successful translation. `fs` marks first-stage/nested entries. */
+export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64, lg2: u32, frame: u64, perms: u32): void {
+  const vpn = iova >> lg2;
+  const set = setOf(vpn, lg2);
+  let victim = entryAt(set, 0);
+  let oldest: u32 = 0xffff_ffff;
+  for (let w: u32 = 0; w < ways; w++) {
+    const e = entryAt(set, w);
+    if (!live(e)) { victim = e; break; }
+    const same = <u32>load<u8>(e, E_LG2) == lg2 && load<u64>(e, E_VPN) == vpn &&
+      load<u32>(e, E_DID) == did && (load<u32>(e, E_PASID) & ~FS_FLAG) == pasid;
+    if (same) { victim = e; break; }
+    const use = load<u32>(e, E_USE);
+    if (use < oldest) { oldest = use; victim = e; }
+  }
+  const oldLg2 = <u32>load<u8>(victim, E_LG2);
+  if (oldLg2 != 0) countSize(oldLg2, -1);
+  countSize(lg2, 1);
+  store<u32>(victim, did, E_DID);
+  store<u32>(victim, sid, E_SID);
+  store<u32>(victim, pasid | (fs ? FS_FLAG : 0), E_PASID);
+  store<u64>(victim, vpn, E_VPN);
+  store<u64>(victim, frame, E_FRAME);
+  store<u8>(victim, <u8>lg2, E_LG2);
+  store<u8>(victim, <u8>perms, E_PERMS);
+  store<u32>(victim, genGlobal(SPACE_IOTLB), E_GEN_G);
+  store<u32>(victim, genDid(SPACE_IOTLB, did), E_GEN_D);
+  store<u32>(victim, genBucket(SPACE_IOTLB, bucketOf(did, pasid)), E_GEN_B);
+  store<u32>(victim, ++tick, E_USE);
+}
+
+function countSize(lg2: u32, delta: i32): void {
+  const p = sizeCount + (sizeSlot(lg2) << 2);
+  store<u32>(p, <u32>(<i32>load<u32>(p) + delta));
+}
+
+/** Empty the whole IOTLB in O(1) (global generation). */
+export function iotlbDropAll(): void {
+  bumpGlobal(SPACE_IOTLB);
+}
+
+/** Match filter of a page-range removal. */
+export const MATCH_ANY_PASID: u32 = 0xffff_ffff;
+
+/** Remove live entries of `did` (and `pasid` unless MATCH_ANY_PASID; only
+ *  first-stage ones with fsOnly) whose page overlaps [start, last]. Probes the
+ *  sets the range maps to, or scans the table when that is cheaper. With
+ *  alias8 (QUIRK_PSI_ALIAS), 4 KiB page numbers are compared through QEMU
+ *  7.2's 8-bit mask instead (a full scan). */
+export function iotlbDropRange(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alias8: bool, am: u32): void {
+  if (alias8) { scanAll(did, pasid, fsOnly, start, last, true, am); return; }
+  const sets = <u64>1 << setsLg2;
+  for (let lg2: u32 = 12; lg2 <= 30; lg2 += 9) {
+    if (load<u32>(sizeCount + (sizeSlot(lg2) << 2)) == 0) continue;
+    const first = start >> lg2;
+    const end = last >> lg2;
+    if (end - first >= sets) { scanAll(did, pasid, fsOnly, start, last, false, am); return; }
+    for (let vpn = first; vpn <= end; vpn++) {
+      const set = setOf(vpn, lg2);
+      for (let w: u32 = 0; w < ways; w++) {
+        const e = entryAt(set, w);
+        if (<u32>load<u8>(e, E_LG2) == lg2 && load<u64>(e, E_VPN) == vpn) dropIf(e, did, pasid, fsOnly);
+      }
+    }
+  }
+}
+
+function scanAll(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alias8: bool, am: u32): void {
+  const n = iotlbSlots();
+  for (let i: u32 = 0; i < n; i++) {
+    const e = table + <usize>(i * ENTRY_BYTES);
+    const lg2 = <u32>load<u8>(e, E_LG2);
+    if (lg2 == 0) continue;
+    const pageStart = load<u64>(e, E_VPN) << lg2;
+    const pageLast = pageStart + ((<u64>1 << lg2) - 1);
+    let hit = pageStart <= last && start <= pageLast;
+    if (alias8) {
+      // QEMU 7.2: (gfn & mask8) == (addr_gfn & mask8) || gfn == gfn of addr at the entry's size.
+      const mask8: u64 = (<u64>0xff << am) & 0xff;
+      const gfn = pageStart >> 12;
+      hit = (gfn & mask8) == ((start >> 12) & mask8) || pageStart == ((start >> lg2) << lg2);
+    }
+    if (hit) dropIf(e, did, pasid, fsOnly);
+  }
+}
+
+function dropIf(e: usize, did: u32, pasid: u32, fsOnly: bool): void {
+  if (!live(e) || load<u32>(e, E_DID) != did) return;
+  const key = load<u32>(e, E_PASID);
+  if (pasid != MATCH_ANY_PASID && (key & ~FS_FLAG) != pasid) return;
+  if (fsOnly && (key & FS_FLAG) == 0) return;
+  countSize(<u32>load<u8>(e, E_LG2), -1);
+  store<u8>(e, 0, E_LG2);
+}
+
+/** Remove the first-stage entries of `did` (any PASID, any address): QEMU
+ *  10.0's page-selective IOTLB invalidation in scalable mode. Full scan. */
+export function iotlbDropFsOfDomain(did: u32): void {
+  const n = iotlbSlots();
+  for (let i: u32 = 0; i < n; i++) dropIf(table + <usize>(i * ENTRY_BYTES), did, MATCH_ANY_PASID, true);
+}
+
+/** The PASID tag a request without PASID uses in legacy mode. */
+export const IOTLB_NO_PASID: u32 = PASID_NONE;

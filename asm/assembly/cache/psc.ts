@@ -1,0 +1,85 @@
+// Paging-structure caches (§6.2.4): non-leaf entries of second-stage and
+// first-stage tables, so that a miss next to a recent miss reads only the
+// leaf level. An entry at `level` caches the walk down to and including that
+// level's entry: tag (format, DID, PASID for first stage, level, iova bits
+// above the level's index), value (the next table's address — for nested
+// first stage the already second-stage-translated address — and the
+// permissions accumulated so far). Direct-mapped; tags compared in full.
+// Only entries that passed every check are inserted.
+
+import { heapAlloc } from '../mem/heap';
+import { STAT_PSC_HITS, STAT_PSC_MISSES } from '../abi/layout';
+import { bump } from '../stats';
+import { bucketOf, bumpGlobal, genBucket, genDid, genGlobal, SPACE_PSC } from './gen';
+
+const PSC_LG2: u32 = 12;
+const E_DID = 0;    // u32
+const E_KEY = 4;    // u32 pasid | level << 24 | fmt << 28, 0xffffffff = empty
+const E_PREFIX = 8; // u64 iova >> (12 + 9 * level)
+const E_TABLE = 16; // u64 next table address
+const E_PERMS = 24; // u32 accumulated permission bits
+const E_GEN_G = 28;
+const E_GEN_D = 32;
+const E_GEN_B = 36;
+const ENTRY_BYTES: u32 = 40;
+
+let table: usize = 0;
+
+/** Table address of the last hit. */
+export let pscTable: u64 = 0;
+/** Accumulated permissions of the last hit. */
+export let pscPerms: u32 = 0;
+
+/** Allocate the cache (once). */
+export function pscInit(): void {
+  table = heapAlloc(<u64>ENTRY_BYTES << PSC_LG2, 64);
+  pscDropAll();
+}
+
+// @ts-ignore: decorator
+@inline function keyOf(fmt: u32, pasid: u32, level: i32): u32 {
+  return pasid | (<u32>level << 24) | (fmt << 28);
+}
+
+// @ts-ignore: decorator
+@inline function slotOf(did: u32, key: u32, prefix: u64): usize {
+  const h = (<u32>prefix ^ <u32>(prefix >> 27) ^ key * 0x85ebca6b ^ did * 0xc2b2ae35) * 0x9e3779b1;
+  return table + <usize>((h >>> (32 - PSC_LG2)) * ENTRY_BYTES);
+}
+
+/** Look up the cached entry at `level` for iova. On a hit sets pscTable/pscPerms. */
+export function pscLookup(fmt: u32, did: u32, pasid: u32, level: i32, iova: u64): bool {
+  const key = keyOf(fmt, pasid, level);
+  const prefix = iova >> (12 + 9 * <u64>level);
+  const e = slotOf(did, key, prefix);
+  if (load<u32>(e, E_KEY) == key && load<u32>(e, E_DID) == did && load<u64>(e, E_PREFIX) == prefix &&
+      load<u32>(e, E_GEN_G) == genGlobal(SPACE_PSC) && load<u32>(e, E_GEN_D) == genDid(SPACE_PSC, did) &&
+      load<u32>(e, E_GEN_B) == genBucket(SPACE_PSC, bucketOf(did, pasid))) {
+    pscTable = load<u64>(e, E_TABLE);
+    pscPerms = load<u32>(e, E_PERMS);
+    bump(STAT_PSC_HITS);
+    return true;
+  }
+  bump(STAT_PSC_MISSES);
+  return false;
+}
+
+/** Cache the non-leaf entry at `level` for iova. */
+export function pscInsert(fmt: u32, did: u32, pasid: u32, level: i32, iova: u64, next: u64, perms: u32): void {
+  const key = keyOf(fmt, pasid, level);
+  const prefix = iova >> (12 + 9 * <u64>level);
+  const e = slotOf(did, key, prefix);
+  store<u32>(e, did, E_DID);
+  store<u32>(e, key, E_KEY);
+  store<u64>(e, prefix, E_PREFIX);
+  store<u64>(e, next, E_TABLE);
+  store<u32>(e, perms, E_PERMS);
+  store<u32>(e, genGlobal(SPACE_PSC), E_GEN_G);
+  store<u32>(e, genDid(SPACE_PSC, did), E_GEN_D);
+  store<u32>(e, genBucket(SPACE_PSC, bucketOf(did, pasid)), E_GEN_B);
+}
+
+/** Empty every paging-structure cache in O(1). */
+export function pscDropAll(): void {
+  bumpGlobal(SPACE_PSC);
+}

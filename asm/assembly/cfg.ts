@@ -1,0 +1,52 @@
+// Configuration store: capability values and profile quirks (CFG_* keys of
+// abi/layout.ts), one u32 per key. Reads are plain loads on the hot path.
+
+import {
+  CFG_COUNT, CFG_ECAP_DT, CFG_ECAP_ERS, CFG_ECAP_FLTS, CFG_ECAP_NEST, CFG_ECAP_PASID, CFG_ECAP_PRS,
+  CFG_ECAP_PT, CFG_ECAP_SC, CFG_ECAP_SLTS, CFG_ECAP_SMTS, CFG_ECAP_SRS, CFG_FL5LP, CFG_FS1GP,
+  CFG_HAW, CFG_IOTLB_SETS_LG2, CFG_IOTLB_WAYS, CFG_MGAW, CFG_PASID_BITS, CFG_QUIRKS, CFG_SAGAW, CFG_SLLPS,
+} from './abi/layout';
+
+const CFG = memory.data(<i32>CFG_COUNT * 4);
+
+/** The value of configuration key `key` (0 for an unknown key). */
+// @ts-ignore: decorator
+@inline export function cfg(key: u32): u32 {
+  return load<u32>(CFG + (key << 2));
+}
+
+/** Store a configuration value (the caller validated key and value). */
+export function cfgStore(key: u32, value: u32): void {
+  store<u32>(CFG + (key << 2), value);
+}
+
+/** Whether profile quirk bit `q` is on. */
+// @ts-ignore: decorator
+@inline export function quirk(q: u32): bool {
+  return (load<u32>(CFG + (CFG_QUIRKS << 2)) & q) != 0;
+}
+
+/** The default profile: what this model implements (spec behaviour, no quirks). */
+export function cfgDefaults(): void {
+  cfgStore(CFG_SAGAW, 0xe); // 39/48/57-bit
+  cfgStore(CFG_MGAW, 57);
+  cfgStore(CFG_HAW, 48);
+  cfgStore(CFG_SLLPS, 3);
+  cfgStore(CFG_FS1GP, 1);
+  cfgStore(CFG_FL5LP, 1);
+  cfgStore(CFG_ECAP_PT, 1);
+  cfgStore(CFG_ECAP_SC, 1);
+  cfgStore(CFG_ECAP_NEST, 1);
+  cfgStore(CFG_ECAP_SRS, 1);
+  cfgStore(CFG_ECAP_ERS, 1);
+  cfgStore(CFG_ECAP_DT, 1);
+  cfgStore(CFG_ECAP_PASID, 1);
+  cfgStore(CFG_ECAP_SMTS, 1);
+  cfgStore(CFG_ECAP_FLTS, 1);
+  cfgStore(CFG_ECAP_SLTS, 1);
+  cfgStore(CFG_ECAP_PRS, 1);
+  cfgStore(CFG_PASID_BITS, 20);
+  cfgStore(CFG_IOTLB_SETS_LG2, 8);
+  cfgStore(CFG_IOTLB_WAYS, 4);
+  cfgStore(CFG_QUIRKS, 0);
+}

@@ -1,0 +1,83 @@
+// What the root -> context (-> PASID) lookup found for a request: the
+// device's translation setup, as plain module state the translate step reads.
+// Also the latched root-table pointer and enable state (RTADDR/GSTS.TES).
+
+/** Translation kind: second stage only (legacy TT=00/01, PGTT=010). */
+export const XK_SS: u32 = 0;
+/** Translation kind: first stage only (PGTT=001). */
+export const XK_FS: u32 = 1;
+/** Translation kind: nested (PGTT=011). */
+export const XK_NESTED: u32 = 2;
+/** Translation kind: pass-through (TT=10, PGTT=100). */
+export const XK_PT: u32 = 3;
+
+/** Root-table address latched by SRTP (RTADDR 63:12). */
+export let rootAddr: u64 = 0;
+/** Translation table mode latched by SRTP (RTADDR 11:10). */
+export let rootTtm: u32 = 0;
+/** GSTS.TES. */
+export let teOn: bool = false;
+
+/** Latch a root-table pointer (SRTP). */
+export function rootSet(addr: u64, ttm: u32): void {
+  rootAddr = addr & 0xffff_ffff_ffff_f000;
+  rootTtm = ttm & 3;
+}
+/** Set GSTS.TES. */
+export function teSet(on: bool): void { teOn = on; }
+
+/** Kind of translation (XK_*). */
+export let dcKind: u32 = XK_SS;
+/** Domain id. */
+export let dcDid: u32 = 0;
+/** An FPD was set on the path so far (context, PASID dir, PASID entry). */
+export let dcFpd: bool = false;
+/** PASID tag for caches and fault records (PASID_NONE in legacy mode). */
+export let dcPasid: u32 = 0;
+/** The request carried a PASID. */
+export let dcHasPasid: bool = false;
+/** Page requests enabled (scalable context PRE). */
+export let dcPre: bool = false;
+/** Second-stage table pointer and AW encoding. */
+export let dcSsRoot: u64 = 0;
+/** Second-stage AW encoding (1..3). */
+export let dcSsAw: u32 = 0;
+/** Second-stage execute enable (SSEE). */
+export let dcSsee: bool = false;
+/** First-stage table pointer. */
+export let dcFsRoot: u64 = 0;
+/** First-stage top level (3 = 4-level, 4 = 5-level). */
+export let dcFsTop: i32 = 3;
+/** The request is privileged (supervisor). */
+export let dcPriv: bool = false;
+/** PASID-entry WPE. */
+export let dcWpe: bool = false;
+
+/** Reset the per-request result before a lookup. */
+export function dcReset(hasPasid: bool, pasid: u32): void {
+  dcFpd = false;
+  dcHasPasid = hasPasid;
+  dcPasid = pasid;
+  dcPre = false;
+  dcSsee = false;
+  dcPriv = false;
+  dcWpe = false;
+}
+
+/** Note an FPD bit seen on the path. */
+export function dcNoteFpd(fpd: bool): void { if (fpd) dcFpd = true; }
+
+/** Record a second-stage setup. */
+export function dcSetSs(did: u32, root: u64, aw: u32, ssee: bool): void {
+  dcKind = XK_SS; dcDid = did; dcSsRoot = root; dcSsAw = aw; dcSsee = ssee;
+}
+/** Record a first-stage setup (nested keeps the second-stage fields). */
+export function dcSetFs(kind: u32, did: u32, root: u64, top: i32, priv: bool, wpe: bool): void {
+  dcKind = kind; dcDid = did; dcFsRoot = root; dcFsTop = top; dcPriv = priv; dcWpe = wpe;
+}
+/** Record a pass-through setup. */
+export function dcSetPt(did: u32): void { dcKind = XK_PT; dcDid = did; }
+/** Record the scalable context's page-request enable. */
+export function dcSetPre(pre: bool): void { dcPre = pre; }
+/** Record the effective PASID. */
+export function dcSetPasid(pasid: u32): void { dcPasid = pasid; }

@@ -1,0 +1,72 @@
+// Legacy-mode lookup (RTADDR.TTM=00): root entry (§9.1) -> context entry
+// (§9.3), through the context cache. Fills ctx/device.ts or returns the
+// spec's fault reason (LRT/LCT conditions, VTD-FACTS §5.1).
+
+import { CFG_ECAP_DT, CFG_ECAP_PT, CFG_HAW, CFG_SAGAW, QUIRK_PT_STICKY, STAT_STRUCT_READS } from '../abi/layout';
+import { cfg, quirk } from '../cfg';
+import { ramOffset } from '../mem/ram';
+import { bump } from '../stats';
+import { CC_STICKY_PT, ccFlags, ccHi, ccInsert, ccLo, ccLookup } from '../cache/context-cache';
+import { ROOT_P, ROOT_CTP_MASK, rootEntryOffset, rootReserved } from '../spec/root-entry';
+import { awSupported, CTX_ENTRY_BYTES, CTX_FPD, CTX_P, ctxAw, ctxDid, ctxReserved, ctxSsptr, ctxTt, TT_ALL, TT_PASSTHROUGH } from '../spec/context-entry';
+import { FR_CTX_ACCESS, FR_CTX_INVALID, FR_CTX_NP, FR_CTX_RSVD, FR_ROOT_ACCESS, FR_ROOT_NP, FR_ROOT_RSVD } from '../spec/fault-reasons';
+import { dcNoteFpd, dcSetPt, dcSetSs, rootAddr } from './device';
+
+/** The TT field of the context entry found by the last lookupLegacy. */
+export let lastTt: u32 = 0;
+
+/** The cached context entry said pass-through and QUIRK_PT_STICKY holds it. */
+export let legacyStickyPt: bool = false;
+
+/** Find sid's context entry; fill ctx/device.ts. Returns 0 or a fault reason. */
+export function lookupLegacy(sid: u32): u32 {
+  let lo: u64 = 0;
+  let hi: u64 = 0;
+  legacyStickyPt = false;
+  if (ccLookup(sid)) {
+    lo = ccLo; hi = ccHi;
+    legacyStickyPt = (ccFlags & CC_STICKY_PT) != 0 && quirk(QUIRK_PT_STICKY);
+  } else {
+    const fr = fetchContext(sid);
+    if (fr != 0) return fr;
+    lo = fetchedLo; hi = fetchedHi;
+    ccInsert(sid, lo, hi, ctxDid(hi));
+  }
+  dcNoteFpd((lo & CTX_FPD) != 0);
+  lastTt = ctxTt(lo);
+  if (lastTt == TT_PASSTHROUGH) dcSetPt(ctxDid(hi));
+  else dcSetSs(ctxDid(hi), ctxSsptr(lo), ctxAw(hi), false);
+  return 0;
+}
+
+let fetchedLo: u64 = 0;
+let fetchedHi: u64 = 0;
+
+// Read and check root and context entries from guest memory.
+function fetchContext(sid: u32): u32 {
+  const haw = cfg(CFG_HAW);
+  const rOff = ramOffset(rootAddr + rootEntryOffset(sid >> 8), 16);
+  bump(STAT_STRUCT_READS);
+  if (rOff < 0) return FR_ROOT_ACCESS;
+  const rlo = load<u64>(<usize>rOff);
+  const rhi = load<u64>(<usize>rOff, 8);
+  if ((rlo & ROOT_P) == 0) return FR_ROOT_NP;
+  if (rootReserved(rlo, rhi, haw)) return FR_ROOT_RSVD;
+  const cOff = ramOffset((rlo & ROOT_CTP_MASK) + <u64>((sid & 0xff) * CTX_ENTRY_BYTES), 16);
+  bump(STAT_STRUCT_READS);
+  if (cOff < 0) return FR_CTX_ACCESS;
+  const lo = load<u64>(<usize>cOff);
+  const hi = load<u64>(<usize>cOff, 8);
+  dcNoteFpd((lo & CTX_FPD) != 0);
+  if ((lo & CTX_P) == 0) return FR_CTX_NP;
+  if (ctxReserved(lo, hi, haw)) return FR_CTX_RSVD;
+  const tt = ctxTt(lo);
+  if (tt == TT_ALL && cfg(CFG_ECAP_DT) == 0) return FR_CTX_INVALID;
+  if (tt == TT_PASSTHROUGH && cfg(CFG_ECAP_PT) == 0) return FR_CTX_INVALID;
+  if (tt > TT_PASSTHROUGH) return FR_CTX_INVALID;
+  if (tt != TT_PASSTHROUGH && !awSupported(ctxAw(hi), cfg(CFG_SAGAW))) return FR_CTX_INVALID;
+  fetchedLo = lo;
+  fetchedHi = hi;
+  return 0;
+}
+

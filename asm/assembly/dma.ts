@@ -1,0 +1,72 @@
+// Device buffers and DMA through the unit: translate page by page, then copy
+// between guest RAM and a device buffer through the guest-memory port.
+// Buffers are 4 KiB-granular allocations marked in a page bitmap, so a
+// host-supplied buffer offset can never name core state.
+
+import { ACC_WRITE, ERR_BAD_ARG } from './abi/layout';
+import { heapAlloc } from './mem/heap';
+import { ramOffset } from './mem/ram';
+import { outGet, outSet } from './out';
+import { OUT_ADDR_HI, OUT_ADDR_LO } from './abi/layout';
+import { translate } from './translate';
+
+// One bit per 4 KiB page of linear memory (2^20 pages in 4 GiB).
+const BUF_PAGES = memory.data(1 << 17);
+
+/** Reserve a device buffer of `size` bytes (4 KiB granular, zeroed).
+ *  Returns its offset, or 0 when memory cannot hold it. */
+export function bufAlloc(size: u32): u32 {
+  if (size == 0) return 0;
+  const bytes = (<u64>size + 0xfff) & ~(<u64>0xfff);
+  const off = heapAlloc(bytes, 4096);
+  if (off == 0) return 0;
+  for (let p = <u32>(off >> 12); p < <u32>((<u64>off + bytes) >> 12); p++) {
+    store<u8>(BUF_PAGES + (p >> 3), load<u8>(BUF_PAGES + (p >> 3)) | <u8>(<u32>1 << (p & 7)));
+  }
+  return <u32>off;
+}
+
+/** Whether [off, off+len) lies inside device buffers. */
+export function bufValid(off: u32, len: u32): bool {
+  if (len == 0) return true;
+  const last = <u64>off + len - 1;
+  if (last >= (<u64>1 << 32)) return false;
+  for (let p = off >> 12; p <= <u32>(last >> 12); p++) {
+    if ((load<u8>(BUF_PAGES + (p >> 3)) & (1 << (p & 7))) == 0) return false;
+  }
+  return true;
+}
+
+/** Translate [iova, iova+len) page by page and copy guest RAM -> buffer
+ *  (read) or buffer -> guest RAM (ACC_WRITE). Returns 0 or the first fault
+ *  (out-buffer describes it), or ERR_BAD_ARG (as u32) for a bad buffer.
+ *  A translated address outside RAM reads as 0xFF and drops writes (a master
+ *  abort, not an IOMMU fault). */
+export function dmaCopy(sid: u32, pasid: u32, iova: u64, len: u32, access: u32, bufOff: u32): u32 {
+  if (!bufValid(bufOff, len)) return <u32>ERR_BAD_ARG;
+  let done: u32 = 0;
+  let firstLo: u32 = 0;
+  let firstHi: u32 = 0;
+  while (done < len) {
+    const cur = iova + done;
+    const fr = translate(sid, pasid, cur, access);
+    if (fr != 0) return fr;
+    if (done == 0) { firstLo = outGet(OUT_ADDR_LO); firstHi = outGet(OUT_ADDR_HI); }
+    const addr = (<u64>outGet(OUT_ADDR_HI) << 32) | outGet(OUT_ADDR_LO);
+    const pageLeft = <u32>(0x1000 - (cur & 0xfff));
+    const chunk = len - done < pageLeft ? len - done : pageLeft;
+    const off = ramOffset(addr, chunk);
+    const buf = <usize>(bufOff + done);
+    if ((access & ACC_WRITE) != 0) {
+      if (off >= 0) memory.copy(<usize>off, buf, chunk);
+    } else if (off >= 0) {
+      memory.copy(buf, <usize>off, chunk);
+    } else {
+      memory.fill(buf, 0xff, chunk);
+    }
+    done += chunk;
+  }
+  outSet(OUT_ADDR_LO, firstLo);
+  outSet(OUT_ADDR_HI, firstHi);
+  return 0;
+}

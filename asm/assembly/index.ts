@@ -1,0 +1,132 @@
+// The core's sole export surface (docs/ABI.md). Numbers in, numbers out:
+// 64-bit values cross as (hi, lo) u32 pairs or as f64 below 2^53; results
+// of translate() go to the out-buffer at outPtr(). `memory` is exported too.
+
+import {
+  BATCH_CAPACITY, CFG_COUNT, CFG_HAW, CFG_IOTLB_SETS_LG2, CFG_IOTLB_WAYS, CFG_MGAW, CFG_PASID_BITS, ERR_BAD_ARG,
+} from './abi/layout';
+import { cfg, cfgDefaults, cfgStore } from './cfg';
+import { ramAdd, ramBase, ramCount, ramOff, ramSize } from './mem/ram';
+import { genInit } from './cache/gen';
+import { ccInit } from './cache/context-cache';
+import { pcInit } from './cache/pasid-cache';
+import { pscInit } from './cache/psc';
+import { iotlbResize, iotlbSlots } from './cache/iotlb';
+import { rootSet, teOn, teSet } from './ctx/device';
+import * as inval from './inval/inval';
+import { translate as translateOne } from './translate';
+import { OUT } from './out';
+import { STATS, statsClear } from './stats';
+import { bufAlloc as bufAllocOne, dmaCopy as dmaCopyOne } from './dma';
+import { BATCH, translateBatch as batchRun } from './batch';
+
+genInit();
+ccInit();
+pcInit();
+pscInit();
+cfgDefaults();
+iotlbResize(cfg(CFG_IOTLB_SETS_LG2), cfg(CFG_IOTLB_WAYS));
+
+// @ts-ignore: decorator
+@inline function u64of(hi: u32, lo: u32): u64 { return (<u64>hi << 32) | lo; }
+
+// ---- memory -----------------------------------------------------------------
+/** Add a guest RAM region; returns its index or a negative ERR_*. */
+export function ramAddRegion(baseGpa: f64, size: f64): i32 { return ramAdd(baseGpa, size); }
+/** Byte offset of region i in `memory`. */
+export function ramRegionOffset(i: u32): u32 { return <u32>ramOff(i); }
+/** Number of RAM regions. */
+export function ramRegionCount(): u32 { return ramCount(); }
+/** Guest-physical base of region i. */
+export function ramRegionBase(i: u32): f64 { return <f64>ramBase(i); }
+/** Size of region i in bytes. */
+export function ramRegionSize(i: u32): f64 { return <f64>ramSize(i); }
+
+// ---- configuration ------------------------------------------------------------
+/** Set CFG_* `key`; returns 0 or ERR_BAD_ARG (unknown key, value out of
+ *  range). Empties every cache (IOTLB geometry changes resize the IOTLB). */
+export function setConfig(key: u32, value: u32): i32 {
+  if (key >= CFG_COUNT) return ERR_BAD_ARG;
+  if (key == CFG_IOTLB_SETS_LG2 && value > 12) return ERR_BAD_ARG;
+  if (key == CFG_IOTLB_WAYS && (value < 1 || value > 16)) return ERR_BAD_ARG;
+  if (key == CFG_MGAW && (value < 30 || value > 64)) return ERR_BAD_ARG;
+  if (key == CFG_HAW && (value < 32 || value > 52)) return ERR_BAD_ARG;
+  if (key == CFG_PASID_BITS && value > 20) return ERR_BAD_ARG;
+  cfgStore(key, value);
+  if (key == CFG_IOTLB_SETS_LG2 || key == CFG_IOTLB_WAYS) iotlbResize(cfg(CFG_IOTLB_SETS_LG2), cfg(CFG_IOTLB_WAYS));
+  inval.invalidateAll();
+  return 0;
+}
+/** The value of CFG_* `key` (0 for an unknown key). */
+export function getConfig(key: u32): u32 { return key < CFG_COUNT ? cfg(key) : 0; }
+/** IOTLB entry slots (sets * ways). */
+export function iotlbCapacity(): u32 { return iotlbSlots(); }
+
+// ---- root table and enable -------------------------------------------------------
+/** SRTP: latch the root-table address and TTM; invalidates every cache (ESRTPS). */
+export function setRootTable(hi: u32, lo: u32, ttm: u32): void {
+  rootSet(u64of(hi, lo), ttm);
+  inval.invalidateAll();
+}
+/** GSTS.TES. A change empties every cache. */
+export function setTranslationEnabled(on: u32): void {
+  if ((on != 0) != teOn) inval.invalidateAll();
+  teSet(on != 0);
+}
+
+// ---- translation -------------------------------------------------------------------
+/** Translate one request; returns 0 or the fault reason; see outPtr(). */
+export function translate(sid: u32, pasid: u32, iovaHi: u32, iovaLo: u32, access: u32): u32 {
+  return translateOne(sid, pasid, u64of(iovaHi, iovaLo), access);
+}
+/** Offset of the out-buffer (OUT_* u32 words). */
+export function outPtr(): u32 { return <u32>OUT; }
+
+// ---- DMA and batch -------------------------------------------------------------------
+/** Reserve a device buffer; returns its offset (0 = no memory). */
+export function bufAlloc(size: u32): u32 { return bufAllocOne(size); }
+/** Translate and copy len bytes between guest RAM and a buffer. */
+export function dmaCopy(sid: u32, pasid: u32, iovaHi: u32, iovaLo: u32, len: u32, access: u32, bufOff: u32): u32 {
+  return dmaCopyOne(sid, pasid, u64of(iovaHi, iovaLo), len, access, bufOff);
+}
+/** Offset of the batch request ring. */
+export function batchPtr(): u32 { return <u32>BATCH; }
+/** Number of records the ring holds. */
+export function batchCapacity(): u32 { return BATCH_CAPACITY; }
+/** Run records 0..n-1; returns how many succeeded. */
+export function translateBatch(n: u32, copy: u32): u32 { return batchRun(n, copy); }
+
+// ---- invalidation -----------------------------------------------------------------------
+/** Every cache. */
+export function invalidateAll(): void { inval.invalidateAll(); }
+/** Context cache, global. */
+export function invContextGlobal(): void { inval.invContextGlobal(); }
+/** Context cache, domain-selective. */
+export function invContextDomain(did: u32): void { inval.invContextDomain(did & 0xffff); }
+/** Context cache, device-selective (sid with function mask fm). */
+export function invContextDevice(did: u32, sid: u32, fm: u32): void { inval.invContextDevice(did & 0xffff, sid, fm & 3); }
+/** IOTLB + PSC, global. */
+export function invIotlbGlobal(): void { inval.invIotlbGlobal(); }
+/** IOTLB + PSC of one domain. */
+export function invIotlbDomain(did: u32): void { inval.invIotlbDomain(did & 0xffff); }
+/** IOTLB page-selective in a domain: 2^am pages; ih=1 keeps PSC. */
+export function invIotlbPage(did: u32, addrHi: u32, addrLo: u32, am: u32, ih: u32): void {
+  inval.invIotlbPage(did & 0xffff, u64of(addrHi, addrLo), am, ih & 1);
+}
+/** PASID-based IOTLB, PASID-selective. */
+export function invPasidIotlb(did: u32, pasid: u32): void { inval.invPasidIotlb(did & 0xffff, pasid & 0xfffff); }
+/** PASID-based IOTLB, page-selective. */
+export function invPasidIotlbPage(did: u32, pasid: u32, addrHi: u32, addrLo: u32, am: u32, ih: u32): void {
+  inval.invPasidIotlbPage(did & 0xffff, pasid & 0xfffff, u64of(addrHi, addrLo), am, ih & 1);
+}
+/** PASID cache: granularity 0 domain, 1 PASID in domain, 3 global. Returns
+ *  0, or ERR_BAD_ARG for granularity 2 (reserved). */
+export function invPasidCache(granularity: u32, did: u32, pasid: u32): i32 {
+  return inval.invPasidCache(granularity, did & 0xffff, pasid & 0xfffff) ? 0 : ERR_BAD_ARG;
+}
+
+// ---- statistics ---------------------------------------------------------------------------
+/** Offset of the f64 STAT_* counters. */
+export function statsPtr(): u32 { return <u32>STATS; }
+/** Zero every counter. */
+export function statsReset(): void { statsClear(); }

@@ -1,0 +1,115 @@
+// Invalidation primitives, one per spec scope (§6.5.2 descriptors, §11.4.6
+// CCMD, §11.4.8 IOTLB registers; docs/ABI.md table). Domain- and
+// PASID-selective scopes bump generation counters (cache/gen.ts) and never
+// scan a cache; page-selective scopes probe only the sets the pages map to.
+
+import { QUIRK_PSI_ALIAS, QUIRK_PSI_ALL_FS, STAT_INVALIDATIONS } from '../abi/layout';
+import { quirk } from '../cfg';
+import { bump } from '../stats';
+import { bumpBucket, bumpDid, SPACE_CTX, SPACE_IOTLB, SPACE_PASID, SPACE_PSC } from '../cache/gen';
+import { ccDropAll, ccDropSid } from '../cache/context-cache';
+import { pcDropAll } from '../cache/pasid-cache';
+import { iotlbDropAll, iotlbDropFsOfDomain, iotlbDropRange, MATCH_ANY_PASID } from '../cache/iotlb';
+import { pscDropAll } from '../cache/psc';
+import { rootTtm } from '../ctx/device';
+
+/** Every cache (SRTP, TE change, reset, configuration change). */
+export function invalidateAll(): void {
+  bump(STAT_INVALIDATIONS);
+  ccDropAll();
+  pcDropAll();
+  iotlbDropAll();
+  pscDropAll();
+}
+
+/** Context cache, global (CCMD/descriptor G=01). PASID-cache entries hang
+ *  off context entries, so they go too (an allowed over-invalidation). */
+export function invContextGlobal(): void {
+  bump(STAT_INVALIDATIONS);
+  ccDropAll();
+  pcDropAll();
+}
+
+/** Context cache, domain-selective (G=10). Scalable-mode context entries
+ *  carry no DID, so in scalable mode this is done as global. */
+export function invContextDomain(did: u32): void {
+  bump(STAT_INVALIDATIONS);
+  if (rootTtm == 1) { ccDropAll(); pcDropAll(); return; }
+  bumpDid(SPACE_CTX, did);
+}
+
+/** Context cache, device-selective (G=11): the SIDs `sid` names with
+ *  function mask fm (0 none, 1 SID[2], 2 SID[2:1], 3 SID[2:0] masked). */
+export function invContextDevice(did: u32, sid: u32, fm: u32): void {
+  bump(STAT_INVALIDATIONS);
+  const mask: u32 = fm == 1 ? 4 : fm == 2 ? 6 : fm == 3 ? 7 : 0;
+  for (let v: u32 = 0; v < 8; v++) {
+    if ((v & ~mask) == 0) ccDropSid(((sid & 0xffff) & ~mask) | v);
+  }
+  if (rootTtm == 1) pcDropAll();
+}
+
+/** IOTLB and paging-structure caches, global. */
+export function invIotlbGlobal(): void {
+  bump(STAT_INVALIDATIONS);
+  iotlbDropAll();
+  pscDropAll();
+}
+
+/** IOTLB and paging-structure caches of one domain (all PASIDs). O(1). */
+export function invIotlbDomain(did: u32): void {
+  bump(STAT_INVALIDATIONS);
+  bumpDid(SPACE_IOTLB, did);
+  bumpDid(SPACE_PSC, did);
+}
+
+// [start, last] of 2^am pages from addr, aligned down.
+let rangeStart: u64 = 0;
+let rangeLast: u64 = 0;
+function pageRange(addr: u64, am: u32): void {
+  const lg2: u64 = 12 + <u64>(am > 52 ? 52 : am);
+  rangeStart = addr & ~((<u64>1 << lg2) - 1);
+  rangeLast = lg2 >= 64 ? <u64>-1 : rangeStart + ((<u64>1 << lg2) - 1);
+}
+
+/** Page-selective within a domain: 2^am pages from addr (aligned down), all
+ *  PASIDs. ih=1 keeps the paging-structure caches; ih=0 drops the domain's
+ *  paging-structure entries (over-invalidation allowed). QUIRK_PSI_ALIAS
+ *  reproduces QEMU 7.2's 8-bit page-number compare; with QUIRK_PSI_ALL_FS
+ *  (QEMU 10.0) every first-stage entry of the domain goes too. */
+export function invIotlbPage(did: u32, addr: u64, am: u32, ih: u32): void {
+  bump(STAT_INVALIDATIONS);
+  pageRange(addr, am);
+  iotlbDropRange(did, MATCH_ANY_PASID, false, rangeStart, rangeLast, quirk(QUIRK_PSI_ALIAS), am);
+  if (quirk(QUIRK_PSI_ALL_FS)) iotlbDropFsOfDomain(did);
+  if (ih == 0) bumpDid(SPACE_PSC, did);
+}
+
+/** PASID-selective PASID-based IOTLB invalidation (type 6 G=10): first- and
+ *  second-stage entries of (did, pasid) and its paging-structure entries. */
+export function invPasidIotlb(did: u32, pasid: u32): void {
+  bump(STAT_INVALIDATIONS);
+  bumpBucket(SPACE_IOTLB, did, pasid);
+  bumpBucket(SPACE_PSC, did, pasid);
+}
+
+/** Page-selective PASID-based IOTLB invalidation (type 6 G=11): first-stage
+ *  (and nested) entries of (did, pasid) for 2^am pages; ih=0 also drops the
+ *  PASID's first-stage paging-structure entries. */
+export function invPasidIotlbPage(did: u32, pasid: u32, addr: u64, am: u32, ih: u32): void {
+  bump(STAT_INVALIDATIONS);
+  pageRange(addr, am);
+  iotlbDropRange(did, pasid, true, rangeStart, rangeLast, false, am);
+  if (ih == 0) bumpBucket(SPACE_PSC, did, pasid);
+}
+
+/** PASID-cache invalidation (type 7): granularity 0 domain, 1 PASID in
+ *  domain, 3 global. Returns false for the reserved granularity 2. */
+export function invPasidCache(granularity: u32, did: u32, pasid: u32): bool {
+  bump(STAT_INVALIDATIONS);
+  if (granularity == 0) bumpDid(SPACE_PASID, did);
+  else if (granularity == 1) bumpBucket(SPACE_PASID, did, pasid);
+  else if (granularity == 3) pcDropAll();
+  else return false;
+  return true;
+}

@@ -1,0 +1,212 @@
+// One DMA request through the unit: enable check, root/context/PASID lookup
+// (ctx/), IOTLB (cache/iotlb.ts), page walk (pt/walk.ts), interrupt-range
+// check, then the out-buffer (docs/ABI.md). Faults are values: the spec's
+// reason code plus OUT_FAULT_FLAGS telling the recorder how to log it.
+
+import {
+  ACC_EXEC, ACC_PASID, ACC_TRANSLATION_REQ, ACC_WRITE, CFG_ECAP_SC, CFG_FS1GP, CFG_HAW, CFG_MGAW, CFG_SLLPS,
+  FF_PP, FF_RECOVERABLE, FF_SILENT, FF_SUPPRESSED, FF_WALK, OUT_ADDR_HI, OUT_ADDR_LO, OUT_DID, OUT_FAULT_ADDR_HI,
+  OUT_FAULT_ADDR_LO, OUT_FAULT_FLAGS, OUT_FAULT_PASID, OUT_PAGE_LG2, OUT_PERMS, OUT_SOURCE, OUT_STATUS, PASID_NONE,
+  QUIRK_FS_ALL_USER, QUIRK_INTR_PAGE_OVERLAP, QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_LEGACY_CODES_IN_SM,
+  QUIRK_NO_FAULT_ON_CACHED_PERM, QUIRK_PT_STICKY, QUIRK_QEMU_FAULT_PV, QUIRK_RSVD_CTX_UNQUALIFIED,
+  SRC_DISABLED, SRC_IOTLB, SRC_PT, SRC_WALK, STAT_FAULTS, STAT_TRANSLATIONS,
+} from './abi/layout';
+import { cfg, quirk } from './cfg';
+import { bump } from './stats';
+import { outSet } from './out';
+import { CC_STICKY_PT, ccSetFlags } from './cache/context-cache';
+import { hitDid, hitFrame, hitLg2, hitPerms, iotlbInsert, iotlbLookup } from './cache/iotlb';
+import { dcDid, dcFpd, dcFsRoot, dcFsTop, dcHasPasid, dcKind, dcPasid, dcPre, dcPriv, dcReset, dcSsAw, dcSsee, dcSsRoot, dcWpe, rootTtm, teOn, XK_FS, XK_NESTED, XK_PT } from './ctx/device';
+import { lastTt, lookupLegacy } from './ctx/legacy';
+import { lookupScalable } from './ctx/scalable';
+import { TT_PASSTHROUGH, TT_UNTRANSLATED } from './spec/context-entry';
+import { SNP_IGNORED, SNP_LEAF_OK, SNP_RESERVED } from './spec/ss-pte';
+import { fsCanonical } from './spec/fs-pte';
+import * as FR from './spec/fault-reasons';
+import { CODES_SS_LEGACY, CODES_SS_SM } from './pt/codes';
+import { envSetCommon, envSetFs, envSetSs, envSsBits, fsWalk, P_R, P_W, P_X, ssWalk, ssWidthFault, wFrame, wLg2, wPerms } from './pt/walk';
+
+const INTR_START: u64 = 0xfee0_0000;
+const INTR_LAST: u64 = 0xfeef_ffff;
+
+/** Translate one request; see docs/ABI.md "Translation". */
+export function translate(sid: u32, pasid: u32, iova: u64, access: u32): u32 {
+  bump(STAT_TRANSLATIONS);
+  if (!teOn) return succeed(iova, 12, P_R | P_W | P_X, 0, SRC_DISABLED);
+  const hasPasid = (access & ACC_PASID) != 0;
+  dcReset(hasPasid, hasPasid ? pasid : PASID_NONE);
+  if (rootTtm == 0) return translateLegacy(sid & 0xffff, iova, access);
+  if (rootTtm == 1) return translateScalable(sid & 0xffff, pasid, iova, access);
+  return fail(FR.FR_SM_RTADDR_INV, iova, false);
+}
+
+function translateLegacy(sid: u32, iova: u64, access: u32): u32 {
+  if ((access & ACC_PASID) != 0) return fail(FR.FR_SM_PASID_IN_LEGACY, iova, false);
+  const bySid = quirk(QUIRK_IOTLB_BEFORE_CONTEXT);
+  if (bySid && iotlbLookup(0, sid, true, PASID_NONE, iova)) {
+    const fr = fromHit(iova, access, false);
+    if (fr != RETRY) return fr;
+  }
+  const fr = lookupLegacy(sid);
+  if (fr != 0) return fail(fr, iova, false);
+  const tr = (access & ACC_TRANSLATION_REQ) != 0;
+  if (lastTt == TT_PASSTHROUGH) {
+    if (tr) return fail(FR.FR_TT_BLOCKED, iova, false);
+    if (quirk(QUIRK_PT_STICKY)) ccSetFlags(sid, CC_STICKY_PT);
+    return succeed(iova, 12, P_R | P_W | P_X, dcDid, SRC_PT);
+  }
+  if (tr && lastTt == TT_UNTRANSLATED) return fail(FR.FR_TT_BLOCKED, iova, false);
+  envSetCommon(dcDid, PASID_NONE, cfg(CFG_HAW));
+  envSetSs(dcSsRoot, dcSsAw, CODES_SS_LEGACY, false, cfg(CFG_SLLPS), cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED);
+  if (!inWidth(iova, envSsBits)) return fail(ssWidthFault(), iova, true);
+  if (!bySid && iotlbLookup(dcDid, sid, false, PASID_NONE, iova)) {
+    const hfr = fromHit(iova, access, false);
+    if (hfr != RETRY) return hfr;
+  }
+  const wfr = ssWalk(iova, access);
+  if (wfr != 0) return fail(wfr, iova, true);
+  return fromWalk(sid, iova, access, false, false);
+}
+
+function translateScalable(sid: u32, pasid: u32, iova: u64, access: u32): u32 {
+  const fr = lookupScalable(sid, pasid, access);
+  if (fr != 0) return fail(fr, iova, false);
+  if (dcKind == XK_PT) {
+    if (quirk(QUIRK_PT_STICKY)) ccSetFlags(sid, CC_STICKY_PT);
+    return succeed(iova, 12, P_R | P_W | P_X, dcDid, SRC_PT);
+  }
+  const legacyCodes = quirk(QUIRK_LEGACY_CODES_IN_SM);
+  envSetCommon(dcDid, dcPasid, cfg(CFG_HAW));
+  envSetSs(dcSsRoot, dcSsAw, legacyCodes ? CODES_SS_LEGACY : CODES_SS_SM, dcSsee, cfg(CFG_SLLPS),
+    legacyCodes ? SNP_IGNORED : cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED);
+  const fs = dcKind == XK_FS || dcKind == XK_NESTED;
+  if (fs) {
+    envSetFs(dcFsRoot, dcFsTop, cfg(CFG_FS1GP) != 0, dcKind == XK_NESTED, !dcPriv || quirk(QUIRK_FS_ALL_USER), dcWpe);
+    if (!fsCanonical(iova, dcFsTop == 4 ? 57 : 48)) return fail(FR.FR_NON_CANONICAL, iova, true);
+  } else if (!inWidth(iova, envSsBits)) {
+    return fail(ssWidthFault(), iova, true);
+  }
+  if (iotlbLookup(dcDid, sid, false, dcPasid, iova)) {
+    const hfr = fromHit(iova, access, true);
+    if (hfr != RETRY) return hfr;
+  }
+  const wfr = fs ? fsWalk(iova, access) : ssWalk(iova, access);
+  if (wfr != 0) return fail(wfr, iova, true);
+  if (dcKind == XK_NESTED && wPerms != 0) return nestOutput(sid, iova, access);
+  return fromWalk(sid, iova, access, true, fs);
+}
+
+// Nested: the first-stage output address through the second stage.
+function nestOutput(sid: u32, iova: u64, access: u32): u32 {
+  const fsLg2 = wLg2;
+  const fsPerms = wPerms;
+  const gpa = wFrame | (iova & ((<u64>1 << fsLg2) - 1));
+  if (!inWidth(gpa, envSsBits)) return fail(ssWidthFault(), iova, true);
+  const fr = ssWalk(gpa, access & ~ACC_EXEC);
+  if (fr != 0) return fail(fr, iova, true);
+  const lg2 = wLg2 < fsLg2 ? wLg2 : fsLg2;
+  const hpa = wFrame | (gpa & ((<u64>1 << wLg2) - 1));
+  const perms = fsPerms & wPerms;
+  return finish(sid, iova, access, true, true, hpa & ~((<u64>1 << lg2) - 1), lg2, perms, SRC_WALK);
+}
+
+function fromWalk(sid: u32, iova: u64, access: u32, sm: bool, fs: bool): u32 {
+  return finish(sid, iova, access, sm, fs, wFrame, wLg2, wPerms, SRC_WALK);
+}
+
+// Interrupt-range check, IOTLB fill, out-buffer.
+function finish(sid: u32, iova: u64, access: u32, sm: bool, fs: bool, frame: u64, lg2: u32, perms: u32, src: u32): u32 {
+  const addr = frame | (iova & ((<u64>1 << lg2) - 1));
+  if (perms != 0 && inIntrRange(addr, frame, lg2)) return fail(sm ? FR.FR_SM_INTR_ADDR : FR.FR_INTR_ADDR, iova, true);
+  if (perms != 0) iotlbInsert(dcDid, sid, dcPasid, fs, iova, lg2, frame, perms);
+  return succeed(addr, lg2, perms, dcDid, src);
+}
+
+const RETRY: u32 = 0xffff_ffff;
+
+// Answer from the IOTLB entry just hit, or RETRY (walk again) when it lacks
+// the requested permission (spec) — or fail silently (QEMU profile).
+function fromHit(iova: u64, access: u32, sm: bool): u32 {
+  const need = neededPerms(access);
+  if ((hitPerms & need) != need && (access & ACC_TRANSLATION_REQ) == 0) {
+    if (!quirk(QUIRK_NO_FAULT_ON_CACHED_PERM)) return RETRY;
+    const write = (access & ACC_WRITE) != 0;
+    const fr = sm ? (write ? FR.FR_SM_WRITE : FR.FR_SM_READ) : (write ? FR.FR_WRITE : FR.FR_READ);
+    fail(fr, iova, true);
+    outSet(OUT_FAULT_FLAGS, FF_SILENT | FF_WALK);
+    return fr;
+  }
+  const addr = hitFrame | (iova & ((<u64>1 << hitLg2) - 1));
+  if (inIntrRange(addr, hitFrame, hitLg2)) return fail(sm ? FR.FR_SM_INTR_ADDR : FR.FR_INTR_ADDR, iova, true);
+  return succeed(addr, hitLg2, hitPerms, hitDid, SRC_IOTLB);
+}
+
+// @ts-ignore: decorator
+@inline function neededPerms(access: u32): u32 {
+  let need: u32 = (access & ACC_WRITE) != 0 ? P_W : 0;
+  if ((access & (ACC_WRITE | 1)) != ACC_WRITE) need |= P_R;
+  if ((access & ACC_EXEC) != 0) need |= P_X;
+  return need;
+}
+
+// @ts-ignore: decorator
+@inline function inWidth(addr: u64, bits: u32): bool {
+  const mgaw = cfg(CFG_MGAW);
+  const w = bits < mgaw ? bits : mgaw;
+  return w >= 64 || (addr >> w) == 0;
+}
+
+// LGN.4 / SGN.8: the output address (QEMU: any byte of the page) in
+// 0xFEE00000-0xFEEFFFFF.
+function inIntrRange(addr: u64, frame: u64, lg2: u32): bool {
+  if (quirk(QUIRK_INTR_PAGE_OVERLAP)) {
+    const last = frame + ((<u64>1 << lg2) - 1);
+    return frame <= INTR_LAST && INTR_START <= last;
+  }
+  return addr >= INTR_START && addr <= INTR_LAST;
+}
+
+function succeed(addr: u64, lg2: u32, perms: u32, did: u32, src: u32): u32 {
+  outSet(OUT_STATUS, 0);
+  outSet(OUT_ADDR_LO, <u32>addr);
+  outSet(OUT_ADDR_HI, <u32>(addr >> 32));
+  outSet(OUT_PAGE_LG2, lg2);
+  outSet(OUT_PERMS, perms);
+  outSet(OUT_FAULT_FLAGS, 0);
+  outSet(OUT_DID, did);
+  outSet(OUT_SOURCE, src);
+  return 0;
+}
+
+/** Write a fault to the out-buffer: reason, flags (FPD suppression, PASID
+ *  fields per profile, recoverability), faulting page. Returns `fr`. */
+function fail(fr: u32, iova: u64, walk: bool): u32 {
+  bump(STAT_FAULTS);
+  let flags: u32 = walk ? FF_WALK : 0;
+  if (dcFpd && FR.isQualified(fr) && !(fr == FR.FR_CTX_RSVD && quirk(QUIRK_RSVD_CTX_UNQUALIFIED))) flags |= FF_SUPPRESSED;
+  const sm = rootTtm == 1;
+  let pv: u32 = 0;
+  if (quirk(QUIRK_QEMU_FAULT_PV)) {
+    if (walk && sm) { flags |= FF_PP; pv = dcPasid; }
+    else if (walk) pv = 0xffff;
+  } else if (dcHasPasid && sm) {
+    flags |= FF_PP;
+    pv = dcPasid;
+  }
+  if (walk && sm && dcPre && isRecoverable(fr)) flags |= FF_RECOVERABLE;
+  const page = iova & ~(<u64>0xfff);
+  outSet(OUT_STATUS, fr);
+  outSet(OUT_FAULT_FLAGS, flags);
+  outSet(OUT_FAULT_PASID, pv);
+  outSet(OUT_FAULT_ADDR_LO, <u32>page);
+  outSet(OUT_FAULT_ADDR_HI, <u32>(page >> 32));
+  outSet(OUT_PERMS, 0);
+  outSet(OUT_SOURCE, SRC_WALK);
+  return fr;
+}
+
+// Faults a page request can resolve: not present, or a missing permission.
+function isRecoverable(fr: u32): bool {
+  return fr == FR.FR_FS_NP || fr == FR.FR_SM_SS_NP || fr == FR.FR_FS_USER || fr == FR.FR_SM_WRITE ||
+    fr == FR.FR_SM_READ || fr == FR.FR_SM_EXEC;
+}

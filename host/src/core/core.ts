@@ -1,0 +1,336 @@
+/**
+ * The WASM core for the host (docs/ABI.md, last section): loading
+ * build/viommu.wasm and typed wrappers around its numbers-only exports.
+ * This module and guest-memory.ts are the only host code that touches raw
+ * exports; everything else uses `Core`.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as K from './constants.js';
+
+/** The raw exports of build/viommu.wasm (docs/ABI.md). */
+export interface CoreExports {
+  memory: WebAssembly.Memory;
+  ramAddRegion(baseGpa: number, size: number): number;
+  ramRegionOffset(i: number): number;
+  ramRegionCount(): number;
+  ramRegionBase(i: number): number;
+  ramRegionSize(i: number): number;
+  setConfig(key: number, value: number): number;
+  getConfig(key: number): number;
+  iotlbCapacity(): number;
+  setRootTable(hi: number, lo: number, ttm: number): void;
+  setTranslationEnabled(on: number): void;
+  translate(sid: number, pasid: number, iovaHi: number, iovaLo: number, access: number): number;
+  outPtr(): number;
+  bufAlloc(size: number): number;
+  dmaCopy(sid: number, pasid: number, iovaHi: number, iovaLo: number, len: number, access: number, bufOff: number): number;
+  batchPtr(): number;
+  batchCapacity(): number;
+  translateBatch(n: number, copy: number): number;
+  invalidateAll(): void;
+  invContextGlobal(): void;
+  invContextDomain(did: number): void;
+  invContextDevice(did: number, sid: number, fm: number): void;
+  invIotlbGlobal(): void;
+  invIotlbDomain(did: number): void;
+  invIotlbPage(did: number, addrHi: number, addrLo: number, am: number, ih: number): void;
+  invPasidIotlb(did: number, pasid: number): void;
+  invPasidIotlbPage(did: number, pasid: number, addrHi: number, addrLo: number, am: number, ih: number): void;
+  invPasidCache(granularity: number, did: number, pasid: number): number;
+  statsPtr(): number;
+  statsReset(): void;
+}
+
+/** The answer to one translation (convenient, not the hot path). */
+export interface Translation {
+  /** True on success. */
+  ok: boolean;
+  /** 0 or the VT-d fault reason. */
+  fault: number;
+  /** Output address of the requested byte. */
+  addr: bigint;
+  /** log2 of the translated page size. */
+  pageLg2: number;
+  /** Allowed permissions: bit0 R, bit1 W, bit2 X. */
+  perms: number;
+  /** FF_* flags of a fault. */
+  faultFlags: number;
+  /** PV for the fault record. */
+  faultPasid: number;
+  /** Faulting page address (FRCD.FI). */
+  faultAddr: bigint;
+  /** Domain id used (valid on success). */
+  did: number;
+  /** SRC_* where the answer came from. */
+  source: number;
+}
+
+/** Options of loadCore / loadCoreSync. */
+export interface LoadOptions {
+  /** Load build/viommu.debug.wasm (assertions, names) instead of the release build. */
+  debug?: boolean;
+  /** Reserved for a coverage build (same file as debug for now). */
+  coverage?: boolean;
+}
+
+const STAT_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(K).filter(([k]) => k.startsWith('STAT_') && k !== 'STAT_COUNT').map(([k, v]) => [v as number, k.slice(5).toLowerCase()]),
+);
+
+/** The package root: the nearest directory above this module holding package.json. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`package.json not found above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
+
+/** The path of the wasm build loadCore reads. */
+export function wasmPath(opts: LoadOptions = {}): string {
+  return join(packageRoot(), 'build', opts.debug || opts.coverage ? 'viommu.debug.wasm' : 'viommu.wasm');
+}
+
+/** Instantiates the core asynchronously (Node: reads build/viommu.wasm). */
+export async function loadCore(opts: LoadOptions = {}): Promise<Core> {
+  const bytes = readFileSync(wasmPath(opts));
+  const { instance } = await WebAssembly.instantiate(bytes, {});
+  return new Core(instance.exports as unknown as CoreExports);
+}
+
+/** Instantiates the core synchronously. */
+export function loadCoreSync(opts: LoadOptions = {}): Core {
+  const module = new WebAssembly.Module(readFileSync(wasmPath(opts)));
+  return new Core(new WebAssembly.Instance(module, {}).exports as unknown as CoreExports);
+}
+
+function checkU32(v: number, max: number, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
+    throw new Error(`${what}: ${String(v)} is not an integer in 0..${max}`);
+  }
+  return v;
+}
+
+function split64(v: bigint, what: string): [number, number] {
+  if (typeof v !== 'bigint' || v < 0n || v >= 1n << 64n) throw new Error(`${what}: ${String(v)} is not a 64-bit value`);
+  return [Number(v >> 32n), Number(v & 0xffff_ffffn)];
+}
+
+const ERR_TEXT: Record<number, string> = {
+  [K.ERR_BAD_ARG]: 'bad argument',
+  [K.ERR_OVERLAP]: 'overlaps an existing region',
+  [K.ERR_UNALIGNED]: 'not 4 KiB aligned',
+  [K.ERR_TOO_LARGE]: 'larger than the wasm32 address space allows',
+  [K.ERR_TOO_MANY]: 'too many regions',
+  [K.ERR_NO_MEMORY]: 'memory.grow failed',
+};
+
+/** Typed wrappers around the core's exports (docs/ABI.md). */
+export class Core {
+  /** The raw instance exports (for benchmarks). */
+  readonly exports: CoreExports;
+  private buf: ArrayBuffer | undefined;
+  private u8 = new Uint8Array(0);
+  private outView = new Uint32Array(0);
+  private batchView = new Uint32Array(0);
+  private statsView = new Float64Array(0);
+  private readonly outOff: number;
+  private readonly batchOff: number;
+  private readonly statsOff: number;
+
+  constructor(exports: CoreExports) {
+    this.exports = exports;
+    this.outOff = exports.outPtr();
+    this.batchOff = exports.batchPtr();
+    this.statsOff = exports.statsPtr();
+    this.views();
+  }
+
+  /** Re-creates the memory views if memory grew; returns the byte view. */
+  views(): Uint8Array {
+    const b = this.exports.memory.buffer;
+    if (b !== this.buf) {
+      this.buf = b;
+      this.u8 = new Uint8Array(b);
+      this.outView = new Uint32Array(b, this.outOff, K.OUT_WORDS);
+      this.batchView = new Uint32Array(b, this.batchOff, this.exports.batchCapacity() * K.BREQ_WORDS);
+      this.statsView = new Float64Array(b, this.statsOff, K.STAT_COUNT);
+    }
+    return this.u8;
+  }
+
+  /** The out-buffer (OUT_* u32 words), valid after translateRaw/dmaCopy. */
+  get out(): Uint32Array {
+    this.views();
+    return this.outView;
+  }
+
+  /** The batch request ring (BREQ_* / BRES_* u32 words). */
+  get batch(): Uint32Array {
+    this.views();
+    return this.batchView;
+  }
+
+  /** Adds a guest RAM region; returns its index. Throws naming the argument on an error. */
+  addRam(baseGpa: number | bigint, size: number): number {
+    const base = typeof baseGpa === 'bigint' ? Number(baseGpa) : baseGpa;
+    if (!Number.isSafeInteger(base) || base < 0) throw new Error(`baseGpa: ${String(baseGpa)} is not a guest-physical address below 2^53`);
+    if (!Number.isSafeInteger(size) || size <= 0) throw new Error(`size: ${String(size)} is not a positive integer`);
+    const r = this.exports.ramAddRegion(base, size);
+    if (r < 0) throw new Error(`addRam(baseGpa 0x${base.toString(16)}, size 0x${size.toString(16)}): ${ERR_TEXT[r] ?? `error ${r}`}`);
+    this.views();
+    return r;
+  }
+
+  /** The RAM regions: base GPA, size, byte offset in memory. */
+  ramRegions(): { base: number; size: number; offset: number }[] {
+    const e = this.exports;
+    const n = e.ramRegionCount();
+    const out = [];
+    for (let i = 0; i < n; i++) out.push({ base: e.ramRegionBase(i), size: e.ramRegionSize(i), offset: e.ramRegionOffset(i) });
+    return out;
+  }
+
+  /** Sets a CFG_* value (caches are emptied). */
+  setConfig(key: number, value: number): void {
+    checkU32(key, K.CFG_COUNT - 1, 'key');
+    checkU32(value, 0xffff_ffff, 'value');
+    if (this.exports.setConfig(key, value) !== 0) throw new Error(`value: ${value} is out of range for config key ${key}`);
+  }
+
+  /** Reads a CFG_* value. */
+  getConfig(key: number): number {
+    return this.exports.getConfig(checkU32(key, K.CFG_COUNT - 1, 'key')) >>> 0;
+  }
+
+  /** SRTP: latches the root-table address (bits 63:12 used) and TTM (0-3). */
+  setRootTable(rtaddr: bigint, ttm: number): void {
+    const [hi, lo] = split64(rtaddr, 'rtaddr');
+    this.exports.setRootTable(hi, lo, checkU32(ttm, 3, 'ttm'));
+  }
+
+  /** GSTS.TES: translation on or off (off = identity). */
+  setTranslationEnabled(on: boolean | number): void {
+    this.exports.setTranslationEnabled(on ? 1 : 0);
+  }
+
+  /** Translates one request (allocates an object: not the hot path). */
+  translate(sid: number, pasid: number | undefined, iova: bigint, access: number): Translation {
+    const [hi, lo] = split64(iova, 'iova');
+    checkU32(access, 0x7f, 'access');
+    const acc = pasid === undefined ? access & ~K.ACC_PASID : access | K.ACC_PASID;
+    const fault = this.translateRaw(sid, pasid ?? 0, hi, lo, acc);
+    return this.result(fault);
+  }
+
+  /** The out-buffer as a Translation (after translateRaw or dmaCopy). */
+  result(fault: number): Translation {
+    const o = this.out;
+    const ok = fault === 0;
+    return {
+      ok,
+      fault,
+      addr: ok ? (BigInt(o[K.OUT_ADDR_HI]!) << 32n) | BigInt(o[K.OUT_ADDR_LO]!) : 0n,
+      pageLg2: ok ? o[K.OUT_PAGE_LG2]! : 0,
+      perms: ok ? o[K.OUT_PERMS]! : 0,
+      faultFlags: ok ? 0 : o[K.OUT_FAULT_FLAGS]!,
+      faultPasid: ok ? 0 : o[K.OUT_FAULT_PASID]!,
+      faultAddr: ok ? 0n : (BigInt(o[K.OUT_FAULT_ADDR_HI]!) << 32n) | BigInt(o[K.OUT_FAULT_ADDR_LO]!),
+      did: ok ? o[K.OUT_DID]! : 0,
+      source: o[K.OUT_SOURCE]!,
+    };
+  }
+
+  /** The raw translate call: returns 0 or the fault reason; see `out`. */
+  translateRaw(sid: number, pasid: number, iovaHi: number, iovaLo: number, access: number): number {
+    checkU32(sid, 0xffff, 'sid');
+    checkU32(pasid, 0xfffff, 'pasid');
+    return this.exports.translate(sid, pasid, iovaHi >>> 0, iovaLo >>> 0, access) >>> 0;
+  }
+
+  /** Reserves a device buffer in the core's memory; returns its offset. */
+  bufAlloc(size: number): number {
+    checkU32(size, 0xffff_ffff, 'size');
+    if (size === 0) throw new Error('size: 0 is not a buffer size');
+    const off = this.exports.bufAlloc(size) >>> 0;
+    if (off === 0) throw new Error(`size: no memory for a ${size}-byte buffer`);
+    this.views();
+    return off;
+  }
+
+  /** A view of `len` bytes of core memory at `off` (a buffer from bufAlloc). */
+  buffer(off: number, len: number): Uint8Array {
+    const u8 = this.views();
+    checkU32(off, u8.length, 'off');
+    checkU32(len, u8.length - off, 'len');
+    return u8.subarray(off, off + len);
+  }
+
+  /** Translates and copies len bytes between guest RAM and the buffer at bufOff
+   *  (ACC_READ: RAM -> buffer, ACC_WRITE: buffer -> RAM). Returns 0 or the first fault. */
+  dmaCopy(sid: number, pasid: number | undefined, iova: bigint, len: number, access: number, bufOff: number): number {
+    const [hi, lo] = split64(iova, 'iova');
+    checkU32(sid, 0xffff, 'sid');
+    checkU32(len, 0xffff_ffff, 'len');
+    checkU32(bufOff, 0xffff_ffff, 'bufOff');
+    checkU32(access, 0x7f, 'access');
+    const acc = pasid === undefined ? access & ~K.ACC_PASID : access | K.ACC_PASID;
+    const r = this.exports.dmaCopy(sid, checkU32(pasid ?? 0, 0xfffff, 'pasid'), hi, lo, len, acc, bufOff) >>> 0;
+    if (r === 0xffff_ffff) throw new Error(`bufOff: [0x${bufOff.toString(16)}, +${len}) is not inside a device buffer`);
+    return r;
+  }
+
+  /** Runs batch records 0..n-1 (see `batch`); returns how many succeeded. */
+  translateBatch(n: number, copy = false): number {
+    checkU32(n, this.exports.batchCapacity(), 'n');
+    return this.exports.translateBatch(n, copy ? 1 : 0) >>> 0;
+  }
+
+  /** Every cache. */
+  invalidateAll(): void { this.exports.invalidateAll(); }
+  /** Context cache, global. */
+  invContextGlobal(): void { this.exports.invContextGlobal(); }
+  /** Context cache, domain-selective. */
+  invContextDomain(did: number): void { this.exports.invContextDomain(checkU32(did, 0xffff, 'did')); }
+  /** Context cache, device-selective (fm: function mask 0-3). */
+  invContextDevice(did: number, sid: number, fm: number): void {
+    this.exports.invContextDevice(checkU32(did, 0xffff, 'did'), checkU32(sid, 0xffff, 'sid'), checkU32(fm, 3, 'fm'));
+  }
+  /** IOTLB + paging-structure caches, global. */
+  invIotlbGlobal(): void { this.exports.invIotlbGlobal(); }
+  /** IOTLB + paging-structure caches of a domain. */
+  invIotlbDomain(did: number): void { this.exports.invIotlbDomain(checkU32(did, 0xffff, 'did')); }
+  /** IOTLB page-selective: 2^am pages from addr (aligned down); ih=1 keeps PSC. */
+  invIotlbPage(did: number, addr: bigint, am: number, ih: number | boolean): void {
+    const [hi, lo] = split64(addr, 'addr');
+    this.exports.invIotlbPage(checkU32(did, 0xffff, 'did'), hi, lo, checkU32(am, 63, 'am'), ih ? 1 : 0);
+  }
+  /** PASID-based IOTLB, PASID-selective (first and second stage). */
+  invPasidIotlb(did: number, pasid: number): void {
+    this.exports.invPasidIotlb(checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'));
+  }
+  /** PASID-based IOTLB, page-selective (first-stage entries). */
+  invPasidIotlbPage(did: number, pasid: number, addr: bigint, am: number, ih: number | boolean): void {
+    const [hi, lo] = split64(addr, 'addr');
+    this.exports.invPasidIotlbPage(checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'), hi, lo, checkU32(am, 63, 'am'), ih ? 1 : 0);
+  }
+  /** PASID cache: granularity 0 domain, 1 PASID in domain, 3 global. */
+  invPasidCache(granularity: number, did: number, pasid: number): void {
+    if (granularity !== 0 && granularity !== 1 && granularity !== 3) throw new Error(`granularity: ${String(granularity)} is not 0, 1 or 3`);
+    this.exports.invPasidCache(granularity, checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'));
+  }
+
+  /** The STAT_* counters by name (iotlb_hits, walks, ...). */
+  stats(): Record<string, number> {
+    this.views();
+    const r: Record<string, number> = {};
+    for (let i = 0; i < K.STAT_COUNT; i++) r[STAT_NAMES[i] ?? `stat${i}`] = this.statsView[i]!;
+    return r;
+  }
+  /** Zeroes the counters. */
+  statsReset(): void { this.exports.statsReset(); }
+}
