@@ -4,10 +4,10 @@
 // reason code plus OUT_FAULT_FLAGS telling the recorder how to log it.
 
 import {
-  ACC_EXEC, ACC_PASID, ACC_TRANSLATION_REQ, ACC_WRITE, CFG_ECAP_SC, CFG_FS1GP, CFG_HAW, CFG_MGAW, CFG_SLLPS,
+  ACC_EXEC, ACC_NO_AD, ACC_PASID, ACC_TRANSLATION_REQ, ACC_WRITE, CFG_ECAP_SC, CFG_FS1GP, CFG_HAW, CFG_MGAW, CFG_SLLPS,
   FF_PP, FF_RECOVERABLE, FF_SILENT, FF_SUPPRESSED, FF_WALK, OUT_ADDR_HI, OUT_ADDR_LO, OUT_DID, OUT_FAULT_ADDR_HI,
   OUT_FAULT_ADDR_LO, OUT_FAULT_FLAGS, OUT_FAULT_PASID, OUT_PAGE_LG2, OUT_PERMS, OUT_SOURCE, OUT_STATUS, PASID_NONE,
-  QUIRK_FS_ALL_USER, QUIRK_INTR_PAGE_OVERLAP, QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_LEGACY_CODES_IN_SM,
+  QUIRK_FS_AD_IF_A_CLEAR, QUIRK_FS_ALL_USER, QUIRK_INTR_PAGE_OVERLAP, QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_LEGACY_CODES_IN_SM,
   QUIRK_NO_FAULT_ON_CACHED_PERM, QUIRK_PT_STICKY, QUIRK_QEMU_FAULT_PV, QUIRK_RSVD_CTX_UNQUALIFIED,
   SRC_DISABLED, SRC_IOTLB, SRC_PT, SRC_WALK, STAT_FAULTS, STAT_TRANSLATIONS,
 } from './abi/layout';
@@ -24,7 +24,7 @@ import { SNP_IGNORED, SNP_LEAF_OK, SNP_RESERVED } from './spec/ss-pte';
 import { fsCanonical } from './spec/fs-pte';
 import * as FR from './spec/fault-reasons';
 import { CODES_SS_LEGACY, CODES_SS_SM } from './pt/codes';
-import { envSetCommon, envSetFs, envSetSs, envSsBits, fsWalk, P_R, P_W, P_X, ssWalk, ssWidthFault, wFrame, wLg2, wPerms } from './pt/walk';
+import { envSetCommon, envSetFs, envSetSs, envSsBits, fsWalk, P_DIRTY, P_R, P_W, P_X, ssWalk, ssWidthFault, wDirty, wFrame, wLg2, wPerms } from './pt/walk';
 
 const INTR_START: u64 = 0xfee0_0000;
 const INTR_LAST: u64 = 0xfeef_ffff;
@@ -65,7 +65,7 @@ function translateLegacy(sid: u32, iova: u64, access: u32): u32 {
   }
   const wfr = ssWalk(iova, access);
   if (wfr != 0) return fail(wfr, iova, true);
-  return fromWalk(sid, iova, access, false, false);
+  return fromWalk(sid, iova, false, false);
 }
 
 function translateScalable(sid: u32, pasid: u32, iova: u64, access: u32): u32 {
@@ -93,13 +93,14 @@ function translateScalable(sid: u32, pasid: u32, iova: u64, access: u32): u32 {
   const wfr = fs ? fsWalk(iova, access) : ssWalk(iova, access);
   if (wfr != 0) return fail(wfr, iova, true);
   if (dcKind == XK_NESTED && wPerms != 0) return nestOutput(sid, iova, access);
-  return fromWalk(sid, iova, access, true, fs);
+  return fromWalk(sid, iova, true, fs);
 }
 
 // Nested: the first-stage output address through the second stage.
 function nestOutput(sid: u32, iova: u64, access: u32): u32 {
   const fsLg2 = wLg2;
   const fsPerms = wPerms;
+  const fsDirty = wDirty;
   const gpa = wFrame | (iova & ((<u64>1 << fsLg2) - 1));
   if (!inWidth(gpa, envSsBits)) return fail(ssWidthFault(), iova, true);
   const fr = ssWalk(gpa, access & ~ACC_EXEC);
@@ -107,19 +108,20 @@ function nestOutput(sid: u32, iova: u64, access: u32): u32 {
   const lg2 = wLg2 < fsLg2 ? wLg2 : fsLg2;
   const hpa = wFrame | (gpa & ((<u64>1 << wLg2) - 1));
   const perms = fsPerms & wPerms;
-  return finish(sid, iova, access, true, true, hpa & ~((<u64>1 << lg2) - 1), lg2, perms, SRC_WALK);
+  return finish(sid, iova, true, true, hpa & ~((<u64>1 << lg2) - 1), lg2, perms, fsDirty);
 }
 
-function fromWalk(sid: u32, iova: u64, access: u32, sm: bool, fs: bool): u32 {
-  return finish(sid, iova, access, sm, fs, wFrame, wLg2, wPerms, SRC_WALK);
+function fromWalk(sid: u32, iova: u64, sm: bool, fs: bool): u32 {
+  return finish(sid, iova, sm, fs, wFrame, wLg2, wPerms, wDirty);
 }
 
-// Interrupt-range check, IOTLB fill, out-buffer.
-function finish(sid: u32, iova: u64, access: u32, sm: bool, fs: bool, frame: u64, lg2: u32, perms: u32, src: u32): u32 {
+// Interrupt-range check, IOTLB fill (P_DIRTY marks entries a write may hit
+// without walking again to set D), out-buffer.
+function finish(sid: u32, iova: u64, sm: bool, fs: bool, frame: u64, lg2: u32, perms: u32, dirty: bool): u32 {
   const addr = frame | (iova & ((<u64>1 << lg2) - 1));
   if (perms != 0 && inIntrRange(addr, frame, lg2)) return fail(sm ? FR.FR_SM_INTR_ADDR : FR.FR_INTR_ADDR, iova, true);
-  if (perms != 0) iotlbInsert(dcDid, sid, dcPasid, fs, iova, lg2, frame, perms);
-  return succeed(addr, lg2, perms, dcDid, src);
+  if (perms != 0) iotlbInsert(dcDid, sid, dcPasid, fs, iova, lg2, frame, perms | (dirty ? P_DIRTY : 0));
+  return succeed(addr, lg2, perms, dcDid, SRC_WALK);
 }
 
 const RETRY: u32 = 0xffff_ffff;
@@ -136,9 +138,13 @@ function fromHit(iova: u64, access: u32, sm: bool): u32 {
     outSet(OUT_FAULT_FLAGS, FF_SILENT | FF_WALK);
     return fr;
   }
+  // A write to a first-stage page whose D is clear walks again to set D
+  // (QEMU: an IOTLB hit writes nothing).
+  if ((access & (ACC_WRITE | ACC_NO_AD | ACC_TRANSLATION_REQ)) == ACC_WRITE && (hitPerms & P_DIRTY) == 0 &&
+      !quirk(QUIRK_FS_AD_IF_A_CLEAR)) return RETRY;
   const addr = hitFrame | (iova & ((<u64>1 << hitLg2) - 1));
   if (inIntrRange(addr, hitFrame, hitLg2)) return fail(sm ? FR.FR_SM_INTR_ADDR : FR.FR_INTR_ADDR, iova, true);
-  return succeed(addr, hitLg2, hitPerms, hitDid, SRC_IOTLB);
+  return succeed(addr, hitLg2, hitPerms & (P_R | P_W | P_X), hitDid, SRC_IOTLB);
 }
 
 // @ts-ignore: decorator

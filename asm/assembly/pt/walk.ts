@@ -22,8 +22,12 @@ export const P_R: u32 = 1;
 export const P_W: u32 = 2;
 /** Permission bit: execute. */
 export const P_X: u32 = 4;
-/** Permission bit (first stage): user-accessible at every level. */
+/** Permission bit (first stage): user-accessible at every level. In IOTLB
+ *  entries the same bit means "the leaf's Dirty flag is set" (P_DIRTY). */
 export const P_U: u32 = 8;
+/** IOTLB-entry bit: writes may hit without a walk (second stage, or a
+ *  first-stage leaf whose D is already set). */
+export const P_DIRTY: u32 = 8;
 /** Permission bit (first stage, nested): the current table page is
  *  writable through the second stage (A/D updates allowed). */
 const P_TW: u32 = 16;
@@ -88,6 +92,8 @@ export let wLg2: u32 = 12;
 /** Permissions (P_*) of the last successful walk (0 for a not-present
  *  answer to a translation request). */
 export let wPerms: u32 = 0;
+/** Whether the last successful walk's leaf has D set (always for second stage). */
+export let wDirty: bool = false;
 
 // @ts-ignore: decorator
 @inline function readEntry(addr: u64): i64 {
@@ -128,12 +134,13 @@ export function ssWalk(iova: u64, access: u32): u32 {
       if (!write && (entryPerms & P_R) == 0) return faultCode(codes, K_READ);
       if ((access & ACC_EXEC) != 0 && envSsee && (entryPerms & P_X) == 0) return faultCode(codes, K_EXEC);
     }
-    if (ssReserved(pte, level, envSsTop, envHaw, envSllps, envSnp)) return faultCode(codes, K_RSVD);
+    if (ssReserved(pte, level, envHaw, envSllps, envSnp)) return faultCode(codes, K_RSVD);
     perms &= entryPerms;
-    if (ssIsLeaf(pte, level, envSsTop)) {
+    if (ssIsLeaf(pte, level)) {
       wLg2 = levelPageLg2(level);
       wFrame = pte & SS_ADDR_MASK & ~((<u64>1 << wLg2) - 1);
       wPerms = perms;
+      wDirty = true;
       return 0;
     }
     table = pte & SS_ADDR_MASK;
@@ -228,6 +235,7 @@ export function fsWalk(iova: u64, access: u32): u32 {
       wLg2 = levelPageLg2(level);
       wFrame = fsLeafFrame(pte, wLg2);
       wPerms = fsEffectivePerms(perms);
+      wDirty = (load<u64>(<usize>off) & FS_D) != 0;
       return 0;
     }
     table = pte & FS_ADDR_MASK;

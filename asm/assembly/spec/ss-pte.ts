@@ -33,24 +33,24 @@ export const SNP_LEAF_OK: u32 = 1;
 /** SNP policy: bit 11 never reserved (QEMU scalable mode). */
 export const SNP_IGNORED: u32 = 2;
 
-/** Whether a present second-stage entry at `level` is a leaf (level 0, or PS
- *  below the top level). */
+/** Whether a present second-stage entry at `level` is a leaf (level 0, or
+ *  PS in a PDE/PDPE; PS in a PML4E/PML5E is reserved, not a leaf). */
 // @ts-ignore: decorator
-@inline export function ssIsLeaf(pte: u64, level: i32, top: i32): bool {
-  return level == 0 || ((pte & SS_PS) != 0 && level < top);
+@inline export function ssIsLeaf(pte: u64, level: i32): bool {
+  return level == 0 || ((pte & SS_PS) != 0 && level <= 2);
 }
 
-/** Reserved bits of a present second-stage entry at `level` (top = the
- *  table's top level): address bits at or above haw, bit 62, SNP per
- *  `snpPolicy`, PS at the top level or at a level/size CAP.SLLPS does not
- *  allow (levels above 2 never), address bits below a superpage's size. */
-export function ssReserved(pte: u64, level: i32, top: i32, haw: u32, sllps: u32, snpPolicy: u32): bool {
+/** Reserved bits of a present second-stage entry at `level`: address bits
+ *  at or above haw, bit 62, SNP per `snpPolicy`, PS in a PML4E/PML5E (the
+ *  top-level entry of 4/5-level tables) or at a size CAP.SLLPS does not
+ *  allow, address bits below a superpage's size. */
+export function ssReserved(pte: u64, level: i32, haw: u32, sllps: u32, snpPolicy: u32): bool {
   if ((pte & SS_BIT62) != 0) return true;
   if (haw < 52 && ((pte & SS_ADDR_MASK) >> haw) != 0) return true;
-  const leaf = ssIsLeaf(pte, level, top);
+  const leaf = ssIsLeaf(pte, level);
   if ((pte & SS_SNP) != 0 && snpPolicy != SNP_IGNORED && (!leaf || snpPolicy == SNP_RESERVED)) return true;
   if (level == 0 || (pte & SS_PS) == 0) return false;
-  if (level == top || level > 2) return true;
+  if (level > 2) return true;
   if (((sllps >> <u32>(level - 1)) & 1) == 0) return true;
   const lowMask: u64 = ((<u64>1 << (9 * <u64>level)) - 1) << 12;
   return (pte & lowMask) != 0;
