@@ -9,7 +9,7 @@ import { buildNative, NativeTarget } from './native/driver.js';
 import { uniformOrder } from './workloads/orders.js';
 import { buildSetup, requestsFor, type SetupSpec } from './workloads/setups.js';
 
-const geometry = { iotlbSetsLg2: 4, iotlbWays: 4, pscEntriesLg2: 4 };
+const geometry = { iotlbSetsLg2: 4, iotlbWays: 4 };
 const specs: SetupSpec[] = [
   { kind: 'ss', levels: 3, pageLg2: 12, pages: 300 },
   { kind: 'ss', levels: 5, pageLg2: 21, pages: 40 },

@@ -30,12 +30,6 @@ export interface BenchOptions {
 export const FULL_SIZES: Sizes = { rounds: 9, passes: 8, requests: 16384, invReps: 41, sweepFactors: [0.25, 0.5, 1, 2, 4, 10, 30, 100] };
 export const QUICK_SIZES: Sizes = { rounds: 5, passes: 4, requests: 4096, invReps: 15, sweepFactors: [0.25, 1, 4, 30, 100] };
 
-/**
- * Entries per level of the paging-structure caches. The core's PSC size is
- * not an ABI configuration key; the baselines use the core's number.
- */
-export const PSC_ENTRIES_LG2 = 8;
-
 /** Geometry used when the core is missing (the baselines still run). */
 const FALLBACK_GEOMETRY = { iotlbSetsLg2: 8, iotlbWays: 8 };
 
@@ -54,7 +48,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const core = await loadCoreTarget();
   const build = opts.noNative ? ({ ok: false, reason: 'disabled (--no-native)' } as const) : buildNative();
   const targets: SuiteTargets = { core: core.target, native: build.ok ? new NativeTarget(build) : undefined, js: new JsTarget(), qemu: new QemuTarget() };
-  const geometry = { ...core.geometry, pscEntriesLg2: PSC_ENTRIES_LG2 };
+  const geometry = core.geometry;
   const total = stepCount(sizes) + 1;
   let done = 0;
   const ctx: SuiteContext = { targets, sizes, geometry, seed: opts.seed ?? 0x5eed, step: (label) => opts.onProgress?.(++done, total, label) };

@@ -10,7 +10,7 @@ export interface LoadSpec {
   image: Uint8Array;
   ramSize: number;
   rootTable: number;
-  geometry: { iotlbSetsLg2: number; iotlbWays: number; pscEntriesLg2: number };
+  geometry: { iotlbSetsLg2: number; iotlbWays: number };
 }
 
 /** How requests are issued: one call per request, one batch call, or batch with a DMA copy per request. */
@@ -47,6 +47,31 @@ export interface Target {
   reset(): Promise<void>;
   /** Releases resources (child process, files). */
   close(): Promise<void>;
+}
+
+/** Nanoseconds from the monotonic clock (a double: no BigInt allocation per reading). */
+export const nowNs = (): number => performance.now() * 1e6;
+
+/**
+ * Median ns of one `call()` after `prepare()`, over `reps` samples. The same
+ * measurement of an empty call, interleaved sample by sample (same cache and
+ * JIT state after the same `prepare`), is subtracted: clock reads and the
+ * closure call are not part of the answer. `call` first runs `warmup` times
+ * untimed so its call site is optimised.
+ */
+export function medianCallNs(reps: number, prepare: () => void, call: () => void, warmup = 200): number {
+  const noop = (): void => {};
+  for (let i = 0; i < warmup; i++) { call(); noop(); }
+  const samples: number[] = [], empty: number[] = [];
+  for (let k = 0; k < reps; k++) {
+    for (const [fn, into] of [[call, samples], [noop, empty]] as const) {
+      prepare();
+      const t0 = nowNs();
+      fn();
+      into.push(nowNs() - t0);
+    }
+  }
+  return Math.max(0, median(samples) - median(empty));
 }
 
 /** Median of a non-empty list. */

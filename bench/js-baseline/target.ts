@@ -4,13 +4,11 @@
  * per-call and batch modes run the same loop.
  */
 import type { InvKind, LoadSpec, RunMode, RunResult, Target } from '../harness/target.js';
-import { median } from '../harness/target.js';
+import { medianCallNs, nowNs } from '../harness/target.js';
 import { JS_STAT, JsTranslator } from './translator.js';
 
 const COPY_BUFFER_BYTES = 1 << 16;
 
-/** Nanoseconds from the monotonic clock. */
-export const nowNs = (): number => Number(process.hrtime.bigint());
 
 /** The JS baseline target. */
 export class JsTarget implements Target {
@@ -70,17 +68,12 @@ export class JsTarget implements Target {
 
   async invCost(kind: InvKind, slot: number, fill: number, reps: number, did: number, pasid: number, addr: number): Promise<number> {
     const tr = this.translator, w = this.slot(slot), count = Math.min(fill, w.length / 8);
-    const samples: number[] = [];
-    for (let k = 0; k < reps; k++) {
+    const refill = (): void => {
       for (let i = 0; i < count; i++) tr.translate(w[i * 8]!, w[i * 8 + 1]!, w[i * 8 + 3]!, w[i * 8 + 2]!, w[i * 8 + 4]!);
-      const t0 = nowNs();
-      if (kind === 'page') tr.invPage(did, Math.floor(addr / 4294967296), addr >>> 0, 0);
-      else if (kind === 'pasid') tr.invPasid(did, pasid);
-      else if (kind === 'domain') tr.invDomain(did);
-      else tr.invGlobal();
-      samples.push(nowNs() - t0);
-    }
-    return median(samples);
+    };
+    const hi = Math.floor(addr / 4294967296), lo = addr >>> 0;
+    const inv = { page: () => tr.invPage(did, hi, lo), pasid: () => tr.invPasid(did, pasid), domain: () => tr.invDomain(did), global: () => tr.invGlobal() }[kind];
+    return medianCallNs(reps, refill, inv);
   }
 
   async reset(): Promise<void> {

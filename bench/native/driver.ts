@@ -62,7 +62,7 @@ export class NativeTarget implements Target {
 
   async load(spec: LoadSpec): Promise<void> {
     const g = spec.geometry;
-    await this.command(`init ${this.writeTemp(spec.image)} ${spec.ramSize} ${g.iotlbSetsLg2} ${g.iotlbWays} ${g.pscEntriesLg2}`);
+    await this.command(`init ${this.writeTemp(spec.image)} ${spec.ramSize} ${g.iotlbSetsLg2} ${g.iotlbWays}`);
     await this.command(`root ${spec.rootTable}`);
   }
 

@@ -1,13 +1,17 @@
 /*
  * Native C baseline of the translation hot path (see translate.h for the
- * contract). Structure-of-arrays caches with u32 fields, so the same layout
- * reads the same way in the JS baseline.
- *
- * Lookup order for a request (sid, pasid, iova):
- *   context cache (sid) -> PASID cache (sid, pasid) -> IOTLB (did, pasid, page)
- *   -> on a miss: walk from the lowest paging-structure-cache hit.
- * Domain / PASID invalidation bump generation counters (O(1)); entries whose
- * stored generation differs are stale. Global invalidation clears the arrays.
+ * contract). Cache structures copy the wasm core's (asm/assembly/cache/):
+ * - IOTLB: 2^sets_lg2 sets x ways, 48-byte entries, LRU by a use tick, set
+ *   index = hash(page number, page size); tags DID, PASID, page number, size;
+ * - one direct-mapped paging-structure cache of 4096 entries for every level
+ *   and both formats (tag: format, DID, PASID, level, iova prefix);
+ * - context cache indexed by source id; PASID cache of 4096 direct-mapped
+ *   entries keyed by (sid, PASID);
+ * - validity by generation counters (global, per DID, per (DID, PASID)
+ *   bucket) per cache, so domain/PASID invalidation is O(1).
+ * One deliberate difference: context and PASID cache entries hold the
+ * decoded fields the walk needs (the core re-decodes the raw entry on every
+ * request); that is the cheaper design the core is measured against.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +20,13 @@
 #define ADDR_MASK 0x000FFFFFFFFFF000ull
 #define HAW 48
 #define HAW_RSVD (0x000FFFFFFFFFFFFFull & ~((1ull << HAW) - 1))
-#define NESTED_SS_TAG 0x100000u /* PASID tag of second-stage entries used under a nested walk */
-#define GEN_PASID_LG2 12
-#define CTX_ENTRIES 256
-#define PASID_CACHE_ENTRIES 1024
-#define MAX_LEVELS 5
+#define BUCKET_LG2 12
+#define PSC_LG2 12
+#define PC_LG2 12
+#define FS_FLAG 0x80000000u
+#define INTR_START 0xFEE00000ull
+#define INTR_LAST 0xFEEFFFFFull
+enum { SPACE_IOTLB, SPACE_PSC, SPACE_CTX, SPACE_PASID, SPACES };
 
 static uint8_t *ram;
 static size_t ram_len;
@@ -28,234 +34,257 @@ static uint64_t root_table;
 static xlate_stats stats;
 static xlate_geometry geo;
 
-/* Generations: per DID and per (DID, PASID) hash bucket; shared by IOTLB and PSC. */
-static uint32_t gen_did[65536];
-static uint32_t gen_pasid[1u << GEN_PASID_LG2];
-static uint32_t psc_gen_did[65536]; /* page invalidation with IH=0 drops a domain's PSC entries */
+/* ---- generations (the core's cache/gen.ts) ---- */
+static uint32_t gen_global[SPACES];
+static uint32_t gen_did[SPACES][65536];
+static uint32_t gen_bucket[SPACES][1u << BUCKET_LG2];
 
-/* IOTLB, structure of arrays, index = set * ways + way. */
-static uint32_t *tlb_vpn_lo, *tlb_vpn_hi, *tlb_did_lg2, *tlb_pasid, *tlb_gen_did, *tlb_gen_pasid, *tlb_out_lo, *tlb_out_hi, *tlb_perms;
-static uint32_t *tlb_victim; /* per set round-robin pointer */
-static uint32_t tlb_set_mask;
-static uint32_t size_count[3]; /* entries inserted per page size 4K / 2M / 1G since the last global flush */
+static inline uint32_t bucket_of(uint32_t did, uint32_t pasid) {
+  return (did * 0x9e3779b1u ^ pasid * 0x85ebca6bu) >> (32 - BUCKET_LG2);
+}
+static inline int gens_live(int space, uint32_t g, uint32_t d, uint32_t b, uint32_t did, uint32_t pasid) {
+  return g == gen_global[space] && d == gen_did[space][did] && b == gen_bucket[space][bucket_of(did, pasid)];
+}
 
-/* PSC, one direct-mapped array per level 1..4 (level 0 entries are leaves, never cached here). */
-typedef struct {
-  uint32_t *key_lo, *key_hi, *did, *pasid, *gen_did, *gen_pasid, *psc_gen, *next_lo, *next_hi, *perms;
-} psc_level;
-static psc_level psc[MAX_LEVELS];
-static uint32_t psc_mask;
+/* ---- caches ---- */
+typedef struct { uint32_t did, sid, pasid_key, use; uint64_t vpn, frame; uint8_t lg2, perms, pad[2]; uint32_t gen_g, gen_d, gen_b; } tlb_entry;
+typedef struct { uint32_t did, key; uint64_t prefix, table; uint32_t perms, gen_g, gen_d, gen_b; } psc_entry;
+typedef struct { uint64_t dir; uint32_t rid_pasid, gen_g, gen_d; } ctx_entry;
+typedef struct { uint64_t ss_root, fs_root; uint32_t sid_tag, pasid, did, pgtt, ss_levels, fs_levels, gen_g, gen_d, gen_b; } pasid_entry;
 
-/* Context cache (by sid) and PASID cache (by sid, pasid): decoded entries. */
-static uint32_t ctx_tag[CTX_ENTRIES], ctx_rid_pasid[CTX_ENTRIES];
-static uint64_t ctx_dir[CTX_ENTRIES];
-static uint32_t pc_tag_sid[PASID_CACHE_ENTRIES], pc_tag_pasid[PASID_CACHE_ENTRIES], pc_pgtt[PASID_CACHE_ENTRIES], pc_did[PASID_CACHE_ENTRIES];
-static uint32_t pc_ss_levels[PASID_CACHE_ENTRIES], pc_fs_levels[PASID_CACHE_ENTRIES];
-static uint64_t pc_ss_root[PASID_CACHE_ENTRIES], pc_fs_root[PASID_CACHE_ENTRIES];
+static tlb_entry *tlb;
+static uint32_t tlb_tick, size_count[3];
+static psc_entry psc[1u << PSC_LG2];
+static ctx_entry ctxc[65536];
+static pasid_entry pc[1u << PC_LG2];
 
-static uint32_t *alloc_u32(size_t n) { return (uint32_t *)calloc(n, sizeof(uint32_t)); }
+uint8_t *xl_ram(void) { return ram; }
+size_t xl_ram_len(void) { return ram_len; }
+xlate_stats *xl_stats(void) { return &stats; }
 
-/* Bounds-checked guest-physical 64-bit load (§ the core's mem/ port). */
+int xl_init(const uint8_t *image, size_t image_len, size_t len, xlate_geometry g) {
+  free(ram);
+  free(tlb);
+  if (len < image_len) len = image_len;
+  ram = (uint8_t *)calloc(len, 1);
+  tlb = (tlb_entry *)calloc((size_t)g.iotlb_ways << g.iotlb_sets_lg2, sizeof(tlb_entry));
+  if (!ram || !tlb) return 0;
+  memcpy(ram, image, image_len);
+  ram_len = len;
+  geo = g;
+  memset(size_count, 0, sizeof size_count);
+  memset(psc, 0, sizeof psc); memset(ctxc, 0, sizeof ctxc); memset(pc, 0, sizeof pc);
+  memset(gen_did, 0, sizeof gen_did); memset(gen_bucket, 0, sizeof gen_bucket);
+  for (int s = 0; s < SPACES; s++) gen_global[s] = 1;
+  return 1;
+}
+
+/* Bounds-checked guest-physical 64-bit load (the core's mem/ port). */
 static inline int ram_read64(uint64_t gpa, uint64_t *value) {
   if (gpa > ram_len - 8) return 0;
   memcpy(value, ram + gpa, 8);
   return 1;
 }
 
-static inline uint32_t pasid_bucket(uint32_t did, uint32_t pasid) {
-  return (did * 0x9E3779B1u ^ pasid * 0x85EBCA6Bu) >> (32 - GEN_PASID_LG2);
-}
-
-static inline uint32_t tlb_set(uint64_t vpn, uint32_t did) {
-  return ((uint32_t)vpn ^ (uint32_t)(vpn >> 16) ^ (did << 3)) & tlb_set_mask;
-}
-
-static inline uint32_t psc_slot(uint64_t key, uint32_t did, uint32_t pasid) {
-  return ((uint32_t)key ^ (uint32_t)(key >> 16) ^ (did << 5) ^ pasid) & psc_mask;
-}
-
-uint8_t *xl_ram(void) { return ram; }
-size_t xl_ram_len(void) { return ram_len; }
-xlate_stats *xl_stats(void) { return &stats; }
-
-static void xl_free(void) {
-  free(ram); ram = NULL;
-  uint32_t **tlb[] = { &tlb_vpn_lo, &tlb_vpn_hi, &tlb_did_lg2, &tlb_pasid, &tlb_gen_did, &tlb_gen_pasid, &tlb_out_lo, &tlb_out_hi, &tlb_perms, &tlb_victim };
-  for (size_t i = 0; i < sizeof tlb / sizeof tlb[0]; i++) { free(*tlb[i]); *tlb[i] = NULL; }
-  for (int l = 1; l < MAX_LEVELS; l++) {
-    psc_level *p = &psc[l];
-    uint32_t **f[] = { &p->key_lo, &p->key_hi, &p->did, &p->pasid, &p->gen_did, &p->gen_pasid, &p->psc_gen, &p->next_lo, &p->next_hi, &p->perms };
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) { free(*f[i]); *f[i] = NULL; }
-  }
-}
-
-int xl_init(const uint8_t *image, size_t image_len, size_t len, xlate_geometry g) {
-  xl_free();
-  if (len < image_len) len = image_len;
-  ram = (uint8_t *)calloc(len, 1);
-  if (!ram) return 0;
-  memcpy(ram, image, image_len);
-  ram_len = len;
-  geo = g;
-  memset(size_count, 0, sizeof size_count);
-  size_t n = (size_t)g.iotlb_ways << g.iotlb_sets_lg2;
-  tlb_vpn_lo = alloc_u32(n); tlb_vpn_hi = alloc_u32(n); tlb_did_lg2 = alloc_u32(n); tlb_pasid = alloc_u32(n);
-  tlb_gen_did = alloc_u32(n); tlb_gen_pasid = alloc_u32(n); tlb_out_lo = alloc_u32(n); tlb_out_hi = alloc_u32(n); tlb_perms = alloc_u32(n);
-  tlb_victim = alloc_u32((size_t)1 << g.iotlb_sets_lg2);
-  tlb_set_mask = (1u << g.iotlb_sets_lg2) - 1;
-  size_t m = (size_t)1 << g.psc_entries_lg2;
-  psc_mask = (uint32_t)m - 1;
-  for (int l = 1; l < MAX_LEVELS; l++) {
-    psc_level *p = &psc[l];
-    p->key_lo = alloc_u32(m); p->key_hi = alloc_u32(m); p->did = alloc_u32(m); p->pasid = alloc_u32(m); p->gen_did = alloc_u32(m);
-    p->gen_pasid = alloc_u32(m); p->psc_gen = alloc_u32(m); p->next_lo = alloc_u32(m); p->next_hi = alloc_u32(m); p->perms = alloc_u32(m);
-  }
-  return 1;
-}
-
-void xl_inv_global(void) {
-  size_t n = (size_t)geo.iotlb_ways << geo.iotlb_sets_lg2;
-  memset(tlb_pasid, 0, n * sizeof(uint32_t));
-  size_t m = (size_t)psc_mask + 1;
-  for (int l = 1; l < MAX_LEVELS; l++) memset(psc[l].pasid, 0, m * sizeof(uint32_t));
-  size_count[0] = size_count[1] = size_count[2] = 0;
-}
-
-void xl_invalidate_all(void) {
-  xl_inv_global();
-  memset(ctx_tag, 0, sizeof ctx_tag);
-  memset(pc_tag_sid, 0, sizeof pc_tag_sid);
-}
-
+/* ---- invalidation (the core's inval/inval.ts) ---- */
+void xl_invalidate_all(void) { for (int s = 0; s < SPACES; s++) gen_global[s]++; }
 void xl_set_root(uint64_t rtaddr) { root_table = rtaddr; xl_invalidate_all(); }
-void xl_inv_domain(uint32_t did) { gen_did[did & 0xffff]++; }
-void xl_inv_pasid(uint32_t did, uint32_t pasid) { gen_pasid[pasid_bucket(did, pasid)]++; }
+void xl_inv_global(void) { gen_global[SPACE_IOTLB]++; gen_global[SPACE_PSC]++; }
+void xl_inv_domain(uint32_t did) { gen_did[SPACE_IOTLB][did & 0xffff]++; gen_did[SPACE_PSC][did & 0xffff]++; }
+void xl_inv_pasid(uint32_t did, uint32_t pasid) {
+  gen_bucket[SPACE_IOTLB][bucket_of(did, pasid)]++;
+  gen_bucket[SPACE_PSC][bucket_of(did, pasid)]++;
+}
 
-/* Page-selective (§6.5.2.3 G=11): 2^am pages from addr, every PASID of the domain
- * (the set index does not depend on the PASID, so one set per page size is probed);
- * IH=0 also drops the domain's paging-structure-cache entries. */
+static inline uint32_t tlb_set(uint64_t vpn, uint32_t lg2) {
+  uint32_t h = (uint32_t)vpn ^ (uint32_t)(vpn >> 29) ^ (lg2 * 0x2545f491u);
+  return geo.iotlb_sets_lg2 ? (h * 0x9e3779b1u) >> (32 - geo.iotlb_sets_lg2) : 0;
+}
+static inline tlb_entry *tlb_at(uint32_t set, uint32_t way) { return &tlb[set * geo.iotlb_ways + way]; }
+static inline int tlb_live(const tlb_entry *e) {
+  return e->lg2 && gens_live(SPACE_IOTLB, e->gen_g, e->gen_d, e->gen_b, e->did, e->pasid_key & ~FS_FLAG);
+}
+
+/* Page-selective in a domain (§6.5.2.3 G=11), every PASID; IH=0 also drops the domain's PSC entries. */
 void xl_inv_page(uint32_t did, uint64_t addr, uint32_t am) {
-  uint64_t first = addr >> 12 >> am << am, count = 1ull << am;
-  for (uint64_t p = first; p < first + count; p++) {
-    for (uint32_t s = 0; s < 3; s++) {
-      if (!size_count[s]) continue;
-      uint32_t lg2 = 12 + 9 * s;
-      uint64_t vpn = (p << 12) >> lg2;
-      uint32_t base = tlb_set(vpn, did) * geo.iotlb_ways;
+  uint64_t start = addr & ~((1ull << (12 + am)) - 1), last = start + ((1ull << (12 + am)) - 1);
+  for (uint32_t lg2 = 12; lg2 <= 30; lg2 += 9) {
+    if (!size_count[(lg2 - 12) / 9]) continue;
+    for (uint64_t vpn = start >> lg2; vpn <= last >> lg2; vpn++) {
+      uint32_t set = tlb_set(vpn, lg2);
       for (uint32_t w = 0; w < geo.iotlb_ways; w++) {
-        uint32_t i = base + w;
-        if (tlb_vpn_lo[i] == (uint32_t)vpn && tlb_vpn_hi[i] == (uint32_t)(vpn >> 32) && tlb_did_lg2[i] == ((did << 8) | lg2)) tlb_pasid[i] = 0;
+        tlb_entry *e = tlb_at(set, w);
+        if (e->lg2 == lg2 && e->vpn == vpn && tlb_live(e) && e->did == did) { size_count[(lg2 - 12) / 9]--; e->lg2 = 0; }
       }
     }
   }
-  psc_gen_did[did & 0xffff]++;
+  gen_did[SPACE_PSC][did & 0xffff]++;
 }
 
-/* ---- paging-structure caches ---- */
-
-#define VALID 0x80000000u
-
-static inline int psc_lookup(uint32_t level, uint64_t key, uint32_t did, uint32_t pasid, uint64_t *next, uint32_t *perms) {
-  psc_level *p = &psc[level];
-  uint32_t i = psc_slot(key, did, pasid);
-  if (p->pasid[i] != (pasid | VALID) || p->key_lo[i] != (uint32_t)key || p->key_hi[i] != (uint32_t)(key >> 32) || p->did[i] != did) return 0;
-  if (p->gen_did[i] != gen_did[did] || p->gen_pasid[i] != gen_pasid[pasid_bucket(did, pasid)] || p->psc_gen[i] != psc_gen_did[did]) return 0;
-  *next = (uint64_t)p->next_hi[i] << 32 | p->next_lo[i];
-  *perms = p->perms[i];
-  return 1;
+static inline int tlb_lookup(uint32_t did, uint32_t pasid, uint64_t iova, xlate_out *out) {
+  for (uint32_t lg2 = 12; lg2 <= 30; lg2 += 9) {
+    if (!size_count[(lg2 - 12) / 9]) continue;
+    uint64_t vpn = iova >> lg2;
+    uint32_t set = tlb_set(vpn, lg2);
+    for (uint32_t w = 0; w < geo.iotlb_ways; w++) {
+      tlb_entry *e = tlb_at(set, w);
+      if (e->lg2 != lg2 || e->vpn != vpn || (e->pasid_key & ~FS_FLAG) != pasid || e->did != did || !tlb_live(e)) continue;
+      e->use = ++tlb_tick;
+      out->addr = e->frame | (iova & ((1ull << lg2) - 1));
+      out->page_lg2 = lg2;
+      out->perms = e->perms;
+      stats.iotlb_hits++;
+      return 1;
+    }
+  }
+  stats.iotlb_misses++;
+  return 0;
 }
 
-static inline void psc_insert(uint32_t level, uint64_t key, uint32_t did, uint32_t pasid, uint64_t next, uint32_t perms) {
-  psc_level *p = &psc[level];
-  uint32_t i = psc_slot(key, did, pasid);
-  p->key_lo[i] = (uint32_t)key; p->key_hi[i] = (uint32_t)(key >> 32); p->did[i] = did; p->pasid[i] = pasid | VALID;
-  p->gen_did[i] = gen_did[did]; p->gen_pasid[i] = gen_pasid[pasid_bucket(did, pasid)]; p->psc_gen[i] = psc_gen_did[did];
-  p->next_lo[i] = (uint32_t)next; p->next_hi[i] = (uint32_t)(next >> 32); p->perms[i] = perms;
+static inline void tlb_insert(uint32_t did, uint32_t sid, uint32_t pasid, int fs, uint64_t iova, uint32_t lg2, uint64_t frame, uint32_t perms) {
+  uint64_t vpn = iova >> lg2;
+  uint32_t set = tlb_set(vpn, lg2), oldest = 0xffffffffu;
+  tlb_entry *victim = tlb_at(set, 0);
+  for (uint32_t w = 0; w < geo.iotlb_ways; w++) {
+    tlb_entry *e = tlb_at(set, w);
+    if (!tlb_live(e)) { victim = e; break; }
+    if (e->lg2 == lg2 && e->vpn == vpn && e->did == did && (e->pasid_key & ~FS_FLAG) == pasid) { victim = e; break; }
+    if (e->use < oldest) { oldest = e->use; victim = e; }
+  }
+  if (victim->lg2) size_count[(victim->lg2 - 12) / 9]--;
+  size_count[(lg2 - 12) / 9]++;
+  victim->did = did; victim->sid = sid; victim->pasid_key = pasid | (fs ? FS_FLAG : 0);
+  victim->vpn = vpn; victim->frame = frame; victim->lg2 = (uint8_t)lg2; victim->perms = (uint8_t)perms;
+  victim->gen_g = gen_global[SPACE_IOTLB]; victim->gen_d = gen_did[SPACE_IOTLB][did]; victim->gen_b = gen_bucket[SPACE_IOTLB][bucket_of(did, pasid)];
+  victim->use = ++tlb_tick;
+}
+
+static inline psc_entry *psc_slot(uint32_t did, uint32_t key, uint64_t prefix) {
+  uint32_t h = ((uint32_t)prefix ^ (uint32_t)(prefix >> 27) ^ key * 0x85ebca6bu ^ did * 0xc2b2ae35u) * 0x9e3779b1u;
+  return &psc[h >> (32 - PSC_LG2)];
+}
+
+static inline int psc_lookup(uint32_t fmt, uint32_t did, uint32_t pasid, uint32_t level, uint64_t iova, uint64_t *table, uint32_t *perms) {
+  uint32_t key = pasid | level << 24 | fmt << 28;
+  uint64_t prefix = iova >> (12 + 9 * level);
+  psc_entry *e = psc_slot(did, key, prefix);
+  if (e->key == key && e->did == did && e->prefix == prefix && gens_live(SPACE_PSC, e->gen_g, e->gen_d, e->gen_b, did, pasid)) {
+    *table = e->table; *perms = e->perms;
+    stats.psc_hits++;
+    return 1;
+  }
+  stats.psc_misses++;
+  return 0;
+}
+
+static inline void psc_insert(uint32_t fmt, uint32_t did, uint32_t pasid, uint32_t level, uint64_t iova, uint64_t next, uint32_t perms) {
+  uint32_t key = pasid | level << 24 | fmt << 28;
+  uint64_t prefix = iova >> (12 + 9 * level);
+  psc_entry *e = psc_slot(did, key, prefix);
+  e->did = did; e->key = key; e->prefix = prefix; e->table = next; e->perms = perms;
+  e->gen_g = gen_global[SPACE_PSC]; e->gen_d = gen_did[SPACE_PSC][did]; e->gen_b = gen_bucket[SPACE_PSC][bucket_of(did, pasid)];
 }
 
 /* ---- one walker for both formats (§9.7 first stage, §9.8 second stage) ---- */
 
+#define PSC_SS 0u
+#define PSC_FS 1u
+
 typedef struct {
-  uint32_t did, pasid, levels, fs; /* fs = 1: first-stage format */
-  uint64_t root;
-  uint32_t nested_ss_levels;  /* non-zero: table pointers are GPAs translated through this second stage */
-  uint64_t nested_ss_root;
-} walk_ctx;
+  uint32_t did, pasid, ss_levels, fs_levels, nested;
+  uint64_t ss_root, fs_root;
+} walk_env;
 
-static uint32_t walk(const walk_ctx *w, uint64_t iova, xlate_out *out);
-
-/* Second-stage translation of a first-stage table pointer or output GPA under nesting. */
-static inline uint32_t nested_gpa(const walk_ctx *w, uint64_t gpa, uint64_t *hpa, uint32_t *perms, uint32_t *lg2) {
-  walk_ctx ss = { w->did, NESTED_SS_TAG, w->nested_ss_levels, 0, w->nested_ss_root, 0, 0 };
-  xlate_out o;
-  uint32_t fr = walk(&ss, gpa, &o);
-  *hpa = o.addr; *perms = o.perms; *lg2 = o.page_lg2;
-  return fr;
-}
-
-/* Reserved bits of a paging entry at `level` (non-leaf or leaf of size 2^(12+9*level)). */
-static inline uint64_t rsvd_bits(uint32_t fs, uint32_t level, int leaf) {
+/* Reserved bits of a paging entry at `level` (non-leaf, or leaf of 2^(12+9*level)). */
+static inline uint64_t rsvd_bits(int fs, uint32_t level, int leaf) {
   uint64_t m = HAW_RSVD | (fs ? 0 : 1ull << 62);
   if (level >= 3 && !leaf) m |= 0x80;
   if (leaf && level > 0) m |= (((1ull << (9 * level)) - 1) << 12) & ~(fs ? 0x1000ull : 0);
   return m;
 }
 
-static uint32_t walk(const walk_ctx *w, uint64_t iova, xlate_out *out) {
-  uint32_t perms = 3, level = w->levels - 1;
-  uint64_t table = w->root;
-  int from_psc = 0;
+/* Second-stage walk; on success sets out->addr (page frame), page_lg2, perms. */
+static uint32_t ss_walk(const walk_env *w, uint64_t iova, xlate_out *out) {
+  uint32_t top = w->ss_levels - 1, level = top, perms = 3;
+  uint64_t table = w->ss_root;
   stats.walks++;
-  for (uint32_t l = 1; l < w->levels; l++) {
-    if (psc_lookup(l, iova >> (12 + 9 * l), w->did, w->pasid, &table, &perms)) { level = l - 1; from_psc = 1; break; }
+  for (uint32_t l = 1; l <= top; l++) {
+    if (psc_lookup(PSC_SS, w->did, 0, l, iova, &table, &perms)) { level = l - 1; break; }
   }
-  if (from_psc) stats.psc_hits++; else stats.psc_misses++;
-  if (!from_psc && w->nested_ss_levels) {
-    uint32_t p, lg2;
-    uint32_t fr = nested_gpa(w, table, &table, &p, &lg2);
+  for (;;) {
+    uint64_t e;
+    stats.pte_reads++;
+    if (!ram_read64(table + ((iova >> (12 + 9 * level)) & 511) * 8, &e)) return FR_BAD_ADDR;
+    uint32_t ep = (uint32_t)(e & 3);
+    if (!ep) return FR_SS_NOT_PRESENT;
+    int leaf = level == 0 || (level <= 2 && (e & 0x80)); /* PS at level >= 3 is reserved */
+    if (e & rsvd_bits(0, level, leaf)) return FR_SS_RSVD;
+    perms &= ep;
+    if (leaf) {
+      out->page_lg2 = 12 + 9 * level;
+      out->addr = e & ADDR_MASK & ~((1ull << out->page_lg2) - 1);
+      out->perms = perms;
+      return FR_NONE;
+    }
+    table = e & ADDR_MASK;
+    psc_insert(PSC_SS, w->did, 0, level, iova, table, perms);
+    level--;
+  }
+}
+
+/* Nested: a first-stage table address through the second stage. */
+static inline uint32_t nest_table(const walk_env *w, uint64_t gpa, uint64_t *hpa) {
+  xlate_out o;
+  uint32_t fr = ss_walk(w, gpa, &o);
+  if (fr) return fr;
+  *hpa = o.addr | (gpa & ((1ull << o.page_lg2) - 1));
+  return FR_NONE;
+}
+
+/* First-stage walk (through the second stage when nested); out->addr = GPA page frame. */
+static uint32_t fs_walk(const walk_env *w, uint64_t iova, xlate_out *out) {
+  uint32_t top = w->fs_levels - 1, level = top, perms = 3;
+  uint64_t table = w->fs_root;
+  int found = 0;
+  stats.walks++;
+  for (uint32_t l = 1; l <= top; l++) {
+    if (psc_lookup(PSC_FS, w->did, w->pasid, l, iova, &table, &perms)) { level = l - 1; found = 1; break; }
+  }
+  if (!found && w->nested) {
+    uint32_t fr = nest_table(w, table, &table);
     if (fr) return fr;
   }
   for (;;) {
     uint64_t e;
     stats.pte_reads++;
     if (!ram_read64(table + ((iova >> (12 + 9 * level)) & 511) * 8, &e)) return FR_BAD_ADDR;
-    if (w->fs ? !(e & 1) : !(e & 3)) return w->fs ? FR_FS_NOT_PRESENT : FR_SS_NOT_PRESENT;
-    int leaf = level == 0 || (e & 0x80);
-    if (e & rsvd_bits(w->fs, level, leaf)) return w->fs ? FR_FS_RSVD : FR_SS_RSVD;
-    if (w->fs) { if (!(e & 4)) return FR_FS_PERM; perms &= 1 | (uint32_t)(e & 2); }
-    else perms &= (uint32_t)(e & 3);
-    uint64_t next = e & ADDR_MASK;
+    if (!(e & 1)) return FR_FS_NOT_PRESENT;
+    int leaf = level == 0 || (level <= 2 && (e & 0x80)); /* PS at level >= 3 is reserved */
+    if (e & rsvd_bits(1, level, leaf)) return FR_FS_RSVD;
+    if (!(e & 4)) return FR_FS_PERM; /* user request: U/S at every level */
+    if (!(e & 2)) perms &= ~2u;
+    /* A/D: the bench's tables have them set, so (like the core) nothing is written back. */
     if (leaf) {
-      uint32_t lg2 = 12 + 9 * level;
-      uint64_t page_mask = (1ull << lg2) - 1;
-      out->addr = (next & ~page_mask) | (iova & page_mask);
-      out->page_lg2 = lg2;
+      out->page_lg2 = 12 + 9 * level;
+      out->addr = e & ADDR_MASK & ~((1ull << out->page_lg2) - 1);
       out->perms = perms;
-      if (w->nested_ss_levels) {
-        uint32_t p, sslg2;
-        uint32_t fr = nested_gpa(w, out->addr, &out->addr, &p, &sslg2);
-        if (fr) return fr;
-        out->perms &= p;
-        if (sslg2 < out->page_lg2) out->page_lg2 = sslg2;
-      }
       return FR_NONE;
     }
-    if (w->nested_ss_levels) {
-      uint32_t p, lg2;
-      uint32_t fr = nested_gpa(w, next, &next, &p, &lg2);
+    table = e & ADDR_MASK;
+    if (w->nested) {
+      uint32_t fr = nest_table(w, table, &table);
       if (fr) return fr;
     }
-    psc_insert(level, iova >> (12 + 9 * level), w->did, w->pasid, next, perms);
-    table = next;
+    psc_insert(PSC_FS, w->did, w->pasid, level, iova, table, perms);
     level--;
   }
 }
 
 /* ---- context and PASID caches (§9.2, §9.4, §9.5, §9.6) ---- */
 
-static inline uint32_t ctx_lookup(uint32_t sid, uint64_t *dir, uint32_t *rid_pasid) {
-  uint32_t i = (sid ^ (sid >> 8)) & (CTX_ENTRIES - 1);
-  if (ctx_tag[i] == (sid | VALID)) { stats.ctx_hits++; *dir = ctx_dir[i]; *rid_pasid = ctx_rid_pasid[i]; return FR_NONE; }
+static inline uint32_t ctx_lookup(uint32_t sid, const ctx_entry **out) {
+  ctx_entry *c = &ctxc[sid & 0xffff];
+  if (c->gen_g == gen_global[SPACE_CTX] && c->gen_d == gen_did[SPACE_CTX][0]) { stats.ctx_hits++; *out = c; return FR_NONE; }
   stats.ctx_misses++;
   uint64_t rlo, rhi, c0, c1;
   uint32_t bus = sid >> 8, devfn = sid & 0xff;
@@ -265,94 +294,59 @@ static inline uint32_t ctx_lookup(uint32_t sid, uint64_t *dir, uint32_t *rid_pas
   uint64_t slot = (r & ADDR_MASK) + (devfn & 0x7f) * 32;
   if (!ram_read64(slot, &c0) || !ram_read64(slot + 8, &c1)) return FR_BAD_ADDR;
   if (!(c0 & 1)) return FR_CTX_NOT_PRESENT;
-  ctx_tag[i] = sid | VALID; ctx_dir[i] = c0 & ADDR_MASK; ctx_rid_pasid[i] = (uint32_t)(c1 & 0xfffff);
-  *dir = ctx_dir[i]; *rid_pasid = ctx_rid_pasid[i];
+  c->dir = c0 & ADDR_MASK; c->rid_pasid = (uint32_t)(c1 & 0xfffff);
+  c->gen_g = gen_global[SPACE_CTX]; c->gen_d = gen_did[SPACE_CTX][0];
+  *out = c;
   return FR_NONE;
 }
 
-static inline uint32_t pasid_lookup(uint32_t sid, uint32_t pasid, uint64_t dir) {
-  uint32_t i = (sid * 0x9E3779B1u ^ pasid * 0x85EBCA6Bu) >> 22; /* 1024 entries */
-  if (pc_tag_sid[i] == (sid | VALID) && pc_tag_pasid[i] == pasid) { stats.pasid_hits++; return i; }
+static inline pasid_entry *pasid_lookup(uint32_t sid, uint32_t pasid, uint64_t dir) {
+  pasid_entry *p = &pc[((sid * 0x85ebca6bu ^ pasid * 0x9e3779b1u) * 0xc2b2ae35u) >> (32 - PC_LG2)];
+  if (p->sid_tag == (sid | 0x10000) && p->pasid == pasid && gens_live(SPACE_PASID, p->gen_g, p->gen_d, p->gen_b, p->did, pasid)) { stats.pasid_hits++; return p; }
   stats.pasid_misses++;
   uint64_t d, q0, q1, q2;
-  if (!ram_read64(dir + (pasid >> 6) * 8, &d)) return ~0u;
-  if (!(d & 1)) return ~0u;
+  if (!ram_read64(dir + (pasid >> 6) * 8, &d) || !(d & 1)) return NULL;
   uint64_t slot = (d & ADDR_MASK) + (pasid & 63) * 64;
-  if (!ram_read64(slot, &q0) || !ram_read64(slot + 8, &q1) || !ram_read64(slot + 16, &q2)) return ~0u;
-  if (!(q0 & 1)) return ~0u;
-  pc_tag_sid[i] = sid | VALID; pc_tag_pasid[i] = pasid;
-  pc_pgtt[i] = (uint32_t)(q0 >> 6) & 7; pc_did[i] = (uint32_t)q1 & 0xffff;
-  pc_ss_root[i] = q0 & ADDR_MASK; pc_ss_levels[i] = ((uint32_t)(q0 >> 2) & 7) + 2;
-  pc_fs_root[i] = q2 & ADDR_MASK; pc_fs_levels[i] = ((q2 >> 2) & 3) == 1 ? 5 : 4;
-  return i;
-}
-
-/* ---- IOTLB ---- */
-
-static inline int tlb_lookup(uint32_t did, uint32_t pasid, uint64_t iova, xlate_out *out) {
-  uint32_t gd = gen_did[did], gp = gen_pasid[pasid_bucket(did, pasid)];
-  for (uint32_t s = 0; s < 3; s++) {
-    if (!size_count[s]) continue;
-    uint32_t lg2 = 12 + 9 * s;
-    uint64_t vpn = iova >> lg2;
-    uint32_t base = tlb_set(vpn, did) * geo.iotlb_ways;
-    for (uint32_t w = 0; w < geo.iotlb_ways; w++) {
-      uint32_t i = base + w;
-      if (tlb_vpn_lo[i] == (uint32_t)vpn && tlb_pasid[i] == (pasid | VALID) && tlb_did_lg2[i] == ((did << 8) | lg2) &&
-          tlb_vpn_hi[i] == (uint32_t)(vpn >> 32) && tlb_gen_did[i] == gd && tlb_gen_pasid[i] == gp) {
-        uint64_t page = (uint64_t)tlb_out_hi[i] << 32 | tlb_out_lo[i];
-        out->addr = page | (iova & ((1ull << lg2) - 1));
-        out->page_lg2 = lg2;
-        out->perms = tlb_perms[i];
-        return 1;
-      }
-    }
-  }
-  return 0;
-}
-
-static inline void tlb_insert(uint32_t did, uint32_t pasid, uint64_t iova, const xlate_out *o) {
-  uint32_t lg2 = o->page_lg2, s = (lg2 - 12) / 9;
-  uint64_t vpn = iova >> lg2, page = o->addr & ~((1ull << lg2) - 1);
-  uint32_t set = tlb_set(vpn, did), base = set * geo.iotlb_ways, way = geo.iotlb_ways;
-  for (uint32_t w = 0; w < geo.iotlb_ways; w++) {
-    uint32_t i = base + w;
-    if (!(tlb_pasid[i] & VALID)) { way = w; break; }
-  }
-  if (way == geo.iotlb_ways) { way = tlb_victim[set]; tlb_victim[set] = (way + 1) % geo.iotlb_ways; }
-  uint32_t i = base + way;
-  tlb_vpn_lo[i] = (uint32_t)vpn; tlb_vpn_hi[i] = (uint32_t)(vpn >> 32); tlb_did_lg2[i] = (did << 8) | lg2; tlb_pasid[i] = pasid | VALID;
-  tlb_gen_did[i] = gen_did[did]; tlb_gen_pasid[i] = gen_pasid[pasid_bucket(did, pasid)];
-  tlb_out_lo[i] = (uint32_t)page; tlb_out_hi[i] = (uint32_t)(page >> 32); tlb_perms[i] = o->perms;
-  size_count[s]++;
+  if (!ram_read64(slot, &q0) || !ram_read64(slot + 8, &q1) || !ram_read64(slot + 16, &q2) || !(q0 & 1)) return NULL;
+  p->sid_tag = sid | 0x10000; p->pasid = pasid;
+  p->pgtt = (uint32_t)(q0 >> 6) & 7; p->did = (uint32_t)q1 & 0xffff;
+  p->ss_root = q0 & ADDR_MASK; p->ss_levels = ((uint32_t)(q0 >> 2) & 7) + 2;
+  p->fs_root = q2 & ADDR_MASK; p->fs_levels = ((q2 >> 2) & 3) == 1 ? 5 : 4;
+  p->gen_g = gen_global[SPACE_PASID]; p->gen_d = gen_did[SPACE_PASID][p->did]; p->gen_b = gen_bucket[SPACE_PASID][bucket_of(p->did, pasid)];
+  return p;
 }
 
 /* ---- translate ---- */
 
-static inline uint32_t w_perm_fault(uint32_t pgtt) { return pgtt == 2 ? FR_SS_PERM : FR_FS_PERM; }
-
 static inline uint32_t translate_inline(uint32_t sid, uint32_t pasid, uint64_t iova, uint32_t access, xlate_out *out) {
-  uint64_t dir;
-  uint32_t rid_pasid, fr = ctx_lookup(sid, &dir, &rid_pasid);
+  const ctx_entry *c;
+  uint32_t fr = ctx_lookup(sid & 0xffff, &c);
   if (fr) return out->status = fr;
-  uint32_t p = (access & ACC_PASID) ? pasid : rid_pasid;
-  uint32_t pc = pasid_lookup(sid, p, dir);
-  if (pc == ~0u) return out->status = FR_PASID_NOT_PRESENT;
-  uint32_t did = pc_did[pc];
-  if (tlb_lookup(did, p, iova, out)) {
-    stats.iotlb_hits++;
-  } else {
-    stats.iotlb_misses++;
-    uint32_t pgtt = pc_pgtt[pc];
-    walk_ctx w = { did, p, pgtt == 2 ? pc_ss_levels[pc] : pc_fs_levels[pc], pgtt != 2, pgtt == 2 ? pc_ss_root[pc] : pc_fs_root[pc],
-                   pgtt == 3 ? pc_ss_levels[pc] : 0, pc_ss_root[pc] };
-    if (w.fs && w.levels == 4 && (iova >> 47) != 0 && (iova >> 47) != 0x1ffff) return out->status = 0x80; /* non-canonical */
-    if (!w.fs && (iova >> (12 + 9 * w.levels)) != 0) return out->status = FR_BAD_ADDR;
-    fr = walk(&w, iova, out);
+  uint32_t p = (access & ACC_PASID) ? pasid & 0xfffff : c->rid_pasid;
+  const pasid_entry *pe = pasid_lookup(sid & 0xffff, p, c->dir);
+  if (!pe) return out->status = FR_PASID_NOT_PRESENT;
+  walk_env w = { pe->did, p, pe->ss_levels, pe->fs_levels, pe->pgtt == 3, pe->ss_root, pe->fs_root };
+  int fs = pe->pgtt != 2;
+  if (fs ? (w.fs_levels == 4 && (iova >> 47) != 0 && (iova >> 47) != 0x1ffff) : (iova >> (12 + 9 * w.ss_levels)) != 0)
+    return out->status = fs ? 0x80 : FR_BAD_ADDR; /* non-canonical / beyond the second-stage width */
+  if (!tlb_lookup(w.did, p, iova, out)) {
+    fr = fs ? fs_walk(&w, iova, out) : ss_walk(&w, iova, out);
     if (fr) return out->status = fr;
-    tlb_insert(did, p, iova, out);
+    if (w.nested) { /* the first-stage output through the second stage */
+      uint32_t fs_lg2 = out->page_lg2, fs_perms = out->perms;
+      uint64_t gpa = out->addr | (iova & ((1ull << fs_lg2) - 1));
+      fr = ss_walk(&w, gpa, out);
+      if (fr) return out->status = fr;
+      uint64_t hpa = out->addr | (gpa & ((1ull << out->page_lg2) - 1));
+      if (fs_lg2 < out->page_lg2) out->page_lg2 = fs_lg2;
+      out->addr = hpa & ~((1ull << out->page_lg2) - 1);
+      out->perms &= fs_perms;
+    }
+    tlb_insert(w.did, sid, p, fs, iova, out->page_lg2, out->addr, out->perms);
+    out->addr |= iova & ((1ull << out->page_lg2) - 1);
   }
-  if (access & ~out->perms & 3) return out->status = w_perm_fault(pc_pgtt[pc]);
+  if (access & ~out->perms & 3) return out->status = fs ? FR_FS_PERM : FR_SS_PERM;
+  if (out->addr >= INTR_START && out->addr <= INTR_LAST) return out->status = 0x87; /* §3.15: interrupt address range */
   return out->status = FR_NONE;
 }
 

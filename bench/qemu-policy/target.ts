@@ -4,9 +4,8 @@
  * is found the way QEMU finds it once per device: SM root entry -> context
  * entry -> PASID directory -> RID_PASID's PASID entry (§9.2, §9.4-§9.6).
  */
-import { nowNs } from '../js-baseline/target.js';
 import type { InvKind, LoadSpec, RunMode, RunResult, Target } from '../harness/target.js';
-import { median } from '../harness/target.js';
+import { medianCallNs, nowNs } from '../harness/target.js';
 import { QemuPolicyModel } from './model.js';
 
 
@@ -74,14 +73,11 @@ export class QemuTarget implements Target {
 
   async invCost(kind: InvKind, slot: number, fill: number, reps: number): Promise<number> {
     if (kind !== 'global') throw new Error(`invalidation ${kind} is not modelled for QEMU`);
-    const w = this.slot(slot), m = this.modelFor(w[0]!), samples: number[] = [];
-    for (let k = 0; k < reps; k++) {
-      for (let i = 0; i < Math.min(fill, w.length / 8); i++) m.translate(w[i * 8 + 3]! * 4294967296 + w[i * 8 + 2]!, w[i * 8 + 4]!);
-      const t0 = nowNs();
-      m.flush();
-      samples.push(nowNs() - t0);
-    }
-    return median(samples);
+    const w = this.slot(slot), m = this.modelFor(w[0]!), count = Math.min(fill, w.length / 8);
+    const refill = (): void => {
+      for (let i = 0; i < count; i++) m.translate(w[i * 8 + 3]! * 4294967296 + w[i * 8 + 2]!, w[i * 8 + 4]!);
+    };
+    return medianCallNs(reps, refill, () => m.flush());
   }
 
   async reset(): Promise<void> {

@@ -70,7 +70,7 @@ export interface BenchResult {
     cpu: string;
     quick: boolean;
     sizes: { rounds: number; passes: number; requests: number; invReps: number };
-    geometry: { iotlbSetsLg2: number; iotlbWays: number; pscEntriesLg2: number };
+    geometry: { iotlbSetsLg2: number; iotlbWays: number };
     /** First line of `cc --version`, or why there is no native baseline. */
     native: string;
     /** Set when the wasm core could not be loaded. */

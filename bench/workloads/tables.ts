@@ -120,7 +120,7 @@ export function buildScalableRoot(image: GuestImage, devices: DeviceSpec[]): num
     }
     const dir = image.allocPages(1);
     const ctxSlot = ctx + (devfn & 0x7f) * 32;
-    image.writeU64(ctxSlot, dir + 1); // P, PDTS = 0, PASIDDIRPTR
+    image.writeU64(ctxSlot, dir + 8 + 1); // P, PASIDE (requests with PASID allowed), PDTS = 0, PASIDDIRPTR
     image.writeU64(ctxSlot + 8, dev.ridPasid);
     const pasidTables = new Map<number, number>();
     for (const e of dev.pasids) {
