@@ -19,6 +19,7 @@ export class FakeMemory {
     this.view = new DataView(this.bytes.buffer);
   }
 
+  /** True when `[gpa, gpa + len)` is inside the array. */
   contains(gpa: bigint, len: number): boolean {
     return gpa >= 0n && gpa + BigInt(len) <= BigInt(this.size);
   }
@@ -28,6 +29,7 @@ export class FakeMemory {
     return Number(gpa);
   }
 
+  /** Little-endian accessors; outside RAM they throw like GuestMemory. */
   readU64(gpa: bigint): bigint {
     return this.view.getBigUint64(this.at(gpa, 8), true);
   }
@@ -47,6 +49,7 @@ export class FakeMemory {
 
 /** A core stand-in that records each invalidation primitive call as a string. */
 export class RecordingCore {
+  /** Every call, e.g. `invIotlbPage(1,0x4000,0,0)`. */
   readonly calls: string[] = [];
   private rec(name: string, ...args: (number | bigint)[]): void {
     this.calls.push(`${name}(${args.map((a) => (typeof a === 'bigint' ? '0x' + a.toString(16) : String(a))).join(',')})`);
