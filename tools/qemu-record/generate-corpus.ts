@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FAMILIES } from './families.js';
 import { FS_FAMILIES } from './fs-families.js';
+import { REGISTER_FAMILIES } from './register-families.js';
 import { formatReplay, record } from './record.js';
 
 /** Lays a scenario out like the shared files: one step per line. */
@@ -35,7 +36,7 @@ async function main(argv: string[]): Promise<number> {
   const dir = argv[0];
   if (!dir) { console.error('usage: generate-corpus <dir> [seedsPerFamily] [family...]'); return 2; }
   const seeds = Number(argv[1] ?? 4);
-  const all = { ...FAMILIES, ...FS_FAMILIES, ...onQemu10(FAMILIES) };
+  const all = { ...FAMILIES, ...FS_FAMILIES, ...REGISTER_FAMILIES, ...onQemu10({ ...FAMILIES, ...REGISTER_FAMILIES }) };
   const names = argv.length > 2 ? argv.slice(2) : Object.keys(all);
   mkdirSync(dir, { recursive: true });
   let ok = 0;
