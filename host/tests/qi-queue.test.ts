@@ -72,6 +72,10 @@ describe('registers and enable/disable', () => {
     expect(q72.q.read('IQA')).toBe(2n);
     q72.q.enable();
     expect(q72.q.read('IQA')).toBe(0x180002n);
+    const high = makeQiRig({ profile: 'qemu-7.2', iommu: { scalableMode: false, awBits: 39 } });
+    high.q.onWrite('IQA', 0xff00_0000_0018_0000n); // QEMU keeps the base bits below the address width
+    high.q.enable();
+    expect(high.q.read('IQA')).toBe(0x180000n);
     const q10 = makeQiRig({ profile: 'qemu-10.0', iommu: { scalableMode: false, awBits: 39 } });
     q10.q.onWrite('IQA', 0x180800n);
     expect(q10.q.read('IQA')).toBe(0x800n);

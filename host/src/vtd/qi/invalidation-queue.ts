@@ -100,7 +100,8 @@ export class InvalidationQueue {
   enable(): boolean {
     if (this.enabled) return true;
     const iqa = this.host.regs.get('IQA');
-    this.base = IQA.base(iqa);
+    const awMask = (1n << BigInt(this.host.profile.options.awBits)) - 1n;
+    this.base = IQA.base(iqa) & (this.behaviour.baseMaskedToAw ? awMask : IQA.BASE_MASK);
     // §11.4.9.3: DW is reserved (treated as 0) without scalable-mode support.
     this.wide = IQA.dw(iqa) && (this.host.profile.ecap & ECAP.SMTS) !== 0n;
     this.entries = queueEntries(IQA.qs(iqa), this.wide);

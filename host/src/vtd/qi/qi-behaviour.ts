@@ -26,6 +26,8 @@ export interface QiBehaviour {
   /** A device-TLB invalidation that times out sets ITE; bad completions set ICE (spec). QEMU has neither. */
   readonly deviceErrors: boolean;
   readonly iqaReadBack: IqaReadBack;
+  /** The base latched at QIE=1 keeps only the bits below the address width (QEMU's VTD_IQA_IQA_MASK). */
+  readonly baseMaskedToAw: boolean;
   /** QIE=0 is refused (QIES stays 1) unless IQH == IQT and the last descriptor was a wait (QEMU). */
   readonly disableNeedsIdleAfterWait: boolean;
   /** Descriptor types the profile processes; any other type is IQE (invalid type). */
@@ -59,7 +61,7 @@ const ALL_TYPES = [
 
 /** The spec's rules. */
 export const SPEC_BEHAVIOUR: QiBehaviour = {
-  resumeOnErrorClear: true, recordIqercd: true, deviceErrors: true, iqaReadBack: 'register',
+  resumeOnErrorClear: true, recordIqercd: true, deviceErrors: true, iqaReadBack: 'register', baseMaskedToAw: false,
   disableNeedsIdleAfterWait: false, knownTypes: new Set(ALL_TYPES), noopTypes: new Set(),
   wideOnlyTypes: new Set([DESC.PASID_IOTLB, DESC.PASID_CACHE, DESC.PASID_DEVICE_TLB, DESC.PAGE_GROUP_RESPONSE]),
   upperHalfReserved: true, capabilityChecks: true, waitNeedsSwOrIf: false, ccDomainAsGlobal: false,
@@ -67,7 +69,7 @@ export const SPEC_BEHAVIOUR: QiBehaviour = {
 };
 
 const QEMU_COMMON = {
-  resumeOnErrorClear: false, recordIqercd: false, deviceErrors: false,
+  resumeOnErrorClear: false, recordIqercd: false, deviceErrors: false, baseMaskedToAw: true,
   disableNeedsIdleAfterWait: true, capabilityChecks: false, waitNeedsSwOrIf: true,
   ccDomainAsGlobal: true, devTlbPfsidReserved: true, pasidCacheUnchecked: true,
 } as const;
