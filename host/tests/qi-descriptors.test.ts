@@ -162,6 +162,13 @@ describe('PASID-based descriptors (§6.5.2.2, .4, .6, page-group response)', () 
     submit(rig, true, pasidDevTlbDesc(0x20, 5, 0x5000n, { size: 1, global: true, pfsid: 0x21 }));
     expect(rig.devTlb).toEqual([{ sid: 0x20, pfsid: 0x21, pasid: 5, addr: 0x4000n, sizeLg2: 14, global: true }]);
   });
+  it('qemu-10.0 runs PASID device-TLB descriptors but checks PFSID as reserved', () => {
+    const rig = started({ profile: 'qemu-10.0', iommu: { scalableMode: true }, wide: true });
+    submit(rig, true, pasidDevTlbDesc(0x20, 5, 0x5000n));
+    expect(rig.devTlb.length).toBe(1);
+    submit(rig, true, pasidDevTlbDesc(0x20, 5, 0x5000n, { pfsid: 0x21 }));
+    expect(iqe(rig)).toBe(true);
+  });
   it('page-group response is routed to the device', () => {
     const rig = started({ wide: true });
     submit(rig, true, pageGroupResponseDesc(0x18, 0x1a5, 0, { pasid: 3, lpig: true }), pageGroupResponseDesc(0x18, 2, 0xf));

@@ -55,6 +55,8 @@ export interface DescriptorRow {
 }
 
 const ALL = 0xffff_ffff_ffff_ffffn;
+/** PFSID, qw0 15:12 and 63:52 of both device-TLB descriptors (QEMU checks them as reserved). */
+const PFSID_BITS = 0xfff0_0000_0000_f000n;
 const err = (iqei: IqeiCode, why: string): QueueError => ({ iqei, why });
 const badGranularity = (name: string, g: number): QueueError =>
   err(IQEI.RESERVED_FIELD, `${name} descriptor with reserved granularity ${g}`);
@@ -182,7 +184,7 @@ export const DESCRIPTOR_TABLE: readonly DescriptorRow[] = [
     reserved: () => IOTLB_DESC.RSVD, handle: iotlb },
   { type: DESC.DEVICE_TLB, name: 'device-tlb', wideOnly: false, scalableOnly: false,
     needs: (e) => (e & ECAP.DT) !== 0n,
-    reserved: (c) => c.behaviour.devTlbPfsidReserved ? [DEVTLB.RSVD[0] | 0xfff0_0000_0000_f000n, DEVTLB.RSVD[1]] : DEVTLB.RSVD,
+    reserved: (c) => c.behaviour.devTlbPfsidReserved ? [DEVTLB.RSVD[0] | PFSID_BITS, DEVTLB.RSVD[1]] : DEVTLB.RSVD,
     handle: deviceTlb },
   { type: DESC.IEC, name: 'iec', wideOnly: false, scalableOnly: false,
     reserved: (c) => c.behaviour.iecUnchecked ? [0n, 0n] : IEC_DESC.RSVD, handle: iec },
@@ -196,7 +198,8 @@ export const DESCRIPTOR_TABLE: readonly DescriptorRow[] = [
     reserved: (c) => c.behaviour.pasidCacheUnchecked ? [0n, 0n, 0n, 0n] : PC_DESC.RSVD, handle: pasidCache },
   { type: DESC.PASID_DEVICE_TLB, name: 'pasid-device-tlb', wideOnly: true, scalableOnly: true,
     needs: (e) => (e & ECAP.DT) !== 0n && (e & ECAP.PASID) !== 0n,
-    reserved: () => PDEVTLB.RSVD, handle: pasidDeviceTlb },
+    reserved: (c) => c.behaviour.devTlbPfsidReserved ? [PFSID_BITS, PDEVTLB.RSVD[1]] : PDEVTLB.RSVD,
+    handle: pasidDeviceTlb },
   { type: DESC.PAGE_GROUP_RESPONSE, name: 'page-group-response', wideOnly: true, scalableOnly: true,
     needs: (e) => (e & ECAP.PRS) !== 0n, reserved: () => PGR.RSVD, handle: pageGroupResponse },
 ];

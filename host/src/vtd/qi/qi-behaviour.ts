@@ -44,7 +44,7 @@ export interface QiBehaviour {
   readonly waitNeedsSwOrIf: boolean;
   /** Context-cache domain-selective invalidation is done as global (QEMU). */
   readonly ccDomainAsGlobal: boolean;
-  /** QEMU checks the PFSID bits of a device-TLB descriptor as reserved. */
+  /** QEMU checks the PFSID bits of (PASID-based) device-TLB descriptors as reserved. */
   readonly devTlbPfsidReserved: boolean;
   /** The IEC descriptor's reserved bits are not checked (QEMU 7.2). */
   readonly iecUnchecked: boolean;
