@@ -136,8 +136,11 @@ const SCALABLE: Case[] = [
   },
   {
     name: 'first-stage reserved bits', reason: 0x72,
-    scalable: (g) => g.attachScalable(sidOf(3), { did: 2, pgtt: PGTT.FIRST_STAGE }).fs!
-      .map(0x1000n, 0x30_0000n, 12, encodeFsPte({ P: true, US: true }) | (1n << 51n)),
+    scalable: (g) => {
+      const fs = g.attachScalable(sidOf(3), { did: 2, pgtt: PGTT.FIRST_STAGE }).fs!;
+      fs.map(0x1000n, 0x30_0000n, 12, encodeFsPte({ P: true, RW: true, US: true }));
+      fs.writeEntry(0x1000n, 0, fs.readEntry(0x1000n, 0)! | (1n << 51n)); // address bit above HAW (48)
+    },
   },
   {
     name: 'first-stage output in the interrupt range', reason: 0x87,

@@ -22,10 +22,13 @@ export function coreQuirkBits(p: Profile): number {
   return bits;
 }
 
+/** Host address width of the default profile (ACPI DMAR HAW). */
+export const DEFAULT_HAW = 48;
+
 /** Host address width the walker checks output addresses against. */
 export function hostAddressWidth(p: Profile): number {
-  // QEMU reserves SS-PTE address bits above aw_bits; the spec profile uses 48 bits.
-  return p.name === 'default' ? Math.max(48, p.options.awBits) : p.options.awBits;
+  // QEMU reserves address bits above aw_bits; the spec profile models a 48-bit host (bits 51:48 reserved).
+  return p.name === 'default' ? DEFAULT_HAW : p.options.awBits;
 }
 
 /** Writes every CFG_* key for the profile, then invalidates all caches. */
