@@ -28,6 +28,14 @@ const stdio: CliIo = {
   err: (t) => process.stderr.write(t),
 };
 
+/** A closed pipe (`viommu info | head`) ends the output quietly instead of crashing. */
+function quietOnClosedPipe(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 async function replayCommand(args: string[], io: CliIo): Promise<number> {
   const verbose = args.includes('--verbose');
   const files = args.filter((a) => a !== '--verbose');
@@ -80,6 +88,7 @@ function help(io: CliIo): void {
 
 /** Entry point: `argv` as in `process.argv` (node, script, command, args...). Returns the exit code. */
 export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
+  if (io === stdio) quietOnClosedPipe();
   const [name, ...args] = argv.slice(2);
   if (!name || name === 'help' || name === '--help' || name === '-h') {
     help(io);
