@@ -3,14 +3,18 @@
  * documented shape, every workload produced numbers for every target, ratios
  * are finite and positive, the report renders. No absolute-time assertions.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { packageRoot } from './harness/paths.js';
 import { runBench } from './run.js';
 import { formatMarkdown, formatTable } from './report/format.js';
 import { renderPlots } from './report/plots.js';
 import { BENCH_SCHEMA, type BenchResult } from './report/schema.js';
 import { MISS_SETUPS } from './suite.js';
 
-const tiny = { rounds: 2, passes: 1, requests: 3000, invReps: 3, sweepFactors: [0.25, 2] };
+const tiny = { rounds: 2, passes: 1, requests: 3000, invReps: 3, qiDescriptors: 1000, sweepFactors: [0.25, 2] };
+const wasmBuilt = existsSync(join(packageRoot(), 'build', 'viommu.wasm'));
 
 describe('viommu bench (smoke)', () => {
   let result: BenchResult;
@@ -22,6 +26,10 @@ describe('viommu bench (smoke)', () => {
     expect(result.workloads.map((w) => w.id)).toEqual(expect.arrayContaining(['iotlb-hit-cycle/batch', 'iotlb-hit-random/percall', 'miss-walk-ss4-4k/batch', 'miss-walk-nested4-2m/batch', 'dma-copy-4k/batch']));
     expect(result.workloads).toHaveLength(4 + MISS_SETUPS.length + 1);
     expect(steps.at(-1)).toBe('queued invalidation');
+    if (wasmBuilt) {
+      expect(result.meta.coreMissing).toBeUndefined();
+      expect(result.qi).toHaveProperty('descriptorsPerSecond');
+    }
     const labels = ['js', ...(result.meta.coreMissing ? [] : ['core']), ...(result.meta.native.startsWith('skipped') ? [] : ['native'])];
     for (const w of result.workloads) {
       expect(Object.keys(w.results).sort()).toEqual([...labels].sort());
@@ -33,11 +41,13 @@ describe('viommu bench (smoke)', () => {
     }
   });
 
-  it('counts the same IOTLB hits and PTE reads in the C and JS baselines', () => {
-    if (result.meta.native.startsWith('skipped')) return;
-    for (const w of result.workloads) {
-      expect(w.results['native']!.hitRate, w.id).toBeCloseTo(w.results['js']!.hitRate, 9);
-      expect(w.results['native']!.pteReadsPerOp, w.id).toBeCloseTo(w.results['js']!.pteReadsPerOp, 9);
+  it('runs the same algorithm everywhere: equal IOTLB hit rates and PTE reads in core, C and JS', () => {
+    const others = ['core', 'native'].filter((l) => result.workloads[0]!.results[l]);
+    for (const w of [...result.workloads, ...result.sweep.map((p) => ({ ...p, id: `sweep ${p.setPages}` }))]) {
+      for (const l of others) {
+        expect(w.results[l]!.hitRate, `${l} ${w.id}`).toBeCloseTo(w.results['js']!.hitRate, 9);
+        expect(w.results[l]!.pteReadsPerOp, `${l} ${w.id}`).toBeCloseTo(w.results['js']!.pteReadsPerOp, 9);
+      }
     }
   });
 

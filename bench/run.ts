@@ -27,8 +27,9 @@ export interface BenchOptions {
 }
 
 /** Iteration sizes of a full run and of --quick. */
-export const FULL_SIZES: Sizes = { rounds: 9, passes: 8, requests: 16384, invReps: 41, sweepFactors: [0.25, 0.5, 1, 2, 4, 10, 30, 100] };
-export const QUICK_SIZES: Sizes = { rounds: 5, passes: 4, requests: 4096, invReps: 15, sweepFactors: [0.25, 1, 4, 30, 100] };
+export const FULL_SIZES: Sizes = { rounds: 9, passes: 8, requests: 16384, invReps: 101, qiDescriptors: 500_000, sweepFactors: [0.25, 0.5, 1, 2, 4, 10, 30, 100] };
+/** --quick: a few seconds. */
+export const QUICK_SIZES: Sizes = { rounds: 5, passes: 4, requests: 4096, invReps: 31, qiDescriptors: 50_000, sweepFactors: [0.25, 1, 4, 30, 100] };
 
 /** Geometry used when the core is missing (the baselines still run). */
 const FALLBACK_GEOMETRY = { iotlbSetsLg2: 8, iotlbWays: 8 };
@@ -56,7 +57,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     const workloads = [...(await hitWorkloads(ctx)), ...(await missWorkloads(ctx)), await copyWorkload(ctx)];
     const sweepPoints = await sweep(ctx);
     const invalidation = await invalidationCost(ctx);
-    const qi: QiResult = await measureQueuedInvalidation(opts.quick ? 2000 : 20000).catch((err: unknown) => ({ missing: err instanceof Error ? err.message : String(err) }));
+    const qi: QiResult = await measureQueuedInvalidation(sizes.qiDescriptors).catch((err: unknown) => ({ missing: err instanceof Error ? err.message : String(err) }));
     ctx.step('queued invalidation');
     const numbers = { workloads, sweep: sweepPoints, invalidation };
     return {

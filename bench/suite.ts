@@ -20,6 +20,8 @@ export interface Sizes {
   requests: number;
   /** Repetitions per invalidation-cost point. */
   invReps: number;
+  /** Descriptors pushed through the invalidation queue. */
+  qiDescriptors: number;
   /** Working-set sizes as multiples of the IOTLB capacity. */
   sweepFactors: number[];
 }
