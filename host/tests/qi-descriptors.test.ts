@@ -193,9 +193,14 @@ describe('PASID-based descriptors (§6.5.2.2, .4, .6, page-group response)', () 
     expect(q72.core.calls).toEqual(['invPasidCache(3,0,0)']);
     expect(q72.q.read('IQH')).toBe(0x20n);
     const q10 = started({ profile: 'qemu-10.0', iommu: { scalableMode: true } });
+    submit(q10, false, pasidCacheDesc(0, 1).slice(0, 2)); // type 7: only needs a scalable-mode unit
+    expect(iqe(q10)).toBe(false);
     submit(q10, false, pasidIotlbDesc(2, 1, 2).slice(0, 2));
     expect(iqe(q10)).toBe(true);
-    expect(q10.q.read('IQH')).toBe(0n);
+    expect(q10.q.read('IQH')).toBe(0x10n);
+    const legacy10 = started({ profile: 'qemu-10.0', iommu: { scalableMode: false } });
+    submit(legacy10, false, pasidCacheDesc(0, 1).slice(0, 2));
+    expect(iqe(legacy10)).toBe(true);
   });
   it('types 8 and 9 are unknown to qemu-7.2', () => {
     const rig = started({ profile: 'qemu-7.2', iommu: { scalableMode: true }, wide: true });

@@ -230,6 +230,9 @@ export function dispatchDescriptor(ctx: QiContext, words: DescWords, wide: boole
   const b = ctx.behaviour;
   if (!row || !b.knownTypes.has(type)) return err(IQEI.INVALID_TYPE, `unknown descriptor type 0x${type.toString(16)}`);
   if (b.noopTypes.has(type)) return 'ok';
+  if (b.needSmtsTypes.has(type) && (ctx.ecap & ECAP.SMTS) === 0n) {
+    return err(IQEI.INVALID_TYPE, `${row.name} descriptor on a unit without scalable mode`);
+  }
   if (!wide && b.wideOnlyTypes.has(type)) return err(IQEI.INVALID_WIDTH, `${row.name} descriptor in a 128-bit queue`);
   if (b.capabilityChecks && row.needs && !row.needs(ctx.ecap)) {
     return err(IQEI.INVALID_TYPE, `${row.name} descriptor needs a capability this unit does not report`);

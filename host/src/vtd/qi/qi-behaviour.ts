@@ -34,6 +34,8 @@ export interface QiBehaviour {
   readonly knownTypes: ReadonlySet<number>;
   /** Types accepted without any check that do nothing (QEMU 7.2: PASID-IOTLB). */
   readonly noopTypes: ReadonlySet<number>;
+  /** Types that give IQE unless the unit reports scalable mode (ECAP.SMTS), whatever the queue width (QEMU 10.0: PASID cache). */
+  readonly needSmtsTypes: ReadonlySet<number>;
   /** Types that give IQE (invalid width) in a 128-bit queue. */
   readonly wideOnlyTypes: ReadonlySet<number>;
   /** A 128-bit type in a 256-bit queue must have qw2 = qw3 = 0 (spec, QEMU 10.0). */
@@ -62,7 +64,7 @@ const ALL_TYPES = [
 /** The spec's rules. */
 export const SPEC_BEHAVIOUR: QiBehaviour = {
   resumeOnErrorClear: true, recordIqercd: true, deviceErrors: true, iqaReadBack: 'register', baseMaskedToAw: false,
-  disableNeedsIdleAfterWait: false, knownTypes: new Set(ALL_TYPES), noopTypes: new Set(),
+  disableNeedsIdleAfterWait: false, knownTypes: new Set(ALL_TYPES), noopTypes: new Set(), needSmtsTypes: new Set(),
   wideOnlyTypes: new Set([DESC.PASID_IOTLB, DESC.PASID_CACHE, DESC.PASID_DEVICE_TLB, DESC.PAGE_GROUP_RESPONSE]),
   upperHalfReserved: true, capabilityChecks: true, waitNeedsSwOrIf: false, ccDomainAsGlobal: false,
   devTlbPfsidReserved: false, iecUnchecked: false, pasidCacheUnchecked: false, psiFirstStageAsDomain: false,
@@ -78,14 +80,20 @@ const QEMU_COMMON = {
 export const QEMU_7_2_BEHAVIOUR: QiBehaviour = {
   ...QEMU_COMMON, iqaReadBack: 'latched-base-qs',
   knownTypes: new Set(ALL_TYPES.filter((t) => t <= DESC.PASID_CACHE)), noopTypes: new Set([DESC.PASID_IOTLB]),
+  needSmtsTypes: new Set(),
   wideOnlyTypes: new Set(), upperHalfReserved: false, iecUnchecked: true, psiFirstStageAsDomain: false,
 };
 
-/** QEMU 10.0: types 1-8, types 6-8 need a 256-bit queue, 128-bit types a zero upper half. */
+/**
+ * QEMU 10.0: types 1-8; types 6 and 8 need a 256-bit queue, type 7 only a
+ * scalable-mode unit (`case VTD_INV_DESC_PC: if (s->scalable_mode) break;`);
+ * 128-bit types need a zero upper half.
+ */
 export const QEMU_10_0_BEHAVIOUR: QiBehaviour = {
   ...QEMU_COMMON, iqaReadBack: 'latched-base-qs-dw',
   knownTypes: new Set(ALL_TYPES.filter((t) => t <= DESC.PASID_DEVICE_TLB)), noopTypes: new Set(),
-  wideOnlyTypes: new Set([DESC.PASID_IOTLB, DESC.PASID_CACHE, DESC.PASID_DEVICE_TLB]),
+  needSmtsTypes: new Set([DESC.PASID_CACHE]),
+  wideOnlyTypes: new Set([DESC.PASID_IOTLB, DESC.PASID_DEVICE_TLB]),
   upperHalfReserved: true, iecUnchecked: false, psiFirstStageAsDomain: true,
 };
 
