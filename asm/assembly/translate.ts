@@ -15,7 +15,7 @@ import { cfg, quirk } from './cfg';
 import { bump } from './stats';
 import { outSet } from './out';
 import { CC_STICKY_PT, ccSetFlags } from './cache/context-cache';
-import { hitDid, hitFrame, hitLg2, hitPerms, iotlbInsert, iotlbLookup } from './cache/iotlb';
+import { hitDid, hitFrame, hitLg2, hitPerms, iotlbInsert, iotlbLookup, PRIV_FLAG } from './cache/iotlb';
 import { dcDid, dcFpd, dcFsRoot, dcFsTop, dcHasPasid, dcKind, dcPasid, dcPre, dcPriv, dcReset, dcSsAw, dcSsee, dcSsRoot, dcWpe, rootTtm, teOn, XK_FS, XK_NESTED, XK_PT } from './ctx/device';
 import { lastTt, lookupLegacy } from './ctx/legacy';
 import { lookupScalable } from './ctx/scalable';
@@ -24,7 +24,7 @@ import { SNP_IGNORED, SNP_LEAF_OK, SNP_RESERVED } from './spec/ss-pte';
 import { fsCanonical } from './spec/fs-pte';
 import * as FR from './spec/fault-reasons';
 import { CODES_SS_LEGACY, CODES_SS_SM } from './pt/codes';
-import { envSetCommon, envSetFs, envSetSs, envSsBits, fsWalk, P_DIRTY, P_R, P_W, P_X, ssWalk, ssWidthFault, wDirty, wFrame, wLg2, wPerms } from './pt/walk';
+import { envSetCommon, envSetFs, envSetSs, envSsBits, envUser, fsWalk, P_DIRTY, P_R, P_W, P_X, ssWalk, ssWidthFault, wDirty, wFrame, wLg2, wPerms } from './pt/walk';
 
 const INTR_START: u64 = 0xfee0_0000;
 const INTR_LAST: u64 = 0xfeef_ffff;
@@ -86,7 +86,8 @@ function translateScalable(sid: u32, pasid: u32, iova: u64, access: u32): u32 {
   } else if (!inWidth(iova, envSsBits)) {
     return fail(ssWidthFault(), iova, true);
   }
-  if (iotlbLookup(dcDid, sid, false, dcPasid, iova)) {
+  const tag = fs && !envUser ? dcPasid | PRIV_FLAG : dcPasid;
+  if (iotlbLookup(dcDid, sid, false, tag, iova)) {
     const hfr = fromHit(iova, access, true);
     if (hfr != RETRY) return hfr;
   }
@@ -120,7 +121,8 @@ function fromWalk(sid: u32, iova: u64, sm: bool, fs: bool): u32 {
 function finish(sid: u32, iova: u64, sm: bool, fs: bool, frame: u64, lg2: u32, perms: u32, dirty: bool): u32 {
   const addr = frame | (iova & ((<u64>1 << lg2) - 1));
   if (perms != 0 && inIntrRange(addr, frame, lg2)) return fail(sm ? FR.FR_SM_INTR_ADDR : FR.FR_INTR_ADDR, iova, true);
-  if (perms != 0) iotlbInsert(dcDid, sid, dcPasid, fs, iova, lg2, frame, perms | (dirty ? P_DIRTY : 0));
+  const tag = fs && !envUser ? dcPasid | PRIV_FLAG : dcPasid;
+  if (perms != 0) iotlbInsert(dcDid, sid, tag, fs, iova, lg2, frame, perms | (dirty ? P_DIRTY : 0));
   return succeed(addr, lg2, perms, dcDid, SRC_WALK);
 }
 

@@ -25,6 +25,10 @@ const E_USE = 12;     // u32 last use tick
 const ENTRY_BYTES: u32 = 48;
 /** PASID-key flag of entries from a first-stage or nested walk. */
 export const FS_FLAG: u32 = 0x8000_0000;
+/** PASID-key flag of first-stage entries filled by a supervisor request:
+ *  their permissions ignore U/S, so user requests must not hit them. */
+export const PRIV_FLAG: u32 = 0x4000_0000;
+const KEY_FLAGS: u32 = FS_FLAG | PRIV_FLAG;
 
 const MAX_ENTRIES: u32 = 1 << 16;
 let table: usize = 0;
@@ -78,13 +82,14 @@ export function iotlbSlots(): u32 { return (<u32>1 << setsLg2) * ways; }
 @inline function live(e: usize): bool {
   if (load<u8>(e, E_LG2) == 0) return false;
   const did = load<u32>(e, E_DID);
-  const pasid = load<u32>(e, E_PASID) & ~FS_FLAG;
+  const pasid = load<u32>(e, E_PASID) & ~KEY_FLAGS;
   return load<u32>(e, E_GEN_G) == genGlobal(SPACE_IOTLB) &&
     load<u32>(e, E_GEN_D) == genDid(SPACE_IOTLB, did) &&
     load<u32>(e, E_GEN_B) == genBucket(SPACE_IOTLB, bucketOf(did, pasid));
 }
 
-/** Look iova up for (did or, with bySid, sid; pasid). On a hit sets hit*. */
+/** Look iova up for (did or, with bySid, sid; pasid, with PRIV_FLAG for
+ *  supervisor first-stage requests). On a hit sets hit*. */
 export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u64): bool {
   for (let lg2: u32 = 12; lg2 <= 30; lg2 += 9) {
     if (load<u32>(sizeCount + (sizeSlot(lg2) << 2)) == 0) continue;
@@ -93,7 +98,7 @@ export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u
     for (let w: u32 = 0; w < ways; w++) {
       const e = entryAt(set, w);
       if (<u32>load<u8>(e, E_LG2) != lg2 || load<u64>(e, E_VPN) != vpn) continue;
-      if ((load<u32>(e, E_PASID) & ~FS_FLAG) != pasid) continue;
+      if ((load<u32>(e, E_PASID) & ~FS_FLAG) != pasid) continue; // PRIV_FLAG must match
       if (bySid ? load<u32>(e, E_SID) != sid : load<u32>(e, E_DID) != did) continue;
       if (!live(e)) continue;
       store<u32>(e, ++tick, E_USE);
@@ -109,7 +114,8 @@ export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u
   return false;
 }
 
-/** Insert a successful translation. `fs` marks first-stage/nested entries. */
+/** Insert a successful translation. `fs` marks first-stage/nested entries;
+ *  `pasid` may carry PRIV_FLAG. */
 export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64, lg2: u32, frame: u64, perms: u32): void {
   const vpn = iova >> lg2;
   const set = setOf(vpn, lg2);
@@ -136,7 +142,7 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   store<u8>(victim, <u8>perms, E_PERMS);
   store<u32>(victim, genGlobal(SPACE_IOTLB), E_GEN_G);
   store<u32>(victim, genDid(SPACE_IOTLB, did), E_GEN_D);
-  store<u32>(victim, genBucket(SPACE_IOTLB, bucketOf(did, pasid)), E_GEN_B);
+  store<u32>(victim, genBucket(SPACE_IOTLB, bucketOf(did, pasid & ~PRIV_FLAG)), E_GEN_B);
   store<u32>(victim, ++tick, E_USE);
 }
 
@@ -198,7 +204,7 @@ function scanAll(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alia
 function dropIf(e: usize, did: u32, pasid: u32, fsOnly: bool): void {
   if (!live(e) || load<u32>(e, E_DID) != did) return;
   const key = load<u32>(e, E_PASID);
-  if (pasid != MATCH_ANY_PASID && (key & ~FS_FLAG) != pasid) return;
+  if (pasid != MATCH_ANY_PASID && (key & ~KEY_FLAGS) != pasid) return;
   if (fsOnly && (key & FS_FLAG) == 0) return;
   countSize(<u32>load<u8>(e, E_LG2), -1);
   store<u8>(e, 0, E_LG2);
