@@ -320,4 +320,47 @@ export function scalable(seed: number): object {
 export const FAMILIES: Record<string, (seed: number) => object> = {
   walks, 'fault-reasons': faultReasons, 'fault-records': faultRecords,
   'register-invalidation': registerInvalidation, 'queued-invalidation': queuedInvalidation, scalable,
+  modes: (seed) => modes(seed),
 };
+
+/** Translation modes over time: pass-through (TT=2), TE off/on, SRTP to a second root table, two domains. */
+export function modes(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const aw = rng.pick([39, 48] as const);
+  const t = legacySetup(b, rng, aw, [DEV_A, DEV_B]);
+  const iova = BigInt(0x1000 * (0x300 + rng.int(0x100))); // gpa == iova must be RAM (pass-through, TE=0)
+  t.map(iova, DATA, 3n);
+  t.map(0x8000000n, SINK, 3n);
+  if (aw === 48 && rng.chance(0.5)) t.map(0x40000000n, 0n, 3n, 2); // a 1 GiB identity leaf
+  pattern(b, DATA, 0x66);
+  pattern(b, iova, 0x77); // what pass-through or TE=0 reads at gpa == iova
+  b.page(SINK);
+  const ctxA = CTX + BigInt(devfn(DEV_A)) * 16n;
+  const awField = BigInt(aw === 39 ? 1 : 2);
+  const root2 = 0x1f0000n;
+  const ctx2 = 0x1f1000n;
+  b.page(root2).page(ctx2).memWrite(root2, [ctx2 | 1n, 0n]);
+  b.memWrite(ctx2 + BigInt(devfn(DEV_A)) * 16n, [t.top | 1n, awField | (7n << 8n)]);
+  enable(b);
+  const probe = (dev: string) => {
+    b.dmaRead(dev, iova, 64).dmaWrite(dev, 0x8000000n, 64).memRead(SINK, 64).mmioRead(REG.FSTS, 4);
+    if (rng.chance(0.3)) b.readFaultState().clearFaults();
+  };
+  const actions: (() => void)[] = [
+    () => b.memWrite(ctxA, [t.top | (2n << 2n) | 1n]).memWrite(ctxA + 8n, [awField | (1n << 8n)]),
+    () => b.memWrite(ctxA, [t.top | 1n]).memWrite(ctxA + 8n, [awField | (BigInt(1 + rng.int(3)) << 8n)]),
+    () => b.mmioWrite(REG.CCMD, 8, 0xa000000000000000n),
+    () => b.mmioWrite(REG.CCMD, 8, 0xe000000000000000n | (BigInt(rng.int(4)) << 32n) | (BigInt(rng.pick([0x18, 0x20, 0x1b])) << 16n) | BigInt(rng.int(4))),
+    () => b.mmioWrite(REG.IOTLB, 8, 0x9000000000000000n),
+    () => b.mmioWrite(REG.GCMD, 4, 0n).mmioRead(REG.GSTS, 4),
+    () => b.mmioWrite(REG.GCMD, 4, GCMD.TE).mmioRead(REG.GSTS, 4),
+    () => b.mmioWrite(REG.RTADDR, 8, rng.pick([ROOT, root2])).mmioWrite(REG.GCMD, 4, GCMD.SRTP | GCMD.TE).mmioRead(REG.GSTS, 4),
+  ];
+  probe(DEV_A);
+  for (let r = 0; r < 7; r++) {
+    rng.pick(actions)();
+    probe(rng.pick([DEV_A, DEV_A, DEV_B]));
+  }
+  return b.build(`gen-modes-${seed}`, 'pass-through, TE off/on, SRTP to another root table, two domains', machine72({ aw, cm: rng.chance(0.3), devices: [DEV_A, DEV_B] }));
+}
