@@ -147,6 +147,50 @@ const SCALABLE: Case[] = [
     scalable: (g) => g.attachScalable(sidOf(3), { did: 2, pgtt: PGTT.FIRST_STAGE }).fs!
       .map(0x1000n, 0xfee0_0000n, 12, encodeFsPte({ P: true, RW: true, US: true })),
   },
+  {
+    name: 'scalable root entry without a lower context table (LP=0)', reason: 0x39,
+    scalable: (g, tb) => {
+      g.attachScalable(sidOf(3), { did: 2, pgtt: PGTT.SECOND_STAGE });
+      tb.env.mem.writeU64(rootEntryAddress(g.ctx.rootTable, 0), 0n);
+    },
+  },
+  {
+    name: 'scalable context entry not present', reason: 0x41,
+    scalable: (g) => g.ctx.setContext(sidOf(3), [0n, 0n, 0n, 0n]),
+  },
+  {
+    name: 'PASID directory entry not present', reason: 0x51,
+    scalable: (g, tb) => tb.env.mem.writeU64(g.attachScalable(sidOf(3), { did: 2, pgtt: PGTT.SECOND_STAGE }).pasids!.directory, 0n),
+  },
+  {
+    name: 'PASID directory outside RAM', reason: 0x50,
+    scalable: (g) => g.ctx.setContext(sidOf(3), encodeSmContextEntry({ P: true, PASIDDIRPTR: OUTSIDE_RAM })),
+  },
+  {
+    name: 'PASID table outside RAM', reason: 0x58,
+    scalable: (g, tb) => tb.env.mem.writeU64(g.attachScalable(sidOf(3), { did: 2, pgtt: PGTT.SECOND_STAGE }).pasids!.directory, OUTSIDE_RAM | 1n),
+  },
+  {
+    name: 'first-stage top table outside RAM', reason: 0x73,
+    scalable: (g) => g.attachScalable(sidOf(3), { did: 2, pgtt: PGTT.SECOND_STAGE }).pasids!
+      .setPasid(0, encodePasidEntry({ P: true, PGTT: PGTT.FIRST_STAGE, DID: 2, FSPTPTR: OUTSIDE_RAM })),
+  },
+  {
+    name: 'first-stage table below the top outside RAM', reason: 0x70,
+    scalable: (g, tb) => {
+      const fs = g.attachScalable(sidOf(3), { did: 2, pgtt: PGTT.FIRST_STAGE }).fs!;
+      tb.env.mem.writeU64(fs.rootTable, OUTSIDE_RAM | 7n);
+    },
+  },
+  {
+    name: 'first-stage supervisor page for a user request', reason: 0x81,
+    scalable: (g) => g.attachScalable(sidOf(3), { did: 2, pgtt: PGTT.FIRST_STAGE }).fs!
+      .map(0x1000n, 0x30_0000n, 12, encodeFsPte({ P: true, RW: true })),
+  },
+  {
+    name: 'non-canonical input address (first stage)', reason: 0x80, iova: 0x8000_0000_1000n,
+    scalable: (g) => void g.attachScalable(sidOf(3), { did: 2, pgtt: PGTT.FIRST_STAGE }),
+  },
 ];
 
 describe('scalable-mode fault reasons (default profile)', () => {
@@ -156,9 +200,10 @@ describe('scalable-mode fault reasons (default profile)', () => {
       const g = tb.guest('scalable');
       c.scalable!(g, tb);
       g.start();
-      const r = c.write ? tb.dev(3).write(0x1000n, 8) : tb.dev(3).read(0x1000n, 8);
+      const iova = c.iova ?? 0x1000n;
+      const r = c.write ? tb.dev(3).write(iova, 8) : tb.dev(3).read(iova, 8);
       expect(r).toMatchObject({ ok: false, reason: c.reason });
-      expect(g.drv.readFaults()).toMatchObject([{ sid: sidOf(3), reason: c.reason }]);
+      expect(g.drv.readFaults()).toMatchObject([{ sid: sidOf(3), reason: c.reason, addr: iova & ~0xfffn }]);
     });
   }
 
