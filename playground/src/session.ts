@@ -1,0 +1,108 @@
+/**
+ * The page's state: the machine on show (the default machine, or the one
+ * the replay runner built for a scenario), the event log, and change
+ * notification. Every panel reads the machine through its public API and
+ * re-renders on `changed()`.
+ */
+import { createMachine, type Machine } from '../../host/src/machine.js';
+import type { MsiMessage } from '../../host/src/vtd/interrupts.js';
+import { setMachineTapHooks } from './machine-tap.js';
+import { compileCore, newCore } from './platform.js';
+
+/** Kinds of event-log entries. */
+export type EventKind = 'action' | 'log' | 'msi' | 'fault' | 'obs' | 'error';
+
+/** One line of the event log. */
+export interface EventEntry {
+  readonly seq: number;
+  readonly kind: EventKind;
+  readonly text: string;
+}
+
+/** Devices of the default machine (two DMA test devices on bus 0). */
+export const DEFAULT_DEVICES = ['00:03.0', '00:04.0'] as const;
+const MAX_EVENTS = 500;
+
+/** The page state. */
+export class Session {
+  machine!: Machine;
+  /** What the machine on show is ("default machine", "scenario legacy-4k-roundtrip"). */
+  label = '';
+  /** Device BDFs of the machine on show. */
+  devices: string[] = [];
+  readonly events: EventEntry[] = [];
+  private seq = 0;
+  private readonly listeners: (() => void)[] = [];
+  private lastReplayMachine: Machine | undefined;
+
+  /** Compiles the core and builds the default machine. */
+  static async start(wasmUrl = 'viommu.wasm'): Promise<Session> {
+    await compileCore(wasmUrl);
+    const s = new Session();
+    setMachineTapHooks({
+      newCore,
+      onInterrupt: (msi) => s.msi(msi),
+      log: (msg) => s.event('log', msg),
+      built: (m) => { s.lastReplayMachine = m; },
+    });
+    await s.resetDefault();
+    return s;
+  }
+
+  /** Replaces the machine on show with a fresh default machine (profile "default"). */
+  async resetDefault(profile = 'default'): Promise<void> {
+    const m = await createMachine({
+      profile,
+      devices: DEFAULT_DEVICES.map((bdf) => ({ bdf, kind: 'dma-test' as const })),
+      core: newCore(),
+      onInterrupt: (msi) => this.msi(msi),
+      log: (msg) => this.event('log', msg),
+    });
+    this.show(m, `default machine (profile ${profile})`, [...DEFAULT_DEVICES]);
+    this.event('action', `new ${this.label}`);
+  }
+
+  /** The machine the replay runner built last (undefined before any replay). */
+  takeReplayMachine(): Machine | undefined {
+    const m = this.lastReplayMachine;
+    this.lastReplayMachine = undefined;
+    return m;
+  }
+
+  /** Puts `m` on show. */
+  show(m: Machine, label: string, devices: string[]): void {
+    this.machine = m;
+    this.label = label;
+    this.devices = devices;
+    this.changed();
+  }
+
+  /** Appends an event-log line. */
+  event(kind: EventKind, text: string): void {
+    this.events.push({ seq: ++this.seq, kind, text });
+    if (this.events.length > MAX_EVENTS) this.events.shift();
+  }
+
+  private msi(m: MsiMessage): void {
+    this.event('msi', `MSI ${m.source}: address ${'0x' + m.address.toString(16)} data 0x${m.data.toString(16)}`);
+  }
+
+  /** Registers a re-render callback. */
+  onChange(fn: () => void): void {
+    this.listeners.push(fn);
+  }
+
+  /** Tells every panel to re-render. */
+  changed(): void {
+    for (const fn of this.listeners) fn();
+  }
+
+  /** Runs a user action: logs it, reports an Error in the log instead of throwing, re-renders. */
+  act(what: string, fn: () => void | Promise<void>): Promise<void> {
+    this.event('action', what);
+    return Promise.resolve()
+      .then(fn)
+      .catch((err: unknown) => this.event('error', err instanceof Error ? err.message : String(err)))
+      .finally(() => this.changed());
+  }
+}
