@@ -56,7 +56,7 @@ const COMMANDS: readonly CommandRow[] = [
   // the commands, but remapping itself is not modelled (no interrupt goes through it).
   { bit: GCMD.IRE, name: 'IRE', supported: hasIr, run: () => {} },
   { bit: GCMD.SIRTP, name: 'SIRTP', supported: hasIr, run: () => {} },
-  { bit: GCMD.CFI, name: 'CFI', supported: hasIr, run: () => {} },
+  { bit: GCMD.CFI, name: 'CFI', supported: (p) => hasIr(p) && !p.host.noCfi, run: () => {} },
 ];
 
 /** Status bits that stay set once their one-shot command completed (RTPS, IRTPS). */

@@ -36,6 +36,8 @@ export interface HostQuirks {
   qemuFaultEventRule: boolean;
   /** CCMD domain-selective is done as global (CAIG = global). */
   ccmdDomainAsGlobal: boolean;
+  /** GCMD.CFI is not implemented: GSTS.CFIS stays 0 (QEMU handles only TE, SRTP, QIE, IRE, SIRTP). */
+  noCfi: boolean;
   /** Register-based invalidation while QIE=1 leaves ICC/IVT set (QEMU); the spec profile clears them with granularity 0. */
   ignoreRegInvalWhileQi: boolean;
 }
@@ -64,7 +66,7 @@ export interface Profile {
 }
 
 const NO_QUIRKS: HostQuirks = {
-  qemuFaultEventRule: false,
+  qemuFaultEventRule: false, noCfi: false,
   ccmdDomainAsGlobal: false, ignoreRegInvalWhileQi: false,
 };
 
@@ -121,7 +123,7 @@ function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
     ivaOffset: 0xf0, fullRegisterSet: false,
     coreQuirks: ten ? QEMU_CORE_QUIRKS : [...QEMU_CORE_QUIRKS, 'PSI_ALIAS', 'FS_AS_SS'],
     host: {
-      qemuFaultEventRule: true,
+      qemuFaultEventRule: true, noCfi: true,
       ccmdDomainAsGlobal: true, ignoreRegInvalWhileQi: true,
     },
   };
