@@ -195,5 +195,51 @@ export function fsInvalidation(seed: number): object {
 
 /** The first-stage families by name. */
 export const FS_FAMILIES: Record<string, (seed: number) => object> = {
-  'fs-walks': fsWalks, 'fs-faults': fsFaults, 'fs-invalidation': fsInvalidation,
+  'fs-walks': fsWalks, 'fs-faults': fsFaults, 'fs-invalidation': fsInvalidation, 'fs-modes': (seed) => fsModes(seed),
 };
+
+/**
+ * Lookup order and caching in scalable mode: PGTT=4 pass-through persistence, PASID
+ * entry/directory changes with and without context-cache, PASID-cache and IOTLB
+ * invalidations, 2M/1G first-stage leaves and their reserved bits.
+ */
+export function fsModes(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const t = new FsTables(b);
+  const iova = BigInt(0x1000 * (0x300 + rng.int(0x100))); // gpa == iova is RAM (pass-through)
+  t.map(iova, DATA, P | RW | US);
+  t.map(SINK_IOVA, SINK, P | RW | US);
+  const big = rng.chance(0.5) ? 1 : 2;
+  const bigIova = big === 1 ? 0x1000000n : 0x40000000n;
+  t.map(bigIova, big === 1 ? 0xa00000n : 0n, P | RW | US, big);
+  pattern(b, DATA, 0x88);
+  pattern(b, iova, 0x99);
+  b.page(SINK);
+  const { goodPasid, submit } = setup(b, t);
+  const probe = () => {
+    b.dmaRead(DEV, rng.chance(0.8) ? iova : bigIova + (big === 1 ? 0x3000n : 0x400000n), 64)
+      .dmaWrite(DEV, SINK_IOVA, 64).memRead(SINK, 64).mmioRead(REG.FSTS, 4);
+    if (rng.chance(0.4)) b.readFaultState().clearFaults();
+  };
+  const bigLeaf = t.entryAt.get(`${bigIova}:${big}`)!;
+  const actions: (() => void)[] = [
+    () => b.memWrite(PASID_TABLE, [(goodPasid[0] & ~(7n << 6n)) | (4n << 6n)]),
+    () => b.memWrite(PASID_TABLE, goodPasid),
+    () => b.memWrite(PASID_TABLE, [goodPasid[0] & ~1n]),
+    () => b.memWrite(PASID_DIR, [PASID_TABLE | (rng.chance(0.5) ? 1n : 0n)]),
+    () => b.memWrite(PASID_TABLE + 16n, [rng.pick([t.top, 0x1f0000n])]),
+    () => b.memWrite(bigLeaf, [t.written.get(bigLeaf)! | (1n << BigInt(big === 1 ? 13 + rng.int(8) : 13 + rng.int(17)))]),
+    () => b.memWrite(bigLeaf, [t.written.get(bigLeaf)!]),
+    () => submit([[0x11n]]),
+    () => submit([[0x12n | (BigInt(rng.pick([1, 2])) << 4n) | (1n << 16n)]]),
+    () => submit([[0x7n | (BigInt(rng.pick([0, 1, 3])) << 4n) | (1n << 16n)]]),
+    () => submit([[0x62n | (1n << 16n)]]),
+    () => submit([[0x72n | (1n << 16n), iova]]),
+    () => b.mmioWrite(REG.GCMD, 4, GCMD.QIE).mmioRead(REG.GSTS, 4).mmioWrite(REG.GCMD, 4, GCMD.TE | GCMD.QIE),
+  ];
+  b.page(0x1f0000n);
+  probe();
+  for (let r = 0; r < 8; r++) { rng.pick(actions)(); probe(); }
+  return b.build(`gen-fs-modes-${seed}`, 'scalable lookup order, PGTT=4 persistence, PASID changes vs invalidations, big leaves', machine10());
+}
