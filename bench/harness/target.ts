@@ -59,7 +59,7 @@ export const nowNs = (): number => performance.now() * 1e6;
  * closure call are not part of the answer. `call` first runs `warmup` times
  * untimed so its call site is optimised.
  */
-export function medianCallNs(reps: number, prepare: () => void, call: () => void, warmup = 200): number {
+export function medianCallNs(reps: number, prepare: () => void, call: () => void, warmup = 5000): number {
   const noop = (): void => {};
   for (let i = 0; i < warmup; i++) { call(); noop(); }
   const samples: number[] = [], empty: number[] = [];
