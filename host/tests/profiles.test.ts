@@ -59,6 +59,15 @@ describe('every profile\'s layout agrees with its own CAP/ECAP', () => {
     });
   }
 
+  it('the number of fault recording registers is configurable (default profile), NFR follows', () => {
+    const p = createProfile('default', { faultRecords: 2 });
+    expect(CAP.nfr(p.cap)).toBe(1);
+    expect(buildRegisterTable(p).filter((r) => r.name.startsWith('FRCD'))).toHaveLength(4);
+    expect(() => createProfile('default', { faultRecords: 0 })).toThrow(/faultRecords/);
+    expect(() => createProfile('default', { faultRecords: 15 })).toThrow(/faultRecords/);
+    expect(() => createProfile('qemu-7.2', { scalableMode: false, awBits: 39, faultRecords: 2 })).toThrow(/faultRecords/);
+  });
+
   it('the default profile advertises scalable mode, first stage, nested, PASID, PRS, DT', () => {
     const e = createProfile('default').ecap;
     for (const bit of [ECAP.SMTS, ECAP.FLTS, ECAP.SLTS, ECAP.NEST, ECAP.PASID, ECAP.PRS, ECAP.DT, ECAP.QI, ECAP.PT]) {

@@ -24,6 +24,8 @@ export interface IommuOptions {
   awBits: 39 | 48 | 57;
   /** qemu-10.0 `x-flts`: first-stage instead of second-stage translation (needs scalable, aw 48). */
   firstStage: boolean;
+  /** Number of fault recording registers (CAP.NFR + 1), 1..MAX_FRCD_COUNT; QEMU profiles have 1. */
+  faultRecords: number;
 }
 
 /**
@@ -131,11 +133,13 @@ function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
 
 /** Number of fault recording registers of the default profile. */
 export const DEFAULT_FRCD_COUNT = 8;
+/** Most fault recording registers a profile may have (they must fit below PERFCAP at 0x300). */
+export const MAX_FRCD_COUNT = 14;
 
 function defaultProfile(o: IommuOptions): Profile {
   const cap = capValue({
     nd: 6, cm: o.cachingMode, sagaw: sagawFor(o.awBits), mgaw: o.awBits, fro: 0x22, sllps: 0b11,
-    nfr: DEFAULT_FRCD_COUNT - 1, mamv: 18,
+    nfr: o.faultRecords - 1, mamv: 18,
     extra: CAP.DWD | CAP.DRD | CAP.FS1GP | (o.awBits === 57 ? CAP.FS5LP : 0n) | CAP.ESRTPS,
   });
   let ecap = ECAP.C | ECAP.QI | ECAP.DT | ECAP.PT | ECAP.SC | (0xfn << ECAP.IRO_SHIFT);
@@ -145,14 +149,14 @@ function defaultProfile(o: IommuOptions): Profile {
   }
   return {
     name: 'default', options: o, ver: 0x10, cap, ecap, blockSize: 0x1000, frcdOffset: 0x220,
-    frcdCount: DEFAULT_FRCD_COUNT, ivaOffset: 0xf0, fullRegisterSet: true, coreQuirks: [],
+    frcdCount: o.faultRecords, ivaOffset: 0xf0, fullRegisterSet: true, coreQuirks: [],
     host: NO_QUIRKS,
   };
 }
 
 /** Default options: legacy + scalable capable, 48-bit, no caching mode. */
 export const DEFAULT_IOMMU_OPTIONS: IommuOptions = {
-  scalableMode: true, cachingMode: false, awBits: 48, firstStage: false,
+  scalableMode: true, cachingMode: false, awBits: 48, firstStage: false, faultRecords: DEFAULT_FRCD_COUNT,
 };
 
 /**
@@ -161,8 +165,16 @@ export const DEFAULT_IOMMU_OPTIONS: IommuOptions = {
  * cannot present.
  */
 export function createProfile(name: string, options: Partial<IommuOptions> = {}): Profile {
-  const o: IommuOptions = { ...DEFAULT_IOMMU_OPTIONS, ...options };
+  const o: IommuOptions = {
+    ...DEFAULT_IOMMU_OPTIONS, ...(name.startsWith('qemu-') ? { faultRecords: 1 } : {}), ...options,
+  };
   if (![39, 48, 57].includes(o.awBits)) throw new Error(`options.awBits: ${o.awBits} is not 39, 48 or 57`);
+  if (!Number.isInteger(o.faultRecords) || o.faultRecords < 1 || o.faultRecords > MAX_FRCD_COUNT) {
+    throw new Error(`options.faultRecords: ${o.faultRecords} is not an integer in 1..${MAX_FRCD_COUNT}`);
+  }
+  if (name.startsWith('qemu-') && o.faultRecords !== 1) {
+    throw new Error(`options.faultRecords: profile ${name} has exactly one fault recording register`);
+  }
   switch (name) {
     case 'qemu-7.2':
     case 'qemu-10.0':
