@@ -48,20 +48,36 @@ function workloadRatioSpec(r: BenchResult): TopLevelSpec {
   for (const w of r.workloads) for (const [series, ratio] of Object.entries(w.ratios)) if (Number.isFinite(ratio)) values.push({ workload: w.id, series, ratio });
   return {
     $schema: SCHEMA, title: 'Time per translation relative to native C (1 = as fast)', width: 520, data: { values },
-    mark: 'bar',
-    encoding: {
-      y: { field: 'workload', type: 'nominal', title: null, sort: null },
-      yOffset: { field: 'series' },
-      x: { field: 'ratio', type: 'quantitative', title: 'ratio to native C' },
-      color: { field: 'series', type: 'nominal', title: null },
-    },
+    layer: [
+      {
+        mark: 'bar',
+        encoding: {
+          y: { field: 'workload', type: 'nominal', title: null, sort: null },
+          yOffset: { field: 'series' },
+          x: { field: 'ratio', type: 'quantitative', title: 'ratio to native C' },
+          color: { field: 'series', type: 'nominal', title: null },
+        },
+      },
+      { mark: { type: 'rule', strokeDash: [4, 4] }, encoding: { x: { datum: 1 } } },
+    ],
   } as TopLevelSpec;
 }
 
 function invalidationSpec(r: BenchResult): TopLevelSpec {
   const values: Row[] = [];
-  for (const p of r.invalidation) for (const [target, ns] of Object.entries(p.nsPerCall)) values.push({ cached: p.cachedEntries, series: `${target} ${p.kind}`, ns: Math.max(ns, 1) });
-  return lineChart('Invalidation cost as the IOTLB fills', values, 'cached', 'ns', 'cached IOTLB entries', 'ns per invalidation call', true, true);
+  for (const p of r.invalidation) for (const [series, ns] of Object.entries(p.nsPerCall)) values.push({ cached: p.cachedEntries, kind: p.kind, series, ns: Math.max(ns, 1) });
+  return {
+    $schema: SCHEMA, title: 'Invalidation cost as the IOTLB fills (ns per call, floored at 1)', data: { values },
+    facet: { column: { field: 'kind', type: 'nominal', title: null, sort: ['page', 'pasid', 'domain', 'global'] } },
+    spec: {
+      width: 170, height: 220, mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'cached', type: 'quantitative', title: 'cached IOTLB entries', scale: { type: 'log' } },
+        y: { field: 'ns', type: 'quantitative', title: 'ns per call', scale: { type: 'log' } },
+        color: { field: 'series', type: 'nominal', title: null },
+      },
+    },
+  } as TopLevelSpec;
 }
 
 /** Every plot of a result: name -> SVG text. */
@@ -69,8 +85,8 @@ export async function renderPlots(r: BenchResult): Promise<Record<string, string
   const specs: Record<string, TopLevelSpec> = {
     workloads: workloadRatioSpec(r),
     'sweep-ns': lineChart('ns per translation vs working set (uniform random)', sweepRows(r, 'nsPerOp'), 'setPages', 'value', 'working set (pages)', 'ns per translation', true, true),
-    'sweep-hit': lineChart('IOTLB hit rate vs working set', sweepRows(r, 'hitRate'), 'setPages', 'value', 'working set (pages)', 'hit rate %', true),
-    'sweep-pte': lineChart('Page-table reads per translation vs working set', sweepRows(r, 'pteReadsPerOp'), 'setPages', 'value', 'working set (pages)', 'PTE reads per translation', true, true),
+    'sweep-hit': lineChart('IOTLB hit rate vs working set (core, native and js coincide: same cache)', sweepRows(r, 'hitRate'), 'setPages', 'value', 'working set (pages)', 'hit rate %', true),
+    'sweep-pte': lineChart('Page-table reads per translation (core, native and js coincide)', sweepRows(r, 'pteReadsPerOp'), 'setPages', 'value', 'working set (pages)', 'PTE reads per translation', true, true),
     invalidation: invalidationSpec(r),
   };
   const out: Record<string, string> = {};
