@@ -350,10 +350,6 @@ static inline uint32_t translate_inline(uint32_t sid, uint32_t pasid, uint64_t i
   return out->status = FR_NONE;
 }
 
-uint32_t xl_translate(uint32_t sid, uint32_t pasid, uint64_t iova, uint32_t access, xlate_out *out) {
-  return translate_inline(sid, pasid, iova, access, out);
-}
-
 __attribute__((noinline)) uint32_t xl_translate_noinline(uint32_t sid, uint32_t pasid, uint64_t iova, uint32_t access, xlate_out *out) {
   return translate_inline(sid, pasid, iova, access, out);
 }

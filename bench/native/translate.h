@@ -59,7 +59,7 @@ void xl_inv_global(void);
 void xl_inv_domain(uint32_t did);
 void xl_inv_pasid(uint32_t did, uint32_t pasid);
 void xl_inv_page(uint32_t did, uint64_t addr, uint32_t am);
-uint32_t xl_translate(uint32_t sid, uint32_t pasid, uint64_t iova, uint32_t access, xlate_out *out);
+/* One translation behind a call the compiler may not inline (the per-call workloads). */
 uint32_t xl_translate_noinline(uint32_t sid, uint32_t pasid, uint64_t iova, uint32_t access, xlate_out *out);
 uint8_t *xl_ram(void);
 size_t xl_ram_len(void);
