@@ -36,7 +36,7 @@ async function main(argv: string[]): Promise<number> {
   const dir = argv[0];
   if (!dir) { console.error('usage: generate-corpus <dir> [seedsPerFamily] [family...]'); return 2; }
   const seeds = Number(argv[1] ?? 4);
-  const all = { ...FAMILIES, ...FS_FAMILIES, ...REGISTER_FAMILIES, ...onQemu10({ ...FAMILIES, ...REGISTER_FAMILIES }) };
+  const all = { ...FAMILIES, ...FS_FAMILIES, ...REGISTER_FAMILIES, ...onQemu10({ ...FAMILIES, 'register-pokes': REGISTER_FAMILIES['register-pokes'] }) };
   const names = argv.length > 2 ? argv.slice(2) : Object.keys(all);
   mkdirSync(dir, { recursive: true });
   let ok = 0;

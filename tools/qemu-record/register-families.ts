@@ -55,5 +55,16 @@ export function registerPokes(seed: number): object {
   return b.build(`gen-register-pokes-${seed}`, 'random register writes and reads over the whole block', machine72({ scalable, cm: rng.chance(0.3), aw: rng.pick([39, 48] as const) }));
 }
 
+/** The same pokes on QEMU 10.0 with first-stage translation (x-flts=on: scalable, aw 48). */
+export function registerPokesFirstStage(seed: number): object {
+  const s = registerPokes(seed + 1000) as { name: string; machine: object };
+  return {
+    ...s, name: `gen-register-pokes-fs-${seed}`,
+    machine: { profile: 'qemu-10.0', ram_mib: 256, iommu: { scalable_mode: true, caching_mode: false, aw_bits: 48, first_stage: true }, devices: [{ bdf: '00:03.0', kind: 'dma-test' }] },
+  };
+}
+
 /** The register families by name. */
-export const REGISTER_FAMILIES: Record<string, (seed: number) => object> = { 'register-pokes': registerPokes };
+export const REGISTER_FAMILIES: Record<string, (seed: number) => object> = {
+  'register-pokes': registerPokes, 'register-pokes-fs': registerPokesFirstStage,
+};
