@@ -29,6 +29,8 @@ export interface DeviceConfig {
   /** "DD.F" or "00:DD.F" on bus 0. */
   readonly bdf: string;
   readonly kind: 'dma-test';
+  /** Width of the device's DMA addresses (default 64); higher address bits are dropped. */
+  readonly dmaMaskBits?: number;
 }
 
 /** What `createMachine` builds. */
@@ -74,7 +76,7 @@ export class Machine {
     (config.devices ?? []).forEach((d, i) => {
       if (d.kind !== 'dma-test') throw new Error(`devices[${i}].kind: unknown device kind "${String(d.kind)}"`);
       const sid = parseBdf(d.bdf, `devices[${i}].bdf`);
-      const dev = new DmaTestDevice(sid, vtd.portFor(sid));
+      const dev = new DmaTestDevice(sid, vtd.portFor(sid), { dmaMaskBits: d.dmaMaskBits });
       bus.attach(dev);
       dev.config.assignBar0(Number(BAR_BASE) + i * 0x1_0000);
       dev.config.write(0x04, 2, 0x6); // firmware enables memory decoding and bus mastering

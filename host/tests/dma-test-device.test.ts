@@ -53,4 +53,12 @@ describe('DMA test device', () => {
     expect([...dev.buffer().subarray(8, 16)]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(dev.barRead(DMAT.BUFFER + 12, 4)).toBe(0x0807_0605n);
   });
+
+  it('clamps DMA addresses to its DMA mask (the reference edu device has 28 bits)', () => {
+    const port = new FakeDmaPort();
+    const dev = new DmaTestDevice(sid(0x18), port, { dmaMaskBits: 28 });
+    dev.read(0x4000_0100n, 4);
+    expect(port.requests[0]!.iova).toBe(0x100n);
+    expect(() => new DmaTestDevice(sid(0x18), port, { dmaMaskBits: 70 })).toThrow(/dmaMaskBits/);
+  });
 });

@@ -24,6 +24,9 @@ export interface Scenario {
   readonly steps: readonly Step[];
 }
 
+/** DMA address width of the scenario format's reference device (FORMAT.md: "the reference device's DMA mask"). */
+export const REFERENCE_DMA_MASK_BITS = 28;
+
 type FieldKind = 'addr' | 'offset' | 'size' | 'len' | 'dmaLen' | 'byte' | 'u64s' | 'bdf';
 
 /** Fields each op takes (all required). */
@@ -132,7 +135,8 @@ function parseMachine(raw: unknown): MachineConfig {
       if (!isObject(d) || typeof d['bdf'] !== 'string' || d['kind'] !== 'dma-test') {
         throw new Error(`machine.devices[${i}]: expected { "bdf": "00:DD.F", "kind": "dma-test" }`);
       }
-      return { bdf: d['bdf'], kind: 'dma-test' as const };
+      // The reference machine's DMA device (QEMU edu) clamps DMA addresses to its 28-bit mask.
+      return { bdf: d['bdf'], kind: 'dma-test' as const, dmaMaskBits: REFERENCE_DMA_MASK_BITS };
     }),
   };
 }

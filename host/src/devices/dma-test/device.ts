@@ -22,7 +22,14 @@ export class DmaTestDevice implements PciFunction {
   private status = dmatStatus(DMAT_STATE.IDLE);
   private count = 0;
 
-  constructor(readonly sid: Sid, private readonly port: DmaPort) {
+  /** Address bits the device can drive; DMA addresses are clamped to them (as QEMU's edu does). */
+  readonly dmaMask: bigint;
+
+  /** `dmaMaskBits`: width of the device's DMA addresses (default 64; the reference edu device has 28). */
+  constructor(readonly sid: Sid, private readonly port: DmaPort, opts: { dmaMaskBits?: number } = {}) {
+    const bits = opts.dmaMaskBits ?? 64;
+    if (!Number.isInteger(bits) || bits < 12 || bits > 64) throw new Error(`dmaMaskBits: ${bits} is not in 12..64`);
+    this.dmaMask = (1n << BigInt(bits)) - 1n;
     this.bufOff = port.allocBuffer(DMAT_BUFFER_SIZE);
   }
 
@@ -82,7 +89,7 @@ export class DmaTestDevice implements PciFunction {
       this.status = dmatStatus(DMAT_STATE.BAD_COMMAND);
       return { ok: false, reason: 0, recorded: false };
     }
-    const r = this.port.dma(iova, len, write, this.bufOff + bufOffset);
+    const r = this.port.dma(iova & this.dmaMask, len, write, this.bufOff + bufOffset);
     this.status = r.ok ? dmatStatus(DMAT_STATE.DONE) : dmatStatus(DMAT_STATE.FAULT, r.reason);
     this.count++;
     return r;
