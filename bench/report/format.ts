@@ -57,6 +57,13 @@ function apiLine(r: BenchResult): string {
   return `per-call vs batch API (IOTLB hit, random): ${part('core')}; ${part('native')}`;
 }
 
+/** DMA copy throughput (4 KiB per request) in GB/s per target. */
+function copyLine(r: BenchResult): string {
+  const w = r.workloads.find((x) => x.group === 'copy');
+  if (!w) return 'DMA copy: not measured';
+  return `DMA copy through the batch API: ${Object.entries(w.results).map(([l, s]) => `${l} ${fmt(4096 / s.nsPerOp)} GB/s`).join(', ')}`;
+}
+
 function qiLine(r: BenchResult): string {
   return 'missing' in r.qi ? `queued invalidation: not measured (${r.qi.missing})` : `queued invalidation: ${fmt(r.qi.descriptorsPerSecond / 1e6)} M descriptors/s (${r.qi.note})`;
 }
@@ -67,7 +74,7 @@ export function formatTable(r: BenchResult): string {
     ...pad(workloadRows(r)), '',
     ...pad(sweepRows(r)), '',
     ...pad(invRows(r)), '',
-    apiLine(r), qiLine(r), '',
+    apiLine(r), copyLine(r), qiLine(r), '',
     ...pad(checkRows(r.targets)),
   ];
   if (r.meta.coreMissing) parts.push('', `wasm core missing: ${r.meta.coreMissing}`);
@@ -118,9 +125,11 @@ ${plot('sweep-ns', 'ns per translation vs working set')}${plot('sweep-hit', 'hit
 
 ${mdTable(invRows(r))}
 ${plot('invalidation', 'invalidation cost vs cached entries')}
-## API and queued invalidation
+## API, DMA copy and queued invalidation
 
 ${apiLine(r)}
+
+${copyLine(r)}
 
 ${qiLine(r)}
 `;
