@@ -64,7 +64,7 @@ export function iotlbResize(sLg2: u32, w: u32): void {
 export function iotlbSlots(): u32 { return (<u32>1 << setsLg2) * ways; }
 
 // @ts-ignore: decorator
-@inline function sizeSlot(lg2: u32): u32 { return (lg2 - 12) / 9; }
+@inline function sizeSlot(lg2: u32): u32 { return ((lg2 - 12) * 57) >> 9; } // 12, 21, 30 -> 0, 1, 2
 
 // @ts-ignore: decorator
 @inline function setOf(vpn: u64, lg2: u32): u32 {
