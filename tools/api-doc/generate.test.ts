@@ -1,0 +1,14 @@
+/** Regenerates docs/API.md and requires every public export to be documented. */
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { OUTPUT, undocumentedExports, writeApiReference } from './generate.js';
+
+describe('API reference', () => {
+  it('covers every export of host/src/index.ts, each documented', () => {
+    const api = writeApiReference();
+    expect(api.map((i) => i.name)).toEqual(expect.arrayContaining(['createMachine', 'Machine', 'VtdUnit', 'replayScenario']));
+    const text = readFileSync(OUTPUT, 'utf8');
+    for (const i of api) expect(text).toContain(`## ${i.name}`);
+    expect(undocumentedExports(api)).toEqual([]);
+  }, 60_000);
+});
