@@ -1,0 +1,63 @@
+/**
+ * The contract between PRI-capable devices and the IOMMU's page-request queue
+ * (VT-d §7.4-7.5; PCIe PRI). A device whose DMA hits a recoverable fault sends
+ * a page request (one page of a page-request group, PRGI, the last one with
+ * LPIG) and waits; the IOMMU queues it for the guest (or answers it itself on
+ * overflow); the guest's page-group response (queued-invalidation descriptor
+ * type 9) comes back to the device by requester id, and the device retries or
+ * fails the DMA.
+ */
+
+/** PCIe PRG response codes (VT-d page group response descriptor, RC field). */
+export const PageResponseCode = {
+  Success: 0x0,
+  InvalidRequest: 0x1,
+  ResponseFailure: 0xf,
+} as const;
+export type PageResponseCode = (typeof PageResponseCode)[keyof typeof PageResponseCode];
+
+/** One page request as a device sends it (§7.4.1.1 page request descriptor fields). */
+export interface PageRequest {
+  /** Requester id (bus << 8 | devfn). */
+  readonly sid: number;
+  /** PASID, when the request carries one (PASID present). */
+  readonly pasid?: number;
+  /** Page address (bits 11:0 ignored). */
+  readonly addr: bigint;
+  readonly read: boolean;
+  readonly write: boolean;
+  /** Execute requested (needs the PASID capability's execute permission). */
+  readonly exec: boolean;
+  /** Privileged-mode requested. */
+  readonly priv: boolean;
+  /** Page request group index, 9 bits. */
+  readonly prgi: number;
+  /** Last page in group: the guest answers the group after this one. */
+  readonly lpig: boolean;
+}
+
+/** What became of a page request at the IOMMU. */
+export type PageRequestOutcome =
+  /** Written to the page-request queue; a response will follow. */
+  | 'queued'
+  /** Not queued (queue full, PRO set): the IOMMU answered with `code` itself (§7.5). */
+  | { readonly autoResponse: PageResponseCode }
+  /** Not accepted: page requests not enabled for this requester/PASID (a fault was recorded instead). */
+  | 'rejected';
+
+/** The IOMMU side: devices submit page requests here. */
+export interface PageRequestSink {
+  submitPageRequest(req: PageRequest): PageRequestOutcome;
+}
+
+/** A page-group response as it reaches a device. */
+export interface PageGroupResponse {
+  readonly pasid?: number;
+  readonly prgi: number;
+  readonly code: PageResponseCode;
+}
+
+/** The device side: the IOMMU routes page-group responses here by requester id. */
+export interface PageResponseTarget {
+  pageGroupResponse(resp: PageGroupResponse): void;
+}
