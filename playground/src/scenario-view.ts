@@ -79,7 +79,7 @@ function render(): void {
     const verdict = !exp || i >= state.pos ? '' : JSON.stringify(got) === JSON.stringify(exp) ? '✓' : '✗';
     return h('tr', { class: `${i < state.pos ? 'done' : ''} ${i === state.pos - 1 ? 'current' : ''}` },
       h('td', {}, i), h('td', { class: 'mono' }, stepLabel(st)), h('td', { class: 'mono' }, shown),
-      h('td', { class: 'mono' }, exp && i < state.pos ? JSON.stringify({ ...exp, step: undefined }) : ''),
+      h('td', { class: 'mono' }, !exp || i >= state.pos ? '' : verdict === '✓' ? 'same' : JSON.stringify({ ...exp, step: undefined })),
       h('td', { class: verdict === '✗' ? 'bad' : 'good' }, verdict));
   });
   fill(byId('scenario-steps'), ...rows);

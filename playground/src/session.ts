@@ -14,7 +14,6 @@ export type EventKind = 'action' | 'log' | 'msi' | 'fault' | 'obs' | 'error';
 
 /** One line of the event log. */
 export interface EventEntry {
-  readonly seq: number;
   readonly kind: EventKind;
   readonly text: string;
 }
@@ -31,7 +30,6 @@ export class Session {
   /** Device BDFs of the machine on show. */
   devices: string[] = [];
   readonly events: EventEntry[] = [];
-  private seq = 0;
   private readonly listeners: (() => void)[] = [];
   private lastReplayMachine: Machine | undefined;
 
@@ -79,7 +77,7 @@ export class Session {
 
   /** Appends an event-log line. */
   event(kind: EventKind, text: string): void {
-    this.events.push({ seq: ++this.seq, kind, text });
+    this.events.push({ kind, text });
     if (this.events.length > MAX_EVENTS) this.events.shift();
   }
 
