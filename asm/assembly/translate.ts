@@ -51,8 +51,8 @@ function translateLegacy(sid: u32, iova: u64, access: u32): u32 {
   if (fr != 0) return fail(fr, iova, false);
   const tr = (access & ACC_TRANSLATION_REQ) != 0;
   if (lastTt == TT_PASSTHROUGH) {
+    // (QUIRK_PT_STICKY needs nothing here: the cached context entry keeps TT=10.)
     if (tr) return fail(FR.FR_TT_BLOCKED, iova, false);
-    if (quirk(QUIRK_PT_STICKY)) ccSetFlags(sid, CC_STICKY_PT);
     return succeed(iova, 12, P_R | P_W | P_X, dcDid, SRC_PT);
   }
   if (tr && lastTt == TT_UNTRANSLATED) return fail(FR.FR_TT_BLOCKED, iova, false);

@@ -6,7 +6,7 @@
 // inserted. Replacement: least recently used way of the set.
 
 import { heapAlloc } from '../mem/heap';
-import { PASID_NONE, STAT_IOTLB_HITS, STAT_IOTLB_MISSES } from '../abi/layout';
+import { STAT_IOTLB_HITS, STAT_IOTLB_MISSES } from '../abi/layout';
 import { bump } from '../stats';
 import { bucketOf, bumpGlobal, genBucket, genDid, genGlobal, SPACE_IOTLB } from './gen';
 
@@ -216,6 +216,3 @@ export function iotlbDropFsOfDomain(did: u32): void {
   const n = iotlbSlots();
   for (let i: u32 = 0; i < n; i++) dropIf(table + <usize>(i * ENTRY_BYTES), did, MATCH_ANY_PASID, true);
 }
-
-/** The PASID tag a request without PASID uses in legacy mode. */
-export const IOTLB_NO_PASID: u32 = PASID_NONE;

@@ -2,11 +2,11 @@
 // (§9.3), through the context cache. Fills ctx/device.ts or returns the
 // spec's fault reason (LRT/LCT conditions, VTD-FACTS §5.1).
 
-import { CFG_ECAP_DT, CFG_ECAP_PT, CFG_HAW, CFG_SAGAW, QUIRK_PT_STICKY, STAT_STRUCT_READS } from '../abi/layout';
-import { cfg, quirk } from '../cfg';
+import { CFG_ECAP_DT, CFG_ECAP_PT, CFG_HAW, CFG_SAGAW, STAT_STRUCT_READS } from '../abi/layout';
+import { cfg } from '../cfg';
 import { ramOffset } from '../mem/ram';
 import { bump } from '../stats';
-import { CC_STICKY_PT, ccFlags, ccHi, ccInsert, ccLo, ccLookup } from '../cache/context-cache';
+import { ccHi, ccInsert, ccLo, ccLookup } from '../cache/context-cache';
 import { ROOT_P, ROOT_CTP_MASK, rootEntryOffset, rootReserved } from '../spec/root-entry';
 import { awSupported, CTX_ENTRY_BYTES, CTX_FPD, CTX_P, ctxAw, ctxDid, ctxReserved, ctxSsptr, ctxTt, TT_ALL, TT_PASSTHROUGH } from '../spec/context-entry';
 import { FR_CTX_ACCESS, FR_CTX_INVALID, FR_CTX_NP, FR_CTX_RSVD, FR_ROOT_ACCESS, FR_ROOT_NP, FR_ROOT_RSVD } from '../spec/fault-reasons';
@@ -15,17 +15,12 @@ import { dcNoteFpd, dcSetPt, dcSetSs, rootAddr } from './device';
 /** The TT field of the context entry found by the last lookupLegacy. */
 export let lastTt: u32 = 0;
 
-/** The cached context entry said pass-through and QUIRK_PT_STICKY holds it. */
-export let legacyStickyPt: bool = false;
-
 /** Find sid's context entry; fill ctx/device.ts. Returns 0 or a fault reason. */
 export function lookupLegacy(sid: u32): u32 {
   let lo: u64 = 0;
   let hi: u64 = 0;
-  legacyStickyPt = false;
   if (ccLookup(sid)) {
     lo = ccLo; hi = ccHi;
-    legacyStickyPt = (ccFlags & CC_STICKY_PT) != 0 && quirk(QUIRK_PT_STICKY);
   } else {
     const fr = fetchContext(sid);
     if (fr != 0) return fr;

@@ -23,9 +23,6 @@ import { awSupported } from '../spec/context-entry';
 import * as FR from '../spec/fault-reasons';
 import { dcNoteFpd, dcSetFs, dcSetPasid, dcSetPre, dcSetPt, dcSetSs, rootAddr, XK_FS, XK_NESTED } from './device';
 
-/** The device is held in pass-through by QUIRK_PT_STICKY (no PASID lookup). */
-export let smStickyPt: bool = false;
-
 // @ts-ignore: decorator
 @inline function code(spec: u32, qemu: u32): u32 {
   return quirk(QUIRK_LEGACY_CODES_IN_SM) ? qemu : spec;
@@ -36,11 +33,12 @@ export let smStickyPt: bool = false;
 export function lookupScalable(sid: u32, pasid: u32, access: u32): u32 {
   let lo: u64 = 0;
   let hi: u64 = 0;
-  smStickyPt = false;
   if (ccLookup(sid)) {
     lo = ccLo; hi = ccHi;
     dcNoteFpd((lo & SMCTX_FPD) != 0);
-    if ((ccFlags & CC_STICKY_PT) != 0 && quirk(QUIRK_PT_STICKY)) { smStickyPt = true; dcSetPt(0); return 0; }
+    // QUIRK_PT_STICKY: a device once translated as pass-through stays so
+    // while its context entry is cached (no PASID lookup).
+    if ((ccFlags & CC_STICKY_PT) != 0 && quirk(QUIRK_PT_STICKY)) { dcSetPt(0); return 0; }
   } else {
     const fr = fetchSmContext(sid);
     if (fr != 0) return fr;

@@ -11,7 +11,7 @@ let heapTop: u64 = (<u64>__heap_base + 63) & ~(<u64>63);
 
 /** Reserve `size` bytes aligned to `align` (a power of two); grows memory.
  *  Returns the byte offset, or 0 when wasm32 memory cannot hold it. The bytes
- *  are zero (fresh memory) . */
+ *  are zero (fresh memory). */
 export function heapAlloc(size: u64, align: u64): usize {
   const start = (heapTop + align - 1) & ~(align - 1);
   const end = start + size;

@@ -73,13 +73,3 @@ export function ramOffset(gpa: u64, len: u64): i64 {
 @inline function regionByte(i: u32, gpa: u64): i64 {
   return <i64>(load<u64>(regionOff + (i << 3)) + gpa - load<u64>(regionBase + (i << 3)));
 }
-
-/** How many bytes from gpa stay inside the same region (0 outside RAM). */
-export function ramSpan(gpa: u64): u64 {
-  for (let i: u32 = 0; i < regionCount; i++) {
-    const b = load<u64>(regionBase + (i << 3));
-    const s = load<u64>(regionSize + (i << 3));
-    if (gpa >= b && gpa - b < s) return s - (gpa - b);
-  }
-  return 0;
-}

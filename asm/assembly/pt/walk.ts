@@ -13,6 +13,7 @@ import { bump } from '../stats';
 import { pscInsert, pscLookup, pscPerms, pscTable } from '../cache/psc';
 import { levelPageLg2, ptIndex, SS_ADDR_MASK, SS_R, SS_W, SS_X, ssIsLeaf, ssReserved } from '../spec/ss-pte';
 import { FS_A, FS_ADDR_MASK, FS_D, FS_P, FS_RW, FS_US, FS_XD, fsIsLeaf, fsLeafFrame, fsReserved } from '../spec/fs-pte';
+import { awBits, awLevels } from '../spec/context-entry';
 import { FR_NEST_AD_WRITE, FR_NEST_FS_ADDR, FR_NEST_READ, FR_NEST_TOP_READ } from '../spec/fault-reasons';
 import { CODES_FS, faultCode, K_ACCESS, K_EXEC, K_NP_READ, K_NP_WRITE, K_READ, K_RSVD, K_TOP_ACCESS, K_USER, K_WIDTH, K_WRITE } from './codes';
 
@@ -76,7 +77,7 @@ export function envSetCommon(did: u32, pasid: u32, haw: u32): void {
 }
 /** Set the second-stage part of the walk environment. */
 export function envSetSs(root: u64, aw: u32, codes: u32, ssee: bool, sllps: u32, snp: u32): void {
-  envSsRoot = root; envSsTop = <i32>aw + 1; envSsBits = 30 + 9 * aw;
+  envSsRoot = root; envSsTop = awLevels(aw) - 1; envSsBits = awBits(aw);
   envSsCodes = codes; envSsee = ssee; envSllps = sllps; envSnp = snp;
 }
 /** Set the first-stage part of the walk environment. */
@@ -269,10 +270,6 @@ function fsPermFault(perms: u32, access: u32): u32 {
   if ((access & ACC_EXEC) != 0 && (eff & P_X) == 0) return faultCode(CODES_FS, K_EXEC);
   return 0;
 }
-
-/** Whether iova is inside the second-stage input width. */
-// @ts-ignore: decorator
-@inline export function ssInRange(iova: u64): bool { return (iova >> envSsBits) == 0; }
 
 /** The width fault of the current second-stage code set. */
 export function ssWidthFault(): u32 { return faultCode(envSsCodes, K_WIDTH); }

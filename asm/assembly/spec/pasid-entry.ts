@@ -70,8 +70,8 @@ export const PE_Q2_RSVD: u64 = 0xf00;
 /** qw2 bits 63:12: first-stage table pointer. */
 // @ts-ignore: decorator
 @inline export function peFsptr(q2: u64): u64 { return q2 & 0xffff_ffff_ffff_f000; }
-/** Reserved bits in a present PASID table entry (qw3-qw7 must be read by the
- *  caller and be zero as well). */
+/** Reserved bits in a present PASID table entry (qw0-qw2; qw3-qw7 hold
+ *  4.x additions not modelled and are not checked). */
 export function peReserved(q0: u64, q1: u64, q2: u64, haw: u32): bool {
   return (q0 & PE_Q0_RSVD) != 0 || (q1 & PE_Q1_RSVD) != 0 || (q2 & PE_Q2_RSVD) != 0 ||
     (q0 >> haw) != 0 || (q2 >> haw) != 0;
