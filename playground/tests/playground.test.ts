@@ -66,8 +66,7 @@ describe.skipIf(!executablePath)('playground in headless Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
-  it('runs a shared scenario and shows the recorded observations', async () => {
-    const name = 'legacy-4k-roundtrip';
+  it.each(['legacy-4k-roundtrip', 'fs-4k-roundtrip'])('runs the shared scenario %s and shows the recorded observations', async (name) => {
     const expected = JSON.parse(readFileSync(join(ROOT, 'firmware-tests/golden', `${name}.expected.json`), 'utf8')) as unknown;
     await page.selectOption('#scenario-select', name);
     await page.waitForFunction((n) => document.querySelector('#scenario-summary')?.textContent?.startsWith(`${n}: 0/`), name);
