@@ -3,7 +3,7 @@
  * runs every workload interleaved across the targets, evaluates the issue's
  * targets. `runBench` is what `viommu bench` and the smoke test call.
  */
-import { cpus, platform, arch } from 'node:os';
+import { arch, cpus, loadavg, platform } from 'node:os';
 import { JsTarget } from './js-baseline/target.js';
 import { buildNative, NativeTarget } from './native/driver.js';
 import { QemuTarget } from './qemu-policy/target.js';
@@ -27,7 +27,7 @@ export interface BenchOptions {
 }
 
 /** Iteration sizes of a full run and of --quick. */
-export const FULL_SIZES: Sizes = { rounds: 9, passes: 8, requests: 16384, invReps: 101, qiDescriptors: 500_000, sweepFactors: [0.25, 0.5, 1, 2, 4, 10, 30, 100] };
+export const FULL_SIZES: Sizes = { rounds: 15, passes: 12, requests: 32768, invReps: 201, qiDescriptors: 500_000, sweepFactors: [0.25, 0.5, 1, 2, 4, 10, 30, 100] };
 /** --quick: a few seconds. */
 export const QUICK_SIZES: Sizes = { rounds: 5, passes: 4, requests: 4096, invReps: 31, qiDescriptors: 50_000, sweepFactors: [0.25, 1, 4, 30, 100] };
 
@@ -46,6 +46,7 @@ async function loadCoreTarget(): Promise<{ target?: Target; geometry: typeof FAL
 /** Runs every workload and returns the result (nothing is written). */
 export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const sizes: Sizes = { ...(opts.quick ? QUICK_SIZES : FULL_SIZES), ...opts.sizes };
+  const loadAtStart = loadavg()[0]!;
   const core = await loadCoreTarget();
   const build = opts.noNative ? ({ ok: false, reason: 'disabled (--no-native)' } as const) : buildNative();
   const targets: SuiteTargets = { core: core.target, native: build.ok ? new NativeTarget(build) : undefined, js: new JsTarget(), qemu: new QemuTarget() };
@@ -63,7 +64,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     return {
       schema: BENCH_SCHEMA,
       meta: {
-        date: new Date().toISOString(), node: process.versions.node, platform: `${platform()}-${arch()}`, cpu: cpus()[0]?.model ?? 'unknown', quick: !!opts.quick,
+        date: new Date().toISOString(), node: process.versions.node, platform: `${platform()}-${arch()}`, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverage: [loadAtStart, loadavg()[0]!], quick: !!opts.quick,
         sizes: { rounds: sizes.rounds, passes: sizes.passes, requests: sizes.requests, invReps: sizes.invReps }, geometry,
         native: build.ok ? build.compiler : `skipped: ${build.reason}`, ...(core.missing ? { coreMissing: core.missing } : {}),
       },

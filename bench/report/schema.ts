@@ -68,6 +68,9 @@ export interface BenchResult {
     node: string;
     platform: string;
     cpu: string;
+    cores: number;
+    /** 1-minute load average at the start and at the end of the run (other processes skew absolute times). */
+    loadAverage: [number, number];
     quick: boolean;
     sizes: { rounds: number; passes: number; requests: number; invReps: number };
     geometry: { iotlbSetsLg2: number; iotlbWays: number };
