@@ -170,3 +170,20 @@ both('QUIRK_PSI_ALL_FS', K.QUIRK_PSI_ALL_FS, async (on, cfg) => {
   f.core.invIotlbPage(7, 0x8000_0000n, 0, 1);
   expect(f.tr(SID, 0x1000n).addr).toBe(on ? 0x30_0000n : 0x20_0000n);
 });
+
+both('QUIRK_NO_PDIR_FPD', K.QUIRK_NO_PDIR_FPD, async (on, cfg) => {
+  const { f, dir } = await sm(cfg, (g, dir, ss) => g.pasidEntry(dir, 0, { pgtt: 2, ssptr: ss }));
+  f.put(dir, (f.mem.readU64(dir) & ~1n) | 2n); // directory entry P=0, FPD=1
+  const t = f.tr(SID, 0x1000n);
+  expect(t.fault).toBe(K.FR_PDIR_NP);
+  expect(t.faultFlags & K.FF_SUPPRESSED).toBe(on ? 0 : K.FF_SUPPRESSED);
+});
+
+both('QUIRK_PASID_FAULTS_0X58', K.QUIRK_PASID_FAULTS_0X58, async (on, cfg) => {
+  const { f, dir, t: ss } = await sm(cfg, (g, dir, ss) => g.pasidEntry(dir, 0, { pgtt: 6, ssptr: ss }));
+  expect(f.tr(SID, 0x1000n).fault).toBe(on ? K.FR_PTE_ACCESS : K.FR_PASID_INVALID);
+  f.pasidEntry(dir, 0, { pgtt: 2, ssptr: ss, p: false });
+  expect(f.tr(SID, 0x1000n).fault).toBe(on ? K.FR_PTE_ACCESS : K.FR_PASID_NP);
+  f.put(dir, 0n);
+  expect(f.tr(SID, 0x1000n).fault).toBe(on ? K.FR_PTE_ACCESS : K.FR_PDIR_NP);
+});

@@ -175,6 +175,15 @@ export const QUIRK_FS_AS_SS: u32 = 1 << 12;
  *  also removes every first-stage entry of the domain, whatever the address.
  *  Spec: first-stage entries are invalidated by PASID-based descriptors. */
 export const QUIRK_PSI_ALL_FS: u32 = 1 << 13;
+/** QEMU (7.2 and 10.0): the FPD bit of a PASID directory entry is ignored
+ *  (QEMU reads FPD only from the context and PASID-table entries), so a
+ *  directory entry with P=0 and FPD=1 still records 0x51. Spec (§9.5): FPD
+ *  in the directory entry suppresses qualified faults below it. */
+export const QUIRK_NO_PDIR_FPD: u32 = 1 << 14;
+/** QEMU 7.2: every PASID-directory/PASID-table fault (unreadable, P=0,
+ *  invalid entry) is reported as 0x58 (its VTD_FR_PASID_TABLE_INV), which is
+ *  not qualified. Spec (and QEMU 10.0): 0x50/0x51/0x58/0x59/0x5B. */
+export const QUIRK_PASID_FAULTS_0X58: u32 = 1 << 15;
 
 // ---- statistics (f64 counters at statsPtr()) --------------------------------
 /** IOTLB hits. */

@@ -6,7 +6,7 @@
 import {
   ACC_EXEC, ACC_PASID, ACC_PRIV, ACC_TRANSLATION_REQ, CFG_ECAP_ERS, CFG_ECAP_FLTS, CFG_ECAP_NEST, CFG_ECAP_PT,
   CFG_ECAP_SLTS, CFG_ECAP_SRS, CFG_FL5LP, CFG_HAW, CFG_PASID_BITS, CFG_SAGAW, QUIRK_FS_AS_SS, QUIRK_LEGACY_CODES_IN_SM,
-  QUIRK_NO_PASID_CACHE, QUIRK_PT_STICKY, STAT_STRUCT_READS,
+  QUIRK_NO_PASID_CACHE, QUIRK_NO_PDIR_FPD, QUIRK_PASID_FAULTS_0X58, QUIRK_PT_STICKY, STAT_STRUCT_READS,
 } from '../abi/layout';
 import { cfg, quirk } from '../cfg';
 import { ramOffset } from '../mem/ram';
@@ -114,22 +114,28 @@ function fetchPasid(ctxLo: u64, pasid: u32, checkP: bool): u32 {
   const haw = cfg(CFG_HAW);
   const dOff = ramOffset(smCtxPasidDir(ctxLo) + (<u64>pdirIndex(pasid) << 3), 8);
   bump(STAT_STRUCT_READS);
-  if (dOff < 0) return FR.FR_PDIR_ACCESS;
+  if (dOff < 0) return pasidCode(FR.FR_PDIR_ACCESS);
   const dir = load<u64>(<usize>dOff);
-  fDirFpd = (dir & PDIR_FPD) != 0;
+  fDirFpd = (dir & PDIR_FPD) != 0 && !quirk(QUIRK_NO_PDIR_FPD);
   dcNoteFpd(fDirFpd);
-  if ((dir & PDIR_P) == 0) return FR.FR_PDIR_NP;
+  if ((dir & PDIR_P) == 0) return pasidCode(FR.FR_PDIR_NP);
   if ((dir & PDIR_RSVD) != 0 || (dir >> haw) != 0) return FR.FR_PDIR_RSVD;
   const pOff = ramOffset(pdirTable(dir) + <u64>(ptblIndex(pasid) * PASID_ENTRY_BYTES), PASID_ENTRY_BYTES);
   bump(STAT_STRUCT_READS);
-  if (pOff < 0) return FR.FR_PTE_ACCESS;
+  if (pOff < 0) return pasidCode(FR.FR_PTE_ACCESS);
   fq0 = load<u64>(<usize>pOff);
   fq1 = load<u64>(<usize>pOff, 8);
   fq2 = load<u64>(<usize>pOff, 16);
   dcNoteFpd((fq0 & PE_FPD) != 0);
-  if (checkP && (fq0 & PE_P) == 0) return FR.FR_PASID_NP;
+  if (checkP && (fq0 & PE_P) == 0) return pasidCode(FR.FR_PASID_NP);
   if (peReserved(fq0, fq1, fq2, haw)) return FR.FR_PASID_RSVD;
-  return pgttValid(fq0, fq2) ? 0 : FR.FR_PASID_INVALID;
+  return pgttValid(fq0, fq2) ? 0 : pasidCode(FR.FR_PASID_INVALID);
+}
+
+// QUIRK_PASID_FAULTS_0X58: QEMU 7.2 reports every PASID-level fault as 0x58.
+// @ts-ignore: decorator
+@inline function pasidCode(fr: u32): u32 {
+  return quirk(QUIRK_PASID_FAULTS_0X58) ? FR.FR_PTE_ACCESS : fr;
 }
 
 // §9.6 SPT.4: PGTT supported by ECAP, second-stage AW in SAGAW, FSPM supported.

@@ -167,6 +167,15 @@ export const QUIRK_FS_AS_SS = 0x1000;
  *  also removes every first-stage entry of the domain, whatever the address.
  *  Spec: first-stage entries are invalidated by PASID-based descriptors. */
 export const QUIRK_PSI_ALL_FS = 0x2000;
+/** QEMU (7.2 and 10.0): the FPD bit of a PASID directory entry is ignored
+ *  (QEMU reads FPD only from the context and PASID-table entries), so a
+ *  directory entry with P=0 and FPD=1 still records 0x51. Spec (§9.5): FPD
+ *  in the directory entry suppresses qualified faults below it. */
+export const QUIRK_NO_PDIR_FPD = 0x4000;
+/** QEMU 7.2: every PASID-directory/PASID-table fault (unreadable, P=0,
+ *  invalid entry) is reported as 0x58 (its VTD_FR_PASID_TABLE_INV), which is
+ *  not qualified. Spec (and QEMU 10.0): 0x50/0x51/0x58/0x59/0x5B. */
+export const QUIRK_PASID_FAULTS_0X58 = 0x8000;
 /** IOTLB hits. */
 export const STAT_IOTLB_HITS = 0;
 /** IOTLB misses. */
