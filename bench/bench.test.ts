@@ -12,6 +12,7 @@ import { formatMarkdown, formatTable } from './report/format.js';
 import { renderPlots } from './report/plots.js';
 import { BENCH_SCHEMA, type BenchResult } from './report/schema.js';
 import { MISS_SETUPS } from './suite.js';
+import { buildNative } from './native/driver.js';
 
 const tiny = { rounds: 2, passes: 1, requests: 3000, invReps: 3, qiDescriptors: 1000, sweepFactors: [0.25, 2] };
 const wasmBuilt = existsSync(join(packageRoot(), 'build', 'viommu.wasm'));
@@ -73,5 +74,14 @@ describe('viommu bench (smoke)', () => {
     for (const svg of Object.values(plots)) expect(svg.startsWith('<svg')).toBe(true);
     expect(formatMarkdown(result, { workloads: 'x.svg' })).toContain('![ratio to native C per workload](x.svg)');
     expect(JSON.parse(JSON.stringify(result))).toEqual(result);
+  });
+
+  it('without a C compiler says so and reports no ratios', async () => {
+    expect(buildNative('/nonexistent/cc')).toMatchObject({ ok: false });
+    const r = await runBench({ sizes: { ...tiny, sweepFactors: [0.25] }, noNative: true });
+    expect(r.meta.native).toMatch(/^skipped/);
+    for (const w of r.workloads) expect(w.ratios).toEqual({});
+    expect(r.targets.find((t) => t.id === 'batched-hit-random')!.pass).toBeNull();
+    expect(formatTable(r)).toContain('n/a');
   });
 });
