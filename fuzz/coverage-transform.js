@@ -1,0 +1,144 @@
+/**
+ * AssemblyScript compiler transform: coverage probes for the fuzzer, with no
+ * edit of the core's sources.
+ *
+ *   asc asm/assembly/index.ts --use COVERAGE=1 --transform ./fuzz/coverage-transform.js ...
+ *
+ * When the build defines `COVERAGE=1`, every function/method body, both arms
+ * of every `if` (an empty `else` is added), every `switch` case and every
+ * loop body of the user sources (not `~lib`) start with `__covHit(id)`. The
+ * probe bumps a saturating byte counter in a map carved from linear memory
+ * with `memory.data` (so it never overlaps the core's state or guest RAM).
+ * An injected entry file exports `covPtr()`, `covSize()` (bytes in the map)
+ * and `covCount()` (probes placed). The probe table (id -> file:line kind) is
+ * written to `build/viommu.coverage.probes.json`.
+ */
+import { Transform } from 'assemblyscript/transform';
+import { Node, NodeKind } from 'assemblyscript';
+
+/* global i64_new: the compiler's portable 64-bit integer constructor */
+
+/** Map size: ids are taken modulo this (a power of two, larger than any probe count seen). */
+const MAP_SIZE = 1 << 14;
+const RUNTIME_PATH = 'fuzz-coverage-runtime';
+/** Where the probe table goes (next to build/viommu.coverage.wasm). */
+const PROBES_FILE = 'build/viommu.coverage.probes.json';
+
+/** The injected runtime: map, probe and exports. */
+function runtimeSource(count) {
+  return `
+const COV_MAP: usize = memory.data(${MAP_SIZE});
+// @ts-ignore: decorator
+@global @inline export function __covHit(id: i32): void {
+  const p = COV_MAP + <usize>id;
+  const v = load<u8>(p);
+  store<u8>(p, v + <u8>(v != 255));
+}
+/** Address of the coverage map in linear memory. */
+export function covPtr(): usize { return COV_MAP; }
+/** Size of the coverage map in bytes. */
+export function covSize(): u32 { return ${MAP_SIZE}; }
+/** Number of probes the transform placed (ids 0..covCount()-1). */
+export function covCount(): u32 { return ${count}; }
+`;
+}
+
+/** True when the build defines COVERAGE=1 (`--use COVERAGE=1`). */
+function coverageOn(options) {
+  const aliases = options && options.globalAliases;
+  if (!aliases) return false;
+  const v = typeof aliases.get === 'function' ? aliases.get('COVERAGE') : aliases['COVERAGE'];
+  return v === '1' || v === 'true';
+}
+
+class Instrumenter {
+  constructor() {
+    this.probes = [];
+  }
+
+  /** A `__covHit(id);` statement, recording where it stands. */
+  probe(range, kind) {
+    const id = this.probes.length;
+    const src = range.source;
+    this.probes.push({ id, file: src.normalizedPath, line: src.lineAt(range.start), kind });
+    const callee = Node.createIdentifierExpression('__covHit', range);
+    const arg = Node.createIntegerLiteralExpression(i64_new(id, 0), range);
+    return Node.createExpressionStatement(Node.createCallExpression(callee, null, [arg], range));
+  }
+
+  /** `stmt` as a block starting with a probe. */
+  wrap(stmt, range, kind) {
+    const p = this.probe(range, kind);
+    if (stmt && stmt.kind === NodeKind.Block) {
+      this.statements(stmt.statements);
+      stmt.statements.unshift(p);
+      return stmt;
+    }
+    const inner = stmt ? [stmt] : [];
+    if (stmt) this.statement(stmt);
+    return Node.createBlockStatement([p, ...inner], stmt ? stmt.range : range);
+  }
+
+  statements(list) {
+    for (const s of list) this.statement(s);
+  }
+
+  function(decl) {
+    const body = decl.body;
+    if (!body || body.kind !== NodeKind.Block) return; // declare / expression-bodied arrows
+    this.statements(body.statements);
+    body.statements.unshift(this.probe(decl.range, `fn ${decl.name ? decl.name.text : '?'}`));
+  }
+
+  statement(s) {
+    switch (s.kind) {
+      case NodeKind.FunctionDeclaration:
+      case NodeKind.MethodDeclaration:
+        this.function(s);
+        return;
+      case NodeKind.ClassDeclaration:
+      case NodeKind.NamespaceDeclaration:
+        this.statements(s.members);
+        return;
+      case NodeKind.Block:
+        this.statements(s.statements);
+        return;
+      case NodeKind.If:
+        s.ifTrue = this.wrap(s.ifTrue, s.ifTrue.range, 'if');
+        s.ifFalse = this.wrap(s.ifFalse, s.ifFalse ? s.ifFalse.range : s.range, 'else');
+        return;
+      case NodeKind.Switch:
+        for (const c of s.cases) {
+          this.statements(c.statements);
+          c.statements.unshift(this.probe(c.range, c.label ? 'case' : 'default'));
+        }
+        return;
+      case NodeKind.While:
+      case NodeKind.Do:
+      case NodeKind.For:
+      case NodeKind.ForOf:
+        s.body = this.wrap(s.body, s.body.range, 'loop');
+        return;
+      default:
+        return;
+    }
+  }
+}
+
+/** The transform asc loads with `--transform`. */
+export default class CoverageTransform extends Transform {
+  afterParse(parser) {
+    if (!coverageOn(parser.options)) return;
+    const ins = new Instrumenter();
+    const user = parser.sources.filter((s) => !s.normalizedPath.startsWith('~lib/'));
+    for (const src of user) ins.statements(src.statements);
+    if (ins.probes.length > MAP_SIZE) throw new Error(`coverage-transform: ${ins.probes.length} probes exceed the map (${MAP_SIZE})`);
+    parser.parseFile(runtimeSource(ins.probes.length), RUNTIME_PATH, true);
+    this.probes = ins.probes;
+  }
+
+  afterCompile() {
+    if (!this.probes) return;
+    this.writeFile(PROBES_FILE, JSON.stringify({ count: this.probes.length, probes: this.probes }) + '\n', this.baseDir);
+  }
+}
