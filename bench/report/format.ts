@@ -101,7 +101,8 @@ How to read it: every workload runs the same request list over the same guest im
 implementation, interleaved in rounds (${m.sizes.rounds} rounds x ${m.sizes.passes} passes of ${m.sizes.requests} requests);
 ratios are medians of per-round ratios to the native C baseline (\`bench/native/\`, the same
 walk and IOTLB algorithm compiled with \`cc -O2\`). \`js\` is the same algorithm in plain JavaScript
-(\`bench/js-baseline/\`); \`qemu\` models QEMU's IOTLB policy (\`bench/qemu-policy/\`). The C and JS
+(\`bench/js-baseline/\`); \`qemu\` models QEMU's IOTLB policy (\`bench/qemu-policy/\`, a JS model: its hit
+rates and PTE reads are the point, its ns only show the shape). The C and JS
 baselines copy the core's cache structures (set hash, LRU, shared paging-structure cache, generation
 counters), so all three report the same IOTLB hit and PTE-read counts on every workload (the smoke
 test checks it); the C and JS versions cache decoded context/PASID entries where the core re-decodes
