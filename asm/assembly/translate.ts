@@ -19,7 +19,7 @@ import { hitDid, hitFrame, hitLg2, hitPerms, iotlbInsert, iotlbLookup, PRIV_FLAG
 import { dcDid, dcFpd, dcFsRoot, dcFsTop, dcHasPasid, dcKind, dcPasid, dcPre, dcPriv, dcReset, dcSsAw, dcSsee, dcSsRoot, dcWpe, rootTtm, teOn, XK_FS, XK_NESTED, XK_PT } from './ctx/device';
 import { lastTt, lookupLegacy } from './ctx/legacy';
 import { lookupScalable } from './ctx/scalable';
-import { TT_PASSTHROUGH, TT_UNTRANSLATED } from './spec/context-entry';
+import { awBits, TT_PASSTHROUGH, TT_UNTRANSLATED } from './spec/context-entry';
 import { SNP_IGNORED, SNP_LEAF_OK, SNP_RESERVED } from './spec/ss-pte';
 import { fsCanonical } from './spec/fs-pte';
 import * as FR from './spec/fault-reasons';
@@ -56,13 +56,13 @@ function translateLegacy(sid: u32, iova: u64, access: u32): u32 {
     return succeed(iova, 12, P_R | P_W | P_X, dcDid, SRC_PT);
   }
   if (tr && lastTt == TT_UNTRANSLATED) return fail(FR.FR_TT_BLOCKED, iova, false);
-  envSetCommon(dcDid, PASID_NONE, cfg(CFG_HAW));
-  envSetSs(dcSsRoot, dcSsAw, CODES_SS_LEGACY, false, cfg(CFG_SLLPS), cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED);
-  if (!inWidth(iova, envSsBits)) return fail(ssWidthFault(), iova, true);
+  if (!inWidth(iova, awBits(dcSsAw))) return fail(FR.FR_ADDR_WIDTH, iova, true);
   if (!bySid && iotlbLookup(dcDid, sid, false, PASID_NONE, iova)) {
     const hfr = fromHit(iova, access, false);
     if (hfr != RETRY) return hfr;
   }
+  envSetCommon(dcDid, PASID_NONE, cfg(CFG_HAW));
+  envSetSs(dcSsRoot, dcSsAw, CODES_SS_LEGACY, false, cfg(CFG_SLLPS), cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED);
   const wfr = ssWalk(iova, access);
   if (wfr != 0) return fail(wfr, iova, true);
   return fromWalk(sid, iova, false, false);
