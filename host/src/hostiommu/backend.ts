@@ -1,0 +1,65 @@
+/**
+ * The interface between the host object model and the "physical" IOMMU it
+ * programs. The object model (IOAS, HWPT, devices) calls only this; the
+ * implementation in table-iommu.ts writes real VT-d scalable-mode structures
+ * (§9.2 root, §9.4 context, §9.5/9.6 PASID directory/table) in host memory
+ * and invalidates a wasm core's caches, so the core translates a device's
+ * DMA through the host second stage exactly as hardware would.
+ */
+import type { HostPages } from './host-pages.js';
+
+/** RID_PASID: the PASID slot used for requests without PASID (§9.4; Linux IOMMU_NO_PASID). */
+export const RID_PASID = 0;
+
+/** A host second-stage domain as programmed into a PASID entry (PGTT = second stage). */
+export interface PagingProgram {
+  readonly kind: 'paging';
+  /** Domain id. */
+  readonly did: number;
+  /** Second-stage root table (SSPTPTR). */
+  readonly ssptptr: bigint;
+  /** Second-stage levels (3, 4, 5). */
+  readonly levels: 3 | 4 | 5;
+}
+
+/** A nested domain: a guest first-stage table over a host second stage (PGTT = nested). */
+export interface NestedProgram {
+  readonly kind: 'nested';
+  /** Domain id of the nested domain. */
+  readonly did: number;
+  /** Parent second-stage root table (SSPTPTR). */
+  readonly ssptptr: bigint;
+  /** Parent second-stage levels. */
+  readonly levels: 3 | 4 | 5;
+  /** Guest first-stage root table (FSPTPTR, a guest-physical address). */
+  readonly fsptptr: bigint;
+  /** First-stage levels (4 or 5). */
+  readonly fsLevels: 4 | 5;
+  /** Supervisor requests allowed (SRE). */
+  readonly sre: boolean;
+  /** Write-protect enable (WPE). */
+  readonly wpe: boolean;
+}
+
+/** What a (device, PASID) is attached to. */
+export type DomainProgram = PagingProgram | NestedProgram;
+
+/** The physical IOMMU as the object model sees it. */
+export interface PhysicalIommu {
+  /** Host memory for second-stage tables (and the IOMMU's own structures). */
+  readonly pages: HostPages;
+  /** Second-stage levels domains are built with (from CAP.SAGAW). */
+  readonly ssLevels: 3 | 4 | 5;
+  /** Largest second-stage leaf the unit supports (from CAP.SLLPS). */
+  readonly maxLeafLg2: 12 | 21 | 30;
+  /** Points (sid, pasid) at a domain, replacing any earlier one atomically; may throw ENOMEM. */
+  install(sid: number, pasid: number, program: DomainProgram): void;
+  /** Clears (sid, pasid): its DMA is blocked again. */
+  remove(sid: number, pasid: number): void;
+  /** Second-stage mappings of domain `did` changed in `[iova, iova + len)`. */
+  flushSecondStage(did: number, iova: bigint, len: bigint): void;
+  /** Stage-1 invalidation passed through: `npages` pages from `addr` of (did, pasid); npages 0 = all. */
+  flushFirstStage(did: number, pasid: number, addr: bigint, npages: bigint, leafOnly: boolean): void;
+  /** Waits until no page request of `sid` is in flight (a page-drain wait descriptor, §6.5.2.x). */
+  drainPageRequests(sid: number): void;
+}

@@ -1,0 +1,223 @@
+/**
+ * Hardware page tables (iommufd HWPT objects):
+ *
+ * - `HwptPaging`: a host second-stage domain built from an IOAS (a real
+ *   §9.8 table in host memory, kept equal to the IOAS's mappings). Several
+ *   may share one IOAS. Allocated with `nestParent`, it can parent nested
+ *   domains (and back a vIOMMU).
+ * - `HwptNested`: a guest first-stage table pointer (a guest-physical
+ *   address, translated through the parent's second stage) over a parent
+ *   paging HWPT. `invalidate` is the stage-1 invalidation call the guest's
+ *   first-stage invalidations are passed through with (IOMMU_HWPT_INVALIDATE
+ *   with struct iommu_hwpt_vtd_s1_invalidate entries).
+ *
+ * Both record where they are attached, for flushes, and may name a fault
+ * queue that receives I/O page faults of the devices attached to them.
+ */
+import { checkU64, fail } from './errors.js';
+import type { HostObject } from './objects.js';
+import type { Ioas, IoasDomain } from './ioas.js';
+import { SsPageTable } from './ss-table.js';
+import type { DomainProgram, NestedProgram, PagingProgram, PhysicalIommu } from './backend.js';
+import type { FaultQueue } from './fault-queue.js';
+import { PAGE } from './host-pages.js';
+
+/** A (physical sid, PASID) a HWPT is installed at. */
+export interface Attachment {
+  readonly sid: number;
+  readonly pasid: number;
+}
+
+/** Releases a domain id (the platform's DID allocator). */
+export type DidRelease = (did: number) => void;
+
+const key = (a: Attachment): string => `${a.sid}:${a.pasid}`;
+
+/** What both HWPT kinds share. */
+abstract class HwptBase {
+  id = 0;
+  users = 0;
+  /** Where this HWPT is installed. */
+  readonly attachments = new Map<string, Attachment>();
+
+  constructor(readonly did: number, readonly faultQueue: FaultQueue | undefined, protected readonly freeDid: DidRelease) {}
+
+  /** What the physical IOMMU programs for a device attached here. */
+  abstract program(): DomainProgram;
+
+  /** Records an attachment (the caller installed it and counts the user). */
+  addAttachment(a: Attachment): void {
+    this.attachments.set(key(a), a);
+  }
+
+  /** Forgets an attachment. */
+  dropAttachment(a: Attachment): void {
+    this.attachments.delete(key(a));
+  }
+
+  /** Takes the references a live HWPT holds (after every fallible step succeeded). */
+  protected holdBase(): void {
+    if (this.faultQueue) this.faultQueue.users++;
+  }
+
+  protected releaseBase(): void {
+    if (this.faultQueue) this.faultQueue.users--;
+    this.freeDid(this.did);
+  }
+}
+
+/** Options of HwptPaging. */
+export interface HwptPagingOptions {
+  /** May parent nested HWPTs and vIOMMUs (IOMMU_HWPT_ALLOC_NEST_PARENT). */
+  readonly nestParent?: boolean;
+  /** Fault queue for I/O page faults of attached devices. */
+  readonly faultQueue?: FaultQueue;
+}
+
+/** A host second-stage domain mirroring an IOAS. */
+export class HwptPaging extends HwptBase implements HostObject, IoasDomain {
+  readonly kind = 'hwpt-paging' as const;
+  readonly table: SsPageTable;
+  readonly nestParent: boolean;
+  /** Nested HWPTs over this one (their IOTLB entries hold second-stage results too). */
+  readonly children = new Set<HwptNested>();
+
+  private constructor(readonly ioas: Ioas, private readonly iommu: PhysicalIommu, did: number, freeDid: DidRelease, opts: HwptPagingOptions) {
+    super(did, opts.faultQueue, freeDid);
+    this.table = new SsPageTable(iommu.pages, iommu.ssLevels, iommu.maxLeafLg2);
+    this.nestParent = opts.nestParent ?? false;
+  }
+
+  /**
+   * Builds the table and fills it from `ioas` (all-or-nothing: on failure
+   * the table pages are freed and the error rethrown; the DID stays the caller's).
+   */
+  static create(ioas: Ioas, iommu: PhysicalIommu, did: number, freeDid: DidRelease, opts: HwptPagingOptions = {}): HwptPaging {
+    const h = new HwptPaging(ioas, iommu, did, freeDid, opts);
+    try {
+      ioas.addDomain(h);
+    } catch (e) {
+      h.table.destroy();
+      throw e;
+    }
+    ioas.users++;
+    h.holdBase();
+    return h;
+  }
+
+  get limit(): bigint {
+    return this.table.limit;
+  }
+
+  map(iova: bigint, hpa: bigint, len: bigint, perms: number): void {
+    this.table.map(iova, hpa, len, perms);
+  }
+
+  unmap(iova: bigint, len: bigint): void {
+    this.table.unmap(iova, len);
+    this.iommu.flushSecondStage(this.did, iova, len);
+    for (const c of this.children) this.iommu.flushSecondStage(c.did, 0n, 1n << 64n);
+  }
+
+  program(): PagingProgram {
+    return { kind: 'paging', did: this.did, ssptptr: this.table.root, levels: this.table.levels };
+  }
+
+  release(): void {
+    this.ioas.removeDomain(this);
+    this.ioas.users--;
+    this.table.destroy();
+    this.releaseBase();
+  }
+}
+
+/** Options of a nested HWPT (IOMMU_HWPT_DATA_VTD_S1). */
+export interface HwptNestedOptions {
+  /** Guest first-stage root table (a guest-physical address, 4 KiB aligned). */
+  readonly fsptptr: bigint;
+  /** First-stage levels (default 4). */
+  readonly fsLevels?: 4 | 5;
+  /** Supervisor requests enabled (IOMMU_VTD_S1_SRE). */
+  readonly sre?: boolean;
+  /** Write protect enable (IOMMU_VTD_S1_WPE). */
+  readonly wpe?: boolean;
+  /** Fault queue for I/O page faults. */
+  readonly faultQueue?: FaultQueue;
+  /** The vIOMMU this nested domain belongs to (counted as a user of it). */
+  readonly viommu?: HostObject;
+}
+
+/** One stage-1 invalidation entry (struct iommu_hwpt_vtd_s1_invalidate). */
+export interface S1Invalidation {
+  /** First address (4 KiB aligned). */
+  readonly addr: bigint;
+  /** Number of 4 KiB pages; S1_INVALIDATE_ALL (2^64 - 1) means the whole address space. */
+  readonly npages: bigint;
+  /** Only leaf entries changed (IOMMU_VTD_INV_FLAGS_LEAF): paging-structure caches may stay. */
+  readonly leafOnly?: boolean;
+}
+
+/** npages value meaning "every address" (U64_MAX, as the uAPI). */
+export const S1_INVALIDATE_ALL = (1n << 64n) - 1n;
+
+/** A guest first stage over a parent paging HWPT. */
+export class HwptNested extends HwptBase implements HostObject {
+  readonly kind = 'hwpt-nested' as const;
+  readonly fsptptr: bigint;
+  readonly fsLevels: 4 | 5;
+  private readonly sre: boolean;
+  private readonly wpe: boolean;
+  readonly viommu: HostObject | undefined;
+
+  /** Validates the options (EINVAL naming the argument); takes references to parent, queue and vIOMMU. */
+  constructor(readonly parent: HwptPaging, private readonly iommu: PhysicalIommu, did: number, freeDid: DidRelease, opts: HwptNestedOptions) {
+    super(did, opts.faultQueue, freeDid);
+    this.fsptptr = checkU64(opts.fsptptr, 'fsptptr');
+    if (this.fsptptr % PAGE !== 0n || this.fsptptr >= 1n << 52n) fail('EINVAL', `fsptptr: 0x${this.fsptptr.toString(16)} is not a 4 KiB aligned address below 2^52`);
+    this.fsLevels = opts.fsLevels ?? 4;
+    if (this.fsLevels !== 4 && this.fsLevels !== 5) fail('EINVAL', `fsLevels: ${String(opts.fsLevels)} is not 4 or 5`);
+    if (!parent.nestParent) fail('EINVAL', `parent: HWPT ${parent.id} was not allocated as a nesting parent`);
+    this.sre = opts.sre ?? false;
+    this.wpe = opts.wpe ?? false;
+    this.viommu = opts.viommu;
+    parent.users++;
+    parent.children.add(this);
+    if (this.viommu) this.viommu.users++;
+    this.holdBase();
+  }
+
+  program(): NestedProgram {
+    const p = this.parent.program();
+    return { ...p, kind: 'nested', did: this.did, fsptptr: this.fsptptr, fsLevels: this.fsLevels, sre: this.sre, wpe: this.wpe };
+  }
+
+  /**
+   * Passes the guest's first-stage invalidations through to every place
+   * this HWPT is installed. All entries are checked first (EINVAL naming
+   * `entries[i]`); returns the number of entries handled.
+   */
+  invalidate(entries: readonly S1Invalidation[]): number {
+    if (!Array.isArray(entries)) fail('EINVAL', 'entries: not an array');
+    entries.forEach((e, i) => {
+      checkU64(e?.addr, `entries[${i}].addr`);
+      checkU64(e.npages, `entries[${i}].npages`);
+      if (e.addr % PAGE !== 0n) fail('EINVAL', `entries[${i}].addr: 0x${e.addr.toString(16)} is not 4 KiB aligned`);
+      if (e.npages === 0n) fail('EINVAL', `entries[${i}].npages: 0 pages`);
+    });
+    for (const e of entries) {
+      const npages = e.npages === S1_INVALIDATE_ALL ? 0n : e.npages;
+      for (const a of this.attachments.values()) this.iommu.flushFirstStage(this.did, a.pasid, e.addr, npages, e.leafOnly ?? false);
+    }
+    return entries.length;
+  }
+
+  release(): void {
+    this.parent.users--;
+    this.parent.children.delete(this);
+    if (this.viommu) this.viommu.users--;
+    this.releaseBase();
+  }
+}
+
+/** Either HWPT kind. */
+export type Hwpt = HwptPaging | HwptNested;

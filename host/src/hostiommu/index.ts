@@ -1,0 +1,22 @@
+/**
+ * The iommufd-like host object model (ARCHITECTURE.md "Host side"): a
+ * platform (physical IOMMU, devices, global PASID space), contexts with
+ * numeric object ids (IOAS, HWPT paging/nested, devices, fault queues,
+ * vIOMMU/vDEVICE, PASID sets), errno-style errors, and fail-nth injection.
+ */
+export { ERRNO_MEANING, HostIommuError, isHostIommuError, type Errno } from './errors.js';
+export { FailInjector } from './fail-nth.js';
+export { ObjectTable, MAX_OBJECT_ID, type ObjectKind, type HostObject } from './objects.js';
+export { HostPages, PAGE, type TableMemory } from './host-pages.js';
+export { SsPageTable, SS, PERM, type SsLookup } from './ss-table.js';
+export { Ioas, PinAccount, type Area, type MapArgs, type IoasDomain } from './ioas.js';
+export { HwptPaging, HwptNested, S1_INVALIDATE_ALL, type Hwpt, type S1Invalidation, type Attachment } from './hwpt.js';
+export { PhysDevice, DeviceFile, BoundDevice, MSI_WINDOW, type DeviceInfo } from './device.js';
+export { FaultQueue, PRG_RESPONSE, FAULT_PERM, type FaultRecord, type PageRequest, type PageResponder } from './fault-queue.js';
+export { Viommu, Vdevice } from './viommu.js';
+export { GlobalPasidSpace, PasidSet, DevicePasidSpace, GuestPasidTable, PASID_MAX, type PasidRange } from './pasid.js';
+export { RID_PASID, type PhysicalIommu, type DomainProgram, type PagingProgram, type NestedProgram } from './backend.js';
+export { TableIommu, coveringBlock, type CoreCaches, type TableIommuOptions } from './table-iommu.js';
+export { HostPlatform, type PlatformOptions, type PlatformUsage, type PhysPageRequest } from './platform.js';
+export { HostIommu, type PagingAllocOptions, type NestedAllocOptions } from './host-iommu.js';
+export { HOST_IOMMU_OPS, callOp, type OpRow, type OpArgs } from './ops.js';

@@ -1,0 +1,164 @@
+/**
+ * The host platform under every host IOMMU context (one per VMM / VM):
+ * the physical IOMMU, the physical devices, the global PASID namespace,
+ * per-owner pinned-page accounts, the domain-id space and the fail-nth
+ * injector. Contexts (`HostIommu`, host-iommu.ts) are created from it;
+ * what must be exclusive across contexts (device binding, host PASID
+ * ownership, DIDs) lives here.
+ */
+import { checkInt, fail } from './errors.js';
+import { FailInjector } from './fail-nth.js';
+import type { PhysicalIommu } from './backend.js';
+import { GlobalPasidSpace, type HostPasidOwners, type PasidRange } from './pasid.js';
+import { PinAccount } from './ioas.js';
+import { DeviceFile, PhysDevice, type DeviceInfo } from './device.js';
+import { PRG_RESPONSE, type PageResponder } from './fault-queue.js';
+import { HostIommu } from './host-iommu.js';
+
+/** Options of HostPlatform. */
+export interface PlatformOptions {
+  /** The physical IOMMU (its HostPages should share `injector`). */
+  readonly iommu: PhysicalIommu;
+  /** The fail-nth injector every allocation point consults (default: a fresh one). */
+  readonly injector?: FailInjector;
+  /** Whether host memory `[hpa, hpa + len)` may be mapped (default: any). */
+  readonly hostMemory?: (hpa: bigint, len: bigint) => boolean;
+  /** Global PASID range (default 1..2^20-1). */
+  readonly pasidRange?: PasidRange;
+  /** Largest domain id handed out (default 0xffff; DIDs start at 1). */
+  readonly maxDid?: number;
+  /** Default pinned-page limit of a new owner (default 2^20 pages = 4 GiB). */
+  readonly defaultPinLimit?: number;
+  /** Receives page group responses for physical devices (to the device / page-request path). */
+  readonly onPageResponse?: PageResponder;
+}
+
+/** A page request from a physical device, as the physical IOMMU reports it. */
+export interface PhysPageRequest {
+  readonly pasid: number | undefined;
+  readonly groupId: number;
+  readonly perms: number;
+  readonly addr: bigint;
+  readonly last: boolean;
+}
+
+/** Counters a leak check compares against a baseline. */
+export interface PlatformUsage {
+  /** Live objects in every context. */
+  readonly objects: number;
+  /** Pages charged to every account. */
+  readonly pinnedPages: number;
+  /** PASIDs allocated in the global space and every bound device's space. */
+  readonly pasids: number;
+  /** Host table pages (second-stage and IOMMU structures). */
+  readonly tablePages: number;
+  /** Domain ids in use. */
+  readonly dids: number;
+  /** Devices bound to a context. */
+  readonly boundDevices: number;
+}
+
+/** The platform: physical IOMMU, devices, global namespaces. */
+export class HostPlatform {
+  readonly injector: FailInjector;
+  readonly iommu: PhysicalIommu;
+  readonly pasids: GlobalPasidSpace;
+  /** Host PASID -> owning VM, shared by every context's gPASID table. */
+  readonly hostPasidOwners: HostPasidOwners = new Map();
+  readonly hostMemory: (hpa: bigint, len: bigint) => boolean;
+  private readonly devices = new Map<number, PhysDevice>();
+  private readonly accounts = new Map<string, PinAccount>();
+  private readonly contexts = new Set<HostIommu>();
+  private readonly dids = new Set<number>();
+  private readonly maxDid: number;
+
+  constructor(private readonly opts: PlatformOptions) {
+    this.injector = opts.injector ?? new FailInjector();
+    this.iommu = opts.iommu;
+    this.pasids = new GlobalPasidSpace(this.injector, opts.pasidRange);
+    this.hostMemory = opts.hostMemory ?? (() => true);
+    this.maxDid = checkInt(opts.maxDid ?? 0xffff, 1, 0xffff, 'maxDid');
+  }
+
+  /** Adds a physical device at `sid`; EEXIST if one is there. */
+  addDevice(sid: number, info: DeviceInfo = {}): PhysDevice {
+    if (this.devices.has(sid)) fail('EEXIST', `sid: a device is already at ${this.devices.get(sid)!.name}`);
+    const d = new PhysDevice(sid, info);
+    this.devices.set(sid, d);
+    return d;
+  }
+
+  /** Opens the device at `sid` (parked: DMA blocked until bound and attached); ENOENT if none. */
+  openDevice(sid: number): DeviceFile {
+    const d = this.devices.get(sid);
+    if (d === undefined) fail('ENOENT', `sid: no device at ${String(sid)}`);
+    return new DeviceFile(d);
+  }
+
+  /** The pinned-page account of `owner` (created with `limitPages` or the default limit). */
+  account(owner: string, limitPages?: number): PinAccount {
+    let a = this.accounts.get(owner);
+    if (a === undefined) {
+      a = new PinAccount(owner, checkInt(limitPages ?? this.opts.defaultPinLimit ?? 1 << 20, 0, Number.MAX_SAFE_INTEGER, 'limitPages'));
+      this.accounts.set(owner, a);
+    }
+    return a;
+  }
+
+  /** A new context (one iommufd file) for `owner`, charging pins to `owner`'s account. */
+  createContext(owner: string, limitPages?: number): HostIommu {
+    const ctx = new HostIommu(this, owner, this.account(owner, limitPages));
+    this.contexts.add(ctx);
+    return ctx;
+  }
+
+  /** Forgets a closed context (called by HostIommu.close). */
+  dropContext(ctx: HostIommu): void {
+    this.contexts.delete(ctx);
+  }
+
+  /** Allocates a domain id (fail-nth point; ENOSPC when all are in use). */
+  allocDid(): number {
+    if (this.dids.size >= this.maxDid) fail('ENOSPC', `did: all ${this.maxDid} domain ids are in use`);
+    this.injector.point('domain id');
+    let d = 1;
+    while (this.dids.has(d)) d++;
+    this.dids.add(d);
+    return d;
+  }
+
+  /** Frees a domain id. */
+  freeDid(did: number): void {
+    this.dids.delete(did);
+  }
+
+  /**
+   * A page request from the physical device at `sid`: goes to the fault
+   * queue of the HWPT its (device, PASID) is attached to; without one (not
+   * bound, not attached, no queue) it is answered INVALID at once.
+   * Returns true when queued.
+   */
+  pageRequest(sid: number, req: PhysPageRequest): boolean {
+    const bound = this.devices.get(sid)?.boundTo;
+    if (bound !== undefined && bound.routePageRequest(req)) return true;
+    if (req.last) this.respondPage(sid, req.pasid, req.groupId, PRG_RESPONSE.INVALID);
+    return false;
+  }
+
+  /** Sends a page group response to the physical device (the platform's onPageResponse hook). */
+  respondPage(sid: number, pasid: number | undefined, groupId: number, code: number): void {
+    this.opts.onPageResponse?.(sid, pasid, groupId, code);
+  }
+
+  /** Counters for leak checks. */
+  usage(): PlatformUsage {
+    let objects = 0;
+    let devicePasids = 0;
+    for (const c of this.contexts) objects += c.objectCount;
+    for (const d of this.devices.values()) devicePasids += d.boundTo?.pasids?.allocated ?? 0;
+    let pinnedPages = 0;
+    for (const a of this.accounts.values()) pinnedPages += a.pinned;
+    const boundDevices = [...this.devices.values()].filter((d) => d.boundTo !== undefined).length;
+    return { objects, pinnedPages, pasids: this.pasids.allocated + devicePasids, tablePages: this.iommu.pages.allocated, dids: this.dids.size, boundDevices };
+  }
+}
