@@ -96,9 +96,10 @@ function fullRows(): RegisterRow[] {
     row('PLMLIMIT', REG.PLMLIMIT, 4),
     row('PHMBASE', REG.PHMBASE, 8),
     row('PHMLIMIT', REG.PHMLIMIT, 8),
-    // Page-request queue (§11.4.11): PQH software-owned, PQT hardware-owned, PQA base|PQS.
+    // Page-request queue (§11.4.11): PQH software-owned; PQT advanced by hardware but RW
+    // (drivers zero it before programming PQA, Linux intel_iommu_enable_prq); PQA base|PQS.
     row('PQH', REG.PQH, 8, { writable: 0x7ffe0n }),
-    row('PQT', REG.PQT, 8),
+    row('PQT', REG.PQT, 8, { writable: 0x7ffe0n }),
     row('PQA', REG.PQA, 8, { writable: 0xffff_ffff_ffff_f007n }),
     row('PRS', REG.PRS, 4, { w1c: 3n }),
     row('PECTL', REG.PECTL, 4, { reset: BigInt(ECTL.IM), writable: BigInt(ECTL.IM) }),

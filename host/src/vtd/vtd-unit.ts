@@ -19,6 +19,8 @@ import { EventInterrupts, type InterruptSink } from './interrupts.js';
 import type { Profile } from './profiles.js';
 import type { QiHost } from './qi-host.js';
 import { InvalidationQueue, type QiRegister } from './qi/invalidation-queue.js';
+import type { PageRequest, PageRequestOutcome, PageRequestSink } from './prq/page-request.js';
+import { PageRequestService, type PageResponseRouter } from './prq/page-request-service.js';
 import { RegisterFile, type RegisterWrite } from './register-file.js';
 import { handleCcmdWrite, handleIotlbWrite } from './register-invalidation.js';
 import { RTADDR, TTM } from './spec/registers.js';
@@ -45,19 +47,26 @@ const HIGH_DWORD = 0xffff_ffff_0000_0000n;
 /** Registers whose reads and writes the invalidation queue owns (§11.4.9). */
 const QUEUE_REGS: readonly string[] = ['IQH', 'IQT', 'IQA', 'ICS', 'IQERCD'];
 
-/** A VT-d unit: registers, commands, invalidation and fault reporting. */
-export class VtdUnit implements GcmdTarget {
+/** Page-request registers whose writes the page-request service checks (§11.4.11). */
+const PRQ_REGS: readonly string[] = ['PQH', 'PQT', 'PQA', 'PRS'];
+
+/** A VT-d unit: registers, commands, invalidation, fault reporting and page requests. */
+export class VtdUnit implements GcmdTarget, PageRequestSink {
   readonly core: Core;
   readonly mem: GuestMemory;
   readonly profile: Profile;
   readonly regs: RegisterFile;
   readonly events: EventInterrupts;
   readonly faults: FaultRecorder;
+  /** The page-request queue and page-group response routing (prq/). */
+  readonly prq: PageRequestService;
   /** Recent log lines (bounded), newest last. */
   readonly logLines: string[] = [];
   private readonly logSink: (msg: string) => void;
   private qi: InvalidationQueue;
   private ttm: number = TTM.LEGACY;
+  /** Root table address SRTP latched (page requests read context entries from it). */
+  private rootTable = 0n;
 
   private constructor(o: VtdUnitOptions) {
     this.core = o.core;
@@ -67,6 +76,10 @@ export class VtdUnit implements GcmdTarget {
     this.regs = new RegisterFile(o.profile, (m) => this.log(m));
     this.events = new EventInterrupts(this.regs, o.onInterrupt);
     this.faults = new FaultRecorder(this.regs, o.profile, this.events, (m) => this.log(m));
+    this.prq = new PageRequestService({
+      regs: this.regs, mem: this.mem, events: this.events, faults: this.faults, ecap: o.profile.ecap,
+      latchedRoot: () => ({ rootTable: this.rootTable, ttm: this.ttm }), log: (m) => this.log(m),
+    });
     this.qi = new InvalidationQueue(this.qiHost());
     this.regs.setHooks({
       route: (row) => QUEUE_REGS.includes(row.name) ? this.queueRoute(row.name as QiRegister) : undefined,
@@ -94,7 +107,9 @@ export class VtdUnit implements GcmdTarget {
   reset(): void {
     this.regs.reset();
     this.faults.reset();
+    this.prq.reset();
     this.ttm = TTM.LEGACY;
+    this.rootTable = 0n;
     this.qi = new InvalidationQueue(this.qiHost());
     this.core.setTranslationEnabled(false);
     this.core.setRootTable(0n, 0);
@@ -136,6 +151,16 @@ export class VtdUnit implements GcmdTarget {
     return { ok: false, reason: f.reason, recorded: f.outcome === 'recorded' };
   }
 
+  /** A device's page request (PCIe PRI) enters the IOMMU here (prq/page-request-service.ts). */
+  submitPageRequest(req: PageRequest): PageRequestOutcome {
+    return this.prq.submitPageRequest(req);
+  }
+
+  /** Sets how page-group responses find their device by requester id (the machine's PCI bus). */
+  setPageResponseRouter(router: PageResponseRouter): void {
+    this.prq.setRouter(router);
+  }
+
   /** A DMA port bound to one requester id, for a device. */
   portFor(sid: number): DmaPort {
     return {
@@ -150,6 +175,7 @@ export class VtdUnit implements GcmdTarget {
   /** SRTP: latches RTADDR (address, TTM) into the core; ESRTPS: caches are invalidated. */
   setRootTable(rtaddr: bigint): void {
     this.ttm = latchedTtm(this, rtaddr);
+    this.rootTable = rtaddr & RTADDR.RTA_MASK;
     this.core.setRootTable(rtaddr & RTADDR.RTA_MASK, this.ttm);
   }
 
@@ -187,6 +213,7 @@ export class VtdUnit implements GcmdTarget {
       case 'PECTL': this.events.onControlWrite('page-request'); return;
       default:
         if (name.startsWith('FRCD') && name.endsWith('_HI')) this.faults.afterFrcdWrite();
+        else if (PRQ_REGS.includes(name)) this.prq.afterRegisterWrite(name);
     }
   }
 
@@ -211,7 +238,7 @@ export class VtdUnit implements GcmdTarget {
       setFaultStatus: (bit) => this.faults.setStatus(bit),
       invalidationEvent: () => this.invalidationEvent(),
       deviceTlbInvalidate: () => 'done',
-      pageGroupResponse: (r) => this.log(`page-group response to rid 0x${r.rid.toString(16)} (no PRI device)`),
+      pageGroupResponse: (r) => this.prq.deliverResponse(r),
       log: (m) => this.log(m),
     };
   }

@@ -43,7 +43,13 @@ export type PageRequestOutcome =
   /** Not queued (queue full, PRO set): the IOMMU answered with `code` itself (§7.5). */
   | { readonly autoResponse: PageResponseCode }
   /** Not accepted: page requests not enabled for this requester/PASID (a fault was recorded instead). */
-  | 'rejected';
+  | 'rejected'
+  /**
+   * Not queued and not answered (queue full, PRO set) because the request is
+   * not the last page of its group, or is a stop marker: the group's answer
+   * comes with its last page (§7.5: hardware auto-responds only to LPIG).
+   */
+  | 'dropped';
 
 /** The IOMMU side: devices submit page requests here. */
 export interface PageRequestSink {

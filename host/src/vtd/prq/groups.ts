@@ -1,0 +1,79 @@
+/**
+ * Page request groups awaiting a page-group response (PCIe PRI; VT-d §7.5-7.7
+ * in 3.x). A group, named by (requester id, PASID if present, PRGI), is open
+ * from its first queued page until software answers it or the IOMMU answers it
+ * itself (overflow auto-response). A response for a group that is not open is
+ * "unknown": the unit ignores and logs it, so a device never sees a response
+ * it did not ask for (or one twice).
+ *
+ * Stop markers are not groups: they get no response.
+ */
+import type { PageRequest } from './page-request.js';
+
+/** An open group as embedders and tests see it. */
+export interface OpenGroup {
+  readonly sid: number;
+  readonly pasid?: number;
+  readonly prgi: number;
+  /** Pages of the group written to the queue so far. */
+  readonly pages: number;
+  /** The last page (LPIG) has been queued: software may answer now. */
+  readonly complete: boolean;
+}
+
+/** The identity of a group. */
+export interface GroupId {
+  readonly sid: number;
+  readonly pasid?: number;
+  readonly prgi: number;
+}
+
+/** Most groups the unit tracks; beyond it new groups are logged and not tracked (responses to them are then unknown). */
+export const MAX_OPEN_GROUPS = 1 << 16;
+
+const keyOf = (g: GroupId): string => `${g.sid}:${g.pasid ?? '-'}:${g.prgi}`;
+
+/** Human-readable group name for logs: rid 0x18 pasid 5 prgi 3. */
+export function groupName(g: GroupId): string {
+  return `rid 0x${g.sid.toString(16)}${g.pasid === undefined ? '' : ` pasid ${g.pasid}`} prgi ${g.prgi}`;
+}
+
+/** The open groups of one unit. */
+export class PageGroups {
+  private readonly open = new Map<string, OpenGroup>();
+
+  constructor(private readonly log: (msg: string) => void) {}
+
+  /** A page of `req`'s group was written to the queue. */
+  noteQueued(req: PageRequest): void {
+    const key = keyOf(req);
+    const old = this.open.get(key);
+    if (!old && this.open.size >= MAX_OPEN_GROUPS) {
+      this.log(`page request ${groupName(req)}: ${MAX_OPEN_GROUPS} groups already open; not tracked`);
+      return;
+    }
+    const group: OpenGroup = {
+      sid: req.sid, pasid: req.pasid, prgi: req.prgi,
+      pages: (old?.pages ?? 0) + 1, complete: (old?.complete ?? false) || req.lpig,
+    };
+    this.open.set(key, group);
+  }
+
+  /** Closes a group (answered); returns it, or undefined when it was not open. */
+  close(g: GroupId): OpenGroup | undefined {
+    const key = keyOf(g);
+    const group = this.open.get(key);
+    this.open.delete(key);
+    return group;
+  }
+
+  /** Every open group, oldest first. */
+  list(): OpenGroup[] {
+    return [...this.open.values()];
+  }
+
+  /** Forgets every group (unit reset). */
+  clear(): void {
+    this.open.clear();
+  }
+}
