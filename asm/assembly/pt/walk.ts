@@ -1,5 +1,5 @@
-// The page walker: one loop, two formats (pt/ss-format via spec/ss-pte.ts,
-// first stage via spec/fs-pte.ts), and nesting (every first-stage table
+// The page walker: one loop shape, two formats (second stage, VT-d format,
+// spec/ss-pte.ts; first stage, x86 format, spec/fs-pte.ts), and nesting (every first-stage table
 // fetch and the first-stage output go through a second-stage walk).
 // Paging-structure caches (cache/psc.ts) let a walk start below the top.
 // The caller fills the walk environment (`env*`) from the context/PASID
@@ -44,7 +44,7 @@ export let envDid: u32 = 0;
 export let envPasid: u32 = 0;
 /** Host address width (CFG_HAW). */
 export let envHaw: u32 = 48;
-/** Second stage: top table address, top level, address width bits, code set. */
+/** Second stage: top table address. */
 export let envSsRoot: u64 = 0;
 /** Second stage: top level (levels - 1). */
 export let envSsTop: i32 = 0;
