@@ -189,6 +189,34 @@ export class GuestPrq {
     return { overflowCleared: true, discarded };
   }
 
+  /**
+   * Drains page requests of `pasid` from `rid` after its PASID entry was torn
+   * down (Linux intel_iommu_drain_pasid_prq, VTD-FACTS §4.2): PASID-IOTLB
+   * invalidation of (did, pasid), PASID-based device-TLB invalidation, then a
+   * fenced wait with PD (page-request drain): when it completes, every page
+   * request the unit received before it is in the queue. Then the queue is
+   * serviced, answering that PASID's groups with Invalid Request (others go
+   * to `handle`), until no request of the PASID is left and PRO is clear.
+   * Returns the requests of the PASID that were drained.
+   */
+  drainPasid(rid: number, pasid: number, did: number, handle: PageFaultHandler): GuestPageRequest[] {
+    const B = BigInt;
+    const piotlb = [0x6n | 2n << 4n | B(did) << 16n | B(pasid) << 32n, 0n, 0n, 0n];
+    const pdevtlb = [0x8n | B(rid) << 16n | B(pasid) << 32n, 1n, 0n, 0n]; // G=1: every address of the PASID
+    const status = this.env.alloc.alloc();
+    const waitPd = [0x5n | 1n << 5n | 1n << 6n | 1n << 7n | 0x1n << 32n, status];
+    this.submit([piotlb, pdevtlb, waitPd]);
+    const drained: GuestPageRequest[] = [];
+    const ours = (q: GuestPageRequest) => q.rid === rid && q.pasid === pasid;
+    for (let pass = 0; pass < 8; pass++) {
+      const pending = this.peek();
+      if (!pending.some(ours) && !(this.status() & PRS_PRO)) break;
+      drained.push(...pending.filter(ours));
+      this.service((q) => (ours(q) ? RESP.INVALID : handle(q)));
+    }
+    return drained;
+  }
+
   /** Stops page requests: PQA = 0 (Linux intel_iommu_finish_prq). */
   disable(): void {
     this.drv.write64(PRQ_REG.PQH, 0n);

@@ -13,7 +13,7 @@ import { guestEnvFor } from '../../firmware-tests/lib/machine-env.js';
 import {
   GuestPrq, PECTL_IM, PECTL_IP, PRQ_REG, PRS_PPR, PRS_PRO, RESP, decodeGuestPageRequest, pageGroupResponseDesc,
 } from '../../firmware-tests/lib/prq-handler.js';
-import { PGTT, encodeSmContextEntry, readWords } from '../../firmware-tests/lib/tables.js';
+import { PGTT, PasidTableBuilder, encodeSmContextEntry, readWords } from '../../firmware-tests/lib/tables.js';
 import { createMachine, type Machine } from '../src/machine.js';
 import type { MsiMessage } from '../src/vtd/interrupts.js';
 import { decodePageRequest, encodePageRequest } from '../src/vtd/prq/descriptor.js';
@@ -40,6 +40,8 @@ interface Rig {
   qi: GuestQueue;
   msis: MsiMessage[];
   devs: Map<number, FakePriDevice>;
+  /** PASID tables of SID and SID2. */
+  pasids: Map<number, PasidTableBuilder>;
 }
 
 /** Scalable unit, devices SID/SID2 with PRE (unless `pre` false), QI (256-bit) and a 1-page PRQ. */
@@ -48,9 +50,11 @@ async function rig(o: { pre?: boolean; fpd?: boolean; paside?: boolean; legacy?:
   const m = await createMachine({ profile: 'default', ramMib: 64, onInterrupt: (msi) => msis.push(msi) });
   const env = guestEnvFor(m);
   const iommu = new GuestIommu(env, o.legacy ? 'legacy' : 'scalable');
+  const tables = new Map<number, PasidTableBuilder>();
   if (!o.legacy) {
     for (const sid of [SID, SID2]) {
       const { pasids } = iommu.attachScalable(sid, { did: 1, pgtt: PGTT.FIRST_STAGE, pasid: PASID });
+      tables.set(sid, pasids!);
       iommu.ctx.setContext(sid, encodeSmContextEntry({
         P: true, FPD: o.fpd ?? false, PASIDE: o.paside ?? true, PRE: o.pre ?? true,
         PASIDDIRPTR: pasids!.directory, RID_PASID: 0,
@@ -65,7 +69,7 @@ async function rig(o: { pre?: boolean; fpd?: boolean; paside?: boolean; legacy?:
   prq.setupEvent(MSI_ADDR, 0x41);
   const devs = new Map([[SID, new FakePriDevice()], [SID2, new FakePriDevice()]]);
   m.vtd.setPageResponseRouter((sid) => devs.get(sid));
-  return { m, env, iommu, prq, qi, msis, devs };
+  return { m, env, iommu, prq, qi, msis, devs, pasids: tables };
 }
 
 const req = (o: Partial<PageRequest> = {}): PageRequest => ({
@@ -240,6 +244,25 @@ describe('page-group responses (QI type 9)', () => {
     r.qi.ring();
     expect(r.env.mem.readU32(status)).toBe(0x77);
     expect(r.prq.peek().map((q) => [q.prgi, q.lpig, q.read])).toEqual([[2, false, true], [0, true, false]]);
+  });
+});
+
+describe('PASID teardown with requests in flight', () => {
+  it('drain (PASID-IOTLB, PASID device-TLB, wait with PD): the PASID\'s groups get Invalid Request, others are served', async () => {
+    const r = await rig();
+    for (let i = 0; i < 6; i++) r.m.vtd.submitPageRequest(req({ pasid: i % 2 ? 6 : PASID, prgi: i }));
+    r.m.vtd.submitPageRequest(req({ prgi: 0, read: false, lpig: true })); // the device's stop marker for PASID 5
+    r.pasids.get(SID)!.setPasid(PASID, new Array(8).fill(0n)); // tear the PASID entry down
+    const drained = r.prq.drainPasid(SID, PASID, 1, () => RESP.SUCCESS);
+    expect(drained.map((q) => q.prgi)).toEqual([0, 2, 4, 0]);
+    expect(r.devs.get(SID)!.got).toEqual([
+      { pasid: PASID, prgi: 0, code: RESP.INVALID }, { pasid: 6, prgi: 1, code: RESP.SUCCESS },
+      { pasid: PASID, prgi: 2, code: RESP.INVALID }, { pasid: 6, prgi: 3, code: RESP.SUCCESS },
+      { pasid: PASID, prgi: 4, code: RESP.INVALID }, { pasid: 6, prgi: 5, code: RESP.SUCCESS },
+    ]);
+    expect(r.m.vtd.prq.openGroups()).toEqual([]); // nothing owed: the PASID can be freed
+    expect(r.m.vtd.prq.stats.unknownResponses).toBe(0);
+    expect(r.m.vtd.regs.get('FSTS') & 0x10n).toBe(0n); // the PD wait was accepted (no IQE)
   });
 });
 
