@@ -110,6 +110,7 @@ function qemuCapEcap(o: IommuOptions, tenDotZero: boolean): { cap: bigint; ecap:
 const QEMU_CORE_QUIRKS: readonly string[] = [
   'IOTLB_BEFORE_CONTEXT', 'NO_PASID_CACHE', 'LEGACY_CODES_IN_SM', 'FS_ALL_USER', 'FS_AD_IF_A_CLEAR',
   'PT_STICKY', 'NO_FAULT_ON_CACHED_PERM', 'QEMU_FAULT_PV', 'INTR_PAGE_OVERLAP', 'RSVD_CTX_UNQUALIFIED', 'NO_PSC',
+  'NO_PDIR_FPD',
 ];
 
 function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
@@ -123,7 +124,7 @@ function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
   return {
     name, options: o, ver: 0x10, cap, ecap, blockSize: 0x230, frcdOffset: 0x220, frcdCount: 1,
     ivaOffset: 0xf0, fullRegisterSet: false,
-    coreQuirks: ten ? QEMU_CORE_QUIRKS : [...QEMU_CORE_QUIRKS, 'PSI_ALIAS', 'FS_AS_SS'],
+    coreQuirks: ten ? QEMU_CORE_QUIRKS : [...QEMU_CORE_QUIRKS, 'PSI_ALIAS', 'FS_AS_SS', 'PASID_FAULTS_0X58'],
     host: {
       qemuFaultEventRule: true, noCfi: true,
       ccmdDomainAsGlobal: true, ignoreRegInvalWhileQi: true,
