@@ -1,0 +1,124 @@
+/**
+ * The fuzzer's input: a `viommu-scenario/1` scenario (firmware-tests/golden/
+ * FORMAT.md) held as the machine description plus validated steps. Every
+ * input the mutators produce is a valid scenario, so a finding is written as
+ * a scenario file that `viommu replay` runs unchanged.
+ */
+import { createHash } from 'node:crypto';
+import { parseScenario, type Step } from '../host/src/cli/scenario.js';
+import { LOW_HOLE, LOW_RAM_LIMIT } from '../host/src/machine.js';
+
+export type { Step } from '../host/src/cli/scenario.js';
+
+/** The scenario's `machine` object, as written in the file. */
+export interface RawMachine {
+  profile: string;
+  ram_mib: number;
+  iommu: { scalable_mode: boolean; caching_mode: boolean; aw_bits: number; first_stage?: boolean };
+  devices: { bdf: string; kind: 'dma-test' }[];
+}
+
+/** One fuzz input. */
+export interface FuzzInput {
+  readonly machine: RawMachine;
+  readonly steps: readonly Step[];
+}
+
+/** Most steps an input may have (longer inputs are trimmed by the mutators). */
+export const MAX_STEPS = 192;
+
+/** A half-open guest-physical range `[start, end)`. */
+export interface GpaRange {
+  readonly start: bigint;
+  readonly end: bigint;
+}
+
+/** The RAM ranges of a machine (q35 layout of host/src/machine.ts), without the legacy hole. */
+export function ramRanges(m: RawMachine): GpaRange[] {
+  const total = m.ram_mib * 0x10_0000;
+  const low = Math.min(total, LOW_RAM_LIMIT);
+  const out: GpaRange[] = [
+    { start: 0n, end: BigInt(LOW_HOLE.start) },
+    { start: BigInt(LOW_HOLE.end), end: BigInt(low) },
+  ];
+  if (total > low) out.push({ start: 0x1_0000_0000n, end: 0x1_0000_0000n + BigInt(total - low) });
+  return out;
+}
+
+/** True when `[gpa, gpa+len)` lies inside one RAM range (what `mem.*` steps need). */
+export function inRam(m: RawMachine, gpa: bigint, len: number): boolean {
+  return ramRanges(m).some((r) => gpa >= r.start && gpa + BigInt(len) <= r.end);
+}
+
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+/** A step as the scenario file writes it (hex strings for addresses and values). */
+export function stepToJson(s: Step): Record<string, unknown> {
+  switch (s.op) {
+    case 'mem.write': return { op: s.op, gpa: hex(s.gpa), u64: s.u64.map(hex) };
+    case 'mem.fill': return { op: s.op, gpa: hex(s.gpa), len: s.len, byte: s.byte };
+    case 'mem.read': return { op: s.op, gpa: hex(s.gpa), len: s.len };
+    case 'mmio.write': return { op: s.op, offset: hex(BigInt(s.offset)), size: s.size, value: hex(s.value) };
+    case 'mmio.read': return { op: s.op, offset: hex(BigInt(s.offset)), size: s.size };
+    case 'dma.read':
+    case 'dma.write': return { op: s.op, bdf: s.bdf, iova: hex(s.iova), len: s.len };
+  }
+}
+
+/** The input as a `viommu-scenario/1` document; `extra` adds top-level fields (e.g. `finding`). */
+export function toScenarioDoc(input: FuzzInput, name: string, description: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    format: 'viommu-scenario/1',
+    name,
+    description,
+    machine: input.machine,
+    steps: input.steps.map(stepToJson),
+    ...extra,
+  };
+}
+
+/** Pretty JSON of a scenario document, one step per line. */
+export function formatScenarioDoc(doc: Record<string, unknown>): string {
+  const { steps, ...head } = doc as { steps: unknown[] };
+  const top = JSON.stringify(head, null, 2).replace(/\n}$/, '');
+  const lines = steps.map((s) => `    ${JSON.stringify(s)}`);
+  return `${top},\n  "steps": [\n${lines.join(',\n')}\n  ]\n}\n`;
+}
+
+function rawMachineOf(doc: Record<string, unknown>): RawMachine {
+  const m = doc['machine'] as Record<string, unknown>;
+  const iommu = (m['iommu'] ?? {}) as Record<string, unknown>;
+  return {
+    profile: String(m['profile']),
+    ram_mib: Number(m['ram_mib'] ?? 256),
+    iommu: {
+      scalable_mode: iommu['scalable_mode'] === true,
+      caching_mode: iommu['caching_mode'] === true,
+      aw_bits: Number(iommu['aw_bits'] ?? 39),
+      ...(iommu['first_stage'] === true ? { first_stage: true } : {}),
+    },
+    devices: ((m['devices'] ?? []) as { bdf: string }[]).map((d) => ({ bdf: d.bdf, kind: 'dma-test' as const })),
+  };
+}
+
+/**
+ * Reads a scenario document as an input (validated by the replay parser, so
+ * a bad file is an `Error` naming the step or field). Steps whose `mem.*`
+ * range is not RAM are dropped: the replay runner would refuse them.
+ */
+export function fromScenarioDoc(doc: unknown): FuzzInput {
+  const sc = parseScenario(doc);
+  const machine = rawMachineOf(doc as Record<string, unknown>);
+  const steps = sc.steps.filter((s) => {
+    if (s.op === 'mem.write') return inRam(machine, s.gpa, 8 * s.u64.length);
+    if (s.op === 'mem.fill' || s.op === 'mem.read') return inRam(machine, s.gpa, s.len);
+    return true;
+  });
+  return { machine, steps: steps.slice(0, MAX_STEPS) };
+}
+
+/** A stable short hash of an input (corpus file names, de-duplication). */
+export function inputHash(input: FuzzInput): string {
+  const text = JSON.stringify({ m: input.machine, s: input.steps.map(stepToJson) });
+  return createHash('sha1').update(text).digest('hex').slice(0, 16);
+}

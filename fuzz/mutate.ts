@@ -1,0 +1,165 @@
+/**
+ * The mutation engine: a table of structure-aware operators over scenario
+ * steps (insert register accesses, table entries, queued descriptors and
+ * DMA; tweak fields of existing steps; delete, duplicate, move, splice), of
+ * which `mutate` stacks a few. Every result is a valid scenario: `mem.*`
+ * ranges stay in RAM, MMIO accesses stay aligned inside the 4 KiB window.
+ */
+import { dmaStep, interestingValue, mmioStep, pickPage, qiSteps, tableEntryStep } from './generate.js';
+import { inRam, MAX_STEPS, type FuzzInput, type RawMachine, type Step } from './input.js';
+import type { Rng } from './rng.js';
+
+/** Mutable working copy of an input. */
+interface Draft {
+  machine: RawMachine;
+  steps: Step[];
+}
+
+/** One mutation operator; returns false when it could not apply. */
+interface Operator {
+  readonly name: string;
+  readonly weight: number;
+  apply(d: Draft, rng: Rng, corpus: readonly FuzzInput[]): boolean;
+}
+
+const at = (d: Draft, rng: Rng): number => rng.below(d.steps.length + 1);
+
+function insert(d: Draft, rng: Rng, steps: readonly (Step | undefined)[]): boolean {
+  const ok = steps.filter((s): s is Step => s !== undefined);
+  if (ok.length === 0) return false;
+  d.steps.splice(at(d, rng), 0, ...ok);
+  return true;
+}
+
+/** Flips, sets or replaces bits of a bigint field. */
+function tweak(rng: Rng, v: bigint, bits: number): bigint {
+  const mask = (1n << BigInt(bits)) - 1n;
+  switch (rng.below(5)) {
+    case 0: return (v ^ (1n << BigInt(rng.below(bits)))) & mask;
+    case 1: return (v + BigInt(rng.between(-16, 16))) & mask;
+    case 2: return interestingValue(rng) & mask;
+    case 3: return (v & ~0xfffn) | (interestingValue(rng) & 0xfffn);
+    default: return (v ^ (BigInt(rng.u32()) << BigInt(rng.below(32)))) & mask;
+  }
+}
+
+/** Changes one field of an existing step, keeping it valid. */
+function tweakStep(d: Draft, rng: Rng, pageOf: () => bigint): boolean {
+  if (d.steps.length === 0) return false;
+  const i = rng.below(d.steps.length);
+  const s = d.steps[i]!;
+  let next: Step = s;
+  switch (s.op) {
+    case 'mem.write': {
+      const u64 = [...s.u64];
+      const k = rng.below(u64.length);
+      u64[k] = rng.chance(0.2) ? pageOf() | (u64[k]! & 0xfffn) : tweak(rng, u64[k]!, 64);
+      next = { ...s, u64 };
+      break;
+    }
+    case 'mmio.write': next = { ...s, value: tweak(rng, s.value, 8 * s.size) }; break;
+    case 'mmio.read': next = { ...s, offset: Math.min(0x1000 - s.size, Math.max(0, s.offset + 4 * rng.between(-2, 2))) }; break;
+    case 'dma.read':
+    case 'dma.write':
+      next = rng.chance(0.5) ? { ...s, iova: tweak(rng, s.iova, 64) } : { ...s, len: rng.between(1, 4095) };
+      if (rng.chance(0.2)) next = { ...next, op: s.op === 'dma.read' ? 'dma.write' : 'dma.read' } as Step;
+      break;
+    case 'mem.fill': next = { ...s, byte: rng.below(256) }; break;
+    case 'mem.read': next = { ...s, len: rng.between(1, 4096) }; break;
+  }
+  if (!stepValid(d.machine, next)) return false;
+  d.steps[i] = next;
+  return true;
+}
+
+/** The scenario constraints a mutated step must keep (FORMAT.md "Steps"). */
+export function stepValid(m: RawMachine, s: Step): boolean {
+  switch (s.op) {
+    case 'mem.write': return s.u64.length > 0 && inRam(m, s.gpa, 8 * s.u64.length);
+    case 'mem.fill': return s.len >= 1 && inRam(m, s.gpa, s.len);
+    case 'mem.read': return s.len >= 1 && s.len <= 4096 && inRam(m, s.gpa, s.len);
+    case 'mmio.write':
+    case 'mmio.read': return s.offset % 4 === 0 && s.offset >= 0 && s.offset + s.size <= 0x1000;
+    case 'dma.read':
+    case 'dma.write': return s.len >= 1 && s.len <= 4095 && s.iova >= 0n && s.iova < 1n << 64n;
+  }
+}
+
+/** Machine variants the profiles accept (FORMAT.md "File"). */
+const MACHINES: readonly RawMachine['iommu'][] = [
+  { scalable_mode: false, caching_mode: false, aw_bits: 39 },
+  { scalable_mode: false, caching_mode: true, aw_bits: 48 },
+  { scalable_mode: true, caching_mode: false, aw_bits: 48 },
+  { scalable_mode: true, caching_mode: true, aw_bits: 39 },
+  { scalable_mode: true, caching_mode: false, aw_bits: 48, first_stage: true },
+];
+
+function mutateMachine(d: Draft, rng: Rng): boolean {
+  const iommu = rng.pick(MACHINES);
+  const profile = iommu.first_stage ? 'qemu-10.0' : rng.pick(['qemu-7.2', 'qemu-10.0', 'default']);
+  d.machine = { ...d.machine, profile, iommu: { ...iommu } };
+  if (d.machine.devices.length === 0) d.machine.devices = [{ bdf: '00:03.0', kind: 'dma-test' }];
+  return true;
+}
+
+const OPERATORS: readonly Operator[] = [
+  { name: 'mmio.write', weight: 14, apply: (d, r) => insert(d, r, [mmioStep(r, d, true)]) },
+  { name: 'mmio.read', weight: 4, apply: (d, r) => insert(d, r, [mmioStep(r, d, false)]) },
+  { name: 'table-entry', weight: 12, apply: (d, r) => insert(d, r, [tableEntryStep(r, d)]) },
+  { name: 'qi', weight: 8, apply: (d, r) => insert(d, r, qiSteps(r, d)) },
+  { name: 'dma', weight: 10, apply: (d, r) => insert(d, r, [dmaStep(r, d), r.chance(0.3) ? dmaStep(r, d) : undefined]) },
+  { name: 'tweak', weight: 20, apply: (d, r) => tweakStep(d, r, () => pickPage(r, d)) },
+  {
+    name: 'delete', weight: 6, apply: (d, r) => {
+      if (d.steps.length === 0) return false;
+      d.steps.splice(r.below(d.steps.length), 1 + r.below(Math.min(8, d.steps.length)));
+      return true;
+    },
+  },
+  {
+    name: 'duplicate', weight: 4, apply: (d, r) => {
+      if (d.steps.length === 0) return false;
+      const i = r.below(d.steps.length);
+      d.steps.splice(at(d, r), 0, ...d.steps.slice(i, i + 1 + r.below(4)));
+      return true;
+    },
+  },
+  {
+    name: 'move', weight: 3, apply: (d, r) => {
+      if (d.steps.length < 2) return false;
+      const [s] = d.steps.splice(r.below(d.steps.length), 1);
+      d.steps.splice(at(d, r), 0, s!);
+      return true;
+    },
+  },
+  {
+    name: 'splice', weight: 4, apply: (d, r, corpus) => {
+      const other = corpus.length > 0 ? r.pick(corpus) : undefined;
+      if (!other || other.steps.length === 0) return false;
+      const i = r.below(other.steps.length);
+      return insert(d, r, other.steps.slice(i, i + 1 + r.below(16)).filter((s) => stepValid(d.machine, s)));
+    },
+  },
+  { name: 'machine', weight: 1, apply: (d, r) => mutateMachine(d, r) },
+];
+
+const WEIGHTS = OPERATORS.map((o) => o.weight);
+
+/** Operator names, in table order (for statistics). */
+export const OPERATOR_NAMES = OPERATORS.map((o) => o.name);
+
+/**
+ * A mutant of `input`: 1..8 stacked operators (the names of those that
+ * applied are returned too). `corpus` feeds the splice operator.
+ */
+export function mutate(input: FuzzInput, rng: Rng, corpus: readonly FuzzInput[]): { input: FuzzInput; ops: string[] } {
+  const d: Draft = { machine: structuredClone(input.machine), steps: [...input.steps] };
+  const ops: string[] = [];
+  const n = 1 << rng.below(4);
+  for (let k = 0; k < n; k++) {
+    const op = OPERATORS[rng.weighted(WEIGHTS)]!;
+    if (op.apply(d, rng, corpus)) ops.push(op.name);
+  }
+  if (d.steps.length > MAX_STEPS) d.steps.splice(rng.below(d.steps.length - MAX_STEPS + 1), d.steps.length - MAX_STEPS);
+  return { input: { machine: d.machine, steps: d.steps }, ops };
+}

@@ -1,0 +1,49 @@
+/**
+ * The seed corpus: the repository's QEMU-recorded scenarios
+ * (firmware-tests/golden/**\/*.scenario.json), plus a resumed corpus
+ * directory of an earlier run. Never reads ../shared.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../host/src/core/core.js';
+import { fromScenarioDoc, type FuzzInput } from './input.js';
+
+/** Every `*.scenario.json` below `dir` (sorted, recursive). */
+export function scenarioFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (name.endsWith('.scenario.json')) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** Loads the scenario files of `dirs` as inputs; unreadable files are reported to `skip` and left out. */
+export function loadInputs(dirs: readonly string[], skip: (file: string, why: string) => void = () => {}): FuzzInput[] {
+  const out: FuzzInput[] = [];
+  for (const dir of dirs) {
+    let files: string[];
+    try {
+      files = scenarioFiles(dir);
+    } catch {
+      continue; // a corpus directory that does not exist yet
+    }
+    for (const f of files) {
+      try {
+        out.push(fromScenarioDoc(JSON.parse(readFileSync(f, 'utf8'))));
+      } catch (err) {
+        skip(f, err instanceof Error ? err.message : String(err));
+      }
+    }
+  }
+  return out;
+}
+
+/** The default seed directory: the golden scenarios of this package. */
+export function goldenDir(): string {
+  return join(packageRoot(), 'firmware-tests', 'golden');
+}

@@ -1,0 +1,176 @@
+/**
+ * Translation oracles against the slow reference model (asm/tests/reference):
+ *
+ * - DMA safety, per DMA step: when no guest-memory write has touched a page
+ *   the translations since the last full flush read (so no cache can be
+ *   stale, §6.5 "software must invalidate"), a DMA that succeeds must be
+ *   allowed by the guest's tables for every page it touches, with the needed
+ *   permission, and must have moved the bytes to/from exactly the address the
+ *   tables give. A DMA the tables allow must not fault.
+ * - Fast core vs reference, at the end of an input: after invalidating every
+ *   cache, the core's answer for each address the input's DMA used equals
+ *   the reference's (status, FPD suppression, address, page size, rights).
+ */
+import { ACC } from '../asm/tests/reference/constants.js';
+import type { RefCaps, RefRoot } from '../asm/tests/reference/config.js';
+import { refTranslate, type RefResult } from '../asm/tests/reference/translate.js';
+import type { GuestMemoryLike } from '../firmware-tests/lib/page-allocator.js';
+import type { Core } from '../host/src/core/core.js';
+import * as K from '../host/src/core/constants.js';
+import type { Machine } from '../host/src/machine.js';
+import { parseBdf } from '../host/src/types.js';
+
+const PAGE_MASK = ~0xfffn;
+/** DMA address width of the scenario devices (host/src/cli/scenario.ts REFERENCE_DMA_MASK_BITS). */
+const DMA_MASK = (1n << 28n) - 1n;
+
+/** The capability values the reference needs, read from the core's configuration (docs/ABI.md). */
+export function capsOf(core: Core): RefCaps {
+  const g = (k: number): number => core.exports.getConfig(k);
+  const b = (k: number): boolean => g(k) !== 0;
+  return {
+    sagaw: g(K.CFG_SAGAW), mgaw: g(K.CFG_MGAW), haw: g(K.CFG_HAW), sllps: g(K.CFG_SLLPS),
+    fs1gp: b(K.CFG_FS1GP), fl5lp: b(K.CFG_FL5LP), pt: b(K.CFG_ECAP_PT), sc: b(K.CFG_ECAP_SC),
+    nest: b(K.CFG_ECAP_NEST), srs: b(K.CFG_ECAP_SRS), ers: b(K.CFG_ECAP_ERS), dt: b(K.CFG_ECAP_DT),
+    pasid: b(K.CFG_ECAP_PASID), smts: b(K.CFG_ECAP_SMTS), flts: b(K.CFG_ECAP_FLTS), slts: b(K.CFG_ECAP_SLTS),
+    prs: b(K.CFG_ECAP_PRS), pasidBits: g(K.CFG_PASID_BITS), quirks: g(K.CFG_QUIRKS),
+  };
+}
+
+/** One page-sized piece of a DMA. */
+interface Piece {
+  readonly iova: bigint;
+  readonly len: number;
+  readonly bufOff: number;
+  readonly ref: RefResult;
+}
+
+const show = (r: { status: number; addr: bigint }): string =>
+  (r.status === 0 ? `ok 0x${r.addr.toString(16)}` : `fault 0x${r.status.toString(16)}`);
+
+/** Watches one machine: root latches, cache flushes, memory writes; checks DMA against the tables. */
+export class TranslationOracle {
+  private root: RefRoot = { rta: 0n, ttm: 0, enabled: false };
+  private readonly caps: RefCaps;
+  /** Pages the translations since the last flush read (table pages a cache may hold). */
+  private readonly tablePages = new Set<bigint>();
+  private stale = false;
+  private readonly refMem: GuestMemoryLike;
+
+  constructor(private readonly machine: Machine) {
+    this.caps = capsOf(machine.core);
+    const vtd = machine.vtd;
+    const setRoot = vtd.setRootTable.bind(vtd);
+    vtd.setRootTable = (rtaddr: bigint) => {
+      setRoot(rtaddr);
+      this.root = { ...this.root, rta: rtaddr & PAGE_MASK, ttm: Number((rtaddr >> 10n) & 3n) };
+      this.flushed();
+    };
+    const setTe = vtd.setTranslationEnabled.bind(vtd);
+    vtd.setTranslationEnabled = (on: boolean) => {
+      setTe(on);
+      if (on !== this.root.enabled) this.flushed();
+      this.root = { ...this.root, enabled: on };
+    };
+    const ram = machine.ram;
+    this.refMem = {
+      readU64: (gpa) => {
+        this.tablePages.add(gpa & PAGE_MASK);
+        return ram.readU64(gpa);
+      },
+      writeU64: () => { throw new Error('reference must not write (ACC_NO_AD)'); },
+      fill: () => { throw new Error('reference must not write'); },
+    };
+  }
+
+  /** Every cache is empty (SRTP, TE change: docs/ABI.md `invalidateAll`). */
+  private flushed(): void {
+    this.tablePages.clear();
+    this.stale = false;
+  }
+
+  /** Guest memory `[gpa, gpa+len)` was written (by the guest, a DMA or the unit). */
+  memoryWritten(gpa: bigint, len: number): void {
+    if (this.stale || this.tablePages.size === 0) return;
+    for (let p = gpa & PAGE_MASK; p < gpa + BigInt(len); p += 0x1000n) {
+      if (this.tablePages.has(p)) {
+        this.stale = true;
+        return;
+      }
+    }
+  }
+
+  private reference(sid: number, iova: bigint, write: boolean): RefResult {
+    const access = (write ? ACC.WRITE : ACC.READ) | ACC.NO_AD;
+    return refTranslate(this.refMem, this.caps, this.root, { sid, pasid: 0, iova, access });
+  }
+
+  /** The reference's answers for the pages of a DMA, computed before it runs. */
+  before(bdf: string, iova: bigint, len: number, write: boolean): Piece[] {
+    const sid = parseBdf(bdf);
+    const start = iova & DMA_MASK;
+    const pieces: Piece[] = [];
+    let off = 0;
+    while (off < len) {
+      const at = start + BigInt(off);
+      const n = Math.min(len - off, Number(0x1000n - (at & 0xfffn)));
+      pieces.push({ iova: at, len: n, bufOff: off, ref: this.reference(sid, at, write) });
+      off += n;
+    }
+    return pieces;
+  }
+
+  /**
+   * Checks a DMA that ran: `ok` is the device's result, `buffer` its buffer.
+   * Returns a message for a violation. Then accounts for the memory it wrote.
+   */
+  after(pieces: readonly Piece[], write: boolean, ok: boolean, buffer: Uint8Array): string | undefined {
+    const msg = this.stale ? undefined : this.judge(pieces, write, ok, buffer);
+    if (write) for (const p of pieces) if (p.ref.status === 0) this.memoryWritten(p.ref.addr, p.len);
+    return msg;
+  }
+
+  private judge(pieces: readonly Piece[], write: boolean, ok: boolean, buffer: Uint8Array): string | undefined {
+    const kind = write ? 'write' : 'read';
+    const denied = pieces.find((p) => p.ref.status !== 0);
+    if (ok && denied) return `DMA ${kind} at iova 0x${denied.iova.toString(16)} succeeded; the tables give ${show(denied.ref)}`;
+    if (!ok && !denied) return `DMA ${kind} at iova 0x${pieces[0]!.iova.toString(16)} faulted; the tables map every page (${pieces.map((p) => show(p.ref)).join(', ')})`;
+    if (!ok) return undefined;
+    for (const p of pieces) {
+      if (!this.machine.ram.contains(p.ref.addr, p.len)) continue; // master abort outside RAM
+      const mem = this.machine.ram.read(p.ref.addr, p.len);
+      const buf = buffer.subarray(p.bufOff, p.bufOff + p.len);
+      if (!mem.every((v, i) => v === buf[i])) {
+        return `DMA ${kind} at iova 0x${p.iova.toString(16)}: bytes at gpa 0x${p.ref.addr.toString(16)} differ from the device buffer`;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * After `invalidateAll`, compares the core with the reference for every
+   * DMA address `targets` lists (sid, iova, write). Returns a message for a
+   * disagreement. Changes cache state: call at the end of an input only.
+   */
+  coreAgrees(targets: readonly { bdf: string; iova: bigint; write: boolean }[]): string | undefined {
+    const core = this.machine.core;
+    core.invalidateAll();
+    for (const t of targets) {
+      const sid = parseBdf(t.bdf);
+      const iova = t.iova & DMA_MASK;
+      const access = (t.write ? K.ACC_WRITE : K.ACC_READ) | K.ACC_NO_AD;
+      const got = core.translate(sid, undefined, iova, access);
+      const want = this.reference(sid, iova, t.write);
+      const gotSup = (got.faultFlags & K.FF_SUPPRESSED) !== 0;
+      const same = got.ok
+        ? want.status === 0 && got.addr === want.addr && got.pageLg2 === want.pageLg2 && got.perms === want.perms
+        : got.fault === want.status && gotSup === want.suppressed;
+      if (!same) {
+        return `core vs reference at sid 0x${sid.toString(16)} iova 0x${iova.toString(16)} ${t.write ? 'write' : 'read'}: `
+          + `core ${got.ok ? `ok 0x${got.addr.toString(16)} lg2 ${got.pageLg2} perms ${got.perms}` : `fault 0x${got.fault.toString(16)}${gotSup ? ' suppressed' : ''}`}, `
+          + `reference ${want.status === 0 ? `ok 0x${want.addr.toString(16)} lg2 ${want.pageLg2} perms ${want.perms}` : `fault 0x${want.status.toString(16)}${want.suppressed ? ' suppressed' : ''}`}`;
+      }
+    }
+    return undefined;
+  }
+}
