@@ -279,6 +279,19 @@ describe('fault queue', () => {
     return { ...t, fq, dev, hp };
   }
 
+  it('notify hears the cookie of each complete group', () => {
+    const t = setup();
+    const heard: number[] = [];
+    const fq = t.ctx.faultQueueAlloc((c) => heard.push(c));
+    const hp = t.ctx.hwptAllocPaging(t.ctx.ioasAlloc(), { faultId: fq });
+    t.ctx.attach(t.ctx.bindDevice(t.platform.openDevice(SID_A)), hp);
+    t.platform.pageRequest(SID_A, { pasid: undefined, groupId: 1, perms: 1, addr: 0n, last: false });
+    expect(heard).toEqual([]);
+    t.platform.pageRequest(SID_A, { pasid: undefined, groupId: 1, perms: 1, addr: 0x1000n, last: true });
+    expect(heard).toEqual([t.ctx.faultRead(fq)[0]!.cookie]);
+    expectErr(() => t.ctx.faultQueueAlloc(5 as unknown as () => void), 'EINVAL', 'notify');
+  });
+
   it('records {device id, PASID, group, permissions, address, cookie}; a group is readable when its last request arrives', () => {
     const { ctx, platform, fq, dev } = faulting();
     expect(platform.pageRequest(SID_A, { pasid: 1, groupId: 3, perms: FAULT_PERM.READ, addr: 0x1000n, last: false })).toBe(true);
@@ -414,5 +427,30 @@ describe('table-driven call()', () => {
     expect(base).toBeGreaterThan(1);
     ctx.close();
     expect(platform.usage()).toEqual({ objects: 0, pinnedPages: 0, pasids: 0, tablePages: 1, dids: 0, boundDevices: 0 });
+  });
+});
+
+describe('call() under random input', () => {
+  it('any op with any arguments either succeeds or throws a HostIommuError; close always reaches the baseline', async () => {
+    const fc = (await import('fast-check')).default;
+    const value = fc.oneof(
+      fc.integer({ min: -2, max: 12 }), fc.bigInt({ min: -1n, max: 1n << 33n }).map((v) => (v > 0n ? v & ~0xfffn : v)),
+      fc.constantFrom(undefined, null, 'x', true, 1.5, 0x0018, 0x0020, 0x1000n, 0x20_0000n, [{ addr: 0n, npages: 1n }]),
+    );
+    const keys = ['ioasId', 'hpa', 'len', 'iova', 'perms', 'srcId', 'dstId', 'srcIova', 'dstIova', 'nestParent', 'faultId', 'parentId', 'fsptptr',
+      'fsLevels', 'hwptId', 'entries', 'sid', 'devId', 'pasid', 'max', 'cookie', 'code', 'viommuId', 'vrid', 'quota', 'setId', 'gpasid', 'hpasid', 'id'];
+    const call = fc.tuple(fc.constantFrom(...HOST_IOMMU_OPS.map((r) => r.op), 'bogus'), fc.dictionary(fc.constantFrom(...keys), value));
+    fc.assert(fc.property(fc.array(call, { maxLength: 40 }), (calls) => {
+      const { ctx, platform } = setup();
+      for (const [op, args] of calls) {
+        try {
+          ctx.call(op, args);
+        } catch (e) {
+          if (!(e instanceof Error) || e.name !== 'HostIommuError') throw e;
+        }
+      }
+      ctx.close();
+      expect(platform.usage()).toEqual({ objects: 0, pinnedPages: 0, pasids: 0, tablePages: 1, dids: 0, boundDevices: 0 });
+    }), { numRuns: 300 });
   });
 });

@@ -68,7 +68,13 @@ export class FaultQueue implements HostObject {
   /** Records not yet read. */
   private readonly unread: FaultRecord[] = [];
 
-  constructor(private readonly responder: PageResponder) {}
+  /**
+   * `responder` sends answers to the device; `notify` (optional) is called
+   * with the cookie whenever a group becomes readable (the VMM's wakeup, as
+   * iommufd's fault fd becomes readable), e.g. to forward it to a guest's
+   * page-request queue.
+   */
+  constructor(private readonly responder: PageResponder, private readonly notify?: (cookie: number) => void) {}
 
   /** Number of groups awaiting a response. */
   get pendingGroups(): number {
@@ -89,6 +95,7 @@ export class FaultQueue implements HostObject {
     const records = reqs.map((r) => ({ devId: r.devId, pasid: r.pasid, groupId: r.groupId, perms: r.perms, addr: r.addr, last: r.last, cookie }));
     this.pending.set(cookie, { sid: req.sid, pasid: req.pasid, devId: req.devId, groupId: req.groupId, records });
     this.unread.push(...records);
+    this.notify?.(cookie);
     return cookie;
   }
 

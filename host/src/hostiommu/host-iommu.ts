@@ -179,9 +179,10 @@ export class HostIommu {
 
   // -- fault queue ---------------------------------------------------------
 
-  /** IOMMU_FAULT_QUEUE_ALLOC: a new fault queue; returns its id. */
-  faultQueueAlloc(): number {
-    return this.register(new FaultQueue((sid, pasid, grp, code) => this.platform.respondPage(sid, pasid, grp, code)));
+  /** IOMMU_FAULT_QUEUE_ALLOC: a new fault queue; returns its id. `notify` hears each complete group's cookie. */
+  faultQueueAlloc(notify?: (cookie: number) => void): number {
+    if (notify !== undefined && typeof notify !== 'function') fail('EINVAL', 'notify: not a function');
+    return this.register(new FaultQueue((sid, pasid, grp, code) => this.platform.respondPage(sid, pasid, grp, code), notify));
   }
 
   /** Reads up to `max` fault records. */
