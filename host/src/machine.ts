@@ -1,14 +1,23 @@
 /**
- * A machine: guest RAM, one VT-d unit at 0xFED90000 (q35's DMAR base), PCI
- * bus 0 and its devices (for now the DMA test device). Built from a plain
+ * A machine: guest RAM, one VT-d unit at 0xFED90000 (q35's DMAR base), the
+ * PCI hierarchy (host bridge, root ports for secondary buses, the configured
+ * devices) with ECAM at 0xB0000000 and ports 0xCF8/0xCFC. Built from a plain
  * config object; every guest-visible access goes through `mmioRead` /
- * `mmioWrite` (physical addresses) or the RAM port.
+ * `mmioWrite` (physical addresses), `ioRead` / `ioWrite` or the RAM port.
  */
 import { loadCore, type Core } from './core/core.js';
+import { CFG_HAW } from './core/constants.js';
 import { GuestMemory } from './core/guest-memory.js';
+import { buildDmar, type RmrrConfig } from './acpi/dmar.js';
 import { DmaTestDevice } from './devices/dma-test/device.js';
+import { DEVICE_KINDS, isDeviceKind, type DeviceKind, type DeviceOptions, type ModelDevice } from './devices/registry.js';
+import { HostBridge, PciBridge } from './pci/bridge.js';
 import { PciBus } from './pci/bus.js';
-import { parseBdf, formatBdf, type Sid } from './types.js';
+import { ConfigAccess, ECAM_SIZE } from './pci/config-access.js';
+import { enumerate } from './pci/firmware.js';
+import { iommuPort } from './pci/iommu-port.js';
+import type { DeviceMsiSink } from './pci/msi.js';
+import { parseBdf, formatBdf, sidOf, type Sid } from './types.js';
 import type { InterruptSink } from './vtd/interrupts.js';
 import { createProfile, type IommuOptions } from './vtd/profiles.js';
 import { VtdUnit } from './vtd/vtd-unit.js';
@@ -17,20 +26,25 @@ import { VtdUnit } from './vtd/vtd-unit.js';
 export const VTD_BASE = 0xfed9_0000n;
 /** Size of the VT-d MMIO window (one 4 KiB page; the profile's block may be smaller). */
 export const VTD_WINDOW = 0x1000n;
-/** Physical base of the first device BAR; each device gets the next 64 KiB. */
+/** Physical base of the MMIO window firmware places device BARs in. */
 export const BAR_BASE = 0xfe00_0000n;
 /** The legacy VGA/BIOS hole that is not RAM (q35): 0xA0000-0xFFFFF. */
 export const LOW_HOLE = { start: 0xa_0000, end: 0x10_0000 } as const;
 /** RAM above this goes above 4 GiB (the PCI/MMIO hole). */
 export const LOW_RAM_LIMIT = 0x8000_0000;
 
+/** Physical base of the ECAM window (q35's MCFG base; 256 buses). */
+export const ECAM_BASE = 0xb000_0000n;
+/** End (exclusive) of the 32-bit MMIO window BARs are placed in. */
+export const BAR_LIMIT = 0xfec0_0000n;
+/** Slot of the first root port on bus 0 (q35 puts its root ports at 1C.x). */
+const ROOT_PORT_SLOT = 0x1c;
+
 /** A device of the machine config. */
-export interface DeviceConfig {
-  /** "DD.F" or "00:DD.F" on bus 0. */
+export interface DeviceConfig extends DeviceOptions {
+  /** "BB:DD.F" or "DD.F" (bus 0); a bus above 0 gets a root port on bus 0 leading to it. */
   readonly bdf: string;
-  readonly kind: 'dma-test';
-  /** Width of the device's DMA addresses (default 64); higher address bits are dropped. */
-  readonly dmaMaskBits?: number;
+  readonly kind: DeviceKind;
 }
 
 /** What `createMachine` builds. */
@@ -44,6 +58,10 @@ export interface MachineConfig {
   readonly devices?: readonly DeviceConfig[];
   /** Every MSI the VT-d unit sends. */
   readonly onInterrupt?: InterruptSink;
+  /** Every MSI a PCI device sends (address and data as the guest programmed them). */
+  readonly onDeviceInterrupt?: DeviceMsiSink;
+  /** Reserved memory regions for the DMAR table (RMRR). */
+  readonly rmrr?: readonly RmrrConfig[];
   /** Guest programming errors and ignored accesses, one line each. */
   readonly log?: (msg: string) => void;
   /** Use an already loaded core (e.g. the debug build); default: load the release build. */
@@ -52,13 +70,19 @@ export interface MachineConfig {
 
 /** A running machine. */
 export class Machine {
+  /** Configuration mechanisms (ECAM, ports 0xCF8/0xCFC). */
+  readonly configAccess: ConfigAccess;
+
   private constructor(
     readonly core: Core,
     readonly ram: GuestMemory,
     readonly vtd: VtdUnit,
     readonly bus: PciBus,
-    private readonly dmaDevices: Map<number, DmaTestDevice>,
-  ) {}
+    private readonly devices: Map<number, ModelDevice>,
+    readonly config: MachineConfig,
+  ) {
+    this.configAccess = new ConfigAccess(bus);
+  }
 
   /** @internal use `createMachine`. */
   static async build(config: MachineConfig): Promise<Machine> {
@@ -70,57 +94,117 @@ export class Machine {
     const core = config.core ?? (await loadCore());
     addRam(core, ramMib);
     const ram = new GuestMemory(core);
-    const vtd = VtdUnit.create({ core, mem: ram, profile, onInterrupt: config.onInterrupt, log: config.log });
+    const log = config.log ?? (() => {});
+    const vtd = VtdUnit.create({ core, mem: ram, profile, onInterrupt: config.onInterrupt, log });
     const bus = new PciBus();
-    const devices = new Map<number, DmaTestDevice>();
-    (config.devices ?? []).forEach((d, i) => {
-      if (d.kind !== 'dma-test') throw new Error(`devices[${i}].kind: unknown device kind "${String(d.kind)}"`);
-      const sid = parseBdf(d.bdf, `devices[${i}].bdf`);
-      const dev = new DmaTestDevice(sid, vtd.portFor(sid), { dmaMaskBits: d.dmaMaskBits });
-      bus.attach(dev);
-      dev.config.assignBar0(Number(BAR_BASE) + i * 0x1_0000);
-      dev.config.write(0x04, 2, 0x6); // firmware enables memory decoding and bus mastering
-      devices.set(sid, dev);
-    });
-    return new Machine(core, ram, vtd, bus, devices);
+    const devices = attachDevices(bus, vtd, config, log);
+    enumerate(bus, BAR_BASE, BAR_LIMIT);
+    return new Machine(core, ram, vtd, bus, devices, config);
   }
 
   /** The DMA test device at `bdf` ("00:03.0"); throws naming `bdf` if there is none. */
   dmaTest(bdf: string | Sid): DmaTestDevice {
-    const sid = typeof bdf === 'number' ? bdf : parseBdf(bdf);
-    const dev = this.dmaDevices.get(sid);
-    if (!dev) throw new Error(`bdf: no DMA test device at ${formatBdf(sid)}`);
+    const dev = this.device(bdf);
+    if (!(dev instanceof DmaTestDevice)) throw new Error(`bdf: no DMA test device at ${formatBdf(dev.sid)}`);
     return dev;
   }
 
-  /** Physical MMIO read (4 or 8 bytes); unclaimed addresses read 0. */
+  /** The device at `bdf`; throws naming `bdf` if there is none. */
+  device(bdf: string | Sid): ModelDevice {
+    const sid = typeof bdf === 'number' ? bdf : parseBdf(bdf);
+    const dev = this.devices.get(sid);
+    if (!dev) throw new Error(`bdf: no device at ${formatBdf(sid)}`);
+    return dev;
+  }
+
+  /** Every configured device, in requester-id order. */
+  deviceList(): ModelDevice[] {
+    return [...this.devices.values()].sort((a, b) => a.sid - b.sid);
+  }
+
+  /** Physical MMIO read (4 or 8 bytes; ECAM also 1 and 2); unclaimed addresses read 0. */
   mmioRead(addr: bigint, size: number): bigint {
     if (addr >= VTD_BASE && addr < VTD_BASE + VTD_WINDOW) return this.vtd.mmioRead(Number(addr - VTD_BASE), size);
+    if (addr >= ECAM_BASE && addr < ECAM_BASE + ECAM_SIZE && [1, 2, 4, 8].includes(size)) {
+      return this.configAccess.ecamRead(Number(addr - ECAM_BASE), size);
+    }
     const hit = this.bus.decode(addr);
-    if (hit && (size === 4 || size === 8) && hit.offset % 4 === 0) return hit.fn.barRead(hit.offset, size);
+    if (hit && (size === 4 || size === 8) && hit.offset % 4 === 0) return hit.fn.barRead(hit.offset, size, hit.bar);
     this.vtd.log(`unclaimed ${size}-byte MMIO read at 0x${addr.toString(16)}`);
     return 0n;
   }
 
-  /** Physical MMIO write (4 or 8 bytes); unclaimed addresses are ignored. */
+  /** Physical MMIO write (4 or 8 bytes; ECAM also 1 and 2); unclaimed addresses are ignored. */
   mmioWrite(addr: bigint, size: number, value: bigint): void {
     if (addr >= VTD_BASE && addr < VTD_BASE + VTD_WINDOW) {
       this.vtd.mmioWrite(Number(addr - VTD_BASE), size, value);
       return;
     }
+    if (addr >= ECAM_BASE && addr < ECAM_BASE + ECAM_SIZE && [1, 2, 4, 8].includes(size)) {
+      this.configAccess.ecamWrite(Number(addr - ECAM_BASE), size, value);
+      return;
+    }
     const hit = this.bus.decode(addr);
     if (hit && (size === 4 || size === 8) && hit.offset % 4 === 0) {
-      hit.fn.barWrite(hit.offset, size, value);
+      hit.fn.barWrite(hit.offset, size, value, hit.bar);
       return;
     }
     this.vtd.log(`unclaimed ${size}-byte MMIO write at 0x${addr.toString(16)}`);
   }
 
-  /** System reset: VT-d unit and devices back to power-on state (RAM is kept). */
+  /** Port read (1, 2 or 4 bytes): 0xCF8 / 0xCFC-0xCFF; other ports read all-ones. */
+  ioRead(port: number, size: number): number {
+    const v = this.configAccess.ioRead(port, size);
+    if (v !== undefined) return v;
+    this.vtd.log(`unclaimed ${size}-byte port read at 0x${port.toString(16)}`);
+    return size === 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
+  }
+
+  /** Port write (1, 2 or 4 bytes); other ports are ignored. */
+  ioWrite(port: number, size: number, value: number): void {
+    if (!this.configAccess.ioWrite(port, size, value)) this.vtd.log(`unclaimed ${size}-byte port write at 0x${port.toString(16)}`);
+  }
+
+  /** The ACPI DMAR table describing this machine's remapping unit, devices and RMRRs. */
+  dmarTable(): Uint8Array {
+    return buildDmar({
+      haw: this.core.getConfig(CFG_HAW), registerBase: VTD_BASE,
+      devices: this.bus.list().filter((f) => f.sid !== 0 && !(f instanceof PciBridge)).map((f) => f.sid),
+      bridges: this.bus.list().filter((f): f is PciBridge => f instanceof PciBridge).map((b) => ({ sid: b.sid, secondary: b.secondaryBus })),
+      rmrr: (this.config.rmrr ?? []).map((r, i) => ({ ...r, devices: r.devices.map((d, j) => parseBdf(d, `rmrr[${i}].devices[${j}]`)) })),
+    });
+  }
+
+  /** System reset: VT-d unit and devices back to power-on state, firmware enumerates again (RAM is kept). */
   reset(): void {
     this.vtd.reset();
-    for (const d of this.dmaDevices.values()) d.reset();
+    for (const d of this.devices.values()) d.reset();
+    enumerate(this.bus, BAR_BASE, BAR_LIMIT);
   }
+}
+
+/** Builds the bus: host bridge, a root port per secondary bus, the configured devices. */
+function attachDevices(bus: PciBus, vtd: VtdUnit, config: MachineConfig, log: (m: string) => void): Map<number, ModelDevice> {
+  bus.attach(new HostBridge(), true);
+  const entries = (config.devices ?? []).map((d, i) => {
+    if (!isDeviceKind(d.kind)) throw new Error(`devices[${i}].kind: unknown device kind "${String(d.kind)}"`);
+    return { d, sid: parseBdf(d.bdf, `devices[${i}].bdf`) };
+  });
+  const buses = [...new Set(entries.map((e) => e.sid >> 8).filter((b) => b > 0))].sort((a, b) => a - b);
+  if (buses.length > 8) throw new Error(`devices: ${buses.length} secondary buses, at most 8 root ports`);
+  buses.forEach((b, k) => bus.attach(new PciBridge(sidOf(0, ROOT_PORT_SLOT, k), b), true));
+  const devices = new Map<number, ModelDevice>();
+  entries.forEach(({ d, sid }, i) => {
+    const dev = DEVICE_KINDS[d.kind](sid, iommuPort(vtd, sid), d, log);
+    dev.fn.msiSink = config.onDeviceInterrupt;
+    try {
+      bus.attach(dev);
+    } catch (e) {
+      throw new Error(`devices[${i}].bdf: ${(e as Error).message}`);
+    }
+    devices.set(sid, dev);
+  });
+  return devices;
 }
 
 /** RAM below 4 GiB around the legacy hole, the rest above 4 GiB (q35 layout). */

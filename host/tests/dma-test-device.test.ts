@@ -4,9 +4,15 @@ import { DMAT, DMAT_ID, DMAT_STATE, dmatStatus } from '../src/devices/dma-test/r
 import { FakeDmaPort, barCommand } from '../src/devices/dma-test/testing.js';
 import { sid } from '../src/types.js';
 
+/** A device with Bus Master Enable on, as firmware leaves it (a device with BME off cannot DMA). */
+function enabled(dev: DmaTestDevice): DmaTestDevice {
+  dev.config.write(0x04, 2, 0x6);
+  return dev;
+}
+
 function device() {
   const port = new FakeDmaPort();
-  return { port, dev: new DmaTestDevice(sid(0x18), port) };
+  return { port, dev: enabled(new DmaTestDevice(sid(0x18), port)) };
 }
 
 describe('DMA test device', () => {
@@ -56,7 +62,7 @@ describe('DMA test device', () => {
 
   it('clamps DMA addresses to its DMA mask (the reference edu device has 28 bits)', () => {
     const port = new FakeDmaPort();
-    const dev = new DmaTestDevice(sid(0x18), port, { dmaMaskBits: 28 });
+    const dev = enabled(new DmaTestDevice(sid(0x18), port, { dmaMaskBits: 28 }));
     dev.read(0x4000_0100n, 4);
     expect(port.requests[0]!.iova).toBe(0x100n);
     expect(() => new DmaTestDevice(sid(0x18), port, { dmaMaskBits: 70 })).toThrow(/dmaMaskBits/);

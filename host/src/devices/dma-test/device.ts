@@ -1,36 +1,62 @@
 /**
- * The DMA test device: a 4 KiB buffer and two commands, "read LEN bytes at
- * IOVA into the buffer" and "write LEN bytes of the buffer to IOVA", always
- * through the IOMMU with the device's own requester id. The guest drives it
- * through BAR0 (regs.ts) and reads the result in STATUS; the host can call
- * `read`/`write` directly (scenarios, tests).
+ * The DMA test device (edu / iommu-testdev style): a 4 KiB buffer and three
+ * commands, "read LEN bytes at IOVA into the buffer", "write LEN bytes of the
+ * buffer to IOVA" and "copy LEN bytes from IOVA to DST", always through the
+ * IOMMU with the device's own requester id, optionally tagged with a PASID
+ * (privileged / execute). The guest drives it through BAR0 (regs.ts) and
+ * reads the result in STATUS; the host can call `read`/`write` directly
+ * (scenarios, tests).
+ *
+ * With Bus Master Enable clear nothing is sent (STATUS aborted). With PRI
+ * enabled, a recoverable fault becomes a page request; STATUS shows "page
+ * wait" until the response, then the command is retried (Success) or ends in
+ * a fault.
  */
-import { ConfigSpace } from '../../pci/config-space.js';
 import type { PciFunction } from '../../pci/bus.js';
-import type { DmaPort, DmaResult } from '../../pci/dma-port.js';
+import type { DmaAttrs, DmaPort, DmaResult } from '../../pci/dma-port.js';
 import type { Sid } from '../../types.js';
-import { DMA_TEST_IDENTITY } from './config.js';
-import { DMAT, DMAT_BUFFER_SIZE, DMAT_CMD, DMAT_ID, DMAT_STATE, dmatStatus } from './regs.js';
+import { PageResponseCode, type PageGroupResponse } from '../../vtd/prq/page-request.js';
+import { DeviceFunction, readLe, writeLe } from '../common/function.js';
+import { DMA_TEST_CAPS, DMA_TEST_IDENTITY } from './config.js';
+import { DMAT, DMAT_BUFFER_SIZE, DMAT_CMD, DMAT_ID, DMAT_IRQ, DMAT_STATE, dmatStatus } from './regs.js';
+
+/** One command: source/destination, length, buffer offset. */
+export interface DmatOp {
+  readonly kind: 'read' | 'write' | 'copy';
+  readonly iova: bigint;
+  readonly dst: bigint;
+  readonly len: number;
+  readonly bufOffset: number;
+}
+
+/** Page-request retries of one command before it fails (a guest answering Success without mapping). */
+const MAX_RETRIES = 16;
+const FAILED: DmaResult = { ok: false, reason: 0, recorded: false };
 
 /** A DMA test device on a PCI bus. */
 export class DmaTestDevice implements PciFunction {
-  readonly config = new ConfigSpace(DMA_TEST_IDENTITY);
+  readonly fn: DeviceFunction;
   private readonly bufOff: number;
-  private iova = 0n;
-  private len = 0;
-  private start = 0;
-  private status = dmatStatus(DMAT_STATE.IDLE);
-  private count = 0;
+  /** Register state (snapshot.ts saves it). */
+  regs = { iova: 0n, len: 0, start: 0, status: dmatStatus(DMAT_STATE.IDLE), count: 0, pasid: 0, irq: 0, dst: 0n };
+  /** The command waiting for a page-group response, if any. */
+  pending?: { op: DmatOp; retries: number };
 
   /** Address bits the device can drive; DMA addresses are clamped to them (as QEMU's edu does). */
   readonly dmaMask: bigint;
 
   /** `dmaMaskBits`: width of the device's DMA addresses (default 64; the reference edu device has 28). */
-  constructor(readonly sid: Sid, private readonly port: DmaPort, opts: { dmaMaskBits?: number } = {}) {
+  constructor(readonly sid: Sid, private readonly port: DmaPort, opts: { dmaMaskBits?: number; log?: (m: string) => void } = {}) {
     const bits = opts.dmaMaskBits ?? 64;
     if (!Number.isInteger(bits) || bits < 12 || bits > 64) throw new Error(`dmaMaskBits: ${bits} is not in 12..64`);
     this.dmaMask = (1n << BigInt(bits)) - 1n;
+    this.fn = new DeviceFunction(sid, DMA_TEST_IDENTITY, DMA_TEST_CAPS, port, opts.log);
     this.bufOff = port.allocBuffer(DMAT_BUFFER_SIZE);
+  }
+
+  /** Configuration space. */
+  get config() {
+    return this.fn.config;
   }
 
   /** The device buffer (a live view; do not keep it across memory growth). */
@@ -40,31 +66,29 @@ export class DmaTestDevice implements PciFunction {
 
   /** Reads `len` bytes at `iova` into the buffer at `bufOffset`. */
   read(iova: bigint, len: number, bufOffset = 0): DmaResult {
-    return this.run(iova, len, bufOffset, false);
+    return this.run({ kind: 'read', iova, dst: 0n, len, bufOffset });
   }
 
   /** Writes `len` bytes of the buffer at `bufOffset` to `iova`. */
   write(iova: bigint, len: number, bufOffset = 0): DmaResult {
-    return this.run(iova, len, bufOffset, true);
+    return this.run({ kind: 'write', iova, dst: 0n, len, bufOffset });
   }
 
   /** STATUS register value of the last command. */
   lastStatus(): number {
-    return this.status;
+    return this.regs.status;
   }
 
   /** Back to power-on state (buffer contents are left as they are). */
   reset(): void {
-    this.iova = 0n;
-    this.len = 0;
-    this.start = 0;
-    this.status = dmatStatus(DMAT_STATE.IDLE);
-    this.count = 0;
+    this.regs = { iova: 0n, len: 0, start: 0, status: dmatStatus(DMAT_STATE.IDLE), count: 0, pasid: 0, irq: 0, dst: 0n };
+    this.pending = undefined;
+    this.fn.reset();
   }
 
   /** BAR0 read (4 or 8 bytes); unknown offsets read 0. */
   barRead(offset: number, size: number): bigint {
-    if (offset >= DMAT.BUFFER) return this.bufferRead(offset - DMAT.BUFFER, size);
+    if (offset >= DMAT.BUFFER) return readLe(this.buffer(), offset - DMAT.BUFFER, size);
     const lo = BigInt(this.regRead(offset));
     return size === 8 ? lo | (BigInt(this.regRead(offset + 4)) << 32n) : lo;
   }
@@ -72,70 +96,129 @@ export class DmaTestDevice implements PciFunction {
   /** BAR0 write (4 or 8 bytes); writes to read-only or unknown offsets are ignored. */
   barWrite(offset: number, size: number, value: bigint): void {
     if (offset >= DMAT.BUFFER) {
-      this.bufferWrite(offset - DMAT.BUFFER, size, value);
+      writeLe(this.buffer(), offset - DMAT.BUFFER, size, value);
       return;
     }
-    if (size === 8 && offset === DMAT.IOVA) {
-      this.iova = BigInt.asUintN(64, value);
+    if (size === 8 && (offset === DMAT.IOVA || offset === DMAT.DST)) {
+      if (offset === DMAT.IOVA) this.regs.iova = BigInt.asUintN(64, value);
+      else this.regs.dst = BigInt.asUintN(64, value);
       return;
     }
     this.regWrite(offset, Number(value & 0xffff_ffffn));
     if (size === 8) this.regWrite(offset + 4, Number((value >> 32n) & 0xffff_ffffn));
   }
 
-  private run(iova: bigint, len: number, bufOffset: number, write: boolean): DmaResult {
-    if (!Number.isInteger(len) || len < 1 || !Number.isInteger(bufOffset) || bufOffset < 0
-      || bufOffset + len > DMAT_BUFFER_SIZE || iova < 0n || iova >= 1n << 64n) {
-      this.status = dmatStatus(DMAT_STATE.BAD_COMMAND);
-      return { ok: false, reason: 0, recorded: false };
+  /** A page-group response for this device's page request. */
+  pageGroupResponse(resp: PageGroupResponse): void {
+    this.fn.pri?.pageGroupResponse(resp);
+  }
+
+  /** Re-arms the page-response handler of a restored pending command (snapshot.ts). */
+  resumePending(): (code: PageResponseCode) => void {
+    return (code) => this.onResponse(code);
+  }
+
+  private run(op: DmatOp): DmaResult {
+    const { len, bufOffset: b, iova } = op;
+    if (!Number.isInteger(len) || len < 1 || !Number.isInteger(b) || b < 0 || b + len > DMAT_BUFFER_SIZE
+      || iova < 0n || iova >= 1n << 64n || this.pending) {
+      this.regs.status = dmatStatus(DMAT_STATE.BAD_COMMAND);
+      return FAILED;
     }
-    const r = this.port.dma(iova & this.dmaMask, len, write, this.bufOff + bufOffset);
-    this.status = r.ok ? dmatStatus(DMAT_STATE.DONE) : dmatStatus(DMAT_STATE.FAULT, r.reason);
-    this.count++;
+    if (!this.config.busMaster()) return this.finish(FAILED, DMAT_STATE.ABORTED);
+    const attrs = this.fn.attrs(this.regs.pasid);
+    if (typeof attrs === 'string') {
+      this.regs.status = dmatStatus(DMAT_STATE.BAD_COMMAND);
+      return FAILED;
+    }
+    return this.attempt(op, attrs, 0);
+  }
+
+  private attempt(op: DmatOp, attrs: DmaAttrs, retries: number): DmaResult {
+    const { r, write } = this.transfer(op, attrs);
+    if (!r.ok && r.recoverable && this.fn.pri) {
+      const fault = { addr: r.addr ?? op.iova, pasid: attrs.pasid, write, exec: attrs.exec ?? false, priv: attrs.priv ?? false };
+      if (this.fn.pri.request(fault, (code) => this.onResponse(code)) === 'pending') {
+        this.pending = { op, retries };
+        this.regs.status = dmatStatus(DMAT_STATE.PAGE_WAIT, r.reason);
+        return r;
+      }
+    }
+    return this.finish(r);
+  }
+
+  private onResponse(code: PageResponseCode): void {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = undefined;
+    const reason = (this.regs.status >> 8) & 0xff;
+    const attrs = this.fn.attrs(this.regs.pasid);
+    if (code !== PageResponseCode.Success || p.retries >= MAX_RETRIES || typeof attrs === 'string') {
+      this.finish({ ok: false, reason, recorded: false });
+    } else if (!this.config.busMaster()) {
+      this.finish(FAILED, DMAT_STATE.ABORTED);
+    } else {
+      this.attempt(p.op, attrs, p.retries + 1);
+    }
+  }
+
+  private transfer(op: DmatOp, attrs: DmaAttrs): { r: DmaResult; write: boolean } {
+    const buf = this.bufOff + op.bufOffset;
+    const a = attrs.pasid === undefined && !attrs.pageRequest ? undefined : attrs;
+    if (op.kind !== 'write') {
+      const r = this.port.dma(op.iova & this.dmaMask, op.len, false, buf, a);
+      if (!r.ok || op.kind === 'read') return { r, write: false };
+    }
+    const to = op.kind === 'copy' ? op.dst : op.iova;
+    return { r: this.port.dma(to & this.dmaMask, op.len, true, buf, a), write: true };
+  }
+
+  private finish(r: DmaResult, state?: number): DmaResult {
+    this.regs.status = r.ok ? dmatStatus(DMAT_STATE.DONE) : dmatStatus(state ?? DMAT_STATE.FAULT, r.reason);
+    this.regs.count++;
+    if (this.regs.irq & DMAT_IRQ.ON_COMPLETION) this.fn.irq.raise(0);
     return r;
   }
 
   private regRead(offset: number): number {
+    const g = this.regs;
     switch (offset) {
       case DMAT.ID: return DMAT_ID;
-      case DMAT.IOVA: return Number(this.iova & 0xffff_ffffn);
-      case DMAT.IOVA + 4: return Number(this.iova >> 32n);
-      case DMAT.LEN: return this.len;
-      case DMAT.STATUS: return this.status;
-      case DMAT.BUF_OFF: return this.start;
-      case DMAT.COUNT: return this.count;
+      case DMAT.IOVA: return Number(g.iova & 0xffff_ffffn);
+      case DMAT.IOVA + 4: return Number(g.iova >> 32n);
+      case DMAT.LEN: return g.len;
+      case DMAT.STATUS: return g.status;
+      case DMAT.BUF_OFF: return g.start;
+      case DMAT.COUNT: return g.count;
+      case DMAT.PASID: return g.pasid;
+      case DMAT.IRQ: return g.irq;
+      case DMAT.DST: return Number(g.dst & 0xffff_ffffn);
+      case DMAT.DST + 4: return Number(g.dst >> 32n);
       default: return 0;
     }
   }
 
   private regWrite(offset: number, v: number): void {
+    const g = this.regs;
+    const u = BigInt(v >>> 0);
     switch (offset) {
-      case DMAT.IOVA: this.iova = (this.iova & ~0xffff_ffffn) | BigInt(v >>> 0); return;
-      case DMAT.IOVA + 4: this.iova = (this.iova & 0xffff_ffffn) | (BigInt(v >>> 0) << 32n); return;
-      case DMAT.LEN: this.len = v >>> 0; return;
-      case DMAT.BUF_OFF: this.start = v >>> 0; return;
+      case DMAT.IOVA: g.iova = (g.iova & ~0xffff_ffffn) | u; return;
+      case DMAT.IOVA + 4: g.iova = (g.iova & 0xffff_ffffn) | (u << 32n); return;
+      case DMAT.DST: g.dst = (g.dst & ~0xffff_ffffn) | u; return;
+      case DMAT.DST + 4: g.dst = (g.dst & 0xffff_ffffn) | (u << 32n); return;
+      case DMAT.LEN: g.len = v >>> 0; return;
+      case DMAT.BUF_OFF: g.start = v >>> 0; return;
+      case DMAT.PASID: g.pasid = (v & 0xe00f_ffff) >>> 0; return;
+      case DMAT.IRQ: g.irq = v & DMAT_IRQ.ON_COMPLETION; return;
       case DMAT.CMD: this.command(v); return;
       default:
     }
   }
 
   private command(v: number): void {
-    if (v === DMAT_CMD.READ || v === DMAT_CMD.WRITE) {
-      this.run(this.iova, this.len, this.start, v === DMAT_CMD.WRITE);
-    } else {
-      this.status = dmatStatus(DMAT_STATE.BAD_COMMAND);
-    }
-  }
-
-  private bufferRead(off: number, size: number): bigint {
-    const b = this.buffer();
-    let v = 0n;
-    for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[off + i] ?? 0);
-    return v;
-  }
-
-  private bufferWrite(off: number, size: number, value: bigint): void {
-    const b = this.buffer();
-    for (let i = 0; i < size && off + i < b.length; i++) b[off + i] = Number((value >> BigInt(8 * i)) & 0xffn);
+    const g = this.regs;
+    const kind = v === DMAT_CMD.READ ? 'read' : v === DMAT_CMD.WRITE ? 'write' : v === DMAT_CMD.COPY ? 'copy' : undefined;
+    if (kind) this.run({ kind, iova: g.iova, dst: g.dst, len: g.len, bufOffset: g.start });
+    else g.status = dmatStatus(DMAT_STATE.BAD_COMMAND);
   }
 }

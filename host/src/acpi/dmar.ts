@@ -1,0 +1,95 @@
+/**
+ * ACPI DMA Remapping Reporting table (VT-d spec chapter 8) as bytes an
+ * emulator hands to its firmware: the ACPI header (§8.1), one DRHD for the
+ * machine's remapping unit with device scopes for its devices (§8.3, §8.3.1),
+ * and one RMRR per reserved region (§8.4).
+ */
+
+/** A reserved memory region (RMRR) for some devices. */
+export interface RmrrConfig {
+  /** First byte (4 KiB aligned). */
+  readonly base: bigint;
+  /** Last byte, inclusive (4 KiB aligned minus 1). */
+  readonly limit: bigint;
+  /** Devices that use the region ("BB:DD.F"). */
+  readonly devices: readonly string[];
+}
+
+/** What the generator needs to know about the machine. */
+export interface DmarInput {
+  /** Host address width in bits (the table stores HAW - 1). */
+  readonly haw: number;
+  /** Register base of the remapping unit. */
+  readonly registerBase: bigint;
+  /** Requester ids of the endpoints under the unit. */
+  readonly devices: readonly number[];
+  /** Root ports: their requester id and secondary bus. */
+  readonly bridges: readonly { sid: number; secondary: number }[];
+  readonly rmrr?: readonly { base: bigint; limit: bigint; devices: readonly number[] }[];
+  /** DMAR flags: bit 0 INTR_REMAP, bit 1 X2APIC_OPT_OUT, bit 2 DMA_CTRL_PLATFORM_OPT_IN. Default 0. */
+  readonly flags?: number;
+}
+
+/** Remapping structure types (§8.2). */
+export const DMAR_TYPE = { DRHD: 0, RMRR: 1 } as const;
+/** Device scope types (§8.3.1). */
+export const SCOPE_TYPE = { PCI_ENDPOINT: 1, PCI_SUB_HIERARCHY: 2 } as const;
+
+const HEADER_LEN = 48;
+
+/** Builds the DMAR table; throws naming the field when the input cannot be described. */
+export function buildDmar(input: DmarInput): Uint8Array {
+  if (!Number.isInteger(input.haw) || input.haw < 32 || input.haw > 64) throw new Error(`haw: ${input.haw} is not in 32..64`);
+  const bridgeOf = new Map(input.bridges.map((b) => [b.secondary, b.sid]));
+  const scope = (sid: number, type: number): number[] => deviceScope(sid, type, bridgeOf);
+  const scopes = [
+    ...input.devices.flatMap((d) => scope(d, SCOPE_TYPE.PCI_ENDPOINT)),
+    ...input.bridges.flatMap((b) => scope(b.sid, SCOPE_TYPE.PCI_SUB_HIERARCHY)),
+  ];
+  const drhd = [...u16(DMAR_TYPE.DRHD), ...u16(16 + scopes.length), 0, 0, ...u16(0), ...u64(input.registerBase), ...scopes];
+  const rmrrs = (input.rmrr ?? []).flatMap((r, i) => {
+    if (r.base % 0x1000n !== 0n || (r.limit + 1n) % 0x1000n !== 0n || r.limit <= r.base) {
+      throw new Error(`rmrr[${i}]: [0x${r.base.toString(16)}, 0x${r.limit.toString(16)}] is not a 4 KiB-aligned region`);
+    }
+    const s = r.devices.flatMap((d) => scope(d, SCOPE_TYPE.PCI_ENDPOINT));
+    return [...u16(DMAR_TYPE.RMRR), ...u16(24 + s.length), 0, 0, ...u16(0), ...u64(r.base), ...u64(r.limit), ...s];
+  });
+  const body = [...drhd, ...rmrrs];
+  const t = new Uint8Array(HEADER_LEN + body.length);
+  t.set(ascii('DMAR'), 0);
+  t.set(u32(t.length), 4);
+  t[8] = 1; // revision
+  t.set(ascii('VIOMMU'), 10);
+  t.set(ascii('VIOMMUDM'), 16);
+  t.set(u32(1), 24);
+  t.set(ascii('VTDM'), 28);
+  t.set(u32(1), 32);
+  t[36] = input.haw - 1;
+  t[37] = (input.flags ?? 0) & 0x7;
+  t.set(body, HEADER_LEN);
+  t[9] = (256 - (t.reduce((a, b) => a + b, 0) & 0xff)) & 0xff;
+  return t;
+}
+
+/** Device scope (§8.3.1): start bus 0 and the path through the root port, when there is one. */
+function deviceScope(sid: number, type: number, bridgeOf: Map<number, number>): number[] {
+  const bus = sid >> 8;
+  const path: number[] = [];
+  if (bus !== 0) {
+    const bridge = bridgeOf.get(bus);
+    if (bridge === undefined) throw new Error(`devices: no root port leads to bus ${bus}`);
+    path.push((bridge >> 3) & 0x1f, bridge & 7);
+  }
+  path.push((sid >> 3) & 0x1f, sid & 7);
+  return [type, 6 + path.length, 0, 0, 0, 0, ...path];
+}
+
+/** Verifies the ACPI checksum: all bytes sum to 0 mod 256. */
+export function checksumOk(table: Uint8Array): boolean {
+  return (table.reduce((a, b) => a + b, 0) & 0xff) === 0;
+}
+
+const u16 = (v: number): number[] => [v & 0xff, (v >> 8) & 0xff];
+const u32 = (v: number): number[] => [...u16(v & 0xffff), ...u16(v >>> 16)];
+const u64 = (v: bigint): number[] => [...u32(Number(v & 0xffff_ffffn)), ...u32(Number(v >> 32n))];
+const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
