@@ -427,6 +427,8 @@ describe('table-driven call()', () => {
     expect(base).toBeGreaterThan(1);
     ctx.close();
     expect(platform.usage()).toEqual({ objects: 0, pinnedPages: 0, pasids: 0, tablePages: 1, dids: 0, boundDevices: 0 });
+    expectErr(() => ctx.ioasAlloc(), 'EINVAL', 'closed');
+    expect(platform.usage().objects).toBe(0);
   });
 });
 

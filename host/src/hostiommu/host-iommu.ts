@@ -290,6 +290,7 @@ export class HostIommu {
   /** Adds `obj` to the table; on failure releases what its constructor took and rethrows. */
   private register(obj: HostObject): number {
     try {
+      if (this.closed) fail('EINVAL', `context: ${this.owner}'s context is closed`);
       return this.table.add(obj).id;
     } catch (e) {
       obj.release();
