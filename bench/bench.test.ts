@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { packageRoot } from '../host/src/core/core.js';
+import { packageRoot } from '../host/src/core/load-node.js';
 import { runBench } from './run.js';
 import { formatMarkdown, formatTable } from './report/format.js';
 import { renderPlots } from './report/plots.js';

@@ -8,7 +8,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Core, packageRoot, type CoreExports } from '../host/src/core/core.js';
+import { Core, type CoreExports } from '../host/src/core/core.js';
+import { packageRoot } from '../host/src/core/load-node.js';
 import { parseScenario } from '../host/src/cli/scenario.js';
 import { createMachine, VTD_BASE, type Machine, type MachineConfig } from '../host/src/machine.js';
 import { coreFeatures, type HostCoverage } from './coverage.js';

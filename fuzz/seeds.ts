@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../host/src/core/core.js';
+import { packageRoot } from '../host/src/core/load-node.js';
 import { fromScenarioDoc, type FuzzInput } from './input.js';
 
 /** Every `*.scenario.json` below `dir` (sorted, recursive). */

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { packageRoot } from '../../host/src/core/core.js';
+import { packageRoot } from '../../host/src/core/load-node.js';
 
 const root = packageRoot();
 

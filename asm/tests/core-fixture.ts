@@ -4,7 +4,8 @@
  * context, PASID and paging entries written straight from the VT-d bit
  * layouts (independent of the core's spec/ files and of tables.ts).
  */
-import { loadCore, type Core, type Translation } from '../../host/src/core/core.js';
+import type { Core, Translation } from '../../host/src/core/core.js';
+import { loadCore } from '../../host/src/core/load-node.js';
 import { GuestMemory } from '../../host/src/core/guest-memory.js';
 import * as K from '../../host/src/core/constants.js';
 

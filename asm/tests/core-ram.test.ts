@@ -2,7 +2,7 @@
 // survive), large regions, out-of-RAM accesses are values, bad host
 // arguments throw Errors naming the argument.
 import { describe, expect, it } from 'vitest';
-import { loadCore, loadCoreSync, packageRoot } from '../../host/src/core/core.js';
+import { loadCore, loadCoreSync, packageRoot } from '../../host/src/core/load-node.js';
 import { GuestMemory } from '../../host/src/core/guest-memory.js';
 import * as K from '../../host/src/core/constants.js';
 

@@ -5,7 +5,8 @@
  * batch ring + one `translateBatch` call per ring-full. The batch loop
  * includes copying requests into the ring (results overwrite them).
  */
-import { loadCoreSync, type Core, type CoreExports } from '../../host/src/core/core.js';
+import type { Core, CoreExports } from '../../host/src/core/core.js';
+import { loadCoreSync } from '../../host/src/core/load-node.js';
 import { GuestMemory } from '../../host/src/core/guest-memory.js';
 import * as K from '../../host/src/core/constants.js';
 import type { InvKind, LoadSpec, RunMode, RunResult, Target } from './target.js';

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { packageRoot } from '../../host/src/core/core.js';
+import { packageRoot } from '../../host/src/core/load-node.js';
 import type { InvKind, LoadSpec, RunMode, RunResult, Target } from '../harness/target.js';
 
 /** Outcome of trying to build the baseline. */

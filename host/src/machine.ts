@@ -5,7 +5,8 @@
  * config object; every guest-visible access goes through `mmioRead` /
  * `mmioWrite` (physical addresses), `ioRead` / `ioWrite` or the RAM port.
  */
-import { loadCore, type Core } from './core/core.js';
+import type { Core } from './core/core.js';
+import { loadDefaultCore } from './core/default-core.js';
 import { CFG_HAW } from './core/constants.js';
 import { GuestMemory } from './core/guest-memory.js';
 import { buildDmar, type RmrrConfig } from './acpi/dmar.js';
@@ -91,7 +92,7 @@ export class Machine {
     if (!Number.isInteger(ramMib) || ramMib < 2 || ramMib > 16384) {
       throw new Error(`ramMib: ${String(ramMib)} is not an integer in 2..16384`);
     }
-    const core = config.core ?? (await loadCore());
+    const core = config.core ?? (await loadDefaultCore());
     addRam(core, ramMib);
     const ram = new GuestMemory(core);
     const log = config.log ?? (() => {});

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it, beforeAll } from 'vitest';
 import { existsSync } from 'node:fs';
-import { loadCoreSync, wasmPath, type Core } from '../src/core/core.js';
+import type { Core } from '../src/core/core.js';
+import { loadCoreSync, wasmPath } from '../src/core/load-node.js';
 import { GuestMemory } from '../src/core/guest-memory.js';
 import { ACC_READ, ACC_WRITE } from '../src/core/constants.js';
 import { configureCore } from '../src/vtd/core-config.js';

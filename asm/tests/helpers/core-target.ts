@@ -154,7 +154,7 @@ function loadRaw(): Target | undefined {
 export async function loadCoreTarget(): Promise<Target | undefined> {
   const base = '../../../host/src/core/';
   try {
-    const coreMod = (await import(/* @vite-ignore */ `${base}core.js`)) as { loadCore(): Promise<CoreApi> };
+    const coreMod = (await import(/* @vite-ignore */ `${base}load-node.js`)) as { loadCore(): Promise<CoreApi> };
     const memMod = (await import(/* @vite-ignore */ `${base}guest-memory.js`)) as { GuestMemory: new (core: CoreApi) => GuestMemoryLike };
     const k = (await import(/* @vite-ignore */ `${base}constants.js`)) as Consts;
     const core = await coreMod.loadCore();

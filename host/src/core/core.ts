@@ -1,12 +1,11 @@
 /**
- * The WASM core for the host (docs/ABI.md, last section): loading
- * build/viommu.wasm and typed wrappers around its numbers-only exports.
- * This module and guest-memory.ts are the only host code that touches raw
- * exports; everything else uses `Core`.
+ * The WASM core for the host (docs/ABI.md, last section): instantiating it
+ * from bytes, a module or a URL, and typed wrappers around its numbers-only
+ * exports. Platform-neutral (browsers, Workers, Node); the Node file-system
+ * loader of build/viommu.wasm is load-node.ts. This module and
+ * guest-memory.ts are the only host code that touches raw exports;
+ * everything else uses `Core`.
  */
-import { readFileSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as K from './constants.js';
 
 /** The raw exports of build/viommu.wasm (docs/ABI.md). */
@@ -67,44 +66,51 @@ export interface Translation {
   source: number;
 }
 
-/** Options of loadCore / loadCoreSync. */
-export interface LoadOptions {
-  /** Load build/viommu.debug.wasm (assertions, names) instead of the release build. */
-  debug?: boolean;
-  /** Reserved for a coverage build (same file as debug for now). */
-  coverage?: boolean;
-}
-
 const STAT_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(K).filter(([k]) => k.startsWith('STAT_') && k !== 'STAT_COUNT').map(([k, v]) => [v as number, k.slice(5).toLowerCase()]),
 );
 
-/** The package root: the nearest directory above this module holding package.json. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`package.json not found above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
+/** What `loadCoreFrom` accepts: the wasm bytes, a compiled module, a URL to fetch, or a fetch response (or its promise). */
+export type CoreSource = BufferSource | WebAssembly.Module | URL | Response | PromiseLike<Response>;
+
+function isResponseLike(v: unknown): v is Response {
+  return typeof v === 'object' && v !== null && 'arrayBuffer' in v && 'ok' in v && 'status' in v;
+}
+
+async function wasmBytesOf(source: URL | Response | PromiseLike<Response>): Promise<ArrayBuffer> {
+  if (source instanceof URL && source.protocol === 'file:') {
+    throw new Error(`source: ${source.href} is a file URL; in Node use loadCore() or pass the file's bytes`);
   }
+  const res = source instanceof URL ? await fetch(source) : await source;
+  if (!isResponseLike(res)) throw new Error('source: the promise did not resolve to a fetch Response');
+  if (!res.ok) throw new Error(`source: ${res.url || 'the response'} answered HTTP ${res.status}`);
+  return res.arrayBuffer();
 }
 
-/** The path of the wasm build loadCore reads. */
-export function wasmPath(opts: LoadOptions = {}): string {
-  return join(packageRoot(), 'build', opts.debug || opts.coverage ? 'viommu.debug.wasm' : 'viommu.wasm');
-}
-
-/** Instantiates the core asynchronously (Node: reads build/viommu.wasm). */
-export async function loadCore(opts: LoadOptions = {}): Promise<Core> {
-  const bytes = readFileSync(wasmPath(opts));
+/**
+ * Instantiates the core from `source` on any platform (browsers, Workers,
+ * Node, Deno): wasm bytes, a compiled `WebAssembly.Module` (cheap: one module
+ * can back many cores, each with its own memory and guest RAM), a URL to
+ * fetch, or a fetch `Response`. Node users who want the packaged
+ * build/viommu.wasm call `loadCore()` from the Node entry instead.
+ */
+export async function loadCoreFrom(source: CoreSource): Promise<Core> {
+  if (source instanceof WebAssembly.Module) return loadCoreFromSync(source);
+  const bytes = ArrayBuffer.isView(source) || source instanceof ArrayBuffer ? source : await wasmBytesOf(source);
   const { instance } = await WebAssembly.instantiate(bytes, {});
   return new Core(instance.exports as unknown as CoreExports);
 }
 
-/** Instantiates the core synchronously. */
-export function loadCoreSync(opts: LoadOptions = {}): Core {
-  const module = new WebAssembly.Module(readFileSync(wasmPath(opts)));
+/**
+ * Instantiates the core synchronously from a compiled module or wasm bytes.
+ * Browsers refuse to compile large modules synchronously on the main thread:
+ * there compile once with `WebAssembly.compile` and pass the module.
+ */
+export function loadCoreFromSync(source: WebAssembly.Module | BufferSource): Core {
+  let module: WebAssembly.Module;
+  if (source instanceof WebAssembly.Module) module = source;
+  else if (ArrayBuffer.isView(source) || source instanceof ArrayBuffer) module = new WebAssembly.Module(source);
+  else throw new Error('source: expected a WebAssembly.Module or the wasm bytes');
   return new Core(new WebAssembly.Instance(module, {}).exports as unknown as CoreExports);
 }
 

@@ -1,0 +1,28 @@
+/**
+ * The core `createMachine` uses when its config passes none. Platform-neutral
+ * on purpose: machine.ts must not import the Node file-system loader
+ * statically, or no browser bundle could include the machine. On Node the
+ * loader (load-node.ts) is imported on first use through a specifier that
+ * bundlers do not follow; everywhere else the caller has to pass `core`.
+ */
+import type { Core } from './core.js';
+
+/** The Node loader, relative to this module (the same in host/src and dist/). */
+const NODE_LOADER = './load-node.js';
+
+function isNode(): boolean {
+  const proc = (globalThis as { process?: { versions?: { node?: unknown } } }).process;
+  return typeof proc?.versions?.node === 'string';
+}
+
+/**
+ * Loads the release build of the packaged core on Node; elsewhere throws an
+ * `Error` naming `core`, the option the caller should have passed.
+ */
+export async function loadDefaultCore(): Promise<Core> {
+  if (!isNode()) {
+    throw new Error('core: no core given; outside Node pass one, e.g. { core: await loadCoreFrom(fetch("viommu.wasm")) }');
+  }
+  const loader = (await import(/* @vite-ignore */ NODE_LOADER)) as typeof import('./load-node.js');
+  return loader.loadCore();
+}
