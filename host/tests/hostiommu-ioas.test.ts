@@ -178,6 +178,7 @@ describe('IOAS', () => {
     expect(b.lookup(0x4000n)).toBe(0x51000n);
     expect(b.lookup(0x5000n)).toBe(0x90000n);
     expect(a.acct.pinned).toBe(3);
+    expect(b.pinnedPages).toBe(3); // the pages objects it uses, whole
     a.io.unmapAll();
     expect(a.acct.pinned).toBe(3); // both pinned ranges stay, still charged once, while the copy uses them
     b.unmapAll();

@@ -335,6 +335,8 @@ describe('vIOMMU and vDEVICE', () => {
     const vi = ctx.viommuAlloc(a, parent);
     const va = ctx.vdeviceAlloc(vi, a, 0x0008);
     expect(ctx.vridOf(vi, SID_A)).toBe(0x0008);
+    expect(ctx.deviceOfVrid(vi, 0x0008)).toBe(a);
+    expectErr(() => ctx.deviceOfVrid(vi, 0x0009), 'ENOENT', 'vrid');
     expectErr(() => ctx.vridOf(vi, SID_B), 'ENOENT', 'sid');
     expectErr(() => ctx.vdeviceAlloc(vi, b, 0x0008), 'EEXIST', 'vrid');
     expectErr(() => ctx.vdeviceAlloc(vi, a, 0x0010), 'EEXIST', 'devId');

@@ -76,11 +76,6 @@ export class FaultQueue implements HostObject {
    */
   constructor(private readonly responder: PageResponder, private readonly notify?: (cookie: number) => void) {}
 
-  /** Number of groups awaiting a response. */
-  get pendingGroups(): number {
-    return this.pending.size;
-  }
-
   /** Takes one page request; returns the group's cookie once the group is complete. */
   deliver(req: PageRequest): number | undefined {
     checkInt(req.groupId, 0, 0x1ff, 'groupId');

@@ -214,6 +214,13 @@ export class HostIommu {
     return v;
   }
 
+  /** The device id with virtual RID `vrid` in a vIOMMU (a guest command naming a vRID); ENOENT if none. */
+  deviceOfVrid(viommuId: number, vrid: number): number {
+    const d = this.viommu(viommuId).deviceOf(vrid);
+    if (d === undefined) fail('ENOENT', `vrid: ${String(vrid)} names no vDEVICE in vIOMMU ${viommuId}`);
+    return d.id;
+  }
+
   // -- PASIDs --------------------------------------------------------------
 
   /** A PASID allocation set of the global namespace with `quota`; returns its object id. */

@@ -47,6 +47,7 @@ export const HOST_IOMMU_OPS: readonly OpRow[] = [
   { op: 'fault.respond', handler: (c, a) => c.faultRespond(n(a, 'faultId'), n(a, 'cookie'), n(a, 'code')) },
   { op: 'viommu.alloc', handler: (c, a) => c.viommuAlloc(n(a, 'devId'), n(a, 'hwptId')) },
   { op: 'viommu.vridOf', handler: (c, a) => c.vridOf(n(a, 'viommuId'), n(a, 'sid')) },
+  { op: 'viommu.deviceOf', handler: (c, a) => c.deviceOfVrid(n(a, 'viommuId'), n(a, 'vrid')) },
   { op: 'vdevice.alloc', handler: (c, a) => c.vdeviceAlloc(n(a, 'viommuId'), n(a, 'devId'), n(a, 'vrid')) },
   { op: 'pasidSet.alloc', handler: (c, a) => c.pasidSetAlloc(n(a, 'quota')) },
   { op: 'pasid.alloc', handler: (c, a) => c.pasidAlloc(n(a, 'setId'), opt(a, 'pasid')) },
