@@ -30,6 +30,7 @@ export { DMAT, DMAT_CMD, DMAT_STATE } from './devices/dma-test/regs.js';
 export { PciBus, type PciFunction } from './pci/bus.js';
 export type { DmaPort, DmaResult } from './pci/dma-port.js';
 /** Scenario replay (`viommu replay`). */
-export { replayScenario, formatReplay, type ReplayOutput, type Observation } from './cli/replay.js';
+export { replayScenario, formatReplay, startReplay, bytesToHex, type ReplayOutput, type Observation, type ReplayOptions, type ReplayRun, type ReplayStep } from './scenario/replay.js';
+export { parseScenario, type Scenario, type Step } from './scenario/parse.js';
 /** Branded ids and addresses. */
 export * from './types.js';

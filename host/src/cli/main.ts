@@ -3,11 +3,10 @@
  * `{ name, usage, describe, run }`; `main` picks the row and runs it.
  * Other commands (bench, fuzz, trace) add rows to `COMMANDS`.
  */
-import { readFile } from 'node:fs/promises';
 import { benchCommand } from './bench.js'; // bench row added by H4 (issue 9)
 import { runDemo } from './demo.js';
 import { runInfo } from './info.js';
-import { formatReplay, replayScenario } from './replay.js';
+import { replayCommand } from './replay.js';
 
 /** One CLI command. `run` gets the arguments after the command name and returns the exit code. */
 export interface Command {
@@ -36,31 +35,6 @@ function quietOnClosedPipe(): void {
   });
 }
 
-async function replayCommand(args: string[], io: CliIo): Promise<number> {
-  const verbose = args.includes('--verbose');
-  const files = args.filter((a) => a !== '--verbose');
-  if (files.length !== 1) {
-    io.err('usage: viommu replay <scenario.json> [--verbose]\n');
-    return 2;
-  }
-  const file = files[0]!;
-  let doc: unknown;
-  try {
-    doc = JSON.parse(await readFile(file, 'utf8'));
-  } catch (err) {
-    io.err(`viommu replay: ${file}: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
-  }
-  try {
-    const log = verbose ? (m: string) => io.err(`vtd: ${m}\n`) : undefined;
-    io.out(formatReplay(await replayScenario(doc, { log })));
-    return 0;
-  } catch (err) {
-    io.err(`viommu replay: ${file}: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
-  }
-}
-
 /** The command table. */
 export const COMMANDS: Command[] = [
   {
@@ -79,6 +53,7 @@ export const COMMANDS: Command[] = [
     run: runDemo,
   },
   benchCommand,
+  { name: 'fuzz', usage: 'fuzz --time SEC [--seed N] [--workers K] [--out DIR]', describe: 'coverage-guided fuzzing; findings as replayable scenarios (fuzz/README.md)', run: async (a, io) => (await import('./fuzz.js')).runFuzz(a, io) }, // H10 (issue 10)
 ];
 
 function help(io: CliIo): void {
