@@ -7,7 +7,7 @@ import {
   ACC_EXEC, ACC_NO_AD, ACC_PASID, ACC_TRANSLATION_REQ, ACC_WRITE, CFG_ECAP_SC, CFG_FS1GP, CFG_HAW, CFG_MGAW, CFG_SLLPS,
   FF_PP, FF_RECOVERABLE, FF_SILENT, FF_SUPPRESSED, FF_WALK, OUT_ADDR_HI, OUT_ADDR_LO, OUT_DID, OUT_FAULT_ADDR_HI,
   OUT_FAULT_ADDR_LO, OUT_FAULT_FLAGS, OUT_FAULT_PASID, OUT_PAGE_LG2, OUT_PERMS, OUT_SOURCE, OUT_STATUS, PASID_NONE,
-  QUIRK_FS_AD_IF_A_CLEAR, QUIRK_FS_ALL_USER, QUIRK_INTR_PAGE_OVERLAP, QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_LEGACY_CODES_IN_SM,
+  QUIRK_FS_AD_IF_A_CLEAR, QUIRK_INTR_PAGE_OVERLAP, QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_LEGACY_CODES_IN_SM,
   QUIRK_NO_FAULT_ON_CACHED_PERM, QUIRK_PT_STICKY, QUIRK_QEMU_FAULT_PV, QUIRK_RSVD_CTX_UNQUALIFIED,
   SRC_DISABLED, SRC_IOTLB, SRC_PT, SRC_WALK, STAT_FAULTS, STAT_TRANSLATIONS,
 } from './abi/layout';
@@ -81,7 +81,7 @@ function translateScalable(sid: u32, pasid: u32, iova: u64, access: u32): u32 {
     legacyCodes ? SNP_IGNORED : cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED);
   const fs = dcKind == XK_FS || dcKind == XK_NESTED;
   if (fs) {
-    envSetFs(dcFsRoot, dcFsTop, cfg(CFG_FS1GP) != 0, dcKind == XK_NESTED, !dcPriv || quirk(QUIRK_FS_ALL_USER), dcWpe);
+    envSetFs(dcFsRoot, dcFsTop, cfg(CFG_FS1GP) != 0, dcKind == XK_NESTED, !dcPriv, dcWpe);
     if (!fsCanonical(iova, dcFsTop == 4 ? 57 : 48)) return fail(FR.FR_NON_CANONICAL, iova, true);
   } else if (!inWidth(iova, envSsBits)) {
     return fail(ssWidthFault(), iova, true);

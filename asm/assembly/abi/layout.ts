@@ -131,8 +131,11 @@ export const QUIRK_NO_PASID_CACHE: u32 = 1 << 1;
  *  (0x4 address width) and SNP is never reserved. Spec: 0x38-0x48 for
  *  root/context, 0x78-0x7A/0x84-0x86 for the second-stage walk. */
 export const QUIRK_LEGACY_CODES_IN_SM: u32 = 1 << 2;
-/** QEMU: every first-stage request counts as a user request (ACC_PRIV
- *  ignored). Spec: supervisor requests (with SRE) skip the U/S check. */
+/** QEMU: the privilege of a request is never looked at (neither ACC_PRIV
+ *  nor the context entry's RID_PRIV, so no SRE check either): every request
+ *  is a user request and a U/S=0 first-stage entry faults 0x81. Spec (§3.6.2,
+ *  §9.4 RID_PRIV, §9.6 SRE): a supervisor request needs SRE=1 (else 0x5D /
+ *  SPT.5) and may then use U/S=0 pages. */
 export const QUIRK_FS_ALL_USER: u32 = 1 << 3;
 /** QEMU: first-stage entries are checked in the order unreadable, P, U/S,
  *  R/W (writes only), reserved, each entry as it is read; an entry gets A only

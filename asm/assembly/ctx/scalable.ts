@@ -5,7 +5,7 @@
 
 import {
   ACC_EXEC, ACC_PASID, ACC_PRIV, ACC_TRANSLATION_REQ, CFG_ECAP_ERS, CFG_ECAP_FLTS, CFG_ECAP_NEST, CFG_ECAP_PT,
-  CFG_ECAP_SLTS, CFG_ECAP_SRS, CFG_FL5LP, CFG_HAW, CFG_PASID_BITS, CFG_SAGAW, QUIRK_FS_AS_SS, QUIRK_LEGACY_CODES_IN_SM,
+  CFG_ECAP_SLTS, CFG_ECAP_SRS, CFG_FL5LP, CFG_HAW, CFG_PASID_BITS, CFG_SAGAW, QUIRK_FS_ALL_USER, QUIRK_FS_AS_SS, QUIRK_LEGACY_CODES_IN_SM,
   QUIRK_NO_PASID_CACHE, QUIRK_NO_PDIR_FPD, QUIRK_PASID_FAULTS_0X58, QUIRK_PT_STICKY, STAT_STRUCT_READS,
 } from '../abi/layout';
 import { cfg, quirk } from '../cfg';
@@ -70,7 +70,9 @@ export function lookupScalable(sid: u32, pasid: u32, access: u32): u32 {
     if (useCache) pcInsert(sid, eff, q0, q1, q2, fDirFpd);
   }
   dcNoteFpd((q0 & PE_FPD) != 0);
-  const priv = withPasid ? (access & ACC_PRIV) != 0 : smCtxRidPriv(hi);
+  // QUIRK_FS_ALL_USER: QEMU never looks at the privilege of a request (no
+  // RID_PRIV, no SRE check): every request is a user request.
+  const priv = !quirk(QUIRK_FS_ALL_USER) && (withPasid ? (access & ACC_PRIV) != 0 : smCtxRidPriv(hi));
   return decodePasidEntry(q0, q1, q2, priv, (access & ACC_EXEC) != 0);
 }
 
