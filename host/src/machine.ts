@@ -99,6 +99,11 @@ export class Machine {
     const vtd = VtdUnit.create({ core, mem: ram, profile, onInterrupt: config.onInterrupt, log });
     const bus = new PciBus();
     const devices = attachDevices(bus, vtd, config, log);
+    vtd.deviceTlbTarget = (sid) => bus.deviceBySid(sid);
+    vtd.setPageResponseRouter((sid) => {
+      const fn = bus.deviceBySid(sid);
+      return fn?.pageGroupResponse ? { pageGroupResponse: (r) => fn.pageGroupResponse!(r) } : undefined;
+    });
     enumerate(bus, BAR_BASE, BAR_LIMIT);
     return new Machine(core, ram, vtd, bus, devices, config);
   }

@@ -8,6 +8,7 @@ import type { PciFunction } from '../pci/bus.js';
 import type { DmaPort } from '../pci/dma-port.js';
 import type { Sid } from '../types.js';
 import type { DeviceFunction } from './common/function.js';
+import { AtsDevice } from './ats/device.js';
 import { DmaTestDevice } from './dma-test/device.js';
 
 /** Options a config entry may carry for any kind. */
@@ -25,6 +26,7 @@ export type DeviceFactory = (sid: Sid, port: DmaPort, opts: DeviceOptions, log: 
 /** Every device kind. */
 export const DEVICE_KINDS = {
   'dma-test': (sid, port, opts, log) => new DmaTestDevice(sid, port, { dmaMaskBits: opts.dmaMaskBits, log }),
+  ats: (sid, port, _opts, log) => new AtsDevice(sid, port, { log }),
 } as const satisfies Record<string, DeviceFactory>;
 
 /** A device kind name. */

@@ -156,6 +156,14 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     return this.prq.submitPageRequest(req);
   }
 
+  /**
+   * How device-TLB invalidation requests find their ATS device by requester
+   * id (the machine's PCI bus); the device answers 'done' or 'timeout' (ITE).
+   */
+  deviceTlbTarget?: (sid: number) => {
+    deviceTlbInvalidate?(req: { pasid?: number; addr: bigint; sizeLg2: number; global: boolean }): 'done' | 'timeout';
+  } | undefined;
+
   /** Sets how page-group responses find their device by requester id (the machine's PCI bus). */
   setPageResponseRouter(router: PageResponseRouter): void {
     this.prq.setRouter(router);
@@ -237,7 +245,8 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
       scalableMode: () => this.scalableMode(),
       setFaultStatus: (bit) => this.faults.setStatus(bit),
       invalidationEvent: () => this.invalidationEvent(),
-      deviceTlbInvalidate: () => 'done',
+      // Device-TLB invalidations go to the ATS device by SID (H8: PCI devices); no such device answers at once.
+      deviceTlbInvalidate: (r) => this.deviceTlbTarget?.(r.sid)?.deviceTlbInvalidate?.(r) ?? 'done',
       pageGroupResponse: (r) => this.prq.deliverResponse(r),
       log: (m) => this.log(m),
     };
