@@ -2,8 +2,10 @@
  * Generates docs/API.md, the reference of the public TypeScript API (every
  * export of host/src/index.ts), with the TypeScript compiler API: for each
  * export its kind, declaration signature and doc comment; for classes and
- * interfaces their public members. The test requires every export to carry
- * a doc comment; public members without one are listed at the end of the file.
+ * interfaces their public members. Exports the platform-neutral entry
+ * (host/src/browser.ts) lacks are marked "Node only". The test requires
+ * every export to carry a doc comment; public members without one are
+ * listed at the end of the file.
  *
  * Run: `npx vitest run tools/api-doc` (regenerates the file and checks it).
  */
@@ -14,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The package entry whose exports are the public API. */
 export const ENTRY = `${ROOT}host/src/index.ts`;
+/** The platform-neutral entry (browsers, Workers): index.ts minus the Node loader. */
+export const BROWSER_ENTRY = `${ROOT}host/src/browser.ts`;
 /** Where the reference is written. */
 export const OUTPUT = `${ROOT}docs/API.md`;
 
@@ -24,16 +28,20 @@ export interface ApiItem {
   readonly signature: string;
   readonly doc: string;
   readonly members: readonly ApiItem[];
+  /** True when only the Node entry exports it. */
+  readonly nodeOnly?: boolean;
 }
 
-function program(): { checker: ts.TypeChecker; exports: ts.Symbol[] } {
-  const p = ts.createProgram([ENTRY], { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, skipLibCheck: true });
+function program(): { checker: ts.TypeChecker; exports: ts.Symbol[]; browser: Set<string> } {
+  const p = ts.createProgram([ENTRY, BROWSER_ENTRY], { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, skipLibCheck: true });
   const checker = p.getTypeChecker();
-  const sf = p.getSourceFile(ENTRY);
-  if (!sf) throw new Error(`ENTRY: ${ENTRY} not found`);
-  const mod = checker.getSymbolAtLocation(sf);
-  if (!mod) throw new Error(`ENTRY: ${ENTRY} has no exports`);
-  return { checker, exports: checker.getExportsOfModule(mod) };
+  const exportsOf = (file: string): ts.Symbol[] => {
+    const sf = p.getSourceFile(file);
+    const mod = sf && checker.getSymbolAtLocation(sf);
+    if (!mod) throw new Error(`entry: ${file} not found or without exports`);
+    return checker.getExportsOfModule(mod);
+  };
+  return { checker, exports: exportsOf(ENTRY), browser: new Set(exportsOf(BROWSER_ENTRY).map((e) => e.name)) };
 }
 
 function docOf(checker: ts.TypeChecker, s: ts.Symbol): string {
@@ -72,11 +80,14 @@ function membersOf(checker: ts.TypeChecker, s: ts.Symbol): ApiItem[] {
 
 /** Every public export with its members. */
 export function collectApi(): ApiItem[] {
-  const { checker, exports } = program();
+  const { checker, exports, browser } = program();
   return exports.map((e) => {
     const s = e.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(e) : e;
     const kind = KIND.find(([f]) => s.flags & f)?.[1] ?? 'export';
-    return { name: e.name, kind, signature: signatureOf(s.declarations?.[0]), doc: docOf(checker, s), members: membersOf(checker, s) };
+    return {
+      name: e.name, kind, signature: signatureOf(s.declarations?.[0]), doc: docOf(checker, s), members: membersOf(checker, s),
+      ...(browser.has(e.name) ? {} : { nodeOnly: true }),
+    };
   }).sort((a, b) => a.name.localeCompare(b.name));
 }
 
@@ -92,10 +103,12 @@ export function undocumentedMembers(api: readonly ApiItem[]): string[] {
 
 /** The reference as markdown. */
 export function renderMarkdown(api: readonly ApiItem[]): string {
-  const lines = ['# API reference', '', 'Generated from `host/src/index.ts` by `tools/api-doc/generate.ts`; do not edit by hand.', ''];
-  lines.push(...api.map((i) => `- [\`${i.name}\`](#${i.name.toLowerCase()}) (${i.kind})`), '');
+  const lines = ['# API reference', '', 'Generated from `host/src/index.ts` by `tools/api-doc/generate.ts`; do not edit by hand.',
+    'Everything not marked *Node only* is also exported by the platform-neutral entry `host/src/browser.ts` (`wasm-viommu/browser`).', ''];
+  const kindOf = (i: ApiItem): string => (i.nodeOnly ? `${i.kind}, Node only` : i.kind);
+  lines.push(...api.map((i) => `- [\`${i.name}\`](#${i.name.toLowerCase()}) (${kindOf(i)})`), '');
   for (const i of api) {
-    lines.push(`## ${i.name}`, '', `*${i.kind}*`, '', '```ts', i.signature, '```', '', i.doc || '_(undocumented)_', '');
+    lines.push(`## ${i.name}`, '', `*${kindOf(i)}*`, '', '```ts', i.signature, '```', '', i.doc || '_(undocumented)_', '');
     for (const m of i.members) lines.push(`- \`${m.name}\`: ${m.doc.replace(/\n+/g, ' ') || '_(undocumented)_'}  \n  \`${m.signature.replace(/`/g, "'")}\``);
     if (i.members.length) lines.push('');
   }

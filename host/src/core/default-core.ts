@@ -23,6 +23,12 @@ export async function loadDefaultCore(): Promise<Core> {
   if (!isNode()) {
     throw new Error('core: no core given; outside Node pass one, e.g. { core: await loadCoreFrom(fetch("viommu.wasm")) }');
   }
-  const loader = (await import(/* @vite-ignore */ NODE_LOADER)) as typeof import('./load-node.js');
+  let loader: typeof import('./load-node.js');
+  try {
+    loader = (await import(/* @vite-ignore */ NODE_LOADER)) as typeof import('./load-node.js');
+  } catch (err) {
+    // E.g. a bundle run on Node: the loader is not next to it. Say which option fixes it.
+    throw new Error(`core: no core given and the Node loader ${NODE_LOADER} is not available (${err instanceof Error ? err.message : String(err)}); pass { core: loadCoreSync() } or { core: await loadCoreFrom(bytes) }`);
+  }
   return loader.loadCore();
 }

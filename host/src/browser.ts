@@ -1,0 +1,51 @@
+/**
+ * wasm-viommu, platform-neutral entry: everything of the package entry
+ * (index.ts) except the Node file-system loader, so it bundles for browsers
+ * and Workers without stubs or shims. Bring the core yourself:
+ *
+ * ```ts
+ * import { createMachine, loadCoreFrom } from 'wasm-viommu/browser';
+ * const core = await loadCoreFrom(fetch(new URL('viommu.wasm', import.meta.url)));
+ * const m = await createMachine({ core, devices: [{ bdf: '00:03.0', kind: 'dma-test' }] });
+ * ```
+ *
+ * One compiled `WebAssembly.Module` can back many cores (`loadCoreFromSync(module)`),
+ * each with its own linear memory and so its own guest RAM.
+ */
+
+/** Build a machine (RAM, VT-d unit, PCI devices) from a config object. */
+export { createMachine, Machine, VTD_BASE, VTD_WINDOW, BAR_BASE, type MachineConfig, type DeviceConfig } from './machine.js';
+/** The WASM core: instantiation from bytes, a module or a URL, and its typed wrapper. */
+export { Core, loadCoreFrom, loadCoreFromSync, type CoreExports, type CoreSource, type Translation } from './core/core.js';
+/** Guest RAM of a core (`machine.ram`). */
+export { GuestMemory } from './core/guest-memory.js';
+/**
+ * The core's ABI numbers (docs/ABI.md): `ACC_` access flags, `OUT_` out-buffer words, `BREQ_` and `BRES_`
+ * batch records, `FF_` fault flags, `SRC_` answer sources, `STAT_` counters, `CFG_` configuration keys,
+ * `QUIRK_` profile behaviours, `FR_` fault reasons, `ERR_` RAM-setup errors.
+ */
+export * from './core/constants.js';
+/** The VT-d unit: MMIO registers, commands, invalidation, fault recording. */
+export { VtdUnit, type VtdUnitOptions, type DmaFault } from './vtd/vtd-unit.js';
+/** Capability profiles (`default`, `qemu-7.2`, `qemu-10.0`). */
+export { createProfile, PROFILE_NAMES, type Profile, type ProfileName, type IommuOptions } from './vtd/profiles.js';
+/** Interrupts the unit sends (fault / invalidation / page-request events). */
+export type { MsiMessage, InterruptSink, InterruptSource } from './vtd/interrupts.js';
+/** A fault as recorded in a fault recording register. */
+export type { FaultRecord, RecordOutcome } from './vtd/fault-recorder.js';
+/** The register table of a profile (offsets, widths, masks). */
+export { buildRegisterTable, type RegisterRow, type RegName } from './vtd/register-table.js';
+/** The DMA test device and its BAR layout. */
+export { DmaTestDevice } from './devices/dma-test/device.js';
+export { DMAT, DMAT_CMD, DMAT_STATE } from './devices/dma-test/regs.js';
+/** PCI bus and the DMA port devices use. */
+export { PciBus, type PciFunction } from './pci/bus.js';
+export type { DmaPort, DmaResult } from './pci/dma-port.js';
+/** Scenarios (`viommu-scenario/1`): validation, step-by-step and whole replay (`viommu replay`). */
+export {
+  startReplay, replayScenario, formatReplay, bytesToHex,
+  type ReplayOutput, type ReplayOptions, type ReplayRun, type ReplayStep, type Observation,
+} from './scenario/replay.js';
+export { parseScenario, type Scenario, type Step } from './scenario/parse.js';
+/** Branded ids and addresses. */
+export * from './types.js';
