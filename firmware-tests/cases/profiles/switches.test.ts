@@ -109,3 +109,225 @@ describe('first stage (default vs qemu-10.0)', () => {
     expect(r['qemu-10.0']).toMatchObject({ ok: false, reason: 0x51, pp: false });
   });
 });
+
+/** Legacy attachment of `SID` (3-level second stage) with `leaves` mapped read/write. */
+function legacy(tb: Testbed, did: number, leaves: [bigint, bigint][], o: { fpd?: boolean; bits?: bigint } = {}) {
+  const g = tb.guest('legacy');
+  const ss = g.attachLegacy(SID, { did, fpd: o.fpd });
+  for (const [iova, gpa] of leaves) ss.map(iova, gpa, 12, o.bits ?? SS_RW);
+  g.start();
+  return { g, ss };
+}
+
+describe('second stage and fault records (default vs qemu)', () => {
+  it('PSI_ALIAS: a PSI of 0x1000 also drops 0x101000 on qemu-7.2 only (10.0 and the spec compare the whole page number)', async () => {
+    const r = await onEach(['default', 'qemu-7.2', 'qemu-10.0'], LEGACY, (tb) => {
+      const { g, ss } = legacy(tb, 1, [[0x1000n, 0x30_0000n], [0x10_1000n, 0x30_0000n]]);
+      put(tb, 0x30_0000n, 0x1111n);
+      put(tb, 0x31_0000n, 0x2222n);
+      dmaRead(tb, g, 0x10_1000n); // cached
+      ss.map(0x10_1000n, 0x31_0000n, 12, SS_RW); // remapped without invalidating it
+      g.drv.iotlbInvalidatePage(1, 0x1000n);
+      dmaRead(tb, g, 0x10_1000n);
+      return buf64(tb);
+    });
+    expect(r).toEqual({ default: 0x1111n, 'qemu-7.2': 0x2222n, 'qemu-10.0': 0x1111n });
+  });
+
+  it('IOTLB_BEFORE_CONTEXT: after a context entry goes away, qemu still hits the IOTLB; the spec faults 0x2', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+      const { g } = legacy(tb, 1, [[0x1000n, 0x30_0000n]]);
+      dmaRead(tb, g, 0x1000n);
+      g.ctx.setContext(SID, encodeContextEntry({ P: false }));
+      g.drv.contextInvalidateGlobal(); // context cache only
+      return dmaRead(tb, g, 0x1000n);
+    });
+    expect(r['default']).toMatchObject({ ok: false, reason: 0x2 });
+    expect(r['qemu-10.0']).toMatchObject({ ok: true, records: 0 });
+  });
+
+  it('NO_FAULT_ON_CACHED_PERM: a write hitting a read-only IOTLB entry is recorded (0x5) on default, silent on qemu', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+      const { g } = legacy(tb, 1, [[0x1000n, 0x30_0000n]], { bits: SS_RO });
+      dmaRead(tb, g, 0x1000n);
+      return dmaWrite(tb, g, 0x1000n);
+    });
+    expect(r['default']).toMatchObject({ ok: false, reason: 0x5, records: 1 });
+    expect(r['qemu-10.0']).toMatchObject({ ok: false, records: 0 });
+  });
+
+  it('QEMU_FAULT_PV: a legacy walk fault has PP=0 and PV=0 on default, PV=0xFFFF with PP=0 on qemu', async () => {
+    const r = await onEach(['default', 'qemu-7.2'], LEGACY, (tb) => {
+      const { g } = legacy(tb, 1, []);
+      return dmaRead(tb, g, 0x1000n);
+    });
+    expect(r['default']).toMatchObject({ reason: 0x6, pp: false, pv: 0 });
+    expect(r['qemu-7.2']).toMatchObject({ reason: 0x6, pp: false, pv: 0xffff });
+  });
+
+  it('INTR_PAGE_OVERLAP: a 2 MiB leaf covering 0xFEE00000 faults (0xE) on qemu even outside the range; not on default', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+      const g = tb.guest('legacy');
+      const ss = g.attachLegacy(SID, { did: 1 });
+      ss.map(0x20_0000n, 0xfee0_0000n, 21, SS_RW);
+      g.start();
+      return dmaRead(tb, g, 0x30_0000n); // output 0xFEF00000: past the interrupt range
+    });
+    expect(r['default']).toMatchObject({ records: 0 });
+    expect(r['qemu-10.0']).toMatchObject({ ok: false, reason: 0xe });
+  });
+
+  it('RSVD_CTX_UNQUALIFIED: FPD suppresses a reserved-bit context fault (0xB) on default; qemu records it', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+      const { g } = legacy(tb, 1, [[0x1000n, 0x30_0000n]], { fpd: true });
+      const at = g.ctx.contextEntryAddress(SID);
+      const [lo, hi] = readWords(tb.m.ram, at, 2);
+      writeWords(tb.m.ram, at, [lo!, hi! | (1n << 40n)]); // qw1 bit 40: reserved (§9.3)
+      g.drv.contextInvalidateGlobal();
+      g.drv.iotlbInvalidateGlobal();
+      return dmaRead(tb, g, 0x1000n);
+    });
+    expect(r['default']).toMatchObject({ ok: false, records: 0 });
+    expect(r['qemu-10.0']).toMatchObject({ ok: false, reason: 0xb });
+  });
+
+  it('LEGACY_CODES_IN_SM / PASID_FAULTS_0X58: a not-present PASID entry is 0x59 on default and 10.0, 0x58 on 7.2', async () => {
+    const r = await onEach(['default', 'qemu-7.2', 'qemu-10.0'], SM_OPTS, (tb) => {
+      const g = tb.guest('scalable');
+      const dev = attachSm(g, { did: 3, pgtt: PGTT.SECOND_STAGE });
+      dev.setEntry({ pgtt: PGTT.SECOND_STAGE, present: false });
+      g.start();
+      return dmaRead(tb, g, 0x1000n).reason;
+    });
+    expect(r).toEqual({ default: 0x59, 'qemu-7.2': 0x58, 'qemu-10.0': 0x59 });
+  });
+
+  it('LEGACY_CODES_IN_SM: scalable-mode second-stage not-present is 0x79 (spec) vs 0x6 (qemu); missing context 0x41 vs 0x2', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], SM_OPTS, (tb) => {
+      const g = tb.guest('scalable');
+      attachSm(g, { did: 3, pgtt: PGTT.SECOND_STAGE });
+      g.ctx.setContext(4 << 3, encodeSmContextEntry({ P: false }));
+      g.start();
+      return [dmaRead(tb, g, 0x1000n).reason, tb.dev(4).read(0x1000n, 8).ok, g.drv.readFaults()[0]?.reason];
+    });
+    expect(r['default']).toEqual([0x79, false, 0x41]);
+    expect(r['qemu-10.0']).toEqual([0x6, false, 0x2]);
+  });
+
+  it('PT_STICKY: after PGTT changes from pass-through, a PASID-cache + IOTLB invalidation ends identity on default, not on qemu', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], SM_OPTS, (tb) => {
+      const g = tb.guest('scalable');
+      const dev = attachSm(g, { did: 3, pgtt: PGTT.PASS_THROUGH });
+      g.start();
+      const q = new GuestQueue(g.env, { wide: true });
+      q.enable();
+      const first = dmaRead(tb, g, 0x30_0000n).ok;
+      dev.setEntry({ pgtt: PGTT.SECOND_STAGE }); // empty second-stage table
+      q.submitSync([D.pc(3), D.iotlb(1)]);
+      const second = dmaRead(tb, g, 0x30_0000n);
+      q.submitSync([D.cc(1)]); // a context-cache invalidation ends it everywhere
+      const third = dmaRead(tb, g, 0x30_0000n);
+      return [first, second.ok, third.ok];
+    });
+    expect(r['default']).toEqual([true, false, false]);
+    expect(r['qemu-10.0']).toEqual([true, true, false]);
+  });
+});
+
+describe('caches, registers and the queue (default vs qemu)', () => {
+  it('NO_PSC: after an IH=1 page invalidation default walks from its cached directory entry; qemu re-reads every level', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+      const { g, ss } = legacy(tb, 1, [[0x1000n, 0x30_0000n]]);
+      put(tb, 0x30_0000n, 0x1111n);
+      put(tb, 0x31_0000n, 0x2222n);
+      dmaRead(tb, g, 0x1000n);
+      const table = g.env.alloc.alloc(); // a new leaf table mapping 0x1000 -> 0x310000
+      put(tb, table + 8n, 0x31_0000n | SS_RW);
+      ss.writeEntry(0x1000n, 1, table | SS_RW);
+      g.drv.iotlbInvalidatePage(1, 0x1000n, 0, true); // IH=1: keep the paging-structure caches (§6.5.2.3)
+      dmaRead(tb, g, 0x1000n);
+      return buf64(tb);
+    });
+    expect(r).toEqual({ default: 0x1111n, 'qemu-10.0': 0x2222n });
+  });
+
+  it('ccmdDomainAsGlobal: CCMD domain-selective reports CAIG=domain (2) on default, global (1) on qemu', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+      const { g } = legacy(tb, 1, []);
+      return Number((g.drv.contextInvalidateDomain(1) >> 59n) & 3n);
+    });
+    expect(r).toEqual({ default: 2, 'qemu-10.0': 1 });
+  });
+
+  it('ignoreRegInvalWhileQi: a CCMD request while QIE=1 is refused (ICC clears) on default, left pending on qemu', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+      const { g } = legacy(tb, 1, []);
+      new GuestQueue(g.env).enable();
+      return g.drv.contextInvalidateGlobal() >> 63n;
+    });
+    expect(r).toEqual({ default: 0n, 'qemu-10.0': 1n });
+  });
+
+  it('qemuFaultEventRule: clearing the only FRCD.F withdraws FECTL.IP on default; qemu keeps IP until FSTS is written', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+      const { g } = legacy(tb, 1, []);
+      tb.dev(DEV).read(0x1000n, 8); // fault while FECTL.IM=1 (reset value)
+      const before = g.drv.read32(0x38) >>> 0;
+      g.drv.write32(g.drv.frcdOffset + 12, 0x8000_0000); // W1C FRCD.F only
+      return [before, g.drv.read32(0x38) >>> 0];
+    });
+    expect(r['default']).toEqual([0xc000_0000, 0x8000_0000]);
+    expect(r['qemu-10.0']).toEqual([0xc000_0000, 0xc000_0000]);
+  });
+
+  it('iqaReadBack: IQA reads back as written on default; qemu-10.0 shows only QS and DW before QIE', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], SM_OPTS, (tb) => {
+      const g = tb.guest('scalable');
+      g.drv.write64(0x90, 0x18_0000n | 0x800n);
+      return g.drv.read64(0x90);
+    });
+    expect(r).toEqual({ default: 0x18_0800n, 'qemu-10.0': 0x800n });
+  });
+
+  it('recordIqercd / resumeOnErrorClear: after an invalid descriptor default records IQEI and resumes when IQE is cleared; qemu does neither', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], SM_OPTS, (tb) => {
+      const g = tb.guest('scalable');
+      g.start();
+      const q = new GuestQueue(g.env, { wide: true });
+      q.enable();
+      const status = q.statusPage;
+      q.place([[0xfn, 0n, 0n, 0n], D.wait(status, 0x77)]); // type 0xF: invalid type
+      q.ring();
+      const iqe = (g.drv.read32(0x34) & FSTS_IQE) !== 0;
+      const iqercd = g.drv.read64(IQERCD) & 0xfn;
+      tb.m.ram.writeU64(q.base, D.iotlb(1)[0]!); // the guest fixes the descriptor ...
+      g.drv.write32(0x34, FSTS_IQE); // ... and clears IQE
+      return [iqe, iqercd, tb.m.ram.readU64(status)];
+    });
+    expect(r['default']).toEqual([true, 3n, 0x77n]); // §11.4.9.9 IQEI 3: invalid descriptor type
+    expect(r['qemu-10.0']).toEqual([true, 0n, 0n]);
+  });
+
+  it('waitNeedsSwOrIf: a wait descriptor with neither SW nor IF is fine on default, IQE on qemu', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], SM_OPTS, (tb) => {
+      const g = tb.guest('scalable');
+      const q = new GuestQueue(g.env, { wide: true });
+      q.enable();
+      q.place([[0x5n | 1n << 6n, 0n]]); // wait, FN only
+      q.ring();
+      return (g.drv.read32(0x34) & FSTS_IQE) !== 0;
+    });
+    expect(r).toEqual({ default: false, 'qemu-10.0': true });
+  });
+
+  it('pasidCacheUnchecked: a PASID-cache descriptor with reserved bits set is IQE on default, accepted on qemu-10.0', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], SM_OPTS, (tb) => {
+      const g = tb.guest('scalable');
+      const q = new GuestQueue(g.env, { wide: true });
+      q.enable();
+      const pc = D.pc(3);
+      return q.submitSync([[pc[0]! | 1n << 63n, 0n, 0n, 0n]]);
+    });
+    expect(r).toEqual({ default: false, 'qemu-10.0': true });
+  });
+});
