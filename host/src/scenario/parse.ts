@@ -103,6 +103,17 @@ export function parseStep(raw: unknown, index: number): Step {
   return step as Step;
 }
 
+/** FORMAT.md: `first_stage` is a qemu-10.0 option, and `true` needs scalable_mode and aw_bits 48. */
+function checkFirstStage(profile: string, iommu: Record<string, unknown>, scalable: boolean, aw: unknown): void {
+  if (!('first_stage' in iommu)) return;
+  if (profile !== 'qemu-10.0') {
+    throw new Error(`machine.iommu.first_stage: only profile qemu-10.0 has this option, not ${JSON.stringify(profile)}`);
+  }
+  if (iommu['first_stage'] === true && (!scalable || aw !== 48)) {
+    throw new Error('machine.iommu.first_stage: needs "scalable_mode": true and "aw_bits": 48');
+  }
+}
+
 function parseMachine(raw: unknown): MachineConfig {
   if (!isObject(raw)) throw new Error('machine: not an object');
   const allowed = ['profile', 'ram_mib', 'iommu', 'devices'];
@@ -122,6 +133,7 @@ function parseMachine(raw: unknown): MachineConfig {
   };
   const aw = iommu['aw_bits'] ?? 39;
   if (aw !== 39 && aw !== 48 && aw !== 57) throw new Error(`machine.iommu.aw_bits: expected 39, 48 or 57`);
+  checkFirstStage(profile, iommu, bool('scalable_mode'), aw);
   const devices = raw['devices'] ?? [];
   if (!Array.isArray(devices)) throw new Error('machine.devices: not an array');
   return {
