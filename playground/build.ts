@@ -5,7 +5,7 @@
  * their expected outputs plus a `scenarios/index.json` manifest. The result
  * can be served by `serve.ts` or published as-is on any static host.
  */
-import { build, type Plugin } from 'esbuild';
+import { build } from 'esbuild';
 import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -54,25 +54,6 @@ async function copyScenarios(root: string, outDir: string): Promise<ScenarioEntr
   return entries;
 }
 
-/**
- * Browser wiring of host modules, resolved at bundle time:
- * - `node:*` imports (the core's file-system loader) go to node-stub.ts;
- * - the replay runner's `../machine.js` goes to machine-tap.ts, so the page
- *   supplies the core and keeps the machine the runner builds.
- */
-function browserWiring(here: string): Plugin {
-  return {
-    name: 'viommu-browser-wiring',
-    setup(b) {
-      b.onResolve({ filter: /^node:/ }, () => ({ path: join(here, 'src', 'node-stub.ts') }));
-      b.onResolve({ filter: /^\.\.\/machine\.js$/ }, (args) =>
-        args.importer.replace(/\\/g, '/').endsWith('host/src/cli/replay.ts')
-          ? { path: join(here, 'src', 'machine-tap.ts') }
-          : undefined);
-    },
-  };
-}
-
 /** Result of a build: where it went and what it holds. */
 export interface BuildResult {
   readonly outDir: string;
@@ -101,9 +82,6 @@ export async function buildPlayground(opts: { outDir?: string; minify?: boolean 
     sourcemap: true,
     minify: opts.minify ?? false,
     logLevel: 'warning',
-    plugins: [browserWiring(here)],
-    // The replay runner formats bytes with Node's Buffer; the page provides a small one.
-    inject: [join(here, 'src', 'buffer-shim.ts')],
   });
   await copyFile(join(here, 'index.html'), join(outDir, 'index.html'));
   await copyFile(join(here, 'style.css'), join(outDir, 'style.css'));

@@ -8,8 +8,9 @@
 import { GuestIommu } from '../../firmware-tests/lib/guest.js';
 import { guestEnvFor } from '../../firmware-tests/lib/machine-env.js';
 import { encodeSsPte } from '../../firmware-tests/lib/tables.js';
-import * as K from '../../host/src/core/constants.js';
-import { createMachine, type Machine } from '../../host/src/machine.js';
+import {
+  ACC_READ, BREQ_ACCESS, BREQ_BUF, BREQ_IOVA_HI, BREQ_IOVA_LO, BREQ_LEN, BREQ_PASID, BREQ_SID, BREQ_WORDS, createMachine, type Machine,
+} from '../../host/src/browser.js';
 import { byId, fill, h } from './dom.js';
 import { newCore } from './platform.js';
 import type { Session } from './session.js';
@@ -45,17 +46,17 @@ async function benchMachine(): Promise<Machine> {
 
 /** The request records of one batch (copied into the core's ring before each call). */
 function requests(w: Workload, n: number): Uint32Array {
-  const b = new Uint32Array(n * K.BREQ_WORDS);
+  const b = new Uint32Array(n * BREQ_WORDS);
   for (let i = 0; i < n; i++) {
-    const r = i * K.BREQ_WORDS;
+    const r = i * BREQ_WORDS;
     const iova = IOVA + BigInt(w.page(i)) * 0x1000n + BigInt((i * 64) & 0xfff);
-    b[r + K.BREQ_SID] = SID;
-    b[r + K.BREQ_PASID] = 0;
-    b[r + K.BREQ_IOVA_LO] = Number(iova & 0xffff_ffffn);
-    b[r + K.BREQ_IOVA_HI] = Number(iova >> 32n);
-    b[r + K.BREQ_ACCESS] = K.ACC_READ;
-    b[r + K.BREQ_LEN] = 0;
-    b[r + K.BREQ_BUF] = 0;
+    b[r + BREQ_SID] = SID;
+    b[r + BREQ_PASID] = 0;
+    b[r + BREQ_IOVA_LO] = Number(iova & 0xffff_ffffn);
+    b[r + BREQ_IOVA_HI] = Number(iova >> 32n);
+    b[r + BREQ_ACCESS] = ACC_READ;
+    b[r + BREQ_LEN] = 0;
+    b[r + BREQ_BUF] = 0;
   }
   return b;
 }

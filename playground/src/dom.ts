@@ -1,5 +1,5 @@
 /** Small DOM and formatting helpers shared by the page's panels. */
-import * as K from '../../host/src/core/constants.js';
+import * as K from '../../host/src/browser.js';
 
 type Child = Node | string | number | bigint | false | null | undefined;
 

@@ -12,7 +12,7 @@
 import { GuestIommu } from '../../firmware-tests/lib/guest.js';
 import { guestEnvFor } from '../../firmware-tests/lib/machine-env.js';
 import { PGTT, encodeFsPte, encodeSsPte } from '../../firmware-tests/lib/tables.js';
-import type { Machine } from '../../host/src/machine.js';
+import type { Machine } from '../../host/src/browser.js';
 import { byId, faultName, fill, h, hex } from './dom.js';
 import type { Session } from './session.js';
 

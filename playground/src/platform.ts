@@ -1,10 +1,9 @@
 /**
  * Loads the WASM core in the browser: fetches and compiles `viommu.wasm`
  * once, then makes a fresh `Core` (its own linear memory, so its own guest
- * RAM) for every machine. Uses the public `Core` constructor over the
- * instance exports; no file system involved.
+ * RAM) for every machine with the public `loadCoreFromSync(module)`.
  */
-import { Core, type CoreExports } from '../../host/src/core/core.js';
+import { loadCoreFromSync, type Core } from '../../host/src/browser.js';
 
 let compiled: WebAssembly.Module | undefined;
 
@@ -21,6 +20,5 @@ export async function compileCore(url = 'viommu.wasm'): Promise<WebAssembly.Modu
 /** A new core instance from the compiled module (call `compileCore` first). */
 export function newCore(): Core {
   if (!compiled) throw new Error('newCore: compileCore() has not finished');
-  const instance = new WebAssembly.Instance(compiled, {});
-  return new Core(instance.exports as unknown as CoreExports);
+  return loadCoreFromSync(compiled);
 }

@@ -3,7 +3,7 @@
  * value (read through the unit's MMIO path, as a guest would) and decoded
  * fields, plus a "poke" form for 4/8-byte reads and writes.
  */
-import { VTD_BASE } from '../../host/src/machine.js';
+import { VTD_BASE } from '../../host/src/browser.js';
 import { byId, fill, h, hex, parseNum } from './dom.js';
 import { describeFields } from './register-fields.js';
 import type { Session } from './session.js';

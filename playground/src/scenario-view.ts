@@ -1,11 +1,12 @@
 /**
  * Scenario panel: load a `viommu-scenario/1` file (bundled or from disk) and
  * an optional expected `viommu-replay/1` file, then step through it or run
- * it. Steps and observations come from the project's replay runner
- * (host/src/cli/replay.ts); stepping replays the first n steps on a fresh
- * machine, so the machine on show is always the runner's own.
+ * it with the project's scenario runner (`startReplay`): each Step runs one
+ * more step on the same machine, which is the machine on show.
  */
-import { formatReplay, replayScenario, type Observation, type ReplayOutput } from '../../host/src/cli/replay.js';
+import {
+  formatReplay, startReplay, type Observation, type ReplayOutput, type ReplayRun,
+} from '../../host/src/browser.js';
 import { byId, fill, h } from './dom.js';
 import type { Session } from './session.js';
 
@@ -16,15 +17,23 @@ interface ScenarioDoc { name?: unknown; steps?: unknown; [k: string]: unknown }
 interface ScenarioState {
   doc?: ScenarioDoc;
   expected?: ReplayOutput;
-  /** Steps run so far (0 = none). */
-  pos: number;
-  observations: Observation[];
+  /** The runner of the loaded scenario (its machine is on show). */
+  run?: ReplayRun;
 }
 
-const state: ScenarioState = { pos: 0, observations: [] };
+const state: ScenarioState = {};
 
 function steps(): unknown[] {
   return Array.isArray(state.doc?.steps) ? state.doc.steps : [];
+}
+
+/** Steps run so far (0 = none). */
+function position(): number {
+  return state.run?.position ?? 0;
+}
+
+function observations(): Observation[] {
+  return state.run?.output().observations ?? [];
 }
 
 async function fetchJson(url: string): Promise<unknown> {
@@ -33,34 +42,32 @@ async function fetchJson(url: string): Promise<unknown> {
   return r.json();
 }
 
-/** Replays the first `n` steps on a fresh machine and puts that machine on show. */
-async function replayTo(s: Session, n: number): Promise<void> {
+/** Builds a fresh machine for the loaded scenario (before step 0) and puts it on show. */
+async function rewind(s: Session): Promise<void> {
   if (!state.doc) throw new Error('scenario: load a scenario first');
-  const doc = { ...state.doc, steps: steps().slice(0, n) };
-  let out: ReplayOutput;
-  try {
-    out = await replayScenario(doc);
-  } finally {
-    const m = s.takeReplayMachine();
-    if (m) s.show(m, `scenario ${String(state.doc.name)} after ${n} step(s)`, machineDevices(state.doc));
-  }
-  state.pos = n;
-  state.observations = out.observations;
-  const last = out.observations.at(-1);
-  if (last && last.step === n - 1) s.event('obs', `step ${last.step}: ${JSON.stringify(last)}`);
+  state.run = undefined;
+  const run = await startReplay(state.doc, s.machineHooks());
+  state.run = run;
+  s.show(run.machine, `scenario ${run.scenario.name}`, run.scenario.machine.devices?.map((d) => d.bdf) ?? []);
 }
 
-function machineDevices(doc: ScenarioDoc): string[] {
-  const devs = (doc['machine'] as { devices?: { bdf?: unknown }[] } | undefined)?.devices ?? [];
-  return devs.map((d) => String(d.bdf));
+/** Runs up to `count` more steps on the machine on show. */
+function advance(s: Session, count: number): void {
+  const run = state.run;
+  if (!run) throw new Error('scenario: load a scenario first');
+  for (let i = 0; i < count; i++) {
+    const r = run.next();
+    if (!r) break;
+    if (r.observation) s.event('obs', `step ${r.index}: ${JSON.stringify(r.observation)}`);
+  }
+  s.label = `scenario ${run.scenario.name} after ${run.position} step(s)`;
 }
 
 /** Loads a scenario (and expected output) and shows its machine before step 0. */
 async function load(s: Session, doc: unknown, expected: unknown): Promise<void> {
   state.doc = doc as ScenarioDoc;
   state.expected = expected as ReplayOutput | undefined;
-  state.observations = [];
-  await replayTo(s, 0);
+  await rewind(s);
 }
 
 function stepLabel(step: unknown): string {
@@ -70,31 +77,33 @@ function stepLabel(step: unknown): string {
 }
 
 function render(): void {
-  const obsByStep = new Map(state.observations.map((o) => [o.step, o]));
+  const pos = position();
+  const seen = observations();
+  const obsByStep = new Map(seen.map((o) => [o.step, o]));
   const expByStep = new Map((state.expected?.observations ?? []).map((o) => [o.step, o]));
   const rows = steps().map((st, i) => {
     const got = obsByStep.get(i);
     const exp = expByStep.get(i);
     const shown = got ? JSON.stringify({ ...got, step: undefined }) : '';
-    const verdict = !exp || i >= state.pos ? '' : JSON.stringify(got) === JSON.stringify(exp) ? '✓' : '✗';
-    return h('tr', { class: `${i < state.pos ? 'done' : ''} ${i === state.pos - 1 ? 'current' : ''}` },
+    const verdict = !exp || i >= pos ? '' : JSON.stringify(got) === JSON.stringify(exp) ? '✓' : '✗';
+    return h('tr', { class: `${i < pos ? 'done' : ''} ${i === pos - 1 ? 'current' : ''}` },
       h('td', {}, i), h('td', { class: 'mono' }, stepLabel(st)), h('td', { class: 'mono' }, shown),
-      h('td', { class: 'mono' }, !exp || i >= state.pos ? '' : verdict === '✓' ? 'same' : JSON.stringify({ ...exp, step: undefined })),
+      h('td', { class: 'mono' }, !exp || i >= pos ? '' : verdict === '✓' ? 'same' : JSON.stringify({ ...exp, step: undefined })),
       h('td', { class: verdict === '✗' ? 'bad' : 'good' }, verdict));
   });
   fill(byId('scenario-steps'), ...rows);
   const total = state.expected?.observations.length ?? 0;
-  const matching = state.observations.filter((o) => JSON.stringify(o) === JSON.stringify(expByStep.get(o.step))).length;
-  const done = state.doc !== undefined && state.pos === steps().length;
+  const matching = seen.filter((o) => JSON.stringify(o) === JSON.stringify(expByStep.get(o.step))).length;
+  const done = state.run?.done ?? false;
   const summary = byId('scenario-summary');
   summary.dataset['done'] = String(done);
-  summary.dataset['match'] = String(done && state.expected !== undefined && matching === total && state.observations.length === total);
+  summary.dataset['match'] = String(done && state.expected !== undefined && matching === total && seen.length === total);
   fill(summary, state.doc
-    ? `${String(state.doc.name)}: ${state.pos}/${steps().length} steps, ${state.observations.length} observations`
+    ? `${String(state.doc.name)}: ${pos}/${steps().length} steps, ${seen.length} observations`
       + (state.expected ? `, ${matching}/${total} equal to the expected file` : ' (no expected file loaded)')
     : 'No scenario loaded.');
   byId('scenario-output').textContent = state.doc
-    ? formatReplay({ format: 'viommu-replay/1', scenario: String(state.doc.name), observations: state.observations })
+    ? formatReplay(state.run?.output() ?? { format: 'viommu-replay/1', scenario: String(state.doc.name), observations: [] })
     : '';
 }
 
@@ -125,9 +134,8 @@ export async function initScenarioView(s: Session): Promise<void> {
   byId('expected-file').addEventListener('change', () => void s.act('load expected file', async () => {
     state.expected = (await readFile(byId<HTMLInputElement>('expected-file'))) as ReplayOutput | undefined;
   }));
-  byId('scenario-step').addEventListener('click', () => void s.act(`scenario step ${state.pos}`,
-    () => replayTo(s, Math.min(state.pos + 1, steps().length))));
-  byId('scenario-run').addEventListener('click', () => void s.act('scenario run', () => replayTo(s, steps().length)));
-  byId('scenario-rewind').addEventListener('click', () => void s.act('scenario rewind', () => replayTo(s, 0)));
+  byId('scenario-step').addEventListener('click', () => void s.act(`scenario step ${position()}`, () => advance(s, 1)));
+  byId('scenario-run').addEventListener('click', () => void s.act('scenario run', () => advance(s, steps().length)));
+  byId('scenario-rewind').addEventListener('click', () => void s.act('scenario rewind', () => rewind(s)));
   s.onChange(render);
 }

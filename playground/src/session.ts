@@ -1,12 +1,10 @@
 /**
  * The page's state: the machine on show (the default machine, or the one
- * the replay runner built for a scenario), the event log, and change
+ * the scenario runner steps through), the event log, and change
  * notification. Every panel reads the machine through its public API and
  * re-renders on `changed()`.
  */
-import { createMachine, type Machine } from '../../host/src/machine.js';
-import type { MsiMessage } from '../../host/src/vtd/interrupts.js';
-import { setMachineTapHooks } from './machine-tap.js';
+import { createMachine, type Core, type Machine, type MsiMessage } from '../../host/src/browser.js';
 import { compileCore, newCore } from './platform.js';
 
 /** Kinds of event-log entries. */
@@ -31,18 +29,11 @@ export class Session {
   devices: string[] = [];
   readonly events: EventEntry[] = [];
   private readonly listeners: (() => void)[] = [];
-  private lastReplayMachine: Machine | undefined;
 
   /** Compiles the core and builds the default machine. */
   static async start(wasmUrl = 'viommu.wasm'): Promise<Session> {
     await compileCore(wasmUrl);
     const s = new Session();
-    setMachineTapHooks({
-      newCore,
-      onInterrupt: (msi) => s.msi(msi),
-      log: (msg) => s.event('log', msg),
-      built: (m) => { s.lastReplayMachine = m; },
-    });
     await s.resetDefault();
     return s;
   }
@@ -52,19 +43,15 @@ export class Session {
     const m = await createMachine({
       profile,
       devices: DEFAULT_DEVICES.map((bdf) => ({ bdf, kind: 'dma-test' as const })),
-      core: newCore(),
-      onInterrupt: (msi) => this.msi(msi),
-      log: (msg) => this.event('log', msg),
+      ...this.machineHooks(),
     });
     this.show(m, `default machine (profile ${profile})`, [...DEFAULT_DEVICES]);
     this.event('action', `new ${this.label}`);
   }
 
-  /** The machine the replay runner built last (undefined before any replay). */
-  takeReplayMachine(): Machine | undefined {
-    const m = this.lastReplayMachine;
-    this.lastReplayMachine = undefined;
-    return m;
+  /** What every machine of the page gets: a fresh core, and its MSIs and log lines in the event log. */
+  machineHooks(): { core: Core; onInterrupt: (msi: MsiMessage) => void; log: (msg: string) => void } {
+    return { core: newCore(), onInterrupt: (msi) => this.msi(msi), log: (msg) => this.event('log', msg) };
   }
 
   /** Puts `m` on show. */

@@ -9,7 +9,7 @@ import {
   decodeContextEntry, decodeFsPte, decodePasidDirEntry, decodePasidEntry, decodeRootEntry, decodeSmContextEntry,
   decodeSmRootEntry, readWords,
 } from '../../firmware-tests/lib/tables.js';
-import type { Machine } from '../../host/src/machine.js';
+import type { Machine } from '../../host/src/browser.js';
 import { byId, fill, h, hex } from './dom.js';
 import type { Session } from './session.js';
 

@@ -72,8 +72,12 @@ describe.skipIf(!executablePath)('playground in headless Chromium', () => {
     await page.waitForFunction((n) => document.querySelector('#scenario-summary')?.textContent?.startsWith(`${n}: 0/`), name);
     await page.click('#scenario-step');
     await page.waitForFunction((n) => document.querySelector('#scenario-summary')?.textContent?.startsWith(`${n}: 1/`), name);
+    // Stepping runs one more step on the machine on show (the runner's), not a replay from scratch.
+    expect(await page.textContent('#machine-label')).toContain(`scenario ${name} after 1 step(s)`);
     await page.click('#scenario-run');
     await page.waitForSelector('#scenario-summary[data-done="true"]');
+    const total = (JSON.parse(readFileSync(join(ROOT, 'firmware-tests/golden', `${name}.scenario.json`), 'utf8')) as { steps: unknown[] }).steps.length;
+    expect(await page.textContent('#machine-label')).toContain(`after ${total} step(s)`);
     const shown = JSON.parse((await page.textContent('#scenario-output')) ?? '') as unknown;
     expect(shown).toEqual(expected);
     expect(await page.getAttribute('#scenario-summary', 'data-match')).toBe('true');
