@@ -181,11 +181,7 @@ describe('I/O page faults end to end (default profile)', () => {
     expect(b.m.vtd.prq.openGroups()).toEqual([]);
   });
 
-  // KNOWN DEVICE BUG (host/src/devices/dma-test/device.ts, attempt()): the device sets `pending`
-  // only after PriEngine.request() returns, but the unit's overflow auto-response arrives
-  // synchronously inside request(), so onResponse() finds nothing pending and the command hangs
-  // in PAGE_WAIT. With `pending` set before request() this test passes; then turn it.fails into it.
-  it.fails('overflow: the full queue sets PRO and the unit answers the device; after the guest drains, requests flow again', async () => {
+  it('overflow: the full queue sets PRO and the unit answers the device; after the guest drains, requests flow again', async () => {
     const b = await boot();
     const [{ dev }] = b.devs as [GuestDev];
     const cap = b.prq.slots - 1;

@@ -10,6 +10,7 @@ import type { Sid } from '../types.js';
 import type { DeviceFunction } from './common/function.js';
 import { AtsDevice } from './ats/device.js';
 import { DmaTestDevice } from './dma-test/device.js';
+import { SwqDevice } from './swq/device.js';
 
 /** Options a config entry may carry for any kind. */
 export interface DeviceOptions {
@@ -27,6 +28,7 @@ export type DeviceFactory = (sid: Sid, port: DmaPort, opts: DeviceOptions, log: 
 export const DEVICE_KINDS = {
   'dma-test': (sid, port, opts, log) => new DmaTestDevice(sid, port, { dmaMaskBits: opts.dmaMaskBits, log }),
   ats: (sid, port, _opts, log) => new AtsDevice(sid, port, { log }),
+  swq: (sid, port, _opts, log) => new SwqDevice(sid, port, { log }),
 } as const satisfies Record<string, DeviceFactory>;
 
 /** A device kind name. */

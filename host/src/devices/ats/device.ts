@@ -138,11 +138,11 @@ export class AtsDevice implements PciFunction {
   private attempt(op: AtsOp, attrs: DmaAttrs, retries: number): void {
     const out = this.fn.ats?.enabled() ? this.translatedTransfer(op, attrs) : this.untranslatedTransfer(op, attrs);
     if (out.state !== 'page') return this.finish(out);
-    if (this.fn.pri?.request(out.fault, (code) => this.onResponse(code)) === 'pending') {
-      this.pending = { op, retries };
-      this.regs.status = atsStatus(ATS_STATE.PAGE_WAIT, out.reason);
-      return;
-    }
+    // Waiting before the request goes out: an immediate answer (queue full) completes it re-entrantly.
+    this.pending = { op, retries };
+    this.regs.status = atsStatus(ATS_STATE.PAGE_WAIT, out.reason);
+    if (this.fn.pri?.request(out.fault, (code) => this.onResponse(code)) === 'pending') return;
+    this.pending = undefined;
     this.finish({ state: out.reason ? ATS_STATE.FAULT : ATS_STATE.NO_PERMISSION, reason: out.reason });
   }
 

@@ -138,11 +138,11 @@ export class DmaTestDevice implements PciFunction {
     const { r, write } = this.transfer(op, attrs);
     if (!r.ok && r.recoverable && this.fn.pri) {
       const fault = { addr: r.addr ?? op.iova, pasid: attrs.pasid, write, exec: attrs.exec ?? false, priv: attrs.priv ?? false };
-      if (this.fn.pri.request(fault, (code) => this.onResponse(code)) === 'pending') {
-        this.pending = { op, retries };
-        this.regs.status = dmatStatus(DMAT_STATE.PAGE_WAIT, r.reason);
-        return r;
-      }
+      // Waiting before the request goes out: an immediate answer (queue full) completes it re-entrantly.
+      this.pending = { op, retries };
+      this.regs.status = dmatStatus(DMAT_STATE.PAGE_WAIT, r.reason);
+      if (this.fn.pri.request(fault, (code) => this.onResponse(code)) === 'pending') return r;
+      this.pending = undefined;
     }
     return this.finish(r);
   }
