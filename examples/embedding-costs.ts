@@ -4,8 +4,7 @@
  * pages, translations hitting the IOTLB). Every number is ns per operation
  * (machine creation: ms). Run: `npx vitest run examples` prints the table.
  */
-import * as K from '../host/src/core/constants.js';
-import { createMachine, VTD_BASE, type Machine } from '../host/src/index.js';
+import { ACC_READ, BREQ_ACCESS, BREQ_IOVA_LO, BREQ_SID, BREQ_WORDS, createMachine, VTD_BASE, type Machine } from '../host/src/index.js';
 import { CopyEngine, ENGINE_RID, GuestDriver, SRC_IOVA } from './ring-emulator.js';
 
 /** One measured cost. */
@@ -41,16 +40,16 @@ function translationCosts(m: Machine): Cost[] {
   const iovaLo = (i: number) => Number(SRC_IOVA) + (i & 3) * 0x1000 + (i & 0xff0);
   const batchN = 4096;
   const b = core.batch;
-  const reqs = new Uint32Array(batchN * K.BREQ_WORDS);
+  const reqs = new Uint32Array(batchN * BREQ_WORDS);
   for (let i = 0; i < batchN; i++) {
-    reqs[i * K.BREQ_WORDS + K.BREQ_SID] = ENGINE_RID;
-    reqs[i * K.BREQ_WORDS + K.BREQ_IOVA_LO] = iovaLo(i);
-    reqs[i * K.BREQ_WORDS + K.BREQ_ACCESS] = K.ACC_READ;
+    reqs[i * BREQ_WORDS + BREQ_SID] = ENGINE_RID;
+    reqs[i * BREQ_WORDS + BREQ_IOVA_LO] = iovaLo(i);
+    reqs[i * BREQ_WORDS + BREQ_ACCESS] = ACC_READ;
   }
   const batch = nsPerOp(() => { b.set(reqs); core.translateBatch(batchN); }, 100) / batchN;
   return [
-    { what: 'Core.translate (object result)', value: nsPerOp((i) => core.translate(ENGINE_RID, undefined, BigInt(iovaLo(i)), K.ACC_READ)), unit: 'ns/translation' },
-    { what: 'Core.translateRaw + out view', value: nsPerOp((i) => core.translateRaw(ENGINE_RID, 0, 0, iovaLo(i), K.ACC_READ)), unit: 'ns/translation' },
+    { what: 'Core.translate (object result)', value: nsPerOp((i) => core.translate(ENGINE_RID, undefined, BigInt(iovaLo(i)), ACC_READ)), unit: 'ns/translation' },
+    { what: 'Core.translateRaw + out view', value: nsPerOp((i) => core.translateRaw(ENGINE_RID, 0, 0, iovaLo(i), ACC_READ)), unit: 'ns/translation' },
     { what: 'translateBatch (4096 per call, incl. copying requests in)', value: batch, unit: 'ns/translation' },
   ];
 }
