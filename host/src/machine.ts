@@ -45,6 +45,7 @@ const ROOT_PORT_SLOT = 0x1c;
 export interface DeviceConfig extends DeviceOptions {
   /** "BB:DD.F" or "DD.F" (bus 0); a bus above 0 gets a root port on bus 0 leading to it. */
   readonly bdf: string;
+  /** Which device model to build (host/src/devices/registry.ts). */
   readonly kind: DeviceKind;
 }
 
@@ -56,6 +57,7 @@ export interface MachineConfig {
   readonly iommu?: Partial<IommuOptions>;
   /** Guest RAM in MiB (default 256). */
   readonly ramMib?: number;
+  /** PCI devices to attach (default none). */
   readonly devices?: readonly DeviceConfig[];
   /** Every MSI the VT-d unit sends. */
   readonly onInterrupt?: InterruptSink;
@@ -75,11 +77,16 @@ export class Machine {
   readonly configAccess: ConfigAccess;
 
   private constructor(
+    /** The WASM core (its linear memory holds guest RAM). */
     readonly core: Core,
+    /** Guest-physical memory, untranslated. */
     readonly ram: GuestMemory,
+    /** The VT-d unit at `VTD_BASE`. */
     readonly vtd: VtdUnit,
+    /** The PCI hierarchy the devices sit on. */
     readonly bus: PciBus,
     private readonly devices: Map<number, ModelDevice>,
+    /** The config the machine was built from. */
     readonly config: MachineConfig,
   ) {
     this.configAccess = new ConfigAccess(bus);

@@ -163,6 +163,7 @@ describe('overflow (§7.5)', () => {
     const n = r.prq.slots - 1; // one slot stays free
     for (let i = 0; i < n; i++) expect(r.m.vtd.submitPageRequest(req({ prgi: i % 512, sid: i % 2 ? SID2 : SID }))).toBe('queued');
     expect(r.prq.status()).toBe(PRS_PPR);
+    expect(r.m.vtd.prq.queue.pendingCount()).toBe(n);
     expect(r.m.vtd.submitPageRequest(req({ prgi: 300, lpig: false }))).toBe('dropped');
     expect(r.prq.status()).toBe(PRS_PPR | PRS_PRO);
     expect(r.m.vtd.submitPageRequest(req({ prgi: 300 }))).toEqual({ autoResponse: RESP.SUCCESS });
@@ -175,6 +176,7 @@ describe('overflow (§7.5)', () => {
     expect(pass.requests).toHaveLength(n);
     expect(pass.overflowCleared).toBe(true);
     expect(r.prq.status()).toBe(0);
+    expect(r.m.vtd.prq.queue.pendingCount()).toBe(0);
     expect(r.devs.get(SID)!.got.length + r.devs.get(SID2)!.got.length).toBe(n);
     // Requests flow again; the slot after the wrap point is used.
     expect(r.m.vtd.submitPageRequest(req({ prgi: 300 }))).toBe('queued');

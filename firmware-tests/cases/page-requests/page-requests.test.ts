@@ -10,6 +10,7 @@
  * and guest RAM only.
  */
 import { describe, expect, it } from 'vitest';
+import * as K from '../../../host/src/core/constants.js';
 import { createMachine, type Machine } from '../../../host/src/machine.js';
 import type { MsiMessage } from '../../../host/src/vtd/interrupts.js';
 import { GuestIommu, type GuestEnv } from '../../lib/guest.js';
@@ -160,6 +161,26 @@ describe('I/O page faults end to end (default profile)', () => {
     });
     expect(state(dev.status())).toBe(STATE.DONE);
     expect(dev.readBuffer(0, 64)).toEqual([...data]);
+  });
+
+  it('implicit invalidation (§6.5.4 in 3.x): a page request drops the page\'s cached translation; the guest upgrades a read-only PTE without invalidating', async () => {
+    const b = await boot();
+    const [d] = b.devs as [GuestDev];
+    const page = b.env.alloc.alloc();
+    d.fs.get(5)!.map(IOVA, page, 12, encodeFsPte({ P: true, US: true }));
+    expect(state(d.dev.start(CMD.READ, IOVA, 8, 5))).toBe(STATE.DONE); // the IOTLB now holds a read-only entry
+    d.dev.fillBuffer(0, pattern(3, 8));
+    const probe = () => b.m.core.translate(d.dev.rid, 5, IOVA, K.ACC_READ | K.ACC_PASID | K.ACC_NO_AD).source;
+    expect(probe()).toBe(1); // IOTLB hit
+    expect(state(d.dev.start(CMD.WRITE, IOVA, 8, 5))).toBe(STATE.PAGE_WAIT);
+    expect(probe()).toBe(0); // the page request dropped the cached entry: walked again
+    serviceOnInterrupts(b, (q) => {
+      expect(q).toMatchObject({ addr: IOVA, write: true });
+      d.fs.get(5)!.map(IOVA, page, 12, FS_RW); // Linux SVA: make it writable, no invalidation
+      return RESP.SUCCESS;
+    });
+    expect(state(d.dev.status())).toBe(STATE.DONE);
+    expect([...b.env.mem.read(page, 8)]).toEqual([...pattern(3, 8)]);
   });
 
   it('many outstanding groups from several devices and PASIDs, answered in one pass', async () => {

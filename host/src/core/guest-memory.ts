@@ -12,6 +12,7 @@ export class GuestMemory {
   private regions: Region[] = [];
   private count = -1;
 
+  /** Guest RAM of `core` (the regions `core.addRam` made). */
   constructor(private readonly core: Core) {}
 
   private refresh(): void {

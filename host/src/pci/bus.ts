@@ -29,6 +29,7 @@ export interface DeviceTlbInvalidation {
 export interface PciFunction {
   /** Requester id (bus << 8 | dev << 3 | fn). */
   readonly sid: Sid | number;
+  /** The function's configuration space. */
   readonly config: ConfigSpace;
   /** MMIO read at `offset` of BAR `bar` (index into `config.bars`, default 0), size 1, 2, 4 or 8. */
   barRead(offset: number, size: number, bar?: number): bigint;

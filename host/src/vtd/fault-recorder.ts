@@ -33,8 +33,11 @@ export interface FaultRecord {
   readonly read: boolean;
   /** PASID present (PP) and the PASID value (PV, 20 bits). */
   readonly pp: boolean;
+  /** The PASID value (PV), meaningful when `pp`. */
   readonly pv: number;
+  /** Execute requested (EXE, scalable-mode records). */
   readonly exec?: boolean;
+  /** Supervisor (privileged) request (PRIV, scalable-mode records). */
   readonly priv?: boolean;
   /** PCIe address type (AT): 0 untranslated, 1 translation request, 2 translated. */
   readonly at?: number;

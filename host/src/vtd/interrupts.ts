@@ -17,6 +17,7 @@ export type InterruptSource = 'fault' | 'invalidation' | 'page-request';
 
 /** A message-signalled interrupt as the remapping hardware writes it (§5.1.6: edge, level 0). */
 export interface MsiMessage {
+  /** The event that sent it. */
   readonly source: InterruptSource;
   /** 64-bit MSI address: xxUADDR << 32 | xxADDR. */
   readonly address: bigint;

@@ -46,11 +46,15 @@ export interface HostQuirks {
 
 /** A complete capability profile. */
 export interface Profile {
+  /** The profile's name. */
   readonly name: ProfileName;
+  /** The options it was built with (defaults filled in). */
   readonly options: IommuOptions;
   /** VER register value (§11.4.1). */
   readonly ver: number;
+  /** CAP register value (§11.4.2). */
   readonly cap: bigint;
+  /** ECAP register value (§11.4.3). */
   readonly ecap: bigint;
   /** Size of the register block in bytes; accesses at or past it read 0. */
   readonly blockSize: number;
@@ -64,6 +68,7 @@ export interface Profile {
   readonly fullRegisterSet: boolean;
   /** Names of the core's QUIRK_* switches this profile turns on. */
   readonly coreQuirks: readonly string[];
+  /** Behaviours of the host side (registers, queues) this profile reproduces. */
   readonly host: HostQuirks;
 }
 

@@ -20,10 +20,13 @@ export type RegName = FixedRegName | FrcdRegName;
 
 /** One register of the table. */
 export interface RegisterRow {
+  /** The spec's register name. */
   readonly name: RegName;
+  /** Byte offset in the register block. */
   readonly offset: number;
   /** Width in bytes. */
   readonly width: 4 | 8;
+  /** Value after reset. */
   readonly reset: bigint;
   /** Bits software can write. */
   readonly writable: bigint;

@@ -27,8 +27,11 @@ import { RTADDR, TTM } from './spec/registers.js';
 
 /** Options of a unit. */
 export interface VtdUnitOptions {
+  /** The WASM core that translates and caches. */
   readonly core: Core;
+  /** Guest RAM (tables, queues, fault records are read and written here). */
   readonly mem: GuestMemory;
+  /** Capability profile: register layout, CAP/ECAP, quirks. */
   readonly profile: Profile;
   /** Receives every MSI the unit sends (fault, invalidation, page-request events). */
   readonly onInterrupt?: InterruptSink;
@@ -38,8 +41,11 @@ export interface VtdUnitOptions {
 
 /** A DMA fault as the unit saw it: the core's answer and what the recorder did. */
 export interface DmaFault {
+  /** The VT-d fault reason (FR_* numbers). */
   readonly reason: number;
+  /** The fault as it would be recorded. */
   readonly record: FaultRecord;
+  /** What the recorder did; 'suppressed' by an FPD, 'silent' when the profile fails the access without a record. */
   readonly outcome: RecordOutcome | 'suppressed' | 'silent';
 }
 
@@ -52,11 +58,17 @@ const PRQ_REGS: readonly string[] = ['PQH', 'PQT', 'PQA', 'PRS'];
 
 /** A VT-d unit: registers, commands, invalidation, fault reporting and page requests. */
 export class VtdUnit implements GcmdTarget, PageRequestSink {
+  /** The WASM core that translates and caches. */
   readonly core: Core;
+  /** Guest RAM. */
   readonly mem: GuestMemory;
+  /** The capability profile the unit was built with. */
   readonly profile: Profile;
+  /** The register file (values, masks). */
   readonly regs: RegisterFile;
+  /** Fault / invalidation / page-request event interrupts (xxCTL, xxDATA, xxADDR, MSI history). */
   readonly events: EventInterrupts;
+  /** The fault recording registers and their logic. */
   readonly faults: FaultRecorder;
   /** The page-request queue and page-group response routing (prq/). */
   readonly prq: PageRequestService;
@@ -77,7 +89,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     this.events = new EventInterrupts(this.regs, o.onInterrupt);
     this.faults = new FaultRecorder(this.regs, o.profile, this.events, (m) => this.log(m));
     this.prq = new PageRequestService({
-      regs: this.regs, mem: this.mem, events: this.events, faults: this.faults, ecap: o.profile.ecap,
+      regs: this.regs, mem: this.mem, events: this.events, faults: this.faults, core: this.core, ecap: o.profile.ecap,
       latchedRoot: () => ({ rootTable: this.rootTable, ttm: this.ttm }), log: (m) => this.log(m),
     });
     this.qi = new InvalidationQueue(this.qiHost());

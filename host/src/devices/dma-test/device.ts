@@ -35,6 +35,7 @@ const FAILED: DmaResult = { ok: false, reason: 0, recorded: false };
 
 /** A DMA test device on a PCI bus. */
 export class DmaTestDevice implements PciFunction {
+  /** The PCI function: config space, BARs, DMA port. */
   readonly fn: DeviceFunction;
   private readonly bufOff: number;
   /** Register state (snapshot.ts saves it). */

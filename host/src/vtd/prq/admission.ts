@@ -52,17 +52,22 @@ function readQword(mem: GuestMemory, gpa: bigint): bigint | undefined {
   return mem.contains(gpa, 8) ? mem.readU64(gpa) : undefined;
 }
 
-/** The scalable context entry's qword 0 for `sid`, or the root-level fault. */
-function contextQword0(env: AdmissionEnv, sid: number): bigint | AdmissionFault {
+/** Guest-physical address of the scalable context entry of `sid`, or the root-level fault. */
+export function contextEntryAddress(env: AdmissionEnv, sid: number): bigint | AdmissionFault {
   const bus = sid >> 8;
   const devfn = sid & 0xff;
   // §9.2: the lower context table serves devfn 0x00-0x7F, the upper one 0x80-0xFF.
-  const rootEntry = (env.rootTable & ADDR) + BigInt(bus * 16 + (devfn >= 0x80 ? 8 : 0));
-  const root = readQword(env.mem, rootEntry);
+  const root = readQword(env.mem, (env.rootTable & ADDR) + BigInt(bus * 16 + (devfn >= 0x80 ? 8 : 0)));
   if (root === undefined) return fault(K.FR_SM_ROOT_ACCESS);
   if (!(root & P)) return fault(K.FR_SM_ROOT_NP);
-  const ctx = readQword(env.mem, (root & ADDR) + BigInt((devfn & 0x7f) * 32));
-  return ctx === undefined ? fault(K.FR_SM_CTX_ACCESS) : ctx;
+  return (root & ADDR) + BigInt((devfn & 0x7f) * 32);
+}
+
+/** The scalable context entry's qword 0 for `sid`, or the root- or context-access fault. */
+function contextQword0(env: AdmissionEnv, sid: number): bigint | AdmissionFault {
+  const at = contextEntryAddress(env, sid);
+  if (typeof at !== 'bigint') return at;
+  return readQword(env.mem, at) ?? fault(K.FR_SM_CTX_ACCESS);
 }
 
 /** Checks one page request; returns undefined when it may be queued, else the fault. */

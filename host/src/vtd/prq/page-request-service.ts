@@ -10,14 +10,19 @@
  * it is the last page of its group (LPIG, not a stop marker) the unit answers
  * the group with Success, so the device retries the access and, once software
  * has drained the queue and cleared PRO, asks again. Nothing is lost
- * silently: every drop and auto-response is counted and logged.
+ * silently: every drop and auto-response is counted and logged. (The code
+ * is from one source, see VTD-FACTS §6.2; QEMU 10.2 leaves the answer to
+ * its PRI device layer.) Before queuing, the unit drops what it cached for
+ * the page (implicit-invalidation.ts), so the retry sees the guest's fix.
  */
 import type { GuestMemory } from '../../core/guest-memory.js';
 import { ECAP } from '../spec/registers.js';
 import type { FaultRecorder } from '../fault-recorder.js';
 import type { EventInterrupts } from '../interrupts.js';
 import type { RegisterFile } from '../register-file.js';
+import type { Core } from '../../core/core.js';
 import { admitPageRequest } from './admission.js';
+import { invalidateForPageRequest } from './implicit-invalidation.js';
 import { encodePageRequest, isStopMarker, PASID_MAX, PRGI_MAX } from './descriptor.js';
 import { groupName, PageGroups, type OpenGroup } from './groups.js';
 import {
@@ -31,6 +36,8 @@ export interface PageRequestHost {
   readonly mem: GuestMemory;
   readonly events: EventInterrupts;
   readonly faults: FaultRecorder;
+  /** The core: implicit invalidation of the requested page (§6.5.4 in 3.x). */
+  readonly core: Core;
   readonly ecap: bigint;
   /** The root table SRTP latched: address and TTM. */
   latchedRoot(): { rootTable: bigint; ttm: number };
@@ -117,6 +124,7 @@ export class PageRequestService implements PageRequestSink {
       return 'rejected';
     }
     if (!this.admit(req)) return 'rejected';
+    invalidateForPageRequest({ mem: this.host.mem, ...this.host.latchedRoot() }, this.host.core, req);
     const result = this.queue.enqueue(encodePageRequest(req));
     if (result === 'queued') {
       this.stats.queued++;
