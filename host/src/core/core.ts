@@ -10,35 +10,65 @@ import * as K from './constants.js';
 
 /** The raw exports of build/viommu.wasm (docs/ABI.md). */
 export interface CoreExports {
+  /** Linear memory: guest RAM regions, device buffers, out-buffer, batch ring, counters. */
   memory: WebAssembly.Memory;
+  /** Adds a RAM region; returns its index or a negative ERR_* code. */
   ramAddRegion(baseGpa: number, size: number): number;
+  /** Byte offset in memory of region i. */
   ramRegionOffset(i: number): number;
+  /** Number of RAM regions. */
   ramRegionCount(): number;
+  /** Guest-physical base of region i. */
   ramRegionBase(i: number): number;
+  /** Size in bytes of region i. */
   ramRegionSize(i: number): number;
+  /** Sets a CFG_* key; 0 or an error code. Empties the caches. */
   setConfig(key: number, value: number): number;
+  /** Reads a CFG_* key. */
   getConfig(key: number): number;
+  /** IOTLB entries (sets x ways). */
   iotlbCapacity(): number;
+  /** SRTP: latches RTADDR (hi, lo) and TTM. */
   setRootTable(hi: number, lo: number, ttm: number): void;
+  /** GSTS.TES: 1 translate, 0 identity. */
   setTranslationEnabled(on: number): void;
+  /** Translates one request; 0 or the fault reason, details in the out-buffer. */
   translate(sid: number, pasid: number, iovaHi: number, iovaLo: number, access: number): number;
+  /** Byte offset of the out-buffer (OUT_* u32 words). */
   outPtr(): number;
+  /** Reserves a device buffer; its byte offset, 0 when out of memory. */
   bufAlloc(size: number): number;
+  /** Translates and copies between guest RAM and a device buffer; 0, the first fault, or 0xFFFFFFFF for a bad buffer. */
   dmaCopy(sid: number, pasid: number, iovaHi: number, iovaLo: number, len: number, access: number, bufOff: number): number;
+  /** Byte offset of the batch ring (BREQ_ and BRES_ words). */
   batchPtr(): number;
+  /** Records the batch ring holds. */
   batchCapacity(): number;
+  /** Runs records 0..n-1 of the batch ring (copy=1 also moves data); how many succeeded. */
   translateBatch(n: number, copy: number): number;
+  /** Empties every cache. */
   invalidateAll(): void;
+  /** Context cache, global invalidation. */
   invContextGlobal(): void;
+  /** Context cache, domain-selective. */
   invContextDomain(did: number): void;
+  /** Context cache, device-selective (fm: function mask). */
   invContextDevice(did: number, sid: number, fm: number): void;
+  /** IOTLB and paging-structure caches, global. */
   invIotlbGlobal(): void;
+  /** IOTLB and paging-structure caches of a domain. */
   invIotlbDomain(did: number): void;
+  /** IOTLB page-selective: 2^am pages; ih=1 keeps the paging-structure caches. */
   invIotlbPage(did: number, addrHi: number, addrLo: number, am: number, ih: number): void;
+  /** PASID-based IOTLB, PASID-selective. */
   invPasidIotlb(did: number, pasid: number): void;
+  /** PASID-based IOTLB, page-selective. */
   invPasidIotlbPage(did: number, pasid: number, addrHi: number, addrLo: number, am: number, ih: number): void;
+  /** PASID cache: granularity 0 domain, 1 PASID in domain, 3 global. */
   invPasidCache(granularity: number, did: number, pasid: number): number;
+  /** Byte offset of the STAT_* counters (f64). */
   statsPtr(): number;
+  /** Zeroes the counters. */
   statsReset(): void;
 }
 
@@ -148,6 +178,7 @@ export class Core {
   private readonly batchOff: number;
   private readonly statsOff: number;
 
+  /** Wraps the exports of an instance of the core (see loadCoreFrom). */
   constructor(exports: CoreExports) {
     this.exports = exports;
     this.outOff = exports.outPtr();

@@ -18,9 +18,13 @@ export type Step =
 
 /** A validated scenario. */
 export interface Scenario {
+  /** The scenario's name (also the output's `scenario`). */
   readonly name: string;
+  /** Free text ('' when absent). */
   readonly description: string;
+  /** The machine to build, translated from the scenario's `machine` object. */
   readonly machine: MachineConfig;
+  /** The steps, in order. */
   readonly steps: readonly Step[];
 }
 
