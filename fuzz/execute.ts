@@ -3,18 +3,19 @@
  * build of the core, so every run starts from the state `viommu replay`
  * starts from) with the oracles watching, and collects its coverage.
  *
- * Steps run exactly as the replay runner runs them (host/src/cli/replay.ts;
- * a test checks the observations agree on the seed scenarios).
+ * Steps run through the replay runner itself (host/src/scenario/replay.ts
+ * `startReplay`), so a finding replays exactly as it was found.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Core, type CoreExports } from '../host/src/core/core.js';
 import { packageRoot } from '../host/src/core/load-node.js';
-import { parseScenario } from '../host/src/cli/scenario.js';
-import { createMachine, VTD_BASE, type Machine, type MachineConfig } from '../host/src/machine.js';
+import { DMAT_STATE } from '../host/src/devices/dma-test/regs.js';
+import { VTD_BASE, type Machine } from '../host/src/machine.js';
+import { startReplay, type ReplayRun } from '../host/src/scenario/replay.js';
 import { coreFeatures, type HostCoverage } from './coverage.js';
 import { registerTableOf } from './generate.js';
-import type { FuzzInput, RawMachine, Step } from './input.js';
+import { toScenarioDoc, type FuzzInput, type Step } from './input.js';
 import { RegisterOracle } from './register-oracle.js';
 import { TranslationOracle } from './translation-oracle.js';
 
@@ -56,17 +57,6 @@ export function loadFuzzModule(): { module: WebAssembly.Module; coverage: boolea
 
 type CovExports = CoreExports & { covPtr?: () => number; covCount?: () => number };
 
-const configCache = new Map<string, MachineConfig>();
-function machineConfig(m: RawMachine): MachineConfig {
-  const key = JSON.stringify(m);
-  let c = configCache.get(key);
-  if (!c) {
-    c = parseScenario({ format: 'viommu-scenario/1', name: 'fuzz', machine: m, steps: [] }).machine;
-    configCache.set(key, c);
-  }
-  return c;
-}
-
 const messageOf = (err: unknown): string => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
 
 /** Runs inputs, one fresh machine each. */
@@ -77,29 +67,27 @@ export class Executor {
   async run(input: FuzzInput): Promise<ExecResult> {
     const t0 = performance.now();
     const exports = new WebAssembly.Instance(this.module, {}).exports as unknown as CovExports;
-    const machine = await createMachine({ ...machineConfig(input.machine), core: new Core(exports) });
+    const replay = await startReplay(toScenarioDoc(input, 'fuzz', ''), { core: new Core(exports) });
     this.opts.hostCoverage?.take([]); // machine construction is not the input's coverage
-    const run = new Run(machine, input, this.opts.stepBudgetMs ?? 250);
-    const finding = run.steps();
+    const finding = new Run(replay, input, this.opts.stepBudgetMs ?? 250).steps();
     const features: number[] = [];
     if (exports.covPtr && exports.covCount) {
       coreFeatures(new Uint8Array(exports.memory.buffer, exports.covPtr(), exports.covCount()), features);
     }
     this.opts.hostCoverage?.take(features);
-    return { finding, features, observations: run.observations, ms: performance.now() - t0 };
+    return { finding, features, observations: replay.output().observations, ms: performance.now() - t0 };
   }
 }
 
-/** One execution's state: machine, oracles, observations. */
+/** One execution: the replay run (host/src/scenario/replay.ts) with the oracles around each step. */
 class Run {
-  readonly observations: ExecResult['observations'] = [];
   private readonly regs: RegisterOracle;
   private readonly xlate: TranslationOracle;
 
-  constructor(private readonly m: Machine, private readonly input: FuzzInput, private readonly budgetMs: number) {
+  constructor(private readonly replay: ReplayRun, private readonly input: FuzzInput, private readonly budgetMs: number) {
     this.regs = new RegisterOracle(registerTableOf(input.machine));
-    this.xlate = new TranslationOracle(m);
-    watchWrites(m, (gpa, len) => this.xlate.memoryWritten(gpa, len));
+    this.xlate = new TranslationOracle(replay.machine);
+    watchWrites(replay.machine, (gpa, len) => this.xlate.memoryWritten(gpa, len));
   }
 
   /** Runs every step; returns the first finding. */
@@ -109,9 +97,9 @@ class Run {
       const t = performance.now();
       let msg: string | undefined;
       try {
-        msg = this.step(i, steps[i]!);
+        msg = this.step(steps[i]!);
       } catch (err) {
-        return { kind: 'exception', step: i, message: `${steps[i]!.op}: ${messageOf(err)}` };
+        return { kind: 'exception', step: i, message: messageOf(err) };
       }
       if (msg) return { kind: msg.startsWith('DMA') ? 'dma-unmapped' : 'register-invariant', step: i, message: msg };
       const dt = performance.now() - t;
@@ -127,35 +115,33 @@ class Run {
     return undefined;
   }
 
-  /** Runs one step as the replay runner does, with the oracles; returns a violation message. */
-  private step(i: number, s: Step): string | undefined {
-    const m = this.m;
+  /** Runs the next step with the oracle checks around it; returns a violation message. */
+  private step(s: Step): string | undefined {
+    const m = this.replay.machine;
     switch (s.op) {
-      case 'mem.write': s.u64.forEach((q, k) => m.ram.writeU64(s.gpa + BigInt(8 * k), q)); return undefined;
-      case 'mem.fill': m.ram.fill(s.gpa, s.len, s.byte); return undefined;
-      case 'mem.read':
-        this.observations.push({ step: i, op: s.op, data: Buffer.from(m.ram.read(s.gpa, s.len)).toString('hex') });
-        return undefined;
       case 'mmio.read': {
-        const v = m.mmioRead(VTD_BASE + BigInt(s.offset), s.size);
-        this.observations.push({ step: i, op: s.op, value: `0x${v.toString(16)}` });
-        return this.regs.checkRead(s.offset, s.size, v);
+        const v = this.replay.next()!.observation as { value: string };
+        return this.regs.checkRead(s.offset, s.size, BigInt(v.value));
       }
       case 'mmio.write': {
         const rows = this.regs.rowsAt(s.offset, s.size);
         const read = () => rows.map((r) => m.mmioRead(VTD_BASE + BigInt(r.offset), r.width));
         const before = read();
-        m.mmioWrite(VTD_BASE + BigInt(s.offset), s.size, s.value);
+        this.replay.next();
         return this.regs.checkWrite(s.offset, s.size, s.value, rows, before, read());
       }
       case 'dma.read':
       case 'dma.write': {
         const write = s.op === 'dma.write';
-        const dev = m.dmaTest(s.bdf);
         const pieces = this.xlate.before(s.bdf, s.iova, s.len, write);
-        const r = write ? dev.write(s.iova, s.len) : dev.read(s.iova, s.len);
-        return this.xlate.after(pieces, write, r.ok, dev.buffer());
+        this.replay.next();
+        const dev = m.dmaTest(s.bdf);
+        const ok = (dev.lastStatus() & 7) === DMAT_STATE.DONE;
+        return this.xlate.after(pieces, write, ok, dev.buffer());
       }
+      default:
+        this.replay.next();
+        return undefined;
     }
   }
 }

@@ -117,6 +117,23 @@ export function fromScenarioDoc(doc: unknown): FuzzInput {
   return { machine, steps: steps.slice(0, MAX_STEPS) };
 }
 
+/**
+ * RAM size the fuzzer runs seeds with: a fresh machine per execution costs
+ * ~4 ms with 16 MiB but grows past 15 ms with 256 MiB (V8 collects the
+ * large wasm memories), and every golden scenario's memory fits in 16 MiB.
+ */
+export const FUZZ_RAM_MIB = 16;
+
+/** `input` with `ram_mib` lowered to `mib` when all its `mem.*` steps still fit; else unchanged. */
+export function shrinkRam(input: FuzzInput, mib = FUZZ_RAM_MIB): FuzzInput {
+  if (input.machine.ram_mib <= mib) return input;
+  const machine = { ...input.machine, ram_mib: mib };
+  const fits = input.steps.every((s) =>
+    s.op === 'mem.write' ? inRam(machine, s.gpa, 8 * s.u64.length)
+      : s.op === 'mem.fill' || s.op === 'mem.read' ? inRam(machine, s.gpa, s.len) : true);
+  return fits ? { machine, steps: input.steps } : input;
+}
+
 /** A stable short hash of an input (corpus file names, de-duplication). */
 export function inputHash(input: FuzzInput): string {
   const text = JSON.stringify({ m: input.machine, s: input.steps.map(stepToJson) });

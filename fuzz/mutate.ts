@@ -81,7 +81,8 @@ export function stepValid(m: RawMachine, s: Step): boolean {
     case 'mmio.write':
     case 'mmio.read': return s.offset % 4 === 0 && s.offset >= 0 && s.offset + s.size <= 0x1000;
     case 'dma.read':
-    case 'dma.write': return s.len >= 1 && s.len <= 4095 && s.iova >= 0n && s.iova < 1n << 64n;
+    case 'dma.write':
+      return s.len >= 1 && s.len <= 4095 && s.iova >= 0n && s.iova < 1n << 64n && m.devices.some((d) => d.bdf === s.bdf);
   }
 }
 

@@ -22,13 +22,16 @@ export function scenarioFiles(dir: string): string[] {
   return out;
 }
 
-/** Loads the scenario files of `dirs` as inputs; unreadable files are reported to `skip` and left out. */
-export function loadInputs(dirs: readonly string[], skip: (file: string, why: string) => void = () => {}): FuzzInput[] {
+/**
+ * Loads the scenario files of `paths` (directories, searched recursively, or
+ * single files) as inputs; unreadable files are reported to `skip` and left out.
+ */
+export function loadInputs(paths: readonly string[], skip: (file: string, why: string) => void = () => {}): FuzzInput[] {
   const out: FuzzInput[] = [];
-  for (const dir of dirs) {
+  for (const dir of paths) {
     let files: string[];
     try {
-      files = scenarioFiles(dir);
+      files = dir.endsWith('.json') ? [dir] : scenarioFiles(dir);
     } catch {
       continue; // a corpus directory that does not exist yet
     }

@@ -1,0 +1,202 @@
+/**
+ * `viommu fuzz`: K worker threads (or the current thread with K = 0) fuzz
+ * for a bounded time, share new corpus entries through the main thread,
+ * and write `DIR/corpus/*.scenario.json` (what a later run resumes from)
+ * and `DIR/findings/*.scenario.json` (minimized, replayable findings). A
+ * watchdog ends a worker whose execution does not finish within `hangMs`
+ * and saves that input as a `hang` finding.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { FEATURE_SPACE, HOST_FEATURE_BASE } from './coverage.js';
+import { formatScenarioDoc, fromScenarioDoc, inputHash, toScenarioDoc } from './input.js';
+import { findingFile, Session, type SessionOptions, type SessionStats } from './session.js';
+import type { WorkerInit } from './worker.js';
+
+/** Campaign options. */
+export interface CampaignOptions extends Omit<SessionOptions, 'seed'> {
+  readonly seed: number;
+  /** Worker threads; 0 runs in the current thread. */
+  readonly workers: number;
+  /** Output directory (corpus/ and findings/); none: nothing is written. */
+  readonly outDir?: string;
+  /** An execution running longer than this is a hang (default 10 s). */
+  readonly hangMs?: number;
+  /** Progress lines. */
+  readonly print?: (line: string) => void;
+}
+
+/** One finding of the campaign. */
+export interface CampaignFinding {
+  readonly signature: string;
+  readonly kind: string;
+  readonly message: string;
+  /** Where it was written (when there is an output directory). */
+  readonly file?: string;
+}
+
+/** The campaign's figures. */
+export interface CampaignSummary {
+  readonly seconds: number;
+  readonly workers: number;
+  readonly execs: number;
+  readonly coreProbes: number;
+  readonly coreProbeTotal: number;
+  readonly hostFeatures: number;
+  readonly corpus: number;
+  readonly findings: CampaignFinding[];
+}
+
+/** The summary line printed last. */
+export function summaryLine(s: CampaignSummary): string {
+  const rate = s.execs / Math.max(s.seconds, 1e-9);
+  const pct = s.coreProbeTotal ? ` (${((100 * s.coreProbes) / s.coreProbeTotal).toFixed(1)}%)` : '';
+  return `fuzz: ${s.execs} execs in ${s.seconds.toFixed(1)} s, ${rate.toFixed(1)} exec/s (${(rate / Math.max(1, s.workers)).toFixed(1)} per worker), `
+    + `core coverage ${s.coreProbes}/${s.coreProbeTotal} probes${pct}, host ${s.hostFeatures} blocks, corpus ${s.corpus}, findings ${s.findings.length}`;
+}
+
+/** Collects findings, corpus entries and coverage from every source; writes files. */
+class Collector {
+  readonly findings = new Map<string, CampaignFinding>();
+  readonly corpus = new Set<string>();
+  readonly seen = new Uint8Array(FEATURE_SPACE);
+  coreProbes = new Set<number>();
+  hostFeatures = 0;
+
+  constructor(private readonly outDir: string | undefined) {
+    if (outDir) {
+      mkdirSync(join(outDir, 'corpus'), { recursive: true });
+      mkdirSync(join(outDir, 'findings'), { recursive: true });
+    }
+  }
+
+  /** A corpus entry; returns false when it is already known. */
+  input(hash: string, doc: Record<string, unknown>, fresh: readonly number[]): boolean {
+    for (const f of fresh) {
+      if (this.seen[f]) continue;
+      this.seen[f] = 1;
+      if (f >= HOST_FEATURE_BASE) this.hostFeatures++;
+      else this.coreProbes.add(f >> 3);
+    }
+    if (this.corpus.has(hash)) return false;
+    this.corpus.add(hash);
+    if (this.outDir) writeFileSync(join(this.outDir, 'corpus', `${hash}.scenario.json`), formatScenarioDoc(doc));
+    return true;
+  }
+
+  /** A finding file; returns false for a signature already reported. */
+  finding(signature: string, kind: string, message: string, file: { name: string; text: string }, print?: (l: string) => void): boolean {
+    if (this.findings.has(signature)) return false;
+    const path = this.outDir ? join(this.outDir, 'findings', file.name) : undefined;
+    if (path) writeFileSync(path, file.text);
+    this.findings.set(signature, { signature, kind, message, file: path });
+    print?.(`finding: ${kind}: ${message}${path ? ` -> ${path}` : ''}`);
+    return true;
+  }
+}
+
+/** Runs a campaign; resolves when every worker has finished. */
+export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> {
+  const col = new Collector(o.outDir);
+  const t0 = performance.now();
+  const sessionOpts = (seed: number): SessionOptions => ({
+    seed, seedDirs: o.seedDirs, timeMs: o.timeMs, runs: o.runs, stepBudgetMs: o.stepBudgetMs,
+    hostCoverage: o.hostCoverage, minimizeRuns: o.minimizeRuns,
+  });
+  let execs = 0;
+  let probeTotal = 0;
+  if (o.workers === 0) {
+    const s = new Session(sessionOpts(o.seed), {
+      newInput: (input, hash, fresh) => col.input(hash, toScenarioDoc(input, hash, 'fuzz corpus entry'), fresh),
+      finding: (bug) => col.finding(bug.signature, bug.finding.kind, bug.finding.message, findingFile(bug), o.print),
+    });
+    await s.loadSeeds();
+    const st = await s.run((st) => progress(o, t0, st.execs, col, st.coreProbeTotal));
+    s.engine.close();
+    execs = st.execs;
+    probeTotal = st.coreProbeTotal;
+  } else {
+    const done = await Promise.all(Array.from({ length: o.workers }, (_, k) => runWorker(o, k, sessionOpts(o.seed + k * 7919), col, t0)));
+    execs = done.reduce((a, d) => a + d.execs, 0);
+    probeTotal = Math.max(...done.map((d) => d.coreProbeTotal));
+  }
+  return {
+    seconds: (performance.now() - t0) / 1000, workers: Math.max(1, o.workers), execs,
+    coreProbes: col.coreProbes.size, coreProbeTotal: probeTotal, hostFeatures: col.hostFeatures,
+    corpus: col.corpus.size, findings: [...col.findings.values()],
+  };
+}
+
+const workerStats = new Map<number, SessionStats>();
+
+function progress(o: CampaignOptions, t0: number, execs: number, col: Collector, probeTotal: number): void {
+  const s = (performance.now() - t0) / 1000;
+  o.print?.(`[${s.toFixed(0)}s] execs ${execs} (${(execs / s).toFixed(0)}/s) core ${col.coreProbes.size}/${probeTotal} probes, host ${col.hostFeatures} blocks, corpus ${col.corpus.size}, findings ${col.findings.size}`);
+}
+
+/** Runs one worker thread to its end (or ends it when it hangs). */
+function runWorker(o: CampaignOptions, k: number, opts: SessionOptions, col: Collector, t0: number): Promise<SessionStats> {
+  const heartbeat = new SharedArrayBuffer(8 + (1 << 20));
+  const beat = new Int32Array(heartbeat, 0, 2);
+  const init: WorkerInit = { opts, heartbeat };
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+  const hangMs = o.hangMs ?? 10_000;
+  return new Promise((resolve, reject) => {
+    let lastBeat = -1;
+    let lastChange = performance.now();
+    let final: SessionStats | undefined;
+    const watchdog = setInterval(() => {
+      const b = Atomics.load(beat, 0);
+      if (b !== lastBeat) {
+        lastBeat = b;
+        lastChange = performance.now();
+      } else if (b > 0 && performance.now() - lastChange > hangMs) {
+        saveHang(heartbeat, hangMs, col, o.print);
+        void worker.terminate();
+      }
+    }, 250);
+    const stopTimer = o.timeMs !== undefined ? setTimeout(() => worker.postMessage({ type: 'stop' }), o.timeMs + 60_000) : undefined;
+    worker.on('message', (m: { type: string } & Record<string, unknown>) => {
+      if (m.type === 'stats' || m.type === 'done') {
+        workerStats.set(k, m['stats'] as SessionStats);
+        if (m.type === 'done') final = m['stats'] as SessionStats;
+        if (k === 0 && m.type === 'stats') {
+          const total = [...workerStats.values()].reduce((a, s) => a + s.execs, 0);
+          progress(o, t0, total, col, (m['stats'] as SessionStats).coreProbeTotal);
+        }
+      } else if (m.type === 'input') {
+        if (col.input(m['hash'] as string, m['doc'] as Record<string, unknown>, m['fresh'] as number[])) broadcast(k, m['doc']);
+      } else if (m.type === 'finding') {
+        col.finding(m['signature'] as string, m['kind'] as string, m['message'] as string, m['file'] as { name: string; text: string }, o.print);
+      }
+    });
+    workers.set(k, worker);
+    worker.on('error', (err) => o.print?.(`worker ${k}: ${err.message}`));
+    worker.on('exit', () => {
+      clearInterval(watchdog);
+      if (stopTimer) clearTimeout(stopTimer);
+      workers.delete(k);
+      const last = final ?? workerStats.get(k);
+      if (last) resolve(last);
+      else reject(new Error(`worker ${k} ended before reporting`));
+    });
+  });
+}
+
+const workers = new Map<number, Worker>();
+
+function broadcast(from: number, doc: unknown): void {
+  for (const [k, w] of workers) if (k !== from) w.postMessage({ type: 'import', doc });
+}
+
+/** Saves the input a hung worker was running as a `hang` finding. */
+function saveHang(heartbeat: SharedArrayBuffer, hangMs: number, col: Collector, print?: (l: string) => void): void {
+  const len = Atomics.load(new Int32Array(heartbeat, 0, 2), 1);
+  const text = new TextDecoder().decode(new Uint8Array(heartbeat, 8, len).slice());
+  const input = fromScenarioDoc(JSON.parse(text));
+  const name = `hang-${inputHash(input)}`;
+  const message = `an execution ran longer than ${hangMs} ms`;
+  const doc = toScenarioDoc(input, name, `fuzz finding (hang): ${message}`, { finding: { kind: 'hang', step: -1, message } });
+  col.finding(`hang: ${name}`, 'hang', message, { name: `${name}.scenario.json`, text: formatScenarioDoc(doc) }, print);
+}
