@@ -146,9 +146,6 @@ const OPERATORS: readonly Operator[] = [
 
 const WEIGHTS = OPERATORS.map((o) => o.weight);
 
-/** Operator names, in table order (for statistics). */
-export const OPERATOR_NAMES = OPERATORS.map((o) => o.name);
-
 /**
  * A mutant of `input`: 1..8 stacked operators (the names of those that
  * applied are returned too). `corpus` feeds the splice operator.
