@@ -18,6 +18,7 @@ import { ConfigAccess, ECAM_SIZE } from './pci/config-access.js';
 import { enumerate } from './pci/firmware.js';
 import { iommuPort } from './pci/iommu-port.js';
 import type { DeviceMsiSink } from './pci/msi.js';
+import { restoreMachine, snapshotMachine } from './snapshot/machine-snapshot.js';
 import { parseBdf, formatBdf, sidOf, type Sid } from './types.js';
 import type { InterruptSink } from './vtd/interrupts.js';
 import { createProfile, type IommuOptions } from './vtd/profiles.js';
@@ -186,6 +187,16 @@ export class Machine {
       bridges: this.bus.list().filter((f): f is PciBridge => f instanceof PciBridge).map((b) => ({ sid: b.sid, secondary: b.secondaryBus })),
       rmrr: (this.config.rmrr ?? []).map((r, i) => ({ ...r, devices: r.devices.map((d, j) => parseBdf(d, `rmrr[${i}].devices[${j}]`)) })),
     });
+  }
+
+  /** The whole machine state (RAM, VT-d unit, devices) in the versioned snapshot format (snapshot/format.ts). */
+  snapshot(): Uint8Array {
+    return snapshotMachine(this);
+  }
+
+  /** Restores a snapshot taken from a machine with the same config; throws an Error naming what does not fit. */
+  restore(bytes: Uint8Array): void {
+    restoreMachine(this, bytes);
   }
 
   /** System reset: VT-d unit and devices back to power-on state, firmware enumerates again (RAM is kept). */
