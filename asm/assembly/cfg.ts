@@ -6,6 +6,7 @@ import {
   CFG_ECAP_PT, CFG_ECAP_SC, CFG_ECAP_SLTS, CFG_ECAP_SMTS, CFG_ECAP_SRS, CFG_FL5LP, CFG_FS1GP,
   CFG_HAW, CFG_IOTLB_SETS_LG2, CFG_IOTLB_WAYS, CFG_MGAW, CFG_PASID_BITS, CFG_QUIRKS, CFG_SAGAW, CFG_SLLPS,
 } from './abi/layout';
+import { scDropAll } from './cache/setup-cache';
 
 const CFG = memory.data(<i32>CFG_COUNT * 4);
 
@@ -17,6 +18,7 @@ const CFG = memory.data(<i32>CFG_COUNT * 4);
 
 /** Store a configuration value (the caller validated key and value). */
 export function cfgStore(key: u32, value: u32): void {
+  scDropAll(); // decoded setups depend on capabilities and quirks
   store<u32>(CFG + (key << 2), value);
 }
 

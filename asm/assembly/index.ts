@@ -11,6 +11,7 @@ import { genInit } from './cache/gen';
 import { ccInit } from './cache/context-cache';
 import { pcInit } from './cache/pasid-cache';
 import { pscInit } from './cache/psc';
+import { scInit } from './cache/setup-cache';
 import { iotlbResize, iotlbSlots } from './cache/iotlb';
 import { rootSet, teOn, teSet } from './ctx/device';
 import * as inval from './inval/inval';
@@ -21,6 +22,7 @@ import { bufAlloc as bufAllocOne, dmaCopy as dmaCopyOne } from './dma';
 import { BATCH, translateBatch as batchRun } from './batch';
 
 genInit();
+scInit();
 ccInit();
 pcInit();
 pscInit();

@@ -18,7 +18,7 @@ import { CC_STICKY_PT, ccSetFlags } from './cache/context-cache';
 import { hitDid, hitFrame, hitLg2, hitPerms, iotlbInsert, iotlbLookup, PRIV_FLAG } from './cache/iotlb';
 import { dcDid, dcFpd, dcFsRoot, dcFsTop, dcHasPasid, dcKind, dcPasid, dcPre, dcPriv, dcReset, dcSsAw, dcSsee, dcSsRoot, dcWpe, rootTtm, teOn, XK_FS, XK_NESTED, XK_PT } from './ctx/device';
 import { lastTt, lookupLegacy } from './ctx/legacy';
-import { lookupScalable } from './ctx/scalable';
+import { lookupScalableCached } from './ctx/scalable';
 import { awBits, TT_PASSTHROUGH, TT_UNTRANSLATED } from './spec/context-entry';
 import { SNP_IGNORED, SNP_LEAF_OK, SNP_RESERVED } from './spec/ss-pte';
 import { fsCanonical } from './spec/fs-pte';
@@ -69,32 +69,39 @@ function translateLegacy(sid: u32, iova: u64, access: u32): u32 {
 }
 
 function translateScalable(sid: u32, pasid: u32, iova: u64, access: u32): u32 {
-  const fr = lookupScalable(sid, pasid, access);
+  const fr = lookupScalableCached(sid, pasid, access);
   if (fr != 0) return fail(fr, iova, false);
   if (dcKind == XK_PT) {
     if (quirk(QUIRK_PT_STICKY)) ccSetFlags(sid, CC_STICKY_PT);
     return succeed(iova, 12, P_R | P_W | P_X, dcDid, SRC_PT);
   }
-  const legacyCodes = quirk(QUIRK_LEGACY_CODES_IN_SM);
-  envSetCommon(dcDid, dcPasid, cfg(CFG_HAW));
-  envSetSs(dcSsRoot, dcSsAw, legacyCodes ? CODES_SS_LEGACY : CODES_SS_SM, dcSsee, cfg(CFG_SLLPS),
-    legacyCodes ? SNP_IGNORED : cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED);
   const fs = dcKind == XK_FS || dcKind == XK_NESTED;
   if (fs) {
-    envSetFs(dcFsRoot, dcFsTop, cfg(CFG_FS1GP) != 0, dcKind == XK_NESTED, !dcPriv, dcWpe);
     if (!fsCanonical(iova, dcFsTop == 4 ? 57 : 48)) return fail(FR.FR_NON_CANONICAL, iova, true);
-  } else if (!inWidth(iova, envSsBits)) {
+  } else if (!inWidth(iova, awBits(dcSsAw))) {
+    setScalableEnv(fs);
     return fail(ssWidthFault(), iova, true);
   }
-  const tag = fs && !envUser ? dcPasid | PRIV_FLAG : dcPasid;
+  // The walk environment is only needed after an IOTLB miss.
+  const tag = fs && dcPriv ? dcPasid | PRIV_FLAG : dcPasid;
   if (iotlbLookup(dcDid, sid, false, tag, iova)) {
     const hfr = fromHit(iova, access, true);
     if (hfr != RETRY) return hfr;
   }
+  setScalableEnv(fs);
   const wfr = fs ? fsWalk(iova, access) : ssWalk(iova, access);
   if (wfr != 0) return fail(wfr, iova, true);
   if (dcKind == XK_NESTED && wPerms != 0) return nestOutput(sid, iova, access);
   return fromWalk(sid, iova, true, fs);
+}
+
+// The walk environment of a scalable-mode setup (ctx/device.ts).
+function setScalableEnv(fs: bool): void {
+  const legacyCodes = quirk(QUIRK_LEGACY_CODES_IN_SM);
+  envSetCommon(dcDid, dcPasid, cfg(CFG_HAW));
+  envSetSs(dcSsRoot, dcSsAw, legacyCodes ? CODES_SS_LEGACY : CODES_SS_SM, dcSsee, cfg(CFG_SLLPS),
+    legacyCodes ? SNP_IGNORED : cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED);
+  if (fs) envSetFs(dcFsRoot, dcFsTop, cfg(CFG_FS1GP) != 0, dcKind == XK_NESTED, !dcPriv, dcWpe);
 }
 
 // Nested: the first-stage output address through the second stage.

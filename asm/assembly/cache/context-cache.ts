@@ -8,6 +8,7 @@ import { heapAlloc } from '../mem/heap';
 import { STAT_CTX_HITS, STAT_CTX_MISSES } from '../abi/layout';
 import { bump } from '../stats';
 import { bumpGlobal, genDid, genGlobal, SPACE_CTX } from './gen';
+import { scDropAll } from './setup-cache';
 
 const E_LO = 0;     // u64 qw0
 const E_HI = 8;     // u64 qw1
@@ -53,6 +54,7 @@ export function ccLookup(sid: u32): bool {
 
 /** Cache a present, valid context entry for sid. */
 export function ccInsert(sid: u32, lo: u64, hi: u64, did: u32): void {
+  scDropAll();
   const e = entryOf(sid);
   store<u64>(e, lo, E_LO);
   store<u64>(e, hi, E_HI);
@@ -64,12 +66,14 @@ export function ccInsert(sid: u32, lo: u64, hi: u64, did: u32): void {
 
 /** Set flags on sid's cached entry (no effect if it is not cached). */
 export function ccSetFlags(sid: u32, flags: u32): void {
+  scDropAll();
   const e = entryOf(sid);
   store<u32>(e, load<u32>(e, E_FLAGS) | flags, E_FLAGS);
 }
 
 /** Drop sid's entry. */
 export function ccDropSid(sid: u32): void {
+  scDropAll();
   store<u32>(entryOf(sid), 0, E_GEN_G);
 }
 

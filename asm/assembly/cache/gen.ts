@@ -7,6 +7,7 @@
 // entries, an over-invalidation the spec allows.
 
 import { heapAlloc } from '../mem/heap';
+import { scDropAll } from './setup-cache';
 
 /** Number of domain ids (16-bit DID). */
 export const DID_COUNT: u32 = 65536;
@@ -56,18 +57,27 @@ export function genInit(): void {
   return load<u32>(bucketGen + (((space << BUCKET_LG2) + b) << 2));
 }
 
+// The decoded-setup cache depends on the context and PASID caches.
+// @ts-ignore: decorator
+@inline function noteSpace(space: u32): void {
+  if (space == SPACE_CTX || space == SPACE_PASID) scDropAll();
+}
+
 /** Drop every entry of `space`. */
 export function bumpGlobal(space: u32): void {
+  noteSpace(space);
   const p = globalGen + (space << 2);
   store<u32>(p, load<u32>(p) + 1);
 }
 /** Drop every entry of `space` tagged with `did`. */
 export function bumpDid(space: u32, did: u32): void {
+  noteSpace(space);
   const p = didGen + (((space << 16) + (did & 0xffff)) << 2);
   store<u32>(p, load<u32>(p) + 1);
 }
 /** Drop every entry of `space` tagged with (did, pasid) (and its bucket mates). */
 export function bumpBucket(space: u32, did: u32, pasid: u32): void {
+  noteSpace(space);
   const p = bucketGen + (((space << BUCKET_LG2) + bucketOf(did, pasid)) << 2);
   store<u32>(p, load<u32>(p) + 1);
 }

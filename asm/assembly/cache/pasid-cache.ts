@@ -7,6 +7,7 @@ import { heapAlloc } from '../mem/heap';
 import { STAT_PASID_HITS, STAT_PASID_MISSES } from '../abi/layout';
 import { bump } from '../stats';
 import { bucketOf, bumpGlobal, genBucket, genDid, genGlobal, SPACE_PASID } from './gen';
+import { scDropAll } from './setup-cache';
 
 const PC_LG2: u32 = 12;
 const E_Q0 = 0;
@@ -64,6 +65,7 @@ export function pcLookup(sid: u32, pasid: u32): bool {
 
 /** Cache a present, valid PASID entry. */
 export function pcInsert(sid: u32, pasid: u32, q0: u64, q1: u64, q2: u64, dirFpd: bool): void {
+  scDropAll();
   const e = slotOf(sid, pasid);
   const did = <u32>q1 & 0xffff;
   store<u64>(e, q0, E_Q0);

@@ -1,6 +1,10 @@
 // What the root -> context (-> PASID) lookup found for a request: the
 // device's translation setup, as plain module state the translate step reads.
 // Also the latched root-table pointer and enable state (RTADDR/GSTS.TES).
+// dcSave/dcRestore move a scalable-mode setup to and from the decoded-setup
+// cache (cache/setup-cache.ts).
+
+import { scFlags, scDid, scEff, scFsRoot, scFsTop, scSsAw, scSsRoot, scStore, SF_FPD, SF_KIND_MASK, SF_PRE, SF_PRIV, SF_SSEE, SF_WPE } from '../cache/setup-cache';
 
 /** Translation kind: second stage only (legacy TT=00/01, PGTT=010). */
 export const XK_SS: u32 = 0;
@@ -81,3 +85,27 @@ export function dcSetPt(did: u32): void { dcKind = XK_PT; dcDid = did; }
 export function dcSetPre(pre: bool): void { dcPre = pre; }
 /** Record the effective PASID. */
 export function dcSetPasid(pasid: u32): void { dcPasid = pasid; }
+
+/** Store the current setup (after a successful lookup) for (sid, pasid, access class). */
+export function dcSave(sid: u32, pasid: u32, access: u32): void {
+  const flags = dcKind | (dcFpd ? SF_FPD : 0) | (dcPre ? SF_PRE : 0) | (dcSsee ? SF_SSEE : 0) |
+    (dcPriv ? SF_PRIV : 0) | (dcWpe ? SF_WPE : 0);
+  scStore(sid, pasid, access, flags, dcDid, dcPasid, dcSsRoot, dcSsAw, dcFsRoot, dcFsTop);
+}
+
+/** Load the setup of decoded-setup cache entry `e` (after dcReset). */
+export function dcRestore(e: usize): void {
+  const f = scFlags(e);
+  dcKind = f & SF_KIND_MASK;
+  dcDid = scDid(e);
+  dcPasid = scEff(e);
+  dcFpd = (f & SF_FPD) != 0;
+  dcPre = (f & SF_PRE) != 0;
+  dcSsee = (f & SF_SSEE) != 0;
+  dcPriv = (f & SF_PRIV) != 0;
+  dcWpe = (f & SF_WPE) != 0;
+  dcSsRoot = scSsRoot(e);
+  dcSsAw = scSsAw(e);
+  dcFsRoot = scFsRoot(e);
+  dcFsTop = scFsTop(e);
+}

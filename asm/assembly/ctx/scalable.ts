@@ -6,7 +6,8 @@
 import {
   ACC_EXEC, ACC_PASID, ACC_PRIV, ACC_TRANSLATION_REQ, CFG_ECAP_ERS, CFG_ECAP_FLTS, CFG_ECAP_NEST, CFG_ECAP_PT,
   CFG_ECAP_SLTS, CFG_ECAP_SRS, CFG_FL5LP, CFG_HAW, CFG_PASID_BITS, CFG_SAGAW, QUIRK_FS_ALL_USER, QUIRK_FS_AS_SS, QUIRK_LEGACY_CODES_IN_SM,
-  QUIRK_NO_PASID_CACHE, QUIRK_NO_PDIR_FPD, QUIRK_PASID_FAULTS_0X58, QUIRK_PT_STICKY, STAT_STRUCT_READS,
+  QUIRK_NO_PASID_CACHE, QUIRK_NO_PDIR_FPD, QUIRK_PASID_FAULTS_0X58, QUIRK_PT_STICKY, STAT_CTX_HITS, STAT_PASID_HITS,
+  STAT_STRUCT_READS,
 } from '../abi/layout';
 import { cfg, quirk } from '../cfg';
 import { ramOffset } from '../mem/ram';
@@ -21,11 +22,30 @@ import {
 } from '../spec/pasid-entry';
 import { awSupported } from '../spec/context-entry';
 import * as FR from '../spec/fault-reasons';
-import { dcNoteFpd, dcSetFs, dcSetPasid, dcSetPre, dcSetPt, dcSetSs, rootAddr, XK_FS, XK_NESTED } from './device';
+import { scFind } from '../cache/setup-cache';
+import { dcKind, dcNoteFpd, dcRestore, dcSave, dcSetFs, dcSetPasid, dcSetPre, dcSetPt, dcSetSs, rootAddr, XK_FS, XK_NESTED, XK_PT } from './device';
 
 // @ts-ignore: decorator
 @inline function code(spec: u32, qemu: u32): u32 {
   return quirk(QUIRK_LEGACY_CODES_IN_SM) ? qemu : spec;
+}
+
+/** lookupScalable through the decoded-setup cache (cache/setup-cache.ts):
+ *  a stored setup stands for a context-cache hit and a PASID-cache hit that
+ *  would decide the same. Pass-through setups and QUIRK_NO_PASID_CACHE
+ *  lookups are not stored (sticky pass-through and the per-request PASID
+ *  reads stay on the full path). */
+export function lookupScalableCached(sid: u32, pasid: u32, access: u32): u32 {
+  const e = scFind(sid, pasid, access);
+  if (e != 0) {
+    bump(STAT_CTX_HITS);
+    bump(STAT_PASID_HITS);
+    dcRestore(e);
+    return 0;
+  }
+  const fr = lookupScalable(sid, pasid, access);
+  if (fr == 0 && dcKind != XK_PT && !quirk(QUIRK_NO_PASID_CACHE)) dcSave(sid, pasid, access);
+  return fr;
 }
 
 /** Find the translation setup of (sid, request PASID); fill ctx/device.ts.

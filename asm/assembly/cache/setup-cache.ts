@@ -1,0 +1,122 @@
+// Decoded-setup cache (a model-internal memo, not a VT-d cache): what a
+// scalable-mode lookup (ctx/scalable.ts) concluded for a request class —
+// translation kind, domain, effective PASID, FPD/PRE, table roots, widths,
+// privilege — so that a request whose context entry and PASID entry both
+// hit their caches skips re-decoding them (reserved/PGTT/SRE/ERE checks).
+//
+// It never changes what a request sees: an entry is only stored after a
+// successful lookup through the context and PASID caches, and every change
+// to either of those caches (insert, flag change, any invalidation) or to
+// the configuration bumps one epoch that invalidates every entry here. So an
+// entry is used only while the two cache entries it was decoded from are
+// still there, unchanged — exactly when the full lookup would hit both and
+// decide the same. Its users bump the context- and PASID-cache hit counters
+// as the full lookup would.
+
+import { heapAlloc } from '../mem/heap';
+import { ACC_EXEC, ACC_PASID, ACC_PRIV, ACC_TRANSLATION_REQ } from '../abi/layout';
+
+const SC_LG2: u32 = 12;
+// Entry layout (64 bytes, one cache line).
+const E_KEY = 0;      // u32 sid | class << 16 | VALID
+const E_PASID = 4;    // u32 request PASID (0 without ACC_PASID)
+const E_EPOCH = 8;    // u32 setupEpoch when stored
+const E_FLAGS = 12;   // u32 kind | F_* flags
+const E_DID = 16;     // u32 domain id
+const E_EFF = 20;     // u32 effective PASID
+const E_SS_ROOT = 24; // u64 second-stage root
+const E_FS_ROOT = 32; // u64 first-stage root
+const E_SS_AW = 40;   // u32 second-stage AW encoding
+const E_FS_TOP = 44;  // i32 first-stage top level
+const ENTRY_BYTES: u32 = 64;
+const VALID: u32 = 0x8000_0000;
+
+/** Setup flag: an FPD was set on the lookup path. */
+export const SF_FPD: u32 = 1 << 8;
+/** Setup flag: scalable context PRE. */
+export const SF_PRE: u32 = 1 << 9;
+/** Setup flag: second-stage SSEE. */
+export const SF_SSEE: u32 = 1 << 10;
+/** Setup flag: privileged (supervisor) request. */
+export const SF_PRIV: u32 = 1 << 11;
+/** Setup flag: PASID-entry WPE. */
+export const SF_WPE: u32 = 1 << 12;
+/** Mask of the kind (XK_*) in the flags word. */
+export const SF_KIND_MASK: u32 = 0xff;
+
+let table: usize = 0;
+let setupEpoch: u32 = 1;
+
+/** Allocate the cache (once). */
+export function scInit(): void {
+  table = heapAlloc(<u64>ENTRY_BYTES << SC_LG2, 64);
+}
+
+/** Forget every entry in O(1). Called on any change of the context or
+ *  PASID caches and of the configuration. */
+export function scDropAll(): void {
+  setupEpoch++;
+  if (setupEpoch == 0) { // wrapped: old epochs could match again
+    memory.fill(table, 0, <usize>(ENTRY_BYTES << SC_LG2));
+    setupEpoch = 1;
+  }
+}
+
+// The access bits a lookup's result depends on: PASID, PRIV, EXEC, TR.
+// @ts-ignore: decorator
+@inline function keyOf(sid: u32, access: u32): u32 {
+  return sid | ((access & (ACC_EXEC | ACC_PRIV | ACC_PASID | ACC_TRANSLATION_REQ)) << 14) | VALID;
+}
+
+// @ts-ignore: decorator
+@inline function slotOf(sid: u32, pasid: u32): usize {
+  const h = (sid * 0x9e3779b1 ^ pasid * 0x85ebca6b) * 0xc2b2ae35;
+  return table + <usize>((h >>> (32 - SC_LG2)) * ENTRY_BYTES);
+}
+
+/** The live entry for (sid, request pasid, access class), or 0. */
+// @ts-ignore: decorator
+@inline export function scFind(sid: u32, pasid: u32, access: u32): usize {
+  const p = (access & ACC_PASID) != 0 ? pasid : 0;
+  const e = slotOf(sid, p);
+  if (load<u32>(e, E_KEY) != keyOf(sid, access) || load<u32>(e, E_PASID) != p || load<u32>(e, E_EPOCH) != setupEpoch) return 0;
+  return e;
+}
+
+/** Store a successful lookup's result. */
+export function scStore(sid: u32, pasid: u32, access: u32, flags: u32, did: u32, eff: u32, ssRoot: u64, ssAw: u32, fsRoot: u64, fsTop: i32): void {
+  const p = (access & ACC_PASID) != 0 ? pasid : 0;
+  const e = slotOf(sid, p);
+  store<u32>(e, keyOf(sid, access), E_KEY);
+  store<u32>(e, p, E_PASID);
+  store<u32>(e, setupEpoch, E_EPOCH);
+  store<u32>(e, flags, E_FLAGS);
+  store<u32>(e, did, E_DID);
+  store<u32>(e, eff, E_EFF);
+  store<u64>(e, ssRoot, E_SS_ROOT);
+  store<u64>(e, fsRoot, E_FS_ROOT);
+  store<u32>(e, ssAw, E_SS_AW);
+  store<i32>(e, fsTop, E_FS_TOP);
+}
+
+/** Flags word (kind | SF_*) of entry `e`. */
+// @ts-ignore: decorator
+@inline export function scFlags(e: usize): u32 { return load<u32>(e, E_FLAGS); }
+/** Domain id of entry `e`. */
+// @ts-ignore: decorator
+@inline export function scDid(e: usize): u32 { return load<u32>(e, E_DID); }
+/** Effective PASID of entry `e`. */
+// @ts-ignore: decorator
+@inline export function scEff(e: usize): u32 { return load<u32>(e, E_EFF); }
+/** Second-stage root of entry `e`. */
+// @ts-ignore: decorator
+@inline export function scSsRoot(e: usize): u64 { return load<u64>(e, E_SS_ROOT); }
+/** Second-stage AW encoding of entry `e`. */
+// @ts-ignore: decorator
+@inline export function scSsAw(e: usize): u32 { return load<u32>(e, E_SS_AW); }
+/** First-stage root of entry `e`. */
+// @ts-ignore: decorator
+@inline export function scFsRoot(e: usize): u64 { return load<u64>(e, E_FS_ROOT); }
+/** First-stage top level of entry `e`. */
+// @ts-ignore: decorator
+@inline export function scFsTop(e: usize): i32 { return load<i32>(e, E_FS_TOP); }
