@@ -114,8 +114,8 @@ export class DmaTestDevice implements PciFunction {
     this.fn.pri?.pageGroupResponse(resp);
   }
 
-  /** Re-arms the page-response handler of a restored pending command (snapshot.ts). */
-  resumePending(): (code: PageResponseCode) => void {
+  /** The page-response handler for a restored pending command (snapshot.ts). */
+  responseHandler(): (code: PageResponseCode) => void {
     return (code) => this.onResponse(code);
   }
 

@@ -23,7 +23,7 @@ export function saveDmaTest(d: DmaTestDevice): Uint8Array {
 
 /** Restores a device saved by saveDmaTest. */
 export function loadDmaTest(d: DmaTestDevice, r: ByteReader): void {
-  loadFunction(r, d.fn, () => d.resumePending());
+  loadFunction(r, d.fn, () => d.responseHandler());
   d.regs = { iova: r.u64(), len: r.u32(), start: r.u32(), status: r.u32(), count: r.u32(), pasid: r.u32(), irq: r.u32(), dst: r.u64() };
   const buf = r.bytes();
   if (buf.length !== d.buffer().length) throw new Error('snapshot: dma-test buffer size does not match');

@@ -20,7 +20,7 @@ export function saveSwq(d: SwqDevice): Uint8Array {
   w.bytes(d.portal);
   w.u32(d.jobs.length);
   for (const j of d.jobs) {
-    w.bytes(encodeDescriptor(j.desc)).bool(j.desc.reservedSet).u32(j.offset).u32(j.retries).u32(j.result);
+    w.bytes(encodeDescriptor(j.desc)).u32(j.offset).u32(j.retries).u32(j.result);
   }
   return w.finish();
 }
@@ -37,9 +37,7 @@ export function loadSwq(d: SwqDevice, r: ByteReader): void {
   d.portal.set(r.bytes());
   const n = r.u32();
   for (let i = 0; i < n; i++) {
-    const desc = { ...decodeDescriptor(r.bytes()) };
-    desc.reservedSet = r.bool();
-    jobs.push({ desc, offset: r.u32(), retries: r.u32(), result: r.u32() });
+    jobs.push({ desc: decodeDescriptor(r.bytes()), offset: r.u32(), retries: r.u32(), result: r.u32() });
   }
   d.jobs = jobs;
 }
