@@ -320,7 +320,7 @@ export function scalable(seed: number): object {
 export const FAMILIES: Record<string, (seed: number) => object> = {
   walks, 'fault-reasons': faultReasons, 'fault-records': faultRecords,
   'register-invalidation': registerInvalidation, 'queued-invalidation': queuedInvalidation, scalable,
-  modes: (seed) => modes(seed),
+  modes: (seed) => modes(seed), ttm: (seed) => ttm(seed),
 };
 
 /** Translation modes over time: pass-through (TT=2), TE off/on, SRTP to a second root table, two domains. */
@@ -363,4 +363,31 @@ export function modes(seed: number): object {
     probe(rng.pick([DEV_A, DEV_A, DEV_B]));
   }
   return b.build(`gen-modes-${seed}`, 'pass-through, TE off/on, SRTP to another root table, two domains', machine72({ aw, cm: rng.chance(0.3), devices: [DEV_A, DEV_B] }));
+}
+
+/** RTADDR.TTM values (§11.4.5: 00 legacy, 01 scalable, 10 reserved, 11 abort-DMA) on legacy and scalable units. */
+export function ttm(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const scalableUnit = rng.chance(0.5);
+  const t = legacySetup(b, rng, 39, [DEV_A]);
+  const iova = BigInt(0x1000 * (0x300 + rng.int(0x100)));
+  t.map(iova, DATA, 3n);
+  t.map(0x8000000n, SINK, 3n);
+  pattern(b, DATA, 0x5a);
+  b.page(SINK);
+  // a scalable-mode tree over the same second-stage table
+  const smRoot = 0x1c0000n, smCtx = 0x1c1000n, dir = 0x1c2000n, ptab = 0x1c3000n;
+  b.page(smRoot).page(smCtx).page(dir).page(ptab);
+  b.memWrite(smRoot, [smCtx | 1n, 0n]).memWrite(smCtx + BigInt(devfn(DEV_A) & 0x7f) * 32n, [dir | 1n, 0n, 0n, 0n]);
+  b.memWrite(dir, [ptab | 1n]).memWrite(ptab, [t.top | (2n << 6n) | (1n << 2n) | 1n, 1n, 0n]);
+  for (let r = 0; r < 3; r++) {
+    const root = rng.pick([ROOT, smRoot]);
+    const mode = BigInt(rng.pick([0, 1, 1, 2, 3]));
+    b.mmioWrite(REG.RTADDR, 8, root | (mode << 10n)).mmioWrite(REG.GCMD, 4, GCMD.SRTP | (r > 0 ? GCMD.TE : 0n)).mmioRead(REG.GSTS, 4).mmioRead(REG.RTADDR, 8);
+    b.globalInvalidateRegs(false);
+    if (r === 0) b.enableTranslation();
+    b.dmaRead(DEV_A, iova, 64).dmaWrite(DEV_A, 0x8000000n, 64).memRead(SINK, 64).readFaultState().clearFaults();
+  }
+  return b.build(`gen-ttm-${seed}`, 'RTADDR translation-table modes on legacy and scalable units', machine72({ scalable: scalableUnit }));
 }

@@ -7,7 +7,7 @@
  */
 import type { Profile } from './profiles.js';
 import type { RegisterFile } from './register-file.js';
-import { GCMD, ECAP, CAP, RTADDR } from './spec/registers.js';
+import { GCMD, ECAP, CAP, RTADDR, TTM } from './spec/registers.js';
 
 /** What a GCMD command may act on. */
 export interface GcmdTarget {
@@ -82,10 +82,19 @@ export function handleGcmdWrite(t: GcmdTarget, value: number): void {
   }
 }
 
-/** Translation-table mode of an RTADDR value, with a log line when it is not usable. */
+/**
+ * Translation-table mode SRTP latches from an RTADDR value (§11.4.5), with a log line when it
+ * is not usable. An unusable mode is latched as TTM.RESERVED, for which every request faults
+ * 0x30 (RTA.1); the `ttmBit10Only` profile switch reads bit 10 alone, as QEMU does.
+ */
 export function latchedTtm(t: GcmdTarget, rtaddr: bigint): number {
   const ttm = RTADDR.ttm(rtaddr);
-  if (ttm === 1 && !(t.profile.ecap & ECAP.SMTS)) t.log('RTADDR.TTM=01 without ECAP.SMTS');
-  if (ttm >= 2) t.log(`RTADDR.TTM=${ttm} is reserved/unsupported`);
+  const smts = (t.profile.ecap & ECAP.SMTS) !== 0n;
+  if (t.profile.host.ttmBit10Only) return smts && (ttm & 1) ? TTM.SCALABLE : TTM.LEGACY;
+  if (ttm === TTM.SCALABLE && !smts) {
+    t.log('RTADDR.TTM=01 without ECAP.SMTS: requests fault 0x30');
+    return TTM.RESERVED;
+  }
+  if (ttm >= TTM.RESERVED) t.log(`RTADDR.TTM=${ttm} is reserved/unsupported: requests fault 0x30`);
   return ttm;
 }
