@@ -331,3 +331,107 @@ describe('caches, registers and the queue (default vs qemu)', () => {
     expect(r).toEqual({ default: false, 'qemu-10.0': true });
   });
 });
+
+describe('PSI on first-stage entries (default vs qemu-10.0)', () => {
+  it('PSI_ALL_FS: a page-selective IOTLB invalidation drops all of the domain\'s first-stage entries on qemu-10.0, only the page on default', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], FS_OPTS, (tb) => {
+      const g = tb.guest('scalable');
+      const { fs } = attachSm(g, { did: 3, pgtt: PGTT.FIRST_STAGE });
+      fs.map(V, 0x30_0000n, 12, FS_RW);
+      fs.map(V + 0x10_0000n, 0x30_0000n, 12, FS_RW);
+      put(tb, 0x30_0000n, 0x1111n);
+      put(tb, 0x31_0000n, 0x2222n);
+      g.start();
+      dmaRead(tb, g, V + 0x10_0000n); // cached
+      fs.map(V + 0x10_0000n, 0x31_0000n, 12, FS_RW); // remapped without invalidating it
+      g.drv.iotlbInvalidatePage(3, V); // IOTLB register, another page
+      dmaRead(tb, g, V + 0x10_0000n);
+      return buf64(tb);
+    });
+    expect(r).toEqual({ default: 0x1111n, 'qemu-10.0': 0x2222n });
+  });
+});
+
+/** One queue switch: descriptors submitted (then a wait) on each profile; true = completed, false = IQE/ITE. */
+interface QueueCase {
+  readonly name: string;
+  readonly what: string;
+  readonly opts: object;
+  readonly wide: boolean;
+  readonly descs: bigint[][];
+  readonly expect: Partial<Record<ProfileName, boolean>>;
+}
+
+const QUEUE_CASES: readonly QueueCase[] = [
+  { name: 'knownTypes', what: 'a PASID-based device-TLB descriptor (type 8) is unknown to QEMU 7.2', opts: SM_OPTS, wide: true,
+    descs: [[0x8n, 0n, 0n, 0n]], expect: { default: true, 'qemu-7.2': false } },
+  { name: 'noopTypes / wideOnlyTypes', what: 'QEMU 7.2 accepts a PASID-IOTLB descriptor (type 6) in a 128-bit queue and does nothing', opts: LEGACY, wide: false,
+    descs: [D.piotlb(2, 1, 0).slice(0, 2)], expect: { default: false, 'qemu-7.2': true } },
+  { name: 'needSmtsTypes', what: 'QEMU 10.0 refuses a PASID-cache descriptor unless the unit is scalable', opts: LEGACY, wide: false,
+    descs: [D.pc(3).slice(0, 2)], expect: { 'qemu-7.2': true, 'qemu-10.0': false } },
+  { name: 'upperHalfReserved', what: 'a 128-bit type in a 256-bit queue with a non-zero upper half: IQE except on QEMU 7.2', opts: SM_OPTS, wide: true,
+    descs: [[...D.iotlb(1), 1n, 0n]], expect: { default: false, 'qemu-7.2': true, 'qemu-10.0': false } },
+  { name: 'iecUnchecked', what: 'an IEC descriptor with reserved bits: QEMU 7.2 does not check them', opts: LEGACY, wide: false,
+    descs: [[0x4n | 1n << 63n, 0n]], expect: { 'qemu-7.2': true, 'qemu-10.0': false } },
+  { name: 'devTlbPfsidReserved', what: 'QEMU checks a device-TLB descriptor\'s PFSID bits as reserved', opts: LEGACY, wide: false,
+    descs: [[0x3n | 0xfn << 12n, 0n]], expect: { default: true, 'qemu-10.0': false } },
+];
+
+describe('queue behaviour (one descriptor, both sides)', () => {
+  for (const c of QUEUE_CASES) {
+    it(`${c.name}: ${c.what}`, async () => {
+      const r = await onEach(Object.keys(c.expect) as ProfileName[], c.opts, (tb) => {
+        const g = tb.guest(c.wide ? 'scalable' : 'legacy');
+        g.start(); // root table in the queue's mode (scalable-only descriptors need TTM=01)
+        const q = new GuestQueue(g.env, { wide: c.wide });
+        q.enable();
+        return q.submitSync(c.descs);
+      });
+      expect(r).toEqual(c.expect);
+    });
+  }
+});
+
+describe('queue control (default vs qemu-10.0)', () => {
+  it('disableNeedsIdleAfterWait: QIE=0 right after a non-wait descriptor is refused on qemu (QIES stays 1), done on default', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+      const g = tb.guest('legacy');
+      g.start();
+      const q = new GuestQueue(g.env);
+      q.enable();
+      q.place([D.iotlb(1)]);
+      q.ring();
+      return (g.drv.command(1 << 26, false) >>> 26) & 1; // GCMD.QIE off; GSTS.QIES
+    });
+    expect(r).toEqual({ default: 0, 'qemu-10.0': 1 });
+  });
+
+  it('baseMaskedToAw: QEMU drops IQA base bits above the address width; the spec fetches from the address as written', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+      const g = tb.guest('legacy');
+      g.start();
+      const q = new GuestQueue(g.env);
+      g.drv.write64(0x88, 0n);
+      g.drv.write64(0x90, q.base | 1n << 45n); // above aw_bits 39: outside RAM as written
+      g.drv.command(1 << 26, true);
+      return q.submitSync([D.iotlb(1)]);
+    });
+    expect(r).toEqual({ default: false, 'qemu-10.0': true });
+  });
+
+  it('ccDomainAsGlobal: a domain-selective context-cache descriptor keeps other domains\' entries on default; qemu drops all', async () => {
+    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+      const g = tb.guest('legacy');
+      g.attachLegacy(SID, { did: 1 }).map(0x1000n, 0x30_0000n, 12, SS_RW);
+      g.attachLegacy(4 << 3, { did: 2 }).map(0x1000n, 0x30_0000n, 12, SS_RW);
+      g.start();
+      tb.dev(4).read(0x1000n, 8); // device 4's context entry is cached
+      g.ctx.setContext(4 << 3, encodeContextEntry({ P: false }));
+      const q = new GuestQueue(g.env);
+      q.enable();
+      q.submitSync([D.cc(2, 1), D.iotlb(1)]); // context cache of domain 1, whole IOTLB
+      return tb.dev(4).read(0x1000n, 8).ok;
+    });
+    expect(r).toEqual({ default: true, 'qemu-10.0': false });
+  });
+});

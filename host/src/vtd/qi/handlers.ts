@@ -81,9 +81,8 @@ function iotlb(ctx: QiContext, [qw0, qw1]: DescWords): StepResult {
   else if (g === IOTLB_DESC.G_PAGE) {
     const am = addrMask(qw1);
     if (am > CAP.mamv(ctx.cap)) return err(IQEI.RESERVED_FIELD, `iotlb AM ${am} > CAP.MAMV ${CAP.mamv(ctx.cap)}`);
-    const firstStage = (ctx.ecap & ECAP.FLTS) !== 0n && ctx.host.scalableMode();
-    if (ctx.behaviour.psiFirstStageAsDomain && firstStage) core.invIotlbDomain(did(qw0));
-    else core.invIotlbPage(did(qw0), pageAddr(qw1), am, invHint(qw1));
+    // QEMU 10.0 also drops the domain's first-stage entries here: the core's QUIRK_PSI_ALL_FS.
+    core.invIotlbPage(did(qw0), pageAddr(qw1), am, invHint(qw1));
   } else return badGranularity('iotlb', g);
   return 'ok';
 }

@@ -52,8 +52,6 @@ export interface QiBehaviour {
   readonly iecUnchecked: boolean;
   /** PASID-cache descriptors are accepted without checks and act as global (QEMU: no PASID cache; reads entries every time). */
   readonly pasidCacheUnchecked: boolean;
-  /** With first-stage translation, a type-2 page-selective invalidation drops the whole domain (QEMU 10.0). */
-  readonly psiFirstStageAsDomain: boolean;
 }
 
 const ALL_TYPES = [
@@ -67,7 +65,7 @@ export const SPEC_BEHAVIOUR: QiBehaviour = {
   disableNeedsIdleAfterWait: false, knownTypes: new Set(ALL_TYPES), noopTypes: new Set(), needSmtsTypes: new Set(),
   wideOnlyTypes: new Set([DESC.PASID_IOTLB, DESC.PASID_CACHE, DESC.PASID_DEVICE_TLB, DESC.PAGE_GROUP_RESPONSE]),
   upperHalfReserved: true, capabilityChecks: true, waitNeedsSwOrIf: false, ccDomainAsGlobal: false,
-  devTlbPfsidReserved: false, iecUnchecked: false, pasidCacheUnchecked: false, psiFirstStageAsDomain: false,
+  devTlbPfsidReserved: false, iecUnchecked: false, pasidCacheUnchecked: false,
 };
 
 const QEMU_COMMON = {
@@ -81,7 +79,7 @@ export const QEMU_7_2_BEHAVIOUR: QiBehaviour = {
   ...QEMU_COMMON, iqaReadBack: 'latched-base-qs',
   knownTypes: new Set(ALL_TYPES.filter((t) => t <= DESC.PASID_CACHE)), noopTypes: new Set([DESC.PASID_IOTLB]),
   needSmtsTypes: new Set(),
-  wideOnlyTypes: new Set(), upperHalfReserved: false, iecUnchecked: true, psiFirstStageAsDomain: false,
+  wideOnlyTypes: new Set(), upperHalfReserved: false, iecUnchecked: true,
 };
 
 /**
@@ -94,7 +92,7 @@ export const QEMU_10_0_BEHAVIOUR: QiBehaviour = {
   knownTypes: new Set(ALL_TYPES.filter((t) => t <= DESC.PASID_DEVICE_TLB)), noopTypes: new Set(),
   needSmtsTypes: new Set([DESC.PASID_CACHE]),
   wideOnlyTypes: new Set([DESC.PASID_IOTLB, DESC.PASID_DEVICE_TLB]),
-  upperHalfReserved: true, iecUnchecked: false, psiFirstStageAsDomain: true,
+  upperHalfReserved: true, iecUnchecked: false,
 };
 
 const BY_PROFILE: Readonly<Record<ProfileName, QiBehaviour>> = {
