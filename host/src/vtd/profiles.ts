@@ -42,6 +42,12 @@ export interface HostQuirks {
   noCfi: boolean;
   /** Register-based invalidation while QIE=1 leaves ICC/IVT set (QEMU); the spec profile clears them with granularity 0. */
   ignoreRegInvalWhileQi: boolean;
+  /**
+   * SRTP latches only RTADDR bit 10, and only on a scalable-mode unit: TTM=10/11 and TTM=01 on a
+   * legacy unit all walk legacy tables (QEMU). The spec (§11.4.5) makes TTM=01 without SMTS,
+   * TTM=10, and TTM=11 without ADMS invalid: every request faults 0x30.
+   */
+  ttmBit10Only: boolean;
 }
 
 /** A complete capability profile. */
@@ -74,7 +80,7 @@ export interface Profile {
 
 const NO_QUIRKS: HostQuirks = {
   qemuFaultEventRule: false, noCfi: false,
-  ccmdDomainAsGlobal: false, ignoreRegInvalWhileQi: false,
+  ccmdDomainAsGlobal: false, ignoreRegInvalWhileQi: false, ttmBit10Only: false,
 };
 
 /** SAGAW bits (CAP bits 12:8 >> 8) for every width up to `awBits`. */
@@ -132,7 +138,7 @@ function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
     coreQuirks: ten ? [...QEMU_CORE_QUIRKS, 'PSI_ALL_FS'] : [...QEMU_CORE_QUIRKS, 'PSI_ALIAS', 'FS_AS_SS', 'PASID_FAULTS_0X58'],
     host: {
       qemuFaultEventRule: true, noCfi: true,
-      ccmdDomainAsGlobal: true, ignoreRegInvalWhileQi: true,
+      ccmdDomainAsGlobal: true, ignoreRegInvalWhileQi: true, ttmBit10Only: true,
     },
   };
 }
