@@ -12,8 +12,8 @@ import { bucketOf, bumpGlobal, genBucket, genDid, genGlobal, SPACE_IOTLB } from 
 
 // Entry layout (48 bytes).
 const E_DID = 0;      // u32 domain id
-const E_SID = 4;      // u32 source id
-const E_PASID = 8;    // u32 PASID key | FS_FLAG
+const E_PASID = 4;    // u32 PASID key | FS_FLAG (E_DID and E_PASID load as one u64)
+const E_SID = 8;      // u32 source id
 const E_VPN = 16;     // u64 page number at the entry's page size
 const E_FRAME = 24;   // u64 output page address
 const E_LG2 = 32;     // u8 page size log2, 0 = empty
@@ -64,7 +64,7 @@ export function iotlbResize(sLg2: u32, w: u32): void {
 export function iotlbSlots(): u32 { return (<u32>1 << setsLg2) * ways; }
 
 // @ts-ignore: decorator
-@inline function sizeSlot(lg2: u32): u32 { return ((lg2 - 12) * 57) >> 9; } // 12, 21, 30 -> 0, 1, 2
+@inline function sizeSlot(lg2: u32): u32 { return ((lg2 - 12) * 57) >> 9; } // 12, 21, 30 -> 0, 1, 2 (x/9)
 
 // @ts-ignore: decorator
 @inline function setOf(vpn: u64, lg2: u32): u32 {
@@ -88,25 +88,88 @@ export function iotlbSlots(): u32 { return (<u32>1 << setsLg2) * ways; }
     load<u32>(e, E_GEN_B) == genBucket(SPACE_IOTLB, bucketOf(did, pasid));
 }
 
+/** live(e), with the generations of (did, bare pasid) at hand: entries of
+ *  the same domain and PASID (the common case) need no lookups. */
+// @ts-ignore: decorator
+@inline function liveNear(e: usize, did: u32, bare: u32, gD: u32, gB: u32): bool {
+  if (load<u8>(e, E_LG2) == 0 || load<u32>(e, E_GEN_G) != genGlobal(SPACE_IOTLB)) return false;
+  if (load<u32>(e, E_DID) != did || (load<u32>(e, E_PASID) & ~KEY_FLAGS) != bare) return live(e);
+  return load<u32>(e, E_GEN_D) == gD && load<u32>(e, E_GEN_B) == gB;
+}
+
 /** Look iova up for (did or, with bySid, sid; pasid, with PRIV_FLAG for
  *  supervisor first-stage requests). On a hit sets hit*. */
 export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u64): bool {
-  for (let lg2: u32 = 12; lg2 <= 30; lg2 += 9) {
-    if (load<u32>(sizeCount + (sizeSlot(lg2) << 2)) == 0) continue;
+  if (bySid) return lookupBySid(sid, pasid, iova);
+  const e = iotlbProbe(did, pasid, bucketOf(did, pasid & ~PRIV_FLAG), iova);
+  if (e == 0) {
+    bump(STAT_IOTLB_MISSES);
+    return false;
+  }
+  iotlbTouch(e);
+  return true;
+}
+
+/** The live entry of (did, pasid) holding iova, or 0, without side effects
+ *  (no LRU tick, no counter): iotlbTouch commits a hit. `bucket` is
+ *  bucketOf(did, pasid without PRIV_FLAG). */
+export function iotlbProbe(did: u32, pasid: u32, bucket: u32, iova: u64): usize {
+  // The request's generations, once: an entry of (did, pasid) is live when
+  // its recorded generations equal these.
+  const gG = genGlobal(SPACE_IOTLB);
+  const gD = genDid(SPACE_IOTLB, did);
+  const gB = genBucket(SPACE_IOTLB, bucket);
+  const key = (<u64>pasid << 32) | did; // E_DID | E_PASID without FS_FLAG
+  const n = ways;
+  for (let slot: u32 = 0; slot < 3; slot++) {
+    if (load<u32>(sizeCount + (slot << 2)) == 0) continue;
+    const lg2 = 12 + 9 * slot;
+    const vpn = iova >> lg2;
+    let e = entryAt(setOf(vpn, lg2), 0);
+    for (let w: u32 = 0; w < n; w++, e += ENTRY_BYTES) {
+      if (load<u64>(e, E_VPN) != vpn || <u32>load<u8>(e, E_LG2) != lg2) continue;
+      if ((load<u64>(e, E_DID) & ~(<u64>FS_FLAG << 32)) != key) continue; // PRIV_FLAG must match
+      if (load<u32>(e, E_GEN_G) != gG || load<u32>(e, E_GEN_D) != gD || load<u32>(e, E_GEN_B) != gB) continue;
+      return e;
+    }
+  }
+  return 0;
+}
+
+/** Commit a hit on entry `e`: LRU tick, hit counter, hit* results. */
+export function iotlbTouch(e: usize): void {
+  store<u32>(e, ++tick, E_USE);
+  hitFrame = load<u64>(e, E_FRAME);
+  hitPerms = load<u8>(e, E_PERMS);
+  hitLg2 = load<u8>(e, E_LG2);
+  hitDid = load<u32>(e, E_DID);
+  bump(STAT_IOTLB_HITS);
+}
+
+/** Output page address of entry `e`. */
+// @ts-ignore: decorator
+@inline export function entryFrame(e: usize): u64 { return load<u64>(e, E_FRAME); }
+/** Permissions (P_R/P_W/P_X, P_DIRTY) of entry `e`. */
+// @ts-ignore: decorator
+@inline export function entryPerms(e: usize): u32 { return load<u8>(e, E_PERMS); }
+/** Page size log2 of entry `e`. */
+// @ts-ignore: decorator
+@inline export function entryLg2(e: usize): u32 { return load<u8>(e, E_LG2); }
+
+// QUIRK_IOTLB_BEFORE_CONTEXT: match by source id; each entry's own DID
+// decides its liveness.
+function lookupBySid(sid: u32, pasid: u32, iova: u64): bool {
+  for (let slot: u32 = 0; slot < 3; slot++) {
+    if (load<u32>(sizeCount + (slot << 2)) == 0) continue;
+    const lg2 = 12 + 9 * slot;
     const vpn = iova >> lg2;
     const set = setOf(vpn, lg2);
     for (let w: u32 = 0; w < ways; w++) {
       const e = entryAt(set, w);
       if (<u32>load<u8>(e, E_LG2) != lg2 || load<u64>(e, E_VPN) != vpn) continue;
       if ((load<u32>(e, E_PASID) & ~FS_FLAG) != pasid) continue; // PRIV_FLAG must match
-      if (bySid ? load<u32>(e, E_SID) != sid : load<u32>(e, E_DID) != did) continue;
-      if (!live(e)) continue;
-      store<u32>(e, ++tick, E_USE);
-      hitFrame = load<u64>(e, E_FRAME);
-      hitPerms = load<u8>(e, E_PERMS);
-      hitLg2 = lg2;
-      hitDid = load<u32>(e, E_DID);
-      bump(STAT_IOTLB_HITS);
+      if (load<u32>(e, E_SID) != sid || !live(e)) continue;
+      iotlbTouch(e);
       return true;
     }
   }
@@ -118,12 +181,14 @@ export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u
  *  `pasid` may carry PRIV_FLAG. */
 export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64, lg2: u32, frame: u64, perms: u32): void {
   const vpn = iova >> lg2;
-  const set = setOf(vpn, lg2);
-  let victim = entryAt(set, 0);
+  const bare = pasid & ~PRIV_FLAG;
+  const gD = genDid(SPACE_IOTLB, did);
+  const gB = genBucket(SPACE_IOTLB, bucketOf(did, bare));
+  let e = entryAt(setOf(vpn, lg2), 0);
+  let victim = e;
   let oldest: u32 = 0xffff_ffff;
-  for (let w: u32 = 0; w < ways; w++) {
-    const e = entryAt(set, w);
-    if (!live(e)) { victim = e; break; }
+  for (let w: u32 = 0; w < ways; w++, e += ENTRY_BYTES) {
+    if (!liveNear(e, did, bare, gD, gB)) { victim = e; break; }
     const same = <u32>load<u8>(e, E_LG2) == lg2 && load<u64>(e, E_VPN) == vpn &&
       load<u32>(e, E_DID) == did && (load<u32>(e, E_PASID) & ~FS_FLAG) == pasid;
     if (same) { victim = e; break; }
@@ -141,8 +206,8 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   store<u8>(victim, <u8>lg2, E_LG2);
   store<u8>(victim, <u8>perms, E_PERMS);
   store<u32>(victim, genGlobal(SPACE_IOTLB), E_GEN_G);
-  store<u32>(victim, genDid(SPACE_IOTLB, did), E_GEN_D);
-  store<u32>(victim, genBucket(SPACE_IOTLB, bucketOf(did, pasid & ~PRIV_FLAG)), E_GEN_B);
+  store<u32>(victim, gD, E_GEN_D);
+  store<u32>(victim, gB, E_GEN_B);
   store<u32>(victim, ++tick, E_USE);
 }
 

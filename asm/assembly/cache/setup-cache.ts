@@ -28,6 +28,9 @@ const E_SS_ROOT = 24; // u64 second-stage root
 const E_FS_ROOT = 32; // u64 first-stage root
 const E_SS_AW = 40;   // u32 second-stage AW encoding
 const E_FS_TOP = 44;  // i32 first-stage top level
+const E_TAG = 48;     // u32 IOTLB PASID key (effective PASID | PRIV_FLAG for supervisor first stage)
+const E_BUCKET = 52;  // u32 IOTLB generation bucket of (DID, PASID)
+const E_WIDTH = 56;   // u32 input width: canonical bits (first stage) or address bits (second stage)
 const ENTRY_BYTES: u32 = 64;
 const VALID: u32 = 0x8000_0000;
 
@@ -84,7 +87,8 @@ export function scDropAll(): void {
 }
 
 /** Store a successful lookup's result. */
-export function scStore(sid: u32, pasid: u32, access: u32, flags: u32, did: u32, eff: u32, ssRoot: u64, ssAw: u32, fsRoot: u64, fsTop: i32): void {
+export function scStore(sid: u32, pasid: u32, access: u32, flags: u32, did: u32, eff: u32, ssRoot: u64, ssAw: u32, fsRoot: u64, fsTop: i32,
+  tag: u32, bucket: u32, width: u32): void {
   const p = (access & ACC_PASID) != 0 ? pasid : 0;
   const e = slotOf(sid, p);
   store<u32>(e, keyOf(sid, access), E_KEY);
@@ -97,6 +101,9 @@ export function scStore(sid: u32, pasid: u32, access: u32, flags: u32, did: u32,
   store<u64>(e, fsRoot, E_FS_ROOT);
   store<u32>(e, ssAw, E_SS_AW);
   store<i32>(e, fsTop, E_FS_TOP);
+  store<u32>(e, tag, E_TAG);
+  store<u32>(e, bucket, E_BUCKET);
+  store<u32>(e, width, E_WIDTH);
 }
 
 /** Flags word (kind | SF_*) of entry `e`. */
@@ -120,3 +127,12 @@ export function scStore(sid: u32, pasid: u32, access: u32, flags: u32, did: u32,
 /** First-stage top level of entry `e`. */
 // @ts-ignore: decorator
 @inline export function scFsTop(e: usize): i32 { return load<i32>(e, E_FS_TOP); }
+/** IOTLB PASID key of entry `e`. */
+// @ts-ignore: decorator
+@inline export function scTag(e: usize): u32 { return load<u32>(e, E_TAG); }
+/** IOTLB generation bucket of entry `e`. */
+// @ts-ignore: decorator
+@inline export function scBucket(e: usize): u32 { return load<u32>(e, E_BUCKET); }
+/** Input width of entry `e` (canonical bits for first stage, else address bits). */
+// @ts-ignore: decorator
+@inline export function scWidth(e: usize): u32 { return load<u32>(e, E_WIDTH); }

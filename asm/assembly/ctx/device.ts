@@ -4,6 +4,11 @@
 // dcSave/dcRestore move a scalable-mode setup to and from the decoded-setup
 // cache (cache/setup-cache.ts).
 
+import { CFG_MGAW } from '../abi/layout';
+import { cfg } from '../cfg';
+import { bucketOf } from '../cache/gen';
+import { PRIV_FLAG } from '../cache/iotlb';
+import { awBits } from '../spec/context-entry';
 import { scFlags, scDid, scEff, scFsRoot, scFsTop, scSsAw, scSsRoot, scStore, SF_FPD, SF_KIND_MASK, SF_PRE, SF_PRIV, SF_SSEE, SF_WPE } from '../cache/setup-cache';
 
 /** Translation kind: second stage only (legacy TT=00/01, PGTT=010). */
@@ -90,7 +95,11 @@ export function dcSetPasid(pasid: u32): void { dcPasid = pasid; }
 export function dcSave(sid: u32, pasid: u32, access: u32): void {
   const flags = dcKind | (dcFpd ? SF_FPD : 0) | (dcPre ? SF_PRE : 0) | (dcSsee ? SF_SSEE : 0) |
     (dcPriv ? SF_PRIV : 0) | (dcWpe ? SF_WPE : 0);
-  scStore(sid, pasid, access, flags, dcDid, dcPasid, dcSsRoot, dcSsAw, dcFsRoot, dcFsTop);
+  const fs = dcKind == XK_FS || dcKind == XK_NESTED;
+  const tag = fs && dcPriv ? dcPasid | PRIV_FLAG : dcPasid;
+  const ssBits = awBits(dcSsAw);
+  const width = fs ? (dcFsTop == 4 ? 57 : 48) : ssBits < cfg(CFG_MGAW) ? ssBits : cfg(CFG_MGAW);
+  scStore(sid, pasid, access, flags, dcDid, dcPasid, dcSsRoot, dcSsAw, dcFsRoot, dcFsTop, tag, bucketOf(dcDid, dcPasid), width);
 }
 
 /** Load the setup of decoded-setup cache entry `e` (after dcReset). */

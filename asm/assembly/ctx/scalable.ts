@@ -22,7 +22,6 @@ import {
 } from '../spec/pasid-entry';
 import { awSupported } from '../spec/context-entry';
 import * as FR from '../spec/fault-reasons';
-import { scFind } from '../cache/setup-cache';
 import { dcKind, dcNoteFpd, dcRestore, dcSave, dcSetFs, dcSetPasid, dcSetPre, dcSetPt, dcSetSs, rootAddr, XK_FS, XK_NESTED, XK_PT } from './device';
 
 // @ts-ignore: decorator
@@ -30,19 +29,20 @@ import { dcKind, dcNoteFpd, dcRestore, dcSave, dcSetFs, dcSetPasid, dcSetPre, dc
   return quirk(QUIRK_LEGACY_CODES_IN_SM) ? qemu : spec;
 }
 
-/** lookupScalable through the decoded-setup cache (cache/setup-cache.ts):
- *  a stored setup stands for a context-cache hit and a PASID-cache hit that
- *  would decide the same. Pass-through setups and QUIRK_NO_PASID_CACHE
- *  lookups are not stored (sticky pass-through and the per-request PASID
- *  reads stay on the full path). */
-export function lookupScalableCached(sid: u32, pasid: u32, access: u32): u32 {
-  const e = scFind(sid, pasid, access);
-  if (e != 0) {
-    bump(STAT_CTX_HITS);
-    bump(STAT_PASID_HITS);
-    dcRestore(e);
-    return 0;
-  }
+/** Take the setup from decoded-setup cache entry `e` (cache/setup-cache.ts):
+ *  it stands for a context-cache hit and a PASID-cache hit that would decide
+ *  the same, so it counts as both. */
+export function restoreScalable(e: usize): void {
+  bump(STAT_CTX_HITS);
+  bump(STAT_PASID_HITS);
+  dcRestore(e);
+}
+
+/** lookupScalable, then store a successful setup in the decoded-setup
+ *  cache. Pass-through setups and QUIRK_NO_PASID_CACHE lookups are not
+ *  stored (sticky pass-through and the per-request PASID reads stay on the
+ *  full path). */
+export function lookupScalableSaved(sid: u32, pasid: u32, access: u32): u32 {
   const fr = lookupScalable(sid, pasid, access);
   if (fr == 0 && dcKind != XK_PT && !quirk(QUIRK_NO_PASID_CACHE)) dcSave(sid, pasid, access);
   return fr;
