@@ -168,7 +168,7 @@ describe('the switch table is complete (docs/PROFILES.md)', () => {
   const { createProfile } = profiles;
   const p72 = createProfile('qemu-7.2', { scalableMode: true, awBits: 48 });
   const p10 = createProfile('qemu-10.0', { scalableMode: true, awBits: 48 });
-  const set = (p: string[]): string => JSON.stringify([...p].sort());
+  const set = (p: readonly string[]): string => JSON.stringify([...p].sort());
   const listed = (kind: SwitchCase['kind'], name: string) => SWITCHES.find((s) => s.kind === kind && s.name === name);
 
   it('lists every core quirk each qemu profile sets, with the right profiles, and no profile-less quirk exists', () => {

@@ -12,6 +12,7 @@ import {
 } from '../../lib/tables.js';
 import type { GuestIommu } from '../../lib/guest.js';
 import type { IommuOptions } from '../../../host/src/vtd/profiles.js';
+import { parseProfileKey, switchOff } from './switch-off.js';
 
 /** The profiles the suite contrasts. */
 export type ProfileName = 'default' | 'qemu-7.2' | 'qemu-10.0';
@@ -26,10 +27,25 @@ export const FS_RW = encodeFsPte({ P: true, RW: true, US: true });
 export const SS_RW = encodeSsPte({ R: true, W: true });
 export const SS_RO = encodeSsPte({ R: true });
 
-/** Boots `profile` with the scenario-style options (FORMAT.md); `firstStage` only reaches qemu-10.0. */
-export async function boot(profile: ProfileName, o: Partial<IommuOptions>): Promise<Testbed> {
+/** A profile, or a profile with one switch at the spec's value: `"qemu-10.0 -FS_ALL_USER"` (switch-off.ts). */
+export type ProfileKey = ProfileName | `${ProfileName} -${string}`;
+
+const HOST_QUIRKS = ['qemuFaultEventRule', 'ccmdDomainAsGlobal', 'noCfi', 'ignoreRegInvalWhileQi', 'ttmBit10Only'];
+
+/**
+ * Boots `key` with the scenario-style options (FORMAT.md); `firstStage` only
+ * reaches qemu-10.0. A switch named after " -" is at the spec's value for this
+ * machine only (the test file mocks the profile modules to honour it).
+ */
+export async function boot(key: ProfileKey, o: Partial<IommuOptions>): Promise<Testbed> {
+  const { profile, off } = parseProfileKey(key, HOST_QUIRKS);
   const iommu = { ...o, firstStage: profile === 'qemu-10.0' ? (o.firstStage ?? false) : false };
-  return bootTestbed({ profile, iommu, slots: [DEV, 4] });
+  Object.assign(switchOff, off);
+  try {
+    return await bootTestbed({ profile, iommu, slots: [DEV, 4] });
+  } finally {
+    Object.assign(switchOff, { core: '', host: '', qi: '' });
+  }
 }
 
 /** Options of a scalable attachment beyond what GuestIommu.attachScalable writes. */

@@ -6,13 +6,46 @@
  * scenarios (host/tests/profile-switch-evidence.test.ts); here the spec's
  * side is the point.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { PGTT, PageTableBuilder, decodeFsPte, encodeContextEntry, encodeSmContextEntry, readWords, writeWords } from '../../lib/tables.js';
 import type { Testbed } from '../../lib/testbed.js';
 import { GuestQueue, D, IQERCD, FSTS_IQE } from '../invalidation/qi-guest.js';
+import { PciDriver } from '../../lib/pci-driver.js';
+import { attachPasids } from '../../lib/pasid-attach.js';
 import {
-  DEV, FS_RW, SID, SS_RO, SS_RW, attachSm, boot, buf64, dmaRead, dmaWrite, type ProfileName,
+  DEV, FS_RW, SID, SS_RO, SS_RW, attachSm, boot, buf64, dmaRead, dmaWrite, type ProfileKey, type ProfileName,
 } from './profile-guest.js';
+
+// A machine booted as "qemu-10.0 -NAME" gets the profile with only NAME at the spec's value.
+vi.mock('../../../host/src/vtd/profiles.js', async (importOriginal) => {
+  const mod = await importOriginal<typeof import('../../../host/src/vtd/profiles.js')>();
+  const { switchOff } = await import('./switch-off.js');
+  return {
+    ...mod,
+    createProfile: (name: string, o?: object) => {
+      const p = mod.createProfile(name, o);
+      if (switchOff.core && !p.coreQuirks.includes(switchOff.core)) throw new Error(`${name} has no QUIRK_${switchOff.core}`);
+      if (switchOff.host && !(p.host as unknown as Record<string, boolean>)[switchOff.host]) throw new Error(`${name} has no ${switchOff.host}`);
+      return {
+        ...p, coreQuirks: p.coreQuirks.filter((q) => q !== switchOff.core),
+        host: switchOff.host ? { ...p.host, [switchOff.host]: false } : p.host,
+      };
+    },
+  };
+});
+vi.mock('../../../host/src/vtd/qi/qi-behaviour.js', async (importOriginal) => {
+  const mod = await importOriginal<typeof import('../../../host/src/vtd/qi/qi-behaviour.js')>();
+  const { switchOff } = await import('./switch-off.js');
+  return {
+    ...mod,
+    qiBehaviourFor: (name: string) => {
+      const b = mod.qiBehaviourFor(name);
+      const k = switchOff.qi as keyof typeof b;
+      if (k && !(k in b)) throw new Error(`no queue field ${k}`);
+      return k ? { ...b, [k]: mod.SPEC_BEHAVIOUR[k] } : b;
+    },
+  };
+});
 
 const FS_OPTS = { scalableMode: true, awBits: 48, firstStage: true } as const;
 const SM_OPTS = { scalableMode: true, awBits: 48 } as const;
@@ -20,7 +53,7 @@ const LEGACY = { scalableMode: false, awBits: 39 } as const;
 const V = 0x4000_0000n; // first-stage IOVA (canonical, below the reference DMA mask)
 
 /** Runs `program` on each profile (fresh machine) and returns the results by profile. */
-async function onEach<T>(profiles: readonly ProfileName[], opts: object, program: (tb: Testbed) => T): Promise<Record<string, T>> {
+async function onEach<T>(profiles: readonly ProfileKey[], opts: object, program: (tb: Testbed) => T): Promise<Record<string, T>> {
   const out: Record<string, T> = {};
   for (const p of profiles) out[p] = program(await boot(p, opts));
   return out;
@@ -31,7 +64,7 @@ const put = (tb: Testbed, gpa: bigint, v: bigint): void => tb.m.ram.writeU64(gpa
 
 describe('first stage (default vs qemu-10.0)', () => {
   it('FS_AD_IF_A_CLEAR: a write to an already-accessed page sets D on default, never on qemu-10.0', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], FS_OPTS, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -FS_AD_IF_A_CLEAR'], FS_OPTS, (tb) => {
       const g = tb.guest('scalable');
       const { fs } = attachSm(g, { did: 3, pgtt: PGTT.FIRST_STAGE });
       fs.map(V, 0x30_0000n, 12, FS_RW);
@@ -43,11 +76,12 @@ describe('first stage (default vs qemu-10.0)', () => {
     });
     expect(r['default']).toMatchObject({ A: true, D: true });
     expect(r['qemu-10.0']).toMatchObject({ A: true, D: false });
+    expect(r['qemu-10.0 -FS_AD_IF_A_CLEAR']).toMatchObject({ A: true, D: true });
   });
 
   it('FS_ALL_USER: a supervisor request (RID_PRIV, SRE) to a U/S=0 page succeeds on default, faults 0x81 on qemu-10.0', async () => {
     // Requests without PASID take their privilege from the context entry's RID_PRIV (§9.4).
-    const r = await onEach(['default', 'qemu-10.0'], FS_OPTS, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -FS_ALL_USER'], FS_OPTS, (tb) => {
       const g = tb.guest('scalable');
       const { fs } = attachSm(g, { did: 3, pgtt: PGTT.FIRST_STAGE, ridPriv: true, sre: true });
       fs.map(V, 0x30_0000n, 12, FS_RW & ~4n); // U/S = 0: supervisor only
@@ -56,10 +90,12 @@ describe('first stage (default vs qemu-10.0)', () => {
     });
     expect(r['default']).toMatchObject({ ok: true, records: 0 });
     expect(r['qemu-10.0']).toMatchObject({ ok: false, reason: 0x81, pp: true, pv: 0 });
+    // Without the switch the privilege counts, and qemu-10.0 has no ECAP.SRS: the spec's 0x5D (SPT.5).
+    expect(r['qemu-10.0 -FS_ALL_USER']).toMatchObject({ ok: false, reason: 0x5d });
   });
 
   it('FS_ALL_USER: without SRE the spec refuses the supervisor request (0x5D); qemu-10.0 never checks', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], FS_OPTS, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -FS_ALL_USER'], FS_OPTS, (tb) => {
       const g = tb.guest('scalable');
       const { fs } = attachSm(g, { did: 3, pgtt: PGTT.FIRST_STAGE, ridPriv: true, sre: false });
       fs.map(V, 0x30_0000n, 12, FS_RW);
@@ -68,10 +104,11 @@ describe('first stage (default vs qemu-10.0)', () => {
     });
     expect(r['default']).toMatchObject({ ok: false, reason: 0x5d });
     expect(r['qemu-10.0']).toMatchObject({ ok: true, records: 0 });
+    expect(r['qemu-10.0 -FS_ALL_USER']).toMatchObject({ ok: false, reason: 0x5d });
   });
 
   it('NO_PASID_CACHE: default uses the cached PASID entry until a PASID-cache invalidation; qemu-10.0 reads it every time', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], FS_OPTS, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -NO_PASID_CACHE'], FS_OPTS, (tb) => {
       const g = tb.guest('scalable');
       const dev = attachSm(g, { did: 3, pgtt: PGTT.FIRST_STAGE });
       dev.fs.map(V, 0x30_0000n, 12, FS_RW);
@@ -95,10 +132,11 @@ describe('first stage (default vs qemu-10.0)', () => {
     });
     expect(r['default']).toEqual([0xaaaa_aaaan, 0xaaaa_aaaan, 0xbbbb_bbbbn]);
     expect(r['qemu-10.0']).toEqual([0xaaaa_aaaan, 0xbbbb_bbbbn, 0xbbbb_bbbbn]);
+    expect(r['qemu-10.0 -NO_PASID_CACHE']).toEqual(r['default']);
   });
 
   it('NO_PDIR_FPD: FPD in a not-present PASID directory entry suppresses the fault on default; QEMU records 0x51', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], FS_OPTS, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -NO_PDIR_FPD'], FS_OPTS, (tb) => {
       const g = tb.guest('scalable');
       const dev = attachSm(g, { did: 3, pgtt: PGTT.FIRST_STAGE });
       put(tb, dev.dirEntry, 0x2n); // P=0, FPD=1 (§9.5)
@@ -107,6 +145,7 @@ describe('first stage (default vs qemu-10.0)', () => {
     });
     expect(r['default']).toMatchObject({ ok: false, records: 0 });
     expect(r['qemu-10.0']).toMatchObject({ ok: false, reason: 0x51, pp: false });
+    expect(r['qemu-10.0 -NO_PDIR_FPD']).toMatchObject({ ok: false, records: 0 });
   });
 });
 
@@ -121,7 +160,7 @@ function legacy(tb: Testbed, did: number, leaves: [bigint, bigint][], o: { fpd?:
 
 describe('second stage and fault records (default vs qemu)', () => {
   it('PSI_ALIAS: a PSI of 0x1000 also drops 0x101000 on qemu-7.2 only (10.0 and the spec compare the whole page number)', async () => {
-    const r = await onEach(['default', 'qemu-7.2', 'qemu-10.0'], LEGACY, (tb) => {
+    const r = await onEach(['default', 'qemu-7.2', 'qemu-10.0', 'qemu-7.2 -PSI_ALIAS'], LEGACY, (tb) => {
       const { g, ss } = legacy(tb, 1, [[0x1000n, 0x30_0000n], [0x10_1000n, 0x30_0000n]]);
       put(tb, 0x30_0000n, 0x1111n);
       put(tb, 0x31_0000n, 0x2222n);
@@ -131,11 +170,11 @@ describe('second stage and fault records (default vs qemu)', () => {
       dmaRead(tb, g, 0x10_1000n);
       return buf64(tb);
     });
-    expect(r).toEqual({ default: 0x1111n, 'qemu-7.2': 0x2222n, 'qemu-10.0': 0x1111n });
+    expect(r).toEqual({ default: 0x1111n, 'qemu-7.2': 0x2222n, 'qemu-10.0': 0x1111n, 'qemu-7.2 -PSI_ALIAS': 0x1111n });
   });
 
   it('IOTLB_BEFORE_CONTEXT: after a context entry goes away, qemu still hits the IOTLB; the spec faults 0x2', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -IOTLB_BEFORE_CONTEXT'], LEGACY, (tb) => {
       const { g } = legacy(tb, 1, [[0x1000n, 0x30_0000n]]);
       dmaRead(tb, g, 0x1000n);
       g.ctx.setContext(SID, encodeContextEntry({ P: false }));
@@ -144,29 +183,32 @@ describe('second stage and fault records (default vs qemu)', () => {
     });
     expect(r['default']).toMatchObject({ ok: false, reason: 0x2 });
     expect(r['qemu-10.0']).toMatchObject({ ok: true, records: 0 });
+    expect(r['qemu-10.0 -IOTLB_BEFORE_CONTEXT']).toMatchObject({ ok: false, reason: 0x2 });
   });
 
   it('NO_FAULT_ON_CACHED_PERM: a write hitting a read-only IOTLB entry is recorded (0x5) on default, silent on qemu', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -NO_FAULT_ON_CACHED_PERM'], LEGACY, (tb) => {
       const { g } = legacy(tb, 1, [[0x1000n, 0x30_0000n]], { bits: SS_RO });
       dmaRead(tb, g, 0x1000n);
       return dmaWrite(tb, g, 0x1000n);
     });
     expect(r['default']).toMatchObject({ ok: false, reason: 0x5, records: 1 });
     expect(r['qemu-10.0']).toMatchObject({ ok: false, records: 0 });
+    expect(r['qemu-10.0 -NO_FAULT_ON_CACHED_PERM']).toMatchObject({ ok: false, reason: 0x5, records: 1 });
   });
 
   it('QEMU_FAULT_PV: a legacy walk fault has PP=0 and PV=0 on default, PV=0xFFFF with PP=0 on qemu', async () => {
-    const r = await onEach(['default', 'qemu-7.2'], LEGACY, (tb) => {
+    const r = await onEach(['default', 'qemu-7.2', 'qemu-7.2 -QEMU_FAULT_PV'], LEGACY, (tb) => {
       const { g } = legacy(tb, 1, []);
       return dmaRead(tb, g, 0x1000n);
     });
     expect(r['default']).toMatchObject({ reason: 0x6, pp: false, pv: 0 });
     expect(r['qemu-7.2']).toMatchObject({ reason: 0x6, pp: false, pv: 0xffff });
+    expect(r['qemu-7.2 -QEMU_FAULT_PV']).toMatchObject({ reason: 0x6, pp: false, pv: 0 });
   });
 
   it('INTR_PAGE_OVERLAP: a 2 MiB leaf covering 0xFEE00000 faults (0xE) on qemu even outside the range; not on default', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -INTR_PAGE_OVERLAP'], LEGACY, (tb) => {
       const g = tb.guest('legacy');
       const ss = g.attachLegacy(SID, { did: 1 });
       ss.map(0x20_0000n, 0xfee0_0000n, 21, SS_RW);
@@ -175,10 +217,11 @@ describe('second stage and fault records (default vs qemu)', () => {
     });
     expect(r['default']).toMatchObject({ records: 0 });
     expect(r['qemu-10.0']).toMatchObject({ ok: false, reason: 0xe });
+    expect(r['qemu-10.0 -INTR_PAGE_OVERLAP']).toMatchObject({ records: 0 });
   });
 
   it('RSVD_CTX_UNQUALIFIED: FPD suppresses a reserved-bit context fault (0xB) on default; qemu records it', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -RSVD_CTX_UNQUALIFIED'], LEGACY, (tb) => {
       const { g } = legacy(tb, 1, [[0x1000n, 0x30_0000n]], { fpd: true });
       const at = g.ctx.contextEntryAddress(SID);
       const [lo, hi] = readWords(tb.m.ram, at, 2);
@@ -189,21 +232,22 @@ describe('second stage and fault records (default vs qemu)', () => {
     });
     expect(r['default']).toMatchObject({ ok: false, records: 0 });
     expect(r['qemu-10.0']).toMatchObject({ ok: false, reason: 0xb });
+    expect(r['qemu-10.0 -RSVD_CTX_UNQUALIFIED']).toMatchObject({ ok: false, records: 0 });
   });
 
   it('LEGACY_CODES_IN_SM / PASID_FAULTS_0X58: a not-present PASID entry is 0x59 on default and 10.0, 0x58 on 7.2', async () => {
-    const r = await onEach(['default', 'qemu-7.2', 'qemu-10.0'], SM_OPTS, (tb) => {
+    const r = await onEach(['default', 'qemu-7.2', 'qemu-10.0', 'qemu-7.2 -PASID_FAULTS_0X58'], SM_OPTS, (tb) => {
       const g = tb.guest('scalable');
       const dev = attachSm(g, { did: 3, pgtt: PGTT.SECOND_STAGE });
       dev.setEntry({ pgtt: PGTT.SECOND_STAGE, present: false });
       g.start();
       return dmaRead(tb, g, 0x1000n).reason;
     });
-    expect(r).toEqual({ default: 0x59, 'qemu-7.2': 0x58, 'qemu-10.0': 0x59 });
+    expect(r).toEqual({ default: 0x59, 'qemu-7.2': 0x58, 'qemu-10.0': 0x59, 'qemu-7.2 -PASID_FAULTS_0X58': 0x59 });
   });
 
   it('LEGACY_CODES_IN_SM: scalable-mode second-stage not-present is 0x79 (spec) vs 0x6 (qemu); missing context 0x41 vs 0x2', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], SM_OPTS, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -LEGACY_CODES_IN_SM'], SM_OPTS, (tb) => {
       const g = tb.guest('scalable');
       attachSm(g, { did: 3, pgtt: PGTT.SECOND_STAGE });
       g.ctx.setContext(4 << 3, encodeSmContextEntry({ P: false }));
@@ -212,10 +256,11 @@ describe('second stage and fault records (default vs qemu)', () => {
     });
     expect(r['default']).toEqual([0x79, false, 0x41]);
     expect(r['qemu-10.0']).toEqual([0x6, false, 0x2]);
+    expect(r['qemu-10.0 -LEGACY_CODES_IN_SM']).toEqual(r['default']);
   });
 
   it('PT_STICKY: after PGTT changes from pass-through, a PASID-cache + IOTLB invalidation ends identity on default, not on qemu', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], SM_OPTS, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -PT_STICKY'], SM_OPTS, (tb) => {
       const g = tb.guest('scalable');
       const dev = attachSm(g, { did: 3, pgtt: PGTT.PASS_THROUGH });
       g.start();
@@ -231,12 +276,13 @@ describe('second stage and fault records (default vs qemu)', () => {
     });
     expect(r['default']).toEqual([true, false, false]);
     expect(r['qemu-10.0']).toEqual([true, true, false]);
+    expect(r['qemu-10.0 -PT_STICKY']).toEqual(r['default']);
   });
 });
 
 describe('caches, registers and the queue (default vs qemu)', () => {
   it('NO_PSC: after an IH=1 page invalidation default walks from its cached directory entry; qemu re-reads every level', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -NO_PSC'], LEGACY, (tb) => {
       const { g, ss } = legacy(tb, 1, [[0x1000n, 0x30_0000n]]);
       put(tb, 0x30_0000n, 0x1111n);
       put(tb, 0x31_0000n, 0x2222n);
@@ -248,28 +294,28 @@ describe('caches, registers and the queue (default vs qemu)', () => {
       dmaRead(tb, g, 0x1000n);
       return buf64(tb);
     });
-    expect(r).toEqual({ default: 0x1111n, 'qemu-10.0': 0x2222n });
+    expect(r).toEqual({ default: 0x1111n, 'qemu-10.0': 0x2222n, 'qemu-10.0 -NO_PSC': 0x1111n });
   });
 
   it('ccmdDomainAsGlobal: CCMD domain-selective reports CAIG=domain (2) on default, global (1) on qemu', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -ccmdDomainAsGlobal'], LEGACY, (tb) => {
       const { g } = legacy(tb, 1, []);
       return Number((g.drv.contextInvalidateDomain(1) >> 59n) & 3n);
     });
-    expect(r).toEqual({ default: 2, 'qemu-10.0': 1 });
+    expect(r).toEqual({ default: 2, 'qemu-10.0': 1, 'qemu-10.0 -ccmdDomainAsGlobal': 2 });
   });
 
   it('ignoreRegInvalWhileQi: a CCMD request while QIE=1 is refused (ICC clears) on default, left pending on qemu', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -ignoreRegInvalWhileQi'], LEGACY, (tb) => {
       const { g } = legacy(tb, 1, []);
       new GuestQueue(g.env).enable();
       return g.drv.contextInvalidateGlobal() >> 63n;
     });
-    expect(r).toEqual({ default: 0n, 'qemu-10.0': 1n });
+    expect(r).toEqual({ default: 0n, 'qemu-10.0': 1n, 'qemu-10.0 -ignoreRegInvalWhileQi': 0n });
   });
 
   it('qemuFaultEventRule: clearing the only FRCD.F withdraws FECTL.IP on default; qemu keeps IP until FSTS is written', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -qemuFaultEventRule'], LEGACY, (tb) => {
       const { g } = legacy(tb, 1, []);
       tb.dev(DEV).read(0x1000n, 8); // fault while FECTL.IM=1 (reset value)
       const before = g.drv.read32(0x38) >>> 0;
@@ -278,19 +324,20 @@ describe('caches, registers and the queue (default vs qemu)', () => {
     });
     expect(r['default']).toEqual([0xc000_0000, 0x8000_0000]);
     expect(r['qemu-10.0']).toEqual([0xc000_0000, 0xc000_0000]);
+    expect(r['qemu-10.0 -qemuFaultEventRule']).toEqual(r['default']);
   });
 
   it('iqaReadBack: IQA reads back as written on default; qemu-10.0 shows only QS and DW before QIE', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], SM_OPTS, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -iqaReadBack'], SM_OPTS, (tb) => {
       const g = tb.guest('scalable');
       g.drv.write64(0x90, 0x18_0000n | 0x800n);
       return g.drv.read64(0x90);
     });
-    expect(r).toEqual({ default: 0x18_0800n, 'qemu-10.0': 0x800n });
+    expect(r).toEqual({ default: 0x18_0800n, 'qemu-10.0': 0x800n, 'qemu-10.0 -iqaReadBack': 0x18_0800n });
   });
 
   it('recordIqercd / resumeOnErrorClear: after an invalid descriptor default records IQEI and resumes when IQE is cleared; qemu does neither', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], SM_OPTS, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -recordIqercd', 'qemu-10.0 -resumeOnErrorClear'], SM_OPTS, (tb) => {
       const g = tb.guest('scalable');
       g.start();
       const q = new GuestQueue(g.env, { wide: true });
@@ -306,10 +353,12 @@ describe('caches, registers and the queue (default vs qemu)', () => {
     });
     expect(r['default']).toEqual([true, 3n, 0x77n]); // §11.4.9.9 IQEI 3: invalid descriptor type
     expect(r['qemu-10.0']).toEqual([true, 0n, 0n]);
+    expect(r['qemu-10.0 -recordIqercd']).toEqual([true, 3n, 0n]);
+    expect(r['qemu-10.0 -resumeOnErrorClear']).toEqual([true, 0n, 0x77n]);
   });
 
   it('waitNeedsSwOrIf: a wait descriptor with neither SW nor IF is fine on default, IQE on qemu', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], SM_OPTS, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -waitNeedsSwOrIf'], SM_OPTS, (tb) => {
       const g = tb.guest('scalable');
       const q = new GuestQueue(g.env, { wide: true });
       q.enable();
@@ -317,24 +366,24 @@ describe('caches, registers and the queue (default vs qemu)', () => {
       q.ring();
       return (g.drv.read32(0x34) & FSTS_IQE) !== 0;
     });
-    expect(r).toEqual({ default: false, 'qemu-10.0': true });
+    expect(r).toEqual({ default: false, 'qemu-10.0': true, 'qemu-10.0 -waitNeedsSwOrIf': false });
   });
 
   it('pasidCacheUnchecked: a PASID-cache descriptor with reserved bits set is IQE on default, accepted on qemu-10.0', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], SM_OPTS, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -pasidCacheUnchecked'], SM_OPTS, (tb) => {
       const g = tb.guest('scalable');
       const q = new GuestQueue(g.env, { wide: true });
       q.enable();
       const pc = D.pc(3);
       return q.submitSync([[pc[0]! | 1n << 63n, 0n, 0n, 0n]]);
     });
-    expect(r).toEqual({ default: false, 'qemu-10.0': true });
+    expect(r).toEqual({ default: false, 'qemu-10.0': true, 'qemu-10.0 -pasidCacheUnchecked': false });
   });
 });
 
 describe('PSI on first-stage entries (default vs qemu-10.0)', () => {
   it('PSI_ALL_FS: a page-selective IOTLB invalidation drops all of the domain\'s first-stage entries on qemu-10.0, only the page on default', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], FS_OPTS, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -PSI_ALL_FS'], FS_OPTS, (tb) => {
       const g = tb.guest('scalable');
       const { fs } = attachSm(g, { did: 3, pgtt: PGTT.FIRST_STAGE });
       fs.map(V, 0x30_0000n, 12, FS_RW);
@@ -348,7 +397,7 @@ describe('PSI on first-stage entries (default vs qemu-10.0)', () => {
       dmaRead(tb, g, V + 0x10_0000n);
       return buf64(tb);
     });
-    expect(r).toEqual({ default: 0x1111n, 'qemu-10.0': 0x2222n });
+    expect(r).toEqual({ default: 0x1111n, 'qemu-10.0': 0x2222n, 'qemu-10.0 -PSI_ALL_FS': 0x1111n });
   });
 });
 
@@ -359,28 +408,28 @@ interface QueueCase {
   readonly opts: object;
   readonly wide: boolean;
   readonly descs: bigint[][];
-  readonly expect: Partial<Record<ProfileName, boolean>>;
+  readonly expect: Partial<Record<ProfileKey, boolean>>;
 }
 
 const QUEUE_CASES: readonly QueueCase[] = [
   { name: 'knownTypes', what: 'a PASID-based device-TLB descriptor (type 8) is unknown to QEMU 7.2', opts: SM_OPTS, wide: true,
-    descs: [[0x8n, 0n, 0n, 0n]], expect: { default: true, 'qemu-7.2': false } },
+    descs: [[0x8n, 0n, 0n, 0n]], expect: { default: true, 'qemu-7.2': false, 'qemu-7.2 -knownTypes': true } },
   { name: 'noopTypes / wideOnlyTypes', what: 'QEMU 7.2 accepts a PASID-IOTLB descriptor (type 6) in a 128-bit queue and does nothing', opts: LEGACY, wide: false,
     descs: [D.piotlb(2, 1, 0).slice(0, 2)], expect: { default: false, 'qemu-7.2': true } },
   { name: 'needSmtsTypes', what: 'QEMU 10.0 refuses a PASID-cache descriptor unless the unit is scalable', opts: LEGACY, wide: false,
-    descs: [D.pc(3).slice(0, 2)], expect: { 'qemu-7.2': true, 'qemu-10.0': false } },
+    descs: [D.pc(3).slice(0, 2)], expect: { 'qemu-7.2': true, 'qemu-10.0': false, 'qemu-10.0 -needSmtsTypes': true } },
   { name: 'upperHalfReserved', what: 'a 128-bit type in a 256-bit queue with a non-zero upper half: IQE except on QEMU 7.2', opts: SM_OPTS, wide: true,
-    descs: [[...D.iotlb(1), 1n, 0n]], expect: { default: false, 'qemu-7.2': true, 'qemu-10.0': false } },
+    descs: [[...D.iotlb(1), 1n, 0n]], expect: { default: false, 'qemu-7.2': true, 'qemu-10.0': false, 'qemu-7.2 -upperHalfReserved': false } },
   { name: 'iecUnchecked', what: 'an IEC descriptor with reserved bits: QEMU 7.2 does not check them', opts: LEGACY, wide: false,
-    descs: [[0x4n | 1n << 63n, 0n]], expect: { 'qemu-7.2': true, 'qemu-10.0': false } },
+    descs: [[0x4n | 1n << 63n, 0n]], expect: { 'qemu-7.2': true, 'qemu-10.0': false, 'qemu-7.2 -iecUnchecked': false } },
   { name: 'devTlbPfsidReserved', what: 'QEMU checks a device-TLB descriptor\'s PFSID bits as reserved', opts: LEGACY, wide: false,
-    descs: [[0x3n | 0xfn << 12n, 0n]], expect: { default: true, 'qemu-10.0': false } },
+    descs: [[0x3n | 0xfn << 12n, 0n]], expect: { default: true, 'qemu-10.0': false, 'qemu-10.0 -devTlbPfsidReserved': true } },
 ];
 
 describe('queue behaviour (one descriptor, both sides)', () => {
   for (const c of QUEUE_CASES) {
     it(`${c.name}: ${c.what}`, async () => {
-      const r = await onEach(Object.keys(c.expect) as ProfileName[], c.opts, (tb) => {
+      const r = await onEach(Object.keys(c.expect) as ProfileKey[], c.opts, (tb) => {
         const g = tb.guest(c.wide ? 'scalable' : 'legacy');
         g.start(); // root table in the queue's mode (scalable-only descriptors need TTM=01)
         const q = new GuestQueue(g.env, { wide: c.wide });
@@ -394,7 +443,7 @@ describe('queue behaviour (one descriptor, both sides)', () => {
 
 describe('queue control (default vs qemu-10.0)', () => {
   it('disableNeedsIdleAfterWait: QIE=0 right after a non-wait descriptor is refused on qemu (QIES stays 1), done on default', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -disableNeedsIdleAfterWait'], LEGACY, (tb) => {
       const g = tb.guest('legacy');
       g.start();
       const q = new GuestQueue(g.env);
@@ -403,11 +452,11 @@ describe('queue control (default vs qemu-10.0)', () => {
       q.ring();
       return (g.drv.command(1 << 26, false) >>> 26) & 1; // GCMD.QIE off; GSTS.QIES
     });
-    expect(r).toEqual({ default: 0, 'qemu-10.0': 1 });
+    expect(r).toEqual({ default: 0, 'qemu-10.0': 1, 'qemu-10.0 -disableNeedsIdleAfterWait': 0 });
   });
 
   it('baseMaskedToAw: QEMU drops IQA base bits above the address width; the spec fetches from the address as written', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -baseMaskedToAw'], LEGACY, (tb) => {
       const g = tb.guest('legacy');
       g.start();
       const q = new GuestQueue(g.env);
@@ -416,11 +465,11 @@ describe('queue control (default vs qemu-10.0)', () => {
       g.drv.command(1 << 26, true);
       return q.submitSync([D.iotlb(1)]);
     });
-    expect(r).toEqual({ default: false, 'qemu-10.0': true });
+    expect(r).toEqual({ default: false, 'qemu-10.0': true, 'qemu-10.0 -baseMaskedToAw': false });
   });
 
   it('ccDomainAsGlobal: a domain-selective context-cache descriptor keeps other domains\' entries on default; qemu drops all', async () => {
-    const r = await onEach(['default', 'qemu-10.0'], LEGACY, (tb) => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -ccDomainAsGlobal'], LEGACY, (tb) => {
       const g = tb.guest('legacy');
       g.attachLegacy(SID, { did: 1 }).map(0x1000n, 0x30_0000n, 12, SS_RW);
       g.attachLegacy(4 << 3, { did: 2 }).map(0x1000n, 0x30_0000n, 12, SS_RW);
@@ -432,6 +481,34 @@ describe('queue control (default vs qemu-10.0)', () => {
       q.submitSync([D.cc(2, 1), D.iotlb(1)]); // context cache of domain 1, whole IOTLB
       return tb.dev(4).read(0x1000n, 8).ok;
     });
-    expect(r).toEqual({ default: true, 'qemu-10.0': false });
+    expect(r).toEqual({ default: true, 'qemu-10.0': false, 'qemu-10.0 -ccDomainAsGlobal': true });
+  });
+});
+
+describe('supervisor requests with PASID through the device (default: the spec side of FS_ALL_USER)', () => {
+  it('a privileged PASID-tagged read needs SRE; a user read of a U/S=0 page faults 0x81', async () => {
+    // qemu-10.0 has no ECAP.PASID (its devices send no PASID): the contrast with QEMU is the
+    // RID_PRIV test above; here the guest drives the DMA test device's PASID register through BAR0.
+    const tb = await boot('default', SM_OPTS);
+    const g = tb.guest('scalable');
+    const tables = attachPasids(g, SID, [
+      { pasid: 5, did: 3, pgtt: PGTT.FIRST_STAGE, sre: true }, { pasid: 6, did: 3, pgtt: PGTT.FIRST_STAGE, sre: false },
+    ]);
+    for (const t of tables.values()) t.map(V, 0x30_0000n, 12, FS_RW & ~4n); // supervisor-only page
+    g.start();
+    const pci = new PciDriver(tb.m);
+    pci.enablePasid(SID, { priv: true });
+    const bar = pci.barBase(SID, 0);
+    const readWith = (pasidReg: number): number => {
+      tb.m.mmioWrite(bar + 0x24n, 4, BigInt(pasidReg >>> 0)); // PASID: 31 PV, 30 privileged, 19:0 PASID
+      tb.m.mmioWrite(bar + 0x08n, 8, V);
+      tb.m.mmioWrite(bar + 0x10n, 4, 8n);
+      tb.m.mmioWrite(bar + 0x14n, 4, 1n); // READ
+      const status = Number(tb.m.mmioRead(bar + 0x18n, 4));
+      return status & 7 ? (status & 7) === 1 ? 0 : (status >> 8) & 0xff : -1; // 0 done, else the fault reason
+    };
+    expect(readWith(0xc000_0005)).toBe(0); // supervisor, SRE=1
+    expect(readWith(0xc000_0006)).toBe(0x5d); // supervisor, SRE=0 (SPT.5)
+    expect(readWith(0x8000_0005)).toBe(0x81); // user request, U/S=0
   });
 });
