@@ -422,6 +422,8 @@ const QUEUE_CASES: readonly QueueCase[] = [
     descs: [[...D.iotlb(1), 1n, 0n]], expect: { default: false, 'qemu-7.2': true, 'qemu-10.0': false, 'qemu-7.2 -upperHalfReserved': false } },
   { name: 'iecUnchecked', what: 'an IEC descriptor with reserved bits: QEMU 7.2 does not check them', opts: LEGACY, wide: false,
     descs: [[0x4n | 1n << 63n, 0n]], expect: { 'qemu-7.2': true, 'qemu-10.0': false, 'qemu-7.2 -iecUnchecked': false } },
+  { name: 'capabilityChecks', what: 'the spec needs ECAP.DT for a device-TLB descriptor; QEMU (no DT) does not check', opts: LEGACY, wide: false,
+    descs: [[0x3n, 0n]], expect: { 'qemu-10.0': true, 'qemu-10.0 -capabilityChecks': false } },
   { name: 'devTlbPfsidReserved', what: 'QEMU checks a device-TLB descriptor\'s PFSID bits as reserved', opts: LEGACY, wide: false,
     descs: [[0x3n | 0xfn << 12n, 0n]], expect: { default: true, 'qemu-10.0': false, 'qemu-10.0 -devTlbPfsidReserved': true } },
 ];
@@ -510,5 +512,27 @@ describe('supervisor requests with PASID through the device (default: the spec s
     expect(readWith(0xc000_0005)).toBe(0); // supervisor, SRE=1
     expect(readWith(0xc000_0006)).toBe(0x5d); // supervisor, SRE=0 (SPT.5)
     expect(readWith(0x8000_0005)).toBe(0x81); // user request, U/S=0
+  });
+});
+
+describe('switches the default profile cannot show (it lacks the capability): qemu with and without the switch', () => {
+  it('noCfi: GCMD.CFI leaves GSTS.CFIS clear on qemu; with the spec\'s rule (interrupt remapping advertised) CFIS follows CFI', async () => {
+    const r = await onEach(['qemu-10.0', 'qemu-10.0 -noCfi'], LEGACY, (tb) => {
+      const g = tb.guest('legacy');
+      return (g.drv.command(1 << 23, true) >>> 23) & 1; // GCMD.CFI -> GSTS.CFIS (§11.4.4)
+    });
+    expect(r).toEqual({ 'qemu-10.0': 0, 'qemu-10.0 -noCfi': 1 });
+  });
+
+  it('FS_AS_SS: QEMU 7.2 walks a PGTT=1 entry as second stage on a unit without FLTS; the spec refuses it (0x5B, reported as 7.2\'s 0x58)', async () => {
+    const r = await onEach(['qemu-7.2', 'qemu-7.2 -FS_AS_SS', 'qemu-10.0'], SM_OPTS, (tb) => {
+      const g = tb.guest('scalable');
+      const dev = attachSm(g, { did: 3, pgtt: PGTT.FIRST_STAGE });
+      dev.ss.map(0x1000n, 0x30_0000n, 12, SS_RW); // the entry's second-stage pointer
+      g.start();
+      const o = dmaRead(tb, g, 0x1000n);
+      return o.ok ? 'ok' : o.reason;
+    });
+    expect(r).toEqual({ 'qemu-7.2': 'ok', 'qemu-7.2 -FS_AS_SS': 0x58, 'qemu-10.0': 0x5b });
   });
 });
