@@ -79,12 +79,23 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   private ttm: number = TTM.LEGACY;
   /** Root table address SRTP latched (page requests read context entries from it). */
   private rootTable = 0n;
+  /** The core as the invalidation paths see it: each `inv*` call is also told to `onInvalidate`. */
+  private readonly invCore: Core;
+
+  /**
+   * Hears every cache invalidation the guest requested, register-based
+   * (§6.5.1) or queued (§6.5.2), with its exact scope: the name of the core
+   * primitive (`invIotlbPage`, `invPasidCache`, ...) and its arguments, after
+   * the unit's own caches did it. A VMM shadows or passes them through (vmm/).
+   */
+  onInvalidate?: (op: string, args: readonly unknown[]) => void;
 
   private constructor(o: VtdUnitOptions) {
     this.core = o.core;
     this.mem = o.mem;
     this.profile = o.profile;
     this.logSink = o.log ?? (() => {});
+    this.invCore = invalidationTap(o.core, (op, args) => this.onInvalidate?.(op, args));
     this.regs = new RegisterFile(o.profile, (m) => this.log(m));
     this.events = new EventInterrupts(this.regs, o.onInterrupt);
     this.faults = new FaultRecorder(this.regs, o.profile, this.events, (m) => this.log(m));
@@ -126,6 +137,11 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     this.core.setTranslationEnabled(false);
     this.core.setRootTable(0n, 0);
     configureCore(this.core, this.profile);
+  }
+
+  /** The root table address latched by the last SRTP (0 before one). */
+  get latchedRootTable(): bigint {
+    return this.rootTable;
   }
 
   /** True when the root table latched by the last SRTP is in scalable mode (TTM = 01). */
@@ -175,6 +191,19 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   deviceTlbTarget?: (sid: number) => {
     deviceTlbInvalidate?(req: { pasid?: number; addr: bigint; sizeLg2: number; global: boolean }): 'done' | 'timeout';
   } | undefined;
+
+  /**
+   * An Invalidate Completion message (PCIe §10.3.2) from `sid` that arrives
+   * on its own. The model completes device-TLB invalidations synchronously
+   * (the device's answer is the return value of `deviceTlbInvalidate`), so no
+   * ITag is outstanding when such a message arrives: it is unexpected, an
+   * invalidation completion error (FSTS.ICE, IQERCD.ICESID, §6.5.2.10).
+   * Only a misbehaving device sends one (devices/ats/testing.ts).
+   */
+  invalidationCompletion(sid: number, itag: number): void {
+    this.log(`qi: invalidation completion from ${sid.toString(16)} with ITag ${itag} matches no outstanding request`);
+    this.qi.invalidCompletion(sid);
+  }
 
   /** Sets how page-group responses find their device by requester id (the machine's PCI bus). */
   setPageResponseRouter(router: PageResponseRouter): void {
@@ -238,7 +267,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   }
 
   private invTarget() {
-    return { regs: this.regs, profile: this.profile, inv: this.core, log: (m: string) => this.log(m) };
+    return { regs: this.regs, profile: this.profile, inv: this.invCore, log: (m: string) => this.log(m) };
   }
 
   private queueRoute(reg: QiRegister) {
@@ -250,7 +279,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
 
   private qiHost(): QiHost {
     return {
-      core: this.core,
+      core: this.invCore,
       mem: this.mem,
       profile: this.profile,
       regs: this.regs,
@@ -271,4 +300,18 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     this.regs.set('ICS', ics | 1n);
     this.events.raise('invalidation');
   }
+}
+
+/** `core` with every `inv*` method also reported to `tap` (name, arguments) after it ran. */
+function invalidationTap(core: Core, tap: (op: string, args: readonly unknown[]) => void): Core {
+  return new Proxy(core, {
+    get(target, key) {
+      const v: unknown = Reflect.get(target, key, target);
+      if (typeof key !== 'string' || !key.startsWith('inv') || typeof v !== 'function') return typeof v === 'function' ? v.bind(target) : v;
+      return (...args: unknown[]) => {
+        (v as (...a: unknown[]) => void).apply(target, args);
+        tap(key, args);
+      };
+    },
+  });
 }
