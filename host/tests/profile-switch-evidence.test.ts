@@ -6,9 +6,9 @@
  * recording when only that switch takes the spec's value. So no switch is
  * dead, and docs/PROFILES.md names real evidence.
  *
- * With `PROFILE_SWITCH_DISCOVER=1` it instead replays every recording of the
- * switch's profiles with the switch at the spec's value and prints the names
- * that differ (how the table's evidence column was found).
+ * With `PROFILE_SWITCH_DISCOVER=1` (or `=<switch name>`) it instead replays
+ * every recording of the switch's profiles with the switch at the spec's
+ * value and prints the names that differ (how the evidence column was found).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -90,7 +90,7 @@ const SWITCHES: readonly SwitchCase[] = [
   { kind: 'host', name: 'ccmdDomainAsGlobal', profiles: BOTH, evidence: ['gen-register-invalidation-2', 'gen-register-invalidation-10-2'] },
   { kind: 'host', name: 'noCfi', profiles: BOTH, evidence: ['gen-register-pokes-2', 'gen-register-pokes-10-2'] },
   { kind: 'host', name: 'ignoreRegInvalWhileQi', profiles: BOTH, evidence: ['gen-queued-invalidation-2', 'gen-queued-invalidation-10-2'] },
-  { kind: 'host', name: 'ttmBit10Only', profiles: BOTH, evidence: [] },
+  { kind: 'host', name: 'ttmBit10Only', profiles: BOTH, evidence: ['gen-ttm-1', 'gen-ttm-10-1'] },
   { kind: 'qi', name: 'resumeOnErrorClear', profiles: BOTH, evidence: [] },
   { kind: 'qi', name: 'recordIqercd', profiles: BOTH, evidence: ['gen-fs-invalidation-1', 'gen-register-pokes-8'] },
   { kind: 'qi', name: 'deviceErrors', profiles: BOTH, evidence: [] },
@@ -139,11 +139,13 @@ async function differsWithout(s: SwitchCase, r: Recording): Promise<boolean> {
 }
 
 const all = recordings();
-const discover = process.env['PROFILE_SWITCH_DISCOVER'] === '1';
+/** `1`: every switch; a switch name: only that one. */
+const discoverWhat = process.env['PROFILE_SWITCH_DISCOVER'] ?? '';
+const discover = discoverWhat !== '';
 
 // Only defined in discovery mode, so normal runs show no skipped cases.
 if (discover) describe('discovery: recordings that need each switch', () => {
-  for (const s of SWITCHES) {
+  for (const s of SWITCHES.filter((x) => discoverWhat === '1' || x.name === discoverWhat)) {
     it(`${s.kind} ${s.name}`, async () => {
       const hits: string[] = [];
       for (const r of all.filter((x) => s.profiles.includes(x.profile))) if (await differsWithout(s, r)) hits.push(r.stem);

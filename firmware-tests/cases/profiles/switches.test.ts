@@ -536,3 +536,20 @@ describe('switches the default profile cannot show (it lacks the capability): qe
     expect(r).toEqual({ 'qemu-7.2': 'ok', 'qemu-7.2 -FS_AS_SS': 0x58, 'qemu-10.0': 0x5b });
   });
 });
+
+describe('root table type (default vs qemu)', () => {
+  it('ttmBit10Only: RTADDR.TTM=10 is invalid for the spec (every request faults 0x30); QEMU reads bit 10 only and walks legacy tables', async () => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -ttmBit10Only'], SM_OPTS, (tb) => {
+      const g = tb.guest('legacy');
+      g.attachLegacy(SID, { did: 1 }).map(0x1000n, 0x30_0000n, 12, SS_RW);
+      g.drv.write64(0x20, g.ctx.rootTable | 2n << 10n); // TTM=10 (§11.4.5)
+      g.drv.command(1 << 30); // SRTP
+      g.drv.contextInvalidateGlobal();
+      g.drv.iotlbInvalidateGlobal();
+      g.drv.enableTranslation();
+      const o = dmaRead(tb, g, 0x1000n);
+      return o.ok ? 'ok' : o.reason;
+    });
+    expect(r).toEqual({ default: 0x30, 'qemu-10.0': 'ok', 'qemu-10.0 -ttmBit10Only': 0x30 });
+  });
+});
