@@ -11,7 +11,7 @@ import {
   pasidDirEntryAddress,
 } from '../../lib/tables.js';
 import type { GuestIommu } from '../../lib/guest.js';
-import type { IommuOptions } from '../../../host/src/vtd/profiles.js';
+import { createProfile, type IommuOptions } from '../../../host/src/vtd/profiles.js';
 import { parseProfileKey, switchOff } from './switch-off.js';
 
 /** The profiles the suite contrasts. */
@@ -30,7 +30,8 @@ export const SS_RO = encodeSsPte({ R: true });
 /** A profile, or a profile with one switch at the spec's value: `"qemu-10.0 -FS_ALL_USER"` (switch-off.ts). */
 export type ProfileKey = ProfileName | `${ProfileName} -${string}`;
 
-const HOST_QUIRKS = ['qemuFaultEventRule', 'ccmdDomainAsGlobal', 'noCfi', 'ignoreRegInvalWhileQi', 'ttmBit10Only'];
+/** Names of the host-side switches (HostQuirks keys). */
+const HOST_QUIRKS = Object.keys(createProfile('default').host);
 
 /**
  * Boots `key` with the scenario-style options (FORMAT.md); `firstStage` only

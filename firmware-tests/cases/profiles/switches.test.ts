@@ -1,10 +1,11 @@
 /**
  * Both sides of every profile switch (docs/PROFILES.md): the same guest
  * program, written only as MMIO and guest-RAM accesses, runs on the default
- * (spec) profile and on a `qemu-*` profile, and the two observable results
- * differ the way the switch says. QEMU's side is also pinned by the recorded
- * scenarios (host/tests/profile-switch-evidence.test.ts); here the spec's
- * side is the point.
+ * (spec) profile, on a `qemu-*` profile, and on that qemu profile with only
+ * the named switch at the spec's value ("qemu-10.0 -NAME"); the results
+ * differ the way the switch says, and the third run shows that the switch
+ * alone makes the difference. QEMU's side is also pinned by the recorded
+ * scenarios (host/tests/profile-switch-evidence.test.ts).
  */
 import { describe, expect, it, vi } from 'vitest';
 import { PGTT, PageTableBuilder, decodeFsPte, encodeContextEntry, encodeSmContextEntry, readWords, writeWords } from '../../lib/tables.js';
@@ -13,7 +14,7 @@ import { GuestQueue, D, IQERCD, FSTS_IQE } from '../invalidation/qi-guest.js';
 import { PciDriver } from '../../lib/pci-driver.js';
 import { attachPasids } from '../../lib/pasid-attach.js';
 import {
-  DEV, FS_RW, SID, SS_RO, SS_RW, attachSm, boot, buf64, dmaRead, dmaWrite, type ProfileKey, type ProfileName,
+  DEV, FS_RW, SID, SS_RO, SS_RW, attachSm, boot, buf64, dmaRead, dmaWrite, type ProfileKey,
 } from './profile-guest.js';
 
 // A machine booted as "qemu-10.0 -NAME" gets the profile with only NAME at the spec's value.
