@@ -18,6 +18,8 @@ import type { GuestEnv } from './guest.js';
 export const PRQ_REG = {
   PQH: 0xc0, PQT: 0xc8, PQA: 0xd0, PRS: 0xdc, PECTL: 0xe0, PEDATA: 0xe4, PEADDR: 0xe8, PEUADDR: 0xec,
 } as const;
+/** PQH / PQT: queue offset of a 32-byte descriptor, bits 18:5. */
+const PQ_OFFSET_MASK = 0x7ffe0n;
 /** PRS bits: pending page request, page-request overflow. */
 export const PRS_PPR = 1;
 export const PRS_PRO = 2;
@@ -139,11 +141,15 @@ export class GuestPrq {
     return this.drv.read32(PRQ_REG.PRS);
   }
 
-  /** Requests between PQH and PQT, without consuming them. */
-  peek(): GuestPageRequest[] {
+  /** PQT as the handler uses it: the ring offset (bits 18:5). */
+  tail(): number {
+    return Number(this.drv.read64(PRQ_REG.PQT) & PQ_OFFSET_MASK);
+  }
+
+  /** Requests between PQH and `tail` (default: PQT now), without consuming them. */
+  peek(tail = this.tail()): GuestPageRequest[] {
     const out: GuestPageRequest[] = [];
-    const tail = Number(this.drv.read64(PRQ_REG.PQT) & 0x7ffe0n);
-    let head = Number(this.drv.read64(PRQ_REG.PQH) & 0x7ffe0n);
+    let head = Number(this.drv.read64(PRQ_REG.PQH) & PQ_OFFSET_MASK);
     while (head !== tail && out.length < this.slots) {
       const at = this.base + BigInt(head);
       const req = decodeGuestPageRequest(this.env.mem.readU64(at), this.env.mem.readU64(at + 8n), head);
@@ -155,13 +161,19 @@ export class GuestPrq {
 
   /**
    * One pass of the interrupt thread (Linux prq_event_thread): W1C PPR, read
-   * the ring from PQH to PQT, handle each request and answer finished
-   * groups, write PQH = PQT; then, if PRO is set and the ring is empty,
-   * discard partial groups and W1C PRO.
+   * PQT once, handle each request from PQH to that tail and answer finished
+   * groups, write PQH = that tail; then, if PRO is set and the ring is
+   * empty, discard partial groups and W1C PRO.
+   *
+   * PQH must be the tail read at the start, not PQT re-read at the end: a
+   * response makes the device retry at once, and the request that retry
+   * sends lands after the tail during the pass. It stays in the ring (PPR
+   * set again) for the next pass instead of being skipped.
    */
   service(handle: PageFaultHandler): ServiceResult {
     this.drv.write32(PRQ_REG.PRS, PRS_PPR);
-    const requests = this.peek();
+    const tail = this.tail();
+    const requests = this.peek(tail);
     const responses: ServiceResult['responses'] = [];
     for (const req of requests) {
       const code = handle(req);
@@ -175,7 +187,7 @@ export class GuestPrq {
       responses.push(g);
       this.submit([pageGroupResponseDesc(g, code)]);
     }
-    this.drv.write64(PRQ_REG.PQH, this.drv.read64(PRQ_REG.PQT));
+    this.drv.write64(PRQ_REG.PQH, BigInt(tail));
     return { requests, responses, ...this.recoverOverflow() };
   }
 

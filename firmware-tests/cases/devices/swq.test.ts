@@ -12,7 +12,7 @@ import { GuestIommu } from '../../lib/guest.js';
 import { guestEnvFor } from '../../lib/machine-env.js';
 import { attachPasids } from '../../lib/pasid-attach.js';
 import { PciDriver, CAP } from '../../lib/pci-driver.js';
-import { GuestPrq, RESP, pageGroupResponseDesc, type GuestPageRequest } from '../../lib/prq-handler.js';
+import { GuestPrq, RESP } from '../../lib/prq-handler.js';
 import { encodeSsPte } from '../../lib/tables.js';
 import { GuestQueue } from '../invalidation/qi-guest.js';
 
@@ -73,8 +73,8 @@ async function boot(o: { pri?: boolean } = {}) {
   };
   const reg = (r: bigint, size: 4 | 8 = 4) => m.mmioRead(bar + r, size);
   const record = (pasid: 3 | 9, slot = 0) => ({
-    status: env.mem.read(GPA[pasid].comp + B_(32 * slot), 1)[0], result: env.mem.read(GPA[pasid].comp + B_(32 * slot) + 1n, 1)[0],
-    reason: env.mem.read(GPA[pasid].comp + B_(32 * slot) + 2n, 1)[0], bytes: env.mem.readU32(GPA[pasid].comp + B_(32 * slot) + 4n),
+    status: m.ram.read(GPA[pasid].comp + B_(32 * slot), 1)[0], result: m.ram.read(GPA[pasid].comp + B_(32 * slot) + 1n, 1)[0],
+    reason: m.ram.read(GPA[pasid].comp + B_(32 * slot) + 2n, 1)[0], bytes: m.ram.readU32(GPA[pasid].comp + B_(32 * slot) + 4n),
   });
   return { m, env, pci, bar, g, pts, qi, msis, submit, reg, record };
 }
@@ -83,9 +83,9 @@ describe('shared work queue: descriptors in their PASID address spaces', () => {
   it('MEMMOVE, FILL and COMPARE run in the descriptor PASID; completion records land there', async () => {
     const t = await boot();
     const data = Uint8Array.from({ length: 0x1000 }, (_, i) => (i * 7) & 0xff);
-    t.env.mem.write(GPA[3].src, data);
+    t.m.ram.write(GPA[3].src, data);
     expect(t.submit({ pasid: 3, op: OP.MEMMOVE, size: 0x1000, flags: RCR | RCI })).toBe(0);
-    expect([...t.env.mem.read(GPA[3].dst, 0x1000)]).toEqual([...data]);
+    expect([...t.m.ram.read(GPA[3].dst, 0x1000)]).toEqual([...data]);
     expect(t.record(3)).toEqual({ status: 1, result: 0, reason: 0, bytes: 0x1000 });
     expect(t.msis).toEqual([{ sid: SID, address: 0xfee0_0000n, data: 0x60 }]);
 
@@ -94,9 +94,9 @@ describe('shared work queue: descriptors in their PASID address spaces', () => {
     expect(t.env.mem.readU64(GPA[3].dst)).not.toBe(0x1122_3344_5566_7788n); // PASID 3's space untouched
     expect(t.record(9, 1).status).toBe(1);
 
-    t.env.mem.write(GPA[9].src, data.subarray(0, 64));
-    t.env.mem.write(GPA[9].dst, data.subarray(0, 64));
-    t.env.mem.write(GPA[9].dst + 40n, Uint8Array.of(0xee));
+    t.m.ram.write(GPA[9].src, data.subarray(0, 64));
+    t.m.ram.write(GPA[9].dst, data.subarray(0, 64));
+    t.m.ram.write(GPA[9].dst + 40n, Uint8Array.of(0xee));
     t.submit({ pasid: 9, op: OP.COMPARE, size: 64 });
     expect(t.record(9)).toEqual({ status: 1, result: 1, reason: 0, bytes: 40 });
     t.submit({ pasid: 9, op: OP.COMPARE, size: 40 });
@@ -151,28 +151,14 @@ describe('shared work queue: descriptors in their PASID address spaces', () => {
   });
 });
 
-/**
- * One pass of a page-request handler in Linux's order (prq_event_thread):
- * read PQT once, handle head..tail, PQH = that tail, then answer. A request
- * the answers trigger lands after that tail and waits for the next pass.
- */
-function service(t: Awaited<ReturnType<typeof boot>>, prq: GuestPrq, handle: (r: GuestPageRequest) => number): void {
-  const PQH = 0xc0;
-  const PQT = 0xc8;
-  const tail = prq.drv.read64(PQT);
-  const reqs = prq.peek();
-  prq.drv.write64(PQH, tail);
-  for (const r of reqs) t.qi.submitSync([pageGroupResponseDesc(r, handle(r))]);
-}
-
 describe('shared work queue with PRI: several PASIDs in flight', () => {
   it('descriptors of two PASIDs fault, wait for page responses, and complete once the guest maps the pages', async () => {
     const t = await boot({ pri: true });
     t.pci.enablePri(SID, 8);
     const prq = new GuestPrq(t.env, (d) => t.qi.submitSync(d));
     prq.enable();
-    t.env.mem.write(GPA[3].src, Uint8Array.of(1, 2, 3, 4));
-    t.env.mem.write(GPA[9].src, Uint8Array.of(9, 8, 7, 6));
+    t.m.ram.write(GPA[3].src, Uint8Array.of(1, 2, 3, 4));
+    t.m.ram.write(GPA[9].src, Uint8Array.of(9, 8, 7, 6));
     t.submit({ pasid: 3, op: OP.MEMMOVE, size: 4 });
     t.submit({ pasid: 9, op: OP.MEMMOVE, size: 4 });
     expect(Number(t.reg(R.OCC))).toBe(2);
@@ -183,10 +169,10 @@ describe('shared work queue with PRI: several PASIDs in flight', () => {
       t.pts.get(pasid)!.map(req.addr, gpa, 12, RW);
       return RESP.SUCCESS;
     };
-    for (let pass = 0; pass < 3 && Number(t.reg(R.OCC)) > 0; pass++) service(t, prq, handler);
+    for (let pass = 0; pass < 3 && Number(t.reg(R.OCC)) > 0; pass++) prq.service(handler); // a retry's request waits for the next pass
     expect(Number(t.reg(R.OCC))).toBe(0);
-    expect([...t.env.mem.read(GPA[3].dst, 4)]).toEqual([1, 2, 3, 4]);
-    expect([...t.env.mem.read(GPA[9].dst, 4)]).toEqual([9, 8, 7, 6]);
+    expect([...t.m.ram.read(GPA[3].dst, 4)]).toEqual([1, 2, 3, 4]);
+    expect([...t.m.ram.read(GPA[9].dst, 4)]).toEqual([9, 8, 7, 6]);
     expect([t.record(3).status, t.record(9).status]).toEqual([1, 1]);
     expect(t.g.drv.readFaults()).toEqual([]);
   });
@@ -198,7 +184,7 @@ describe('shared work queue with PRI: several PASIDs in flight', () => {
     prq.enable();
     t.submit({ pasid: 3, op: OP.FILL, size: 8 });
     expect(Number(t.reg(R.OCC))).toBe(1);
-    service(t, prq, () => RESP.INVALID);
+    prq.service(() => RESP.INVALID);
     expect(Number(t.reg(R.OCC))).toBe(0);
     expect(t.record(3).status).toBe(0x04);
   });

@@ -144,7 +144,7 @@ describe('I/O page faults end to end (default profile)', () => {
     expect(reqs).toMatchObject([{ rid: dev.rid, pasid: 5, addr: IOVA + 0x3000n, write: true, lpig: true, priv: false }]);
     expect(state(dev.status())).toBe(STATE.DONE);
     const page = b.mapped.get(pageKey(dev.rid, 5, IOVA + 0x3000n))!;
-    expect([...b.env.mem.read(page + 0x100n, 256)]).toEqual([...data]);
+    expect([...b.m.ram.read(page + 0x100n, 256)]).toEqual([...data]);
     expect(b.devs[0]!.dev.priStatus() & PRI_STS.RF).toBe(0);
     expect(b.m.vtd.mmioRead(0x34, 4) & 2n).toBe(0n); // FSTS.PPF: a served page fault is not a recorded fault
   });
@@ -156,11 +156,31 @@ describe('I/O page faults end to end (default profile)', () => {
     const data = pattern(9, 64);
     serviceOnInterrupts(b, (q) => {
       const code = mapOnFault(b)(q);
-      b.env.mem.write(b.mapped.get(pageKey(q.rid, q.pasid, q.addr))!, data);
+      b.m.ram.write(b.mapped.get(pageKey(q.rid, q.pasid, q.addr))!, data);
       return code;
     });
     expect(state(dev.status())).toBe(STATE.DONE);
     expect(dev.readBuffer(0, 64)).toEqual([...data]);
+  });
+
+  it('a response that makes the device fault again at once: the new request stays in the ring for the next pass', async () => {
+    // Regression: the handler used to set PQH = PQT re-read at the end of its pass, skipping the
+    // request the retry sent during the pass; the device then waited forever (Linux uses the tail it read first).
+    const b = await boot();
+    const [{ dev }] = b.devs as [GuestDev];
+    dev.fillBuffer(0, pattern(3, 0x100));
+    expect(state(dev.start(CMD.WRITE, IOVA + 0x3f80n, 0x100, 5))).toBe(STATE.PAGE_WAIT); // crosses into page 4: two unmapped pages
+    const first = b.prq.service(mapOnFault(b));
+    expect(first.requests.map((q) => q.addr)).toEqual([IOVA + 0x3000n]);
+    // The Success response made the device retry inside the pass: page 4 faulted and was queued after the tail.
+    expect(state(dev.status())).toBe(STATE.PAGE_WAIT);
+    expect(b.prq.peek().map((q) => q.addr)).toEqual([IOVA + 0x4000n]);
+    expect(b.prq.status() & 1).toBe(1); // PRS.PPR set again by the new request
+    const second = b.prq.service(mapOnFault(b));
+    expect(second.requests.map((q) => q.addr)).toEqual([IOVA + 0x4000n]);
+    expect(state(dev.status())).toBe(STATE.DONE);
+    const page4 = b.mapped.get(pageKey(dev.rid, 5, IOVA + 0x4000n))!;
+    expect([...b.m.ram.read(page4, 0x80)]).toEqual([...pattern(3, 0x100).subarray(0x80)]);
   });
 
   it('implicit invalidation (§6.5.4 in 3.x): a page request drops the page\'s cached translation; the guest upgrades a read-only PTE without invalidating', async () => {
@@ -180,7 +200,7 @@ describe('I/O page faults end to end (default profile)', () => {
       return RESP.SUCCESS;
     });
     expect(state(d.dev.status())).toBe(STATE.DONE);
-    expect([...b.env.mem.read(page, 8)]).toEqual([...pattern(3, 8)]);
+    expect([...b.m.ram.read(page, 8)]).toEqual([...pattern(3, 8)]);
   });
 
   it('many outstanding groups from several devices and PASIDs, answered in one pass', async () => {
@@ -197,7 +217,7 @@ describe('I/O page faults end to end (default profile)', () => {
     b.devs.forEach((d, i) => {
       expect(state(d.dev.status())).toBe(STATE.DONE);
       const page = b.mapped.get(pageKey(d.dev.rid, i % 2 ? 9 : 5, IOVA + BigInt(i) * 0x1000n))!;
-      expect([...b.env.mem.read(page, 32)]).toEqual([...pattern(i, 32)]);
+      expect([...b.m.ram.read(page, 32)]).toEqual([...pattern(i, 32)]);
     });
     expect(b.m.vtd.prq.openGroups()).toEqual([]);
   });
