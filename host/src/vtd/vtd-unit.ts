@@ -176,7 +176,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     const status = this.core.dmaCopy(sid, undefined, iova, len, write ? K.ACC_WRITE : K.ACC_READ, bufOff);
     if (status === 0) return { ok: true };
     const f = this.reportCoreFault(sid, !write);
-    return { ok: false, reason: f.reason, recorded: f.outcome === 'recorded' };
+    return { ok: false, reason: f.reason, recorded: f.outcome === 'recorded', addr: f.record.addr };
   }
 
   /** A device's page request (PCIe PRI) enters the IOMMU here (prq/page-request-service.ts). */

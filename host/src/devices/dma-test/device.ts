@@ -167,11 +167,23 @@ export class DmaTestDevice implements PciFunction {
     const buf = this.bufOff + op.bufOffset;
     const a = attrs.pasid === undefined && !attrs.pageRequest ? undefined : attrs;
     if (op.kind !== 'write') {
-      const r = this.port.dma(op.iova & this.dmaMask, op.len, false, buf, a);
+      const iova = op.iova & this.dmaMask;
+      const r = this.port.dma(iova, op.len, false, buf, a);
+      if (!r.ok) this.zeroUnread(op, iova, r.addr);
       if (!r.ok || op.kind === 'read') return { r, write: false };
     }
     const to = op.kind === 'copy' ? op.dst : op.iova;
     return { r: this.port.dma(to & this.dmaMask, op.len, true, buf, a), write: true };
+  }
+
+  /**
+   * A read that faults completes without data from the faulting page on (an
+   * Unsupported Request completion): those buffer bytes read as 0, as on
+   * QEMU's edu device (recorded scenario gen-fs-modes-11).
+   */
+  private zeroUnread(op: DmatOp, iova: bigint, faultPage: bigint | undefined): void {
+    const done = faultPage === undefined || faultPage <= iova ? 0 : Math.min(op.len, Number(faultPage - iova));
+    this.buffer().fill(0, op.bufOffset + done, op.bufOffset + op.len);
   }
 
   private finish(r: DmaResult, state?: number): DmaResult {
