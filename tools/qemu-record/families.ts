@@ -9,6 +9,7 @@
  * scalable-mode entries §9.2/§9.4-9.6, second-stage entries §9.8, descriptors §6.5.2.
  */
 import { GCMD, REG, Rng, ScenarioBuilder, machine72 } from './scenario-builder.js';
+import { PageTree } from './page-tree.js';
 
 const DEV_A = '00:03.0';
 const DEV_B = '00:04.0';
@@ -20,42 +21,6 @@ const TABLES = 0x110000n; // page tables are allocated from here
 const DATA = 0x400000n;   // data pages (source patterns)
 const SINK = 0x600000n;   // pages the device writes to
 const OUTSIDE_RAM = 0x40000000n; // 1 GiB: above the 256 MiB of RAM, not MMIO
-
-/** A second-stage page-table tree being built in guest memory (legacy or PGTT=2). */
-class SsTables {
-  private next = TABLES;
-  readonly top: bigint;
-  /** Last PTE address written per (iova, level), to let families corrupt entries. */
-  readonly entryAt = new Map<string, bigint>();
-  /** Every entry written, by address, so a family can restore the tree after corrupting it. */
-  readonly written = new Map<bigint, bigint>();
-  private readonly tables = new Map<string, bigint>();
-  constructor(private readonly b: ScenarioBuilder, readonly levels: number) { this.top = this.alloc(); }
-  private write(at: bigint, v: bigint): void { this.written.set(at, v); this.b.memWrite(at, [v]); }
-  /** Rewrites every entry this tree holds (undoing corruptions). */
-  restore(): void { for (const [at, v] of this.written) this.b.memWrite(at, [v]); }
-  alloc(): bigint { const p = this.next; this.next += 0x1000n; this.b.page(p); return p; }
-  /** Maps `iova` to `gpa` with a leaf at `leafLevel` (0 = 4K, 1 = 2M, 2 = 1G). */
-  map(iova: bigint, gpa: bigint, perms: bigint, leafLevel = 0, upperPerms = 3n): void {
-    let table = this.top;
-    for (let level = this.levels - 1; level > leafLevel; level--) {
-      const idx = (iova >> BigInt(12 + 9 * level)) & 0x1ffn;
-      const key = `${table}:${idx}`;
-      let child = this.tables.get(key);
-      if (child === undefined) {
-        child = this.alloc();
-        this.tables.set(key, child);
-        this.write(table + idx * 8n, child | upperPerms);
-      }
-      this.entryAt.set(`${iova}:${level}`, table + idx * 8n);
-      table = child;
-    }
-    const idx = (iova >> BigInt(12 + 9 * leafLevel)) & 0x1ffn;
-    const ps = leafLevel > 0 ? 0x80n : 0n;
-    this.write(table + idx * 8n, gpa | ps | perms);
-    this.entryAt.set(`${iova}:${leafLevel}`, table + idx * 8n);
-  }
-}
 
 /** Writes a recognisable pattern of 16 qwords at `gpa`. */
 function pattern(b: ScenarioBuilder, gpa: bigint, tag: number): void {
@@ -69,9 +34,9 @@ function legacyContext(b: ScenarioBuilder, bdf: string, slpt: bigint, aw: number
 }
 
 /** Legacy setup common to most families; returns the tables. */
-function legacySetup(b: ScenarioBuilder, rng: Rng, aw: 39 | 48, devices: string[]): SsTables {
+function legacySetup(b: ScenarioBuilder, rng: Rng, aw: 39 | 48, devices: string[]): PageTree {
   b.page(ROOT).page(CTX);
-  const t = new SsTables(b, aw === 39 ? 3 : 4);
+  const t = new PageTree(b, TABLES, aw === 39 ? 3 : 4);
   for (const d of devices) legacyContext(b, d, t.top, aw === 39 ? 1 : 2, 1 + rng.int(3));
   return t;
 }
@@ -280,7 +245,7 @@ export function scalable(seed: number): object {
   const rng = new Rng(seed);
   const b = new ScenarioBuilder();
   b.page(ROOT).page(CTX);
-  const t = new SsTables(b, 3);
+  const t = new PageTree(b, TABLES, 3);
   const iova = BigInt(0x1000 * (1 + rng.int(0x100)));
   t.map(iova, DATA, 3n);
   t.map(0x8000000n, SINK, 3n);

@@ -4,6 +4,7 @@
  * table (§9.7), a 256-bit invalidation queue (§6.5.2). Seeds vary leaf sizes,
  * U/S, R/W, preset A/D bits, structure corruptions and invalidation mixes.
  */
+import { PageTree } from './page-tree.js';
 import { GCMD, REG, Rng, ScenarioBuilder } from './scenario-builder.js';
 
 const DEV = '00:03.0';
@@ -31,35 +32,11 @@ function machine10(): object {
   };
 }
 
-/** A 4-level first-stage tree; remembers every entry for corruption and repair. */
-class FsTables {
-  private next = TABLES;
-  readonly top: bigint;
-  readonly entryAt = new Map<string, bigint>();
-  readonly written = new Map<bigint, bigint>();
-  private readonly tables = new Map<string, bigint>();
-  constructor(private readonly b: ScenarioBuilder) { this.top = this.alloc(); }
-  alloc(): bigint { const p = this.next; this.next += 0x1000n; this.b.page(p); return p; }
-  write(at: bigint, v: bigint): void { this.written.set(at, v); this.b.memWrite(at, [v]); }
-  restore(): void { for (const [at, v] of this.written) this.b.memWrite(at, [v]); }
-  /** Maps `iova` -> `gpa` with a leaf at `leafLevel` (0 4K, 1 2M, 2 1G); `upper` are the table entries' flags. */
-  map(iova: bigint, gpa: bigint, flags: bigint, leafLevel = 0, upper = P | RW | US): void {
-    let table = this.top;
-    for (let level = 3; level > leafLevel; level--) {
-      const idx = (iova >> BigInt(12 + 9 * level)) & 0x1ffn;
-      const key = `${table}:${idx}`;
-      let child = this.tables.get(key);
-      if (child === undefined) {
-        child = this.alloc();
-        this.tables.set(key, child);
-        this.write(table + idx * 8n, child | upper);
-      }
-      this.entryAt.set(`${iova}:${level}`, table + idx * 8n);
-      table = child;
-    }
-    const idx = (iova >> BigInt(12 + 9 * leafLevel)) & 0x1ffn;
-    this.write(table + idx * 8n, gpa | (leafLevel > 0 ? PS : 0n) | flags);
-    this.entryAt.set(`${iova}:${leafLevel}`, table + idx * 8n);
+/** A 4-level first-stage tree whose tables are present, writable and user (§9.7). */
+class FsTables extends PageTree {
+  constructor(b: ScenarioBuilder) { super(b, TABLES, 4); }
+  override map(iova: bigint, gpa: bigint, flags: bigint, leafLevel = 0, upper = P | RW | US): void {
+    super.map(iova, gpa, flags, leafLevel, upper);
   }
 }
 

@@ -1,0 +1,50 @@
+/**
+ * A page-table tree being built in guest memory by a scenario: second-stage
+ * (§9.8) or first-stage (§9.7) — both put the table pointer in bits 51:12 and
+ * mark a superpage leaf with PS (bit 7), so one builder serves both; the
+ * caller gives each format's permission/flag bits.
+ */
+import type { ScenarioBuilder } from './scenario-builder.js';
+
+/** A tree of 4 KiB tables allocated from `base` upward, its top table first. */
+export class PageTree {
+  private next: bigint;
+  readonly top: bigint;
+  /** Entry address per `${iova}:${level}` (level 0 = leaf table), to let families corrupt entries. */
+  readonly entryAt = new Map<string, bigint>();
+  /** Every entry written, by address, so a family can restore the tree after corrupting it. */
+  readonly written = new Map<bigint, bigint>();
+  private readonly tables = new Map<string, bigint>();
+
+  constructor(private readonly b: ScenarioBuilder, base: bigint, readonly levels: number) {
+    this.next = base;
+    this.top = this.alloc();
+  }
+
+  /** A zeroed table page. */
+  alloc(): bigint { const p = this.next; this.next += 0x1000n; this.b.page(p); return p; }
+  /** Writes one entry and remembers it. */
+  write(at: bigint, v: bigint): void { this.written.set(at, v); this.b.memWrite(at, [v]); }
+  /** Rewrites every entry this tree holds (undoing corruptions). */
+  restore(): void { for (const [at, v] of this.written) this.b.memWrite(at, [v]); }
+
+  /** Maps `iova` to `gpa` with a leaf at `leafLevel` (0 = 4K, 1 = 2M, 2 = 1G) carrying `flags`; new tables get `upper`. */
+  map(iova: bigint, gpa: bigint, flags: bigint, leafLevel = 0, upper = 3n): void {
+    let table = this.top;
+    for (let level = this.levels - 1; level > leafLevel; level--) {
+      const idx = (iova >> BigInt(12 + 9 * level)) & 0x1ffn;
+      const key = `${table}:${idx}`;
+      let child = this.tables.get(key);
+      if (child === undefined) {
+        child = this.alloc();
+        this.tables.set(key, child);
+        this.write(table + idx * 8n, child | upper);
+      }
+      this.entryAt.set(`${iova}:${level}`, table + idx * 8n);
+      table = child;
+    }
+    const idx = (iova >> BigInt(12 + 9 * leafLevel)) & 0x1ffn;
+    this.write(table + idx * 8n, gpa | (leafLevel > 0 ? 0x80n : 0n) | flags);
+    this.entryAt.set(`${iova}:${leafLevel}`, table + idx * 8n);
+  }
+}
