@@ -19,7 +19,7 @@ import { entryFrame, entryLg2, entryPerms, hitDid, hitFrame, hitLg2, hitPerms, i
 import { dcDid, dcFpd, dcFsRoot, dcFsTop, dcHasPasid, dcKind, dcPasid, dcPre, dcPriv, dcReset, dcSsAw, dcSsee, dcSsRoot, dcWpe, rootTtm, teOn, XK_FS, XK_NESTED, XK_PT } from './ctx/device';
 import { lastTt, lookupLegacy } from './ctx/legacy';
 import { lookupScalableSaved, restoreScalable } from './ctx/scalable';
-import { scBucket, scDid, scFind, scFlags, scTag, scWidth, SF_KIND_MASK } from './cache/setup-cache';
+import { scBucket, scDid, scEpoch, scFind, scFlags, scTag, scWidth, SF_KIND_MASK } from './cache/setup-cache';
 import { awBits, TT_PASSTHROUGH, TT_UNTRANSLATED } from './spec/context-entry';
 import { SNP_IGNORED, SNP_LEAF_OK, SNP_RESERVED } from './spec/ss-pte';
 import { fsCanonical } from './spec/fs-pte';
@@ -44,6 +44,7 @@ export function translate(sid: u32, pasid: u32, iova: u64, access: u32): u32 {
       if (fast < FAST_MISS) return fast;
     }
   }
+  if (setup != 0) return translateScalable(sid, pasid, iova, access, setup, fast == FAST_MISS);
   const hasPasid = (access & ACC_PASID) != 0;
   dcReset(hasPasid, hasPasid ? pasid : PASID_NONE);
   if (rootTtm == 0) return translateLegacy(sid, iova, access);
@@ -63,7 +64,8 @@ const NOT_FAST: u32 = 0xffff_fffe;
 // exactly what the full path would (context/PASID-cache and IOTLB hit
 // counters, LRU tick, out-buffer). Otherwise it returns FAST_MISS or
 // NOT_FAST having changed nothing.
-function hitFast(s: usize, iova: u64, access: u32): u32 {
+// @ts-ignore: decorator
+@inline function hitFast(s: usize, iova: u64, access: u32): u32 {
   const kind = scFlags(s) & SF_KIND_MASK;
   const width = scWidth(s);
   if (kind == XK_FS || kind == XK_NESTED) {
@@ -110,23 +112,27 @@ function translateLegacy(sid: u32, iova: u64, access: u32): u32 {
   }
   if (tr && lastTt == TT_UNTRANSLATED) return fail(FR.FR_TT_BLOCKED, iova, false);
   if (!inWidth(iova, awBits(dcSsAw))) return fail(FR.FR_ADDR_WIDTH, iova, true);
+  let fresh = !bySid; // a probe for this tag just missed: no live entry of it
   if (!bySid && iotlbLookup(dcDid, sid, false, PASID_NONE, iova)) {
     const hfr = fromHit(iova, access, false);
     if (hfr != RETRY) return hfr;
+    fresh = false;
   }
+  envOwner = 0;
   envSetCommon(dcDid, PASID_NONE, cfg(CFG_HAW));
   envSetSs(dcSsRoot, dcSsAw, CODES_SS_LEGACY, false, cfg(CFG_SLLPS), cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED);
   const wfr = ssWalk(iova, access);
   if (wfr != 0) return fail(wfr, iova, true);
-  return fromWalk(sid, iova, false, false);
+  return fromWalk(sid, iova, false, false, fresh);
 }
 
 // `setup`: the decoded-setup entry translate() found (0: none); `missed`:
 // hitFast already probed the IOTLB and found nothing.
 function translateScalable(sid: u32, pasid: u32, iova: u64, access: u32, setup: usize, missed: bool): u32 {
   if (setup != 0) {
-    restoreScalable(setup);
+    restoreScalable(setup, (access & ACC_PASID) != 0);
   } else {
+    envOwner = 0; // the lookup may store a new setup in a slot
     const fr = lookupScalableSaved(sid, pasid, access);
     if (fr != 0) return fail(fr, iova, false);
     if (dcKind == XK_PT) {
@@ -138,26 +144,38 @@ function translateScalable(sid: u32, pasid: u32, iova: u64, access: u32, setup: 
   if (fs) {
     if (!fsCanonical(iova, dcFsTop == 4 ? 57 : 48)) return fail(FR.FR_NON_CANONICAL, iova, true);
   } else if (!inWidth(iova, awBits(dcSsAw))) {
-    setScalableEnv(fs);
+    setScalableEnv(fs, setup);
     return fail(ssWidthFault(), iova, true);
   }
   // The walk environment is only needed after an IOTLB miss.
   const tag = fs && dcPriv ? dcPasid | PRIV_FLAG : dcPasid;
+  let fresh = true; // a probe for this tag just missed: no live entry of it
   if (missed) {
     bump(STAT_IOTLB_MISSES);
   } else if (iotlbLookup(dcDid, sid, false, tag, iova)) {
     const hfr = fromHit(iova, access, true);
     if (hfr != RETRY) return hfr;
+    fresh = false;
   }
-  setScalableEnv(fs);
+  setScalableEnv(fs, setup);
   const wfr = fs ? fsWalk(iova, access) : ssWalk(iova, access);
   if (wfr != 0) return fail(wfr, iova, true);
-  if (dcKind == XK_NESTED && wPerms != 0) return nestOutput(sid, iova, access);
-  return fromWalk(sid, iova, true, fs);
+  if (dcKind == XK_NESTED && wPerms != 0) return nestOutput(sid, iova, access, fresh);
+  return fromWalk(sid, iova, true, fs, fresh);
 }
 
-// The walk environment of a scalable-mode setup (ctx/device.ts).
-function setScalableEnv(fs: bool): void {
+// The decoded-setup entry the walk environment was last set from (0: set
+// otherwise), and the setup-cache epoch then: while both still match, the
+// environment needs no setting again.
+let envOwner: usize = 0;
+let envOwnerEpoch: u32 = 0;
+
+// The walk environment of a scalable-mode setup (ctx/device.ts), taken from
+// decoded-setup entry `setup` when not 0.
+function setScalableEnv(fs: bool, setup: usize): void {
+  if (setup != 0 && setup == envOwner && envOwnerEpoch == scEpoch()) return;
+  envOwner = setup;
+  envOwnerEpoch = scEpoch();
   const legacyCodes = quirk(QUIRK_LEGACY_CODES_IN_SM);
   envSetCommon(dcDid, dcPasid, cfg(CFG_HAW));
   envSetSs(dcSsRoot, dcSsAw, legacyCodes ? CODES_SS_LEGACY : CODES_SS_SM, dcSsee, cfg(CFG_SLLPS),
@@ -166,7 +184,7 @@ function setScalableEnv(fs: bool): void {
 }
 
 // Nested: the first-stage output address through the second stage.
-function nestOutput(sid: u32, iova: u64, access: u32): u32 {
+function nestOutput(sid: u32, iova: u64, access: u32, fresh: bool): u32 {
   const fsLg2 = wLg2;
   const fsPerms = wPerms;
   const fsDirty = wDirty;
@@ -177,20 +195,21 @@ function nestOutput(sid: u32, iova: u64, access: u32): u32 {
   const lg2 = wLg2 < fsLg2 ? wLg2 : fsLg2;
   const hpa = wFrame | (gpa & ((<u64>1 << wLg2) - 1));
   const perms = fsPerms & wPerms;
-  return finish(sid, iova, true, true, hpa & ~((<u64>1 << lg2) - 1), lg2, perms, fsDirty);
+  return finish(sid, iova, true, true, hpa & ~((<u64>1 << lg2) - 1), lg2, perms, fsDirty, fresh);
 }
 
-function fromWalk(sid: u32, iova: u64, sm: bool, fs: bool): u32 {
-  return finish(sid, iova, sm, fs, wFrame, wLg2, wPerms, wDirty);
+function fromWalk(sid: u32, iova: u64, sm: bool, fs: bool, fresh: bool): u32 {
+  return finish(sid, iova, sm, fs, wFrame, wLg2, wPerms, wDirty, fresh);
 }
 
 // Interrupt-range check, IOTLB fill (P_DIRTY marks entries a write may hit
-// without walking again to set D), out-buffer.
-function finish(sid: u32, iova: u64, sm: bool, fs: bool, frame: u64, lg2: u32, perms: u32, dirty: bool): u32 {
+// without walking again to set D), out-buffer. `fresh`: the IOTLB holds no
+// live entry with this tag (see iotlbInsert).
+function finish(sid: u32, iova: u64, sm: bool, fs: bool, frame: u64, lg2: u32, perms: u32, dirty: bool, fresh: bool): u32 {
   const addr = frame | (iova & ((<u64>1 << lg2) - 1));
   if (perms != 0 && inIntrRange(addr, frame, lg2)) return fail(sm ? FR.FR_SM_INTR_ADDR : FR.FR_INTR_ADDR, iova, true);
   const tag = fs && !envUser ? dcPasid | PRIV_FLAG : dcPasid;
-  if (perms != 0) iotlbInsert(dcDid, sid, tag, fs, iova, lg2, frame, perms | (dirty ? P_DIRTY : 0));
+  if (perms != 0) iotlbInsert(dcDid, sid, tag, fs, iova, lg2, frame, perms | (dirty ? P_DIRTY : 0), fresh);
   return succeed(addr, lg2, perms, dcDid, SRC_WALK);
 }
 

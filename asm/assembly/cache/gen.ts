@@ -25,6 +25,10 @@ export const SPACE_PASID: u32 = 3;
 const SPACES: u32 = 4;
 
 const globalGen = memory.data(<i32>SPACES * 4);
+// Per space: changes with every bump of any of its counters. An entry filled
+// at the current epoch (and global generation) is live without looking at
+// its DID and bucket generations.
+const epochs = memory.data(<i32>SPACES * 4);
 let didGen: usize = 0;
 let bucketGen: usize = 0;
 
@@ -32,7 +36,10 @@ let bucketGen: usize = 0;
 export function genInit(): void {
   didGen = heapAlloc(<u64>SPACES * DID_COUNT * 4, 64);
   bucketGen = heapAlloc(<u64>SPACES << (BUCKET_LG2 + 2), 64);
-  for (let s: u32 = 0; s < SPACES; s++) store<u32>(globalGen + (s << 2), 1);
+  for (let s: u32 = 0; s < SPACES; s++) {
+    store<u32>(globalGen + (s << 2), 1);
+    store<u32>(epochs + (s << 2), 1);
+  }
 }
 
 /** The (DID, PASID) bucket index. */
@@ -57,10 +64,25 @@ export function genInit(): void {
   return load<u32>(bucketGen + (((space << BUCKET_LG2) + b) << 2));
 }
 
-// The decoded-setup cache depends on the context and PASID caches.
+/** The epoch of `space`: unchanged while none of its generations changed. */
 // @ts-ignore: decorator
-@inline function noteSpace(space: u32): void {
+@inline export function genEpoch(space: u32): u32 {
+  return load<u32>(epochs + (space << 2));
+}
+
+// Every bump: a new epoch (on wrap-around also a new global generation, so
+// that entries of an old epoch equal to a new one are not live); the
+// decoded-setup cache depends on the context and PASID caches.
+function noteSpace(space: u32): void {
   if (space == SPACE_CTX || space == SPACE_PASID) scDropAll();
+  const p = epochs + (space << 2);
+  const next = load<u32>(p) + 1;
+  store<u32>(p, next);
+  if (next == 0) {
+    store<u32>(p, 1);
+    const g = globalGen + (space << 2);
+    store<u32>(g, load<u32>(g) + 1);
+  }
 }
 
 /** Drop every entry of `space`. */

@@ -8,16 +8,17 @@
 import { heapAlloc } from '../mem/heap';
 import { STAT_IOTLB_HITS, STAT_IOTLB_MISSES } from '../abi/layout';
 import { bump } from '../stats';
-import { bucketOf, bumpGlobal, genBucket, genDid, genGlobal, SPACE_IOTLB } from './gen';
+import { bucketOf, bumpGlobal, genBucket, genDid, genEpoch, genGlobal, SPACE_IOTLB } from './gen';
 
 // Entry layout (48 bytes).
 const E_DID = 0;      // u32 domain id
 const E_PASID = 4;    // u32 PASID key | FS_FLAG (E_DID and E_PASID load as one u64)
-const E_SID = 8;      // u32 source id
+const E_EPOCH = 8;    // u32 generation epoch (cache/gen.ts genEpoch) when filled
+const E_SID = 34;     // u16 source id
 const E_VPN = 16;     // u64 page number at the entry's page size
 const E_FRAME = 24;   // u64 output page address
 const E_LG2 = 32;     // u8 page size log2, 0 = empty
-const E_PERMS = 33;   // u8 R/W/X
+const E_PERMS = 33;   // u8 R/W/X, P_DIRTY
 const E_GEN_G = 36;   // u32 global generation
 const E_GEN_D = 40;   // u32 DID generation
 const E_GEN_B = 44;   // u32 bucket generation
@@ -88,11 +89,12 @@ export function iotlbSlots(): u32 { return (<u32>1 << setsLg2) * ways; }
     load<u32>(e, E_GEN_B) == genBucket(SPACE_IOTLB, bucketOf(did, pasid));
 }
 
-/** live(e), with the generations of (did, bare pasid) at hand: entries of
- *  the same domain and PASID (the common case) need no lookups. */
+/** live(e), cheaper: an entry filled at the current epoch is live; entries
+ *  of the same (did, bare pasid) compare with its generations `gD`, `gB`. */
 // @ts-ignore: decorator
-@inline function liveNear(e: usize, did: u32, bare: u32, gD: u32, gB: u32): bool {
-  if (load<u8>(e, E_LG2) == 0 || load<u32>(e, E_GEN_G) != genGlobal(SPACE_IOTLB)) return false;
+@inline function liveNear(e: usize, did: u32, bare: u32, epoch: u32, gG: u32, gD: u32, gB: u32): bool {
+  if (load<u8>(e, E_LG2) == 0 || load<u32>(e, E_GEN_G) != gG) return false;
+  if (load<u32>(e, E_EPOCH) == epoch) return true;
   if (load<u32>(e, E_DID) != did || (load<u32>(e, E_PASID) & ~KEY_FLAGS) != bare) return live(e);
   return load<u32>(e, E_GEN_D) == gD && load<u32>(e, E_GEN_B) == gB;
 }
@@ -113,7 +115,8 @@ export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u
 /** The live entry of (did, pasid) holding iova, or 0, without side effects
  *  (no LRU tick, no counter): iotlbTouch commits a hit. `bucket` is
  *  bucketOf(did, pasid without PRIV_FLAG). */
-export function iotlbProbe(did: u32, pasid: u32, bucket: u32, iova: u64): usize {
+// @ts-ignore: decorator
+@inline export function iotlbProbe(did: u32, pasid: u32, bucket: u32, iova: u64): usize {
   // The request's generations, once: an entry of (did, pasid) is live when
   // its recorded generations equal these.
   const gG = genGlobal(SPACE_IOTLB);
@@ -137,7 +140,8 @@ export function iotlbProbe(did: u32, pasid: u32, bucket: u32, iova: u64): usize 
 }
 
 /** Commit a hit on entry `e`: LRU tick, hit counter, hit* results. */
-export function iotlbTouch(e: usize): void {
+// @ts-ignore: decorator
+@inline export function iotlbTouch(e: usize): void {
   store<u32>(e, ++tick, E_USE);
   hitFrame = load<u64>(e, E_FRAME);
   hitPerms = load<u8>(e, E_PERMS);
@@ -168,7 +172,7 @@ function lookupBySid(sid: u32, pasid: u32, iova: u64): bool {
       const e = entryAt(set, w);
       if (<u32>load<u8>(e, E_LG2) != lg2 || load<u64>(e, E_VPN) != vpn) continue;
       if ((load<u32>(e, E_PASID) & ~FS_FLAG) != pasid) continue; // PRIV_FLAG must match
-      if (load<u32>(e, E_SID) != sid || !live(e)) continue;
+      if (<u32>load<u16>(e, E_SID) != sid || !live(e)) continue;
       iotlbTouch(e);
       return true;
     }
@@ -178,20 +182,23 @@ function lookupBySid(sid: u32, pasid: u32, iova: u64): bool {
 }
 
 /** Insert a successful translation. `fs` marks first-stage/nested entries;
- *  `pasid` may carry PRIV_FLAG. */
-export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64, lg2: u32, frame: u64, perms: u32): void {
+ *  `pasid` may carry PRIV_FLAG. The victim: the first dead way, else a live
+ *  way with the same tag, else the least recently used way. `fresh`: the
+ *  caller's probe for this tag just missed, so no live way has it. */
+export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64, lg2: u32, frame: u64, perms: u32, fresh: bool): void {
   const vpn = iova >> lg2;
   const bare = pasid & ~PRIV_FLAG;
+  const epoch = genEpoch(SPACE_IOTLB);
+  const gG = genGlobal(SPACE_IOTLB);
   const gD = genDid(SPACE_IOTLB, did);
   const gB = genBucket(SPACE_IOTLB, bucketOf(did, bare));
   let e = entryAt(setOf(vpn, lg2), 0);
   let victim = e;
   let oldest: u32 = 0xffff_ffff;
   for (let w: u32 = 0; w < ways; w++, e += ENTRY_BYTES) {
-    if (!liveNear(e, did, bare, gD, gB)) { victim = e; break; }
-    const same = <u32>load<u8>(e, E_LG2) == lg2 && load<u64>(e, E_VPN) == vpn &&
-      load<u32>(e, E_DID) == did && (load<u32>(e, E_PASID) & ~FS_FLAG) == pasid;
-    if (same) { victim = e; break; }
+    if (!liveNear(e, did, bare, epoch, gG, gD, gB)) { victim = e; break; }
+    if (!fresh && <u32>load<u8>(e, E_LG2) == lg2 && load<u64>(e, E_VPN) == vpn &&
+        load<u32>(e, E_DID) == did && (load<u32>(e, E_PASID) & ~FS_FLAG) == pasid) { victim = e; break; }
     const use = load<u32>(e, E_USE);
     if (use < oldest) { oldest = use; victim = e; }
   }
@@ -199,13 +206,14 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   if (oldLg2 != 0) countSize(oldLg2, -1);
   countSize(lg2, 1);
   store<u32>(victim, did, E_DID);
-  store<u32>(victim, sid, E_SID);
+  store<u16>(victim, <u16>sid, E_SID);
+  store<u32>(victim, genEpoch(SPACE_IOTLB), E_EPOCH);
   store<u32>(victim, pasid | (fs ? FS_FLAG : 0), E_PASID);
   store<u64>(victim, vpn, E_VPN);
   store<u64>(victim, frame, E_FRAME);
   store<u8>(victim, <u8>lg2, E_LG2);
   store<u8>(victim, <u8>perms, E_PERMS);
-  store<u32>(victim, genGlobal(SPACE_IOTLB), E_GEN_G);
+  store<u32>(victim, gG, E_GEN_G);
   store<u32>(victim, gD, E_GEN_D);
   store<u32>(victim, gB, E_GEN_B);
   store<u32>(victim, ++tick, E_USE);

@@ -50,6 +50,10 @@ export const SF_KIND_MASK: u32 = 0xff;
 let table: usize = 0;
 let setupEpoch: u32 = 1;
 
+/** The current epoch (changes whenever every entry is dropped). */
+// @ts-ignore: decorator
+@inline export function scEpoch(): u32 { return setupEpoch; }
+
 /** Allocate the cache (once). */
 export function scInit(): void {
   table = heapAlloc(<u64>ENTRY_BYTES << SC_LG2, 64);

@@ -102,9 +102,11 @@ export function dcSave(sid: u32, pasid: u32, access: u32): void {
   scStore(sid, pasid, access, flags, dcDid, dcPasid, dcSsRoot, dcSsAw, dcFsRoot, dcFsTop, tag, bucketOf(dcDid, dcPasid), width);
 }
 
-/** Load the setup of decoded-setup cache entry `e` (after dcReset). */
-export function dcRestore(e: usize): void {
+/** Load the setup of decoded-setup cache entry `e` (instead of dcReset
+ *  and a lookup); `hasPasid`: the request carries a PASID. */
+export function dcRestore(e: usize, hasPasid: bool): void {
   const f = scFlags(e);
+  dcHasPasid = hasPasid;
   dcKind = f & SF_KIND_MASK;
   dcDid = scDid(e);
   dcPasid = scEff(e);

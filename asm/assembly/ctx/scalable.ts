@@ -32,10 +32,10 @@ import { dcKind, dcNoteFpd, dcRestore, dcSave, dcSetFs, dcSetPasid, dcSetPre, dc
 /** Take the setup from decoded-setup cache entry `e` (cache/setup-cache.ts):
  *  it stands for a context-cache hit and a PASID-cache hit that would decide
  *  the same, so it counts as both. */
-export function restoreScalable(e: usize): void {
+export function restoreScalable(e: usize, hasPasid: bool): void {
   bump(STAT_CTX_HITS);
   bump(STAT_PASID_HITS);
-  dcRestore(e);
+  dcRestore(e, hasPasid);
 }
 
 /** lookupScalable, then store a successful setup in the decoded-setup
