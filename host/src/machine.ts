@@ -17,6 +17,7 @@ import { PciBus } from './pci/bus.js';
 import { ConfigAccess, ECAM_SIZE } from './pci/config-access.js';
 import { enumerate } from './pci/firmware.js';
 import { iommuPort } from './pci/iommu-port.js';
+import type { DmaPort } from './pci/dma-port.js';
 import type { DeviceMsiSink } from './pci/msi.js';
 import { restoreMachine, snapshotMachine } from './snapshot/machine-snapshot.js';
 import { parseBdf, formatBdf, sidOf, type Sid } from './types.js';
@@ -70,6 +71,20 @@ export interface MachineConfig {
   readonly log?: (msg: string) => void;
   /** Use an already loaded core (e.g. the debug build); default: load the release build. */
   readonly core?: Core;
+  /**
+   * A VMM runs the machine over a host (vmm/): guest RAM is the VMM's view
+   * of host memory and devices DMA through the host's physical IOMMU, not
+   * through this machine's unit. Default: RAM in `core`, ports on the unit.
+   */
+  readonly backing?: MachineBacking;
+}
+
+/** Where guest RAM and device DMA live when a VMM backs the machine. */
+export interface MachineBacking {
+  /** Guest-physical memory (the unit's tables, queues and the guest's data live here). */
+  readonly ram: GuestMemory;
+  /** The DMA port of the device the guest sees at `sid`. */
+  readonly portFor: (sid: Sid) => DmaPort;
 }
 
 /** A running machine. */
@@ -101,8 +116,8 @@ export class Machine {
       throw new Error(`ramMib: ${String(ramMib)} is not an integer in 2..16384`);
     }
     const core = config.core ?? (await loadDefaultCore());
-    addRam(core, ramMib);
-    const ram = new GuestMemory(core);
+    if (!config.backing) addRam(core, ramMib);
+    const ram = config.backing?.ram ?? new GuestMemory(core);
     const log = config.log ?? (() => {});
     const vtd = VtdUnit.create({ core, mem: ram, profile, onInterrupt: config.onInterrupt, log });
     const bus = new PciBus();
@@ -219,7 +234,7 @@ function attachDevices(bus: PciBus, vtd: VtdUnit, config: MachineConfig, log: (m
   buses.forEach((b, k) => bus.attach(new PciBridge(sidOf(0, ROOT_PORT_SLOT, k), b), true));
   const devices = new Map<number, ModelDevice>();
   entries.forEach(({ d, sid }, i) => {
-    const dev = DEVICE_KINDS[d.kind](sid, iommuPort(vtd, sid), d, log);
+    const dev = DEVICE_KINDS[d.kind](sid, config.backing?.portFor(sid) ?? iommuPort(vtd, sid), d, log);
     dev.fn.msiSink = config.onDeviceInterrupt;
     try {
       bus.attach(dev);

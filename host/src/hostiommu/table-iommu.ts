@@ -19,11 +19,17 @@ import {
 
 /** The cache-invalidation primitives the physical IOMMU uses (docs/ABI.md; `Core` has them). */
 export interface CoreCaches {
+  /** Device-selective context-cache invalidation. */
   invContextDevice(did: number, sid: number, fm: number): void;
+  /** PASID-cache invalidation at `granularity`. */
   invPasidCache(granularity: number, did: number, pasid: number): void;
+  /** Every IOTLB entry of (did, pasid). */
   invPasidIotlb(did: number, pasid: number): void;
+  /** 2^am pages of (did, pasid) at `addr`. */
   invPasidIotlbPage(did: number, pasid: number, addr: bigint, am: number, ih: number | boolean): void;
+  /** Every IOTLB entry of domain `did`. */
   invIotlbDomain(did: number): void;
+  /** 2^am pages of domain `did` at `addr`. */
   invIotlbPage(did: number, addr: bigint, am: number, ih: number | boolean): void;
 }
 
@@ -65,6 +71,10 @@ export class TableIommu implements PhysicalIommu {
   private readonly contextTables = new Map<number, { page: bigint; used: number }>(); // key: bus << 1 | upper
   private readonly devices = new Map<number, DeviceTables>();
 
+  /**
+   * A physical IOMMU with tables in `pages` and the core's caches.
+   * @param pages Host pages for its tables.
+   */
   constructor(readonly pages: HostPages, private readonly caches: CoreCaches, private readonly opts: TableIommuOptions = {}) {
     this.ssLevels = opts.ssLevels ?? 4;
     this.maxLeafLg2 = opts.maxLeafLg2 ?? 21;
@@ -142,7 +152,8 @@ export class TableIommu implements PhysicalIommu {
       throw e;
     }
     const pdts = Math.max(0, this.pasidBits - 13); // 2^(PDTS+7) directory entries, §9.4
-    const words = encodeSmContextEntry({ P: true, PASIDE: true, PDTS: pdts, PASIDDIRPTR: dir, RID_PASID: RID_PASID });
+    // PRE: recoverable faults become page requests (FF_RECOVERABLE) routed to the HWPT's fault queue, §9.4.
+    const words = encodeSmContextEntry({ P: true, PASIDE: true, PRE: true, PDTS: pdts, PASIDDIRPTR: dir, RID_PASID: RID_PASID });
     const ea = smContextEntryAddress(ctx.page, sid & 0xff);
     for (let i = words.length - 1; i >= 0; i--) this.pages.mem.writeU64(ea + BigInt(i) * 8n, words[i]!);
     ctx.used++;

@@ -1,0 +1,217 @@
+/**
+ * A virtual machine over a physical host: the guest sees a `Machine` (its
+ * RAM, a VT-d unit it programs through MMIO, PCI devices at virtual RIDs);
+ * the devices really DMA through the host's physical IOMMU with their
+ * physical RIDs, and the VMM keeps the two consistent in one of two modes
+ * (ARCHITECTURE.md "Host side"):
+ *
+ * - **shadow** (shadow.ts): the guest's unit advertises caching mode; each
+ *   guest invalidation re-reads the guest tables for its scope and becomes
+ *   IOAS map/unmap on a host second stage.
+ * - **nested** (nested.ts): a guest PASID entry becomes a nested HWPT bound
+ *   per (device, PASID); first-stage invalidations pass through; host page
+ *   faults reach the guest's page-request queue with pRID -> vRID.
+ *
+ * The *emulated* mode is a plain `createMachine`: the guest's tables are
+ * walked by the machine's own core and no host object model is involved.
+ *
+ * Host objects of one VM: an IOAS with guest RAM mapped GPA -> HPA, a fault
+ * queue, a nesting-parent paging HWPT over the IOAS, each device bound, a
+ * vIOMMU with a vDEVICE per device (pRID -> vRID) and a PASID set in the
+ * global namespace. A failure while building them closes the context: no
+ * object, pinned page or PASID outlives a failed `create`.
+ */
+import { createMachine, type Machine } from '../machine.js';
+import type { DeviceKind, ModelDevice } from '../devices/registry.js';
+import type { HostIommu } from '../hostiommu/host-iommu.js';
+import { parseBdf, formatBdf, sid } from '../types.js';
+import type { PageGroupResponse, PageResponseCode } from '../vtd/prq/page-request.js';
+import { PageAllocator } from '../../../firmware-tests/lib/tables.js';
+import type { GuestEnv } from '../../../firmware-tests/lib/guest.js';
+import { hostPort, type HostDmaFault } from './host-port.js';
+import type { PhysicalHost } from './physical-host.js';
+import { NestedMode } from './nested.js';
+import { ShadowMode } from './shadow.js';
+
+/** The vIOMMU modes a VirtualMachine runs (emulated = createMachine). */
+export type VmMode = 'shadow' | 'nested';
+
+/** A device of the VM: the physical device `hostSid` shown to the guest at `bdf`. */
+export interface VmDeviceConfig {
+  /** Where the guest sees it ("BB:DD.F"; its vRID). */
+  readonly bdf: string;
+  /** Its physical requester id on the host (pRID); the host must have a device there. */
+  readonly hostSid: number;
+  /** Device model. */
+  readonly kind: DeviceKind;
+}
+
+/** What a VM is built from. */
+export interface VmConfig {
+  /** VM name (the host context's owner; default "vm"). */
+  readonly name?: string;
+  readonly mode: VmMode;
+  readonly devices: readonly VmDeviceConfig[];
+  /** Host PASIDs the VM may hold (its PASID set's quota; default 16). */
+  readonly pasidQuota?: number;
+  /** VMM log lines (binds, forwarded faults, refused guest requests). */
+  readonly log?: (msg: string) => void;
+}
+
+/** One device of a VM. */
+export interface VmDevice {
+  readonly vrid: number;
+  readonly prid: number;
+  /** Host device object id. */
+  readonly devId: number;
+  readonly model: ModelDevice;
+}
+
+/** Host object ids of the VM. */
+export interface VmObjects {
+  readonly ioas: number;
+  readonly fault: number;
+  readonly parent: number;
+  readonly viommu: number;
+  readonly pasidSet: number;
+}
+
+/** What a mode handler does with guest invalidations and host events. */
+export interface ModeHandler {
+  /** A guest invalidation (core primitive name and arguments, vtd-unit.ts onInvalidate). */
+  onInvalidate(op: string, args: readonly unknown[]): void;
+  /** A host fault-queue group became readable. */
+  onFaultReady?(): void;
+  /** The guest answered a page group of `vrid`. */
+  onGuestResponse?(vrid: number, r: PageGroupResponse): void;
+  /** A non-recoverable host DMA fault of a device. */
+  onHostFault?(dev: VmDevice, f: HostDmaFault): void;
+  /** Drops every binding (VM teardown). */
+  teardown?(): void;
+}
+
+/** A VM: the guest-visible machine plus its host objects and mode. */
+export class VirtualMachine {
+  /** Log lines of the VMM (bounded), newest last. */
+  readonly logLines: string[] = [];
+  private handler!: ModeHandler;
+  private closed = false;
+
+  private constructor(
+    readonly host: PhysicalHost,
+    readonly config: VmConfig,
+    /** What the guest sees. */
+    readonly machine: Machine,
+    /** The VM's host IOMMU context. */
+    readonly ctx: HostIommu,
+    readonly ids: VmObjects,
+    /** Devices by vRID. */
+    readonly devices: ReadonlyMap<number, VmDevice>,
+  ) {}
+
+  /** Builds the guest machine and the host objects; throws (leaving nothing behind) when the host refuses. */
+  static async create(host: PhysicalHost, config: VmConfig): Promise<VirtualMachine> {
+    let vm: VirtualMachine | undefined;
+    const prids = new Map(config.devices.map((d, i) => [parseBdf(d.bdf, `devices[${i}].bdf`), d.hostSid]));
+    const machine = await createMachine({
+      profile: 'default', iommu: { scalableMode: true, cachingMode: config.mode === 'shadow', awBits: 48 },
+      devices: config.devices.map((d) => ({ bdf: d.bdf, kind: d.kind })),
+      backing: {
+        ram: host.guestRam,
+        portFor: (vrid) => hostPort(host, prids.get(vrid)!, {
+          hostPasid: (g) => vm?.ctx.guestPasids.hostOf(g),
+          onFault: (f) => vm?.hostFault(vrid, f),
+        }),
+      },
+    });
+    const ctx = host.platform.createContext(config.name ?? 'vm');
+    try {
+      const { ids, devices } = buildHostObjects(ctx, host, machine, config, prids, () => vm?.handler.onFaultReady?.());
+      vm = new VirtualMachine(host, config, machine, ctx, ids, devices);
+    } catch (e) {
+      ctx.close();
+      throw e;
+    }
+    vm.start();
+    return vm;
+  }
+
+  private start(): void {
+    this.handler = this.config.mode === 'nested' ? new NestedMode(this) : new ShadowMode(this);
+    this.machine.vtd.onInvalidate = (op, args) => this.handler.onInvalidate(op, args);
+    this.machine.vtd.setPageResponseRouter((vrid) => ({ pageGroupResponse: (r) => this.handler.onGuestResponse?.(vrid, r) }));
+    for (const d of this.devices.values()) {
+      this.host.owners.set(d.prid, { pageResponse: (_sid, hpasid, grp, code) => this.toDevice(d, hpasid, grp, code) });
+    }
+  }
+
+  /** A guest environment for the guest-driver library (MMIO, guest RAM, table pages from 16 MiB up). */
+  guestEnv(): GuestEnv {
+    const ram = this.host.guestRam;
+    return {
+      platform: { mmioRead: (a, s) => this.machine.mmioRead(a, s), mmioWrite: (a, s, v) => this.machine.mmioWrite(a, s, v) },
+      mem: ram,
+      alloc: new PageAllocator(ram, 0x100_0000n, ram.size),
+    };
+  }
+
+  /** The VM device the guest sees at `bdf`; throws naming it if none. */
+  device(bdf: string | number): VmDevice {
+    const vrid = typeof bdf === 'number' ? bdf : parseBdf(bdf);
+    const d = this.devices.get(vrid);
+    if (d === undefined) throw new Error(`bdf: the VM has no device at ${formatBdf(vrid)}`);
+    return d;
+  }
+
+  /** The VM device with physical RID `prid`, if any. */
+  deviceOfPrid(prid: number): VmDevice | undefined {
+    return [...this.devices.values()].find((d) => d.prid === prid);
+  }
+
+  /** A VMM log line. */
+  log(msg: string): void {
+    this.logLines.push(msg);
+    if (this.logLines.length > 256) this.logLines.shift();
+    this.config.log?.(msg);
+  }
+
+  /** Tears the VM down: mode bindings, every host object, device ownership. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handler.teardown?.();
+    this.ctx.close();
+    for (const d of this.devices.values()) if (this.host.owners.get(d.prid)) this.host.owners.delete(d.prid);
+  }
+
+  private hostFault(vrid: number, f: HostDmaFault): void {
+    const d = this.devices.get(vrid);
+    if (d) this.handler.onHostFault?.(d, f);
+  }
+
+  /** A host page-group response for device `d`: host PASID -> guest PASID, then to the device. */
+  private toDevice(d: VmDevice, hpasid: number | undefined, prgi: number, code: number): void {
+    const pasid = hpasid === undefined || hpasid === 0 ? undefined : this.ctx.guestPasids.guestOf(hpasid);
+    d.model.pageGroupResponse?.({ pasid, prgi, code: code as PageResponseCode });
+  }
+}
+
+/** Allocates the VM's host objects (any failure propagates; the caller closes the context). */
+function buildHostObjects(
+  ctx: HostIommu, host: PhysicalHost, machine: Machine, config: VmConfig, prids: Map<number, number>, onFault: () => void,
+): { ids: VmObjects; devices: Map<number, VmDevice> } {
+  const ioas = ctx.ioasAlloc();
+  ctx.ioasMap(ioas, { iova: 0n, hpa: host.hpaOf(0n), len: host.guestRam.size });
+  const fault = ctx.faultQueueAlloc(onFault);
+  const parent = ctx.hwptAllocPaging(ioas, { nestParent: true });
+  const devices = new Map<number, VmDevice>();
+  for (const [vrid, prid] of prids) {
+    devices.set(vrid, { vrid, prid, devId: ctx.bindDevice(host.platform.openDevice(prid)), model: machine.device(sid(vrid)) });
+  }
+  const first = devices.values().next().value;
+  if (first === undefined) throw new Error('devices: a VM needs at least one device');
+  const viommu = ctx.viommuAlloc(first.devId, parent);
+  for (const d of devices.values()) ctx.vdeviceAlloc(viommu, d.devId, d.vrid);
+  const pasidSet = ctx.pasidSetAlloc(config.pasidQuota ?? 16);
+  return { ids: { ioas, fault, parent, viommu, pasidSet }, devices };
+}
