@@ -14,7 +14,7 @@
  */
 
 /** Build a machine (RAM, VT-d unit, PCI devices) from a config object. */
-export { createMachine, Machine, VTD_BASE, VTD_WINDOW, BAR_BASE, type MachineConfig, type DeviceConfig } from './machine.js';
+export { createMachine, Machine, VTD_BASE, VTD_WINDOW, BAR_BASE, ECAM_BASE, type MachineConfig, type DeviceConfig } from './machine.js';
 /** The WASM core: instantiation from bytes, a module or a URL, and its typed wrapper. */
 export { Core, loadCoreFrom, loadCoreFromSync, type CoreExports, type CoreSource, type Translation } from './core/core.js';
 /** Guest RAM of a core (`machine.ram`). */
@@ -38,9 +38,27 @@ export { buildRegisterTable, type RegisterRow, type RegName } from './vtd/regist
 /** The DMA test device and its BAR layout. */
 export { DmaTestDevice } from './devices/dma-test/device.js';
 export { DMAT, DMAT_CMD, DMAT_STATE } from './devices/dma-test/regs.js';
-/** PCI bus and the DMA port devices use. */
+/** The ATS device (device-TLB, translation requests, PRI) and its BAR layout. */
+export { AtsDevice, type AtsOp } from './devices/ats/device.js';
+export { ATS, ATS_CMD, ATS_CTL, ATS_STATE } from './devices/ats/regs.js';
+/** The shared work-queue device (PASID-tagged descriptors through a portal, SIOV / ENQCMD style) and its BAR layout. */
+export { SwqDevice, type SwqJob } from './devices/swq/device.js';
+export { SWQ, SWQ_ERR, SWQ_PT, SWQ_VECTOR } from './devices/swq/regs.js';
+/** PCI bus, the DMA port devices use, and the MSIs devices send (`MachineConfig.onDeviceInterrupt`). */
 export { PciBus, type PciFunction } from './pci/bus.js';
 export type { DmaPort, DmaResult } from './pci/dma-port.js';
+export type { DeviceMsi, DeviceMsiSink } from './pci/msi.js';
+/** The ACPI DMAR table of a machine (`machine.dmarTable()` uses it). */
+export { buildDmar, type DmarInput, type RmrrConfig } from './acpi/dmar.js';
+/** Machine snapshots (`machine.snapshot()` / `machine.restore()`): the byte format's header and sections. */
+export { SNAPSHOT_MAGIC, SNAPSHOT_VERSION, decodeSnapshot } from './snapshot/format.js';
+/**
+ * The iommufd-like host side (host/src/hostiommu): platform, IOAS, HWPTs,
+ * device binding, PASID spaces, fault queues, vIOMMU objects. A namespace,
+ * because some of its names (FaultRecord, PageRequest) mean host-side
+ * objects there: `new hostiommu.HostPlatform(...)`.
+ */
+export * as hostiommu from './hostiommu/index.js';
 /** Scenarios (`viommu-scenario/1`): validation, step-by-step and whole replay (`viommu replay`). */
 export {
   startReplay, replayScenario, formatReplay, bytesToHex,

@@ -78,16 +78,38 @@ function membersOf(checker: ts.TypeChecker, s: ts.Symbol): ApiItem[] {
   return out;
 }
 
-/** Every public export with its members. */
+/** The doc comment on an `export * as name from` statement. */
+function namespaceDoc(e: ts.Symbol): string {
+  const stmt = e.declarations?.[0]?.parent;
+  if (!stmt) return '';
+  return ts.getJSDocCommentsAndTags(stmt).map((d) => (ts.isJSDoc(d) ? ts.getTextOfJSDocComment(d.comment) ?? '' : '')).join('\n').trim();
+}
+
+/** One export (`prefix` names the namespace it is in) with its members. */
+function itemOf(checker: ts.TypeChecker, e: ts.Symbol, prefix: string, nodeOnly: boolean): ApiItem {
+  const s = e.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(e) : e;
+  const kind = KIND.find(([f]) => s.flags & f)?.[1] ?? 'export';
+  return {
+    name: prefix + e.name, kind, signature: signatureOf(s.declarations?.[0]), doc: docOf(checker, s), members: membersOf(checker, s),
+    ...(nodeOnly ? { nodeOnly: true } : {}),
+  };
+}
+
+/**
+ * Every public export with its members. A namespace export (`export * as
+ * ns`) is one item plus an item `ns.Name` for each of its exports.
+ */
 export function collectApi(): ApiItem[] {
   const { checker, exports, browser } = program();
-  return exports.map((e) => {
+  return exports.flatMap((e) => {
+    const nodeOnly = !browser.has(e.name);
     const s = e.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(e) : e;
-    const kind = KIND.find(([f]) => s.flags & f)?.[1] ?? 'export';
-    return {
-      name: e.name, kind, signature: signatureOf(s.declarations?.[0]), doc: docOf(checker, s), members: membersOf(checker, s),
-      ...(browser.has(e.name) ? {} : { nodeOnly: true }),
+    if (!(s.flags & ts.SymbolFlags.ValueModule)) return [itemOf(checker, e, '', nodeOnly)];
+    const ns: ApiItem = {
+      name: e.name, kind: 'namespace', signature: signatureOf(e.declarations?.[0]?.parent), doc: namespaceDoc(e), members: [],
+      ...(nodeOnly ? { nodeOnly: true } : {}),
     };
+    return [ns, ...checker.getExportsOfModule(s).map((x) => itemOf(checker, x, `${e.name}.`, nodeOnly))];
   }).sort((a, b) => a.name.localeCompare(b.name));
 }
 
@@ -106,7 +128,8 @@ export function renderMarkdown(api: readonly ApiItem[]): string {
   const lines = ['# API reference', '', 'Generated from `host/src/index.ts` by `tools/api-doc/generate.ts`; do not edit by hand.',
     'Everything not marked *Node only* is also exported by the platform-neutral entry `host/src/browser.ts` (`wasm-viommu/browser`).', ''];
   const kindOf = (i: ApiItem): string => (i.nodeOnly ? `${i.kind}, Node only` : i.kind);
-  lines.push(...api.map((i) => `- [\`${i.name}\`](#${i.name.toLowerCase()}) (${kindOf(i)})`), '');
+  const anchor = (name: string): string => name.toLowerCase().replace(/[^a-z0-9_-]/g, '');
+  lines.push(...api.map((i) => `- [\`${i.name}\`](#${anchor(i.name)}) (${kindOf(i)})`), '');
   for (const i of api) {
     lines.push(`## ${i.name}`, '', `*${kindOf(i)}*`, '', '```ts', i.signature, '```', '', i.doc || '_(undocumented)_', '');
     for (const m of i.members) lines.push(`- \`${m.name}\`: ${m.doc.replace(/\n+/g, ' ') || '_(undocumented)_'}  \n  \`${m.signature.replace(/`/g, "'")}\``);

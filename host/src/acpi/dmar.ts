@@ -25,6 +25,7 @@ export interface DmarInput {
   readonly devices: readonly number[];
   /** Root ports: their requester id and secondary bus. */
   readonly bridges: readonly { sid: number; secondary: number }[];
+  /** Reserved memory regions (first and last byte) with the requester ids that use them. */
   readonly rmrr?: readonly { base: bigint; limit: bigint; devices: readonly number[] }[];
   /** DMAR flags: bit 0 INTR_REMAP, bit 1 X2APIC_OPT_OUT, bit 2 DMA_CTRL_PLATFORM_OPT_IN. Default 0. */
   readonly flags?: number;

@@ -13,6 +13,7 @@ export const RID_PASID = 0;
 
 /** A host second-stage domain as programmed into a PASID entry (PGTT = second stage). */
 export interface PagingProgram {
+  /** Discriminant. */
   readonly kind: 'paging';
   /** Domain id. */
   readonly did: number;
@@ -24,6 +25,7 @@ export interface PagingProgram {
 
 /** A nested domain: a guest first-stage table over a host second stage (PGTT = nested). */
 export interface NestedProgram {
+  /** Discriminant. */
   readonly kind: 'nested';
   /** Domain id of the nested domain. */
   readonly did: number;

@@ -41,6 +41,11 @@ export class PhysDevice {
   /** The context object currently bound, if any. */
   boundTo: BoundDevice | undefined;
 
+  /**
+   * A physical device.
+   * @param sid Its physical requester id.
+   * @param info What the device supports (PASID width, ATS, PRI).
+   */
   constructor(readonly sid: number, readonly info: DeviceInfo) {
     checkInt(sid, 0, 0xffff, 'sid');
     checkInt(info.pasidBits ?? 0, 0, 20, 'info.pasidBits');
@@ -57,6 +62,10 @@ export class DeviceFile {
   /** 'parked' after open and unbind, 'bound' while a context holds it, 'closed' after close. */
   state: 'parked' | 'bound' | 'closed' = 'parked';
 
+  /**
+   * An open device file, parked until bound.
+   * @param device The physical device the file opens.
+   */
   constructor(readonly device: PhysDevice) {}
 
   /** Closes the file; EBUSY while bound. */
@@ -76,7 +85,10 @@ export class BoundDevice implements HostObject {
   /** The per-device PASID namespace (undefined without PASID support). */
   readonly pasids: DevicePasidSpace | undefined;
 
-  /** Binds `file` (EBUSY if its device is bound anywhere; EINVAL if the file is closed); `release` unbinds. */
+  /**
+   * Binds `file` (EBUSY if its device is bound anywhere; EINVAL if the file is closed); `release` unbinds.
+   * @param file The device file bound.
+   */
   constructor(readonly file: DeviceFile, private readonly iommu: PhysicalIommu, injector: FailInjector) {
     const phys = file.device;
     if (file.state === 'closed') fail('EINVAL', `file: ${phys.name} is closed`);

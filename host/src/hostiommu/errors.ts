@@ -47,6 +47,7 @@ export class HostIommuError extends Error {
   /** The errno code (see ERRNO_MEANING). */
   readonly errno: Errno;
 
+  /** An error with its errno; `message` names the argument or object at fault. */
   constructor(errno: Errno, message: string) {
     super(`${errno}: ${message}`);
     this.name = 'HostIommuError';

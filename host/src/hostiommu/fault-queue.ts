@@ -38,11 +38,17 @@ export interface PageRequest {
 
 /** One record as the VMM reads it. */
 export interface FaultRecord {
+  /** Object id of the bound device the fault came from. */
   readonly devId: number;
+  /** PASID of the request (guest PASID), undefined without one. */
   readonly pasid: number | undefined;
+  /** Page request group index. */
   readonly groupId: number;
+  /** Requested access: FAULT_PERM bits. */
   readonly perms: number;
+  /** Faulting page address. */
   readonly addr: bigint;
+  /** Last page of its group: the group needs a response. */
   readonly last: boolean;
   /** The cookie that names this record's group in `respond`. */
   readonly cookie: number;

@@ -62,6 +62,12 @@ export class HostIommu {
   readonly guestPasids: GuestPasidTable;
   private closed = false;
 
+  /**
+   * A context (one open iommufd).
+   * @param platform The platform its objects live on.
+   * @param owner Name of the owner (a VM), for PASID sets and errors.
+   * @param account The owner's pinned-page account.
+   */
   constructor(readonly platform: HostPlatform, readonly owner: string, readonly account: PinAccount) {
     this.table = new ObjectTable(platform.injector);
     this.guestPasids = new GuestPasidTable(owner, platform.hostPasidOwners);

@@ -26,6 +26,12 @@ export class HostPages {
   private readonly freed: bigint[] = [];
   private readonly live = new Set<bigint>();
 
+  /**
+   * A page allocator.
+   * @param mem Host memory the pages are in.
+   * @param start First byte of the pool (page aligned).
+   * @param end End of the pool (exclusive).
+   */
   constructor(readonly mem: TableMemory, readonly start: bigint, readonly end: bigint, private readonly injector: FailInjector) {
     if (start % PAGE !== 0n || end % PAGE !== 0n || end <= start) {
       throw new Error(`range: [0x${start.toString(16)}, 0x${end.toString(16)}) must be non-empty and 4 KiB aligned`);

@@ -24,7 +24,9 @@ import { PAGE } from './host-pages.js';
 
 /** A (physical sid, PASID) a HWPT is installed at. */
 export interface Attachment {
+  /** Physical requester id. */
   readonly sid: number;
+  /** Host PASID (RID_PASID for requests without PASID). */
   readonly pasid: number;
 }
 
@@ -77,11 +79,17 @@ export interface HwptPagingOptions {
 /** A host second-stage domain mirroring an IOAS. */
 export class HwptPaging extends HwptBase implements HostObject, IoasDomain {
   readonly kind = 'hwpt-paging' as const;
+  /** The host second-stage table. */
   readonly table: SsPageTable;
+  /** Allocated as a nesting parent (nested HWPTs may sit on it). */
   readonly nestParent: boolean;
   /** Nested HWPTs over this one (their IOTLB entries hold second-stage results too). */
   readonly children = new Set<HwptNested>();
 
+  /**
+   * Use `HwptPaging.create`.
+   * @param ioas The IOAS whose mappings the table mirrors.
+   */
   private constructor(readonly ioas: Ioas, private readonly iommu: PhysicalIommu, did: number, freeDid: DidRelease, opts: HwptPagingOptions) {
     super(did, opts.faultQueue, freeDid);
     this.table = new SsPageTable(iommu.pages, iommu.ssLevels, iommu.maxLeafLg2);
@@ -163,13 +171,19 @@ export const S1_INVALIDATE_ALL = (1n << 64n) - 1n;
 /** A guest first stage over a parent paging HWPT. */
 export class HwptNested extends HwptBase implements HostObject {
   readonly kind = 'hwpt-nested' as const;
+  /** Guest first-stage table pointer (a guest physical address). */
   readonly fsptptr: bigint;
+  /** First-stage paging levels. */
   readonly fsLevels: 4 | 5;
   private readonly sre: boolean;
   private readonly wpe: boolean;
+  /** The vIOMMU the HWPT was allocated on, if any. */
   readonly viommu: HostObject | undefined;
 
-  /** Validates the options (EINVAL naming the argument); takes references to parent, queue and vIOMMU. */
+  /**
+   * Validates the options (EINVAL naming the argument); takes references to parent, queue and vIOMMU.
+   * @param parent The nesting-parent HWPT (host second stage).
+   */
   constructor(readonly parent: HwptPaging, private readonly iommu: PhysicalIommu, did: number, freeDid: DidRelease, opts: HwptNestedOptions) {
     super(did, opts.faultQueue, freeDid);
     this.fsptptr = checkU64(opts.fsptptr, 'fsptptr');

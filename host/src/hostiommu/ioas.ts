@@ -26,6 +26,11 @@ export class PinAccount {
   /** Pages currently charged. */
   pinned = 0;
 
+  /**
+   * An account.
+   * @param owner Whose pages these are.
+   * @param limitPages Most pages it may pin.
+   */
   constructor(readonly owner: string, readonly limitPages: number) {}
 
   /** Charges `pages`; ENOMEM when the limit would be passed. */

@@ -29,6 +29,7 @@ export const MAX_OBJECT_ID = 0x7fff_ffff;
 export class ObjectTable {
   private readonly objects = new Map<number, HostObject>();
 
+  /** An empty table; `injector` fails allocations on request (fail-nth), ids go up to `maxId`. */
   constructor(private readonly injector: FailInjector, private readonly maxId = MAX_OBJECT_ID) {}
 
   /** Number of live objects. */

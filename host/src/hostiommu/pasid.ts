@@ -73,6 +73,12 @@ export class PasidSet {
   /** False once destroyed. */
   live = true;
 
+  /**
+   * A set.
+   * @param space The global space it allocates from.
+   * @param quota Most PASIDs it may hold.
+   * @param owner Who owns it, for errors.
+   */
   constructor(readonly space: GlobalPasidSpace, readonly quota: number, readonly owner: string) {}
 
   /** Allocates a PASID in the global space for this set (`want` picks a number). */
@@ -161,7 +167,10 @@ export class GlobalPasidSpace {
 export class DevicePasidSpace {
   private readonly ns: Namespace;
 
-  /** `bits` is the device's PASID width (PCIe PASID capability, 1..20); PASID 0 is not handed out. */
+  /**
+   * A device's own PASID space; PASID 0 is not handed out.
+   * @param bits The device's PASID width (PCIe PASID capability, 1..20).
+   */
   constructor(injector: FailInjector, readonly bits: number, name = 'the device PASID space') {
     checkInt(bits, 1, 20, 'bits');
     this.ns = new Namespace({ first: 1, last: (1 << bits) - 1 }, injector, name);
@@ -200,6 +209,11 @@ export class GuestPasidTable {
   private readonly g2h = new Map<number, number>();
   private readonly h2g = new Map<number, number>();
 
+  /**
+   * An empty table.
+   * @param vm The VM whose guest PASIDs it maps.
+   * @param owners Host PASID -> owning VM, shared by the platform.
+   */
   constructor(readonly vm: string, private readonly owners: HostPasidOwners) {}
 
   /** Number of mappings. */

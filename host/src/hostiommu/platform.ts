@@ -35,10 +35,15 @@ export interface PlatformOptions {
 
 /** A page request from a physical device, as the physical IOMMU reports it. */
 export interface PhysPageRequest {
+  /** Host PASID of the request, undefined without one. */
   readonly pasid: number | undefined;
+  /** Page request group index. */
   readonly groupId: number;
+  /** Requested access: FAULT_PERM bits. */
   readonly perms: number;
+  /** Faulting page address. */
   readonly addr: bigint;
+  /** Last page of its group. */
   readonly last: boolean;
 }
 
@@ -60,11 +65,15 @@ export interface PlatformUsage {
 
 /** The platform: physical IOMMU, devices, global namespaces. */
 export class HostPlatform {
+  /** Fail-nth injection shared by every object of the platform. */
   readonly injector: FailInjector;
+  /** The physical IOMMU HWPTs are programmed into. */
   readonly iommu: PhysicalIommu;
+  /** The global PASID namespace (ENQCMD). */
   readonly pasids: GlobalPasidSpace;
   /** Host PASID -> owning VM, shared by every context's gPASID table. */
   readonly hostPasidOwners: HostPasidOwners = new Map();
+  /** True when `len` bytes at `hpa` are host memory that may be mapped. */
   readonly hostMemory: (hpa: bigint, len: bigint) => boolean;
   private readonly devices = new Map<number, PhysDevice>();
   private readonly accounts = new Map<string, PinAccount>();
@@ -72,6 +81,7 @@ export class HostPlatform {
   private readonly dids = new Set<number>();
   private readonly maxDid: number;
 
+  /** A platform; throws an Error naming the bad option. */
   constructor(private readonly opts: PlatformOptions) {
     this.injector = opts.injector ?? new FailInjector();
     this.iommu = opts.iommu;

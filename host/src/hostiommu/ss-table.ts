@@ -44,6 +44,12 @@ export class SsPageTable {
   /** Present entries per table page (to free tables that empty). */
   private readonly counts = new Map<bigint, number>();
 
+  /**
+   * An empty table.
+   * @param pages Where its pages come from.
+   * @param levels Paging levels (3, 4 or 5).
+   * @param maxLeafLg2 Largest leaf it maps (4 KiB, 2 MiB or 1 GiB).
+   */
   constructor(private readonly pages: HostPages, readonly levels: 3 | 4 | 5, readonly maxLeafLg2: 12 | 21 | 30 = 21) {
     this.root = pages.alloc('second-stage root table');
     this.counts.set(this.root, 0);

@@ -21,7 +21,11 @@ export class Viommu implements HostObject {
   /** Physical RID -> vDEVICE. */
   readonly bySid = new Map<number, Vdevice>();
 
-  /** EINVAL unless `parent` is a nesting parent. Holds `parent` and `device`. */
+  /**
+   * EINVAL unless `parent` is a nesting parent. Holds `parent` and `device`.
+   * @param parent The nesting-parent HWPT (host second stage).
+   * @param device The bound device the vIOMMU is for.
+   */
   constructor(readonly parent: HwptPaging, readonly device: BoundDevice) {
     if (!parent.nestParent) fail('EINVAL', `hwptId: HWPT ${parent.id} was not allocated as a nesting parent`);
     parent.users++;
@@ -50,7 +54,12 @@ export class Vdevice implements HostObject {
   id = 0;
   users = 0;
 
-  /** Checks `vrid` (EINVAL) and uniqueness (EEXIST), then registers the vRID and takes references. */
+  /**
+   * Checks `vrid` (EINVAL) and uniqueness (EEXIST), then registers the vRID and takes references.
+   * @param viommu The vIOMMU.
+   * @param device The bound device.
+   * @param vrid The device's virtual requester id in the guest.
+   */
   constructor(readonly viommu: Viommu, readonly device: BoundDevice, readonly vrid: number) {
     checkInt(vrid, 0, 0xffff, 'vrid');
     const taken = viommu.byVrid.get(vrid);

@@ -16,7 +16,9 @@ import type { ConfigSpace } from './config-space.js';
 export interface DeviceMsi {
   /** Requester id of the sender. */
   readonly sid: number;
+  /** MSI address as programmed. */
   readonly address: bigint;
+  /** MSI data as programmed (plus the vector for multi-message MSI). */
   readonly data: number;
 }
 

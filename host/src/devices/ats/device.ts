@@ -24,9 +24,13 @@ import { ATS, ATS_BUFFER_SIZE, ATS_CMD, ATS_CTL, ATS_ID, ATS_STATE, atsStatus } 
 
 /** One command. */
 export interface AtsOp {
+  /** READ into the buffer, WRITE from it, or TRANSLATE (fill the device-TLB only). */
   readonly kind: 'read' | 'write' | 'translate';
+  /** DMA address. */
   readonly iova: bigint;
+  /** Bytes to move (or to translate). */
   readonly len: number;
+  /** Buffer offset the transfer starts at. */
   readonly bufOffset: number;
 }
 
@@ -40,7 +44,9 @@ const DONE = { state: ATS_STATE.DONE } as const;
 
 /** The ATS device. */
 export class AtsDevice implements PciFunction {
+  /** The PCI function: config space (ATS, PASID, PRI, MSI capabilities), BAR0, interrupts. */
   readonly fn: DeviceFunction;
+  /** The device-TLB (ATC): translations from translation completions. */
   readonly tlb = new DeviceTlb(ATS_DTLB_ENTRIES);
   private readonly bufOff: number;
   /** Register state (snapshot.ts saves it). */
@@ -48,6 +54,7 @@ export class AtsDevice implements PciFunction {
   /** The command waiting for a page-group response, if any. */
   pending?: { op: AtsOp; retries: number };
 
+  /** A device at requester id `sid` that does DMA through `port` (`opts.log`: guest programming errors). */
   constructor(readonly sid: Sid, private readonly port: DmaPort, opts: { log?: (m: string) => void } = {}) {
     this.fn = new DeviceFunction(sid, ATS_IDENTITY, ATS_CAPS, port, opts.log);
     this.bufOff = port.allocBuffer(ATS_BUFFER_SIZE);

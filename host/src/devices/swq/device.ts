@@ -30,9 +30,11 @@ const MAX_RETRIES = 16;
 
 /** A descriptor in flight. */
 export interface SwqJob {
+  /** The decoded descriptor. */
   readonly desc: WorkDescriptor;
   /** Bytes done so far. */
   offset: number;
+  /** Page requests sent for it so far (bounded). */
   retries: number;
   /** COMPARE: 1 once a difference was found. */
   result: number;
@@ -42,16 +44,20 @@ type Step = 'ok' | 'pending' | { status: number; reason: number; addr: bigint };
 
 /** The shared work-queue device. */
 export class SwqDevice implements PciFunction {
+  /** The PCI function: config space (PASID, PRI, MSI-X capabilities), BAR0, interrupts. */
   readonly fn: DeviceFunction;
   /** Register state (snapshot.ts saves it). */
   regs = newRegs();
+  /** The device's PASID table (BAR0 PASID_TABLE): which PASIDs may submit, and with privilege. */
   readonly pasidTable = new Uint32Array(SWQ_PASID_SLOTS);
+  /** The submission portal: the 64-byte descriptor being written. */
   readonly portal = new Uint8Array(DESC_BYTES);
   /** Descriptors waiting for page responses. */
   jobs: SwqJob[] = [];
   private readonly bufA: number;
   private readonly bufB: number;
 
+  /** A device at requester id `sid` that does DMA through `port` (`opts.log`: guest programming errors). */
   constructor(readonly sid: Sid, private readonly port: DmaPort, opts: { log?: (m: string) => void } = {}) {
     this.fn = new DeviceFunction(sid, SWQ_IDENTITY, SWQ_CAPS, port, opts.log);
     this.bufA = port.allocBuffer(CHUNK);
