@@ -145,6 +145,11 @@ export class VirtualMachine {
     }
   }
 
+  /** The mode logic (NestedMode or ShadowMode) for inspection. */
+  get modeHandler(): ModeHandler {
+    return this.handler;
+  }
+
   /** A guest environment for the guest-driver library (MMIO, guest RAM, table pages from 16 MiB up). */
   guestEnv(): GuestEnv {
     const ram = this.host.guestRam;
