@@ -9,6 +9,8 @@
 import { PasidTableBuilder, PageTableBuilder, PGTT, encodeFsPte, encodePasidEntry, encodeSmContextEntry } from '../../../firmware-tests/lib/tables.js';
 import type { DmaTestDevice } from '../devices/dma-test/device.js';
 import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
+import type { PhysicalHost } from '../vmm/physical-host.js';
+import type { VmDeviceConfig } from '../vmm/virtual-machine.js';
 import { bootGuest, DESC, setDevicePasid, startIommu, type Guest } from './guest-side.js';
 
 /** Guest PASID and DID of the process address space. */
@@ -18,25 +20,33 @@ export const VSVA = { pasid: 5, did: 9, va: 0x7f12_3450_0000n, gpa: 0x200_0000n,
 export interface VsvaGuest extends Guest {
   readonly fs: PageTableBuilder;
   readonly pasids: PasidTableBuilder;
+  /** The dma-test device at VSVA.bdf (throws when the VM has none). */
   readonly dev: DmaTestDevice;
 }
 
-/** Boots a nested VM and binds the address space (the setup sequence the fail-nth sweep runs). */
-export async function bootVsva(io?: FlowIo): Promise<VsvaGuest> {
-  const g = await bootGuest({ name: 'vm-vsva', mode: 'nested', devices: [{ bdf: VSVA.bdf, hostSid: 0x0318, kind: 'dma-test' }] });
+/** The dma-test device of the nested VM (other flows add more). */
+const VSVA_DEVICES: readonly VmDeviceConfig[] = [{ bdf: VSVA.bdf, hostSid: 0x0318, kind: 'dma-test' }];
+
+/**
+ * Boots a nested VM and binds the address space on every device (one PASID
+ * directory shared by them): the setup sequence the fail-nth sweep runs.
+ */
+export async function bootVsva(io?: FlowIo, devices: readonly VmDeviceConfig[] = VSVA_DEVICES, host?: PhysicalHost): Promise<VsvaGuest> {
+  const g = await bootGuest({ name: 'vm-vsva', mode: 'nested', devices }, host);
   const { env, iommu } = g;
-  const vrid = g.vm.device(VSVA.bdf).vrid;
   const pasids = new PasidTableBuilder(env.mem, env.alloc);
-  iommu.ctx.setContext(vrid, encodeSmContextEntry({ P: true, PASIDE: true, PRE: true, PASIDDIRPTR: pasids.directory, RID_PASID: 0 }));
+  for (const d of devices) {
+    iommu.ctx.setContext(g.vm.device(d.bdf).vrid, encodeSmContextEntry({ P: true, PASIDE: true, PRE: true, PASIDDIRPTR: pasids.directory, RID_PASID: 0 }));
+  }
   startIommu(g);
-  io?.say(`guest: scalable mode on, context entry of ${VSVA.bdf} with an empty PASID directory`);
+  io?.say(`guest: scalable mode on, context entries of ${devices.map((d) => d.bdf).join(', ')} with an empty PASID directory`);
   const fs = new PageTableBuilder(env.mem, env.alloc, { stage: 'fs', levels: 4 });
   fs.map(VSVA.va, VSVA.gpa, 12, encodeFsPte({ P: true, RW: true, US: true }));
   pasids.setPasid(VSVA.pasid, encodePasidEntry({ P: true, PGTT: PGTT.FIRST_STAGE, DID: VSVA.did, FSPTPTR: fs.rootPointer }));
   g.qi.submitSync([DESC.pasidCache(1, VSVA.did, VSVA.pasid)]);
   io?.say(`guest: PASID ${VSVA.pasid} -> first-stage root ${hex(fs.rootPointer)} (VA ${hex(VSVA.va)} -> GPA ${hex(VSVA.gpa)}), PASID-cache invalidation`);
-  setDevicePasid(g, VSVA.bdf, VSVA.pasid);
-  return { ...g, fs, pasids, dev: g.vm.machine.dmaTest(VSVA.bdf) };
+  if (devices.some((d) => d.bdf === VSVA.bdf)) setDevicePasid(g, VSVA.bdf, VSVA.pasid);
+  return { ...g, fs, pasids, get dev() { return g.vm.machine.dmaTest(VSVA.bdf); } };
 }
 
 async function run(io: FlowIo): Promise<FlowResult> {
