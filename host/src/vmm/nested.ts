@@ -186,6 +186,11 @@ export class NestedMode implements ModeHandler {
     }
   }
 
+  /** Forwarded groups of a reset device were answered by the host: a late guest answer matches nothing. */
+  onDeviceReset(vrid: number): void {
+    for (const k of [...this.pending.keys()]) if (k.startsWith(`${vrid}:`)) this.pending.delete(k);
+  }
+
   teardown(): void {
     for (const b of [...this.bindings.values()]) this.unbind(b);
     this.pending.clear();

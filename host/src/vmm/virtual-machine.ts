@@ -86,6 +86,8 @@ export interface ModeHandler {
   onGuestResponse?(vrid: number, r: PageGroupResponse): void;
   /** A non-recoverable host DMA fault of a device. */
   onHostFault?(dev: VmDevice, f: HostDmaFault): void;
+  /** The device `vrid` was reset: forget what it had outstanding. */
+  onDeviceReset?(vrid: number): void;
   /** Drops every binding (VM teardown). */
   teardown?(): void;
 }
@@ -178,6 +180,21 @@ export class VirtualMachine {
     this.logLines.push(msg);
     if (this.logLines.length > 256) this.logLines.shift();
     this.config.log?.(msg);
+  }
+
+  /**
+   * Function-level reset of the device at `bdf` (e.g. the guest wrote FLR):
+   * the host resets the physical device first — its outstanding page groups
+   * are answered (Response Failure) so nothing stays in flight — then the
+   * device model returns to power-on state. Returns the groups answered.
+   */
+  resetDevice(bdf: string): number {
+    const d = this.device(bdf);
+    const groups = this.ctx.reset(d.devId);
+    this.handler.onDeviceReset?.(d.vrid);
+    d.model.reset();
+    this.log(`vmm: reset ${formatBdf(d.vrid)} (pRID ${d.prid.toString(16)}): ${groups} page group(s) answered`);
+    return groups;
   }
 
   /** Tears the VM down: mode bindings, every host object, device ownership. */
