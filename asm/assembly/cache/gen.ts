@@ -29,6 +29,7 @@ const globalGen = memory.data(<i32>SPACES * 4);
 // at the current epoch (and global generation) is live without looking at
 // its DID and bucket generations.
 const epochs = memory.data(<i32>SPACES * 4);
+const epochWraps = memory.data(<i32>SPACES * 4);
 let didGen: usize = 0;
 let bucketGen: usize = 0;
 
@@ -64,6 +65,13 @@ export function genInit(): void {
   return load<u32>(bucketGen + (((space << BUCKET_LG2) + b) << 2));
 }
 
+/** How many times the epoch of `space` wrapped around (caches holding
+ *  epochs forget them when this changes). */
+// @ts-ignore: decorator
+@inline export function genEpochWraps(space: u32): u32 {
+  return load<u32>(epochWraps + (space << 2));
+}
+
 /** The epoch of `space`: unchanged while none of its generations changed. */
 // @ts-ignore: decorator
 @inline export function genEpoch(space: u32): u32 {
@@ -82,6 +90,8 @@ function noteSpace(space: u32): void {
     store<u32>(p, 1);
     const g = globalGen + (space << 2);
     store<u32>(g, load<u32>(g) + 1);
+    const w = epochWraps + (space << 2);
+    store<u32>(w, load<u32>(w) + 1);
   }
 }
 

@@ -8,12 +8,12 @@
 import { heapAlloc } from '../mem/heap';
 import { STAT_IOTLB_HITS, STAT_IOTLB_MISSES } from '../abi/layout';
 import { bump } from '../stats';
-import { bucketOf, bumpGlobal, genBucket, genDid, genEpoch, genGlobal, SPACE_IOTLB } from './gen';
+import { bucketOf, bumpGlobal, genBucket, genDid, genEpoch, genEpochWraps, genGlobal, SPACE_IOTLB } from './gen';
 
 // Entry layout (48 bytes).
 const E_DID = 0;      // u32 domain id
 const E_PASID = 4;    // u32 PASID key | FS_FLAG (E_DID and E_PASID load as one u64)
-const E_EPOCH = 8;    // u32 generation epoch (cache/gen.ts genEpoch) when filled
+const E_EPOCH = 8;    // u32 generation epoch (cache/gen.ts genEpoch) when filled, 0 once dropped
 const E_SID = 34;     // u16 source id
 const E_VPN = 16;     // u64 page number at the entry's page size
 const E_FRAME = 24;   // u64 output page address
@@ -22,7 +22,7 @@ const E_PERMS = 33;   // u8 R/W/X, P_DIRTY
 const E_GEN_G = 36;   // u32 global generation
 const E_GEN_D = 40;   // u32 DID generation
 const E_GEN_B = 44;   // u32 bucket generation
-const E_USE = 12;     // u32 last use tick
+const E_USE = 12;     // u32 last use tick (E_EPOCH and E_USE load as one u64)
 const ENTRY_BYTES: u32 = 48;
 /** PASID-key flag of entries from a first-stage or nested walk. */
 export const FS_FLAG: u32 = 0x8000_0000;
@@ -89,14 +89,21 @@ export function iotlbSlots(): u32 { return (<u32>1 << setsLg2) * ways; }
     load<u32>(e, E_GEN_B) == genBucket(SPACE_IOTLB, bucketOf(did, pasid));
 }
 
-/** live(e), cheaper: an entry filled at the current epoch is live; entries
- *  of the same (did, bare pasid) compare with its generations `gD`, `gB`. */
+/** live(e) for an entry whose epoch is not the current one: entries of the
+ *  same (did, bare pasid) compare with its generations `gD`, `gB`. */
 // @ts-ignore: decorator
-@inline function liveNear(e: usize, did: u32, bare: u32, epoch: u32, gG: u32, gD: u32, gB: u32): bool {
+@inline function liveNear(e: usize, did: u32, bare: u32, gG: u32, gD: u32, gB: u32): bool {
   if (load<u8>(e, E_LG2) == 0 || load<u32>(e, E_GEN_G) != gG) return false;
-  if (load<u32>(e, E_EPOCH) == epoch) return true;
   if (load<u32>(e, E_DID) != did || (load<u32>(e, E_PASID) & ~KEY_FLAGS) != bare) return live(e);
   return load<u32>(e, E_GEN_D) == gD && load<u32>(e, E_GEN_B) == gB;
+}
+
+// When the epoch wraps around (cache/gen.ts), every entry forgets its epoch
+// before the next insert, so that no old value can equal a new one.
+let wrapsSeen: u32 = 0;
+function clearEpochs(): void {
+  const n = iotlbSlots();
+  for (let i: u32 = 0; i < n; i++) store<u32>(table + <usize>(i * ENTRY_BYTES), 0, E_EPOCH);
 }
 
 /** Look iova up for (did or, with bySid, sid; pasid, with PRIV_FLAG for
@@ -108,7 +115,7 @@ export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u
     bump(STAT_IOTLB_MISSES);
     return false;
   }
-  iotlbTouch(e);
+  touchAndKeep(e);
   return true;
 }
 
@@ -139,15 +146,20 @@ export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u
   return 0;
 }
 
-/** Commit a hit on entry `e`: LRU tick, hit counter, hit* results. */
+/** Commit a hit on entry `e`: LRU tick, hit counter. */
 // @ts-ignore: decorator
 @inline export function iotlbTouch(e: usize): void {
   store<u32>(e, ++tick, E_USE);
+  bump(STAT_IOTLB_HITS);
+}
+
+// iotlbTouch, and the entry's fields to hit*.
+function touchAndKeep(e: usize): void {
+  iotlbTouch(e);
   hitFrame = load<u64>(e, E_FRAME);
   hitPerms = load<u8>(e, E_PERMS);
   hitLg2 = load<u8>(e, E_LG2);
   hitDid = load<u32>(e, E_DID);
-  bump(STAT_IOTLB_HITS);
 }
 
 /** Output page address of entry `e`. */
@@ -173,7 +185,7 @@ function lookupBySid(sid: u32, pasid: u32, iova: u64): bool {
       if (<u32>load<u8>(e, E_LG2) != lg2 || load<u64>(e, E_VPN) != vpn) continue;
       if ((load<u32>(e, E_PASID) & ~FS_FLAG) != pasid) continue; // PRIV_FLAG must match
       if (<u32>load<u16>(e, E_SID) != sid || !live(e)) continue;
-      iotlbTouch(e);
+      touchAndKeep(e);
       return true;
     }
   }
@@ -189,6 +201,10 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   const vpn = iova >> lg2;
   const bare = pasid & ~PRIV_FLAG;
   const epoch = genEpoch(SPACE_IOTLB);
+  if (genEpochWraps(SPACE_IOTLB) != wrapsSeen) {
+    clearEpochs();
+    wrapsSeen = genEpochWraps(SPACE_IOTLB);
+  }
   const gG = genGlobal(SPACE_IOTLB);
   const gD = genDid(SPACE_IOTLB, did);
   const gB = genBucket(SPACE_IOTLB, bucketOf(did, bare));
@@ -196,18 +212,25 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   let victim = e;
   let oldest: u32 = 0xffff_ffff;
   for (let w: u32 = 0; w < ways; w++, e += ENTRY_BYTES) {
-    if (!liveNear(e, did, bare, epoch, gG, gD, gB)) { victim = e; break; }
+    // A way filled at the current epoch is live (no generation changed
+    // since, and dropping a way zeroes its epoch).
+    const epochUse = load<u64>(e, E_EPOCH);
+    if (<u32>epochUse != epoch && !liveNear(e, did, bare, gG, gD, gB)) { victim = e; break; }
     if (!fresh && <u32>load<u8>(e, E_LG2) == lg2 && load<u64>(e, E_VPN) == vpn &&
         load<u32>(e, E_DID) == did && (load<u32>(e, E_PASID) & ~FS_FLAG) == pasid) { victim = e; break; }
-    const use = load<u32>(e, E_USE);
-    if (use < oldest) { oldest = use; victim = e; }
+    // Least recently used, with masks rather than a branch: which way is
+    // oldest is unpredictable and a mispredicted branch costs more.
+    const use = <u32>(epochUse >> 32);
+    const older = 0 - <u32>(use < oldest);
+    oldest = (use & older) | (oldest & ~older);
+    victim = (e & older) | (victim & ~older);
   }
   const oldLg2 = <u32>load<u8>(victim, E_LG2);
   if (oldLg2 != 0) countSize(oldLg2, -1);
   countSize(lg2, 1);
   store<u32>(victim, did, E_DID);
   store<u16>(victim, <u16>sid, E_SID);
-  store<u32>(victim, genEpoch(SPACE_IOTLB), E_EPOCH);
+  store<u32>(victim, epoch, E_EPOCH);
   store<u32>(victim, pasid | (fs ? FS_FLAG : 0), E_PASID);
   store<u64>(victim, vpn, E_VPN);
   store<u64>(victim, frame, E_FRAME);
@@ -281,6 +304,7 @@ function dropIf(e: usize, did: u32, pasid: u32, fsOnly: bool): void {
   if (fsOnly && (key & FS_FLAG) == 0) return;
   countSize(<u32>load<u8>(e, E_LG2), -1);
   store<u8>(e, 0, E_LG2);
+  store<u32>(e, 0, E_EPOCH);
 }
 
 /** Remove the first-stage entries of `did` (any PASID, any address): QEMU

@@ -50,10 +50,16 @@ export function ramOff(i: u32): u64 { return i < regionCount ? load<u64>(regionO
 
 /** The linear-memory offset of [gpa, gpa+len) if it lies inside one region,
  *  else RAM_MISS. len >= 1. */
-export function ramOffset(gpa: u64, len: u64): i64 {
-  let i = lastHit;
+// @ts-ignore: decorator
+@inline export function ramOffset(gpa: u64, len: u64): i64 {
+  const i = lastHit;
   if (i < regionCount && inRegion(i, gpa, len)) return regionByte(i, gpa);
-  for (i = 0; i < regionCount; i++) {
+  return ramOffsetSearch(gpa, len);
+}
+
+// ramOffset past the last region hit: search every region.
+function ramOffsetSearch(gpa: u64, len: u64): i64 {
+  for (let i: u32 = 0; i < regionCount; i++) {
     if (inRegion(i, gpa, len)) {
       lastHit = i;
       return regionByte(i, gpa);
