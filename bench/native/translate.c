@@ -9,9 +9,9 @@
  *   entries keyed by (sid, PASID);
  * - validity by generation counters (global, per DID, per (DID, PASID)
  *   bucket) per cache, so domain/PASID invalidation is O(1).
- * One deliberate difference: context and PASID cache entries hold the
- * decoded fields the walk needs (the core re-decodes the raw entry on every
- * request); that is the cheaper design the core is measured against.
+ * One difference: context and PASID cache entries hold the decoded fields
+ * the walk needs (the core caches the raw entries and, in front of them, the
+ * decoded setup per (sid, PASID, request class): asm/assembly/cache/setup-cache.ts).
  */
 #include <stdlib.h>
 #include <string.h>

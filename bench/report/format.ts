@@ -105,8 +105,8 @@ walk and IOTLB algorithm compiled with \`cc -O2\`). \`js\` is the same algorithm
 rates and PTE reads are the point, its ns only show the shape). The C and JS
 baselines copy the core's cache structures (set hash, LRU, shared paging-structure cache, generation
 counters), so all three report the same IOTLB hit and PTE-read counts on every workload (the smoke
-test checks it); the C and JS versions cache decoded context/PASID entries where the core re-decodes
-the cached raw entry per request. The core's batch numbers include copying each request into the
+test checks it); the C and JS versions cache decoded context/PASID entries, the core caches the raw
+entries plus a decoded-setup cache in front of them (\`asm/assembly/cache/setup-cache.ts\`). The core's batch numbers include copying each request into the
 batch ring (results overwrite requests); its per-call numbers include reading the out-buffer.
 Invalidation costs are medians of single calls after filling the cache, minus an empty call timed
 the same way.
