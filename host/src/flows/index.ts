@@ -1,0 +1,25 @@
+/**
+ * The seed flows as a table, in the order `viommu demo` runs them: the
+ * emulated basics first, then the host-side flows of the vIOMMU modes.
+ */
+import type { Flow } from './flow.js';
+import { basics } from './basics.js';
+import { nestedVsva } from './nested-vsva.js';
+import { iopf } from './iopf.js';
+import { shadow } from './shadow.js';
+import { pasidQuota } from './pasid-quota.js';
+import { enqcmdFlow } from './enqcmd.js';
+import { bindEbusy } from './bind-ebusy.js';
+import { sharedPasid } from './shared-pasid.js';
+import { revoke } from './revoke.js';
+import { resetFlow } from './reset.js';
+
+/** Every flow. */
+export const FLOWS: readonly Flow[] = [basics, nestedVsva, iopf, shadow, pasidQuota, enqcmdFlow, bindEbusy, sharedPasid, revoke, resetFlow];
+
+/** The flow called `name`, or undefined. */
+export function flowNamed(name: string): Flow | undefined {
+  return FLOWS.find((f) => f.name === name);
+}
+
+export type { Flow, FlowIo, FlowResult } from './flow.js';
