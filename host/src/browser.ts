@@ -26,7 +26,11 @@ export { GuestMemory } from './core/guest-memory.js';
  */
 export * from './core/constants.js';
 /** The VT-d unit: MMIO registers, commands, invalidation, fault recording. */
-export { VtdUnit, type VtdUnitOptions, type DmaFault } from './vtd/vtd-unit.js';
+export { VtdUnit, type VtdUnitOptions, type DmaFault, type VtdUnitState } from './vtd/vtd-unit.js';
+/** The parts of `VtdUnitState`: queued invalidation, fault recording, page requests. */
+export type { QiState } from './vtd/qi/invalidation-queue.js';
+export type { FaultRecorderState } from './vtd/fault-recorder.js';
+export type { PageRequestState, PageRequestStats } from './vtd/prq/page-request-service.js';
 /** Capability profiles (`default`, `qemu-7.2`, `qemu-10.0`). */
 export { createProfile, PROFILE_NAMES, type Profile, type ProfileName, type IommuOptions } from './vtd/profiles.js';
 /** Interrupts the unit sends (fault / invalidation / page-request events). */

@@ -5,7 +5,11 @@ import { GuestIommu } from '../../firmware-tests/lib/guest.js';
 import { guestEnvFor } from '../../firmware-tests/lib/machine-env.js';
 import { PciDriver } from '../../firmware-tests/lib/pci-driver.js';
 import { encodeSsPte } from '../../firmware-tests/lib/tables.js';
-import { GuestQueue } from '../../firmware-tests/cases/invalidation/qi-guest.js';
+import { D, GuestQueue } from '../../firmware-tests/cases/invalidation/qi-guest.js';
+import { CMD, GuestDmaTest } from '../../firmware-tests/cases/page-requests/pri-guest.js';
+import { GuestPrq, decodeGuestPageRequest, pageGroupResponseDesc, RESP } from '../../firmware-tests/lib/prq-handler.js';
+import { attachPasids } from '../../firmware-tests/lib/pasid-attach.js';
+import { PGTT, encodeFsPte, encodeSmContextEntry } from '../../firmware-tests/lib/tables.js';
 
 const CONFIG: MachineConfig = {
   ramMib: 32,
@@ -100,4 +104,104 @@ describe('machine snapshot', () => {
     expect(() => b.restore(encodeSnapshot([...sections]))).toThrow(/section "VTD " is missing/);
     expect(() => b.restore(new Uint8Array([...snap, 0]))).toThrow(/trailing/);
   });
+
+  it('the unit state API names the field it refuses and changes nothing then', async () => {
+    const a = await bootInFlight();
+    const s = a.vtd.saveState();
+    const b = await createMachine(IN_FLIGHT_CONFIG);
+    const before = b.vtd.saveState();
+    expect(() => b.vtd.loadState({ ...s, prq: { ...s.prq, stats: { ...s.prq.stats, queued: -1 } } })).toThrow(/^state\.prq\.stats\.queued: /);
+    expect(() => b.vtd.loadState({ ...s, qi: { ...s.qi, head: s.qi.entries } })).toThrow(/^state\.qi\.head: /);
+    expect(() => b.vtd.loadState({ ...s, faults: { next: 999 } })).toThrow(/^state\.faults\.next: /);
+    expect(() => b.vtd.loadState({ ...s, registers: { ...s.registers, NOPE: 0n } })).toThrow(/^state\.registers\.NOPE: /);
+    expect(b.vtd.saveState()).toEqual(before);
+    b.vtd.loadState(s);
+    expect(b.vtd.saveState()).toEqual(s);
+  });
+
+  it('work in flight crosses the snapshot: a halted invalidation queue (ITE, an aborted wait owed) and an unanswered page request', async () => {
+    const a = await bootInFlight();
+    const b = await createMachine(IN_FLIGHT_CONFIG);
+    b.restore(a.snapshot());
+    const expected = finishInFlight(a);
+    expect(finishInFlight(b)).toEqual(expected);
+    expect(expected).toMatchObject({ waitAborted: 0n, waitAfter: 0x22n, dmaState: 1, written: 0x1122_3344_5566_7788n, prqEmpty: true });
+    expect(b.snapshot()).toEqual(a.snapshot());
+  });
 });
+
+const IN_FLIGHT_CONFIG: MachineConfig = { ramMib: 32, devices: [{ bdf: '00:03.0', kind: 'dma-test' }, { bdf: '00:05.0', kind: 'ats' }] };
+const VTD = 0xfed9_0000n;
+const PRI_IOVA = 0x7000_0000_3000n;
+const PRI_PAGE = 0xa0_0000n;
+const STATUS_ABORTED = 0xb0_0000n;
+const STATUS_AFTER = 0xb0_0008n;
+
+/**
+ * Scalable mode: the DMA test device (PASID 5, first stage, PRE) has written to an
+ * unmapped page and waits for a page response (the guest mapped the page but has not
+ * answered); the ATS device stopped answering invalidations, so a device-TLB
+ * invalidation timed out (ITE) and the batch behind it (IOTLB, wait) is halted.
+ */
+async function bootInFlight(): Promise<Machine> {
+  const m = await createMachine(IN_FLIGHT_CONFIG);
+  const env = guestEnvFor(m);
+  const pci = new PciDriver(m);
+  const g = new GuestIommu(env, 'scalable');
+  const { pasids, fs } = g.attachScalable(0x18, { did: 1, pgtt: PGTT.FIRST_STAGE, pasid: 5 });
+  g.ctx.setContext(0x18, encodeSmContextEntry({ P: true, PASIDE: true, PRE: true, PASIDDIRPTR: pasids!.directory, RID_PASID: 5 }));
+  attachPasids(g, 0x28, [{ pasid: 0, did: 2 }], { dte: true }).get(0)!.map(0x10000n, 0x90_0000n, 12, RW);
+  g.start();
+  const q = new GuestQueue(env, { wide: true });
+  q.enable();
+  new GuestPrq(env, (d) => q.submitSync(d)).enable();
+  pci.enablePasid(0x18);
+  pci.enablePri(0x18, 8);
+  pci.enableAts(0x28);
+  const dev = new GuestDmaTest(env.platform, 0x18);
+  dev.fillBuffer(0, Uint8Array.of(0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11));
+  expect(dev.start(CMD.WRITE, PRI_IOVA, 8, 5) & 7).toBe(4); // page wait
+  fs!.map(PRI_IOVA, PRI_PAGE, 12, encodeFsPte({ P: true, RW: true, US: true }));
+  const ats = m.device('00:05.0') as unknown as { read(i: bigint, l: number): number };
+  expect(ats.read(0x10000n, 8) & 7).toBe(1);
+  const bar = pci.barBase(0x28, 0);
+  m.mmioWrite(bar + 0x28n, 4, 2n); // CTL: ignore invalidation requests
+  q.place([[0x3n | 0x28n << 32n, 0x10000n]]); // device-TLB invalidation: times out
+  q.ring();
+  q.place([D.iotlb(2, 2), D.wait(STATUS_ABORTED, 0x11)]);
+  q.ring();
+  expect(Number(m.mmioRead(VTD + 0x34n, 4)) & 0x40).toBe(0x40); // FSTS.ITE: the queue is halted
+  return m;
+}
+
+/** Writes descriptors at IQT (256-bit queue) and rings, through MMIO and RAM only. */
+function submitRaw(m: Machine, descs: readonly bigint[][]): void {
+  const iqa = m.mmioRead(VTD + 0x90n, 8);
+  const entries = (4096 << Number(iqa & 7n)) / 32;
+  let tail = Number(m.mmioRead(VTD + 0x88n, 8) >> 5n);
+  for (const d of descs) {
+    d.forEach((w, i) => m.ram.writeU64((iqa & ~0xfffn) + BigInt(tail * 32 + 8 * i), w));
+    tail = (tail + 1) % entries;
+  }
+  m.mmioWrite(VTD + 0x88n, 8, BigInt(tail * 32));
+}
+
+/** The guest finishes what was in flight (same MMIO/RAM steps on any machine); returns what it observes. */
+function finishInFlight(m: Machine) {
+  const bar = new PciDriver(m).barBase(0x28, 0);
+  m.mmioWrite(bar + 0x28n, 4, 0n); // the ATS device answers again
+  m.mmioWrite(VTD + 0x34n, 4, 0x40n); // W1C ITE: fetching resumes (the wait behind the time-out is aborted)
+  submitRaw(m, [D.wait(STATUS_AFTER, 0x22)]);
+  const pqh = m.mmioRead(VTD + 0xc0n, 8);
+  const pqa = m.mmioRead(VTD + 0xd0n, 8) & ~0xfffn;
+  const req = decodeGuestPageRequest(m.ram.readU64(pqa + pqh), m.ram.readU64(pqa + pqh + 8n))!;
+  m.mmioWrite(VTD + 0xc0n, 8, m.mmioRead(VTD + 0xc8n, 8));
+  submitRaw(m, [pageGroupResponseDesc(req, RESP.SUCCESS)]);
+  return {
+    waitAborted: m.ram.readU64(STATUS_ABORTED), waitAfter: m.ram.readU64(STATUS_AFTER),
+    fsts: m.mmioRead(VTD + 0x34n, 4), iqh: m.mmioRead(VTD + 0x80n, 8), iqt: m.mmioRead(VTD + 0x88n, 8),
+    request: req, dmaState: Number(m.mmioRead(new PciDriver(m).barBase(0x18, 0) + 0x18n, 4)) & 7,
+    written: m.ram.readU64(PRI_PAGE), prqEmpty: m.mmioRead(VTD + 0xc0n, 8) === m.mmioRead(VTD + 0xc8n, 8),
+    openGroups: m.vtd.prq.openGroups(), stats: { ...m.vtd.prq.stats },
+  };
+}

@@ -7,8 +7,8 @@
 
 /** Magic bytes at offset 0. */
 export const SNAPSHOT_MAGIC = 'VIOMMUSN';
-/** Current format version. */
-export const SNAPSHOT_VERSION = 1;
+/** Current format version (2: the VTD section holds the unit's typed state, VtdUnit.saveState). */
+export const SNAPSHOT_VERSION = 2;
 
 /** Appends little-endian values to a growing buffer. */
 export class ByteWriter {

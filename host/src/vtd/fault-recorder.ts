@@ -43,6 +43,12 @@ export interface FaultRecord {
   readonly at?: number;
 }
 
+/** The recorder state the registers do not hold (snapshots). */
+export interface FaultRecorderState {
+  /** Index of the fault recording register written next. */
+  readonly next: number;
+}
+
 /** What happened to a reported fault. */
 export type RecordOutcome = 'recorded' | 'collapsed' | 'overflow' | 'dropped';
 
@@ -113,6 +119,20 @@ export class FaultRecorder {
     for (let n = 0; n < this.profile.frcdCount; n++) anyPending ||= this.pending(n);
     this.setFsts(anyPending ? fsts | FSTS.PPF : fsts & ~FSTS.PPF);
     if (!this.profile.host.qemuFaultEventRule) this.withdrawIfServiced();
+  }
+
+  /** The recorder's state for a snapshot. */
+  saveState(): FaultRecorderState {
+    return { next: this.next };
+  }
+
+  /** Restores a state saved by `saveState`; throws an Error naming a field that does not fit this profile. */
+  loadState(s: FaultRecorderState): void {
+    const n = s?.next;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n >= this.profile.frcdCount) {
+      throw new Error(`state.next: ${String(n)} is not a fault record index (0..${this.profile.frcdCount - 1})`);
+    }
+    this.next = n;
   }
 
   /** Index of the record written next (for tests and `info`). */

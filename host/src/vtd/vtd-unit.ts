@@ -13,17 +13,18 @@ import type { GuestMemory } from '../core/guest-memory.js';
 import * as K from '../core/constants.js';
 import type { DmaPort, DmaResult } from '../pci/dma-port.js';
 import { configureCore } from './core-config.js';
-import { FaultRecorder, type FaultRecord, type RecordOutcome } from './fault-recorder.js';
+import { FaultRecorder, type FaultRecord, type FaultRecorderState, type RecordOutcome } from './fault-recorder.js';
 import { handleGcmdWrite, latchedTtm, type GcmdTarget } from './gcmd.js';
 import { EventInterrupts, type InterruptSink } from './interrupts.js';
 import type { Profile } from './profiles.js';
 import type { QiHost } from './qi-host.js';
-import { InvalidationQueue, type QiRegister } from './qi/invalidation-queue.js';
+import { InvalidationQueue, type QiRegister, type QiState } from './qi/invalidation-queue.js';
 import type { PageRequest, PageRequestOutcome, PageRequestSink } from './prq/page-request.js';
-import { PageRequestService, type PageResponseRouter } from './prq/page-request-service.js';
+import { PageRequestService, type PageRequestState, type PageResponseRouter } from './prq/page-request-service.js';
 import { RegisterFile, type RegisterWrite } from './register-file.js';
 import { handleCcmdWrite, handleIotlbWrite } from './register-invalidation.js';
-import { RTADDR, TTM } from './spec/registers.js';
+import type { RegName } from './register-table.js';
+import { GCMD, RTADDR, TTM } from './spec/registers.js';
 
 /** Options of a unit. */
 export interface VtdUnitOptions {
@@ -47,6 +48,26 @@ export interface DmaFault {
   readonly record: FaultRecord;
   /** What the recorder did; 'suppressed' by an FPD, 'silent' when the profile fails the access without a record. */
   readonly outcome: RecordOutcome | 'suppressed' | 'silent';
+}
+
+/**
+ * A unit's whole state as plain data (machine snapshots): every register's
+ * raw value, what SRTP latched, and the state of the queue, the fault
+ * recorder and the page-request service. Caches are not part of it.
+ */
+export interface VtdUnitState {
+  /** Raw register values by name (the profile's register table). */
+  readonly registers: Readonly<Record<string, bigint>>;
+  /** Root-table mode (TTM) latched by the last SRTP. */
+  readonly ttm: number;
+  /** Root-table address latched by the last SRTP. */
+  readonly rootTable: bigint;
+  /** Queued invalidation. */
+  readonly qi: QiState;
+  /** Fault recording. */
+  readonly faults: FaultRecorderState;
+  /** Page requests: open groups and counters. */
+  readonly prq: PageRequestState;
 }
 
 const HIGH_DWORD = 0xffff_ffff_0000_0000n;
@@ -142,6 +163,56 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   /** The root table address latched by the last SRTP (0 before one). */
   get latchedRootTable(): bigint {
     return this.rootTable;
+  }
+
+  /** The unit's state as plain data (see `VtdUnitState`). */
+  saveState(): VtdUnitState {
+    const registers: Record<string, bigint> = {};
+    for (const name of this.regs.rows.keys()) registers[name] = this.regs.get(name);
+    return {
+      registers, ttm: this.ttm, rootTable: this.rootTable,
+      qi: this.qi.saveState(), faults: this.faults.saveState(), prq: this.prq.saveState(),
+    };
+  }
+
+  /**
+   * Restores a state saved by a unit of the same profile, then latches the
+   * root table and TE into the core with every cache empty (what hardware
+   * may do at any time). Throws an Error naming the field that does not fit.
+   */
+  loadState(s: VtdUnitState): void {
+    if (typeof s !== 'object' || s === null) throw new Error('state: not an object');
+    const regs = Object.entries(s.registers ?? {});
+    for (const [name, v] of regs) {
+      if (!this.regs.has(name as RegName)) throw new Error(`state.registers.${name}: no such register in profile ${this.profile.name}`);
+      if (typeof v !== 'bigint') throw new Error(`state.registers.${name}: ${String(v)} is not a bigint`);
+    }
+    if (!Object.values(TTM).includes(s.ttm as never)) throw new Error(`state.ttm: ${String(s.ttm)} is not a root-table mode`);
+    if (typeof s.rootTable !== 'bigint' || (s.rootTable & ~RTADDR.RTA_MASK) !== 0n) throw new Error(`state.rootTable: ${String(s.rootTable)} is not a root-table address`);
+    this.loadParts(s);
+    for (const [name, v] of regs) this.regs.set(name as RegName, v);
+    this.ttm = s.ttm;
+    this.rootTable = s.rootTable;
+    this.core.setRootTable(this.rootTable, this.ttm);
+    this.core.setTranslationEnabled((Number(this.regs.get('GSTS')) & GCMD.TE) !== 0);
+    this.core.invalidateAll();
+  }
+
+  /** Loads the queue, recorder and page-request states, all or none; errors name `state.<part>.<field>`. */
+  private loadParts(s: VtdUnitState): void {
+    const parts = [
+      { name: 'qi', part: this.qi, state: s.qi },
+      { name: 'faults', part: this.faults, state: s.faults },
+      { name: 'prq', part: this.prq, state: s.prq },
+    ] as { name: string; part: { saveState(): unknown; loadState(x: unknown): void }; state: unknown }[];
+    const before = parts.map((p) => p.part.saveState());
+    let at = 0;
+    try {
+      for (; at < parts.length; at++) parts[at]!.part.loadState(parts[at]!.state);
+    } catch (e) {
+      parts.forEach((p, i) => p.part.loadState(before[i]));
+      throw new Error((e as Error).message.replace(/^state\./, `state.${parts[at]!.name}.`));
+    }
   }
 
   /** True when the root table latched by the last SRTP is in scalable mode (TTM = 01). */

@@ -73,6 +73,17 @@ export interface PageRequestStats {
   unknownResponses: number;
 }
 
+/** Most pages a restored group may have (a guest never lets one grow near this). */
+const MAX_GROUP_PAGES = 1 << 20;
+
+/** The page-request state the registers do not hold (snapshots): open groups and counters. */
+export interface PageRequestState {
+  /** Groups waiting for a response, oldest first. */
+  readonly groups: readonly OpenGroup[];
+  /** The counters. */
+  readonly stats: PageRequestStats;
+}
+
 const zeroStats = (): PageRequestStats => ({
   queued: 0, rejected: 0, dropped: 0, overflows: 0, autoResponses: 0, responses: 0, unknownResponses: 0,
 });
@@ -173,6 +184,38 @@ export class PageRequestService implements PageRequestSink {
   afterRegisterWrite(name: string): void {
     if (name === 'PRS') this.queue.afterPrsWrite();
     else if (name === 'PQH' || name === 'PQT' || name === 'PQA') this.queue.afterQueueRegWrite(name);
+  }
+
+  /** The service's state for a snapshot (the queue itself is guest RAM and registers). */
+  saveState(): PageRequestState {
+    return { groups: this.groups.list().map((g) => ({ ...g })), stats: { ...this.stats } };
+  }
+
+  /** Restores a state saved by `saveState`; throws an Error naming the field that is malformed. */
+  loadState(s: PageRequestState): void {
+    if (!Array.isArray(s?.groups)) throw new Error('state.groups: not an array');
+    const stats = zeroStats();
+    for (const k of Object.keys(stats) as (keyof PageRequestStats)[]) {
+      const v = s.stats?.[k];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Error(`state.stats.${k}: ${String(v)} is not a count`);
+      stats[k] = v;
+    }
+    s.groups.forEach((g, i) => {
+      checkInt(g?.sid, 0xffff, `state.groups[${i}].sid`);
+      checkInt(g.prgi, PRGI_MAX, `state.groups[${i}].prgi`);
+      if (g.pasid !== undefined) checkInt(g.pasid, PASID_MAX, `state.groups[${i}].pasid`);
+      checkInt(g.pages, MAX_GROUP_PAGES, `state.groups[${i}].pages`);
+      if (g.pages < 1) throw new Error(`state.groups[${i}].pages: an open group has at least one page`);
+      if (typeof g.complete !== 'boolean') throw new Error(`state.groups[${i}].complete: not a boolean`);
+    });
+    this.groups.clear();
+    for (const g of s.groups) {
+      // Replays the group's pages; only the last may carry LPIG, so `complete` comes back as saved.
+      for (let k = 1; k <= g.pages; k++) {
+        this.groups.noteQueued({ sid: g.sid, pasid: g.pasid, prgi: g.prgi, lpig: g.complete && k === g.pages, addr: 0n, read: false, write: false, exec: false, priv: false });
+      }
+    }
+    Object.assign(this.stats, stats);
   }
 
   /** Unit reset: open groups and counters are forgotten (registers are reset by the register file). */

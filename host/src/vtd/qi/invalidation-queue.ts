@@ -27,6 +27,32 @@ import {
 /** The queue registers this class owns. */
 export type QiRegister = 'IQA' | 'IQT' | 'IQH' | 'ICS' | 'IQERCD';
 
+/**
+ * The queue state the registers do not hold (snapshots): what QIE latched
+ * and where fetching stands. Between MMIO accesses nothing else is live.
+ */
+export interface QiState {
+  /** GSTS.QIES. */
+  readonly enabled: boolean;
+  /** Queue base latched at QIE enable. */
+  readonly base: bigint;
+  /** Queue size in descriptors (from IQA.QS and DW at enable). */
+  readonly entries: number;
+  /** 256-bit descriptors (IQA.DW latched at enable). */
+  readonly wide: boolean;
+  /** IQH in descriptors. */
+  readonly head: number;
+  /** IQT in descriptors (may lie past the queue: an IQE when fetching resumes). */
+  readonly tail: number;
+  /** Type of the last fetched descriptor (0: none). */
+  readonly lastType: number;
+  /** A device-TLB time-out happened: the next wait descriptor is aborted. */
+  readonly abortNextWait: boolean;
+}
+
+/** Largest queue: QS 7 with 128-bit descriptors (§11.4.9.3). */
+const MAX_ENTRIES = queueEntries(7, false);
+
 const ERROR_BITS = BigInt(FSTS.IQE | FSTS.ITE);
 const LOW_DWORD = 0xffff_ffffn;
 
@@ -138,6 +164,39 @@ export class InvalidationQueue {
    */
   resume(): void {
     if (this.behaviour.resumeOnErrorClear) this.drain();
+  }
+
+  /** The queue's state for a snapshot (a plain object; registers are saved by the register file). */
+  saveState(): QiState {
+    const { enabled, base, entries, wide, head, tail, lastType, abortNextWait } = this;
+    return { enabled, base, entries, wide, head, tail, lastType, abortNextWait };
+  }
+
+  /**
+   * Restores a state saved by `saveState` (registers are restored separately).
+   * Throws an Error naming the field that is not a possible queue state.
+   */
+  loadState(s: QiState): void {
+    const int = (v: unknown, max: number, what: string): number => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) throw new Error(`state.${what}: ${String(v)} is not an integer in 0..${max}`);
+      return v;
+    };
+    const bool = (v: unknown, what: string): boolean => {
+      if (typeof v !== 'boolean') throw new Error(`state.${what}: ${String(v)} is not a boolean`);
+      return v;
+    };
+    if (typeof s?.base !== 'bigint' || s.base < 0n || s.base >= 1n << 64n || (s.base & 0xfffn)) throw new Error(`state.base: ${String(s?.base)} is not a 4 KiB aligned address`);
+    const entries = int(s.entries, MAX_ENTRIES, 'entries');
+    if (entries === 0 || (entries & (entries - 1))) throw new Error(`state.entries: ${entries} is not a power of two`);
+    this.head = int(s.head, entries - 1, 'head');
+    this.tail = int(s.tail, Number(IQ_OFFSET_MASK >> 4n), 'tail'); // IQT may point past the queue (IQE on the next fetch)
+    this.lastType = int(s.lastType, 0xff, 'lastType');
+    this.enabled = bool(s.enabled, 'enabled');
+    this.wide = bool(s.wide, 'wide');
+    this.abortNextWait = bool(s.abortNextWait, 'abortNextWait');
+    this.base = s.base;
+    this.entries = entries;
+    this.running = false;
   }
 
   /**
