@@ -50,6 +50,8 @@ export class GuestRamView extends GuestMemory {
 
 /** What the VMM that drives a physical device provides the host. */
 export interface DeviceOwner {
+  /** The owning VM (identity only). */
+  readonly vm: object;
   /** A page-group response for the device (the platform's PageResponder). */
   readonly pageResponse: PageResponder;
 }

@@ -143,7 +143,7 @@ export class VirtualMachine {
     this.machine.vtd.onInvalidate = (op, args) => this.handler.onInvalidate(op, args);
     this.machine.vtd.setPageResponseRouter((vrid) => ({ pageGroupResponse: (r) => this.handler.onGuestResponse?.(vrid, r) }));
     for (const d of this.devices.values()) {
-      this.host.owners.set(d.prid, { pageResponse: (_sid, hpasid, grp, code) => this.toDevice(d, hpasid, grp, code) });
+      this.host.owners.set(d.prid, { vm: this, pageResponse: (_sid, hpasid, grp, code) => this.toDevice(d, hpasid, grp, code) });
     }
   }
 
@@ -203,7 +203,7 @@ export class VirtualMachine {
     this.closed = true;
     this.handler.teardown?.();
     this.ctx.close();
-    for (const d of this.devices.values()) if (this.host.owners.get(d.prid)) this.host.owners.delete(d.prid);
+    for (const d of this.devices.values()) if (this.host.owners.get(d.prid)?.vm === this) this.host.owners.delete(d.prid);
   }
 
   private hostFault(vrid: number, f: HostDmaFault): void {
