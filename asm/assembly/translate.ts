@@ -9,17 +9,18 @@ import {
   OUT_FAULT_ADDR_LO, OUT_FAULT_FLAGS, OUT_FAULT_PASID, OUT_PAGE_LG2, OUT_PERMS, OUT_SOURCE, OUT_STATUS, PASID_NONE,
   QUIRK_FS_AD_IF_A_CLEAR, QUIRK_INTR_PAGE_OVERLAP, QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_LEGACY_CODES_IN_SM,
   QUIRK_NO_FAULT_ON_CACHED_PERM, QUIRK_PT_STICKY, QUIRK_QEMU_FAULT_PV, QUIRK_RSVD_CTX_UNQUALIFIED,
-  SRC_DISABLED, SRC_IOTLB, SRC_PT, SRC_WALK, STAT_CTX_HITS, STAT_FAULTS, STAT_IOTLB_MISSES, STAT_PASID_HITS, STAT_TRANSLATIONS,
+  SRC_DISABLED, SRC_IOTLB, SRC_PT, SRC_WALK, STAT_FAULTS, STAT_IOTLB_MISSES, STAT_TRANSLATIONS,
 } from './abi/layout';
 import { cfg, quirk } from './cfg';
 import { bump } from './stats';
 import { outSet } from './out';
 import { CC_STICKY_PT, ccSetFlags } from './cache/context-cache';
-import { entryFrame, entryLg2, entryPerms, hitDid, hitFrame, hitLg2, hitPerms, iotlbInsert, iotlbLookup, iotlbProbe, iotlbTouch, PRIV_FLAG } from './cache/iotlb';
+import { entryLg2, hitDid, hitFrame, hitLg2, hitPerms, iotlbInsert, iotlbLookup, PRIV_FLAG } from './cache/iotlb';
 import { dcDid, dcFpd, dcFsRoot, dcFsTop, dcHasPasid, dcKind, dcPasid, dcPre, dcPriv, dcReset, dcSsAw, dcSsee, dcSsRoot, dcWpe, rootTtm, teOn, XK_FS, XK_NESTED, XK_PT } from './ctx/device';
 import { lastTt, lookupLegacy } from './ctx/legacy';
 import { lookupScalableSaved, restoreScalable } from './ctx/scalable';
-import { scBucket, scDid, scEpoch, scFind, scFlags, scTag, scWidth, SF_KIND_MASK } from './cache/setup-cache';
+import { commitFast, FAST_MISS, fastAddr, fastDid, fastPerms, fastSetup, INTR_LAST, INTR_START, neededPerms, NOT_FAST, tryFast } from './fast';
+import { scEpoch } from './cache/setup-cache';
 import { awBits, TT_PASSTHROUGH, TT_UNTRANSLATED } from './spec/context-entry';
 import { SNP_IGNORED, SNP_LEAF_OK, SNP_RESERVED } from './spec/ss-pte';
 import { fsCanonical } from './spec/fs-pte';
@@ -27,74 +28,33 @@ import * as FR from './spec/fault-reasons';
 import { CODES_SS_LEGACY, CODES_SS_SM } from './pt/codes';
 import { envSetCommon, envSetFs, envSetSs, envSsBits, envUser, fsWalk, P_DIRTY, P_R, P_W, P_X, ssWalk, ssWidthFault, wDirty, wFrame, wLg2, wPerms } from './pt/walk';
 
-const INTR_START: u64 = 0xfee0_0000;
-const INTR_LAST: u64 = 0xfeef_ffff;
-
 /** Translate one request; see docs/ABI.md "Translation". Inlined into its
- *  callers (export, batch, DMA): a call less on the hot path. */
+ *  callers (export, DMA): the fast path (fast.ts) without a call. */
 // @ts-ignore: decorator
 @inline export function translate(sid: u32, pasid: u32, iova: u64, access: u32): u32 {
   bump(STAT_TRANSLATIONS);
-  if (!teOn) return succeed(iova, 12, P_R | P_W | P_X, 0, SRC_DISABLED);
   sid &= 0xffff;
-  let setup: usize = 0;
-  let fast = NOT_FAST;
-  if (rootTtm == 1) {
-    setup = scFind(sid, pasid, access);
-    if (setup != 0) {
-      fast = hitFast(setup, iova, access);
-      if (fast < FAST_MISS) return fast;
-    }
+  const e = tryFast(sid, pasid, iova, access);
+  if (e > NOT_FAST) {
+    commitFast(e);
+    return succeed(fastAddr(e, iova), entryLg2(e), fastPerms(e), fastDid(), SRC_IOTLB);
   }
-  if (setup != 0) return translateScalable(sid, pasid, iova, access, setup, fast == FAST_MISS);
+  return translateFull(sid, pasid, iova, access, e == FAST_MISS);
+}
+
+/** The rest of translate() after tryFast (counted already; `sid` 16 bits):
+ *  `missed`: tryFast probed the IOTLB and found nothing. Inline: the batch
+ *  loop's miss path has no call before the walk. */
+// @ts-ignore: decorator
+@inline export function translateFull(sid: u32, pasid: u32, iova: u64, access: u32, missed: bool): u32 {
+  if (!teOn) return succeed(iova, 12, P_R | P_W | P_X, 0, SRC_DISABLED);
+  const setup = fastSetup;
+  if (setup != 0) return translateScalable(sid, pasid, iova, access, setup, missed);
   const hasPasid = (access & ACC_PASID) != 0;
   dcReset(hasPasid, hasPasid ? pasid : PASID_NONE);
   if (rootTtm == 0) return translateLegacy(sid, iova, access);
-  if (rootTtm == 1) return translateScalable(sid, pasid, iova, access, setup, fast == FAST_MISS);
+  if (rootTtm == 1) return translateScalable(sid, pasid, iova, access, 0, false);
   return fail(FR.FR_SM_RTADDR_INV, iova, false);
-}
-
-// hitFast's answers besides a status (0 or a fault reason, all < 0x100).
-/** The IOTLB has no entry for the request (probed, nothing committed). */
-const FAST_MISS: u32 = 0xffff_fffd;
-/** Not the common case: take the full path. */
-const NOT_FAST: u32 = 0xffff_fffe;
-
-// The common case from a decoded setup alone (no ctx/device.ts state): the
-// input width is fine and a live IOTLB entry grants the access without a
-// D update or an interrupt-range check that could fault. Then it commits
-// exactly what the full path would (context/PASID-cache and IOTLB hit
-// counters, LRU tick, out-buffer). Otherwise it returns FAST_MISS or
-// NOT_FAST having changed nothing.
-// @ts-ignore: decorator
-@inline function hitFast(s: usize, iova: u64, access: u32): u32 {
-  const kind = scFlags(s) & SF_KIND_MASK;
-  const width = scWidth(s);
-  if (kind == XK_FS || kind == XK_NESTED) {
-    if (!fsCanonical(iova, width)) return NOT_FAST;
-  } else if (width < 64 && (iova >> width) != 0) {
-    return NOT_FAST;
-  }
-  const e = iotlbProbe(scDid(s), scTag(s), scBucket(s), iova);
-  if (e == 0) return FAST_MISS;
-  const perms = entryPerms(e);
-  const need = neededPerms(access);
-  if ((perms & need) != need || (access & ACC_TRANSLATION_REQ) != 0) return NOT_FAST;
-  if ((access & (ACC_WRITE | ACC_NO_AD)) == ACC_WRITE && (perms & P_DIRTY) == 0) return NOT_FAST;
-  const lg2 = entryLg2(e);
-  const frame = entryFrame(e);
-  const mask = (<u64>1 << lg2) - 1;
-  if (frame <= INTR_LAST && INTR_START <= frame + mask) return NOT_FAST; // either interrupt-range rule
-  restoreCounted();
-  iotlbTouch(e);
-  return succeed(frame | (iova & mask), lg2, perms & (P_R | P_W | P_X), scDid(s), SRC_IOTLB);
-}
-
-// The context- and PASID-cache hits a stored setup stands for.
-// @ts-ignore: decorator
-@inline function restoreCounted(): void {
-  bump(STAT_CTX_HITS);
-  bump(STAT_PASID_HITS);
 }
 
 function translateLegacy(sid: u32, iova: u64, access: u32): u32 {
@@ -129,7 +89,7 @@ function translateLegacy(sid: u32, iova: u64, access: u32): u32 {
 }
 
 // `setup`: the decoded-setup entry translate() found (0: none); `missed`:
-// hitFast already probed the IOTLB and found nothing.
+// tryFast already probed the IOTLB and found nothing.
 function translateScalable(sid: u32, pasid: u32, iova: u64, access: u32, setup: usize, missed: bool): u32 {
   if (setup != 0) {
     restoreScalable(setup, (access & ACC_PASID) != 0);
@@ -143,7 +103,9 @@ function translateScalable(sid: u32, pasid: u32, iova: u64, access: u32, setup: 
     }
   }
   const fs = dcKind == XK_FS || dcKind == XK_NESTED;
-  if (fs) {
+  if (missed) {
+    // tryFast checked the input width.
+  } else if (fs) {
     if (!fsCanonical(iova, dcFsTop == 4 ? 57 : 48)) return fail(FR.FR_NON_CANONICAL, iova, true);
   } else if (!inWidth(iova, awBits(dcSsAw))) {
     setScalableEnv(fs, setup);
@@ -236,14 +198,6 @@ function fromHit(iova: u64, access: u32, sm: bool): u32 {
   const addr = hitFrame | (iova & ((<u64>1 << hitLg2) - 1));
   if (inIntrRange(addr, hitFrame, hitLg2)) return fail(sm ? FR.FR_SM_INTR_ADDR : FR.FR_INTR_ADDR, iova, true);
   return succeed(addr, hitLg2, hitPerms & (P_R | P_W | P_X), hitDid, SRC_IOTLB);
-}
-
-// @ts-ignore: decorator
-@inline function neededPerms(access: u32): u32 {
-  let need: u32 = (access & ACC_WRITE) != 0 ? P_W : 0;
-  if ((access & (ACC_WRITE | 1)) != ACC_WRITE) need |= P_R;
-  if ((access & ACC_EXEC) != 0) need |= P_X;
-  return need;
 }
 
 // @ts-ignore: decorator

@@ -124,11 +124,8 @@ export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u
  *  bucketOf(did, pasid without PRIV_FLAG). */
 // @ts-ignore: decorator
 @inline export function iotlbProbe(did: u32, pasid: u32, bucket: u32, iova: u64): usize {
-  // The request's generations, once: an entry of (did, pasid) is live when
-  // its recorded generations equal these.
   const gG = genGlobal(SPACE_IOTLB);
-  const gD = genDid(SPACE_IOTLB, did);
-  const gB = genBucket(SPACE_IOTLB, bucket);
+  const epoch = genEpoch(SPACE_IOTLB);
   const key = (<u64>pasid << 32) | did; // E_DID | E_PASID without FS_FLAG
   const n = ways;
   for (let slot: u32 = 0; slot < 3; slot++) {
@@ -139,7 +136,11 @@ export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u
     for (let w: u32 = 0; w < n; w++, e += ENTRY_BYTES) {
       if (load<u64>(e, E_VPN) != vpn || <u32>load<u8>(e, E_LG2) != lg2) continue;
       if ((load<u64>(e, E_DID) & ~(<u64>FS_FLAG << 32)) != key) continue; // PRIV_FLAG must match
-      if (load<u32>(e, E_GEN_G) != gG || load<u32>(e, E_GEN_D) != gD || load<u32>(e, E_GEN_B) != gB) continue;
+      // Live: filled at the current epoch (no generation changed since; an
+      // epoch wrap-around bumps the global generation), else by generations.
+      if (load<u32>(e, E_GEN_G) != gG) continue;
+      if (load<u32>(e, E_EPOCH) != epoch &&
+          (load<u32>(e, E_GEN_D) != genDid(SPACE_IOTLB, did) || load<u32>(e, E_GEN_B) != genBucket(SPACE_IOTLB, bucket))) continue;
       return e;
     }
   }

@@ -9,7 +9,7 @@ import { cfg } from '../cfg';
 import { bucketOf } from '../cache/gen';
 import { PRIV_FLAG } from '../cache/iotlb';
 import { awBits } from '../spec/context-entry';
-import { scFlags, scDid, scEff, scFsRoot, scFsTop, scSsAw, scSsRoot, scStore, SF_FPD, SF_KIND_MASK, SF_PRE, SF_PRIV, SF_SSEE, SF_WPE } from '../cache/setup-cache';
+import { scEpoch, scFlags, scDid, scEff, scFsRoot, scFsTop, scSsAw, scSsRoot, scStore, SF_FPD, SF_KIND_MASK, SF_PRE, SF_PRIV, SF_SSEE, SF_WPE } from '../cache/setup-cache';
 
 /** Translation kind: second stage only (legacy TT=00/01, PGTT=010). */
 export const XK_SS: u32 = 0;
@@ -62,8 +62,15 @@ export let dcPriv: bool = false;
 /** PASID-entry WPE. */
 export let dcWpe: bool = false;
 
+// The decoded-setup entry the fields above were last loaded from (0: set
+// by a lookup) and the setup-cache epoch then. Every lookup starts with
+// dcReset; a stored setup only changes with the epoch.
+let dcOwner: usize = 0;
+let dcOwnerEpoch: u32 = 0;
+
 /** Reset the per-request result before a lookup. */
 export function dcReset(hasPasid: bool, pasid: u32): void {
+  dcOwner = 0;
   dcFpd = false;
   dcHasPasid = hasPasid;
   dcPasid = pasid;
@@ -105,6 +112,11 @@ export function dcSave(sid: u32, pasid: u32, access: u32): void {
 /** Load the setup of decoded-setup cache entry `e` (instead of dcReset
  *  and a lookup); `hasPasid`: the request carries a PASID. */
 export function dcRestore(e: usize, hasPasid: bool): void {
+  // Still loaded from this entry (same slot, same epoch: same content;
+  // hasPasid is part of the entry's key)?
+  if (e == dcOwner && dcOwnerEpoch == scEpoch()) return;
+  dcOwner = e;
+  dcOwnerEpoch = scEpoch();
   const f = scFlags(e);
   dcHasPasid = hasPasid;
   dcKind = f & SF_KIND_MASK;

@@ -1,0 +1,97 @@
+// The IOTLB-hit fast path: the common scalable-mode request answered from
+// its decoded setup (cache/setup-cache.ts) and one IOTLB probe, without the
+// per-request state of ctx/device.ts. translate.ts and batch.ts try it
+// first; anything it does not settle takes the full path (translateFull),
+// which then knows what the probe found.
+//
+// tryFast changes nothing (no counter, no LRU tick); commitFast then does
+// exactly what the full path would do for the same hit: context-cache,
+// PASID-cache and IOTLB hit counters, LRU tick.
+
+import { ACC_EXEC, ACC_NO_AD, ACC_TRANSLATION_REQ, ACC_WRITE, STAT_CTX_HITS, STAT_IOTLB_HITS, STAT_PASID_HITS } from './abi/layout';
+import { bump } from './stats';
+import { scBucket, scDid, scFind, scFlags, scTag, scWidth, SF_KIND_MASK } from './cache/setup-cache';
+import { entryFrame, entryLg2, entryPerms, iotlbProbe, iotlbTouch } from './cache/iotlb';
+import { rootTtm, teOn, XK_FS, XK_NESTED } from './ctx/device';
+import { fsCanonical } from './spec/fs-pte';
+import { P_DIRTY, P_R, P_W, P_X } from './pt/walk';
+
+/** First byte of the interrupt address range (§3.15). */
+export const INTR_START: u64 = 0xfee0_0000;
+/** Last byte of the interrupt address range. */
+export const INTR_LAST: u64 = 0xfeef_ffff;
+
+/** tryFast: the IOTLB has no entry for the request (probed, nothing committed). */
+export const FAST_MISS: usize = 0;
+/** tryFast: not the common case, take the full path. */
+export const NOT_FAST: usize = 1;
+
+/** The decoded-setup entry the last tryFast found (0: none). */
+export let fastSetup: usize = 0;
+
+/** The permissions (P_*) a request needs: W for writes, R unless it is a
+ *  pure write (neither R nor W means a read), X for execute. */
+// @ts-ignore: decorator
+@inline export function neededPerms(access: u32): u32 {
+  let need: u32 = (access & ACC_WRITE) != 0 ? P_W : 0;
+  if ((access & (ACC_WRITE | 1)) != ACC_WRITE) need |= P_R;
+  if ((access & ACC_EXEC) != 0) need |= P_X;
+  return need;
+}
+
+/** The IOTLB entry answering the request when it is the common case:
+ *  translation on, scalable mode, a decoded setup, input width fine, a live
+ *  entry that grants the access without a D update (a write to a clean
+ *  first-stage page) and is not near the interrupt range (either profile's
+ *  rule). Else FAST_MISS (setup found, entry absent) or NOT_FAST. Sets
+ *  fastSetup. `sid` is 16 bits. */
+// @ts-ignore: decorator
+@inline export function tryFast(sid: u32, pasid: u32, iova: u64, access: u32): usize {
+  fastSetup = 0;
+  if (!teOn || rootTtm != 1) return NOT_FAST;
+  const s = scFind(sid, pasid, access);
+  if (s == 0) return NOT_FAST;
+  fastSetup = s;
+  const kind = scFlags(s) & SF_KIND_MASK;
+  const width = scWidth(s);
+  if (kind == XK_FS || kind == XK_NESTED) {
+    if (!fsCanonical(iova, width)) return NOT_FAST;
+  } else if (width < 64 && (iova >> width) != 0) {
+    return NOT_FAST;
+  }
+  const e = iotlbProbe(scDid(s), scTag(s), scBucket(s), iova);
+  if (e == 0) return FAST_MISS;
+  const perms = entryPerms(e);
+  const need = neededPerms(access);
+  if ((perms & need) != need || (access & ACC_TRANSLATION_REQ) != 0) return NOT_FAST;
+  if ((access & (ACC_WRITE | ACC_NO_AD)) == ACC_WRITE && (perms & P_DIRTY) == 0) return NOT_FAST;
+  const frame = entryFrame(e);
+  if (frame <= INTR_LAST && INTR_START <= frame + ((<u64>1 << entryLg2(e)) - 1)) return NOT_FAST;
+  return e;
+}
+
+/** Commit the hit tryFast found on IOTLB entry `e`. */
+// @ts-ignore: decorator
+@inline export function commitFast(e: usize): void {
+  bump(STAT_CTX_HITS);   // the stored setup stands for a context-cache hit
+  bump(STAT_PASID_HITS); // and a PASID-cache hit
+  iotlbTouch(e);
+}
+
+/** Output address of `iova` through entry `e`. */
+// @ts-ignore: decorator
+@inline export function fastAddr(e: usize, iova: u64): u64 {
+  return entryFrame(e) | (iova & ((<u64>1 << entryLg2(e)) - 1));
+}
+
+/** Permissions (P_R/P_W/P_X) the answer reports. */
+// @ts-ignore: decorator
+@inline export function fastPerms(e: usize): u32 {
+  return entryPerms(e) & (P_R | P_W | P_X);
+}
+
+/** Domain id of the answer (the setup's). */
+// @ts-ignore: decorator
+@inline export function fastDid(): u32 {
+  return scDid(fastSetup);
+}
