@@ -229,18 +229,14 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   const oldLg2 = <u32>load<u8>(victim, E_LG2);
   if (oldLg2 != 0) countSize(oldLg2, -1);
   countSize(lg2, 1);
-  store<u32>(victim, did, E_DID);
-  store<u16>(victim, <u16>sid, E_SID);
-  store<u32>(victim, epoch, E_EPOCH);
-  store<u32>(victim, pasid | (fs ? FS_FLAG : 0), E_PASID);
+  // Six 8-byte stores (field pairs per the layout above): fewer stores, and
+  // later 8-byte loads of a pair never straddle two pending smaller stores.
+  store<u64>(victim, <u64>did | (<u64>(pasid | (fs ? FS_FLAG : 0)) << 32), E_DID);
+  store<u64>(victim, <u64>epoch | (<u64>(++tick) << 32), E_EPOCH);
   store<u64>(victim, vpn, E_VPN);
   store<u64>(victim, frame, E_FRAME);
-  store<u8>(victim, <u8>lg2, E_LG2);
-  store<u8>(victim, <u8>perms, E_PERMS);
-  store<u32>(victim, gG, E_GEN_G);
-  store<u32>(victim, gD, E_GEN_D);
-  store<u32>(victim, gB, E_GEN_B);
-  store<u32>(victim, ++tick, E_USE);
+  store<u64>(victim, <u64>(lg2 & 0xff) | <u64>(perms & 0xff) << 8 | <u64>(sid & 0xffff) << 16 | <u64>gG << 32, E_LG2);
+  store<u64>(victim, <u64>gD | (<u64>gB << 32), E_GEN_D);
 }
 
 function countSize(lg2: u32, delta: i32): void {
