@@ -1,7 +1,7 @@
 /**
  * Faults panel: FSTS and the fault recording registers (§7.2, §11.4.7)
- * decoded from the guest's view, and the page-request queue registers when
- * the profile has them (the queue itself is not modelled yet).
+ * decoded from the guest's view (the page-request queue has its own panel,
+ * prq-view.ts).
  */
 import { byId, fill, h, hex, faultName } from './dom.js';
 import { describeFields } from './register-fields.js';
@@ -21,13 +21,9 @@ function render(s: Session): void {
       h('td', {}, hi >> 63n ? faultName(reason) : ''), h('td', { class: 'mono fields' }, describeFields(r.name, hi)));
   });
   const fsts = vtd.mmioRead(0x34, 4);
-  const prq = ['PQH', 'PQT', 'PQA', 'PRS', 'PECTL'].filter((n) => vtd.regs.has(n as never));
   fill(byId('faults'),
     h('div', { class: 'mono' }, `FSTS ${hex(fsts, 8)} ${describeFields('FSTS', fsts)}`),
-    h('table', {}, h('tr', {}, ...['FRCD', 'F', 'fault address', 'SID', 'reason', 'fields'].map((t) => h('th', {}, t))), ...records),
-    h('h3', {}, 'Page-request queue'),
-    h('div', { class: 'note' }, 'Not modelled yet: no device issues page requests, so the queue stays empty. '
-      + (prq.length ? `Its registers (${prq.join(', ')}) are in the register panel.` : 'This profile has no page-request registers.')));
+    h('table', {}, h('tr', {}, ...['FRCD', 'F', 'fault address', 'SID', 'reason', 'fields'].map((t) => h('th', {}, t))), ...records));
 }
 
 /** Wires the faults panel. */

@@ -11,8 +11,10 @@ import { byId } from './dom.js';
 import { initFaultsView } from './faults-view.js';
 import { initFlows } from './flows.js';
 import { initLogView } from './log-view.js';
+import { initPrqView } from './prq-view.js';
 import { initRegistersView } from './registers-view.js';
 import { initScenarioView } from './scenario-view.js';
+import { initSeedFlowsView } from './seed-flows-view.js';
 import { Session } from './session.js';
 import { initTablesView } from './tables-view.js';
 
@@ -22,9 +24,11 @@ async function main(): Promise<void> {
   initTablesView(s);
   initCachesView(s);
   initFaultsView(s);
+  initPrqView(s);
   initDmaView(s);
   initLogView(s);
   initFlows(s);
+  initSeedFlowsView(s);
   initBenchView(s);
   await initScenarioView(s);
   s.onChange(() => { byId('machine-label').textContent = s.label; });

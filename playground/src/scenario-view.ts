@@ -48,7 +48,7 @@ async function rewind(s: Session): Promise<void> {
   state.run = undefined;
   const run = await startReplay(state.doc, s.machineHooks());
   state.run = run;
-  s.show(run.machine, `scenario ${run.scenario.name}`, run.scenario.machine.devices?.map((d) => d.bdf) ?? []);
+  s.show(run.machine, `scenario ${run.scenario.name}`);
 }
 
 /** Runs up to `count` more steps on the machine on show. */

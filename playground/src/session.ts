@@ -4,7 +4,9 @@
  * notification. Every panel reads the machine through its public API and
  * re-renders on `changed()`.
  */
-import { createMachine, type Core, type Machine, type MsiMessage } from '../../host/src/browser.js';
+import {
+  AtsDevice, DmaTestDevice, SwqDevice, createMachine, formatBdf, type Core, type DeviceConfig, type Machine, type MsiMessage,
+} from '../../host/src/browser.js';
 import { compileCore, newCore } from './platform.js';
 
 /** Kinds of event-log entries. */
@@ -16,8 +18,30 @@ export interface EventEntry {
   readonly text: string;
 }
 
-/** Devices of the default machine (two DMA test devices on bus 0). */
-export const DEFAULT_DEVICES = ['00:03.0', '00:04.0'] as const;
+/**
+ * Devices of the default machine on bus 0: two DMA test devices, an ATS
+ * device (device-TLB, translation requests, PRI) and a shared work queue
+ * device (PASID-tagged descriptors, ENQCMD style).
+ */
+export const DEFAULT_DEVICES: readonly DeviceConfig[] = [
+  { bdf: '00:03.0', kind: 'dma-test' },
+  { bdf: '00:04.0', kind: 'dma-test' },
+  { bdf: '00:05.0', kind: 'ats' },
+  { bdf: '00:06.0', kind: 'swq' },
+];
+
+/** A device of the machine on show. */
+export interface ShownDevice {
+  readonly bdf: string;
+  readonly kind: 'dma-test' | 'ats' | 'swq' | 'other';
+}
+
+function kindOf(d: unknown): ShownDevice['kind'] {
+  if (d instanceof DmaTestDevice) return 'dma-test';
+  if (d instanceof AtsDevice) return 'ats';
+  if (d instanceof SwqDevice) return 'swq';
+  return 'other';
+}
 const MAX_EVENTS = 500;
 
 /** The page state. */
@@ -25,8 +49,6 @@ export class Session {
   machine!: Machine;
   /** What the machine on show is ("default machine", "scenario legacy-4k-roundtrip"). */
   label = '';
-  /** Device BDFs of the machine on show. */
-  devices: string[] = [];
   readonly events: EventEntry[] = [];
   private readonly listeners: (() => void)[] = [];
 
@@ -42,10 +64,10 @@ export class Session {
   async resetDefault(profile = 'default'): Promise<void> {
     const m = await createMachine({
       profile,
-      devices: DEFAULT_DEVICES.map((bdf) => ({ bdf, kind: 'dma-test' as const })),
+      devices: DEFAULT_DEVICES,
       ...this.machineHooks(),
     });
-    this.show(m, `default machine (profile ${profile})`, [...DEFAULT_DEVICES]);
+    this.show(m, `default machine (profile ${profile})`);
     this.event('action', `new ${this.label}`);
   }
 
@@ -55,11 +77,15 @@ export class Session {
   }
 
   /** Puts `m` on show. */
-  show(m: Machine, label: string, devices: string[]): void {
+  show(m: Machine, label: string): void {
     this.machine = m;
     this.label = label;
-    this.devices = devices;
     this.changed();
+  }
+
+  /** The devices of the machine on show, in requester-id order. */
+  get devices(): ShownDevice[] {
+    return this.machine.deviceList().map((d) => ({ bdf: formatBdf(d.sid), kind: kindOf(d) }));
   }
 
   /** Appends an event-log line. */

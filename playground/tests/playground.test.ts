@@ -3,8 +3,9 @@
  * site, drives the system's headless Chromium (Debian package `chromium`,
  * never a downloaded browser) with playwright-core, runs a shared scenario
  * and compares the observations the page shows with the recorded expected
- * file, checks that the cache counters move after a DMA, and saves a
- * screenshot as docs/playground.png. Skips only when no Chromium binary
+ * file, checks that the cache counters move after a DMA, runs a seed flow,
+ * fills and drains the page-request queue, DMAs through the ATS device, and
+ * saves a screenshot as docs/playground.png. Skips only when no Chromium binary
  * exists (playground/ensure-chromium.sh installs it).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,6 +111,53 @@ describe.skipIf(!executablePath)('playground in headless Chromium', () => {
     await page.click('text=fault: unmapped IOVA, fault event MSI');
     await page.waitForFunction(() => document.querySelector('#faults')?.textContent?.includes('0x6 READ'));
     expect(await page.textContent('#event-log')).toContain('MSI fault');
+  });
+
+  it('runs a seed flow in the tab: narration and a pass badge', async () => {
+    await page.click('button[data-flow="iopf"]');
+    await page.waitForFunction(() => ['pass', 'fail'].includes(document.querySelector('#seed-status-iopf')?.getAttribute('data-result') ?? ''), undefined, { timeout: 60_000 });
+    expect(await page.textContent('#seed-status-iopf')).toMatch(/^pass/);
+    const narration = (await page.textContent('#seed-output')) ?? '';
+    expect(narration).toContain('iopf: guest PRQ: rid');
+    expect(narration).not.toContain('FAILED');
+    expect(await page.textContent('#event-log')).toContain('seed flow iopf: every check passed');
+    // Every other seed flow is browser-safe too.
+    await page.click('#seed-run-all');
+    await page.waitForFunction(() => / flows passed$/.test(document.querySelector('#seed-summary')?.textContent ?? ''), undefined, { timeout: 90_000 });
+    const badges = await page.$$eval('[id^="seed-status-"]', (els) => els.map((e) => `${e.id} ${e.textContent ?? ''}`));
+    expect(badges.filter((b) => !/ pass \(/.test(b))).toEqual([]);
+    expect(await page.textContent('#seed-summary')).toBe(`${badges.length}/${badges.length} flows passed`);
+    expect(badges.length).toBeGreaterThanOrEqual(10);
+    expect(pageErrors).toEqual([]);
+  }, 180_000);
+
+  it('shows a queued page request in the PRQ panel, and an empty queue after the guest services it', async () => {
+    await page.click('text=page request: DMA to an unmapped page (PRI)');
+    await page.waitForSelector('#prq tr.prq-desc');
+    const rows = await page.$$eval('#prq tr.prq-desc', (els) => els.map((e) => e.textContent ?? ''));
+    expect(rows).toHaveLength(1);
+    // 00:03.0, PASID 5, the faulting page, a write, the last page of its group.
+    expect(rows[0]).toMatch(/00:03\.0 \(0x0018\)5.*0x40000000R?W\d+last/);
+    expect(await page.textContent('#prq-prs')).toContain('PPR=1');
+    expect(await page.getAttribute('#prq-prs', 'data-pending')).toBe('1');
+    await page.click('text=page request: guest services the queue');
+    await page.waitForFunction(() => document.querySelector('#prq-prs')?.getAttribute('data-pending') === '0');
+    expect(await page.$$('#prq tr.prq-desc')).toHaveLength(0);
+    expect(await page.textContent('#event-log')).toContain('00:03.0 after the response: DMA done');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('shows every device kind of the default machine and DMAs through the ATS device', async () => {
+    await page.click('text=legacy 4 KiB map + DMA');
+    await page.waitForSelector('#devices tr[data-bdf="00:06.0"]');
+    expect(await page.textContent('#devices')).toMatch(/00:05\.0ats.*00:06\.0swq/);
+    await page.selectOption('#dma-bdf', '00:05.0');
+    await page.fill('#dma-iova', '0x40000000');
+    await page.fill('#dma-len', '16');
+    await page.click('#dma-read');
+    await page.waitForFunction(() => document.querySelector('#dma-result')?.textContent === 'ok');
+    expect(await page.textContent('#dma-buffer')).toMatch(/^11 12 13/);
+    expect(pageErrors).toEqual([]);
   });
 
   it('runs the in-tab bench and draws the chart; saves a screenshot', async () => {

@@ -36,7 +36,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
   c.that(r.ok && dev.buffer()[0] === 0xab, 'the DMA read returns guest memory');
   dev.buffer().fill(0x5a, 0, 64);
   dev.write(0x10_0000_1000n, 64);
-  io.say(`DMA write iova 0x1000001000 -> gpa 0x801000: memory now ${Buffer.from(m.ram.read(0x80_1000n, 4)).toString('hex')}`);
+  io.say(`DMA write iova 0x1000001000 -> gpa 0x801000: memory now ${[...m.ram.read(0x80_1000n, 4)].map((b) => b.toString(16).padStart(2, '0')).join('')}`);
   c.that(m.ram.read(0x80_1000n, 64).every((b) => b === 0x5a), 'the DMA write lands in guest memory');
 
   const bad = dev.read(0x20_0000_0000n, 16);
