@@ -10,7 +10,7 @@
 import { heapAlloc } from '../mem/heap';
 import { STAT_PSC_HITS, STAT_PSC_MISSES } from '../abi/layout';
 import { bump } from '../stats';
-import { bucketOf, bumpGlobal, genBucket, genDid, genGlobal, SPACE_PSC } from './gen';
+import { bucketOf, bumpGlobal, genBucket, genDid, genEpoch, genGlobal, SPACE_PSC } from './gen';
 
 const PSC_LG2: u32 = 12;
 const E_DID = 0;    // u32
@@ -47,16 +47,38 @@ export function pscInit(): void {
   return table + <usize>((h >>> (32 - PSC_LG2)) * ENTRY_BYTES);
 }
 
+// The last hit, remembered while no entry was filled and no generation of
+// the space changed (the epoch; a wrap-around bumps the global generation):
+// it is then still in the cache unchanged, and a lookup of the same tag
+// (a walk next to the previous one) needs no hashing or generation checks.
+let memoKey: u32 = 0;
+let memoDid: u32 = 0;
+let memoPrefix: u64 = 0;
+let memoTable: u64 = 0;
+let memoPerms: u32 = 0;
+let memoEpoch: u32 = 0; // 0: nothing remembered
+let memoGen: u32 = 0;
+
 /** Look up the cached entry at `level` for iova. On a hit sets pscTable/pscPerms. */
 export function pscLookup(fmt: u32, did: u32, pasid: u32, level: i32, iova: u64): bool {
   const key = keyOf(fmt, pasid, level);
   const prefix = iova >> (12 + 9 * <u64>level);
+  if (prefix == memoPrefix && key == memoKey && did == memoDid && memoEpoch == genEpoch(SPACE_PSC) &&
+      memoGen == genGlobal(SPACE_PSC)) {
+    pscTable = memoTable;
+    pscPerms = memoPerms;
+    bump(STAT_PSC_HITS);
+    return true;
+  }
   const e = slotOf(did, key, prefix);
   if (load<u32>(e, E_KEY) == key && load<u32>(e, E_DID) == did && load<u64>(e, E_PREFIX) == prefix &&
       load<u32>(e, E_GEN_G) == genGlobal(SPACE_PSC) && load<u32>(e, E_GEN_D) == genDid(SPACE_PSC, did) &&
       load<u32>(e, E_GEN_B) == genBucket(SPACE_PSC, bucketOf(did, pasid))) {
     pscTable = load<u64>(e, E_TABLE);
     pscPerms = load<u32>(e, E_PERMS);
+    memoKey = key; memoDid = did; memoPrefix = prefix; memoTable = pscTable; memoPerms = pscPerms;
+    memoEpoch = genEpoch(SPACE_PSC);
+    memoGen = genGlobal(SPACE_PSC);
     bump(STAT_PSC_HITS);
     return true;
   }
@@ -66,6 +88,7 @@ export function pscLookup(fmt: u32, did: u32, pasid: u32, level: i32, iova: u64)
 
 /** Cache the non-leaf entry at `level` for iova. */
 export function pscInsert(fmt: u32, did: u32, pasid: u32, level: i32, iova: u64, next: u64, perms: u32): void {
+  memoEpoch = 0; // the slot filled may hold the remembered entry
   const key = keyOf(fmt, pasid, level);
   const prefix = iova >> (12 + 9 * <u64>level);
   const e = slotOf(did, key, prefix);
