@@ -12,7 +12,7 @@ import { ACC_EXEC, ACC_NO_AD, ACC_TRANSLATION_REQ, ACC_WRITE, STAT_CTX_HITS, STA
 import { bump } from './stats';
 import { scBucket, scDid, scFind, scFlags, scTag, scWidth, SF_KIND_MASK } from './cache/setup-cache';
 import { entryFrame, entryLg2, entryPerms, iotlbProbe, iotlbTouch } from './cache/iotlb';
-import { rootTtm, teOn, XK_FS, XK_NESTED } from './ctx/device';
+import { XK_FS, XK_NESTED } from './ctx/device';
 import { fsCanonical } from './spec/fs-pte';
 import { P_DIRTY, P_R, P_W, P_X } from './pt/walk';
 
@@ -40,15 +40,17 @@ export let fastSetup: usize = 0;
 }
 
 /** The IOTLB entry answering the request when it is the common case:
- *  translation on, scalable mode, a decoded setup, input width fine, a live
+ *  a decoded setup (so translation on, scalable mode), input width fine, a live
  *  entry that grants the access without a D update (a write to a clean
  *  first-stage page) and is not near the interrupt range (either profile's
  *  rule). Else FAST_MISS (setup found, entry absent) or NOT_FAST. Sets
  *  fastSetup. `sid` is 16 bits. */
 // @ts-ignore: decorator
 @inline export function tryFast(sid: u32, pasid: u32, iova: u64, access: u32): usize {
+  // No test of GSTS.TES or TTM: setups are stored only while translation
+  // is on in scalable mode, and changing either empties every cache (so
+  // bumps the setup epoch).
   fastSetup = 0;
-  if (!teOn || rootTtm != 1) return NOT_FAST;
   const s = scFind(sid, pasid, access);
   if (s == 0) return NOT_FAST;
   fastSetup = s;
