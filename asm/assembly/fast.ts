@@ -14,12 +14,7 @@ import { scBucket, scDid, scFind, scFlags, scTag, scWidth, SF_KIND_MASK } from '
 import { entryFrame, entryLg2, entryPerms, iotlbProbe, iotlbTouch } from './cache/iotlb';
 import { XK_FS, XK_NESTED } from './ctx/device';
 import { fsCanonical } from './spec/fs-pte';
-import { P_DIRTY, P_R, P_W, P_X } from './pt/walk';
-
-/** First byte of the interrupt address range (§3.15). */
-export const INTR_START: u64 = 0xfee0_0000;
-/** Last byte of the interrupt address range. */
-export const INTR_LAST: u64 = 0xfeef_ffff;
+import { P_DIRTY, P_NEAR_INTR, P_R, P_W, P_X } from './pt/walk';
 
 /** tryFast: the IOTLB has no entry for the request (probed, nothing committed). */
 export const FAST_MISS: usize = 0;
@@ -39,12 +34,12 @@ export let fastSetup: usize = 0;
   return need;
 }
 
-/** The IOTLB entry answering the request when it is the common case:
- *  a decoded setup (so translation on, scalable mode), input width fine, a live
- *  entry that grants the access without a D update (a write to a clean
- *  first-stage page) and is not near the interrupt range (either profile's
- *  rule). Else FAST_MISS (setup found, entry absent) or NOT_FAST. Sets
- *  fastSetup. `sid` is 16 bits. */
+/** The IOTLB entry answering the request when it is the common case: a
+ *  decoded setup (so translation on, scalable mode), input width fine, a
+ *  live entry that grants the access without a D update (a write to a clean
+ *  first-stage page) and whose page does not overlap the interrupt range
+ *  (P_NEAR_INTR: either profile's rule could apply). Else FAST_MISS (setup
+ *  found, entry absent) or NOT_FAST. Sets fastSetup. `sid` is 16 bits. */
 // @ts-ignore: decorator
 @inline export function tryFast(sid: u32, pasid: u32, iova: u64, access: u32): usize {
   // No test of GSTS.TES or TTM: setups are stored only while translation
@@ -65,10 +60,8 @@ export let fastSetup: usize = 0;
   if (e == 0) return FAST_MISS;
   const perms = entryPerms(e);
   const need = neededPerms(access);
-  if ((perms & need) != need || (access & ACC_TRANSLATION_REQ) != 0) return NOT_FAST;
+  if ((perms & need) != need || (access & ACC_TRANSLATION_REQ) != 0 || (perms & P_NEAR_INTR) != 0) return NOT_FAST;
   if ((access & (ACC_WRITE | ACC_NO_AD)) == ACC_WRITE && (perms & P_DIRTY) == 0) return NOT_FAST;
-  const frame = entryFrame(e);
-  if (frame <= INTR_LAST && INTR_START <= frame + ((<u64>1 << entryLg2(e)) - 1)) return NOT_FAST;
   return e;
 }
 

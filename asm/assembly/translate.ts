@@ -19,14 +19,18 @@ import { entryLg2, hitDid, hitFrame, hitLg2, hitPerms, iotlbInsert, iotlbLookup,
 import { dcDid, dcFpd, dcFsRoot, dcFsTop, dcHasPasid, dcKind, dcPasid, dcPre, dcPriv, dcReset, dcSsAw, dcSsee, dcSsRoot, dcWpe, rootTtm, teOn, XK_FS, XK_NESTED, XK_PT } from './ctx/device';
 import { lastTt, lookupLegacy } from './ctx/legacy';
 import { lookupScalableSaved, restoreScalable } from './ctx/scalable';
-import { commitFast, FAST_MISS, fastAddr, fastDid, fastPerms, fastSetup, INTR_LAST, INTR_START, neededPerms, NOT_FAST, tryFast } from './fast';
+import { commitFast, FAST_MISS, fastAddr, fastDid, fastPerms, fastSetup, neededPerms, NOT_FAST, tryFast } from './fast';
 import { scEpoch } from './cache/setup-cache';
 import { awBits, TT_PASSTHROUGH, TT_UNTRANSLATED } from './spec/context-entry';
 import { SNP_IGNORED, SNP_LEAF_OK, SNP_RESERVED } from './spec/ss-pte';
 import { fsCanonical } from './spec/fs-pte';
 import * as FR from './spec/fault-reasons';
 import { CODES_SS_LEGACY, CODES_SS_SM } from './pt/codes';
-import { envSetCommon, envSetFs, envSetSs, envSsBits, envUser, fsWalk, P_DIRTY, P_R, P_W, P_X, ssWalk, ssWidthFault, wDirty, wFrame, wLg2, wPerms } from './pt/walk';
+import { envSetCommon, envSetFs, envSetSs, envSsBits, envUser, fsWalk, P_DIRTY, P_NEAR_INTR, P_R, P_W, P_X, ssWalk, ssWidthFault, wDirty, wFrame, wLg2, wPerms } from './pt/walk';
+
+// The interrupt address range (§3.15).
+const INTR_START: u64 = 0xfee0_0000;
+const INTR_LAST: u64 = 0xfeef_ffff;
 
 /** Translate one request; see docs/ABI.md "Translation". Inlined into its
  *  callers (export, DMA): the fast path (fast.ts) without a call. */
@@ -167,13 +171,15 @@ function fromWalk(sid: u32, iova: u64, sm: bool, fs: bool, fresh: bool): u32 {
 }
 
 // Interrupt-range check, IOTLB fill (P_DIRTY marks entries a write may hit
-// without walking again to set D), out-buffer. `fresh`: the IOTLB holds no
+// without walking again to set D, P_NEAR_INTR pages a hit must check
+// against the interrupt range), out-buffer. `fresh`: the IOTLB holds no
 // live entry with this tag (see iotlbInsert).
 function finish(sid: u32, iova: u64, sm: bool, fs: bool, frame: u64, lg2: u32, perms: u32, dirty: bool, fresh: bool): u32 {
   const addr = frame | (iova & ((<u64>1 << lg2) - 1));
   if (perms != 0 && inIntrRange(addr, frame, lg2)) return fail(sm ? FR.FR_SM_INTR_ADDR : FR.FR_INTR_ADDR, iova, true);
   const tag = fs && !envUser ? dcPasid | PRIV_FLAG : dcPasid;
-  if (perms != 0) iotlbInsert(dcDid, sid, tag, fs, iova, lg2, frame, perms | (dirty ? P_DIRTY : 0), fresh);
+  const near = frame <= INTR_LAST && INTR_START <= frame + ((<u64>1 << lg2) - 1);
+  if (perms != 0) iotlbInsert(dcDid, sid, tag, fs, iova, lg2, frame, perms | (dirty ? P_DIRTY : 0) | (near ? P_NEAR_INTR : 0), fresh);
   return succeed(addr, lg2, perms, dcDid, SRC_WALK);
 }
 

@@ -29,6 +29,9 @@ export const P_U: u32 = 8;
 /** IOTLB-entry bit: writes may hit without a walk (second stage, or a
  *  first-stage leaf whose D is already set). */
 export const P_DIRTY: u32 = 8;
+/** IOTLB-entry bit: the page overlaps the interrupt address range
+ *  0xFEE00000-0xFEEFFFFF, so a hit needs the interrupt-range check. */
+export const P_NEAR_INTR: u32 = 32;
 /** Permission bit (first stage, nested): the current table page is
  *  writable through the second stage (A/D updates allowed). */
 const P_TW: u32 = 16;
