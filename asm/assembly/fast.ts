@@ -49,19 +49,23 @@ export let fastSetup: usize = 0;
   const s = scFind(sid, pasid, access);
   if (s == 0) return NOT_FAST;
   fastSetup = s;
+  // (Conditions as bit arithmetic and nested ifs: V8 branches once rather
+  // than materialising each partial result of a || / && chain.)
   const kind = scFlags(s) & SF_KIND_MASK;
   const width = scWidth(s);
-  if (kind == XK_FS || kind == XK_NESTED) {
+  if (kind - XK_FS <= XK_NESTED - XK_FS) { // first stage or nested
     if (!fsCanonical(iova, width)) return NOT_FAST;
-  } else if (width < 64 && (iova >> width) != 0) {
-    return NOT_FAST;
+  } else if (width < 64) {
+    if ((iova >> width) != 0) return NOT_FAST;
   }
   const e = iotlbProbe(scDid(s), scTag(s), scBucket(s), iova);
   if (e == 0) return FAST_MISS;
   const perms = entryPerms(e);
   const need = neededPerms(access);
-  if ((perms & need) != need || (access & ACC_TRANSLATION_REQ) != 0 || (perms & P_NEAR_INTR) != 0) return NOT_FAST;
-  if ((access & (ACC_WRITE | ACC_NO_AD)) == ACC_WRITE && (perms & P_DIRTY) == 0) return NOT_FAST;
+  // A write (without ACC_NO_AD) needs D already set.
+  const wantDirty = <u32>((access & (ACC_WRITE | ACC_NO_AD)) == ACC_WRITE) * P_DIRTY;
+  const reject = ((perms & need) ^ need) | (access & ACC_TRANSLATION_REQ) | (perms & P_NEAR_INTR) | (wantDirty & ~perms);
+  if (reject != 0) return NOT_FAST;
   return e;
 }
 

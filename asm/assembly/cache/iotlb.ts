@@ -133,15 +133,24 @@ export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u
     const lg2 = 12 + 9 * slot;
     const vpn = iova >> lg2;
     let e = entryAt(setOf(vpn, lg2), 0);
+    // Nested ifs rather than || / && chains: V8 then branches instead of
+    // materialising each partial result.
     for (let w: u32 = 0; w < n; w++, e += ENTRY_BYTES) {
-      if (load<u64>(e, E_VPN) != vpn || <u32>load<u8>(e, E_LG2) != lg2) continue;
-      if ((load<u64>(e, E_DID) & ~(<u64>FS_FLAG << 32)) != key) continue; // PRIV_FLAG must match
-      // Live: filled at the current epoch (no generation changed since; an
-      // epoch wrap-around bumps the global generation), else by generations.
-      if (load<u32>(e, E_GEN_G) != gG) continue;
-      if (load<u32>(e, E_EPOCH) != epoch &&
-          (load<u32>(e, E_GEN_D) != genDid(SPACE_IOTLB, did) || load<u32>(e, E_GEN_B) != genBucket(SPACE_IOTLB, bucket))) continue;
-      return e;
+      if (load<u64>(e, E_VPN) == vpn) {
+        // PRIV_FLAG must match; live: filled at the current epoch (no
+        // generation changed since; an epoch wrap-around bumps the global
+        // generation), else by generations.
+        if (<u32>load<u8>(e, E_LG2) == lg2) {
+          if ((load<u64>(e, E_DID) & ~(<u64>FS_FLAG << 32)) == key) {
+            if (load<u32>(e, E_GEN_G) == gG) {
+              if (load<u32>(e, E_EPOCH) == epoch) return e;
+              if (load<u32>(e, E_GEN_D) == genDid(SPACE_IOTLB, did)) {
+                if (load<u32>(e, E_GEN_B) == genBucket(SPACE_IOTLB, bucket)) return e;
+              }
+            }
+          }
+        }
+      }
     }
   }
   return 0;
@@ -215,10 +224,20 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   for (let w: u32 = 0; w < ways; w++, e += ENTRY_BYTES) {
     // A way filled at the current epoch is live (no generation changed
     // since, and dropping a way zeroes its epoch).
+    // (Separate ifs rather than && chains: V8 then branches instead of
+    // materialising each partial result.)
     const epochUse = load<u64>(e, E_EPOCH);
-    if (<u32>epochUse != epoch && !liveNear(e, did, bare, gG, gD, gB)) { victim = e; break; }
-    if (!fresh && <u32>load<u8>(e, E_LG2) == lg2 && load<u64>(e, E_VPN) == vpn &&
-        load<u32>(e, E_DID) == did && (load<u32>(e, E_PASID) & ~FS_FLAG) == pasid) { victim = e; break; }
+    if (<u32>epochUse != epoch) {
+      if (!liveNear(e, did, bare, gG, gD, gB)) { victim = e; break; }
+    }
+    if (!fresh) {
+      if (load<u64>(e, E_VPN) == vpn) {
+        if (<u32>load<u8>(e, E_LG2) == lg2 && load<u32>(e, E_DID) == did && (load<u32>(e, E_PASID) & ~FS_FLAG) == pasid) {
+          victim = e;
+          break;
+        }
+      }
+    }
     // Least recently used, with masks rather than a branch: which way is
     // oldest is unpredictable and a mispredicted branch costs more.
     const use = <u32>(epochUse >> 32);

@@ -59,21 +59,33 @@ let memoPerms: u32 = 0;
 let memoEpoch: u32 = 0; // 0: nothing remembered
 let memoGen: u32 = 0;
 
+// Whether slot `e` holds a live entry with this tag.
+// @ts-ignore: decorator
+@inline function hitAt(e: usize, key: u32, did: u32, prefix: u64, pasid: u32): bool {
+  if (load<u64>(e, E_PREFIX) != prefix) return false;
+  if (load<u32>(e, E_KEY) != key) return false;
+  if (load<u32>(e, E_DID) != did) return false;
+  if (load<u32>(e, E_GEN_G) != genGlobal(SPACE_PSC)) return false;
+  if (load<u32>(e, E_GEN_D) != genDid(SPACE_PSC, did)) return false;
+  return load<u32>(e, E_GEN_B) == genBucket(SPACE_PSC, bucketOf(did, pasid));
+}
+
 /** Look up the cached entry at `level` for iova. On a hit sets pscTable/pscPerms. */
 export function pscLookup(fmt: u32, did: u32, pasid: u32, level: i32, iova: u64): bool {
   const key = keyOf(fmt, pasid, level);
   const prefix = iova >> (12 + 9 * <u64>level);
-  if (prefix == memoPrefix && key == memoKey && did == memoDid && memoEpoch == genEpoch(SPACE_PSC) &&
-      memoGen == genGlobal(SPACE_PSC)) {
-    pscTable = memoTable;
-    pscPerms = memoPerms;
-    bump(STAT_PSC_HITS);
-    return true;
+  // (Nested ifs: V8 branches rather than materialising partial results.)
+  if (prefix == memoPrefix) {
+    if (<u32>(key == memoKey) & <u32>(did == memoDid) & <u32>(memoEpoch == genEpoch(SPACE_PSC)) &
+        <u32>(memoGen == genGlobal(SPACE_PSC))) {
+      pscTable = memoTable;
+      pscPerms = memoPerms;
+      bump(STAT_PSC_HITS);
+      return true;
+    }
   }
   const e = slotOf(did, key, prefix);
-  if (load<u32>(e, E_KEY) == key && load<u32>(e, E_DID) == did && load<u64>(e, E_PREFIX) == prefix &&
-      load<u32>(e, E_GEN_G) == genGlobal(SPACE_PSC) && load<u32>(e, E_GEN_D) == genDid(SPACE_PSC, did) &&
-      load<u32>(e, E_GEN_B) == genBucket(SPACE_PSC, bucketOf(did, pasid))) {
+  if (hitAt(e, key, did, prefix, pasid)) {
     pscTable = load<u64>(e, E_TABLE);
     pscPerms = load<u32>(e, E_PERMS);
     memoKey = key; memoDid = did; memoPrefix = prefix; memoTable = pscTable; memoPerms = pscPerms;

@@ -86,8 +86,13 @@ export function scDropAll(): void {
 @inline export function scFind(sid: u32, pasid: u32, access: u32): usize {
   const p = (access & ACC_PASID) != 0 ? pasid : 0;
   const e = slotOf(sid, p);
-  if (load<u32>(e, E_KEY) != keyOf(sid, access) || load<u32>(e, E_PASID) != p || load<u32>(e, E_EPOCH) != setupEpoch) return 0;
-  return e;
+  // (Nested ifs: V8 branches rather than materialising partial results.)
+  if (load<u32>(e, E_KEY) == keyOf(sid, access)) {
+    if (load<u32>(e, E_PASID) == p) {
+      if (load<u32>(e, E_EPOCH) == setupEpoch) return e;
+    }
+  }
+  return 0;
 }
 
 /** Store a successful lookup's result. */

@@ -70,9 +70,11 @@ function ramOffsetSearch(gpa: u64, len: u64): i64 {
 
 // @ts-ignore: decorator
 @inline function inRegion(i: u32, gpa: u64, len: u64): bool {
-  const rel = gpa - load<u64>(regionBase + (i << 3));
+  const base = load<u64>(regionBase + (i << 3));
+  const rel = gpa - base;
   const size = load<u64>(regionSize + (i << 3));
-  return gpa >= load<u64>(regionBase + (i << 3)) && rel < size && len <= size - rel;
+  // (One branch: the three tests as bits, not an && chain.)
+  return (<u32>(gpa >= base) & <u32>(rel < size) & <u32>(len <= size - rel)) != 0;
 }
 
 // @ts-ignore: decorator

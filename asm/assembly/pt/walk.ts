@@ -134,9 +134,14 @@ export function ssWalk(iova: u64, access: u32): u32 {
       return faultCode(codes, write ? K_NP_WRITE : K_NP_READ);
     }
     if (!tr) {
-      if (write && (entryPerms & P_W) == 0) return faultCode(codes, K_WRITE);
-      if (!write && (entryPerms & P_R) == 0) return faultCode(codes, K_READ);
-      if ((access & ACC_EXEC) != 0 && envSsee && (entryPerms & P_X) == 0) return faultCode(codes, K_EXEC);
+      // (Nested ifs rather than && chains: V8 branches instead of
+      // materialising partial results.)
+      if (((write ? P_W : P_R) & ~entryPerms) != 0) return faultCode(codes, write ? K_WRITE : K_READ);
+      if ((access & ACC_EXEC) != 0) {
+        if (envSsee) {
+          if ((entryPerms & P_X) == 0) return faultCode(codes, K_EXEC);
+        }
+      }
     }
     if (ssReserved(pte, level, envHaw, envSllps, envSnp)) return faultCode(codes, K_RSVD);
     perms &= entryPerms;

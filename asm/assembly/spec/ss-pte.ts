@@ -45,11 +45,19 @@ export const SNP_IGNORED: u32 = 2;
  *  top-level entry of 4/5-level tables) or at a size CAP.SLLPS does not
  *  allow, address bits below a superpage's size. */
 export function ssReserved(pte: u64, level: i32, haw: u32, sllps: u32, snpPolicy: u32): bool {
+  // (Nested ifs rather than && / || chains: V8 branches instead of
+  // materialising partial results; this runs once per entry read.)
   if ((pte & SS_BIT62) != 0) return true;
-  if (haw < 52 && ((pte & SS_ADDR_MASK) >> haw) != 0) return true;
-  const leaf = ssIsLeaf(pte, level);
-  if ((pte & SS_SNP) != 0 && snpPolicy != SNP_IGNORED && (!leaf || snpPolicy == SNP_RESERVED)) return true;
-  if (level == 0 || (pte & SS_PS) == 0) return false;
+  if (haw < 52) {
+    if (((pte & SS_ADDR_MASK) >> haw) != 0) return true;
+  }
+  if ((pte & SS_SNP) != 0) {
+    if (snpPolicy != SNP_IGNORED) {
+      if (!ssIsLeaf(pte, level) || snpPolicy == SNP_RESERVED) return true;
+    }
+  }
+  if (level == 0) return false;
+  if ((pte & SS_PS) == 0) return false;
   if (level > 2) return true;
   if (((sllps >> <u32>(level - 1)) & 1) == 0) return true;
   const lowMask: u64 = ((<u64>1 << (9 * <u64>level)) - 1) << 12;
