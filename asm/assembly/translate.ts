@@ -141,7 +141,7 @@ let envOwnerEpoch: u32 = 0;
 // The walk environment of a scalable-mode setup (ctx/device.ts), taken from
 // decoded-setup entry `setup` when not 0.
 function setScalableEnv(fs: bool, setup: usize): void {
-  if (setup != 0 && setup == envOwner && envOwnerEpoch == scEpoch()) return;
+  if ((<u32>(setup != 0) & <u32>(setup == envOwner) & <u32>(envOwnerEpoch == scEpoch())) != 0) return;
   envOwner = setup;
   envOwnerEpoch = scEpoch();
   const legacyCodes = quirk(QUIRK_LEGACY_CODES_IN_SM);
@@ -175,10 +175,14 @@ function fromWalk(sid: u32, iova: u64, sm: bool, fs: bool, fresh: bool): u32 {
 // against the interrupt range), out-buffer. `fresh`: the IOTLB holds no
 // live entry with this tag (see iotlbInsert).
 function finish(sid: u32, iova: u64, sm: bool, fs: bool, frame: u64, lg2: u32, perms: u32, dirty: bool, fresh: bool): u32 {
-  const addr = frame | (iova & ((<u64>1 << lg2) - 1));
-  if (perms != 0 && inIntrRange(addr, frame, lg2)) return fail(sm ? FR.FR_SM_INTR_ADDR : FR.FR_INTR_ADDR, iova, true);
+  const mask = (<u64>1 << lg2) - 1;
+  const addr = frame | (iova & mask);
+  // The page overlaps the interrupt range (bits, not &&: one branch).
+  const near = (<u32>(frame <= INTR_LAST) & <u32>(INTR_START <= frame + mask)) != 0;
+  if (near) {
+    if (perms != 0 && inIntrRange(addr, frame, lg2)) return fail(sm ? FR.FR_SM_INTR_ADDR : FR.FR_INTR_ADDR, iova, true);
+  }
   const tag = fs && !envUser ? dcPasid | PRIV_FLAG : dcPasid;
-  const near = frame <= INTR_LAST && INTR_START <= frame + ((<u64>1 << lg2) - 1);
   if (perms != 0) iotlbInsert(dcDid, sid, tag, fs, iova, lg2, frame, perms | (dirty ? P_DIRTY : 0) | (near ? P_NEAR_INTR : 0), fresh);
   return succeed(addr, lg2, perms, dcDid, SRC_WALK);
 }

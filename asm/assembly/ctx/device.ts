@@ -114,7 +114,7 @@ export function dcSave(sid: u32, pasid: u32, access: u32): void {
 export function dcRestore(e: usize, hasPasid: bool): void {
   // Still loaded from this entry (same slot, same epoch: same content;
   // hasPasid is part of the entry's key)?
-  if (e == dcOwner && dcOwnerEpoch == scEpoch()) return;
+  if ((<u32>(e == dcOwner) & <u32>(dcOwnerEpoch == scEpoch())) != 0) return;
   dcOwner = e;
   dcOwnerEpoch = scEpoch();
   const f = scFlags(e);
