@@ -4,6 +4,7 @@
  * bad step is an error naming the step, never a partial replay.
  */
 import type { MachineConfig } from '../machine.js';
+import { parseBdf } from '../types.js';
 import { PROFILE_NAMES } from '../vtd/profiles.js';
 
 /** One validated step. Addresses and register values are bigints. */
@@ -13,8 +14,13 @@ export type Step =
   | { op: 'mem.read'; gpa: bigint; len: number }
   | { op: 'mmio.write'; offset: number; size: 4 | 8; value: bigint }
   | { op: 'mmio.read'; offset: number; size: 4 | 8 }
-  | { op: 'dma.read'; bdf: string; iova: bigint; len: number }
-  | { op: 'dma.write'; bdf: string; iova: bigint; len: number };
+  | { op: 'dma.read'; bdf: string; iova: bigint; len: number; pasid?: number }
+  | { op: 'dma.write'; bdf: string; iova: bigint; len: number; pasid?: number }
+  // viommu extensions (FORMAT.md, last section): `default` profile only.
+  | { op: 'pci.cfg.write'; bdf: string; offset: number; size: 1 | 2 | 4; value: bigint }
+  | { op: 'pci.cfg.read'; bdf: string; offset: number; size: 1 | 2 | 4 }
+  | { op: 'dev.mmio.write'; bdf: string; bar: number; offset: number; size: 4 | 8; value: bigint }
+  | { op: 'dev.mmio.read'; bdf: string; bar: number; offset: number; size: 4 | 8 };
 
 /** A validated scenario. */
 export interface Scenario {
@@ -31,7 +37,13 @@ export interface Scenario {
 /** DMA address width of the scenario format's reference device (FORMAT.md: "the reference device's DMA mask"). */
 export const REFERENCE_DMA_MASK_BITS = 28;
 
-type FieldKind = 'addr' | 'offset' | 'size' | 'len' | 'dmaLen' | 'byte' | 'u64s' | 'bdf';
+type FieldKind = 'addr' | 'offset' | 'size' | 'len' | 'dmaLen' | 'byte' | 'u64s' | 'bdf'
+  | 'cfgOffset' | 'cfgSize' | 'bar' | 'barOffset' | 'pasid';
+
+/** Largest BAR offset a `dev.mmio.*` step may name (the model's BARs are far smaller; replay checks the real size). */
+const MAX_BAR_OFFSET = 0x10_0000;
+/** Largest PASID (20 bits, PCIe §6.20). */
+const MAX_PASID = 0xf_ffff;
 
 /** Fields each op takes (all required). */
 const OP_FIELDS: Record<Step['op'], Record<string, FieldKind>> = {
@@ -42,7 +54,25 @@ const OP_FIELDS: Record<Step['op'], Record<string, FieldKind>> = {
   'mmio.read': { offset: 'offset', size: 'size' },
   'dma.read': { bdf: 'bdf', iova: 'addr', len: 'dmaLen' },
   'dma.write': { bdf: 'bdf', iova: 'addr', len: 'dmaLen' },
+  'pci.cfg.write': { bdf: 'bdf', offset: 'cfgOffset', size: 'cfgSize', value: 'addr' },
+  'pci.cfg.read': { bdf: 'bdf', offset: 'cfgOffset', size: 'cfgSize' },
+  'dev.mmio.write': { bdf: 'bdf', bar: 'bar', offset: 'barOffset', size: 'size', value: 'addr' },
+  'dev.mmio.read': { bdf: 'bdf', bar: 'bar', offset: 'barOffset', size: 'size' },
 };
+
+/** Optional fields (viommu extensions). */
+const OPTIONAL_FIELDS: Partial<Record<Step['op'], Record<string, FieldKind>>> = {
+  'dma.read': { pasid: 'pasid' },
+  'dma.write': { pasid: 'pasid' },
+};
+
+/** Ops of the viommu extensions (FORMAT.md, last section): not in the QEMU reference, `default` profile only. */
+export const EXTENSION_OPS: ReadonlySet<string> = new Set(['pci.cfg.write', 'pci.cfg.read', 'dev.mmio.write', 'dev.mmio.read']);
+
+/** True when `step` uses a viommu extension (an extension op, or a `pasid` on a DMA). */
+export function usesExtension(step: Step): boolean {
+  return EXTENSION_OPS.has(step.op) || ((step.op === 'dma.read' || step.op === 'dma.write') && step.pasid !== undefined);
+}
 
 /** A hex string "0x..." (or a safe non-negative integer) as a 64-bit value. */
 export function parseHex(v: unknown, what: string): bigint {
@@ -75,6 +105,17 @@ function parseField(kind: FieldKind, v: unknown, what: string): unknown {
     case 'bdf':
       if (typeof v !== 'string') throw new Error(`${what}: expected "00:DD.F"`);
       return v;
+    case 'cfgOffset': return intIn(Number(parseHex(v, what)), 0, 0xfff, what);
+    case 'cfgSize':
+      if (v !== 1 && v !== 2 && v !== 4) throw new Error(`${what}: expected 1, 2 or 4, got ${JSON.stringify(v)}`);
+      return v;
+    case 'bar': return intIn(v, 0, 5, what);
+    case 'barOffset': {
+      const off = Number(parseHex(v, what));
+      if (off % 4 !== 0 || off >= MAX_BAR_OFFSET) throw new Error(`${what}: offset must be 4-byte aligned and below 0x${MAX_BAR_OFFSET.toString(16)}`);
+      return off;
+    }
+    case 'pasid': return intIn(v, 0, MAX_PASID, what);
     case 'u64s':
       if (!Array.isArray(v) || v.length === 0) throw new Error(`${what}: expected a non-empty array of hex qwords`);
       return v.map((x, i) => parseHex(x, `${what}[${i}]`));
@@ -92,19 +133,38 @@ export function parseStep(raw: unknown, index: number): Step {
   const op = raw['op'];
   if (typeof op !== 'string' || !(op in OP_FIELDS)) throw new Error(`${where}: unknown op ${JSON.stringify(op)}`);
   const fields = OP_FIELDS[op as Step['op']];
+  const optional = OPTIONAL_FIELDS[op as Step['op']] ?? {};
   const step: Record<string, unknown> = { op };
   for (const key of Object.keys(raw)) {
-    if (key !== 'op' && !(key in fields)) throw new Error(`${where} (${op}): unknown field "${key}"`);
+    if (key !== 'op' && !(key in fields) && !(key in optional)) throw new Error(`${where} (${op}): unknown field "${key}"`);
   }
   for (const [name, kind] of Object.entries(fields)) {
     if (!(name in raw)) throw new Error(`${where} (${op}): missing field "${name}"`);
     step[name] = parseField(kind, raw[name], `${where} (${op}) field ${name}`);
   }
+  for (const [name, kind] of Object.entries(optional)) {
+    if (name in raw) step[name] = parseField(kind, raw[name], `${where} (${op}) field ${name}`);
+  }
+  if (EXTENSION_OPS.has(op)) checkExtensionStep(step, `${where} (${op})`);
   if (op.startsWith('mmio.') && (step['offset'] as number) + (step['size'] as number) > 0x1000) {
     throw new Error(`${where} (${op}): offset + size is past 0x1000`);
   }
   if (op === 'mem.read' && (step['len'] as number) > 4096) throw new Error(`${where} (${op}) field len: at most 4096`);
   return step as Step;
+}
+
+/** The constraints of the extension ops beyond their fields' kinds (FORMAT.md, last section). */
+function checkExtensionStep(step: Record<string, unknown>, where: string): void {
+  parseBdf(step['bdf'] as string, `${where} field bdf`);
+  const offset = step['offset'] as number;
+  const size = step['size'] as number;
+  // Configuration accesses are naturally aligned (so never past 0xFFF); BAR accesses 4-byte aligned (field kind).
+  const cfg = step['op'] === 'pci.cfg.write' || step['op'] === 'pci.cfg.read';
+  if (cfg && offset % size !== 0) throw new Error(`${where} field offset: 0x${offset.toString(16)} is not aligned to size ${size}`);
+  const value = step['value'] as bigint | undefined;
+  if (value !== undefined && value >> BigInt(8 * size) !== 0n) {
+    throw new Error(`${where} field value: 0x${value.toString(16)} does not fit ${size} bytes`);
+  }
 }
 
 /** FORMAT.md: `first_stage` is a qemu-10.0 option, and `true` needs scalable_mode and aw_bits 48. */
@@ -163,10 +223,16 @@ export function parseScenario(doc: unknown): Scenario {
   if (doc['format'] !== 'viommu-scenario/1') throw new Error(`format: expected "viommu-scenario/1", got ${JSON.stringify(doc['format'])}`);
   if (typeof doc['name'] !== 'string') throw new Error('name: expected a string');
   if (!Array.isArray(doc['steps'])) throw new Error('steps: expected an array');
+  const machine = parseMachine(doc['machine']);
+  const steps = doc['steps'].map((s, i) => parseStep(s, i));
+  const ext = steps.findIndex(usesExtension);
+  if (ext >= 0 && machine.profile !== 'default') {
+    throw new Error(`step ${ext} (${steps[ext]!.op}): a viommu extension (FORMAT.md), accepted only on profile "default", not ${JSON.stringify(machine.profile)}`);
+  }
   return {
     name: doc['name'],
     description: typeof doc['description'] === 'string' ? doc['description'] : '',
-    machine: parseMachine(doc['machine']),
-    steps: doc['steps'].map((s, i) => parseStep(s, i)),
+    machine,
+    steps,
   };
 }

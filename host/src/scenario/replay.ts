@@ -6,14 +6,19 @@
  * Platform-neutral: no Node APIs (pass `core` outside Node).
  */
 import type { Core } from '../core/core.js';
-import { createMachine, VTD_BASE, type Machine } from '../machine.js';
+import { PASID_REG } from '../devices/common/function.js';
+import type { DmaTestDevice } from '../devices/dma-test/device.js';
+import { createMachine, ECAM_BASE, VTD_BASE, type Machine } from '../machine.js';
+import { parseBdf } from '../types.js';
 import type { InterruptSink } from '../vtd/interrupts.js';
 import { parseScenario, type Scenario, type Step } from './parse.js';
 
 /** One observation of the output. */
 export type Observation =
   | { step: number; op: 'mmio.read'; value: string }
-  | { step: number; op: 'mem.read'; data: string };
+  | { step: number; op: 'mem.read'; data: string }
+  | { step: number; op: 'pci.cfg.read'; value: string }
+  | { step: number; op: 'dev.mmio.read'; value: string };
 
 /** The replay output document. */
 export interface ReplayOutput {
@@ -41,7 +46,7 @@ export interface ReplayStep {
   readonly index: number;
   /** The validated step. */
   readonly step: Step;
-  /** What the step read, for `mmio.read` and `mem.read`. */
+  /** What the step read, for `mmio.read`, `mem.read`, `pci.cfg.read` and `dev.mmio.read`. */
   readonly observation?: Observation;
 }
 
@@ -78,14 +83,71 @@ const RUNNERS: { [K in Step['op']]: (m: Machine, s: Extract<Step, { op: K }>) =>
   'mem.fill': (m, s) => m.ram.fill(s.gpa, s.len, s.byte),
   'mem.read': (m, s) => ({ op: 'mem.read', data: bytesToHex(m.ram.read(s.gpa, s.len)) }),
   'mmio.write': (m, s) => m.mmioWrite(VTD_BASE + BigInt(s.offset), s.size, s.value),
-  'mmio.read': (m, s) => ({ op: 'mmio.read', value: `0x${m.mmioRead(VTD_BASE + BigInt(s.offset), s.size).toString(16)}` }),
+  'mmio.read': (m, s) => ({ op: 'mmio.read', value: hex(m.mmioRead(VTD_BASE + BigInt(s.offset), s.size)) }),
   'dma.read': (m, s) => {
-    m.dmaTest(s.bdf).read(s.iova, s.len);
+    dmaDevice(m, s.bdf, s.pasid).read(s.iova, s.len);
   },
   'dma.write': (m, s) => {
-    m.dmaTest(s.bdf).write(s.iova, s.len);
+    dmaDevice(m, s.bdf, s.pasid).write(s.iova, s.len);
   },
+  'pci.cfg.write': (m, s) => m.mmioWrite(ecamAddress(s.bdf, s.offset), s.size, s.value),
+  'pci.cfg.read': (m, s) => ({ op: 'pci.cfg.read', value: hex(m.mmioRead(ecamAddress(s.bdf, s.offset), s.size)) }),
+  'dev.mmio.write': (m, s) => m.mmioWrite(barAddress(m, s), s.size, s.value),
+  'dev.mmio.read': (m, s) => ({ op: 'dev.mmio.read', value: hex(m.mmioRead(barAddress(m, s), s.size)) }),
 };
+
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+/**
+ * The DMA test device at `bdf` with its PASID register set for the step
+ * (FORMAT.md extensions: PV | pasid, or 0 for a request without PASID), as a
+ * driver programs it before the doorbell. A device waiting for a page
+ * response keeps its register (the command it refuses would not change it).
+ */
+function dmaDevice(m: Machine, bdf: string, pasid: number | undefined): DmaTestDevice {
+  const dev = m.dmaTest(bdf);
+  if (!dev.pending) dev.regs.pasid = pasid === undefined ? 0 : (PASID_REG.PV | pasid) >>> 0;
+  return dev;
+}
+
+/** ECAM address of `offset` in the configuration space of `bdf` (bus << 20 | devfn << 12). */
+function ecamAddress(bdf: string, offset: number): bigint {
+  return ECAM_BASE + (BigInt(parseBdf(bdf)) << 12n) + BigInt(offset);
+}
+
+/** Physical address of a `dev.mmio.*` access: the BAR's base as the guest programmed it, plus the offset. */
+function barAddress(m: Machine, s: { bdf: string; bar: number; offset: number }): bigint {
+  return m.device(s.bdf).config.barBase(s.bar) + BigInt(s.offset);
+}
+
+/**
+ * Checks the steps that name a device against the built machine (a DMA
+ * test device for `dma.*` with `pasid`, BAR present and the access inside
+ * it), so a bad scenario fails before anything runs. `pci.cfg.*` may name
+ * any function: an absent one reads all ones, as on real hardware.
+ */
+function checkDevices(scenario: Scenario, m: Machine): void {
+  scenario.steps.forEach((s, i) => {
+    const where = `step ${i} (${s.op})`;
+    try {
+      if ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid !== undefined) m.dmaTest(s.bdf);
+    } catch (err) {
+      throw new Error(`${where} field ${(err as Error).message}`);
+    }
+    if (s.op !== 'dev.mmio.write' && s.op !== 'dev.mmio.read') return;
+    let bars;
+    try {
+      bars = m.device(s.bdf).config.bars;
+    } catch (err) {
+      throw new Error(`${where} field ${(err as Error).message}`);
+    }
+    const bar = bars[s.bar];
+    if (!bar) throw new Error(`${where} field bar: device ${s.bdf} has no BAR ${s.bar} (it has ${bars.length})`);
+    if (s.offset + s.size > bar.spec.size) {
+      throw new Error(`${where} field offset: 0x${s.offset.toString(16)} + ${s.size} is past BAR ${s.bar} (0x${bar.spec.size.toString(16)} bytes)`);
+    }
+  });
+}
 
 function runStep(machine: Machine, step: Step, index: number): ReplayStep {
   let reading: Reading | void;
@@ -105,6 +167,7 @@ function runStep(machine: Machine, step: Step, index: number): ReplayStep {
 export async function startReplay(doc: unknown, opts: ReplayOptions = {}): Promise<ReplayRun> {
   const scenario = parseScenario(doc);
   const machine = await createMachine({ ...scenario.machine, core: opts.core, log: opts.log, onInterrupt: opts.onInterrupt });
+  checkDevices(scenario, machine);
   const observations: Observation[] = [];
   let position = 0;
   return {
