@@ -214,9 +214,10 @@ function lastWrite(input: FuzzInput, offset: number): bigint | undefined {
 /**
  * Steps that submit one queued-invalidation descriptor: (IQA write and
  * GCMD.QIE if the input has no queue yet), the descriptor at the tail slot,
- * and the IQT write that moves the tail past it.
+ * and the IQT write that moves the tail past it. `descriptor` picks the
+ * descriptor (default: a random one of DESCRIPTORS).
  */
-export function qiSteps(rng: Rng, input: FuzzInput): Step[] {
+export function qiSteps(rng: Rng, input: FuzzInput, descriptor?: (rng: Rng, input: FuzzInput) => bigint[]): Step[] {
   const steps: Step[] = [];
   let iqa = lastWrite(input, REG.IQA);
   if (iqa === undefined || rng.chance(0.1)) {
@@ -229,7 +230,7 @@ export function qiSteps(rng: Rng, input: FuzzInput): Step[] {
   const entries = (256n << (iqa & 7n)) * 16n / descBytes;
   const tail = ((lastWrite(input, REG.IQT) ?? 0n) & 0x7fff0n) / descBytes;
   const slot = rng.chance(0.9) ? tail % entries : BigInt(rng.below(Number(entries)));
-  let desc = rng.pick(DESCRIPTORS)(rng, input);
+  let desc = (descriptor ?? rng.pick(DESCRIPTORS))(rng, input);
   desc = descBytes === 32n ? [...desc, 0n, 0n].slice(0, 4) : desc.slice(0, 2);
   const gpa = (iqa & PAGE_MASK) + slot * descBytes;
   if (inRam(input.machine, gpa, 8 * desc.length)) steps.push({ op: 'mem.write', gpa, u64: desc });

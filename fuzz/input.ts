@@ -61,7 +61,11 @@ export function stepToJson(s: Step): Record<string, unknown> {
     case 'mmio.write': return { op: s.op, offset: hex(BigInt(s.offset)), size: s.size, value: hex(s.value) };
     case 'mmio.read': return { op: s.op, offset: hex(BigInt(s.offset)), size: s.size };
     case 'dma.read':
-    case 'dma.write': return { op: s.op, bdf: s.bdf, iova: hex(s.iova), len: s.len };
+    case 'dma.write': return { op: s.op, bdf: s.bdf, iova: hex(s.iova), len: s.len, ...(s.pasid !== undefined ? { pasid: s.pasid } : {}) };
+    case 'pci.cfg.write': return { op: s.op, bdf: s.bdf, offset: hex(BigInt(s.offset)), size: s.size, value: hex(s.value) };
+    case 'pci.cfg.read': return { op: s.op, bdf: s.bdf, offset: hex(BigInt(s.offset)), size: s.size };
+    case 'dev.mmio.write': return { op: s.op, bdf: s.bdf, bar: s.bar, offset: hex(BigInt(s.offset)), size: s.size, value: hex(s.value) };
+    case 'dev.mmio.read': return { op: s.op, bdf: s.bdf, bar: s.bar, offset: hex(BigInt(s.offset)), size: s.size };
   }
 }
 

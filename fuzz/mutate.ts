@@ -6,7 +6,10 @@
  * ranges stay in RAM, MMIO accesses stay aligned inside the 4 KiB window.
  */
 import { dmaStep, interestingValue, mmioStep, pickPage, qiSteps, tableEntryStep } from './generate.js';
+import { DMAT_BAR_SIZE } from '../host/src/devices/dma-test/regs.js';
+import { usesExtension } from '../host/src/scenario/parse.js';
 import { inRam, MAX_STEPS, type FuzzInput, type RawMachine, type Step } from './input.js';
+import { devCfgStep, devMmioStep, pasidDmaStep, pasidValue, priSetupSteps, prqRegisterStep, prqResponseSteps, smTableSteps } from './pri-steps.js';
 import type { Rng } from './rng.js';
 
 /** Mutable working copy of an input. */
@@ -62,18 +65,25 @@ function tweakStep(d: Draft, rng: Rng, pageOf: () => bigint): boolean {
     case 'dma.read':
     case 'dma.write':
       next = rng.chance(0.5) ? { ...s, iova: tweak(rng, s.iova, 64) } : { ...s, len: rng.between(1, 4095) };
+      if (rng.chance(0.15)) next = { ...next, pasid: s.pasid === undefined || rng.chance(0.5) ? pasidValue(rng) : undefined };
       if (rng.chance(0.2)) next = { ...next, op: s.op === 'dma.read' ? 'dma.write' : 'dma.read' } as Step;
       break;
     case 'mem.fill': next = { ...s, byte: rng.below(256) }; break;
     case 'mem.read': next = { ...s, len: rng.between(1, 4096) }; break;
+    case 'pci.cfg.write': next = { ...s, value: tweak(rng, s.value, 8 * s.size) }; break;
+    case 'dev.mmio.write': next = { ...s, value: tweak(rng, s.value, 8 * s.size) }; break;
+    case 'pci.cfg.read':
+    case 'dev.mmio.read': next = { ...s, offset: Math.max(0, s.offset + s.size * rng.between(-2, 2)) }; break;
   }
   if (!stepValid(d.machine, next)) return false;
   d.steps[i] = next;
   return true;
 }
 
-/** The scenario constraints a mutated step must keep (FORMAT.md "Steps"). */
+/** The scenario constraints a mutated step must keep (FORMAT.md "Steps" and "viommu extensions"). */
 export function stepValid(m: RawMachine, s: Step): boolean {
+  if (usesExtension(s) && m.profile !== 'default') return false;
+  const device = (bdf: string): boolean => m.devices.some((d) => d.bdf === bdf);
   switch (s.op) {
     case 'mem.write': return s.u64.length > 0 && inRam(m, s.gpa, 8 * s.u64.length);
     case 'mem.fill': return s.len >= 1 && inRam(m, s.gpa, s.len);
@@ -82,7 +92,16 @@ export function stepValid(m: RawMachine, s: Step): boolean {
     case 'mmio.read': return s.offset % 4 === 0 && s.offset >= 0 && s.offset + s.size <= 0x1000;
     case 'dma.read':
     case 'dma.write':
-      return s.len >= 1 && s.len <= 4095 && s.iova >= 0n && s.iova < 1n << 64n && m.devices.some((d) => d.bdf === s.bdf);
+      return s.len >= 1 && s.len <= 4095 && s.iova >= 0n && s.iova < 1n << 64n && device(s.bdf)
+        && (s.pasid === undefined || (s.pasid >= 0 && s.pasid <= 0xf_ffff));
+    case 'pci.cfg.write':
+    case 'pci.cfg.read':
+      return s.offset % s.size === 0 && s.offset >= 0 && s.offset < 0x1000 && (s.op === 'pci.cfg.read' || s.value >> BigInt(8 * s.size) === 0n);
+    case 'dev.mmio.write':
+    case 'dev.mmio.read':
+      // Every scenario device is a dma-test device: one BAR of DMAT_BAR_SIZE bytes.
+      return device(s.bdf) && s.bar === 0 && s.offset % 4 === 0 && s.offset >= 0 && s.offset + s.size <= DMAT_BAR_SIZE
+        && (s.op === 'dev.mmio.read' || s.value >> BigInt(8 * s.size) === 0n);
   }
 }
 
@@ -100,7 +119,22 @@ function mutateMachine(d: Draft, rng: Rng): boolean {
   const profile = iommu.first_stage ? 'qemu-10.0' : rng.pick(['qemu-7.2', 'qemu-10.0', 'default']);
   d.machine = { ...d.machine, profile, iommu: { ...iommu } };
   if (d.machine.devices.length === 0) d.machine.devices = [{ bdf: '00:03.0', kind: 'dma-test' }];
+  d.steps = d.steps.filter((s) => stepValid(d.machine, s)); // qemu-* refuses the extensions
   return true;
+}
+
+/**
+ * The draft on the `default` profile (the only one that accepts the viommu
+ * extensions), scalable mode most of the time, with a device; steps stay
+ * valid (the default profile accepts everything the qemu-* ones do).
+ */
+function toDefault(d: Draft, rng: Rng): Draft {
+  if (d.machine.profile !== 'default') {
+    const iommu = rng.chance(0.8) ? { scalable_mode: true, caching_mode: rng.chance(0.3), aw_bits: 48 } : rng.pick(MACHINES.filter((m) => !m.first_stage));
+    d.machine = { ...d.machine, profile: 'default', iommu: { ...iommu } };
+  }
+  if (d.machine.devices.length === 0) d.machine.devices = [{ bdf: '00:03.0', kind: 'dma-test' }];
+  return d;
 }
 
 const OPERATORS: readonly Operator[] = [
@@ -109,6 +143,14 @@ const OPERATORS: readonly Operator[] = [
   { name: 'table-entry', weight: 12, apply: (d, r) => insert(d, r, [tableEntryStep(r, d)]) },
   { name: 'qi', weight: 8, apply: (d, r) => insert(d, r, qiSteps(r, d)) },
   { name: 'dma', weight: 10, apply: (d, r) => insert(d, r, [dmaStep(r, d), r.chance(0.3) ? dmaStep(r, d) : undefined]) },
+  // viommu extensions (default profile; each switches the machine to it when needed): PASID / PRI traffic.
+  { name: 'pri-setup', weight: 2, apply: (d, r) => insert(d, r, priSetupSteps(r, toDefault(d, r))) },
+  { name: 'sm-tables', weight: 2, apply: (d, r) => insert(d, r, smTableSteps(r, toDefault(d, r))) },
+  { name: 'pci.cfg', weight: 3, apply: (d, r) => insert(d, r, [devCfgStep(r, toDefault(d, r))]) },
+  { name: 'dev.mmio', weight: 4, apply: (d, r) => insert(d, r, devMmioStep(r, toDefault(d, r))) },
+  { name: 'dma-pasid', weight: 4, apply: (d, r) => insert(d, r, [pasidDmaStep(r, toDefault(d, r))]) },
+  { name: 'prq-register', weight: 3, apply: (d, r) => insert(d, r, [prqRegisterStep(r, toDefault(d, r))]) },
+  { name: 'prq-response', weight: 3, apply: (d, r) => insert(d, r, prqResponseSteps(r, toDefault(d, r))) },
   { name: 'tweak', weight: 20, apply: (d, r) => tweakStep(d, r, () => pickPage(r, d)) },
   {
     name: 'delete', weight: 6, apply: (d, r) => {

@@ -111,6 +111,16 @@ export class TranslationOracle {
     }
   }
 
+  /**
+   * Guest memory was written at an address the oracle cannot know (a DMA
+   * write it does not model: a request with PASID, a command started from
+   * the device's registers or retried after a page response): any cached
+   * table page may be stale until the next full flush.
+   */
+  untrackedWrite(): void {
+    if (this.tablePages.size > 0) this.stale = true;
+  }
+
   private reference(sid: number, iova: bigint, write: boolean): RefResult {
     const access = (write ? ACC.WRITE : ACC.READ) | ACC.NO_AD;
     return refTranslate(this.refMem, this.caps, this.root, { sid, pasid: 0, iova, access });
