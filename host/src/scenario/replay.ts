@@ -129,18 +129,16 @@ function barAddress(m: Machine, s: { bdf: string; bar: number; offset: number })
 function checkDevices(scenario: Scenario, m: Machine): void {
   scenario.steps.forEach((s, i) => {
     const where = `step ${i} (${s.op})`;
-    try {
-      if ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid !== undefined) m.dmaTest(s.bdf);
-    } catch (err) {
-      throw new Error(`${where} field ${(err as Error).message}`);
-    }
+    const named = <T>(fn: () => T): T => {
+      try {
+        return fn();
+      } catch (err) {
+        throw new Error(`${where} field ${(err as Error).message}`);
+      }
+    };
+    if ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid !== undefined) named(() => m.dmaTest(s.bdf));
     if (s.op !== 'dev.mmio.write' && s.op !== 'dev.mmio.read') return;
-    let bars;
-    try {
-      bars = m.device(s.bdf).config.bars;
-    } catch (err) {
-      throw new Error(`${where} field ${(err as Error).message}`);
-    }
+    const bars = named(() => m.device(s.bdf).config.bars);
     const bar = bars[s.bar];
     if (!bar) throw new Error(`${where} field bar: device ${s.bdf} has no BAR ${s.bar} (it has ${bars.length})`);
     if (s.offset + s.size > bar.spec.size) {
