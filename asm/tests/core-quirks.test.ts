@@ -125,6 +125,14 @@ both('QUIRK_NO_FAULT_ON_CACHED_PERM', K.QUIRK_NO_FAULT_ON_CACHED_PERM, async (on
   expect(t.faultFlags & K.FF_SILENT).toBe(on ? K.FF_SILENT : 0);
 });
 
+both('QUIRK_SS_PERM_BEFORE_RSVD', K.QUIRK_SS_PERM_BEFORE_RSVD, async (on, cfg) => {
+  const { f, ss, sid } = await legacyFixture(cfg);
+  // a read-only leaf with a reserved bit (62): a write lacks the permission and hits the reserved bit
+  f.ssMap(ss, 3, 0x1000n, 0x20_0000n, { w: false, leafBits: 1n << 62n });
+  expect(f.tr(sid, 0x1000n, K.ACC_WRITE).fault).toBe(on ? K.FR_WRITE : K.FR_SS_RSVD);
+  expect(f.tr(sid, 0x1000n).fault).toBe(K.FR_SS_RSVD);
+});
+
 both('QUIRK_QEMU_FAULT_PV', K.QUIRK_QEMU_FAULT_PV, async (on, cfg) => {
   const { f, sid } = await legacyFixture(cfg);
   const t = f.tr(sid, 0x1000n);

@@ -285,7 +285,7 @@ export function scalable(seed: number): object {
 export const FAMILIES: Record<string, (seed: number) => object> = {
   walks, 'fault-reasons': faultReasons, 'fault-records': faultRecords,
   'register-invalidation': registerInvalidation, 'queued-invalidation': queuedInvalidation, scalable,
-  modes: (seed) => modes(seed), ttm: (seed) => ttm(seed),
+  modes: (seed) => modes(seed), ttm: (seed) => ttm(seed), 'ss-check-order': (seed) => ssCheckOrder(seed),
 };
 
 /** Translation modes over time: pass-through (TT=2), TE off/on, SRTP to a second root table, two domains. */
@@ -355,4 +355,27 @@ export function ttm(seed: number): object {
     b.dmaRead(DEV_A, iova, 64).dmaWrite(DEV_A, 0x8000000n, 64).memRead(SINK, 64).readFaultState().clearFaults();
   }
   return b.build(`gen-ttm-${seed}`, 'RTADDR translation-table modes on legacy and scalable units', machine72({ scalable: scalableUnit }));
+}
+
+/** Which check wins on a second-stage entry that both lacks the permission and has reserved bits set. */
+export function ssCheckOrder(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const aw = rng.pick([39, 48] as const);
+  const t = legacySetup(b, rng, aw, [DEV_A]);
+  const iova = BigInt(0x1000 * (1 + rng.int(0x1000)));
+  t.map(iova, DATA, rng.pick([1n, 2n]));
+  enable(b);
+  for (let r = 0; r < 3; r++) {
+    const level = rng.int(t.levels);
+    const at = t.entryAt.get(`${iova}:${level}`)!;
+    const perms = rng.pick([1n, 2n, 3n]);
+    const bit = rng.pick([7, 11, 52, 62, aw === 39 ? 40 : 50]);
+    b.memWrite(at, [(t.written.get(at)! & ~3n) | perms | (1n << BigInt(bit))]);
+    b.globalInvalidateRegs(false);
+    if (rng.chance(0.5)) b.dmaWrite(DEV_A, iova, 16); else b.dmaRead(DEV_A, iova, 16);
+    b.readFaultState().clearFaults();
+    t.restore();
+  }
+  return b.build(`gen-ss-check-order-${seed}`, 'second-stage entry lacking the permission and carrying reserved bits: which fault', machine72({ aw }));
 }

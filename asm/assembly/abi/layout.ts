@@ -170,9 +170,10 @@ export const QUIRK_RSVD_CTX_UNQUALIFIED: u32 = 1 << 10;
 /** QEMU: no paging-structure cache; every IOTLB miss reads every level.
  *  Spec: non-leaf entries may be cached until an invalidation with IH=0. */
 export const QUIRK_NO_PSC: u32 = 1 << 11;
-/** QEMU 7.2: a PASID entry with PGTT=1 (first stage) on a unit without
- *  first-stage support (ECAP.FLTS=0) is walked as second stage. Spec (and
- *  QEMU 10.0): PGTT not supported by ECAP -> 0x5B. */
+/** QEMU 7.2: a PASID entry with PGTT=1 (first stage) or PGTT=3 (nested) on a
+ *  unit without that support (ECAP.FLTS=0 / ECAP.NEST=0) is walked as second
+ *  stage (recorded: gen-scalable-19). Spec (and QEMU 10.0): PGTT not
+ *  supported by ECAP -> 0x5B. */
 export const QUIRK_FS_AS_SS: u32 = 1 << 12;
 /** QEMU 10.0: a page-selective IOTLB invalidation (type-2 descriptor or the
  *  IOTLB register) also removes every first-stage entry of the domain,
@@ -190,6 +191,12 @@ export const QUIRK_NO_PDIR_FPD: u32 = 1 << 14;
  *  invalid entry) is reported as 0x58 (its VTD_FR_PASID_TABLE_INV), which is
  *  not qualified. Spec (and QEMU 10.0): 0x50/0x51/0x58/0x59/0x5B. */
 export const QUIRK_PASID_FAULTS_0X58: u32 = 1 << 15;
+/** QEMU (7.2 and 10.0): a present second-stage entry is checked for the
+ *  request's R/W permission before its reserved bits, so a read-only entry
+ *  with a reserved bit set faults 5 on a write (recorded: gen-ss-check-order-2).
+ *  Spec (§7.1.3, and the reference model): the reserved bits of a present
+ *  entry are checked when it is fetched, before permissions: 0xC. */
+export const QUIRK_SS_PERM_BEFORE_RSVD: u32 = 1 << 16;
 
 // ---- statistics (f64 counters at statsPtr()) --------------------------------
 /** IOTLB hits. */

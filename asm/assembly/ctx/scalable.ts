@@ -165,13 +165,20 @@ function pgttValid(q0: u64, q2: u64): bool {
   const pgtt = pePgtt(q0);
   const fsOk = peFspm(q2) == 0 || (peFspm(q2) == 1 && cfg(CFG_FL5LP) != 0);
   const ssOk = awSupported(peAw(q0), cfg(CFG_SAGAW));
-  if (pgtt == PGTT_FS) {
-    if (cfg(CFG_ECAP_FLTS) == 0) return quirk(QUIRK_FS_AS_SS) && ssOk;
-    return fsOk;
-  }
+  if (walkedAsSs(pgtt)) return quirk(QUIRK_FS_AS_SS) && ssOk;
+  if (pgtt == PGTT_FS) return fsOk;
   if (pgtt == PGTT_SS) return cfg(CFG_ECAP_SLTS) != 0 && ssOk;
-  if (pgtt == PGTT_NESTED) return cfg(CFG_ECAP_NEST) != 0 && fsOk && ssOk;
+  if (pgtt == PGTT_NESTED) return fsOk && ssOk;
   if (pgtt == PGTT_PT) return cfg(CFG_ECAP_PT) != 0;
+  return false;
+}
+
+// A first-stage or nested PGTT on a unit without that capability (ECAP.FLTS /
+// ECAP.NEST): invalid (0x5B) by the spec, walked as second stage under
+// QUIRK_FS_AS_SS (QEMU 7.2 accepted PGTT 1, 2 and 3 and walked them all as SS).
+function walkedAsSs(pgtt: u32): bool {
+  if (pgtt == PGTT_FS) return cfg(CFG_ECAP_FLTS) == 0;
+  if (pgtt == PGTT_NESTED) return cfg(CFG_ECAP_NEST) == 0;
   return false;
 }
 
@@ -183,7 +190,7 @@ function decodePasidEntry(q0: u64, q1: u64, q2: u64, priv: bool, exec: bool): u3
     dcSetPt(did);
     return 0;
   }
-  if (pgtt == PGTT_SS || (pgtt == PGTT_FS && cfg(CFG_ECAP_FLTS) == 0)) {
+  if (pgtt == PGTT_SS || walkedAsSs(pgtt)) {
     dcSetSs(did, peSsptr(q0), peAw(q0), peSsee(q0));
     return 0;
   }

@@ -6,7 +6,7 @@
 // entry, checks the input address width, then calls ssWalk or fsWalk.
 // Faults are return values (the spec's reason, via pt/codes.ts).
 
-import { ACC_EXEC, ACC_NO_AD, ACC_TRANSLATION_REQ, ACC_WRITE, QUIRK_FS_AD_IF_A_CLEAR, QUIRK_NO_PSC, STAT_PTE_READS, STAT_WALKS } from '../abi/layout';
+import { ACC_EXEC, ACC_NO_AD, ACC_TRANSLATION_REQ, ACC_WRITE, QUIRK_FS_AD_IF_A_CLEAR, QUIRK_NO_PSC, QUIRK_SS_PERM_BEFORE_RSVD, STAT_PTE_READS, STAT_WALKS } from '../abi/layout';
 import { quirk } from '../cfg';
 import { ramOffset } from '../mem/ram';
 import { bump } from '../stats';
@@ -114,6 +114,7 @@ export function ssWalk(iova: u64, access: u32): u32 {
   const tr = (access & ACC_TRANSLATION_REQ) != 0;
   const write = (access & ACC_WRITE) != 0;
   const usePsc = !quirk(QUIRK_NO_PSC);
+  const permFirst = quirk(QUIRK_SS_PERM_BEFORE_RSVD);
   let level = envSsTop;
   let table = envSsRoot;
   let perms: u32 = P_R | P_W | P_X;
@@ -133,6 +134,10 @@ export function ssWalk(iova: u64, access: u32): u32 {
       if (tr) { wPerms = 0; wLg2 = levelPageLg2(level); wFrame = 0; return 0; }
       return faultCode(codes, write ? K_NP_WRITE : K_NP_READ);
     }
+    // A present entry's reserved bits before its permissions (§7.1.3), or after them (quirk).
+    if (!permFirst) {
+      if (ssReserved(pte, level, envHaw, envSllps, envSnp)) return faultCode(codes, K_RSVD);
+    }
     if (!tr) {
       // (Nested ifs rather than && chains: V8 branches instead of
       // materialising partial results.)
@@ -143,7 +148,9 @@ export function ssWalk(iova: u64, access: u32): u32 {
         }
       }
     }
-    if (ssReserved(pte, level, envHaw, envSllps, envSnp)) return faultCode(codes, K_RSVD);
+    if (permFirst) {
+      if (ssReserved(pte, level, envHaw, envSllps, envSnp)) return faultCode(codes, K_RSVD);
+    }
     perms &= entryPerms;
     if (ssIsLeaf(pte, level)) {
       wLg2 = levelPageLg2(level);

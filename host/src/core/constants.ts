@@ -176,6 +176,12 @@ export const QUIRK_NO_PDIR_FPD = 0x4000;
  *  invalid entry) is reported as 0x58 (its VTD_FR_PASID_TABLE_INV), which is
  *  not qualified. Spec (and QEMU 10.0): 0x50/0x51/0x58/0x59/0x5B. */
 export const QUIRK_PASID_FAULTS_0X58 = 0x8000;
+/** QEMU (7.2 and 10.0): a present second-stage entry is checked for the
+ *  request's R/W permission before its reserved bits, so a read-only entry
+ *  with a reserved bit set faults 5 on a write (recorded: gen-ss-check-order-2).
+ *  Spec (§7.1.3, and the reference model): the reserved bits of a present
+ *  entry are checked when it is fetched, before permissions: 0xC. */
+export const QUIRK_SS_PERM_BEFORE_RSVD = 0x10000;
 /** IOTLB hits. */
 export const STAT_IOTLB_HITS = 0;
 /** IOTLB misses. */
