@@ -229,3 +229,15 @@ describe('scalable caches: PASID cache and PASID-based invalidation', () => {
     expect(f.tr(SID, 0x1000n, K.ACC_READ, 6).addr).toBe(0x30_0000n);
   });
 });
+
+describe('paging-structure cache keeps upper-level rights', () => {
+  it('a write through a cached read-only upper entry faults as a full walk does (fuzz finding psc-read-only-entry-allows-write)', async () => {
+    const { f, ss, sid } = await legacyFixture();
+    f.ssMap(ss, 3, 0x800_0000n, 0x60_0000n);                      // RW leaf under ...
+    const top = ss;                                                // ... a top-level entry made read-only:
+    f.put(top, f.mem.readU64(top) & ~2n);
+    expect(f.tr(sid, 0x3c_1000n).fault).toBe(K.FR_READ);           // a read walk through it fills the PSC
+    expect(f.tr(sid, 0x800_0000n, K.ACC_WRITE).fault).toBe(K.FR_WRITE);
+    expect(f.tr(sid, 0x800_0000n)).toMatchObject({ ok: true });    // reads still pass
+  });
+});

@@ -122,6 +122,18 @@ export function ssWalk(iova: u64, access: u32): u32 {
     for (let l: i32 = 1; l <= envSsTop; l++) {
       if (pscLookup(PSC_SS, envDid, 0, l, iova)) { table = pscTable; perms = pscPerms; level = l - 1; break; }
     }
+    // The cached entries above `level` were checked for their own request's
+    // access, not this one's: check their combined rights now, as a full walk
+    // would have at the level that lacks them (fuzz finding
+    // psc-read-only-entry-allows-write).
+    if (level < envSsTop && !tr) {
+      if (((write ? P_W : P_R) & ~perms) != 0) return faultCode(codes, write ? K_WRITE : K_READ);
+      if ((access & ACC_EXEC) != 0) {
+        if (envSsee) {
+          if ((perms & P_X) == 0) return faultCode(codes, K_EXEC);
+        }
+      }
+    }
   }
   while (true) {
     const off = readEntry(table + (<u64>ptIndex(iova, level) << 3));
