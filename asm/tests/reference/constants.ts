@@ -125,4 +125,6 @@ export const QUIRK = {
   INTR_PAGE_OVERLAP: 1 << 9,
   /** 0xB is not qualified (FPD does not suppress it). */
   RSVD_CTX_UNQUALIFIED: 1 << 10,
+  /** A second-stage entry's rights are checked before its reserved bits. */
+  SS_PERM_BEFORE_RSVD: 1 << 16,
 } as const;

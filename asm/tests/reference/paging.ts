@@ -51,6 +51,18 @@ export interface WalkStop {
   readonly level: number;
 }
 
+/**
+ * A second-stage walk stopped by an entry lacking a requested right
+ * (checked level by level, as hardware and QEMU's vtd_iova_to_slpte do).
+ * `perms` are that entry's rights (PERM bits, X per the SSEE rule).
+ */
+export interface SsDenied {
+  readonly ok: false;
+  readonly kind: 'denied';
+  readonly level: number;
+  readonly perms: number;
+}
+
 /** Parameters of a second-stage walk. */
 export interface SsParams {
   /** SLPTPTR / SSPTPTR. */
@@ -76,12 +88,21 @@ function ssLeafAllowed(caps: RefCaps, level: number): boolean {
   return (level === 1 && (caps.sllps & 1) !== 0) || (level === 2 && (caps.sllps & 2) !== 0);
 }
 
+/** PERM bits of one second-stage entry (SSEE=0: execute granted). */
+function ssEntryPerms(e: bigint, ssee: boolean): number {
+  return (e & 1n ? PERM.R : 0) | (e & 2n ? PERM.W : 0) | (!ssee || e & 4n ? PERM.X : 0);
+}
+
 /**
  * §3.7 second-stage walk of `iova` (already range-checked by the caller).
  * Permissions are the AND of every level's R/W (and X when SSEE=1; with
- * SSEE=0 the second stage grants execute).
+ * SSEE=0 the second stage grants execute). Each present entry is checked
+ * for its reserved bits, then for the `need`ed rights (PERM bits; 0 for a
+ * translation request), before the walk descends (fuzz finding
+ * ss-read-permission-before-reserved). `permFirst`
+ * (QUIRK.SS_PERM_BEFORE_RSVD): rights before reserved bits, as QEMU does.
  */
-export function ssWalk(mem: GuestMemoryLike, caps: RefCaps, p: SsParams, iova: bigint): WalkLeaf | WalkStop {
+export function ssWalk(mem: GuestMemoryLike, caps: RefCaps, p: SsParams, iova: bigint, need = 0, permFirst = false): WalkLeaf | WalkStop | SsDenied {
   let table = p.ptr;
   let r = 1n, w = 1n, x = 1n;
   const entryAddrs: bigint[] = [];
@@ -91,10 +112,14 @@ export function ssWalk(mem: GuestMemoryLike, caps: RefCaps, p: SsParams, iova: b
     if (e === undefined) return { ok: false, kind: level === p.levels - 1 ? 'ptr-unreadable' : 'unreadable', level };
     entryAddrs.push(ea);
     if ((e & 0b11n) === 0n) return { ok: false, kind: 'not-present', level };
+    const entryPerms = ssEntryPerms(e, p.ssee);
+    const denied: SsDenied | undefined = (need & ~entryPerms) !== 0 ? { ok: false, kind: 'denied', level, perms: entryPerms } : undefined;
+    if (permFirst && denied) return denied;
     const ps = (e >> 7n) & 1n;
     if (ps === 1n && level > 0 && !ssLeafAllowed(caps, level)) return { ok: false, kind: 'reserved', level };
     const isLeaf = level === 0 || ps === 1n;
     if ((e & ssReservedMask(caps, level, isLeaf, p.snpIgnored)) !== 0n) return { ok: false, kind: 'reserved', level };
+    if (denied) return denied;
     r &= e & 1n;
     w &= (e >> 1n) & 1n;
     x &= (e >> 2n) & 1n;

@@ -6,7 +6,7 @@
  */
 import type { GuestMemoryLike } from '../../../firmware-tests/lib/page-allocator.js';
 import type { RefCaps } from './config.js';
-import { ACC, FR, PERM } from './constants.js';
+import { ACC, FR, PERM, QUIRK } from './constants.js';
 import { fsWalk, ssWalk, type FsLeaf, type SsParams, type WalkFaultKind } from './paging.js';
 import type { Step } from './result.js';
 
@@ -25,6 +25,12 @@ const SS_CODES: Record<'legacy' | 'scalable', Record<Exclude<WalkFaultKind, 'not
      unreadable: FR.SS_ENTRY_UNREADABLE, reserved: FR.SS_ENTRY_RSVD },
   scalable: { 'ptr-unreadable': FR.SSL_PTR_INVALID, unreadable: FR.SSL_UNREADABLE, reserved: FR.SSL_RSVD },
 };
+
+/** The PERM bits permissionFault checks for `access` (none for a translation request). */
+function neededPerms(access: number, mode: 'legacy' | 'scalable'): number {
+  if (access & ACC.TRANSLATION_REQ) return 0;
+  return (access & ACC.WRITE ? PERM.W : 0) | (access & ACC.READ ? PERM.R : 0) | (mode === 'scalable' && access & ACC.EXEC ? PERM.X : 0);
+}
 
 /** The requested permissions missing from `perms`, as a fault code, or 0. */
 function permissionFault(perms: number, access: number, mode: 'legacy' | 'scalable'): number {
@@ -46,9 +52,10 @@ export function translateSecondStage(mem: GuestMemoryLike, caps: RefCaps, p: SsP
     if (mode === 'legacy') return { ok: false, fault: FR.ADDR_BEYOND_MGAW }; // LGN.1
     return { ok: false, fault: FR.SGN_BEYOND_AW }; // SGN.5
   }
-  const w = ssWalk(mem, caps, p, iova);
+  const w = ssWalk(mem, caps, p, iova, neededPerms(access, mode), (caps.quirks & QUIRK.SS_PERM_BEFORE_RSVD) !== 0);
   const tr = (access & ACC.TRANSLATION_REQ) !== 0;
   if (!w.ok) {
+    if (w.kind === 'denied') return { ok: false, fault: permissionFault(w.perms, access, mode) };
     if (w.kind === 'not-present') {
       if (tr) return { ok: true, value: { addr: 0n, pageLg2: 12 + 9 * w.level, perms: 0, fsEntries: [] } };
       if (mode === 'scalable') return { ok: false, fault: FR.SSL_PERM }; // SSL.2
@@ -86,9 +93,9 @@ const FS_CODES: Record<WalkFaultKind, number> = {
 /** §3.8 nested: the SS translation of a FS table page (read access). */
 function nestedTableFetch(mem: GuestMemoryLike, caps: RefCaps, ss: SsParams, gpa: bigint, isTop: boolean, writable: boolean[]): bigint | { fault: number } {
   if (gpa >> BigInt(Math.min(12 + 9 * ss.levels, caps.mgaw)) !== 0n) return { fault: FR.SFL_NESTED_BEYOND }; // SFL.5
-  const w = ssWalk(mem, caps, ss, gpa);
+  const w = ssWalk(mem, caps, ss, gpa, PERM.R, (caps.quirks & QUIRK.SS_PERM_BEFORE_RSVD) !== 0);
   if (!w.ok) {
-    if (w.kind === 'not-present') return { fault: isTop ? FR.SFL_NESTED_TOP_READ : FR.SFL_NESTED_READ };
+    if (w.kind === 'not-present' || w.kind === 'denied') return { fault: isTop ? FR.SFL_NESTED_TOP_READ : FR.SFL_NESTED_READ };
     return { fault: SS_CODES.scalable[w.kind as 'reserved'] };
   }
   if (!(w.perms & PERM.R)) return { fault: isTop ? FR.SFL_NESTED_TOP_READ : FR.SFL_NESTED_READ }; // SFL.6 / SFL.7
