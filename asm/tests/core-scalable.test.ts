@@ -58,6 +58,23 @@ describe('scalable lookup faults', () => {
     expect(f.tr(SID, 0x1000n).fault).toBe(K.FR_SM_CTX_RSVD);
   });
 
+  it('a PASID entry\'s table pointers are reserved above HAW only when its PGTT uses them (fuzz finding fs-pasid-entry-ssptptr-garbage)', async () => {
+    const { f, dir, ss, fs } = await sm();
+    const garbage = 1n << 60n;
+    f.ssMap(ss, 4, 0x1000n, 0x20_0000n);
+    f.fsMap(fs, 4, 0x1000n, 0x20_0000n);
+    const check = (e: Parameters<Fixture['pasidEntry']>[2], fault: number): void => {
+      f.pasidEntry(dir, 0, e);
+      f.core.invalidateAll();
+      expect(f.tr(SID, 0x1000n).fault, JSON.stringify(e, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v))).toBe(fault);
+    };
+    check({ pgtt: 1, fsptr: fs, ssptr: garbage }, 0); // §9.6: SSPTPTR unused by PGTT 001b
+    check({ pgtt: 1, fsptr: fs | garbage }, K.FR_PASID_RSVD);
+    check({ pgtt: 2, ssptr: ss, fsptr: garbage }, 0); // FSPTPTR unused by PGTT 010b
+    check({ pgtt: 2, ssptr: ss | garbage }, K.FR_PASID_RSVD);
+    check({ pgtt: 4, ssptr: garbage, fsptr: garbage }, 0);
+  });
+
   it('PASID-level faults: dir P=0 0x51, dir unreadable 0x50, entry P=0 0x59, invalid PGTT 0x5B, PDTS bound 0x46, PASIDE 0x45', async () => {
     const { f, dir, ss } = await sm();
     expect(f.tr(SID, 0x1000n).fault).toBe(K.FR_PDIR_NP);

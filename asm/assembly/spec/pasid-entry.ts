@@ -71,8 +71,12 @@ export const PE_Q2_RSVD: u64 = 0xf00;
 // @ts-ignore: decorator
 @inline export function peFsptr(q2: u64): u64 { return q2 & 0xffff_ffff_ffff_f000; }
 /** Reserved bits in a present PASID table entry (qw0-qw2; qw3-qw7 hold
- *  4.x additions not modelled and are not checked). */
-export function peReserved(q0: u64, q1: u64, q2: u64, haw: u32): bool {
-  return (q0 & PE_Q0_RSVD) != 0 || (q1 & PE_Q1_RSVD) != 0 || (q2 & PE_Q2_RSVD) != 0 ||
-    (q0 >> haw) != 0 || (q2 >> haw) != 0;
+ *  4.x additions not modelled and are not checked). A table pointer's bits
+ *  above HAW count only when the entry's PGTT uses that pointer (§9.6: the
+ *  SSPTPTR for PGTT 010b/011b, the FSPTPTR for 001b/011b; fuzz finding
+ *  fs-pasid-entry-ssptptr-garbage). */
+export function peReserved(q0: u64, q1: u64, q2: u64, haw: u32, usesSs: bool, usesFs: bool): bool {
+  if ((q0 & PE_Q0_RSVD) != 0 || (q1 & PE_Q1_RSVD) != 0 || (q2 & PE_Q2_RSVD) != 0) return true;
+  if (usesSs && (q0 >> haw) != 0) return true;
+  return usesFs && (q2 >> haw) != 0;
 }
