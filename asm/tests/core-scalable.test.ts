@@ -75,6 +75,19 @@ describe('scalable lookup faults', () => {
     check({ pgtt: 4, ssptr: garbage, fsptr: garbage }, 0);
   });
 
+  it('bits 511:192 of a PASID entry are reserved: any set faults 0x5A (fuzz finding sm-pasid-entry-reserved-ignored)', async () => {
+    const { f, dir, fs } = await sm();
+    f.fsMap(fs, 4, 0x1000n, 0x20_0000n);
+    for (const qw of [3, 4, 5, 6, 7]) {
+      const pe = f.pasidEntry(dir, 0, { pgtt: 1, fsptr: fs });
+      f.core.invalidateAll();
+      expect(f.tr(SID, 0x1000n).fault, `qw${qw} clear`).toBe(0);
+      f.put(pe + BigInt(qw * 8), 1n << BigInt(qw * 9));
+      f.core.invalidateAll();
+      expect(f.tr(SID, 0x1000n).fault, `qw${qw}`).toBe(K.FR_PASID_RSVD);
+    }
+  });
+
   it('PASID-level faults: dir P=0 0x51, dir unreadable 0x50, entry P=0 0x59, invalid PGTT 0x5B, PDTS bound 0x46, PASIDE 0x45', async () => {
     const { f, dir, ss } = await sm();
     expect(f.tr(SID, 0x1000n).fault).toBe(K.FR_PDIR_NP);

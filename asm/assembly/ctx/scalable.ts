@@ -152,7 +152,9 @@ function fetchPasid(ctxLo: u64, pasid: u32, checkP: bool): u32 {
   if (checkP && (fq0 & PE_P) == 0) return pasidCode(FR.FR_PASID_NP);
   const pgtt = pePgtt(fq0);
   const usesSs = pgtt == PGTT_SS || pgtt == PGTT_NESTED || (walkedAsSs(pgtt) && quirk(QUIRK_FS_AS_SS));
-  if (peReserved(fq0, fq1, fq2, haw, usesSs, pgtt == PGTT_FS || pgtt == PGTT_NESTED)) return FR.FR_PASID_RSVD;
+  const qHi = load<u64>(<usize>pOff, 24) | load<u64>(<usize>pOff, 32) | load<u64>(<usize>pOff, 40) |
+    load<u64>(<usize>pOff, 48) | load<u64>(<usize>pOff, 56); // §9.6 bits 511:192, reserved
+  if (peReserved(fq0, fq1, fq2, qHi, haw, usesSs, pgtt == PGTT_FS || pgtt == PGTT_NESTED)) return FR.FR_PASID_RSVD;
   return pgttValid(fq0, fq2) ? 0 : pasidCode(FR.FR_PASID_INVALID);
 }
 

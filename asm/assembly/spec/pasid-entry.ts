@@ -70,13 +70,14 @@ export const PE_Q2_RSVD: u64 = 0xf00;
 /** qw2 bits 63:12: first-stage table pointer. */
 // @ts-ignore: decorator
 @inline export function peFsptr(q2: u64): u64 { return q2 & 0xffff_ffff_ffff_f000; }
-/** Reserved bits in a present PASID table entry (qw0-qw2; qw3-qw7 hold
- *  4.x additions not modelled and are not checked). A table pointer's bits
- *  above HAW count only when the entry's PGTT uses that pointer (§9.6: the
- *  SSPTPTR for PGTT 010b/011b, the FSPTPTR for 001b/011b; fuzz finding
+/** Reserved bits in a present PASID table entry: the fixed fields of
+ *  qw0-qw2 and all of qw3-qw7 (bits 511:192, passed OR-ed together as
+ *  `qHi`; fuzz finding sm-pasid-entry-reserved-ignored). A table pointer's
+ *  bits above HAW count only when the entry's PGTT uses that pointer (§9.6:
+ *  the SSPTPTR for PGTT 010b/011b, the FSPTPTR for 001b/011b; fuzz finding
  *  fs-pasid-entry-ssptptr-garbage). */
-export function peReserved(q0: u64, q1: u64, q2: u64, haw: u32, usesSs: bool, usesFs: bool): bool {
-  if ((q0 & PE_Q0_RSVD) != 0 || (q1 & PE_Q1_RSVD) != 0 || (q2 & PE_Q2_RSVD) != 0) return true;
+export function peReserved(q0: u64, q1: u64, q2: u64, qHi: u64, haw: u32, usesSs: bool, usesFs: bool): bool {
+  if ((q0 & PE_Q0_RSVD) != 0 || (q1 & PE_Q1_RSVD) != 0 || (q2 & PE_Q2_RSVD) != 0 || qHi != 0) return true;
   if (usesSs && (q0 >> haw) != 0) return true;
   return usesFs && (q2 >> haw) != 0;
 }
