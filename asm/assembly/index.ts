@@ -12,13 +12,17 @@ import { ccInit } from './cache/context-cache';
 import { pcInit } from './cache/pasid-cache';
 import { pscInit } from './cache/psc';
 import { scInit } from './cache/setup-cache';
-import { iotlbResize, iotlbSlots } from './cache/iotlb';
+import { iotlbDump as iotlbDumpAll, iotlbResize, iotlbSlots } from './cache/iotlb';
+import { ccDump } from './cache/context-cache';
+import { pcDump } from './cache/pasid-cache';
+import { pscDump as pscDumpAll } from './cache/psc';
+import { DUMP_RECORD_BYTES } from './cache/dump';
 import { rootSet, teOn, teSet } from './ctx/device';
 import * as inval from './inval/inval';
 import { translate as translateOne } from './translate';
 import { OUT } from './out';
 import { STATS, statsClear } from './stats';
-import { bufAlloc as bufAllocOne, dmaCopy as dmaCopyOne } from './dma';
+import { bufAlloc as bufAllocOne, bufValid, dmaCopy as dmaCopyOne } from './dma';
 import { BATCH, translateBatch as batchRun } from './batch';
 
 genInit();
@@ -132,3 +136,30 @@ export function invPasidCache(granularity: u32, did: u32, pasid: u32): i32 {
 export function statsPtr(): u32 { return <u32>STATS; }
 /** Zero every counter. */
 export function statsReset(): void { statsClear(); }
+
+// ---- cache contents (read-only, off the hot path) ---------------------------------------
+// Each writes the live entries with live index first .. first+max-1 as
+// 32-byte records (docs/ABI.md) into the device buffer at buf and returns
+// how many entries are live, or ERR_BAD_ARG when [buf, buf + 32*max) is not
+// inside device buffers. max = 0 only counts.
+
+// @ts-ignore: decorator
+@inline function dumpBufOk(buf: u32, max: u32): bool {
+  return max == 0 || (max <= (<u32>1 << 20) && bufValid(buf, max * DUMP_RECORD_BYTES));
+}
+/** Live IOTLB entries. */
+export function iotlbDump(buf: u32, first: u32, max: u32): i32 {
+  return dumpBufOk(buf, max) ? <i32>iotlbDumpAll(buf, first, max) : ERR_BAD_ARG;
+}
+/** Live context-cache entries. */
+export function contextCacheDump(buf: u32, first: u32, max: u32): i32 {
+  return dumpBufOk(buf, max) ? <i32>ccDump(buf, first, max) : ERR_BAD_ARG;
+}
+/** Live PASID-cache entries. */
+export function pasidCacheDump(buf: u32, first: u32, max: u32): i32 {
+  return dumpBufOk(buf, max) ? <i32>pcDump(buf, first, max) : ERR_BAD_ARG;
+}
+/** Live paging-structure cache entries. */
+export function pscDump(buf: u32, first: u32, max: u32): i32 {
+  return dumpBufOk(buf, max) ? <i32>pscDumpAll(buf, first, max) : ERR_BAD_ARG;
+}

@@ -17,6 +17,8 @@
 export { createMachine, Machine, VTD_BASE, VTD_WINDOW, BAR_BASE, ECAM_BASE, type MachineConfig, type DeviceConfig } from './machine.js';
 /** The WASM core: instantiation from bytes, a module or a URL, and its typed wrapper. */
 export { Core, loadCoreFrom, loadCoreFromSync, type CoreExports, type CoreSource, type Translation } from './core/core.js';
+/** The caches' live contents (`Core.cacheContents()`). */
+export type { CacheContents, IotlbEntry, ContextCacheEntry, PasidCacheEntry, PscEntry } from './core/cache-contents.js';
 /** Guest RAM of a core (`machine.ram`). */
 export { GuestMemory } from './core/guest-memory.js';
 /**

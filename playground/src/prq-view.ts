@@ -6,7 +6,7 @@
  * page groups the unit holds open, and the page-request counters.
  */
 import { decodePageRequest, PQ, PRQ_DESC_SIZE, PRQ_TYPE_PAGE_REQUEST, queueBytes } from '../../host/src/vtd/prq/descriptor.js';
-import type { Machine, RegName } from '../../host/src/browser.js';
+import { formatBdf, type Machine, type RegName } from '../../host/src/browser.js';
 import { byId, fill, h, hex } from './dom.js';
 import type { Session } from './session.js';
 
@@ -34,9 +34,8 @@ function descriptorRow(m: Machine, base: bigint, off: number): HTMLElement {
   }
   const r = decodePageRequest(qw0, qw1);
   const access = `${r.read ? 'R' : ''}${r.write ? 'W' : ''}${r.exec ? 'X' : ''}${r.priv ? ' priv' : ''}`;
-  const bdf = `${(r.sid >> 8).toString(16).padStart(2, '0')}:${((r.sid >> 3) & 0x1f).toString(16).padStart(2, '0')}.${r.sid & 7}`;
   return h('tr', { class: 'prq-desc' },
-    h('td', { class: 'mono' }, hex(off)), h('td', { class: 'mono' }, `${bdf} (${hex(r.sid, 4)})`),
+    h('td', { class: 'mono' }, hex(off)), h('td', { class: 'mono' }, `${formatBdf(r.sid)} (${hex(r.sid, 4)})`),
     h('td', {}, r.pasid ?? '-'), h('td', { class: 'mono' }, hex(r.addr)), h('td', {}, access || (r.lpig ? 'stop marker' : '-')),
     h('td', {}, r.prgi), h('td', {}, r.lpig ? 'last' : ''));
 }

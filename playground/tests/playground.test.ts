@@ -3,7 +3,8 @@
  * site, drives the system's headless Chromium (Debian package `chromium`,
  * never a downloaded browser) with playwright-core, runs a shared scenario
  * and compares the observations the page shows with the recorded expected
- * file, checks that the cache counters move after a DMA, runs a seed flow,
+ * file, checks that the cache counters move after a DMA and the cache
+ * contents show an IOTLB entry until an invalidation, runs the seed flows,
  * fills and drains the page-request queue, DMAs through the ATS device, and
  * saves a screenshot as docs/playground.png. Skips only when no Chromium binary
  * exists (playground/ensure-chromium.sh installs it).
@@ -104,6 +105,28 @@ describe.skipIf(!executablePath)('playground in headless Chromium', () => {
     expect(await page.textContent('[data-stat="iotlb_hits"]')).toMatch(/\(\+\d+\)/);
     // The flow's 4-level table is shown down to the leaf that maps the IOVA.
     expect(await page.textContent('#tables-tree')).toContain('DID=1');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('lists an IOTLB entry after a DMA and none after the guest invalidates the IOTLB', async () => {
+    await page.click('text=legacy 4 KiB map + DMA');
+    await page.waitForSelector('[data-cache="iotlb"] tr.entry');
+    // The flow's reads hit IOVA 0x40000000 of domain 1 (00:03.0): one 4 KiB entry to GPA 0x200000.
+    const entries = await page.$$eval('[data-cache="iotlb"] tr.entry', (els) => els.map((e) => [...e.children].map((c) => c.textContent)));
+    expect(entries).toContainEqual(['1', '-', '00:03.0', '0x40000000', '0x200000', '4K', expect.stringMatching(/^R/), 'second']);
+    expect(Number(await page.getAttribute('[data-cache="context"]', 'data-count'))).toBeGreaterThanOrEqual(1);
+    expect(Number(await page.getAttribute('[data-cache="psc"]', 'data-count'))).toBeGreaterThanOrEqual(1);
+    await page.click('#cache-inv-iotlb');
+    await page.waitForFunction(() => document.querySelector('[data-cache="iotlb"]')?.getAttribute('data-count') === '0');
+    expect(await page.getAttribute('[data-cache="psc"]', 'data-count')).toBe('0'); // global IOTLB invalidation covers the PSC too
+    expect(Number(await page.getAttribute('[data-cache="context"]', 'data-count'))).toBeGreaterThanOrEqual(1);
+    // A DMA after the invalidation walks again and refills it.
+    await page.fill('#dma-iova', '0x40000000');
+    await page.selectOption('#dma-bdf', '00:03.0');
+    await page.click('#dma-read');
+    await page.waitForFunction(() => document.querySelector('[data-cache="iotlb"]')?.getAttribute('data-count') === '1');
+    await page.click('#cache-inv-context');
+    await page.waitForFunction(() => document.querySelector('[data-cache="context"]')?.getAttribute('data-count') === '0');
     expect(pageErrors).toEqual([]);
   });
 

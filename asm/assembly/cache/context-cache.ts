@@ -9,6 +9,7 @@ import { STAT_CTX_HITS, STAT_CTX_MISSES } from '../abi/layout';
 import { bump } from '../stats';
 import { bumpGlobal, genDid, genGlobal, SPACE_CTX } from './gen';
 import { scDropAll } from './setup-cache';
+import { dumpRecord } from './dump';
 
 const E_LO = 0;     // u64 qw0
 const E_HI = 8;     // u64 qw1
@@ -80,4 +81,26 @@ export function ccDropSid(sid: u32): void {
 /** Drop every entry in O(1). */
 export function ccDropAll(): void {
   bumpGlobal(SPACE_CTX);
+}
+
+/** Dump (cache/dump.ts): record = u64 qw0, u64 qw1 of the cached entry,
+ *  u32 source id, u32 domain-id tag (0 in scalable mode), u32 flags
+ *  (CC_STICKY_PT), u32 0. */
+export function ccDump(buf: usize, first: u32, max: u32): u32 {
+  const gG = genGlobal(SPACE_CTX);
+  let count: u32 = 0;
+  for (let sid: u32 = 0; sid < 65536; sid++) {
+    const e = entryOf(sid);
+    const did = load<u32>(e, E_DID);
+    if (load<u32>(e, E_GEN_G) != gG || load<u32>(e, E_GEN_D) != genDid(SPACE_CTX, did)) continue;
+    const r = dumpRecord(buf, count++, first, max);
+    if (r == 0) continue;
+    store<u64>(r, load<u64>(e, E_LO), 0);
+    store<u64>(r, load<u64>(e, E_HI), 8);
+    store<u32>(r, sid, 16);
+    store<u32>(r, did, 20);
+    store<u32>(r, load<u32>(e, E_FLAGS), 24);
+    store<u32>(r, 0, 28);
+  }
+  return count;
 }

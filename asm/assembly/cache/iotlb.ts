@@ -9,6 +9,7 @@ import { heapAlloc } from '../mem/heap';
 import { STAT_IOTLB_HITS, STAT_IOTLB_MISSES } from '../abi/layout';
 import { bump } from '../stats';
 import { bucketOf, bumpGlobal, genBucket, genDid, genEpoch, genEpochWraps, genGlobal, SPACE_IOTLB } from './gen';
+import { dumpRecord } from './dump';
 
 // Entry layout (48 bytes).
 const E_DID = 0;      // u32 domain id
@@ -328,4 +329,31 @@ function dropIf(e: usize, did: u32, pasid: u32, fsOnly: bool): void {
 export function iotlbDropFsOfDomain(did: u32): void {
   const n = iotlbSlots();
   for (let i: u32 = 0; i < n; i++) dropIf(table + <usize>(i * ENTRY_BYTES), did, MATCH_ANY_PASID, true);
+}
+
+/** Dump (cache/dump.ts): record = u32 did, u32 pasid (PASID_NONE when the
+ *  request had none), u64 iova (page base), u64 output page address, u8 page
+ *  size log2, u8 permissions (R 1, W 2, X 4, P_DIRTY 8;
+ *  internal bits such as P_NEAR_INTR masked off), u16 source id,
+ *  u32 flags (1 first-stage or nested walk, 2 supervisor request). */
+export function iotlbDump(buf: usize, first: u32, max: u32): u32 {
+  const n = iotlbSlots();
+  let count: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const e = table + <usize>(i * ENTRY_BYTES);
+    if (!live(e)) continue;
+    const r = dumpRecord(buf, count++, first, max);
+    if (r == 0) continue;
+    const key = load<u32>(e, E_PASID);
+    const lg2 = <u32>load<u8>(e, E_LG2);
+    store<u32>(r, load<u32>(e, E_DID), 0);
+    store<u32>(r, key & ~KEY_FLAGS, 4);
+    store<u64>(r, load<u64>(e, E_VPN) << lg2, 8);
+    store<u64>(r, load<u64>(e, E_FRAME), 16);
+    store<u8>(r, <u8>lg2, 24);
+    store<u8>(r, load<u8>(e, E_PERMS) & 0xf, 25);
+    store<u16>(r, load<u16>(e, E_SID), 26);
+    store<u32>(r, (key & FS_FLAG ? 1 : 0) | (key & PRIV_FLAG ? 2 : 0), 28);
+  }
+  return count;
 }

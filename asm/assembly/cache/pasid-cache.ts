@@ -8,6 +8,7 @@ import { STAT_PASID_HITS, STAT_PASID_MISSES } from '../abi/layout';
 import { bump } from '../stats';
 import { bucketOf, bumpGlobal, genBucket, genDid, genGlobal, SPACE_PASID } from './gen';
 import { scDropAll } from './setup-cache';
+import { dumpRecord } from './dump';
 
 const PC_LG2: u32 = 12;
 const E_Q0 = 0;
@@ -82,4 +83,28 @@ export function pcInsert(sid: u32, pasid: u32, q0: u64, q1: u64, q2: u64, dirFpd
 /** Drop every entry in O(1). */
 export function pcDropAll(): void {
   bumpGlobal(SPACE_PASID);
+}
+
+/** Dump (cache/dump.ts): record = u64 qw0, qw1, qw2 of the cached PASID
+ *  entry, u16 source id, u16 flags (1: FPD of the directory entry), u32 PASID. */
+export function pcDump(buf: usize, first: u32, max: u32): u32 {
+  let count: u32 = 0;
+  for (let i: u32 = 0; i < (<u32>1 << PC_LG2); i++) {
+    const e = table + <usize>(i * ENTRY_BYTES);
+    const sid = load<u32>(e, E_SID);
+    if ((sid & 0x10000) == 0) continue;
+    const pasid = load<u32>(e, E_PASID);
+    const did = <u32>load<u64>(e, E_Q1) & 0xffff;
+    if (load<u32>(e, E_GEN_G) != genGlobal(SPACE_PASID) || load<u32>(e, E_GEN_D) != genDid(SPACE_PASID, did) ||
+        load<u32>(e, E_GEN_B) != genBucket(SPACE_PASID, bucketOf(did, pasid))) continue;
+    const r = dumpRecord(buf, count++, first, max);
+    if (r == 0) continue;
+    store<u64>(r, load<u64>(e, E_Q0), 0);
+    store<u64>(r, load<u64>(e, E_Q1), 8);
+    store<u64>(r, load<u64>(e, E_Q2), 16);
+    store<u16>(r, <u16>sid, 24);
+    store<u16>(r, <u16>(load<u32>(e, E_DIR_FPD) != 0 ? 1 : 0), 26);
+    store<u32>(r, pasid, 28);
+  }
+  return count;
 }

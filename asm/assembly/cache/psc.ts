@@ -11,6 +11,7 @@ import { heapAlloc } from '../mem/heap';
 import { STAT_PSC_HITS, STAT_PSC_MISSES } from '../abi/layout';
 import { bump } from '../stats';
 import { bucketOf, bumpGlobal, genBucket, genDid, genEpoch, genGlobal, SPACE_PSC } from './gen';
+import { dumpRecord } from './dump';
 
 const PSC_LG2: u32 = 12;
 const E_DID = 0;    // u32
@@ -117,4 +118,32 @@ export function pscInsert(fmt: u32, did: u32, pasid: u32, level: i32, iova: u64,
 /** Empty every paging-structure cache in O(1). */
 export function pscDropAll(): void {
   bumpGlobal(SPACE_PSC);
+}
+
+/** Dump (cache/dump.ts): record = u32 did, u32 PASID (0 for second stage),
+ *  u64 iova (base of the range the entry covers), u64 next table address,
+ *  u32 accumulated permissions, u8 level, u8 format (0 second stage,
+ *  1 first stage), u16 0. */
+export function pscDump(buf: usize, first: u32, max: u32): u32 {
+  let count: u32 = 0;
+  for (let i: u32 = 0; i < (<u32>1 << PSC_LG2); i++) {
+    const e = table + <usize>(i * ENTRY_BYTES);
+    const did = load<u32>(e, E_DID);
+    const key = load<u32>(e, E_KEY);
+    const pasid = key & 0xff_ffff;
+    if (load<u32>(e, E_GEN_G) != genGlobal(SPACE_PSC) || load<u32>(e, E_GEN_D) != genDid(SPACE_PSC, did) ||
+        load<u32>(e, E_GEN_B) != genBucket(SPACE_PSC, bucketOf(did, pasid))) continue;
+    const r = dumpRecord(buf, count++, first, max);
+    if (r == 0) continue;
+    const level = (key >> 24) & 0xf;
+    store<u32>(r, did, 0);
+    store<u32>(r, pasid, 4);
+    store<u64>(r, load<u64>(e, E_PREFIX) << (12 + 9 * <u64>level), 8);
+    store<u64>(r, load<u64>(e, E_TABLE), 16);
+    store<u32>(r, load<u32>(e, E_PERMS), 24);
+    store<u8>(r, <u8>level, 28);
+    store<u8>(r, <u8>(key >> 28), 29);
+    store<u16>(r, 0, 30);
+  }
+  return count;
 }

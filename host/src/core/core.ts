@@ -7,6 +7,9 @@
  * everything else uses `Core`.
  */
 import * as K from './constants.js';
+import {
+  decodeContext, decodeIotlb, decodePasid, decodePsc, DUMP_RECORD_BYTES, readDump, type CacheContents, type DumpExport,
+} from './cache-contents.js';
 
 /** The raw exports of build/viommu.wasm (docs/ABI.md). */
 export interface CoreExports {
@@ -70,7 +73,18 @@ export interface CoreExports {
   statsPtr(): number;
   /** Zeroes the counters. */
   statsReset(): void;
+  /** Live IOTLB entries: writes records first..first+max-1 at buf (a device buffer); the live count or ERR_BAD_ARG. */
+  iotlbDump(buf: number, first: number, max: number): number;
+  /** Live context-cache entries, as iotlbDump. */
+  contextCacheDump(buf: number, first: number, max: number): number;
+  /** Live PASID-cache entries, as iotlbDump. */
+  pasidCacheDump(buf: number, first: number, max: number): number;
+  /** Live paging-structure cache entries, as iotlbDump. */
+  pscDump(buf: number, first: number, max: number): number;
 }
+
+/** Records per dump call (Core.cacheContents pages through larger caches). */
+const DUMP_WINDOW = 256;
 
 /** The answer to one translation (convenient, not the hot path). */
 export interface Translation {
@@ -177,6 +191,8 @@ export class Core {
   private readonly outOff: number;
   private readonly batchOff: number;
   private readonly statsOff: number;
+  /** Device buffer the cache dumps write to (allocated on first use). */
+  private dumpOff = 0;
 
   /** Wraps the exports of an instance of the core (see loadCoreFrom). */
   constructor(exports: CoreExports) {
@@ -370,4 +386,21 @@ export class Core {
   }
   /** Zeroes the counters. */
   statsReset(): void { this.exports.statsReset(); }
+
+  /**
+   * The live entries of the IOTLB, context cache, PASID cache and
+   * paging-structure caches (read-only: no counter or cache state changes).
+   * The first call reserves an 8 KiB device buffer in the core's memory.
+   */
+  cacheContents(): CacheContents {
+    if (this.dumpOff === 0) this.dumpOff = this.bufAlloc(DUMP_WINDOW * DUMP_RECORD_BYTES);
+    const e = this.exports;
+    const read = <T>(dump: DumpExport, decode: (v: DataView, at: number) => T): T[] => readDump(dump, e.memory, this.dumpOff, DUMP_WINDOW, decode);
+    return {
+      iotlb: read(e.iotlbDump, decodeIotlb),
+      context: read(e.contextCacheDump, decodeContext),
+      pasid: read(e.pasidCacheDump, decodePasid),
+      psc: read(e.pscDump, decodePsc),
+    };
+  }
 }
