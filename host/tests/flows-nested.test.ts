@@ -10,7 +10,7 @@ import { wasmPath } from '../src/core/load-node.js';
 import { ACC_PASID, ACC_READ } from '../src/core/constants.js';
 import { PGTT, encodeFsPte, encodePasidEntry } from '../../firmware-tests/lib/tables.js';
 import { RESP, pageGroupResponseDesc } from '../../firmware-tests/lib/prq-handler.js';
-import { DESC } from '../src/flows/guest-side.js';
+import { D } from '../../firmware-tests/lib/qi-guest.js';
 import { bootVsva, nestedVsva, VSVA } from '../src/flows/nested-vsva.js';
 import { iopf, LAZY } from '../src/flows/iopf.js';
 import { enqcmdFlow } from '../src/flows/enqcmd.js';
@@ -71,7 +71,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested-mode flows', () => {
   it('a guest PASID entry that is not first-stage is left unbound and logged; DMA stays blocked', async () => {
     const g = await bootVsva();
     g.pasids.setPasid(7, encodePasidEntry({ P: true, PGTT: PGTT.SECOND_STAGE, DID: 4, SSPTPTR: 0x100_0000n }));
-    g.qi.submitSync([DESC.pasidCache(1, 4, 7)]);
+    g.qi.submitSync([D.pc(1, 4, 7)]);
     expect(g.vm.ctx.guestPasids.hostOf(7)).toBeUndefined();
     expect(g.vm.logLines.some((l) => l.includes('PASID 7: PGTT 2'))).toBe(true);
     g.vm.close();
@@ -80,7 +80,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested-mode flows', () => {
   it('a first-stage pointer outside guest RAM binds (the host walk faults), without throwing', async () => {
     const g = await bootVsva();
     g.pasids.setPasid(VSVA.pasid, encodePasidEntry({ P: true, PGTT: PGTT.FIRST_STAGE, DID: VSVA.did, FSPTPTR: 0xf_0000_0000n }));
-    expect(() => g.qi.submitSync([DESC.pasidCache(1, VSVA.did, VSVA.pasid), DESC.pasidIotlb(2, VSVA.did, VSVA.pasid)])).not.toThrow();
+    expect(() => g.qi.submitSync([D.pc(1, VSVA.did, VSVA.pasid), D.piotlb(2, VSVA.did, VSVA.pasid)])).not.toThrow();
     expect(g.dev.write(VSVA.va, 8).ok).toBe(false);
     g.vm.close();
     expect(g.host.platform.usage().objects).toBe(0);
@@ -93,7 +93,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested-mode flows', () => {
     for (let p = 20; p < 20 + quota; p++) {
       g.pasids.setPasid(p, encodePasidEntry({ P: true, PGTT: PGTT.FIRST_STAGE, DID: VSVA.did, FSPTPTR: g.fs.rootPointer }));
     }
-    g.qi.submitSync([DESC.pasidCache(3, 0)]);
+    g.qi.submitSync([D.pc(3, 0)]);
     expect(vm.ctx.guestPasids.size).toBe(quota); // PASID 5 + 15 of the new ones
     expect(vm.logLines.filter((l) => l.includes('EDQUOT')).length).toBe(1);
     expect(g.host.platform.usage().pasids).toBe(quota);

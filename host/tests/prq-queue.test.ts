@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { D, GuestQueue } from '../../firmware-tests/cases/invalidation/qi-guest.js';
+import { D, GuestQueue } from '../../firmware-tests/lib/qi-guest.js';
 import { GuestIommu, type GuestEnv } from '../../firmware-tests/lib/guest.js';
 import { guestEnvFor } from '../../firmware-tests/lib/machine-env.js';
 import {

@@ -5,7 +5,7 @@ import { GuestIommu } from '../../firmware-tests/lib/guest.js';
 import { guestEnvFor } from '../../firmware-tests/lib/machine-env.js';
 import { PciDriver } from '../../firmware-tests/lib/pci-driver.js';
 import { encodeSsPte } from '../../firmware-tests/lib/tables.js';
-import { D, GuestQueue } from '../../firmware-tests/cases/invalidation/qi-guest.js';
+import { D, GuestQueue } from '../../firmware-tests/lib/qi-guest.js';
 import { CMD, GuestDmaTest } from '../../firmware-tests/cases/page-requests/pri-guest.js';
 import { GuestPrq, decodeGuestPageRequest, pageGroupResponseDesc, RESP } from '../../firmware-tests/lib/prq-handler.js';
 import { attachPasids } from '../../firmware-tests/lib/pasid-attach.js';

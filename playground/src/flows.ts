@@ -13,7 +13,7 @@ import { PciDriver } from '../../firmware-tests/lib/pci-driver.js';
 import { GuestPrq, RESP } from '../../firmware-tests/lib/prq-handler.js';
 import { PGTT, encodeFsPte, encodeSmContextEntry, encodeSsPte, type PageTableBuilder } from '../../firmware-tests/lib/tables.js';
 import { PASID_REG } from '../../host/src/devices/common/function.js';
-import { GuestQueue } from '../../host/src/flows/guest-side.js';
+import { GuestQueue } from '../../firmware-tests/lib/qi-guest.js';
 import { DMAT, DMAT_STATE, type Machine } from '../../host/src/browser.js';
 import { byId, faultName, fill, h, hex } from './dom.js';
 import type { Session } from './session.js';
@@ -110,7 +110,7 @@ const FLOWS: readonly Flow[] = [
       g.ctx.setContext(SID, encodeSmContextEntry({ P: true, PASIDE: true, PRE: true, PASIDDIRPTR: pasids!.directory, RID_PASID: PRQ_PASID }));
       const pci = enableDevice(env, SID, { pasid: true, pri: true });
       s.event('action', `guest: GSTS after enabling translation ${hex(g.start())}`);
-      const qi = new GuestQueue(env);
+      const qi = new GuestQueue(env, { wide: true });
       qi.enable();
       const prq = new GuestPrq(env, (d) => qi.submitSync(d));
       prq.enable();

@@ -11,7 +11,7 @@ import { guestEnvFor } from '../../lib/machine-env.js';
 import { PciDriver } from '../../lib/pci-driver.js';
 import { attachPasids } from '../../lib/pasid-attach.js';
 import { encodeSsPte } from '../../lib/tables.js';
-import { D, FSTS_ITE, GuestQueue } from '../invalidation/qi-guest.js';
+import { D, FSTS_ITE, GuestQueue } from '../../lib/qi-guest.js';
 
 const SID = 0x28; // 00:05.0
 const RW = encodeSsPte({ R: true, W: true });

@@ -14,7 +14,7 @@ import { attachPasids } from '../../lib/pasid-attach.js';
 import { PciDriver, CAP } from '../../lib/pci-driver.js';
 import { GuestPrq, RESP } from '../../lib/prq-handler.js';
 import { encodeSsPte } from '../../lib/tables.js';
-import { GuestQueue } from '../invalidation/qi-guest.js';
+import { GuestQueue } from '../../lib/qi-guest.js';
 
 const SID = 0x30; // 00:06.0
 const RW = encodeSsPte({ R: true, W: true });

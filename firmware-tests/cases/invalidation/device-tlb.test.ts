@@ -22,7 +22,7 @@ import { guestEnvFor } from '../../lib/machine-env.js';
 import { attachPasids } from '../../lib/pasid-attach.js';
 import { PciDriver } from '../../lib/pci-driver.js';
 import { encodeSsPte, type PageTableBuilder } from '../../lib/tables.js';
-import { D, FSTS_ICE, FSTS_ITE, GuestQueue, IQERCD } from './qi-guest.js';
+import { D, FSTS_ICE, FSTS_ITE, GuestQueue, IQERCD } from '../../lib/qi-guest.js';
 
 const B = BigInt;
 const DEV_A = 0x28; // 00:05.0

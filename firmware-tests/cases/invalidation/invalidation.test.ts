@@ -9,7 +9,7 @@ import { R } from '../../lib/driver.js';
 import {
   PGTT, PageTableBuilder, awForLevels, encodeContextEntry, encodeFsPte, encodePasidEntry, encodeSsPte,
 } from '../../lib/tables.js';
-import { D, FSTS_IQE, GuestQueue, IQERCD } from './qi-guest.js';
+import { D, FSTS_IQE, GuestQueue, IQERCD } from '../../lib/qi-guest.js';
 
 const CORE_BUILT = existsSync(new URL('../../../build/viommu.wasm', import.meta.url));
 const SID = 0x18; // 00:03.0

@@ -22,7 +22,7 @@ import {
 import {
   PGTT, PageTableBuilder, awForLevels, encodeFsPte, encodePasidEntry, encodeSmContextEntry, type PasidTableBuilder,
 } from '../../lib/tables.js';
-import { D, GuestQueue } from '../invalidation/qi-guest.js';
+import { D, GuestQueue } from '../../lib/qi-guest.js';
 import { CMD, GuestDmaTest, PRI_STS, STATE } from './pri-guest.js';
 
 const FS_RW = encodeFsPte({ P: true, RW: true, US: true });

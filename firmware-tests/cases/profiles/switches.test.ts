@@ -10,7 +10,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { PGTT, PageTableBuilder, decodeFsPte, encodeContextEntry, encodeSmContextEntry, readWords, writeWords } from '../../lib/tables.js';
 import type { Testbed } from '../../lib/testbed.js';
-import { GuestQueue, D, IQERCD, FSTS_IQE } from '../invalidation/qi-guest.js';
+import { GuestQueue, D, IQERCD, FSTS_IQE } from '../../lib/qi-guest.js';
 import { PciDriver } from '../../lib/pci-driver.js';
 import { attachPasids } from '../../lib/pasid-attach.js';
 import {

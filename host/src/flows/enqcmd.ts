@@ -12,7 +12,8 @@ import { encodeDescriptor, SWQ_CS, SWQ_FLAG, SWQ_OP } from '../devices/swq/descr
 import { SWQ, SWQ_PT } from '../devices/swq/regs.js';
 import { parseBdf } from '../types.js';
 import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
-import { DESC, type Guest } from './guest-side.js';
+import { D } from '../../../firmware-tests/lib/qi-guest.js';
+import type { Guest } from './guest-side.js';
 import { bootVsva, VSVA } from './nested-vsva.js';
 
 const SWQ_BDF = '00:04.0';
@@ -40,7 +41,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
   const { vm, host } = g;
   const rw = encodeFsPte({ P: true, RW: true, US: true });
   for (const p of [SRC, DST, COMP]) g.fs.map(p.va, p.gpa, 12, rw);
-  g.qi.submitSync([DESC.pasidIotlb(2, VSVA.did, VSVA.pasid)]);
+  g.qi.submitSync([D.piotlb(2, VSVA.did, VSVA.pasid)]);
   enableSwq(g, SWQ_BDF, VSVA.pasid);
   const hpasid = vm.ctx.guestPasids.hostOf(VSVA.pasid);
   io.say(`vmm: guest PASID ${VSVA.pasid} -> host PASID ${hpasid} (VM PASID set ${vm.ids.pasidSet}); ${SWQ_BDF} = pRID ${hex(vm.device(SWQ_BDF).prid)}`);

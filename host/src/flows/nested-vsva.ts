@@ -11,7 +11,8 @@ import type { DmaTestDevice } from '../devices/dma-test/device.js';
 import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
 import type { PhysicalHost } from '../vmm/physical-host.js';
 import type { VmDeviceConfig } from '../vmm/virtual-machine.js';
-import { bootGuest, DESC, setDevicePasid, startIommu, type Guest } from './guest-side.js';
+import { D } from '../../../firmware-tests/lib/qi-guest.js';
+import { bootGuest, setDevicePasid, startIommu, type Guest } from './guest-side.js';
 
 /** Guest PASID and DID of the process address space. */
 export const VSVA = { pasid: 5, did: 9, va: 0x7f12_3450_0000n, gpa: 0x200_0000n, gpa2: 0x201_0000n, bdf: '00:03.0' } as const;
@@ -43,7 +44,7 @@ export async function bootVsva(io?: FlowIo, devices: readonly VmDeviceConfig[] =
   const fs = new PageTableBuilder(env.mem, env.alloc, { stage: 'fs', levels: 4 });
   fs.map(VSVA.va, VSVA.gpa, 12, encodeFsPte({ P: true, RW: true, US: true }));
   pasids.setPasid(VSVA.pasid, encodePasidEntry({ P: true, PGTT: PGTT.FIRST_STAGE, DID: VSVA.did, FSPTPTR: fs.rootPointer }));
-  g.qi.submitSync([DESC.pasidCache(1, VSVA.did, VSVA.pasid)]);
+  g.qi.submitSync([D.pc(1, VSVA.did, VSVA.pasid)]);
   io?.say(`guest: PASID ${VSVA.pasid} -> first-stage root ${hex(fs.rootPointer)} (VA ${hex(VSVA.va)} -> GPA ${hex(VSVA.gpa)}), PASID-cache invalidation`);
   if (devices.some((d) => d.bdf === VSVA.bdf)) setDevicePasid(g, VSVA.bdf, VSVA.pasid);
   return { ...g, fs, pasids, get dev() { return g.vm.machine.dmaTest(VSVA.bdf); } };
@@ -66,7 +67,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
   g.fs.map(VSVA.va, VSVA.gpa2, 12, encodeFsPte({ P: true, RW: true, US: true }));
   dev.write(VSVA.va + 0x80n, 4);
   const stale = host.guestRam.read(VSVA.gpa + 0x80n, 1)[0] === 0xc0;
-  g.qi.submitSync([DESC.pasidIotlb(3, VSVA.did, VSVA.pasid, VSVA.va, 0, true)]);
+  g.qi.submitSync([D.piotlb(3, VSVA.did, VSVA.pasid, VSVA.va, 0, true)]);
   dev.write(VSVA.va + 0x80n, 4);
   const fresh = host.guestRam.read(VSVA.gpa2 + 0x80n, 1)[0] === 0xc0;
   io.say(`guest: remapped VA to GPA ${hex(VSVA.gpa2)}; before its PASID-IOTLB invalidation the DMA used the old page (${stale}), after it the new one (${fresh})`);
@@ -74,7 +75,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
 
   const before = host.platform.usage().pasids;
   g.pasids.setPasid(VSVA.pasid, encodePasidEntry({}));
-  g.qi.submitSync([DESC.pasidCache(1, VSVA.did, VSVA.pasid), DESC.pasidIotlb(2, VSVA.did, VSVA.pasid)]);
+  g.qi.submitSync([D.pc(1, VSVA.did, VSVA.pasid), D.piotlb(2, VSVA.did, VSVA.pasid)]);
   const after = dev.write(VSVA.va, 4);
   io.say(`guest: PASID entry cleared + invalidated: host PASIDs ${before} -> ${host.platform.usage().pasids}, next DMA ${after.ok ? 'ok' : 'blocked'}`);
   c.that(!after.ok && host.platform.usage().pasids === before - 1 && vm.ctx.counts()['hwpt-nested'] === undefined, 'unbinding freed the host PASID and the nested HWPT and blocks the DMA');

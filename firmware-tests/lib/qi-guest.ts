@@ -6,8 +6,8 @@
  * through MMIO and guest RAM. Descriptor encodings are written out here from
  * the spec (§6.5.2) on purpose, not imported from the model.
  */
-import type { GuestEnv } from '../../lib/guest.js';
-import { G, R, VtdDriver } from '../../lib/driver.js';
+import type { GuestEnv } from './guest.js';
+import { G, R, VtdDriver } from './driver.js';
 
 /** IQERCD (§11.4.9.9) offset. */
 export const IQERCD = 0xb0;
@@ -28,9 +28,9 @@ export const D = {
   /** §6.5.2.8 wait with status write (SW) and fence (FN); `intr` adds IF. */
   wait: (statusAddr: bigint, data: number, intr = false): bigint[] =>
     [0x5n | (intr ? 1n << 4n : 0n) | 1n << 5n | 1n << 6n | B(data >>> 0) << 32n, statusAddr],
-  /** §6.5.2.4 PASID-based IOTLB: g 2 all of (did, pasid), 3 page-selective. */
-  piotlb: (g: number, did: number, pasid: number, addr = 0n, am = 0): bigint[] =>
-    [0x6n | B(g) << 4n | B(did) << 16n | B(pasid) << 32n, addr | B(am), 0n, 0n],
+  /** §6.5.2.4 PASID-based IOTLB: g 2 all of (did, pasid), 3 page-selective (addr, am, ih). */
+  piotlb: (g: number, did: number, pasid: number, addr = 0n, am = 0, ih = false): bigint[] =>
+    [0x6n | B(g) << 4n | B(did) << 16n | B(pasid) << 32n, addr | (ih ? 1n << 6n : 0n) | B(am), 0n, 0n],
   /** §6.5.2.2 PASID cache: g 0 domain, 1 PASID in domain, 3 global. */
   pc: (g: number, did = 0, pasid = 0): bigint[] => [0x7n | B(g) << 4n | B(did) << 16n | B(pasid) << 32n, 0n, 0n, 0n],
 };
