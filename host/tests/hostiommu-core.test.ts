@@ -83,9 +83,10 @@ describe.skipIf(!haveWasm)('host object model on the wasm core', () => {
     const i2 = ctx.ioasAlloc();
     ctx.ioasMap(i1, { iova: 0n, hpa: 0x10_0000n, len: 0x20_0000n });
     ctx.ioasMap(i2, { iova: 0n, hpa: 0x80_0000n, len: 0x20_0000n });
-    const h1 = ctx.hwptAllocPaging(i1);
-    const h2 = ctx.hwptAllocPaging(i2);
+    const h1 = ctx.hwptAllocPaging(i1, { pasid: true });
+    const h2 = ctx.hwptAllocPaging(i2, { pasid: true });
     const dev = ctx.bindDevice(platform.openDevice(SID));
+    ctx.devicePasidAlloc(dev, 5);
     ctx.attach(dev, h1, 5);
     expect(core.translate(SID, 5, 0x1234n, ACC_READ)).toMatchObject({ ok: true, addr: 0x10_1234n });
     expect(core.translate(SID, 6, 0x1234n, ACC_READ).ok).toBe(false);
@@ -111,8 +112,9 @@ describe.skipIf(!haveWasm)('host object model on the wasm core', () => {
     const fs = new PageTableBuilder(guestMem, new PageAllocator(guestMem, 0x1000n, 0x10_0000n), { stage: 'fs', levels: 4 });
     const leaf = encodeFsPte({ P: true, RW: true, US: true });
     fs.map(0x7000_0000n, 0x20_0000n, 12, leaf);
-    const hn = ctx.hwptAllocNested(parent, { fsptptr: fs.rootTable });
+    const hn = ctx.hwptAllocNested(parent, { fsptptr: fs.rootTable, pasid: true });
     const dev = ctx.bindDevice(platform.openDevice(SID));
+    ctx.devicePasidAlloc(dev, 7);
     ctx.attach(dev, hn, 7);
     expect(core.translate(SID, 7, 0x7000_0010n, ACC_READ)).toMatchObject({ ok: true, addr: GUEST_RAM_HPA + 0x20_0010n });
     // the guest remaps the page: the IOTLB still holds the old translation until the guest invalidates

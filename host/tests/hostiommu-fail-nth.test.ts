@@ -14,6 +14,7 @@ import { PERM } from '../src/hostiommu/ss-table.js';
 
 const SID_A = 0x0018;
 const SID_B = 0x0120; // bus 1: a second context table
+const SID_C = 0x0200; // bus 2
 
 interface State { [k: string]: number }
 
@@ -23,10 +24,12 @@ const STEPS: [string, (c: HostIommu, s: State) => void][] = [
   ['map fixed 4 MiB', (c, s) => { c.ioasMap(s.ioas!, { iova: 0n, hpa: 0x40_0000n, len: 0x40_0000n }); }],
   ['map allocated', (c, s) => { c.ioasMap(s.ioas!, { hpa: 0x1000n, len: 0x3000n, perms: PERM.READ }); }],
   ['fault queue', (c, s) => { s.fq = c.faultQueueAlloc(); }],
-  ['hwpt nest parent', (c, s) => { s.parent = c.hwptAllocPaging(s.ioas!, { nestParent: true, faultId: s.fq! }); }],
-  ['hwpt paging #2', (c, s) => { s.hp2 = c.hwptAllocPaging(s.ioas!); }],
+  ['hwpt nest parent', (c, s) => { s.parent = c.hwptAllocPaging(s.ioas!, { nestParent: true, pasid: true }); }],
+  ['hwpt paging #2', (c, s) => { s.hp2 = c.hwptAllocPaging(s.ioas!, { faultId: s.fq!, pasid: true }); }],
   ['map with domains', (c, s) => { c.ioasMap(s.ioas!, { iova: 0x8000_0000n, hpa: 0x10_0000n, len: 0x2000n }); }],
   ['ioas #2', (c, s) => { s.ioas2 = c.ioasAlloc(); }],
+  ['allow iovas', (c, s) => { c.ioasAllowIovas(s.ioas2!, [{ start: 0x100_0000n, last: 0x1ff_ffffn }]); }],
+  ['reserved', (c, s) => { c.ioasAddReserved(s.ioas2!, 0xfe00_0000n, 0x10_0000n); }],
   ['copy', (c, s) => { c.ioasCopy(s.ioas2!, s.ioas!, 0x20_0000n, 0x20_0000n); }],
   ['bind A', (c, s) => { s.devA = c.bindDevice(c.platform.openDevice(SID_A)); }],
   ['attach A', (c, s) => { c.attach(s.devA!, s.hp2!); }],
@@ -35,19 +38,25 @@ const STEPS: [string, (c: HostIommu, s: State) => void][] = [
   ['device pasid', (c, s) => { c.devicePasidAlloc(s.devA!, 200); }],
   ['viommu', (c, s) => { s.vi = c.viommuAlloc(s.devA!, s.parent!); }],
   ['vdevice', (c, s) => { c.vdeviceAlloc(s.vi!, s.devA!, 8); }],
-  ['hwpt nested', (c, s) => { s.hn = c.hwptAllocNested(s.vi!, { fsptptr: 0x5000n, faultId: s.fq! }); }],
+  ['hwpt nested', (c, s) => { s.hn = c.hwptAllocNested(s.vi!, { fsptptr: 0x5000n, faultId: s.fq!, pasid: true }); }],
   ['attach A pasid', (c, s) => { c.attach(s.devA!, s.hn!, s.pasid!); }],
   ['replace A', (c, s) => { c.replace(s.devA!, s.parent!); }],
   ['guest pasid', (c, s) => { c.guestPasidMap(1, s.pasid!); }],
   ['bind B', (c, s) => { s.devB = c.bindDevice(c.platform.openDevice(SID_B)); }],
+  ['vdevice B', (c, s) => { c.vdeviceAlloc(s.vi!, s.devB!, 9); }],
+  ['device pasid B', (c, s) => { c.devicePasidAlloc(s.devB!, 0x45); }],
   ['attach B pasid', (c, s) => { c.attach(s.devB!, s.hn!, 0x45); }],
   ['invalidate', (c, s) => { c.hwptInvalidate(s.hn!, [{ addr: 0n, npages: 1n }]); }],
+  ['bind C', (c, s) => { s.devC = c.bindDevice(c.platform.openDevice(SID_C)); }],
+  ['attach C to an IOAS (automatic domain)', (c, s) => { c.attach(s.devC!, s.ioas2!); }],
+  ['unbind B (its vDEVICE becomes a tombstone)', (c, s) => { c.destroy(s.devB!); }],
 ];
 
 function platform(): TestPlatform & { ctx: HostIommu } {
   const t = createTestPlatform({ pasidRange: { first: 1, last: 255 } });
   t.platform.addDevice(SID_A, { pasidBits: 8, pri: true });
   t.platform.addDevice(SID_B, { pasidBits: 8, pri: true });
+  t.platform.addDevice(SID_C, {});
   return { ...t, ctx: t.platform.createContext('vm1', 4096) };
 }
 
@@ -74,7 +83,7 @@ function destroyByHand(ctx: HostIommu): void {
   for (const id of [...Array(64).keys()].reverse()) {
     if (ctx.kindOf(id) !== 'device') continue;
     for (const p of [undefined, 1, 2, 3, 4, 0x45, 200]) {
-      try { ctx.detach(id, p); } catch { /* not attached */ }
+      try { ctx.detach(id, p); } catch (e) { if (!isHostIommuError(e, 'EINVAL')) throw e; /* a device without PASIDs */ }
     }
   }
   for (let round = 0; round < 8; round++) {

@@ -136,17 +136,35 @@ describe('IOAS', () => {
     expect(io.mappings.map((a) => a.iova)).toEqual([0n, 0x2000n, 0x20_0000n]);
   });
 
-  it('map errors: EEXIST overlap, EINVAL alignment/length/perms, EFAULT outside host memory', () => {
+  it('map errors: EEXIST overlap, EINVAL length/perms/reserved, EOPNOTSUPP unknown perms, EOVERFLOW wrap, EFAULT outside host memory', () => {
     const { io } = ioas();
     io.map({ iova: 0x10_000n, hpa: 0n, len: 0x2000n });
     expectErr(() => io.map({ iova: 0x11_000n, hpa: 0n, len: 0x1000n }), 'EEXIST', 'iova');
-    expectErr(() => io.map({ iova: 0x800n, hpa: 0n, len: 0x1000n }), 'EINVAL', 'iova');
-    expectErr(() => io.map({ hpa: 0x10n, len: 0x1000n }), 'EINVAL', 'hpa');
     expectErr(() => io.map({ hpa: 0n, len: 0n }), 'EINVAL', 'len');
-    expectErr(() => io.map({ hpa: 0n, len: 0x1000n, perms: 4 }), 'EINVAL', 'perms');
+    expectErr(() => io.map({ hpa: 0n, len: 0x1000n, perms: 0 }), 'EINVAL', 'perms');
+    expectErr(() => io.map({ hpa: 0n, len: 0x1000n, perms: 1.5 }), 'EINVAL', 'perms');
+    expectErr(() => io.map({ hpa: 0n, len: 0x1000n, perms: 4 }), 'EOPNOTSUPP', 'perms');
     expectErr(() => io.map({ hpa: 1n << 40n, len: 0x1000n }), 'EFAULT', 'hpa');
     expectErr(() => io.map({ hpa: -1n, len: 0x1000n }), 'EINVAL', 'hpa');
     expectErr(() => io.map({ hpa: 0n, len: 0x1000n, iova: 'x' as unknown as bigint }), 'EINVAL', 'iova');
+    expectErr(() => io.map({ iova: (1n << 64n) - 0x1000n, hpa: 0n, len: 0x2000n }), 'EOVERFLOW', 'iova');
+    expectErr(() => io.map({ iova: (1n << 64n) - 1n, hpa: 0n, len: 1n }), 'EOVERFLOW', 'iova');
+    io.reserve(io, 'test', 0x40_0000n, 0x40_0fffn);
+    expectErr(() => io.map({ iova: 0x3f_f000n, hpa: 0n, len: 0x2000n }), 'EINVAL', 'reserved');
+    expect(io.mappings).toHaveLength(1);
+  });
+
+  it('without a domain the IOVA alignment is one byte; a domain makes it 4 KiB and refuses unaligned areas (EADDRINUSE)', () => {
+    const { io } = ioas();
+    expect(io.iovaAlignment).toBe(1n);
+    io.map({ iova: 0x800n, hpa: 0x10n, len: 0x10n });
+    expectErr(() => io.addDomain(recordingDomain()), 'EADDRINUSE', 'aligned');
+    expect(io.unmap(0x800n, 0x10n)).toBe(0x10n);
+    io.addDomain(recordingDomain());
+    expect(io.iovaAlignment).toBe(0x1000n);
+    expectErr(() => io.map({ iova: 0x800n, hpa: 0n, len: 0x1000n }), 'EINVAL', 'iova');
+    expectErr(() => io.map({ iova: 0x1000n, hpa: 0n, len: 0x800n }), 'EINVAL', 'len');
+    expectErr(() => io.map({ iova: 0x1000n, hpa: 0x10n, len: 0x1000n }), 'EINVAL', 'hpa');
   });
 
   it('pins against the owner limit: ENOMEM over it, pages come back on unmap', () => {
@@ -159,14 +177,19 @@ describe('IOAS', () => {
     expect(acct.pinned).toBe(0);
   });
 
-  it('unmap: ENOENT on nothing mapped, EINVAL when cutting a mapping, whole areas otherwise', () => {
+  it('unmap: ENOENT on nothing mapped or when cutting a mapping (nothing is unmapped then), whole areas otherwise', () => {
     const { io } = ioas();
     io.map({ iova: 0x1000n, hpa: 0n, len: 0x2000n });
     io.map({ iova: 0x8000n, hpa: 0n, len: 0x1000n });
     expectErr(() => io.unmap(0x4000n, 0x1000n), 'ENOENT', 'nothing is mapped');
-    expectErr(() => io.unmap(0x2000n, 0x1000n), 'EINVAL', 'cuts');
+    expectErr(() => io.unmap(0x2000n, 0x1000n), 'ENOENT', 'cuts');
+    expectErr(() => io.unmap(0n, 0x8800n), 'ENOENT', 'cuts'); // the first area would fit, the last is cut
+    expect(io.mappings).toHaveLength(2);
+    expectErr(() => io.unmap(0n, 0n), 'EINVAL', 'len');
+    expectErr(() => io.unmap(0x1000n, (1n << 64n) - 0x800n), 'EOVERFLOW', 'iova');
     expect(io.unmap(0n, 0x10000n)).toBe(0x3000n);
     expect(io.mappings).toHaveLength(0);
+    expect(io.unmap(0n, (1n << 64n) - 1n)).toBe(0n); // "unmap everything" succeeds on an empty IOAS
   });
 
   it('copy maps the same pages again without charging pins twice', () => {
@@ -185,28 +208,33 @@ describe('IOAS', () => {
     expect(a.acct.pinned).toBe(0);
   });
 
-  it('copy errors: ENOENT over a hole, EINVAL for wider permissions or misalignment, EEXIST at the destination', () => {
+  it('copy errors: ENOENT over a hole, EPERM writing read-only pages, EINVAL misalignment, EEXIST at the destination', () => {
     const src = ioas().io;
     const dst = ioas().io;
     src.map({ iova: 0n, hpa: 0n, len: 0x1000n, perms: PERM.READ });
     dst.map({ iova: 0x5000n, hpa: 0n, len: 0x1000n });
     expectErr(() => dst.copy(src, 0n, 0x2000n), 'ENOENT', 'srcIova');
-    expectErr(() => dst.copy(src, 0n, 0x1000n, undefined, PERM.WRITE), 'EINVAL', 'perms');
-    expectErr(() => dst.copy(src, 0x10n, 0x1000n), 'EINVAL', 'srcIova');
+    expectErr(() => dst.copy(src, 0n, 0x1000n, undefined, PERM.WRITE), 'EPERM', 'read-only');
+    expectErr(() => dst.copy(src, 0n, 0n), 'EINVAL', 'len');
     expectErr(() => dst.copy(src, 0n, 0x1000n, 0x5000n), 'EEXIST', 'iova');
+    dst.addDomain(recordingDomain());
+    expectErr(() => dst.copy(src, 0x10n, 0x800n), 'EINVAL', 'len');
     expect(dst.mappings).toHaveLength(1);
   });
 
-  it('IOVA allocation avoids reserved regions; a fixed map into one is EADDRINUSE; ENOSPC when full', () => {
+  it('IOVA allocation avoids reserved regions; a fixed map into one is EINVAL; ENOSPC when full', () => {
     const { io } = ioas();
-    io.reserve('dev', 0n, 0xfffn);
-    expect(io.map({ hpa: 0n, len: 0x1000n })).toBe(0x1000n);
-    expectErr(() => io.map({ iova: 0n, hpa: 0n, len: 0x1000n }), 'EADDRINUSE', 'reserved');
-    expectErr(() => io.reserve('dev2', 0x1000n, 0x1fffn), 'EADDRINUSE', 'dev2');
-    io.unreserve('dev');
+    const dev = {};
+    io.reserve(dev, 'dev', 0x1000n, 0x1fffn);
+    expect(io.map({ hpa: 0n, len: 0x1000n })).toBe(0x2000n);
+    expectErr(() => io.map({ iova: 0x1000n, hpa: 0n, len: 0x1000n }), 'EINVAL', 'reserved');
+    expectErr(() => io.reserve({}, 'dev2', 0x2000n, 0x2fffn), 'EADDRINUSE', 'dev2');
+    io.unreserve(dev);
     expect(io.map({ iova: 0n, hpa: 0n, len: 0x1000n })).toBe(0n);
-    io.addDomain(recordingDomain(0x4000n));
-    io.map({ hpa: 0n, len: 0x2000n });
+    io.addDomain(recordingDomain(0x4000n)); // IOVAs from 0x4000 up are outside its aperture
+    expectErr(() => io.map({ hpa: 0n, len: 0x2000n }), 'ENOSPC', 'len'); // 0x2000 free bytes, but not 0x2000-aligned together
+    expect(io.map({ hpa: 0n, len: 0x1000n })).toBe(0x1000n);
+    expect(io.map({ hpa: 0n, len: 0x1000n })).toBe(0x3000n);
     expectErr(() => io.map({ hpa: 0n, len: 0x1000n }), 'ENOSPC', 'len');
   });
 
@@ -228,10 +256,11 @@ describe('IOAS', () => {
     expect(d1.held.size).toBe(0);
   });
 
-  it('addDomain refuses a domain whose limit is below a mapping (EINVAL) and rolls back a failed fill', () => {
+  it('addDomain refuses a domain whose aperture excludes a mapping (EADDRINUSE) and rolls back a failed fill', () => {
     const { io } = ioas();
     io.map({ iova: 1n << 40n, hpa: 0n, len: 0x1000n });
-    expectErr(() => io.addDomain(recordingDomain(1n << 39n)), 'EINVAL', 'limit');
+    expectErr(() => io.addDomain(recordingDomain(1n << 39n)), 'EADDRINUSE', 'aperture');
+    expect(io.space.usableRanges()).toEqual([{ start: 0n, last: (1n << 64n) - 1n }]);
     io.map({ iova: 0n, hpa: 0n, len: 0x1000n });
     const d = recordingDomain(1n << 48n, 2);
     expect(() => io.addDomain(d)).toThrow('domain map failed');

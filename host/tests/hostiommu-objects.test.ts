@@ -56,11 +56,12 @@ describe('objects, ids and destroy', () => {
     const { ctx, platform } = setup();
     const ioas = ctx.ioasAlloc();
     const fq = ctx.faultQueueAlloc();
-    const hp = ctx.hwptAllocPaging(ioas, { nestParent: true, faultId: fq });
-    const hn = ctx.hwptAllocNested(hp, { fsptptr: 0x5000n });
+    const hp = ctx.hwptAllocPaging(ioas, { nestParent: true });
+    const hn = ctx.hwptAllocNested(hp, { fsptptr: 0x5000n, faultId: fq, pasid: true });
     const dev = ctx.bindDevice(platform.openDevice(SID_A));
+    ctx.devicePasidAlloc(dev, 3);
     ctx.attach(dev, hn, 3);
-    for (const id of [ioas, fq, hp, hn, dev]) expectErr(() => ctx.destroy(id), 'EBUSY', 'user');
+    for (const id of [ioas, fq, hp, hn]) expectErr(() => ctx.destroy(id), 'EBUSY', 'user');
     ctx.detach(dev, 3);
     ctx.destroy(hn);
     ctx.destroy(hp);
@@ -126,9 +127,10 @@ describe('devices: bind, attach, replace, detach, reset', () => {
     const t = setup();
     const { ctx, platform } = t;
     const ioas = ctx.ioasAlloc();
-    const hp = ctx.hwptAllocPaging(ioas, { nestParent: true });
-    const hn = ctx.hwptAllocNested(hp, { fsptptr: 0x7000n, sre: true });
+    const hp = ctx.hwptAllocPaging(ioas, { nestParent: true, pasid: true });
+    const hn = ctx.hwptAllocNested(hp, { fsptptr: 0x7000n, sre: true, pasid: true });
     const dev = ctx.bindDevice(platform.openDevice(SID_A));
+    ctx.devicePasidAlloc(dev, 5);
     expect(pasidEntryOf(t, SID_A, 0)).toBeUndefined(); // parked: no context entry
     ctx.attach(dev, hp);
     ctx.attach(dev, hn, 5);
@@ -142,22 +144,26 @@ describe('devices: bind, attach, replace, detach, reset', () => {
     expect(pasidEntryOf(t, SID_A, 5)?.P).toBe(false); // entry cleared, its PASID table still holds RID_PASID
     ctx.detach(dev);
     expect(pasidEntryOf(t, SID_A, 0)).toBeUndefined();
-    expectErr(() => ctx.detach(dev), 'ENOENT', 'not attached');
+    ctx.detach(dev); // nothing attached: not an error
+    ctx.detach(dev, 5);
   });
 
-  it('attach errors: EOPNOTSUPP for PASIDs on a device without them or faults without PRI, EINVAL out of range', () => {
+  it('attach errors: EINVAL for PASIDs on a device without them or out of range, or a target of another kind; EOPNOTSUPP for faults without PRI', () => {
     const { ctx, platform } = setup();
     const ioas = ctx.ioasAlloc();
     const fq = ctx.faultQueueAlloc();
-    const hp = ctx.hwptAllocPaging(ioas);
-    const hf = ctx.hwptAllocPaging(ioas, { faultId: fq });
+    const hp = ctx.hwptAllocPaging(ioas, { pasid: true });
+    const hf = ctx.hwptAllocPaging(ioas, { faultId: fq, pasid: true });
     const a = ctx.bindDevice(platform.openDevice(SID_A));
     const b = ctx.bindDevice(platform.openDevice(SID_B));
-    expectErr(() => ctx.attach(b, hp, 1), 'EOPNOTSUPP', 'PASID capability');
+    expectErr(() => ctx.attach(b, hp, 1), 'EINVAL', 'PASID capability');
     expectErr(() => ctx.attach(b, hf), 'EOPNOTSUPP', 'PRI');
     expectErr(() => ctx.attach(a, hp, 256), 'EINVAL', 'pasid');
     expectErr(() => ctx.attach(a, hp, 0), 'EINVAL', 'pasid');
-    expectErr(() => ctx.attach(a, ioas), 'ENOENT', 'hwptId');
+    expectErr(() => ctx.attach(a, fq), 'EINVAL', 'fault-queue');
+    expectErr(() => ctx.attach(a, 99), 'ENOENT', 'hwptId');
+    expectErr(() => ctx.attach(a, hf, 1), 'ENOENT', 'not allocated');
+    ctx.devicePasidAlloc(a, 1);
     ctx.attach(a, hf, 1);
   });
 
@@ -170,12 +176,12 @@ describe('devices: bind, attach, replace, detach, reset', () => {
     expectErr(() => ctx.attach(dev, hp), 'EADDRINUSE', 'reserved');
     ctx.ioasUnmap(ioas, MSI_WINDOW.start, 0x1000n);
     ctx.attach(dev, hp);
-    expectErr(() => ctx.ioasMap(ioas, { iova: MSI_WINDOW.start, hpa: 0n, len: 0x1000n }), 'EADDRINUSE', '00:03.0');
+    expectErr(() => ctx.ioasMap(ioas, { iova: MSI_WINDOW.start, hpa: 0n, len: 0x1000n }), 'EINVAL', '00:03.0');
     ctx.detach(dev);
     ctx.ioasMap(ioas, { iova: MSI_WINDOW.start, hpa: 0n, len: 0x1000n });
   });
 
-  it('replace swaps the domain atomically (new DID in the entry, old HWPT released); ENOENT when not attached', () => {
+  it('replace swaps the domain atomically (new DID in the entry, old HWPT released); EINVAL when not attached', () => {
     const t = setup();
     const { ctx, platform } = t;
     const i1 = ctx.ioasAlloc();
@@ -183,7 +189,7 @@ describe('devices: bind, attach, replace, detach, reset', () => {
     const h1 = ctx.hwptAllocPaging(i1);
     const h2 = ctx.hwptAllocPaging(i2);
     const dev = ctx.bindDevice(platform.openDevice(SID_A));
-    expectErr(() => ctx.replace(dev, h2), 'ENOENT', 'not attached');
+    expectErr(() => ctx.replace(dev, h2), 'EINVAL', 'not attached');
     ctx.attach(dev, h1);
     const before = pasidEntryOf(t, SID_A, 0)!.DID;
     t.caches.log.length = 0;
@@ -202,8 +208,9 @@ describe('devices: bind, attach, replace, detach, reset', () => {
     const ctx = t.platform.createContext('vm');
     const ioas = ctx.ioasAlloc();
     const fq = ctx.faultQueueAlloc();
-    const hp = ctx.hwptAllocPaging(ioas, { faultId: fq });
+    const hp = ctx.hwptAllocPaging(ioas, { faultId: fq, pasid: true });
     const dev = ctx.bindDevice(t.platform.openDevice(SID_A));
+    ctx.devicePasidAlloc(dev, 2);
     ctx.attach(dev, hp, 2);
     t.platform.pageRequest(SID_A, { pasid: 2, groupId: 7, perms: FAULT_PERM.READ, addr: 0x1000n, last: true });
     t.platform.pageRequest(SID_A, { pasid: 2, groupId: 8, perms: FAULT_PERM.READ, addr: 0x2000n, last: false });
@@ -225,7 +232,8 @@ describe('HWPT nested and stage-1 invalidation', () => {
     expectErr(() => ctx.hwptAllocNested(plain, { fsptptr: 0x1000n }), 'EINVAL', 'nesting parent');
     expectErr(() => ctx.hwptAllocNested(parent, { fsptptr: 0x1001n }), 'EINVAL', 'fsptptr');
     expectErr(() => ctx.hwptAllocNested(parent, { fsptptr: 0x1000n, fsLevels: 3 as 4 }), 'EINVAL', 'fsLevels');
-    expectErr(() => ctx.hwptAllocNested(ioas, { fsptptr: 0x1000n }), 'ENOENT', 'parentId');
+    expectErr(() => ctx.hwptAllocNested(ioas, { fsptptr: 0x1000n }), 'EINVAL', 'parentId');
+    expectErr(() => ctx.hwptAllocNested(99, { fsptptr: 0x1000n }), 'ENOENT', 'parentId');
     expect(ctx.counts()).toEqual({ ioas: 1, 'hwpt-paging': 2 });
   });
 
@@ -234,8 +242,10 @@ describe('HWPT nested and stage-1 invalidation', () => {
     const { ctx, platform } = t;
     const ioas = ctx.ioasAlloc();
     const parent = ctx.hwptAllocPaging(ioas, { nestParent: true });
-    const hn = ctx.hwptAllocNested(parent, { fsptptr: 0x3000n });
+    const hn = ctx.hwptAllocNested(parent, { fsptptr: 0x3000n, pasid: true });
     const dev = ctx.bindDevice(platform.openDevice(SID_A));
+    ctx.devicePasidAlloc(dev, 4);
+    ctx.devicePasidAlloc(dev, 9);
     ctx.attach(dev, hn, 4);
     ctx.attach(dev, hn, 9);
     const did = pasidEntryOf(t, SID_A, 4)!.DID;
@@ -248,10 +258,14 @@ describe('HWPT nested and stage-1 invalidation', () => {
       `pasidIotlb did=${did} pasid=9`,
     ]);
     t.caches.log.length = 0;
-    expectErr(() => ctx.hwptInvalidate(hn, [{ addr: 0n, npages: 1n }, { addr: 0x10n, npages: 1n }]), 'EINVAL', 'entries[1].addr');
+    const e = hostErrorOf(() => ctx.hwptInvalidate(hn, [{ addr: 0n, npages: 1n }, { addr: 0x10n, npages: 1n }]));
+    expect([e.errno, e.count]).toEqual(['EINVAL', 1]); // entry 1 applied, entry 2 malformed
+    expect(e.message).toContain('entries[1].addr');
+    expect(t.caches.log).toEqual([`pasidIotlbPage did=${did} pasid=4 addr=0x0 am=0 ih=0`, `pasidIotlbPage did=${did} pasid=9 addr=0x0 am=0 ih=0`]);
     expectErr(() => ctx.hwptInvalidate(hn, [{ addr: 0n, npages: 0n }]), 'EINVAL', 'entries[0].npages');
-    expect(t.caches.log).toEqual([]); // checked before anything is flushed
-    expectErr(() => ctx.hwptInvalidate(parent, []), 'ENOENT', 'hwpt-paging');
+    expectErr(() => ctx.hwptInvalidate(hn, [{ addr: 0x1000n, npages: S1_INVALIDATE_ALL }]), 'EINVAL', 'entries[0].addr');
+    expectErr(() => ctx.hwptInvalidate(parent, []), 'EINVAL', 'hwpt-paging');
+    expectErr(() => ctx.hwptInvalidate(99, []), 'ENOENT', 'hwptId');
   });
 
   it('an unmap in the parent also flushes the nested domains built on it', () => {
@@ -273,8 +287,9 @@ describe('fault queue', () => {
     const { ctx, platform } = t;
     const ioas = ctx.ioasAlloc();
     const fq = ctx.faultQueueAlloc();
-    const hp = ctx.hwptAllocPaging(ioas, { faultId: fq });
+    const hp = ctx.hwptAllocPaging(ioas, { faultId: fq, pasid: true });
     const dev = ctx.bindDevice(platform.openDevice(SID_A));
+    ctx.devicePasidAlloc(dev, 1);
     ctx.attach(dev, hp, 1);
     return { ...t, fq, dev, hp };
   }
@@ -344,7 +359,6 @@ describe('vIOMMU and vDEVICE', () => {
     ctx.vdeviceAlloc(vi, b, 0x0010);
     expect(ctx.vridOf(vi, SID_B)).toBe(0x0010);
     expectErr(() => ctx.destroy(vi), 'EBUSY');
-    expectErr(() => ctx.destroy(a), 'EBUSY');
     ctx.destroy(va);
     expectErr(() => ctx.vridOf(vi, SID_A), 'ENOENT');
   });
@@ -358,7 +372,10 @@ describe('vIOMMU and vDEVICE', () => {
     const a = ctx.bindDevice(platform.openDevice(SID_A));
     expectErr(() => ctx.viommuAlloc(a, plain), 'EINVAL', 'nesting parent');
     const vi = ctx.viommuAlloc(a, parent);
-    const hn = ctx.hwptAllocNested(vi, { fsptptr: 0x2000n });
+    const hn = ctx.hwptAllocNested(vi, { fsptptr: 0x2000n, pasid: true });
+    ctx.devicePasidAlloc(a, 1);
+    expectErr(() => ctx.attach(a, hn, 1), 'ENOENT', 'vDEVICE');
+    ctx.vdeviceAlloc(vi, a, 0x10);
     ctx.attach(a, hn, 1);
     const rid = pasidEntryOf(t, SID_A, 1)!;
     expect(rid.PGTT).toBe(PGTT.NESTED);
@@ -396,16 +413,16 @@ describe('PASIDs through the context', () => {
 });
 
 describe('table-driven call()', () => {
-  it('runs every operation by name and rejects unknown ones (EOPNOTSUPP) and non-object args (EINVAL)', () => {
+  it('runs every operation by name and rejects unknown ones (ENOTTY) and non-object args (EINVAL)', () => {
     const { ctx } = setup();
     expect(HOST_IOMMU_OPS.length).toBeGreaterThan(20);
     expect(new Set(HOST_IOMMU_OPS.map((r) => r.op)).size).toBe(HOST_IOMMU_OPS.length);
     const ioas = ctx.call('ioas.alloc') as number;
-    expect(ctx.call('ioas.map', { ioasId: ioas, hpa: 0x1000n, len: 0x1000n })).toBe(0n);
+    expect(ctx.call('ioas.map', { ioasId: ioas, hpa: 0x1000n, len: 0x1000n })).toBe(0x1000n); // IOVA 0 is never handed out
     const dev = ctx.call('device.bind', { sid: SID_A }) as number;
     const hp = ctx.call('hwpt.allocPaging', { ioasId: ioas }) as number;
     ctx.call('device.attach', { devId: dev, hwptId: hp });
-    expectErr(() => ctx.call('ioas.frobnicate', {}), 'EOPNOTSUPP', 'op');
+    expectErr(() => ctx.call('ioas.frobnicate', {}), 'ENOTTY', 'op');
     expectErr(() => ctx.call('ioas.map', null as unknown as Record<string, unknown>), 'EINVAL', 'args');
     expectErr(() => ctx.call('ioas.map', { ioasId: ioas, hpa: 'x', len: 1 }), 'EINVAL', 'hpa');
     expectErr(() => ctx.call('device.attach', { devId: dev, hwptId: hp, pasid: 'x' }), 'EINVAL', 'pasid');
@@ -417,14 +434,15 @@ describe('table-driven call()', () => {
     const ioas = ctx.ioasAlloc();
     ctx.ioasMap(ioas, { hpa: 0n, len: 0x4000n });
     const fq = ctx.faultQueueAlloc();
-    const parent = ctx.hwptAllocPaging(ioas, { nestParent: true, faultId: fq });
+    const parent = ctx.hwptAllocPaging(ioas, { nestParent: true, pasid: true });
     const a = ctx.bindDevice(platform.openDevice(SID_A));
     const vi = ctx.viommuAlloc(a, parent);
     ctx.vdeviceAlloc(vi, a, 1);
-    const hn = ctx.hwptAllocNested(vi, { fsptptr: 0x1000n });
-    ctx.attach(a, hn, 1);
+    const hn = ctx.hwptAllocNested(vi, { fsptptr: 0x1000n, faultId: fq, pasid: true });
+    const p = ctx.pasidAlloc(ctx.pasidSetAlloc(4));
+    ctx.attach(a, hn, p);
     ctx.attach(a, parent);
-    ctx.pasidAlloc(ctx.pasidSetAlloc(4));
+    ctx.attach(ctx.bindDevice(platform.openDevice(SID_B)), ioas); // an automatic domain
     const base = platform.iommu.pages.allocated;
     expect(base).toBeGreaterThan(1);
     ctx.close();
@@ -439,10 +457,11 @@ describe('call() under random input', () => {
     const fc = (await import('fast-check')).default;
     const value = fc.oneof(
       fc.integer({ min: -2, max: 12 }), fc.bigInt({ min: -1n, max: 1n << 33n }).map((v) => (v > 0n ? v & ~0xfffn : v)),
-      fc.constantFrom(undefined, null, 'x', true, 1.5, 0x0018, 0x0020, 0x1000n, 0x20_0000n, [{ addr: 0n, npages: 1n }]),
+      fc.constantFrom(undefined, null, 'x', true, 1.5, 0x0018, 0x0020, 0x1000n, 0x20_0000n, (1n << 64n) - 1n, [{ addr: 0n, npages: 1n }], [{ start: 0x1000n, last: 0xffffn }]),
     );
     const keys = ['ioasId', 'hpa', 'len', 'iova', 'perms', 'srcId', 'dstId', 'srcIova', 'dstIova', 'nestParent', 'faultId', 'parentId', 'fsptptr',
-      'fsLevels', 'hwptId', 'entries', 'sid', 'devId', 'pasid', 'max', 'cookie', 'code', 'viommuId', 'vrid', 'quota', 'setId', 'gpasid', 'hpasid', 'id'];
+      'fsLevels', 'hwptId', 'entries', 'sid', 'devId', 'pasid', 'max', 'cookie', 'code', 'viommuId', 'vrid', 'quota', 'setId', 'gpasid', 'hpasid', 'id',
+      'ranges', 'start', 'length', 'pasidCompat'];
     const call = fc.tuple(fc.constantFrom(...HOST_IOMMU_OPS.map((r) => r.op), 'bogus'), fc.dictionary(fc.constantFrom(...keys), value));
     fc.assert(fc.property(fc.array(call, { maxLength: 40 }), (calls) => {
       const { ctx, platform } = setup();

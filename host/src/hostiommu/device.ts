@@ -10,6 +10,22 @@
  *    gets EBUSY. Attach per device (RID_PASID) and per (device, PASID) to a
  *    HWPT; replace atomically; detach; reset drains outstanding work and
  *    page requests before it returns.
+ *
+ * The kernel's attach rules (device.c), each with its errno:
+ * - a (device, PASID) already attached: attach is EBUSY (use replace);
+ *   replace of one with nothing attached is EINVAL; detach of one with
+ *   nothing attached does nothing.
+ * - a PASID on a device without PASID support, or beyond its width: EINVAL.
+ * - a HWPT not allocated PASID-compatible cannot go on a PASID, nor on the
+ *   RID while PASIDs are attached; a PASID cannot be attached while the RID
+ *   is on a non-compatible HWPT (EINVAL).
+ * - only the RID's attachment to a paging domain (or a nested one, through
+ *   its parent) reserves the device's MSI window in the IOAS (EADDRINUSE
+ *   when mapped).
+ * - a nested HWPT of a vIOMMU needs the device's vDEVICE in it (ENOENT).
+ * - a HWPT with a fault queue needs a device with PRI (EOPNOTSUPP).
+ * And this model's ownership rule: a PASID must be the device's own (its
+ * namespace) or a global PASID of the context's owner (`PasidPolicy`).
  */
 import { checkInt, fail } from './errors.js';
 import type { HostObject } from './objects.js';
@@ -19,6 +35,7 @@ import { PRG_RESPONSE, type FaultQueue, type PageRequest } from './fault-queue.j
 import { DevicePasidSpace } from './pasid.js';
 import type { FailInjector } from './fail-nth.js';
 import type { Ioas } from './ioas.js';
+import type { Vdevice } from './viommu.js';
 import { formatBdf } from '../types.js';
 
 /** The MSI address window x86 reserves in every IOVA space (0xFEEx_xxxx, §3.x interrupt range). */
@@ -75,26 +92,34 @@ export class DeviceFile {
   }
 }
 
+/** Decides whether a context may use a PASID on a device (the ownership rule); throws if not. */
+export type PasidPolicy = (dev: BoundDevice, pasid: number) => void;
+
 /** A device bound to a context: its attachments and per-device PASID namespace. */
 export class BoundDevice implements HostObject {
   readonly kind = 'device' as const;
   id = 0;
+  /** Always 0: nothing holds a device (unbinding detaches it and tombstones its vDEVICE). */
   users = 0;
   /** PASID (RID_PASID for the device itself) -> attached HWPT. */
   readonly attachments = new Map<number, Hwpt>();
   /** The per-device PASID namespace (undefined without PASID support). */
   readonly pasids: DevicePasidSpace | undefined;
+  /** The device's vDEVICE, if it has one (set by Vdevice). */
+  vdevice: Vdevice | undefined;
 
   /**
    * Binds `file` (EBUSY if its device is bound anywhere; EINVAL if the file is closed); `release` unbinds.
    * @param file The device file bound.
+   * @param iommu The physical IOMMU the device sits behind.
+   * @param pasidPolicy Checks a PASID before it is attached (ownership).
    */
-  constructor(readonly file: DeviceFile, private readonly iommu: PhysicalIommu, injector: FailInjector) {
+  constructor(readonly file: DeviceFile, readonly iommu: PhysicalIommu, injector: FailInjector, private readonly pasidPolicy: PasidPolicy) {
     const phys = file.device;
     if (file.state === 'closed') fail('EINVAL', `file: ${phys.name} is closed`);
     if (phys.boundTo !== undefined) fail('EBUSY', `file: ${phys.name} is already bound (device object ${phys.boundTo.id})`);
     const bits = phys.info.pasidBits ?? 0;
-    this.pasids = bits > 0 ? new DevicePasidSpace(injector, bits, `the PASID space of ${phys.name}`) : undefined;
+    this.pasids = bits > 0 ? new DevicePasidSpace(injector, bits, `the PASID space of ${phys.name}`, (p) => this.attachments.has(p)) : undefined;
     phys.boundTo = this;
     this.file.state = 'bound';
   }
@@ -104,57 +129,58 @@ export class BoundDevice implements HostObject {
     return this.file.device;
   }
 
-  /** Attaches (device, pasid) to `hwpt`; EBUSY if already attached (use replace). */
+  /** Attaches (device, pasid) to `hwpt` (see the file comment for the errors). */
   attach(hwpt: Hwpt, pasid?: number): void {
     const p = this.slot(pasid);
     if (this.attachments.has(p)) fail('EBUSY', `pasid: ${this.label(p)} is already attached to HWPT ${this.attachments.get(p)!.id}`);
-    this.checkFaultCapable(hwpt);
-    const ioas = ioasOf(hwpt);
-    const owner = this.owner(p);
-    const r = this.phys.info.reserved === undefined ? MSI_WINDOW : this.phys.info.reserved;
-    if (r) ioas.reserve(owner, r.start, r.last);
+    const resv = p === RID_PASID ? this.reserveIn(ioasOf(hwpt)) : undefined;
     try {
+      this.checkTarget(hwpt, p);
+      if (p !== RID_PASID) this.pasidPolicy(this, p);
       this.iommu.install(this.phys.sid, p, hwpt.program());
     } catch (e) {
-      ioas.unreserve(owner);
+      resv?.unreserve(this);
       throw e;
     }
     this.link(p, hwpt);
   }
 
-  /** Moves (device, pasid) to `hwpt` atomically; ENOENT if nothing is attached there. */
-  replace(hwpt: Hwpt, pasid?: number): void {
+  /**
+   * Moves (device, pasid) to `hwpt` atomically; EINVAL if nothing is
+   * attached there. Returns the HWPT it left (undefined if it stayed).
+   */
+  replace(hwpt: Hwpt, pasid?: number): Hwpt | undefined {
     const p = this.slot(pasid);
     const old = this.attachments.get(p);
-    if (old === undefined) fail('ENOENT', `pasid: ${this.label(p)} is not attached`);
-    if (old === hwpt) return;
-    this.checkFaultCapable(hwpt);
-    const owner = this.owner(p);
+    if (old === undefined) fail('EINVAL', `pasid: ${this.label(p)} is not attached; attach it first`);
+    if (old === hwpt) return undefined;
     const oldIoas = ioasOf(old);
     const newIoas = ioasOf(hwpt);
-    const r = this.phys.info.reserved === undefined ? MSI_WINDOW : this.phys.info.reserved;
-    if (newIoas !== oldIoas && r) newIoas.reserve(owner, r.start, r.last);
+    const resv = p === RID_PASID && newIoas !== oldIoas ? this.reserveIn(newIoas) : undefined;
     try {
+      this.checkTarget(hwpt, p);
       this.iommu.install(this.phys.sid, p, hwpt.program());
     } catch (e) {
-      if (newIoas !== oldIoas) newIoas.unreserve(owner);
+      resv?.unreserve(this);
       throw e;
     }
-    if (newIoas !== oldIoas) oldIoas.unreserve(owner);
+    if (resv) oldIoas.unreserve(this);
     this.drainFaults(old, p);
     this.unlink(p, old);
     this.link(p, hwpt);
+    return old;
   }
 
-  /** Detaches (device, pasid); ENOENT if nothing is attached there. Pending faults are answered INVALID. */
-  detach(pasid?: number): void {
+  /** Detaches (device, pasid); nothing attached there is not an error. Returns the HWPT it left. Pending faults are answered INVALID. */
+  detach(pasid?: number): Hwpt | undefined {
     const p = this.slot(pasid);
     const hwpt = this.attachments.get(p);
-    if (hwpt === undefined) fail('ENOENT', `pasid: ${this.label(p)} is not attached`);
+    if (hwpt === undefined) return undefined;
     this.iommu.remove(this.phys.sid, p);
-    ioasOf(hwpt).unreserve(this.owner(p));
+    if (p === RID_PASID) ioasOf(hwpt).unreserve(this);
     this.drainFaults(hwpt, p);
     this.unlink(p, hwpt);
+    return hwpt;
   }
 
   /**
@@ -178,9 +204,9 @@ export class BoundDevice implements HostObject {
     return true;
   }
 
-  /** Detaches every (device, PASID). */
-  detachAll(): void {
-    for (const p of [...this.attachments.keys()]) this.detach(p === RID_PASID ? undefined : p);
+  /** Detaches every (device, PASID); returns the HWPTs left. */
+  detachAll(): Hwpt[] {
+    return [...this.attachments.keys()].map((p) => this.detach(p === RID_PASID ? undefined : p)!);
   }
 
   release(): void {
@@ -190,16 +216,35 @@ export class BoundDevice implements HostObject {
     this.file.state = 'parked';
   }
 
-  /** The slot of `pasid` (RID_PASID when undefined); EOPNOTSUPP / EINVAL on a bad PASID. */
+  /** The slot of `pasid` (RID_PASID when undefined); EINVAL without PASID support or out of range. */
   private slot(pasid: number | undefined): number {
     if (pasid === undefined) return RID_PASID;
     const bits = this.phys.info.pasidBits ?? 0;
-    if (bits === 0) fail('EOPNOTSUPP', `pasid: ${this.phys.name} has no PASID capability`);
+    if (bits === 0) fail('EINVAL', `pasid: ${this.phys.name} has no PASID capability`);
     return checkInt(pasid, 1, 2 ** bits - 1, 'pasid');
   }
 
-  private checkFaultCapable(hwpt: Hwpt): void {
-    if (hwpt.faultQueue && !this.phys.info.pri) fail('EOPNOTSUPP', `hwpt: ${hwpt.id} reports page faults but ${this.phys.name} has no PRI`);
+  /** Reserves the device's MSI window in `ioas` (the RID on a paging domain); returns the IOAS to undo it in. */
+  private reserveIn(ioas: Ioas): Ioas | undefined {
+    const r = this.phys.info.reserved === undefined ? MSI_WINDOW : this.phys.info.reserved;
+    if (!r) return undefined;
+    ioas.reserve(this, `device ${this.phys.name}`, r.start, r.last);
+    return ioas;
+  }
+
+  /** Whether `hwpt` may go at slot `p`: PRI for a fault queue, PASID compatibility, the vDEVICE of a vIOMMU's HWPT. */
+  private checkTarget(hwpt: Hwpt, p: number): void {
+    if (hwpt.faultQueue && !this.phys.info.pri) fail('EOPNOTSUPP', `hwptId: HWPT ${hwpt.id} reports page faults but ${this.phys.name} has no PRI`);
+    if (p !== RID_PASID) {
+      if (!hwpt.pasidCompat) fail('EINVAL', `hwptId: HWPT ${hwpt.id} was not allocated PASID-compatible; it cannot go on ${this.label(p)}`);
+      const rid = this.attachments.get(RID_PASID);
+      if (rid && !rid.pasidCompat) fail('EINVAL', `pasid: the RID of ${this.phys.name} is on HWPT ${rid.id}, which is not PASID-compatible`);
+    } else if (!hwpt.pasidCompat) {
+      const other = [...this.attachments.keys()].find((q) => q !== RID_PASID);
+      if (other !== undefined) fail('EINVAL', `hwptId: HWPT ${hwpt.id} is not PASID-compatible and ${this.label(other)} is attached`);
+    }
+    const vi = hwpt.kind === 'hwpt-nested' ? hwpt.viommu : undefined;
+    if (vi && this.vdevice?.viommu !== vi) fail('ENOENT', `devId: ${this.phys.name} has no vDEVICE in vIOMMU ${vi.id}; allocate one before attaching to its HWPT ${hwpt.id}`);
   }
 
   private faultQueues(): Set<FaultQueue> {
@@ -216,18 +261,12 @@ export class BoundDevice implements HostObject {
     this.attachments.set(p, hwpt);
     hwpt.addAttachment({ sid: this.phys.sid, pasid: p });
     hwpt.users++;
-    this.users++;
   }
 
   private unlink(p: number, hwpt: Hwpt): void {
     this.attachments.delete(p);
     hwpt.dropAttachment({ sid: this.phys.sid, pasid: p });
     hwpt.users--;
-    this.users--;
-  }
-
-  private owner(p: number): string {
-    return `device ${this.phys.name} pasid ${p}`;
   }
 
   private label(p: number): string {

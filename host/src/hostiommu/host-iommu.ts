@@ -4,22 +4,32 @@
  * completes or throws a `HostIommuError` leaving no trace (objects, pinned
  * pages, table pages, PASIDs, DIDs) — the property the fail-nth sweep checks.
  *
+ * Where a call takes an object id of one kind, an id of another kind is
+ * ENOENT (as iommufd's typed lookups); where it takes several kinds and
+ * dispatches on the kind (a HWPT's parent, an attach target, an
+ * invalidation target), another kind is EINVAL. An id naming nothing is
+ * ENOENT. Attaching a device to an IOAS uses an *automatic domain*: the
+ * first automatic paging HWPT of that IOAS the device is compatible with,
+ * else a new one, destroyed again with its last attachment
+ * (iommufd_device_auto_get_domain).
+ *
  * `call(op, args)` (ops.ts) is the same API through one table-driven entry,
  * for fuzzers and the sweep.
  */
-import { checkInt, fail } from './errors.js';
+import { checkInt, checkU64, fail, isHostIommuError } from './errors.js';
 import { ObjectTable, type HostObject, type ObjectKind } from './objects.js';
-import { Ioas, type MapArgs, type PinAccount } from './ioas.js';
-import { HwptNested, HwptPaging, type Hwpt, type S1Invalidation } from './hwpt.js';
+import { checkMapArgs, checkPerms, Ioas, type MapArgs, type PinAccount } from './ioas.js';
+import { flag, HwptNested, HwptPaging, type Hwpt, type S1Invalidation } from './hwpt.js';
 import { BoundDevice, type DeviceFile } from './device.js';
 import { FaultQueue, type FaultRecord } from './fault-queue.js';
 import { Vdevice, Viommu } from './viommu.js';
 import { GuestPasidTable, type PasidSet } from './pasid.js';
+import { U64_MAX, type IovaRange } from './iova-space.js';
 import type { HostPlatform } from './platform.js';
 import type { Iova, Pasid } from '../types.js';
 import { callOp } from './ops.js';
 
-/** A PASID allocation set as an object (destroying it frees its PASIDs). */
+/** A PASID allocation set as an object (destroying it frees its PASIDs; EBUSY while one is attached). */
 class PasidSetObject implements HostObject {
   readonly kind = 'pasid-set' as const;
   id = 0;
@@ -31,15 +41,17 @@ class PasidSetObject implements HostObject {
   }
 }
 
-/** Options of hwptAllocPaging. */
+/** Options of hwptAllocPaging (IOMMU_HWPT_ALLOC flags on an IOAS). */
 export interface PagingAllocOptions {
-  /** Allow nested HWPTs and vIOMMUs over it. */
+  /** Allow nested HWPTs and vIOMMUs over it (IOMMU_HWPT_ALLOC_NEST_PARENT). */
   readonly nestParent?: boolean;
-  /** Fault queue object id for I/O page faults. */
+  /** May be attached at PASIDs (IOMMU_HWPT_ALLOC_PASID). */
+  readonly pasid?: boolean;
+  /** Fault queue object id for I/O page faults (not with nestParent: EOPNOTSUPP). */
   readonly faultId?: number;
 }
 
-/** Options of hwptAllocNested. */
+/** Options of hwptAllocNested (IOMMU_HWPT_DATA_VTD_S1). */
 export interface NestedAllocOptions {
   /** Guest first-stage root (guest-physical, 4 KiB aligned). */
   readonly fsptptr: bigint;
@@ -49,11 +61,27 @@ export interface NestedAllocOptions {
   readonly sre?: boolean;
   /** Write protect enable. */
   readonly wpe?: boolean;
+  /** May be attached at PASIDs (IOMMU_HWPT_ALLOC_PASID). */
+  readonly pasid?: boolean;
   /** Fault queue object id. */
   readonly faultId?: number;
 }
 
-const HWPT: ObjectKind[] = ['hwpt-paging', 'hwpt-nested'];
+/** What IOMMU_IOAS_IOVA_RANGES reports. */
+export interface IovaRanges {
+  /** The usable IOVA ranges (not reserved), in order. */
+  readonly ranges: readonly IovaRange[];
+  /** The alignment every map must keep (out_iova_alignment): 1 without domains, 4 KiB with. */
+  readonly alignment: bigint;
+}
+
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+/** `v` is a plain object (EINVAL naming `what` otherwise). */
+function checkObject<T>(v: T, what: string): T {
+  if (typeof v !== 'object' || v === null) fail('EINVAL', `${what}: ${String(v)} is not an object`);
+  return v;
+}
 
 /** A host IOMMU context: objects by numeric id, iommufd-style calls. */
 export class HostIommu {
@@ -88,7 +116,7 @@ export class HostIommu {
     return this.table.kindOf(id);
   }
 
-  /** The table-driven entry: runs operation `op` with `args` (see ops.ts); EOPNOTSUPP for an unknown op. */
+  /** The table-driven entry: runs operation `op` with `args` (see ops.ts); ENOTTY for an unknown op. */
   call(op: string, args: Record<string, unknown> = {}): unknown {
     return callOp(this, op, args);
   }
@@ -102,7 +130,8 @@ export class HostIommu {
 
   /** IOMMU_IOAS_MAP: maps host memory; returns the IOVA (allocated unless `args.iova` is given). */
   ioasMap(ioasId: number, args: MapArgs): Iova {
-    return this.ioas(ioasId).map(args ?? fail('EINVAL', 'args: missing'));
+    checkMapArgs(args);
+    return this.ioas(ioasId).map(args);
   }
 
   /** IOMMU_IOAS_UNMAP: unmaps the mappings inside the range; returns the bytes unmapped. */
@@ -110,39 +139,92 @@ export class HostIommu {
     return this.ioas(ioasId).unmap(iova, len);
   }
 
-  /** IOMMU_IOAS_COPY: maps the pages behind src's range into dst; returns the dst IOVA. */
+  /**
+   * IOMMU_IOAS_COPY: maps the pages behind src's range into dst; returns
+   * the dst IOVA. `perms` undefined keeps the source's permissions.
+   */
   ioasCopy(dstId: number, srcId: number, srcIova: bigint, len: bigint, dstIova?: bigint, perms?: number): Iova {
-    return this.ioas(dstId).copy(this.ioas(srcId, 'srcId'), srcIova, len, dstIova, perms);
+    if (perms !== undefined) checkPerms(perms);
+    const at = [checkU64(srcIova, 'srcIova'), checkU64(len, 'len'), dstIova === undefined ? 0n : checkU64(dstIova, 'dstIova')];
+    if (at.some((v) => v >= U64_MAX)) fail('EOVERFLOW', `srcIova/len/dstIova: ${at.map(hex).join('/')} do not fit below 2^64 - 1`);
+    const src = this.ioas(srcId, 'srcId');
+    return this.ioas(dstId, 'dstId').copy(src, srcIova, len, dstIova, perms);
+  }
+
+  /**
+   * IOMMU_IOAS_ALLOW_IOVAS: automatic IOVAs only inside `ranges` (inclusive
+   * start/last; empty: anywhere), and no reservation may take them.
+   */
+  ioasAllowIovas(ioasId: number, ranges: readonly IovaRange[]): void {
+    const ioas = this.ioas(ioasId);
+    if (!Array.isArray(ranges)) fail('EINVAL', `ranges: ${String(ranges)} is not an array`);
+    const checked = ranges.map((r, i) => {
+      checkObject(r, `ranges[${i}]`);
+      const start = checkU64(r.start, `ranges[${i}].start`);
+      const last = checkU64(r.last, `ranges[${i}].last`);
+      if (start >= last) fail('EINVAL', `ranges[${i}]: start ${hex(start)} is not below last ${hex(last)}`);
+      return { start, last };
+    });
+    ioas.allowIovas(checked);
+  }
+
+  /**
+   * IOMMU_IOAS_IOVA_RANGES: the usable IOVA ranges and the IOVA alignment.
+   * With `max`, more ranges than `max` is EMSGSIZE whose `count` is how many there are.
+   */
+  ioasIovaRanges(ioasId: number, max?: number): IovaRanges {
+    const ioas = this.ioas(ioasId);
+    const ranges = ioas.space.usableRanges();
+    if (max !== undefined && ranges.length > checkInt(max, 0, 0xffff_ffff, 'max')) {
+      fail('EMSGSIZE', `max: ${ranges.length} IOVA ranges do not fit in ${max}`, ranges.length);
+    }
+    return { ranges, alignment: ioas.iovaAlignment };
+  }
+
+  /**
+   * Reserves `[start, start + length)` in an IOAS for the VMM (firmware
+   * ranges; the role of iommufd's IOMMU_TEST_OP_ADD_RESERVED): no mapping
+   * may use it until the IOAS is destroyed. EADDRINUSE over a mapping or an allowed range.
+   */
+  ioasAddReserved(ioasId: number, start: bigint, length: bigint): void {
+    const ioas = this.ioas(ioasId);
+    checkU64(start, 'start');
+    checkU64(length, 'length');
+    if (length === 0n) fail('EINVAL', 'length: 0 bytes');
+    if (start + length - 1n > U64_MAX) fail('EOVERFLOW', `start: [${hex(start)}, +${hex(length)}) wraps past 2^64`);
+    ioas.reserve(ioas, 'the VMM', start, start + length - 1n);
   }
 
   // -- HWPT ----------------------------------------------------------------
 
-  /** IOMMU_HWPT_ALLOC (paging): a host second-stage domain built from an IOAS. */
+  /** IOMMU_HWPT_ALLOC on an IOAS: a host second-stage domain built from it (EINVAL if `ioasId` is another kind). */
   hwptAllocPaging(ioasId: number, opts: PagingAllocOptions = {}): number {
-    const ioas = this.ioas(ioasId);
-    const faultQueue = this.faultQueueOpt(opts.faultId);
-    const did = this.platform.allocDid();
-    let h: HwptPaging;
-    try {
-      h = HwptPaging.create(ioas, this.platform.iommu, did, (d) => this.platform.freeDid(d), { nestParent: opts.nestParent === true, faultQueue });
-    } catch (e) {
-      this.platform.freeDid(did);
-      throw e;
-    }
-    return this.register(h);
+    const pt = this.table.getAny(ioasId, 'ioasId');
+    if (pt.kind !== 'ioas') fail('EINVAL', `ioasId: object ${pt.id} is a ${pt.kind}; a paging HWPT is built from an IOAS`);
+    checkObject(opts, 'opts');
+    const nestParent = flag(opts.nestParent, 'nestParent');
+    const pasid = flag(opts.pasid, 'pasid');
+    if (opts.faultId !== undefined && nestParent) fail('EOPNOTSUPP', 'faultId: a nesting-parent HWPT takes no fault queue');
+    return this.allocPaging(pt as Ioas, { nestParent, pasid, faultQueue: this.faultQueueOpt(opts.faultId) }).id;
   }
 
-  /** IOMMU_HWPT_ALLOC (nested): a guest first stage over a nesting-parent HWPT or a vIOMMU's parent. */
+  /**
+   * IOMMU_HWPT_ALLOC on a nesting-parent HWPT or a vIOMMU: a guest first
+   * stage over it. EINVAL if `parentId` is another kind (a device, a nested
+   * HWPT, an IOAS...), not a nesting parent, or an automatic domain.
+   */
   hwptAllocNested(parentId: number, opts: NestedAllocOptions): number {
-    const parentObj = this.table.get<HwptPaging | Viommu>(parentId, ['hwpt-paging', 'viommu'], 'parentId');
-    const viommu = parentObj.kind === 'viommu' ? parentObj : undefined;
-    const parent = viommu ? viommu.parent : (parentObj as HwptPaging);
-    if (typeof opts !== 'object' || opts === null) fail('EINVAL', 'opts: missing');
+    const pt = this.table.getAny(parentId, 'parentId');
+    if (pt.kind !== 'hwpt-paging' && pt.kind !== 'viommu') fail('EINVAL', `parentId: object ${pt.id} is a ${pt.kind}; a nested HWPT goes on a nesting-parent HWPT or a vIOMMU`);
+    const viommu = pt instanceof Viommu ? pt : undefined;
+    const parent = viommu ? viommu.parent : (pt as HwptPaging);
+    checkObject(opts, 'opts');
     const faultQueue = this.faultQueueOpt(opts.faultId);
+    const pasid = flag(opts.pasid, 'pasid');
     const did = this.platform.allocDid();
     let h: HwptNested;
     try {
-      h = new HwptNested(parent, this.platform.iommu, did, (d) => this.platform.freeDid(d), { ...opts, faultQueue, viommu });
+      h = new HwptNested(parent, this.platform.iommu, did, (d) => this.platform.freeDid(d), { ...opts, faultQueue, viommu, pasid });
     } catch (e) {
       this.platform.freeDid(did);
       throw e;
@@ -150,9 +232,17 @@ export class HostIommu {
     return this.register(h);
   }
 
-  /** IOMMU_HWPT_INVALIDATE: passes stage-1 invalidations of a nested HWPT through; returns entries handled. */
+  /**
+   * IOMMU_HWPT_INVALIDATE: applies `entries` in order to a nested HWPT (or a
+   * vIOMMU that takes commands); returns how many were applied. On a
+   * malformed entry the error's `count` says how many were applied before
+   * it. EINVAL if `hwptId` is a paging HWPT or another kind.
+   */
   hwptInvalidate(hwptId: number, entries: readonly S1Invalidation[]): number {
-    return this.table.get<HwptNested>(hwptId, ['hwpt-nested'], 'hwptId').invalidate(entries);
+    if (!Array.isArray(entries)) fail('EINVAL', `entries: ${String(entries)} is not an array`, 0);
+    const t = this.table.getAny(hwptId, 'hwptId');
+    if (t instanceof HwptNested || t instanceof Viommu) return t.invalidate(entries);
+    return fail('EINVAL', `hwptId: object ${t.id} is a ${t.kind}; invalidations go to a nested HWPT or a vIOMMU`, 0);
   }
 
   // -- devices -------------------------------------------------------------
@@ -160,22 +250,34 @@ export class HostIommu {
   /** Binds an open device file (exclusive: EBUSY if bound anywhere); returns the device id. */
   bindDevice(file: DeviceFile): number {
     if (!(file instanceof Object) || !('device' in file)) fail('EINVAL', 'file: not a device file');
-    return this.register(new BoundDevice(file, this.platform.iommu, this.platform.injector));
+    return this.register(new BoundDevice(file, this.platform.iommu, this.platform.injector, (d, p) => this.checkPasidUse(d, p)));
   }
 
-  /** Attaches the device (or its `pasid`) to a HWPT. */
-  attach(devId: number, hwptId: number, pasid?: number): void {
-    this.device(devId).attach(this.table.get<Hwpt>(hwptId, HWPT, 'hwptId'), pasid);
+  /**
+   * Attaches the device (or its `pasid`) to a HWPT, or to an IOAS through an
+   * automatic domain; returns the id of the HWPT attached to.
+   */
+  attach(devId: number, hwptId: number, pasid?: number): number {
+    const dev = this.device(devId);
+    return this.changePt(hwptId, (h) => {
+      dev.attach(h, pasid);
+      return undefined;
+    });
   }
 
-  /** Replaces the HWPT the device (or its `pasid`) is attached to. */
-  replace(devId: number, hwptId: number, pasid?: number): void {
-    this.device(devId).replace(this.table.get<Hwpt>(hwptId, HWPT, 'hwptId'), pasid);
+  /**
+   * Replaces the HWPT the device (or its `pasid`) is attached to (EINVAL if
+   * nothing is); returns the id of the HWPT attached to. An automatic domain
+   * left unused is destroyed.
+   */
+  replace(devId: number, hwptId: number, pasid?: number): number {
+    const dev = this.device(devId);
+    return this.changePt(hwptId, (h) => dev.replace(h, pasid));
   }
 
-  /** Detaches the device (or its `pasid`). */
+  /** Detaches the device (or its `pasid`); nothing attached is not an error. */
   detach(devId: number, pasid?: number): void {
-    this.device(devId).detach(pasid);
+    this.putHwpt(this.device(devId).detach(pasid));
   }
 
   /** Resets the device: drains its work and page requests; returns the fault groups answered. */
@@ -203,12 +305,13 @@ export class HostIommu {
 
   // -- vIOMMU --------------------------------------------------------------
 
-  /** IOMMU_VIOMMU_ALLOC: a vIOMMU over a nesting-parent HWPT, for a bound device's IOMMU. */
+  /** IOMMU_VIOMMU_ALLOC: a vIOMMU over a nesting-parent HWPT, for a bound device's IOMMU (the device is not held). */
   viommuAlloc(devId: number, hwptId: number): number {
-    return this.register(new Viommu(this.table.get<HwptPaging>(hwptId, ['hwpt-paging'], 'hwptId'), this.device(devId)));
+    const dev = this.device(devId);
+    return this.register(new Viommu(this.table.get<HwptPaging>(hwptId, ['hwpt-paging'], 'hwptId'), dev.iommu));
   }
 
-  /** IOMMU_VDEVICE_ALLOC: gives a device the virtual RID `vrid` in a vIOMMU. */
+  /** IOMMU_VDEVICE_ALLOC: gives a device the virtual RID `vrid` in a vIOMMU (EEXIST if it has a vDEVICE). */
   vdeviceAlloc(viommuId: number, devId: number, vrid: number): number {
     return this.register(new Vdevice(this.viommu(viommuId), this.device(devId), vrid));
   }
@@ -240,31 +343,35 @@ export class HostIommu {
     return this.pasidSet(setId).alloc(want);
   }
 
-  /** Frees a global PASID of a set. */
+  /** Frees a global PASID of a set (EBUSY while a device is attached at it). */
   pasidFree(setId: number, pasid: number): void {
     const set = this.pasidSet(setId);
+    this.checkGlobalIdle(set, [pasid]);
     set.free(pasid);
     this.dropGuestMappings(set, pasid);
   }
 
-  /** Allocates a PASID in a device's own namespace (EOPNOTSUPP without PASID support). */
+  /** Allocates a PASID in a device's own namespace (EOPNOTSUPP without PASID support); never one the device is attached at. */
   devicePasidAlloc(devId: number, want?: number): Pasid {
     const d = this.device(devId);
     if (!d.pasids) fail('EOPNOTSUPP', `devId: ${d.phys.name} has no PASID capability`);
     return d.pasids.alloc(want);
   }
 
-  /** Frees a PASID of a device's namespace. */
+  /** Frees a PASID of a device's namespace (EBUSY while attached). */
   devicePasidFree(devId: number, pasid: number): void {
     const d = this.device(devId);
     if (!d.pasids) fail('EOPNOTSUPP', `devId: ${d.phys.name} has no PASID capability`);
+    if (d.pasids.has(pasid) && d.attachments.has(pasid)) fail('EBUSY', `pasid: ${pasid} of ${d.phys.name} is attached to HWPT ${d.attachments.get(pasid)!.id}`);
     d.pasids.free(pasid);
   }
 
-  /** Maps guest PASID `g` to host PASID `h` (EEXIST for a second mapping, EBUSY if another VM owns `h`). */
+  /** Maps guest PASID `g` to host PASID `h`, a global PASID of this owner (ENOENT never allocated, EBUSY another VM's, EEXIST mapped). */
   guestPasidMap(g: number, h: number): void {
+    checkInt(h, 0, 0xfffff, 'hpasid');
     const set = this.platform.pasids.ownerOf(h);
-    if (set !== undefined && set.owner !== this.owner) fail('EBUSY', `hpasid: ${h} is allocated to ${set.owner}`);
+    if (set === undefined) fail('ENOENT', `hpasid: ${h} is not an allocated global PASID`);
+    if (set.owner !== this.owner) fail('EBUSY', `hpasid: ${h} is allocated to ${set.owner}`);
     this.guestPasids.map(g, h);
   }
 
@@ -275,15 +382,26 @@ export class HostIommu {
 
   // -- lifetime ------------------------------------------------------------
 
-  /** IOMMU_DESTROY: destroys object `id` (EBUSY while in use). */
+  /**
+   * IOMMU_DESTROY: destroys object `id` (EBUSY while in use; ENOENT for
+   * nothing or a tombstone). A device id unbinds the device as closing its
+   * VFIO file does: it is detached everywhere, and its vDEVICE is left as a
+   * tombstone.
+   */
   destroy(id: number): void {
+    const obj = this.table.getAny(id, 'id');
+    if (obj instanceof BoundDevice) return this.unbind(obj);
+    if (obj instanceof PasidSetObject) this.checkGlobalIdle(obj.set, [...obj.set.pasids]);
     this.table.destroy(id);
   }
 
-  /** Closes the context: detaches every device and destroys every object (dependents first). */
+  /** Closes the context: unbinds every device and destroys every object (dependents first). */
   close(): void {
     if (this.closed) return;
-    for (const id of this.table.ids()) if (this.table.kindOf(id) === 'device') this.device(id).detachAll();
+    for (const id of this.table.ids()) {
+      const obj = this.table.peek(id);
+      if (obj instanceof BoundDevice) this.unbind(obj);
+    }
     for (let progress = true; this.table.size > 0 && progress;) {
       progress = false;
       for (const id of this.table.ids().reverse()) {
@@ -293,6 +411,7 @@ export class HostIommu {
       }
     }
     if (this.table.size > 0) throw new Error(`close: ${this.table.size} objects still have users (a refcount bug)`);
+    this.table.clearTombstones();
     this.guestPasids.clear();
     this.closed = true;
     this.platform.dropContext(this);
@@ -308,6 +427,86 @@ export class HostIommu {
     } catch (e) {
       obj.release();
       throw e;
+    }
+  }
+
+  /** A paging HWPT over `ioas`, registered. */
+  private allocPaging(ioas: Ioas, opts: { nestParent?: boolean; pasid?: boolean; auto?: boolean; faultQueue?: FaultQueue }): HwptPaging {
+    const did = this.platform.allocDid();
+    let h: HwptPaging;
+    try {
+      h = HwptPaging.create(ioas, this.platform.iommu, did, (d) => this.platform.freeDid(d), opts);
+    } catch (e) {
+      this.platform.freeDid(did);
+      throw e;
+    }
+    this.register(h);
+    return h;
+  }
+
+  /**
+   * iommufd_device_change_pt: `change` moves the device onto a HWPT and
+   * returns the HWPT it left; an IOAS target goes through `autoDomain`.
+   */
+  private changePt(ptId: number, change: (h: Hwpt) => Hwpt | undefined): number {
+    const pt = this.table.getAny(ptId, 'hwptId');
+    if (pt instanceof HwptPaging || pt instanceof HwptNested) {
+      this.putHwpt(change(pt));
+      return pt.id;
+    }
+    if (pt instanceof Ioas) return this.autoDomain(pt, change);
+    return fail('EINVAL', `hwptId: object ${pt.id} is a ${pt.kind}; a device attaches to a HWPT or an IOAS`);
+  }
+
+  /** The first automatic domain of `ioas` that `change` accepts (EINVAL means incompatible), else a new one. */
+  private autoDomain(ioas: Ioas, change: (h: Hwpt) => Hwpt | undefined): number {
+    for (const d of ioas.domains) {
+      if (!(d instanceof HwptPaging) || !d.auto) continue;
+      try {
+        this.putHwpt(change(d));
+        return d.id;
+      } catch (e) {
+        if (!isHostIommuError(e, 'EINVAL')) throw e;
+      }
+    }
+    const h = this.allocPaging(ioas, { auto: true });
+    let left: Hwpt | undefined;
+    try {
+      left = change(h);
+    } catch (e) {
+      this.table.destroy(h.id);
+      throw e;
+    }
+    this.putHwpt(left);
+    return h.id;
+  }
+
+  /** A HWPT lost an attachment: an automatic domain with none left is destroyed. */
+  private putHwpt(h: Hwpt | undefined): void {
+    if (h instanceof HwptPaging && h.auto && h.users === 0) this.table.destroy(h.id);
+  }
+
+  /** Unbinds a device: detaches it everywhere, tombstones its vDEVICE, releases it. */
+  private unbind(dev: BoundDevice): void {
+    for (const h of dev.detachAll()) this.putHwpt(h);
+    if (dev.vdevice) this.table.tombstone(dev.vdevice.id);
+    this.table.destroy(dev.id);
+  }
+
+  /** The ownership rule: `pasid` is the device's own or a global PASID of this owner (ENOENT unallocated, EBUSY another VM's). */
+  private checkPasidUse(dev: BoundDevice, pasid: number): void {
+    if (dev.pasids?.has(pasid)) return;
+    const set = this.platform.pasids.ownerOf(pasid);
+    if (set === undefined) fail('ENOENT', `pasid: ${pasid} is not allocated: neither ${dev.phys.name}'s own PASID nor a global PASID of ${this.owner}`);
+    if (set.owner !== this.owner) fail('EBUSY', `pasid: ${pasid} is a global PASID of ${set.owner}`);
+  }
+
+  /** EBUSY if a device is attached at one of `pasids` (global PASIDs of `set`). */
+  private checkGlobalIdle(set: PasidSet, pasids: readonly number[]): void {
+    for (const p of pasids) {
+      if (!set.pasids.has(p)) continue;
+      const user = this.platform.globalPasidUser(p);
+      if (user) fail('EBUSY', `pasid: ${p} is attached on ${user.name}; detach it first`);
     }
   }
 

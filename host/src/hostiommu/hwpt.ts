@@ -4,22 +4,28 @@
  * - `HwptPaging`: a host second-stage domain built from an IOAS (a real
  *   §9.8 table in host memory, kept equal to the IOAS's mappings). Several
  *   may share one IOAS. Allocated with `nestParent`, it can parent nested
- *   domains (and back a vIOMMU).
+ *   domains (and back a vIOMMU). An *automatic* one is made by attaching a
+ *   device to an IOAS; it is never a parent and goes away with its last
+ *   attachment.
  * - `HwptNested`: a guest first-stage table pointer (a guest-physical
  *   address, translated through the parent's second stage) over a parent
- *   paging HWPT. `invalidate` is the stage-1 invalidation call the guest's
- *   first-stage invalidations are passed through with (IOMMU_HWPT_INVALIDATE
- *   with struct iommu_hwpt_vtd_s1_invalidate entries).
+ *   paging HWPT, or over a vIOMMU's parent. `invalidate` is the stage-1
+ *   invalidation call the guest's first-stage invalidations are passed
+ *   through with (IOMMU_HWPT_INVALIDATE with an array of struct
+ *   iommu_hwpt_vtd_s1_invalidate): entries are applied in order up to the
+ *   first malformed one, and the number applied is reported either way.
  *
- * Both record where they are attached, for flushes, and may name a fault
- * queue that receives I/O page faults of the devices attached to them.
+ * Both record where they are attached, for flushes, may name a fault queue
+ * that receives I/O page faults of the devices attached to them, and are
+ * PASID-compatible only when allocated so (IOMMU_HWPT_ALLOC_PASID).
  */
-import { checkU64, fail } from './errors.js';
+import { checkU64, fail, HostIommuError } from './errors.js';
 import type { HostObject } from './objects.js';
 import type { Ioas, IoasDomain } from './ioas.js';
 import { SsPageTable } from './ss-table.js';
 import type { DomainProgram, NestedProgram, PagingProgram, PhysicalIommu } from './backend.js';
 import type { FaultQueue } from './fault-queue.js';
+import type { Viommu } from './viommu.js';
 import { PAGE } from './host-pages.js';
 
 /** A (physical sid, PASID) a HWPT is installed at. */
@@ -42,7 +48,10 @@ abstract class HwptBase {
   /** Where this HWPT is installed. */
   readonly attachments = new Map<string, Attachment>();
 
-  constructor(readonly did: number, readonly faultQueue: FaultQueue | undefined, protected readonly freeDid: DidRelease) {}
+  /**
+   * @param pasidCompat May be attached at a PASID (IOMMU_HWPT_ALLOC_PASID).
+   */
+  constructor(readonly did: number, readonly faultQueue: FaultQueue | undefined, protected readonly freeDid: DidRelease, readonly pasidCompat: boolean) {}
 
   /** What the physical IOMMU programs for a device attached here. */
   abstract program(): DomainProgram;
@@ -74,6 +83,10 @@ export interface HwptPagingOptions {
   readonly nestParent?: boolean;
   /** Fault queue for I/O page faults of attached devices. */
   readonly faultQueue?: FaultQueue;
+  /** May be attached at PASIDs (IOMMU_HWPT_ALLOC_PASID). */
+  readonly pasid?: boolean;
+  /** Made by attaching a device to the IOAS (an automatic domain). */
+  readonly auto?: boolean;
 }
 
 /** A host second-stage domain mirroring an IOAS. */
@@ -83,6 +96,8 @@ export class HwptPaging extends HwptBase implements HostObject, IoasDomain {
   readonly table: SsPageTable;
   /** Allocated as a nesting parent (nested HWPTs may sit on it). */
   readonly nestParent: boolean;
+  /** An automatic domain (made by an attach to the IOAS; destroyed with its last attachment). */
+  readonly auto: boolean;
   /** Nested HWPTs over this one (their IOTLB entries hold second-stage results too). */
   readonly children = new Set<HwptNested>();
 
@@ -91,9 +106,10 @@ export class HwptPaging extends HwptBase implements HostObject, IoasDomain {
    * @param ioas The IOAS whose mappings the table mirrors.
    */
   private constructor(readonly ioas: Ioas, private readonly iommu: PhysicalIommu, did: number, freeDid: DidRelease, opts: HwptPagingOptions) {
-    super(did, opts.faultQueue, freeDid);
+    super(did, opts.faultQueue, freeDid, opts.pasid ?? false);
     this.table = new SsPageTable(iommu.pages, iommu.ssLevels, iommu.maxLeafLg2);
     this.nestParent = opts.nestParent ?? false;
+    this.auto = opts.auto ?? false;
   }
 
   /**
@@ -152,7 +168,9 @@ export interface HwptNestedOptions {
   /** Fault queue for I/O page faults. */
   readonly faultQueue?: FaultQueue;
   /** The vIOMMU this nested domain belongs to (counted as a user of it). */
-  readonly viommu?: HostObject;
+  readonly viommu?: Viommu;
+  /** May be attached at PASIDs (IOMMU_HWPT_ALLOC_PASID). */
+  readonly pasid?: boolean;
 }
 
 /** One stage-1 invalidation entry (struct iommu_hwpt_vtd_s1_invalidate). */
@@ -177,22 +195,22 @@ export class HwptNested extends HwptBase implements HostObject {
   readonly fsLevels: 4 | 5;
   private readonly sre: boolean;
   private readonly wpe: boolean;
-  /** The vIOMMU the HWPT was allocated on, if any. */
-  readonly viommu: HostObject | undefined;
+  /** The vIOMMU the HWPT was allocated on, if any (a device attached here needs a vDEVICE in it). */
+  readonly viommu: Viommu | undefined;
 
   /**
    * Validates the options (EINVAL naming the argument); takes references to parent, queue and vIOMMU.
    * @param parent The nesting-parent HWPT (host second stage).
    */
   constructor(readonly parent: HwptPaging, private readonly iommu: PhysicalIommu, did: number, freeDid: DidRelease, opts: HwptNestedOptions) {
-    super(did, opts.faultQueue, freeDid);
+    super(did, opts.faultQueue, freeDid, opts.pasid ?? false);
+    if (!parent.nestParent || parent.auto) fail('EINVAL', `parentId: HWPT ${parent.id} is ${parent.auto ? 'an automatic domain' : 'not a nesting parent'}; nested HWPTs need a nesting parent`);
     this.fsptptr = checkU64(opts.fsptptr, 'fsptptr');
     if (this.fsptptr % PAGE !== 0n || this.fsptptr >= 1n << 52n) fail('EINVAL', `fsptptr: 0x${this.fsptptr.toString(16)} is not a 4 KiB aligned address below 2^52`);
     this.fsLevels = opts.fsLevels ?? 4;
     if (this.fsLevels !== 4 && this.fsLevels !== 5) fail('EINVAL', `fsLevels: ${String(opts.fsLevels)} is not 4 or 5`);
-    if (!parent.nestParent) fail('EINVAL', `parent: HWPT ${parent.id} was not allocated as a nesting parent`);
-    this.sre = opts.sre ?? false;
-    this.wpe = opts.wpe ?? false;
+    this.sre = flag(opts.sre, 'sre');
+    this.wpe = flag(opts.wpe, 'wpe');
     this.viommu = opts.viommu;
     parent.users++;
     parent.children.add(this);
@@ -207,22 +225,21 @@ export class HwptNested extends HwptBase implements HostObject {
 
   /**
    * Passes the guest's first-stage invalidations through to every place
-   * this HWPT is installed. All entries are checked first (EINVAL naming
-   * `entries[i]`); returns the number of entries handled.
+   * this HWPT is installed, entry by entry (intel_nested_cache_invalidate_user):
+   * each entry is checked, then applied. At the first malformed entry
+   * (EINVAL naming `entries[i]`) the call stops; the error's `count` says
+   * how many entries were applied before it. Returns the number applied.
    */
   invalidate(entries: readonly S1Invalidation[]): number {
     if (!Array.isArray(entries)) fail('EINVAL', 'entries: not an array');
-    entries.forEach((e, i) => {
-      checkU64(e?.addr, `entries[${i}].addr`);
-      checkU64(e.npages, `entries[${i}].npages`);
-      if (e.addr % PAGE !== 0n) fail('EINVAL', `entries[${i}].addr: 0x${e.addr.toString(16)} is not 4 KiB aligned`);
-      if (e.npages === 0n) fail('EINVAL', `entries[${i}].npages: 0 pages`);
-    });
+    let done = 0;
     for (const e of entries) {
-      const npages = e.npages === S1_INVALIDATE_ALL ? 0n : e.npages;
-      for (const a of this.attachments.values()) this.iommu.flushFirstStage(this.did, a.pasid, e.addr, npages, e.leafOnly ?? false);
+      const entry = checkEntry(e, done);
+      const npages = entry.npages === S1_INVALIDATE_ALL ? 0n : entry.npages;
+      for (const a of this.attachments.values()) this.iommu.flushFirstStage(this.did, a.pasid, entry.addr, npages, entry.leafOnly ?? false);
+      done++;
     }
-    return entries.length;
+    return done;
   }
 
   release(): void {
@@ -235,3 +252,27 @@ export class HwptNested extends HwptBase implements HostObject {
 
 /** Either HWPT kind. */
 export type Hwpt = HwptPaging | HwptNested;
+
+/** A boolean option (EINVAL naming it otherwise); undefined is false. */
+export function flag(v: unknown, what: string): boolean {
+  if (v !== undefined && typeof v !== 'boolean') fail('EINVAL', `${what}: ${String(v)} is not a boolean`);
+  return v === true;
+}
+
+/** Checks invalidation entry `i`; a malformed one throws EINVAL with `count` = `i` (the entries applied before it). */
+function checkEntry(e: unknown, i: number): S1Invalidation {
+  try {
+    if (typeof e !== 'object' || e === null) fail('EINVAL', `entries[${i}]: ${String(e)} is not an invalidation entry`);
+    const entry = e as S1Invalidation;
+    const addr = checkU64(entry.addr, `entries[${i}].addr`);
+    const npages = checkU64(entry.npages, `entries[${i}].npages`);
+    flag(entry.leafOnly, `entries[${i}].leafOnly`);
+    if (addr % PAGE !== 0n) fail('EINVAL', `entries[${i}].addr: 0x${addr.toString(16)} is not 4 KiB aligned`);
+    if (npages === 0n) fail('EINVAL', `entries[${i}].npages: 0 pages`);
+    if (npages === S1_INVALIDATE_ALL && addr !== 0n) fail('EINVAL', `entries[${i}].addr: "all pages" needs address 0, not 0x${addr.toString(16)}`);
+    return entry;
+  } catch (err) {
+    if (err instanceof HostIommuError) throw new HostIommuError(err.errno, err.message.slice(err.errno.length + 2), i);
+    throw err;
+  }
+}

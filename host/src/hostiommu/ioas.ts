@@ -1,16 +1,28 @@
 /**
  * IOAS: an I/O address space (iommufd's io_pagetable). It holds *areas*,
- * IOVA ranges mapped to host memory ("pinned pages"), and mirrors every
- * change into the domains built from it (HWPT paging). The same IOAS may
- * back several domains; each map is all-or-nothing across all of them.
+ * IOVA ranges mapped to host memory ("pinned pages"), in an ordered
+ * interval map (O(log n) map, unmap and lookup), and mirrors every change
+ * into the domains built from it (HWPT paging). The same IOAS may back
+ * several domains; each map is all-or-nothing across all of them.
  *
- * - `map`: at a fixed IOVA or at one the IOAS allocates (lowest fitting
- *   hole that avoids areas and reserved regions, below every domain's limit).
- * - `unmap`: removes whole areas; a range cutting through an area is EINVAL.
- * - `copy`: maps the pages behind a source range again (no new pinning,
- *   as iommufd shares the pages object).
- * - Pinned pages are charged to a `PinAccount` (one per owner, shared by its
- *   contexts) against its limit (ENOMEM over it, as RLIMIT_MEMLOCK).
+ * The kernel's rules (io_pagetable.c, ioas.c), each with its errno:
+ * - IOVA alignment is 1 byte while the IOAS has no domain and 4 KiB (the
+ *   VT-d second-stage page) once one is attached; iova, length and the host
+ *   address's page offset must be multiples of it (EINVAL). Adding a domain
+ *   while an area is not 4 KiB aligned is EADDRINUSE.
+ * - `map`: length 0 is EINVAL; iova or length >= 2^64 - 1, or an end that
+ *   wraps past 2^64, is EOVERFLOW; a fixed range over a reserved region is
+ *   EINVAL, over a mapping EEXIST; automatic IOVAs follow iova-space.ts.
+ * - `unmap` removes whole areas: a range that cuts an area, or holds none,
+ *   is ENOENT; length 0 EINVAL; iova 0 with length 2^64 - 1 unmaps
+ *   everything and succeeds on an empty IOAS. Unlike the kernel, a range
+ *   that cuts its last area leaves the earlier ones mapped too (nothing is
+ *   half-done).
+ * - `copy`: maps the pages behind a source range again (no new pinning, as
+ *   iommufd shares the pages object); a hole in the source is ENOENT, a
+ *   writable copy of pages mapped read-only EPERM.
+ * - Pinned pages are charged to a `PinAccount` (one per owner, shared by
+ *   its contexts) against its limit (ENOMEM over it, as RLIMIT_MEMLOCK).
  *
  * Ranges are start/end half-open (asm/GLOSSARY.md) unless named `last`.
  */
@@ -19,6 +31,8 @@ import type { FailInjector } from './fail-nth.js';
 import type { HostObject } from './objects.js';
 import { PAGE } from './host-pages.js';
 import { PERM } from './ss-table.js';
+import { IntervalMap } from './interval-map.js';
+import { allocIova, IovaSpace, U64_MAX, type IovaRange } from './iova-space.js';
 import type { Iova } from '../types.js';
 
 /** Per-owner pinned-page accounting (the locked-memory limit). */
@@ -47,9 +61,9 @@ export class PinAccount {
   }
 }
 
-/** A domain mirrors an IOAS (implemented by HWPT paging). */
+/** A domain mirrors an IOAS (implemented by HWPT paging). Domains map 4 KiB pages. */
 export interface IoasDomain {
-  /** Largest IOVA + 1 the domain can map. */
+  /** Largest IOVA + 1 the domain can map (its aperture ends below). */
   readonly limit: bigint;
   /** Maps a range (all-or-nothing; throws on failure). */
   map(iova: bigint, hpa: bigint, len: bigint, perms: number): void;
@@ -57,14 +71,23 @@ export interface IoasDomain {
   unmap(iova: bigint, len: bigint): void;
 }
 
-/** Pinned host pages shared by the areas that map them. */
-interface Pages { readonly hpa: bigint; readonly len: bigint; refs: number; readonly account: PinAccount }
+/** Pinned host pages shared by the areas that map them (iommufd's iopt_pages). */
+interface Pages {
+  /** First pinned page. */
+  readonly base: bigint;
+  /** Number of 4 KiB pages pinned. */
+  readonly npages: number;
+  /** Mapped writable at pin time: copies may ask for write. */
+  readonly writable: boolean;
+  refs: number;
+  readonly account: PinAccount;
+}
 
 /** One mapping of an IOAS. */
 export interface Area {
   /** First IOVA. */
   readonly iova: bigint;
-  /** Length in bytes (4 KiB multiple). */
+  /** Length in bytes (> 0). */
   readonly len: bigint;
   /** Host address of the first byte. */
   readonly hpa: bigint;
@@ -76,9 +99,9 @@ export interface Area {
 
 /** Arguments of `Ioas.map`. */
 export interface MapArgs {
-  /** Host address of the memory to map (4 KiB aligned). */
+  /** Host address of the memory to map. */
   readonly hpa: bigint;
-  /** Length in bytes (4 KiB multiple, > 0). */
+  /** Length in bytes (> 0). */
   readonly len: bigint;
   /** PERM bits (default read | write). */
   readonly perms?: number;
@@ -86,72 +109,108 @@ export interface MapArgs {
   readonly iova?: bigint;
 }
 
-/** A reserved IOVA range (e.g. an attached device's MSI window), inclusive `last`. */
-interface Reserved { readonly start: bigint; readonly last: bigint; readonly owner: string }
+/** Validated map arguments. */
+interface CheckedMap { readonly hpa: bigint; readonly len: bigint; readonly perms: number; readonly iova: bigint | undefined }
 
-const pagesOf = (len: bigint): number => Number(len / PAGE);
-const overlaps = (a: bigint, aEnd: bigint, b: bigint, bEnd: bigint): boolean => a < bEnd && b < aEnd;
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
+const PERM_ALL = PERM.READ | PERM.WRITE;
+
+/**
+ * The permission argument of map/copy (IOMMU_IOAS_MAP_READABLE/WRITEABLE):
+ * EINVAL unless an integer; EOPNOTSUPP for other bits; EINVAL for neither.
+ */
+export function checkPerms(v: unknown, what = 'perms'): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffff_ffff) fail('EINVAL', `${what}: ${String(v)} is not a set of PERM bits`);
+  if ((v & ~PERM_ALL) !== 0) fail('EOPNOTSUPP', `${what}: bits 0x${(v & ~PERM_ALL).toString(16)} are not read (1) / write (2)`);
+  if (v === 0) fail('EINVAL', `${what}: 0 grants neither read (1) nor write (2)`);
+  return v;
+}
+
+/** Checks the arguments of IOMMU_IOAS_MAP in the kernel's order (before the IOAS is looked at). */
+export function checkMapArgs(args: unknown): CheckedMap {
+  if (typeof args !== 'object' || args === null) fail('EINVAL', `args: ${String(args)} is not an object`);
+  const a = args as MapArgs;
+  const perms = a.perms === undefined ? PERM_ALL : checkPerms(a.perms);
+  const hpa = checkU64(a.hpa, 'hpa');
+  const len = checkU64(a.len, 'len');
+  const iova = a.iova === undefined ? undefined : checkU64(a.iova, 'iova');
+  if ((iova ?? 0n) >= U64_MAX || len >= U64_MAX) fail('EOVERFLOW', `iova/len: ${hex(iova ?? 0n)}/${hex(len)} do not fit below 2^64 - 1`);
+  if (len === 0n) fail('EINVAL', 'len: 0 bytes');
+  if (hpa + len - 1n > U64_MAX) fail('EOVERFLOW', `hpa: [${hex(hpa)}, +${hex(len)}) wraps past 2^64`);
+  return { hpa, len, perms, iova };
+}
 
 /** An I/O address space. */
 export class Ioas implements HostObject {
   readonly kind = 'ioas' as const;
   id = 0;
   users = 0;
-  private areas: Area[] = [];
-  private readonly reserved: Reserved[] = [];
-  private readonly domains = new Set<IoasDomain>();
+  /** Reserved regions and allowed ranges. */
+  readonly space = new IovaSpace();
+  private readonly areas = new IntervalMap<Area>();
+  private readonly domainSet = new Set<IoasDomain>();
 
   /** `hostMemory` says whether a host range may be mapped (EFAULT otherwise). */
   constructor(private readonly account: PinAccount, private readonly injector: FailInjector, private readonly hostMemory: (hpa: bigint, len: bigint) => boolean) {}
 
-  /** The areas, sorted by IOVA. */
+  /** The areas, sorted by IOVA (a copy; O(n)). */
   get mappings(): readonly Area[] {
-    return this.areas;
+    return [...this.areas.entries()].map((e) => e.value);
   }
 
-  /** Largest IOVA + 1 every domain can map (2^64 without domains). */
-  get limit(): bigint {
-    let l = 1n << 64n;
-    for (const d of this.domains) if (d.limit < l) l = d.limit;
-    return l;
+  /** Number of areas. */
+  get areaCount(): number {
+    return this.areas.size;
   }
 
-  /** Maps host memory; returns the IOVA used. */
+  /** The domains built from this IOAS, oldest first. */
+  get domains(): readonly IoasDomain[] {
+    return [...this.domainSet];
+  }
+
+  /** IOVA alignment every map must keep: 1 byte without domains, 4 KiB with (out_iova_alignment). */
+  get iovaAlignment(): bigint {
+    return this.domainSet.size === 0 ? 1n : PAGE;
+  }
+
+  /** IOMMU_IOAS_MAP: maps host memory; returns the IOVA used. */
   map(args: MapArgs): Iova {
-    const hpa = checkU64(args.hpa, 'hpa');
-    const len = checkU64(args.len, 'len');
-    const perms = args.perms ?? PERM.READ | PERM.WRITE;
-    if (len === 0n || len % PAGE !== 0n) fail('EINVAL', `len: ${hex(len)} is not a positive 4 KiB multiple`);
-    if (hpa % PAGE !== 0n) fail('EINVAL', `hpa: ${hex(hpa)} is not 4 KiB aligned`);
-    if (perms !== (perms & (PERM.READ | PERM.WRITE)) || perms === 0) fail('EINVAL', `perms: ${String(perms)} is not a non-empty set of read (1) / write (2)`);
-    if (!this.hostMemory(hpa, len)) fail('EFAULT', `hpa: [${hex(hpa)}, +${hex(len)}) is not host memory that can be pinned`);
-    const iova = args.iova === undefined ? this.allocIova(len, hpa) : this.checkFixed(checkU64(args.iova, 'iova'), len);
-    this.account.charge(pagesOf(len), 'len');
+    const { hpa, len, perms, iova: fixed } = checkMapArgs(args);
+    this.checkLength(len);
+    const iova = fixed === undefined ? allocIova(this.space, this.areas, len, hpa, this.iovaAlignment) : this.checkFixed(fixed, len);
+    this.checkOffset(hpa);
+    const pages = this.pin(hpa, len, (perms & PERM.WRITE) !== 0);
     try {
-      this.injector.point('pin pages');
-      const pages: Pages = { hpa, len, refs: 0, account: this.account };
       this.insert({ iova, len, hpa, perms, pages });
     } catch (e) {
-      this.account.uncharge(pagesOf(len));
+      this.unpin(pages);
       throw e;
     }
     return iova as Iova;
   }
 
-  /** Unmaps the areas inside `[iova, iova + len)`; returns the bytes unmapped. ENOENT if none. */
+  /**
+   * IOMMU_IOAS_UNMAP: unmaps the areas inside `[iova, iova + len)`; returns
+   * the bytes unmapped (see the file comment for the errors).
+   */
   unmap(iova: bigint, len: bigint): bigint {
     checkU64(iova, 'iova');
     checkU64(len, 'len');
-    const end = iova + len;
-    const hit = this.areas.filter((a) => overlaps(a.iova, a.iova + a.len, iova, end));
-    if (hit.length === 0) fail('ENOENT', `iova: nothing is mapped in [${hex(iova)}, +${hex(len)})`);
-    const cut = hit.find((a) => a.iova < iova || a.iova + a.len > end);
-    if (cut) fail('EINVAL', `iova/len: [${hex(iova)}, +${hex(len)}) cuts the mapping at ${hex(cut.iova)} (+${hex(cut.len)})`);
+    if (iova === 0n && len === U64_MAX) return this.unmapAll();
+    if (iova >= U64_MAX || len >= U64_MAX) fail('EOVERFLOW', `iova/len: ${hex(iova)}/${hex(len)} do not fit below 2^64 - 1`);
+    if (len === 0n) fail('EINVAL', 'len: 0 bytes');
+    const last = iova + len - 1n;
+    if (last > U64_MAX) fail('EOVERFLOW', `iova: [${hex(iova)}, +${hex(len)}) wraps past 2^64`);
+    const first = this.areas.firstOverlap(iova, last);
+    if (first === undefined) fail('ENOENT', `iova: nothing is mapped in [${hex(iova)}, ${hex(last)}]`);
+    const end = this.areas.lastOverlap(iova, last)!;
+    for (const cut of [first, end]) {
+      if (cut.start < iova || cut.end - 1n > last) fail('ENOENT', `iova/len: [${hex(iova)}, ${hex(last)}] cuts the mapping [${hex(cut.start)}, ${hex(cut.end - 1n)}]`);
+    }
     let bytes = 0n;
-    for (const a of hit) {
-      this.remove(a);
-      bytes += a.len;
+    for (const a of [...this.areas.overlapping(iova, last)]) {
+      this.remove(a.value);
+      bytes += a.value.len;
     }
     return bytes;
   }
@@ -159,30 +218,31 @@ export class Ioas implements HostObject {
   /** Unmaps everything; returns the bytes unmapped. */
   unmapAll(): bigint {
     let bytes = 0n;
-    for (const a of [...this.areas]) {
-      this.remove(a);
-      bytes += a.len;
+    for (const a of [...this.areas.entries()]) {
+      this.remove(a.value);
+      bytes += a.value.len;
     }
     return bytes;
   }
 
   /**
-   * Maps the pages behind `src`'s `[srcIova, srcIova + len)` into this IOAS
-   * (no new pinning). The source range must be exactly covered by areas.
+   * IOMMU_IOAS_COPY: maps the pages behind `src`'s `[srcIova, srcIova + len)`
+   * into this IOAS (no new pinning). `perms` undefined keeps each source
+   * area's permissions.
    */
   copy(src: Ioas, srcIova: bigint, len: bigint, dstIova?: bigint, perms?: number): Iova {
-    checkU64(srcIova, 'srcIova');
-    checkU64(len, 'len');
-    if (len === 0n || len % PAGE !== 0n || srcIova % PAGE !== 0n) fail('EINVAL', `srcIova/len: ${hex(srcIova)}/${hex(len)} not 4 KiB aligned`);
     const pieces = src.covering(srcIova, len);
-    const base = dstIova === undefined ? this.allocIova(len, pieces[0]!.hpa) : this.checkFixed(checkU64(dstIova, 'dstIova'), len);
+    this.checkLength(len);
+    const base = dstIova === undefined ? allocIova(this.space, this.areas, len, pieces[0]!.hpa, this.iovaAlignment) : this.checkFixed(dstIova, len);
+    for (const p of pieces) {
+      this.checkOffset(p.hpa);
+      if (((perms ?? p.perms) & PERM.WRITE) !== 0 && !p.pages.writable) fail('EPERM', `perms: the source at ${hex(p.iova)} was mapped read-only; a writable copy is not allowed`);
+    }
     const added: Area[] = [];
     try {
       for (const p of pieces) {
-        const want = perms ?? p.perms;
-        if ((want & ~p.perms) !== 0) fail('EINVAL', `perms: ${want} exceeds the source mapping's ${p.perms}`);
         this.injector.point('copy area');
-        const area = { iova: base + (p.iova - srcIova), len: p.len, hpa: p.hpa, perms: want, pages: p.pages };
+        const area = { iova: base + (p.iova - srcIova), len: p.len, hpa: p.hpa, perms: perms ?? p.perms, pages: p.pages };
         this.insert(area);
         added.push(area);
       }
@@ -193,54 +253,74 @@ export class Ioas implements HostObject {
     return base as Iova;
   }
 
-  /** Reserves `[start, last]` for `owner`; EADDRINUSE if an area overlaps it. */
-  reserve(owner: string, start: bigint, last: bigint): void {
-    const a = this.areas.find((x) => overlaps(x.iova, x.iova + x.len, start, last + 1n));
-    if (a) fail('EADDRINUSE', `reserved region [${hex(start)}, ${hex(last)}] of ${owner} overlaps the mapping at ${hex(a.iova)}`);
-    this.reserved.push({ start, last, owner });
+  /** Reserves `[start, last]` for `owner`; EADDRINUSE over a mapping or an allowed range. */
+  reserve(owner: object, label: string, start: bigint, last: bigint): void {
+    this.space.reserve(owner, label, start, last, (s, l) => this.areas.firstOverlap(s, l)?.start);
   }
 
   /** Drops every reserved region of `owner`. */
-  unreserve(owner: string): void {
-    for (let i = this.reserved.length - 1; i >= 0; i--) if (this.reserved[i]!.owner === owner) this.reserved.splice(i, 1);
+  unreserve(owner: object): void {
+    this.space.unreserve(owner);
   }
 
-  /** Adds a domain and fills it with every area (all-or-nothing). */
+  /** IOMMU_IOAS_ALLOW_IOVAS (see iova-space.ts). */
+  allowIovas(ranges: readonly IovaRange[]): void {
+    this.space.setAllowed(ranges);
+  }
+
+  /**
+   * Adds a domain and fills it with every area (all-or-nothing):
+   * EADDRINUSE if an area is not 4 KiB aligned or lies above the domain's limit.
+   */
   addDomain(d: IoasDomain): void {
-    const high = this.areas.find((a) => a.iova + a.len > d.limit);
-    if (high) fail('EINVAL', `ioas: mapping at ${hex(high.iova)} lies above the domain's limit ${hex(d.limit)}`);
+    if (this.domainSet.size === 0) {
+      for (const { value: a } of this.areas.entries()) {
+        if ((a.iova | a.len | a.hpa) % PAGE !== 0n) fail('EADDRINUSE', `ioas: the mapping at ${hex(a.iova)} (+${hex(a.len)}, host ${hex(a.hpa)}) is not 4 KiB aligned for a domain`);
+      }
+    }
+    if (d.limit <= U64_MAX) this.reserve(d, 'a domain\'s aperture', d.limit, U64_MAX);
     const done: Area[] = [];
     try {
-      for (const a of this.areas) {
+      for (const { value: a } of this.areas.entries()) {
         d.map(a.iova, a.hpa, a.len, a.perms);
         done.push(a);
       }
     } catch (e) {
       for (const a of done) d.unmap(a.iova, a.len);
+      this.unreserve(d);
       throw e;
     }
-    this.domains.add(d);
+    this.domainSet.add(d);
   }
 
-  /** Removes a domain, unmapping every area from it. */
+  /** Removes a domain, unmapping every area from it and dropping its aperture reservation. */
   removeDomain(d: IoasDomain): void {
-    if (!this.domains.delete(d)) return;
-    for (const a of this.areas) d.unmap(a.iova, a.len);
+    if (!this.domainSet.delete(d)) return;
+    for (const { value: a } of this.areas.entries()) d.unmap(a.iova, a.len);
+    this.unreserve(d);
   }
 
   /** Number of pages pinned by this IOAS's own mappings (copies share pages). */
   get pinnedPages(): number {
-    const seen = new Set<Pages>(this.areas.map((a) => a.pages));
-    return [...seen].reduce((n, p) => n + pagesOf(p.len), 0);
+    const seen = new Set<Pages>();
+    for (const { value: a } of this.areas.entries()) seen.add(a.pages);
+    return [...seen].reduce((n, p) => n + p.npages, 0);
   }
 
-  /** Host memory behind `[iova, iova + len)`, split at area boundaries (ENOENT on a hole). */
+  /**
+   * Host memory behind `[iova, iova + len)`, split at area boundaries:
+   * EINVAL for length 0, EOVERFLOW for a wrap, ENOENT on a hole.
+   */
   covering(iova: bigint, len: bigint): Area[] {
+    checkU64(iova, 'srcIova');
+    checkU64(len, 'len');
+    if (len === 0n) fail('EINVAL', 'len: 0 bytes');
+    if (iova + len - 1n > U64_MAX) fail('EOVERFLOW', `srcIova: [${hex(iova)}, +${hex(len)}) wraps past 2^64`);
     const out: Area[] = [];
-    let at = iova;
     const end = iova + len;
+    let at = iova;
     while (at < end) {
-      const a = this.areas.find((x) => x.iova <= at && at < x.iova + x.len);
+      const a = this.areas.find(at)?.value;
       if (!a) fail('ENOENT', `srcIova: ${hex(at)} is not mapped`);
       const take = (a.iova + a.len < end ? a.iova + a.len : end) - at;
       out.push({ ...a, iova: at, len: take, hpa: a.hpa + (at - a.iova) });
@@ -249,46 +329,64 @@ export class Ioas implements HostObject {
     return out;
   }
 
-  /** The host address `iova` maps to, or undefined. */
+  /** The host address `iova` maps to, or undefined (O(log n)). */
   lookup(iova: bigint): bigint | undefined {
-    const a = this.areas.find((x) => x.iova <= iova && iova < x.iova + x.len);
+    const a = this.areas.find(iova)?.value;
     return a === undefined ? undefined : a.hpa + (iova - a.iova);
   }
 
   release(): void {
     this.unmapAll();
+    this.space.clear();
   }
 
-  /** Validates a fixed IOVA range: EINVAL unaligned/above limit, EADDRINUSE reserved, EEXIST mapped. */
+  /** Length must be a multiple of the IOVA alignment (EINVAL). */
+  private checkLength(len: bigint): void {
+    if (len % this.iovaAlignment !== 0n) fail('EINVAL', `len: ${hex(len)} is not a multiple of the IOVA alignment ${hex(this.iovaAlignment)}`);
+  }
+
+  /** The host address's page offset must keep the IOVA alignment (EINVAL). */
+  private checkOffset(hpa: bigint): void {
+    if ((hpa % PAGE) % this.iovaAlignment !== 0n) fail('EINVAL', `hpa: ${hex(hpa)} is not aligned to the IOVA alignment ${hex(this.iovaAlignment)}`);
+  }
+
+  /** iopt_check_iova: EINVAL unaligned, EOVERFLOW wrapping, EINVAL reserved, EEXIST mapped. */
   private checkFixed(iova: bigint, len: bigint): bigint {
-    if (iova % PAGE !== 0n) fail('EINVAL', `iova: ${hex(iova)} is not 4 KiB aligned`);
-    if (iova + len > this.limit) fail('EINVAL', `iova: [${hex(iova)}, +${hex(len)}) ends above the limit ${hex(this.limit)}`);
-    const r = this.reserved.find((x) => overlaps(x.start, x.last + 1n, iova, iova + len));
-    if (r) fail('EADDRINUSE', `iova: [${hex(iova)}, +${hex(len)}) overlaps ${r.owner}'s reserved [${hex(r.start)}, ${hex(r.last)}]`);
-    const a = this.areas.find((x) => overlaps(x.iova, x.iova + x.len, iova, iova + len));
-    if (a) fail('EEXIST', `iova: [${hex(iova)}, +${hex(len)}) overlaps the mapping at ${hex(a.iova)}`);
+    checkU64(iova, 'iova');
+    if (iova % this.iovaAlignment !== 0n) fail('EINVAL', `iova: ${hex(iova)} is not aligned to the IOVA alignment ${hex(this.iovaAlignment)}`);
+    const last = iova + len - 1n;
+    if (last > U64_MAX) fail('EOVERFLOW', `iova: [${hex(iova)}, +${hex(len)}) wraps past 2^64`);
+    const r = this.space.reservedIn(iova, last);
+    if (r) fail('EINVAL', `iova: [${hex(iova)}, ${hex(last)}] overlaps the reserved region [${hex(r.start)}, ${hex(r.last)}] of ${r.label}`);
+    const a = this.areas.firstOverlap(iova, last);
+    if (a) fail('EEXIST', `iova: [${hex(iova)}, ${hex(last)}] overlaps the mapping at ${hex(a.start)}`);
     return iova;
   }
 
-  /** The lowest IOVA fitting `len` (2 MiB aligned when len and hpa allow it); ENOSPC if none. */
-  private allocIova(len: bigint, hpa: bigint): bigint {
-    const big = 1n << 21n;
-    const align = len >= big && hpa % big === 0n ? big : PAGE;
-    const busy = [...this.areas.map((a) => [a.iova, a.iova + a.len]), ...this.reserved.map((r) => [r.start, r.last + 1n])].sort((x, y) => (x[0]! < y[0]! ? -1 : 1));
-    let at = 0n;
-    for (const [s, e] of busy) {
-      if (at + len <= s!) break;
-      if (e! > at) at = (e! + align - 1n) & ~(align - 1n);
+  /** Pins the pages under `[hpa, hpa + len)`: EFAULT outside host memory, ENOMEM over the limit. */
+  private pin(hpa: bigint, len: bigint, writable: boolean): Pages {
+    const base = hpa - (hpa % PAGE);
+    const npages = Number((hpa + len - 1n) / PAGE - base / PAGE) + 1;
+    if (!this.hostMemory(base, BigInt(npages) * PAGE)) fail('EFAULT', `hpa: [${hex(hpa)}, +${hex(len)}) is not host memory that can be pinned`);
+    this.account.charge(npages, 'len');
+    try {
+      this.injector.point('pin pages');
+    } catch (e) {
+      this.account.uncharge(npages);
+      throw e;
     }
-    if (at + len > this.limit) fail('ENOSPC', `len: no free ${hex(len)}-byte IOVA range below ${hex(this.limit)}`);
-    return at;
+    return { base, npages, writable, refs: 0, account: this.account };
   }
 
-  /** Inserts an area (sorted), mirroring it into every domain (all-or-nothing). */
+  private unpin(pages: Pages): void {
+    if (pages.refs === 0) pages.account.uncharge(pages.npages);
+  }
+
+  /** Inserts an area, mirroring it into every domain (all-or-nothing). */
   private insert(area: Area): void {
     const done: IoasDomain[] = [];
     try {
-      for (const d of this.domains) {
+      for (const d of this.domainSet) {
         d.map(area.iova, area.hpa, area.len, area.perms);
         done.push(d);
       }
@@ -297,14 +395,13 @@ export class Ioas implements HostObject {
       throw e;
     }
     area.pages.refs++;
-    this.areas.push(area);
-    this.areas.sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
+    this.areas.insert(area.iova, area.iova + area.len, area);
   }
 
-  /** Removes an area from the domains and the list, unpinning its pages on the last reference. */
+  /** Removes an area from the domains and the map, unpinning its pages on the last reference. */
   private remove(area: Area): void {
-    for (const d of this.domains) d.unmap(area.iova, area.len);
-    this.areas = this.areas.filter((a) => a !== area);
-    if (--area.pages.refs === 0) area.pages.account.uncharge(pagesOf(area.pages.len));
+    for (const d of this.domainSet) d.unmap(area.iova, area.len);
+    this.areas.delete(area.iova);
+    if (--area.pages.refs === 0) area.pages.account.uncharge(area.pages.npages);
   }
 }

@@ -3,6 +3,11 @@
  * objects): every object gets a numeric id from one table, lowest free id
  * first (as xa_alloc does). Objects count their users (dependents holding a
  * reference); destroying an object that still has users fails with EBUSY.
+ *
+ * A *tombstone* is an object destroyed on the kernel's initiative (a
+ * vDEVICE whose device was unbound): it is gone, its id gives ENOENT, and
+ * the id is not handed out again until the context closes
+ * (iommufd_object_tombstone_user).
  */
 import { fail } from './errors.js';
 import type { FailInjector } from './fail-nth.js';
@@ -25,9 +30,56 @@ export interface HostObject {
 /** Largest object id (31 bits, as iommufd's xa_limit_31b). */
 export const MAX_OBJECT_ID = 0x7fff_ffff;
 
-/** Numeric ids -> objects, with kind checks and refcount-guarded destroy. */
+/** A binary min-heap of freed ids (the lowest free id in O(log n)). */
+class IdHeap {
+  private readonly a: number[] = [];
+
+  get size(): number {
+    return this.a.length;
+  }
+
+  push(v: number): void {
+    const a = this.a;
+    a.push(v);
+    for (let i = a.length - 1; i > 0;) {
+      const p = (i - 1) >> 1;
+      if (a[p]! <= v) break;
+      a[i] = a[p]!;
+      a[p] = v;
+      i = p;
+    }
+  }
+
+  pop(): number | undefined {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || last === undefined) return top;
+    a[0] = last;
+    for (let i = 0; ;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && a[l]! < a[m]!) m = l;
+      if (r < a.length && a[r]! < a[m]!) m = r;
+      if (m === i) break;
+      [a[i], a[m]] = [a[m]!, a[i]!];
+      i = m;
+    }
+    return top;
+  }
+
+  clear(): void {
+    this.a.length = 0;
+  }
+}
+
+/** Numeric ids -> objects, with kind checks, refcount-guarded destroy and tombstones. */
 export class ObjectTable {
   private readonly objects = new Map<number, HostObject>();
+  private readonly tombstones = new Set<number>();
+  private readonly freed = new IdHeap();
+  private nextId = 1;
 
   /** An empty table; `injector` fails allocations on request (fail-nth), ids go up to `maxId`. */
   constructor(private readonly injector: FailInjector, private readonly maxId = MAX_OBJECT_ID) {}
@@ -40,21 +92,26 @@ export class ObjectTable {
   /** Gives `obj` the lowest free id and stores it (an allocation point; ENOSPC when ids run out). */
   add<T extends HostObject>(obj: T): T {
     this.injector.point(`object id for ${obj.kind}`);
-    let id = 1;
-    while (this.objects.has(id)) id++;
-    if (id > this.maxId) fail('ENOSPC', `object id: all ${this.maxId} ids are in use`);
+    if (this.freed.size === 0 && this.nextId > this.maxId) fail('ENOSPC', `object id: all ${this.maxId} ids are in use`);
+    const id = this.freed.pop() ?? this.nextId++;
     obj.id = id;
     this.objects.set(id, obj);
     return obj;
   }
 
-  /** The object `id` of one of `kinds`; ENOENT naming `what` if missing or of another kind. */
+  /** The object `id` of one of `kinds`; ENOENT naming `what` if missing, a tombstone or of another kind. */
   get<T extends HostObject>(id: unknown, kinds: readonly ObjectKind[], what: string): T {
+    const obj = this.getAny(id, what);
+    if (!kinds.includes(obj.kind)) fail('ENOENT', `${what}: object ${obj.id} is a ${obj.kind}, not a ${kinds.join(' or ')}`);
+    return obj as T;
+  }
+
+  /** The object `id` of any kind (the caller dispatches on its kind); EINVAL not an id, ENOENT missing. */
+  getAny(id: unknown, what: string): HostObject {
     if (typeof id !== 'number' || !Number.isInteger(id)) fail('EINVAL', `${what}: ${String(id)} is not an object id`);
     const obj = this.objects.get(id);
-    if (obj === undefined) fail('ENOENT', `${what}: no object ${id}`);
-    if (!kinds.includes(obj.kind)) fail('ENOENT', `${what}: object ${id} is a ${obj.kind}, not a ${kinds.join(' or ')}`);
-    return obj as T;
+    if (obj === undefined) fail('ENOENT', this.tombstones.has(id) ? `${what}: object ${id} was destroyed with its device` : `${what}: no object ${id}`);
+    return obj;
   }
 
   /** The object `id` of any kind, or undefined. */
@@ -69,13 +126,27 @@ export class ObjectTable {
 
   /** Destroys object `id`: EBUSY while it has users, ENOENT if missing. */
   destroy(id: unknown): void {
-    if (typeof id !== 'number' || !Number.isInteger(id)) fail('EINVAL', `id: ${String(id)} is not an object id`);
-    const obj = this.objects.get(id);
-    if (obj === undefined) fail('ENOENT', `id: no object ${id}`);
-    if (obj.users > 0) fail('EBUSY', `id: ${obj.kind} ${id} still has ${obj.users} user(s)`);
+    const obj = this.getAny(id, 'id');
+    if (obj.users > 0) fail('EBUSY', `id: ${obj.kind} ${obj.id} still has ${obj.users} user(s)`);
+    obj.release();
+    this.objects.delete(obj.id);
+    this.freed.push(obj.id);
+    obj.id = 0;
+  }
+
+  /** Destroys object `id` but keeps its id taken: it then gives ENOENT (see the file comment). */
+  tombstone(id: number): void {
+    const obj = this.getAny(id, 'id');
     obj.release();
     this.objects.delete(id);
+    this.tombstones.add(id);
     obj.id = 0;
+  }
+
+  /** Frees the ids of every tombstone (the context closes). */
+  clearTombstones(): void {
+    for (const id of this.tombstones) this.freed.push(id);
+    this.tombstones.clear();
   }
 
   /** Ids of live objects, newest-created last (insertion order). */

@@ -3,11 +3,13 @@
  * an op table): `{ op, handler }` rows and a short dispatcher. Arguments
  * arrive as a plain object (a fuzzer or the fail-nth sweep builds them);
  * handlers pass them to the typed methods, which validate everything, so a
- * malformed argument gives a HostIommuError naming it, never a crash.
+ * malformed argument gives a HostIommuError naming it, never a crash. An
+ * unknown operation is ENOTTY, as an unknown ioctl.
  */
 import { fail } from './errors.js';
 import type { HostIommu } from './host-iommu.js';
 import type { S1Invalidation } from './hwpt.js';
+import type { IovaRange } from './iova-space.js';
 
 /** Untyped arguments of one call. */
 export type OpArgs = Record<string, unknown>;
@@ -31,10 +33,15 @@ export const HOST_IOMMU_OPS: readonly OpRow[] = [
   { op: 'ioas.map', handler: (c, a) => c.ioasMap(n(a, 'ioasId'), { hpa: b(a, 'hpa'), len: b(a, 'len'), perms: opt(a, 'perms'), iova: opt(a, 'iova') }) },
   { op: 'ioas.unmap', handler: (c, a) => c.ioasUnmap(n(a, 'ioasId'), b(a, 'iova'), b(a, 'len')) },
   { op: 'ioas.copy', handler: (c, a) => c.ioasCopy(n(a, 'dstId'), n(a, 'srcId'), b(a, 'srcIova'), b(a, 'len'), opt(a, 'dstIova'), opt(a, 'perms')) },
-  { op: 'hwpt.allocPaging', handler: (c, a) => c.hwptAllocPaging(n(a, 'ioasId'), { nestParent: opt(a, 'nestParent'), faultId: opt(a, 'faultId') }) },
+  { op: 'ioas.allowIovas', handler: (c, a) => c.ioasAllowIovas(n(a, 'ioasId'), a['ranges'] as IovaRange[]) },
+  { op: 'ioas.iovaRanges', handler: (c, a) => c.ioasIovaRanges(n(a, 'ioasId'), opt(a, 'max')) },
+  { op: 'ioas.addReserved', handler: (c, a) => c.ioasAddReserved(n(a, 'ioasId'), b(a, 'start'), b(a, 'length')) },
+  { op: 'hwpt.allocPaging', handler: (c, a) => c.hwptAllocPaging(n(a, 'ioasId'), { nestParent: opt(a, 'nestParent'), pasid: opt(a, 'pasidCompat'), faultId: opt(a, 'faultId') }) },
   {
     op: 'hwpt.allocNested',
-    handler: (c, a) => c.hwptAllocNested(n(a, 'parentId'), { fsptptr: b(a, 'fsptptr'), fsLevels: opt(a, 'fsLevels'), sre: opt(a, 'sre'), wpe: opt(a, 'wpe'), faultId: opt(a, 'faultId') }),
+    handler: (c, a) => c.hwptAllocNested(n(a, 'parentId'), {
+      fsptptr: b(a, 'fsptptr'), fsLevels: opt(a, 'fsLevels'), sre: opt(a, 'sre'), wpe: opt(a, 'wpe'), pasid: opt(a, 'pasidCompat'), faultId: opt(a, 'faultId'),
+    }),
   },
   { op: 'hwpt.invalidate', handler: (c, a) => c.hwptInvalidate(n(a, 'hwptId'), a['entries'] as S1Invalidation[]) },
   { op: 'device.bind', handler: (c, a) => c.bindDevice(c.platform.openDevice(n(a, 'sid'))) },
@@ -61,10 +68,10 @@ export const HOST_IOMMU_OPS: readonly OpRow[] = [
 
 const BY_NAME = new Map(HOST_IOMMU_OPS.map((r) => [r.op, r]));
 
-/** Runs `op` on `ctx`; EOPNOTSUPP for an unknown op, EINVAL when `args` is not an object. */
+/** Runs `op` on `ctx`; ENOTTY for an unknown op, EINVAL when `args` is not an object. */
 export function callOp(ctx: HostIommu, op: string, args: OpArgs): unknown {
   const row = BY_NAME.get(op);
-  if (row === undefined) fail('EOPNOTSUPP', `op: "${String(op)}" is not an operation`);
+  if (row === undefined) fail('ENOTTY', `op: "${String(op)}" is not an operation`);
   if (typeof args !== 'object' || args === null) fail('EINVAL', `args: ${String(args)} is not an object`);
   return row.handler(ctx, args);
 }

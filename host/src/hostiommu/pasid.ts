@@ -8,6 +8,8 @@
  *   Destroying a set frees all its PASIDs.
  * - `DevicePasidSpace`: a per-device namespace, as SMMUv3 guests use (the
  *   same PASID number may be live on two devices with different meanings).
+ *   It never hands out a number the device already uses (is attached at)
+ *   as a global PASID.
  * - `GuestPasidTable`: a VM's gPASID -> hPASID table; a guest PASID maps to
  *   one host PASID only, and a host PASID belongs to one VM only.
  *
@@ -35,29 +37,44 @@ function checkRange(r: PasidRange, what: string): PasidRange {
   return r;
 }
 
+/** Says whether a PASID number is taken outside a namespace (e.g. attached as a global PASID). */
+export type PasidTaken = (pasid: number) => boolean;
+
 /** A bitmap-free PASID namespace: the numbers in use, with a rotating search hint. */
 class Namespace {
   readonly used = new Set<number>();
   private hint: number;
 
-  constructor(readonly range: PasidRange, private readonly injector: FailInjector, private readonly name: string) {
+  /** `takenElsewhere` numbers are skipped by allocation and refused (EBUSY) when asked for. */
+  constructor(readonly range: PasidRange, private readonly injector: FailInjector, private readonly name: string, private readonly takenElsewhere: PasidTaken = () => false) {
     this.hint = range.first;
   }
 
-  /** Takes `want`, or the next free number; EEXIST / EINVAL / ENOSPC. */
+  /** Takes `want`, or the next free number; EEXIST / EBUSY / EINVAL / ENOSPC. */
   take(want: number | undefined, what: string): number {
     const { first, last } = this.range;
     if (want !== undefined) {
       checkInt(want, first, last, what);
       if (this.used.has(want)) fail('EEXIST', `${what}: PASID ${want} is already allocated in ${this.name}`);
+      if (this.takenElsewhere(want)) fail('EBUSY', `${what}: PASID ${want} is in use on the device as a global PASID`);
     }
-    if (this.used.size > last - first) fail('ENOSPC', `${what}: all ${last - first + 1} PASIDs of ${this.name} are in use`);
+    const p = want ?? this.search();
     this.injector.point(`PASID in ${this.name}`);
-    let p = want ?? this.hint;
-    while (this.used.has(p)) p = p === last ? first : p + 1;
     this.used.add(p);
     this.hint = p === last ? first : p + 1;
     return p;
+  }
+
+  /** The next number from the hint that is neither allocated nor taken elsewhere; ENOSPC if none. */
+  private search(): number {
+    const { first, last } = this.range;
+    if (this.used.size > last - first) fail('ENOSPC', `pasid: all ${last - first + 1} PASIDs of ${this.name} are in use`);
+    let p = this.hint;
+    for (let tried = 0; tried <= last - first; tried++) {
+      if (!this.used.has(p) && !this.takenElsewhere(p)) return p;
+      p = p === last ? first : p + 1;
+    }
+    return fail('ENOSPC', `pasid: all ${last - first + 1} PASIDs of ${this.name} are in use`);
   }
 
   /** Gives `p` back; ENOENT if it is not in use. */
@@ -101,6 +118,7 @@ export class PasidSet {
 export class GlobalPasidSpace {
   private readonly ns: Namespace;
   private readonly sets = new Set<PasidSet>();
+  private readonly holder = new Map<number, PasidSet>();
 
   /** `range` defaults to 1..PASID_MAX (PASID 0 is RID_PASID). */
   constructor(injector: FailInjector, range: PasidRange = { first: 1, last: PASID_MAX }) {
@@ -132,6 +150,7 @@ export class GlobalPasidSpace {
     if (set.pasids.size >= set.quota) fail('EDQUOT', `set: ${set.owner} already holds its quota of ${set.quota} PASIDs`);
     const p = this.ns.take(want, 'pasid');
     set.pasids.add(p);
+    this.holder.set(p, set);
     return p as Pasid;
   }
 
@@ -141,12 +160,16 @@ export class GlobalPasidSpace {
     if (!set.pasids.has(pasid)) fail('ENOENT', `pasid: ${String(pasid)} is not held by ${set.owner}`);
     this.ns.put(pasid, 'pasid');
     set.pasids.delete(pasid);
+    this.holder.delete(pasid);
   }
 
   /** Tears a set down, freeing all its PASIDs. */
   destroySet(set: PasidSet): void {
     this.checkLive(set);
-    for (const p of set.pasids) this.ns.put(p, 'pasid');
+    for (const p of set.pasids) {
+      this.ns.put(p, 'pasid');
+      this.holder.delete(p);
+    }
     set.pasids.clear();
     set.live = false;
     this.sets.delete(set);
@@ -154,8 +177,7 @@ export class GlobalPasidSpace {
 
   /** The set holding `pasid`, or undefined. */
   ownerOf(pasid: number): PasidSet | undefined {
-    for (const s of this.sets) if (s.pasids.has(pasid)) return s;
-    return undefined;
+    return this.holder.get(pasid);
   }
 
   private checkLive(set: PasidSet): void {
@@ -170,10 +192,16 @@ export class DevicePasidSpace {
   /**
    * A device's own PASID space; PASID 0 is not handed out.
    * @param bits The device's PASID width (PCIe PASID capability, 1..20).
+   * @param attachedGlobal Numbers the device is attached at as global PASIDs (never handed out).
    */
-  constructor(injector: FailInjector, readonly bits: number, name = 'the device PASID space') {
+  constructor(injector: FailInjector, readonly bits: number, name = 'the device PASID space', attachedGlobal?: PasidTaken) {
     checkInt(bits, 1, 20, 'bits');
-    this.ns = new Namespace({ first: 1, last: (1 << bits) - 1 }, injector, name);
+    this.ns = new Namespace({ first: 1, last: (1 << bits) - 1 }, injector, name, attachedGlobal);
+  }
+
+  /** True when `pasid` is allocated in this space. */
+  has(pasid: number): boolean {
+    return this.ns.used.has(pasid);
   }
 
   /** Number of PASIDs allocated on the device. */

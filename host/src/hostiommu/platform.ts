@@ -155,6 +155,15 @@ export class HostPlatform {
     return false;
   }
 
+  /** A device attached at `pasid` as a global PASID (not its own namespace's), or undefined. */
+  globalPasidUser(pasid: number): PhysDevice | undefined {
+    for (const d of this.devices.values()) {
+      const b = d.boundTo;
+      if (b !== undefined && b.attachments.has(pasid) && !b.pasids?.has(pasid)) return d;
+    }
+    return undefined;
+  }
+
   /** Sends a page group response to the physical device (the platform's onPageResponse hook). */
   respondPage(sid: number, pasid: number | undefined, groupId: number, code: number): void {
     this.opts.onPageResponse?.(sid, pasid, groupId, code);

@@ -1,15 +1,21 @@
 /**
- * vIOMMU and vDEVICE objects (iommufd IOMMU_VIOMMU_ALLOC / IOMMU_VDEVICE_ALLOC).
- * A vIOMMU stands for the IOMMU instance the guest sees, over a nesting
- * parent HWPT (the VM's second stage). A vDEVICE gives a bound device its
+ * vIOMMU and vDEVICE objects (iommufd IOMMU_VIOMMU_ALLOC / IOMMU_VDEVICE_ALLOC,
+ * viommu.c). A vIOMMU stands for the IOMMU instance the guest sees, over a
+ * nesting parent HWPT (the VM's second stage); it belongs to the physical
+ * IOMMU of the device it was allocated with but holds no reference to that
+ * device (unbinding it still works). A vDEVICE gives a bound device its
  * virtual RID (vRID) in that vIOMMU, so host events naming a physical RID
  * (page requests, faults) can be presented to the guest with the RID it
  * knows (pRID -> vRID), and guest commands naming a vRID reach the device.
+ * A device has at most one vDEVICE; unbinding the device turns it into a
+ * tombstone (objects.ts). A device attached to a nested HWPT allocated on a
+ * vIOMMU needs a vDEVICE there first.
  */
 import { checkInt, fail } from './errors.js';
 import type { HostObject } from './objects.js';
 import type { HwptPaging } from './hwpt.js';
 import type { BoundDevice } from './device.js';
+import type { PhysicalIommu } from './backend.js';
 
 /** A guest-visible IOMMU instance over a nesting-parent second stage. */
 export class Viommu implements HostObject {
@@ -22,14 +28,13 @@ export class Viommu implements HostObject {
   readonly bySid = new Map<number, Vdevice>();
 
   /**
-   * EINVAL unless `parent` is a nesting parent. Holds `parent` and `device`.
+   * EINVAL unless `parent` is a nesting parent. Holds `parent`.
    * @param parent The nesting-parent HWPT (host second stage).
-   * @param device The bound device the vIOMMU is for.
+   * @param iommu The physical IOMMU of the device it was allocated for.
    */
-  constructor(readonly parent: HwptPaging, readonly device: BoundDevice) {
+  constructor(readonly parent: HwptPaging, readonly iommu: PhysicalIommu) {
     if (!parent.nestParent) fail('EINVAL', `hwptId: HWPT ${parent.id} was not allocated as a nesting parent`);
     parent.users++;
-    device.users++;
   }
 
   /** The guest's RID for physical RID `sid`, or undefined. */
@@ -42,9 +47,19 @@ export class Viommu implements HostObject {
     return this.byVrid.get(vrid)?.device;
   }
 
+  /**
+   * IOMMU_HWPT_INVALIDATE aimed at the vIOMMU (cache invalidation by
+   * virtual ids). A VT-d vIOMMU passes invalidations through its nested
+   * HWPTs instead, so this is EOPNOTSUPP; vIOMMU kinds that take commands
+   * override it.
+   */
+  invalidate(entries: readonly unknown[]): number {
+    void entries;
+    return fail('EOPNOTSUPP', `hwptId: vIOMMU ${this.id} takes no cache invalidation (invalidate its nested HWPTs)`);
+  }
+
   release(): void {
     this.parent.users--;
-    this.device.users--;
   }
 }
 
@@ -55,27 +70,30 @@ export class Vdevice implements HostObject {
   users = 0;
 
   /**
-   * Checks `vrid` (EINVAL) and uniqueness (EEXIST), then registers the vRID and takes references.
+   * Checks `vrid` (EINVAL), the device's IOMMU (EINVAL) and uniqueness
+   * (EEXIST: the device has a vDEVICE, or the vRID is taken), then
+   * registers the vRID and takes a reference on the vIOMMU.
    * @param viommu The vIOMMU.
    * @param device The bound device.
    * @param vrid The device's virtual requester id in the guest.
    */
   constructor(readonly viommu: Viommu, readonly device: BoundDevice, readonly vrid: number) {
     checkInt(vrid, 0, 0xffff, 'vrid');
+    if (device.iommu !== viommu.iommu) fail('EINVAL', `devId: ${device.phys.name} is behind another IOMMU than vIOMMU ${viommu.id}`);
+    const mine = device.vdevice;
+    if (mine) fail('EEXIST', `devId: ${device.phys.name} already has vRID ${mine.vrid} in vIOMMU ${mine.viommu.id}`);
     const taken = viommu.byVrid.get(vrid);
     if (taken) fail('EEXIST', `vrid: ${vrid} is already device ${taken.device.phys.name} in vIOMMU ${viommu.id}`);
-    const mine = viommu.bySid.get(device.phys.sid);
-    if (mine) fail('EEXIST', `devId: ${device.phys.name} already has vRID ${mine.vrid} in vIOMMU ${viommu.id}`);
     this.viommu.byVrid.set(this.vrid, this);
     this.viommu.bySid.set(this.device.phys.sid, this);
     this.viommu.users++;
-    this.device.users++;
+    device.vdevice = this;
   }
 
   release(): void {
     this.viommu.byVrid.delete(this.vrid);
     this.viommu.bySid.delete(this.device.phys.sid);
     this.viommu.users--;
-    this.device.users--;
+    this.device.vdevice = undefined;
   }
 }

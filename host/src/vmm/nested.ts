@@ -103,7 +103,7 @@ export class NestedMode implements ModeHandler {
     let newHost: number | undefined;
     try {
       const hpasid = ridPasid ? undefined : (ctx.guestPasids.hostOf(gpasid) ?? (newHost = this.mapHostPasid(gpasid)));
-      hwpt = ctx.hwptAllocNested(ids.viommu, { ...fs, faultId: ids.fault });
+      hwpt = ctx.hwptAllocNested(ids.viommu, { ...fs, faultId: ids.fault, pasid: true });
       if (old) ctx.replace(d.devId, hwpt, hpasid);
       else ctx.attach(d.devId, hwpt, hpasid);
     } catch (e) {
