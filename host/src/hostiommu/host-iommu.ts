@@ -280,6 +280,13 @@ export class HostIommu {
     this.putHwpt(this.device(devId).detach(pasid));
   }
 
+  /** The id of the HWPT the device (or its `pasid`) is attached to, or undefined (IOMMU_TEST_OP_PASID_CHECK_HWPT's question). */
+  attachedTo(devId: number, pasid?: number): number | undefined {
+    const dev = this.device(devId);
+    if (pasid !== undefined) checkInt(pasid, 1, 0xfffff, 'pasid');
+    return dev.attachments.get(pasid ?? 0)?.id;
+  }
+
   /** Resets the device: drains its work and page requests; returns the fault groups answered. */
   reset(devId: number): number {
     return this.device(devId).reset();

@@ -48,6 +48,7 @@ export const HOST_IOMMU_OPS: readonly OpRow[] = [
   { op: 'device.attach', handler: (c, a) => c.attach(n(a, 'devId'), n(a, 'hwptId'), opt(a, 'pasid')) },
   { op: 'device.replace', handler: (c, a) => c.replace(n(a, 'devId'), n(a, 'hwptId'), opt(a, 'pasid')) },
   { op: 'device.detach', handler: (c, a) => c.detach(n(a, 'devId'), opt(a, 'pasid')) },
+  { op: 'device.attachedTo', handler: (c, a) => c.attachedTo(n(a, 'devId'), opt(a, 'pasid')) },
   { op: 'device.reset', handler: (c, a) => c.reset(n(a, 'devId')) },
   { op: 'fault.alloc', handler: (c) => c.faultQueueAlloc() },
   { op: 'fault.read', handler: (c, a) => c.faultRead(n(a, 'faultId'), opt(a, 'max')) },
