@@ -12,7 +12,7 @@ import { fail } from './errors.js';
 export class FailInjector {
   private armedAt = 0;
   private count = 0;
-  /** The site names reached since the last `failAt`/`reset` (for sweep diagnostics). */
+  /** The site names reached since the last `failAt(n > 0)` (for sweep diagnostics; not kept while disarmed, so a long-running host does not grow it). */
   readonly sites: string[] = [];
 
   /** Arms the injector: the n-th point from now fails (n >= 1); 0 disarms. */
@@ -41,7 +41,7 @@ export class FailInjector {
   /** An allocation point: throws ENOMEM naming `site` when this is the armed n-th point. */
   point(site: string): void {
     this.count++;
-    this.sites.push(site);
+    if (this.armedAt > 0) this.sites.push(site);
     if (this.count === this.armedAt) fail('ENOMEM', `${site}: injected failure (fail-nth ${this.armedAt})`);
   }
 }
