@@ -135,4 +135,19 @@ describe('public entry points validate their arguments and leave nothing half-do
       expect(e.message, `${op} ${key}`).toContain(key);
     }
   });
+
+  it('the platform checks device descriptions, page requests and owners (EINVAL naming the field)', () => {
+    const { platform } = createTestPlatform();
+    expectErr(() => platform.addDevice(0x30, { reserved: { start: 'x' } as never }), 'EINVAL', 'info.reserved');
+    expectErr(() => platform.addDevice(0x30, { reserved: { start: 0x2000n, last: 0x1000n } }), 'EINVAL', 'info.reserved');
+    expectErr(() => platform.addDevice(0x30, { pri: 1 as never }), 'EINVAL', 'info.pri');
+    expectErr(() => platform.addDevice(0x30, { quiesce: 5 as never }), 'EINVAL', 'info.quiesce');
+    platform.addDevice(0x30, {});
+    const req = { pasid: undefined, groupId: 1, perms: 1, addr: 0n, last: true };
+    expectErr(() => platform.pageRequest(0x30, { ...req, groupId: 0x200 }), 'EINVAL', 'req.groupId');
+    expectErr(() => platform.pageRequest(0x30, { ...req, addr: 5 as never }), 'EINVAL', 'req.addr');
+    expectErr(() => platform.pageRequest(0x30, { ...req, last: 'yes' as never }), 'EINVAL', 'req.last');
+    expect(platform.pageRequest(0x30, req)).toBe(false); // nobody takes it: answered INVALID
+    expectErr(() => platform.createContext(7 as never), 'EINVAL', 'owner');
+  });
 });

@@ -65,7 +65,15 @@ export class PhysDevice {
    */
   constructor(readonly sid: number, readonly info: DeviceInfo) {
     checkInt(sid, 0, 0xffff, 'sid');
+    if (typeof info !== 'object' || info === null) fail('EINVAL', `info: ${String(info)} is not an object`);
     checkInt(info.pasidBits ?? 0, 0, 20, 'info.pasidBits');
+    if (info.pri !== undefined && typeof info.pri !== 'boolean') fail('EINVAL', `info.pri: ${String(info.pri)} is not a boolean`);
+    if (info.quiesce !== undefined && typeof info.quiesce !== 'function') fail('EINVAL', 'info.quiesce: not a function');
+    const r = info.reserved;
+    if (r !== undefined && r !== null) {
+      const ok = typeof r === 'object' && typeof r.start === 'bigint' && typeof r.last === 'bigint' && r.start >= 0n && r.start <= r.last && r.last < 1n << 64n;
+      if (!ok) fail('EINVAL', 'info.reserved: not an inclusive { start, last } range of 64-bit IOVAs');
+    }
   }
 
   /** "BB:DD.F" for messages. */

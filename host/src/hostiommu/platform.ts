@@ -6,7 +6,7 @@
  * what must be exclusive across contexts (device binding, host PASID
  * ownership, DIDs) lives here.
  */
-import { checkInt, fail } from './errors.js';
+import { checkInt, checkU64, fail } from './errors.js';
 import { FailInjector } from './fail-nth.js';
 import type { PhysicalIommu } from './backend.js';
 import { GlobalPasidSpace, type HostPasidOwners, type PasidRange } from './pasid.js';
@@ -45,6 +45,16 @@ export interface PhysPageRequest {
   readonly addr: bigint;
   /** Last page of its group. */
   readonly last: boolean;
+}
+
+/** Checks a page request's fields (EINVAL naming the bad one). */
+function checkPageRequest(req: PhysPageRequest): void {
+  if (typeof req !== 'object' || req === null) fail('EINVAL', `req: ${String(req)} is not a page request`);
+  if (req.pasid !== undefined) checkInt(req.pasid, 0, 0xfffff, 'req.pasid');
+  checkInt(req.groupId, 0, 0x1ff, 'req.groupId');
+  checkInt(req.perms, 0, 0xf, 'req.perms');
+  checkU64(req.addr, 'req.addr');
+  if (typeof req.last !== 'boolean') fail('EINVAL', `req.last: ${String(req.last)} is not a boolean`);
 }
 
 /** Counters a leak check compares against a baseline. */
@@ -117,6 +127,7 @@ export class HostPlatform {
 
   /** A new context (one iommufd file) for `owner`, charging pins to `owner`'s account. */
   createContext(owner: string, limitPages?: number): HostIommu {
+    if (typeof owner !== 'string' || owner === '') fail('EINVAL', `owner: ${String(owner)} is not a name`);
     const ctx = new HostIommu(this, owner, this.account(owner, limitPages));
     this.contexts.add(ctx);
     return ctx;
@@ -149,6 +160,7 @@ export class HostPlatform {
    * Returns true when queued.
    */
   pageRequest(sid: number, req: PhysPageRequest): boolean {
+    checkPageRequest(req);
     const bound = this.devices.get(sid)?.boundTo;
     if (bound !== undefined && bound.routePageRequest(req)) return true;
     if (req.last) this.respondPage(sid, req.pasid, req.groupId, PRG_RESPONSE.INVALID);
