@@ -106,8 +106,13 @@ export function checkInt(v: unknown, min: number, max: number, what: string): nu
   return v;
 }
 
+/** True when `v` is a bigint in [0, 2^64). */
+export function isU64(v: unknown): v is bigint {
+  return typeof v === 'bigint' && v >= 0n && v < 1n << 64n;
+}
+
 /** Checks `v` is a bigint in [0, 2^64); EINVAL naming `what` otherwise. */
 export function checkU64(v: unknown, what: string): bigint {
-  if (typeof v !== 'bigint' || v < 0n || v >= 1n << 64n) fail('EINVAL', `${what}: ${String(v)} is not a 64-bit value`);
+  if (!isU64(v)) fail('EINVAL', `${what}: ${String(v)} is not a 64-bit value`);
   return v;
 }

@@ -19,7 +19,7 @@
  * that receives I/O page faults of the devices attached to them, and are
  * PASID-compatible only when allocated so (IOMMU_HWPT_ALLOC_PASID).
  */
-import { checkU64, fail, HostIommuError } from './errors.js';
+import { checkU64, fail, isU64 } from './errors.js';
 import type { HostObject } from './objects.js';
 import type { Ioas, IoasDomain } from './ioas.js';
 import { SsPageTable } from './ss-table.js';
@@ -259,20 +259,17 @@ export function flag(v: unknown, what: string): boolean {
   return v === true;
 }
 
-/** Checks invalidation entry `i`; a malformed one throws EINVAL with `count` = `i` (the entries applied before it). */
+/** Checks invalidation entry `i`; a malformed one is EINVAL with `count` = `i` (the entries applied before it). */
 function checkEntry(e: unknown, i: number): S1Invalidation {
-  try {
-    if (typeof e !== 'object' || e === null) fail('EINVAL', `entries[${i}]: ${String(e)} is not an invalidation entry`);
-    const entry = e as S1Invalidation;
-    const addr = checkU64(entry.addr, `entries[${i}].addr`);
-    const npages = checkU64(entry.npages, `entries[${i}].npages`);
-    flag(entry.leafOnly, `entries[${i}].leafOnly`);
-    if (addr % PAGE !== 0n) fail('EINVAL', `entries[${i}].addr: 0x${addr.toString(16)} is not 4 KiB aligned`);
-    if (npages === 0n) fail('EINVAL', `entries[${i}].npages: 0 pages`);
-    if (npages === S1_INVALIDATE_ALL && addr !== 0n) fail('EINVAL', `entries[${i}].addr: "all pages" needs address 0, not 0x${addr.toString(16)}`);
-    return entry;
-  } catch (err) {
-    if (err instanceof HostIommuError) throw new HostIommuError(err.errno, err.message.slice(err.errno.length + 2), i);
-    throw err;
-  }
+  const bad = (field: string, why: string): never => fail('EINVAL', `entries[${i}]${field}: ${why}`, i);
+  if (typeof e !== 'object' || e === null) bad('', `${String(e)} is not an invalidation entry`);
+  const entry = e as S1Invalidation;
+  const { addr, npages, leafOnly } = entry;
+  if (!isU64(addr)) return bad('.addr', `${String(addr)} is not a 64-bit value`);
+  if (!isU64(npages)) return bad('.npages', `${String(npages)} is not a 64-bit value`);
+  if (leafOnly !== undefined && typeof leafOnly !== 'boolean') bad('.leafOnly', `${String(leafOnly)} is not a boolean`);
+  if (addr % PAGE !== 0n) bad('.addr', `0x${addr.toString(16)} is not 4 KiB aligned`);
+  if (npages === 0n) bad('.npages', '0 pages');
+  if (npages === S1_INVALIDATE_ALL && addr !== 0n) bad('.addr', `"all pages" needs address 0, not 0x${addr.toString(16)}`);
+  return entry;
 }

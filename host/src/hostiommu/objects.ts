@@ -68,10 +68,6 @@ class IdHeap {
     }
     return top;
   }
-
-  clear(): void {
-    this.a.length = 0;
-  }
 }
 
 /** Numeric ids -> objects, with kind checks, refcount-guarded destroy and tombstones. */
