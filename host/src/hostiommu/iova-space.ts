@@ -21,7 +21,7 @@
  *
  * Ranges here are inclusive `start/last`, as the uAPI's iommu_iova_range.
  */
-import { fail } from './errors.js';
+import { checkU64, fail } from './errors.js';
 import { PAGE } from './host-pages.js';
 import type { IntervalMap } from './interval-map.js';
 
@@ -116,6 +116,9 @@ export class IovaSpace {
    * mapping overlaps it or an allowed range does.
    */
   reserve(owner: object, label: string, start: bigint, last: bigint, mapped: (start: bigint, last: bigint) => bigint | undefined): void {
+    checkU64(start, 'start');
+    checkU64(last, 'last');
+    if (start > last) fail('EINVAL', `start/last: [${hex(start)}, ${hex(last)}] is empty`);
     const at = mapped(start, last);
     if (at !== undefined) fail('EADDRINUSE', `reserved region [${hex(start)}, ${hex(last)}] of ${label} overlaps the mapping at ${hex(at)}`);
     const a = this.allowed.find((x) => overlaps(x, { start, last }));
@@ -138,7 +141,15 @@ export class IovaSpace {
    * list stays.
    */
   setAllowed(ranges: readonly IovaRange[]): void {
-    const sorted = [...ranges].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    if (!Array.isArray(ranges)) fail('EINVAL', `ranges: ${String(ranges)} is not an array`);
+    ranges.forEach((r: unknown, i) => {
+      if (typeof r !== 'object' || r === null) fail('EINVAL', `ranges[${i}]: ${String(r)} is not a { start, last } range`);
+      const { start, last } = r as IovaRange;
+      checkU64(start, `ranges[${i}].start`);
+      checkU64(last, `ranges[${i}].last`);
+      if (start >= last) fail('EINVAL', `ranges[${i}]: start ${hex(start)} is not below last ${hex(last)}`);
+    });
+    const sorted = [...ranges].map((r) => ({ start: r.start, last: r.last })).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
     for (let i = 1; i < sorted.length; i++) {
       const [p, r] = [sorted[i - 1]!, sorted[i]!];
       if (r.start <= p.last) fail('EINVAL', `ranges: [${hex(r.start)}, ${hex(r.last)}] overlaps [${hex(p.start)}, ${hex(p.last)}]`);
