@@ -6,7 +6,7 @@
  * Steps run through the replay runner itself (host/src/scenario/replay.ts
  * `startReplay`), so a finding replays exactly as it was found.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Core, type CoreExports } from '../host/src/core/core.js';
 import { packageRoot } from '../host/src/core/load-node.js';
@@ -15,6 +15,7 @@ import { DMAT_STATE } from '../host/src/devices/dma-test/regs.js';
 import type { DmaPort } from '../host/src/pci/dma-port.js';
 import { VTD_BASE, type Machine } from '../host/src/machine.js';
 import { startReplay, type ReplayRun } from '../host/src/scenario/replay.js';
+import { ensureCoverageBuild } from './coverage-build.js';
 import { coreFeatures, type HostCoverage } from './coverage.js';
 import { registerTableOf } from './generate.js';
 import { toScenarioDoc, type FuzzInput, type Step } from './input.js';
@@ -50,10 +51,13 @@ export interface ExecOptions {
   readonly hostCoverage?: HostCoverage;
 }
 
-/** The coverage build's module, or the release build when the coverage build is missing. */
-export function loadFuzzModule(): { module: WebAssembly.Module; coverage: boolean; path: string } {
-  const cov = join(packageRoot(), 'build', 'viommu.coverage.wasm');
-  const path = existsSync(cov) ? cov : join(packageRoot(), 'build', 'viommu.wasm');
+/**
+ * The coverage build's module (built first when missing or stale, see
+ * coverage-build.ts), or the release build when there can be none.
+ */
+export function loadFuzzModule(log?: (line: string) => void): { module: WebAssembly.Module; coverage: boolean; path: string } {
+  const cov = ensureCoverageBuild(log).path;
+  const path = cov ?? join(packageRoot(), 'build', 'viommu.wasm');
   return { module: new WebAssembly.Module(readFileSync(path)), coverage: path === cov, path };
 }
 
