@@ -1,18 +1,41 @@
 /**
  * Plots of a bench result as SVG: vega-lite specs compiled to vega and
  * rendered headless (`View.toSVG()`, renderer 'none': no canvas needed).
+ * vega and vega-lite are optional (peer) dependencies, loaded on first use:
+ * only `viommu bench --svg / --report` needs them.
  */
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import type { BenchResult } from './schema.js';
 
 type Row = Record<string, string | number>;
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 
+/** What to install when plotting is asked for and vega is not there. */
+export const PLOTTING_PACKAGES = 'vega@6.4 vega-lite@~6.4';
+
+type Plotting = { vega: typeof import('vega'); vegaLite: typeof import('vega-lite') };
+let plotting: Promise<Plotting> | undefined;
+
+/** Loads vega and vega-lite; rejects with an Error saying what to install when they are missing. */
+export function loadPlotting(): Promise<Plotting> {
+  plotting ??= Promise.all([import('vega'), import('vega-lite')]).then(
+    ([vega, vegaLite]) => ({ vega, vegaLite }),
+    (err: unknown) => {
+      plotting = undefined;
+      throw new Error(`plots need the optional packages vega and vega-lite (npm install ${PLOTTING_PACKAGES}): ${err instanceof Error ? err.message : String(err)}`);
+    },
+  );
+  return plotting;
+}
+
+/** Labels and legends are never cut short (vega's default limit truncates long workload names with "…"). */
+const CONFIG = { axis: { labelLimit: 0 }, legend: { labelLimit: 0 }, title: { limit: 0 } } as const;
+
 /** Renders one vega-lite spec to an SVG string. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  const { vega, vegaLite } = await loadPlotting();
+  const view = new vega.View(vega.parse(vegaLite.compile({ ...spec, config: { ...CONFIG, ...spec.config } } as TopLevelSpec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
   } finally {
