@@ -17,6 +17,7 @@ import {
 } from '../host/src/vtd/qi/encode.js';
 import { buildRegisterTable, type RegisterRow } from '../host/src/vtd/register-table.js';
 import { createProfile } from '../host/src/vtd/profiles.js';
+import { parseMachine } from '../host/src/scenario/parse.js';
 import { GCMD, REG } from '../host/src/vtd/spec/registers.js';
 import { inRam, ramRanges, type FuzzInput, type RawMachine, type Step } from './input.js';
 import type { Rng } from './rng.js';
@@ -30,10 +31,8 @@ export function registerTableOf(m: RawMachine): RegisterRow[] {
   const key = JSON.stringify(m);
   let rows = tableCache.get(key);
   if (!rows) {
-    rows = buildRegisterTable(createProfile(m.profile, {
-      scalableMode: m.iommu.scalable_mode, cachingMode: m.iommu.caching_mode,
-      awBits: m.iommu.aw_bits as 39 | 48 | 57, firstStage: m.iommu.first_stage ?? false,
-    }));
+    const config = parseMachine(m); // the machine the replay builds
+    rows = buildRegisterTable(createProfile(config.profile ?? 'default', config.iommu));
     tableCache.set(key, rows);
   }
   return rows;

@@ -22,7 +22,7 @@ import type { DeviceMsiSink } from './pci/msi.js';
 import { restoreMachine, snapshotMachine } from './snapshot/machine-snapshot.js';
 import { parseBdf, formatBdf, sidOf, type Sid } from './types.js';
 import type { InterruptSink } from './vtd/interrupts.js';
-import { createProfile, type IommuOptions } from './vtd/profiles.js';
+import { createProfile, createProfileFromDevice, type IommuOptions, type Profile } from './vtd/profiles.js';
 import { VtdUnit } from './vtd/vtd-unit.js';
 
 /** Physical base of the VT-d register block. */
@@ -55,8 +55,14 @@ export interface DeviceConfig extends DeviceOptions {
 export interface MachineConfig {
   /** Capability profile: 'default' (this model), 'qemu-7.2', 'qemu-10.0'. Default 'default'. */
   readonly profile?: string;
-  /** VT-d options (scenario `machine.iommu`). */
+  /** VT-d options (scenario `machine.iommu`); missing ones take the profile's defaults. */
   readonly iommu?: Partial<IommuOptions>;
+  /**
+   * The VT-d unit as QEMU's `-device intel-iommu,...` property string, instead of `iommu`, for the
+   * `qemu-7.2` / `qemu-10.0` profiles: QEMU's property names, values and defaults, e.g.
+   * `'intel-iommu,caching-mode=on,aw-bits=48,x-scalable-mode=on'` (docs/PROFILES.md).
+   */
+  readonly device?: string;
   /** Guest RAM in MiB (default 256). */
   readonly ramMib?: number;
   /** PCI devices to attach (default none). */
@@ -110,7 +116,7 @@ export class Machine {
 
   /** @internal use `createMachine`. */
   static async build(config: MachineConfig): Promise<Machine> {
-    const profile = createProfile(config.profile ?? 'default', config.iommu);
+    const profile = profileOf(config);
     const ramMib = config.ramMib ?? 256;
     if (!Number.isInteger(ramMib) || ramMib < 2 || ramMib > 16384) {
       throw new Error(`ramMib: ${String(ramMib)} is not an integer in 2..16384`);
@@ -220,6 +226,14 @@ export class Machine {
     for (const d of this.devices.values()) d.reset();
     enumerate(this.bus, BAR_BASE, BAR_LIMIT);
   }
+}
+
+/** The unit's profile: from `iommu` options, or from a QEMU property string (`device`). */
+function profileOf(config: MachineConfig): Profile {
+  const name = config.profile ?? 'default';
+  if (config.device === undefined) return createProfile(name, config.iommu);
+  if (config.iommu !== undefined) throw new Error('device: give the unit\'s options either as iommu or as a QEMU device string, not both');
+  return createProfileFromDevice(name, config.device);
 }
 
 /** Builds the bus: host bridge, a root port per secondary bus, the configured devices. */

@@ -6,6 +6,8 @@ import { CAP, ECAP } from '../src/vtd/spec/registers.js';
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 describe('qemu profiles present QEMU\'s CAP/ECAP for the scenario options (FORMAT.md)', () => {
+  // A scenario's QEMU machine is -device intel-iommu,intremap=on,x-buggy-eim=on plus its options (tools/qemu-record).
+  const SCENARIO = { interruptRemapping: true, extendedInterruptMode: true };
   const cases: [string, object, string, string][] = [
     ['qemu-7.2', { scalableMode: false, awBits: 39 }, '0xd2008c22260206', '0xf00f5a'],
     ['qemu-7.2', { scalableMode: false, awBits: 39, cachingMode: true }, '0xd2008c22260286', '0xf00f5a'],
@@ -16,13 +18,19 @@ describe('qemu profiles present QEMU\'s CAP/ECAP for the scenario options (FORMA
   ];
   for (const [name, opts, cap, ecap] of cases) {
     it(`${name} ${JSON.stringify(opts)}`, () => {
-      const p = createProfile(name, opts);
+      const p = createProfile(name, { ...SCENARIO, ...opts });
       expect(hex(p.cap)).toBe(cap);
       expect(hex(p.ecap)).toBe(ecap);
       expect(p.ver).toBe(0x10);
       expect(p.blockSize).toBe(0x230);
     });
   }
+
+  it('without options a qemu profile is QEMU\'s bare -device intel-iommu (7.2: 39-bit; 10.0: 48-bit; legacy, no EIM)', () => {
+    expect(hex(createProfile('qemu-7.2').cap)).toBe('0xd2008c22260206');
+    expect(hex(createProfile('qemu-10.0').cap)).toBe('0xd2008c222f0606');
+    for (const name of ['qemu-7.2', 'qemu-10.0']) expect(hex(createProfile(name).ecap)).toBe('0xf00f4a');
+  });
 
   it('rejects first_stage where QEMU cannot do it, naming the option', () => {
     expect(() => createProfile('qemu-7.2', { scalableMode: true, awBits: 48, firstStage: true })).toThrow(/firstStage/);

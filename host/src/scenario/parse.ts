@@ -1,11 +1,12 @@
 /**
- * The `viommu-scenario/1` format (scenarios/FORMAT.md): parsing and strict
+ * The `viommu-scenario/1` format (firmware-tests/golden/FORMAT.md): parsing and strict
  * validation. A scenario is checked completely before anything runs, so a
  * bad step is an error naming the step, never a partial replay.
  */
 import type { MachineConfig } from '../machine.js';
 import { parseBdf } from '../types.js';
 import { PROFILE_NAMES } from '../vtd/profiles.js';
+import { QEMU_DEVICES } from '../vtd/qemu-device.js';
 
 /** One validated step. Addresses and register values are bigints. */
 export type Step =
@@ -178,7 +179,8 @@ function checkFirstStage(profile: string, iommu: Record<string, unknown>, scalab
   }
 }
 
-function parseMachine(raw: unknown): MachineConfig {
+/** The machine block of a scenario as a machine config (the replay builds this machine). */
+export function parseMachine(raw: unknown): MachineConfig {
   if (!isObject(raw)) throw new Error('machine: not an object');
   const allowed = ['profile', 'ram_mib', 'iommu', 'devices'];
   for (const k of Object.keys(raw)) if (!allowed.includes(k)) throw new Error(`machine: unknown field "${k}"`);
@@ -206,6 +208,9 @@ function parseMachine(raw: unknown): MachineConfig {
     iommu: {
       scalableMode: bool('scalable_mode'), cachingMode: bool('caching_mode'), awBits: aw,
       firstStage: bool('first_stage'),
+      // On a QEMU profile the machine is QEMU as the recorder starts it (tools/qemu-record):
+      // -device intel-iommu,intremap=on,x-buggy-eim=on plus the options above.
+      ...(Object.hasOwn(QEMU_DEVICES, profile) ? { interruptRemapping: true, extendedInterruptMode: true } : {}),
     },
     devices: devices.map((d: unknown, i) => {
       if (!isObject(d) || typeof d['bdf'] !== 'string' || d['kind'] !== 'dma-test') {

@@ -3,9 +3,12 @@
  * presents, plus the named departures from the spec that a reference
  * implementation shows (so differential tests see the same values).
  *
- * - `qemu-7.2`, `qemu-10.0`: QEMU's intel-iommu (scenarios/FORMAT.md).
+ * - `qemu-7.2`, `qemu-10.0`: QEMU's intel-iommu (firmware-tests/golden/FORMAT.md);
+ *   their options and defaults are QEMU's `-device intel-iommu` properties
+ *   (qemu-device.ts reads a property string into them).
  * - `default`: what this model implements, following the spec.
  */
+import { checkQemuOptions, parseQemuDevice, qemuDeviceModel, QEMU_DEVICES } from './qemu-device.js';
 import { CAP, ECAP } from './spec/registers.js';
 
 /** The profile names a machine config or scenario may ask for. */
@@ -14,18 +17,42 @@ export type ProfileName = 'qemu-7.2' | 'qemu-10.0' | 'default';
 /** Every profile name, for validation and `viommu info`. */
 export const PROFILE_NAMES: readonly ProfileName[] = ['qemu-7.2', 'qemu-10.0', 'default'];
 
-/** The VT-d options of a machine (scenario `machine.iommu`). */
+/**
+ * The VT-d options of a machine (scenario `machine.iommu`). Options missing
+ * from a `createProfile` call take the profile's defaults: for the QEMU
+ * profiles those of QEMU's `-device intel-iommu` (QEMU property in brackets);
+ * the default profile presents a fixed feature set and refuses the options
+ * after `faultRecords` when asked for anything else.
+ */
 export interface IommuOptions {
-  /** Advertise scalable-mode translation (ECAP.SMTS) and its features. */
+  /** Advertise scalable-mode translation (ECAP.SMTS) and its features [x-scalable-mode]. */
   scalableMode: boolean;
-  /** CAP.CM: caching mode (software must invalidate not-present -> present changes). */
+  /** CAP.CM: caching mode (software must invalidate not-present -> present changes) [caching-mode]. */
   cachingMode: boolean;
-  /** Largest guest address width: 39 (3-level), 48 (4-level) or 57 (5-level). */
+  /** Largest guest address width: 39 (3-level), 48 (4-level) or 57 (5-level) [aw-bits]. */
   awBits: 39 | 48 | 57;
-  /** qemu-10.0 `x-flts`: first-stage instead of second-stage translation (needs scalable, aw 48). */
+  /** First-stage instead of second-stage translation (needs scalable, aw 48; qemu-10.0 only) [x-flts]. */
   firstStage: boolean;
   /** Number of fault recording registers (CAP.NFR + 1), 1..MAX_FRCD_COUNT; QEMU profiles have 1. */
   faultRecords: number;
+  /** ECAP.IR and MHMV: interrupt remapping presented (not modelled: IRTEs are not read) [intremap]. */
+  interruptRemapping: boolean;
+  /** ECAP.EIM: extended interrupt mode (x2APIC ids), needs interruptRemapping [eim, x-buggy-eim]. */
+  extendedInterruptMode: boolean;
+  /** ECAP.DT: device-TLBs (ATS translation requests) [device-iotlb]. */
+  deviceIotlb: boolean;
+  /** ECAP.PT: pass-through translation type [pt]. */
+  passThrough: boolean;
+  /** ECAP.SC: snoop control (the SNP bit of second-stage entries) [snoop-control]. */
+  snoopControl: boolean;
+  /** ECAP.PASID: requests with PASID (scalable mode) [x-pasid-mode]. */
+  pasid: boolean;
+  /** CAP.DRD and CAP.DWD: read and write draining [dma-drain]. */
+  dmaDrain: boolean;
+  /** CAP.SAGAW non-zero: second-stage (DMA) translation offered at all [dma-translation]. */
+  dmaTranslation: boolean;
+  /** CAP.FS1GP: 1 GiB first-stage pages (with firstStage on a QEMU profile) [fs1gp]. */
+  firstStage1GiB: boolean;
 }
 
 /**
@@ -103,17 +130,21 @@ function capValue(f: {
     | (BigInt(f.mamv) << CAP.MAMV_SHIFT) | f.extra;
 }
 
-/** QEMU's CAP/ECAP (hw/i386/intel_iommu.c vtd_cap_init) for the scenario options. */
-function qemuCapEcap(o: IommuOptions, tenDotZero: boolean): { cap: bigint; ecap: bigint } {
-  const aw48 = o.awBits >= 48;
-  const fs = tenDotZero && o.firstStage;
+/** QEMU's CAP/ECAP for its options (hw/i386/intel_iommu.c vtd_cap_init; values in host/tests/data/qemu-device-registers.json). */
+function qemuCapEcap(o: IommuOptions): { cap: bigint; ecap: bigint } {
   const cap = capValue({
-    nd: 6, cm: o.cachingMode, sagaw: aw48 ? 0b0110 : 0b0010, mgaw: aw48 ? 48 : 39, fro: 0x22,
-    sllps: 0b11, nfr: 0, mamv: 18, extra: CAP.DWD | CAP.DRD | (fs ? CAP.FS1GP : 0n),
+    nd: 6, cm: o.cachingMode, sagaw: o.dmaTranslation ? sagawFor(o.awBits) : 0, mgaw: o.awBits, fro: 0x22,
+    sllps: 0b11, nfr: 0, mamv: 18,
+    extra: (o.dmaDrain ? CAP.DWD | CAP.DRD : 0n) | (o.firstStage && o.firstStage1GiB ? CAP.FS1GP : 0n),
   });
-  // QI, IR, EIM, PT, IRO=0xF, MHMV=0xF (0xf00f5a).
-  let ecap = ECAP.QI | ECAP.IR | ECAP.EIM | ECAP.PT | (0xfn << ECAP.IRO_SHIFT) | (0xfn << ECAP.MHMV_SHIFT);
-  if (o.scalableMode) ecap |= ECAP.SMTS | (fs ? ECAP.FLTS : ECAP.SRS | ECAP.SLTS);
+  let ecap = ECAP.QI | (0xfn << ECAP.IRO_SHIFT);
+  if (o.interruptRemapping) ecap |= ECAP.IR | (0xfn << ECAP.MHMV_SHIFT) | (o.extendedInterruptMode ? ECAP.EIM : 0n);
+  if (o.deviceIotlb) ecap |= ECAP.DT;
+  if (o.passThrough) ecap |= ECAP.PT;
+  if (o.snoopControl) ecap |= ECAP.SC;
+  if (o.firstStage) ecap |= ECAP.SMTS | ECAP.FLTS;
+  else if (o.scalableMode) ecap |= ECAP.SMTS | ECAP.SRS | ECAP.SLTS;
+  if (o.pasid) ecap |= ECAP.PASID;
   return { cap, ecap };
 }
 
@@ -125,13 +156,9 @@ const QEMU_CORE_QUIRKS: readonly string[] = [
 ];
 
 function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
+  checkQemuOptions(qemuDeviceModel(name), o);
   const ten = name === 'qemu-10.0';
-  if (o.firstStage && !ten) throw new Error(`options.firstStage: not available in profile ${name}`);
-  if (o.firstStage && (!o.scalableMode || o.awBits !== 48)) {
-    throw new Error('options.firstStage: needs scalableMode and awBits 48');
-  }
-  if (o.awBits === 57) throw new Error(`options.awBits: 57 is not supported by profile ${name}`);
-  const { cap, ecap } = qemuCapEcap(o, ten);
+  const { cap, ecap } = qemuCapEcap(o);
   return {
     name, options: o, ver: 0x10, cap, ecap, blockSize: 0x230, frcdOffset: 0x220, frcdCount: 1,
     ivaOffset: 0xf0, fullRegisterSet: false,
@@ -148,7 +175,29 @@ export const DEFAULT_FRCD_COUNT = 8;
 /** Most fault recording registers a profile may have (they must fit below PERFCAP at 0x300). */
 export const MAX_FRCD_COUNT = 14;
 
-function defaultProfile(o: IommuOptions): Profile {
+/**
+ * What the default profile always presents, for the options it does not let
+ * a caller change, with the reason; `pasid` follows `scalableMode`.
+ */
+const DEFAULT_FIXED: readonly [keyof IommuOptions, (o: IommuOptions) => boolean, string][] = [
+  ['firstStage', () => false, 'presents first- and second-stage translation together (ECAP.FLTS and SLTS); first stage only (QEMU\'s x-flts) is profile qemu-10.0'],
+  ['interruptRemapping', () => false, 'does not model interrupt remapping (no ECAP.IR)'],
+  ['extendedInterruptMode', () => false, 'does not model interrupt remapping (no ECAP.EIM)'],
+  ['deviceIotlb', () => true, 'always presents device-TLBs (ECAP.DT)'],
+  ['passThrough', () => true, 'always presents pass-through (ECAP.PT)'],
+  ['snoopControl', () => true, 'always presents snoop control (ECAP.SC)'],
+  ['pasid', (o) => o.scalableMode, 'presents PASIDs (ECAP.PASID) exactly when scalableMode is on'],
+  ['dmaDrain', () => true, 'always presents read/write draining (CAP.DRD, DWD)'],
+  ['dmaTranslation', () => true, 'always offers second-stage translation (CAP.SAGAW)'],
+  ['firstStage1GiB', () => true, 'always presents 1 GiB first-stage pages (CAP.FS1GP)'],
+];
+
+function defaultProfile(o: IommuOptions, given: Partial<IommuOptions>): Profile {
+  for (const [key, fixed, why] of DEFAULT_FIXED) {
+    if (given[key] !== undefined && given[key] !== fixed(o)) {
+      throw new Error(`options.${key}: ${JSON.stringify(given[key])} is not available: profile default ${why}`);
+    }
+  }
   const cap = capValue({
     nd: 6, cm: o.cachingMode, sagaw: sagawFor(o.awBits), mgaw: o.awBits, fro: 0x22, sllps: 0b11,
     nfr: o.faultRecords - 1, mamv: 18,
@@ -160,40 +209,49 @@ function defaultProfile(o: IommuOptions): Profile {
       | ECAP.PDS | ECAP.SMTS | ECAP.SLTS | ECAP.FLTS | ECAP.SMPWCS | ECAP.RPS;
   }
   return {
-    name: 'default', options: o, ver: 0x10, cap, ecap, blockSize: 0x1000, frcdOffset: 0x220,
+    name: 'default', options: { ...o, pasid: o.scalableMode }, ver: 0x10, cap, ecap, blockSize: 0x1000, frcdOffset: 0x220,
     frcdCount: o.faultRecords, ivaOffset: 0xf0, fullRegisterSet: true, coreQuirks: [],
     host: NO_QUIRKS,
   };
 }
 
-/** Default options: legacy + scalable capable, 48-bit, no caching mode. */
+/** Default options of the default profile: scalable (and legacy) capable, 48-bit, no caching mode. */
 export const DEFAULT_IOMMU_OPTIONS: IommuOptions = {
   scalableMode: true, cachingMode: false, awBits: 48, firstStage: false, faultRecords: DEFAULT_FRCD_COUNT,
+  interruptRemapping: false, extendedInterruptMode: false, deviceIotlb: true, passThrough: true, snoopControl: true,
+  pasid: true, dmaDrain: true, dmaTranslation: true, firstStage1GiB: true,
 };
 
 /**
- * Builds the named profile for the given options. Throws an `Error` naming
- * the argument for an unknown profile or an option combination the profile
- * cannot present.
+ * Builds the named profile for the given options; options not given take
+ * the profile's defaults (for `qemu-*`, QEMU's `-device intel-iommu`
+ * defaults). Throws an `Error` naming the argument for an unknown profile or
+ * option, or an option combination the profile cannot present.
  */
 export function createProfile(name: string, options: Partial<IommuOptions> = {}): Profile {
-  const o: IommuOptions = {
-    ...DEFAULT_IOMMU_OPTIONS, ...(name.startsWith('qemu-') ? { faultRecords: 1 } : {}), ...options,
-  };
-  if (![39, 48, 57].includes(o.awBits)) throw new Error(`options.awBits: ${o.awBits} is not 39, 48 or 57`);
+  if (typeof name !== 'string' || !(PROFILE_NAMES as readonly string[]).includes(name)) {
+    throw new Error(`profile: unknown profile ${JSON.stringify(name)} (known: ${PROFILE_NAMES.join(', ')})`);
+  }
+  if (options === null || typeof options !== 'object') throw new Error('options: expected an object of IommuOptions');
+  const unknown = Object.keys(options).find((k) => !Object.hasOwn(DEFAULT_IOMMU_OPTIONS, k));
+  if (unknown !== undefined) throw new Error(`options.${unknown}: not an option (known: ${Object.keys(DEFAULT_IOMMU_OPTIONS).join(', ')})`);
+  const qemu = Object.hasOwn(QEMU_DEVICES, name);
+  const o: IommuOptions = { ...(qemu ? parseQemuDevice('', name) : DEFAULT_IOMMU_OPTIONS), ...options };
+  if (![39, 48, 57].includes(o.awBits)) throw new Error(`options.awBits: ${String(o.awBits)} is not 39, 48 or 57`);
   if (!Number.isInteger(o.faultRecords) || o.faultRecords < 1 || o.faultRecords > MAX_FRCD_COUNT) {
-    throw new Error(`options.faultRecords: ${o.faultRecords} is not an integer in 1..${MAX_FRCD_COUNT}`);
+    throw new Error(`options.faultRecords: ${String(o.faultRecords)} is not an integer in 1..${MAX_FRCD_COUNT}`);
   }
-  if (name.startsWith('qemu-') && o.faultRecords !== 1) {
-    throw new Error(`options.faultRecords: profile ${name} has exactly one fault recording register`);
+  for (const [k, v] of Object.entries(o)) {
+    if (k !== 'awBits' && k !== 'faultRecords' && typeof v !== 'boolean') throw new Error(`options.${k}: expected a boolean, got ${JSON.stringify(v)}`);
   }
-  switch (name) {
-    case 'qemu-7.2':
-    case 'qemu-10.0':
-      return qemuProfile(name, o);
-    case 'default':
-      return defaultProfile(o);
-    default:
-      throw new Error(`profile: unknown profile "${name}" (known: ${PROFILE_NAMES.join(', ')})`);
-  }
+  return qemu ? qemuProfile(name as 'qemu-7.2' | 'qemu-10.0', o) : defaultProfile(o, options);
+}
+
+/**
+ * Builds a QEMU profile from a `-device intel-iommu,...` property string
+ * (qemu-device.ts): QEMU's property names, values and defaults. Throws an
+ * `Error` naming the property QEMU would refuse.
+ */
+export function createProfileFromDevice(name: string, device: string): Profile {
+  return createProfile(name, parseQemuDevice(device, name));
 }
