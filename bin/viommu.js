@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// The `viommu` command: runs the compiled CLI (built by `npm install` / `npm run build`).
+// The `viommu` command: runs the compiled CLI (dist/, built by `npm install` / `npm run build`).
 import { main } from '../dist/host/src/cli/main.js';
 
 main(process.argv).then(
   (code) => { process.exitCode = code; },
-  (err) => { console.error(`viommu: ${err instanceof Error ? err.message : String(err)}`); process.exitCode = 2; },
+  (err) => { console.error(`viommu: error: ${err instanceof Error ? err.message : String(err)}`); process.exitCode = 1; },
 );

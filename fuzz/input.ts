@@ -5,10 +5,10 @@
  * a scenario file that `viommu replay` runs unchanged.
  */
 import { createHash } from 'node:crypto';
-import { parseScenario, type Step } from '../host/src/cli/scenario.js';
+import { parseScenario, type Step } from '../host/src/scenario/parse.js';
 import { LOW_HOLE, LOW_RAM_LIMIT } from '../host/src/machine.js';
 
-export type { Step } from '../host/src/cli/scenario.js';
+export type { Step } from '../host/src/scenario/parse.js';
 
 /** The scenario's `machine` object, as written in the file. */
 export interface RawMachine {

@@ -29,7 +29,7 @@ const PAGE_MASK = ~0xfffn;
  * machine with any of them the reference oracles stay silent.
  */
 const UNMODELED_QUIRKS = K.QUIRK_FS_AD_IF_A_CLEAR | K.QUIRK_FS_AS_SS | K.QUIRK_NO_PDIR_FPD | K.QUIRK_PASID_FAULTS_0X58;
-/** DMA address width of the scenario devices (host/src/cli/scenario.ts REFERENCE_DMA_MASK_BITS). */
+/** DMA address width of the scenario devices (host/src/scenario/parse.ts REFERENCE_DMA_MASK_BITS). */
 const DMA_MASK = (1n << 28n) - 1n;
 
 /** The capability values the reference needs, read from the core's configuration (docs/ABI.md). */

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { replayScenario } from '../../host/src/cli/replay.js';
+import { replayScenario } from '../../host/src/scenario/replay.js';
 import { readFileSync } from 'node:fs';
 import { Executor, loadFuzzModule } from '../execute.js';
 import { fromScenarioDoc, toScenarioDoc } from '../input.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { replayScenario } from '../../host/src/cli/replay.js';
+import { replayScenario } from '../../host/src/scenario/replay.js';
 import { Executor, loadFuzzModule } from '../execute.js';
 import { fromScenarioDoc } from '../input.js';
 import { scenarioFiles } from '../seeds.js';

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { replayScenario } from '../src/cli/replay.js';
+import { replayScenario } from '../src/scenario/replay.js';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '../../firmware-tests/golden');
 

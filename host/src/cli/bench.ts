@@ -1,75 +1,97 @@
 /**
  * `viommu bench`: translation / invalidation throughput of the wasm core
  * against a native C baseline, a plain-JS baseline and a QEMU-policy model
- * (bench/). Shows a progress bar while it runs and a table at the end.
+ * (bench/). Checks its output paths (and, for plots, the optional vega
+ * packages) before the run, shows a progress bar while it runs and a table
+ * at the end. Exit status 1 when a target could not be measured (no wasm
+ * core, no C compiler without `--no-native`), saying why.
  */
-import cliProgress from 'cli-progress';
-import { runBench } from '../../../bench/run.js';
-import { formatTable } from '../../../bench/report/format.js';
-import { writeOutputs } from '../../../bench/report/write.js';
-import type { CliIo, Command } from './main.js';
+import { Option, type Command } from 'commander';
+import type { BenchResult } from '../../../bench/report/schema.js';
+import { printError, UsageError, type CliCommand, type CliIo } from './command.js';
+import { unwritable } from './values.js';
 
-const USAGE = 'bench [--quick] [--json out.json] [--svg out.svg] [--report BENCH.md] [--no-native] [--no-progress]';
-
-interface BenchArgs {
-  quick: boolean;
+/** The options `bench` takes (commander's names). */
+interface BenchOpts {
+  quick?: boolean;
   json?: string;
   svg?: string;
-  markdown?: string;
-  noNative: boolean;
+  report?: string;
+  native: boolean;
   progress: boolean;
 }
 
-/** Parses the bench arguments; throws an Error naming the bad argument. */
-export function parseBenchArgs(args: string[]): BenchArgs {
-  const parsed: BenchArgs = { quick: false, noNative: false, progress: true };
-  const valueOf = (i: number, flag: string): string => {
-    const v = args[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a file name`);
-    return v;
-  };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--quick') parsed.quick = true;
-    else if (a === '--no-native') parsed.noNative = true;
-    else if (a === '--no-progress') parsed.progress = false;
-    else if (a === '--json') parsed.json = valueOf(i++, a);
-    else if (a === '--svg') parsed.svg = valueOf(i++, a);
-    else if (a === '--report') parsed.markdown = valueOf(i++, a);
-    else throw new Error(`unknown argument ${a}`);
+/** Refuses output paths that cannot be written, before anything runs. */
+function checkOutputs(o: BenchOpts): void {
+  for (const [flag, path] of [['--json', o.json], ['--svg', o.svg], ['--report', o.report]] as const) {
+    const why = path === undefined ? undefined : unwritable(path);
+    if (why) throw new UsageError(`option '${flag}': cannot write ${path}: ${why}`);
   }
-  return parsed;
 }
 
-async function runBenchCommand(args: string[], io: CliIo): Promise<number> {
-  let opts: BenchArgs;
-  try {
-    opts = parseBenchArgs(args);
-  } catch (err) {
-    io.err(`viommu bench: ${(err as Error).message}\nusage: viommu ${USAGE}\n`);
-    return 2;
+/** The targets a run could not measure, each with the reason and what to do. */
+export function missingTargets(r: BenchResult, nativeWanted: boolean): string[] {
+  const missing: string[] = [];
+  if (r.meta.coreMissing) missing.push(`wasm core: ${r.meta.coreMissing} (npm run build)`);
+  if (nativeWanted && r.meta.native.startsWith('skipped: ')) {
+    missing.push(`native C baseline (the "native" column is empty): ${r.meta.native.slice(9)}; install a C compiler (gcc or clang, or set CC) or pass --no-native`);
   }
-  const bar = opts.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'bench [{bar}] {value}/{total} {step}', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
+  if ('missing' in r.qi) missing.push(`queued invalidation: ${r.qi.missing}`);
+  return missing;
+}
+
+/** A progress callback: a bar on a terminal, lines otherwise, nothing with --no-progress. */
+async function progress(o: BenchOpts, io: CliIo): Promise<{ update(done: number, total: number, step: string): void; stop(): void }> {
+  if (!o.progress) return { update: () => {}, stop: () => {} };
+  if (!process.stderr.isTTY) return { update: (d, t, s) => io.err(`[${d}/${t}] ${s}\n`), stop: () => {} };
+  const { default: cliProgress } = await import('cli-progress');
+  const bar = new cliProgress.SingleBar({ format: 'bench [{bar}] {value}/{total} {step}', stream: process.stderr }, cliProgress.Presets.shades_classic);
   let started = false;
-  const result = await runBench({
-    quick: opts.quick,
-    noNative: opts.noNative,
-    onProgress: (done, total, step) => {
-      if (!bar) return io.err(opts.progress ? `[${done}/${total}] ${step}\n` : '');
-      if (!started) { bar.start(total, 0, { step }); started = true; }
+  return {
+    update: (done, total, step) => {
+      if (!started) bar.start(total, 0, { step });
+      started = true;
       bar.update(done, { step });
     },
-  });
-  bar?.stop();
-  io.out(`${formatTable(result)}\n`);
-  for (const path of await writeOutputs(result, { json: opts.json, svg: opts.svg, markdown: opts.markdown })) io.err(`wrote ${path}\n`);
-  return 0;
+    stop: () => bar.stop(),
+  };
 }
 
-/** The `bench` row of the CLI command table. */
-export const benchCommand: Command = {
+async function runBenchCommand(o: BenchOpts, io: CliIo): Promise<number> {
+  checkOutputs(o);
+  if (o.svg || o.report) {
+    const { loadPlotting } = await import('../../../bench/report/plots.js');
+    try {
+      await loadPlotting();
+    } catch (err) {
+      printError(io, (err as Error).message);
+      return 1;
+    }
+  }
+  const { runBench } = await import('../../../bench/run.js');
+  const { formatTable } = await import('../../../bench/report/format.js');
+  const { writeOutputs } = await import('../../../bench/report/write.js');
+  const bar = await progress(o, io);
+  const result = await runBench({ quick: o.quick, noNative: !o.native, onProgress: bar.update });
+  bar.stop();
+  io.out(`${formatTable(result)}\n`);
+  for (const path of await writeOutputs(result, { json: o.json, svg: o.svg, markdown: o.report })) io.err(`wrote ${path}\n`);
+  const missing = missingTargets(result, o.native);
+  for (const m of missing) printError(io, `not measured: ${m}`);
+  return missing.length === 0 ? 0 : 1;
+}
+
+/** The `bench` row of the command table. */
+export const benchCommand: CliCommand = {
   name: 'bench',
-  usage: USAGE,
-  describe: 'translation/invalidation throughput vs native C, plain JS and a QEMU-policy model',
-  run: runBenchCommand,
+  summary: 'translation/invalidation throughput vs native C, plain JS and a QEMU-policy model (docs/BENCH.md)',
+  define: (cmd: Command) => {
+    cmd.option('--quick', 'smaller sizes (a few seconds)')
+      .addOption(new Option('--json <file>', 'write the result as JSON'))
+      .addOption(new Option('--svg <file>', 'write every plot into one SVG (needs the optional packages vega, vega-lite)'))
+      .addOption(new Option('--report <file>', 'write the markdown report, plots in a folder beside it (needs vega, vega-lite)'))
+      .option('--no-native', 'skip the native C baseline')
+      .option('--no-progress', 'no progress output');
+  },
+  run: (_args, opts, io) => runBenchCommand(opts as unknown as BenchOpts, io),
 };

@@ -3,20 +3,19 @@
  * (fuzz/README.md). Runs for `--time` seconds on `--workers` threads, prints
  * executions/s and coverage growth, writes minimized findings as replayable
  * scenarios to `DIR/findings/` and the corpus to `DIR/corpus/` (resumed by
- * the next run). Exit status 0 without findings, 1 with, 2 on bad usage.
- * `viommu fuzz --check FILE...` runs scenario files under the oracles.
+ * the next run). `viommu fuzz --check FILE...` runs scenario files under the
+ * oracles. `--json` prints the summary (or the per-file results) as JSON.
+ * Exit status 0 without findings, 1 with, 2 on bad usage or an unreadable file.
+ * The fuzzer's modules load on first use.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCampaign, summaryLine } from '../../../fuzz/campaign.js';
-import { Executor, loadFuzzModule } from '../../../fuzz/execute.js';
-import { fromScenarioDoc } from '../../../fuzz/input.js';
-import { goldenDir } from '../../../fuzz/seeds.js';
-import type { CliIo } from './main.js';
+import { Option, type Command } from 'commander';
+import { printError, type CliCommand, type CliIo } from './command.js';
+import { integerIn } from './values.js';
 
-const USAGE = 'fuzz --time SEC [--seed N] [--workers K] [--out DIR] [--runs N] [--step-budget MS] [--no-host-coverage] [--seeds DIR]... | fuzz --check FILE...';
-
-interface FuzzArgs {
+/** The options `fuzz` takes (commander's names). */
+interface FuzzOpts {
   time: number;
   seed: number;
   workers: number;
@@ -24,76 +23,79 @@ interface FuzzArgs {
   runs?: number;
   stepBudget: number;
   hostCoverage: boolean;
-  seeds: string[];
-  check: string[];
+  seeds?: string[];
+  check?: string[];
+  json?: boolean;
 }
 
-const NUMERIC: Record<string, { key: 'time' | 'seed' | 'workers' | 'runs' | 'stepBudget'; min: number; max: number }> = {
-  '--time': { key: 'time', min: 1, max: 7 * 24 * 3600 },
-  '--seed': { key: 'seed', min: 0, max: 0xffff_ffff },
-  '--workers': { key: 'workers', min: 0, max: 256 },
-  '--runs': { key: 'runs', min: 1, max: 1e12 },
-  '--step-budget': { key: 'stepBudget', min: 1, max: 600_000 },
-};
+/** One `--check` file's outcome. */
+interface CheckResult {
+  readonly file: string;
+  readonly ok: boolean;
+  readonly finding?: { kind: string; step: number; message: string };
+  /** The file could not be read or is not a valid scenario. */
+  readonly error?: string;
+}
 
-/** Parses the arguments; throws an Error naming the bad one. */
-export function parseFuzzArgs(args: readonly string[]): FuzzArgs {
-  const a: FuzzArgs = { time: 60, seed: 1, workers: 1, stepBudget: 250, hostCoverage: true, seeds: [], check: [] };
-  for (let i = 0; i < args.length; i++) {
-    const flag = args[i]!;
-    const num = NUMERIC[flag];
-    if (num) {
-      const v = Number(args[++i]);
-      if (!Number.isInteger(v) || v < num.min || v > num.max) throw new Error(`${flag}: expected an integer in ${num.min}..${num.max}, got ${JSON.stringify(args[i])}`);
-      a[num.key] = v;
-    } else if (flag === '--out' || flag === '--seeds') {
-      const v = args[++i];
-      if (!v) throw new Error(`${flag}: expected a directory`);
-      if (flag === '--out') a.out = v;
-      else a.seeds.push(v);
-    } else if (flag === '--no-host-coverage') {
-      a.hostCoverage = false;
-    } else if (flag === '--check') {
-      while (i + 1 < args.length && !args[i + 1]!.startsWith('--')) a.check.push(args[++i]!);
-      if (a.check.length === 0) throw new Error('--check: expected scenario files');
-    } else {
-      throw new Error(`unknown argument ${JSON.stringify(flag)}`);
+/** Runs scenario files under the oracles; an unreadable or invalid file is reported naming it. */
+async function checkFiles(files: readonly string[], json: boolean, io: CliIo): Promise<number> {
+  const { Executor, loadFuzzModule } = await import('../../../fuzz/execute.js');
+  const { fromScenarioDoc } = await import('../../../fuzz/input.js');
+  const exec = new Executor(loadFuzzModule((l) => io.err(`${l}\n`)).module);
+  const results: CheckResult[] = [];
+  for (const file of files) {
+    let input;
+    try {
+      input = fromScenarioDoc(JSON.parse(readFileSync(file, 'utf8')));
+    } catch (err) {
+      results.push({ file, ok: false, error: err instanceof Error ? err.message : String(err) });
+      if (!json) printError(io, `${file}: ${results.at(-1)!.error!}`);
+      continue;
     }
+    const { finding } = await exec.run(input);
+    results.push({ file, ok: !finding, ...(finding ? { finding: { kind: finding.kind, step: finding.step, message: finding.message } } : {}) });
+    if (!json) io.out(finding ? `${file}: ${finding.kind} at step ${finding.step}: ${finding.message}\n` : `${file}: ok\n`);
   }
-  return a;
+  if (json) io.out(`${JSON.stringify({ results }, null, 2)}\n`);
+  return results.some((r) => r.error) ? 2 : results.some((r) => r.finding) ? 1 : 0;
 }
 
-/** Runs scenario files under the oracles; returns the number with a finding. */
-async function checkFiles(files: readonly string[], io: CliIo): Promise<number> {
-  const exec = new Executor(loadFuzzModule().module);
-  let bad = 0;
-  for (const f of files) {
-    const r = await exec.run(fromScenarioDoc(JSON.parse(readFileSync(f, 'utf8'))));
-    if (r.finding) {
-      bad++;
-      io.out(`${f}: ${r.finding.kind} at step ${r.finding.step}: ${r.finding.message}\n`);
-    } else {
-      io.out(`${f}: ok\n`);
-    }
-  }
-  return bad;
-}
-
-/** The `fuzz` command (its row in main.ts loads this module on demand). */
-export async function runFuzz(args: string[], io: CliIo): Promise<number> {
-  let a: FuzzArgs;
-  try {
-    a = parseFuzzArgs(args);
-  } catch (err) {
-    io.err(`viommu fuzz: ${err instanceof Error ? err.message : String(err)}\nusage: viommu ${USAGE}\n`);
-    return 2;
-  }
-  if (a.check.length > 0) return (await checkFiles(a.check, io)) > 0 ? 1 : 0;
-  const seedDirs = [...(a.seeds.length > 0 ? a.seeds : [goldenDir()]), ...(a.out ? [join(a.out, 'corpus')] : [])];
+/** A fuzzing campaign; with --json the progress lines go to stderr and the summary to stdout. */
+async function campaign(o: FuzzOpts, io: CliIo): Promise<number> {
+  const { runCampaign, summaryLine } = await import('../../../fuzz/campaign.js');
+  const { ensureCoverageBuild } = await import('../../../fuzz/coverage-build.js');
+  const { goldenDir } = await import('../../../fuzz/seeds.js');
+  const note = ensureCoverageBuild((l) => io.err(`${l}\n`)).note; // once here, before the workers look for it
+  if (note) io.err(`fuzz: ${note}; running without core coverage\n`);
+  const print = o.json ? (l: string) => io.err(`${l}\n`) : (l: string) => io.out(`${l}\n`);
+  const seedDirs = [...(o.seeds?.length ? o.seeds : [goldenDir()]), ...(o.out ? [join(o.out, 'corpus')] : [])];
   const summary = await runCampaign({
-    seed: a.seed, workers: a.workers, outDir: a.out, timeMs: a.time * 1000, runs: a.runs, stepBudgetMs: a.stepBudget,
-    hostCoverage: a.hostCoverage, seedDirs, print: (l) => io.out(`${l}\n`),
+    seed: o.seed, workers: o.workers, outDir: o.out, timeMs: o.time * 1000, runs: o.runs, stepBudgetMs: o.stepBudget,
+    hostCoverage: o.hostCoverage, seedDirs, print,
   });
-  io.out(`${summaryLine(summary)}\n`);
+  io.out(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${summaryLine(summary)}\n`);
   return summary.findings.length > 0 ? 1 : 0;
 }
+
+/** The `fuzz` row of the command table. */
+export const fuzzCommand: CliCommand = {
+  name: 'fuzz',
+  summary: 'coverage-guided fuzzing of the guest interface; findings as replayable scenarios (fuzz/README.md)',
+  define: (cmd: Command) => {
+    const campaignOnly = ['time', 'seed', 'workers', 'out', 'runs', 'stepBudget', 'seeds'];
+    cmd.addOption(new Option('--time <sec>', 'run this long (seeds included)').argParser(integerIn(1, 7 * 24 * 3600)).default(60))
+      .addOption(new Option('--seed <n>', 'random seed').argParser(integerIn(0, 0xffff_ffff)).default(1))
+      .addOption(new Option('--workers <k>', 'worker threads (0: this thread)').argParser(integerIn(0, 256)).default(1))
+      .option('--out <dir>', 'write findings/ and corpus/ here (a later run resumes the corpus)')
+      .addOption(new Option('--runs <n>', 'stop after this many executions').argParser(integerIn(1, 1e12)))
+      .addOption(new Option('--step-budget <ms>', 'a step slower than this is a finding').argParser(integerIn(1, 600_000)).default(250))
+      .option('--no-host-coverage', 'core coverage only (faster)')
+      .option('--seeds <dir...>', 'seed scenario folders (default: firmware-tests/golden)')
+      .addOption(new Option('--check <file...>', 'run scenario files under the oracles instead of fuzzing').conflicts(campaignOnly))
+      .option('--json', 'print the summary (or the --check results) as JSON');
+  },
+  run: (_args, opts, io) => {
+    const o = opts as unknown as FuzzOpts;
+    return o.check ? checkFiles(o.check, !!o.json, io) : campaign(o, io);
+  },
+};

@@ -1,29 +1,27 @@
 /**
  * `viommu info`: a profile's register layout and its CAP/ECAP decoded into
- * the spec's field names (§11.4.2, §11.4.3).
+ * the spec's field names (VT-d §11.4.2, §11.4.3), as text or `--json`. The
+ * unit is given by options (`--legacy`, `--aw`, ...) or, for the QEMU
+ * profiles, by QEMU's own `-device intel-iommu,...` property string (`--device`).
  */
+import { Option, type Command } from 'commander';
 import { buildRegisterTable } from '../vtd/register-table.js';
-import { createProfile, type IommuOptions } from '../vtd/profiles.js';
+import { createProfile, createProfileFromDevice, PROFILE_NAMES, type IommuOptions, type Profile } from '../vtd/profiles.js';
 import { CAP, ECAP } from '../vtd/spec/registers.js';
-import type { CliIo } from './main.js';
+import { UsageError, type CliCommand, type CliIo } from './command.js';
+import { integerIn, oneOf } from './values.js';
 
 const hex = (v: bigint | number, pad = 0): string => `0x${v.toString(16).padStart(pad, '0')}`;
+const flag = (v: bigint, mask: bigint): number => Number((v & mask) !== 0n);
 
 /** CAP fields worth showing, decoded. */
-function capFields(cap: bigint): [string, string][] {
-  return [
-    ['ND (domains)', String(2 ** (4 + 2 * Number(cap & 7n)))],
-    ['CM', String(Number((cap & CAP.CM) !== 0n))],
-    ['SAGAW', `0b${CAP.sagaw(cap).toString(2)}`],
-    ['MGAW', String(CAP.mgaw(cap))],
-    ['FRO', hex(CAP.fro(cap) * 16)],
-    ['SLLPS', `0b${CAP.sllps(cap).toString(2)}`],
-    ['NFR+1 (fault records)', String(CAP.nfr(cap) + 1)],
-    ['MAMV', String(CAP.mamv(cap))],
-    ['FS1GP', String(Number((cap & CAP.FS1GP) !== 0n))],
-    ['FS5LP', String(Number((cap & CAP.FS5LP) !== 0n))],
-    ['ESRTPS', String(Number((cap & CAP.ESRTPS) !== 0n))],
-  ];
+function capFields(cap: bigint): Record<string, string | number> {
+  return {
+    'ND (domains)': 2 ** (4 + 2 * Number(cap & 7n)), CM: flag(cap, CAP.CM), SAGAW: `0b${CAP.sagaw(cap).toString(2)}`,
+    MGAW: CAP.mgaw(cap), FRO: hex(CAP.fro(cap) * 16), SLLPS: `0b${CAP.sllps(cap).toString(2)}`,
+    'NFR+1 (fault records)': CAP.nfr(cap) + 1, MAMV: CAP.mamv(cap), DRD: flag(cap, CAP.DRD), DWD: flag(cap, CAP.DWD),
+    FS1GP: flag(cap, CAP.FS1GP), FS5LP: flag(cap, CAP.FS5LP), ESRTPS: flag(cap, CAP.ESRTPS),
+  };
 }
 
 const ECAP_FLAGS: [string, bigint][] = [
@@ -33,42 +31,71 @@ const ECAP_FLAGS: [string, bigint][] = [
   ['FLTS', ECAP.FLTS], ['SMPWCS', ECAP.SMPWCS], ['RPS', ECAP.RPS],
 ];
 
-function parseOptions(args: string[]): { profile: string; options: Partial<IommuOptions> } {
-  const o: { -readonly [K in keyof IommuOptions]?: IommuOptions[K] } = {};
-  let profile = 'default';
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--profile') profile = args[++i] ?? '';
-    else if (a === '--legacy') o.scalableMode = false;
-    else if (a === '--scalable') o.scalableMode = true;
-    else if (a === '--cm') o.cachingMode = true;
-    else if (a === '--first-stage') o.firstStage = true;
-    else if (a === '--aw') o.awBits = Number(args[++i]) as IommuOptions['awBits'];
-    else throw new Error(`unknown argument "${a}"`);
-  }
-  return { profile, options: o };
+/** Everything `info` shows, as plain data (`--json` prints it as is). */
+export function describeProfile(p: Profile): Record<string, unknown> {
+  return {
+    profile: p.name, options: p.options, ver: hex(p.ver), cap: hex(p.cap, 16), ecap: hex(p.ecap, 16),
+    capFields: capFields(p.cap),
+    ecapFlags: ECAP_FLAGS.filter(([, m]) => (p.ecap & m) !== 0n).map(([n]) => n),
+    iro: hex(ECAP.iro(p.ecap) * 16), pss: ECAP.pss(p.ecap), mhmv: Number((p.ecap >> ECAP.MHMV_SHIFT) & 0xfn),
+    blockSize: hex(p.blockSize),
+    registers: buildRegisterTable(p).map((r) => ({
+      offset: hex(r.offset, 3), name: r.name, bits: r.width * 8, reset: hex(r.reset, 16), writable: hex(r.writable, 16), w1c: hex(r.w1c, 16),
+    })),
+  };
 }
 
-/** Runs `viommu info`. */
-export async function runInfo(args: string[], io: CliIo): Promise<number> {
-  let p;
-  try {
-    const { profile, options } = parseOptions(args);
-    p = createProfile(profile, options);
-  } catch (err) {
-    io.err(`viommu info: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 2;
-  }
-  io.out(`profile ${p.name}  VER ${hex(p.ver)}  CAP ${hex(p.cap, 16)}  ECAP ${hex(p.ecap, 16)}\n`);
-  io.out(`options ${JSON.stringify(p.options)}\n\nCAP\n`);
-  for (const [k, v] of capFields(p.cap)) io.out(`  ${k.padEnd(24)} ${v}\n`);
-  const flags = ECAP_FLAGS.filter(([, m]) => (p.ecap & m) !== 0n).map(([n]) => n);
-  io.out(`ECAP\n  flags ${flags.join(' ')}\n  IRO ${hex(ECAP.iro(p.ecap) * 16)}  PSS ${ECAP.pss(p.ecap)}\n\n`);
-  io.out(`registers (block ${hex(p.blockSize)} bytes)\n`);
+function printText(d: ReturnType<typeof describeProfile>, io: CliIo): void {
+  io.out(`profile ${String(d['profile'])}  VER ${String(d['ver'])}  CAP ${String(d['cap'])}  ECAP ${String(d['ecap'])}\n`);
+  io.out(`options ${JSON.stringify(d['options'])}\n\nCAP\n`);
+  for (const [k, v] of Object.entries(d['capFields'] as object)) io.out(`  ${k.padEnd(24)} ${String(v)}\n`);
+  io.out(`ECAP\n  flags ${(d['ecapFlags'] as string[]).join(' ')}\n  IRO ${String(d['iro'])}  PSS ${String(d['pss'])}  MHMV ${String(d['mhmv'])}\n\n`);
+  io.out(`registers (block ${String(d['blockSize'])} bytes)\n`);
   io.out('  offset name       width reset              writable           w1c\n');
-  for (const r of buildRegisterTable(p)) {
-    io.out(`  ${hex(r.offset, 3)}  ${r.name.padEnd(10)} ${String(r.width * 8).padEnd(5)} `
-      + `${hex(r.reset, 16)} ${hex(r.writable, 16)} ${hex(r.w1c, 16)}\n`);
+  for (const r of d['registers'] as Record<string, string>[]) {
+    io.out(`  ${r['offset']}  ${r['name']!.padEnd(10)} ${String(r['bits']).padEnd(5)} ${r['reset']} ${r['writable']} ${r['w1c']}\n`);
   }
-  return 0;
 }
+
+/** The options the flags ask for (only the flags given). */
+function optionsOf(opts: Record<string, unknown>): Partial<IommuOptions> {
+  const o: { -readonly [K in keyof IommuOptions]?: IommuOptions[K] } = {};
+  if (opts['legacy']) o.scalableMode = false;
+  if (opts['scalable']) o.scalableMode = true;
+  if (opts['cm']) o.cachingMode = true;
+  if (opts['firstStage']) o.firstStage = true;
+  if (opts['aw'] !== undefined) o.awBits = opts['aw'] as IommuOptions['awBits'];
+  if (opts['faultRecords'] !== undefined) o.faultRecords = opts['faultRecords'] as number;
+  return o;
+}
+
+/** The `info` row of the command table. */
+export const infoCommand: CliCommand = {
+  name: 'info',
+  summary: 'print a profile\'s registers and CAP/ECAP decoded',
+  define: (cmd: Command) => {
+    const byOptions = ['legacy', 'scalable', 'aw', 'cm', 'firstStage', 'faultRecords'];
+    cmd.addOption(new Option('--profile <name>', 'capability profile').argParser(oneOf(PROFILE_NAMES)).default('default'))
+      .addOption(new Option('--legacy', 'no scalable mode (ECAP.SMTS clear)').conflicts('scalable'))
+      .option('--scalable', 'scalable mode')
+      .addOption(new Option('--aw <bits>', 'guest address width').argParser(oneOf([39, 48, 57] as const)))
+      .option('--cm', 'caching mode (CAP.CM)')
+      .option('--first-stage', 'first stage only (QEMU 10.0\'s x-flts; profile qemu-10.0)')
+      .addOption(new Option('--fault-records <n>', 'fault recording registers (default profile)').argParser(integerIn(1, 14)))
+      .addOption(new Option('--device <props>', 'the unit as QEMU\'s -device property string, e.g. intel-iommu,caching-mode=on,x-scalable-mode=on (profiles qemu-7.2, qemu-10.0)').conflicts(byOptions))
+      .option('--json', 'print the description as JSON');
+  },
+  run: async (_args, opts, io) => {
+    let p: Profile;
+    try {
+      const name = opts['profile'] as string;
+      p = opts['device'] !== undefined ? createProfileFromDevice(name, opts['device'] as string) : createProfile(name, optionsOf(opts));
+    } catch (err) {
+      throw new UsageError(err instanceof Error ? err.message : String(err));
+    }
+    const d = describeProfile(p);
+    if (opts['json']) io.out(`${JSON.stringify(d, null, 2)}\n`);
+    else printText(d, io);
+    return 0;
+  },
+};

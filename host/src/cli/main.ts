@@ -1,26 +1,28 @@
 /**
- * The `viommu` command line. Commands are rows of a table
- * `{ name, usage, describe, run }`; `main` picks the row and runs it.
- * Other commands (bench, fuzz, trace) add rows to `COMMANDS`.
+ * The `viommu` command line, on commander. Commands are rows of a table
+ * (`CliCommand`: name, summary, the arguments and options it declares, and
+ * its run); `main` builds the program from the rows and runs it. Every
+ * command answers `--help`; `viommu --version` prints the package version.
+ *
+ * Exit status: 0 success, 1 the command ran and failed (findings, a failed
+ * flow, an unreadable file, a missing bench target), 2 bad usage (unknown
+ * command or option, a bad value: the message names the option).
  */
-import { benchCommand } from './bench.js'; // bench row added by H4 (issue 9)
-import { runDemo } from './demo.js';
-import { runInfo } from './info.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { packageRoot } from '../core/load-node.js';
+import { benchCommand } from './bench.js';
+import { printError, UsageError, type CliCommand, type CliIo } from './command.js';
+import { demoCommand } from './demo.js';
+import { fuzzCommand } from './fuzz.js';
+import { infoCommand } from './info.js';
 import { replayCommand } from './replay.js';
 
-/** One CLI command. `run` gets the arguments after the command name and returns the exit code. */
-export interface Command {
-  readonly name: string;
-  readonly usage: string;
-  readonly describe: string;
-  run(args: string[], io: CliIo): Promise<number>;
-}
+export type { CliCommand, CliIo } from './command.js';
 
-/** Where commands print. */
-export interface CliIo {
-  out(text: string): void;
-  err(text: string): void;
-}
+/** The command table. */
+export const COMMANDS: readonly CliCommand[] = [replayCommand, infoCommand, demoCommand, benchCommand, fuzzCommand];
 
 const stdio: CliIo = {
   out: (t) => process.stdout.write(t),
@@ -35,45 +37,49 @@ function quietOnClosedPipe(): void {
   });
 }
 
-/** The command table. */
-export const COMMANDS: Command[] = [
-  {
-    name: 'replay', usage: 'replay <scenario.json> [--verbose]',
-    describe: 'run a viommu-scenario/1 file and print the viommu-replay/1 observations',
-    run: replayCommand,
-  },
-  {
-    name: 'info', usage: 'info [--profile NAME] [--legacy] [--aw 39|48|57] [--cm] [--first-stage]',
-    describe: 'print a profile\'s register layout and CAP/ECAP decoded',
-    run: runInfo,
-  },
-  {
-    name: 'demo', usage: 'demo [flow]',
-    describe: 'run the seed flows (all, or the one named), each narrated and self-checked, then a throughput figure',
-    run: runDemo,
-  },
-  benchCommand,
-  { name: 'fuzz', usage: 'fuzz --time SEC [--seed N] [--workers K] [--out DIR]', describe: 'coverage-guided fuzzing; findings as replayable scenarios (fuzz/README.md)', run: async (a, io) => (await import('./fuzz.js')).runFuzz(a, io) },
-];
+/** The package version (package.json). */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
 
-function help(io: CliIo): void {
-  io.out('usage: viommu <command> [args]\n\n');
-  for (const c of COMMANDS) io.out(`  ${c.usage.padEnd(48)} ${c.describe}\n`);
+/** Builds the program; `result.code` receives the exit code of the command that ran. */
+function program(io: CliIo, result: { code: number }): Command {
+  const prog = new Command('viommu')
+    .description('a virtual Intel VT-d IOMMU: replay scenarios, inspect profiles, run the seed flows, benchmark, fuzz')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (text, write) => write(`viommu: ${text}`) })
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride();
+  for (const row of COMMANDS) {
+    const cmd = prog.command(row.name).summary(row.summary).description(row.summary);
+    row.define(cmd);
+    cmd.action(async (...a: unknown[]) => {
+      const self = a[a.length - 1] as Command;
+      try {
+        result.code = await row.run(self.processedArgs as unknown[], self.opts(), io);
+      } catch (err) {
+        if (!(err instanceof UsageError)) throw err;
+        self.error(`error: ${err.message}`, { exitCode: 2, code: 'viommu.usage' });
+      }
+    });
+  }
+  return prog;
 }
 
 /** Entry point: `argv` as in `process.argv` (node, script, command, args...). Returns the exit code. */
-export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
+export async function main(argv: readonly string[], io: CliIo = stdio): Promise<number> {
   if (io === stdio) quietOnClosedPipe();
-  const [name, ...args] = argv.slice(2);
-  if (!name || name === 'help' || name === '--help' || name === '-h') {
-    help(io);
-    return name ? 0 : 2;
+  const result = { code: 0 };
+  try {
+    await program(io, result).parseAsync([...argv]);
+    return result.code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+      if (err.code === 'commander.help') return argv.length > 2 ? 0 : 2; // `viommu help` vs a bare `viommu`
+      return 2;
+    }
+    printError(io, err instanceof Error ? err.message : String(err));
+    return 1;
   }
-  const cmd = COMMANDS.find((c) => c.name === name);
-  if (!cmd) {
-    io.err(`viommu: unknown command "${name}"\n`);
-    help(io);
-    return 2;
-  }
-  return cmd.run(args, io);
 }
