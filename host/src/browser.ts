@@ -14,7 +14,9 @@
  */
 
 /** Build a machine (RAM, VT-d unit, PCI devices) from a config object. */
-export { createMachine, Machine, VTD_BASE, VTD_WINDOW, BAR_BASE, ECAM_BASE, type MachineConfig, type DeviceConfig } from './machine.js';
+export { createMachine, Machine, VTD_BASE, VTD_WINDOW, BAR_BASE, ECAM_BASE, type MachineConfig, type DeviceConfig, type MachineBacking } from './machine.js';
+/** The device kinds a machine config can name (`DeviceConfig.kind`) and what the registry builds. */
+export { DEVICE_KINDS, type DeviceKind, type DeviceOptions, type DeviceFactory, type ModelDevice } from './devices/registry.js';
 /** The WASM core: instantiation from bytes, a module or a URL, and its typed wrapper. */
 export { Core, loadCoreFrom, loadCoreFromSync, type CoreExports, type CoreSource, type Translation } from './core/core.js';
 /** The caches' live contents (`Core.cacheContents()`). */
@@ -29,31 +31,53 @@ export { GuestMemory } from './core/guest-memory.js';
 export * from './core/constants.js';
 /** The VT-d unit: MMIO registers, commands, invalidation, fault recording. */
 export { VtdUnit, type VtdUnitOptions, type DmaFault, type VtdUnitState } from './vtd/vtd-unit.js';
+/** The parts of a `VtdUnit`: register file, command register target, fault recorder, event interrupts. */
+export type { RegisterFile, RegisterHooks, RegisterWrite } from './vtd/register-file.js';
+export type { GcmdTarget } from './vtd/gcmd.js';
+export type { FaultRecorder } from './vtd/fault-recorder.js';
+export type { EventInterrupts } from './vtd/interrupts.js';
+/** The page-request side of a `VtdUnit` (VT-d §7.5): requests, the queue, open groups, responses routed back to devices. */
+export type { PageRequestService, PageResponseRouter, GroupResponse } from './vtd/prq/page-request-service.js';
+export type { PageRequest, PageRequestSink, PageRequestOutcome, PageGroupResponse, PageResponseCode, PageResponseTarget } from './vtd/prq/page-request.js';
+export type { PageRequestQueue, EnqueueResult } from './vtd/prq/queue.js';
+export type { OpenGroup } from './vtd/prq/groups.js';
 /** The parts of `VtdUnitState`: queued invalidation, fault recording, page requests. */
 export type { QiState } from './vtd/qi/invalidation-queue.js';
 export type { FaultRecorderState } from './vtd/fault-recorder.js';
 export type { PageRequestState, PageRequestStats } from './vtd/prq/page-request-service.js';
 /** Capability profiles (`default`, `qemu-7.2`, `qemu-10.0`). */
-export { createProfile, PROFILE_NAMES, type Profile, type ProfileName, type IommuOptions } from './vtd/profiles.js';
+export { createProfile, createProfileFromDevice, PROFILE_NAMES, type Profile, type ProfileName, type IommuOptions, type HostQuirks } from './vtd/profiles.js';
+/** QEMU's `-device intel-iommu,...` property strings (`MachineConfig.device`), per QEMU version. */
+export { parseQemuDevice, QEMU_DEVICES, type QemuDeviceModel, type PropType } from './vtd/qemu-device.js';
 /** Interrupts the unit sends (fault / invalidation / page-request events). */
 export type { MsiMessage, InterruptSink, InterruptSource } from './vtd/interrupts.js';
 /** A fault as recorded in a fault recording register. */
 export type { FaultRecord, RecordOutcome } from './vtd/fault-recorder.js';
 /** The register table of a profile (offsets, widths, masks). */
-export { buildRegisterTable, type RegisterRow, type RegName } from './vtd/register-table.js';
+export { buildRegisterTable, type RegisterRow, type RegName, type FixedRegName, type FrcdRegName } from './vtd/register-table.js';
+/** Register offsets of the VT-d register block (VT-d §11.4). */
+export { REG } from './vtd/spec/registers.js';
 /** The DMA test device and its BAR layout. */
-export { DmaTestDevice } from './devices/dma-test/device.js';
+export { DmaTestDevice, type DmatOp } from './devices/dma-test/device.js';
 export { DMAT, DMAT_CMD, DMAT_STATE } from './devices/dma-test/regs.js';
 /** The ATS device (device-TLB, translation requests, PRI) and its BAR layout. */
 export { AtsDevice, type AtsOp } from './devices/ats/device.js';
 export { ATS, ATS_CMD, ATS_CTL, ATS_STATE } from './devices/ats/regs.js';
 /** The shared work-queue device (PASID-tagged descriptors through a portal, SIOV / ENQCMD style) and its BAR layout. */
 export { SwqDevice, type SwqJob } from './devices/swq/device.js';
+export type { WorkDescriptor } from './devices/swq/descriptor.js';
+/** What every built-in device is made of: its PCI function (config space, capabilities, interrupts, page requests). */
+export type { DeviceFunction, FunctionCaps } from './devices/common/function.js';
+export type { PriEngine, PageFault, PageResponseHandler } from './devices/common/pri-engine.js';
 export { SWQ, SWQ_ERR, SWQ_PT, SWQ_VECTOR } from './devices/swq/regs.js';
 /** PCI bus, the DMA port devices use, and the MSIs devices send (`MachineConfig.onDeviceInterrupt`). */
-export { PciBus, type PciFunction } from './pci/bus.js';
-export type { DmaPort, DmaResult } from './pci/dma-port.js';
-export type { DeviceMsi, DeviceMsiSink } from './pci/msi.js';
+export { PciBus, type PciFunction, type DeviceTlbInvalidation } from './pci/bus.js';
+export type { DmaPort, DmaResult, DmaAttrs, TranslationCompletion } from './pci/dma-port.js';
+export type { DeviceMsi, DeviceMsiSink, FunctionInterrupts, MsixTable } from './pci/msi.js';
+/** PCI configuration space (identity, BARs, capability lists) and its access mechanisms (ECAM, ports 0xCF8/0xCFC). */
+export { ConfigSpace, type PciIdentity, type BarSpec, type ConfigWriteHook } from './pci/config-space.js';
+export type { AtsCap, PasidCap, MsiCap, MsixCap } from './pci/capabilities.js';
+export { ConfigAccess } from './pci/config-access.js';
 /** The ACPI DMAR table of a machine (`machine.dmarTable()` uses it). */
 export { buildDmar, type DmarInput, type RmrrConfig } from './acpi/dmar.js';
 /** Machine snapshots (`machine.snapshot()` / `machine.restore()`): the byte format's header and sections. */

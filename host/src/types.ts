@@ -6,7 +6,8 @@
  */
 
 declare const brand: unique symbol;
-type Brand<T, B extends string> = T & { readonly [brand]: B };
+/** `T` tagged with the compile-time brand `B` (the base of `Iova`, `Gpa`, `Sid`, ...). */
+export type Brand<T, B extends string> = T & { readonly [brand]: B };
 
 /** An input address of a DMA request (I/O virtual address). */
 export type Iova = Brand<bigint, 'Iova'>;

@@ -48,13 +48,24 @@ function docOf(checker: ts.TypeChecker, s: ts.Symbol): string {
   return ts.displayPartsToString(s.getDocumentationComment(checker)).trim();
 }
 
-/** The first line(s) of a declaration up to its body, whitespace collapsed. */
-function signatureOf(decl: ts.Declaration | undefined): string {
+/**
+ * A declaration's signature, whitespace collapsed and never cut short: a
+ * function, method or constructor up to its body; a class or interface up
+ * to its members; a variable as `name: type` when its initializer is long.
+ */
+function signatureOf(checker: ts.TypeChecker, decl: ts.Declaration | undefined): string {
   if (!decl) return '';
+  const start = decl.getStart();
   const text = decl.getText();
-  const cut = ts.isClassDeclaration(decl) || ts.isInterfaceDeclaration(decl) || ts.isFunctionDeclaration(decl) || ts.isMethodDeclaration(decl)
-    ? text.split('{')[0]! : text;
-  return cut.replace(/\/\*\*[\s\S]*?\*\//g, '').replace(/\s+/g, ' ').trim().slice(0, 300);
+  let cut = text;
+  if ((ts.isFunctionDeclaration(decl) || ts.isMethodDeclaration(decl) || ts.isConstructorDeclaration(decl)) && decl.body) {
+    cut = text.slice(0, decl.body.getStart() - start);
+  } else if (ts.isClassDeclaration(decl) || ts.isInterfaceDeclaration(decl)) {
+    cut = text.slice(0, decl.members.pos - start - 1);
+  } else if (ts.isVariableDeclaration(decl) && decl.initializer && text.length > 160) {
+    cut = `${decl.name.getText()}: ${checker.typeToString(checker.getTypeAtLocation(decl), decl, ts.TypeFormatFlags.NoTruncation)}`;
+  }
+  return cut.replace(/\/\*\*[\s\S]*?\*\//g, '').replace(/\s+/g, ' ').trim();
 }
 
 const KIND: [number, string][] = [
@@ -71,7 +82,7 @@ function membersOf(checker: ts.TypeChecker, s: ts.Symbol): ApiItem[] {
     const mods = ts.canHaveModifiers(d) ? ts.getModifiers(d) ?? [] : [];
     if (mods.some((x) => x.kind === ts.SyntaxKind.PrivateKeyword || x.kind === ts.SyntaxKind.ProtectedKeyword)) return;
     if (ts.getJSDocTags(d).some((t) => t.tagName.text === 'internal')) return;
-    out.push({ name: prefix + m.name, kind: 'member', signature: signatureOf(d), doc: docOf(checker, m), members: [] });
+    out.push({ name: prefix + m.name, kind: 'member', signature: signatureOf(checker, d), doc: docOf(checker, m), members: [] });
   };
   s.members?.forEach((m) => { if (!(m.flags & ts.SymbolFlags.TypeParameter)) add(m, ''); });
   s.exports?.forEach((m) => { if (m.flags & (ts.SymbolFlags.Method | ts.SymbolFlags.Property)) add(m, 'static '); });
@@ -90,7 +101,7 @@ function itemOf(checker: ts.TypeChecker, e: ts.Symbol, prefix: string, nodeOnly:
   const s = e.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(e) : e;
   const kind = KIND.find(([f]) => s.flags & f)?.[1] ?? 'export';
   return {
-    name: prefix + e.name, kind, signature: signatureOf(s.declarations?.[0]), doc: docOf(checker, s), members: membersOf(checker, s),
+    name: prefix + e.name, kind, signature: signatureOf(checker, s.declarations?.[0]), doc: docOf(checker, s), members: membersOf(checker, s),
     ...(nodeOnly ? { nodeOnly: true } : {}),
   };
 }
@@ -106,11 +117,55 @@ export function collectApi(): ApiItem[] {
     const s = e.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(e) : e;
     if (!(s.flags & ts.SymbolFlags.ValueModule)) return [itemOf(checker, e, '', nodeOnly)];
     const ns: ApiItem = {
-      name: e.name, kind: 'namespace', signature: signatureOf(e.declarations?.[0]?.parent), doc: namespaceDoc(e), members: [],
+      name: e.name, kind: 'namespace', signature: signatureOf(checker, e.declarations?.[0]?.parent), doc: namespaceDoc(e), members: [],
       ...(nodeOnly ? { nodeOnly: true } : {}),
     };
     return [ns, ...checker.getExportsOfModule(s).map((x) => itemOf(checker, x, `${e.name}.`, nodeOnly))];
   }).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+const isPrivate = (n: ts.Node): boolean =>
+  ts.canHaveModifiers(n) && (ts.getModifiers(n) ?? []).some((m) => m.kind === ts.SyntaxKind.PrivateKeyword || m.kind === ts.SyntaxKind.ProtectedKeyword);
+
+/** The declaration named by a type reference, `typeof x`, or a heritage clause inside `node`, resolved through aliases. */
+function referencedSymbol(checker: ts.TypeChecker, node: ts.Node): ts.Symbol | undefined {
+  const id = ts.isTypeReferenceNode(node) ? node.typeName
+    : ts.isTypeQueryNode(node) ? node.exprName
+      : ts.isExpressionWithTypeArguments(node) ? node.expression : undefined;
+  const s = id && checker.getSymbolAtLocation(id);
+  return s && s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s;
+}
+
+/**
+ * Types a user meets in the public API but cannot import: declarations of
+ * host/src named in the signature of an export or of a public member (not in
+ * function bodies or private members), followed transitively, that neither
+ * entry exports. Returns "Name (used by A, B)" strings.
+ */
+export function unexportedTypes(): string[] {
+  const p = ts.createProgram([ENTRY], { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, skipLibCheck: true });
+  const checker = p.getTypeChecker();
+  const resolve = (s: ts.Symbol): ts.Symbol => (s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s);
+  const exported = new Set<ts.Symbol>();
+  for (const e of checker.getExportsOfModule(checker.getSymbolAtLocation(p.getSourceFile(ENTRY)!)!)) {
+    const s = resolve(e);
+    exported.add(s);
+    if (s.flags & ts.SymbolFlags.ValueModule) for (const x of checker.getExportsOfModule(s)) exported.add(resolve(x));
+  }
+  const users = new Map<ts.Symbol, Set<string>>();
+  const queue = [...exported];
+  const visit = (node: ts.Node, from: string): void => {
+    if (ts.isBlock(node) || isPrivate(node)) return;
+    const s = referencedSymbol(checker, node);
+    const file = s?.declarations?.[0]?.getSourceFile().fileName ?? '';
+    if (s && file.startsWith(`${ROOT}host/src/`) && !exported.has(s) && !(s.flags & ts.SymbolFlags.TypeParameter)) {
+      if (!users.has(s)) queue.push(s);
+      users.set(s, (users.get(s) ?? new Set()).add(from));
+    }
+    ts.forEachChild(node, (n) => visit(n, from));
+  };
+  for (let s = queue.shift(); s; s = queue.shift()) for (const d of s.declarations ?? []) visit(d, s.name);
+  return [...users].map(([s, by]) => `${s.name} (used by ${[...by].join(', ')})`).sort();
 }
 
 /** Names of exports without a doc comment. */
@@ -131,7 +186,7 @@ export function renderMarkdown(api: readonly ApiItem[]): string {
   const anchor = (name: string): string => name.toLowerCase().replace(/[^a-z0-9_-]/g, '');
   lines.push(...api.map((i) => `- [\`${i.name}\`](#${anchor(i.name)}) (${kindOf(i)})`), '');
   for (const i of api) {
-    lines.push(`## ${i.name}`, '', `*${kindOf(i)}*`, '', '```ts', i.signature, '```', '', i.doc || '_(undocumented)_', '');
+    lines.push(`## ${i.name}`, '', `*${kindOf(i)}*`, '', '```ts no-run', i.signature, '```', '', i.doc || '_(undocumented)_', '');
     for (const m of i.members) lines.push(`- \`${m.name}\`: ${m.doc.replace(/\n+/g, ' ') || '_(undocumented)_'}  \n  \`${m.signature.replace(/`/g, "'")}\``);
     if (i.members.length) lines.push('');
   }

@@ -18,12 +18,19 @@ export const EXT_CAP_ID = { ATS: 0x000f, PRI: 0x0013, PASID: 0x001b } as const;
 
 /** MSI capability, 64-bit address, optional per-vector masking (PCI 3.0 §6.8.1). */
 export class MsiCap {
+  /** Offset of Message Control in the capability. */
   static readonly CONTROL = 2;
+  /** Offset of Message Address (low dword). */
   static readonly ADDR_LO = 4;
+  /** Offset of Message Upper Address. */
   static readonly ADDR_HI = 8;
+  /** Offset of Message Data. */
   static readonly DATA = 0xc;
+  /** Offset of the Mask Bits. */
   static readonly MASK = 0x10;
+  /** Offset of the Pending Bits. */
   static readonly PENDING = 0x14;
+  /** Configuration-space offset of the capability. */
   readonly at: number;
 
   /** `vectorsLg2`: log2 of the vectors requested (Multiple Message Capable, 0..5). */
@@ -79,10 +86,18 @@ export class MsiCap {
 
 /** MSI-X capability; the table and PBA live in a BAR (msi.ts `MsixTable`). */
 export class MsixCap {
+  /** Offset of Message Control in the capability. */
   static readonly CONTROL = 2;
+  /** Configuration-space offset of the capability. */
   readonly at: number;
 
-  /** `vectors` table entries (1..2048) in BAR `bir` at `tableOffset`, PBA at `pbaOffset`. */
+  /**
+   * `vectors` table entries (1..2048) in BAR `bir` at `tableOffset`, PBA at `pbaOffset`.
+   * @param vectors Number of MSI-X table entries.
+   * @param bir BAR indicator of the table and the PBA.
+   * @param tableOffset Byte offset of the table in that BAR.
+   * @param pbaOffset Byte offset of the pending-bit array in that BAR.
+   */
   constructor(private readonly cfg: ConfigSpace, readonly vectors: number, readonly bir: number, readonly tableOffset: number, readonly pbaOffset: number) {
     if (!Number.isInteger(vectors) || vectors < 1 || vectors > 2048) throw new Error(`vectors: ${vectors} is not in 1..2048`);
     this.at = cfg.addCapability(CAP_ID.MSIX, 12);
@@ -118,6 +133,7 @@ export function addPcieCap(cfg: ConfigSpace, portType: number): number {
 
 /** ATS extended capability (PCIe §10.5.1). */
 export class AtsCap {
+  /** Configuration-space offset of the capability. */
   readonly at: number;
 
   /** `queueDepth`: Invalidate Queue Depth (0 means 32). */
@@ -140,8 +156,15 @@ export class AtsCap {
 
 /** PASID extended capability (PCIe §7.8.8). */
 export class PasidCap {
+  /** Configuration-space offset of the capability. */
   readonly at: number;
 
+  /**
+   * Adds the capability to `cfg`.
+   * @param maxWidth Max PASID Width, 1..20 bits.
+   * @param exec Execute Permission Supported.
+   * @param priv Privileged Mode Supported.
+   */
   constructor(private readonly cfg: ConfigSpace, readonly maxWidth: number, readonly exec: boolean, readonly priv: boolean) {
     if (!Number.isInteger(maxWidth) || maxWidth < 1 || maxWidth > 20) throw new Error(`maxWidth: ${maxWidth} is not in 1..20`);
     this.at = cfg.addExtCapability(EXT_CAP_ID.PASID, 1, 8);

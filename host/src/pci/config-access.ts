@@ -20,6 +20,7 @@ const ones = (size: number): number => (size === 4 ? 0xffff_ffff : (1 << (8 * si
 export class ConfigAccess {
   private address = 0;
 
+  /** Configuration accesses to the functions of `bus`. */
   constructor(private readonly bus: PciBus) {}
 
   /** ECAM read at `offset` into the window (1, 2 or 4 bytes; 8 splits in two). */

@@ -16,15 +16,19 @@ export interface BarSpec {
   readonly size: number;
   /** 64-bit BAR (takes two BAR slots). Default false. */
   readonly is64?: boolean;
+  /** Prefetchable memory. Default false. */
   readonly prefetchable?: boolean;
 }
 
 /** Identity of a PCI function. */
 export interface PciIdentity {
+  /** Vendor ID. */
   readonly vendorId: number;
+  /** Device ID. */
   readonly deviceId: number;
   /** Class code: base << 16 | sub << 8 | prog-if. */
   readonly classCode: number;
+  /** Revision ID. */
   readonly revision: number;
   /** Size of memory BAR0 in bytes (power of two, >= 16), or 0 for none (shorthand for `bars: [{ size }]`). */
   readonly bar0Size?: number;
@@ -32,7 +36,9 @@ export interface PciIdentity {
   readonly bars?: readonly BarSpec[];
   /** 0 endpoint (default), 1 PCI-to-PCI bridge. */
   readonly headerType?: 0 | 1;
+  /** Subsystem Vendor ID (type 0). */
   readonly subsystemVendorId?: number;
+  /** Subsystem ID (type 0). */
   readonly subsystemId?: number;
 }
 
@@ -73,6 +79,10 @@ export class ConfigSpace {
   private lastExt = 0;
   private powerOn?: Uint8Array;
 
+  /**
+   * A power-on configuration space for the function `identity` describes.
+   * @param identity The function's ids, class, header type and BARs.
+   */
   constructor(readonly identity: PciIdentity) {
     this.view.setUint16(CFG.VENDOR_ID, identity.vendorId, true);
     this.view.setUint16(CFG.DEVICE_ID, identity.deviceId, true);

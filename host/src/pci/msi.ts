@@ -32,6 +32,10 @@ export class MsixTable {
   private readonly table: Uint32Array;
   private readonly pba: Uint32Array;
 
+  /**
+   * The table and PBA `cap` describes.
+   * @param cap The MSI-X capability.
+   */
   constructor(readonly cap: MsixCap) {
     this.table = new Uint32Array(cap.vectors * 4);
     this.pba = new Uint32Array(Math.ceil(cap.vectors / 32) * 2);
@@ -128,6 +132,11 @@ export class FunctionInterrupts {
   /** Messages not sent because no interrupt mechanism was enabled (for diagnostics). */
   dropped = 0;
 
+  /**
+   * The interrupt side of the function `sid`.
+   * @param msi Its MSI capability, when it has one.
+   * @param msix Its MSI-X table, when it has one.
+   */
   constructor(
     private readonly sid: number,
     private readonly cfg: ConfigSpace,

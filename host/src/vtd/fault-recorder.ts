@@ -61,6 +61,7 @@ export class FaultRecorder {
   private next = 0;
   private readonly eventBits: number;
 
+  /** Records into `regs`' FRCD/FSTS registers and raises fault events through `events`. */
   constructor(
     private readonly regs: RegisterFile,
     private readonly profile: Profile,

@@ -11,7 +11,9 @@ import { GCMD, ECAP, CAP, RTADDR, TTM } from './spec/registers.js';
 
 /** What a GCMD command may act on. */
 export interface GcmdTarget {
+  /** The unit's registers (GSTS is updated here). */
   readonly regs: RegisterFile;
+  /** The unit's profile (which commands it implements). */
   readonly profile: Profile;
   /** SRTP: latch RTADDR (address and TTM) and invalidate the translation caches. */
   setRootTable(rtaddr: bigint): void;
@@ -19,6 +21,7 @@ export interface GcmdTarget {
   setTranslationEnabled(on: boolean): void;
   /** QIE: start or stop the invalidation queue; `false` = refused (GSTS.QIES unchanged). */
   setQueuedInvalidation(on: boolean): boolean;
+  /** Logs a guest programming error. */
   log(msg: string): void;
 }
 

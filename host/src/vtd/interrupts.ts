@@ -46,6 +46,7 @@ export class EventInterrupts {
   /** Messages sent so far (most recent last), for embedders that poll. */
   readonly sent: MsiMessage[] = [];
 
+  /** Event interrupts over `regs`' xxCTL/xxDATA/xxADDR registers, delivered to `sink`. */
   constructor(private readonly regs: RegisterFile, private readonly sink: InterruptSink = () => {}) {}
 
   /** Raises the event: sets IP, or sends the MSI at once when unmasked. */

@@ -13,7 +13,7 @@
 import type { IommuOptions } from './profiles.js';
 
 /** A property's QEMU type: how its value is written. */
-type PropType = 'bool' | 'on-off-auto' | 'uint8' | 'uint32';
+export type PropType = 'bool' | 'on-off-auto' | 'uint8' | 'uint32';
 
 /** What one QEMU version's intel-iommu has. */
 export interface QemuDeviceModel {

@@ -14,6 +14,7 @@ import type { Profile } from './profiles.js';
 
 /** A write as the side-effect handlers see it. */
 export interface RegisterWrite {
+  /** The register written. */
   readonly row: RegisterRow;
   /** Register value before the write. */
   readonly old: bigint;
@@ -47,7 +48,10 @@ export class RegisterFile {
   private readonly byDword: (RegisterRow | undefined)[];
   private hooks: RegisterHooks = {};
 
-  /** Builds the block of `profile`; `log` receives one line per ignored access. */
+  /**
+   * Builds the block of `profile`; `log` receives one line per ignored access.
+   * @param profile The profile whose register layout and reset values the block has.
+   */
   constructor(readonly profile: Profile, private readonly log: (msg: string) => void = () => {}) {
     const table = buildRegisterTable(profile);
     this.blockSize = profile.blockSize;

@@ -16,7 +16,9 @@ export interface FunctionCaps {
   readonly msiVectorsLg2?: number;
   /** MSI-X: vectors, table and PBA offsets in BAR0. */
   readonly msix?: { readonly vectors: number; readonly table: number; readonly pba: number };
+  /** ATS capability (device-TLB). */
   readonly ats?: boolean;
+  /** PASID capability: max PASID width, execute and privileged modes. */
   readonly pasid?: { readonly width: number; readonly exec: boolean; readonly priv: boolean };
   /** PRI with this Outstanding Page Request Capacity. */
   readonly priCapacity?: number;
@@ -24,14 +26,23 @@ export interface FunctionCaps {
 
 /** Shared device state: config space, capabilities, interrupts, PRI engine. */
 export class DeviceFunction {
+  /** Configuration space. */
   readonly config: ConfigSpace;
+  /** MSI / MSI-X. */
   readonly irq: FunctionInterrupts;
+  /** ATS capability, when present. */
   readonly ats?: AtsCap;
+  /** PASID capability, when present. */
   readonly pasid?: PasidCap;
+  /** Page-request engine (PRI capability), when present. */
   readonly pri?: PriEngine;
   /** Where MSIs go (the machine sets it). */
   msiSink?: DeviceMsiSink;
 
+  /**
+   * Builds the function's configuration space and capabilities.
+   * @param sid Requester id (bus << 8 | devfn).
+   */
   constructor(readonly sid: number, identity: PciIdentity, caps: FunctionCaps, port: DmaPort, log: (m: string) => void = () => {}) {
     const c = new ConfigSpace(identity);
     this.config = c;

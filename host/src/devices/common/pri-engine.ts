@@ -17,10 +17,15 @@ import { PRI, type PriCap } from '../../pci/capabilities.js';
 
 /** The page a request names and how the device wanted to access it. */
 export interface PageFault {
+  /** Page address. */
   readonly addr: bigint;
+  /** PASID, when the access had one. */
   readonly pasid?: number;
+  /** Write access (else read). */
   readonly write: boolean;
+  /** Execute access. */
   readonly exec: boolean;
+  /** Privileged access. */
   readonly priv: boolean;
 }
 
@@ -43,6 +48,7 @@ export class PriEngine {
   /** Groups sent since reset (diagnostics, tests). */
   sent = 0;
 
+  /** Page requests of the function `sid` under its PRI capability `cap`, submitted to `sink()`. */
   constructor(
     private readonly sid: number,
     private readonly cap: PriCap,

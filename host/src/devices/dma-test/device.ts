@@ -22,10 +22,15 @@ import { DMAT, DMAT_BUFFER_SIZE, DMAT_CMD, DMAT_ID, DMAT_IRQ, DMAT_STATE, dmatSt
 
 /** One command: source/destination, length, buffer offset. */
 export interface DmatOp {
+  /** read: guest memory -> buffer; write: buffer -> guest memory; copy: guest memory -> guest memory. */
   readonly kind: 'read' | 'write' | 'copy';
+  /** Source IOVA (read, copy) or destination IOVA (write). */
   readonly iova: bigint;
+  /** Destination IOVA of a copy. */
   readonly dst: bigint;
+  /** Bytes to move. */
   readonly len: number;
+  /** Offset in the device buffer. */
   readonly bufOffset: number;
 }
 

@@ -34,13 +34,21 @@ export const COMPLETION_BYTES = 32;
 
 /** A decoded descriptor. */
 export interface WorkDescriptor {
+  /** PASID the work runs in (from the submitter, as ENQCMD puts it). */
   readonly pasid: number;
+  /** Privileged submitter. */
   readonly priv: boolean;
+  /** Operation code. */
   readonly op: number;
+  /** Descriptor flags. */
   readonly flags: number;
+  /** Address of the completion record. */
   readonly completion: bigint;
+  /** Source address. */
   readonly src: bigint;
+  /** Destination address. */
   readonly dst: bigint;
+  /** Transfer size in bytes. */
   readonly size: number;
   /** True when a reserved field is non-zero. */
   readonly reservedSet: boolean;

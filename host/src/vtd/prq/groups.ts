@@ -12,8 +12,11 @@ import type { PageRequest } from './page-request.js';
 
 /** An open group as embedders and tests see it. */
 export interface OpenGroup {
+  /** Requester id. */
   readonly sid: number;
+  /** PASID, when the group's requests carry one. */
   readonly pasid?: number;
+  /** Page request group index. */
   readonly prgi: number;
   /** Pages of the group written to the queue so far. */
   readonly pages: number;

@@ -46,9 +46,13 @@ export interface PageRequestHost {
 
 /** A page-group response as the invalidation queue decoded it (descriptor type 9). */
 export interface GroupResponse {
+  /** Requester id the response goes to. */
   readonly rid: number;
+  /** PASID, when the descriptor has PASID Present set. */
   readonly pasid?: number;
+  /** Page request group index. */
   readonly prgi: number;
+  /** Response code (PageResponseCode). */
   readonly code: number;
 }
 
@@ -109,11 +113,14 @@ function checkRequest(r: PageRequest): void {
 
 /** The page-request path of one unit. */
 export class PageRequestService implements PageRequestSink {
+  /** The page-request queue in guest memory (PQH/PQT/PQA). */
   readonly queue: PageRequestQueue;
+  /** Counters of what became of requests and responses. */
   readonly stats: PageRequestStats = zeroStats();
   private readonly groups: PageGroups;
   private router: PageResponseRouter = () => undefined;
 
+  /** The page-request path over the unit parts `host` gives (registers, guest memory, events, faults). */
   constructor(private readonly host: PageRequestHost) {
     this.queue = new PageRequestQueue(host.regs, host.mem, host.events, (m) => host.log(m));
     this.groups = new PageGroups((m) => host.log(m));

@@ -24,7 +24,9 @@ export interface PageRequest {
   readonly pasid?: number;
   /** Page address (bits 11:0 ignored). */
   readonly addr: bigint;
+  /** Read access requested. */
   readonly read: boolean;
+  /** Write access requested. */
   readonly write: boolean;
   /** Execute requested (needs the PASID capability's execute permission). */
   readonly exec: boolean;
@@ -53,17 +55,22 @@ export type PageRequestOutcome =
 
 /** The IOMMU side: devices submit page requests here. */
 export interface PageRequestSink {
+  /** Takes one page request; says what became of it. */
   submitPageRequest(req: PageRequest): PageRequestOutcome;
 }
 
 /** A page-group response as it reaches a device. */
 export interface PageGroupResponse {
+  /** PASID of the group, when it had one. */
   readonly pasid?: number;
+  /** Page request group index. */
   readonly prgi: number;
+  /** Success, Invalid Request or Response Failure. */
   readonly code: PageResponseCode;
 }
 
 /** The device side: the IOMMU routes page-group responses here by requester id. */
 export interface PageResponseTarget {
+  /** Receives the response to one of its page-request groups. */
   pageGroupResponse(resp: PageGroupResponse): void;
 }

@@ -34,6 +34,7 @@ export type EnqueueResult =
 
 /** The hardware side of the page-request queue over a unit's registers and guest RAM. */
 export class PageRequestQueue {
+  /** The queue `regs` (PQH/PQT/PQA/PRS) describe in `mem`, raising page-request events through `events`. */
   constructor(
     private readonly regs: RegisterFile,
     private readonly mem: GuestMemory,
