@@ -33,7 +33,7 @@ const DEVICE_CODECS = [
 function configKey(m: Machine): string {
   const c = m.config;
   return JSON.stringify({
-    profile: c.profile ?? 'default', iommu: c.iommu ?? {}, ramMib: c.ramMib ?? 256,
+    profile: c.profile ?? 'default', iommu: c.iommu ?? {}, device: c.device, ramMib: c.ramMib ?? 256,
     devices: (c.devices ?? []).map((d) => ({ bdf: d.bdf, kind: d.kind, dmaMaskBits: d.dmaMaskBits })),
   });
 }
