@@ -1,6 +1,6 @@
 /**
  * Guest-driver suite: every fault reason a guest can provoke with bad
- * structures (§7.1.3 tables, VTD-FACTS §5), each read back from the fault
+ * structures (VT-d §7.1.3 fault-condition tables), each read back from the fault
  * recording registers with the requester id, address and request type.
  */
 import { describe, expect, it } from 'vitest';

@@ -203,7 +203,7 @@ export class GuestPrq {
 
   /**
    * Drains page requests of `pasid` from `rid` after its PASID entry was torn
-   * down (Linux intel_iommu_drain_pasid_prq, VTD-FACTS §4.2): PASID-IOTLB
+   * down (VT-d §7.10 in 3.x, draining page requests; Linux intel_iommu_drain_pasid_prq): PASID-IOTLB
    * invalidation of (did, pasid), PASID-based device-TLB invalidation, then a
    * fenced wait with PD (page-request drain): when it completes, every page
    * request the unit received before it is in the queue. Then the queue is

@@ -1,6 +1,6 @@
 /**
  * `viommu replay` and the optional `machine.iommu.first_stage` field
- * (scenarios/FORMAT.md): only profile qemu-10.0 has it, and `true` needs
+ * (firmware-tests/golden/FORMAT.md): only profile qemu-10.0 has it, and `true` needs
  * scalable_mode and aw_bits 48. A scenario that asks for it anywhere else is
  * an error naming the field, before anything runs; where it is valid it
  * selects QEMU 10.0's first-stage CAP/ECAP.

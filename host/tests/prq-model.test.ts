@@ -1,5 +1,5 @@
 /**
- * Model-based test of the page-request queue (VT-d §7.5, VTD-FACTS §6.2):
+ * Model-based test of the page-request queue (VT-d §7.5):
  * random sequences of device requests and guest actions (consume, W1C PPR /
  * PRO, mask / unmask PECTL) run against the unit and against a small
  * reference written from the rules; PQT, PRS, PECTL.IP, the MSIs sent and

@@ -1,6 +1,6 @@
 // Legacy-mode lookup (RTADDR.TTM=00): root entry (§9.1) -> context entry
 // (§9.3), through the context cache. Fills ctx/device.ts or returns the
-// spec's fault reason (LRT/LCT conditions, VTD-FACTS §5.1).
+// spec's fault reason (LRT/LCT conditions, VT-d §7.1.3 legacy-mode table).
 
 import { CFG_ECAP_DT, CFG_ECAP_PT, CFG_HAW, CFG_SAGAW, STAT_STRUCT_READS } from '../abi/layout';
 import { cfg } from '../cfg';

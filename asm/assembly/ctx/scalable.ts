@@ -1,7 +1,7 @@
 // Scalable-mode lookup (RTADDR.TTM=01): SM root entry (§9.2) -> SM context
 // entry (§9.4) -> PASID directory entry (§9.5) -> PASID table entry (§9.6),
 // through the context and PASID caches. Fills ctx/device.ts or returns the
-// spec's fault reason (SRT/SCT/SPD/SPT conditions, VTD-FACTS §5.3).
+// spec's fault reason (SRT/SCT/SPD/SPT conditions, VT-d §7.1.3 scalable-mode table).
 
 import {
   ACC_EXEC, ACC_PASID, ACC_PRIV, ACC_TRANSLATION_REQ, CFG_ECAP_ERS, CFG_ECAP_FLTS, CFG_ECAP_NEST, CFG_ECAP_PT,

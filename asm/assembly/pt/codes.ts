@@ -1,6 +1,6 @@
 // Which fault reason each walk failure gets, per code set (dispatch by
 // table). Legacy second stage: §7.1.3 LSL/LGN codes; scalable second stage:
-// SSL/SGN codes; first stage: SFL/SGN codes (VTD-FACTS §5).
+// SSL/SGN codes; first stage: SFL/SGN codes (VT-d §7.1.3).
 
 /** Code set: legacy second-stage codes (also QEMU's scalable SS walk). */
 export const CODES_SS_LEGACY: u32 = 0;

@@ -1,5 +1,5 @@
 // Fault reason codes (FRCD.FR), VT-d spec §7.1.3 (3.x) / §7.2 (4.x) tables;
-// numbers per VTD-FACTS §5. Constants and the qualification table only.
+// numbers per VT-d §7.1.3 (fault-condition tables). Constants and the qualification table only.
 
 // ---- legacy mode (TTM=00) ------------------------------------------------------
 /** LRT.2 root entry P=0. */

@@ -1,7 +1,7 @@
 /**
  * Numbers the reference model shares with the core's ABI (docs/ABI.md):
  * request access bits, fault flags, result sources, and the VT-d fault
- * reason codes (spec §7.1.3 fault-condition tables; VTD-FACTS §5). Written
+ * reason codes (VT-d §7.1.3 fault-condition tables). Written
  * here independently of asm/assembly so a test can check the two agree.
  */
 
@@ -101,7 +101,7 @@ export const INTR_RANGE_LAST = 0xfeef_ffffn;
  * Fault reasons the spec marks "qualified" (suppressed when FPD=1 on the
  * path, §7.1.3 / §7.2.1): every condition detected after the entry holding
  * an FPD was read, except "cannot access" conditions and SM table-pointer
- * conditions. Per VTD-FACTS §5 (Q/V columns); 0xB follows VirtualBox.
+ * conditions, as the §7.1.3 tables mark them; 0xB follows VirtualBox.
  */
 export const QUALIFIED = new Set<number>([
   0x2, 0x3, 0x4, 0x5, 0x6, 0x7, 0xb, 0xc, 0xd, 0xe,

@@ -1,7 +1,7 @@
 /**
  * Legacy-mode translation (RTADDR.TTM=00, §3.4.2): root entry (§9.1) ->
  * context entry (§9.3) -> second-stage walk or pass-through by TT.
- * Fault reasons LRT.x / LCT.x / LGN.x / LSL.x (§7.1.3, VTD-FACTS §5.1).
+ * Fault reasons LRT.x / LCT.x / LGN.x / LSL.x (VT-d §7.1.3, legacy-mode table).
  */
 import type { GuestMemoryLike } from '../../../firmware-tests/lib/page-allocator.js';
 import { sagawSupports, type RefCaps } from './config.js';

@@ -2,7 +2,7 @@
  * Scalable-mode translation (RTADDR.TTM=01, §3.4.3): SM root entry (§9.2)
  * -> SM context entry (§9.4) -> PASID directory entry (§9.5) -> PASID table
  * entry (§9.6) -> by PGTT: first stage, second stage, nested, pass-through.
- * Fault reasons SRT/SCT/SPD/SPT/SFL/SSL/SGN (§7.1.3, VTD-FACTS §5.3).
+ * Fault reasons SRT/SCT/SPD/SPT/SFL/SSL/SGN (VT-d §7.1.3, scalable-mode table).
  * FPD (§7.2.1) accumulates along context, PASID-directory and PASID entries.
  */
 import type { GuestMemoryLike } from '../../../firmware-tests/lib/page-allocator.js';

@@ -1,5 +1,5 @@
 /**
- * Runs `viommu-scenario/1` scenarios (scenarios/FORMAT.md) on a fresh
+ * Runs `viommu-scenario/1` scenarios (firmware-tests/golden/FORMAT.md) on a fresh
  * machine and collects the `viommu-replay/1` observations ("Output").
  * `startReplay` runs one step per `next()` call, so a debugger or a page can
  * show the machine between steps; `replayScenario` runs a whole scenario.

@@ -1,7 +1,7 @@
 /**
  * The checks a page request passes where it enters the remapping hardware
  * (VT-d §7.4.1 in 3.x; fault conditions RTA.3, SRT.x, SCT.x of the
- * scalable-mode fault table, VTD-FACTS §5.3 / §6.2). A request that fails is
+ * scalable-mode fault table of VT-d §7.1.3; preconditions of §7.5). A request that fails is
  * a non-recoverable fault: it is recorded in the fault recording registers
  * and never reaches the page-request queue.
  *

@@ -6,12 +6,12 @@
  * responses (queued-invalidation descriptor type 9) are matched to an open
  * group (groups.ts) and routed to the device by requester id.
  *
- * Overflow (VTD-FACTS §6.2): a request that cannot be queued is dropped; if
+ * Overflow (VT-d §7.5): a request that cannot be queued is dropped; if
  * it is the last page of its group (LPIG, not a stop marker) the unit answers
  * the group with Success, so the device retries the access and, once software
  * has drained the queue and cleared PRO, asks again. Nothing is lost
  * silently: every drop and auto-response is counted and logged. (The code
- * is from one source, see VTD-FACTS §6.2; QEMU 10.2 leaves the answer to
+ * rests on one source, Linux's drivers/iommu/intel/prq.c; QEMU 10.2 leaves the answer to
  * its PRI device layer.) Before queuing, the unit drops what it cached for
  * the page (implicit-invalidation.ts), so the retry sees the guest's fix.
  */

@@ -5,7 +5,7 @@
  * status PRS (PPR pending, PRO overflow) and the page-request event
  * (PECTL / PEDATA / PEADDR / PEUADDR).
  *
- * Rules (VTD-FACTS §6.2):
+ * Rules (VT-d §7.5):
  * - while PRS.PRO = 1 every request is dropped (no write, no event);
  * - full when PQT + 32 (mod size) == PQH: the request is not written, PRO := 1;
  * - otherwise the descriptor goes to PQA + PQT, PQT advances (wrapping), PPR := 1;

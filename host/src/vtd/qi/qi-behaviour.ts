@@ -2,7 +2,8 @@
  * How each capability profile runs the invalidation queue. The default
  * profile follows the VT-d spec (§6.5.2, §11.4.9); the `qemu-*` profiles copy
  * QEMU's intel-iommu (hw/i386/intel_iommu.c, vtd_fetch_inv_desc and
- * vtd_process_*_desc; observations in scenarios/FORMAT.md and VTD-FACTS §7).
+ * vtd_process_*_desc; observations in firmware-tests/golden/FORMAT.md; the spec's
+ * queue errors: VT-d §6.5.2 and IQERCD, §11.4.9.9).
  * Every departure from the spec is one named field, false/empty by default.
  */
 import type { ProfileName } from '../profiles.js';

@@ -12,7 +12,7 @@ export const REG = {
   IQH: 0x080, IQT: 0x088, IQA: 0x090, ICS: 0x09c, IECTL: 0x0a0, IEDATA: 0x0a4, IEADDR: 0x0a8,
   IEUADDR: 0x0ac, IQERCD: 0x0b0, IRTA: 0x0b8, PQH: 0x0c0, PQT: 0x0c8, PQA: 0x0d0, PRS: 0x0dc,
   PECTL: 0x0e0, PEDATA: 0x0e4, PEADDR: 0x0e8, PEUADDR: 0x0ec, MTRRCAP: 0x100, MTRRDEF: 0x108,
-  // Virtual command interface (deprecated; Linux 5.x offsets, see VTD-FACTS §11).
+  // Virtual command interface (deprecated in VT-d 4.x; sources disagree on its offsets, these are Linux 5.x's).
   VCMD: 0xe00, VCRSP: 0xe10, VCCAP: 0xe30,
 } as const;
 
