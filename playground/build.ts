@@ -1,6 +1,6 @@
 /**
  * Builds the playground as static files in `playground/dist/`: the page
- * (index.html, style.css), the bundled page script (esbuild, browser ESM),
+ * (index.html, style.css, favicon.svg), the bundled page script (esbuild, browser ESM),
  * the release WASM core (`build/viommu.wasm`) and the shared scenarios with
  * their expected outputs plus a `scenarios/index.json` manifest. The result
  * can be served by `serve.ts` or published as-is on any static host.
@@ -85,6 +85,7 @@ export async function buildPlayground(opts: { outDir?: string; minify?: boolean 
   });
   await copyFile(join(here, 'index.html'), join(outDir, 'index.html'));
   await copyFile(join(here, 'style.css'), join(outDir, 'style.css'));
+  await copyFile(join(here, 'favicon.svg'), join(outDir, 'favicon.svg'));
   await copyFile(wasm, join(outDir, 'viommu.wasm'));
   const scenarios = await copyScenarios(root, outDir);
   return { outDir, scenarios };

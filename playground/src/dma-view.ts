@@ -7,7 +7,7 @@
  * descriptors with a PASID (the enqcmd / shared-pasid seed flows drive it).
  */
 import { ATS_STATE, AtsDevice, type Machine } from '../../host/src/browser.js';
-import { byId, faultName, fill, h, hex, parseNum } from './dom.js';
+import { byId, faultName, fill, h, hex, parseIntIn, parseNum, showResult } from './dom.js';
 import type { Session, ShownDevice } from './session.js';
 
 const ATS_STATE_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(ATS_STATE).map(([k, v]) => [v, k.toLowerCase().replace('_', ' ')]));
@@ -54,20 +54,32 @@ function dma(m: Machine, bdf: string, write: boolean, iova: bigint, len: number)
   return r.ok ? 'ok' : `fault ${faultName(r.reason)}${r.recorded ? ' (recorded)' : ' (not recorded)'}`;
 }
 
-/** Issues one DMA from the form; the result line is `#dma-result`. */
+/**
+ * Issues one DMA from the form; the result line is `#dma-result`. A bad value
+ * (or a device that cannot do it) is shown there instead, and the old
+ * result and buffer are cleared first, so nothing stale stays on screen.
+ */
 function issue(s: Session, write: boolean): void {
-  const bdf = byId<HTMLSelectElement>('dma-bdf').value;
-  const iova = parseNum(byId<HTMLInputElement>('dma-iova').value, 'iova');
-  const len = Number(parseNum(byId<HTMLInputElement>('dma-len').value, 'len'));
-  void s.act(`DMA ${write ? 'write' : 'read'} ${bdf} iova ${hex(iova)} len ${len}`, () => {
+  const result = byId('dma-result');
+  const shownBuffer = byId('dma-buffer');
+  showResult(result, '…');
+  shownBuffer.textContent = '';
+  const value = (id: string): string => byId<HTMLInputElement>(id).value;
+  void s.act(`DMA ${write ? 'write' : 'read'}`, () => {
     const m = s.machine;
-    if (write) buffer(m, bdf).fill(Number(parseNum(byId<HTMLInputElement>('dma-byte').value, 'byte')) & 0xff, 0, len);
+    const bdf = byId<HTMLSelectElement>('dma-bdf').value;
+    if (!bdf) throw new Error('device: the machine on show has no device that can DMA here');
+    const buf = buffer(m, bdf);
+    const iova = parseNum(value('dma-iova'), 'iova');
+    const len = parseIntIn(value('dma-len'), 'len', 1, buf.length);
+    const byte = write ? parseIntIn(value('dma-byte'), 'write byte', 0, 0xff) : 0;
+    if (write) buf.fill(byte, 0, len);
     const text = dma(m, bdf, write, iova, len);
-    byId('dma-result').textContent = text;
+    showResult(result, text);
     s.event(text === 'ok' ? 'obs' : 'fault', `DMA ${write ? 'write' : 'read'} ${bdf} ${hex(iova)}+${len}: ${text}`);
     const bytes = buffer(m, bdf).subarray(0, Math.min(len, 64));
-    byId('dma-buffer').textContent = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
-  });
+    shownBuffer.textContent = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+  }, (message) => showResult(result, message, true));
 }
 
 /** Wires the DMA panel. */

@@ -38,11 +38,28 @@ export function hex(v: bigint | number, digits = 0): string {
   return `0x${v.toString(16).padStart(digits, '0')}`;
 }
 
-/** Parses a user-typed number: `0x...` hex or decimal; throws naming `what`. */
-export function parseNum(text: string, what: string): bigint {
+/** Parses a user-typed number, `0x...` hex or decimal, in 0..`max`; throws naming `what`. */
+export function parseNum(text: string, what: string, max = (1n << 64n) - 1n): bigint {
   const t = text.trim().replace(/_/g, '');
-  if (/^0x[0-9a-f]+$/i.test(t) || /^[0-9]+$/.test(t)) return BigInt(t);
-  throw new Error(`${what}: "${text}" is not a number (use 0x... or decimal)`);
+  if (!/^0x[0-9a-f]+$/i.test(t) && !/^[0-9]+$/.test(t)) throw new Error(`${what}: "${text}" is not a number (use 0x... or decimal)`);
+  const v = BigInt(t);
+  if (v > max) throw new Error(`${what}: ${text} is larger than ${hex(max)}`);
+  return v;
+}
+
+/** Parses a user-typed integer in min..max; throws naming `what`. */
+export function parseIntIn(text: string, what: string, min: number, max: number): number {
+  const v = Number(parseNum(text, what, BigInt(max)));
+  if (v < min) throw new Error(`${what}: ${text} is smaller than ${min}`);
+  return v;
+}
+
+/** Shows a form's outcome in its result element; an error replaces the old result and is marked (class bad, data-error). */
+export function showResult(el: HTMLElement, text: string, error = false): void {
+  el.textContent = error ? `error: ${text}` : text;
+  el.classList.toggle('bad', error);
+  if (error) el.dataset['error'] = 'true';
+  else delete el.dataset['error'];
 }
 
 const FAULT_NAMES: ReadonlyMap<number, string> = new Map(

@@ -2,12 +2,14 @@
  * Scenario panel: load a `viommu-scenario/1` file (bundled or from disk) and
  * an optional expected `viommu-replay/1` file, then step through it or run
  * it with the project's scenario runner (`startReplay`): each Step runs one
- * more step on the same machine, which is the machine on show.
+ * more step on the same machine, which is the machine on show. A file that
+ * cannot be loaded is reported in the panel (and the old scenario cleared);
+ * an expected file of another scenario gets a warning.
  */
 import {
   formatReplay, startReplay, type Observation, type ReplayOutput, type ReplayRun,
 } from '../../host/src/browser.js';
-import { byId, fill, h } from './dom.js';
+import { byId, fill, h, showResult } from './dom.js';
 import type { Session } from './session.js';
 
 interface ScenarioEntry { name: string; scenario: string; expected?: string }
@@ -19,6 +21,8 @@ interface ScenarioState {
   expected?: ReplayOutput;
   /** The runner of the loaded scenario (its machine is on show). */
   run?: ReplayRun;
+  /** Why the last load failed. */
+  error?: string;
 }
 
 const state: ScenarioState = {};
@@ -63,11 +67,36 @@ function advance(s: Session, count: number): void {
   s.label = `scenario ${run.scenario.name} after ${run.position} step(s)`;
 }
 
+/** Forgets the loaded scenario (before a load, so a failed one leaves nothing stale on show). */
+function clear(): void {
+  state.doc = undefined;
+  state.expected = undefined;
+  state.run = undefined;
+  state.error = undefined;
+}
+
 /** Loads a scenario (and expected output) and shows its machine before step 0. */
 async function load(s: Session, doc: unknown, expected: unknown): Promise<void> {
+  clear();
   state.doc = doc as ScenarioDoc;
   state.expected = expected as ReplayOutput | undefined;
-  await rewind(s);
+  try {
+    await rewind(s);
+  } catch (err) {
+    state.doc = undefined;
+    throw err;
+  }
+}
+
+/** Why the expected file does not belong to the loaded scenario, if it does not. */
+function expectedMismatch(): string | undefined {
+  const e = state.expected as unknown as Record<string, unknown> | undefined;
+  if (!e || !state.doc) return undefined;
+  if (e['format'] !== 'viommu-replay/1' || !Array.isArray(e['observations'])) return 'the expected file is not a viommu-replay/1 document; comparisons are meaningless';
+  if (e['scenario'] !== state.doc.name) {
+    return `the expected file is for scenario ${JSON.stringify(e['scenario'])}, not ${JSON.stringify(state.doc.name)}; comparisons are meaningless`;
+  }
+  return undefined;
 }
 
 function stepLabel(step: unknown): string {
@@ -97,11 +126,18 @@ function render(): void {
   const done = state.run?.done ?? false;
   const summary = byId('scenario-summary');
   summary.dataset['done'] = String(done);
-  summary.dataset['match'] = String(done && state.expected !== undefined && matching === total && seen.length === total);
-  fill(summary, state.doc
-    ? `${String(state.doc.name)}: ${pos}/${steps().length} steps, ${seen.length} observations`
-      + (state.expected ? `, ${matching}/${total} equal to the expected file` : ' (no expected file loaded)')
-    : 'No scenario loaded.');
+  const mismatch = expectedMismatch();
+  summary.dataset['match'] = String(done && state.expected !== undefined && !mismatch && matching === total && seen.length === total);
+  if (state.error) showResult(summary, state.error, true);
+  else {
+    showResult(summary, state.doc
+      ? `${String(state.doc.name)}: ${pos}/${steps().length} steps, ${seen.length} observations`
+        + (state.expected ? `, ${matching}/${total} equal to the expected file` : ' (no expected file loaded)')
+      : 'No scenario loaded.');
+  }
+  const warning = byId('scenario-warning');
+  warning.textContent = mismatch ? `warning: ${mismatch}` : '';
+  warning.hidden = !mismatch;
   byId('scenario-output').textContent = state.doc
     ? formatReplay(state.run?.output() ?? { format: 'viommu-replay/1', scenario: String(state.doc.name), observations: [] })
     : '';
@@ -110,7 +146,11 @@ function render(): void {
 async function readFile(input: HTMLInputElement): Promise<unknown> {
   const f = input.files?.[0];
   if (!f) return undefined;
-  return JSON.parse(await f.text()) as unknown;
+  try {
+    return JSON.parse(await f.text()) as unknown;
+  } catch (err) {
+    throw new Error(`${f.name}: not JSON (${err instanceof Error ? err.message : String(err)})`);
+  }
 }
 
 /** Wires the scenario panel. */
@@ -119,21 +159,27 @@ export async function initScenarioView(s: Session): Promise<void> {
   const list = (await fetchJson('scenarios/index.json').catch(() => [])) as ScenarioEntry[];
   fill(select, h('option', { value: '' }, `— ${list.length} bundled scenarios —`),
     ...list.map((e) => h('option', { value: e.name }, e.name + (e.expected ? '' : ' (no expected)'))));
+  const failed = (message: string): void => { state.error = message; };
   select.addEventListener('change', () => {
     const e = list.find((x) => x.name === select.value);
     if (!e) return;
     void s.act(`load scenario ${e.name}`, async () => {
       const doc = await fetchJson(`scenarios/${e.scenario}`);
       await load(s, doc, e.expected ? await fetchJson(`scenarios/${e.expected}`) : undefined);
-    });
+    }, failed);
   });
   byId('scenario-file').addEventListener('change', () => void s.act('load scenario file', async () => {
+    clear();
     const doc = await readFile(byId<HTMLInputElement>('scenario-file'));
     if (doc !== undefined) await load(s, doc, await readFile(byId<HTMLInputElement>('expected-file')));
-  }));
+  }, failed));
   byId('expected-file').addEventListener('change', () => void s.act('load expected file', async () => {
+    state.error = undefined;
+    state.expected = undefined;
     state.expected = (await readFile(byId<HTMLInputElement>('expected-file'))) as ReplayOutput | undefined;
-  }));
+    const mismatch = expectedMismatch();
+    if (mismatch) s.event('error', `warning: ${mismatch}`);
+  }, failed));
   byId('scenario-step').addEventListener('click', () => void s.act(`scenario step ${position()}`, () => advance(s, 1)));
   byId('scenario-run').addEventListener('click', () => void s.act('scenario run', () => advance(s, steps().length)));
   byId('scenario-rewind').addEventListener('click', () => void s.act('scenario rewind', () => rewind(s)));

@@ -108,12 +108,19 @@ export class Session {
     for (const fn of this.listeners) fn();
   }
 
-  /** Runs a user action: logs it, reports an Error in the log instead of throwing, re-renders. */
-  act(what: string, fn: () => void | Promise<void>): Promise<void> {
+  /**
+   * Runs a user action: logs it, reports an Error in the log (and to
+   * `onError`, e.g. next to the form it came from) instead of throwing, re-renders.
+   */
+  act(what: string, fn: () => void | Promise<void>, onError?: (message: string) => void): Promise<void> {
     this.event('action', what);
     return Promise.resolve()
       .then(fn)
-      .catch((err: unknown) => this.event('error', err instanceof Error ? err.message : String(err)))
+      .catch((err: unknown) => {
+        const message = err instanceof Error ? err.message : String(err);
+        this.event('error', message);
+        onError?.(message);
+      })
       .finally(() => this.changed());
   }
 }

@@ -5,8 +5,10 @@
  * and compares the observations the page shows with the recorded expected
  * file, checks that the cache counters move after a DMA and the cache
  * contents show an IOTLB entry until an invalidation, runs the seed flows,
- * fills and drains the page-request queue, DMAs through the ATS device, and
- * saves a screenshot as docs/playground.png. Skips only when no Chromium binary
+ * fills and drains the page-request queue, DMAs through the ATS device,
+ * shows bad input (values, files, an expected file of another scenario) on
+ * the page, requests nothing the site lacks, and saves a screenshot as
+ * docs/playground.png. Skips only when no Chromium binary
  * exists (playground/ensure-chromium.sh installs it).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +43,8 @@ describe.skipIf(!executablePath)('playground in headless Chromium', () => {
   let browser: Browser;
   let page: Page;
   const pageErrors: string[] = [];
+  /** Requests the server answered with an error (the favicon included). */
+  const failedRequests: string[] = [];
 
   beforeAll(async () => {
     server = await startPlayground(0);
@@ -51,6 +55,8 @@ describe.skipIf(!executablePath)('playground in headless Chromium', () => {
     });
     page = await browser.newPage({ viewport: { width: 1400, height: 1800 } });
     page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('response', (r) => { if (r.status() >= 400) failedRequests.push(`${r.status()} ${r.url()}`); });
+    page.on('requestfailed', (r) => failedRequests.push(`failed ${r.url()}`));
     await page.goto(server.url);
     await page.waitForSelector('body[data-ready]', { timeout: 30_000 });
   }, 120_000);
@@ -181,6 +187,80 @@ describe.skipIf(!executablePath)('playground in headless Chromium', () => {
     await page.waitForFunction(() => document.querySelector('#dma-result')?.textContent === 'ok');
     expect(await page.textContent('#dma-buffer')).toMatch(/^11 12 13/);
     expect(pageErrors).toEqual([]);
+  });
+
+  it('shows bad values next to the form that got them and clears the old result', async () => {
+    await page.click('text=legacy 4 KiB map + DMA');
+    await page.selectOption('#dma-bdf', '00:03.0');
+    await page.fill('#dma-iova', '0x40000000');
+    await page.fill('#dma-len', '16');
+    await page.click('#dma-read');
+    await page.waitForFunction(() => document.querySelector('#dma-result')?.textContent === 'ok');
+    const cases: [string, string, RegExp][] = [
+      ['#dma-iova', 'banana', /^error: iova: "banana" is not a number/],
+      ['#dma-len', '0', /^error: len: 0 is smaller than 1/],
+      ['#dma-len', '99999', /^error: len: 99999 is larger than/],
+    ];
+    for (const [input, value, message] of cases) {
+      await page.fill('#dma-iova', '0x40000000');
+      await page.fill('#dma-len', '16');
+      await page.fill(input, value);
+      await page.click('#dma-read');
+      await page.waitForSelector('#dma-result[data-error="true"]');
+      expect(await page.textContent('#dma-result')).toMatch(message);
+      expect(await page.textContent('#dma-buffer')).toBe('');
+    }
+    await page.fill('#dma-len', '16');
+    await page.fill('#dma-byte', '0x1ff');
+    await page.click('#dma-write');
+    await page.waitForFunction(() => /^error: write byte: 0x1ff is larger than 0xff/.test(document.querySelector('#dma-result')?.textContent ?? ''));
+    await page.fill('#dma-byte', '0xab');
+    await page.fill('#poke-offset', 'nope');
+    await page.click('#poke-read');
+    await page.waitForFunction(() => /^error: offset: "nope" is not a number/.test(document.querySelector('#poke-result')?.textContent ?? ''));
+    await page.fill('#poke-offset', '0x2000');
+    await page.click('#poke-read');
+    await page.waitForFunction(() => /^error: offset: 0x2000 is larger than 0xffc/.test(document.querySelector('#poke-result')?.textContent ?? ''));
+    await page.fill('#poke-offset', '0x1c');
+    await page.click('#poke-read');
+    await page.waitForFunction(() => /^0x1c = 0x/.test(document.querySelector('#poke-result')?.textContent ?? ''));
+    expect(await page.getAttribute('#poke-result', 'data-error')).toBeNull();
+    // A good DMA afterwards replaces the error.
+    await page.fill('#dma-iova', '0x40000000');
+    await page.click('#dma-read');
+    await page.waitForFunction(() => document.querySelector('#dma-result')?.textContent === 'ok');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('warns about an expected file of another scenario and reports a file that is not JSON', async () => {
+    await page.selectOption('#scenario-select', 'legacy-4k-roundtrip');
+    await page.waitForFunction(() => document.querySelector('#scenario-summary')?.textContent?.startsWith('legacy-4k-roundtrip: 0/'));
+    expect(await page.isHidden('#scenario-warning')).toBe(true);
+    const other = readFileSync(join(ROOT, 'firmware-tests/golden/fs-4k-roundtrip.expected.json'));
+    await page.setInputFiles('#expected-file', { name: 'fs-4k-roundtrip.expected.json', mimeType: 'application/json', buffer: other });
+    await page.waitForSelector('#scenario-warning:not([hidden])');
+    expect(await page.textContent('#scenario-warning')).toMatch(/^warning: the expected file is for scenario "fs-4k-roundtrip", not "legacy-4k-roundtrip"/);
+    await page.click('#scenario-run');
+    await page.waitForSelector('#scenario-summary[data-done="true"]');
+    expect(await page.getAttribute('#scenario-summary', 'data-match')).toBe('false');
+    await page.setInputFiles('#scenario-file', { name: 'broken.scenario.json', mimeType: 'application/json', buffer: Buffer.from('{ "format": ') });
+    await page.waitForSelector('#scenario-summary[data-error="true"]');
+    expect(await page.textContent('#scenario-summary')).toMatch(/^error: broken\.scenario\.json: not JSON/);
+    expect(await page.$$('#scenario-steps tr')).toHaveLength(0);
+    expect(await page.isHidden('#scenario-warning')).toBe(true);
+    await page.setInputFiles('#scenario-file', { name: 'bad.scenario.json', mimeType: 'application/json', buffer: Buffer.from('{ "format": "viommu-scenario/1", "name": "x", "machine": {}, "steps": [] }') });
+    await page.waitForFunction(() => /^error: machine/.test(document.querySelector('#scenario-summary')?.textContent ?? ''));
+    await page.setInputFiles('#expected-file', []);
+    await page.setInputFiles('#scenario-file', []);
+    await page.selectOption('#scenario-select', ''); // the select still shows legacy-4k-roundtrip: change it to reload
+    await page.selectOption('#scenario-select', 'legacy-4k-roundtrip');
+    await page.waitForFunction(() => document.querySelector('#scenario-summary')?.textContent?.startsWith('legacy-4k-roundtrip: 0/'));
+    expect(await page.getAttribute('#scenario-summary', 'data-error')).toBeNull();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('requests nothing the site does not have (no favicon 404)', () => {
+    expect(failedRequests).toEqual([]);
   });
 
   it('runs the in-tab bench and draws the chart; saves a screenshot', async () => {
