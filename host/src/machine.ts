@@ -60,7 +60,7 @@ export interface MachineConfig {
   /**
    * The VT-d unit as QEMU's `-device intel-iommu,...` property string, instead of `iommu`, for the
    * `qemu-7.2` / `qemu-10.0` profiles: QEMU's property names, values and defaults, e.g.
-   * `'intel-iommu,caching-mode=on,aw-bits=48,x-scalable-mode=on'` (docs/PROFILES.md).
+   * `'intel-iommu,caching-mode=on,aw-bits=48,x-scalable-mode=on'` (host/src/vtd/qemu-device.ts).
    */
   readonly device?: string;
   /** Guest RAM in MiB (default 256). */

@@ -67,7 +67,14 @@ describe('property strings: syntax and where they apply', () => {
     expect(() => parseQemuDevice(42 as unknown as string, 'qemu-10.0')).toThrow(/^device: /);
   });
 
-  it('x-flts machines translate first stage only, as QEMU 10.0 presents them', async () => {
+  it('a snapshot of a machine given by a property string restores only into the same string', async () => {
+    const a = await createMachine({ profile: 'qemu-7.2', device: 'caching-mode=on' });
+    await expect(createMachine({ profile: 'qemu-7.2', device: 'caching-mode=off' }).then((b) => b.restore(a.snapshot()))).rejects.toThrow();
+    const same = await createMachine({ profile: 'qemu-7.2', device: 'caching-mode=on' });
+    same.restore(a.snapshot());
+  });
+
+  it('x-flts=on resolves to first stage only, 48-bit, fs1gp on (QEMU 10.0\'s defaults)', async () => {
     const p = createProfileFromDevice('qemu-10.0', 'x-scalable-mode=on,x-flts=on');
     expect(p.options).toMatchObject({ firstStage: true, scalableMode: true, awBits: 48, firstStage1GiB: true });
   });
