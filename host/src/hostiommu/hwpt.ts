@@ -42,13 +42,18 @@ export type DidRelease = (did: number) => void;
 const key = (a: Attachment): string => `${a.sid}:${a.pasid}`;
 
 /** What both HWPT kinds share. */
-abstract class HwptBase {
+export abstract class HwptBase {
+  /** Object id in the platform's table (0 until allocated). */
   id = 0;
+  /** Objects that use this HWPT (attachments, nested children). */
   users = 0;
   /** Where this HWPT is installed. */
   readonly attachments = new Map<string, Attachment>();
 
   /**
+   * A HWPT with its domain id.
+   * @param did Domain id the physical IOMMU tags its entries with.
+   * @param faultQueue Where I/O page faults of devices attached here go, if anywhere.
    * @param pasidCompat May be attached at a PASID (IOMMU_HWPT_ALLOC_PASID).
    */
   constructor(readonly did: number, readonly faultQueue: FaultQueue | undefined, protected readonly freeDid: DidRelease, readonly pasidCompat: boolean) {}

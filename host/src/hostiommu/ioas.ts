@@ -72,14 +72,16 @@ export interface IoasDomain {
 }
 
 /** Pinned host pages shared by the areas that map them (iommufd's iopt_pages). */
-interface Pages {
+export interface Pages {
   /** First pinned page. */
   readonly base: bigint;
   /** Number of 4 KiB pages pinned. */
   readonly npages: number;
   /** Mapped writable at pin time: copies may ask for write. */
   readonly writable: boolean;
+  /** Areas using these pages. */
   refs: number;
+  /** The pin account charged for them. */
   readonly account: PinAccount;
 }
 
