@@ -2,7 +2,7 @@
  * QEMU `-device intel-iommu,...` property strings (host/src/vtd/qemu-device.ts)
  * against what QEMU 7.2.22 and QEMU 10.0.13 did with the same strings
  * (host/tests/data/qemu-device-registers.json, recorded through qtest by
- * tools/qemu-device/record.ts): a string QEMU accepts gives a machine whose
+ * tools/qemu-device/record-registers.ts): a string QEMU accepts gives a machine whose
  * whole register block reads as QEMU's did right after reset; a string QEMU
  * refuses is refused with an Error naming the property.
  */

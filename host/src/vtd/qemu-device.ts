@@ -5,7 +5,7 @@
  * mapped onto the options of the `qemu-7.2` / `qemu-10.0` profiles. Built
  * from the same string, those profiles present the register values the real
  * QEMU presents (host/tests/data/qemu-device-registers.json, recorded by
- * tools/qemu-device/record.ts) and refuse the strings QEMU refuses.
+ * tools/qemu-device/record-registers.ts) and refuse the strings QEMU refuses.
  *
  * The machine QEMU is compared with is q35 under TCG (no KVM): `intremap=auto`
  * means on, and `eim=auto` means on only with `x-buggy-eim=on`.

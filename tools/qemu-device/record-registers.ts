@@ -9,7 +9,7 @@
  * strings present exactly these values and refuse exactly these strings.
  *
  * Usage (QEMU binaries as tools/qemu-record/README.md sets them up):
- *   npm run build && node dist/tools/qemu-device/record.js > host/tests/data/qemu-device-registers.json
+ *   npm run build && node dist/tools/qemu-device/record-registers.js > host/tests/data/qemu-device-registers.json
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -102,7 +102,9 @@ async function main(): Promise<void> {
     }
     out[profile] = { qemu: await versionOf(qemu), records };
   }
-  process.stdout.write(`${JSON.stringify(out, null, 1)}\n`);
+  // One record per line: diffs of a re-recording show which strings changed.
+  const lines = Object.entries(out).map(([profile, { qemu, records }]) => `  ${JSON.stringify(profile)}: {\n    "qemu": ${JSON.stringify(qemu)},\n    "records": [\n${records.map((r) => `      ${JSON.stringify(r)}`).join(',\n')}\n    ]\n  }`);
+  process.stdout.write(`{\n${lines.join(',\n')}\n}\n`);
 }
 
 async function versionOf(qemu: string): Promise<string> {
@@ -113,6 +115,6 @@ async function versionOf(qemu: string): Promise<string> {
   return text.split('\n')[0]!.trim();
 }
 
-if (process.argv[1]?.endsWith('qemu-device/record.js')) {
+if (process.argv[1]?.endsWith('qemu-device/record-registers.js')) {
   main().catch((e: unknown) => { console.error(String(e)); process.exitCode = 1; });
 }
