@@ -29,6 +29,10 @@ import { VtdUnit } from './vtd/vtd-unit.js';
 export const VTD_BASE = 0xfed9_0000n;
 /** Size of the VT-d MMIO window (one 4 KiB page; the profile's block may be smaller). */
 export const VTD_WINDOW = 0x1000n;
+/** `VTD_BASE` as a number (the number MMIO API). */
+const VTD_BASE_NUM = Number(VTD_BASE);
+const VTD_WINDOW_NUM = Number(VTD_WINDOW);
+const ECAM_BASE_NUM = 0xb000_0000;
 /** Physical base of the MMIO window firmware places device BARs in. */
 export const BAR_BASE = 0xfe00_0000n;
 /** The legacy VGA/BIOS hole that is not RAM (q35): 0xA0000-0xFFFFF. */
@@ -97,6 +101,8 @@ export interface MachineBacking {
 export class Machine {
   /** Configuration mechanisms (ECAM, ports 0xCF8/0xCFC). */
   readonly configAccess: ConfigAccess;
+  /** High dword of the last `mmioRead64`. */
+  readHigh = 0;
 
   private constructor(
     /** The WASM core (its linear memory holds guest RAM). */
@@ -155,6 +161,60 @@ export class Machine {
   /** Every configured device, in requester-id order. */
   deviceList(): ModelDevice[] {
     return [...this.devices.values()].sort((a, b) => a.sid - b.sid);
+  }
+
+  // --- MMIO: the number API (hot path; docs/EMBEDDING.md "The MMIO window") --
+
+  /**
+   * Physical 4-byte MMIO read at `addr` (a number below 2^53): the dword as a
+   * u32. VT-d window, ECAM and device BARs; unclaimed addresses read 0 (logged).
+   */
+  mmioRead32(addr: number): number {
+    const off = addr - VTD_BASE_NUM;
+    if (off >= 0 && off < VTD_WINDOW_NUM) return this.vtd.read32(off);
+    return this.otherRead(addr, 4);
+  }
+
+  /** Physical 8-byte MMIO read at `addr`: returns the low dword; the high dword is then in `readHigh`. */
+  mmioRead64(addr: number): number {
+    const off = addr - VTD_BASE_NUM;
+    if (off >= 0 && off < VTD_WINDOW_NUM) {
+      const lo = this.vtd.read64(off);
+      this.readHigh = this.vtd.readHigh;
+      return lo;
+    }
+    return this.otherRead(addr, 8);
+  }
+
+  /**
+   * Physical 4-byte MMIO write of `value` (u32, or the same bits as an i32)
+   * at `addr`; unclaimed addresses are ignored (logged).
+   */
+  mmioWrite32(addr: number, value: number): void {
+    const off = addr - VTD_BASE_NUM;
+    if (off >= 0 && off < VTD_WINDOW_NUM) this.vtd.write32(off, value);
+    else this.mmioWrite(BigInt(checkAddr(addr)), 4, BigInt(checkDword(value, 'value')));
+  }
+
+  /** Physical 8-byte MMIO write of `hi:lo` at `addr` (halves u32 or i32). */
+  mmioWrite64(addr: number, lo: number, hi: number): void {
+    const off = addr - VTD_BASE_NUM;
+    if (off >= 0 && off < VTD_WINDOW_NUM) this.vtd.write64(off, lo, hi);
+    else this.mmioWrite(BigInt(checkAddr(addr)), 8, BigInt(checkDword(lo, 'lo')) | (BigInt(checkDword(hi, 'hi')) << 32n));
+  }
+
+  /** ECAM and BAR reads of the number API (after the VT-d window). */
+  private otherRead(addr: number, size: 4 | 8): number {
+    const bar = addr >= ECAM_BASE_NUM + Number(ECAM_SIZE) || addr < ECAM_BASE_NUM ? this.bus.barAt(addr) : -1;
+    let v: bigint;
+    if (bar >= 0 && (addr & 3) === 0) {
+      const b = this.bus.bars;
+      v = b.fn(bar).barRead(b.offset(bar, addr), size, b.bar(bar));
+    } else {
+      v = this.mmioRead(BigInt(checkAddr(addr)), size);
+    }
+    this.readHigh = size === 8 ? Number(v >> 32n) : 0;
+    return Number(v & 0xffff_ffffn);
   }
 
   /** Physical MMIO read (4 or 8 bytes; ECAM also 1 and 2); unclaimed addresses read 0. */
@@ -258,6 +318,18 @@ function attachDevices(bus: PciBus, vtd: VtdUnit, config: MachineConfig, log: (m
     devices.set(sid, dev);
   });
   return devices;
+}
+
+/** `addr` as a physical address of the number API; Error naming `addr` otherwise. */
+function checkAddr(addr: number): number {
+  if (!Number.isSafeInteger(addr) || addr < 0) throw new Error(`addr: ${String(addr)} is not a physical address below 2^53`);
+  return addr;
+}
+
+/** A u32 (or i32) as a u32; Error naming the argument otherwise. */
+function checkDword(v: number, what: string): number {
+  if (v !== (v | 0) && v !== (v >>> 0)) throw new Error(`${what}: ${String(v)} is not a 32-bit integer`);
+  return v >>> 0;
 }
 
 /** RAM below 4 GiB around the legacy hole, the rest above 4 GiB (q35 layout). */

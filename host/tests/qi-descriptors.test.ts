@@ -31,9 +31,9 @@ const iqe = (rig: QiRig): boolean => (rig.regs.get('FSTS') & BigInt(FSTS.IQE)) !
 
 describe('descriptor encodings', () => {
   it('type is qw0[11:9] << 4 | qw0[3:0]', () => {
-    expect(descType(0x5n)).toBe(5);
-    expect(descType(0x205n)).toBe(0x15);
-    expect(descType(0xe00n | 0xfn)).toBe(0x7f);
+    expect(descType(0x5)).toBe(5);
+    expect(descType(0x205)).toBe(0x15);
+    expect(descType(0xe00 | 0xf)).toBe(0x7f);
   });
   it('device-TLB size: S=0 one page, S=1 from the lowest 0 bit above bit 11', () => {
     expect(deviceTlbRange(0x12345000n, 0)).toEqual({ addr: 0x12345000n, sizeLg2: 12 });

@@ -8,9 +8,14 @@
  * Requester ids are those firmware enumerated with (bus << 8 | devfn, fixed
  * when the function is attached): a guest renumbering a bridge changes where
  * configuration requests go, not the ids already captured by the devices.
+ *
+ * Memory decode goes through a sorted index of the BAR ranges (bar-index.ts),
+ * rebuilt lazily when a command register, BAR or bridge window changes, so a
+ * lookup costs O(log n) in the number of BARs, not a walk over every function.
  */
 import { formatBdf, type Sid } from '../types.js';
 import type { PageGroupResponse } from '../vtd/prq/page-request.js';
+import { BarIndex, type BarRange } from './bar-index.js';
 import { CFG, type ConfigSpace } from './config-space.js';
 
 /** A device-TLB invalidation request as it reaches an ATS device (VT-d §6.5.2.5-6). */
@@ -58,6 +63,9 @@ const isBridge = (fn: PciFunction): fn is PciBridgeLike => 'segment' in fn;
 export class PciBus {
   private readonly root = new Map<number, PciFunction>();
   private readonly bySid = new Map<number, PciFunction>();
+  /** Memory decode of the whole hierarchy; valid unless `indexStale`. */
+  readonly bars = new BarIndex();
+  private indexStale = true;
 
   /**
    * Adds a function. Bus 0 functions go on the root bus (slots 00 and 1F
@@ -78,6 +86,8 @@ export class PciBus {
     }
     segment.set(devfn, fn);
     this.bySid.set(fn.sid, fn);
+    fn.config.onDecodeChange = () => { this.indexStale = true; };
+    this.indexStale = true;
   }
 
   /** The function with that requester id, if any. */
@@ -123,8 +133,46 @@ export class PciBus {
 
   /** The function and BAR decoding memory address `addr` (through enabled bridge windows). */
   decode(addr: bigint): { fn: PciFunction; bar: number; offset: number } | undefined {
-    return decodeIn(this.root, addr);
+    if (addr >= MAX_INDEXED) return decodeIn(this.root, addr);
+    const i = this.barAt(Number(addr));
+    return i < 0 ? undefined : { fn: this.bars.fn(i), bar: this.bars.bar(i), offset: this.bars.offset(i, Number(addr)) };
   }
+
+  /**
+   * Index into `bars` of the interval decoding `addr` (a number below 2^53),
+   * or -1: the allocation-free form of `decode`.
+   */
+  barAt(addr: number): number {
+    if (this.indexStale) {
+      this.bars.rebuild(decodeRanges(this.root, 0, MAX_INDEXED_NUMBER));
+      this.indexStale = false;
+    }
+    return this.bars.find(addr);
+  }
+}
+
+/** Addresses from 2^53 on are decoded by walking the hierarchy (numbers are exact below it). */
+const MAX_INDEXED = 1n << 53n;
+const MAX_INDEXED_NUMBER = 2 ** 53;
+
+/** Decoding BAR ranges of `segment` in `decodeIn` order, clipped to [lo, hi) (the windows of the bridges above). */
+function decodeRanges(segment: Map<number, PciFunction>, lo: number, hi: number, out: BarRange[] = []): BarRange[] {
+  for (const fn of segment.values()) {
+    if (isBridge(fn)) {
+      const w = bridgeWindow(fn.config);
+      if (fn.config.memoryEnabled() && w) decodeRanges(fn.segment, Math.max(lo, Number(w.base)), Math.min(hi, Number(w.limit) + 1), out);
+      continue;
+    }
+    if (!fn.config.memoryEnabled()) continue;
+    fn.config.bars.forEach((b, bar) => {
+      const base = fn.config.barBase(bar);
+      if (base === 0n || base >= MAX_INDEXED) return;
+      const start = Number(base);
+      const end = Math.min(start + b.spec.size, hi);
+      if (Math.max(start, lo) < end) out.push({ start: Math.max(start, lo), end, fn, bar, base: start });
+    });
+  }
+  return out;
 }
 
 function inRange(cfg: ConfigSpace, bus: number): boolean {

@@ -78,6 +78,13 @@ export class ConfigSpace {
   private nextExt = EXT_CAP_BASE;
   private lastExt = 0;
   private powerOn?: Uint8Array;
+  /**
+   * Called when something that moves memory decode may have changed: the
+   * command register, a BAR or a bridge's memory window (header bytes
+   * 0x04-0x27), or the whole space (reset, restore). The bus's BAR index
+   * listens (bus.ts).
+   */
+  onDecodeChange?: () => void;
 
   /**
    * A power-on configuration space for the function `identity` describes.
@@ -120,6 +127,7 @@ export class ConfigSpace {
       const m = this.writable[at]!;
       this.bytes[at] = ((this.bytes[at]! & ~m) | (b & m)) & ~(b & this.w1c[at]!);
     }
+    this.touched(offset, size);
     for (const h of this.hooks) if (offset < h.end && offset + size > h.start) h.fn(offset, size);
   }
 
@@ -138,6 +146,7 @@ export class ConfigSpace {
   /** Sets bytes as the device (or firmware) does: no masks, no hooks. */
   poke(offset: number, size: 1 | 2 | 4, value: number): void {
     for (let i = 0; i < size; i++) this.bytes[offset + i] = (value >>> (8 * i)) & 0xff;
+    this.touched(offset, size);
   }
 
   /** Marks bits of [offset, offset + size) writable by the guest (`mask` little-endian). */
@@ -221,6 +230,7 @@ export class ConfigSpace {
     const type = this.u32(off) & 0xf;
     this.view.setUint32(off, Number(base & 0xffff_fff0n) | type, true);
     if (b.spec.is64) this.view.setUint32(off + 4, Number(base >> 32n), true);
+    this.onDecodeChange?.();
   }
 
   /** Current BAR0 base address. */
@@ -263,6 +273,7 @@ export class ConfigSpace {
   /** Back to the power-on image (function-level or system reset). */
   resetToPowerOn(): void {
     if (this.powerOn) this.bytes.set(this.powerOn);
+    this.onDecodeChange?.();
   }
 
   /** The whole space (for snapshots). */
@@ -274,6 +285,12 @@ export class ConfigSpace {
   loadBytes(bytes: Uint8Array): void {
     if (bytes.length !== CONFIG_SIZE) throw new Error(`bytes: config space must be ${CONFIG_SIZE} bytes, got ${bytes.length}`);
     this.bytes.set(bytes);
+    this.onDecodeChange?.();
+  }
+
+  /** Tells the listener when [offset, offset + size) touches the decode bytes. */
+  private touched(offset: number, size: number): void {
+    if (offset < DECODE_BYTES.end && offset + size > DECODE_BYTES.start) this.onDecodeChange?.();
   }
 
   private layoutBars(identity: PciIdentity, slots: number): { slot: number; spec: BarSpec }[] {
@@ -297,6 +314,9 @@ export class ConfigSpace {
     return out;
   }
 }
+
+/** Header bytes that steer memory decode: command (0x04), BARs (0x10-0x27), a bridge's memory window (0x20-0x23). */
+const DECODE_BYTES = { start: 0x04, end: 0x28 } as const;
 
 function validAccess(offset: number, size: number): boolean {
   return (size === 1 || size === 2 || size === 4) && Number.isInteger(offset)

@@ -19,7 +19,7 @@ import type { EventInterrupts } from './interrupts.js';
 import type { Profile } from './profiles.js';
 import type { RegisterFile } from './register-file.js';
 import { frcdName } from './register-table.js';
-import { FRCD, FSTS } from './spec/registers.js';
+import { FRCD, FSTS, REG } from './spec/registers.js';
 
 /** One fault as it is written into a fault recording register. */
 export interface FaultRecord {
@@ -151,23 +151,24 @@ export class FaultRecorder {
   }
 
   private pending(n: number): boolean {
-    return (this.regs.get(frcdName(n, 'HI')) & FRCD.F) !== 0n;
+    // F is bit 127 of the record: bit 31 of its last dword.
+    return (this.regs.dword(this.profile.frcdOffset + 16 * n + 12) & 0x8000_0000) !== 0;
   }
 
   private pendingFrom(sid: number): boolean {
     for (let n = 0; n < this.profile.frcdCount; n++) {
-      const hi = this.regs.get(frcdName(n, 'HI'));
-      if ((hi & FRCD.F) && Number(hi & 0xffffn) === sid) return true;
+      // SID is bits 79:64 of the record: the low half of its third dword.
+      if (this.pending(n) && (this.regs.dword(this.profile.frcdOffset + 16 * n + 8) & 0xffff) === sid) return true;
     }
     return false;
   }
 
   private fsts(): number {
-    return Number(this.regs.get('FSTS'));
+    return this.regs.dword(REG.FSTS);
   }
 
   private setFsts(v: number): void {
-    this.regs.set('FSTS', BigInt(v >>> 0));
+    this.regs.setDword(REG.FSTS, v >>> 0);
   }
 }
 

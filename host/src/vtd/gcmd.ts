@@ -7,7 +7,7 @@
  */
 import type { Profile } from './profiles.js';
 import type { RegisterFile } from './register-file.js';
-import { GCMD, ECAP, CAP, RTADDR, TTM } from './spec/registers.js';
+import { GCMD, ECAP, CAP, REG, RTADDR, TTM } from './spec/registers.js';
 
 /** What a GCMD command may act on. */
 export interface GcmdTarget {
@@ -69,7 +69,7 @@ const PERSISTENT = GCMD.TE | GCMD.EAFL | GCMD.QIE | GCMD.IRE | GCMD.CFI;
 /** Applies a GCMD write of `value` (the written dword) to GSTS and the unit. */
 export function handleGcmdWrite(t: GcmdTarget, value: number): void {
   for (const c of COMMANDS) {
-    const gsts = Number(t.regs.get('GSTS'));
+    const gsts = t.regs.dword(REG.GSTS);
     const set = (value & c.bit) !== 0;
     const persistent = (PERSISTENT & c.bit) !== 0;
     if (persistent ? set === ((gsts & c.bit) !== 0) : !set) continue;
@@ -81,7 +81,7 @@ export function handleGcmdWrite(t: GcmdTarget, value: number): void {
     let next = gsts;
     if (persistent) next = set ? gsts | c.bit : gsts & ~c.bit;
     else if (LATCHED_STATUS & c.bit) next = gsts | c.bit;
-    t.regs.set('GSTS', BigInt(next >>> 0));
+    t.regs.setDword(REG.GSTS, next >>> 0);
   }
 }
 

@@ -10,7 +10,7 @@
  */
 import type { RegisterFile } from './register-file.js';
 import type { RegName } from './register-table.js';
-import { ECTL } from './spec/registers.js';
+import { ECTL, REG } from './spec/registers.js';
 
 /** Which event register set an MSI came from. */
 export type InterruptSource = 'fault' | 'invalidation' | 'page-request';
@@ -28,69 +28,79 @@ export interface MsiMessage {
 /** Receives every interrupt the unit sends; the embedder's hook. */
 export type InterruptSink = (msi: MsiMessage) => void;
 
+/** Byte offsets of one event's registers (§11.4.7.2-5, §11.4.9.5-8, §11.4.11.5-8). */
 interface EventRegs {
-  ctl: RegName;
-  data: RegName;
-  addr: RegName;
-  uaddr: RegName;
+  ctl: number;
+  data: number;
+  addr: number;
+  uaddr: number;
 }
 
 const EVENT_REGS: Record<InterruptSource, EventRegs> = {
-  fault: { ctl: 'FECTL', data: 'FEDATA', addr: 'FEADDR', uaddr: 'FEUADDR' },
-  invalidation: { ctl: 'IECTL', data: 'IEDATA', addr: 'IEADDR', uaddr: 'IEUADDR' },
-  'page-request': { ctl: 'PECTL', data: 'PEDATA', addr: 'PEADDR', uaddr: 'PEUADDR' },
+  fault: { ctl: REG.FECTL, data: REG.FEDATA, addr: REG.FEADDR, uaddr: REG.FEUADDR },
+  invalidation: { ctl: REG.IECTL, data: REG.IEDATA, addr: REG.IEADDR, uaddr: REG.IEUADDR },
+  'page-request': { ctl: REG.PECTL, data: REG.PEDATA, addr: REG.PEADDR, uaddr: REG.PEUADDR },
 };
+
+/** Control register of each event, by name (profiles without the page-request registers lack PECTL). */
+const CONTROL_NAMES: Record<InterruptSource, RegName> = { fault: 'FECTL', invalidation: 'IECTL', 'page-request': 'PECTL' };
 
 /** The three event interrupts of one unit over its register file. */
 export class EventInterrupts {
   /** Messages sent so far (most recent last), for embedders that poll. */
   readonly sent: MsiMessage[] = [];
+  /** Which events the profile's register block has. */
+  private readonly present: Record<InterruptSource, boolean>;
 
   /** Event interrupts over `regs`' xxCTL/xxDATA/xxADDR registers, delivered to `sink`. */
-  constructor(private readonly regs: RegisterFile, private readonly sink: InterruptSink = () => {}) {}
+  constructor(private readonly regs: RegisterFile, private readonly sink: InterruptSink = () => {}) {
+    this.present = {
+      fault: regs.has(CONTROL_NAMES.fault), invalidation: regs.has(CONTROL_NAMES.invalidation),
+      'page-request': regs.has(CONTROL_NAMES['page-request']),
+    };
+  }
 
   /** Raises the event: sets IP, or sends the MSI at once when unmasked. */
   raise(source: InterruptSource): void {
-    const r = EVENT_REGS[source];
-    if (!this.regs.has(r.ctl)) return;
-    const ctl = this.regs.get(r.ctl);
-    if (ctl & BigInt(ECTL.IM)) {
-      this.regs.set(r.ctl, ctl | BigInt(ECTL.IP));
+    if (!this.present[source]) return;
+    const at = EVENT_REGS[source].ctl;
+    const ctl = this.regs.dword(at);
+    if (ctl & ECTL.IM) {
+      this.regs.setDword(at, (ctl | ECTL.IP) >>> 0);
     } else {
       this.send(source);
-      this.regs.set(r.ctl, ctl & ~BigInt(ECTL.IP));
+      this.regs.setDword(at, (ctl & ~ECTL.IP) >>> 0);
     }
   }
 
   /** Withdraws a pending event (software serviced its cause): IP := 0. */
   withdraw(source: InterruptSource): void {
-    const r = EVENT_REGS[source];
-    if (!this.regs.has(r.ctl)) return;
-    this.regs.set(r.ctl, this.regs.get(r.ctl) & ~BigInt(ECTL.IP));
+    if (!this.present[source]) return;
+    const at = EVENT_REGS[source].ctl;
+    this.regs.setDword(at, (this.regs.dword(at) & ~ECTL.IP) >>> 0);
   }
 
   /** After a write to the control register: unmasking with IP set sends the held message. */
   onControlWrite(source: InterruptSource): void {
-    const r = EVENT_REGS[source];
-    const ctl = this.regs.get(r.ctl);
-    if ((ctl & BigInt(ECTL.IP)) && !(ctl & BigInt(ECTL.IM))) {
+    const at = EVENT_REGS[source].ctl;
+    const ctl = this.regs.dword(at);
+    if ((ctl & ECTL.IP) && !(ctl & ECTL.IM)) {
       this.send(source);
-      this.regs.set(r.ctl, ctl & ~BigInt(ECTL.IP));
+      this.regs.setDword(at, (ctl & ~ECTL.IP) >>> 0);
     }
   }
 
   /** True while the event is pending (IP = 1). */
   pending(source: InterruptSource): boolean {
-    const r = EVENT_REGS[source];
-    return this.regs.has(r.ctl) && (this.regs.get(r.ctl) & BigInt(ECTL.IP)) !== 0n;
+    return this.present[source] && (this.regs.dword(EVENT_REGS[source].ctl) & ECTL.IP) !== 0;
   }
 
   private send(source: InterruptSource): void {
     const r = EVENT_REGS[source];
     const msi: MsiMessage = {
       source,
-      address: (this.regs.get(r.uaddr) << 32n) | this.regs.get(r.addr),
-      data: Number(this.regs.get(r.data)),
+      address: (BigInt(this.regs.dword(r.uaddr)) << 32n) | BigInt(this.regs.dword(r.addr)),
+      data: this.regs.dword(r.data),
     };
     this.sent.push(msi);
     if (this.sent.length > 1024) this.sent.shift();

@@ -8,17 +8,26 @@
  * primitives, guest memory (descriptors, wait status writes), the raw
  * register storage, and the fault-event / invalidation-event interrupt rules.
  */
-import type { Core } from '../core/core.js';
-import type { GuestMemory } from '../core/guest-memory.js';
+import type { CacheInvalidation } from './cache-invalidation.js';
 import type { Profile } from './profiles.js';
 import type { RegisterFile } from './register-file.js';
 
+/** Guest RAM as the queue uses it (a `GuestMemory` is one). */
+export interface QueueMemory {
+  /** True when [gpa, gpa + len) lies inside one RAM region. */
+  contains(gpa: bigint, len: number): boolean;
+  /** A copy of `len` bytes at `gpa` (inside RAM: check with `contains`). */
+  read(gpa: bigint, len: number): Uint8Array;
+  /** Writes a little-endian u32 at `gpa` (inside RAM). */
+  writeU32(gpa: bigint, v: number): void;
+}
+
 /** What the invalidation queue may use of the VT-d unit it belongs to. */
 export interface QiHost {
-  /** The WASM core: cache invalidation primitives (`inv*`). */
-  core: Core;
+  /** The core's cache invalidation primitives (`inv*`). */
+  core: CacheInvalidation;
   /** Guest RAM: descriptor fetches and wait-descriptor status writes. */
-  mem: GuestMemory;
+  mem: QueueMemory;
   /** The capability profile (CAP/ECAP values, reference-model quirks). */
   profile: Profile;
   /** Raw register storage: `get(name)` / `set(name, value)`, no masks, no side effects. */

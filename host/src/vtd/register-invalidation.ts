@@ -9,30 +9,22 @@
  * the default profile refuses (clears the busy bit, reports granularity 0,
  * logs); QEMU ignores the request and leaves the busy bit set.
  */
+import type { CacheInvalidation } from './cache-invalidation.js';
 import type { Profile } from './profiles.js';
 import type { RegisterFile } from './register-file.js';
-import { CAP, CCMD, GCMD, GRAN, IOTLB, IVA } from './spec/registers.js';
-
-/** The core's invalidation primitives the registers drive (see docs/ABI.md). */
-export interface InvalidationPort {
-  invContextGlobal(): void;
-  invContextDomain(did: number): void;
-  invContextDevice(did: number, sid: number, fm: number): void;
-  invIotlbGlobal(): void;
-  invIotlbDomain(did: number): void;
-  invIotlbPage(did: number, addr: bigint, am: number, ih: number): void;
-}
+import { CAP, CCMD, GCMD, GRAN, IOTLB, IVA, REG } from './spec/registers.js';
 
 /** What the handlers need from the unit. */
 export interface RegInvalTarget {
   readonly regs: RegisterFile;
   readonly profile: Profile;
-  readonly inv: InvalidationPort;
+  /** The core's primitives (register-based invalidation uses the context and IOTLB ones). */
+  readonly inv: CacheInvalidation;
   log(msg: string): void;
 }
 
 function queuedInvalidationOn(t: RegInvalTarget): boolean {
-  return (Number(t.regs.get('GSTS')) & GCMD.QIE) !== 0;
+  return (t.regs.dword(REG.GSTS) & GCMD.QIE) !== 0;
 }
 
 /** After a CCMD write: runs the context-cache invalidation if ICC is set. */

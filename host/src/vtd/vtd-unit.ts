@@ -21,9 +21,10 @@ import type { QiHost } from './qi-host.js';
 import { InvalidationQueue, type QiRegister, type QiState } from './qi/invalidation-queue.js';
 import type { PageRequest, PageRequestOutcome, PageRequestSink } from './prq/page-request.js';
 import { PageRequestService, type PageRequestState, type PageResponseRouter } from './prq/page-request-service.js';
-import { RegisterFile, type RegisterWrite } from './register-file.js';
-import { handleCcmdWrite, handleIotlbWrite } from './register-invalidation.js';
-import type { RegName } from './register-table.js';
+import { InvalidationTap, type InvalidationListener } from './cache-invalidation.js';
+import { LANE_HI, RegisterFile } from './register-file.js';
+import { handleCcmdWrite, handleIotlbWrite, type RegInvalTarget } from './register-invalidation.js';
+import { frcdName, type RegName } from './register-table.js';
 import { GCMD, RTADDR, TTM } from './spec/registers.js';
 
 /** Options of a unit. */
@@ -70,12 +71,14 @@ export interface VtdUnitState {
   readonly prq: PageRequestState;
 }
 
-const HIGH_DWORD = 0xffff_ffff_0000_0000n;
-/** Registers whose reads and writes the invalidation queue owns (§11.4.9). */
-const QUEUE_REGS: readonly string[] = ['IQH', 'IQT', 'IQA', 'ICS', 'IQERCD'];
+/** Registers whose writes the invalidation queue owns (§11.4.9). */
+const QUEUE_REGS: readonly QiRegister[] = ['IQH', 'IQT', 'IQA', 'ICS', 'IQERCD'];
 
 /** Page-request registers whose writes the page-request service checks (§11.4.11). */
-const PRQ_REGS: readonly string[] = ['PQH', 'PQT', 'PQA', 'PRS'];
+const PRQ_REGS = ['PQH', 'PQT', 'PQA', 'PRS'] as const;
+
+/** Event control registers and the event each one masks (§7.3, §6.5.2.8, §7.5). */
+const EVENT_CONTROLS = [['FECTL', 'fault'], ['IECTL', 'invalidation'], ['PECTL', 'page-request']] as const;
 
 /** A VT-d unit: registers, commands, invalidation, fault reporting and page requests. */
 export class VtdUnit implements GcmdTarget, PageRequestSink {
@@ -101,23 +104,17 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   /** Root table address SRTP latched (page requests read context entries from it). */
   private rootTable = 0n;
   /** The core as the invalidation paths see it: each `inv*` call is also told to `onInvalidate`. */
-  private readonly invCore: Core;
-
-  /**
-   * Hears every cache invalidation the guest requested, register-based
-   * (§6.5.1) or queued (§6.5.2), with its exact scope: the name of the core
-   * primitive (`invIotlbPage`, `invPasidCache`, ...) and its arguments, after
-   * the unit's own caches did it. A VMM shadows or passes them through (vmm/).
-   */
-  onInvalidate?: (op: string, args: readonly unknown[]) => void;
+  private readonly inv: InvalidationTap;
+  private readonly regInval: RegInvalTarget;
 
   private constructor(o: VtdUnitOptions) {
     this.core = o.core;
     this.mem = o.mem;
     this.profile = o.profile;
     this.logSink = o.log ?? (() => {});
-    this.invCore = invalidationTap(o.core, (op, args) => this.onInvalidate?.(op, args));
+    this.inv = new InvalidationTap(o.core);
     this.regs = new RegisterFile(o.profile, (m) => this.log(m));
+    this.regInval = { regs: this.regs, profile: this.profile, inv: this.inv, log: (m: string) => this.log(m) };
     this.events = new EventInterrupts(this.regs, o.onInterrupt);
     this.faults = new FaultRecorder(this.regs, o.profile, this.events, (m) => this.log(m));
     this.prq = new PageRequestService({
@@ -125,10 +122,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
       latchedRoot: () => ({ rootTable: this.rootTable, ttm: this.ttm }), log: (m) => this.log(m),
     });
     this.qi = new InvalidationQueue(this.qiHost());
-    this.regs.setHooks({
-      route: (row) => QUEUE_REGS.includes(row.name) ? this.queueRoute(row.name as QiRegister) : undefined,
-      afterWrite: (w) => this.afterWrite(w),
-    });
+    this.wireRegisters();
     configureCore(this.core, this.profile);
   }
 
@@ -137,13 +131,72 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     return new VtdUnit(o);
   }
 
-  /** Guest MMIO read at `offset` from the register base (4 or 8 bytes). */
+  /**
+   * Hears every cache invalidation the guest requested, register-based
+   * (§6.5.1) or queued (§6.5.2), with its exact scope: the name of the core
+   * primitive (`invIotlbPage`, `invPasidCache`, ...) and its arguments, after
+   * the unit's own caches did it. A VMM shadows or passes them through (vmm/).
+   */
+  get onInvalidate(): InvalidationListener | undefined {
+    return this.inv.listener;
+  }
+
+  set onInvalidate(listener: InvalidationListener | undefined) {
+    this.inv.listener = listener;
+  }
+
+  // --- MMIO: the number API (hot) and its BigInt form ------------------------
+
+  /** Guest 4-byte MMIO read at `offset` from the register base: the dword as a u32. Bad offsets read 0 (logged). */
+  read32(offset: number): number {
+    if (this.qi.backlog) this.qi.drainBacklog();
+    return this.regs.read32(offset);
+  }
+
+  /** Guest 8-byte MMIO read at `offset`: returns the low dword; the high dword is then in `readHigh`. */
+  read64(offset: number): number {
+    if (this.qi.backlog) this.qi.drainBacklog();
+    return this.regs.read64(offset);
+  }
+
+  /** High dword of the last `read64`. */
+  get readHigh(): number {
+    return this.regs.readHigh;
+  }
+
+  /**
+   * Guest 4-byte MMIO write of `value` (a u32, or the same bits as an i32) at
+   * `offset`. Bad offsets are logged and ignored; a `value` that is not a
+   * 32-bit integer is a host bug: Error naming `value`.
+   */
+  write32(offset: number, value: number): void {
+    if (value !== (value | 0) && value !== (value >>> 0)) throw new Error(`value: ${String(value)} is not a 32-bit integer`);
+    if (this.qi.backlog) this.qi.drainBacklog();
+    this.regs.write32(offset, value);
+  }
+
+  /**
+   * Guest 8-byte MMIO write of `hi:lo` at `offset` (each half a u32 or i32):
+   * one access for a 64-bit register at its own offset, else two dword
+   * writes, low first.
+   */
+  write64(offset: number, lo: number, hi: number): void {
+    if (lo !== (lo | 0) && lo !== (lo >>> 0)) throw new Error(`lo: ${String(lo)} is not a 32-bit integer`);
+    if (hi !== (hi | 0) && hi !== (hi >>> 0)) throw new Error(`hi: ${String(hi)} is not a 32-bit integer`);
+    if (this.qi.backlog) this.qi.drainBacklog();
+    this.regs.write64(offset, lo, hi);
+  }
+
+  /** Guest MMIO read at `offset` from the register base (4 or 8 bytes), as a BigInt (convenience over read32/read64). */
   mmioRead(offset: number, size: number): bigint {
+    if (this.qi.backlog) this.qi.drainBacklog();
     return this.regs.read(offset, size);
   }
 
-  /** Guest MMIO write at `offset` from the register base (4 or 8 bytes). */
+  /** Guest MMIO write at `offset` from the register base (4 or 8 bytes), BigInt value (convenience over write32/write64). */
   mmioWrite(offset: number, size: number, value: bigint): void {
+    if (typeof value !== 'bigint') throw new Error(`value: ${String(value)} is not a bigint`);
+    if (this.qi.backlog) this.qi.drainBacklog();
     this.regs.write(offset, size, value);
   }
 
@@ -318,39 +371,26 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
 
   // --- side effects ---------------------------------------------------------
 
-  private afterWrite(w: RegisterWrite): void {
-    const name = w.row.name;
-    switch (name) {
-      case 'GCMD': handleGcmdWrite(this, Number(w.written & 0xffff_ffffn)); return;
-      case 'CCMD': if (w.lanes & HIGH_DWORD) handleCcmdWrite(this.invTarget()); return;
-      case 'IOTLB': if (w.lanes & HIGH_DWORD) handleIotlbWrite(this.invTarget()); return;
-      case 'FSTS':
-        this.faults.afterFstsWrite();
-        this.qi.resume(); // clearing IQE/ITE may restart the queue (profile rule)
-        return;
-      case 'FECTL': this.events.onControlWrite('fault'); return;
-      case 'IECTL': this.events.onControlWrite('invalidation'); return;
-      case 'PECTL': this.events.onControlWrite('page-request'); return;
-      default:
-        if (name.startsWith('FRCD') && name.endsWith('_HI')) this.faults.afterFrcdWrite();
-        else if (PRQ_REGS.includes(name)) this.prq.afterRegisterWrite(name);
-    }
-  }
-
-  private invTarget() {
-    return { regs: this.regs, profile: this.profile, inv: this.invCore, log: (m: string) => this.log(m) };
-  }
-
-  private queueRoute(reg: QiRegister) {
-    return {
-      write: (value: bigint, lanes: bigint) => this.qi.onWrite(reg, value, lanes),
-      read: () => this.qi.read(reg),
-    };
+  /** The registers with side effects, each with its handler (§11.4); the rest are plain storage. */
+  private wireRegisters(): void {
+    const r = this.regs;
+    for (const reg of QUEUE_REGS) r.routeWrites(reg, (lo, hi, lanes) => this.qi.onWriteWords(reg, lo, hi, lanes));
+    r.routeReads('IQA', (half) => this.qi.readIqa(half));
+    r.onWrite('GCMD', (written) => handleGcmdWrite(this, written));
+    r.onWrite('CCMD', (_w, lanes) => { if (lanes & LANE_HI) handleCcmdWrite(this.regInval); });
+    r.onWrite('IOTLB', (_w, lanes) => { if (lanes & LANE_HI) handleIotlbWrite(this.regInval); });
+    r.onWrite('FSTS', () => {
+      this.faults.afterFstsWrite();
+      this.qi.resume(); // clearing IQE/ITE may restart the queue (profile rule)
+    });
+    for (const [ctl, source] of EVENT_CONTROLS) if (r.has(ctl)) r.onWrite(ctl, () => this.events.onControlWrite(source));
+    for (let n = 0; n < this.profile.frcdCount; n++) r.onWrite(frcdName(n, 'HI'), () => this.faults.afterFrcdWrite());
+    for (const name of PRQ_REGS) if (r.has(name)) r.onWrite(name, () => this.prq.afterRegisterWrite(name));
   }
 
   private qiHost(): QiHost {
     return {
-      core: this.invCore,
+      core: this.inv,
       mem: this.mem,
       profile: this.profile,
       regs: this.regs,
@@ -371,18 +411,4 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     this.regs.set('ICS', ics | 1n);
     this.events.raise('invalidation');
   }
-}
-
-/** `core` with every `inv*` method also reported to `tap` (name, arguments) after it ran. */
-function invalidationTap(core: Core, tap: (op: string, args: readonly unknown[]) => void): Core {
-  return new Proxy(core, {
-    get(target, key) {
-      const v: unknown = Reflect.get(target, key, target);
-      if (typeof key !== 'string' || !key.startsWith('inv') || typeof v !== 'function') return typeof v === 'function' ? v.bind(target) : v;
-      return (...args: unknown[]) => {
-        (v as (...a: unknown[]) => void).apply(target, args);
-        tap(key, args);
-      };
-    },
-  });
 }

@@ -3,11 +3,16 @@
  * reserved-bit masks. Constants and accessors only: no state, no policy.
  *
  * A descriptor is 128 bits (qw0, qw1) or, in a queue with IQA.DW=1, 256 bits
- * (qw0..qw3). The 7-bit type is qw0[11:9] << 4 | qw0[3:0] (§6.5.2: "Type" is
- * split; every type defined today has qw0[11:9] = 0).
+ * (qw0..qw3). The queue decodes it as little-endian u32 words: `w[0]` is
+ * qw0[31:0], `w[1]` qw0[63:32], `w[2]` qw1[31:0], `w[3]` qw1[63:32], then
+ * qw2 and qw3 in `w[4..7]`; accessors take the word that holds the field, so
+ * decoding never builds a BigInt. The 7-bit type is qw0[11:9] << 4 |
+ * qw0[3:0] (§6.5.2: "Type" is split; every type defined today has
+ * qw0[11:9] = 0).
  *
- * Reserved masks name the bits the spec marks Reserved(0) in each word; the
- * type bits (3:0, 11:9) are never part of a mask.
+ * Reserved masks name the bits the spec marks Reserved(0) in each qword (as
+ * the spec writes them); `maskWords` turns them into the word form the queue
+ * checks. The type bits (3:0, 11:9) are never part of a mask.
  */
 
 /** Descriptor type codes (§6.5.2, Table "Invalidation descriptor types"). */
@@ -32,37 +37,37 @@ export const DESC = {
   PAGE_GROUP_RESPONSE: 0x9,
 } as const;
 
-/** A descriptor as four 64-bit words (qw2/qw3 are 0n when read from a 128-bit queue). */
-export type DescWords = readonly [bigint, bigint, bigint, bigint];
+/** Number of type codes (7 bits). */
+export const DESC_TYPES = 128;
 
-/** The 7-bit descriptor type: qw0[11:9] << 4 | qw0[3:0] (§6.5.2). */
-export function descType(qw0: bigint): number {
-  return Number(((qw0 >> 9n) & 7n) << 4n | (qw0 & 0xfn));
+/** A descriptor as eight u32 words, qw0[31:0] first (words 4-7 are 0 in a 128-bit queue). */
+export type DescWords = Uint32Array;
+
+/** The 7-bit descriptor type from qw0[31:0]: qw0[11:9] << 4 | qw0[3:0] (§6.5.2). */
+export function descType(w0: number): number {
+  return (((w0 >>> 9) & 7) << 4) | (w0 & 0xf);
 }
 
-/** Extracts `width` bits of `v` starting at bit `lo`. */
-export function bits(v: bigint, lo: number, width: number): number {
-  return Number((v >> BigInt(lo)) & ((1n << BigInt(width)) - 1n));
-}
-
-/** Granularity field G, qw0[5:4] (context-cache, IOTLB, PASID-IOTLB, PASID-cache). */
-export const granularity = (qw0: bigint): number => bits(qw0, 4, 2);
-/** Domain id, qw0[31:16]. */
-export const did = (qw0: bigint): number => bits(qw0, 16, 16);
-/** PASID, qw0[51:32] (PASID-based descriptors and page-group response). */
-export const pasid = (qw0: bigint): number => bits(qw0, 32, 20);
-/** Page address, qw1[63:12] (IOTLB, PASID-IOTLB, device-TLB). */
-export const pageAddr = (qw1: bigint): bigint => qw1 & 0xffff_ffff_ffff_f000n;
-/** Address mask AM, qw1[5:0]: 2^AM pages (IOTLB, PASID-IOTLB). */
-export const addrMask = (qw1: bigint): number => bits(qw1, 0, 6);
-/** Invalidation hint IH, qw1[6]: 1 = leaf entries only, keep paging-structure caches. */
-export const invHint = (qw1: bigint): number => bits(qw1, 6, 1);
+/** Granularity field G, qw0[5:4] (context-cache, IOTLB, PASID-IOTLB, PASID-cache); from w[0]. */
+export const granularity = (w0: number): number => (w0 >>> 4) & 3;
+/** Domain id, qw0[31:16]; from w[0]. */
+export const did = (w0: number): number => w0 >>> 16;
+/** PASID, qw0[51:32] (PASID-based descriptors and page-group response); from w[1]. */
+export const pasid = (w1: number): number => w1 & 0xf_ffff;
+/** Page address qw1[63:12], low word (IOTLB, PASID-IOTLB, device-TLB); from w[2] (the high word is w[3]). */
+export const pageAddrLo = (w2: number): number => (w2 & 0xffff_f000) >>> 0;
+/** Address mask AM, qw1[5:0]: 2^AM pages (IOTLB, PASID-IOTLB); from w[2]. */
+export const addrMask = (w2: number): number => w2 & 0x3f;
+/** Invalidation hint IH, qw1[6]: 1 = leaf entries only, keep paging-structure caches; from w[2]. */
+export const invHint = (w2: number): number => (w2 >>> 6) & 1;
 
 /** §6.5.2.1 context-cache invalidate: G 5:4, DID 31:16, SID 47:32, FM 49:48. */
 export const CC = {
   G_GLOBAL: 1, G_DOMAIN: 2, G_DEVICE: 3,
-  sid: (qw0: bigint): number => bits(qw0, 32, 16),
-  fm: (qw0: bigint): number => bits(qw0, 48, 2),
+  /** SID, from w[1]. */
+  sid: (w1: number): number => w1 & 0xffff,
+  /** FM, from w[1]. */
+  fm: (w1: number): number => (w1 >>> 16) & 3,
   /** Reserved: 8:6, 15:12, 63:50; qw1 entirely. */
   RSVD: [0xfffc_0000_0000_f1c0n, 0xffff_ffff_ffff_ffffn] as const,
 } as const;
@@ -70,18 +75,24 @@ export const CC = {
 /** §6.5.2.3 IOTLB invalidate: G 5:4, DW 6, DR 7, DID 31:16; qw1 AM 5:0, IH 6, ADDR 63:12. */
 export const IOTLB_DESC = {
   G_GLOBAL: 1, G_DOMAIN: 2, G_PAGE: 3,
-  drainWrites: (qw0: bigint): number => bits(qw0, 6, 1),
-  drainReads: (qw0: bigint): number => bits(qw0, 7, 1),
+  /** DW, from w[0]. */
+  drainWrites: (w0: number): number => (w0 >>> 6) & 1,
+  /** DR, from w[0]. */
+  drainReads: (w0: number): number => (w0 >>> 7) & 1,
   /** Reserved: qw0 8, 15:12, 63:32; qw1 11:7. */
   RSVD: [0xffff_ffff_0000_f100n, 0xf80n] as const,
 } as const;
 
 /** §6.5.2.5 device-TLB invalidate: PFSID 15:12 + 63:52, MIP 20:16, SID 47:32; qw1 S 0, ADDR 63:12. */
 export const DEVTLB = {
-  pfsid: (qw0: bigint): number => bits(qw0, 12, 4) | (bits(qw0, 52, 12) << 4),
-  mip: (qw0: bigint): number => bits(qw0, 16, 5),
-  sid: (qw0: bigint): number => bits(qw0, 32, 16),
-  size: (qw1: bigint): number => bits(qw1, 0, 1),
+  /** PFSID from w[0] (15:12) and w[1] (qw0 63:52). */
+  pfsid: (w0: number, w1: number): number => ((w0 >>> 12) & 0xf) | (((w1 >>> 20) & 0xfff) << 4),
+  /** MIP, from w[0]. */
+  mip: (w0: number): number => (w0 >>> 16) & 0x1f,
+  /** SID, from w[1]. */
+  sid: (w1: number): number => w1 & 0xffff,
+  /** S, from w[2]. */
+  size: (w2: number): number => w2 & 1,
   /** Reserved: qw0 8:4, 31:21, 51:48; qw1 11:1. */
   RSVD: [0x000f_0000_ffe0_01f0n, 0xffen] as const,
 } as const;
@@ -89,18 +100,23 @@ export const DEVTLB = {
 /** §6.5.2.7 interrupt-entry-cache invalidate: G 4 (0 global, 1 index-selective), IM 31:27, IIDX 47:32. */
 export const IEC_DESC = {
   G_GLOBAL: 0, G_INDEX: 1,
-  g: (qw0: bigint): number => bits(qw0, 4, 1),
-  im: (qw0: bigint): number => bits(qw0, 27, 5),
-  iidx: (qw0: bigint): number => bits(qw0, 32, 16),
+  /** G, from w[0]. */
+  g: (w0: number): number => (w0 >>> 4) & 1,
+  /** IM, from w[0]. */
+  im: (w0: number): number => (w0 >>> 27) & 0x1f,
+  /** IIDX, from w[1]. */
+  iidx: (w1: number): number => w1 & 0xffff,
   /** Reserved: qw0 8:5, 26:12, 63:48; qw1 entirely. */
   RSVD: [0xffff_0000_07ff_f1e0n, 0xffff_ffff_ffff_ffffn] as const,
 } as const;
 
-/** §6.5.2.8 invalidation wait: IF 4, SW 5, FN 6, PD 7, status data 63:32; qw1 status address 63:2. */
+/** §6.5.2.8 invalidation wait: IF 4, SW 5, FN 6, PD 7 (bits of w[0]), status data 63:32 (w[1]); qw1 status address 63:2. */
 export const WAIT_DESC = {
-  IF: 1n << 4n, SW: 1n << 5n, FN: 1n << 6n, PD: 1n << 7n,
-  statusData: (qw0: bigint): number => bits(qw0, 32, 32),
-  statusAddr: (qw1: bigint): bigint => qw1 & ~3n,
+  IF: 1 << 4, SW: 1 << 5, FN: 1 << 6, PD: 1 << 7,
+  /** PD as a qword mask bit (for the reserved mask). */
+  PD_MASK: 1n << 7n,
+  /** Status address 63:2, low word, from w[2] (the high word is w[3]). */
+  statusAddrLo: (w2: number): number => (w2 & ~3) >>> 0,
   /** Reserved: qw0 8, 31:12 (and PD, bit 7, unless ECAP.PDS); qw1 1:0. */
   RSVD: [0xffff_f100n, 0x3n] as const,
 } as const;
@@ -121,27 +137,56 @@ export const PC_DESC = {
 
 /** §6.5.2.6 PASID-based device-TLB invalidate: MIP 8:4, PFSID 15:12 + 63:52, SID 31:16, PASID 51:32; qw1 G 0, S 11. */
 export const PDEVTLB = {
-  mip: (qw0: bigint): number => bits(qw0, 4, 5),
-  pfsid: (qw0: bigint): number => bits(qw0, 12, 4) | (bits(qw0, 52, 12) << 4),
-  sid: (qw0: bigint): number => bits(qw0, 16, 16),
-  global: (qw1: bigint): number => bits(qw1, 0, 1),
-  size: (qw1: bigint): number => bits(qw1, 11, 1),
+  /** MIP, from w[0]. */
+  mip: (w0: number): number => (w0 >>> 4) & 0x1f,
+  /** PFSID from w[0] (15:12) and w[1] (qw0 63:52). */
+  pfsid: (w0: number, w1: number): number => ((w0 >>> 12) & 0xf) | (((w1 >>> 20) & 0xfff) << 4),
+  /** SID, from w[0]. */
+  sid: (w0: number): number => w0 >>> 16,
+  /** G, from w[2]. */
+  global: (w2: number): number => w2 & 1,
+  /** S, from w[2]. */
+  size: (w2: number): number => (w2 >>> 11) & 1,
   /** Reserved: qw0 none; qw1 10:1; qw2, qw3 entirely. */
   RSVD: [0n, 0x7fen] as const,
 } as const;
 
 /** Page-group response (§7.7 in 3.x): PP 4, RC 15:12, RID 31:16, PASID 51:32; qw1 LPIG 2, PRGI 11:3. */
 export const PGR = {
-  pasidPresent: (qw0: bigint): number => bits(qw0, 4, 1),
-  responseCode: (qw0: bigint): number => bits(qw0, 12, 4),
-  rid: (qw0: bigint): number => bits(qw0, 16, 16),
-  lpig: (qw1: bigint): number => bits(qw1, 2, 1),
-  prgi: (qw1: bigint): number => bits(qw1, 3, 9),
+  /** PP, from w[0]. */
+  pasidPresent: (w0: number): number => (w0 >>> 4) & 1,
+  /** Response code, from w[0]. */
+  responseCode: (w0: number): number => (w0 >>> 12) & 0xf,
+  /** RID, from w[0]. */
+  rid: (w0: number): number => w0 >>> 16,
+  /** LPIG, from w[2]. */
+  lpig: (w2: number): number => (w2 >>> 2) & 1,
+  /** PRGI, from w[2]. */
+  prgi: (w2: number): number => (w2 >>> 3) & 0x1ff,
   /** Reserved: qw0 5 (PDP, removed in 4.0), 8:6, 63:52; qw1 1:0, 63:12; qw2, qw3 entirely. */
   RSVD: [0xfff0_0000_0000_01e0n, 0xffff_ffff_ffff_f003n] as const,
   /** PCIe PRG response codes. */
   RC_SUCCESS: 0x0, RC_INVALID_REQUEST: 0x1, RC_FAILURE: 0xf,
 } as const;
+
+/**
+ * Reserved qword masks (`masks[i]` for qword i) as eight u32 words; qwords
+ * past the end of `masks` are entirely reserved when `upper`, else not.
+ */
+export function maskWords(masks: readonly bigint[], upper: boolean): Uint32Array {
+  const w = new Uint32Array(8);
+  for (let i = 0; i < 4; i++) {
+    const m = i < masks.length ? masks[i]! : upper ? 0xffff_ffff_ffff_ffffn : 0n;
+    w[2 * i] = Number(m & 0xffff_ffffn);
+    w[2 * i + 1] = Number(m >> 32n);
+  }
+  return w;
+}
+
+/** The 64-bit value of qword `q` of a descriptor (logs and BigInt-taking primitives; not the hot path). */
+export function qwordOf(w: DescWords, q: number): bigint {
+  return BigInt(w[2 * q]!) | (BigInt(w[2 * q + 1]!) << 32n);
+}
 
 /**
  * Device-TLB invalidation size (§6.5.2.5, PCIe ATS "Invalidate Request"):

@@ -3,11 +3,20 @@
  * buffer of descriptors in guest memory at IQA, produced by software at IQT
  * and consumed by hardware at IQH.
  *
- * The model consumes synchronously: a write to IQT (or enabling QIE, or
- * clearing an error) runs every descriptor from IQH up to IQT before the
- * MMIO write returns, so wait descriptors always find earlier work done.
- * Processing is bounded by the queue size per call; a queue outside RAM is
- * a descriptor fetch error (IQE), never an exception.
+ * The model consumes in order, synchronously with the guest's accesses: a
+ * write to IQT (or enabling QIE, or clearing an error) runs descriptors from
+ * IQH towards IQT before the MMIO write returns, so a wait descriptor always
+ * finds earlier work done. The work one guest access can cause is bounded
+ * (`QI_WORK_BUDGET`): the spec lets hardware process the queue
+ * incrementally (software learns progress only from IQH, wait status writes
+ * and completion interrupts), so what is left when the budget runs out is
+ * processed at the unit's next register access (`backlog`, `drainBacklog`).
+ * A queue outside RAM is a descriptor fetch error (IQE), never an exception.
+ *
+ * Descriptors are fetched as u32 words, a run of slots per RAM read, and
+ * decoded with integer operations (descriptors.ts); nothing per descriptor
+ * builds a BigInt except the 64-bit addresses of page-selective and
+ * device-TLB invalidations.
  *
  * Errors (§6.5.2.10): IQE leaves IQH at the bad descriptor and stops fetching
  * until software clears FSTS.IQE; ITE (device-TLB invalidation time-out)
@@ -15,10 +24,13 @@
  * cleared; ICE (bad completion) is recorded and processing continues.
  * Profiles change the details (qi-behaviour.ts).
  */
-import { ECAP, FSTS } from '../spec/registers.js';
+import { ECAP, FSTS, REG } from '../spec/registers.js';
 import type { QiHost } from '../qi-host.js';
-import { descriptorName, dispatchDescriptor, type QiContext, type QueueError, type StepResult } from './handlers.js';
-import { DESC, descType, type DescWords } from './descriptors.js';
+import { LANE_HI, LANE_LO } from '../register-file.js';
+import {
+  descriptorName, descriptorPlans, dispatchDescriptor, type DescriptorPlan, type QiContext, type QueueError, type StepResult,
+} from './handlers.js';
+import { DESC, descType } from './descriptors.js';
 import { qiBehaviourFor, type QiBehaviour } from './qi-behaviour.js';
 import {
   ICS_IWC, IECTL_IP, IQ_OFFSET_MASK, IQA, IQEI, IQERCD, IQT_QT0, queueEntries, type IqeiCode,
@@ -53,8 +65,19 @@ export interface QiState {
 /** Largest queue: QS 7 with 128-bit descriptors (§11.4.9.3). */
 const MAX_ENTRIES = queueEntries(7, false);
 
-const ERROR_BITS = BigInt(FSTS.IQE | FSTS.ITE);
-const LOW_DWORD = 0xffff_ffffn;
+/**
+ * Work one guest register access may make the queue do, in descriptor units:
+ * a descriptor handled inside the unit costs 1, one that calls out of it
+ * (device-TLB invalidations and page-group responses reach devices, waits
+ * write guest RAM and raise interrupts) costs `EXTERNAL_COST`.
+ */
+export const QI_WORK_BUDGET = 4096;
+/** Work units of a descriptor whose handler calls out of the unit. */
+export const EXTERNAL_COST = 16;
+/** Most descriptors fetched by one RAM read. */
+const FETCH_RUN = 256;
+
+const ERROR_BITS = FSTS.IQE | FSTS.ITE;
 
 /** Queued invalidation of one VT-d unit. */
 export class InvalidationQueue {
@@ -73,7 +96,16 @@ export class InvalidationQueue {
   /** A device-TLB time-out happened; the next wait descriptor is aborted. */
   private abortNextWait = false;
   private running = false;
+  /** The budget ran out with descriptors pending: the next register access continues. */
+  private pendingWork = false;
   private readonly ctx: QiContext;
+  private readonly plans: readonly (DescriptorPlan | undefined)[];
+  /** The descriptor being processed (words 4-7 are 0 in a 128-bit queue). */
+  private readonly words = new Uint32Array(8);
+  /** Descriptors fetched by the last RAM read: slots [runFirst, runFirst + runCount). */
+  private run: Uint32Array = new Uint32Array(0);
+  private runFirst = 0;
+  private runCount = 0;
 
   constructor(private readonly host: QiHost) {
     this.behaviour = qiBehaviourFor(host.profile.name);
@@ -86,6 +118,17 @@ export class InvalidationQueue {
         return was;
       },
     };
+    this.plans = descriptorPlans(this.ctx);
+  }
+
+  /** True when an access left descriptors for later (the work budget ran out); `drainBacklog` continues. */
+  get backlog(): boolean {
+    return this.pendingWork;
+  }
+
+  /** Continues processing after an access that ran out of budget (the unit calls this on its next access). */
+  drainBacklog(): void {
+    this.drain();
   }
 
   /** True while queued invalidation is enabled (GSTS.QIES). */
@@ -99,16 +142,22 @@ export class InvalidationQueue {
   }
 
   /**
-   * A guest write to a queue register; `value` is the whole register after
-   * merging the written lanes (`lanes`, default all 64 bits). Never throws.
+   * A guest write to a queue register: `lo`/`hi` is the whole register after
+   * merging the written lanes (`lanes`: LANE_LO | LANE_HI bits). Never throws.
    */
-  onWrite(reg: QiRegister, value: bigint, lanes: bigint = 0xffff_ffff_ffff_ffffn): void {
+  onWriteWords(reg: QiRegister, lo: number, hi: number, lanes: number): void {
     switch (reg) {
-      case 'IQA': return this.writeIqa(value);
-      case 'IQT': return this.writeIqt(value, lanes);
-      case 'ICS': return this.writeIcs(value);
+      case 'IQA': return this.writeIqa(lo, hi);
+      case 'IQT': return this.writeIqt(lo, lanes);
+      case 'ICS': return this.writeIcs(lo);
       default: this.host.log(`qi: write to read-only ${reg} ignored`);
     }
+  }
+
+  /** `onWriteWords` with a 64-bit value and lane mask (default all 64 bits). */
+  onWrite(reg: QiRegister, value: bigint, lanes: bigint = 0xffff_ffff_ffff_ffffn): void {
+    const lanesBits = ((lanes & 0xffff_ffffn) !== 0n ? LANE_LO : 0) | ((lanes >> 32n) !== 0n ? LANE_HI : 0);
+    this.onWriteWords(reg, Number(value & 0xffff_ffffn), Number((value >> 32n) & 0xffff_ffffn), lanesBits);
   }
 
   /** The guest-visible value of a queue register. */
@@ -120,6 +169,12 @@ export class InvalidationQueue {
       case 'latched-base-qs': return this.base | (iqa & IQA.QS_MASK);
       case 'latched-base-qs-dw': return this.base | (iqa & (IQA.QS_MASK | IQA.DW));
     }
+  }
+
+  /** The guest-visible dword `half` (0 low, 1 high) of IQA (the register file routes IQA reads here). */
+  readIqa(half: number): number {
+    const v = this.read('IQA');
+    return Number(half === 0 ? v & 0xffff_ffffn : v >> 32n);
   }
 
   /** GCMD.QIE=1: latch IQA and start fetching at IQH (0). Returns true (QIES becomes 1). */
@@ -197,6 +252,7 @@ export class InvalidationQueue {
     this.base = s.base;
     this.entries = entries;
     this.running = false;
+    this.pendingWork = this.enabled && this.head !== this.tail;
   }
 
   /**
@@ -208,52 +264,67 @@ export class InvalidationQueue {
       this.host.log(`qi: unexpected invalidation completion from ${sid.toString(16)} ignored`);
       return;
     }
-    if (!(this.fsts() & BigInt(FSTS.ICE))) {
+    if (!(this.fsts() & FSTS.ICE)) {
       const r = this.host.regs.get('IQERCD') & ~IQERCD.ICESID_MASK;
       this.host.regs.set('IQERCD', r | (BigInt(sid & 0xffff) << IQERCD.ICESID_SHIFT));
     }
     this.host.setFaultStatus('ICE');
   }
 
-  private writeIqa(value: bigint): void {
+  private writeIqa(lo: number, hi: number): void {
     if (this.enabled) this.host.log('qi: IQA written while QIES=1; the queue keeps the base and size latched at enable');
     // §11.4.9.3: DW is Reserved(0) without scalable-mode support (QEMU stores it anyway).
     const dwOk = this.behaviour.iqaReadBack !== 'register' || (this.host.profile.ecap & ECAP.SMTS) !== 0n;
-    this.host.regs.set('IQA', value & (IQA.BASE_MASK | (dwOk ? IQA.DW : 0n) | IQA.QS_MASK));
+    const keep = Number(IQA.BASE_MASK & 0xffff_ffffn) | (dwOk ? Number(IQA.DW) : 0) | Number(IQA.QS_MASK);
+    this.host.regs.setDword(REG.IQA, (lo & keep) >>> 0);
+    this.host.regs.setDword(REG.IQA + 4, hi >>> 0);
   }
 
-  private writeIqt(value: bigint, lanes: bigint): void {
-    const raw = value & IQ_OFFSET_MASK;
-    this.host.regs.set('IQT', raw);
-    if ((lanes & LOW_DWORD) === 0n) return; // IQT 63:32 are RsvdZ: nothing to do
-    if (this.effectiveWide() && (raw & IQT_QT0)) {
+  private writeIqt(lo: number, lanes: number): void {
+    const raw = (lo & Number(IQ_OFFSET_MASK)) >>> 0;
+    this.host.regs.setDword(REG.IQT, raw);
+    this.host.regs.setDword(REG.IQT + 4, 0);
+    if ((lanes & LANE_LO) === 0) return; // IQT 63:32 are RsvdZ: nothing to do
+    if (this.effectiveWide() && (raw & Number(IQT_QT0))) {
       if (!this.enabled) return this.host.log('qi: IQT bit 4 set in a 256-bit queue while QIES=0');
       // §11.4.9.2: a 256-bit queue's tail must be 32-byte aligned; the tail does not move.
       this.queueError({ iqei: IQEI.TAIL_MISALIGNED, why: `IQT 0x${raw.toString(16)} has bit 4 set in a 256-bit queue` });
       return;
     }
-    this.tail = this.tailIndex(raw);
+    this.tail = raw >>> (this.effectiveWide() ? 5 : 4);
     this.drain();
   }
 
-  private writeIcs(value: bigint): void {
+  private writeIcs(lo: number): void {
     const regs = this.host.regs;
-    if (value & ICS_IWC) regs.set('ICS', regs.get('ICS') & ~ICS_IWC);
+    if (lo & ICS_IWC_BIT) regs.setDword(REG.ICS, regs.dword(REG.ICS) & ~ICS_IWC_BIT);
     // §11.4.9.5: clearing IWC withdraws a pending invalidation event.
-    if (!(regs.get('ICS') & ICS_IWC)) regs.set('IECTL', regs.get('IECTL') & ~IECTL_IP);
+    if (!(regs.dword(REG.ICS) & ICS_IWC_BIT)) regs.setDword(REG.IECTL, (regs.dword(REG.IECTL) & ~IECTL_IP_BIT) >>> 0);
   }
 
-  /** Runs descriptors from IQH to IQT; bounded by the queue size. */
+  /** Runs descriptors from IQH towards IQT within the work budget; the rest waits for the next access. */
   private drain(): void {
-    if (!this.enabled || this.running || (this.fsts() & ERROR_BITS)) return;
+    if (this.running) return;
+    if (!this.enabled || (this.fsts() & ERROR_BITS)) {
+      this.pendingWork = false;
+      return;
+    }
     if (this.tail >= this.entries) {
+      this.pendingWork = false;
       this.queueError({ iqei: IQEI.INVALID_TAIL, why: `IQT index ${this.tail} beyond the ${this.entries}-entry queue` });
       return;
     }
     this.running = true;
+    this.runCount = 0; // the guest may have rewritten the ring since the last access
+    let budget = QI_WORK_BUDGET;
     try {
-      for (let budget = this.entries; this.head !== this.tail && budget > 0; budget--) {
+      while (this.head !== this.tail) {
+        if (budget <= 0) {
+          this.pendingWork = true;
+          return;
+        }
         const r = this.step();
+        budget -= this.plans[this.lastType]?.row.external ? EXTERNAL_COST : 1;
         if (r === 'ok' || r === 'stop') {
           this.head = (this.head + 1) % this.entries;
           this.writeIqh();
@@ -263,38 +334,65 @@ export class InvalidationQueue {
           break;
         }
       }
+      this.pendingWork = false;
     } finally {
       this.running = false;
     }
   }
 
-  /** Fetches and runs the descriptor at IQH. */
+  /** Fetches and runs the descriptor at IQH; after a handler that called out, the next one is fetched afresh. */
   private step(): StepResult {
-    const words = this.fetch();
-    if (!words) {
+    if (!this.fetch()) {
       this.lastType = 0;
-      return { iqei: IQEI.FETCH_ERROR, why: `descriptor at 0x${this.slotGpa().toString(16)} is outside RAM` };
+      return { iqei: IQEI.FETCH_ERROR, why: `descriptor at 0x${this.slotGpa(this.head).toString(16)} is outside RAM` };
     }
-    this.lastType = descType(words[0]);
+    this.lastType = descType(this.words[0]!);
     try {
-      return dispatchDescriptor(this.ctx, words, this.wide);
+      const r = dispatchDescriptor(this.ctx, this.plans, this.words, this.wide);
+      if (this.plans[this.lastType]?.row.external) this.runCount = 0;
+      return r;
     } catch (e) {
       // A model bug, not a guest error: log it, keep the queue going.
+      this.runCount = 0;
       this.host.log(`qi: ${descriptorName(this.lastType)} handler failed: ${(e as Error).message}`);
       return 'ok';
     }
   }
 
-  private fetch(): DescWords | undefined {
-    const gpa = this.slotGpa();
-    const size = this.wide ? 32 : 16;
-    if (!this.host.mem.contains(gpa, size)) return undefined;
-    const m = this.host.mem;
-    return [m.readU64(gpa), m.readU64(gpa + 8n), this.wide ? m.readU64(gpa + 16n) : 0n, this.wide ? m.readU64(gpa + 24n) : 0n];
+  /** Loads the descriptor at IQH into `words`; false when it is outside RAM. */
+  private fetch(): boolean {
+    let i = this.head - this.runFirst;
+    if (i < 0 || i >= this.runCount) {
+      if (!this.fetchRun()) return false;
+      i = 0;
+    }
+    const n = this.wide ? 8 : 4;
+    const w = this.words;
+    const at = i * n;
+    for (let k = 0; k < n; k++) w[k] = this.run[at + k]!;
+    if (!this.wide) w[4] = w[5] = w[6] = w[7] = 0;
+    return true;
   }
 
-  private slotGpa(): bigint {
-    return this.base + BigInt(this.head * (this.wide ? 32 : 16));
+  /** Reads the descriptors from IQH up to IQT (or the end of the ring), at most FETCH_RUN, in one RAM read. */
+  private fetchRun(): boolean {
+    const size = this.wide ? 32 : 16;
+    const gpa = this.slotGpa(this.head);
+    let n = Math.min(FETCH_RUN, this.tail > this.head ? this.tail - this.head : this.entries - this.head);
+    // A run that leaves RAM is read one slot at a time, so the first slot outside faults alone.
+    if (!this.host.mem.contains(gpa, n * size)) n = 1;
+    if (!this.host.mem.contains(gpa, n * size)) return false;
+    const bytes = this.host.mem.read(gpa, n * size);
+    this.run = (bytes.byteOffset & 3) === 0
+      ? new Uint32Array(bytes.buffer, bytes.byteOffset, (n * size) >>> 2)
+      : new Uint32Array(bytes.slice().buffer);
+    this.runFirst = this.head;
+    this.runCount = n;
+    return true;
+  }
+
+  private slotGpa(slot: number): bigint {
+    return this.base + BigInt(slot * (this.wide ? 32 : 16));
   }
 
   /** Sets IQE and records the cause; IQH stays at the descriptor (§6.5.2.10). */
@@ -315,7 +413,7 @@ export class InvalidationQueue {
       return;
     }
     this.host.log(`qi: device-TLB invalidation for ${sid.toString(16)} timed out (ITE)`);
-    if (!(this.fsts() & BigInt(FSTS.ITE))) {
+    if (!(this.fsts() & FSTS.ITE)) {
       const r = this.host.regs.get('IQERCD') & ~IQERCD.ITESID_MASK;
       this.host.regs.set('IQERCD', r | (BigInt(sid & 0xffff) << IQERCD.ITESID_SHIFT));
     }
@@ -323,8 +421,8 @@ export class InvalidationQueue {
     this.host.setFaultStatus('ITE');
   }
 
-  private fsts(): bigint {
-    return this.host.regs.get('FSTS');
+  private fsts(): number {
+    return this.host.regs.dword(REG.FSTS);
   }
 
   private effectiveWide(): boolean {
@@ -337,6 +435,10 @@ export class InvalidationQueue {
   }
 
   private writeIqh(): void {
-    this.host.regs.set('IQH', BigInt(this.head) << (this.wide ? 5n : 4n));
+    this.host.regs.setDword(REG.IQH, (this.head << (this.wide ? 5 : 4)) >>> 0);
+    this.host.regs.setDword(REG.IQH + 4, 0);
   }
 }
+
+const ICS_IWC_BIT = Number(ICS_IWC);
+const IECTL_IP_BIT = Number(IECTL_IP);

@@ -29,6 +29,12 @@ export class FakeMemory {
     return Number(gpa);
   }
 
+  /** A copy of `len` bytes at `gpa`; outside RAM it throws like GuestMemory. */
+  read(gpa: bigint, len: number): Uint8Array {
+    const at = this.at(gpa, len);
+    return this.bytes.slice(at, at + len);
+  }
+
   /** Little-endian accessors; outside RAM they throw like GuestMemory. */
   readU64(gpa: bigint): bigint {
     return this.view.getBigUint64(this.at(gpa, 8), true);
