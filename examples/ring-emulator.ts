@@ -15,7 +15,7 @@
  * fault and sends the fault-event MSI, and the guest's handler reads the
  * fault record. `runRingEmulator()` returns what happened for the test.
  */
-import { createMachine, VTD_BASE, type DmaPort, type Machine, type MsiMessage } from '../host/src/index.js';
+import { createMachine, DMA_OK, REQ, VTD_BASE, type DmaPort, type Machine, type MsiMessage } from '../host/src/index.js';
 
 const PAGE = 0x1000n;
 const PAGE_BYTES = Number(PAGE);
@@ -54,20 +54,23 @@ export class CopyEngine {
   /** One emulator tick: processes at most one descriptor; every access goes through the IOMMU. */
   tick(): void {
     if (this.error || this.head === this.tail) return;
-    const desc = RING_IOVA + BigInt(this.head * DESC_BYTES);
-    if (!this.dma(desc, DESC_BYTES, false)) return;
+    const desc = Number(RING_IOVA) + this.head * DESC_BYTES;
+    if (!this.dma(0, desc, DESC_BYTES, 0)) return;
     const d = new DataView(this.port.buffer(this.buf, DESC_BYTES).slice().buffer);
-    const src = d.getBigUint64(0, true), dst = d.getBigUint64(8, true), len = d.getUint32(16, true);
-    const ok = len <= PAGE_BYTES && this.dma(src, len, false) && this.dma(dst, len, true);
+    const len = d.getUint32(16, true);
+    const ok = len <= PAGE_BYTES
+      && this.dma(d.getUint32(4, true), d.getUint32(0, true), len, 0) // src -> buffer
+      && this.dma(d.getUint32(12, true), d.getUint32(8, true), len, REQ.WRITE); // buffer -> dst
     this.port.buffer(this.buf, 4).set([ok ? DONE : FAILED, 0, 0, 0]);
-    this.dma(desc + 20n, 4, true); // status; may fault too (then the guest never sees DONE)
+    this.dma(0, desc + 20, 4, REQ.WRITE); // status; may fault too (then the guest never sees DONE)
     this.head = (this.head + 1) % RING_SLOTS;
   }
 
-  private dma(iova: bigint, len: number, write: boolean): boolean {
-    const r = this.port.dma(iova, len, write, this.buf);
-    if (!r.ok) this.error = true;
-    return r.ok;
+  /** One untranslated request at IOVA `hi:lo` through the port (numbers only: nothing is allocated). */
+  private dma(hi: number, lo: number, len: number, flags: number): boolean {
+    const ok = this.port.dma64(hi, lo, len, this.buf, flags) === DMA_OK;
+    if (!ok) this.error = true;
+    return ok;
   }
 }
 

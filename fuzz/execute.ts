@@ -182,8 +182,8 @@ function watchDeviceWrites(m: Machine, sink: () => void): void {
   for (const dev of m.deviceList()) {
     if (!(dev instanceof DmaTestDevice)) continue;
     const port = (dev as unknown as { port: DmaPort }).port;
-    const dma = port.dma.bind(port);
-    port.dma = (iova, len, write, bufOff, attrs) => {
+    const dma = port.dmaBig.bind(port);
+    port.dmaBig = (iova, len, write, bufOff, attrs) => {
       if (write) sink();
       return dma(iova, len, write, bufOff, attrs);
     };

@@ -70,9 +70,16 @@ export type { WorkDescriptor } from './devices/swq/descriptor.js';
 export type { DeviceFunction, FunctionCaps } from './devices/common/function.js';
 export type { PriEngine, PageFault, PageResponseHandler } from './devices/common/pri-engine.js';
 export { SWQ, SWQ_ERR, SWQ_PT, SWQ_VECTOR } from './devices/swq/regs.js';
-/** PCI bus, the DMA port devices use, and the MSIs devices send (`MachineConfig.onDeviceInterrupt`). */
+/** PCI bus and the MSIs devices send (`MachineConfig.onDeviceInterrupt`). */
 export { PciBus, type PciFunction, type DeviceTlbInvalidation } from './pci/bus.js';
-export type { DmaPort, DmaResult, DmaAttrs, TranslationCompletion } from './pci/dma-port.js';
+/**
+ * The DMA port every device and embedder uses (`machine.vtd.portFor(rid)`):
+ * request flags, statuses, the reused result records and the BigInt layer's types.
+ */
+export {
+  DmaPort, DmaOutcome, AtsCompletion, GpaRuns, REQ, DMA_OK, DMA_ABORT, MAX_TRANSLATE_BYTES,
+  type DmaAttrs, type DmaResult, type TranslationCompletion,
+} from './pci/dma-port.js';
 export type { DeviceMsi, DeviceMsiSink, FunctionInterrupts, MsixTable } from './pci/msi.js';
 /** PCI configuration space (identity, BARs, capability lists) and its access mechanisms (ECAM, ports 0xCF8/0xCFC). */
 export { ConfigSpace, type PciIdentity, type BarSpec, type ConfigWriteHook } from './pci/config-space.js';

@@ -16,7 +16,6 @@ import { HostBridge, PciBridge } from './pci/bridge.js';
 import { PciBus } from './pci/bus.js';
 import { ConfigAccess, ECAM_SIZE } from './pci/config-access.js';
 import { enumerate } from './pci/firmware.js';
-import { iommuPort } from './pci/iommu-port.js';
 import type { DmaPort } from './pci/dma-port.js';
 import type { DeviceMsiSink } from './pci/msi.js';
 import { restoreMachine, snapshotMachine } from './snapshot/machine-snapshot.js';
@@ -308,7 +307,7 @@ function attachDevices(bus: PciBus, vtd: VtdUnit, config: MachineConfig, log: (m
   buses.forEach((b, k) => bus.attach(new PciBridge(sidOf(0, ROOT_PORT_SLOT, k), b), true));
   const devices = new Map<number, ModelDevice>();
   entries.forEach(({ d, sid }, i) => {
-    const dev = DEVICE_KINDS[d.kind](sid, config.backing?.portFor(sid) ?? iommuPort(vtd, sid), d, log);
+    const dev = DEVICE_KINDS[d.kind](sid, config.backing?.portFor(sid) ?? vtd.portFor(sid), d, log);
     dev.fn.msiSink = config.onDeviceInterrupt;
     try {
       bus.attach(dev);

@@ -158,6 +158,14 @@ export function loadCoreFromSync(source: WebAssembly.Module | BufferSource): Cor
   return new Core(new WebAssembly.Instance(module, {}).exports as unknown as CoreExports);
 }
 
+/** An integer IOVA in 0..2^53-1 (NaN, fractions and negatives fail). */
+function isIova(v: number): boolean {
+  return v >= 0 && v <= Number.MAX_SAFE_INTEGER && v % 1 === 0;
+}
+
+/** 2^32, for splitting numbers into (hi, lo) halves. */
+const TWO_32 = 4294967296;
+
 function checkU32(v: number, max: number, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
     throw new Error(`${what}: ${String(v)} is not an integer in 0..${max}`);
@@ -335,6 +343,27 @@ export class Core {
     const r = this.exports.dmaCopy(sid, checkU32(pasid ?? 0, 0xfffff, 'pasid'), hi, lo, len, acc, bufOff) >>> 0;
     if (r === 0xffff_ffff) throw new Error(`bufOff: [0x${bufOff.toString(16)}, +${len}) is not inside a device buffer`);
     return r;
+  }
+
+  /**
+   * dmaCopy with number arguments, allocating nothing: `iova` an integer
+   * below 2^53, `pasid` used when `access` has ACC_PASID. Returns 0 or the
+   * first fault (the `out` words describe it).
+   */
+  dmaCopyNum(sid: number, pasid: number, iova: number, len: number, access: number, bufOff: number): number {
+    if ((sid & 0xffff) !== sid || (pasid & 0xfffff) !== pasid || (access & 0x7f) !== access || !isIova(iova)) this.badRequest(sid, pasid, iova, access);
+    if ((len >>> 0) !== len) checkU32(len, 0xffff_ffff, 'len');
+    if ((bufOff >>> 0) !== bufOff) checkU32(bufOff, 0xffff_ffff, 'bufOff');
+    const r = this.exports.dmaCopy(sid, pasid, (iova / TWO_32) >>> 0, iova >>> 0, len, access, bufOff) >>> 0;
+    if (r === 0xffff_ffff) throw new Error(`bufOff: [0x${bufOff.toString(16)}, +${len}) is not inside a device buffer`);
+    return r;
+  }
+
+  private badRequest(sid: number, pasid: number, iova: number, access: number): never {
+    checkU32(sid, 0xffff, 'sid');
+    checkU32(pasid, 0xfffff, 'pasid');
+    checkU32(access, 0x7f, 'access');
+    throw new Error(`iova: ${String(iova)} is not an integer in 0..2^53-1 (pass larger IOVAs as halves to translateRaw)`);
   }
 
   /** Runs batch records 0..n-1 (see `batch`); returns how many succeeded. */

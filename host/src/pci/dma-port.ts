@@ -1,16 +1,184 @@
 /**
  * The port through which a device does DMA: every request goes through the
  * IOMMU with the device's own requester id. A device gets a port from the
- * machine and never touches guest RAM any other way.
+ * machine (`machine.dmaPort(bdf)`, `vtd.portFor(rid)`; a VMM gives its
+ * devices ports onto the host IOMMU) and never touches guest RAM any other
+ * way. One class for every device, every backend and every embedder:
  *
- * Besides untranslated requests (optionally with a PASID, privileged or
- * execute attributes), an ATS-capable device uses translation requests and
- * translated requests (PCIe §10.2), and a PRI-capable device sends page
- * requests to the IOMMU's page-request sink.
+ * - untranslated requests (PCIe AT=00b), optionally with a PASID TLP prefix
+ *   (privileged, execute): `dma`, moving data between guest RAM and a device
+ *   buffer in the core's memory;
+ * - translate-only requests for embedders whose devices move the data
+ *   themselves (an emulator's IDE controller writing sectors into its own
+ *   RAM): `translate` turns an IOVA range into guest-physical runs, faults
+ *   recorded as for a DMA;
+ * - ATS translation requests and translated requests (PCIe §10.2):
+ *   `translationRequest`, `translated`;
+ * - page requests of a PRI-capable device (PCIe §10.4, VT-d §7.4): `pageRequest`.
+ *
+ * The number API allocates nothing per call: arguments are numbers (an
+ * address an integer below 2^53; the `64` forms take two u32 halves for the
+ * full 64-bit space), attributes are `REQ` flags, the return value is a
+ * status (0 done, 1-255 the VT-d fault reason, `DMA_ABORT` for a failure
+ * that is not an IOMMU fault) and the details land in reused records
+ * (`last`, `completion`, `runs`) valid until the port's next request. The
+ * `...Big` methods are the BigInt convenience layer over it (objects per
+ * call). The request logic over the WASM core is core-dma-port.ts; test
+ * doubles extend this class too (devices/common/testing.ts).
  */
-import type { PageRequestSink } from '../vtd/prq/page-request.js';
+import type { PageRequest, PageRequestOutcome } from '../vtd/prq/page-request.js';
 
-/** Attributes of a request (PCIe PASID TLP prefix: PASID, Privileged Mode, Execute). */
+/**
+ * Request attributes, OR-ed into a request's `flags` (the bits equal the
+ * core's ACC_* bits where they mean the same). Without `WRITE` a request reads.
+ */
+export const REQ = {
+  /** Write: device -> memory (buffer -> guest RAM). */
+  WRITE: 0x02,
+  /** Execute request (instruction fetch); with `PASID` only, reads only. */
+  EXEC: 0x04,
+  /** Privileged-mode (supervisor) request; with `PASID` only. */
+  PRIV: 0x08,
+  /** The request carries the PASID given as `pasid` (PASID TLP prefix). */
+  PASID: 0x10,
+  /**
+   * The device has PRI enabled and will send a page request for a
+   * recoverable fault: the IOMMU does not record such a fault, it returns it
+   * with `last.recoverable` (VT-d §7.4).
+   */
+  PRI: 0x100,
+} as const;
+
+/** Every REQ bit. */
+export const REQ_MASK = REQ.WRITE | REQ.EXEC | REQ.PRIV | REQ.PASID | REQ.PRI;
+
+/** Status of a request that completed. */
+export const DMA_OK = 0;
+/**
+ * Status of a request that failed without an IOMMU fault: blocked before
+ * the IOMMU (a PASID the VMM does not map) or a master abort (a translated
+ * request outside RAM; reads return all-ones).
+ */
+export const DMA_ABORT = 0x100;
+/** Largest `len` of one translate-only request (16 MiB; split larger transfers). */
+export const MAX_TRANSLATE_BYTES = 1 << 24;
+
+const TWO_32 = 4294967296;
+
+/** What the port's last request did, beyond its status. Reused: read it before the next request. */
+export class DmaOutcome {
+  /** The status the request returned. */
+  status = DMA_OK;
+  /** The fault went into a fault recording register (or the backend's fault report). */
+  recorded = false;
+  /** A recoverable fault returned unrecorded, for a page request (`REQ.PRI`). */
+  recoverable = false;
+  /** The faulting (page) address is known: `faultHi:faultLo`. */
+  hasFaultAddr = false;
+  /** Faulting address, high dword. */
+  faultHi = 0;
+  /** Faulting address, low dword. */
+  faultLo = 0;
+
+  /** The faulting address as a number (exact below 2^53), NaN when there is none. */
+  get faultAddress(): number {
+    return this.hasFaultAddr ? this.faultHi * TWO_32 + this.faultLo : NaN;
+  }
+
+  /** The faulting address as a BigInt (convenience), undefined when there is none. */
+  get faultAddr(): bigint | undefined {
+    return this.hasFaultAddr ? (BigInt(this.faultHi) << 32n) | BigInt(this.faultLo) : undefined;
+  }
+
+  /** Resets the record for a request ending with `status`. */
+  set(status: number, recorded = false, recoverable = false): number {
+    this.status = status;
+    this.recorded = recorded;
+    this.recoverable = recoverable;
+    this.hasFaultAddr = false;
+    return status;
+  }
+
+  /** Records the faulting address (two dwords). */
+  setFaultAddr(hi: number, lo: number): void {
+    this.hasFaultAddr = true;
+    this.faultHi = hi >>> 0;
+    this.faultLo = lo >>> 0;
+  }
+}
+
+/** An ATS translation completion (PCIe §10.2.3). Reused per port. */
+export class AtsCompletion {
+  /** Input page base (aligned to 2^sizeLg2), high and low dword. */
+  iovaHi = 0;
+  iovaLo = 0;
+  /** Translated page base, high and low dword (0 with perms 0: nothing is mapped). */
+  addrHi = 0;
+  addrLo = 0;
+  /** log2 of the translation's size. */
+  sizeLg2 = 12;
+  /** Granted permissions: bit 0 read, bit 1 write, bit 2 execute (R=W=0: not present or not allowed). */
+  perms = 0;
+  /** Privileged-mode translation. */
+  priv = false;
+
+  /** Input page base as a BigInt. */
+  get iova(): bigint {
+    return (BigInt(this.iovaHi) << 32n) | BigInt(this.iovaLo);
+  }
+
+  /** Translated page base as a BigInt. */
+  get addr(): bigint {
+    return (BigInt(this.addrHi) << 32n) | BigInt(this.addrLo);
+  }
+}
+
+/**
+ * Guest-physical runs of a translate-only request: run i is `len[i]` bytes
+ * at guest-physical `gpa[i]` (a number below 2^53), in IOVA order, adjacent
+ * pages merged. After a fault the runs cover the prefix before the faulting
+ * page (`bytes` of them). Reused per port; the arrays grow, never shrink.
+ */
+export class GpaRuns {
+  /** Runs filled. */
+  count = 0;
+  /** Bytes the runs cover. */
+  bytes = 0;
+  /** Guest-physical start of each run. */
+  gpa = new Float64Array(16);
+  /** Length of each run. */
+  len = new Float64Array(16);
+
+  /** Empties the list. */
+  clear(): void {
+    this.count = 0;
+    this.bytes = 0;
+  }
+
+  /** Appends `n` bytes at `gpa`, merged with the last run when contiguous. */
+  add(gpa: number, n: number): void {
+    const k = this.count;
+    if (k > 0 && this.gpa[k - 1]! + this.len[k - 1]! === gpa) this.len[k - 1]! += n;
+    else {
+      if (k === this.gpa.length) this.grow();
+      this.gpa[k] = gpa;
+      this.len[k] = n;
+      this.count = k + 1;
+    }
+    this.bytes += n;
+  }
+
+  private grow(): void {
+    const gpa = new Float64Array(this.gpa.length * 2);
+    const len = new Float64Array(this.len.length * 2);
+    gpa.set(this.gpa);
+    len.set(this.len);
+    this.gpa = gpa;
+    this.len = len;
+  }
+}
+
+/** Attributes of a request in the BigInt convenience layer (PCIe PASID TLP prefix: PASID, Privileged Mode, Execute). */
 export interface DmaAttrs {
   /** The request carries this PASID. */
   readonly pasid?: number;
@@ -18,20 +186,16 @@ export interface DmaAttrs {
   readonly priv?: boolean;
   /** Execute request (instruction fetch); only with a PASID, reads only. */
   readonly exec?: boolean;
-  /**
-   * The device has PRI enabled and will send a page request for a
-   * recoverable fault: the IOMMU does not record such a fault (it returns it
-   * with `recoverable`), as for an ATS translation request (VT-d §7.4).
-   */
+  /** `REQ.PRI`: a recoverable fault is returned unrecorded for a page request. */
   readonly pageRequest?: boolean;
 }
 
-/** Result of one DMA request: success, or the fault the IOMMU returned. */
+/** Result of one request in the BigInt convenience layer: success, or the fault. */
 export type DmaResult =
   | { readonly ok: true }
   | {
     readonly ok: false;
-    /** VT-d fault reason, 0 for a failure that is not an IOMMU fault. */
+    /** VT-d fault reason, 0 for a failure that is not an IOMMU fault (`DMA_ABORT`). */
     readonly reason: number;
     /** True when the fault went into a fault recording register. */
     readonly recorded: boolean;
@@ -41,7 +205,7 @@ export type DmaResult =
     readonly addr?: bigint;
   };
 
-/** An ATS translation completion (PCIe §10.2.3). */
+/** An ATS translation completion in the BigInt convenience layer. */
 export type TranslationCompletion =
   | {
     readonly ok: true;
@@ -59,22 +223,130 @@ export type TranslationCompletion =
   /** Unsupported request / completer abort: the IOMMU recorded a non-recoverable fault. */
   | { readonly ok: false; readonly reason: number; readonly recorded: boolean };
 
-/** A device's DMA path through the IOMMU. */
-export interface DmaPort {
+/** REQ flags for BigInt-layer attributes (PRIV/EXEC only with a PASID, as the TLP prefix carries them). */
+export function reqFlags(write: boolean, a: DmaAttrs = {}): number {
+  let flags = write ? REQ.WRITE : 0;
+  if (a.pasid !== undefined) flags |= REQ.PASID | (a.priv ? REQ.PRIV : 0) | (a.exec ? REQ.EXEC : 0);
+  if (a.pageRequest) flags |= REQ.PRI;
+  return flags;
+}
+
+/** Throws an Error naming `what` unless `v` is an integer in 0..2^53-1. */
+export function checkAddress(v: number, what: string): void {
+  if (!(v >= 0 && v <= Number.MAX_SAFE_INTEGER && v % 1 === 0)) throw new Error(`${what}: ${String(v)} is not an integer in 0..2^53-1`);
+}
+
+/** Throws an Error naming the argument for bad flags or PASID. */
+export function checkAttributes(flags: number, pasid: number): void {
+  if ((flags & REQ_MASK) !== flags) throw new Error(`flags: ${String(flags)} has bits outside REQ`);
+  if ((flags & REQ.PASID) && (pasid & 0xf_ffff) !== pasid) throw new Error(`pasid: ${String(pasid)} is not a 20-bit PASID`);
+}
+
+function split(v: bigint, what: string): [number, number] {
+  if (typeof v !== 'bigint' || v < 0n || v > 0xffff_ffff_ffff_ffffn) throw new Error(`${what}: ${String(v)} is not a 64-bit address`);
+  return [Number(v >> 32n), Number(v & 0xffff_ffffn)];
+}
+
+/** A device's DMA path through the IOMMU (see the file comment). */
+export abstract class DmaPort {
+  /** Details of the last request. */
+  readonly last = new DmaOutcome();
+  /** The last translation completion (`translationRequest`). */
+  readonly completion = new AtsCompletion();
+  /** The runs of the last translate-only request (`translate`). */
+  readonly runs = new GpaRuns();
+
+  /** A port for requester id `sid` (bus << 8 | devfn). */
+  constructor(readonly sid: number) {}
+
   /** Reserves a device-local buffer in the core's memory; returns its handle (offset). */
-  allocBuffer(size: number): number;
+  abstract allocBuffer(size: number): number;
+
   /** A view of `len` bytes of a buffer at `off` (re-fetch after memory growth). */
-  buffer(off: number, len: number): Uint8Array;
+  abstract buffer(off: number, len: number): Uint8Array;
+
   /**
-   * Untranslated request for `len` bytes at `iova`: `write` copies buffer ->
-   * memory, otherwise memory -> buffer. Faults are reported to the IOMMU's
-   * fault recorder and returned.
+   * Untranslated request for `len` bytes at `iova` (an integer below 2^53):
+   * with `REQ.WRITE` the buffer at `bufOff` goes to memory, otherwise memory
+   * to the buffer. Faults are reported to the IOMMU's fault recording (or,
+   * with `REQ.PRI`, returned recoverable) and described in `last`.
    */
-  dma(iova: bigint, len: number, write: boolean, bufOff: number, attrs?: DmaAttrs): DmaResult;
-  /** ATS translation request for the page holding `iova`; `write` asks for write permission. */
-  translationRequest?(iova: bigint, write: boolean, attrs?: DmaAttrs): TranslationCompletion;
-  /** Translated request (AT=10b) to `addr`, an address from a translation completion. */
-  translatedDma?(addr: bigint, len: number, write: boolean, bufOff: number): DmaResult;
-  /** Where page requests go (the IOMMU's page-request queue), when the IOMMU has one. */
-  readonly pageRequests?: PageRequestSink;
+  abstract dma(iova: number, len: number, bufOff: number, flags?: number, pasid?: number): number;
+
+  /**
+   * Translate-only request: the IOVA range [iova, iova + len) (len 1 to
+   * MAX_TRANSLATE_BYTES, iova + len at most 2^53) as guest-physical `runs`,
+   * checked for `flags` (REQ.WRITE for a write) and reported exactly as
+   * `dma` reports a fault; no data moves.
+   */
+  abstract translate(iova: number, len: number, flags?: number, pasid?: number): number;
+
+  /** ATS translation request (AT=01b) for the page holding `iovaHi:iovaLo`: the answer is in `completion`. */
+  abstract translationRequest64(iovaHi: number, iovaLo: number, flags?: number, pasid?: number): number;
+
+  /** Translated request (AT=10b) to `addrHi:addrLo`, an address from a translation completion. */
+  abstract translated64(addrHi: number, addrLo: number, len: number, bufOff: number, flags?: number): number;
+
+  /** True when page requests reach an IOMMU page-request path (PRI is usable). */
+  abstract get acceptsPageRequests(): boolean;
+
+  /** A page request (PCIe PRI) from this device. */
+  abstract pageRequest(req: PageRequest): PageRequestOutcome;
+
+  /** `dma` for an IOVA anywhere in the 64-bit space (`iovaHi:iovaLo`). */
+  dma64(iovaHi: number, iovaLo: number, len: number, bufOff: number, flags = 0, pasid = 0): number {
+    if (iovaHi >>> 0 <= 0x1f_ffff) return this.dma((iovaHi >>> 0) * TWO_32 + (iovaLo >>> 0), len, bufOff, flags, pasid);
+    return this.dmaWide(iovaHi >>> 0, iovaLo >>> 0, len, bufOff, flags, pasid);
+  }
+
+  /** `dma64` for an IOVA at or above 2^53. */
+  protected abstract dmaWide(iovaHi: number, iovaLo: number, len: number, bufOff: number, flags: number, pasid: number): number;
+
+  /** `translationRequest64` with an IOVA below 2^53. */
+  translationRequest(iova: number, flags = 0, pasid = 0): number {
+    checkAddress(iova, 'iova');
+    return this.translationRequest64((iova / TWO_32) >>> 0, iova >>> 0, flags, pasid);
+  }
+
+  /** `translated64` with an address below 2^53. */
+  translated(addr: number, len: number, bufOff: number, flags = 0): number {
+    checkAddress(addr, 'addr');
+    return this.translated64((addr / TWO_32) >>> 0, addr >>> 0, len, bufOff, flags);
+  }
+
+  // --- BigInt convenience layer (an object per call) ---------------------------
+
+  /** `dma` with a BigInt IOVA and attribute object; the result as an object. */
+  dmaBig(iova: bigint, len: number, write: boolean, bufOff: number, attrs?: DmaAttrs): DmaResult {
+    const [hi, lo] = split(iova, 'iova');
+    return this.result(this.dma64(hi, lo, len, bufOff, reqFlags(write, attrs), attrs?.pasid ?? 0));
+  }
+
+  /** `translationRequest64` with a BigInt IOVA; the completion as an object. */
+  translationRequestBig(iova: bigint, write: boolean, attrs?: DmaAttrs): TranslationCompletion {
+    const [hi, lo] = split(iova, 'iova');
+    const status = this.translationRequest64(hi, lo, reqFlags(write, attrs), attrs?.pasid ?? 0);
+    if (status !== DMA_OK) return { ok: false, reason: status === DMA_ABORT ? 0 : status, recorded: this.last.recorded };
+    const c = this.completion;
+    return {
+      ok: true, iova: c.iova, addr: c.addr, sizeLg2: c.sizeLg2,
+      read: (c.perms & 1) !== 0, write: (c.perms & 2) !== 0, exec: (c.perms & 4) !== 0, priv: c.priv,
+    };
+  }
+
+  /** `translated64` with a BigInt address; the result as an object. */
+  translatedBig(addr: bigint, len: number, write: boolean, bufOff: number): DmaResult {
+    const [hi, lo] = split(addr, 'addr');
+    return this.result(this.translated64(hi, lo, len, bufOff, write ? REQ.WRITE : 0));
+  }
+
+  /** `last` as a DmaResult. */
+  private result(status: number): DmaResult {
+    if (status === DMA_OK) return { ok: true };
+    const l = this.last;
+    const reason = status === DMA_ABORT ? 0 : status;
+    const addr = l.faultAddr;
+    if (l.recoverable) return { ok: false, reason, recorded: false, recoverable: true, addr };
+    return addr === undefined ? { ok: false, reason, recorded: l.recorded } : { ok: false, reason, recorded: l.recorded, addr };
+  }
 }

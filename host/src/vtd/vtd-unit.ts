@@ -11,7 +11,8 @@
 import type { Core } from '../core/core.js';
 import type { GuestMemory } from '../core/guest-memory.js';
 import * as K from '../core/constants.js';
-import type { DmaPort, DmaResult } from '../pci/dma-port.js';
+import { CoreDmaPort, type DmaBackend } from '../pci/core-dma-port.js';
+import { REQ, type DmaPort } from '../pci/dma-port.js';
 import { configureCore } from './core-config.js';
 import { FaultRecorder, type FaultRecord, type FaultRecorderState, type RecordOutcome } from './fault-recorder.js';
 import { handleGcmdWrite, latchedTtm, type GcmdTarget } from './gcmd.js';
@@ -106,6 +107,8 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   /** The core as the invalidation paths see it: each `inv*` call is also told to `onInvalidate`. */
   private readonly inv: InvalidationTap;
   private readonly regInval: RegInvalTarget;
+  /** What the DMA ports of this unit's devices use (portFor). */
+  private readonly dmaBackend: DmaBackend;
 
   private constructor(o: VtdUnitOptions) {
     this.core = o.core;
@@ -123,6 +126,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     });
     this.qi = new InvalidationQueue(this.qiHost());
     this.wireRegisters();
+    this.dmaBackend = this.unitDmaBackend();
     configureCore(this.core, this.profile);
   }
 
@@ -291,18 +295,6 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     return { reason, record, outcome: this.faults.record(record) };
   }
 
-  /**
-   * An untranslated DMA without PASID from `sid` through the core (page by
-   * page, `len` bytes between guest memory and the core buffer at `bufOff`).
-   * A fault is reported to the recorder and returned.
-   */
-  dma(sid: number, iova: bigint, len: number, write: boolean, bufOff: number): DmaResult {
-    const status = this.core.dmaCopy(sid, undefined, iova, len, write ? K.ACC_WRITE : K.ACC_READ, bufOff);
-    if (status === 0) return { ok: true };
-    const f = this.reportCoreFault(sid, !write);
-    return { ok: false, reason: f.reason, recorded: f.outcome === 'recorded', addr: f.record.addr };
-  }
-
   /** A device's page request (PCIe PRI) enters the IOMMU here (prq/page-request-service.ts). */
   submitPageRequest(req: PageRequest): PageRequestOutcome {
     return this.prq.submitPageRequest(req);
@@ -334,13 +326,13 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     this.prq.setRouter(router);
   }
 
-  /** A DMA port bound to one requester id, for a device. */
+  /**
+   * The DMA port of requester id `sid` (bus << 8 | devfn): untranslated and
+   * translate-only requests, ATS and page requests through this unit, faults
+   * recorded in its fault recording registers (pci/dma-port.ts).
+   */
   portFor(sid: number): DmaPort {
-    return {
-      allocBuffer: (size) => this.core.bufAlloc(size),
-      buffer: (off, len) => this.core.buffer(off, len),
-      dma: (iova, len, write, bufOff) => this.dma(sid, iova, len, write, bufOff),
-    };
+    return new CoreDmaPort(this.dmaBackend, sid);
   }
 
   // --- GcmdTarget -----------------------------------------------------------
@@ -370,6 +362,23 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   }
 
   // --- side effects ---------------------------------------------------------
+
+  /** Ports of this unit: identity PASIDs, faults to the recorder, page requests to the page-request queue. */
+  private unitDmaBackend(): DmaBackend {
+    return {
+      core: this.core,
+      mem: this.mem,
+      mapPasid: (pasid) => pasid,
+      reportFault: (sid, flags) => {
+        const pasid = (flags & REQ.PASID) !== 0;
+        const f = this.reportCoreFault(sid, (flags & REQ.WRITE) === 0, pasid && (flags & REQ.EXEC) !== 0, pasid && (flags & REQ.PRIV) !== 0);
+        return f.outcome === 'recorded';
+      },
+      // §4.2.3: a page-walk fault (or one a page request could fix) answers R=W=0 unrecorded.
+      emptyCompletion: (faultFlags) => (faultFlags & (K.FF_WALK | K.FF_RECOVERABLE)) !== 0,
+      pageRequests: this,
+    };
+  }
 
   /** The registers with side effects, each with its handler (§11.4); the rest are plain storage. */
   private wireRegisters(): void {

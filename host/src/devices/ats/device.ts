@@ -171,7 +171,7 @@ export class AtsDevice implements PciFunction {
   private untranslatedTransfer(op: AtsOp, attrs: DmaAttrs): Outcome {
     if (op.kind === 'translate') return { state: ATS_STATE.BAD_COMMAND };
     const write = op.kind === 'write';
-    const r = this.port.dma(op.iova, op.len, write, this.bufOff + op.bufOffset, attrs);
+    const r = this.port.dmaBig(op.iova, op.len, write, this.bufOff + op.bufOffset, attrs);
     if (r.ok) return DONE;
     if (r.recoverable) return { state: 'page', reason: r.reason, fault: this.pageFault(r.addr ?? op.iova, write, attrs) };
     return { state: ATS_STATE.FAULT, reason: r.reason };
@@ -194,7 +194,7 @@ export class AtsDevice implements PciFunction {
       }
       const n = Math.min(op.len - done, Number(e.iova + (1n << BigInt(e.sizeLg2)) - iova));
       if (op.kind !== 'translate') {
-        const r = this.port.translatedDma!(e.addr + (iova - e.iova), n, write, this.bufOff + op.bufOffset + done);
+        const r = this.port.translatedBig(e.addr + (iova - e.iova), n, write, this.bufOff + op.bufOffset + done);
         if (!r.ok) return { state: ATS_STATE.ABORTED };
       }
       done += n;
@@ -205,7 +205,7 @@ export class AtsDevice implements PciFunction {
   /** A translation request; the entry (cached when it grants anything) or the fault reason. */
   private translate(iova: bigint, write: boolean, attrs: DmaAttrs, tag: number): DevTlbEntry | number {
     this.regs.trCount++;
-    const tc = this.port.translationRequest?.(iova, write, attrs);
+    const tc = this.port.translationRequestBig(iova, write, attrs);
     if (!tc) return 0;
     if (!tc.ok) return tc.reason;
     const e: DevTlbEntry = { pasid: tag, iova: tc.iova, sizeLg2: tc.sizeLg2, addr: tc.addr, read: tc.read, write: tc.write, exec: tc.exec, priv: tc.priv };

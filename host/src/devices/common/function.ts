@@ -55,7 +55,7 @@ export class DeviceFunction {
     if (caps.priCapacity !== undefined) {
       let engine: PriEngine | undefined;
       const cap = new PriCap(c, caps.priCapacity, (reset) => engine?.onControl(reset));
-      engine = new PriEngine(sid, cap, () => port.pageRequests, log);
+      engine = new PriEngine(sid, cap, port, log);
       this.pri = engine;
     }
     c.markPowerOn();

@@ -12,7 +12,8 @@
  * Failure sets the status bit of that name and stops the interface until
  * software disables it (§10.5.2.3).
  */
-import { PageResponseCode, type PageGroupResponse, type PageRequestSink } from '../../vtd/prq/page-request.js';
+import { PageResponseCode, type PageGroupResponse } from '../../vtd/prq/page-request.js';
+import type { DmaPort } from '../../pci/dma-port.js';
 import { PRI, type PriCap } from '../../pci/capabilities.js';
 
 /** The page a request names and how the device wanted to access it. */
@@ -52,13 +53,14 @@ export class PriEngine {
   constructor(
     private readonly sid: number,
     private readonly cap: PriCap,
-    private readonly sink: () => PageRequestSink | undefined,
+    /** The function's DMA port: page requests go out through it. */
+    private readonly port: DmaPort,
     private readonly log: (msg: string) => void = () => {},
   ) {}
 
-  /** True when a recoverable fault may become a page request (PRI enabled, not stopped by RF, a sink exists). */
+  /** True when a recoverable fault may become a page request (PRI enabled, not stopped by RF, the IOMMU takes them). */
   usable(): boolean {
-    return this.cap.enabled() && (this.cap.status() & PRI.STS_RF) === 0 && this.sink() !== undefined;
+    return this.cap.enabled() && (this.cap.status() & PRI.STS_RF) === 0 && this.port.acceptsPageRequests;
   }
 
   /** Page requests in flight. */
@@ -146,11 +148,10 @@ export class PriEngine {
 
   private send(prgi: number, w: Omit<Group, 'prgi'>): void {
     const f = w.fault;
-    const sink = this.sink();
-    const outcome = sink?.submitPageRequest({
+    const outcome = this.port.acceptsPageRequests ? this.port.pageRequest({
       sid: this.sid, pasid: f.pasid, addr: f.addr & ~0xfffn, read: true, write: f.write,
       exec: f.exec, priv: f.priv, prgi, lpig: true,
-    }) ?? 'rejected';
+    }) : 'rejected';
     this.sent++;
     if (outcome === 'queued') return;
     this.outstanding.delete(prgi);

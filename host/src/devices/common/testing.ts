@@ -3,7 +3,7 @@
  * no IOMMU) with fault injection, ATS translation and a page-request sink
  * that records requests and lets the test answer them.
  */
-import type { DmaAttrs, DmaPort, DmaResult, TranslationCompletion } from '../../pci/dma-port.js';
+import { DMA_OK, DmaPort, REQ, type DmaAttrs } from '../../pci/dma-port.js';
 import type { PageRequest, PageRequestOutcome, PageRequestSink } from '../../vtd/prq/page-request.js';
 
 /** One request the fake port saw. */
@@ -28,6 +28,16 @@ export class FakePageRequestSink implements PageRequestSink {
   }
 }
 
+const FAULT_NOT_PRESENT = 6;
+const TWO_32 = 4294967296;
+
+/** The attributes REQ `flags` and `pasid` stand for (what a device asked for). */
+function attrsOf(flags: number, pasid: number): DmaAttrs | undefined {
+  const pageRequest = (flags & REQ.PRI) !== 0;
+  if (flags & REQ.PASID) return { pasid, priv: (flags & REQ.PRIV) !== 0, exec: (flags & REQ.EXEC) !== 0, pageRequest };
+  return pageRequest ? { pageRequest } : undefined;
+}
+
 /**
  * A DMA port over a flat byte array (iova = offset), no IOMMU. Requests
  * touching [faultFrom, ∞) fail with `faultReason`; pages in `notPresent`
@@ -35,7 +45,7 @@ export class FakePageRequestSink implements PageRequestSink {
  * recorded faults). Translation requests answer identity 4 KiB pages with
  * `perms` (R=W=0 for `notPresent` pages). Every request is recorded.
  */
-export class FakeDmaPort implements DmaPort {
+export class FakeDmaPort extends DmaPort {
   readonly memory: Uint8Array;
   readonly requests: PortRequest[] = [];
   readonly translations: { iova: bigint; attrs?: DmaAttrs }[] = [];
@@ -47,7 +57,8 @@ export class FakeDmaPort implements DmaPort {
   private readonly buffers = new Uint8Array(1 << 17);
   private nextBuf = 0;
 
-  constructor(memorySize = 1 << 16) {
+  constructor(memorySize = 1 << 16, sid = 0) {
+    super(sid);
     this.memory = new Uint8Array(memorySize);
   }
 
@@ -62,36 +73,79 @@ export class FakeDmaPort implements DmaPort {
     return this.buffers.subarray(off, off + len);
   }
 
-  dma(iova: bigint, len: number, write: boolean, bufOff: number, attrs?: DmaAttrs): DmaResult {
-    this.requests.push(attrs ? { iova, len, write, bufOff, attrs } : { iova, len, write, bufOff });
-    for (let p = iova & ~0xfffn; p < iova + BigInt(len); p += 0x1000n) {
-      if (this.notPresent.has(p)) return { ok: false, reason: 6, recorded: !attrs?.pageRequest, recoverable: attrs?.pageRequest, addr: p };
-    }
-    if (Number(iova) + len > this.faultFrom) return { ok: false, reason: this.faultReason, recorded: true };
-    return this.copy(iova, len, write, bufOff);
+  dma(iova: number, len: number, bufOff: number, flags = 0, pasid = 0): number {
+    return this.request(BigInt(iova), len, bufOff, flags, pasid);
   }
 
-  translationRequest(iova: bigint, _write: boolean, attrs?: DmaAttrs): TranslationCompletion {
+  protected dmaWide(iovaHi: number, iovaLo: number, len: number, bufOff: number, flags: number, pasid: number): number {
+    return this.request((BigInt(iovaHi) << 32n) | BigInt(iovaLo), len, bufOff, flags, pasid);
+  }
+
+  /** Identity runs (no IOMMU), with the same fault injection as `dma`. */
+  translate(iova: number, len: number, flags = 0, pasid = 0): number {
+    this.runs.clear();
+    const status = this.check(BigInt(iova), len, flags, pasid);
+    if (status === DMA_OK) this.runs.add(iova, len);
+    return status;
+  }
+
+  translationRequest64(iovaHi: number, iovaLo: number, flags = 0, pasid = 0): number {
+    const iova = (BigInt(iovaHi) << 32n) | BigInt(iovaLo);
+    const attrs = attrsOf(flags, pasid);
     this.translations.push(attrs ? { iova, attrs } : { iova });
     const page = iova & ~0xfffn;
-    if (Number(page) >= this.faultFrom) return { ok: false, reason: this.faultReason, recorded: true };
+    if (Number(page) >= this.faultFrom) return this.last.set(this.faultReason, true);
     const present = !this.notPresent.has(page);
-    return {
-      ok: true, iova: page, addr: page, sizeLg2: 12, read: present && this.perms.read,
-      write: present && this.perms.write, exec: present && this.perms.exec, priv: attrs?.priv ?? false,
-    };
+    const c = this.completion;
+    c.iovaHi = c.addrHi = iovaHi >>> 0;
+    c.iovaLo = c.addrLo = Number(page & 0xffff_ffffn);
+    c.sizeLg2 = 12;
+    c.perms = present ? (this.perms.read ? 1 : 0) | (this.perms.write ? 2 : 0) | (this.perms.exec ? 4 : 0) : 0;
+    c.priv = (flags & REQ.PRIV) !== 0;
+    return this.last.set(DMA_OK);
   }
 
-  translatedDma(addr: bigint, len: number, write: boolean, bufOff: number): DmaResult {
+  translated64(addrHi: number, addrLo: number, len: number, bufOff: number, flags = 0): number {
+    const addr = (BigInt(addrHi) << 32n) | BigInt(addrLo);
+    const write = (flags & REQ.WRITE) !== 0;
     this.requests.push({ iova: addr, len, write, bufOff, translated: true });
     return this.copy(addr, len, write, bufOff);
   }
 
-  private copy(iova: bigint, len: number, write: boolean, bufOff: number): DmaResult {
-    if (iova + BigInt(len) > BigInt(this.memory.length)) return { ok: false, reason: this.faultReason, recorded: true };
+  get acceptsPageRequests(): boolean {
+    return this.pageRequests !== undefined;
+  }
+
+  pageRequest(req: PageRequest): PageRequestOutcome {
+    return this.pageRequests?.submitPageRequest(req) ?? 'rejected';
+  }
+
+  private request(iova: bigint, len: number, bufOff: number, flags: number, pasid: number): number {
+    const write = (flags & REQ.WRITE) !== 0;
+    const attrs = attrsOf(flags, pasid);
+    this.requests.push(attrs ? { iova, len, write, bufOff, attrs } : { iova, len, write, bufOff });
+    const status = this.check(iova, len, flags, pasid);
+    return status === DMA_OK ? this.copy(iova, len, write, bufOff) : status;
+  }
+
+  /** The injected faults for [iova, iova + len). */
+  private check(iova: bigint, len: number, flags: number, _pasid: number): number {
+    const pri = (flags & REQ.PRI) !== 0;
+    for (let p = iova & ~0xfffn; p < iova + BigInt(len); p += 0x1000n) {
+      if (!this.notPresent.has(p)) continue;
+      this.last.set(FAULT_NOT_PRESENT, !pri, pri);
+      this.last.setFaultAddr(Number(p / BigInt(TWO_32)), Number(p & 0xffff_ffffn));
+      return FAULT_NOT_PRESENT;
+    }
+    if (Number(iova) + len > this.faultFrom) return this.last.set(this.faultReason, true);
+    return this.last.set(DMA_OK);
+  }
+
+  private copy(iova: bigint, len: number, write: boolean, bufOff: number): number {
+    if (iova + BigInt(len) > BigInt(this.memory.length)) return this.last.set(this.faultReason, true);
     const at = Number(iova);
     if (write) this.memory.set(this.buffers.subarray(bufOff, bufOff + len), at);
     else this.buffers.set(this.memory.subarray(at, at + len), bufOff);
-    return { ok: true };
+    return this.last.set(DMA_OK);
   }
 }

@@ -173,12 +173,12 @@ export class DmaTestDevice implements PciFunction {
     const a = attrs.pasid === undefined && !attrs.pageRequest ? undefined : attrs;
     if (op.kind !== 'write') {
       const iova = op.iova & this.dmaMask;
-      const r = this.port.dma(iova, op.len, false, buf, a);
+      const r = this.port.dmaBig(iova, op.len, false, buf, a);
       if (!r.ok) this.zeroUnread(op, iova, r.addr);
       if (!r.ok || op.kind === 'read') return { r, write: false };
     }
     const to = op.kind === 'copy' ? op.dst : op.iova;
-    return { r: this.port.dma(to & this.dmaMask, op.len, true, buf, a), write: true };
+    return { r: this.port.dmaBig(to & this.dmaMask, op.len, true, buf, a), write: true };
   }
 
   /**

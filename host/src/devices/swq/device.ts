@@ -186,7 +186,7 @@ export class SwqDevice implements PciFunction {
   /** One DMA of a job; a recoverable fault becomes a page request (the job waits). */
   private dma(job: SwqJob, iova: bigint, n: number, write: boolean, buf: number): Step {
     const a = this.attrs(job.desc);
-    const r: DmaResult = this.port.dma(BigInt.asUintN(64, iova), n, write, buf, a);
+    const r: DmaResult = this.port.dmaBig(BigInt.asUintN(64, iova), n, write, buf, a);
     if (r.ok) return 'ok';
     const addr = r.addr ?? iova;
     if (r.recoverable && this.fn.pri && job.retries < MAX_RETRIES) {
@@ -217,7 +217,7 @@ export class SwqDevice implements PciFunction {
       const rec = completionRecord(s.status, job.result, s.reason, job.offset, s.addr);
       this.port.buffer(this.bufB, COMPLETION_BYTES).set(rec);
       const a = { ...this.attrs(d), pageRequest: false };
-      if (!this.port.dma(d.completion, COMPLETION_BYTES, true, this.bufB, a).ok) return this.reject(d, SWQ_ERR.COMPLETION_FAULT);
+      if (!this.port.dmaBig(d.completion, COMPLETION_BYTES, true, this.bufB, a).ok) return this.reject(d, SWQ_ERR.COMPLETION_FAULT);
     }
     if (d.flags & SWQ_FLAG.RCI) this.fn.irq.raise(SWQ_VECTOR.COMPLETION);
   }

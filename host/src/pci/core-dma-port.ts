@@ -1,0 +1,185 @@
+/**
+ * The DMA port over the WASM core: the request logic every IOMMU backend
+ * shares (docs/EMBEDDING.md "The DMA port"). Untranslated requests are the
+ * core's dmaCopy (translation page by page, data between guest RAM and a
+ * device buffer); translate-only requests walk the range with the core's
+ * translate; ATS translation requests use ACC_TRANSLATION_REQ (VT-d §4.2.3);
+ * translated requests go straight to guest memory (the device already holds
+ * the translation).
+ *
+ * What differs between the machine's own VT-d unit and a VMM's physical
+ * host IOMMU is the backend (`DmaBackend`): which core translates, how a
+ * PASID maps, where a fault is reported and page requests go.
+ */
+import type { Core } from '../core/core.js';
+import type { GuestMemory } from '../core/guest-memory.js';
+import * as K from '../core/constants.js';
+import type { PageRequest, PageRequestOutcome, PageRequestSink } from '../vtd/prq/page-request.js';
+import { checkAddress, checkAttributes, DMA_ABORT, DMA_OK, DmaPort, MAX_TRANSLATE_BYTES, REQ } from './dma-port.js';
+
+/** What a port needs from the IOMMU behind it. */
+export interface DmaBackend {
+  /** Translates and holds the device buffers. */
+  readonly core: Core;
+  /** Guest memory of translated requests (AT=10b). */
+  readonly mem: GuestMemory;
+  /** The PASID the IOMMU sees for a device's `pasid`, or -1: the request is blocked (DMA_ABORT). */
+  mapPasid(pasid: number): number;
+  /**
+   * Reports the non-recoverable fault the core just returned (its out-buffer
+   * describes it) for a request of `sid` with `flags` and the IOMMU-side
+   * `pasid`; true when it went into a fault recording register.
+   */
+  reportFault(sid: number, flags: number, pasid: number): boolean;
+  /** A faulted translation request (the core's FF_* flags): true answers R=W=0 without a report. */
+  emptyCompletion(faultFlags: number): boolean;
+  /** Where page requests go, if the IOMMU takes them. */
+  readonly pageRequests?: PageRequestSink;
+}
+
+const TWO_32 = 4294967296;
+const ACC_REQ_BITS = REQ.WRITE | REQ.EXEC | REQ.PRIV | REQ.PASID;
+
+/** The core's access bits for REQ flags (PRIV and EXEC travel only with a PASID). */
+function accessOf(flags: number): number {
+  const rw = flags & REQ.WRITE ? 0 : K.ACC_READ;
+  return rw | (flags & REQ.PASID ? flags & ACC_REQ_BITS : flags & REQ.WRITE);
+}
+
+/** `hi:lo` aligned down to 2^lg2, as [hi, lo]. */
+function alignDown(hi: number, lo: number, lg2: number): [number, number] {
+  if (lg2 >= 32) return [lg2 >= 64 ? 0 : (hi & ~(2 ** (lg2 - 32) - 1)) >>> 0, 0];
+  return [hi >>> 0, (lo & ~(2 ** lg2 - 1)) >>> 0];
+}
+
+/** A device's port onto an IOMMU backed by the WASM core. */
+export class CoreDmaPort extends DmaPort {
+  private readonly core: Core;
+
+  /** The port of requester `sid` on `backend`. */
+  constructor(private readonly backend: DmaBackend, sid: number) {
+    if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff) throw new Error(`sid: ${String(sid)} is not a requester id (0..0xffff)`);
+    super(sid);
+    this.core = backend.core;
+  }
+
+  allocBuffer(size: number): number {
+    return this.core.bufAlloc(size);
+  }
+
+  buffer(off: number, len: number): Uint8Array {
+    return this.core.buffer(off, len);
+  }
+
+  dma(iova: number, len: number, bufOff: number, flags = 0, pasid = 0): number {
+    let p = 0;
+    if ((flags & ~ACC_REQ_BITS) !== 0 || (flags & REQ.PASID) !== 0) checkAttributes(flags, pasid);
+    if (flags & REQ.PASID) {
+      p = this.backend.mapPasid(pasid);
+      if (p < 0) return this.last.set(DMA_ABORT);
+    }
+    const status = this.core.dmaCopyNum(this.sid, p, iova, len, accessOf(flags), bufOff);
+    return status === 0 ? this.last.set(DMA_OK) : this.fault(status, flags, p);
+  }
+
+  protected dmaWide(iovaHi: number, iovaLo: number, len: number, bufOff: number, flags: number, pasid: number): number {
+    checkAttributes(flags, pasid);
+    const p = flags & REQ.PASID ? this.backend.mapPasid(pasid) : 0;
+    if (p < 0) return this.last.set(DMA_ABORT);
+    const iova = (BigInt(iovaHi) << 32n) | BigInt(iovaLo);
+    const status = this.core.dmaCopy(this.sid, flags & REQ.PASID ? p : undefined, iova, len, accessOf(flags), bufOff);
+    return status === 0 ? this.last.set(DMA_OK) : this.fault(status, flags, p);
+  }
+
+  translate(iova: number, len: number, flags = 0, pasid = 0): number {
+    checkAddress(iova, 'iova');
+    if (!Number.isInteger(len) || len < 1 || len > MAX_TRANSLATE_BYTES) throw new Error(`len: ${String(len)} is not in 1..${MAX_TRANSLATE_BYTES}`);
+    if (iova + len > 2 ** 53) throw new Error(`len: [0x${iova.toString(16)}, +0x${len.toString(16)}) passes 2^53`);
+    checkAttributes(flags, pasid);
+    const runs = this.runs;
+    runs.clear();
+    const p = flags & REQ.PASID ? this.backend.mapPasid(pasid) : 0;
+    if (p < 0) return this.last.set(DMA_ABORT);
+    const acc = accessOf(flags);
+    for (let at = iova, left = len; left > 0;) {
+      const status = this.core.translateRaw(this.sid, p, (at / TWO_32) >>> 0, at >>> 0, acc);
+      if (status !== 0) return this.fault(status, flags, p);
+      const out = this.core.out;
+      // Output addresses at or above 2^53 lie outside any RAM: a master abort.
+      if (out[K.OUT_ADDR_HI]! > 0x1f_ffff) return this.abortAt(out[K.OUT_ADDR_HI]!, out[K.OUT_ADDR_LO]!);
+      const size = 2 ** out[K.OUT_PAGE_LG2]!;
+      const n = Math.min(left, size - (at % size));
+      runs.add(out[K.OUT_ADDR_HI]! * TWO_32 + out[K.OUT_ADDR_LO]!, n);
+      at += n;
+      left -= n;
+    }
+    return this.last.set(DMA_OK);
+  }
+
+  translationRequest64(iovaHi: number, iovaLo: number, flags = 0, pasid = 0): number {
+    checkAttributes(flags, pasid);
+    const p = flags & REQ.PASID ? this.backend.mapPasid(pasid) : 0;
+    if (p < 0) return this.last.set(DMA_ABORT);
+    const c = this.completion;
+    c.priv = (flags & REQ.PRIV) !== 0;
+    const pageLo = (iovaLo & ~0xfff) >>> 0;
+    const status = this.core.translateRaw(this.sid, p, iovaHi >>> 0, pageLo, accessOf(flags) | K.ACC_TRANSLATION_REQ);
+    const out = this.core.out;
+    if (status === 0) {
+      c.sizeLg2 = out[K.OUT_PAGE_LG2]!;
+      [c.iovaHi, c.iovaLo] = alignDown(iovaHi, pageLo, c.sizeLg2);
+      [c.addrHi, c.addrLo] = alignDown(out[K.OUT_ADDR_HI]!, out[K.OUT_ADDR_LO]!, c.sizeLg2);
+      c.perms = out[K.OUT_PERMS]! & 7;
+      return this.last.set(DMA_OK);
+    }
+    if (this.backend.emptyCompletion(out[K.OUT_FAULT_FLAGS]!)) {
+      // §4.2.3: a translation that is not present (or not allowed) answers R=W=0; nothing is recorded.
+      c.iovaHi = iovaHi >>> 0;
+      c.iovaLo = pageLo;
+      c.addrHi = c.addrLo = c.perms = 0;
+      c.sizeLg2 = 12;
+      return this.last.set(DMA_OK);
+    }
+    this.last.set(status, this.backend.reportFault(this.sid, flags, p));
+    return status;
+  }
+
+  translated64(addrHi: number, addrLo: number, len: number, bufOff: number, flags = 0): number {
+    const buf = this.core.buffer(bufOff, len);
+    const addr = (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
+    const mem = this.backend.mem;
+    if (!mem.contains(addr, len)) {
+      // Outside RAM: a master abort, not an IOMMU fault (reads return all-ones, writes are dropped).
+      if (!(flags & REQ.WRITE)) buf.fill(0xff);
+      return this.abortAt(addrHi, addrLo);
+    }
+    if (flags & REQ.WRITE) mem.write(addr, buf);
+    else buf.set(mem.read(addr, len));
+    return this.last.set(DMA_OK);
+  }
+
+  get acceptsPageRequests(): boolean {
+    return this.backend.pageRequests !== undefined;
+  }
+
+  pageRequest(req: PageRequest): PageRequestOutcome {
+    return this.backend.pageRequests?.submitPageRequest(req) ?? 'rejected';
+  }
+
+  /** The fault the core just returned: recoverable for a page request (REQ.PRI), else reported. */
+  private fault(status: number, flags: number, pasid: number): number {
+    const out = this.core.out;
+    const last = this.last;
+    last.set(status);
+    last.setFaultAddr(out[K.OUT_FAULT_ADDR_HI]!, out[K.OUT_FAULT_ADDR_LO]!);
+    if ((flags & REQ.PRI) && (out[K.OUT_FAULT_FLAGS]! & K.FF_RECOVERABLE) !== 0) last.recoverable = true;
+    else last.recorded = this.backend.reportFault(this.sid, flags, pasid);
+    return status;
+  }
+
+  private abortAt(hi: number, lo: number): number {
+    this.last.set(DMA_ABORT);
+    this.last.setFaultAddr(hi, lo);
+    return DMA_ABORT;
+  }
+}
