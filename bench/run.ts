@@ -11,7 +11,8 @@ import type { Target } from './harness/target.js';
 import { evaluateTargets } from './report/checks.js';
 import { BENCH_SCHEMA, type BenchResult, type QiResult } from './report/schema.js';
 import { copyWorkload, hitWorkloads, invalidationCost, missWorkloads, stepCount, sweep, type Sizes, type SuiteContext, type SuiteTargets } from './suite.js';
-import { measureQueuedInvalidation } from './qi.js';
+import { measureQueuedInvalidation } from './embedding-qi.js';
+import { embeddingTargets, measureEmbedding } from './embedding.js';
 
 /** Options of a run. */
 export interface BenchOptions {
@@ -60,6 +61,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     const invalidation = await invalidationCost(ctx);
     const qi: QiResult = await measureQueuedInvalidation(sizes.qiDescriptors).catch((err: unknown) => ({ missing: err instanceof Error ? err.message : String(err) }));
     ctx.step('queued invalidation');
+    // Hook for the embedding suite (bench/embedding.ts) until the suite has a registration point.
+    const embedding = await measureEmbedding({ rounds: sizes.rounds, calls: sizes.requests * 4 }).catch((err: unknown) => ({ missing: err instanceof Error ? err.message : String(err) }));
     const numbers = { workloads, sweep: sweepPoints, invalidation };
     return {
       schema: BENCH_SCHEMA,
@@ -70,7 +73,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
       },
       ...numbers,
       qi,
-      targets: evaluateTargets(numbers),
+      embedding,
+      targets: [...evaluateTargets(numbers), ...embeddingTargets(embedding, qi)],
     };
   } finally {
     for (const t of [targets.core, targets.native, targets.js, targets.qemu]) await t?.close();

@@ -4,6 +4,7 @@
  * numbers: ns per translation per target and ratios to native C.
  */
 import type { BenchResult, TargetCheck, TargetStats } from './schema.js';
+import { embeddingLines } from '../embedding.js';
 
 const LABELS = ['core', 'native', 'js', 'qemu'] as const;
 
@@ -74,7 +75,7 @@ export function formatTable(r: BenchResult): string {
     ...pad(workloadRows(r)), '',
     ...pad(sweepRows(r)), '',
     ...pad(invRows(r)), '',
-    apiLine(r), copyLine(r), qiLine(r), '',
+    apiLine(r), copyLine(r), qiLine(r), ...embeddingLines(r.embedding), '',
     ...pad(checkRows(r.targets)),
   ];
   if (r.meta.coreMissing) parts.push('', `wasm core missing: ${r.meta.coreMissing}`);
@@ -134,5 +135,7 @@ ${apiLine(r)}
 ${copyLine(r)}
 
 ${qiLine(r)}
+
+${embeddingLines(r.embedding).join('\n')}
 `;
 }

@@ -4,6 +4,8 @@
  * measured interleaved in the same run.
  */
 
+import type { EmbeddingResult } from '../embedding.js';
+
 /** Schema id written into every result. */
 export const BENCH_SCHEMA = 'wasm-viommu/bench/1';
 
@@ -83,5 +85,7 @@ export interface BenchResult {
   sweep: SweepPoint[];
   invalidation: InvPoint[];
   qi: QiResult;
+  /** The embedding API's costs (bench/embedding.ts). */
+  embedding?: EmbeddingResult | { missing: string };
   targets: TargetCheck[];
 }
