@@ -38,6 +38,10 @@ export interface QiContext {
   deviceTimeout(sid: number): void;
   /** True once, at the first wait after a device-TLB time-out: that wait is aborted. */
   takeAbortedWait(): boolean;
+  /** The handler wrote guest RAM at [gpa, gpa + len): descriptors fetched from there are read again. */
+  wroteGuest(gpa: bigint, len: number): void;
+  /** Code outside the unit ran (the interrupt sink): every fetched descriptor is read again. */
+  calledOut(): void;
 }
 
 /** One row of the dispatch table. */
@@ -53,7 +57,11 @@ export interface DescriptorRow {
   /** Reserved masks of qw0, qw1 (qw2/qw3 are always reserved) for this context. */
   readonly reserved: (ctx: QiContext) => readonly bigint[];
   readonly handle: (ctx: QiContext, w: DescWords) => StepResult;
-  /** The handler calls out of the unit (devices, guest RAM, interrupts): the queue re-fetches what follows. */
+  /**
+   * The handler calls into devices (which may DMA, page-request, interrupt):
+   * it weighs EXTERNAL_COST of the queue's work budget, and what follows it
+   * is fetched from guest RAM again.
+   */
   readonly external?: boolean;
 }
 
@@ -127,8 +135,12 @@ function wait(ctx: QiContext, w: DescWords): StepResult {
     const gpa = BigInt(WAIT_DESC.statusAddrLo(w[2]!)) | (BigInt(w[3]!) << 32n);
     if (!host.mem.contains(gpa, 4)) return err(IQEI.NONE, `wait status address 0x${gpa.toString(16)} is outside RAM`);
     host.mem.writeU32(gpa, w[1]!);
+    ctx.wroteGuest(gpa, 4);
   }
-  if (intr) host.invalidationEvent();
+  if (intr) {
+    host.invalidationEvent();
+    ctx.calledOut();
+  }
   return 'ok';
 }
 
@@ -179,7 +191,7 @@ function pageGroupResponse(ctx: QiContext, w: DescWords): StepResult {
   return 'ok';
 }
 
-/** The dispatch table: one row per descriptor type (§6.5.2). `external` rows call out of the unit (devices). */
+/** The dispatch table: one row per descriptor type (§6.5.2). `external` rows call into devices. */
 export const DESCRIPTOR_TABLE: readonly DescriptorRow[] = [
   { type: DESC.CONTEXT_CACHE, name: 'context-cache', wideOnly: false, scalableOnly: false,
     reserved: () => CC.RSVD, handle: contextCache },
@@ -191,7 +203,7 @@ export const DESCRIPTOR_TABLE: readonly DescriptorRow[] = [
     handle: deviceTlb },
   { type: DESC.IEC, name: 'iec', wideOnly: false, scalableOnly: false,
     reserved: (c) => c.behaviour.iecUnchecked ? [0n, 0n] : IEC_DESC.RSVD, handle: iec },
-  { type: DESC.WAIT, name: 'wait', wideOnly: false, scalableOnly: false, external: true,
+  { type: DESC.WAIT, name: 'wait', wideOnly: false, scalableOnly: false,
     reserved: (c) => [WAIT_DESC.RSVD[0] | ((c.ecap & ECAP.PDS) !== 0n ? 0n : WAIT_DESC.PD_MASK), WAIT_DESC.RSVD[1]],
     handle: wait },
   { type: DESC.PASID_IOTLB, name: 'pasid-iotlb', wideOnly: true, scalableOnly: true,
@@ -232,6 +244,8 @@ export interface DescriptorPlan {
   readonly needsScalable: boolean;
   /** Reserved bits of the eight words (upper qwords included when the profile checks them). */
   readonly reserved: Uint32Array;
+  /** None of the checks above but width and reserved bits applies: `dispatchDescriptor`'s short path. */
+  readonly plain: boolean;
 }
 
 /** The plans of every type the profile knows, indexed by type (undefined: IQE, invalid type). */
@@ -240,40 +254,48 @@ export function descriptorPlans(ctx: QiContext): readonly (DescriptorPlan | unde
   const plans = new Array<DescriptorPlan | undefined>(DESC_TYPES).fill(undefined);
   for (const row of DESCRIPTOR_TABLE) {
     if (!b.knownTypes.has(row.type)) continue;
+    const noop = b.noopTypes.has(row.type);
+    const smtsMissing = b.needSmtsTypes.has(row.type) && (ctx.ecap & ECAP.SMTS) === 0n;
+    const capabilityMissing = b.capabilityChecks && row.needs !== undefined && !row.needs(ctx.ecap);
+    const needsScalable = b.capabilityChecks && row.scalableOnly;
     plans[row.type] = {
-      row,
-      noop: b.noopTypes.has(row.type),
-      smtsMissing: b.needSmtsTypes.has(row.type) && (ctx.ecap & ECAP.SMTS) === 0n,
+      row, noop, smtsMissing, capabilityMissing, needsScalable,
       wideOnly: b.wideOnlyTypes.has(row.type),
-      capabilityMissing: b.capabilityChecks && row.needs !== undefined && !row.needs(ctx.ecap),
-      needsScalable: b.capabilityChecks && row.scalableOnly,
       reserved: maskWords(row.reserved(ctx), row.wideOnly || b.upperHalfReserved),
+      plain: !noop && !smtsMissing && !capabilityMissing && !needsScalable,
     };
   }
   return plans;
 }
 
-/** True when a reserved bit is set in the first `n` words. */
-function reservedSet(w: DescWords, mask: Uint32Array, n: number): boolean {
-  for (let i = 0; i < n; i++) if ((w[i]! & mask[i]!) !== 0) return true;
-  return false;
+/** True when a reserved bit is set in qw0-qw1, or in qw2-qw3 of a 256-bit descriptor. */
+function reservedSet(w: DescWords, m: Uint32Array, wide: boolean): boolean {
+  if (((w[0]! & m[0]!) | (w[1]! & m[1]!) | (w[2]! & m[2]!) | (w[3]! & m[3]!)) !== 0) return true;
+  return wide && ((w[4]! & m[4]!) | (w[5]! & m[5]!) | (w[6]! & m[6]!) | (w[7]! & m[7]!)) !== 0;
 }
 
 /**
  * Checks one fetched descriptor against the profile and, if it passes, runs
- * its handler. `wide` is the queue's descriptor width (IQA.DW latched at QIE).
+ * its handler. `plan` is its type's plan (`descriptorPlans`, undefined for a
+ * type the profile does not know); `wide` is the queue's descriptor width
+ * (IQA.DW latched at QIE).
  */
-export function dispatchDescriptor(ctx: QiContext, plans: readonly (DescriptorPlan | undefined)[], w: DescWords, wide: boolean): StepResult {
-  const type = descType(w[0]!);
-  const plan = plans[type];
-  if (plan === undefined) return err(IQEI.INVALID_TYPE, `unknown descriptor type 0x${type.toString(16)}`);
+export function dispatchDescriptor(ctx: QiContext, plan: DescriptorPlan | undefined, w: DescWords, wide: boolean): StepResult {
+  // The common case first: a type with only width and reserved-bit checks, passing them.
+  if (plan !== undefined && plan.plain && (wide || !plan.wideOnly) && !reservedSet(w, plan.reserved, wide)) return plan.row.handle(ctx, w);
+  return checkedDispatch(ctx, plan, w, wide);
+}
+
+/** `dispatchDescriptor` with every check in the spec's order, for what the short path does not take. */
+function checkedDispatch(ctx: QiContext, plan: DescriptorPlan | undefined, w: DescWords, wide: boolean): StepResult {
+  if (plan === undefined) return err(IQEI.INVALID_TYPE, `unknown descriptor type 0x${descType(w[0]!).toString(16)}`);
   const row = plan.row;
   if (plan.noop) return 'ok';
   if (plan.smtsMissing) return err(IQEI.INVALID_TYPE, `${row.name} descriptor on a unit without scalable mode`);
   if (!wide && plan.wideOnly) return err(IQEI.INVALID_WIDTH, `${row.name} descriptor in a 128-bit queue`);
   if (plan.capabilityMissing) return err(IQEI.INVALID_TYPE, `${row.name} descriptor needs a capability this unit does not report`);
   if (plan.needsScalable && !ctx.host.scalableMode()) return err(IQEI.INVALID_TTM, `${row.name} descriptor in legacy mode (TTM=00)`);
-  if (reservedSet(w, plan.reserved, wide ? 8 : 4)) {
+  if (reservedSet(w, plan.reserved, wide)) {
     const qwords = [0, 1, 2, 3].map((q) => '0x' + qwordOf(w, q).toString(16));
     return err(IQEI.RESERVED_FIELD, `${row.name} descriptor with reserved bits set: ${qwords.join(' ')}`);
   }

@@ -67,12 +67,11 @@ const MAX_ENTRIES = queueEntries(7, false);
 
 /**
  * Work one guest register access may make the queue do, in descriptor units:
- * a descriptor handled inside the unit costs 1, one that calls out of it
- * (device-TLB invalidations and page-group responses reach devices, waits
- * write guest RAM and raise interrupts) costs `EXTERNAL_COST`.
+ * a descriptor handled inside the unit costs 1, one that calls into a device
+ * (device-TLB invalidations, page-group responses) costs `EXTERNAL_COST`.
  */
 export const QI_WORK_BUDGET = 4096;
-/** Work units of a descriptor whose handler calls out of the unit. */
+/** Work units of a descriptor whose handler calls into a device. */
 export const EXTERNAL_COST = 16;
 /** Most descriptors fetched by one RAM read. */
 const FETCH_RUN = 256;
@@ -117,6 +116,11 @@ export class InvalidationQueue {
         this.abortNextWait = false;
         return was;
       },
+      wroteGuest: (gpa, len) => {
+        const start = this.slotGpa(this.runFirst);
+        if (gpa < start + BigInt(this.runCount * (this.wide ? 32 : 16)) && gpa + BigInt(len) > start) this.runCount = 0;
+      },
+      calledOut: () => { this.runCount = 0; },
     };
     this.plans = descriptorPlans(this.ctx);
   }
@@ -186,6 +190,7 @@ export class InvalidationQueue {
     // §11.4.9.3: DW is reserved (treated as 0) without scalable-mode support.
     this.wide = IQA.dw(iqa) && (this.host.profile.ecap & ECAP.SMTS) !== 0n;
     this.entries = queueEntries(IQA.qs(iqa), this.wide);
+    this.words.fill(0); // a 128-bit queue never writes words 4-7
     this.head = 0;
     this.enabled = true;
     this.writeIqh();
@@ -316,41 +321,51 @@ export class InvalidationQueue {
     }
     this.running = true;
     this.runCount = 0; // the guest may have rewritten the ring since the last access
-    let budget = QI_WORK_BUDGET;
     try {
-      while (this.head !== this.tail) {
-        if (budget <= 0) {
-          this.pendingWork = true;
-          return;
-        }
-        const r = this.step();
-        budget -= this.plans[this.lastType]?.row.external ? EXTERNAL_COST : 1;
-        if (r === 'ok' || r === 'stop') {
-          this.head = (this.head + 1) % this.entries;
-          this.writeIqh();
-        }
-        if (r !== 'ok') {
-          if (r !== 'stop') this.queueError(r);
-          break;
-        }
-      }
-      this.pendingWork = false;
+      this.pendingWork = this.runDescriptors(QI_WORK_BUDGET);
     } finally {
       this.running = false;
     }
   }
 
-  /** Fetches and runs the descriptor at IQH; after a handler that called out, the next one is fetched afresh. */
-  private step(): StepResult {
-    if (!this.fetch()) {
-      this.lastType = 0;
-      return { iqei: IQEI.FETCH_ERROR, why: `descriptor at 0x${this.slotGpa(this.head).toString(16)} is outside RAM` };
+  /**
+   * Runs descriptors from IQH until it reaches IQT, a descriptor stops the
+   * queue, or `budget` work units are spent; true when the budget stopped it.
+   */
+  private runDescriptors(budget: number): boolean {
+    const w = this.words;
+    const regs = this.host.regs;
+    while (this.head !== this.tail) {
+      if (budget <= 0) return true;
+      if (!this.fetch()) {
+        this.lastType = 0;
+        this.queueError({ iqei: IQEI.FETCH_ERROR, why: `descriptor at 0x${this.slotGpa(this.head).toString(16)} is outside RAM` });
+        return false;
+      }
+      const type = descType(w[0]!);
+      this.lastType = type;
+      const plan = this.plans[type];
+      const r = this.dispatch(plan);
+      if (plan !== undefined && plan.row.external) {
+        this.runCount = 0; // the device may have changed guest RAM: fetch the next one afresh
+        budget -= EXTERNAL_COST;
+      } else budget--;
+      if (r === 'ok' || r === 'stop') {
+        this.head = this.head + 1 === this.entries ? 0 : this.head + 1;
+        regs.setDword(REG.IQH, this.wide ? this.head << 5 : this.head << 4);
+      }
+      if (r !== 'ok') {
+        if (r !== 'stop') this.queueError(r);
+        return false;
+      }
     }
-    this.lastType = descType(this.words[0]!);
+    return false;
+  }
+
+  /** Checks and runs the fetched descriptor. */
+  private dispatch(plan: DescriptorPlan | undefined): StepResult {
     try {
-      const r = dispatchDescriptor(this.ctx, this.plans, this.words, this.wide);
-      if (this.plans[this.lastType]?.row.external) this.runCount = 0;
-      return r;
+      return dispatchDescriptor(this.ctx, plan, this.words, this.wide);
     } catch (e) {
       // A model bug, not a guest error: log it, keep the queue going.
       this.runCount = 0;
@@ -359,18 +374,25 @@ export class InvalidationQueue {
     }
   }
 
-  /** Loads the descriptor at IQH into `words`; false when it is outside RAM. */
+  /** Loads the descriptor at IQH into `words` (from the last RAM read when it holds it); false when it is outside RAM. */
   private fetch(): boolean {
     let i = this.head - this.runFirst;
     if (i < 0 || i >= this.runCount) {
       if (!this.fetchRun()) return false;
       i = 0;
     }
-    const n = this.wide ? 8 : 4;
+    const run = this.run;
     const w = this.words;
-    const at = i * n;
-    for (let k = 0; k < n; k++) w[k] = this.run[at + k]!;
-    if (!this.wide) w[4] = w[5] = w[6] = w[7] = 0;
+    if (this.wide) {
+      const at = i << 3;
+      for (let k = 0; k < 8; k++) w[k] = run[at + k]!;
+    } else {
+      const at = i << 2;
+      w[0] = run[at]!;
+      w[1] = run[at + 1]!;
+      w[2] = run[at + 2]!;
+      w[3] = run[at + 3]!;
+    }
     return true;
   }
 
