@@ -391,6 +391,10 @@ export class Core {
     const [hi, lo] = split64(addr, 'addr');
     this.exports.invIotlbPage(checkU32(did, 0xffff, 'did'), hi, lo, checkU32(am, 63, 'am'), ih ? 1 : 0);
   }
+  /** invIotlbPage with the address as (hi, lo) u32 halves: no BigInt (the invalidation queue's form). */
+  invIotlbPageRaw(did: number, addrHi: number, addrLo: number, am: number, ih: number): void {
+    this.exports.invIotlbPage(checkU32(did, 0xffff, 'did'), addrHi >>> 0, addrLo >>> 0, checkU32(am, 63, 'am'), ih ? 1 : 0);
+  }
   /** PASID-based IOTLB, PASID-selective (first and second stage). */
   invPasidIotlb(did: number, pasid: number): void {
     this.exports.invPasidIotlb(checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'));
@@ -399,6 +403,10 @@ export class Core {
   invPasidIotlbPage(did: number, pasid: number, addr: bigint, am: number, ih: number | boolean): void {
     const [hi, lo] = split64(addr, 'addr');
     this.exports.invPasidIotlbPage(checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'), hi, lo, checkU32(am, 63, 'am'), ih ? 1 : 0);
+  }
+  /** invPasidIotlbPage with the address as (hi, lo) u32 halves: no BigInt (the invalidation queue's form). */
+  invPasidIotlbPageRaw(did: number, pasid: number, addrHi: number, addrLo: number, am: number, ih: number): void {
+    this.exports.invPasidIotlbPage(checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'), addrHi >>> 0, addrLo >>> 0, checkU32(am, 63, 'am'), ih ? 1 : 0);
   }
   /** PASID cache: granularity 0 domain, 1 PASID in domain, 3 global. */
   invPasidCache(granularity: number, did: number, pasid: number): void {

@@ -36,6 +36,33 @@ export class GuestMemory {
     return this.offsetOf(gpa, len) >= 0;
   }
 
+  // Number forms (as helper core's GuestMemory number API names them; this
+  // interim version goes through offsetOf, so subclasses' windows apply).
+
+  /** The byte offset in memory of [gpa, gpa+len) (len >= 1), or -1 outside RAM. */
+  offsetAt(gpa: number, len: number): number {
+    if (!Number.isSafeInteger(gpa) || gpa < 0 || !Number.isSafeInteger(len) || len < 1) return -1;
+    return this.offsetOf(BigInt(gpa), len);
+  }
+
+  /**
+   * A zero-copy view of guest RAM [gpa, gpa + len) (inside one region).
+   * Invalid after the memory grows (fetch it again).
+   */
+  view(gpa: number, len: number): Uint8Array {
+    const off = this.offsetAt(gpa, Math.max(len, 1));
+    if (off < 0) throw new Error(`view: gpa ${String(gpa)} (+${len}) is outside guest RAM`);
+    return this.core.views().subarray(off, off + len);
+  }
+
+  /** Writes the little-endian u32 v at gpa. */
+  setUint32(gpa: number, v: number): void {
+    if ((v >>> 0) !== v) throw new Error(`setUint32: value ${String(v)} is not a u32`);
+    const off = this.offsetAt(gpa, 4);
+    if (off < 0) throw new Error(`setUint32: gpa ${String(gpa)} (+4) is outside guest RAM`);
+    new DataView(this.core.views().buffer).setUint32(off, v, true);
+  }
+
   private at(gpa: bigint, len: number, what: string): number {
     if (typeof gpa !== 'bigint' || gpa < 0n) throw new Error(`${what}: gpa ${String(gpa)} is not a guest-physical address`);
     if (!Number.isSafeInteger(len) || len < 0) throw new Error(`${what}: len ${String(len)} is not a length`);

@@ -19,7 +19,13 @@ export interface CacheInvalidation {
   invPasidIotlb(did: number, pasid: number): void;
   invPasidIotlbPage(did: number, pasid: number, addr: bigint, am: number, ih: number): void;
   invPasidCache(granularity: number, did: number, pasid: number): void;
+  /** `invIotlbPage` with the address as u32 halves (no BigInt). */
+  invIotlbPageRaw(did: number, addrHi: number, addrLo: number, am: number, ih: number): void;
+  /** `invPasidIotlbPage` with the address as u32 halves (no BigInt). */
+  invPasidIotlbPageRaw(did: number, pasid: number, addrHi: number, addrLo: number, am: number, ih: number): void;
 }
+
+const addrOf = (hi: number, lo: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 
 /** Hears one invalidation: the primitive's name (`invIotlbPage`, ...) and its arguments, after it ran. */
 export type InvalidationListener = (op: string, args: readonly unknown[]) => void;
@@ -74,5 +80,15 @@ export class InvalidationTap implements CacheInvalidation {
   invPasidCache(granularity: number, did: number, pasid: number): void {
     this.core.invPasidCache(granularity, did, pasid);
     if (this.listener) this.listener('invPasidCache', [granularity, did, pasid]);
+  }
+
+  invIotlbPageRaw(did: number, addrHi: number, addrLo: number, am: number, ih: number): void {
+    this.core.invIotlbPageRaw(did, addrHi, addrLo, am, ih);
+    if (this.listener) this.listener('invIotlbPage', [did, addrOf(addrHi, addrLo), am, ih]);
+  }
+
+  invPasidIotlbPageRaw(did: number, pasid: number, addrHi: number, addrLo: number, am: number, ih: number): void {
+    this.core.invPasidIotlbPageRaw(did, pasid, addrHi, addrLo, am, ih);
+    if (this.listener) this.listener('invPasidIotlbPage', [did, pasid, addrOf(addrHi, addrLo), am, ih]);
   }
 }

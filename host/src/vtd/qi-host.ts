@@ -12,14 +12,14 @@ import type { CacheInvalidation } from './cache-invalidation.js';
 import type { Profile } from './profiles.js';
 import type { RegisterFile } from './register-file.js';
 
-/** Guest RAM as the queue uses it (a `GuestMemory` is one). */
+/** Guest RAM as the queue uses it, by number (a `GuestMemory` is one). */
 export interface QueueMemory {
-  /** True when [gpa, gpa + len) lies inside one RAM region. */
-  contains(gpa: bigint, len: number): boolean;
-  /** A copy of `len` bytes at `gpa` (inside RAM: check with `contains`). */
-  read(gpa: bigint, len: number): Uint8Array;
+  /** Where [gpa, gpa + len) lies in the memory, or -1 when it is not inside one RAM region. */
+  offsetAt(gpa: number, len: number): number;
+  /** A live view of [gpa, gpa + len) (inside one RAM region); empty once memory growth detached it. */
+  view(gpa: number, len: number): Uint8Array;
   /** Writes a little-endian u32 at `gpa` (inside RAM). */
-  writeU32(gpa: bigint, v: number): void;
+  setUint32(gpa: number, v: number): void;
 }
 
 /** What the invalidation queue may use of the VT-d unit it belongs to. */

@@ -38,10 +38,6 @@ export interface QiContext {
   deviceTimeout(sid: number): void;
   /** True once, at the first wait after a device-TLB time-out: that wait is aborted. */
   takeAbortedWait(): boolean;
-  /** The handler wrote guest RAM at [gpa, gpa + len): descriptors fetched from there are read again. */
-  wroteGuest(gpa: bigint, len: number): void;
-  /** Code outside the unit ran (the interrupt sink): every fetched descriptor is read again. */
-  calledOut(): void;
 }
 
 /** One row of the dispatch table. */
@@ -57,11 +53,7 @@ export interface DescriptorRow {
   /** Reserved masks of qw0, qw1 (qw2/qw3 are always reserved) for this context. */
   readonly reserved: (ctx: QiContext) => readonly bigint[];
   readonly handle: (ctx: QiContext, w: DescWords) => StepResult;
-  /**
-   * The handler calls into devices (which may DMA, page-request, interrupt):
-   * it weighs EXTERNAL_COST of the queue's work budget, and what follows it
-   * is fetched from guest RAM again.
-   */
+  /** The handler calls into devices (which may DMA, page-request, interrupt): it weighs EXTERNAL_COST of the queue's work budget. */
   readonly external?: boolean;
 }
 
@@ -70,8 +62,6 @@ const PFSID_BITS = 0xfff0_0000_0000_f000n;
 const err = (iqei: IqeiCode, why: string): QueueError => ({ iqei, why });
 const badGranularity = (name: string, g: number): QueueError =>
   err(IQEI.RESERVED_FIELD, `${name} descriptor with reserved granularity ${g}`);
-/** qw1[63:12] (page address) as a 64-bit value. */
-const pageAddr = (w: DescWords): bigint => BigInt(pageAddrLo(w[2]!)) | (BigInt(w[3]!) << 32n);
 
 /** §6.5.2.1 context-cache invalidate: global, domain (DID) or device (DID, SID, FM). */
 function contextCache(ctx: QiContext, w: DescWords): StepResult {
@@ -94,7 +84,7 @@ function iotlb(ctx: QiContext, w: DescWords): StepResult {
     const am = addrMask(w[2]!);
     if (am > CAP.mamv(ctx.cap)) return err(IQEI.RESERVED_FIELD, `iotlb AM ${am} > CAP.MAMV ${CAP.mamv(ctx.cap)}`);
     // QEMU 10.0 also drops the domain's first-stage entries here: the core's QUIRK_PSI_ALL_FS.
-    core.invIotlbPage(did(w[0]!), pageAddr(w), am, invHint(w[2]!));
+    core.invIotlbPageRaw(did(w[0]!), w[3]!, pageAddrLo(w[2]!), am, invHint(w[2]!));
   } else return badGranularity('iotlb', g);
   return 'ok';
 }
@@ -132,15 +122,14 @@ function wait(ctx: QiContext, w: DescWords): StepResult {
   const intr = (w[0]! & WAIT_DESC.IF) !== 0;
   if (ctx.behaviour.waitNeedsSwOrIf && !sw && !intr) return err(IQEI.NONE, 'wait descriptor with neither SW nor IF');
   if (sw) {
-    const gpa = BigInt(WAIT_DESC.statusAddrLo(w[2]!)) | (BigInt(w[3]!) << 32n);
-    if (!host.mem.contains(gpa, 4)) return err(IQEI.NONE, `wait status address 0x${gpa.toString(16)} is outside RAM`);
-    host.mem.writeU32(gpa, w[1]!);
-    ctx.wroteGuest(gpa, 4);
+    // An address at or above 2^53 (hi > 0x1FFFFF) is never RAM.
+    const gpa = w[3]! <= 0x1f_ffff ? w[3]! * 0x1_0000_0000 + WAIT_DESC.statusAddrLo(w[2]!) : -1;
+    if (host.mem.offsetAt(gpa, 4) < 0) {
+      return err(IQEI.NONE, `wait status address 0x${(BigInt(WAIT_DESC.statusAddrLo(w[2]!)) | (BigInt(w[3]!) << 32n)).toString(16)} is outside RAM`);
+    }
+    host.mem.setUint32(gpa, w[1]!);
   }
-  if (intr) {
-    host.invalidationEvent();
-    ctx.calledOut();
-  }
+  if (intr) host.invalidationEvent();
   return 'ok';
 }
 
@@ -151,7 +140,7 @@ function pasidIotlb(ctx: QiContext, w: DescWords): StepResult {
   if (g === PIOTLB.G_PASID) core.invPasidIotlb(did(w[0]!), pasid(w[1]!));
   // §6.5.2.4: implementations with SMTS accept any AM; 2^52 pages already cover the address space.
   else if (g === PIOTLB.G_PAGE) {
-    core.invPasidIotlbPage(did(w[0]!), pasid(w[1]!), pageAddr(w), Math.min(addrMask(w[2]!), 52), invHint(w[2]!));
+    core.invPasidIotlbPageRaw(did(w[0]!), pasid(w[1]!), w[3]!, pageAddrLo(w[2]!), Math.min(addrMask(w[2]!), 52), invHint(w[2]!));
   } else return badGranularity('pasid-iotlb', g);
   return 'ok';
 }

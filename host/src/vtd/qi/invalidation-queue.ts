@@ -116,11 +116,6 @@ export class InvalidationQueue {
         this.abortNextWait = false;
         return was;
       },
-      wroteGuest: (gpa, len) => {
-        const start = this.slotGpa(this.runFirst);
-        if (gpa < start + BigInt(this.runCount * (this.wide ? 32 : 16)) && gpa + BigInt(len) > start) this.runCount = 0;
-      },
-      calledOut: () => { this.runCount = 0; },
     };
     this.plans = descriptorPlans(this.ctx);
   }
@@ -320,7 +315,7 @@ export class InvalidationQueue {
       return;
     }
     this.running = true;
-    this.runCount = 0; // the guest may have rewritten the ring since the last access
+    this.runCount = 0; // map the slots afresh (memory may have grown since the last access)
     try {
       this.pendingWork = this.runDescriptors(QI_WORK_BUDGET);
     } finally {
@@ -346,10 +341,7 @@ export class InvalidationQueue {
       this.lastType = type;
       const plan = this.plans[type];
       const r = this.dispatch(plan);
-      if (plan !== undefined && plan.row.external) {
-        this.runCount = 0; // the device may have changed guest RAM: fetch the next one afresh
-        budget -= EXTERNAL_COST;
-      } else budget--;
+      budget -= plan !== undefined && plan.row.external ? EXTERNAL_COST : 1;
       if (r === 'ok' || r === 'stop') {
         this.head = this.head + 1 === this.entries ? 0 : this.head + 1;
         regs.setDword(REG.IQH, this.wide ? this.head << 5 : this.head << 4);
@@ -368,16 +360,16 @@ export class InvalidationQueue {
       return dispatchDescriptor(this.ctx, plan, this.words, this.wide);
     } catch (e) {
       // A model bug, not a guest error: log it, keep the queue going.
-      this.runCount = 0;
       this.host.log(`qi: ${descriptorName(this.lastType)} handler failed: ${(e as Error).message}`);
       return 'ok';
     }
   }
 
-  /** Loads the descriptor at IQH into `words` (from the last RAM read when it holds it); false when it is outside RAM. */
+  /** Loads the descriptor at IQH into `words` (through the live view of its run of slots); false when it is outside RAM. */
   private fetch(): boolean {
     let i = this.head - this.runFirst;
-    if (i < 0 || i >= this.runCount) {
+    // A view detached by memory growth (a device or an interrupt handler may grow it) has length 0.
+    if (i < 0 || i >= this.runCount || this.run.length === 0) {
       if (!this.fetchRun()) return false;
       i = 0;
     }
@@ -396,21 +388,31 @@ export class InvalidationQueue {
     return true;
   }
 
-  /** Reads the descriptors from IQH up to IQT (or the end of the ring), at most FETCH_RUN, in one RAM read. */
+  /**
+   * Maps the slots from IQH up to IQT (or the end of the ring), at most
+   * FETCH_RUN, as a live u32 view of guest RAM: descriptors are read where
+   * they are, when they are run, as from memory one at a time.
+   */
   private fetchRun(): boolean {
     const size = this.wide ? 32 : 16;
-    const gpa = this.slotGpa(this.head);
+    const gpa = this.slotNumber(this.head);
     let n = Math.min(FETCH_RUN, this.tail > this.head ? this.tail - this.head : this.entries - this.head);
-    // A run that leaves RAM is read one slot at a time, so the first slot outside faults alone.
-    if (!this.host.mem.contains(gpa, n * size)) n = 1;
-    if (!this.host.mem.contains(gpa, n * size)) return false;
-    const bytes = this.host.mem.read(gpa, n * size);
+    // A run that leaves RAM is mapped one slot at a time, so the first slot outside faults alone.
+    if (this.host.mem.offsetAt(gpa, n * size) < 0) n = 1;
+    if (this.host.mem.offsetAt(gpa, n * size) < 0) return false;
+    const bytes = this.host.mem.view(gpa, n * size);
     this.run = (bytes.byteOffset & 3) === 0
       ? new Uint32Array(bytes.buffer, bytes.byteOffset, (n * size) >>> 2)
-      : new Uint32Array(bytes.slice().buffer);
+      : new Uint32Array(bytes.slice().buffer); // unaligned RAM (an embedder's odd offset): a copy
     this.runFirst = this.head;
     this.runCount = n;
     return true;
+  }
+
+  /** Guest-physical address of a slot as a number (-1 when it is at or above 2^53, where no RAM is). */
+  private slotNumber(slot: number): number {
+    const gpa = this.slotGpa(slot);
+    return gpa < 1n << 53n ? Number(gpa) : -1;
   }
 
   private slotGpa(slot: number): bigint {

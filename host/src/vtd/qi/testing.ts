@@ -12,11 +12,11 @@ import { InvalidationQueue } from './invalidation-queue.js';
 /** Guest RAM as one byte array at GPA 0 (accesses outside throw, as GuestMemory does). */
 export class FakeMemory {
   readonly bytes: Uint8Array;
-  private readonly view: DataView;
+  private readonly dv: DataView;
 
   constructor(readonly size: number) {
     this.bytes = new Uint8Array(size);
-    this.view = new DataView(this.bytes.buffer);
+    this.dv = new DataView(this.bytes.buffer);
   }
 
   /** True when `[gpa, gpa + len)` is inside the array. */
@@ -29,27 +29,37 @@ export class FakeMemory {
     return Number(gpa);
   }
 
-  /** A copy of `len` bytes at `gpa`; outside RAM it throws like GuestMemory. */
-  read(gpa: bigint, len: number): Uint8Array {
-    const at = this.at(gpa, len);
-    return this.bytes.slice(at, at + len);
+  /** Offset of [gpa, gpa + len) in `bytes`, -1 outside (GuestMemory.offsetAt). */
+  offsetAt(gpa: number, len: number): number {
+    return Number.isSafeInteger(gpa) && gpa >= 0 && len >= 1 && gpa + len <= this.size ? gpa : -1;
+  }
+
+  /** A live view of [gpa, gpa + len); outside RAM it throws like GuestMemory. */
+  view(gpa: number, len: number): Uint8Array {
+    const at = this.at(BigInt(gpa), len);
+    return this.bytes.subarray(at, at + len);
+  }
+
+  /** Writes a little-endian u32 at `gpa` (GuestMemory.setUint32). */
+  setUint32(gpa: number, v: number): void {
+    this.dv.setUint32(this.at(BigInt(gpa), 4), v >>> 0, true);
   }
 
   /** Little-endian accessors; outside RAM they throw like GuestMemory. */
   readU64(gpa: bigint): bigint {
-    return this.view.getBigUint64(this.at(gpa, 8), true);
+    return this.dv.getBigUint64(this.at(gpa, 8), true);
   }
 
   writeU64(gpa: bigint, v: bigint): void {
-    this.view.setBigUint64(this.at(gpa, 8), BigInt.asUintN(64, v), true);
+    this.dv.setBigUint64(this.at(gpa, 8), BigInt.asUintN(64, v), true);
   }
 
   readU32(gpa: bigint): number {
-    return this.view.getUint32(this.at(gpa, 4), true);
+    return this.dv.getUint32(this.at(gpa, 4), true);
   }
 
   writeU32(gpa: bigint, v: number): void {
-    this.view.setUint32(this.at(gpa, 4), v >>> 0, true);
+    this.dv.setUint32(this.at(gpa, 4), v >>> 0, true);
   }
 }
 
@@ -71,6 +81,12 @@ export class RecordingCore {
     this.rec('invPasidIotlbPage', did, pasid, addr, am, ih);
   }
   invPasidCache(g: number, did: number, pasid: number): void { this.rec('invPasidCache', g, did, pasid); }
+  invIotlbPageRaw(did: number, hi: number, lo: number, am: number, ih: number): void {
+    this.invIotlbPage(did, (BigInt(hi) << 32n) | BigInt(lo), am, ih);
+  }
+  invPasidIotlbPageRaw(did: number, pasid: number, hi: number, lo: number, am: number, ih: number): void {
+    this.invPasidIotlbPage(did, pasid, (BigInt(hi) << 32n) | BigInt(lo), am, ih);
+  }
 }
 
 /** Options of `makeQiRig`. */
