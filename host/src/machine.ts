@@ -219,7 +219,7 @@ export class Machine {
   /** Physical MMIO read (4 or 8 bytes; ECAM also 1 and 2); unclaimed addresses read 0. */
   mmioRead(addr: bigint, size: number): bigint {
     if (addr >= VTD_BASE && addr < VTD_BASE + VTD_WINDOW) return this.vtd.mmioRead(Number(addr - VTD_BASE), size);
-    if (addr >= ECAM_BASE && addr < ECAM_BASE + ECAM_SIZE && [1, 2, 4, 8].includes(size)) {
+    if (addr >= ECAM_BASE && addr < ECAM_BASE + ECAM_SIZE && ecamSize(size)) {
       return this.configAccess.ecamRead(Number(addr - ECAM_BASE), size);
     }
     const hit = this.bus.decode(addr);
@@ -234,7 +234,7 @@ export class Machine {
       this.vtd.mmioWrite(Number(addr - VTD_BASE), size, value);
       return;
     }
-    if (addr >= ECAM_BASE && addr < ECAM_BASE + ECAM_SIZE && [1, 2, 4, 8].includes(size)) {
+    if (addr >= ECAM_BASE && addr < ECAM_BASE + ECAM_SIZE && ecamSize(size)) {
       this.configAccess.ecamWrite(Number(addr - ECAM_BASE), size, value);
       return;
     }
@@ -317,6 +317,11 @@ function attachDevices(bus: PciBus, vtd: VtdUnit, config: MachineConfig, log: (m
     devices.set(sid, dev);
   });
   return devices;
+}
+
+/** ECAM takes 1-, 2-, 4- and 8-byte accesses. */
+function ecamSize(size: number): boolean {
+  return size === 1 || size === 2 || size === 4 || size === 8;
 }
 
 /** `addr` as a physical address of the number API; Error naming `addr` otherwise. */
