@@ -109,11 +109,13 @@ export class DmaOutcome {
 
 /** An ATS translation completion (PCIe §10.2.3). Reused per port. */
 export class AtsCompletion {
-  /** Input page base (aligned to 2^sizeLg2), high and low dword. */
+  /** Input page base (aligned to 2^sizeLg2), high dword. */
   iovaHi = 0;
+  /** Input page base, low dword. */
   iovaLo = 0;
-  /** Translated page base, high and low dword (0 with perms 0: nothing is mapped). */
+  /** Translated page base, high dword (0 with perms 0: nothing is mapped). */
   addrHi = 0;
+  /** Translated page base, low dword. */
   addrLo = 0;
   /** log2 of the translation's size. */
   sizeLg2 = 12;
@@ -256,8 +258,13 @@ export abstract class DmaPort {
   /** The runs of the last translate-only request (`translate`). */
   readonly runs = new GpaRuns();
 
-  /** A port for requester id `sid` (bus << 8 | devfn). */
-  constructor(readonly sid: number) {}
+  /** Requester id of every request (bus << 8 | devfn). */
+  readonly sid: number;
+
+  /** A port for requester id `sid`. */
+  constructor(sid: number) {
+    this.sid = sid;
+  }
 
   /** Reserves a device-local buffer in the core's memory; returns its handle (offset). */
   abstract allocBuffer(size: number): number;
