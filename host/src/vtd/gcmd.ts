@@ -7,7 +7,7 @@
  */
 import type { Profile } from './profiles.js';
 import type { RegisterFile } from './register-file.js';
-import { GCMD, ECAP, CAP, REG, RTADDR, TTM } from './spec/registers.js';
+import { GCMD, GCMD_ONE_SHOT, GCMD_PERSISTENT, ECAP, CAP, REG, RTADDR, TTM } from './spec/registers.js';
 
 /** What a GCMD command may act on. */
 export interface GcmdTarget {
@@ -64,14 +64,16 @@ const COMMANDS: readonly CommandRow[] = [
 
 /** Status bits that stay set once their one-shot command completed (RTPS, IRTPS). */
 const LATCHED_STATUS = GCMD.SRTP | GCMD.SIRTP;
-const PERSISTENT = GCMD.TE | GCMD.EAFL | GCMD.QIE | GCMD.IRE | GCMD.CFI;
+
 
 /** Applies a GCMD write of `value` (the written dword) to GSTS and the unit. */
 export function handleGcmdWrite(t: GcmdTarget, value: number): void {
+  // No enable changes and no one-shot command: nothing to do (drivers rewrite the enables often).
+  if (((value ^ t.regs.dword(REG.GSTS)) & GCMD_PERSISTENT) === 0 && (value & GCMD_ONE_SHOT) === 0) return;
   for (const c of COMMANDS) {
     const gsts = t.regs.dword(REG.GSTS);
     const set = (value & c.bit) !== 0;
-    const persistent = (PERSISTENT & c.bit) !== 0;
+    const persistent = (GCMD_PERSISTENT & c.bit) !== 0;
     if (persistent ? set === ((gsts & c.bit) !== 0) : !set) continue;
     if (!c.supported(t.profile)) {
       t.log(`GCMD.${c.name} ignored: not supported by profile ${t.profile.name}`);
