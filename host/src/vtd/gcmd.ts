@@ -65,7 +65,6 @@ const COMMANDS: readonly CommandRow[] = [
 /** Status bits that stay set once their one-shot command completed (RTPS, IRTPS). */
 const LATCHED_STATUS = GCMD.SRTP | GCMD.SIRTP;
 
-
 /** Applies a GCMD write of `value` (the written dword) to GSTS and the unit. */
 export function handleGcmdWrite(t: GcmdTarget, value: number): void {
   // No enable changes and no one-shot command: nothing to do (drivers rewrite the enables often).
