@@ -202,4 +202,10 @@ function watchWrites(m: Machine, sink: (gpa: bigint, len: number) => void): void
   ram.writeU32 = wrap(ram.writeU32, () => 4);
   ram.write = wrap(ram.write, (bytes: Uint8Array) => bytes.length);
   ram.fill = wrap(ram.fill, (len: number) => len);
+  // The invalidation queue writes wait status words by number.
+  const setUint32 = ram.setUint32.bind(ram);
+  ram.setUint32 = (gpa: number, v: number): void => {
+    if (Number.isSafeInteger(gpa) && gpa >= 0) sink(BigInt(gpa), 4);
+    setUint32(gpa, v);
+  };
 }
