@@ -101,10 +101,10 @@ export class CoreDmaPort extends DmaPort {
     const p = flags & REQ.PASID ? this.backend.mapPasid(pasid) : 0;
     if (p < 0) return this.last.set(DMA_ABORT);
     const acc = accessOf(flags);
+    const out = this.core.out; // translating grows no memory: the view stays valid through the loop
     for (let at = iova, left = len; left > 0;) {
       const status = this.core.translateRaw(this.sid, p, (at / TWO_32) >>> 0, at >>> 0, acc);
       if (status !== 0) return this.fault(status, flags, p);
-      const out = this.core.out;
       // Output addresses at or above 2^53 lie outside any RAM: a master abort.
       if (out[K.OUT_ADDR_HI]! > 0x1f_ffff) return this.abortAt(out[K.OUT_ADDR_HI]!, out[K.OUT_ADDR_LO]!);
       const size = 2 ** out[K.OUT_PAGE_LG2]!;
