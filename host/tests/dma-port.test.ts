@@ -11,6 +11,9 @@ import { encodeFsPte, encodeSmContextEntry, encodeSsPte, PGTT } from '../../firm
 import { GuestQueue } from '../../firmware-tests/lib/qi-guest.js';
 import { GuestPrq } from '../../firmware-tests/lib/prq-handler.js';
 import { DMA_ABORT, DMA_OK, MAX_TRANSLATE_BYTES, REQ } from '../src/pci/dma-port.js';
+import { bootVsva, VSVA } from '../src/flows/nested-vsva.js';
+import { LAZY } from '../src/flows/iopf.js';
+import { hostPort, type HostDmaFault } from '../src/vmm/host-port.js';
 
 const RW = encodeSsPte({ R: true, W: true });
 const RO = encodeSsPte({ R: true });
@@ -137,5 +140,23 @@ describe('DmaPort through the VT-d unit', () => {
     expect(port.dmaBig(0x1000n, 8, false, buf)).toEqual({ ok: true });
     expect(port.dmaBig(0x3000n, 8, true, buf)).toEqual({ ok: false, reason: 5, recorded: true, addr: 0x3000n });
     expect(() => port.dmaBig(-1n, 8, false, buf)).toThrow(/^iova:/);
+  });
+
+  it("a VMM's host port: the same class over the host IOMMU; an unmapped guest PASID is blocked, faults go to the VMM", async () => {
+    const g = await bootVsva();
+    const prid = g.vm.device(VSVA.bdf).prid;
+    const faults: HostDmaFault[] = [];
+    const port = hostPort(g.host, prid, { hostPasid: (p) => g.vm.ctx.guestPasids.hostOf(p), onFault: (f) => faults.push(f) });
+    const buf = port.allocBuffer(64);
+    g.host.guestRam.write(VSVA.gpa + 0x10n, Uint8Array.of(7, 8, 9));
+    expect(port.dma(Number(VSVA.va) + 0x10, 3, buf, REQ.PASID, VSVA.pasid)).toBe(DMA_OK);
+    expect([...port.buffer(buf, 3)]).toEqual([7, 8, 9]);
+    expect(port.dma(Number(VSVA.va), 3, buf, REQ.PASID, VSVA.pasid + 1)).toBe(DMA_ABORT); // no host PASID for it
+    expect(port.last.recorded).toBe(false);
+    expect(port.dma(Number(LAZY.va), 3, buf, REQ.PASID, VSVA.pasid)).not.toBe(DMA_OK); // not mapped yet: the VMM hears it
+    expect(faults).toMatchObject([{ prid, iova: LAZY.va, write: false }]);
+    expect(port.last).toMatchObject({ recorded: false, recoverable: false });
+    expect(port.translationRequest(Number(LAZY.va), REQ.PASID, VSVA.pasid + 1)).toBe(DMA_ABORT); // blocked before the IOMMU
+    g.vm.close();
   });
 });
