@@ -340,7 +340,14 @@ export class InvalidationQueue {
       const type = descType(w[0]!);
       this.lastType = type;
       const plan = this.plans[type];
-      const r = this.dispatch(plan);
+      let r: StepResult;
+      try {
+        r = dispatchDescriptor(this.ctx, plan, w, this.wide);
+      } catch (e) {
+        // A model bug, not a guest error: log it, keep the queue going.
+        this.host.log(`qi: ${descriptorName(type)} handler failed: ${(e as Error).message}`);
+        r = 'ok';
+      }
       budget -= plan !== undefined && plan.row.external ? EXTERNAL_COST : 1;
       if (r === 'ok' || r === 'stop') {
         this.head = this.head + 1 === this.entries ? 0 : this.head + 1;
@@ -352,17 +359,6 @@ export class InvalidationQueue {
       }
     }
     return false;
-  }
-
-  /** Checks and runs the fetched descriptor. */
-  private dispatch(plan: DescriptorPlan | undefined): StepResult {
-    try {
-      return dispatchDescriptor(this.ctx, plan, this.words, this.wide);
-    } catch (e) {
-      // A model bug, not a guest error: log it, keep the queue going.
-      this.host.log(`qi: ${descriptorName(this.lastType)} handler failed: ${(e as Error).message}`);
-      return 'ok';
-    }
   }
 
   /** Loads the descriptor at IQH into `words` (through the live view of its run of slots); false when it is outside RAM. */
