@@ -43,7 +43,6 @@ export type WriteRoute = (lo: number, hi: number, lanes: number) => void;
 export type ReadRoute = (half: number) => number;
 
 const ROW_NONE = -1;
-const U32 = 0x1_0000_0000;
 
 /** The register block of one VT-d unit: raw storage plus decode of guest accesses. */
 export class RegisterFile {
@@ -279,14 +278,4 @@ export class RegisterFile {
 
 function hex(n: number): string {
   return Number.isFinite(n) ? `0x${n.toString(16)}` : String(n);
-}
-
-/** A 64-bit value from its dwords (exact for every u32 pair; BigInt, so off the hot path). */
-export function qword(lo: number, hi: number): bigint {
-  return BigInt(lo >>> 0) | (BigInt(hi >>> 0) << 32n);
-}
-
-/** `hi:lo` as a number when below 2^53 (addresses), else NaN. */
-export function qwordNumber(lo: number, hi: number): number {
-  return hi < 0x20_0000 ? hi * U32 + (lo >>> 0) : NaN;
 }
