@@ -206,7 +206,6 @@ export class AtsDevice implements PciFunction {
   private translate(iova: bigint, write: boolean, attrs: DmaAttrs, tag: number): DevTlbEntry | number {
     this.regs.trCount++;
     const tc = this.port.translationRequestBig(iova, write, attrs);
-    if (!tc) return 0;
     if (!tc.ok) return tc.reason;
     const e: DevTlbEntry = { pasid: tag, iova: tc.iova, sizeLg2: tc.sizeLg2, addr: tc.addr, read: tc.read, write: tc.write, exec: tc.exec, priv: tc.priv };
     if (e.read || e.write || e.exec) this.tlb.insert(e);
