@@ -2,7 +2,8 @@
  * The port through which a device does DMA: every request goes through the
  * IOMMU with the device's own requester id. A device gets a port from the
  * machine (`machine.vtd.portFor(rid)`; a VMM gives its devices ports onto
- * the host IOMMU) and never touches guest RAM any other way. One class for every device, every backend and every embedder:
+ * the host IOMMU) and never touches guest RAM any other way. One class for
+ * every device, every backend and every embedder:
  *
  * - untranslated requests (PCIe AT=00b), optionally with a PASID TLP prefix
  *   (privileged, execute): `dma`, moving data between guest RAM and a device
