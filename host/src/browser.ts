@@ -32,7 +32,8 @@ export * from './core/constants.js';
 /** The VT-d unit: MMIO registers, commands, invalidation, fault recording. */
 export { VtdUnit, type VtdUnitOptions, type DmaFault, type VtdUnitState } from './vtd/vtd-unit.js';
 /** The parts of a `VtdUnit`: register file, command register target, fault recorder, event interrupts. */
-export type { RegisterFile, RegisterHooks, RegisterWrite } from './vtd/register-file.js';
+export type { RegisterFile, WriteHandler, WriteRoute, ReadRoute } from './vtd/register-file.js';
+export type { InvalidationListener } from './vtd/cache-invalidation.js';
 export type { GcmdTarget } from './vtd/gcmd.js';
 export type { FaultRecorder } from './vtd/fault-recorder.js';
 export type { EventInterrupts } from './vtd/interrupts.js';
