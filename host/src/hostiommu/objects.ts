@@ -11,6 +11,7 @@
  */
 import { fail } from './errors.js';
 import type { FailInjector } from './fail-nth.js';
+import { MinHeap } from '../min-heap.js';
 
 /** The kinds of objects a context holds. */
 export type ObjectKind = 'ioas' | 'hwpt-paging' | 'hwpt-nested' | 'device' | 'fault-queue' | 'viommu' | 'vdevice' | 'pasid-set';
@@ -30,51 +31,11 @@ export interface HostObject {
 /** Largest object id (31 bits, as iommufd's xa_limit_31b). */
 export const MAX_OBJECT_ID = 0x7fff_ffff;
 
-/** A binary min-heap of freed ids (the lowest free id in O(log n)). */
-class IdHeap {
-  private readonly a: number[] = [];
-
-  get size(): number {
-    return this.a.length;
-  }
-
-  push(v: number): void {
-    const a = this.a;
-    a.push(v);
-    for (let i = a.length - 1; i > 0;) {
-      const p = (i - 1) >> 1;
-      if (a[p]! <= v) break;
-      a[i] = a[p]!;
-      a[p] = v;
-      i = p;
-    }
-  }
-
-  pop(): number | undefined {
-    const a = this.a;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length === 0 || last === undefined) return top;
-    a[0] = last;
-    for (let i = 0; ;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < a.length && a[l]! < a[m]!) m = l;
-      if (r < a.length && a[r]! < a[m]!) m = r;
-      if (m === i) break;
-      [a[i], a[m]] = [a[m]!, a[i]!];
-      i = m;
-    }
-    return top;
-  }
-}
-
 /** Numeric ids -> objects, with kind checks, refcount-guarded destroy and tombstones. */
 export class ObjectTable {
   private readonly objects = new Map<number, HostObject>();
   private readonly tombstones = new Set<number>();
-  private readonly freed = new IdHeap();
+  private readonly freed = new MinHeap(); // freed ids: the lowest free id in O(log n)
   private nextId = 1;
 
   /** An empty table; `injector` fails allocations on request (fail-nth), ids go up to `maxId`. */

@@ -16,6 +16,7 @@
  * decode: a write to a command register, a BAR, a bridge window
  * (ConfigSpace.onDecodeChange), an attach, a reset or a restore.
  */
+import { MinHeap } from '../min-heap.js';
 import type { PciFunction } from './bus.js';
 
 /** One decoding BAR range before overlaps are resolved: [start, end) of BAR `bar` of `fn` at `base`. */
@@ -108,53 +109,12 @@ function disjoint(ranges: readonly BarRange[]): BarRange[] {
   for (let k = 0; k + 1 < points.length; k++) {
     const x = points[k]!;
     while (next < order.length && ranges[order[next]!]!.start <= x) heap.push(order[next++]!);
-    while (heap.size > 0 && ranges[heap.top()]!.end <= x) heap.pop();
+    while (heap.size > 0 && ranges[heap.peek()!]!.end <= x) heap.pop();
     if (heap.size === 0) continue;
-    const owner = ranges[heap.top()]!;
+    const owner = ranges[heap.peek()!]!;
     const last = out[out.length - 1];
     if (last && last.fn === owner.fn && last.bar === owner.bar && last.end === x) out[out.length - 1] = { ...last, end: points[k + 1]! };
     else out.push({ ...owner, start: x, end: points[k + 1]! });
   }
   return out;
-}
-
-/** A binary min-heap of integers (visiting order: smaller wins). */
-class MinHeap {
-  private readonly items: number[] = [];
-
-  get size(): number {
-    return this.items.length;
-  }
-
-  top(): number {
-    return this.items[0]!;
-  }
-
-  push(v: number): void {
-    const a = this.items;
-    a.push(v);
-    for (let i = a.length - 1; i > 0;) {
-      const p = (i - 1) >> 1;
-      if (a[p]! <= a[i]!) break;
-      [a[p], a[i]] = [a[i]!, a[p]!];
-      i = p;
-    }
-  }
-
-  pop(): void {
-    const a = this.items;
-    const last = a.pop()!;
-    if (a.length === 0) return;
-    a[0] = last;
-    for (let i = 0; ;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < a.length && a[l]! < a[m]!) m = l;
-      if (r < a.length && a[r]! < a[m]!) m = r;
-      if (m === i) return;
-      [a[m], a[i]] = [a[i]!, a[m]!];
-      i = m;
-    }
-  }
 }
