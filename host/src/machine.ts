@@ -94,6 +94,8 @@ export interface MachineBacking {
   readonly ram: GuestMemory;
   /** The DMA port of the device the guest sees at `sid`. */
   readonly portFor: (sid: Sid) => DmaPort;
+  /** ECAP bits the unit does not present: translation types the VMM cannot serve (vmm/virtual-machine.ts). */
+  readonly ecapWithheld?: bigint;
 }
 
 /** A running machine. */
@@ -287,12 +289,13 @@ export class Machine {
   }
 }
 
-/** The unit's profile: from `iommu` options, or from a QEMU property string (`device`). */
+/** The unit's profile: from `iommu` options, or from a QEMU property string (`device`); minus what a backing VMM withholds. */
 function profileOf(config: MachineConfig): Profile {
   const name = config.profile ?? 'default';
-  if (config.device === undefined) return createProfile(name, config.iommu);
-  if (config.iommu !== undefined) throw new Error('device: give the unit\'s options either as iommu or as a QEMU device string, not both');
-  return createProfileFromDevice(name, config.device);
+  if (config.device !== undefined && config.iommu !== undefined) throw new Error('device: give the unit\'s options either as iommu or as a QEMU device string, not both');
+  const p = config.device === undefined ? createProfile(name, config.iommu) : createProfileFromDevice(name, config.device);
+  const withheld = config.backing?.ecapWithheld ?? 0n;
+  return withheld ? { ...p, ecap: p.ecap & ~withheld } : p;
 }
 
 /** Builds the bus: host bridge, a root port per secondary bus, the configured devices. */

@@ -68,12 +68,14 @@ describe.skipIf(!existsSync(wasmPath()))('nested-mode flows', () => {
     g.vm.close();
   });
 
-  it('a guest PASID entry that is not first-stage is left unbound and logged; DMA stays blocked', async () => {
+  it('a guest PASID entry the VMM does not serve (PGTT 3, ECAP.NEST = 0) is refused and logged; its DMA is not attached', async () => {
     const g = await bootVsva();
-    g.pasids.setPasid(7, encodePasidEntry({ P: true, PGTT: PGTT.SECOND_STAGE, DID: 4, SSPTPTR: 0x100_0000n }));
+    g.pasids.setPasid(7, encodePasidEntry({ P: true, PGTT: PGTT.NESTED, DID: 4, AW: 2, SSPTPTR: 0x100_0000n }));
     g.qi.submitSync([D.pc(1, 4, 7)]);
-    expect(g.vm.ctx.guestPasids.hostOf(7)).toBeUndefined();
-    expect(g.vm.logLines.some((l) => l.includes('PASID 7: PGTT 2'))).toBe(true);
+    const h = g.vm.ctx.guestPasids.hostOf(7);
+    expect(h).toBeDefined(); // kept so the DMA reaches the host and its fault reaches the guest (vmm-modes.test.ts)
+    expect(g.vm.ctx.attachedTo(g.vm.device(VSVA.bdf).devId, h)).toBeUndefined();
+    expect(g.vm.logLines.some((l) => l.includes('PASID 7 -> refused (fault 0x5b)'))).toBe(true);
     g.vm.close();
   });
 

@@ -1,109 +1,112 @@
 /**
  * The VMM's reads of the guest's translation structures (what QEMU's
  * intel_iommu does when it shadows or binds): root and context entries
- * (§9.1-9.4), the PASID directory and table (§9.5, §9.6) and second-stage
- * leaves (§9.8). Guest tables may hold anything: every read is checked
- * against guest RAM, and a structure that is not present or points outside
- * RAM reads as `undefined`, never as an exception.
+ * (§9.1-9.4) and the PASID directory and table (§9.5, §9.6). Guest tables
+ * may hold anything: every read is checked against guest RAM, and a
+ * structure that is not present or cannot be read comes back as the fault
+ * reason the unit would give a request that needs it (§7.1.3; faults are
+ * values), never as an exception. Second-stage tables are ss-walk.ts.
  */
 import type { GuestMemory } from '../core/guest-memory.js';
+import {
+  FR_CTX_ACCESS, FR_CTX_NP, FR_PASID_NP, FR_PDIR_ACCESS, FR_PDIR_NP, FR_PTE_ACCESS, FR_ROOT_ACCESS, FR_ROOT_NP,
+  FR_SM_CTX_ACCESS, FR_SM_CTX_NP, FR_SM_PASIDE, FR_SM_PDTS, FR_SM_ROOT_ACCESS, FR_SM_ROOT_NP,
+} from '../core/constants.js';
 import {
   decodeContextEntry, decodePasidDirEntry, decodePasidEntry, decodeSmContextEntry,
   decodeSmRootEntry, readWords, type ContextEntry, type PasidEntry, type SmContextEntry,
 } from '../../../firmware-tests/lib/tables.js';
+import type { WorkBudget } from './work-budget.js';
 
-/** Reads `words` u64 at `gpa`, or undefined when they are not in guest RAM. */
+/** An entry read from guest memory, or the fault reason a request needing it gets. */
+export type Read<T> = T | number;
+
+/** True when `r` is a fault reason rather than an entry. */
+export const isFault = <T>(r: Read<T>): r is number => typeof r === 'number';
+
+/** Reads `n` u64 at `gpa`, or undefined when they are not in guest RAM. */
 function words(mem: GuestMemory, gpa: bigint, n: number): bigint[] | undefined {
   return mem.contains(gpa, n * 8) ? readWords(mem, gpa, n) : undefined;
 }
 
-/** §9.3 legacy context entry of `sid` under root table `rta`, if present. */
-export function legacyContext(mem: GuestMemory, rta: bigint, sid: number): ContextEntry | undefined {
+/** §9.3 legacy context entry of `sid` under root table `rta`. */
+export function legacyContext(mem: GuestMemory, rta: bigint, sid: number): Read<ContextEntry> {
   const root = words(mem, rta + BigInt(sid >> 8) * 16n, 2);
-  if (root === undefined || (root[0]! & 1n) === 0n) return undefined;
+  if (root === undefined) return FR_ROOT_ACCESS;
+  if ((root[0]! & 1n) === 0n) return FR_ROOT_NP;
   const w = words(mem, (root[0]! & ~0xfffn) + BigInt(sid & 0xff) * 16n, 2);
-  const ce = w && decodeContextEntry(w);
-  return ce?.P ? ce : undefined;
+  if (w === undefined) return FR_CTX_ACCESS;
+  const ce = decodeContextEntry(w);
+  return ce.P ? ce : FR_CTX_NP;
 }
 
-/** §9.4 scalable-mode context entry of `sid` under root table `rta`, if present. */
-export function smContext(mem: GuestMemory, rta: bigint, sid: number): SmContextEntry | undefined {
+/** §9.4 scalable-mode context entry of `sid` under root table `rta`. */
+export function smContext(mem: GuestMemory, rta: bigint, sid: number): Read<SmContextEntry> {
   const rw = words(mem, rta + BigInt(sid >> 8) * 16n, 2);
-  if (rw === undefined) return undefined;
+  if (rw === undefined) return FR_SM_ROOT_ACCESS;
   const re = decodeSmRootEntry(rw);
   const upper = (sid & 0x80) !== 0;
-  if (!(upper ? re.UP : re.LP)) return undefined;
+  if (!(upper ? re.UP : re.LP)) return FR_SM_ROOT_NP;
   const w = words(mem, (upper ? re.UCTP : re.LCTP) + BigInt(sid & 0x7f) * 32n, 4);
-  const ce = w && decodeSmContextEntry(w);
-  return ce?.P ? ce : undefined;
+  if (w === undefined) return FR_SM_CTX_ACCESS;
+  const ce = decodeSmContextEntry(w);
+  return ce.P ? ce : FR_SM_CTX_NP;
 }
 
-/** §9.6 PASID entry `pasid` of the device whose context entry is `ce`, if present. */
-export function pasidEntry(mem: GuestMemory, ce: SmContextEntry, pasid: number): PasidEntry | undefined {
-  if (pasid >>> 6 >= 2 ** (Number(ce.PDTS) + 7)) return undefined; // beyond the directory, §9.4 PDTS
+/** PASID directory entries of a context entry (§9.4 PDTS: 2^(PDTS+7), at most 2^14). */
+const directorySize = (ce: SmContextEntry): number => Math.min(2 ** (Number(ce.PDTS) + 7), 1 << 14);
+
+/**
+ * §9.6 PASID entry `pasid` of the device whose context entry is `ce`, for a
+ * request with PASID (`withPasid`) or without one (the RID_PASID entry).
+ */
+export function pasidEntry(mem: GuestMemory, ce: SmContextEntry, pasid: number, withPasid: boolean): Read<PasidEntry> {
+  if (withPasid && !ce.PASIDE) return FR_SM_PASIDE;
+  if (pasid >>> 6 >= directorySize(ce)) return FR_SM_PDTS;
   const dw = words(mem, ce.PASIDDIRPTR + BigInt(pasid >>> 6) * 8n, 1);
-  const de = dw && decodePasidDirEntry(dw);
-  if (!de?.P) return undefined;
+  if (dw === undefined) return FR_PDIR_ACCESS;
+  const de = decodePasidDirEntry(dw);
+  if (!de.P) return FR_PDIR_NP;
   const pw = words(mem, de.SMPTBLPTR + BigInt(pasid & 0x3f) * 64n, 8);
-  const pe = pw && decodePasidEntry(pw);
-  return pe?.P ? pe : undefined;
+  if (pw === undefined) return FR_PTE_ACCESS;
+  const pe = decodePasidEntry(pw);
+  return pe.P ? pe : FR_PASID_NP;
 }
 
-/** Every present PASID of the device whose context entry is `ce` (bounded by its directory). */
-export function presentPasids(mem: GuestMemory, ce: SmContextEntry): number[] {
+/**
+ * Every present PASID of the device whose context entry is `ce`. Reads the
+ * directory and each present PASID table as 4 KiB blocks; charges `budget`
+ * one unit per directory entry and 64 per PASID table. Returns undefined
+ * when the budget runs out.
+ */
+export function presentPasids(mem: GuestMemory, ce: SmContextEntry, budget: WorkBudget): number[] | undefined {
   const out: number[] = [];
-  const dirEntries = Math.min(2 ** (Number(ce.PDTS) + 7), 1 << 14);
-  for (let d = 0; d < dirEntries; d++) {
-    const dw = words(mem, ce.PASIDDIRPTR + BigInt(d) * 8n, 1);
-    if (dw === undefined) break;
-    const de = decodePasidDirEntry(dw);
-    if (!de.P) continue;
-    for (let i = 0; i < 64; i++) {
-      const w0 = words(mem, de.SMPTBLPTR + BigInt(i) * 64n, 1);
-      if (w0 !== undefined && (w0[0]! & 1n) !== 0n) out.push(d * 64 + i);
+  const dirEntries = directorySize(ce);
+  for (let d0 = 0; d0 < dirEntries; d0 += 512) {
+    const n = Math.min(512, dirEntries - d0);
+    budget.left -= n;
+    if (budget.left < 0) return undefined;
+    const dir = block(mem, ce.PASIDDIRPTR + BigInt(d0) * 8n, n * 8);
+    if (dir === undefined) break;
+    for (let i = 0; i < n; i++) {
+      const lo = dir[2 * i]!;
+      if ((lo & 1) === 0) continue;
+      budget.left -= 64;
+      if (budget.left < 0) return undefined;
+      const table = block(mem, BigInt(dir[2 * i + 1]! & 0xfffff) * 0x1_0000_0000n + BigInt((lo & ~0xfff) >>> 0), 4096);
+      if (table === undefined) continue;
+      for (let k = 0; k < 64; k++) if (table[16 * k]! & 1) out.push((d0 + i) * 64 + k);
     }
   }
   return out;
 }
 
-/** A present second-stage leaf: where its IOVA range goes and with which rights. */
-export interface SsLeaf {
-  readonly iova: bigint;
-  readonly gpa: bigint;
-  readonly sizeLg2: number;
-  readonly read: boolean;
-  readonly write: boolean;
+/** `len` bytes at `gpa` as u32 halves, or undefined outside guest RAM. */
+function block(mem: GuestMemory, gpa: bigint, len: number): Uint32Array | undefined {
+  if (!mem.contains(gpa, len)) return undefined;
+  const b = mem.read(gpa, len);
+  return new Uint32Array(b.buffer, b.byteOffset, len >>> 2);
 }
 
-const ADDR = ((1n << 52n) - 1n) & ~0xfffn;
-
-/**
- * The present leaves of a guest second-stage table (`levels` 3/4/5) inside
- * `[from, to)`, in IOVA order. Entries without R and W are not present
- * (§9.8); PS marks 2 MiB / 1 GiB leaves.
- */
-export function ssLeaves(mem: GuestMemory, root: bigint, levels: number, from = 0n, to = 1n << 57n): SsLeaf[] {
-  const out: SsLeaf[] = [];
-  const visit = (table: bigint, level: number, base: bigint) => {
-    const span = 1n << BigInt(12 + 9 * level);
-    for (let i = 0n; i < 512n; i++) {
-      const iova = base + i * span;
-      if (iova + span <= from || iova >= to) continue;
-      const w = words(mem, table + i * 8n, 1);
-      if (w === undefined) return;
-      const e = w[0]!;
-      if ((e & 3n) === 0n) continue;
-      if (level === 0 || (level <= 2 && (e & 0x80n) !== 0n)) {
-        out.push({ iova, gpa: e & ADDR & ~(span - 1n), sizeLg2: 12 + 9 * level, read: (e & 1n) !== 0n, write: (e & 2n) !== 0n });
-      } else {
-        visit(e & ADDR, level - 1, iova);
-      }
-    }
-  };
-  visit(root & ADDR, levels - 1, 0n);
-  return out;
-}
-
-/** Second-stage levels of a legacy context entry's AW (§9.3: 1 -> 3, 2 -> 4, 3 -> 5). */
+/** Second-stage levels of an AW value (§9.3, §9.6: 1 -> 3, 2 -> 4, 3 -> 5). */
 export const levelsOfAw = (aw: number | bigint): number => Number(aw) + 2;
-

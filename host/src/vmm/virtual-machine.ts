@@ -5,12 +5,18 @@
  * physical RIDs, and the VMM keeps the two consistent in one of two modes
  * (ARCHITECTURE.md "Host side"):
  *
- * - **shadow** (shadow.ts): the guest's unit advertises caching mode; each
- *   guest invalidation re-reads the guest tables for its scope and becomes
- *   IOAS map/unmap on a host second stage.
- * - **nested** (nested.ts): a guest PASID entry becomes a nested HWPT bound
- *   per (device, PASID); first-stage invalidations pass through; host page
+ * - **shadow** (shadow.ts): for a host without nesting; each guest
+ *   invalidation re-reads the guest tables for its scope and becomes IOAS
+ *   map/unmap on a host second stage.
+ * - **nested** (nested.ts): a guest first-stage PASID entry becomes a nested
+ *   HWPT bound per (device, PASID); invalidations pass through; host page
  *   faults reach the guest's page-request queue with pRID -> vRID.
+ *
+ * In both the guest's unit advertises caching mode (CAP.CM = 1: the guest
+ * invalidates after every table change, as QEMU requires for assigned
+ * devices) and withholds in ECAP the translation types the mode cannot
+ * serve (shadow: first stage and nested; nested: nested), so a guest using
+ * one gets the spec's fault (guest-view.ts).
  *
  * The *emulated* mode is a plain `createMachine`: the guest's tables are
  * walked by the machine's own core and no host object model is involved.
@@ -25,6 +31,7 @@ import { createMachine, type Machine } from '../machine.js';
 import type { DeviceKind, ModelDevice } from '../devices/registry.js';
 import type { HostIommu } from '../hostiommu/host-iommu.js';
 import { parseBdf, formatBdf, sid } from '../types.js';
+import { ECAP } from '../vtd/spec/registers.js';
 import type { PageGroupResponse, PageResponseCode } from '../vtd/prq/page-request.js';
 import { PageAllocator } from '../../../firmware-tests/lib/tables.js';
 import type { GuestEnv } from '../../../firmware-tests/lib/guest.js';
@@ -35,6 +42,9 @@ import { ShadowMode } from './shadow.js';
 
 /** The vIOMMU modes a VirtualMachine runs (emulated = createMachine). */
 export type VmMode = 'shadow' | 'nested';
+
+/** ECAP translation types the guest's unit does not offer, per mode (what the VMM cannot serve, §11.4.3). */
+const WITHHELD: Record<VmMode, bigint> = { shadow: ECAP.FLTS | ECAP.NEST, nested: ECAP.NEST };
 
 /** A device of the VM: the physical device `hostSid` shown to the guest at `bdf`. */
 export interface VmDeviceConfig {
@@ -56,6 +66,8 @@ export interface VmConfig {
   readonly pasidQuota?: number;
   /** VMM log lines (binds, forwarded faults, refused guest requests). */
   readonly log?: (msg: string) => void;
+  /** Work units one guest register access may cause in the VMM (default VMM_WORK_BUDGET; vmm/work-budget.ts). */
+  readonly workBudget?: number;
 }
 
 /** One device of a VM. */
@@ -114,12 +126,15 @@ export class VirtualMachine {
   /** Builds the guest machine and the host objects; throws (leaving nothing behind) when the host refuses. */
   static async create(host: PhysicalHost, config: VmConfig): Promise<VirtualMachine> {
     let vm: VirtualMachine | undefined;
+    const wb = config.workBudget;
+    if (wb !== undefined && (!Number.isSafeInteger(wb) || wb < 1)) throw new Error(`workBudget: ${String(wb)} is not a positive integer`);
     const prids = new Map(config.devices.map((d, i) => [parseBdf(d.bdf, `devices[${i}].bdf`), d.hostSid]));
     const machine = await createMachine({
-      profile: 'default', iommu: { scalableMode: true, cachingMode: config.mode === 'shadow', awBits: 48 },
+      profile: 'default', iommu: { scalableMode: true, cachingMode: true, awBits: 48 },
       devices: config.devices.map((d) => ({ bdf: d.bdf, kind: d.kind })),
       backing: {
         ram: host.guestRam,
+        ecapWithheld: WITHHELD[config.mode],
         portFor: (vrid) => hostPort(host, prids.get(vrid)!, {
           hostPasid: (g) => vm?.ctx.guestPasids.hostOf(g),
           onFault: (f) => vm?.hostFault(vrid, f),

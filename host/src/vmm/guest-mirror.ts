@@ -1,0 +1,336 @@
+/**
+ * The VMM logic both modes share: it keeps the host attachments of every
+ * requester the guest programs — a device's requests without PASID, and
+ * each PASID it uses — equal to what the guest's structures ask for
+ * (guest-view.ts), and follows the guest's invalidations:
+ *
+ * - context-cache (§6.5.2.1) and PASID-cache (§6.5.2.2) invalidations make
+ *   the VMM re-read the entries they cover and attach each requester to a
+ *   shadow domain (shadow-domains.ts), a nested HWPT over the vIOMMU (the
+ *   guest's first stage walked by the host), the VM's GPA -> HPA domain
+ *   (pass-through), or nothing;
+ * - IOTLB invalidations (§6.5.2.3, global / domain / page) re-sync shadow
+ *   domains and pass through to the nested HWPTs of that domain (the host
+ *   IOTLB caches nested translations too); PASID-based IOTLB invalidations
+ *   (§6.5.2.4) pass through to the nested HWPTs of (DID, PASID);
+ * - a DMA the host refuses is recorded in the guest's fault registers with
+ *   the reason the guest's own tables give (or the refusal's reason).
+ *
+ * A guest PASID gets a host PASID from the VM's set (the gPASID -> hPASID
+ * table) while any requester of it is bound or refused; a refused one keeps
+ * it, so its DMA reaches the host, faults, and is reported to the guest. A
+ * host refusal (out of PASIDs, memory...) is logged and leaves the
+ * requester unbound. All work is charged to the guest access's budget
+ * (work-budget.ts); what could not be re-verified within it is detached,
+ * never left as it was.
+ */
+import {
+  FR_ADDR_WIDTH, FR_CTX_ACCESS, FR_CTX_INVALID, FR_PTE_ACCESS, FR_READ, FR_SM_ADDR_WIDTH, FR_SM_READ, FR_SM_SS_ACCESS,
+  FR_SM_SS_NP, FR_SM_SS_RSVD, FR_SM_SS_TOP_ACCESS, FR_SM_WRITE, FR_SS_ACCESS, FR_SS_RSVD, FR_WRITE,
+} from '../core/constants.js';
+import { isHostIommuError } from '../hostiommu/errors.js';
+import { S1_INVALIDATE_ALL, type S1Invalidation } from '../hostiommu/hwpt.js';
+import { hostAddressWidth } from '../vtd/core-config.js';
+import { CAP, ECAP } from '../vtd/spec/registers.js';
+import { isFault, presentPasids, smContext } from './guest-tables.js';
+import { sameWant, wantOf, type GuestUnitView, type Want } from './guest-view.js';
+import type { HostDmaFault } from './host-port.js';
+import { ShadowDomains, type ShadowDomain } from './shadow-domains.js';
+import type { SsFaultKind } from './ss-walk.js';
+import { AccessBudget, type WorkBudget } from './work-budget.js';
+import type { ModeHandler, VirtualMachine, VmDevice } from './virtual-machine.js';
+
+/** One requester's host state. */
+export interface Binding {
+  readonly dev: VmDevice;
+  /** The PASID of its requests (undefined: requests without PASID). */
+  readonly gpasid: number | undefined;
+  /** The guest PASID entry it follows (RID_PASID for requests without PASID in scalable mode). */
+  readonly entryPasid: number | undefined;
+  readonly want: Want;
+  /** The host HWPT it is attached to (undefined: detached, its DMA faults). */
+  readonly hwpt: number | undefined;
+  /** A nested HWPT allocated for it (destroyed with it). */
+  readonly nested?: number;
+  readonly domain?: ShadowDomain;
+}
+
+/** Fault reason per second-stage fault kind: [legacy read, legacy write, scalable read, scalable write] (§7.1.3). */
+const SS_FAULT_CODES: Record<SsFaultKind, readonly [number, number, number, number]> = {
+  'top-access': [FR_CTX_INVALID, FR_CTX_INVALID, FR_SM_SS_TOP_ACCESS, FR_SM_SS_TOP_ACCESS],
+  access: [FR_SS_ACCESS, FR_SS_ACCESS, FR_SM_SS_ACCESS, FR_SM_SS_ACCESS],
+  'not-present': [FR_READ, FR_WRITE, FR_SM_SS_NP, FR_SM_SS_NP],
+  read: [FR_READ, FR_READ, FR_SM_READ, FR_SM_READ],
+  write: [FR_WRITE, FR_WRITE, FR_SM_WRITE, FR_SM_WRITE],
+  reserved: [FR_SS_RSVD, FR_SS_RSVD, FR_SM_SS_RSVD, FR_SM_SS_RSVD],
+  width: [FR_ADDR_WIDTH, FR_ADDR_WIDTH, FR_SM_ADDR_WIDTH, FR_SM_ADDR_WIDTH],
+};
+
+const key = (vrid: number, gpasid: number | undefined): string => `${vrid}:${gpasid ?? 'rid'}`;
+
+/** The attachments and invalidation logic of one VM (ShadowMode and NestedMode build on it). */
+export class GuestMirror implements ModeHandler {
+  /** Requesters with host state, by "vrid:gpasid" ("vrid:rid" without PASID). */
+  readonly bindings = new Map<string, Binding>();
+  readonly shadows: ShadowDomains;
+  private readonly budget: AccessBudget;
+  /** Paging HWPT over the VM's IOAS (GPA -> HPA) for pass-through requesters, allocated on first use. */
+  private ptHwpt: number | undefined;
+
+  constructor(protected readonly vm: VirtualMachine) {
+    const p = vm.machine.vtd.profile;
+    this.shadows = new ShadowDomains({
+      ctx: vm.ctx, ram: vm.host.guestRam, hpaOf: (gpa) => vm.host.hpaOf(gpa), log: (m) => vm.log(m),
+      limits: { haw: hostAddressWidth(p), sllps: CAP.sllps(p.cap), snoopControl: (p.ecap & ECAP.SC) !== 0n },
+    });
+    this.budget = new AccessBudget(() => vm.machine.vtd.accesses, vm.config.workBudget);
+  }
+
+  onInvalidate(op: string, args: readonly unknown[]): void {
+    const budget = this.budget.current();
+    if (op.startsWith('invContext')) this.onContextCache(budget);
+    else if (op === 'invPasidCache') this.onPasidCache(args as [number, number, number], budget);
+    else {
+      this.shadows.invalidate(op, args, budget);
+      this.passThrough(op, args);
+    }
+  }
+
+  /**
+   * A context-cache invalidation re-reads every requester and, as QEMU does
+   * (vtd_address_space_sync), re-syncs the shadow domains that were already
+   * there (new ones were just built).
+   */
+  private onContextCache(budget: WorkBudget): void {
+    const before = [...this.shadows.byDid.values()];
+    this.syncAll(budget, true);
+    for (const d of before) if (this.shadows.byDid.get(d.did) === d) this.shadows.syncWhole(d, budget);
+  }
+
+  /** Re-reads the requesters of every device (`withRid`: also their requests without PASID). */
+  private syncAll(budget: WorkBudget, withRid: boolean): void {
+    for (const d of this.vm.devices.values()) this.syncDevice(d, budget, withRid);
+  }
+
+  /** §6.5.2.2: granularity 1 is one PASID within a domain, 0 a domain, 3 global. */
+  private onPasidCache([g, , pasid]: [number, number, number], budget: WorkBudget): void {
+    if (g !== 1) return this.syncAll(budget, true);
+    for (const d of this.vm.devices.values()) {
+      const ce = this.view().scalable ? smContext(this.vm.host.guestRam, this.view().rootTable, d.vrid) : undefined;
+      const rid = ce !== undefined && !isFault(ce) && Number(ce.RID_PASID) === pasid;
+      this.sync(d, rid ? undefined : pasid, budget);
+    }
+  }
+
+  /** Re-reads every PASID of `d` the guest has present or the VMM holds (and its RID requests). */
+  private syncDevice(d: VmDevice, budget: WorkBudget, withRid: boolean): void {
+    const view = this.view();
+    const ce = view.scalable ? smContext(view.mem, view.rootTable, d.vrid) : undefined;
+    const pasids = new Set<number>();
+    if (ce !== undefined && !isFault(ce) && ce.PASIDE) {
+      const present = presentPasids(view.mem, ce, budget);
+      if (present === undefined) return this.blockDevice(d, 'its PASID table needs more work than one guest access may cause');
+      for (const p of present) if (p !== Number(ce.RID_PASID)) pasids.add(p);
+    }
+    for (const b of this.bindings.values()) if (b.dev === d && b.gpasid !== undefined) pasids.add(b.gpasid);
+    if (withRid) this.sync(d, undefined, budget);
+    for (const p of pasids) this.sync(d, p, budget);
+  }
+
+  /** Makes the host state of (d, gpasid) follow the guest's entry. */
+  sync(d: VmDevice, gpasid: number | undefined, budget: WorkBudget): void {
+    if (budget.left < 0) return this.blockDevice(d, 'the guest access ran out of work budget');
+    const view = this.view();
+    const want = wantOf(view, d.vrid, gpasid);
+    const entryPasid = gpasid ?? this.ridPasid(d);
+    this.converge(d, gpasid, entryPasid, want, budget);
+  }
+
+  private ridPasid(d: VmDevice): number | undefined {
+    const view = this.view();
+    if (!view.scalable) return undefined;
+    const ce = smContext(view.mem, view.rootTable, d.vrid);
+    return isFault(ce) ? undefined : Number(ce.RID_PASID);
+  }
+
+  /** Detaches every requester of `d` (its DMA faults as unreadable entries) until the next sync. */
+  private blockDevice(d: VmDevice, why: string): void {
+    let n = 0;
+    for (const b of [...this.bindings.values()]) {
+      if (b.dev !== d || b.want.kind === 'refused') continue;
+      const reason = b.gpasid === undefined && !this.view().scalable ? FR_CTX_ACCESS : FR_PTE_ACCESS;
+      this.converge(d, b.gpasid, b.entryPasid, { kind: 'refused', reason, why }, { left: 0 });
+      n++;
+    }
+    if (n) this.vm.log(`vmm: ${d.vrid.toString(16)}: ${n} requester(s) detached: ${why}`);
+  }
+
+  /** Moves the host state of one requester to `want`; a host refusal leaves it unbound (logged), never as it was. */
+  private converge(d: VmDevice, gpasid: number | undefined, entryPasid: number | undefined, want: Want, budget: WorkBudget): void {
+    const k = key(d.vrid, gpasid);
+    const have = this.bindings.get(k);
+    if (have && sameWant(have.want, want)) return;
+    if (want.kind === 'absent') {
+      if (have) this.unbind(have);
+      return;
+    }
+    const { ctx } = this.vm;
+    let hpasid: number | undefined;
+    let target: { hwpt: number; nested?: number; domain?: ShadowDomain } | undefined;
+    try {
+      hpasid = gpasid === undefined ? undefined : (ctx.guestPasids.hostOf(gpasid) ?? this.mapHostPasid(gpasid));
+      target = this.target(want, budget);
+      if (target && have?.hwpt !== undefined) ctx.replace(d.devId, target.hwpt, hpasid);
+      else if (target) ctx.attach(d.devId, target.hwpt, hpasid);
+      else if (have?.hwpt !== undefined) ctx.detach(d.devId, hpasid);
+    } catch (e) {
+      if (!isHostIommuError(e)) throw e;
+      if (target) this.release(target);
+      this.vm.log(`vmm: ${label(d, gpasid)}: ${want.kind} refused by the host: ${e.message}`);
+      // Never keep serving what the guest replaced; leave nothing behind (its DMA is blocked).
+      if (have) this.unbind(have);
+      else if (gpasid !== undefined) this.unbindPasidIfUnused(gpasid);
+      return;
+    }
+    if (have) this.release(have);
+    this.bindings.set(k, { dev: d, gpasid, entryPasid, want, hwpt: target?.hwpt, nested: target?.nested, domain: target?.domain });
+    this.vm.log(`vmm: ${label(d, gpasid)} -> ${describe(want, target?.hwpt, hpasid)}`);
+  }
+
+  /** The host HWPT a want attaches to (undefined for a refusal). */
+  private target(want: Want, budget: WorkBudget): { hwpt: number; nested?: number; domain?: ShadowDomain } | undefined {
+    const { ctx, ids } = this.vm;
+    switch (want.kind) {
+      case 'shadow': {
+        const domain = this.shadows.acquire(want, budget);
+        return { hwpt: domain.hwpt, domain };
+      }
+      case 'nested': {
+        const { fsptptr, fsLevels, sre, wpe } = want;
+        const nested = ctx.hwptAllocNested(ids.viommu, { fsptptr, fsLevels, sre, wpe, faultId: ids.fault, pasid: true });
+        return { hwpt: nested, nested };
+      }
+      case 'pass-through':
+        this.ptHwpt ??= ctx.hwptAllocPaging(ids.ioas, { pasid: true });
+        return { hwpt: this.ptHwpt };
+      default:
+        return undefined;
+    }
+  }
+
+  private release(t: { nested?: number; domain?: ShadowDomain }): void {
+    if (t.domain) this.shadows.release(t.domain);
+    if (t.nested !== undefined) this.vm.ctx.destroy(t.nested);
+  }
+
+  private unbind(b: Binding): void {
+    const { ctx } = this.vm;
+    if (b.hwpt !== undefined) ctx.detach(b.dev.devId, b.gpasid === undefined ? undefined : ctx.guestPasids.hostOf(b.gpasid));
+    this.release(b);
+    this.bindings.delete(key(b.dev.vrid, b.gpasid));
+    if (b.gpasid !== undefined) this.unbindPasidIfUnused(b.gpasid);
+    this.vm.log(`vmm: ${label(b.dev, b.gpasid)} unbound`);
+  }
+
+  /** Frees the host PASID of `g` when no requester uses it any more. */
+  private unbindPasidIfUnused(g: number): void {
+    if ([...this.bindings.values()].some((o) => o.gpasid === g)) return;
+    const { ctx, ids } = this.vm;
+    if (ctx.guestPasids.hostOf(g) !== undefined) ctx.pasidFree(ids.pasidSet, ctx.guestPasidUnmap(g));
+  }
+
+  /** A host PASID for guest PASID `g` from the VM's set, recorded in the gPASID -> hPASID table. */
+  mapHostPasid(g: number): number {
+    const { ctx, ids } = this.vm;
+    const h = ctx.pasidAlloc(ids.pasidSet);
+    try {
+      ctx.guestPasidMap(g, h);
+    } catch (e) {
+      ctx.pasidFree(ids.pasidSet, h);
+      throw e;
+    }
+    return h;
+  }
+
+  /** IOTLB and PASID-based IOTLB invalidations reach the nested HWPTs they cover (hwptInvalidate). */
+  private passThrough(op: string, args: readonly unknown[]): void {
+    const [did, second, third, fourth, fifth] = args as [number, unknown, unknown, unknown, unknown];
+    const pick = (match: (b: Binding) => boolean, entry: S1Invalidation) => {
+      for (const b of this.bindings.values()) if (b.nested !== undefined && match(b)) this.vm.ctx.hwptInvalidate(b.nested, [entry]);
+    };
+    const all: S1Invalidation = { addr: 0n, npages: S1_INVALIDATE_ALL };
+    const didOf = (b: Binding) => (b.want.kind === 'nested' ? b.want.did : -1);
+    if (op === 'invIotlbGlobal') pick(() => true, all);
+    else if (op === 'invIotlbDomain') pick((b) => didOf(b) === did, all);
+    else if (op === 'invIotlbPage') pick((b) => didOf(b) === did, pageRange(second as bigint, third as number, Boolean(fourth)));
+    else if (op === 'invPasidIotlb') pick((b) => didOf(b) === did && b.entryPasid === second, all);
+    else if (op === 'invPasidIotlbPage') pick((b) => didOf(b) === did && b.entryPasid === second, pageRange(third as bigint, fourth as number, Boolean(fifth)));
+  }
+
+  /**
+   * A DMA the host refused: recorded in the guest's fault recording
+   * registers at the device's vRID with the reason the guest's view gives.
+   */
+  onHostFault(d: VmDevice, f: HostDmaFault): void {
+    const gpasid = f.pasid === undefined ? undefined : this.vm.ctx.guestPasids.guestOf(f.pasid);
+    const reason = this.faultReason(d, gpasid, f);
+    if (reason === undefined) {
+      this.vm.log(`vmm: ${label(d, gpasid)}: host fault 0x${f.reason.toString(16)} at 0x${f.iova.toString(16)} not shown to the guest`);
+      return;
+    }
+    this.vm.machine.vtd.faults.record({ sid: d.vrid, reason, addr: f.iova & ~0xfffn, read: !f.write, pp: gpasid !== undefined, pv: gpasid ?? 0 });
+  }
+
+  private faultReason(d: VmDevice, gpasid: number | undefined, f: HostDmaFault): number | undefined {
+    const b = this.bindings.get(key(d.vrid, gpasid));
+    const want = b?.want ?? wantOf(this.view(), d.vrid, gpasid);
+    switch (want.kind) {
+      case 'refused':
+      case 'absent':
+        return want.reason;
+      case 'shadow': {
+        const kind = b?.domain ? this.shadows.faultKind(b.domain, f.iova, f.write) : 'not-present';
+        return SS_FAULT_CODES[kind][(want.scalable ? 2 : 0) + (f.write ? 1 : 0)];
+      }
+      case 'nested':
+        return f.reason; // the physical IOMMU walked the guest's own first stage
+      default:
+        return undefined; // pass-through: the address is outside the VM's memory
+    }
+  }
+
+  /** The guest unit as the VMM reads it. */
+  protected view(): GuestUnitView {
+    const unit = this.vm.machine.vtd;
+    return { mem: this.vm.host.guestRam, profile: unit.profile, rootTable: unit.latchedRootTable, scalable: unit.scalableMode() };
+  }
+
+  /** Drops every binding and domain (VM teardown). */
+  teardown(): void {
+    for (const b of [...this.bindings.values()]) this.unbind(b);
+    this.shadows.teardown();
+    if (this.ptHwpt !== undefined) this.vm.ctx.destroy(this.ptHwpt);
+    this.ptHwpt = undefined;
+  }
+}
+
+/** 2^am pages at `addr` (aligned down) as a first-stage invalidation entry. */
+function pageRange(addr: bigint, am: number, leafOnly: boolean): S1Invalidation {
+  const lg2 = BigInt(Math.min(am, 52));
+  return { addr: (addr >> (12n + lg2)) << (12n + lg2), npages: 1n << lg2, leafOnly };
+}
+
+function label(d: VmDevice, gpasid: number | undefined): string {
+  return `${d.vrid.toString(16)} ${gpasid === undefined ? 'RID' : `PASID ${gpasid}`}`;
+}
+
+function describe(want: Want, hwpt: number | undefined, hpasid: number | undefined): string {
+  const at = `HWPT ${hwpt}${hpasid === undefined ? '' : ` at host PASID ${hpasid}`}`;
+  switch (want.kind) {
+    case 'shadow': return `shadow of guest domain ${want.did} (${at})`;
+    case 'nested': return `nested HWPT, FS root 0x${want.fsptptr.toString(16)} (${at})`;
+    case 'pass-through': return `pass-through (${at})`;
+    case 'refused': return `refused (fault 0x${want.reason.toString(16)}): ${want.why}`;
+    default: return 'nothing';
+  }
+}
