@@ -128,6 +128,17 @@ describe('machine snapshot', () => {
     expect(expected).toMatchObject({ waitAborted: 0n, waitAfter: 0x22n, dmaState: 1, written: 0x1122_3344_5566_7788n, prqEmpty: true });
     expect(b.snapshot()).toEqual(a.snapshot());
   });
+
+  it('a restored waiting command must lie inside the device\'s own buffer (else its retry would DMA into a neighbour\'s)', async () => {
+    const a = await bootInFlight();
+    const dev = a.dmaTest('00:03.0');
+    expect(dev.pending).toBeDefined();
+    dev.pending = { ...dev.pending!, op: { ...dev.pending!.op, bufOffset: 4000, len: 200 } };
+    const b = await createMachine(IN_FLIGHT_CONFIG);
+    const before = b.snapshot();
+    expect(() => b.restore(a.snapshot())).toThrow(/pending command moves 200 bytes at buffer offset 4000, outside its 4096-byte buffer/);
+    expect(b.snapshot()).toEqual(before);
+  });
 });
 
 const IN_FLIGHT_CONFIG: MachineConfig = { ramMib: 32, devices: [{ bdf: '00:03.0', kind: 'dma-test' }, { bdf: '00:05.0', kind: 'ats' }] };

@@ -1,14 +1,34 @@
 /**
- * The snapshot byte format: a header ("VIOMMUSN", format version, section
- * count) and sections, each a 4-character tag, a u32 payload length and the
- * payload. Little-endian throughout. Readers check every length and throw an
- * Error naming what is wrong (truncated, bad magic, unknown version, ...).
+ * The snapshot byte format, little-endian throughout:
+ *
+ * | offset | size | field                                                   |
+ * |--------|------|---------------------------------------------------------|
+ * | 0      | 8    | magic "VIOMMUSN"                                        |
+ * | 8      | 4    | format version (SNAPSHOT_VERSION)                       |
+ * | 12     | 4    | CRC-32 (crc32.ts) of every byte of the snapshot but these four |
+ * | 16     | 8    | total length in bytes                                   |
+ * | 24     | 4    | section count                                           |
+ * | 28     |      | sections: 4-character tag, u32 payload length, payload  |
+ *
+ * A reader checks magic, version, length and checksum before it reads
+ * anything else, so a changed, truncated or extended snapshot is refused
+ * whole; then every length, throwing an Error naming what is wrong.
  */
+import { crc32 } from './crc32.js';
 
 /** Magic bytes at offset 0. */
 export const SNAPSHOT_MAGIC = 'VIOMMUSN';
-/** Current format version (2: the VTD section holds the unit's typed state, VtdUnit.saveState). */
-export const SNAPSHOT_VERSION = 2;
+/**
+ * Current format version. 3: header with CRC-32 and length (version 2 had
+ * no integrity check and is refused: take the snapshot again with this
+ * build); the VTD section holds the unit's typed state (VtdUnit.saveState).
+ */
+export const SNAPSHOT_VERSION = 3;
+
+/** Bytes before the first section. */
+const HEADER_BYTES = 28;
+/** Offset of the CRC field. */
+const CRC_AT = 12;
 
 /** Appends little-endian values to a growing buffer. */
 export class ByteWriter {
@@ -62,8 +82,16 @@ export class ByteReader {
   u8(): number { return this.view.getUint8(this.need(1)); }
   u32(): number { return this.view.getUint32(this.need(4), true); }
   u64(): bigint { return this.view.getBigUint64(this.need(8), true); }
-  bool(): boolean { return this.u8() !== 0; }
-  bytes(): Uint8Array { const n = this.u32(); const at = this.need(n); return this.b.slice(at, at + n); }
+  /** A byte that must be 0 or 1 (anything else is an Error naming it). */
+  bool(): boolean {
+    const v = this.u8();
+    if (v > 1) throw new Error(`snapshot: ${this.what} has ${v} where a boolean (0 or 1) belongs`);
+    return v === 1;
+  }
+  /** Length-prefixed bytes (a view of the snapshot, not a copy). */
+  bytes(): Uint8Array { const n = this.u32(); const at = this.need(n); return this.b.subarray(at, at + n); }
+  /** Skips `n` bytes. */
+  skip(n: number): void { this.need(n); }
   text(): string { return new TextDecoder().decode(this.bytes()); }
   /** Throws unless every byte was read. */
   end(): void {
@@ -71,27 +99,51 @@ export class ByteReader {
   }
 }
 
-/** Encodes sections (tag -> payload) behind the header. */
+/** Encodes sections (tag -> payload) behind the header, with the length and checksum filled in. */
 export function encodeSnapshot(sections: readonly [string, Uint8Array][]): Uint8Array {
   const w = new ByteWriter();
   for (const c of SNAPSHOT_MAGIC) w.u8(c.charCodeAt(0));
-  w.u32(SNAPSHOT_VERSION).u32(sections.length);
+  w.u32(SNAPSHOT_VERSION).u32(0).u64(0n).u32(sections.length);
   for (const [tag, payload] of sections) {
     if (tag.length !== 4) throw new Error(`tag: "${tag}" is not 4 characters`);
     for (const c of tag) w.u8(c.charCodeAt(0));
     w.bytes(payload);
   }
-  return w.finish();
+  const out = w.finish();
+  const view = new DataView(out.buffer, out.byteOffset, out.length);
+  view.setBigUint64(16, BigInt(out.length), true);
+  view.setUint32(CRC_AT, checksum(out), true);
+  return out;
+}
+
+/** CRC-32 of `bytes` without the CRC field. */
+function checksum(bytes: Uint8Array): number {
+  return crc32(bytes.subarray(CRC_AT + 4), crc32(bytes.subarray(0, CRC_AT)));
+}
+
+/** Checks magic, version, length and checksum; throws an Error naming the first that is wrong. */
+function checkHeader(bytes: Uint8Array): void {
+  const r = new ByteReader(bytes.subarray(0, Math.min(bytes.length, HEADER_BYTES)), 'header');
+  const magic = String.fromCharCode(...Array.from({ length: SNAPSHOT_MAGIC.length }, () => r.u8()));
+  if (magic !== SNAPSHOT_MAGIC) throw new Error(`snapshot: bad magic "${magic}" (expected ${SNAPSHOT_MAGIC})`);
+  const version = r.u32();
+  if (version === 2) throw new Error('snapshot: format version 2 has no integrity check and is not read any more (this build reads version 3); take the snapshot again with this build');
+  if (version !== SNAPSHOT_VERSION) throw new Error(`snapshot: format version ${version} is not supported (this build reads ${SNAPSHOT_VERSION})`);
+  const stored = r.u32();
+  const length = r.u64();
+  if (length !== BigInt(bytes.length)) {
+    throw new Error(`snapshot: ${length > BigInt(bytes.length) ? 'truncated' : 'has trailing bytes'}: the header says ${length} bytes, got ${bytes.length}`);
+  }
+  const computed = checksum(bytes);
+  if (computed !== stored) throw new Error(`snapshot: checksum mismatch (header 0x${stored.toString(16)}, bytes 0x${computed.toString(16)}): the snapshot was changed or damaged`);
 }
 
 /** Decodes the header and sections; throws an Error naming what is wrong. */
 export function decodeSnapshot(bytes: Uint8Array): Map<string, Uint8Array> {
   if (!(bytes instanceof Uint8Array)) throw new Error('snapshot: not a Uint8Array');
+  checkHeader(bytes);
   const r = new ByteReader(bytes, 'header');
-  const magic = String.fromCharCode(...Array.from({ length: SNAPSHOT_MAGIC.length }, () => r.u8()));
-  if (magic !== SNAPSHOT_MAGIC) throw new Error(`snapshot: bad magic "${magic}" (expected ${SNAPSHOT_MAGIC})`);
-  const version = r.u32();
-  if (version !== SNAPSHOT_VERSION) throw new Error(`snapshot: format version ${version} is not supported (this build reads ${SNAPSHOT_VERSION})`);
+  r.skip(HEADER_BYTES - 4);
   const count = r.u32();
   const out = new Map<string, Uint8Array>();
   for (let i = 0; i < count; i++) {

@@ -1,52 +1,74 @@
 /**
  * Whole-machine snapshot: the config the machine was built from (to check
  * the target matches), guest RAM (non-zero pages only), the VT-d unit, the
- * configuration-address latch and every device. Restore goes into a fresh
- * machine built from the same config and continues the same DMA stream.
+ * configuration-address latch and every device. Restore goes into a machine
+ * built from an equal config and continues the same DMA stream.
  *
- * Sections: CONF (JSON of profile, iommu options, RAM size, devices), RAM
- * (per region: base, size, non-zero 4 KiB pages), VTD (vtd-state.ts), PCI
+ * Sections: CONF (the normalized config as canonical JSON, config-key.ts), RAM (per
+ * region: base, size, non-zero 4 KiB pages), VTD (vtd-state.ts), PCI
  * (CONFIG_ADDRESS latch), DEVS (per device: requester id, kind, payload).
+ *
+ * Restore is all or nothing: the format's checksum is checked first
+ * (format.ts), then every section is read and checked against the machine
+ * (RAM layout, register values against the profile, every device's state)
+ * without changing anything; only then is the unit loaded (it checks its
+ * state before changing anything) and the rest applied, which cannot fail.
+ * Work is linear in the snapshot size plus the machine's RAM size.
+ *
+ * Machines backed by a VMM (`config.backing`, vmm/VirtualMachine) are
+ * refused both ways: their RAM and device DMA live in the host's memory and
+ * IOMMU objects (hostiommu), which have no snapshot.
  */
-import { loadAts, saveAts } from '../devices/ats/snapshot.js';
+import { prepareAts, saveAts } from '../devices/ats/snapshot.js';
 import { AtsDevice } from '../devices/ats/device.js';
-import { loadDmaTest, saveDmaTest } from '../devices/dma-test/snapshot.js';
+import { prepareDmaTest, saveDmaTest } from '../devices/dma-test/snapshot.js';
 import { DmaTestDevice } from '../devices/dma-test/device.js';
 import type { ModelDevice } from '../devices/registry.js';
-import { loadSwq, saveSwq } from '../devices/swq/snapshot.js';
+import { prepareSwq, saveSwq } from '../devices/swq/snapshot.js';
 import { SwqDevice } from '../devices/swq/device.js';
 import type { Machine } from '../machine.js';
 import { formatBdf, type Sid } from '../types.js';
-import { ByteReader, ByteWriter, decodeSnapshot, encodeSnapshot, section } from './format.js';
-import { loadVtd, saveVtd } from './vtd-state.js';
+import { configKey, checkConfigKey } from './config-key.js';
+import { ByteReader, ByteWriter, decodeSnapshot, encodeSnapshot } from './format.js';
+import { loadVtd, readVtd, saveVtd } from './vtd-state.js';
 
 const PAGE = 4096;
 
-/** Per device class: tag, save, load. */
-const DEVICE_CODECS = [
-  { tag: 'dma-test', is: (d: ModelDevice) => d instanceof DmaTestDevice, save: (d: ModelDevice) => saveDmaTest(d as DmaTestDevice), load: (d: ModelDevice, r: ByteReader) => loadDmaTest(d as DmaTestDevice, r) },
-  { tag: 'ats', is: (d: ModelDevice) => d instanceof AtsDevice, save: (d: ModelDevice) => saveAts(d as AtsDevice), load: (d: ModelDevice, r: ByteReader) => loadAts(d as AtsDevice, r) },
-  { tag: 'swq', is: (d: ModelDevice) => d instanceof SwqDevice, save: (d: ModelDevice) => saveSwq(d as SwqDevice), load: (d: ModelDevice, r: ByteReader) => loadSwq(d as SwqDevice, r) },
-] as const;
+/** A device class's snapshot codec: `prepare` reads and checks everything and returns how to apply it (which cannot fail). */
+interface DeviceCodec {
+  readonly tag: string;
+  is(d: ModelDevice): boolean;
+  save(d: ModelDevice): Uint8Array;
+  prepare(d: ModelDevice, r: ByteReader): () => void;
+}
 
-/** The part of the machine config a snapshot must agree with. */
-function configKey(m: Machine): string {
-  const c = m.config;
-  return JSON.stringify({
-    profile: c.profile ?? 'default', iommu: c.iommu ?? {}, device: c.device, ramMib: c.ramMib ?? 256,
-    devices: (c.devices ?? []).map((d) => ({ bdf: d.bdf, kind: d.kind, dmaMaskBits: d.dmaMaskBits })),
-  });
+/** Per device class: tag, save, prepare. */
+const DEVICE_CODECS: readonly DeviceCodec[] = [
+  { tag: 'dma-test', is: (d) => d instanceof DmaTestDevice, save: (d) => saveDmaTest(d as DmaTestDevice), prepare: (d, r) => prepareDmaTest(d as DmaTestDevice, r) },
+  { tag: 'ats', is: (d) => d instanceof AtsDevice, save: (d) => saveAts(d as AtsDevice), prepare: (d, r) => prepareAts(d as AtsDevice, r) },
+  { tag: 'swq', is: (d) => d instanceof SwqDevice, save: (d) => saveSwq(d as SwqDevice), prepare: (d, r) => prepareSwq(d as SwqDevice, r) },
+];
+
+/** The sections a snapshot has, in order. */
+const SECTIONS = ['CONF', 'RAM ', 'VTD ', 'PCI ', 'DEVS'] as const;
+
+/** Throws for a VMM-backed machine (see the file comment). */
+function refuseBacked(m: Machine, what: 'snapshotted' | 'restored'): void {
+  if (m.config.backing) {
+    throw new Error(`snapshot: a VMM-backed machine (config.backing) cannot be ${what}: its RAM and device DMA belong to the host (hostiommu objects have no snapshot)`);
+  }
 }
 
 /** Serialises the whole machine to the versioned snapshot format. */
 export function snapshotMachine(m: Machine): Uint8Array {
+  refuseBacked(m, 'snapshotted');
   const ram = new ByteWriter();
   const mem = m.core.views();
   const regions = m.core.ramRegions();
   ram.u32(regions.length);
   for (const r of regions) {
     const pages: number[] = [];
-    for (let p = 0; p < r.size; p += PAGE) if (mem.subarray(r.offset + p, r.offset + Math.min(p + PAGE, r.size)).some((b) => b !== 0)) pages.push(p);
+    for (let p = 0; p < r.size; p += PAGE) if (!isZero(mem.subarray(r.offset + p, r.offset + Math.min(p + PAGE, r.size)))) pages.push(p);
     ram.u64(BigInt(r.base)).u32(r.size).u32(pages.length);
     for (const p of pages) ram.u32(p).bytes(mem.subarray(r.offset + p, r.offset + Math.min(p + PAGE, r.size)));
   }
@@ -67,53 +89,88 @@ export function snapshotMachine(m: Machine): Uint8Array {
   ]);
 }
 
-/** Restores `bytes` into `m` (built from the same config); throws an Error naming what does not fit. */
-export function restoreMachine(m: Machine, bytes: Uint8Array): void {
-  const s = decodeSnapshot(bytes);
-  const conf = section(s, 'CONF');
-  const key = conf.text();
-  conf.end();
-  if (key !== configKey(m)) throw new Error(`snapshot: machine config differs (snapshot ${key}, machine ${configKey(m)})`);
-  const ram = section(s, 'RAM ');
-  restoreRam(m, ram);
-  ram.end();
-  const vtd = section(s, 'VTD ');
-  loadVtd(m.vtd, vtd);
-  vtd.end();
-  const pci = section(s, 'PCI ');
-  m.configAccess.setLatch(pci.u32());
-  pci.end();
-  const devs = section(s, 'DEVS');
-  const n = devs.u32();
-  for (let i = 0; i < n; i++) {
-    const sid = devs.u32();
-    const tag = devs.text();
-    const payload = devs.bytes();
-    const dev = m.device(sid as Sid);
-    const codec = DEVICE_CODECS.find((c) => c.tag === tag);
-    if (!codec || !codec.is(dev)) throw new Error(`snapshot: device ${formatBdf(sid)} is not a ${tag}`);
-    const r = new ByteReader(payload, `device ${formatBdf(sid)}`);
-    codec.load(dev, r);
-    r.end();
+/** True when every byte of `b` is 0 (word at a time where aligned). */
+function isZero(b: Uint8Array): boolean {
+  let i = 0;
+  if ((b.byteOffset & 3) === 0) {
+    const w = new Int32Array(b.buffer, b.byteOffset, b.length >> 2);
+    for (let k = 0; k < w.length; k++) if (w[k] !== 0) return false;
+    i = w.length << 2;
   }
-  devs.end();
+  for (; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
 }
 
-function restoreRam(m: Machine, r: ByteReader): void {
+/** Restores `bytes` into `m` (built from an equal config); throws an Error naming what does not fit, having changed nothing. */
+export function restoreMachine(m: Machine, bytes: Uint8Array): void {
+  refuseBacked(m, 'restored');
+  const s = decodeSnapshot(bytes);
+  for (const tag of s.keys()) if (!(SECTIONS as readonly string[]).includes(tag)) throw new Error(`snapshot: unknown section "${tag}"`);
+  const read = <T>(tag: (typeof SECTIONS)[number], f: (r: ByteReader) => T): T => {
+    const b = s.get(tag);
+    if (!b) throw new Error(`snapshot: section "${tag}" is missing`);
+    const r = new ByteReader(b, `section "${tag}"`);
+    const v = f(r);
+    r.end();
+    return v;
+  };
+  read('CONF', (r) => checkConfigKey(r.text(), m));
+  const ram = read('RAM ', (r) => prepareRam(m, r));
+  const vtd = read('VTD ', readVtd);
+  const latch = read('PCI ', (r) => r.u32());
+  const devices = read('DEVS', (r) => prepareDevices(m, r));
+  loadVtd(m.vtd, vtd); // checks all of the unit's state before changing any of it
+  ram();
+  m.configAccess.setLatch(latch);
+  for (const apply of devices) apply();
+}
+
+/** Reads and checks the RAM section; returns how to apply it. */
+function prepareRam(m: Machine, r: ByteReader): () => void {
   const regions = m.core.ramRegions();
   const count = r.u32();
   if (count !== regions.length) throw new Error(`snapshot: ${count} RAM regions, machine has ${regions.length}`);
+  const pages: { offset: number; data: Uint8Array }[] = [];
   for (const reg of regions) {
     const base = r.u64();
     const size = r.u32();
     if (base !== BigInt(reg.base) || size !== reg.size) throw new Error(`snapshot: RAM region 0x${base.toString(16)}+0x${size.toString(16)} does not match the machine`);
-    m.core.views().fill(0, reg.offset, reg.offset + reg.size);
-    const pages = r.u32();
-    for (let i = 0; i < pages; i++) {
+    for (let n = r.u32(), i = 0; i < n; i++) {
       const at = r.u32();
       const data = r.bytes();
-      if (at + data.length > size) throw new Error(`snapshot: RAM page at 0x${at.toString(16)} is outside its region`);
-      m.core.views().set(data, reg.offset + at);
+      if (at % PAGE !== 0 || data.length > PAGE || at + data.length > size) {
+        throw new Error(`snapshot: RAM page at 0x${at.toString(16)} (+${data.length}) is not a page of its region`);
+      }
+      pages.push({ offset: reg.offset + at, data });
     }
   }
+  return () => {
+    const mem = m.core.views();
+    for (const reg of regions) mem.fill(0, reg.offset, reg.offset + reg.size);
+    for (const p of pages) mem.set(p.data, p.offset);
+  };
+}
+
+/** Reads and checks every device's state (each machine device exactly once); returns how to apply them. */
+function prepareDevices(m: Machine, r: ByteReader): (() => void)[] {
+  const n = r.u32();
+  const list = m.deviceList();
+  if (n !== list.length) throw new Error(`snapshot: ${n} devices, machine has ${list.length}`);
+  const seen = new Set<number>();
+  const out: (() => void)[] = [];
+  for (let i = 0; i < n; i++) {
+    const sid = r.u32();
+    const tag = r.text();
+    const payload = r.bytes();
+    if (seen.has(sid)) throw new Error(`snapshot: device ${formatBdf(sid & 0xffff)} appears twice`);
+    seen.add(sid);
+    const dev = list.find((d) => d.sid === (sid as Sid));
+    if (!dev) throw new Error(`snapshot: the machine has no device at requester id 0x${sid.toString(16)}`);
+    const codec = DEVICE_CODECS.find((c) => c.tag === tag);
+    if (!codec || !codec.is(dev)) throw new Error(`snapshot: device ${formatBdf(sid)} is not a ${tag}`);
+    const dr = new ByteReader(payload, `device ${formatBdf(sid)}`);
+    out.push(codec.prepare(dev, dr));
+    dr.end();
+  }
+  return out;
 }

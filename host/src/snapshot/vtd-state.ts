@@ -15,7 +15,11 @@ const NO_PASID = 0xffff_ffff;
 
 /** Serialises the unit. */
 export function saveVtd(u: VtdUnit): Uint8Array {
-  const s = u.saveState();
+  return encodeVtdState(u.saveState());
+}
+
+/** Serialises a unit state (what `readVtd` reads back). */
+export function encodeVtdState(s: VtdUnitState): Uint8Array {
   const w = new ByteWriter();
   const regs = Object.entries(s.registers);
   w.u32(regs.length);
@@ -32,10 +36,14 @@ export function saveVtd(u: VtdUnit): Uint8Array {
   return w.finish();
 }
 
-/** Restores a unit of the same profile (`VtdUnit.loadState` checks every field). */
-export function loadVtd(u: VtdUnit, r: ByteReader): void {
+/** Reads the unit state `saveVtd` wrote (checked when it is loaded). */
+export function readVtd(r: ByteReader): VtdUnitState {
   const registers: Record<string, bigint> = {};
-  for (let n = r.u32(), i = 0; i < n; i++) registers[r.text()] = r.u64();
+  for (let n = r.u32(), i = 0; i < n; i++) {
+    const name = r.text();
+    if (Object.hasOwn(registers, name)) throw new Error(`snapshot: VT-d register ${name} appears twice`);
+    registers[name] = r.u64();
+  }
   const ttm = r.u32();
   const rootTable = r.u64();
   const qi = {
@@ -50,7 +58,11 @@ export function loadVtd(u: VtdUnit, r: ByteReader): void {
   }
   const stats: Record<string, number> = {};
   for (let n = r.u32(), i = 0; i < n; i++) stats[r.text()] = Number(r.u64());
-  const state: VtdUnitState = { registers, ttm, rootTable, qi, faults, prq: { groups, stats: stats as unknown as PageRequestStats } };
+  return { registers, ttm, rootTable, qi, faults, prq: { groups, stats: stats as unknown as PageRequestStats } };
+}
+
+/** Loads `state` into a unit of the same profile (`VtdUnit.loadState` checks every field first; on an Error nothing changed). */
+export function loadVtd(u: VtdUnit, state: VtdUnitState): void {
   try {
     u.loadState(state);
   } catch (e) {

@@ -65,6 +65,13 @@ const COMMANDS: readonly CommandRow[] = [
 /** Status bits that stay set once their one-shot command completed (RTPS, IRTPS). */
 const LATCHED_STATUS = GCMD.SRTP | GCMD.SIRTP;
 
+/** The GSTS bits a unit of profile `p` can ever set: the status of each supported persistent or latched command. */
+export function gstsBits(p: Profile): number {
+  let bits = 0;
+  for (const c of COMMANDS) if (c.supported(p) && (c.bit & (GCMD_PERSISTENT | LATCHED_STATUS))) bits |= c.bit;
+  return bits >>> 0;
+}
+
 /** Applies a GCMD write of `value` (the written dword) to GSTS and the unit. */
 export function handleGcmdWrite(t: GcmdTarget, value: number): void {
   // No enable changes and no one-shot command: nothing to do (drivers rewrite the enables often).

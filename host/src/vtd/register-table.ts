@@ -9,7 +9,7 @@
  * places (noted per row).
  */
 import type { Profile } from './profiles.js';
-import { REG, FSTS, ECTL } from './spec/registers.js';
+import { CCMD, ECTL, FRCD, FSTS, IOTLB, REG } from './spec/registers.js';
 
 /** Names of the fixed registers. */
 export type FixedRegName = keyof typeof REG | 'IVA' | 'IOTLB';
@@ -34,6 +34,13 @@ export interface RegisterRow {
   readonly w1c: bigint;
   /** Bits that read as 0 whatever is stored (write-only fields). */
   readonly writeOnly: bigint;
+  /**
+   * Read-only bits the unit itself changes (status, results, recorded
+   * faults): with `writable` and `w1c`, every bit that may differ from
+   * `reset`. The others always hold the profile's value (snapshot restore
+   * checks it, register-state.ts).
+   */
+  readonly hardware: bigint;
 }
 
 const ALL32 = 0xffff_ffffn;
@@ -41,13 +48,16 @@ const ALL64 = 0xffff_ffff_ffff_ffffn;
 
 function row(
   name: RegName, offset: number, width: 4 | 8,
-  m: { reset?: bigint; writable?: bigint; w1c?: bigint; writeOnly?: bigint } = {},
+  m: { reset?: bigint; writable?: bigint; w1c?: bigint; writeOnly?: bigint; hardware?: bigint } = {},
 ): RegisterRow {
   return {
     name, offset, width, reset: m.reset ?? 0n, writable: m.writable ?? 0n,
-    w1c: m.w1c ?? 0n, writeOnly: m.writeOnly ?? 0n,
+    w1c: m.w1c ?? 0n, writeOnly: m.writeOnly ?? 0n, hardware: m.hardware ?? 0n,
   };
 }
+
+/** Interrupt Pending of FECTL / IECTL / PECTL, set by the unit. */
+const IP = BigInt(ECTL.IP);
 
 /** Registers both QEMU and the spec profile present, with the spec's masks. */
 function commonRows(p: Profile): RegisterRow[] {
@@ -62,31 +72,34 @@ function commonRows(p: Profile): RegisterRow[] {
     row('ECAP', REG.ECAP, 8, { reset: p.ecap }),
     // GCMD is write-only: reads return 0 (§11.4.4.1).
     row('GCMD', REG.GCMD, 4, { writable: 0xff80_0000n, writeOnly: ALL32 }),
-    row('GSTS', REG.GSTS, 4),
+    // GSTS: one status bit per command (§11.4.4.2); which ones a profile can set is gcmd.ts's.
+    row('GSTS', REG.GSTS, 4, { hardware: 0xff80_0000n }),
     // RTADDR: RTA 63:12, TTM 11:10 (§11.4.5).
     row('RTADDR', REG.RTADDR, 8, { writable: 0xffff_ffff_ffff_fc00n }),
     // CCMD: ICC, CIRG writable, CAIG RO, FM and SID write-only (§11.4.6).
-    row('CCMD', REG.CCMD, 8, { writable: 0xe000_0003_ffff_ffffn, writeOnly: 0x3_ffff_0000n }),
-    row('FSTS', REG.FSTS, 4, { w1c: fstsW1c }),
-    row('FECTL', REG.FECTL, 4, { reset: BigInt(ECTL.IM), writable: BigInt(ECTL.IM) }),
+    row('CCMD', REG.CCMD, 8, { writable: 0xe000_0003_ffff_ffffn, writeOnly: 0x3_ffff_0000n, hardware: CCMD.CAIG_MASK }),
+    // FSTS: the error bits (W1C in the spec profile), PPF and FRI are the unit's (§11.4.7.1).
+    row('FSTS', REG.FSTS, 4, { w1c: fstsW1c, hardware: BigInt(FSTS.FRI_MASK | 0x7f) }),
+    row('FECTL', REG.FECTL, 4, { reset: BigInt(ECTL.IM), writable: BigInt(ECTL.IM), hardware: IP }),
     row('FEDATA', REG.FEDATA, 4, { writable: 0xffffn }),
     row('FEADDR', REG.FEADDR, 4, { writable: 0xffff_fffcn }),
     // FEUADDR is RsvdZ without ECAP.EIM in both profiles' practice (QEMU treats it as RsvdZ).
     row('FEUADDR', REG.FEUADDR, 4, { writable: spec ? ALL32 : 0n }),
     // PMEN: RO when CAP.PLMR = CAP.PHMR = 0 (§11.4.8.1).
     row('PMEN', REG.PMEN, 4),
-    row('IQH', REG.IQH, 8),
+    row('IQH', REG.IQH, 8, { hardware: 0x7fff0n }),
     row('IQT', REG.IQT, 8, { writable: 0x7fff0n }),
     row('IQA', REG.IQA, 8, { writable: 0xffff_ffff_ffff_f807n }),
     row('ICS', REG.ICS, 4, { w1c: 1n }),
-    row('IECTL', REG.IECTL, 4, { reset: BigInt(ECTL.IM), writable: BigInt(ECTL.IM) }),
+    row('IECTL', REG.IECTL, 4, { reset: BigInt(ECTL.IM), writable: BigInt(ECTL.IM), hardware: IP }),
     row('IEDATA', REG.IEDATA, 4, { writable: spec ? 0xffffn : ALL32 }),
     row('IEADDR', REG.IEADDR, 4, { writable: 0xffff_fffcn }),
     row('IEUADDR', REG.IEUADDR, 4, { writable: spec ? ALL32 : 0n }),
-    row('IQERCD', REG.IQERCD, 8),
+    // IQERCD: ITESID 63:48, ICESID 47:32, IQEI 3:0 (§11.4.9.6).
+    row('IQERCD', REG.IQERCD, 8, { hardware: 0xffff_ffff_0000_000fn }),
     row('IRTA', REG.IRTA, 8, { writable: 0xffff_ffff_ffff_f80fn }),
     // IOTLB: IVT, IIRG, DR, DW, DID writable; IAIG RO. IVA write-only.
-    row('IOTLB', p.ivaOffset + 8, 8, { writable: 0xb003_ffff_0000_0000n }),
+    row('IOTLB', p.ivaOffset + 8, 8, { writable: 0xb003_ffff_0000_0000n, hardware: IOTLB.IAIG_MASK }),
     row('IVA', p.ivaOffset, 8, { writable: 0xffff_ffff_ffff_f07fn, writeOnly: ALL64 }),
   ];
 }
@@ -105,7 +118,7 @@ function fullRows(): RegisterRow[] {
     row('PQT', REG.PQT, 8, { writable: 0x7ffe0n }),
     row('PQA', REG.PQA, 8, { writable: 0xffff_ffff_ffff_f007n }),
     row('PRS', REG.PRS, 4, { w1c: 3n }),
-    row('PECTL', REG.PECTL, 4, { reset: BigInt(ECTL.IM), writable: BigInt(ECTL.IM) }),
+    row('PECTL', REG.PECTL, 4, { reset: BigInt(ECTL.IM), writable: BigInt(ECTL.IM), hardware: IP }),
     row('PEDATA', REG.PEDATA, 4, { writable: 0xffffn }),
     row('PEADDR', REG.PEADDR, 4, { writable: 0xffff_fffcn }),
     row('PEUADDR', REG.PEUADDR, 4, { writable: ALL32 }),
@@ -118,13 +131,16 @@ function fullRows(): RegisterRow[] {
   ];
 }
 
+/** FRCD bits 126:64 the unit writes with a fault: T, AT, PV, FR, PP, EXE, PRIV, SID. */
+const FRCD_RECORD = FRCD.T | (3n << FRCD.AT_SHIFT) | (0xfffffn << FRCD.PV_SHIFT) | (0xffn << FRCD.FR_SHIFT) | FRCD.PP | FRCD.EXE | FRCD.PRIV | 0xffffn;
+
 /** FRCD[n] as two 64-bit rows; F (bit 127) is RW1C, the rest RO (§11.4.7.6). */
 function frcdRows(p: Profile): RegisterRow[] {
   const rows: RegisterRow[] = [];
   for (let n = 0; n < p.frcdCount; n++) {
     const off = p.frcdOffset + 16 * n;
-    rows.push(row(`FRCD${n}_LO`, off, 8));
-    rows.push(row(`FRCD${n}_HI`, off + 8, 8, { w1c: 1n << 63n }));
+    rows.push(row(`FRCD${n}_LO`, off, 8, { hardware: 0xffff_ffff_ffff_f000n }));
+    rows.push(row(`FRCD${n}_HI`, off + 8, 8, { w1c: FRCD.F, hardware: FRCD_RECORD }));
   }
   return rows;
 }

@@ -26,6 +26,7 @@ import { InvalidationTap, type InvalidationListener } from './cache-invalidation
 import { LANE_HI, RegisterFile } from './register-file.js';
 import { handleCcmdWrite, handleIotlbWrite, type RegInvalTarget } from './register-invalidation.js';
 import { frcdName, type RegName } from './register-table.js';
+import { checkRegisterValues, checkStatusRegisters } from './register-state.js';
 import { GCMD, RTADDR, TTM } from './spec/registers.js';
 
 /** Options of a unit. */
@@ -243,19 +244,25 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   /**
    * Restores a state saved by a unit of the same profile, then latches the
    * root table and TE into the core with every cache empty (what hardware
-   * may do at any time). Throws an Error naming the field that does not fit.
+   * may do at any time). Everything is checked first (register values
+   * against the profile and against each other, register-state.ts; the
+   * queue, recorder and page-request states): on an Error naming the field
+   * that does not fit, nothing has changed.
    */
   loadState(s: VtdUnitState): void {
     if (typeof s !== 'object' || s === null) throw new Error('state: not an object');
-    const regs = Object.entries(s.registers ?? {});
-    for (const [name, v] of regs) {
-      if (!this.regs.has(name as RegName)) throw new Error(`state.registers.${name}: no such register in profile ${this.profile.name}`);
-      if (typeof v !== 'bigint') throw new Error(`state.registers.${name}: ${String(v)} is not a bigint`);
-    }
+    if (typeof s.registers !== 'object' || s.registers === null) throw new Error('state.registers: not an object');
+    checkRegisterValues(this.regs.rows, s.registers);
     if (!Object.values(TTM).includes(s.ttm as never)) throw new Error(`state.ttm: ${String(s.ttm)} is not a root-table mode`);
     if (typeof s.rootTable !== 'bigint' || (s.rootTable & ~RTADDR.RTA_MASK) !== 0n) throw new Error(`state.rootTable: ${String(s.rootTable)} is not a root-table address`);
-    this.loadParts(s);
-    for (const [name, v] of regs) this.regs.set(name as RegName, v);
+    const undo = this.loadParts(s);
+    try {
+      checkStatusRegisters(s.registers, { profile: this.profile, qiEnabled: s.qi.enabled, qiHead: s.qi.head, qiWide: s.qi.wide });
+    } catch (e) {
+      undo();
+      throw e;
+    }
+    for (const [name, v] of Object.entries(s.registers)) this.regs.set(name as RegName, v);
     this.ttm = s.ttm;
     this.rootTable = s.rootTable;
     this.core.setRootTable(this.rootTable, this.ttm);
@@ -263,22 +270,28 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     this.core.invalidateAll();
   }
 
-  /** Loads the queue, recorder and page-request states, all or none; errors name `state.<part>.<field>`. */
-  private loadParts(s: VtdUnitState): void {
+  /**
+   * Loads the queue, recorder and page-request states, all or none; errors
+   * name `state.<part>.<field>`. Returns how to put the old states back.
+   */
+  private loadParts(s: VtdUnitState): () => void {
     const parts = [
       { name: 'qi', part: this.qi, state: s.qi },
       { name: 'faults', part: this.faults, state: s.faults },
       { name: 'prq', part: this.prq, state: s.prq },
     ] as { name: string; part: { saveState(): unknown; loadState(x: unknown): void }; state: unknown }[];
     const before = parts.map((p) => p.part.saveState());
+    const undo = () => parts.forEach((p, i) => p.part.loadState(before[i]));
     let at = 0;
     try {
       for (; at < parts.length; at++) parts[at]!.part.loadState(parts[at]!.state);
     } catch (e) {
-      parts.forEach((p, i) => p.part.loadState(before[i]));
+      undo();
       throw new Error((e as Error).message.replace(/^state\./, `state.${parts[at]!.name}.`));
     }
+    return undo;
   }
+
 
   /** True when the root table latched by the last SRTP is in scalable mode (TTM = 01). */
   scalableMode(): boolean {

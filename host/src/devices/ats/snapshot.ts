@@ -1,13 +1,21 @@
 /**
  * Snapshot of the ATS device: PCI state, registers, buffer, device-TLB and a
- * command waiting for a page response.
+ * command waiting for a page response. Restored translations and commands
+ * are checked as the device would have made them (aligned pages of a
+ * supported size, commands inside the buffer).
  */
 import { ByteWriter, type ByteReader } from '../../snapshot/format.js';
-import { loadFunction, saveFunction } from '../common/snapshot.js';
+import { PASID_MAX } from '../../vtd/prq/descriptor.js';
+import { prepareFunction, saveFunction } from '../common/snapshot.js';
 import type { AtsDevice, AtsOp } from './device.js';
+import { ATS_DTLB_ENTRIES } from './config.js';
+import { NO_PASID, type DevTlbEntry } from './device-tlb.js';
+import { ATS_BUFFER_SIZE } from './regs.js';
 
 const KINDS: readonly AtsOp['kind'][] = ['read', 'write', 'translate'];
 const REG_NAMES = ['len', 'start', 'status', 'count', 'pasid', 'ctl', 'invCount', 'trCount', 'hits', 'invTimeouts'] as const;
+/** Largest translate command (device.ts). */
+const MAX_TRANSLATE = 1 << 20;
 
 /** Serialises the device. */
 export function saveAts(d: AtsDevice): Uint8Array {
@@ -27,21 +35,47 @@ export function saveAts(d: AtsDevice): Uint8Array {
   return w.finish();
 }
 
-/** Restores a device saved by saveAts. */
-export function loadAts(d: AtsDevice, r: ByteReader): void {
-  loadFunction(r, d.fn, () => d.responseHandler());
-  d.regs.iova = r.u64();
-  for (const k of REG_NAMES) d.regs[k] = r.u32();
-  d.buffer().set(r.bytes().subarray(0, d.buffer().length));
-  d.tlb.clear();
+/** A device-TLB entry as a translation completion could have made it, or an Error naming entry `i`. */
+function checkEntry(e: DevTlbEntry, i: number, what: string): DevTlbEntry {
+  const size = 1n << BigInt(e.sizeLg2);
+  const ok = (e.pasid === NO_PASID || (e.pasid >= 0 && e.pasid <= PASID_MAX)) && e.sizeLg2 >= 12 && e.sizeLg2 <= 63
+    && e.iova % size === 0n && e.addr % size === 0n && e.iova + size <= 1n << 64n && e.addr + size <= 1n << 64n;
+  if (!ok) throw new Error(`snapshot: ${what} device-TLB entry ${i} is not an aligned translation of a supported size`);
+  return e;
+}
+
+/** Reads and checks a device saved by saveAts; returns how to apply it (changes nothing itself). */
+export function prepareAts(d: AtsDevice, r: ByteReader): () => void {
+  const what = `ats ${d.sid.toString(16)}`;
+  const fn = prepareFunction(r, d.fn, what);
+  const iova = r.u64();
+  const regs = { ...d.regs, iova };
+  for (const k of REG_NAMES) regs[k] = r.u32();
+  const buf = r.bytes();
+  if (buf.length !== ATS_BUFFER_SIZE) throw new Error(`snapshot: ${what} buffer is ${buf.length} bytes, not ${ATS_BUFFER_SIZE}`);
   const n = r.u32();
+  if (n > ATS_DTLB_ENTRIES) throw new Error(`snapshot: ${what} has ${n} device-TLB entries, it holds ${ATS_DTLB_ENTRIES}`);
+  const entries: DevTlbEntry[] = [];
   for (let i = 0; i < n; i++) {
-    d.tlb.insert({ pasid: r.u32() | 0, iova: r.u64(), sizeLg2: r.u8(), addr: r.u64(), read: r.bool(), write: r.bool(), exec: r.bool(), priv: r.bool() });
+    const e = { pasid: r.u32() | 0, iova: r.u64(), sizeLg2: r.u8(), addr: r.u64(), read: r.bool(), write: r.bool(), exec: r.bool(), priv: r.bool() };
+    entries.push(checkEntry(e, i, what));
   }
-  d.pending = undefined;
+  let pending: AtsDevice['pending'];
   if (r.bool()) {
     const kind = KINDS[r.u8()];
-    if (!kind) throw new Error('snapshot: ats pending command kind is unknown');
-    d.pending = { op: { kind, iova: r.u64(), len: r.u32(), bufOffset: r.u32() }, retries: r.u32() };
+    if (!kind) throw new Error(`snapshot: ${what} pending command kind is unknown`);
+    pending = { op: { kind, iova: r.u64(), len: r.u32(), bufOffset: r.u32() }, retries: r.u32() };
+    const { len, bufOffset } = pending.op;
+    const bad = kind === 'translate' ? len < 1 || len > MAX_TRANSLATE : len < 1 || bufOffset + len > ATS_BUFFER_SIZE;
+    if (bad || pending.op.iova + BigInt(len) > 1n << 64n) throw new Error(`snapshot: ${what} pending ${kind} of ${len} bytes at buffer offset ${bufOffset} is not a command the device accepts`);
   }
+  if (fn.groups !== (pending ? 1 : 0)) throw new Error(`snapshot: ${what} has ${fn.groups} outstanding page requests for ${pending ? 'one' : 'no'} waiting command`);
+  return () => {
+    fn.apply(() => d.responseHandler());
+    d.regs = regs;
+    d.buffer().set(buf);
+    d.tlb.clear();
+    for (const e of entries) d.tlb.insert(e);
+    d.pending = pending;
+  };
 }

@@ -1,10 +1,13 @@
 /**
  * Snapshot of the DMA test device: PCI state, registers, the buffer and a
- * command waiting for a page response.
+ * command waiting for a page response. A restored command is checked as the
+ * device checks a new one (length, and its bytes inside the device buffer)
+ * and must wait on the one outstanding page request.
  */
 import { ByteWriter, type ByteReader } from '../../snapshot/format.js';
-import { loadFunction, saveFunction } from '../common/snapshot.js';
+import { prepareFunction, saveFunction } from '../common/snapshot.js';
 import type { DmaTestDevice, DmatOp } from './device.js';
+import { DMAT_BUFFER_SIZE } from './regs.js';
 
 const KINDS: readonly DmatOp['kind'][] = ['read', 'write', 'copy'];
 
@@ -21,17 +24,26 @@ export function saveDmaTest(d: DmaTestDevice): Uint8Array {
   return w.finish();
 }
 
-/** Restores a device saved by saveDmaTest. */
-export function loadDmaTest(d: DmaTestDevice, r: ByteReader): void {
-  loadFunction(r, d.fn, () => d.responseHandler());
-  d.regs = { iova: r.u64(), len: r.u32(), start: r.u32(), status: r.u32(), count: r.u32(), pasid: r.u32(), irq: r.u32(), dst: r.u64() };
+/** Reads and checks a device saved by saveDmaTest; returns how to apply it (changes nothing itself). */
+export function prepareDmaTest(d: DmaTestDevice, r: ByteReader): () => void {
+  const what = `dma-test ${d.sid.toString(16)}`;
+  const fn = prepareFunction(r, d.fn, what);
+  const regs = { iova: r.u64(), len: r.u32(), start: r.u32(), status: r.u32(), count: r.u32(), pasid: r.u32(), irq: r.u32(), dst: r.u64() };
   const buf = r.bytes();
-  if (buf.length !== d.buffer().length) throw new Error('snapshot: dma-test buffer size does not match');
-  d.buffer().set(buf);
-  d.pending = undefined;
+  if (buf.length !== DMAT_BUFFER_SIZE) throw new Error(`snapshot: ${what} buffer is ${buf.length} bytes, not ${DMAT_BUFFER_SIZE}`);
+  let pending: DmaTestDevice['pending'];
   if (r.bool()) {
     const kind = KINDS[r.u8()];
-    if (!kind) throw new Error('snapshot: dma-test pending command kind is unknown');
-    d.pending = { op: { kind, iova: r.u64(), dst: r.u64(), len: r.u32(), bufOffset: r.u32() }, retries: r.u32() };
+    if (!kind) throw new Error(`snapshot: ${what} pending command kind is unknown`);
+    pending = { op: { kind, iova: r.u64(), dst: r.u64(), len: r.u32(), bufOffset: r.u32() }, retries: r.u32() };
+    const { len, bufOffset } = pending.op;
+    if (len < 1 || bufOffset + len > DMAT_BUFFER_SIZE) throw new Error(`snapshot: ${what} pending command moves ${len} bytes at buffer offset ${bufOffset}, outside its ${DMAT_BUFFER_SIZE}-byte buffer`);
   }
+  if (fn.groups !== (pending ? 1 : 0)) throw new Error(`snapshot: ${what} has ${fn.groups} outstanding page requests for ${pending ? 'one' : 'no'} waiting command`);
+  return () => {
+    fn.apply(() => d.responseHandler());
+    d.regs = regs;
+    d.buffer().set(buf);
+    d.pending = pending;
+  };
 }

@@ -4,9 +4,10 @@
  * page response of the PRI group saved with the same index).
  */
 import { ByteWriter, type ByteReader } from '../../snapshot/format.js';
-import { loadFunction, saveFunction } from '../common/snapshot.js';
-import { decodeDescriptor, encodeDescriptor } from './descriptor.js';
+import { prepareFunction, saveFunction } from '../common/snapshot.js';
+import { DESC_BYTES, decodeDescriptor, encodeDescriptor } from './descriptor.js';
 import type { SwqDevice, SwqJob } from './device.js';
+import { SWQ_DEPTH, SWQ_PASID_SLOTS } from './regs.js';
 
 const REG_NAMES = ['cfg', 'swerrLo', 'swerrHi', 'completed', 'errors', 'portalStatus'] as const;
 
@@ -25,19 +26,34 @@ export function saveSwq(d: SwqDevice): Uint8Array {
   return w.finish();
 }
 
-/** Restores a device saved by saveSwq. */
-export function loadSwq(d: SwqDevice, r: ByteReader): void {
-  const jobs: SwqJob[] = [];
-  loadFunction(r, d.fn, (i) => (code) => {
-    const job = jobs[i];
-    if (job) d.responseHandler(job)(code);
-  });
-  for (const k of REG_NAMES) d.regs[k] = r.u32();
-  d.pasidTable.set(new Uint32Array(r.bytes().slice().buffer));
-  d.portal.set(r.bytes());
+/** Reads and checks a device saved by saveSwq; returns how to apply it (changes nothing itself). */
+export function prepareSwq(d: SwqDevice, r: ByteReader): () => void {
+  const what = `swq ${d.sid.toString(16)}`;
+  const fn = prepareFunction(r, d.fn, what);
+  const regs = { ...d.regs };
+  for (const k of REG_NAMES) regs[k] = r.u32();
+  const table = r.bytes();
+  if (table.length !== SWQ_PASID_SLOTS * 4) throw new Error(`snapshot: ${what} PASID table is ${table.length} bytes, not ${SWQ_PASID_SLOTS * 4}`);
+  const portal = r.bytes();
+  if (portal.length !== DESC_BYTES) throw new Error(`snapshot: ${what} portal is ${portal.length} bytes, not ${DESC_BYTES}`);
   const n = r.u32();
+  if (n > SWQ_DEPTH || n !== fn.groups) throw new Error(`snapshot: ${what} has ${n} descriptors in flight for ${fn.groups} outstanding page requests (queue depth ${SWQ_DEPTH})`);
+  const jobs: SwqJob[] = [];
   for (let i = 0; i < n; i++) {
-    jobs.push({ desc: decodeDescriptor(r.bytes()), offset: r.u32(), retries: r.u32(), result: r.u32() });
+    const desc = r.bytes();
+    if (desc.length !== DESC_BYTES) throw new Error(`snapshot: ${what} descriptor ${i} is ${desc.length} bytes, not ${DESC_BYTES}`);
+    const job = { desc: decodeDescriptor(desc), offset: r.u32(), retries: r.u32(), result: r.u32() };
+    if (job.result > 1) throw new Error(`snapshot: ${what} descriptor ${i} compare result ${job.result} is not 0 or 1`);
+    jobs.push(job);
   }
-  d.jobs = jobs;
+  return () => {
+    fn.apply((i) => (code) => {
+      const job = jobs[i];
+      if (job) d.responseHandler(job)(code);
+    });
+    d.regs = regs;
+    d.pasidTable.set(new Uint32Array(table.slice().buffer));
+    d.portal.set(portal);
+    d.jobs = jobs;
+  };
 }

@@ -75,6 +75,24 @@ export class PageGroups {
     return [...this.open.values()];
   }
 
+  /**
+   * Replaces the open groups with `groups` (a snapshot's, oldest first), as
+   * they are: one step per group, whatever their page counts. Throws naming
+   * the index of a group that is already in the list, or when there are more
+   * than MAX_OPEN_GROUPS; nothing changes then.
+   */
+  restore(groups: readonly OpenGroup[]): void {
+    if (groups.length > MAX_OPEN_GROUPS) throw new Error(`state.groups: ${groups.length} open groups, at most ${MAX_OPEN_GROUPS} can be`);
+    const next = new Map<string, OpenGroup>();
+    groups.forEach((g, i) => {
+      const key = keyOf(g);
+      if (next.has(key)) throw new Error(`state.groups[${i}]: ${groupName(g)} is open twice`);
+      next.set(key, { sid: g.sid, pasid: g.pasid, prgi: g.prgi, pages: g.pages, complete: g.complete });
+    });
+    this.open.clear();
+    for (const [k, g] of next) this.open.set(k, g);
+  }
+
   /** Forgets every group (unit reset). */
   clear(): void {
     this.open.clear();

@@ -202,6 +202,7 @@ export class PageRequestService implements PageRequestSink {
   loadState(s: PageRequestState): void {
     if (!Array.isArray(s?.groups)) throw new Error('state.groups: not an array');
     const stats = zeroStats();
+    for (const k of Object.keys(s.stats ?? {})) if (!Object.hasOwn(stats, k)) throw new Error(`state.stats.${k}: no such counter`);
     for (const k of Object.keys(stats) as (keyof PageRequestStats)[]) {
       const v = s.stats?.[k];
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Error(`state.stats.${k}: ${String(v)} is not a count`);
@@ -215,13 +216,7 @@ export class PageRequestService implements PageRequestSink {
       if (g.pages < 1) throw new Error(`state.groups[${i}].pages: an open group has at least one page`);
       if (typeof g.complete !== 'boolean') throw new Error(`state.groups[${i}].complete: not a boolean`);
     });
-    this.groups.clear();
-    for (const g of s.groups) {
-      // Replays the group's pages; only the last may carry LPIG, so `complete` comes back as saved.
-      for (let k = 1; k <= g.pages; k++) {
-        this.groups.noteQueued({ sid: g.sid, pasid: g.pasid, prgi: g.prgi, lpig: g.complete && k === g.pages, addr: 0n, read: false, write: false, exec: false, priv: false });
-      }
-    }
+    this.groups.restore(s.groups);
     Object.assign(this.stats, stats);
   }
 

@@ -1,0 +1,45 @@
+/**
+ * The part of a machine config a snapshot must agree with, normalized so
+ * that configs building the same machine compare equal: defaults filled in
+ * (profile, every VT-d option as the unit's profile resolved it from
+ * `iommu` or a QEMU property string, RAM size, device options), BDFs in one
+ * spelling, devices in requester-id order, object keys sorted. Hooks, logs,
+ * RMRRs (they only shape the ACPI table) and the core are not part of it.
+ */
+import type { Machine } from '../machine.js';
+import { parseBdf, formatBdf } from '../types.js';
+
+/** Default DMA address width of a device (devices/registry.ts DeviceOptions). */
+const DEFAULT_DMA_MASK_BITS = 64;
+
+/** JSON of `v` with every object's keys sorted (arrays keep their order). */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** The normalized config key of machine `m` (canonical JSON). */
+export function configKey(m: Machine): string {
+  const c = m.config;
+  const devices = (c.devices ?? [])
+    .map((d) => ({ sid: parseBdf(d.bdf), kind: d.kind, dmaMaskBits: d.kind === 'dma-test' ? (d.dmaMaskBits ?? DEFAULT_DMA_MASK_BITS) : undefined }))
+    .sort((a, b) => a.sid - b.sid)
+    .map(({ sid, ...rest }) => ({ bdf: formatBdf(sid), ...rest }));
+  return canonical({ profile: m.vtd.profile.name, iommu: m.vtd.profile.options, ramMib: c.ramMib ?? 256, devices });
+}
+
+/** Throws unless `stored` (a snapshot's CONF text) describes the same machine as `m`. */
+export function checkConfigKey(stored: string, m: Machine): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stored);
+  } catch {
+    throw new Error('snapshot: section "CONF" is not JSON');
+  }
+  const want = configKey(m);
+  if (canonical(parsed) !== want) throw new Error(`snapshot: machine config differs (snapshot ${canonical(parsed)}, machine ${want})`);
+}
