@@ -271,12 +271,21 @@ export class Machine {
     });
   }
 
-  /** The whole machine state (RAM, VT-d unit, devices) in the versioned snapshot format (snapshot/format.ts). */
+  /**
+   * The whole machine state (RAM, VT-d unit, devices) in the versioned,
+   * checksummed snapshot format (snapshot/format.ts). Throws for a
+   * VMM-backed machine (`config.backing`): its RAM and DMA are the host's.
+   */
   snapshot(): Uint8Array {
     return snapshotMachine(this);
   }
 
-  /** Restores a snapshot taken from a machine with the same config; throws an Error naming what does not fit. */
+  /**
+   * Restores a snapshot taken from a machine with an equal config, all or
+   * nothing: throws an Error naming what does not fit (damaged bytes,
+   * another config, a state the machine could not be in) and then has
+   * changed nothing (snapshot/machine-snapshot.ts).
+   */
   restore(bytes: Uint8Array): void {
     restoreMachine(this, bytes);
   }

@@ -100,8 +100,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   readonly prq: PageRequestService;
   /** Recent log lines (bounded), newest last. */
   readonly logLines: string[] = [];
-  /** Guest register accesses so far: what a VMM bounds its work per access by (vmm/work-budget.ts). */
-  accesses = 0;
+  private accessCount = 0;
   private readonly logSink: (msg: string) => void;
   private qi: InvalidationQueue;
   private ttm: number = TTM.LEGACY;
@@ -156,14 +155,14 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
 
   /** Guest 4-byte MMIO read at `offset` from the register base: the dword as a u32. Bad offsets read 0 (logged). */
   read32(offset: number): number {
-    this.accesses++;
+    this.accessCount++;
     if (this.qi.backlog) this.qi.drainBacklog();
     return this.regs.read32(offset);
   }
 
   /** Guest 8-byte MMIO read at `offset`: returns the low dword; the high dword is then in `readHigh`. */
   read64(offset: number): number {
-    this.accesses++;
+    this.accessCount++;
     if (this.qi.backlog) this.qi.drainBacklog();
     return this.regs.read64(offset);
   }
@@ -179,7 +178,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
    * 32-bit integer is a host bug: Error naming `value`.
    */
   write32(offset: number, value: number): void {
-    this.accesses++;
+    this.accessCount++;
     if (value !== (value | 0) && value !== (value >>> 0)) throw new Error(`value: ${String(value)} is not a 32-bit integer`);
     if (this.qi.backlog) this.qi.drainBacklog();
     this.regs.write32(offset, value);
@@ -191,7 +190,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
    * writes, low first.
    */
   write64(offset: number, lo: number, hi: number): void {
-    this.accesses++;
+    this.accessCount++;
     if (lo !== (lo | 0) && lo !== (lo >>> 0)) throw new Error(`lo: ${String(lo)} is not a 32-bit integer`);
     if (hi !== (hi | 0) && hi !== (hi >>> 0)) throw new Error(`hi: ${String(hi)} is not a 32-bit integer`);
     if (this.qi.backlog) this.qi.drainBacklog();
@@ -200,14 +199,14 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
 
   /** Guest MMIO read at `offset` from the register base (4 or 8 bytes), as a BigInt (convenience over read32/read64). */
   mmioRead(offset: number, size: number): bigint {
-    this.accesses++;
+    this.accessCount++;
     if (this.qi.backlog) this.qi.drainBacklog();
     return this.regs.read(offset, size);
   }
 
   /** Guest MMIO write at `offset` from the register base (4 or 8 bytes), BigInt value (convenience over write32/write64). */
   mmioWrite(offset: number, size: number, value: bigint): void {
-    this.accesses++;
+    this.accessCount++;
     if (typeof value !== 'bigint') throw new Error(`value: ${String(value)} is not a bigint`);
     if (this.qi.backlog) this.qi.drainBacklog();
     this.regs.write(offset, size, value);
@@ -224,6 +223,11 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     this.core.setTranslationEnabled(false);
     this.core.setRootTable(0n, 0);
     configureCore(this.core, this.profile);
+  }
+
+  /** Guest register accesses so far: what a VMM bounds its work per access by (vmm/work-budget.ts). */
+  get accesses(): number {
+    return this.accessCount;
   }
 
   /** The root table address latched by the last SRTP (0 before one). */
