@@ -53,6 +53,15 @@ function dmaWrite(dev: GuestDmaTest, iova: bigint, byte: number, pasid?: number)
 
 const ramByte = (g: Guest, gpa: bigint): number => g.host.guestRam.read(gpa, 1)[0]!;
 
+/** A second-stage table mapping `iova` -> `gpa` behind PASID entry `pasid` (PGTT 2, `did`), made known by a PASID-cache invalidation. */
+function secondStageAt(g: Awaited<ReturnType<typeof scalableGuest>>, pasid: number, did: number, iova: bigint, gpa: bigint): PageTableBuilder {
+  const ss = new PageTableBuilder(g.env.mem, g.env.alloc, { stage: 'ss', levels: 4 });
+  ss.map(iova, gpa, 12, RW_SS);
+  g.pasids.setPasid(pasid, encodePasidEntry({ P: true, PGTT: PGTT.SECOND_STAGE, DID: did, AW: 2, SSPTPTR: ss.rootPointer }));
+  g.qi.submitSync([D.pc(1, did, pasid)]);
+  return ss;
+}
+
 describe.skipIf(!existsSync(wasmPath()))('nested mode: the guest\'s IOTLB invalidations reach the host', () => {
   it.each([
     ['domain-selective', (did: number) => D.iotlb(2, did)],
@@ -79,10 +88,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested mode: the guest\'s IOTLB invali
 describe.skipIf(!existsSync(wasmPath()))('nested mode: every PGTT is served or refused with the spec\'s fault', () => {
   it('PGTT 2 (second stage) is shadowed and follows the guest\'s IOTLB invalidations', async () => {
     const g = await scalableGuest('nested');
-    const ss = new PageTableBuilder(g.env.mem, g.env.alloc, { stage: 'ss', levels: 4 });
-    ss.map(0x5000n, 0x220_0000n, 12, RW_SS);
-    g.pasids.setPasid(7, encodePasidEntry({ P: true, PGTT: PGTT.SECOND_STAGE, DID: 4, AW: 2, SSPTPTR: ss.rootPointer }));
-    g.qi.submitSync([D.pc(1, 4, 7)]);
+    const ss = secondStageAt(g, 7, 4, 0x5000n, 0x220_0000n);
     expect(dmaWrite(g.dev, 0x5010n, 0x27, 7)).toBe(STATE.DONE);
     expect(ramByte(g, 0x220_0010n)).toBe(0x27);
     ss.map(0x6000n, 0x221_0000n, 12, RW_SS);
@@ -120,10 +126,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested mode: every PGTT is served or r
 describe.skipIf(!existsSync(wasmPath()))('shadow mode: scalable-mode guests', () => {
   it('PGTT 2 behind RID_PASID: requests without PASID use the shadowed second stage', async () => {
     const g = await scalableGuest('shadow');
-    const ss = new PageTableBuilder(g.env.mem, g.env.alloc, { stage: 'ss', levels: 4 });
-    ss.map(0x9000n, 0x240_0000n, 12, RW_SS);
-    g.pasids.setPasid(0, encodePasidEntry({ P: true, PGTT: PGTT.SECOND_STAGE, DID: 3, AW: 2, SSPTPTR: ss.rootPointer }));
-    g.qi.submitSync([D.pc(1, 3, 0), D.iotlb(2, 3)]);
+    secondStageAt(g, 0, 3, 0x9000n, 0x240_0000n);
     expect(dmaWrite(g.dev, 0x9008n, 0x90)).toBe(STATE.DONE);
     expect(ramByte(g, 0x240_0008n)).toBe(0x90);
     g.vm.close();
@@ -131,10 +134,7 @@ describe.skipIf(!existsSync(wasmPath()))('shadow mode: scalable-mode guests', ()
 
   it('PGTT 2 at a PASID gets a host PASID and its own shadow', async () => {
     const g = await scalableGuest('shadow');
-    const ss = new PageTableBuilder(g.env.mem, g.env.alloc, { stage: 'ss', levels: 4 });
-    ss.map(0xa000n, 0x241_0000n, 12, RW_SS);
-    g.pasids.setPasid(12, encodePasidEntry({ P: true, PGTT: PGTT.SECOND_STAGE, DID: 8, AW: 2, SSPTPTR: ss.rootPointer }));
-    g.qi.submitSync([D.pc(1, 8, 12)]);
+    secondStageAt(g, 12, 8, 0xa000n, 0x241_0000n);
     expect(dmaWrite(g.dev, 0xa000n, 0x12, 12)).toBe(STATE.DONE);
     expect(ramByte(g, 0x241_0000n)).toBe(0x12);
     g.vm.close();

@@ -56,7 +56,7 @@ const span = (level: number): number => ENTRIES ** level;
 const addrPage = (lo: number, hi: number): number => (hi & 0xfffff) * 0x10_0000 + (lo >>> 12);
 
 /** True when a present entry at `level` has reserved bits set (§9.8). */
-export function ssReserved(lo: number, hi: number, level: number, limits: SsLimits): boolean {
+function ssReserved(lo: number, hi: number, level: number, limits: SsLimits): boolean {
   if (hi & BIT62_HI) return true;
   if (limits.haw < 52 && (addrPage(lo, hi) >= 2 ** (limits.haw - 12))) return true;
   const leaf = level === 0 || ((lo & PS) !== 0 && level <= 2);
