@@ -138,7 +138,7 @@ export class GuestMirror implements ModeHandler {
   }
 
   /** Makes the host state of (d, gpasid) follow the guest's entry. */
-  sync(d: VmDevice, gpasid: number | undefined, budget: WorkBudget): void {
+  private sync(d: VmDevice, gpasid: number | undefined, budget: WorkBudget): void {
     if (budget.left < 0) return this.blockDevice(d, 'the guest access ran out of work budget');
     const view = this.view();
     const want = wantOf(view, d.vrid, gpasid);
@@ -240,7 +240,7 @@ export class GuestMirror implements ModeHandler {
   }
 
   /** A host PASID for guest PASID `g` from the VM's set, recorded in the gPASID -> hPASID table. */
-  mapHostPasid(g: number): number {
+  private mapHostPasid(g: number): number {
     const { ctx, ids } = this.vm;
     const h = ctx.pasidAlloc(ids.pasidSet);
     try {
