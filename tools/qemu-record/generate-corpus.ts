@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { FAMILIES } from './families.js';
 import { FS_FAMILIES } from './fs-families.js';
 import { REGISTER_FAMILIES } from './register-families.js';
+import { SEQUENCE_FAMILIES } from './sequence-families.js';
+import { FINDINGS_FAMILIES } from './findings-families.js';
 import { formatReplay, record } from './record.js';
 
 /** Lays a scenario out like the shared files: one step per line. */
@@ -36,7 +38,11 @@ async function main(argv: string[]): Promise<number> {
   const dir = argv[0];
   if (!dir) { console.error('usage: generate-corpus <dir> [seedsPerFamily] [family...]'); return 2; }
   const seeds = Number(argv[1] ?? 4);
-  const all = { ...FAMILIES, ...FS_FAMILIES, ...REGISTER_FAMILIES, ...onQemu10({ ...FAMILIES, 'register-pokes': REGISTER_FAMILIES['register-pokes'] }) };
+  const both = { ...SEQUENCE_FAMILIES, ...FINDINGS_FAMILIES };
+  const all = {
+    ...FAMILIES, ...FS_FAMILIES, ...REGISTER_FAMILIES, ...both,
+    ...onQemu10({ ...FAMILIES, 'register-pokes': REGISTER_FAMILIES['register-pokes'], ...both }),
+  };
   const names = argv.length > 2 ? argv.slice(2) : Object.keys(all);
   mkdirSync(dir, { recursive: true });
   let ok = 0;

@@ -1,0 +1,226 @@
+/**
+ * Scenario families for the behaviours random guest programs found (issue
+ * 26): multi-page DMA around a failing page, PASID-entry faults under FPD,
+ * IOTLB entries of devices sharing a legacy domain, a misaligned IQT in a
+ * 256-bit queue, and one translation per large page across a DMA range.
+ * One family per behaviour, recorded on QEMU 7.2 and 10.0 (`-10-` names).
+ */
+import {
+  DESCS, DEVICES, GPA, Queue, awField, legacyContext, legacyRoot, machine, mapSinks, pasidEntry,
+  pasidEntryAt, pattern, probe, sinkOf, smDevice, smRoot, ssTree,
+} from './guest.js';
+import { REG, Rng, ScenarioBuilder } from './scenario-builder.js';
+import type { PageTree } from './page-tree.js';
+
+/** One device's translation in legacy or scalable mode, through `t`, domain 1. */
+function oneDevice(b: ScenarioBuilder, scalable: boolean, aw: 39 | 48, t: PageTree, fpd = false): bigint {
+  const field = awField(aw).field;
+  if (!scalable) {
+    legacyRoot(b);
+    return legacyContext(b, DEVICES[0], { slpt: t.top, aw: field, did: 1, fpd });
+  }
+  smRoot(b);
+  const d = smDevice(b, 0);
+  b.memWrite(pasidEntryAt(d, 0), pasidEntry({ slpt: t.top, aw: field, did: 1, fpd }));
+  return pasidEntryAt(d, 0);
+}
+
+/**
+ * A DMA over two pages whose first page fails — not present, read-only for a
+ * write, or an IOTLB entry without the permission (a read cached it) — while
+ * the second page translates, is read-only, or fails too; an FPD context
+ * suppresses some faults. Memory written, the buffer read back through a
+ * good mapping, and the fault registers show what happened past the fault.
+ */
+export function dmaPastFault(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const scalable = rng.chance(0.4);
+  const aw = rng.pick([39, 48] as const);
+  const t = ssTree(b, GPA.TABLES, aw);
+  oneDevice(b, scalable, aw, t, rng.chance(0.25));
+  mapSinks(t, 1);
+  const out = 0x7000000n; // a good 2-page mapping the buffer is written back through
+  t.map(out, GPA.SINK + 0x10000n, 3n);
+  t.map(out + 0x1000n, GPA.SINK + 0x11000n, 3n);
+  b.setRootTable(GPA.ROOT | (scalable ? 0x400n : 0n)).globalInvalidateRegs().enableTranslation();
+  for (let r = 0; r < 4; r++) {
+    const base = BigInt(0x1000 * (0x10 + r * 0x10 + rng.int(8)));
+    const p0 = GPA.DATA + BigInt(r) * 0x4000n;
+    b.memFill(p0, 0x1000, 0x80 + r).memFill(p0 + 0x1000n, 0x1000, 0x90 + r).memFill(p0 + 0x2000n, 0x2000, 0);
+    const first = rng.pick(['absent', 'read-only', 'cached-read-only', 'ok']);
+    const second = rng.pick(['ok', 'ok', 'absent', 'read-only']);
+    const write = first === 'read-only' || first === 'cached-read-only' || rng.chance(0.5);
+    const target = write ? p0 + 0x2000n : p0;
+    if (first !== 'absent') t.map(base, target, first === 'ok' ? 3n : 1n);
+    if (second !== 'absent') t.map(base + 0x1000n, target + 0x1000n, second === 'ok' ? 3n : 1n);
+    if (first === 'cached-read-only') b.dmaRead(DEVICES[0], base, 8);
+    const off = BigInt(0x800 + rng.int(0x700) & ~7);
+    const len = Number(0x1000n - off) + 16 + rng.int(0x600);
+    if (write) {
+      b.memFill(GPA.SINK + 0x10000n, 0x2000, 0xa5).dmaRead(DEVICES[0], out, len); // buffer = known bytes
+      b.dmaWrite(DEVICES[0], base + off, len).memRead(target + off, 64).memRead(target + 0x1000n, 64);
+    } else {
+      b.dmaRead(DEVICES[0], base + off, len).memFill(GPA.SINK + 0x10000n, 0x2000, 0);
+      b.dmaWrite(DEVICES[0], out, len).memRead(GPA.SINK + 0x10000n, 32).memRead(GPA.SINK + 0x10000n + (0x1000n - off), 32);
+    }
+    b.readFaultState().clearFaults().mmioRead(REG.FSTS, 4);
+  }
+  return b.build(`gen-dma-past-fault-${seed}`, 'two-page DMA whose first page fails: what happens to the rest',
+    machine('qemu-7.2', { scalable, aw }));
+}
+
+/**
+ * PASID entries with FPD=1 that are not present or invalid (PGTT, AW), found
+ * when the context entry is fetched (after a context-cache invalidation) or
+ * with the context entry cached; FPD=0 for contrast.
+ */
+export function pasidFpd(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const aw = rng.pick([39, 48] as const);
+  const t = ssTree(b, GPA.TABLES, aw);
+  const iova = BigInt(0x1000 * (1 + rng.int(0x400)));
+  t.map(iova, GPA.DATA, 3n);
+  mapSinks(t, 1);
+  pattern(b, GPA.DATA, 0x4f);
+  const at = oneDevice(b, true, aw, t);
+  const good = pasidEntry({ slpt: t.top, aw: awField(aw).field, did: 1 });
+  b.setRootTable(GPA.ROOT | 0x400n).globalInvalidateRegs().enableTranslation();
+  probe(b, DEVICES[0], iova);
+  for (let r = 0; r < 5; r++) {
+    const fpd = rng.chance(0.75) ? 2n : 0n;
+    const bad = rng.pick([
+      () => (good[0]! & ~1n) | fpd,
+      () => (good[0]! & ~(7n << 6n)) | (BigInt(rng.pick([0, 3, 5, 6, 7])) << 6n) | fpd,
+      () => (good[0]! & ~(7n << 2n)) | (BigInt(rng.pick([0, 3, 4, 7])) << 2n) | fpd,
+    ])();
+    b.memWrite(at, [bad]);
+    if (rng.chance(0.7)) b.mmioWrite(REG.CCMD, 8, 0xa000000000000000n);
+    b.mmioWrite(REG.IOTLB, 8, 0x9000000000000000n);
+    probe(b, DEVICES[0], iova);
+    b.clearFaults().mmioRead(REG.FSTS, 4);
+    b.memWrite(at, good).globalInvalidateRegs(false);
+    if (rng.chance(0.4)) probe(b, DEVICES[0], iova);
+  }
+  return b.build(`gen-pasid-fpd-${seed}`, 'not-present or invalid PASID entries with FPD=1', machine('qemu-7.2', { scalable: true, aw }));
+}
+
+/**
+ * Devices sharing a legacy-mode domain (same DID, same or different tables):
+ * fills from each device, leaves changed without invalidation, and
+ * domain/page/global invalidations; each device's probe shows whose IOTLB
+ * entry it hits.
+ */
+export function legacyIotlbSid(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const aw = rng.pick([39, 48] as const);
+  const n = 2 + rng.int(2);
+  legacyRoot(b);
+  const shared = rng.chance(0.6);
+  const trees: PageTree[] = [];
+  const iova = BigInt(0x1000 * (1 + rng.int(0x400)));
+  for (let i = 0; i < (shared ? 1 : n); i++) {
+    const t = ssTree(b, GPA.TABLES + BigInt(i) * 0x10000n, aw);
+    t.map(iova, GPA.DATA + BigInt(i) * 0x2000n, 3n);
+    mapSinks(t, n);
+    pattern(b, GPA.DATA + BigInt(i) * 0x2000n, 0x50 + i);
+    pattern(b, GPA.DATA + BigInt(i) * 0x2000n + 0x1000n, 0x70 + i);
+    trees.push(t);
+  }
+  const did = 1 + rng.int(4);
+  for (let i = 0; i < n; i++) legacyContext(b, DEVICES[i]!, { slpt: trees[shared ? 0 : i]!.top, aw: awField(aw).field, did });
+  b.setRootTable(GPA.ROOT).globalInvalidateRegs().enableTranslation();
+  const flip = new Array<boolean>(trees.length).fill(false);
+  const actions: (() => void)[] = [
+    () => {
+      const i = rng.int(trees.length);
+      flip[i] = !flip[i];
+      b.memWrite(trees[i]!.entryAt.get(`${iova}:0`)!, [(GPA.DATA + BigInt(i) * 0x2000n + (flip[i] ? 0x1000n : 0n)) | 3n]);
+    },
+    () => b.mmioWrite(REG.IOTLB, 8, 0xa000000000000000n | (BigInt(rng.chance(0.7) ? did : did + 1) << 32n)),
+    () => b.mmioWrite(REG.IVA, 8, iova).mmioWrite(REG.IOTLB, 8, 0xb000000000000000n | (BigInt(did) << 32n)),
+    () => b.mmioWrite(REG.IOTLB, 8, 0x9000000000000000n),
+    () => b.mmioWrite(REG.CCMD, 8, 0xa000000000000000n),
+  ];
+  for (let r = 0; r < 10; r++) {
+    for (let k = 0; k < 1 + rng.int(3); k++) probe(b, DEVICES[rng.int(n)]!, iova, false);
+    if (rng.chance(0.8)) rng.pick(actions)();
+  }
+  return b.build(`gen-legacy-iotlb-sid-${seed}`, 'legacy mode: devices sharing a domain, whose IOTLB entry each hits',
+    machine('qemu-7.2', { aw, devices: n }));
+}
+
+/**
+ * IQT writes with bit 4 set in a 256-bit queue (8- and 4-byte), between good
+ * ones: IQT and IQH read back, FSTS.IQE, the waits that ran.
+ */
+export function iqtBit4(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  legacyRoot(b);
+  b.setRootTable(GPA.ROOT);
+  const q = new Queue(b, true).enable();
+  for (let r = 0; r < 5; r++) {
+    q.waitAndCheck();
+    const bad = q.tailBytes + 16n + BigInt(rng.int(3)) * 32n;
+    b.memWrite(GPA.QUEUE + q.tailBytes, [0x25n | (0x3300n + BigInt(r) << 32n), GPA.STATUS + 8n, 0n, 0n]);
+    if (rng.chance(0.5)) b.mmioWrite(REG.IQT, 8, bad);
+    else b.mmioWrite(REG.IQT, 4, bad);
+    b.mmioRead(REG.IQT, 8).mmioRead(REG.IQH, 8).mmioRead(REG.FSTS, 4).memRead(GPA.STATUS + 8n, 8);
+    if (rng.chance(0.5)) b.mmioWrite(REG.FSTS, 4, 0x10);
+    b.mmioWrite(REG.IQT, 8, q.tailBytes).mmioRead(REG.IQH, 8);
+  }
+  return b.build(`gen-iqt-bit4-${seed}`, '256-bit queue: IQT with bit 4 set', machine('qemu-7.2', { scalable: true }));
+}
+
+/**
+ * One translation per large page across a DMA range: 4 KiB pages of a 2 MiB
+ * region, one of them cached, the region then remapped as a 2 MiB leaf
+ * without invalidation; a DMA over both pages starting in the uncached one.
+ */
+export function largeEntryRange(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const scalable = rng.chance(0.4);
+  const aw = rng.pick([39, 48] as const);
+  const t = ssTree(b, GPA.TABLES, aw);
+  oneDevice(b, scalable, aw, t);
+  mapSinks(t, 1);
+  const big = 0x2000000n + BigInt(rng.int(8)) * 0x200000n;
+  const huge = 0x4000000n; // 2 MiB-aligned data of the big leaf
+  const p0 = big + BigInt(rng.int(510)) * 0x1000n;
+  const out = 0x7000000n; // a good 2-page mapping the buffer is written back through
+  t.map(out, GPA.SINK + 0x10000n, 3n);
+  t.map(out + 0x1000n, GPA.SINK + 0x11000n, 3n);
+  for (const [i, iv] of [p0, p0 + 0x1000n].entries()) {
+    t.map(iv, GPA.DATA + BigInt(i) * 0x1000n, 3n);
+    b.memFill(GPA.DATA + BigInt(i) * 0x1000n, 0x1000, 0xa0 + i).memFill(huge + (iv - big), 0x1000, 0xb0 + i);
+  }
+  b.setRootTable(GPA.ROOT | (scalable ? 0x400n : 0n)).globalInvalidateRegs().enableTranslation();
+  const cached = rng.chance(0.75) ? 'second' : rng.pick(['both', 'none']);
+  if (cached !== 'none') b.dmaRead(DEVICES[0], p0 + 0x1000n, 8);
+  if (cached === 'both') b.dmaRead(DEVICES[0], p0, 8);
+  const pde = t.entryAt.get(`${p0}:1`)!;
+  b.memWrite(pde, [huge | 0x80n | 3n]);
+  const len = 0x800 + rng.int(0x700);
+  const x = BigInt(rng.int(0x400) & ~7);
+  const iv = p0 + 0x1000n - x;
+  if (rng.chance(0.5)) {
+    b.dmaRead(DEVICES[0], iv, len).memFill(GPA.SINK + 0x10000n, 0x2000, 0).dmaWrite(DEVICES[0], out, len);
+    b.memRead(GPA.SINK + 0x10000n, 16).memRead(GPA.SINK + 0x10000n + x, 32);
+  } else {
+    b.memFill(sinkOf(DEVICES[0]), 64, 0x3c).dmaRead(DEVICES[0], sinkOf(DEVICES[0]), 64);
+    b.dmaWrite(DEVICES[0], iv, len).memRead(huge + (p0 - big) + 0x1000n, 32).memRead(GPA.DATA + 0x1000n, 32);
+  }
+  probe(b, DEVICES[0], p0 + 0x1000n);
+  return b.build(`gen-large-entry-range-${seed}`, '4 KiB pages promoted to a 2 MiB leaf without invalidation, one DMA across them',
+    machine('qemu-7.2', { scalable, aw }));
+}
+
+/** The issue-26 families by name. */
+export const FINDINGS_FAMILIES: Record<string, (seed: number) => object> = {
+  'dma-past-fault': dmaPastFault, 'pasid-fpd': pasidFpd, 'legacy-iotlb-sid': legacyIotlbSid, 'iqt-bit4': iqtBit4,
+  'large-entry-range': largeEntryRange,
+};

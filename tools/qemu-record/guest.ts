@@ -1,0 +1,202 @@
+/**
+ * Guest-driver idioms shared by the scenario families that compare the
+ * `qemu-*` profiles with QEMU: legacy and scalable-mode structures for
+ * several devices (§9.1-9.6), second-stage tables (§9.8), an invalidation
+ * queue of either width (§6.5.2) and DMA probes whose result shows which
+ * translation a device used. Everything is written as scenario steps
+ * (guest memory and MMIO only), so QEMU and the model see the same program.
+ */
+import { PageTree } from './page-tree.js';
+import { GCMD, REG, type Rng, type ScenarioBuilder } from './scenario-builder.js';
+
+/** Devices on bus 0 (FORMAT.md: slots 00 and 1F are the chipset's). */
+export const DEVICES = ['00:03.0', '00:04.0', '00:05.0'] as const;
+/** Guest-physical layout used by the families. */
+export const GPA = {
+  ROOT: 0x100000n, CTX: 0x101000n, QUEUE: 0x180000n, STATUS: 0x190000n,
+  /** PASID directories, 64 KiB per device: directory pages, then its PASID table at +32 KiB. */
+  PASID: 0x1c0000n,
+  /** Page tables are allocated from here upward. */
+  TABLES: 0x200000n,
+  /** Data pages (patterns) from here. */
+  DATA: 0x800000n,
+  /** Pages devices write to. */
+  SINK: 0xc00000n,
+} as const;
+
+/** devfn of `bdf` (`00:DD.F`). */
+export function devfn(bdf: string): number {
+  return (parseInt(bdf.slice(3, 5), 16) << 3) | parseInt(bdf.slice(6), 10);
+}
+
+/** 16 recognisable qwords at `gpa`, tagged with `tag`. */
+export function pattern(b: ScenarioBuilder, gpa: bigint, tag: number): void {
+  b.memWrite(gpa, Array.from({ length: 16 }, (_, i) => (BigInt(tag) << 24n) | 0xc0de00n | BigInt(i)));
+}
+
+/** Context-entry AW field (§9.3) and table levels for a guest address width. */
+export function awField(aw: 39 | 48): { field: bigint; levels: number } {
+  return aw === 39 ? { field: 1n, levels: 3 } : { field: 2n, levels: 4 };
+}
+
+/** Legacy root table with one context table for bus 0 (§9.1). */
+export function legacyRoot(b: ScenarioBuilder): void {
+  b.page(GPA.ROOT).page(GPA.CTX).memWrite(GPA.ROOT, [GPA.CTX | 1n, 0n]);
+}
+
+/** The legacy context entry of `bdf` (§9.3): SLPTPTR, TT, AW, DID, FPD. */
+export function legacyContext(b: ScenarioBuilder, bdf: string, e: { slpt: bigint; aw: bigint; did: number; tt?: number; fpd?: boolean }): bigint {
+  const at = GPA.CTX + BigInt(devfn(bdf)) * 16n;
+  b.memWrite(at, [e.slpt | BigInt((e.tt ?? 0) << 2) | (e.fpd ? 2n : 0n) | 1n, e.aw | (BigInt(e.did) << 8n)]);
+  return at;
+}
+
+/** Scalable-mode structures of one device: context entry, PASID directory and table. */
+export interface SmDevice {
+  readonly bdf: string;
+  readonly ctxAt: bigint;
+  readonly dir: bigint;
+  readonly table: bigint;
+}
+
+/** Scalable root table (lower context table for devfn < 128, §9.2). */
+export function smRoot(b: ScenarioBuilder): void {
+  b.page(GPA.ROOT).page(GPA.CTX).memWrite(GPA.ROOT, [GPA.CTX | 1n, 0n]);
+}
+
+/**
+ * The scalable context entry of device number `i` (§9.4) with its own PASID
+ * directory (PDTS `pdts`) whose entry for `ridPasid` points to its own PASID
+ * table. Returns where each structure is.
+ */
+export function smDevice(b: ScenarioBuilder, i: number, opts: { ridPasid?: number; pdts?: number; fpd?: boolean } = {}): SmDevice {
+  const bdf = DEVICES[i]!;
+  const dir = GPA.PASID + BigInt(i) * 0x10000n;
+  const table = dir + 0x8000n;
+  const rid = opts.ridPasid ?? 0;
+  b.page(dir).page(table);
+  const ctxAt = GPA.CTX + BigInt(devfn(bdf) & 0x7f) * 32n;
+  b.memWrite(ctxAt, [dir | BigInt((opts.pdts ?? 0) << 9) | (opts.fpd ? 2n : 0n) | 1n, BigInt(rid), 0n, 0n]);
+  b.memWrite(dir + BigInt(rid >> 6) * 8n, [table | 1n]);
+  return { bdf, ctxAt, dir, table };
+}
+
+/** qw0/qw1 of a PASID entry (§9.6) for a second-stage (PGTT=2) or pass-through (PGTT=4) translation. */
+export function pasidEntry(e: { slpt: bigint; aw: bigint; did: number; pgtt?: number; fpd?: boolean; p?: boolean }): bigint[] {
+  const q0 = e.slpt | (e.aw << 2n) | (BigInt(e.pgtt ?? 2) << 6n) | (e.fpd ? 2n : 0n) | (e.p === false ? 0n : 1n);
+  return [q0, BigInt(e.did), 0n, 0n, 0n, 0n, 0n, 0n];
+}
+
+/** Where the PASID entry of `pasid` lives in device `d`'s table. */
+export function pasidEntryAt(d: SmDevice, pasid: number): bigint {
+  return d.table + BigInt(pasid & 63) * 64n;
+}
+
+/** A second-stage table tree for one address width. */
+export function ssTree(b: ScenarioBuilder, base: bigint, aw: 39 | 48): PageTree {
+  return new PageTree(b, base, awField(aw).levels);
+}
+
+/** SRTP (with TTM=01 for scalable mode), global invalidation by register, TE. */
+export function enableTranslation(b: ScenarioBuilder, scalable: boolean): void {
+  b.setRootTable(GPA.ROOT | (scalable ? 0x400n : 0n)).globalInvalidateRegs().enableTranslation();
+}
+
+/** An invalidation queue in guest memory (§6.5.2): 128- or 256-bit descriptors. */
+export class Queue {
+  private tail = 0n;
+  private waits = 0;
+  constructor(private readonly b: ScenarioBuilder, readonly wide: boolean) {}
+
+  /** IQA (+DW), IQT=0, GCMD.QIE with the other enables given in `keep`. */
+  enable(keep = 0n): this {
+    this.b.page(GPA.QUEUE).page(GPA.STATUS);
+    this.b.mmioWrite(REG.IQA, 8, GPA.QUEUE | (this.wide ? 0x800n : 0n)).mmioWrite(REG.IQT, 8, 0);
+    this.b.mmioWrite(REG.GCMD, 4, GCMD.QIE | keep).mmioRead(REG.GSTS, 4);
+    return this;
+  }
+
+  /** Writes the descriptors at the tail and moves IQT past them; reads IQH and FSTS. */
+  submit(descs: bigint[][]): this {
+    const size = this.wide ? 32n : 16n;
+    for (const d of descs) {
+      this.b.memWrite(GPA.QUEUE + this.tail, [...d, 0n, 0n, 0n, 0n].slice(0, this.wide ? 4 : 2));
+      this.tail = (this.tail + size) % 4096n;
+    }
+    this.b.mmioWrite(REG.IQT, 8, this.tail).mmioRead(REG.IQH, 8).mmioRead(REG.FSTS, 4);
+    return this;
+  }
+
+  /** A wait descriptor (§6.5.2.8) that writes a fresh value to the status page, and that value read back. */
+  waitAndCheck(): this {
+    const data = 0x5a00 + ++this.waits;
+    this.submit([[(BigInt(data) << 32n) | 0x25n, GPA.STATUS]]);
+    this.b.memRead(GPA.STATUS, 8);
+    return this;
+  }
+
+  /** Current tail in bytes. */
+  get tailBytes(): bigint { return this.tail; }
+}
+
+/** Context-cache (type 1) and IOTLB (type 2) descriptors (§6.5.2.1, §6.5.2.3). */
+export const DESCS = {
+  ccGlobal: (): bigint[] => [0x11n, 0n],
+  ccDomain: (did: number): bigint[] => [0x21n | (BigInt(did) << 16n), 0n],
+  ccDevice: (did: number, sid: number, fm: number): bigint[] =>
+    [0x31n | (BigInt(did) << 16n) | (BigInt(sid) << 32n) | (BigInt(fm) << 48n), 0n],
+  iotlbGlobal: (): bigint[] => [0x12n, 0n],
+  iotlbDomain: (did: number): bigint[] => [0x22n | (BigInt(did) << 16n), 0n],
+  iotlbPage: (did: number, addr: bigint, am: number): bigint[] => [0x32n | (BigInt(did) << 16n), addr | BigInt(am)],
+  /** PASID-based IOTLB (type 6, §6.5.2.4): G=2 all of (did, pasid). */
+  pasidIotlb: (did: number, pasid: number): bigint[] => [0x26n | (BigInt(did) << 16n) | (BigInt(pasid) << 32n), 0n],
+  /** PASID cache (type 7, §6.5.2.2): G=3 global. */
+  pasidCacheGlobal: (): bigint[] => [0x37n, 0n],
+} as const;
+
+/** Register-based invalidations (§6.5.1, §11.4.6-8). */
+export const REGS = {
+  ccGlobal: (b: ScenarioBuilder) => b.mmioWrite(REG.CCMD, 8, 0xa000000000000000n),
+  ccDomain: (b: ScenarioBuilder, did: number) => b.mmioWrite(REG.CCMD, 8, 0xc000000000000000n | BigInt(did)),
+  ccDevice: (b: ScenarioBuilder, did: number, sid: number, fm: number) =>
+    b.mmioWrite(REG.CCMD, 8, 0xe000000000000000n | (BigInt(fm) << 32n) | (BigInt(sid) << 16n) | BigInt(did)),
+  iotlbGlobal: (b: ScenarioBuilder) => b.mmioWrite(REG.IOTLB, 8, 0x9000000000000000n),
+  iotlbDomain: (b: ScenarioBuilder, did: number) => b.mmioWrite(REG.IOTLB, 8, 0xa000000000000000n | (BigInt(did) << 32n)),
+  iotlbPage: (b: ScenarioBuilder, did: number, addr: bigint, am: number) =>
+    b.mmioWrite(REG.IVA, 8, addr | BigInt(am)).mmioWrite(REG.IOTLB, 8, 0xb000000000000000n | (BigInt(did) << 32n)),
+} as const;
+
+/** Device `bdf`'s sink page: mapped at IOVA = GPA, so identity and translation agree on it. */
+export function sinkOf(bdf: string): bigint {
+  return GPA.SINK + BigInt(DEVICES.indexOf(bdf as (typeof DEVICES)[number])) * 0x1000n;
+}
+
+/**
+ * A read probe: the device reads 64 bytes at `iova` into its buffer and
+ * writes them to its sink page, which the guest then reads and clears; the
+ * fault registers follow when `faults` is set.
+ */
+export function probe(b: ScenarioBuilder, bdf: string, iova: bigint, faults = true): void {
+  const sink = sinkOf(bdf);
+  b.memFill(sink, 64, 0).dmaRead(bdf, iova, 64).dmaWrite(bdf, sink, 64).memRead(sink, 64);
+  if (faults) b.readFaultState();
+}
+
+/** Maps the sink page of each of the first `devices` devices in `t` (IOVA = GPA). */
+export function mapSinks(t: PageTree, devices: number, flags = 3n): void {
+  for (let i = 0; i < devices; i++) t.map(sinkOf(DEVICES[i]!), sinkOf(DEVICES[i]!), flags);
+}
+
+/** The FORMAT.md machine block. */
+export function machine(profile: 'qemu-7.2' | 'qemu-10.0', o: { scalable?: boolean; aw?: 39 | 48; cm?: boolean; devices?: number }): object {
+  return {
+    profile, ram_mib: 256,
+    iommu: { scalable_mode: o.scalable ?? false, caching_mode: o.cm ?? false, aw_bits: o.aw ?? 39 },
+    devices: DEVICES.slice(0, o.devices ?? 1).map((bdf) => ({ bdf, kind: 'dma-test' })),
+  };
+}
+
+/** A random pick among `n` devices' bdfs. */
+export function someDevice(rng: Rng, n: number): string {
+  return DEVICES[rng.int(n)]!;
+}
