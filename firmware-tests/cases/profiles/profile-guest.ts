@@ -121,3 +121,19 @@ export function buf64(tb: Testbed): bigint {
   for (let i = 7; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
   return v;
 }
+
+/** Runs `program` on each profile (fresh machine) and returns the results by profile. */
+export async function onEach<T>(profiles: readonly ProfileKey[], opts: object, program: (tb: Testbed) => T): Promise<Record<string, T>> {
+  const out: Record<string, T> = {};
+  for (const p of profiles) out[p] = program(await boot(p, opts));
+  return out;
+}
+
+/** Legacy attachment of `SID` (3-level second stage) with `leaves` mapped read/write. */
+export function legacy(tb: Testbed, did: number, leaves: [bigint, bigint][], o: { fpd?: boolean; bits?: bigint } = {}) {
+  const g = tb.guest('legacy');
+  const ss = g.attachLegacy(SID, { did, fpd: o.fpd });
+  for (const [iova, gpa] of leaves) ss.map(iova, gpa, 12, o.bits ?? SS_RW);
+  g.start();
+  return { g, ss };
+}

@@ -14,51 +14,17 @@ import { GuestQueue, D, IQERCD, FSTS_IQE } from '../../lib/qi-guest.js';
 import { PciDriver } from '../../lib/pci-driver.js';
 import { attachPasids } from '../../lib/pasid-attach.js';
 import {
-  DEV, FS_RW, SID, SS_RO, SS_RW, attachSm, boot, buf64, dmaRead, dmaWrite, type ProfileKey,
+  DEV, FS_RW, SID, SS_RO, SS_RW, attachSm, boot, buf64, dmaRead, dmaWrite, legacy, onEach, type ProfileKey,
 } from './profile-guest.js';
 
 // A machine booted as "qemu-10.0 -NAME" gets the profile with only NAME at the spec's value.
-vi.mock('../../../host/src/vtd/profiles.js', async (importOriginal) => {
-  const mod = await importOriginal<typeof import('../../../host/src/vtd/profiles.js')>();
-  const { switchOff } = await import('./switch-off.js');
-  return {
-    ...mod,
-    createProfile: (name: string, o?: object) => {
-      const p = mod.createProfile(name, o);
-      if (switchOff.core && !p.coreQuirks.includes(switchOff.core)) throw new Error(`${name} has no QUIRK_${switchOff.core}`);
-      if (switchOff.host && !(p.host as unknown as Record<string, boolean>)[switchOff.host]) throw new Error(`${name} has no ${switchOff.host}`);
-      return {
-        ...p, coreQuirks: p.coreQuirks.filter((q) => q !== switchOff.core),
-        host: switchOff.host ? { ...p.host, [switchOff.host]: false } : p.host,
-      };
-    },
-  };
-});
-vi.mock('../../../host/src/vtd/qi/qi-behaviour.js', async (importOriginal) => {
-  const mod = await importOriginal<typeof import('../../../host/src/vtd/qi/qi-behaviour.js')>();
-  const { switchOff } = await import('./switch-off.js');
-  return {
-    ...mod,
-    qiBehaviourFor: (name: string) => {
-      const b = mod.qiBehaviourFor(name);
-      const k = switchOff.qi as keyof typeof b;
-      if (k && !(k in b)) throw new Error(`no queue field ${k}`);
-      return k ? { ...b, [k]: mod.SPEC_BEHAVIOUR[k] } : b;
-    },
-  };
-});
+vi.mock('../../../host/src/vtd/profiles.js', async (orig) => (await import('./switch-off.js')).profilesWithSwitchOff(await orig()));
+vi.mock('../../../host/src/vtd/qi/qi-behaviour.js', async (orig) => (await import('./switch-off.js')).qiWithSwitchOff(await orig()));
 
 const FS_OPTS = { scalableMode: true, awBits: 48, firstStage: true } as const;
 const SM_OPTS = { scalableMode: true, awBits: 48 } as const;
 const LEGACY = { scalableMode: false, awBits: 39 } as const;
 const V = 0x4000_0000n; // first-stage IOVA (canonical, below the reference DMA mask)
-
-/** Runs `program` on each profile (fresh machine) and returns the results by profile. */
-async function onEach<T>(profiles: readonly ProfileKey[], opts: object, program: (tb: Testbed) => T): Promise<Record<string, T>> {
-  const out: Record<string, T> = {};
-  for (const p of profiles) out[p] = program(await boot(p, opts));
-  return out;
-}
 
 /** Puts the 8-byte value `v` at `gpa`. */
 const put = (tb: Testbed, gpa: bigint, v: bigint): void => tb.m.ram.writeU64(gpa, v);
@@ -150,14 +116,6 @@ describe('first stage (default vs qemu-10.0)', () => {
   });
 });
 
-/** Legacy attachment of `SID` (3-level second stage) with `leaves` mapped read/write. */
-function legacy(tb: Testbed, did: number, leaves: [bigint, bigint][], o: { fpd?: boolean; bits?: bigint } = {}) {
-  const g = tb.guest('legacy');
-  const ss = g.attachLegacy(SID, { did, fpd: o.fpd });
-  for (const [iova, gpa] of leaves) ss.map(iova, gpa, 12, o.bits ?? SS_RW);
-  g.start();
-  return { g, ss };
-}
 
 describe('second stage and fault records (default vs qemu)', () => {
   it('PSI_ALIAS: a PSI of 0x1000 also drops 0x101000 on qemu-7.2 only (10.0 and the spec compare the whole page number)', async () => {

@@ -75,6 +75,13 @@ export interface HostQuirks {
    * TTM=10, and TTM=11 without ADMS invalid: every request faults 0x30.
    */
   ttmBit10Only: boolean;
+  /**
+   * An 8-byte write whose low dword is no register (0x30, 0x98) applies the masks of the register in
+   * its upper dword (FSTS, ICS; write-1-to-clear included) without that register's side effects, so
+   * FECTL.IP / IECTL.IP stay set (QEMU's vtd_mem_write default case). The spec makes it two 4-byte
+   * writes, each with its side effects (§10.2).
+   */
+  qwordPairMasksOnly: boolean;
 }
 
 /** A complete capability profile. */
@@ -107,7 +114,7 @@ export interface Profile {
 
 const NO_QUIRKS: HostQuirks = {
   qemuFaultEventRule: false, noCfi: false,
-  ccmdDomainAsGlobal: false, ignoreRegInvalWhileQi: false, ttmBit10Only: false,
+  ccmdDomainAsGlobal: false, ignoreRegInvalWhileQi: false, ttmBit10Only: false, qwordPairMasksOnly: false,
 };
 
 /** SAGAW bits (CAP bits 12:8 >> 8) for every width up to `awBits`. */
@@ -165,7 +172,7 @@ function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
     coreQuirks: ten ? [...QEMU_CORE_QUIRKS, 'PSI_ALL_FS'] : [...QEMU_CORE_QUIRKS, 'PSI_ALIAS', 'FS_AS_SS', 'PASID_FAULTS_0X58'],
     host: {
       qemuFaultEventRule: true, noCfi: true,
-      ccmdDomainAsGlobal: true, ignoreRegInvalWhileQi: true, ttmBit10Only: true,
+      ccmdDomainAsGlobal: true, ignoreRegInvalWhileQi: true, ttmBit10Only: true, qwordPairMasksOnly: true,
     },
   };
 }

@@ -204,6 +204,11 @@ export class RegisterFile {
       this.writeRow(r, d, lo >>> 0, hi >>> 0, LANE_LO | LANE_HI);
       return;
     }
+    if (r === ROW_NONE && this.profile.host.qwordPairMasksOnly) {
+      // QEMU's default case: the upper dword's masks (W1C included), no route, no side effect.
+      if (this.rowAt[d + 1] !== ROW_NONE) this.merge(d + 1, hi >>> 0);
+      return;
+    }
     this.writeDword(d, lo >>> 0);
     this.writeDword(d + 1, hi >>> 0);
   }
