@@ -110,6 +110,7 @@ const SWITCHES: readonly SwitchCase[] = [
   { kind: 'qi', name: 'devTlbPfsidReserved', profiles: BOTH, evidence: [] },
   { kind: 'qi', name: 'iecUnchecked', profiles: V72, evidence: [] },
   { kind: 'qi', name: 'pasidCacheUnchecked', profiles: BOTH, evidence: [] },
+  { kind: 'qi', name: 'typeLowBitsOnly', profiles: V72, evidence: ['gen-desc-type-high-1'] },
 ];
 
 interface Recording { stem: string; profile: string; scenario: unknown; expected: unknown }

@@ -48,6 +48,9 @@ export function descType(w0: number): number {
   return (((w0 >>> 9) & 7) << 4) | (w0 & 0xf);
 }
 
+/** qw0[11:9], the type's high bits (§6.5.2), in the low dword. */
+export const TYPE_HIGH_BITS = 0xe00;
+
 /** Granularity field G, qw0[5:4] (context-cache, IOTLB, PASID-IOTLB, PASID-cache); from w[0]. */
 export const granularity = (w0: number): number => (w0 >>> 4) & 3;
 /** Domain id, qw0[31:16]; from w[0]. */

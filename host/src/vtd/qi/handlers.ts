@@ -14,7 +14,7 @@ import type { QiHost } from '../qi-host.js';
 import type { QiBehaviour } from './qi-behaviour.js';
 import {
   CC, DESC, DESC_TYPES, DEVTLB, IEC_DESC, IOTLB_DESC, PC_DESC, PDEVTLB, PGR, PIOTLB, WAIT_DESC,
-  addrMask, descType, deviceTlbRange, did, granularity, invHint, maskWords, pageAddrLo, pasid, qwordOf,
+  TYPE_HIGH_BITS, addrMask, descType, deviceTlbRange, did, granularity, invHint, maskWords, pageAddrLo, pasid, qwordOf,
   type DescWords,
 } from './descriptors.js';
 import { IQEI, type IqeiCode } from './queue-regs.js';
@@ -210,6 +210,11 @@ export const DESCRIPTOR_TABLE: readonly DescriptorRow[] = [
 
 const BY_TYPE = new Map(DESCRIPTOR_TABLE.map((r) => [r.type, r]));
 
+/** A descriptor's type under the profile's rules (`typeLowBitsOnly`: qw0[3:0] alone), from qw0[31:0]. */
+export function typeUnder(b: QiBehaviour, w0: number): number {
+  return b.typeLowBitsOnly ? w0 & 0xf : descType(w0);
+}
+
 /** The name of a descriptor type, for logs (`type 0x1f` when undefined). */
 export function descriptorName(type: number): string {
   return BY_TYPE.get(type)?.name ?? `type 0x${type.toString(16)}`;
@@ -247,10 +252,12 @@ export function descriptorPlans(ctx: QiContext): readonly (DescriptorPlan | unde
     const smtsMissing = b.needSmtsTypes.has(row.type) && (ctx.ecap & ECAP.SMTS) === 0n;
     const capabilityMissing = b.capabilityChecks && row.needs !== undefined && !row.needs(ctx.ecap);
     const needsScalable = b.capabilityChecks && row.scalableOnly;
+    const reserved = maskWords(row.reserved(ctx), row.wideOnly || b.upperHalfReserved);
+    // typeLowBitsOnly: qw0[11:9] are plain qw0 bits, reserved wherever qw0 is checked.
+    if (b.typeLowBitsOnly && (reserved[0]! | reserved[1]!) !== 0) reserved[0] = reserved[0]! | TYPE_HIGH_BITS;
     plans[row.type] = {
-      row, noop, smtsMissing, capabilityMissing, needsScalable,
+      row, noop, smtsMissing, capabilityMissing, needsScalable, reserved,
       wideOnly: b.wideOnlyTypes.has(row.type),
-      reserved: maskWords(row.reserved(ctx), row.wideOnly || b.upperHalfReserved),
       plain: !noop && !smtsMissing && !capabilityMissing && !needsScalable,
     };
   }

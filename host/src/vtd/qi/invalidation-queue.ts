@@ -28,9 +28,9 @@ import { ECAP, FSTS, REG } from '../spec/registers.js';
 import type { QiHost } from '../qi-host.js';
 import { LANE_HI, LANE_LO } from '../register-file.js';
 import {
-  descriptorName, descriptorPlans, dispatchDescriptor, type DescriptorPlan, type QiContext, type QueueError, type StepResult,
+  descriptorName, descriptorPlans, dispatchDescriptor, typeUnder, type DescriptorPlan, type QiContext, type QueueError, type StepResult,
 } from './handlers.js';
-import { DESC, descType } from './descriptors.js';
+import { DESC } from './descriptors.js';
 import { qiBehaviourFor, type QiBehaviour } from './qi-behaviour.js';
 import {
   ICS_IWC, IECTL_IP, IQ_OFFSET_MASK, IQA, IQEI, IQERCD, IQT_QT0, queueEntries, type IqeiCode,
@@ -337,7 +337,7 @@ export class InvalidationQueue {
         this.queueError({ iqei: IQEI.FETCH_ERROR, why: `descriptor at 0x${this.slotGpa(this.head).toString(16)} is outside RAM` });
         return false;
       }
-      const type = descType(w[0]!);
+      const type = typeUnder(this.behaviour, w[0]!);
       this.lastType = type;
       const plan = this.plans[type];
       let r: StepResult;

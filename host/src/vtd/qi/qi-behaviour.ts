@@ -53,6 +53,12 @@ export interface QiBehaviour {
   readonly iecUnchecked: boolean;
   /** PASID-cache descriptors are accepted without checks and act as global (QEMU: no PASID cache; reads entries every time). */
   readonly pasidCacheUnchecked: boolean;
+  /**
+   * The type is qw0[3:0] alone (QEMU 7.2's VTD_INV_DESC_TYPE): qw0[11:9] are then plain qw0 bits,
+   * reserved wherever qw0's reserved bits are checked, so types 4, 6 and 7 with them set run as
+   * their low type. The spec's type is qw0[11:9] << 4 | qw0[3:0] (§6.5.2): such a type is unknown, IQE.
+   */
+  readonly typeLowBitsOnly: boolean;
 }
 
 const ALL_TYPES = [
@@ -66,7 +72,7 @@ export const SPEC_BEHAVIOUR: QiBehaviour = {
   disableNeedsIdleAfterWait: false, knownTypes: new Set(ALL_TYPES), noopTypes: new Set(), needSmtsTypes: new Set(),
   wideOnlyTypes: new Set([DESC.PASID_IOTLB, DESC.PASID_CACHE, DESC.PASID_DEVICE_TLB, DESC.PAGE_GROUP_RESPONSE]),
   upperHalfReserved: true, capabilityChecks: true, waitNeedsSwOrIf: false, ccDomainAsGlobal: false,
-  devTlbPfsidReserved: false, iecUnchecked: false, pasidCacheUnchecked: false,
+  devTlbPfsidReserved: false, iecUnchecked: false, pasidCacheUnchecked: false, typeLowBitsOnly: false,
 };
 
 const QEMU_COMMON = {
@@ -80,7 +86,7 @@ export const QEMU_7_2_BEHAVIOUR: QiBehaviour = {
   ...QEMU_COMMON, iqaReadBack: 'latched-base-qs',
   knownTypes: new Set(ALL_TYPES.filter((t) => t <= DESC.PASID_CACHE)), noopTypes: new Set([DESC.PASID_IOTLB]),
   needSmtsTypes: new Set(),
-  wideOnlyTypes: new Set(), upperHalfReserved: false, iecUnchecked: true,
+  wideOnlyTypes: new Set(), upperHalfReserved: false, iecUnchecked: true, typeLowBitsOnly: true,
 };
 
 /**
@@ -93,7 +99,7 @@ export const QEMU_10_0_BEHAVIOUR: QiBehaviour = {
   knownTypes: new Set(ALL_TYPES.filter((t) => t <= DESC.PASID_DEVICE_TLB)), noopTypes: new Set(),
   needSmtsTypes: new Set([DESC.PASID_CACHE]),
   wideOnlyTypes: new Set([DESC.PASID_IOTLB, DESC.PASID_DEVICE_TLB]),
-  upperHalfReserved: true, iecUnchecked: false,
+  upperHalfReserved: true, iecUnchecked: false, typeLowBitsOnly: false,
 };
 
 const BY_PROFILE: Readonly<Record<ProfileName, QiBehaviour>> = {
