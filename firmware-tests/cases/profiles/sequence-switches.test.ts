@@ -7,7 +7,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { GuestQueue, D } from '../../lib/qi-guest.js';
-import { onEach } from './profile-guest.js';
+import { dmaRead, legacy, onEach } from './profile-guest.js';
 
 vi.mock('../../../host/src/vtd/profiles.js', async (orig) => (await import('./switch-off.js')).profilesWithSwitchOff(await orig()));
 vi.mock('../../../host/src/vtd/qi/qi-behaviour.js', async (orig) => (await import('./switch-off.js')).qiWithSwitchOff(await orig()));
@@ -31,5 +31,22 @@ describe('registers', () => {
     expect(r['default']).toEqual({ before: 0xc000_0000, ics: 0, after: 0x8000_0000 });
     expect(r['qemu-7.2']).toEqual({ before: 0xc000_0000, ics: 0, after: 0xc000_0000 });
     expect(r['qemu-7.2 -qwordPairMasksOnly']).toEqual(r['default']);
+  });
+
+  it('rtaddrMaskedToAw: a root-table pointer with bit 45 set faults on default (outside RAM); qemu drops the bit at SRTP', async () => {
+    const r = await onEach(['default', 'qemu-7.2', 'qemu-7.2 -rtaddrMaskedToAw'], LEGACY, (tb) => {
+      const { g } = legacy(tb, 1, [[0x1000n, 0x30_0000n]]);
+      const rtaddr = g.ctx.rootTable | 1n << 45n;
+      g.drv.write64(0x20, rtaddr);
+      g.drv.command(1 << 30); // SRTP
+      g.drv.contextInvalidateGlobal();
+      g.drv.iotlbInvalidateGlobal();
+      const o = dmaRead(tb, g, 0x1000n);
+      return { readBack: g.drv.read64(0x20) === rtaddr, dma: o.ok ? 'ok' : o.reason };
+    });
+    expect(r).toEqual({
+      default: { readBack: true, dma: 0x8 }, 'qemu-7.2': { readBack: true, dma: 'ok' },
+      'qemu-7.2 -rtaddrMaskedToAw': { readBack: true, dma: 0x8 },
+    });
   });
 });

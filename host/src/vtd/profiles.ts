@@ -82,6 +82,12 @@ export interface HostQuirks {
    * writes, each with its side effects (§10.2).
    */
   qwordPairMasksOnly: boolean;
+  /**
+   * SRTP keeps only the root-table address bits below the address width (QEMU's
+   * VTD_RTADDR_ADDR_MASK(aw_bits)); RTADDR still reads back as written. The spec latches RTA as
+   * written (§11.4.5), so a pointer with bits above the host address width is outside memory.
+   */
+  rtaddrMaskedToAw: boolean;
 }
 
 /** A complete capability profile. */
@@ -115,6 +121,7 @@ export interface Profile {
 const NO_QUIRKS: HostQuirks = {
   qemuFaultEventRule: false, noCfi: false,
   ccmdDomainAsGlobal: false, ignoreRegInvalWhileQi: false, ttmBit10Only: false, qwordPairMasksOnly: false,
+  rtaddrMaskedToAw: false,
 };
 
 /** SAGAW bits (CAP bits 12:8 >> 8) for every width up to `awBits`. */
@@ -173,6 +180,7 @@ function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
     host: {
       qemuFaultEventRule: true, noCfi: true,
       ccmdDomainAsGlobal: true, ignoreRegInvalWhileQi: true, ttmBit10Only: true, qwordPairMasksOnly: true,
+      rtaddrMaskedToAw: true,
     },
   };
 }

@@ -365,8 +365,9 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   /** SRTP: latches RTADDR (address, TTM) into the core; ESRTPS: caches are invalidated. */
   setRootTable(rtaddr: bigint): void {
     this.ttm = latchedTtm(this, rtaddr);
-    this.rootTable = rtaddr & RTADDR.RTA_MASK;
-    this.core.setRootTable(rtaddr & RTADDR.RTA_MASK, this.ttm);
+    const width = this.profile.host.rtaddrMaskedToAw ? (1n << BigInt(this.profile.options.awBits)) - 1n : RTADDR.RTA_MASK;
+    this.rootTable = rtaddr & RTADDR.RTA_MASK & width;
+    this.core.setRootTable(this.rootTable, this.ttm);
   }
 
   /** TE: translation on or off (off = identity). */
