@@ -13,8 +13,31 @@ vi.mock('../../../host/src/vtd/profiles.js', async (orig) => (await import('./sw
 vi.mock('../../../host/src/vtd/qi/qi-behaviour.js', async (orig) => (await import('./switch-off.js')).qiWithSwitchOff(await orig()));
 
 const LEGACY = { scalableMode: false, awBits: 39 } as const;
+const SM_OPTS = { scalableMode: true, awBits: 48 } as const;
 /** IECTL (§11.4.9.6): IM bit 31, IP bit 30. */
 const IECTL = 0xa0;
+
+describe('queue', () => {
+  it('dwLive: IQA.DW set while QIE=1 makes qemu fetch 256-bit descriptors at once; default keeps the width of the enable', async () => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -dwLive'], SM_OPTS, (tb) => {
+      const g = tb.guest('scalable');
+      g.start();
+      const q = new GuestQueue(g.env); // 128-bit
+      q.enable();
+      expect(q.submitSync([])).toBe(true); // one wait: IQH = 1 descriptor
+      g.drv.write64(0x90, q.base | 1n << 11n); // IQA.DW = 1, QIES still 1
+      const status = q.statusPage + 0x800n;
+      tb.m.ram.writeU64(status, 0n);
+      const w = D.wait(status, 0x77);
+      for (const [i, v] of [w[0]!, w[1]!, 0n, 0n].entries()) tb.m.ram.writeU64(q.base + 32n + BigInt(8 * i), v); // slot 1 of 32 bytes
+      g.drv.write64(0x88, 2n * 32n); // IQT: 2 descriptors of 32 bytes
+      return { status: Number(tb.m.ram.readU64(status)), iqe: (g.drv.read32(0x34) >> 4) & 1 };
+    });
+    expect(r['default']).toEqual({ status: 0, iqe: 1 }); // the 128-bit slot at offset 16 is empty: an invalid descriptor
+    expect(r['qemu-10.0']).toEqual({ status: 0x77, iqe: 0 });
+    expect(r['qemu-10.0 -dwLive']).toEqual(r['default']);
+  });
+});
 
 describe('registers', () => {
   it('qwordPairMasksOnly: an 8-byte write at 0x98 clearing ICS.IWC withdraws IECTL.IP on default, not on qemu', async () => {

@@ -274,10 +274,12 @@ export class InvalidationQueue {
   private writeIqa(lo: number, hi: number): void {
     if (this.enabled) this.host.log('qi: IQA written while QIES=1; the queue keeps the base and size latched at enable');
     // §11.4.9.3: DW is Reserved(0) without scalable-mode support (QEMU stores it anyway).
-    const dwOk = this.behaviour.iqaReadBack !== 'register' || (this.host.profile.ecap & ECAP.SMTS) !== 0n;
+    const smts = (this.host.profile.ecap & ECAP.SMTS) !== 0n;
+    const dwOk = this.behaviour.iqaReadBack !== 'register' || smts;
     const keep = Number(IQA.BASE_MASK & 0xffff_ffffn) | (dwOk ? Number(IQA.DW) : 0) | Number(IQA.QS_MASK);
     this.host.regs.setDword(REG.IQA, (lo & keep) >>> 0);
     this.host.regs.setDword(REG.IQA + 4, hi >>> 0);
+    if (this.enabled && this.behaviour.dwLive) this.wide = (lo & Number(IQA.DW)) !== 0 && smts;
   }
 
   private writeIqt(lo: number, lanes: number): void {

@@ -59,6 +59,13 @@ export interface QiBehaviour {
    * their low type. The spec's type is qw0[11:9] << 4 | qw0[3:0] (§6.5.2): such a type is unknown, IQE.
    */
   readonly typeLowBitsOnly: boolean;
+  /**
+   * IQA.DW written while QIE=1 takes effect at once (QEMU's vtd_update_iq_dw on every IQA
+   * write): descriptor size and the IQH/IQT units change, the base and the queue size latched at
+   * enable stay. The spec leaves a change of IQA while QIES=1 undefined (§11.4.9.3); the model
+   * keeps what was latched at enable.
+   */
+  readonly dwLive: boolean;
 }
 
 const ALL_TYPES = [
@@ -72,13 +79,13 @@ export const SPEC_BEHAVIOUR: QiBehaviour = {
   disableNeedsIdleAfterWait: false, knownTypes: new Set(ALL_TYPES), noopTypes: new Set(), needSmtsTypes: new Set(),
   wideOnlyTypes: new Set([DESC.PASID_IOTLB, DESC.PASID_CACHE, DESC.PASID_DEVICE_TLB, DESC.PAGE_GROUP_RESPONSE]),
   upperHalfReserved: true, capabilityChecks: true, waitNeedsSwOrIf: false, ccDomainAsGlobal: false,
-  devTlbPfsidReserved: false, iecUnchecked: false, pasidCacheUnchecked: false, typeLowBitsOnly: false,
+  devTlbPfsidReserved: false, iecUnchecked: false, pasidCacheUnchecked: false, typeLowBitsOnly: false, dwLive: false,
 };
 
 const QEMU_COMMON = {
   resumeOnErrorClear: false, recordIqercd: false, deviceErrors: false, baseMaskedToAw: true,
   disableNeedsIdleAfterWait: true, capabilityChecks: false, waitNeedsSwOrIf: true,
-  ccDomainAsGlobal: true, devTlbPfsidReserved: true, pasidCacheUnchecked: true,
+  ccDomainAsGlobal: true, devTlbPfsidReserved: true, pasidCacheUnchecked: true, dwLive: true,
 } as const;
 
 /** QEMU 7.2: types 1-7 (6 and 7 accepted unchecked), no width checks, no IEC reserved check, IQA reads base|QS. */
