@@ -112,6 +112,7 @@ const SWITCHES: readonly SwitchCase[] = [
   { kind: 'qi', name: 'iecUnchecked', profiles: V72, evidence: [] },
   { kind: 'qi', name: 'pasidCacheUnchecked', profiles: BOTH, evidence: [] },
   { kind: 'qi', name: 'dwLive', profiles: BOTH, evidence: ['gen-iqa-dw-live-1', 'gen-iqa-dw-live-10-1'] },
+  { kind: 'qi', name: 'misalignedTailIgnored', profiles: V72, evidence: ['gen-iqt-bit4-1'] },
   { kind: 'qi', name: 'typeLowBitsOnly', profiles: V72, evidence: ['gen-desc-type-high-1'] },
 ];
 

@@ -39,6 +39,23 @@ describe('queue', () => {
   });
 });
 
+describe('queue tail', () => {
+  it('misalignedTailIgnored: IQT with bit 4 set in a 256-bit queue is IQE on default and 10.0; QEMU 7.2 stores it and waits', async () => {
+    const r = await onEach(['default', 'qemu-7.2', 'qemu-10.0', 'qemu-7.2 -misalignedTailIgnored'], SM_OPTS, (tb) => {
+      const g = tb.guest('scalable');
+      g.start();
+      const q = new GuestQueue(g.env, { wide: true });
+      q.enable();
+      g.drv.write64(0x88, 0x30n); // 1.5 descriptors
+      return { iqt: Number(g.drv.read64(0x88)), iqh: Number(g.drv.read64(0x80)), iqe: (g.drv.read32(0x34) >> 4) & 1 };
+    });
+    expect(r['default']).toEqual({ iqt: 0x30, iqh: 0, iqe: 1 });
+    expect(r['qemu-10.0']).toEqual(r['default']);
+    expect(r['qemu-7.2']).toEqual({ iqt: 0x30, iqh: 0, iqe: 0 });
+    expect(r['qemu-7.2 -misalignedTailIgnored']).toEqual(r['default']);
+  });
+});
+
 describe('registers', () => {
   it('qwordPairMasksOnly: an 8-byte write at 0x98 clearing ICS.IWC withdraws IECTL.IP on default, not on qemu', async () => {
     const r = await onEach(['default', 'qemu-7.2', 'qemu-7.2 -qwordPairMasksOnly'], LEGACY, (tb) => {

@@ -289,6 +289,7 @@ export class InvalidationQueue {
     if ((lanes & LANE_LO) === 0) return; // IQT 63:32 are RsvdZ: nothing to do
     if (this.effectiveWide() && (raw & Number(IQT_QT0))) {
       if (!this.enabled) return this.host.log('qi: IQT bit 4 set in a 256-bit queue while QIES=0');
+      if (this.behaviour.misalignedTailIgnored) return this.host.log('qi: IQT bit 4 set in a 256-bit queue: stored, the tail does not move');
       // §11.4.9.2: a 256-bit queue's tail must be 32-byte aligned; the tail does not move.
       this.queueError({ iqei: IQEI.TAIL_MISALIGNED, why: `IQT 0x${raw.toString(16)} has bit 4 set in a 256-bit queue` });
       return;

@@ -66,6 +66,11 @@ export interface QiBehaviour {
    * keeps what was latched at enable.
    */
   readonly dwLive: boolean;
+  /**
+   * An IQT write with bit 4 set in a 256-bit queue is stored but moves neither the tail nor
+   * anything else, no IQE (QEMU 7.2). The spec (and QEMU 10.0): IQE, tail unchanged (§11.4.9.2).
+   */
+  readonly misalignedTailIgnored: boolean;
 }
 
 const ALL_TYPES = [
@@ -80,6 +85,7 @@ export const SPEC_BEHAVIOUR: QiBehaviour = {
   wideOnlyTypes: new Set([DESC.PASID_IOTLB, DESC.PASID_CACHE, DESC.PASID_DEVICE_TLB, DESC.PAGE_GROUP_RESPONSE]),
   upperHalfReserved: true, capabilityChecks: true, waitNeedsSwOrIf: false, ccDomainAsGlobal: false,
   devTlbPfsidReserved: false, iecUnchecked: false, pasidCacheUnchecked: false, typeLowBitsOnly: false, dwLive: false,
+  misalignedTailIgnored: false,
 };
 
 const QEMU_COMMON = {
@@ -94,6 +100,7 @@ export const QEMU_7_2_BEHAVIOUR: QiBehaviour = {
   knownTypes: new Set(ALL_TYPES.filter((t) => t <= DESC.PASID_CACHE)), noopTypes: new Set([DESC.PASID_IOTLB]),
   needSmtsTypes: new Set(),
   wideOnlyTypes: new Set(), upperHalfReserved: false, iecUnchecked: true, typeLowBitsOnly: true,
+  misalignedTailIgnored: true,
 };
 
 /**
@@ -106,7 +113,7 @@ export const QEMU_10_0_BEHAVIOUR: QiBehaviour = {
   knownTypes: new Set(ALL_TYPES.filter((t) => t <= DESC.PASID_DEVICE_TLB)), noopTypes: new Set(),
   needSmtsTypes: new Set([DESC.PASID_CACHE]),
   wideOnlyTypes: new Set([DESC.PASID_IOTLB, DESC.PASID_DEVICE_TLB]),
-  upperHalfReserved: true, iecUnchecked: false, typeLowBitsOnly: false,
+  upperHalfReserved: true, iecUnchecked: false, typeLowBitsOnly: false, misalignedTailIgnored: false,
 };
 
 const BY_PROFILE: Readonly<Record<ProfileName, QiBehaviour>> = {
