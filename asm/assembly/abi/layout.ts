@@ -197,6 +197,11 @@ export const QUIRK_PASID_FAULTS_0X58: u32 = 1 << 15;
  *  Spec (§7.1.3, and the reference model): the reserved bits of a present
  *  entry are checked when it is fetched, before permissions: 0xC. */
 export const QUIRK_SS_PERM_BEFORE_RSVD: u32 = 1 << 16;
+/** QEMU (7.2 and 10.0): the RID_PASID (or request PASID) is looked up in the
+ *  PASID directory whatever the context entry's PDTS says, so an index past
+ *  the 2^(PDTS+7) entries reads the memory after the directory. Spec (§9.4,
+ *  SCT.5): a PASID whose directory index is beyond PDTS faults 0x46. */
+export const QUIRK_NO_PDTS_CHECK: u32 = 1 << 17;
 
 // ---- statistics (f64 counters at statsPtr()) --------------------------------
 /** IOTLB hits. */

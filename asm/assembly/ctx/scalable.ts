@@ -6,7 +6,7 @@
 import {
   ACC_EXEC, ACC_PASID, ACC_PRIV, ACC_TRANSLATION_REQ, CFG_ECAP_ERS, CFG_ECAP_FLTS, CFG_ECAP_NEST, CFG_ECAP_PT,
   CFG_ECAP_SLTS, CFG_ECAP_SRS, CFG_FL5LP, CFG_HAW, CFG_PASID_BITS, CFG_SAGAW, QUIRK_FS_ALL_USER, QUIRK_FS_AS_SS, QUIRK_LEGACY_CODES_IN_SM,
-  QUIRK_NO_PASID_CACHE, QUIRK_NO_PDIR_FPD, QUIRK_PASID_FAULTS_0X58, QUIRK_PT_STICKY, STAT_CTX_HITS, STAT_PASID_HITS,
+  QUIRK_NO_PASID_CACHE, QUIRK_NO_PDIR_FPD, QUIRK_NO_PDTS_CHECK, QUIRK_PASID_FAULTS_0X58, QUIRK_PT_STICKY, STAT_CTX_HITS, STAT_PASID_HITS,
   STAT_STRUCT_READS,
 } from '../abi/layout';
 import { cfg, quirk } from '../cfg';
@@ -77,7 +77,7 @@ export function lookupScalable(sid: u32, pasid: u32, access: u32): u32 {
   const eff = withPasid ? pasid & 0xfffff : smCtxRidPasid(hi);
   dcSetPasid(eff);
   if (withPasid && (pasid >> cfg(CFG_PASID_BITS)) != 0) return FR.FR_SM_PDTS;
-  if (pdirIndex(eff) >= (<u32>1 << (smCtxPdts(lo) + 7))) return FR.FR_SM_PDTS;
+  if (pdirIndex(eff) >= (<u32>1 << (smCtxPdts(lo) + 7)) && !quirk(QUIRK_NO_PDTS_CHECK)) return FR.FR_SM_PDTS;
   let q0: u64 = 0, q1: u64 = 0, q2: u64 = 0;
   const useCache = !quirk(QUIRK_NO_PASID_CACHE);
   if (useCache && pcLookup(sid, eff)) {

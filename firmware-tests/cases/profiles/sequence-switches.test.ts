@@ -7,7 +7,8 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { GuestQueue, D } from '../../lib/qi-guest.js';
-import { dmaRead, legacy, onEach } from './profile-guest.js';
+import { PGTT, PageTableBuilder, PasidTableBuilder, encodePasidEntry, encodeSmContextEntry } from '../../lib/tables.js';
+import { SID, SS_RW, dmaRead, legacy, onEach } from './profile-guest.js';
 
 vi.mock('../../../host/src/vtd/profiles.js', async (orig) => (await import('./switch-off.js')).profilesWithSwitchOff(await orig()));
 vi.mock('../../../host/src/vtd/qi/qi-behaviour.js', async (orig) => (await import('./switch-off.js')).qiWithSwitchOff(await orig()));
@@ -16,6 +17,24 @@ const LEGACY = { scalableMode: false, awBits: 39 } as const;
 const SM_OPTS = { scalableMode: true, awBits: 48 } as const;
 /** IECTL (§11.4.9.6): IM bit 31, IP bit 30. */
 const IECTL = 0xa0;
+
+describe('scalable-mode structures', () => {
+  it('NO_PDTS_CHECK: a RID_PASID past the PASID directory size (PDTS) faults 0x46 on default; qemu walks the entry there', async () => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -NO_PDTS_CHECK'], SM_OPTS, (tb) => {
+      const g = tb.guest('scalable');
+      const pasids = new PasidTableBuilder(g.env.mem, g.env.alloc, 0); // 128 directory entries: PASIDs 0..0x1fff
+      const ss = new PageTableBuilder(g.env.mem, g.env.alloc, { stage: 'ss', levels: 4 });
+      ss.map(0x1000n, 0x30_0000n, 12, SS_RW);
+      const rid = 0x2040; // directory index 129
+      pasids.setPasid(rid, encodePasidEntry({ P: true, PGTT: PGTT.SECOND_STAGE, DID: 1, AW: 2, SSPTPTR: ss.rootPointer }));
+      g.ctx.setContext(SID, encodeSmContextEntry({ P: true, PASIDDIRPTR: pasids.directory, PDTS: 0, RID_PASID: rid }));
+      g.start();
+      const o = dmaRead(tb, g, 0x1000n);
+      return o.ok ? 'ok' : o.reason;
+    });
+    expect(r).toEqual({ default: 0x46, 'qemu-10.0': 'ok', 'qemu-10.0 -NO_PDTS_CHECK': 0x46 });
+  });
+});
 
 describe('queue', () => {
   it('dwLive: IQA.DW set while QIE=1 makes qemu fetch 256-bit descriptors at once; default keeps the width of the enable', async () => {

@@ -182,6 +182,11 @@ export const QUIRK_PASID_FAULTS_0X58 = 0x8000;
  *  Spec (§7.1.3, and the reference model): the reserved bits of a present
  *  entry are checked when it is fetched, before permissions: 0xC. */
 export const QUIRK_SS_PERM_BEFORE_RSVD = 0x10000;
+/** QEMU (7.2 and 10.0): the RID_PASID (or request PASID) is looked up in the
+ *  PASID directory whatever the context entry's PDTS says, so an index past
+ *  the 2^(PDTS+7) entries reads the memory after the directory. Spec (§9.4,
+ *  SCT.5): a PASID whose directory index is beyond PDTS faults 0x46. */
+export const QUIRK_NO_PDTS_CHECK = 0x20000;
 /** IOTLB hits. */
 export const STAT_IOTLB_HITS = 0;
 /** IOTLB misses. */
