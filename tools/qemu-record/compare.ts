@@ -48,7 +48,7 @@ export async function compareOne(scenario: unknown, recorded: readonly Obs[]): P
 export function scenarioFiles(paths: readonly string[]): string[] {
   return paths.flatMap((p) => statSync(p).isDirectory()
     ? readdirSync(p).filter((f) => f.endsWith('.scenario.json')).sort().map((f) => join(p, f))
-    : [p]);
+    : p.endsWith('.scenario.json') ? [p] : []);
 }
 
 async function main(argv: string[]): Promise<number> {

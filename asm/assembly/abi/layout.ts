@@ -202,6 +202,13 @@ export const QUIRK_SS_PERM_BEFORE_RSVD: u32 = 1 << 16;
  *  the 2^(PDTS+7) entries reads the memory after the directory. Spec (§9.4,
  *  SCT.5): a PASID whose directory index is beyond PDTS faults 0x46. */
 export const QUIRK_NO_PDTS_CHECK: u32 = 1 << 17;
+/** QEMU 10.0: a PASID entry that is not present (checked when the context
+ *  entry is fetched) or invalid (PGTT, AW) is recorded even when that PASID
+ *  entry has FPD=1: QEMU reads the entry's FPD only once the entry passed its
+ *  checks, so it counts for the walk's faults only. (7.2 reports every
+ *  PASID-level fault as the unqualified 0x58 anyway.) Spec (§9.6): the PASID
+ *  entry's FPD suppresses the qualified faults found in it too. */
+export const QUIRK_PASID_FAULT_IGNORES_FPD: u32 = 1 << 18;
 
 // ---- statistics (f64 counters at statsPtr()) --------------------------------
 /** IOTLB hits. */

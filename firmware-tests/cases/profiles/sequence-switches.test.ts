@@ -8,7 +8,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { GuestQueue, D } from '../../lib/qi-guest.js';
 import { PGTT, PageTableBuilder, PasidTableBuilder, encodePasidEntry, encodeSmContextEntry } from '../../lib/tables.js';
-import { SID, SS_RW, dmaRead, legacy, onEach } from './profile-guest.js';
+import { SID, SS_RW, attachSm, dmaRead, legacy, onEach } from './profile-guest.js';
 
 vi.mock('../../../host/src/vtd/profiles.js', async (orig) => (await import('./switch-off.js')).profilesWithSwitchOff(await orig()));
 vi.mock('../../../host/src/vtd/qi/qi-behaviour.js', async (orig) => (await import('./switch-off.js')).qiWithSwitchOff(await orig()));
@@ -33,6 +33,22 @@ describe('scalable-mode structures', () => {
       return o.ok ? 'ok' : o.reason;
     });
     expect(r).toEqual({ default: 0x46, 'qemu-10.0': 'ok', 'qemu-10.0 -NO_PDTS_CHECK': 0x46 });
+  });
+});
+
+describe('fault processing disable', () => {
+  it('PASID_FAULT_IGNORES_FPD: an invalid PASID entry (PGTT 5) with FPD=1 is suppressed on default; qemu-10.0 records 0x5B', async () => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -PASID_FAULT_IGNORES_FPD'], SM_OPTS, (tb) => {
+      const g = tb.guest('scalable');
+      const dev = attachSm(g, { did: 3, pgtt: PGTT.SECOND_STAGE });
+      dev.ss.map(0x1000n, 0x30_0000n, 12, SS_RW);
+      dev.pasids.setPasid(0, encodePasidEntry({ P: true, FPD: true, PGTT: 5, DID: 3, AW: 2, SSPTPTR: dev.ss.rootPointer }));
+      g.start();
+      return dmaRead(tb, g, 0x1000n);
+    });
+    expect(r['default']).toMatchObject({ ok: false, records: 0 });
+    expect(r['qemu-10.0']).toMatchObject({ ok: false, reason: 0x5b, records: 1 });
+    expect(r['qemu-10.0 -PASID_FAULT_IGNORES_FPD']).toMatchObject({ ok: false, records: 0 });
   });
 });
 

@@ -176,7 +176,7 @@ function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
   return {
     name, options: o, ver: 0x10, cap, ecap, blockSize: 0x230, frcdOffset: 0x220, frcdCount: 1,
     ivaOffset: 0xf0, fullRegisterSet: false,
-    coreQuirks: ten ? [...QEMU_CORE_QUIRKS, 'PSI_ALL_FS'] : [...QEMU_CORE_QUIRKS, 'PSI_ALIAS', 'FS_AS_SS', 'PASID_FAULTS_0X58'],
+    coreQuirks: ten ? [...QEMU_CORE_QUIRKS, 'PSI_ALL_FS', 'PASID_FAULT_IGNORES_FPD'] : [...QEMU_CORE_QUIRKS, 'PSI_ALIAS', 'FS_AS_SS', 'PASID_FAULTS_0X58'],
     host: {
       qemuFaultEventRule: true, noCfi: true,
       ccmdDomainAsGlobal: true, ignoreRegInvalWhileQi: true, ttmBit10Only: true, qwordPairMasksOnly: true,
