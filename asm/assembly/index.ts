@@ -18,6 +18,7 @@ import { pcDump } from './cache/pasid-cache';
 import { pscDump as pscDumpAll } from './cache/psc';
 import { DUMP_RECORD_BYTES } from './cache/dump';
 import { rootSet, teOn, teSet } from './ctx/device';
+import { ptsAddRequester, ptsDumpFlags, ptsEvent, ptsInit } from './ctx/pt-space';
 import * as inval from './inval/inval';
 import { translate as translateOne } from './translate';
 import { OUT } from './out';
@@ -30,6 +31,7 @@ scInit();
 ccInit();
 pcInit();
 pscInit();
+ptsInit();
 cfgDefaults();
 iotlbResize(cfg(CFG_IOTLB_SETS_LG2), cfg(CFG_IOTLB_WAYS));
 
@@ -73,12 +75,18 @@ export function iotlbCapacity(): u32 { return iotlbSlots(); }
 export function setRootTable(hi: u32, lo: u32, ttm: u32): void {
   rootSet(u64of(hi, lo), ttm);
   inval.invalidateAll();
+  ptsEvent(0, 0);
 }
 /** GSTS.TES. A change empties every cache. */
 export function setTranslationEnabled(on: u32): void {
-  if ((on != 0) != teOn) inval.invalidateAll();
+  if ((on != 0) == teOn) return;
+  inval.invalidateAll();
   teSet(on != 0);
+  ptsEvent(0, 0);
 }
+/** Announce a device (requester id) behind the unit before its first
+ *  request (QUIRK_PT_STICKY decides its address space at events). */
+export function addRequester(sid: u32): void { ptsAddRequester(sid); }
 
 // ---- translation -------------------------------------------------------------------
 /** Translate one request; returns 0 or the fault reason; see outPtr(). */
@@ -153,7 +161,7 @@ export function iotlbDump(buf: u32, first: u32, max: u32): i32 {
 }
 /** Live context-cache entries. */
 export function contextCacheDump(buf: u32, first: u32, max: u32): i32 {
-  return dumpBufOk(buf, max) ? <i32>ccDump(buf, first, max) : ERR_BAD_ARG;
+  return dumpBufOk(buf, max) ? <i32>ccDump(buf, first, max, ptsDumpFlags) : ERR_BAD_ARG;
 }
 /** Live PASID-cache entries. */
 export function pasidCacheDump(buf: u32, first: u32, max: u32): i32 {

@@ -14,7 +14,7 @@ import {
 import { cfg, quirk } from './cfg';
 import { bump } from './stats';
 import { outSet } from './out';
-import { CC_STICKY_PT, ccSetFlags } from './cache/context-cache';
+import { ptsIdentity, ptsRedecide } from './ctx/pt-space';
 import { entryLg2, hitDid, hitFrame, hitLg2, hitPerms, iotlbInsert, iotlbLookup, PRIV_FLAG } from './cache/iotlb';
 import { dcDid, dcFpd, dcFsRoot, dcFsTop, dcHasPasid, dcKind, dcPasid, dcPre, dcPriv, dcReset, dcSsAw, dcSsee, dcSsRoot, dcWpe, rootTtm, teOn, XK_FS, XK_NESTED, XK_PT } from './ctx/device';
 import { lastTt, lookupLegacy } from './ctx/legacy';
@@ -52,6 +52,7 @@ const INTR_LAST: u64 = 0xfeef_ffff;
 // @ts-ignore: decorator
 @inline export function translateFull(sid: u32, pasid: u32, iova: u64, access: u32, missed: bool): u32 {
   if (!teOn) return succeed(iova, 12, P_R | P_W | P_X, 0, SRC_DISABLED);
+  if (quirk(QUIRK_PT_STICKY) && ptsIdentity(sid)) return succeed(iova, 12, P_R | P_W | P_X, 0, SRC_PT);
   const setup = fastSetup;
   if (setup != 0) return translateScalable(sid, pasid, iova, access, setup, missed);
   const hasPasid = (access & ACC_PASID) != 0;
@@ -72,9 +73,8 @@ function translateLegacy(sid: u32, iova: u64, access: u32): u32 {
   if (fr != 0) return fail(fr, iova, false);
   const tr = (access & ACC_TRANSLATION_REQ) != 0;
   if (lastTt == TT_PASSTHROUGH) {
-    // (QUIRK_PT_STICKY needs nothing here: the cached context entry keeps TT=10.)
     if (tr) return fail(FR.FR_TT_BLOCKED, iova, false);
-    return succeed(iova, 12, P_R | P_W | P_X, dcDid, SRC_PT);
+    return passThrough(sid, iova);
   }
   if (tr && lastTt == TT_UNTRANSLATED) return fail(FR.FR_TT_BLOCKED, iova, false);
   if (!inWidth(iova, awBits(dcSsAw))) return fail(FR.FR_ADDR_WIDTH, iova, true);
@@ -101,10 +101,7 @@ function translateScalable(sid: u32, pasid: u32, iova: u64, access: u32, setup: 
     envOwner = 0; // the lookup may store a new setup in a slot
     const fr = lookupScalableSaved(sid, pasid, access);
     if (fr != 0) return fail(fr, iova, false);
-    if (dcKind == XK_PT) {
-      if (quirk(QUIRK_PT_STICKY)) ccSetFlags(sid, CC_STICKY_PT);
-      return succeed(iova, 12, P_R | P_W | P_X, dcDid, SRC_PT);
-    }
+    if (dcKind == XK_PT) return passThrough(sid, iova);
   }
   const fs = dcKind == XK_FS || dcKind == XK_NESTED;
   if (missed) {
@@ -130,6 +127,14 @@ function translateScalable(sid: u32, pasid: u32, iova: u64, access: u32, setup: 
   if (wfr != 0) return fail(wfr, iova, true);
   if (dcKind == XK_NESTED && wPerms != 0) return nestOutput(sid, iova, access, fresh);
   return fromWalk(sid, iova, true, fs, fresh);
+}
+
+// A pass-through translation; QUIRK_PT_STICKY: QEMU then decides the
+// device's address space from memory (ctx/pt-space.ts).
+function passThrough(sid: u32, iova: u64): u32 {
+  const r = succeed(iova, 12, P_R | P_W | P_X, dcDid, SRC_PT);
+  if (quirk(QUIRK_PT_STICKY)) ptsRedecide(sid);
+  return r;
 }
 
 // The decoded-setup entry the walk environment was last set from (0: set

@@ -1,8 +1,6 @@
 // Context cache (§6.2.1): present context entries (legacy 128-bit or the
 // first 128 bits of a scalable-mode entry), indexed directly by source id.
 // Tagged with the domain id (legacy) for domain-selective invalidation.
-// Also holds QEMU's sticky pass-through state (QUIRK_PT_STICKY), which lives
-// exactly as long as the cached context entry.
 
 import { heapAlloc } from '../mem/heap';
 import { STAT_CTX_HITS, STAT_CTX_MISSES } from '../abi/layout';
@@ -16,10 +14,7 @@ const E_HI = 8;     // u64 qw1
 const E_DID = 16;   // u32 domain id tag (0 in scalable mode)
 const E_GEN_G = 20; // u32
 const E_GEN_D = 24; // u32
-const E_FLAGS = 28; // u32 CC_* flags
 const ENTRY_BYTES: u32 = 32;
-/** Flag: the device was translated as pass-through (QUIRK_PT_STICKY). */
-export const CC_STICKY_PT: u32 = 1;
 
 let table: usize = 0;
 
@@ -27,8 +22,6 @@ let table: usize = 0;
 export let ccLo: u64 = 0;
 /** qw1 of the last hit. */
 export let ccHi: u64 = 0;
-/** Flags of the last hit. */
-export let ccFlags: u32 = 0;
 
 /** Allocate the cache (once): 65536 entries, one per source id. */
 export function ccInit(): void {
@@ -38,14 +31,13 @@ export function ccInit(): void {
 // @ts-ignore: decorator
 @inline function entryOf(sid: u32): usize { return table + <usize>((sid & 0xffff) * ENTRY_BYTES); }
 
-/** Look sid up; on a hit sets ccLo/ccHi/ccFlags. */
+/** Look sid up; on a hit sets ccLo/ccHi. */
 export function ccLookup(sid: u32): bool {
   const e = entryOf(sid);
   const did = load<u32>(e, E_DID);
   if (load<u32>(e, E_GEN_G) == genGlobal(SPACE_CTX) && load<u32>(e, E_GEN_D) == genDid(SPACE_CTX, did)) {
     ccLo = load<u64>(e, E_LO);
     ccHi = load<u64>(e, E_HI);
-    ccFlags = load<u32>(e, E_FLAGS);
     bump(STAT_CTX_HITS);
     return true;
   }
@@ -62,14 +54,6 @@ export function ccInsert(sid: u32, lo: u64, hi: u64, did: u32): void {
   store<u32>(e, did, E_DID);
   store<u32>(e, genGlobal(SPACE_CTX), E_GEN_G);
   store<u32>(e, genDid(SPACE_CTX, did), E_GEN_D);
-  store<u32>(e, 0, E_FLAGS);
-}
-
-/** Set flags on sid's cached entry (no effect if it is not cached). */
-export function ccSetFlags(sid: u32, flags: u32): void {
-  scDropAll();
-  const e = entryOf(sid);
-  store<u32>(e, load<u32>(e, E_FLAGS) | flags, E_FLAGS);
 }
 
 /** Drop sid's entry. */
@@ -85,8 +69,8 @@ export function ccDropAll(): void {
 
 /** Dump (cache/dump.ts): record = u64 qw0, u64 qw1 of the cached entry,
  *  u32 source id, u32 domain-id tag (0 in scalable mode), u32 flags
- *  (CC_STICKY_PT), u32 0. */
-export function ccDump(buf: usize, first: u32, max: u32): u32 {
+ *  (`flagsOf(sid)`: the device's state outside the cache), u32 0. */
+export function ccDump(buf: usize, first: u32, max: u32, flagsOf: (sid: u32) => u32): u32 {
   const gG = genGlobal(SPACE_CTX);
   let count: u32 = 0;
   for (let sid: u32 = 0; sid < 65536; sid++) {
@@ -99,7 +83,7 @@ export function ccDump(buf: usize, first: u32, max: u32): u32 {
     store<u64>(r, load<u64>(e, E_HI), 8);
     store<u32>(r, sid, 16);
     store<u32>(r, did, 20);
-    store<u32>(r, load<u32>(e, E_FLAGS), 24);
+    store<u32>(r, flagsOf(sid), 24);
     store<u32>(r, 0, 28);
   }
   return count;

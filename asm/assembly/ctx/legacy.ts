@@ -34,6 +34,12 @@ export function lookupLegacy(sid: u32): u32 {
   return 0;
 }
 
+/** Whether sid's context entry in guest memory, read now (not through the
+ *  context cache), is a valid pass-through entry (ctx/pt-space.ts). */
+export function legacyPassThrough(sid: u32): bool {
+  return fetchContext(sid) == 0 && ctxTt(fetchedLo) == TT_PASSTHROUGH;
+}
+
 let fetchedLo: u64 = 0;
 let fetchedHi: u64 = 0;
 

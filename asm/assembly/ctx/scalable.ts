@@ -12,7 +12,7 @@ import {
 import { cfg, quirk } from '../cfg';
 import { ramOffset } from '../mem/ram';
 import { bump } from '../stats';
-import { CC_STICKY_PT, ccFlags, ccHi, ccInsert, ccLo, ccLookup } from '../cache/context-cache';
+import { ccHi, ccInsert, ccLo, ccLookup } from '../cache/context-cache';
 import { pcDirFpd, pcInsert, pcLookup, pcQ0, pcQ1, pcQ2 } from '../cache/pasid-cache';
 import { smRootCtp, smRootHalf, smRootPresent, smRootReserved, SM_ROOT_ENTRY_BYTES } from '../spec/sm-root-entry';
 import { SMCTX_DTE, SMCTX_FPD, SMCTX_P, SMCTX_PASIDE, SMCTX_PRE, smCtxOffset, smCtxPasidDir, smCtxPdts, smCtxReserved, smCtxRidPasid, smCtxRidPriv } from '../spec/sm-context-entry';
@@ -44,8 +44,16 @@ export function restoreScalable(e: usize, hasPasid: bool): void {
  *  full path). */
 export function lookupScalableSaved(sid: u32, pasid: u32, access: u32): u32 {
   const fr = lookupScalable(sid, pasid, access);
-  if (fr == 0 && dcKind != XK_PT && !quirk(QUIRK_NO_PASID_CACHE)) dcSave(sid, pasid, access);
+  if (fr == 0 && dcKind != XK_PT && !quirk(QUIRK_NO_PASID_CACHE) && !quirk(QUIRK_PT_STICKY)) dcSave(sid, pasid, access);
   return fr;
+}
+
+/** Whether sid's scalable context entry and RID_PASID entry in guest memory,
+ *  read now (not through the caches), are valid and pass-through (PGTT=100;
+ *  ctx/pt-space.ts). */
+export function scalablePassThrough(sid: u32): bool {
+  if (fetchSmContext(sid) != 0) return false;
+  return fetchPasid(fetchedLo, smCtxRidPasid(fetchedHi), true) == 0 && pePgtt(fq0) == PGTT_PT;
 }
 
 /** Find the translation setup of (sid, request PASID); fill ctx/device.ts.
@@ -56,9 +64,6 @@ export function lookupScalable(sid: u32, pasid: u32, access: u32): u32 {
   if (ccLookup(sid)) {
     lo = ccLo; hi = ccHi;
     dcNoteFpd((lo & SMCTX_FPD) != 0);
-    // QUIRK_PT_STICKY: a device once translated as pass-through stays so
-    // while its context entry is cached (no PASID lookup).
-    if ((ccFlags & CC_STICKY_PT) != 0 && quirk(QUIRK_PT_STICKY)) { dcSetPt(0); return 0; }
   } else {
     const fr = fetchSmContext(sid);
     if (fr != 0) return fr;

@@ -12,6 +12,7 @@ import { pcDropAll } from '../cache/pasid-cache';
 import { iotlbDropAll, iotlbDropFsOfDomain, iotlbDropRange, MATCH_ANY_PASID } from '../cache/iotlb';
 import { pscDropAll } from '../cache/psc';
 import { rootTtm } from '../ctx/device';
+import { ptsEvent } from '../ctx/pt-space';
 
 /** Every cache (SRTP, TE change, reset, configuration change). */
 export function invalidateAll(): void {
@@ -28,12 +29,14 @@ export function invContextGlobal(): void {
   bump(STAT_INVALIDATIONS);
   ccDropAll();
   pcDropAll();
+  ptsEvent(0, 0);
 }
 
 /** Context cache, domain-selective (G=10). Scalable-mode context entries
  *  carry no DID, so in scalable mode this is done as global. */
 export function invContextDomain(did: u32): void {
   bump(STAT_INVALIDATIONS);
+  ptsEvent(0, 0); // QEMU does every domain-selective context invalidation as global
   if (rootTtm == 1) { ccDropAll(); pcDropAll(); return; }
   bumpDid(SPACE_CTX, did);
 }
@@ -47,6 +50,7 @@ export function invContextDevice(did: u32, sid: u32, fm: u32): void {
     if ((v & ~mask) == 0) ccDropSid(((sid & 0xffff) & ~mask) | v);
   }
   if (rootTtm == 1) pcDropAll();
+  ptsEvent(sid, ~mask & 0xffff);
 }
 
 /** IOTLB and paging-structure caches, global. */

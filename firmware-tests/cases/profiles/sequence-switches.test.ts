@@ -7,8 +7,8 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { GuestQueue, D } from '../../lib/qi-guest.js';
-import { PGTT, PageTableBuilder, PasidTableBuilder, encodePasidEntry, encodeSmContextEntry } from '../../lib/tables.js';
-import { SID, SS_RW, attachSm, dmaRead, legacy, onEach } from './profile-guest.js';
+import { PGTT, PageTableBuilder, PasidTableBuilder, encodePasidEntry, encodeSmContextEntry, readWords, writeWords } from '../../lib/tables.js';
+import { SID, SS_RW, attachSm, buf64, dmaRead, legacy, onEach } from './profile-guest.js';
 
 vi.mock('../../../host/src/vtd/profiles.js', async (orig) => (await import('./switch-off.js')).profilesWithSwitchOff(await orig()));
 vi.mock('../../../host/src/vtd/qi/qi-behaviour.js', async (orig) => (await import('./switch-off.js')).qiWithSwitchOff(await orig()));
@@ -17,6 +17,24 @@ const LEGACY = { scalableMode: false, awBits: 39 } as const;
 const SM_OPTS = { scalableMode: true, awBits: 48 } as const;
 /** IECTL (§11.4.9.6): IM bit 31, IP bit 30. */
 const IECTL = 0xa0;
+
+describe('pass-through address space', () => {
+  it('PT_STICKY: pass-through found in memory at a context-cache invalidation holds on qemu after the entry changes back; default reads the entry', async () => {
+    const r = await onEach(['default', 'qemu-7.2', 'qemu-7.2 -PT_STICKY'], LEGACY, (tb) => {
+      const { g } = legacy(tb, 1, [[0x1000n, 0x30_0000n]]);
+      tb.m.ram.writeU64(0x30_0000n, 0xaaaan); // translated
+      tb.m.ram.writeU64(0x1000n, 0xbbbbn); // identity
+      const entry = readWords(tb.m.ram, g.ctx.contextEntryAddress(SID), 2);
+      writeWords(tb.m.ram, g.ctx.contextEntryAddress(SID), [entry[0]! | 2n << 2n, entry[1]!]); // TT=10: pass-through
+      g.drv.contextInvalidateGlobal(); // QEMU decides the device's address space here
+      writeWords(tb.m.ram, g.ctx.contextEntryAddress(SID), entry); // translated again, no invalidation
+      g.drv.iotlbInvalidateGlobal();
+      dmaRead(tb, g, 0x1000n);
+      return buf64(tb);
+    });
+    expect(r).toEqual({ default: 0xaaaan, 'qemu-7.2': 0xbbbbn, 'qemu-7.2 -PT_STICKY': 0xaaaan });
+  });
+});
 
 describe('scalable-mode structures', () => {
   it('NO_PDTS_CHECK: a RID_PASID past the PASID directory size (PDTS) faults 0x46 on default; qemu walks the entry there', async () => {

@@ -132,10 +132,12 @@ export const QUIRK_FS_ALL_USER = 8;
  *  with A never gets D). Spec: D is set on a written leaf whenever D is clear;
  *  permissions are checked on the combined result. */
 export const QUIRK_FS_AD_IF_A_CLEAR = 0x10;
-/** QEMU: once a pass-through (TT=10 / PGTT=100) device has been translated it
- *  stays identity until a context-cache invalidation covering it, SRTP or a TE
- *  change; IOTLB and PASID-cache invalidations do not end it. Spec: the
- *  PASID entry is re-read after a PASID-cache invalidation. */
+/** QEMU: a device's DMA takes the remapping or the pass-through (identity)
+ *  address space, decided from guest memory (context TT=10 / RID_PASID entry
+ *  PGTT=100 read at that moment) only at a TE change, SRTP, a context-cache
+ *  invalidation covering it and a pass-through translation (ctx/pt-space.ts);
+ *  identity DMA bypasses the IOTLB. Spec: every request is looked up through
+ *  the context, PASID and IOTLB caches. */
 export const QUIRK_PT_STICKY = 0x20;
 /** QEMU 7.2: page-selective IOTLB invalidation compared page numbers through
  *  an 8-bit mask (VTDIOTLBPageInvInfo.mask was uint8_t), so a PSI of 0x1000

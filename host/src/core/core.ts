@@ -35,6 +35,8 @@ export interface CoreExports {
   setRootTable(hi: number, lo: number, ttm: number): void;
   /** GSTS.TES: 1 translate, 0 identity. */
   setTranslationEnabled(on: number): void;
+  /** Announces a device (requester id) behind the unit. */
+  addRequester(sid: number): void;
   /** Translates one request; 0 or the fault reason, details in the out-buffer. */
   translate(sid: number, pasid: number, iovaHi: number, iovaLo: number, access: number): number;
   /** Byte offset of the out-buffer (OUT_* u32 words). */
@@ -277,6 +279,15 @@ export class Core {
   /** GSTS.TES: translation on or off (off = identity). */
   setTranslationEnabled(on: boolean | number): void {
     this.exports.setTranslationEnabled(on ? 1 : 0);
+  }
+
+  /**
+   * Announces a device behind the unit (its requester id, 0..0xFFFF) before
+   * its first request: QEMU's pass-through decision at TE, SRTP and
+   * context-cache invalidation covers every device (QUIRK_PT_STICKY).
+   */
+  addRequester(sid: number): void {
+    this.exports.addRequester(checkU32(sid, 0xffff, 'sid'));
   }
 
   /** Translates one request (allocates an object: not the hot path). */

@@ -357,6 +357,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
    * recorded in its fault recording registers (pci/dma-port.ts).
    */
   portFor(sid: number): DmaPort {
+    this.core.addRequester(sid);
     return new CoreDmaPort(this.dmaBackend, sid);
   }
 
