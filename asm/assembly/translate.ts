@@ -7,7 +7,7 @@ import {
   ACC_EXEC, ACC_NO_AD, ACC_PASID, ACC_TRANSLATION_REQ, ACC_WRITE, CFG_ECAP_SC, CFG_FS1GP, CFG_HAW, CFG_MGAW, CFG_SLLPS,
   FF_PP, FF_RECOVERABLE, FF_SILENT, FF_SUPPRESSED, FF_WALK, OUT_ADDR_HI, OUT_ADDR_LO, OUT_DID, OUT_FAULT_ADDR_HI,
   OUT_FAULT_ADDR_LO, OUT_FAULT_FLAGS, OUT_FAULT_PASID, OUT_PAGE_LG2, OUT_PERMS, OUT_SOURCE, OUT_STATUS, PASID_NONE,
-  QUIRK_FS_AD_IF_A_CLEAR, QUIRK_INTR_PAGE_OVERLAP, QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_LEGACY_CODES_IN_SM,
+  QUIRK_FS_AD_IF_A_CLEAR, QUIRK_INTR_PAGE_OVERLAP, QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_IOTLB_BY_SID, QUIRK_LEGACY_CODES_IN_SM,
   QUIRK_NO_FAULT_ON_CACHED_PERM, QUIRK_PT_STICKY, QUIRK_QEMU_FAULT_PV, QUIRK_RSVD_CTX_UNQUALIFIED,
   SRC_DISABLED, SRC_IOTLB, SRC_PT, SRC_WALK, STAT_FAULTS, STAT_IOTLB_MISSES, STAT_TRANSLATIONS,
 } from './abi/layout';
@@ -65,6 +65,7 @@ const INTR_LAST: u64 = 0xfeef_ffff;
 function translateLegacy(sid: u32, iova: u64, access: u32): u32 {
   if ((access & ACC_PASID) != 0) return fail(FR.FR_SM_PASID_IN_LEGACY, iova, false);
   const bySid = quirk(QUIRK_IOTLB_BEFORE_CONTEXT);
+  const keyedBySid = quirk(QUIRK_IOTLB_BY_SID);
   if (bySid && iotlbLookup(0, sid, true, PASID_NONE, iova)) {
     const fr = fromHit(iova, access, false);
     if (fr != RETRY) return fr;
@@ -78,7 +79,7 @@ function translateLegacy(sid: u32, iova: u64, access: u32): u32 {
   }
   if (tr && lastTt == TT_UNTRANSLATED) return fail(FR.FR_TT_BLOCKED, iova, false);
   if (!inWidth(iova, awBits(dcSsAw))) return fail(FR.FR_ADDR_WIDTH, iova, true);
-  let fresh = !bySid; // a probe for this tag just missed: no live entry of it
+  let fresh = !bySid || keyedBySid; // a probe for this tag just missed: no live entry of it
   if (!bySid && iotlbLookup(dcDid, sid, false, PASID_NONE, iova)) {
     const hfr = fromHit(iova, access, false);
     if (hfr != RETRY) return hfr;

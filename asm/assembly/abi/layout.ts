@@ -115,7 +115,7 @@ export const CFG_QUIRKS: u32 = 21;
 export const CFG_COUNT: u32 = 22;
 
 // ---- profile quirks (CFG_QUIRKS bits) ---------------------------------------
-/** QEMU: in legacy mode the IOTLB is looked up (keyed by source id) before the
+/** QEMU: in legacy mode the IOTLB is looked up (by source id) before the
  *  context entry, so a cached translation survives a context change until an
  *  IOTLB invalidation. Spec: the IOTLB is tagged by DID, which comes from the
  *  (cached) context entry, so context faults are seen first. */
@@ -211,6 +211,13 @@ export const QUIRK_NO_PDTS_CHECK: u32 = 1 << 17;
  *  PASID-level fault as the unqualified 0x58 anyway.) Spec (§9.6): the PASID
  *  entry's FPD suppresses the qualified faults found in it too. */
 export const QUIRK_PASID_FAULT_IGNORES_FPD: u32 = 1 << 18;
+/** QEMU (7.2 and 10.0): IOTLB entries are keyed by source id (and PASID, page
+ *  number, size), not by domain id: each device sharing a domain has its own
+ *  entries, a lookup never compares the DID, and an entry keeps the DID it
+ *  was filled with, so it lives until an invalidation names that DID (also
+ *  after the device moved to another domain). Spec (§6.2.2): the IOTLB is
+ *  tagged by DID, so devices of one domain share entries. */
+export const QUIRK_IOTLB_BY_SID: u32 = 1 << 19;
 
 // ---- statistics (f64 counters at statsPtr()) --------------------------------
 /** IOTLB hits. */

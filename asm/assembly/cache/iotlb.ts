@@ -1,12 +1,14 @@
 // IOTLB (§6.2.2 IOTLB): set-associative, CFG_IOTLB_SETS_LG2 sets of
 // CFG_IOTLB_WAYS ways, tagged like the hardware's: domain id, PASID (or
 // PASID_NONE in legacy mode), page number and page size. Entries also carry
-// the source id for QUIRK_IOTLB_BEFORE_CONTEXT lookups and whether they came
-// from a first-stage (or nested) walk. Only successful translations are
-// inserted. Replacement: least recently used way of the set.
+// the source id (QUIRK_IOTLB_BEFORE_CONTEXT lookups; QUIRK_IOTLB_BY_SID tags
+// entries by it instead of the domain id) and whether they came from a
+// first-stage (or nested) walk. Only successful translations are inserted.
+// Replacement: least recently used way of the set.
 
 import { heapAlloc } from '../mem/heap';
-import { STAT_IOTLB_HITS, STAT_IOTLB_MISSES } from '../abi/layout';
+import { QUIRK_IOTLB_BY_SID, STAT_IOTLB_HITS, STAT_IOTLB_MISSES } from '../abi/layout';
+import { quirk } from '../cfg';
 import { bump } from '../stats';
 import { bucketOf, bumpGlobal, genBucket, genDid, genEpoch, genEpochWraps, genGlobal, SPACE_IOTLB } from './gen';
 import { dumpRecord } from './dump';
@@ -107,10 +109,10 @@ function clearEpochs(): void {
   for (let i: u32 = 0; i < n; i++) store<u32>(table + <usize>(i * ENTRY_BYTES), 0, E_EPOCH);
 }
 
-/** Look iova up for (did or, with bySid, sid; pasid, with PRIV_FLAG for
- *  supervisor first-stage requests). On a hit sets hit*. */
+/** Look iova up for (did or, with bySid or QUIRK_IOTLB_BY_SID, sid; pasid,
+ *  with PRIV_FLAG for supervisor first-stage requests). On a hit sets hit*. */
 export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u64): bool {
-  if (bySid) return lookupBySid(sid, pasid, iova);
+  if (bySid || quirk(QUIRK_IOTLB_BY_SID)) return lookupBySid(sid, pasid, iova);
   const e = iotlbProbe(did, pasid, bucketOf(did, pasid & ~PRIV_FLAG), iova);
   if (e == 0) {
     bump(STAT_IOTLB_MISSES);
@@ -183,8 +185,8 @@ function touchAndKeep(e: usize): void {
 // @ts-ignore: decorator
 @inline export function entryLg2(e: usize): u32 { return load<u8>(e, E_LG2); }
 
-// QUIRK_IOTLB_BEFORE_CONTEXT: match by source id; each entry's own DID
-// decides its liveness.
+// QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_IOTLB_BY_SID: match by source id; each
+// entry's own DID decides its liveness.
 function lookupBySid(sid: u32, pasid: u32, iova: u64): bool {
   for (let slot: u32 = 0; slot < 3; slot++) {
     if (load<u32>(sizeCount + (slot << 2)) == 0) continue;
@@ -206,10 +208,12 @@ function lookupBySid(sid: u32, pasid: u32, iova: u64): bool {
 
 /** Insert a successful translation. `fs` marks first-stage/nested entries;
  *  `pasid` may carry PRIV_FLAG. The victim: the first dead way, else a live
- *  way with the same tag, else the least recently used way. `fresh`: the
- *  caller's probe for this tag just missed, so no live way has it. */
+ *  way with the same tag (DID or, with QUIRK_IOTLB_BY_SID, source id, plus
+ *  PASID, page), else the least recently used way. `fresh`: the caller's
+ *  probe for this tag just missed, so no live way has it. */
 export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64, lg2: u32, frame: u64, perms: u32, fresh: bool): void {
   const vpn = iova >> lg2;
+  const bySid = quirk(QUIRK_IOTLB_BY_SID);
   const bare = pasid & ~PRIV_FLAG;
   const epoch = genEpoch(SPACE_IOTLB);
   if (genEpochWraps(SPACE_IOTLB) != wrapsSeen) {
@@ -233,7 +237,8 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
     }
     if (!fresh) {
       if (load<u64>(e, E_VPN) == vpn) {
-        if (<u32>load<u8>(e, E_LG2) == lg2 && load<u32>(e, E_DID) == did && (load<u32>(e, E_PASID) & ~FS_FLAG) == pasid) {
+        const owner = bySid ? <u32>load<u16>(e, E_SID) == sid : load<u32>(e, E_DID) == did;
+        if (<u32>load<u8>(e, E_LG2) == lg2 && owner && (load<u32>(e, E_PASID) & ~FS_FLAG) == pasid) {
           victim = e;
           break;
         }

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { GuestQueue, D } from '../../lib/qi-guest.js';
+import type { Testbed } from '../../lib/testbed.js';
 import { PGTT, PageTableBuilder, PasidTableBuilder, encodePasidEntry, encodeSmContextEntry, readWords, writeWords } from '../../lib/tables.js';
 import { SID, SS_RW, attachSm, buf64, dmaRead, legacy, onEach } from './profile-guest.js';
 
@@ -33,6 +34,51 @@ describe('pass-through address space', () => {
       return buf64(tb);
     });
     expect(r).toEqual({ default: 0xaaaan, 'qemu-7.2': 0xbbbbn, 'qemu-7.2 -PT_STICKY': 0xaaaan });
+  });
+});
+
+/** First 8 bytes of slot `slot`'s device buffer after it read `iova` (-1 when the read failed). */
+function read64(tb: Testbed, slot: number, iova: bigint): bigint {
+  const dev = tb.dev(slot);
+  if (!dev.read(iova, 8).ok) return -1n;
+  return new DataView(dev.buffer().buffer, dev.buffer().byteOffset, 8).getBigUint64(0, true);
+}
+
+describe('IOTLB keyed by source id', () => {
+  it('IOTLB_BY_SID (scalable): two devices in one domain with their own tables share IOTLB entries on default, not on qemu', async () => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -IOTLB_BY_SID'], SM_OPTS, (tb) => {
+      const g = tb.guest('scalable');
+      for (const [slot, data] of [[3, 0x30_0000n], [4, 0x31_0000n]] as const) {
+        const t = g.attachScalable(slot << 3, { did: 5, pgtt: PGTT.SECOND_STAGE });
+        t.ss!.map(0x1000n, data, 12, SS_RW);
+        tb.m.ram.writeU64(data, data);
+      }
+      g.start();
+      return [read64(tb, 3, 0x1000n), read64(tb, 4, 0x1000n)];
+    });
+    expect(r['default']).toEqual([0x30_0000n, 0x30_0000n]); // device 4 hits device 3's entry (same DID, PASID, page)
+    expect(r['qemu-10.0']).toEqual([0x30_0000n, 0x31_0000n]);
+    expect(r['qemu-10.0 -IOTLB_BY_SID']).toEqual(r['default']);
+  });
+
+  it('IOTLB_BY_SID (legacy): a device keeps its own stale entry on qemu after another device of the domain filled the page again', async () => {
+    const r = await onEach(['default', 'qemu-7.2', 'qemu-7.2 -IOTLB_BY_SID'], LEGACY, (tb) => {
+      const g = tb.guest('legacy');
+      const ss = g.attachLegacy(3 << 3, { did: 2 });
+      g.ctx.setContext(4 << 3, readWords(tb.m.ram, g.ctx.contextEntryAddress(3 << 3), 2)); // same domain, same tables
+      ss.map(0x1000n, 0x30_0000n, 12, SS_RW);
+      tb.m.ram.writeU64(0x30_0000n, 0xaaaan);
+      tb.m.ram.writeU64(0x31_0000n, 0xbbbbn);
+      g.start();
+      const first = read64(tb, 3, 0x1000n);
+      ss.map(0x1000n, 0x31_0000n, 12, SS_RW); // remapped without invalidation
+      g.drv.iotlbInvalidatePage(2, 0x8000n); // another page: the domain's entry for 0x1000 stays
+      const other = read64(tb, 4, 0x1000n); // device 4 misses (no entry of its own yet on qemu) or hits
+      return [first, other, read64(tb, 3, 0x1000n)];
+    });
+    expect(r['default']).toEqual([0xaaaan, 0xaaaan, 0xaaaan]); // one entry per (DID, page): both hit it
+    expect(r['qemu-7.2']).toEqual([0xaaaan, 0xbbbbn, 0xaaaan]); // device 4 walks; device 3 keeps its entry
+    expect(r['qemu-7.2 -IOTLB_BY_SID']).toEqual([0xaaaan, 0xbbbbn, 0xbbbbn]); // device 4's fill replaced device 3's entry
   });
 });
 

@@ -166,7 +166,7 @@ function qemuCapEcap(o: IommuOptions): { cap: bigint; ecap: bigint } {
 const QEMU_CORE_QUIRKS: readonly string[] = [
   'IOTLB_BEFORE_CONTEXT', 'NO_PASID_CACHE', 'LEGACY_CODES_IN_SM', 'FS_ALL_USER', 'FS_AD_IF_A_CLEAR',
   'PT_STICKY', 'NO_FAULT_ON_CACHED_PERM', 'QEMU_FAULT_PV', 'INTR_PAGE_OVERLAP', 'RSVD_CTX_UNQUALIFIED', 'NO_PSC',
-  'NO_PDIR_FPD', 'SS_PERM_BEFORE_RSVD', 'NO_PDTS_CHECK',
+  'NO_PDIR_FPD', 'SS_PERM_BEFORE_RSVD', 'NO_PDTS_CHECK', 'IOTLB_BY_SID',
 ];
 
 function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
