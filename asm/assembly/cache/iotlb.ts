@@ -7,7 +7,7 @@
 // Replacement: least recently used way of the set.
 
 import { heapAlloc } from '../mem/heap';
-import { QUIRK_IOTLB_BY_SID, STAT_IOTLB_HITS, STAT_IOTLB_MISSES } from '../abi/layout';
+import { QUIRK_IOTLB_BY_SID, QUIRK_IOTLB_FLUSH_WHEN_FULL, STAT_IOTLB_HITS, STAT_IOTLB_MISSES } from '../abi/layout';
 import { quirk } from '../cfg';
 import { bump } from '../stats';
 import { bucketOf, bumpGlobal, genBucket, genDid, genEpoch, genEpochWraps, genGlobal, SPACE_IOTLB } from './gen';
@@ -35,6 +35,12 @@ export const PRIV_FLAG: u32 = 0x4000_0000;
 const KEY_FLAGS: u32 = FS_FLAG | PRIV_FLAG;
 
 const MAX_ENTRIES: u32 = 1 << 16;
+/** QUIRK_IOTLB_FLUSH_WHEN_FULL: QEMU's IOTLB size (VTD_IOTLB_MAX_SIZE). */
+const QEMU_ENTRIES: u32 = 1024;
+// Fills into a dead or empty way since the IOTLB was last emptied: an upper
+// bound of the live entries (invalidations drop entries lazily), made exact
+// by a recount when it reaches QEMU_ENTRIES.
+let fills: u32 = 0;
 let table: usize = 0;
 let setsLg2: u32 = 0;
 let ways: u32 = 0;
@@ -62,6 +68,7 @@ export function iotlbResize(sLg2: u32, w: u32): void {
   ways = w;
   memory.fill(table, 0, <usize>(n * ENTRY_BYTES));
   memory.fill(sizeCount, 0, 12);
+  fills = 0;
 }
 
 /** Number of entry slots (sets * ways). */
@@ -212,6 +219,7 @@ function lookupBySid(sid: u32, pasid: u32, iova: u64): bool {
  *  PASID, page), else the least recently used way. `fresh`: the caller's
  *  probe for this tag just missed, so no live way has it. */
 export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64, lg2: u32, frame: u64, perms: u32, fresh: bool): void {
+  if (quirk(QUIRK_IOTLB_FLUSH_WHEN_FULL)) flushIfFull();
   const vpn = iova >> lg2;
   const bySid = quirk(QUIRK_IOTLB_BY_SID);
   const bare = pasid & ~PRIV_FLAG;
@@ -226,6 +234,7 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   let e = entryAt(setOf(vpn, lg2), 0);
   let victim = e;
   let oldest: u32 = 0xffff_ffff;
+  let takesDeadWay = false;
   for (let w: u32 = 0; w < ways; w++, e += ENTRY_BYTES) {
     // A way filled at the current epoch is live (no generation changed
     // since, and dropping a way zeroes its epoch).
@@ -233,7 +242,7 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
     // materialising each partial result.)
     const epochUse = load<u64>(e, E_EPOCH);
     if (<u32>epochUse != epoch) {
-      if (!liveNear(e, did, bare, gG, gD, gB)) { victim = e; break; }
+      if (!liveNear(e, did, bare, gG, gD, gB)) { victim = e; takesDeadWay = true; break; }
     }
     if (!fresh) {
       if (load<u64>(e, E_VPN) == vpn) {
@@ -251,6 +260,7 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
     oldest = (use & older) | (oldest & ~older);
     victim = (e & older) | (victim & ~older);
   }
+  if (takesDeadWay) fills++;
   const oldLg2 = <u32>load<u8>(victim, E_LG2);
   if (oldLg2 != 0) countSize(oldLg2, -1);
   countSize(lg2, 1);
@@ -272,6 +282,18 @@ function countSize(lg2: u32, delta: i32): void {
 /** Empty the whole IOTLB in O(1) (global generation). */
 export function iotlbDropAll(): void {
   bumpGlobal(SPACE_IOTLB);
+  fills = 0;
+}
+
+// QUIRK_IOTLB_FLUSH_WHEN_FULL: before a fill, empty the IOTLB when it holds
+// QEMU_ENTRIES live entries (counted only when the bound says it might).
+function flushIfFull(): void {
+  if (fills < QEMU_ENTRIES) return;
+  const n = iotlbSlots();
+  let count: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) if (live(table + <usize>(i * ENTRY_BYTES))) count++;
+  fills = count;
+  if (count >= QEMU_ENTRIES) iotlbDropAll();
 }
 
 /** Match filter of a page-range removal. */

@@ -82,6 +82,27 @@ describe('IOTLB keyed by source id', () => {
   });
 });
 
+describe('IOTLB capacity', () => {
+  it('IOTLB_FLUSH_WHEN_FULL: the 1025th fill empties QEMU\'s IOTLB, ending a stale entry the model\'s IOTLB keeps', async () => {
+    const pages = 1024; // fills after the stale one: 1025 in all
+    const r = await onEach(['default', 'qemu-7.2', 'qemu-7.2 -IOTLB_FLUSH_WHEN_FULL'], LEGACY, (tb) => {
+      const base = 0x100_0000n;
+      const leaves = Array.from({ length: pages + 1 }, (_, k): [bigint, bigint] => [base + BigInt(k) * 0x1000n, 0x30_0000n]);
+      const { ss } = legacy(tb, 1, leaves);
+      tb.m.ram.writeU64(0x30_0000n, 0xaaaan);
+      tb.m.ram.writeU64(0x31_0000n, 0xbbbbn);
+      const first = read64(tb, 3, base);
+      ss.map(base, 0x31_0000n, 12, SS_RW); // remapped without invalidation: the entry is stale
+      const before = read64(tb, 3, base);
+      for (let k = 1; k <= pages; k++) tb.dev(3).read(base + BigInt(k) * 0x1000n, 8);
+      return [first, before, read64(tb, 3, base)];
+    });
+    expect(r['default']).toEqual([0xaaaan, 0xaaaan, 0xaaaan]);
+    expect(r['qemu-7.2']).toEqual([0xaaaan, 0xaaaan, 0xbbbbn]);
+    expect(r['qemu-7.2 -IOTLB_FLUSH_WHEN_FULL']).toEqual(r['default']);
+  });
+});
+
 describe('scalable-mode structures', () => {
   it('NO_PDTS_CHECK: a RID_PASID past the PASID directory size (PDTS) faults 0x46 on default; qemu walks the entry there', async () => {
     const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -NO_PDTS_CHECK'], SM_OPTS, (tb) => {

@@ -54,6 +54,8 @@ export function configureCore(core: Core, p: Profile): void {
     [K.CFG_ECAP_PRS, bit(ecap, ECAP.PRS)],
     [K.CFG_PASID_BITS, (ecap & ECAP.PASID) ? ECAP.pss(ecap) + 1 : 0],
     [K.CFG_CM, bit(cap, CAP.CM)],
+    [K.CFG_IOTLB_SETS_LG2, p.iotlb.setsLg2],
+    [K.CFG_IOTLB_WAYS, p.iotlb.ways],
     [K.CFG_QUIRKS, coreQuirkBits(p)],
   ];
   for (const [key, value] of rows) core.setConfig(key, value);

@@ -116,6 +116,8 @@ export interface Profile {
   readonly coreQuirks: readonly string[];
   /** Behaviours of the host side (registers, queues) this profile reproduces. */
   readonly host: HostQuirks;
+  /** IOTLB geometry: 2^setsLg2 sets of `ways` ways (the core's CFG_IOTLB_SETS_LG2 / CFG_IOTLB_WAYS). */
+  readonly iotlb: { readonly setsLg2: number; readonly ways: number };
 }
 
 const NO_QUIRKS: HostQuirks = {
@@ -166,8 +168,13 @@ function qemuCapEcap(o: IommuOptions): { cap: bigint; ecap: bigint } {
 const QEMU_CORE_QUIRKS: readonly string[] = [
   'IOTLB_BEFORE_CONTEXT', 'NO_PASID_CACHE', 'LEGACY_CODES_IN_SM', 'FS_ALL_USER', 'FS_AD_IF_A_CLEAR',
   'PT_STICKY', 'NO_FAULT_ON_CACHED_PERM', 'QEMU_FAULT_PV', 'INTR_PAGE_OVERLAP', 'RSVD_CTX_UNQUALIFIED', 'NO_PSC',
-  'NO_PDIR_FPD', 'SS_PERM_BEFORE_RSVD', 'NO_PDTS_CHECK', 'IOTLB_BY_SID',
+  'NO_PDIR_FPD', 'SS_PERM_BEFORE_RSVD', 'NO_PDTS_CHECK', 'IOTLB_BY_SID', 'IOTLB_FLUSH_WHEN_FULL',
 ];
+
+/** The model's own IOTLB: 256 sets x 4 ways, least recently used replacement. */
+const DEFAULT_IOTLB = { setsLg2: 8, ways: 4 } as const;
+/** Room for QEMU's 1024 entries (QUIRK_IOTLB_FLUSH_WHEN_FULL) without a set overflowing. */
+const QEMU_IOTLB = { setsLg2: 10, ways: 16 } as const;
 
 function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
   checkQemuOptions(qemuDeviceModel(name), o);
@@ -175,7 +182,7 @@ function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
   const { cap, ecap } = qemuCapEcap(o);
   return {
     name, options: o, ver: 0x10, cap, ecap, blockSize: 0x230, frcdOffset: 0x220, frcdCount: 1,
-    ivaOffset: 0xf0, fullRegisterSet: false,
+    ivaOffset: 0xf0, fullRegisterSet: false, iotlb: QEMU_IOTLB,
     coreQuirks: ten ? [...QEMU_CORE_QUIRKS, 'PSI_ALL_FS', 'PASID_FAULT_IGNORES_FPD'] : [...QEMU_CORE_QUIRKS, 'PSI_ALIAS', 'FS_AS_SS', 'PASID_FAULTS_0X58'],
     host: {
       qemuFaultEventRule: true, noCfi: true,
@@ -225,7 +232,7 @@ function defaultProfile(o: IommuOptions, given: Partial<IommuOptions>): Profile 
   }
   return {
     name: 'default', options: { ...o, pasid: o.scalableMode }, ver: 0x10, cap, ecap, blockSize: 0x1000, frcdOffset: 0x220,
-    frcdCount: o.faultRecords, ivaOffset: 0xf0, fullRegisterSet: true, coreQuirks: [],
+    frcdCount: o.faultRecords, ivaOffset: 0xf0, fullRegisterSet: true, coreQuirks: [], iotlb: DEFAULT_IOTLB,
     host: NO_QUIRKS,
   };
 }
