@@ -3,7 +3,8 @@
 // Buffers are 4 KiB-granular allocations marked in a page bitmap, so a
 // host-supplied buffer offset can never name core state.
 
-import { ACC_WRITE, ERR_BAD_ARG } from './abi/layout';
+import { ACC_WRITE, ERR_BAD_ARG, OUT_PAGE_LG2, QUIRK_DMA_PER_TRANSLATION } from './abi/layout';
+import { quirk } from './cfg';
 import { heapAlloc } from './mem/heap';
 import { ramOffset } from './mem/ram';
 import { outGet, outSet } from './out';
@@ -37,9 +38,11 @@ export function bufValid(off: u32, len: u32): bool {
   return true;
 }
 
-/** Translate [iova, iova+len) page by page and copy guest RAM -> buffer
- *  (read) or buffer -> guest RAM (ACC_WRITE). Returns 0 or the first fault
- *  (out-buffer describes it), or ERR_BAD_ARG (as u32) for a bad buffer.
+/** Translate [iova, iova+len) page by page (QUIRK_DMA_PER_TRANSLATION: one
+ *  translation per translated page, large pages included) and copy guest RAM
+ *  -> buffer (read) or buffer -> guest RAM (ACC_WRITE). Returns 0 or the
+ *  first fault (out-buffer describes it), or ERR_BAD_ARG (as u32) for a bad
+ *  buffer.
  *  A translated address outside RAM reads as 0xFF and drops writes (a master
  *  abort, not an IOMMU fault). */
 export function dmaCopy(sid: u32, pasid: u32, iova: u64, len: u32, access: u32, bufOff: u32): u32 {
@@ -53,8 +56,9 @@ export function dmaCopy(sid: u32, pasid: u32, iova: u64, len: u32, access: u32, 
     if (fr != 0) return fr;
     if (done == 0) { firstLo = outGet(OUT_ADDR_LO); firstHi = outGet(OUT_ADDR_HI); }
     const addr = (<u64>outGet(OUT_ADDR_HI) << 32) | outGet(OUT_ADDR_LO);
-    const pageLeft = <u32>(0x1000 - (cur & 0xfff));
-    const chunk = len - done < pageLeft ? len - done : pageLeft;
+    const size = <u64>1 << (quirk(QUIRK_DMA_PER_TRANSLATION) ? outGet(OUT_PAGE_LG2) : 12);
+    const pageLeft = size - (cur & (size - 1));
+    const chunk = <u64>(len - done) < pageLeft ? len - done : <u32>pageLeft;
     const off = ramOffset(addr, chunk);
     const buf = <usize>(bufOff + done);
     if ((access & ACC_WRITE) != 0) {

@@ -199,13 +199,13 @@ export function largeEntryRange(seed: number): object {
     b.memFill(GPA.DATA + BigInt(i) * 0x1000n, 0x1000, 0xa0 + i).memFill(huge + (iv - big), 0x1000, 0xb0 + i);
   }
   b.setRootTable(GPA.ROOT | (scalable ? 0x400n : 0n)).globalInvalidateRegs().enableTranslation();
-  const cached = rng.chance(0.75) ? 'second' : rng.pick(['both', 'none']);
+  const cached = rng.chance(0.85) ? 'second' : rng.pick(['both', 'none']);
   if (cached !== 'none') b.dmaRead(DEVICES[0], p0 + 0x1000n, 8);
   if (cached === 'both') b.dmaRead(DEVICES[0], p0, 8);
   const pde = t.entryAt.get(`${p0}:1`)!;
   b.memWrite(pde, [huge | 0x80n | 3n]);
   const len = 0x800 + rng.int(0x700);
-  const x = BigInt(rng.int(0x400) & ~7);
+  const x = BigInt(8 + (rng.int(0x3f8) & ~7)); // the DMA starts in the first page
   const iv = p0 + 0x1000n - x;
   if (rng.chance(0.5)) {
     b.dmaRead(DEVICES[0], iv, len).memFill(GPA.SINK + 0x10000n, 0x2000, 0).dmaWrite(DEVICES[0], out, len);

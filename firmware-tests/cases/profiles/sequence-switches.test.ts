@@ -103,6 +103,24 @@ describe('IOTLB capacity', () => {
   });
 });
 
+describe('DMA over several pages', () => {
+  it('DMA_PER_TRANSLATION: after 4 KiB pages became a 2 MiB leaf, one qemu translation serves the whole DMA; the spec looks up each 4 KiB page', async () => {
+    const r = await onEach(['default', 'qemu-7.2', 'qemu-7.2 -DMA_PER_TRANSLATION'], LEGACY, (tb) => {
+      const { g, ss } = legacy(tb, 1, [[0x20_0000n, 0x30_0000n], [0x20_1000n, 0x31_0000n]]);
+      for (const [gpa, v] of [[0x30_0ff8n, 0xa0n], [0x31_0000n, 0xa1n], [0x40_0ff8n, 0xb0n], [0x40_1000n, 0xb1n]] as const) tb.m.ram.writeU64(gpa, v);
+      read64(tb, 3, 0x20_1000n); // the second page's 4 KiB entry is cached
+      ss.map(0x20_0000n, 0x40_0000n, 21, SS_RW); // the region becomes one 2 MiB leaf, no invalidation
+      g.drv.iotlbInvalidatePage(1, 0x20_0000n); // the first page only (and, on default, the paging-structure caches)
+      tb.dev(3).read(0x20_0ff8n, 16); // 8 bytes of each page
+      const b = new DataView(tb.dev(3).buffer().buffer, tb.dev(3).buffer().byteOffset, 16);
+      return [b.getBigUint64(0, true), b.getBigUint64(8, true)];
+    });
+    expect(r['default']).toEqual([0xb0n, 0xa1n]); // second page: its stale 4 KiB entry
+    expect(r['qemu-7.2']).toEqual([0xb0n, 0xb1n]); // the 2 MiB translation covers both
+    expect(r['qemu-7.2 -DMA_PER_TRANSLATION']).toEqual(r['default']);
+  });
+});
+
 describe('scalable-mode structures', () => {
   it('NO_PDTS_CHECK: a RID_PASID past the PASID directory size (PDTS) faults 0x46 on default; qemu walks the entry there', async () => {
     const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -NO_PDTS_CHECK'], SM_OPTS, (tb) => {

@@ -210,6 +210,13 @@ export const QUIRK_IOTLB_BY_SID = 0x80000;
  *  size and replacement are implementation choices (§6.2.2); the model's
  *  default is 256 sets x 4 ways with least-recently-used replacement. */
 export const QUIRK_IOTLB_FLUSH_WHEN_FULL = 0x100000;
+/** QEMU (7.2 and 10.0): a multi-page DMA is translated once per translation
+ *  it gets: the bytes up to the end of the translated page (a 2 MiB entry:
+ *  the rest of the 2 MiB page) go through that one answer, so pages inside a
+ *  large entry are not looked up again (stale 4 KiB entries for them are not
+ *  hit). Spec/PCIe: a request never crosses a 4 KiB boundary (PCIe §2.2.7),
+ *  so the model translates every 4 KiB page of the transfer. */
+export const QUIRK_DMA_PER_TRANSLATION = 0x200000;
 /** IOTLB hits. */
 export const STAT_IOTLB_HITS = 0;
 /** IOTLB misses. */
