@@ -98,6 +98,7 @@ const SWITCHES: readonly SwitchCase[] = [
   { kind: 'host', name: 'ignoreRegInvalWhileQi', profiles: BOTH, evidence: ['gen-queued-invalidation-2', 'gen-queued-invalidation-10-2'] },
   { kind: 'host', name: 'ttmBit10Only', profiles: BOTH, evidence: ['gen-ttm-1', 'gen-ttm-10-1'] },
   { kind: 'host', name: 'rtaddrMaskedToAw', profiles: BOTH, evidence: ['gen-rtaddr-width-1', 'gen-rtaddr-width-10-1'] },
+  { kind: 'host', name: 'dmaPastFault', profiles: BOTH, evidence: ['gen-dma-past-fault-1', 'gen-dma-past-fault-10-1'] },
   { kind: 'host', name: 'qwordPairMasksOnly', profiles: BOTH, evidence: ['gen-w1c-pair-1', 'gen-w1c-pair-10-1'] },
   { kind: 'qi', name: 'resumeOnErrorClear', profiles: BOTH, evidence: [] },
   { kind: 'qi', name: 'recordIqercd', profiles: BOTH, evidence: ['gen-fs-invalidation-1', 'gen-register-pokes-8'] },

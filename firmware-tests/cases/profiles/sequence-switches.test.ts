@@ -121,6 +121,27 @@ describe('DMA over several pages', () => {
   });
 });
 
+describe('DMA past a failing page', () => {
+  it('dmaPastFault: a DMA whose first page is not mapped still moves the second page on qemu; default ends at the fault', async () => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -dmaPastFault'], LEGACY, (tb) => {
+      const { g } = legacy(tb, 1, [[0x2000n, 0x31_0000n]]); // 0x1000 is not mapped
+      tb.m.ram.writeU64(0x31_0000n, 0xd00dn);
+      const dev = tb.dev(3);
+      dev.buffer().fill(0xee);
+      const read = dev.read(0x1ff8n, 16);
+      const b = new DataView(dev.buffer().buffer, dev.buffer().byteOffset, 16);
+      const got = [b.getBigUint64(0, true), b.getBigUint64(8, true)];
+      const fault = g.drv.readFaults()[0]?.reason;
+      dev.buffer().fill(0x77, 0, 16);
+      dev.write(0x1ff8n, 16);
+      return { ok: read.ok, got, fault, written: tb.m.ram.readU64(0x31_0000n) };
+    });
+    expect(r['default']).toEqual({ ok: false, got: [0n, 0n], fault: 6, written: 0xd00dn });
+    expect(r['qemu-10.0']).toEqual({ ok: false, got: [0n, 0xd00dn], fault: 6, written: 0x7777_7777_7777_7777n });
+    expect(r['qemu-10.0 -dmaPastFault']).toEqual(r['default']);
+  });
+});
+
 describe('scalable-mode structures', () => {
   it('NO_PDTS_CHECK: a RID_PASID past the PASID directory size (PDTS) faults 0x46 on default; qemu walks the entry there', async () => {
     const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -NO_PDTS_CHECK'], SM_OPTS, (tb) => {

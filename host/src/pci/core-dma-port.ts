@@ -35,6 +35,11 @@ export interface DmaBackend {
   emptyCompletion(faultFlags: number): boolean;
   /** Where page requests go, if the IOMMU takes them. */
   readonly pageRequests?: PageRequestSink;
+  /**
+   * An untranslated request goes on past a non-recoverable fault at the next
+   * page (QEMU: profile switch `dmaPastFault`); else it ends at the first fault.
+   */
+  readonly dmaPastFault?: boolean;
 }
 
 const TWO_32 = 4294967296;
@@ -79,7 +84,8 @@ export class CoreDmaPort extends DmaPort {
       if (p < 0) return this.last.set(DMA_ABORT);
     }
     const status = this.core.dmaCopyNum(this.sid, p, iova, len, accessOf(flags), bufOff);
-    return status === 0 ? this.last.set(DMA_OK) : this.fault(status, flags, p);
+    if (status === 0) return this.last.set(DMA_OK);
+    return this.pastFault(this.fault(status, flags, p), BigInt(iova), len, bufOff, flags, p);
   }
 
   protected dmaWide(iovaHi: number, iovaLo: number, len: number, bufOff: number, flags: number, pasid: number): number {
@@ -88,7 +94,8 @@ export class CoreDmaPort extends DmaPort {
     if (p < 0) return this.last.set(DMA_ABORT);
     const iova = (BigInt(iovaHi) << 32n) | BigInt(iovaLo);
     const status = this.core.dmaCopy(this.sid, flags & REQ.PASID ? p : undefined, iova, len, accessOf(flags), bufOff);
-    return status === 0 ? this.last.set(DMA_OK) : this.fault(status, flags, p);
+    if (status === 0) return this.last.set(DMA_OK);
+    return this.pastFault(this.fault(status, flags, p), iova, len, bufOff, flags, p);
   }
 
   translate(iova: number, len: number, flags = 0, pasid = 0): number {
@@ -174,6 +181,38 @@ export class CoreDmaPort extends DmaPort {
     last.setFaultAddr(out[K.OUT_FAULT_ADDR_HI]!, out[K.OUT_FAULT_ADDR_LO]!);
     if ((flags & REQ.PRI) && (out[K.OUT_FAULT_FLAGS]! & K.FF_RECOVERABLE) !== 0) last.recoverable = true;
     else last.recorded = this.backend.reportFault(this.sid, flags, pasid);
+    return status;
+  }
+
+  /**
+   * Backend `dmaPastFault`: after the (reported) fault `status` the transfer
+   * goes on at the next page; each later failing page is reported and
+   * skipped in turn, a read gets 0 for the skipped bytes. `last` keeps the
+   * first fault, with `continued`. Offsets from `iova` wrap at 2^64 like the
+   * addresses (a failing first page lies "before" iova).
+   */
+  private pastFault(status: number, iova: bigint, len: number, bufOff: number, flags: number, p: number): number {
+    const last = this.last;
+    if (!this.backend.dmaPastFault || last.recoverable || !last.hasFaultAddr) return status;
+    const { recorded, faultHi, faultLo } = last;
+    const pasid = flags & REQ.PASID ? p : undefined;
+    const out = this.core.out;
+    let page = last.faultAddr!;
+    for (let done = 0; ;) {
+      const rel = BigInt.asUintN(64, page - iova);
+      const from = rel < BigInt(len) ? Math.max(done, Number(rel)) : done;
+      const next = Math.min(len, Number(BigInt.asUintN(64, page + 0x1000n - iova)));
+      if (next <= done) break;
+      if (!(flags & REQ.WRITE)) this.core.buffer(bufOff + from, next - from).fill(0);
+      done = next;
+      if (done >= len) break;
+      if (this.core.dmaCopy(this.sid, pasid, BigInt.asUintN(64, iova + BigInt(done)), len - done, accessOf(flags), bufOff + done) === 0) break;
+      page = (BigInt(out[K.OUT_FAULT_ADDR_HI]!) << 32n) | BigInt(out[K.OUT_FAULT_ADDR_LO]!);
+      this.backend.reportFault(this.sid, flags, p);
+    }
+    last.set(status, recorded);
+    last.setFaultAddr(faultHi, faultLo);
+    last.continued = true;
     return status;
   }
 

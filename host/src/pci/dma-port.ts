@@ -73,6 +73,12 @@ export class DmaOutcome {
   recorded = false;
   /** A recoverable fault returned unrecorded, for a page request (`REQ.PRI`). */
   recoverable = false;
+  /**
+   * The transfer went on past the fault (an IOMMU that behaves so, QEMU's: profile switch
+   * `dmaPastFault`): only the failing pages were not moved (a read got 0 for them);
+   * the other fields describe the first fault.
+   */
+  continued = false;
   /** The faulting (page) address is known: `faultHi:faultLo`. */
   hasFaultAddr = false;
   /** Faulting address, high dword. */
@@ -95,6 +101,7 @@ export class DmaOutcome {
     this.status = status;
     this.recorded = recorded;
     this.recoverable = recoverable;
+    this.continued = false;
     this.hasFaultAddr = false;
     return status;
   }
@@ -205,6 +212,11 @@ export type DmaResult =
     readonly recoverable?: boolean;
     /** Faulting page address (for the page request). */
     readonly addr?: bigint;
+    /**
+     * The transfer went on past the fault (profile switch `dmaPastFault`): only the failing
+     * pages were not transferred (a read got 0 for them); `reason` and `addr` are the first fault's.
+     */
+    readonly continued?: boolean;
   };
 
 /** An ATS translation completion in the BigInt convenience layer. */
@@ -354,6 +366,7 @@ export abstract class DmaPort {
     const reason = status === DMA_ABORT ? 0 : status;
     const addr = l.faultAddr;
     if (l.recoverable) return { ok: false, reason, recorded: false, recoverable: true, addr };
+    if (l.continued) return { ok: false, reason, recorded: l.recorded, addr, continued: true };
     return addr === undefined ? { ok: false, reason, recorded: l.recorded } : { ok: false, reason, recorded: l.recorded, addr };
   }
 }

@@ -88,6 +88,14 @@ export interface HostQuirks {
    * written (§11.4.5), so a pointer with bits above the host address width is outside memory.
    */
   rtaddrMaskedToAw: boolean;
+  /**
+   * A DMA goes on past a failing page (QEMU's memory core translates again after each failed
+   * access): each failing page is reported (fault record, or nothing when suppressed or silent),
+   * its bytes are not transferred (a read gets 0), and the later pages are read or written if they
+   * translate. The model (spec) ends the transfer at the first failing page: the device gets an
+   * Unsupported Request completion (PCIe §2.3.2).
+   */
+  dmaPastFault: boolean;
 }
 
 /** A complete capability profile. */
@@ -123,7 +131,7 @@ export interface Profile {
 const NO_QUIRKS: HostQuirks = {
   qemuFaultEventRule: false, noCfi: false,
   ccmdDomainAsGlobal: false, ignoreRegInvalWhileQi: false, ttmBit10Only: false, qwordPairMasksOnly: false,
-  rtaddrMaskedToAw: false,
+  rtaddrMaskedToAw: false, dmaPastFault: false,
 };
 
 /** SAGAW bits (CAP bits 12:8 >> 8) for every width up to `awBits`. */
@@ -188,7 +196,7 @@ function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
     host: {
       qemuFaultEventRule: true, noCfi: true,
       ccmdDomainAsGlobal: true, ignoreRegInvalWhileQi: true, ttmBit10Only: true, qwordPairMasksOnly: true,
-      rtaddrMaskedToAw: true,
+      rtaddrMaskedToAw: true, dmaPastFault: true,
     },
   };
 }

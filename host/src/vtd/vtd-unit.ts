@@ -404,6 +404,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
       // §4.2.3: a page-walk fault (or one a page request could fix) answers R=W=0 unrecorded.
       emptyCompletion: (faultFlags) => (faultFlags & (K.FF_WALK | K.FF_RECOVERABLE)) !== 0,
       pageRequests: this,
+      dmaPastFault: this.profile.host.dmaPastFault,
     };
   }
 

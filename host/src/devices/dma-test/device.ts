@@ -174,7 +174,7 @@ export class DmaTestDevice implements PciFunction {
     if (op.kind !== 'write') {
       const iova = op.iova & this.dmaMask;
       const r = this.port.dmaBig(iova, op.len, false, buf, a);
-      if (!r.ok) this.zeroUnread(op, iova, r.addr);
+      if (!r.ok && !r.continued) this.zeroUnread(op, iova, r.addr);
       if (!r.ok || op.kind === 'read') return { r, write: false };
     }
     const to = op.kind === 'copy' ? op.dst : op.iova;
