@@ -14,13 +14,8 @@ import { REGISTER_FAMILIES } from './register-families.js';
 import { SEQUENCE_FAMILIES } from './sequence-families.js';
 import { FINDINGS_FAMILIES } from './findings-families.js';
 import { formatReplay, record } from './record.js';
+import { formatScenarioDoc as formatScenario } from '../../fuzz/input.js';
 
-/** Lays a scenario out like the shared files: one step per line. */
-export function formatScenario(s: { steps: unknown[] } & Record<string, unknown>): string {
-  const { steps, ...head } = s;
-  const headText = JSON.stringify(head, null, 2).replace(/\n}$/, '');
-  return `${headText},\n  "steps": [\n${steps.map((st) => `    ${JSON.stringify(st)}`).join(',\n')}\n  ]\n}\n`;
-}
 
 /** The 7.2 families again under the `qemu-10.0` profile (same steps, the other reference). */
 function onQemu10(families: Record<string, (seed: number) => object>): Record<string, (seed: number) => object> {

@@ -105,3 +105,4 @@ export function machine72(opts: { scalable?: boolean; cm?: boolean; aw?: 39 | 48
     devices: (opts.devices ?? ['00:03.0']).map((bdf) => ({ bdf, kind: 'dma-test' })),
   };
 }
+
