@@ -219,8 +219,40 @@ export function largeEntryRange(seed: number): object {
     machine('qemu-7.2', { scalable, aw }));
 }
 
+/**
+ * Pass-through context entries (legacy TT=10) whose AW is or is not in SAGAW,
+ * read when the context entry is fetched (after context-cache invalidation,
+ * SRTP) and at TE changes; the device's identity DMA or its fault shows.
+ */
+export function ptContextAw(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const aw = rng.pick([39, 48] as const);
+  legacyRoot(b);
+  const t = ssTree(b, GPA.TABLES, aw);
+  mapSinks(t, 1);
+  const iova = BigInt(0x1000 * (0x300 + rng.int(0x100))); // gpa == iova: identity-visible
+  pattern(b, iova, 0x6a);
+  t.map(iova, GPA.DATA, 3n);
+  pattern(b, GPA.DATA, 0x6b);
+  const at = legacyContext(b, DEVICES[0], { slpt: t.top, aw: awField(aw).field, did: 1 });
+  b.setRootTable(GPA.ROOT).globalInvalidateRegs().enableTranslation();
+  probe(b, DEVICES[0], iova);
+  for (let r = 0; r < 5; r++) {
+    const field = BigInt(rng.pick([0, 1, 2, 3, 4, 7, Number(awField(aw).field)]));
+    const tt = rng.chance(0.8) ? 2n : 0n;
+    b.memWrite(at, [t.top | (tt << 2n) | 1n, field | (1n << 8n)]);
+    if (rng.chance(0.5)) b.mmioWrite(REG.CCMD, 8, 0xa000000000000000n);
+    else b.mmioWrite(REG.GCMD, 4, 0).mmioWrite(REG.GCMD, 4, 0x80000000);
+    b.mmioWrite(REG.IOTLB, 8, 0x9000000000000000n);
+    probe(b, DEVICES[0], iova);
+    b.clearFaults();
+  }
+  return b.build(`gen-pt-context-aw-${seed}`, 'pass-through context entries with AW in or out of SAGAW', machine('qemu-7.2', { aw }));
+}
+
 /** The issue-26 families by name. */
 export const FINDINGS_FAMILIES: Record<string, (seed: number) => object> = {
   'dma-past-fault': dmaPastFault, 'pasid-fpd': pasidFpd, 'legacy-iotlb-sid': legacyIotlbSid, 'iqt-bit4': iqtBit4,
-  'large-entry-range': largeEntryRange,
+  'large-entry-range': largeEntryRange, 'pt-context-aw': ptContextAw,
 };

@@ -158,7 +158,8 @@ class Program {
     const field = dom.aw;
     if (!this.scalable) {
       const at = legacyContext(this.b, DEVICES[i]!, { slpt: dom.tree.top, aw: field, did: dom.did, tt: this.pt[i] ? 2 : 0 });
-      if (mistake) this.b.memWrite(at, [this.rng.pick([0n, dom.tree.top | 1n | (1n << 11n)])]);
+      if (mistake && this.rng.chance(0.3)) this.b.memWrite(at + 8n, [BigInt(this.rng.pick([0, 3, 4])) | (BigInt(dom.did) << 8n)]); // AW not in SAGAW
+      else if (mistake) this.b.memWrite(at, [this.rng.pick([0n, dom.tree.top | 1n | (1n << 11n)])]);
       return;
     }
     const at = pasidEntryAt(this.sm[i]!, 0);

@@ -2,8 +2,8 @@
 // (§9.3), through the context cache. Fills ctx/device.ts or returns the
 // spec's fault reason (LRT/LCT conditions, VT-d §7.1.3 legacy-mode table).
 
-import { CFG_ECAP_DT, CFG_ECAP_PT, CFG_HAW, CFG_SAGAW, STAT_STRUCT_READS } from '../abi/layout';
-import { cfg } from '../cfg';
+import { CFG_ECAP_DT, CFG_ECAP_PT, CFG_HAW, CFG_SAGAW, QUIRK_PT_CONTEXT_AW_CHECKED, STAT_STRUCT_READS } from '../abi/layout';
+import { cfg, quirk } from '../cfg';
 import { ramOffset } from '../mem/ram';
 import { bump } from '../stats';
 import { ccHi, ccInsert, ccLo, ccLookup } from '../cache/context-cache';
@@ -65,7 +65,8 @@ function fetchContext(sid: u32): u32 {
   if (tt == TT_ALL && cfg(CFG_ECAP_DT) == 0) return FR_CTX_INVALID;
   if (tt == TT_PASSTHROUGH && cfg(CFG_ECAP_PT) == 0) return FR_CTX_INVALID;
   if (tt > TT_PASSTHROUGH) return FR_CTX_INVALID;
-  if (tt != TT_PASSTHROUGH && !awSupported(ctxAw(hi), cfg(CFG_SAGAW))) return FR_CTX_INVALID;
+  const awChecked = tt != TT_PASSTHROUGH || quirk(QUIRK_PT_CONTEXT_AW_CHECKED);
+  if (awChecked && !awSupported(ctxAw(hi), cfg(CFG_SAGAW))) return FR_CTX_INVALID;
   fetchedLo = lo;
   fetchedHi = hi;
   return 0;

@@ -8,7 +8,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { GuestQueue, D } from '../../lib/qi-guest.js';
 import type { Testbed } from '../../lib/testbed.js';
-import { PGTT, PageTableBuilder, PasidTableBuilder, encodePasidEntry, encodeSmContextEntry, readWords, writeWords } from '../../lib/tables.js';
+import { PGTT, PageTableBuilder, PasidTableBuilder, encodeContextEntry, encodePasidEntry, encodeSmContextEntry, readWords, writeWords } from '../../lib/tables.js';
 import { SID, SS_RW, attachSm, buf64, dmaRead, legacy, onEach } from './profile-guest.js';
 
 vi.mock('../../../host/src/vtd/profiles.js', async (orig) => (await import('./switch-off.js')).profilesWithSwitchOff(await orig()));
@@ -139,6 +139,19 @@ describe('DMA past a failing page', () => {
     expect(r['default']).toEqual({ ok: false, got: [0n, 0n], fault: 6, written: 0xd00dn });
     expect(r['qemu-10.0']).toEqual({ ok: false, got: [0n, 0xd00dn], fault: 6, written: 0x7777_7777_7777_7777n });
     expect(r['qemu-10.0 -dmaPastFault']).toEqual(r['default']);
+  });
+});
+
+describe('legacy context entries', () => {
+  it('PT_CONTEXT_AW_CHECKED: a pass-through context entry with AW=0 is identity on default; qemu faults 0x3', async () => {
+    const r = await onEach(['default', 'qemu-7.2', 'qemu-7.2 -PT_CONTEXT_AW_CHECKED'], LEGACY, (tb) => {
+      const g = tb.guest('legacy');
+      g.ctx.setContext(SID, encodeContextEntry({ P: true, TT: 2, AW: 0, DID: 1 }));
+      g.start();
+      const o = dmaRead(tb, g, 0x1000n);
+      return o.ok ? 'identity' : o.reason;
+    });
+    expect(r).toEqual({ default: 'identity', 'qemu-7.2': 0x3, 'qemu-7.2 -PT_CONTEXT_AW_CHECKED': 'identity' });
   });
 });
 

@@ -217,6 +217,12 @@ export const QUIRK_IOTLB_FLUSH_WHEN_FULL = 0x100000;
  *  hit). Spec/PCIe: a request never crosses a 4 KiB boundary (PCIe §2.2.7),
  *  so the model translates every 4 KiB page of the transfer. */
 export const QUIRK_DMA_PER_TRANSLATION = 0x200000;
+/** QEMU (7.2 and 10.0): a legacy context entry's AW must be in SAGAW for
+ *  every translation type, pass-through (TT=10) included: otherwise the
+ *  entry is invalid (0x3) and the device is not in pass-through. The model
+ *  reads AW only for TT=00/01: §9.3 says what software must program for
+ *  TT=10 (the largest supported AGAW), not that hardware checks it. */
+export const QUIRK_PT_CONTEXT_AW_CHECKED = 0x400000;
 /** IOTLB hits. */
 export const STAT_IOTLB_HITS = 0;
 /** IOTLB misses. */
