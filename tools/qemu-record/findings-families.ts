@@ -6,7 +6,7 @@
  * One family per behaviour, recorded on QEMU 7.2 and 10.0 (`-10-` names).
  */
 import {
-  DESCS, DEVICES, GPA, Queue, awField, legacyContext, legacyRoot, machine, mapSinks, pasidEntry,
+  DESCS, DEVICES, GPA, Queue, awField, legacyContext, legacyRoot, machine, mapSinks, ownDataTrees, pasidEntry,
   pasidEntryAt, pattern, probe, sinkOf, smDevice, smRoot, ssTree,
 } from './guest.js';
 import { REG, Rng, ScenarioBuilder } from './scenario-builder.js';
@@ -119,26 +119,13 @@ export function legacyIotlbSid(seed: number): object {
   const n = 2 + rng.int(2);
   legacyRoot(b);
   const shared = rng.chance(0.6);
-  const trees: PageTree[] = [];
   const iova = BigInt(0x1000 * (1 + rng.int(0x400)));
-  for (let i = 0; i < (shared ? 1 : n); i++) {
-    const t = ssTree(b, GPA.TABLES + BigInt(i) * 0x10000n, aw);
-    t.map(iova, GPA.DATA + BigInt(i) * 0x2000n, 3n);
-    mapSinks(t, n);
-    pattern(b, GPA.DATA + BigInt(i) * 0x2000n, 0x50 + i);
-    pattern(b, GPA.DATA + BigInt(i) * 0x2000n + 0x1000n, 0x70 + i);
-    trees.push(t);
-  }
+  const { trees, flip } = ownDataTrees(b, shared ? 1 : n, aw, iova, n, [0x50, 0x70]);
   const did = 1 + rng.int(4);
   for (let i = 0; i < n; i++) legacyContext(b, DEVICES[i]!, { slpt: trees[shared ? 0 : i]!.top, aw: awField(aw).field, did });
   b.setRootTable(GPA.ROOT).globalInvalidateRegs().enableTranslation();
-  const flip = new Array<boolean>(trees.length).fill(false);
   const actions: (() => void)[] = [
-    () => {
-      const i = rng.int(trees.length);
-      flip[i] = !flip[i];
-      b.memWrite(trees[i]!.entryAt.get(`${iova}:0`)!, [(GPA.DATA + BigInt(i) * 0x2000n + (flip[i] ? 0x1000n : 0n)) | 3n]);
-    },
+    () => flip(rng.int(trees.length)),
     () => b.mmioWrite(REG.IOTLB, 8, 0xa000000000000000n | (BigInt(rng.chance(0.7) ? did : did + 1) << 32n)),
     () => b.mmioWrite(REG.IVA, 8, iova).mmioWrite(REG.IOTLB, 8, 0xb000000000000000n | (BigInt(did) << 32n)),
     () => b.mmioWrite(REG.IOTLB, 8, 0x9000000000000000n),

@@ -14,6 +14,7 @@ import { REGISTER_FAMILIES } from './register-families.js';
 import { SEQUENCE_FAMILIES } from './sequence-families.js';
 import { FINDINGS_FAMILIES } from './findings-families.js';
 import { formatReplay, record } from './record.js';
+import { onQemu10Scenario } from './scenario-builder.js';
 import { formatScenarioDoc as formatScenario } from '../../fuzz/input.js';
 
 
@@ -21,10 +22,7 @@ import { formatScenarioDoc as formatScenario } from '../../fuzz/input.js';
 function onQemu10(families: Record<string, (seed: number) => object>): Record<string, (seed: number) => object> {
   const out: Record<string, (seed: number) => object> = {};
   for (const [name, family] of Object.entries(families)) {
-    out[`${name}-10`] = (seed) => {
-      const s = family(seed) as { name: string; machine: { profile: string } };
-      return { ...s, name: s.name.replace(/-(\d+)$/, '-10-$1'), machine: { ...s.machine, profile: 'qemu-10.0' } };
-    };
+    out[`${name}-10`] = (seed) => onQemu10Scenario(family(seed));
   }
   return out;
 }

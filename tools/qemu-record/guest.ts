@@ -187,6 +187,39 @@ export function mapSinks(t: PageTree, devices: number, flags = 3n): void {
   for (let i = 0; i < devices; i++) t.map(sinkOf(DEVICES[i]!), sinkOf(DEVICES[i]!), flags);
 }
 
+/** Second-stage trees of devices that each map the same IOVA to their own data (issue-20/26 families). */
+export interface OwnDataTrees {
+  readonly trees: PageTree[];
+  /** Remaps tree `i`'s leaf for the IOVA to its other data page (and back), without invalidation. */
+  flip(i: number): void;
+}
+
+/**
+ * `count` trees (tables from GPA.TABLES + 64 KiB each) mapping `iova` to the
+ * tree's own data page (pattern `tags[0] + i`; its other page: `tags[1] + i`)
+ * and the sink pages of `devices` devices.
+ */
+export function ownDataTrees(b: ScenarioBuilder, count: number, aw: 39 | 48, iova: bigint, devices: number, tags: [number, number]): OwnDataTrees {
+  const trees: PageTree[] = [];
+  const data = (i: number) => GPA.DATA + BigInt(i) * 0x2000n;
+  for (let i = 0; i < count; i++) {
+    const t = ssTree(b, GPA.TABLES + BigInt(i) * 0x10000n, aw);
+    t.map(iova, data(i), 3n);
+    mapSinks(t, devices);
+    pattern(b, data(i), tags[0] + i);
+    pattern(b, data(i) + 0x1000n, tags[1] + i);
+    trees.push(t);
+  }
+  const flipped = new Array<boolean>(count).fill(false);
+  return {
+    trees,
+    flip: (i) => {
+      flipped[i] = !flipped[i];
+      b.memWrite(trees[i]!.entryAt.get(`${iova}:0`)!, [(data(i) + (flipped[i] ? 0x1000n : 0n)) | 3n]);
+    },
+  };
+}
+
 /** The FORMAT.md machine block. */
 export function machine(profile: 'qemu-7.2' | 'qemu-10.0', o: { scalable?: boolean; aw?: 39 | 48; cm?: boolean; devices?: number }): object {
   return {

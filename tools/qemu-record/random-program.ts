@@ -211,13 +211,17 @@ class Program {
     for (const p of pages) this.b.memFill(p, 4096, this.fill++ & 0xff);
   }
 
-  private dmaRead(): void {
+  /** A device, a target, a length; every page the DMA could reach gets fresh bytes. */
+  private dmaSetup(): { bdf: string; iova: bigint; m?: Mapping; len: number; sink: bigint } {
     const dev = this.rng.int(this.n);
-    const bdf = DEVICES[dev]!;
     const { iova, m } = this.target(dev);
     const len = this.length(iova);
     this.freshen(iova, len, m);
-    const sink = sinkOf(bdf);
+    return { bdf: DEVICES[dev]!, iova, m, len, sink: sinkOf(DEVICES[dev]!) };
+  }
+
+  private dmaRead(): void {
+    const { bdf, iova, len, sink } = this.dmaSetup();
     this.b.memFill(sink, 4096, 0).dmaRead(bdf, iova, len).dmaWrite(bdf, sink, len);
     this.b.memRead(sink, Math.min(len, 64));
     const second = 0x1000 - Number(iova & 0xfffn);
@@ -225,12 +229,7 @@ class Program {
   }
 
   private dmaWrite(): void {
-    const dev = this.rng.int(this.n);
-    const bdf = DEVICES[dev]!;
-    const { iova, m } = this.target(dev);
-    const len = this.length(iova);
-    this.freshen(iova, len, m);
-    const sink = sinkOf(bdf);
+    const { bdf, iova, m, len, sink } = this.dmaSetup();
     this.b.memFill(sink, 4096, this.fill++ & 0xff).dmaRead(bdf, sink, len).dmaWrite(bdf, iova, len);
     const bases = [iova, ...(m?.targets ?? []).map((t) => t + (iova - m!.iova))];
     for (const base of bases) {

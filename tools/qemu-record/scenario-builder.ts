@@ -106,3 +106,9 @@ export function machine72(opts: { scalable?: boolean; cm?: boolean; aw?: 39 | 48
   };
 }
 
+
+/** A family's scenario on the `qemu-10.0` profile: same steps, name `gen-x-10-<seed>`. */
+export function onQemu10Scenario(s: object): object {
+  const sc = s as { name: string; machine: object };
+  return { ...sc, name: sc.name.replace(/-(\d+)$/, '-10-$1'), machine: { ...sc.machine, profile: 'qemu-10.0' } };
+}

@@ -8,7 +8,7 @@
  */
 import {
   DESCS, DEVICES, GPA, Queue, REGS, awField, devfn, enableTranslation, legacyContext, legacyRoot, machine,
-  mapSinks, pasidEntry, pasidEntryAt, pattern, probe, smDevice, smRoot, ssTree, type SmDevice,
+  mapSinks, ownDataTrees, pasidEntry, pasidEntryAt, pattern, probe, smDevice, smRoot, ssTree, type SmDevice,
 } from './guest.js';
 import { GCMD, REG, Rng, ScenarioBuilder } from './scenario-builder.js';
 import type { PageTree } from './page-tree.js';
@@ -146,26 +146,13 @@ export function smIotlbSid(seed: number): object {
   const n = 2 + rng.int(2);
   const s = setupDevices(b, true, aw, n);
   const iova = BigInt(0x1000 * (1 + rng.int(0x400)));
-  const trees: PageTree[] = [];
   const dids = Array.from({ length: n }, (_, i) => (i < 2 ? 1 : 1 + rng.int(3)));
-  for (let i = 0; i < n; i++) {
-    const t = ssTree(b, GPA.TABLES + BigInt(i) * 0x10000n, aw);
-    t.map(iova, GPA.DATA + BigInt(i) * 0x2000n, 3n);
-    mapSinks(t, n);
-    pattern(b, GPA.DATA + BigInt(i) * 0x2000n, 0x10 + i);
-    pattern(b, GPA.DATA + BigInt(i) * 0x2000n + 0x1000n, 0x20 + i);
-    trees.push(t);
-    s.set(i, { top: t.top, did: dids[i]!, pt: false });
-  }
+  const { trees, flip } = ownDataTrees(b, n, aw, iova, n, [0x10, 0x20]);
+  trees.forEach((t, i) => s.set(i, { top: t.top, did: dids[i]!, pt: false }));
   const { inv, queue } = start(b, rng, true);
-  const flip = new Array<boolean>(n).fill(false);
   const actions: (() => void)[] = [
     () => { const i = rng.int(n); dids[i] = 1 + rng.int(3); s.set(i, { top: trees[i]!.top, did: dids[i]!, pt: false }); },
-    () => {
-      const i = rng.int(n);
-      flip[i] = !flip[i];
-      b.memWrite(trees[i]!.entryAt.get(`${iova}:0`)!, [(GPA.DATA + BigInt(i) * 0x2000n + (flip[i] ? 0x1000n : 0n)) | 3n]);
-    },
+    () => flip(rng.int(n)),
     () => inv.iotlbDomain(1 + rng.int(3)),
     () => inv.iotlbPage(1 + rng.int(3), iova, 0),
     () => inv.iotlbGlobal(),
