@@ -50,13 +50,14 @@ export function dmaCopy(sid: u32, pasid: u32, iova: u64, len: u32, access: u32, 
   let done: u32 = 0;
   let firstLo: u32 = 0;
   let firstHi: u32 = 0;
+  const perTranslation = quirk(QUIRK_DMA_PER_TRANSLATION);
   while (done < len) {
     const cur = iova + done;
     const fr = translate(sid, pasid, cur, access);
     if (fr != 0) return fr;
     if (done == 0) { firstLo = outGet(OUT_ADDR_LO); firstHi = outGet(OUT_ADDR_HI); }
     const addr = (<u64>outGet(OUT_ADDR_HI) << 32) | outGet(OUT_ADDR_LO);
-    const size = <u64>1 << (quirk(QUIRK_DMA_PER_TRANSLATION) ? outGet(OUT_PAGE_LG2) : 12);
+    const size = <u64>1 << (perTranslation ? outGet(OUT_PAGE_LG2) : 12);
     const pageLeft = size - (cur & (size - 1));
     const chunk = <u64>(len - done) < pageLeft ? len - done : <u32>pageLeft;
     const off = ramOffset(addr, chunk);
