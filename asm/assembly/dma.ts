@@ -3,7 +3,7 @@
 // Buffers are 4 KiB-granular allocations marked in a page bitmap, so a
 // host-supplied buffer offset can never name core state.
 
-import { ACC_WRITE, ERR_BAD_ARG, OUT_PAGE_LG2, QUIRK_DMA_PER_TRANSLATION } from './abi/layout';
+import { ACC_WRITE, ERR_BAD_ARG, OUT_PAGE_LG2, QUIRK_DMA_PER_TRANSLATION, QUIRK_UNASSIGNED_READS_ZERO } from './abi/layout';
 import { quirk } from './cfg';
 import { heapAlloc } from './mem/heap';
 import { ramOffset } from './mem/ram';
@@ -43,8 +43,8 @@ export function bufValid(off: u32, len: u32): bool {
  *  -> buffer (read) or buffer -> guest RAM (ACC_WRITE). Returns 0 or the
  *  first fault (out-buffer describes it), or ERR_BAD_ARG (as u32) for a bad
  *  buffer.
- *  A translated address outside RAM reads as 0xFF and drops writes (a master
- *  abort, not an IOMMU fault). */
+ *  A translated address outside RAM reads as 0xFF (QUIRK_UNASSIGNED_READS_ZERO:
+ *  0) and drops writes (a master abort, not an IOMMU fault). */
 export function dmaCopy(sid: u32, pasid: u32, iova: u64, len: u32, access: u32, bufOff: u32): u32 {
   if (!bufValid(bufOff, len)) return <u32>ERR_BAD_ARG;
   let done: u32 = 0;
@@ -67,7 +67,7 @@ export function dmaCopy(sid: u32, pasid: u32, iova: u64, len: u32, access: u32, 
     } else if (off >= 0) {
       memory.copy(buf, <usize>off, chunk);
     } else {
-      memory.fill(buf, 0xff, chunk);
+      memory.fill(buf, quirk(QUIRK_UNASSIGNED_READS_ZERO) ? 0 : 0xff, chunk);
     }
     done += chunk;
   }

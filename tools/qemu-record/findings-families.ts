@@ -238,8 +238,38 @@ export function ptContextAw(seed: number): object {
   return b.build(`gen-pt-context-aw-${seed}`, 'pass-through context entries with AW in or out of SAGAW', machine('qemu-7.2', { aw }));
 }
 
+/**
+ * Leaves whose output lies outside RAM (above the 256 MiB, not MMIO): DMA
+ * reads of them, read back through the sink, and writes, which go nowhere.
+ */
+export function dmaOutsideRam(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const aw = 48;
+  const scalable = rng.chance(0.4);
+  const t = ssTree(b, GPA.TABLES, aw);
+  oneDevice(b, scalable, aw, t);
+  mapSinks(t, 1);
+  const inRam = 0x7000n;
+  t.map(inRam, GPA.DATA, 3n);
+  b.memFill(GPA.DATA, 4096, 0x5c);
+  const outside = [0x10000000n, 0x20000000n + BigInt(rng.int(0x1000)) * 0x1000n, 0x100000000n, 0x4000000000n];
+  outside.forEach((gpa, i) => t.map(0x10000n + BigInt(i) * 0x1000n, gpa, 3n));
+  b.setRootTable(GPA.ROOT | (scalable ? 0x400n : 0n)).globalInvalidateRegs().enableTranslation();
+  for (let r = 0; r < 4; r++) {
+    const i = rng.int(outside.length);
+    const len = rng.pick([8, 64, 0x800 + rng.int(0x800)]);
+    const from = rng.chance(0.5) ? 0x10000n + BigInt(i) * 0x1000n : inRam + 0x1000n - 0x10n; // all outside, or in RAM then outside
+    if (from === inRam + 0x1000n - 0x10n) t.map(inRam + 0x1000n, outside[i]!, 3n);
+    b.memFill(sinkOf(DEVICES[0]), 4096, 0xee).dmaRead(DEVICES[0], from, len).dmaWrite(DEVICES[0], sinkOf(DEVICES[0]), len);
+    b.memRead(sinkOf(DEVICES[0]), 32).memRead(sinkOf(DEVICES[0]) + 0x20n, 32).readFaultState();
+    b.dmaWrite(DEVICES[0], 0x10000n + BigInt(i) * 0x1000n, 16).mmioRead(REG.FSTS, 4);
+  }
+  return b.build(`gen-dma-outside-ram-${seed}`, 'leaves that point outside RAM: what a DMA read gets', machine('qemu-7.2', { scalable, aw }));
+}
+
 /** The issue-26 families by name. */
 export const FINDINGS_FAMILIES: Record<string, (seed: number) => object> = {
   'dma-past-fault': dmaPastFault, 'pasid-fpd': pasidFpd, 'legacy-iotlb-sid': legacyIotlbSid, 'iqt-bit4': iqtBit4,
-  'large-entry-range': largeEntryRange, 'pt-context-aw': ptContextAw,
+  'large-entry-range': largeEntryRange, 'pt-context-aw': ptContextAw, 'dma-outside-ram': dmaOutsideRam,
 };

@@ -26,6 +26,8 @@ const IOVA_SPAN = 0x1000000n;
 /** Data pages mappings point to (4 KiB pages, then 2 MiB-aligned regions). */
 const DATA_BASE = 0x4000000n;
 const BIG_BASE = 0x6000000n;
+/** End of the programs' 256 MiB of RAM: targets past it are a guest mistake the program never touches itself. */
+const RAM_END = 0x10000000n;
 
 /** A leaf the program maps and remaps. */
 interface Mapping {
@@ -208,7 +210,7 @@ class Program {
     const add = (base: bigint) => { for (let p = base & ~0xfffn; p < base + BigInt(len); p += 0x1000n) pages.add(p); };
     add(iova);
     for (const t of m?.targets ?? []) add(t + (iova - m!.iova));
-    for (const p of pages) this.b.memFill(p, 4096, this.fill++ & 0xff);
+    for (const p of pages) if (p < RAM_END) this.b.memFill(p, 4096, this.fill++ & 0xff);
   }
 
   /** A device, a target, a length; every page the DMA could reach gets fresh bytes. */
@@ -231,7 +233,7 @@ class Program {
   private dmaWrite(): void {
     const { bdf, iova, m, len, sink } = this.dmaSetup();
     this.b.memFill(sink, 4096, this.fill++ & 0xff).dmaRead(bdf, sink, len).dmaWrite(bdf, iova, len);
-    const bases = [iova, ...(m?.targets ?? []).map((t) => t + (iova - m!.iova))];
+    const bases = [iova, ...(m?.targets ?? []).map((t) => t + (iova - m!.iova))].filter((a) => a < RAM_END);
     for (const base of bases) {
       this.b.memRead(base, Math.min(len, 16));
       const second = 0x1000n - (base & 0xfffn);
@@ -243,7 +245,8 @@ class Program {
   private remap(): void {
     if (this.maps.length === 0) return;
     const m = this.rng.pick(this.maps);
-    if (this.rng.chance(0.7)) m.targets.unshift(m.big ? this.bigPage() : this.dataPage());
+    if (!m.big && this.rng.chance(0.05)) m.targets.unshift(RAM_END + BigInt(this.rng.int(0x1000)) * 0x1000n); // outside RAM
+    else if (this.rng.chance(0.7)) m.targets.unshift(m.big ? this.bigPage() : this.dataPage());
     if (m.targets.length > 3) m.targets.pop();
     m.perms = this.rng.pick([this.fmt.rw, this.fmt.ro, this.fmt.rw, this.fmt.bad]);
     this.domains[m.dom]!.tree.map(m.iova, m.targets[0]!, m.perms, m.big ? 1 : 0, this.fmt.upper);

@@ -155,6 +155,16 @@ describe('legacy context entries', () => {
   });
 });
 
+describe('DMA outside RAM', () => {
+  it('UNASSIGNED_READS_ZERO: a read translated past the end of RAM gets all-ones on default, 0 on qemu', async () => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -UNASSIGNED_READS_ZERO'], LEGACY, (tb) => {
+      legacy(tb, 1, [[0x1000n, 0x4000_0000n]]); // 1 GiB: past the test bed's RAM
+      return read64(tb, 3, 0x1000n);
+    });
+    expect(r).toEqual({ default: 0xffff_ffff_ffff_ffffn, 'qemu-10.0': 0n, 'qemu-10.0 -UNASSIGNED_READS_ZERO': 0xffff_ffff_ffff_ffffn });
+  });
+});
+
 describe('scalable-mode structures', () => {
   it('NO_PDTS_CHECK: a RID_PASID past the PASID directory size (PDTS) faults 0x46 on default; qemu walks the entry there', async () => {
     const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -NO_PDTS_CHECK'], SM_OPTS, (tb) => {

@@ -223,6 +223,11 @@ export const QUIRK_DMA_PER_TRANSLATION = 0x200000;
  *  reads AW only for TT=00/01: §9.3 says what software must program for
  *  TT=10 (the largest supported AGAW), not that hardware checks it. */
 export const QUIRK_PT_CONTEXT_AW_CHECKED = 0x400000;
+/** QEMU (7.2 and 10.0): a DMA read that translates to an address outside RAM
+ *  (unassigned, not a device's MMIO) gets 0 (QEMU's unassigned memory);
+ *  writes there are dropped on both sides. The model answers such a read as
+ *  a master abort: all-ones (PCI §6.2, as the CPU would see it). */
+export const QUIRK_UNASSIGNED_READS_ZERO = 0x800000;
 /** IOTLB hits. */
 export const STAT_IOTLB_HITS = 0;
 /** IOTLB misses. */
