@@ -18,7 +18,7 @@ import { pcDump } from './cache/pasid-cache';
 import { pscDump as pscDumpAll } from './cache/psc';
 import { DUMP_RECORD_BYTES } from './cache/dump';
 import { rootSet, teOn, teSet } from './ctx/device';
-import { ptsAddRequester, ptsDumpFlags, ptsEvent, ptsInit } from './ctx/pt-space';
+import { ptsAddRequester, ptsDumpFlags, ptsInit } from './ctx/pt-space';
 import * as inval from './inval/inval';
 import { translate as translateOne } from './translate';
 import { OUT } from './out';
@@ -75,14 +75,12 @@ export function iotlbCapacity(): u32 { return iotlbSlots(); }
 export function setRootTable(hi: u32, lo: u32, ttm: u32): void {
   rootSet(u64of(hi, lo), ttm);
   inval.invalidateAll();
-  ptsEvent(0, 0);
 }
 /** GSTS.TES. A change empties every cache. */
 export function setTranslationEnabled(on: u32): void {
   if ((on != 0) == teOn) return;
-  inval.invalidateAll();
   teSet(on != 0);
-  ptsEvent(0, 0);
+  inval.invalidateAll();
 }
 /** Announce a device (requester id) behind the unit before its first
  *  request (QUIRK_PT_STICKY decides its address space at events). */

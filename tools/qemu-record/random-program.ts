@@ -269,7 +269,7 @@ class Program {
     const sid = (devfnOf(rng.int(this.n)));
     const page = this.maps.length ? rng.pick(this.maps).iova : IOVA_BASE;
     const am = rng.pick([0, 0, 1, 3, 9]);
-    if (!this.queue) {
+    if (!this.queue || rng.chance(0.08)) { // with a queue enabled: a guest mistake
       const r = REG_INV[rng.int(REG_INV.length)]!;
       r(this.b, did, sid, page, am);
       return;

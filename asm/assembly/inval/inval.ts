@@ -14,13 +14,15 @@ import { pscDropAll } from '../cache/psc';
 import { rootTtm } from '../ctx/device';
 import { ptsEvent } from '../ctx/pt-space';
 
-/** Every cache (SRTP, TE change, reset, configuration change). */
+/** Every cache (SRTP, TE change, reset, configuration change); QEMU also
+ *  decides every device's address space again then (QUIRK_PT_STICKY). */
 export function invalidateAll(): void {
   bump(STAT_INVALIDATIONS);
   ccDropAll();
   pcDropAll();
   iotlbDropAll();
   pscDropAll();
+  ptsEvent(0, 0);
 }
 
 /** Context cache, global (CCMD/descriptor G=01). PASID-cache entries hang
