@@ -93,6 +93,8 @@ const SWITCHES: readonly SwitchCase[] = [
   { kind: 'core', name: 'DMA_PER_TRANSLATION', profiles: BOTH, evidence: ['gen-large-entry-range-3', 'gen-large-entry-range-10-3'] },
   { kind: 'core', name: 'PT_CONTEXT_AW_CHECKED', profiles: BOTH, evidence: ['gen-pt-context-aw-1', 'gen-pt-context-aw-10-1'] },
   { kind: 'core', name: 'UNASSIGNED_READS_ZERO', profiles: BOTH, evidence: ['gen-dma-outside-ram-1', 'gen-dma-outside-ram-10-1'] },
+  { kind: 'core', name: 'PASID_RSVD_UNCHECKED', profiles: BOTH, evidence: ['gen-pasid-entry-checks-1', 'gen-pasid-entry-checks-10-1'] },
+  { kind: 'core', name: 'PASID_TYPE_BEFORE_P', profiles: BOTH, evidence: ['gen-pasid-entry-checks-10-1'] },
   { kind: 'core', name: 'SS_PERM_BEFORE_RSVD', profiles: BOTH, evidence: ['gen-ss-check-order-2', 'gen-ss-check-order-10-2'] },
   { kind: 'host', name: 'qemuFaultEventRule', profiles: BOTH, evidence: ['gen-fault-records-3', 'gen-fault-records-10-3'] },
   { kind: 'host', name: 'ccmdDomainAsGlobal', profiles: BOTH, evidence: ['gen-register-invalidation-2', 'gen-register-invalidation-10-2'] },

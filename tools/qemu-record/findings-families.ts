@@ -268,8 +268,53 @@ export function dmaOutsideRam(seed: number): object {
   return b.build(`gen-dma-outside-ram-${seed}`, 'leaves that point outside RAM: what a DMA read gets', machine('qemu-7.2', { scalable, aw }));
 }
 
+/**
+ * PASID directory and table entries with reserved bits set (q0 11:10, q1
+ * 22:16, q2 11:8, qw3-qw7, a table pointer above the address width, directory
+ * bits 11:2), or not present together with an invalid PGTT or AW: which fault,
+ * or whether the walk goes on.
+ */
+export function pasidEntryChecks(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const aw = rng.pick([39, 48] as const);
+  const t = ssTree(b, GPA.TABLES, aw);
+  const iova = BigInt(0x1000 * (1 + rng.int(0x400)));
+  t.map(iova, GPA.DATA, 3n);
+  mapSinks(t, 1);
+  pattern(b, GPA.DATA, 0x2e);
+  smRoot(b);
+  const d = smDevice(b, 0);
+  const at = pasidEntryAt(d, 0);
+  const good = pasidEntry({ slpt: t.top, aw: awField(aw).field, did: 1 });
+  b.memWrite(at, good);
+  b.setRootTable(GPA.ROOT | 0x400n).globalInvalidateRegs().enableTranslation();
+  const bit = (lo: number, n: number) => 1n << BigInt(lo + rng.int(n));
+  const variants: (() => void)[] = [
+    () => b.memWrite(at, [good[0]! | bit(10, 2)]),
+    () => b.memWrite(at + 8n, [good[1]! | bit(16, 7)]),
+    () => b.memWrite(at + 16n, [bit(8, 4)]),
+    () => b.memWrite(at + BigInt(24 + 8 * rng.int(5)), [bit(0, 64)]),
+    () => b.memWrite(at, [good[0]! | bit(aw, 52 - aw)]),
+    () => b.memWrite(at, [0n, 0n]),
+    () => b.memWrite(at, [(good[0]! & ~1n & ~(7n << 6n)) | (BigInt(rng.pick([0, 3, 5, 6, 7])) << 6n)]),
+    () => b.memWrite(at, [(good[0]! & ~1n & ~(7n << 2n)) | (BigInt(rng.pick([0, 3, 4])) << 2n)]),
+    () => b.memWrite(d.dir, [d.table | 1n | bit(2, 10)]),
+  ];
+  probe(b, DEVICES[0], iova);
+  for (let r = 0; r < 5; r++) {
+    rng.pick(variants)();
+    b.globalInvalidateRegs(false);
+    probe(b, DEVICES[0], iova);
+    b.clearFaults();
+    b.memWrite(at, good).memWrite(d.dir, [d.table | 1n]).globalInvalidateRegs(false);
+  }
+  return b.build(`gen-pasid-entry-checks-${seed}`, 'PASID entries with reserved bits, or not present and invalid', machine('qemu-7.2', { scalable: true, aw }));
+}
+
 /** The issue-26 families by name. */
 export const FINDINGS_FAMILIES: Record<string, (seed: number) => object> = {
   'dma-past-fault': dmaPastFault, 'pasid-fpd': pasidFpd, 'legacy-iotlb-sid': legacyIotlbSid, 'iqt-bit4': iqtBit4,
   'large-entry-range': largeEntryRange, 'pt-context-aw': ptContextAw, 'dma-outside-ram': dmaOutsideRam,
+  'pasid-entry-checks': pasidEntryChecks,
 };

@@ -168,7 +168,7 @@ class Program {
     const pgtt = this.pt[i] ? 4 : this.firstStage ? 1 : 2;
     const e = pasidEntry({ slpt: this.firstStage ? 0n : dom.tree.top, aw: field, did: dom.did, pgtt });
     if (this.firstStage && !this.pt[i]) e[2] = dom.tree.top;
-    if (mistake) e[0] = this.rng.pick([e[0]! & ~1n, (e[0]! & ~(7n << 6n)) | (5n << 6n)]);
+    if (mistake) e[0] = this.rng.pick([e[0]! & ~1n, (e[0]! & ~(7n << 6n)) | (5n << 6n), 0n, e[0]! | (1n << 10n)]);
     this.b.memWrite(at, e);
   }
 

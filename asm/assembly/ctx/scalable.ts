@@ -6,7 +6,7 @@
 import {
   ACC_EXEC, ACC_PASID, ACC_PRIV, ACC_TRANSLATION_REQ, CFG_ECAP_ERS, CFG_ECAP_FLTS, CFG_ECAP_NEST, CFG_ECAP_PT,
   CFG_ECAP_SLTS, CFG_ECAP_SRS, CFG_FL5LP, CFG_HAW, CFG_PASID_BITS, CFG_SAGAW, QUIRK_FS_ALL_USER, QUIRK_FS_AS_SS, QUIRK_LEGACY_CODES_IN_SM,
-  QUIRK_NO_PASID_CACHE, QUIRK_NO_PDIR_FPD, QUIRK_NO_PDTS_CHECK, QUIRK_PASID_FAULT_IGNORES_FPD, QUIRK_PASID_FAULTS_0X58, QUIRK_IOTLB_BY_SID, QUIRK_PT_STICKY, STAT_CTX_HITS, STAT_PASID_HITS,
+  QUIRK_NO_PASID_CACHE, QUIRK_NO_PDIR_FPD, QUIRK_NO_PDTS_CHECK, QUIRK_PASID_FAULT_IGNORES_FPD, QUIRK_PASID_FAULTS_0X58, QUIRK_IOTLB_BY_SID, QUIRK_PASID_RSVD_UNCHECKED, QUIRK_PASID_TYPE_BEFORE_P, QUIRK_PT_STICKY, STAT_CTX_HITS, STAT_PASID_HITS,
   STAT_STRUCT_READS,
 } from '../abi/layout';
 import { cfg, quirk } from '../cfg';
@@ -147,7 +147,7 @@ function fetchPasid(ctxLo: u64, pasid: u32, checkP: bool): u32 {
   fDirFpd = (dir & PDIR_FPD) != 0 && !quirk(QUIRK_NO_PDIR_FPD);
   dcNoteFpd(fDirFpd);
   if ((dir & PDIR_P) == 0) return pasidCode(FR.FR_PDIR_NP);
-  if ((dir & PDIR_RSVD) != 0 || (dir >> haw) != 0) return FR.FR_PDIR_RSVD;
+  if (((dir & PDIR_RSVD) != 0 || (dir >> haw) != 0) && !quirk(QUIRK_PASID_RSVD_UNCHECKED)) return FR.FR_PDIR_RSVD;
   const pOff = ramOffset(pdirTable(dir) + <u64>(ptblIndex(pasid) * PASID_ENTRY_BYTES), PASID_ENTRY_BYTES);
   bump(STAT_STRUCT_READS);
   if (pOff < 0) return pasidCode(FR.FR_PTE_ACCESS);
@@ -157,12 +157,14 @@ function fetchPasid(ctxLo: u64, pasid: u32, checkP: bool): u32 {
   // QUIRK_PASID_FAULT_IGNORES_FPD: the entry's FPD counts only once the entry passed its checks.
   const fpdLate = quirk(QUIRK_PASID_FAULT_IGNORES_FPD);
   if (!fpdLate) dcNoteFpd((fq0 & PE_FPD) != 0);
+  if (quirk(QUIRK_PASID_TYPE_BEFORE_P) && !pgttValid(fq0, fq2)) return pasidCode(FR.FR_PASID_INVALID);
   if (checkP && (fq0 & PE_P) == 0) return pasidCode(FR.FR_PASID_NP);
   const pgtt = pePgtt(fq0);
   const usesSs = pgtt == PGTT_SS || pgtt == PGTT_NESTED || (walkedAsSs(pgtt) && quirk(QUIRK_FS_AS_SS));
   const qHi = load<u64>(<usize>pOff, 24) | load<u64>(<usize>pOff, 32) | load<u64>(<usize>pOff, 40) |
     load<u64>(<usize>pOff, 48) | load<u64>(<usize>pOff, 56); // §9.6 bits 511:192, reserved
-  if (peReserved(fq0, fq1, fq2, qHi, haw, usesSs, pgtt == PGTT_FS || pgtt == PGTT_NESTED)) return FR.FR_PASID_RSVD;
+  const rsvd = !quirk(QUIRK_PASID_RSVD_UNCHECKED) && peReserved(fq0, fq1, fq2, qHi, haw, usesSs, pgtt == PGTT_FS || pgtt == PGTT_NESTED);
+  if (rsvd) return FR.FR_PASID_RSVD;
   if (!pgttValid(fq0, fq2)) return pasidCode(FR.FR_PASID_INVALID);
   if (fpdLate) dcNoteFpd((fq0 & PE_FPD) != 0);
   return 0;

@@ -166,6 +166,28 @@ describe('DMA outside RAM', () => {
 });
 
 describe('scalable-mode structures', () => {
+  /** A second-stage device whose RID_PASID entry's first two qwords are then replaced by `q`. */
+  const smWithEntry = (q: (good: bigint[]) => bigint[]) => (tb: Testbed) => {
+    const g = tb.guest('scalable');
+    const dev = attachSm(g, { did: 3, pgtt: PGTT.SECOND_STAGE });
+    dev.ss.map(0x1000n, 0x30_0000n, 12, SS_RW);
+    const good = encodePasidEntry({ P: true, PGTT: PGTT.SECOND_STAGE, DID: 3, AW: 2, SSPTPTR: dev.ss.rootPointer });
+    dev.pasids.setPasid(0, [...q(good), ...good.slice(2)]);
+    g.start();
+    const o = dmaRead(tb, g, 0x1000n);
+    return o.ok ? 'ok' : o.reason;
+  };
+
+  it('PASID_RSVD_UNCHECKED: a PASID entry with reserved bit 10 set faults 0x5A on default; qemu uses it', async () => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -PASID_RSVD_UNCHECKED'], SM_OPTS, smWithEntry((e) => [e[0]! | 1n << 10n, e[1]!]));
+    expect(r).toEqual({ default: 0x5a, 'qemu-10.0': 'ok', 'qemu-10.0 -PASID_RSVD_UNCHECKED': 0x5a });
+  });
+
+  it('PASID_TYPE_BEFORE_P: an all-zero PASID entry is not present (0x59) on default; qemu-10.0 finds PGTT 0 invalid first (0x5B)', async () => {
+    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -PASID_TYPE_BEFORE_P'], SM_OPTS, smWithEntry(() => [0n, 0n]));
+    expect(r).toEqual({ default: 0x59, 'qemu-10.0': 0x5b, 'qemu-10.0 -PASID_TYPE_BEFORE_P': 0x59 });
+  });
+
   it('NO_PDTS_CHECK: a RID_PASID past the PASID directory size (PDTS) faults 0x46 on default; qemu walks the entry there', async () => {
     const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -NO_PDTS_CHECK'], SM_OPTS, (tb) => {
       const g = tb.guest('scalable');

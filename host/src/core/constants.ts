@@ -228,6 +228,18 @@ export const QUIRK_PT_CONTEXT_AW_CHECKED = 0x400000;
  *  writes there are dropped on both sides. The model answers such a read as
  *  a master abort: all-ones (PCI §6.2, as the CPU would see it). */
 export const QUIRK_UNASSIGNED_READS_ZERO = 0x800000;
+/** QEMU (7.2 and 10.0): no reserved-bit checks in PASID-directory and
+ *  PASID-table entries (q0 11:10, q1 22:16, q2 11:8, qw3-qw7, table pointers
+ *  above the address width): the entry is used as it is, a pointer outside
+ *  RAM fails when it is read. Spec (§9.5, §9.6, SPD.2/SPT.3): reserved bits
+ *  set fault 0x52 / 0x5A. */
+export const QUIRK_PASID_RSVD_UNCHECKED = 0x1000000;
+/** QEMU (7.2 and 10.0): a PASID entry's PGTT and its table levels (AW, FSPM)
+ *  are checked before its P bit, so a not-present entry with an invalid PGTT
+ *  or AW is invalid (0x5B) rather than not present (0x59). (7.2 reports both
+ *  as 0x58.) Spec (§9.6): P=0 means the rest of the entry is not looked at:
+ *  0x59. */
+export const QUIRK_PASID_TYPE_BEFORE_P = 0x2000000;
 /** IOTLB hits. */
 export const STAT_IOTLB_HITS = 0;
 /** IOTLB misses. */
