@@ -52,6 +52,11 @@ export { createProfile, createProfileFromDevice, PROFILE_NAMES, type Profile, ty
 export { parseQemuDevice, QEMU_DEVICES, type QemuDeviceModel, type PropType } from './vtd/qemu-device.js';
 /** Interrupts the unit sends (fault / invalidation / page-request events). */
 export type { MsiMessage, InterruptSink, InterruptSource } from './vtd/interrupts.js';
+/** Interrupt remapping (VT-d chapter 5): what the platform receives from devices, the remapper's state and counters. */
+export type {
+  DeliveredInterrupt, RemappedInterrupt, InterruptOutcome, InterruptRemappingState, InterruptRemappingStats,
+} from './vtd/ir/remapper.js';
+export type { DeliveredInterruptSink } from './vtd/ir/device-interrupts.js';
 /** A fault as recorded in a fault recording register. */
 export type { FaultRecord, RecordOutcome } from './vtd/fault-recorder.js';
 /** The register table of a profile (offsets, widths, masks). */

@@ -17,10 +17,10 @@ import { PciBus } from './pci/bus.js';
 import { ConfigAccess, ECAM_SIZE } from './pci/config-access.js';
 import { enumerate } from './pci/firmware.js';
 import type { DmaPort } from './pci/dma-port.js';
-import type { DeviceMsiSink } from './pci/msi.js';
 import { restoreMachine, snapshotMachine } from './snapshot/machine-snapshot.js';
 import { parseBdf, formatBdf, sidOf, type Sid } from './types.js';
 import type { InterruptSink } from './vtd/interrupts.js';
+import { routeDeviceInterrupts, type DeliveredInterruptSink } from './vtd/ir/device-interrupts.js';
 import { createProfile, createProfileFromDevice, type IommuOptions, type Profile } from './vtd/profiles.js';
 import { VtdUnit } from './vtd/vtd-unit.js';
 
@@ -72,8 +72,13 @@ export interface MachineConfig {
   readonly devices?: readonly DeviceConfig[];
   /** Every MSI the VT-d unit sends. */
   readonly onInterrupt?: InterruptSink;
-  /** Every MSI a PCI device sends (address and data as the guest programmed them). */
-  readonly onDeviceInterrupt?: DeviceMsiSink;
+  /**
+   * Every interrupt a PCI device's MSI raises, as the platform's interrupt
+   * controller receives it: as the guest programmed it, or remapped by the
+   * unit's interrupt remapping (`remapped` set); blocked ones never arrive.
+   * MSIs written outside 0xFEEx_xxxx are DMA writes, not interrupts.
+   */
+  readonly onDeviceInterrupt?: DeliveredInterruptSink;
   /** Reserved memory regions for the DMAR table (RMRR). */
   readonly rmrr?: readonly RmrrConfig[];
   /** Guest programming errors and ignored accesses, one line each. */
@@ -319,8 +324,9 @@ function attachDevices(bus: PciBus, vtd: VtdUnit, config: MachineConfig, log: (m
   buses.forEach((b, k) => bus.attach(new PciBridge(sidOf(0, ROOT_PORT_SLOT, k), b), true));
   const devices = new Map<number, ModelDevice>();
   entries.forEach(({ d, sid }, i) => {
-    const dev = DEVICE_KINDS[d.kind](sid, config.backing?.portFor(sid) ?? vtd.portFor(sid), d, log);
-    dev.fn.msiSink = config.onDeviceInterrupt;
+    const port = config.backing?.portFor(sid) ?? vtd.portFor(sid);
+    const dev = DEVICE_KINDS[d.kind](sid, port, d, log);
+    dev.fn.msiSink = routeDeviceInterrupts(vtd, sid, port, () => config.onDeviceInterrupt);
     try {
       bus.attach(dev);
     } catch (e) {

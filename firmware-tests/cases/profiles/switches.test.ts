@@ -13,6 +13,8 @@ import type { Testbed } from '../../lib/testbed.js';
 import { GuestQueue, D, IQERCD, FSTS_IQE } from '../../lib/qi-guest.js';
 import { PciDriver } from '../../lib/pci-driver.js';
 import { attachPasids } from '../../lib/pasid-attach.js';
+import { compatMsi, remappableMsi, type IrteSpec } from '../../lib/ir-guest.js';
+import { bootIr, bootSwqIr, DEV_A, type IrBed } from '../interrupt-remapping/ir-bed.js';
 import {
   DEV, FS_RW, SID, SS_RO, SS_RW, attachSm, boot, buf64, dmaRead, dmaWrite, legacy, onEach, type ProfileKey,
 } from './profile-guest.js';
@@ -514,5 +516,103 @@ describe('root table type (default vs qemu)', () => {
       return o.ok ? 'ok' : o.reason;
     });
     expect(r).toEqual({ default: 0x30, 'qemu-10.0': 'ok', 'qemu-10.0 -ttmBit10Only': 0x30 });
+  });
+});
+
+describe('interrupt remapping (default vs qemu): HostQuirks.ir*', () => {
+  /** The fault records a guest reads after one interrupt: [reason, interrupt index]. */
+  const records = (t: IrBed): [number, number][] => t.drv.readFaults().map((f) => [f.reason, Number(f.addr >> 48n)]);
+  /** IRE on with one IRTE (index 0); the device's MSI points at it; returns what one interrupt does. */
+  async function oneInterrupt(key: ProfileKey, spec: IrteSpec, msi = remappableMsi(0), o: { entriesLg2?: number } = {}) {
+    const t = await bootIr(key, o);
+    t.ir.enable();
+    t.ir.set(0, spec);
+    t.program(DEV_A, msi);
+    const d = t.fire(DEV_A);
+    return { delivered: d?.remapped?.vector ?? d?.data ?? 'blocked', faults: records(t), t };
+  }
+  const summary = async (keys: ProfileKey[], run: (k: ProfileKey) => Promise<{ delivered: unknown; faults: unknown }>) => {
+    const out: Record<string, unknown> = {};
+    for (const k of keys) {
+      const r = await run(k);
+      out[k] = { delivered: r.delivered, faults: r.faults };
+    }
+    return out;
+  };
+
+  it('irNoFaultRecords: QEMU 7.2 drops a blocked interrupt without a record; 10.0 and the spec record it', async () => {
+    const r = await summary(['default', 'qemu-7.2', 'qemu-7.2 -irNoFaultRecords', 'qemu-10.0'],
+      (k) => oneInterrupt(k, { vector: 0x40, destination: 0, present: false }));
+    const recorded = { delivered: 'blocked', faults: [[0x22, 0]] };
+    expect(r).toEqual({
+      default: recorded, 'qemu-7.2': { delivered: 'blocked', faults: [] }, 'qemu-7.2 -irNoFaultRecords': recorded, 'qemu-10.0': recorded,
+    });
+  });
+
+  it('irCompatPassThrough: a compatibility-format MSI with CFIS=0 passes on qemu; the spec blocks it (0x25)', async () => {
+    const r = await summary(['default', 'qemu-10.0', 'qemu-10.0 -irCompatPassThrough'],
+      (k) => oneInterrupt(k, { vector: 0x40, destination: 0 }, compatMsi(1, 0x31)));
+    const blocked = { delivered: 'blocked', faults: [[0x25, 0]] };
+    expect(r).toEqual({ default: blocked, 'qemu-10.0': { delivered: 0x31, faults: [] }, 'qemu-10.0 -irCompatPassThrough': blocked });
+  });
+
+  it('irQemuReservedIrte: IM=1 and xAPIC destination bits pass on qemu, SVT=11 is a source-id failure there', async () => {
+    for (const [spec, onQemu] of [
+      [{ vector: 0x40, destination: 0, extra: [1n << 15n, 0n] }, { delivered: 0x40, faults: [] }],
+      [{ vector: 0x40, destination: 0, extra: [1n << 32n, 0n] }, { delivered: 0x40, faults: [] }],
+      [{ vector: 0x40, destination: 0, svt: 3 }, { delivered: 'blocked', faults: [[0x26, 0]] }],
+    ] as [IrteSpec, unknown][]) {
+      const r = await summary(['default', 'qemu-10.0', 'qemu-10.0 -irQemuReservedIrte'], (k) => oneInterrupt(k, spec));
+      const reserved = { delivered: 'blocked', faults: [[0x24, 0]] };
+      expect(r).toEqual({ default: reserved, 'qemu-10.0': onQemu, 'qemu-10.0 -irQemuReservedIrte': reserved });
+    }
+  });
+
+  it('irIndexWraps: handle 0xFFFF + subhandle 2 wraps to index 1 on qemu; beyond the table for the spec (0x21)', async () => {
+    const msi = remappableMsi(0xffff, { shv: true, subhandle: 2 });
+    const r = await summary(['default', 'qemu-10.0', 'qemu-10.0 -irIndexWraps'], async (k) => {
+      const t = await bootIr(k, { entriesLg2: 16 });
+      t.ir.enable();
+      t.ir.set(1, { vector: 0x41, destination: 0 });
+      t.program(DEV_A, msi);
+      const d = t.fire(DEV_A);
+      return { delivered: d?.remapped?.vector ?? 'blocked', faults: records(t) };
+    });
+    const beyond = { delivered: 'blocked', faults: [[0x21, 1]] }; // FI holds the index's low 16 bits
+    expect(r).toEqual({ default: beyond, 'qemu-10.0': { delivered: 0x41, faults: [] }, 'qemu-10.0 -irIndexWraps': beyond });
+  });
+
+  it('irDataCheckAfterEntry: data bits 31:16 without SHV are ignored on qemu; the spec faults 0x20 first', async () => {
+    const r: Record<string, unknown> = {};
+    for (const k of ['default', 'qemu-10.0', 'qemu-10.0 -irDataCheckAfterEntry'] as const) {
+      const t = await bootSwqIr(k);
+      t.ir.set(0, { vector: 0x44, destination: 0, present: false });
+      t.raise({ address: remappableMsi(0).address, data: 0x1_0000 });
+      r[k] = { delivered: t.delivered.length, faults: t.drv.readFaults().map((f) => f.reason) };
+    }
+    // QEMU reads the IRTE first (not present: 0x22); the spec rejects the request itself (0x20).
+    expect(r).toEqual({
+      default: { delivered: 0, faults: [0x20] }, 'qemu-10.0': { delivered: 0, faults: [0x22] },
+      'qemu-10.0 -irDataCheckAfterEntry': { delivered: 0, faults: [0x20] },
+    });
+  });
+
+  it('irNoEntryCache: qemu reads the IRTE for every interrupt; the spec serves the cached entry until an IEC invalidation', async () => {
+    const r: Record<string, number[]> = {};
+    for (const k of ['default', 'qemu-10.0', 'qemu-10.0 -irNoEntryCache'] as const) {
+      const { t } = await oneInterrupt(k, { vector: 0x40, destination: 0 });
+      t.ir.write(0, { vector: 0x41, destination: 0 }); // no invalidation
+      const stale = t.fire(DEV_A)?.remapped?.vector ?? 0;
+      t.ir.invalidate(0);
+      r[k] = [stale, t.fire(DEV_A)?.remapped?.vector ?? 0];
+    }
+    expect(r).toEqual({ default: [0x40, 0x41], 'qemu-10.0': [0x41, 0x41], 'qemu-10.0 -irNoEntryCache': [0x40, 0x41] });
+  });
+
+  it('irBusRangeSwapped: SVT=10 with SID 0x0002 is buses 0..2 for the spec, an empty range 2..0 on qemu', async () => {
+    const r = await summary(['default', 'qemu-10.0', 'qemu-10.0 -irBusRangeSwapped'],
+      (k) => oneInterrupt(k, { vector: 0x40, destination: 0, svt: 2, sid: 0x0002 }));
+    const ok = { delivered: 0x40, faults: [] };
+    expect(r).toEqual({ default: ok, 'qemu-10.0': { delivered: 'blocked', faults: [[0x26, 0]] }, 'qemu-10.0 -irBusRangeSwapped': ok });
   });
 });

@@ -13,9 +13,12 @@ import { bindEbusy } from './bind-ebusy.js';
 import { sharedPasid } from './shared-pasid.js';
 import { revoke } from './revoke.js';
 import { resetFlow } from './reset.js';
+import { interruptRemap } from './interrupt-remap.js';
 
 /** Every flow. */
-export const FLOWS: readonly Flow[] = [basics, nestedVsva, iopf, shadow, pasidQuota, enqcmdFlow, bindEbusy, sharedPasid, revoke, resetFlow];
+export const FLOWS: readonly Flow[] = [
+  basics, interruptRemap, nestedVsva, iopf, shadow, pasidQuota, enqcmdFlow, bindEbusy, sharedPasid, revoke, resetFlow,
+];
 
 /** The flow called `name`, or undefined. */
 export function flowNamed(name: string): Flow | undefined {

@@ -6,8 +6,8 @@
  * written (per-vector masked: pending bit), else nothing is sent (INTx is not
  * modelled). An MSI is a memory write, so Bus Master Enable must be on.
  *
- * Messages go to the embedder's sink exactly as the guest programmed them;
- * interrupt remapping is not modelled.
+ * Messages go to the function's sink as the guest programmed them; the
+ * machine routes them through the IOMMU (vtd/ir/device-interrupts.ts).
  */
 import type { MsiCap, MsixCap } from './capabilities.js';
 import type { ConfigSpace } from './config-space.js';

@@ -6,7 +6,9 @@
  *
  * Sections: CONF (the normalized config as canonical JSON, config-key.ts), RAM (per
  * region: base, size, non-zero 4 KiB pages), VTD (vtd-state.ts), PCI
- * (CONFIG_ADDRESS latch), DEVS (per device: requester id, kind, payload).
+ * (CONFIG_ADDRESS latch), DEVS (per device: requester id, kind, payload),
+ * IR (the interrupt-remapping table pointer SIRTP latched; optional: a
+ * snapshot without it restores with no table latched).
  *
  * Restore is all or nothing: the format's checksum is checked first
  * (format.ts), then every section is read and checked against the machine
@@ -50,7 +52,7 @@ const DEVICE_CODECS: readonly DeviceCodec[] = [
 ];
 
 /** The sections a snapshot has, in order. */
-const SECTIONS = ['CONF', 'RAM ', 'VTD ', 'PCI ', 'DEVS'] as const;
+const SECTIONS = ['CONF', 'RAM ', 'VTD ', 'PCI ', 'DEVS', 'IR  '] as const;
 
 /** Throws for a VMM-backed machine (see the file comment). */
 function refuseBacked(m: Machine, what: 'snapshotted' | 'restored'): void {
@@ -86,6 +88,7 @@ export function snapshotMachine(m: Machine): Uint8Array {
     ['VTD ', saveVtd(m.vtd)],
     ['PCI ', new ByteWriter().u32(m.configAccess.latch()).finish()],
     ['DEVS', devs.finish()],
+    ['IR  ', saveIr(m)],
   ]);
 }
 
@@ -99,6 +102,11 @@ function isZero(b: Uint8Array): boolean {
   }
   for (; i < b.length; i++) if (b[i] !== 0) return false;
   return true;
+}
+
+function saveIr(m: Machine): Uint8Array {
+  const ir = m.vtd.interrupts.saveState();
+  return new ByteWriter().bool(ir.latched).u64(ir.irta).finish();
 }
 
 /** Restores `bytes` into `m` (built from an equal config); throws an Error naming what does not fit, having changed nothing. */
@@ -119,7 +127,8 @@ export function restoreMachine(m: Machine, bytes: Uint8Array): void {
   const vtd = read('VTD ', readVtd);
   const latch = read('PCI ', (r) => r.u32());
   const devices = read('DEVS', (r) => prepareDevices(m, r));
-  loadVtd(m.vtd, vtd); // checks all of the unit's state before changing any of it
+  const ir = s.has('IR  ') ? read('IR  ', (r) => ({ latched: r.bool(), irta: r.u64() })) : undefined;
+  loadVtd(m.vtd, ir ? { ...vtd, ir } : vtd); // checks all of the unit's state before changing any of it
   ram();
   m.configAccess.setLatch(latch);
   for (const apply of devices) apply();

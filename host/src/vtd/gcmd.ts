@@ -21,6 +21,10 @@ export interface GcmdTarget {
   setTranslationEnabled(on: boolean): void;
   /** QIE: start or stop the invalidation queue; `false` = refused (GSTS.QIES unchanged). */
   setQueuedInvalidation(on: boolean): boolean;
+  /** IRE: interrupt remapping on or off (GSTS.IRES follows, ir/remapper.ts reads it). */
+  setInterruptRemapping(on: boolean): void;
+  /** SIRTP: latch IRTA (table base, size, EIME) for interrupt remapping. */
+  latchInterruptTable(): void;
   /** Logs a guest programming error. */
   log(msg: string): void;
 }
@@ -55,10 +59,9 @@ const COMMANDS: readonly CommandRow[] = [
     bit: GCMD.QIE, name: 'QIE', supported: (p) => (p.ecap & ECAP.QI) !== 0n,
     run: (t, on) => t.setQueuedInvalidation(on),
   },
-  // Interrupt remapping is advertised by the QEMU profiles only; its status bits follow
-  // the commands, but remapping itself is not modelled (no interrupt goes through it).
-  { bit: GCMD.IRE, name: 'IRE', supported: hasIr, run: () => {} },
-  { bit: GCMD.SIRTP, name: 'SIRTP', supported: hasIr, run: () => {} },
+  // Interrupt remapping (ir/remapper.ts); CFI is GSTS.CFIS alone, which the remapper reads.
+  { bit: GCMD.IRE, name: 'IRE', supported: hasIr, run: (t, on) => t.setInterruptRemapping(on) },
+  { bit: GCMD.SIRTP, name: 'SIRTP', supported: hasIr, run: (t) => t.latchInterruptTable() },
   { bit: GCMD.CFI, name: 'CFI', supported: (p) => hasIr(p) && !p.host.noCfi, run: () => {} },
 ];
 

@@ -35,7 +35,7 @@ export interface IommuOptions {
   firstStage: boolean;
   /** Number of fault recording registers (CAP.NFR + 1), 1..MAX_FRCD_COUNT; QEMU profiles have 1. */
   faultRecords: number;
-  /** ECAP.IR and MHMV: interrupt remapping presented (not modelled: IRTEs are not read) [intremap]. */
+  /** ECAP.IR and MHMV: interrupt remapping (ir/remapper.ts) [intremap]. */
   interruptRemapping: boolean;
   /** ECAP.EIM: extended interrupt mode (x2APIC ids), needs interruptRemapping [eim, x-buggy-eim]. */
   extendedInterruptMode: boolean;
@@ -96,6 +96,23 @@ export interface HostQuirks {
    * Unsupported Request completion (PCIe §2.3.2).
    */
   dmaPastFault: boolean;
+  /** Interrupt remapping (ir/): a blocked interrupt is dropped without a fault record (QEMU 7.2). */
+  irNoFaultRecords: boolean;
+  /** Compatibility-format interrupts pass through while IRE=1 whatever CFIS and EIME (QEMU); spec: fault 0x25. */
+  irCompatPassThrough: boolean;
+  /**
+   * IRTE reserved bits are 14:12, 31:24 and 127:84 only (IM and the xAPIC destination bits unchecked)
+   * and SVT=11 fails as a source-id mismatch 0x26 (QEMU); spec: every reserved field of §9.10, 0x24.
+   */
+  irQemuReservedIrte: boolean;
+  /** handle + subhandle is summed in 16 bits and wraps (QEMU); spec: an index beyond the table faults 0x21. */
+  irIndexWraps: boolean;
+  /** Remappable data bits 31:16 are checked only with SHV, after the IRTE (QEMU); spec: first, always. */
+  irDataCheckAfterEntry: boolean;
+  /** No interrupt-entry cache: every interrupt reads its IRTE (QEMU); spec profile caches present IRTEs. */
+  irNoEntryCache: boolean;
+  /** SVT=10 reads SID 15:8 as the last bus and 7:0 as the first (QEMU); spec (§9.10): 15:8 first, 7:0 last. */
+  irBusRangeSwapped: boolean;
 }
 
 /** A complete capability profile. */
@@ -132,6 +149,8 @@ const NO_QUIRKS: HostQuirks = {
   qemuFaultEventRule: false, noCfi: false,
   ccmdDomainAsGlobal: false, ignoreRegInvalWhileQi: false, ttmBit10Only: false, qwordPairMasksOnly: false,
   rtaddrMaskedToAw: false, dmaPastFault: false,
+  irNoFaultRecords: false, irCompatPassThrough: false, irQemuReservedIrte: false, irIndexWraps: false,
+  irDataCheckAfterEntry: false, irNoEntryCache: false, irBusRangeSwapped: false,
 };
 
 /** SAGAW bits (CAP bits 12:8 >> 8) for every width up to `awBits`. */
@@ -198,6 +217,9 @@ function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
       qemuFaultEventRule: true, noCfi: true,
       ccmdDomainAsGlobal: true, ignoreRegInvalWhileQi: true, ttmBit10Only: true, qwordPairMasksOnly: true,
       rtaddrMaskedToAw: true, dmaPastFault: true,
+      // QEMU reports interrupt-remapping faults since 8.2 ("Report interrupt remapping faults").
+      irNoFaultRecords: !ten, irCompatPassThrough: true, irQemuReservedIrte: true, irIndexWraps: true,
+      irDataCheckAfterEntry: true, irNoEntryCache: true, irBusRangeSwapped: true,
     },
   };
 }
@@ -213,8 +235,8 @@ export const MAX_FRCD_COUNT = 14;
  */
 const DEFAULT_FIXED: readonly [keyof IommuOptions, (o: IommuOptions) => boolean, string][] = [
   ['firstStage', () => false, 'presents first- and second-stage translation together (ECAP.FLTS and SLTS); first stage only (QEMU\'s x-flts) is profile qemu-10.0'],
-  ['interruptRemapping', () => false, 'does not model interrupt remapping (no ECAP.IR)'],
-  ['extendedInterruptMode', () => false, 'does not model interrupt remapping (no ECAP.EIM)'],
+  ['interruptRemapping', () => true, 'always presents interrupt remapping (ECAP.IR)'],
+  ['extendedInterruptMode', () => true, 'always presents x2APIC mode (ECAP.EIM)'],
   ['deviceIotlb', () => true, 'always presents device-TLBs (ECAP.DT)'],
   ['passThrough', () => true, 'always presents pass-through (ECAP.PT)'],
   ['snoopControl', () => true, 'always presents snoop control (ECAP.SC)'],
@@ -233,9 +255,11 @@ function defaultProfile(o: IommuOptions, given: Partial<IommuOptions>): Profile 
   const cap = capValue({
     nd: 6, cm: o.cachingMode, sagaw: sagawFor(o.awBits), mgaw: o.awBits, fro: 0x22, sllps: 0b11,
     nfr: o.faultRecords - 1, mamv: 18,
-    extra: CAP.DWD | CAP.DRD | CAP.FS1GP | (o.awBits === 57 ? CAP.FS5LP : 0n) | CAP.ESRTPS,
+    extra: CAP.DWD | CAP.DRD | CAP.FS1GP | (o.awBits === 57 ? CAP.FS5LP : 0n) | CAP.ESIRTPS | CAP.ESRTPS,
   });
-  let ecap = ECAP.C | ECAP.QI | ECAP.DT | ECAP.PT | ECAP.SC | (0xfn << ECAP.IRO_SHIFT);
+  // Interrupt remapping with x2APIC mode and index-selective IEC invalidation of up to 2^15 entries (ir/).
+  let ecap = ECAP.C | ECAP.QI | ECAP.DT | ECAP.IR | ECAP.EIM | ECAP.PT | ECAP.SC | (0xfn << ECAP.IRO_SHIFT)
+    | (0xfn << ECAP.MHMV_SHIFT);
   if (o.scalableMode) {
     ecap |= ECAP.NEST | ECAP.PRS | ECAP.ERS | ECAP.SRS | (19n << ECAP.PSS_SHIFT) | ECAP.PASID
       | ECAP.PDS | ECAP.SMTS | ECAP.SLTS | ECAP.FLTS | ECAP.SMPWCS | ECAP.RPS;
@@ -250,7 +274,7 @@ function defaultProfile(o: IommuOptions, given: Partial<IommuOptions>): Profile 
 /** Default options of the default profile: scalable (and legacy) capable, 48-bit, no caching mode. */
 export const DEFAULT_IOMMU_OPTIONS: IommuOptions = {
   scalableMode: true, cachingMode: false, awBits: 48, firstStage: false, faultRecords: DEFAULT_FRCD_COUNT,
-  interruptRemapping: false, extendedInterruptMode: false, deviceIotlb: true, passThrough: true, snoopControl: true,
+  interruptRemapping: true, extendedInterruptMode: true, deviceIotlb: true, passThrough: true, snoopControl: true,
   pasid: true, dmaDrain: true, dmaTranslation: true, firstStage1GiB: true,
 };
 

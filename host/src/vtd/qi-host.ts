@@ -47,6 +47,8 @@ export interface QiHost {
     sizeLg2: number;
     global: boolean;
   }): 'done' | 'timeout';
+  /** Interrupt-entry cache invalidation (descriptor type 4): every entry, or 2^im entries around `index`. */
+  invalidateInterruptEntries(scope: { index: number; im: number } | 'all'): void;
   /** Routes a page-group response (descriptor type 9) to the requesting device. */
   pageGroupResponse(resp: { rid: number; pasid?: number; prgi: number; code: number; lpig: boolean }): void;
   /** Logs a guest programming error or notable event (never throws). */

@@ -13,10 +13,11 @@ import type { GuestMemory } from '../core/guest-memory.js';
 import * as K from '../core/constants.js';
 import { CoreDmaPort, type DmaBackend } from '../pci/core-dma-port.js';
 import { REQ, type DmaPort } from '../pci/dma-port.js';
-import { configureCore } from './core-config.js';
+import { configureCore, hostAddressWidth } from './core-config.js';
 import { FaultRecorder, type FaultRecord, type FaultRecorderState, type RecordOutcome } from './fault-recorder.js';
 import { handleGcmdWrite, latchedTtm, type GcmdTarget } from './gcmd.js';
 import { EventInterrupts, type InterruptSink } from './interrupts.js';
+import { InterruptRemapper, type InterruptOutcome, type InterruptRemappingState } from './ir/remapper.js';
 import type { Profile } from './profiles.js';
 import type { QiHost } from './qi-host.js';
 import { InvalidationQueue, type QiRegister, type QiState } from './qi/invalidation-queue.js';
@@ -71,6 +72,8 @@ export interface VtdUnitState {
   readonly faults: FaultRecorderState;
   /** Page requests: open groups and counters. */
   readonly prq: PageRequestState;
+  /** Interrupt remapping: the table pointer SIRTP latched (absent: none latched). */
+  readonly ir?: InterruptRemappingState;
 }
 
 /** Registers whose writes the invalidation queue owns (§11.4.9). */
@@ -98,6 +101,8 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   readonly faults: FaultRecorder;
   /** The page-request queue and page-group response routing (prq/). */
   readonly prq: PageRequestService;
+  /** Interrupt remapping (ir/): the latched table and the path of device interrupt requests. */
+  readonly interrupts: InterruptRemapper;
   /** Recent log lines (bounded), newest last. */
   readonly logLines: string[] = [];
   private accessCount = 0;
@@ -125,6 +130,10 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     this.prq = new PageRequestService({
       regs: this.regs, mem: this.mem, events: this.events, faults: this.faults, core: this.core, ecap: o.profile.ecap,
       latchedRoot: () => ({ rootTable: this.rootTable, ttm: this.ttm }), log: (m) => this.log(m),
+    });
+    this.interrupts = new InterruptRemapper({
+      regs: this.regs, mem: this.mem, profile: o.profile, haw: hostAddressWidth(o.profile),
+      record: (f) => this.faults.record(f), log: (m) => this.log(m),
     });
     this.qi = new InvalidationQueue(this.qiHost());
     this.wireRegisters();
@@ -217,6 +226,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     this.regs.reset();
     this.faults.reset();
     this.prq.reset();
+    this.interrupts.reset();
     this.ttm = TTM.LEGACY;
     this.rootTable = 0n;
     this.qi = new InvalidationQueue(this.qiHost());
@@ -242,6 +252,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     return {
       registers, ttm: this.ttm, rootTable: this.rootTable,
       qi: this.qi.saveState(), faults: this.faults.saveState(), prq: this.prq.saveState(),
+      ir: this.interrupts.saveState(),
     };
   }
 
@@ -283,6 +294,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
       { name: 'qi', part: this.qi, state: s.qi },
       { name: 'faults', part: this.faults, state: s.faults },
       { name: 'prq', part: this.prq, state: s.prq },
+      { name: 'ir', part: this.interrupts, state: s.ir ?? { latched: false, irta: 0n } },
     ] as { name: string; part: { saveState(): unknown; loadState(x: unknown): void }; state: unknown }[];
     const before = parts.map((p) => p.part.saveState());
     const undo = () => parts.forEach((p, i) => p.part.loadState(before[i]));
@@ -318,6 +330,15 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     if (flags & K.FF_SUPPRESSED) return { reason, record, outcome: 'suppressed' };
     if (flags & K.FF_SILENT) return { reason, record, outcome: 'silent' };
     return { reason, record, outcome: this.faults.record(record) };
+  }
+
+  /**
+   * An interrupt request from `sid`: a DWORD write of `data` to `address` in
+   * the interrupt address range (§5.1.2). Remapped, passed through, or blocked
+   * with a recorded fault (ir/remapper.ts).
+   */
+  interruptRequest(sid: number, address: bigint, data: number): InterruptOutcome {
+    return this.interrupts.request(sid, address, data);
   }
 
   /** A device's page request (PCIe PRI) enters the IOMMU here (prq/page-request-service.ts). */
@@ -381,6 +402,16 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     return (on ? this.qi.enable() : this.qi.disable()) !== false;
   }
 
+  /** IRE: interrupt remapping on or off. */
+  setInterruptRemapping(on: boolean): void {
+    this.interrupts.enableChanged(on);
+  }
+
+  /** SIRTP: latches IRTA for interrupt remapping. */
+  latchInterruptTable(): void {
+    this.interrupts.latchTable();
+  }
+
   /** Logs a guest programming error (bounded history plus the embedder's sink). */
   log(msg: string): void {
     this.logLines.push(msg);
@@ -437,6 +468,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
       // Device-TLB invalidations go to the ATS device by SID (H8: PCI devices); no such device answers at once.
       deviceTlbInvalidate: (r) => this.deviceTlbTarget?.(r.sid)?.deviceTlbInvalidate?.(r) ?? 'done',
       pageGroupResponse: (r) => this.prq.deliverResponse(r),
+      invalidateInterruptEntries: (scope) => this.interrupts.invalidateEntries(scope),
       log: (m) => this.log(m),
     };
   }

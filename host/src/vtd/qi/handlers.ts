@@ -98,12 +98,14 @@ function deviceTlb(ctx: QiContext, w: DescWords): StepResult {
   return 'ok';
 }
 
-/** §6.5.2.7 interrupt-entry cache: the model caches no IRTEs, so only the fields are checked. */
+/** §6.5.2.7 interrupt-entry cache: global, or the 2^IM entries around IIDX (IM up to ECAP.MHMV). */
 function iec(ctx: QiContext, w: DescWords): StepResult {
   const mhmv = Number((ctx.ecap >> ECAP.MHMV_SHIFT) & 0xfn);
-  if (ctx.behaviour.capabilityChecks && IEC_DESC.g(w[0]!) === IEC_DESC.G_INDEX && IEC_DESC.im(w[0]!) > mhmv) {
+  const global = IEC_DESC.g(w[0]!) === IEC_DESC.G_GLOBAL;
+  if (ctx.behaviour.capabilityChecks && !global && IEC_DESC.im(w[0]!) > mhmv) {
     return err(IQEI.RESERVED_FIELD, `iec IM ${IEC_DESC.im(w[0]!)} > ECAP.MHMV ${mhmv}`);
   }
+  ctx.host.invalidateInterruptEntries(global ? 'all' : { index: IEC_DESC.iidx(w[1]!), im: IEC_DESC.im(w[0]!) });
   return 'ok';
 }
 

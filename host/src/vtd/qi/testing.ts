@@ -45,6 +45,12 @@ export class FakeMemory {
     this.dv.setUint32(this.at(BigInt(gpa), 4), v >>> 0, true);
   }
 
+  /** A copy of `len` bytes at `gpa` (throws outside RAM, like GuestMemory). */
+  read(gpa: bigint, len: number): Uint8Array {
+    const at = this.at(gpa, len);
+    return this.bytes.slice(at, at + len);
+  }
+
   /** Little-endian accessors; outside RAM they throw like GuestMemory. */
   readU64(gpa: bigint): bigint {
     return this.dv.getBigUint64(this.at(gpa, 8), true);
@@ -109,6 +115,8 @@ export interface QiRig {
   core: RecordingCore;
   devTlb: Parameters<QiHost['deviceTlbInvalidate']>[0][];
   responses: Parameters<QiHost['pageGroupResponse']>[0][];
+  /** Interrupt-entry cache invalidations, in order. */
+  iec: Parameters<QiHost['invalidateInterruptEntries']>[0][];
   logs: string[];
   /** Fault-event / invalidation-event messages sent (IM=0). */
   msis: string[];
@@ -120,7 +128,7 @@ export function makeQiRig(o: QiRigOptions = {}): QiRig {
   const regs = new RegisterFile(profile);
   const mem = new FakeMemory(o.ramBytes ?? 1 << 20);
   const core = new RecordingCore();
-  const rig = { regs, mem, core, devTlb: [], responses: [], logs: [], msis: [] } as unknown as QiRig;
+  const rig = { regs, mem, core, devTlb: [], responses: [], iec: [], logs: [], msis: [] } as unknown as QiRig;
   const raise = (ctl: 'FECTL' | 'IECTL', name: string): void => {
     const v = regs.get(ctl);
     if (v & BigInt(ECTL.IM)) regs.set(ctl, v | BigInt(ECTL.IP));
@@ -146,6 +154,7 @@ export function makeQiRig(o: QiRigOptions = {}): QiRig {
       return o.deadDevices?.includes(req.sid) ? 'timeout' : 'done';
     },
     pageGroupResponse(resp) { rig.responses.push(resp); },
+    invalidateInterruptEntries(scope) { rig.iec.push(scope); },
     log(msg) { rig.logs.push(msg); },
   };
   rig.q = new InvalidationQueue(rig.host);
