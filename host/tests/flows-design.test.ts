@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { wasmPath } from '../src/core/load-node.js';
 import { interruptRemap } from '../src/flows/interrupt-remap.js';
+import { vcmdPasid } from '../src/flows/vcmd-pasid.js';
 
 async function narrate(flow: { run(io: { say(l: string): void }): Promise<{ failures: readonly string[] }> }) {
   const lines: string[] = [];
@@ -22,5 +23,12 @@ describe.skipIf(!existsSync(wasmPath()))('design flows', () => {
     expect(text).toMatch(/before the IEC invalidation APIC 3 \(cached entry\), after it APIC 5/);
     expect(text).toMatch(/fault 0x26 from 0x20/);
     expect(text).toMatch(/blocked \(fault 0x25\)/);
+  });
+
+  it('vcmd-pasid: PASIDs from the host through VCMD, quota status, identity on the host, free while bound', async () => {
+    const { failures, text } = await narrate(vcmdPasid);
+    expect(failures).toEqual([]);
+    expect(text).toMatch(/VCMD allocate x3 -> PASID \d+, PASID \d+, status 16/);
+    expect(text).toMatch(/guest PASID (\d+) -> host PASID \1/);
   });
 });

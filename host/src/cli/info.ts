@@ -28,7 +28,7 @@ const ECAP_FLAGS: [string, bigint][] = [
   ['C', ECAP.C], ['QI', ECAP.QI], ['DT', ECAP.DT], ['IR', ECAP.IR], ['EIM', ECAP.EIM], ['PT', ECAP.PT],
   ['SC', ECAP.SC], ['NEST', ECAP.NEST], ['PRS', ECAP.PRS], ['ERS', ECAP.ERS], ['SRS', ECAP.SRS],
   ['PASID', ECAP.PASID], ['PDS', ECAP.PDS], ['SMTS', ECAP.SMTS], ['SLTS', ECAP.SLTS],
-  ['FLTS', ECAP.FLTS], ['SMPWCS', ECAP.SMPWCS], ['RPS', ECAP.RPS],
+  ['FLTS', ECAP.FLTS], ['SMPWCS', ECAP.SMPWCS], ['RPS', ECAP.RPS], ['VCS', ECAP.VCS],
 ];
 
 /** Everything `info` shows, as plain data (`--json` prints it as is). */

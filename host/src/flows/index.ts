@@ -14,10 +14,11 @@ import { sharedPasid } from './shared-pasid.js';
 import { revoke } from './revoke.js';
 import { resetFlow } from './reset.js';
 import { interruptRemap } from './interrupt-remap.js';
+import { vcmdPasid } from './vcmd-pasid.js';
 
 /** Every flow. */
 export const FLOWS: readonly Flow[] = [
-  basics, interruptRemap, nestedVsva, iopf, shadow, pasidQuota, enqcmdFlow, bindEbusy, sharedPasid, revoke, resetFlow,
+  basics, interruptRemap, nestedVsva, iopf, shadow, pasidQuota, vcmdPasid, enqcmdFlow, bindEbusy, sharedPasid, revoke, resetFlow,
 ];
 
 /** The flow called `name`, or undefined. */

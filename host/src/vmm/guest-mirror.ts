@@ -18,7 +18,9 @@
  *
  * A guest PASID gets a host PASID from the VM's set (the gPASID -> hPASID
  * table) while any requester of it is bound or refused; a refused one keeps
- * it, so its DMA reaches the host, faults, and is reported to the guest. A
+ * it, so its DMA reaches the host, faults, and is reported to the guest; a
+ * PASID the guest holds through virtual commands (vcmd-pasids.ts) is the
+ * guest's to free and stays mapped. A
  * host refusal (out of PASIDs, memory...) is logged and leaves the
  * requester unbound. All work is charged to the guest access's budget
  * (work-budget.ts); what could not be re-verified within it is detached,
@@ -74,6 +76,8 @@ export class GuestMirror implements ModeHandler {
   readonly bindings = new Map<string, Binding>();
   readonly shadows: ShadowDomains;
   private readonly budget: AccessBudget;
+  /** Guest PASIDs whose host PASID this mirror mapped (and frees when unused); others the guest holds (vcmd-pasids.ts). */
+  private readonly mapped = new Set<number>();
   /** Paging HWPT over the VM's IOAS (GPA -> HPA) for pass-through requesters, allocated on first use. */
   private ptHwpt: number | undefined;
 
@@ -235,8 +239,14 @@ export class GuestMirror implements ModeHandler {
   /** Frees the host PASID of `g` when no requester uses it any more. */
   private unbindPasidIfUnused(g: number): void {
     if ([...this.bindings.values()].some((o) => o.gpasid === g)) return;
+    if (!this.mapped.delete(g)) return;
     const { ctx, ids } = this.vm;
     if (ctx.guestPasids.hostOf(g) !== undefined) ctx.pasidFree(ids.pasidSet, ctx.guestPasidUnmap(g));
+  }
+
+  /** Unbinds every requester of guest PASID `g` (the guest frees it through a virtual command). */
+  unbindPasid(g: number): void {
+    for (const b of [...this.bindings.values()]) if (b.gpasid === g) this.unbind(b);
   }
 
   /** A host PASID for guest PASID `g` from the VM's set, recorded in the gPASID -> hPASID table. */
@@ -249,6 +259,7 @@ export class GuestMirror implements ModeHandler {
       ctx.pasidFree(ids.pasidSet, h);
       throw e;
     }
+    this.mapped.add(g);
     return h;
   }
 

@@ -7,7 +7,9 @@
  *
  * - a PASID entry with PGTT 1 becomes a nested HWPT over the vIOMMU,
  *   attached to (device, host PASID); the guest PASID gets a host PASID from
- *   the VM's set (the gPASID -> hPASID table); PGTT 2 and legacy entries
+ *   the VM's set (the gPASID -> hPASID table) unless the guest already
+ *   holds it through the virtual command interface (vcmd-pasids.ts:
+ *   gPASID == hPASID); PGTT 2 and legacy entries
  *   are shadowed, PGTT 4 uses the VM's GPA -> HPA domain;
  * - guest IOTLB invalidations (global, domain, page: §6.5.2.3) and
  *   PASID-based IOTLB invalidations (§6.5.2.4) pass through as

@@ -39,6 +39,7 @@ import { hostPort, type HostDmaFault } from './host-port.js';
 import type { PhysicalHost } from './physical-host.js';
 import { NestedMode } from './nested.js';
 import { ShadowMode } from './shadow.js';
+import { VcmdPasidAllocator } from './vcmd-pasids.js';
 
 /** The vIOMMU modes a VirtualMachine runs (emulated = createMachine). */
 export type VmMode = 'shadow' | 'nested';
@@ -130,7 +131,8 @@ export class VirtualMachine {
     if (wb !== undefined && (!Number.isSafeInteger(wb) || wb < 1)) throw new Error(`workBudget: ${String(wb)} is not a positive integer`);
     const prids = new Map(config.devices.map((d, i) => [parseBdf(d.bdf, `devices[${i}].bdf`), d.hostSid]));
     const machine = await createMachine({
-      profile: 'default', iommu: { scalableMode: true, cachingMode: true, awBits: 48 },
+      profile: 'default',
+      iommu: { scalableMode: true, cachingMode: true, awBits: 48, virtualCommands: config.mode === 'nested' },
       devices: config.devices.map((d) => ({ bdf: d.bdf, kind: d.kind })),
       backing: {
         ram: host.guestRam,
@@ -154,7 +156,11 @@ export class VirtualMachine {
   }
 
   private start(): void {
-    this.handler = this.config.mode === 'nested' ? new NestedMode(this) : new ShadowMode(this);
+    if (this.config.mode === 'nested') {
+      const nested = new NestedMode(this);
+      this.handler = nested;
+      this.machine.vtd.virtualCommands.backend = new VcmdPasidAllocator(this, nested);
+    } else this.handler = new ShadowMode(this);
     this.machine.vtd.onInvalidate = (op, args) => this.handler.onInvalidate(op, args);
     this.machine.vtd.setPageResponseRouter((vrid) => ({ pageGroupResponse: (r) => this.handler.onGuestResponse?.(vrid, r) }));
     for (const d of this.devices.values()) {

@@ -53,6 +53,11 @@ export interface IommuOptions {
   dmaTranslation: boolean;
   /** CAP.FS1GP: 1 GiB first-stage pages (with firstStage on a QEMU profile) [fs1gp]. */
   firstStage1GiB: boolean;
+  /**
+   * Virtual command interface (ECAP.VCS, VCMD/VCRSP/VCCAP, VT-d rev 3.3):
+   * a virtual IOMMU whose VMM allocates PASIDs for the guest (default profile only).
+   */
+  virtualCommands: boolean;
 }
 
 /**
@@ -259,7 +264,7 @@ function defaultProfile(o: IommuOptions, given: Partial<IommuOptions>): Profile 
   });
   // Interrupt remapping with x2APIC mode and index-selective IEC invalidation of up to 2^15 entries (ir/).
   let ecap = ECAP.C | ECAP.QI | ECAP.DT | ECAP.IR | ECAP.EIM | ECAP.PT | ECAP.SC | (0xfn << ECAP.IRO_SHIFT)
-    | (0xfn << ECAP.MHMV_SHIFT);
+    | (0xfn << ECAP.MHMV_SHIFT) | (o.virtualCommands ? ECAP.VCS : 0n);
   if (o.scalableMode) {
     ecap |= ECAP.NEST | ECAP.PRS | ECAP.ERS | ECAP.SRS | (19n << ECAP.PSS_SHIFT) | ECAP.PASID
       | ECAP.PDS | ECAP.SMTS | ECAP.SLTS | ECAP.FLTS | ECAP.SMPWCS | ECAP.RPS;
@@ -276,6 +281,7 @@ export const DEFAULT_IOMMU_OPTIONS: IommuOptions = {
   scalableMode: true, cachingMode: false, awBits: 48, firstStage: false, faultRecords: DEFAULT_FRCD_COUNT,
   interruptRemapping: true, extendedInterruptMode: true, deviceIotlb: true, passThrough: true, snoopControl: true,
   pasid: true, dmaDrain: true, dmaTranslation: true, firstStage1GiB: true,
+  virtualCommands: false,
 };
 
 /**

@@ -166,6 +166,7 @@ export function parseQemuDevice(text: string, profile: string): IommuOptions {
     faultRecords: 1, interruptRemapping: ir, extendedInterruptMode: eim, deviceIotlb: on('device-iotlb'),
     passThrough: on('pt'), snoopControl: on('snoop-control'), pasid: on('x-pasid-mode'), dmaDrain: on('dma-drain'),
     dmaTranslation: on('dma-translation'), firstStage1GiB: model.firstStage ? on('fs1gp') : false,
+    virtualCommands: false,
   };
 }
 
@@ -186,4 +187,5 @@ export function checkQemuOptions(model: QemuDeviceModel, o: IommuOptions): void 
   if (o.pasid && o.deviceIotlb) fail('deviceIotlb', 'device-iotlb', 'PASID-based device-IOTLB (with x-pasid-mode=on) is not supported');
   if (o.extendedInterruptMode && !o.interruptRemapping) fail('extendedInterruptMode', 'eim', 'needs interrupt remapping (intremap=on)');
   if (o.faultRecords !== 1) fail('faultRecords', '-', 'the unit has exactly one fault recording register');
+  if (o.virtualCommands) fail('virtualCommands', '-', 'not available (no virtual command interface)');
 }

@@ -9,7 +9,8 @@
  * places (noted per row).
  */
 import type { Profile } from './profiles.js';
-import { CCMD, ECTL, FRCD, FSTS, IOTLB, REG } from './spec/registers.js';
+import { CCMD, ECAP, ECTL, FRCD, FSTS, IOTLB, REG } from './spec/registers.js';
+import { VCCAP_PAS, VCMD } from './spec/virtual-command.js';
 
 /** Names of the fixed registers. */
 export type FixedRegName = keyof typeof REG | 'IVA' | 'IOTLB';
@@ -105,7 +106,8 @@ function commonRows(p: Profile): RegisterRow[] {
 }
 
 /** Registers only the spec profile presents (all read-only values or simple storage). */
-function fullRows(): RegisterRow[] {
+function fullRows(p: Profile): RegisterRow[] {
+  const vcs = (p.ecap & ECAP.VCS) !== 0n;
   return [
     row('AFLOG', REG.AFLOG, 8),
     row('PLMBASE', REG.PLMBASE, 4),
@@ -124,10 +126,10 @@ function fullRows(): RegisterRow[] {
     row('PEUADDR', REG.PEUADDR, 4, { writable: ALL32 }),
     row('MTRRCAP', REG.MTRRCAP, 8),
     row('MTRRDEF', REG.MTRRDEF, 8),
-    // Virtual command interface: ECAP.VCS is 0, so all read-only zero.
-    row('VCMD', REG.VCMD, 8),
+    // Virtual command interface (virtual-command.ts): read-only zero unless ECAP.VCS.
+    row('VCMD', REG.VCMD, 8, { writable: vcs ? VCMD.WRITABLE : 0n }),
     row('VCRSP', REG.VCRSP, 8),
-    row('VCCAP', REG.VCCAP, 8),
+    row('VCCAP', REG.VCCAP, 8, { reset: vcs ? VCCAP_PAS : 0n }),
   ];
 }
 
@@ -147,7 +149,7 @@ function frcdRows(p: Profile): RegisterRow[] {
 
 /** Builds the register table of a profile. Rows never overlap and lie inside the block. */
 export function buildRegisterTable(p: Profile): RegisterRow[] {
-  const rows = [...commonRows(p), ...(p.fullRegisterSet ? fullRows() : []), ...frcdRows(p)];
+  const rows = [...commonRows(p), ...(p.fullRegisterSet ? fullRows(p) : []), ...frcdRows(p)];
   for (const r of rows) {
     if (r.offset + r.width > p.blockSize) throw new Error(`profile: register ${r.name} outside the block`);
   }

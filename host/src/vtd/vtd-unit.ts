@@ -24,11 +24,12 @@ import { InvalidationQueue, type QiRegister, type QiState } from './qi/invalidat
 import type { PageRequest, PageRequestOutcome, PageRequestSink } from './prq/page-request.js';
 import { PageRequestService, type PageRequestState, type PageResponseRouter } from './prq/page-request-service.js';
 import { InvalidationTap, type InvalidationListener } from './cache-invalidation.js';
-import { LANE_HI, RegisterFile } from './register-file.js';
+import { LANE_HI, LANE_LO, RegisterFile } from './register-file.js';
 import { handleCcmdWrite, handleIotlbWrite, type RegInvalTarget } from './register-invalidation.js';
 import { frcdName, type RegName } from './register-table.js';
 import { checkRegisterValues, checkStatusRegisters } from './register-state.js';
-import { GCMD, RTADDR, TTM } from './spec/registers.js';
+import { ECAP, GCMD, RTADDR, TTM } from './spec/registers.js';
+import { VirtualCommands } from './virtual-command.js';
 
 /** Options of a unit. */
 export interface VtdUnitOptions {
@@ -103,6 +104,8 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   readonly prq: PageRequestService;
   /** Interrupt remapping (ir/): the latched table and the path of device interrupt requests. */
   readonly interrupts: InterruptRemapper;
+  /** The virtual command interface (ECAP.VCS); a VMM sets its `backend`. */
+  readonly virtualCommands: VirtualCommands;
   /** Recent log lines (bounded), newest last. */
   readonly logLines: string[] = [];
   private accessCount = 0;
@@ -135,6 +138,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
       regs: this.regs, mem: this.mem, profile: o.profile, haw: hostAddressWidth(o.profile),
       record: (f) => this.faults.record(f), log: (m) => this.log(m),
     });
+    this.virtualCommands = new VirtualCommands(this.regs, (m) => this.log(m));
     this.qi = new InvalidationQueue(this.qiHost());
     this.wireRegisters();
     this.dmaBackend = this.unitDmaBackend();
@@ -227,6 +231,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     this.faults.reset();
     this.prq.reset();
     this.interrupts.reset();
+    this.virtualCommands.reset();
     this.ttm = TTM.LEGACY;
     this.rootTable = 0n;
     this.qi = new InvalidationQueue(this.qiHost());
@@ -454,6 +459,8 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     for (const [ctl, source] of EVENT_CONTROLS) if (r.has(ctl)) r.onWrite(ctl, () => this.events.onControlWrite(source));
     for (let n = 0; n < this.profile.frcdCount; n++) r.onWrite(frcdName(n, 'HI'), () => this.faults.afterFrcdWrite());
     for (const name of PRQ_REGS) if (r.has(name)) r.onWrite(name, () => this.prq.afterRegisterWrite(name));
+    // A VCMD write covering the command byte issues the command (virtual-command.ts).
+    if (this.profile.ecap & ECAP.VCS) r.onWrite('VCMD', (_w, lanes) => { if (lanes & LANE_LO) this.virtualCommands.execute(); });
   }
 
   private qiHost(): QiHost {

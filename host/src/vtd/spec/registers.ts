@@ -12,7 +12,7 @@ export const REG = {
   IQH: 0x080, IQT: 0x088, IQA: 0x090, ICS: 0x09c, IECTL: 0x0a0, IEDATA: 0x0a4, IEADDR: 0x0a8,
   IEUADDR: 0x0ac, IQERCD: 0x0b0, IRTA: 0x0b8, PQH: 0x0c0, PQT: 0x0c8, PQA: 0x0d0, PRS: 0x0dc,
   PECTL: 0x0e0, PEDATA: 0x0e4, PEADDR: 0x0e8, PEUADDR: 0x0ec, MTRRCAP: 0x100, MTRRDEF: 0x108,
-  // Virtual command interface (deprecated in VT-d 4.x; sources disagree on its offsets, these are Linux 5.x's).
+  // Virtual command interface (VT-d rev 3.3 §10.4.43-46, removed in rev 4.0; spec/virtual-command.ts).
   VCMD: 0xe00, VCRSP: 0xe10, VCCAP: 0xe30,
 } as const;
 
@@ -117,7 +117,7 @@ export const ECAP = {
   C: 1n << 0n, QI: 1n << 1n, DT: 1n << 2n, IR: 1n << 3n, EIM: 1n << 4n, PT: 1n << 6n,
   SC: 1n << 7n, IRO_SHIFT: 8n, MHMV_SHIFT: 20n, NEST: 1n << 26n, PRS: 1n << 29n,
   ERS: 1n << 30n, SRS: 1n << 31n, PSS_SHIFT: 35n, PASID: 1n << 40n, PDS: 1n << 42n,
-  SMTS: 1n << 43n, SLADS: 1n << 45n, SLTS: 1n << 46n, FLTS: 1n << 47n, SMPWCS: 1n << 48n,
+  SMTS: 1n << 43n, VCS: 1n << 44n, SLADS: 1n << 45n, SLTS: 1n << 46n, FLTS: 1n << 47n, SMPWCS: 1n << 48n,
   RPS: 1n << 49n,
   iro: (ecap: bigint): number => Number((ecap >> 8n) & 0x3ffn),
   pss: (ecap: bigint): number => Number((ecap >> 35n) & 0x1fn),
