@@ -1,21 +1,25 @@
 /**
  * bind-ebusy: a physical device goes parked -> bound -> attached in VM A's
  * host context (DMA blocked until attached); VM B's bind of the same device
- * is refused with EBUSY and B falls back to a spare device; once A unbinds,
- * the device is parked again and B may take it.
+ * is refused with EBUSY, and so is the legacy path to it (its IOMMU group is
+ * not viable while a member is bound). B falls back to the group path for
+ * another group: a VFIO container (container-group.ts) takes the whole
+ * two-function group 03:05 rather than a spare device. Once A unbinds, the
+ * contested device is parked again and its group joins B's container too.
  */
 import { ACC_READ } from '../core/constants.js';
 import { isHostIommuError } from '../hostiommu/errors.js';
+import { VfioContainer } from '../hostiommu/vfio-container.js';
 import { HOST_LAYOUT } from '../vmm/physical-host.js';
 import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
-import { bootHost } from './guest-side.js';
+import { bootGroups, errnoOf, SECOND_FUNCTION } from './container-group.js';
 
 const CONTESTED = 0x0320;
-const SPARE = 0x0328;
+const PAIR = 0x0328;
 
 async function run(io: FlowIo): Promise<FlowResult> {
   const c = new Checks(io);
-  const host = await bootHost();
+  const { host, groups } = await bootGroups();
   const { platform, core } = host;
   const dma = (sid: number) => core.translate(sid, undefined, 0x1000n, ACC_READ).ok;
   const fileA = platform.openDevice(CONTESTED);
@@ -42,22 +46,28 @@ async function run(io: FlowIo): Promise<FlowResult> {
     io.say(`vm-b binds ${hex(CONTESTED)}: ${e.errno} (${e.message})`);
   }
   c.that(errno === 'EBUSY', 'the second binder gets EBUSY');
-  const devB = b.bindDevice(platform.openDevice(SPARE));
-  const ioasB = b.ioasAlloc();
-  b.ioasMap(ioasB, { iova: 0n, hpa: HOST_LAYOUT.guestRam + 0x100_0000n, len: 0x10_0000n });
-  b.attach(devB, b.hwptAllocPaging(ioasB));
-  io.say(`vm-b falls back to the spare ${hex(SPARE)}: DMA ${dma(SPARE) ? 'translated' : 'blocked'}; ${hex(CONTESTED)} still ${dma(CONTESTED) ? 'works' : 'blocked'} for vm-a`);
-  c.that(dma(SPARE) && dma(CONTESTED), 'fallback works and the first owner is undisturbed');
+  const container = new VfioContainer(b, groups);
+  const legacy = errnoOf(() => container.addGroup(groups.groupOf(CONTESTED).id));
+  io.say(`vm-b tries the legacy path to it (group ${groups.groupOf(CONTESTED).id}): ${legacy}`);
+  c.that(legacy === 'EBUSY', 'the group of a bound device is not viable either');
+
+  const pair = groups.groupOf(PAIR);
+  container.addGroup(pair.id);
+  container.setIommu('type1');
+  container.map({ iova: 0n, hpa: HOST_LAYOUT.guestRam + 0x100_0000n, len: 0x10_0000n });
+  io.say(`vm-b falls back to group ${pair.id} {${pair.members.map((s) => hex(s)).join(', ')}} in a container: DMA ${dma(PAIR) && dma(SECOND_FUNCTION) ? 'translated for both functions' : 'blocked'}; ${hex(CONTESTED)} still ${dma(CONTESTED) ? 'works' : 'blocked'} for vm-a`);
+  c.that(dma(PAIR) && dma(SECOND_FUNCTION) && dma(CONTESTED), 'the group fallback works and the first owner is undisturbed');
 
   a.close();
   io.say(`vm-a closes: ${hex(CONTESTED)} is ${fileA.state}, DMA ${dma(CONTESTED) ? 'passes' : 'blocked'}`);
   c.that(fileA.state === 'parked' && !dma(CONTESTED), 'unbinding parks the device again');
-  const taken = b.bindDevice(platform.openDevice(CONTESTED));
-  c.that(taken > 0, 'a parked device can be bound by another VM');
-  b.close();
+  container.addGroup(groups.groupOf(CONTESTED).id);
+  io.say(`vm-b's container takes ${hex(CONTESTED)}'s group now: DMA ${dma(CONTESTED) ? 'translated' : 'blocked'}`);
+  c.that(dma(CONTESTED), 'a parked device\'s group can join another VM\'s container');
+  container.close();
   c.that(platform.usage().boundDevices === 0 && platform.usage().objects === 0, 'no device stays bound, no object leaks');
   return c.result();
 }
 
 /** The flow. */
-export const bindEbusy: Flow = { name: 'bind-ebusy', summary: 'parked -> bound -> attached, second binder refused, fallback', run };
+export const bindEbusy: Flow = { name: 'bind-ebusy', summary: 'parked -> bound -> attached, second binder refused, fallback to a group', run };

@@ -15,10 +15,12 @@ import { revoke } from './revoke.js';
 import { resetFlow } from './reset.js';
 import { interruptRemap } from './interrupt-remap.js';
 import { vcmdPasid } from './vcmd-pasid.js';
+import { containerGroup } from './container-group.js';
+import { vfioVdpaPasid } from './vfio-vdpa-pasid.js';
 
 /** Every flow. */
 export const FLOWS: readonly Flow[] = [
-  basics, interruptRemap, nestedVsva, iopf, shadow, pasidQuota, vcmdPasid, enqcmdFlow, bindEbusy, sharedPasid, revoke, resetFlow,
+  basics, interruptRemap, nestedVsva, iopf, shadow, pasidQuota, vcmdPasid, enqcmdFlow, containerGroup, bindEbusy, sharedPasid, vfioVdpaPasid, revoke, resetFlow,
 ];
 
 /** The flow called `name`, or undefined. */
