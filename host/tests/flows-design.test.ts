@@ -8,6 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { wasmPath } from '../src/core/load-node.js';
 import { interruptRemap } from '../src/flows/interrupt-remap.js';
 import { vcmdPasid } from '../src/flows/vcmd-pasid.js';
+import { containerGroup } from '../src/flows/container-group.js';
+import { vfioVdpaPasid } from '../src/flows/vfio-vdpa-pasid.js';
+import { nativeSvaIopf } from '../src/flows/native-sva-iopf.js';
+import { bindEbusy } from '../src/flows/bind-ebusy.js';
 
 async function narrate(flow: { run(io: { say(l: string): void }): Promise<{ failures: readonly string[] }> }) {
   const lines: string[] = [];
@@ -30,5 +34,27 @@ describe.skipIf(!existsSync(wasmPath()))('design flows', () => {
     expect(failures).toEqual([]);
     expect(text).toMatch(/VCMD allocate x3 -> PASID \d+, PASID \d+, status 16/);
     expect(text).toMatch(/guest PASID (\d+) -> host PASID \1/);
+  });
+
+  it('container-group and bind-ebusy: groups join containers whole; the second binder falls back to a group', async () => {
+    const cg = await narrate(containerGroup);
+    expect(cg.failures).toEqual([]);
+    expect(cg.text).toMatch(/IOMMU groups: .*\{0x328, 0x329\}/);
+    const be = await narrate(bindEbusy);
+    expect(be.failures).toEqual([]);
+    expect(be.text).toMatch(/vm-b falls back to group \d+ \{0x328, 0x329\} in a container: DMA translated for both functions/);
+    expect(be.text).not.toMatch(/spare/);
+  });
+
+  it('vfio-vdpa-pasid: one PASID, two mapping interfaces, one address space', async () => {
+    const { failures, text } = await narrate(vfioVdpaPasid);
+    expect(failures).toEqual([]);
+    expect(text).toMatch(/vDPA INVALIDATE of the VFIO mapping: fault \/ fault/);
+  });
+
+  it('native-sva-iopf: the host populates the page and answers; no guest', async () => {
+    const { failures, text } = await narrate(nativeSvaIopf);
+    expect(failures).toEqual([]);
+    expect(text).toMatch(/host fault handler populated 0x[0-9a-f]+ -> Success; device completed on retry/);
   });
 });

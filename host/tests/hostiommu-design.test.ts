@@ -1,0 +1,176 @@
+/**
+ * The host-side objects of issue 24 over the test platform: IOMMU groups,
+ * the VFIO container on the iommufd-like objects, the vDPA-style IOTLB
+ * interface, a host process and its SVA binding. Bad arguments name
+ * themselves; every call completes or leaves nothing (fail-nth sweeps).
+ */
+import { describe, expect, it } from 'vitest';
+import { ArrayGuestMemory } from '../../firmware-tests/lib/page-allocator.js';
+import { isHostIommuError } from '../src/hostiommu/errors.js';
+import type { HostIommu } from '../src/hostiommu/host-iommu.js';
+import { IommuGroups } from '../src/hostiommu/groups.js';
+import { HostProcess } from '../src/hostiommu/host-process.js';
+import { SvaBinding } from '../src/hostiommu/sva.js';
+import { createTestPlatform, hostErrorOf, type TestPlatform } from '../src/hostiommu/testing.js';
+import { VdpaDevice, VHOST_ACCESS, VHOST_IOTLB } from '../src/hostiommu/vdpa.js';
+import { VfioContainer } from '../src/hostiommu/vfio-container.js';
+
+const SIDS = [0x0018, 0x0020, 0x0021, 0x0022, 0x0120];
+
+function platform(): TestPlatform {
+  const t = createTestPlatform({ pasidRange: { first: 1, last: 255 } });
+  for (const sid of SIDS) t.platform.addDevice(sid, { pasidBits: 8, pri: true });
+  return t;
+}
+
+const errno = (fn: () => unknown): string => hostErrorOf(fn).errno;
+
+/** Runs `steps` with the n-th allocation point failing; every failed call must leave the platform as it was. */
+function sweep(name: string, steps: ((t: TestPlatform) => void)[], cleanup: (t: TestPlatform) => void): void {
+  const dry = platform();
+  dry.injector.failAt(0);
+  for (const s of steps) s(dry);
+  const total = dry.injector.reached;
+  expect(total, `${name}: allocation points`).toBeGreaterThan(3);
+  for (let n = 1; n <= total; n++) {
+    const t = platform();
+    t.injector.failAt(n);
+    let failed = false;
+    for (const s of steps) {
+      const before = t.platform.usage();
+      try {
+        s(t);
+      } catch (e) {
+        if (!isHostIommuError(e, 'ENOMEM')) throw e;
+        expect(t.platform.usage(), `${name}: fail-nth ${n} (${t.injector.sites.at(-1)})`).toEqual(before);
+        failed = true;
+        break;
+      }
+    }
+    expect(failed, `${name}: fail-nth ${n} failed a step`).toBe(true);
+    t.injector.reset();
+    cleanup(t);
+    expect(t.platform.usage().objects + t.platform.usage().pasids + t.platform.usage().boundDevices).toBe(0);
+  }
+}
+
+describe('IOMMU groups', () => {
+  it('functions of one device share a group unless isolated; lookups name what is missing', () => {
+    const t = platform();
+    const g = new IommuGroups(t.platform, SIDS, { isolated: [0x0022] });
+    expect(g.list().map((x) => x.members)).toEqual([[0x18], [0x20, 0x21], [0x22], [0x120]]);
+    expect(g.groupOf(0x21).id).toBe(1);
+    expect(errno(() => g.groupOf(0x99))).toBe('ENOENT');
+    expect(errno(() => g.group(9))).toBe('ENOENT');
+    expect(errno(() => new IommuGroups(t.platform, [0x18, 0x18]))).toBe('EEXIST');
+    expect(errno(() => new IommuGroups(t.platform, [0x77]))).toBe('ENOENT');
+    expect(hostErrorOf(() => new IommuGroups(t.platform, [0x18, -1])).message).toMatch(/sids\[1\]/);
+  });
+});
+
+describe('VFIO container on the iommufd-like objects', () => {
+  it('follows VFIO\'s order: group, SET_IOMMU once, then MAP_DMA; device fds only for members', () => {
+    const t = platform();
+    const groups = new IommuGroups(t.platform, SIDS);
+    const c = new VfioContainer(t.platform.createContext('legacy'), groups);
+    expect(errno(() => c.setIommu('type1'))).toBe('EINVAL');
+    c.addGroup(1);
+    expect(errno(() => c.addGroup(1))).toBe('EINVAL');
+    expect(errno(() => c.device(1, 0x20))).toBe('EINVAL'); // no IOMMU model yet
+    expect(errno(() => c.setIommu('spapr' as 'type1'))).toBe('EINVAL');
+    c.setIommu('type1');
+    expect(errno(() => c.setIommu('type1'))).toBe('EBUSY');
+    expect(c.map({ iova: 0x1000n, hpa: 0x10_0000n, len: 0x2000n })).toBe(0x1000n);
+    expect(errno(() => c.map({ iova: 0x2000n, hpa: 0x10_0000n, len: 0x1000n }))).toBe('EEXIST');
+    expect(c.device(1, 0x21)).toBeGreaterThan(0);
+    expect(errno(() => c.device(1, 0x18))).toBe('EINVAL');
+    expect(errno(() => c.removeGroup(3))).toBe('EINVAL');
+    c.close();
+    expect(errno(() => c.addGroup(0))).toBe('EINVAL');
+    expect(t.platform.usage()).toMatchObject({ objects: 0, boundDevices: 0, pinnedPages: 0 });
+  });
+
+  it('a group with a member bound elsewhere is not viable (EBUSY) and nothing of it is bound', () => {
+    const t = platform();
+    const groups = new IommuGroups(t.platform, SIDS);
+    const other = t.platform.createContext('cdev');
+    other.bindDevice(t.platform.openDevice(0x21));
+    const c = new VfioContainer(t.platform.createContext('legacy'), groups);
+    expect(errno(() => c.addGroup(1))).toBe('EBUSY');
+    expect(t.platform.usage().boundDevices).toBe(1);
+    c.close();
+    other.close();
+  });
+
+  it('fail-nth: every step of a container\'s life unwinds completely', () => {
+    let c: VfioContainer | undefined;
+    sweep('container', [
+      (t) => { c = new VfioContainer(t.platform.createContext('legacy'), new IommuGroups(t.platform, SIDS)); },
+      () => c!.addGroup(1),
+      () => c!.setIommu('type1'),
+      () => void c!.map({ iova: 0n, hpa: 0x20_0000n, len: 0x10_0000n }),
+      () => c!.addGroup(0),
+      () => void c!.unmap(0n, 0x10_0000n),
+      () => c!.removeGroup(1),
+    ], () => c?.close());
+  });
+});
+
+describe('vDPA-style IOTLB messages', () => {
+  it('update / invalidate map the shared IOAS; bad messages are EINVAL / EEXIST and change nothing', () => {
+    const t = platform();
+    const ctx = t.platform.createContext('proc');
+    const ioas = ctx.ioasAlloc();
+    const v = new VdpaDevice(ctx, ioas);
+    v.message({ type: VHOST_IOTLB.BATCH_BEGIN });
+    v.message({ type: VHOST_IOTLB.UPDATE, iova: 0x1000n, size: 0x1000n, uaddr: 0x3000n, perm: VHOST_ACCESS.RO });
+    v.message({ type: VHOST_IOTLB.BATCH_END });
+    expect(errno(() => v.message({ type: VHOST_IOTLB.BATCH_END }))).toBe('EINVAL');
+    expect(errno(() => v.message({ type: VHOST_IOTLB.UPDATE, iova: 0x1000n, size: 0x1000n, uaddr: 0n, perm: VHOST_ACCESS.RW }))).toBe('EEXIST');
+    expect(errno(() => v.message({ type: VHOST_IOTLB.UPDATE, iova: 0x5000n, size: 0n, uaddr: 0n, perm: VHOST_ACCESS.RW }))).toBe('EINVAL');
+    expect(errno(() => v.message({ type: VHOST_IOTLB.UPDATE, iova: (1n << 64n) - 0x1000n, size: 0x2000n, uaddr: 0n, perm: 3 }))).toBe('EINVAL');
+    expect(errno(() => v.message({ type: VHOST_IOTLB.UPDATE, iova: 0x5000n, size: 0x1000n, uaddr: 0n, perm: 0 }))).toBe('EINVAL');
+    expect(errno(() => v.message({ type: VHOST_IOTLB.UPDATE, iova: 0x5000n, size: 0x1000n, uaddr: 0n, perm: 3, asid: 1 }))).toBe('EINVAL');
+    expect(errno(() => v.message({ type: VHOST_IOTLB.ACCESS_FAIL }))).toBe('EINVAL');
+    expect(errno(() => v.message(null as never))).toBe('EINVAL');
+    expect(t.platform.usage().pinnedPages).toBe(1);
+    v.message({ type: VHOST_IOTLB.INVALIDATE, iova: 0n, size: 0x10_0000n });
+    v.message({ type: VHOST_IOTLB.INVALIDATE, iova: 0n, size: 0x10_0000n }); // nothing left: not an error
+    expect(t.platform.usage().pinnedPages).toBe(0);
+    ctx.close();
+  });
+});
+
+describe('host process and native SVA', () => {
+  const procMem = () => new HostProcess('p', new ArrayGuestMemory(0x100_0000n, 0x10_0000), 0x100_0000n, 0x110_0000n);
+
+  it('areas are checked; a fault populates once, refuses outside areas and writes to read-only ones', () => {
+    const p = procMem();
+    p.mmap(0x4000_0000n, 0x2000n, { write: true });
+    p.mmap(0x5000_0000n, 0x1000n, { write: false });
+    expect(errno(() => p.mmap(0x4000_1000n, 0x1000n, { write: true }))).toBe('EEXIST');
+    expect(errno(() => p.mmap(0x4000_0800n, 0x1000n, { write: true }))).toBe('EINVAL');
+    expect(errno(() => p.mmap(1n << 47n, 0x1000n, { write: true }))).toBe('EINVAL');
+    expect(p.fault(0x4000_0010n, true)).toBe('populated');
+    expect(p.fault(0x4000_0ff0n, false)).toBe('present');
+    expect(p.physical(0x4000_0010n)! & 0xfffn).toBe(0x10n);
+    expect(p.fault(0x5000_0000n, true)).toBe('segv');
+    expect(p.fault(0x6000_0000n, false)).toBe('segv');
+    expect(p.counts).toEqual({ populated: 1, refused: 2 });
+  });
+
+  it('fail-nth: binding a process and a device unwinds completely', () => {
+    const st: { ctx?: HostIommu; set?: number; sva?: SvaBinding; dev?: number } = {};
+    sweep('sva', [
+      (t) => {
+        st.ctx = t.platform.createContext('proc');
+        st.set = st.ctx.pasidSetAlloc(2);
+      },
+      () => { st.sva = new SvaBinding(st.ctx!, procMem(), st.set!); },
+      (t) => { st.dev = st.ctx!.bindDevice(t.platform.openDevice(0x18)); },
+      () => st.sva!.bind(st.dev!),
+      () => st.sva!.unbind(st.dev!),
+      () => st.sva!.close(),
+    ], () => st.ctx?.close());
+  });
+});
