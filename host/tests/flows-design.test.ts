@@ -12,6 +12,7 @@ import { containerGroup } from '../src/flows/container-group.js';
 import { vfioVdpaPasid } from '../src/flows/vfio-vdpa-pasid.js';
 import { nativeSvaIopf } from '../src/flows/native-sva-iopf.js';
 import { bindEbusy } from '../src/flows/bind-ebusy.js';
+import { subdeviceFlow } from '../src/flows/subdevice.js';
 
 async function narrate(flow: { run(io: { say(l: string): void }): Promise<{ failures: readonly string[] }> }) {
   const lines: string[] = [];
@@ -56,5 +57,11 @@ describe.skipIf(!existsSync(wasmPath()))('design flows', () => {
     const { failures, text } = await narrate(nativeSvaIopf);
     expect(failures).toEqual([]);
     expect(text).toMatch(/host fault handler populated 0x[0-9a-f]+ -> Success; device completed on retry/);
+  });
+
+  it('subdevice: (parent RID, default PASID) handles through attach, replace, vDPA, detach', async () => {
+    const { failures, text } = await narrate(subdeviceFlow);
+    expect(failures).toEqual([]);
+    expect(text).toMatch(/the parent's RID without PASID -> blocked/);
   });
 });

@@ -174,3 +174,65 @@ describe('host process and native SVA', () => {
     ], () => st.ctx?.close());
   });
 });
+
+describe('subdevices', () => {
+  function bed() {
+    const t = platform();
+    const ctx = t.platform.createContext('tenant');
+    const parent = ctx.bindDevice(t.platform.openDevice(0x20));
+    const fq = ctx.faultQueueAlloc();
+    const ioas = ctx.ioasAlloc();
+    const hwpt = ctx.hwptAllocPaging(ioas, { faultId: fq });
+    return { t, ctx, parent, fq, hwpt };
+  }
+
+  it('a subdevice takes a default PASID of its parent; device operations accept it; siblings are isolated', () => {
+    const { t, ctx, parent, hwpt } = bed();
+    const a = ctx.subdeviceAlloc(parent);
+    const b = ctx.subdeviceAlloc(parent, 9);
+    expect(ctx.subdevicePasid(b)).toBe(9);
+    expect(errno(() => ctx.subdeviceAlloc(parent, 9))).toBe('EEXIST');
+    expect(errno(() => ctx.subdeviceAlloc(parent, 0x100))).toBe('EINVAL'); // beyond the parent's 8-bit PASID width
+    expect(errno(() => ctx.subdeviceAlloc(hwpt))).toBe('ENOENT');
+    ctx.attach(a, hwpt);
+    ctx.attach(b, hwpt, 0x21); // a PASID of its own address space
+    expect(t.iommu.didOf(0x20, ctx.subdevicePasid(a))).toBeDefined();
+    expect(t.iommu.didOf(0x20, 0x21)).toBeDefined();
+    expect(errno(() => ctx.attach(a, hwpt))).toBe('EBUSY');
+    expect(errno(() => ctx.detach(a, 0x21))).toBe('ENOENT');
+    expect(errno(() => ctx.replace(b, hwpt, ctx.subdevicePasid(a)))).toBe('ENOENT');
+    expect(errno(() => ctx.destroy(parent))).toBe('EBUSY');
+    expect(ctx.call('subdevice.alloc', { devId: parent })).toBeGreaterThan(0);
+    ctx.close();
+    expect(t.platform.usage()).toMatchObject({ objects: 0, pasids: 0, boundDevices: 0 });
+  });
+
+  it('a subdevice\'s page requests reach its domain\'s fault queue; its reset answers only its own groups', () => {
+    const { t, ctx, parent, fq, hwpt } = bed();
+    const [a, b] = [ctx.subdeviceAlloc(parent), ctx.subdeviceAlloc(parent)];
+    ctx.attach(a, hwpt);
+    ctx.attach(b, hwpt);
+    for (const [sub, grp] of [[a, 1], [b, 2]] as const) {
+      expect(t.platform.pageRequest(0x20, { pasid: ctx.subdevicePasid(sub), groupId: grp, perms: 1, addr: 0x5000n, last: true })).toBe(true);
+    }
+    expect(ctx.faultRead(fq).map((r) => r.pasid)).toEqual([ctx.subdevicePasid(a), ctx.subdevicePasid(b)]);
+    expect(ctx.reset(a)).toBe(1);
+    expect(t.responses.map((r) => [r[1], r[2]])).toEqual([[ctx.subdevicePasid(a), 1]]);
+    ctx.close();
+  });
+
+  it('fail-nth: allocating and attaching a subdevice unwinds completely', () => {
+    const st: { ctx?: HostIommu; parent?: number; ioas?: number; hwpt?: number; sub?: number } = {};
+    sweep('subdevice', [
+      (t) => {
+        st.ctx = t.platform.createContext('tenant');
+        st.parent = st.ctx.bindDevice(t.platform.openDevice(0x20));
+      },
+      () => { st.ioas = st.ctx!.ioasAlloc(); },
+      () => { st.hwpt = st.ctx!.hwptAllocPaging(st.ioas!); },
+      () => { st.sub = st.ctx!.subdeviceAlloc(st.parent!); },
+      () => st.ctx!.attach(st.sub!, st.hwpt!),
+      () => st.ctx!.destroy(st.sub!),
+    ], () => st.ctx?.close());
+  });
+});

@@ -18,10 +18,11 @@ import { vcmdPasid } from './vcmd-pasid.js';
 import { containerGroup } from './container-group.js';
 import { vfioVdpaPasid } from './vfio-vdpa-pasid.js';
 import { nativeSvaIopf } from './native-sva-iopf.js';
+import { subdeviceFlow } from './subdevice.js';
 
 /** Every flow. */
 export const FLOWS: readonly Flow[] = [
-  basics, interruptRemap, nestedVsva, iopf, nativeSvaIopf, shadow, pasidQuota, vcmdPasid, enqcmdFlow, containerGroup, bindEbusy, sharedPasid, vfioVdpaPasid, revoke, resetFlow,
+  basics, interruptRemap, nestedVsva, iopf, nativeSvaIopf, shadow, pasidQuota, vcmdPasid, enqcmdFlow, containerGroup, bindEbusy, sharedPasid, vfioVdpaPasid, subdeviceFlow, revoke, resetFlow,
 ];
 
 /** The flow called `name`, or undefined. */

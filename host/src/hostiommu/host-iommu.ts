@@ -28,6 +28,7 @@ import { U64_MAX, type IovaRange } from './iova-space.js';
 import type { HostPlatform } from './platform.js';
 import type { Iova, Pasid } from '../types.js';
 import { callOp } from './ops.js';
+import { Subdevice, type DeviceTarget } from './subdevice.js';
 
 /** A PASID allocation set as an object (destroying it frees its PASIDs; EBUSY while one is attached). */
 class PasidSetObject implements HostObject {
@@ -244,12 +245,23 @@ export class HostIommu {
     return this.register(new BoundDevice(file, this.platform.iommu, this.platform.injector, (d, p) => this.checkPasidUse(d, p)));
   }
 
+  /** Subdevice (mediated / SIOV) of bound device `devId` with default PASID `pasid` (any free one if omitted); returns its id. */
+  subdeviceAlloc(devId: number, pasid?: number): number {
+    if (pasid !== undefined) checkInt(pasid, 1, 0xf_ffff, 'pasid');
+    return this.register(new Subdevice(this.device(devId), pasid));
+  }
+
+  /** The default PASID of subdevice `subId` (the PASID its DMA carries). */
+  subdevicePasid(subId: number): number {
+    return this.table.get<Subdevice>(subId, ['subdevice'], 'subId').defaultPasid;
+  }
+
   /**
-   * Attaches the device (or its `pasid`) to a HWPT, or to an IOAS through an
-   * automatic domain; returns the id of the HWPT attached to.
+   * Attaches the device or subdevice (or its `pasid`) to a HWPT, or to an
+   * IOAS through an automatic domain; returns the id of the HWPT attached to.
    */
   attach(devId: number, hwptId: number, pasid?: number): number {
-    const dev = this.device(devId);
+    const dev = this.target(devId);
     return this.changePt(hwptId, (h) => {
       dev.attach(h, pasid);
       return undefined;
@@ -257,18 +269,18 @@ export class HostIommu {
   }
 
   /**
-   * Replaces the HWPT the device (or its `pasid`) is attached to (EINVAL if
-   * nothing is); returns the id of the HWPT attached to. An automatic domain
-   * left unused is destroyed.
+   * Replaces the HWPT the device or subdevice (or its `pasid`) is attached
+   * to (EINVAL if nothing is); returns the id of the HWPT attached to. An
+   * automatic domain left unused is destroyed.
    */
   replace(devId: number, hwptId: number, pasid?: number): number {
-    const dev = this.device(devId);
+    const dev = this.target(devId);
     return this.changePt(hwptId, (h) => dev.replace(h, pasid));
   }
 
-  /** Detaches the device (or its `pasid`); nothing attached is not an error. */
+  /** Detaches the device or subdevice (or its `pasid`); nothing attached is not an error. */
   detach(devId: number, pasid?: number): void {
-    this.putHwpt(this.device(devId).detach(pasid));
+    this.putHwpt(this.target(devId).detach(pasid));
   }
 
   /** The id of the HWPT the device (or its `pasid`) is attached to, or undefined (IOMMU_TEST_OP_PASID_CHECK_HWPT's question). */
@@ -278,9 +290,9 @@ export class HostIommu {
     return dev.attachments.get(pasid ?? 0)?.id;
   }
 
-  /** Resets the device: drains its work and page requests; returns the fault groups answered. */
+  /** Resets the device or subdevice: drains its work and page requests; returns the fault groups answered. */
   reset(devId: number): number {
-    return this.device(devId).reset();
+    return this.target(devId).reset();
   }
 
   // -- fault queue ---------------------------------------------------------
@@ -388,7 +400,15 @@ export class HostIommu {
    */
   destroy(id: number): void {
     const obj = this.table.getAny(id, 'id');
-    if (obj instanceof BoundDevice) return this.unbind(obj);
+    if (obj instanceof BoundDevice) {
+      const sub = this.table.ids().find((i) => (this.table.peek(i) as Subdevice | undefined)?.parent === obj);
+      if (sub !== undefined) fail('EBUSY', `id: device ${obj.id} has subdevice ${sub}; destroy it first`);
+      return this.unbind(obj);
+    }
+    if (obj instanceof Subdevice) {
+      for (const h of obj.detachAll()) this.putHwpt(h);
+      return this.table.destroy(id);
+    }
     if (obj instanceof PasidSetObject) this.checkGlobalIdle(obj.set, [...obj.set.pasids]);
     this.table.destroy(id);
   }
@@ -396,6 +416,7 @@ export class HostIommu {
   /** Closes the context: unbinds every device and destroys every object (dependents first). */
   close(): void {
     if (this.closed) return;
+    for (const id of this.table.ids()) if (this.table.peek(id) instanceof Subdevice) this.destroy(id);
     for (const id of this.table.ids()) {
       const obj = this.table.peek(id);
       if (obj instanceof BoundDevice) this.unbind(obj);
@@ -521,6 +542,11 @@ export class HostIommu {
 
   private device(id: number): BoundDevice {
     return this.table.get<BoundDevice>(id, ['device'], 'devId');
+  }
+
+  /** A device or a subdevice (what device operations act on). */
+  private target(id: number): DeviceTarget {
+    return this.table.get<BoundDevice | Subdevice>(id, ['device', 'subdevice'], 'devId');
   }
 
   private faultQueue(id: number): FaultQueue {

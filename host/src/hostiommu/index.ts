@@ -15,6 +15,12 @@ export { HwptPaging, HwptNested, S1_INVALIDATE_ALL, type Hwpt, type S1Invalidati
 export { PhysDevice, DeviceFile, BoundDevice, MSI_WINDOW, type DeviceInfo, type PasidPolicy } from './device.js';
 export { FaultQueue, PRG_RESPONSE, FAULT_PERM, type FaultRecord, type PageRequest, type PageResponder } from './fault-queue.js';
 export { Viommu, Vdevice } from './viommu.js';
+export { Subdevice, type DeviceTarget } from './subdevice.js';
+export { IommuGroups, type IommuGroup, type GroupTopologyOptions } from './groups.js';
+export { VfioContainer } from './vfio-container.js';
+export { VdpaDevice, VHOST_IOTLB, VHOST_ACCESS, type VhostIotlbMsg } from './vdpa.js';
+export { HostProcess, type Vma, type FaultResult } from './host-process.js';
+export { SvaBinding, type SvaStats } from './sva.js';
 export { GlobalPasidSpace, PasidSet, DevicePasidSpace, GuestPasidTable, PASID_MAX, type PasidRange, type PasidTaken, type HostPasidOwners } from './pasid.js';
 export { RID_PASID, type PhysicalIommu, type DomainProgram, type PagingProgram, type NestedProgram } from './backend.js';
 export { TableIommu, coveringBlock, type CoreCaches, type TableIommuOptions } from './table-iommu.js';

@@ -50,6 +50,7 @@ export const HOST_IOMMU_OPS: readonly OpRow[] = [
   { op: 'device.detach', handler: (c, a) => c.detach(n(a, 'devId'), opt(a, 'pasid')) },
   { op: 'device.attachedTo', handler: (c, a) => c.attachedTo(n(a, 'devId'), opt(a, 'pasid')) },
   { op: 'device.reset', handler: (c, a) => c.reset(n(a, 'devId')) },
+  { op: 'subdevice.alloc', handler: (c, a) => c.subdeviceAlloc(n(a, 'devId'), opt(a, 'pasid')) },
   { op: 'fault.alloc', handler: (c) => c.faultQueueAlloc() },
   { op: 'fault.read', handler: (c, a) => c.faultRead(n(a, 'faultId'), opt(a, 'max')) },
   { op: 'fault.respond', handler: (c, a) => c.faultRespond(n(a, 'faultId'), n(a, 'cookie'), n(a, 'code')) },
