@@ -22,7 +22,8 @@ async function run(io: FlowIo): Promise<FlowResult> {
   const ctx = host.platform.createContext('tenant');
   const parent = ctx.bindDevice(host.platform.openDevice(PARENT));
   const subs = [ctx.subdeviceAlloc(parent), ctx.subdeviceAlloc(parent, 7)];
-  const pasidOf = (i: number): number => ctx.subdevicePasid(subs[i]!);
+  const defaults = subs.map((s) => ctx.subdevicePasid(s));
+  const pasidOf = (i: number): number => defaults[i]!;
   const spaces = HPA.map((hpa) => {
     const ioas = ctx.ioasAlloc();
     ctx.ioasMap(ioas, { iova: 0x1000n, hpa, len: 0x1000n });
