@@ -22,7 +22,8 @@ import { subdeviceFlow } from './subdevice.js';
 
 /** Every flow. */
 export const FLOWS: readonly Flow[] = [
-  basics, interruptRemap, nestedVsva, iopf, nativeSvaIopf, shadow, pasidQuota, vcmdPasid, enqcmdFlow, containerGroup, bindEbusy, sharedPasid, vfioVdpaPasid, subdeviceFlow, revoke, resetFlow,
+  basics, interruptRemap, nestedVsva, iopf, nativeSvaIopf, shadow, pasidQuota, vcmdPasid, enqcmdFlow,
+  containerGroup, bindEbusy, sharedPasid, vfioVdpaPasid, subdeviceFlow, revoke, resetFlow,
 ];
 
 /** The flow called `name`, or undefined. */
