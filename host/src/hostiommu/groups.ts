@@ -13,7 +13,9 @@ import type { HostPlatform } from './platform.js';
 
 /** One IOMMU group: its id and member requester ids (ascending). */
 export interface IommuGroup {
+  /** Group number (/dev/vfio/<id>). */
   readonly id: number;
+  /** Requester ids of its devices, ascending. */
   readonly members: readonly number[];
 }
 
@@ -31,6 +33,7 @@ export class IommuGroups {
   /**
    * Groups `sids` (devices the platform has; ENOENT otherwise): functions
    * sharing bus and device number go together unless listed as isolated.
+   * @param platform The platform the devices are on.
    */
   constructor(readonly platform: HostPlatform, sids: readonly number[], o: GroupTopologyOptions = {}) {
     const isolated = new Set(o.isolated ?? []);

@@ -13,8 +13,11 @@ import { PageAllocator, PageTableBuilder, encodeFsPte, type GuestMemoryLike } fr
 
 /** A virtual memory area [start, end). */
 export interface Vma {
+  /** First byte. */
   readonly start: bigint;
+  /** End (exclusive). */
   readonly end: bigint;
+  /** Writable (else read-only). */
   readonly write: boolean;
 }
 
@@ -32,7 +35,10 @@ export class HostProcess {
 
   /**
    * A process whose page tables and pages come from `[start, end)` of host memory.
+   * @param name The process's name (messages).
    * @param mem Host-physical memory.
+   * @param start First byte of its host memory pool (page aligned).
+   * @param end End of the pool (exclusive, page aligned).
    */
   constructor(readonly name: string, private readonly mem: GuestMemoryLike, readonly start: bigint, readonly end: bigint) {
     this.pages = new PageAllocator(mem, start, end);

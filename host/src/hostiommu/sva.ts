@@ -23,8 +23,9 @@ import type { HostProcess } from './host-process.js';
 
 /** Counters of the host's fault handling. */
 export interface SvaStats {
-  /** Page groups answered Success / Invalid. */
+  /** Page groups answered Success. */
   readonly served: number;
+  /** Page groups answered Invalid (an access the process may not make). */
   readonly refused: number;
 }
 
@@ -41,6 +42,8 @@ export class SvaBinding {
 
   /**
    * Builds the process's domain and PASID in `ctx`; all-or-nothing.
+   * @param ctx The host context the binding's objects live in.
+   * @param process The process whose address space devices work in.
    * @param setId A PASID set of `ctx` the process's PASID comes from.
    */
   constructor(readonly ctx: HostIommu, readonly process: HostProcess, private readonly setId: number) {

@@ -27,10 +27,15 @@ export const VHOST_ACCESS = { RO: 1, WO: 2, RW: 3 } as const;
 
 /** One IOTLB message (VHOST_IOTLB_MSG_V2; `uaddr` is the host address of the memory in this model). */
 export interface VhostIotlbMsg {
+  /** VHOST_IOTLB_* message type. */
   readonly type: number;
+  /** First IOVA (UPDATE, INVALIDATE). */
   readonly iova?: bigint;
+  /** Length in bytes (UPDATE, INVALIDATE). */
   readonly size?: bigint;
+  /** Host address of the memory (UPDATE). */
   readonly uaddr?: bigint;
+  /** VHOST_ACCESS_* (UPDATE). */
   readonly perm?: number;
   /** Address space id (vhost-vdpa ASID); this device has address space 0 only. */
   readonly asid?: number;

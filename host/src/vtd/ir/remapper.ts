@@ -34,6 +34,7 @@ import { InterruptEntryCache, type CachedIrte, type EntryCacheStats } from './en
 export interface RemappedInterrupt {
   /** The interrupt_index whose IRTE was used. */
   readonly index: number;
+  /** Interrupt vector (V). */
   readonly vector: number;
   /** APIC id: 8 bits in xAPIC mode, 32 in x2APIC mode (IRTA.EIME). */
   readonly destination: number;
@@ -43,6 +44,7 @@ export interface RemappedInterrupt {
   readonly deliveryMode: number;
   /** Trigger mode: level (TM=1) or edge. */
   readonly levelTriggered: boolean;
+  /** Redirection hint (RH): lowest-priority delivery may pick another destination. */
   readonly redirectionHint: boolean;
 }
 
@@ -93,10 +95,15 @@ export interface InterruptRemappingState {
 
 /** Request counters. */
 export interface InterruptRemappingStats {
+  /** Interrupt requests seen. */
   readonly requests: number;
+  /** Delivered through an IRTE. */
   readonly remapped: number;
+  /** Delivered unchanged (IRE off, or compatibility format allowed). */
   readonly passedThrough: number;
+  /** Refused with an interrupt-remapping fault. */
   readonly blocked: number;
+  /** The interrupt-entry cache's counters. */
   readonly entryCache: EntryCacheStats;
 }
 
