@@ -4,7 +4,9 @@
  * 03:05 share one); a container is one host context whose IOAS is the
  * container's address space; groups join it whole, VFIO_SET_IOMMU attaches
  * every member to one paging HWPT over the IOAS, and MAP_DMA / UNMAP_DMA
- * change what every device of every group in the container sees.
+ * change what every device of every group in the container sees. Then a
+ * guest on the same path: the VMM keeps a container per guest domain and
+ * turns the guest's caching-mode invalidations into MAP_DMA.
  */
 import { ACC_READ } from '../core/constants.js';
 import { isHostIommuError } from '../hostiommu/errors.js';
@@ -12,7 +14,9 @@ import { IommuGroups } from '../hostiommu/groups.js';
 import { VfioContainer } from '../hostiommu/vfio-container.js';
 import { HOST_LAYOUT } from '../vmm/physical-host.js';
 import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
-import { bootHost, HOST_DEVICES } from './guest-side.js';
+import { bootGuest, bootHost, HOST_DEVICES, startIommu } from './guest-side.js';
+import { awForLevels, encodeContextEntry, encodeSsPte } from '../../../firmware-tests/lib/tables.js';
+import type { PhysicalHost } from '../vmm/physical-host.js';
 
 /** The second function of the multi-function device 03:05 (no ACS: one group with 03:05.0). */
 export const SECOND_FUNCTION = 0x0329;
@@ -82,7 +86,24 @@ async function run(io: FlowIo): Promise<FlowResult> {
   container.close();
   other.close();
   c.that(host.platform.usage().objects === 0 && host.platform.usage().pinnedPages === 0, 'no object or pinned page is left');
+  await guestOnGroups(io, c, host, groups);
   return c.result();
+}
+
+/** A shadow-mode guest whose devices come by group: its vIOMMU mapping becomes MAP_DMA on its domain's container. */
+async function guestOnGroups(io: FlowIo, c: Checks, host: PhysicalHost, groups: IommuGroups): Promise<void> {
+  const devices = [{ bdf: '00:03.0', hostSid: 0x0328, kind: 'dma-test' as const }, { bdf: '00:04.0', hostSid: SECOND_FUNCTION, kind: 'dma-test' as const }];
+  const g = await bootGuest({ name: 'vm-legacy', mode: 'shadow', hostPath: 'group', groups, devices }, host);
+  const ss = g.iommu.attachLegacy(g.vm.device('00:03.0').vrid, { did: 3, levels: 4 });
+  g.iommu.ctx.setContext(g.vm.device('00:04.0').vrid, encodeContextEntry({ P: true, SLPTPTR: ss.rootPointer, AW: awForLevels(4), DID: 3 }));
+  ss.map(0x4000_0000n, 0x300_0000n, 12, encodeSsPte({ R: true, W: true }));
+  startIommu(g);
+  const dev = g.vm.machine.dmaTest('00:04.0');
+  dev.buffer().fill(0x5e, 0, 8);
+  const ok = dev.write(0x4000_0000n, 8).ok && host.guestRam.read(0x300_0000n, 1)[0] === 0x5e;
+  io.say(`guest on the group path: both functions in domain 3 -> one container (${host.platform.usage().boundDevices} devices bound by group); its mapping became MAP_DMA and a DMA of 00:04.0 landed: ${ok}`);
+  c.that(ok && host.platform.usage().boundDevices === 2, 'a guest\'s caching-mode invalidations drive the container');
+  g.vm.close();
 }
 
 /** The flow. */

@@ -16,6 +16,10 @@
  * - a DMA the host refuses is recorded in the guest's fault registers with
  *   the reason the guest's own tables give (or the refusal's reason).
  *
+ * On the group path (`VmConfig.hostPath` 'group', shadow-spaces.ts) a
+ * device joins its shadow domain's VFIO container by IOMMU group instead
+ * of being attached to an HWPT in the VM's context.
+ *
  * A guest PASID gets a host PASID from the VM's set (the gPASID -> hPASID
  * table) while any requester of it is bound or refused; a refused one keeps
  * it, so its DMA reaches the host, faults, and is reported to the guest; a
@@ -38,6 +42,7 @@ import { isFault, presentPasids, smContext } from './guest-tables.js';
 import { sameWant, wantOf, type GuestUnitView, type Want } from './guest-view.js';
 import type { HostDmaFault } from './host-port.js';
 import { ShadowDomains, type ShadowDomain } from './shadow-domains.js';
+import { GroupPath } from './shadow-spaces.js';
 import type { SsFaultKind } from './ss-walk.js';
 import { AccessBudget, type WorkBudget } from './work-budget.js';
 import type { ModeHandler, VirtualMachine, VmDevice } from './virtual-machine.js';
@@ -78,13 +83,18 @@ export class GuestMirror implements ModeHandler {
   private readonly budget: AccessBudget;
   /** Guest PASIDs whose host PASID this mirror mapped (and frees when unused); others the guest holds (vcmd-pasids.ts). */
   private readonly mapped = new Set<number>();
+  /** The VFIO containers of the group path (undefined on the cdev path). */
+  private readonly groupPath: GroupPath | undefined;
   /** Paging HWPT over the VM's IOAS (GPA -> HPA) for pass-through requesters, allocated on first use. */
   private ptHwpt: number | undefined;
 
   constructor(protected readonly vm: VirtualMachine) {
     const p = vm.machine.vtd.profile;
+    const groupPath = vm.config.hostPath === 'group' && vm.config.groups ? new GroupPath(vm, vm.config.groups) : undefined;
+    this.groupPath = groupPath;
     this.shadows = new ShadowDomains({
       ctx: vm.ctx, ram: vm.host.guestRam, hpaOf: (gpa) => vm.host.hpaOf(gpa), log: (m) => vm.log(m),
+      space: groupPath && ((did) => groupPath.space(did)),
       limits: { haw: hostAddressWidth(p), sllps: CAP.sllps(p.cap), snoopControl: (p.ecap & ECAP.SC) !== 0n },
     });
     this.budget = new AccessBudget(() => vm.machine.vtd.accesses, vm.config.workBudget);
@@ -180,17 +190,19 @@ export class GuestMirror implements ModeHandler {
     }
     const { ctx } = this.vm;
     let hpasid: number | undefined;
-    let target: { hwpt: number; nested?: number; domain?: ShadowDomain } | undefined;
+    let target: Target | undefined;
     try {
+      this.groupPath?.check(want.kind, gpasid);
       hpasid = gpasid === undefined ? undefined : (ctx.guestPasids.hostOf(gpasid) ?? this.mapHostPasid(gpasid));
       target = this.target(want, budget);
-      if (target && have?.hwpt !== undefined) ctx.replace(d.devId, target.hwpt, hpasid);
-      else if (target) ctx.attach(d.devId, target.hwpt, hpasid);
+      if (this.groupPath) this.groupPath.place(d, target?.domain?.space);
+      else if (target && have?.hwpt !== undefined) ctx.replace(d.devId, target.hwpt!, hpasid);
+      else if (target) ctx.attach(d.devId, target.hwpt!, hpasid);
       else if (have?.hwpt !== undefined) ctx.detach(d.devId, hpasid);
     } catch (e) {
       if (!isHostIommuError(e)) throw e;
       if (target) this.release(target);
-      this.vm.log(`vmm: ${label(d, gpasid)}: ${want.kind} refused by the host: ${e.message}`);
+      this.vm.log(`vmm: ${label(d, gpasid)}: ${want.kind === 'shadow' ? `shadow of guest domain ${want.did}` : want.kind} refused by the host: ${e.message}`);
       // Never keep serving what the guest replaced; leave nothing behind (its DMA is blocked).
       if (have) this.unbind(have);
       else if (gpasid !== undefined) this.unbindPasidIfUnused(gpasid);
@@ -202,7 +214,7 @@ export class GuestMirror implements ModeHandler {
   }
 
   /** The host HWPT a want attaches to (undefined for a refusal). */
-  private target(want: Want, budget: WorkBudget): { hwpt: number; nested?: number; domain?: ShadowDomain } | undefined {
+  private target(want: Want, budget: WorkBudget): Target | undefined {
     const { ctx, ids } = this.vm;
     switch (want.kind) {
       case 'shadow': {
@@ -229,11 +241,17 @@ export class GuestMirror implements ModeHandler {
 
   private unbind(b: Binding): void {
     const { ctx } = this.vm;
-    if (b.hwpt !== undefined) ctx.detach(b.dev.devId, b.gpasid === undefined ? undefined : ctx.guestPasids.hostOf(b.gpasid));
+    if (this.groupPath) this.groupPath.place(b.dev, undefined);
+    else if (b.hwpt !== undefined) ctx.detach(b.dev.devId, b.gpasid === undefined ? undefined : ctx.guestPasids.hostOf(b.gpasid));
     this.release(b);
     this.bindings.delete(key(b.dev.vrid, b.gpasid));
     if (b.gpasid !== undefined) this.unbindPasidIfUnused(b.gpasid);
     this.vm.log(`vmm: ${label(b.dev, b.gpasid)} unbound`);
+  }
+
+  /** Resets the host side of `d` when this mirror placed it (group path); undefined: the VM's context holds it. */
+  resetDevice(d: VmDevice): number | undefined {
+    return this.groupPath?.reset(d);
   }
 
   /** Frees the host PASID of `g` when no requester uses it any more. */
@@ -325,6 +343,13 @@ export class GuestMirror implements ModeHandler {
   }
 }
 
+/** What a requester is attached to: an HWPT in the VM's context (none on the group path) and what was allocated for it. */
+interface Target {
+  readonly hwpt: number | undefined;
+  readonly nested?: number;
+  readonly domain?: ShadowDomain;
+}
+
 /** 2^am pages at `addr` (aligned down) as a first-stage invalidation entry. */
 function pageRange(addr: bigint, am: number, leafOnly: boolean): S1Invalidation {
   const lg2 = BigInt(Math.min(am, 52));
@@ -336,7 +361,7 @@ function label(d: VmDevice, gpasid: number | undefined): string {
 }
 
 function describe(want: Want, hwpt: number | undefined, hpasid: number | undefined): string {
-  const at = `HWPT ${hwpt}${hpasid === undefined ? '' : ` at host PASID ${hpasid}`}`;
+  const at = `${hwpt === undefined ? 'VFIO container' : `HWPT ${hwpt}`}${hpasid === undefined ? '' : ` at host PASID ${hpasid}`}`;
   switch (want.kind) {
     case 'shadow': return `shadow of guest domain ${want.did} (${at})`;
     case 'nested': return `nested HWPT, FS root 0x${want.fsptptr.toString(16)} (${at})`;

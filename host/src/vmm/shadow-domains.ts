@@ -1,7 +1,8 @@
 /**
  * Shadow domains: a guest second-stage table (a legacy context entry's, or a
  * scalable-mode PASID entry's with PGTT = 2) mirrored into a host second
- * stage, one IOAS and paging HWPT per guest domain id. The guest runs with
+ * stage, one host address space per guest domain id (an IOAS and paging
+ * HWPT, or a VFIO container on the group path: shadow-spaces.ts). The guest runs with
  * caching mode (CAP.CM = 1, §6.1), so it invalidates after every change of
  * its tables, not-present -> present included; each IOTLB invalidation
  * (§6.5.2.3; register-based §6.5.1) makes the VMM re-read exactly the scope
@@ -27,6 +28,7 @@ import { isHostIommuError } from '../hostiommu/errors.js';
 import type { HostIommu } from '../hostiommu/host-iommu.js';
 import { IntervalMap } from '../hostiommu/interval-map.js';
 import { U64_MAX } from '../hostiommu/iova-space.js';
+import { iommufdSpace, type DomainSpace } from './shadow-spaces.js';
 import { ssFault, ssRuns, type SsFaultKind, type SsLimits, type SsRun } from './ss-walk.js';
 import { HOST_CALL_COST, type WorkBudget } from './work-budget.js';
 
@@ -40,6 +42,8 @@ export interface ShadowHost {
   /** The guest unit's second-stage rules. */
   readonly limits: SsLimits;
   log(msg: string): void;
+  /** A new host space for guest domain `did` (default: an IOAS + paging HWPT in `ctx`). */
+  space?(did: number): DomainSpace;
 }
 
 /** The guest table a domain follows. */
@@ -59,7 +63,12 @@ export class ShadowDomain {
   /** True while its host mappings are withdrawn (over budget or refused by the host). */
   blocked = false;
 
-  constructor(readonly did: number, public root: number, public levels: number, readonly ioas: number, readonly hwpt: number) {}
+  constructor(readonly did: number, public root: number, public levels: number, readonly space: DomainSpace) {}
+
+  /** The HWPT its requesters attach to in the VM's context (undefined on the group path). */
+  get hwpt(): number | undefined {
+    return this.space.hwpt;
+  }
 
   /** IOVA pages the guest table can address. */
   get pagesSpanned(): number {
@@ -94,16 +103,7 @@ export class ShadowDomains {
   acquire(t: ShadowTable, budget: WorkBudget): ShadowDomain {
     let d = this.byDid.get(t.did);
     if (d === undefined) {
-      const { ctx } = this.host;
-      const ioas = ctx.ioasAlloc();
-      let hwpt: number;
-      try {
-        hwpt = ctx.hwptAllocPaging(ioas, { pasid: true });
-      } catch (e) {
-        ctx.destroy(ioas);
-        throw e;
-      }
-      d = new ShadowDomain(t.did, t.root, t.levels, ioas, hwpt);
+      d = new ShadowDomain(t.did, t.root, t.levels, this.host.space?.(t.did) ?? iommufdSpace(this.host.ctx));
       this.byDid.set(t.did, d);
       this.syncWhole(d, budget);
     } else if (d.root !== t.root || d.levels !== t.levels) {
@@ -118,8 +118,7 @@ export class ShadowDomains {
   /** One binding less; the domain and its host objects go with the last. */
   release(d: ShadowDomain): void {
     if (--d.users > 0) return;
-    this.host.ctx.destroy(d.hwpt);
-    this.host.ctx.destroy(d.ioas);
+    d.space.drop();
     this.byDid.delete(d.did);
   }
 
@@ -153,10 +152,7 @@ export class ShadowDomains {
 
   /** Drops every domain (VM teardown; bindings are detached by their owner). */
   teardown(): void {
-    for (const d of this.byDid.values()) {
-      this.host.ctx.destroy(d.hwpt);
-      this.host.ctx.destroy(d.ioas);
-    }
+    for (const d of this.byDid.values()) d.space.drop();
     this.byDid.clear();
   }
 
@@ -218,15 +214,14 @@ export class ShadowDomains {
 
   /** Unmaps, then maps; a host refusal blocks the domain. */
   private apply(d: ShadowDomain, unmap: readonly SsRun[], map: readonly SsRun[]): void {
-    const { ctx } = this.host;
     for (const r of unmap) {
-      ctx.ioasUnmap(d.ioas, byteOf(r.iova), byteOf(r.pages));
+      d.space.unmap(byteOf(r.iova), byteOf(r.pages));
       d.runs.delete(byteOf(r.iova));
       this.stats.unmaps++;
     }
     for (const r of map) {
       try {
-        ctx.ioasMap(d.ioas, { iova: byteOf(r.iova), hpa: this.host.hpaOf(byteOf(r.gpa)), len: byteOf(r.pages), perms: r.perms });
+        d.space.map({ iova: byteOf(r.iova), hpa: this.host.hpaOf(byteOf(r.gpa)), len: byteOf(r.pages), perms: r.perms });
       } catch (e) {
         if (!isHostIommuError(e)) throw e;
         return this.block(d, `the host refused a mapping: ${e.message}`);
@@ -238,7 +233,7 @@ export class ShadowDomains {
 
   /** Withdraws every host mapping of `d` (its DMA faults) until a whole-domain sync succeeds. */
   private block(d: ShadowDomain, why: string): void {
-    if (d.runs.size > 0) this.host.ctx.ioasUnmap(d.ioas, 0n, U64_MAX);
+    if (d.runs.size > 0) d.space.unmap(0n, U64_MAX);
     d.runs.clear();
     if (d.blocked) return;
     d.blocked = true;

@@ -7,6 +7,9 @@
  * scalable-mode PASID entries with PGTT 2 are shadowed (shadow-domains.ts),
  * TT 10 / PGTT 4 use the VM's GPA -> HPA domain, and a PGTT the unit does
  * not offer faults with SPT.4 (0x5B) as the spec says (guest-view.ts).
+ * Each shadow domain lives on the host as an IOAS + paging HWPT (iommufd,
+ * the default) or, with `VmConfig.hostPath` 'group', a VFIO container the
+ * devices join by IOMMU group (shadow-spaces.ts).
  *
  * Host DMA faults are shown to the guest as the fault its own tables give
  * (§7.1.3), in its fault recording registers (guest-mirror.ts).

@@ -30,6 +30,7 @@
 import { createMachine, type Machine } from '../machine.js';
 import type { DeviceKind, ModelDevice } from '../devices/registry.js';
 import type { HostIommu } from '../hostiommu/host-iommu.js';
+import type { IommuGroups } from '../hostiommu/groups.js';
 import { parseBdf, formatBdf, sid } from '../types.js';
 import { ECAP } from '../vtd/spec/registers.js';
 import type { PageGroupResponse, PageResponseCode } from '../vtd/prq/page-request.js';
@@ -65,6 +66,15 @@ export interface VmConfig {
   readonly devices: readonly VmDeviceConfig[];
   /** Host PASIDs the VM may hold (its PASID set's quota; default 16). */
   readonly pasidQuota?: number;
+  /**
+   * How the VM gets its devices (shadow mode): 'cdev' (default) binds each
+   * in the VM's iommufd context; 'group' takes them through VFIO's legacy
+   * interface, a container per guest domain joined by IOMMU group
+   * (shadow-spaces.ts; `groups` is the host's topology). Nested mode needs 'cdev'.
+   */
+  readonly hostPath?: 'cdev' | 'group';
+  /** The host's IOMMU groups (hostPath 'group'). */
+  readonly groups?: IommuGroups;
   /** VMM log lines (binds, forwarded faults, refused guest requests). */
   readonly log?: (msg: string) => void;
   /** Work units one guest register access may cause in the VMM (default VMM_WORK_BUDGET; vmm/work-budget.ts). */
@@ -75,7 +85,7 @@ export interface VmConfig {
 export interface VmDevice {
   readonly vrid: number;
   readonly prid: number;
-  /** Host device object id. */
+  /** Host device object id in the VM's context (0 on the group path: its container holds it). */
   readonly devId: number;
   readonly model: ModelDevice;
 }
@@ -85,6 +95,7 @@ export interface VmObjects {
   readonly ioas: number;
   readonly fault: number;
   readonly parent: number;
+  /** The vIOMMU object (0 on the group path: no device is bound in the VM's context). */
   readonly viommu: number;
   readonly pasidSet: number;
 }
@@ -101,6 +112,8 @@ export interface ModeHandler {
   onHostFault?(dev: VmDevice, f: HostDmaFault): void;
   /** The device `vrid` was reset: forget what it had outstanding. */
   onDeviceReset?(vrid: number): void;
+  /** Resets the host side of a device the mode placed itself (group path); undefined: the VM's context has it. */
+  resetDevice?(dev: VmDevice): number | undefined;
   /** Drops every binding (VM teardown). */
   teardown?(): void;
 }
@@ -129,6 +142,8 @@ export class VirtualMachine {
     let vm: VirtualMachine | undefined;
     const wb = config.workBudget;
     if (wb !== undefined && (!Number.isSafeInteger(wb) || wb < 1)) throw new Error(`workBudget: ${String(wb)} is not a positive integer`);
+    if (config.hostPath === 'group' && config.mode !== 'shadow') throw new Error('config.hostPath: the group path has no nesting; use mode "shadow"');
+    if (config.hostPath === 'group' && !config.groups) throw new Error('config.groups: the group path needs the host\'s IOMMU groups');
     const prids = new Map(config.devices.map((d, i) => [parseBdf(d.bdf, `devices[${i}].bdf`), d.hostSid]));
     const machine = await createMachine({
       profile: 'default',
@@ -211,7 +226,7 @@ export class VirtualMachine {
    */
   resetDevice(bdf: string): number {
     const d = this.device(bdf);
-    const groups = this.ctx.reset(d.devId);
+    const groups = this.handler.resetDevice?.(d) ?? (d.devId ? this.ctx.reset(d.devId) : 0);
     this.handler.onDeviceReset?.(d.vrid);
     d.model.reset();
     this.log(`vmm: reset ${formatBdf(d.vrid)} (pRID ${d.prid.toString(16)}): ${groups} page group(s) answered`);
@@ -248,13 +263,17 @@ function buildHostObjects(
   const fault = ctx.faultQueueAlloc(onFault);
   const parent = ctx.hwptAllocPaging(ioas, { nestParent: true });
   const devices = new Map<number, VmDevice>();
+  const legacy = config.hostPath === 'group';
   for (const [vrid, prid] of prids) {
-    devices.set(vrid, { vrid, prid, devId: ctx.bindDevice(host.platform.openDevice(prid)), model: machine.device(sid(vrid)) });
+    if (legacy) config.groups!.groupOf(prid); // ENOENT for a device outside the topology
+    const devId = legacy ? 0 : ctx.bindDevice(host.platform.openDevice(prid));
+    devices.set(vrid, { vrid, prid, devId, model: machine.device(sid(vrid)) });
   }
   const first = devices.values().next().value;
   if (first === undefined) throw new Error('devices: a VM needs at least one device');
-  const viommu = ctx.viommuAlloc(first.devId, parent);
-  for (const d of devices.values()) ctx.vdeviceAlloc(viommu, d.devId, d.vrid);
+  // The group path binds devices in per-domain containers: no vIOMMU object in the VM's context.
+  const viommu = legacy ? 0 : ctx.viommuAlloc(first.devId, parent);
+  if (!legacy) for (const d of devices.values()) ctx.vdeviceAlloc(viommu, d.devId, d.vrid);
   const pasidSet = ctx.pasidSetAlloc(config.pasidQuota ?? 16);
   return { ids: { ioas, fault, parent, viommu, pasidSet }, devices };
 }

@@ -1,0 +1,94 @@
+/**
+ * A guest whose devices reach it through VFIO's legacy interface: the VMM
+ * (shadow mode, hostPath 'group') keeps one VFIO container per guest domain,
+ * devices join it by IOMMU group, and the guest's caching-mode vIOMMU
+ * invalidations become MAP_DMA / UNMAP_DMA on the container. The guest
+ * programs its unit only through MMIO and guest RAM; the effects are
+ * checked in guest memory, in its fault recording registers and in the
+ * host's objects.
+ */
+import { describe, expect, it } from 'vitest';
+import { bootGroups } from '../../../host/src/flows/container-group.js';
+import { bootGuest, startIommu } from '../../../host/src/flows/guest-side.js';
+import type { ShadowMode } from '../../../host/src/vmm/shadow.js';
+import { D } from '../../lib/qi-guest.js';
+import { awForLevels, encodeContextEntry, encodeSsPte } from '../../lib/tables.js';
+
+const RW = encodeSsPte({ R: true, W: true });
+const IOVA = 0x4000_0000n;
+const GPA = 0x300_0000n;
+/** 00:03.0 and 00:04.0 are the two functions of host device 03:05 (one group); 00:05.0 is 03:03.0. */
+const DEVICES = [
+  { bdf: '00:03.0', hostSid: 0x0328, kind: 'dma-test' as const },
+  { bdf: '00:04.0', hostSid: 0x0329, kind: 'dma-test' as const },
+  { bdf: '00:05.0', hostSid: 0x0318, kind: 'dma-test' as const },
+];
+
+async function legacyGuest() {
+  const { host, groups } = await bootGroups();
+  const g = await bootGuest({ name: 'vm-legacy', mode: 'shadow', hostPath: 'group', groups, devices: DEVICES }, host);
+  // One guest domain (DID 3): one second-stage table, every device's context entry points at it.
+  const ss = g.iommu.attachLegacy(g.vm.device(DEVICES[0]!.bdf).vrid, { did: 3, levels: 4 });
+  for (const d of DEVICES.slice(1)) {
+    g.iommu.ctx.setContext(g.vm.device(d.bdf).vrid, encodeContextEntry({ P: true, SLPTPTR: ss.rootPointer, AW: awForLevels(4), DID: 3 }));
+  }
+  ss.map(IOVA, GPA, 12, RW);
+  startIommu(g);
+  return { host, groups, g, ss };
+}
+
+describe('a shadowed guest over VFIO containers and groups', () => {
+  it('one guest domain is one container; both groups join it; guest mappings become MAP_DMA', async () => {
+    const { host, g } = await legacyGuest();
+    const mode = g.vm.modeHandler as ShadowMode;
+    expect(mode.stats.maps).toBe(1);
+    expect(host.platform.usage().boundDevices).toBe(3); // all members of both groups, in the container's context
+    expect(g.vm.ctx.counts()['device']).toBeUndefined(); // nothing bound in the VM's own context
+    for (const [i, d] of DEVICES.entries()) {
+      const dev = g.vm.machine.dmaTest(d.bdf);
+      dev.buffer().fill(0x10 + i, 0, 8);
+      expect(dev.write(IOVA + BigInt(8 * i), 8).ok).toBe(true);
+      expect(host.guestRam.read(GPA + BigInt(8 * i), 1)[0]).toBe(0x10 + i);
+    }
+    g.vm.close();
+    expect(host.platform.usage()).toMatchObject({ objects: 0, boundDevices: 0, pinnedPages: 0 });
+  });
+
+  it('a guest invalidation reaches the container: a new mapping appears, an unmapped page faults in the guest', async () => {
+    const { g, ss, host } = await legacyGuest();
+    const vrid = g.vm.device('00:05.0').vrid;
+    const dev = g.vm.machine.dmaTest('00:05.0');
+    ss.map(IOVA + 0x1000n, GPA + 0x1000n, 12, RW);
+    expect(dev.read(IOVA + 0x1000n, 8).ok).toBe(false);
+    g.iommu.drv.readFaults();
+    g.qi.submitSync([D.iotlb(3, 3, IOVA + 0x1000n)]);
+    expect(dev.read(IOVA + 0x1000n, 8).ok).toBe(true);
+    ss.unmap(IOVA, 12);
+    g.qi.submitSync([D.iotlb(2, 3)]);
+    expect(dev.read(IOVA, 8).ok).toBe(false);
+    expect(g.iommu.drv.readFaults().map((f) => [f.sid, f.reason, f.addr])).toEqual([[vrid, 0x6, IOVA]]);
+    g.vm.close();
+    expect(host.platform.usage().objects).toBe(0);
+  });
+
+  it('a group follows one domain: moving one function to another domain is refused and logged (the group cannot be split)', async () => {
+    const { g } = await legacyGuest();
+    const vrid = g.vm.device('00:04.0').vrid;
+    const other = g.iommu.attachLegacy(vrid, { did: 5, levels: 4 });
+    other.map(IOVA, GPA + 0x10_0000n, 12, RW);
+    g.qi.submitSync([D.cc(3, 3, vrid), D.iotlb(2, 5)]);
+    expect(g.vm.logLines.join('\n')).toMatch(/guest domain 5 refused by the host: EBUSY/);
+    const dev = g.vm.machine.dmaTest('00:04.0');
+    dev.buffer().fill(0x77, 0, 4);
+    expect(dev.write(IOVA, 4).ok).toBe(true); // still through domain 3: its sibling holds the group there
+    expect(g.host.guestRam.read(GPA, 1)[0]).toBe(0x77);
+    expect(g.host.guestRam.read(GPA + 0x10_0000n, 1)[0]).toBe(0);
+    g.vm.close();
+  });
+
+  it('the group path needs shadow mode and the host topology', async () => {
+    const { host, groups } = await bootGroups();
+    await expect(bootGuest({ mode: 'nested', hostPath: 'group', groups, devices: DEVICES }, host)).rejects.toThrow(/hostPath/);
+    await expect(bootGuest({ mode: 'shadow', hostPath: 'group', devices: DEVICES }, host)).rejects.toThrow(/groups/);
+  });
+});

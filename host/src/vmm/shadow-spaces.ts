@@ -1,0 +1,175 @@
+/**
+ * Where a shadow domain (shadow-domains.ts) lives on the host, by the VM's
+ * host path (`VmConfig.hostPath`):
+ *
+ * - `cdev` (iommufd, the default): an IOAS and a paging HWPT in the VM's
+ *   context; the mirror attaches each requester to the HWPT
+ *   (guest-mirror.ts).
+ * - `group` (VFIO's legacy interface, hostiommu/vfio-container.ts): a VFIO
+ *   container per guest domain. A device joins by its IOMMU group (the
+ *   whole group, once); SET_IOMMU type1 is done at the first join and the
+ *   domain's mappings are MAP_DMA / UNMAP_DMA. VFIO refuses MAP_DMA before
+ *   SET_IOMMU, so mappings made before the first join wait and are made at
+ *   it (as QEMU replays an address space when its container connects), and
+ *   the last group leaving takes them out again. A group whose devices the
+ *   guest puts in two domains cannot follow (a group is in one container):
+ *   the second join is refused (EBUSY) and the device keeps reaching the
+ *   container its sibling holds the group in, as with QEMU's legacy VFIO.
+ *   Only second-stage domains for requests without PASID exist on this
+ *   path; anything else the guest asks for is refused (EOPNOTSUPP).
+ */
+import { fail } from '../hostiommu/errors.js';
+import type { IommuGroups } from '../hostiommu/groups.js';
+import type { HostIommu } from '../hostiommu/host-iommu.js';
+import type { MapArgs } from '../hostiommu/ioas.js';
+import { U64_MAX } from '../hostiommu/iova-space.js';
+import { VfioContainer } from '../hostiommu/vfio-container.js';
+import type { VirtualMachine, VmDevice } from './virtual-machine.js';
+
+/** One shadow domain's host address space. */
+export interface DomainSpace {
+  /** The HWPT requesters attach to in the VM's context (cdev path); undefined on the group path, where devices join. */
+  readonly hwpt: number | undefined;
+  /** Maps guest memory (throws a HostIommuError when refused; nothing changes then). */
+  map(args: MapArgs): void;
+  /** Unmaps a range mapped before. */
+  unmap(iova: bigint, len: bigint): void;
+  /** Frees the space (no requester uses it). */
+  drop(): void;
+}
+
+/** An IOAS and a paging HWPT (PASID-capable) in `ctx`. */
+export function iommufdSpace(ctx: HostIommu): DomainSpace {
+  const ioas = ctx.ioasAlloc();
+  let hwpt: number;
+  try {
+    hwpt = ctx.hwptAllocPaging(ioas, { pasid: true });
+  } catch (e) {
+    ctx.destroy(ioas);
+    throw e;
+  }
+  return {
+    hwpt,
+    map: (args) => void ctx.ioasMap(ioas, args),
+    unmap: (iova, len) => void ctx.ioasUnmap(ioas, iova, len),
+    drop: () => {
+      ctx.destroy(hwpt);
+      ctx.destroy(ioas);
+    },
+  };
+}
+
+/** A domain as a VFIO container of its own (one host context); devices join by group. */
+export class ContainerSpace implements DomainSpace {
+  readonly hwpt = undefined;
+  private readonly container: VfioContainer;
+  /** The domain's mappings by IOVA (made in the container while it has its IOMMU model). */
+  private readonly maps = new Map<bigint, MapArgs>();
+  /** VM devices joined, per group id. */
+  private readonly users = new Map<number, number>();
+
+  constructor(ctx: HostIommu, private readonly groups: IommuGroups) {
+    try {
+      this.container = new VfioContainer(ctx, groups);
+    } catch (e) {
+      ctx.close();
+      throw e;
+    }
+  }
+
+  private get live(): boolean {
+    return this.container.iommuType !== undefined;
+  }
+
+  map(args: MapArgs): void {
+    if (args.iova === undefined) fail('EINVAL', 'iova: a shadow mapping has a fixed IOVA');
+    if (this.live) this.container.map(args);
+    this.maps.set(args.iova, args);
+  }
+
+  unmap(iova: bigint, len: bigint): void {
+    if (this.live) this.container.unmap(iova, len);
+    for (const [at, a] of this.maps) if (at < iova + len && at + a.len > iova) this.maps.delete(at);
+  }
+
+  /** `dev` joins: its group's first device adds the group (EBUSY when it is in another container); the first group sets the IOMMU model. */
+  join(dev: VmDevice): void {
+    const g = this.groups.groupOf(dev.prid).id;
+    const n = this.users.get(g) ?? 0;
+    if (n === 0) {
+      this.container.addGroup(g);
+      if (!this.live) {
+        try {
+          this.container.setIommu('type1');
+          for (const a of this.maps.values()) this.container.map(a);
+        } catch (e) {
+          if (this.live) this.container.unmap(0n, U64_MAX);
+          this.container.removeGroup(g);
+          throw e;
+        }
+      }
+    }
+    this.users.set(g, n + 1);
+  }
+
+  /** `dev` leaves: its group's last device removes the group; the last group takes the mappings out with the model. */
+  leave(dev: VmDevice): void {
+    const g = this.groups.groupOf(dev.prid).id;
+    const n = (this.users.get(g) ?? 1) - 1;
+    if (n > 0) {
+      this.users.set(g, n);
+      return;
+    }
+    this.users.delete(g);
+    if (this.users.size === 0) this.container.unmap(0n, U64_MAX);
+    this.container.removeGroup(g);
+  }
+
+  /** Resets the host device of `dev` (joined here); returns the page groups answered. */
+  reset(dev: VmDevice): number {
+    const g = this.groups.groupOf(dev.prid).id;
+    return this.container.ctx.reset(this.container.device(g, dev.prid));
+  }
+
+  drop(): void {
+    this.container.close();
+  }
+}
+
+/** The group path of one VM: a container per shadow domain and which one each device joined. */
+export class GroupPath {
+  private readonly joined = new Map<number, ContainerSpace>();
+
+  constructor(private readonly vm: VirtualMachine, private readonly groups: IommuGroups) {}
+
+  /** A new container for guest domain `did`. */
+  space(did: number): ContainerSpace {
+    return new ContainerSpace(this.vm.host.platform.createContext(`${this.vm.config.name ?? 'vm'}/domain-${did}`), this.groups);
+  }
+
+  /** Throws EOPNOTSUPP for a requester this path cannot serve (a PASID, or a translation other than a shadowed second stage). */
+  check(kind: string, gpasid: number | undefined): void {
+    if (gpasid !== undefined || (kind !== 'shadow' && kind !== 'refused' && kind !== 'absent')) {
+      fail('EOPNOTSUPP', `${kind}${gpasid === undefined ? '' : ` at PASID ${gpasid}`}: the group path (legacy VFIO) has second-stage domains without PASID only`);
+    }
+  }
+
+  /** Moves `dev` to `space` (undefined: out of every container): it leaves its old container first, then joins. */
+  place(dev: VmDevice, space: DomainSpace | undefined): void {
+    const cur = this.joined.get(dev.vrid);
+    if (cur === space) return;
+    if (cur) {
+      cur.leave(dev);
+      this.joined.delete(dev.vrid);
+    }
+    if (space instanceof ContainerSpace) {
+      space.join(dev);
+      this.joined.set(dev.vrid, space);
+    }
+  }
+
+  /** Resets the host side of `dev`: 0 when it joined no container. */
+  reset(dev: VmDevice): number {
+    return this.joined.get(dev.vrid)?.reset(dev) ?? 0;
+  }
+}
