@@ -182,7 +182,7 @@ describe('subdevices', () => {
     const parent = ctx.bindDevice(t.platform.openDevice(0x20));
     const fq = ctx.faultQueueAlloc();
     const ioas = ctx.ioasAlloc();
-    const hwpt = ctx.hwptAllocPaging(ioas, { faultId: fq });
+    const hwpt = ctx.hwptAllocPaging(ioas, { faultId: fq, pasid: true });
     return { t, ctx, parent, fq, hwpt };
   }
 
@@ -195,6 +195,8 @@ describe('subdevices', () => {
     expect(errno(() => ctx.subdeviceAlloc(parent, 0x100))).toBe('EINVAL'); // beyond the parent's 8-bit PASID width
     expect(errno(() => ctx.subdeviceAlloc(hwpt))).toBe('ENOENT');
     ctx.attach(a, hwpt);
+    expect(errno(() => ctx.attach(b, hwpt, 0x21))).toBe('ENOENT'); // not a PASID of the parent, not a global one of the owner
+    ctx.devicePasidAlloc(parent, 0x21);
     ctx.attach(b, hwpt, 0x21); // a PASID of its own address space
     expect(t.iommu.didOf(0x20, ctx.subdevicePasid(a))).toBeDefined();
     expect(t.iommu.didOf(0x20, 0x21)).toBeDefined();
@@ -229,7 +231,7 @@ describe('subdevices', () => {
         st.parent = st.ctx.bindDevice(t.platform.openDevice(0x20));
       },
       () => { st.ioas = st.ctx!.ioasAlloc(); },
-      () => { st.hwpt = st.ctx!.hwptAllocPaging(st.ioas!); },
+      () => { st.hwpt = st.ctx!.hwptAllocPaging(st.ioas!, { pasid: true }); },
       () => { st.sub = st.ctx!.subdeviceAlloc(st.parent!); },
       () => st.ctx!.attach(st.sub!, st.hwpt!),
       () => st.ctx!.destroy(st.sub!),

@@ -27,7 +27,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
   const spaces = HPA.map((hpa) => {
     const ioas = ctx.ioasAlloc();
     ctx.ioasMap(ioas, { iova: 0x1000n, hpa, len: 0x1000n });
-    return { ioas, hwpt: ctx.hwptAllocPaging(ioas) };
+    return { ioas, hwpt: ctx.hwptAllocPaging(ioas, { pasid: true }) };
   });
   subs.forEach((s, i) => ctx.attach(s, spaces[i]!.hwpt));
   const dma = (pasid: number | undefined, iova = 0x1000n) => {

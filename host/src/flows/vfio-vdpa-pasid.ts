@@ -26,7 +26,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
   const ctx = host.platform.createContext('proc');
   const pasid = ctx.pasidAlloc(ctx.pasidSetAlloc(1));
   const ioas = ctx.ioasAlloc();
-  const hwpt = ctx.hwptAllocPaging(ioas);
+  const hwpt = ctx.hwptAllocPaging(ioas, { pasid: true });
   const vfio = ctx.bindDevice(host.platform.openDevice(VFIO_DEV));
   const vdpaId = ctx.bindDevice(host.platform.openDevice(VDPA_DEV));
   ctx.attach(vfio, hwpt, pasid);

@@ -57,7 +57,7 @@ export class SvaBinding {
       const ioas = keep(ctx.ioasAlloc());
       ctx.ioasMap(ioas, { iova: process.start, hpa: process.start, len: process.end - process.start });
       const parent = keep(ctx.hwptAllocPaging(ioas, { nestParent: true }));
-      const hwpt = keep(ctx.hwptAllocNested(parent, { fsptptr: process.pageTable.rootPointer, faultId: fault }));
+      const hwpt = keep(ctx.hwptAllocNested(parent, { fsptptr: process.pageTable.rootPointer, faultId: fault, pasid: true }));
       this.pasid = ctx.pasidAlloc(setId);
       this.ids = { fault, ioas, parent, hwpt };
     } catch (e) {
