@@ -11,8 +11,8 @@ import { ACC_READ } from '../core/constants.js';
 import { isHostIommuError } from '../hostiommu/errors.js';
 import { VfioContainer } from '../hostiommu/vfio-container.js';
 import { HOST_LAYOUT } from '../vmm/physical-host.js';
-import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
-import { bootGroups, errnoOf, SECOND_FUNCTION } from './container-group.js';
+import { Checks, errnoOf, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
+import { bootGroups, SECOND_FUNCTION } from './container-group.js';
 
 const CONTESTED = 0x0320;
 const PAIR = 0x0328;

@@ -9,28 +9,15 @@
  * turns the guest's caching-mode invalidations into MAP_DMA.
  */
 import { ACC_READ } from '../core/constants.js';
-import { isHostIommuError } from '../hostiommu/errors.js';
 import { IommuGroups } from '../hostiommu/groups.js';
 import { VfioContainer } from '../hostiommu/vfio-container.js';
-import { HOST_LAYOUT } from '../vmm/physical-host.js';
-import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
+import { HOST_LAYOUT, type PhysicalHost } from '../vmm/physical-host.js';
+import { Checks, errnoOf, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
 import { bootGuest, bootHost, HOST_DEVICES, startIommu } from './guest-side.js';
 import { awForLevels, encodeContextEntry, encodeSsPte } from '../../../firmware-tests/lib/tables.js';
-import type { PhysicalHost } from '../vmm/physical-host.js';
 
 /** The second function of the multi-function device 03:05 (no ACS: one group with 03:05.0). */
 export const SECOND_FUNCTION = 0x0329;
-
-/** What a call does: 'ok' or its errno. */
-export function errnoOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (e) {
-    if (isHostIommuError(e)) return e.errno;
-    throw e;
-  }
-}
 
 /** A fresh host whose devices include 03:05.1, and its group topology. */
 export async function bootGroups() {

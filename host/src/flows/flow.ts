@@ -4,6 +4,7 @@
  * checks. `check` records a failed expectation instead of throwing, so a
  * flow narrates to the end and the runner reports every broken check.
  */
+import { isHostIommuError } from '../hostiommu/errors.js';
 
 /** Where a flow narrates. */
 export interface FlowIo {
@@ -42,6 +43,17 @@ export class Checks {
   /** The flow's result. */
   result(): FlowResult {
     return { ok: this.failures.length === 0, failures: [...this.failures] };
+  }
+}
+
+/** What a host API call does, for narration: 'ok' or the errno of the HostIommuError it throws (other errors propagate). */
+export function errnoOf(fn: () => unknown): string {
+  try {
+    fn();
+    return 'ok';
+  } catch (e) {
+    if (isHostIommuError(e)) return e.errno;
+    throw e;
   }
 }
 

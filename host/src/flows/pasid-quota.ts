@@ -6,19 +6,8 @@
  * namespace is separate; destroying a set frees its PASIDs and drops the
  * guest mappings onto them.
  */
-import { isHostIommuError } from '../hostiommu/errors.js';
-import { Checks, type Flow, type FlowIo, type FlowResult } from './flow.js';
+import { Checks, errnoOf, type Flow, type FlowIo, type FlowResult } from './flow.js';
 import { bootHost } from './guest-side.js';
-
-function errnoOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (e) {
-    if (isHostIommuError(e)) return e.errno;
-    throw e;
-  }
-}
 
 async function run(io: FlowIo): Promise<FlowResult> {
   const c = new Checks(io);

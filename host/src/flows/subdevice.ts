@@ -9,8 +9,7 @@
 import { ACC_PASID, ACC_READ } from '../core/constants.js';
 import { VdpaDevice, VHOST_ACCESS, VHOST_IOTLB } from '../hostiommu/vdpa.js';
 import { HOST_LAYOUT } from '../vmm/physical-host.js';
-import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
-import { errnoOf } from './container-group.js';
+import { Checks, errnoOf, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
 import { bootHost } from './guest-side.js';
 
 const PARENT = 0x0320;
