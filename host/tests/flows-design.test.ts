@@ -26,7 +26,7 @@ describe.skipIf(!existsSync(wasmPath()))('design flows', () => {
     expect(failures).toEqual([]);
     expect(text).toMatch(/vector 0x41 to APIC 3/);
     expect(text).toMatch(/before the IEC invalidation APIC 3 \(cached entry\), after it APIC 5/);
-    expect(text).toMatch(/fault 0x26 from 0x20/);
+    expect(text).toMatch(/fault 0x26 from 0x20 index 32/);
     expect(text).toMatch(/blocked \(fault 0x25\)/);
   });
 

@@ -49,6 +49,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
   c.that((gsts & (3 << 24)) === 3 << 24, 'the table pointer is latched and remapping is on (IRTPS, IRES)');
   const last = (): DeliveredInterrupt | undefined => got[got.length - 1];
 
+  ir.alloc(32); // entries other drivers hold
   const handle = ir.alloc();
   ir.set(handle, { vector: 0x41, destination: 3, svt: 1, sid: NIC });
   for (const sid of [NIC, ROGUE]) pci.command(sid, 0x6, true);
