@@ -13,8 +13,10 @@
  *   it (as QEMU replays an address space when its container connects), and
  *   the last group leaving takes them out again. A group whose devices the
  *   guest puts in two domains cannot follow (a group is in one container):
- *   the second join is refused (EBUSY) and the device keeps reaching the
- *   container its sibling holds the group in, as with QEMU's legacy VFIO.
+ *   the second join is refused (EBUSY, logged) and the moved device keeps
+ *   DMAing in the first container with its group until the last of the
+ *   group leaves it: functions of one group cannot be isolated, which is
+ *   why VFIO hands devices out by group.
  *   Only second-stage domains for requests without PASID exist on this
  *   path; anything else the guest asks for is refused (EOPNOTSUPP).
  */
