@@ -53,9 +53,13 @@ export { parseQemuDevice, QEMU_DEVICES, type QemuDeviceModel, type PropType } fr
 /** Interrupts the unit sends (fault / invalidation / page-request events). */
 export type { MsiMessage, InterruptSink, InterruptSource } from './vtd/interrupts.js';
 /** Interrupt remapping (VT-d chapter 5): what the platform receives from devices, the remapper's state and counters. */
-export type {
-  DeliveredInterrupt, RemappedInterrupt, InterruptOutcome, InterruptRemappingState, InterruptRemappingStats,
+export {
+  InterruptRemapper, type DeliveredInterrupt, type RemappedInterrupt, type InterruptOutcome, type InterruptRemappingState,
+  type InterruptRemappingStats, type IrHost,
 } from './vtd/ir/remapper.js';
+export type { EntryCacheStats } from './vtd/ir/entry-cache.js';
+/** The virtual command interface (VT-d rev 3.3): PASID allocation a VMM answers (`vtd.virtualCommands.backend`). */
+export { VirtualCommands, type VirtualCommandBackend, type VirtualCommandStats } from './vtd/virtual-command.js';
 export type { DeliveredInterruptSink } from './vtd/ir/device-interrupts.js';
 /** A fault as recorded in a fault recording register. */
 export type { FaultRecord, RecordOutcome } from './vtd/fault-recorder.js';

@@ -88,7 +88,8 @@ describe('the default profile refuses what it cannot present', () => {
   });
 
   it('QEMU-only switches away from what the model implements are refused; unknown options too', () => {
-    expect(() => createProfile('default', { interruptRemapping: true })).toThrow(/^options\.interruptRemapping: .*interrupt remapping/);
+    expect(() => createProfile('default', { interruptRemapping: false })).toThrow(/^options\.interruptRemapping: .*interrupt remapping/);
+    expect(createProfile('default', { interruptRemapping: true, extendedInterruptMode: true }).options.interruptRemapping).toBe(true);
     expect(() => createProfile('default', { deviceIotlb: false })).toThrow(/^options\.deviceIotlb/);
     expect(() => createProfile('default', { scalableMode: false, pasid: true })).toThrow(/^options\.pasid/);
     expect(() => createProfile('default', { bogus: true } as object)).toThrow(/^options\.bogus: not an option/);

@@ -19,8 +19,11 @@ export interface VirtualCommandBackend {
 
 /** Commands answered so far, by outcome. */
 export interface VirtualCommandStats {
+  /** PASIDs handed out. */
   readonly allocated: number;
+  /** PASIDs given back. */
   readonly freed: number;
+  /** Commands answered with an error status. */
   readonly refused: number;
 }
 
@@ -30,6 +33,7 @@ export class VirtualCommands {
   backend?: VirtualCommandBackend;
   private counts = { allocated: 0, freed: 0, refused: 0 };
 
+  /** The interface over `regs` (VCMD, VCRSP); `log` hears refused commands. */
   constructor(private readonly regs: RegisterFile, private readonly log: (msg: string) => void) {}
 
   /** Runs the command in VCMD and writes VCRSP (after a VCMD write covering its low dword). */

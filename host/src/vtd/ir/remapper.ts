@@ -75,13 +75,17 @@ export type InterruptOutcome =
 
 /** What the remapper uses of its unit. */
 export interface IrHost {
+  /** The unit's registers (GSTS, IRTA). */
   readonly regs: RegisterFile;
+  /** Guest RAM (the interrupt remapping table). */
   readonly mem: GuestMemory;
+  /** The unit's profile (CAP/ECAP, quirks). */
   readonly profile: Profile;
   /** Host address width: an IRTE above it faults 0x21. */
   readonly haw: number;
   /** The unit's fault recorder. */
   record(f: FaultRecord): RecordOutcome;
+  /** Logs a guest programming error. */
   log(msg: string): void;
 }
 
@@ -121,6 +125,7 @@ export class InterruptRemapper {
   private readonly cache?: InterruptEntryCache;
   private counts = { requests: 0, remapped: 0, passedThrough: 0, blocked: 0 };
 
+  /** The remapper of the unit `host` describes (no table latched). */
   constructor(private readonly host: IrHost) {
     this.quirks = host.profile.host;
     if (!this.quirks.irNoEntryCache) this.cache = new InterruptEntryCache();
