@@ -11,6 +11,7 @@ import { GSTS_IR, IRTA_REG, compatMsi, remappableMsi } from '../../lib/ir-guest.
 import { GuestIommu } from '../../lib/guest.js';
 import { encodeSsPte } from '../../lib/tables.js';
 import { bootIr, bootSwqIr, DEV_A, DEV_B, SWQ_SID, type IrBed } from './ir-bed.js';
+import { decodeSnapshot, encodeSnapshot } from '../../../host/src/snapshot/format.js';
 
 /** Fault records the guest reads: [sid, reason, interrupt index] (FI 63:48), T must be 0 (a write). */
 function faults(t: IrBed): [number, number, number][] {
@@ -287,5 +288,20 @@ describe('interrupt remapping across a snapshot', () => {
     u.m.restore(bytes);
     expect(u.fire(DEV_A)?.remapped).toMatchObject({ vector: 0x5a, destination: 2 });
     expect(u.ir.status() & GSTS_IR.IRES).toBe(GSTS_IR.IRES);
+  });
+
+  it('the IR section is optional (no table latched without it) and a bad one refuses the whole restore', async () => {
+    const { t } = await remapped({ vector: 0x5a, destination: 2 });
+    const sections = [...decodeSnapshot(t.m.snapshot())];
+    const without = encodeSnapshot(sections.filter(([tag]) => tag !== 'IR  '));
+    const u = await bootIr();
+    u.m.restore(without);
+    expect(u.m.vtd.interrupts.saveState().latched).toBe(false);
+    expect(u.fire(DEV_A)).toBeUndefined(); // IRE on, no table latched: fault 0x21, nothing delivered
+    const bad = encodeSnapshot(sections.map(([tag, b]) => [tag, tag === 'IR  ' ? b.subarray(0, 3) : b]));
+    const v = await bootIr();
+    expect(() => v.m.restore(bad)).toThrow(/IR/);
+    expect(v.ir.status() & GSTS_IR.IRES).toBe(0); // nothing was applied
+    expect(v.m.vtd.interrupts.saveState()).toEqual({ latched: false, irta: 0n });
   });
 });
