@@ -86,6 +86,33 @@ describe('a shadowed guest over VFIO containers and groups', () => {
     g.vm.close();
   });
 
+  it('a device alone in its group moves between domains: it leaves the first container, then joins the second', async () => {
+    const { g, host } = await legacyGuest();
+    const vrid = g.vm.device('00:05.0').vrid;
+    const other = g.iommu.attachLegacy(vrid, { did: 5, levels: 4 });
+    other.map(IOVA, GPA + 0x10_0000n, 12, RW);
+    g.qi.submitSync([D.cc(3, 3, vrid), D.iotlb(2, 5)]);
+    const dev = g.vm.machine.dmaTest('00:05.0');
+    dev.buffer().fill(0x66, 0, 4);
+    expect(dev.write(IOVA, 4).ok).toBe(true);
+    expect(host.guestRam.read(GPA + 0x10_0000n, 1)[0]).toBe(0x66);
+    expect((g.vm.modeHandler as ShadowMode).domains.size).toBe(2);
+    expect(g.vm.resetDevice('00:05.0')).toBe(0); // reset reaches the device in its container: nothing outstanding
+    g.vm.close();
+    expect(host.platform.usage()).toMatchObject({ objects: 0, boundDevices: 0 });
+  });
+
+  it('pass-through has no container: refused (EOPNOTSUPP), logged, the device stays out of every container', async () => {
+    const { g, host } = await legacyGuest();
+    const vrid = g.vm.device('00:05.0').vrid;
+    g.iommu.ctx.setContext(vrid, encodeContextEntry({ P: true, TT: 2, AW: awForLevels(4), DID: 7 }));
+    g.qi.submitSync([D.cc(3, 3, vrid)]);
+    expect(g.vm.logLines.join('\n')).toMatch(/pass-through refused by the host: EOPNOTSUPP/);
+    expect(g.vm.machine.dmaTest('00:05.0').read(IOVA, 8).ok).toBe(false);
+    expect(host.platform.usage().boundDevices).toBe(2); // only the other group is bound
+    g.vm.close();
+  });
+
   it('the group path needs shadow mode and the host topology', async () => {
     const { host, groups } = await bootGroups();
     await expect(bootGuest({ mode: 'nested', hostPath: 'group', groups, devices: DEVICES }, host)).rejects.toThrow(/hostPath/);
