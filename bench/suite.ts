@@ -1,16 +1,18 @@
 /**
- * The bench's workloads (issue 9): IOTLB hits (fixed cycle and uniform
- * random, per-call and batch), miss + walk for every translation type and
- * page size, DMA copy through the batch API, the working-set sweep with the
- * QEMU-policy model, and invalidation cost as the cache fills. Each is
- * measured interleaved across the available targets; ratios are to the
- * native C baseline.
+ * The bench's workloads (issues 9 and 17): IOTLB hits (fixed cycle and
+ * uniform random, per-call and batch), miss + walk for every translation
+ * type and page size, DMA copy through the batch API, the working-set sweep
+ * with the QEMU-policy model, invalidation cost as the cache fills, and
+ * many domains or PASIDs on the same IOVAs (1, 64, 1024). Each is measured
+ * interleaved across the available targets; ratios are to the lean native
+ * C baseline (`native`). Single-number probes (guest RAM, MMIO, DMA, queued
+ * invalidation, ...) register themselves in bench/probes/.
  */
 import type { Target, LoadSpec, RunMode } from './harness/target.js';
 import { measureInterleaved, type Contender, type Interleaved } from './harness/interleave.js';
 import { cycleOrder, uniformOrder } from './workloads/orders.js';
-import { buildSetup, requestsFor, type Setup, type SetupSpec } from './workloads/setups.js';
-import type { InvPoint, SweepPoint, TargetStats, WorkloadResult } from './report/schema.js';
+import { buildMultiSetup, buildSetup, requestsFor, type ContextKind, type Setup, type SetupSpec } from './workloads/setups.js';
+import type { InvPoint, MultiContextPoint, SweepPoint, TargetStats, WorkloadResult } from './report/schema.js';
 
 /** Iteration sizes of a run. */
 export interface Sizes {
@@ -20,16 +22,17 @@ export interface Sizes {
   requests: number;
   /** Repetitions per invalidation-cost point. */
   invReps: number;
-  /** Descriptors pushed through the invalidation queue. */
-  qiDescriptors: number;
   /** Working-set sizes as multiples of the IOTLB capacity. */
   sweepFactors: number[];
 }
 
-/** The targets of a run; `core`/`native` may be absent (reported as missing). */
+/** The targets of a run; `core`/`native`/`nativePlain` may be absent (reported as missing). */
 export interface SuiteTargets {
   core?: Target;
+  /** The lean C baseline (bench/native/lean.c): every ratio divides by it. */
   native?: Target;
+  /** The plain C baseline (bench/native/translate.c), reported beside it. */
+  nativePlain?: Target;
   js: Target;
   qemu: Target;
 }
@@ -51,7 +54,7 @@ export function capacity(g: LoadSpec['geometry']): number {
   return g.iotlbWays << g.iotlbSetsLg2;
 }
 
-async function loadAll(targets: Target[], setup: Setup, geometry: LoadSpec['geometry'], requests: Uint32Array): Promise<void> {
+async function loadAll(targets: Target[], setup: Pick<Setup, 'image' | 'ramSize' | 'rootTable'>, geometry: LoadSpec['geometry'], requests: Uint32Array): Promise<void> {
   const spec: LoadSpec = { image: setup.image.data(), ramSize: setup.ramSize, rootTable: setup.rootTable, geometry };
   for (const t of targets) {
     await t.load(spec);
@@ -68,11 +71,12 @@ function statsOf(m: Interleaved): Record<string, TargetStats> {
   return out;
 }
 
-/** Contenders for a mode: core and native in that mode, JS always per call (it has no boundary). */
+/** Contenders for a mode: core and the native baselines in that mode, JS always per call (it has no boundary). */
 function contenders(t: SuiteTargets, mode: RunMode): Contender[] {
   const list: Contender[] = [];
   if (t.core) list.push({ target: t.core, mode });
   if (t.native) list.push({ target: t.native, mode });
+  if (t.nativePlain) list.push({ target: t.nativePlain, mode });
   list.push({ target: t.js, mode: mode === 'copy' ? 'copy' : 'percall' });
   return list;
 }
@@ -172,12 +176,39 @@ export async function invalidationCost(ctx: SuiteContext): Promise<InvPoint[]> {
   return points;
 }
 
-/** Targets that run every workload (the QEMU model joins only the sweep). */
-export function allTargets(t: SuiteTargets): Target[] {
-  return [t.core, t.native, t.js].filter((x): x is Target => x !== undefined);
+/** Context counts of the multi-context workload (issue 17: 1, 64, 1024 domains / PASIDs). */
+export const CONTEXT_COUNTS: readonly number[] = [1, 64, 1024];
+const CONTEXT_KINDS: readonly ContextKind[] = ['domains', 'pasids'];
+
+/**
+ * Many contexts on the same IOVAs: for each kind (domains, PASIDs) and each
+ * count, a working set of a quarter of the IOTLB split over the contexts
+ * (at least one page each: 1024 contexts fill the whole IOTLB), requests in
+ * uniform random order, batch API.
+ */
+export async function multiContext(ctx: SuiteContext): Promise<MultiContextPoint[]> {
+  const quarter = Math.max(16, capacity(ctx.geometry) >> 2);
+  const points: MultiContextPoint[] = [];
+  for (const kind of CONTEXT_KINDS) {
+    for (const contexts of CONTEXT_COUNTS) {
+      const perContext = Math.max(1, Math.floor(quarter / contexts));
+      const setup = buildMultiSetup(kind, contexts, perContext);
+      const order = uniformOrder(contexts * perContext, ctx.sizes.requests, ctx.seed + contexts);
+      await loadAll(allTargets(ctx.targets), setup, ctx.geometry, setup.requests(order));
+      const m = await measureInterleaved(contenders(ctx.targets, 'batch'), SLOT, ctx.sizes.rounds, Math.max(1, ctx.sizes.passes >> 1), ctx.targets.native ? 'native' : undefined);
+      points.push({ kind, contexts, pagesPerContext: perContext, results: statsOf(m), ratios: m.ratios });
+      ctx.step(`multi-context ${setup.id}`);
+    }
+  }
+  return points;
 }
 
-/** Number of `step` calls a full suite makes (for the progress bar). */
+/** Targets that run every workload (the QEMU model joins only the sweep). */
+export function allTargets(t: SuiteTargets): Target[] {
+  return [t.core, t.native, t.nativePlain, t.js].filter((x): x is Target => x !== undefined);
+}
+
+/** Number of `step` calls the workloads of a full suite make (for the progress bar; probes add one each). */
 export function stepCount(sizes: Sizes): number {
-  return 4 + MISS_SETUPS.length + 1 + sizes.sweepFactors.length + 4;
+  return 4 + MISS_SETUPS.length + 1 + sizes.sweepFactors.length + 4 + CONTEXT_KINDS.length * CONTEXT_COUNTS.length;
 }

@@ -8,7 +8,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Core, type CoreExports } from '../host/src/core/core.js';
+import type { CoreExports } from '../host/src/core/core.js';
+import { loadCoreFromSync } from '../host/src/core/load.js';
 import { packageRoot } from '../host/src/core/load-node.js';
 import { DmaTestDevice } from '../host/src/devices/dma-test/device.js';
 import { DMAT_STATE } from '../host/src/devices/dma-test/regs.js';
@@ -72,8 +73,9 @@ export class Executor {
   /** Runs `input`; never throws (a throw from the model is a finding). */
   async run(input: FuzzInput): Promise<ExecResult> {
     const t0 = performance.now();
-    const exports = new WebAssembly.Instance(this.module, {}).exports as unknown as CovExports;
-    const replay = await startReplay(toScenarioDoc(input, 'fuzz', ''), { core: new Core(exports) });
+    const core = loadCoreFromSync(this.module);
+    const exports = core.unsafeExports as CovExports;
+    const replay = await startReplay(toScenarioDoc(input, 'fuzz', ''), { core });
     this.opts.hostCoverage?.take([]); // machine construction is not the input's coverage
     const finding = new Run(replay, input, this.opts.stepBudgetMs ?? 250).steps();
     const features: number[] = [];

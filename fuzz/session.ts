@@ -4,6 +4,7 @@
  * each worker thread (fuzz/worker.ts) and, with `workers: 0`, directly by
  * the CLI and the tests.
  */
+import { loadCoreFromSync } from '../host/src/core/load.js';
 import { coreProbesHit } from './coverage.js';
 import { Engine, type EngineEvents, type FoundBug } from './engine.js';
 import { loadFuzzModule } from './execute.js';
@@ -116,6 +117,6 @@ export class Session {
 
 /** Probes the coverage build placed (0 for the release build). */
 function probeCount(module: WebAssembly.Module): number {
-  const x = new WebAssembly.Instance(module, {}).exports as { covCount?: () => number };
+  const x = loadCoreFromSync(module).unsafeExports as { covCount?: () => number };
   return x.covCount ? x.covCount() : 0;
 }

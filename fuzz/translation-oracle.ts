@@ -34,7 +34,7 @@ const DMA_MASK = (1n << 28n) - 1n;
 
 /** The capability values the reference needs, read from the core's configuration (docs/ABI.md). */
 export function capsOf(core: Core): RefCaps {
-  const g = (k: number): number => core.exports.getConfig(k);
+  const g = (k: number): number => core.unsafeExports.getConfig(k);
   const b = (k: number): boolean => g(k) !== 0;
   return {
     sagaw: g(K.CFG_SAGAW), mgaw: g(K.CFG_MGAW), haw: g(K.CFG_HAW), sllps: g(K.CFG_SLLPS),

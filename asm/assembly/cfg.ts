@@ -7,8 +7,16 @@ import {
   CFG_HAW, CFG_IOTLB_SETS_LG2, CFG_IOTLB_WAYS, CFG_MGAW, CFG_PASID_BITS, CFG_QUIRKS, CFG_SAGAW, CFG_SLLPS,
 } from './abi/layout';
 import { scDropAll } from './cache/setup-cache';
+import { heapAlloc } from './mem/heap';
 
-const CFG = memory.data(<i32>CFG_COUNT * 4);
+let CFG: usize = 0;
+
+/** Allocate the store (once, at instantiation). Returns false when the
+ *  state region cannot hold it. */
+export function cfgInit(): bool {
+  CFG = heapAlloc(<u64>CFG_COUNT * 4, 64);
+  return CFG != 0;
+}
 
 /** The value of configuration key `key` (0 for an unknown key). */
 // @ts-ignore: decorator

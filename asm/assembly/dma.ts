@@ -1,18 +1,28 @@
 // Device buffers and DMA through the unit: translate page by page, then copy
 // between guest RAM and a device buffer through the guest-memory port.
-// Buffers are 4 KiB-granular allocations marked in a page bitmap, so a
-// host-supplied buffer offset can never name core state.
+// Buffers are 4 KiB-granular allocations from the state region marked in a
+// page bitmap, so a host-supplied buffer offset can never name other core
+// state (nor guest RAM, which lies outside the state region).
 
-import { ACC_WRITE, ERR_BAD_ARG, OUT_PAGE_LG2, QUIRK_DMA_PER_TRANSLATION, QUIRK_UNASSIGNED_READS_ZERO } from './abi/layout';
+import { ACC_WRITE, ERR_BAD_ARG, OUT_ADDR_HI, OUT_ADDR_LO, OUT_PAGE_LG2, QUIRK_DMA_PER_TRANSLATION, QUIRK_UNASSIGNED_READS_ZERO } from './abi/layout';
 import { quirk } from './cfg';
-import { heapAlloc } from './mem/heap';
+import { heapAlloc, stateBase, stateLimit } from './mem/heap';
 import { ramOffset } from './mem/ram';
 import { outGet, outSet } from './out';
-import { OUT_ADDR_HI, OUT_ADDR_LO } from './abi/layout';
 import { translate } from './translate';
 
-// One bit per 4 KiB page of linear memory (2^20 pages in 4 GiB).
-const BUF_PAGES = memory.data(1 << 17);
+// One bit per 4 KiB page of the state region (at most 2^20 pages in 4 GiB).
+let bufPages: usize = 0;
+
+/** Allocate the buffer-page bitmap (once, at instantiation). Returns false
+ *  when the state region cannot hold it. */
+export function bufInit(): bool {
+  bufPages = heapAlloc(((stateLimit() - stateBase()) >> 15) + 1, 64);
+  return bufPages != 0;
+}
+
+// @ts-ignore: decorator
+@inline function pageBit(p: u32): u32 { return <u32>load<u8>(bufPages + (p >> 3)) & (<u32>1 << (p & 7)); }
 
 /** Reserve a device buffer of `size` bytes (4 KiB granular, zeroed).
  *  Returns its offset, or 0 when memory cannot hold it. */
@@ -21,8 +31,9 @@ export function bufAlloc(size: u32): u32 {
   const bytes = (<u64>size + 0xfff) & ~(<u64>0xfff);
   const off = heapAlloc(bytes, 4096);
   if (off == 0) return 0;
-  for (let p = <u32>(off >> 12); p < <u32>((<u64>off + bytes) >> 12); p++) {
-    store<u8>(BUF_PAGES + (p >> 3), load<u8>(BUF_PAGES + (p >> 3)) | <u8>(<u32>1 << (p & 7)));
+  const first = <u32>((<u64>off - stateBase()) >> 12);
+  for (let p = first; p < first + <u32>(bytes >> 12); p++) {
+    store<u8>(bufPages + (p >> 3), load<u8>(bufPages + (p >> 3)) | <u8>(<u32>1 << (p & 7)));
   }
   return <u32>off;
 }
@@ -31,9 +42,9 @@ export function bufAlloc(size: u32): u32 {
 export function bufValid(off: u32, len: u32): bool {
   if (len == 0) return true;
   const last = <u64>off + len - 1;
-  if (last >= (<u64>1 << 32)) return false;
-  for (let p = off >> 12; p <= <u32>(last >> 12); p++) {
-    if ((load<u8>(BUF_PAGES + (p >> 3)) & (1 << (p & 7))) == 0) return false;
+  if (<u64>off < stateBase() || last >= stateLimit()) return false;
+  for (let p = <u32>((<u64>off - stateBase()) >> 12); p <= <u32>((last - stateBase()) >> 12); p++) {
+    if (pageBit(p) == 0) return false;
   }
   return true;
 }

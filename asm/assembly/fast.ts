@@ -1,20 +1,29 @@
-// The IOTLB-hit fast path: the common scalable-mode request answered from
-// its decoded setup (cache/setup-cache.ts) and one IOTLB probe, without the
+// The IOTLB-hit fast path: the common request (scalable mode, or legacy mode
+// through a translated context) answered from its decoded setup
+// (cache/setup-cache.ts) and one IOTLB probe, without the
 // per-request state of ctx/device.ts. translate.ts and batch.ts try it
 // first; anything it does not settle takes the full path (translateFull),
 // which then knows what the probe found.
 //
 // tryFast changes nothing (no counter, no LRU tick); commitFast then does
 // exactly what the full path would do for the same hit: context-cache,
-// PASID-cache and IOTLB hit counters, LRU tick.
+// PASID-cache (scalable) and IOTLB hit counters, LRU tick.
 
-import { ACC_EXEC, ACC_NO_AD, ACC_TRANSLATION_REQ, ACC_WRITE, STAT_CTX_HITS, STAT_IOTLB_HITS, STAT_PASID_HITS } from './abi/layout';
+import {
+  ACC_EXEC, ACC_NO_AD, ACC_READ, ACC_TRANSLATION_REQ, ACC_WRITE, BRES_ADDR_HI, BRES_ADDR_LO, BRES_PAGE, BRES_STATUS, CFG_ECAP_SC, CFG_HAW,
+  CFG_QUIRKS, CFG_SLLPS, STAT_CTX_HITS, STAT_IOTLB_MISSES, STAT_PASID_HITS, STAT_PSC_HITS, STAT_PTE_READS, STAT_WALKS,
+} from './abi/layout';
+import { cfg } from './cfg';
+import { ramOffset } from './mem/ram';
+import { pscPerms, pscRemembered, pscTable } from './cache/psc';
+import { ptIndex, SNP_LEAF_OK, SNP_RESERVED, SS_ADDR_MASK, SS_R, SS_W, ssReserved } from './spec/ss-pte';
+import { XK_SS } from './ctx/device';
 import { bump } from './stats';
-import { scBucket, scDid, scFind, scFlags, scTag, scWidth, SF_KIND_MASK } from './cache/setup-cache';
-import { entryFrame, entryLg2, entryPerms, iotlbProbe, iotlbTouch } from './cache/iotlb';
-import { XK_FS, XK_NESTED } from './ctx/device';
-import { fsCanonical } from './spec/fs-pte';
-import { P_DIRTY, P_NEAR_INTR, P_R, P_W, P_X } from './pt/walk';
+import { scBucket, scDid, scFind, scFlags, scInputOk, scTag, SF_KIND_MASK, SF_LEGACY, SF_SSEE } from './cache/setup-cache';
+import { heapAlloc } from './mem/heap';
+import { entryFrame, entryLg2, entryPerms, iotlbInsert, iotlbProbeIn, iotlbTouch } from './cache/iotlb';
+import { genEpoch, genGlobal, SPACE_IOTLB } from './cache/gen';
+import { INTR_LAST, INTR_START, P_DIRTY, P_FAR, P_R, P_W, P_X, PSC_SS_FORMAT } from './pt/walk';
 
 /** tryFast: the IOTLB has no entry for the request (probed, nothing committed). */
 export const FAST_MISS: usize = 0;
@@ -24,56 +33,76 @@ export const NOT_FAST: usize = 1;
 /** The decoded-setup entry the last tryFast found (0: none). */
 export let fastSetup: usize = 0;
 
+/** Set fastSetup (the batch loop finds setups itself). */
+// @ts-ignore: decorator
+@inline export function setFastSetup(s: usize): void { fastSetup = s; }
+
 /** The permissions (P_*) a request needs: W for writes, R unless it is a
  *  pure write (neither R nor W means a read), X for execute. */
 // @ts-ignore: decorator
 @inline export function neededPerms(access: u32): u32 {
-  let need: u32 = (access & ACC_WRITE) != 0 ? P_W : 0;
-  if ((access & (ACC_WRITE | 1)) != ACC_WRITE) need |= P_R;
-  if ((access & ACC_EXEC) != 0) need |= P_X;
-  return need;
+  return ((access & ACC_WRITE) != 0 ? P_W : 0) | ((access & ACC_EXEC) != 0 ? P_X : 0) |
+    ((access & (ACC_WRITE | ACC_READ)) != ACC_WRITE ? P_R : 0);
+}
+
+/** Request bit no IOTLB entry has: set in the needs of requests the fast
+ *  path never answers (translation requests). */
+const P_NEVER: u32 = 128;
+/** Entry bits a fast hit needs, by the request's access bits (ACC_* below
+ *  128): its permissions (neededPerms), D for a write that sets A/D
+ *  (a write to a clean first-stage page walks again), P_FAR (pages near
+ *  the interrupt range take the full path), P_NEVER for translation
+ *  requests. One load and one and-not per request. */
+let NEEDS: usize = 0;
+
+/** Fill the needs table (once, at instantiation). Returns false when the
+ *  state region cannot hold it. */
+export function fastInit(): bool {
+  NEEDS = heapAlloc(128, 64);
+  if (NEEDS == 0) return false;
+  for (let a: u32 = 0; a < 128; a++) {
+    let need = neededPerms(a) | P_FAR;
+    if ((a & (ACC_WRITE | ACC_NO_AD)) == ACC_WRITE) need |= P_DIRTY;
+    if ((a & ACC_TRANSLATION_REQ) != 0) need |= P_NEVER;
+    store<u8>(NEEDS + a, <u8>need);
+  }
+  return true;
 }
 
 /** The IOTLB entry answering the request when it is the common case: a
- *  decoded setup (so translation on, scalable mode), input width fine, a
- *  live entry that grants the access without a D update (a write to a clean
- *  first-stage page) and whose page does not overlap the interrupt range
- *  (P_NEAR_INTR: either profile's rule could apply). Else FAST_MISS (setup
- *  found, entry absent) or NOT_FAST. Sets fastSetup. `sid` is 16 bits. */
+ *  decoded setup (so translation on), input width fine, a live entry that
+ *  grants the access without a D update (a write to a clean first-stage
+ *  page) and whose page does not overlap the interrupt range (either
+ *  profile's rule could apply). Else FAST_MISS (setup found, entry absent)
+ *  or NOT_FAST. Sets fastSetup. `sid` is 16 bits. */
 // @ts-ignore: decorator
 @inline export function tryFast(sid: u32, pasid: u32, iova: u64, access: u32): usize {
   // No test of GSTS.TES or TTM: setups are stored only while translation
-  // is on in scalable mode, and changing either empties every cache (so
-  // bumps the setup epoch).
-  fastSetup = 0;
+  // is on, and changing either empties every cache (so bumps the setup
+  // epoch).
   const s = scFind(sid, pasid, access);
-  if (s == 0) return NOT_FAST;
   fastSetup = s;
-  // (Conditions as bit arithmetic and nested ifs: V8 branches once rather
-  // than materialising each partial result of a || / && chain.)
-  const kind = scFlags(s) & SF_KIND_MASK;
-  const width = scWidth(s);
-  if (kind - XK_FS <= XK_NESTED - XK_FS) { // first stage or nested
-    if (!fsCanonical(iova, width)) return NOT_FAST;
-  } else if (width < 64) {
-    if ((iova >> width) != 0) return NOT_FAST;
-  }
-  const e = iotlbProbe(scDid(s), scTag(s), scBucket(s), iova);
+  if (s == 0) return NOT_FAST;
+  return fastEntry(s, iova, access, genGlobal(SPACE_IOTLB), genEpoch(SPACE_IOTLB));
+}
+
+/** tryFast after the setup `s` was found, with the IOTLB's global
+ *  generation and epoch given (the batch loop reads them once). */
+// @ts-ignore: decorator
+@inline export function fastEntry(s: usize, iova: u64, access: u32, gG: u32, epoch: u32): usize {
+  if (!scInputOk(s, iova)) return NOT_FAST;
+  const e = iotlbProbeIn(gG, epoch, scDid(s), scTag(s), scBucket(s), iova);
   if (e == 0) return FAST_MISS;
-  const perms = entryPerms(e);
-  const need = neededPerms(access);
-  // A write (without ACC_NO_AD) needs D already set.
-  const wantDirty = <u32>((access & (ACC_WRITE | ACC_NO_AD)) == ACC_WRITE) * P_DIRTY;
-  const reject = ((perms & need) ^ need) | (access & ACC_TRANSLATION_REQ) | (perms & P_NEAR_INTR) | (wantDirty & ~perms);
-  if (reject != 0) return NOT_FAST;
+  if ((<u32>load<u8>(NEEDS + (access & 127)) & ~entryPerms(e)) != 0) return NOT_FAST;
   return e;
 }
 
 /** Commit the hit tryFast found on IOTLB entry `e`. */
 // @ts-ignore: decorator
 @inline export function commitFast(e: usize): void {
-  bump(STAT_CTX_HITS);   // the stored setup stands for a context-cache hit
-  bump(STAT_PASID_HITS); // and a PASID-cache hit
+  bump(STAT_CTX_HITS); // the stored setup stands for a context-cache hit
+  // and, in scalable mode, a PASID-cache hit (legacy mode has no PASID cache)
+  if ((scFlags(fastSetup) & SF_LEGACY) == 0) bump(STAT_PASID_HITS);
   iotlbTouch(e);
 }
 
@@ -93,4 +122,53 @@ export let fastSetup: usize = 0;
 // @ts-ignore: decorator
 @inline export function fastDid(): u32 {
   return scDid(fastSetup);
+}
+
+// ---- the common IOTLB miss ------------------------------------------------------
+// A batch request whose probe missed, in the most common shape: the default
+// profile (no QUIRK_*), a scalable-mode second-stage setup without SSEE, a
+// read or write (no execute, no translation request), and the leaf table
+// remembered by the paging-structure cache (the last walk went through the
+// same level-1 entry: a walk streaming through an address range). Then the
+// walk is one leaf read, done here with exactly the full path's checks,
+// fill and counters (ssWalk from a PSC hit at level 1, then finish); any
+// other case, or anything unusual on the way (unreadable or non-present
+// leaf, reserved bits, a missing permission, a page near the interrupt
+// range), returns false before changing anything, and the full path runs.
+
+/** Answer the missed request `access` to `iova` of source id `sid` with
+ *  setup `s` into batch record `r`, or return false (nothing changed). */
+export function fastMiss(r: usize, s: usize, sid: u32, iova: u64, access: u32): bool {
+  if (cfg(CFG_QUIRKS) != 0) return false;
+  if ((scFlags(s) & (SF_KIND_MASK | SF_LEGACY | SF_SSEE)) != XK_SS) return false;
+  if ((access & (ACC_EXEC | ACC_TRANSLATION_REQ)) != 0) return false;
+  const did = scDid(s);
+  if (!pscRemembered(PSC_SS_FORMAT, did, 0, 1, iova)) return false;
+  const off = ramOffset(pscTable + (<u64>ptIndex(iova, 0) << 3), 8);
+  if (off < 0) return false;
+  const pte = load<u64>(<usize>off);
+  const rw = <u32>(pte & (SS_R | SS_W));
+  if (rw == 0) return false;
+  if (ssReserved(pte, 0, cfg(CFG_HAW), cfg(CFG_SLLPS), cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED)) return false;
+  // ssWalk's checks: the remembered levels' rights, then the leaf's (W for
+  // a write, else R); without SSEE a readable or writable entry grants X.
+  const entryPerms = rw | P_X;
+  const need = (access & ACC_WRITE) != 0 ? P_W : P_R;
+  if ((need & ~(pscPerms & entryPerms)) != 0) return false;
+  const frame = pte & SS_ADDR_MASK;
+  if (frame <= INTR_LAST && INTR_START <= frame + 0xfff) return false;
+  const perms = pscPerms & entryPerms;
+  iotlbInsert(did, sid, scTag(s), false, iova, 12, frame, perms | P_DIRTY | P_FAR, true, false);
+  bump(STAT_CTX_HITS);
+  bump(STAT_PASID_HITS);
+  bump(STAT_IOTLB_MISSES);
+  bump(STAT_WALKS);
+  bump(STAT_PSC_HITS);
+  bump(STAT_PTE_READS);
+  const addr = frame | (iova & 0xfff);
+  store<u32>(r, 0, BRES_STATUS << 2);
+  store<u32>(r, <u32>addr, BRES_ADDR_LO << 2);
+  store<u32>(r, <u32>(addr >> 32), BRES_ADDR_HI << 2);
+  store<u32>(r, 12 | (perms << 8), BRES_PAGE << 2);
+  return true;
 }

@@ -1,12 +1,16 @@
 // The core's sole export surface (docs/ABI.md). Numbers in, numbers out:
 // 64-bit values cross as (hi, lo) u32 pairs or as f64 below 2^53; results
-// of translate() go to the out-buffer at outPtr(). `memory` is exported too.
+// of translate() go to the out-buffer at outPtr(). The core imports its
+// memory (`env.memory`) and the state region it may use (`env.stateBase`,
+// `env.stateBytes`); the memory is exported again as `memory`.
 
 import {
-  BATCH_CAPACITY, CFG_COUNT, CFG_HAW, CFG_IOTLB_SETS_LG2, CFG_IOTLB_WAYS, CFG_MGAW, CFG_PASID_BITS, ERR_BAD_ARG,
+  BATCH_CAPACITY, CFG_COUNT, CFG_HAW, CFG_IOTLB_SETS_LG2, CFG_IOTLB_WAYS, CFG_MGAW, CFG_PASID_BITS, ERR_BAD_ARG, ERR_NO_MEMORY,
+  STATE_ALIGN, STATE_BYTES_MIN,
 } from './abi/layout';
-import { cfg, cfgDefaults, cfgStore } from './cfg';
-import { ramAdd, ramBase, ramCount, ramOff, ramSize } from './mem/ram';
+import { cfg, cfgDefaults, cfgInit, cfgStore } from './cfg';
+import { heapInit, MAX_BYTES, stateBase as heapStateBase, stateLimit as heapStateLimit, stateUsed as heapStateUsed } from './mem/heap';
+import { ramAdd, ramBase, ramCount, ramInit, ramMap, ramOff, ramSize } from './mem/ram';
 import { genInit } from './cache/gen';
 import { ccInit } from './cache/context-cache';
 import { pcInit } from './cache/pasid-cache';
@@ -17,32 +21,72 @@ import { ccDump } from './cache/context-cache';
 import { pcDump } from './cache/pasid-cache';
 import { pscDump as pscDumpAll } from './cache/psc';
 import { DUMP_RECORD_BYTES } from './cache/dump';
+import { codesInit } from './pt/codes';
+import { fastInit } from './fast';
 import { rootSet, teOn, teSet } from './ctx/device';
 import { ptsAddRequester, ptsDumpFlags, ptsInit } from './ctx/pt-space';
 import * as inval from './inval/inval';
 import { translate as translateOne } from './translate';
-import { OUT } from './out';
-import { STATS, statsClear } from './stats';
-import { bufAlloc as bufAllocOne, bufValid, dmaCopy as dmaCopyOne } from './dma';
-import { BATCH, translateBatch as batchRun } from './batch';
+import { OUT, outInit } from './out';
+import { STATS, statsClear, statsInit } from './stats';
+import { bufAlloc as bufAllocOne, bufInit, bufValid, dmaCopy as dmaCopyOne } from './dma';
+import { BATCH, batchInit, translateBatch as batchRun } from './batch';
 
-genInit();
-scInit();
-ccInit();
-pcInit();
-pscInit();
-ptsInit();
-cfgDefaults();
-iotlbResize(cfg(CFG_IOTLB_SETS_LG2), cfg(CFG_IOTLB_WAYS));
+// ---- instantiation ----------------------------------------------------------
+// The state region the embedder grants: [stateBase, stateBase + stateBytes)
+// of the imported memory, or with stateBytes = 0 everything from stateBase
+// up, growing memory on demand (standalone: the memory is the core's own).
+// Both 4 KiB aligned; a bounded region lies inside memory and holds at least
+// STATE_BYTES_MIN. Read once, by the start function below.
+// @ts-ignore: decorator
+@external("env", "stateBase") declare const importedStateBase: f64;
+// @ts-ignore: decorator
+@external("env", "stateBytes") declare const importedStateBytes: f64;
+
+// @ts-ignore: decorator
+@inline function isAlignedCount(v: f64): bool {
+  return v >= 0 && v == Math.floor(v) && v < <f64>MAX_BYTES && (<u64>v & (STATE_ALIGN - 1)) == 0;
+}
+
+// Claim the state region and allocate every table in it. An unusable region
+// fails instantiation (a trap in the start function): nothing has been
+// written outside the region. The host wrapper checks the same conditions
+// first and names the bad argument.
+function init(): void {
+  const b = importedStateBase;
+  const n = importedStateBytes;
+  if (!isAlignedCount(b) || !isAlignedCount(n)) unreachable();
+  // A build with static data (the coverage build's counter map; the
+  // compiler reserves the first 1 KiB even without any) keeps it below the
+  // state region. The release build has none.
+  if (<u64>__heap_base > 1024 && <u64>b < <u64>__heap_base) unreachable();
+  if (n != 0 && (n < <f64>STATE_BYTES_MIN || b + n > <f64>(<u64>memory.size() << 16))) unreachable();
+  heapInit(<u64>b, <u64>n);
+  const ok = cfgInit() && statsInit() && outInit() && batchInit() && genInit() && scInit() && ccInit() && pcInit() &&
+    pscInit() && ptsInit() && codesInit() && ramInit() && bufInit() && fastInit();
+  if (!ok) unreachable();
+  cfgDefaults();
+  if (!iotlbResize(cfg(CFG_IOTLB_SETS_LG2), cfg(CFG_IOTLB_WAYS))) unreachable();
+}
+init();
+
+/** First byte of the state region. */
+export function stateBase(): f64 { return <f64>heapStateBase(); }
+/** End of the state region (exclusive; 4 GiB when it grows with memory). */
+export function stateLimit(): f64 { return <f64>heapStateLimit(); }
+/** Bytes of the state region in use (tables, RAM carved by ramAddRegion, device buffers). */
+export function stateUsed(): f64 { return <f64>heapStateUsed(); }
 
 // @ts-ignore: decorator
 @inline function u64of(hi: u32, lo: u32): u64 { return (<u64>hi << 32) | lo; }
 
 // ---- memory -----------------------------------------------------------------
-/** Add a guest RAM region; returns its index or a negative ERR_*. */
+/** Add a guest RAM region carved from the state region; returns its index or a negative ERR_*. */
 export function ramAddRegion(baseGpa: f64, size: f64): i32 { return ramAdd(baseGpa, size); }
+/** Add a guest RAM region over the embedder's bytes at memOffset; returns its index or a negative ERR_*. */
+export function ramMapRegion(baseGpa: f64, size: f64, memOffset: f64): i32 { return ramMap(baseGpa, size, memOffset); }
 /** Byte offset of region i in `memory`. */
-export function ramRegionOffset(i: u32): u32 { return <u32>ramOff(i); }
+export function ramRegionOffset(i: u32): f64 { return <f64>ramOff(i); }
 /** Number of RAM regions. */
 export function ramRegionCount(): u32 { return ramCount(); }
 /** Guest-physical base of region i. */
@@ -51,8 +95,9 @@ export function ramRegionBase(i: u32): f64 { return <f64>ramBase(i); }
 export function ramRegionSize(i: u32): f64 { return <f64>ramSize(i); }
 
 // ---- configuration ------------------------------------------------------------
-/** Set CFG_* `key`; returns 0 or ERR_BAD_ARG (unknown key, value out of
- *  range). Empties every cache (IOTLB geometry changes resize the IOTLB). */
+/** Set CFG_* `key`; returns 0, ERR_BAD_ARG (unknown key, value out of
+ *  range) or ERR_NO_MEMORY (a larger IOTLB does not fit the state region).
+ *  Empties every cache (IOTLB geometry changes resize the IOTLB). */
 export function setConfig(key: u32, value: u32): i32 {
   if (key >= CFG_COUNT) return ERR_BAD_ARG;
   if (key == CFG_IOTLB_SETS_LG2 && value > 12) return ERR_BAD_ARG;
@@ -60,8 +105,12 @@ export function setConfig(key: u32, value: u32): i32 {
   if (key == CFG_MGAW && (value < 30 || value > 64)) return ERR_BAD_ARG;
   if (key == CFG_HAW && (value < 32 || value > 52)) return ERR_BAD_ARG;
   if (key == CFG_PASID_BITS && value > 20) return ERR_BAD_ARG;
+  if (key == CFG_IOTLB_SETS_LG2 || key == CFG_IOTLB_WAYS) {
+    const sLg2 = key == CFG_IOTLB_SETS_LG2 ? value : cfg(CFG_IOTLB_SETS_LG2);
+    const w = key == CFG_IOTLB_WAYS ? value : cfg(CFG_IOTLB_WAYS);
+    if (!iotlbResize(sLg2, w)) return ERR_NO_MEMORY;
+  }
   cfgStore(key, value);
-  if (key == CFG_IOTLB_SETS_LG2 || key == CFG_IOTLB_WAYS) iotlbResize(cfg(CFG_IOTLB_SETS_LG2), cfg(CFG_IOTLB_WAYS));
   inval.invalidateAll();
   return 0;
 }

@@ -1,10 +1,17 @@
-// The translation out-buffer (docs/ABI.md "Translation"): OUT_* u32 words at
-// a fixed place in linear memory, written by every translate().
+// The translation out-buffer (docs/ABI.md "Translation"): OUT_* u32 words in
+// the state region, written by every translate().
 
 import { OUT_WORDS } from './abi/layout';
+import { heapAlloc } from './mem/heap';
 
-/** Base of the out-buffer. */
-export const OUT = memory.data(<i32>OUT_WORDS * 4);
+/** Base of the out-buffer (set once, at instantiation). */
+export let OUT: usize = 0;
+
+/** Allocate the out-buffer. Returns false when the state region cannot hold it. */
+export function outInit(): bool {
+  OUT = heapAlloc(<u64>OUT_WORDS * 4, 64);
+  return OUT != 0;
+}
 
 /** Store word `k` of the out-buffer. */
 // @ts-ignore: decorator

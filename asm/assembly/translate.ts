@@ -16,24 +16,21 @@ import { bump } from './stats';
 import { outSet } from './out';
 import { ptsIdentity, ptsRedecide } from './ctx/pt-space';
 import { entryLg2, hitDid, hitFrame, hitLg2, hitPerms, iotlbInsert, iotlbLookup, PRIV_FLAG } from './cache/iotlb';
-import { dcDid, dcFpd, dcFsRoot, dcFsTop, dcHasPasid, dcKind, dcPasid, dcPre, dcPriv, dcReset, dcSsAw, dcSsee, dcSsRoot, dcWpe, rootTtm, teOn, XK_FS, XK_NESTED, XK_PT } from './ctx/device';
-import { lastTt, lookupLegacy } from './ctx/legacy';
+import { dcDid, dcFpd, dcFsRoot, dcFsTop, dcHasPasid, dcKind, dcPasid, dcPre, dcPriv, dcReset, dcSave, dcSsAw, dcSsee, dcSsRoot, dcWpe, rootTtm, teOn, XK_FS, XK_NESTED, XK_PT } from './ctx/device';
+import { lastTt, lookupLegacy, restoreLegacy } from './ctx/legacy';
 import { lookupScalableSaved, restoreScalable } from './ctx/scalable';
 import { commitFast, FAST_MISS, fastAddr, fastDid, fastPerms, fastSetup, neededPerms, NOT_FAST, tryFast } from './fast';
-import { scEpoch } from './cache/setup-cache';
+import { scEpoch, scFlags, SF_LEGACY } from './cache/setup-cache';
 import { awBits, TT_PASSTHROUGH, TT_UNTRANSLATED } from './spec/context-entry';
 import { SNP_IGNORED, SNP_LEAF_OK, SNP_RESERVED } from './spec/ss-pte';
 import { fsCanonical } from './spec/fs-pte';
 import * as FR from './spec/fault-reasons';
 import { CODES_SS_LEGACY, CODES_SS_SM } from './pt/codes';
-import { envSetCommon, envSetFs, envSetSs, envSsBits, envUser, fsWalk, P_DIRTY, P_NEAR_INTR, P_R, P_W, P_X, ssWalk, ssWidthFault, wDirty, wFrame, wLg2, wPerms } from './pt/walk';
-
-// The interrupt address range (§3.15).
-const INTR_START: u64 = 0xfee0_0000;
-const INTR_LAST: u64 = 0xfeef_ffff;
+import { envSetCommon, envSetFs, envSetSs, envSsBits, envUser, fsWalk, INTR_LAST, INTR_START, P_DIRTY, P_FAR, P_NEAR_INTR, P_R, P_W, P_X, ssWalk, ssWidthFault, wDirty, wFrame, wLg2, wPerms } from './pt/walk';
 
 /** Translate one request; see docs/ABI.md "Translation". Inlined into its
- *  callers (export, DMA): the fast path (fast.ts) without a call. */
+ *  callers (export, DMA): the fast path (fast.ts) without a call, the rest
+ *  in translateSlow. */
 // @ts-ignore: decorator
 @inline export function translate(sid: u32, pasid: u32, iova: u64, access: u32): u32 {
   bump(STAT_TRANSLATIONS);
@@ -43,29 +40,70 @@ const INTR_LAST: u64 = 0xfeef_ffff;
     commitFast(e);
     return succeed(fastAddr(e, iova), entryLg2(e), fastPerms(e), fastDid(), SRC_IOTLB);
   }
-  return translateFull(sid, pasid, iova, access, e == FAST_MISS);
+  return translateSlow(sid, pasid, iova, access, e == FAST_MISS);
+}
+
+/** translateFull as a call of its own (called from several places, so the
+ *  optimizer keeps it out of line): the hit paths of translate() and of the
+ *  batch loop then keep their few values in registers instead of sharing
+ *  them with the whole miss path's. */
+export function translateSlow(sid: u32, pasid: u32, iova: u64, access: u32, missed: bool): u32 {
+  return translateFull(sid, pasid, iova, access, missed);
 }
 
 /** The rest of translate() after tryFast (counted already; `sid` 16 bits):
- *  `missed`: tryFast probed the IOTLB and found nothing. Inline: the batch
- *  loop's miss path has no call before the walk. */
+ *  `missed`: tryFast probed the IOTLB and found nothing. */
 // @ts-ignore: decorator
 @inline export function translateFull(sid: u32, pasid: u32, iova: u64, access: u32, missed: bool): u32 {
   if (!teOn) return succeed(iova, 12, P_R | P_W | P_X, 0, SRC_DISABLED);
   if (quirk(QUIRK_PT_STICKY) && ptsIdentity(sid)) return succeed(iova, 12, P_R | P_W | P_X, 0, SRC_PT);
   const setup = fastSetup;
-  if (setup != 0) return translateScalable(sid, pasid, iova, access, setup, missed);
+  if (setup != 0) {
+    if ((scFlags(setup) & SF_LEGACY) != 0) return translateLegacy(sid, iova, access, setup, missed);
+    return translateScalable(sid, pasid, iova, access, setup, missed);
+  }
   const hasPasid = (access & ACC_PASID) != 0;
   dcReset(hasPasid, hasPasid ? pasid : PASID_NONE);
-  if (rootTtm == 0) return translateLegacy(sid, iova, access);
+  if (rootTtm == 0) return translateLegacy(sid, iova, access, 0, false);
   if (rootTtm == 1) return translateScalable(sid, pasid, iova, access, 0, false);
   return fail(FR.FR_SM_RTADDR_INV, iova, false);
 }
 
-function translateLegacy(sid: u32, iova: u64, access: u32): u32 {
+// `setup`: the decoded legacy setup translate() found (0: none); `missed`:
+// tryFast already probed the IOTLB and found nothing.
+function translateLegacy(sid: u32, iova: u64, access: u32, setup: usize, missed: bool): u32 {
+  const bySid = setup == 0 && quirk(QUIRK_IOTLB_BEFORE_CONTEXT); // setups are never stored with it
+  if (setup != 0) {
+    restoreLegacy(setup);
+  } else {
+    const fr = lookupLegacySetup(sid, iova, access, bySid);
+    if (fr != CONTINUE) return fr;
+  }
+  if (!missed && !inWidth(iova, awBits(dcSsAw))) return fail(FR.FR_ADDR_WIDTH, iova, true);
+  let fresh = !bySid || quirk(QUIRK_IOTLB_BY_SID); // a probe for this tag just missed: no live entry of it
+  if (missed) {
+    bump(STAT_IOTLB_MISSES);
+  } else if (!bySid && iotlbLookup(dcDid, sid, false, PASID_NONE, iova)) {
+    const hfr = fromHit(iova, access, false);
+    if (hfr != RETRY) return hfr;
+    fresh = false;
+  }
+  envOwner = 0;
+  envSetCommon(dcDid, PASID_NONE, cfg(CFG_HAW));
+  envSetSs(dcSsRoot, dcSsAw, CODES_SS_LEGACY, false, cfg(CFG_SLLPS), cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED);
+  const wfr = ssWalk(iova, access);
+  if (wfr != 0) return fail(wfr, iova, true);
+  return fromWalk(sid, iova, false, false, fresh);
+}
+
+const CONTINUE: u32 = 0xffff_fffe;
+
+// The legacy lookup of a request (no decoded setup): QEMU's IOTLB-by-source-id
+// probe, root/context entries, pass-through and translation-request rules.
+// Returns a final answer, or CONTINUE to walk (ctx/device.ts holds the
+// setup); stores the setup for the fast path when it is the common case.
+function lookupLegacySetup(sid: u32, iova: u64, access: u32, bySid: bool): u32 {
   if ((access & ACC_PASID) != 0) return fail(FR.FR_SM_PASID_IN_LEGACY, iova, false);
-  const bySid = quirk(QUIRK_IOTLB_BEFORE_CONTEXT);
-  const keyedBySid = quirk(QUIRK_IOTLB_BY_SID);
   if (bySid && iotlbLookup(0, sid, true, PASID_NONE, iova)) {
     const fr = fromHit(iova, access, false);
     if (fr != RETRY) return fr;
@@ -78,19 +116,11 @@ function translateLegacy(sid: u32, iova: u64, access: u32): u32 {
     return passThrough(sid, iova);
   }
   if (tr && lastTt == TT_UNTRANSLATED) return fail(FR.FR_TT_BLOCKED, iova, false);
-  if (!inWidth(iova, awBits(dcSsAw))) return fail(FR.FR_ADDR_WIDTH, iova, true);
-  let fresh = !bySid || keyedBySid; // a probe for this tag just missed: no live entry of it
-  if (!bySid && iotlbLookup(dcDid, sid, false, PASID_NONE, iova)) {
-    const hfr = fromHit(iova, access, false);
-    if (hfr != RETRY) return hfr;
-    fresh = false;
-  }
-  envOwner = 0;
-  envSetCommon(dcDid, PASID_NONE, cfg(CFG_HAW));
-  envSetSs(dcSsRoot, dcSsAw, CODES_SS_LEGACY, false, cfg(CFG_SLLPS), cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED);
-  const wfr = ssWalk(iova, access);
-  if (wfr != 0) return fail(wfr, iova, true);
-  return fromWalk(sid, iova, false, false, fresh);
+  // Untranslated requests of a translated context hit the fast path next
+  // time (not when QEMU's IOTLB comes first or is keyed by source id, nor
+  // with QEMU's sticky pass-through address spaces: no setups then).
+  if (!tr && !quirk(QUIRK_IOTLB_BEFORE_CONTEXT | QUIRK_PT_STICKY | QUIRK_IOTLB_BY_SID)) dcSave(sid, 0, access, true);
+  return CONTINUE;
 }
 
 // `setup`: the decoded-setup entry translate() found (0: none); `missed`:
@@ -146,8 +176,13 @@ let envOwnerEpoch: u32 = 0;
 
 // The walk environment of a scalable-mode setup (ctx/device.ts), taken from
 // decoded-setup entry `setup` when not 0.
-function setScalableEnv(fs: bool, setup: usize): void {
+// @ts-ignore: decorator
+@inline function setScalableEnv(fs: bool, setup: usize): void {
   if ((<u32>(setup != 0) & <u32>(setup == envOwner) & <u32>(envOwnerEpoch == scEpoch())) != 0) return;
+  loadScalableEnv(fs, setup);
+}
+
+function loadScalableEnv(fs: bool, setup: usize): void {
   envOwner = setup;
   envOwnerEpoch = scEpoch();
   const legacyCodes = quirk(QUIRK_LEGACY_CODES_IN_SM);
@@ -172,14 +207,15 @@ function nestOutput(sid: u32, iova: u64, access: u32, fresh: bool): u32 {
   return finish(sid, iova, true, true, hpa & ~((<u64>1 << lg2) - 1), lg2, perms, fsDirty, fresh);
 }
 
-function fromWalk(sid: u32, iova: u64, sm: bool, fs: bool, fresh: bool): u32 {
+// @ts-ignore: decorator
+@inline function fromWalk(sid: u32, iova: u64, sm: bool, fs: bool, fresh: bool): u32 {
   return finish(sid, iova, sm, fs, wFrame, wLg2, wPerms, wDirty, fresh);
 }
 
 // Interrupt-range check, IOTLB fill (P_DIRTY marks entries a write may hit
 // without walking again to set D, P_NEAR_INTR pages a hit must check
-// against the interrupt range), out-buffer. `fresh`: the IOTLB holds no
-// live entry with this tag (see iotlbInsert).
+// against the interrupt range, P_FAR the others), out-buffer. `fresh`: the
+// IOTLB holds no live entry with this tag (see iotlbInsert).
 function finish(sid: u32, iova: u64, sm: bool, fs: bool, frame: u64, lg2: u32, perms: u32, dirty: bool, fresh: bool): u32 {
   const mask = (<u64>1 << lg2) - 1;
   const addr = frame | (iova & mask);
@@ -189,7 +225,8 @@ function finish(sid: u32, iova: u64, sm: bool, fs: bool, frame: u64, lg2: u32, p
     if (perms != 0 && inIntrRange(addr, frame, lg2)) return fail(sm ? FR.FR_SM_INTR_ADDR : FR.FR_INTR_ADDR, iova, true);
   }
   const tag = fs && !envUser ? dcPasid | PRIV_FLAG : dcPasid;
-  if (perms != 0) iotlbInsert(dcDid, sid, tag, fs, iova, lg2, frame, perms | (dirty ? P_DIRTY : 0) | (near ? P_NEAR_INTR : 0), fresh);
+  const bySid = !sm && quirk(QUIRK_IOTLB_BEFORE_CONTEXT); // looked up by source id (translateLegacy)
+  if (perms != 0) iotlbInsert(dcDid, sid, tag, fs, iova, lg2, frame, perms | (dirty ? P_DIRTY : 0) | (near ? P_NEAR_INTR : P_FAR), fresh, bySid);
   return succeed(addr, lg2, perms, dcDid, SRC_WALK);
 }
 
@@ -233,7 +270,8 @@ function inIntrRange(addr: u64, frame: u64, lg2: u32): bool {
   return addr >= INTR_START && addr <= INTR_LAST;
 }
 
-function succeed(addr: u64, lg2: u32, perms: u32, did: u32, src: u32): u32 {
+// @ts-ignore: decorator
+@inline function succeed(addr: u64, lg2: u32, perms: u32, did: u32, src: u32): u32 {
   outSet(OUT_STATUS, 0);
   outSet(OUT_ADDR_LO, <u32>addr);
   outSet(OUT_ADDR_HI, <u32>(addr >> 32));

@@ -1,7 +1,8 @@
 // Build checks: the release build compiles (asc release target + tsc, what
 // `npm run build` runs), the hot path allocates nothing (no runtime or heap
-// allocator reachable from translate/translateBatch/dmaCopy in the .wat), and
-// no export takes or returns i64 (which would cross as BigInt).
+// allocator reachable from translate/translateBatch/dmaCopy in the .wat), the
+// batch hit loop calls nothing, and no export takes or returns i64 (which
+// would cross as BigInt).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,6 +55,10 @@ describe('core build', () => {
       expect(fns.filter((f) => /__new|__alloc|~lib\/rt|heapAlloc|memory\.grow/.test(f)), entry).toEqual([]);
       expect(fns.some((f) => f.includes('walk/ssWalk')), entry).toBe(true);
     }
+    // the batch loop's hit runs make no call at all (wasm keeps no register
+    // across a call: one in the loop would spill its values every request)
+    expect(graph.get('$asm/assembly/batch/hitRun')).toEqual(new Set());
+    expect([...reachable(graph, '$asm/assembly/index/translateBatch')]).toContain('$asm/assembly/batch/hitRun');
     // the check can see an allocator: bufAlloc reaches one
     expect([...reachable(graph, '$asm/assembly/index/bufAlloc')].some((f) => f.includes('heapAlloc'))).toBe(true);
   });

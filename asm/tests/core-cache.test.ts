@@ -41,7 +41,7 @@ describe('IOTLB', () => {
 
   it('set-associative with LRU replacement: a small IOTLB evicts the least recently used way', async () => {
     const { f, ss, sid } = await legacyFixture([[K.CFG_IOTLB_SETS_LG2, 0], [K.CFG_IOTLB_WAYS, 2]]);
-    expect(f.core.exports.iotlbCapacity()).toBe(2);
+    expect(f.core.unsafeExports.iotlbCapacity()).toBe(2);
     for (const p of [1n, 2n, 3n]) f.ssMap(ss, 3, p << 12n, 0x20_0000n + (p << 12n));
     f.tr(sid, 0x1000n);
     f.tr(sid, 0x2000n);
@@ -158,7 +158,7 @@ describe('invalidation scopes (stale until invalidated, gone after)', () => {
   it('domain invalidation is O(1) in the IOTLB size', async () => {
     const time = async (setsLg2: number): Promise<number> => {
       const { f } = await legacyFixture([[K.CFG_IOTLB_SETS_LG2, setsLg2], [K.CFG_IOTLB_WAYS, 16]]);
-      const inv = f.core.exports.invIotlbDomain;
+      const inv = f.core.unsafeExports.invIotlbDomain;
       for (let i = 0; i < 2000; i++) inv(i & 0xffff);
       const t0 = performance.now();
       for (let i = 0; i < 20000; i++) inv(i & 0xffff);

@@ -93,10 +93,10 @@ describe('cache dumps, legacy mode', () => {
     f.ssMap(ss, 3, 0x1000n, 0x20_0000n);
     f.tr(sid, 0x1000n);
     const buf = f.core.bufAlloc(4096);
-    expect(f.core.exports.iotlbDump(buf, 0, 0)).toBe(1);
-    expect(f.core.exports.iotlbDump(buf, 1, 10)).toBe(1); // nothing at live index 1
-    expect(f.core.exports.iotlbDump(0, 0, 1)).toBe(K.ERR_BAD_ARG);
-    expect(f.core.exports.contextCacheDump(buf, 0, 0x1000_0000)).toBe(K.ERR_BAD_ARG);
+    expect(f.core.unsafeExports.iotlbDump(buf, 0, 0)).toBe(1);
+    expect(f.core.unsafeExports.iotlbDump(buf, 1, 10)).toBe(1); // nothing at live index 1
+    expect(f.core.unsafeExports.iotlbDump(0, 0, 1)).toBe(K.ERR_BAD_ARG);
+    expect(f.core.unsafeExports.contextCacheDump(buf, 0, 0x1000_0000)).toBe(K.ERR_BAD_ARG);
   });
 });
 

@@ -35,6 +35,11 @@ export class Fixture {
     this.nextPage = 0x10_0000n;
   }
 
+  /** A fixture over `core`, whose RAM (at GPA 0, `ramBytes` long) is already there. */
+  static over(core: Core, ramBytes: number): Fixture {
+    return new Fixture(core, ramBytes);
+  }
+
   /** A fresh core with `ramMib` MiB of RAM at 0 and the given config. */
   static async create(ramMib = 32, config: [number, number][] = []): Promise<Fixture> {
     const core = await loadCore();

@@ -9,7 +9,7 @@ import * as K from '../../host/src/core/constants.js';
 describe('RAM regions', () => {
   it('adds regions and reports base, size and offset; rejects overlap, misalignment, bad sizes', async () => {
     const core = await loadCore();
-    const e = core.exports;
+    const e = core.unsafeExports;
     expect(core.addRam(0, 0x10_0000)).toBe(0);
     expect(core.addRam(0x1_0000_0000n, 0x20_0000)).toBe(1);
     expect(core.ramRegions()).toMatchObject([{ base: 0, size: 0x10_0000 }, { base: 0x1_0000_0000, size: 0x20_0000 }]);
@@ -31,9 +31,9 @@ describe('RAM regions', () => {
     core.addRam(0, 0x10_0000);
     const mem = new GuestMemory(core);
     mem.writeU64(0x1000n, 0x1122_3344_5566_7788n);
-    const before = core.exports.memory.buffer;
+    const before = core.memory.buffer;
     core.addRam(0x1000_0000, 256 * 0x10_0000);
-    expect(core.exports.memory.buffer).not.toBe(before);
+    expect(core.memory.buffer).not.toBe(before);
     expect(mem.readU64(0x1000n)).toBe(0x1122_3344_5566_7788n);
     mem.writeU32(0x1000_0000n + 0xfff_fffcn, 0xcafe_f00d);
     expect(mem.readU32(0x1fff_fffcn)).toBe(0xcafe_f00d);

@@ -112,18 +112,16 @@ export class JsTranslator {
     this.genBucket[(SPACE_PSC << BUCKET_LG2) + bucketOf(did, pasid)]++;
   }
 
-  /** Page-selective in a domain (all PASIDs) for one 4 KiB page (am = 0), IH = 0. */
+  /** Page-selective in a domain (all PASIDs) for one 4 KiB page (am = 0), IH = 0: the set index
+   *  depends on the PASID, so every entry is looked at (as the core does in scalable mode). */
   invPage(did: number, addrHi: number, addrLo: number): void {
-    for (let s = 0; s < 3; s++) {
-      if (this.sizeCount[s] === 0) continue;
-      const lg2 = 12 + 9 * s, vLo = shrLo(addrHi, addrLo, lg2), vHi = shrHi(addrHi, lg2);
-      const base = this.tlbSet(vLo, vHi, lg2) * this.ways;
-      for (let w = 0; w < this.ways; w++) {
-        const e = (base + w) * T_WORDS, t = this.tlb;
-        if (t[e + T_LG2] === lg2 && t[e + T_VPN_LO] === vLo && t[e + T_VPN_HI] === vHi && this.tlbLive(e) && t[e + T_DID] === did) {
-          this.sizeCount[s]--;
-          t[e + T_LG2] = 0;
-        }
+    const t = this.tlb, n = this.ways << this.setsLg2;
+    for (let i = 0; i < n; i++) {
+      const e = i * T_WORDS, lg2 = t[e + T_LG2]!;
+      if (lg2 === 0 || t[e + T_DID] !== did || !this.tlbLive(e)) continue;
+      if (t[e + T_VPN_LO] === shrLo(addrHi, addrLo, lg2) && t[e + T_VPN_HI] === shrHi(addrHi, lg2)) {
+        this.sizeCount[(lg2 - 12) / 9]!--;
+        t[e + T_LG2] = 0;
       }
     }
     this.genDid[(SPACE_PSC << 16) + (did & 0xffff)]++;
@@ -133,8 +131,9 @@ export class JsTranslator {
     return g === this.genGlobal[space] && d === this.genDid[(space << 16) + did] && b === this.genBucket[(space << BUCKET_LG2) + bucketOf(did, pasid)];
   }
 
-  private tlbSet(vLo: number, vHi: number, lg2: number): number {
-    const h = vLo ^ ((vLo >>> 29) | (vHi << 3)) ^ Math.imul(lg2, 0x2545f491);
+  /** Set index: hash of the page number, its size and the (DID, PASID) bucket. */
+  private tlbSet(vLo: number, vHi: number, lg2: number, key: number): number {
+    const h = vLo ^ ((vLo >>> 29) | (vHi << 3)) ^ Math.imul(lg2, 0x2545f491) ^ Math.imul(key, 0x27d4eb2f);
     return this.setsLg2 ? Math.imul(h, 0x9e3779b1) >>> (32 - this.setsLg2) : 0;
   }
 
@@ -148,7 +147,7 @@ export class JsTranslator {
     for (let s = 0; s < 3; s++) {
       if (this.sizeCount[s] === 0) continue;
       const lg2 = 12 + 9 * s, vLo = shrLo(iHi, iLo, lg2), vHi = shrHi(iHi, lg2);
-      const base = this.tlbSet(vLo, vHi, lg2) * this.ways;
+      const base = this.tlbSet(vLo, vHi, lg2, bucketOf(did, pasid)) * this.ways;
       for (let w = 0; w < this.ways; w++) {
         const e = (base + w) * T_WORDS;
         if (t[e + T_LG2] !== lg2 || t[e + T_VPN_LO] !== vLo || t[e + T_VPN_HI] !== vHi || (t[e + T_PASID]! & ~FS_FLAG) !== pasid || t[e + T_DID] !== did || !this.tlbLive(e)) continue;
@@ -165,7 +164,7 @@ export class JsTranslator {
 
   private tlbInsert(did: number, sid: number, pasid: number, fs: boolean, iHi: number, iLo: number): void {
     const o = this.out, lg2 = o.pageLg2, t = this.tlb;
-    const vLo = shrLo(iHi, iLo, lg2), vHi = shrHi(iHi, lg2), base = this.tlbSet(vLo, vHi, lg2) * this.ways;
+    const vLo = shrLo(iHi, iLo, lg2), vHi = shrHi(iHi, lg2), base = this.tlbSet(vLo, vHi, lg2, bucketOf(did, pasid)) * this.ways;
     let victim = base * T_WORDS, oldest = 0xffffffff;
     for (let w = 0; w < this.ways; w++) {
       const e = (base + w) * T_WORDS;

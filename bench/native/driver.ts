@@ -1,8 +1,11 @@
 /**
- * Builds the native C baseline with the system C compiler (`$CC` or `cc`,
- * `-O2`) at bench time and drives it as a child process over the line
- * protocol documented in bench/native/main.c. Image and request lists travel
- * as files in a temporary directory; timings come back from the child.
+ * Builds the native C baselines with the system C compiler (`$CC` or `cc`,
+ * `-O2`) at bench time — `native` (lean.c, the reference every ratio
+ * divides by) and `native-plain` (translate.c, the earlier plainer
+ * baseline, reported beside it) — and drives each as a child process over
+ * the line protocol documented in bench/native/main.c. Image and request
+ * lists travel as files in a temporary directory; timings come back from
+ * the child.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,36 +15,42 @@ import { createInterface } from 'node:readline';
 import { packageRoot } from '../../host/src/core/load-node.js';
 import type { InvKind, LoadSpec, RunMode, RunResult, Target } from '../harness/target.js';
 
-/** Outcome of trying to build the baseline. */
-export type NativeBuild = { ok: true; binary: string; dir: string; compiler: string } | { ok: false; reason: string };
+/** The two native baselines: `lean` (lean.c) and `plain` (translate.c). */
+export type NativeVariant = 'lean' | 'plain';
 
-/** Compiles bench/native/main.c (which includes translate.c) into a temp dir. */
+/** Outcome of trying to build the baselines: the binary of each variant. */
+export type NativeBuild = { ok: true; binaries: Record<NativeVariant, string>; dir: string; compiler: string } | { ok: false; reason: string };
+
+/** Compiles bench/native/main.c twice (with lean.c and with translate.c) into a temp dir. */
 export function buildNative(compiler = process.env['CC'] ?? 'cc'): NativeBuild {
   const probe = spawnSync(compiler, ['--version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) return { ok: false, reason: `no C compiler (${compiler}): ${probe.error?.message ?? probe.stderr}` };
   const dir = mkdtempSync(join(tmpdir(), 'viommu-bench-'));
-  const binary = join(dir, 'viommu-native');
   const src = join(packageRoot(), 'bench', 'native', 'main.c');
-  const cc = spawnSync(compiler, ['-O2', '-std=c11', '-o', binary, src], { encoding: 'utf8' });
-  if (cc.status !== 0) {
-    rmSync(dir, { recursive: true, force: true });
-    return { ok: false, reason: `${compiler} -O2 failed: ${cc.stderr || cc.error?.message}` };
+  const binaries = { lean: join(dir, 'viommu-native'), plain: join(dir, 'viommu-native-plain') };
+  for (const [variant, binary] of Object.entries(binaries)) {
+    const cc = spawnSync(compiler, ['-O2', '-std=c11', ...(variant === 'lean' ? ['-DVIOMMU_LEAN'] : []), '-o', binary, src], { encoding: 'utf8' });
+    if (cc.status !== 0) {
+      rmSync(dir, { recursive: true, force: true });
+      return { ok: false, reason: `${compiler} -O2 failed: ${cc.stderr || cc.error?.message}` };
+    }
   }
-  return { ok: true, binary, dir, compiler: probe.stdout.split('\n')[0] ?? compiler };
+  return { ok: true, binaries, dir, compiler: probe.stdout.split('\n')[0] ?? compiler };
 }
 
 type Reply = Record<string, unknown> & { ok: boolean; error?: string };
 
-/** The native baseline as a bench target. */
+/** A native baseline as a bench target: `native` (lean) or `native-plain`. */
 export class NativeTarget implements Target {
-  readonly name = 'native';
+  readonly name: string;
   readonly modes: readonly RunMode[] = ['percall', 'batch', 'copy'];
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly waiting: Array<(line: string) => void> = [];
   private fileCounter = 0;
 
-  constructor(private readonly build: Extract<NativeBuild, { ok: true }>) {
-    this.child = spawn(build.binary, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+  constructor(private readonly build: Extract<NativeBuild, { ok: true }>, private readonly variant: NativeVariant = 'lean') {
+    this.name = variant === 'lean' ? 'native' : 'native-plain';
+    this.child = spawn(build.binaries[variant], [], { stdio: ['pipe', 'pipe', 'pipe'] });
     createInterface({ input: this.child.stdout }).on('line', (line) => this.waiting.shift()?.(line));
     this.child.on('exit', () => { for (const w of this.waiting.splice(0)) w('{"ok":false,"error":"native baseline exited"}'); });
   }
@@ -55,7 +64,7 @@ export class NativeTarget implements Target {
   }
 
   private writeTemp(bytes: Uint8Array): string {
-    const path = join(this.build.dir, `blob-${this.fileCounter++}.bin`);
+    const path = join(this.build.dir, `blob-${this.variant}-${this.fileCounter++}.bin`);
     writeFileSync(path, bytes);
     return path;
   }

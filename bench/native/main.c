@@ -1,11 +1,12 @@
 /*
- * Driver of the native baseline: a line protocol on stdin/stdout so the
- * bench harness (bench/native/driver.ts) can interleave it with the wasm core
- * and the JS baseline in the same run. The program times its own loops with
- * CLOCK_MONOTONIC, so pipe latency never enters a measurement.
+ * Driver of the native baselines: a line protocol on stdin/stdout so the
+ * bench harness (bench/native/driver.ts) can interleave them with the wasm
+ * core and the JS baseline in the same run. The program times its own loops
+ * with CLOCK_MONOTONIC, so pipe latency never enters a measurement.
  *
- * One translation unit (translate.c is included) so the batch loop may
- * inline the translation, as the wasm core's batch loop can.
+ * One translation unit (the implementation is included: lean.c with
+ * -DVIOMMU_LEAN, else translate.c) so the batch loop may inline the
+ * translation, as the wasm core's batch loop can.
  *
  * Commands (one per line; every reply is one JSON line):
  *   init <image-file> <ram-bytes> <sets-lg2> <ways>
@@ -23,7 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef VIOMMU_LEAN
+#include "lean.c"
+#else
 #include "translate.c"
+#endif
 
 #define SLOTS 8
 static uint32_t *req_words[SLOTS];
@@ -85,10 +90,7 @@ static void cmd_run(uint32_t slot, const char *mode, uint32_t passes) {
         ok += xl_translate_noinline(r[0], r[1], (uint64_t)r[3] << 32 | r[2], r[4], &o) == 0;
       }
     } else if (!strcmp(mode, "batch")) {
-      for (uint32_t i = 0; i < n; i++) {
-        const uint32_t *r = w + i * 8;
-        ok += translate_inline(r[0], r[1], (uint64_t)r[3] << 32 | r[2], r[4], &outs[i & 1023]) == 0;
-      }
+      ok += xl_batch(w, n, outs);
     } else {
       xlate_out o;
       for (uint32_t i = 0; i < n; i++) ok += copy_one(w + i * 8, &o) == 0;

@@ -2,7 +2,8 @@
  * Native C baseline of the translation hot path (see translate.h for the
  * contract). Cache structures copy the wasm core's (asm/assembly/cache/):
  * - IOTLB: 2^sets_lg2 sets x ways, 48-byte entries, LRU by a use tick, set
- *   index = hash(page number, page size); tags DID, PASID, page number, size;
+ *   index = hash(page number, page size, (DID, PASID) bucket); tags DID,
+ *   PASID, page number, size;
  * - one direct-mapped paging-structure cache of 4096 entries for every level
  *   and both formats (tag: format, DID, PASID, level, iova prefix);
  * - context cache indexed by source id; PASID cache of 4096 direct-mapped
@@ -96,8 +97,8 @@ void xl_inv_pasid(uint32_t did, uint32_t pasid) {
   gen_bucket[SPACE_PSC][bucket_of(did, pasid)]++;
 }
 
-static inline uint32_t tlb_set(uint64_t vpn, uint32_t lg2) {
-  uint32_t h = (uint32_t)vpn ^ (uint32_t)(vpn >> 29) ^ (lg2 * 0x2545f491u);
+static inline uint32_t tlb_set(uint64_t vpn, uint32_t lg2, uint32_t key) {
+  uint32_t h = (uint32_t)vpn ^ (uint32_t)(vpn >> 29) ^ (lg2 * 0x2545f491u) ^ (key * 0x27d4eb2fu);
   return geo.iotlb_sets_lg2 ? (h * 0x9e3779b1u) >> (32 - geo.iotlb_sets_lg2) : 0;
 }
 static inline tlb_entry *tlb_at(uint32_t set, uint32_t way) { return &tlb[set * geo.iotlb_ways + way]; }
@@ -105,18 +106,17 @@ static inline int tlb_live(const tlb_entry *e) {
   return e->lg2 && gens_live(SPACE_IOTLB, e->gen_g, e->gen_d, e->gen_b, e->did, e->pasid_key & ~FS_FLAG);
 }
 
-/* Page-selective in a domain (§6.5.2.3 G=11), every PASID; IH=0 also drops the domain's PSC entries. */
+/* Page-selective in a domain (§6.5.2.3 G=11), every PASID: the set index
+ * depends on the PASID, so every entry is looked at (as the core does in
+ * scalable mode); IH=0 also drops the domain's PSC entries. */
 void xl_inv_page(uint32_t did, uint64_t addr, uint32_t am) {
   uint64_t start = addr & ~((1ull << (12 + am)) - 1), last = start + ((1ull << (12 + am)) - 1);
-  for (uint32_t lg2 = 12; lg2 <= 30; lg2 += 9) {
-    if (!size_count[(lg2 - 12) / 9]) continue;
-    for (uint64_t vpn = start >> lg2; vpn <= last >> lg2; vpn++) {
-      uint32_t set = tlb_set(vpn, lg2);
-      for (uint32_t w = 0; w < geo.iotlb_ways; w++) {
-        tlb_entry *e = tlb_at(set, w);
-        if (e->lg2 == lg2 && e->vpn == vpn && tlb_live(e) && e->did == did) { size_count[(lg2 - 12) / 9]--; e->lg2 = 0; }
-      }
-    }
+  uint32_t n = geo.iotlb_ways << geo.iotlb_sets_lg2;
+  for (uint32_t i = 0; i < n; i++) {
+    tlb_entry *e = &tlb[i];
+    if (!e->lg2 || !tlb_live(e) || e->did != did) continue;
+    uint64_t page = e->vpn << e->lg2;
+    if (page <= last && start <= page + ((1ull << e->lg2) - 1)) { size_count[(e->lg2 - 12) / 9]--; e->lg2 = 0; }
   }
   gen_did[SPACE_PSC][did & 0xffff]++;
 }
@@ -125,7 +125,7 @@ static inline int tlb_lookup(uint32_t did, uint32_t pasid, uint64_t iova, xlate_
   for (uint32_t lg2 = 12; lg2 <= 30; lg2 += 9) {
     if (!size_count[(lg2 - 12) / 9]) continue;
     uint64_t vpn = iova >> lg2;
-    uint32_t set = tlb_set(vpn, lg2);
+    uint32_t set = tlb_set(vpn, lg2, bucket_of(did, pasid));
     for (uint32_t w = 0; w < geo.iotlb_ways; w++) {
       tlb_entry *e = tlb_at(set, w);
       if (e->lg2 != lg2 || e->vpn != vpn || (e->pasid_key & ~FS_FLAG) != pasid || e->did != did || !tlb_live(e)) continue;
@@ -143,7 +143,7 @@ static inline int tlb_lookup(uint32_t did, uint32_t pasid, uint64_t iova, xlate_
 
 static inline void tlb_insert(uint32_t did, uint32_t sid, uint32_t pasid, int fs, uint64_t iova, uint32_t lg2, uint64_t frame, uint32_t perms) {
   uint64_t vpn = iova >> lg2;
-  uint32_t set = tlb_set(vpn, lg2), oldest = 0xffffffffu;
+  uint32_t set = tlb_set(vpn, lg2, bucket_of(did, pasid)), oldest = 0xffffffffu;
   tlb_entry *victim = tlb_at(set, 0);
   for (uint32_t w = 0; w < geo.iotlb_ways; w++) {
     tlb_entry *e = tlb_at(set, w);
@@ -352,4 +352,14 @@ static inline uint32_t translate_inline(uint32_t sid, uint32_t pasid, uint64_t i
 
 __attribute__((noinline)) uint32_t xl_translate_noinline(uint32_t sid, uint32_t pasid, uint64_t iova, uint32_t access, xlate_out *out) {
   return translate_inline(sid, pasid, iova, access, out);
+}
+
+/* Translates n request records (BREQ layout) into outs[i % 1024]; returns how many succeeded. */
+uint32_t xl_batch(const uint32_t *w, uint32_t n, xlate_out *outs) {
+  uint32_t ok = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    const uint32_t *r = w + i * 8;
+    ok += translate_inline(r[0], r[1], (uint64_t)r[3] << 32 | r[2], r[4], &outs[i & 1023]) == 0;
+  }
+  return ok;
 }

@@ -1,11 +1,13 @@
 /*
- * Native C baseline of the core's hot path: scalable-mode context / PASID
+ * Native C baselines of the core's hot path: scalable-mode context / PASID
  * lookup, a set-associative IOTLB, per-level paging-structure caches and one
  * walker for VT-d second-stage (§9.8), x86 first-stage (§9.7) and nested
- * tables. The same algorithm, geometry and counters as the wasm core and the
+ * tables. Two implementations of this contract: translate.c (the plain one)
+ * and lean.c (the hit path written for speed); main.c builds with either.
+ * The same algorithm, geometry and counters as the wasm core and the
  * JS baseline (bench/js-baseline/translator.ts): the bench reports the
- * PTE-read and hit counts of all three side by side, and a test checks that C
- * and JS agree exactly.
+ * PTE-read and hit counts side by side, and a test checks that C and JS
+ * agree exactly.
  *
  * Only what the bench exercises is modelled: present/permission/reserved-bit
  * checks produce a non-zero fault value; nothing is recorded.
@@ -59,6 +61,8 @@ void xl_inv_global(void);
 void xl_inv_domain(uint32_t did);
 void xl_inv_pasid(uint32_t did, uint32_t pasid);
 void xl_inv_page(uint32_t did, uint64_t addr, uint32_t am);
+/* Translates n request records (the core's BREQ layout) into outs[i % 1024]; returns how many succeeded. */
+uint32_t xl_batch(const uint32_t *words, uint32_t n, xlate_out *outs);
 /* One translation behind a call the compiler may not inline (the per-call workloads). */
 uint32_t xl_translate_noinline(uint32_t sid, uint32_t pasid, uint64_t iova, uint32_t access, xlate_out *out);
 uint8_t *xl_ram(void);

@@ -1,12 +1,12 @@
 /**
  * Text renderings of a bench result: the terminal table printed at the end
  * of a run and the markdown report (docs/BENCH.md). Both show the same
- * numbers: ns per translation per target and ratios to native C.
+ * numbers: ns per translation per target and ratios to native C (`native`
+ * = the lean C baseline; `native-plain` = the plain one, reported beside).
  */
 import type { BenchResult, TargetCheck, TargetStats } from './schema.js';
-import { embeddingLines } from '../embedding.js';
 
-const LABELS = ['core', 'native', 'js', 'qemu'] as const;
+const LABELS = ['core', 'native', 'native-plain', 'js', 'qemu'] as const;
 
 /** Fixed-precision number, '-' when absent. */
 export function fmt(v: number | null | undefined, digits = 2): string {
@@ -19,11 +19,27 @@ function pad(rows: string[][]): string[] {
   return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
 }
 
+/** core / native-plain, from the medians (ratios are to `native`). */
+function overPlain(results: Record<string, TargetStats>): number | undefined {
+  const c = results['core'], p = results['native-plain'];
+  return c && p ? c.nsPerOp / p.nsPerOp : undefined;
+}
+
 function workloadRows(r: BenchResult): string[][] {
-  const rows = [['workload', 'core ns', 'native ns', 'js ns', 'core/C', 'js/C', 'hit %', 'PTE rd/op']];
+  const rows = [['workload', 'core ns', 'native ns', 'plain C ns', 'js ns', 'core/C', 'core/plain C', 'js/C', 'hit %', 'PTE rd/op']];
   for (const w of r.workloads) {
     const ref: TargetStats | undefined = w.results['core'] ?? w.results['native'] ?? w.results['js'];
-    rows.push([w.id, fmt(w.results['core']?.nsPerOp), fmt(w.results['native']?.nsPerOp), fmt(w.results['js']?.nsPerOp), fmt(w.ratios['core']), fmt(w.ratios['js']), fmt((ref?.hitRate ?? NaN) * 100, 1), fmt(ref?.pteReadsPerOp, 3)]);
+    rows.push([w.id, fmt(w.results['core']?.nsPerOp), fmt(w.results['native']?.nsPerOp), fmt(w.results['native-plain']?.nsPerOp), fmt(w.results['js']?.nsPerOp),
+      fmt(w.ratios['core']), fmt(overPlain(w.results)), fmt(w.ratios['js']), fmt((ref?.hitRate ?? NaN) * 100, 1), fmt(ref?.pteReadsPerOp, 3)]);
+  }
+  return rows;
+}
+
+function multiContextRows(r: BenchResult): string[][] {
+  const rows = [['contexts', 'pages each', 'core ns', 'native ns', 'plain C ns', 'js ns', 'core/C', 'core hit %']];
+  for (const p of r.multiContext) {
+    rows.push([`${p.contexts} ${p.kind}`, String(p.pagesPerContext), fmt(p.results['core']?.nsPerOp), fmt(p.results['native']?.nsPerOp), fmt(p.results['native-plain']?.nsPerOp),
+      fmt(p.results['js']?.nsPerOp), fmt(p.ratios['core']), fmt((p.results['core']?.hitRate ?? NaN) * 100, 1)]);
   }
   return rows;
 }
@@ -37,15 +53,24 @@ function sweepRows(r: BenchResult): string[][] {
 }
 
 function invRows(r: BenchResult): string[][] {
-  const rows = [['invalidation', 'cached', 'core ns', 'native ns', 'js ns']];
-  for (const p of r.invalidation) rows.push([p.kind, String(p.cachedEntries), fmt(p.nsPerCall['core'], 0), fmt(p.nsPerCall['native'], 0), fmt(p.nsPerCall['js'], 0)]);
+  const rows = [['invalidation', 'cached', 'core ns', 'native ns', 'plain C ns', 'js ns']];
+  for (const p of r.invalidation) rows.push([p.kind, String(p.cachedEntries), fmt(p.nsPerCall['core'], 0), fmt(p.nsPerCall['native'], 0), fmt(p.nsPerCall['native-plain'], 0), fmt(p.nsPerCall['js'], 0)]);
   return rows;
 }
 
 function checkRows(checks: TargetCheck[]): string[][] {
-  const rows = [['target', 'measured', 'limit', 'result']];
-  for (const c of checks) rows.push([c.description, fmt(c.measured), `${c.sense === 'max' ? '<=' : '>='} ${c.limit}`, c.pass === null ? 'n/a' : c.pass ? 'PASS' : 'MISS']);
+  const rows = [['id', 'target', 'measured', 'limit', 'result']];
+  for (const c of checks) {
+    const unit = c.unit ? ` ${c.unit}` : '';
+    rows.push([c.id, c.description, `${fmt(c.measured)}${c.measured === null ? '' : unit}`, `${c.sense === 'max' ? '<=' : '>='} ${c.limit}${unit}`, c.pass === null ? 'n/a' : c.pass ? 'PASS' : 'MISS']);
+  }
   return rows;
+}
+
+/** The numbers reported beside each target, one line per target that has some. */
+function besideLines(checks: TargetCheck[]): string[] {
+  const named = (o: Record<string, number> | undefined): string[] => Object.entries(o ?? {}).map(([k, v]) => `${k} ${fmt(v)}`);
+  return checks.filter((c) => c.beside || c.points || c.note).map((c) => `${c.id}: ${[...named(c.beside), ...named(c.points), ...(c.note ? [c.note] : [])].join('; ')}`);
 }
 
 /** Per-call vs batch API of the core (and native C) on the random-order hit workload. */
@@ -65,18 +90,16 @@ function copyLine(r: BenchResult): string {
   return `DMA copy through the batch API: ${Object.entries(w.results).map(([l, s]) => `${l} ${fmt(4096 / s.nsPerOp)} GB/s`).join(', ')}`;
 }
 
-function qiLine(r: BenchResult): string {
-  return 'missing' in r.qi ? `queued invalidation: not measured (${r.qi.missing})` : `queued invalidation: ${fmt(r.qi.descriptorsPerSecond / 1e6)} M descriptors/s (${r.qi.note})`;
-}
-
 /** The terminal table printed at the end of a run. */
 export function formatTable(r: BenchResult): string {
   const parts = [
     ...pad(workloadRows(r)), '',
     ...pad(sweepRows(r)), '',
     ...pad(invRows(r)), '',
-    apiLine(r), copyLine(r), qiLine(r), ...embeddingLines(r.embedding), '',
-    ...pad(checkRows(r.targets)),
+    ...pad(multiContextRows(r)), '',
+    apiLine(r), copyLine(r), ...r.probes.lines, '',
+    ...pad(checkRows(r.targets)), '',
+    ...besideLines(r.targets),
   ];
   if (r.meta.coreMissing) parts.push('', `wasm core missing: ${r.meta.coreMissing}`);
   return parts.join('\n');
@@ -95,31 +118,39 @@ export function formatMarkdown(r: BenchResult, plots: Record<string, string>): s
 
 Generated by \`viommu bench${m.quick ? ' --quick' : ''}\` on ${m.date} (${m.cpu}, ${m.cores} cores, ${m.platform}, Node ${m.node};
 load average ${fmt(m.loadAverage[0], 1)} at the start, ${fmt(m.loadAverage[1], 1)} at the end: absolute times are noisy under load, ratios less so).
-Native baseline: ${m.native}.
+Native baselines: ${m.native}.
 IOTLB geometry: ${1 << m.geometry.iotlbSetsLg2} sets x ${m.geometry.iotlbWays} ways (the core's default); paging-structure cache: 4096 entries shared by all levels, as in the core.
 ${m.coreMissing ? `\n**The wasm core could not be loaded: ${m.coreMissing}**\n` : ''}
 How to read it: every workload runs the same request list over the same guest image on every
 implementation, interleaved in rounds (${m.sizes.rounds} rounds x ${m.sizes.passes} passes of ${m.sizes.requests} requests);
-ratios are medians of per-round ratios to the native C baseline (\`bench/native/\`, the same
-walk and IOTLB algorithm compiled with \`cc -O2\`). \`js\` is the same algorithm in plain JavaScript
+ratios are medians of per-round ratios to the lean native C baseline \`native\`
+(\`bench/native/lean.c\`, compiled with \`cc -O2\`: translation inlined into the batch loop, IOTLB
+geometry in registers, one decoded-setup cache, epoch-stamped entries). \`native-plain\`
+(\`bench/native/translate.c\`, the earlier baseline: a call per cache, generations rechecked on every
+probe and fill) is reported beside it (\`core/plain C\`). \`js\` is the same algorithm in plain JavaScript
 (\`bench/js-baseline/\`); \`qemu\` models QEMU's IOTLB policy (\`bench/qemu-policy/\`, a JS model: its hit
 rates and PTE reads are the point, its ns only show the shape). The C and JS
-baselines copy the core's cache structures (set hash, LRU, shared paging-structure cache, generation
-counters), so all three report the same IOTLB hit and PTE-read counts on every workload (the smoke
-test checks it); the C and JS versions cache decoded context/PASID entries, the core caches the raw
-entries plus a decoded-setup cache in front of them (\`asm/assembly/cache/setup-cache.ts\`). The core's batch numbers include copying each request into the
-batch ring (results overwrite requests); its per-call numbers include reading the out-buffer.
-Invalidation costs are medians of single calls after filling the cache, minus an empty call timed
-the same way.
+baselines copy the core's cache structures (set hash mixing the (DID, PASID) key, LRU, shared
+paging-structure cache, generation counters), so all of them report the same IOTLB hit and PTE-read
+counts on every workload (the smoke test checks it). The core's batch numbers include copying each
+request into the batch ring (results overwrite requests); its per-call numbers include reading the
+out-buffer. Invalidation costs are medians of single calls after filling the cache, minus an empty
+call timed the same way. Probes (\`bench/probes/\`) measure the embedding layer through its public API.
 
 ## Targets
 
 ${mdTable(checkRows(r.targets))}
 
+${besideLines(r.targets).map((l) => `- ${l}`).join('\n')}
+
 ## Workloads
 
 ${mdTable(workloadRows(r))}
 ${plot('workloads', 'ratio to native C per workload')}
+## Many domains or PASIDs on the same IOVAs (uniform random, batch)
+
+${mdTable(multiContextRows(r))}
+
 ## Working-set sweep (uniform random, 4-level second stage, 4 KiB pages)
 
 ${mdTable(sweepRows(r))}
@@ -128,14 +159,12 @@ ${plot('sweep-ns', 'ns per translation vs working set')}${plot('sweep-hit', 'hit
 
 ${mdTable(invRows(r))}
 ${plot('invalidation', 'invalidation cost vs cached entries')}
-## API, DMA copy and queued invalidation
+## API, DMA copy and the embedding layer
 
 ${apiLine(r)}
 
 ${copyLine(r)}
 
-${qiLine(r)}
-
-${embeddingLines(r.embedding).join('\n')}
+${r.probes.lines.join('\n')}
 `;
 }

@@ -4,10 +4,8 @@
  * measured interleaved in the same run.
  */
 
-import type { EmbeddingResult } from '../embedding.js';
-
 /** Schema id written into every result. */
-export const BENCH_SCHEMA = 'wasm-viommu/bench/1';
+export const BENCH_SCHEMA = 'wasm-viommu/bench/2';
 
 /** One target's numbers on one workload (counters from its last round). */
 export interface TargetStats {
@@ -47,10 +45,19 @@ export interface InvPoint {
   nsPerCall: Record<string, number>;
 }
 
-/** Queued-invalidation throughput through MMIO, or why it is missing. */
+/** Queued-invalidation throughput through MMIO, or why it is missing (bench/embedding-qi.ts). */
 export type QiResult = { descriptorsPerSecond: number; descriptors: number; note: string } | { missing: string };
 
-/** One of the issue's targets, checked by the bench itself. */
+/** One point of the multi-context scaling: `contexts` domains or PASIDs touching the same pages. */
+export interface MultiContextPoint {
+  kind: 'domains' | 'pasids';
+  contexts: number;
+  pagesPerContext: number;
+  results: Record<string, TargetStats>;
+  ratios: Record<string, number>;
+}
+
+/** One of the issues' targets, checked by the bench itself. `id` names what it measures. */
 export interface TargetCheck {
   id: string;
   description: string;
@@ -59,7 +66,13 @@ export interface TargetCheck {
   /** 'max': measured must be <= limit; 'min': >= limit. */
   sense: 'max' | 'min';
   pass: boolean | null;
+  /** Unit of measured and limit (absent: a ratio or count). */
+  unit?: string;
   note?: string;
+  /** Related numbers reported beside the measured one. */
+  beside?: Record<string, number>;
+  /** Scaling points, by label. */
+  points?: Record<string, number>;
 }
 
 /** The whole result. */
@@ -76,7 +89,7 @@ export interface BenchResult {
     quick: boolean;
     sizes: { rounds: number; passes: number; requests: number; invReps: number };
     geometry: { iotlbSetsLg2: number; iotlbWays: number };
-    /** First line of `cc --version`, or why there is no native baseline. */
+    /** First line of `cc --version`, or why there are no native baselines (`native` = bench/native/lean.c, the reference of every ratio; `native-plain` = bench/native/translate.c). */
     native: string;
     /** Set when the wasm core could not be loaded. */
     coreMissing?: string;
@@ -84,8 +97,8 @@ export interface BenchResult {
   workloads: WorkloadResult[];
   sweep: SweepPoint[];
   invalidation: InvPoint[];
-  qi: QiResult;
-  /** The embedding API's costs (bench/embedding.ts). */
-  embedding?: EmbeddingResult | { missing: string };
+  multiContext: MultiContextPoint[];
+  /** What the probes (bench/probes/) measured beyond their target rows: raw numbers by suite, report lines. */
+  probes: { raw: Record<string, unknown>; lines: string[] };
   targets: TargetCheck[];
 }

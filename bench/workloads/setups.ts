@@ -118,3 +118,63 @@ export function requestsFor(setup: Setup, order: ArrayLike<number>, len = 1): Ui
   }
   return words;
 }
+
+/** How contexts differ in a multi-context setup: one device per domain, or one device with many PASIDs of one domain. */
+export type ContextKind = 'domains' | 'pasids';
+
+/** A setup where `contexts` translation contexts map the same IOVA pages. */
+export interface MultiSetup {
+  /** Short id, e.g. `domains-64`. */
+  id: string;
+  kind: ContextKind;
+  contexts: number;
+  pagesPerContext: number;
+  image: GuestImage;
+  ramSize: number;
+  rootTable: number;
+  /** Request records (BREQ layout) over (context, page) pairs in `order` (index = context * pagesPerContext + page). */
+  requests(order: ArrayLike<number>): Uint32Array;
+}
+
+/** First source id of the `domains` kind: one device per domain from bus 1 on. */
+const MULTI_SID_BASE = 0x100;
+
+/**
+ * `contexts` contexts all touching IOVA pages 0..pagesPerContext-1 (4 KiB,
+ * one shared page table onto the data area, so only the IOTLB's tags tell
+ * them apart): `domains` = devices 0x100 + i, each its own domain (DID i + 1)
+ * with a 4-level second-stage table, requests without PASID; `pasids` = one
+ * device with PASIDs 1..contexts of one domain (DID 1), first-stage tables,
+ * requests with PASID. What a guest with many VMs' devices or many SVA
+ * processes does to the IOTLB.
+ */
+export function buildMultiSetup(kind: ContextKind, contexts: number, pagesPerContext: number): MultiSetup {
+  if (!Number.isInteger(contexts) || contexts < 1 || contexts > 4096) throw new Error(`contexts must be an integer in 1..4096, got ${contexts}`);
+  if (!Number.isInteger(pagesPerContext) || pagesPerContext < 1) throw new Error(`pagesPerContext must be a positive integer, got ${pagesPerContext}`);
+  const image = new GuestImage(8 << 20);
+  const data = image.allocPages(DATA_BYTES / 4096, 21);
+  const table = new PageTableBuilder(image, kind === 'domains' ? 'ss' : 'fs', 4);
+  for (let k = 0; k < pagesPerContext; k++) table.map(IOVA_BASE + k * 4096, data + (k % (DATA_BYTES / 4096)) * 4096, 12);
+  const devices = kind === 'domains'
+    ? Array.from({ length: contexts }, (_, i) => ({ sid: MULTI_SID_BASE + i, ridPasid: 0, pasids: [{ pasid: 0, pgtt: PGTT_SS, did: i + 1, ssRoot: table.root, ssLevels: 4 }] }))
+    : [{ sid: BENCH_SID, ridPasid: 0, pasids: Array.from({ length: contexts }, (_, i) => ({ pasid: i + 1, pgtt: PGTT_FS, did: BENCH_DID, fsRoot: table.root, fsLevels: 4 })) }];
+  const rootTable = buildScalableRoot(image, devices);
+  return {
+    id: `${kind}-${contexts}`, kind, contexts, pagesPerContext, image, ramSize: Math.ceil(image.size / TWO_MIB) * TWO_MIB, rootTable,
+    requests(order) {
+      const words = new Uint32Array(order.length * REQ_WORDS);
+      for (let i = 0; i < order.length; i++) {
+        const c = Math.floor(order[i]! / pagesPerContext), k = order[i]! % pagesPerContext;
+        const [hi, lo] = splitU64(IOVA_BASE + k * 4096);
+        const r = i * REQ_WORDS;
+        words[r] = kind === 'domains' ? MULTI_SID_BASE + c : BENCH_SID;
+        words[r + 1] = kind === 'domains' ? 0 : c + 1;
+        words[r + 2] = lo;
+        words[r + 3] = hi;
+        words[r + 4] = kind === 'domains' ? ACC_READ : ACC_READ | ACC_PASID;
+        words[r + 5] = 1;
+      }
+      return words;
+    },
+  };
+}

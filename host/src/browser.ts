@@ -17,8 +17,10 @@
 export { createMachine, Machine, VTD_BASE, VTD_WINDOW, BAR_BASE, ECAM_BASE, type MachineConfig, type DeviceConfig, type MachineBacking } from './machine.js';
 /** The device kinds a machine config can name (`DeviceConfig.kind`) and what the registry builds. */
 export { DEVICE_KINDS, type DeviceKind, type DeviceOptions, type DeviceFactory, type ModelDevice } from './devices/registry.js';
-/** The WASM core: instantiation from bytes, a module or a URL, and its typed wrapper. */
-export { Core, loadCoreFrom, loadCoreFromSync, type CoreExports, type CoreSource, type Translation } from './core/core.js';
+/** The WASM core's typed wrapper. */
+export { Core, type CoreExports, type Translation } from './core/core.js';
+/** Instantiating the core from bytes, a module or a URL: standalone, or over an emulator's memory (docs/EMBEDDING.md §2). */
+export { loadCoreFrom, loadCoreFromSync, DEFAULT_STATE_BYTES, type CoreSource, type CoreMemoryOptions } from './core/load.js';
 /** The caches' live contents (`Core.cacheContents()`). */
 export type { CacheContents, IotlbEntry, ContextCacheEntry, PasidCacheEntry, PscEntry } from './core/cache-contents.js';
 /** Guest RAM of a core (`machine.ram`). */

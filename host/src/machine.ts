@@ -134,7 +134,8 @@ export class Machine {
       throw new Error(`ramMib: ${String(ramMib)} is not an integer in 2..16384`);
     }
     const core = config.core ?? (await loadDefaultCore());
-    if (!config.backing) addRam(core, ramMib);
+    // A core whose RAM is already there (an embedder mapped its own with core.mapRam) keeps it.
+    if (!config.backing && core.ramRegions().length === 0) addRam(core, ramMib);
     const ram = config.backing?.ram ?? new GuestMemory(core);
     const log = config.log ?? (() => {});
     const vtd = VtdUnit.create({ core, mem: ram, profile, onInterrupt: config.onInterrupt, log });

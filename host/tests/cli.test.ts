@@ -155,10 +155,12 @@ describe('viommu bench', () => {
   it('a target that could not be measured is named with the reason and what to do', () => {
     const result = {
       meta: { native: 'skipped: no C compiler (cc): spawnSync cc ENOENT', coreMissing: 'build/viommu.wasm not found' },
-      qi: { descriptorsPerSecond: 1, note: '' },
+      targets: [], probes: { raw: {}, lines: [] },
     } as unknown as BenchResult;
     const missing = missingTargets(result, true);
     expect(missing).toHaveLength(2);
+    const probeFailed = { ...result, targets: [{ id: 'ram-u64', measured: null, note: 'not measured: no machine' }] } as unknown as BenchResult;
+    expect(missingTargets(probeFailed, true)[2]).toBe('ram-u64: not measured: no machine');
     expect(missing[0]).toMatch(/^wasm core: build\/viommu\.wasm not found/);
     expect(missing[1]).toMatch(/"native" column is empty\): no C compiler \(cc\).*install a C compiler.*--no-native/);
     expect(missingTargets({ ...result, meta: { native: 'skipped: disabled (--no-native)' } } as unknown as BenchResult, false)).toEqual([]);

@@ -1,7 +1,7 @@
 /** The step-by-step scenario runner (host/src/scenario/replay.ts). */
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
-import { loadCoreFrom } from '../src/core/core.js';
+import { loadCoreFrom } from '../src/core/load.js';
 import { wasmPath } from '../src/core/load-node.js';
 import { bytesToHex, formatReplay, replayScenario, startReplay } from '../src/scenario/replay.js';
 import type { MsiMessage } from '../src/vtd/interrupts.js';

@@ -107,7 +107,7 @@ async function runBench(s: Session): Promise<void> {
   const out = byId('bench-result');
   fill(out, 'setting up…');
   const m = await benchMachine();
-  const n = Math.min(PAGES, m.core.exports.batchCapacity());
+  const n = Math.min(PAGES, m.core.unsafeExports.batchCapacity());
   const series = WORKLOADS.map((w) => ({ name: w.name, color: w.color, values: [] as number[] }));
   for (let r = 0; r < ROUNDS; r++) {
     WORKLOADS.forEach((w, i) => series[i]!.values.push(round(m, w, n)));

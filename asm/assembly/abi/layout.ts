@@ -299,10 +299,22 @@ export const ERR_UNALIGNED: i32 = -3;
 export const ERR_TOO_LARGE: i32 = -4;
 /** Too many RAM regions (MAX_RAM_REGIONS). */
 export const ERR_TOO_MANY: i32 = -5;
-/** memory.grow failed. */
+/** memory.grow failed, or the state region is full. */
 export const ERR_NO_MEMORY: i32 = -6;
+/** The region's bytes overlap the core's state region. */
+export const ERR_STATE: i32 = -7;
+/** The region's bytes are not inside the memory. */
+export const ERR_OUTSIDE: i32 = -8;
 /** Maximum number of RAM regions. */
 export const MAX_RAM_REGIONS: u32 = 16;
+
+// ---- state region (imports env.stateBase / env.stateBytes) -------------------
+/** Alignment of the state region's base and size. */
+export const STATE_ALIGN: u32 = 4096;
+/** Smallest bounded state region the core instantiates in (its caches and
+ *  tables at the default IOTLB geometry take ~3.8 MiB); what is left over
+ *  holds device buffers and larger IOTLBs. */
+export const STATE_BYTES_MIN: u32 = 4 << 20;
 
 // ---- batch ring ---------------------------------------------------------------
 /** u32 words per batch request record. */

@@ -23,9 +23,11 @@ export let ccLo: u64 = 0;
 /** qw1 of the last hit. */
 export let ccHi: u64 = 0;
 
-/** Allocate the cache (once): 65536 entries, one per source id. */
-export function ccInit(): void {
+/** Allocate the cache (once, at instantiation): 65536 entries, one per
+ *  source id. Returns false when the state region cannot hold it. */
+export function ccInit(): bool {
   table = heapAlloc(<u64>ENTRY_BYTES * 65536, 64);
+  return table != 0;
 }
 
 // @ts-ignore: decorator

@@ -24,23 +24,29 @@ export const SPACE_CTX: u32 = 2;
 export const SPACE_PASID: u32 = 3;
 const SPACES: u32 = 4;
 
-const globalGen = memory.data(<i32>SPACES * 4);
+let globalGen: usize = 0;
 // Per space: changes with every bump of any of its counters. An entry filled
 // at the current epoch (and global generation) is live without looking at
 // its DID and bucket generations.
-const epochs = memory.data(<i32>SPACES * 4);
-const epochWraps = memory.data(<i32>SPACES * 4);
+let epochs: usize = 0;
+let epochWraps: usize = 0;
 let didGen: usize = 0;
 let bucketGen: usize = 0;
 
-/** Allocate the per-DID and per-bucket arrays (once, at instantiation). */
-export function genInit(): void {
+/** Allocate the counters (once, at instantiation). Returns false when the
+ *  state region cannot hold them. */
+export function genInit(): bool {
+  globalGen = heapAlloc(<u64>SPACES * 4 * 3, 64);
   didGen = heapAlloc(<u64>SPACES * DID_COUNT * 4, 64);
   bucketGen = heapAlloc(<u64>SPACES << (BUCKET_LG2 + 2), 64);
+  if (globalGen == 0 || didGen == 0 || bucketGen == 0) return false;
+  epochs = globalGen + SPACES * 4;
+  epochWraps = epochs + SPACES * 4;
   for (let s: u32 = 0; s < SPACES; s++) {
     store<u32>(globalGen + (s << 2), 1);
     store<u32>(epochs + (s << 2), 1);
   }
+  return true;
 }
 
 /** The (DID, PASID) bucket index. */

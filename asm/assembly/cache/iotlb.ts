@@ -5,6 +5,14 @@
 // entries by it instead of the domain id) and whether they came from a
 // first-stage (or nested) walk. Only successful translations are inserted.
 // Replacement: least recently used way of the set.
+//
+// The set index hashes the page number and size with an index key: the
+// (DID, PASID) bucket (cache/gen.ts bucketOf), or (source id, PASID) where
+// entries are looked up by source id. So many domains or PASIDs touching
+// the same IOVAs spread over the sets instead of fighting for one set's
+// ways. An invalidation that does not name the key (a domain's pages for
+// every PASID in scalable mode, or any under QUIRK_IOTLB_BY_SID) scans the
+// table.
 
 import { heapAlloc } from '../mem/heap';
 import { QUIRK_IOTLB_BY_SID, QUIRK_IOTLB_FLUSH_WHEN_FULL, STAT_IOTLB_HITS, STAT_IOTLB_MISSES } from '../abi/layout';
@@ -15,24 +23,25 @@ import { dumpRecord } from './dump';
 
 // Entry layout (48 bytes).
 const E_DID = 0;      // u32 domain id
-const E_PASID = 4;    // u32 PASID key | FS_FLAG (E_DID and E_PASID load as one u64)
+const E_PASID = 4;    // u32 PASID key (with PRIV_FLAG; E_DID and E_PASID load as one u64)
 const E_EPOCH = 8;    // u32 generation epoch (cache/gen.ts genEpoch) when filled, 0 once dropped
 const E_SID = 34;     // u16 source id
 const E_VPN = 16;     // u64 page number at the entry's page size
 const E_FRAME = 24;   // u64 output page address
 const E_LG2 = 32;     // u8 page size log2, 0 = empty
-const E_PERMS = 33;   // u8 R/W/X, P_DIRTY
+const E_PERMS = 33;   // u8 R/W/X, P_DIRTY, P_NEAR_INTR or P_FAR, PERM_FS
 const E_GEN_G = 36;   // u32 global generation
 const E_GEN_D = 40;   // u32 DID generation
 const E_GEN_B = 44;   // u32 bucket generation
 const E_USE = 12;     // u32 last use tick (E_EPOCH and E_USE load as one u64)
 const ENTRY_BYTES: u32 = 48;
-/** PASID-key flag of entries from a first-stage or nested walk. */
-export const FS_FLAG: u32 = 0x8000_0000;
+/** E_PERMS flag of entries from a first-stage or nested walk (not a
+ *  permission: no walk result carries this bit). */
+const PERM_FS: u32 = 16;
 /** PASID-key flag of first-stage entries filled by a supervisor request:
  *  their permissions ignore U/S, so user requests must not hit them. */
 export const PRIV_FLAG: u32 = 0x4000_0000;
-const KEY_FLAGS: u32 = FS_FLAG | PRIV_FLAG;
+const KEY_FLAGS: u32 = PRIV_FLAG;
 
 const MAX_ENTRIES: u32 = 1 << 16;
 /** QUIRK_IOTLB_FLUSH_WHEN_FULL: QEMU's IOTLB size (VTD_IOTLB_MAX_SIZE). */
@@ -44,9 +53,12 @@ let fills: u32 = 0;
 let table: usize = 0;
 let setsLg2: u32 = 0;
 let ways: u32 = 0;
+let setShift: u32 = 32;
+let setMask: u32 = 0;
+let setStride: u32 = 0;
 let tick: u32 = 0;
 /** Entries held per page size (12, 21, 30): lookups skip absent sizes. */
-const sizeCount = memory.data(3 * 4);
+let sizeCount: usize = 0;
 
 /** Result of the last hit: output page address, permissions, size, DID. */
 export let hitFrame: u64 = 0;
@@ -58,17 +70,28 @@ export let hitLg2: u32 = 0;
 export let hitDid: u32 = 0;
 
 /** (Re)size the IOTLB: 2^sLg2 sets of w ways (sLg2 <= 12, 1 <= w <= 16).
- *  Empties it. Memory of a smaller earlier table is reused. */
-export function iotlbResize(sLg2: u32, w: u32): void {
+ *  Empties it. Memory of a smaller earlier table is reused. Returns false
+ *  (and changes nothing) when the state region cannot hold a larger one. */
+export function iotlbResize(sLg2: u32, w: u32): bool {
   const n = (<u32>1 << sLg2) * w;
+  if (sizeCount == 0) {
+    sizeCount = heapAlloc(3 * 4, 64);
+    if (sizeCount == 0) return false;
+  }
   if (table == 0 || n > (<u32>1 << setsLg2) * ways) {
-    table = heapAlloc(<u64>n * ENTRY_BYTES, 64);
+    const grown = heapAlloc(<u64>n * ENTRY_BYTES, 64);
+    if (grown == 0) return false;
+    table = grown;
   }
   setsLg2 = sLg2;
   ways = w;
+  setShift = 32 - sLg2;
+  setMask = (<u32>1 << sLg2) - 1;
+  setStride = w * ENTRY_BYTES;
   memory.fill(table, 0, <usize>(n * ENTRY_BYTES));
   memory.fill(sizeCount, 0, 12);
   fills = 0;
+  return true;
 }
 
 /** Number of entry slots (sets * ways). */
@@ -77,15 +100,30 @@ export function iotlbSlots(): u32 { return (<u32>1 << setsLg2) * ways; }
 // @ts-ignore: decorator
 @inline function sizeSlot(lg2: u32): u32 { return ((lg2 - 12) * 57) >> 9; } // 12, 21, 30 -> 0, 1, 2 (x/9)
 
+/** Index key of entries looked up by `id` (a DID, or a source id under
+ *  QUIRK_IOTLB_BEFORE_CONTEXT in legacy mode) and bare PASID key. */
 // @ts-ignore: decorator
-@inline function setOf(vpn: u64, lg2: u32): u32 {
-  const h = <u32>vpn ^ <u32>(vpn >> 29) ^ (lg2 * 0x2545f491);
-  return (h * 0x9e3779b1) >>> (32 - setsLg2) & ((<u32>1 << setsLg2) - 1);
+@inline export function indexKey(id: u32, bare: u32): u32 {
+  return bucketOf(id, bare);
 }
 
+/** An iotlbDropRange probe key meaning "unknown: scan". */
+export const NO_KEY: u32 = 0xffff_ffff;
+
+// The set of (vpn, lg2) under index key `key`, as a byte offset in the
+// table: setShift = 32 - setsLg2, setMask = sets - 1 (0 for one set: the
+// shift by 32 is then by 0 in wasm, and the mask clears it), setStride = the
+// bytes of a set.
 // @ts-ignore: decorator
-@inline function entryAt(set: u32, way: u32): usize {
-  return table + <usize>((set * ways + way) * ENTRY_BYTES);
+@inline function setIn(vpn: u64, lg2: u32, key: u32, shift: u32, mask: u32, stride: u32): u32 {
+  const h = <u32>vpn ^ <u32>(vpn >> 29) ^ (lg2 * 0x2545f491) ^ (key * 0x27d4eb2f);
+  return ((h * 0x9e3779b1) >>> shift & mask) * stride;
+}
+
+/** The first way of the set of (vpn, lg2) under index key `key`. */
+// @ts-ignore: decorator
+@inline function setBase(vpn: u64, lg2: u32, key: u32): usize {
+  return table + <usize>setIn(vpn, lg2, key, setShift, setMask, setStride);
 }
 
 /** Whether the entry at `e` holds a page and no invalidation covered it. */
@@ -131,32 +169,55 @@ export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u
 
 /** The live entry of (did, pasid) holding iova, or 0, without side effects
  *  (no LRU tick, no counter): iotlbTouch commits a hit. `bucket` is
- *  bucketOf(did, pasid without PRIV_FLAG). */
+ *  bucketOf(did, pasid without PRIV_FLAG), also the set-index key. */
 // @ts-ignore: decorator
 @inline export function iotlbProbe(did: u32, pasid: u32, bucket: u32, iova: u64): usize {
-  const gG = genGlobal(SPACE_IOTLB);
-  const epoch = genEpoch(SPACE_IOTLB);
-  const key = (<u64>pasid << 32) | did; // E_DID | E_PASID without FS_FLAG
-  const n = ways;
-  for (let slot: u32 = 0; slot < 3; slot++) {
-    if (load<u32>(sizeCount + (slot << 2)) == 0) continue;
-    const lg2 = 12 + 9 * slot;
-    const vpn = iova >> lg2;
-    let e = entryAt(setOf(vpn, lg2), 0);
-    // Nested ifs rather than || / && chains: V8 then branches instead of
-    // materialising each partial result.
-    for (let w: u32 = 0; w < n; w++, e += ENTRY_BYTES) {
-      if (load<u64>(e, E_VPN) == vpn) {
-        // PRIV_FLAG must match; live: filled at the current epoch (no
-        // generation changed since; an epoch wrap-around bumps the global
-        // generation), else by generations.
-        if (<u32>load<u8>(e, E_LG2) == lg2) {
-          if ((load<u64>(e, E_DID) & ~(<u64>FS_FLAG << 32)) == key) {
-            if (load<u32>(e, E_GEN_G) == gG) {
-              if (load<u32>(e, E_EPOCH) == epoch) return e;
-              if (load<u32>(e, E_GEN_D) == genDid(SPACE_IOTLB, did)) {
-                if (load<u32>(e, E_GEN_B) == genBucket(SPACE_IOTLB, bucket)) return e;
-              }
+  return iotlbProbeIn(genGlobal(SPACE_IOTLB), genEpoch(SPACE_IOTLB), did, pasid, bucket, iova);
+}
+/** The LRU use tick (the batch loop counts in a local and stores it back). */
+// @ts-ignore: decorator
+@inline export function iotlbTick(): u32 { return tick; }
+/** Store the LRU use tick back. */
+// @ts-ignore: decorator
+@inline export function iotlbSetTick(t: u32): void { tick = t; }
+
+/** iotlbProbe with the global generation `gG` and epoch given (what the
+ *  batch loop holds while nothing can change them). The three page sizes
+ *  are written out (constant shifts, no loop over sizes); a size with no
+ *  entry is skipped. */
+// @ts-ignore: decorator
+@inline export function iotlbProbeIn(gG: u32, epoch: u32, did: u32, pasid: u32, bucket: u32, iova: u64): usize {
+  const key = (<u64>pasid << 32) | did; // E_DID | E_PASID
+  let e: usize = 0;
+  if (load<u32>(sizeCount) != 0) e = probeSize(12, iova, key, gG, epoch, did, bucket);
+  if (e == 0) {
+    if (load<u32>(sizeCount, 4) != 0) e = probeSize(21, iova, key, gG, epoch, did, bucket);
+    if (e == 0) {
+      if (load<u32>(sizeCount, 8) != 0) e = probeSize(30, iova, key, gG, epoch, did, bucket);
+    }
+  }
+  return e;
+}
+
+// The live way of the set of iova's `lg2` page holding tag `key`, or 0.
+// @ts-ignore: decorator
+@inline function probeSize(lg2: u32, iova: u64, key: u64, gG: u32, epoch: u32, did: u32, bucket: u32): usize {
+  const vpn = iova >> lg2;
+  let e = table + <usize>setIn(vpn, lg2, bucket, setShift, setMask, setStride);
+  const end = e + <usize>setStride;
+  // Nested ifs rather than || / && chains: V8 then branches instead of
+  // materialising each partial result.
+  for (; e < end; e += ENTRY_BYTES) {
+    if (load<u64>(e, E_VPN) == vpn) {
+      // PRIV_FLAG must match; live: filled at the current epoch (no
+      // generation changed since; an epoch wrap-around bumps the global
+      // generation), else by generations.
+      if (<u32>load<u8>(e, E_LG2) == lg2) {
+        if (load<u64>(e, E_DID) == key) {
+          if (load<u32>(e, E_GEN_G) == gG) {
+            if (load<u32>(e, E_EPOCH) == epoch) return e;
+            if (load<u32>(e, E_GEN_D) == genDid(SPACE_IOTLB, did)) {
+              if (load<u32>(e, E_GEN_B) == genBucket(SPACE_IOTLB, bucket)) return e;
             }
           }
         }
@@ -164,6 +225,12 @@ export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u
     }
   }
   return 0;
+}
+
+/** Stamp entry `e` as used at LRU tick `t` (the batch loop's hit commit). */
+// @ts-ignore: decorator
+@inline export function iotlbStamp(e: usize, t: u32): void {
+  store<u32>(e, t, E_USE);
 }
 
 /** Commit a hit on entry `e`: LRU tick, hit counter. */
@@ -195,15 +262,16 @@ function touchAndKeep(e: usize): void {
 // QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_IOTLB_BY_SID: match by source id; each
 // entry's own DID decides its liveness.
 function lookupBySid(sid: u32, pasid: u32, iova: u64): bool {
+  const key = indexKey(sid, pasid & ~PRIV_FLAG);
   for (let slot: u32 = 0; slot < 3; slot++) {
     if (load<u32>(sizeCount + (slot << 2)) == 0) continue;
     const lg2 = 12 + 9 * slot;
     const vpn = iova >> lg2;
-    const set = setOf(vpn, lg2);
+    const set = setBase(vpn, lg2, key);
     for (let w: u32 = 0; w < ways; w++) {
-      const e = entryAt(set, w);
+      const e = set + <usize>(w * ENTRY_BYTES);
       if (<u32>load<u8>(e, E_LG2) != lg2 || load<u64>(e, E_VPN) != vpn) continue;
-      if ((load<u32>(e, E_PASID) & ~FS_FLAG) != pasid) continue; // PRIV_FLAG must match
+      if (load<u32>(e, E_PASID) != pasid) continue; // PRIV_FLAG must match
       if (<u32>load<u16>(e, E_SID) != sid || !live(e)) continue;
       touchAndKeep(e);
       return true;
@@ -214,14 +282,17 @@ function lookupBySid(sid: u32, pasid: u32, iova: u64): bool {
 }
 
 /** Insert a successful translation. `fs` marks first-stage/nested entries;
- *  `pasid` may carry PRIV_FLAG. The victim: the first dead way, else a live
- *  way with the same tag (DID or, with QUIRK_IOTLB_BY_SID, source id, plus
- *  PASID, page), else the least recently used way. `fresh`: the caller's
- *  probe for this tag just missed, so no live way has it. */
-export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64, lg2: u32, frame: u64, perms: u32, fresh: bool): void {
+/** Insert a successful translation. `fs` marks first-stage/nested entries;
+ *  `pasid` may carry PRIV_FLAG; `bySid`: the entry is looked up by source
+ *  id (its set-index key; QUIRK_IOTLB_BY_SID implies it). The victim: the
+ *  first dead way, else a live way with the same tag (DID or, with
+ *  QUIRK_IOTLB_BY_SID, source id, plus PASID, page), else the least
+ *  recently used way. `fresh`: the caller's probe for this tag just missed,
+ *  so no live way has it. */
+export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64, lg2: u32, frame: u64, perms: u32, fresh: bool, bySid: bool): void {
   if (quirk(QUIRK_IOTLB_FLUSH_WHEN_FULL)) flushIfFull();
   const vpn = iova >> lg2;
-  const bySid = quirk(QUIRK_IOTLB_BY_SID);
+  const tagBySid = quirk(QUIRK_IOTLB_BY_SID);
   const bare = pasid & ~PRIV_FLAG;
   const epoch = genEpoch(SPACE_IOTLB);
   if (genEpochWraps(SPACE_IOTLB) != wrapsSeen) {
@@ -230,12 +301,14 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   }
   const gG = genGlobal(SPACE_IOTLB);
   const gD = genDid(SPACE_IOTLB, did);
-  const gB = genBucket(SPACE_IOTLB, bucketOf(did, bare));
-  let e = entryAt(setOf(vpn, lg2), 0);
+  const bucket = bucketOf(did, bare);
+  const gB = genBucket(SPACE_IOTLB, bucket);
+  let e = setBase(vpn, lg2, bySid || tagBySid ? indexKey(sid, bare) : bucket);
+  const end = e + <usize>setStride;
   let victim = e;
   let oldest: u32 = 0xffff_ffff;
   let takesDeadWay = false;
-  for (let w: u32 = 0; w < ways; w++, e += ENTRY_BYTES) {
+  for (; e < end; e += ENTRY_BYTES) {
     // A way filled at the current epoch is live (no generation changed
     // since, and dropping a way zeroes its epoch).
     // (Separate ifs rather than && chains: V8 then branches instead of
@@ -246,19 +319,19 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
     }
     if (!fresh) {
       if (load<u64>(e, E_VPN) == vpn) {
-        const owner = bySid ? <u32>load<u16>(e, E_SID) == sid : load<u32>(e, E_DID) == did;
-        if (<u32>load<u8>(e, E_LG2) == lg2 && owner && (load<u32>(e, E_PASID) & ~FS_FLAG) == pasid) {
+        const owner = tagBySid ? <u32>load<u16>(e, E_SID) == sid : load<u32>(e, E_DID) == did;
+        if (<u32>load<u8>(e, E_LG2) == lg2 && owner && load<u32>(e, E_PASID) == pasid) {
           victim = e;
           break;
         }
       }
     }
-    // Least recently used, with masks rather than a branch: which way is
+    // Least recently used, with selects rather than a branch: which way is
     // oldest is unpredictable and a mispredicted branch costs more.
     const use = <u32>(epochUse >> 32);
-    const older = 0 - <u32>(use < oldest);
-    oldest = (use & older) | (oldest & ~older);
-    victim = (e & older) | (victim & ~older);
+    const older = use < oldest;
+    oldest = select<u32>(use, oldest, older);
+    victim = select<usize>(e, victim, older);
   }
   if (takesDeadWay) fills++;
   const oldLg2 = <u32>load<u8>(victim, E_LG2);
@@ -266,15 +339,17 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   countSize(lg2, 1);
   // Six 8-byte stores (field pairs per the layout above): fewer stores, and
   // later 8-byte loads of a pair never straddle two pending smaller stores.
-  store<u64>(victim, <u64>did | (<u64>(pasid | (fs ? FS_FLAG : 0)) << 32), E_DID);
+  store<u64>(victim, <u64>did | (<u64>pasid << 32), E_DID);
   store<u64>(victim, <u64>epoch | (<u64>(++tick) << 32), E_EPOCH);
   store<u64>(victim, vpn, E_VPN);
   store<u64>(victim, frame, E_FRAME);
-  store<u64>(victim, <u64>(lg2 & 0xff) | <u64>(perms & 0xff) << 8 | <u64>(sid & 0xffff) << 16 | <u64>gG << 32, E_LG2);
+  const flags = (perms & 0xff) | (fs ? PERM_FS : 0);
+  store<u64>(victim, <u64>(lg2 & 0xff) | <u64>flags << 8 | <u64>(sid & 0xffff) << 16 | <u64>gG << 32, E_LG2);
   store<u64>(victim, <u64>gD | (<u64>gB << 32), E_GEN_D);
 }
 
-function countSize(lg2: u32, delta: i32): void {
+// @ts-ignore: decorator
+@inline function countSize(lg2: u32, delta: i32): void {
   const p = sizeCount + (sizeSlot(lg2) << 2);
   store<u32>(p, <u32>(<i32>load<u32>(p) + delta));
 }
@@ -301,11 +376,12 @@ export const MATCH_ANY_PASID: u32 = 0xffff_ffff;
 
 /** Remove live entries of `did` (and `pasid` unless MATCH_ANY_PASID; only
  *  first-stage ones with fsOnly) whose page overlaps [start, last]. Probes the
- *  sets the range maps to, or scans the table when that is cheaper. With
- *  alias8 (QUIRK_PSI_ALIAS), 4 KiB page numbers are compared through QEMU
- *  7.2's 8-bit mask instead (a full scan). */
-export function iotlbDropRange(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alias8: bool, am: u32): void {
-  if (alias8) { scanAll(did, pasid, fsOnly, start, last, true, am); return; }
+ *  sets the range maps to under index key `key` (every entry that can match
+ *  has it), or scans the table when the key is NO_KEY or scanning is
+ *  cheaper. With alias8 (QUIRK_PSI_ALIAS), 4 KiB page numbers are compared
+ *  through QEMU 7.2's 8-bit mask instead (a full scan). */
+export function iotlbDropRange(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alias8: bool, am: u32, key: u32): void {
+  if (alias8 || key == NO_KEY || quirk(QUIRK_IOTLB_BY_SID)) { scanAll(did, pasid, fsOnly, start, last, alias8, am); return; }
   const sets = <u64>1 << setsLg2;
   for (let lg2: u32 = 12; lg2 <= 30; lg2 += 9) {
     if (load<u32>(sizeCount + (sizeSlot(lg2) << 2)) == 0) continue;
@@ -313,9 +389,9 @@ export function iotlbDropRange(did: u32, pasid: u32, fsOnly: bool, start: u64, l
     const end = last >> lg2;
     if (end - first >= sets) { scanAll(did, pasid, fsOnly, start, last, false, am); return; }
     for (let vpn = first; vpn <= end; vpn++) {
-      const set = setOf(vpn, lg2);
+      const set = setBase(vpn, lg2, key);
       for (let w: u32 = 0; w < ways; w++) {
-        const e = entryAt(set, w);
+        const e = set + <usize>(w * ENTRY_BYTES);
         if (<u32>load<u8>(e, E_LG2) == lg2 && load<u64>(e, E_VPN) == vpn) dropIf(e, did, pasid, fsOnly);
       }
     }
@@ -345,7 +421,7 @@ function dropIf(e: usize, did: u32, pasid: u32, fsOnly: bool): void {
   if (!live(e) || load<u32>(e, E_DID) != did) return;
   const key = load<u32>(e, E_PASID);
   if (pasid != MATCH_ANY_PASID && (key & ~KEY_FLAGS) != pasid) return;
-  if (fsOnly && (key & FS_FLAG) == 0) return;
+  if (fsOnly && (<u32>load<u8>(e, E_PERMS) & PERM_FS) == 0) return;
   countSize(<u32>load<u8>(e, E_LG2), -1);
   store<u8>(e, 0, E_LG2);
   store<u32>(e, 0, E_EPOCH);
@@ -380,7 +456,7 @@ export function iotlbDump(buf: usize, first: u32, max: u32): u32 {
     store<u8>(r, <u8>lg2, 24);
     store<u8>(r, load<u8>(e, E_PERMS) & 0xf, 25);
     store<u16>(r, load<u16>(e, E_SID), 26);
-    store<u32>(r, (key & FS_FLAG ? 1 : 0) | (key & PRIV_FLAG ? 2 : 0), 28);
+    store<u32>(r, ((<u32>load<u8>(e, E_PERMS) & PERM_FS) != 0 ? 1 : 0) | (key & PRIV_FLAG ? 2 : 0), 28);
   }
   return count;
 }

@@ -7,7 +7,6 @@ import { heapAlloc } from '../mem/heap';
 import { STAT_PASID_HITS, STAT_PASID_MISSES } from '../abi/layout';
 import { bump } from '../stats';
 import { bucketOf, bumpGlobal, genBucket, genDid, genGlobal, SPACE_PASID } from './gen';
-import { scDropAll } from './setup-cache';
 import { dumpRecord } from './dump';
 
 const PC_LG2: u32 = 12;
@@ -33,9 +32,11 @@ export let pcQ2: u64 = 0;
 /** FPD of the directory entry above the last hit. */
 export let pcDirFpd: bool = false;
 
-/** Allocate the cache (once). */
-export function pcInit(): void {
+/** Allocate the cache (once, at instantiation). Returns false when the
+ *  state region cannot hold it. */
+export function pcInit(): bool {
   table = heapAlloc(<u64>ENTRY_BYTES << PC_LG2, 64);
+  return table != 0;
 }
 
 // @ts-ignore: decorator
@@ -66,7 +67,8 @@ export function pcLookup(sid: u32, pasid: u32): bool {
 
 /** Cache a present, valid PASID entry. */
 export function pcInsert(sid: u32, pasid: u32, q0: u64, q1: u64, q2: u64, dirFpd: bool): void {
-  scDropAll();
+  // (No scDropAll: a decoded setup may outlive an entry evicted here; see
+  // cache/setup-cache.ts.)
   const e = slotOf(sid, pasid);
   const did = <u32>q1 & 0xffff;
   store<u64>(e, q0, E_Q0);

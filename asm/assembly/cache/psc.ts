@@ -31,10 +31,12 @@ export let pscTable: u64 = 0;
 /** Accumulated permissions of the last hit. */
 export let pscPerms: u32 = 0;
 
-/** Allocate the cache (once). */
-export function pscInit(): void {
+/** Allocate the cache (once, at instantiation). Returns false when the
+ *  state region cannot hold it. */
+export function pscInit(): bool {
   table = heapAlloc(<u64>ENTRY_BYTES << PSC_LG2, 64);
   pscDropAll();
+  return table != 0;
 }
 
 // @ts-ignore: decorator
@@ -71,8 +73,23 @@ let memoGen: u32 = 0;
   return load<u32>(e, E_GEN_B) == genBucket(SPACE_PSC, bucketOf(did, pasid));
 }
 
-/** Look up the cached entry at `level` for iova. On a hit sets pscTable/pscPerms. */
-export function pscLookup(fmt: u32, did: u32, pasid: u32, level: i32, iova: u64): bool {
+/** Whether the remembered last hit is the entry at `level` for iova (sets
+ *  pscTable/pscPerms then), without counting: pscLookup's first step, for a
+ *  caller that counts the hit once it uses it. */
+// @ts-ignore: decorator
+@inline export function pscRemembered(fmt: u32, did: u32, pasid: u32, level: i32, iova: u64): bool {
+  if ((iova >> (12 + 9 * <u64>level)) != memoPrefix) return false;
+  if ((<u32>(keyOf(fmt, pasid, level) == memoKey) & <u32>(did == memoDid) & <u32>(memoEpoch == genEpoch(SPACE_PSC)) &
+      <u32>(memoGen == genGlobal(SPACE_PSC))) == 0) return false;
+  pscTable = memoTable;
+  pscPerms = memoPerms;
+  return true;
+}
+
+/** Look up the cached entry at `level` for iova. On a hit sets pscTable/pscPerms.
+ *  (The remembered last hit inline, the slot out of line.) */
+// @ts-ignore: decorator
+@inline export function pscLookup(fmt: u32, did: u32, pasid: u32, level: i32, iova: u64): bool {
   const key = keyOf(fmt, pasid, level);
   const prefix = iova >> (12 + 9 * <u64>level);
   // (Nested ifs: V8 branches rather than materialising partial results.)
@@ -85,6 +102,11 @@ export function pscLookup(fmt: u32, did: u32, pasid: u32, level: i32, iova: u64)
       return true;
     }
   }
+  return lookupSlot(did, pasid, key, prefix);
+}
+
+// pscLookup past the remembered hit.
+function lookupSlot(did: u32, pasid: u32, key: u32, prefix: u64): bool {
   const e = slotOf(did, key, prefix);
   if (hitAt(e, key, did, prefix, pasid)) {
     pscTable = load<u64>(e, E_TABLE);

@@ -1,17 +1,22 @@
 // Decoded-setup cache (a model-internal memo, not a VT-d cache): what a
-// scalable-mode lookup (ctx/scalable.ts) concluded for a request class —
+// scalable-mode lookup (ctx/scalable.ts) or a legacy one (ctx/legacy.ts,
+// translated contexts only) concluded for a request class —
 // translation kind, domain, effective PASID, FPD/PRE, table roots, widths,
 // privilege — so that a request whose context entry and PASID entry both
 // hit their caches skips re-decoding them (reserved/PGTT/SRE/ERE checks).
 //
-// It never changes what a request sees: an entry is only stored after a
-// successful lookup through the context and PASID caches, and every change
-// to either of those caches (insert, flag change, any invalidation) or to
-// the configuration bumps one epoch that invalidates every entry here. So an
-// entry is used only while the two cache entries it was decoded from are
-// still there, unchanged — exactly when the full lookup would hit both and
-// decide the same. Its users bump the context- and PASID-cache hit counters
-// as the full lookup would.
+// An entry is only stored after a successful lookup through the context
+// (and, scalable, PASID) caches, and every context-cache change (insert,
+// flag change), every invalidation of either cache and every configuration
+// change bumps one epoch that invalidates every entry here. So an entry
+// decides what the full lookup through the cached entries would decide.
+// It may outlive the PASID-cache entry it was decoded from when another
+// (source id, PASID) evicts that one from its direct-mapped slot: it then
+// acts as a larger PASID cache, which the spec allows (a cached entry may be
+// used until an invalidation covers it), and many PASIDs whose slots
+// collide do not empty every setup at each refill (the context cache has a
+// slot per source id: it never evicts). Its users bump the context- and
+// PASID-cache hit counters as a hit in both.
 
 import { heapAlloc } from '../mem/heap';
 import { ACC_EXEC, ACC_PASID, ACC_PRIV, ACC_TRANSLATION_REQ } from '../abi/layout';
@@ -30,7 +35,7 @@ const E_SS_AW = 40;   // u32 second-stage AW encoding
 const E_FS_TOP = 44;  // i32 first-stage top level
 const E_TAG = 48;     // u32 IOTLB PASID key (effective PASID | PRIV_FLAG for supervisor first stage)
 const E_BUCKET = 52;  // u32 IOTLB generation bucket of (DID, PASID)
-const E_WIDTH = 56;   // u32 input width: canonical bits (first stage) or address bits (second stage)
+const E_WIDTH = 56;   // u32 input-width check: shift | bias << 8 (scInputOk)
 const ENTRY_BYTES: u32 = 64;
 const VALID: u32 = 0x8000_0000;
 
@@ -44,6 +49,8 @@ export const SF_SSEE: u32 = 1 << 10;
 export const SF_PRIV: u32 = 1 << 11;
 /** Setup flag: PASID-entry WPE. */
 export const SF_WPE: u32 = 1 << 12;
+/** Setup flag: a legacy-mode setup (root/context entries, no PASID cache). */
+export const SF_LEGACY: u32 = 1 << 13;
 /** Mask of the kind (XK_*) in the flags word. */
 export const SF_KIND_MASK: u32 = 0xff;
 
@@ -54,9 +61,11 @@ let setupEpoch: u32 = 1;
 // @ts-ignore: decorator
 @inline export function scEpoch(): u32 { return setupEpoch; }
 
-/** Allocate the cache (once). */
-export function scInit(): void {
+/** Allocate the cache (once, at instantiation). Returns false when the
+ *  state region cannot hold it. */
+export function scInit(): bool {
   table = heapAlloc(<u64>ENTRY_BYTES << SC_LG2, 64);
+  return table != 0;
 }
 
 /** Forget every entry in O(1). Called on any change of the context or
@@ -97,7 +106,7 @@ export function scDropAll(): void {
 
 /** Store a successful lookup's result. */
 export function scStore(sid: u32, pasid: u32, access: u32, flags: u32, did: u32, eff: u32, ssRoot: u64, ssAw: u32, fsRoot: u64, fsTop: i32,
-  tag: u32, bucket: u32, width: u32): void {
+  tag: u32, bucket: u32, width: u32, canonical: bool): void {
   const p = (access & ACC_PASID) != 0 ? pasid : 0;
   const e = slotOf(sid, p);
   store<u32>(e, keyOf(sid, access), E_KEY);
@@ -112,7 +121,11 @@ export function scStore(sid: u32, pasid: u32, access: u32, flags: u32, did: u32,
   store<i32>(e, fsTop, E_FS_TOP);
   store<u32>(e, tag, E_TAG);
   store<u32>(e, bucket, E_BUCKET);
-  store<u32>(e, width, E_WIDTH);
+  // Input width as one check (scInputOk): canonical addresses (first stage)
+  // have bits 63..width-1 all equal, so (iova as i64) >> (width - 1) is 0
+  // or -1, and + 1 is at most 1; others need (iova as i64) >> width == 0.
+  // (Widths are at most 57: the shift never wraps.)
+  store<u32>(e, canonical ? (width - 1) | (1 << 8) : width, E_WIDTH);
 }
 
 /** Flags word (kind | SF_*) of entry `e`. */
@@ -142,6 +155,11 @@ export function scStore(sid: u32, pasid: u32, access: u32, flags: u32, did: u32,
 /** IOTLB generation bucket of entry `e`. */
 // @ts-ignore: decorator
 @inline export function scBucket(e: usize): u32 { return load<u32>(e, E_BUCKET); }
-/** Input width of entry `e` (canonical bits for first stage, else address bits). */
+/** Whether `iova` passes entry `e`'s input-width check (canonical for a
+ *  first-stage setup, below the address width for a second-stage one). */
 // @ts-ignore: decorator
-@inline export function scWidth(e: usize): u32 { return load<u32>(e, E_WIDTH); }
+@inline export function scInputOk(e: usize, iova: u64): bool {
+  const w = load<u32>(e, E_WIDTH);
+  const bias = <u64>(w >> 8);
+  return <u64>((<i64>iova >> <i64>(w & 63)) + <i64>bias) <= bias;
+}

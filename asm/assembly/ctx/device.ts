@@ -9,7 +9,7 @@ import { cfg } from '../cfg';
 import { bucketOf } from '../cache/gen';
 import { PRIV_FLAG } from '../cache/iotlb';
 import { awBits } from '../spec/context-entry';
-import { scEpoch, scFlags, scDid, scEff, scFsRoot, scFsTop, scSsAw, scSsRoot, scStore, SF_FPD, SF_KIND_MASK, SF_PRE, SF_PRIV, SF_SSEE, SF_WPE } from '../cache/setup-cache';
+import { scEpoch, scFlags, scDid, scEff, scFsRoot, scFsTop, scSsAw, scSsRoot, scStore, SF_FPD, SF_KIND_MASK, SF_LEGACY, SF_PRE, SF_PRIV, SF_SSEE, SF_WPE } from '../cache/setup-cache';
 
 /** Translation kind: second stage only (legacy TT=00/01, PGTT=010). */
 export const XK_SS: u32 = 0;
@@ -98,23 +98,30 @@ export function dcSetPre(pre: bool): void { dcPre = pre; }
 /** Record the effective PASID. */
 export function dcSetPasid(pasid: u32): void { dcPasid = pasid; }
 
-/** Store the current setup (after a successful lookup) for (sid, pasid, access class). */
-export function dcSave(sid: u32, pasid: u32, access: u32): void {
+/** Store the current setup (after a successful lookup) for (sid, pasid,
+ *  access class); `legacy`: a legacy-mode (context-entry) setup. */
+export function dcSave(sid: u32, pasid: u32, access: u32, legacy: bool): void {
   const flags = dcKind | (dcFpd ? SF_FPD : 0) | (dcPre ? SF_PRE : 0) | (dcSsee ? SF_SSEE : 0) |
-    (dcPriv ? SF_PRIV : 0) | (dcWpe ? SF_WPE : 0);
+    (dcPriv ? SF_PRIV : 0) | (dcWpe ? SF_WPE : 0) | (legacy ? SF_LEGACY : 0);
   const fs = dcKind == XK_FS || dcKind == XK_NESTED;
   const tag = fs && dcPriv ? dcPasid | PRIV_FLAG : dcPasid;
   const ssBits = awBits(dcSsAw);
   const width = fs ? (dcFsTop == 4 ? 57 : 48) : ssBits < cfg(CFG_MGAW) ? ssBits : cfg(CFG_MGAW);
-  scStore(sid, pasid, access, flags, dcDid, dcPasid, dcSsRoot, dcSsAw, dcFsRoot, dcFsTop, tag, bucketOf(dcDid, dcPasid), width);
+  scStore(sid, pasid, access, flags, dcDid, dcPasid, dcSsRoot, dcSsAw, dcFsRoot, dcFsTop, tag, bucketOf(dcDid, dcPasid), width, fs);
 }
 
 /** Load the setup of decoded-setup cache entry `e` (instead of dcReset
  *  and a lookup); `hasPasid`: the request carries a PASID. */
-export function dcRestore(e: usize, hasPasid: bool): void {
+// @ts-ignore: decorator
+@inline export function dcRestore(e: usize, hasPasid: bool): void {
   // Still loaded from this entry (same slot, same epoch: same content;
   // hasPasid is part of the entry's key)?
   if ((<u32>(e == dcOwner) & <u32>(dcOwnerEpoch == scEpoch())) != 0) return;
+  dcLoad(e, hasPasid);
+}
+
+// dcRestore when the fields are not loaded from `e` yet.
+function dcLoad(e: usize, hasPasid: bool): void {
   dcOwner = e;
   dcOwnerEpoch = scEpoch();
   const f = scFlags(e);

@@ -7,10 +7,19 @@ import { cfg, quirk } from '../cfg';
 import { ramOffset } from '../mem/ram';
 import { bump } from '../stats';
 import { ccHi, ccInsert, ccLo, ccLookup } from '../cache/context-cache';
+import { STAT_CTX_HITS } from '../abi/layout';
 import { ROOT_P, ROOT_CTP_MASK, rootEntryOffset, rootReserved } from '../spec/root-entry';
 import { awSupported, CTX_ENTRY_BYTES, CTX_FPD, CTX_P, ctxAw, ctxDid, ctxReserved, ctxSsptr, ctxTt, TT_ALL, TT_PASSTHROUGH } from '../spec/context-entry';
 import { FR_CTX_ACCESS, FR_CTX_INVALID, FR_CTX_NP, FR_CTX_RSVD, FR_ROOT_ACCESS, FR_ROOT_NP, FR_ROOT_RSVD } from '../spec/fault-reasons';
-import { dcNoteFpd, dcSetPt, dcSetSs, rootAddr } from './device';
+import { dcNoteFpd, dcRestore, dcSetPt, dcSetSs, rootAddr } from './device';
+
+/** Take the setup from decoded-setup cache entry `e` (a legacy one, stored
+ *  by translate.ts after a lookup through the context cache): it stands for
+ *  a context-cache hit that would decide the same, so it counts as one. */
+export function restoreLegacy(e: usize): void {
+  bump(STAT_CTX_HITS);
+  dcRestore(e, false);
+}
 
 /** The TT field of the context entry found by the last lookupLegacy. */
 export let lastTt: u32 = 0;

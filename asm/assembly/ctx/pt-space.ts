@@ -22,10 +22,12 @@ const BITMAP_BYTES: u64 = 65536 / 8;
 let known: usize = 0;
 let identity: usize = 0;
 
-/** Allocate the two per-source-id bitmaps (once). */
-export function ptsInit(): void {
+/** Allocate the two per-source-id bitmaps (once, at instantiation).
+ *  Returns false when the state region cannot hold them. */
+export function ptsInit(): bool {
   known = heapAlloc(BITMAP_BYTES, 64);
   identity = heapAlloc(BITMAP_BYTES, 64);
+  return known != 0 && identity != 0;
 }
 
 // @ts-ignore: decorator

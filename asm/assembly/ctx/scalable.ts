@@ -32,7 +32,8 @@ import { dcKind, dcNoteFpd, dcRestore, dcSave, dcSetFs, dcSetPasid, dcSetPre, dc
 /** Take the setup from decoded-setup cache entry `e` (cache/setup-cache.ts):
  *  it stands for a context-cache hit and a PASID-cache hit that would decide
  *  the same, so it counts as both. */
-export function restoreScalable(e: usize, hasPasid: bool): void {
+// @ts-ignore: decorator
+@inline export function restoreScalable(e: usize, hasPasid: bool): void {
   bump(STAT_CTX_HITS);
   bump(STAT_PASID_HITS);
   dcRestore(e, hasPasid);
@@ -45,7 +46,7 @@ export function restoreScalable(e: usize, hasPasid: bool): void {
 export function lookupScalableSaved(sid: u32, pasid: u32, access: u32): u32 {
   const fr = lookupScalable(sid, pasid, access);
   // (The fast path probes the IOTLB by DID and skips the pass-through address space.)
-  if (fr == 0 && dcKind != XK_PT && !quirk(QUIRK_NO_PASID_CACHE | QUIRK_PT_STICKY | QUIRK_IOTLB_BY_SID)) dcSave(sid, pasid, access);
+  if (fr == 0 && dcKind != XK_PT && !quirk(QUIRK_NO_PASID_CACHE | QUIRK_PT_STICKY | QUIRK_IOTLB_BY_SID)) dcSave(sid, pasid, access, false);
   return fr;
 }
 

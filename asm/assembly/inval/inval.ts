@@ -3,13 +3,13 @@
 // PASID-selective scopes bump generation counters (cache/gen.ts) and never
 // scan a cache; page-selective scopes probe only the sets the pages map to.
 
-import { QUIRK_PSI_ALIAS, QUIRK_PSI_ALL_FS, STAT_INVALIDATIONS } from '../abi/layout';
+import { PASID_NONE, QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_PSI_ALIAS, QUIRK_PSI_ALL_FS, STAT_INVALIDATIONS } from '../abi/layout';
 import { quirk } from '../cfg';
 import { bump } from '../stats';
 import { bumpBucket, bumpDid, SPACE_CTX, SPACE_IOTLB, SPACE_PASID, SPACE_PSC } from '../cache/gen';
 import { ccDropAll, ccDropSid } from '../cache/context-cache';
 import { pcDropAll } from '../cache/pasid-cache';
-import { iotlbDropAll, iotlbDropFsOfDomain, iotlbDropRange, MATCH_ANY_PASID } from '../cache/iotlb';
+import { indexKey, iotlbDropAll, iotlbDropFsOfDomain, iotlbDropRange, MATCH_ANY_PASID, NO_KEY } from '../cache/iotlb';
 import { pscDropAll } from '../cache/psc';
 import { rootTtm } from '../ctx/device';
 import { ptsEvent } from '../ctx/pt-space';
@@ -86,7 +86,10 @@ function pageRange(addr: u64, am: u32): void {
 export function invIotlbPage(did: u32, addr: u64, am: u32, ih: u32): void {
   bump(STAT_INVALIDATIONS);
   pageRange(addr, am);
-  iotlbDropRange(did, MATCH_ANY_PASID, false, rangeStart, rangeLast, quirk(QUIRK_PSI_ALIAS), am);
+  // Legacy mode: every entry of the domain carries PASID_NONE, so the sets
+  // of the range are known; in scalable mode (every PASID) the table is scanned.
+  const key = rootTtm == 0 && !quirk(QUIRK_IOTLB_BEFORE_CONTEXT) ? indexKey(did, PASID_NONE) : NO_KEY;
+  iotlbDropRange(did, MATCH_ANY_PASID, false, rangeStart, rangeLast, quirk(QUIRK_PSI_ALIAS), am, key);
   if (quirk(QUIRK_PSI_ALL_FS)) iotlbDropFsOfDomain(did);
   if (ih == 0) bumpDid(SPACE_PSC, did);
 }
@@ -105,7 +108,7 @@ export function invPasidIotlb(did: u32, pasid: u32): void {
 export function invPasidIotlbPage(did: u32, pasid: u32, addr: u64, am: u32, ih: u32): void {
   bump(STAT_INVALIDATIONS);
   pageRange(addr, am);
-  iotlbDropRange(did, pasid, true, rangeStart, rangeLast, false, am);
+  iotlbDropRange(did, pasid, true, rangeStart, rangeLast, false, am, indexKey(did, pasid));
   if (ih == 0) bumpBucket(SPACE_PSC, did, pasid);
 }
 

@@ -32,11 +32,20 @@ export const P_DIRTY: u32 = 8;
 /** IOTLB-entry bit: the page overlaps the interrupt address range
  *  0xFEE00000-0xFEEFFFFF, so a hit needs the interrupt-range check. */
 export const P_NEAR_INTR: u32 = 32;
+/** IOTLB-entry bit: the page does not overlap the interrupt range (the
+ *  fast path's test: a bit it needs, like R or W). */
+export const P_FAR: u32 = 64;
 /** Permission bit (first stage, nested): the current table page is
  *  writable through the second stage (A/D updates allowed). */
 const P_TW: u32 = 16;
 /** PSC format tag: second stage. */
 const PSC_SS: u32 = 0;
+/** The paging-structure caches' format tag of second-stage entries. */
+export const PSC_SS_FORMAT: u32 = PSC_SS;
+/** First byte of the interrupt address range (§3.15). */
+export const INTR_START: u64 = 0xfee0_0000;
+/** Last byte of the interrupt address range (§3.15). */
+export const INTR_LAST: u64 = 0xfeef_ffff;
 /** PSC format tag: first stage. */
 const PSC_FS: u32 = 1;
 

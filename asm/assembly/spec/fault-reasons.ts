@@ -120,18 +120,11 @@ export const FR_SM_INTR_ADDR: u32 = 0x87;
 // QUIRK_RSVD_CTX_UNQUALIFIED). Scalable: context-level faults after the entry
 // was read (0x41-0x48), PASID-level faults after an entry was read, every walk
 // fault; access errors of root/context/PASID structures are not qualified.
-const QUALIFIED_RANGES = memory.data<u8>([
-  0x02, 0x07, 0x0b, 0x0e, 0x41, 0x48, 0x51, 0x52,
-  0x59, 0x5d, 0x70, 0x7d, 0x80, 0x87, 0x90, 0x91,
-]);
-const QUALIFIED_RANGE_COUNT: u32 = 8;
+// @ts-ignore: decorator
+@inline function within(fr: u32, start: u32, last: u32): u32 { return <u32>(fr - start <= last - start); }
 
 /** Whether an FPD on the path suppresses fault `fr` (§7.1.3 "qualified"). */
 export function isQualified(fr: u32): bool {
-  for (let i: u32 = 0; i < QUALIFIED_RANGE_COUNT; i++) {
-    const start = <u32>load<u8>(QUALIFIED_RANGES + (i << 1));
-    const last = <u32>load<u8>(QUALIFIED_RANGES + (i << 1) + 1);
-    if (fr >= start && fr <= last) return true;
-  }
-  return false;
+  return (within(fr, 0x02, 0x07) | within(fr, 0x0b, 0x0e) | within(fr, 0x41, 0x48) | within(fr, 0x51, 0x52) |
+    within(fr, 0x59, 0x5d) | within(fr, 0x70, 0x7d) | within(fr, 0x80, 0x87) | within(fr, 0x90, 0x91)) != 0;
 }

@@ -44,7 +44,8 @@ export const SNP_IGNORED: u32 = 2;
  *  at or above haw, bit 62, SNP per `snpPolicy`, PS in a PML4E/PML5E (the
  *  top-level entry of 4/5-level tables) or at a size CAP.SLLPS does not
  *  allow, address bits below a superpage's size. */
-export function ssReserved(pte: u64, level: i32, haw: u32, sllps: u32, snpPolicy: u32): bool {
+// @ts-ignore: decorator
+@inline export function ssReserved(pte: u64, level: i32, haw: u32, sllps: u32, snpPolicy: u32): bool {
   // (Nested ifs rather than && / || chains: V8 branches instead of
   // materialising partial results; this runs once per entry read.)
   if ((pte & SS_BIT62) != 0) return true;

@@ -36,7 +36,8 @@ export function missingTargets(r: BenchResult, nativeWanted: boolean): string[] 
   if (nativeWanted && r.meta.native.startsWith('skipped: ')) {
     missing.push(`native C baseline (the "native" column is empty): ${r.meta.native.slice(9)}; install a C compiler (gcc or clang, or set CC) or pass --no-native`);
   }
-  if ('missing' in r.qi) missing.push(`queued invalidation: ${r.qi.missing}`);
+  for (const t of r.targets) if (t.measured === null && t.note?.startsWith('not measured')) missing.push(`${t.id}: ${t.note}`);
+  for (const line of r.probes.lines) if (line.includes('not measured')) missing.push(line);
   return missing;
 }
 

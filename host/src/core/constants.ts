@@ -280,10 +280,20 @@ export const ERR_UNALIGNED = -3;
 export const ERR_TOO_LARGE = -4;
 /** Too many RAM regions (MAX_RAM_REGIONS). */
 export const ERR_TOO_MANY = -5;
-/** memory.grow failed. */
+/** memory.grow failed, or the state region is full. */
 export const ERR_NO_MEMORY = -6;
+/** The region's bytes overlap the core's state region. */
+export const ERR_STATE = -7;
+/** The region's bytes are not inside the memory. */
+export const ERR_OUTSIDE = -8;
 /** Maximum number of RAM regions. */
 export const MAX_RAM_REGIONS = 16;
+/** Alignment of the state region's base and size. */
+export const STATE_ALIGN = 4096;
+/** Smallest bounded state region the core instantiates in (its caches and
+ *  tables at the default IOTLB geometry take ~3.8 MiB); what is left over
+ *  holds device buffers and larger IOTLBs. */
+export const STATE_BYTES_MIN = 4194304;
 /** u32 words per batch request record. */
 export const BREQ_WORDS = 8;
 /** Request word: source id. */

@@ -1,10 +1,10 @@
 /**
- * The WASM core for the host (docs/ABI.md, last section): instantiating it
- * from bytes, a module or a URL, and typed wrappers around its numbers-only
- * exports. Platform-neutral (browsers, Workers, Node); the Node file-system
- * loader of build/viommu.wasm is load-node.ts. This module and
- * guest-memory.ts are the only host code that touches raw exports;
- * everything else uses `Core`.
+ * The WASM core for the host (docs/ABI.md, last section): typed wrappers
+ * around its numbers-only exports. Platform-neutral (browsers, Workers,
+ * Node); instantiation (standalone or over an embedder's memory) is in
+ * load.ts, the Node file-system loader of build/viommu.wasm in
+ * load-node.ts. This module and guest-memory.ts are the only host code that
+ * touches raw exports; everything else uses `Core`.
  */
 import * as K from './constants.js';
 import {
@@ -13,10 +13,18 @@ import {
 
 /** The raw exports of build/viommu.wasm (docs/ABI.md). */
 export interface CoreExports {
-  /** Linear memory: guest RAM regions, device buffers, out-buffer, batch ring, counters. */
+  /** The memory the core runs over (imported, exported again): its state region, guest RAM regions, device buffers. */
   memory: WebAssembly.Memory;
-  /** Adds a RAM region; returns its index or a negative ERR_* code. */
+  /** First byte of the state region. */
+  stateBase(): number;
+  /** End of the state region (exclusive; 2^32 when it grows with memory). */
+  stateLimit(): number;
+  /** Bytes of the state region in use. */
+  stateUsed(): number;
+  /** Adds a RAM region carved from the state region; returns its index or a negative ERR_* code. */
   ramAddRegion(baseGpa: number, size: number): number;
+  /** Adds a RAM region over the embedder's bytes at memOffset; returns its index or a negative ERR_* code. */
+  ramMapRegion(baseGpa: number, size: number, memOffset: number): number;
   /** Byte offset in memory of region i. */
   ramRegionOffset(i: number): number;
   /** Number of RAM regions. */
@@ -116,57 +124,11 @@ const STAT_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(K).filter(([k]) => k.startsWith('STAT_') && k !== 'STAT_COUNT').map(([k, v]) => [v as number, k.slice(5).toLowerCase()]),
 );
 
-/** What `loadCoreFrom` accepts: the wasm bytes, a compiled module, a URL to fetch, or a fetch response (or its promise). */
-export type CoreSource = BufferSource | WebAssembly.Module | URL | Response | PromiseLike<Response>;
-
-function isResponseLike(v: unknown): v is Response {
-  return typeof v === 'object' && v !== null && 'arrayBuffer' in v && 'ok' in v && 'status' in v;
-}
-
-async function wasmBytesOf(source: URL | Response | PromiseLike<Response>): Promise<ArrayBuffer> {
-  if (source instanceof URL && source.protocol === 'file:') {
-    throw new Error(`source: ${source.href} is a file URL; in Node use loadCore() or pass the file's bytes`);
-  }
-  const res = source instanceof URL ? await fetch(source) : await source;
-  if (!isResponseLike(res)) throw new Error('source: the promise did not resolve to a fetch Response');
-  if (!res.ok) throw new Error(`source: ${res.url || 'the response'} answered HTTP ${res.status}`);
-  return res.arrayBuffer();
-}
-
-/**
- * Instantiates the core from `source` on any platform (browsers, Workers,
- * Node, Deno): wasm bytes, a compiled `WebAssembly.Module` (cheap: one module
- * can back many cores, each with its own memory and guest RAM), a URL to
- * fetch, or a fetch `Response`. Node users who want the packaged
- * build/viommu.wasm call `loadCore()` from the Node entry instead.
- */
-export async function loadCoreFrom(source: CoreSource): Promise<Core> {
-  if (source instanceof WebAssembly.Module) return loadCoreFromSync(source);
-  const bytes = ArrayBuffer.isView(source) || source instanceof ArrayBuffer ? source : await wasmBytesOf(source);
-  const { instance } = await WebAssembly.instantiate(bytes, {});
-  return new Core(instance.exports as unknown as CoreExports);
-}
-
-/**
- * Instantiates the core synchronously from a compiled module or wasm bytes.
- * Browsers refuse to compile large modules synchronously on the main thread:
- * there compile once with `WebAssembly.compile` and pass the module.
- */
-export function loadCoreFromSync(source: WebAssembly.Module | BufferSource): Core {
-  let module: WebAssembly.Module;
-  if (source instanceof WebAssembly.Module) module = source;
-  else if (ArrayBuffer.isView(source) || source instanceof ArrayBuffer) module = new WebAssembly.Module(source);
-  else throw new Error('source: expected a WebAssembly.Module or the wasm bytes');
-  return new Core(new WebAssembly.Instance(module, {}).exports as unknown as CoreExports);
-}
-
 /** An integer IOVA in 0..2^53-1 (NaN, fractions and negatives fail). */
 function isIova(v: number): boolean {
   return v >= 0 && v <= Number.MAX_SAFE_INTEGER && v % 1 === 0;
 }
 
-/** 2^32, for splitting numbers into (hi, lo) halves. */
-const TWO_32 = 4294967296;
 
 function checkU32(v: number, max: number, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
@@ -184,74 +146,144 @@ const ERR_TEXT: Record<number, string> = {
   [K.ERR_BAD_ARG]: 'bad argument',
   [K.ERR_OVERLAP]: 'overlaps an existing region',
   [K.ERR_UNALIGNED]: 'not 4 KiB aligned',
-  [K.ERR_TOO_LARGE]: 'larger than the wasm32 address space allows',
-  [K.ERR_TOO_MANY]: 'too many regions',
-  [K.ERR_NO_MEMORY]: 'memory.grow failed',
+  [K.ERR_TOO_LARGE]: 'larger than the state region or the wasm32 address space allows',
+  [K.ERR_TOO_MANY]: `too many regions (at most ${K.MAX_RAM_REGIONS})`,
+  [K.ERR_NO_MEMORY]: 'no memory (memory.grow failed or the state region is full)',
+  [K.ERR_STATE]: "overlaps the core's state region",
+  [K.ERR_OUTSIDE]: 'not inside the memory',
 };
+
+/** 2^32, for splitting numbers into (hi, lo) halves. */
+const TWO_32 = 4294967296;
 
 /** Typed wrappers around the core's exports (docs/ABI.md). */
 export class Core {
-  /** The raw instance exports (for benchmarks). */
-  readonly exports: CoreExports;
-  private buf: ArrayBuffer | undefined;
-  private u8 = new Uint8Array(0);
-  private outView = new Uint32Array(0);
-  private batchView = new Uint32Array(0);
-  private statsView = new Float64Array(0);
+  /**
+   * The raw instance exports, including `memory`: for benchmarks and tools.
+   * Unsafe: writing through them outside guest RAM and device buffers
+   * corrupts the core's state.
+   */
+  readonly unsafeExports: CoreExports;
+  /** The memory the core runs over: its own (standalone) or the embedder's. */
+  readonly memory: WebAssembly.Memory;
+  /** True when the core runs in a bounded state region of an embedder's memory (loadCoreFrom with `memory`). */
+  readonly embedded: boolean;
+  // Views over `memory`, re-created when growth detached them (a detached
+  // view has length 0: no `memory.buffer` getter per access).
+  private u8: Uint8Array;
+  private outView: Uint32Array;
+  private batchView: Uint32Array;
+  private statsView: Float64Array;
   private readonly outOff: number;
   private readonly batchOff: number;
   private readonly statsOff: number;
+  /** Device buffers handed out: [start, end) pairs. */
+  private readonly bufs: number[] = [];
+  /** Bumped whenever a RAM region is added (GuestMemory re-reads the table then). */
+  private ramVersion = 0;
   /** Device buffer the cache dumps write to (allocated on first use). */
   private dumpOff = 0;
 
   /** Wraps the exports of an instance of the core (see loadCoreFrom). */
   constructor(exports: CoreExports) {
-    this.exports = exports;
+    this.unsafeExports = exports;
+    this.memory = exports.memory;
+    this.embedded = exports.stateLimit() < TWO_32;
     this.outOff = exports.outPtr();
     this.batchOff = exports.batchPtr();
     this.statsOff = exports.statsPtr();
-    this.views();
+    this.u8 = new Uint8Array(0);
+    this.outView = new Uint32Array(0);
+    this.batchView = new Uint32Array(0);
+    this.statsView = new Float64Array(0);
+    this.remap();
   }
 
-  /** Re-creates the memory views if memory grew; returns the byte view. */
-  views(): Uint8Array {
-    const b = this.exports.memory.buffer;
-    if (b !== this.buf) {
-      this.buf = b;
-      this.u8 = new Uint8Array(b);
-      this.outView = new Uint32Array(b, this.outOff, K.OUT_WORDS);
-      this.batchView = new Uint32Array(b, this.batchOff, this.exports.batchCapacity() * K.BREQ_WORDS);
-      this.statsView = new Float64Array(b, this.statsOff, K.STAT_COUNT);
-    }
+  private remap(): void {
+    const b = this.memory.buffer;
+    this.u8 = new Uint8Array(b);
+    this.outView = new Uint32Array(b, this.outOff, K.OUT_WORDS);
+    this.batchView = new Uint32Array(b, this.batchOff, this.unsafeExports.batchCapacity() * K.BREQ_WORDS);
+    this.statsView = new Float64Array(b, this.statsOff, K.STAT_COUNT);
+  }
+
+  /**
+   * A writable view of the whole memory: guest RAM, device buffers and the
+   * core's own state. Unsafe: a write outside guest RAM and device buffers
+   * corrupts the core. Invalid after the memory grows (fetch it again).
+   * Prefer `GuestMemory` (`machine.ram`) for guest RAM and `buffer()` for
+   * device buffers.
+   */
+  unsafeBytes(): Uint8Array {
+    if (this.u8.length === 0) this.remap();
     return this.u8;
   }
 
-  /** The out-buffer (OUT_* u32 words), valid after translateRaw/dmaCopy. */
+  /** Version of the RAM-region table: changes whenever a region is added. */
+  get ramTableVersion(): number {
+    return this.ramVersion;
+  }
+
+  /** The out-buffer (OUT_* u32 words), valid after translateRaw/translateNum/dmaCopy. */
   get out(): Uint32Array {
-    this.views();
+    if (this.outView.length === 0) this.remap();
     return this.outView;
   }
 
   /** The batch request ring (BREQ_* / BRES_* u32 words). */
   get batch(): Uint32Array {
-    this.views();
+    if (this.batchView.length === 0) this.remap();
     return this.batchView;
   }
 
-  /** Adds a guest RAM region; returns its index. Throws naming the argument on an error. */
+  /** The state region the core keeps its private state in: [base, limit) of `memory` (limit 2^32 when it grows with the memory), and how many bytes are in use. */
+  stateRegion(): { base: number; limit: number; used: number } {
+    const e = this.unsafeExports;
+    return { base: e.stateBase(), limit: e.stateLimit(), used: e.stateUsed() };
+  }
+
+  /**
+   * Adds a guest RAM region [baseGpa, baseGpa + size) carved from the state
+   * region (standalone; 4 KiB aligned); returns its index. Throws naming the
+   * argument on an error; nothing is added then.
+   */
   addRam(baseGpa: number | bigint, size: number): number {
     const base = typeof baseGpa === 'bigint' ? Number(baseGpa) : baseGpa;
     if (!Number.isSafeInteger(base) || base < 0) throw new Error(`baseGpa: ${String(baseGpa)} is not a guest-physical address below 2^53`);
     if (!Number.isSafeInteger(size) || size <= 0) throw new Error(`size: ${String(size)} is not a positive integer`);
-    const r = this.exports.ramAddRegion(base, size);
+    const r = this.unsafeExports.ramAddRegion(base, size);
     if (r < 0) throw new Error(`addRam(baseGpa 0x${base.toString(16)}, size 0x${size.toString(16)}): ${ERR_TEXT[r] ?? `error ${r}`}`);
-    this.views();
+    this.ramVersion++;
+    return r;
+  }
+
+  /**
+   * Maps guest RAM the embedder owns: guest-physical [gpaBase, gpaBase +
+   * bytes) is the memory's bytes [memOffset, memOffset + bytes) (e.g. v86:
+   * `core.mapRam(0, cpu.memory_size[0], cpu.mem8.byteOffset)`). Walks,
+   * descriptor fetches and the unit's status/fault/page-request writes then
+   * read and write those bytes directly, with no copy. `gpaBase` and `bytes`
+   * are 4 KiB aligned, `bytes` > 0; the range must lie inside the memory and
+   * outside the core's state region, and must not overlap another region's
+   * guest-physical range. Returns the region's index; throws naming the
+   * argument otherwise (nothing is mapped then).
+   */
+  mapRam(gpaBase: number, bytes: number, memOffset: number): number {
+    if (!Number.isSafeInteger(gpaBase) || gpaBase < 0) throw new Error(`gpaBase: ${String(gpaBase)} is not a guest-physical address below 2^53`);
+    if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new Error(`bytes: ${String(bytes)} is not a positive integer`);
+    if (!Number.isSafeInteger(memOffset) || memOffset < 0) throw new Error(`memOffset: ${String(memOffset)} is not a byte offset`);
+    const r = this.unsafeExports.ramMapRegion(gpaBase, bytes, memOffset);
+    if (r < 0) {
+      const arg = r === K.ERR_STATE || r === K.ERR_OUTSIDE ? 'memOffset' : r === K.ERR_UNALIGNED || r === K.ERR_OVERLAP ? 'gpaBase' : 'bytes';
+      throw new Error(`${arg}: mapRam(gpaBase 0x${gpaBase.toString(16)}, bytes 0x${bytes.toString(16)}, memOffset 0x${memOffset.toString(16)}): ${ERR_TEXT[r] ?? `error ${r}`}`);
+    }
+    this.ramVersion++;
     return r;
   }
 
   /** The RAM regions: base GPA, size, byte offset in memory. */
   ramRegions(): { base: number; size: number; offset: number }[] {
-    const e = this.exports;
+    const e = this.unsafeExports;
     const n = e.ramRegionCount();
     const out = [];
     for (let i = 0; i < n; i++) out.push({ base: e.ramRegionBase(i), size: e.ramRegionSize(i), offset: e.ramRegionOffset(i) });
@@ -262,23 +294,25 @@ export class Core {
   setConfig(key: number, value: number): void {
     checkU32(key, K.CFG_COUNT - 1, 'key');
     checkU32(value, 0xffff_ffff, 'value');
-    if (this.exports.setConfig(key, value) !== 0) throw new Error(`value: ${value} is out of range for config key ${key}`);
+    const r = this.unsafeExports.setConfig(key, value);
+    if (r === K.ERR_NO_MEMORY) throw new Error(`value: ${value} for config key ${key} needs a larger IOTLB than the state region holds`);
+    if (r !== 0) throw new Error(`value: ${value} is out of range for config key ${key}`);
   }
 
   /** Reads a CFG_* value. */
   getConfig(key: number): number {
-    return this.exports.getConfig(checkU32(key, K.CFG_COUNT - 1, 'key')) >>> 0;
+    return this.unsafeExports.getConfig(checkU32(key, K.CFG_COUNT - 1, 'key')) >>> 0;
   }
 
   /** SRTP: latches the root-table address (bits 63:12 used) and TTM (0-3). */
   setRootTable(rtaddr: bigint, ttm: number): void {
     const [hi, lo] = split64(rtaddr, 'rtaddr');
-    this.exports.setRootTable(hi, lo, checkU32(ttm, 3, 'ttm'));
+    this.unsafeExports.setRootTable(hi, lo, checkU32(ttm, 3, 'ttm'));
   }
 
   /** GSTS.TES: translation on or off (off = identity). */
   setTranslationEnabled(on: boolean | number): void {
-    this.exports.setTranslationEnabled(on ? 1 : 0);
+    this.unsafeExports.setTranslationEnabled(on ? 1 : 0);
   }
 
   /**
@@ -287,10 +321,10 @@ export class Core {
    * context-cache invalidation covers every device (QUIRK_PT_STICKY).
    */
   addRequester(sid: number): void {
-    this.exports.addRequester(checkU32(sid, 0xffff, 'sid'));
+    this.unsafeExports.addRequester(checkU32(sid, 0xffff, 'sid'));
   }
 
-  /** Translates one request (allocates an object: not the hot path). */
+  /** Translates one request (allocates an object: not the hot path; translateNum is). */
   translate(sid: number, pasid: number | undefined, iova: bigint, access: number): Translation {
     const [hi, lo] = split64(iova, 'iova');
     checkU32(access, 0x7f, 'access');
@@ -299,7 +333,7 @@ export class Core {
     return this.result(fault);
   }
 
-  /** The out-buffer as a Translation (after translateRaw or dmaCopy). */
+  /** The out-buffer as a Translation (after translateRaw, translateNum or dmaCopy). */
   result(fault: number): Translation {
     const o = this.out;
     const ok = fault === 0;
@@ -321,25 +355,66 @@ export class Core {
   translateRaw(sid: number, pasid: number, iovaHi: number, iovaLo: number, access: number): number {
     checkU32(sid, 0xffff, 'sid');
     checkU32(pasid, 0xfffff, 'pasid');
-    return this.exports.translate(sid, pasid, iovaHi >>> 0, iovaLo >>> 0, access) >>> 0;
+    return this.unsafeExports.translate(sid, pasid, iovaHi >>> 0, iovaLo >>> 0, access) >>> 0;
   }
 
-  /** Reserves a device buffer in the core's memory; returns its offset. */
+  /**
+   * Translates one request with number arguments, allocating nothing (the
+   * hot path for embedders): `iova` an integer below 2^53, `pasid` used when
+   * `access` has ACC_PASID. Returns 0 or the fault reason; on success
+   * `outAddr()` is the output address, the `out` words hold the rest.
+   */
+  translateNum(sid: number, pasid: number, iova: number, access: number): number {
+    if ((sid & 0xffff) !== sid || (pasid & 0xfffff) !== pasid || (access & 0x7f) !== access || !isIova(iova)) this.badRequest(sid, pasid, iova, access);
+    return this.unsafeExports.translate(sid, pasid, (iova / TWO_32) >>> 0, iova >>> 0, access) >>> 0;
+  }
+
+  /** The out-buffer's output address as a number (exact: output addresses are below 2^52). */
+  outAddr(): number {
+    const o = this.out;
+    return o[K.OUT_ADDR_HI]! * TWO_32 + o[K.OUT_ADDR_LO]!;
+  }
+
+  /** The out-buffer's faulting page address (FRCD.FI) as a number, exact below 2^53 (use `out` words beyond). */
+  outFaultAddr(): number {
+    const o = this.out;
+    return o[K.OUT_FAULT_ADDR_HI]! * TWO_32 + o[K.OUT_FAULT_ADDR_LO]!;
+  }
+
+  private badRequest(sid: number, pasid: number, iova: number, access: number): never {
+    checkU32(sid, 0xffff, 'sid');
+    checkU32(pasid, 0xfffff, 'pasid');
+    checkU32(access, 0x7f, 'access');
+    throw new Error(`iova: ${String(iova)} is not an integer in 0..2^53-1 (pass larger IOVAs as halves to translateRaw)`);
+  }
+
+  /** Reserves a device buffer in the core's state region; returns its offset. */
   bufAlloc(size: number): number {
     checkU32(size, 0xffff_ffff, 'size');
     if (size === 0) throw new Error('size: 0 is not a buffer size');
-    const off = this.exports.bufAlloc(size) >>> 0;
-    if (off === 0) throw new Error(`size: no memory for a ${size}-byte buffer`);
-    this.views();
+    const off = this.unsafeExports.bufAlloc(size) >>> 0;
+    if (off === 0) throw new Error(`size: no room for a ${size}-byte buffer in the core's state region`);
+    this.bufs.push(off, off + Math.ceil(size / 4096) * 4096);
     return off;
   }
 
-  /** A view of `len` bytes of core memory at `off` (a buffer from bufAlloc). */
+  /**
+   * A view of `len` bytes at `off` inside one device buffer from `bufAlloc`
+   * (what devices move DMA data through). Anything else — guest RAM, the
+   * core's state — is refused with an Error naming `off`/`len`. Invalid
+   * after the memory grows (fetch it again).
+   */
   buffer(off: number, len: number): Uint8Array {
-    const u8 = this.views();
-    checkU32(off, u8.length, 'off');
-    checkU32(len, u8.length - off, 'len');
-    return u8.subarray(off, off + len);
+    checkU32(off, 0xffff_ffff, 'off');
+    checkU32(len, 0xffff_ffff, 'len');
+    if (!this.inBuffer(off, len)) throw new Error(`off: [0x${off.toString(16)}, +${len}) is not inside one device buffer from bufAlloc`);
+    return this.unsafeBytes().subarray(off, off + len);
+  }
+
+  private inBuffer(off: number, len: number): boolean {
+    const b = this.bufs;
+    for (let i = 0; i < b.length; i += 2) if (off >= b[i]! && off + len <= b[i + 1]!) return true;
+    return false;
   }
 
   /** Translates and copies len bytes between guest RAM and the buffer at bufOff
@@ -351,7 +426,7 @@ export class Core {
     checkU32(bufOff, 0xffff_ffff, 'bufOff');
     checkU32(access, 0x7f, 'access');
     const acc = pasid === undefined ? access & ~K.ACC_PASID : access | K.ACC_PASID;
-    const r = this.exports.dmaCopy(sid, checkU32(pasid ?? 0, 0xfffff, 'pasid'), hi, lo, len, acc, bufOff) >>> 0;
+    const r = this.unsafeExports.dmaCopy(sid, checkU32(pasid ?? 0, 0xfffff, 'pasid'), hi, lo, len, acc, bufOff) >>> 0;
     if (r === 0xffff_ffff) throw new Error(`bufOff: [0x${bufOff.toString(16)}, +${len}) is not inside a device buffer`);
     return r;
   }
@@ -365,75 +440,68 @@ export class Core {
     if ((sid & 0xffff) !== sid || (pasid & 0xfffff) !== pasid || (access & 0x7f) !== access || !isIova(iova)) this.badRequest(sid, pasid, iova, access);
     if ((len >>> 0) !== len) checkU32(len, 0xffff_ffff, 'len');
     if ((bufOff >>> 0) !== bufOff) checkU32(bufOff, 0xffff_ffff, 'bufOff');
-    const r = this.exports.dmaCopy(sid, pasid, (iova / TWO_32) >>> 0, iova >>> 0, len, access, bufOff) >>> 0;
+    const r = this.unsafeExports.dmaCopy(sid, pasid, (iova / TWO_32) >>> 0, iova >>> 0, len, access, bufOff) >>> 0;
     if (r === 0xffff_ffff) throw new Error(`bufOff: [0x${bufOff.toString(16)}, +${len}) is not inside a device buffer`);
     return r;
   }
 
-  private badRequest(sid: number, pasid: number, iova: number, access: number): never {
-    checkU32(sid, 0xffff, 'sid');
-    checkU32(pasid, 0xfffff, 'pasid');
-    checkU32(access, 0x7f, 'access');
-    throw new Error(`iova: ${String(iova)} is not an integer in 0..2^53-1 (pass larger IOVAs as halves to translateRaw)`);
-  }
-
   /** Runs batch records 0..n-1 (see `batch`); returns how many succeeded. */
   translateBatch(n: number, copy = false): number {
-    checkU32(n, this.exports.batchCapacity(), 'n');
-    return this.exports.translateBatch(n, copy ? 1 : 0) >>> 0;
+    checkU32(n, this.unsafeExports.batchCapacity(), 'n');
+    return this.unsafeExports.translateBatch(n, copy ? 1 : 0) >>> 0;
   }
 
   /** Every cache. */
-  invalidateAll(): void { this.exports.invalidateAll(); }
+  invalidateAll(): void { this.unsafeExports.invalidateAll(); }
   /** Context cache, global. */
-  invContextGlobal(): void { this.exports.invContextGlobal(); }
+  invContextGlobal(): void { this.unsafeExports.invContextGlobal(); }
   /** Context cache, domain-selective. */
-  invContextDomain(did: number): void { this.exports.invContextDomain(checkU32(did, 0xffff, 'did')); }
+  invContextDomain(did: number): void { this.unsafeExports.invContextDomain(checkU32(did, 0xffff, 'did')); }
   /** Context cache, device-selective (fm: function mask 0-3). */
   invContextDevice(did: number, sid: number, fm: number): void {
-    this.exports.invContextDevice(checkU32(did, 0xffff, 'did'), checkU32(sid, 0xffff, 'sid'), checkU32(fm, 3, 'fm'));
+    this.unsafeExports.invContextDevice(checkU32(did, 0xffff, 'did'), checkU32(sid, 0xffff, 'sid'), checkU32(fm, 3, 'fm'));
   }
   /** IOTLB + paging-structure caches, global. */
-  invIotlbGlobal(): void { this.exports.invIotlbGlobal(); }
+  invIotlbGlobal(): void { this.unsafeExports.invIotlbGlobal(); }
   /** IOTLB + paging-structure caches of a domain. */
-  invIotlbDomain(did: number): void { this.exports.invIotlbDomain(checkU32(did, 0xffff, 'did')); }
+  invIotlbDomain(did: number): void { this.unsafeExports.invIotlbDomain(checkU32(did, 0xffff, 'did')); }
   /** IOTLB page-selective: 2^am pages from addr (aligned down); ih=1 keeps PSC. */
   invIotlbPage(did: number, addr: bigint, am: number, ih: number | boolean): void {
     const [hi, lo] = split64(addr, 'addr');
-    this.exports.invIotlbPage(checkU32(did, 0xffff, 'did'), hi, lo, checkU32(am, 63, 'am'), ih ? 1 : 0);
+    this.unsafeExports.invIotlbPage(checkU32(did, 0xffff, 'did'), hi, lo, checkU32(am, 63, 'am'), ih ? 1 : 0);
   }
   /** invIotlbPage with the address as (hi, lo) u32 halves: no BigInt (the invalidation queue's form). */
   invIotlbPageRaw(did: number, addrHi: number, addrLo: number, am: number, ih: number): void {
-    this.exports.invIotlbPage(checkU32(did, 0xffff, 'did'), addrHi >>> 0, addrLo >>> 0, checkU32(am, 63, 'am'), ih ? 1 : 0);
+    this.unsafeExports.invIotlbPage(checkU32(did, 0xffff, 'did'), addrHi >>> 0, addrLo >>> 0, checkU32(am, 63, 'am'), ih ? 1 : 0);
   }
   /** PASID-based IOTLB, PASID-selective (first and second stage). */
   invPasidIotlb(did: number, pasid: number): void {
-    this.exports.invPasidIotlb(checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'));
+    this.unsafeExports.invPasidIotlb(checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'));
   }
   /** PASID-based IOTLB, page-selective (first-stage entries). */
   invPasidIotlbPage(did: number, pasid: number, addr: bigint, am: number, ih: number | boolean): void {
     const [hi, lo] = split64(addr, 'addr');
-    this.exports.invPasidIotlbPage(checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'), hi, lo, checkU32(am, 63, 'am'), ih ? 1 : 0);
+    this.unsafeExports.invPasidIotlbPage(checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'), hi, lo, checkU32(am, 63, 'am'), ih ? 1 : 0);
   }
   /** invPasidIotlbPage with the address as (hi, lo) u32 halves: no BigInt (the invalidation queue's form). */
   invPasidIotlbPageRaw(did: number, pasid: number, addrHi: number, addrLo: number, am: number, ih: number): void {
-    this.exports.invPasidIotlbPage(checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'), addrHi >>> 0, addrLo >>> 0, checkU32(am, 63, 'am'), ih ? 1 : 0);
+    this.unsafeExports.invPasidIotlbPage(checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'), addrHi >>> 0, addrLo >>> 0, checkU32(am, 63, 'am'), ih ? 1 : 0);
   }
   /** PASID cache: granularity 0 domain, 1 PASID in domain, 3 global. */
   invPasidCache(granularity: number, did: number, pasid: number): void {
     if (granularity !== 0 && granularity !== 1 && granularity !== 3) throw new Error(`granularity: ${String(granularity)} is not 0, 1 or 3`);
-    this.exports.invPasidCache(granularity, checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'));
+    this.unsafeExports.invPasidCache(granularity, checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'));
   }
 
   /** The STAT_* counters by name (iotlb_hits, walks, ...). */
   stats(): Record<string, number> {
-    this.views();
+    if (this.statsView.length === 0) this.remap();
     const r: Record<string, number> = {};
     for (let i = 0; i < K.STAT_COUNT; i++) r[STAT_NAMES[i] ?? `stat${i}`] = this.statsView[i]!;
     return r;
   }
   /** Zeroes the counters. */
-  statsReset(): void { this.exports.statsReset(); }
+  statsReset(): void { this.unsafeExports.statsReset(); }
 
   /**
    * The live entries of the IOTLB, context cache, PASID cache and
@@ -442,7 +510,7 @@ export class Core {
    */
   cacheContents(): CacheContents {
     if (this.dumpOff === 0) this.dumpOff = this.bufAlloc(DUMP_WINDOW * DUMP_RECORD_BYTES);
-    const e = this.exports;
+    const e = this.unsafeExports;
     const read = <T>(dump: DumpExport, decode: (v: DataView, at: number) => T): T[] => readDump(dump, e.memory, this.dumpOff, DUMP_WINDOW, decode);
     return {
       iotlb: read(e.iotlbDump, decodeIotlb),

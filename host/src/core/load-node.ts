@@ -8,10 +8,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadCoreFrom, loadCoreFromSync, type Core } from './core.js';
+import type { Core } from './core.js';
+import { loadCoreFrom, loadCoreFromSync, type CoreMemoryOptions } from './load.js';
 
-/** Options of loadCore / loadCoreSync. */
-export interface LoadOptions {
+/** Options of loadCore / loadCoreSync: which build, and where it runs (standalone by default; `memory` etc. as for loadCoreFrom). */
+export interface LoadOptions extends CoreMemoryOptions {
   /** Load build/viommu.debug.wasm (assertions, names) instead of the release build. */
   debug?: boolean;
   /** Reserved for a coverage build (same file as debug for now). */
@@ -36,10 +37,12 @@ export function wasmPath(opts: LoadOptions = {}): string {
 
 /** Instantiates the core asynchronously (Node: reads build/viommu.wasm). */
 export async function loadCore(opts: LoadOptions = {}): Promise<Core> {
-  return loadCoreFrom(await readFile(wasmPath(opts)));
+  const { debug: _d, coverage: _c, ...where } = opts;
+  return loadCoreFrom(await readFile(wasmPath(opts)), where);
 }
 
 /** Instantiates the core synchronously (Node: reads build/viommu.wasm). */
 export function loadCoreSync(opts: LoadOptions = {}): Core {
-  return loadCoreFromSync(readFileSync(wasmPath(opts)));
+  const { debug: _d, coverage: _c, ...where } = opts;
+  return loadCoreFromSync(readFileSync(wasmPath(opts)), where);
 }

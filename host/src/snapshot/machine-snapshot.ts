@@ -65,14 +65,14 @@ function refuseBacked(m: Machine, what: 'snapshotted' | 'restored'): void {
 export function snapshotMachine(m: Machine): Uint8Array {
   refuseBacked(m, 'snapshotted');
   const ram = new ByteWriter();
-  const mem = m.core.views();
   const regions = m.core.ramRegions();
   ram.u32(regions.length);
   for (const r of regions) {
+    const mem = m.ram.view(r.base, r.size);
     const pages: number[] = [];
-    for (let p = 0; p < r.size; p += PAGE) if (!isZero(mem.subarray(r.offset + p, r.offset + Math.min(p + PAGE, r.size)))) pages.push(p);
+    for (let p = 0; p < r.size; p += PAGE) if (!isZero(mem.subarray(p, Math.min(p + PAGE, r.size)))) pages.push(p);
     ram.u64(BigInt(r.base)).u32(r.size).u32(pages.length);
-    for (const p of pages) ram.u32(p).bytes(mem.subarray(r.offset + p, r.offset + Math.min(p + PAGE, r.size)));
+    for (const p of pages) ram.u32(p).bytes(mem.subarray(p, Math.min(p + PAGE, r.size)));
   }
   const devs = new ByteWriter();
   const list = m.deviceList();
@@ -139,7 +139,7 @@ function prepareRam(m: Machine, r: ByteReader): () => void {
   const regions = m.core.ramRegions();
   const count = r.u32();
   if (count !== regions.length) throw new Error(`snapshot: ${count} RAM regions, machine has ${regions.length}`);
-  const pages: { offset: number; data: Uint8Array }[] = [];
+  const pages: { base: number; at: number; data: Uint8Array }[] = [];
   for (const reg of regions) {
     const base = r.u64();
     const size = r.u32();
@@ -150,13 +150,12 @@ function prepareRam(m: Machine, r: ByteReader): () => void {
       if (at % PAGE !== 0 || data.length > PAGE || at + data.length > size) {
         throw new Error(`snapshot: RAM page at 0x${at.toString(16)} (+${data.length}) is not a page of its region`);
       }
-      pages.push({ offset: reg.offset + at, data });
+      pages.push({ base: reg.base, at, data });
     }
   }
   return () => {
-    const mem = m.core.views();
-    for (const reg of regions) mem.fill(0, reg.offset, reg.offset + reg.size);
-    for (const p of pages) mem.set(p.data, p.offset);
+    for (const reg of regions) m.ram.view(reg.base, reg.size).fill(0);
+    for (const p of pages) m.ram.view(p.base + p.at, p.data.length).set(p.data);
   };
 }
 

@@ -38,13 +38,7 @@ export const HOST_LAYOUT = {
 export class GuestRamView extends GuestMemory {
   /** `size` bytes of guest RAM at host-physical `base` of `host`. */
   constructor(host: Core, readonly base: bigint, readonly size: bigint) {
-    super(host);
-  }
-
-  /** The byte offset in host memory of guest-physical [gpa, gpa+len), or -1 outside guest RAM. */
-  override offsetOf(gpa: bigint, len: number): number {
-    if (gpa < 0n || gpa + BigInt(len) > this.size) return -1;
-    return super.offsetOf(gpa + this.base, len);
+    super(host, { base: Number(base), size: Number(size) });
   }
 }
 

@@ -1,0 +1,7 @@
+/**
+ * The bench's probes, one import per file (each registers itself; see
+ * probe.ts). Order here is the order in the report.
+ */
+import './embedding.js';
+import './ram.js';
+import './ioas.js';
