@@ -208,7 +208,17 @@ export function iotlbDump(buf: u32, first: u32, max: u32): i32 {
 }
 /** Live context-cache entries. */
 export function contextCacheDump(buf: u32, first: u32, max: u32): i32 {
-  return dumpBufOk(buf, max) ? <i32>ccDump(buf, first, max, ptsDumpFlags) : ERR_BAD_ARG;
+  if (!dumpBufOk(buf, max)) return ERR_BAD_ARG;
+  const count = ccDump(buf, first, max);
+  // Flags come from the ctx layer; a function value here would put a static
+  // Function object (a data segment) into the binary, which an embedded core
+  // cannot have.
+  const written = count > first ? min(count - first, max) : 0;
+  for (let i: u32 = 0; i < written; i++) {
+    const r = <usize>buf + <usize>(i * DUMP_RECORD_BYTES);
+    store<u32>(r, ptsDumpFlags(load<u32>(r, 16)), 24);
+  }
+  return <i32>count;
 }
 /** Live PASID-cache entries. */
 export function pasidCacheDump(buf: u32, first: u32, max: u32): i32 {
