@@ -303,6 +303,11 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   const gD = genDid(SPACE_IOTLB, did);
   const bucket = bucketOf(did, bare);
   const gB = genBucket(SPACE_IOTLB, bucket);
+  // Looked up by source id but tagged by domain: the set index is the
+  // source id's, so an entry of this tag filled by another device of the
+  // domain sits in another set. One entry per tag: drop it (a full scan,
+  // only in this configuration, which no QEMU profile has by default).
+  if (bySid && !tagBySid) dropTag(did, pasid, lg2, vpn);
   let e = setBase(vpn, lg2, bySid || tagBySid ? indexKey(sid, bare) : bucket);
   const end = e + <usize>setStride;
   let victim = e;
@@ -414,6 +419,19 @@ function scanAll(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alia
       hit = (gfn & mask8) == ((start >> 12) & mask8) || pageStart == ((start >> lg2) << lg2);
     }
     if (hit) dropIf(e, did, pasid, fsOnly);
+  }
+}
+
+// Every live entry tagged (did, pasid with its flags, page of size lg2).
+function dropTag(did: u32, pasid: u32, lg2: u32, vpn: u64): void {
+  const n = iotlbSlots();
+  for (let i: u32 = 0; i < n; i++) {
+    const e = table + <usize>(i * ENTRY_BYTES);
+    if (<u32>load<u8>(e, E_LG2) != lg2 || load<u64>(e, E_VPN) != vpn) continue;
+    if (load<u32>(e, E_PASID) != pasid || load<u32>(e, E_DID) != did || !live(e)) continue;
+    countSize(lg2, -1);
+    store<u8>(e, 0, E_LG2);
+    store<u32>(e, 0, E_EPOCH);
   }
 }
 
