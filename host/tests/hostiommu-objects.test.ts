@@ -234,6 +234,9 @@ describe('HWPT nested and stage-1 invalidation', () => {
     expectErr(() => ctx.hwptAllocNested(parent, { fsptptr: 0x1000n, fsLevels: 3 as 4 }), 'EINVAL', 'fsLevels');
     expectErr(() => ctx.hwptAllocNested(ioas, { fsptptr: 0x1000n }), 'EINVAL', 'parentId');
     expectErr(() => ctx.hwptAllocNested(99, { fsptptr: 0x1000n }), 'ENOENT', 'parentId');
+    // A misspelt option is refused, naming it, rather than silently ignored.
+    expectErr(() => ctx.hwptAllocNested(parent, { fsptptr: 0x1000n, fsLevel: 5 } as never), 'EOPNOTSUPP', 'opts.fsLevel');
+    expectErr(() => ctx.hwptAllocPaging(ioas, { nestparent: true } as never), 'EOPNOTSUPP', 'opts.nestparent');
     expect(ctx.counts()).toEqual({ ioas: 1, 'hwpt-paging': 2 });
   });
 
@@ -324,6 +327,7 @@ describe('fault queue', () => {
     const [rec] = ctx.faultRead(fq);
     expectErr(() => ctx.faultRespond(fq, rec!.cookie + 1, PRG_RESPONSE.SUCCESS), 'EINVAL', 'cookie');
     expectErr(() => ctx.faultRespond(fq, rec!.cookie, 7), 'EINVAL', 'code');
+    expectErr(() => ctx.faultRespond(fq, rec!.cookie, PRG_RESPONSE.FAILURE), 'EINVAL', 'code'); // not a user response (IOMMUFD_PAGE_RESP_*)
     ctx.faultRespond(fq, rec!.cookie, PRG_RESPONSE.SUCCESS);
     expect(responses).toEqual([[SID_A, 1, 5, PRG_RESPONSE.SUCCESS]]);
     expectErr(() => ctx.faultRespond(fq, rec!.cookie, PRG_RESPONSE.SUCCESS), 'EINVAL', 'cookie'); // answered once

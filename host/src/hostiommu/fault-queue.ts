@@ -105,11 +105,16 @@ export class FaultQueue implements HostObject {
     return this.unread.splice(0, max);
   }
 
-  /** Answers the group named by `cookie` with a PRG_RESPONSE code; EINVAL for an unknown cookie or code. */
+  /**
+   * Answers the group named by `cookie` as user space does (write to the
+   * fault fd): SUCCESS or INVALID only, as iommufd's IOMMUFD_PAGE_RESP_*
+   * (FAILURE is the host's own answer when a device goes away, `drain`);
+   * EINVAL for an unknown cookie or code.
+   */
   respond(cookie: number, code: number): void {
     const g = this.pending.get(cookie);
     if (g === undefined) fail('EINVAL', `cookie: ${String(cookie)} names no pending fault group`);
-    if (!Object.values(PRG_RESPONSE).includes(code as 0)) fail('EINVAL', `code: ${String(code)} is not a page group response code (0, 1, 0xf)`);
+    if (code !== PRG_RESPONSE.SUCCESS && code !== PRG_RESPONSE.INVALID) fail('EINVAL', `code: ${String(code)} is not a user page response code (0 success, 1 invalid)`);
     this.finish(cookie, g, code);
   }
 

@@ -79,10 +79,15 @@ export interface IovaRanges {
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 /** `v` is an object (EINVAL naming `what` otherwise). */
-function checkObject<T>(v: T, what: string): T {
+/** `v` is an options object with only `known` keys (an unknown one is EOPNOTSUPP, as an unknown IOMMU_HWPT_ALLOC flag). */
+function checkOptions<T>(v: T, what: string, known: readonly string[]): T {
   if (typeof v !== 'object' || v === null) fail('EINVAL', `${what}: ${String(v)} is not an object`);
+  const unknown = Object.keys(v).find((k) => !known.includes(k));
+  if (unknown !== undefined) fail('EOPNOTSUPP', `${what}.${unknown}: not an option (${known.join(', ')})`);
   return v;
 }
+const PAGING_OPTIONS: readonly (keyof PagingAllocOptions)[] = ['nestParent', 'pasid', 'faultId'];
+const NESTED_OPTIONS: readonly (keyof NestedAllocOptions)[] = ['fsptptr', 'fsLevels', 'sre', 'wpe', 'pasid', 'faultId'];
 
 /** A host IOMMU context: objects by numeric id, iommufd-style calls. */
 export class HostIommu {
@@ -193,7 +198,7 @@ export class HostIommu {
   hwptAllocPaging(ioasId: number, opts: PagingAllocOptions = {}): number {
     const pt = this.table.getAny(ioasId, 'ioasId');
     if (pt.kind !== 'ioas') fail('EINVAL', `ioasId: object ${pt.id} is a ${pt.kind}; a paging HWPT is built from an IOAS`);
-    checkObject(opts, 'opts');
+    checkOptions(opts, 'opts', PAGING_OPTIONS);
     const nestParent = flag(opts.nestParent, 'nestParent');
     const pasid = flag(opts.pasid, 'pasid');
     if (opts.faultId !== undefined && nestParent) fail('EOPNOTSUPP', 'faultId: a nesting-parent HWPT takes no fault queue');
@@ -210,7 +215,7 @@ export class HostIommu {
     if (pt.kind !== 'hwpt-paging' && pt.kind !== 'viommu') fail('EINVAL', `parentId: object ${pt.id} is a ${pt.kind}; a nested HWPT goes on a nesting-parent HWPT or a vIOMMU`);
     const viommu = pt instanceof Viommu ? pt : undefined;
     const parent = viommu ? viommu.parent : (pt as HwptPaging);
-    checkObject(opts, 'opts');
+    checkOptions(opts, 'opts', NESTED_OPTIONS);
     const faultQueue = this.faultQueueOpt(opts.faultId);
     const pasid = flag(opts.pasid, 'pasid');
     const did = this.platform.allocDid();
