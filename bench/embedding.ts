@@ -11,9 +11,9 @@
  */
 import { createMachine, VTD_BASE, type Machine } from '../host/src/machine.js';
 import { DMA_OK, REQ, type DmaPort } from '../host/src/pci/dma-port.js';
-import { GuestIommu } from '../firmware-tests/lib/guest.js';
-import { guestEnvFor } from '../firmware-tests/lib/machine-env.js';
-import { encodeSsPte } from '../firmware-tests/lib/tables.js';
+import { GuestIommu } from '../host/src/guest/guest-iommu.js';
+import { guestEnvFor } from '../host/src/guest/machine-env.js';
+import { encodeSsPte } from '../host/src/vtd/spec/ss-pte.js';
 import { nowNs } from './harness/target.js';
 import type { QiResult, TargetCheck } from './report/schema.js';
 

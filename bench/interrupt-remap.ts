@@ -16,10 +16,10 @@
  */
 import { pathToFileURL } from 'node:url';
 import { createMachine } from '../host/src/machine.js';
-import { GuestInterruptRemapping, remappableMsi } from '../firmware-tests/lib/ir-guest.js';
-import { guestEnvFor } from '../firmware-tests/lib/machine-env.js';
-import { PciDriver } from '../firmware-tests/lib/pci-driver.js';
-import { GuestQueue } from '../firmware-tests/lib/qi-guest.js';
+import { GuestInterruptRemapping, remappableMsi } from '../host/src/guest/interrupt-remapping.js';
+import { GuestQueue } from '../host/src/guest/invalidation-queue.js';
+import { guestEnvFor } from '../host/src/guest/machine-env.js';
+import { PciDriver } from '../host/src/guest/pci-driver.js';
 import { nowNs } from './harness/target.js';
 
 /** One measured case. */

@@ -15,8 +15,8 @@
  */
 import { bootGuest, startIommu } from '../host/src/flows/guest-side.js';
 import type { ShadowMode } from '../host/src/vmm/shadow.js';
-import { encodeSsPte } from '../firmware-tests/lib/tables.js';
-import { D } from '../firmware-tests/lib/qi-guest.js';
+import { ccDesc } from '../host/src/vtd/spec/descriptors.js';
+import { encodeSsPte } from '../host/src/vtd/spec/ss-pte.js';
 import { nowNs } from './harness/target.js';
 
 /** The scaling points: guest leaves in the shadowed domain. */
@@ -72,11 +72,11 @@ async function measurePoint(layout: ShadowLayout, leaves: number): Promise<Shado
   const mode = g.vm.modeHandler as ShadowMode;
   const maps0 = mode.stats.maps;
   let t0 = nowNs();
-  g.qi.submitSync([D.cc(1)]);
+  g.qi.submitSync([ccDesc(1)]);
   const buildMs = (nowNs() - t0) / 1e6;
   const mapCalls = mode.stats.maps - maps0;
   t0 = nowNs();
-  g.qi.submitSync([D.cc(1)]);
+  g.qi.submitSync([ccDesc(1)]);
   const recheckMs = (nowNs() - t0) / 1e6;
   const mappings = [...mode.domains.values()].reduce((n, d) => n + d.mappedPages(), 0);
   const blocked = [...mode.domains.values()].some((d) => d.blocked);

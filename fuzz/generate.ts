@@ -5,16 +5,21 @@
  * VT-d structures (root/context/PASID entries, paging entries, §9) with
  * random fields, reserved bits and pointers at RAM edges, and queued
  * invalidation descriptors (§6.5.2) with the IQT write that submits them.
- * Encoders come from firmware-tests/lib/tables.ts and host/src/vtd/qi/encode.ts.
+ * Encoders come from the spec layer (host/src/vtd/spec/).
  */
+import { CONTEXT_ENTRY } from '../host/src/vtd/spec/context-entry.js';
 import {
-  CONTEXT_ENTRY, FS_PTE, PASID_DIR_ENTRY, PASID_ENTRY, ROOT_ENTRY, SM_CONTEXT_ENTRY, SM_ROOT_ENTRY, SS_PTE,
-  encodeFields, layoutWords, reservedMask, type Layout,
-} from '../firmware-tests/lib/tables.js';
+  ccDesc, devTlbDesc, iecDesc, iotlbDesc, pageGroupResponseDesc, pasidCacheDesc, pasidDevTlbDesc,
+  pasidIotlbDesc, waitDesc,
+} from '../host/src/vtd/spec/descriptors.js';
+import { encodeFields, type Layout, layoutWords, reservedMask } from '../host/src/vtd/spec/field-codec.js';
+import { FS_PTE } from '../host/src/vtd/spec/fs-pte.js';
+import { PASID_DIR_ENTRY, PASID_ENTRY } from '../host/src/vtd/spec/pasid-entry.js';
+import { ROOT_ENTRY } from '../host/src/vtd/spec/root-entry.js';
+import { SM_CONTEXT_ENTRY } from '../host/src/vtd/spec/sm-context-entry.js';
+import { SM_ROOT_ENTRY } from '../host/src/vtd/spec/sm-root-entry.js';
+import { SS_PTE } from '../host/src/vtd/spec/ss-pte.js';
 import { parseBdf } from '../host/src/types.js';
-import {
-  ccDesc, devTlbDesc, iecDesc, iotlbDesc, pageGroupResponseDesc, pasidCacheDesc, pasidDevTlbDesc, pasidIotlbDesc, waitDesc,
-} from '../host/src/vtd/qi/encode.js';
 import { buildRegisterTable, type RegisterRow } from '../host/src/vtd/register-table.js';
 import { createProfile } from '../host/src/vtd/profiles.js';
 import { parseMachine } from '../host/src/scenario/parse.js';

@@ -12,7 +12,10 @@
  * Every generator here expects the input on the `default` profile (mutate.ts
  * `toDefault` puts it there): the qemu-* profiles refuse the extensions.
  */
-import { encodePasidDirEntry, encodePasidEntry, encodeSmContextEntry, encodeSmRootEntry, PGTT } from '../firmware-tests/lib/tables.js';
+import { pageGroupResponseDesc } from '../host/src/vtd/spec/descriptors.js';
+import { encodePasidDirEntry, encodePasidEntry, PGTT } from '../host/src/vtd/spec/pasid-entry.js';
+import { encodeSmContextEntry } from '../host/src/vtd/spec/sm-context-entry.js';
+import { encodeSmRootEntry } from '../host/src/vtd/spec/sm-root-entry.js';
 import { DeviceFunction } from '../host/src/devices/common/function.js';
 import { DMA_TEST_CAPS, DMA_TEST_IDENTITY } from '../host/src/devices/dma-test/config.js';
 import { DMAT, DMAT_BAR_SIZE, DMAT_CMD } from '../host/src/devices/dma-test/regs.js';
@@ -20,7 +23,6 @@ import { CAP_ID, EXT_CAP_ID, PRI } from '../host/src/pci/capabilities.js';
 import { CFG, CMD } from '../host/src/pci/config-space.js';
 import type { DmaPort } from '../host/src/pci/dma-port.js';
 import { parseBdf } from '../host/src/types.js';
-import { pageGroupResponseDesc } from '../host/src/vtd/qi/encode.js';
 import { GCMD, REG } from '../host/src/vtd/spec/registers.js';
 import { dmaStep, interestingValue, pickPage, qiSteps } from './generate.js';
 import { inRam, type FuzzInput, type Step } from './input.js';

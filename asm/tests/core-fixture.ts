@@ -2,7 +2,7 @@
  * Test fixture for the core unit tests (asm/tests/core-*.test.ts): a core
  * with RAM, a bump page allocator in guest RAM, and raw encoders for root,
  * context, PASID and paging entries written straight from the VT-d bit
- * layouts (independent of the core's spec/ files and of tables.ts).
+ * layouts (independent of the core's spec/ files and of host/src/vtd/spec/).
  */
 import type { Core, Translation } from '../../host/src/core/core.js';
 import { loadCore } from '../../host/src/core/load-node.js';

@@ -4,8 +4,8 @@
  * reference and (when built) the core.
  */
 import { describe, expect, it } from 'vitest';
-import { PageAllocator } from '../../firmware-tests/lib/page-allocator.js';
-import { encodeFsPte } from '../../firmware-tests/lib/tables.js';
+import { PageAllocator } from '../../host/src/guest/page-allocator.js';
+import { encodeFsPte } from '../../host/src/vtd/spec/fs-pte.js';
 import { defaultCaps } from './reference/config.js';
 import { ACC, FR, QUIRK } from './reference/constants.js';
 import { FORMATS, SID, buildFixture, fixturePasid, type Fixture } from './helpers/formats.js';

@@ -6,11 +6,14 @@
  * WASM core is built, on the core (which must also equal the reference).
  */
 import { describe, expect, it } from 'vitest';
-import { PageAllocator } from '../../firmware-tests/lib/page-allocator.js';
-import { encodeFsPte, type PageTableBuilder } from '../../firmware-tests/lib/tables.js';
+import { PageAllocator } from '../../host/src/guest/page-allocator.js';
+import type { PageTableBuilder } from '../../host/src/guest/table-builders.js';
+import { encodeFsPte } from '../../host/src/vtd/spec/fs-pte.js';
 import { defaultCaps, type RefCaps } from './reference/config.js';
 import { ACC, FR, PERM } from './reference/constants.js';
-import { FORMATS, PT_FORMATS, SID, buildFixture, fixturePasid, inputWidthBits, type Fixture, type Format } from './helpers/formats.js';
+import {
+  FORMATS, PT_FORMATS, SID, buildFixture, fixturePasid, inputWidthBits, type Fixture, type Format,
+} from './helpers/formats.js';
 import { RAM_BASE, RAM_SIZE, ReferenceTarget, TABLES_START, show, type Observed, type Target } from './helpers/targets.js';
 import { loadCoreTarget } from './helpers/core-target.js';
 

@@ -13,8 +13,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { PageAllocator } from '../../firmware-tests/lib/page-allocator.js';
-import { ArrayGuestMemory } from '../../firmware-tests/lib/page-allocator.js';
+import { ArrayGuestMemory } from '../../host/src/guest-ram.js';
+import { PageAllocator } from '../../host/src/guest/page-allocator.js';
 import { defaultCaps } from './reference/config.js';
 import { ACC } from './reference/constants.js';
 import { refTranslate } from './reference/translate.js';

@@ -39,7 +39,7 @@ export function levelIndex(iova: number, level: number): number {
 
 /** Builds one paging hierarchy (3/4/5 levels) in a GuestImage. */
 export class PageTableBuilder {
-  /** GPA of the top-level table (what SLPTPTR/FSPTPTR points to). */
+  /** GPA of the top-level table (what SSPTPTR/FSPTPTR points to). */
   readonly root: number;
   /** Number of page-table pages allocated so far, root included. */
   tablePages = 1;

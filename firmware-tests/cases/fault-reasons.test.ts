@@ -5,10 +5,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bootTestbed, sidOf, type Testbed } from '../lib/testbed.js';
-import type { GuestIommu } from '../lib/guest.js';
-import {
-  PGTT, encodeContextEntry, encodeFsPte, encodePasidEntry, encodeSmContextEntry, encodeSsPte, rootEntryAddress, writeWords,
-} from '../lib/tables.js';
+import { writeWords } from '../../host/src/guest-ram.js';
+import type { GuestIommu } from '../../host/src/guest/guest-iommu.js';
+import { encodeContextEntry } from '../../host/src/vtd/spec/context-entry.js';
+import { encodeFsPte } from '../../host/src/vtd/spec/fs-pte.js';
+import { encodePasidEntry, PGTT } from '../../host/src/vtd/spec/pasid-entry.js';
+import { rootEntryAddress } from '../../host/src/vtd/spec/root-entry.js';
+import { encodeSmContextEntry } from '../../host/src/vtd/spec/sm-context-entry.js';
+import { encodeSsPte } from '../../host/src/vtd/spec/ss-pte.js';
 
 const RW = encodeSsPte({ R: true, W: true });
 const OUTSIDE_RAM = 0x40_0000_0000n; // 256 GiB: no RAM there
@@ -33,7 +37,7 @@ const LEGACY: Case[] = [
   { name: 'context entry not present', reason: 0x2, legacy: (g, tb) => writeWords(tb.env.mem, ctxAddr(g), [0n, 0n]) },
   {
     name: 'context AW not in SAGAW', reason: 0x3,
-    legacy: (g, tb) => writeWords(tb.env.mem, ctxAddr(g), encodeContextEntry({ P: true, SLPTPTR: 0x100_0000n, AW: 4, DID: 1 })),
+    legacy: (g, tb) => writeWords(tb.env.mem, ctxAddr(g), encodeContextEntry({ P: true, SSPTPTR: 0x100_0000n, AW: 4, DID: 1 })),
   },
   { name: 'address above the guest address width', reason: 0x4, iova: 1n << 50n },
   { name: 'write to a read-only page', reason: 0x5, write: true, iova: 0x2000n },

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bootTestbed, sidOf } from '../lib/testbed.js';
-import { encodeSsPte } from '../lib/tables.js';
+import { encodeSsPte } from '../../host/src/vtd/spec/ss-pte.js';
 
 const RW = encodeSsPte({ R: true, W: true });
 const RO = encodeSsPte({ R: true });

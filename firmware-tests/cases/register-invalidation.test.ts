@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bootTestbed, sidOf, type Testbed } from '../lib/testbed.js';
-import type { GuestIommu } from '../lib/guest.js';
-import { encodeSsPte } from '../lib/tables.js';
+import type { GuestIommu } from '../../host/src/guest/guest-iommu.js';
+import { encodeSsPte } from '../../host/src/vtd/spec/ss-pte.js';
 
 const RW = encodeSsPte({ R: true, W: true });
 

@@ -6,8 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bootTestbed, sidOf, type Testbed } from '../lib/testbed.js';
-import { PGTT, decodeFsPte, encodeFsPte, encodeSsPte } from '../lib/tables.js';
-import { TABLE_POOL } from '../lib/machine-env.js';
+import { TABLE_POOL } from '../../host/src/guest/machine-env.js';
+import { decodeFsPte, encodeFsPte } from '../../host/src/vtd/spec/fs-pte.js';
+import { PGTT } from '../../host/src/vtd/spec/pasid-entry.js';
+import { encodeSsPte } from '../../host/src/vtd/spec/ss-pte.js';
 
 const SS_RW = encodeSsPte({ R: true, W: true });
 const FS_RW = encodeFsPte({ P: true, RW: true, US: true });

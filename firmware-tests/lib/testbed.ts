@@ -5,8 +5,8 @@
 import { createMachine, type Machine, type MachineConfig } from '../../host/src/machine.js';
 import { sid } from '../../host/src/types.js';
 import type { DmaTestDevice } from '../../host/src/devices/dma-test/device.js';
-import { GuestIommu, type GuestEnv } from './guest.js';
-import { guestEnvFor } from './machine-env.js';
+import { type GuestEnv, GuestIommu } from '../../host/src/guest/guest-iommu.js';
+import { guestEnvFor } from '../../host/src/guest/machine-env.js';
 
 /** A booted machine plus guest-side helpers. */
 export interface Testbed {

@@ -41,7 +41,9 @@ export type { FaultRecorder } from './vtd/fault-recorder.js';
 export type { EventInterrupts } from './vtd/interrupts.js';
 /** The page-request side of a `VtdUnit` (VT-d §7.5): requests, the queue, open groups, responses routed back to devices. */
 export type { PageRequestService, PageResponseRouter, GroupResponse } from './vtd/prq/page-request-service.js';
-export type { PageRequest, PageRequestSink, PageRequestOutcome, PageGroupResponse, PageResponseCode, PageResponseTarget } from './vtd/prq/page-request.js';
+export type { PageRequestSink, PageRequestOutcome, PageGroupResponse, PageResponseTarget } from './vtd/prq/page-request.js';
+/** A page request's fields (VT-d §7.4.1.1) and the PCIe response codes of a page group response. */
+export { PageResponseCode, type PageRequest } from './vtd/spec/page-request.js';
 export type { PageRequestQueue, EnqueueResult } from './vtd/prq/queue.js';
 export type { OpenGroup } from './vtd/prq/groups.js';
 /** The parts of `VtdUnitState`: queued invalidation, fault recording, page requests. */

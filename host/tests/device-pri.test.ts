@@ -8,7 +8,7 @@ import { EXT_CAP_ID } from '../src/pci/capabilities.js';
 import { encodeDescriptor, SWQ_OP } from '../src/devices/swq/descriptor.js';
 import { SwqDevice } from '../src/devices/swq/device.js';
 import { SWQ } from '../src/devices/swq/regs.js';
-import { PageResponseCode } from '../src/vtd/prq/page-request.js';
+import { PageResponseCode } from '../src/vtd/spec/page-request.js';
 import { sid } from '../src/types.js';
 
 /** Firmware + driver: bus master on, PASID and PRI enabled with `alloc` outstanding requests. */

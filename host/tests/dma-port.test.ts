@@ -7,9 +7,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bootTestbed, sidOf } from '../../firmware-tests/lib/testbed.js';
-import { encodeFsPte, encodeSmContextEntry, encodeSsPte, PGTT } from '../../firmware-tests/lib/tables.js';
-import { GuestQueue } from '../../firmware-tests/lib/qi-guest.js';
-import { GuestPrq } from '../../firmware-tests/lib/prq-handler.js';
+import { GuestQueue } from '../src/guest/invalidation-queue.js';
+import { GuestPrq } from '../src/guest/page-request-queue.js';
+import { encodeFsPte } from '../src/vtd/spec/fs-pte.js';
+import { PGTT } from '../src/vtd/spec/pasid-entry.js';
+import { encodeSmContextEntry } from '../src/vtd/spec/sm-context-entry.js';
+import { encodeSsPte } from '../src/vtd/spec/ss-pte.js';
 import { DMA_ABORT, DMA_OK, MAX_TRANSLATE_BYTES, REQ } from '../src/pci/dma-port.js';
 import { bootVsva, VSVA } from '../src/flows/nested-vsva.js';
 import { LAZY } from '../src/flows/iopf.js';
@@ -109,7 +112,7 @@ describe('DmaPort through the VT-d unit', () => {
     expect(port.acceptsPageRequests).toBe(true);
     const outcome = port.pageRequest({ sid: RID, pasid: 9, addr: 0x8000n, read: true, write: false, exec: false, priv: false, prgi: 1, lpig: true });
     expect(outcome).toBe('queued');
-    expect(prq.peek()).toMatchObject([{ rid: RID, pasid: 9, addr: 0x8000n, prgi: 1, lpig: true }]);
+    expect(prq.peek()).toMatchObject([{ sid: RID, pasid: 9, addr: 0x8000n, prgi: 1, lpig: true }]);
   });
 
   it('ATS: a translation request answers the page, R=W=0 for an unmapped page (unrecorded); translated requests go to RAM', async () => {

@@ -8,9 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { wasmPath } from '../src/core/load-node.js';
 import { ACC_PASID, ACC_READ } from '../src/core/constants.js';
-import { PGTT, encodeFsPte, encodePasidEntry } from '../../firmware-tests/lib/tables.js';
-import { RESP, pageGroupResponseDesc } from '../../firmware-tests/lib/prq-handler.js';
-import { D } from '../../firmware-tests/lib/qi-guest.js';
+import { pageGroupResponseDesc, pasidCacheDesc, pasidIotlbDesc } from '../src/vtd/spec/descriptors.js';
+import { encodeFsPte } from '../src/vtd/spec/fs-pte.js';
+import { PageResponseCode } from '../src/vtd/spec/page-request.js';
+import { encodePasidEntry, PGTT } from '../src/vtd/spec/pasid-entry.js';
 import { bootVsva, nestedVsva, VSVA } from '../src/flows/nested-vsva.js';
 import { iopf, LAZY } from '../src/flows/iopf.js';
 import { enqcmdFlow } from '../src/flows/enqcmd.js';
@@ -52,7 +53,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested-mode flows', () => {
     expect(g.host.guestRam.read(LAZY.gpa, 1)[0]).toBe(0);
     g.prq.service(() => {
       g.fs.map(LAZY.va, LAZY.gpa, 12, encodeFsPte({ P: true, RW: true, US: true }));
-      return RESP.SUCCESS;
+      return PageResponseCode.Success;
     });
     expect(g.host.guestRam.read(LAZY.gpa, 8).every((b) => b === 0x31)).toBe(true);
     expect(g.dev.lastStatus() & 7).toBe(DMAT_STATE.DONE);
@@ -62,7 +63,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested-mode flows', () => {
   it('iopf: a guest answering Invalid Request fails the DMA without retry', async () => {
     const g = await bootVsva();
     g.dev.write(LAZY.va, 8);
-    g.prq.service(() => RESP.INVALID);
+    g.prq.service(() => PageResponseCode.InvalidRequest);
     expect(g.dev.lastStatus() & 7).toBe(DMAT_STATE.FAULT);
     expect((g.vm.modeHandler as NestedMode).pending.size).toBe(0);
     g.vm.close();
@@ -71,7 +72,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested-mode flows', () => {
   it('a guest PASID entry the VMM does not serve (PGTT 3, ECAP.NEST = 0) is refused and logged; its DMA is not attached', async () => {
     const g = await bootVsva();
     g.pasids.setPasid(7, encodePasidEntry({ P: true, PGTT: PGTT.NESTED, DID: 4, AW: 2, SSPTPTR: 0x100_0000n }));
-    g.qi.submitSync([D.pc(1, 4, 7)]);
+    g.qi.submitSync([pasidCacheDesc(1, 4, 7)]);
     const h = g.vm.ctx.guestPasids.hostOf(7);
     expect(h).toBeDefined(); // kept so the DMA reaches the host and its fault reaches the guest (vmm-modes.test.ts)
     expect(g.vm.ctx.attachedTo(g.vm.device(VSVA.bdf).devId, h)).toBeUndefined();
@@ -82,7 +83,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested-mode flows', () => {
   it('a first-stage pointer outside guest RAM binds (the host walk faults), without throwing', async () => {
     const g = await bootVsva();
     g.pasids.setPasid(VSVA.pasid, encodePasidEntry({ P: true, PGTT: PGTT.FIRST_STAGE, DID: VSVA.did, FSPTPTR: 0xf_0000_0000n }));
-    expect(() => g.qi.submitSync([D.pc(1, VSVA.did, VSVA.pasid), D.piotlb(2, VSVA.did, VSVA.pasid)])).not.toThrow();
+    expect(() => g.qi.submitSync([pasidCacheDesc(1, VSVA.did, VSVA.pasid), pasidIotlbDesc(2, VSVA.did, VSVA.pasid)])).not.toThrow();
     expect(g.dev.write(VSVA.va, 8).ok).toBe(false);
     g.vm.close();
     expect(g.host.platform.usage().objects).toBe(0);
@@ -95,7 +96,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested-mode flows', () => {
     for (let p = 20; p < 20 + quota; p++) {
       g.pasids.setPasid(p, encodePasidEntry({ P: true, PGTT: PGTT.FIRST_STAGE, DID: VSVA.did, FSPTPTR: g.fs.rootPointer }));
     }
-    g.qi.submitSync([D.pc(3, 0)]);
+    g.qi.submitSync([pasidCacheDesc(3, 0)]);
     expect(vm.ctx.guestPasids.size).toBe(quota); // PASID 5 + 15 of the new ones
     expect(vm.logLines.filter((l) => l.includes('EDQUOT')).length).toBe(1);
     expect(g.host.platform.usage().pasids).toBe(quota);
@@ -105,7 +106,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested-mode flows', () => {
 
   it('a guest page-group response for a group never forwarded reaches no device', async () => {
     const g = await bootVsva();
-    g.qi.submitSync([pageGroupResponseDesc({ rid: 0x18, pasid: VSVA.pasid, prgi: 3 }, RESP.SUCCESS)]);
+    g.qi.submitSync([pageGroupResponseDesc(0x18, 3, PageResponseCode.Success, { pasid: VSVA.pasid, lpig: true })]);
     expect(g.vm.machine.vtd.logLines.some((l) => l.includes('no such open group'))).toBe(true);
     expect(g.vm.machine.device('00:03.0').fn.pri?.inFlight()).toBe(0);
     g.vm.close();

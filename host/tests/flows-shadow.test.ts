@@ -7,8 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { wasmPath } from '../src/core/load-node.js';
 import { ACC_READ } from '../src/core/constants.js';
-import { encodeContextEntry, encodeSsPte } from '../../firmware-tests/lib/tables.js';
-import { D } from '../../firmware-tests/lib/qi-guest.js';
+import { encodeContextEntry } from '../src/vtd/spec/context-entry.js';
+import { ccDesc, iotlbDesc } from '../src/vtd/spec/descriptors.js';
+import { encodeSsPte } from '../src/vtd/spec/ss-pte.js';
 import { bootGuest, startIommu, type Guest } from '../src/flows/guest-side.js';
 import { shadow } from '../src/flows/shadow.js';
 import { ShadowMode } from '../src/vmm/shadow.js';
@@ -41,10 +42,10 @@ describe.skipIf(!existsSync(wasmPath()))('shadow mode', () => {
     const g = await shadowGuest();
     g.ss.map(0x2000n, 0x300_1000n, 12, rw);
     g.ss.map(0x5000n, 0x300_4000n, 12, rw);
-    g.qi.submitSync([D.iotlb(3, 5, 0x2000n)]);
+    g.qi.submitSync([iotlbDesc(3, 5, 0x2000n)]);
     expect(hostSees(g, 0x2000n).ok).toBe(true);
     expect(hostSees(g, 0x5000n).ok).toBe(false);
-    g.qi.submitSync([D.iotlb(2, 5)]);
+    g.qi.submitSync([iotlbDesc(2, 5)]);
     expect(hostSees(g, 0x5000n).ok).toBe(true);
     g.vm.close();
   });
@@ -52,7 +53,7 @@ describe.skipIf(!existsSync(wasmPath()))('shadow mode', () => {
   it('an invalidation of another domain changes nothing', async () => {
     const g = await shadowGuest();
     g.ss.unmap(0x1000n, 12);
-    g.qi.submitSync([D.iotlb(2, 6)]);
+    g.qi.submitSync([iotlbDesc(2, 6)]);
     expect(hostSees(g, 0x1000n).ok).toBe(true);
     expect(g.mode.stats.unmaps).toBe(0);
     g.vm.close();
@@ -61,7 +62,7 @@ describe.skipIf(!existsSync(wasmPath()))('shadow mode', () => {
   it('write permission follows the guest PTE after its invalidation', async () => {
     const g = await shadowGuest();
     g.ss.map(0x1000n, 0x300_0000n, 12, encodeSsPte({ R: true }));
-    g.qi.submitSync([D.iotlb(3, 5, 0x1000n)]);
+    g.qi.submitSync([iotlbDesc(3, 5, 0x1000n)]);
     const dev = g.vm.machine.dmaTest('00:03.0');
     expect(dev.read(0x1000n, 8).ok).toBe(true);
     expect(dev.write(0x1000n, 8).ok).toBe(false);
@@ -71,7 +72,7 @@ describe.skipIf(!existsSync(wasmPath()))('shadow mode', () => {
   it('a cleared context entry + context invalidation detaches the device and drops the domain', async () => {
     const g = await shadowGuest();
     g.iommu.ctx.setContext(0x18, encodeContextEntry({}));
-    g.qi.submitSync([D.cc(1)]);
+    g.qi.submitSync([ccDesc(1)]);
     expect(hostSees(g, 0x1000n).ok).toBe(false);
     expect(g.mode.domains.size).toBe(0);
     expect(g.vm.ctx.counts()['hwpt-paging']).toBe(1); // only the VM's nesting parent
@@ -81,7 +82,7 @@ describe.skipIf(!existsSync(wasmPath()))('shadow mode', () => {
   it('a guest leaf outside guest RAM is logged and not mapped', async () => {
     const g = await shadowGuest();
     g.ss.map(0x9000n, 0x8000_0000n, 12, rw);
-    expect(() => g.qi.submitSync([D.iotlb(3, 5, 0x9000n)])).not.toThrow();
+    expect(() => g.qi.submitSync([iotlbDesc(3, 5, 0x9000n)])).not.toThrow();
     expect(hostSees(g, 0x9000n).ok).toBe(false);
     expect(g.vm.logLines.some((l) => l.includes('outside guest RAM'))).toBe(true);
     g.vm.close();

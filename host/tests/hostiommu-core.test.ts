@@ -17,7 +17,10 @@ import { HostPages } from '../src/hostiommu/host-pages.js';
 import { TableIommu } from '../src/hostiommu/table-iommu.js';
 import { HostPlatform } from '../src/hostiommu/platform.js';
 import { PERM } from '../src/hostiommu/ss-table.js';
-import { PageAllocator, PageTableBuilder, encodeFsPte, type GuestMemoryLike } from '../../firmware-tests/lib/tables.js';
+import type { GuestMemoryLike } from '../src/guest-ram.js';
+import { PageAllocator } from '../src/guest/page-allocator.js';
+import { PageTableBuilder } from '../src/guest/table-builders.js';
+import { encodeFsPte } from '../src/vtd/spec/fs-pte.js';
 
 const HOST_RAM = 0x100_0000; // 16 MiB of "host physical" memory at 0
 const TABLES = 0x1000_0000n; // host table memory

@@ -6,8 +6,8 @@ import { PERM, SsPageTable } from '../src/hostiommu/ss-table.js';
 import { Ioas, PinAccount, type IoasDomain } from '../src/hostiommu/ioas.js';
 import type { Errno } from '../src/hostiommu/errors.js';
 import { hostErrorOf } from '../src/hostiommu/testing.js';
-import { ArrayGuestMemory } from '../../firmware-tests/lib/page-allocator.js';
-import { decodeSsPte } from '../../firmware-tests/lib/tables.js';
+import { ArrayGuestMemory } from '../src/guest-ram.js';
+import { decodeSsPte } from '../src/vtd/spec/ss-pte.js';
 
 function expectErr(fn: () => unknown, errno: Errno, what?: string): void {
   const e = hostErrorOf(fn);

@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { createTestPlatform, hostErrorOf, TEST_LAYOUT } from '../src/hostiommu/testing.js';
 import type { Errno } from '../src/hostiommu/errors.js';
-import { PRG_RESPONSE, FAULT_PERM } from '../src/hostiommu/fault-queue.js';
+import { FAULT_PERM } from '../src/hostiommu/fault-queue.js';
+import { PageResponseCode } from '../src/vtd/spec/page-request.js';
 import { S1_INVALIDATE_ALL } from '../src/hostiommu/hwpt.js';
 import { HOST_IOMMU_OPS } from '../src/hostiommu/ops.js';
 import { MSI_WINDOW } from '../src/hostiommu/device.js';
-import { decodePasidEntry, decodeSmContextEntry, PGTT, smContextEntryAddress, pasidDirEntryAddress, pasidEntryAddress, readWords } from '../../firmware-tests/lib/tables.js';
+import { readWords } from '../src/guest-ram.js';
+import { decodePasidEntry, pasidDirEntryAddress, pasidEntryAddress, PGTT } from '../src/vtd/spec/pasid-entry.js';
+import { decodeSmContextEntry, smContextEntryAddress } from '../src/vtd/spec/sm-context-entry.js';
 
 function expectErr(fn: () => unknown, errno: Errno, what?: string): void {
   const e = hostErrorOf(fn);
@@ -217,7 +220,7 @@ describe('devices: bind, attach, replace, detach, reset', () => {
     expect(ctx.reset(dev)).toBe(1);
     expect(order).toEqual(['quiesce']);
     expect(t.drained).toEqual([SID_A]);
-    expect(t.responses).toEqual([[SID_A, 2, 7, PRG_RESPONSE.FAILURE]]);
+    expect(t.responses).toEqual([[SID_A, 2, 7, PageResponseCode.ResponseFailure]]);
     expect(ctx.faultRead(fq)).toEqual([]);
     expect(pasidEntryOf(t, SID_A, 2)?.P).toBe(true); // attachments stay
   });
@@ -325,12 +328,12 @@ describe('fault queue', () => {
     const { ctx, platform, fq, responses } = faulting();
     platform.pageRequest(SID_A, { pasid: 1, groupId: 5, perms: FAULT_PERM.READ, addr: 0x1000n, last: true });
     const [rec] = ctx.faultRead(fq);
-    expectErr(() => ctx.faultRespond(fq, rec!.cookie + 1, PRG_RESPONSE.SUCCESS), 'EINVAL', 'cookie');
+    expectErr(() => ctx.faultRespond(fq, rec!.cookie + 1, PageResponseCode.Success), 'EINVAL', 'cookie');
     expectErr(() => ctx.faultRespond(fq, rec!.cookie, 7), 'EINVAL', 'code');
-    expectErr(() => ctx.faultRespond(fq, rec!.cookie, PRG_RESPONSE.FAILURE), 'EINVAL', 'code'); // not a user response (IOMMUFD_PAGE_RESP_*)
-    ctx.faultRespond(fq, rec!.cookie, PRG_RESPONSE.SUCCESS);
-    expect(responses).toEqual([[SID_A, 1, 5, PRG_RESPONSE.SUCCESS]]);
-    expectErr(() => ctx.faultRespond(fq, rec!.cookie, PRG_RESPONSE.SUCCESS), 'EINVAL', 'cookie'); // answered once
+    expectErr(() => ctx.faultRespond(fq, rec!.cookie, PageResponseCode.ResponseFailure), 'EINVAL', 'code'); // not a user response (IOMMUFD_PAGE_RESP_*)
+    ctx.faultRespond(fq, rec!.cookie, PageResponseCode.Success);
+    expect(responses).toEqual([[SID_A, 1, 5, PageResponseCode.Success]]);
+    expectErr(() => ctx.faultRespond(fq, rec!.cookie, PageResponseCode.Success), 'EINVAL', 'cookie'); // answered once
   });
 
   it('requests nobody takes are answered INVALID at once; detach answers pending groups INVALID', () => {

@@ -6,9 +6,9 @@
  */
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GuestIommu } from '../../firmware-tests/lib/guest.js';
-import { guestEnvFor } from '../../firmware-tests/lib/machine-env.js';
-import { encodeSsPte } from '../../firmware-tests/lib/tables.js';
+import { GuestIommu } from '../src/guest/guest-iommu.js';
+import { guestEnvFor } from '../src/guest/machine-env.js';
+import { encodeSsPte } from '../src/vtd/spec/ss-pte.js';
 import { createMachine, VTD_BASE, type Machine } from '../src/machine.js';
 
 type Op =

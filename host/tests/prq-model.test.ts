@@ -7,12 +7,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GuestIommu } from '../../firmware-tests/lib/guest.js';
-import { guestEnvFor } from '../../firmware-tests/lib/machine-env.js';
-import { PGTT, encodeSmContextEntry } from '../../firmware-tests/lib/tables.js';
+import { GuestIommu } from '../src/guest/guest-iommu.js';
+import { guestEnvFor } from '../src/guest/machine-env.js';
+import type { PageRequestOutcome } from '../src/vtd/prq/page-request.js';
+import { PGTT } from '../src/vtd/spec/pasid-entry.js';
+import { encodeSmContextEntry } from '../src/vtd/spec/sm-context-entry.js';
 import { createMachine } from '../src/machine.js';
 import type { MsiMessage } from '../src/vtd/interrupts.js';
-import type { PageRequestOutcome } from '../src/vtd/prq/page-request.js';
 
 const SID = 0x18;
 const PQH = 0xc0, PQT = 0xc8, PQA = 0xd0, PRS = 0xdc, PECTL = 0xe0;

@@ -7,17 +7,20 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { D, GuestQueue } from '../../firmware-tests/lib/qi-guest.js';
-import { GuestIommu, type GuestEnv } from '../../firmware-tests/lib/guest.js';
-import { guestEnvFor } from '../../firmware-tests/lib/machine-env.js';
-import {
-  GuestPrq, PECTL_IM, PECTL_IP, PRQ_REG, PRS_PPR, PRS_PRO, RESP, decodeGuestPageRequest, pageGroupResponseDesc,
-} from '../../firmware-tests/lib/prq-handler.js';
-import { PGTT, PasidTableBuilder, encodeSmContextEntry, readWords } from '../../firmware-tests/lib/tables.js';
+import { readWords } from '../src/guest-ram.js';
+import { type GuestEnv, GuestIommu } from '../src/guest/guest-iommu.js';
+import { GuestQueue } from '../src/guest/invalidation-queue.js';
+import { guestEnvFor } from '../src/guest/machine-env.js';
+import { GuestPrq } from '../src/guest/page-request-queue.js';
+import { PasidTableBuilder } from '../src/guest/table-builders.js';
+import type { PageGroupResponse, PageResponseTarget } from '../src/vtd/prq/page-request.js';
+import { pageGroupResponseDesc, waitDesc } from '../src/vtd/spec/descriptors.js';
+import { decodePageRequest, encodePageRequest, type PageRequest, PageResponseCode } from '../src/vtd/spec/page-request.js';
+import { PGTT } from '../src/vtd/spec/pasid-entry.js';
+import { ECTL, PRS, REG } from '../src/vtd/spec/registers.js';
+import { encodeSmContextEntry } from '../src/vtd/spec/sm-context-entry.js';
 import { createMachine, type Machine } from '../src/machine.js';
 import type { MsiMessage } from '../src/vtd/interrupts.js';
-import { decodePageRequest, encodePageRequest } from '../src/vtd/prq/descriptor.js';
-import type { PageGroupResponse, PageRequest, PageResponseTarget } from '../src/vtd/prq/page-request.js';
 
 const SID = 0x18; // 00:03.0
 const SID2 = 0x20; // 00:04.0
@@ -91,7 +94,7 @@ describe('page request descriptor (§7.4.1.1)', () => {
         const w = encodePageRequest(r);
         expect(decodePageRequest(w[0], w[1])).toEqual(r);
         // The guest's independent decoder (written from the spec) agrees.
-        expect(decodeGuestPageRequest(w[0], w[1])).toMatchObject({ rid: r.sid, pasid: r.pasid, addr: r.addr, prgi: r.prgi });
+        expect(decodePageRequest(w[0], w[1])).toMatchObject({ sid: r.sid, pasid: r.pasid, addr: r.addr, prgi: r.prgi });
       },
     ));
   });
@@ -110,48 +113,48 @@ describe('page-request queue registers (§11.4.11)', () => {
     expect(r.m.vtd.submitPageRequest(req({ write: true, addr: 0x7000_0000_3456n }))).toBe('queued');
     const words = readWords(r.env.mem, r.prq.base, 4);
     expect(words).toEqual(encodePageRequest(req({ write: true, addr: 0x7000_0000_3000n })));
-    expect(r.prq.drv.read64(PRQ_REG.PQT)).toBe(32n);
-    expect(r.prq.status()).toBe(PRS_PPR);
+    expect(r.prq.drv.read64(REG.PQT)).toBe(32n);
+    expect(r.prq.status()).toBe(PRS.PPR);
     expect(prqMsis(r)).toEqual([{ source: 'page-request', address: MSI_ADDR, data: 0x41 }]);
     r.m.vtd.submitPageRequest(req({ prgi: 2 }));
     expect(prqMsis(r)).toHaveLength(1); // PPR was already set
-    r.prq.drv.write32(PRQ_REG.PRS, PRS_PPR); // W1C
+    r.prq.drv.write32(REG.PRS, PRS.PPR); // W1C
     r.m.vtd.submitPageRequest(req({ prgi: 3 }));
     expect(prqMsis(r)).toHaveLength(2);
-    expect(r.prq.drv.read64(PRQ_REG.PQT)).toBe(96n);
+    expect(r.prq.drv.read64(REG.PQT)).toBe(96n);
   });
 
   it('PECTL.IM holds the event (IP), unmasking sends it; clearing PRS withdraws a held event', async () => {
     const r = await rig();
-    r.prq.drv.write32(PRQ_REG.PECTL, PECTL_IM);
+    r.prq.drv.write32(REG.PECTL, ECTL.IM);
     r.m.vtd.submitPageRequest(req());
-    expect(r.prq.drv.read32(PRQ_REG.PECTL)).toBe((PECTL_IM | PECTL_IP) >>> 0);
+    expect(r.prq.drv.read32(REG.PECTL)).toBe((ECTL.IM | ECTL.IP) >>> 0);
     expect(prqMsis(r)).toHaveLength(0);
-    r.prq.drv.write32(PRQ_REG.PECTL, 0);
+    r.prq.drv.write32(REG.PECTL, 0);
     expect(prqMsis(r)).toHaveLength(1);
-    expect(r.prq.drv.read32(PRQ_REG.PECTL)).toBe(0);
-    r.prq.drv.write32(PRQ_REG.PRS, PRS_PPR);
-    r.prq.drv.write32(PRQ_REG.PECTL, PECTL_IM);
+    expect(r.prq.drv.read32(REG.PECTL)).toBe(0);
+    r.prq.drv.write32(REG.PRS, PRS.PPR);
+    r.prq.drv.write32(REG.PECTL, ECTL.IM);
     r.m.vtd.submitPageRequest(req({ prgi: 9 }));
-    expect(r.prq.drv.read32(PRQ_REG.PECTL)).toBe((PECTL_IM | PECTL_IP) >>> 0);
-    r.prq.drv.write32(PRQ_REG.PRS, PRS_PPR);
-    expect(r.prq.drv.read32(PRQ_REG.PECTL)).toBe(PECTL_IM); // withdrawn
-    r.prq.drv.write32(PRQ_REG.PECTL, 0);
+    expect(r.prq.drv.read32(REG.PECTL)).toBe((ECTL.IM | ECTL.IP) >>> 0);
+    r.prq.drv.write32(REG.PRS, PRS.PPR);
+    expect(r.prq.drv.read32(REG.PECTL)).toBe(ECTL.IM); // withdrawn
+    r.prq.drv.write32(REG.PECTL, 0);
     expect(prqMsis(r)).toHaveLength(1);
   });
 
   it('PQT is software-writable (drivers zero it); PQA keeps base and PQS, reserved bits read 0', async () => {
     const r = await rig();
-    r.prq.drv.write64(PRQ_REG.PQT, 0xffff_ffff_ffff_ffffn);
-    expect(r.prq.drv.read64(PRQ_REG.PQT)).toBe(0x7ffe0n);
-    r.prq.drv.write64(PRQ_REG.PQA, 0xffff_ffff_ffff_ffffn);
-    expect(r.prq.drv.read64(PRQ_REG.PQA)).toBe(0xffff_ffff_ffff_f007n);
+    r.prq.drv.write64(REG.PQT, 0xffff_ffff_ffff_ffffn);
+    expect(r.prq.drv.read64(REG.PQT)).toBe(0x7ffe0n);
+    r.prq.drv.write64(REG.PQA, 0xffff_ffff_ffff_ffffn);
+    expect(r.prq.drv.read64(REG.PQA)).toBe(0xffff_ffff_ffff_f007n);
   });
 
   it('a queue outside RAM drops the request, logs it, and answers the group with Response Failure', async () => {
     const r = await rig();
-    r.prq.drv.write64(PRQ_REG.PQA, 0x80_0000_0000n);
-    expect(r.m.vtd.submitPageRequest(req())).toEqual({ autoResponse: RESP.FAILURE });
+    r.prq.drv.write64(REG.PQA, 0x80_0000_0000n);
+    expect(r.m.vtd.submitPageRequest(req())).toEqual({ autoResponse: PageResponseCode.ResponseFailure });
     expect(r.m.vtd.logLines.some((l) => l.includes('outside RAM'))).toBe(true);
     expect(r.prq.status()).toBe(0);
   });
@@ -162,17 +165,17 @@ describe('overflow (§7.5)', () => {
     const r = await rig();
     const n = r.prq.slots - 1; // one slot stays free
     for (let i = 0; i < n; i++) expect(r.m.vtd.submitPageRequest(req({ prgi: i % 512, sid: i % 2 ? SID2 : SID }))).toBe('queued');
-    expect(r.prq.status()).toBe(PRS_PPR);
+    expect(r.prq.status()).toBe(PRS.PPR);
     expect(r.m.vtd.prq.queue.pendingCount()).toBe(n);
     expect(r.m.vtd.submitPageRequest(req({ prgi: 300, lpig: false }))).toBe('dropped');
-    expect(r.prq.status()).toBe(PRS_PPR | PRS_PRO);
-    expect(r.m.vtd.submitPageRequest(req({ prgi: 300 }))).toEqual({ autoResponse: RESP.SUCCESS });
+    expect(r.prq.status()).toBe(PRS.PPR | PRS.PRO);
+    expect(r.m.vtd.submitPageRequest(req({ prgi: 300 }))).toEqual({ autoResponse: PageResponseCode.Success });
     expect(r.m.vtd.submitPageRequest(req({ prgi: 301, lpig: true, read: false }))).toBe('dropped'); // stop marker
     expect(prqMsis(r)).toHaveLength(1); // PRO while PPR set: no second event
     const stats = r.m.vtd.prq.stats;
     expect(stats).toMatchObject({ queued: n, dropped: 3, overflows: 1, autoResponses: 1 });
 
-    const pass = r.prq.service(() => RESP.SUCCESS);
+    const pass = r.prq.service(() => PageResponseCode.Success);
     expect(pass.requests).toHaveLength(n);
     expect(pass.overflowCleared).toBe(true);
     expect(r.prq.status()).toBe(0);
@@ -188,9 +191,9 @@ describe('overflow (§7.5)', () => {
     const r = await rig();
     r.m.vtd.submitPageRequest(req({ prgi: 7, lpig: false, addr: 0x1000n }));
     for (let i = 1; i < r.prq.slots - 1; i++) r.m.vtd.submitPageRequest(req({ prgi: i === 7 ? 8 : i, sid: SID2 }));
-    expect(r.m.vtd.submitPageRequest(req({ prgi: 7, addr: 0x2000n }))).toEqual({ autoResponse: RESP.SUCCESS });
+    expect(r.m.vtd.submitPageRequest(req({ prgi: 7, addr: 0x2000n }))).toEqual({ autoResponse: PageResponseCode.Success });
     expect(r.m.vtd.prq.openGroups().some((g) => g.sid === SID && g.prgi === 7)).toBe(false);
-    const pass = r.prq.service(() => RESP.SUCCESS);
+    const pass = r.prq.service(() => PageResponseCode.Success);
     expect(pass.discarded).toBe(1);
     expect(r.devs.get(SID)!.got).toEqual([]); // no second answer for group 7
   });
@@ -202,16 +205,16 @@ describe('page-group responses (QI type 9)', () => {
     r.m.vtd.submitPageRequest(req({ prgi: 4 }));
     r.m.vtd.submitPageRequest(req({ sid: SID2, pasid: undefined, prgi: 4 }));
     for (const [g, code] of [
-      [{ rid: SID, pasid: PASID, prgi: 4 }, RESP.INVALID],
-      [{ rid: SID2, prgi: 4 }, RESP.FAILURE],
-      [{ rid: SID, pasid: PASID, prgi: 4 }, RESP.SUCCESS], // already answered
-      [{ rid: SID, pasid: 6, prgi: 4 }, RESP.SUCCESS], // other PASID
-      [{ rid: 0x28, prgi: 1 }, RESP.SUCCESS], // no such device
+      [{ rid: SID, pasid: PASID, prgi: 4 }, PageResponseCode.InvalidRequest],
+      [{ rid: SID2, prgi: 4 }, PageResponseCode.ResponseFailure],
+      [{ rid: SID, pasid: PASID, prgi: 4 }, PageResponseCode.Success], // already answered
+      [{ rid: SID, pasid: 6, prgi: 4 }, PageResponseCode.Success], // other PASID
+      [{ rid: 0x28, prgi: 1 }, PageResponseCode.Success], // no such device
     ] as const) {
-      expect(r.qi.submitSync([pageGroupResponseDesc(g, code)])).toBe(true);
+      expect(r.qi.submitSync([pageGroupResponseDesc(g.rid, g.prgi, code, { pasid: 'pasid' in g ? g.pasid : undefined, lpig: true })])).toBe(true);
     }
-    expect(r.devs.get(SID)!.got).toEqual([{ pasid: PASID, prgi: 4, code: RESP.INVALID }]);
-    expect(r.devs.get(SID2)!.got).toEqual([{ pasid: undefined, prgi: 4, code: RESP.FAILURE }]);
+    expect(r.devs.get(SID)!.got).toEqual([{ pasid: PASID, prgi: 4, code: PageResponseCode.InvalidRequest }]);
+    expect(r.devs.get(SID2)!.got).toEqual([{ pasid: undefined, prgi: 4, code: PageResponseCode.ResponseFailure }]);
     expect(r.m.vtd.prq.stats).toMatchObject({ responses: 2, unknownResponses: 3 });
     expect(r.m.vtd.logLines.filter((l) => l.includes('no such open group'))).toHaveLength(3);
   });
@@ -225,7 +228,7 @@ describe('page-group responses (QI type 9)', () => {
       sent.push(q);
     }
     expect(r.m.vtd.prq.openGroups()).toHaveLength(40);
-    const pass = r.prq.service((q) => (q.prgi % 5 === 0 ? RESP.INVALID : RESP.SUCCESS));
+    const pass = r.prq.service((q) => (q.prgi % 5 === 0 ? PageResponseCode.InvalidRequest : PageResponseCode.Success));
     expect(pass.responses).toHaveLength(30); // groups without their last page stay partial
     const got = [...r.devs.get(SID)!.got, ...r.devs.get(SID2)!.got];
     expect(got).toHaveLength(30);
@@ -241,7 +244,7 @@ describe('page-group responses (QI type 9)', () => {
     expect(r.m.vtd.submitPageRequest(req({ prgi: 0, read: false, write: false, lpig: true }))).toBe('queued');
     expect(r.m.vtd.prq.openGroups()).toHaveLength(1);
     const status = r.env.alloc.alloc();
-    const [w0, w1] = D.wait(status, 0x77);
+    const [w0, w1] = waitDesc({ sw: true, fn: true, data: 0x77, addr: status });
     r.qi.place([[w0! | 1n << 7n, w1!]]); // PD (ECAP.PDS)
     r.qi.ring();
     expect(r.env.mem.readU32(status)).toBe(0x77);
@@ -255,12 +258,12 @@ describe('PASID teardown with requests in flight', () => {
     for (let i = 0; i < 6; i++) r.m.vtd.submitPageRequest(req({ pasid: i % 2 ? 6 : PASID, prgi: i }));
     r.m.vtd.submitPageRequest(req({ prgi: 0, read: false, lpig: true })); // the device's stop marker for PASID 5
     r.pasids.get(SID)!.setPasid(PASID, new Array(8).fill(0n)); // tear the PASID entry down
-    const drained = r.prq.drainPasid(SID, PASID, 1, () => RESP.SUCCESS);
+    const drained = r.prq.drainPasid(SID, PASID, 1, () => PageResponseCode.Success);
     expect(drained.map((q) => q.prgi)).toEqual([0, 2, 4, 0]);
     expect(r.devs.get(SID)!.got).toEqual([
-      { pasid: PASID, prgi: 0, code: RESP.INVALID }, { pasid: 6, prgi: 1, code: RESP.SUCCESS },
-      { pasid: PASID, prgi: 2, code: RESP.INVALID }, { pasid: 6, prgi: 3, code: RESP.SUCCESS },
-      { pasid: PASID, prgi: 4, code: RESP.INVALID }, { pasid: 6, prgi: 5, code: RESP.SUCCESS },
+      { pasid: PASID, prgi: 0, code: PageResponseCode.InvalidRequest }, { pasid: 6, prgi: 1, code: PageResponseCode.Success },
+      { pasid: PASID, prgi: 2, code: PageResponseCode.InvalidRequest }, { pasid: 6, prgi: 3, code: PageResponseCode.Success },
+      { pasid: PASID, prgi: 4, code: PageResponseCode.InvalidRequest }, { pasid: 6, prgi: 5, code: PageResponseCode.Success },
     ]);
     expect(r.m.vtd.prq.openGroups()).toEqual([]); // nothing owed: the PASID can be freed
     expect(r.m.vtd.prq.stats.unknownResponses).toBe(0);
@@ -275,7 +278,7 @@ describe('admission (faults where the request enters the IOMMU)', () => {
     const r = await rig({ pre: false });
     expect(r.m.vtd.submitPageRequest(req())).toBe('rejected');
     expect(frOf(r)).toEqual([[SID, 0x47, true, PASID]]);
-    expect(r.prq.drv.read64(PRQ_REG.PQT)).toBe(0n);
+    expect(r.prq.drv.read64(REG.PQT)).toBe(0n);
     const s = await rig({ pre: false, fpd: true });
     expect(s.m.vtd.submitPageRequest(req())).toBe('rejected');
     expect(frOf(s)).toEqual([]);
@@ -316,6 +319,6 @@ describe('admission (faults where the request enters the IOMMU)', () => {
     r.m.reset();
     expect(r.m.vtd.prq.openGroups()).toEqual([]);
     expect(r.m.vtd.prq.stats.queued).toBe(0);
-    expect(r.prq.drv.read64(PRQ_REG.PQA)).toBe(0n);
+    expect(r.prq.drv.read64(REG.PQA)).toBe(0n);
   });
 });

@@ -7,8 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createMachine } from '../src/machine.js';
-import { guestEnvFor } from '../../firmware-tests/lib/machine-env.js';
-import { D, GuestQueue } from '../../firmware-tests/lib/qi-guest.js';
+import { GuestQueue } from '../src/guest/invalidation-queue.js';
+import { guestEnvFor } from '../src/guest/machine-env.js';
+import { iotlbDesc, waitDesc } from '../src/vtd/spec/descriptors.js';
 import { EXTERNAL_COST, QI_WORK_BUDGET } from '../src/vtd/qi/invalidation-queue.js';
 
 const R = { IQH: 0x80, FSTS: 0x34 } as const;
@@ -26,8 +27,8 @@ describe('bounded queued invalidation', () => {
     const { m, env, q } = await fullQueue();
     const n = q.entries - 1;
     const status = q.statusPage;
-    const descs = Array.from({ length: n - 1 }, (_, i) => D.iotlb(3, 1, BigInt(i) << 12n, 0));
-    q.place([...descs, D.wait(status, 0x5a5a)]);
+    const descs = Array.from({ length: n - 1 }, (_, i) => iotlbDesc(3, 1, BigInt(i) << 12n, 0));
+    q.place([...descs, waitDesc({ sw: true, fn: true, data: 0x5a5a, addr: status })]);
     q.ring();
     const head = (): number => m.mmioRead32(0xfed9_0000 + R.IQH) / 16;
     // The IQH read is itself an access: the queue has moved on by one budget before it returns.
@@ -44,7 +45,7 @@ describe('bounded queued invalidation', () => {
 
   it('a queue of at most the budget completes within the IQT write', async () => {
     const { m, env, q } = await fullQueue();
-    q.place([...Array.from({ length: QI_WORK_BUDGET - EXTERNAL_COST }, () => D.iotlb(2, 1)), D.wait(q.statusPage, 7)]);
+    q.place([...Array.from({ length: QI_WORK_BUDGET - EXTERNAL_COST }, () => iotlbDesc(2, 1)), waitDesc({ sw: true, fn: true, data: 7, addr: q.statusPage })]);
     q.ring();
     expect(env.mem.readU32(q.statusPage)).toBe(7);
     expect(m.vtd.saveState().qi.head).toBe(QI_WORK_BUDGET - EXTERNAL_COST + 1);
@@ -54,7 +55,7 @@ describe('bounded queued invalidation', () => {
     const { m, env, q } = await fullQueue();
     const n = (3 * QI_WORK_BUDGET) / (2 * EXTERNAL_COST); // one budget and a half
     // Device-TLB invalidation (§6.5.2.5) for SID 0x28 (no device there: it completes at once), then a wait.
-    q.place([...Array.from({ length: n }, () => [0x3n | (0x28n << 32n), 0n]), D.wait(q.statusPage, 9)]);
+    q.place([...Array.from({ length: n }, () => [0x3n | (0x28n << 32n), 0n]), waitDesc({ sw: true, fn: true, data: 9, addr: q.statusPage })]);
     q.ring();
     expect(m.vtd.saveState().qi.head).toBe(QI_WORK_BUDGET / EXTERNAL_COST);
     expect(env.mem.readU32(q.statusPage)).toBe(0);

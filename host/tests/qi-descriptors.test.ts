@@ -2,10 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { makeQiRig, putDescriptors, type QiRig, type QiRigOptions } from '../src/vtd/qi/testing.js';
 import {
-  ccDesc, devTlbDesc, iecDesc, iotlbDesc, pageGroupResponseDesc, pasidCacheDesc, pasidDevTlbDesc,
-  pasidIotlbDesc, waitDesc,
-} from '../src/vtd/qi/encode.js';
-import { deviceTlbRange, descType } from '../src/vtd/qi/descriptors.js';
+  ccDesc, descType, deviceTlbRange, devTlbDesc, iecDesc, iotlbDesc, pageGroupResponseDesc, pasidCacheDesc,
+  pasidDevTlbDesc, pasidIotlbDesc, waitDesc,
+} from '../src/vtd/spec/descriptors.js';
 import { FSTS } from '../src/vtd/spec/registers.js';
 
 const BASE = 0x10000n;

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { clearFsts, makeQiRig, putDescriptors, type QiRig, type QiRigOptions } from '../src/vtd/qi/testing.js';
-import { ccDesc, devTlbDesc, iotlbDesc, waitDesc } from '../src/vtd/qi/encode.js';
+import { ccDesc, devTlbDesc, iotlbDesc, waitDesc } from '../src/vtd/spec/descriptors.js';
 import { FSTS } from '../src/vtd/spec/registers.js';
 
 const BASE = 0x10000n;

@@ -7,13 +7,13 @@
  * queued page-group response (type 9) makes the device retry.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  encodePasidDirEntry, encodePasidEntry, encodeSmContextEntry, encodeSmRootEntry, PGTT,
-} from '../../firmware-tests/lib/tables.js';
+import { pageGroupResponseDesc } from '../src/vtd/spec/descriptors.js';
+import { encodePasidDirEntry, encodePasidEntry, PGTT } from '../src/vtd/spec/pasid-entry.js';
+import { encodeSmContextEntry } from '../src/vtd/spec/sm-context-entry.js';
+import { encodeSmRootEntry } from '../src/vtd/spec/sm-root-entry.js';
 import { createMachine } from '../src/machine.js';
 import { EXT_CAP_ID } from '../src/pci/capabilities.js';
 import { replayScenario, startReplay } from '../src/scenario/replay.js';
-import { pageGroupResponseDesc } from '../src/vtd/qi/encode.js';
 
 const BDF = '00:03.0';
 const SID = 0x18;

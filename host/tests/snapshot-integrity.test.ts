@@ -16,10 +16,10 @@ import { decodeSnapshot, encodeSnapshot, ByteReader } from '../src/snapshot/form
 import { encodeVtdState, readVtd } from '../src/snapshot/vtd-state.js';
 import type { VtdUnitState } from '../src/vtd/vtd-unit.js';
 import { bootGuest } from '../src/flows/guest-side.js';
-import { GuestIommu } from '../../firmware-tests/lib/guest.js';
-import { guestEnvFor } from '../../firmware-tests/lib/machine-env.js';
-import { GuestQueue } from '../../firmware-tests/lib/qi-guest.js';
-import { encodeSsPte } from '../../firmware-tests/lib/tables.js';
+import { GuestIommu } from '../src/guest/guest-iommu.js';
+import { GuestQueue } from '../src/guest/invalidation-queue.js';
+import { guestEnvFor } from '../src/guest/machine-env.js';
+import { encodeSsPte } from '../src/vtd/spec/ss-pte.js';
 
 const CONFIG: MachineConfig = { ramMib: 32, devices: [{ bdf: '00:03.0', kind: 'dma-test' }, { bdf: '00:05.0', kind: 'ats' }] };
 const VTD = 0xfed9_0000n;

@@ -1,15 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { createMachine, type Machine, type MachineConfig } from '../src/machine.js';
 import { encodeSnapshot, decodeSnapshot } from '../src/snapshot/format.js';
-import { GuestIommu } from '../../firmware-tests/lib/guest.js';
-import { guestEnvFor } from '../../firmware-tests/lib/machine-env.js';
-import { PciDriver } from '../../firmware-tests/lib/pci-driver.js';
-import { encodeSsPte } from '../../firmware-tests/lib/tables.js';
-import { D, GuestQueue } from '../../firmware-tests/lib/qi-guest.js';
+import { GuestIommu } from '../src/guest/guest-iommu.js';
+import { GuestQueue } from '../src/guest/invalidation-queue.js';
+import { guestEnvFor } from '../src/guest/machine-env.js';
+import { GuestPrq } from '../src/guest/page-request-queue.js';
+import { attachPasids } from '../src/guest/pasid-attach.js';
+import { PciDriver } from '../src/guest/pci-driver.js';
+import { iotlbDesc, pageGroupResponseDesc, waitDesc } from '../src/vtd/spec/descriptors.js';
+import { encodeFsPte } from '../src/vtd/spec/fs-pte.js';
+import { decodePageRequest, PageResponseCode } from '../src/vtd/spec/page-request.js';
+import { PGTT } from '../src/vtd/spec/pasid-entry.js';
+import { encodeSmContextEntry } from '../src/vtd/spec/sm-context-entry.js';
+import { encodeSsPte } from '../src/vtd/spec/ss-pte.js';
 import { CMD, GuestDmaTest } from '../../firmware-tests/cases/page-requests/pri-guest.js';
-import { GuestPrq, decodeGuestPageRequest, pageGroupResponseDesc, RESP } from '../../firmware-tests/lib/prq-handler.js';
-import { attachPasids } from '../../firmware-tests/lib/pasid-attach.js';
-import { PGTT, encodeFsPte, encodeSmContextEntry } from '../../firmware-tests/lib/tables.js';
 
 const CONFIG: MachineConfig = {
   ramMib: 32,
@@ -179,7 +183,7 @@ async function bootInFlight(): Promise<Machine> {
   m.mmioWrite(bar + 0x28n, 4, 2n); // CTL: ignore invalidation requests
   q.place([[0x3n | 0x28n << 32n, 0x10000n]]); // device-TLB invalidation: times out
   q.ring();
-  q.place([D.iotlb(2, 2), D.wait(STATUS_ABORTED, 0x11)]);
+  q.place([iotlbDesc(2, 2), waitDesc({ sw: true, fn: true, data: 0x11, addr: STATUS_ABORTED })]);
   q.ring();
   expect(Number(m.mmioRead(VTD + 0x34n, 4)) & 0x40).toBe(0x40); // FSTS.ITE: the queue is halted
   return m;
@@ -202,12 +206,12 @@ function finishInFlight(m: Machine) {
   const bar = new PciDriver(m).barBase(0x28, 0);
   m.mmioWrite(bar + 0x28n, 4, 0n); // the ATS device answers again
   m.mmioWrite(VTD + 0x34n, 4, 0x40n); // W1C ITE: fetching resumes (the wait behind the time-out is aborted)
-  submitRaw(m, [D.wait(STATUS_AFTER, 0x22)]);
+  submitRaw(m, [waitDesc({ sw: true, fn: true, data: 0x22, addr: STATUS_AFTER })]);
   const pqh = m.mmioRead(VTD + 0xc0n, 8);
   const pqa = m.mmioRead(VTD + 0xd0n, 8) & ~0xfffn;
-  const req = decodeGuestPageRequest(m.ram.readU64(pqa + pqh), m.ram.readU64(pqa + pqh + 8n))!;
+  const req = decodePageRequest(m.ram.readU64(pqa + pqh), m.ram.readU64(pqa + pqh + 8n))!;
   m.mmioWrite(VTD + 0xc0n, 8, m.mmioRead(VTD + 0xc8n, 8));
-  submitRaw(m, [pageGroupResponseDesc(req, RESP.SUCCESS)]);
+  submitRaw(m, [pageGroupResponseDesc(req.sid, req.prgi, PageResponseCode.Success, { pasid: req.pasid, lpig: true })]);
   return {
     waitAborted: m.ram.readU64(STATUS_ABORTED), waitAfter: m.ram.readU64(STATUS_AFTER),
     fsts: m.mmioRead(VTD + 0x34n, 4), iqh: m.mmioRead(VTD + 0x80n, 8), iqt: m.mmioRead(VTD + 0x88n, 8),

@@ -23,11 +23,14 @@ import { bootGuest, startIommu, type Guest } from '../src/flows/guest-side.js';
 import { ShadowMode } from '../src/vmm/shadow.js';
 import { VMM_WORK_BUDGET } from '../src/vmm/work-budget.js';
 import { CMD, GuestDmaTest, STATE } from '../../firmware-tests/cases/page-requests/pri-guest.js';
-import { GuestIommu } from '../../firmware-tests/lib/guest.js';
-import { D } from '../../firmware-tests/lib/qi-guest.js';
-import {
-  PageTableBuilder, PasidTableBuilder, PGTT, encodeContextEntry, encodeFsPte, encodePasidEntry, encodeSmContextEntry, encodeSsPte,
-} from '../../firmware-tests/lib/tables.js';
+import { GuestIommu } from '../src/guest/guest-iommu.js';
+import { PageTableBuilder, PasidTableBuilder } from '../src/guest/table-builders.js';
+import { encodeContextEntry } from '../src/vtd/spec/context-entry.js';
+import { iotlbDesc, pasidCacheDesc } from '../src/vtd/spec/descriptors.js';
+import { encodeFsPte } from '../src/vtd/spec/fs-pte.js';
+import { encodePasidEntry, PGTT } from '../src/vtd/spec/pasid-entry.js';
+import { encodeSmContextEntry } from '../src/vtd/spec/sm-context-entry.js';
+import { encodeSsPte } from '../src/vtd/spec/ss-pte.js';
 
 const RID = 0x18;
 const DEVICES = [{ bdf: '00:03.0', hostSid: 0x0318, kind: 'dma-test' as const }];
@@ -58,15 +61,15 @@ function secondStageAt(g: Awaited<ReturnType<typeof scalableGuest>>, pasid: numb
   const ss = new PageTableBuilder(g.env.mem, g.env.alloc, { stage: 'ss', levels: 4 });
   ss.map(iova, gpa, 12, RW_SS);
   g.pasids.setPasid(pasid, encodePasidEntry({ P: true, PGTT: PGTT.SECOND_STAGE, DID: did, AW: 2, SSPTPTR: ss.rootPointer }));
-  g.qi.submitSync([D.pc(1, did, pasid)]);
+  g.qi.submitSync([pasidCacheDesc(1, did, pasid)]);
   return ss;
 }
 
 describe.skipIf(!existsSync(wasmPath()))('nested mode: the guest\'s IOTLB invalidations reach the host', () => {
   it.each([
-    ['domain-selective', (did: number) => D.iotlb(2, did)],
-    ['global', () => D.iotlb(1)],
-    ['page-selective', (did: number, va: bigint) => D.iotlb(3, did, va)],
+    ['domain-selective', (did: number) => iotlbDesc(2, did)],
+    ['global', () => iotlbDesc(1)],
+    ['page-selective', (did: number, va: bigint) => iotlbDesc(3, did, va)],
   ])('%s: after the remap and the invalidation the DMA uses the new page', async (_name, inv) => {
     const g = await scalableGuest('nested');
     const va = 0x7000_0000n;
@@ -74,7 +77,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested mode: the guest\'s IOTLB invali
     const fs = new PageTableBuilder(g.env.mem, g.env.alloc, { stage: 'fs', levels: 4 });
     fs.map(va, a, 12, RW_FS);
     g.pasids.setPasid(5, encodePasidEntry({ P: true, PGTT: PGTT.FIRST_STAGE, DID: 9, FSPTPTR: fs.rootPointer }));
-    g.qi.submitSync([D.pc(1, 9, 5)]);
+    g.qi.submitSync([pasidCacheDesc(1, 9, 5)]);
     expect(dmaWrite(g.dev, va, 0xaa, 5)).toBe(STATE.DONE);
     expect(ramByte(g, a)).toBe(0xaa); // the host IOTLB now caches va -> a
     fs.map(va, b, 12, RW_FS);
@@ -93,7 +96,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested mode: every PGTT is served or r
     expect(ramByte(g, 0x220_0010n)).toBe(0x27);
     ss.map(0x6000n, 0x221_0000n, 12, RW_SS);
     expect(dmaWrite(g.dev, 0x6000n, 0x28, 7)).toBe(STATE.FAULT); // not invalidated yet (caching mode)
-    g.qi.submitSync([D.iotlb(3, 4, 0x6000n)]);
+    g.qi.submitSync([iotlbDesc(3, 4, 0x6000n)]);
     expect(dmaWrite(g.dev, 0x6000n, 0x28, 7)).toBe(STATE.DONE);
     expect(ramByte(g, 0x221_0000n)).toBe(0x28);
     g.vm.close();
@@ -103,7 +106,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested mode: every PGTT is served or r
   it('PGTT 4 (pass-through): the DMA address is the guest-physical address', async () => {
     const g = await scalableGuest('nested');
     g.pasids.setPasid(8, encodePasidEntry({ P: true, PGTT: PGTT.PASS_THROUGH, DID: 6 }));
-    g.qi.submitSync([D.pc(1, 6, 8)]);
+    g.qi.submitSync([pasidCacheDesc(1, 6, 8)]);
     expect(dmaWrite(g.dev, 0x230_0040n, 0x48, 8)).toBe(STATE.DONE);
     expect(ramByte(g, 0x230_0040n)).toBe(0x48);
     g.vm.close();
@@ -114,7 +117,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested mode: every PGTT is served or r
     expect(g.iommu.drv.ecap & ECAP.NEST).toBe(0n);
     expect(g.iommu.drv.cap & (1n << 7n)).not.toBe(0n); // CM: the guest invalidates every change
     g.pasids.setPasid(3, encodePasidEntry({ P: true, PGTT: PGTT.NESTED, DID: 2, AW: 2, SSPTPTR: 0x100_0000n, FSPTPTR: 0x101_0000n }));
-    g.qi.submitSync([D.pc(1, 2, 3)]);
+    g.qi.submitSync([pasidCacheDesc(1, 2, 3)]);
     g.iommu.drv.readFaults();
     expect(dmaWrite(g.dev, 0x4000n, 0x33, 3)).toBe(STATE.FAULT);
     expect(g.iommu.drv.readFaults()).toMatchObject([{ sid: RID, reason: 0x5b, pp: true, pv: 3, addr: 0x4000n }]);
@@ -144,7 +147,7 @@ describe.skipIf(!existsSync(wasmPath()))('shadow mode: scalable-mode guests', ()
   it('PGTT 4 and legacy TT 10 are pass-through', async () => {
     const g = await scalableGuest('shadow');
     g.pasids.setPasid(0, encodePasidEntry({ P: true, PGTT: PGTT.PASS_THROUGH, DID: 1 }));
-    g.qi.submitSync([D.pc(1, 1, 0)]);
+    g.qi.submitSync([pasidCacheDesc(1, 1, 0)]);
     expect(dmaWrite(g.dev, 0x250_0000n, 0x44)).toBe(STATE.DONE);
     expect(ramByte(g, 0x250_0000n)).toBe(0x44);
     g.vm.close();
@@ -161,7 +164,7 @@ describe.skipIf(!existsSync(wasmPath()))('shadow mode: scalable-mode guests', ()
     const g = await scalableGuest('shadow');
     expect(g.iommu.drv.ecap & (ECAP.FLTS | ECAP.NEST)).toBe(0n);
     g.pasids.setPasid(0, encodePasidEntry({ P: true, PGTT: PGTT.FIRST_STAGE, DID: 2, FSPTPTR: 0x100_0000n }));
-    g.qi.submitSync([D.pc(1, 2, 0)]);
+    g.qi.submitSync([pasidCacheDesc(1, 2, 0)]);
     g.iommu.drv.readFaults();
     expect(dmaWrite(g.dev, 0x3000n, 0x11)).toBe(STATE.FAULT);
     expect(g.iommu.drv.readFaults()).toMatchObject([{ sid: RID, reason: 0x5b, pp: false, addr: 0x3000n }]);
@@ -180,7 +183,7 @@ describe.skipIf(!existsSync(wasmPath()))('shadow mode: hostile guest tables', ()
       g.env.mem.writeU64(low + 8n * i, leaf | 3n);
       g.env.mem.writeU64(leaf + 8n * i, (0x310_0000n + 0x1000n * i) | 3n);
     }
-    g.iommu.ctx.setContext(RID, encodeContextEntry({ P: true, TT: 0, AW: 2, DID: 7, SLPTPTR: top }));
+    g.iommu.ctx.setContext(RID, encodeContextEntry({ P: true, TT: 0, AW: 2, DID: 7, SSPTPTR: top }));
     startIommu(g);
     return { g, top, dev: new GuestDmaTest(g.env.platform, RID), mode: g.vm.modeHandler as ShadowMode };
   }
@@ -195,7 +198,7 @@ describe.skipIf(!existsSync(wasmPath()))('shadow mode: hostile guest tables', ()
     expect(ramByte(g, 0x310_1000n)).toBe(0);
     // The guest repairs its table (one path only) and invalidates the domain: shadowed again.
     for (const t of [top, top + 0x1000n, top + 0x2000n]) for (let i = 1n; i < 512n; i++) g.env.mem.writeU64(t + 8n * i, 0n);
-    g.qi.submitSync([D.iotlb(2, 7)]);
+    g.qi.submitSync([iotlbDesc(2, 7)]);
     expect(mode.domains.get(7)).toMatchObject({ blocked: false });
     expect(mode.domains.get(7)!.mappedPages()).toBe(512);
     expect(dmaWrite(dev, 0x1000n, 0x78)).toBe(STATE.DONE);
@@ -206,7 +209,7 @@ describe.skipIf(!existsSync(wasmPath()))('shadow mode: hostile guest tables', ()
 
   it('a page-selective invalidation leaves a blocked domain blocked (only a whole-domain one lifts it)', async () => {
     const { g, dev, mode } = await aliasedGuest();
-    g.qi.submitSync([D.iotlb(3, 7, 0x1000n)]);
+    g.qi.submitSync([iotlbDesc(3, 7, 0x1000n)]);
     expect(mode.domains.get(7)?.blocked).toBe(true);
     expect(dmaWrite(dev, 0x1000n, 0x79)).toBe(STATE.FAULT);
     g.vm.close();

@@ -4,9 +4,9 @@
  * event MSI, in the spec (default) profile and the QEMU profiles.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GuestIommu } from '../../firmware-tests/lib/guest.js';
-import { guestEnvFor } from '../../firmware-tests/lib/machine-env.js';
-import { encodeSsPte } from '../../firmware-tests/lib/tables.js';
+import { GuestIommu } from '../src/guest/guest-iommu.js';
+import { guestEnvFor } from '../src/guest/machine-env.js';
+import { encodeSsPte } from '../src/vtd/spec/ss-pte.js';
 import { createMachine, VTD_BASE, type Machine } from '../src/machine.js';
 import type { MsiMessage } from '../src/vtd/interrupts.js';
 import { buildRegisterTable } from '../src/vtd/register-table.js';

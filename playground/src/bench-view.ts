@@ -5,9 +5,9 @@
  * (`Core.batch` + `translateBatch`, one call per 4096 requests), and each
  * round's ns/translation is plotted as an inline SVG line chart.
  */
-import { GuestIommu } from '../../firmware-tests/lib/guest.js';
-import { guestEnvFor } from '../../firmware-tests/lib/machine-env.js';
-import { encodeSsPte } from '../../firmware-tests/lib/tables.js';
+import { GuestIommu } from '../../host/src/guest/guest-iommu.js';
+import { guestEnvFor } from '../../host/src/guest/machine-env.js';
+import { encodeSsPte } from '../../host/src/vtd/spec/ss-pte.js';
 import {
   ACC_READ, BREQ_ACCESS, BREQ_BUF, BREQ_IOVA_HI, BREQ_IOVA_LO, BREQ_LEN, BREQ_PASID, BREQ_SID, BREQ_WORDS, createMachine, type Machine,
 } from '../../host/src/browser.js';

@@ -7,7 +7,7 @@
  * cache entries. Buttons send the guest's register-based global
  * invalidations (§6.5.1), so entries can be seen to go.
  */
-import { VtdDriver } from '../../firmware-tests/lib/driver.js';
+import { VtdDriver } from '../../host/src/guest/vtd-driver.js';
 import { formatBdf as bdf, type CacheContents } from '../../host/src/browser.js';
 import { byId, fill, h, hex } from './dom.js';
 import type { Session } from './session.js';

@@ -1,19 +1,24 @@
 /**
  * Page flows: short guest programs on the machine on show. Most build a
  * fresh default machine and program it with the project's guest-driver
- * library (firmware-tests/lib), only through MMIO, ECAM and guest RAM, then
+ * library (host/src/guest/), only through MMIO, ECAM and guest RAM, then
  * issue DMA; the machine stays on show so the panels display the tables,
  * registers, caches, faults and page requests it produced. The page-request
  * pair leaves a request in the queue, then lets the guest service it.
  * The project's narrated seed flows have their own panel (seed-flows-view.ts).
  */
-import { GuestIommu, type GuestEnv } from '../../firmware-tests/lib/guest.js';
-import { guestEnvFor } from '../../firmware-tests/lib/machine-env.js';
-import { PciDriver } from '../../firmware-tests/lib/pci-driver.js';
-import { GuestPrq, RESP } from '../../firmware-tests/lib/prq-handler.js';
-import { PGTT, encodeFsPte, encodeSmContextEntry, encodeSsPte, type PageTableBuilder } from '../../firmware-tests/lib/tables.js';
+import { type GuestEnv, GuestIommu } from '../../host/src/guest/guest-iommu.js';
+import { GuestQueue } from '../../host/src/guest/invalidation-queue.js';
+import { guestEnvFor } from '../../host/src/guest/machine-env.js';
+import { GuestPrq } from '../../host/src/guest/page-request-queue.js';
+import { PciDriver } from '../../host/src/guest/pci-driver.js';
+import type { PageTableBuilder } from '../../host/src/guest/table-builders.js';
+import { encodeFsPte } from '../../host/src/vtd/spec/fs-pte.js';
+import { PageResponseCode } from '../../host/src/vtd/spec/page-request.js';
+import { PGTT } from '../../host/src/vtd/spec/pasid-entry.js';
+import { encodeSmContextEntry } from '../../host/src/vtd/spec/sm-context-entry.js';
+import { encodeSsPte } from '../../host/src/vtd/spec/ss-pte.js';
 import { PASID_REG } from '../../host/src/devices/common/function.js';
-import { GuestQueue } from '../../firmware-tests/lib/qi-guest.js';
 import { DMAT, DMAT_STATE, type Machine } from '../../host/src/browser.js';
 import { byId, faultName, fill, h, hex } from './dom.js';
 import type { Session } from './session.js';
@@ -120,7 +125,7 @@ const FLOWS: readonly Flow[] = [
       const r = dev.write(IOVA, 16);
       const waiting = (dev.lastStatus() & 7) === DMAT_STATE.PAGE_WAIT;
       s.event(r.ok ? 'obs' : 'fault', `00:03.0 DMA write PASID ${PRQ_PASID} ${hex(IOVA)}+16: ${r.ok ? 'ok' : waiting ? 'waiting for a page response' : `fault ${faultName(r.reason)}`}`);
-      s.event('obs', `guest PRQ: ${prq.peek().map((q) => `rid ${hex(q.rid)} PASID ${q.pasid} page ${hex(q.addr)} prgi ${q.prgi}`).join('; ') || 'empty'}`);
+      s.event('obs', `guest PRQ: ${prq.peek().map((q) => `rid ${hex(q.sid)} PASID ${q.pasid} page ${hex(q.addr)} prgi ${q.prgi}`).join('; ') || 'empty'}`);
     },
   },
   {
@@ -132,7 +137,7 @@ const FLOWS: readonly Flow[] = [
       if (!bed || bed.m !== m) throw new Error('page request: run "page request: DMA to an unmapped page (PRI)" first');
       const r = bed.prq.service((req) => {
         bed.fs.map(req.addr, DATA_GPA + 0x10_0000n, 12, encodeFsPte({ P: true, RW: true, US: true }));
-        return RESP.SUCCESS;
+        return PageResponseCode.Success;
       });
       s.event('action', `guest: serviced ${r.requests.length} request(s), answered ${r.responses.length} group(s)`);
       const state = m.dmaTest('00:03.0').lastStatus() & 7;

@@ -5,7 +5,8 @@
  * from guest RAM and decoded as §7.4.1.1 page request descriptors), the
  * page groups the unit holds open, and the page-request counters.
  */
-import { decodePageRequest, PQ, PRQ_DESC_SIZE, PRQ_TYPE_PAGE_REQUEST, queueBytes } from '../../host/src/vtd/prq/descriptor.js';
+import { decodePageRequest, PQ, PRQ_DESC_SIZE, PRQ_TYPE_PAGE_REQUEST, queueBytes } from '../../host/src/vtd/spec/page-request.js';
+import { PRS } from '../../host/src/vtd/spec/registers.js';
 import { formatBdf, type Machine, type RegName } from '../../host/src/browser.js';
 import { byId, fill, h, hex } from './dom.js';
 import type { Session } from './session.js';
@@ -59,7 +60,7 @@ function render(s: Session): void {
   fill(byId('prq'),
     h('div', { class: 'mono' }, `PQA ${hex(pqa)} (base ${hex(base)}, ${size / 4096} page(s), ${size / PRQ_DESC_SIZE} slots)  PQH ${hex(pqh)}  PQT ${hex(pqt)}`),
     h('div', { class: 'mono', id: 'prq-prs', 'data-pending': pending },
-      `PRS ${hex(prs)} PPR=${prs & PQ.PPR ? 1 : 0} PRO=${prs & PQ.PRO ? 1 : 0}`,
+      `PRS ${hex(prs)} PPR=${prs & BigInt(PRS.PPR) ? 1 : 0} PRO=${prs & BigInt(PRS.PRO) ? 1 : 0}`,
       pectl === undefined ? '' : `  PECTL ${hex(pectl, 8)} IM=${(pectl >> 31n) & 1n} IP=${(pectl >> 30n) & 1n}`,
       `  — ${pending} request(s) queued`),
     h('table', {}, h('tr', {}, ...['offset', 'requester', 'PASID', 'page', 'access', 'PRGI', 'group'].map((t) => h('th', {}, t))), ...rows),

@@ -2,9 +2,9 @@
  * Display layouts of the VT-d registers (§11.4): which fields the register
  * panel decodes. Field positions follow the spec (rev 4.x); the model's own
  * definitions are in host/src/vtd/spec/registers.ts. Decoding reuses the
- * structure codec of the guest-driver library (firmware-tests/lib/tables.ts).
+ * structure codec of the spec layer (host/src/vtd/spec/field-codec.ts).
  */
-import { decodeFields, type Layout } from '../../firmware-tests/lib/tables.js';
+import { decodeFields, type Layout } from '../../host/src/vtd/spec/field-codec.js';
 
 const f = (bit: number) => ({ word: 0, hi: bit, lo: bit, kind: 'flag' as const });
 const u = (hi: number, lo: number) => ({ word: 0, hi, lo, kind: 'uint' as const });

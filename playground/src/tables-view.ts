@@ -5,10 +5,13 @@
  * second-stage paging structures (§9.7/§9.8). Nodes load when opened; open
  * nodes stay open across re-renders.
  */
-import {
-  decodeContextEntry, decodeFsPte, decodePasidDirEntry, decodePasidEntry, decodeRootEntry, decodeSmContextEntry,
-  decodeSmRootEntry, readWords,
-} from '../../firmware-tests/lib/tables.js';
+import { readWords } from '../../host/src/guest-ram.js';
+import { decodeContextEntry } from '../../host/src/vtd/spec/context-entry.js';
+import { decodeFsPte } from '../../host/src/vtd/spec/fs-pte.js';
+import { decodePasidDirEntry, decodePasidEntry } from '../../host/src/vtd/spec/pasid-entry.js';
+import { decodeRootEntry } from '../../host/src/vtd/spec/root-entry.js';
+import { decodeSmContextEntry } from '../../host/src/vtd/spec/sm-context-entry.js';
+import { decodeSmRootEntry } from '../../host/src/vtd/spec/sm-root-entry.js';
 import type { Machine } from '../../host/src/browser.js';
 import { byId, fill, h, hex } from './dom.js';
 import type { Session } from './session.js';
@@ -112,7 +115,7 @@ function contextEntries(m: Machine, key: string, bus: number, ctp: bigint, scala
       const e = decodeContextEntry(w);
       if (!e.P) continue;
       const tt = ['untranslated', 'device-TLB', 'pass-through', 'reserved'][e.TT] ?? String(e.TT);
-      out.push({ key: k, label: `${bdf}: DID=${e.DID} AW=${e.AW} (${e.AW + 2}-level) TT=${tt} ${flags(e, ['FPD'])} → ${hex(e.SLPTPTR)}`, children: e.TT === 2 ? undefined : () => pageTable(m, k, e.SLPTPTR, e.AW + 1, 0n, 'ss') });
+      out.push({ key: k, label: `${bdf}: DID=${e.DID} AW=${e.AW} (${e.AW + 2}-level) TT=${tt} ${flags(e, ['FPD'])} → ${hex(e.SSPTPTR)}`, children: e.TT === 2 ? undefined : () => pageTable(m, k, e.SSPTPTR, e.AW + 1, 0n, 'ss') });
     }
   }
   return out.length ? out : [{ key: `${key}/e`, label: 'no present context entries' }];

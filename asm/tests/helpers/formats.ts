@@ -7,11 +7,14 @@
  * scalable first stage 4/5; nested (first stage 4/5 over second stage 4);
  * pass-through (legacy TT=10, scalable PGTT=100).
  */
-import {
-  ContextTableBuilder, PGTT, PageTableBuilder, PasidTableBuilder, TT, awForLevels, encodeContextEntry, encodeFsPte,
-  encodePasidEntry, encodeSmContextEntry, encodeSsPte, type PageAllocator,
-} from '../../../firmware-tests/lib/tables.js';
-import type { GuestMemoryLike } from '../../../firmware-tests/lib/page-allocator.js';
+import type { GuestMemoryLike } from '../../../host/src/guest-ram.js';
+import type { PageAllocator } from '../../../host/src/guest/page-allocator.js';
+import { ContextTableBuilder, PageTableBuilder, PasidTableBuilder } from '../../../host/src/guest/table-builders.js';
+import { awForLevels, encodeContextEntry, TT } from '../../../host/src/vtd/spec/context-entry.js';
+import { encodeFsPte } from '../../../host/src/vtd/spec/fs-pte.js';
+import { encodePasidEntry, PGTT } from '../../../host/src/vtd/spec/pasid-entry.js';
+import { encodeSmContextEntry } from '../../../host/src/vtd/spec/sm-context-entry.js';
+import { encodeSsPte } from '../../../host/src/vtd/spec/ss-pte.js';
 import type { RefRoot } from '../reference/config.js';
 import { ACC, FR } from '../reference/constants.js';
 
@@ -111,7 +114,7 @@ export function buildFixture(mem: GuestMemoryLike, alloc: PageAllocator, format:
   let pasidEntry: bigint | undefined;
   if (format.mode === 'legacy') {
     const tt = format.kind === 'pt' ? TT.PASS_THROUGH : TT.UNTRANSLATED;
-    ctx.setContext(SID, encodeContextEntry({ P: true, TT: tt, SLPTPTR: table?.rootPointer ?? 0n, AW: awForLevels(ssLevels), DID }));
+    ctx.setContext(SID, encodeContextEntry({ P: true, TT: tt, SSPTPTR: table?.rootPointer ?? 0n, AW: awForLevels(ssLevels), DID }));
   } else {
     const pasids = new PasidTableBuilder(mem, alloc, 0);
     ctx.setContext(SID, encodeSmContextEntry({ P: true, PASIDE: true, PASIDDIRPTR: pasids.directory, RID_PASID: 0 }));

@@ -5,7 +5,8 @@
  * (no walk: the "mapping oracle").
  */
 import fc from 'fast-check';
-import { encodeFsPte, encodeSsPte } from '../../../firmware-tests/lib/tables.js';
+import { encodeFsPte } from '../../../host/src/vtd/spec/fs-pte.js';
+import { encodeSsPte } from '../../../host/src/vtd/spec/ss-pte.js';
 import { ACC, PERM } from '../reference/constants.js';
 import { inputWidthBits, type Format } from './formats.js';
 

@@ -1,14 +1,21 @@
 /**
- * Round-trip and bit-position tests for the VT-d structure encoders in
- * firmware-tests/lib/tables.ts, and for the builders over a plain array RAM.
+ * Round-trip and bit-position tests for the VT-d structure encoders of
+ * the spec layer (host/src/vtd/spec/), and for the guest's table builders
+ * (host/src/guest/table-builders.ts) over a plain array RAM.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import {
-  ArrayGuestMemory, CONTEXT_ENTRY, ContextTableBuilder, FS_PTE, PASID_DIR_ENTRY, PASID_ENTRY, PageAllocator, PageTableBuilder,
-  PasidTableBuilder, ROOT_ENTRY, SM_CONTEXT_ENTRY, SM_ROOT_ENTRY, SS_PTE, decodeFields, encodeContextEntry, encodeFields,
-  encodeFsPte, encodePasidEntry, encodeSmContextEntry, encodeSsPte, readWords, reservedMask, type Layout,
-} from '../../../firmware-tests/lib/tables.js';
+import { ArrayGuestMemory, readWords } from '../../../host/src/guest-ram.js';
+import { PageAllocator } from '../../../host/src/guest/page-allocator.js';
+import { ContextTableBuilder, PageTableBuilder, PasidTableBuilder } from '../../../host/src/guest/table-builders.js';
+import { CONTEXT_ENTRY, encodeContextEntry } from '../../../host/src/vtd/spec/context-entry.js';
+import { decodeFields, encodeFields, type Layout, reservedMask } from '../../../host/src/vtd/spec/field-codec.js';
+import { encodeFsPte, FS_PTE } from '../../../host/src/vtd/spec/fs-pte.js';
+import { encodePasidEntry, PASID_DIR_ENTRY, PASID_ENTRY } from '../../../host/src/vtd/spec/pasid-entry.js';
+import { ROOT_ENTRY } from '../../../host/src/vtd/spec/root-entry.js';
+import { encodeSmContextEntry, SM_CONTEXT_ENTRY } from '../../../host/src/vtd/spec/sm-context-entry.js';
+import { SM_ROOT_ENTRY } from '../../../host/src/vtd/spec/sm-root-entry.js';
+import { encodeSsPte, SS_PTE } from '../../../host/src/vtd/spec/ss-pte.js';
 
 const LAYOUTS: Record<string, Layout> = { ROOT_ENTRY, SM_ROOT_ENTRY, CONTEXT_ENTRY, SM_CONTEXT_ENTRY, PASID_DIR_ENTRY, PASID_ENTRY, SS_PTE, FS_PTE };
 
@@ -41,7 +48,7 @@ describe('structure codecs', () => {
 
   it('places fields at the spec bit positions', () => {
     // §9.3: TT 3:2, DID 23:8 of qw1, AW 2:0 of qw1
-    expect(encodeContextEntry({ P: true, FPD: true, TT: 2, SLPTPTR: 0x1234000n, AW: 1, DID: 0xabcd })).toEqual([0x1234000n | 0b1011n, 0xabcd01n]);
+    expect(encodeContextEntry({ P: true, FPD: true, TT: 2, SSPTPTR: 0x1234000n, AW: 1, DID: 0xabcd })).toEqual([0x1234000n | 0b1011n, 0xabcd01n]);
     // §9.4: PDTS 11:9, RID_PASID 19:0, RID_PRIV 20
     expect(encodeSmContextEntry({ P: true, PASIDE: true, PDTS: 7, PASIDDIRPTR: 0x5000n, RID_PASID: 0xfffff, RID_PRIV: true }))
       .toEqual([0x5000n | (7n << 9n) | 0b1001n, 0x1fffffn, 0n, 0n]);
@@ -54,7 +61,7 @@ describe('structure codecs', () => {
 
   it('rejects values that do not fit, naming the field', () => {
     expect(() => encodeContextEntry({ TT: 4 })).toThrow(/TT/);
-    expect(() => encodeContextEntry({ SLPTPTR: 0x1001n })).toThrow(/SLPTPTR/);
+    expect(() => encodeContextEntry({ SSPTPTR: 0x1001n })).toThrow(/SSPTPTR/);
     expect(() => encodeSsPte({ ADDR: 1n << 52n })).toThrow(/ADDR/);
   });
 });

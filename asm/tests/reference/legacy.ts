@@ -3,11 +3,14 @@
  * context entry (§9.3) -> second-stage walk or pass-through by TT.
  * Fault reasons LRT.x / LCT.x / LGN.x / LSL.x (VT-d §7.1.3, legacy-mode table).
  */
-import type { GuestMemoryLike } from '../../../firmware-tests/lib/page-allocator.js';
+import type { GuestMemoryLike } from '../../../host/src/guest-ram.js';
 import { sagawSupports, type RefCaps } from './config.js';
 import { ACC, FR, QUIRK, SOURCE } from './constants.js';
 import { bitRange } from './paging.js';
-import { ALL_PERMS, fault, normalizeAccess, inInterruptRange, pointerAboveHaw, readEntry, success, type RefRequest, type RefResult } from './result.js';
+import {
+  ALL_PERMS, fault, normalizeAccess, inInterruptRange, pointerAboveHaw, readEntry, success, type RefRequest,
+  type RefResult,
+} from './result.js';
 import { translateSecondStage } from './stages.js';
 
 /** §9.1: reserved bits of a present root entry, per word. */

@@ -7,7 +7,7 @@
  * the caller maps kinds to the legacy, scalable or nested fault reasons,
  * because the same condition has different codes in each (§7.1.3).
  */
-import type { GuestMemoryLike } from '../../../firmware-tests/lib/page-allocator.js';
+import type { GuestMemoryLike } from '../../../host/src/guest-ram.js';
 import { aboveHawMask, type RefCaps } from './config.js';
 import { PERM } from './constants.js';
 
@@ -65,7 +65,7 @@ export interface SsDenied {
 
 /** Parameters of a second-stage walk. */
 export interface SsParams {
-  /** SLPTPTR / SSPTPTR. */
+  /** SSPTPTR / SSPTPTR. */
   readonly ptr: bigint;
   /** 3, 4 or 5. */
   readonly levels: number;

@@ -4,7 +4,7 @@
  * stage, §3.8 nested; fault conditions §7.1.3): the walks of paging.ts plus
  * the mode-specific mapping from "what went wrong" to a fault code.
  */
-import type { GuestMemoryLike } from '../../../firmware-tests/lib/page-allocator.js';
+import type { GuestMemoryLike } from '../../../host/src/guest-ram.js';
 import type { RefCaps } from './config.js';
 import { ACC, FR, PERM, QUIRK } from './constants.js';
 import { fsWalk, ssWalk, type FsLeaf, type SsParams, type WalkFaultKind } from './paging.js';
@@ -21,7 +21,7 @@ export interface Translated {
 
 /** Fault codes of a second-stage walk in legacy and scalable mode. */
 const SS_CODES: Record<'legacy' | 'scalable', Record<Exclude<WalkFaultKind, 'not-present' | 'non-canonical'>, number>> = {
-  legacy: { 'ptr-unreadable': FR.CTX_INVALID, // LCT.4.x: SLPTPTR unreadable
+  legacy: { 'ptr-unreadable': FR.CTX_INVALID, // LCT.4.x: SSPTPTR unreadable
      unreadable: FR.SS_ENTRY_UNREADABLE, reserved: FR.SS_ENTRY_RSVD },
   scalable: { 'ptr-unreadable': FR.SSL_PTR_INVALID, unreadable: FR.SSL_UNREADABLE, reserved: FR.SSL_RSVD },
 };

@@ -6,12 +6,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createMachine } from '../../../host/src/machine.js';
-import { GuestIommu } from '../../lib/guest.js';
-import { guestEnvFor } from '../../lib/machine-env.js';
-import { PciDriver } from '../../lib/pci-driver.js';
-import { attachPasids } from '../../lib/pasid-attach.js';
-import { encodeSsPte } from '../../lib/tables.js';
-import { D, FSTS_ITE, GuestQueue } from '../../lib/qi-guest.js';
+import { GuestIommu } from '../../../host/src/guest/guest-iommu.js';
+import { GuestQueue } from '../../../host/src/guest/invalidation-queue.js';
+import { guestEnvFor } from '../../../host/src/guest/machine-env.js';
+import { attachPasids } from '../../../host/src/guest/pasid-attach.js';
+import { PciDriver } from '../../../host/src/guest/pci-driver.js';
+import { iotlbDesc } from '../../../host/src/vtd/spec/descriptors.js';
+import { FSTS } from '../../../host/src/vtd/spec/registers.js';
+import { encodeSsPte } from '../../../host/src/vtd/spec/ss-pte.js';
 
 const SID = 0x28; // 00:05.0
 const RW = encodeSsPte({ R: true, W: true });
@@ -72,7 +74,7 @@ describe('ATS device: device-TLB through the IOMMU (legacy, TT=01)', () => {
     const t = await legacy();
     t.cmd(1, 0x10000n, 8);
     t.ss.map(0x10000n, B, 12, RW);
-    expect(t.q.submitSync([D.iotlb(3, 1, 0x10000n)])).toBe(true);
+    expect(t.q.submitSync([iotlbDesc(3, 1, 0x10000n)])).toBe(true);
     t.cmd(1, 0x10000n, 8);
     expect(t.buf()).toBe(0xa1a1_a1a1_a1a1_a1a1n); // still the old page: only the IOTLB was invalidated
     expect(t.q.submitSync([devTlb(SID, 0x10000n)])).toBe(true);
@@ -104,7 +106,7 @@ describe('ATS device: device-TLB through the IOMMU (legacy, TT=01)', () => {
     t.cmd(1, 0x10000n, 8);
     t.m.mmioWrite(t.bar + REG.CTL, 4, 2n);
     expect(t.q.submitSync([devTlb(SID, 0x10000n)])).toBe(false);
-    expect(t.g.drv.read32(0x34) & FSTS_ITE).toBe(FSTS_ITE);
+    expect(t.g.drv.read32(0x34) & FSTS.ITE).toBe(FSTS.ITE);
     expect([t.reg(REG.TIMEOUTS), t.reg(REG.DTLB)]).toEqual([1, 1]);
   });
 

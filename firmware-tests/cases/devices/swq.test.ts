@@ -8,13 +8,14 @@
 import { describe, expect, it } from 'vitest';
 import { createMachine } from '../../../host/src/machine.js';
 import type { DeviceMsi } from '../../../host/src/pci/msi.js';
-import { GuestIommu } from '../../lib/guest.js';
-import { guestEnvFor } from '../../lib/machine-env.js';
-import { attachPasids } from '../../lib/pasid-attach.js';
-import { PciDriver, CAP } from '../../lib/pci-driver.js';
-import { GuestPrq, RESP } from '../../lib/prq-handler.js';
-import { encodeSsPte } from '../../lib/tables.js';
-import { GuestQueue } from '../../lib/qi-guest.js';
+import { GuestIommu } from '../../../host/src/guest/guest-iommu.js';
+import { GuestQueue } from '../../../host/src/guest/invalidation-queue.js';
+import { guestEnvFor } from '../../../host/src/guest/machine-env.js';
+import { GuestPrq } from '../../../host/src/guest/page-request-queue.js';
+import { attachPasids } from '../../../host/src/guest/pasid-attach.js';
+import { CAP, PciDriver } from '../../../host/src/guest/pci-driver.js';
+import { PageResponseCode } from '../../../host/src/vtd/spec/page-request.js';
+import { encodeSsPte } from '../../../host/src/vtd/spec/ss-pte.js';
 
 const SID = 0x30; // 00:06.0
 const RW = encodeSsPte({ R: true, W: true });
@@ -167,7 +168,7 @@ describe('shared work queue with PRI: several PASIDs in flight', () => {
       const pasid = req.pasid as 3 | 9;
       const gpa = req.addr === 0x10000n ? GPA[pasid].src : GPA[pasid].dst;
       t.pts.get(pasid)!.map(req.addr, gpa, 12, RW);
-      return RESP.SUCCESS;
+      return PageResponseCode.Success;
     };
     for (let pass = 0; pass < 3 && Number(t.reg(R.OCC)) > 0; pass++) prq.service(handler); // a retry's request waits for the next pass
     expect(Number(t.reg(R.OCC))).toBe(0);
@@ -184,7 +185,7 @@ describe('shared work queue with PRI: several PASIDs in flight', () => {
     prq.enable();
     t.submit({ pasid: 3, op: OP.FILL, size: 8 });
     expect(Number(t.reg(R.OCC))).toBe(1);
-    prq.service(() => RESP.INVALID);
+    prq.service(() => PageResponseCode.InvalidRequest);
     expect(Number(t.reg(R.OCC))).toBe(0);
     expect(t.record(3).status).toBe(0x04);
   });

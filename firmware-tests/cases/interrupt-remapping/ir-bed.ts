@@ -9,12 +9,12 @@ import { createMachine, type Machine } from '../../../host/src/machine.js';
 import { createProfile } from '../../../host/src/vtd/profiles.js';
 import type { MsiMessage } from '../../../host/src/vtd/interrupts.js';
 import type { DeliveredInterrupt } from '../../../host/src/vtd/ir/remapper.js';
-import { VtdDriver } from '../../lib/driver.js';
-import type { GuestEnv } from '../../lib/guest.js';
-import { GuestInterruptRemapping, type GuestIrOptions } from '../../lib/ir-guest.js';
-import { guestEnvFor } from '../../lib/machine-env.js';
-import { CAP, PciDriver } from '../../lib/pci-driver.js';
-import { GuestQueue } from '../../lib/qi-guest.js';
+import type { GuestEnv } from '../../../host/src/guest/guest-iommu.js';
+import { GuestInterruptRemapping, type GuestIrOptions } from '../../../host/src/guest/interrupt-remapping.js';
+import { GuestQueue } from '../../../host/src/guest/invalidation-queue.js';
+import { guestEnvFor } from '../../../host/src/guest/machine-env.js';
+import { CAP, PciDriver } from '../../../host/src/guest/pci-driver.js';
+import { VtdDriver } from '../../../host/src/guest/vtd-driver.js';
 import { parseProfileKey, switchOff } from '../profiles/switch-off.js';
 
 /** Requester ids of the two devices. */

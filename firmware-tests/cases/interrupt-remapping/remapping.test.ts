@@ -7,9 +7,10 @@
  * recording registers with the interrupt index in FI 63:48 (§5.1.4.1).
  */
 import { describe, expect, it } from 'vitest';
-import { GSTS_IR, IRTA_REG, compatMsi, remappableMsi } from '../../lib/ir-guest.js';
-import { GuestIommu } from '../../lib/guest.js';
-import { encodeSsPte } from '../../lib/tables.js';
+import { GuestIommu } from '../../../host/src/guest/guest-iommu.js';
+import { compatMsi, remappableMsi } from '../../../host/src/guest/interrupt-remapping.js';
+import { GCMD, REG } from '../../../host/src/vtd/spec/registers.js';
+import { encodeSsPte } from '../../../host/src/vtd/spec/ss-pte.js';
 import { bootIr, bootSwqIr, DEV_A, DEV_B, SWQ_SID, type IrBed } from './ir-bed.js';
 import { decodeSnapshot, encodeSnapshot } from '../../../host/src/snapshot/format.js';
 
@@ -35,8 +36,8 @@ async function remapped(spec: Parameters<IrBed['ir']['set']>[1], profile = 'defa
 describe('remapped delivery', () => {
   it('IRTA + SIRTP + IRE: GSTS reports IRTPS and IRES; the MSI arrives as its IRTE says', async () => {
     const { t, index } = await remapped({ vector: 0x41, destination: 3, svt: 1, sid: DEV_A });
-    expect(t.ir.status() & (GSTS_IR.IRES | GSTS_IR.IRTPS)).toBe(GSTS_IR.IRES | GSTS_IR.IRTPS);
-    expect(t.drv.read64(IRTA_REG)).toBe(t.ir.table | 7n);
+    expect(t.ir.status() & (GCMD.IRE | GCMD.SIRTP)).toBe(GCMD.IRE | GCMD.SIRTP);
+    expect(t.drv.read64(REG.IRTA)).toBe(t.ir.table | 7n);
     expect(t.fire(DEV_A)).toEqual({
       sid: DEV_A, address: 0xfee0_3000n, data: 0x4041,
       remapped: { index, vector: 0x41, destination: 3, logical: false, deliveryMode: 0, levelTriggered: false, redirectionHint: false },
@@ -93,7 +94,7 @@ describe('remapped delivery', () => {
     t.program(DEV_A, compatMsi(2, 0x31));
     expect(t.fire(DEV_A)).toBeUndefined();
     expect(faults(t)).toEqual([[DEV_A, 0x25, 0]]);
-    expect(t.ir.compatibilityFormat(true) & GSTS_IR.CFIS).toBe(GSTS_IR.CFIS);
+    expect(t.ir.compatibilityFormat(true) & GCMD.CFI).toBe(GCMD.CFI);
     expect(t.fire(DEV_A)).toEqual({ sid: DEV_A, address: 0xfee0_2000n, data: 0x31 });
     const x2 = await bootIr('default', { x2apic: true });
     x2.ir.enable();
@@ -120,7 +121,7 @@ describe('interrupt-remapping faults (§5.1.4.1), recorded with the interrupt in
 
   it('0x21: an IRTE above the host address width; 0x23: a table outside RAM', async () => {
     const t = await bootIr();
-    t.drv.write64(IRTA_REG, (1n << 48n) - 0x1000n | 8n); // 512 entries, the last 256 above 2^48
+    t.drv.write64(REG.IRTA, (1n << 48n) - 0x1000n | 8n); // 512 entries, the last 256 above 2^48
     t.drv.command(1 << 24); // SIRTP
     t.drv.command(1 << 25); // IRE
     t.program(DEV_A, remappableMsi(300));
@@ -287,7 +288,7 @@ describe('interrupt remapping across a snapshot', () => {
     const u = await bootIr();
     u.m.restore(bytes);
     expect(u.fire(DEV_A)?.remapped).toMatchObject({ vector: 0x5a, destination: 2 });
-    expect(u.ir.status() & GSTS_IR.IRES).toBe(GSTS_IR.IRES);
+    expect(u.ir.status() & GCMD.IRE).toBe(GCMD.IRE);
   });
 
   it('the IR section is optional (no table latched without it) and a bad one refuses the whole restore', async () => {
@@ -301,7 +302,7 @@ describe('interrupt remapping across a snapshot', () => {
     const bad = encodeSnapshot(sections.map(([tag, b]) => [tag, tag === 'IR  ' ? b.subarray(0, 3) : b]));
     const v = await bootIr();
     expect(() => v.m.restore(bad)).toThrow(/IR/);
-    expect(v.ir.status() & GSTS_IR.IRES).toBe(0); // nothing was applied
+    expect(v.ir.status() & GCMD.IRE).toBe(0); // nothing was applied
     expect(v.m.vtd.interrupts.saveState()).toEqual({ latched: false, irta: 0n });
   });
 });

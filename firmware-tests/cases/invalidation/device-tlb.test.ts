@@ -16,13 +16,15 @@ import { describe, expect, it } from 'vitest';
 import { sendStrayInvalidationCompletion } from '../../../host/src/devices/ats/testing.js';
 import { createMachine, type Machine } from '../../../host/src/machine.js';
 import type { MsiMessage } from '../../../host/src/vtd/interrupts.js';
-import { R } from '../../lib/driver.js';
-import { GuestIommu, type GuestEnv } from '../../lib/guest.js';
-import { guestEnvFor } from '../../lib/machine-env.js';
-import { attachPasids } from '../../lib/pasid-attach.js';
-import { PciDriver } from '../../lib/pci-driver.js';
-import { encodeSsPte, type PageTableBuilder } from '../../lib/tables.js';
-import { D, FSTS_ICE, FSTS_ITE, GuestQueue, IQERCD } from '../../lib/qi-guest.js';
+import { type GuestEnv, GuestIommu } from '../../../host/src/guest/guest-iommu.js';
+import { GuestQueue } from '../../../host/src/guest/invalidation-queue.js';
+import { guestEnvFor } from '../../../host/src/guest/machine-env.js';
+import { attachPasids } from '../../../host/src/guest/pasid-attach.js';
+import { PciDriver } from '../../../host/src/guest/pci-driver.js';
+import type { PageTableBuilder } from '../../../host/src/guest/table-builders.js';
+import { iotlbDesc, waitDesc } from '../../../host/src/vtd/spec/descriptors.js';
+import { FSTS, REG as VTD_REG } from '../../../host/src/vtd/spec/registers.js';
+import { encodeSsPte } from '../../../host/src/vtd/spec/ss-pte.js';
 
 const B = BigInt;
 const DEV_A = 0x28; // 00:05.0
@@ -150,7 +152,7 @@ describe('device-TLB invalidation (type 3) through an ATS device', () => {
 
   it.each(CASES)('%s: exactly the named range is re-translated, the rest stays stale', async (_n, addr, s, fresh) => {
     const t = await legacyRig();
-    const iotlb = D.iotlb(2, 1);
+    const iotlb = iotlbDesc(2, 1);
     cacheStale(t.a, [t.spaceA], t.q, iotlb);
     remapFresh([t.spaceA], t.q, iotlb);
     const tr = t.a.reg(REG.TR);
@@ -161,10 +163,10 @@ describe('device-TLB invalidation (type 3) through an ATS device', () => {
 
   it('the SID selects the device: the other ATS device keeps its stale translations', async () => {
     const t = await legacyRig();
-    cacheStale(t.a, [t.spaceA], t.q, D.iotlb(2, 1));
-    cacheStale(t.b, [t.spaceB], t.q, D.iotlb(2, 2));
-    remapFresh([t.spaceA], t.q, D.iotlb(2, 1));
-    remapFresh([t.spaceB], t.q, D.iotlb(2, 2));
+    cacheStale(t.a, [t.spaceA], t.q, iotlbDesc(2, 1));
+    cacheStale(t.b, [t.spaceB], t.q, iotlbDesc(2, 2));
+    remapFresh([t.spaceA], t.q, iotlbDesc(2, 1));
+    remapFresh([t.spaceB], t.q, iotlbDesc(2, 2));
     expect(t.q.submitSync([devTlb(DEV_B, WINDOW, 1)])).toBe(true);
     expect(freshPages(t.a, t.spaceA)).toEqual([]);
     expect(freshPages(t.b, t.spaceB)).toEqual([0, 1]);
@@ -187,7 +189,7 @@ describe('PASID-based device-TLB invalidation (type 8) through an ATS device', (
     // Requests without PASID use RID_PASID 0 in the IOMMU, but the device tags them "no PASID".
     return { m, q, dev, noPasid: space(0, 0x10), p5: space(5, 0x30), p9: space(9, 0x50) };
   }
-  const allIotlb = D.iotlb(1);
+  const allIotlb = iotlbDesc(1);
 
   it('removes the named range of the named PASID only; no-PASID and other PASIDs stay stale', async () => {
     const t = await scalableRig();
@@ -214,7 +216,7 @@ describe('PASID-based device-TLB invalidation (type 8) through an ATS device', (
 describe('device-TLB invalidation time-out (ITE, §6.5.2.10)', () => {
   it('sets FSTS.ITE and ITESID, sends the fault event, aborts the wait, halts until ITE is cleared; the resubmitted batch completes', async () => {
     const t = await legacyRig();
-    const iotlbB = D.iotlb(2, 2);
+    const iotlbB = iotlbDesc(2, 2);
     cacheStale(t.b, [t.spaceB], t.q, iotlbB);
     remapFresh([t.spaceB], t.q, iotlbB);
     t.b.set(REG.CTL, CTL_NO_INV_RESPONSE); // device B stops answering invalidation requests
@@ -224,8 +226,8 @@ describe('device-TLB invalidation time-out (ITE, §6.5.2.10)', () => {
     const batch = [devTlb(DEV_A, WINDOW), devTlb(DEV_B, WINDOW, 1)];
     expect(t.q.submitSync(batch)).toBe(false);
     const drv = t.g.drv;
-    expect(drv.faultStatus() & FSTS_ITE).toBe(FSTS_ITE);
-    expect(Number((drv.read64(IQERCD) >> 32n) & 0xffffn)).toBe(DEV_B); // ITESID: the device that timed out
+    expect(drv.faultStatus() & FSTS.ITE).toBe(FSTS.ITE);
+    expect(Number((drv.read64(VTD_REG.IQERCD) >> 32n) & 0xffffn)).toBe(DEV_B); // ITESID: the device that timed out
     expect(t.faultMsis().slice(msisBefore)).toEqual([{ source: 'fault', ...FAULT_MSI }]);
     expect(t.b.reg(REG.INV)).toBe(0);
     expect(freshPages(t.b, t.spaceB)).toEqual([]); // nothing was invalidated in device B
@@ -234,15 +236,15 @@ describe('device-TLB invalidation time-out (ITE, §6.5.2.10)', () => {
     const headAtIte = t.q.head();
     const waitStatus = t.q.statusPage + 0x800n;
     t.env.mem.writeU64(waitStatus, 0n);
-    t.q.place([D.wait(waitStatus, 0x1234)]);
+    t.q.place([waitDesc({ sw: true, fn: true, data: 0x1234, addr: waitStatus })]);
     t.q.ring();
     expect(t.q.head()).toBe(headAtIte);
     expect(t.env.mem.readU64(waitStatus)).toBe(0n);
 
     // Recovery: the device answers again, the guest clears ITE (W1C): fetching resumes at IQH.
     t.b.set(REG.CTL, 0);
-    drv.write32(R.FSTS, FSTS_ITE);
-    expect(drv.faultStatus() & FSTS_ITE).toBe(0);
+    drv.write32(VTD_REG.FSTS, FSTS.ITE);
+    expect(drv.faultStatus() & FSTS.ITE).toBe(0);
     expect(t.env.mem.readU64(waitStatus)).toBe(0x1234n);
     expect(t.q.head()).toBe(t.q.tail);
     // ... and resubmits the aborted batch, which now completes and invalidates device B.
@@ -253,14 +255,14 @@ describe('device-TLB invalidation time-out (ITE, §6.5.2.10)', () => {
 
   it('the wait after the timed-out descriptor gets no status write and no completion interrupt', async () => {
     const t = await legacyRig();
-    t.g.drv.write32(R.IECTL, 0); // unmask the invalidation event
+    t.g.drv.write32(VTD_REG.IECTL, 0); // unmask the invalidation event
     t.b.set(REG.CTL, CTL_NO_INV_RESPONSE);
     const waitStatus = t.q.statusPage + 0x900n;
     t.env.mem.writeU64(waitStatus, 0n);
-    t.q.place([devTlb(DEV_B, WINDOW), D.wait(waitStatus, 0x77, true)]);
+    t.q.place([devTlb(DEV_B, WINDOW), waitDesc({ sw: true, fn: true, if: true, data: 0x77, addr: waitStatus })]);
     t.q.ring();
     expect(t.env.mem.readU64(waitStatus)).toBe(0n);
-    expect(t.g.drv.read32(R.ICS) & 1).toBe(0);
+    expect(t.g.drv.read32(VTD_REG.ICS) & 1).toBe(0);
     expect(t.msis.filter((x) => x.source === 'invalidation')).toEqual([]);
     expect(t.b.reg(REG.TIMEOUTS)).toBe(1); // the device counted one unanswered request
   });
@@ -271,23 +273,23 @@ describe('invalidation completion error (ICE, §6.5.2.10)', () => {
     const t = await legacyRig();
     const drv = t.g.drv;
     sendStrayInvalidationCompletion(t.m, '00:06.0', 3);
-    expect(drv.faultStatus() & FSTS_ICE).toBe(FSTS_ICE);
-    expect(Number(drv.read64(IQERCD) >> 48n)).toBe(DEV_B);
+    expect(drv.faultStatus() & FSTS.ICE).toBe(FSTS.ICE);
+    expect(Number(drv.read64(VTD_REG.IQERCD) >> 48n)).toBe(DEV_B);
     expect(t.faultMsis()).toEqual([{ source: 'fault', ...FAULT_MSI }]);
     // ICE does not stop the queue: invalidation still works while it is set.
-    const iotlb = D.iotlb(2, 1);
+    const iotlb = iotlbDesc(2, 1);
     cacheStale(t.a, [t.spaceA], t.q, iotlb);
     remapFresh([t.spaceA], t.q, iotlb);
     expect(t.q.submitSync([devTlb(DEV_A, WINDOW)])).toBe(true);
     expect(freshPages(t.a, t.spaceA)).toEqual([0]);
     // ICESID stays valid while ICE is set: a second error from another device does not overwrite it.
     sendStrayInvalidationCompletion(t.m, '00:05.0');
-    expect(Number(drv.read64(IQERCD) >> 48n)).toBe(DEV_B);
+    expect(Number(drv.read64(VTD_REG.IQERCD) >> 48n)).toBe(DEV_B);
     expect(t.faultMsis().length).toBe(1); // FSTS already had an event condition
-    drv.write32(R.FSTS, FSTS_ICE);
-    expect(drv.faultStatus() & FSTS_ICE).toBe(0);
+    drv.write32(VTD_REG.FSTS, FSTS.ICE);
+    expect(drv.faultStatus() & FSTS.ICE).toBe(0);
     sendStrayInvalidationCompletion(t.m, '00:05.0');
-    expect(Number(drv.read64(IQERCD) >> 48n)).toBe(DEV_A);
+    expect(Number(drv.read64(VTD_REG.IQERCD) >> 48n)).toBe(DEV_A);
     expect(t.faultMsis().length).toBe(2);
   });
 

@@ -2,7 +2,7 @@
  * Guest-driver suite: I/O page faults end to end (VT-d §7.4-7.7 in 3.x, PCIe
  * PRI). DMA test devices with PASID and PRI enabled DMA into first-stage
  * pages the guest has not mapped; the unit queues page requests; the guest's
- * handler (lib/prq-handler.ts) reads the queue, maps the pages, answers the
+ * handler (host/src/guest/page-request-queue.ts) reads the queue, maps the pages, answers the
  * groups through the invalidation queue; the devices retry and complete.
  * Also: several devices and PASIDs at once, overflow and recovery, failure
  * responses, PASID teardown with requests in flight, and PRE=0.
@@ -13,16 +13,18 @@ import { describe, expect, it } from 'vitest';
 import * as K from '../../../host/src/core/constants.js';
 import { createMachine, type Machine } from '../../../host/src/machine.js';
 import type { MsiMessage } from '../../../host/src/vtd/interrupts.js';
-import { GuestIommu, type GuestEnv } from '../../lib/guest.js';
-import { guestEnvFor } from '../../lib/machine-env.js';
-import {
-  GuestPrq, PRS_PRO, RESP, type GuestPageRequest,
-  pageGroupResponseDesc,
-} from '../../lib/prq-handler.js';
-import {
-  PGTT, PageTableBuilder, awForLevels, encodeFsPte, encodePasidEntry, encodeSmContextEntry, type PasidTableBuilder,
-} from '../../lib/tables.js';
-import { D, GuestQueue } from '../../lib/qi-guest.js';
+import { type GuestEnv, GuestIommu } from '../../../host/src/guest/guest-iommu.js';
+import { GuestQueue } from '../../../host/src/guest/invalidation-queue.js';
+import { guestEnvFor } from '../../../host/src/guest/machine-env.js';
+import { type GuestPageRequest, GuestPrq } from '../../../host/src/guest/page-request-queue.js';
+import { PageTableBuilder, type PasidTableBuilder } from '../../../host/src/guest/table-builders.js';
+import { awForLevels } from '../../../host/src/vtd/spec/context-entry.js';
+import { pageGroupResponseDesc, pasidCacheDesc } from '../../../host/src/vtd/spec/descriptors.js';
+import { encodeFsPte } from '../../../host/src/vtd/spec/fs-pte.js';
+import { PageResponseCode } from '../../../host/src/vtd/spec/page-request.js';
+import { encodePasidEntry, PGTT } from '../../../host/src/vtd/spec/pasid-entry.js';
+import { PRS } from '../../../host/src/vtd/spec/registers.js';
+import { encodeSmContextEntry } from '../../../host/src/vtd/spec/sm-context-entry.js';
 import { CMD, GuestDmaTest, PRI_STS, STATE } from './pri-guest.js';
 
 const FS_RW = encodeFsPte({ P: true, RW: true, US: true });
@@ -97,21 +99,21 @@ async function boot(o: { slots?: number[]; pasids?: number[]; pre?: boolean; pqs
 }
 
 /** The guest's fault handler: maps a fresh zeroed page at the faulting address, answers Success. */
-function mapOnFault(b: Bed, code: (q: GuestPageRequest) => number = () => RESP.SUCCESS) {
+function mapOnFault(b: Bed, code: (q: GuestPageRequest) => number = () => PageResponseCode.Success) {
   return (q: GuestPageRequest): number => {
-    const d = b.devs.find((x) => x.dev.rid === q.rid);
+    const d = b.devs.find((x) => x.dev.rid === q.sid);
     const fs = q.pasid === undefined ? undefined : d?.fs.get(q.pasid);
-    if (!fs) return RESP.INVALID;
+    if (!fs) return PageResponseCode.InvalidRequest;
     const want = code(q);
-    if (want !== RESP.SUCCESS) return want;
-    const key = pageKey(q.rid, q.pasid, q.addr);
+    if (want !== PageResponseCode.Success) return want;
+    const key = pageKey(q.sid, q.pasid, q.addr);
     if (!b.mapped.has(key)) {
       const page = b.env.alloc.alloc();
       b.env.mem.fill(page, 4096, 0);
       fs.map(q.addr, page, 12, FS_RW);
       b.mapped.set(key, page);
     }
-    return RESP.SUCCESS;
+    return PageResponseCode.Success;
   };
 }
 
@@ -120,7 +122,7 @@ function serviceOnInterrupts(b: Bed, handle: (q: GuestPageRequest) => number): G
   const seen: GuestPageRequest[] = [];
   for (let i = 0; i < 64; i++) {
     const n = b.msis.filter((x) => x.source === 'page-request').length;
-    if (b.prq.peek().length === 0 && !(b.prq.status() & PRS_PRO)) break;
+    if (b.prq.peek().length === 0 && !(b.prq.status() & PRS.PRO)) break;
     seen.push(...b.prq.service(handle).requests);
     if (b.msis.filter((x) => x.source === 'page-request').length === n && b.prq.peek().length === 0) break;
   }
@@ -141,7 +143,7 @@ describe('I/O page faults end to end (default profile)', () => {
     expect([state(s), reason(s)]).toEqual([STATE.PAGE_WAIT, 0x71]); // waiting; first-stage not present
     expect(b.msis.filter((x) => x.source === 'page-request')).toEqual([{ source: 'page-request', address: PRQ_MSI, data: 0x51 }]);
     const reqs = serviceOnInterrupts(b, mapOnFault(b));
-    expect(reqs).toMatchObject([{ rid: dev.rid, pasid: 5, addr: IOVA + 0x3000n, write: true, lpig: true, priv: false }]);
+    expect(reqs).toMatchObject([{ sid: dev.rid, pasid: 5, addr: IOVA + 0x3000n, write: true, lpig: true, priv: false }]);
     expect(state(dev.status())).toBe(STATE.DONE);
     const page = b.mapped.get(pageKey(dev.rid, 5, IOVA + 0x3000n))!;
     expect([...b.m.ram.read(page + 0x100n, 256)]).toEqual([...data]);
@@ -156,7 +158,7 @@ describe('I/O page faults end to end (default profile)', () => {
     const data = pattern(9, 64);
     serviceOnInterrupts(b, (q) => {
       const code = mapOnFault(b)(q);
-      b.m.ram.write(b.mapped.get(pageKey(q.rid, q.pasid, q.addr))!, data);
+      b.m.ram.write(b.mapped.get(pageKey(q.sid, q.pasid, q.addr))!, data);
       return code;
     });
     expect(state(dev.status())).toBe(STATE.DONE);
@@ -197,7 +199,7 @@ describe('I/O page faults end to end (default profile)', () => {
     serviceOnInterrupts(b, (q) => {
       expect(q).toMatchObject({ addr: IOVA, write: true });
       d.fs.get(5)!.map(IOVA, page, 12, FS_RW); // Linux SVA: make it writable, no invalidation
-      return RESP.SUCCESS;
+      return PageResponseCode.Success;
     });
     expect(state(d.dev.status())).toBe(STATE.DONE);
     expect([...b.m.ram.read(page, 8)]).toEqual([...pattern(3, 8)]);
@@ -213,7 +215,7 @@ describe('I/O page faults end to end (default profile)', () => {
     expect(b.m.vtd.prq.openGroups()).toHaveLength(slots.length);
     expect(b.msis.filter((x) => x.source === 'page-request')).toHaveLength(1); // PPR stayed set
     const pass = b.prq.service(mapOnFault(b));
-    expect(pass.requests.map((q) => [q.rid, q.pasid])).toEqual(slots.map((s, i) => [slotRid(s), i % 2 ? 9 : 5]));
+    expect(pass.requests.map((q) => [q.sid, q.pasid])).toEqual(slots.map((s, i) => [slotRid(s), i % 2 ? 9 : 5]));
     b.devs.forEach((d, i) => {
       expect(state(d.dev.status())).toBe(STATE.DONE);
       const page = b.mapped.get(pageKey(d.dev.rid, i % 2 ? 9 : 5, IOVA + BigInt(i) * 0x1000n))!;
@@ -231,12 +233,12 @@ describe('I/O page faults end to end (default profile)', () => {
     for (let i = 0; i < cap; i++) {
       expect(state(dev.start(CMD.WRITE, IOVA + BigInt(i) * 0x1000n, 8, 5))).toBe(STATE.PAGE_WAIT);
       const q = b.prq.peek().at(-1)!;
-      b.qi.submitSync([pageGroupResponseDesc(q, handle(q))]);
+      b.qi.submitSync([pageGroupResponseDesc(q.sid, q.prgi, handle(q), { pasid: q.pasid, lpig: true })]);
       expect(state(dev.status())).toBe(STATE.DONE);
     }
     const s = dev.start(CMD.WRITE, IOVA + BigInt(cap) * 0x1000n, 8, 5);
     expect(state(s)).toBe(STATE.FAULT); // auto-answered (Success) on every retry while PRO is set
-    expect(b.prq.status() & PRS_PRO).toBe(PRS_PRO);
+    expect(b.prq.status() & PRS.PRO).toBe(PRS.PRO);
     expect(b.m.vtd.prq.stats).toMatchObject({ queued: cap, overflows: 1 });
     expect(b.m.vtd.prq.stats.autoResponses).toBeGreaterThan(0);
 
@@ -255,12 +257,12 @@ describe('I/O page faults end to end (default profile)', () => {
     const b = await boot();
     const [{ dev }] = b.devs as [GuestDev];
     dev.start(CMD.WRITE, IOVA, 8, 5);
-    serviceOnInterrupts(b, mapOnFault(b, () => RESP.INVALID));
+    serviceOnInterrupts(b, mapOnFault(b, () => PageResponseCode.InvalidRequest));
     expect([state(dev.status()), reason(dev.status())]).toEqual([STATE.FAULT, 0x71]);
     expect(dev.priStatus() & PRI_STS.RF).toBe(0);
 
     dev.start(CMD.WRITE, IOVA + 0x1000n, 8, 5);
-    serviceOnInterrupts(b, mapOnFault(b, () => RESP.FAILURE));
+    serviceOnInterrupts(b, mapOnFault(b, () => PageResponseCode.ResponseFailure));
     expect(state(dev.status())).toBe(STATE.FAULT);
     expect(dev.priStatus() & PRI_STS.RF).toBe(PRI_STS.RF);
     const queuedBefore = b.m.vtd.prq.stats.queued;
@@ -276,15 +278,15 @@ describe('I/O page faults end to end (default profile)', () => {
     c.dev.start(CMD.WRITE, IOVA, 8, 9);
     // Tear PASID 5 of device A down: PASID entry cleared, PASID cache invalidated, then drained.
     a.pasids.setPasid(5, new Array(8).fill(0n));
-    b.qi.submitSync([D.pc(1, a.did + 5, 5)]);
+    b.qi.submitSync([pasidCacheDesc(1, a.did + 5, 5)]);
     const drained = b.prq.drainPasid(a.dev.rid, 5, a.did + 5, mapOnFault(b));
-    expect(drained).toMatchObject([{ rid: a.dev.rid, pasid: 5, addr: IOVA }]);
+    expect(drained).toMatchObject([{ sid: a.dev.rid, pasid: 5, addr: IOVA }]);
     expect(state(a.dev.status())).toBe(STATE.FAULT);
     expect(state(c.dev.status())).toBe(STATE.DONE);
     expect(b.m.vtd.prq.openGroups()).toEqual([]);
     // Reuse: a new address space under the same PASID.
     addPasid(b.env, a, 5);
-    b.qi.submitSync([D.pc(1, a.did + 5, 5)]);
+    b.qi.submitSync([pasidCacheDesc(1, a.did + 5, 5)]);
     expect(state(a.dev.start(CMD.WRITE, IOVA, 8, 5))).toBe(STATE.PAGE_WAIT);
     serviceOnInterrupts(b, mapOnFault(b));
     expect(state(a.dev.status())).toBe(STATE.DONE);

@@ -6,7 +6,7 @@
  * positions are written out from the PCIe spec and the device's register
  * table on purpose, not imported from the model.
  */
-import type { GuestPlatform } from '../../lib/driver.js';
+import type { GuestPlatform } from '../../../host/src/guest/vtd-driver.js';
 
 /** ECAM base of the machine (q35 MCFG). */
 export const ECAM = 0xb000_0000n;

@@ -6,9 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { createMachine, type Machine } from '../../../host/src/machine.js';
 import type { DeviceMsi } from '../../../host/src/pci/msi.js';
-import { PciDriver, CAP, EXT } from '../../lib/pci-driver.js';
-import { guestEnvFor } from '../../lib/machine-env.js';
-import { GuestIommu } from '../../lib/guest.js';
+import { GuestIommu } from '../../../host/src/guest/guest-iommu.js';
+import { guestEnvFor } from '../../../host/src/guest/machine-env.js';
+import { CAP, EXT, PciDriver } from '../../../host/src/guest/pci-driver.js';
 
 const DMAT_ID = 0x544d4144;
 const ATSD_ID = 0x44535441;

@@ -3,14 +3,15 @@
  * two profiles, attach a device with a first-stage or second-stage table
  * (scalable mode, §9.4/§9.6, with the fields the switches need: RID_PRIV,
  * SRE, directory FPD) or a legacy second-stage table (§9.3), and read fault
- * records. Everything goes through MMIO and guest RAM (firmware-tests/lib).
+ * records. Everything goes through MMIO and guest RAM (the guest-driver library, host/src/guest/).
  */
 import { bootTestbed, sidOf, type Testbed } from '../../lib/testbed.js';
-import {
-  PGTT, PageTableBuilder, PasidTableBuilder, encodePasidEntry, encodeSmContextEntry, encodeFsPte, encodeSsPte,
-  pasidDirEntryAddress,
-} from '../../lib/tables.js';
-import type { GuestIommu } from '../../lib/guest.js';
+import type { GuestIommu } from '../../../host/src/guest/guest-iommu.js';
+import { PageTableBuilder, PasidTableBuilder } from '../../../host/src/guest/table-builders.js';
+import { encodeFsPte } from '../../../host/src/vtd/spec/fs-pte.js';
+import { encodePasidEntry, pasidDirEntryAddress, PGTT } from '../../../host/src/vtd/spec/pasid-entry.js';
+import { encodeSmContextEntry } from '../../../host/src/vtd/spec/sm-context-entry.js';
+import { encodeSsPte } from '../../../host/src/vtd/spec/ss-pte.js';
 import { createProfile, type IommuOptions } from '../../../host/src/vtd/profiles.js';
 import { parseProfileKey, switchOff } from './switch-off.js';
 

@@ -6,9 +6,14 @@
  * switch at the spec's value ("qemu-7.2 -NAME", switch-off.ts).
  */
 import { describe, expect, it, vi } from 'vitest';
-import { GuestQueue, D } from '../../lib/qi-guest.js';
+import { readWords, writeWords } from '../../../host/src/guest-ram.js';
+import { GuestQueue } from '../../../host/src/guest/invalidation-queue.js';
+import { PageTableBuilder, PasidTableBuilder } from '../../../host/src/guest/table-builders.js';
+import { encodeContextEntry } from '../../../host/src/vtd/spec/context-entry.js';
+import { waitDesc } from '../../../host/src/vtd/spec/descriptors.js';
+import { encodePasidEntry, PGTT } from '../../../host/src/vtd/spec/pasid-entry.js';
+import { encodeSmContextEntry } from '../../../host/src/vtd/spec/sm-context-entry.js';
 import type { Testbed } from '../../lib/testbed.js';
-import { PGTT, PageTableBuilder, PasidTableBuilder, encodeContextEntry, encodePasidEntry, encodeSmContextEntry, readWords, writeWords } from '../../lib/tables.js';
 import { SID, SS_RW, attachSm, buf64, dmaRead, legacy, onEach } from './profile-guest.js';
 
 vi.mock('../../../host/src/vtd/profiles.js', async (orig) => (await import('./switch-off.js')).profilesWithSwitchOff(await orig()));
@@ -232,7 +237,7 @@ describe('queue', () => {
       g.drv.write64(0x90, q.base | 1n << 11n); // IQA.DW = 1, QIES still 1
       const status = q.statusPage + 0x800n;
       tb.m.ram.writeU64(status, 0n);
-      const w = D.wait(status, 0x77);
+      const w = waitDesc({ sw: true, fn: true, data: 0x77, addr: status });
       for (const [i, v] of [w[0]!, w[1]!, 0n, 0n].entries()) tb.m.ram.writeU64(q.base + 32n + BigInt(8 * i), v); // slot 1 of 32 bytes
       g.drv.write64(0x88, 2n * 32n); // IQT: 2 descriptors of 32 bytes
       return { status: Number(tb.m.ram.readU64(status)), iqe: (g.drv.read32(0x34) >> 4) & 1 };

@@ -8,12 +8,19 @@
  * scenarios (host/tests/profile-switch-evidence.test.ts).
  */
 import { describe, expect, it, vi } from 'vitest';
-import { PGTT, PageTableBuilder, decodeFsPte, encodeContextEntry, encodeSmContextEntry, readWords, writeWords } from '../../lib/tables.js';
+import { readWords, writeWords } from '../../../host/src/guest-ram.js';
+import { compatMsi, type IrteSpec, remappableMsi } from '../../../host/src/guest/interrupt-remapping.js';
+import { GuestQueue } from '../../../host/src/guest/invalidation-queue.js';
+import { attachPasids } from '../../../host/src/guest/pasid-attach.js';
+import { PciDriver } from '../../../host/src/guest/pci-driver.js';
+import { PageTableBuilder } from '../../../host/src/guest/table-builders.js';
+import { encodeContextEntry } from '../../../host/src/vtd/spec/context-entry.js';
+import { ccDesc, iotlbDesc, pasidCacheDesc, pasidIotlbDesc, waitDesc } from '../../../host/src/vtd/spec/descriptors.js';
+import { decodeFsPte } from '../../../host/src/vtd/spec/fs-pte.js';
+import { PGTT } from '../../../host/src/vtd/spec/pasid-entry.js';
+import { FSTS, REG } from '../../../host/src/vtd/spec/registers.js';
+import { encodeSmContextEntry } from '../../../host/src/vtd/spec/sm-context-entry.js';
 import type { Testbed } from '../../lib/testbed.js';
-import { GuestQueue, D, IQERCD, FSTS_IQE } from '../../lib/qi-guest.js';
-import { PciDriver } from '../../lib/pci-driver.js';
-import { attachPasids } from '../../lib/pasid-attach.js';
-import { compatMsi, remappableMsi, type IrteSpec } from '../../lib/ir-guest.js';
 import { bootIr, bootSwqIr, DEV_A, type IrBed } from '../interrupt-remapping/ir-bed.js';
 import {
   DEV, FS_RW, SID, SS_RO, SS_RW, attachSm, boot, buf64, dmaRead, dmaWrite, legacy, onEach, type ProfileKey,
@@ -93,9 +100,9 @@ describe('first stage (default vs qemu-10.0)', () => {
       const other = new PageTableBuilder(g.env.mem, g.env.alloc, { stage: 'fs', levels: 4 });
       other.map(V, 0x31_0000n, 12, FS_RW);
       dev.setEntry({ pgtt: PGTT.FIRST_STAGE, fsRoot: other.rootPointer });
-      expect(q.submitSync([D.iotlb(2, 3)])).toBe(true); // IOTLB only
+      expect(q.submitSync([iotlbDesc(2, 3)])).toBe(true); // IOTLB only
       look();
-      expect(q.submitSync([D.pc(1, 3, 0), D.piotlb(2, 3, 0)])).toBe(true); // §6.5.2.2 PASID cache, then PASID-IOTLB
+      expect(q.submitSync([pasidCacheDesc(1, 3, 0), pasidIotlbDesc(2, 3, 0)])).toBe(true); // §6.5.2.2 PASID cache, then PASID-IOTLB
       look();
       return seen;
     });
@@ -229,9 +236,9 @@ describe('second stage and fault records (default vs qemu)', () => {
       q.enable();
       const first = dmaRead(tb, g, 0x30_0000n).ok;
       dev.setEntry({ pgtt: PGTT.SECOND_STAGE }); // empty second-stage table
-      q.submitSync([D.pc(3), D.iotlb(1)]);
+      q.submitSync([pasidCacheDesc(3), iotlbDesc(1)]);
       const second = dmaRead(tb, g, 0x30_0000n);
-      q.submitSync([D.cc(1)]); // a context-cache invalidation ends it everywhere
+      q.submitSync([ccDesc(1)]); // a context-cache invalidation ends it everywhere
       const third = dmaRead(tb, g, 0x30_0000n);
       return [first, second.ok, third.ok];
     });
@@ -304,12 +311,12 @@ describe('caches, registers and the queue (default vs qemu)', () => {
       const q = new GuestQueue(g.env, { wide: true });
       q.enable();
       const status = q.statusPage;
-      q.place([[0xfn, 0n, 0n, 0n], D.wait(status, 0x77)]); // type 0xF: invalid type
+      q.place([[0xfn, 0n, 0n, 0n], waitDesc({ sw: true, fn: true, data: 0x77, addr: status })]); // type 0xF: invalid type
       q.ring();
-      const iqe = (g.drv.read32(0x34) & FSTS_IQE) !== 0;
-      const iqercd = g.drv.read64(IQERCD) & 0xfn;
-      tb.m.ram.writeU64(q.base, D.iotlb(1)[0]!); // the guest fixes the descriptor ...
-      g.drv.write32(0x34, FSTS_IQE); // ... and clears IQE
+      const iqe = (g.drv.read32(0x34) & FSTS.IQE) !== 0;
+      const iqercd = g.drv.read64(REG.IQERCD) & 0xfn;
+      tb.m.ram.writeU64(q.base, iotlbDesc(1)[0]!); // the guest fixes the descriptor ...
+      g.drv.write32(0x34, FSTS.IQE); // ... and clears IQE
       return [iqe, iqercd, tb.m.ram.readU64(status)];
     });
     expect(r['default']).toEqual([true, 3n, 0x77n]); // §11.4.9.9 IQEI 3: invalid descriptor type
@@ -325,7 +332,7 @@ describe('caches, registers and the queue (default vs qemu)', () => {
       q.enable();
       q.place([[0x5n | 1n << 6n, 0n]]); // wait, FN only
       q.ring();
-      return (g.drv.read32(0x34) & FSTS_IQE) !== 0;
+      return (g.drv.read32(0x34) & FSTS.IQE) !== 0;
     });
     expect(r).toEqual({ default: false, 'qemu-10.0': true, 'qemu-10.0 -waitNeedsSwOrIf': false });
   });
@@ -335,7 +342,7 @@ describe('caches, registers and the queue (default vs qemu)', () => {
       const g = tb.guest('scalable');
       const q = new GuestQueue(g.env, { wide: true });
       q.enable();
-      const pc = D.pc(3);
+      const pc = pasidCacheDesc(3);
       return q.submitSync([[pc[0]! | 1n << 63n, 0n, 0n, 0n]]);
     });
     expect(r).toEqual({ default: false, 'qemu-10.0': true, 'qemu-10.0 -pasidCacheUnchecked': false });
@@ -376,11 +383,11 @@ const QUEUE_CASES: readonly QueueCase[] = [
   { name: 'knownTypes', what: 'a PASID-based device-TLB descriptor (type 8) is unknown to QEMU 7.2', opts: SM_OPTS, wide: true,
     descs: [[0x8n, 0n, 0n, 0n]], expect: { default: true, 'qemu-7.2': false, 'qemu-7.2 -knownTypes': true } },
   { name: 'noopTypes / wideOnlyTypes', what: 'QEMU 7.2 accepts a PASID-IOTLB descriptor (type 6) in a 128-bit queue and does nothing', opts: LEGACY, wide: false,
-    descs: [D.piotlb(2, 1, 0).slice(0, 2)], expect: { default: false, 'qemu-7.2': true } },
+    descs: [pasidIotlbDesc(2, 1, 0).slice(0, 2)], expect: { default: false, 'qemu-7.2': true } },
   { name: 'needSmtsTypes', what: 'QEMU 10.0 refuses a PASID-cache descriptor unless the unit is scalable', opts: LEGACY, wide: false,
-    descs: [D.pc(3).slice(0, 2)], expect: { 'qemu-7.2': true, 'qemu-10.0': false, 'qemu-10.0 -needSmtsTypes': true } },
+    descs: [pasidCacheDesc(3).slice(0, 2)], expect: { 'qemu-7.2': true, 'qemu-10.0': false, 'qemu-10.0 -needSmtsTypes': true } },
   { name: 'upperHalfReserved', what: 'a 128-bit type in a 256-bit queue with a non-zero upper half: IQE except on QEMU 7.2', opts: SM_OPTS, wide: true,
-    descs: [[...D.iotlb(1), 1n, 0n]], expect: { default: false, 'qemu-7.2': true, 'qemu-10.0': false, 'qemu-7.2 -upperHalfReserved': false } },
+    descs: [[...iotlbDesc(1), 1n, 0n]], expect: { default: false, 'qemu-7.2': true, 'qemu-10.0': false, 'qemu-7.2 -upperHalfReserved': false } },
   { name: 'typeLowBitsOnly', what: 'an IEC descriptor with type bits 11:9 set runs as IEC on QEMU 7.2 (type = bits 3:0); type 0x14 is unknown elsewhere', opts: LEGACY, wide: false,
     descs: [[0x4n | 1n << 9n, 0n]], expect: { default: false, 'qemu-7.2': true, 'qemu-10.0': false, 'qemu-7.2 -typeLowBitsOnly': false } },
   { name: 'typeLowBitsOnly', what: 'a context-cache descriptor with type bits 11:9 set: IQE on every profile (7.2: reserved bits of type 1)', opts: LEGACY, wide: false,
@@ -415,7 +422,7 @@ describe('queue control (default vs qemu-10.0)', () => {
       g.start();
       const q = new GuestQueue(g.env);
       q.enable();
-      q.place([D.iotlb(1)]);
+      q.place([iotlbDesc(1)]);
       q.ring();
       return (g.drv.command(1 << 26, false) >>> 26) & 1; // GCMD.QIE off; GSTS.QIES
     });
@@ -430,7 +437,7 @@ describe('queue control (default vs qemu-10.0)', () => {
       g.drv.write64(0x88, 0n);
       g.drv.write64(0x90, q.base | 1n << 45n); // above aw_bits 39: outside RAM as written
       g.drv.command(1 << 26, true);
-      return q.submitSync([D.iotlb(1)]);
+      return q.submitSync([iotlbDesc(1)]);
     });
     expect(r).toEqual({ default: false, 'qemu-10.0': true, 'qemu-10.0 -baseMaskedToAw': false });
   });
@@ -445,7 +452,7 @@ describe('queue control (default vs qemu-10.0)', () => {
       g.ctx.setContext(4 << 3, encodeContextEntry({ P: false }));
       const q = new GuestQueue(g.env);
       q.enable();
-      q.submitSync([D.cc(2, 1), D.iotlb(1)]); // context cache of domain 1, whole IOTLB
+      q.submitSync([ccDesc(2, 1), iotlbDesc(1)]); // context cache of domain 1, whole IOTLB
       return tb.dev(4).read(0x1000n, 8).ok;
     });
     expect(r).toEqual({ default: true, 'qemu-10.0': false, 'qemu-10.0 -ccDomainAsGlobal': true });

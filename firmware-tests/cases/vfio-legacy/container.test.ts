@@ -11,8 +11,9 @@ import { describe, expect, it } from 'vitest';
 import { bootGroups } from '../../../host/src/flows/container-group.js';
 import { bootGuest, startIommu } from '../../../host/src/flows/guest-side.js';
 import type { ShadowMode } from '../../../host/src/vmm/shadow.js';
-import { D } from '../../lib/qi-guest.js';
-import { awForLevels, encodeContextEntry, encodeSsPte } from '../../lib/tables.js';
+import { awForLevels, encodeContextEntry } from '../../../host/src/vtd/spec/context-entry.js';
+import { ccDesc, iotlbDesc } from '../../../host/src/vtd/spec/descriptors.js';
+import { encodeSsPte } from '../../../host/src/vtd/spec/ss-pte.js';
 
 const RW = encodeSsPte({ R: true, W: true });
 const IOVA = 0x4000_0000n;
@@ -30,7 +31,7 @@ async function legacyGuest() {
   // One guest domain (DID 3): one second-stage table, every device's context entry points at it.
   const ss = g.iommu.attachLegacy(g.vm.device(DEVICES[0]!.bdf).vrid, { did: 3, levels: 4 });
   for (const d of DEVICES.slice(1)) {
-    g.iommu.ctx.setContext(g.vm.device(d.bdf).vrid, encodeContextEntry({ P: true, SLPTPTR: ss.rootPointer, AW: awForLevels(4), DID: 3 }));
+    g.iommu.ctx.setContext(g.vm.device(d.bdf).vrid, encodeContextEntry({ P: true, SSPTPTR: ss.rootPointer, AW: awForLevels(4), DID: 3 }));
   }
   ss.map(IOVA, GPA, 12, RW);
   startIommu(g);
@@ -61,10 +62,10 @@ describe('a shadowed guest over VFIO containers and groups', () => {
     ss.map(IOVA + 0x1000n, GPA + 0x1000n, 12, RW);
     expect(dev.read(IOVA + 0x1000n, 8).ok).toBe(false);
     g.iommu.drv.readFaults();
-    g.qi.submitSync([D.iotlb(3, 3, IOVA + 0x1000n)]);
+    g.qi.submitSync([iotlbDesc(3, 3, IOVA + 0x1000n)]);
     expect(dev.read(IOVA + 0x1000n, 8).ok).toBe(true);
     ss.unmap(IOVA, 12);
-    g.qi.submitSync([D.iotlb(2, 3)]);
+    g.qi.submitSync([iotlbDesc(2, 3)]);
     expect(dev.read(IOVA, 8).ok).toBe(false);
     expect(g.iommu.drv.readFaults().map((f) => [f.sid, f.reason, f.addr])).toEqual([[vrid, 0x6, IOVA]]);
     g.vm.close();
@@ -76,7 +77,7 @@ describe('a shadowed guest over VFIO containers and groups', () => {
     const vrid = g.vm.device('00:04.0').vrid;
     const other = g.iommu.attachLegacy(vrid, { did: 5, levels: 4 });
     other.map(IOVA, GPA + 0x10_0000n, 12, RW);
-    g.qi.submitSync([D.cc(3, 3, vrid), D.iotlb(2, 5)]);
+    g.qi.submitSync([ccDesc(3, 3, vrid), iotlbDesc(2, 5)]);
     expect(g.vm.logLines.join('\n')).toMatch(/guest domain 5 refused by the host: EBUSY/);
     const dev = g.vm.machine.dmaTest('00:04.0');
     dev.buffer().fill(0x77, 0, 4);
@@ -91,7 +92,7 @@ describe('a shadowed guest over VFIO containers and groups', () => {
     const vrid = g.vm.device('00:05.0').vrid;
     const other = g.iommu.attachLegacy(vrid, { did: 5, levels: 4 });
     other.map(IOVA, GPA + 0x10_0000n, 12, RW);
-    g.qi.submitSync([D.cc(3, 3, vrid), D.iotlb(2, 5)]);
+    g.qi.submitSync([ccDesc(3, 3, vrid), iotlbDesc(2, 5)]);
     const dev = g.vm.machine.dmaTest('00:05.0');
     dev.buffer().fill(0x66, 0, 4);
     expect(dev.write(IOVA, 4).ok).toBe(true);
@@ -106,7 +107,7 @@ describe('a shadowed guest over VFIO containers and groups', () => {
     const { g, host } = await legacyGuest();
     const vrid = g.vm.device('00:05.0').vrid;
     g.iommu.ctx.setContext(vrid, encodeContextEntry({ P: true, TT: 2, AW: awForLevels(4), DID: 7 }));
-    g.qi.submitSync([D.cc(3, 3, vrid)]);
+    g.qi.submitSync([ccDesc(3, 3, vrid)]);
     expect(g.vm.logLines.join('\n')).toMatch(/pass-through refused by the host: EOPNOTSUPP/);
     expect(g.vm.machine.dmaTest('00:05.0').read(IOVA, 8).ok).toBe(false);
     expect(host.platform.usage().boundDevices).toBe(2); // only the other group is bound

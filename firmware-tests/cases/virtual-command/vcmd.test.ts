@@ -9,11 +9,15 @@ import { describe, expect, it } from 'vitest';
 import { createMachine } from '../../../host/src/machine.js';
 import { createProfile } from '../../../host/src/vtd/profiles.js';
 import { bootGuest, bootHost, setDevicePasid, startIommu } from '../../../host/src/flows/guest-side.js';
-import { VtdDriver } from '../../lib/driver.js';
-import { guestEnvFor } from '../../lib/machine-env.js';
-import { D } from '../../lib/qi-guest.js';
-import { PageTableBuilder, PasidTableBuilder, PGTT, encodeFsPte, encodePasidEntry, encodeSmContextEntry } from '../../lib/tables.js';
-import { VC, vcmdAllocPasid, vcmdFreePasid, vcmdPasidSupported } from '../../lib/vcmd-guest.js';
+import { guestEnvFor } from '../../../host/src/guest/machine-env.js';
+import { PageTableBuilder, PasidTableBuilder } from '../../../host/src/guest/table-builders.js';
+import { vcmdAllocPasid, vcmdFreePasid, vcmdPasidSupported } from '../../../host/src/guest/virtual-command.js';
+import { VtdDriver } from '../../../host/src/guest/vtd-driver.js';
+import { pasidCacheDesc } from '../../../host/src/vtd/spec/descriptors.js';
+import { encodeFsPte } from '../../../host/src/vtd/spec/fs-pte.js';
+import { encodePasidEntry, PGTT } from '../../../host/src/vtd/spec/pasid-entry.js';
+import { REG } from '../../../host/src/vtd/spec/registers.js';
+import { encodeSmContextEntry } from '../../../host/src/vtd/spec/sm-context-entry.js';
 
 const BDF = '00:03.0';
 
@@ -38,7 +42,7 @@ describe('PASID allocation through virtual commands (nested VM)', () => {
       expect(host.platform.pasids.ownerOf(p)?.owner).toBe('vm-a');
       expect(g.vm.ctx.guestPasids.hostOf(p)).toBe(p);
     }
-    expect(drv.read64(VC.VCRSP) & 1n).toBe(0n); // IP never left set
+    expect(drv.read64(REG.VCRSP) & 1n).toBe(0n); // IP never left set
     g.vm.close();
     expect(host.platform.usage().pasids).toBe(0);
   });
@@ -49,12 +53,12 @@ describe('PASID allocation through virtual commands (nested VM)', () => {
     expect(vcmdFreePasid(drv, a.pasid).status).toBe(0);
     expect(vcmdFreePasid(drv, a.pasid).status).toBe(16);
     expect(vcmdFreePasid(drv, 0x1234).status).toBe(16);
-    drv.write64(VC.VCMD, 0x7n);
-    expect(Number((drv.read64(VC.VCRSP) & 0xffn) >> 1n)).toBe(1);
-    drv.write32(VC.VCMD + 4, 0); // high dword only: no command
-    expect(Number((drv.read64(VC.VCRSP) & 0xffn) >> 1n)).toBe(1);
-    drv.write32(VC.VCMD, 1); // a 4-byte write of the low dword issues "allocate"
-    expect(drv.read64(VC.VCRSP) & 0xffn).toBe(0n);
+    drv.write64(REG.VCMD, 0x7n);
+    expect(Number((drv.read64(REG.VCRSP) & 0xffn) >> 1n)).toBe(1);
+    drv.write32(REG.VCMD + 4, 0); // high dword only: no command
+    expect(Number((drv.read64(REG.VCRSP) & 0xffn) >> 1n)).toBe(1);
+    drv.write32(REG.VCMD, 1); // a 4-byte write of the low dword issues "allocate"
+    expect(drv.read64(REG.VCRSP) & 0xffn).toBe(0n);
     expect(vcmdAllocPasid(drv).status).toBe(0); // the freed PASID's quota is back: two held
     expect(vcmdAllocPasid(drv).status).toBe(16);
     g.vm.close();
@@ -66,7 +70,7 @@ describe('PASID allocation through virtual commands (nested VM)', () => {
     const fs = new PageTableBuilder(g.env.mem, g.env.alloc, { stage: 'fs', levels: 4 });
     fs.map(0x4000_0000n, 0x210_0000n, 12, encodeFsPte({ P: true, RW: true, US: true }));
     pasids.setPasid(pasid, encodePasidEntry({ P: true, PGTT: PGTT.FIRST_STAGE, DID: 2, FSPTPTR: fs.rootPointer }));
-    g.qi.submitSync([D.pc(1, 2, pasid)]);
+    g.qi.submitSync([pasidCacheDesc(1, 2, pasid)]);
     setDevicePasid(g, BDF, pasid);
     const dev = g.vm.machine.dmaTest(BDF);
     dev.buffer().fill(0x5c, 0, 8);
@@ -74,10 +78,10 @@ describe('PASID allocation through virtual commands (nested VM)', () => {
     expect(host.guestRam.read(0x210_0000n, 1)[0]).toBe(0x5c);
     expect(host.platform.usage().pasids).toBe(1);
     pasids.setPasid(pasid, encodePasidEntry({}));
-    g.qi.submitSync([D.pc(1, 2, pasid)]);
+    g.qi.submitSync([pasidCacheDesc(1, 2, pasid)]);
     expect(host.platform.pasids.ownerOf(pasid)?.owner).toBe('vm-a'); // unbinding keeps a PASID the guest allocated
     pasids.setPasid(pasid, encodePasidEntry({ P: true, PGTT: PGTT.FIRST_STAGE, DID: 2, FSPTPTR: fs.rootPointer }));
-    g.qi.submitSync([D.pc(1, 2, pasid)]);
+    g.qi.submitSync([pasidCacheDesc(1, 2, pasid)]);
     expect(dev.write(0x4000_0000n, 8).ok).toBe(true);
     expect(vcmdFreePasid(drv, pasid).status).toBe(0);
     expect(dev.write(0x4000_0000n, 8).ok).toBe(false);
@@ -104,9 +108,9 @@ describe('units without a PASID allocator', () => {
     const m = await createMachine({ ramMib: 16 });
     const drv = new VtdDriver(guestEnvFor(m).platform);
     expect(vcmdPasidSupported(drv)).toBe(false);
-    drv.write64(VC.VCMD, 1n);
-    expect(drv.read64(VC.VCMD)).toBe(0n);
-    expect(drv.read64(VC.VCRSP)).toBe(0n);
+    drv.write64(REG.VCMD, 1n);
+    expect(drv.read64(REG.VCMD)).toBe(0n);
+    expect(drv.read64(REG.VCRSP)).toBe(0n);
   });
 
   it('with the option but no VMM backend: allocate answers 16; qemu profiles refuse the option', async () => {

@@ -5,9 +5,9 @@
  * an unmapped page faults (fault record read back); a stale IOTLB entry
  * survives until a page-selective invalidation; cache statistics follow.
  */
-import { GuestIommu } from '../../../firmware-tests/lib/guest.js';
-import { guestEnvFor } from '../../../firmware-tests/lib/machine-env.js';
-import { encodeSsPte } from '../../../firmware-tests/lib/tables.js';
+import { GuestIommu } from '../guest/guest-iommu.js';
+import { guestEnvFor } from '../guest/machine-env.js';
+import { encodeSsPte } from '../vtd/spec/ss-pte.js';
 import { createMachine } from '../machine.js';
 import { parseBdf } from '../types.js';
 import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';

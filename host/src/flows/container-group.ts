@@ -14,7 +14,8 @@ import { VfioContainer } from '../hostiommu/vfio-container.js';
 import { HOST_LAYOUT, type PhysicalHost } from '../vmm/physical-host.js';
 import { Checks, errnoOf, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
 import { bootGuest, bootHost, HOST_DEVICES, startIommu } from './guest-side.js';
-import { awForLevels, encodeContextEntry, encodeSsPte } from '../../../firmware-tests/lib/tables.js';
+import { awForLevels, encodeContextEntry } from '../vtd/spec/context-entry.js';
+import { encodeSsPte } from '../vtd/spec/ss-pte.js';
 
 /** The second function of the multi-function device 03:05 (no ACS: one group with 03:05.0). */
 export const SECOND_FUNCTION = 0x0329;
@@ -82,7 +83,7 @@ async function guestOnGroups(io: FlowIo, c: Checks, host: PhysicalHost, groups: 
   const devices = [{ bdf: '00:03.0', hostSid: 0x0328, kind: 'dma-test' as const }, { bdf: '00:04.0', hostSid: SECOND_FUNCTION, kind: 'dma-test' as const }];
   const g = await bootGuest({ name: 'vm-legacy', mode: 'shadow', hostPath: 'group', groups, devices }, host);
   const ss = g.iommu.attachLegacy(g.vm.device('00:03.0').vrid, { did: 3, levels: 4 });
-  g.iommu.ctx.setContext(g.vm.device('00:04.0').vrid, encodeContextEntry({ P: true, SLPTPTR: ss.rootPointer, AW: awForLevels(4), DID: 3 }));
+  g.iommu.ctx.setContext(g.vm.device('00:04.0').vrid, encodeContextEntry({ P: true, SSPTPTR: ss.rootPointer, AW: awForLevels(4), DID: 3 }));
   ss.map(0x4000_0000n, 0x300_0000n, 12, encodeSsPte({ R: true, W: true }));
   startIommu(g);
   const dev = g.vm.machine.dmaTest('00:04.0');

@@ -7,12 +7,12 @@
  * address space and writes its completion record there. A descriptor with
  * a guest PASID the VMM never bound cannot reach memory.
  */
-import { encodeFsPte } from '../../../firmware-tests/lib/tables.js';
+import { pasidIotlbDesc } from '../vtd/spec/descriptors.js';
+import { encodeFsPte } from '../vtd/spec/fs-pte.js';
 import { encodeDescriptor, SWQ_CS, SWQ_FLAG, SWQ_OP } from '../devices/swq/descriptor.js';
 import { SWQ, SWQ_PT } from '../devices/swq/regs.js';
 import { parseBdf } from '../types.js';
 import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
-import { D } from '../../../firmware-tests/lib/qi-guest.js';
 import type { Guest } from './guest-side.js';
 import { bootVsva, VSVA } from './nested-vsva.js';
 
@@ -41,7 +41,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
   const { vm, host } = g;
   const rw = encodeFsPte({ P: true, RW: true, US: true });
   for (const p of [SRC, DST, COMP]) g.fs.map(p.va, p.gpa, 12, rw);
-  g.qi.submitSync([D.piotlb(2, VSVA.did, VSVA.pasid)]);
+  g.qi.submitSync([pasidIotlbDesc(2, VSVA.did, VSVA.pasid)]);
   enableSwq(g, SWQ_BDF, VSVA.pasid);
   const hpasid = vm.ctx.guestPasids.hostOf(VSVA.pasid);
   io.say(`vmm: guest PASID ${VSVA.pasid} -> host PASID ${hpasid} (VM PASID set ${vm.ids.pasidSet}); ${SWQ_BDF} = pRID ${hex(vm.device(SWQ_BDF).prid)}`);

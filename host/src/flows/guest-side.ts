@@ -1,14 +1,15 @@
 /**
  * The guest OS side the flows share: a VM on a fresh physical host, the
- * guest's queued-invalidation submitter (firmware-tests/lib/qi-guest.ts,
+ * guest's queued-invalidation submitter (host/src/guest/invalidation-queue.ts,
  * 256-bit descriptors) and PCI set-up of a device (bus master, PASID, PRI)
  * through ECAM. Everything reaches the model
  * through MMIO and guest RAM only.
  */
-import { GuestIommu, type GuestEnv } from '../../../firmware-tests/lib/guest.js';
-import { PciDriver } from '../../../firmware-tests/lib/pci-driver.js';
-import { GuestQueue } from '../../../firmware-tests/lib/qi-guest.js';
-import { GuestPrq } from '../../../firmware-tests/lib/prq-handler.js';
+import { GuestIommu, type GuestEnv } from '../guest/guest-iommu.js';
+import { guestEnvForVm } from '../guest/machine-env.js';
+import { GuestQueue } from '../guest/invalidation-queue.js';
+import { GuestPrq } from '../guest/page-request-queue.js';
+import { PciDriver } from '../guest/pci-driver.js';
 import { DMAT } from '../devices/dma-test/regs.js';
 import { PASID_REG } from '../devices/common/function.js';
 import { parseBdf } from '../types.js';
@@ -51,7 +52,7 @@ export async function bootHost(): Promise<PhysicalHost> {
 export async function bootGuest(config: VmConfig, host?: PhysicalHost): Promise<Guest> {
   const h = host ?? (await bootHost());
   const vm = await VirtualMachine.create(h, config);
-  const env = vm.guestEnv();
+  const env = guestEnvForVm(vm);
   const iommu = new GuestIommu(env, config.mode === 'nested' ? 'scalable' : 'legacy');
   const qi = new GuestQueue(env, { wide: true });
   const pci = new PciDriver(env.platform);

@@ -9,10 +9,10 @@
  * compatibility-format MSI is blocked, and every refusal is read back from
  * the fault recording registers with its interrupt index.
  */
-import { GuestInterruptRemapping, compatMsi, remappableMsi } from '../../../firmware-tests/lib/ir-guest.js';
-import { guestEnvFor } from '../../../firmware-tests/lib/machine-env.js';
-import { PciDriver } from '../../../firmware-tests/lib/pci-driver.js';
-import { GuestQueue } from '../../../firmware-tests/lib/qi-guest.js';
+import { compatMsi, GuestInterruptRemapping, remappableMsi } from '../guest/interrupt-remapping.js';
+import { GuestQueue } from '../guest/invalidation-queue.js';
+import { guestEnvFor } from '../guest/machine-env.js';
+import { PciDriver } from '../guest/pci-driver.js';
 import { createMachine, type Machine } from '../machine.js';
 import type { DeliveredInterrupt } from '../vtd/ir/remapper.js';
 import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';

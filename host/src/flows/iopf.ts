@@ -5,8 +5,8 @@
  * and answers the group; the answer goes back through the fault queue's
  * cookie and the device retries its DMA successfully.
  */
-import { RESP } from '../../../firmware-tests/lib/prq-handler.js';
-import { encodeFsPte } from '../../../firmware-tests/lib/tables.js';
+import { encodeFsPte } from '../vtd/spec/fs-pte.js';
+import { PageResponseCode } from '../vtd/spec/page-request.js';
 import { DMAT_STATE } from '../devices/dma-test/regs.js';
 import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
 import { bootVsva, VSVA } from './nested-vsva.js';
@@ -24,14 +24,14 @@ async function run(io: FlowIo): Promise<FlowResult> {
   const state = dev.lastStatus() & 7;
   const seen = g.prq.peek();
   io.say(`device: DMA write to unmapped VA ${hex(LAZY.va)}: ${first.ok ? 'ok' : 'recoverable fault'}, device state ${state === DMAT_STATE.PAGE_WAIT ? 'page wait' : state}`);
-  io.say(`guest PRQ: ${seen.map((r) => `rid ${hex(r.rid)} PASID ${r.pasid} addr ${hex(r.addr)} prgi ${r.prgi}${r.lpig ? ' last' : ''}`).join('; ') || 'empty'}`);
+  io.say(`guest PRQ: ${seen.map((r) => `rid ${hex(r.sid)} PASID ${r.pasid} addr ${hex(r.addr)} prgi ${r.prgi}${r.lpig ? ' last' : ''}`).join('; ') || 'empty'}`);
   c.that(state === DMAT_STATE.PAGE_WAIT, 'the device waits for a page response');
-  c.that(seen.length === 1 && seen[0]!.rid === vm.device(VSVA.bdf).vrid && seen[0]!.pasid === VSVA.pasid && seen[0]!.addr === LAZY.va,
+  c.that(seen.length === 1 && seen[0]!.sid === vm.device(VSVA.bdf).vrid && seen[0]!.pasid === VSVA.pasid && seen[0]!.addr === LAZY.va,
     'the guest sees the request with its own RID and PASID and the faulting page');
 
   const served = g.prq.service((req) => {
     g.fs.map(req.addr, LAZY.gpa, 12, encodeFsPte({ P: true, RW: true, US: true }));
-    return RESP.SUCCESS;
+    return PageResponseCode.Success;
   });
   const landed = host.guestRam.read(LAZY.gpa, 16).every((b) => b === 0x77);
   io.say(`guest: mapped ${hex(LAZY.va)} -> GPA ${hex(LAZY.gpa)} and answered Success (${served.responses.length} group); device retried: state ${dev.lastStatus() & 7}, data in guest RAM: ${landed}`);

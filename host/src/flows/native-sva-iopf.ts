@@ -16,7 +16,7 @@ import { PASID_REG } from '../devices/common/function.js';
 import { HostProcess } from '../hostiommu/host-process.js';
 import { SvaBinding } from '../hostiommu/sva.js';
 import { sid } from '../types.js';
-import type { PageResponseCode } from '../vtd/prq/page-request.js';
+import type { PageResponseCode } from '../vtd/spec/page-request.js';
 import { hostPort } from '../vmm/host-port.js';
 import { HOST_LAYOUT, type PhysicalHost } from '../vmm/physical-host.js';
 import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';

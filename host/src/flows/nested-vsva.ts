@@ -6,12 +6,15 @@
  * in guest memory. A remap followed by a PASID-IOTLB invalidation passes
  * through; clearing the entry unbinds and frees the host PASID.
  */
-import { PasidTableBuilder, PageTableBuilder, PGTT, encodeFsPte, encodePasidEntry, encodeSmContextEntry } from '../../../firmware-tests/lib/tables.js';
+import { PageTableBuilder, PasidTableBuilder } from '../guest/table-builders.js';
+import { pasidCacheDesc, pasidIotlbDesc } from '../vtd/spec/descriptors.js';
+import { encodeFsPte } from '../vtd/spec/fs-pte.js';
+import { encodePasidEntry, PGTT } from '../vtd/spec/pasid-entry.js';
+import { encodeSmContextEntry } from '../vtd/spec/sm-context-entry.js';
 import type { DmaTestDevice } from '../devices/dma-test/device.js';
 import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
 import type { PhysicalHost } from '../vmm/physical-host.js';
 import type { VmDeviceConfig } from '../vmm/virtual-machine.js';
-import { D } from '../../../firmware-tests/lib/qi-guest.js';
 import { bootGuest, setDevicePasid, startIommu, type Guest } from './guest-side.js';
 
 /** Guest PASID and DID of the process address space. */
@@ -44,7 +47,7 @@ export async function bootVsva(io?: FlowIo, devices: readonly VmDeviceConfig[] =
   const fs = new PageTableBuilder(env.mem, env.alloc, { stage: 'fs', levels: 4 });
   fs.map(VSVA.va, VSVA.gpa, 12, encodeFsPte({ P: true, RW: true, US: true }));
   pasids.setPasid(VSVA.pasid, encodePasidEntry({ P: true, PGTT: PGTT.FIRST_STAGE, DID: VSVA.did, FSPTPTR: fs.rootPointer }));
-  g.qi.submitSync([D.pc(1, VSVA.did, VSVA.pasid)]);
+  g.qi.submitSync([pasidCacheDesc(1, VSVA.did, VSVA.pasid)]);
   io?.say(`guest: PASID ${VSVA.pasid} -> first-stage root ${hex(fs.rootPointer)} (VA ${hex(VSVA.va)} -> GPA ${hex(VSVA.gpa)}), PASID-cache invalidation`);
   if (devices.some((d) => d.bdf === VSVA.bdf)) setDevicePasid(g, VSVA.bdf, VSVA.pasid);
   return { ...g, fs, pasids, get dev() { return g.vm.machine.dmaTest(VSVA.bdf); } };
@@ -67,7 +70,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
   g.fs.map(VSVA.va, VSVA.gpa2, 12, encodeFsPte({ P: true, RW: true, US: true }));
   dev.write(VSVA.va + 0x80n, 4);
   const stale = host.guestRam.read(VSVA.gpa + 0x80n, 1)[0] === 0xc0;
-  g.qi.submitSync([D.piotlb(3, VSVA.did, VSVA.pasid, VSVA.va, 0, true)]);
+  g.qi.submitSync([pasidIotlbDesc(3, VSVA.did, VSVA.pasid, VSVA.va, 0, true)]);
   dev.write(VSVA.va + 0x80n, 4);
   const fresh = host.guestRam.read(VSVA.gpa2 + 0x80n, 1)[0] === 0xc0;
   io.say(`guest: remapped VA to GPA ${hex(VSVA.gpa2)}; before its PASID-IOTLB invalidation the DMA used the old page (${stale}), after it the new one (${fresh})`);
@@ -75,7 +78,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
 
   const before = host.platform.usage().pasids;
   g.pasids.setPasid(VSVA.pasid, encodePasidEntry({}));
-  g.qi.submitSync([D.pc(1, VSVA.did, VSVA.pasid), D.piotlb(2, VSVA.did, VSVA.pasid)]);
+  g.qi.submitSync([pasidCacheDesc(1, VSVA.did, VSVA.pasid), pasidIotlbDesc(2, VSVA.did, VSVA.pasid)]);
   const after = dev.write(VSVA.va, 4);
   io.say(`guest: PASID entry cleared + invalidated: host PASIDs ${before} -> ${host.platform.usage().pasids}, next DMA ${after.ok ? 'ok' : 'blocked'}`);
   c.that(!after.ok && host.platform.usage().pasids === before - 1 && vm.ctx.counts()['hwpt-nested'] === undefined, 'unbinding freed the host PASID and the nested HWPT and blocks the DMA');

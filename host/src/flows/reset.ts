@@ -6,7 +6,7 @@
  * to the forwarded request matches nothing and is dropped; after the guest
  * re-enables the device, its DMA works again.
  */
-import { RESP } from '../../../firmware-tests/lib/prq-handler.js';
+import { PageResponseCode } from '../vtd/spec/page-request.js';
 import { DMAT_STATE } from '../devices/dma-test/regs.js';
 import { Checks, type Flow, type FlowIo, type FlowResult } from './flow.js';
 import { setDevicePasid } from './guest-side.js';
@@ -31,7 +31,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
   c.that(answered === 1 && ended, 'the reset answered the outstanding group and ended the waiting DMA');
   c.that(host.platform.usage().boundDevices === 1 && vm.ctx.faultRead(vm.ids.fault).length === 0, 'the device stays bound, no fault record is left');
 
-  const late = g.prq.service(() => RESP.SUCCESS);
+  const late = g.prq.service(() => PageResponseCode.Success);
   const dropped = vm.logLines.some((l) => l.includes('answers no forwarded page group'));
   io.say(`guest: answers the old request late (${late.responses.length} response): dropped by the VMM: ${dropped}; device PRI status ${g.pci.priStatus(vrid).toString(16)}`);
   c.that(dropped && (g.pci.priStatus(vrid) & 2) === 0, 'the late answer reaches no device (no unexpected PRG index)');

@@ -6,8 +6,8 @@
  * and invalidates the IOTLB, so the very next DMA — even to a translation
  * that was cached — fails and the peer memory stays as it was.
  */
-import { RESP } from '../../../firmware-tests/lib/prq-handler.js';
-import { encodeFsPte } from '../../../firmware-tests/lib/tables.js';
+import { encodeFsPte } from '../vtd/spec/fs-pte.js';
+import { PageResponseCode } from '../vtd/spec/page-request.js';
 import { HOST_LAYOUT } from '../vmm/physical-host.js';
 import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
 import { bootVsva, VSVA } from './nested-vsva.js';
@@ -39,7 +39,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
   c.that(unmapped === len && !after.ok && untouched, 'after revocation the cached translation is gone and the peer is not written');
   c.that(JSON.stringify(flushesBefore) !== JSON.stringify(host.core.stats()), 'the host IOTLB saw the invalidation');
   // The second-stage miss under the guest's first stage may come to the guest as a page request: it cannot map a revoked BAR.
-  const asked = g.prq.service(() => RESP.INVALID).requests.length;
+  const asked = g.prq.service(() => PageResponseCode.InvalidRequest).requests.length;
   io.say(`guest: ${asked} page request for the revoked address answered Invalid Request`);
   const guestRamOk = dev.write(VSVA.va, 16).ok;
   c.that(guestRamOk, 'the rest of the VM\'s address space is unaffected');

@@ -7,10 +7,10 @@
  * the invalidation removes it and the next DMA faults in the guest's fault
  * recording registers.
  */
-import { encodeSsPte } from '../../../firmware-tests/lib/tables.js';
+import { iotlbDesc } from '../vtd/spec/descriptors.js';
+import { encodeSsPte } from '../vtd/spec/ss-pte.js';
 import { ShadowMode } from '../vmm/shadow.js';
 import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
-import { D } from '../../../firmware-tests/lib/qi-guest.js';
 import { bootGuest, startIommu } from './guest-side.js';
 
 const DID = 3;
@@ -41,7 +41,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
 
   ss.map(IOVA + 0x10_0000n, GPA + 0x10_0000n, 12, rw);
   const unseen = dev.read(IOVA + 0x10_0000n, 8).ok;
-  g.qi.submitSync([D.iotlb(3, DID, IOVA + 0x10_0000n)]);
+  g.qi.submitSync([iotlbDesc(3, DID, IOVA + 0x10_0000n)]);
   const seen = dev.read(IOVA + 0x10_0000n, 8).ok;
   io.say(`guest: new mapping at ${hex(IOVA + 0x10_0000n)}: DMA before its invalidation ${unseen ? 'ok' : 'faults'}, after ${seen ? 'ok' : 'faults'}`);
   c.that(!unseen && seen, 'a mapping reaches the host only with its invalidation (caching mode)');
@@ -51,7 +51,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
   io.say(`guest: unmapped ${hex(IOVA)} and forgot the invalidation: DMA still ${stale ? 'succeeds (stale host mapping)' : 'faults'}`);
   c.that(stale, 'a forgotten invalidation leaves the old mapping usable, as real hardware would');
   iommu.drv.readFaults();
-  g.qi.submitSync([D.iotlb(3, DID, IOVA)]);
+  g.qi.submitSync([iotlbDesc(3, DID, IOVA)]);
   const gone = dev.read(IOVA, 8);
   const faults = iommu.drv.readFaults();
   io.say(`guest: page-selective IOTLB invalidation: DMA ${gone.ok ? 'ok' : 'faults'}; guest fault record ${faults.map((f) => `sid ${hex(f.sid)} reason ${hex(f.reason)} addr ${hex(f.addr)}`).join(', ')}`);

@@ -6,10 +6,12 @@
  * invalidation from the guest reaches both; unbinding one device keeps the
  * host PASID for the other, unbinding both frees it.
  */
-import { encodeFsPte, encodePasidEntry, encodeSmContextEntry } from '../../../firmware-tests/lib/tables.js';
+import { ccDesc, pasidCacheDesc, pasidIotlbDesc } from '../vtd/spec/descriptors.js';
+import { encodeFsPte } from '../vtd/spec/fs-pte.js';
+import { encodePasidEntry } from '../vtd/spec/pasid-entry.js';
+import { encodeSmContextEntry } from '../vtd/spec/sm-context-entry.js';
 import { encodeDescriptor, SWQ_OP } from '../devices/swq/descriptor.js';
 import { Checks, type Flow, type FlowIo, type FlowResult } from './flow.js';
-import { D } from '../../../firmware-tests/lib/qi-guest.js';
 
 import { enableSwq, enqcmd } from './enqcmd.js';
 import { bootVsva, VSVA } from './nested-vsva.js';
@@ -33,7 +35,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
 
   g.fs.map(VSVA.va, VSVA.gpa2, 12, encodeFsPte({ P: true, RW: true, US: true }));
   host.guestRam.fill(VSVA.gpa2, 64, 0x11);
-  g.qi.submitSync([D.piotlb(3, VSVA.did, VSVA.pasid, VSVA.va, 0, true)]);
+  g.qi.submitSync([pasidIotlbDesc(3, VSVA.did, VSVA.pasid, VSVA.va, 0, true)]);
   dev.read(VSVA.va, 8);
   enqcmd(g, SWQ_BDF, encodeDescriptor({ pasid: VSVA.pasid, priv: false, op: SWQ_OP.FILL, flags: 0, completion: 0n, src: 0x22n, dst: VSVA.va + 8n, size: 8 }));
   const both = dev.buffer()[0] === 0x11 && host.guestRam.read(VSVA.gpa2 + 8n, 1)[0] === 0x22;
@@ -42,12 +44,12 @@ async function run(io: FlowIo): Promise<FlowResult> {
 
   const vridSwq = vm.device(SWQ_BDF).vrid;
   g.iommu.ctx.setContext(vridSwq, encodeSmContextEntry({}));
-  g.qi.submitSync([D.cc(3, 0, vridSwq), D.pc(1, VSVA.did, VSVA.pasid)]);
+  g.qi.submitSync([ccDesc(3, 0, vridSwq), pasidCacheDesc(1, VSVA.did, VSVA.pasid)]);
   const kept = vm.ctx.guestPasids.hostOf(VSVA.pasid) === h && dev.read(VSVA.va, 8).ok;
   io.say(`guest detaches ${SWQ_BDF} (context entry cleared): host PASID kept for ${VSVA.bdf}: ${kept}`);
   c.that(kept && vm.ctx.counts()['hwpt-nested'] === 1, 'unbinding one device keeps the PASID of the other');
   g.pasids.setPasid(VSVA.pasid, encodePasidEntry({}));
-  g.qi.submitSync([D.pc(1, VSVA.did, VSVA.pasid)]);
+  g.qi.submitSync([pasidCacheDesc(1, VSVA.did, VSVA.pasid)]);
   c.that(vm.ctx.guestPasids.size === 0 && host.platform.usage().pasids === 0, 'unbinding the last device frees the host PASID');
   io.say(`guest clears the PASID entry: host PASIDs in use ${host.platform.usage().pasids}`);
   vm.close();

@@ -4,8 +4,11 @@
  * nested-vsva flow binds them) through the physical IOMMU core's batch
  * API, IOTLB-warm, for about half a second.
  */
-import { ACC_PASID, ACC_READ, BATCH_CAPACITY, BREQ_ACCESS, BREQ_IOVA_HI, BREQ_IOVA_LO, BREQ_PASID, BREQ_SID, BREQ_WORDS } from '../core/constants.js';
-import { encodeFsPte } from '../../../firmware-tests/lib/tables.js';
+import {
+  ACC_PASID, ACC_READ, BATCH_CAPACITY, BREQ_ACCESS, BREQ_IOVA_HI, BREQ_IOVA_LO, BREQ_PASID, BREQ_SID,
+  BREQ_WORDS,
+} from '../core/constants.js';
+import { encodeFsPte } from '../vtd/spec/fs-pte.js';
 import { bootVsva, VSVA } from './nested-vsva.js';
 
 /** Result of the measurement. */

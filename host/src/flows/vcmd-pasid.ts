@@ -9,9 +9,13 @@
  * PASID it does not hold reads "invalid PASID"; freeing one still bound
  * unbinds it first.
  */
-import { PageTableBuilder, PasidTableBuilder, PGTT, encodeFsPte, encodePasidEntry, encodeSmContextEntry } from '../../../firmware-tests/lib/tables.js';
-import { D } from '../../../firmware-tests/lib/qi-guest.js';
-import { VC, vcmdAllocPasid, vcmdFreePasid, vcmdPasidSupported } from '../../../firmware-tests/lib/vcmd-guest.js';
+import { PageTableBuilder, PasidTableBuilder } from '../guest/table-builders.js';
+import { vcmdAllocPasid, vcmdFreePasid, vcmdPasidSupported } from '../guest/virtual-command.js';
+import { pasidCacheDesc } from '../vtd/spec/descriptors.js';
+import { encodeFsPte } from '../vtd/spec/fs-pte.js';
+import { encodePasidEntry, PGTT } from '../vtd/spec/pasid-entry.js';
+import { REG } from '../vtd/spec/registers.js';
+import { encodeSmContextEntry } from '../vtd/spec/sm-context-entry.js';
 import { ACC_PASID, ACC_READ } from '../core/constants.js';
 import { Checks, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
 import { bootGuest, bootHost, setDevicePasid, startIommu } from './guest-side.js';
@@ -29,7 +33,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
   const pasids = new PasidTableBuilder(env.mem, env.alloc);
   iommu.ctx.setContext(vm.device(BDF).vrid, encodeSmContextEntry({ P: true, PASIDE: true, PASIDDIRPTR: pasids.directory }));
   startIommu(g);
-  io.say(`guest: ECAP ${hex(drv.ecap)} (VCS ${(drv.ecap >> 44n) & 1n}), VCCAP ${hex(drv.read64(VC.VCCAP))}: PASID allocation through virtual commands ${vcmdPasidSupported(drv) ? 'offered' : 'absent'}`);
+  io.say(`guest: ECAP ${hex(drv.ecap)} (VCS ${(drv.ecap >> 44n) & 1n}), VCCAP ${hex(drv.read64(REG.VCCAP))}: PASID allocation through virtual commands ${vcmdPasidSupported(drv) ? 'offered' : 'absent'}`);
   c.that(vcmdPasidSupported(drv), 'the vIOMMU offers PASID allocation (ECAP.VCS, VCCAP.PAS)');
 
   const a1 = vcmdAllocPasid(drv);
@@ -45,7 +49,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
   const fs = new PageTableBuilder(env.mem, env.alloc, { stage: 'fs', levels: 4 });
   fs.map(VA, GPA, 12, encodeFsPte({ P: true, RW: true, US: true }));
   pasids.setPasid(a1.pasid, encodePasidEntry({ P: true, PGTT: PGTT.FIRST_STAGE, DID: 4, FSPTPTR: fs.rootPointer }));
-  g.qi.submitSync([D.pc(1, 4, a1.pasid)]);
+  g.qi.submitSync([pasidCacheDesc(1, 4, a1.pasid)]);
   setDevicePasid(g, BDF, a1.pasid);
   const dev = vm.machine.dmaTest(BDF);
   dev.buffer().set([0xab, 0xcd], 0);

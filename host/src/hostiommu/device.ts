@@ -31,7 +31,8 @@ import { checkInt, fail } from './errors.js';
 import type { HostObject } from './objects.js';
 import { RID_PASID, type PhysicalIommu } from './backend.js';
 import type { Hwpt } from './hwpt.js';
-import { PRG_RESPONSE, type FaultQueue, type PageRequest } from './fault-queue.js';
+import type { FaultQueue, PageRequest } from './fault-queue.js';
+import { PageResponseCode } from '../vtd/spec/page-request.js';
 import { DevicePasidSpace } from './pasid.js';
 import type { FailInjector } from './fail-nth.js';
 import type { Ioas } from './ioas.js';
@@ -200,7 +201,7 @@ export class BoundDevice implements HostObject {
     this.phys.info.quiesce?.();
     this.iommu.drainPageRequests(this.phys.sid);
     let groups = 0;
-    for (const q of this.faultQueues()) groups += q.drain(this.id, 'all', PRG_RESPONSE.FAILURE);
+    for (const q of this.faultQueues()) groups += q.drain(this.id, 'all', PageResponseCode.ResponseFailure);
     return groups;
   }
 
@@ -262,7 +263,7 @@ export class BoundDevice implements HostObject {
   }
 
   private drainFaults(hwpt: Hwpt, p: number): void {
-    hwpt.faultQueue?.drain(this.id, p === RID_PASID ? undefined : p, PRG_RESPONSE.INVALID);
+    hwpt.faultQueue?.drain(this.id, p === RID_PASID ? undefined : p, PageResponseCode.InvalidRequest);
   }
 
   private link(p: number, hwpt: Hwpt): void {

@@ -11,9 +11,8 @@
  */
 import { checkInt, fail } from './errors.js';
 import type { HostObject } from './objects.js';
+import { PageResponseCode } from '../vtd/spec/page-request.js';
 
-/** Page group response codes (§7.7.1 Response Code). */
-export const PRG_RESPONSE = { SUCCESS: 0x0, INVALID: 0x1, FAILURE: 0xf } as const;
 
 /** Access bits of a fault record (iommufd IOMMU_PGFAULT_PERM_*). */
 export const FAULT_PERM = { READ: 1, WRITE: 2, EXEC: 4, PRIV: 8 } as const;
@@ -107,19 +106,20 @@ export class FaultQueue implements HostObject {
 
   /**
    * Answers the group named by `cookie` as user space does (write to the
-   * fault fd): SUCCESS or INVALID only, as iommufd's IOMMUFD_PAGE_RESP_*
-   * (FAILURE is the host's own answer when a device goes away, `drain`);
+   * fault fd): PageResponseCode.Success or InvalidRequest only, as iommufd's
+   * IOMMUFD_PAGE_RESP_SUCCESS/INVALID (ResponseFailure is the host's own
+   * answer when a device goes away, `drain`);
    * EINVAL for an unknown cookie or code.
    */
   respond(cookie: number, code: number): void {
     const g = this.pending.get(cookie);
     if (g === undefined) fail('EINVAL', `cookie: ${String(cookie)} names no pending fault group`);
-    if (code !== PRG_RESPONSE.SUCCESS && code !== PRG_RESPONSE.INVALID) fail('EINVAL', `code: ${String(code)} is not a user page response code (0 success, 1 invalid)`);
+    if (code !== PageResponseCode.Success && code !== PageResponseCode.InvalidRequest) fail('EINVAL', `code: ${String(code)} is not a user page response code (0 success, 1 invalid)`);
     this.finish(cookie, g, code);
   }
 
   /** Answers every group of `devId` (and `pasid`, if given) with `code`, drops its partial groups; returns how many groups. */
-  drain(devId: number, pasid: number | undefined | 'all', code: number = PRG_RESPONSE.INVALID): number {
+  drain(devId: number, pasid: number | undefined | 'all', code: number = PageResponseCode.InvalidRequest): number {
     const match = (d: number, p: number | undefined): boolean => d === devId && (pasid === 'all' || p === pasid);
     for (const [k, reqs] of this.partial) if (match(reqs[0]!.devId, reqs[0]!.pasid)) this.partial.delete(k);
     let n = 0;
@@ -133,7 +133,7 @@ export class FaultQueue implements HostObject {
 
   release(): void {
     this.partial.clear();
-    for (const [cookie, g] of this.pending) this.finish(cookie, g, PRG_RESPONSE.INVALID);
+    for (const [cookie, g] of this.pending) this.finish(cookie, g, PageResponseCode.InvalidRequest);
   }
 
   private finish(cookie: number, g: Group, code: number): void {

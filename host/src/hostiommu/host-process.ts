@@ -9,7 +9,10 @@
  */
 import { checkU64, fail } from './errors.js';
 import { PAGE } from './host-pages.js';
-import { PageAllocator, PageTableBuilder, encodeFsPte, type GuestMemoryLike } from '../../../firmware-tests/lib/tables.js';
+import type { GuestMemoryLike } from '../guest-ram.js';
+import { PageAllocator } from '../guest/page-allocator.js';
+import { PageTableBuilder } from '../guest/table-builders.js';
+import { encodeFsPte } from '../vtd/spec/fs-pte.js';
 
 /** A virtual memory area [start, end). */
 export interface Vma {

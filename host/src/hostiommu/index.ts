@@ -13,7 +13,7 @@ export { Ioas, PinAccount, type Area, type MapArgs, type IoasDomain, type Pages 
 export { IovaSpace, U64_MAX, MAX_AUTO_ALIGN, type IovaRange } from './iova-space.js';
 export { HwptPaging, HwptNested, S1_INVALIDATE_ALL, type Hwpt, type S1Invalidation, type Attachment, type HwptBase, type HwptPagingOptions, type HwptNestedOptions, type DidRelease } from './hwpt.js';
 export { PhysDevice, DeviceFile, BoundDevice, MSI_WINDOW, type DeviceInfo, type PasidPolicy } from './device.js';
-export { FaultQueue, PRG_RESPONSE, FAULT_PERM, type FaultRecord, type PageRequest, type PageResponder } from './fault-queue.js';
+export { FaultQueue, FAULT_PERM, type FaultRecord, type PageRequest, type PageResponder } from './fault-queue.js';
 export { Viommu, Vdevice } from './viommu.js';
 export { Subdevice, type DeviceTarget } from './subdevice.js';
 export { IommuGroups, type IommuGroup, type GroupTopologyOptions } from './groups.js';

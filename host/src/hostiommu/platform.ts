@@ -12,7 +12,8 @@ import type { PhysicalIommu } from './backend.js';
 import { GlobalPasidSpace, type HostPasidOwners, type PasidRange } from './pasid.js';
 import { PinAccount } from './ioas.js';
 import { DeviceFile, PhysDevice, type DeviceInfo } from './device.js';
-import { PRG_RESPONSE, type PageResponder } from './fault-queue.js';
+import type { PageResponder } from './fault-queue.js';
+import { PageResponseCode } from '../vtd/spec/page-request.js';
 import { HostIommu } from './host-iommu.js';
 
 /** Options of HostPlatform. */
@@ -163,7 +164,7 @@ export class HostPlatform {
     checkPageRequest(req);
     const bound = this.devices.get(sid)?.boundTo;
     if (bound !== undefined && bound.routePageRequest(req)) return true;
-    if (req.last) this.respondPage(sid, req.pasid, req.groupId, PRG_RESPONSE.INVALID);
+    if (req.last) this.respondPage(sid, req.pasid, req.groupId, PageResponseCode.InvalidRequest);
     return false;
   }
 

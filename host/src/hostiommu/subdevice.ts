@@ -19,7 +19,7 @@ import { checkInt, fail } from './errors.js';
 import type { BoundDevice } from './device.js';
 import type { Hwpt } from './hwpt.js';
 import type { HostObject } from './objects.js';
-import { PRG_RESPONSE } from './fault-queue.js';
+import { PageResponseCode } from '../vtd/spec/page-request.js';
 
 /** What attach / replace / detach / reset need of a device or a subdevice. */
 export interface DeviceTarget {
@@ -82,7 +82,7 @@ export class Subdevice implements HostObject, DeviceTarget {
   /** Answers this subdevice's pending page groups (FAILURE); attachments stay. Returns the groups answered. */
   reset(): number {
     let groups = 0;
-    for (const p of this.owned) groups += this.parent.attachments.get(p)?.faultQueue?.drain(this.parent.id, p, PRG_RESPONSE.FAILURE) ?? 0;
+    for (const p of this.owned) groups += this.parent.attachments.get(p)?.faultQueue?.drain(this.parent.id, p, PageResponseCode.ResponseFailure) ?? 0;
     return groups;
   }
 

@@ -17,7 +17,8 @@
  * a program kind the physical-IOMMU backend does not have yet.)
  */
 import { isHostIommuError } from './errors.js';
-import { FAULT_PERM, PRG_RESPONSE, type FaultRecord } from './fault-queue.js';
+import { FAULT_PERM, type FaultRecord } from './fault-queue.js';
+import { PageResponseCode } from '../vtd/spec/page-request.js';
 import type { HostIommu } from './host-iommu.js';
 import type { HostProcess } from './host-process.js';
 
@@ -117,7 +118,7 @@ export class SvaBinding {
     if (refused) this.counts.refused++;
     else this.counts.served++;
     try {
-      this.ctx.faultRespond(this.ids.fault, r.cookie, refused ? PRG_RESPONSE.INVALID : PRG_RESPONSE.SUCCESS);
+      this.ctx.faultRespond(this.ids.fault, r.cookie, refused ? PageResponseCode.InvalidRequest : PageResponseCode.Success);
     } catch (e) {
       if (!isHostIommuError(e)) throw e; // answered already (the device was reset or detached meanwhile)
     }

@@ -13,9 +13,8 @@
 import { fail } from './errors.js';
 import { PAGE, type HostPages } from './host-pages.js';
 import { RID_PASID, type DomainProgram, type PhysicalIommu } from './backend.js';
-import {
-  encodePasidEntry, encodePasidDirEntry, encodeSmContextEntry, PGTT, smContextEntryAddress, pasidDirEntryAddress, pasidEntryAddress,
-} from '../../../firmware-tests/lib/tables.js';
+import { encodePasidDirEntry, encodePasidEntry, pasidDirEntryAddress, pasidEntryAddress, PGTT } from '../vtd/spec/pasid-entry.js';
+import { encodeSmContextEntry, smContextEntryAddress } from '../vtd/spec/sm-context-entry.js';
 
 /** The cache-invalidation primitives the physical IOMMU uses (docs/ABI.md; `Core` has them). */
 export interface CoreCaches {

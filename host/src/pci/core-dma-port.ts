@@ -14,7 +14,8 @@
 import type { Core } from '../core/core.js';
 import type { GuestMemory } from '../core/guest-memory.js';
 import * as K from '../core/constants.js';
-import type { PageRequest, PageRequestOutcome, PageRequestSink } from '../vtd/prq/page-request.js';
+import type { PageRequestOutcome, PageRequestSink } from '../vtd/prq/page-request.js';
+import type { PageRequest } from '../vtd/spec/page-request.js';
 import { checkAddress, checkAttributes, DMA_ABORT, DMA_OK, DmaPort, MAX_TRANSLATE_BYTES, REQ } from './dma-port.js';
 
 /** What a port needs from the IOMMU behind it. */

@@ -26,7 +26,8 @@
  * call). The request logic over the WASM core is core-dma-port.ts; test
  * doubles extend this class too (devices/common/testing.ts).
  */
-import type { PageRequest, PageRequestOutcome } from '../vtd/prq/page-request.js';
+import type { PageRequestOutcome } from '../vtd/prq/page-request.js';
+import type { PageRequest } from '../vtd/spec/page-request.js';
 
 /**
  * Request attributes, OR-ed into a request's `flags` (the bits equal the

@@ -12,10 +12,11 @@ import {
   FR_CTX_ACCESS, FR_CTX_NP, FR_PASID_NP, FR_PDIR_ACCESS, FR_PDIR_NP, FR_PTE_ACCESS, FR_ROOT_ACCESS, FR_ROOT_NP,
   FR_SM_CTX_ACCESS, FR_SM_CTX_NP, FR_SM_PASIDE, FR_SM_PDTS, FR_SM_ROOT_ACCESS, FR_SM_ROOT_NP,
 } from '../core/constants.js';
-import {
-  decodeContextEntry, decodePasidDirEntry, decodePasidEntry, decodeSmContextEntry,
-  decodeSmRootEntry, readWords, type ContextEntry, type PasidEntry, type SmContextEntry,
-} from '../../../firmware-tests/lib/tables.js';
+import { readWords } from '../guest-ram.js';
+import { type ContextEntry, decodeContextEntry } from '../vtd/spec/context-entry.js';
+import { decodePasidDirEntry, decodePasidEntry, type PasidEntry } from '../vtd/spec/pasid-entry.js';
+import { decodeSmContextEntry, type SmContextEntry } from '../vtd/spec/sm-context-entry.js';
+import { decodeSmRootEntry } from '../vtd/spec/sm-root-entry.js';
 import type { WorkBudget } from './work-budget.js';
 
 /** An entry read from guest memory, or the fault reason a request needing it gets. */

@@ -23,7 +23,8 @@ import type { GuestMemory } from '../core/guest-memory.js';
 import { FR_CTX_INVALID, FR_PASID_INVALID, FR_SM_PASID_IN_LEGACY } from '../core/constants.js';
 import type { Profile } from '../vtd/profiles.js';
 import { CAP, ECAP } from '../vtd/spec/registers.js';
-import { PGTT, TT, type PasidEntry } from '../../../firmware-tests/lib/tables.js';
+import { TT } from '../vtd/spec/context-entry.js';
+import { type PasidEntry, PGTT } from '../vtd/spec/pasid-entry.js';
 import { isFault, legacyContext, levelsOfAw, pasidEntry, smContext } from './guest-tables.js';
 
 /** What one requester should be attached to on the host. */
@@ -69,7 +70,7 @@ function legacyWant(g: GuestUnitView, sid: number, pasid: number | undefined): W
   }
   if (tt !== TT.UNTRANSLATED && tt !== TT.DEVICE_TLB) return refused(FR_CTX_INVALID, `TT ${tt} is reserved`);
   if (!awSupported(g.profile, ce.AW)) return refused(FR_CTX_INVALID, `AW ${ce.AW} is not in CAP.SAGAW`);
-  return { kind: 'shadow', did: Number(ce.DID), root: Number(ce.SLPTPTR >> 12n), levels: levelsOfAw(ce.AW), scalable: false };
+  return { kind: 'shadow', did: Number(ce.DID), root: Number(ce.SSPTPTR >> 12n), levels: levelsOfAw(ce.AW), scalable: false };
 }
 
 function scalableWant(g: GuestUnitView, sid: number, pasid: number | undefined): Want {

@@ -15,7 +15,8 @@
 import { CoreDmaPort, type DmaBackend } from '../pci/core-dma-port.js';
 import { REQ, type DmaPort } from '../pci/dma-port.js';
 import * as K from '../core/constants.js';
-import { PageResponseCode, type PageRequest, type PageRequestOutcome } from '../vtd/prq/page-request.js';
+import type { PageRequestOutcome } from '../vtd/prq/page-request.js';
+import { type PageRequest, PageResponseCode } from '../vtd/spec/page-request.js';
 import { FAULT_PERM } from '../hostiommu/fault-queue.js';
 import type { PhysicalHost } from './physical-host.js';
 

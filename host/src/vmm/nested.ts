@@ -23,7 +23,8 @@
  * cookie.
  */
 import { isHostIommuError } from '../hostiommu/errors.js';
-import { FAULT_PERM, PRG_RESPONSE } from '../hostiommu/fault-queue.js';
+import { FAULT_PERM } from '../hostiommu/fault-queue.js';
+import { PageResponseCode } from '../vtd/spec/page-request.js';
 import type { PageGroupResponse } from '../vtd/prq/page-request.js';
 import { GuestMirror } from './guest-mirror.js';
 
@@ -48,7 +49,7 @@ export class NestedMode extends GuestMirror {
       if (!r.last) continue;
       const k = `${vrid}:${gpasid ?? '-'}:${r.groupId}`;
       if (outcome === 'queued') this.pending.set(k, r.cookie);
-      else ctx.faultRespond(ids.fault, r.cookie, outcome === 'rejected' || outcome === 'dropped' ? PRG_RESPONSE.INVALID : outcome.autoResponse);
+      else ctx.faultRespond(ids.fault, r.cookie, outcome === 'rejected' || outcome === 'dropped' ? PageResponseCode.InvalidRequest : outcome.autoResponse);
     }
   }
 

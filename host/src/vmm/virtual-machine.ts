@@ -33,9 +33,8 @@ import type { HostIommu } from '../hostiommu/host-iommu.js';
 import type { IommuGroups } from '../hostiommu/groups.js';
 import { parseBdf, formatBdf, sid } from '../types.js';
 import { ECAP } from '../vtd/spec/registers.js';
-import type { PageGroupResponse, PageResponseCode } from '../vtd/prq/page-request.js';
-import { PageAllocator } from '../../../firmware-tests/lib/tables.js';
-import type { GuestEnv } from '../../../firmware-tests/lib/guest.js';
+import type { PageGroupResponse } from '../vtd/prq/page-request.js';
+import type { PageResponseCode } from '../vtd/spec/page-request.js';
 import { hostPort, type HostDmaFault } from './host-port.js';
 import type { PhysicalHost } from './physical-host.js';
 import { NestedMode } from './nested.js';
@@ -186,16 +185,6 @@ export class VirtualMachine {
   /** The mode logic (NestedMode or ShadowMode) for inspection. */
   get modeHandler(): ModeHandler {
     return this.handler;
-  }
-
-  /** A guest environment for the guest-driver library (MMIO, guest RAM, table pages from 16 MiB up). */
-  guestEnv(): GuestEnv {
-    const ram = this.host.guestRam;
-    return {
-      platform: { mmioRead: (a, s) => this.machine.mmioRead(a, s), mmioWrite: (a, s, v) => this.machine.mmioWrite(a, s, v) },
-      mem: ram,
-      alloc: new PageAllocator(ram, 0x100_0000n, ram.size),
-    };
   }
 
   /** The VM device the guest sees at `bdf`; throws naming it if none. */

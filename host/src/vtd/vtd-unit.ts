@@ -21,7 +21,8 @@ import { InterruptRemapper, type InterruptOutcome, type InterruptRemappingState 
 import type { Profile } from './profiles.js';
 import type { QiHost } from './qi-host.js';
 import { InvalidationQueue, type QiRegister, type QiState } from './qi/invalidation-queue.js';
-import type { PageRequest, PageRequestOutcome, PageRequestSink } from './prq/page-request.js';
+import type { PageRequestOutcome, PageRequestSink } from './prq/page-request.js';
+import type { PageRequest } from './spec/page-request.js';
 import { PageRequestService, type PageRequestState, type PageResponseRouter } from './prq/page-request-service.js';
 import { InvalidationTap, type InvalidationListener } from './cache-invalidation.js';
 import { LANE_HI, LANE_LO, RegisterFile } from './register-file.js';

@@ -15,7 +15,8 @@
 import type { DeviceTlbInvalidation, PciFunction } from '../../pci/bus.js';
 import type { DmaAttrs, DmaPort } from '../../pci/dma-port.js';
 import type { Sid } from '../../types.js';
-import { PageResponseCode, type PageGroupResponse } from '../../vtd/prq/page-request.js';
+import type { PageGroupResponse } from '../../vtd/prq/page-request.js';
+import { PageResponseCode } from '../../vtd/spec/page-request.js';
 import { DeviceFunction, readLe, writeLe } from '../common/function.js';
 import type { PageFault } from '../common/pri-engine.js';
 import { ATS_CAPS, ATS_DTLB_ENTRIES, ATS_IDENTITY } from './config.js';

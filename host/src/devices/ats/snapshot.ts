@@ -5,7 +5,7 @@
  * supported size, commands inside the buffer).
  */
 import { ByteWriter, type ByteReader } from '../../snapshot/format.js';
-import { PASID_MAX } from '../../vtd/prq/descriptor.js';
+import { PASID_MAX } from '../../vtd/spec/page-request.js';
 import { prepareFunction, saveFunction } from '../common/snapshot.js';
 import type { AtsDevice, AtsOp } from './device.js';
 import { ATS_DTLB_ENTRIES } from './config.js';

@@ -12,7 +12,8 @@
  * Failure sets the status bit of that name and stops the interface until
  * software disables it (§10.5.2.3).
  */
-import { PageResponseCode, type PageGroupResponse } from '../../vtd/prq/page-request.js';
+import type { PageGroupResponse } from '../../vtd/prq/page-request.js';
+import { PageResponseCode } from '../../vtd/spec/page-request.js';
 import type { DmaPort } from '../../pci/dma-port.js';
 import { PRI, type PriCap } from '../../pci/capabilities.js';
 

@@ -8,7 +8,7 @@
  * reads and checks everything and returns an `apply` that cannot fail.
  */
 import type { ByteReader, ByteWriter } from '../../snapshot/format.js';
-import { PASID_MAX, PRGI_MAX } from '../../vtd/prq/descriptor.js';
+import { PASID_MAX, PRGI_MAX } from '../../vtd/spec/page-request.js';
 import type { DeviceFunction } from './function.js';
 import type { PageFault, PageResponseHandler } from './pri-engine.js';
 

@@ -4,7 +4,8 @@
  * that records requests and lets the test answer them.
  */
 import { DMA_OK, DmaPort, REQ, type DmaAttrs } from '../../pci/dma-port.js';
-import type { PageRequest, PageRequestOutcome, PageRequestSink } from '../../vtd/prq/page-request.js';
+import type { PageRequestOutcome, PageRequestSink } from '../../vtd/prq/page-request.js';
+import type { PageRequest } from '../../vtd/spec/page-request.js';
 
 /** One request the fake port saw. */
 export interface PortRequest {

@@ -15,7 +15,8 @@
 import type { PciFunction } from '../../pci/bus.js';
 import type { DmaAttrs, DmaPort, DmaResult } from '../../pci/dma-port.js';
 import type { Sid } from '../../types.js';
-import { PageResponseCode, type PageGroupResponse } from '../../vtd/prq/page-request.js';
+import type { PageGroupResponse } from '../../vtd/prq/page-request.js';
+import { PageResponseCode } from '../../vtd/spec/page-request.js';
 import { DeviceFunction, readLe, writeLe } from '../common/function.js';
 import { DMA_TEST_CAPS, DMA_TEST_IDENTITY } from './config.js';
 import { DMAT, DMAT_BUFFER_SIZE, DMAT_CMD, DMAT_ID, DMAT_IRQ, DMAT_STATE, dmatStatus } from './regs.js';

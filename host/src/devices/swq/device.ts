@@ -17,7 +17,8 @@
 import type { PciFunction } from '../../pci/bus.js';
 import type { DmaAttrs, DmaPort, DmaResult } from '../../pci/dma-port.js';
 import type { Sid } from '../../types.js';
-import { PageResponseCode, type PageGroupResponse } from '../../vtd/prq/page-request.js';
+import type { PageGroupResponse } from '../../vtd/prq/page-request.js';
+import { PageResponseCode } from '../../vtd/spec/page-request.js';
 import { DeviceFunction, writeLe } from '../common/function.js';
 import { SWQ_CAPS, SWQ_IDENTITY } from './config.js';
 import {

@@ -18,7 +18,7 @@
 import type { GuestMemory } from '../../core/guest-memory.js';
 import * as K from '../../core/constants.js';
 import { TTM } from '../spec/registers.js';
-import type { PageRequest } from './page-request.js';
+import type { PageRequest } from '../spec/page-request.js';
 
 /** Fault reason RTA.3: page request while the root table is in legacy mode (TTM = 00). */
 export const FR_PRQ_LEGACY_MODE = 0x32;

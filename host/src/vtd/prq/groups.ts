@@ -8,7 +8,7 @@
  *
  * Stop markers are not groups: they get no response.
  */
-import type { PageRequest } from './page-request.js';
+import type { PageRequest } from '../spec/page-request.js';
 
 /** An open group as embedders and tests see it. */
 export interface OpenGroup {

@@ -16,7 +16,7 @@
 import type { Core } from '../../core/core.js';
 import type { GuestMemory } from '../../core/guest-memory.js';
 import { contextEntryAddress, type AdmissionEnv } from './admission.js';
-import type { PageRequest } from './page-request.js';
+import type { PageRequest } from '../spec/page-request.js';
 
 const P = 1n;
 const ADDR = 0xffff_ffff_ffff_f000n;

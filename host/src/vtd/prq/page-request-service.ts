@@ -23,11 +23,11 @@ import type { RegisterFile } from '../register-file.js';
 import type { Core } from '../../core/core.js';
 import { admitPageRequest } from './admission.js';
 import { invalidateForPageRequest } from './implicit-invalidation.js';
-import { encodePageRequest, isStopMarker, PASID_MAX, PRGI_MAX } from './descriptor.js';
-import { groupName, PageGroups, type OpenGroup } from './groups.js';
+import type { PageRequestOutcome, PageRequestSink, PageResponseTarget } from './page-request.js';
 import {
-  PageResponseCode, type PageRequest, type PageRequestOutcome, type PageRequestSink, type PageResponseTarget,
-} from './page-request.js';
+  encodePageRequest, isStopMarker, type PageRequest, PageResponseCode, PASID_MAX, PRGI_MAX,
+} from '../spec/page-request.js';
+import { groupName, PageGroups, type OpenGroup } from './groups.js';
 import { PageRequestQueue } from './queue.js';
 
 /** What the service uses of its unit. */

@@ -6,37 +6,11 @@
  * overflow); the guest's page-group response (queued-invalidation descriptor
  * type 9) comes back to the device by requester id, and the device retries or
  * fails the DMA.
+ *
+ * The request's fields and the response codes are spec records:
+ * ../spec/page-request.ts.
  */
-
-/** PCIe PRG response codes (VT-d page group response descriptor, RC field). */
-export const PageResponseCode = {
-  Success: 0x0,
-  InvalidRequest: 0x1,
-  ResponseFailure: 0xf,
-} as const;
-export type PageResponseCode = (typeof PageResponseCode)[keyof typeof PageResponseCode];
-
-/** One page request as a device sends it (§7.4.1.1 page request descriptor fields). */
-export interface PageRequest {
-  /** Requester id (bus << 8 | devfn). */
-  readonly sid: number;
-  /** PASID, when the request carries one (PASID present). */
-  readonly pasid?: number;
-  /** Page address (bits 11:0 ignored). */
-  readonly addr: bigint;
-  /** Read access requested. */
-  readonly read: boolean;
-  /** Write access requested. */
-  readonly write: boolean;
-  /** Execute requested (needs the PASID capability's execute permission). */
-  readonly exec: boolean;
-  /** Privileged-mode requested. */
-  readonly priv: boolean;
-  /** Page request group index, 9 bits. */
-  readonly prgi: number;
-  /** Last page in group: the guest answers the group after this one. */
-  readonly lpig: boolean;
-}
+import type { PageRequest, PageResponseCode } from '../spec/page-request.js';
 
 /** What became of a page request at the IOMMU. */
 export type PageRequestOutcome =

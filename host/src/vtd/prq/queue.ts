@@ -19,7 +19,12 @@
 import type { GuestMemory } from '../../core/guest-memory.js';
 import type { EventInterrupts } from '../interrupts.js';
 import type { RegisterFile } from '../register-file.js';
-import { PQ, PRQ_DESC_SIZE, queueBytes } from './descriptor.js';
+import { PQ, PRQ_DESC_SIZE, queueBytes } from '../spec/page-request.js';
+import { PRS } from '../spec/registers.js';
+
+/** PRS bits as the 64-bit register file holds them. */
+const PPR = BigInt(PRS.PPR);
+const PRO = BigInt(PRS.PRO);
 
 /** What the queue did with one descriptor. */
 export type EnqueueResult =
@@ -58,13 +63,13 @@ export class PageRequestQueue {
   /** Appends one descriptor (four qwords) at PQT under the rules above. */
   enqueue(words: readonly bigint[]): EnqueueResult {
     const prs = this.regs.get('PRS');
-    if (prs & PQ.PRO) return 'dropped';
+    if (prs & PRO) return 'dropped';
     const size = this.sizeBytes();
     const head = this.offset('PQH', size);
     const tail = this.offset('PQT', size);
     const next = (tail + PRQ_DESC_SIZE) % size;
     if (next === head) {
-      this.setStatus(prs, PQ.PRO);
+      this.setStatus(prs, PRO);
       this.log(`page-request queue full (PQH=PQT+32=0x${head.toString(16)}): PRS.PRO set`);
       return 'overflow';
     }
@@ -75,7 +80,7 @@ export class PageRequestQueue {
     }
     words.forEach((w, i) => this.mem.writeU64(at + BigInt(8 * i), w));
     this.regs.set('PQT', BigInt(next));
-    this.setStatus(prs, PQ.PPR);
+    this.setStatus(prs, PPR);
     return 'queued';
   }
 
@@ -84,7 +89,7 @@ export class PageRequestQueue {
    * PRO both clear, a pending page-request event is withdrawn (PECTL.IP := 0).
    */
   afterPrsWrite(): void {
-    if ((this.regs.get('PRS') & (PQ.PPR | PQ.PRO)) === 0n) this.events.withdraw('page-request');
+    if ((this.regs.get('PRS') & (PPR | PRO)) === 0n) this.events.withdraw('page-request');
   }
 
   /** After a guest write of PQH, PQT or PQA: logs values the queue cannot use. */
@@ -108,6 +113,6 @@ export class PageRequestQueue {
   /** Sets a PRS bit; the event fires only if PPR and PRO were both clear (§7.5). */
   private setStatus(prs: bigint, bit: bigint): void {
     this.regs.set('PRS', prs | bit);
-    if ((prs & (PQ.PPR | PQ.PRO)) === 0n) this.events.raise('page-request');
+    if ((prs & (PPR | PRO)) === 0n) this.events.raise('page-request');
   }
 }

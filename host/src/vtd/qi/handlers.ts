@@ -12,11 +12,8 @@
 import { ECAP, CAP } from '../spec/registers.js';
 import type { QiHost } from '../qi-host.js';
 import type { QiBehaviour } from './qi-behaviour.js';
-import {
-  CC, DESC, DESC_TYPES, DEVTLB, IEC_DESC, IOTLB_DESC, PC_DESC, PDEVTLB, PGR, PIOTLB, WAIT_DESC,
-  TYPE_HIGH_BITS, addrMask, descType, deviceTlbRange, did, granularity, invHint, maskWords, pageAddrLo, pasid, qwordOf,
-  type DescWords,
-} from './descriptors.js';
+import { addrMask, CC, DESC, DESC_TYPES, descType, type DescWords, deviceTlbRange, DEVTLB, did, granularity, IEC_DESC, invHint, IOTLB_DESC, maskWords, pageAddrLo, pasid, PC_DESC, PDEVTLB, PGR, PIOTLB, qwordOf, TYPE_HIGH_BITS, WAIT_DESC } from '../spec/descriptors.js';
+import { PageResponseCode } from '../spec/page-request.js';
 import { IQEI, type IqeiCode } from './queue-regs.js';
 
 /** An IQE cause: the IQEI code and a log message. */
@@ -172,7 +169,7 @@ function pasidDeviceTlb(ctx: QiContext, w: DescWords): StepResult {
 /** Page-group response: routed to the device that sent the page requests (§7.7 in 3.x). */
 function pageGroupResponse(ctx: QiContext, w: DescWords): StepResult {
   const code = PGR.responseCode(w[0]!);
-  if (code !== PGR.RC_SUCCESS && code !== PGR.RC_INVALID_REQUEST && code !== PGR.RC_FAILURE) {
+  if (code !== PageResponseCode.Success && code !== PageResponseCode.InvalidRequest && code !== PageResponseCode.ResponseFailure) {
     return err(IQEI.RESERVED_FIELD, `page-group response with reserved response code ${code}`);
   }
   ctx.host.pageGroupResponse({

@@ -30,7 +30,7 @@ import { LANE_HI, LANE_LO } from '../register-file.js';
 import {
   descriptorName, descriptorPlans, dispatchDescriptor, typeUnder, type DescriptorPlan, type QiContext, type QueueError, type StepResult,
 } from './handlers.js';
-import { DESC } from './descriptors.js';
+import { DESC } from '../spec/descriptors.js';
 import { qiBehaviourFor, type QiBehaviour } from './qi-behaviour.js';
 import {
   ICS_IWC, IECTL_IP, IQ_OFFSET_MASK, IQA, IQEI, IQERCD, IQT_QT0, queueEntries, type IqeiCode,

@@ -7,7 +7,7 @@
  * Every departure from the spec is one named field, false/empty by default.
  */
 import type { ProfileName } from '../profiles.js';
-import { DESC } from './descriptors.js';
+import { DESC } from '../spec/descriptors.js';
 
 /** IQA read-back rule. */
 export type IqaReadBack =

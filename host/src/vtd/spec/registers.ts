@@ -95,6 +95,9 @@ export const FRCD = {
   PRIV: 1n << 29n,
 } as const;
 
+/** PRS (§11.4.11.4): PPR (pending page request), PRO (page-request overflow); both RW1C. */
+export const PRS = { PPR: 1 << 0, PRO: 1 << 1 } as const;
+
 /** ICS (§11.4.9.4): IWC. */
 export const ICS_IWC = 1;
 

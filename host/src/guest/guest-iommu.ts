@@ -3,14 +3,16 @@
  * device a legacy context entry with a second-stage table, or a scalable
  * context entry with a PASID directory and a PASID entry (first stage,
  * second stage, nested or pass-through). Everything is written into guest
- * RAM with the encoders of tables.ts and turned on through MMIO with the
- * driver (driver.ts).
+ * RAM with the spec layer's encoders (host/src/vtd/spec/) and turned on
+ * through MMIO with the driver (vtd-driver.ts).
  */
-import {
-  ContextTableBuilder, PageTableBuilder, PasidTableBuilder, PGTT, awForLevels,
-  encodeContextEntry, encodePasidEntry, encodeSmContextEntry, type GuestMemoryLike, type PageAllocator,
-} from './tables.js';
-import { VtdDriver, type GuestPlatform } from './driver.js';
+import type { GuestMemoryLike } from '../guest-ram.js';
+import { awForLevels, encodeContextEntry } from '../vtd/spec/context-entry.js';
+import { encodeSmContextEntry } from '../vtd/spec/sm-context-entry.js';
+import { encodePasidEntry, PGTT } from '../vtd/spec/pasid-entry.js';
+import type { PageAllocator } from './page-allocator.js';
+import { ContextTableBuilder, PageTableBuilder, PasidTableBuilder } from './table-builders.js';
+import { VtdDriver, type GuestPlatform } from './vtd-driver.js';
 
 /** Guest resources: MMIO, RAM, a page allocator. */
 export interface GuestEnv {
@@ -64,7 +66,7 @@ export class GuestIommu {
     const levels = o.levels ?? 3;
     const ss = new PageTableBuilder(this.env.mem, this.env.alloc, { stage: 'ss', levels });
     this.ctx.setContext(sid, encodeContextEntry({
-      P: true, FPD: o.fpd ?? false, TT: o.tt ?? 0, SLPTPTR: ss.rootPointer, AW: awForLevels(levels), DID: o.did,
+      P: true, FPD: o.fpd ?? false, TT: o.tt ?? 0, SSPTPTR: ss.rootPointer, AW: awForLevels(levels), DID: o.did,
     }));
     return ss;
   }

@@ -4,10 +4,11 @@
  * ATS and PRI devices need: DTE (device-TLB / translation requests) and PRE
  * (page requests), VT-d §9.4.
  */
-import type { GuestIommu } from './guest.js';
-import {
-  PageTableBuilder, PasidTableBuilder, PGTT, awForLevels, encodePasidEntry, encodeSmContextEntry,
-} from './tables.js';
+import { awForLevels } from '../vtd/spec/context-entry.js';
+import { encodePasidEntry, PGTT } from '../vtd/spec/pasid-entry.js';
+import { encodeSmContextEntry } from '../vtd/spec/sm-context-entry.js';
+import type { GuestIommu } from './guest-iommu.js';
+import { PageTableBuilder, PasidTableBuilder } from './table-builders.js';
 
 /** One PASID of the attachment. */
 export interface PasidSpec {

@@ -1,16 +1,46 @@
 /**
  * Page request descriptor (VT-d §7.4.1.1 in 3.x, "Page Request Descriptor"),
  * the 256-bit record hardware writes into the page-request queue at PQA + PQT,
- * and the page-request queue register fields (§11.4.11).
+ * the page-request queue register fields (§11.4.11), and the PCIe PRG
+ * response codes a page-group response descriptor (§6.5.2.9) carries.
  *
- * Constants and field accessors only: no state, no policy.
+ * Constants, the record and its codec only: no state, no policy.
  *
  *   qw0  7:0 Type (1)   8 PP   9 PDP (3.x only)   31:16 RID   51:32 PASID
  *        52 EXE   53 PM   15:10, 63:54 reserved
  *   qw1  0 RD   1 WR   2 LPIG   11:3 PRGI   63:12 ADDR
  *   qw2, qw3  private data (3.x, with PDP); reserved (0) in 4.0+
  */
-import type { PageRequest } from './page-request.js';
+
+/** PCIe PRG response codes (VT-d page group response descriptor, RC field). */
+export const PageResponseCode = {
+  Success: 0x0,
+  InvalidRequest: 0x1,
+  ResponseFailure: 0xf,
+} as const;
+export type PageResponseCode = (typeof PageResponseCode)[keyof typeof PageResponseCode];
+
+/** One page request as a device sends it (§7.4.1.1 page request descriptor fields). */
+export interface PageRequest {
+  /** Requester id (bus << 8 | devfn). */
+  readonly sid: number;
+  /** PASID, when the request carries one (PASID present). */
+  readonly pasid?: number;
+  /** Page address (bits 11:0 ignored). */
+  readonly addr: bigint;
+  /** Read access requested. */
+  readonly read: boolean;
+  /** Write access requested. */
+  readonly write: boolean;
+  /** Execute requested (needs the PASID capability's execute permission). */
+  readonly exec: boolean;
+  /** Privileged-mode requested. */
+  readonly priv: boolean;
+  /** Page request group index, 9 bits. */
+  readonly prgi: number;
+  /** Last page in group: the guest answers the group after this one. */
+  readonly lpig: boolean;
+}
 
 /** Descriptor size in bytes: every slot of the queue is 32 bytes. */
 export const PRQ_DESC_SIZE = 32;
@@ -43,9 +73,6 @@ export const PQ = {
   /** PQA: base 63:12, size PQS 2:0 (2^PQS 4 KiB pages). */
   BASE_MASK: 0xffff_ffff_ffff_f000n,
   PQS_MASK: 7n,
-  /** PRS: pending page request, page-request overflow (both RW1C). */
-  PPR: 1n,
-  PRO: 2n,
 } as const;
 
 /** Size in bytes of the queue PQA describes: 2^PQS pages of 4 KiB. */

@@ -5,21 +5,14 @@
  * invalidation unless CAP.ESIRTPS), GCMD.IRE; IRTEs allocated in aligned
  * blocks, written, and invalidated index-selectively through the queue; MSI
  * address/data in the remappable format. Only MMIO and guest RAM are used.
- * Encodings are written out here from the spec (§5.1.2, §9.10, §11.4.10) on
- * purpose, not imported from the model.
+ * Register offsets and bits, and the IEC descriptor, come from the spec layer
+ * (host/src/vtd/spec/); the IRTE and MSI encodings (§5.1.2, §9.10) are the
+ * guest's, written from the spec.
  */
-import { G, R } from './driver.js';
-import type { GuestEnv } from './guest.js';
-import type { GuestQueue } from './qi-guest.js';
-
-/** IRTA register offset (§11.4.10). */
-export const IRTA_REG = 0xb8;
-/** GSTS bits of interrupt remapping (§11.4.4.2): IRES, IRTPS, CFIS. */
-export const GSTS_IR = { IRES: 1 << 25, IRTPS: 1 << 24, CFIS: 1 << 23 } as const;
-/** CAP.ESIRTPS (bit 62) and ECAP.IR / EIM (bits 3, 4). */
-const CAP_ESIRTPS = 1n << 62n;
-const ECAP_IR = 1n << 3n;
-const ECAP_EIM = 1n << 4n;
+import { iecDesc, IEC_DESC } from '../vtd/spec/descriptors.js';
+import { CAP, ECAP, GCMD, REG } from '../vtd/spec/registers.js';
+import type { GuestEnv } from './guest-iommu.js';
+import type { GuestQueue } from './invalidation-queue.js';
 
 const B = BigInt;
 
@@ -92,32 +85,32 @@ export class GuestInterruptRemapping {
   /** True when the unit reports interrupt remapping (and x2APIC mode if asked for). */
   supported(): boolean {
     const ecap = this.qi.drv.ecap;
-    return (ecap & ECAP_IR) !== 0n && (!this.x2apic || (ecap & ECAP_EIM) !== 0n);
+    return (ecap & ECAP.IR) !== 0n && (!this.x2apic || (ecap & ECAP.EIM) !== 0n);
   }
 
   /** Linux intel_setup_irq_remapping + enable: IRTA, SIRTP, global IEC (unless ESIRTPS), IRE; returns GSTS. */
   enable(): number {
     this.setTablePointer();
-    return this.qi.drv.command(G.IRE, true);
+    return this.qi.drv.command(GCMD.IRE, true);
   }
 
   /** IRTA = base | EIME | S, GCMD.SIRTP (polls IRTPS), then a global IEC invalidation unless CAP.ESIRTPS. */
   setTablePointer(): number {
     const s = Math.log2(this.entries) - 1;
-    this.qi.drv.write64(IRTA_REG, this.table | (this.x2apic ? 1n << 11n : 0n) | B(s));
-    const gsts = this.qi.drv.command(G.SIRTP);
-    if ((this.qi.drv.cap & CAP_ESIRTPS) === 0n) this.qi.submitSync([D_IEC(0)]);
+    this.qi.drv.write64(REG.IRTA, this.table | (this.x2apic ? 1n << 11n : 0n) | B(s));
+    const gsts = this.qi.drv.command(GCMD.SIRTP);
+    if ((this.qi.drv.cap & CAP.ESIRTPS) === 0n) this.qi.submitSync([iecDesc(IEC_DESC.G_GLOBAL)]);
     return gsts;
   }
 
   /** Turns interrupt remapping off; returns GSTS. */
   disable(): number {
-    return this.qi.drv.command(G.IRE, false);
+    return this.qi.drv.command(GCMD.IRE, false);
   }
 
   /** GCMD.CFI: compatibility-format interrupts pass through (on) or are blocked; returns GSTS. */
   compatibilityFormat(on: boolean): number {
-    return this.qi.drv.command(G.CFI, on);
+    return this.qi.drv.command(GCMD.CFI, on);
   }
 
   /** Allocates `count` (a power of two) free entries aligned to `count`; returns the first index. */
@@ -156,21 +149,16 @@ export class GuestInterruptRemapping {
 
   /** Index-selective IEC invalidation of 2^im entries from `index` (Linux qi_flush_iec); true when the wait completed. */
   invalidate(index: number, im = 0): boolean {
-    return this.qi.submitSync([D_IEC(1, index, im)]);
+    return this.qi.submitSync([iecDesc(IEC_DESC.G_INDEX, index, im)]);
   }
 
   /** Global IEC invalidation (Linux qi_global_iec). */
   invalidateAll(): boolean {
-    return this.qi.submitSync([D_IEC(0)]);
+    return this.qi.submitSync([iecDesc(IEC_DESC.G_GLOBAL)]);
   }
 
   /** GSTS. */
   status(): number {
-    return this.qi.drv.read32(R.GSTS);
+    return this.qi.drv.read32(REG.GSTS);
   }
-}
-
-/** §6.5.2.7 interrupt-entry-cache descriptor: G bit 4 (0 global, 1 index-selective), IM 31:27, IIDX 47:32. */
-export function D_IEC(g: number, index = 0, im = 0): bigint[] {
-  return [0x4n | (B(g & 1) << 4n) | (B(im & 0x1f) << 27n) | (B(index & 0xffff) << 32n), 0n];
 }

@@ -7,72 +7,22 @@
  * the invalidation queue, moves PQH, and after an overflow discards partial
  * groups and clears PRS.PRO once the queue is empty.
  *
- * Programs the unit only through MMIO and guest RAM. Register offsets and
- * descriptor layouts are written out here from the spec (§11.4.11, §7.4.1.1,
- * §6.5.2.9 / page group response) on purpose, not imported from the model.
+ * Programs the unit only through MMIO and guest RAM. Register offsets
+ * (§11.4.11), the page request record (§7.4.1.1) and the response
+ * descriptor (§6.5.2.9) come from the spec layer (host/src/vtd/spec/).
  */
-import { VtdDriver } from './driver.js';
-import type { GuestEnv } from './guest.js';
+import {
+  pageGroupResponseDesc, pasidDevTlbDesc, pasidIotlbDesc, PIOTLB, waitDesc,
+} from '../vtd/spec/descriptors.js';
+import { decodePageRequest, isStopMarker, PageResponseCode, PQ, type PageRequest } from '../vtd/spec/page-request.js';
+import { ECTL, PRS, REG } from '../vtd/spec/registers.js';
+import type { GuestEnv } from './guest-iommu.js';
+import { VtdDriver } from './vtd-driver.js';
 
-/** §11.4.11 page-request registers. */
-export const PRQ_REG = {
-  PQH: 0xc0, PQT: 0xc8, PQA: 0xd0, PRS: 0xdc, PECTL: 0xe0, PEDATA: 0xe4, PEADDR: 0xe8, PEUADDR: 0xec,
-} as const;
-/** PQH / PQT: queue offset of a 32-byte descriptor, bits 18:5. */
-const PQ_OFFSET_MASK = 0x7ffe0n;
-/** PRS bits: pending page request, page-request overflow. */
-export const PRS_PPR = 1;
-export const PRS_PRO = 2;
-/** PECTL bits. */
-export const PECTL_IM = 0x8000_0000;
-export const PECTL_IP = 0x4000_0000;
-
-/** PCIe page group response codes. */
-export const RESP = { SUCCESS: 0x0, INVALID: 0x1, FAILURE: 0xf } as const;
-
-/** A page request as the guest decodes it from the queue (§7.4.1.1). */
-export interface GuestPageRequest {
-  readonly rid: number;
-  readonly pasid?: number;
-  readonly addr: bigint;
-  readonly read: boolean;
-  readonly write: boolean;
-  readonly exec: boolean;
-  readonly priv: boolean;
-  readonly lpig: boolean;
-  readonly prgi: number;
+/** A page request as the guest reads it from the queue: the record and the queue offset it was read at. */
+export interface GuestPageRequest extends PageRequest {
   /** Queue offset the descriptor was read at. */
   readonly offset: number;
-}
-
-/** Decodes the first two qwords of a page request descriptor; undefined if the type is not 1. */
-export function decodeGuestPageRequest(qw0: bigint, qw1: bigint, offset = 0): GuestPageRequest | undefined {
-  if ((qw0 & 0xffn) !== 1n) return undefined;
-  const pp = ((qw0 >> 8n) & 1n) === 1n;
-  return {
-    rid: Number((qw0 >> 16n) & 0xffffn),
-    pasid: pp ? Number((qw0 >> 32n) & 0xf_ffffn) : undefined,
-    exec: ((qw0 >> 52n) & 1n) === 1n,
-    priv: ((qw0 >> 53n) & 1n) === 1n,
-    read: (qw1 & 1n) === 1n,
-    write: ((qw1 >> 1n) & 1n) === 1n,
-    lpig: ((qw1 >> 2n) & 1n) === 1n,
-    prgi: Number((qw1 >> 3n) & 0x1ffn),
-    addr: qw1 & ~0xfffn,
-    offset,
-  };
-}
-
-/** A stop marker: last page in group with neither read nor write; needs no response. */
-export const isGuestStopMarker = (r: GuestPageRequest): boolean => r.lpig && !r.read && !r.write;
-
-/** Page group response descriptor (type 9, 256-bit): PP, RC, RID, PASID; LPIG and PRGI in qw1. */
-export function pageGroupResponseDesc(g: { rid: number; pasid?: number; prgi: number }, code: number): bigint[] {
-  const pp = g.pasid !== undefined;
-  const qw0 = 0x9n | (pp ? 1n << 4n : 0n) | (BigInt(code & 0xf) << 12n) | (BigInt(g.rid & 0xffff) << 16n)
-    | (pp ? BigInt(g.pasid! & 0xf_ffff) << 32n : 0n);
-  const qw1 = (1n << 2n) | (BigInt(g.prgi & 0x1ff) << 3n);
-  return [qw0, qw1, 0n, 0n];
 }
 
 /**
@@ -86,14 +36,14 @@ export type PageFaultHandler = (req: GuestPageRequest) => number;
 export interface ServiceResult {
   readonly requests: GuestPageRequest[];
   /** Responses submitted: the group and the code. */
-  readonly responses: { rid: number; pasid?: number; prgi: number; code: number }[];
+  readonly responses: { sid: number; pasid?: number; prgi: number; code: number }[];
   /** PRO was set and has been cleared (queue drained). */
   readonly overflowCleared: boolean;
   /** Partial groups discarded on overflow recovery. */
   readonly discarded: number;
 }
 
-const groupKey = (r: { rid: number; pasid?: number; prgi: number }) => `${r.rid}:${r.pasid ?? '-'}:${r.prgi}`;
+const groupKey = (r: { sid: number; pasid?: number; prgi: number }) => `${r.sid}:${r.pasid ?? '-'}:${r.prgi}`;
 
 /** The guest's page-request queue for one unit. */
 export class GuestPrq {
@@ -123,37 +73,37 @@ export class GuestPrq {
 
   /** Linux intel_iommu_enable_prq order: PQH = PQT = 0, then PQA = base | PQS. */
   enable(): void {
-    this.drv.write64(PRQ_REG.PQH, 0n);
-    this.drv.write64(PRQ_REG.PQT, 0n);
-    this.drv.write64(PRQ_REG.PQA, this.base | BigInt(this.pqs));
+    this.drv.write64(REG.PQH, 0n);
+    this.drv.write64(REG.PQT, 0n);
+    this.drv.write64(REG.PQA, this.base | BigInt(this.pqs));
   }
 
   /** Programs the page-request event MSI; `masked` keeps PECTL.IM set. */
   setupEvent(address: bigint, data: number, masked = false): void {
-    this.drv.write32(PRQ_REG.PEDATA, data);
-    this.drv.write32(PRQ_REG.PEADDR, Number(address & 0xffff_fffcn));
-    this.drv.write32(PRQ_REG.PEUADDR, Number(address >> 32n));
-    this.drv.write32(PRQ_REG.PECTL, masked ? PECTL_IM : 0);
+    this.drv.write32(REG.PEDATA, data);
+    this.drv.write32(REG.PEADDR, Number(address & 0xffff_fffcn));
+    this.drv.write32(REG.PEUADDR, Number(address >> 32n));
+    this.drv.write32(REG.PECTL, masked ? ECTL.IM : 0);
   }
 
   /** PRS value. */
   status(): number {
-    return this.drv.read32(PRQ_REG.PRS);
+    return this.drv.read32(REG.PRS);
   }
 
   /** PQT as the handler uses it: the ring offset (bits 18:5). */
   tail(): number {
-    return Number(this.drv.read64(PRQ_REG.PQT) & PQ_OFFSET_MASK);
+    return Number(this.drv.read64(REG.PQT) & PQ.OFFSET_MASK);
   }
 
   /** Requests between PQH and `tail` (default: PQT now), without consuming them. */
   peek(tail = this.tail()): GuestPageRequest[] {
     const out: GuestPageRequest[] = [];
-    let head = Number(this.drv.read64(PRQ_REG.PQH) & PQ_OFFSET_MASK);
+    let head = Number(this.drv.read64(REG.PQH) & PQ.OFFSET_MASK);
     while (head !== tail && out.length < this.slots) {
       const at = this.base + BigInt(head);
-      const req = decodeGuestPageRequest(this.env.mem.readU64(at), this.env.mem.readU64(at + 8n), head);
-      if (req) out.push(req);
+      const qw0 = this.env.mem.readU64(at);
+      if ((qw0 & 0xffn) === 1n) out.push({ ...decodePageRequest(qw0, this.env.mem.readU64(at + 8n)), offset: head });
       head = (head + 32) % this.bytes;
     }
     return out;
@@ -171,33 +121,32 @@ export class GuestPrq {
    * set again) for the next pass instead of being skipped.
    */
   service(handle: PageFaultHandler): ServiceResult {
-    this.drv.write32(PRQ_REG.PRS, PRS_PPR);
+    this.drv.write32(REG.PRS, PRS.PPR);
     const tail = this.tail();
     const requests = this.peek(tail);
     const responses: ServiceResult['responses'] = [];
     for (const req of requests) {
       const code = handle(req);
-      if (isGuestStopMarker(req)) continue;
+      if (isStopMarker(req)) continue;
       if (!req.lpig) {
         this.partial.add(groupKey(req));
         continue;
       }
       this.partial.delete(groupKey(req));
-      const g = { rid: req.rid, pasid: req.pasid, prgi: req.prgi, code };
-      responses.push(g);
-      this.submit([pageGroupResponseDesc(g, code)]);
+      responses.push({ sid: req.sid, pasid: req.pasid, prgi: req.prgi, code });
+      this.submit([pageGroupResponseDesc(req.sid, req.prgi, code, { pasid: req.pasid, lpig: true })]);
     }
-    this.drv.write64(PRQ_REG.PQH, BigInt(tail));
+    this.drv.write64(REG.PQH, BigInt(tail));
     return { requests, responses, ...this.recoverOverflow() };
   }
 
   /** After an overflow: once PQH == PQT, drop partial groups and clear PRO (Linux order). */
   private recoverOverflow(): { overflowCleared: boolean; discarded: number } {
-    if (!(this.status() & PRS_PRO)) return { overflowCleared: false, discarded: 0 };
-    if (this.drv.read64(PRQ_REG.PQH) !== this.drv.read64(PRQ_REG.PQT)) return { overflowCleared: false, discarded: 0 };
+    if (!(this.status() & PRS.PRO)) return { overflowCleared: false, discarded: 0 };
+    if (this.drv.read64(REG.PQH) !== this.drv.read64(REG.PQT)) return { overflowCleared: false, discarded: 0 };
     const discarded = this.partial.size;
     this.partial.clear();
-    this.drv.write32(PRQ_REG.PRS, PRS_PRO);
+    this.drv.write32(REG.PRS, PRS.PRO);
     return { overflowCleared: true, discarded };
   }
 
@@ -212,27 +161,27 @@ export class GuestPrq {
    * Returns the requests of the PASID that were drained.
    */
   drainPasid(rid: number, pasid: number, did: number, handle: PageFaultHandler): GuestPageRequest[] {
-    const B = BigInt;
-    const piotlb = [0x6n | 2n << 4n | B(did) << 16n | B(pasid) << 32n, 0n, 0n, 0n];
-    const pdevtlb = [0x8n | B(rid) << 16n | B(pasid) << 32n, 1n, 0n, 0n]; // G=1: every address of the PASID
     const status = this.env.alloc.alloc();
-    const waitPd = [0x5n | 1n << 5n | 1n << 6n | 1n << 7n | 0x1n << 32n, status];
-    this.submit([piotlb, pdevtlb, waitPd]);
+    this.submit([
+      pasidIotlbDesc(PIOTLB.G_PASID, did, pasid),
+      pasidDevTlbDesc(rid, pasid, 0n, { global: true }), // every address of the PASID
+      waitDesc({ sw: true, fn: true, pd: true, data: 1, addr: status }),
+    ]);
     const drained: GuestPageRequest[] = [];
-    const ours = (q: GuestPageRequest) => q.rid === rid && q.pasid === pasid;
+    const ours = (q: GuestPageRequest) => q.sid === rid && q.pasid === pasid;
     for (let pass = 0; pass < 8; pass++) {
       const pending = this.peek();
-      if (!pending.some(ours) && !(this.status() & PRS_PRO)) break;
+      if (!pending.some(ours) && !(this.status() & PRS.PRO)) break;
       drained.push(...pending.filter(ours));
-      this.service((q) => (ours(q) ? RESP.INVALID : handle(q)));
+      this.service((q) => (ours(q) ? PageResponseCode.InvalidRequest : handle(q)));
     }
     return drained;
   }
 
   /** Stops page requests: PQA = 0 (Linux intel_iommu_finish_prq). */
   disable(): void {
-    this.drv.write64(PRQ_REG.PQH, 0n);
-    this.drv.write64(PRQ_REG.PQT, 0n);
-    this.drv.write64(PRQ_REG.PQA, 0n);
+    this.drv.write64(REG.PQH, 0n);
+    this.drv.write64(REG.PQT, 0n);
+    this.drv.write64(REG.PQA, 0n);
   }
 }

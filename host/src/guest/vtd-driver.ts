@@ -1,30 +1,18 @@
 /**
  * A guest VT-d driver: programs a remapping unit only through its MMIO
  * registers and guest RAM, the way an OS driver does (Linux
- * drivers/iommu/intel/ is the model for the sequences). The register offsets
- * and bit positions are written out here from the spec (§11.4) on purpose:
- * the driver must not share the model's definitions, or a wrong constant
- * would agree with itself.
+ * drivers/iommu/intel/ is the model for the sequences). Register offsets and
+ * bits come from the spec layer (host/src/vtd/spec/registers.ts), the one
+ * home of those numbers; they are held against real hardware behaviour by
+ * the QEMU recordings the golden replays check (raw offsets and values).
  */
+import { CAP, CCMD, ECAP, FRCD, GCMD, GCMD_PERSISTENT, IOTLB, REG } from '../vtd/spec/registers.js';
 
 /** What the driver needs from a platform: MMIO at physical addresses and guest RAM. */
 export interface GuestPlatform {
   mmioRead(addr: bigint, size: 4 | 8): bigint;
   mmioWrite(addr: bigint, size: 4 | 8, value: bigint): void;
 }
-
-/** §11.4 register offsets. */
-export const R = {
-  VER: 0x0, CAP: 0x8, ECAP: 0x10, GCMD: 0x18, GSTS: 0x1c, RTADDR: 0x20, CCMD: 0x28,
-  FSTS: 0x34, FECTL: 0x38, FEDATA: 0x3c, FEADDR: 0x40, FEUADDR: 0x44,
-  IQH: 0x80, IQT: 0x88, IQA: 0x90, ICS: 0x9c, IECTL: 0xa0,
-} as const;
-
-/** GCMD / GSTS bits (§11.4.4). */
-export const G = {
-  TE: 1 << 31, SRTP: 1 << 30, WBF: 1 << 27, QIE: 1 << 26, IRE: 1 << 25, SIRTP: 1 << 24, CFI: 1 << 23,
-} as const;
-const PERSISTENT = G.TE | G.QIE | G.IRE | G.CFI | (1 << 28);
 
 /** A decoded fault record (§11.4.7.6). */
 export interface GuestFaultRecord {
@@ -39,11 +27,11 @@ export interface GuestFaultRecord {
   readonly hi: bigint;
 }
 
-/** Decodes FRCD qwords. */
+/** Decodes FRCD qwords (§11.4.7.6). */
 export function decodeFaultRecord(index: number, lo: bigint, hi: bigint): GuestFaultRecord {
   return {
-    index, addr: lo & ~0xfffn, sid: Number(hi & 0xffffn), reason: Number((hi >> 32n) & 0xffn),
-    read: ((hi >> 62n) & 1n) === 1n, pp: ((hi >> 31n) & 1n) === 1n, pv: Number((hi >> 40n) & 0xfffffn), hi,
+    index, addr: lo & ~0xfffn, sid: Number(hi & 0xffffn), reason: Number((hi >> FRCD.FR_SHIFT) & 0xffn),
+    read: (hi & FRCD.T) !== 0n, pp: (hi & FRCD.PP) !== 0n, pv: Number((hi >> FRCD.PV_SHIFT) & 0xfffffn), hi,
   };
 }
 
@@ -65,46 +53,46 @@ export class VtdDriver {
   }
 
   get cap(): bigint {
-    return this.read64(R.CAP);
+    return this.read64(REG.CAP);
   }
   get ecap(): bigint {
-    return this.read64(R.ECAP);
+    return this.read64(REG.ECAP);
   }
   /** Offset of FRCD[0] (CAP.FRO * 16). */
   get frcdOffset(): number {
-    return Number((this.cap >> 24n) & 0x3ffn) * 16;
+    return CAP.fro(this.cap) * 16;
   }
   /** Number of fault recording registers (CAP.NFR + 1). */
   get frcdCount(): number {
-    return Number((this.cap >> 40n) & 0xffn) + 1;
+    return CAP.nfr(this.cap) + 1;
   }
   /** Offset of IVA (ECAP.IRO * 16); IOTLB at +8. */
   get ivaOffset(): number {
-    return Number((this.ecap >> 8n) & 0x3ffn) * 16;
+    return ECAP.iro(this.ecap) * 16;
   }
 
   /** Issues one GCMD command, preserving the other persistent enables from GSTS (Linux style). */
   command(bit: number, on = true): number {
-    const persistent = this.read32(R.GSTS) & PERSISTENT;
+    const persistent = this.read32(REG.GSTS) & GCMD_PERSISTENT;
     const value = on ? persistent | bit : persistent & ~bit;
-    this.write32(R.GCMD, value);
-    return this.read32(R.GSTS);
+    this.write32(REG.GCMD, value);
+    return this.read32(REG.GSTS);
   }
 
   /** Programs RTADDR (table address | TTM << 10) and issues SRTP; returns GSTS. */
   setRootTable(rta: bigint, mode: 'legacy' | 'scalable' = 'legacy'): number {
-    this.write64(R.RTADDR, rta | (mode === 'scalable' ? 1n << 10n : 0n));
-    return this.command(G.SRTP) ;
+    this.write64(REG.RTADDR, rta | (mode === 'scalable' ? 1n << 10n : 0n));
+    return this.command(GCMD.SRTP);
   }
 
   /** Turns translation on (TE); returns GSTS. */
   enableTranslation(): number {
-    return this.command(G.TE, true);
+    return this.command(GCMD.TE, true);
   }
 
   /** Turns translation off; returns GSTS. */
   disableTranslation(): number {
-    return this.command(G.TE, false);
+    return this.command(GCMD.TE, false);
   }
 
   /** CCMD global invalidation; returns the CCMD value read back. */
@@ -121,8 +109,8 @@ export class VtdDriver {
   }
 
   private ccmd(v: bigint): bigint {
-    this.write64(R.CCMD, (1n << 63n) | v);
-    return this.read64(R.CCMD);
+    this.write64(REG.CCMD, CCMD.ICC | v);
+    return this.read64(REG.CCMD);
   }
 
   /** IOTLB global invalidation (with read/write drain); returns the IOTLB register. */
@@ -141,13 +129,13 @@ export class VtdDriver {
 
   private iotlb(v: bigint): bigint {
     const off = this.ivaOffset + 8;
-    this.write64(off, (1n << 63n) | (3n << 48n) | v);
+    this.write64(off, IOTLB.IVT | (3n << 48n) | v); // DR | DW
     return this.read64(off);
   }
 
   /** FSTS value. */
   faultStatus(): number {
-    return this.read32(R.FSTS);
+    return this.read32(REG.FSTS);
   }
 
   /**
@@ -168,15 +156,15 @@ export class VtdDriver {
         i = (i + 1) % this.frcdCount;
       }
     }
-    this.write32(R.FSTS, 0x3);
+    this.write32(REG.FSTS, 0x3);
     return out;
   }
 
   /** Programs the fault-event MSI and unmasks it. */
   setupFaultEvent(address: bigint, data: number): void {
-    this.write32(R.FEDATA, data);
-    this.write32(R.FEADDR, Number(address & 0xffff_fffcn));
-    this.write32(R.FEUADDR, Number(address >> 32n));
-    this.write32(R.FECTL, 0);
+    this.write32(REG.FEDATA, data);
+    this.write32(REG.FEADDR, Number(address & 0xffff_fffcn));
+    this.write32(REG.FEUADDR, Number(address >> 32n));
+    this.write32(REG.FECTL, 0);
   }
 }

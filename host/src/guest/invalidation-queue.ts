@@ -3,37 +3,15 @@
  * drivers/iommu/intel/dmar.c does it (qi_submit_sync): a queue page in guest
  * RAM, descriptors appended at the software tail, each batch closed by a wait
  * descriptor with a status write that the guest polls. Programs the unit only
- * through MMIO and guest RAM. Descriptor encodings are written out here from
- * the spec (§6.5.2) on purpose, not imported from the model.
+ * through MMIO and guest RAM; descriptors come from the spec layer's encoders
+ * (host/src/vtd/spec/descriptors.ts, §6.5.2).
  */
-import type { GuestEnv } from './guest.js';
-import { G, R, VtdDriver } from './driver.js';
-
-/** IQERCD (§11.4.9.9) offset. */
-export const IQERCD = 0xb0;
-/** FSTS error bits (§11.4.7.1). */
-export const FSTS_IQE = 1 << 4;
-export const FSTS_ICE = 1 << 5;
-export const FSTS_ITE = 1 << 6;
+import { waitDesc } from '../vtd/spec/descriptors.js';
+import { FSTS, GCMD, REG } from '../vtd/spec/registers.js';
+import type { GuestEnv } from './guest-iommu.js';
+import { VtdDriver } from './vtd-driver.js';
 
 const B = BigInt;
-
-/** §6.5.2 descriptor builders (128-bit types give 2 qwords, 256-bit ones 4). */
-export const D = {
-  /** §6.5.2.1 context-cache: g 1 global, 2 domain, 3 device. */
-  cc: (g: number, did = 0, sid = 0, fm = 0): bigint[] => [0x1n | B(g) << 4n | B(did) << 16n | B(sid) << 32n | B(fm) << 48n, 0n],
-  /** §6.5.2.3 IOTLB: g 1 global, 2 domain, 3 page (addr, am, ih); drains reads and writes. */
-  iotlb: (g: number, did = 0, addr = 0n, am = 0, ih = 0): bigint[] =>
-    [0x2n | B(g) << 4n | 3n << 6n | B(did) << 16n, addr | B(ih) << 6n | B(am)],
-  /** §6.5.2.8 wait with status write (SW) and fence (FN); `intr` adds IF. */
-  wait: (statusAddr: bigint, data: number, intr = false): bigint[] =>
-    [0x5n | (intr ? 1n << 4n : 0n) | 1n << 5n | 1n << 6n | B(data >>> 0) << 32n, statusAddr],
-  /** §6.5.2.4 PASID-based IOTLB: g 2 all of (did, pasid), 3 page-selective (addr, am, ih). */
-  piotlb: (g: number, did: number, pasid: number, addr = 0n, am = 0, ih = false): bigint[] =>
-    [0x6n | B(g) << 4n | B(did) << 16n | B(pasid) << 32n, addr | (ih ? 1n << 6n : 0n) | B(am), 0n, 0n],
-  /** §6.5.2.2 PASID cache: g 0 domain, 1 PASID in domain, 3 global. */
-  pc: (g: number, did = 0, pasid = 0): bigint[] => [0x7n | B(g) << 4n | B(did) << 16n | B(pasid) << 32n, 0n, 0n, 0n],
-};
 
 /** One invalidation queue, owned by the guest. */
 export class GuestQueue {
@@ -62,10 +40,10 @@ export class GuestQueue {
   /** Linux __dmar_enable_qi: IQT = 0, IQA = base | DW | QS, then GCMD.QIE; returns GSTS. */
   enable(): number {
     this.tail = 0;
-    this.drv.write64(R.IQT, 0n);
+    this.drv.write64(REG.IQT, 0n);
     const qs = Math.log2((this.entries * this.size) / 4096);
-    this.drv.write64(R.IQA, this.base | (this.size === 32 ? 1n << 11n : 0n) | B(qs));
-    return this.drv.command(G.QIE, true);
+    this.drv.write64(REG.IQA, this.base | (this.size === 32 ? 1n << 11n : 0n) | B(qs));
+    return this.drv.command(GCMD.QIE, true);
   }
 
   /** Writes `descs` at the software tail (wrapping) without moving IQT. */
@@ -79,7 +57,7 @@ export class GuestQueue {
 
   /** Moves IQT to the software tail: the hardware processes everything before it. */
   ring(): void {
-    this.drv.write64(R.IQT, B(this.tail * this.size));
+    this.drv.write64(REG.IQT, B(this.tail * this.size));
   }
 
   /**
@@ -90,17 +68,17 @@ export class GuestQueue {
     const seq = this.seq++;
     const status = this.statusPage + B((seq % 512) * 8);
     this.env.mem.writeU64(status, 0n);
-    this.place([...descs, D.wait(status, seq, intr)]);
+    this.place([...descs, waitDesc({ sw: true, fn: true, if: intr, data: seq, addr: status })]);
     this.ring();
     for (let polls = 0; polls < 1000; polls++) {
       if ((this.env.mem.readU64(status) & 0xffff_ffffn) === B(seq)) return true;
-      if (this.drv.read32(R.FSTS) & (FSTS_IQE | FSTS_ITE)) return false;
+      if (this.drv.read32(REG.FSTS) & (FSTS.IQE | FSTS.ITE)) return false;
     }
     return false;
   }
 
   /** IQH in descriptors. */
   head(): number {
-    return Number(this.drv.read64(R.IQH)) / this.size;
+    return Number(this.drv.read64(REG.IQH)) / this.size;
   }
 }

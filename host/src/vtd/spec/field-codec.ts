@@ -1,0 +1,88 @@
+/**
+ * The generic codec of VT-d's in-memory structures (spec chapter 9): a
+ * structure is a list of 64-bit words (`bigint`, qw0 at the lowest
+ * address), and its layout a table of fields: `word`, bit range `hi:lo`
+ * inside that word, and a kind: `flag` (boolean), `uint` (number), `addr`
+ * (bigint kept in place, i.e. the address itself, low bits zero) or `rsvd`
+ * (reserved: not a field; used by `reservedMask`).
+ *
+ * The spec files beside this one (root-entry.ts, pasid-entry.ts, ...) hold
+ * one layout each. Pure functions only: no state, no policy.
+ */
+
+/** One field of a structure layout. */
+export interface FieldSpec {
+  readonly word: number;
+  readonly hi: number;
+  readonly lo: number;
+  readonly kind: 'flag' | 'uint' | 'addr' | 'rsvd';
+}
+
+/** A structure layout: field name -> position. */
+export type Layout = Readonly<Record<string, FieldSpec>>;
+
+type ValueOf<F extends FieldSpec> = F['kind'] extends 'flag' ? boolean : F['kind'] extends 'uint' ? number : bigint;
+type FieldNames<L extends Layout> = { [K in keyof L]: L[K]['kind'] extends 'rsvd' ? never : K }[keyof L];
+
+/** The decoded form of a layout: one property per non-reserved field. */
+export type Fields<L extends Layout> = { [K in FieldNames<L>]: ValueOf<L[K]> };
+
+/** A one-bit field at `bit` of qword `word`. */
+export const flag = (word: number, bit: number) => ({ word, hi: bit, lo: bit, kind: 'flag' as const });
+/** An unsigned number in bits `hi:lo` of qword `word`. */
+export const uint = (word: number, hi: number, lo: number) => ({ word, hi, lo, kind: 'uint' as const });
+/** An address kept in place in bits `hi:lo` of qword `word` (the low bits read as zero). */
+export const addr = (word: number, hi: number, lo: number) => ({ word, hi, lo, kind: 'addr' as const });
+/** Reserved bits `hi:lo` of qword `word`. */
+export const rsvd = (word: number, hi: number, lo: number) => ({ word, hi, lo, kind: 'rsvd' as const });
+
+/** The mask of a field's bits inside its qword. */
+export function fieldMask(f: FieldSpec): bigint {
+  return ((1n << BigInt(f.hi - f.lo + 1)) - 1n) << BigInt(f.lo);
+}
+
+/** Number of 64-bit words a layout spans. */
+export function layoutWords(layout: Layout): number {
+  return Math.max(...Object.values(layout).map((f) => f.word)) + 1;
+}
+
+/**
+ * Encodes `fields` (missing ones are 0) into `words` u64 words. Throws an
+ * `Error` naming the field when a value does not fit its bit range.
+ */
+export function encodeFields<L extends Layout>(layout: L, fields: Partial<Fields<L>>, words = layoutWords(layout)): bigint[] {
+  const out = new Array<bigint>(words).fill(0n);
+  for (const [name, value] of Object.entries(fields) as [string, boolean | number | bigint | undefined][]) {
+    const f = layout[name];
+    if (f === undefined || f.kind === 'rsvd') throw new Error(`unknown field '${name}'`);
+    if (value === undefined) continue;
+    const mask = fieldMask(f);
+    let bits: bigint;
+    if (f.kind === 'flag') bits = value ? 1n << BigInt(f.lo) : 0n;
+    else if (f.kind === 'addr') bits = BigInt(value);
+    else bits = BigInt(value) << BigInt(f.lo);
+    if (bits < 0n || (bits & ~mask) !== 0n) throw new Error(`field '${name}' value ${String(value)} does not fit bits ${f.hi}:${f.lo}`);
+    out[f.word] = out[f.word]! | bits;
+  }
+  return out;
+}
+
+/** Decodes every non-reserved field of `layout` from `words`. */
+export function decodeFields<L extends Layout>(layout: L, words: readonly bigint[]): Fields<L> {
+  const out: Record<string, boolean | number | bigint> = {};
+  for (const [name, f] of Object.entries(layout)) {
+    if (f.kind === 'rsvd') continue;
+    const raw = (words[f.word] ?? 0n) & fieldMask(f);
+    if (f.kind === 'flag') out[name] = raw !== 0n;
+    else if (f.kind === 'addr') out[name] = raw;
+    else out[name] = Number(raw >> BigInt(f.lo));
+  }
+  return out as Fields<L>;
+}
+
+/** Per-word mask of the layout's fixed reserved bits (`rsvd` fields). */
+export function reservedMask(layout: Layout): bigint[] {
+  const out = new Array<bigint>(layoutWords(layout)).fill(0n);
+  for (const f of Object.values(layout)) if (f.kind === 'rsvd') out[f.word] = out[f.word]! | fieldMask(f);
+  return out;
+}
