@@ -35,7 +35,7 @@ export * from './core/constants.js';
 export { VtdUnit, type VtdUnitOptions, type DmaFault, type VtdUnitState } from './vtd/vtd-unit.js';
 /** The parts of a `VtdUnit`: register file, command register target, fault recorder, event interrupts. */
 export type { RegisterFile, WriteHandler, WriteRoute, ReadRoute } from './vtd/register-file.js';
-export type { InvalidationListener } from './vtd/cache-invalidation.js';
+export type { InvalidationListener, InvalidationEvent, InvalidationKind } from './vtd/cache-invalidation.js';
 export type { GcmdTarget } from './vtd/gcmd.js';
 export type { FaultRecorder } from './vtd/fault-recorder.js';
 export type { EventInterrupts } from './vtd/interrupts.js';

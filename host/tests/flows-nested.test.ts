@@ -49,7 +49,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested-mode flows', () => {
     g.dev.buffer().fill(0x31, 0, 8);
     g.dev.write(LAZY.va, 8);
     const [req] = g.prq.peek();
-    expect(req).toMatchObject({ rid: 0x18, pasid: VSVA.pasid, addr: LAZY.va, lpig: true });
+    expect(req).toMatchObject({ sid: 0x18, pasid: VSVA.pasid, addr: LAZY.va, lpig: true });
     expect(g.host.guestRam.read(LAZY.gpa, 1)[0]).toBe(0);
     g.prq.service(() => {
       g.fs.map(LAZY.va, LAZY.gpa, 12, encodeFsPte({ P: true, RW: true, US: true }));

@@ -37,6 +37,8 @@ import {
 import { isHostIommuError } from '../hostiommu/errors.js';
 import { S1_INVALIDATE_ALL, type S1Invalidation } from '../hostiommu/hwpt.js';
 import { hostAddressWidth } from '../vtd/core-config.js';
+import type { InvalidationEvent } from '../vtd/cache-invalidation.js';
+import { PC_DESC } from '../vtd/spec/descriptors.js';
 import { CAP, ECAP } from '../vtd/spec/registers.js';
 import { isFault, presentPasids, smContext } from './guest-tables.js';
 import { sameWant, wantOf, type GuestUnitView, type Want } from './guest-view.js';
@@ -100,13 +102,16 @@ export class GuestMirror implements ModeHandler {
     this.budget = new AccessBudget(() => vm.machine.vtd.accesses, vm.config.workBudget);
   }
 
-  onInvalidate(op: string, args: readonly unknown[]): void {
+  onInvalidate(ev: InvalidationEvent): void {
     const budget = this.budget.current();
-    if (op.startsWith('invContext')) this.onContextCache(budget);
-    else if (op === 'invPasidCache') this.onPasidCache(args as [number, number, number], budget);
-    else {
-      this.shadows.invalidate(op, args, budget);
-      this.passThrough(op, args);
+    switch (ev.kind) {
+      case 'contextGlobal': case 'contextDomain': case 'contextDevice':
+        return this.onContextCache(budget);
+      case 'pasidCache':
+        return this.onPasidCache(ev, budget);
+      default:
+        this.shadows.invalidate(ev, budget);
+        this.passThrough(ev);
     }
   }
 
@@ -127,8 +132,8 @@ export class GuestMirror implements ModeHandler {
   }
 
   /** §6.5.2.2: granularity 1 is one PASID within a domain, 0 a domain, 3 global. */
-  private onPasidCache([g, , pasid]: [number, number, number], budget: WorkBudget): void {
-    if (g !== 1) return this.syncAll(budget, true);
+  private onPasidCache({ granularity, pasid }: { granularity: number; pasid: number }, budget: WorkBudget): void {
+    if (granularity !== PC_DESC.G_PASID) return this.syncAll(budget, true);
     for (const d of this.vm.devices.values()) {
       const ce = this.view().scalable ? smContext(this.vm.host.guestRam, this.view().rootTable, d.vrid) : undefined;
       const rid = ce !== undefined && !isFault(ce) && Number(ce.RID_PASID) === pasid;
@@ -282,18 +287,20 @@ export class GuestMirror implements ModeHandler {
   }
 
   /** IOTLB and PASID-based IOTLB invalidations reach the nested HWPTs they cover (hwptInvalidate). */
-  private passThrough(op: string, args: readonly unknown[]): void {
-    const [did, second, third, fourth, fifth] = args as [number, unknown, unknown, unknown, unknown];
+  private passThrough(ev: InvalidationEvent): void {
     const pick = (match: (b: Binding) => boolean, entry: S1Invalidation) => {
       for (const b of this.bindings.values()) if (b.nested !== undefined && match(b)) this.vm.ctx.hwptInvalidate(b.nested, [entry]);
     };
     const all: S1Invalidation = { addr: 0n, npages: S1_INVALIDATE_ALL };
     const didOf = (b: Binding) => (b.want.kind === 'nested' ? b.want.did : -1);
-    if (op === 'invIotlbGlobal') pick(() => true, all);
-    else if (op === 'invIotlbDomain') pick((b) => didOf(b) === did, all);
-    else if (op === 'invIotlbPage') pick((b) => didOf(b) === did, pageRange(second as bigint, third as number, Boolean(fourth)));
-    else if (op === 'invPasidIotlb') pick((b) => didOf(b) === did && b.entryPasid === second, all);
-    else if (op === 'invPasidIotlbPage') pick((b) => didOf(b) === did && b.entryPasid === second, pageRange(third as bigint, fourth as number, Boolean(fifth)));
+    switch (ev.kind) {
+      case 'iotlbGlobal': return pick(() => true, all);
+      case 'iotlbDomain': return pick((b) => didOf(b) === ev.did, all);
+      case 'iotlbPage': return pick((b) => didOf(b) === ev.did, pageRange(ev.addr, ev.am, Boolean(ev.ih)));
+      case 'pasidIotlb': return pick((b) => didOf(b) === ev.did && b.entryPasid === ev.pasid, all);
+      case 'pasidIotlbPage': return pick((b) => didOf(b) === ev.did && b.entryPasid === ev.pasid, pageRange(ev.addr, ev.am, Boolean(ev.ih)));
+      default: return;
+    }
   }
 
   /**

@@ -108,6 +108,3 @@ function block(mem: GuestMemory, gpa: bigint, len: number): Uint32Array | undefi
   const b = mem.read(gpa, len);
   return new Uint32Array(b.buffer, b.byteOffset, len >>> 2);
 }
-
-/** Second-stage levels of an AW value (§9.3, §9.6: 1 -> 3, 2 -> 4, 3 -> 5). */
-export const levelsOfAw = (aw: number | bigint): number => Number(aw) + 2;

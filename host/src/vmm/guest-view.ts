@@ -25,7 +25,8 @@ import type { Profile } from '../vtd/profiles.js';
 import { CAP, ECAP } from '../vtd/spec/registers.js';
 import { TT } from '../vtd/spec/context-entry.js';
 import { type PasidEntry, PGTT } from '../vtd/spec/pasid-entry.js';
-import { isFault, legacyContext, levelsOfAw, pasidEntry, smContext } from './guest-tables.js';
+import { levelsOfAw } from '../vtd/spec/context-entry.js';
+import { isFault, legacyContext, pasidEntry, smContext } from './guest-tables.js';
 
 /** What one requester should be attached to on the host. */
 export type Want =

@@ -24,6 +24,7 @@
  * or a context change) tries again with that access's budget.
  */
 import type { GuestMemory } from '../core/guest-memory.js';
+import type { InvalidationEvent } from '../vtd/cache-invalidation.js';
 import { isHostIommuError } from '../hostiommu/errors.js';
 import type { HostIommu } from '../hostiommu/host-iommu.js';
 import { IntervalMap } from '../hostiommu/interval-map.js';
@@ -122,19 +123,18 @@ export class ShadowDomains {
     this.byDid.delete(d.did);
   }
 
-  /** A guest IOTLB invalidation (core primitive name and arguments): re-syncs its scope. */
-  invalidate(op: string, args: readonly unknown[], budget: WorkBudget): void {
-    if (op === 'invIotlbGlobal') {
+  /** A guest IOTLB invalidation: re-syncs its scope (other kinds do not reach the shadows). */
+  invalidate(ev: InvalidationEvent, budget: WorkBudget): void {
+    if (ev.kind === 'iotlbGlobal') {
       for (const d of this.byDid.values()) this.syncWhole(d, budget);
-    } else if (op === 'invIotlbDomain' || op === 'invPasidIotlb') {
-      const d = this.byDid.get(args[0] as number);
+    } else if (ev.kind === 'iotlbDomain' || ev.kind === 'pasidIotlb') {
+      const d = this.byDid.get(ev.did);
       if (d) this.syncWhole(d, budget);
-    } else if (op === 'invIotlbPage') {
-      const [did, addr, am] = args as [number, bigint, number];
-      const d = this.byDid.get(did);
+    } else if (ev.kind === 'iotlbPage') {
+      const d = this.byDid.get(ev.did);
       if (!d) return;
-      const lg2 = Math.min(am, 52);
-      const first = Number((addr >> 12n) & ~((1n << BigInt(lg2)) - 1n));
+      const lg2 = Math.min(ev.am, 52);
+      const first = Number((ev.addr >> 12n) & ~((1n << BigInt(lg2)) - 1n));
       this.sync(d, Math.min(first, d.pagesSpanned), Math.min(first + 2 ** lg2, d.pagesSpanned), budget);
     }
   }

@@ -33,6 +33,7 @@ import type { HostIommu } from '../hostiommu/host-iommu.js';
 import type { IommuGroups } from '../hostiommu/groups.js';
 import { parseBdf, formatBdf, sid } from '../types.js';
 import { ECAP } from '../vtd/spec/registers.js';
+import type { InvalidationEvent } from '../vtd/cache-invalidation.js';
 import type { PageGroupResponse } from '../vtd/prq/page-request.js';
 import type { PageResponseCode } from '../vtd/spec/page-request.js';
 import { hostPort, type HostDmaFault } from './host-port.js';
@@ -101,8 +102,8 @@ export interface VmObjects {
 
 /** What a mode handler does with guest invalidations and host events. */
 export interface ModeHandler {
-  /** A guest invalidation (core primitive name and arguments, vtd-unit.ts onInvalidate). */
-  onInvalidate(op: string, args: readonly unknown[]): void;
+  /** A guest invalidation, as the guest's unit ran it (VtdUnit.onInvalidate). */
+  onInvalidate(event: InvalidationEvent): void;
   /** A host fault-queue group became readable. */
   onFaultReady?(): void;
   /** The guest answered a page group of `vrid`. */
@@ -175,7 +176,7 @@ export class VirtualMachine {
       this.handler = nested;
       this.machine.vtd.virtualCommands.backend = new VcmdPasidAllocator(this, nested);
     } else this.handler = new ShadowMode(this);
-    this.machine.vtd.onInvalidate = (op, args) => this.handler.onInvalidate(op, args);
+    this.machine.vtd.onInvalidate = (event) => this.handler.onInvalidate(event);
     this.machine.vtd.setPageResponseRouter((vrid) => ({ pageGroupResponse: (r) => this.handler.onGuestResponse?.(vrid, r) }));
     for (const d of this.devices.values()) {
       this.host.owners.set(d.prid, { vm: this, pageResponse: (_sid, hpasid, grp, code) => this.toDevice(d, hpasid, grp, code) });

@@ -115,7 +115,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   private ttm: number = TTM.LEGACY;
   /** Root table address SRTP latched (page requests read context entries from it). */
   private rootTable = 0n;
-  /** The core as the invalidation paths see it: each `inv*` call is also told to `onInvalidate`. */
+  /** The core as the invalidation paths see it: each `inv*` call is also told to `onInvalidate` as an event. */
   private readonly inv: InvalidationTap;
   private readonly regInval: RegInvalTarget;
   /** What the DMA ports of this unit's devices use (portFor). */
@@ -153,9 +153,10 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
 
   /**
    * Hears every cache invalidation the guest requested, register-based
-   * (§6.5.1) or queued (§6.5.2), with its exact scope: the name of the core
-   * primitive (`invIotlbPage`, `invPasidCache`, ...) and its arguments, after
-   * the unit's own caches did it. A VMM shadows or passes them through (vmm/).
+   * (§6.5.1) or queued (§6.5.2), with its exact scope, as a typed event
+   * (`InvalidationEvent`: `{ kind: 'iotlbPage', did, addr, am, ih }`, ...),
+   * after the unit's own caches did it. A VMM shadows or passes them through
+   * (vmm/).
    */
   get onInvalidate(): InvalidationListener | undefined {
     return this.inv.listener;
