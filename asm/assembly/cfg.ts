@@ -2,9 +2,9 @@
 // abi/layout.ts), one u32 per key. Reads are plain loads on the hot path.
 
 import {
-  CFG_COUNT, CFG_ECAP_DT, CFG_ECAP_ERS, CFG_ECAP_FLTS, CFG_ECAP_NEST, CFG_ECAP_PASID, CFG_ECAP_PRS,
-  CFG_ECAP_PT, CFG_ECAP_SC, CFG_ECAP_SLTS, CFG_ECAP_SMTS, CFG_ECAP_SRS, CFG_FL5LP, CFG_FS1GP,
-  CFG_HAW, CFG_IOTLB_SETS_LG2, CFG_IOTLB_WAYS, CFG_MGAW, CFG_PASID_BITS, CFG_QUIRKS, CFG_SAGAW, CFG_SLLPS,
+  CFG_COUNT, CFG_ECAP_DT, CFG_ECAP_ERS, CFG_ECAP_FSTS, CFG_ECAP_NEST, CFG_ECAP_PASID, CFG_ECAP_PRS,
+  CFG_ECAP_PT, CFG_ECAP_SC, CFG_ECAP_SSTS, CFG_ECAP_SMTS, CFG_ECAP_SRS, CFG_FS5LP, CFG_FS1GP,
+  CFG_HAW, CFG_IOTLB_SETS_LG2, CFG_IOTLB_WAYS, CFG_MGAW, CFG_PASID_BITS, CFG_QUIRKS, CFG_SAGAW, CFG_SSLPS,
 } from './abi/layout';
 import { scDropAll } from './cache/setup-cache';
 import { heapAlloc } from './mem/heap';
@@ -41,9 +41,9 @@ export function cfgDefaults(): void {
   cfgStore(CFG_SAGAW, 0xe); // 39/48/57-bit
   cfgStore(CFG_MGAW, 57);
   cfgStore(CFG_HAW, 48);
-  cfgStore(CFG_SLLPS, 3);
+  cfgStore(CFG_SSLPS, 3);
   cfgStore(CFG_FS1GP, 1);
-  cfgStore(CFG_FL5LP, 1);
+  cfgStore(CFG_FS5LP, 1);
   cfgStore(CFG_ECAP_PT, 1);
   cfgStore(CFG_ECAP_SC, 1);
   cfgStore(CFG_ECAP_NEST, 1);
@@ -52,8 +52,8 @@ export function cfgDefaults(): void {
   cfgStore(CFG_ECAP_DT, 1);
   cfgStore(CFG_ECAP_PASID, 1);
   cfgStore(CFG_ECAP_SMTS, 1);
-  cfgStore(CFG_ECAP_FLTS, 1);
-  cfgStore(CFG_ECAP_SLTS, 1);
+  cfgStore(CFG_ECAP_FSTS, 1);
+  cfgStore(CFG_ECAP_SSTS, 1);
   cfgStore(CFG_ECAP_PRS, 1);
   cfgStore(CFG_PASID_BITS, 20);
   cfgStore(CFG_IOTLB_SETS_LG2, 8);

@@ -11,7 +11,7 @@
 
 import {
   ACC_EXEC, ACC_NO_AD, ACC_READ, ACC_TRANSLATION_REQ, ACC_WRITE, BRES_ADDR_HI, BRES_ADDR_LO, BRES_PAGE, BRES_STATUS, CFG_ECAP_SC, CFG_HAW,
-  CFG_QUIRKS, CFG_SLLPS, STAT_CTX_HITS, STAT_IOTLB_MISSES, STAT_PASID_HITS, STAT_PSC_HITS, STAT_PTE_READS, STAT_WALKS,
+  CFG_QUIRKS, CFG_SSLPS, STAT_CTX_HITS, STAT_IOTLB_MISSES, STAT_PASID_HITS, STAT_PSC_HITS, STAT_PTE_READS, STAT_WALKS,
 } from './abi/layout';
 import { cfg } from './cfg';
 import { ramOffset } from './mem/ram';
@@ -149,7 +149,7 @@ export function fastMiss(r: usize, s: usize, sid: u32, iova: u64, access: u32): 
   const pte = load<u64>(<usize>off);
   const rw = <u32>(pte & (SS_R | SS_W));
   if (rw == 0) return false;
-  if (ssReserved(pte, 0, cfg(CFG_HAW), cfg(CFG_SLLPS), cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED)) return false;
+  if (ssReserved(pte, 0, cfg(CFG_HAW), cfg(CFG_SSLPS), cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED)) return false;
   // ssWalk's checks: the remembered levels' rights, then the leaf's (W for
   // a write, else R); without SSEE a readable or writable entry grants X.
   const entryPerms = rw | P_X;

@@ -4,7 +4,7 @@
 // reason code plus OUT_FAULT_FLAGS telling the recorder how to log it.
 
 import {
-  ACC_EXEC, ACC_NO_AD, ACC_PASID, ACC_TRANSLATION_REQ, ACC_WRITE, CFG_ECAP_SC, CFG_FS1GP, CFG_HAW, CFG_MGAW, CFG_SLLPS,
+  ACC_EXEC, ACC_NO_AD, ACC_PASID, ACC_TRANSLATION_REQ, ACC_WRITE, CFG_ECAP_SC, CFG_FS1GP, CFG_HAW, CFG_MGAW, CFG_SSLPS,
   FF_PP, FF_RECOVERABLE, FF_SILENT, FF_SUPPRESSED, FF_WALK, OUT_ADDR_HI, OUT_ADDR_LO, OUT_DID, OUT_FAULT_ADDR_HI,
   OUT_FAULT_ADDR_LO, OUT_FAULT_FLAGS, OUT_FAULT_PASID, OUT_PAGE_LG2, OUT_PERMS, OUT_SOURCE, OUT_STATUS, PASID_NONE,
   QUIRK_FS_AD_IF_A_CLEAR, QUIRK_INTR_PAGE_OVERLAP, QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_IOTLB_BY_SID, QUIRK_LEGACY_CODES_IN_SM,
@@ -21,7 +21,8 @@ import { lastTt, lookupLegacy, restoreLegacy } from './ctx/legacy';
 import { lookupScalableSaved, restoreScalable } from './ctx/scalable';
 import { commitFast, FAST_MISS, fastAddr, fastDid, fastPerms, fastSetup, neededPerms, NOT_FAST, tryFast } from './fast';
 import { scEpoch, scFlags, SF_LEGACY } from './cache/setup-cache';
-import { awBits, TT_PASSTHROUGH, TT_UNTRANSLATED } from './spec/context-entry';
+import { awBits, TT_PASS_THROUGH, TT_UNTRANSLATED } from './spec/context-entry';
+import { TTM_LEGACY, TTM_SCALABLE } from './spec/registers';
 import { SNP_IGNORED, SNP_LEAF_OK, SNP_RESERVED } from './spec/ss-pte';
 import { fsCanonical } from './spec/fs-pte';
 import * as FR from './spec/fault-reasons';
@@ -64,8 +65,8 @@ export function translateSlow(sid: u32, pasid: u32, iova: u64, access: u32, miss
   }
   const hasPasid = (access & ACC_PASID) != 0;
   dcReset(hasPasid, hasPasid ? pasid : PASID_NONE);
-  if (rootTtm == 0) return translateLegacy(sid, iova, access, 0, false);
-  if (rootTtm == 1) return translateScalable(sid, pasid, iova, access, 0, false);
+  if (rootTtm == TTM_LEGACY) return translateLegacy(sid, iova, access, 0, false);
+  if (rootTtm == TTM_SCALABLE) return translateScalable(sid, pasid, iova, access, 0, false);
   return fail(FR.FR_SM_RTADDR_INV, iova, false);
 }
 
@@ -90,7 +91,7 @@ function translateLegacy(sid: u32, iova: u64, access: u32, setup: usize, missed:
   }
   envOwner = 0;
   envSetCommon(dcDid, PASID_NONE, cfg(CFG_HAW));
-  envSetSs(dcSsRoot, dcSsAw, CODES_SS_LEGACY, false, cfg(CFG_SLLPS), cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED);
+  envSetSs(dcSsRoot, dcSsAw, CODES_SS_LEGACY, false, cfg(CFG_SSLPS), cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED);
   const wfr = ssWalk(iova, access);
   if (wfr != 0) return fail(wfr, iova, true);
   return fromWalk(sid, iova, false, false, fresh);
@@ -111,7 +112,7 @@ function lookupLegacySetup(sid: u32, iova: u64, access: u32, bySid: bool): u32 {
   const fr = lookupLegacy(sid);
   if (fr != 0) return fail(fr, iova, false);
   const tr = (access & ACC_TRANSLATION_REQ) != 0;
-  if (lastTt == TT_PASSTHROUGH) {
+  if (lastTt == TT_PASS_THROUGH) {
     if (tr) return fail(FR.FR_TT_BLOCKED, iova, false);
     return passThrough(sid, iova);
   }
@@ -187,7 +188,7 @@ function loadScalableEnv(fs: bool, setup: usize): void {
   envOwnerEpoch = scEpoch();
   const legacyCodes = quirk(QUIRK_LEGACY_CODES_IN_SM);
   envSetCommon(dcDid, dcPasid, cfg(CFG_HAW));
-  envSetSs(dcSsRoot, dcSsAw, legacyCodes ? CODES_SS_LEGACY : CODES_SS_SM, dcSsee, cfg(CFG_SLLPS),
+  envSetSs(dcSsRoot, dcSsAw, legacyCodes ? CODES_SS_LEGACY : CODES_SS_SM, dcSsee, cfg(CFG_SSLPS),
     legacyCodes ? SNP_IGNORED : cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED);
   if (fs) envSetFs(dcFsRoot, dcFsTop, cfg(CFG_FS1GP) != 0, dcKind == XK_NESTED, !dcPriv, dcWpe);
 }
@@ -289,7 +290,7 @@ function fail(fr: u32, iova: u64, walk: bool): u32 {
   bump(STAT_FAULTS);
   let flags: u32 = walk ? FF_WALK : 0;
   if (dcFpd && FR.isQualified(fr) && !(fr == FR.FR_CTX_RSVD && quirk(QUIRK_RSVD_CTX_UNQUALIFIED))) flags |= FF_SUPPRESSED;
-  const sm = rootTtm == 1;
+  const sm = rootTtm == TTM_SCALABLE;
   let pv: u32 = 0;
   if (quirk(QUIRK_QEMU_FAULT_PV)) {
     if (walk && sm) { flags |= FF_PP; pv = dcPasid; }

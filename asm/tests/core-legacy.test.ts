@@ -191,13 +191,13 @@ describe('legacy superpages, SNP, PS at the top', () => {
     expect(f.tr(sid, 0x80_0000_0000n).fault).toBe(K.FR_SS_RSVD);
   });
 
-  it('superpages gated by CFG_SLLPS', async () => {
-    const { f, ss, sid } = await legacyFixture([[K.CFG_SLLPS, 1]], 2);
+  it('superpages gated by CFG_SSLPS', async () => {
+    const { f, ss, sid } = await legacyFixture([[K.CFG_SSLPS, 1]], 2);
     f.ssMap(ss, 4, 0x4000_0000n, 0x20_0000n, { lg2: 21 });
     f.ssMap(ss, 4, 0x80_0000_0000n, 0n, { lg2: 30 });
     expect(f.tr(sid, 0x4000_0000n).ok).toBe(true);
     expect(f.tr(sid, 0x80_0000_0000n).fault).toBe(K.FR_SS_RSVD);
-    f.core.setConfig(K.CFG_SLLPS, 0);
+    f.core.setConfig(K.CFG_SSLPS, 0);
     expect(f.tr(sid, 0x4000_0000n).fault).toBe(K.FR_SS_RSVD);
   });
 

@@ -163,7 +163,7 @@ both('QUIRK_RSVD_CTX_UNQUALIFIED', K.QUIRK_RSVD_CTX_UNQUALIFIED, async (on, cfg)
 });
 
 both('QUIRK_FS_AS_SS', K.QUIRK_FS_AS_SS, async (on, cfg) => {
-  const { f, t: ss } = await sm([...cfg, [K.CFG_ECAP_FLTS, 0]], (g, dir, ss) => g.pasidEntry(dir, 0, { pgtt: 1, ssptr: ss, aw: 2 }));
+  const { f, t: ss } = await sm([...cfg, [K.CFG_ECAP_FSTS, 0]], (g, dir, ss) => g.pasidEntry(dir, 0, { pgtt: 1, ssptr: ss, aw: 2 }));
   f.ssMap(ss, 4, 0x1000n, 0x20_0000n);
   const t = f.tr(SID, 0x1000n);
   if (on) expect(t).toMatchObject({ ok: true, addr: 0x20_0000n });

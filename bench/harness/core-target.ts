@@ -25,8 +25,8 @@ const COPY_BUFFER_BYTES = 1 << 16;
 /** The capability set the bench enables: scalable mode, all three translation types, 3/4/5 levels, 2 MiB/1 GiB pages. */
 function configure(core: Core): void {
   const on: Array<[number, number]> = [
-    [K.CFG_ECAP_SMTS, 1], [K.CFG_ECAP_SLTS, 1], [K.CFG_ECAP_FLTS, 1], [K.CFG_ECAP_NEST, 1], [K.CFG_ECAP_PASID, 1],
-    [K.CFG_PASID_BITS, 20], [K.CFG_SAGAW, 0b1110], [K.CFG_MGAW, 57], [K.CFG_HAW, 48], [K.CFG_SLLPS, 0b11], [K.CFG_FL5LP, 1], [K.CFG_FS1GP, 1],
+    [K.CFG_ECAP_SMTS, 1], [K.CFG_ECAP_SSTS, 1], [K.CFG_ECAP_FSTS, 1], [K.CFG_ECAP_NEST, 1], [K.CFG_ECAP_PASID, 1],
+    [K.CFG_PASID_BITS, 20], [K.CFG_SAGAW, 0b1110], [K.CFG_MGAW, 57], [K.CFG_HAW, 48], [K.CFG_SSLPS, 0b11], [K.CFG_FS5LP, 1], [K.CFG_FS1GP, 1],
   ];
   for (const [key, value] of on) core.setConfig(key, value);
 }

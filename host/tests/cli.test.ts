@@ -93,7 +93,7 @@ describe('viommu info', () => {
     expect(r.code).toBe(0);
     const d = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(d).toMatchObject({ profile: 'qemu-10.0', cap: '0x01d2008c222f0686', ecap: '0x0000880000f00f4a' });
-    expect(d['ecapFlags']).toEqual(['QI', 'IR', 'PT', 'SMTS', 'FLTS']);
+    expect(d['ecapFlags']).toEqual(['QI', 'IR', 'PT', 'SMTS', 'FSTS']);
     expect((d['registers'] as { name: string }[]).map((x) => x.name)).toContain('FRCD0_HI');
   });
 

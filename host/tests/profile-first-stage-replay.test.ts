@@ -57,7 +57,7 @@ describe('first_stage is a qemu-10.0 option (FORMAT.md)', () => {
       .toThrow(/machine\.iommu\.first_stage: expected a boolean/);
   });
 
-  it('false on qemu-10.0 keeps second-stage CAP/ECAP; true gives FS1GP and SMTS+FLTS without SRS/SLTS', async () => {
+  it('false on qemu-10.0 keeps second-stage CAP/ECAP; true gives FS1GP and SMTS+FSTS without SRS/SSTS', async () => {
     const caps = async (fs: boolean) => (await replayScenario(withMachine('qemu-10.0', { scalable_mode: true, aw_bits: 48, first_stage: fs })))
       .observations.map((o) => ('value' in o ? o.value : ''));
     expect(await caps(false)).toEqual(['0xd2008c222f0606', '0x480080f00f5a']);

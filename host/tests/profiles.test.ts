@@ -78,7 +78,7 @@ describe('every profile\'s layout agrees with its own CAP/ECAP', () => {
 
   it('the default profile advertises scalable mode, first stage, nested, PASID, PRS, DT', () => {
     const e = createProfile('default').ecap;
-    for (const bit of [ECAP.SMTS, ECAP.FLTS, ECAP.SLTS, ECAP.NEST, ECAP.PASID, ECAP.PRS, ECAP.DT, ECAP.QI, ECAP.PT]) {
+    for (const bit of [ECAP.SMTS, ECAP.FSTS, ECAP.SSTS, ECAP.NEST, ECAP.PASID, ECAP.PRS, ECAP.DT, ECAP.QI, ECAP.PT]) {
       expect(e & bit).toBe(bit);
     }
     expect(ECAP.pss(e) + 1).toBe(20);

@@ -10,7 +10,7 @@
  * - nested mode serves PASID entries with PGTT 2 (shadowed) and 4
  *   (pass-through) and refuses PGTT 3 with SPT.4 (0x5B, ECAP.NEST = 0);
  * - shadow mode serves scalable-mode guests (PGTT 2, PGTT 4, legacy TT 10)
- *   and refuses first stage with 0x5B (ECAP.FLTS = 0);
+ *   and refuses first stage with 0x5B (ECAP.FSTS = 0);
  * - guest tables that are aliased (512^4 leaves) or carry reserved bits are
  *   never mapped: the domain is blocked (fault 0x7) or the entry faults
  *   (0xC), and the VMM's work stays bounded.
@@ -160,9 +160,9 @@ describe.skipIf(!existsSync(wasmPath()))('shadow mode: scalable-mode guests', ()
     l.vm.close();
   });
 
-  it('first stage is not offered (ECAP.FLTS = 0): a PGTT 1 entry faults 0x5B at the device\'s vRID', async () => {
+  it('first stage is not offered (ECAP.FSTS = 0): a PGTT 1 entry faults 0x5B at the device\'s vRID', async () => {
     const g = await scalableGuest('shadow');
-    expect(g.iommu.drv.ecap & (ECAP.FLTS | ECAP.NEST)).toBe(0n);
+    expect(g.iommu.drv.ecap & (ECAP.FSTS | ECAP.NEST)).toBe(0n);
     g.pasids.setPasid(0, encodePasidEntry({ P: true, PGTT: PGTT.FIRST_STAGE, DID: 2, FSPTPTR: 0x100_0000n }));
     g.qi.submitSync([pasidCacheDesc(1, 2, 0)]);
     g.iommu.drv.readFaults();

@@ -18,13 +18,13 @@ export const REGISTER_FIELDS: Readonly<Record<string, Layout>> = {
   VER: { MAX: u(7, 4), MIN: u(3, 0) }, // §11.4.1
   CAP: { // §11.4.2
     ND: u(2, 0), AFL: f(3), RWBF: f(4), PLMR: f(5), PHMR: f(6), CM: f(7), SAGAW: u(12, 8), MGAW: u(21, 16),
-    ZLR: f(22), FRO: u(33, 24), SLLPS: u(37, 34), PSI: f(39), NFR: u(47, 40), MAMV: u(53, 48), DWD: f(54),
+    ZLR: f(22), FRO: u(33, 24), SSLPS: u(37, 34), PSI: f(39), NFR: u(47, 40), MAMV: u(53, 48), DWD: f(54),
     DRD: f(55), FS1GP: f(56), PI: f(59), FS5LP: f(60), ESIRTPS: f(62), ESRTPS: f(63),
   },
   ECAP: { // §11.4.3
     C: f(0), QI: f(1), DT: f(2), IR: f(3), EIM: f(4), PT: f(6), SC: f(7), IRO: u(17, 8), MHMV: u(23, 20),
     NEST: f(26), PRS: f(29), ERS: f(30), SRS: f(31), PSS: u(39, 35), PASID: f(40), PDS: f(42), SMTS: f(43),
-    SLADS: f(45), SLTS: f(46), FLTS: f(47), SMPWCS: f(48), RPS: f(49),
+    SSADS: f(45), SSTS: f(46), FSTS: f(47), SMPWCS: f(48), RPS: f(49),
   },
   GCMD: GCMD_BITS, // §11.4.4.1
   GSTS: { TES: f(31), RTPS: f(30), FLS: f(29), AFLS: f(28), WBFS: f(27), QIES: f(26), IRES: f(25), IRTPS: f(24), CFIS: f(23) },

@@ -73,12 +73,12 @@ export const CFG_SAGAW: u32 = 0;
 export const CFG_MGAW: u32 = 1;
 /** Host address width in bits: output-address bits at or above it are reserved. */
 export const CFG_HAW: u32 = 2;
-/** CAP.SLLPS: bit 0 = 2 MiB, bit 1 = 1 GiB second-stage pages. */
-export const CFG_SLLPS: u32 = 3;
+/** CAP.SSLPS: bit 0 = 2 MiB, bit 1 = 1 GiB second-stage pages. */
+export const CFG_SSLPS: u32 = 3;
 /** CAP.FS1GP: first-stage 1 GiB pages. */
 export const CFG_FS1GP: u32 = 4;
-/** CAP.FL5LP: first-stage 5-level paging. */
-export const CFG_FL5LP: u32 = 5;
+/** CAP.FS5LP: first-stage 5-level paging. */
+export const CFG_FS5LP: u32 = 5;
 /** ECAP.PT: pass-through. */
 export const CFG_ECAP_PT: u32 = 6;
 /** ECAP.SC: snoop control (SS-PTE SNP allowed). */
@@ -95,10 +95,10 @@ export const CFG_ECAP_DT: u32 = 11;
 export const CFG_ECAP_PASID: u32 = 12;
 /** ECAP.SMTS: scalable-mode translation. */
 export const CFG_ECAP_SMTS: u32 = 13;
-/** ECAP.FLTS: first-stage translation. */
-export const CFG_ECAP_FLTS: u32 = 14;
-/** ECAP.SLTS: second-stage translation in scalable mode. */
-export const CFG_ECAP_SLTS: u32 = 15;
+/** ECAP.FSTS: first-stage translation. */
+export const CFG_ECAP_FSTS: u32 = 14;
+/** ECAP.SSTS: second-stage translation in scalable mode. */
+export const CFG_ECAP_SSTS: u32 = 15;
 /** ECAP.PRS: page requests. */
 export const CFG_ECAP_PRS: u32 = 16;
 /** Supported PASID width (ECAP.PSS + 1). */
@@ -173,7 +173,7 @@ export const QUIRK_RSVD_CTX_UNQUALIFIED: u32 = 1 << 10;
  *  Spec: non-leaf entries may be cached until an invalidation with IH=0. */
 export const QUIRK_NO_PSC: u32 = 1 << 11;
 /** QEMU 7.2: a PASID entry with PGTT=1 (first stage) or PGTT=3 (nested) on a
- *  unit without that support (ECAP.FLTS=0 / ECAP.NEST=0) is walked as second
+ *  unit without that support (ECAP.FSTS=0 / ECAP.NEST=0) is walked as second
  *  stage (recorded: gen-scalable-19). Spec (and QEMU 10.0): PGTT not
  *  supported by ECAP -> 0x5B. */
 export const QUIRK_FS_AS_SS: u32 = 1 << 12;

@@ -9,7 +9,7 @@ import { bump } from '../stats';
 import { ccHi, ccInsert, ccLo, ccLookup } from '../cache/context-cache';
 import { STAT_CTX_HITS } from '../abi/layout';
 import { ROOT_P, ROOT_CTP_MASK, rootEntryOffset, rootReserved } from '../spec/root-entry';
-import { awSupported, CTX_ENTRY_BYTES, CTX_FPD, CTX_P, ctxAw, ctxDid, ctxReserved, ctxSsptr, ctxTt, TT_ALL, TT_PASSTHROUGH } from '../spec/context-entry';
+import { awSupported, CTX_ENTRY_BYTES, CTX_FPD, CTX_P, ctxAw, ctxDid, ctxReserved, ctxSsPtPtr, ctxTt, TT_DEVICE_TLB, TT_PASS_THROUGH } from '../spec/context-entry';
 import { FR_CTX_ACCESS, FR_CTX_INVALID, FR_CTX_NP, FR_CTX_RSVD, FR_ROOT_ACCESS, FR_ROOT_NP, FR_ROOT_RSVD } from '../spec/fault-reasons';
 import { dcNoteFpd, dcRestore, dcSetPt, dcSetSs, rootAddr } from './device';
 
@@ -38,15 +38,15 @@ export function lookupLegacy(sid: u32): u32 {
   }
   dcNoteFpd((lo & CTX_FPD) != 0);
   lastTt = ctxTt(lo);
-  if (lastTt == TT_PASSTHROUGH) dcSetPt(ctxDid(hi));
-  else dcSetSs(ctxDid(hi), ctxSsptr(lo), ctxAw(hi), false);
+  if (lastTt == TT_PASS_THROUGH) dcSetPt(ctxDid(hi));
+  else dcSetSs(ctxDid(hi), ctxSsPtPtr(lo), ctxAw(hi), false);
   return 0;
 }
 
 /** Whether sid's context entry in guest memory, read now (not through the
  *  context cache), is a valid pass-through entry (ctx/pt-space.ts). */
 export function legacyPassThrough(sid: u32): bool {
-  return fetchContext(sid) == 0 && ctxTt(fetchedLo) == TT_PASSTHROUGH;
+  return fetchContext(sid) == 0 && ctxTt(fetchedLo) == TT_PASS_THROUGH;
 }
 
 let fetchedLo: u64 = 0;
@@ -71,10 +71,10 @@ function fetchContext(sid: u32): u32 {
   if ((lo & CTX_P) == 0) return FR_CTX_NP;
   if (ctxReserved(lo, hi, haw)) return FR_CTX_RSVD;
   const tt = ctxTt(lo);
-  if (tt == TT_ALL && cfg(CFG_ECAP_DT) == 0) return FR_CTX_INVALID;
-  if (tt == TT_PASSTHROUGH && cfg(CFG_ECAP_PT) == 0) return FR_CTX_INVALID;
-  if (tt > TT_PASSTHROUGH) return FR_CTX_INVALID;
-  const awChecked = tt != TT_PASSTHROUGH || quirk(QUIRK_PT_CONTEXT_AW_CHECKED);
+  if (tt == TT_DEVICE_TLB && cfg(CFG_ECAP_DT) == 0) return FR_CTX_INVALID;
+  if (tt == TT_PASS_THROUGH && cfg(CFG_ECAP_PT) == 0) return FR_CTX_INVALID;
+  if (tt > TT_PASS_THROUGH) return FR_CTX_INVALID;
+  const awChecked = tt != TT_PASS_THROUGH || quirk(QUIRK_PT_CONTEXT_AW_CHECKED);
   if (awChecked && !awSupported(ctxAw(hi), cfg(CFG_SAGAW))) return FR_CTX_INVALID;
   fetchedLo = lo;
   fetchedHi = hi;

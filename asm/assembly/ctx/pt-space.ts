@@ -17,6 +17,7 @@ import { heapAlloc } from '../mem/heap';
 import { dcReset, rootTtm } from './device';
 import { legacyPassThrough } from './legacy';
 import { scalablePassThrough } from './scalable';
+import { TTM_LEGACY, TTM_SCALABLE } from '../spec/registers';
 
 const BITMAP_BYTES: u64 = 65536 / 8;
 let known: usize = 0;
@@ -63,7 +64,7 @@ export function ptsDumpFlags(sid: u32): u32 {
 
 /** Re-decide `sid` from guest memory (QEMU vtd_switch_address_space). */
 export function ptsRedecide(sid: u32): void {
-  const pt = rootTtm == 0 ? legacyPassThrough(sid) : rootTtm == 1 ? scalablePassThrough(sid) : false;
+  const pt = rootTtm == TTM_LEGACY ? legacyPassThrough(sid) : rootTtm == TTM_SCALABLE ? scalablePassThrough(sid) : false;
   setBit(identity, sid, pt);
   dcReset(false, PASID_NONE); // the decision used the per-request state
 }

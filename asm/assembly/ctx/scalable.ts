@@ -4,8 +4,8 @@
 // spec's fault reason (SRT/SCT/SPD/SPT conditions, VT-d §7.1.3 scalable-mode table).
 
 import {
-  ACC_EXEC, ACC_PASID, ACC_PRIV, ACC_TRANSLATION_REQ, CFG_ECAP_ERS, CFG_ECAP_FLTS, CFG_ECAP_NEST, CFG_ECAP_PT,
-  CFG_ECAP_SLTS, CFG_ECAP_SRS, CFG_FL5LP, CFG_HAW, CFG_PASID_BITS, CFG_SAGAW, QUIRK_FS_ALL_USER, QUIRK_FS_AS_SS, QUIRK_LEGACY_CODES_IN_SM,
+  ACC_EXEC, ACC_PASID, ACC_PRIV, ACC_TRANSLATION_REQ, CFG_ECAP_ERS, CFG_ECAP_FSTS, CFG_ECAP_NEST, CFG_ECAP_PT,
+  CFG_ECAP_SSTS, CFG_ECAP_SRS, CFG_FS5LP, CFG_HAW, CFG_PASID_BITS, CFG_SAGAW, QUIRK_FS_ALL_USER, QUIRK_FS_AS_SS, QUIRK_LEGACY_CODES_IN_SM,
   QUIRK_NO_PASID_CACHE, QUIRK_NO_PDIR_FPD, QUIRK_NO_PDTS_CHECK, QUIRK_PASID_FAULT_IGNORES_FPD, QUIRK_PASID_FAULTS_0X58, QUIRK_IOTLB_BY_SID, QUIRK_PASID_RSVD_UNCHECKED, QUIRK_PASID_TYPE_BEFORE_P, QUIRK_PT_STICKY, STAT_CTX_HITS, STAT_PASID_HITS,
   STAT_STRUCT_READS,
 } from '../abi/layout';
@@ -15,10 +15,10 @@ import { bump } from '../stats';
 import { ccHi, ccInsert, ccLo, ccLookup } from '../cache/context-cache';
 import { pcDirFpd, pcInsert, pcLookup, pcQ0, pcQ1, pcQ2 } from '../cache/pasid-cache';
 import { smRootCtp, smRootHalf, smRootPresent, smRootReserved, SM_ROOT_ENTRY_BYTES } from '../spec/sm-root-entry';
-import { SMCTX_DTE, SMCTX_FPD, SMCTX_P, SMCTX_PASIDE, SMCTX_PRE, smCtxOffset, smCtxPasidDir, smCtxPdts, smCtxReserved, smCtxRidPasid, smCtxRidPriv } from '../spec/sm-context-entry';
+import { SMCTX_DTE, SMCTX_FPD, SMCTX_P, SMCTX_PASIDE, SMCTX_PRE, smCtxOffset, smCtxPasidDirPtr, smCtxPdts, smCtxReserved, smCtxRidPasid, smCtxRidPriv } from '../spec/sm-context-entry';
 import {
-  PASID_ENTRY_BYTES, PDIR_FPD, PDIR_P, PDIR_RSVD, pdirIndex, pdirTable, PE_FPD, PE_P, peAw, peDid, peEre, peFsptr, peFspm,
-  pePgtt, peReserved, peSre, peSsee, peSsptr, peWpe, PGTT_FS, PGTT_NESTED, PGTT_PT, PGTT_SS, ptblIndex,
+  PASID_ENTRY_BYTES, PDIR_FPD, PDIR_P, PDIR_RSVD, pdirIndex, pdirSmPtblPtr, PE_FPD, PE_P, peAw, peDid, peEre, peFsPtPtr, peFspm,
+  pePgtt, peReserved, peSre, peSsee, peSsPtPtr, peWpe, PGTT_FIRST_STAGE, PGTT_NESTED, PGTT_PASS_THROUGH, PGTT_SECOND_STAGE, ptblIndex,
 } from '../spec/pasid-entry';
 import { awSupported } from '../spec/context-entry';
 import * as FR from '../spec/fault-reasons';
@@ -55,7 +55,7 @@ export function lookupScalableSaved(sid: u32, pasid: u32, access: u32): u32 {
  *  ctx/pt-space.ts). */
 export function scalablePassThrough(sid: u32): bool {
   if (fetchSmContext(sid) != 0) return false;
-  return fetchPasid(fetchedLo, smCtxRidPasid(fetchedHi), true) == 0 && pePgtt(fq0) == PGTT_PT;
+  return fetchPasid(fetchedLo, smCtxRidPasid(fetchedHi), true) == 0 && pePgtt(fq0) == PGTT_PASS_THROUGH;
 }
 
 /** Find the translation setup of (sid, request PASID); fill ctx/device.ts.
@@ -141,7 +141,7 @@ let fDirFpd: bool = false;
 // (QUIRK_NO_PASID_CACHE on a request: QEMU checks it at context fetch).
 function fetchPasid(ctxLo: u64, pasid: u32, checkP: bool): u32 {
   const haw = cfg(CFG_HAW);
-  const dOff = ramOffset(smCtxPasidDir(ctxLo) + (<u64>pdirIndex(pasid) << 3), 8);
+  const dOff = ramOffset(smCtxPasidDirPtr(ctxLo) + (<u64>pdirIndex(pasid) << 3), 8);
   bump(STAT_STRUCT_READS);
   if (dOff < 0) return pasidCode(FR.FR_PDIR_ACCESS);
   const dir = load<u64>(<usize>dOff);
@@ -149,7 +149,7 @@ function fetchPasid(ctxLo: u64, pasid: u32, checkP: bool): u32 {
   dcNoteFpd(fDirFpd);
   if ((dir & PDIR_P) == 0) return pasidCode(FR.FR_PDIR_NP);
   if (((dir & PDIR_RSVD) != 0 || (dir >> haw) != 0) && !quirk(QUIRK_PASID_RSVD_UNCHECKED)) return FR.FR_PDIR_RSVD;
-  const pOff = ramOffset(pdirTable(dir) + <u64>(ptblIndex(pasid) * PASID_ENTRY_BYTES), PASID_ENTRY_BYTES);
+  const pOff = ramOffset(pdirSmPtblPtr(dir) + <u64>(ptblIndex(pasid) * PASID_ENTRY_BYTES), PASID_ENTRY_BYTES);
   bump(STAT_STRUCT_READS);
   if (pOff < 0) return pasidCode(FR.FR_PTE_ACCESS);
   fq0 = load<u64>(<usize>pOff);
@@ -161,10 +161,10 @@ function fetchPasid(ctxLo: u64, pasid: u32, checkP: bool): u32 {
   if (quirk(QUIRK_PASID_TYPE_BEFORE_P) && !pgttValid(fq0, fq2)) return pasidCode(FR.FR_PASID_INVALID);
   if (checkP && (fq0 & PE_P) == 0) return pasidCode(FR.FR_PASID_NP);
   const pgtt = pePgtt(fq0);
-  const usesSs = pgtt == PGTT_SS || pgtt == PGTT_NESTED || (walkedAsSs(pgtt) && quirk(QUIRK_FS_AS_SS));
+  const usesSs = pgtt == PGTT_SECOND_STAGE || pgtt == PGTT_NESTED || (walkedAsSs(pgtt) && quirk(QUIRK_FS_AS_SS));
   const qHi = load<u64>(<usize>pOff, 24) | load<u64>(<usize>pOff, 32) | load<u64>(<usize>pOff, 40) |
     load<u64>(<usize>pOff, 48) | load<u64>(<usize>pOff, 56); // §9.6 bits 511:192, reserved
-  const rsvd = !quirk(QUIRK_PASID_RSVD_UNCHECKED) && peReserved(fq0, fq1, fq2, qHi, haw, usesSs, pgtt == PGTT_FS || pgtt == PGTT_NESTED);
+  const rsvd = !quirk(QUIRK_PASID_RSVD_UNCHECKED) && peReserved(fq0, fq1, fq2, qHi, haw, usesSs, pgtt == PGTT_FIRST_STAGE || pgtt == PGTT_NESTED);
   if (rsvd) return FR.FR_PASID_RSVD;
   if (!pgttValid(fq0, fq2)) return pasidCode(FR.FR_PASID_INVALID);
   if (fpdLate) dcNoteFpd((fq0 & PE_FPD) != 0);
@@ -180,21 +180,21 @@ function fetchPasid(ctxLo: u64, pasid: u32, checkP: bool): u32 {
 // §9.6 SPT.4: PGTT supported by ECAP, second-stage AW in SAGAW, FSPM supported.
 function pgttValid(q0: u64, q2: u64): bool {
   const pgtt = pePgtt(q0);
-  const fsOk = peFspm(q2) == 0 || (peFspm(q2) == 1 && cfg(CFG_FL5LP) != 0);
+  const fsOk = peFspm(q2) == 0 || (peFspm(q2) == 1 && cfg(CFG_FS5LP) != 0);
   const ssOk = awSupported(peAw(q0), cfg(CFG_SAGAW));
   if (walkedAsSs(pgtt)) return quirk(QUIRK_FS_AS_SS) && ssOk;
-  if (pgtt == PGTT_FS) return fsOk;
-  if (pgtt == PGTT_SS) return cfg(CFG_ECAP_SLTS) != 0 && ssOk;
+  if (pgtt == PGTT_FIRST_STAGE) return fsOk;
+  if (pgtt == PGTT_SECOND_STAGE) return cfg(CFG_ECAP_SSTS) != 0 && ssOk;
   if (pgtt == PGTT_NESTED) return fsOk && ssOk;
-  if (pgtt == PGTT_PT) return cfg(CFG_ECAP_PT) != 0;
+  if (pgtt == PGTT_PASS_THROUGH) return cfg(CFG_ECAP_PT) != 0;
   return false;
 }
 
-// A first-stage or nested PGTT on a unit without that capability (ECAP.FLTS /
+// A first-stage or nested PGTT on a unit without that capability (ECAP.FSTS /
 // ECAP.NEST): invalid (0x5B) by the spec, walked as second stage under
 // QUIRK_FS_AS_SS (QEMU 7.2 accepted PGTT 1, 2 and 3 and walked them all as SS).
 function walkedAsSs(pgtt: u32): bool {
-  if (pgtt == PGTT_FS) return cfg(CFG_ECAP_FLTS) == 0;
+  if (pgtt == PGTT_FIRST_STAGE) return cfg(CFG_ECAP_FSTS) == 0;
   if (pgtt == PGTT_NESTED) return cfg(CFG_ECAP_NEST) == 0;
   return false;
 }
@@ -203,17 +203,17 @@ function walkedAsSs(pgtt: u32): bool {
 function decodePasidEntry(q0: u64, q1: u64, q2: u64, priv: bool, exec: bool): u32 {
   const pgtt = pePgtt(q0);
   const did = peDid(q1);
-  if (pgtt == PGTT_PT) {
+  if (pgtt == PGTT_PASS_THROUGH) {
     dcSetPt(did);
     return 0;
   }
-  if (pgtt == PGTT_SS || walkedAsSs(pgtt)) {
-    dcSetSs(did, peSsptr(q0), peAw(q0), peSsee(q0));
+  if (pgtt == PGTT_SECOND_STAGE || walkedAsSs(pgtt)) {
+    dcSetSs(did, peSsPtPtr(q0), peAw(q0), peSsee(q0));
     return 0;
   }
   if (priv && (!peSre(q2) || cfg(CFG_ECAP_SRS) == 0)) return FR.FR_PASID_SRE;
   if (exec && (!peEre(q2) || cfg(CFG_ECAP_ERS) == 0)) return FR.FR_PASID_ERE;
-  if (pgtt == PGTT_NESTED) dcSetSs(did, peSsptr(q0), peAw(q0), peSsee(q0));
-  dcSetFs(pgtt == PGTT_NESTED ? XK_NESTED : XK_FS, did, peFsptr(q2), 3 + <i32>peFspm(q2), priv, peWpe(q2));
+  if (pgtt == PGTT_NESTED) dcSetSs(did, peSsPtPtr(q0), peAw(q0), peSsee(q0));
+  dcSetFs(pgtt == PGTT_NESTED ? XK_NESTED : XK_FS, did, peFsPtPtr(q2), 3 + <i32>peFspm(q2), priv, peWpe(q2));
   return 0;
 }

@@ -13,6 +13,7 @@ import { indexKey, iotlbDropAll, iotlbDropFsOfDomain, iotlbDropRange, MATCH_ANY_
 import { pscDropAll } from '../cache/psc';
 import { rootTtm } from '../ctx/device';
 import { ptsEvent } from '../ctx/pt-space';
+import { TTM_LEGACY, TTM_SCALABLE } from '../spec/registers';
 
 /** Every cache (SRTP, TE change, reset, configuration change); QEMU also
  *  decides every device's address space again then (QUIRK_PT_STICKY). */
@@ -39,7 +40,7 @@ export function invContextGlobal(): void {
 export function invContextDomain(did: u32): void {
   bump(STAT_INVALIDATIONS);
   ptsEvent(0, 0); // QEMU does every domain-selective context invalidation as global
-  if (rootTtm == 1) { ccDropAll(); pcDropAll(); return; }
+  if (rootTtm == TTM_SCALABLE) { ccDropAll(); pcDropAll(); return; }
   bumpDid(SPACE_CTX, did);
 }
 
@@ -51,7 +52,7 @@ export function invContextDevice(did: u32, sid: u32, fm: u32): void {
   for (let v: u32 = 0; v < 8; v++) {
     if ((v & ~mask) == 0) ccDropSid(((sid & 0xffff) & ~mask) | v);
   }
-  if (rootTtm == 1) pcDropAll();
+  if (rootTtm == TTM_SCALABLE) pcDropAll();
   ptsEvent(sid, ~mask & 0xffff);
 }
 
@@ -88,7 +89,7 @@ export function invIotlbPage(did: u32, addr: u64, am: u32, ih: u32): void {
   pageRange(addr, am);
   // Legacy mode: every entry of the domain carries PASID_NONE, so the sets
   // of the range are known; in scalable mode (every PASID) the table is scanned.
-  const key = rootTtm == 0 && !quirk(QUIRK_IOTLB_BEFORE_CONTEXT) ? indexKey(did, PASID_NONE) : NO_KEY;
+  const key = rootTtm == TTM_LEGACY && !quirk(QUIRK_IOTLB_BEFORE_CONTEXT) ? indexKey(did, PASID_NONE) : NO_KEY;
   iotlbDropRange(did, MATCH_ANY_PASID, false, rangeStart, rangeLast, quirk(QUIRK_PSI_ALIAS), am, key);
   if (quirk(QUIRK_PSI_ALL_FS)) iotlbDropFsOfDomain(did);
   if (ih == 0) bumpDid(SPACE_PSC, did);

@@ -66,8 +66,8 @@ export let envSsBits: u32 = 0;
 export let envSsCodes: u32 = 0;
 /** Second stage: execute permission controlled (SSEE). */
 export let envSsee: bool = false;
-/** Second stage: CAP.SLLPS. */
-export let envSllps: u32 = 0;
+/** Second stage: CAP.SSLPS. */
+export let envSslps: u32 = 0;
 /** Second stage: SNP policy (SNP_* of spec/ss-pte.ts). */
 export let envSnp: u32 = 0;
 /** First stage: top table address. */
@@ -88,9 +88,9 @@ export function envSetCommon(did: u32, pasid: u32, haw: u32): void {
   envDid = did; envPasid = pasid; envHaw = haw;
 }
 /** Set the second-stage part of the walk environment. */
-export function envSetSs(root: u64, aw: u32, codes: u32, ssee: bool, sllps: u32, snp: u32): void {
+export function envSetSs(root: u64, aw: u32, codes: u32, ssee: bool, sslps: u32, snp: u32): void {
   envSsRoot = root; envSsTop = awLevels(aw) - 1; envSsBits = awBits(aw);
-  envSsCodes = codes; envSsee = ssee; envSllps = sllps; envSnp = snp;
+  envSsCodes = codes; envSsee = ssee; envSslps = sslps; envSnp = snp;
 }
 /** Set the first-stage part of the walk environment. */
 export function envSetFs(root: u64, top: i32, fs1gp: bool, nested: bool, user: bool, wpe: bool): void {
@@ -157,7 +157,7 @@ export function ssWalk(iova: u64, access: u32): u32 {
     }
     // A present entry's reserved bits before its permissions (§7.1.3), or after them (quirk).
     if (!permFirst) {
-      if (ssReserved(pte, level, envHaw, envSllps, envSnp)) return faultCode(codes, K_RSVD);
+      if (ssReserved(pte, level, envHaw, envSslps, envSnp)) return faultCode(codes, K_RSVD);
     }
     if (!tr) {
       // (Nested ifs rather than && chains: V8 branches instead of
@@ -170,7 +170,7 @@ export function ssWalk(iova: u64, access: u32): u32 {
       }
     }
     if (permFirst) {
-      if (ssReserved(pte, level, envHaw, envSllps, envSnp)) return faultCode(codes, K_RSVD);
+      if (ssReserved(pte, level, envHaw, envSslps, envSnp)) return faultCode(codes, K_RSVD);
     }
     perms &= entryPerms;
     if (ssIsLeaf(pte, level)) {

@@ -15,16 +15,16 @@ export const CTX_HI_RSVD: u64 = 0xffff_ffff_ff00_0080;
 /** TT 00: untranslated requests through the second-stage tables. */
 export const TT_UNTRANSLATED: u32 = 0;
 /** TT 01: as 00, plus translation requests (needs ECAP.DT). */
-export const TT_ALL: u32 = 1;
+export const TT_DEVICE_TLB: u32 = 1;
 /** TT 10: pass-through for untranslated requests (needs ECAP.PT). */
-export const TT_PASSTHROUGH: u32 = 2;
+export const TT_PASS_THROUGH: u32 = 2;
 
 /** qw0 bits 3:2: translation type. */
 // @ts-ignore: decorator
 @inline export function ctxTt(lo: u64): u32 { return <u32>(lo >> 2) & 3; }
-/** qw0 bits 63:12: second-stage table pointer. */
+/** qw0 bits 63:12: second-stage table pointer (SSPTPTR). */
 // @ts-ignore: decorator
-@inline export function ctxSsptr(lo: u64): u64 { return lo & 0xffff_ffff_ffff_f000; }
+@inline export function ctxSsPtPtr(lo: u64): u64 { return lo & 0xffff_ffff_ffff_f000; }
 /** qw1 bits 2:0: address width. */
 // @ts-ignore: decorator
 @inline export function ctxAw(hi: u64): u32 { return <u32>hi & 7; }

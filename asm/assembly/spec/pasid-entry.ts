@@ -2,23 +2,23 @@
 // table entry (512 bits, 64 per 4 KiB table, index PASID[5:0]).
 // Constants and field accessors only.
 
-/** PASID directory entry bit 0: present. */
+/** PASID directory entry qw0 bit 0: present. */
 export const PDIR_P: u64 = 1;
-/** PASID directory entry bit 1: fault processing disable. */
+/** PASID directory entry qw0 bit 1: fault processing disable. */
 export const PDIR_FPD: u64 = 2;
-/** PASID directory entry bits 11:2: reserved. */
+/** PASID directory entry qw0 bits 11:2: reserved. */
 export const PDIR_RSVD: u64 = 0xffc;
 /** Size of a PASID table entry in bytes. */
 export const PASID_ENTRY_BYTES: u32 = 64;
 
-/** PGTT 001: first-stage only. */
-export const PGTT_FS: u32 = 1;
+/** PGTT 001: first-stage only (§9.6). */
+export const PGTT_FIRST_STAGE: u32 = 1;
 /** PGTT 010: second-stage only. */
-export const PGTT_SS: u32 = 2;
+export const PGTT_SECOND_STAGE: u32 = 2;
 /** PGTT 011: nested (first stage over second stage). */
 export const PGTT_NESTED: u32 = 3;
 /** PGTT 100: pass-through. */
-export const PGTT_PT: u32 = 4;
+export const PGTT_PASS_THROUGH: u32 = 4;
 
 /** qw0 bit 0: present. */
 export const PE_P: u64 = 1;
@@ -37,9 +37,9 @@ export const PE_Q2_RSVD: u64 = 0xf00;
 /** PASID table entry index: PASID[5:0]. */
 // @ts-ignore: decorator
 @inline export function ptblIndex(pasid: u32): u32 { return pasid & 63; }
-/** PASID directory entry bits 63:12: PASID table pointer. */
+/** qw0 bits 63:12: PASID table pointer (SMPTBLPTR). */
 // @ts-ignore: decorator
-@inline export function pdirTable(e: u64): u64 { return e & 0xffff_ffff_ffff_f000; }
+@inline export function pdirSmPtblPtr(e: u64): u64 { return e & 0xffff_ffff_ffff_f000; }
 /** qw0 bits 4:2: second-stage address width. */
 // @ts-ignore: decorator
 @inline export function peAw(q0: u64): u32 { return <u32>(q0 >> 2) & 7; }
@@ -49,9 +49,9 @@ export const PE_Q2_RSVD: u64 = 0xf00;
 /** qw0 bits 8:6: PASID granular translation type. */
 // @ts-ignore: decorator
 @inline export function pePgtt(q0: u64): u32 { return <u32>(q0 >> 6) & 7; }
-/** qw0 bits 63:12: second-stage table pointer. */
+/** qw0 bits 63:12: second-stage table pointer (SSPTPTR). */
 // @ts-ignore: decorator
-@inline export function peSsptr(q0: u64): u64 { return q0 & 0xffff_ffff_ffff_f000; }
+@inline export function peSsPtPtr(q0: u64): u64 { return q0 & 0xffff_ffff_ffff_f000; }
 /** qw1 bits 15:0: domain id. */
 // @ts-ignore: decorator
 @inline export function peDid(q1: u64): u32 { return <u32>q1 & 0xffff; }
@@ -67,9 +67,9 @@ export const PE_Q2_RSVD: u64 = 0xf00;
 /** qw2 bit 4: write protect enable. */
 // @ts-ignore: decorator
 @inline export function peWpe(q2: u64): bool { return (q2 & 16) != 0; }
-/** qw2 bits 63:12: first-stage table pointer. */
+/** qw2 bits 63:12: first-stage table pointer (FSPTPTR). */
 // @ts-ignore: decorator
-@inline export function peFsptr(q2: u64): u64 { return q2 & 0xffff_ffff_ffff_f000; }
+@inline export function peFsPtPtr(q2: u64): u64 { return q2 & 0xffff_ffff_ffff_f000; }
 /** Reserved bits in a present PASID table entry: the fixed fields of
  *  qw0-qw2 and all of qw3-qw7 (bits 511:192, passed OR-ed together as
  *  `qHi`; fuzz finding sm-pasid-entry-reserved-ignored). A table pointer's

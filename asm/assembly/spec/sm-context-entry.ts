@@ -21,9 +21,9 @@ export const SMCTX_HI_RSVD: u64 = 0xffff_ffff_ffe0_0000;
 /** qw0 bits 11:9: PASID directory size, 2^(PDTS+7) entries. */
 // @ts-ignore: decorator
 @inline export function smCtxPdts(lo: u64): u32 { return <u32>(lo >> 9) & 7; }
-/** qw0 bits 63:12: PASID directory pointer. */
+/** qw0 bits 63:12: PASID directory pointer (PASIDDIRPTR). */
 // @ts-ignore: decorator
-@inline export function smCtxPasidDir(lo: u64): u64 { return lo & 0xffff_ffff_ffff_f000; }
+@inline export function smCtxPasidDirPtr(lo: u64): u64 { return lo & 0xffff_ffff_ffff_f000; }
 /** qw1 bits 19:0: RID_PASID. */
 // @ts-ignore: decorator
 @inline export function smCtxRidPasid(hi: u64): u32 { return <u32>hi & 0xfffff; }

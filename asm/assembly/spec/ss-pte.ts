@@ -12,8 +12,8 @@ export const SS_X: u64 = 4;
 export const SS_PS: u64 = 0x80;
 /** Bit 11: SNP (reserved unless ECAP.SC). */
 export const SS_SNP: u64 = 0x800;
-/** Bit 62: reserved (QEMU's TM). */
-export const SS_BIT62: u64 = 1 << 62;
+/** Bit 62: TM (transient mapping in older revisions; reserved here, as in QEMU). */
+export const SS_TM: u64 = 1 << 62;
 /** Bits 51:12: address. */
 export const SS_ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
@@ -42,13 +42,13 @@ export const SNP_IGNORED: u32 = 2;
 
 /** Reserved bits of a present second-stage entry at `level`: address bits
  *  at or above haw, bit 62, SNP per `snpPolicy`, PS in a PML4E/PML5E (the
- *  top-level entry of 4/5-level tables) or at a size CAP.SLLPS does not
+ *  top-level entry of 4/5-level tables) or at a size CAP.SSLPS does not
  *  allow, address bits below a superpage's size. */
 // @ts-ignore: decorator
-@inline export function ssReserved(pte: u64, level: i32, haw: u32, sllps: u32, snpPolicy: u32): bool {
+@inline export function ssReserved(pte: u64, level: i32, haw: u32, sslps: u32, snpPolicy: u32): bool {
   // (Nested ifs rather than && / || chains: V8 branches instead of
   // materialising partial results; this runs once per entry read.)
-  if ((pte & SS_BIT62) != 0) return true;
+  if ((pte & SS_TM) != 0) return true;
   if (haw < 52) {
     if (((pte & SS_ADDR_MASK) >> haw) != 0) return true;
   }
@@ -60,7 +60,7 @@ export const SNP_IGNORED: u32 = 2;
   if (level == 0) return false;
   if ((pte & SS_PS) == 0) return false;
   if (level > 2) return true;
-  if (((sllps >> <u32>(level - 1)) & 1) == 0) return true;
+  if (((sslps >> <u32>(level - 1)) & 1) == 0) return true;
   const lowMask: u64 = ((<u64>1 << (9 * <u64>level)) - 1) << 12;
   return (pte & lowMask) != 0;
 }

@@ -12,13 +12,13 @@ export interface RefCaps {
   mgaw: number;
   /** Host address width in bits: output-address bits at or above it are reserved. */
   haw: number;
-  /** CAP.SLLPS: bit 0 = 2 MiB, bit 1 = 1 GiB second-stage superpages. */
-  sllps: number;
+  /** CAP.SSLPS: bit 0 = 2 MiB, bit 1 = 1 GiB second-stage superpages. */
+  sslps: number;
   /** CAP.FS1GP: first-stage 1 GiB pages. */
   fs1gp: boolean;
-  /** CAP.FL5LP: first-stage 5-level paging. */
+  /** CAP.FS5LP: first-stage 5-level paging. */
   fl5lp: boolean;
-  /** ECAP.PT / SC / NEST / SRS / ERS / DT / PASID / SMTS / FLTS / SLTS / PRS. */
+  /** ECAP.PT / SC / NEST / SRS / ERS / DT / PASID / SMTS / FSTS / SSTS / PRS. */
   pt: boolean;
   sc: boolean;
   nest: boolean;
@@ -27,8 +27,8 @@ export interface RefCaps {
   dt: boolean;
   pasid: boolean;
   smts: boolean;
-  flts: boolean;
-  slts: boolean;
+  fsts: boolean;
+  ssts: boolean;
   prs: boolean;
   /** Supported PASID width (ECAP.PSS + 1). */
   pasidBits: number;
@@ -52,7 +52,7 @@ export function defaultCaps(overrides: Partial<RefCaps> = {}): RefCaps {
     sagaw: 0b1110,
     mgaw: 57,
     haw: 46,
-    sllps: 0b11,
+    sslps: 0b11,
     fs1gp: true,
     fl5lp: true,
     pt: true,
@@ -63,8 +63,8 @@ export function defaultCaps(overrides: Partial<RefCaps> = {}): RefCaps {
     dt: true,
     pasid: true,
     smts: true,
-    flts: true,
-    slts: true,
+    fsts: true,
+    ssts: true,
     prs: true,
     pasidBits: 20,
     quirks: 0,

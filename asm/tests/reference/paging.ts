@@ -85,7 +85,7 @@ export function ssReservedMask(caps: RefCaps, level: number, isLeaf: boolean, sn
 
 /** True when a SS entry at `level` may be a superpage leaf (PS=1 allowed). */
 function ssLeafAllowed(caps: RefCaps, level: number): boolean {
-  return (level === 1 && (caps.sllps & 1) !== 0) || (level === 2 && (caps.sllps & 2) !== 0);
+  return (level === 1 && (caps.sslps & 1) !== 0) || (level === 2 && (caps.sslps & 2) !== 0);
 }
 
 /** PERM bits of one second-stage entry (SSEE=0: execute granted). */

@@ -93,7 +93,7 @@ function pasidEntryReserved(caps: RefCaps, pgtt: number): bigint[] {
 
 /** §9.6 PGTT / AW / FSPM validity against the capabilities (SPT.4.x). */
 function pasidEntryValid(caps: RefCaps, pgtt: number, aw: number, fspm: number): boolean {
-  const supported = [false, caps.flts, caps.slts, caps.nest && caps.flts && caps.slts, caps.pt, false, false, false][pgtt];
+  const supported = [false, caps.fsts, caps.ssts, caps.nest && caps.fsts && caps.ssts, caps.pt, false, false, false][pgtt];
   if (!supported) return false;
   if ((pgtt === 2 || pgtt === 3) && !sagawSupports(caps, aw)) return false;
   if ((pgtt === 1 || pgtt === 3) && !(fspm === 0 || (fspm === 1 && caps.fl5lp))) return false;

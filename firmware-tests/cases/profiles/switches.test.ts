@@ -496,7 +496,7 @@ describe('switches the default profile cannot show (it lacks the capability): qe
     expect(r).toEqual({ 'qemu-10.0': 0, 'qemu-10.0 -noCfi': 1 });
   });
 
-  it('FS_AS_SS: QEMU 7.2 walks a PGTT=1 entry as second stage on a unit without FLTS; the spec refuses it (0x5B, reported as 7.2\'s 0x58)', async () => {
+  it('FS_AS_SS: QEMU 7.2 walks a PGTT=1 entry as second stage on a unit without FSTS; the spec refuses it (0x5B, reported as 7.2\'s 0x58)', async () => {
     const r = await onEach(['qemu-7.2', 'qemu-7.2 -FS_AS_SS', 'qemu-10.0'], SM_OPTS, (tb) => {
       const g = tb.guest('scalable');
       const dev = attachSm(g, { did: 3, pgtt: PGTT.FIRST_STAGE });

@@ -18,7 +18,7 @@ const flag = (v: bigint, mask: bigint): number => Number((v & mask) !== 0n);
 function capFields(cap: bigint): Record<string, string | number> {
   return {
     'ND (domains)': 2 ** (4 + 2 * Number(cap & 7n)), CM: flag(cap, CAP.CM), SAGAW: `0b${CAP.sagaw(cap).toString(2)}`,
-    MGAW: CAP.mgaw(cap), FRO: hex(CAP.fro(cap) * 16), SLLPS: `0b${CAP.sllps(cap).toString(2)}`,
+    MGAW: CAP.mgaw(cap), FRO: hex(CAP.fro(cap) * 16), SSLPS: `0b${CAP.sslps(cap).toString(2)}`,
     'NFR+1 (fault records)': CAP.nfr(cap) + 1, MAMV: CAP.mamv(cap), DRD: flag(cap, CAP.DRD), DWD: flag(cap, CAP.DWD),
     FS1GP: flag(cap, CAP.FS1GP), FS5LP: flag(cap, CAP.FS5LP), ESRTPS: flag(cap, CAP.ESRTPS),
   };
@@ -27,8 +27,8 @@ function capFields(cap: bigint): Record<string, string | number> {
 const ECAP_FLAGS: [string, bigint][] = [
   ['C', ECAP.C], ['QI', ECAP.QI], ['DT', ECAP.DT], ['IR', ECAP.IR], ['EIM', ECAP.EIM], ['PT', ECAP.PT],
   ['SC', ECAP.SC], ['NEST', ECAP.NEST], ['PRS', ECAP.PRS], ['ERS', ECAP.ERS], ['SRS', ECAP.SRS],
-  ['PASID', ECAP.PASID], ['PDS', ECAP.PDS], ['SMTS', ECAP.SMTS], ['SLTS', ECAP.SLTS],
-  ['FLTS', ECAP.FLTS], ['SMPWCS', ECAP.SMPWCS], ['RPS', ECAP.RPS], ['VCS', ECAP.VCS],
+  ['PASID', ECAP.PASID], ['PDS', ECAP.PDS], ['SMTS', ECAP.SMTS], ['SSTS', ECAP.SSTS],
+  ['FSTS', ECAP.FSTS], ['SMPWCS', ECAP.SMPWCS], ['RPS', ECAP.RPS], ['VCS', ECAP.VCS],
 ];
 
 /** Everything `info` shows, as plain data (`--json` prints it as is). */

@@ -67,12 +67,12 @@ export const CFG_SAGAW = 0;
 export const CFG_MGAW = 1;
 /** Host address width in bits: output-address bits at or above it are reserved. */
 export const CFG_HAW = 2;
-/** CAP.SLLPS: bit 0 = 2 MiB, bit 1 = 1 GiB second-stage pages. */
-export const CFG_SLLPS = 3;
+/** CAP.SSLPS: bit 0 = 2 MiB, bit 1 = 1 GiB second-stage pages. */
+export const CFG_SSLPS = 3;
 /** CAP.FS1GP: first-stage 1 GiB pages. */
 export const CFG_FS1GP = 4;
-/** CAP.FL5LP: first-stage 5-level paging. */
-export const CFG_FL5LP = 5;
+/** CAP.FS5LP: first-stage 5-level paging. */
+export const CFG_FS5LP = 5;
 /** ECAP.PT: pass-through. */
 export const CFG_ECAP_PT = 6;
 /** ECAP.SC: snoop control (SS-PTE SNP allowed). */
@@ -89,10 +89,10 @@ export const CFG_ECAP_DT = 11;
 export const CFG_ECAP_PASID = 12;
 /** ECAP.SMTS: scalable-mode translation. */
 export const CFG_ECAP_SMTS = 13;
-/** ECAP.FLTS: first-stage translation. */
-export const CFG_ECAP_FLTS = 14;
-/** ECAP.SLTS: second-stage translation in scalable mode. */
-export const CFG_ECAP_SLTS = 15;
+/** ECAP.FSTS: first-stage translation. */
+export const CFG_ECAP_FSTS = 14;
+/** ECAP.SSTS: second-stage translation in scalable mode. */
+export const CFG_ECAP_SSTS = 15;
 /** ECAP.PRS: page requests. */
 export const CFG_ECAP_PRS = 16;
 /** Supported PASID width (ECAP.PSS + 1). */
@@ -162,7 +162,7 @@ export const QUIRK_RSVD_CTX_UNQUALIFIED = 0x400;
  *  Spec: non-leaf entries may be cached until an invalidation with IH=0. */
 export const QUIRK_NO_PSC = 0x800;
 /** QEMU 7.2: a PASID entry with PGTT=1 (first stage) on a unit without
- *  first-stage support (ECAP.FLTS=0) is walked as second stage. Spec (and
+ *  first-stage support (ECAP.FSTS=0) is walked as second stage. Spec (and
  *  QEMU 10.0): PGTT not supported by ECAP -> 0x5B. */
 export const QUIRK_FS_AS_SS = 0x1000;
 /** QEMU 10.0: a page-selective IOTLB invalidation (type 2 / IOTLB register)

@@ -52,7 +52,7 @@ export interface PhysicalIommu {
   readonly pages: HostPages;
   /** Second-stage levels domains are built with (from CAP.SAGAW). */
   readonly ssLevels: 3 | 4 | 5;
-  /** Largest second-stage leaf the unit supports (from CAP.SLLPS). */
+  /** Largest second-stage leaf the unit supports (from CAP.SSLPS). */
   readonly maxLeafLg2: 12 | 21 | 30;
   /** Points (sid, pasid) at a domain, replacing any earlier one atomically; may throw ENOMEM. */
   install(sid: number, pasid: number, program: DomainProgram): void;

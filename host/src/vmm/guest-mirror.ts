@@ -97,7 +97,7 @@ export class GuestMirror implements ModeHandler {
     this.shadows = new ShadowDomains({
       ctx: vm.ctx, ram: vm.host.guestRam, hpaOf: (gpa) => vm.host.hpaOf(gpa), log: (m) => vm.log(m),
       space: groupPath && ((did) => groupPath.space(did)),
-      limits: { haw: hostAddressWidth(p), sllps: CAP.sllps(p.cap), snoopControl: (p.ecap & ECAP.SC) !== 0n },
+      limits: { haw: hostAddressWidth(p), sslps: CAP.sslps(p.cap), snoopControl: (p.ecap & ECAP.SC) !== 0n },
     });
     this.budget = new AccessBudget(() => vm.machine.vtd.accesses, vm.config.workBudget);
   }

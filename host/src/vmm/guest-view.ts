@@ -85,13 +85,13 @@ function scalableWant(g: GuestUnitView, sid: number, pasid: number | undefined):
 /** PGTT -> what the VMM does with the entry (§9.6), by what ECAP offers. */
 const PGTT_WANTS: Partial<Record<number, (p: Profile, pe: PasidEntry) => Want>> = {
   [PGTT.FIRST_STAGE]: (p, pe) => {
-    if ((p.ecap & ECAP.FLTS) === 0n) return refused(FR_PASID_INVALID, 'PGTT 1 (first stage) is not offered (ECAP.FLTS = 0)');
+    if ((p.ecap & ECAP.FSTS) === 0n) return refused(FR_PASID_INVALID, 'PGTT 1 (first stage) is not offered (ECAP.FSTS = 0)');
     const five = Number(pe.FSPM) === 1;
     if (Number(pe.FSPM) > 1 || (five && (p.cap & CAP.FS5LP) === 0n)) return refused(FR_PASID_INVALID, `FSPM ${pe.FSPM} is not supported`);
     return { kind: 'nested', did: Number(pe.DID), fsptptr: pe.FSPTPTR, fsLevels: five ? 5 : 4, sre: pe.SRE, wpe: pe.WPE };
   },
   [PGTT.SECOND_STAGE]: (p, pe) => {
-    if ((p.ecap & ECAP.SLTS) === 0n) return refused(FR_PASID_INVALID, 'PGTT 2 (second stage) is not offered (ECAP.SLTS = 0)');
+    if ((p.ecap & ECAP.SSTS) === 0n) return refused(FR_PASID_INVALID, 'PGTT 2 (second stage) is not offered (ECAP.SSTS = 0)');
     if (!awSupported(p, pe.AW)) return refused(FR_PASID_INVALID, `AW ${pe.AW} is not in CAP.SAGAW`);
     return { kind: 'shadow', did: Number(pe.DID), root: Number(pe.SSPTPTR >> 12n), levels: levelsOfAw(pe.AW), scalable: true };
   },

@@ -1,7 +1,7 @@
 /**
  * Shadow mode: for a host without nesting. The guest's unit advertises
  * caching mode (CAP.CM = 1, §6.1), second-stage and pass-through translation
- * only (ECAP.FLTS = ECAP.NEST = 0), so the guest invalidates after every
+ * only (ECAP.FSTS = ECAP.NEST = 0), so the guest invalidates after every
  * change of its tables and every translation it can ask for is one the VMM
  * can build on a host second stage: legacy context entries (§9.3) and
  * scalable-mode PASID entries with PGTT 2 are shadowed (shadow-domains.ts),

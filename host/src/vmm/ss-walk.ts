@@ -14,7 +14,7 @@
  * Entries are checked as the unit checks them (§9.8): R = W = 0 is not
  * present; a leaf's rights are those of every entry on its path; reserved
  * bits (bit 62, address bits at or above the host address width, SNP
- * outside a leaf, PS above the 1 GiB level or at a size CAP.SLLPS does not
+ * outside a leaf, PS above the 1 GiB level or at a size CAP.SSLPS does not
  * allow, a superpage's low address bits) make the entry and what lies below
  * it unusable, so nothing unverified is ever mapped.
  */
@@ -37,8 +37,8 @@ export interface SsRun {
 export interface SsLimits {
   /** Host address width in bits (address bits at or above it are reserved). */
   readonly haw: number;
-  /** CAP.SLLPS: bit 0 2 MiB, bit 1 1 GiB leaves allowed. */
-  readonly sllps: number;
+  /** CAP.SSLPS: bit 0 2 MiB, bit 1 1 GiB leaves allowed. */
+  readonly sslps: number;
   /** ECAP.SC: SNP (bit 11) is allowed in leaves. */
   readonly snoopControl: boolean;
 }
@@ -62,7 +62,7 @@ function ssReserved(lo: number, hi: number, level: number, limits: SsLimits): bo
   const leaf = level === 0 || ((lo & PS) !== 0 && level <= 2);
   if (lo & SNP && (!leaf || !limits.snoopControl)) return true;
   if (level === 0 || (lo & PS) === 0) return false;
-  if (level > 2 || ((limits.sllps >> (level - 1)) & 1) === 0) return true;
+  if (level > 2 || ((limits.sslps >> (level - 1)) & 1) === 0) return true;
   return addrPage(lo, hi) % span(level) !== 0;
 }
 

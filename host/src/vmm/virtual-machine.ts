@@ -46,7 +46,7 @@ import { VcmdPasidAllocator } from './vcmd-pasids.js';
 export type VmMode = 'shadow' | 'nested';
 
 /** ECAP translation types the guest's unit does not offer, per mode (what the VMM cannot serve, §11.4.3). */
-const WITHHELD: Record<VmMode, bigint> = { shadow: ECAP.FLTS | ECAP.NEST, nested: ECAP.NEST };
+const WITHHELD: Record<VmMode, bigint> = { shadow: ECAP.FSTS | ECAP.NEST, nested: ECAP.NEST };
 
 /** A device of the VM: the physical device `hostSid` shown to the guest at `bdf`. */
 export interface VmDeviceConfig {

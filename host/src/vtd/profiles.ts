@@ -169,12 +169,12 @@ function sagawFor(awBits: number): number {
 
 /** Builds CAP from its fields (§11.4.2). */
 function capValue(f: {
-  nd: number; cm: boolean; sagaw: number; mgaw: number; fro: number; sllps: number;
+  nd: number; cm: boolean; sagaw: number; mgaw: number; fro: number; sslps: number;
   nfr: number; mamv: number; extra: bigint;
 }): bigint {
   return BigInt(f.nd) | (f.cm ? CAP.CM : 0n) | (BigInt(f.sagaw) << CAP.SAGAW_SHIFT)
     | (BigInt(f.mgaw - 1) << CAP.MGAW_SHIFT) | (BigInt(f.fro) << CAP.FRO_SHIFT)
-    | (BigInt(f.sllps) << CAP.SLLPS_SHIFT) | CAP.PSI | (BigInt(f.nfr) << CAP.NFR_SHIFT)
+    | (BigInt(f.sslps) << CAP.SSLPS_SHIFT) | CAP.PSI | (BigInt(f.nfr) << CAP.NFR_SHIFT)
     | (BigInt(f.mamv) << CAP.MAMV_SHIFT) | f.extra;
 }
 
@@ -182,7 +182,7 @@ function capValue(f: {
 function qemuCapEcap(o: IommuOptions): { cap: bigint; ecap: bigint } {
   const cap = capValue({
     nd: 6, cm: o.cachingMode, sagaw: o.dmaTranslation ? sagawFor(o.awBits) : 0, mgaw: o.awBits, fro: 0x22,
-    sllps: 0b11, nfr: 0, mamv: 18,
+    sslps: 0b11, nfr: 0, mamv: 18,
     extra: (o.dmaDrain ? CAP.DWD | CAP.DRD : 0n) | (o.firstStage && o.firstStage1GiB ? CAP.FS1GP : 0n),
   });
   let ecap = ECAP.QI | (0xfn << ECAP.IRO_SHIFT);
@@ -190,8 +190,8 @@ function qemuCapEcap(o: IommuOptions): { cap: bigint; ecap: bigint } {
   if (o.deviceIotlb) ecap |= ECAP.DT;
   if (o.passThrough) ecap |= ECAP.PT;
   if (o.snoopControl) ecap |= ECAP.SC;
-  if (o.firstStage) ecap |= ECAP.SMTS | ECAP.FLTS;
-  else if (o.scalableMode) ecap |= ECAP.SMTS | ECAP.SRS | ECAP.SLTS;
+  if (o.firstStage) ecap |= ECAP.SMTS | ECAP.FSTS;
+  else if (o.scalableMode) ecap |= ECAP.SMTS | ECAP.SRS | ECAP.SSTS;
   if (o.pasid) ecap |= ECAP.PASID;
   return { cap, ecap };
 }
@@ -239,7 +239,7 @@ export const MAX_FRCD_COUNT = 14;
  * a caller change, with the reason; `pasid` follows `scalableMode`.
  */
 const DEFAULT_FIXED: readonly [keyof IommuOptions, (o: IommuOptions) => boolean, string][] = [
-  ['firstStage', () => false, 'presents first- and second-stage translation together (ECAP.FLTS and SLTS); first stage only (QEMU\'s x-flts) is profile qemu-10.0'],
+  ['firstStage', () => false, 'presents first- and second-stage translation together (ECAP.FSTS and SSTS); first stage only (QEMU\'s x-flts) is profile qemu-10.0'],
   ['interruptRemapping', () => true, 'always presents interrupt remapping (ECAP.IR)'],
   ['extendedInterruptMode', () => true, 'always presents x2APIC mode (ECAP.EIM)'],
   ['deviceIotlb', () => true, 'always presents device-TLBs (ECAP.DT)'],
@@ -258,7 +258,7 @@ function defaultProfile(o: IommuOptions, given: Partial<IommuOptions>): Profile 
     }
   }
   const cap = capValue({
-    nd: 6, cm: o.cachingMode, sagaw: sagawFor(o.awBits), mgaw: o.awBits, fro: 0x22, sllps: 0b11,
+    nd: 6, cm: o.cachingMode, sagaw: sagawFor(o.awBits), mgaw: o.awBits, fro: 0x22, sslps: 0b11,
     nfr: o.faultRecords - 1, mamv: 18,
     extra: CAP.DWD | CAP.DRD | CAP.FS1GP | (o.awBits === 57 ? CAP.FS5LP : 0n) | CAP.ESIRTPS | CAP.ESRTPS,
   });
@@ -267,7 +267,7 @@ function defaultProfile(o: IommuOptions, given: Partial<IommuOptions>): Profile 
     | (0xfn << ECAP.MHMV_SHIFT) | (o.virtualCommands ? ECAP.VCS : 0n);
   if (o.scalableMode) {
     ecap |= ECAP.NEST | ECAP.PRS | ECAP.ERS | ECAP.SRS | (19n << ECAP.PSS_SHIFT) | ECAP.PASID
-      | ECAP.PDS | ECAP.SMTS | ECAP.SLTS | ECAP.FLTS | ECAP.SMPWCS | ECAP.RPS;
+      | ECAP.PDS | ECAP.SMTS | ECAP.SSTS | ECAP.FSTS | ECAP.SMPWCS | ECAP.RPS;
   }
   return {
     name: 'default', options: { ...o, pasid: o.scalableMode }, ver: 0x10, cap, ecap, blockSize: 0x1000, frcdOffset: 0x220,

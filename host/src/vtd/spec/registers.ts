@@ -104,7 +104,7 @@ export const ICS_IWC = 1;
 /** CAP fields (§11.4.2). */
 export const CAP = {
   ND_SHIFT: 0n, AFL: 1n << 3n, RWBF: 1n << 4n, PLMR: 1n << 5n, PHMR: 1n << 6n, CM: 1n << 7n,
-  SAGAW_SHIFT: 8n, MGAW_SHIFT: 16n, ZLR: 1n << 22n, FRO_SHIFT: 24n, SLLPS_SHIFT: 34n,
+  SAGAW_SHIFT: 8n, MGAW_SHIFT: 16n, ZLR: 1n << 22n, FRO_SHIFT: 24n, SSLPS_SHIFT: 34n,
   PSI: 1n << 39n, NFR_SHIFT: 40n, MAMV_SHIFT: 48n, DWD: 1n << 54n, DRD: 1n << 55n,
   FS1GP: 1n << 56n, PI: 1n << 59n, FS5LP: 1n << 60n, ESIRTPS: 1n << 62n, ESRTPS: 1n << 63n,
   fro: (cap: bigint): number => Number((cap >> 24n) & 0x3ffn),
@@ -112,7 +112,7 @@ export const CAP = {
   mamv: (cap: bigint): number => Number((cap >> 48n) & 0x3fn),
   sagaw: (cap: bigint): number => Number((cap >> 8n) & 0x1fn),
   mgaw: (cap: bigint): number => Number((cap >> 16n) & 0x3fn) + 1,
-  sllps: (cap: bigint): number => Number((cap >> 34n) & 0xfn),
+  sslps: (cap: bigint): number => Number((cap >> 34n) & 0xfn),
 } as const;
 
 /** ECAP fields (§11.4.3). */
@@ -120,7 +120,7 @@ export const ECAP = {
   C: 1n << 0n, QI: 1n << 1n, DT: 1n << 2n, IR: 1n << 3n, EIM: 1n << 4n, PT: 1n << 6n,
   SC: 1n << 7n, IRO_SHIFT: 8n, MHMV_SHIFT: 20n, NEST: 1n << 26n, PRS: 1n << 29n,
   ERS: 1n << 30n, SRS: 1n << 31n, PSS_SHIFT: 35n, PASID: 1n << 40n, PDS: 1n << 42n,
-  SMTS: 1n << 43n, VCS: 1n << 44n, SLADS: 1n << 45n, SLTS: 1n << 46n, FLTS: 1n << 47n, SMPWCS: 1n << 48n,
+  SMTS: 1n << 43n, VCS: 1n << 44n, SSADS: 1n << 45n, SSTS: 1n << 46n, FSTS: 1n << 47n, SMPWCS: 1n << 48n,
   RPS: 1n << 49n,
   iro: (ecap: bigint): number => Number((ecap >> 8n) & 0x3ffn),
   pss: (ecap: bigint): number => Number((ecap >> 35n) & 0x1fn),
