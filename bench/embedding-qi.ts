@@ -10,17 +10,17 @@
  * was raised. The `qi` target (embedding.ts) is on this rate.
  */
 import { createMachine, VTD_BASE } from '../host/src/machine.js';
+import { iotlbDesc, IOTLB_DESC } from '../host/src/vtd/spec/descriptors.js';
+import { FSTS, GCMD, REG } from '../host/src/vtd/spec/registers.js';
 import type { QiResult } from './report/schema.js';
 import { nowNs } from './harness/target.js';
 
 const BASE = Number(VTD_BASE);
-/** §11.4 register offsets used here. */
-const GCMD = 0x18, GSTS = 0x1c, FSTS = 0x34, IQH = 0x80, IQT = 0x88, IQA = 0x90;
-const QIE = 1 << 26, FSTS_IQE = 1 << 4;
+const { GSTS, IQH, IQT, IQA } = REG;
 /** Ring of 256 128-bit descriptors (IQA.QS = 0, DW = 0) at this guest-physical address. */
 const QUEUE_GPA = 0x20_0000, RING = 256, DESC_BYTES = 16;
-/** §6.5.2.3 IOTLB invalidate descriptor, type 2, G = 10 (domain-selective), DID 1. */
-const IOTLB_DSI_QW0 = 0x2 | (0x2 << 4) | (1 << 16);
+/** §6.5.2.3 IOTLB invalidate descriptor, domain-selective, DID 1 (its qw0 fits 32 bits; qw1 is 0). */
+const IOTLB_DSI_QW0 = Number(iotlbDesc(IOTLB_DESC.G_DOMAIN, 1)[0]);
 
 /** Runs at least `descriptors` descriptors through the queue and reports the rate. */
 export async function measureQueuedInvalidation(descriptors: number): Promise<QiResult> {
@@ -31,8 +31,8 @@ export async function measureQueuedInvalidation(descriptors: number): Promise<Qi
   m.ram.write(BigInt(QUEUE_GPA), ring);
   m.mmioWrite64(BASE + IQA, QUEUE_GPA, 0);
   m.mmioWrite64(BASE + IQT, 0, 0);
-  m.mmioWrite32(BASE + GCMD, QIE);
-  if ((m.mmioRead32(BASE + GSTS) & QIE) === 0) throw new Error('GSTS.QIES did not set after GCMD.QIE');
+  m.mmioWrite32(BASE + REG.GCMD, GCMD.QIE);
+  if ((m.mmioRead32(BASE + GSTS) & GCMD.QIE) === 0) throw new Error('GSTS.QIES did not set after GCMD.QIE');
   const batch = RING - 1;
   let tail = 0, done = 0;
   const run = (n: number): void => {
@@ -52,7 +52,7 @@ export async function measureQueuedInvalidation(descriptors: number): Promise<Qi
     run(perRound);
     best = Math.min(best, (nowNs() - t0) / (perRound * batch));
   }
-  if (m.mmioRead32(BASE + FSTS) & FSTS_IQE) throw new Error('the queue reported an invalidation queue error (FSTS.IQE)');
+  if (m.mmioRead32(BASE + REG.FSTS) & FSTS.IQE) throw new Error('the queue reported an invalidation queue error (FSTS.IQE)');
   if (m.mmioRead32(BASE + IQH) !== tail * DESC_BYTES) throw new Error(`IQH 0x${m.mmioRead32(BASE + IQH).toString(16)} did not reach IQT 0x${(tail * DESC_BYTES).toString(16)}`);
   return {
     descriptorsPerSecond: 1e9 / best, descriptors: done,
