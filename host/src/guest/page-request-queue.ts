@@ -26,7 +26,7 @@ export interface GuestPageRequest extends PageRequest {
 }
 
 /**
- * The fault handler the test supplies: called for every request in queue
+ * The guest OS's fault handler: called for every request in queue
  * order; for the last page of a group it returns the response code (a stop
  * marker's return value is ignored).
  */

@@ -28,7 +28,7 @@ export interface PageTableBuilderOptions {
   readonly nonLeafBits?: bigint;
   /**
    * Maps the GPA where a table page lives to the pointer value stored in its
-   * parent (and in `root`). Default identity; nested tests use it when the
+   * parent (and in `root`). Default identity; a nested guest uses it when the
    * first-stage tables sit behind a non-identity second stage.
    */
   readonly pointerOf?: (tableGpa: bigint) => bigint;
