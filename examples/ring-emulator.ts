@@ -120,7 +120,7 @@ export class GuestDriver {
     this.pml4 = this.page();
     this.m.ram.writeU64(root, ctx | 1n); // §9.1 root entry for bus 0: P, CTP
     const ce = ctx + BigInt(ENGINE_RID & 0xff) * 16n; // §9.3 context entry by devfn
-    this.m.ram.writeU64(ce, this.pml4 | 1n); // P, TT=0 (untranslated only), SLPTPTR
+    this.m.ram.writeU64(ce, this.pml4 | 1n); // P, TT=0 (untranslated only), SSPTPTR
     this.m.ram.writeU64(ce + 8n, (7n << 8n) | 2n); // DID 7, AW 2
     for (let i = 0n; i < 4n; i++) {
       this.map(SRC_IOVA + i * PAGE, SRC_GPA + i * PAGE);

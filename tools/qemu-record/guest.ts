@@ -44,7 +44,7 @@ export function legacyRoot(b: ScenarioBuilder): void {
   b.page(GPA.ROOT).page(GPA.CTX).memWrite(GPA.ROOT, [GPA.CTX | 1n, 0n]);
 }
 
-/** The legacy context entry of `bdf` (§9.3): SLPTPTR, TT, AW, DID, FPD. */
+/** The legacy context entry of `bdf` (§9.3): SSPTPTR, TT, AW, DID, FPD. */
 export function legacyContext(b: ScenarioBuilder, bdf: string, e: { slpt: bigint; aw: bigint; did: number; tt?: number; fpd?: boolean }): bigint {
   const at = GPA.CTX + BigInt(devfn(bdf)) * 16n;
   b.memWrite(at, [e.slpt | BigInt((e.tt ?? 0) << 2) | (e.fpd ? 2n : 0n) | 1n, e.aw | (BigInt(e.did) << 8n)]);
