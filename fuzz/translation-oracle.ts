@@ -15,7 +15,7 @@
 import { ACC } from '../asm/tests/reference/constants.js';
 import type { RefCaps, RefRoot } from '../asm/tests/reference/config.js';
 import { refTranslate, type RefResult } from '../asm/tests/reference/translate.js';
-import type { GuestMemoryLike } from '../host/src/guest-ram.js';
+import type { GuestMemoryLike } from '../host/src/tables/guest-ram.js';
 import type { Core } from '../host/src/core/core.js';
 import * as K from '../host/src/core/constants.js';
 import type { Machine } from '../host/src/machine.js';

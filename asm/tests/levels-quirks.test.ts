@@ -4,7 +4,7 @@
  * reference and (when built) the core.
  */
 import { describe, expect, it } from 'vitest';
-import { PageAllocator } from '../../host/src/guest/page-allocator.js';
+import { PageAllocator } from '../../host/src/tables/page-allocator.js';
 import { encodeFsPte } from '../../host/src/vtd/spec/fs-pte.js';
 import { defaultCaps } from './reference/config.js';
 import { ACC, FR, QUIRK } from './reference/constants.js';

@@ -7,7 +7,7 @@
  * (when built) the core. Fuzz finding ss-read-permission-before-reserved.
  */
 import { describe, expect, it } from 'vitest';
-import { PageAllocator } from '../../host/src/guest/page-allocator.js';
+import { PageAllocator } from '../../host/src/tables/page-allocator.js';
 import { defaultCaps } from './reference/config.js';
 import { ACC, FR, QUIRK } from './reference/constants.js';
 import { FORMATS, SID, buildFixture, fixturePasid } from './helpers/formats.js';

@@ -6,8 +6,8 @@
  * WASM core is built, on the core (which must also equal the reference).
  */
 import { describe, expect, it } from 'vitest';
-import { PageAllocator } from '../../host/src/guest/page-allocator.js';
-import type { PageTableBuilder } from '../../host/src/guest/table-builders.js';
+import { PageAllocator } from '../../host/src/tables/page-allocator.js';
+import type { PageTableBuilder } from '../../host/src/tables/table-builders.js';
 import { encodeFsPte } from '../../host/src/vtd/spec/fs-pte.js';
 import { defaultCaps, type RefCaps } from './reference/config.js';
 import { ACC, FR, PERM } from './reference/constants.js';

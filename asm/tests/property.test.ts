@@ -13,8 +13,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ArrayGuestMemory } from '../../host/src/guest-ram.js';
-import { PageAllocator } from '../../host/src/guest/page-allocator.js';
+import { ArrayGuestMemory } from '../../host/src/tables/guest-ram.js';
+import { PageAllocator } from '../../host/src/tables/page-allocator.js';
 import { defaultCaps } from './reference/config.js';
 import { ACC } from './reference/constants.js';
 import { refTranslate } from './reference/translate.js';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bootTestbed, sidOf, type Testbed } from '../lib/testbed.js';
-import { writeWords } from '../../host/src/guest-ram.js';
+import { writeWords } from '../../host/src/tables/guest-ram.js';
 import type { GuestIommu } from '../../host/src/guest/guest-iommu.js';
 import { encodeContextEntry } from '../../host/src/vtd/spec/context-entry.js';
 import { encodeFsPte } from '../../host/src/vtd/spec/fs-pte.js';

@@ -17,9 +17,9 @@ import { HostPages } from '../src/hostiommu/host-pages.js';
 import { TableIommu } from '../src/hostiommu/table-iommu.js';
 import { HostPlatform } from '../src/hostiommu/platform.js';
 import { PERM } from '../src/hostiommu/ss-table.js';
-import type { GuestMemoryLike } from '../src/guest-ram.js';
-import { PageAllocator } from '../src/guest/page-allocator.js';
-import { PageTableBuilder } from '../src/guest/table-builders.js';
+import type { GuestMemoryLike } from '../src/tables/guest-ram.js';
+import { PageAllocator } from '../src/tables/page-allocator.js';
+import { PageTableBuilder } from '../src/tables/table-builders.js';
 import { encodeFsPte } from '../src/vtd/spec/fs-pte.js';
 
 const HOST_RAM = 0x100_0000; // 16 MiB of "host physical" memory at 0

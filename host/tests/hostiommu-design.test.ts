@@ -5,7 +5,7 @@
  * themselves; every call completes or leaves nothing (fail-nth sweeps).
  */
 import { describe, expect, it } from 'vitest';
-import { ArrayGuestMemory } from '../src/guest-ram.js';
+import { ArrayGuestMemory } from '../src/tables/guest-ram.js';
 import { isHostIommuError } from '../src/hostiommu/errors.js';
 import type { HostIommu } from '../src/hostiommu/host-iommu.js';
 import { IommuGroups } from '../src/hostiommu/groups.js';

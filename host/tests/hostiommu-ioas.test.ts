@@ -6,7 +6,7 @@ import { PERM, SsPageTable } from '../src/hostiommu/ss-table.js';
 import { Ioas, PinAccount, type IoasDomain } from '../src/hostiommu/ioas.js';
 import type { Errno } from '../src/hostiommu/errors.js';
 import { hostErrorOf } from '../src/hostiommu/testing.js';
-import { ArrayGuestMemory } from '../src/guest-ram.js';
+import { ArrayGuestMemory } from '../src/tables/guest-ram.js';
 import { decodeSsPte } from '../src/vtd/spec/ss-pte.js';
 
 function expectErr(fn: () => unknown, errno: Errno, what?: string): void {

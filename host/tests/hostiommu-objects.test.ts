@@ -6,7 +6,7 @@ import { PageResponseCode } from '../src/vtd/spec/page-request.js';
 import { S1_INVALIDATE_ALL } from '../src/hostiommu/hwpt.js';
 import { HOST_IOMMU_OPS } from '../src/hostiommu/ops.js';
 import { MSI_WINDOW } from '../src/hostiommu/device.js';
-import { readWords } from '../src/guest-ram.js';
+import { readWords } from '../src/tables/guest-ram.js';
 import { decodePasidEntry, pasidDirEntryAddress, pasidEntryAddress, PGTT } from '../src/vtd/spec/pasid-entry.js';
 import { decodeSmContextEntry, smContextEntryAddress } from '../src/vtd/spec/sm-context-entry.js';
 

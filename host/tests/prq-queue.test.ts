@@ -7,12 +7,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { readWords } from '../src/guest-ram.js';
+import { readWords } from '../src/tables/guest-ram.js';
 import { type GuestEnv, GuestIommu } from '../src/guest/guest-iommu.js';
 import { GuestQueue } from '../src/guest/invalidation-queue.js';
 import { guestEnvFor } from '../src/guest/machine-env.js';
 import { GuestPrq } from '../src/guest/page-request-queue.js';
-import { PasidTableBuilder } from '../src/guest/table-builders.js';
+import { PasidTableBuilder } from '../src/tables/table-builders.js';
 import type { PageGroupResponse, PageResponseTarget } from '../src/vtd/prq/page-request.js';
 import { pageGroupResponseDesc, waitDesc } from '../src/vtd/spec/descriptors.js';
 import { decodePageRequest, encodePageRequest, type PageRequest, PageResponseCode } from '../src/vtd/spec/page-request.js';

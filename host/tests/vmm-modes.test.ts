@@ -24,7 +24,7 @@ import { ShadowMode } from '../src/vmm/shadow.js';
 import { VMM_WORK_BUDGET } from '../src/vmm/work-budget.js';
 import { CMD, GuestDmaTest, STATE } from '../../firmware-tests/cases/page-requests/pri-guest.js';
 import { GuestIommu } from '../src/guest/guest-iommu.js';
-import { PageTableBuilder, PasidTableBuilder } from '../src/guest/table-builders.js';
+import { PageTableBuilder, PasidTableBuilder } from '../src/tables/table-builders.js';
 import { encodeContextEntry } from '../src/vtd/spec/context-entry.js';
 import { iotlbDesc, pasidCacheDesc } from '../src/vtd/spec/descriptors.js';
 import { encodeFsPte } from '../src/vtd/spec/fs-pte.js';

@@ -12,7 +12,7 @@ import { GuestQueue } from '../../host/src/guest/invalidation-queue.js';
 import { guestEnvFor } from '../../host/src/guest/machine-env.js';
 import { GuestPrq } from '../../host/src/guest/page-request-queue.js';
 import { PciDriver } from '../../host/src/guest/pci-driver.js';
-import type { PageTableBuilder } from '../../host/src/guest/table-builders.js';
+import type { PageTableBuilder } from '../../host/src/tables/table-builders.js';
 import { encodeFsPte } from '../../host/src/vtd/spec/fs-pte.js';
 import { PageResponseCode } from '../../host/src/vtd/spec/page-request.js';
 import { PGTT } from '../../host/src/vtd/spec/pasid-entry.js';

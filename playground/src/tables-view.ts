@@ -5,7 +5,7 @@
  * second-stage paging structures (§9.7/§9.8). Nodes load when opened; open
  * nodes stay open across re-renders.
  */
-import { readWords } from '../../host/src/guest-ram.js';
+import { readWords } from '../../host/src/tables/guest-ram.js';
 import { decodeContextEntry } from '../../host/src/vtd/spec/context-entry.js';
 import { decodeFsPte } from '../../host/src/vtd/spec/fs-pte.js';
 import { decodePasidDirEntry, decodePasidEntry } from '../../host/src/vtd/spec/pasid-entry.js';

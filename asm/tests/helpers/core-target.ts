@@ -5,7 +5,7 @@
  * reference model alone (and say so in their names).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { GuestMemoryLike } from '../../../host/src/guest-ram.js';
+import type { GuestMemoryLike } from '../../../host/src/tables/guest-ram.js';
 import type { RefCaps, RefRoot } from '../reference/config.js';
 import { ACC, FF } from '../reference/constants.js';
 import type { RefRequest } from '../reference/translate.js';

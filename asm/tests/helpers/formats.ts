@@ -7,9 +7,9 @@
  * scalable first stage 4/5; nested (first stage 4/5 over second stage 4);
  * pass-through (legacy TT=10, scalable PGTT=100).
  */
-import type { GuestMemoryLike } from '../../../host/src/guest-ram.js';
-import type { PageAllocator } from '../../../host/src/guest/page-allocator.js';
-import { ContextTableBuilder, PageTableBuilder, PasidTableBuilder } from '../../../host/src/guest/table-builders.js';
+import type { GuestMemoryLike } from '../../../host/src/tables/guest-ram.js';
+import type { PageAllocator } from '../../../host/src/tables/page-allocator.js';
+import { ContextTableBuilder, PageTableBuilder, PasidTableBuilder } from '../../../host/src/tables/table-builders.js';
 import { awForLevels, encodeContextEntry, TT } from '../../../host/src/vtd/spec/context-entry.js';
 import { encodeFsPte } from '../../../host/src/vtd/spec/fs-pte.js';
 import { encodePasidEntry, PGTT } from '../../../host/src/vtd/spec/pasid-entry.js';

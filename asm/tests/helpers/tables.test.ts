@@ -1,13 +1,13 @@
 /**
  * Round-trip and bit-position tests for the VT-d structure encoders of
- * the spec layer (host/src/vtd/spec/), and for the guest's table builders
- * (host/src/guest/table-builders.ts) over a plain array RAM.
+ * the spec layer (host/src/vtd/spec/), and for the table builders
+ * (host/src/tables/table-builders.ts) over a plain array RAM.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ArrayGuestMemory, readWords } from '../../../host/src/guest-ram.js';
-import { PageAllocator } from '../../../host/src/guest/page-allocator.js';
-import { ContextTableBuilder, PageTableBuilder, PasidTableBuilder } from '../../../host/src/guest/table-builders.js';
+import { ArrayGuestMemory, readWords } from '../../../host/src/tables/guest-ram.js';
+import { PageAllocator } from '../../../host/src/tables/page-allocator.js';
+import { ContextTableBuilder, PageTableBuilder, PasidTableBuilder } from '../../../host/src/tables/table-builders.js';
 import { CONTEXT_ENTRY, encodeContextEntry } from '../../../host/src/vtd/spec/context-entry.js';
 import { decodeFields, encodeFields, type Layout, reservedMask } from '../../../host/src/vtd/spec/field-codec.js';
 import { encodeFsPte, FS_PTE } from '../../../host/src/vtd/spec/fs-pte.js';

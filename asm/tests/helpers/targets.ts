@@ -4,7 +4,7 @@
  * (host/src/core) when it has been built. A test runs a case on the
  * reference, and on the core too when `loadCoreTarget()` finds one.
  */
-import { ArrayGuestMemory, type GuestMemoryLike } from '../../../host/src/guest-ram.js';
+import { ArrayGuestMemory, type GuestMemoryLike } from '../../../host/src/tables/guest-ram.js';
 import type { RefCaps, RefRoot } from '../reference/config.js';
 import { ACC, FF } from '../reference/constants.js';
 import { refTranslate, type RefRequest } from '../reference/translate.js';

@@ -3,7 +3,7 @@
  * context entry (§9.3) -> second-stage walk or pass-through by TT.
  * Fault reasons LRT.x / LCT.x / LGN.x / LSL.x (VT-d §7.1.3, legacy-mode table).
  */
-import type { GuestMemoryLike } from '../../../host/src/guest-ram.js';
+import type { GuestMemoryLike } from '../../../host/src/tables/guest-ram.js';
 import { sagawSupports, type RefCaps } from './config.js';
 import { ACC, FR, QUIRK, SOURCE } from './constants.js';
 import { bitRange } from './paging.js';

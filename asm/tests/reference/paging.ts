@@ -7,7 +7,7 @@
  * the caller maps kinds to the legacy, scalable or nested fault reasons,
  * because the same condition has different codes in each (§7.1.3).
  */
-import type { GuestMemoryLike } from '../../../host/src/guest-ram.js';
+import type { GuestMemoryLike } from '../../../host/src/tables/guest-ram.js';
 import { aboveHawMask, type RefCaps } from './config.js';
 import { PERM } from './constants.js';
 

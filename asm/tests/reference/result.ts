@@ -3,7 +3,7 @@
  * every translation step shares (fault construction with FPD qualification
  * §7.2.1, entry reads, reserved-address masks, the §3.15 interrupt range).
  */
-import type { GuestMemoryLike } from '../../../host/src/guest-ram.js';
+import type { GuestMemoryLike } from '../../../host/src/tables/guest-ram.js';
 import { aboveHawMask, type RefCaps } from './config.js';
 import { ACC, INTR_RANGE_LAST, INTR_RANGE_START, PERM, QUALIFIED, QUIRK, SOURCE } from './constants.js';
 import { bitRange, readQ } from './paging.js';

@@ -5,7 +5,7 @@
  * Fault reasons SRT/SCT/SPD/SPT/SFL/SSL/SGN (VT-d §7.1.3, scalable-mode table).
  * FPD (§7.2.1) accumulates along context, PASID-directory and PASID entries.
  */
-import type { GuestMemoryLike } from '../../../host/src/guest-ram.js';
+import type { GuestMemoryLike } from '../../../host/src/tables/guest-ram.js';
 import { sagawSupports, type RefCaps } from './config.js';
 import { ACC, FR, QUIRK, SOURCE } from './constants.js';
 import { bitRange } from './paging.js';

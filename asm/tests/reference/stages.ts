@@ -4,7 +4,7 @@
  * stage, §3.8 nested; fault conditions §7.1.3): the walks of paging.ts plus
  * the mode-specific mapping from "what went wrong" to a fault code.
  */
-import type { GuestMemoryLike } from '../../../host/src/guest-ram.js';
+import type { GuestMemoryLike } from '../../../host/src/tables/guest-ram.js';
 import type { RefCaps } from './config.js';
 import { ACC, FR, PERM, QUIRK } from './constants.js';
 import { fsWalk, ssWalk, type FsLeaf, type SsParams, type WalkFaultKind } from './paging.js';

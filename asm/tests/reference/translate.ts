@@ -9,7 +9,7 @@
  * "cannot access" condition. First-stage A/D updates are written to memory
  * on success unless the request has ACC.NO_AD.
  */
-import type { GuestMemoryLike } from '../../../host/src/guest-ram.js';
+import type { GuestMemoryLike } from '../../../host/src/tables/guest-ram.js';
 import type { RefCaps, RefRoot } from './config.js';
 import { ACC, FR, SOURCE } from './constants.js';
 import { translateLegacy } from './legacy.js';

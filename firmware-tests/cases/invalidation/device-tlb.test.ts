@@ -21,7 +21,7 @@ import { GuestQueue } from '../../../host/src/guest/invalidation-queue.js';
 import { guestEnvFor } from '../../../host/src/guest/machine-env.js';
 import { attachPasids } from '../../../host/src/guest/pasid-attach.js';
 import { PciDriver } from '../../../host/src/guest/pci-driver.js';
-import type { PageTableBuilder } from '../../../host/src/guest/table-builders.js';
+import type { PageTableBuilder } from '../../../host/src/tables/table-builders.js';
 import { iotlbDesc, waitDesc } from '../../../host/src/vtd/spec/descriptors.js';
 import { FSTS, REG as VTD_REG } from '../../../host/src/vtd/spec/registers.js';
 import { encodeSsPte } from '../../../host/src/vtd/spec/ss-pte.js';

@@ -6,7 +6,7 @@ import type { Machine } from '../../../host/src/machine.js';
 import type { MsiMessage } from '../../../host/src/vtd/interrupts.js';
 import { type GuestEnv, GuestIommu } from '../../../host/src/guest/guest-iommu.js';
 import { GuestQueue } from '../../../host/src/guest/invalidation-queue.js';
-import { PageTableBuilder } from '../../../host/src/guest/table-builders.js';
+import { PageTableBuilder } from '../../../host/src/tables/table-builders.js';
 import { awForLevels, encodeContextEntry } from '../../../host/src/vtd/spec/context-entry.js';
 import { ccDesc, iotlbDesc, pasidCacheDesc, pasidIotlbDesc } from '../../../host/src/vtd/spec/descriptors.js';
 import { encodeFsPte } from '../../../host/src/vtd/spec/fs-pte.js';

@@ -17,7 +17,7 @@ import { type GuestEnv, GuestIommu } from '../../../host/src/guest/guest-iommu.j
 import { GuestQueue } from '../../../host/src/guest/invalidation-queue.js';
 import { guestEnvFor } from '../../../host/src/guest/machine-env.js';
 import { type GuestPageRequest, GuestPrq } from '../../../host/src/guest/page-request-queue.js';
-import { PageTableBuilder, type PasidTableBuilder } from '../../../host/src/guest/table-builders.js';
+import { PageTableBuilder, type PasidTableBuilder } from '../../../host/src/tables/table-builders.js';
 import { awForLevels } from '../../../host/src/vtd/spec/context-entry.js';
 import { pageGroupResponseDesc, pasidCacheDesc } from '../../../host/src/vtd/spec/descriptors.js';
 import { encodeFsPte } from '../../../host/src/vtd/spec/fs-pte.js';

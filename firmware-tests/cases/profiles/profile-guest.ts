@@ -7,7 +7,7 @@
  */
 import { bootTestbed, sidOf, type Testbed } from '../../lib/testbed.js';
 import type { GuestIommu } from '../../../host/src/guest/guest-iommu.js';
-import { PageTableBuilder, PasidTableBuilder } from '../../../host/src/guest/table-builders.js';
+import { PageTableBuilder, PasidTableBuilder } from '../../../host/src/tables/table-builders.js';
 import { encodeFsPte } from '../../../host/src/vtd/spec/fs-pte.js';
 import { encodePasidEntry, pasidDirEntryAddress, PGTT } from '../../../host/src/vtd/spec/pasid-entry.js';
 import { encodeSmContextEntry } from '../../../host/src/vtd/spec/sm-context-entry.js';

@@ -6,9 +6,9 @@
  * switch at the spec's value ("qemu-7.2 -NAME", switch-off.ts).
  */
 import { describe, expect, it, vi } from 'vitest';
-import { readWords, writeWords } from '../../../host/src/guest-ram.js';
+import { readWords, writeWords } from '../../../host/src/tables/guest-ram.js';
 import { GuestQueue } from '../../../host/src/guest/invalidation-queue.js';
-import { PageTableBuilder, PasidTableBuilder } from '../../../host/src/guest/table-builders.js';
+import { PageTableBuilder, PasidTableBuilder } from '../../../host/src/tables/table-builders.js';
 import { encodeContextEntry } from '../../../host/src/vtd/spec/context-entry.js';
 import { waitDesc } from '../../../host/src/vtd/spec/descriptors.js';
 import { encodePasidEntry, PGTT } from '../../../host/src/vtd/spec/pasid-entry.js';

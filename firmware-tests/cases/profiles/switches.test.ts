@@ -8,12 +8,12 @@
  * scenarios (host/tests/profile-switch-evidence.test.ts).
  */
 import { describe, expect, it, vi } from 'vitest';
-import { readWords, writeWords } from '../../../host/src/guest-ram.js';
+import { readWords, writeWords } from '../../../host/src/tables/guest-ram.js';
 import { compatMsi, type IrteSpec, remappableMsi } from '../../../host/src/guest/interrupt-remapping.js';
 import { GuestQueue } from '../../../host/src/guest/invalidation-queue.js';
 import { attachPasids } from '../../../host/src/guest/pasid-attach.js';
 import { PciDriver } from '../../../host/src/guest/pci-driver.js';
-import { PageTableBuilder } from '../../../host/src/guest/table-builders.js';
+import { PageTableBuilder } from '../../../host/src/tables/table-builders.js';
 import { encodeContextEntry } from '../../../host/src/vtd/spec/context-entry.js';
 import { ccDesc, iotlbDesc, pasidCacheDesc, pasidIotlbDesc, waitDesc } from '../../../host/src/vtd/spec/descriptors.js';
 import { decodeFsPte } from '../../../host/src/vtd/spec/fs-pte.js';

@@ -10,7 +10,7 @@ import { createMachine } from '../../../host/src/machine.js';
 import { createProfile } from '../../../host/src/vtd/profiles.js';
 import { bootGuest, bootHost, setDevicePasid, startIommu } from '../../../host/src/flows/guest-side.js';
 import { guestEnvFor } from '../../../host/src/guest/machine-env.js';
-import { PageTableBuilder, PasidTableBuilder } from '../../../host/src/guest/table-builders.js';
+import { PageTableBuilder, PasidTableBuilder } from '../../../host/src/tables/table-builders.js';
 import { vcmdAllocPasid, vcmdFreePasid, vcmdPasidSupported } from '../../../host/src/guest/virtual-command.js';
 import { VtdDriver } from '../../../host/src/guest/vtd-driver.js';
 import { pasidCacheDesc } from '../../../host/src/vtd/spec/descriptors.js';

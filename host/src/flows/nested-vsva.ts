@@ -6,7 +6,7 @@
  * in guest memory. A remap followed by a PASID-IOTLB invalidation passes
  * through; clearing the entry unbinds and frees the host PASID.
  */
-import { PageTableBuilder, PasidTableBuilder } from '../guest/table-builders.js';
+import { PageTableBuilder, PasidTableBuilder } from '../tables/table-builders.js';
 import { pasidCacheDesc, pasidIotlbDesc } from '../vtd/spec/descriptors.js';
 import { encodeFsPte } from '../vtd/spec/fs-pte.js';
 import { encodePasidEntry, PGTT } from '../vtd/spec/pasid-entry.js';

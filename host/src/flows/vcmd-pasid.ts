@@ -9,7 +9,7 @@
  * PASID it does not hold reads "invalid PASID"; freeing one still bound
  * unbinds it first.
  */
-import { PageTableBuilder, PasidTableBuilder } from '../guest/table-builders.js';
+import { PageTableBuilder, PasidTableBuilder } from '../tables/table-builders.js';
 import { vcmdAllocPasid, vcmdFreePasid, vcmdPasidSupported } from '../guest/virtual-command.js';
 import { pasidCacheDesc } from '../vtd/spec/descriptors.js';
 import { encodeFsPte } from '../vtd/spec/fs-pte.js';

@@ -6,12 +6,12 @@
  * RAM with the spec layer's encoders (host/src/vtd/spec/) and turned on
  * through MMIO with the driver (vtd-driver.ts).
  */
-import type { GuestMemoryLike } from '../guest-ram.js';
+import type { GuestMemoryLike } from '../tables/guest-ram.js';
 import { awForLevels, encodeContextEntry } from '../vtd/spec/context-entry.js';
 import { encodeSmContextEntry } from '../vtd/spec/sm-context-entry.js';
 import { encodePasidEntry, PGTT } from '../vtd/spec/pasid-entry.js';
-import type { PageAllocator } from './page-allocator.js';
-import { ContextTableBuilder, PageTableBuilder, PasidTableBuilder } from './table-builders.js';
+import type { PageAllocator } from '../tables/page-allocator.js';
+import { ContextTableBuilder, PageTableBuilder, PasidTableBuilder } from '../tables/table-builders.js';
 import { VtdDriver, type GuestPlatform } from './vtd-driver.js';
 
 /** Guest resources: MMIO, RAM, a page allocator. */

@@ -8,7 +8,7 @@
 import type { Machine } from '../machine.js';
 import type { VirtualMachine } from '../vmm/virtual-machine.js';
 import type { GuestEnv } from './guest-iommu.js';
-import { PageAllocator } from './page-allocator.js';
+import { PageAllocator } from '../tables/page-allocator.js';
 
 /** Default range the guest allocates table pages from: 16 MiB .. 64 MiB. */
 export const TABLE_POOL = { start: 0x100_0000n, end: 0x400_0000n } as const;

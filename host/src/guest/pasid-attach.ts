@@ -8,7 +8,7 @@ import { awForLevels } from '../vtd/spec/context-entry.js';
 import { encodePasidEntry, PGTT } from '../vtd/spec/pasid-entry.js';
 import { encodeSmContextEntry } from '../vtd/spec/sm-context-entry.js';
 import type { GuestIommu } from './guest-iommu.js';
-import { PageTableBuilder, PasidTableBuilder } from './table-builders.js';
+import { PageTableBuilder, PasidTableBuilder } from '../tables/table-builders.js';
 
 /** One PASID of the attachment. */
 export interface PasidSpec {

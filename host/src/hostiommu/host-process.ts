@@ -9,9 +9,9 @@
  */
 import { checkU64, fail } from './errors.js';
 import { PAGE } from './host-pages.js';
-import type { GuestMemoryLike } from '../guest-ram.js';
-import { PageAllocator } from '../guest/page-allocator.js';
-import { PageTableBuilder } from '../guest/table-builders.js';
+import type { GuestMemoryLike } from '../tables/guest-ram.js';
+import { PageAllocator } from '../tables/page-allocator.js';
+import { PageTableBuilder } from '../tables/table-builders.js';
 import { encodeFsPte } from '../vtd/spec/fs-pte.js';
 
 /** A virtual memory area [start, end). */

@@ -4,7 +4,7 @@
  * the cache invalidations it would send to a core. Unit tests use it; the
  * core-backed tests use `TableIommu` over a `Core` directly.
  */
-import { ArrayGuestMemory } from '../guest-ram.js';
+import { ArrayGuestMemory } from '../tables/guest-ram.js';
 import { FailInjector } from './fail-nth.js';
 import { HostIommuError } from './errors.js';
 import { HostPages } from './host-pages.js';

@@ -12,7 +12,7 @@ import {
   FR_CTX_ACCESS, FR_CTX_NP, FR_PASID_NP, FR_PDIR_ACCESS, FR_PDIR_NP, FR_PTE_ACCESS, FR_ROOT_ACCESS, FR_ROOT_NP,
   FR_SM_CTX_ACCESS, FR_SM_CTX_NP, FR_SM_PASIDE, FR_SM_PDTS, FR_SM_ROOT_ACCESS, FR_SM_ROOT_NP,
 } from '../core/constants.js';
-import { readWords } from '../guest-ram.js';
+import { readWords } from '../tables/guest-ram.js';
 import { type ContextEntry, decodeContextEntry } from '../vtd/spec/context-entry.js';
 import { decodePasidDirEntry, decodePasidEntry, type PasidEntry } from '../vtd/spec/pasid-entry.js';
 import { decodeSmContextEntry, type SmContextEntry } from '../vtd/spec/sm-context-entry.js';

@@ -1,8 +1,9 @@
 /**
- * Guest-page allocation for guest drivers: zeroed 4 KiB pages for the
- * translation structures and queues a driver lays out in guest RAM.
+ * Page allocation for table code: zeroed 4 KiB pages for the translation
+ * structures and queues laid out in a memory (a guest driver's in guest RAM,
+ * a host process's in host memory).
  */
-import type { GuestMemoryLike } from '../guest-ram.js';
+import type { GuestMemoryLike } from './guest-ram.js';
 
 /** VT-d page / paging-table size (§9: every table is one 4 KiB page). */
 export const PAGE_SIZE = 4096n;

@@ -1,11 +1,12 @@
 /**
- * Builders that lay VT-d translation structures out in guest RAM, as a guest
- * driver does: paging tables (§9.7 first stage, §9.8 second stage), the root
- * and context tables (§9.1-9.4) and the PASID directory and tables (§9.5,
- * §9.6). Every entry is written with the spec layer's encoders
- * (host/src/vtd/spec/), through `GuestMemoryLike`.
+ * Builders that lay VT-d translation structures out in memory, as a guest
+ * driver does in guest RAM (and a host process for its first-stage tables):
+ * paging tables (§9.7 first stage, §9.8 second stage), the root and context
+ * tables (§9.1-9.4) and the PASID directory and tables (§9.5, §9.6). Every
+ * entry is written with the spec layer's encoders (host/src/vtd/spec/),
+ * through `GuestMemoryLike`.
  */
-import { writeWords, type GuestMemoryLike } from '../guest-ram.js';
+import { writeWords, type GuestMemoryLike } from './guest-ram.js';
 import { encodeRootEntry, rootEntryAddress } from '../vtd/spec/root-entry.js';
 import { contextEntryAddress } from '../vtd/spec/context-entry.js';
 import { smContextEntryAddress } from '../vtd/spec/sm-context-entry.js';
