@@ -3,8 +3,9 @@
  * (import-graph.ts): production (host/src and what it loads) never imports
  * the test tree (firmware-tests/); the library entries (index.ts,
  * browser.ts) reach neither the command line (host/src/cli) nor what only it
- * may load (bench/, fuzz/); and no modules import each other in a circle at
- * run time (imports TypeScript drops, used only as types, excepted).
+ * may load (bench/, fuzz/); each layer of docs/ARCHITECTURE.md imports only
+ * its own layer and those below it; and no modules import each other in a
+ * circle at run time (imports TypeScript drops, used only as types, excepted).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,26 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ENTRIES = ['host/src/index.ts', 'host/src/browser.ts'];
 const atRunTime = (k: EdgeKind): boolean => k !== 'type';
 const any = (): boolean => true;
+
+/**
+ * The layers of docs/ARCHITECTURE.md, top first (a module's layer is the row
+ * whose pattern matches its path). The command line and what it loads sit on
+ * top with the entries (the entries' own limits are checked apart);
+ * `asm/tests/reference/` is the fuzzer's oracle, shipped with it.
+ */
+const LAYERS: readonly (readonly [string, RegExp])[] = [
+  ['entries and command line', /^(host\/src\/(index|browser)\.ts|host\/src\/cli\/|bench\/|fuzz\/|asm\/tests\/reference\/)/],
+  ['flows', /^host\/src\/flows\//],
+  ['guest', /^host\/src\/guest\//],
+  ['model', /^host\/src\/(machine\.ts|vmm\/|hostiommu\/|devices\/|pci\/|acpi\/|vtd\/(?!spec\/)|snapshot\/|scenario\/)/],
+  ['core glue', /^host\/src\/core\//],
+  ['tables', /^host\/src\/tables\//],
+  ['spec', /^host\/src\/vtd\/spec\//],
+  ['leaves', /^host\/src\/(types|min-heap)\.ts$/],
+];
+/** Index in LAYERS of the layer of `m` (0 = top), -1 when no layer holds it. */
+const rankOf = (m: string): number => LAYERS.findIndex(([, re]) => re.test(m));
+const named = (m: string): string => `${m} (${LAYERS[rankOf(m)]?.[0]})`;
 
 describe('import graph of the production sources', () => {
   const graph = importGraph(ROOT, sourcesUnder(ROOT, 'host/src'));
@@ -37,11 +58,18 @@ describe('import graph of the production sources', () => {
     expect(paths.slice(0, 5)).toEqual([]);
   });
 
-  it.each(ENTRIES)('the library entry %s reaches neither host/src/cli nor bench/ nor fuzz/', (entry) => {
+  it.each(ENTRIES)('the library entry %s reaches neither host/src/cli, flows/, guest/ nor bench/ nor fuzz/', (entry) => {
     const r = reachable(graph, entry, any);
-    const bad = [...r.entries()].filter(([m]) => /^(host\/src\/cli\/|bench\/|fuzz\/)/.test(m)).map(([, path]) => path.join(' -> '));
+    const bad = [...r.entries()].filter(([m]) => /^(host\/src\/(cli|flows|guest)\/|bench\/|fuzz\/)/.test(m)).map(([, path]) => path.join(' -> '));
     expect(bad).toEqual([]);
     expect(r.size).toBeGreaterThan(50);
+  });
+
+  it('every module belongs to a layer and imports only its own layer and those below', () => {
+    expect([...graph.keys()].filter((m) => rankOf(m) < 0)).toEqual([]);
+    const upward = [...graph].flatMap(([from, edges]) =>
+      edges.filter((e) => rankOf(e.to) < rankOf(from)).map((e) => `${named(from)} -> ${named(e.to)}`));
+    expect(upward).toEqual([]);
   });
 
   it('no circle of imports at run time', () => {
