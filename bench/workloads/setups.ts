@@ -6,7 +6,8 @@
  * same image and the same request lists built from a setup.
  */
 import { GuestImage } from './guest-image.js';
-import { PageTableBuilder, PGTT_FS, PGTT_NESTED, PGTT_SS, buildScalableRoot, splitU64 } from './tables.js';
+import { PageTableBuilder, buildScalableRoot, splitU64 } from './tables.js';
+import { PGTT } from '../../host/src/vtd/spec/pasid-entry.js';
 
 /** Translation kind of a setup's PASID entry. */
 export type SetupKind = 'ss' | 'fs' | 'nested';
@@ -81,7 +82,7 @@ export function buildSetup(spec: SetupSpec): Setup {
     ssLevels = 4;
   }
   const pasid = spec.kind === 'ss' ? 0 : BENCH_FS_PASID;
-  const pgtt = spec.kind === 'ss' ? PGTT_SS : spec.kind === 'fs' ? PGTT_FS : PGTT_NESTED;
+  const pgtt = spec.kind === 'ss' ? PGTT.SECOND_STAGE : spec.kind === 'fs' ? PGTT.FIRST_STAGE : PGTT.NESTED;
   const rootTable = buildScalableRoot(image, [{
     sid: BENCH_SID,
     ridPasid: 0,
@@ -156,8 +157,8 @@ export function buildMultiSetup(kind: ContextKind, contexts: number, pagesPerCon
   const table = new PageTableBuilder(image, kind === 'domains' ? 'ss' : 'fs', 4);
   for (let k = 0; k < pagesPerContext; k++) table.map(IOVA_BASE + k * 4096, data + (k % (DATA_BYTES / 4096)) * 4096, 12);
   const devices = kind === 'domains'
-    ? Array.from({ length: contexts }, (_, i) => ({ sid: MULTI_SID_BASE + i, ridPasid: 0, pasids: [{ pasid: 0, pgtt: PGTT_SS, did: i + 1, ssRoot: table.root, ssLevels: 4 }] }))
-    : [{ sid: BENCH_SID, ridPasid: 0, pasids: Array.from({ length: contexts }, (_, i) => ({ pasid: i + 1, pgtt: PGTT_FS, did: BENCH_DID, fsRoot: table.root, fsLevels: 4 })) }];
+    ? Array.from({ length: contexts }, (_, i) => ({ sid: MULTI_SID_BASE + i, ridPasid: 0, pasids: [{ pasid: 0, pgtt: PGTT.SECOND_STAGE, did: i + 1, ssRoot: table.root, ssLevels: 4 }] }))
+    : [{ sid: BENCH_SID, ridPasid: 0, pasids: Array.from({ length: contexts }, (_, i) => ({ pasid: i + 1, pgtt: PGTT.FIRST_STAGE, did: BENCH_DID, fsRoot: table.root, fsLevels: 4 })) }];
   const rootTable = buildScalableRoot(image, devices);
   return {
     id: `${kind}-${contexts}`, kind, contexts, pagesPerContext, image, ramSize: Math.ceil(image.size / TWO_MIB) * TWO_MIB, rootTable,

@@ -16,8 +16,6 @@ export const SS_R = 1, SS_W = 2, SS_PS = 0x80, SS_A = 0x100, SS_D = 0x200;
 /** §9.7 first-stage entry bits. */
 export const FS_P = 1, FS_RW = 2, FS_US = 4, FS_A = 0x20, FS_D = 0x40, FS_PS = 0x80;
 
-/** PGTT values of a PASID table entry (§9.6 qw0 bits 8:6). */
-export const PGTT_FS = 1, PGTT_SS = 2, PGTT_NESTED = 3, PGTT_PT = 4;
 
 const TWO_POW_32 = 4294967296;
 
@@ -74,6 +72,7 @@ export class PageTableBuilder {
 /** One PASID table entry to encode (§9.6). */
 export interface PasidEntrySpec {
   pasid: number;
+  /** §9.6 PGTT (`PGTT` of the spec layer). */
   pgtt: number;
   did: number;
   /** Second-stage root and levels (PGTT 2 and 3). */
