@@ -110,6 +110,8 @@ export { SNAPSHOT_MAGIC, SNAPSHOT_VERSION, decodeSnapshot } from './snapshot/for
  * objects there: `new hostiommu.HostPlatform(...)`.
  */
 export * as hostiommu from './hostiommu/index.js';
+/** A paging table laid out in memory (a `hostiommu.HostProcess`'s page table is one). */
+export type { PageTableBuilder, PageTableBuilderOptions, PageTableFormat } from './tables/table-builders.js';
 /** Scenarios (`viommu-scenario/1`): validation, step-by-step and whole replay (`viommu replay`). */
 export {
   startReplay, replayScenario, formatReplay, bytesToHex,

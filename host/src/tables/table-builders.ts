@@ -52,6 +52,11 @@ export class PageTableBuilder {
   private readonly pointerOf: (gpa: bigint) => bigint;
   private readonly tableAt = new Map<bigint, bigint>(); // pointer value -> table GPA
 
+  /**
+   * A table of `format` whose pages come from `alloc` and are written through
+   * `mem`; its top-level page is allocated at once. Throws for a 3-level first stage.
+   * @param format Stage and levels; read-only once built.
+   */
   constructor(private readonly mem: GuestMemoryLike, private readonly alloc: PageAllocator, readonly format: PageTableFormat, opts: PageTableBuilderOptions = {}) {
     if (format.stage === 'fs' && format.levels === 3) throw new Error('format: first stage has 4 or 5 levels');
     this.nonLeafBits = opts.nonLeafBits ?? 0b111n; // SS: R|W|X; FS: P|R/W|U/S
@@ -60,7 +65,7 @@ export class PageTableBuilder {
     this.tableAt.set(this.pointerOf(this.rootTable), this.rootTable);
   }
 
-  /** The value to program as SSPTPTR / SSPTPTR / FSPTPTR. */
+  /** The value to program as SSPTPTR (context or PASID entry) or FSPTPTR. */
   get rootPointer(): bigint {
     return this.pointerOf(this.rootTable);
   }
