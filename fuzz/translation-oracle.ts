@@ -38,7 +38,7 @@ export function capsOf(core: Core): RefCaps {
   const b = (k: number): boolean => g(k) !== 0;
   return {
     sagaw: g(K.CFG_SAGAW), mgaw: g(K.CFG_MGAW), haw: g(K.CFG_HAW), sslps: g(K.CFG_SSLPS),
-    fs1gp: b(K.CFG_FS1GP), fl5lp: b(K.CFG_FS5LP), pt: b(K.CFG_ECAP_PT), sc: b(K.CFG_ECAP_SC),
+    fs1gp: b(K.CFG_FS1GP), fs5lp: b(K.CFG_FS5LP), pt: b(K.CFG_ECAP_PT), sc: b(K.CFG_ECAP_SC),
     nest: b(K.CFG_ECAP_NEST), srs: b(K.CFG_ECAP_SRS), ers: b(K.CFG_ECAP_ERS), dt: b(K.CFG_ECAP_DT),
     pasid: b(K.CFG_ECAP_PASID), smts: b(K.CFG_ECAP_SMTS), fsts: b(K.CFG_ECAP_FSTS), ssts: b(K.CFG_ECAP_SSTS),
     prs: b(K.CFG_ECAP_PRS), pasidBits: g(K.CFG_PASID_BITS), quirks: g(K.CFG_QUIRKS),

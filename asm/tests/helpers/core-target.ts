@@ -38,7 +38,7 @@ function configRows(k: Consts, caps: RefCaps): [number, number][] {
   const b = (v: boolean): number => (v ? 1 : 0);
   return [
     [k.CFG_SAGAW!, caps.sagaw], [k.CFG_MGAW!, caps.mgaw], [k.CFG_HAW!, caps.haw], [k.CFG_SSLPS!, caps.sslps],
-    [k.CFG_FS1GP!, b(caps.fs1gp)], [k.CFG_FS5LP!, b(caps.fl5lp)], [k.CFG_ECAP_PT!, b(caps.pt)], [k.CFG_ECAP_SC!, b(caps.sc)],
+    [k.CFG_FS1GP!, b(caps.fs1gp)], [k.CFG_FS5LP!, b(caps.fs5lp)], [k.CFG_ECAP_PT!, b(caps.pt)], [k.CFG_ECAP_SC!, b(caps.sc)],
     [k.CFG_ECAP_NEST!, b(caps.nest)], [k.CFG_ECAP_SRS!, b(caps.srs)], [k.CFG_ECAP_ERS!, b(caps.ers)], [k.CFG_ECAP_DT!, b(caps.dt)],
     [k.CFG_ECAP_PASID!, b(caps.pasid)], [k.CFG_ECAP_SMTS!, b(caps.smts)], [k.CFG_ECAP_FSTS!, b(caps.fsts)],
     [k.CFG_ECAP_SSTS!, b(caps.ssts)], [k.CFG_ECAP_PRS!, b(caps.prs)], [k.CFG_PASID_BITS!, caps.pasidBits], [k.CFG_QUIRKS!, caps.quirks],

@@ -17,7 +17,7 @@ export interface RefCaps {
   /** CAP.FS1GP: first-stage 1 GiB pages. */
   fs1gp: boolean;
   /** CAP.FS5LP: first-stage 5-level paging. */
-  fl5lp: boolean;
+  fs5lp: boolean;
   /** ECAP.PT / SC / NEST / SRS / ERS / DT / PASID / SMTS / FSTS / SSTS / PRS. */
   pt: boolean;
   sc: boolean;
@@ -54,7 +54,7 @@ export function defaultCaps(overrides: Partial<RefCaps> = {}): RefCaps {
     haw: 46,
     sslps: 0b11,
     fs1gp: true,
-    fl5lp: true,
+    fs5lp: true,
     pt: true,
     sc: true,
     nest: true,

@@ -96,7 +96,7 @@ function pasidEntryValid(caps: RefCaps, pgtt: number, aw: number, fspm: number):
   const supported = [false, caps.fsts, caps.ssts, caps.nest && caps.fsts && caps.ssts, caps.pt, false, false, false][pgtt];
   if (!supported) return false;
   if ((pgtt === 2 || pgtt === 3) && !sagawSupports(caps, aw)) return false;
-  if ((pgtt === 1 || pgtt === 3) && !(fspm === 0 || (fspm === 1 && caps.fl5lp))) return false;
+  if ((pgtt === 1 || pgtt === 3) && !(fspm === 0 || (fspm === 1 && caps.fs5lp))) return false;
   return true;
 }
 
