@@ -11,7 +11,7 @@ import { GuestQueue } from '../../../host/src/guest/invalidation-queue.js';
 import { guestEnvFor } from '../../../host/src/guest/machine-env.js';
 import { attachPasids } from '../../../host/src/guest/pasid-attach.js';
 import { PciDriver } from '../../../host/src/guest/pci-driver.js';
-import { iotlbDesc } from '../../../host/src/vtd/spec/descriptors.js';
+import { devTlbDesc, iotlbDesc, pasidDevTlbDesc } from '../../../host/src/vtd/spec/descriptors.js';
 import { FSTS } from '../../../host/src/vtd/spec/registers.js';
 import { encodeSsPte } from '../../../host/src/vtd/spec/ss-pte.js';
 
@@ -20,14 +20,8 @@ const RW = encodeSsPte({ R: true, W: true });
 const RO = encodeSsPte({ R: true });
 const A = 0x20_0000n;
 const B = 0x30_0000n;
-const REG = { IOVA: 0x08n, LEN: 0x10n, CMD: 0x14n, STATUS: 0x18n, PASID: 0x24n, CTL: 0x28n, DTLB: 0x2cn, INV: 0x30n, TR: 0x34n, HITS: 0x38n, TIMEOUTS: 0x3cn, BUF: 0x1000n };
 const B_ = BigInt;
-
-/** §6.5.2.5 device-TLB invalidate: SID, address, S (size encoded in the address's low bits). */
-const devTlb = (sid: number, addr: bigint, s = 0): bigint[] => [0x3n | B_(sid) << 32n, addr | B_(s)];
-/** §6.5.2.6 PASID-based device-TLB invalidate. */
-const pasidDevTlb = (sid: number, pasid: number, addr: bigint, s = 0, global = 0): bigint[] =>
-  [0x8n | B_(sid) << 16n | B_(pasid) << 32n, addr | B_(s) << 11n | B_(global), 0n, 0n];
+const REG = { IOVA: 0x08n, LEN: 0x10n, CMD: 0x14n, STATUS: 0x18n, PASID: 0x24n, CTL: 0x28n, DTLB: 0x2cn, INV: 0x30n, TR: 0x34n, HITS: 0x38n, TIMEOUTS: 0x3cn, BUF: 0x1000n };
 
 async function boot(mode: 'legacy' | 'scalable' = 'legacy') {
   const m = await createMachine({ ramMib: 64, devices: [{ bdf: '00:05.0', kind: 'ats' }] });
@@ -77,7 +71,7 @@ describe('ATS device: device-TLB through the IOMMU (legacy, TT=01)', () => {
     expect(t.q.submitSync([iotlbDesc(3, 1, 0x10000n)])).toBe(true);
     t.cmd(1, 0x10000n, 8);
     expect(t.buf()).toBe(0xa1a1_a1a1_a1a1_a1a1n); // still the old page: only the IOTLB was invalidated
-    expect(t.q.submitSync([devTlb(SID, 0x10000n)])).toBe(true);
+    expect(t.q.submitSync([devTlbDesc(SID, 0x10000n)])).toBe(true);
     expect(t.reg(REG.INV)).toBe(1);
     t.cmd(1, 0x10000n, 8);
     expect(t.buf()).toBe(0xb2b2_b2b2_b2b2_b2b2n);
@@ -91,13 +85,13 @@ describe('ATS device: device-TLB through the IOMMU (legacy, TT=01)', () => {
     const pages = () => t.m.device('00:05.0') as unknown as { tlb: { entries(): readonly { iova: bigint }[] } };
     const cached = () => pages().tlb.entries().map((e) => e.iova).sort();
     expect(cached()).toEqual([0x10000n, 0x11000n, 0x12000n, 0x13000n, 0x14000n]);
-    t.q.submitSync([devTlb(SID, 0x12000n)]); // one page
+    t.q.submitSync([devTlbDesc(SID, 0x12000n)]); // one page
     expect(cached()).toEqual([0x10000n, 0x11000n, 0x13000n, 0x14000n]);
-    t.q.submitSync([devTlb(SID, 0x10000n, 1)]); // S=1, bit 12 clear: 8 KiB at 0x10000
+    t.q.submitSync([devTlbDesc(SID, 0x10000n, 1)]); // S=1, bit 12 clear: 8 KiB at 0x10000
     expect(cached()).toEqual([0x13000n, 0x14000n]);
-    t.q.submitSync([devTlb(0x30, 0x13000n)]); // another SID: nothing here
+    t.q.submitSync([devTlbDesc(0x30, 0x13000n)]); // another SID: nothing here
     expect(cached()).toEqual([0x13000n, 0x14000n]);
-    t.q.submitSync([devTlb(SID, 0x7fff_f000n | 0xfff_ffff_f000n, 1)]); // all ones: everything
+    t.q.submitSync([devTlbDesc(SID, 0x7fff_f000n | 0xfff_ffff_f000n, 1)]); // all ones: everything
     expect(cached()).toEqual([]);
   });
 
@@ -105,7 +99,7 @@ describe('ATS device: device-TLB through the IOMMU (legacy, TT=01)', () => {
     const t = await legacy();
     t.cmd(1, 0x10000n, 8);
     t.m.mmioWrite(t.bar + REG.CTL, 4, 2n);
-    expect(t.q.submitSync([devTlb(SID, 0x10000n)])).toBe(false);
+    expect(t.q.submitSync([devTlbDesc(SID, 0x10000n)])).toBe(false);
     expect(t.g.drv.read32(0x34) & FSTS.ITE).toBe(FSTS.ITE);
     expect([t.reg(REG.TIMEOUTS), t.reg(REG.DTLB)]).toEqual([1, 1]);
   });
@@ -146,9 +140,9 @@ describe('ATS device with PASIDs (scalable mode)', () => {
     expect(t.cmd(1, 0x10000n, 8)).toBe(1);
     expect(t.buf()).toBe(0xb2b2_b2b2_b2b2_b2b2n);
     expect(t.reg(REG.DTLB)).toBe(1);
-    expect(q.submitSync([pasidDevTlb(SID, 7, 0x10000n)])).toBe(true);
+    expect(q.submitSync([pasidDevTlbDesc(SID, 7, 0x10000n)])).toBe(true);
     expect(t.reg(REG.DTLB)).toBe(1);
-    expect(q.submitSync([pasidDevTlb(SID, 5, 0x10000n)])).toBe(true);
+    expect(q.submitSync([pasidDevTlbDesc(SID, 5, 0x10000n)])).toBe(true);
     expect(t.reg(REG.DTLB)).toBe(0);
   });
 });

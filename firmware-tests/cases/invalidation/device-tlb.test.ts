@@ -22,7 +22,7 @@ import { guestEnvFor } from '../../../host/src/guest/machine-env.js';
 import { attachPasids } from '../../../host/src/guest/pasid-attach.js';
 import { PciDriver } from '../../../host/src/guest/pci-driver.js';
 import type { PageTableBuilder } from '../../../host/src/tables/table-builders.js';
-import { iotlbDesc, waitDesc } from '../../../host/src/vtd/spec/descriptors.js';
+import { devTlbDesc, iotlbDesc, pasidDevTlbDesc, waitDesc } from '../../../host/src/vtd/spec/descriptors.js';
 import { FSTS, REG as VTD_REG } from '../../../host/src/vtd/spec/registers.js';
 import { encodeSsPte } from '../../../host/src/vtd/spec/ss-pte.js';
 
@@ -40,11 +40,6 @@ const WINDOW = 0x40000n;
 const PAGES = 8;
 const FAULT_MSI = { address: 0xfee0_0000n, data: 0x4d };
 
-/** §6.5.2.5 device-TLB invalidate: SID, address with S (size in the address's low set bits). */
-const devTlb = (sid: number, addr: bigint, s = 0): bigint[] => [0x3n | B(sid) << 32n, addr | B(s)];
-/** §6.5.2.6 PASID-based device-TLB invalidate (256-bit). */
-const pasidDevTlb = (sid: number, pasid: number, addr: bigint, s = 0): bigint[] =>
-  [0x8n | B(sid) << 16n | B(pasid) << 32n, addr | B(s) << 11n, 0n, 0n];
 
 /** One ATS device as its guest driver sees it. */
 class AtsDriver {
@@ -156,7 +151,7 @@ describe('device-TLB invalidation (type 3) through an ATS device', () => {
     cacheStale(t.a, [t.spaceA], t.q, iotlb);
     remapFresh([t.spaceA], t.q, iotlb);
     const tr = t.a.reg(REG.TR);
-    expect(t.q.submitSync([devTlb(DEV_A, addr, s)])).toBe(true);
+    expect(t.q.submitSync([devTlbDesc(DEV_A, addr, s)])).toBe(true);
     expect(freshPages(t.a, t.spaceA)).toEqual(fresh);
     expect(t.a.reg(REG.TR) - tr).toBe(fresh.length); // one translation request per lost page
   });
@@ -167,7 +162,7 @@ describe('device-TLB invalidation (type 3) through an ATS device', () => {
     cacheStale(t.b, [t.spaceB], t.q, iotlbDesc(2, 2));
     remapFresh([t.spaceA], t.q, iotlbDesc(2, 1));
     remapFresh([t.spaceB], t.q, iotlbDesc(2, 2));
-    expect(t.q.submitSync([devTlb(DEV_B, WINDOW, 1)])).toBe(true);
+    expect(t.q.submitSync([devTlbDesc(DEV_B, WINDOW, 1)])).toBe(true);
     expect(freshPages(t.a, t.spaceA)).toEqual([]);
     expect(freshPages(t.b, t.spaceB)).toEqual([0, 1]);
   });
@@ -196,7 +191,7 @@ describe('PASID-based device-TLB invalidation (type 8) through an ATS device', (
     const spaces = [t.noPasid, t.p5, t.p9];
     cacheStale(t.dev, spaces, t.q, allIotlb);
     remapFresh(spaces, t.q, allIotlb);
-    expect(t.q.submitSync([pasidDevTlb(DEV_A, 5, WINDOW + 0x2000n, 1)])).toBe(true); // 8 KiB at +0x2000
+    expect(t.q.submitSync([pasidDevTlbDesc(DEV_A, 5, WINDOW + 0x2000n, { size: 1 })])).toBe(true); // 8 KiB at +0x2000
     expect(freshPages(t.dev, t.p5)).toEqual([2, 3]);
     expect(freshPages(t.dev, t.p9)).toEqual([]);
     expect(freshPages(t.dev, t.noPasid)).toEqual([]);
@@ -207,7 +202,7 @@ describe('PASID-based device-TLB invalidation (type 8) through an ATS device', (
     const spaces = [t.noPasid, t.p5];
     cacheStale(t.dev, spaces, t.q, allIotlb);
     remapFresh(spaces, t.q, allIotlb);
-    expect(t.q.submitSync([devTlb(DEV_A, WINDOW + 0x4000n)])).toBe(true);
+    expect(t.q.submitSync([devTlbDesc(DEV_A, WINDOW + 0x4000n)])).toBe(true);
     expect(freshPages(t.dev, t.noPasid)).toEqual([4]);
     expect(freshPages(t.dev, t.p5)).toEqual([]);
   });
@@ -223,7 +218,7 @@ describe('device-TLB invalidation time-out (ITE, §6.5.2.10)', () => {
     const msisBefore = t.faultMsis().length;
 
     // Linux qi_submit_sync: descriptors, then a wait with a status write the guest polls.
-    const batch = [devTlb(DEV_A, WINDOW), devTlb(DEV_B, WINDOW, 1)];
+    const batch = [devTlbDesc(DEV_A, WINDOW), devTlbDesc(DEV_B, WINDOW, 1)];
     expect(t.q.submitSync(batch)).toBe(false);
     const drv = t.g.drv;
     expect(drv.faultStatus() & FSTS.ITE).toBe(FSTS.ITE);
@@ -259,7 +254,7 @@ describe('device-TLB invalidation time-out (ITE, §6.5.2.10)', () => {
     t.b.set(REG.CTL, CTL_NO_INV_RESPONSE);
     const waitStatus = t.q.statusPage + 0x900n;
     t.env.mem.writeU64(waitStatus, 0n);
-    t.q.place([devTlb(DEV_B, WINDOW), waitDesc({ sw: true, fn: true, if: true, data: 0x77, addr: waitStatus })]);
+    t.q.place([devTlbDesc(DEV_B, WINDOW), waitDesc({ sw: true, fn: true, if: true, data: 0x77, addr: waitStatus })]);
     t.q.ring();
     expect(t.env.mem.readU64(waitStatus)).toBe(0n);
     expect(t.g.drv.read32(VTD_REG.ICS) & 1).toBe(0);
@@ -280,7 +275,7 @@ describe('invalidation completion error (ICE, §6.5.2.10)', () => {
     const iotlb = iotlbDesc(2, 1);
     cacheStale(t.a, [t.spaceA], t.q, iotlb);
     remapFresh([t.spaceA], t.q, iotlb);
-    expect(t.q.submitSync([devTlb(DEV_A, WINDOW)])).toBe(true);
+    expect(t.q.submitSync([devTlbDesc(DEV_A, WINDOW)])).toBe(true);
     expect(freshPages(t.a, t.spaceA)).toEqual([0]);
     // ICESID stays valid while ICE is set: a second error from another device does not overwrite it.
     sendStrayInvalidationCompletion(t.m, '00:05.0');
