@@ -13,6 +13,7 @@
  * `toDefault` puts it there): the qemu-* profiles refuse the extensions.
  */
 import { pageGroupResponseDesc } from '../host/src/vtd/spec/descriptors.js';
+import { PageResponseCode } from '../host/src/vtd/spec/page-request.js';
 import { encodePasidDirEntry, encodePasidEntry, PGTT } from '../host/src/vtd/spec/pasid-entry.js';
 import { encodeSmContextEntry } from '../host/src/vtd/spec/sm-context-entry.js';
 import { encodeSmRootEntry } from '../host/src/vtd/spec/sm-root-entry.js';
@@ -227,7 +228,8 @@ export function prqRegisterStep(rng: Rng, input: FuzzInput): Step {
 export function prqResponseSteps(rng: Rng, input: FuzzInput): Step[] {
   const sid = parseBdf(pickDevice(rng, input));
   const prgi = rng.chance(0.8) ? rng.below(4) : rng.below(0x200);
-  const code = rng.pick([0, 0, 0, 1, 0xf, rng.below(16)]); // Success, Invalid Request, Response Failure
+  const { Success, InvalidRequest, ResponseFailure } = PageResponseCode;
+  const code = rng.pick([Success, Success, Success, InvalidRequest, ResponseFailure, rng.below(16)]); // or any 4-bit code
   const pasid = rng.chance(0.8) ? { pasid: knownPasid(rng, input) } : {};
   return qiSteps(rng, input, () => pageGroupResponseDesc(sid, prgi, code, { ...pasid, lpig: rng.chance(0.5) }));
 }
