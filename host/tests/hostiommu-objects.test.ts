@@ -29,7 +29,7 @@ function setup() {
 }
 
 /** The PASID entry (sid, pasid) as the physical IOMMU wrote it (walks root -> context -> directory -> table). */
-function pasidEntryOf(t: ReturnType<typeof setup>, sid: number, pasid: number) {
+function pasidEntryOf(t: Pick<ReturnType<typeof setup>, 'iommu' | 'mem'>, sid: number, pasid: number) {
   const root = t.iommu.rootTable;
   const re = t.mem.readU64(root + BigInt(sid >> 8) * 16n + ((sid & 0x80) ? 8n : 0n));
   if ((re & 1n) === 0n) return undefined; // LP / UP clear

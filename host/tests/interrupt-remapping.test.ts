@@ -119,7 +119,7 @@ describe('remapper', () => {
 describe('interrupt-entry cache', () => {
   it('holds at most its capacity, dropping the oldest; index-selective invalidation covers 2^IM aligned entries', () => {
     const c = new InterruptEntryCache(4);
-    for (let i = 0; i < 6; i++) c.fill(i, [BigInt(i), 0n]);
+    for (let i = 0; i < 6; i++) c.fill(i, [i, 0, 0, 0]);
     expect(c.size).toBe(4);
     expect(c.lookup(0)).toBeUndefined();
     expect(c.lookup(5)).toEqual([5n, 0n]);

@@ -247,7 +247,7 @@ describe('page-group responses (QI type 9)', () => {
     const [w0, w1] = waitDesc({ sw: true, fn: true, data: 0x77, addr: status });
     r.qi.place([[w0! | 1n << 7n, w1!]]); // PD (ECAP.PDS)
     r.qi.ring();
-    expect(r.env.mem.readU32(status)).toBe(0x77);
+    expect(r.m.ram.readU32(status)).toBe(0x77);
     expect(r.prq.peek().map((q) => [q.prgi, q.lpig, q.read])).toEqual([[2, false, true], [0, true, false]]);
   });
 });

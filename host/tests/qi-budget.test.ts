@@ -34,12 +34,12 @@ describe('bounded queued invalidation', () => {
     // The IQH read is itself an access: the queue has moved on by one budget before it returns.
     const first = head();
     expect(first).toBe(2 * QI_WORK_BUDGET);
-    expect(env.mem.readU32(status)).toBe(0);
+    expect(m.ram.readU32(status)).toBe(0);
     let reads = 1;
     for (let h = first; h < n; h = head()) reads++;
     expect(head()).toBe(n);
     expect(reads).toBe(Math.ceil(n / QI_WORK_BUDGET) - 1); // the IQT write did the first share
-    expect(env.mem.readU32(status)).toBe(0x5a5a);
+    expect(m.ram.readU32(status)).toBe(0x5a5a);
     expect(m.mmioRead32(0xfed9_0000 + R.FSTS) & 0x10).toBe(0); // no IQE
   });
 
@@ -47,7 +47,7 @@ describe('bounded queued invalidation', () => {
     const { m, env, q } = await fullQueue();
     q.place([...Array.from({ length: QI_WORK_BUDGET - EXTERNAL_COST }, () => iotlbDesc(2, 1)), waitDesc({ sw: true, fn: true, data: 7, addr: q.statusPage })]);
     q.ring();
-    expect(env.mem.readU32(q.statusPage)).toBe(7);
+    expect(m.ram.readU32(q.statusPage)).toBe(7);
     expect(m.vtd.saveState().qi.head).toBe(QI_WORK_BUDGET - EXTERNAL_COST + 1);
   });
 
@@ -58,9 +58,9 @@ describe('bounded queued invalidation', () => {
     q.place([...Array.from({ length: n }, () => [0x3n | (0x28n << 32n), 0n]), waitDesc({ sw: true, fn: true, data: 9, addr: q.statusPage })]);
     q.ring();
     expect(m.vtd.saveState().qi.head).toBe(QI_WORK_BUDGET / EXTERNAL_COST);
-    expect(env.mem.readU32(q.statusPage)).toBe(0);
+    expect(m.ram.readU32(q.statusPage)).toBe(0);
     m.mmioRead32(0xfed9_0000 + R.FSTS); // the next access does the rest
     expect(m.vtd.saveState().qi.head).toBe(n + 1);
-    expect(env.mem.readU32(q.statusPage)).toBe(9);
+    expect(m.ram.readU32(q.statusPage)).toBe(9);
   });
 });

@@ -106,9 +106,9 @@ describe('scenario extensions (default profile)', () => {
     while (run.next());
     const obs = run.output().observations;
     expect(obs[0]).toEqual({ step: 13, op: 'mmio.read', value: '0x20' });
-    expect(obs[1]!.value).toMatch(/^0x.{2}04$/); // page wait, with the fault reason
+    expect((obs[1] as { value: string }).value).toMatch(/^0x.{2}04$/); // page wait, with the fault reason
     expect(obs[2]).toEqual({ step: 19, op: 'mmio.read', value: '0x40' }); // the retry faulted again: a second request
-    expect(obs[3]!.value).toMatch(/^0x.{2}04$/);
+    expect((obs[3] as { value: string }).value).toMatch(/^0x.{2}04$/);
     const desc = run.machine.ram.readU64(0x20000n);
     expect(Number(desc & 0xffn)).toBe(1); // §9.13 page request descriptor type
     expect(Number((desc >> 16n) & 0xffffn)).toBe(SID);

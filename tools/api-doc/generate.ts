@@ -117,7 +117,7 @@ export function collectApi(): ApiItem[] {
     const s = e.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(e) : e;
     if (!(s.flags & ts.SymbolFlags.ValueModule)) return [itemOf(checker, e, '', nodeOnly)];
     const ns: ApiItem = {
-      name: e.name, kind: 'namespace', signature: signatureOf(checker, e.declarations?.[0]?.parent), doc: namespaceDoc(e), members: [],
+      name: e.name, kind: 'namespace', signature: signatureOf(checker, e.declarations?.[0]?.parent as ts.Declaration | undefined), doc: namespaceDoc(e), members: [],
       ...(nodeOnly ? { nodeOnly: true } : {}),
     };
     return [ns, ...checker.getExportsOfModule(s).map((x) => itemOf(checker, x, `${e.name}.`, nodeOnly))];
