@@ -122,7 +122,7 @@ describe('interrupt-entry cache', () => {
     for (let i = 0; i < 6; i++) c.fill(i, [i, 0, 0, 0]);
     expect(c.size).toBe(4);
     expect(c.lookup(0)).toBeUndefined();
-    expect(c.lookup(5)).toEqual([5n, 0n]);
+    expect(c.lookup(5)).toEqual([5, 0, 0, 0]);
     c.invalidateIndex(5, 1); // 4 and 5
     expect([2, 3, 4, 5].map((i) => c.lookup(i) !== undefined)).toEqual([true, true, false, false]);
     c.invalidateIndex(0xffff, 15); // 0x8000..0xffff: a large mask walks the cache, not the range
