@@ -23,5 +23,5 @@ describe('executor', () => {
       expect(r.observations, f).toEqual(replay.observations);
       expect(r.features.length).toBeGreaterThan(0);
     }
-  });
+  }, 300_000); // hundreds of recordings, each run twice: ~20 s on an idle 2-core machine
 });
