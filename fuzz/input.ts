@@ -16,6 +16,8 @@ export interface RawMachine {
   ram_mib: number;
   iommu: { scalable_mode: boolean; caching_mode: boolean; aw_bits: number; first_stage?: boolean };
   devices: { bdf: string; kind: 'dma-test' }[];
+  /** Processors (local APICs), when more than one (FORMAT.md "Interrupts"). */
+  cpus?: number;
 }
 
 /** One fuzz input. */
@@ -62,6 +64,8 @@ export function stepToJson(s: Step): Record<string, unknown> {
     case 'mmio.read': return { op: s.op, offset: hex(BigInt(s.offset)), size: s.size };
     case 'dma.read':
     case 'dma.write': return { op: s.op, bdf: s.bdf, iova: hex(s.iova), len: s.len, ...(s.pasid !== undefined ? { pasid: s.pasid } : {}) };
+    case 'msi': return { op: s.op, bdf: s.bdf, address: hex(s.address), data: hex(BigInt(s.data)) };
+    case 'apic.irr': return { op: s.op, apic: s.apic };
     case 'pci.cfg.write': return { op: s.op, bdf: s.bdf, offset: hex(BigInt(s.offset)), size: s.size, value: hex(s.value) };
     case 'pci.cfg.read': return { op: s.op, bdf: s.bdf, offset: hex(BigInt(s.offset)), size: s.size };
     case 'dev.mmio.write': return { op: s.op, bdf: s.bdf, bar: s.bar, offset: hex(BigInt(s.offset)), size: s.size, value: hex(s.value) };
@@ -102,6 +106,7 @@ function rawMachineOf(doc: Record<string, unknown>): RawMachine {
       ...(iommu['first_stage'] === true ? { first_stage: true } : {}),
     },
     devices: ((m['devices'] ?? []) as { bdf: string }[]).map((d) => ({ bdf: d.bdf, kind: 'dma-test' as const })),
+    ...(typeof m['cpus'] === 'number' ? { cpus: m['cpus'] } : {}),
   };
 }
 

@@ -94,6 +94,8 @@ export function stepValid(m: RawMachine, s: Step): boolean {
     case 'dma.write':
       return s.len >= 1 && s.len <= 4095 && s.iova >= 0n && s.iova < 1n << 64n && device(s.bdf)
         && (s.pasid === undefined || (s.pasid >= 0 && s.pasid <= 0xf_ffff));
+    case 'msi': return device(s.bdf) && s.address >= 0n && s.address < 1n << 64n && s.data >= 0 && s.data <= 0xffff;
+    case 'apic.irr': return s.apic >= 0 && s.apic < (m.cpus ?? 1);
     case 'pci.cfg.write':
     case 'pci.cfg.read':
       return s.offset % s.size === 0 && s.offset >= 0 && s.offset < 0x1000 && (s.op === 'pci.cfg.read' || s.value >> BigInt(8 * s.size) === 0n);

@@ -56,6 +56,16 @@ describe('scenario errors name the step and produce no output', () => {
   it('unknown profile', async () => {
     await expect(replayScenario({ ...base, machine: { ...base.machine, profile: 'qemu-1.0' } })).rejects.toThrow(/profile/);
   });
+  it('msi data wider than the 16-bit Message Data register', async () => {
+    await expect(replayScenario(withStep({ op: 'msi', bdf: '00:03.0', address: '0xfee00000', data: '0x10000' }))).rejects.toThrow(/step 3.*data.*16-bit/);
+  });
+  it('apic.irr of a processor the machine does not have', async () => {
+    await expect(replayScenario(withStep({ op: 'apic.irr', apic: 1 }))).rejects.toThrow(/step 3.*apic.*1 processor/);
+    await expect(replayScenario({ ...base, machine: { ...base.machine, cpus: 9 } })).rejects.toThrow(/machine.cpus/);
+  });
+  it('msi from a device that is not there', async () => {
+    await expect(replayScenario(withStep({ op: 'msi', bdf: '00:09.0', address: '0xfee00000', data: '0x30' }))).rejects.toThrow(/step 3.*00:09.0/);
+  });
   it('unknown device', async () => {
     await expect(replayScenario(withStep({ op: 'dma.read', bdf: '00:09.0', iova: '0x1000', len: 4 }))).rejects.toThrow(/step 3.*00:09.0/);
   });

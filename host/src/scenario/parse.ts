@@ -17,6 +17,8 @@ export type Step =
   | { op: 'mmio.read'; offset: number; size: 4 | 8 }
   | { op: 'dma.read'; bdf: string; iova: bigint; len: number; pasid?: number }
   | { op: 'dma.write'; bdf: string; iova: bigint; len: number; pasid?: number }
+  | { op: 'msi'; bdf: string; address: bigint; data: number }
+  | { op: 'apic.irr'; apic: number }
   // viommu extensions (FORMAT.md, last section): `default` profile only.
   | { op: 'pci.cfg.write'; bdf: string; offset: number; size: 1 | 2 | 4; value: bigint }
   | { op: 'pci.cfg.read'; bdf: string; offset: number; size: 1 | 2 | 4 }
@@ -31,6 +33,8 @@ export interface Scenario {
   readonly description: string;
   /** The machine to build, translated from the scenario's `machine` object. */
   readonly machine: MachineConfig;
+  /** Processors of the machine (`machine.cpus`, default 1): local APICs 0..cpus-1 (FORMAT.md "Interrupts"). */
+  readonly cpus: number;
   /** The steps, in order. */
   readonly steps: readonly Step[];
 }
@@ -39,12 +43,14 @@ export interface Scenario {
 export const REFERENCE_DMA_MASK_BITS = 28;
 
 type FieldKind = 'addr' | 'offset' | 'size' | 'len' | 'dmaLen' | 'byte' | 'u64s' | 'bdf'
-  | 'cfgOffset' | 'cfgSize' | 'bar' | 'barOffset' | 'pasid';
+  | 'cfgOffset' | 'cfgSize' | 'bar' | 'barOffset' | 'pasid' | 'msiData' | 'apic';
 
 /** Largest BAR offset a `dev.mmio.*` step may name (the model's BARs are far smaller; replay checks the real size). */
 const MAX_BAR_OFFSET = 0x10_0000;
 /** Largest PASID (20 bits, PCIe §6.20). */
 const MAX_PASID = 0xf_ffff;
+/** Most processors (local APICs) a scenario machine may have. */
+export const MAX_CPUS = 8;
 
 /** Fields each op takes (all required). */
 const OP_FIELDS: Record<Step['op'], Record<string, FieldKind>> = {
@@ -55,6 +61,8 @@ const OP_FIELDS: Record<Step['op'], Record<string, FieldKind>> = {
   'mmio.read': { offset: 'offset', size: 'size' },
   'dma.read': { bdf: 'bdf', iova: 'addr', len: 'dmaLen' },
   'dma.write': { bdf: 'bdf', iova: 'addr', len: 'dmaLen' },
+  msi: { bdf: 'bdf', address: 'addr', data: 'msiData' },
+  'apic.irr': { apic: 'apic' },
   'pci.cfg.write': { bdf: 'bdf', offset: 'cfgOffset', size: 'cfgSize', value: 'addr' },
   'pci.cfg.read': { bdf: 'bdf', offset: 'cfgOffset', size: 'cfgSize' },
   'dev.mmio.write': { bdf: 'bdf', bar: 'bar', offset: 'barOffset', size: 'size', value: 'addr' },
@@ -117,6 +125,13 @@ function parseField(kind: FieldKind, v: unknown, what: string): unknown {
       return off;
     }
     case 'pasid': return intIn(v, 0, MAX_PASID, what);
+    case 'msiData': {
+      // The MSI capability's Message Data register is 16 bits (PCI 3.0 §6.8.1.5).
+      const data = parseHex(v, what);
+      if (data > 0xffffn) throw new Error(`${what}: 0x${data.toString(16)} does not fit the 16-bit Message Data register`);
+      return Number(data);
+    }
+    case 'apic': return intIn(v, 0, MAX_CPUS - 1, what);
     case 'u64s':
       if (!Array.isArray(v) || v.length === 0) throw new Error(`${what}: expected a non-empty array of hex qwords`);
       return v.map((x, i) => parseHex(x, `${what}[${i}]`));
@@ -182,7 +197,7 @@ function checkFirstStage(profile: string, iommu: Record<string, unknown>, scalab
 /** The machine block of a scenario as a machine config (the replay builds this machine). */
 export function parseMachine(raw: unknown): MachineConfig {
   if (!isObject(raw)) throw new Error('machine: not an object');
-  const allowed = ['profile', 'ram_mib', 'iommu', 'devices'];
+  const allowed = ['profile', 'ram_mib', 'iommu', 'devices', 'cpus'];
   for (const k of Object.keys(raw)) if (!allowed.includes(k)) throw new Error(`machine: unknown field "${k}"`);
   const profile = raw['profile'];
   if (typeof profile !== 'string' || !(PROFILE_NAMES as readonly string[]).includes(profile)) {
@@ -229,7 +244,10 @@ export function parseScenario(doc: unknown): Scenario {
   if (typeof doc['name'] !== 'string') throw new Error('name: expected a string');
   if (!Array.isArray(doc['steps'])) throw new Error('steps: expected an array');
   const machine = parseMachine(doc['machine']);
+  const cpus = intIn((doc['machine'] as Record<string, unknown>)['cpus'] ?? 1, 1, MAX_CPUS, 'machine.cpus');
   const steps = doc['steps'].map((s, i) => parseStep(s, i));
+  const apic = steps.findIndex((s) => s.op === 'apic.irr' && s.apic >= cpus);
+  if (apic >= 0) throw new Error(`step ${apic} (apic.irr) field apic: the machine has ${cpus} processor(s) (machine.cpus)`);
   const ext = steps.findIndex(usesExtension);
   if (ext >= 0 && machine.profile !== 'default') {
     throw new Error(`step ${ext} (${steps[ext]!.op}): a viommu extension (FORMAT.md), accepted only on profile "default", not ${JSON.stringify(machine.profile)}`);
@@ -238,6 +256,7 @@ export function parseScenario(doc: unknown): Scenario {
     name: doc['name'],
     description: typeof doc['description'] === 'string' ? doc['description'] : '',
     machine,
+    cpus,
     steps,
   };
 }

@@ -8,9 +8,13 @@
 import type { Core } from '../core/core.js';
 import { PASID_REG } from '../devices/common/function.js';
 import type { DmaTestDevice } from '../devices/dma-test/device.js';
+import { DMAT } from '../devices/dma-test/regs.js';
 import { createMachine, ECAM_BASE, VTD_BASE, type Machine } from '../machine.js';
+import { CAP_ID, MsiCap } from '../pci/capabilities.js';
+import { CFG } from '../pci/config-space.js';
 import { parseBdf } from '../types.js';
 import type { InterruptSink } from '../vtd/interrupts.js';
+import { ScenarioApics } from './apics.js';
 import { parseScenario, type Scenario, type Step } from './parse.js';
 
 /** One observation of the output. */
@@ -18,7 +22,8 @@ export type Observation =
   | { step: number; op: 'mmio.read'; value: string }
   | { step: number; op: 'mem.read'; data: string }
   | { step: number; op: 'pci.cfg.read'; value: string }
-  | { step: number; op: 'dev.mmio.read'; value: string };
+  | { step: number; op: 'dev.mmio.read'; value: string }
+  | { step: number; op: 'apic.irr'; vectors: number[]; level: number[] };
 
 /** The replay output document. */
 export interface ReplayOutput {
@@ -46,7 +51,7 @@ export interface ReplayStep {
   readonly index: number;
   /** The validated step. */
   readonly step: Step;
-  /** What the step read, for `mmio.read`, `mem.read`, `pci.cfg.read` and `dev.mmio.read`. */
+  /** What the step read, for `mmio.read`, `mem.read`, `pci.cfg.read`, `dev.mmio.read` and `apic.irr`. */
   readonly observation?: Observation;
 }
 
@@ -56,6 +61,8 @@ export interface ReplayRun {
   readonly scenario: Scenario;
   /** The machine the steps run on (inspect it between steps). */
   readonly machine: Machine;
+  /** The processors' local APICs every delivered interrupt lands in (`apic.irr` reads them). */
+  readonly apics: ScenarioApics;
   /** Runs the next step; undefined once every step has run. Throws an `Error` naming the step if the model cannot run it. */
   next(): ReplayStep | undefined;
   /** True when every step has run. */
@@ -75,25 +82,33 @@ export function bytesToHex(bytes: Uint8Array): string {
 
 type Reading = Omit<Observation, 'step'>;
 
+/** What a step runs on: the machine and its processors' APICs. */
+interface Target {
+  readonly m: Machine;
+  readonly apics: ScenarioApics;
+}
+
 /** Step handlers: each runs one op and may return what it read. */
-const RUNNERS: { [K in Step['op']]: (m: Machine, s: Extract<Step, { op: K }>) => Reading | void } = {
-  'mem.write': (m, s) => {
+const RUNNERS: { [K in Step['op']]: (t: Target, s: Extract<Step, { op: K }>) => Reading | void } = {
+  'mem.write': ({ m }, s) => {
     s.u64.forEach((q, i) => m.ram.writeU64(s.gpa + BigInt(8 * i), q));
   },
-  'mem.fill': (m, s) => m.ram.fill(s.gpa, s.len, s.byte),
-  'mem.read': (m, s) => ({ op: 'mem.read', data: bytesToHex(m.ram.read(s.gpa, s.len)) }),
-  'mmio.write': (m, s) => m.mmioWrite(VTD_BASE + BigInt(s.offset), s.size, s.value),
-  'mmio.read': (m, s) => ({ op: 'mmio.read', value: hex(m.mmioRead(VTD_BASE + BigInt(s.offset), s.size)) }),
-  'dma.read': (m, s) => {
+  'mem.fill': ({ m }, s) => m.ram.fill(s.gpa, s.len, s.byte),
+  'mem.read': ({ m }, s) => ({ op: 'mem.read', data: bytesToHex(m.ram.read(s.gpa, s.len)) }),
+  'mmio.write': ({ m }, s) => m.mmioWrite(VTD_BASE + BigInt(s.offset), s.size, s.value),
+  'mmio.read': ({ m }, s) => ({ op: 'mmio.read', value: hex(m.mmioRead(VTD_BASE + BigInt(s.offset), s.size)) }),
+  'dma.read': ({ m }, s) => {
     dmaDevice(m, s.bdf, s.pasid).read(s.iova, s.len);
   },
-  'dma.write': (m, s) => {
+  'dma.write': ({ m }, s) => {
     dmaDevice(m, s.bdf, s.pasid).write(s.iova, s.len);
   },
-  'pci.cfg.write': (m, s) => m.mmioWrite(ecamAddress(s.bdf, s.offset), s.size, s.value),
-  'pci.cfg.read': (m, s) => ({ op: 'pci.cfg.read', value: hex(m.mmioRead(ecamAddress(s.bdf, s.offset), s.size)) }),
-  'dev.mmio.write': (m, s) => m.mmioWrite(barAddress(m, s), s.size, s.value),
-  'dev.mmio.read': (m, s) => ({ op: 'dev.mmio.read', value: hex(m.mmioRead(barAddress(m, s), s.size)) }),
+  msi: ({ m }, s) => sendMsi(m, s.bdf, s.address, s.data),
+  'apic.irr': ({ apics }, s) => ({ op: 'apic.irr', ...apics.read(s.apic) }),
+  'pci.cfg.write': ({ m }, s) => m.mmioWrite(ecamAddress(s.bdf, s.offset), s.size, s.value),
+  'pci.cfg.read': ({ m }, s) => ({ op: 'pci.cfg.read', value: hex(m.mmioRead(ecamAddress(s.bdf, s.offset), s.size)) }),
+  'dev.mmio.write': ({ m }, s) => m.mmioWrite(barAddress(m, s), s.size, s.value),
+  'dev.mmio.read': ({ m }, s) => ({ op: 'dev.mmio.read', value: hex(m.mmioRead(barAddress(m, s), s.size)) }),
 };
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -108,6 +123,24 @@ function dmaDevice(m: Machine, bdf: string, pasid: number | undefined): DmaTestD
   const dev = m.dmaTest(bdf);
   if (!dev.pending) dev.regs.pasid = pasid === undefined ? 0 : (PASID_REG.PV | pasid) >>> 0;
   return dev;
+}
+
+/**
+ * The `msi` step, as a driver and its device do it: program the function's
+ * MSI capability through configuration space (Message Address, Upper
+ * Address, 16-bit Data, MSI Enable with one vector) and have the device
+ * raise vector 0 (the DMA test device's RAISE register).
+ */
+function sendMsi(m: Machine, bdf: string, address: bigint, data: number): void {
+  const cfg = (off: number) => ecamAddress(bdf, off);
+  let cap = Number(m.mmioRead(cfg(CFG.CAP_PTR), 1));
+  for (let n = 0; cap !== 0 && n < 48 && Number(m.mmioRead(cfg(cap), 1)) !== CAP_ID.MSI; n++) cap = Number(m.mmioRead(cfg(cap + 1), 1));
+  if (cap === 0) throw new Error(`device ${bdf} has no MSI capability`);
+  m.mmioWrite(cfg(cap + MsiCap.ADDR_LO), 4, address & 0xffff_ffffn);
+  m.mmioWrite(cfg(cap + MsiCap.ADDR_HI), 4, address >> 32n);
+  m.mmioWrite(cfg(cap + MsiCap.DATA), 2, BigInt(data));
+  m.mmioWrite(cfg(cap + MsiCap.CONTROL), 2, 1n);
+  m.mmioWrite(barAddress(m, { bdf, bar: 0, offset: DMAT.RAISE }), 4, 0n);
 }
 
 /** ECAM address of `offset` in the configuration space of `bdf` (bus << 20 | devfn << 12). */
@@ -136,7 +169,7 @@ function checkDevices(scenario: Scenario, m: Machine): void {
         throw new Error(`${where} field ${(err as Error).message}`);
       }
     };
-    if ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid !== undefined) named(() => m.dmaTest(s.bdf));
+    if (((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid !== undefined) || s.op === 'msi') named(() => m.dmaTest(s.bdf));
     if (s.op !== 'dev.mmio.write' && s.op !== 'dev.mmio.read') return;
     const bars = named(() => m.device(s.bdf).config.bars);
     const bar = bars[s.bar];
@@ -147,10 +180,10 @@ function checkDevices(scenario: Scenario, m: Machine): void {
   });
 }
 
-function runStep(machine: Machine, step: Step, index: number): ReplayStep {
+function runStep(target: Target, step: Step, index: number): ReplayStep {
   let reading: Reading | void;
   try {
-    reading = (RUNNERS[step.op] as (m: Machine, s: Step) => Reading | void)(machine, step);
+    reading = (RUNNERS[step.op] as (t: Target, s: Step) => Reading | void)(target, step);
   } catch (err) {
     throw new Error(`step ${index} (${step.op}): ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -164,18 +197,28 @@ function runStep(machine: Machine, step: Step, index: number): ReplayStep {
  */
 export async function startReplay(doc: unknown, opts: ReplayOptions = {}): Promise<ReplayRun> {
   const scenario = parseScenario(doc);
-  const machine = await createMachine({ ...scenario.machine, core: opts.core, log: opts.log, onInterrupt: opts.onInterrupt });
+  const apics = new ScenarioApics(scenario.cpus);
+  const machine = await createMachine({
+    ...scenario.machine, core: opts.core, log: opts.log,
+    // The unit's own event interrupts reach the processors directly (§5.1.6), device interrupts after remapping.
+    onInterrupt: (msi) => {
+      apics.deliver(msi.address, msi.data);
+      opts.onInterrupt?.(msi);
+    },
+    onDeviceInterrupt: (irq) => apics.deliver(irq.address, irq.data),
+  });
   checkDevices(scenario, machine);
   const observations: Observation[] = [];
   let position = 0;
   return {
     scenario,
     machine,
+    apics,
     get done() { return position >= scenario.steps.length; },
     get position() { return position; },
     next() {
       if (position >= scenario.steps.length) return undefined;
-      const ran = runStep(machine, scenario.steps[position]!, position);
+      const ran = runStep({ m: machine, apics }, scenario.steps[position]!, position);
       position++;
       if (ran.observation) observations.push(ran.observation);
       return ran;

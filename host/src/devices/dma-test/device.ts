@@ -230,6 +230,7 @@ export class DmaTestDevice implements PciFunction {
       case DMAT.PASID: g.pasid = (v & 0xe00f_ffff) >>> 0; return;
       case DMAT.IRQ: g.irq = v & DMAT_IRQ.ON_COMPLETION; return;
       case DMAT.CMD: this.command(v); return;
+      case DMAT.RAISE: this.fn.irq.raise(v >>> 0); return;
       default:
     }
   }

@@ -13,6 +13,7 @@
  * | 0x20   | COUNT    | RO 32  | commands completed |
  * | 0x24   | PASID    | RW 32  | 31 PASID valid, 30 privileged, 29 execute, 19:0 PASID of the requests |
  * | 0x28   | IRQ      | RW 32  | bit 0: send MSI vector 0 when a command completes |
+ * | 0x2C   | RAISE    | WO 32  | sends interrupt vector `value` at once (MSI-X entry, or the MSI vector modulo the vectors enabled), as QEMU edu's 0x60 |
  * | 0x30   | DST      | RW 64  | destination of COPY |
  * | 0x1000 | BUFFER   | RW     | the 4 KiB buffer |
  */
@@ -20,7 +21,7 @@
 /** Register offsets. */
 export const DMAT = {
   ID: 0x00, IOVA: 0x08, LEN: 0x10, CMD: 0x14, STATUS: 0x18, BUF_OFF: 0x1c, COUNT: 0x20,
-  PASID: 0x24, IRQ: 0x28, DST: 0x30, BUFFER: 0x1000,
+  PASID: 0x24, IRQ: 0x28, RAISE: 0x2c, DST: 0x30, BUFFER: 0x1000,
 } as const;
 
 /** BAR0 size. */
