@@ -18,7 +18,7 @@ import { encodeContextEntry } from '../../../host/src/vtd/spec/context-entry.js'
 import { ccDesc, iotlbDesc, pasidCacheDesc, pasidIotlbDesc, waitDesc } from '../../../host/src/vtd/spec/descriptors.js';
 import { decodeFsPte } from '../../../host/src/vtd/spec/fs-pte.js';
 import { PGTT } from '../../../host/src/vtd/spec/pasid-entry.js';
-import { FSTS, REG } from '../../../host/src/vtd/spec/registers.js';
+import { FSTS, GCMD, REG } from '../../../host/src/vtd/spec/registers.js';
 import { encodeSmContextEntry } from '../../../host/src/vtd/spec/sm-context-entry.js';
 import type { Testbed } from '../../lib/testbed.js';
 import { bootIr, bootSwqIr, DEV_A, type IrBed } from '../interrupt-remapping/ir-bed.js';
@@ -621,5 +621,20 @@ describe('interrupt remapping (default vs qemu): HostQuirks.ir*', () => {
       (k) => oneInterrupt(k, { vector: 0x40, destination: 0, svt: 2, sid: 0x0002 }));
     const ok = { delivered: 0x40, faults: [] };
     expect(r).toEqual({ default: ok, 'qemu-10.0': { delivered: 'blocked', faults: [[0x26, 0]] }, 'qemu-10.0 -irBusRangeSwapped': ok });
+  });
+
+  it('irtaMaskedToAw: SIRTP drops IRTA bits above the address width on qemu; for the spec the table lies beyond it (0x21)', async () => {
+    const r = await summary(['default', 'qemu-10.0', 'qemu-10.0 -irtaMaskedToAw'], async (k) => {
+      const t = await bootIr(k); // aw_bits 48
+      t.ir.enable();
+      t.ir.set(0, { vector: 0x40, destination: 0 });
+      t.drv.write64(REG.IRTA, t.ir.table | (1n << 52n) | 7n); // the same 256-entry table, bit 52 set
+      t.drv.command(GCMD.SIRTP);
+      t.program(DEV_A, remappableMsi(0));
+      const d = t.fire(DEV_A);
+      return { delivered: d?.remapped?.vector ?? 'blocked', faults: records(t) };
+    });
+    const beyond = { delivered: 'blocked', faults: [[0x21, 0]] };
+    expect(r).toEqual({ default: beyond, 'qemu-10.0': { delivered: 0x40, faults: [] }, 'qemu-10.0 -irtaMaskedToAw': beyond });
   });
 });

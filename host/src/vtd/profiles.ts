@@ -118,6 +118,12 @@ export interface HostQuirks {
   irNoEntryCache: boolean;
   /** SVT=10 reads SID 15:8 as the last bus and 7:0 as the first (QEMU); spec (§9.10): 15:8 first, 7:0 last. */
   irBusRangeSwapped: boolean;
+  /**
+   * SIRTP keeps only the table-base bits below the address width (QEMU's VTD_IRTA_ADDR_MASK(aw_bits));
+   * IRTA still reads back as written. The spec latches the base as written (§11.4.10), so a table with
+   * bits above the host address width is out of reach: every remappable request faults 0x21.
+   */
+  irtaMaskedToAw: boolean;
 }
 
 /** A complete capability profile. */
@@ -155,7 +161,7 @@ const NO_QUIRKS: HostQuirks = {
   ccmdDomainAsGlobal: false, ignoreRegInvalWhileQi: false, ttmBit10Only: false, qwordPairMasksOnly: false,
   rtaddrMaskedToAw: false, dmaPastFault: false,
   irNoFaultRecords: false, irCompatPassThrough: false, irQemuReservedIrte: false, irIndexWraps: false,
-  irDataCheckAfterEntry: false, irNoEntryCache: false, irBusRangeSwapped: false,
+  irDataCheckAfterEntry: false, irNoEntryCache: false, irBusRangeSwapped: false, irtaMaskedToAw: false,
 };
 
 /** SAGAW bits (CAP bits 12:8 >> 8) for every width up to `awBits`. */
@@ -224,7 +230,7 @@ function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
       rtaddrMaskedToAw: true, dmaPastFault: true,
       // QEMU reports interrupt-remapping faults since 8.2 ("Report interrupt remapping faults").
       irNoFaultRecords: !ten, irCompatPassThrough: true, irQemuReservedIrte: true, irIndexWraps: true,
-      irDataCheckAfterEntry: true, irNoEntryCache: true, irBusRangeSwapped: true,
+      irDataCheckAfterEntry: true, irNoEntryCache: true, irBusRangeSwapped: true, irtaMaskedToAw: true,
     },
   };
 }

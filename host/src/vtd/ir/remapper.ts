@@ -195,7 +195,8 @@ export class InterruptRemapper {
   private latch(latched: boolean, irta: bigint): void {
     this.latched = latched;
     this.irta = irta;
-    this.base = irta & IRTA.ADDR_MASK;
+    const width = this.quirks.irtaMaskedToAw ? (1n << BigInt(this.host.haw)) - 1n : IRTA.ADDR_MASK;
+    this.base = irta & IRTA.ADDR_MASK & width;
     this.entries = latched ? IRTA.entries(irta) : 0;
     // x2APIC mode: EIME where ECAP.EIM allows it (else the bit is RsvdZ).
     this.x2apic = (irta & IRTA.EIME) !== 0n && (this.host.profile.ecap & ECAP.EIM) !== 0n;
