@@ -14,6 +14,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Qmp, irrOf } from './qmp.js';
 
 /** Base address of the VT-d register block on q35 (QEMU's Q35_HOST_BRIDGE_IOMMU_ADDR). */
 const VTD_BASE = 0xfed90000n;
@@ -21,8 +22,10 @@ const VTD_BASE = 0xfed90000n;
 const EDU_BAR_BASE = 0xe0000000n;
 /** edu's DMA buffer address in its own address space (hw/misc/edu.c DMA_START). */
 const EDU_DMA_START = 0x40000n;
-/** edu register offsets and command bits (hw/misc/edu.c). */
-const EDU = { src: 0x80n, dst: 0x88n, cnt: 0x90n, cmd: 0x98n, run: 1n, toPci: 2n } as const;
+/** edu register offsets and command bits (hw/misc/edu.c); `raise` raises its interrupt (MSI when enabled). */
+const EDU = { raise: 0x60n, src: 0x80n, dst: 0x88n, cnt: 0x90n, cmd: 0x98n, run: 1n, toPci: 2n } as const;
+/** PCI configuration offsets (PCI 3.0 §6.7, §6.8.1): capability pointer, MSI capability id and fields. */
+const PCI = { capPtr: 0x34, msiId: 0x05, msiControl: 2, msiAddrLo: 4, msiAddrHi: 8, msiData: 0xc } as const;
 /** How long to wait for edu's DMA (its timer fires after 100 ms of virtual time). */
 const DMA_TIMEOUT_MS = 5000;
 
@@ -30,13 +33,13 @@ interface Step { op: string; [k: string]: unknown }
 interface Scenario {
   name: string;
   machine: {
-    profile: string; ram_mib: number;
+    profile: string; ram_mib: number; cpus?: number;
     iommu: { scalable_mode: boolean; caching_mode: boolean; aw_bits: number; first_stage?: boolean };
     devices: { bdf: string; kind: string }[];
   };
   steps: Step[];
 }
-interface Observation { step: number; op: string; value?: string; data?: string }
+interface Observation { step: number; op: string; value?: string; data?: string; vectors?: number[]; level?: number[] }
 
 /** A qtest connection: one command line out, one `OK ...` line back. */
 class Qtest {
@@ -73,13 +76,14 @@ function parseBdf(bdf: string): { dev: number; fn: number } {
  */
 const ICOUNT = process.env.VIOMMU_RECORD_ICOUNT === '0' ? [] : ['-icount', 'shift=0,sleep=off'];
 
-function qemuArgs(s: Scenario): string[] {
+function qemuArgs(s: Scenario, qmpSocket: string): string[] {
   const io = s.machine.iommu;
   const opts = ['intremap=on', 'x-buggy-eim=on', `aw-bits=${io.aw_bits}`,
     `caching-mode=${io.caching_mode ? 'on' : 'off'}`, `x-scalable-mode=${io.scalable_mode ? 'on' : 'off'}`];
   if (io.first_stage) opts.push('x-flts=on');
   const args = ['-machine', 'q35', '-bios', haltFirmware(), '-qtest', 'stdio', '-qtest-log', '/dev/null', '-display', 'none',
-    ...ICOUNT, '-nodefaults', '-m', String(s.machine.ram_mib), '-device', `intel-iommu,${opts.join(',')}`];
+    ...ICOUNT, '-nodefaults', '-m', String(s.machine.ram_mib), '-smp', String(s.machine.cpus ?? 1),
+    '-qmp', `unix:${qmpSocket},server=on,wait=off`, '-device', `intel-iommu,${opts.join(',')}`];
   for (const d of s.machine.devices) {
     const { dev, fn } = parseBdf(d.bdf);
     args.push('-device', `edu,addr=${dev.toString(16).padStart(2, '0')}.${fn}`);
@@ -87,16 +91,45 @@ function qemuArgs(s: Scenario): string[] {
   return args;
 }
 
+/** Configuration mechanism #1 address of `reg` of `bdf` (0xCF8). */
+function cfgAddress(bdf: string, reg: number): number {
+  const { dev, fn } = parseBdf(bdf);
+  return (0x80000000 | (dev << 11) | (fn << 8) | (reg & 0xfc)) >>> 0;
+}
+
 /** Assigns BAR0 and enables memory space + bus mastering through config mechanism #1. */
 async function setupEdu(q: Qtest, index: number, bdf: string): Promise<bigint> {
-  const { dev, fn } = parseBdf(bdf);
-  const cfg = (reg: number) => (0x80000000 | (dev << 11) | (fn << 8) | reg) >>> 0;
+  const cfg = (reg: number) => cfgAddress(bdf, reg);
   const bar = EDU_BAR_BASE + BigInt(index) * 0x100000n;
   await q.cmd(`outl 0xcf8 ${hex(BigInt(cfg(0x10)))}`);
   await q.cmd(`outl 0xcfc ${hex(bar)}`);
   await q.cmd(`outl 0xcf8 ${hex(BigInt(cfg(0x04)))}`);
   await q.cmd('outw 0xcfc 0x6');
   return bar;
+}
+
+/**
+ * The `msi` step on edu: program its MSI capability (found through the
+ * capability list) with the address, the 16-bit data and MSI Enable, then
+ * raise its interrupt (register 0x60), which edu sends as that MSI.
+ */
+async function sendMsi(q: Qtest, bar: bigint, bdf: string, address: bigint, data: bigint): Promise<void> {
+  const readCfg = async (reg: number, size: 1 | 4): Promise<number> => {
+    await q.cmd(`outl 0xcf8 ${hex(BigInt(cfgAddress(bdf, reg)))}`);
+    return Number(BigInt(await q.cmd(size === 1 ? `inb ${hex(0xcfcn + BigInt(reg & 3))}` : 'inl 0xcfc')));
+  };
+  const writeCfg = async (reg: number, cmd: 'outw' | 'outl', v: bigint): Promise<void> => {
+    await q.cmd(`outl 0xcf8 ${hex(BigInt(cfgAddress(bdf, reg)))}`);
+    await q.cmd(`${cmd} ${hex(0xcfcn + BigInt(reg & 3))} ${hex(v)}`);
+  };
+  let cap = await readCfg(PCI.capPtr, 1);
+  for (let n = 0; cap !== 0 && n < 48 && await readCfg(cap, 1) !== PCI.msiId; n++) cap = await readCfg(cap + 1, 1);
+  if (cap === 0) throw new Error(`edu at ${bdf} has no MSI capability`);
+  await writeCfg(cap + PCI.msiAddrLo, 'outl', address & 0xffffffffn);
+  await writeCfg(cap + PCI.msiAddrHi, 'outl', address >> 32n);
+  await writeCfg(cap + PCI.msiData, 'outw', data);
+  await writeCfg(cap + PCI.msiControl, 'outw', 1n);
+  await q.cmd(`writel ${hex(bar + EDU.raise)} 0x1`);
 }
 
 async function mmioRead(q: Qtest, off: bigint, size: number): Promise<bigint> {
@@ -158,9 +191,16 @@ export function qemuFor(profile: string): string {
 
 /** Runs every step of `s` on QEMU and returns the observations. */
 export async function record(s: Scenario, qemu = qemuFor(s.machine.profile)): Promise<Observation[]> {
-  const proc = spawn(qemu, qemuArgs(s), { stdio: ['pipe', 'pipe', 'inherit'] });
+  const qmpSocket = join(mkdtempSync(join(tmpdir(), 'viommu-qmp-')), 'qmp.sock');
+  const proc = spawn(qemu, qemuArgs(s, qmpSocket), { stdio: ['pipe', 'pipe', 'inherit'] });
   const q = new Qtest(proc);
+  let qmp: Qmp | undefined;
   const bars = new Map<string, bigint>();
+  const barOf = (i: number, bdf: unknown): bigint => {
+    const bar = bars.get(bdf as string);
+    if (bar === undefined) throw new Error(`step ${i}: no device at ${String(bdf)}`);
+    return bar;
+  };
   try {
     for (const [i, d] of s.machine.devices.entries()) bars.set(d.bdf, await setupEdu(q, i, d.bdf));
     const obs: Observation[] = [];
@@ -183,10 +223,14 @@ export async function record(s: Scenario, qemu = qemuFor(s.machine.profile)): Pr
         case 'mmio.read':
           obs.push({ step: i, op: st.op, value: hex(await mmioRead(q, num('offset'), Number(st.size))) });
           break;
-        case 'dma.read': case 'dma.write': {
-          const bar = bars.get(st.bdf as string);
-          if (bar === undefined) throw new Error(`step ${i}: no device at ${String(st.bdf)}`);
-          await dma(q, bar, num('iova'), Number(st.len), st.op === 'dma.write');
+        case 'dma.read': case 'dma.write':
+          await dma(q, barOf(i, st.bdf), num('iova'), Number(st.len), st.op === 'dma.write');
+          break;
+        case 'msi': await sendMsi(q, barOf(i, st.bdf), st.bdf as string, num('address'), num('data')); break;
+        case 'apic.irr': {
+          qmp ??= await Qmp.connect(qmpSocket);
+          const text = await qmp.hmp(`info lapic ${Number(st.apic)}`);
+          obs.push({ step: i, op: st.op, ...irrOf(text) });
           break;
         }
         default: throw new Error(`step ${i}: unknown op '${st.op}'`);
@@ -194,6 +238,7 @@ export async function record(s: Scenario, qemu = qemuFor(s.machine.profile)): Pr
     }
     return obs;
   } finally {
+    qmp?.close();
     proc.stdin!.end();
     proc.kill();
   }

@@ -65,6 +65,14 @@ export class ScenarioBuilder {
   dmaWrite(bdf: string, iova: bigint | number, len: number): this {
     this.steps.push({ op: 'dma.write', bdf, iova: hex(iova), len }); return this;
   }
+  /** The device sends one MSI (FORMAT.md "Interrupts"): its MSI capability programmed with `address` and 16-bit `data`. */
+  msi(bdf: string, address: bigint | number, data: number): this {
+    this.steps.push({ op: 'msi', bdf, address: hex(address), data: hex(data) }); return this;
+  }
+  /** Reads the pending vectors (IRR) of local APIC `apic`. */
+  apicIrr(apic: number): this {
+    this.steps.push({ op: 'apic.irr', apic }); return this;
+  }
 
   /** A zeroed 4 KiB guest page. */
   page(gpa: bigint | number): this { return this.memFill(gpa, 4096, 0); }
