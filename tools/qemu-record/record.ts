@@ -10,9 +10,9 @@
  * Usage: node dist/tools/qemu-record/record.js <scenario.json> [--qemu PATH]
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Qmp, irrOf } from './qmp.js';
 
@@ -241,6 +241,7 @@ export async function record(s: Scenario, qemu = qemuFor(s.machine.profile)): Pr
     qmp?.close();
     proc.stdin!.end();
     proc.kill();
+    rmSync(dirname(qmpSocket), { recursive: true, force: true });
   }
 }
 
