@@ -1,6 +1,7 @@
 /**
  * The recorded corpus is what the families generate: for every family of
- * issues 20 and 26 (sequence-families.ts, findings-families.ts) each
+ * issues 20, 24 and 26 (sequence-families.ts, findings-families.ts,
+ * ir-families.ts) each
  * committed `gen-<family>[-10]-<seed>.scenario.json` equals the family's
  * output for that seed, so a recording can always be regenerated and
  * re-recorded (`generate-corpus.js`, `differential.js recheck`). No QEMU runs.
@@ -11,13 +12,14 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { formatScenarioDoc } from '../../fuzz/input.js';
 import { FINDINGS_FAMILIES } from './findings-families.js';
+import { IR_FAMILIES } from './ir-families.js';
 import { onQemu10Scenario } from './scenario-builder.js';
 import { SEQUENCE_FAMILIES } from './sequence-families.js';
 
 const RECORDED = join(dirname(fileURLToPath(import.meta.url)), '../../firmware-tests/golden/recorded');
 
-describe('recorded issue-20/26 scenarios are what their families generate', () => {
-  for (const [family, make] of Object.entries({ ...SEQUENCE_FAMILIES, ...FINDINGS_FAMILIES })) {
+describe('recorded issue-20/24/26 scenarios are what their families generate', () => {
+  for (const [family, make] of Object.entries({ ...SEQUENCE_FAMILIES, ...FINDINGS_FAMILIES, ...IR_FAMILIES })) {
     it(family, () => {
       let found = 0;
       for (let seed = 1; seed <= 12; seed++) {
