@@ -24,8 +24,8 @@ import { bootHost } from './guest-side.js';
 
 const DEV = 0x0328;
 const BUF = 0x7f10_0000_0000n;
-/** Host memory the process's pages and tables come from (no VM on this host). */
-const PROC_MEM = { start: HOST_LAYOUT.guestRam + 0x200_0000n, end: HOST_LAYOUT.guestRam + 0x300_0000n } as const;
+/** Host memory the process's pages and tables come from (the host's own RAM, never a VM's). */
+export const PROC_MEM = { start: HOST_LAYOUT.hostRam, end: HOST_LAYOUT.hostRam + BigInt(HOST_LAYOUT.hostRamSize) } as const;
 
 /**
  * A host device model for the physical device `prid`: it DMAs through the

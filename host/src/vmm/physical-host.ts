@@ -9,6 +9,7 @@
  * | 0x1_0000_0000    | the VM's RAM (guest-physical 0 is here)                |
  * | 0x2_0000_0000    | a peer device's BAR window (peer-to-peer DMA target)   |
  * | 0x3_0000_0000    | host IOMMU structures and second-stage tables (4 MiB)  |
+ * | 0x4_0000_0000    | the host's own memory: host processes' pages (8 MiB)   |
  *
  * Devices DMA only through this core (host-port.ts); the guest's VT-d unit
  * is a separate, emulated one (virtual-machine.ts).
@@ -32,6 +33,8 @@ export const HOST_LAYOUT = {
   peerBarSize: 0x1_0000,
   tables: 0x3_0000_0000n,
   tablesSize: 0x40_0000,
+  hostRam: 0x4_0000_0000n,
+  hostRamSize: 0x80_0000,
 } as const;
 
 /** Guest RAM as a window of host memory: guest-physical `gpa` is host-physical `base + gpa`. */
@@ -87,6 +90,7 @@ export class PhysicalHost {
     core.addRam(HOST_LAYOUT.guestRam, mib << 20);
     core.addRam(HOST_LAYOUT.peerBar, HOST_LAYOUT.peerBarSize);
     core.addRam(HOST_LAYOUT.tables, HOST_LAYOUT.tablesSize);
+    core.addRam(HOST_LAYOUT.hostRam, HOST_LAYOUT.hostRamSize);
     const mem = new GuestMemory(core);
     const injector = o.injector ?? new FailInjector();
     const tablesEnd = HOST_LAYOUT.tables + BigInt(HOST_LAYOUT.tablesSize);
@@ -95,10 +99,12 @@ export class PhysicalHost {
     core.setTranslationEnabled(true);
     const guestRamEnd = HOST_LAYOUT.guestRam + BigInt(mib << 20);
     const peerEnd = HOST_LAYOUT.peerBar + BigInt(HOST_LAYOUT.peerBarSize);
+    const hostRamEnd = HOST_LAYOUT.hostRam + BigInt(HOST_LAYOUT.hostRamSize);
     let host: PhysicalHost | undefined;
     const platform = new HostPlatform({
       iommu, injector, onPageResponse: (sid, ...r) => host?.owners.get(sid)?.pageResponse(sid, ...r),
-      hostMemory: (hpa, len) => (hpa >= HOST_LAYOUT.guestRam && hpa + len <= guestRamEnd) || (hpa >= HOST_LAYOUT.peerBar && hpa + len <= peerEnd),
+      hostMemory: (hpa, len) => (hpa >= HOST_LAYOUT.guestRam && hpa + len <= guestRamEnd) || (hpa >= HOST_LAYOUT.peerBar && hpa + len <= peerEnd)
+        || (hpa >= HOST_LAYOUT.hostRam && hpa + len <= hostRamEnd),
     });
     host = new PhysicalHost(core, mem, iommu, platform, new GuestRamView(core, HOST_LAYOUT.guestRam, BigInt(mib << 20)));
     return host;
