@@ -18,7 +18,8 @@
  *
  * On the group path (`VmConfig.hostPath` 'group', shadow-spaces.ts) a
  * device joins its shadow domain's VFIO container by IOMMU group instead
- * of being attached to an HWPT in the VM's context.
+ * of being attached to an HWPT in the VM's context; on the vdpa path the
+ * shadow domains are changed through vhost IOTLB messages.
  *
  * A guest PASID gets a host PASID from the VM's set (the gPASID -> hPASID
  * table) while any requester of it is bound or refused; a refused one keeps
@@ -44,7 +45,7 @@ import { isFault, presentPasids, smContext } from './guest-tables.js';
 import { sameWant, wantOf, type GuestUnitView, type Want } from './guest-view.js';
 import type { HostDmaFault } from './host-port.js';
 import { ShadowDomains, type ShadowDomain } from './shadow-domains.js';
-import { GroupPath } from './shadow-spaces.js';
+import { GroupPath, vdpaSpace } from './shadow-spaces.js';
 import type { SsFaultKind } from './ss-walk.js';
 import { AccessBudget, type WorkBudget } from './work-budget.js';
 import type { ModeHandler, VirtualMachine, VmDevice } from './virtual-machine.js';
@@ -96,7 +97,7 @@ export class GuestMirror implements ModeHandler {
     this.groupPath = groupPath;
     this.shadows = new ShadowDomains({
       ctx: vm.ctx, ram: vm.host.guestRam, hpaOf: (gpa) => vm.host.hpaOf(gpa), log: (m) => vm.log(m),
-      space: groupPath && ((did) => groupPath.space(did)),
+      space: groupPath ? (did) => groupPath.space(did) : vm.config.hostPath === 'vdpa' ? () => vdpaSpace(vm.ctx) : undefined,
       limits: { haw: hostAddressWidth(p), sslps: CAP.sslps(p.cap), snoopControl: (p.ecap & ECAP.SC) !== 0n },
     });
     this.budget = new AccessBudget(() => vm.machine.vtd.accesses, vm.config.workBudget);

@@ -19,12 +19,19 @@
  *   why VFIO hands devices out by group.
  *   Only second-stage domains for requests without PASID exist on this
  *   path; anything else the guest asks for is refused (EOPNOTSUPP).
+ * - `vdpa` (vhost-vdpa devices): an IOAS and a paging HWPT as on `cdev`,
+ *   changed only through the vDPA device interface's IOTLB messages
+ *   (hostiommu/vdpa.ts): each shadow mapping is a VHOST_IOTLB_UPDATE, each
+ *   unmap a VHOST_IOTLB_INVALIDATE, the way QEMU's vhost-vdpa follows a
+ *   vIOMMU's notifier (vhost_vdpa_iommu_map_notify).
  */
 import { fail } from '../hostiommu/errors.js';
 import type { IommuGroups } from '../hostiommu/groups.js';
 import type { HostIommu } from '../hostiommu/host-iommu.js';
 import type { MapArgs } from '../hostiommu/ioas.js';
 import { U64_MAX } from '../hostiommu/iova-space.js';
+import { PERM } from '../hostiommu/ss-table.js';
+import { VdpaDevice, VHOST_ACCESS, VHOST_IOTLB } from '../hostiommu/vdpa.js';
 import { VfioContainer } from '../hostiommu/vfio-container.js';
 import type { VirtualMachine, VmDevice } from './virtual-machine.js';
 
@@ -40,24 +47,46 @@ export interface DomainSpace {
   drop(): void;
 }
 
-/** An IOAS and a paging HWPT (PASID-capable) in `ctx`. */
-export function iommufdSpace(ctx: HostIommu): DomainSpace {
+/** A new IOAS and a paging HWPT (PASID-capable) over it in `ctx` (nothing left behind when refused). */
+function ioasWithHwpt(ctx: HostIommu): { ioas: number; hwpt: number; drop(): void } {
   const ioas = ctx.ioasAlloc();
-  let hwpt: number;
   try {
-    hwpt = ctx.hwptAllocPaging(ioas, { pasid: true });
+    const hwpt = ctx.hwptAllocPaging(ioas, { pasid: true });
+    return { ioas, hwpt, drop: () => { ctx.destroy(hwpt); ctx.destroy(ioas); } };
   } catch (e) {
     ctx.destroy(ioas);
     throw e;
   }
+}
+
+/** An IOAS and a paging HWPT (PASID-capable) in `ctx`, mapped with IOMMU_IOAS_MAP / UNMAP. */
+export function iommufdSpace(ctx: HostIommu): DomainSpace {
+  const { ioas, hwpt, drop } = ioasWithHwpt(ctx);
   return {
     hwpt,
     map: (args) => void ctx.ioasMap(ioas, args),
     unmap: (iova, len) => void ctx.ioasUnmap(ioas, iova, len),
-    drop: () => {
-      ctx.destroy(hwpt);
-      ctx.destroy(ioas);
+    drop,
+  };
+}
+
+/** vhost perm of PERM bits (shadow mappings are readable, writable or both). */
+const VHOST_PERM: Readonly<Record<number, number>> = {
+  [PERM.READ]: VHOST_ACCESS.RO, [PERM.WRITE]: VHOST_ACCESS.WO, [PERM.READ | PERM.WRITE]: VHOST_ACCESS.RW,
+};
+
+/** An IOAS and a paging HWPT in `ctx` that only a vDPA device's IOTLB messages change (hostPath 'vdpa'). */
+export function vdpaSpace(ctx: HostIommu): DomainSpace {
+  const { ioas, hwpt, drop } = ioasWithHwpt(ctx);
+  const iotlb = new VdpaDevice(ctx, ioas);
+  return {
+    hwpt,
+    map: ({ iova, hpa, len, perms = PERM.READ | PERM.WRITE }) => {
+      if (iova === undefined) fail('EINVAL', 'iova: a shadow mapping has a fixed IOVA');
+      iotlb.message({ type: VHOST_IOTLB.UPDATE, iova, size: len, uaddr: hpa, perm: VHOST_PERM[perms] ?? 0 });
     },
+    unmap: (iova, len) => iotlb.message({ type: VHOST_IOTLB.INVALIDATE, iova, size: len }),
+    drop,
   };
 }
 

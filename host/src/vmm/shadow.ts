@@ -9,7 +9,8 @@
  * not offer faults with SPT.4 (0x5B) as the spec says (guest-view.ts).
  * Each shadow domain lives on the host as an IOAS + paging HWPT (iommufd,
  * the default) or, with `VmConfig.hostPath` 'group', a VFIO container the
- * devices join by IOMMU group (shadow-spaces.ts).
+ * devices join by IOMMU group, or with 'vdpa' an IOAS that vhost IOTLB
+ * messages change (shadow-spaces.ts).
  *
  * Host DMA faults are shown to the guest as the fault its own tables give
  * (§7.1.3), in its fault recording registers (guest-mirror.ts).

@@ -70,9 +70,12 @@ export interface VmConfig {
    * How the VM gets its devices (shadow mode): 'cdev' (default) binds each
    * in the VM's iommufd context; 'group' takes them through VFIO's legacy
    * interface, a container per guest domain joined by IOMMU group
-   * (shadow-spaces.ts; `groups` is the host's topology). Nested mode needs 'cdev'.
+   * (shadow-spaces.ts; `groups` is the host's topology); 'vdpa' binds them
+   * as 'cdev' does but they are vhost-vdpa devices: each guest domain's
+   * mappings reach the host as vhost IOTLB UPDATE / INVALIDATE messages.
+   * Nested mode needs 'cdev'.
    */
-  readonly hostPath?: 'cdev' | 'group';
+  readonly hostPath?: 'cdev' | 'group' | 'vdpa';
   /** The host's IOMMU groups (hostPath 'group'). */
   readonly groups?: IommuGroups;
   /** VMM log lines (binds, forwarded faults, refused guest requests). */
@@ -142,7 +145,12 @@ export class VirtualMachine {
     let vm: VirtualMachine | undefined;
     const wb = config.workBudget;
     if (wb !== undefined && (!Number.isSafeInteger(wb) || wb < 1)) throw new Error(`workBudget: ${String(wb)} is not a positive integer`);
-    if (config.hostPath === 'group' && config.mode !== 'shadow') throw new Error('config.hostPath: the group path has no nesting; use mode "shadow"');
+    if (config.hostPath !== undefined && !['cdev', 'group', 'vdpa'].includes(config.hostPath)) {
+      throw new Error(`config.hostPath: ${String(config.hostPath)} is not 'cdev', 'group' or 'vdpa'`);
+    }
+    if ((config.hostPath === 'group' || config.hostPath === 'vdpa') && config.mode !== 'shadow') {
+      throw new Error(`config.hostPath: the ${config.hostPath} path has no nesting; use mode "shadow"`);
+    }
     if (config.hostPath === 'group' && !config.groups) throw new Error('config.groups: the group path needs the host\'s IOMMU groups');
     const prids = new Map(config.devices.map((d, i) => [parseBdf(d.bdf, `devices[${i}].bdf`), d.hostSid]));
     const machine = await createMachine({
