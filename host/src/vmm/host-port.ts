@@ -36,6 +36,14 @@ export interface HostDmaFault {
 export interface HostPortHooks {
   /** Host PASID for the guest PASID the device used, or undefined when the VMM mapped none. */
   hostPasid(gpasid: number): number | undefined;
+  /**
+   * A subdevice's default PASID (hostiommu/subdevice.ts), given for a
+   * subdevice's port: the device's requests without PASID leave it tagged
+   * with this host PASID (undefined: blocked), as a
+   * Scalable-IOV parent tags an assignable interface's DMA. Its faults are
+   * reported as requests without PASID (what the device sent).
+   */
+  readonly untaggedPasid?: () => number | undefined;
   /** A non-recoverable fault of the device's DMA on the host IOMMU. */
   onFault?(f: HostDmaFault): void;
 }
@@ -43,21 +51,66 @@ export interface HostPortHooks {
 /** The port of the physical device `prid` of `host`. */
 export function hostPort(host: PhysicalHost, prid: number, hooks: HostPortHooks): DmaPort {
   const core = host.core;
+  /** True while an untagged request runs with the subdevice's PASID (TaggingPort). */
+  let tagged = false;
+  const mapped: HostPortHooks = { ...hooks, hostPasid: (g) => (tagged ? hooks.untaggedPasid?.() : hooks.hostPasid(g)) };
   const backend: DmaBackend = {
     core,
     mem: host.mem,
-    mapPasid: (gpasid) => hooks.hostPasid(gpasid) ?? -1,
+    mapPasid: (gpasid) => mapped.hostPasid(gpasid) ?? -1,
     reportFault: (_sid, flags, pasid) => {
       const out = core.out;
       const iova = (BigInt(out[K.OUT_FAULT_ADDR_HI]!) << 32n) | BigInt(out[K.OUT_FAULT_ADDR_LO]!);
-      const hpasid = flags & REQ.PASID ? pasid : undefined;
+      const hpasid = flags & REQ.PASID && !tagged ? pasid : undefined;
       hooks.onFault?.({ prid, pasid: hpasid, iova, write: (flags & REQ.WRITE) !== 0, reason: out[K.OUT_STATUS]! });
       return false; // the guest's fault recording registers never see it
     },
     emptyCompletion: () => true,
-    pageRequests: { submitPageRequest: (req) => physicalPageRequest(host, prid, req, hooks) },
+    pageRequests: { submitPageRequest: (req) => physicalPageRequest(host, prid, req, mapped) },
   };
-  return new CoreDmaPort(backend, prid);
+  if (hooks.untaggedPasid === undefined) return new CoreDmaPort(backend, prid);
+  return new TaggingPort(backend, prid, <T>(run: () => T): T => {
+    tagged = true;
+    try {
+      return run();
+    } finally {
+      tagged = false;
+    }
+  });
+}
+
+/** Runs an untagged request as a tagged one (the port's `tagged` flag set around it). */
+type Tagger = <T>(run: () => T) => T;
+
+/**
+ * A subdevice's port: a request without PASID goes out with REQ.PASID, its
+ * PASID mapped (while `tag` runs it) to the subdevice's default PASID.
+ * Requests the device tags itself pass unchanged.
+ */
+class TaggingPort extends CoreDmaPort {
+  constructor(backend: DmaBackend, sid: number, private readonly tag: Tagger) {
+    super(backend, sid);
+  }
+
+  override dma(iova: number, len: number, bufOff: number, flags = 0, pasid = 0): number {
+    if (flags & REQ.PASID) return super.dma(iova, len, bufOff, flags, pasid);
+    return this.tag(() => super.dma(iova, len, bufOff, flags | REQ.PASID, 0));
+  }
+
+  protected override dmaWide(iovaHi: number, iovaLo: number, len: number, bufOff: number, flags: number, pasid: number): number {
+    if (flags & REQ.PASID) return super.dmaWide(iovaHi, iovaLo, len, bufOff, flags, pasid);
+    return this.tag(() => super.dmaWide(iovaHi, iovaLo, len, bufOff, flags | REQ.PASID, 0));
+  }
+
+  override translate(iova: number, len: number, flags = 0, pasid = 0): number {
+    if (flags & REQ.PASID) return super.translate(iova, len, flags, pasid);
+    return this.tag(() => super.translate(iova, len, flags | REQ.PASID, 0));
+  }
+
+  override translationRequest64(iovaHi: number, iovaLo: number, flags = 0, pasid = 0): number {
+    if (flags & REQ.PASID) return super.translationRequest64(iovaHi, iovaLo, flags, pasid);
+    return this.tag(() => super.translationRequest64(iovaHi, iovaLo, flags | REQ.PASID, 0));
+  }
 }
 
 /** A device's page request as the physical IOMMU delivers it to the host platform (its fault queues). */

@@ -56,6 +56,15 @@ export interface VmDeviceConfig {
   readonly hostSid: number;
   /** Device model. */
   readonly kind: DeviceKind;
+  /**
+   * The guest gets a subdevice (mediated / Scalable-IOV slice,
+   * hostiommu/subdevice.ts) of `hostSid` rather than the device: the VMM
+   * binds the parent once, allocates one subdevice per such VM device and
+   * attaches the subdevice wherever it would attach a device; the device's
+   * requests without PASID reach the host as the parent's RID tagged with
+   * the subdevice's default PASID. Shadow mode on the cdev or vdpa path.
+   */
+  readonly subdevice?: boolean;
 }
 
 /** What a VM is built from. */
@@ -88,8 +97,10 @@ export interface VmConfig {
 export interface VmDevice {
   readonly vrid: number;
   readonly prid: number;
-  /** Host device object id in the VM's context (0 on the group path: its container holds it). */
+  /** Host device (or subdevice) object id in the VM's context (0 on the group path: its container holds it). */
   readonly devId: number;
+  /** A subdevice's default PASID (the host PASID its requests without PASID carry). */
+  readonly defaultPasid?: number;
   readonly model: ModelDevice;
 }
 
@@ -152,7 +163,12 @@ export class VirtualMachine {
       throw new Error(`config.hostPath: the ${config.hostPath} path has no nesting; use mode "shadow"`);
     }
     if (config.hostPath === 'group' && !config.groups) throw new Error('config.groups: the group path needs the host\'s IOMMU groups');
+    const sub = config.devices.findIndex((d) => d.subdevice);
+    if (sub >= 0 && (config.mode !== 'shadow' || config.hostPath === 'group')) {
+      throw new Error(`devices[${sub}].subdevice: subdevices are for shadow mode on the cdev or vdpa path`);
+    }
     const prids = new Map(config.devices.map((d, i) => [parseBdf(d.bdf, `devices[${i}].bdf`), d.hostSid]));
+    const subdevices = new Set<number>(config.devices.filter((d) => d.subdevice).map((d) => parseBdf(d.bdf)));
     const machine = await createMachine({
       profile: 'default',
       iommu: { scalableMode: true, cachingMode: true, awBits: 48, virtualCommands: config.mode === 'nested' },
@@ -163,12 +179,13 @@ export class VirtualMachine {
         portFor: (vrid) => hostPort(host, prids.get(vrid)!, {
           hostPasid: (g) => vm?.ctx.guestPasids.hostOf(g),
           onFault: (f) => vm?.hostFault(vrid, f),
+          untaggedPasid: subdevices.has(vrid) ? () => vm?.devices.get(vrid)?.defaultPasid : undefined,
         }),
       },
     });
     const ctx = host.platform.createContext(config.name ?? 'vm');
     try {
-      const { ids, devices } = buildHostObjects(ctx, host, machine, config, prids, () => vm?.handler.onFaultReady?.());
+      const { ids, devices } = buildHostObjects(ctx, host, machine, config, { prids, subdevices }, () => vm?.handler.onFaultReady?.());
       vm = new VirtualMachine(host, config, machine, ctx, ids, devices);
     } catch (e) {
       ctx.close();
@@ -254,7 +271,8 @@ export class VirtualMachine {
 
 /** Allocates the VM's host objects (any failure propagates; the caller closes the context). */
 function buildHostObjects(
-  ctx: HostIommu, host: PhysicalHost, machine: Machine, config: VmConfig, prids: Map<number, number>, onFault: () => void,
+  ctx: HostIommu, host: PhysicalHost, machine: Machine, config: VmConfig,
+  { prids, subdevices }: { prids: Map<number, number>; subdevices: ReadonlySet<number> }, onFault: () => void,
 ): { ids: VmObjects; devices: Map<number, VmDevice> } {
   const ioas = ctx.ioasAlloc();
   ctx.ioasMap(ioas, { iova: 0n, hpa: host.hpaOf(0n), len: host.guestRam.size });
@@ -262,16 +280,26 @@ function buildHostObjects(
   const parent = ctx.hwptAllocPaging(ioas, { nestParent: true });
   const devices = new Map<number, VmDevice>();
   const legacy = config.hostPath === 'group';
+  /** Bound physical devices by pRID: each binds once (EBUSY for a second VM function on it), except a parent of subdevices. */
+  const bound = new Map<number, number>();
+  const bind = (prid: number, parent: boolean): number => {
+    const id = (parent ? bound.get(prid) : undefined) ?? ctx.bindDevice(host.platform.openDevice(prid));
+    bound.set(prid, id);
+    return id;
+  };
   for (const [vrid, prid] of prids) {
     if (legacy) config.groups!.groupOf(prid); // ENOENT for a device outside the topology
-    const devId = legacy ? 0 : ctx.bindDevice(host.platform.openDevice(prid));
-    devices.set(vrid, { vrid, prid, devId, model: machine.device(sid(vrid)) });
+    const model = machine.device(sid(vrid));
+    if (subdevices.has(vrid)) {
+      const devId = ctx.subdeviceAlloc(bind(prid, true));
+      devices.set(vrid, { vrid, prid, devId, model, defaultPasid: ctx.subdevicePasid(devId) });
+    } else devices.set(vrid, { vrid, prid, devId: legacy ? 0 : bind(prid, false), model });
   }
-  const first = devices.values().next().value;
-  if (first === undefined) throw new Error('devices: a VM needs at least one device');
+  if (devices.size === 0) throw new Error('devices: a VM needs at least one device');
   // The group path binds devices in per-domain containers: no vIOMMU object in the VM's context.
-  const viommu = legacy ? 0 : ctx.viommuAlloc(first.devId, parent);
-  if (!legacy) for (const d of devices.values()) ctx.vdeviceAlloc(viommu, d.devId, d.vrid);
+  // A subdevice has no vDEVICE of its own (its requests are the parent's RID): the vIOMMU is over a bound device.
+  const viommu = legacy ? 0 : ctx.viommuAlloc(bound.values().next().value!, parent);
+  if (!legacy) for (const d of devices.values()) if (d.defaultPasid === undefined) ctx.vdeviceAlloc(viommu, d.devId, d.vrid);
   const pasidSet = ctx.pasidSetAlloc(config.pasidQuota ?? 16);
   return { ids: { ioas, fault, parent, viommu, pasidSet }, devices };
 }
