@@ -103,14 +103,36 @@ describe('a shadowed guest over VFIO containers and groups', () => {
     expect(host.platform.usage()).toMatchObject({ objects: 0, boundDevices: 0 });
   });
 
-  it('pass-through has no container: refused (EOPNOTSUPP), logged, the device stays out of every container', async () => {
+  it('pass-through is a container holding all of guest RAM at IOVA = GPA; the device leaves it when the guest translates again', async () => {
     const { g, host } = await legacyGuest();
     const vrid = g.vm.device('00:05.0').vrid;
+    const dev = g.vm.machine.dmaTest('00:05.0');
     g.iommu.ctx.setContext(vrid, encodeContextEntry({ P: true, TT: 2, AW: awForLevels(4), DID: 7 }));
     g.qi.submitSync([ccDesc(3, 3, vrid)]);
-    expect(g.vm.logLines.join('\n')).toMatch(/pass-through refused by the host: EOPNOTSUPP/);
-    expect(g.vm.machine.dmaTest('00:05.0').read(IOVA, 8).ok).toBe(false);
-    expect(host.platform.usage().boundDevices).toBe(2); // only the other group is bound
+    expect(g.vm.logLines.at(-1)).toBe(`vmm: ${vrid.toString(16)} RID -> pass-through (VFIO container)`);
+    for (const gpa of [0x10_0000n, GPA + 0x20_0000n, host.guestRam.size - 0x1000n]) {
+      dev.buffer().fill(0x77, 0, 4);
+      expect(dev.write(gpa, 4).ok).toBe(true);
+      expect(host.guestRam.read(gpa, 1)[0]).toBe(0x77);
+    }
+    expect(dev.read(host.guestRam.size, 4).ok).toBe(false); // past guest RAM: nothing mapped
+    expect(host.platform.usage().boundDevices).toBe(3);
+    const ss = g.iommu.attachLegacy(vrid, { did: 9, levels: 4 });
+    ss.map(IOVA, GPA, 12, RW);
+    g.qi.submitSync([ccDesc(3, 3, vrid), iotlbDesc(2, 9)]);
+    expect(dev.write(0x10_0000n, 4).ok).toBe(false); // out of the pass-through container
+    expect(dev.write(IOVA, 4).ok).toBe(true);
+    g.vm.close();
+    expect(host.platform.usage()).toMatchObject({ objects: 0, boundDevices: 0, pinnedPages: 0 });
+  });
+
+  it('one function of a group in pass-through while the other stays in a domain: refused (EBUSY, the group cannot be split)', async () => {
+    const { g } = await legacyGuest();
+    const vrid = g.vm.device('00:04.0').vrid;
+    g.iommu.ctx.setContext(vrid, encodeContextEntry({ P: true, TT: 2, AW: awForLevels(4), DID: 7 }));
+    g.qi.submitSync([ccDesc(3, 3, vrid)]);
+    expect(g.vm.logLines.join('\n')).toMatch(new RegExp(`${vrid.toString(16)} RID: pass-through refused by the host: EBUSY`));
+    expect(g.vm.machine.dmaTest('00:04.0').write(0x10_0000n, 4).ok).toBe(false);
     g.vm.close();
   });
 

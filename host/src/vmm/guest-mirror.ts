@@ -45,7 +45,7 @@ import { isFault, presentPasids, smContext } from './guest-tables.js';
 import { sameWant, wantOf, type GuestUnitView, type Want } from './guest-view.js';
 import type { HostDmaFault } from './host-port.js';
 import { ShadowDomains, type ShadowDomain } from './shadow-domains.js';
-import { GroupPath, vdpaSpace } from './shadow-spaces.js';
+import { GroupPath, vdpaSpace, type DomainSpace } from './shadow-spaces.js';
 import type { SsFaultKind } from './ss-walk.js';
 import { AccessBudget, type WorkBudget } from './work-budget.js';
 import type { ModeHandler, VirtualMachine, VmDevice } from './virtual-machine.js';
@@ -201,7 +201,7 @@ export class GuestMirror implements ModeHandler {
       this.groupPath?.check(want.kind, gpasid);
       hpasid = gpasid === undefined ? undefined : (ctx.guestPasids.hostOf(gpasid) ?? this.mapHostPasid(gpasid));
       target = this.target(want, budget);
-      if (this.groupPath) this.groupPath.place(d, target?.domain?.space);
+      if (this.groupPath) this.groupPath.place(d, target?.domain?.space ?? target?.space);
       else if (target && have?.hwpt !== undefined) ctx.replace(d.devId, target.hwpt!, hpasid);
       else if (target) ctx.attach(d.devId, target.hwpt!, hpasid);
       else if (have?.hwpt !== undefined) ctx.detach(d.devId, hpasid);
@@ -233,6 +233,7 @@ export class GuestMirror implements ModeHandler {
         return { hwpt: nested, nested };
       }
       case 'pass-through':
+        if (this.groupPath) return { hwpt: undefined, space: this.groupPath.passThrough() };
         this.ptHwpt ??= ctx.hwptAllocPaging(ids.ioas, { pasid: true });
         return { hwpt: this.ptHwpt };
       default:
@@ -346,6 +347,7 @@ export class GuestMirror implements ModeHandler {
   teardown(): void {
     for (const b of [...this.bindings.values()]) this.unbind(b);
     this.shadows.teardown();
+    this.groupPath?.teardown();
     if (this.ptHwpt !== undefined) this.vm.ctx.destroy(this.ptHwpt);
     this.ptHwpt = undefined;
   }
@@ -356,6 +358,8 @@ interface Target {
   readonly hwpt: number | undefined;
   readonly nested?: number;
   readonly domain?: ShadowDomain;
+  /** The group path's pass-through container (no HWPT in the VM's context). */
+  readonly space?: DomainSpace;
 }
 
 /** 2^am pages at `addr` (aligned down) as a first-stage invalidation entry. */

@@ -17,8 +17,11 @@
  *   DMAing in the first container with its group until the last of the
  *   group leaves it: functions of one group cannot be isolated, which is
  *   why VFIO hands devices out by group.
- *   Only second-stage domains for requests without PASID exist on this
- *   path; anything else the guest asks for is refused (EOPNOTSUPP).
+ *   Pass-through (TT=10) devices share one more container holding all of
+ *   guest RAM at IOVA = GPA, as QEMU's VFIO memory listener maps guest
+ *   memory once the vIOMMU switches a device to pass-through. Only
+ *   requests without PASID exist on this path (type1 has no PASID); a
+ *   PASID requester or a nested translation is refused (EOPNOTSUPP).
  * - `vdpa` (vhost-vdpa devices): an IOAS and a paging HWPT as on `cdev`,
  *   changed only through the vDPA device interface's IOTLB messages
  *   (hostiommu/vdpa.ts): each shadow mapping is a VHOST_IOTLB_UPDATE, each
@@ -167,9 +170,14 @@ export class ContainerSpace implements DomainSpace {
   }
 }
 
-/** The group path of one VM: a container per shadow domain and which one each device joined. */
+/** Translations the group path serves (requests without PASID only). */
+const GROUP_PATH_KINDS: ReadonlySet<string> = new Set(['shadow', 'pass-through', 'refused', 'absent']);
+
+/** The group path of one VM: a container per shadow domain, one for pass-through, and which one each device joined. */
 export class GroupPath {
   private readonly joined = new Map<number, ContainerSpace>();
+  /** The pass-through container (guest RAM at IOVA = GPA), made on first use. */
+  private pt: ContainerSpace | undefined;
 
   constructor(private readonly vm: VirtualMachine, private readonly groups: IommuGroups) {}
 
@@ -178,10 +186,19 @@ export class GroupPath {
     return new ContainerSpace(this.vm.host.platform.createContext(`${this.vm.config.name ?? 'vm'}/domain-${did}`), this.groups);
   }
 
-  /** Throws EOPNOTSUPP for a requester this path cannot serve (a PASID, or a translation other than a shadowed second stage). */
+  /** The container of pass-through devices: all of guest RAM mapped GPA -> HPA (mapped when its first group joins). */
+  passThrough(): ContainerSpace {
+    if (this.pt) return this.pt;
+    const space = new ContainerSpace(this.vm.host.platform.createContext(`${this.vm.config.name ?? 'vm'}/pass-through`), this.groups);
+    space.map({ iova: 0n, hpa: this.vm.host.hpaOf(0n), len: this.vm.host.guestRam.size });
+    this.pt = space;
+    return space;
+  }
+
+  /** Throws EOPNOTSUPP for a requester this path cannot serve (a PASID, or a nested translation). */
   check(kind: string, gpasid: number | undefined): void {
-    if (gpasid !== undefined || (kind !== 'shadow' && kind !== 'refused' && kind !== 'absent')) {
-      fail('EOPNOTSUPP', `${kind}${gpasid === undefined ? '' : ` at PASID ${gpasid}`}: the group path (legacy VFIO) has second-stage domains without PASID only`);
+    if (gpasid !== undefined || !GROUP_PATH_KINDS.has(kind)) {
+      fail('EOPNOTSUPP', `${kind}${gpasid === undefined ? '' : ` at PASID ${gpasid}`}: the group path (legacy VFIO) has second-stage and pass-through domains without PASID only`);
     }
   }
 
@@ -202,5 +219,11 @@ export class GroupPath {
   /** Resets the host side of `dev`: 0 when it joined no container. */
   reset(dev: VmDevice): number {
     return this.joined.get(dev.vrid)?.reset(dev) ?? 0;
+  }
+
+  /** Closes the pass-through container (VM teardown, every device has left). */
+  teardown(): void {
+    this.pt?.drop();
+    this.pt = undefined;
   }
 }
