@@ -118,5 +118,6 @@ export {
   type ReplayOutput, type ReplayOptions, type ReplayRun, type ReplayStep, type Observation,
 } from './scenario/replay.js';
 export { parseScenario, type Scenario, type Step } from './scenario/parse.js';
+export { ScenarioApics, type IrrReading } from './scenario/apics.js';
 /** Branded ids and addresses. */
 export * from './types.js';

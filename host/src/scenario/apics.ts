@@ -34,7 +34,10 @@ export class ScenarioApics {
   private readonly irr: Uint8Array[];
   private readonly tmr: Uint8Array[];
 
-  /** `count` processors, APIC ids 0..count-1. */
+  /**
+   * `count` processors, APIC ids 0..count-1.
+   * @param count Number of processors (local APICs), 1..255.
+   */
   constructor(readonly count: number) {
     if (!Number.isInteger(count) || count < 1 || count > 255) throw new Error(`count: ${count} is not an integer in 1..255`);
     this.irr = Array.from({ length: count }, () => new Uint8Array(256));
