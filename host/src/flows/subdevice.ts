@@ -4,13 +4,18 @@
  * each a handle of (parent RID, default PASID). Device operations take a
  * subdevice where they take a device: each is attached to its own address
  * space, replaced, driven through a vDPA-style IOTLB, detached; neither can
- * touch the other's PASIDs, and the parent stays while they exist.
+ * touch the other's PASIDs, and the parent stays while they exist. Then a
+ * guest given two subdevices of one parent as two functions
+ * (VmDeviceConfig.subdevice): the VMM attaches the subdevices where the
+ * guest's domains say.
  */
 import { ACC_PASID, ACC_READ } from '../core/constants.js';
 import { VdpaDevice, VHOST_ACCESS, VHOST_IOTLB } from '../hostiommu/vdpa.js';
 import { HOST_LAYOUT } from '../vmm/physical-host.js';
 import { Checks, errnoOf, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
-import { bootHost } from './guest-side.js';
+import { bootGuest, bootHost, startIommu } from './guest-side.js';
+import { encodeSsPte } from '../vtd/spec/ss-pte.js';
+import type { PhysicalHost } from '../vmm/physical-host.js';
 
 const PARENT = 0x0320;
 const HPA = [HOST_LAYOUT.guestRam + 0x60_0000n, HOST_LAYOUT.guestRam + 0x70_0000n] as const;
@@ -57,7 +62,27 @@ async function run(io: FlowIo): Promise<FlowResult> {
   ctx.close();
   io.say(`subdevices destroyed: DMA ${after.map(show).join(', ')}; host objects ${host.platform.usage().objects}, PASIDs ${host.platform.usage().pasids}`);
   c.that(after.every((a) => a === undefined) && host.platform.usage().objects === 0 && host.platform.usage().pasids === 0, 'destroying a subdevice detaches it and returns its PASID');
+  await guestWithSubdevices(io, c, host);
   return c.result();
+}
+
+/** A shadow-mode guest whose functions 00:03.0 and 00:04.0 are subdevices of PARENT, each in its own guest domain. */
+async function guestWithSubdevices(io: FlowIo, c: Checks, host: PhysicalHost): Promise<void> {
+  const bdfs = ['00:03.0', '00:04.0'] as const;
+  const g = await bootGuest({ name: 'vm-siov', mode: 'shadow', devices: bdfs.map((bdf) => ({ bdf, hostSid: PARENT, kind: 'dma-test' as const, subdevice: true })) }, host);
+  const gpa = [0x300_0000n, 0x310_0000n] as const;
+  bdfs.forEach((bdf, i) => g.iommu.attachLegacy(g.vm.device(bdf).vrid, { did: 3 + i, levels: 4 }).map(0x4000_0000n, gpa[i]!, 12, encodeSsPte({ R: true, W: true })));
+  startIommu(g);
+  const landed = bdfs.map((bdf, i) => {
+    const dev = g.vm.machine.dmaTest(bdf);
+    dev.buffer().fill(0x70 + i, 0, 8);
+    return dev.write(0x4000_0000n, 8).ok && host.guestRam.read(gpa[i]!, 1)[0] === 0x70 + i;
+  });
+  const tags = bdfs.map((bdf) => g.vm.device(bdf).defaultPasid);
+  io.say(`guest with two subdevices of ${hex(PARENT)} as ${bdfs.join(' and ')} in guest domains 3 and 4: the same IOVA lands at GPA ${gpa.map((a) => hex(a)).join(' / ')}: ${landed.join(' / ')}; on the host both are ${hex(PARENT)}, tagged with PASIDs ${tags.join(' / ')}`);
+  c.that(landed.every(Boolean) && tags[0] !== tags[1], 'the VMM attaches each subdevice where its guest domain says; one parent RID, two address spaces');
+  g.vm.close();
+  c.that(host.platform.usage().objects === 0 && host.platform.usage().pasids === 0, 'closing the VM destroys its subdevices and unbinds the parent');
 }
 
 /** The flow. */

@@ -6,13 +6,20 @@
  * INVALIDATE messages, hostiommu/vdpa.ts). Both (device, PASID) pairs are
  * attached to the one paging domain over the one IOAS: a mapping made
  * through either interface is seen by both devices, and an unmap through
- * either is invalidated for both (their IOTLB entries included).
+ * either is invalidated for both (their IOTLB entries included). Then a
+ * guest whose devices are vhost-vdpa devices: its vIOMMU mappings reach the
+ * host as IOTLB UPDATE messages (VmConfig.hostPath 'vdpa').
  */
 import { ACC_PASID, ACC_READ, ACC_WRITE } from '../core/constants.js';
 import { VdpaDevice, VHOST_ACCESS, VHOST_IOTLB } from '../hostiommu/vdpa.js';
 import { HOST_LAYOUT } from '../vmm/physical-host.js';
 import { Checks, errnoOf, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
-import { bootHost } from './guest-side.js';
+import { bootGuest, bootHost, startIommu } from './guest-side.js';
+import { awForLevels, encodeContextEntry } from '../vtd/spec/context-entry.js';
+import { iotlbDesc } from '../vtd/spec/descriptors.js';
+import { encodeSsPte } from '../vtd/spec/ss-pte.js';
+import type { PhysicalHost } from '../vmm/physical-host.js';
+import type { ShadowMode } from '../vmm/shadow.js';
 
 const VFIO_DEV = 0x0318;
 const VDPA_DEV = 0x0320;
@@ -67,7 +74,27 @@ async function run(io: FlowIo): Promise<FlowResult> {
   c.that(bad.every((e) => e === 'EINVAL'), 'malformed IOTLB messages are EINVAL');
   ctx.close();
   c.that(host.platform.usage().objects === 0 && host.platform.usage().pasids === 0, 'closing the process leaves nothing');
+  await guestOnVdpa(io, c, host);
   return c.result();
+}
+
+/** A shadow-mode guest with a vhost-vdpa device: its mappings and unmaps become IOTLB UPDATE / INVALIDATE messages. */
+async function guestOnVdpa(io: FlowIo, c: Checks, host: PhysicalHost): Promise<void> {
+  const g = await bootGuest({ name: 'vm-vdpa', mode: 'shadow', hostPath: 'vdpa', devices: [{ bdf: '00:03.0', hostSid: VDPA_DEV, kind: 'dma-test' }] }, host);
+  const ss = g.iommu.attachLegacy(g.vm.device('00:03.0').vrid, { did: 3, levels: 4 });
+  ss.map(0x4000_0000n, 0x300_0000n, 12, encodeSsPte({ R: true, W: true }));
+  startIommu(g);
+  const mode = g.vm.modeHandler as ShadowMode;
+  const dev = g.vm.machine.dmaTest('00:03.0');
+  dev.buffer().fill(0x5d, 0, 8);
+  const landed = dev.write(0x4000_0000n, 8).ok && host.guestRam.read(0x300_0000n, 1)[0] === 0x5d;
+  const updates = mode.stats.maps;
+  ss.unmap(0x4000_0000n, 12);
+  g.qi.submitSync([iotlbDesc(3, 3, 0x4000_0000n)]);
+  const gone = !dev.write(0x4000_0000n, 8).ok;
+  io.say(`guest on the vdpa path: domain 3's mapping reached the device as ${updates} IOTLB UPDATE, a DMA landed in guest RAM: ${landed}; unmap + invalidation -> ${mode.stats.unmaps} INVALIDATE, DMA then ${gone ? 'faults' : 'passes'}`);
+  c.that(landed && gone && updates === 1 && mode.stats.unmaps === 1, 'a guest\'s caching-mode invalidations drive the vDPA device\'s IOTLB');
+  g.vm.close();
 }
 
 /** The flow. */
