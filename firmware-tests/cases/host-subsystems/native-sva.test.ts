@@ -10,14 +10,11 @@
  * owner put the page.
  */
 import { describe, expect, it } from 'vitest';
-import { DMAT, DMAT_STATE } from '../../../host/src/devices/dma-test/regs.js';
-import { PASID_REG } from '../../../host/src/devices/common/function.js';
+import { DMAT_STATE } from '../../../host/src/devices/dma-test/regs.js';
 import { LAZY } from '../../../host/src/flows/iopf.js';
-import { hostDevice, PROC_MEM } from '../../../host/src/flows/native-sva-iopf.js';
+import { PROC_MEM, svaProcess } from '../../../host/src/flows/native-sva-iopf.js';
 import { bootVsva } from '../../../host/src/flows/nested-vsva.js';
 import { bootHost } from '../../../host/src/flows/guest-side.js';
-import { HostProcess } from '../../../host/src/hostiommu/host-process.js';
-import { SvaBinding } from '../../../host/src/hostiommu/sva.js';
 import { encodeFsPte } from '../../../host/src/vtd/spec/fs-pte.js';
 import { PageResponseCode } from '../../../host/src/vtd/spec/page-request.js';
 
@@ -28,15 +25,8 @@ const BUF = 0x7f20_0000_0000n;
 async function hostAndGuest() {
   const host = await bootHost();
   const g = await bootVsva(undefined, undefined, host);
-  const proc = new HostProcess('proc', host.mem, PROC_MEM.start, PROC_MEM.end);
-  proc.mmap(BUF, 0x4000n, { write: true });
-  const ctx = host.platform.createContext('proc');
-  const sva = new SvaBinding(ctx, proc, ctx.pasidSetAlloc(1));
-  const devId = ctx.bindDevice(host.platform.openDevice(PROC_DEV));
-  sva.bind(devId);
-  const procDev = hostDevice(host, PROC_DEV, sva);
-  procDev.barWrite(DMAT.PASID, 4, BigInt(PASID_REG.PV | sva.pasid));
-  return { host, g, proc, ctx, sva, devId, procDev };
+  const { dev: procDev, ...rest } = svaProcess(host, PROC_DEV, BUF);
+  return { host, g, procDev, ...rest };
 }
 
 const state = (d: { lastStatus(): number }): number => d.lastStatus() & 7;
@@ -76,7 +66,7 @@ describe('native SVA page faults beside a guest that handles its own', () => {
     g.prq.service(() => PageResponseCode.InvalidRequest);
     expect(state(g.dev)).not.toBe(DMAT_STATE.DONE);
     expect(state(g.dev)).not.toBe(DMAT_STATE.PAGE_WAIT);
-    procDev.write(BUF + 0x10_0000n, 4); // outside every area of the process
+    procDev.write(BUF + 0x20_0000n, 4); // outside every area of the process
     expect(state(procDev)).not.toBe(DMAT_STATE.DONE);
     expect(sva.stats()).toEqual({ served: 0, refused: 1 });
     expect(proc.counts).toEqual({ populated: 0, refused: 1 });

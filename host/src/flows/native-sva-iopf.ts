@@ -45,18 +45,29 @@ export function hostDevice(host: PhysicalHost, prid: number, owner: object): Dma
   return dev;
 }
 
+/**
+ * A host process on `host` with a 16 KiB writable area at `buf` (nothing
+ * populated) and a read-only page 1 MiB above it, its address space bound
+ * with SVA to the physical device `prid`, which is programmed with the
+ * process's PASID.
+ */
+export function svaProcess(host: PhysicalHost, prid: number, buf: bigint) {
+  const proc = new HostProcess('proc', host.mem, PROC_MEM.start, PROC_MEM.end);
+  proc.mmap(buf, 0x4000n, { write: true });
+  proc.mmap(buf + 0x10_0000n, 0x1000n, { write: false });
+  const ctx = host.platform.createContext('proc');
+  const sva = new SvaBinding(ctx, proc, ctx.pasidSetAlloc(1));
+  const devId = ctx.bindDevice(host.platform.openDevice(prid));
+  sva.bind(devId);
+  const dev = hostDevice(host, prid, sva);
+  dev.barWrite(DMAT.PASID, 4, BigInt(PASID_REG.PV | sva.pasid));
+  return { proc, ctx, sva, devId, dev };
+}
+
 async function run(io: FlowIo): Promise<FlowResult> {
   const c = new Checks(io);
   const host = await bootHost();
-  const proc = new HostProcess('proc', host.mem, PROC_MEM.start, PROC_MEM.end);
-  proc.mmap(BUF, 0x4000n, { write: true });
-  proc.mmap(BUF + 0x10_0000n, 0x1000n, { write: false });
-  const ctx = host.platform.createContext('proc');
-  const sva = new SvaBinding(ctx, proc, ctx.pasidSetAlloc(1));
-  const devId = ctx.bindDevice(host.platform.openDevice(DEV));
-  sva.bind(devId);
-  const dev = hostDevice(host, DEV, sva);
-  dev.barWrite(DMAT.PASID, 4, BigInt(PASID_REG.PV | sva.pasid));
+  const { proc, ctx, sva, devId, dev } = svaProcess(host, DEV, BUF);
   io.say(`host process: 16 KiB area at ${hex(BUF)} (no page populated), page table ${hex(proc.pageTable.rootPointer)}, PASID ${sva.pasid}; device ${hex(DEV)} bound (SVA)`);
 
   /** The device's last command completed (a page response may complete it after its first attempt returned). */
