@@ -52,6 +52,12 @@ export interface DeviceInfo {
   readonly reserved?: { readonly start: bigint; readonly last: bigint } | null;
   /** Waits for the device's outstanding work (called by reset before anything else). */
   readonly quiesce?: () => void;
+  /**
+   * Its driver offers a VFIO device cdev, the iommufd way in (default
+   * true); false: only the legacy group interface (vfio-container.ts), and
+   * `openDevice` of the cdev is EOPNOTSUPP.
+   */
+  readonly cdev?: boolean;
 }
 
 /** A physical device of the platform. */
@@ -70,6 +76,7 @@ export class PhysDevice {
     checkInt(info.pasidBits ?? 0, 0, 20, 'info.pasidBits');
     if (info.pri !== undefined && typeof info.pri !== 'boolean') fail('EINVAL', `info.pri: ${String(info.pri)} is not a boolean`);
     if (info.quiesce !== undefined && typeof info.quiesce !== 'function') fail('EINVAL', 'info.quiesce: not a function');
+    if (info.cdev !== undefined && typeof info.cdev !== 'boolean') fail('EINVAL', `info.cdev: ${String(info.cdev)} is not a boolean`);
     const r = info.reserved;
     if (r !== undefined && r !== null) {
       const ok = typeof r === 'object' && typeof r.start === 'bigint' && typeof r.last === 'bigint' && r.start >= 0n && r.start <= r.last && r.last < 1n << 64n;

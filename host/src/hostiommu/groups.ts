@@ -41,7 +41,7 @@ export class IommuGroups {
     const seen = new Set<number>();
     for (const [i, sid] of sids.entries()) {
       checkInt(sid, 0, 0xffff, `sids[${i}]`);
-      platform.openDevice(sid); // ENOENT for a device the platform lacks
+      platform.openDevice(sid, 'group'); // ENOENT for a device the platform lacks
       if (seen.has(sid)) fail('EEXIST', `sids[${i}]: ${sid.toString(16)} is listed twice`);
       seen.add(sid);
       const key = isolated.has(sid) ? `fn:${sid}` : String(sid >> 3);
@@ -76,6 +76,6 @@ export class IommuGroups {
 
   /** Members of `g` bound to some context right now (a group with one is not viable for another owner). */
   boundMembers(g: IommuGroup): number[] {
-    return g.members.filter((sid) => this.platform.openDevice(sid).device.boundTo !== undefined);
+    return g.members.filter((sid) => this.platform.openDevice(sid, 'group').device.boundTo !== undefined);
   }
 }

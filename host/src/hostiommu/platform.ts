@@ -109,10 +109,16 @@ export class HostPlatform {
     return d;
   }
 
-  /** Opens the device at `sid` (parked: DMA blocked until bound and attached); ENOENT if none. */
-  openDevice(sid: number): DeviceFile {
+  /**
+   * Opens the device at `sid` (parked: DMA blocked until bound and attached)
+   * through its VFIO cdev, or with `via` 'group' as the legacy group
+   * interface hands it out (vfio-container.ts). ENOENT if none; EOPNOTSUPP
+   * for the cdev of a device whose driver offers none (`DeviceInfo.cdev`).
+   */
+  openDevice(sid: number, via: 'cdev' | 'group' = 'cdev'): DeviceFile {
     const d = this.devices.get(sid);
     if (d === undefined) fail('ENOENT', `sid: no device at ${String(sid)}`);
+    if (via === 'cdev' && d.info.cdev === false) fail('EOPNOTSUPP', `sid: ${d.name} has no VFIO cdev (its driver offers the group interface only)`);
     return new DeviceFile(d);
   }
 

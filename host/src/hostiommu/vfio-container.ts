@@ -68,7 +68,7 @@ export class VfioContainer {
     if (busy.length) fail('EBUSY', `groupId: group ${group.id} is not viable: ${busy.map((s) => s.toString(16)).join(', ')} bound elsewhere`);
     const devIds = new Map<number, number>();
     try {
-      for (const sid of group.members) devIds.set(sid, this.ctx.bindDevice(this.ctx.platform.openDevice(sid)));
+      for (const sid of group.members) devIds.set(sid, this.ctx.bindDevice(this.ctx.platform.openDevice(sid, 'group')));
       if (this.hwpt !== undefined) for (const id of devIds.values()) this.attach(id, this.hwpt);
     } catch (e) {
       this.release(devIds);

@@ -93,11 +93,11 @@ export class GuestMirror implements ModeHandler {
 
   constructor(protected readonly vm: VirtualMachine) {
     const p = vm.machine.vtd.profile;
-    const groupPath = vm.config.hostPath === 'group' && vm.config.groups ? new GroupPath(vm, vm.config.groups) : undefined;
+    const groupPath = vm.hostPath === 'group' && vm.config.groups ? new GroupPath(vm, vm.config.groups) : undefined;
     this.groupPath = groupPath;
     this.shadows = new ShadowDomains({
       ctx: vm.ctx, ram: vm.host.guestRam, hpaOf: (gpa) => vm.host.hpaOf(gpa), log: (m) => vm.log(m),
-      space: groupPath ? (did) => groupPath.space(did) : vm.config.hostPath === 'vdpa' ? () => vdpaSpace(vm.ctx) : undefined,
+      space: groupPath ? (did) => groupPath.space(did) : vm.hostPath === 'vdpa' ? () => vdpaSpace(vm.ctx) : undefined,
       limits: { haw: hostAddressWidth(p), sslps: CAP.sslps(p.cap), snoopControl: (p.ecap & ECAP.SC) !== 0n },
     });
     this.budget = new AccessBudget(() => vm.machine.vtd.accesses, vm.config.workBudget);

@@ -67,6 +67,9 @@ export interface VmDeviceConfig {
   readonly subdevice?: boolean;
 }
 
+/** How a VM takes its devices from the host (VmConfig.hostPath). */
+export type HostPath = 'cdev' | 'group' | 'vdpa';
+
 /** What a VM is built from. */
 export interface VmConfig {
   /** VM name (the host context's owner; default "vm"). */
@@ -82,9 +85,11 @@ export interface VmConfig {
    * (shadow-spaces.ts; `groups` is the host's topology); 'vdpa' binds them
    * as 'cdev' does but they are vhost-vdpa devices: each guest domain's
    * mappings reach the host as vhost IOTLB UPDATE / INVALIDATE messages.
-   * Nested mode needs 'cdev'.
+   * Nested mode needs 'cdev'. Not given: 'cdev', unless a device's driver
+   * offers no VFIO cdev (`DeviceInfo.cdev` false) and `groups` is given in
+   * shadow mode: then the VM falls back to 'group' (logged).
    */
-  readonly hostPath?: 'cdev' | 'group' | 'vdpa';
+  readonly hostPath?: HostPath;
   /** The host's IOMMU groups (hostPath 'group'). */
   readonly groups?: IommuGroups;
   /** VMM log lines (binds, forwarded faults, refused guest requests). */
@@ -142,6 +147,8 @@ export class VirtualMachine {
   private constructor(
     readonly host: PhysicalHost,
     readonly config: VmConfig,
+    /** The path its devices come by: `config.hostPath`, or where it fell back to (VmConfig.hostPath). */
+    readonly hostPath: HostPath,
     /** What the guest sees. */
     readonly machine: Machine,
     /** The VM's host IOMMU context. */
@@ -163,8 +170,9 @@ export class VirtualMachine {
       throw new Error(`config.hostPath: the ${config.hostPath} path has no nesting; use mode "shadow"`);
     }
     if (config.hostPath === 'group' && !config.groups) throw new Error('config.groups: the group path needs the host\'s IOMMU groups');
+    const hostPath = hostPathOf(host, config);
     const sub = config.devices.findIndex((d) => d.subdevice);
-    if (sub >= 0 && (config.mode !== 'shadow' || config.hostPath === 'group')) {
+    if (sub >= 0 && (config.mode !== 'shadow' || hostPath === 'group')) {
       throw new Error(`devices[${sub}].subdevice: subdevices are for shadow mode on the cdev or vdpa path`);
     }
     const prids = new Map(config.devices.map((d, i) => [parseBdf(d.bdf, `devices[${i}].bdf`), d.hostSid]));
@@ -185,8 +193,8 @@ export class VirtualMachine {
     });
     const ctx = host.platform.createContext(config.name ?? 'vm');
     try {
-      const { ids, devices } = buildHostObjects(ctx, host, machine, config, { prids, subdevices }, () => vm?.handler.onFaultReady?.());
-      vm = new VirtualMachine(host, config, machine, ctx, ids, devices);
+      const { ids, devices } = buildHostObjects(ctx, host, machine, { ...config, hostPath }, { prids, subdevices }, () => vm?.handler.onFaultReady?.());
+      vm = new VirtualMachine(host, config, hostPath, machine, ctx, ids, devices);
     } catch (e) {
       ctx.close();
       throw e;
@@ -196,6 +204,9 @@ export class VirtualMachine {
   }
 
   private start(): void {
+    if (this.config.hostPath === undefined && this.hostPath === 'group') {
+      this.log('vmm: a device has no VFIO cdev (its driver offers the group interface only): the VM takes its devices through VFIO groups');
+    }
     if (this.config.mode === 'nested') {
       const nested = new NestedMode(this);
       this.handler = nested;
@@ -267,6 +278,22 @@ export class VirtualMachine {
     const pasid = hpasid === undefined || hpasid === 0 ? undefined : this.ctx.guestPasids.guestOf(hpasid);
     d.model.pageGroupResponse?.({ pasid, prgi, code: code as PageResponseCode });
   }
+}
+
+/**
+ * `config.hostPath`, or, when not given, 'group' for a shadow-mode VM with
+ * the host's groups one of whose devices has no VFIO cdev, else 'cdev'.
+ */
+function hostPathOf(host: PhysicalHost, config: VmConfig): HostPath {
+  if (config.hostPath !== undefined) return config.hostPath;
+  const noCdev = config.devices.some((d) => {
+    try {
+      return host.platform.openDevice(d.hostSid, 'group').device.info.cdev === false;
+    } catch {
+      return false; // no such device: binding it reports that
+    }
+  });
+  return noCdev && config.groups !== undefined && config.mode === 'shadow' ? 'group' : 'cdev';
 }
 
 /** Allocates the VM's host objects (any failure propagates; the caller closes the context). */
