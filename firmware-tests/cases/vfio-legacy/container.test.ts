@@ -9,10 +9,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bootGroups } from '../../../host/src/flows/container-group.js';
-import { bootGuest, startIommu } from '../../../host/src/flows/guest-side.js';
+import { bootGuest, setDevicePasid, startIommu } from '../../../host/src/flows/guest-side.js';
+import { GuestIommu } from '../../../host/src/guest/guest-iommu.js';
+import { PageTableBuilder, PasidTableBuilder } from '../../../host/src/tables/table-builders.js';
+import { encodePasidEntry, PGTT } from '../../../host/src/vtd/spec/pasid-entry.js';
+import { encodeSmContextEntry } from '../../../host/src/vtd/spec/sm-context-entry.js';
 import type { ShadowMode } from '../../../host/src/vmm/shadow.js';
 import { awForLevels, encodeContextEntry } from '../../../host/src/vtd/spec/context-entry.js';
-import { ccDesc, iotlbDesc } from '../../../host/src/vtd/spec/descriptors.js';
+import { ccDesc, iotlbDesc, pasidCacheDesc } from '../../../host/src/vtd/spec/descriptors.js';
 import { encodeSsPte } from '../../../host/src/vtd/spec/ss-pte.js';
 
 const RW = encodeSsPte({ R: true, W: true });
@@ -134,6 +138,31 @@ describe('a shadowed guest over VFIO containers and groups', () => {
     expect(g.vm.logLines.join('\n')).toMatch(new RegExp(`${vrid.toString(16)} RID: pass-through refused by the host: EBUSY`));
     expect(g.vm.machine.dmaTest('00:04.0').write(0x10_0000n, 4).ok).toBe(false);
     g.vm.close();
+  });
+
+  it('a scalable-mode guest: RID_PASID is shadowed into a container, a PASID has none (type1 has no PASID): refused, logged, its DMA fails', async () => {
+    const { host, groups } = await bootGroups();
+    const dev0 = [{ bdf: '00:03.0', hostSid: 0x0318, kind: 'dma-test' as const }];
+    const g = await bootGuest({ name: 'vm-sm', mode: 'shadow', hostPath: 'group', groups, devices: dev0 }, host);
+    const iommu = new GuestIommu(g.env, 'scalable');
+    const pasids = new PasidTableBuilder(g.env.mem, g.env.alloc);
+    const vrid = g.vm.device('00:03.0').vrid;
+    iommu.ctx.setContext(vrid, encodeSmContextEntry({ P: true, PASIDE: true, PASIDDIRPTR: pasids.directory, RID_PASID: 0 }));
+    const ss = new PageTableBuilder(g.env.mem, g.env.alloc, { stage: 'ss', levels: 4 });
+    ss.map(IOVA, GPA, 12, RW);
+    for (const [pasid, did] of [[0, 3], [5, 4]] as const) pasids.setPasid(pasid, encodePasidEntry({ P: true, PGTT: PGTT.SECOND_STAGE, DID: did, AW: 2, SSPTPTR: ss.rootPointer }));
+    startIommu({ ...g, iommu });
+    g.pci.enablePasid(vrid);
+    g.qi.submitSync([pasidCacheDesc(3), ccDesc(1)]);
+    const dev = g.vm.machine.dmaTest('00:03.0');
+    dev.buffer().fill(0x42, 0, 4);
+    expect(dev.write(IOVA, 4).ok).toBe(true); // without PASID: RID_PASID's second stage, in domain 3's container
+    expect(host.guestRam.read(GPA, 1)[0]).toBe(0x42);
+    setDevicePasid(g, '00:03.0', 5);
+    expect(dev.write(IOVA, 4).ok).toBe(false);
+    expect(g.vm.logLines.join('\n')).toMatch(new RegExp(`${vrid.toString(16)} PASID 5: shadow of guest domain 4 refused by the host: EOPNOTSUPP`));
+    g.vm.close();
+    expect(host.platform.usage()).toMatchObject({ objects: 0, boundDevices: 0, pasids: 0 });
   });
 
   it('the group path needs shadow mode and the host topology', async () => {
