@@ -23,6 +23,9 @@ export type Did = Brand<number, 'Did'>;
 export type Pasid = Brand<number, 'Pasid'>;
 
 const U64_MAX = (1n << 64n) - 1n;
+/** 2^64: the end (exclusive) of the 64-bit address space. */
+export const ADDRESS_SPACE_END = 1n << 64n;
+const TWO_32 = 4294967296;
 
 function checkU64(v: bigint, what: string): bigint {
   if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) throw new Error(`${what}: ${String(v)} is not a 64-bit address`);
@@ -46,6 +49,27 @@ export const sid = (v: number, what = 'sid'): Sid => checkInt(v, 0xffff, what) a
 export const did = (v: number, what = 'did'): Did => checkInt(v, 0xffff, what) as Did;
 /** Brands a 20-bit PASID. */
 export const pasid = (v: number, what = 'pasid'): Pasid => checkInt(v, 0xfffff, what) as Pasid;
+
+/**
+ * The end (exclusive) of the range `[start, start + len)` of the 64-bit
+ * address space, or undefined when the range wraps past 2^64 (its last
+ * byte would be at a small address: never treat such a range as two). The
+ * one overflow check for address ranges (STYLE.md #3); `start` must be a
+ * 64-bit address and `len` a non-negative integer (callers check those).
+ */
+export function rangeEnd(start: bigint, len: bigint | number): bigint | undefined {
+  const end = start + BigInt(len);
+  return end <= ADDRESS_SPACE_END ? end : undefined;
+}
+
+/**
+ * `rangeEnd` for the number API: true when `[hi:lo, hi:lo + len)` (a 64-bit
+ * address as two u32 halves, `len` an integer in 0..2^32) stays inside the
+ * 64-bit address space. Allocates nothing.
+ */
+export function rangeFits64(hi: number, lo: number, len: number): boolean {
+  return (hi >>> 0) !== 0xffff_ffff || (lo >>> 0) + len <= TWO_32;
+}
 
 /** The source id of bus/device/function. */
 export function sidOf(bus: number, dev: number, fn: number): Sid {

@@ -16,6 +16,7 @@ import type { GuestMemory } from '../core/guest-memory.js';
 import * as K from '../core/constants.js';
 import type { PageRequestOutcome, PageRequestSink } from '../vtd/prq/page-request.js';
 import type { PageRequest } from '../vtd/spec/page-request.js';
+import { rangeFits64 } from '../types.js';
 import { checkAddress, checkAttributes, DMA_ABORT, DMA_OK, DmaPort, MAX_TRANSLATE_BYTES, REQ } from './dma-port.js';
 
 /** What a port needs from the IOMMU behind it. */
@@ -91,6 +92,9 @@ export class CoreDmaPort extends DmaPort {
 
   protected dmaWide(iovaHi: number, iovaLo: number, len: number, bufOff: number, flags: number, pasid: number): number {
     checkAttributes(flags, pasid);
+    if (!Number.isInteger(len) || len < 0 || len > 0xffff_ffff) throw new Error(`len: ${String(len)} is not an integer in 0..2^32-1`);
+    // A request whose last byte wraps past 2^64 is malformed (it would reach address 0): refused whole, nothing moves.
+    if (!rangeFits64(iovaHi, iovaLo, len)) return this.abortAt(iovaHi, iovaLo);
     const p = flags & REQ.PASID ? this.backend.mapPasid(pasid) : 0;
     if (p < 0) return this.last.set(DMA_ABORT);
     const iova = (BigInt(iovaHi) << 32n) | BigInt(iovaLo);

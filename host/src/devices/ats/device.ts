@@ -14,7 +14,7 @@
  */
 import type { DeviceTlbInvalidation, PciFunction } from '../../pci/bus.js';
 import type { DmaAttrs, DmaPort } from '../../pci/dma-port.js';
-import type { Sid } from '../../types.js';
+import { rangeEnd, type Sid } from '../../types.js';
 import type { PageGroupResponse } from '../../vtd/prq/page-request.js';
 import { PageResponseCode } from '../../vtd/spec/page-request.js';
 import { DeviceFunction, readLe, writeLe } from '../common/function.js';
@@ -132,7 +132,7 @@ export class AtsDevice implements PciFunction {
   private run(op: AtsOp): number {
     const { len, bufOffset: b } = op;
     const badLen = op.kind === 'translate' ? len < 1 || len > 1 << 20 : len < 1 || b < 0 || b + len > ATS_BUFFER_SIZE;
-    if (!Number.isInteger(len) || !Number.isInteger(b) || badLen || op.iova < 0n || op.iova + BigInt(len) > 1n << 64n || this.pending) {
+    if (!Number.isInteger(len) || !Number.isInteger(b) || badLen || op.iova < 0n || rangeEnd(op.iova, len) === undefined || this.pending) {
       this.regs.status = atsStatus(ATS_STATE.BAD_COMMAND);
       return this.regs.status;
     }

@@ -5,6 +5,7 @@
  * supported size, commands inside the buffer).
  */
 import { ByteWriter, type ByteReader } from '../../snapshot/format.js';
+import { rangeEnd } from '../../types.js';
 import { PASID_MAX } from '../../vtd/spec/page-request.js';
 import { prepareFunction, saveFunction } from '../common/snapshot.js';
 import type { AtsDevice, AtsOp } from './device.js';
@@ -39,7 +40,7 @@ export function saveAts(d: AtsDevice): Uint8Array {
 function checkEntry(e: DevTlbEntry, i: number, what: string): DevTlbEntry {
   const size = 1n << BigInt(e.sizeLg2);
   const ok = (e.pasid === NO_PASID || (e.pasid >= 0 && e.pasid <= PASID_MAX)) && e.sizeLg2 >= 12 && e.sizeLg2 <= 63
-    && e.iova % size === 0n && e.addr % size === 0n && e.iova + size <= 1n << 64n && e.addr + size <= 1n << 64n;
+    && e.iova % size === 0n && e.addr % size === 0n && rangeEnd(e.iova, size) !== undefined && rangeEnd(e.addr, size) !== undefined;
   if (!ok) throw new Error(`snapshot: ${what} device-TLB entry ${i} is not an aligned translation of a supported size`);
   return e;
 }
@@ -67,7 +68,7 @@ export function prepareAts(d: AtsDevice, r: ByteReader): () => void {
     pending = { op: { kind, iova: r.u64(), len: r.u32(), bufOffset: r.u32() }, retries: r.u32() };
     const { len, bufOffset } = pending.op;
     const bad = kind === 'translate' ? len < 1 || len > MAX_TRANSLATE : len < 1 || bufOffset + len > ATS_BUFFER_SIZE;
-    if (bad || pending.op.iova + BigInt(len) > 1n << 64n) throw new Error(`snapshot: ${what} pending ${kind} of ${len} bytes at buffer offset ${bufOffset} is not a command the device accepts`);
+    if (bad || rangeEnd(pending.op.iova, len) === undefined) throw new Error(`snapshot: ${what} pending ${kind} of ${len} bytes at buffer offset ${bufOffset} is not a command the device accepts`);
   }
   if (fn.groups !== (pending ? 1 : 0)) throw new Error(`snapshot: ${what} has ${fn.groups} outstanding page requests for ${pending ? 'one' : 'no'} waiting command`);
   return () => {
