@@ -137,6 +137,23 @@ describe('DmaPort through the VT-d unit', () => {
     expect(port.translationRequestBig(0x20_1000n, false)).toMatchObject({ ok: true, iova: 0x20_0000n, addr: 0x60_0000n, read: true, write: true });
   });
 
+  it("buffers belong to their port: another device's buffer (or memory past one's own) is an Error naming bufOff, nothing moves", async () => {
+    const { tb } = await legacy();
+    const a = tb.m.vtd.portFor(RID);
+    const b = tb.m.vtd.portFor(sidOf(6));
+    const bufA = a.allocBuffer(64);
+    const bufB = b.allocBuffer(64);
+    b.buffer(bufB, 8).fill(0x77);
+    expect(() => a.dma(0x1000, 8, bufB)).toThrow(/^bufOff:/);
+    expect(() => a.dma(0x1000, 8, bufB, REQ.WRITE)).toThrow(/^bufOff:/);
+    expect(() => a.translated(0x30_0000, 8, bufB)).toThrow(/^bufOff:/);
+    expect(() => a.dma64(0x20_0000, 0, 8, bufB)).toThrow(/^bufOff:/);
+    expect(() => a.buffer(bufB, 8)).toThrow(/^bufOff:/);
+    expect(() => a.dma(0x1000, 65, bufA)).toThrow(/^bufOff:/); // one byte past its own buffer
+    expect([...b.buffer(bufB, 8)]).toEqual(new Array(8).fill(0x77));
+    expect(a.dma(0x1000, 64, bufA)).toBe(DMA_OK);
+  });
+
   it('the BigInt layer gives the same answers as the number API', async () => {
     const { port } = await legacy();
     const buf = port.allocBuffer(64);

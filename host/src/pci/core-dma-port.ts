@@ -62,6 +62,8 @@ function alignDown(hi: number, lo: number, lg2: number): [number, number] {
 /** A device's port onto an IOMMU backed by the WASM core. */
 export class CoreDmaPort extends DmaPort {
   private readonly core: Core;
+  /** The buffers this port allocated, as [start, end) pairs (a device has one or two). */
+  private readonly owned: number[] = [];
 
   /** The port of requester `sid` on `backend`. */
   constructor(private readonly backend: DmaBackend, sid: number) {
@@ -71,14 +73,18 @@ export class CoreDmaPort extends DmaPort {
   }
 
   allocBuffer(size: number): number {
-    return this.core.bufAlloc(size);
+    const off = this.core.bufAlloc(size);
+    this.owned.push(off, off + size);
+    return off;
   }
 
   buffer(off: number, len: number): Uint8Array {
+    this.checkOwned(off, len);
     return this.core.buffer(off, len);
   }
 
   dma(iova: number, len: number, bufOff: number, flags = 0, pasid = 0): number {
+    this.checkOwned(bufOff, len);
     let p = 0;
     if ((flags & ~ACC_REQ_BITS) !== 0 || (flags & REQ.PASID) !== 0) checkAttributes(flags, pasid);
     if (flags & REQ.PASID) {
@@ -92,7 +98,7 @@ export class CoreDmaPort extends DmaPort {
 
   protected dmaWide(iovaHi: number, iovaLo: number, len: number, bufOff: number, flags: number, pasid: number): number {
     checkAttributes(flags, pasid);
-    if (!Number.isInteger(len) || len < 0 || len > 0xffff_ffff) throw new Error(`len: ${String(len)} is not an integer in 0..2^32-1`);
+    this.checkOwned(bufOff, len);
     // A request whose last byte wraps past 2^64 is malformed (it would reach address 0): refused whole, nothing moves.
     if (!rangeFits64(iovaHi, iovaLo, len)) return this.abortAt(iovaHi, iovaLo);
     const p = flags & REQ.PASID ? this.backend.mapPasid(pasid) : 0;
@@ -157,6 +163,7 @@ export class CoreDmaPort extends DmaPort {
   }
 
   translated64(addrHi: number, addrLo: number, len: number, bufOff: number, flags = 0): number {
+    this.checkOwned(bufOff, len);
     const buf = this.core.buffer(bufOff, len);
     const addr = (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
     const mem = this.backend.mem;
@@ -176,6 +183,18 @@ export class CoreDmaPort extends DmaPort {
 
   pageRequest(req: PageRequest): PageRequestOutcome {
     return this.backend.pageRequests?.submitPageRequest(req) ?? 'rejected';
+  }
+
+  /**
+   * Throws an Error naming `bufOff` unless [bufOff, bufOff + len) lies in
+   * one buffer this port allocated (also for a bad `len`): a device moves
+   * data only through its own buffers, never another device's.
+   */
+  private checkOwned(bufOff: number, len: number): void {
+    const o = this.owned;
+    for (let i = 0; i < o.length; i += 2) if (bufOff >= o[i]! && bufOff + len <= o[i + 1]! && len >= 0) return;
+    if (!Number.isInteger(len) || len < 0 || len > 0xffff_ffff) throw new Error(`len: ${String(len)} is not an integer in 0..2^32-1`);
+    throw new Error(`bufOff: [${String(bufOff)}, +${len}) is not inside a buffer of this port (requester ${this.sid.toString(16)})`);
   }
 
   /** The fault the core just returned: recoverable for a page request (REQ.PRI), else reported. */
