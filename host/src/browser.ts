@@ -15,6 +15,7 @@
 
 /** Build a machine (RAM, VT-d unit, PCI devices) from a config object. */
 export { createMachine, Machine, VTD_BASE, VTD_WINDOW, BAR_BASE, ECAM_BASE, type MachineConfig, type DeviceConfig, type MachineBacking } from './machine.js';
+export { MAX_RAM_MIB, MIN_RAM_MIB } from './machine-check.js';
 /** The device kinds a machine config can name (`DeviceConfig.kind`) and what the registry builds. */
 export { DEVICE_KINDS, type DeviceKind, type DeviceOptions, type DeviceFactory, type ModelDevice } from './devices/registry.js';
 /** The WASM core's typed wrapper. */

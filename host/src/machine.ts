@@ -11,7 +11,8 @@ import { CFG_HAW } from './core/constants.js';
 import { GuestMemory } from './core/guest-memory.js';
 import { buildDmar, type RmrrConfig } from './acpi/dmar.js';
 import { DmaTestDevice } from './devices/dma-test/device.js';
-import { DEVICE_KINDS, isDeviceKind, type DeviceKind, type DeviceOptions, type ModelDevice } from './devices/registry.js';
+import { DEVICE_KINDS, type DeviceKind, type DeviceOptions, type ModelDevice } from './devices/registry.js';
+import { checkMachineConfig, ROOT_PORT_SLOT, type MachinePlan } from './machine-check.js';
 import { HostBridge, PciBridge } from './pci/bridge.js';
 import { PciBus } from './pci/bus.js';
 import { ConfigAccess, ECAM_SIZE } from './pci/config-access.js';
@@ -43,8 +44,6 @@ export const LOW_RAM_LIMIT = 0x8000_0000;
 export const ECAM_BASE = 0xb000_0000n;
 /** End (exclusive) of the 32-bit MMIO window BARs are placed in. */
 export const BAR_LIMIT = 0xfec0_0000n;
-/** Slot of the first root port on bus 0 (q35 puts its root ports at 1C.x). */
-const ROOT_PORT_SLOT = 0x1c;
 
 /** A device of the machine config. */
 export interface DeviceConfig extends DeviceOptions {
@@ -66,7 +65,7 @@ export interface MachineConfig {
    * `'intel-iommu,caching-mode=on,aw-bits=48,x-scalable-mode=on'` (host/src/vtd/qemu-device.ts).
    */
   readonly device?: string;
-  /** Guest RAM in MiB (default 256). */
+  /** Guest RAM in MiB, 2..MAX_RAM_MIB (4032; default 256). */
   readonly ramMib?: number;
   /** PCI devices to attach (default none). */
   readonly devices?: readonly DeviceConfig[];
@@ -128,19 +127,17 @@ export class Machine {
 
   /** @internal use `createMachine`. */
   static async build(config: MachineConfig): Promise<Machine> {
+    // Everything that can be refused is refused here, before the core is touched.
+    const plan = checkMachineConfig(config);
     const profile = profileOf(config);
-    const ramMib = config.ramMib ?? 256;
-    if (!Number.isInteger(ramMib) || ramMib < 2 || ramMib > 16384) {
-      throw new Error(`ramMib: ${String(ramMib)} is not an integer in 2..16384`);
-    }
     const core = config.core ?? (await loadDefaultCore());
     // A core whose RAM is already there (an embedder mapped its own with core.mapRam) keeps it.
-    if (!config.backing && core.ramRegions().length === 0) addRam(core, ramMib);
+    if (!config.backing && core.ramRegions().length === 0) addRam(core, plan.ramMib);
     const ram = config.backing?.ram ?? new GuestMemory(core);
     const log = config.log ?? (() => {});
     const vtd = VtdUnit.create({ core, mem: ram, profile, onInterrupt: config.onInterrupt, log });
     const bus = new PciBus();
-    const devices = attachDevices(bus, vtd, config, log);
+    const devices = attachDevices(bus, vtd, config, plan, log);
     vtd.deviceTlbTarget = (sid) => bus.deviceBySid(sid);
     vtd.setPageResponseRouter((sid) => {
       const fn = bus.deviceBySid(sid);
@@ -224,8 +221,14 @@ export class Machine {
     return Number(v & 0xffff_ffffn);
   }
 
-  /** Physical MMIO read (4 or 8 bytes; ECAM also 1 and 2); unclaimed addresses read 0. */
+  /**
+   * Physical MMIO read (4 or 8 bytes; ECAM also 1 and 2; other claimed
+   * windows log and ignore 1- and 2-byte accesses); unclaimed addresses read
+   * 0. An `addr` that is not a 64-bit address or a `size` not 1, 2, 4 or 8 is
+   * an Error naming it.
+   */
   mmioRead(addr: bigint, size: number): bigint {
+    checkAccess(addr, size);
     if (addr >= VTD_BASE && addr < VTD_BASE + VTD_WINDOW) return this.vtd.mmioRead(Number(addr - VTD_BASE), size);
     if (addr >= ECAM_BASE && addr < ECAM_BASE + ECAM_SIZE && ecamSize(size)) {
       return this.configAccess.ecamRead(Number(addr - ECAM_BASE), size);
@@ -236,8 +239,12 @@ export class Machine {
     return 0n;
   }
 
-  /** Physical MMIO write (4 or 8 bytes; ECAM also 1 and 2); unclaimed addresses are ignored. */
+  /** Physical MMIO write (sizes as `mmioRead`; `value` unsigned or the same bits signed); unclaimed addresses are ignored. */
   mmioWrite(addr: bigint, size: number, value: bigint): void {
+    checkAccess(addr, size);
+    const bits = BigInt(8 * size);
+    if (typeof value !== 'bigint' || value < -(1n << (bits - 1n)) || value >= 1n << bits) throw new Error(`value: ${String(value)} is not a ${size}-byte value`);
+    if (value < 0n) value += 1n << bits;
     if (addr >= VTD_BASE && addr < VTD_BASE + VTD_WINDOW) {
       this.vtd.mmioWrite(Number(addr - VTD_BASE), size, value);
       return;
@@ -254,16 +261,21 @@ export class Machine {
     this.vtd.log(`unclaimed ${size}-byte MMIO write at 0x${addr.toString(16)}`);
   }
 
-  /** Port read (1, 2 or 4 bytes): 0xCF8 / 0xCFC-0xCFF; other ports read all-ones. */
+  /** Port read (1, 2 or 4 bytes): 0xCF8 / 0xCFC-0xCFF; other ports read all-ones. Bad `port` / `size`: an Error naming it. */
   ioRead(port: number, size: number): number {
+    checkPort(port, size);
     const v = this.configAccess.ioRead(port, size);
     if (v !== undefined) return v;
     this.vtd.log(`unclaimed ${size}-byte port read at 0x${port.toString(16)}`);
     return size === 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
   }
 
-  /** Port write (1, 2 or 4 bytes); other ports are ignored. */
+  /** Port write (1, 2 or 4 bytes; `value` unsigned or the same bits signed); other ports are ignored. */
   ioWrite(port: number, size: number, value: number): void {
+    checkPort(port, size);
+    const bits = 8 * size;
+    if (!Number.isInteger(value) || value < -(2 ** (bits - 1)) || value >= 2 ** bits) throw new Error(`value: ${String(value)} is not a ${size}-byte value`);
+    if (value < 0) value += 2 ** bits;
     if (!this.configAccess.ioWrite(port, size, value)) this.vtd.log(`unclaimed ${size}-byte port write at 0x${port.toString(16)}`);
   }
 
@@ -313,29 +325,31 @@ function profileOf(config: MachineConfig): Profile {
   return withheld ? { ...p, ecap: p.ecap & ~withheld } : p;
 }
 
-/** Builds the bus: host bridge, a root port per secondary bus, the configured devices. */
-function attachDevices(bus: PciBus, vtd: VtdUnit, config: MachineConfig, log: (m: string) => void): Map<number, ModelDevice> {
+/** Builds the bus the plan (machine-check.ts) laid out: host bridge, a root port per secondary bus, the devices. */
+function attachDevices(bus: PciBus, vtd: VtdUnit, config: MachineConfig, plan: MachinePlan, log: (m: string) => void): Map<number, ModelDevice> {
   bus.attach(new HostBridge(), true);
-  const entries = (config.devices ?? []).map((d, i) => {
-    if (!isDeviceKind(d.kind)) throw new Error(`devices[${i}].kind: unknown device kind "${String(d.kind)}"`);
-    return { d, sid: parseBdf(d.bdf, `devices[${i}].bdf`) };
-  });
-  const buses = [...new Set(entries.map((e) => e.sid >> 8).filter((b) => b > 0))].sort((a, b) => a - b);
-  if (buses.length > 8) throw new Error(`devices: ${buses.length} secondary buses, at most 8 root ports`);
-  buses.forEach((b, k) => bus.attach(new PciBridge(sidOf(0, ROOT_PORT_SLOT, k), b), true));
+  plan.buses.forEach((b, k) => bus.attach(new PciBridge(sidOf(0, ROOT_PORT_SLOT, k), b), true));
   const devices = new Map<number, ModelDevice>();
-  entries.forEach(({ d, sid }, i) => {
+  for (const { d, sid } of plan.devices) {
     const port = config.backing?.portFor(sid) ?? vtd.portFor(sid);
     const dev = DEVICE_KINDS[d.kind](sid, port, d, log);
     dev.fn.msiSink = routeDeviceInterrupts(vtd, sid, port, () => config.onDeviceInterrupt);
-    try {
-      bus.attach(dev);
-    } catch (e) {
-      throw new Error(`devices[${i}].bdf: ${(e as Error).message}`);
-    }
+    bus.attach(dev);
     devices.set(sid, dev);
-  });
+  }
   return devices;
+}
+
+/** A physical MMIO access: a 64-bit address and 1, 2, 4 or 8 bytes; Error naming the argument otherwise. */
+function checkAccess(addr: bigint, size: number): void {
+  if (typeof addr !== 'bigint' || addr < 0n || addr >> 64n !== 0n) throw new Error(`addr: ${String(addr)} is not a 64-bit physical address`);
+  if (size !== 1 && size !== 2 && size !== 4 && size !== 8) throw new Error(`size: ${String(size)} is not 1, 2, 4 or 8`);
+}
+
+/** A port access: a 16-bit port and 1, 2 or 4 bytes; Error naming the argument otherwise. */
+function checkPort(port: number, size: number): void {
+  if (!Number.isInteger(port) || port < 0 || port > 0xffff) throw new Error(`port: ${String(port)} is not a 16-bit port`);
+  if (size !== 1 && size !== 2 && size !== 4) throw new Error(`size: ${String(size)} is not 1, 2 or 4`);
 }
 
 /** ECAM takes 1-, 2-, 4- and 8-byte accesses. */

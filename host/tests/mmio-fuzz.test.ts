@@ -27,7 +27,8 @@ const offset = fc.oneof(
   fc.integer({ min: 0, max: 0x240 / 4 }).map((d) => d * 4),
   fc.integer({ min: -16, max: 0x1010 }),
 );
-const size = fc.constantFrom(4, 8, 4, 8, 1, 2, 3, 16);
+// Sizes a guest access can have (a 3- or 16-byte access is a host caller's bug: an Error, host-api-args.test.ts).
+const size = fc.constantFrom(4, 8, 4, 8, 1, 2);
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('write' as const), offset, size, value: interesting }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('read' as const), offset, size }) },
@@ -51,7 +52,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 
 function apply(m: Machine, o: Op): void {
   switch (o.kind) {
-    case 'write': m.mmioWrite(VTD_BASE + BigInt(o.offset), o.size, o.value); return;
+    case 'write': m.mmioWrite(VTD_BASE + BigInt(o.offset), o.size, BigInt.asUintN(8 * o.size, o.value)); return;
     case 'read': m.mmioRead(VTD_BASE + BigInt(o.offset), o.size); return;
     case 'mem': m.ram.writeU64(o.gpa, o.value); return;
     case 'dma': {

@@ -4,6 +4,7 @@
  * bad step is an error naming the step, never a partial replay.
  */
 import type { MachineConfig } from '../machine.js';
+import { MAX_RAM_MIB, MIN_RAM_MIB } from '../machine-check.js';
 import { parseBdf } from '../types.js';
 import { PROFILE_NAMES } from '../vtd/profiles.js';
 import { QEMU_DEVICES } from '../vtd/qemu-device.js';
@@ -219,7 +220,7 @@ export function parseMachine(raw: unknown): MachineConfig {
   if (!Array.isArray(devices)) throw new Error('machine.devices: not an array');
   return {
     profile,
-    ramMib: intIn(raw['ram_mib'] ?? 256, 2, 16384, 'machine.ram_mib'),
+    ramMib: intIn(raw['ram_mib'] ?? 256, MIN_RAM_MIB, MAX_RAM_MIB, 'machine.ram_mib'),
     iommu: {
       scalableMode: bool('scalable_mode'), cachingMode: bool('caching_mode'), awBits: aw,
       firstStage: bool('first_stage'),

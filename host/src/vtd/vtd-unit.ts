@@ -78,6 +78,11 @@ export interface VtdUnitState {
   readonly ir?: InterruptRemappingState;
 }
 
+/** Throws an Error naming `what` unless `v` is an integer in 0..max. */
+function checkInt(v: number, max: number, what: string): void {
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new Error(`${what}: ${String(v)} is not an integer in 0..${max}`);
+}
+
 /** Registers whose writes the invalidation queue owns (§11.4.9). */
 const QUEUE_REGS: readonly QiRegister[] = ['IQH', 'IQT', 'IQA', 'ICS', 'IQERCD'];
 
@@ -122,6 +127,9 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   private readonly dmaBackend: DmaBackend;
 
   private constructor(o: VtdUnitOptions) {
+    for (const name of ['onInterrupt', 'log'] as const) {
+      if (o[name] !== undefined && typeof o[name] !== 'function') throw new Error(`${name}: ${String(o[name])} is not a function`);
+    }
     this.core = o.core;
     this.mem = o.mem;
     this.profile = o.profile;
@@ -163,6 +171,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   }
 
   set onInvalidate(listener: InvalidationListener | undefined) {
+    if (listener !== undefined && typeof listener !== 'function') throw new Error(`onInvalidate: ${String(listener)} is not a function`);
     this.inv.listener = listener;
   }
 
@@ -326,6 +335,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
    * a request from `sid`; `read` is the request type. Returns what happened.
    */
   reportCoreFault(sid: number, read: boolean, exec = false, priv = false): DmaFault {
+    checkInt(sid, 0xffff, 'sid');
     const out = this.core.out;
     const reason = out[K.OUT_STATUS]!;
     const flags = out[K.OUT_FAULT_FLAGS]!;
@@ -370,6 +380,8 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
    * Only a misbehaving device sends one (devices/ats/testing.ts).
    */
   invalidationCompletion(sid: number, itag: number): void {
+    checkInt(sid, 0xffff, 'sid');
+    checkInt(itag, 31, 'itag');
     this.log(`qi: invalidation completion from ${sid.toString(16)} with ITag ${itag} matches no outstanding request`);
     this.qi.invalidCompletion(sid);
   }
@@ -393,6 +405,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
 
   /** SRTP: latches RTADDR (address, TTM) into the core; ESRTPS: caches are invalidated. */
   setRootTable(rtaddr: bigint): void {
+    if (typeof rtaddr !== 'bigint' || rtaddr < 0n || rtaddr >> 64n !== 0n) throw new Error(`rtaddr: ${String(rtaddr)} is not a 64-bit RTADDR value`);
     this.ttm = latchedTtm(this, rtaddr);
     const width = this.profile.host.rtaddrMaskedToAw ? (1n << BigInt(this.profile.options.awBits)) - 1n : RTADDR.RTA_MASK;
     this.rootTable = rtaddr & RTADDR.RTA_MASK & width;
@@ -401,11 +414,13 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
 
   /** TE: translation on or off (off = identity). */
   setTranslationEnabled(on: boolean): void {
+    if (typeof on !== 'boolean') throw new Error(`on: ${String(on)} is not a boolean`);
     this.core.setTranslationEnabled(on);
   }
 
   /** QIE: starts or stops the invalidation queue. */
   setQueuedInvalidation(on: boolean): boolean {
+    if (typeof on !== 'boolean') throw new Error(`on: ${String(on)} is not a boolean`);
     return (on ? this.qi.enable() : this.qi.disable()) !== false;
   }
 

@@ -35,6 +35,14 @@ export interface DmatOp {
   readonly bufOffset: number;
 }
 
+/** A command from the host API: a 64-bit IOVA, integer length and buffer offset, else an Error naming them. */
+function hostOp(kind: 'read' | 'write', iova: bigint, len: number, bufOffset: number): DmatOp {
+  if (typeof iova !== 'bigint' || iova < 0n || iova >> 64n !== 0n) throw new Error(`iova: ${String(iova)} is not a 64-bit address`);
+  if (!Number.isInteger(len) || len < 0) throw new Error(`len: ${String(len)} is not a length`);
+  if (!Number.isInteger(bufOffset) || bufOffset < 0) throw new Error(`bufOffset: ${String(bufOffset)} is not a buffer offset`);
+  return { kind, iova, dst: 0n, len, bufOffset };
+}
+
 /** Page-request retries of one command before it fails (a guest answering Success without mapping). */
 const MAX_RETRIES = 16;
 const FAILED: DmaResult = { ok: false, reason: 0, recorded: false };
@@ -71,14 +79,18 @@ export class DmaTestDevice implements PciFunction {
     return this.port.buffer(this.bufOff, DMAT_BUFFER_SIZE);
   }
 
-  /** Reads `len` bytes at `iova` into the buffer at `bufOffset`. */
+  /**
+   * Reads `len` bytes at `iova` into the buffer at `bufOffset`, as the READ
+   * command would (a command the device refuses ends BAD_COMMAND); arguments
+   * of the wrong type or range are an Error naming them.
+   */
   read(iova: bigint, len: number, bufOffset = 0): DmaResult {
-    return this.run({ kind: 'read', iova, dst: 0n, len, bufOffset });
+    return this.run(hostOp('read', iova, len, bufOffset));
   }
 
-  /** Writes `len` bytes of the buffer at `bufOffset` to `iova`. */
+  /** Writes `len` bytes of the buffer at `bufOffset` to `iova` (as `read`). */
   write(iova: bigint, len: number, bufOffset = 0): DmaResult {
-    return this.run({ kind: 'write', iova, dst: 0n, len, bufOffset });
+    return this.run(hostOp('write', iova, len, bufOffset));
   }
 
   /** STATUS register value of the last command. */
