@@ -27,6 +27,7 @@ import { rootSet, teOn, teSet } from './ctx/device';
 import { ptsAddRequester, ptsDumpFlags, ptsInit } from './ctx/pt-space';
 import * as inval from './inval/inval';
 import { translate as translateOne } from './translate';
+import { checkTranslated as checkTranslatedOne } from './translated';
 import { OUT, outInit } from './out';
 import { STATS, statsClear, statsInit } from './stats';
 import { bufAlloc as bufAllocOne, bufInit, bufValid, dmaCopy as dmaCopyOne } from './dma';
@@ -139,6 +140,11 @@ export function addRequester(sid: u32): void { ptsAddRequester(sid); }
 /** Translate one request; returns 0 or the fault reason; see outPtr(). */
 export function translate(sid: u32, pasid: u32, iovaHi: u32, iovaLo: u32, access: u32): u32 {
   return translateOne(sid, pasid, u64of(iovaHi, iovaLo), access);
+}
+/** Check a translated request (ATS, AT=10b) of len bytes at addr from sid:
+ *  0, a fault reason (out-buffer filled as for translate), or TRANSLATED_UR. */
+export function checkTranslated(sid: u32, addrHi: u32, addrLo: u32, len: u32, access: u32): u32 {
+  return len == 0 ? <u32>ERR_BAD_ARG : checkTranslatedOne(sid, u64of(addrHi, addrLo), len, access);
 }
 /** Offset of the out-buffer (OUT_* u32 words). */
 export function outPtr(): u32 { return <u32>OUT; }

@@ -286,7 +286,7 @@ function inIntrRange(addr: u64, frame: u64, lg2: u32): bool {
 
 /** Write a fault to the out-buffer: reason, flags (FPD suppression, PASID
  *  fields per profile, recoverability), faulting page. Returns `fr`. */
-function fail(fr: u32, iova: u64, walk: bool): u32 {
+export function fail(fr: u32, iova: u64, walk: bool): u32 {
   bump(STAT_FAULTS);
   let flags: u32 = walk ? FF_WALK : 0;
   if (dcFpd && FR.isQualified(fr) && !(fr == FR.FR_CTX_RSVD && quirk(QUIRK_RSVD_CTX_UNQUALIFIED))) flags |= FF_SUPPRESSED;

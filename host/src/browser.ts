@@ -33,7 +33,7 @@ export { GuestMemory } from './core/guest-memory.js';
  */
 export * from './core/constants.js';
 /** The VT-d unit: MMIO registers, commands, invalidation, fault recording. */
-export { VtdUnit, type VtdUnitOptions, type DmaFault, type VtdUnitState } from './vtd/vtd-unit.js';
+export { VtdUnit, type VtdUnitOptions, type DmaFault, type VtdUnitState, type InternalErrorSink } from './vtd/vtd-unit.js';
 /** The parts of a `VtdUnit`: register file, command register target, fault recorder, event interrupts. */
 export type { RegisterFile, WriteHandler, WriteRoute, ReadRoute } from './vtd/register-file.js';
 export type { InvalidationListener, InvalidationEvent, InvalidationKind } from './vtd/cache-invalidation.js';

@@ -46,7 +46,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 /** Throws naming the first field of `config` the build could not use; returns the plan otherwise. */
 export function checkMachineConfig(config: MachineConfig): MachinePlan {
   if (!isObject(config as unknown)) throw new Error(`config: ${String(config)} is not a machine config object`);
-  for (const name of ['onInterrupt', 'onDeviceInterrupt', 'log'] as const) {
+  for (const name of ['onInterrupt', 'onDeviceInterrupt', 'log', 'onInternalError'] as const) {
     if (config[name] !== undefined && !isFunction(config[name])) throw new Error(`${name}: ${String(config[name])} is not a function`);
   }
   const core = config.core as unknown;

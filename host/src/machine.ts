@@ -23,7 +23,7 @@ import { parseBdf, formatBdf, sidOf, type Sid } from './types.js';
 import type { InterruptSink } from './vtd/interrupts.js';
 import { routeDeviceInterrupts, type DeliveredInterruptSink } from './vtd/ir/device-interrupts.js';
 import { createProfile, createProfileFromDevice, type IommuOptions, type Profile } from './vtd/profiles.js';
-import { VtdUnit } from './vtd/vtd-unit.js';
+import { VtdUnit, type InternalErrorSink } from './vtd/vtd-unit.js';
 
 /** Physical base of the VT-d register block. */
 export const VTD_BASE = 0xfed9_0000n;
@@ -82,6 +82,8 @@ export interface MachineConfig {
   readonly rmrr?: readonly RmrrConfig[];
   /** Guest programming errors and ignored accesses, one line each. */
   readonly log?: (msg: string) => void;
+  /** Internal errors: exceptions the model caught while serving the guest (bugs; vtd-unit.ts `onInternalError`). */
+  readonly onInternalError?: InternalErrorSink;
   /** Use an already loaded core (e.g. the debug build); default: load the release build. */
   readonly core?: Core;
   /**
@@ -135,7 +137,7 @@ export class Machine {
     if (!config.backing && core.ramRegions().length === 0) addRam(core, plan.ramMib);
     const ram = config.backing?.ram ?? new GuestMemory(core);
     const log = config.log ?? (() => {});
-    const vtd = VtdUnit.create({ core, mem: ram, profile, onInterrupt: config.onInterrupt, log });
+    const vtd = VtdUnit.create({ core, mem: ram, profile, onInterrupt: config.onInterrupt, log, onInternalError: config.onInternalError });
     const bus = new PciBus();
     const devices = attachDevices(bus, vtd, config, plan, log);
     vtd.deviceTlbTarget = (sid) => bus.deviceBySid(sid);

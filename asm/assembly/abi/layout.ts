@@ -17,6 +17,8 @@ export const ACC_PASID: u32 = 16;
 export const ACC_TRANSLATION_REQ: u32 = 32;
 /** Probe: do not set first-stage Accessed/Dirty flags. */
 export const ACC_NO_AD: u32 = 64;
+/** checkTranslated: the translated request is blocked as an Unsupported Request without a fault record (TES=0, VT-d §4.2.1). */
+export const TRANSLATED_UR: u32 = 256;
 
 // ---- out-buffer word indices (u32 words at outPtr()) ------------------------
 /** Status: 0 or the fault reason (same as translate's return value). */

@@ -106,6 +106,8 @@ export const FR_NON_CANONICAL: u32 = 0x80;
 export const FR_FS_USER: u32 = 0x81;
 /** SGN.3 execute request without X permission. */
 export const FR_SM_EXEC: u32 = 0x82;
+/** SGN.4 address above the host address width (a translated request, or pass-through). */
+export const FR_SM_HAW: u32 = 0x83;
 /** SGN.5 input address beyond the address width. */
 export const FR_SM_ADDR_WIDTH: u32 = 0x84;
 /** SGN.6 write without write permission. */

@@ -19,6 +19,8 @@ export const ACC_PASID = 16;
 export const ACC_TRANSLATION_REQ = 32;
 /** Probe: do not set first-stage Accessed/Dirty flags. */
 export const ACC_NO_AD = 64;
+/** checkTranslated: the translated request is blocked as an Unsupported Request without a fault record (TES=0, VT-d §4.2.1). */
+export const TRANSLATED_UR = 256;
 /** Status: 0 or the fault reason (same as translate's return value). */
 export const OUT_STATUS = 0;
 /** Output address of the requested byte, low 32 bits. */
@@ -426,6 +428,8 @@ export const FR_NON_CANONICAL = 0x80;
 export const FR_FS_USER = 0x81;
 /** SGN.3 execute request without X permission. */
 export const FR_SM_EXEC = 0x82;
+/** SGN.4 address above the host address width (a translated request, or pass-through). */
+export const FR_SM_HAW = 0x83;
 /** SGN.5 input address beyond the address width. */
 export const FR_SM_ADDR_WIDTH = 0x84;
 /** SGN.6 write without write permission. */

@@ -47,6 +47,8 @@ export interface CoreExports {
   addRequester(sid: number): void;
   /** Translates one request; 0 or the fault reason, details in the out-buffer. */
   translate(sid: number, pasid: number, iovaHi: number, iovaLo: number, access: number): number;
+  /** Checks a translated request (ATS): 0, a fault reason (out-buffer filled), TRANSLATED_UR, or ERR_BAD_ARG for len 0. */
+  checkTranslated(sid: number, addrHi: number, addrLo: number, len: number, access: number): number;
   /** Byte offset of the out-buffer (OUT_* u32 words). */
   outPtr(): number;
   /** Reserves a device buffer; its byte offset, 0 when out of memory. */
@@ -386,6 +388,20 @@ export class Core {
     checkU32(pasid, 0xfffff, 'pasid');
     checkU32(access, 0x7f, 'access');
     throw new Error(`iova: ${String(iova)} is not an integer in 0..2^53-1 (pass larger IOVAs as halves to translateRaw)`);
+  }
+
+  /**
+   * Checks a translated request (PCIe AT=10b, VT-d §4.2.5) of `len` bytes
+   * (1..2^32-1) at `addrHi:addrLo` from `sid`, `access` ACC_WRITE or a read:
+   * 0 when it may go to memory, a fault reason to record (the out-buffer
+   * describes it, as after `translateRaw`), or TRANSLATED_UR when it is
+   * blocked without a fault (translation off). Allocates nothing.
+   */
+  checkTranslated(sid: number, addrHi: number, addrLo: number, len: number, access: number): number {
+    if ((sid & 0xffff) !== sid) checkU32(sid, 0xffff, 'sid');
+    if ((len >>> 0) !== len || len === 0) checkU32(len, 0xffff_ffff, 'len');
+    if (len === 0) throw new Error('len: 0 is not a request length');
+    return this.unsafeExports.checkTranslated(sid, addrHi >>> 0, addrLo >>> 0, len, access & K.ACC_WRITE) >>> 0;
   }
 
   /** Reserves a device buffer in the core's state region; returns its offset. */

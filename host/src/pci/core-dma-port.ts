@@ -164,7 +164,13 @@ export class CoreDmaPort extends DmaPort {
 
   translated64(addrHi: number, addrLo: number, len: number, bufOff: number, flags = 0): number {
     this.checkOwned(bufOff, len);
+    if ((flags & ~REQ.WRITE) !== 0) throw new Error(`flags: ${String(flags)} has bits other than REQ.WRITE (a translated request carries no PASID)`);
     const buf = this.core.buffer(bufOff, len);
+    if (len === 0) return this.last.set(DMA_OK);
+    // The unit checks the requester's context (and RID_PASID entry) for every translated request (VT-d §4.2.5).
+    const status = this.core.checkTranslated(this.sid, addrHi >>> 0, addrLo >>> 0, len, flags & REQ.WRITE);
+    if (status === K.TRANSLATED_UR) return this.abortAt(addrHi, addrLo);
+    if (status !== 0) return this.fault(status, flags, 0);
     const addr = (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
     const mem = this.backend.mem;
     if (!mem.contains(addr, len)) {

@@ -15,6 +15,7 @@ import { CFG } from '../pci/config-space.js';
 import { parseBdf } from '../types.js';
 import type { InterruptSink } from '../vtd/interrupts.js';
 import { ScenarioApics } from './apics.js';
+import type { InternalErrorSink } from '../vtd/vtd-unit.js';
 import { parseScenario, type Scenario, type Step } from './parse.js';
 
 /** One observation of the output. */
@@ -43,6 +44,8 @@ export interface ReplayOptions {
   readonly log?: (msg: string) => void;
   /** Every MSI the VT-d unit sends while the scenario runs. */
   readonly onInterrupt?: InterruptSink;
+  /** Internal errors of the model (exceptions it caught while serving the guest: bugs). */
+  readonly onInternalError?: InternalErrorSink;
 }
 
 /** What one `next()` call ran. */
@@ -199,7 +202,7 @@ export async function startReplay(doc: unknown, opts: ReplayOptions = {}): Promi
   const scenario = parseScenario(doc);
   const apics = new ScenarioApics(scenario.cpus);
   const machine = await createMachine({
-    ...scenario.machine, core: opts.core, log: opts.log,
+    ...scenario.machine, core: opts.core, log: opts.log, onInternalError: opts.onInternalError,
     // The unit's own event interrupts reach the processors directly (§5.1.6), device interrupts after remapping.
     onInterrupt: (msi) => {
       apics.deliver(msi.address, msi.data);

@@ -53,4 +53,10 @@ export interface QiHost {
   pageGroupResponse(resp: { rid: number; pasid?: number; prgi: number; code: number; lpig: boolean }): void;
   /** Logs a guest programming error or notable event (never throws). */
   log(msg: string): void;
+  /**
+   * A model bug caught while serving the guest (a handler threw): logged,
+   * and reported on the unit's internal-error channel, never as a guest
+   * programming error (never throws).
+   */
+  internalError(where: string, err: unknown): void;
 }

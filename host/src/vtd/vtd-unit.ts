@@ -44,7 +44,16 @@ export interface VtdUnitOptions {
   readonly onInterrupt?: InterruptSink;
   /** Receives one line per guest programming error or ignored access. */
   readonly log?: (msg: string) => void;
+  /**
+   * Receives every internal error: an exception the model caught while
+   * serving the guest (a bug, never a guest programming error), with where
+   * it happened. The unit logs it too and carries on.
+   */
+  readonly onInternalError?: InternalErrorSink;
 }
+
+/** Where an internal error happened and what was thrown. */
+export type InternalErrorSink = (where: string, err: unknown) => void;
 
 /** A DMA fault as the unit saw it: the core's answer and what the recorder did. */
 export interface DmaFault {
@@ -116,6 +125,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   readonly logLines: string[] = [];
   private accessCount = 0;
   private readonly logSink: (msg: string) => void;
+  private readonly internalSink: InternalErrorSink | undefined;
   private qi: InvalidationQueue;
   private ttm: number = TTM.LEGACY;
   /** Root table address SRTP latched (page requests read context entries from it). */
@@ -127,13 +137,14 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   private readonly dmaBackend: DmaBackend;
 
   private constructor(o: VtdUnitOptions) {
-    for (const name of ['onInterrupt', 'log'] as const) {
+    for (const name of ['onInterrupt', 'log', 'onInternalError'] as const) {
       if (o[name] !== undefined && typeof o[name] !== 'function') throw new Error(`${name}: ${String(o[name])} is not a function`);
     }
     this.core = o.core;
     this.mem = o.mem;
     this.profile = o.profile;
     this.logSink = o.log ?? (() => {});
+    this.internalSink = o.onInternalError;
     this.inv = new InvalidationTap(o.core);
     this.regs = new RegisterFile(o.profile, (m) => this.log(m));
     this.regInval = { regs: this.regs, profile: this.profile, inv: this.inv, log: (m: string) => this.log(m) };
@@ -441,6 +452,15 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     this.logSink(msg);
   }
 
+  /**
+   * Reports an internal error (an exception the model caught while serving
+   * the guest): a log line marked as such, and the `onInternalError` sink.
+   */
+  internalError(where: string, err: unknown): void {
+    this.log(`internal error in ${where}: ${err instanceof Error ? err.message : String(err)}`);
+    this.internalSink?.(where, err);
+  }
+
   // --- side effects ---------------------------------------------------------
 
   /** Ports of this unit: identity PASIDs, faults to the recorder, page requests to the page-request queue. */
@@ -494,6 +514,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
       pageGroupResponse: (r) => this.prq.deliverResponse(r),
       invalidateInterruptEntries: (scope) => this.interrupts.invalidateEntries(scope),
       log: (m) => this.log(m),
+      internalError: (where, err) => this.internalError(where, err),
     };
   }
 

@@ -196,7 +196,8 @@ export class AtsDevice implements PciFunction {
       const n = Math.min(op.len - done, Number(e.iova + (1n << BigInt(e.sizeLg2)) - iova));
       if (op.kind !== 'translate') {
         const r = this.port.translatedBig(e.addr + (iova - e.iova), n, write, this.bufOff + op.bufOffset + done);
-        if (!r.ok) return { state: ATS_STATE.ABORTED };
+        // The unit refused the translated request: a fault (recorded by it), or blocked (translation off).
+        if (!r.ok) return r.reason ? { state: ATS_STATE.FAULT, reason: r.reason } : { state: ATS_STATE.ABORTED };
       }
       done += n;
     }

@@ -347,8 +347,8 @@ export class InvalidationQueue {
       try {
         r = dispatchDescriptor(this.ctx, plan, w, this.wide);
       } catch (e) {
-        // A model bug, not a guest error: log it, keep the queue going.
-        this.host.log(`qi: ${descriptorName(type)} handler failed: ${(e as Error).message}`);
+        // A model bug, not a guest error: reported as one, the queue keeps going.
+        this.host.internalError(`qi: ${descriptorName(type)} handler`, e);
         r = 'ok';
       }
       budget -= plan !== undefined && plan.row.external ? EXTERNAL_COST : 1;

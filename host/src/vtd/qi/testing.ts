@@ -118,6 +118,8 @@ export interface QiRig {
   /** Interrupt-entry cache invalidations, in order. */
   iec: Parameters<QiHost['invalidateInterruptEntries']>[0][];
   logs: string[];
+  /** Internal errors reported (model bugs: a handler threw). */
+  internalErrors: string[];
   /** Fault-event / invalidation-event messages sent (IM=0). */
   msis: string[];
 }
@@ -128,7 +130,7 @@ export function makeQiRig(o: QiRigOptions = {}): QiRig {
   const regs = new RegisterFile(profile);
   const mem = new FakeMemory(o.ramBytes ?? 1 << 20);
   const core = new RecordingCore();
-  const rig = { regs, mem, core, devTlb: [], responses: [], iec: [], logs: [], msis: [] } as unknown as QiRig;
+  const rig = { regs, mem, core, devTlb: [], responses: [], iec: [], logs: [], internalErrors: [], msis: [] } as unknown as QiRig;
   const raise = (ctl: 'FECTL' | 'IECTL', name: string): void => {
     const v = regs.get(ctl);
     if (v & BigInt(ECTL.IM)) regs.set(ctl, v | BigInt(ECTL.IP));
@@ -156,6 +158,7 @@ export function makeQiRig(o: QiRigOptions = {}): QiRig {
     pageGroupResponse(resp) { rig.responses.push(resp); },
     invalidateInterruptEntries(scope) { rig.iec.push(scope); },
     log(msg) { rig.logs.push(msg); },
+    internalError(where, err) { rig.internalErrors.push(`${where}: ${err instanceof Error ? err.message : String(err)}`); },
   };
   rig.q = new InvalidationQueue(rig.host);
   return rig;
