@@ -112,6 +112,18 @@ describe.skipIf(!existsSync(wasmPath()))('nested mode: every PGTT is served or r
     g.vm.close();
   });
 
+  it('a PASID the guest never set up: the DMA is reported to the guest as its tables say (PASID entry not present), not silently aborted', async () => {
+    const g = await scalableGuest('nested');
+    secondStageAt(g, 4, 5, 0x6000n, 0x250_0000n); // PASID 4 exists (same directory page as 6)
+    g.iommu.drv.readFaults();
+    expect(dmaWrite(g.dev, 0x6000n, 0x66, 6)).toBe(STATE.FAULT);
+    expect(g.iommu.drv.readFaults()).toMatchObject([{ sid: RID, reason: 0x59, pp: true, pv: 6, addr: 0x6000n, read: false }]);
+    expect(dmaWrite(g.dev, 0x6000n, 0x66, 0x4_0000)).toBe(STATE.FAULT); // beyond the guest's PASID directory size
+    expect(g.iommu.drv.readFaults()).toMatchObject([{ sid: RID, reason: 0x46, pv: 0x4_0000 }]); // SCT.7
+    expect(ramByte(g, 0x250_0000n)).toBe(0);
+    g.vm.close();
+  });
+
   it('PGTT 3 (nested) is not offered (ECAP.NEST = 0): the DMA faults 0x5B in the guest\'s fault registers', async () => {
     const g = await scalableGuest('nested');
     expect(g.iommu.drv.ecap & ECAP.NEST).toBe(0n);

@@ -25,8 +25,15 @@ export interface DmaBackend {
   readonly core: Core;
   /** Guest memory of translated requests (AT=10b). */
   readonly mem: GuestMemory;
-  /** The PASID the IOMMU sees for a device's `pasid`, or -1: the request is blocked (DMA_ABORT). */
+  /** The PASID the IOMMU sees for a device's `pasid`, or -1: the request is blocked before it (see `blockedPasid`). */
   mapPasid(pasid: number): number;
+  /**
+   * A request with `pasid` that `mapPasid` blocked (`flags` REQ bits, the
+   * IOVA as two dwords): the fault reason the backend recorded for it (a
+   * VMM reports it to the guest as the guest's tables say), or 0 when it
+   * is only aborted (DMA_ABORT, nothing recorded). Absent: always 0.
+   */
+  blockedPasid?(pasid: number, flags: number, iovaHi: number, iovaLo: number): number;
   /**
    * Reports the non-recoverable fault the core just returned (its out-buffer
    * describes it) for a request of `sid` with `flags` and the IOMMU-side
@@ -89,7 +96,7 @@ export class CoreDmaPort extends DmaPort {
     if ((flags & ~ACC_REQ_BITS) !== 0 || (flags & REQ.PASID) !== 0) checkAttributes(flags, pasid);
     if (flags & REQ.PASID) {
       p = this.backend.mapPasid(pasid);
-      if (p < 0) return this.last.set(DMA_ABORT);
+      if (p < 0) return this.blocked(pasid, flags, (iova / TWO_32) >>> 0, iova >>> 0);
     }
     const status = this.core.dmaCopyNum(this.sid, p, iova, len, accessOf(flags), bufOff);
     if (status === 0) return this.last.set(DMA_OK);
@@ -102,7 +109,7 @@ export class CoreDmaPort extends DmaPort {
     // A request whose last byte wraps past 2^64 is malformed (it would reach address 0): refused whole, nothing moves.
     if (!rangeFits64(iovaHi, iovaLo, len)) return this.abortAt(iovaHi, iovaLo);
     const p = flags & REQ.PASID ? this.backend.mapPasid(pasid) : 0;
-    if (p < 0) return this.last.set(DMA_ABORT);
+    if (p < 0) return this.blocked(pasid, flags, iovaHi, iovaLo);
     const iova = (BigInt(iovaHi) << 32n) | BigInt(iovaLo);
     const status = this.core.dmaCopy(this.sid, flags & REQ.PASID ? p : undefined, iova, len, accessOf(flags), bufOff);
     if (status === 0) return this.last.set(DMA_OK);
@@ -117,7 +124,7 @@ export class CoreDmaPort extends DmaPort {
     const runs = this.runs;
     runs.clear();
     const p = flags & REQ.PASID ? this.backend.mapPasid(pasid) : 0;
-    if (p < 0) return this.last.set(DMA_ABORT);
+    if (p < 0) return this.blocked(pasid, flags, (iova / TWO_32) >>> 0, iova >>> 0);
     const acc = accessOf(flags);
     const out = this.core.out; // translating grows no memory: the view stays valid through the loop
     for (let at = iova, left = len; left > 0;) {
@@ -244,6 +251,15 @@ export class CoreDmaPort extends DmaPort {
     last.setFaultAddr(faultHi, faultLo);
     last.continued = true;
     return status;
+  }
+
+  /** A request whose PASID the backend blocked: the fault it recorded for it, else DMA_ABORT. */
+  private blocked(pasid: number, flags: number, hi: number, lo: number): number {
+    const reason = this.backend.blockedPasid?.(pasid, flags, hi, lo) ?? 0;
+    if (reason === 0) return this.last.set(DMA_ABORT);
+    this.last.set(reason, true);
+    this.last.setFaultAddr(hi, (lo & ~0xfff) >>> 0);
+    return reason;
   }
 
   private abortAt(hi: number, lo: number): number {

@@ -319,6 +319,20 @@ export class GuestMirror implements ModeHandler {
     this.vm.machine.vtd.faults.record({ sid: d.vrid, reason, addr: f.iova & ~0xfffn, read: !f.write, pp: gpasid !== undefined, pv: gpasid ?? 0 });
   }
 
+  /**
+   * A DMA with guest PASID `gpasid` the VMM holds no host PASID for (so it
+   * never reached the host IOMMU): recorded in the guest's fault registers
+   * with the reason the guest's own tables give (a PASID entry not present,
+   * a refused one), or SPT.1 (0x58) when they would allow it but the VMM
+   * could not bind it. Returns the reason.
+   */
+  onUnmappedPasid(d: VmDevice, gpasid: number, iova: bigint, write: boolean): number {
+    const want = this.bindings.get(key(d.vrid, gpasid))?.want ?? wantOf(this.view(), d.vrid, gpasid);
+    const reason = want.kind === 'absent' || want.kind === 'refused' ? want.reason : FR_PTE_ACCESS;
+    this.vm.machine.vtd.faults.record({ sid: d.vrid, reason, addr: iova & ~0xfffn, read: !write, pp: true, pv: gpasid });
+    return reason;
+  }
+
   private faultReason(d: VmDevice, gpasid: number | undefined, f: HostDmaFault): number | undefined {
     const b = this.bindings.get(key(d.vrid, gpasid));
     const want = b?.want ?? wantOf(this.view(), d.vrid, gpasid);

@@ -5,7 +5,8 @@
  * programmed with is replaced by the host PASID the VMM mapped it to (as
  * the VMM's mediation of the device's PASID register, or the CPU's PASID
  * translation for ENQCMD, would do); a guest PASID without a host PASID is
- * blocked. Faults go to the VMM (not to the guest's unit), ATS translation
+ * blocked before the host IOMMU and reported to the guest as its own
+ * tables say (`onUnmappedPasid`). Faults go to the VMM (not to the guest's unit), ATS translation
  * requests that fault answer R=W=0, and page requests go to the host
  * platform (its fault queues).
  *
@@ -46,6 +47,12 @@ export interface HostPortHooks {
   readonly untaggedPasid?: () => number | undefined;
   /** A non-recoverable fault of the device's DMA on the host IOMMU. */
   onFault?(f: HostDmaFault): void;
+  /**
+   * A DMA with guest PASID `gpasid` that has no host PASID (blocked before
+   * the host IOMMU): the fault reason the VMM recorded for the guest, or
+   * undefined when it recorded none (the request is only aborted).
+   */
+  onUnmappedPasid?(gpasid: number, iova: bigint, write: boolean): number | undefined;
 }
 
 /** The port of the physical device `prid` of `host`. */
@@ -58,6 +65,8 @@ export function hostPort(host: PhysicalHost, prid: number, hooks: HostPortHooks)
     core,
     mem: host.mem,
     mapPasid: (gpasid) => mapped.hostPasid(gpasid) ?? -1,
+    // An untagged subdevice request names no guest PASID: blocked, it is only aborted.
+    blockedPasid: (gpasid, flags, hi, lo) => (tagged ? 0 : hooks.onUnmappedPasid?.(gpasid, (BigInt(hi) << 32n) | BigInt(lo), (flags & REQ.WRITE) !== 0) ?? 0),
     reportFault: (_sid, flags, pasid) => {
       const out = core.out;
       const iova = (BigInt(out[K.OUT_FAULT_ADDR_HI]!) << 32n) | BigInt(out[K.OUT_FAULT_ADDR_LO]!);

@@ -129,6 +129,8 @@ export interface ModeHandler {
   onGuestResponse?(vrid: number, r: PageGroupResponse): void;
   /** A non-recoverable host DMA fault of a device. */
   onHostFault?(dev: VmDevice, f: HostDmaFault): void;
+  /** A DMA of a device with a guest PASID that has no host PASID: the fault reason recorded for the guest, if any. */
+  onUnmappedPasid?(dev: VmDevice, gpasid: number, iova: bigint, write: boolean): number | undefined;
   /** The device `vrid` was reset: forget what it had outstanding. */
   onDeviceReset?(vrid: number): void;
   /** Resets the host side of a device the mode placed itself (group path); undefined: the VM's context has it. */
@@ -188,6 +190,7 @@ export class VirtualMachine {
           hostPasid: (g) => vm?.ctx.guestPasids.hostOf(g),
           onFault: (f) => vm?.hostFault(vrid, f),
           untaggedPasid: subdevices.has(vrid) ? () => vm?.devices.get(vrid)?.defaultPasid : undefined,
+          onUnmappedPasid: (gpasid, iova, write) => vm?.unmappedPasid(vrid, gpasid, iova, write),
         }),
       },
     });
@@ -266,6 +269,11 @@ export class VirtualMachine {
     this.handler.teardown?.();
     this.ctx.close();
     for (const d of this.devices.values()) if (this.host.owners.get(d.prid)?.vm === this) this.host.owners.delete(d.prid);
+  }
+
+  private unmappedPasid(vrid: number, gpasid: number, iova: bigint, write: boolean): number | undefined {
+    const d = this.devices.get(vrid);
+    return d ? this.handler.onUnmappedPasid?.(d, gpasid, iova, write) : undefined;
   }
 
   private hostFault(vrid: number, f: HostDmaFault): void {
