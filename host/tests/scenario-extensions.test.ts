@@ -125,6 +125,33 @@ describe('scenario extensions (default profile)', () => {
     while (run.next());
     expect(run.output().observations).toEqual([{ step: 2, op: 'dev.mmio.read', value: '0x0' }]);
   });
+
+  it('snapshot saves and restores the machine in place: the steps after it observe what they would without it', async () => {
+    const steps = (snap: boolean) => [
+      mmio(0x20, 8, 0x10000n), mmio(0x18, 4, 0x4000_0000),
+      w(0x3000, [0x1122334455667788n]),
+      { op: 'dev.mmio.write', bdf: BDF, bar: 0, offset: '0x8', size: 8, value: '0x3000' },
+      ...(snap ? [{ op: 'snapshot' }] : []),
+      { op: 'mmio.read', offset: '0x20', size: 8 }, { op: 'mmio.read', offset: '0x1c', size: 4 },
+      { op: 'mem.read', gpa: '0x3000', len: 8 },
+      { op: 'dev.mmio.read', bdf: BDF, bar: 0, offset: '0x8', size: 8 },
+    ];
+    const strip = (o: { step: number }[]) => o.map(({ step: _s, ...rest }) => rest);
+    const withSnap = await replayScenario(doc(steps(true)));
+    const without = await replayScenario(doc(steps(false)));
+    expect(strip(withSnap.observations)).toEqual(strip(without.observations));
+    expect(withSnap.observations.map((o) => o.step)).toEqual([5, 6, 7, 8]);
+  });
+
+  it('an "ats" device is the ATS device (BAR0 ID "ATSD"); qemu-* profiles refuse it naming the device', async () => {
+    const d = doc([{ op: 'dev.mmio.read', bdf: '00:04.0', bar: 0, offset: '0x0', size: 4 }]);
+    (d['machine'] as { devices: unknown[] }).devices.push({ bdf: '00:04.0', kind: 'ats' });
+    expect((await replayScenario(d)).observations).toEqual([{ step: 0, op: 'dev.mmio.read', value: '0x44535441' }]);
+    const q = doc([]);
+    (q['machine'] as { profile: string; devices: unknown[] }).profile = 'qemu-7.2';
+    (q['machine'] as { devices: unknown[] }).devices.push({ bdf: '00:04.0', kind: 'ats' });
+    await expect(replayScenario(q)).rejects.toThrow(/machine\.devices\[1\]\.kind: "ats" is a viommu extension/);
+  });
 });
 
 describe('scenario extensions: errors name the step', () => {
@@ -162,6 +189,7 @@ describe('scenario extensions: errors name the step', () => {
         { op: 'dev.mmio.read', bdf: BDF, bar: 0, offset: '0x0', size: 4 },
         { op: 'dev.mmio.write', bdf: BDF, bar: 0, offset: '0x0', size: 4, value: '0x0' },
         { op: 'dma.read', bdf: BDF, iova: '0x0', len: 4, pasid: 1 },
+        { op: 'snapshot' },
       ];
       for (const s of steps) {
         const d = doc([{ op: 'mmio.read', offset: '0x0', size: 4 }, s], profile);

@@ -24,7 +24,9 @@ export type Step =
   | { op: 'pci.cfg.write'; bdf: string; offset: number; size: 1 | 2 | 4; value: bigint }
   | { op: 'pci.cfg.read'; bdf: string; offset: number; size: 1 | 2 | 4 }
   | { op: 'dev.mmio.write'; bdf: string; bar: number; offset: number; size: 4 | 8; value: bigint }
-  | { op: 'dev.mmio.read'; bdf: string; bar: number; offset: number; size: 4 | 8 };
+  | { op: 'dev.mmio.read'; bdf: string; bar: number; offset: number; size: 4 | 8 }
+  /** Saves the whole machine (Machine.snapshot) and restores it in place (Machine.restore); the steps go on. */
+  | { op: 'snapshot' };
 
 /** A validated scenario. */
 export interface Scenario {
@@ -68,6 +70,7 @@ const OP_FIELDS: Record<Step['op'], Record<string, FieldKind>> = {
   'pci.cfg.read': { bdf: 'bdf', offset: 'cfgOffset', size: 'cfgSize' },
   'dev.mmio.write': { bdf: 'bdf', bar: 'bar', offset: 'barOffset', size: 'size', value: 'addr' },
   'dev.mmio.read': { bdf: 'bdf', bar: 'bar', offset: 'barOffset', size: 'size' },
+  snapshot: {},
 };
 
 /** Optional fields (viommu extensions). */
@@ -77,7 +80,7 @@ const OPTIONAL_FIELDS: Partial<Record<Step['op'], Record<string, FieldKind>>> = 
 };
 
 /** Ops of the viommu extensions (FORMAT.md, last section): not in the QEMU reference, `default` profile only. */
-export const EXTENSION_OPS: ReadonlySet<string> = new Set(['pci.cfg.write', 'pci.cfg.read', 'dev.mmio.write', 'dev.mmio.read']);
+export const EXTENSION_OPS: ReadonlySet<string> = new Set(['pci.cfg.write', 'pci.cfg.read', 'dev.mmio.write', 'dev.mmio.read', 'snapshot']);
 
 /** True when `step` uses a viommu extension (an extension op, or a `pasid` on a DMA). */
 export function usesExtension(step: Step): boolean {
@@ -162,7 +165,7 @@ export function parseStep(raw: unknown, index: number): Step {
   for (const [name, kind] of Object.entries(optional)) {
     if (name in raw) step[name] = parseField(kind, raw[name], `${where} (${op}) field ${name}`);
   }
-  if (EXTENSION_OPS.has(op)) checkExtensionStep(step, `${where} (${op})`);
+  if (EXTENSION_OPS.has(op) && op !== 'snapshot') checkExtensionStep(step, `${where} (${op})`);
   if (op.startsWith('mmio.') && (step['offset'] as number) + (step['size'] as number) > 0x1000) {
     throw new Error(`${where} (${op}): offset + size is past 0x1000`);
   }
@@ -229,8 +232,12 @@ export function parseMachine(raw: unknown): MachineConfig {
       ...(Object.hasOwn(QEMU_DEVICES, profile) ? { interruptRemapping: true, extendedInterruptMode: true } : {}),
     },
     devices: devices.map((d: unknown, i) => {
-      if (!isObject(d) || typeof d['bdf'] !== 'string' || d['kind'] !== 'dma-test') {
-        throw new Error(`machine.devices[${i}]: expected { "bdf": "00:DD.F", "kind": "dma-test" }`);
+      if (!isObject(d) || typeof d['bdf'] !== 'string' || (d['kind'] !== 'dma-test' && d['kind'] !== 'ats')) {
+        throw new Error(`machine.devices[${i}]: expected { "bdf": "00:DD.F", "kind": "dma-test" } (or "ats", a viommu extension)`);
+      }
+      if (d['kind'] === 'ats') {
+        if (profile !== 'default') throw new Error(`machine.devices[${i}].kind: "ats" is a viommu extension (FORMAT.md), accepted only on profile "default"`);
+        return { bdf: d['bdf'], kind: 'ats' as const };
       }
       // The reference machine's DMA device (QEMU edu) clamps DMA addresses to its 28-bit mask.
       return { bdf: d['bdf'], kind: 'dma-test' as const, dmaMaskBits: REFERENCE_DMA_MASK_BITS };

@@ -112,6 +112,7 @@ const RUNNERS: { [K in Step['op']]: (t: Target, s: Extract<Step, { op: K }>) => 
   'pci.cfg.read': ({ m }, s) => ({ op: 'pci.cfg.read', value: hex(m.mmioRead(ecamAddress(s.bdf, s.offset), s.size)) }),
   'dev.mmio.write': ({ m }, s) => m.mmioWrite(barAddress(m, s), s.size, s.value),
   'dev.mmio.read': ({ m }, s) => ({ op: 'dev.mmio.read', value: hex(m.mmioRead(barAddress(m, s), s.size)) }),
+  snapshot: ({ m }) => m.restore(m.snapshot()),
 };
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -210,6 +211,17 @@ export async function startReplay(doc: unknown, opts: ReplayOptions = {}): Promi
     },
     onDeviceInterrupt: (irq) => apics.deliver(irq.address, irq.data),
   });
+  return replayOn(machine, scenario, apics);
+}
+
+/**
+ * A run of `scenario`'s steps on `machine`, an existing machine built from
+ * the scenario's `machine` block and in its start state (a fresh one, or
+ * one returned to that state: the fuzzer reuses machines), whose interrupt
+ * callbacks deliver to `apics` (in their start state too). Checks the
+ * steps that name a device against it first (an Error naming the step).
+ */
+export function replayOn(machine: Machine, scenario: Scenario, apics: ScenarioApics): ReplayRun {
   checkDevices(scenario, machine);
   const observations: Observation[] = [];
   let position = 0;
