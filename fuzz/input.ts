@@ -15,7 +15,8 @@ export interface RawMachine {
   profile: string;
   ram_mib: number;
   iommu: { scalable_mode: boolean; caching_mode: boolean; aw_bits: number; first_stage?: boolean };
-  devices: { bdf: string; kind: 'dma-test' }[];
+  /** DMA test devices (the reference device), and ATS devices (a viommu extension: `default` profile only). */
+  devices: { bdf: string; kind: 'dma-test' | 'ats' }[];
   /** Processors (local APICs), when more than one (FORMAT.md "Interrupts"). */
   cpus?: number;
 }
@@ -70,6 +71,7 @@ export function stepToJson(s: Step): Record<string, unknown> {
     case 'pci.cfg.read': return { op: s.op, bdf: s.bdf, offset: hex(BigInt(s.offset)), size: s.size };
     case 'dev.mmio.write': return { op: s.op, bdf: s.bdf, bar: s.bar, offset: hex(BigInt(s.offset)), size: s.size, value: hex(s.value) };
     case 'dev.mmio.read': return { op: s.op, bdf: s.bdf, bar: s.bar, offset: hex(BigInt(s.offset)), size: s.size };
+    case 'snapshot': return { op: s.op };
   }
 }
 
@@ -105,7 +107,7 @@ function rawMachineOf(doc: Record<string, unknown>): RawMachine {
       aw_bits: Number(iommu['aw_bits'] ?? 39),
       ...(iommu['first_stage'] === true ? { first_stage: true } : {}),
     },
-    devices: ((m['devices'] ?? []) as { bdf: string }[]).map((d) => ({ bdf: d.bdf, kind: 'dma-test' as const })),
+    devices: ((m['devices'] ?? []) as { bdf: string; kind: string }[]).map((d) => ({ bdf: d.bdf, kind: d.kind === 'ats' ? 'ats' as const : 'dma-test' as const })),
     ...(typeof m['cpus'] === 'number' ? { cpus: m['cpus'] } : {}),
   };
 }

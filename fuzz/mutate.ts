@@ -84,6 +84,7 @@ function tweakStep(d: Draft, rng: Rng, pageOf: () => bigint): boolean {
 export function stepValid(m: RawMachine, s: Step): boolean {
   if (usesExtension(s) && m.profile !== 'default') return false;
   const device = (bdf: string): boolean => m.devices.some((d) => d.bdf === bdf);
+  const dmaTest = (bdf: string): boolean => m.devices.some((d) => d.bdf === bdf && d.kind === 'dma-test');
   switch (s.op) {
     case 'mem.write': return s.u64.length > 0 && inRam(m, s.gpa, 8 * s.u64.length);
     case 'mem.fill': return s.len >= 1 && inRam(m, s.gpa, s.len);
@@ -92,7 +93,7 @@ export function stepValid(m: RawMachine, s: Step): boolean {
     case 'mmio.read': return s.offset % 4 === 0 && s.offset >= 0 && s.offset + s.size <= 0x1000;
     case 'dma.read':
     case 'dma.write':
-      return s.len >= 1 && s.len <= 4095 && s.iova >= 0n && s.iova < 1n << 64n && device(s.bdf)
+      return s.len >= 1 && s.len <= 4095 && s.iova >= 0n && s.iova < 1n << 64n && dmaTest(s.bdf)
         && (s.pasid === undefined || (s.pasid >= 0 && s.pasid <= 0xf_ffff));
     case 'msi': return device(s.bdf) && s.address >= 0n && s.address < 1n << 64n && s.data >= 0 && s.data <= 0xffff;
     case 'apic.irr': return s.apic >= 0 && s.apic < (m.cpus ?? 1);
@@ -101,9 +102,10 @@ export function stepValid(m: RawMachine, s: Step): boolean {
       return s.offset % s.size === 0 && s.offset >= 0 && s.offset < 0x1000 && (s.op === 'pci.cfg.read' || s.value >> BigInt(8 * s.size) === 0n);
     case 'dev.mmio.write':
     case 'dev.mmio.read':
-      // Every scenario device is a dma-test device: one BAR of DMAT_BAR_SIZE bytes.
+      // Scenario devices (dma-test, ats) have one BAR of DMAT_BAR_SIZE (= ATS_BAR_SIZE) bytes.
       return device(s.bdf) && s.bar === 0 && s.offset % 4 === 0 && s.offset >= 0 && s.offset + s.size <= DMAT_BAR_SIZE
         && (s.op === 'dev.mmio.read' || s.value >> BigInt(8 * s.size) === 0n);
+    case 'snapshot': return true;
   }
 }
 
@@ -119,9 +121,11 @@ const MACHINES: readonly RawMachine['iommu'][] = [
 function mutateMachine(d: Draft, rng: Rng): boolean {
   const iommu = rng.pick(MACHINES);
   const profile = iommu.first_stage ? 'qemu-10.0' : rng.pick(['qemu-7.2', 'qemu-10.0', 'default']);
-  d.machine = { ...d.machine, profile, iommu: { ...iommu } };
-  if (d.machine.devices.length === 0) d.machine.devices = [{ bdf: '00:03.0', kind: 'dma-test' }];
-  d.steps = d.steps.filter((s) => stepValid(d.machine, s)); // qemu-* refuses the extensions
+  // qemu-* refuses the extensions: ATS devices and their steps go.
+  const devices = profile === 'default' ? d.machine.devices : d.machine.devices.filter((x) => x.kind === 'dma-test');
+  d.machine = { ...d.machine, profile, iommu: { ...iommu }, devices };
+  if (!d.machine.devices.some((x) => x.kind === 'dma-test')) d.machine.devices = [...d.machine.devices, { bdf: '00:03.0', kind: 'dma-test' }];
+  d.steps = d.steps.filter((s) => stepValid(d.machine, s));
   return true;
 }
 
@@ -135,7 +139,7 @@ function toDefault(d: Draft, rng: Rng): Draft {
     const iommu = rng.chance(0.8) ? { scalable_mode: true, caching_mode: rng.chance(0.3), aw_bits: 48 } : rng.pick(MACHINES.filter((m) => !m.first_stage));
     d.machine = { ...d.machine, profile: 'default', iommu: { ...iommu } };
   }
-  if (d.machine.devices.length === 0) d.machine.devices = [{ bdf: '00:03.0', kind: 'dma-test' }];
+  if (!d.machine.devices.some((x) => x.kind === 'dma-test')) d.machine.devices = [...d.machine.devices, { bdf: '00:03.0', kind: 'dma-test' }];
   return d;
 }
 
