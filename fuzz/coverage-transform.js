@@ -11,7 +11,11 @@
  * with `memory.data` (so it never overlaps the core's state or guest RAM).
  * An injected entry file exports `covPtr()`, `covSize()` (bytes in the map)
  * and `covCount()` (probes placed). The probe table (id -> file:line kind) is
- * written to `build/viommu.coverage.probes.json`.
+ * written to `build/viommu.coverage.probes.json`. The core's one guest-memory
+ * offset function (`ramOffset(gpa, len)`) also starts with `__ramTouch`,
+ * which marks the guest pages of every access in a bitmap (`ramTouchPtr()`,
+ * `ramTouchPages()`): the fuzzer zeroes just those pages between executions
+ * of a reused machine (fuzz/machine-pool.ts).
  */
 import { Transform } from 'assemblyscript/transform';
 import { Node, NodeKind } from 'assemblyscript';
@@ -20,6 +24,10 @@ import { Node, NodeKind } from 'assemblyscript';
 
 /** Map size: ids are taken modulo this (a power of two, larger than any probe count seen). */
 const MAP_SIZE = 1 << 14;
+/** Guest pages the touched-page bitmap covers: GPAs below 512 MiB (the fuzzer's machines have far less RAM). */
+const RAM_TOUCH_PAGES = 1 << 17;
+/** The function of the core every guest-memory access computes its offset with (asm/assembly/mem/ram.ts). */
+const RAM_OFFSET_FN = 'ramOffset';
 const RUNTIME_PATH = 'fuzz-coverage-runtime';
 /** Where the probe table goes (next to build/viommu.coverage.wasm). */
 const PROBES_FILE = 'build/viommu.coverage.probes.json';
@@ -40,6 +48,26 @@ export function covPtr(): usize { return COV_MAP; }
 export function covSize(): u32 { return ${MAP_SIZE}; }
 /** Number of probes the transform placed (ids 0..covCount()-1). */
 export function covCount(): u32 { return ${count}; }
+
+// Guest pages below RAM_TOUCH_REACH the core computed an offset for (mem/ram.ts ramOffset):
+// every page it read or wrote, so the fuzzer can zero just those between executions.
+const RAM_TOUCH_PAGES: u32 = ${RAM_TOUCH_PAGES};
+const RAM_TOUCH: usize = memory.data(${RAM_TOUCH_PAGES / 8});
+// @ts-ignore: decorator
+@global @inline export function __ramTouch(gpa: u64, len: u64): void {
+  const first = gpa >> 12;
+  if (first >= <u64>RAM_TOUCH_PAGES) return;
+  let last = (gpa + (len > 0 ? len - 1 : 0)) >> 12;
+  if (last < first || last >= <u64>RAM_TOUCH_PAGES) last = <u64>RAM_TOUCH_PAGES - 1;
+  for (let p = <u32>first; p <= <u32>last; p++) {
+    const at = RAM_TOUCH + <usize>(p >> 3);
+    store<u8>(at, load<u8>(at) | <u8>(<u32>1 << (p & 7)));
+  }
+}
+/** Address of the touched-page bitmap (bit p: guest page p). */
+export function ramTouchPtr(): usize { return RAM_TOUCH; }
+/** Guest pages the bitmap covers (from GPA 0). */
+export function ramTouchPages(): u32 { return RAM_TOUCH_PAGES; }
 `;
 }
 
@@ -88,6 +116,17 @@ class Instrumenter {
     if (!body || body.kind !== NodeKind.Block) return; // declare / expression-bodied arrows
     this.statements(body.statements);
     body.statements.unshift(this.probe(decl.range, `fn ${decl.name ? decl.name.text : '?'}`));
+    if (decl.name && decl.name.text === RAM_OFFSET_FN) body.statements.unshift(this.ramTouch(decl));
+  }
+
+  /** `__ramTouch(gpa, len);` with the function's own first two parameters. */
+  ramTouch(decl) {
+    const params = decl.signature.parameters;
+    if (params.length < 2) throw new Error(`coverage-transform: ${RAM_OFFSET_FN} no longer takes (gpa, len)`);
+    const r = decl.range;
+    const arg = (p) => Node.createIdentifierExpression(p.name.text, r);
+    this.ramTouchPlaced = true;
+    return Node.createExpressionStatement(Node.createCallExpression(Node.createIdentifierExpression('__ramTouch', r), null, [arg(params[0]), arg(params[1])], r));
   }
 
   statement(s) {
@@ -133,6 +172,7 @@ export default class CoverageTransform extends Transform {
     const user = parser.sources.filter((s) => !s.normalizedPath.startsWith('~lib/'));
     for (const src of user) ins.statements(src.statements);
     if (ins.probes.length > MAP_SIZE) throw new Error(`coverage-transform: ${ins.probes.length} probes exceed the map (${MAP_SIZE})`);
+    if (!ins.ramTouchPlaced) throw new Error(`coverage-transform: found no ${RAM_OFFSET_FN}(gpa, len) to record touched guest pages in`);
     parser.parseFile(runtimeSource(ins.probes.length), RUNTIME_PATH, true);
     this.probes = ins.probes;
   }

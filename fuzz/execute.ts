@@ -1,30 +1,34 @@
 /**
- * Runs one fuzz input on a fresh machine (a new instance of the coverage
- * build of the core, so every run starts from the state `viommu replay`
- * starts from) with the oracles watching, and collects its coverage.
+ * Runs one fuzz input with the oracles watching, and collects its coverage.
+ * Machines are reused (fuzz/machine-pool.ts): one per machine description,
+ * returned between inputs to the state `viommu replay` starts from (a test
+ * checks that a reused machine observes and ends exactly as a fresh one).
  *
  * Steps run through the replay runner itself (host/src/scenario/replay.ts
- * `startReplay`), so a finding replays exactly as it was found.
+ * `replayOn`), so a finding replays exactly as it was found.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CoreExports } from '../host/src/core/core.js';
+import { getHeapStatistics } from 'node:v8';
+import type { Core, CoreExports } from '../host/src/core/core.js';
 import { loadCoreFromSync } from '../host/src/core/load.js';
+import { CFG_QUIRKS } from '../host/src/core/constants.js';
 import { packageRoot } from '../host/src/core/load-node.js';
-import { DmaTestDevice } from '../host/src/devices/dma-test/device.js';
 import { DMAT_STATE } from '../host/src/devices/dma-test/regs.js';
-import type { DmaPort } from '../host/src/pci/dma-port.js';
-import { VTD_BASE, type Machine } from '../host/src/machine.js';
-import { startReplay, type ReplayRun } from '../host/src/scenario/replay.js';
+import { VTD_BASE } from '../host/src/machine.js';
+import { replayOn, type ReplayRun } from '../host/src/scenario/replay.js';
+import { scopeViolation } from './cache-scope-oracle.js';
 import { ensureCoverageBuild } from './coverage-build.js';
 import { coreFeatures, type HostCoverage } from './coverage.js';
 import { registerTableOf } from './generate.js';
-import { toScenarioDoc, type FuzzInput, type Step } from './input.js';
+import type { FuzzInput, Step } from './input.js';
+import { MachinePool, PooledMachine } from './machine-pool.js';
 import { RegisterOracle } from './register-oracle.js';
 import { TranslationOracle } from './translation-oracle.js';
 
 /** What went wrong. */
-export type FindingKind = 'exception' | 'slow-step' | 'register-invariant' | 'dma-unmapped' | 'core-vs-reference';
+export type FindingKind =
+  | 'exception' | 'hang' | 'memory' | 'register-invariant' | 'dma-unmapped' | 'core-vs-reference' | 'cache-scope' | 'snapshot';
 
 /** An oracle violation: which step, and what. */
 export interface Finding {
@@ -46,10 +50,16 @@ export interface ExecResult {
 
 /** Executor options. */
 export interface ExecOptions {
-  /** A step slower than this is a finding (default 250 ms). */
+  /** A step slower than this is a hang (default 250 ms). */
   readonly stepBudgetMs?: number;
-  /** Host block coverage (optional: costs about 1 ms per execution). */
+  /** An execution that grows the JS heap by more than this, or the core's memory at all, is a finding (default 128 MiB). */
+  readonly memBudgetMb?: number;
+  /** Host block coverage (optional: costs about 1 ms per take). */
   readonly hostCoverage?: HostCoverage;
+  /** Take host coverage on every n-th execution only (default 1: every execution). */
+  readonly hostCoverageEvery?: number;
+  /** Build a fresh machine for every execution instead of reusing one (slow; the reuse test compares both). */
+  readonly fresh?: boolean;
 }
 
 /**
@@ -65,44 +75,83 @@ export function loadFuzzModule(log?: (line: string) => void): { module: WebAssem
 type CovExports = CoreExports & { covPtr?: () => number; covCount?: () => number };
 
 const messageOf = (err: unknown): string => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+const usedHeap = (): number => getHeapStatistics().used_heap_size;
 
-/** Runs inputs, one fresh machine each. */
+/** Runs inputs on reused machines (or fresh ones). */
 export class Executor {
-  constructor(private readonly module: WebAssembly.Module, private readonly opts: ExecOptions = {}) {}
+  private readonly pool: MachinePool;
+  private runs = 0;
+
+  constructor(private readonly module: WebAssembly.Module, private readonly opts: ExecOptions = {}) {
+    this.pool = new MachinePool(() => this.newCore());
+  }
+
+  private newCore(): Core {
+    return loadCoreFromSync(this.module);
+  }
 
   /** Runs `input`; never throws (a throw from the model is a finding). */
   async run(input: FuzzInput): Promise<ExecResult> {
     const t0 = performance.now();
-    const core = loadCoreFromSync(this.module);
-    const exports = core.unsafeExports as CovExports;
-    const replay = await startReplay(toScenarioDoc(input, 'fuzz', ''), { core });
-    this.opts.hostCoverage?.take([]); // machine construction is not the input's coverage
-    const finding = new Run(replay, input, this.opts.stepBudgetMs ?? 250).steps();
+    const pm = this.opts.fresh ? await PooledMachine.create(input.machine, this.newCore()) : await this.pool.get(input.machine);
+    const host = this.opts.hostCoverage && this.runs++ % (this.opts.hostCoverageEvery ?? 1) === 0 ? this.opts.hostCoverage : undefined;
+    host?.take([]); // what ran before (reset, other inputs) is not this input's coverage
+    const mem0 = pm.core.memory.buffer.byteLength;
+    const heap0 = usedHeap();
+    const run = new Run(pm, input, this.opts.stepBudgetMs ?? 250);
+    let finding = run.steps();
+    finding ??= this.memoryFinding(pm, mem0, heap0, input.steps.length);
     const features: number[] = [];
-    if (exports.covPtr && exports.covCount) {
-      coreFeatures(new Uint8Array(exports.memory.buffer, exports.covPtr(), exports.covCount()), features);
-    }
-    this.opts.hostCoverage?.take(features);
-    return { finding, features, observations: replay.output().observations, ms: performance.now() - t0 };
+    const map = pm.coverageMap();
+    if (map) coreFeatures(map.subarray(0, (pm.core.unsafeExports as CovExports).covCount?.() ?? 0), features);
+    host?.take(features);
+    pm.events = {};
+    return { finding, features, observations: run.replay.output().observations, ms: performance.now() - t0 };
+  }
+
+  /** The per-execution memory limit: the core's memory must not grow, the JS heap not by more than the budget. */
+  private memoryFinding(pm: PooledMachine, mem0: number, heap0: number, step: number): Finding | undefined {
+    const grew = pm.core.memory.buffer.byteLength - mem0;
+    if (grew > 0) return { kind: 'memory', step, message: `the core's memory grew by ${grew} bytes during one execution` };
+    const heap = usedHeap() - heap0;
+    const budget = (this.opts.memBudgetMb ?? 128) * 2 ** 20;
+    if (heap > budget) return { kind: 'memory', step, message: `the JS heap grew by ${Math.round(heap / 2 ** 20)} MiB during one execution (budget ${budget / 2 ** 20} MiB)` };
+    return undefined;
   }
 }
 
 /** One execution: the replay run (host/src/scenario/replay.ts) with the oracles around each step. */
 class Run {
+  readonly replay: ReplayRun;
   private readonly regs: RegisterOracle;
   private readonly xlate: TranslationOracle;
-
-  constructor(private readonly replay: ReplayRun, private readonly input: FuzzInput, private readonly budgetMs: number) {
-    this.regs = new RegisterOracle(registerTableOf(input.machine));
-    this.xlate = new TranslationOracle(replay.machine);
-    watchWrites(replay.machine, (gpa, len) => this.xlate.memoryWritten(gpa, len));
-    watchDeviceWrites(replay.machine, () => {
-      if (!this.checkedDma) this.xlate.untrackedWrite();
-    });
-  }
-
+  /** Internal errors the model reported during the current step. */
+  private internal: string | undefined;
+  /** Invalidations the unit ran during the current step. */
+  private readonly invalidations: [string, readonly unknown[]][] = [];
   /** True while a `dma.*` step without PASID runs (the translation oracle accounts for its writes). */
   private checkedDma = false;
+  /** The scope oracle runs on profiles without QEMU compatibility switches only. */
+  private readonly scopeChecked: boolean;
+
+  constructor(private readonly pm: PooledMachine, private readonly input: FuzzInput, private readonly budgetMs: number) {
+    const m = pm.machine;
+    this.replay = replayOn(m, { name: 'fuzz', description: '', machine: {}, steps: input.steps });
+    this.regs = new RegisterOracle(registerTableOf(input.machine));
+    this.xlate = new TranslationOracle(m);
+    this.scopeChecked = m.core.getConfig(CFG_QUIRKS) === 0;
+    pm.events = {
+      ramWritten: (gpa, len) => this.xlate.memoryWritten(BigInt(gpa), len),
+      deviceWrite: () => { if (!this.checkedDma) this.xlate.untrackedWrite(); },
+      rootLatched: (rtaddr) => this.xlate.rootLatched(rtaddr),
+      translationEnabled: (on) => this.xlate.translationEnabled(on),
+      invalidated: (op, args) => {
+        this.xlate.invalidated(op, args);
+        if (this.scopeChecked) this.invalidations.push([op, args]);
+      },
+      internalError: (where, err) => { this.internal ??= `internal error in ${where}: ${messageOf(err)}`; },
+    };
+  }
 
   /** Runs every step; returns the first finding. */
   steps(): Finding | undefined {
@@ -115,9 +164,12 @@ class Run {
       } catch (err) {
         return { kind: 'exception', step: i, message: messageOf(err) };
       }
-      if (msg) return { kind: msg.startsWith('DMA') ? 'dma-unmapped' : 'register-invariant', step: i, message: msg };
+      if (this.internal) return { kind: 'exception', step: i, message: this.internal };
       const dt = performance.now() - t;
-      if (dt > this.budgetMs) return { kind: 'slow-step', step: i, message: `${steps[i]!.op} took ${dt.toFixed(0)} ms (budget ${this.budgetMs} ms)` };
+      if (dt > this.budgetMs) return { kind: 'hang', step: i, message: `${steps[i]!.op} took ${dt.toFixed(0)} ms (budget ${this.budgetMs} ms)` };
+      if (msg) return { kind: msg.startsWith('DMA') ? 'dma-unmapped' : msg.startsWith('snapshot') ? 'snapshot' : 'register-invariant', step: i, message: msg };
+      const scope = this.checkScopes();
+      if (scope) return { kind: 'cache-scope', step: i, message: scope };
     }
     try {
       const targets = steps.flatMap((s) => ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid === undefined ? [{ bdf: s.bdf, iova: s.iova, write: s.op === 'dma.write' }] : []));
@@ -129,9 +181,22 @@ class Run {
     return undefined;
   }
 
+  /** The cache-scope oracle over the invalidations of the step that just ran. */
+  private checkScopes(): string | undefined {
+    if (this.invalidations.length === 0) return undefined;
+    const ops = this.invalidations.splice(0);
+    const caches = this.pm.core.cacheContents();
+    const scalable = this.pm.machine.vtd.scalableMode();
+    for (const [op, args] of ops) {
+      const v = scopeViolation(op, args, caches, scalable);
+      if (v) return v;
+    }
+    return undefined;
+  }
+
   /** Runs the next step with the oracle checks around it; returns a violation message. */
   private step(s: Step): string | undefined {
-    const m = this.replay.machine;
+    const m = this.pm.machine;
     switch (s.op) {
       case 'mmio.read': {
         const v = this.replay.next()!.observation as { value: string };
@@ -145,69 +210,44 @@ class Run {
         return this.regs.checkWrite(s.offset, s.size, s.value, rows, before, read());
       }
       case 'dma.read':
-      case 'dma.write': {
-        // The translation oracle models requests without PASID only: a PASID request is left out of it.
-        if (s.pasid !== undefined) {
-          this.replay.next();
-          return undefined;
-        }
-        const write = s.op === 'dma.write';
-        const dev = m.dmaTest(s.bdf);
-        const waiting = dev.pending !== undefined;
-        const pieces = this.xlate.before(s.bdf, s.iova, s.len, write);
-        this.checkedDma = true;
-        try {
-          this.replay.next();
-        } finally {
-          this.checkedDma = false;
-        }
-        const state = dev.lastStatus() & 7;
-        // No request went out (bus mastering off, a command still waiting for its page response): nothing to judge.
-        if (waiting || state === DMAT_STATE.ABORTED || state === DMAT_STATE.BAD_COMMAND) return undefined;
-        return this.xlate.after(pieces, write, state === DMAT_STATE.DONE, dev.buffer());
+      case 'dma.write': return this.dma(s);
+      case 'snapshot': {
+        const before = m.snapshot();
+        this.replay.next();
+        const after = m.snapshot();
+        return sameBytes(before, after) ? undefined : 'snapshot: the machine restored from a snapshot does not snapshot to the same bytes';
       }
       default:
         this.replay.next();
         return undefined;
     }
   }
-}
 
-/**
- * Calls `sink` before every DMA write a DMA test device sends through its
- * port (the fuzzer cannot see where a PASID request, a doorbell command or a
- * retry after a page response writes; the translation oracle then stops
- * trusting its caches). The port is private to the device: this wraps it on
- * the fresh machine of one execution only.
- */
-function watchDeviceWrites(m: Machine, sink: () => void): void {
-  for (const dev of m.deviceList()) {
-    if (!(dev instanceof DmaTestDevice)) continue;
-    const port = (dev as unknown as { port: DmaPort }).port;
-    const dma = port.dmaBig.bind(port);
-    port.dmaBig = (iova, len, write, bufOff, attrs) => {
-      if (write) sink();
-      return dma(iova, len, write, bufOff, attrs);
-    };
+  /** A `dma.*` step with the translation oracle around it (requests without PASID only). */
+  private dma(s: Extract<Step, { op: 'dma.read' | 'dma.write' }>): string | undefined {
+    if (s.pasid !== undefined) {
+      this.replay.next();
+      return undefined;
+    }
+    const write = s.op === 'dma.write';
+    const dev = this.pm.machine.dmaTest(s.bdf);
+    const waiting = dev.pending !== undefined;
+    const pieces = this.xlate.before(s.bdf, s.iova, s.len, write);
+    this.checkedDma = true;
+    try {
+      this.replay.next();
+    } finally {
+      this.checkedDma = false;
+    }
+    const state = dev.lastStatus() & 7;
+    // No request went out (bus mastering off, a command still waiting for its page response): nothing to judge.
+    if (waiting || state === DMAT_STATE.ABORTED || state === DMAT_STATE.BAD_COMMAND) return undefined;
+    return this.xlate.after(pieces, write, state === DMAT_STATE.DONE, dev.buffer());
   }
 }
 
-/** Reports every host-side write to guest RAM (guest steps, queue status writes) to `sink`. */
-function watchWrites(m: Machine, sink: (gpa: bigint, len: number) => void): void {
-  const ram = m.ram;
-  const wrap = <A extends unknown[]>(fn: (gpa: bigint, ...a: A) => void, len: (...a: A) => number) =>
-    (gpa: bigint, ...a: A): void => {
-      sink(gpa, len(...a));
-      fn.call(ram, gpa, ...a);
-    };
-  ram.writeU64 = wrap(ram.writeU64, () => 8);
-  ram.writeU32 = wrap(ram.writeU32, () => 4);
-  ram.write = wrap(ram.write, (bytes: Uint8Array) => bytes.length);
-  ram.fill = wrap(ram.fill, (len: number) => len);
-  // The invalidation queue writes wait status words by number.
-  const setUint32 = ram.setUint32.bind(ram);
-  ram.setUint32 = (gpa: number, v: number): void => {
-    if (Number.isSafeInteger(gpa) && gpa >= 0) sink(BigInt(gpa), 4);
-    setUint32(gpa, v);
-  };
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

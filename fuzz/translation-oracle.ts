@@ -70,19 +70,6 @@ export class TranslationOracle {
   constructor(private readonly machine: Machine) {
     this.caps = capsOf(machine.core);
     this.enabled = (this.caps.quirks & UNMODELED_QUIRKS) === 0;
-    const vtd = machine.vtd;
-    const setRoot = vtd.setRootTable.bind(vtd);
-    vtd.setRootTable = (rtaddr: bigint) => {
-      setRoot(rtaddr);
-      this.root = { ...this.root, rta: rtaddr & PAGE_MASK, ttm: Number((rtaddr >> 10n) & 3n) };
-      this.flushed();
-    };
-    const setTe = vtd.setTranslationEnabled.bind(vtd);
-    vtd.setTranslationEnabled = (on: boolean) => {
-      setTe(on);
-      if (on !== this.root.enabled) this.flushed();
-      this.root = { ...this.root, enabled: on };
-    };
     const ram = machine.ram;
     this.refMem = {
       readU64: (gpa) => {
@@ -94,18 +81,51 @@ export class TranslationOracle {
     };
   }
 
+  /** SRTP latched `rtaddr` (every cache is emptied). */
+  rootLatched(rtaddr: bigint): void {
+    this.root = { ...this.root, rta: rtaddr & PAGE_MASK, ttm: Number((rtaddr >> 10n) & 3n) };
+    this.flushed();
+  }
+
+  /** GCMD.TE took effect (a change empties every cache). */
+  translationEnabled(on: boolean): void {
+    if (on !== this.root.enabled) this.flushed();
+    this.root = { ...this.root, enabled: on };
+  }
+
+  /**
+   * The unit ran a cache invalidation: once the context cache, the PASID
+   * cache (scalable mode) and the IOTLB with its paging-structure caches
+   * have each been invalidated globally since the last table write, no
+   * cached answer can be stale any more, so DMA is judged against the
+   * tables again (a hit after a covering invalidation that disagrees with a
+   * fresh walk is a finding).
+   */
+  invalidated(op: string, args: readonly unknown[]): void {
+    if (op === 'invContextGlobal') this.globals |= 1;
+    else if (op === 'invIotlbGlobal') this.globals |= 2;
+    else if (op === 'invPasidCache' && args[0] === 3) this.globals |= 4;
+    const need = this.root.ttm === 1 ? 7 : 3;
+    if ((this.globals & need) === need) this.flushed();
+  }
+
+  /** Global invalidations seen since the last flush: bit 0 context cache, 1 IOTLB, 2 PASID cache. */
+  private globals = 0;
+
   /** Every cache is empty (SRTP, TE change: docs/ABI.md `invalidateAll`). */
   private flushed(): void {
     this.tablePages.clear();
     this.stale = false;
+    this.globals = 0;
   }
 
   /** Guest memory `[gpa, gpa+len)` was written (by the guest, a DMA or the unit). */
   memoryWritten(gpa: bigint, len: number): void {
-    if (this.stale || this.tablePages.size === 0) return;
+    if (this.tablePages.size === 0) return;
     for (let p = gpa & PAGE_MASK; p < gpa + BigInt(len); p += 0x1000n) {
       if (this.tablePages.has(p)) {
         this.stale = true;
+        this.globals = 0; // invalidations before this write do not cover it
         return;
       }
     }
@@ -118,7 +138,9 @@ export class TranslationOracle {
    * table page may be stale until the next full flush.
    */
   untrackedWrite(): void {
-    if (this.tablePages.size > 0) this.stale = true;
+    if (this.tablePages.size === 0) return;
+    this.stale = true;
+    this.globals = 0;
   }
 
   private reference(sid: number, iova: bigint, write: boolean): RefResult {

@@ -1,0 +1,73 @@
+/**
+ * Caches against the invalidations the guest asked for (VT-d §6.5.1,
+ * §6.5.2): right after the unit ran an invalidation, no live entry of its
+ * scope may remain in the core's caches (read with the side-effect-free
+ * cache dumps, docs/ABI.md). A cached translation that survives a covering
+ * invalidation could later be hit although the tables say otherwise.
+ *
+ * Only scopes the spec states without doubt are checked: global IOTLB
+ * (IOTLB and paging-structure caches empty), domain- and page-selective
+ * IOTLB for second-stage entries, PASID-based IOTLB for first-stage
+ * entries, context-cache global / device (and domain in legacy mode), and
+ * the PASID cache. Over-invalidation is always allowed.
+ */
+import type { CacheContents, IotlbEntry } from '../host/src/core/cache-contents.js';
+
+/** Source-id bits a device-selective context invalidation ignores, per function mask (§6.5.2.1 FM). */
+const FM_MASK = [0, 0b100, 0b110, 0b111];
+
+/** The first surviving entry of the invalidation's scope, as a message; undefined when none survived. */
+export function scopeViolation(op: string, args: readonly unknown[], c: CacheContents, scalable: boolean): string | undefined {
+  const n = (i: number): number => Number(args[i]);
+  const left = (what: string, e: unknown): string => `${op}(${args.map(String).join(', ')}) left ${what} ${JSON.stringify(e, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))}`;
+  const iotlb = (match: (e: IotlbEntry) => boolean): string | undefined => {
+    const e = c.iotlb.find(match);
+    return e ? left('IOTLB entry', e) : undefined;
+  };
+  switch (op) {
+    case 'invIotlbGlobal':
+      return iotlb(() => true) ?? (c.psc.length ? left('paging-structure entry', c.psc[0]) : undefined);
+    case 'invIotlbDomain':
+      return iotlb((e) => e.did === n(0) && (!scalable || !e.firstStage));
+    case 'invIotlbPage': {
+      const [lo, hi] = range(args[1] as bigint, n(2));
+      return iotlb((e) => e.did === n(0) && (!scalable || !e.firstStage) && overlaps(e, lo, hi));
+    }
+    case 'invPasidIotlb':
+      return iotlb((e) => e.did === n(0) && e.pasid === n(1) && e.firstStage);
+    case 'invPasidIotlbPage': {
+      const [lo, hi] = range(args[2] as bigint, n(3));
+      return iotlb((e) => e.did === n(0) && e.pasid === n(1) && e.firstStage && overlaps(e, lo, hi));
+    }
+    case 'invContextGlobal':
+      return c.context.length ? left('context entry', c.context[0]) : undefined;
+    case 'invContextDomain': {
+      const e = scalable ? undefined : c.context.find((x) => x.did === n(0));
+      return e ? left('context entry', e) : undefined;
+    }
+    case 'invContextDevice': {
+      const mask = ~FM_MASK[n(2) & 3]!;
+      const e = c.context.find((x) => (x.sid & mask) === (n(1) & mask));
+      return e ? left('context entry', e) : undefined;
+    }
+    case 'invPasidCache': {
+      const g = n(0);
+      const e = c.pasid.find((x) => g === 3 || (x.did === n(1) && (g === 0 || x.pasid === n(2))));
+      return e ? left('PASID-cache entry', e) : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** [first, last] input addresses of 2^am pages at `addr` (aligned down), §6.5.2.3 AM. */
+function range(addr: bigint, am: number): [bigint, bigint] {
+  const size = 1n << BigInt(12 + Math.min(am, 52));
+  const lo = addr & ~(size - 1n);
+  return [lo, lo + size - 1n];
+}
+
+function overlaps(e: IotlbEntry, lo: bigint, hi: bigint): boolean {
+  const last = e.iova + (1n << BigInt(e.pageLg2)) - 1n;
+  return e.iova <= hi && lo <= last;
+}

@@ -1,0 +1,249 @@
+/**
+ * One machine per machine description, reused across executions: between
+ * two inputs it goes back to the state a fresh machine starts in (what
+ * `viommu replay` starts from), restoring only what changed:
+ *
+ * - guest RAM starts all zero, so only pages something may have written
+ *   are zeroed again: every page the host wrote through `GuestMemory`
+ *   (steps, queue status words, page-request records, ...), and every page
+ *   the core computed a guest-memory offset for (`ramOffset`: walks, A/D
+ *   updates, DMA), which the coverage build records in a bitmap
+ *   (fuzz/coverage-transform.js);
+ * - the unit, the devices and the PCI hierarchy go through the machine's
+ *   system reset (registers, queue, recorder, page-request state, device
+ *   registers, BARs), then device buffers are zeroed and every cache is
+ *   emptied, the counters and the coverage map cleared.
+ *
+ * fuzz/tests/machine-pool.test.ts proves the reset exact: a reused machine
+ * observes what a fresh one observes, and ends in the same state (snapshot
+ * bytes, cache contents), over many generated inputs.
+ */
+import type { Core } from '../host/src/core/core.js';
+import { createMachine, type Machine } from '../host/src/machine.js';
+import type { GuestMemory } from '../host/src/core/guest-memory.js';
+import { parseMachine } from '../host/src/scenario/parse.js';
+import type { RawMachine } from './input.js';
+
+const PAGE = 4096;
+
+/** What the pool reaches of a device's port (REQ.WRITE = 2 in `flags`). */
+interface DevicePort {
+  owned?: number[];
+  dma(iova: number, len: number, bufOff: number, flags?: number, pasid?: number): number;
+  dma64(hi: number, lo: number, len: number, bufOff: number, flags?: number, pasid?: number): number;
+  translated64(hi: number, lo: number, len: number, bufOff: number, flags?: number): number;
+}
+
+/** What the executor hears from a machine (wired once per machine; the current execution's handlers). */
+export interface MachineEvents {
+  /** The host wrote guest RAM [gpa, gpa + len). */
+  ramWritten?(gpa: number, len: number): void;
+  /** A device is about to send a DMA write through its port. */
+  deviceWrite?(): void;
+  /** SRTP latched a root table (RTADDR value). */
+  rootLatched?(rtaddr: bigint): void;
+  /** GCMD.TE took effect. */
+  translationEnabled?(on: boolean): void;
+  /** The unit ran a cache invalidation (its core primitive's name and arguments). */
+  invalidated?(op: string, args: readonly unknown[]): void;
+  /** The model caught an exception while serving the guest (a bug: VtdUnit onInternalError). */
+  internalError?(where: string, err: unknown): void;
+}
+
+/** The coverage build's extra exports (fuzz/coverage-transform.js). */
+interface CoverageExports {
+  covPtr?(): number;
+  covSize?(): number;
+  ramTouchPtr?(): number;
+  ramTouchPages?(): number;
+}
+
+/** GuestMemory methods that write, with how to get (gpa, len) from their arguments. */
+const WRITERS: Record<string, (a: unknown[]) => [number, number]> = {
+  write: (a) => [Number(a[0]), (a[1] as Uint8Array).length],
+  fill: (a) => [Number(a[0]), Number(a[1])],
+  writeU32: (a) => [Number(a[0]), 4],
+  writeU64: (a) => [Number(a[0]), 8],
+  setUint8: (a) => [Number(a[0]), 1],
+  setUint16: (a) => [Number(a[0]), 2],
+  setUint32: (a) => [Number(a[0]), 4],
+  setUint64: (a) => [Number(a[0]), 8],
+  writeFrom: (a) => [Number(a[0]), (a[1] as Uint8Array).length],
+};
+
+/** A machine kept for reuse. */
+export class PooledMachine {
+  /** Handlers of the execution running now. */
+  events: MachineEvents = {};
+  /** Guest pages (numbers) the host wrote since the last reset. */
+  private readonly written = new Set<number>();
+  /** Device buffers: [offset, length] in core memory. */
+  private readonly buffers: [number, number][] = [];
+  private readonly cov: CoverageExports;
+
+  /** GuestMemory.fill as it was before the write watch (resets zero pages without reporting them). */
+  private readonly rawFill: GuestMemory['fill'];
+
+  private constructor(readonly machine: Machine, readonly core: Core) {
+    this.cov = core.unsafeExports as unknown as CoverageExports;
+    this.rawFill = machine.ram.fill.bind(machine.ram);
+    watchRamWrites(machine.ram, (gpa, len) => {
+      for (let p = Math.floor(gpa / PAGE); p * PAGE < gpa + len; p++) this.written.add(p);
+      this.events.ramWritten?.(gpa, len);
+    });
+    this.watchUnit();
+    for (const dev of machine.deviceList()) this.watchPort(dev as unknown as { port?: DevicePort });
+    core.cacheContents(); // reserves the dump buffer now, not during an execution
+  }
+
+  /** SRTP, TE and invalidations of the unit reach `events`. */
+  private watchUnit(): void {
+    const vtd = this.machine.vtd;
+    const setRoot = vtd.setRootTable.bind(vtd);
+    vtd.setRootTable = (rtaddr: bigint) => {
+      setRoot(rtaddr);
+      this.events.rootLatched?.(rtaddr);
+    };
+    const setTe = vtd.setTranslationEnabled.bind(vtd);
+    vtd.setTranslationEnabled = (on: boolean) => {
+      setTe(on);
+      this.events.translationEnabled?.(on);
+    };
+    vtd.onInvalidate = (op, args) => this.events.invalidated?.(op, args);
+  }
+
+  /** A device's buffers (zeroed at reset) and its DMA writes (reported to `events`). */
+  private watchPort(dev: { port?: DevicePort }): void {
+    const port = dev.port;
+    if (!port) return;
+    const o = port.owned ?? [];
+    for (let i = 0; i < o.length; i += 2) this.buffers.push([o[i]!, o[i + 1]! - o[i]!]);
+    const dma = port.dma.bind(port);
+    port.dma = (iova, len, bufOff, flags = 0, pasid = 0) => {
+      if (flags & 2) this.events.deviceWrite?.();
+      return dma(iova, len, bufOff, flags, pasid);
+    };
+    const dma64 = port.dma64.bind(port);
+    port.dma64 = (hi, lo, len, bufOff, flags = 0, pasid = 0) => {
+      if (flags & 2) this.events.deviceWrite?.();
+      return dma64(hi, lo, len, bufOff, flags, pasid);
+    };
+    const translated64 = port.translated64.bind(port);
+    port.translated64 = (hi, lo, len, bufOff, flags = 0) => {
+      if (flags & 2) this.events.deviceWrite?.();
+      return translated64(hi, lo, len, bufOff, flags);
+    };
+  }
+
+  /** Builds the machine of `raw` on `core` (a fresh instance of the coverage build). */
+  static async create(raw: RawMachine, core: Core): Promise<PooledMachine> {
+    let pm: PooledMachine | undefined;
+    const config = parseMachine(raw);
+    const machine = await createMachine({ ...config, core, onInternalError: (where, err) => pm?.events.internalError?.(where, err) });
+    pm = new PooledMachine(machine, core);
+    pm.clearTouched();
+    return pm;
+  }
+
+  /** Back to the start state (see the file comment). */
+  reset(): void {
+    const { machine, core } = this;
+    for (const p of this.written) this.zeroPage(p);
+    this.written.clear();
+    this.zeroTouched();
+    machine.reset();
+    const bytes = core.unsafeBytes();
+    for (const [off, len] of this.buffers) bytes.fill(0, off, off + len);
+    machine.vtd.logLines.length = 0;
+    machine.vtd.events.sent.length = 0;
+    core.invalidateAll();
+    core.statsReset();
+    this.clearCoverage();
+  }
+
+  /** The coverage map of the execution (a live view; read before the next reset). */
+  coverageMap(): Uint8Array | undefined {
+    const c = this.cov;
+    return c.covPtr && c.covSize ? new Uint8Array(this.core.memory.buffer, c.covPtr(), c.covSize()) : undefined;
+  }
+
+  private clearCoverage(): void {
+    this.coverageMap()?.fill(0);
+  }
+
+  /** The bitmap of guest pages the core computed offsets for (coverage build), or undefined. */
+  private touchedMap(): Uint8Array | undefined {
+    const c = this.cov;
+    return c.ramTouchPtr && c.ramTouchPages ? new Uint8Array(this.core.memory.buffer, c.ramTouchPtr(), c.ramTouchPages() >> 3) : undefined;
+  }
+
+  private clearTouched(): void {
+    this.touchedMap()?.fill(0);
+  }
+
+  /**
+   * Zeroes every page the core touched. Without a bitmap (the release
+   * build), or with RAM beyond its reach, every RAM page is zeroed.
+   */
+  private zeroTouched(): void {
+    const map = this.touchedMap();
+    const reach = (this.cov.ramTouchPages?.() ?? 0) * PAGE;
+    if (!map || this.core.ramRegions().some((r) => r.base + r.size > reach)) {
+      for (const r of this.core.ramRegions()) this.rawFill(BigInt(r.base), r.size, 0);
+      map?.fill(0);
+      return;
+    }
+    for (let byte = 0; byte < map.length; byte++) {
+      const bits = map[byte]!;
+      if (bits === 0) continue;
+      for (let b = 0; b < 8; b++) if (bits & (1 << b)) this.zeroPage(byte * 8 + b);
+      map[byte] = 0;
+    }
+  }
+
+  /** Zeroes guest page `p` if it is RAM (RAM regions are page-aligned: a page is all RAM or none). */
+  private zeroPage(p: number): void {
+    const gpa = BigInt(p * PAGE);
+    if (this.machine.ram.contains(gpa, PAGE)) this.rawFill(gpa, PAGE, 0);
+  }
+}
+
+
+/** Calls `sink(gpa, len)` before every host write to guest RAM through `ram` (instance methods wrapped once). */
+function watchRamWrites(ram: GuestMemory, sink: (gpa: number, len: number) => void): void {
+  const target = ram as unknown as Record<string, (...a: unknown[]) => unknown>;
+  for (const [name, range] of Object.entries(WRITERS)) {
+    const fn = target[name];
+    if (typeof fn !== 'function') continue;
+    target[name] = (...a: unknown[]) => {
+      const [gpa, len] = range(a);
+      if (Number.isFinite(gpa) && gpa >= 0 && len > 0) sink(gpa, len);
+      return fn.apply(ram, a);
+    };
+  }
+}
+
+/** Machines by description, each on its own instance of the module. */
+export class MachinePool {
+  private readonly machines = new Map<string, PooledMachine>();
+
+  constructor(private readonly newCore: () => Core) {}
+
+  /** The pooled machine of `raw`, reset to its start state (built on first use). */
+  async get(raw: RawMachine): Promise<PooledMachine> {
+    const key = JSON.stringify(raw);
+    let pm = this.machines.get(key);
+    if (pm) {
+      pm.reset();
+      return pm;
+    }
+    pm = await PooledMachine.create(raw, this.newCore());
+    this.machines.set(key, pm);
+    return pm;
+  }
+
+  /** Machines built so far. */
+  get size(): number {
+    return this.machines.size;
+  }
+}

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import type { Core } from '../../host/src/core/core.js';
+import { loadCoreFromSync } from '../../host/src/core/load.js';
+import type { Machine } from '../../host/src/machine.js';
+import { replayOn } from '../../host/src/scenario/replay.js';
+import { loadFuzzModule } from '../execute.js';
+import { shrinkRam, type FuzzInput } from '../input.js';
+import { MachinePool, PooledMachine } from '../machine-pool.js';
+import { mutate } from '../mutate.js';
+import { Rng } from '../rng.js';
+import { goldenDir, loadInputs } from '../seeds.js';
+
+// A reused machine must be indistinguishable from a fresh one: same
+// observations, same thrown errors, same end state (snapshot bytes, cache
+// contents), over golden seeds and inputs mutated from them.
+const { module } = loadFuzzModule();
+const newCore = (): Core => loadCoreFromSync(module);
+
+/** Runs every step; what the guest saw and where it stopped (a thrown step ends the run). */
+function runAll(m: Machine, input: FuzzInput): { observations: unknown[]; error?: string } {
+  const run = replayOn(m, { name: 'x', description: '', machine: {} as never, steps: input.steps });
+  try {
+    while (run.next());
+  } catch (err) {
+    return { observations: run.output().observations, error: String(err) };
+  }
+  return { observations: run.output().observations };
+}
+
+function inputs(n: number): FuzzInput[] {
+  const seeds = loadInputs([goldenDir()]).filter((_s, i) => i % 3 === 0).map((s) => shrinkRam(s));
+  const rng = new Rng(7);
+  const out = [...seeds];
+  let parent = seeds[0]!;
+  for (let i = 0; i < n; i++) {
+    const { input } = mutate(rng.chance(0.3) ? rng.pick(out) : parent, rng, out);
+    out.push(input);
+    parent = input;
+  }
+  return out;
+}
+
+describe('machine pool', () => {
+  it('a reused machine observes and ends exactly as a fresh one', async () => {
+    const pool = new MachinePool(newCore);
+    const all = inputs(160);
+    let compared = 0;
+    for (const input of all) {
+      const pm = await pool.get(input.machine);
+      const reused = runAll(pm.machine, input);
+      const fresh = await PooledMachine.create(input.machine, newCore());
+      const expected = runAll(fresh.machine, input);
+      expect(reused).toEqual(expected);
+      expect(pm.core.cacheContents()).toEqual(fresh.core.cacheContents());
+      expect(Buffer.from(pm.machine.snapshot()).equals(Buffer.from(fresh.machine.snapshot()))).toBe(true);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(190);
+    expect(pool.size).toBeLessThan(compared / 4); // machines really are reused
+  }, 300_000);
+});
