@@ -58,6 +58,9 @@ export function configureCore(core: Core, p: Profile): void {
     [K.CFG_IOTLB_WAYS, p.iotlb.ways],
     [K.CFG_QUIRKS, coreQuirkBits(p)],
   ];
-  for (const [key, value] of rows) core.setConfig(key, value);
+  // Only changed values: a reset re-applies the same profile, and setting the
+  // IOTLB geometry re-clears the whole table (0.5 MiB at QEMU's 16K entries);
+  // invalidateAll empties every cache either way.
+  for (const [key, value] of rows) if (core.getConfig(key) !== value) core.setConfig(key, value);
   core.invalidateAll();
 }
