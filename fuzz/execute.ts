@@ -17,7 +17,7 @@ import { packageRoot } from '../host/src/core/load-node.js';
 import { DMAT_STATE } from '../host/src/devices/dma-test/regs.js';
 import { VTD_BASE } from '../host/src/machine.js';
 import { replayOn, type ReplayRun } from '../host/src/scenario/replay.js';
-import { scopeViolation } from './cache-scope-oracle.js';
+import { LazyCaches, scopeViolation } from './cache-scope-oracle.js';
 import { ensureCoverageBuild } from './coverage-build.js';
 import { coreFeatures, type HostCoverage } from './coverage.js';
 import { registerTableOf } from './generate.js';
@@ -133,6 +133,8 @@ class Run {
   private checkedDma = false;
   /** The scope oracle runs on profiles without QEMU compatibility switches only. */
   private readonly scopeChecked: boolean;
+  /** Context-cache misses counted when the context cache was last known empty (it is at the start of a run). */
+  private ctxEmptyAt: number;
 
   constructor(private readonly pm: PooledMachine, private readonly input: FuzzInput, private readonly budgetMs: number) {
     const m = pm.machine;
@@ -140,6 +142,7 @@ class Run {
     this.regs = new RegisterOracle(registerTableOf(input.machine));
     this.xlate = new TranslationOracle(m);
     this.scopeChecked = m.core.getConfig(CFG_QUIRKS) === 0;
+    this.ctxEmptyAt = contextMisses(m.core);
     pm.events = {
       ramWritten: (gpa, len) => this.xlate.memoryWritten(BigInt(gpa), len),
       deviceWrite: () => { if (!this.checkedDma) this.xlate.untrackedWrite(); },
@@ -185,12 +188,16 @@ class Run {
   private checkScopes(): string | undefined {
     if (this.invalidations.length === 0) return undefined;
     const ops = this.invalidations.splice(0);
-    const caches = this.pm.core.cacheContents();
+    const core = this.pm.core;
+    // Every context-cache fill follows a miss (asm ctx/legacy.ts, ctx/scalable.ts): no miss since the cache was seen empty, still empty.
+    const misses = contextMisses(core);
+    const caches = new LazyCaches(core, this.pm.dumpBuf, misses === this.ctxEmptyAt);
     const scalable = this.pm.machine.vtd.scalableMode();
     for (const [op, args] of ops) {
       const v = scopeViolation(op, args, caches, scalable);
       if (v) return v;
     }
+    if (caches.contextSeenEmpty) this.ctxEmptyAt = misses;
     return undefined;
   }
 
@@ -244,6 +251,10 @@ class Run {
     if (waiting || state === DMAT_STATE.ABORTED || state === DMAT_STATE.BAD_COMMAND) return undefined;
     return this.xlate.after(pieces, write, state === DMAT_STATE.DONE, dev.buffer());
   }
+}
+
+function contextMisses(core: Core): number {
+  return core.stats()['ctx_misses'] ?? NaN;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
