@@ -23,9 +23,13 @@ export interface CampaignOptions extends Omit<SessionOptions, 'seed'> {
   readonly outDir?: string;
   /** An execution running longer than this is a hang (default 10 s). */
   readonly hangMs?: number;
-  /** Progress lines. */
+  /** Progress lines (about every `progressMs`, default 3 s) and findings. */
   readonly print?: (line: string) => void;
+  readonly progressMs?: number;
 }
+
+/** A worker still running this long after the time limit (e.g. minimizing a finding) is ended; its last figures count. */
+const STOP_GRACE_MS = 3000;
 
 /** One finding of the campaign. */
 export interface CampaignFinding {
@@ -41,6 +45,9 @@ export interface CampaignSummary {
   readonly seconds: number;
   readonly workers: number;
   readonly execs: number;
+  /** Seeds run (the rest were left for lack of time) of the seeds found. */
+  readonly seedsRun: number;
+  readonly seedsTotal: number;
   readonly coreProbes: number;
   readonly coreProbeTotal: number;
   readonly hostFeatures: number;
@@ -52,7 +59,7 @@ export interface CampaignSummary {
 export function summaryLine(s: CampaignSummary): string {
   const rate = s.execs / Math.max(s.seconds, 1e-9);
   const pct = s.coreProbeTotal ? ` (${((100 * s.coreProbes) / s.coreProbeTotal).toFixed(1)}%)` : '';
-  return `fuzz: ${s.execs} execs in ${s.seconds.toFixed(1)} s, ${rate.toFixed(1)} exec/s (${(rate / Math.max(1, s.workers)).toFixed(1)} per worker), `
+  return `fuzz: ${s.execs} execs in ${s.seconds.toFixed(1)} s, ${rate.toFixed(1)} exec/s (${(rate / Math.max(1, s.workers)).toFixed(1)} per worker), seeds ${s.seedsRun}/${s.seedsTotal}, `
     + `core coverage ${s.coreProbes}/${s.coreProbeTotal} probes${pct}, host ${s.hostFeatures} blocks, corpus ${s.corpus}, findings ${s.findings.length}`;
 }
 
@@ -100,43 +107,57 @@ class Collector {
 export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> {
   const col = new Collector(o.outDir);
   const t0 = performance.now();
-  const sessionOpts = (seed: number): SessionOptions => ({
+  const shards = Math.max(1, o.workers);
+  const sessionOpts = (seed: number, index: number): SessionOptions => ({
     seed, seedDirs: o.seedDirs, timeMs: o.timeMs, runs: o.runs, stepBudgetMs: o.stepBudgetMs,
-    hostCoverage: o.hostCoverage, minimizeRuns: o.minimizeRuns,
+    hostCoverage: o.hostCoverage, minimizeRuns: o.minimizeRuns, shard: { index, count: shards },
   });
-  let execs = 0;
-  let probeTotal = 0;
+  const stats = new Map<number, SessionStats>();
+  const report = (): void => progress(o, t0, [...stats.values()], col);
+  let done: SessionStats[];
   if (o.workers === 0) {
-    const s = new Session(sessionOpts(o.seed), {
+    const s = new Session(sessionOpts(o.seed, 0), {
       newInput: (input, hash, fresh) => col.input(hash, toScenarioDoc(input, hash, 'fuzz corpus entry'), fresh),
       finding: (bug) => col.finding(bug.signature, bug.finding.kind, bug.finding.message, findingFile(bug), o.print),
     });
-    await s.loadSeeds();
-    const st = await s.run((st) => progress(o, t0, st.execs, col, st.coreProbeTotal));
+    const tick = (st: SessionStats): void => {
+      stats.set(0, st);
+      report();
+    };
+    const every = o.progressMs ?? 3000;
+    await s.loadSeeds(undefined, tick, every);
+    done = [await s.run(tick, every)];
     s.engine.close();
-    execs = st.execs;
-    probeTotal = st.coreProbeTotal;
   } else {
-    const done = await Promise.all(Array.from({ length: o.workers }, (_, k) => runWorker(o, k, sessionOpts(o.seed + k * 7919), col, t0)));
-    execs = done.reduce((a, d) => a + d.execs, 0);
-    probeTotal = Math.max(...done.map((d) => d.coreProbeTotal));
+    const timer = setInterval(report, o.progressMs ?? 3000);
+    try {
+      done = await Promise.all(Array.from({ length: o.workers }, (_, k) => runWorker(o, k, sessionOpts(o.seed + k * 7919, k), col, stats)));
+    } finally {
+      clearInterval(timer);
+    }
   }
   return {
-    seconds: (performance.now() - t0) / 1000, workers: Math.max(1, o.workers), execs,
-    coreProbes: col.coreProbes.size, coreProbeTotal: probeTotal, hostFeatures: col.hostFeatures,
+    seconds: (performance.now() - t0) / 1000, workers: shards, execs: done.reduce((a, d) => a + d.execs, 0),
+    seedsRun: done.reduce((a, d) => a + d.seedsRun, 0), seedsTotal: done.reduce((a, d) => a + d.seedsTotal, 0),
+    coreProbes: col.coreProbes.size, coreProbeTotal: Math.max(0, ...done.map((d) => d.coreProbeTotal)), hostFeatures: col.hostFeatures,
     corpus: col.corpus.size, findings: [...col.findings.values()],
   };
 }
 
-const workerStats = new Map<number, SessionStats>();
-
-function progress(o: CampaignOptions, t0: number, execs: number, col: Collector, probeTotal: number): void {
+/** One progress line from the workers' latest figures. */
+function progress(o: CampaignOptions, t0: number, all: readonly SessionStats[], col: Collector): void {
+  if (all.length === 0) return;
   const s = (performance.now() - t0) / 1000;
-  o.print?.(`[${s.toFixed(0)}s] execs ${execs} (${(execs / s).toFixed(0)}/s) core ${col.coreProbes.size}/${probeTotal} probes, host ${col.hostFeatures} blocks, corpus ${col.corpus.size}, findings ${col.findings.size}`);
+  const execs = all.reduce((a, st) => a + st.execs, 0);
+  const seedsRun = all.reduce((a, st) => a + st.seedsRun, 0);
+  const seedsTotal = all.reduce((a, st) => a + st.seedsTotal, 0);
+  const probeTotal = Math.max(...all.map((st) => st.coreProbeTotal));
+  const seeds = seedsRun < seedsTotal ? `, seeds ${seedsRun}/${seedsTotal}` : '';
+  o.print?.(`[${s.toFixed(0)}s] execs ${execs} (${(execs / s).toFixed(0)}/s) core ${col.coreProbes.size}/${probeTotal} probes, host ${col.hostFeatures} blocks, corpus ${col.corpus.size}, findings ${col.findings.size}${seeds}`);
 }
 
-/** Runs one worker thread to its end (or ends it when it hangs). */
-function runWorker(o: CampaignOptions, k: number, opts: SessionOptions, col: Collector, t0: number): Promise<SessionStats> {
+/** Runs one worker thread to its end (or ends it when it hangs, or outlives the time limit). */
+function runWorker(o: CampaignOptions, k: number, opts: SessionOptions, col: Collector, stats: Map<number, SessionStats>): Promise<SessionStats> {
   const heartbeat = new SharedArrayBuffer(8 + (1 << 20));
   const beat = new Int32Array(heartbeat, 0, 2);
   const init: WorkerInit = { opts, heartbeat };
@@ -156,15 +177,12 @@ function runWorker(o: CampaignOptions, k: number, opts: SessionOptions, col: Col
         void worker.terminate();
       }
     }, 250);
-    const stopTimer = o.timeMs !== undefined ? setTimeout(() => worker.postMessage({ type: 'stop' }), o.timeMs + 60_000) : undefined;
+    // The session stops itself at timeMs; one still busy (a long minimization) is ended shortly after.
+    const stopTimer = o.timeMs !== undefined ? setTimeout(() => void worker.terminate(), o.timeMs + STOP_GRACE_MS) : undefined;
     worker.on('message', (m: { type: string } & Record<string, unknown>) => {
       if (m.type === 'stats' || m.type === 'done') {
-        workerStats.set(k, m['stats'] as SessionStats);
+        stats.set(k, m['stats'] as SessionStats);
         if (m.type === 'done') final = m['stats'] as SessionStats;
-        if (k === 0 && m.type === 'stats') {
-          const total = [...workerStats.values()].reduce((a, s) => a + s.execs, 0);
-          progress(o, t0, total, col, (m['stats'] as SessionStats).coreProbeTotal);
-        }
       } else if (m.type === 'input') {
         if (col.input(m['hash'] as string, m['doc'] as Record<string, unknown>, m['fresh'] as number[])) broadcast(k, m['doc']);
       } else if (m.type === 'finding') {
@@ -177,7 +195,7 @@ function runWorker(o: CampaignOptions, k: number, opts: SessionOptions, col: Col
       clearInterval(watchdog);
       if (stopTimer) clearTimeout(stopTimer);
       workers.delete(k);
-      const last = final ?? workerStats.get(k);
+      const last = final ?? stats.get(k);
       if (last) resolve(last);
       else reject(new Error(`worker ${k} ended before reporting`));
     });

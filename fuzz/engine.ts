@@ -2,9 +2,9 @@
  * The coverage-guided fuzzing loop of one worker: a corpus of inputs that
  * each reached a new coverage feature, a scheduler that favours small and
  * recent entries, the mutators, and finding handling (confirm on a fresh
- * machine, minimize, de-duplicate by signature). Single-threaded and
- * deterministic for a given seed and number of executions (when no step
- * runs over its time budget).
+ * machine, minimize within the time limit, de-duplicate by signature).
+ * Single-threaded and deterministic for a given seed and number of
+ * executions (when no step runs over its time budget).
  */
 import { FeatureSet, HostCoverage } from './coverage.js';
 import { Executor, type ExecResult, type Finding } from './execute.js';
@@ -22,6 +22,8 @@ export interface EngineOptions {
   readonly hostCoverage?: boolean;
   /** Re-runs the minimizer may spend per finding. */
   readonly minimizeRuns?: number;
+  /** performance.now() past which the minimizer stops (the session's time limit). */
+  readonly deadline?: number;
 }
 
 /** A confirmed, minimized finding. */
@@ -59,6 +61,8 @@ export class Engine {
   execs = 0;
   private readonly rng: Rng;
   private readonly exec: Executor;
+  /** Confirms findings on a fresh machine (a finding must not depend on machine reuse). */
+  private readonly fresh: Executor;
   private readonly host: HostCoverage | undefined;
   private readonly hashes = new Set<string>();
 
@@ -66,6 +70,7 @@ export class Engine {
     this.rng = new Rng(opts.seed);
     this.host = opts.hostCoverage ? new HostCoverage() : undefined;
     this.exec = new Executor(module, { stepBudgetMs: opts.stepBudgetMs, hostCoverage: this.host });
+    this.fresh = new Executor(module, { stepBudgetMs: opts.stepBudgetMs, fresh: true });
   }
 
   /** Runs an input from outside (seed, corpus file, another worker); keeps it if it adds coverage. */
@@ -130,9 +135,10 @@ export class Engine {
   private async report(input: FuzzInput, finding: Finding): Promise<void> {
     const sig = signature(finding);
     if (this.bugs.has(sig)) return;
-    const check = async (cand: FuzzInput): Promise<Finding | undefined> => (await this.exec.run(cand)).finding;
-    const again = await check(input);
+    const again = (await this.fresh.run(input)).finding;
     if (!again || signature(again) !== sig) return; // not reproducible (e.g. a one-off slow step)
+    const deadline = this.opts.deadline ?? Infinity;
+    const check = async (cand: FuzzInput): Promise<Finding | undefined> => (performance.now() < deadline ? (await this.exec.run(cand)).finding : undefined);
     const min = await minimize(input, finding, check, this.opts.minimizeRuns ?? 400);
     const bug: FoundBug = { signature: sig, finding: min.finding, input: min.input, originalSteps: input.steps.length };
     this.bugs.set(sig, bug);

@@ -16,13 +16,15 @@ export interface SessionOptions {
   readonly seed: number;
   /** Seed directories (golden scenarios, a corpus to resume). */
   readonly seedDirs: readonly string[];
-  /** Stop after this many ms from the session's creation (seeds included)... */
+  /** Stop after this many ms from the session's creation (seeds included: they get at most half)... */
   readonly timeMs?: number;
   /** ...or after this many mutated executions (deterministic). */
   readonly runs?: number;
   readonly stepBudgetMs?: number;
   readonly hostCoverage?: boolean;
   readonly minimizeRuns?: number;
+  /** Run only every `count`-th seed from `index` (K workers share the seeds; corpus entries are exchanged). */
+  readonly shard?: { readonly index: number; readonly count: number };
 }
 
 /** Progress a session reports. */
@@ -33,6 +35,9 @@ export interface SessionStats {
   readonly coreProbeTotal: number;
   readonly hostFeatures: number;
   readonly findings: number;
+  /** Seeds run so far, of `seedsTotal` (this session's share). */
+  readonly seedsRun: number;
+  readonly seedsTotal: number;
 }
 
 /** A finding as a scenario file: name and contents. */
@@ -58,18 +63,40 @@ export class Session {
   /** The time limit counts from here (seeds included). */
   private readonly t0 = performance.now();
   private readonly imports: FuzzInput[] = [];
+  private seedsRun = 0;
+  private seedsTotal = 0;
 
   constructor(private readonly opts: SessionOptions, events: EngineEvents = {}) {
     const { module } = loadFuzzModule();
-    this.engine = new Engine(module, { seed: opts.seed, stepBudgetMs: opts.stepBudgetMs, hostCoverage: opts.hostCoverage, minimizeRuns: opts.minimizeRuns }, events);
+    this.engine = new Engine(module, {
+      seed: opts.seed, stepBudgetMs: opts.stepBudgetMs, hostCoverage: opts.hostCoverage, minimizeRuns: opts.minimizeRuns,
+      deadline: this.t0 + (opts.timeMs ?? Infinity),
+    }, events);
     this.coreProbeTotal = probeCount(module);
   }
 
-  /** Runs the seeds (each kept if it adds coverage; the first always). */
-  async loadSeeds(skip?: (file: string, why: string) => void): Promise<number> {
-    const seeds = loadInputs(this.opts.seedDirs, skip).map((s) => shrinkRam(s));
-    for (let i = 0; i < seeds.length; i++) await this.engine.consider(seeds[i]!, i === 0);
-    return seeds.length;
+  /**
+   * Runs this session's share of the seeds (each kept if it adds coverage;
+   * the first always). With a time limit the seeds get at most half of it,
+   * so a short run still fuzzes; the seeds left over are not run (their
+   * count is in the stats). `tick` is called about every `everyMs`.
+   */
+  async loadSeeds(skip?: (file: string, why: string) => void, tick?: (s: SessionStats) => void, everyMs = 1000): Promise<number> {
+    const shard = this.opts.shard ?? { index: 0, count: 1 };
+    const seeds = loadInputs(this.opts.seedDirs, skip).filter((_s, i) => i % shard.count === shard.index).map((s) => shrinkRam(s));
+    this.seedsTotal = seeds.length;
+    const deadline = this.t0 + (this.opts.timeMs ?? Infinity) / 2;
+    let last = performance.now();
+    for (let i = 0; i < seeds.length && !this.stopRequested && performance.now() < deadline; i++) {
+      await this.engine.consider(seeds[i]!, i === 0);
+      this.seedsRun++;
+      if (performance.now() - last >= everyMs) {
+        last = performance.now();
+        tick?.(this.stats());
+        await new Promise((r) => setImmediate(r)); // let messages in (worker stop)
+      }
+    }
+    return this.seedsRun;
   }
 
   /** Queues an input found elsewhere (another worker); `run` considers it next. */
@@ -111,6 +138,7 @@ export class Session {
     return {
       execs: e.execs, corpus: e.corpus.length, coreProbes: coreProbesHit(e.features.seen),
       coreProbeTotal: this.coreProbeTotal, hostFeatures: e.features.counts().host, findings: e.bugs.size,
+      seedsRun: this.seedsRun, seedsTotal: this.seedsTotal,
     };
   }
 }

@@ -1,16 +1,17 @@
 /**
- * Worker-thread entry of `viommu fuzz --workers K`: one Session with its own
- * machine per execution, reporting to the main thread (fuzz/campaign.ts).
+ * Worker-thread entry of `viommu fuzz --workers K`: one Session (its share
+ * of the seeds, then fuzzing), reporting to the main thread (fuzz/campaign.ts).
  *
  * Messages out: `stats`, `input` (a new corpus entry), `finding`, `done`.
- * Messages in: `import` (a corpus entry of another worker), `stop`.
+ * Messages in: `import` (a corpus entry of another worker). The session
+ * stops itself at its time limit; the main thread ends a worker that does not.
  * `workerData.heartbeat` (SharedArrayBuffer): word 0 counts executions,
  * word 1 is the byte length of the current input's scenario JSON that
  * follows from byte 8, so the main thread can save an input that hangs.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { fromScenarioDoc, toScenarioDoc, type FuzzInput } from './input.js';
-import { findingFile, Session, type SessionOptions } from './session.js';
+import { findingFile, Session, type SessionOptions, type SessionStats } from './session.js';
 
 /** What the main thread passes. */
 export interface WorkerInit {
@@ -37,12 +38,12 @@ const session = new Session(init.opts, {
 });
 
 port.on('message', (m: { type: string; doc?: unknown }) => {
-  if (m.type === 'stop') session.stop();
-  else if (m.type === 'import' && m.doc) session.enqueue(fromScenarioDoc(m.doc));
+  if (m.type === 'import' && m.doc) session.enqueue(fromScenarioDoc(m.doc));
 });
 
-await session.loadSeeds();
-const stats = await session.run((s) => port.postMessage({ type: 'stats', stats: s }), 500);
+const report = (s: SessionStats): void => port.postMessage({ type: 'stats', stats: s });
+await session.loadSeeds(undefined, report, 500);
+const stats = await session.run(report, 500);
 port.postMessage({ type: 'done', stats });
 session.engine.close();
 port.close();

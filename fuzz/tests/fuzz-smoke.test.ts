@@ -39,4 +39,20 @@ describe('viommu fuzz smoke', () => {
     const known = await openSignatures();
     expect(a.findings.filter((f) => !known.includes(f.signature))).toEqual([]);
   });
+
+  it('--time bounds the whole run: the seeds get at most half of it, the rest fuzzes, progress is printed on the way', async () => {
+    const lines: string[] = [];
+    const t0 = performance.now();
+    const r = await runCampaign({ seed: 3, workers: 0, timeMs: 2500, seedDirs: [goldenDir()], hostCoverage: false, progressMs: 500, print: (l) => lines.push(l) });
+    const ms = performance.now() - t0;
+    expect(ms).toBeLessThan(2500 + 2000); // one execution or a minimization past the limit at most
+    const all = scenarioFiles(goldenDir()).length;
+    expect(r.seedsTotal).toBe(scenarioFiles(goldenDir()).length);
+    expect(r.seedsRun).toBeLessThan(r.seedsTotal);
+    expect(r.execs).toBeGreaterThan(r.seedsRun); // mutated inputs ran after the seeds
+    expect(lines.some((l) => /^\[\d+s\] execs \d+/.test(l))).toBe(true);
+    // Far more seeds than fit in 1.25 s: the run moved on to fuzzing with seeds left over.
+    expect(all).toBeGreaterThan(300);
+    expect(lines.some((l) => new RegExp(`seeds \\d+/${all}`).test(l))).toBe(true);
+  }, 30_000);
 });

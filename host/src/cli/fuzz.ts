@@ -83,7 +83,7 @@ export const fuzzCommand: CliCommand = {
   summary: 'coverage-guided fuzzing of the guest interface; findings as replayable scenarios (fuzz/README.md)',
   define: (cmd: Command) => {
     const campaignOnly = ['time', 'seed', 'workers', 'out', 'runs', 'stepBudget', 'seeds'];
-    cmd.addOption(new Option('--time <sec>', 'run this long (seeds included)').argParser(integerIn(1, 7 * 24 * 3600)).default(60))
+    cmd.addOption(new Option('--time <sec>', 'run this long, seeds included (they get at most half; K workers share them)').argParser(integerIn(1, 7 * 24 * 3600)).default(60))
       .addOption(new Option('--seed <n>', 'random seed').argParser(integerIn(0, 0xffff_ffff)).default(1))
       .addOption(new Option('--workers <k>', 'worker threads (0: this thread)').argParser(integerIn(0, 256)).default(1))
       .option('--out <dir>', 'write findings/ and corpus/ here (a later run resumes the corpus)')
