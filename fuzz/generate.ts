@@ -244,7 +244,7 @@ export function qiSteps(rng: Rng, input: FuzzInput, descriptor?: (rng: Rng, inpu
 
 /** A DMA from one of the machine's devices near an address the input already uses, or anywhere. */
 export function dmaStep(rng: Rng, input: FuzzInput): Step | undefined {
-  const devs = input.machine.devices;
+  const devs = input.machine.devices.filter((d) => d.kind === 'dma-test'); // dma.* steps drive dma-test devices
   if (devs.length === 0) return undefined;
   const known = input.steps.flatMap((s) => (s.op === 'dma.read' || s.op === 'dma.write' ? [s.iova] : []));
   let iova: bigint;

@@ -11,6 +11,7 @@ import { usesExtension } from '../host/src/scenario/parse.js';
 import { inRam, MAX_STEPS, type FuzzInput, type RawMachine, type Step } from './input.js';
 import { devCfgStep, devMmioStep, pasidDmaStep, pasidValue, priSetupSteps, prqRegisterStep, prqResponseSteps, smTableSteps } from './pri-steps.js';
 import type { Rng } from './rng.js';
+import { atsSteps, noiseStep, SNAPSHOT_STEP } from './ats-steps.js';
 
 /** Mutable working copy of an input. */
 interface Draft {
@@ -157,6 +158,10 @@ const OPERATORS: readonly Operator[] = [
   { name: 'dma-pasid', weight: 4, apply: (d, r) => insert(d, r, [pasidDmaStep(r, toDefault(d, r))]) },
   { name: 'prq-register', weight: 3, apply: (d, r) => insert(d, r, [prqRegisterStep(r, toDefault(d, r))]) },
   { name: 'prq-response', weight: 3, apply: (d, r) => insert(d, r, prqResponseSteps(r, toDefault(d, r))) },
+  // Issue 19: ATS translation and translated requests, fuzz data where the unit or a device reads, snapshot/restore mid-input.
+  { name: 'ats', weight: 3, apply: (d, r) => insert(d, r, atsSteps(r, toDefault(d, r))) },
+  { name: 'noise', weight: 4, apply: (d, r) => insert(d, r, [noiseStep(r, d)]) },
+  { name: 'snapshot', weight: 1, apply: (d, r) => insert(toDefault(d, r), r, [SNAPSHOT_STEP]) },
   { name: 'tweak', weight: 20, apply: (d, r) => tweakStep(d, r, () => pickPage(r, d)) },
   {
     name: 'delete', weight: 6, apply: (d, r) => {
@@ -207,5 +212,6 @@ export function mutate(input: FuzzInput, rng: Rng, corpus: readonly FuzzInput[])
     if (op.apply(d, rng, corpus)) ops.push(op.name);
   }
   if (d.steps.length > MAX_STEPS) d.steps.splice(rng.below(d.steps.length - MAX_STEPS + 1), d.steps.length - MAX_STEPS);
-  return { input: { machine: d.machine, steps: d.steps }, ops };
+  // Generators do not all know every device kind (a dma.* step must name a dma-test device): keep what the machine accepts.
+  return { input: { machine: d.machine, steps: d.steps.filter((s) => stepValid(d.machine, s)) }, ops };
 }
