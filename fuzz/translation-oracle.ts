@@ -14,6 +14,7 @@
  */
 import { ACC } from '../asm/tests/reference/constants.js';
 import type { RefCaps, RefRoot } from '../asm/tests/reference/config.js';
+import { readQ } from '../asm/tests/reference/paging.js';
 import { refTranslate, type RefResult } from '../asm/tests/reference/translate.js';
 import type { GuestMemoryLike } from '../host/src/tables/guest-ram.js';
 import type { Core } from '../host/src/core/core.js';
@@ -63,6 +64,16 @@ export class TranslationOracle {
   /** Pages the translations since the last flush read (table pages a cache may hold). */
   private readonly tablePages = new Set<bigint>();
   private stale = false;
+  /**
+   * Requesters of each domain id since the last flush. Caches are tagged by
+   * domain, not by requester (VT-d §6.2.1): devices a guest put in one
+   * domain with different tables or widths (a guest bug) may be served each
+   * other's cached translations and paging-structure entries, which the
+   * per-device reference cannot predict; once a domain has two requesters,
+   * DMA is not judged until the next flush.
+   */
+  private readonly domains = new Map<number, number>();
+  private sharedDomain = false;
   private readonly refMem: GuestMemoryLike;
   /** False when the machine's profile has a switch the reference lacks. */
   readonly enabled: boolean;
@@ -96,25 +107,40 @@ export class TranslationOracle {
   /**
    * The unit ran a cache invalidation: once the context cache, the PASID
    * cache (scalable mode) and the IOTLB with its paging-structure caches
-   * have each been invalidated globally since the last table write, no
-   * cached answer can be stale any more, so DMA is judged against the
-   * tables again (a hit after a covering invalidation that disagrees with a
-   * fresh walk is a finding).
+   * have each been invalidated globally since the last table write and with
+   * no cache fill in between (every fill follows a miss: the core's miss
+   * counters did not move), every cache is empty, so DMA is judged against
+   * the tables again (a hit after a covering invalidation that disagrees
+   * with a fresh walk is a finding).
    */
   invalidated(op: string, args: readonly unknown[]): void {
-    if (op === 'invContextGlobal') this.globals |= 1;
-    else if (op === 'invIotlbGlobal') this.globals |= 2;
-    else if (op === 'invPasidCache' && args[0] === 3) this.globals |= 4;
+    const bit = op === 'invContextGlobal' ? 1 : op === 'invIotlbGlobal' ? 2 : op === 'invPasidCache' && args[0] === 3 ? 4 : 0;
+    if (bit === 0) return;
+    const misses = this.misses();
+    if (misses !== this.globalsMisses) {
+      this.globals = 0; // a fill since the earlier invalidations: they no longer cover the caches
+      this.globalsMisses = misses;
+    }
+    this.globals |= bit;
     const need = this.root.ttm === 1 ? 7 : 3;
     if ((this.globals & need) === need) this.flushed();
   }
 
-  /** Global invalidations seen since the last flush: bit 0 context cache, 1 IOTLB, 2 PASID cache. */
+  /** Global invalidations seen since the last flush, with no fill in between: bit 0 context cache, 1 IOTLB, 2 PASID cache. */
   private globals = 0;
+  /** The core's cache misses when `globals` started accumulating. */
+  private globalsMisses = -1;
+
+  private misses(): number {
+    const st = this.machine.core.stats();
+    return (st['iotlb_misses'] ?? 0) + (st['ctx_misses'] ?? 0) + (st['pasid_misses'] ?? 0) + (st['psc_misses'] ?? 0) + (st['walks'] ?? 0);
+  }
 
   /** Every cache is empty (SRTP, TE change: docs/ABI.md `invalidateAll`). */
   private flushed(): void {
     this.tablePages.clear();
+    this.domains.clear();
+    this.sharedDomain = false;
     this.stale = false;
     this.globals = 0;
   }
@@ -148,16 +174,61 @@ export class TranslationOracle {
     return refTranslate(this.refMem, this.caps, this.root, { sid, pasid: 0, iova, access });
   }
 
+  /**
+   * Notes the domain `sid`'s present context (legacy: the context entry's
+   * DID; scalable: its RID_PASID PASID entry's DID) names; a device without
+   * one fills no cache. Two requesters in one domain: see `domains`.
+   */
+  private noteDomain(sid: number): void {
+    const did = this.domainOf(sid);
+    if (did === undefined) return;
+    const other = this.domains.get(did);
+    if (other === undefined) this.domains.set(did, sid);
+    else if (other !== sid) this.sharedDomain = true;
+  }
+
+  /** The DID caches would tag `sid`'s entries with (VT-d §9.1-§9.6 layouts), or undefined without a present chain. */
+  private domainOf(sid: number): number | undefined {
+    const q = (gpa: bigint): bigint | undefined => readQ(this.refMem, gpa);
+    const { rta, ttm } = this.root;
+    const bus = BigInt(sid >> 8);
+    const devfn = sid & 0xff;
+    if (ttm === 0) {
+      const root = q(rta + bus * 16n);
+      if (root === undefined || (root & 1n) === 0n) return undefined;
+      const ctx = (root & PAGE_MASK) + BigInt(devfn * 16);
+      const lo = q(ctx);
+      const hi = q(ctx + 8n);
+      return lo === undefined || hi === undefined || (lo & 1n) === 0n ? undefined : Number((hi >> 8n) & 0xffffn);
+    }
+    if (ttm !== 1) return undefined;
+    const root = q(rta + bus * 16n + (devfn >= 128 ? 8n : 0n));
+    if (root === undefined || (root & 1n) === 0n) return undefined;
+    const ctx = (root & PAGE_MASK) + BigInt((devfn & 0x7f) * 32);
+    const lo = q(ctx);
+    const hi = q(ctx + 8n);
+    if (lo === undefined || hi === undefined || (lo & 1n) === 0n) return undefined;
+    const ridPasid = hi & 0xfffffn;
+    const dir = q((lo & PAGE_MASK) + (ridPasid >> 6n) * 8n);
+    if (dir === undefined || (dir & 1n) === 0n) return undefined;
+    const entry = (dir & PAGE_MASK) + (ridPasid & 0x3fn) * 64n;
+    const p0 = q(entry);
+    const p1 = q(entry + 8n);
+    return p0 === undefined || p1 === undefined || (p0 & 1n) === 0n ? undefined : Number(p1 & 0xffffn);
+  }
+
   /** The reference's answers for the pages of a DMA, computed before it runs. */
   before(bdf: string, iova: bigint, len: number, write: boolean): Piece[] {
     const sid = parseBdf(bdf);
+    this.noteDomain(sid);
     const start = iova & DMA_MASK;
     const pieces: Piece[] = [];
     let off = 0;
     while (off < len) {
       const at = start + BigInt(off);
       const n = Math.min(len - off, Number(0x1000n - (at & 0xfffn)));
-      pieces.push({ iova: at, len: n, bufOff: off, ref: this.reference(sid, at, write) });
+      const ref = this.reference(sid, at, write);
+      pieces.push({ iova: at, len: n, bufOff: off, ref });
       off += n;
     }
     return pieces;
@@ -168,7 +239,7 @@ export class TranslationOracle {
    * Returns a message for a violation. Then accounts for the memory it wrote.
    */
   after(pieces: readonly Piece[], write: boolean, ok: boolean, buffer: Uint8Array): string | undefined {
-    const msg = this.stale || !this.enabled ? undefined : this.judge(pieces, write, ok, buffer);
+    const msg = this.stale || this.sharedDomain || !this.enabled ? undefined : this.judge(pieces, write, ok, buffer);
     if (write) for (const p of pieces) if (p.ref.status === 0) this.memoryWritten(p.ref.addr, p.len);
     return msg;
   }
@@ -191,15 +262,15 @@ export class TranslationOracle {
   }
 
   /**
-   * After `invalidateAll`, compares the core with the reference for every
+   * From empty caches each, compares the core with the reference for every
    * DMA address `targets` lists (sid, iova, write). Returns a message for a
    * disagreement. Changes cache state: call at the end of an input only.
    */
   coreAgrees(targets: readonly { bdf: string; iova: bigint; write: boolean }[]): string | undefined {
     if (!this.enabled) return undefined;
     const core = this.machine.core;
-    core.invalidateAll();
     for (const t of targets) {
+      core.invalidateAll(); // each from empty caches: devices sharing a domain tag share IOTLB entries (§6.2.1)
       const sid = parseBdf(t.bdf);
       const iova = t.iova & DMA_MASK;
       const access = (t.write ? K.ACC_WRITE : K.ACC_READ) | K.ACC_NO_AD;
