@@ -8,7 +8,7 @@
  */
 import { FeatureSet, HostCoverage } from './coverage.js';
 import { Executor, type ExecResult, type Finding } from './execute.js';
-import { inputHash, type FuzzInput } from './input.js';
+import { FUZZ_RAM_MIB, inputHash, type FuzzInput } from './input.js';
 import { minimize, signature } from './minimize.js';
 import { mutate } from './mutate.js';
 import { Rng } from './rng.js';
@@ -149,7 +149,7 @@ export class Engine {
 /** The machine of an empty start (no seeds): QEMU 7.2 legacy with one DMA device. */
 export function defaultMachine(): FuzzInput['machine'] {
   return {
-    profile: 'qemu-7.2', ram_mib: 256,
+    profile: 'qemu-7.2', ram_mib: FUZZ_RAM_MIB,
     iommu: { scalable_mode: false, caching_mode: false, aw_bits: 39 },
     devices: [{ bdf: '00:03.0', kind: 'dma-test' }],
   };

@@ -1,0 +1,84 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Core } from '../../host/src/core/core.js';
+import { Machine, VTD_BASE } from '../../host/src/machine.js';
+import { Executor, loadFuzzModule } from '../execute.js';
+import type { FuzzInput, Step } from '../input.js';
+import { TranslationOracle } from '../translation-oracle.js';
+
+// The oracles issue 19 added, each shown to fire on a model that misbehaves
+// (a patched core or listener) and to stay silent on the real one.
+const { module } = loadFuzzModule();
+
+const w = (gpa: number, u64: bigint[]): Step => ({ op: 'mem.write', gpa: BigInt(gpa), u64 });
+const mmio = (offset: number, size: 4 | 8, value: bigint): Step => ({ op: 'mmio.write', offset, size, value });
+
+/**
+ * Legacy tables mapping IOVA 0 of 00:03.0 (domain 1, 4-level) to 0x300000,
+ * translation on, a DMA that fills the IOTLB, then a global IOTLB
+ * invalidation through the queue (VT-d §6.5.2.3, descriptor type 2, G=01).
+ */
+function input(): FuzzInput {
+  return {
+    machine: { profile: 'default', ram_mib: 16, iommu: { scalable_mode: false, caching_mode: false, aw_bits: 48 }, devices: [{ bdf: '00:03.0', kind: 'dma-test' }] },
+    steps: [
+      w(0x100000, [0x101001n, 0n]),
+      w(0x101180, [0x200001n, 0x102n]),
+      w(0x200000, [0x201003n]), w(0x201000, [0x202003n]), w(0x202000, [0x203003n]), w(0x203000, [0x300003n]),
+      mmio(0x20, 8, 0x100000n), mmio(0x18, 4, 0x4000_0000n), mmio(0x18, 4, 0x8000_0000n),
+      { op: 'dma.read', bdf: '00:03.0', iova: 0n, len: 8 },
+      mmio(0x90, 8, 0x180000n), mmio(0x18, 4, 0x8400_0000n),
+      w(0x180000, [0x12n, 0n]),
+      mmio(0x88, 8, 0x10n),
+      { op: 'dma.read', bdf: '00:03.0', iova: 0n, len: 8 },
+    ],
+  };
+}
+
+const restore: (() => void)[] = [];
+afterEach(() => {
+  for (const r of restore.splice(0)) r();
+});
+
+function patch<T extends object, K extends keyof T>(obj: T, key: K, value: T[K]): void {
+  const old = obj[key];
+  obj[key] = value;
+  restore.push(() => { obj[key] = old; });
+}
+
+describe('fuzz oracles', () => {
+  it('the real model passes the input', async () => {
+    expect((await new Executor(module).run(input())).finding).toBeUndefined();
+  });
+
+  it('an internal error the unit catches and logs inside a queued-invalidation handler is an exception finding', async () => {
+    patch(TranslationOracle.prototype, 'invalidated', () => { throw new Error('boom'); });
+    const r = await new Executor(module).run(input());
+    expect(r.finding).toMatchObject({ kind: 'exception', step: 13 });
+    expect(r.finding!.message).toMatch(/internal error in .*boom/);
+  });
+
+  it('a cached translation that survives a global IOTLB invalidation is a cache-scope finding', async () => {
+    patch(Core.prototype, 'invIotlbGlobal', () => {});
+    const r = await new Executor(module).run(input());
+    expect(r.finding).toMatchObject({ kind: 'cache-scope', step: 13 });
+    expect(r.finding!.message).toMatch(/^invIotlbGlobal\(\) left IOTLB entry/);
+  });
+
+  it('a step over its budget is a hang finding', async () => {
+    const r = await new Executor(module, { stepBudgetMs: -1 }).run(input());
+    expect(r.finding).toMatchObject({ kind: 'hang', step: 0 });
+  });
+
+  it('a machine restored from its snapshot must snapshot to the same bytes', async () => {
+    const steps = input().steps;
+    const withSnap = { ...input(), steps: [...steps.slice(0, 10), { op: 'snapshot' } as Step, ...steps.slice(10)] };
+    expect((await new Executor(module).run(withSnap)).finding).toBeUndefined();
+    const real = Machine.prototype.restore;
+    patch(Machine.prototype, 'restore', function (this: InstanceType<typeof Machine>, bytes: Uint8Array) {
+      real.call(this, bytes);
+      this.mmioWrite(VTD_BASE + 0x20n, 8, 0x1000n); // restore leaves a register changed
+    });
+    const r = await new Executor(module).run(withSnap);
+    expect(r.finding).toMatchObject({ kind: 'snapshot', step: 10 });
+  });
+});
