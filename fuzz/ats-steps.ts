@@ -27,7 +27,7 @@ import { EXT_CAP_ID } from '../host/src/pci/capabilities.js';
 import { CFG, CMD } from '../host/src/pci/config-space.js';
 import type { DmaPort } from '../host/src/pci/dma-port.js';
 import { parseBdf } from '../host/src/types.js';
-import { devTlbDesc } from '../host/src/vtd/qi/encode.js';
+import { devTlbDesc } from '../host/src/vtd/spec/descriptors.js';
 import { interestingValue, pickPage, qiSteps } from './generate.js';
 import { inRam, type FuzzInput, type RawMachine, type Step } from './input.js';
 import type { Rng } from './rng.js';

@@ -15,6 +15,7 @@ import {
   decodeContext, decodeIotlb, decodePasid, decodePsc, DUMP_RECORD_BYTES, readDump, type CacheContents, type IotlbEntry,
 } from '../host/src/core/cache-contents.js';
 import type { Core } from '../host/src/core/core.js';
+import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
 
 /** Records per dump call. */
 const WINDOW = 256;
@@ -63,46 +64,44 @@ export function reserveDumpBuffer(core: Core): number {
 const FM_MASK = [0, 0b100, 0b110, 0b111];
 
 /** The first surviving entry of the invalidation's scope, as a message; undefined when none survived. */
-export function scopeViolation(op: string, args: readonly unknown[], c: CacheContents, scalable: boolean): string | undefined {
-  const n = (i: number): number => Number(args[i]);
-  const left = (what: string, e: unknown): string => `${op}(${args.map(String).join(', ')}) left ${what} ${JSON.stringify(e, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))}`;
+export function scopeViolation(inv: InvalidationEvent, c: CacheContents, scalable: boolean): string | undefined {
+  const json = (v: unknown): string => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `0x${x.toString(16)}` : x));
+  const left = (what: string, e: unknown): string => `${json(inv)} left ${what} ${json(e)}`;
   const iotlb = (match: (e: IotlbEntry) => boolean): string | undefined => {
     const e = c.iotlb.find(match);
     return e ? left('IOTLB entry', e) : undefined;
   };
-  switch (op) {
-    case 'invIotlbGlobal':
+  switch (inv.kind) {
+    case 'iotlbGlobal':
       return iotlb(() => true) ?? (c.psc.length ? left('paging-structure entry', c.psc[0]) : undefined);
-    case 'invIotlbDomain':
-      return iotlb((e) => e.did === n(0) && (!scalable || !e.firstStage));
-    case 'invIotlbPage': {
-      const [lo, hi] = range(args[1] as bigint, n(2));
-      return iotlb((e) => e.did === n(0) && (!scalable || !e.firstStage) && overlaps(e, lo, hi));
+    case 'iotlbDomain':
+      return iotlb((e) => e.did === inv.did && (!scalable || !e.firstStage));
+    case 'iotlbPage': {
+      const [lo, hi] = range(inv.addr, inv.am);
+      return iotlb((e) => e.did === inv.did && (!scalable || !e.firstStage) && overlaps(e, lo, hi));
     }
-    case 'invPasidIotlb':
-      return iotlb((e) => e.did === n(0) && e.pasid === n(1) && e.firstStage);
-    case 'invPasidIotlbPage': {
-      const [lo, hi] = range(args[2] as bigint, n(3));
-      return iotlb((e) => e.did === n(0) && e.pasid === n(1) && e.firstStage && overlaps(e, lo, hi));
+    case 'pasidIotlb':
+      return iotlb((e) => e.did === inv.did && e.pasid === inv.pasid && e.firstStage);
+    case 'pasidIotlbPage': {
+      const [lo, hi] = range(inv.addr, inv.am);
+      return iotlb((e) => e.did === inv.did && e.pasid === inv.pasid && e.firstStage && overlaps(e, lo, hi));
     }
-    case 'invContextGlobal':
+    case 'contextGlobal':
       return c.context.length ? left('context entry', c.context[0]) : undefined;
-    case 'invContextDomain': {
-      const e = scalable ? undefined : c.context.find((x) => x.did === n(0));
+    case 'contextDomain': {
+      const e = scalable ? undefined : c.context.find((x) => x.did === inv.did);
       return e ? left('context entry', e) : undefined;
     }
-    case 'invContextDevice': {
-      const mask = ~FM_MASK[n(2) & 3]!;
-      const e = c.context.find((x) => (x.sid & mask) === (n(1) & mask));
+    case 'contextDevice': {
+      const mask = ~FM_MASK[inv.fm & 3]!;
+      const e = c.context.find((x) => (x.sid & mask) === (inv.sid & mask));
       return e ? left('context entry', e) : undefined;
     }
-    case 'invPasidCache': {
-      const g = n(0);
-      const e = c.pasid.find((x) => g === 3 || (x.did === n(1) && (g === 0 || x.pasid === n(2))));
+    case 'pasidCache': {
+      const g = inv.granularity;
+      const e = c.pasid.find((x) => g === 3 || (x.did === inv.did && (g === 0 || x.pasid === inv.pasid)));
       return e ? left('PASID-cache entry', e) : undefined;
     }
-    default:
-      return undefined;
   }
 }
 

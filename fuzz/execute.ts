@@ -16,6 +16,7 @@ import { CFG_QUIRKS } from '../host/src/core/constants.js';
 import { packageRoot } from '../host/src/core/load-node.js';
 import { DMAT_STATE } from '../host/src/devices/dma-test/regs.js';
 import { VTD_BASE } from '../host/src/machine.js';
+import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
 import { replayOn, type ReplayRun } from '../host/src/scenario/replay.js';
 import { LazyCaches, scopeViolation } from './cache-scope-oracle.js';
 import { ensureCoverageBuild } from './coverage-build.js';
@@ -133,7 +134,7 @@ class Run {
   /** Internal errors the model reported during the current step. */
   private internal: string | undefined;
   /** Invalidations the unit ran during the current step. */
-  private readonly invalidations: [string, readonly unknown[]][] = [];
+  private readonly invalidations: InvalidationEvent[] = [];
   /** True while a `dma.*` step without PASID runs (the translation oracle accounts for its writes). */
   private checkedDma = false;
   /** The scope oracle runs on profiles without QEMU compatibility switches only. */
@@ -153,9 +154,9 @@ class Run {
       deviceWrite: () => { if (!this.checkedDma) this.xlate.untrackedWrite(); },
       rootLatched: (rtaddr) => this.xlate.rootLatched(rtaddr),
       translationEnabled: (on) => this.xlate.translationEnabled(on),
-      invalidated: (op, args) => {
-        this.xlate.invalidated(op, args);
-        if (this.scopeChecked) this.invalidations.push([op, args]);
+      invalidated: (e) => {
+        this.xlate.invalidated(e);
+        if (this.scopeChecked) this.invalidations.push(e);
       },
       internalError: (where, err) => { this.internal ??= `internal error in ${where}: ${messageOf(err)}`; },
     };
@@ -194,14 +195,14 @@ class Run {
   /** The cache-scope oracle over the invalidations of the step that just ran. */
   private checkScopes(): string | undefined {
     if (this.invalidations.length === 0) return undefined;
-    const ops = this.invalidations.splice(0);
+    const events = this.invalidations.splice(0);
     const core = this.pm.core;
     // Every context-cache fill follows a miss (asm ctx/legacy.ts, ctx/scalable.ts): no miss since the cache was seen empty, still empty.
     const misses = contextMisses(core);
     const caches = new LazyCaches(core, this.pm.dumpBuf, misses === this.ctxEmptyAt);
     const scalable = this.pm.machine.vtd.scalableMode();
-    for (const [op, args] of ops) {
-      const v = scopeViolation(op, args, caches, scalable);
+    for (const e of events) {
+      const v = scopeViolation(e, caches, scalable);
       if (v) return v;
     }
     if (caches.contextSeenEmpty) this.ctxEmptyAt = misses;

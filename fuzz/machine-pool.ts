@@ -21,6 +21,7 @@
 import type { Core } from '../host/src/core/core.js';
 import { createMachine, type Machine } from '../host/src/machine.js';
 import type { GuestMemory } from '../host/src/core/guest-memory.js';
+import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
 import { parseMachine } from '../host/src/scenario/parse.js';
 import { reserveDumpBuffer } from './cache-scope-oracle.js';
 import type { RawMachine } from './input.js';
@@ -45,8 +46,8 @@ export interface MachineEvents {
   rootLatched?(rtaddr: bigint): void;
   /** GCMD.TE took effect. */
   translationEnabled?(on: boolean): void;
-  /** The unit ran a cache invalidation (its core primitive's name and arguments). */
-  invalidated?(op: string, args: readonly unknown[]): void;
+  /** The unit ran a cache invalidation. */
+  invalidated?(e: InvalidationEvent): void;
   /** The model caught an exception while serving the guest (a bug: VtdUnit onInternalError). */
   internalError?(where: string, err: unknown): void;
 }
@@ -112,7 +113,7 @@ export class PooledMachine {
       setTe(on);
       this.events.translationEnabled?.(on);
     };
-    vtd.onInvalidate = (op, args) => this.events.invalidated?.(op, args);
+    vtd.onInvalidate = (e) => this.events.invalidated?.(e);
   }
 
   /** A device's buffers (zeroed at reset) and its DMA writes (reported to `events`). */

@@ -20,6 +20,7 @@ import type { GuestMemoryLike } from '../host/src/tables/guest-ram.js';
 import type { Core } from '../host/src/core/core.js';
 import * as K from '../host/src/core/constants.js';
 import type { Machine } from '../host/src/machine.js';
+import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
 import { parseBdf } from '../host/src/types.js';
 
 const PAGE_MASK = ~0xfffn;
@@ -113,8 +114,8 @@ export class TranslationOracle {
    * the tables again (a hit after a covering invalidation that disagrees
    * with a fresh walk is a finding).
    */
-  invalidated(op: string, args: readonly unknown[]): void {
-    const bit = op === 'invContextGlobal' ? 1 : op === 'invIotlbGlobal' ? 2 : op === 'invPasidCache' && args[0] === 3 ? 4 : 0;
+  invalidated(e: InvalidationEvent): void {
+    const bit = e.kind === 'contextGlobal' ? 1 : e.kind === 'iotlbGlobal' ? 2 : e.kind === 'pasidCache' && e.granularity === 3 ? 4 : 0;
     if (bit === 0) return;
     const misses = this.misses();
     if (misses !== this.globalsMisses) {

@@ -18,7 +18,8 @@ import { dcReset, rootTtm, teOn } from './ctx/device';
 import { lastTt, lookupLegacy } from './ctx/legacy';
 import { lookupScalableSaved } from './ctx/scalable';
 import { outSet } from './out';
-import { TT_ALL } from './spec/context-entry';
+import { TT_DEVICE_TLB } from './spec/context-entry';
+import { TTM_LEGACY, TTM_SCALABLE } from './spec/registers';
 import * as FR from './spec/fault-reasons';
 import { fail } from './translate';
 
@@ -37,11 +38,11 @@ export function checkTranslated(sid: u32, addr: u64, len: u32, access: u32): u32
     return TRANSLATED_UR;
   }
   dcReset(false, PASID_NONE);
-  const sm = rootTtm == 1;
+  const sm = rootTtm == TTM_SCALABLE;
   let fr: u32 = 0;
-  if (rootTtm == 0) {
+  if (rootTtm == TTM_LEGACY) {
     fr = lookupLegacy(sid);
-    if (fr == 0 && lastTt != TT_ALL) fr = FR.FR_TT_BLOCKED;
+    if (fr == 0 && lastTt != TT_DEVICE_TLB) fr = FR.FR_TT_BLOCKED;
   } else if (sm) {
     // Without a PASID the RID_PASID entry applies; DTE = 0 is SCT.5.
     fr = lookupScalableSaved(sid, 0, (access & ACC_WRITE) | ACC_TRANSLATION_REQ);

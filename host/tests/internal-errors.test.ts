@@ -6,9 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createMachine } from '../src/machine.js';
-import { guestEnvFor } from '../../firmware-tests/lib/machine-env.js';
-import { GuestQueue } from '../../firmware-tests/lib/qi-guest.js';
-import { GuestIommu } from '../../firmware-tests/lib/guest.js';
+import { guestEnvFor } from '../src/guest/machine-env.js';
+import { GuestQueue } from '../src/guest/invalidation-queue.js';
+import { GuestIommu } from '../src/guest/guest-iommu.js';
 
 /** §6.5.2.5 device-TLB invalidate for `sid`. */
 const devTlb = (sid: number): bigint[] => [0x3n | BigInt(sid) << 32n, 0n];

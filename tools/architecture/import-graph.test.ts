@@ -29,7 +29,7 @@ const LAYERS: readonly (readonly [string, RegExp])[] = [
   ['entries and command line', /^(host\/src\/(index|browser)\.ts|host\/src\/cli\/|bench\/|fuzz\/|asm\/tests\/reference\/)/],
   ['flows', /^host\/src\/flows\//],
   ['guest', /^host\/src\/guest\//],
-  ['model', /^host\/src\/(machine\.ts|vmm\/|hostiommu\/|devices\/|pci\/|acpi\/|vtd\/(?!spec\/)|snapshot\/|scenario\/)/],
+  ['model', /^host\/src\/(machine(-check)?\.ts|vmm\/|hostiommu\/|devices\/|pci\/|acpi\/|vtd\/(?!spec\/)|snapshot\/|scenario\/)/],
   ['core glue', /^host\/src\/core\//],
   ['tables', /^host\/src\/tables\//],
   ['spec', /^host\/src\/vtd\/spec\//],

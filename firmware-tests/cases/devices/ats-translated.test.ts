@@ -12,11 +12,13 @@
 import { describe, expect, it } from 'vitest';
 import { createMachine } from '../../../host/src/machine.js';
 import { ATS, ATS_CMD, ATS_STATE } from '../../../host/src/devices/ats/regs.js';
-import { GuestIommu } from '../../lib/guest.js';
-import { guestEnvFor } from '../../lib/machine-env.js';
-import { PciDriver } from '../../lib/pci-driver.js';
-import { attachPasids } from '../../lib/pasid-attach.js';
-import { encodeContextEntry, encodeSmContextEntry, encodeSsPte, awForLevels } from '../../lib/tables.js';
+import { GuestIommu } from '../../../host/src/guest/guest-iommu.js';
+import { guestEnvFor } from '../../../host/src/guest/machine-env.js';
+import { PciDriver } from '../../../host/src/guest/pci-driver.js';
+import { attachPasids } from '../../../host/src/guest/pasid-attach.js';
+import { awForLevels, encodeContextEntry } from '../../../host/src/vtd/spec/context-entry.js';
+import { encodeSmContextEntry } from '../../../host/src/vtd/spec/sm-context-entry.js';
+import { encodeSsPte } from '../../../host/src/vtd/spec/ss-pte.js';
 
 const SID = 0x28; // 00:05.0
 const RW = encodeSsPte({ R: true, W: true });
@@ -65,7 +67,7 @@ function reuseThenWrite(t: Awaited<ReturnType<typeof boot>>): number {
 describe('translated requests are checked against the context the guest programmed', () => {
   it('legacy TT=00 after context-cache and IOTLB invalidation: fault 0xD (LCT.5) recorded, the re-used page untouched', async () => {
     const t = await legacyCached();
-    t.g.ctx.setContext(SID, encodeContextEntry({ P: true, TT: 0, SLPTPTR: t.ss.rootPointer, AW: awForLevels(4), DID: 1 }));
+    t.g.ctx.setContext(SID, encodeContextEntry({ P: true, TT: 0, SSPTPTR: t.ss.rootPointer, AW: awForLevels(4), DID: 1 }));
     t.g.drv.contextInvalidateDevice(1, SID);
     t.g.drv.iotlbInvalidateDomain(1);
     const status = reuseThenWrite(t);

@@ -11,9 +11,9 @@ import { describe, expect, it } from 'vitest';
 import { createMachine } from '../../../host/src/machine.js';
 import { DMAT, DMAT_CMD, DMAT_STATE } from '../../../host/src/devices/dma-test/regs.js';
 import { DMA_ABORT, REQ } from '../../../host/src/pci/dma-port.js';
-import { GuestIommu } from '../../lib/guest.js';
-import { guestEnvFor } from '../../lib/machine-env.js';
-import { PciDriver } from '../../lib/pci-driver.js';
+import { GuestIommu } from '../../../host/src/guest/guest-iommu.js';
+import { guestEnvFor } from '../../../host/src/guest/machine-env.js';
+import { PciDriver } from '../../../host/src/guest/pci-driver.js';
 
 const SID = 0x18; // 00:03.0
 const NEAR_TOP = 0xffff_ffff_ffff_f800n;
