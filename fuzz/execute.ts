@@ -55,10 +55,8 @@ export interface ExecOptions {
   readonly stepBudgetMs?: number;
   /** An execution that grows the JS heap by more than this, or the core's memory at all, is a finding (default 128 MiB). */
   readonly memBudgetMb?: number;
-  /** Host block coverage (optional: costs about 1 ms per take). */
+  /** Host block coverage (optional: costs about 1 ms per execution). */
   readonly hostCoverage?: HostCoverage;
-  /** Take host coverage on every n-th execution only (default 1: every execution). */
-  readonly hostCoverageEvery?: number;
   /** Build a fresh machine for every execution instead of reusing one (slow; the reuse test compares both). */
   readonly fresh?: boolean;
 }
@@ -84,7 +82,6 @@ const usedHeap = (): number => getHeapStatistics().used_heap_size;
 /** Runs inputs on reused machines (or fresh ones). */
 export class Executor {
   private readonly pool: MachinePool;
-  private runs = 0;
 
   constructor(private readonly module: WebAssembly.Module, private readonly opts: ExecOptions = {}) {
     this.pool = new MachinePool(() => this.newCore());
@@ -98,7 +95,7 @@ export class Executor {
   async run(input: FuzzInput): Promise<ExecResult> {
     const t0 = performance.now();
     const pm = this.opts.fresh ? await PooledMachine.create(input.machine, this.newCore()) : await this.pool.get(input.machine);
-    const host = this.opts.hostCoverage && this.runs++ % (this.opts.hostCoverageEvery ?? 1) === 0 ? this.opts.hostCoverage : undefined;
+    const host = this.opts.hostCoverage;
     host?.take([]); // what ran before (reset, other inputs) is not this input's coverage
     const mem0 = pm.core.memory.buffer.byteLength;
     const heap0 = usedHeap();
