@@ -12,7 +12,8 @@
  * - the unit, the devices and the PCI hierarchy go through the machine's
  *   system reset (registers, queue, recorder, page-request state, device
  *   registers, BARs), then device buffers are zeroed and every cache is
- *   emptied, the counters and the coverage map cleared.
+ *   emptied, the counters and the coverage map cleared, and the
+ *   processors' APICs (scenario `apic.irr` steps) start over.
  *
  * fuzz/tests/machine-pool.test.ts proves the reset exact: a reused machine
  * observes what a fresh one observes, and ends in the same state (snapshot
@@ -22,6 +23,7 @@ import type { Core } from '../host/src/core/core.js';
 import { createMachine, type Machine } from '../host/src/machine.js';
 import type { GuestMemory } from '../host/src/core/guest-memory.js';
 import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
+import { ScenarioApics } from '../host/src/scenario/apics.js';
 import { parseMachine } from '../host/src/scenario/parse.js';
 import { reserveDumpBuffer } from './cache-scope-oracle.js';
 import type { RawMachine } from './input.js';
@@ -88,7 +90,11 @@ export class PooledMachine {
   /** GuestMemory.fill as it was before the write watch (resets zero pages without reporting them). */
   private readonly rawFill: GuestMemory['fill'];
 
-  private constructor(readonly machine: Machine, readonly core: Core, readonly ramMib: number) {
+  /** The processors' APICs the machine's interrupts land in (new ones at each reset: their start state). */
+  apics: ScenarioApics;
+
+  private constructor(readonly machine: Machine, readonly core: Core, readonly ramMib: number, private readonly cpus: number) {
+    this.apics = new ScenarioApics(cpus);
     this.cov = core.unsafeExports as unknown as CoverageExports;
     this.rawFill = machine.ram.fill.bind(machine.ram);
     watchRamWrites(machine.ram, (gpa, len) => {
@@ -143,8 +149,14 @@ export class PooledMachine {
   static async create(raw: RawMachine, core: Core): Promise<PooledMachine> {
     let pm: PooledMachine | undefined;
     const config = parseMachine(raw);
-    const machine = await createMachine({ ...config, core, onInternalError: (where, err) => pm?.events.internalError?.(where, err) });
-    pm = new PooledMachine(machine, core, raw.ram_mib);
+    const machine = await createMachine({
+      ...config, core,
+      onInternalError: (where, err) => pm?.events.internalError?.(where, err),
+      // As startReplay wires them (host/src/scenario/replay.ts): every interrupt lands in the processors' APICs.
+      onInterrupt: (msi) => pm?.apics.deliver(msi.address, msi.data),
+      onDeviceInterrupt: (irq) => pm?.apics.deliver(irq.address, irq.data),
+    });
+    pm = new PooledMachine(machine, core, raw.ram_mib, raw.cpus ?? 1);
     pm.clearTouched();
     return pm;
   }
@@ -162,6 +174,7 @@ export class PooledMachine {
     machine.vtd.events.sent.length = 0;
     core.invalidateAll();
     core.statsReset();
+    this.apics = new ScenarioApics(this.cpus);
     this.clearCoverage();
   }
 

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Core } from '../../host/src/core/core.js';
 import { loadCoreFromSync } from '../../host/src/core/load.js';
-import type { Machine } from '../../host/src/machine.js';
 import { replayOn } from '../../host/src/scenario/replay.js';
 import { loadFuzzModule } from '../execute.js';
 import { shrinkRam, type FuzzInput } from '../input.js';
@@ -17,8 +16,8 @@ const { module } = loadFuzzModule();
 const newCore = (): Core => loadCoreFromSync(module);
 
 /** Runs every step; what the guest saw and where it stopped (a thrown step ends the run). */
-function runAll(m: Machine, input: FuzzInput): { observations: unknown[]; error?: string } {
-  const run = replayOn(m, { name: 'x', description: '', machine: {} as never, steps: input.steps });
+function runAll(pm: PooledMachine, input: FuzzInput): { observations: unknown[]; error?: string } {
+  const run = replayOn(pm.machine, { name: 'x', description: '', machine: {}, steps: input.steps, cpus: pm.apics.count }, pm.apics);
   try {
     while (run.next());
   } catch (err) {
@@ -47,9 +46,9 @@ describe('machine pool', () => {
     let compared = 0;
     for (const input of all) {
       const pm = await pool.get(input.machine);
-      const reused = runAll(pm.machine, input);
+      const reused = runAll(pm, input);
       const fresh = await PooledMachine.create(input.machine, newCore());
-      const expected = runAll(fresh.machine, input);
+      const expected = runAll(fresh, input);
       expect(reused).toEqual(expected);
       expect(pm.core.cacheContents()).toEqual(fresh.core.cacheContents());
       expect(Buffer.from(pm.machine.snapshot()).equals(Buffer.from(fresh.machine.snapshot()))).toBe(true);
