@@ -47,10 +47,7 @@ export function prepareSwq(d: SwqDevice, r: ByteReader): () => void {
     jobs.push(job);
   }
   return () => {
-    fn.apply((i) => (code) => {
-      const job = jobs[i];
-      if (job) d.responseHandler(job)(code);
-    });
+    fn.apply((i) => d.responseHandler(jobs[i]!)); // the job now: d.jobs (this array) loses jobs as they finish
     d.regs = regs;
     d.pasidTable.set(new Uint32Array(table.slice().buffer));
     d.portal.set(portal);
