@@ -17,7 +17,7 @@
 export { createMachine, Machine, VTD_BASE, VTD_WINDOW, BAR_BASE, ECAM_BASE, type MachineConfig, type DeviceConfig, type MachineBacking } from './machine.js';
 export { MAX_RAM_MIB, MIN_RAM_MIB } from './machine-check.js';
 /** The device kinds a machine config can name (`DeviceConfig.kind`) and what the registry builds. */
-export { DEVICE_KINDS, type DeviceKind, type DeviceOptions, type DeviceFactory, type ModelDevice } from './devices/registry.js';
+export { DEVICE_KINDS, type DeviceKind, type DeviceKindRow, type DeviceOptions, type DeviceFactory, type ModelDevice } from './devices/registry.js';
 /** The WASM core's typed wrapper. */
 export { Core, type CoreExports, type Translation } from './core/core.js';
 /** Instantiating the core from bytes, a module or a URL: standalone, or over an emulator's memory (docs/EMBEDDING.md §2). */
@@ -73,10 +73,10 @@ export { buildRegisterTable, type RegisterRow, type RegName, type FixedRegName, 
 /** Register offsets of the VT-d register block (VT-d §11.4). */
 export { REG } from './vtd/spec/registers.js';
 /** The DMA test device and its BAR layout. */
-export { DmaTestDevice, type DmatOp } from './devices/dma-test/device.js';
+export { DmaTestDevice, type DmatOp, type DmatWait } from './devices/dma-test/device.js';
 export { DMAT, DMAT_CMD, DMAT_STATE } from './devices/dma-test/regs.js';
 /** The ATS device (device-TLB, translation requests, PRI) and its BAR layout. */
-export { AtsDevice, type AtsOp } from './devices/ats/device.js';
+export { AtsDevice, type AtsOp, type AtsWait } from './devices/ats/device.js';
 export { ATS, ATS_CMD, ATS_CTL, ATS_STATE } from './devices/ats/regs.js';
 /** The shared work-queue device (PASID-tagged descriptors through a portal, SIOV / ENQCMD style) and its BAR layout. */
 export { SwqDevice, type SwqJob } from './devices/swq/device.js';
@@ -84,6 +84,7 @@ export type { WorkDescriptor } from './devices/swq/descriptor.js';
 /** What every built-in device is made of: its PCI function (config space, capabilities, interrupts, page requests). */
 export type { DeviceFunction, FunctionCaps } from './devices/common/function.js';
 export type { PriEngine, PageFault, PageResponseHandler } from './devices/common/pri-engine.js';
+export { MAX_PAGE_REQUESTS, type RetryEngine, type PageWork } from './devices/common/retry-engine.js';
 export { SWQ, SWQ_ERR, SWQ_PT, SWQ_VECTOR } from './devices/swq/regs.js';
 /** PCI bus and the MSIs devices send (`MachineConfig.onDeviceInterrupt`). */
 export { PciBus, type PciFunction, type DeviceTlbInvalidation } from './pci/bus.js';
@@ -103,7 +104,7 @@ export { ConfigAccess } from './pci/config-access.js';
 /** The ACPI DMAR table of a machine (`machine.dmarTable()` uses it). */
 export { buildDmar, type DmarInput, type RmrrConfig } from './acpi/dmar.js';
 /** Machine snapshots (`machine.snapshot()` / `machine.restore()`): the byte format's header and sections. */
-export { SNAPSHOT_MAGIC, SNAPSHOT_VERSION, decodeSnapshot } from './snapshot/format.js';
+export { SNAPSHOT_MAGIC, SNAPSHOT_VERSION, decodeSnapshot, type ByteReader } from './snapshot/format.js';
 /**
  * The iommufd-like host side (host/src/hostiommu): platform, IOAS, HWPTs,
  * device binding, PASID spaces, fault queues, vIOMMU objects. A namespace,

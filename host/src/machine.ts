@@ -334,7 +334,7 @@ function attachDevices(bus: PciBus, vtd: VtdUnit, config: MachineConfig, plan: M
   const devices = new Map<number, ModelDevice>();
   for (const { d, sid } of plan.devices) {
     const port = config.backing?.portFor(sid) ?? vtd.portFor(sid);
-    const dev = DEVICE_KINDS[d.kind](sid, port, d, log);
+    const dev: ModelDevice = DEVICE_KINDS[d.kind].create(sid, port, d, log);
     dev.fn.msiSink = routeDeviceInterrupts(vtd, sid, port, () => config.onDeviceInterrupt);
     bus.attach(dev);
     devices.set(sid, dev);

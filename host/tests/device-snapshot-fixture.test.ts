@@ -14,12 +14,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ATS } from '../src/devices/ats/regs.js';
-import { prepareAts, saveAts } from '../src/devices/ats/snapshot.js';
-import { prepareDmaTest, saveDmaTest } from '../src/devices/dma-test/snapshot.js';
-import { prepareSwq, saveSwq } from '../src/devices/swq/snapshot.js';
 import { FakeDmaPort } from '../src/devices/common/testing.js';
 import { DMAT } from '../src/devices/dma-test/regs.js';
-import { DEVICE_KINDS, type DeviceKind, type ModelDevice } from '../src/devices/registry.js';
+import { DEVICE_KINDS, kindRow, type DeviceKind, type ModelDevice } from '../src/devices/registry.js';
 import { encodeDescriptor, SWQ_FLAG, SWQ_OP } from '../src/devices/swq/descriptor.js';
 import { SWQ } from '../src/devices/swq/regs.js';
 import { EXT_CAP_ID } from '../src/pci/capabilities.js';
@@ -35,20 +32,13 @@ interface Bench {
   readonly port: FakeDmaPort;
 }
 
-/** Each kind's snapshot codec. */
-const CODECS = {
-  'dma-test': { save: saveDmaTest, load: prepareDmaTest },
-  ats: { save: saveAts, load: prepareAts },
-  swq: { save: saveSwq, load: prepareSwq },
-};
-
 /** Saves `dev`'s state with its kind's codec. */
-const save = (kind: DeviceKind, dev: ModelDevice): Uint8Array => CODECS[kind].save(dev as never);
+const save = (dev: ModelDevice): Uint8Array => kindRow(dev).save(dev);
 
 /** Loads `bytes` into `dev` with its kind's codec (checked, then applied). */
-function load(kind: DeviceKind, dev: ModelDevice, bytes: Uint8Array): void {
-  const r = new ByteReader(bytes, kind);
-  const apply = CODECS[kind].load(dev as never, r);
+function load(dev: ModelDevice, bytes: Uint8Array): void {
+  const r = new ByteReader(bytes, dev.kind);
+  const apply = kindRow(dev).load(dev, r);
   r.end();
   apply();
 }
@@ -59,7 +49,7 @@ function bench(kind: DeviceKind, rid: number): Bench {
   port.notPresent.add(0x3000n);
   port.notPresent.add(0x5000n);
   for (let i = 0; i < port.memory.length; i++) port.memory[i] = (i * 7 + 3) & 0xff;
-  return { dev: DEVICE_KINDS[kind](sid(rid), port, {}, () => {}), port };
+  return { dev: DEVICE_KINDS[kind].create(sid(rid), port, {}, () => {}), port };
 }
 
 /** Firmware + driver: memory space and bus master on, PASID (exec, priv) and PRI with `alloc` requests; ATS too when present. */
@@ -135,7 +125,7 @@ describe('device snapshot payloads (format v3)', () => {
       for (const kind of KINDS) {
         const b = bench(kind, RID[kind]);
         SCENES[kind](b);
-        out[kind] = { payload: hex(save(kind, b.dev)), after: finish(b) };
+        out[kind] = { payload: hex(save(b.dev)), after: finish(b) };
       }
       writeFileSync(FIXTURE, `${JSON.stringify(out, null, 1)}\n`);
     });
@@ -147,7 +137,7 @@ describe('device snapshot payloads (format v3)', () => {
     const b = bench(kind, RID[kind]);
     SCENES[kind](b);
     expect(b.dev.fn.pri!.inFlight()).toBeGreaterThan(0);
-    expect(hex(save(kind, b.dev))).toBe(stored[kind].payload);
+    expect(hex(save(b.dev))).toBe(stored[kind].payload);
     expect(finish(b)).toBe(stored[kind].after);
   });
 
@@ -156,8 +146,8 @@ describe('device snapshot payloads (format v3)', () => {
     SCENES[kind](original);
     const b = bench(kind, RID[kind]);
     b.port.memory.set(original.port.memory); // guest RAM is restored by the machine, not the device
-    load(kind, b.dev, new Uint8Array(Buffer.from(stored[kind].payload, 'hex')));
-    expect(hex(save(kind, b.dev))).toBe(stored[kind].payload);
+    load(b.dev, new Uint8Array(Buffer.from(stored[kind].payload, 'hex')));
+    expect(hex(save(b.dev))).toBe(stored[kind].payload);
     expect(finish(b)).toBe(stored[kind].after);
   });
 });

@@ -6,11 +6,9 @@
  * spelling, devices in requester-id order, object keys sorted. Hooks, logs,
  * RMRRs (they only shape the ACPI table) and the core are not part of it.
  */
+import { DEVICE_KINDS } from '../devices/registry.js';
 import type { Machine } from '../machine.js';
 import { parseBdf, formatBdf } from '../types.js';
-
-/** Default DMA address width of a device (devices/registry.ts DeviceOptions). */
-const DEFAULT_DMA_MASK_BITS = 64;
 
 /** JSON of `v` with every object's keys sorted (arrays keep their order). */
 function canonical(v: unknown): string {
@@ -26,7 +24,7 @@ function canonical(v: unknown): string {
 export function configKey(m: Machine): string {
   const c = m.config;
   const devices = (c.devices ?? [])
-    .map((d) => ({ sid: parseBdf(d.bdf), kind: d.kind, dmaMaskBits: d.kind === 'dma-test' ? (d.dmaMaskBits ?? DEFAULT_DMA_MASK_BITS) : undefined }))
+    .map((d) => ({ sid: parseBdf(d.bdf), kind: d.kind, ...DEVICE_KINDS[d.kind].options(d) }))
     .sort((a, b) => a.sid - b.sid)
     .map(({ sid, ...rest }) => ({ bdf: formatBdf(sid), ...rest }));
   return canonical({ profile: m.vtd.profile.name, iommu: m.vtd.profile.options, ramMib: c.ramMib ?? 256, devices });

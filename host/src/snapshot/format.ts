@@ -68,6 +68,7 @@ export class ByteReader {
   private at = 0;
   private readonly view: DataView;
 
+  /** A reader of `b`; errors name it `what` ("section \"VTD \"", "device 00:03.0"). */
   constructor(private readonly b: Uint8Array, private readonly what: string) {
     this.view = new DataView(b.buffer, b.byteOffset, b.length);
   }
@@ -79,8 +80,11 @@ export class ByteReader {
     return at;
   }
 
+  /** The next byte. */
   u8(): number { return this.view.getUint8(this.need(1)); }
+  /** The next little-endian u32. */
   u32(): number { return this.view.getUint32(this.need(4), true); }
+  /** The next little-endian u64. */
   u64(): bigint { return this.view.getBigUint64(this.need(8), true); }
   /** A byte that must be 0 or 1 (anything else is an Error naming it). */
   bool(): boolean {
@@ -92,6 +96,7 @@ export class ByteReader {
   bytes(): Uint8Array { const n = this.u32(); const at = this.need(n); return this.b.subarray(at, at + n); }
   /** Skips `n` bytes. */
   skip(n: number): void { this.need(n); }
+  /** Length-prefixed UTF-8 text. */
   text(): string { return new TextDecoder().decode(this.bytes()); }
   /** Throws unless every byte was read. */
   end(): void {

@@ -6,7 +6,8 @@
  *
  * Sections: CONF (the normalized config as canonical JSON, config-key.ts), RAM (per
  * region: base, size, non-zero 4 KiB pages), VTD (vtd-state.ts), PCI
- * (CONFIG_ADDRESS latch), DEVS (per device: requester id, kind, payload),
+ * (CONFIG_ADDRESS latch), DEVS (per device: requester id, kind, payload: the
+ * codec of the kind's row in devices/registry.ts),
  * IR (the interrupt-remapping table pointer SIRTP latched; optional: a
  * snapshot without it restores with no table latched).
  *
@@ -21,13 +22,7 @@
  * refused both ways: their RAM and device DMA live in the host's memory and
  * IOMMU objects (hostiommu), which have no snapshot.
  */
-import { prepareAts, saveAts } from '../devices/ats/snapshot.js';
-import { AtsDevice } from '../devices/ats/device.js';
-import { prepareDmaTest, saveDmaTest } from '../devices/dma-test/snapshot.js';
-import { DmaTestDevice } from '../devices/dma-test/device.js';
-import type { ModelDevice } from '../devices/registry.js';
-import { prepareSwq, saveSwq } from '../devices/swq/snapshot.js';
-import { SwqDevice } from '../devices/swq/device.js';
+import { kindRow } from '../devices/registry.js';
 import type { Machine } from '../machine.js';
 import { formatBdf, type Sid } from '../types.js';
 import { configKey, checkConfigKey } from './config-key.js';
@@ -35,21 +30,6 @@ import { ByteReader, ByteWriter, decodeSnapshot, encodeSnapshot } from './format
 import { loadVtd, readVtd, saveVtd } from './vtd-state.js';
 
 const PAGE = 4096;
-
-/** A device class's snapshot codec: `prepare` reads and checks everything and returns how to apply it (which cannot fail). */
-interface DeviceCodec {
-  readonly tag: string;
-  is(d: ModelDevice): boolean;
-  save(d: ModelDevice): Uint8Array;
-  prepare(d: ModelDevice, r: ByteReader): () => void;
-}
-
-/** Per device class: tag, save, prepare. */
-const DEVICE_CODECS: readonly DeviceCodec[] = [
-  { tag: 'dma-test', is: (d) => d instanceof DmaTestDevice, save: (d) => saveDmaTest(d as DmaTestDevice), prepare: (d, r) => prepareDmaTest(d as DmaTestDevice, r) },
-  { tag: 'ats', is: (d) => d instanceof AtsDevice, save: (d) => saveAts(d as AtsDevice), prepare: (d, r) => prepareAts(d as AtsDevice, r) },
-  { tag: 'swq', is: (d) => d instanceof SwqDevice, save: (d) => saveSwq(d as SwqDevice), prepare: (d, r) => prepareSwq(d as SwqDevice, r) },
-];
 
 /** The sections a snapshot has, in order. */
 const SECTIONS = ['CONF', 'RAM ', 'VTD ', 'PCI ', 'DEVS', 'IR  '] as const;
@@ -77,11 +57,7 @@ export function snapshotMachine(m: Machine): Uint8Array {
   const devs = new ByteWriter();
   const list = m.deviceList();
   devs.u32(list.length);
-  for (const d of list) {
-    const codec = DEVICE_CODECS.find((c) => c.is(d));
-    if (!codec) throw new Error(`snapshot: device ${formatBdf(d.sid)} has no snapshot codec`);
-    devs.u32(d.sid).text(codec.tag).bytes(codec.save(d));
-  }
+  for (const d of list) devs.u32(d.sid).text(d.kind).bytes(kindRow(d).save(d));
   return encodeSnapshot([
     ['CONF', new ByteWriter().text(configKey(m)).finish()],
     ['RAM ', ram.finish()],
@@ -174,10 +150,9 @@ function prepareDevices(m: Machine, r: ByteReader): (() => void)[] {
     seen.add(sid);
     const dev = list.find((d) => d.sid === (sid as Sid));
     if (!dev) throw new Error(`snapshot: the machine has no device at requester id 0x${sid.toString(16)}`);
-    const codec = DEVICE_CODECS.find((c) => c.tag === tag);
-    if (!codec || !codec.is(dev)) throw new Error(`snapshot: device ${formatBdf(sid)} is not a ${tag}`);
+    if (dev.kind !== tag) throw new Error(`snapshot: device ${formatBdf(sid)} is not a ${tag}`);
     const dr = new ByteReader(payload, `device ${formatBdf(sid)}`);
-    out.push(codec.prepare(dev, dr));
+    out.push(kindRow(dev).load(dev, dr));
     dr.end();
   }
   return out;

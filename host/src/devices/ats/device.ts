@@ -19,6 +19,7 @@ import type { PageGroupResponse } from '../../vtd/prq/page-request.js';
 import { PageResponseCode } from '../../vtd/spec/page-request.js';
 import { DeviceFunction, readLe, writeLe } from '../common/function.js';
 import type { PageFault } from '../common/pri-engine.js';
+import { RetryEngine, pageFault } from '../common/retry-engine.js';
 import { ATS_CAPS, ATS_DTLB_ENTRIES, ATS_IDENTITY } from './config.js';
 import { DeviceTlb, NO_PASID, type DevTlbEntry } from './device-tlb.js';
 import { ATS, ATS_BUFFER_SIZE, ATS_CMD, ATS_CTL, ATS_ID, ATS_STATE, atsStatus } from './regs.js';
@@ -35,16 +36,25 @@ export interface AtsOp {
   readonly bufOffset: number;
 }
 
+/** A command waiting for a page-group response: the command and the responses it had so far. */
+export interface AtsWait {
+  /** The command. */
+  readonly op: AtsOp;
+  /** Page-group responses it had so far. */
+  retries: number;
+}
+
 /** How a transfer ended. */
 type Outcome =
   | { readonly state: number; readonly reason?: number }
   | { readonly state: 'page'; readonly fault: PageFault; readonly reason: number };
 
-const MAX_RETRIES = 16;
 const DONE = { state: ATS_STATE.DONE } as const;
 
 /** The ATS device. */
 export class AtsDevice implements PciFunction {
+  /** Its row of the device registry (devices/registry.ts DEVICE_KINDS). */
+  readonly kind = 'ats';
   /** The PCI function: config space (ATS, PASID, PRI, MSI capabilities), BAR0, interrupts. */
   readonly fn: DeviceFunction;
   /** The device-TLB (ATC): translations from translation completions. */
@@ -52,8 +62,8 @@ export class AtsDevice implements PciFunction {
   private readonly bufOff: number;
   /** Register state (snapshot.ts saves it). */
   regs = newRegs();
-  /** The command waiting for a page-group response, if any. */
-  pending?: { op: AtsOp; retries: number };
+  /** Commands parked on page requests (at most one: a new command is refused while one waits). */
+  readonly retry: RetryEngine<AtsWait>;
 
   /** A device at requester id `sid` that does DMA through `port` (`opts.log`: guest programming errors). */
   constructor(readonly sid: Sid, private readonly port: DmaPort, opts: { log?: (m: string) => void } = {}) {
@@ -61,6 +71,17 @@ export class AtsDevice implements PciFunction {
     this.bufOff = port.allocBuffer(ATS_BUFFER_SIZE);
     const ats = this.fn.ats!;
     this.config.onWrite(ats.at + 6, 2, () => { if (!ats.enabled()) this.tlb.clear(); });
+    this.retry = new RetryEngine(this.fn.pri, (w, code) => this.onResponse(w, code));
+  }
+
+  /** The command waiting for a page-group response, if any. */
+  get pending(): AtsWait | undefined {
+    return this.retry.waiting[0];
+  }
+
+  /** Replaces the waiting command, leaving the page request it waits on as it is (snapshot restore, tests). */
+  set pending(w: AtsWait | undefined) {
+    this.retry.adopt(w ? [w] : []);
   }
 
   /** Configuration space. */
@@ -102,7 +123,7 @@ export class AtsDevice implements PciFunction {
   /** Back to power-on state (buffer kept). */
   reset(): void {
     this.regs = newRegs();
-    this.pending = undefined;
+    this.retry.clear();
     this.tlb.clear();
     this.fn.reset();
   }
@@ -124,11 +145,6 @@ export class AtsDevice implements PciFunction {
     if (size === 8) this.regWrite(offset + 4, Number((value >> 32n) & 0xffff_ffffn));
   }
 
-  /** The page-response handler for a restored pending command (snapshot.ts). */
-  responseHandler(): (code: PageResponseCode) => void {
-    return (code) => this.onResponse(code);
-  }
-
   private run(op: AtsOp): number {
     const { len, bufOffset: b } = op;
     const badLen = op.kind === 'translate' ? len < 1 || len > 1 << 20 : len < 1 || b < 0 || b + len > ATS_BUFFER_SIZE;
@@ -139,33 +155,28 @@ export class AtsDevice implements PciFunction {
     const attrs = this.fn.attrs(this.regs.pasid);
     if (typeof attrs === 'string') this.regs.status = atsStatus(ATS_STATE.BAD_COMMAND);
     else if (!this.config.busMaster()) this.finish({ state: ATS_STATE.ABORTED });
-    else this.attempt(op, attrs, 0);
+    else this.attempt({ op, retries: 0 }, attrs);
     return this.regs.status;
   }
 
-  private attempt(op: AtsOp, attrs: DmaAttrs, retries: number): void {
-    const out = this.fn.ats?.enabled() ? this.translatedTransfer(op, attrs) : this.untranslatedTransfer(op, attrs);
+  private attempt(w: AtsWait, attrs: DmaAttrs): void {
+    const out = this.fn.ats?.enabled() ? this.translatedTransfer(w.op, attrs) : this.untranslatedTransfer(w.op, attrs);
     if (out.state !== 'page') return this.finish(out);
     // Waiting before the request goes out: an immediate answer (queue full) completes it re-entrantly.
-    this.pending = { op, retries };
     this.regs.status = atsStatus(ATS_STATE.PAGE_WAIT, out.reason);
-    if (this.fn.pri?.request(out.fault, (code) => this.onResponse(code)) === 'pending') return;
-    this.pending = undefined;
+    if (this.retry.park(w, out.fault)) return;
     this.finish({ state: out.reason ? ATS_STATE.FAULT : ATS_STATE.NO_PERMISSION, reason: out.reason });
   }
 
-  private onResponse(code: PageResponseCode): void {
-    const p = this.pending;
-    if (!p) return;
-    this.pending = undefined;
+  private onResponse(w: AtsWait, code: PageResponseCode): void {
     const attrs = this.fn.attrs(this.regs.pasid);
     const reason = (this.regs.status >> 8) & 0xff;
-    if (code !== PageResponseCode.Success || p.retries >= MAX_RETRIES || typeof attrs === 'string') {
+    if (code !== PageResponseCode.Success || typeof attrs === 'string') {
       this.finish({ state: reason ? ATS_STATE.FAULT : ATS_STATE.NO_PERMISSION, reason });
     } else if (!this.config.busMaster()) {
       this.finish({ state: ATS_STATE.ABORTED });
     } else {
-      this.attempt(p.op, attrs, p.retries + 1);
+      this.attempt(w, attrs);
     }
   }
 
@@ -174,7 +185,7 @@ export class AtsDevice implements PciFunction {
     const write = op.kind === 'write';
     const r = this.port.dmaBig(op.iova, op.len, write, this.bufOff + op.bufOffset, attrs);
     if (r.ok) return DONE;
-    if (r.recoverable) return { state: 'page', reason: r.reason, fault: this.pageFault(r.addr ?? op.iova, write, attrs) };
+    if (r.recoverable) return { state: 'page', reason: r.reason, fault: pageFault((r.addr ?? op.iova) & ~0xfffn, write, attrs) };
     return { state: ATS_STATE.FAULT, reason: r.reason };
   }
 
@@ -191,7 +202,7 @@ export class AtsDevice implements PciFunction {
       if (typeof e === 'number') return { state: ATS_STATE.FAULT, reason: e };
       if (!(write ? e.write : attrs.exec ? e.exec : e.read)) {
         this.tlb.drop(tag, iova);
-        return { state: 'page', reason: 0, fault: this.pageFault(iova, write, attrs) };
+        return { state: 'page', reason: 0, fault: pageFault(iova & ~0xfffn, write, attrs) };
       }
       const n = Math.min(op.len - done, Number(e.iova + (1n << BigInt(e.sizeLg2)) - iova));
       if (op.kind !== 'translate') {
@@ -212,10 +223,6 @@ export class AtsDevice implements PciFunction {
     const e: DevTlbEntry = { pasid: tag, iova: tc.iova, sizeLg2: tc.sizeLg2, addr: tc.addr, read: tc.read, write: tc.write, exec: tc.exec, priv: tc.priv };
     if (e.read || e.write || e.exec) this.tlb.insert(e);
     return e;
-  }
-
-  private pageFault(addr: bigint, write: boolean, attrs: DmaAttrs): PageFault {
-    return { addr: addr & ~0xfffn, pasid: attrs.pasid, write, exec: attrs.exec ?? false, priv: attrs.priv ?? false };
   }
 
   private finish(out: { state: number; reason?: number }): void {

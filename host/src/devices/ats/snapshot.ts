@@ -46,7 +46,7 @@ function checkEntry(e: DevTlbEntry, i: number, what: string): DevTlbEntry {
 }
 
 /** Reads and checks a device saved by saveAts; returns how to apply it (changes nothing itself). */
-export function prepareAts(d: AtsDevice, r: ByteReader): () => void {
+export function loadAts(d: AtsDevice, r: ByteReader): () => void {
   const what = `ats ${d.sid.toString(16)}`;
   const fn = prepareFunction(r, d.fn, what);
   const iova = r.u64();
@@ -72,11 +72,10 @@ export function prepareAts(d: AtsDevice, r: ByteReader): () => void {
   }
   if (fn.groups !== (pending ? 1 : 0)) throw new Error(`snapshot: ${what} has ${fn.groups} outstanding page requests for ${pending ? 'one' : 'no'} waiting command`);
   return () => {
-    fn.apply(() => d.responseHandler());
+    fn.apply(d.retry.adopt(pending ? [pending] : []));
     d.regs = regs;
     d.buffer().set(buf);
     d.tlb.clear();
     for (const e of entries) d.tlb.insert(e);
-    d.pending = pending;
   };
 }

@@ -18,6 +18,7 @@ import type { Sid } from '../../types.js';
 import type { PageGroupResponse } from '../../vtd/prq/page-request.js';
 import { PageResponseCode } from '../../vtd/spec/page-request.js';
 import { DeviceFunction, readLe, writeLe } from '../common/function.js';
+import { RetryEngine, pageFault } from '../common/retry-engine.js';
 import { DMA_TEST_CAPS, DMA_TEST_IDENTITY } from './config.js';
 import { DMAT, DMAT_BUFFER_SIZE, DMAT_CMD, DMAT_ID, DMAT_IRQ, DMAT_STATE, dmatStatus } from './regs.js';
 
@@ -43,19 +44,27 @@ function hostOp(kind: 'read' | 'write', iova: bigint, len: number, bufOffset: nu
   return { kind, iova, dst: 0n, len, bufOffset };
 }
 
-/** Page-request retries of one command before it fails (a guest answering Success without mapping). */
-const MAX_RETRIES = 16;
+/** A command waiting for a page-group response: the command and the responses it had so far. */
+export interface DmatWait {
+  /** The command. */
+  readonly op: DmatOp;
+  /** Page-group responses it had so far. */
+  retries: number;
+}
+
 const FAILED: DmaResult = { ok: false, reason: 0, recorded: false };
 
 /** A DMA test device on a PCI bus. */
 export class DmaTestDevice implements PciFunction {
+  /** Its row of the device registry (devices/registry.ts DEVICE_KINDS). */
+  readonly kind = 'dma-test';
   /** The PCI function: config space, BARs, DMA port. */
   readonly fn: DeviceFunction;
   private readonly bufOff: number;
   /** Register state (snapshot.ts saves it). */
   regs = { iova: 0n, len: 0, start: 0, status: dmatStatus(DMAT_STATE.IDLE), count: 0, pasid: 0, irq: 0, dst: 0n };
-  /** The command waiting for a page-group response, if any. */
-  pending?: { op: DmatOp; retries: number };
+  /** Commands parked on page requests (at most one: a new command is refused while one waits). */
+  readonly retry: RetryEngine<DmatWait>;
 
   /** Address bits the device can drive; DMA addresses are clamped to them (as QEMU's edu does). */
   readonly dmaMask: bigint;
@@ -67,6 +76,17 @@ export class DmaTestDevice implements PciFunction {
     this.dmaMask = (1n << BigInt(bits)) - 1n;
     this.fn = new DeviceFunction(sid, DMA_TEST_IDENTITY, DMA_TEST_CAPS, port, opts.log);
     this.bufOff = port.allocBuffer(DMAT_BUFFER_SIZE);
+    this.retry = new RetryEngine(this.fn.pri, (w, code) => this.onResponse(w, code));
+  }
+
+  /** The command waiting for a page-group response, if any. */
+  get pending(): DmatWait | undefined {
+    return this.retry.waiting[0];
+  }
+
+  /** Replaces the waiting command, leaving the page request it waits on as it is (snapshot restore, tests). */
+  set pending(w: DmatWait | undefined) {
+    this.retry.adopt(w ? [w] : []);
   }
 
   /** Configuration space. */
@@ -101,7 +121,7 @@ export class DmaTestDevice implements PciFunction {
   /** Back to power-on state (buffer contents are left as they are). */
   reset(): void {
     this.regs = { iova: 0n, len: 0, start: 0, status: dmatStatus(DMAT_STATE.IDLE), count: 0, pasid: 0, irq: 0, dst: 0n };
-    this.pending = undefined;
+    this.retry.clear();
     this.fn.reset();
   }
 
@@ -132,11 +152,6 @@ export class DmaTestDevice implements PciFunction {
     this.fn.pri?.pageGroupResponse(resp);
   }
 
-  /** The page-response handler for a restored pending command (snapshot.ts). */
-  responseHandler(): (code: PageResponseCode) => void {
-    return (code) => this.onResponse(code);
-  }
-
   private run(op: DmatOp): DmaResult {
     const { len, bufOffset: b, iova } = op;
     if (!Number.isInteger(len) || len < 1 || !Number.isInteger(b) || b < 0 || b + len > DMAT_BUFFER_SIZE
@@ -150,34 +165,28 @@ export class DmaTestDevice implements PciFunction {
       this.regs.status = dmatStatus(DMAT_STATE.BAD_COMMAND);
       return FAILED;
     }
-    return this.attempt(op, attrs, 0);
+    return this.attempt({ op, retries: 0 }, attrs);
   }
 
-  private attempt(op: DmatOp, attrs: DmaAttrs, retries: number): DmaResult {
-    const { r, write } = this.transfer(op, attrs);
-    if (!r.ok && r.recoverable && this.fn.pri) {
-      const fault = { addr: r.addr ?? op.iova, pasid: attrs.pasid, write, exec: attrs.exec ?? false, priv: attrs.priv ?? false };
+  private attempt(w: DmatWait, attrs: DmaAttrs): DmaResult {
+    const { r, write } = this.transfer(w.op, attrs);
+    if (!r.ok && r.recoverable) {
       // Waiting before the request goes out: an immediate answer (queue full) completes it re-entrantly.
-      this.pending = { op, retries };
       this.regs.status = dmatStatus(DMAT_STATE.PAGE_WAIT, r.reason);
-      if (this.fn.pri.request(fault, (code) => this.onResponse(code)) === 'pending') return r;
-      this.pending = undefined;
+      if (this.retry.park(w, pageFault(r.addr ?? w.op.iova, write, attrs))) return r;
     }
     return this.finish(r);
   }
 
-  private onResponse(code: PageResponseCode): void {
-    const p = this.pending;
-    if (!p) return;
-    this.pending = undefined;
+  private onResponse(w: DmatWait, code: PageResponseCode): void {
     const reason = (this.regs.status >> 8) & 0xff;
     const attrs = this.fn.attrs(this.regs.pasid);
-    if (code !== PageResponseCode.Success || p.retries >= MAX_RETRIES || typeof attrs === 'string') {
+    if (code !== PageResponseCode.Success || typeof attrs === 'string') {
       this.finish({ ok: false, reason, recorded: false });
     } else if (!this.config.busMaster()) {
       this.finish(FAILED, DMAT_STATE.ABORTED);
     } else {
-      this.attempt(p.op, attrs, p.retries + 1);
+      this.attempt(w, attrs);
     }
   }
 

@@ -25,7 +25,7 @@ export function saveDmaTest(d: DmaTestDevice): Uint8Array {
 }
 
 /** Reads and checks a device saved by saveDmaTest; returns how to apply it (changes nothing itself). */
-export function prepareDmaTest(d: DmaTestDevice, r: ByteReader): () => void {
+export function loadDmaTest(d: DmaTestDevice, r: ByteReader): () => void {
   const what = `dma-test ${d.sid.toString(16)}`;
   const fn = prepareFunction(r, d.fn, what);
   const regs = { iova: r.u64(), len: r.u32(), start: r.u32(), status: r.u32(), count: r.u32(), pasid: r.u32(), irq: r.u32(), dst: r.u64() };
@@ -41,9 +41,8 @@ export function prepareDmaTest(d: DmaTestDevice, r: ByteReader): () => void {
   }
   if (fn.groups !== (pending ? 1 : 0)) throw new Error(`snapshot: ${what} has ${fn.groups} outstanding page requests for ${pending ? 'one' : 'no'} waiting command`);
   return () => {
-    fn.apply(() => d.responseHandler());
+    fn.apply(d.retry.adopt(pending ? [pending] : []));
     d.regs = regs;
     d.buffer().set(buf);
-    d.pending = pending;
   };
 }

@@ -20,6 +20,7 @@ import type { Sid } from '../../types.js';
 import type { PageGroupResponse } from '../../vtd/prq/page-request.js';
 import { PageResponseCode } from '../../vtd/spec/page-request.js';
 import { DeviceFunction, writeLe } from '../common/function.js';
+import { RetryEngine, pageFault } from '../common/retry-engine.js';
 import { SWQ_CAPS, SWQ_IDENTITY } from './config.js';
 import {
   COMPLETION_BYTES, DESC_BYTES, SWQ_CS, SWQ_FLAG, SWQ_MAX_SIZE, SWQ_OP, completionRecord, decodeDescriptor, type WorkDescriptor,
@@ -27,7 +28,6 @@ import {
 import { SWQ, SWQ_DEPTH, SWQ_ERR, SWQ_ID, SWQ_PASID_SLOTS, SWQ_PT, SWQ_VECTOR } from './regs.js';
 
 const CHUNK = 0x1000;
-const MAX_RETRIES = 16;
 
 /** A descriptor in flight. */
 export interface SwqJob {
@@ -35,7 +35,7 @@ export interface SwqJob {
   readonly desc: WorkDescriptor;
   /** Bytes done so far. */
   offset: number;
-  /** Page requests sent for it so far (bounded). */
+  /** Page responses received for it so far (the retry engine bounds them). */
   retries: number;
   /** COMPARE: 1 once a difference was found. */
   result: number;
@@ -45,6 +45,8 @@ type Step = 'ok' | 'pending' | { status: number; reason: number; addr: bigint };
 
 /** The shared work-queue device. */
 export class SwqDevice implements PciFunction {
+  /** Its row of the device registry (devices/registry.ts DEVICE_KINDS). */
+  readonly kind = 'swq';
   /** The PCI function: config space (PASID, PRI, MSI-X capabilities), BAR0, interrupts. */
   readonly fn: DeviceFunction;
   /** Register state (snapshot.ts saves it). */
@@ -53,8 +55,8 @@ export class SwqDevice implements PciFunction {
   readonly pasidTable = new Uint32Array(SWQ_PASID_SLOTS);
   /** The submission portal: the 64-byte descriptor being written. */
   readonly portal = new Uint8Array(DESC_BYTES);
-  /** Descriptors waiting for page responses. */
-  jobs: SwqJob[] = [];
+  /** Descriptors parked on page requests (up to SWQ_DEPTH). */
+  readonly retry: RetryEngine<SwqJob>;
   private readonly bufA: number;
   private readonly bufB: number;
 
@@ -63,6 +65,12 @@ export class SwqDevice implements PciFunction {
     this.fn = new DeviceFunction(sid, SWQ_IDENTITY, SWQ_CAPS, port, opts.log);
     this.bufA = port.allocBuffer(CHUNK);
     this.bufB = port.allocBuffer(CHUNK);
+    this.retry = new RetryEngine(this.fn.pri, (job, code) => this.onResponse(job, code));
+  }
+
+  /** Descriptors waiting for page responses, oldest first. */
+  get jobs(): readonly SwqJob[] {
+    return this.retry.waiting;
   }
 
   /** Configuration space. */
@@ -89,7 +97,7 @@ export class SwqDevice implements PciFunction {
     this.regs = newRegs();
     this.pasidTable.fill(0);
     this.portal.fill(0);
-    this.jobs = [];
+    this.retry.clear();
     this.fn.reset();
   }
 
@@ -116,11 +124,6 @@ export class SwqDevice implements PciFunction {
     }
     this.regWrite(offset, Number(value & 0xffff_ffffn));
     if (size === 8) this.regWrite(offset + 4, Number((value >> 32n) & 0xffff_ffffn));
-  }
-
-  /** Continues a restored in-flight job after its page response (snapshot.ts). */
-  responseHandler(job: SwqJob): (code: PageResponseCode) => void {
-    return (code) => this.onResponse(job, code);
   }
 
   private start(d: WorkDescriptor): void {
@@ -190,21 +193,11 @@ export class SwqDevice implements PciFunction {
     const r: DmaResult = this.port.dmaBig(BigInt.asUintN(64, iova), n, write, buf, a);
     if (r.ok) return 'ok';
     const addr = r.addr ?? iova;
-    if (r.recoverable && this.fn.pri && job.retries < MAX_RETRIES) {
-      const fault = { addr, pasid: a.pasid, write, exec: false, priv: a.priv ?? false };
-      // In flight before the request goes out: an immediate answer (queue full) resumes it re-entrantly.
-      this.jobs.push(job);
-      if (this.fn.pri.request(fault, (code) => this.onResponse(job, code)) === 'pending') return 'pending';
-      this.jobs.splice(this.jobs.indexOf(job), 1);
-    }
+    if (r.recoverable && this.retry.park(job, pageFault(addr, write, a))) return 'pending';
     return { status: SWQ_CS.PAGE_FAULT, reason: r.reason, addr };
   }
 
   private onResponse(job: SwqJob, code: PageResponseCode): void {
-    const i = this.jobs.indexOf(job);
-    if (i < 0) return;
-    this.jobs.splice(i, 1);
-    job.retries++;
     if (code !== PageResponseCode.Success) return this.complete(job, { status: SWQ_CS.PAGE_REQUEST_FAILED, reason: 0, addr: 0n });
     const err = this.admission(job.desc);
     if (err) return this.reject(job.desc, err);

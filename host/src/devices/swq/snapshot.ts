@@ -27,7 +27,7 @@ export function saveSwq(d: SwqDevice): Uint8Array {
 }
 
 /** Reads and checks a device saved by saveSwq; returns how to apply it (changes nothing itself). */
-export function prepareSwq(d: SwqDevice, r: ByteReader): () => void {
+export function loadSwq(d: SwqDevice, r: ByteReader): () => void {
   const what = `swq ${d.sid.toString(16)}`;
   const fn = prepareFunction(r, d.fn, what);
   const regs = { ...d.regs };
@@ -47,10 +47,9 @@ export function prepareSwq(d: SwqDevice, r: ByteReader): () => void {
     jobs.push(job);
   }
   return () => {
-    fn.apply((i) => d.responseHandler(jobs[i]!)); // the job now: d.jobs (this array) loses jobs as they finish
+    fn.apply(d.retry.adopt(jobs));
     d.regs = regs;
     d.pasidTable.set(new Uint32Array(table.slice().buffer));
     d.portal.set(portal);
-    d.jobs = jobs;
   };
 }
