@@ -36,14 +36,15 @@ export function cfgStore(key: u32, value: u32): void {
   return (load<u32>(CFG + (CFG_QUIRKS << 2)) & q) != 0;
 }
 
-/** The default profile: what this model implements (spec behaviour, no quirks). */
+/** The default profile with its default options (host/src/vtd/profiles.ts: 48-bit, scalable mode;
+ *  host/tests/profile-object.test.ts keeps the two equal): spec behaviour, no quirks. */
 export function cfgDefaults(): void {
-  cfgStore(CFG_SAGAW, 0xe); // 39/48/57-bit
-  cfgStore(CFG_MGAW, 57);
+  cfgStore(CFG_SAGAW, 0x6); // 39/48-bit (3 and 4 levels)
+  cfgStore(CFG_MGAW, 48);
   cfgStore(CFG_HAW, 48);
   cfgStore(CFG_SSLPS, 3);
   cfgStore(CFG_FS1GP, 1);
-  cfgStore(CFG_FS5LP, 1);
+  cfgStore(CFG_FS5LP, 0);
   cfgStore(CFG_ECAP_PT, 1);
   cfgStore(CFG_ECAP_SC, 1);
   cfgStore(CFG_ECAP_NEST, 1);

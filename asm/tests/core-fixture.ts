@@ -23,6 +23,9 @@ export interface MapOpts {
   tableBits?: bigint;
 }
 
+/** A unit with every address width: SAGAW 39/48/57-bit, MGAW 57, 5-level first stage (CAP.FS5LP). */
+export const ALL_WIDTHS: readonly [number, number][] = [[K.CFG_SAGAW, 0xe], [K.CFG_MGAW, 57], [K.CFG_FS5LP, 1]];
+
 /** A core with RAM at GPA 0 and helpers to build translation structures. */
 export class Fixture {
   readonly mem: GuestMemory;
@@ -40,11 +43,15 @@ export class Fixture {
     return new Fixture(core, ramBytes);
   }
 
-  /** A fresh core with `ramMib` MiB of RAM at 0 and the given config. */
+  /**
+   * A fresh core with `ramMib` MiB of RAM at 0 and the given config, over
+   * ALL_WIDTHS: the core's own defaults are the default profile's 48-bit
+   * unit; these tests walk 3, 4 and 5 levels.
+   */
   static async create(ramMib = 32, config: [number, number][] = []): Promise<Fixture> {
     const core = await loadCore();
     core.addRam(0, ramMib * 0x10_0000);
-    for (const [k, v] of config) core.setConfig(k, v);
+    for (const [k, v] of [...ALL_WIDTHS, ...config]) core.setConfig(k, v);
     return new Fixture(core, ramMib * 0x10_0000);
   }
 

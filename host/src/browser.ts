@@ -52,7 +52,8 @@ export type { QiState } from './vtd/qi/invalidation-queue.js';
 export type { FaultRecorderState } from './vtd/fault-recorder.js';
 export type { PageRequestState, PageRequestStats } from './vtd/prq/page-request-service.js';
 /** Capability profiles (`default`, `qemu-7.2`, `qemu-10.0`). */
-export { createProfile, createProfileFromDevice, PROFILE_NAMES, type Profile, type ProfileName, type IommuOptions, type HostQuirks } from './vtd/profiles.js';
+export { createProfile, createProfileFromDevice, PROFILE_NAMES, type Profile, type ProfileName, type IommuOptions, type HostQuirks, type RegisterMasks } from './vtd/profiles.js';
+export type { QiBehaviour, IqaReadBack } from './vtd/qi/qi-behaviour.js';
 /** QEMU's `-device intel-iommu,...` property strings (`MachineConfig.device`), per QEMU version. */
 export { parseQemuDevice, QEMU_DEVICES, type QemuDeviceModel, type PropType } from './vtd/qemu-device.js';
 /** Interrupts the unit sends (fault / invalidation / page-request events). */

@@ -37,7 +37,6 @@ import {
 } from '../core/constants.js';
 import { isHostIommuError } from '../hostiommu/errors.js';
 import { S1_INVALIDATE_ALL, type S1Invalidation } from '../hostiommu/hwpt.js';
-import { hostAddressWidth } from '../vtd/core-config.js';
 import type { InvalidationEvent } from '../vtd/cache-invalidation.js';
 import { PC_DESC } from '../vtd/spec/descriptors.js';
 import { CAP, ECAP } from '../vtd/spec/registers.js';
@@ -98,7 +97,7 @@ export class GuestMirror implements ModeHandler {
     this.shadows = new ShadowDomains({
       ctx: vm.ctx, ram: vm.host.guestRam, hpaOf: (gpa) => vm.host.hpaOf(gpa), log: (m) => vm.log(m),
       space: groupPath ? (did) => groupPath.space(did) : vm.hostPath === 'vdpa' ? () => vdpaSpace(vm.ctx) : undefined,
-      limits: { haw: hostAddressWidth(p), sslps: CAP.sslps(p.cap), snoopControl: (p.ecap & ECAP.SC) !== 0n },
+      limits: { haw: p.haw, sslps: CAP.sslps(p.cap), snoopControl: (p.ecap & ECAP.SC) !== 0n },
     });
     this.budget = new AccessBudget(() => vm.machine.vtd.accesses, vm.config.workBudget);
   }

@@ -22,22 +22,13 @@ export function coreQuirkBits(p: Profile): number {
   return bits;
 }
 
-/** Host address width of the default profile (ACPI DMAR HAW). */
-export const DEFAULT_HAW = 48;
-
-/** Host address width the walker checks output addresses against. */
-export function hostAddressWidth(p: Profile): number {
-  // QEMU reserves address bits above aw_bits; the spec profile models a 48-bit host (bits 51:48 reserved).
-  return p.name === 'default' ? DEFAULT_HAW : p.options.awBits;
-}
-
-/** Writes every CFG_* key for the profile, then invalidates all caches. */
-export function configureCore(core: Core, p: Profile): void {
+/** Every CFG_* key and its value for the profile (the core's own defaults are the default profile's: asm/assembly/cfg.ts). */
+export function coreConfigRows(p: Profile): [key: number, value: number][] {
   const { cap, ecap } = p;
-  const rows: [number, number][] = [
+  return [
     [K.CFG_SAGAW, CAP.sagaw(cap)],
     [K.CFG_MGAW, CAP.mgaw(cap)],
-    [K.CFG_HAW, hostAddressWidth(p)],
+    [K.CFG_HAW, p.haw],
     [K.CFG_SSLPS, CAP.sslps(cap)],
     [K.CFG_FS1GP, bit(cap, CAP.FS1GP)],
     [K.CFG_FS5LP, bit(cap, CAP.FS5LP)],
@@ -58,9 +49,13 @@ export function configureCore(core: Core, p: Profile): void {
     [K.CFG_IOTLB_WAYS, p.iotlb.ways],
     [K.CFG_QUIRKS, coreQuirkBits(p)],
   ];
+}
+
+/** Writes the CFG_* keys whose value differs for the profile, then invalidates all caches. */
+export function configureCore(core: Core, p: Profile): void {
   // Only changed values: a reset re-applies the same profile, and setting the
   // IOTLB geometry re-clears the whole table (0.5 MiB at QEMU's 16K entries);
   // invalidateAll empties every cache either way.
-  for (const [key, value] of rows) if (core.getConfig(key) !== value) core.setConfig(key, value);
+  for (const [key, value] of coreConfigRows(p)) if (core.getConfig(key) !== value) core.setConfig(key, value);
   core.invalidateAll();
 }

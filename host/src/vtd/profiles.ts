@@ -1,21 +1,28 @@
 /**
  * Capability profiles: the VER/CAP/ECAP values and register layout the unit
  * presents, plus the named departures from the spec that a reference
- * implementation shows (so differential tests see the same values).
+ * implementation shows (so differential tests see the same values). A
+ * profile object carries every switch the model reads (core quirks, host
+ * quirks, queue rules, register masks, host address width); nothing reads a
+ * profile's name to decide behaviour: the name only picks a row of PROFILES.
  *
  * - `qemu-7.2`, `qemu-10.0`: QEMU's intel-iommu (firmware-tests/golden/FORMAT.md);
  *   their options and defaults are QEMU's `-device intel-iommu` properties
  *   (qemu-device.ts reads a property string into them).
  * - `default`: what this model implements, following the spec.
  */
-import { checkQemuOptions, parseQemuDevice, qemuDeviceModel, QEMU_DEVICES } from './qemu-device.js';
-import { CAP, ECAP } from './spec/registers.js';
+import { qiBehaviourFor, type QiBehaviour } from './qi/qi-behaviour.js';
+import { checkQemuOptions, parseQemuDevice, qemuDeviceModel } from './qemu-device.js';
+import { CAP, ECAP, FSTS } from './spec/registers.js';
 
 /** The profile names a machine config or scenario may ask for. */
 export type ProfileName = 'qemu-7.2' | 'qemu-10.0' | 'default';
 
 /** Every profile name, for validation and `viommu info`. */
 export const PROFILE_NAMES: readonly ProfileName[] = ['qemu-7.2', 'qemu-10.0', 'default'];
+
+/** Host address width of the default profile (ACPI DMAR HAW): a 48-bit host, bits 51:48 reserved. */
+export const DEFAULT_HAW = 48;
 
 /**
  * The VT-d options of a machine (scenario `machine.iommu`). Options missing
@@ -126,6 +133,19 @@ export interface HostQuirks {
   irtaMaskedToAw: boolean;
 }
 
+/**
+ * Register masks where a reference implementation departs from the spec's
+ * (the rest of the register table is the same for every profile).
+ */
+export interface RegisterMasks {
+  /** FSTS write-1-to-clear bits: the spec's PFO, AFO, APF, IQE, ICE, ITE (§11.4.7.1); QEMU's PFO and IQE. */
+  readonly fstsW1c: bigint;
+  /** Writable bits of FEUADDR and IEUADDR: all in the spec (§11.4.7.5, §11.4.9.8); QEMU treats them as RsvdZ. */
+  readonly upperAddressWritable: bigint;
+  /** Writable bits of IEDATA: 15:0 in the spec (§11.4.9.6); QEMU stores all 32. */
+  readonly iedataWritable: bigint;
+}
+
 /** A complete capability profile. */
 export interface Profile {
   /** The profile's name. */
@@ -148,10 +168,16 @@ export interface Profile {
   readonly ivaOffset: number;
   /** Has the page-request / virtual-command / PMR / MTRR registers (default profile). */
   readonly fullRegisterSet: boolean;
-  /** Names of the core's QUIRK_* switches this profile turns on. */
+  /** Names of the core's QUIRK_* switches this profile turns on (core-config.ts checks each exists). */
   readonly coreQuirks: readonly string[];
   /** Behaviours of the host side (registers, queues) this profile reproduces. */
   readonly host: HostQuirks;
+  /** How the invalidation queue runs (qi/qi-behaviour.ts). */
+  readonly qi: QiBehaviour;
+  /** Register masks (register-table.ts). */
+  readonly masks: RegisterMasks;
+  /** Host address width the walker checks output addresses against (the core's CFG_HAW). */
+  readonly haw: number;
   /** IOTLB geometry: 2^setsLg2 sets of `ways` ways (the core's CFG_IOTLB_SETS_LG2 / CFG_IOTLB_WAYS). */
   readonly iotlb: { readonly setsLg2: number; readonly ways: number };
 }
@@ -202,6 +228,20 @@ function qemuCapEcap(o: IommuOptions): { cap: bigint; ecap: bigint } {
   return { cap, ecap };
 }
 
+/** The spec's register masks. */
+const SPEC_MASKS: RegisterMasks = {
+  fstsW1c: BigInt(FSTS.PFO | FSTS.AFO | FSTS.APF | FSTS.IQE | FSTS.ICE | FSTS.ITE),
+  upperAddressWritable: 0xffff_ffffn,
+  iedataWritable: 0xffffn,
+};
+
+/** QEMU's register masks (hw/i386/intel_iommu.c vtd_init). */
+const QEMU_MASKS: RegisterMasks = {
+  fstsW1c: BigInt(FSTS.PFO | FSTS.IQE),
+  upperAddressWritable: 0n,
+  iedataWritable: 0xffff_ffffn,
+};
+
 /** The core's QUIRK_* switches both QEMU versions need (asm/assembly/abi/layout.ts documents each). */
 const QEMU_CORE_QUIRKS: readonly string[] = [
   'IOTLB_BEFORE_CONTEXT', 'NO_PASID_CACHE', 'LEGACY_CODES_IN_SM', 'FS_ALL_USER', 'FS_AD_IF_A_CLEAR',
@@ -216,22 +256,40 @@ const DEFAULT_IOTLB = { setsLg2: 8, ways: 4 } as const;
 /** Room for QEMU's 1024 entries (QUIRK_IOTLB_FLUSH_WHEN_FULL) without a set overflowing. */
 const QEMU_IOTLB = { setsLg2: 10, ways: 16 } as const;
 
+/** Host quirks both QEMU versions have. */
+const QEMU_HOST_QUIRKS: HostQuirks = {
+  qemuFaultEventRule: true, noCfi: true,
+  ccmdDomainAsGlobal: true, ignoreRegInvalWhileQi: true, ttmBit10Only: true, qwordPairMasksOnly: true,
+  rtaddrMaskedToAw: true, dmaPastFault: true,
+  irNoFaultRecords: true, irCompatPassThrough: true, irQemuReservedIrte: true, irIndexWraps: true,
+  irDataCheckAfterEntry: true, irNoEntryCache: true, irBusRangeSwapped: true, irtaMaskedToAw: true,
+};
+
+/** What one QEMU version's profile adds to what both share. */
+interface QemuVersion {
+  readonly coreQuirks: readonly string[];
+  readonly host: HostQuirks;
+}
+
+/** The QEMU versions the `qemu-*` profiles reproduce. */
+const QEMU_VERSIONS: Readonly<Record<'qemu-7.2' | 'qemu-10.0', QemuVersion>> = {
+  'qemu-7.2': { coreQuirks: [...QEMU_CORE_QUIRKS, 'PSI_ALIAS', 'FS_AS_SS', 'PASID_FAULTS_0X58'], host: QEMU_HOST_QUIRKS },
+  'qemu-10.0': {
+    coreQuirks: [...QEMU_CORE_QUIRKS, 'PSI_ALL_FS', 'PASID_FAULT_IGNORES_FPD'],
+    // QEMU reports interrupt-remapping faults since 8.2 ("Report interrupt remapping faults").
+    host: { ...QEMU_HOST_QUIRKS, irNoFaultRecords: false },
+  },
+};
+
 function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
   checkQemuOptions(qemuDeviceModel(name), o);
-  const ten = name === 'qemu-10.0';
   const { cap, ecap } = qemuCapEcap(o);
+  const v = QEMU_VERSIONS[name];
   return {
     name, options: o, ver: 0x10, cap, ecap, blockSize: 0x230, frcdOffset: 0x220, frcdCount: 1,
-    ivaOffset: 0xf0, fullRegisterSet: false, iotlb: QEMU_IOTLB,
-    coreQuirks: ten ? [...QEMU_CORE_QUIRKS, 'PSI_ALL_FS', 'PASID_FAULT_IGNORES_FPD'] : [...QEMU_CORE_QUIRKS, 'PSI_ALIAS', 'FS_AS_SS', 'PASID_FAULTS_0X58'],
-    host: {
-      qemuFaultEventRule: true, noCfi: true,
-      ccmdDomainAsGlobal: true, ignoreRegInvalWhileQi: true, ttmBit10Only: true, qwordPairMasksOnly: true,
-      rtaddrMaskedToAw: true, dmaPastFault: true,
-      // QEMU reports interrupt-remapping faults since 8.2 ("Report interrupt remapping faults").
-      irNoFaultRecords: !ten, irCompatPassThrough: true, irQemuReservedIrte: true, irIndexWraps: true,
-      irDataCheckAfterEntry: true, irNoEntryCache: true, irBusRangeSwapped: true, irtaMaskedToAw: true,
-    },
+    ivaOffset: 0xf0, fullRegisterSet: false, iotlb: QEMU_IOTLB, coreQuirks: [...v.coreQuirks], host: v.host,
+    // QEMU reserves the output address bits above aw_bits.
+    qi: qiBehaviourFor(name), masks: QEMU_MASKS, haw: o.awBits,
   };
 }
 
@@ -278,7 +336,7 @@ function defaultProfile(o: IommuOptions, given: Partial<IommuOptions>): Profile 
   return {
     name: 'default', options: { ...o, pasid: o.scalableMode }, ver: 0x10, cap, ecap, blockSize: 0x1000, frcdOffset: 0x220,
     frcdCount: o.faultRecords, ivaOffset: 0xf0, fullRegisterSet: true, coreQuirks: [], iotlb: DEFAULT_IOTLB,
-    host: NO_QUIRKS,
+    host: NO_QUIRKS, qi: qiBehaviourFor('default'), masks: SPEC_MASKS, haw: DEFAULT_HAW,
   };
 }
 
@@ -290,6 +348,19 @@ export const DEFAULT_IOMMU_OPTIONS: IommuOptions = {
   virtualCommands: false,
 };
 
+/** A profile: its default options and how to build it from complete options (`given`: what the caller set). */
+interface ProfileRow {
+  readonly defaults: () => IommuOptions;
+  readonly build: (o: IommuOptions, given: Partial<IommuOptions>) => Profile;
+}
+
+/** Every profile, by name. */
+const PROFILES: Readonly<Record<ProfileName, ProfileRow>> = {
+  'qemu-7.2': { defaults: () => parseQemuDevice('', 'qemu-7.2'), build: (o) => qemuProfile('qemu-7.2', o) },
+  'qemu-10.0': { defaults: () => parseQemuDevice('', 'qemu-10.0'), build: (o) => qemuProfile('qemu-10.0', o) },
+  default: { defaults: () => DEFAULT_IOMMU_OPTIONS, build: defaultProfile },
+};
+
 /**
  * Builds the named profile for the given options; options not given take
  * the profile's defaults (for `qemu-*`, QEMU's `-device intel-iommu`
@@ -297,14 +368,14 @@ export const DEFAULT_IOMMU_OPTIONS: IommuOptions = {
  * option, or an option combination the profile cannot present.
  */
 export function createProfile(name: string, options: Partial<IommuOptions> = {}): Profile {
-  if (typeof name !== 'string' || !(PROFILE_NAMES as readonly string[]).includes(name)) {
+  if (typeof name !== 'string' || !Object.hasOwn(PROFILES, name)) {
     throw new Error(`profile: unknown profile ${JSON.stringify(name)} (known: ${PROFILE_NAMES.join(', ')})`);
   }
   if (options === null || typeof options !== 'object') throw new Error('options: expected an object of IommuOptions');
   const unknown = Object.keys(options).find((k) => !Object.hasOwn(DEFAULT_IOMMU_OPTIONS, k));
   if (unknown !== undefined) throw new Error(`options.${unknown}: not an option (known: ${Object.keys(DEFAULT_IOMMU_OPTIONS).join(', ')})`);
-  const qemu = Object.hasOwn(QEMU_DEVICES, name);
-  const o: IommuOptions = { ...(qemu ? parseQemuDevice('', name) : DEFAULT_IOMMU_OPTIONS), ...options };
+  const row = PROFILES[name as ProfileName];
+  const o: IommuOptions = { ...row.defaults(), ...options };
   if (![39, 48, 57].includes(o.awBits)) throw new Error(`options.awBits: ${String(o.awBits)} is not 39, 48 or 57`);
   if (!Number.isInteger(o.faultRecords) || o.faultRecords < 1 || o.faultRecords > MAX_FRCD_COUNT) {
     throw new Error(`options.faultRecords: ${String(o.faultRecords)} is not an integer in 1..${MAX_FRCD_COUNT}`);
@@ -312,7 +383,7 @@ export function createProfile(name: string, options: Partial<IommuOptions> = {})
   for (const [k, v] of Object.entries(o)) {
     if (k !== 'awBits' && k !== 'faultRecords' && typeof v !== 'boolean') throw new Error(`options.${k}: expected a boolean, got ${JSON.stringify(v)}`);
   }
-  return qemu ? qemuProfile(name as 'qemu-7.2' | 'qemu-10.0', o) : defaultProfile(o, options);
+  return row.build(o, options);
 }
 
 /**

@@ -62,11 +62,7 @@ const IP = BigInt(ECTL.IP);
 
 /** Registers both QEMU and the spec profile present, with the spec's masks. */
 function commonRows(p: Profile): RegisterRow[] {
-  const spec = p.name === 'default';
-  // FSTS: QEMU's W1C bits are PFO and IQE only; the spec adds AFO, APF, ICE, ITE (§11.4.7.1).
-  const fstsW1c = spec
-    ? BigInt(FSTS.PFO | FSTS.AFO | FSTS.APF | FSTS.IQE | FSTS.ICE | FSTS.ITE)
-    : BigInt(FSTS.PFO | FSTS.IQE);
+  const m = p.masks;
   return [
     row('VER', REG.VER, 4, { reset: BigInt(p.ver) }),
     row('CAP', REG.CAP, 8, { reset: p.cap }),
@@ -80,12 +76,11 @@ function commonRows(p: Profile): RegisterRow[] {
     // CCMD: ICC, CIRG writable, CAIG RO, FM and SID write-only (§11.4.6).
     row('CCMD', REG.CCMD, 8, { writable: 0xe000_0003_ffff_ffffn, writeOnly: 0x3_ffff_0000n, hardware: CCMD.CAIG_MASK }),
     // FSTS: the error bits (W1C in the spec profile), PPF and FRI are the unit's (§11.4.7.1).
-    row('FSTS', REG.FSTS, 4, { w1c: fstsW1c, hardware: BigInt(FSTS.FRI_MASK | 0x7f) }),
+    row('FSTS', REG.FSTS, 4, { w1c: m.fstsW1c, hardware: BigInt(FSTS.FRI_MASK | 0x7f) }),
     row('FECTL', REG.FECTL, 4, { reset: BigInt(ECTL.IM), writable: BigInt(ECTL.IM), hardware: IP }),
     row('FEDATA', REG.FEDATA, 4, { writable: 0xffffn }),
     row('FEADDR', REG.FEADDR, 4, { writable: 0xffff_fffcn }),
-    // FEUADDR is RsvdZ without ECAP.EIM in both profiles' practice (QEMU treats it as RsvdZ).
-    row('FEUADDR', REG.FEUADDR, 4, { writable: spec ? ALL32 : 0n }),
+    row('FEUADDR', REG.FEUADDR, 4, { writable: m.upperAddressWritable }),
     // PMEN: RO when CAP.PLMR = CAP.PHMR = 0 (§11.4.8.1).
     row('PMEN', REG.PMEN, 4),
     row('IQH', REG.IQH, 8, { hardware: 0x7fff0n }),
@@ -93,9 +88,9 @@ function commonRows(p: Profile): RegisterRow[] {
     row('IQA', REG.IQA, 8, { writable: 0xffff_ffff_ffff_f807n }),
     row('ICS', REG.ICS, 4, { w1c: 1n }),
     row('IECTL', REG.IECTL, 4, { reset: BigInt(ECTL.IM), writable: BigInt(ECTL.IM), hardware: IP }),
-    row('IEDATA', REG.IEDATA, 4, { writable: spec ? 0xffffn : ALL32 }),
+    row('IEDATA', REG.IEDATA, 4, { writable: m.iedataWritable }),
     row('IEADDR', REG.IEADDR, 4, { writable: 0xffff_fffcn }),
-    row('IEUADDR', REG.IEUADDR, 4, { writable: spec ? ALL32 : 0n }),
+    row('IEUADDR', REG.IEUADDR, 4, { writable: m.upperAddressWritable }),
     // IQERCD: ITESID 63:48, ICESID 47:32, IQEI 3:0 (§11.4.9.6).
     row('IQERCD', REG.IQERCD, 8, { hardware: 0xffff_ffff_0000_000fn }),
     row('IRTA', REG.IRTA, 8, { writable: 0xffff_ffff_ffff_f80fn }),

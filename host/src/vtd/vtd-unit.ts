@@ -13,7 +13,7 @@ import type { GuestMemory } from '../core/guest-memory.js';
 import * as K from '../core/constants.js';
 import { CoreDmaPort, type DmaBackend } from '../pci/core-dma-port.js';
 import { REQ, type DmaPort } from '../pci/dma-port.js';
-import { configureCore, hostAddressWidth } from './core-config.js';
+import { configureCore } from './core-config.js';
 import { FaultRecorder, type FaultRecord, type FaultRecorderState, type RecordOutcome } from './fault-recorder.js';
 import { handleGcmdWrite, latchedTtm, type GcmdTarget } from './gcmd.js';
 import { EventInterrupts, type InterruptSink } from './interrupts.js';
@@ -155,7 +155,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
       latchedRoot: () => ({ rootTable: this.rootTable, ttm: this.ttm }), log: (m) => this.log(m),
     });
     this.interrupts = new InterruptRemapper({
-      regs: this.regs, mem: this.mem, profile: o.profile, haw: hostAddressWidth(o.profile),
+      regs: this.regs, mem: this.mem, profile: o.profile, haw: o.profile.haw,
       record: (f) => this.faults.record(f), log: (m) => this.log(m),
     });
     this.virtualCommands = new VirtualCommands(this.regs, (m) => this.log(m));

@@ -31,7 +31,7 @@ import {
   descriptorName, descriptorPlans, dispatchDescriptor, typeUnder, type DescriptorPlan, type QiContext, type QueueError, type StepResult,
 } from './handlers.js';
 import { DESC } from '../spec/descriptors.js';
-import { qiBehaviourFor, type QiBehaviour } from './qi-behaviour.js';
+import type { QiBehaviour } from './qi-behaviour.js';
 import {
   ICS_IWC, IECTL_IP, IQ_OFFSET_MASK, IQA, IQEI, IQERCD, IQT_QT0, queueEntries, type IqeiCode,
 } from './queue-regs.js';
@@ -107,7 +107,7 @@ export class InvalidationQueue {
   private runCount = 0;
 
   constructor(private readonly host: QiHost) {
-    this.behaviour = qiBehaviourFor(host.profile.name);
+    this.behaviour = host.profile.qi;
     this.ctx = {
       host, behaviour: this.behaviour, cap: host.profile.cap, ecap: host.profile.ecap,
       deviceTimeout: (sid) => this.deviceTimeout(sid),

@@ -26,6 +26,7 @@ export interface QiBehaviour {
   readonly recordIqercd: boolean;
   /** A device-TLB invalidation that times out sets ITE; bad completions set ICE (spec). QEMU has neither. */
   readonly deviceErrors: boolean;
+  /** What IQA reads back. */
   readonly iqaReadBack: IqaReadBack;
   /** The base latched at QIE=1 keeps only the bits below the address width (QEMU's VTD_IQA_IQA_MASK). */
   readonly baseMaskedToAw: boolean;
@@ -120,7 +121,11 @@ const BY_PROFILE: Readonly<Record<ProfileName, QiBehaviour>> = {
   default: SPEC_BEHAVIOUR, 'qemu-7.2': QEMU_7_2_BEHAVIOUR, 'qemu-10.0': QEMU_10_0_BEHAVIOUR,
 };
 
-/** The queue rules for a profile name (unknown names get the spec's rules). */
+/**
+ * The queue rules of the named profile's row (unknown names get the spec's
+ * rules); createProfile puts them on the profile (Profile.qi), where the
+ * queue reads them.
+ */
 export function qiBehaviourFor(name: string): QiBehaviour {
   return (BY_PROFILE as Record<string, QiBehaviour | undefined>)[name] ?? SPEC_BEHAVIOUR;
 }
