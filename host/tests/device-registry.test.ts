@@ -97,13 +97,20 @@ describe('device registry', () => {
   });
 });
 
+/** A device of `kind` whose work waits on a page request for the missing page 0x3000; `status` reads how it ended. */
+function waiting(kind: DeviceKind): { port: FakeDmaPort; dev: ModelDevice; status: () => bigint } {
+  const port = new FakeDmaPort();
+  port.notPresent.add(0x3000n);
+  const dev = DEVICE_KINDS[kind].create(sid(0x18), port, {}, () => {});
+  enable(dev);
+  const status = START[kind](dev, port);
+  expect(port.pageRequests!.requests).toHaveLength(1);
+  return { port, dev, status };
+}
+
 describe('one retry engine for the PRI-capable devices', () => {
-  it.each(KINDS)('%s: a guest answering Success without mapping the page gets %s page requests, then the work fails', (kind) => {
-    const port = new FakeDmaPort();
-    port.notPresent.add(0x3000n);
-    const dev = DEVICE_KINDS[kind].create(sid(0x18), port, {}, () => {});
-    enable(dev);
-    const status = START[kind](dev, port);
+  it.each(KINDS)('%s: a guest answering Success without mapping the page gets MAX_PAGE_REQUESTS page requests, then the work fails', (kind) => {
+    const { port, dev, status } = waiting(kind);
     const sent = port.pageRequests!.requests;
     for (let i = 0; i < 2 * MAX_PAGE_REQUESTS && dev.fn.pri!.inFlight() > 0; i++) {
       const req = sent.at(-1)!;
@@ -117,11 +124,7 @@ describe('one retry engine for the PRI-capable devices', () => {
   });
 
   it.each(KINDS)('%s: an answer that maps the page lets the work finish', (kind) => {
-    const port = new FakeDmaPort();
-    port.notPresent.add(0x3000n);
-    const dev = DEVICE_KINDS[kind].create(sid(0x18), port, {}, () => {});
-    enable(dev);
-    const status = START[kind](dev, port);
+    const { port, dev, status } = waiting(kind);
     port.notPresent.clear();
     const req = port.pageRequests!.requests[0]!;
     dev.pageGroupResponse!({ prgi: req.prgi, pasid: req.pasid, code: PageResponseCode.Success });
