@@ -11,6 +11,7 @@
  *   (qemu-device.ts reads a property string into them).
  * - `default`: what this model implements, following the spec.
  */
+import type * as CoreConstants from '../core/constants.js';
 import { qiBehaviourFor, type QiBehaviour } from './qi/qi-behaviour.js';
 import { checkQemuOptions, parseQemuDevice, qemuDeviceModel } from './qemu-device.js';
 import { CAP, ECAP, FSTS } from './spec/registers.js';
@@ -168,7 +169,7 @@ export interface Profile {
   readonly ivaOffset: number;
   /** Has the page-request / virtual-command / PMR / MTRR registers (default profile). */
   readonly fullRegisterSet: boolean;
-  /** Names of the core's QUIRK_* switches this profile turns on (core-config.ts checks each exists). */
+  /** Names of the core's QUIRK_* switches this profile turns on (CoreQuirk where the profiles are defined; core-config.ts checks each). */
   readonly coreQuirks: readonly string[];
   /** Behaviours of the host side (registers, queues) this profile reproduces. */
   readonly host: HostQuirks;
@@ -242,8 +243,13 @@ const QEMU_MASKS: RegisterMasks = {
   iedataWritable: 0xffff_ffffn,
 };
 
+/** `Q` of a core constant named QUIRK_Q. */
+type QuirkOf<N> = N extends `QUIRK_${infer Q}` ? Q : never;
+/** The name of one of the core's QUIRK_* switches, without the prefix (a misspelt one does not compile). */
+export type CoreQuirk = QuirkOf<keyof typeof CoreConstants>;
+
 /** The core's QUIRK_* switches both QEMU versions need (asm/assembly/abi/layout.ts documents each). */
-const QEMU_CORE_QUIRKS: readonly string[] = [
+const QEMU_CORE_QUIRKS: readonly CoreQuirk[] = [
   'IOTLB_BEFORE_CONTEXT', 'NO_PASID_CACHE', 'LEGACY_CODES_IN_SM', 'FS_ALL_USER', 'FS_AD_IF_A_CLEAR',
   'PT_STICKY', 'NO_FAULT_ON_CACHED_PERM', 'QEMU_FAULT_PV', 'INTR_PAGE_OVERLAP', 'RSVD_CTX_UNQUALIFIED', 'NO_PSC',
   'NO_PDIR_FPD', 'SS_PERM_BEFORE_RSVD', 'NO_PDTS_CHECK', 'IOTLB_BY_SID', 'IOTLB_FLUSH_WHEN_FULL',
@@ -267,7 +273,7 @@ const QEMU_HOST_QUIRKS: HostQuirks = {
 
 /** What one QEMU version's profile adds to what both share. */
 interface QemuVersion {
-  readonly coreQuirks: readonly string[];
+  readonly coreQuirks: readonly CoreQuirk[];
   readonly host: HostQuirks;
 }
 
