@@ -294,8 +294,8 @@ function qemuProfile(name: 'qemu-7.2' | 'qemu-10.0', o: IommuOptions): Profile {
   return {
     name, options: o, ver: 0x10, cap, ecap, blockSize: 0x230, frcdOffset: 0x220, frcdCount: 1,
     ivaOffset: 0xf0, fullRegisterSet: false, iotlb: QEMU_IOTLB, coreQuirks: [...v.coreQuirks], host: v.host,
-    // QEMU reserves the output address bits above aw_bits.
-    qi: qiBehaviourFor(name), masks: QEMU_MASKS, haw: o.awBits,
+    qi: qiBehaviourFor(name), masks: QEMU_MASKS,
+    haw: o.awBits, // QEMU reserves the output address bits above aw_bits
   };
 }
 
