@@ -237,7 +237,7 @@ export function parseMachine(raw: unknown): MachineConfig {
         throw new Error(`machine.devices[${i}]: expected { "bdf": "00:DD.F", "kind": "dma-test" } (or "ats", a viommu extension)`);
       }
       if (d['kind'] === 'ats') {
-        if (profile !== 'default') throw new Error(`machine.devices[${i}].kind: "ats" is a viommu extension (FORMAT.md), accepted only on profile "default"`);
+        if (Object.hasOwn(QEMU_DEVICES, profile)) throw new Error(`machine.devices[${i}].kind: "ats" is a viommu extension (FORMAT.md), accepted only on profile "default"`);
         return { bdf: d['bdf'], kind: 'ats' as const };
       }
       // The reference machine's DMA device (QEMU edu) clamps DMA addresses to its 28-bit mask.
