@@ -47,6 +47,15 @@ describe('ACPI DMAR table', () => {
     expect(rmrr).toMatchObject({ type: 1, base: 0xe_0000n, limit: 0xe_ffffn, scopes: [{ type: 1, bus: 0, path: [3, 0] }] });
   });
 
+  it('with includePciAll sets the DRHD flag INCLUDE_PCI_ALL and lists no PCI scopes (§8.3)', () => {
+    const t = buildDmar({ haw: 39, registerBase: 0xfed9_0000n, includePciAll: true, devices: [], bridges: [] });
+    expect(checksumOk(t)).toBe(true);
+    const d = parse(t);
+    expect(d.haw).toBe(39);
+    expect(d.structs).toEqual([{ type: 0, flags: 1, base: 0xfed9_0000n, limit: undefined, scopes: [] }]);
+    expect(() => buildDmar({ haw: 39, registerBase: 0n, includePciAll: true, devices: [0xf0], bridges: [] })).toThrow(/devices: must be empty/);
+  });
+
   it('refuses what it cannot describe, naming the field', () => {
     expect(() => buildDmar({ haw: 20, registerBase: 0n, devices: [], bridges: [] })).toThrow(/haw/);
     expect(() => buildDmar({ haw: 48, registerBase: 0n, devices: [0x300], bridges: [] })).toThrow(/bus 3/);

@@ -17,12 +17,13 @@ import { printError, UsageError, type CliCommand, type CliIo } from './command.j
 import { demoCommand } from './demo.js';
 import { fuzzCommand } from './fuzz.js';
 import { infoCommand } from './info.js';
+import { linuxCommand } from './linux.js';
 import { replayCommand } from './replay.js';
 
 export type { CliCommand, CliIo } from './command.js';
 
 /** The command table. */
-export const COMMANDS: readonly CliCommand[] = [replayCommand, infoCommand, demoCommand, benchCommand, fuzzCommand];
+export const COMMANDS: readonly CliCommand[] = [replayCommand, infoCommand, demoCommand, benchCommand, fuzzCommand, linuxCommand];
 
 const stdio: CliIo = {
   out: (t) => process.stdout.write(t),
@@ -45,7 +46,7 @@ export function packageVersion(): string {
 /** Builds the program; `result.code` receives the exit code of the command that ran. */
 function program(io: CliIo, result: { code: number }): Command {
   const prog = new Command('viommu')
-    .description('a virtual Intel VT-d IOMMU: replay scenarios, inspect profiles, run the seed flows, benchmark, fuzz')
+    .description('a virtual Intel VT-d IOMMU: replay scenarios, inspect profiles, run the seed flows, benchmark, fuzz, boot Linux in v86')
     .version(packageVersion(), '-V, --version', 'print the version')
     .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (text, write) => write(`viommu: ${text}`) })
     .showHelpAfterError('(add --help for usage)')

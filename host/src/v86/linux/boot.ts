@@ -1,0 +1,87 @@
+/**
+ * Boots the Linux fixture (tools/linux-fixture) in v86, with or without the
+ * IOMMU, up to the guest's command loop. Platform-neutral: the caller brings
+ * the V86 class and the fixture's bytes (fixture-node.ts reads them in Node).
+ */
+import { attachIommu, type AttachOptions, type V86Iommu } from '../attach.js';
+import type { V86Emulator } from '../v86-types.js';
+import { GuestConsole, READY_MARKER, type SerialPort } from './guest-console.js';
+
+/** The files a boot needs. */
+export interface LinuxFixture {
+  /** SeaBIOS (Debian `seabios`: bios.bin). */
+  readonly bios: ArrayBuffer;
+  /** VGA BIOS (vgabios-stdvga.bin). */
+  readonly vgaBios: ArrayBuffer;
+  /** tools/linux-fixture/bzImage. */
+  readonly bzImage: ArrayBuffer;
+  /** tools/linux-fixture/initramfs.cpio.gz. */
+  readonly initramfs: ArrayBuffer;
+  /** Where v86 finds its v86.wasm (a path in Node, a URL in browsers). */
+  readonly v86WasmPath: string;
+}
+
+/** The `V86` class of the npm package `v86`, as far as booting uses it. */
+export type V86Class = new (options: Record<string, unknown>) => V86Emulator & SerialPort & {
+  add_listener(event: 'emulator-loaded', fn: () => void): void;
+  run(): void;
+  destroy(): Promise<void>;
+};
+
+/** What `bootLinux` needs. */
+export interface BootOptions {
+  /** v86's `V86` class. */
+  readonly V86: V86Class;
+  /** Firmware, kernel and initramfs. */
+  readonly fixture: LinuxFixture;
+  /** The test disk (its ArrayBuffer becomes /dev/sda; guest writes land in it). */
+  readonly disk: Uint8Array;
+  /** Kernel parameters after `console=ttyS0`. */
+  readonly cmdline: string;
+  /** Attach the IOMMU with these options; absent: boot without one (no DMAR table). */
+  readonly iommu?: AttachOptions;
+  /** Guest RAM in MiB (v86 loads the initrd at 64 MiB: more than 64 + initrd). Default 96. */
+  readonly memoryMib?: number;
+  /** Give up when the guest is not ready after this long. Default 120 s. */
+  readonly timeoutMs?: number;
+}
+
+/** A booted guest. */
+export interface LinuxSession {
+  /** The emulator. */
+  readonly emulator: InstanceType<V86Class>;
+  /** Its serial console. */
+  readonly console: GuestConsole;
+  /** The IOMMU, when booted with one. */
+  readonly vtd: V86Iommu | undefined;
+  /** Milliseconds from `run()` to the guest's command loop. */
+  readonly bootMs: number;
+  /** Stops and frees the emulator. */
+  stop(): Promise<void>;
+}
+
+/** Boots the fixture and waits for the guest's command loop. */
+export async function bootLinux(o: BootOptions): Promise<LinuxSession> {
+  const memoryMib = o.memoryMib ?? 96;
+  const emulator = new o.V86({
+    wasm_path: o.fixture.v86WasmPath,
+    bios: { buffer: o.fixture.bios }, vga_bios: { buffer: o.fixture.vgaBios },
+    bzimage: { buffer: o.fixture.bzImage }, initrd: { buffer: o.fixture.initramfs },
+    cmdline: `console=ttyS0 ${o.cmdline}`.trim(),
+    memory_size: memoryMib << 20, acpi: true, autostart: false, disable_speaker: true,
+    hda: { buffer: o.disk.buffer },
+  });
+  const guest = new GuestConsole(emulator);
+  const stop = async (): Promise<void> => { await emulator.destroy(); };
+  try {
+    await new Promise<void>((resolve) => emulator.add_listener('emulator-loaded', () => resolve()));
+    const vtd = o.iommu ? await attachIommu(emulator, o.iommu) : undefined;
+    const t0 = performance.now();
+    emulator.run();
+    await guest.waitFor(READY_MARKER, o.timeoutMs ?? 120_000);
+    return { emulator, console: guest, vtd, bootMs: performance.now() - t0, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
