@@ -10,6 +10,7 @@ import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildLinuxPage } from './build-linux.js';
 
 /** One scenario the page offers: file names relative to `dist/scenarios/`. */
 export interface ScenarioEntry {
@@ -88,6 +89,7 @@ export async function buildPlayground(opts: { outDir?: string; minify?: boolean 
   await copyFile(join(here, 'favicon.svg'), join(outDir, 'favicon.svg'));
   await copyFile(wasm, join(outDir, 'viommu.wasm'));
   const scenarios = await copyScenarios(root, outDir);
+  await buildLinuxPage(root, outDir, opts.minify ?? false);
   return { outDir, scenarios };
 }
 

@@ -137,7 +137,7 @@ describe('v86 integration (stand-in CPU, real core over the emulator memory)', (
     expect(irr[16 + 2]! & (1 << 1)).toBe(1 << 1); // vector 0x41 = word 2, bit 1
     expect(f.wakeups()).toBe(1);
     expect(bm.read16(0x9000)).toBe(0xffff); // reads of unmapped IOVAs return all-ones
-    expect(vtd.stats()).toMatchObject({ faults: 2, interrupts: { delivered: 1 }, ide: { aborted: 2 } });
+    expect(vtd.stats()).toMatchObject({ core: { faults: 2 }, interrupts: { delivered: 1 }, ide: { aborted: 2 } });
   });
 
   it('drops byte writes and accesses outside the register page; byte reads see the register', async () => {

@@ -64,6 +64,6 @@ describe.skipIf(!haveBios)('Linux intel-iommu driver over the model in v86', () 
     const r = await runLinuxMode(linuxMode('passthrough'), env);
     expect(failures(r)).toEqual([]);
     expect(check(r, 'translation')).toMatch(/programmed pass-through/);
-    expect(r.stats.faults).toBe(0);
+    expect(r.stats.core.faults).toBe(0);
   }, BOOT_TIMEOUT);
 });

@@ -82,7 +82,7 @@ function printRun(r: LinuxRun, io: CliIo): void {
   const s = r.stats;
   io.out(`  model: ${Object.entries(s.core).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
   io.out(`  mmio reads ${s.mmio.reads} writes ${s.mmio.writes} dropped ${s.mmio.dropped}; IDE DMA requests ${s.ide.requests} bytes ${s.ide.bytes} aborted ${s.ide.aborted}; `
-    + `interrupts ${s.interrupts.delivered} (merged ${s.interrupts.merged}, rejected ${s.interrupts.rejected}); faults ${s.faults}\n`);
+    + `interrupts ${s.interrupts.delivered} (merged ${s.interrupts.merged}, rejected ${s.interrupts.rejected})\n`);
   for (const l of r.modelLog) io.out(`  model log: ${l}\n`);
 }
 

@@ -16,7 +16,8 @@ import { buildDmar } from '../acpi/dmar.js';
 import { CFG_HAW } from '../core/constants.js';
 import type { IommuOptions } from '../vtd/profiles.js';
 import { BusMaster } from './bus-master.js';
-import { V86LocalApic } from './local-apic.js';
+import type { MsiMessage } from '../vtd/interrupts.js';
+import { V86LocalApic, type MsiOutcome } from './local-apic.js';
 import { EmbeddedIommu, STATE_BYTES_MIN, type RamRegion } from './model.js';
 import { mapRegisterWindow, type WindowCounters } from './register-window.js';
 import type { V86Cpu, V86Emulator, V86IdeChannel } from './v86-types.js';
@@ -43,6 +44,8 @@ export interface AttachOptions {
   readonly stateBytes?: number;
   /** Guest programming errors and dropped accesses, one line each. */
   readonly log?: (msg: string) => void;
+  /** Sees every interrupt message the unit sends and what the local APIC did with it. */
+  readonly observeInterrupt?: (msi: MsiMessage, outcome: MsiOutcome) => void;
 }
 
 /** A unit attached to a v86 emulator. */
@@ -77,8 +80,6 @@ export interface V86IommuStats {
   readonly ide: { requests: number; bytes: number; aborted: number };
   /** Interrupt messages delivered, merged and rejected. */
   readonly interrupts: { delivered: number; merged: number; rejected: number };
-  /** DMA faults reported to the unit. */
-  readonly faults: number;
   /** Model log lines (guest programming errors the unit noticed). */
   readonly logLines: number;
 }
@@ -96,7 +97,11 @@ export async function attachIommu(emulator: V86Emulator, options: AttachOptions)
   const apic = new V86LocalApic(cpu, log);
   const iommu = await EmbeddedIommu.create({
     core: options.core, memory: cpu.wasm_memory, ram, state: growState(cpu.wasm_memory, options.stateBytes ?? DEFAULT_STATE_BYTES),
-    profile: options.profile, iommu: options.iommu, onInterrupt: (msi) => apic.deliver(msi), log,
+    profile: options.profile, iommu: options.iommu, log,
+    onInterrupt: (msi) => {
+      const outcome = apic.deliver(msi);
+      options.observeInterrupt?.(msi, outcome);
+    },
   });
   const dmar = buildDmar({ haw: iommu.core.getConfig(CFG_HAW), registerBase: BigInt(base), includePciAll: true, devices: [], bridges: [] });
   cpu.option_roms.push({ name: 'acpi/dmar', data: dmar });
@@ -105,7 +110,7 @@ export async function attachIommu(emulator: V86Emulator, options: AttachOptions)
   const ideBusMasters: BusMaster[] = [];
   for (const channel of [ide?.primary, ide?.secondary]) {
     if (!ide || !channel) continue;
-    const bm = new BusMaster(cpu, ide.pci_id, iommu, ram, () => markBusMasterError(channel));
+    const bm = new BusMaster(cpu, iommu.portFor(ide.pci_id), ram, () => markBusMasterError(channel));
     channel.master.cpu = bm;
     channel.slave.cpu = bm;
     ideBusMasters.push(bm);
@@ -113,11 +118,11 @@ export async function attachIommu(emulator: V86Emulator, options: AttachOptions)
   const stats = (): V86IommuStats => ({
     core: iommu.stats(), mmio: { ...window },
     ide: sumCounters(ideBusMasters), interrupts: { ...apic.counters },
-    faults: iommu.faultCount, logLines: iommu.unit.logLines.length,
+    logLines: iommu.unit.logLines.length,
   });
   return {
     iommu, dmar, ram, ideRid: ide?.pci_id, ideBusMasters, apic, window, stats,
-    busMaster: (rid) => new BusMaster(cpu, rid, iommu, ram, () => {}),
+    busMaster: (rid) => new BusMaster(cpu, iommu.portFor(rid), ram, () => {}),
   };
 }
 

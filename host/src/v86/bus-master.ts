@@ -12,11 +12,8 @@
  * before it have moved, the rest do not (reads return all-ones), and
  * `onAbort` tells the device model, which reports it as a bus-master error.
  */
-import type { EmbeddedIommu, RamRegion } from './model.js';
+import { REQ_WRITE, type RamRegion, type TranslatePort } from './model.js';
 import type { V86BusMasterMemory, V86Cpu, V86Devices } from './v86-types.js';
-
-/** The translation calls a bus master needs (an `EmbeddedIommu`). */
-export type Translator = Pick<EmbeddedIommu, 'translateRange' | 'runs' | 'runCount'>;
 
 /** Requests one bus master made, and how many were aborted. */
 export interface BusMasterCounters {
@@ -28,7 +25,7 @@ export interface BusMasterCounters {
   aborted: number;
 }
 
-/** The memory of a bus-master device with requester id `rid`, through the IOMMU. */
+/** The memory of a bus-master device, through its DMA port (the port carries its requester id). */
 export class BusMaster implements V86BusMasterMemory {
   /** Counters of this device's DMA. */
   readonly counters: BusMasterCounters = { requests: 0, bytes: 0, aborted: 0 };
@@ -40,13 +37,16 @@ export class BusMaster implements V86BusMasterMemory {
 
   constructor(
     private readonly cpu: V86Cpu,
-    /** Requester id (bus << 8 | device << 3 | function). */
-    readonly rid: number,
-    private readonly iommu: Translator,
+    private readonly port: TranslatePort,
     private readonly ram: readonly RamRegion[],
     private readonly onAbort: () => void,
   ) {
     this.mem8 = { subarray: (start, end) => this.readBlock(start >>> 0, Math.max(0, end - start)) };
+  }
+
+  /** Requester id (bus << 8 | device << 3 | function). */
+  get rid(): number {
+    return this.port.sid;
   }
 
   /** The drive's constructor reads `cpu.devices` (CMOS); not a DMA. */
@@ -72,12 +72,11 @@ export class BusMaster implements V86BusMasterMemory {
   /** A DMA write of `blob` at `iova`. */
   write_blob(blob: Uint8Array, iova: number): void {
     const ok = this.translate(iova >>> 0, blob.length, true);
-    const runs = this.iommu.runs;
+    const { gpa, len } = this.port.runs;
     let at = 0;
     for (let i = 0; i < this.valid; i++) {
-      const len = runs[2 * i + 1]!;
-      this.cpu.write_blob(blob.subarray(at, at + len), runs[2 * i]!);
-      at += len;
+      this.cpu.write_blob(blob.subarray(at, at + len[i]!), gpa[i]!);
+      at += len[i]!;
     }
     this.counters.bytes += at;
     if (!ok) this.abort();
@@ -88,7 +87,8 @@ export class BusMaster implements V86BusMasterMemory {
     const ok = this.translate(iova, len, false);
     if (ok && this.valid === 1) {
       this.counters.bytes += len;
-      return this.cpu.mem8.subarray(this.iommu.runs[0]!, this.iommu.runs[0]! + len);
+      const gpa = this.port.runs.gpa[0]!;
+      return this.cpu.mem8.subarray(gpa, gpa + len);
     }
     return this.gatherRuns(len, ok);
   }
@@ -98,7 +98,7 @@ export class BusMaster implements V86BusMasterMemory {
     const ok = this.translate(iova, size, false);
     if (ok && this.valid === 1) {
       this.counters.bytes += size;
-      const gpa = this.iommu.runs[0]!;
+      const gpa = this.port.runs.gpa[0]!;
       return size === 1 ? this.cpu.read8(gpa) : size === 2 ? this.cpu.read16(gpa) : this.cpu.read32s(gpa) >>> 0;
     }
     const bytes = this.gatherRuns(size, ok); // split across pages, or aborted
@@ -111,12 +111,11 @@ export class BusMaster implements V86BusMasterMemory {
   private gatherRuns(len: number, ok: boolean): Uint8Array {
     if (this.gather.length < len) this.gather = new Uint8Array(len);
     const out = this.gather.subarray(0, len);
-    const runs = this.iommu.runs;
+    const { gpa, len: lens } = this.port.runs;
     let at = 0;
     for (let i = 0; i < this.valid; i++) {
-      const n = runs[2 * i + 1]!;
-      out.set(this.cpu.mem8.subarray(runs[2 * i]!, runs[2 * i]! + n), at);
-      at += n;
+      out.set(this.cpu.mem8.subarray(gpa[i]!, gpa[i]! + lens[i]!), at);
+      at += lens[i]!;
     }
     this.counters.bytes += at;
     out.fill(0xff, at);
@@ -129,12 +128,12 @@ export class BusMaster implements V86BusMasterMemory {
     this.counters.requests++;
     this.valid = 0;
     if (len === 0) return true;
-    const fault = this.iommu.translateRange(this.rid, iova, len, write);
-    const n = this.iommu.runCount;
-    for (; this.valid < n; this.valid++) {
-      if (!this.inRam(this.iommu.runs[2 * this.valid]!, this.iommu.runs[2 * this.valid + 1]!)) return false;
+    const status = this.port.translate(iova, len, write ? REQ_WRITE : 0);
+    const { count, gpa, len: lens } = this.port.runs;
+    for (; this.valid < count; this.valid++) {
+      if (!this.inRam(gpa[this.valid]!, lens[this.valid]!)) return false;
     }
-    return fault === 0;
+    return status === 0;
   }
 
   private inRam(gpa: number, len: number): boolean {

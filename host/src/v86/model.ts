@@ -13,7 +13,7 @@ import { Core, type CoreExports } from '../core/core.js';
 import { GuestMemory } from '../core/guest-memory.js';
 import type { InterruptSink } from '../vtd/interrupts.js';
 import { createProfile, type IommuOptions } from '../vtd/profiles.js';
-import { VtdUnit, type DmaFault } from '../vtd/vtd-unit.js';
+import { VtdUnit } from '../vtd/vtd-unit.js';
 
 /** A guest-physical RAM range and where its bytes are in the emulator's memory. */
 export interface RamRegion {
@@ -53,31 +53,46 @@ export interface EmbeddedIommuOptions {
   readonly log?: (msg: string) => void;
 }
 
-/** Most guest-physical runs one `translateRange` call reports (one per page at worst). */
-export const MAX_RUNS = 64;
-/** Faults `EmbeddedIommu.faults` keeps. */
-export const FAULT_HISTORY = 64;
-/** Longest range `translateRange` takes: MAX_RUNS 4 KiB pages, the first one possibly partial. */
-export const MAX_RANGE = (MAX_RUNS - 1) * 0x1000;
+/** `flags` bit of a write request (device -> memory), as the DMA port's REQ.WRITE. */
+export const REQ_WRITE = 0x02;
+/** Largest range one `translate` takes. */
+export const MAX_TRANSLATE_BYTES = 1 << 24;
+
+/**
+ * Guest-physical runs of a translate-only request: run i is `len[i]` bytes
+ * at `gpa[i]`, in IOVA order, adjacent pages merged; after a fault, the
+ * prefix before the faulting page. Reused by every request of its port.
+ */
+export interface GpaRunList {
+  /** Runs filled. */
+  readonly count: number;
+  /** Guest-physical start of each run. */
+  readonly gpa: Float64Array;
+  /** Length of each run. */
+  readonly len: Float64Array;
+}
+
+/** A device's translate-only DMA path: the part of the DMA port a device that moves its own data uses. */
+export interface TranslatePort {
+  /** Requester id of the device. */
+  readonly sid: number;
+  /** Runs of the last `translate`. */
+  readonly runs: GpaRunList;
+  /**
+   * [iova, iova + len) as guest-physical `runs`, checked for `flags`
+   * (REQ_WRITE for a write); returns 0, or the VT-d fault reason after
+   * reporting the fault to the unit (recorded, collapsed or suppressed as the
+   * guest's tables and registers say).
+   */
+  translate(iova: number, len: number, flags?: number): number;
+}
 
 /**
  * A VT-d unit and its core running over an emulator's memory, with the
  * number-only calls a device model makes on its hot path.
  */
 export class EmbeddedIommu {
-  /**
-   * Guest-physical runs of the last successful `translateRange`:
-   * (gpa, length) pairs, `runCount` of them. Reused by every call.
-   */
-  readonly runs = new Float64Array(MAX_RUNS * 2);
-  /** Number of (gpa, length) pairs in `runs`. */
-  runCount = 0;
-  /** Bytes translated before the fault of the last failed `translateRange`. */
-  translatedBytes = 0;
-  /** Faults of `translateRange` calls, newest last (the last FAULT_HISTORY of them). */
-  readonly faults: DmaFault[] = [];
-  /** Every fault of `translateRange` calls since creation. */
-  faultCount = 0;
+  private readonly ports = new Map<number, TranslatePort>();
 
   private constructor(
     /** The core (its memory is the emulator's). */
@@ -100,64 +115,75 @@ export class EmbeddedIommu {
   }
 
   /** A 32-bit guest read of the register at byte `offset`. */
-  mmioRead32(offset: number): number {
+  read32(offset: number): number {
     return Number(this.unit.mmioRead(offset, 4));
   }
 
   /** A 32-bit guest write of `value` (0..2^32-1) to the register at byte `offset`. */
-  mmioWrite32(offset: number, value: number): void {
+  write32(offset: number, value: number): void {
     this.unit.mmioWrite(offset, 4, BigInt(value >>> 0));
   }
 
-  /**
-   * Translates a DMA of `len` bytes at `iova` from requester `rid` without
-   * PASID (`write`: device writes memory). Returns 0 and fills `runs`, or the
-   * fault reason after reporting the fault to the unit (recorded, collapsed or
-   * suppressed as the guest's tables and registers say); `translatedBytes`
-   * then tells how much of the range translated before it.
-   */
-  translateRange(rid: number, iova: number, len: number, write: boolean): number {
-    if (!Number.isInteger(len) || len < 1 || len > MAX_RANGE) throw new Error(`len: ${len} is not in 1..${MAX_RANGE}`);
-    if (!Number.isSafeInteger(iova) || iova < 0) throw new Error(`iova: ${iova} is not an address below 2^53`);
-    if (!Number.isInteger(rid) || rid < 0 || rid > 0xffff) throw new Error(`rid: ${rid} is not a requester id (0..0xffff)`);
-    const access = write ? K.ACC_WRITE : K.ACC_READ;
-    const out = this.core.out;
-    let n = 0;
-    let done = 0;
-    while (done < len) {
-      const at = iova + done;
-      const status = this.core.translateRaw(rid, 0, Math.floor(at / 0x1_0000_0000), at >>> 0, access);
-      if (status !== 0) {
-        this.translatedBytes = done;
-        this.runCount = n;
-        this.noteFault(this.unit.reportCoreFault(rid, !write));
-        return status;
-      }
-      const gpa = out[K.OUT_ADDR_HI]! * 0x1_0000_0000 + out[K.OUT_ADDR_LO]!;
-      const pageLeft = 2 ** out[K.OUT_PAGE_LG2]! - (gpa % 2 ** out[K.OUT_PAGE_LG2]!);
-      const chunk = Math.min(pageLeft, len - done);
-      if (n > 0 && this.runs[2 * n - 2]! + this.runs[2 * n - 1]! === gpa) this.runs[2 * n - 1]! += chunk;
-      else {
-        this.runs[2 * n] = gpa;
-        this.runs[2 * n + 1] = chunk;
-        n++;
-      }
-      done += chunk;
-    }
-    this.runCount = n;
-    this.translatedBytes = done;
-    return 0;
-  }
-
-  private noteFault(f: DmaFault): void {
-    this.faultCount++;
-    this.faults.push(f);
-    if (this.faults.length > FAULT_HISTORY) this.faults.shift();
+  /** The translate-only DMA port of requester `sid` (one per requester id). */
+  portFor(sid: number): TranslatePort {
+    if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff) throw new Error(`sid: ${sid} is not a requester id (0..0xffff)`);
+    let port = this.ports.get(sid);
+    if (!port) this.ports.set(sid, port = new RunsPort(this, sid));
+    return port;
   }
 
   /** The core's counters (translations, IOTLB hits and misses, walks, faults, ...). */
   stats(): Record<string, number> {
     return this.core.stats();
+  }
+}
+
+/** Translate-only requests without PASID through the core, page by page, faults reported to the unit. */
+class RunsPort implements TranslatePort {
+  readonly runs = { count: 0, gpa: new Float64Array(16), len: new Float64Array(16) };
+
+  constructor(private readonly iommu: EmbeddedIommu, readonly sid: number) {}
+
+  translate(iova: number, len: number, flags = 0): number {
+    if (!Number.isSafeInteger(iova) || iova < 0) throw new Error(`iova: ${iova} is not an address below 2^53`);
+    if (!Number.isInteger(len) || len < 1 || len > MAX_TRANSLATE_BYTES) throw new Error(`len: ${len} is not in 1..${MAX_TRANSLATE_BYTES}`);
+    const write = (flags & REQ_WRITE) !== 0;
+    const { core, unit } = this.iommu;
+    const out = core.out;
+    this.runs.count = 0;
+    for (let at = iova, left = len; left > 0;) {
+      const status = core.translateRaw(this.sid, 0, Math.floor(at / 0x1_0000_0000), at >>> 0, write ? K.ACC_WRITE : K.ACC_READ);
+      if (status !== 0) {
+        unit.reportCoreFault(this.sid, !write);
+        return status;
+      }
+      const size = 2 ** out[K.OUT_PAGE_LG2]!;
+      const n = Math.min(left, size - (at % size));
+      this.add(out[K.OUT_ADDR_HI]! * 0x1_0000_0000 + out[K.OUT_ADDR_LO]!, n);
+      at += n;
+      left -= n;
+    }
+    return 0;
+  }
+
+  private add(gpa: number, n: number): void {
+    const r = this.runs;
+    const k = r.count;
+    if (k > 0 && r.gpa[k - 1]! + r.len[k - 1]! === gpa) {
+      r.len[k - 1]! += n;
+      return;
+    }
+    if (k === r.gpa.length) {
+      const gpas = new Float64Array(k * 2);
+      const lens = new Float64Array(k * 2);
+      gpas.set(r.gpa);
+      lens.set(r.len);
+      r.gpa = gpas;
+      r.len = lens;
+    }
+    r.gpa[k] = gpa;
+    r.len[k] = n;
+    r.count = k + 1;
   }
 }
 

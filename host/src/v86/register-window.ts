@@ -18,9 +18,9 @@ export const REGISTER_PAGE = 0x1000;
 /** The 32-bit register accesses the window forwards. */
 export interface RegisterBlock {
   /** A 32-bit read at byte `offset` (aligned). */
-  mmioRead32(offset: number): number;
+  read32(offset: number): number;
   /** A 32-bit write at byte `offset` (aligned). */
-  mmioWrite32(offset: number, value: number): void;
+  write32(offset: number, value: number): void;
 }
 
 /** Counters of the accesses the window saw. */
@@ -57,7 +57,7 @@ export function mapRegisterWindow(io: V86Io, base: number, block: RegisterBlock,
       return -1;
     }
     counters.reads++;
-    return block.mmioRead32(off) | 0;
+    return block.read32(off) | 0;
   };
   const write32 = (addr: number, value: number): void => {
     const off = offsetOf(addr);
@@ -67,13 +67,13 @@ export function mapRegisterWindow(io: V86Io, base: number, block: RegisterBlock,
       return;
     }
     counters.writes++;
-    block.mmioWrite32(off, value >>> 0);
+    block.write32(off, value >>> 0);
   };
   const read8 = (addr: number): number => {
     const a = addr >>> 0;
     const off = offsetOf(a);
     if (off < 0) return 0xff;
-    return (block.mmioRead32(off - (off % 4)) >>> (8 * (off % 4))) & 0xff;
+    return (block.read32(off - (off % 4)) >>> (8 * (off % 4))) & 0xff;
   };
   const write8 = (addr: number): void => {
     counters.dropped++;

@@ -23,7 +23,7 @@ export interface LinuxFixture {
 
 /** The `V86` class of the npm package `v86`, as far as booting uses it. */
 export type V86Class = new (options: Record<string, unknown>) => V86Emulator & SerialPort & {
-  add_listener(event: 'emulator-loaded', fn: () => void): void;
+  add_listener(event: 'emulator-loaded' | 'serial0-output-byte', fn: (byte: number) => void): void;
   run(): void;
   destroy(): Promise<void>;
 };
@@ -44,6 +44,8 @@ export interface BootOptions {
   readonly memoryMib?: number;
   /** Give up when the guest is not ready after this long. Default 120 s. */
   readonly timeoutMs?: number;
+  /** Called once the emulator is loaded and the IOMMU attached, just before `run()` (a page shows the boot live). */
+  readonly onStart?: (emulator: InstanceType<V86Class>, vtd: V86Iommu | undefined) => void;
 }
 
 /** A booted guest. */
@@ -76,6 +78,7 @@ export async function bootLinux(o: BootOptions): Promise<LinuxSession> {
   try {
     await new Promise<void>((resolve) => emulator.add_listener('emulator-loaded', () => resolve()));
     const vtd = o.iommu ? await attachIommu(emulator, o.iommu) : undefined;
+    o.onStart?.(emulator, vtd);
     const t0 = performance.now();
     emulator.run();
     await guest.waitFor(READY_MARKER, o.timeoutMs ?? 120_000);

@@ -166,12 +166,12 @@ async function checkData(s: LinuxSession, disk: Uint8Array, env: LinuxEnv, check
 /** A read from the IDE controller at an IOVA Linux never mapped: Linux decodes the fault (or pass-through reaches RAM). */
 async function checkStrayDma(s: LinuxSession, mode: LinuxMode, check: Check): Promise<void> {
   const vtd = s.vtd!;
-  const before = vtd.iommu.faultCount;
+  const before = vtd.stats().core.faults;
   const bm = vtd.busMaster(vtd.ideRid ?? 0xf0);
   if (mode.strayFaultReason === undefined) {
     const value = bm.read32s(PASS_THROUGH_PROBE) >>> 0;
     const ram = new DataView(s.emulator.v86.cpu.wasm_memory.buffer).getUint32(vtd.ram[1]!.offset + PASS_THROUGH_PROBE - vtd.ram[1]!.gpa, true);
-    check('stray-dma', vtd.iommu.faultCount === before && value === ram && ram !== 0, `pass-through read at 0x${PASS_THROUGH_PROBE.toString(16)}: 0x${value.toString(16)}, RAM holds 0x${ram.toString(16)}`);
+    check('stray-dma', vtd.stats().core.faults === before && value === ram && ram !== 0, `pass-through read at 0x${PASS_THROUGH_PROBE.toString(16)}: 0x${value.toString(16)}, RAM holds 0x${ram.toString(16)}`);
     return;
   }
   bm.read32s(STRAY_IOVA);
