@@ -124,6 +124,7 @@ export async function runLinuxMode(mode: LinuxMode, env: LinuxEnv, baseline?: Li
     const readMs = await fastestRead(s.console, env.reads ?? 3);
     await checkStrayDma(s, mode, check);
     await checkRebind(s, disk, env, check);
+    await checkDomainSwitch(s, mode, disk, env, check);
     check('invalidations', invalidationsFit(mode, invalidations), Object.entries(invalidations).map(([k, v]) => `${k} ${v}`).join(', ') || 'none');
     const log = vtd.iommu.unit.logLines;
     check('model-log', log.length === 0 && vtd.stats().ide.aborted === 0, `${log.length} model log lines, ${vtd.stats().ide.aborted} aborted IDE transfers`);
@@ -188,6 +189,27 @@ async function checkRebind(s: LinuxSession, disk: Uint8Array, env: LinuxEnv, che
   const a = await s.console.run('rebind');
   const got = a.status === 0 ? field(await s.console.run('md5'), '@@md5') : '';
   check('rebind', a.status === 0 && got === env.md5(disk), a.status === 0 ? `md5 after bind ${got}` : `rebind failed: ${a.lines.join(' / ')}`);
+}
+
+/**
+ * Switch the IDE controller's IOMMU group to the other kind of default domain
+ * (a translated DMA domain <-> identity) and back (unbind, sysfs `type`,
+ * bind): the driver rewrites the context or PASID entry each way; the data
+ * must stay right and the entry must say what the group type says.
+ */
+async function checkDomainSwitch(s: LinuxSession, mode: LinuxMode, disk: Uint8Array, env: LinuxEnv, check: Check): Promise<void> {
+  const want = env.md5(disk);
+  const identity = mode.translation === 'pass-through';
+  const there = await s.console.run(`retype ${identity ? 'DMA' : 'identity'}`);
+  const original = field(there, '@@type-before');
+  const thereProgrammed = await programmedTranslation(s.console);
+  const thereMd5 = field(await s.console.run('md5'), '@@md5');
+  const back = await s.console.run(`retype ${original}`);
+  const backProgrammed = await programmedTranslation(s.console);
+  const backMd5 = field(await s.console.run('md5'), '@@md5');
+  const ok = there.status === 0 && back.status === 0 && thereMd5 === want && backMd5 === want
+    && (identity ? thereProgrammed !== 'pass-through' : thereProgrammed === 'pass-through') && backProgrammed === mode.translation;
+  check('domain-switch', ok, `${original} -> ${field(there, '@@type-after')} (${thereProgrammed}, md5 ${thereMd5 === want ? 'ok' : thereMd5}) -> ${field(back, '@@type-after')} (${backProgrammed}, md5 ${backMd5 === want ? 'ok' : backMd5})`);
 }
 
 /** The fastest of `n` whole-disk reads (caches dropped before each), in ms. */
