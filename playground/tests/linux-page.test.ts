@@ -9,25 +9,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { makeDisk, STRAY_IOVA } from '../../host/src/v86/linux/run.js';
 import { seabiosDir } from '../../host/src/v86/linux/fixture-node.js';
+import { findChromium } from './find-chromium.js';
 import { startPlayground, type PlaygroundServer } from '../serve.js';
-
-function findChromium(): string | undefined {
-  const fromEnv = process.env['CHROMIUM_PATH'];
-  if (fromEnv && existsSync(fromEnv)) return fromEnv;
-  for (const name of ['chromium', 'chromium-browser']) {
-    try {
-      const p = execFileSync('which', [name], { encoding: 'utf8' }).trim();
-      if (p) return p;
-    } catch { /* not on PATH */ }
-  }
-  return undefined;
-}
 
 const executablePath = findChromium();
 const haveBios = existsSync(join(seabiosDir(), 'bios.bin'));

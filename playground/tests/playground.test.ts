@@ -12,26 +12,14 @@
  * exists (playground/ensure-chromium.sh installs it).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { repoRoot } from '../build.js';
+import { findChromium } from './find-chromium.js';
 import { startPlayground, type PlaygroundServer } from '../serve.js';
 
 const ROOT = repoRoot();
-
-function findChromium(): string | undefined {
-  const fromEnv = process.env['CHROMIUM_PATH'];
-  if (fromEnv && existsSync(fromEnv)) return fromEnv;
-  for (const name of ['chromium', 'chromium-browser']) {
-    try {
-      const p = execFileSync('which', [name], { encoding: 'utf8' }).trim();
-      if (p) return p;
-    } catch { /* not on PATH */ }
-  }
-  return undefined;
-}
 
 const executablePath = findChromium();
 if (!executablePath) console.warn('playground e2e: SKIPPED, no chromium binary (run playground/ensure-chromium.sh)');

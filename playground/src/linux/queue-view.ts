@@ -51,17 +51,12 @@ function render(s: Session): void {
   const rows: HTMLElement[] = [];
   for (let i = 1; i <= SHOWN && base !== 0n; i++) {
     const off = (iqt - i * size + bytes * 2) % bytes;
-    let qw: bigint[];
-    try {
-      const b = m.ram.read(base + BigInt(off), 16);
-      const dv = new DataView(b.buffer, b.byteOffset, 16);
-      qw = [dv.getBigUint64(0, true), dv.getBigUint64(8, true)];
-    } catch {
-      break;
-    }
-    const type = descType(qw[0]!);
+    const at = base + BigInt(off);
+    if (!m.ram.contains(at, 16)) break;
+    const [qw0, qw1] = [m.ram.readU64(at), m.ram.readU64(at + 8n)];
+    const type = descType(qw0);
     if (type === 0) break;
-    rows.push(h('tr', {}, h('td', { class: 'mono' }, hex(off)), h('td', {}, TYPE_NAMES.get(type) ?? `type ${type}`), h('td', { class: 'mono' }, describe(type, qw[0]!, qw[1]!))));
+    rows.push(h('tr', {}, h('td', { class: 'mono' }, hex(off)), h('td', {}, TYPE_NAMES.get(type) ?? `type ${type}`), h('td', { class: 'mono' }, describe(type, qw0, qw1))));
   }
   fill(byId('iq'),
     h('div', { class: 'mono' }, `IQA ${hex(iqa)} (base ${hex(base)}, ${wide ? '256' : '128'}-bit, ${bytes / size} slots)  IQH ${hex(iqh)}  IQT ${hex(iqt)}  ICS ${hex(reg(m, 'ICS'))}`),
