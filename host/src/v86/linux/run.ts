@@ -38,14 +38,6 @@ export interface LinuxCheck {
   readonly detail: string;
 }
 
-/** The same boot without the IOMMU. */
-export interface LinuxBaseline {
-  /** Milliseconds from `run()` to the guest's command loop. */
-  readonly bootMs: number;
-  /** Fastest whole-disk read, milliseconds. */
-  readonly readMs: number;
-}
-
 /** The outcome of one mode (`viommu linux --json` writes these as `runs`). */
 export interface LinuxRun {
   /** The mode's name. */
@@ -90,19 +82,23 @@ export function makeDisk(bytes = DISK_BYTES): Uint8Array {
   return disk;
 }
 
-/** Boots without the IOMMU and times the whole-disk read. */
-export async function measureBaseline(env: LinuxEnv): Promise<LinuxBaseline> {
-  const s = await bootLinux({ V86: env.V86, fixture: env.fixture, disk: makeDisk(), cmdline: '' });
+/**
+ * Runs every check of `mode` on one boot with the IOMMU. With `compare`, a
+ * boot without the IOMMU comes first and stays up: the timed whole-disk
+ * reads alternate between the two guests (the fastest of each counts), so
+ * both see the same machine load.
+ */
+export async function runLinuxMode(mode: LinuxMode, env: LinuxEnv, compare = false): Promise<LinuxRun> {
+  const baseline = compare ? await bootLinux({ V86: env.V86, fixture: env.fixture, disk: makeDisk(), cmdline: '' }) : undefined;
+  if (baseline) env.progress?.(`${mode.name}: baseline (no IOMMU) booted in ${baseline.bootMs.toFixed(0)} ms`);
   try {
-    env.progress?.(`baseline: booted in ${s.bootMs.toFixed(0)} ms`);
-    return { bootMs: s.bootMs, readMs: await fastestRead(s.console, env.reads ?? 3) };
+    return await checkedRun(mode, env, baseline);
   } finally {
-    await s.stop();
+    await baseline?.stop();
   }
 }
 
-/** Runs every check of `mode` on one boot with the IOMMU; `baseline` (measureBaseline) fills the comparison fields. */
-export async function runLinuxMode(mode: LinuxMode, env: LinuxEnv, baseline?: LinuxBaseline): Promise<LinuxRun> {
+async function checkedRun(mode: LinuxMode, env: LinuxEnv, baseline: LinuxSession | undefined): Promise<LinuxRun> {
   const disk = makeDisk();
   const s = await bootLinux({
     V86: env.V86, fixture: env.fixture, disk, cmdline: mode.cmdline,
@@ -121,7 +117,7 @@ export async function runLinuxMode(mode: LinuxMode, env: LinuxEnv, baseline?: Li
     await checkData(s, disk, env, check);
     const programmed = await programmedTranslation(s.console);
     check('translation', programmed === mode.translation, `the driver programmed ${programmed} for 00:1e.0, mode expects ${mode.translation}`);
-    const readMs = await fastestRead(s.console, env.reads ?? 3);
+    const reads = await fastestReads(env.reads ?? 3, s.console, baseline?.console);
     await checkStrayDma(s, mode, check);
     await checkRebind(s, disk, env, check);
     await checkDomainSwitch(s, mode, disk, env, check);
@@ -129,7 +125,7 @@ export async function runLinuxMode(mode: LinuxMode, env: LinuxEnv, baseline?: Li
     const log = vtd.iommu.unit.logLines;
     check('model-log', log.length === 0 && vtd.stats().ide.aborted === 0, `${log.length} model log lines, ${vtd.stats().ide.aborted} aborted IDE transfers`);
     return {
-      name: mode.name, ok: checks.every((c) => c.ok), readMs, baselineReadMs: baseline?.readMs,
+      name: mode.name, ok: checks.every((c) => c.ok), readMs: reads[0]!, baselineReadMs: reads[1],
       bootMs: s.bootMs, baselineBootMs: baseline?.bootMs, dmarLines, checks, stats: vtd.stats(), modelLog: [...log],
     };
   } finally {
@@ -212,12 +208,16 @@ async function checkDomainSwitch(s: LinuxSession, mode: LinuxMode, disk: Uint8Ar
   check('domain-switch', ok, `${original} -> ${field(there, '@@type-after')} (${thereProgrammed}, md5 ${thereMd5 === want ? 'ok' : thereMd5}) -> ${field(back, '@@type-after')} (${backProgrammed}, md5 ${backMd5 === want ? 'ok' : backMd5})`);
 }
 
-/** The fastest of `n` whole-disk reads (caches dropped before each), in ms. */
-async function fastestRead(guest: GuestConsole, n: number): Promise<number> {
-  let best = Infinity;
-  for (let i = 0; i < n; i++) best = Math.min(best, Number(field(await guest.run('read'), '@@read-us')) / 1000);
-  if (!Number.isFinite(best)) throw new Error('guest: the read command reported no time');
-  return best;
+/** For each guest, the fastest of `n` whole-disk reads (caches dropped before each) in ms; the guests take turns. */
+async function fastestReads(n: number, ...guests: (GuestConsole | undefined)[]): Promise<(number | undefined)[]> {
+  const best = guests.map(() => Infinity);
+  for (let i = 0; i < n; i++) {
+    for (const [k, g] of guests.entries()) {
+      if (g) best[k] = Math.min(best[k]!, Number(field(await g.run('read'), '@@read-us')) / 1000);
+    }
+  }
+  if (best.some((b, k) => guests[k] && !Number.isFinite(b))) throw new Error('guest: the read command reported no time');
+  return best.map((b, k) => (guests[k] ? b : undefined));
 }
 
 /** The first word after `key` on the answer's `key` line, '' when absent. */
