@@ -3,9 +3,10 @@
  * boots the fixture in v86 with the unit attached, then asks the guest and
  * the model whether the driver found the unit, put the IDE controller in an
  * IOMMU group and behind the mode's translation, reads the disk by DMA with
- * the right data, writes and reads back, decodes a stray DMA's fault, and
- * survives an unbind/bind of ata_piix; and times the whole-disk read against
- * the same boot without the IOMMU.
+ * the right data, writes and reads back, decodes a stray DMA's fault,
+ * survives an unbind/bind of ata_piix and a switch of the device's domain
+ * type (identity <-> DMA), and logs no model error; and times the whole-disk
+ * read against the same boot without the IOMMU.
  */
 import type { V86Iommu } from '../attach.js';
 import { bootLinux, type LinuxFixture, type LinuxSession, type V86Class } from './boot.js';
