@@ -43,7 +43,7 @@ export const LINUX_MODES: readonly LinuxMode[] = [
     translation: 'first-stage', strayFaultReason: 0x71,
   },
   {
-    name: 'qemu-7.2', describe: "QEMU 7.2's registers and behaviour (scalable mode, second-stage tables), strict invalidation (one per unmap)",
+    name: 'qemu-7.2', describe: "QEMU 7.2's registers and behaviour (the profile's defaults), second-stage tables, strict invalidation (one per unmap)",
     profile: 'qemu-7.2', iommu: {}, cmdline: 'intel_iommu=on iommu.strict=1',
     translation: 'second-stage', strayFaultReason: 0x06,
   },
