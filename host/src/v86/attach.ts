@@ -92,6 +92,9 @@ export interface V86IommuStats {
 export async function attachIommu(emulator: V86Emulator, options: AttachOptions): Promise<V86Iommu> {
   const cpu = checkedCpu(emulator);
   const base = options.registerBase ?? V86_VTD_BASE;
+  if (!Number.isInteger(base) || base < 0 || base > 0xffff_f000 || base % 0x1000 !== 0) {
+    throw new Error(`registerBase: 0x${Number(base).toString(16)} is not a 4 KiB-aligned 32-bit physical address`);
+  }
   const log = options.log ?? (() => {});
   const ram = ramRegions(cpu);
   const apic = new V86LocalApic(cpu, log);

@@ -103,13 +103,13 @@ export class EmbeddedIommu {
 
   /** Instantiates the core over `o.memory` and builds the unit. Throws naming the bad option. */
   static async create(o: EmbeddedIommuOptions): Promise<EmbeddedIommu> {
+    const profile = createProfile(o.profile ?? 'default', o.iommu); // bad options fail before memory is touched
     const module = o.core instanceof WebAssembly.Module ? o.core : await WebAssembly.compile(o.core);
     const core = instantiateOver(module, o.memory, o.state);
     o.ram.forEach((r, i) => {
       const at = (core.exports as CoreExports & { ramMapRegion(gpa: number, size: number, offset: number): number }).ramMapRegion(r.gpa, r.size, r.offset);
       if (at < 0) throw new Error(`ram[${i}]: region gpa 0x${r.gpa.toString(16)} size 0x${r.size.toString(16)} at offset 0x${r.offset.toString(16)} rejected (error ${at})`);
     });
-    const profile = createProfile(o.profile ?? 'default', o.iommu);
     const unit = VtdUnit.create({ core, mem: new GuestMemory(core), profile, onInterrupt: o.onInterrupt, log: o.log });
     return new EmbeddedIommu(core, unit);
   }
