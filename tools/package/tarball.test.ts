@@ -64,6 +64,18 @@ describe('the packed package, installed into an empty project', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('ships wasm-viommu/v86 and the Linux fixture; viommu linux without the optional v86 says what to install', () => {
+    for (const f of ['dist/host/src/v86/index.js', 'dist/host/src/v86/index.d.ts', 'tools/linux-fixture/bzImage', 'tools/linux-fixture/initramfs.cpio.gz']) {
+      expect(existsSync(join(pkg, f)), f).toBe(true);
+    }
+    writeFileSync(join(app, 'v86.js'), "import { attachIommu, V86_VTD_BASE } from 'wasm-viommu/v86'; console.log(typeof attachIommu, V86_VTD_BASE.toString(16));");
+    const imported = spawnSync(process.execPath, ['v86.js'], { cwd: app, encoding: 'utf8' });
+    expect(imported.stdout.trim()).toBe('function fed90000');
+    const r = viommu('linux', '--mode', 'legacy');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/npm install v86@0\.5\.462/);
+  });
+
   it('imports from Node ESM: a machine on the packaged core', () => {
     writeFileSync(join(app, 'main.js'), [
       "import { createMachine, VTD_BASE, wasmPath } from 'wasm-viommu';",

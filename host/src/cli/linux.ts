@@ -6,49 +6,23 @@
  * without the IOMMU (booted just before, its reads alternating with the
  * IOMMU guest's). `--json` writes `{ "runs": [ { "name", "ok", "readMs",
  * "baselineReadMs", ... } ] }`. Exit code 0 when every check of every mode passed.
- *
- * The options are parsed here and handed to `runLinuxCommand` as a typed
- * object, so another argument parser can call it directly.
  */
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { LINUX_MODE_NAMES, LINUX_MODES, linuxMode } from '../v86/linux/modes.js';
 import { runLinuxMode, type LinuxRun } from '../v86/linux/run.js';
-import type { CliIo, Command } from './main.js';
+import { Option, type Command } from 'commander';
+import { UsageError, type CliCommand, type CliIo } from './command.js';
+import { integerIn, oneOf, unwritable } from './values.js';
 
-/** The command's options. */
+/** The command's options, parsed. */
 export interface LinuxCommandOptions {
-  /** Mode names to run (default: all). */
+  /** Mode names to run. */
   readonly modes: readonly string[];
-  /** Timed whole-disk reads per boot (the fastest counts). */
+  /** Timed whole-disk reads per guest (the fastest counts). */
   readonly reads: number;
   /** Write the JSON report here. */
   readonly json?: string;
-}
-
-/** Parses `args`; throws an Error naming the bad argument. */
-export function parseLinuxArgs(args: readonly string[]): LinuxCommandOptions {
-  const modes: string[] = [];
-  let reads = 3;
-  let json: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const value = (): string => {
-      const v = args[++i];
-      if (v === undefined) throw new Error(`${a}: needs a value`);
-      return v;
-    };
-    if (a === '--mode') {
-      const v = value();
-      if (v === 'all') modes.push(...LINUX_MODE_NAMES);
-      else modes.push(linuxMode(v).name);
-    } else if (a === '--reads') {
-      reads = Number(value());
-      if (!Number.isInteger(reads) || reads < 1 || reads > 20) throw new Error(`--reads: ${args[i]} is not an integer in 1..20`);
-    } else if (a === '--json') json = value();
-    else throw new Error(`${a}: unknown option (usage: ${linuxCommand.usage})`);
-  }
-  return { modes: modes.length ? [...new Set(modes)] : [...LINUX_MODE_NAMES], reads, json };
 }
 
 /** Runs the modes; returns the exit code. */
@@ -87,19 +61,26 @@ function printRun(r: LinuxRun, io: CliIo): void {
   for (const l of r.modelLog) io.out(`  model log: ${l}\n`);
 }
 
-/** The CLI row. */
-export const linuxCommand: Command = {
+/** The CLI row (commander: `define` declares the options, `run` gets them parsed). */
+export const linuxCommand: CliCommand = {
   name: 'linux',
-  usage: `linux [--mode ${LINUX_MODE_NAMES.join('|')}|all] [--reads N] [--json FILE]`,
-  describe: 'boot Linux (intel_iommu=on) in v86 with the unit attached; check DMA, faults and rebinds; time disk reads',
-  run: async (args, io) => {
-    let o: LinuxCommandOptions;
-    try {
-      o = parseLinuxArgs(args);
-    } catch (e) {
-      io.err(`viommu linux: ${(e as Error).message}\n`);
-      return 2;
-    }
-    return runLinuxCommand(o, io);
+  summary: 'boot Linux (intel_iommu=on) in v86 with the unit attached; check DMA, faults, rebinds; time disk reads',
+  define: (cmd: Command) => {
+    cmd.addOption(new Option('--mode <name>', `a mode to run, repeatable (${LINUX_MODE_NAMES.join(', ')}, all); default all`).argParser(addMode).default([]))
+      .addOption(new Option('--reads <n>', 'timed whole-disk reads per guest (the fastest counts)').argParser(integerIn(1, 20)).default(3))
+      .option('--json <file>', 'write { "runs": [ { "name", "ok", "readMs", "baselineReadMs", ... } ] }');
+  },
+  run: async (_args, opts, io) => {
+    const json = opts['json'] as string | undefined;
+    const why = json === undefined ? undefined : unwritable(json);
+    if (why) throw new UsageError(`option '--json <file>': ${json} ${why}`);
+    const modes = opts['mode'] as string[];
+    return runLinuxCommand({ modes: modes.length ? modes : [...LINUX_MODE_NAMES], reads: opts['reads'] as number, json }, io);
   },
 };
+
+/** commander argParser for a repeatable --mode: `all` adds every mode, duplicates are dropped. */
+function addMode(text: string, previous: string[]): string[] {
+  const names = text === 'all' ? LINUX_MODE_NAMES : [oneOf(LINUX_MODE_NAMES)(text)];
+  return [...new Set([...previous, ...names])];
+}
