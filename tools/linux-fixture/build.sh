@@ -60,11 +60,15 @@ build_kernel() {
 }
 
 # The initramfs is written by the kernel's own gen_init_cpio, so /dev/console
-# exists without root and every timestamp is fixed.
+# exists without root. gen_init_cpio stores a file's own mtime, so the files go
+# in as copies dated SOURCE_DATE_EPOCH: the archive is the same on any checkout.
 build_initramfs() {
   prepare_source
   od -An -tx1 -N5 "$BUSYBOX" | grep -q '7f 45 4c 46 01' || die "$BUSYBOX is not a 32-bit ELF (apt-get install busybox-static:i386)"
-  mkdir -p "$WORK"
+  local files="$WORK/rootfs-files"
+  rm -rf "$files" && mkdir -p "$files"
+  cp "$BUSYBOX" "$files/busybox" && cp "$HERE/rootfs/init" "$files/init" && cp "$HERE/rootfs/bin/vg" "$files/vg"
+  touch -d "@$SOURCE_DATE_EPOCH" "$files"/*
   gcc -O2 -o "$WORK/gen_init_cpio" "$SRC/usr/gen_init_cpio.c"
   cat > "$WORK/initramfs.list" <<LIST
 dir /dev 0755 0 0
@@ -73,10 +77,10 @@ dir /bin 0755 0 0
 dir /proc 0755 0 0
 dir /sys 0755 0 0
 dir /tmp 01777 0 0
-file /bin/busybox $BUSYBOX 0755 0 0
+file /bin/busybox $files/busybox 0755 0 0
 slink /bin/sh busybox 0777 0 0
-file /init $HERE/rootfs/init 0755 0 0
-file /bin/vg $HERE/rootfs/bin/vg 0755 0 0
+file /init $files/init 0755 0 0
+file /bin/vg $files/vg 0755 0 0
 LIST
   "$WORK/gen_init_cpio" -t "$SOURCE_DATE_EPOCH" "$WORK/initramfs.list" | gzip -9 -n > "$HERE/initramfs.cpio.gz"
 }
