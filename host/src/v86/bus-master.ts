@@ -12,7 +12,8 @@
  * before it have moved, the rest do not (reads return all-ones), and
  * `onAbort` tells the device model, which reports it as a bus-master error.
  */
-import { REQ_WRITE, type RamRegion, type TranslatePort } from './model.js';
+import { REQ, type DmaPort } from '../pci/dma-port.js';
+import type { RamRegion } from './model.js';
 import type { V86BusMasterMemory, V86Cpu, V86Devices } from './v86-types.js';
 
 /** Requests one bus master made, and how many were aborted. */
@@ -37,7 +38,7 @@ export class BusMaster implements V86BusMasterMemory {
 
   constructor(
     private readonly cpu: V86Cpu,
-    private readonly port: TranslatePort,
+    private readonly port: DmaPort,
     private readonly ram: readonly RamRegion[],
     private readonly onAbort: () => void,
   ) {
@@ -128,7 +129,7 @@ export class BusMaster implements V86BusMasterMemory {
     this.counters.requests++;
     this.valid = 0;
     if (len === 0) return true;
-    const status = this.port.translate(iova, len, write ? REQ_WRITE : 0);
+    const status = this.port.translate(iova, len, write ? REQ.WRITE : 0);
     const { count, gpa, len: lens } = this.port.runs;
     for (; this.valid < count; this.valid++) {
       if (!this.inRam(gpa[this.valid]!, lens[this.valid]!)) return false;

@@ -8,9 +8,9 @@
  * and stores on the emulator's RAM: nothing is copied (docs/EMBEDDING.md,
  * "Running over the emulator's memory").
  */
-import * as K from '../core/constants.js';
 import { Core, type CoreExports } from '../core/core.js';
 import { GuestMemory } from '../core/guest-memory.js';
+import type { DmaPort } from '../pci/dma-port.js';
 import type { InterruptSink } from '../vtd/interrupts.js';
 import { createProfile, type IommuOptions } from '../vtd/profiles.js';
 import { VtdUnit } from '../vtd/vtd-unit.js';
@@ -53,46 +53,12 @@ export interface EmbeddedIommuOptions {
   readonly log?: (msg: string) => void;
 }
 
-/** `flags` bit of a write request (device -> memory), as the DMA port's REQ.WRITE. */
-export const REQ_WRITE = 0x02;
-/** Largest range one `translate` takes. */
-export const MAX_TRANSLATE_BYTES = 1 << 24;
-
-/**
- * Guest-physical runs of a translate-only request: run i is `len[i]` bytes
- * at `gpa[i]`, in IOVA order, adjacent pages merged; after a fault, the
- * prefix before the faulting page. Reused by every request of its port.
- */
-export interface GpaRunList {
-  /** Runs filled. */
-  readonly count: number;
-  /** Guest-physical start of each run. */
-  readonly gpa: Float64Array;
-  /** Length of each run. */
-  readonly len: Float64Array;
-}
-
-/** A device's translate-only DMA path: the part of the DMA port a device that moves its own data uses. */
-export interface TranslatePort {
-  /** Requester id of the device. */
-  readonly sid: number;
-  /** Runs of the last `translate`. */
-  readonly runs: GpaRunList;
-  /**
-   * [iova, iova + len) as guest-physical `runs`, checked for `flags`
-   * (REQ_WRITE for a write); returns 0, or the VT-d fault reason after
-   * reporting the fault to the unit (recorded, collapsed or suppressed as the
-   * guest's tables and registers say).
-   */
-  translate(iova: number, len: number, flags?: number): number;
-}
-
 /**
  * A VT-d unit and its core running over an emulator's memory, with the
  * number-only calls a device model makes on its hot path.
  */
 export class EmbeddedIommu {
-  private readonly ports = new Map<number, TranslatePort>();
+  private readonly ports = new Map<number, DmaPort>();
 
   private constructor(
     /** The core (its memory is the emulator's). */
@@ -116,74 +82,24 @@ export class EmbeddedIommu {
 
   /** A 32-bit guest read of the register at byte `offset`. */
   read32(offset: number): number {
-    return Number(this.unit.mmioRead(offset, 4));
+    return this.unit.read32(offset);
   }
 
   /** A 32-bit guest write of `value` (0..2^32-1) to the register at byte `offset`. */
   write32(offset: number, value: number): void {
-    this.unit.mmioWrite(offset, 4, BigInt(value >>> 0));
+    this.unit.write32(offset, value);
   }
 
-  /** The translate-only DMA port of requester `sid` (one per requester id). */
-  portFor(sid: number): TranslatePort {
-    if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff) throw new Error(`sid: ${sid} is not a requester id (0..0xffff)`);
+  /** The DMA port of requester `sid` (one per requester id, reused). */
+  portFor(sid: number): DmaPort {
     let port = this.ports.get(sid);
-    if (!port) this.ports.set(sid, port = new RunsPort(this, sid));
+    if (!port) this.ports.set(sid, port = this.unit.portFor(sid));
     return port;
   }
 
   /** The core's counters (translations, IOTLB hits and misses, walks, faults, ...). */
   stats(): Record<string, number> {
     return this.core.stats();
-  }
-}
-
-/** Translate-only requests without PASID through the core, page by page, faults reported to the unit. */
-class RunsPort implements TranslatePort {
-  readonly runs = { count: 0, gpa: new Float64Array(16), len: new Float64Array(16) };
-
-  constructor(private readonly iommu: EmbeddedIommu, readonly sid: number) {}
-
-  translate(iova: number, len: number, flags = 0): number {
-    if (!Number.isSafeInteger(iova) || iova < 0) throw new Error(`iova: ${iova} is not an address below 2^53`);
-    if (!Number.isInteger(len) || len < 1 || len > MAX_TRANSLATE_BYTES) throw new Error(`len: ${len} is not in 1..${MAX_TRANSLATE_BYTES}`);
-    const write = (flags & REQ_WRITE) !== 0;
-    const { core, unit } = this.iommu;
-    const out = core.out;
-    this.runs.count = 0;
-    for (let at = iova, left = len; left > 0;) {
-      const status = core.translateRaw(this.sid, 0, Math.floor(at / 0x1_0000_0000), at >>> 0, write ? K.ACC_WRITE : K.ACC_READ);
-      if (status !== 0) {
-        unit.reportCoreFault(this.sid, !write);
-        return status;
-      }
-      const size = 2 ** out[K.OUT_PAGE_LG2]!;
-      const n = Math.min(left, size - (at % size));
-      this.add(out[K.OUT_ADDR_HI]! * 0x1_0000_0000 + out[K.OUT_ADDR_LO]!, n);
-      at += n;
-      left -= n;
-    }
-    return 0;
-  }
-
-  private add(gpa: number, n: number): void {
-    const r = this.runs;
-    const k = r.count;
-    if (k > 0 && r.gpa[k - 1]! + r.len[k - 1]! === gpa) {
-      r.len[k - 1]! += n;
-      return;
-    }
-    if (k === r.gpa.length) {
-      const gpas = new Float64Array(k * 2);
-      const lens = new Float64Array(k * 2);
-      gpas.set(r.gpa);
-      lens.set(r.len);
-      r.gpa = gpas;
-      r.len = lens;
-    }
-    r.gpa[k] = gpa;
-    r.len[k] = n;
-    r.count = k + 1;
   }
 }
 
