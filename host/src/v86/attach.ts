@@ -18,17 +18,14 @@ import type { IommuOptions } from '../vtd/profiles.js';
 import { BusMaster } from './bus-master.js';
 import type { MsiMessage } from '../vtd/interrupts.js';
 import { V86LocalApic, type MsiOutcome } from './local-apic.js';
-import { EmbeddedIommu, STATE_BYTES_MIN, type RamRegion } from './model.js';
+import { EmbeddedIommu, type RamRegion } from './model.js';
 import { mapRegisterWindow, type WindowCounters } from './register-window.js';
 import type { V86Cpu, V86Emulator, V86IdeChannel } from './v86-types.js';
 
 /** Default physical base of the registers (q35's DMAR base; v86 has nothing there). */
 export const V86_VTD_BASE = 0xfed9_0000;
-/** Default size of the core's state region in v86's memory. */
-export const DEFAULT_STATE_BYTES = 8 << 20;
 /** The legacy VGA / option-ROM hole of a PC: 0xA0000-0xFFFFF is not RAM a device may target. */
 const PC_HOLE = { start: 0xa_0000, end: 0x10_0000 } as const;
-const WASM_PAGE = 0x1_0000;
 
 /** Options of `attachIommu`. */
 export interface AttachOptions {
@@ -40,7 +37,7 @@ export interface AttachOptions {
   readonly iommu?: Partial<IommuOptions>;
   /** Physical base of the registers (4 KiB aligned, 32-bit). Default V86_VTD_BASE. */
   readonly registerBase?: number;
-  /** Bytes of v86's memory to grow for the core's state. Default DEFAULT_STATE_BYTES. */
+  /** Bytes of v86's memory grown for the core's state (v86's allocator never hands out pages it did not grow). Default DEFAULT_STATE_BYTES (8 MiB). */
   readonly stateBytes?: number;
   /** Guest programming errors and dropped accesses, one line each. */
   readonly log?: (msg: string) => void;
@@ -99,7 +96,7 @@ export async function attachIommu(emulator: V86Emulator, options: AttachOptions)
   const ram = ramRegions(cpu);
   const apic = new V86LocalApic(cpu, log);
   const iommu = await EmbeddedIommu.create({
-    core: options.core, memory: cpu.wasm_memory, ram, state: growState(cpu.wasm_memory, options.stateBytes ?? DEFAULT_STATE_BYTES),
+    core: options.core, memory: cpu.wasm_memory, ram, stateBytes: options.stateBytes,
     profile: options.profile, iommu: options.iommu, log,
     onInterrupt: (msi) => {
       const outcome = apic.deliver(msi);
@@ -161,21 +158,4 @@ function ramRegions(cpu: V86Cpu): RamRegion[] {
   const regions: RamRegion[] = [{ gpa: 0, size: Math.min(size, PC_HOLE.start), offset }];
   if (size > PC_HOLE.end) regions.push({ gpa: PC_HOLE.end, size: size - PC_HOLE.end, offset: offset + PC_HOLE.end });
   return regions;
-}
-
-/**
- * Grows `memory` by `bytes` for the core's state. v86's allocator never hands
- * out pages it did not grow itself, so the new pages are the core's alone.
- */
-function growState(memory: WebAssembly.Memory, bytes: number): { base: number; bytes: number } {
-  if (!Number.isInteger(bytes) || bytes < STATE_BYTES_MIN || bytes % WASM_PAGE !== 0) {
-    throw new Error(`stateBytes: ${bytes} is not a multiple of 64 KiB of at least ${STATE_BYTES_MIN}`);
-  }
-  let pages: number;
-  try {
-    pages = memory.grow(bytes / WASM_PAGE);
-  } catch (e) {
-    throw new Error(`stateBytes: v86's memory cannot grow by ${bytes} bytes (${(e as Error).message})`);
-  }
-  return { base: pages * WASM_PAGE, bytes };
 }

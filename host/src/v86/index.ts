@@ -13,9 +13,9 @@
  * });
  * ```
  */
-export { attachIommu, DEFAULT_STATE_BYTES, V86_VTD_BASE, type AttachOptions, type V86Iommu, type V86IommuStats } from './attach.js';
+export { attachIommu, V86_VTD_BASE, type AttachOptions, type V86Iommu, type V86IommuStats } from './attach.js';
 export { BusMaster, type BusMasterCounters } from './bus-master.js';
 export { V86LocalApic, type MsiCounters, type MsiOutcome } from './local-apic.js';
-export { EmbeddedIommu, STATE_BYTES_MIN, type EmbeddedIommuOptions, type RamRegion, type StateRegion } from './model.js';
+export { EmbeddedIommu, type EmbeddedIommuOptions, type RamRegion } from './model.js';
 export { mapRegisterWindow, MMAP_BLOCK_SIZE, REGISTER_PAGE, type RegisterBlock, type WindowCounters } from './register-window.js';
 export type * from './v86-types.js';

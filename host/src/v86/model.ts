@@ -1,15 +1,16 @@
 /**
  * The IOMMU model over an emulator's own memory: the one place the v86
  * integration meets the core and the VT-d unit. The core is instantiated
- * over the emulator's `WebAssembly.Memory` (it imports its memory), keeps its
- * private state in a region the embedder grants in that memory, and sees
- * guest RAM as regions placed by byte offset over the emulator's RAM. Table
+ * over the emulator's `WebAssembly.Memory` (`loadCoreFrom`, docs/EMBEDDING.md
+ * §2: it imports its memory and keeps its private state in a region of that
+ * memory the embedder grants, or in pages grown for it at the end), and guest
+ * RAM is mapped by byte offset over the emulator's RAM (`Core.mapRam`). Table
  * walks, descriptor fetches and status / fault-record writes are wasm loads
- * and stores on the emulator's RAM: nothing is copied (docs/EMBEDDING.md,
- * "Running over the emulator's memory").
+ * and stores on the emulator's RAM: nothing is copied.
  */
-import { Core, type CoreExports } from '../core/core.js';
+import type { Core } from '../core/core.js';
 import { GuestMemory } from '../core/guest-memory.js';
+import { loadCoreFrom } from '../core/load.js';
 import type { DmaPort } from '../pci/dma-port.js';
 import type { InterruptSink } from '../vtd/interrupts.js';
 import { createProfile, type IommuOptions } from '../vtd/profiles.js';
@@ -25,15 +26,7 @@ export interface RamRegion {
   readonly offset: number;
 }
 
-/** A range of the emulator's memory the core may use for its own state. */
-export interface StateRegion {
-  /** First byte (4 KiB aligned). */
-  readonly base: number;
-  /** Size in bytes (4 KiB multiple, at least STATE_BYTES_MIN). */
-  readonly bytes: number;
-}
-
-/** What `createEmbeddedIommu` needs. */
+/** What `EmbeddedIommu.create` needs. */
 export interface EmbeddedIommuOptions {
   /** The compiled core (build/viommu.wasm) or its bytes. */
   readonly core: WebAssembly.Module | BufferSource;
@@ -41,8 +34,14 @@ export interface EmbeddedIommuOptions {
   readonly memory: WebAssembly.Memory;
   /** Guest RAM inside `memory`. */
   readonly ram: readonly RamRegion[];
-  /** Where in `memory` the core keeps its state. */
-  readonly state: StateRegion;
+  /**
+   * Byte offset of a region of `memory` the emulator grants the core for its
+   * state (4 KiB aligned, never used by the emulator). Absent: `memory` is
+   * grown by `stateBytes` and the new pages are the core's.
+   */
+  readonly stateBase?: number;
+  /** Size of the state region (a 4 KiB multiple of at least STATE_BYTES_MIN); default DEFAULT_STATE_BYTES (8 MiB). */
+  readonly stateBytes?: number;
   /** Capability profile name ('default', 'qemu-7.2', ...). */
   readonly profile?: string;
   /** VT-d options of the profile. */
@@ -67,15 +66,16 @@ export class EmbeddedIommu {
     readonly unit: VtdUnit,
   ) {}
 
-  /** Instantiates the core over `o.memory` and builds the unit. Throws naming the bad option. */
+  /**
+   * Instantiates the core over `o.memory`, maps guest RAM and builds the
+   * unit. Throws an Error naming the bad option; a bad profile, option or
+   * RAM region fails before `memory` is grown.
+   */
   static async create(o: EmbeddedIommuOptions): Promise<EmbeddedIommu> {
-    const profile = createProfile(o.profile ?? 'default', o.iommu); // bad options fail before memory is touched
-    const module = o.core instanceof WebAssembly.Module ? o.core : await WebAssembly.compile(o.core);
-    const core = instantiateOver(module, o.memory, o.state);
-    o.ram.forEach((r, i) => {
-      const at = (core.exports as CoreExports & { ramMapRegion(gpa: number, size: number, offset: number): number }).ramMapRegion(r.gpa, r.size, r.offset);
-      if (at < 0) throw new Error(`ram[${i}]: region gpa 0x${r.gpa.toString(16)} size 0x${r.size.toString(16)} at offset 0x${r.offset.toString(16)} rejected (error ${at})`);
-    });
+    const profile = createProfile(o.profile ?? 'default', o.iommu);
+    o.ram.forEach(checkRegion);
+    const core = await loadCoreFrom(o.core, { memory: o.memory, stateBase: o.stateBase, stateBytes: o.stateBytes });
+    o.ram.forEach((r) => core.mapRam(r.gpa, r.size, r.offset));
     const unit = VtdUnit.create({ core, mem: new GuestMemory(core), profile, onInterrupt: o.onInterrupt, log: o.log });
     return new EmbeddedIommu(core, unit);
   }
@@ -103,23 +103,10 @@ export class EmbeddedIommu {
   }
 }
 
-/** The core's smallest state region (abi/layout.ts STATE_BYTES_MIN). */
-export const STATE_BYTES_MIN = 4 << 20;
-
-/** Instantiates `module` over `memory` with its state in `state`; throws naming the bad argument. */
-function instantiateOver(module: WebAssembly.Module, memory: WebAssembly.Memory, state: StateRegion): Core {
-  const imports = WebAssembly.Module.imports(module);
-  if (!imports.some((i) => i.kind === 'memory')) {
-    throw new Error('core: this build of the core owns its memory; embedding over an emulator\'s memory needs the build that imports it');
+/** Refuses a region the core could not map, before anything changes (Core.mapRam's rules). */
+function checkRegion(r: RamRegion, i: number): void {
+  const ok = (v: number): boolean => Number.isSafeInteger(v) && v >= 0 && v % 4096 === 0;
+  if (!ok(r.gpa) || !ok(r.size) || r.size === 0 || !Number.isSafeInteger(r.offset) || r.offset < 0) {
+    throw new Error(`ram[${i}]: gpa 0x${Number(r.gpa).toString(16)} size 0x${Number(r.size).toString(16)} at offset ${String(r.offset)} is not a non-empty 4 KiB-aligned range at a byte offset`);
   }
-  if (state.base % 4096 !== 0 || state.bytes % 4096 !== 0 || state.bytes < STATE_BYTES_MIN || state.base + state.bytes > memory.buffer.byteLength) {
-    throw new Error(`state: [0x${state.base.toString(16)}, +0x${state.bytes.toString(16)}) is not a 4 KiB-aligned region of at least ${STATE_BYTES_MIN} bytes inside the memory`);
-  }
-  const env = {
-    memory,
-    stateBase: new WebAssembly.Global({ value: 'f64', mutable: false }, state.base),
-    stateBytes: new WebAssembly.Global({ value: 'f64', mutable: false }, state.bytes),
-  };
-  const instance = new WebAssembly.Instance(module, { env });
-  return new Core(instance.exports as unknown as CoreExports);
 }
