@@ -18,7 +18,7 @@ export interface LinuxMode {
   readonly profile: string;
   /** VT-d options of the profile. */
   readonly iommu: Partial<IommuOptions>;
-  /** Kernel parameters added to `console=ttyS0`. */
+  /** Kernel parameters added to boot.ts BASE_CMDLINE. */
   readonly cmdline: string;
   /** What Linux builds for the device. */
   readonly translation: LinuxTranslation;

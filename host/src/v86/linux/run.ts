@@ -29,8 +29,8 @@ export interface LinuxEnv {
   readonly progress?: (line: string) => void;
   /**
    * CPU time this process has used, in ms (Node: from `process.cpuUsage()`):
-   * the timed reads then also report the CPU they took, which a loaded
-   * machine disturbs far less than the guest's wall-clock time.
+   * boots and timed reads then also report the host CPU they took, which a
+   * loaded machine disturbs far less than wall-clock time.
    */
   readonly cpuMs?: () => number;
 }
@@ -55,14 +55,22 @@ export interface LinuxRun {
   readonly readMs: number;
   /** The same read without the IOMMU (absent when no baseline was measured). */
   readonly baselineReadMs: number | undefined;
-  /** Host CPU time of the fastest (by CPU) whole-disk read through the IOMMU, ms (with `LinuxEnv.cpuMs`). */
+  /**
+   * Host CPU time of the cheapest whole-disk read through the IOMMU, ms (with
+   * `LinuxEnv.cpuMs`): from the guest's mark just before its `dd` to the one
+   * just after, as the console saw them arrive.
+   */
   readonly readCpuMs: number | undefined;
   /** The same without the IOMMU. */
   readonly baselineReadCpuMs: number | undefined;
-  /** Boot to the guest's command loop with the IOMMU. */
+  /** Boot to the guest's command loop with the IOMMU, ms. */
   readonly bootMs: number;
   /** The same without the IOMMU (absent when no baseline was measured). */
   readonly baselineBootMs: number | undefined;
+  /** Host CPU time of the boot with the IOMMU, ms (with `LinuxEnv.cpuMs`). */
+  readonly bootCpuMs: number | undefined;
+  /** The same without the IOMMU. */
+  readonly baselineBootCpuMs: number | undefined;
   /** The kernel's lines about DMAR and the IOMMU (timestamps removed). */
   readonly dmarLines: readonly string[];
   /** Each check. */
@@ -100,7 +108,7 @@ export function makeDisk(bytes = DISK_BYTES): Uint8Array {
  * both see the same machine load.
  */
 export async function runLinuxMode(mode: LinuxMode, env: LinuxEnv, compare = false): Promise<LinuxRun> {
-  const baseline = compare ? await bootLinux({ V86: env.V86, fixture: env.fixture, disk: makeDisk(), cmdline: '' }) : undefined;
+  const baseline = compare ? await bootLinux({ V86: env.V86, fixture: env.fixture, disk: makeDisk(), cmdline: '', cpuMs: env.cpuMs }) : undefined;
   if (baseline) env.progress?.(`${mode.name}: baseline (no IOMMU) booted in ${baseline.bootMs.toFixed(0)} ms`);
   try {
     return await checkedRun(mode, env, baseline);
@@ -112,7 +120,7 @@ export async function runLinuxMode(mode: LinuxMode, env: LinuxEnv, compare = fal
 async function checkedRun(mode: LinuxMode, env: LinuxEnv, baseline: LinuxSession | undefined): Promise<LinuxRun> {
   const disk = makeDisk();
   const s = await bootLinux({
-    V86: env.V86, fixture: env.fixture, disk, cmdline: mode.cmdline,
+    V86: env.V86, fixture: env.fixture, disk, cmdline: mode.cmdline, cpuMs: env.cpuMs,
     iommu: { core: env.core, profile: mode.profile, iommu: mode.iommu },
   });
   try {
@@ -138,7 +146,8 @@ async function checkedRun(mode: LinuxMode, env: LinuxEnv, baseline: LinuxSession
     return {
       name: mode.name, ok: checks.every((c) => c.ok), readMs: reads.ms[0]!, baselineReadMs: reads.ms[1],
       readCpuMs: reads.cpuMs[0], baselineReadCpuMs: reads.cpuMs[1],
-      bootMs: s.bootMs, baselineBootMs: baseline?.bootMs, dmarLines, checks, stats: vtd.stats(), modelLog: [...log],
+      bootMs: s.bootMs, baselineBootMs: baseline?.bootMs, bootCpuMs: finite(s.bootCpuMs), baselineBootCpuMs: finite(baseline?.bootCpuMs),
+      dmarLines, checks, stats: vtd.stats(), modelLog: [...log],
     };
   } finally {
     await s.stop();
@@ -222,8 +231,9 @@ async function checkDomainSwitch(s: LinuxSession, mode: LinuxMode, disk: Uint8Ar
 
 /**
  * For each guest, the fastest of `env.reads` whole-disk reads (caches dropped
- * before each) in ms of the guest's clock and, with `env.cpuMs`, in ms of
- * host CPU; the guests take turns so both see the same machine load.
+ * before each) in ms of the guest's clock and, with `env.cpuMs`, the least
+ * host CPU between the guest's marks around its `dd`; the guests take turns
+ * so both see the same machine load.
  */
 async function fastestReads(env: LinuxEnv, ...guests: (GuestConsole | undefined)[]): Promise<{ ms: (number | undefined)[]; cpuMs: (number | undefined)[] }> {
   const ms = guests.map(() => Infinity);
@@ -232,15 +242,21 @@ async function fastestReads(env: LinuxEnv, ...guests: (GuestConsole | undefined)
   for (let i = 0; i < (env.reads ?? 3); i++) {
     for (const [k, g] of guests.entries()) {
       if (!g) continue;
-      const c0 = env.cpuMs?.() ?? 0;
-      const us = Number(field(await g.run('read'), '@@read-us'));
-      cpu[k] = Math.min(cpu[k]!, (env.cpuMs?.() ?? NaN) - c0);
-      ms[k] = Math.min(ms[k]!, us / 1000);
+      const a = await g.run('read');
+      const start = a.marks.get('read-start');
+      const end = a.marks.get('read-end');
+      if (start && end) cpu[k] = Math.min(cpu[k]!, end.cpuMs - start.cpuMs);
+      ms[k] = Math.min(ms[k]!, Number(field(a, '@@read-us')) / 1000);
     }
   }
   if (ms.some((b, k) => guests[k] && !Number.isFinite(b))) throw new Error('guest: the read command reported no time');
-  const present = (v: number[]): (number | undefined)[] => v.map((b, k) => (guests[k] && Number.isFinite(b) ? b : undefined));
+  const present = (v: number[]): (number | undefined)[] => v.map((b, k) => (guests[k] ? finite(b) : undefined));
   return { ms: present(ms), cpuMs: present(cpu) };
+}
+
+/** `v` when it is a finite number, else undefined (a clock that was not given). */
+function finite(v: number | undefined): number | undefined {
+  return v !== undefined && Number.isFinite(v) ? v : undefined;
 }
 
 /** The first word after `key` on the answer's `key` line, '' when absent. */
