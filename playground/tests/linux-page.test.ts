@@ -66,6 +66,7 @@ describe.skipIf(!executablePath || !haveBios)('playground Linux page in headless
     await waitConsole(/fault reason 0x71/);
     expect(await consoleText()).toContain(`Request device [00:1e.0] fault addr 0x${STRAY_IOVA.toString(16)} [fault reason 0x71]`);
     await page.waitForTimeout(1500); // one panel refresh
+    expect(pageErrors).toEqual([]); // a panel that throws stops refreshing: say why first
     expect(await page.textContent('#faults')).toContain(`0x${STRAY_IOVA.toString(16)}`);
     expect(await page.textContent('#regs-table')).toMatch(/GSTS\s*0xc[0-9a-f]{7}\s*TES RTPS QIES/);
     expect(await page.textContent('#iq')).toMatch(/pasid-iotlb/);

@@ -54,7 +54,7 @@ function render(s: Session): void {
     const at = base + BigInt(off);
     if (!m.ram.contains(at, 16)) break;
     const [qw0, qw1] = [m.ram.readU64(at), m.ram.readU64(at + 8n)];
-    const type = descType(qw0);
+    const type = descType(Number(qw0 & 0xffff_ffffn)); // the type bits are in the low dword
     if (type === 0) break;
     rows.push(h('tr', {}, h('td', { class: 'mono' }, hex(off)), h('td', {}, TYPE_NAMES.get(type) ?? `type ${type}`), h('td', { class: 'mono' }, describe(type, qw0, qw1))));
   }
