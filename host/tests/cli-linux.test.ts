@@ -1,6 +1,6 @@
 /**
  * `viommu linux` argument handling (the boots themselves run in
- * v86-linux.test.ts): bad modes, read counts and JSON paths are refused with
+ * v86-linux-*.test.ts): bad modes, read counts and JSON paths are refused with
  * exit code 2 and a message naming the option, before anything boots; the
  * command is in the help.
  */

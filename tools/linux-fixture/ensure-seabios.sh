@@ -1,5 +1,5 @@
 #!/bin/sh
-# Makes sure SeaBIOS exists for the v86 Linux tests (host/tests/v86-linux.test.ts)
+# Makes sure SeaBIOS exists for the v86 Linux tests (host/tests/v86-linux-*.test.ts)
 # and `viommu linux`: v86's npm package ships no BIOS images. Installs Debian's
 # `seabios` package (bios.bin, vgabios-stdvga.bin in /usr/share/seabios) with
 # apt-get when they are missing; never downloads firmware any other way.

@@ -3,7 +3,7 @@
 # plus any extra properties given as $1, e.g. ",x-scalable-mode=on") and prints
 # the kernel's DMAR lines: what Linux reads from QEMU's intel-iommu, to compare
 # with the model's qemu-* profiles booted in v86 (`viommu linux --mode qemu-7.2`;
-# host/tests/v86-linux.test.ts holds the lines recorded with QEMU 7.2).
+# host/tests/v86-linux-second-stage.test.ts holds the lines recorded with QEMU 7.2).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 out=$(mktemp)
