@@ -83,7 +83,7 @@ export const linuxCommand: CliCommand = {
   summary: 'boot Linux (intel_iommu=on) in v86 with the unit attached; check DMA, faults, rebinds; time disk reads',
   define: (cmd: Command) => {
     cmd.addOption(new Option('--mode <name>', `a mode to run, repeatable (${LINUX_MODE_NAMES.join(', ')}, all); default all`).argParser(addMode).default([]))
-      .addOption(new Option('--reads <n>', 'timed whole-disk reads per guest (the fastest counts)').argParser(integerIn(1, 20)).default(3))
+      .addOption(new Option('--reads <n>', 'timed whole-disk reads per guest (the fastest counts)').argParser(integerIn(1, 20)).default(5))
       .option('--json <file>', 'write { "runs": [ { "name", "ok", "readMs", "baselineReadMs", ... } ] }');
   },
   run: async (_args, opts, io) => {

@@ -24,7 +24,10 @@ export interface LinuxFixture {
 /** The `V86` class of the npm package `v86`, as far as booting uses it. */
 export type V86Class = new (options: Record<string, unknown>) => V86Emulator & SerialPort & {
   add_listener(event: 'emulator-loaded' | 'serial0-output-byte', fn: (byte: number) => void): void;
-  run(): void;
+  /** Starts or resumes the CPU. */
+  run(): void | Promise<void>;
+  /** Pauses the CPU (resolves once it stopped); `run()` resumes it. */
+  stop(): Promise<void>;
   destroy(): Promise<void>;
 };
 

@@ -23,7 +23,7 @@ export interface LinuxEnv {
   readonly core: WebAssembly.Module;
   /** Hex md5 of bytes (the guest checks data with busybox md5sum). */
   readonly md5: (bytes: Uint8Array) => string;
-  /** Timed whole-disk reads per boot; the fastest counts. Default 3. */
+  /** Timed whole-disk reads per boot; the fastest counts. Default 5. */
   readonly reads?: number;
   /** Progress lines. */
   readonly progress?: (line: string) => void;
@@ -103,14 +103,17 @@ export function makeDisk(bytes = DISK_BYTES): Uint8Array {
 
 /**
  * Runs every check of `mode` on one boot with the IOMMU. With `compare`, a
- * boot without the IOMMU comes first and stays up: the timed whole-disk
- * reads alternate between the two guests (the fastest of each counts), so
- * both see the same machine load.
+ * boot without the IOMMU comes first and stays up, paused while the other
+ * guest boots and runs its checks: the timed whole-disk reads alternate
+ * between the two guests (the fastest of each counts), each timed while the
+ * other is paused, so both see the same machine load and neither the other's
+ * timer ticks.
  */
 export async function runLinuxMode(mode: LinuxMode, env: LinuxEnv, compare = false): Promise<LinuxRun> {
   const baseline = compare ? await bootLinux({ V86: env.V86, fixture: env.fixture, disk: makeDisk(), cmdline: '', cpuMs: env.cpuMs }) : undefined;
   if (baseline) env.progress?.(`${mode.name}: baseline (no IOMMU) booted in ${baseline.bootMs.toFixed(0)} ms`);
   try {
+    await baseline?.emulator.stop();
     return await checkedRun(mode, env, baseline);
   } finally {
     await baseline?.stop();
@@ -136,7 +139,7 @@ async function checkedRun(mode: LinuxMode, env: LinuxEnv, baseline: LinuxSession
     await checkData(s, disk, env, check);
     const programmed = await programmedTranslation(s.console);
     check('translation', programmed === mode.translation, `the driver programmed ${programmed} for 00:1e.0, mode expects ${mode.translation}`);
-    const reads = await fastestReads(env, s.console, baseline?.console);
+    const reads = await fastestReads(env, s, baseline);
     await checkStrayDma(s, mode, check);
     await checkRebind(s, disk, env, check);
     await checkDomainSwitch(s, mode, disk, env, check);
@@ -232,23 +235,34 @@ async function checkDomainSwitch(s: LinuxSession, mode: LinuxMode, disk: Uint8Ar
 /**
  * For each guest, the fastest of `env.reads` whole-disk reads (caches dropped
  * before each) in ms of the guest's clock and, with `env.cpuMs`, the least
- * host CPU between the guest's marks around its `dd`; the guests take turns
- * so both see the same machine load.
+ * host CPU between the guest's marks around its `dd`. The guests take turns,
+ * each running alone (the others paused), so both see the same machine load;
+ * the first guest runs again at the end, the others stay paused.
  */
-async function fastestReads(env: LinuxEnv, ...guests: (GuestConsole | undefined)[]): Promise<{ ms: (number | undefined)[]; cpuMs: (number | undefined)[] }> {
+async function fastestReads(env: LinuxEnv, ...guests: (LinuxSession | undefined)[]): Promise<{ ms: (number | undefined)[]; cpuMs: (number | undefined)[] }> {
   const ms = guests.map(() => Infinity);
   const cpu = guests.map(() => Infinity);
-  for (const g of guests) await g?.run('read'); // untimed: both guests' JIT has seen the read path
-  for (let i = 0; i < (env.reads ?? 3); i++) {
+  const alone = async (g: LinuxSession): Promise<void> => {
+    for (const o of guests) if (o && o !== g) await o.emulator.stop();
+    await g.emulator.run();
+  };
+  for (const g of guests) {
+    if (!g) continue;
+    await alone(g);
+    await g.console.run('read'); // untimed: both guests' JIT has seen the read path
+  }
+  for (let i = 0; i < (env.reads ?? 5); i++) {
     for (const [k, g] of guests.entries()) {
       if (!g) continue;
-      const a = await g.run('read');
+      await alone(g);
+      const a = await g.console.run('read');
       const start = a.marks.get('read-start');
       const end = a.marks.get('read-end');
       if (start && end) cpu[k] = Math.min(cpu[k]!, end.cpuMs - start.cpuMs);
       ms[k] = Math.min(ms[k]!, Number(field(a, '@@read-us')) / 1000);
     }
   }
+  await alone(guests[0]!);
   if (ms.some((b, k) => guests[k] && !Number.isFinite(b))) throw new Error('guest: the read command reported no time');
   const present = (v: number[]): (number | undefined)[] => v.map((b, k) => (guests[k] ? finite(b) : undefined));
   return { ms: present(ms), cpuMs: present(cpu) };
