@@ -157,12 +157,15 @@ describe('v86 integration (stand-in CPU, real core over the emulator memory)', (
     const f = fakeV86();
     f.cpu.acpi_enabled[0] = 0;
     await expect(attachIommu(f.emulator, { core })).rejects.toThrow(/acpi: true/);
-    await expect(attachIommu(fakeV86().emulator, { core, stateBytes: 12345 })).rejects.toThrow(/stateBytes/);
+    const st = fakeV86();
+    await expect(attachIommu(st.emulator, { core, stateBytes: 12345 })).rejects.toThrow(/stateBytes/);
+    expect(st.memory.buffer.byteLength).toBe(RAM_OFFSET + RAM_BYTES); // refused before the memory grew
     await expect(attachIommu(fakeV86().emulator, { core, registerBase: 0xfed9_0100 })).rejects.toThrow(/registerBase/);
     const g = fakeV86();
     await expect(attachIommu(g.emulator, { core, profile: 'qemu-9.9' })).rejects.toThrow(/profile/);
     expect(g.cpu.option_roms).toEqual([]); // nothing half-done: no DMAR file, no MMIO handlers, IDE untouched
     expect(g.mmio.h).toBeUndefined();
     expect(g.ide.primary.master.cpu).toBeUndefined();
+    expect(g.memory.buffer.byteLength).toBe(RAM_OFFSET + RAM_BYTES); // and no state region grown
   });
 });
