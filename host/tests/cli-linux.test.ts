@@ -31,6 +31,9 @@ describe('viommu linux arguments', () => {
     const reads = await run('--reads', '0');
     expect(reads.code).toBe(2);
     expect(reads.stderr).toMatch(/--reads <n>.*expected an integer in 1\.\.20/);
+    const passes = await run('--passes', '21');
+    expect(passes.code).toBe(2);
+    expect(passes.stderr).toMatch(/--passes <n>.*expected an integer in 1\.\.20/);
     const json = await run('--mode', 'legacy', '--json', '/nonexistent-dir/out.json');
     expect(json.code).toBe(2);
     expect(json.stderr).toMatch(/--json <file>.*does not exist/);
@@ -42,6 +45,7 @@ describe('viommu linux arguments', () => {
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/--mode <name>/);
     expect(h.stdout).toMatch(/--reads <n>/);
+    expect(h.stdout).toMatch(/--passes <n>/);
     expect(h.stdout).toMatch(/--json <file>/);
     const top = capture();
     await main(['node', 'viommu', '--help'], top);

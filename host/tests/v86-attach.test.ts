@@ -14,8 +14,10 @@ import { describe, expect, it } from 'vitest';
 import { wasmPath } from '../src/core/load-node.js';
 import { attachIommu, type V86Iommu } from '../src/v86/attach.js';
 import type { V86Cpu, V86Emulator, V86IdeChannel, V86IdeInterface } from '../src/v86/v86-types.js';
-import { GuestIommu } from '../../firmware-tests/lib/guest.js';
-import { encodeSsPte, PageAllocator, type GuestMemoryLike } from '../../firmware-tests/lib/tables.js';
+import { GuestIommu } from '../src/guest/guest-iommu.js';
+import type { GuestMemoryLike } from '../src/tables/guest-ram.js';
+import { PageAllocator } from '../src/tables/page-allocator.js';
+import { encodeSsPte } from '../src/vtd/spec/ss-pte.js';
 
 const RAM_OFFSET = 0x10_0000; // where "v86" keeps guest RAM in its memory
 const RAM_BYTES = 32 << 20;

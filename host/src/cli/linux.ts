@@ -1,5 +1,5 @@
 /**
- * `viommu linux [--mode NAME|all] [--reads N] [--json FILE]`: boots the Linux
+ * `viommu linux [--mode NAME|all] [--reads N] [--passes N] [--json FILE]`: boots the Linux
  * fixture in v86 headless with the unit attached, runs the guest checks
  * (host/src/v86/linux/run.ts) and prints the kernel's DMAR lines, each check,
  * the model's counters and the read / boot times against the same boot
@@ -23,6 +23,8 @@ export interface LinuxCommandOptions {
   readonly modes: readonly string[];
   /** Timed whole-disk reads per guest (the fastest counts). */
   readonly reads: number;
+  /** Passes over the disk in each timed read (averaged). */
+  readonly passes: number;
   /** Write the JSON report here. */
   readonly json?: string;
 }
@@ -31,7 +33,7 @@ export interface LinuxCommandOptions {
 export async function runLinuxCommand(o: LinuxCommandOptions, io: CliIo): Promise<number> {
   const { loadCoreModule, loadLinuxFixture, loadV86 } = await import('../v86/linux/fixture-node.js');
   const env = {
-    V86: await loadV86(), fixture: await loadLinuxFixture(), core: await loadCoreModule(), reads: o.reads,
+    V86: await loadV86(), fixture: await loadLinuxFixture(), core: await loadCoreModule(), reads: o.reads, passes: o.passes,
     md5: (b: Uint8Array) => createHash('md5').update(b).digest('hex'),
     progress: (line: string) => io.err(`${line}\n`),
     cpuMs: () => {
@@ -84,6 +86,7 @@ export const linuxCommand: CliCommand = {
   define: (cmd: Command) => {
     cmd.addOption(new Option('--mode <name>', `a mode to run, repeatable (${LINUX_MODE_NAMES.join(', ')}, all); default all`).argParser(addMode).default([]))
       .addOption(new Option('--reads <n>', 'timed whole-disk reads per guest (the fastest counts)').argParser(integerIn(1, 20)).default(5))
+      .addOption(new Option('--passes <n>', 'passes over the disk in each timed read, averaged (a longer window is steadier on a loaded machine)').argParser(integerIn(1, 20)).default(4))
       .option('--json <file>', 'write { "runs": [ { "name", "ok", "readMs", "baselineReadMs", ... } ] }');
   },
   run: async (_args, opts, io) => {
@@ -91,7 +94,7 @@ export const linuxCommand: CliCommand = {
     const why = json === undefined ? undefined : unwritable(json);
     if (why) throw new UsageError(`option '--json <file>': ${json} ${why}`);
     const modes = opts['mode'] as string[];
-    return runLinuxCommand({ modes: modes.length ? modes : [...LINUX_MODE_NAMES], reads: opts['reads'] as number, json }, io);
+    return runLinuxCommand({ modes: modes.length ? modes : [...LINUX_MODE_NAMES], reads: opts['reads'] as number, passes: opts['passes'] as number, json }, io);
   },
 };
 

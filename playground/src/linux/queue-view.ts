@@ -4,7 +4,7 @@
  * (the ones before IQT, newest first), read from guest RAM with their type
  * (§6.5.2 type table) and the fields that say what they invalidate.
  */
-import { DESC, descType } from '../../../host/src/vtd/qi/descriptors.js';
+import { DESC, descType } from '../../../host/src/vtd/spec/descriptors.js';
 import type { Machine, RegName } from '../../../host/src/browser.js';
 import { byId, fill, h, hex } from '../dom.js';
 import type { Session } from '../session.js';

@@ -18,8 +18,10 @@ export interface SerialPort {
   serial0_send(text: string): void;
 }
 
-/** When a time mark arrived, in host milliseconds. */
+/** A time mark ("@@t <name>") and when it arrived, in host milliseconds. */
 export interface TimeMark {
+  /** The mark's name. */
+  readonly name: string;
   /** `performance.now()`. */
   readonly wallMs: number;
   /** The console's CPU clock (NaN without one). */
@@ -32,8 +34,8 @@ export interface GuestAnswer {
   readonly lines: string[];
   /** The command's exit status. */
   readonly status: number;
-  /** The time marks ("@@t <name>" lines) the command printed, by name. */
-  readonly marks: ReadonlyMap<string, TimeMark>;
+  /** The time marks ("@@t <name>" lines) the command printed, in order. */
+  readonly marks: readonly TimeMark[];
 }
 
 /** The marker the fixture's /init prints when it takes commands. */
@@ -51,7 +53,7 @@ export class GuestConsole {
   private waiters: { test: (t: string) => boolean; done: () => void }[] = [];
   /** Where the line being received starts in `text`. */
   private lineStart = 0;
-  private marks = new Map<string, TimeMark>();
+  private marks: TimeMark[] = [];
 
   /** `cpuMs`: the host's CPU clock in ms (Node: from `process.cpuUsage()`), for time marks. */
   constructor(private readonly port: SerialPort, private readonly cpuMs: () => number = () => NaN) {
@@ -74,7 +76,7 @@ export class GuestConsole {
     const start = this.dropped + this.text.length;
     const since = (): string => this.text.slice(Math.max(0, start - this.dropped));
     const end = new RegExp(`^@@end ${name} (\\d+)\\r?$`, 'm');
-    this.marks = new Map();
+    this.marks = [];
     this.port.serial0_send(`vg ${args}\n`);
     await this.until(() => end.test(since()), timeoutMs, `the answer to "vg ${args}"`);
     const out = since();
@@ -100,7 +102,7 @@ export class GuestConsole {
     if (b !== 10) return;
     if (this.text.startsWith(MARK, this.lineStart)) {
       const name = this.text.slice(this.lineStart + MARK.length).trim();
-      this.marks.set(name, { wallMs: performance.now(), cpuMs: this.cpuMs() });
+      this.marks.push({ name, wallMs: performance.now(), cpuMs: this.cpuMs() });
     }
     if (this.text.length > MAX_LOG) {
       this.dropped += this.text.length - MAX_LOG / 2;
