@@ -22,11 +22,12 @@ const any = (): boolean => true;
 /**
  * The layers of docs/ARCHITECTURE.md, top first (a module's layer is the row
  * whose pattern matches its path). The command line and what it loads sit on
- * top with the entries (the entries' own limits are checked apart);
+ * top with the entries (the entries' own limits are checked apart), as does
+ * the v86 integration (the package entry `wasm-viommu/v86`);
  * `asm/tests/reference/` is the fuzzer's oracle, shipped with it.
  */
 const LAYERS: readonly (readonly [string, RegExp])[] = [
-  ['entries and command line', /^(host\/src\/(index|browser)\.ts|host\/src\/cli\/|bench\/|fuzz\/|asm\/tests\/reference\/)/],
+  ['entries and command line', /^(host\/src\/(index|browser)\.ts|host\/src\/(cli|v86)\/|bench\/|fuzz\/|asm\/tests\/reference\/)/],
   ['flows', /^host\/src\/flows\//],
   ['guest', /^host\/src\/guest\//],
   ['model', /^host\/src\/(machine(-check)?\.ts|vmm\/|hostiommu\/|devices\/|pci\/|acpi\/|vtd\/(?!spec\/)|snapshot\/|scenario\/)/],

@@ -64,8 +64,8 @@ export interface LinuxRun {
   readonly baselineReadMs: number | undefined;
   /**
    * Host CPU time of the cheapest whole-disk read through the IOMMU, ms (with
-   * `LinuxEnv.cpuMs`): from the guest's mark just before its `dd` to the one
-   * just after, as the console saw them arrive.
+   * `LinuxEnv.cpuMs`; a timed read's passes averaged): from the guest's mark
+   * just before each `dd` to the one just after, as the console saw them arrive.
    */
   readonly readCpuMs: number | undefined;
   /** The same without the IOMMU. */
