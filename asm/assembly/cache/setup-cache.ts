@@ -28,14 +28,15 @@ const E_PASID = 4;    // u32 request PASID (0 without ACC_PASID)
 const E_EPOCH = 8;    // u32 setupEpoch when stored
 const E_FLAGS = 12;   // u32 kind | F_* flags
 const E_DID = 16;     // u32 domain id
-const E_EFF = 20;     // u32 effective PASID
+const E_TAG = 20;     // u32 IOTLB PASID key (effective PASID | PRIV_FLAG for supervisor first stage; E_DID and E_TAG load as one u64, the IOTLB tag)
 const E_SS_ROOT = 24; // u64 second-stage root
 const E_FS_ROOT = 32; // u64 first-stage root
 const E_SS_AW = 40;   // u32 second-stage AW encoding
 const E_FS_TOP = 44;  // i32 first-stage top level
-const E_TAG = 48;     // u32 IOTLB PASID key (effective PASID | PRIV_FLAG for supervisor first stage)
+const E_EFF = 48;     // u32 effective PASID
 const E_BUCKET = 52;  // u32 IOTLB generation bucket of (DID, PASID)
 const E_WIDTH = 56;   // u32 input-width check: shift | bias << 8 (scInputOk)
+const E_MIX = 60;     // u32 the bucket's IOTLB key mix (cache/iotlb.ts iotlbKeyMix)
 const ENTRY_BYTES: u32 = 64;
 const VALID: u32 = 0x8000_0000;
 
@@ -95,18 +96,17 @@ export function scDropAll(): void {
 @inline export function scFind(sid: u32, pasid: u32, access: u32): usize {
   const p = (access & ACC_PASID) != 0 ? pasid : 0;
   const e = slotOf(sid, p);
-  // (Nested ifs: V8 branches rather than materialising partial results.)
-  if (load<u32>(e, E_KEY) == keyOf(sid, access)) {
-    if (load<u32>(e, E_PASID) == p) {
-      if (load<u32>(e, E_EPOCH) == setupEpoch) return e;
-    }
+  // Key and PASID in one compare. (Nested ifs: V8 branches rather than
+  // materialising partial results.)
+  if (load<u64>(e, E_KEY) == (<u64>keyOf(sid, access) | (<u64>p << 32))) {
+    if (load<u32>(e, E_EPOCH) == setupEpoch) return e;
   }
   return 0;
 }
 
 /** Store a successful lookup's result. */
 export function scStore(sid: u32, pasid: u32, access: u32, flags: u32, did: u32, eff: u32, ssRoot: u64, ssAw: u32, fsRoot: u64, fsTop: i32,
-  tag: u32, bucket: u32, width: u32, canonical: bool): void {
+  tag: u32, bucket: u32, keyMix: u32, width: u32, canonical: bool): void {
   const p = (access & ACC_PASID) != 0 ? pasid : 0;
   const e = slotOf(sid, p);
   store<u32>(e, keyOf(sid, access), E_KEY);
@@ -121,6 +121,7 @@ export function scStore(sid: u32, pasid: u32, access: u32, flags: u32, did: u32,
   store<i32>(e, fsTop, E_FS_TOP);
   store<u32>(e, tag, E_TAG);
   store<u32>(e, bucket, E_BUCKET);
+  store<u32>(e, keyMix, E_MIX);
   // Input width as one check (scInputOk): canonical addresses (first stage)
   // have bits 63..width-1 all equal, so (iova as i64) >> (width - 1) is 0
   // or -1, and + 1 is at most 1; others need (iova as i64) >> width == 0.
@@ -149,12 +150,18 @@ export function scStore(sid: u32, pasid: u32, access: u32, flags: u32, did: u32,
 /** First-stage top level of entry `e`. */
 // @ts-ignore: decorator
 @inline export function scFsTop(e: usize): i32 { return load<i32>(e, E_FS_TOP); }
+/** IOTLB tag of entry `e`: domain id | PASID key << 32 (the IOTLB's E_DID | E_PASID). */
+// @ts-ignore: decorator
+@inline export function scIotlbTag(e: usize): u64 { return load<u64>(e, E_DID); }
 /** IOTLB PASID key of entry `e`. */
 // @ts-ignore: decorator
 @inline export function scTag(e: usize): u32 { return load<u32>(e, E_TAG); }
 /** IOTLB generation bucket of entry `e`. */
 // @ts-ignore: decorator
 @inline export function scBucket(e: usize): u32 { return load<u32>(e, E_BUCKET); }
+/** IOTLB key mix of entry `e`'s bucket (iotlbKeyMix). */
+// @ts-ignore: decorator
+@inline export function scKeyMix(e: usize): u32 { return load<u32>(e, E_MIX); }
 /** Whether `iova` passes entry `e`'s input-width check (canonical for a
  *  first-stage setup, below the address width for a second-stage one). */
 // @ts-ignore: decorator
