@@ -21,7 +21,7 @@ import { XK_SS } from './ctx/device';
 import { bump } from './stats';
 import { scBucket, scDid, scFind, scFlags, scInputOk, scIotlbTag, scKeyMix, scTag, SF_KIND_MASK, SF_LEGACY, SF_SSEE } from './cache/setup-cache';
 import { heapAlloc } from './mem/heap';
-import { entryFrame, entryLg2, entryPerms, iotlbEpochGen, iotlbInsert, iotlbProbeFast, iotlbTouch, PROBE_UNSURE } from './cache/iotlb';
+import { entryOutput, entryPerms, iotlbEpochGen, iotlbInsert, iotlbProbeFast, iotlbTouch, PROBE_UNSURE } from './cache/iotlb';
 import { INTR_LAST, INTR_START, P_DIRTY, P_FAR, P_R, P_W, P_X, PSC_SS_FORMAT } from './pt/walk';
 
 /** tryFast: the IOTLB has no entry for the request (probed, nothing committed). */
@@ -109,7 +109,7 @@ export function fastInit(): bool {
 /** Output address of `iova` through entry `e`. */
 // @ts-ignore: decorator
 @inline export function fastAddr(e: usize, iova: u64): u64 {
-  return entryFrame(e) | (iova & ((<u64>1 << entryLg2(e)) - 1));
+  return entryOutput(e, iova);
 }
 
 /** Permissions (P_R/P_W/P_X) the answer reports. */

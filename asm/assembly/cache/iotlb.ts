@@ -35,7 +35,7 @@ const E_EPOCH = 8;    // u32 generation epoch (cache/gen.ts genEpoch) when fille
 const E_GEN_G = 12;   // u32 global generation (E_EPOCH and E_GEN_G load as one u64)
 const E_SID = 34;     // u16 source id
 const E_VPN = 16;     // u64 page number at the entry's page size
-const E_FRAME = 24;   // u64 output page address
+const E_DELTA = 24;   // u64 output page address - input page address (wrapping): output = input + delta, no shift
 const E_LG2 = 32;     // u8 page size log2, 0 = empty
 const E_PERMS = 33;   // u8 R/W/X, P_DIRTY, P_NEAR_INTR or P_FAR, PERM_FS (E_LG2 and E_PERMS load as one u16)
 const E_USE = 36;     // u32 last use tick
@@ -60,8 +60,7 @@ let fills: u32 = 0;
 let table: usize = 0;
 let setsLg2: u32 = 0;
 let ways: u32 = 0;
-let setShift: u32 = 32;
-let setMask: u32 = 0;
+let setShift: u64 = 32;
 let setStride: u32 = 0;
 // Fingerprint rows: 2^fpShift bytes per set (a power of two of u64 words
 // holding 4 lanes each), way w in lane w (bits 16(w & 3).. of word w >> 2).
@@ -107,8 +106,7 @@ export function iotlbResize(sLg2: u32, w: u32): bool {
   fps = grownFps;
   setsLg2 = sLg2;
   ways = w;
-  setShift = 32 - sLg2;
-  setMask = (<u32>1 << sLg2) - 1;
+  setShift = <u64>(32 - sLg2);
   setStride = w * ENTRY_BYTES;
   fpShift = rowShift;
   memory.fill(table, 0, <usize>(n * ENTRY_BYTES));
@@ -151,10 +149,10 @@ export const NO_KEY: u32 = 0xffff_ffff;
 // @ts-ignore: decorator
 @inline function hashOf(vpn: u64, lg2: u32, key: u32): u32 { return hashMixed(vpn, lg2, iotlbKeyMix(key)); }
 
-// The set of hash `p`: setShift = 32 - setsLg2, setMask = sets - 1 (0 for
-// one set: the shift by 32 is then by 0 in wasm, and the mask clears it).
+// The set of hash `p`: its top setsLg2 bits (setShift = 32 - setsLg2, a
+// 64-bit shift so that one set, a shift by 32, gives 0 without a mask).
 // @ts-ignore: decorator
-@inline function setIndex(p: u32): u32 { return p >>> setShift & setMask; }
+@inline function setIndex(p: u32): u32 { return <u32>(<u64>p >> setShift); }
 
 // The fingerprint of hash `p` (bit 15 set: never 0, the lane of a way never
 // filled, and padding lanes of a row never look like a match).
@@ -263,7 +261,9 @@ export const PROBE_UNSURE: usize = 1;
 // @ts-ignore: decorator
 @inline export function iotlbProbeFast(epochGen: u64, key: u64, bucket: u32, keyMix: u32, iova: u64): usize {
   let e: usize = 0;
-  if (load<u32>(sizeCount) != 0) e = probeFp(12, iova, key, epochGen, bucket, keyMix);
+  // 4 KiB first and without looking at its count: a set with no 4 KiB
+  // entry has no fingerprint of one (or a stale one: PROBE_UNSURE).
+  e = probeFp(12, iova, key, epochGen, bucket, keyMix);
   if (e == 0) {
     if (load<u32>(sizeCount, 4) != 0) e = probeFp(21, iova, key, epochGen, bucket, keyMix);
     if (e == 0) {
@@ -353,7 +353,7 @@ function probeScan(lg2: u32, iova: u64, key: u64, epochGen: u64, bucket: u32): u
 // iotlbTouch, and the entry's fields to hit*.
 function touchAndKeep(e: usize): void {
   iotlbTouch(e);
-  hitFrame = load<u64>(e, E_FRAME);
+  hitFrame = entryFrame(e);
   hitPerms = load<u8>(e, E_PERMS);
   hitLg2 = load<u8>(e, E_LG2);
   hitDid = load<u32>(e, E_DID);
@@ -361,7 +361,12 @@ function touchAndKeep(e: usize): void {
 
 /** Output page address of entry `e`. */
 // @ts-ignore: decorator
-@inline export function entryFrame(e: usize): u64 { return load<u64>(e, E_FRAME); }
+@inline export function entryFrame(e: usize): u64 {
+  return load<u64>(e, E_DELTA) + (load<u64>(e, E_VPN) << <u64>load<u8>(e, E_LG2));
+}
+/** Output address of `iova` (in its page) through entry `e`. */
+// @ts-ignore: decorator
+@inline export function entryOutput(e: usize, iova: u64): u64 { return iova + load<u64>(e, E_DELTA); }
 /** Permissions (P_R/P_W/P_X, P_DIRTY) of entry `e`. */
 // @ts-ignore: decorator
 @inline export function entryPerms(e: usize): u32 { return load<u8>(e, E_PERMS); }
@@ -463,7 +468,7 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   store<u64>(victim, <u64>did | (<u64>pasid << 32), E_DID);
   store<u64>(victim, <u64>epoch | (<u64>gG << 32), E_EPOCH);
   store<u64>(victim, vpn, E_VPN);
-  store<u64>(victim, frame, E_FRAME);
+  store<u64>(victim, frame - (vpn << lg2), E_DELTA);
   const flags = (perms & 0xff) | (fs ? PERM_FS : 0);
   store<u64>(victim, <u64>(lg2 & 0xff) | <u64>flags << 8 | <u64>(sid & 0xffff) << 16 | <u64>(++tick) << 32, E_LG2);
   store<u64>(victim, <u64>gD | (<u64>gB << 32), E_GEN_D);
@@ -587,7 +592,7 @@ export function iotlbDump(buf: usize, first: u32, max: u32): u32 {
     store<u32>(r, load<u32>(e, E_DID), 0);
     store<u32>(r, key & ~KEY_FLAGS, 4);
     store<u64>(r, load<u64>(e, E_VPN) << lg2, 8);
-    store<u64>(r, load<u64>(e, E_FRAME), 16);
+    store<u64>(r, entryFrame(e), 16);
     store<u8>(r, <u8>lg2, 24);
     store<u8>(r, load<u8>(e, E_PERMS) & 0xf, 25);
     store<u16>(r, load<u16>(e, E_SID), 26);
