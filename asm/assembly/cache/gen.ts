@@ -31,6 +31,10 @@ const SPACES: u32 = 4;
 // generations.
 let epochGlobal: usize = 0;
 let epochWraps: usize = 0;
+// Per DID and per bucket, the spaces' generations side by side (index
+// id * SPACES + space): an invalidation that bumps the IOTLB's and the
+// paging-structure caches' generation of one domain or bucket touches one
+// cache line.
 let didGen: usize = 0;
 let bucketGen: usize = 0;
 
@@ -60,12 +64,12 @@ export function genInit(): bool {
 /** The generation of domain `did` in `space`. */
 // @ts-ignore: decorator
 @inline export function genDid(space: u32, did: u32): u32 {
-  return load<u32>(didGen + (((space << 16) + did) << 2));
+  return load<u32>(didGen + ((did * SPACES + space) << 2));
 }
 /** The generation of bucket `b` in `space`. */
 // @ts-ignore: decorator
 @inline export function genBucket(space: u32, b: u32): u32 {
-  return load<u32>(bucketGen + (((space << BUCKET_LG2) + b) << 2));
+  return load<u32>(bucketGen + ((b * SPACES + space) << 2));
 }
 
 /** How many times the epoch of `space` wrapped around (caches holding
@@ -112,12 +116,12 @@ export function bumpGlobal(space: u32): void {
 /** Drop every entry of `space` tagged with `did`. */
 export function bumpDid(space: u32, did: u32): void {
   noteSpace(space);
-  const p = didGen + (((space << 16) + (did & 0xffff)) << 2);
+  const p = didGen + (((did & 0xffff) * SPACES + space) << 2);
   store<u32>(p, load<u32>(p) + 1);
 }
 /** Drop every entry of `space` tagged with (did, pasid) (and its bucket mates). */
 export function bumpBucket(space: u32, did: u32, pasid: u32): void {
   noteSpace(space);
-  const p = bucketGen + (((space << BUCKET_LG2) + bucketOf(did, pasid)) << 2);
+  const p = bucketGen + ((bucketOf(did, pasid) * SPACES + space) << 2);
   store<u32>(p, load<u32>(p) + 1);
 }
