@@ -427,10 +427,8 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   // domain sits in another set. One entry per tag: drop it (a full scan,
   // only in this configuration, which no QEMU profile has by default).
   if (bySid && !tagBySid) dropTag(did, pasid, lg2, vpn);
-  const p = hashOf(vpn, lg2, bySid || tagBySid ? indexKey(sid, bare) : bucket);
-  const set = setIndex(p);
-  const start = table + <usize>(set * setStride);
-  let e = start;
+  const key = bySid || tagBySid ? indexKey(sid, bare) : bucket;
+  let e = setBase(vpn, lg2, key);
   const end = e + <usize>setStride;
   let victim = e;
   let oldest: u32 = 0xffff_ffff;
@@ -472,7 +470,17 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   const flags = (perms & 0xff) | (fs ? PERM_FS : 0);
   store<u64>(victim, <u64>(lg2 & 0xff) | <u64>flags << 8 | <u64>(sid & 0xffff) << 16 | <u64>(++tick) << 32, E_LG2);
   store<u64>(victim, <u64>gD | (<u64>gB << 32), E_GEN_D);
-  store<u16>(fps + <usize>(set << fpShift) + (<usize>(victim - start) / ENTRY_BYTES << 1), <u16>fpOf(p));
+  setFingerprint(victim, vpn, lg2, key);
+}
+
+// Record the fingerprint of way `e`, just filled with page `vpn` of size
+// `lg2` under index key `key`. (A call of its own: iotlbInsert's way loop
+// keeps its values in registers.)
+function setFingerprint(e: usize, vpn: u64, lg2: u32, key: u32): void {
+  const p = hashOf(vpn, lg2, key);
+  const set = setIndex(p);
+  const way = <u32>(e - table - <usize>(set * setStride)) / ENTRY_BYTES;
+  store<u16>(fps + <usize>(set << fpShift) + (way << 1), <u16>fpOf(p));
 }
 
 // @ts-ignore: decorator
