@@ -284,19 +284,25 @@ export const PROBE_UNSURE: usize = 1;
   const set = setIndex(p);
   const row = fps + <usize>(set << fpShift);
   const fp = fpOf(p);
-  let m = fpMatches(load<u64>(row), fp);
-  let way: u32 = 0;
-  if (m == 0) {
+  const base = table + <usize>(set * setStride);
+  const m = fpMatches(load<u64>(row), fp);
+  let e: usize;
+  if (m != 0) {
+    // Lane k's flag is bit 16k + 15: (ctz & 0x30) * 3 = k * ENTRY_BYTES.
+    e = base + <usize>((<u32>ctz(m) & 0x30) * 3);
+  } else {
     if (ways <= 4) return 0;
     // More than 4 ways: the row's other words in turn.
-    do {
-      way += 4;
+    let way: u32 = 4;
+    let more: u64 = 0;
+    while (true) {
       if (way >= ways) return 0;
-      m = fpMatches(load<u64>(row + (way << 1)), fp);
-    } while (m == 0);
+      more = fpMatches(load<u64>(row + (way << 1)), fp);
+      if (more != 0) break;
+      way += 4;
+    }
+    e = base + <usize>(way * ENTRY_BYTES + (<u32>ctz(more) & 0x30) * 3);
   }
-  // Lane k's flag is bit 16k + 15: (ctz & 0x30) * 3 = k * ENTRY_BYTES.
-  const e = table + <usize>(set * setStride) + <usize>(way * ENTRY_BYTES + (<u32>ctz(m) & 0x30) * 3);
   if (holds(e, vpn, lg2, key, epochGen, bucket)) return e;
   return PROBE_UNSURE;
 }
