@@ -99,12 +99,10 @@ let runEntry: usize = 0;
 // Records i.. while each is a fast-path hit; returns the index of the first
 // that is not (n: all were). No call inside. The IOTLB's global generation
 // and epoch cannot change during a run (only invalidations do), so they are
-// read once; the LRU tick and the hit counters follow from the index and
-// are stored back at the end of the run.
+// read once; the LRU tick is counted in a local, the hits are the records
+// passed, both stored back at the end of the run.
 function hitRun(first: u32, n: u32): u32 {
   const epochGen = iotlbEpochGen();
-  // Every record before the one a run stops at is a hit, each one LRU tick
-  // later: record i's tick is tickBase + i + 1 (no counter in the loop).
   let tick = iotlbTick();
   const ring = BATCH;
   let i = first;
@@ -121,7 +119,7 @@ function hitRun(first: u32, n: u32): u32 {
       runEntry = e;
       break;
     }
-    // commitFast, the tick and the counters counted by the index
+    // commitFast, with the tick in a local and the counters at the end
     iotlbStamp(e, ++tick);
     store<u32>(r + (BRES_STATUS << 2), 0);
     store<u64>(r + (BRES_ADDR_LO << 2), fastAddr(e, iova)); // lo, hi (BRES_ADDR_HI = BRES_ADDR_LO + 1) in one store

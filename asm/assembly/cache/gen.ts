@@ -64,7 +64,7 @@ export function genInit(): bool {
 /** The generation of domain `did` in `space`. */
 // @ts-ignore: decorator
 @inline export function genDid(space: u32, did: u32): u32 {
-  return load<u32>(didGen + ((did * SPACES + space) << 2));
+  return load<u32>(didGen + (((did & 0xffff) * SPACES + space) << 2));
 }
 /** The generation of bucket `b` in `space`. */
 // @ts-ignore: decorator

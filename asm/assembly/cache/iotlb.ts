@@ -165,8 +165,8 @@ export const NO_KEY: u32 = 0xffff_ffff;
   return table + <usize>(setIndex(hashOf(vpn, lg2, key)) * setStride);
 }
 
+// A row word's four 16-bit lanes: each lane's 1, each lane's top bit.
 const LANES: u64 = 0x0001_0001_0001_0001;
-// (Rows of more than one word hold 4 lanes per word: probeFp.)
 const LANE_TOPS: u64 = 0x8000_8000_8000_8000;
 
 // Lanes of fingerprint word `row` equal to `fp`: bit 15 of each matching
@@ -257,7 +257,7 @@ export const PROBE_UNSURE: usize = 1;
  *  `keyMix` iotlbKeyMix(bucket).
  *  Returns the entry, 0 when none is live (exact), or PROBE_UNSURE. The
  *  three page sizes are written out (constant shifts, no loop over sizes);
- *  a size with no entry is skipped. */
+ *  2 MiB and 1 GiB are skipped while no entry has their size. */
 // @ts-ignore: decorator
 @inline export function iotlbProbeFast(epochGen: u64, key: u64, bucket: u32, keyMix: u32, iova: u64): usize {
   let e: usize = 0;
