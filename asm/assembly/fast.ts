@@ -19,7 +19,7 @@ import { pscPerms, pscRemembered, pscTable } from './cache/psc';
 import { ptIndex, SNP_LEAF_OK, SNP_RESERVED, SS_ADDR_MASK, SS_R, SS_W, ssReserved } from './spec/ss-pte';
 import { XK_SS } from './ctx/device';
 import { bump } from './stats';
-import { scBucket, scDid, scFind, scFlags, scInputOk, scIotlbTag, scKeyMix, scTag, SF_KIND_MASK, SF_LEGACY, SF_SSEE } from './cache/setup-cache';
+import { scDid, scFind, scFlags, scInputOk, scProbeKey, scTag, SF_KIND_MASK, SF_LEGACY, SF_SSEE } from './cache/setup-cache';
 import { heapAlloc } from './mem/heap';
 import { entryOutput, entryPerms, iotlbEpochGen, iotlbInsert, iotlbProbeFast, iotlbTouch, PROBE_UNSURE } from './cache/iotlb';
 import { INTR_LAST, INTR_START, P_DIRTY, P_FAR, P_R, P_W, P_X, PSC_SS_FORMAT } from './pt/walk';
@@ -91,7 +91,7 @@ export function fastInit(): bool {
 // @ts-ignore: decorator
 @inline export function fastEntry(s: usize, iova: u64, access: u32, epochGen: u64): usize {
   if (!scInputOk(s, iova)) return NOT_FAST;
-  const e = iotlbProbeFast(epochGen, scIotlbTag(s), scBucket(s), scKeyMix(s), iova);
+  const e = iotlbProbeFast(epochGen, scProbeKey(s), iova);
   if (e <= PROBE_UNSURE) return e; // FAST_MISS (0: no live entry) or NOT_FAST
   if ((<u32>load<u8>(NEEDS + (access & 127)) & ~entryPerms(e)) != 0) return NOT_FAST;
   return e;

@@ -227,8 +227,7 @@ export function iotlbProbe(did: u32, pasid: u32, bucket: u32, iova: u64): usize 
   const epochGen = iotlbEpochGen();
   for (let lg2: u32 = 12; lg2 <= 30; lg2 += 9) {
     if (load<u32>(sizeCount + (sizeSlot(lg2) << 2)) == 0) continue;
-    let e = probeFp(lg2, iova, key, epochGen, bucket, iotlbKeyMix(bucket));
-    if (e == PROBE_UNSURE) e = probeScan(lg2, iova, key, epochGen, bucket);
+    const e = probeScan(lg2, iova, key, epochGen, bucket);
     if (e != 0) return e;
   }
   return 0;
@@ -252,22 +251,31 @@ export function iotlbProbe(did: u32, pasid: u32, bucket: u32, iova: u64): usize 
  *  the matching fingerprint): iotlbProbe decides. */
 export const PROBE_UNSURE: usize = 1;
 
+/** A probe key, 16 bytes in memory (decoded setups hold one, so the hit
+ *  path loads each field where it needs it instead of keeping all live):
+ *  u64 tag did | pasid << 32 (E_DID | E_PASID), u32 bucket (bucketOf of the
+ *  DID and bare PASID, the set-index key), u32 iotlbKeyMix(bucket). */
+export const PK_TAG: u32 = 0;
+/** Probe key: the bucket. */
+export const PK_BUCKET: u32 = 8;
+/** Probe key: the bucket's key mix. */
+export const PK_MIX: u32 = 12;
+
 /** iotlbProbe for the hit paths, inlined and without a call: `epochGen` is
- *  iotlbEpochGen(), `key` the tag did | pasid << 32 (E_DID | E_PASID),
- *  `keyMix` iotlbKeyMix(bucket).
+ *  iotlbEpochGen(), `pk` the address of a probe key (PK_*).
  *  Returns the entry, 0 when none is live (exact), or PROBE_UNSURE. The
  *  three page sizes are written out (constant shifts, no loop over sizes);
  *  2 MiB and 1 GiB are skipped while no entry has their size. */
 // @ts-ignore: decorator
-@inline export function iotlbProbeFast(epochGen: u64, key: u64, bucket: u32, keyMix: u32, iova: u64): usize {
+@inline export function iotlbProbeFast(epochGen: u64, pk: usize, iova: u64): usize {
   let e: usize = 0;
   // 4 KiB first and without looking at its count: a set with no 4 KiB
   // entry has no fingerprint of one (or a stale one: PROBE_UNSURE).
-  e = probeFp(12, iova, key, epochGen, bucket, keyMix);
+  e = probeFp(12, iova, pk, epochGen);
   if (e == 0) {
-    if (load<u32>(sizeCount, 4) != 0) e = probeFp(21, iova, key, epochGen, bucket, keyMix);
+    if (load<u32>(sizeCount, 4) != 0) e = probeFp(21, iova, pk, epochGen);
     if (e == 0) {
-      if (load<u32>(sizeCount, 8) != 0) e = probeFp(30, iova, key, epochGen, bucket, keyMix);
+      if (load<u32>(sizeCount, 8) != 0) e = probeFp(30, iova, pk, epochGen);
     }
   }
   return e;
@@ -278,9 +286,9 @@ export const PROBE_UNSURE: usize = 1;
 // matches holds another tag). No loop for rows of one word (up to 4 ways),
 // so which way holds the entry costs no branch.
 // @ts-ignore: decorator
-@inline function probeFp(lg2: u32, iova: u64, key: u64, epochGen: u64, bucket: u32, keyMix: u32): usize {
+@inline function probeFp(lg2: u32, iova: u64, pk: usize, epochGen: u64): usize {
   const vpn = iova >> lg2;
-  const p = hashMixed(vpn, lg2, keyMix);
+  const p = hashMixed(vpn, lg2, load<u32>(pk, PK_MIX));
   const set = setIndex(p);
   const row = fps + <usize>(set << fpShift);
   const fp = fpOf(p);
@@ -303,7 +311,7 @@ export const PROBE_UNSURE: usize = 1;
     }
     e = base + <usize>(way * ENTRY_BYTES + (<u32>ctz(more) & 0x30) * 3);
   }
-  if (holds(e, vpn, lg2, key, epochGen, bucket)) return e;
+  if (holds(e, vpn, lg2, load<u64>(pk, PK_TAG), epochGen, load<u32>(pk, PK_BUCKET))) return e;
   return PROBE_UNSURE;
 }
 
@@ -332,7 +340,7 @@ export const PROBE_UNSURE: usize = 1;
   return false;
 }
 
-// probeFp's way-by-way search, for PROBE_UNSURE (rare).
+// iotlbProbe's way-by-way search of the set of iova's `lg2` page.
 function probeScan(lg2: u32, iova: u64, key: u64, epochGen: u64, bucket: u32): usize {
   const vpn = iova >> lg2;
   let e = table + <usize>(setIndex(hashOf(vpn, lg2, bucket)) * setStride);

@@ -27,17 +27,18 @@ const E_KEY = 0;      // u32 sid | class << 16 | VALID
 const E_PASID = 4;    // u32 request PASID (0 without ACC_PASID)
 const E_EPOCH = 8;    // u32 setupEpoch when stored
 const E_FLAGS = 12;   // u32 kind | F_* flags
+// 16..31: the IOTLB probe key (cache/iotlb.ts PK_TAG 0, PK_BUCKET 8, PK_MIX 12).
 const E_DID = 16;     // u32 domain id
 const E_TAG = 20;     // u32 IOTLB PASID key (effective PASID | PRIV_FLAG for supervisor first stage; E_DID and E_TAG load as one u64, the IOTLB tag)
-const E_SS_ROOT = 24; // u64 second-stage root
-const E_FS_ROOT = 32; // u64 first-stage root
-const E_IN_BIAS = 40; // u64 input-width check: added to the input address (scInputOk)
-const E_EFF = 48;     // u32 effective PASID
-const E_BUCKET = 52;  // u32 IOTLB generation bucket of (DID, PASID)
-const E_SS_AW = 56;   // u8 second-stage AW encoding
-const E_FS_TOP = 57;  // i8 first-stage top level
-const E_IN_CLZ = 58;  // u8 input-width check: least leading zeros of input + bias (scInputOk)
-const E_MIX = 60;     // u32 the bucket's IOTLB key mix (cache/iotlb.ts iotlbKeyMix)
+const E_BUCKET = 24;  // u32 IOTLB generation bucket of (DID, PASID)
+const E_MIX = 28;     // u32 the bucket's IOTLB key mix (cache/iotlb.ts iotlbKeyMix)
+const E_SS_ROOT = 32; // u64 second-stage root
+const E_FS_ROOT = 40; // u64 first-stage root
+const E_IN_BIAS = 48; // u64 input-width check: added to the input address (scInputOk)
+const E_EFF = 56;     // u32 effective PASID
+const E_SS_AW = 60;   // u8 second-stage AW encoding
+const E_FS_TOP = 61;  // i8 first-stage top level
+const E_IN_CLZ = 62;  // u8 input-width check: least leading zeros of input + bias (scInputOk)
 const ENTRY_BYTES: u32 = 64;
 const VALID: u32 = 0x8000_0000;
 
@@ -152,18 +153,12 @@ export function scStore(sid: u32, pasid: u32, access: u32, flags: u32, did: u32,
 /** First-stage top level of entry `e`. */
 // @ts-ignore: decorator
 @inline export function scFsTop(e: usize): i32 { return load<i8>(e, E_FS_TOP); }
-/** IOTLB tag of entry `e`: domain id | PASID key << 32 (the IOTLB's E_DID | E_PASID). */
+/** Address of entry `e`'s IOTLB probe key (cache/iotlb.ts PK_*). */
 // @ts-ignore: decorator
-@inline export function scIotlbTag(e: usize): u64 { return load<u64>(e, E_DID); }
+@inline export function scProbeKey(e: usize): usize { return e + E_DID; }
 /** IOTLB PASID key of entry `e`. */
 // @ts-ignore: decorator
 @inline export function scTag(e: usize): u32 { return load<u32>(e, E_TAG); }
-/** IOTLB generation bucket of entry `e`. */
-// @ts-ignore: decorator
-@inline export function scBucket(e: usize): u32 { return load<u32>(e, E_BUCKET); }
-/** IOTLB key mix of entry `e`'s bucket (iotlbKeyMix). */
-// @ts-ignore: decorator
-@inline export function scKeyMix(e: usize): u32 { return load<u32>(e, E_MIX); }
 /** Whether `iova` passes entry `e`'s input-width check (canonical for a
  *  first-stage setup, below the address width for a second-stage one). */
 // @ts-ignore: decorator
