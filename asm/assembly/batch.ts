@@ -14,6 +14,7 @@ import { FAST_MISS, fastAddr, fastEntry, fastMiss, NOT_FAST, setFastSetup } from
 import { entryPageWord, iotlbEpochGen, iotlbSetTick, iotlbStamp, iotlbTick } from './cache/iotlb';
 import { scFind } from './cache/setup-cache';
 import { rootTtm } from './ctx/device';
+import { TTM_SCALABLE } from './spec/registers';
 import { bumpBy } from './stats';
 import { dmaCopy } from './dma';
 import { heapAlloc } from './mem/heap';
@@ -132,7 +133,7 @@ function hitRun(first: u32, n: u32): u32 {
     bumpBy(STAT_CTX_HITS, hits); // a stored setup stands for a context-cache hit
     // and, scalable, a PASID-cache hit: a live setup was decoded in the
     // current root-table mode (setting the root table empties every cache)
-    if (rootTtm != 0) bumpBy(STAT_PASID_HITS, hits);
+    if (rootTtm == TTM_SCALABLE) bumpBy(STAT_PASID_HITS, hits);
     bumpBy(STAT_IOTLB_HITS, hits);
   }
   return i;
