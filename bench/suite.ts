@@ -213,9 +213,8 @@ export async function multiContext(ctx: SuiteContext): Promise<MultiContextPoint
  * The points of one context (`quarter` pages) and of MULTI_CONTEXT_AT
  * contexts (quarter / MULTI_CONTEXT_AT pages each) on one image: in every
  * round each target (in rotated order) runs both lists back to back, each
- * from an empty cache (the same state sequence on every target, so their
- * hit and PTE-read counts stay equal; the refill is a few hundred misses in
- * a run). The second point carries `growth`: per target, the median over
+ * from an empty cache (so every target's hit and PTE-read counts stay equal;
+ * the refill is a few hundred misses in a run). The second point carries `growth`: per target, the median over
  * rounds of its ns per request there / with one context.
  */
 async function pairedContexts(ctx: SuiteContext, kind: ContextKind, quarter: number): Promise<MultiContextPoint[]> {
@@ -234,18 +233,20 @@ async function pairedContexts(ctx: SuiteContext, kind: ContextKind, quarter: num
   const passes = Math.max(1, ctx.sizes.passes >> 1);
   const perRound: number[][][] = list.map(() => lists.map(() => []));
   const last: RunResult[][] = list.map(() => []);
-  const runBoth = async (i: number): Promise<void> => {
+  // Which list runs first alternates by round (the first one after another
+  // target's run finds the CPU caches cold).
+  const runBoth = async (i: number, round: number): Promise<void> => {
     const c = list[i]!;
-    for (const slot of lists.keys()) {
+    for (const slot of round % 2 === 0 ? [0, 1] : [1, 0]) {
       await c.target.reset();
       const res = await c.target.run(slot, c.mode, passes);
       perRound[i]![slot]!.push(res.ns / res.n);
       last[i]![slot] = res;
     }
   };
-  for (let i = 0; i < list.length; i++) await runBoth(i); // warm-up
+  for (let i = 0; i < list.length; i++) await runBoth(i, 0); // warm-up
   perRound.forEach((slots) => slots.forEach((rounds) => rounds.splice(0)));
-  for (let r = 0; r < ctx.sizes.rounds; r++) for (let k = 0; k < list.length; k++) await runBoth((k + r) % list.length);
+  for (let r = 0; r < ctx.sizes.rounds; r++) for (let k = 0; k < list.length; k++) await runBoth((k + r) % list.length, r);
   const labels = list.map((c) => c.label ?? c.target.name);
   const points = lists.map((_, slot): MultiContextPoint => {
     const summaries = list.map((c, i) => ({ label: labels[i]!, mode: c.mode, nsPerOp: median(perRound[i]![slot]!), roundsNsPerOp: perRound[i]![slot]!, last: last[i]![slot]! }));
