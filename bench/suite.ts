@@ -214,8 +214,9 @@ export async function multiContext(ctx: SuiteContext): Promise<MultiContextPoint
  * contexts (quarter / MULTI_CONTEXT_AT pages each) on one image: in every
  * round each target (in rotated order) runs both lists back to back, each
  * from an empty cache (so every target's hit and PTE-read counts stay equal;
- * the refill is a few hundred misses in a run). The second point carries `growth`: per target, the median over
- * rounds of its ns per request there / with one context.
+ * the refill is a few hundred misses in a run). The second point carries
+ * `growth`: per target, the median over rounds of its ns per request there
+ * / with one context.
  */
 async function pairedContexts(ctx: SuiteContext, kind: ContextKind, quarter: number): Promise<MultiContextPoint[]> {
   const perMany = Math.max(1, Math.floor(quarter / MULTI_CONTEXT_AT));
