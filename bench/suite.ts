@@ -11,7 +11,7 @@
 import type { Target, LoadSpec, RunMode, RunResult } from './harness/target.js';
 import { median } from './harness/target.js';
 import { MULTI_CONTEXT_AT } from './report/checks.js';
-import { measureInterleaved, type Contender, type Interleaved } from './harness/interleave.js';
+import { measureInterleaved, schedulerPause, type Contender, type Interleaved } from './harness/interleave.js';
 import { cycleOrder, uniformOrder } from './workloads/orders.js';
 import { buildMultiSetup, buildSetup, requestsFor, type ContextKind, type Setup, type SetupSpec } from './workloads/setups.js';
 import type { InvPoint, MultiContextPoint, SweepPoint, TargetStats, WorkloadResult } from './report/schema.js';
@@ -240,6 +240,7 @@ async function pairedContexts(ctx: SuiteContext, kind: ContextKind, quarter: num
     const c = list[i]!;
     for (const slot of round % 2 === 0 ? [0, 1] : [1, 0]) {
       await c.target.reset();
+      await schedulerPause();
       const res = await c.target.run(slot, c.mode, passes);
       perRound[i]![slot]!.push(res.ns / res.n);
       last[i]![slot] = res;
