@@ -1,0 +1,207 @@
+/**
+ * Configuration lookup of the SMMUv3 front end: the stream table (IHI 0070
+ * §3.3.2 linear and 2-level, SMMU_STRTAB_BASE_CFG) -> STE (§5.2) -> CD
+ * table (§3.3.3 linear and 2-level, STE.S1Fmt/S1CDMax) -> CD (§5.4), with the
+ * spec's configuration errors as event values (C_BAD_STREAMID, F_STE_FETCH,
+ * C_BAD_STE, C_BAD_SUBSTREAMID, F_CD_FETCH, C_BAD_CD, F_STREAM_DISABLED) and
+ * the decoded result as a walk setup for the core (core-abi.ts). For a
+ * nested STE, S1ContextPtr and L1CD.L2Ptr are IPAs: CD fetches go through
+ * stage 2 in the core, and their faults are CLASS CD events.
+ */
+import type { GuestMemory } from '../core/guest-memory.js';
+import * as K from '../core/constants.js';
+import { bits, get, getAddr } from './spec/bits.js';
+import { CD, CD_BYTES, L1CD, TG0_GRANULE, TG1_GRANULE, TSZ_4K, S2TG_GRANULE } from './spec/cd.js';
+import { EVT, EVT_CLASS } from './spec/events.js';
+import { oasBits, STRTAB_BASE_ADDR_MASK, STRTAB_CFG } from './spec/registers.js';
+import { CD_SPLIT, L1STD, L1STD_BYTES, L1STD_SPAN_MAX, S1DSS, S1FMT, STE, STE_BYTES, STE_CONFIG } from './spec/ste.js';
+import { FF_ARM_CLASS_SHIFT, FF_ARM_S2, SUF_AFFD, SUF_EPD0, SUF_EPD1, SUF_HAD0, SUF_HAD1, SUF_S2AFFD, SUF_TBI0, SUF_TBI1, type SmmuCore, type WalkSetup } from './core-abi.js';
+import type { SmmuEvent } from './event.js';
+import type { SmmuCaps, SmmuSwitches } from './profiles.js';
+
+/** A decoded STE (the parts translation needs). */
+export interface DecodedSte {
+  readonly config: number;
+  readonly words: readonly bigint[];
+  /** Stage-2 part of the walk setup (when Config[1]). */
+  readonly s2: Pick<WalkSetup, 's2t0sz' | 's2Start' | 's2OBits' | 's2TgLg2' | 's2ttb'> & { readonly affd: boolean };
+  readonly vmid: number;
+  /** Record stage-2 faults (STE.S2R). */
+  readonly s2r: boolean;
+}
+
+/** What a (stream, substream) resolves to. */
+export type StreamConfig =
+  | { readonly kind: 'abort' }
+  | { readonly kind: 'bypass' }
+  | { readonly kind: 'translate'; readonly setup: WalkSetup; readonly recordS1: boolean; readonly recordS2: boolean; readonly vmid: number; readonly asid: number }
+  | { readonly kind: 'fault'; readonly event: SmmuEvent };
+
+/** What the lookup reads: registers, memory, capabilities. */
+export interface ConfigSource {
+  readonly mem: GuestMemory;
+  readonly caps: SmmuCaps;
+  readonly switches: SmmuSwitches;
+  readonly strtabBase: () => bigint;
+  readonly strtabCfg: () => number;
+  /** Stage 2 of a nested STE for a CD fetch: the physical address, or the core's fault. */
+  readonly s2Fetch: (ste: DecodedSte, ipa: bigint) => { pa: bigint } | { evt: number; ipa: bigint };
+}
+
+const fault = (event: SmmuEvent): StreamConfig => ({ kind: 'fault', event });
+
+/** Reads `n` u64 words at `addr`, or undefined outside RAM. */
+function readWords(mem: GuestMemory, addr: bigint, n: number): bigint[] | undefined {
+  if (!mem.contains(addr, n * 8)) return undefined;
+  return Array.from({ length: n }, (_, i) => mem.readU64(addr + BigInt(i) * 8n));
+}
+
+/** The STE of `sid` (§3.3.2), decoded and checked; or the event. */
+export function lookupSte(src: ConfigSource, sid: number): DecodedSte | SmmuEvent {
+  const cfg = src.strtabCfg();
+  const log2 = Math.min(cfg & STRTAB_CFG.LOG2SIZE_MASK, src.caps.sidBits);
+  if (sid >= 2 ** log2) return { type: EVT.C_BAD_STREAMID, sid };
+  const base = src.strtabBase() & STRTAB_BASE_ADDR_MASK;
+  let addr: bigint;
+  if (((cfg >>> STRTAB_CFG.FMT_SHIFT) & 3) === STRTAB_CFG.FMT_2LVL && src.caps.st2l) {
+    const split = (cfg >>> STRTAB_CFG.SPLIT_SHIFT) & STRTAB_CFG.SPLIT_MASK;
+    const l1 = base + BigInt(sid >>> split) * BigInt(L1STD_BYTES);
+    const d = readWords(src.mem, l1, 1);
+    if (!d) return { type: EVT.F_STE_FETCH, sid, fetchAddr: l1 };
+    const span = get(d, L1STD.Span);
+    if (span === 0 || span > L1STD_SPAN_MAX || (sid & ((1 << split) - 1)) >= 2 ** (span - 1)) return { type: EVT.C_BAD_STREAMID, sid };
+    addr = getAddr(d, L1STD.L2Ptr) + BigInt(sid & ((1 << split) - 1)) * BigInt(STE_BYTES);
+  } else {
+    addr = base + BigInt(sid) * BigInt(STE_BYTES);
+  }
+  const w = readWords(src.mem, addr, 8);
+  if (!w) return { type: EVT.F_STE_FETCH, sid, fetchAddr: addr };
+  return decodeSte(src, sid, w);
+}
+
+/** §5.2 STE validity ("an STE is ILLEGAL if ..."): C_BAD_STE for the conditions this model checks. */
+function decodeSte(src: ConfigSource, sid: number, w: bigint[]): DecodedSte | SmmuEvent {
+  const bad: SmmuEvent = { type: EVT.C_BAD_STE, sid };
+  if (get(w, STE.V) === 0) return bad;
+  const config = get(w, STE.Config);
+  if (config !== STE_CONFIG.ABORT && (config & 4) === 0) return bad;
+  const s1 = (config & 4) !== 0 && (config & 1) !== 0;
+  const s2 = (config & 4) !== 0 && (config & 2) !== 0;
+  if ((s1 && !src.caps.s1) || (s2 && !src.caps.s2)) return bad;
+  if (s1) {
+    const fmt = get(w, STE.S1Fmt);
+    const cdMax = get(w, STE.S1CDMax);
+    if (fmt === 3 || (fmt !== S1FMT.LINEAR && !src.caps.cd2l) || cdMax > src.caps.ssidBits) return bad;
+  }
+  let s2cfg: DecodedSte['s2'] = { s2t0sz: 0, s2Start: 0, s2OBits: 48, s2TgLg2: 12, s2ttb: 0n, affd: false };
+  if (s2) {
+    const gran = S2TG_GRANULE[get(w, STE.S2TG)];
+    if (gran === undefined || !src.caps.granules.includes(gran)) return bad;
+    if (get(w, STE.S2AA64) === 0 || get(w, STE.S2ENDI) !== 0 || get(w, STE.S2S) !== 0) return bad;
+    const t0sz = get(w, STE.S2T0SZ);
+    if (t0sz < TSZ_4K.min || t0sz > TSZ_4K.max) return bad;
+    const sl0 = get(w, STE.S2SL0);
+    // D8.2: start level from SL0 (4K: 0 -> L2, 1 -> L1, 2 -> L0; 16K/64K: 0 -> L3, 1 -> L2, 2 -> L1).
+    const start = gran === 12 ? 2 - sl0 : 3 - sl0;
+    const stride = gran - 3;
+    const ibits = 64 - t0sz;
+    const topBits = ibits - (gran + stride * (3 - start));
+    if (sl0 === 3 || start < 0 || topBits < 1 || topBits > stride + 4) return bad; // at most 16 concatenated tables
+    const obits = oasBits(get(w, STE.S2PS), src.caps.oas);
+    const ttb = getAddr(w, STE.S2TTB);
+    const align = BigInt(Math.max(topBits + 3, 12));
+    if ((ttb >> BigInt(obits)) !== 0n || (ttb & ((1n << align) - 1n)) !== 0n) return bad;
+    s2cfg = { s2t0sz: t0sz, s2Start: start, s2OBits: obits, s2TgLg2: gran, s2ttb: ttb, affd: get(w, STE.S2AFFD) !== 0 };
+  }
+  return { config, words: w, s2: s2cfg, vmid: s2 || src.caps.s2 ? get(w, STE.S2VMID) : 0, s2r: get(w, STE.S2R) !== 0 };
+}
+
+/** The whole lookup for (sid, ssid): STE, then (stage 1) the CD. */
+export function resolveStream(src: ConfigSource, ste: DecodedSte, sid: number, ssid: number | undefined): StreamConfig {
+  const config = ste.config;
+  if (config === STE_CONFIG.ABORT) return { kind: 'abort' };
+  const s1 = (config & 1) !== 0;
+  const s2 = (config & 2) !== 0;
+  const base = { s1: false, s2, vmid: ste.vmid, asid: 0, flags: ste.s2.affd ? SUF_S2AFFD : 0, t0sz: 0, t1sz: 0, s1OBits: 48, tg0Lg2: 12, tg1Lg2: 12, ttb0: 0n, ttb1: 0n, ...ste.s2 };
+  const cdMax = s1 ? get(ste.words, STE.S1CDMax) : 0;
+  if (ssid !== undefined && (!s1 || cdMax === 0 || ssid >= 2 ** cdMax)) return fault({ type: EVT.C_BAD_SUBSTREAMID, sid, ssid });
+  if (!s1) return s2 ? { kind: 'translate', setup: base, recordS1: false, recordS2: ste.s2r, vmid: ste.vmid, asid: 0 } : { kind: 'bypass' };
+  let index = ssid ?? 0;
+  if (ssid === undefined && cdMax !== 0) {
+    const dss = get(ste.words, STE.S1DSS);
+    if (dss === S1DSS.TERMINATE) return fault({ type: EVT.F_STREAM_DISABLED, sid });
+    if (dss === S1DSS.BYPASS) return s2 ? { kind: 'translate', setup: base, recordS1: false, recordS2: ste.s2r, vmid: ste.vmid, asid: 0 } : { kind: 'bypass' };
+    if (dss !== S1DSS.SSID0) return fault({ type: EVT.C_BAD_STE, sid });
+    index = 0;
+  }
+  const cd = fetchCd(src, ste, sid, ssid, index, cdMax);
+  if ('type' in cd) return fault(cd);
+  return decodeCd(src, ste, sid, ssid, cd, base);
+}
+
+// The CD at `index` of the STE's CD table (§3.3.3), through stage 2 when nested.
+function fetchCd(src: ConfigSource, ste: DecodedSte, sid: number, ssid: number | undefined, index: number, cdMax: number): bigint[] | SmmuEvent {
+  const nested = (ste.config & 2) !== 0;
+  const read = (ipa: bigint, n: number): bigint[] | SmmuEvent => {
+    let pa = ipa;
+    if (nested) {
+      const r = src.s2Fetch(ste, ipa);
+      if ('evt' in r) {
+        return { type: r.evt, sid, ssid, s2: true, cls: EVT_CLASS.CD, ipa: r.ipa, addr: ipa, read: true, ...(r.evt === EVT.F_WALK_EABT ? { fetchAddr: r.ipa } : {}) };
+      }
+      pa = r.pa;
+    }
+    return readWords(src.mem, pa, n) ?? { type: EVT.F_CD_FETCH, sid, ssid, fetchAddr: pa };
+  };
+  const ptr = getAddr(ste.words, STE.S1ContextPtr);
+  const fmt = get(ste.words, STE.S1Fmt);
+  if (fmt === S1FMT.LINEAR || cdMax === 0) return read(ptr + BigInt(index) * BigInt(CD_BYTES), 8);
+  const split = CD_SPLIT[fmt]!;
+  const l1 = read(ptr + BigInt(index >>> split) * 8n, 1);
+  if (!Array.isArray(l1)) return l1;
+  if (get(l1, L1CD.V) === 0) return { type: EVT.C_BAD_SUBSTREAMID, sid, ssid };
+  return read(getAddr(l1, L1CD.L2Ptr) + BigInt(index & ((1 << split) - 1)) * BigInt(CD_BYTES), 8);
+}
+
+// §5.4 CD validity ("a CD is ILLEGAL if ...") and the stage-1 part of the setup.
+function decodeCd(src: ConfigSource, ste: DecodedSte, sid: number, ssid: number | undefined, w: bigint[], base: WalkSetup): StreamConfig {
+  const bad = fault({ type: EVT.C_BAD_CD, sid, ssid });
+  if (get(w, CD.V) === 0 || get(w, CD.AA64) === 0 || get(w, CD.ENDI) !== 0 || get(w, CD.A) === 0 || get(w, CD.S) !== 0) return bad;
+  if (src.switches.cdHttuIllegal && (get(w, CD.HA) !== 0 || get(w, CD.HD) !== 0)) return bad;
+  const obits = oasBits(get(w, CD.IPS), src.caps.oas);
+  let flags = base.flags | (get(w, CD.AFFD) ? SUF_AFFD : 0) | (get(w, CD.HAD0) ? SUF_HAD0 : 0) | (get(w, CD.HAD1) ? SUF_HAD1 : 0);
+  const tbi = get(w, CD.TBI);
+  flags |= (tbi & 1 ? SUF_TBI0 : 0) | (tbi & 2 ? SUF_TBI1 : 0);
+  const halves = [
+    { epd: CD.EPD0, tsz: CD.T0SZ, tg: CD.TG0, map: TG0_GRANULE, ttb: CD.TTB0, flag: SUF_EPD0 },
+    { epd: CD.EPD1, tsz: CD.T1SZ, tg: CD.TG1, map: TG1_GRANULE, ttb: CD.TTB1, flag: SUF_EPD1 },
+  ];
+  const out: { tsz: number; gran: number; ttb: bigint }[] = [];
+  for (const h of halves) {
+    if (get(w, h.epd) !== 0) { flags |= h.flag; out.push({ tsz: 0, gran: 12, ttb: 0n }); continue; }
+    const tsz = get(w, h.tsz);
+    const gran = h.map[get(w, h.tg)];
+    if (tsz < TSZ_4K.min || tsz > TSZ_4K.max || gran === undefined || !src.caps.granules.includes(gran)) return bad;
+    const ttb = getAddr(w, h.ttb);
+    if (src.switches.ttbBeyondOasIllegal && (ttb >> BigInt(obits)) !== 0n) return bad;
+    out.push({ tsz, gran, ttb: ttb & ~((1n << BigInt(Math.min(gran, 12))) - 1n) });
+  }
+  const asid = get(w, CD.ASID);
+  const setup: WalkSetup = {
+    ...base, s1: true, asid, flags, s1OBits: obits,
+    t0sz: out[0]!.tsz, tg0Lg2: out[0]!.gran, ttb0: out[0]!.ttb, t1sz: out[1]!.tsz, tg1Lg2: out[1]!.gran, ttb1: out[1]!.ttb,
+  };
+  return { kind: 'translate', setup, recordS1: get(w, CD.R) !== 0, recordS2: ste.s2r, vmid: ste.vmid, asid };
+}
+
+/** The event of a core fault (out-buffer `out` after armTranslate/armDmaCopy). */
+export function coreFaultEvent(out: Uint32Array, evt: number, sid: number, ssid: number | undefined, addr: bigint, write: boolean, priv: boolean, exec: boolean): SmmuEvent {
+  const flags = out[K.OUT_FAULT_FLAGS]!;
+  const faddr = (BigInt(out[K.OUT_FAULT_ADDR_HI]!) << 32n) | BigInt(out[K.OUT_FAULT_ADDR_LO]!);
+  const s2 = (flags & FF_ARM_S2) !== 0;
+  const cls = Number(bits(BigInt(flags), FF_ARM_CLASS_SHIFT + 1, FF_ARM_CLASS_SHIFT));
+  return {
+    type: evt, sid, ssid, addr, read: !write, priv, exec, s2, cls,
+    ...(s2 ? { ipa: faddr } : {}), ...(evt === EVT.F_WALK_EABT ? { fetchAddr: faddr } : {}),
+  };
+}

@@ -1,0 +1,365 @@
+/**
+ * One guest-visible SMMUv3 (IHI 0070) over the shared wasm core: the
+ * register file (§6.3), the CR0/CR0ACK, GBPA and IRQ_CTRL handshakes, the
+ * command queue (chapter 4, commands.ts) and event queue (§7.2, §7.3),
+ * global errors (GERROR/GERRORN, §6.3.18), interrupts (MSI through the
+ * *_IRQ_CFG registers, or a wired line), and translation: the
+ * configuration lookup of config.ts, cached per (StreamID, SubstreamID)
+ * until a CFGI command, then the core's AArch64 walk (armDmaCopy) with the
+ * IOTLB tagged by VMID and ASID. Guest input never throws: bad accesses are
+ * logged, bad structures and commands give the spec's events and errors.
+ */
+import type { Core } from '../core/core.js';
+import type { GuestMemory } from '../core/guest-memory.js';
+import * as K from '../core/constants.js';
+import type { DmaResult } from '../pci/dma-port.js';
+import { BYPASS_SETUP, SmmuCore, type WalkSetup } from './core-abi.js';
+import { COMMAND_BY_OP, type CommandTarget } from './commands.js';
+import { coreFaultEvent, lookupSte, resolveStream, type ConfigSource, type DecodedSte, type StreamConfig } from './config.js';
+import { encodeEvent, type SmmuEvent } from './event.js';
+import { capsOf, type SmmuCaps, type SmmuProfile } from './profiles.js';
+import { entryAddr, geometry, isEmpty, isFull, next, ptr, type QueueGeometry } from './queue.js';
+import { SmmuRegisterFile, type SmmuRegWrite } from './registers.js';
+import { get } from './spec/bits.js';
+import { CMD, CMD_BYTES, SYNC_CS } from './spec/commands.js';
+import { EVT, EVT_BYTES } from './spec/events.js';
+import { CERROR, CMDQ_CONS_ERR_SHIFT, CR0, GBPA, GERROR, IRQ_CTRL, QUEUE_OVERFLOW } from './spec/registers.js';
+
+/** An interrupt the unit signals: an MSI (address/data as programmed) or a wired line. */
+export interface SmmuInterrupt {
+  readonly source: 'eventq' | 'gerror' | 'cmd-sync' | 'sev';
+  /** MSI address and data, when the unit sent an MSI (SMMU_IDR0.MSI and a non-zero address). */
+  readonly msi?: { readonly address: bigint; readonly data: number };
+}
+
+/** Options of an SMMUv3 unit. */
+export interface SmmuUnitOptions {
+  readonly core: Core;
+  readonly mem: GuestMemory;
+  readonly profile: SmmuProfile;
+  readonly onInterrupt?: (irq: SmmuInterrupt) => void;
+  readonly log?: (msg: string) => void;
+  /** ATC invalidation to a device (ATS); answers whether it completed. */
+  readonly atcInvalidate?: (sid: number, ssid: number | undefined, addr: bigint, sizeLg2: number, global: boolean) => boolean;
+}
+
+/** A cached (StreamID, SubstreamID) configuration and its setup record. */
+interface CachedStream { readonly cfg: StreamConfig; readonly setupOff: number; readonly sid: number }
+
+/** The most (stream, substream) configurations cached at once. */
+const MAX_CACHED = 4096;
+
+/** An SMMUv3 unit. */
+export class SmmuUnit {
+  readonly regs: SmmuRegisterFile;
+  readonly caps: SmmuCaps;
+  readonly arm: SmmuCore;
+  /** Recent log lines (bounded). */
+  readonly logLines: string[] = [];
+  /** Events discarded because the event queue was off, full or unwritable. */
+  eventsLost = 0;
+  private readonly steCache = new Map<number, DecodedSte>();
+  private readonly streams = new Map<string, CachedStream>();
+  private readonly freeSetups: number[] = [];
+  private bypassOff = 0;
+  private readonly src: ConfigSource;
+  /** Hears every command the unit executed (name, the two words): a VMM traps guest commands here. */
+  onCommand?: (name: string, words: readonly bigint[]) => void;
+
+  /** An SMMU over `o.core`; `o.mem` is the memory its tables and queues live in. */
+  constructor(private readonly o: SmmuUnitOptions) {
+    this.caps = capsOf(o.profile);
+    this.arm = new SmmuCore(o.core);
+    this.regs = new SmmuRegisterFile(o.profile, (m) => this.log(m));
+    this.regs.afterWrite = (w) => this.afterWrite(w);
+    this.src = {
+      mem: o.mem, caps: this.caps, switches: o.profile.switches,
+      strtabBase: () => this.regs.get('STRTAB_BASE'), strtabCfg: () => Number(this.regs.get('STRTAB_BASE_CFG')),
+      s2Fetch: (ste, ipa) => this.s2Fetch(ste, ipa),
+    };
+  }
+
+  /** The profile. */
+  get profile(): SmmuProfile { return this.o.profile; }
+  /** The core. */
+  get core(): Core { return this.o.core; }
+
+  /** Guest MMIO read at `offset` in the 128 KiB frame (4 or 8 bytes). */
+  mmioRead(offset: number, size: number): bigint { return this.regs.read(offset, size); }
+
+  /** Guest MMIO write at `offset` (4 or 8 bytes). */
+  mmioWrite(offset: number, size: number, value: bigint): void { this.regs.write(offset, size, value); }
+
+  /** Back to the power-on state: registers and every cache. */
+  reset(): void {
+    this.regs.reset();
+    this.invalidateSte(0, 0xffff_ffff);
+    this.o.core.invalidateAll();
+  }
+
+  /** Logs a guest programming error (bounded history plus the embedder's sink). */
+  log(msg: string): void {
+    this.logLines.push(msg);
+    if (this.logLines.length > 256) this.logLines.shift();
+    this.o.log?.(msg);
+  }
+
+  // -- translation -------------------------------------------------------------
+
+  /**
+   * A DMA of `len` bytes at `iova` from StreamID `sid` (SubstreamID `ssid`
+   * when the request carries one) between guest memory and the core buffer
+   * at `bufOff`. A fault becomes an event (if the configuration records it)
+   * and the result carries the event number as `reason`.
+   */
+  dma(sid: number, ssid: number | undefined, iova: bigint, len: number, write: boolean, bufOff: number, priv = false, exec = false): DmaResult {
+    const s = this.stream(sid, ssid);
+    if ('event' in s) return this.failed(s.event, true);
+    if (s.cfg.kind === 'abort') return { ok: false, reason: 0, recorded: false };
+    let access = write ? K.ACC_WRITE : K.ACC_READ;
+    if (priv) access |= K.ACC_PRIV;
+    if (exec) access |= K.ACC_EXEC;
+    const st = this.arm.dmaCopy(s.setupOff, iova, len, access, bufOff);
+    if (st === 0) return { ok: true };
+    if (st === 0xffff_ffff) throw new Error(`bufOff: ${bufOff} (+${len}) is not a device buffer`);
+    const ev = coreFaultEvent(this.o.core.out, st, sid, ssid, iova, write, priv, exec);
+    const record = s.cfg.kind === 'translate' && (ev.s2 ? s.cfg.recordS2 : s.cfg.recordS1);
+    return this.failed(ev, record);
+  }
+
+  /** The cached configuration of (sid, ssid) with its setup record, or the configuration event. */
+  private stream(sid: number, ssid: number | undefined): CachedStream | { event: SmmuEvent } {
+    const r = Number(this.regs.get('CR0'));
+    if ((r & CR0.SMMUEN) === 0) {
+      const abort = (Number(this.regs.get('GBPA')) & GBPA.ABORT) !== 0;
+      return { cfg: abort ? { kind: 'abort' } : { kind: 'bypass' }, setupOff: this.bypass(), sid };
+    }
+    const key = `${sid}:${ssid ?? '-'}`;
+    const have = this.streams.get(key);
+    if (have) return have;
+    let ste = this.steCache.get(sid);
+    if (!ste) {
+      const got = lookupSte(this.src, sid);
+      if ('type' in got) return { event: got };
+      ste = got;
+      this.steCache.set(sid, ste);
+    }
+    const cfg = resolveStream(this.src, ste, sid, ssid);
+    if (cfg.kind === 'fault') return { event: cfg.event };
+    const setupOff = cfg.kind === 'translate' ? this.newSetup(cfg.setup) : this.bypass();
+    if (this.streams.size >= MAX_CACHED) this.invalidateSte(0, 0xffff_ffff);
+    const c = { cfg, setupOff, sid };
+    this.streams.set(key, c);
+    return c;
+  }
+
+  private bypass(): number {
+    if (this.bypassOff === 0) this.bypassOff = this.newSetup(BYPASS_SETUP);
+    return this.bypassOff;
+  }
+
+  private newSetup(s: WalkSetup): number {
+    const off = this.freeSetups.pop() ?? this.arm.allocSetup();
+    if (off === 0) throw new Error('core: out of memory for SMMU setup records');
+    this.arm.writeSetup(off, s);
+    return off;
+  }
+
+  /** A nested STE's stage 2 for a CD fetch at `ipa` (a temporary setup record). */
+  private s2Fetch(ste: DecodedSte, ipa: bigint): { pa: bigint } | { evt: number; ipa: bigint } {
+    const off = this.newSetup({ ...BYPASS_SETUP, s2: true, vmid: ste.vmid, flags: 0, ...ste.s2 });
+    try {
+      const st = this.arm.translateS2(off, ipa, K.ACC_READ);
+      const out = this.o.core.out;
+      if (st !== 0) return { evt: st, ipa: (BigInt(out[K.OUT_FAULT_ADDR_HI]!) << 32n) | BigInt(out[K.OUT_FAULT_ADDR_LO]!) };
+      return { pa: (BigInt(out[K.OUT_ADDR_HI]!) << 32n) | BigInt(out[K.OUT_ADDR_LO]!) };
+    } finally {
+      this.freeSetups.push(off);
+    }
+  }
+
+  private failed(ev: SmmuEvent, record: boolean): DmaResult {
+    const recorded = record && this.recordEvent(ev);
+    return { ok: false, reason: ev.type, recorded, addr: ev.addr };
+  }
+
+  // -- configuration invalidation (CFGI_*) ------------------------------------------
+
+  /** Drops cached STEs of stream ids first..last and every configuration derived from them. */
+  invalidateSte(first: number, last: number): void {
+    for (const sid of [...this.steCache.keys()]) if (sid >= first && sid <= last) this.steCache.delete(sid);
+    for (const [k, s] of [...this.streams]) {
+      if (s.sid < first || s.sid > last) continue;
+      this.streams.delete(k);
+      if (s.setupOff !== this.bypassOff) this.freeSetups.push(s.setupOff);
+    }
+  }
+
+  /** Drops the cached configuration of (sid, ssid), or of every substream of sid. */
+  invalidateCd(sid: number, ssid: number | undefined): void {
+    for (const [k, s] of [...this.streams]) {
+      if (s.sid !== sid) continue;
+      const kssid = k.slice(k.indexOf(':') + 1);
+      // A request without SubstreamID may use CD 0 (S1DSS): it goes with SSID 0.
+      if (ssid !== undefined && kssid !== String(ssid) && !(ssid === 0 && kssid === '-')) continue;
+      this.streams.delete(k);
+      if (s.setupOff !== this.bypassOff) this.freeSetups.push(s.setupOff);
+    }
+  }
+
+  // -- event queue (§7.2) -------------------------------------------------------------
+
+  /** Writes `ev` to the event queue; false when it was lost (queue off, full, or unwritable). */
+  recordEvent(ev: SmmuEvent): boolean {
+    if ((Number(this.regs.get('CR0')) & CR0.EVENTQEN) === 0) { this.eventsLost++; return false; }
+    const q = geometry(this.regs.get('EVENTQ_BASE'), this.caps.evtqLog2, EVT_BYTES);
+    const prod = Number(this.regs.get('EVENTQ_PROD'));
+    const cons = Number(this.regs.get('EVENTQ_CONS'));
+    if (isFull(q, prod, cons)) {
+      // §7.2: overflow toggles EVENTQ_PROD.OVFLG (unless one is pending: OVFLG != OVACKFLG).
+      if (((prod ^ cons) & QUEUE_OVERFLOW) === 0) this.regs.set('EVENTQ_PROD', BigInt((prod ^ QUEUE_OVERFLOW) >>> 0));
+      this.eventsLost++;
+      return false;
+    }
+    const at = entryAddr(q, prod);
+    if (!this.o.mem.contains(at, EVT_BYTES)) {
+      this.raiseGerror(GERROR.EVENTQ_ABT_ERR);
+      this.eventsLost++;
+      return false;
+    }
+    encodeEvent(ev).forEach((w, i) => this.o.mem.writeU64(at + BigInt(8 * i), w));
+    this.regs.set('EVENTQ_PROD', BigInt(((prod & QUEUE_OVERFLOW) | next(q, prod)) >>> 0));
+    this.log(`smmu: event 0x${ev.type.toString(16)} sid 0x${ev.sid.toString(16)}${ev.ssid !== undefined ? ` ssid ${ev.ssid}` : ''}`);
+    if (Number(this.regs.get('IRQ_CTRL')) & IRQ_CTRL.EVENTQ_IRQEN) this.interrupt('eventq', 'EVENTQ_IRQ_CFG0', 'EVENTQ_IRQ_CFG1');
+    return true;
+  }
+
+  // -- command queue (chapter 4) --------------------------------------------------------
+
+  private consumeCommands(): void {
+    if ((Number(this.regs.get('CR0')) & CR0.CMDQEN) === 0) return;
+    if (this.gerrorActive(GERROR.CMDQ_ERR)) return;
+    const q = geometry(this.regs.get('CMDQ_BASE'), this.caps.cmdqLog2, CMD_BYTES);
+    const target = this.commandTarget();
+    for (let budget = 2 << q.log2size; budget > 0; budget--) {
+      const prod = Number(this.regs.get('CMDQ_PROD'));
+      const consReg = Number(this.regs.get('CMDQ_CONS'));
+      if (isEmpty(q, prod, consReg)) return;
+      const at = entryAddr(q, consReg);
+      let err: number = CERROR.NONE;
+      if (!this.o.mem.contains(at, CMD_BYTES)) err = CERROR.ABT;
+      else err = this.runCommand(target, [this.o.mem.readU64(at), this.o.mem.readU64(at + 8n)]);
+      if (err !== CERROR.NONE) {
+        // §7.1: CONS stays at the command, ERR names the error, GERROR.CMDQ_ERR toggles.
+        this.regs.set('CMDQ_CONS', BigInt(((err << CMDQ_CONS_ERR_SHIFT) | ptr(q, consReg)) >>> 0));
+        this.raiseGerror(GERROR.CMDQ_ERR);
+        return;
+      }
+      this.regs.set('CMDQ_CONS', BigInt(next(q, consReg)));
+    }
+  }
+
+  private runCommand(t: CommandTarget, w: bigint[]): number {
+    const row = COMMAND_BY_OP.get(get(w, CMD.opcode));
+    if (!row) { this.log(`smmu: command opcode 0x${get(w, CMD.opcode).toString(16)} is illegal`); return CERROR.ILL; }
+    if (get(w, CMD.SSec) !== 0) { this.log(`smmu: ${row.name} with SSec=1 from the Non-secure queue`); return CERROR.ILL; }
+    if (!row.supported(this.caps)) {
+      if (this.o.profile.switches.ignoreUnsupportedCommands) return CERROR.NONE;
+      this.log(`smmu: ${row.name} is not supported by this SMMU`);
+      return CERROR.ILL;
+    }
+    const err = row.run(t, w, this.caps);
+    if (err === CERROR.NONE) this.onCommand?.(row.name, w);
+    return err;
+  }
+
+  private commandTarget(): CommandTarget {
+    const core = this.o.core;
+    return {
+      invalidateSte: (a, b) => this.invalidateSte(a, b),
+      invalidateCd: (sid, ssid) => this.invalidateCd(sid, ssid),
+      inv: {
+        invIotlbGlobal: () => core.invIotlbGlobal(),
+        invIotlbDomain: (d) => core.invIotlbDomain(d),
+        invIotlbPage: (d, a, am, ih) => core.invIotlbPage(d, a, am, ih),
+        invPasidIotlb: (d, p) => core.invPasidIotlb(d, p),
+        invPasidIotlbPage: (d, p, a, am, ih) => core.invPasidIotlbPage(d, p, a, am, ih),
+      },
+      sync: (cs, addr, data) => this.sync(cs, addr, data),
+      atcInvalidate: (sid, ssid, addr, lg2, g) => this.o.atcInvalidate?.(sid, ssid, addr, lg2, g) ?? true,
+    };
+  }
+
+  /** CMD_SYNC completion (§4.7.3): CS=IRQ writes MSIData to MSIAddress (MSI) or signals the line; CS=SEV sends an event. */
+  private sync(cs: number, addr: bigint, data: number): void {
+    if (cs === SYNC_CS.SEV) { this.o.onInterrupt?.({ source: 'sev' }); return; }
+    if (cs !== SYNC_CS.IRQ) return;
+    if (this.caps.msi && addr !== 0n) {
+      if (this.o.mem.contains(addr, 4)) this.o.mem.writeU32(addr, data);
+      else this.raiseGerror(GERROR.MSI_CMDQ_ABT_ERR);
+      this.o.onInterrupt?.({ source: 'cmd-sync', msi: { address: addr, data } });
+      return;
+    }
+    this.o.onInterrupt?.({ source: 'cmd-sync' });
+  }
+
+  // -- global errors and interrupts (§6.3.18, §3.18) ----------------------------------
+
+  private gerrorActive(bit: number): boolean {
+    return ((Number(this.regs.get('GERROR')) ^ Number(this.regs.get('GERRORN'))) & bit) !== 0;
+  }
+
+  /** Activates global error `bit` (GERROR[bit] toggles unless already active) and signals it. */
+  private raiseGerror(bit: number): void {
+    if (this.gerrorActive(bit)) return;
+    this.regs.set('GERROR', this.regs.get('GERROR') ^ BigInt(bit));
+    this.log(`smmu: global error 0x${bit.toString(16)}`);
+    if (Number(this.regs.get('IRQ_CTRL')) & IRQ_CTRL.GERROR_IRQEN) this.interrupt('gerror', 'GERROR_IRQ_CFG0', 'GERROR_IRQ_CFG1');
+  }
+
+  private interrupt(source: SmmuInterrupt['source'], cfg0: string, cfg1: string): void {
+    const addr = this.regs.get(cfg0);
+    if (this.caps.msi && addr !== 0n) {
+      const data = Number(this.regs.get(cfg1));
+      if (this.o.mem.contains(addr, 4)) this.o.mem.writeU32(addr, data);
+      this.o.onInterrupt?.({ source, msi: { address: addr, data } });
+      return;
+    }
+    this.o.onInterrupt?.({ source });
+  }
+
+  // -- register side effects -------------------------------------------------------------
+
+  private afterWrite(w: SmmuRegWrite): void {
+    switch (w.row.name) {
+      case 'CR0': this.onCr0(Number(w.old), Number(w.value)); return;
+      case 'GBPA': this.regs.set('GBPA', w.value & ~BigInt(GBPA.UPDATE)); return; // the update completes at once
+      case 'IRQ_CTRL': this.regs.set('IRQ_CTRLACK', w.value); return;
+      case 'CMDQ_PROD': this.consumeCommands(); return;
+      case 'GERRORN': this.consumeCommands(); return; // an acknowledged CMDQ_ERR lets the queue go on
+      case 'CMDQ_CONS': if (Number(this.regs.get('CR0')) & CR0.CMDQEN) this.restore('CMDQ_CONS', w.old, 'CMDQ_CONS while CMDQEN=1'); return;
+      case 'EVENTQ_PROD': if (Number(this.regs.get('CR0')) & CR0.EVENTQEN) this.restore('EVENTQ_PROD', w.old, 'EVENTQ_PROD while EVENTQEN=1'); return;
+      default:
+    }
+  }
+
+  private restore(name: string, old: bigint, why: string): void {
+    this.regs.set(name, old);
+    this.log(`smmu: ignored write to ${why}`);
+  }
+
+  /** CR0 (§6.3.9): the update takes effect at once and CR0ACK follows; enabling the SMMU starts from empty caches. */
+  private onCr0(old: number, now: number): void {
+    this.regs.set('CR0ACK', BigInt(now));
+    if (((old ^ now) & CR0.SMMUEN) !== 0) {
+      this.invalidateSte(0, 0xffff_ffff);
+      this.o.core.invIotlbGlobal();
+    }
+    if ((now & CR0.CMDQEN) !== 0) this.consumeCommands();
+  }
+}
+
+/** Event numbers re-exported for device code that reads `DmaResult.reason`. */
+export { EVT };
+/** The queue geometry type, for tests and tools. */
+export type { QueueGeometry };
