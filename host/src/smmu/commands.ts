@@ -5,7 +5,7 @@
  * stops the queue at the first error (SMMU_CMDQ_CONS.ERR, GERROR.CMDQ_ERR).
  */
 import { get, getAddr } from './spec/bits.js';
-import { CMD, OP, SYNC_CS } from './spec/commands.js';
+import { CMD, OP } from './spec/commands.js';
 import { CERROR } from './spec/registers.js';
 import type { SmmuCaps } from './profiles.js';
 
@@ -130,6 +130,3 @@ export const COMMANDS: readonly CommandRow[] = [
 
 /** Command rows by opcode. */
 export const COMMAND_BY_OP: ReadonlyMap<number, CommandRow> = new Map(COMMANDS.map((r) => [r.op, r]));
-
-/** CMD_SYNC completion signal values, re-exported for the unit. */
-export { SYNC_CS };

@@ -18,11 +18,11 @@ import { COMMAND_BY_OP, type CommandTarget } from './commands.js';
 import { coreFaultEvent, lookupSte, resolveStream, type ConfigSource, type DecodedSte, type StreamConfig } from './config.js';
 import { encodeEvent, type SmmuEvent } from './event.js';
 import { capsOf, type SmmuCaps, type SmmuProfile } from './profiles.js';
-import { entryAddr, geometry, isEmpty, isFull, next, ptr, type QueueGeometry } from './queue.js';
+import { entryAddr, geometry, isEmpty, isFull, next, ptr } from './queue.js';
 import { SmmuRegisterFile, type SmmuRegWrite } from './registers.js';
 import { get } from './spec/bits.js';
 import { CMD, CMD_BYTES, SYNC_CS } from './spec/commands.js';
-import { EVT, EVT_BYTES } from './spec/events.js';
+import { EVT_BYTES } from './spec/events.js';
 import { CERROR, CMDQ_CONS_ERR_SHIFT, CR0, GBPA, GERROR, IRQ_CTRL, QUEUE_OVERFLOW } from './spec/registers.js';
 
 /** An interrupt the unit signals: an MSI (address/data as programmed) or a wired line. */
@@ -358,8 +358,3 @@ export class SmmuUnit {
     if ((now & CR0.CMDQEN) !== 0) this.consumeCommands();
   }
 }
-
-/** Event numbers re-exported for device code that reads `DmaResult.reason`. */
-export { EVT };
-/** The queue geometry type, for tests and tools. */
-export type { QueueGeometry };
