@@ -80,11 +80,47 @@ const PROFILES: Readonly<Record<string, () => SmmuProfile>> = {
 /** Names of the SMMUv3 profiles. */
 export const SMMU_PROFILE_NAMES: readonly string[] = Object.keys(PROFILES);
 
-/** The profile called `name`; throws an Error naming it when unknown. */
-export function createSmmuProfile(name: string): SmmuProfile {
+/**
+ * Options that narrow a profile (an embedder's or a VMM's choice; never
+ * more than the profile has): a VMM nesting a guest's stage 1 over its own
+ * stage 2 shows the guest an SMMU with `stage2: false`.
+ */
+export interface SmmuOptions {
+  /** Stage 1 (SMMU_IDR0.S1P; default: the profile's). */
+  readonly stage1?: boolean;
+  /** Stage 2 (SMMU_IDR0.S2P, and VMID16 with it; default: the profile's). */
+  readonly stage2?: boolean;
+  /** SubstreamID bits (SMMU_IDR1.SSIDSIZE, 0..the profile's; 0 also clears IDR0.CD2L). */
+  readonly ssidBits?: number;
+}
+
+/** The profile called `name`, narrowed by `options`; throws an Error naming the name or option. */
+export function createSmmuProfile(name: string, options: SmmuOptions = {}): SmmuProfile {
   const make = PROFILES[name];
   if (!make) throw new Error(`profile: unknown SMMUv3 profile "${name}" (known: ${SMMU_PROFILE_NAMES.join(', ')})`);
-  return make();
+  return narrow(make(), options);
+}
+
+function narrow(p: SmmuProfile, o: SmmuOptions): SmmuProfile {
+  if (typeof o !== 'object' || o === null) throw new Error(`options: ${String(o)} is not an object`);
+  const has = capsOf(p);
+  const flag = (v: unknown, now: boolean, what: string): boolean => {
+    if (v === undefined) return now;
+    if (typeof v !== 'boolean') throw new Error(`${what}: ${String(v)} is not a boolean`);
+    if (v && !now) throw new Error(`${what}: profile "${p.name}" has no ${what}`);
+    return v;
+  };
+  const s1 = flag(o.stage1, has.s1, 'stage1');
+  const s2 = flag(o.stage2, has.s2, 'stage2');
+  if (!s1 && !s2) throw new Error('stage1: an SMMU needs stage 1 or stage 2');
+  const ssid = o.ssidBits ?? has.ssidBits;
+  if (!Number.isInteger(ssid) || ssid < 0 || ssid > has.ssidBits) throw new Error(`ssidBits: ${String(o.ssidBits)} is not an integer in 0..${has.ssidBits}`);
+  let i0 = p.idr[0];
+  if (!s1) i0 &= ~IDR0.S1P;
+  if (!s2) i0 &= ~(IDR0.S2P | IDR0.VMID16);
+  if (ssid === 0) i0 &= ~IDR0.CD2L;
+  const i1 = (p.idr[1] & ~(0x1f << 6)) | (ssid << 6);
+  return { ...p, idr: [i0 >>> 0, i1 >>> 0, p.idr[2], p.idr[3], p.idr[4], p.idr[5]] };
 }
 
 /** Decoded capability facts the unit's logic reads (from the ID values, not the name). */
@@ -107,6 +143,8 @@ export interface SmmuCaps {
   /** Supported granules (log2). */
   readonly granules: readonly number[];
   readonly ril: boolean;
+  /** Table walks and queue accesses are IO-coherent (SMMU_IDR0.COHACC). */
+  readonly coherent: boolean;
 }
 
 /** The capabilities a profile's ID registers advertise. */
@@ -118,6 +156,6 @@ export function capsOf(p: SmmuProfile): SmmuCaps {
     st2l: ((i0 >>> IDR0.ST_LEVEL_SHIFT) & 3) === IDR0.ST_LEVEL_2LVL, vmid16: (i0 & IDR0.VMID16) !== 0,
     sidBits: i1 & 0x3f, ssidBits: (i1 >>> 6) & 0x1f, cmdqLog2: (i1 >>> 21) & 0x1f, evtqLog2: (i1 >>> 16) & 0x1f,
     oas: i5 & 7, granules: [[IDR5.GRAN4K, 12], [IDR5.GRAN16K, 14], [IDR5.GRAN64K, 16]].filter(([m]) => (i5 & m!) !== 0).map(([, g]) => g!),
-    ril: (i3 & IDR3.RIL) !== 0,
+    ril: (i3 & IDR3.RIL) !== 0, coherent: (i0 & IDR0.COHACC) !== 0,
   };
 }

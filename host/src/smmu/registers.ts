@@ -29,6 +29,7 @@ const MSI_ADDR = 0x000f_ffff_ffff_fffcn;
 export function buildSmmuRegisters(p: SmmuProfile): SmmuRegRow[] {
   const c = capsOf(p);
   const msi = c.msi ? MSI_ADDR : 0n;
+  const page1 = p.switches.page1AliasesPage0 ? SMMU_PAGE : 0;
   const rows = [
     ...p.idr.map((v, i) => row(`IDR${i}`, R.IDR0 + 4 * i, 4, BigInt(v >>> 0))),
     row('IIDR', R.IIDR, 4, BigInt(p.iidr)), row('AIDR', R.AIDR, 4, BigInt(p.aidr)),
@@ -55,8 +56,9 @@ export function buildSmmuRegisters(p: SmmuProfile): SmmuRegRow[] {
     row('EVENTQ_IRQ_CFG0', R.EVENTQ_IRQ_CFG0, 8, 0n, msi),
     row('EVENTQ_IRQ_CFG1', R.EVENTQ_IRQ_CFG1, 4, 0n, c.msi ? 0xffff_ffffn : 0n),
     row('EVENTQ_IRQ_CFG2', R.EVENTQ_IRQ_CFG2, 4, 0n, c.msi ? 0x3fn : 0n),
-    row('EVENTQ_PROD', R.EVENTQ_PROD, 4, 0n, 0x800f_ffffn),
-    row('EVENTQ_CONS', R.EVENTQ_CONS, 4, 0n, 0x800f_ffffn),
+    // Page 1 (§6.2); where page 1 aliases page 0 (QEMU), the queue indexes sit at their page-0 offsets.
+    row('EVENTQ_PROD', R.EVENTQ_PROD - page1, 4, 0n, 0x800f_ffffn),
+    row('EVENTQ_CONS', R.EVENTQ_CONS - page1, 4, 0n, 0x800f_ffffn),
     ...p.idRegs.map((v, i) => row(`ID${i}`, R.PIDR4 + 4 * i, 4, BigInt(v))),
   ];
   // SMMU_GBPA (§6.3.14): UPDATE, ABORT, INSTCFG, PRIVCFG, SHCFG, ALLOCCFG, MTCFG, MemAttr.

@@ -127,6 +127,24 @@ export class SmmuUnit {
     return this.failed(ev, record);
   }
 
+  /**
+   * Translate-only (the DMA port's `translate`): where `iova` goes for
+   * StreamID `sid` (SubstreamID `ssid`) with `access` (ACC_* bits), as the
+   * output address and the log2 size of the translation; or the failed
+   * request, its event recorded as for a DMA.
+   */
+  translateOnly(sid: number, ssid: number | undefined, iova: bigint, access: number): { pa: bigint; lg2: number } | DmaResult {
+    const s = this.stream(sid, ssid);
+    if ('event' in s) return this.failed(s.event, true);
+    if (s.cfg.kind === 'abort') return { ok: false, reason: 0, recorded: false };
+    const st = this.arm.translate(s.setupOff, iova, access);
+    const out = this.o.core.out;
+    if (st === 0) return { pa: (BigInt(out[K.OUT_ADDR_HI]!) << 32n) | BigInt(out[K.OUT_ADDR_LO]!), lg2: out[K.OUT_PAGE_LG2]! };
+    const write = (access & K.ACC_WRITE) !== 0;
+    const ev = coreFaultEvent(out, st, sid, ssid, iova, write, (access & K.ACC_PRIV) !== 0, (access & K.ACC_EXEC) !== 0);
+    return this.failed(ev, s.cfg.kind === 'translate' && (ev.s2 ? s.cfg.recordS2 : s.cfg.recordS1));
+  }
+
   /** The cached configuration of (sid, ssid) with its setup record, or the configuration event. */
   private stream(sid: number, ssid: number | undefined): CachedStream | { event: SmmuEvent } {
     const r = Number(this.regs.get('CR0'));
