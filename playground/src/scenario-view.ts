@@ -7,7 +7,7 @@
  * an expected file of another scenario gets a warning.
  */
 import {
-  formatReplay, startReplay, type Observation, type ReplayOutput, type ReplayRun,
+  formatReplay, Machine, startReplay, type Observation, type ReplayOutput, type ReplayRun,
 } from '../../host/src/browser.js';
 import { byId, fill, h, showResult } from './dom.js';
 import type { Session } from './session.js';
@@ -52,7 +52,8 @@ async function rewind(s: Session): Promise<void> {
   state.run = undefined;
   const run = await startReplay(state.doc, s.machineHooks());
   state.run = run;
-  s.show(run.machine, `scenario ${run.scenario.name}`);
+  if (run.machine instanceof Machine) s.show(run.machine, `scenario ${run.scenario.name}`);
+  else s.label = `scenario ${run.scenario.name} (SMMUv3 machine: replay only)`;
 }
 
 /** Runs up to `count` more steps on the machine on show. */

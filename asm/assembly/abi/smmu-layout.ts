@@ -60,6 +60,16 @@ export const SUF_HAD1: u32 = 1 << 7;
 export const SUF_TBI0: u32 = 1 << 8;
 /** Setup flag: CD.TBI[1]. */
 export const SUF_TBI1: u32 = 1 << 9;
+/** Setup flag (profile switch walkBlocksAnyLevel): a block descriptor is accepted at every level above the leaf. */
+export const SUF_BLOCKS_ANY_LEVEL: u32 = 1 << 10;
+/**
+ * Setup flag (profile switch walkOutputCheck 'leaf-last'): only a leaf's
+ * output address is checked against the output size, after the Access flag
+ * and permissions; table addresses are not; descriptor bits 51:48 are ignored.
+ */
+export const SUF_OA_LEAF_LAST: u32 = 1 << 11;
+/** Setup flag (profile switch walkOutputCheck 'none'): no Address size checks; descriptor bits 51:48 are ignored. */
+export const SUF_OA_NONE: u32 = 1 << 12;
 
 /** Fault flag (OUT_FAULT_FLAGS): the fault is a stage-2 fault (event S2 = 1, IPA in OUT_FAULT_ADDR). */
 export const FF_ARM_S2: u32 = 1 << 5;

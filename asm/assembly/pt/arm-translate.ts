@@ -18,7 +18,7 @@ import {
 import {
   EVT_F_ADDR_SIZE, EVT_F_TRANSLATION, FF_ARM_CLASS_SHIFT, FF_ARM_S2, SU_ASID, SU_FLAGS, SU_S1_OBITS, SU_S2_OBITS, SU_S2_START,
   SU_S2T0SZ, SU_S2TG_LG2, SU_S2TTB, SU_T0SZ, SU_T1SZ, SU_TG0_LG2, SU_TG1_LG2, SU_TTB0, SU_TTB1, SU_VMID, SUF_AFFD,
-  SUF_EPD0, SUF_EPD1, SUF_HAD0, SUF_HAD1, SUF_S1, SUF_S2, SUF_S2AFFD, SUF_TBI0, SUF_TBI1,
+  SUF_EPD0, SUF_EPD1, SUF_HAD0, SUF_HAD1, SUF_S1, SUF_S2, SUF_S2AFFD, SUF_TBI0, SUF_TBI1, SUF_BLOCKS_ANY_LEVEL, SUF_OA_LEAF_LAST, SUF_OA_NONE,
 } from '../abi/smmu-layout';
 import { bump } from '../stats';
 import { OUT as OUT_BASE, outSet } from '../out';
@@ -87,6 +87,9 @@ function setEnv(su: usize, flags: u32, vmid: u32): void {
   W.aeVmid = vmid;
   W.aeAsid = load<u32>(su, SU_ASID) & 0xffff;
   W.aeNested = (flags & (SUF_S1 | SUF_S2)) == (SUF_S1 | SUF_S2);
+  W.aeAnyBlock = (flags & SUF_BLOCKS_ANY_LEVEL) != 0;
+  W.aeOaLeafLast = (flags & SUF_OA_LEAF_LAST) != 0;
+  W.aeOaNone = (flags & SUF_OA_NONE) != 0;
   W.ae1Affd = (flags & SUF_AFFD) != 0;
   W.ae1OBits = load<u8>(su, SU_S1_OBITS);
   if ((flags & SUF_S2) == 0) return;
@@ -133,7 +136,7 @@ function nestOutput(iova: u64, access: u32): u32 {
   const s1Lg2 = W.awLg2;
   const s1Perms = W.awPerms;
   const ipa = W.awFrame | (iova & ((<u64>1 << s1Lg2) - 1));
-  if ((ipa >> W.ae1OBits) != 0) return fail1(EVT_F_ADDR_SIZE);
+  if (!W.aeOaNone && (ipa >> W.ae1OBits) != 0) return fail1(EVT_F_ADDR_SIZE);
   if (W.ae2IBits < 64 && (ipa >> W.ae2IBits) != 0) return fail2(EVT_F_TRANSLATION, ipa);
   const fr = W.armWalkS2(ipa, access, W.CLASS_IN, ipa);
   if (fr != 0) return fr;

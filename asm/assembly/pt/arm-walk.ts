@@ -60,6 +60,10 @@ export let ae1Affd: bool = false;
 export let ae1Had: bool = false;
 /** Stage 1 table fetches and output go through stage 2. */
 export let aeNested: bool = false;
+/** Profile switches (SUF_BLOCKS_ANY_LEVEL, SUF_OA_LEAF_LAST, SUF_OA_NONE), both stages. */
+export let aeAnyBlock: bool = false;
+export let aeOaLeafLast: bool = false;
+export let aeOaNone: bool = false;
 /** Stage 2: root, top walker level, index bits at the top (concatenated tables), granule, input and output bits, AFFD. */
 export let ae2Root: u64 = 0;
 export let ae2Top: i32 = 0;
@@ -184,7 +188,7 @@ function walk(s2: bool, ia: u64, access: u32, cls: u32, faultIpa: u64): u32 {
     }
   }
   if (!cached) {
-    if ((table >> obits) != 0) return fault(EVT_F_ADDR_SIZE, s2, myCls, s2 ? faultIpa : ia);
+    if ((table >> obits) != 0 && !aeOaLeafLast && !aeOaNone) return fault(EVT_F_ADDR_SIZE, s2, myCls, s2 ? faultIpa : ia);
     if (!s2 && aeNested) {
       const nfr = nestTable(table, ia, level, gran);
       if (nfr != 0) return nfr;
@@ -202,9 +206,10 @@ function walk(s2: bool, ia: u64, access: u32, cls: u32, faultIpa: u64): u32 {
     if ((d & ARM_VALID) == 0) return fault(EVT_F_TRANSLATION, s2, myCls, errAddr);
     const isTable = level > 0 && (d & ARM_TABLE) != 0;
     if (level == 0 && (d & ARM_TABLE) == 0) return fault(EVT_F_TRANSLATION, s2, myCls, errAddr);
-    if (!isTable && level > 0 && !armBlockOk(gran, level)) return fault(EVT_F_TRANSLATION, s2, myCls, errAddr);
+    if (!isTable && level > 0 && !aeAnyBlock && !armBlockOk(gran, level)) return fault(EVT_F_TRANSLATION, s2, myCls, errAddr);
+    // Output (or next-table) address size (D8.3); the QEMU profiles check less, or later (setEnv flags).
     const addr = armAddr(d, gran);
-    if ((d & ARM_OA_HI_MASK) != 0 || (addr >> obits) != 0) return fault(EVT_F_ADDR_SIZE, s2, myCls, errAddr);
+    if (!aeOaLeafLast && !aeOaNone && ((d & ARM_OA_HI_MASK) != 0 || (addr >> obits) != 0)) return fault(EVT_F_ADDR_SIZE, s2, myCls, errAddr);
     if (isTable) {
       if (!s2 && !ae1Had) perms = tableLimits(d, perms);
       table = addr;
@@ -221,6 +226,7 @@ function walk(s2: bool, ia: u64, access: u32, cls: u32, faultIpa: u64): u32 {
     perms = leafLimits(s2, d, perms);
     const eff = effective(s2, perms, priv);
     if (!allows(eff, access)) return fault(EVT_F_PERMISSION, s2, myCls, errAddr);
+    if (aeOaLeafLast && (addr >> obits) != 0) return fault(EVT_F_ADDR_SIZE, s2, myCls, errAddr);
     awLg2 = armLevelLg2(gran, level);
     awFrame = addr & ~((<u64>1 << awLg2) - 1);
     awPerms = eff;

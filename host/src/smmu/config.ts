@@ -15,7 +15,7 @@ import { CD, CD_BYTES, L1CD, TG0_GRANULE, TG1_GRANULE, TSZ_4K, S2TG_GRANULE } fr
 import { EVT, EVT_CLASS } from './spec/events.js';
 import { oasBits, STRTAB_BASE_ADDR_MASK, STRTAB_CFG } from './spec/registers.js';
 import { CD_SPLIT, L1STD, L1STD_BYTES, L1STD_SPAN_MAX, S1DSS, S1FMT, STE, STE_BYTES, STE_CONFIG } from './spec/ste.js';
-import { FF_ARM_CLASS_SHIFT, FF_ARM_S2, SUF_AFFD, SUF_EPD0, SUF_EPD1, SUF_HAD0, SUF_HAD1, SUF_S2AFFD, SUF_TBI0, SUF_TBI1, type SmmuCore, type WalkSetup } from './core-abi.js';
+import { FF_ARM_CLASS_SHIFT, FF_ARM_S2, SUF_AFFD, SUF_BLOCKS_ANY_LEVEL, SUF_OA_LEAF_LAST, SUF_OA_NONE, SUF_EPD0, SUF_EPD1, SUF_HAD0, SUF_HAD1, SUF_S2AFFD, SUF_TBI0, SUF_TBI1, type SmmuCore, type WalkSetup } from './core-abi.js';
 import type { SmmuEvent } from './event.js';
 import type { SmmuCaps, SmmuSwitches } from './profiles.js';
 
@@ -69,7 +69,11 @@ export function lookupSte(src: ConfigSource, sid: number): DecodedSte | SmmuEven
     const d = readWords(src.mem, l1, 1);
     if (!d) return { type: EVT.F_STE_FETCH, sid, fetchAddr: l1 };
     const span = get(d, L1STD.Span);
-    if (span === 0 || span > L1STD_SPAN_MAX || (sid & ((1 << split) - 1)) >= 2 ** (span - 1)) return { type: EVT.C_BAD_STREAMID, sid };
+    const index = sid & ((1 << split) - 1);
+    if (span === 0) return { type: EVT.C_BAD_STREAMID, sid };
+    if (src.switches.l2SpanQuirk) {
+      if (index > 2 ** span - 1) return { type: EVT.C_BAD_STE, sid };
+    } else if (span > L1STD_SPAN_MAX || index >= 2 ** (span - 1)) return { type: EVT.C_BAD_STREAMID, sid };
     addr = getAddr(d, L1STD.L2Ptr) + BigInt(sid & ((1 << split) - 1)) * BigInt(STE_BYTES);
   } else {
     addr = base + BigInt(sid) * BigInt(STE_BYTES);
@@ -83,7 +87,8 @@ export function lookupSte(src: ConfigSource, sid: number): DecodedSte | SmmuEven
 function decodeSte(src: ConfigSource, sid: number, w: bigint[]): DecodedSte | SmmuEvent {
   const bad: SmmuEvent = { type: EVT.C_BAD_STE, sid };
   if (get(w, STE.V) === 0) return bad;
-  const config = get(w, STE.Config);
+  let config = get(w, STE.Config);
+  if ((config & 4) === 0 && src.switches.reservedSteConfigAborts) config = STE_CONFIG.ABORT;
   if (config !== STE_CONFIG.ABORT && (config & 4) === 0) return bad;
   const s1 = (config & 4) !== 0 && (config & 1) !== 0;
   const s2 = (config & 4) !== 0 && (config & 2) !== 0;
@@ -91,7 +96,9 @@ function decodeSte(src: ConfigSource, sid: number, w: bigint[]): DecodedSte | Sm
   if (s1) {
     const fmt = get(w, STE.S1Fmt);
     const cdMax = get(w, STE.S1CDMax);
-    if (fmt === 3 || (fmt !== S1FMT.LINEAR && !src.caps.cd2l) || cdMax > src.caps.ssidBits) return bad;
+    // S1Fmt is ignored when S1CDMax = 0 (a single CD).
+    if (cdMax !== 0 && (fmt === 3 || (fmt !== S1FMT.LINEAR && !src.caps.cd2l))) return bad;
+    if (cdMax > src.caps.ssidBits || (src.switches.s1StalldIllegal && get(w, STE.S1STALLD) !== 0)) return bad;
   }
   let s2cfg: DecodedSte['s2'] = { s2t0sz: 0, s2Start: 0, s2OBits: 48, s2TgLg2: 12, s2ttb: 0n, affd: false };
   if (s2) {
@@ -122,7 +129,7 @@ export function resolveStream(src: ConfigSource, ste: DecodedSte, sid: number, s
   if (config === STE_CONFIG.ABORT) return { kind: 'abort' };
   const s1 = (config & 1) !== 0;
   const s2 = (config & 2) !== 0;
-  const base = { s1: false, s2, vmid: ste.vmid, asid: 0, flags: ste.s2.affd ? SUF_S2AFFD : 0, t0sz: 0, t1sz: 0, s1OBits: 48, tg0Lg2: 12, tg1Lg2: 12, ttb0: 0n, ttb1: 0n, ...ste.s2 };
+  const base = { s1: false, s2, vmid: ste.vmid, asid: 0, flags: walkFlags(src.switches) | (ste.s2.affd ? SUF_S2AFFD : 0), t0sz: 0, t1sz: 0, s1OBits: 48, tg0Lg2: 12, tg1Lg2: 12, ttb0: 0n, ttb1: 0n, ...ste.s2 };
   const cdMax = s1 ? get(ste.words, STE.S1CDMax) : 0;
   if (ssid !== undefined && (!s1 || cdMax === 0 || ssid >= 2 ** cdMax)) return fault({ type: EVT.C_BAD_SUBSTREAMID, sid, ssid });
   if (!s1) return s2 ? { kind: 'translate', setup: base, recordS1: false, recordS2: ste.s2r, vmid: ste.vmid, asid: 0 } : { kind: 'bypass' };
@@ -151,7 +158,7 @@ function fetchCd(src: ConfigSource, ste: DecodedSte, sid: number, ssid: number |
       }
       pa = r.pa;
     }
-    return readWords(src.mem, pa, n) ?? { type: EVT.F_CD_FETCH, sid, ssid, fetchAddr: pa };
+    return readWords(src.mem, pa, n) ?? { type: EVT.F_CD_FETCH, sid, ssid, ...(src.switches.cdFetchAddrInInputAddr ? { addr: pa } : { fetchAddr: pa }) };
   };
   const ptr = getAddr(ste.words, STE.S1ContextPtr);
   const fmt = get(ste.words, STE.S1Fmt);
@@ -169,7 +176,7 @@ function decodeCd(src: ConfigSource, ste: DecodedSte, sid: number, ssid: number 
   if (get(w, CD.V) === 0 || get(w, CD.AA64) === 0 || get(w, CD.ENDI) !== 0 || get(w, CD.A) === 0 || get(w, CD.S) !== 0) return bad;
   if (src.switches.cdHttuIllegal && (get(w, CD.HA) !== 0 || get(w, CD.HD) !== 0)) return bad;
   const obits = oasBits(get(w, CD.IPS), src.caps.oas);
-  let flags = base.flags | (get(w, CD.AFFD) ? SUF_AFFD : 0) | (get(w, CD.HAD0) ? SUF_HAD0 : 0) | (get(w, CD.HAD1) ? SUF_HAD1 : 0);
+  let flags = base.flags | (get(w, CD.AFFD) || src.switches.accessFlagIgnored ? SUF_AFFD : 0) | (get(w, CD.HAD0) ? SUF_HAD0 : 0) | (get(w, CD.HAD1) ? SUF_HAD1 : 0);
   const tbi = get(w, CD.TBI);
   flags |= (tbi & 1 ? SUF_TBI0 : 0) | (tbi & 2 ? SUF_TBI1 : 0);
   const halves = [
@@ -192,6 +199,12 @@ function decodeCd(src: ConfigSource, ste: DecodedSte, sid: number, ssid: number 
     t0sz: out[0]!.tsz, tg0Lg2: out[0]!.gran, ttb0: out[0]!.ttb, t1sz: out[1]!.tsz, tg1Lg2: out[1]!.gran, ttb1: out[1]!.ttb,
   };
   return { kind: 'translate', setup, recordS1: get(w, CD.R) !== 0, recordS2: ste.s2r, vmid: ste.vmid, asid };
+}
+
+/** The walker's setup flags for a profile's walk switches (SmmuSwitches.walkBlocksAnyLevel, walkOutputCheck). */
+export function walkFlags(sw: SmmuSwitches): number {
+  const oa = sw.walkOutputCheck === 'leaf-last' ? SUF_OA_LEAF_LAST : sw.walkOutputCheck === 'none' ? SUF_OA_NONE : 0;
+  return (sw.walkBlocksAnyLevel ? SUF_BLOCKS_ANY_LEVEL : 0) | oa;
 }
 
 /** The event of a core fault (out-buffer `out` after armTranslate/armDmaCopy). */

@@ -59,6 +59,12 @@ export const SUF_HAD1 = 1 << 7;
 export const SUF_TBI0 = 1 << 8;
 /** Setup flag: CD.TBI[1]. */
 export const SUF_TBI1 = 1 << 9;
+/** Setup flag (profile switch walkBlocksAnyLevel): a block descriptor is accepted at every level above the leaf. */
+export const SUF_BLOCKS_ANY_LEVEL = 1 << 10;
+/** Setup flag (walkOutputCheck 'leaf-last'): only the leaf's output is size-checked, after AF and permissions; bits 51:48 ignored. */
+export const SUF_OA_LEAF_LAST = 1 << 11;
+/** Setup flag (walkOutputCheck 'none'): no Address size checks; bits 51:48 ignored. */
+export const SUF_OA_NONE = 1 << 12;
 /** Fault flag (OUT_FAULT_FLAGS): the fault is a stage-2 fault (event S2 = 1, IPA in OUT_FAULT_ADDR). */
 export const FF_ARM_S2 = 1 << 5;
 /** OUT_FAULT_FLAGS bits 7:6: the event's CLASS (0 CD, 1 TT, 2 IN). */

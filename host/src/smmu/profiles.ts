@@ -30,6 +30,79 @@ export interface SmmuSwitches {
   readonly cdHttuIllegal: boolean;
   /** QEMU: a CD whose TTB0/1 lies beyond the output size is C_BAD_CD. Spec (§3.4.3): an F_ADDR_SIZE at the walk. */
   readonly ttbBeyondOasIllegal: boolean;
+  /**
+   * QEMU: the control and queue registers keep every bit written (CR0-2,
+   * IRQ_CTRL, GERRORN, GERROR_IRQ_CFGn, STRTAB_BASE(_CFG), the queue bases
+   * and indexes), and CR0ACK is CR0 without QEMU's reserved mask 0xFFFFFC20.
+   * Spec (§6.3): RES0 fields read as zero, CR0ACK mirrors CR0's fields.
+   */
+  readonly registersKeepWrittenBits: boolean;
+  /** QEMU: CMDQ_BASE / EVENTQ_BASE reset with LOG2SIZE = the largest size (IDR1). Spec (§6.3.25): UNKNOWN (0 here). */
+  readonly queueBaseResetsToMaxSize: boolean;
+  /**
+   * QEMU (its memory core, under the reference's DMA engine): after a
+   * transaction faults, the rest of the transfer goes on as accesses of at
+   * most 4 naturally aligned bytes, each translated on its own, so a
+   * faulting 16-byte DMA records four events (one per access, each with its
+   * address) and a later page that translates is still copied. Spec
+   * (§3.12): a device's transaction that faults is terminated; this model
+   * ends the transfer at the first fault and records one event.
+   */
+  readonly faultedDmaContinuesInAccesses: boolean;
+  /** QEMU: an STE with V = 1 and Config 0b001-0b011 aborts like 0b000 (no event). Spec (§5.2): reserved, C_BAD_STE. */
+  readonly reservedSteConfigAborts: boolean;
+  /**
+   * QEMU 7.2: only F_WALK_EABT carries a CLASS (TT); the other translation
+   * faults carry 0. Spec (§7.3.12): CLASS says whether the CD, a table or
+   * the input address faulted.
+   */
+  readonly eventClassOnWalkAbortOnly: boolean;
+  /** QEMU 7.2: the stage-1 walk ignores the Access flag (no F_ACCESS). Spec (§3.13, Arm ARM D8.4.4): AF = 0 faults unless CD.AFFD. */
+  readonly accessFlagIgnored: boolean;
+  /**
+   * QEMU: a block descriptor is accepted at every level above the leaf (a
+   * 4 KiB-granule level-0 block, a 16/64 KiB-granule level-1 block).
+   * Spec (Arm ARM D8.3): such a descriptor is invalid, a Translation fault.
+   */
+  readonly walkBlocksAnyLevel: boolean;
+  /**
+   * Address size checks of the walk. 'spec' (Arm ARM D8.3, §3.4): every
+   * table and output address, and descriptor bits 51:48 without LPA, before
+   * the Access flag. 'leaf-last' (QEMU 10.0): only the leaf's output, after
+   * the Access flag and permissions; bits 51:48 ignored. 'none' (QEMU 7.2):
+   * no Address size fault at all.
+   */
+  readonly walkOutputCheck: 'spec' | 'leaf-last' | 'none';
+  /**
+   * QEMU 7.2: a DMA address at or above 2^48 never reaches the SMMU (its
+   * IOMMU region is 2^48 bytes): the access fails without a translation or
+   * an event. Spec (§3.4.1): the input is checked against the CD's range.
+   */
+  readonly dmaAbove48BitsUnseen: boolean;
+  /** QEMU: F_CD_FETCH puts the CD's address in the InputAddr field. Spec (§7.3.9): FetchAddr, doubleword 3. */
+  readonly cdFetchAddrInInputAddr: boolean;
+  /**
+   * QEMU: a level-2 stream table holds 2^Span STEs (Span up to 31), and a
+   * StreamID beyond them is C_BAD_STE. Spec (§5.1, §7.3.2): 2^(Span-1)
+   * STEs, Span at most 12, beyond is C_BAD_STREAMID.
+   */
+  readonly l2SpanQuirk: boolean;
+  /**
+   * QEMU: an event that finds the event queue full is lost and raises
+   * GERROR.EVENTQ_ABT_ERR; EVENTQ_PROD.OVFLG never toggles. Spec (§7.2):
+   * the overflow flag toggles and the event is lost.
+   */
+  readonly eventQueueFullAborts: boolean;
+  /** QEMU: a stage-2 fault's IPA field holds the whole IPA (bits 11:0 too). Spec (§7.3.12): IPA[51:12]. */
+  readonly eventIpaKeepsOffset: boolean;
+  /**
+   * QEMU 10.0: a nested walk whose stage-1 table IPA faults in stage 2
+   * reports S2 = 0 (CLASS TT) and the table's IPA. Spec (§7.3.12): a
+   * stage-2 fault has S2 = 1 and the IPA of the descriptor fetched.
+   */
+  readonly nestedTableFaultReportsStage1: boolean;
+  /** QEMU: an STE with S1STALLD = 1 is C_BAD_STE. Spec (§5.2): ignored when stalls are not supported (IDR0.STALL_MODEL = 0b01). */
+  readonly s1StalldIllegal: boolean;
 }
 
 /** A capability profile. */
@@ -46,11 +119,22 @@ export interface SmmuProfile {
 
 const SPEC: SmmuSwitches = {
   page1AliasesPage0: false, noGbpa: false, ignoreUnsupportedCommands: false,
-  cdHttuIllegal: false, ttbBeyondOasIllegal: false,
+  cdHttuIllegal: false, ttbBeyondOasIllegal: false, registersKeepWrittenBits: false, queueBaseResetsToMaxSize: false,
+  faultedDmaContinuesInAccesses: false, reservedSteConfigAborts: false, eventClassOnWalkAbortOnly: false, accessFlagIgnored: false,
+  walkBlocksAnyLevel: false, walkOutputCheck: 'spec', dmaAbove48BitsUnseen: false, cdFetchAddrInInputAddr: false, l2SpanQuirk: false,
+  eventQueueFullAborts: false, eventIpaKeepsOffset: false, nestedTableFaultReportsStage1: false, s1StalldIllegal: false,
 };
-const QEMU: SmmuSwitches = {
+const QEMU_7_2: SmmuSwitches = {
   page1AliasesPage0: true, noGbpa: true, ignoreUnsupportedCommands: true,
-  cdHttuIllegal: true, ttbBeyondOasIllegal: true,
+  cdHttuIllegal: true, ttbBeyondOasIllegal: true, registersKeepWrittenBits: true, queueBaseResetsToMaxSize: true,
+  faultedDmaContinuesInAccesses: true, reservedSteConfigAborts: true, eventClassOnWalkAbortOnly: true, accessFlagIgnored: true,
+  walkBlocksAnyLevel: true, walkOutputCheck: 'none', dmaAbove48BitsUnseen: true, cdFetchAddrInInputAddr: true, l2SpanQuirk: true,
+  eventQueueFullAborts: true, eventIpaKeepsOffset: true, nestedTableFaultReportsStage1: false, s1StalldIllegal: true,
+};
+/** QEMU 10.0: 7.2's, with SMMU_GBPA, CLASS in events, Access-flag and leaf Address size faults, DMA above 2^48, nesting. */
+const QEMU_10_0: SmmuSwitches = {
+  ...QEMU_7_2, noGbpa: false, eventClassOnWalkAbortOnly: false, accessFlagIgnored: false, walkOutputCheck: 'leaf-last',
+  dmaAbove48BitsUnseen: false, nestedTableFaultReportsStage1: true,
 };
 
 const common0 = IDR0.S1P | (IDR0.TTF_AARCH64 << IDR0.TTF_SHIFT) | IDR0.COHACC | IDR0.ASID16
@@ -70,10 +154,17 @@ const PROFILES: Readonly<Record<string, () => SmmuProfile>> = {
     ],
     iidr: 0, aidr: 1, idRegs: new Array<number>(12).fill(0), switches: SPEC,
   }),
+  // Recorded (firmware-tests/golden/smmuv3/smmu-registers-72-*): stage 1 only, no substreams, 44-bit OAS, all granules.
   'qemu-7.2': () => ({
     name: 'qemu-7.2',
-    idr: [common0 >>> 0, idr1(0), 0, IDR3.HAD | IDR3.RIL, 0, 4 | IDR5.GRAN4K | IDR5.GRAN64K],
-    iidr: 0, aidr: 1, idRegs: QEMU_IDS, switches: QEMU,
+    idr: [common0 >>> 0, idr1(0), 0, IDR3.HAD | IDR3.RIL | IDR3.BBML2, 0, 4 | IDR5.GRAN4K | IDR5.GRAN16K | IDR5.GRAN64K],
+    iidr: 0, aidr: 1, idRegs: QEMU_IDS, switches: QEMU_7_2,
+  }),
+  // Recorded (smmu-registers-100-*): stage 1 and stage 2 (nesting), 16-bit VMIDs, IDR3.XNX, SMMU_GBPA.
+  'qemu-10.0': () => ({
+    name: 'qemu-10.0',
+    idr: [(common0 | IDR0.S2P | IDR0.VMID16) >>> 0, idr1(0), 0, IDR3.HAD | IDR3.XNX | IDR3.RIL | IDR3.BBML2, 0, 4 | IDR5.GRAN4K | IDR5.GRAN16K | IDR5.GRAN64K],
+    iidr: 0, aidr: 1, idRegs: QEMU_IDS, switches: QEMU_10_0,
   }),
 };
 

@@ -28,43 +28,53 @@ const MSI_ADDR = 0x000f_ffff_ffff_fffcn;
 /** The register table of a profile. */
 export function buildSmmuRegisters(p: SmmuProfile): SmmuRegRow[] {
   const c = capsOf(p);
+  const sw = p.switches;
   const msi = c.msi ? MSI_ADDR : 0n;
-  const page1 = p.switches.page1AliasesPage0 ? SMMU_PAGE : 0;
+  const page1 = sw.page1AliasesPage0 ? SMMU_PAGE : 0;
+  // A control register: the spec's writable bits, or every bit where the profile keeps what was written.
+  const ctl = (name: string, offset: number, width: 4 | 8, writable: bigint, reset = 0n): SmmuRegRow =>
+    row(name, offset, width, reset, sw.registersKeepWrittenBits ? (1n << BigInt(8 * width)) - 1n : writable);
+  // *_BASE LOG2SIZE resets to the largest size where the profile says so (else 0: the spec's UNKNOWN).
+  const qReset = (log2: number): bigint => (sw.queueBaseResetsToMaxSize ? BigInt(log2) : 0n);
   const rows = [
     ...p.idr.map((v, i) => row(`IDR${i}`, R.IDR0 + 4 * i, 4, BigInt(v >>> 0))),
     row('IIDR', R.IIDR, 4, BigInt(p.iidr)), row('AIDR', R.AIDR, 4, BigInt(p.aidr)),
     // CR0: SMMUEN, EVENTQEN, CMDQEN (+ PRIQEN with PRI, ATSCHK with ATS) (§6.3.9).
-    row('CR0', R.CR0, 4, 0n, BigInt(0xd | (c.pri ? 2 : 0) | (c.ats ? 0x10 : 0))),
+    ctl('CR0', R.CR0, 4, BigInt(0xd | (c.pri ? 2 : 0) | (c.ats ? 0x10 : 0))),
     row('CR0ACK', R.CR0ACK, 4),
-    row('CR1', R.CR1, 4, 0n, 0xfffn),
+    ctl('CR1', R.CR1, 4, 0xfffn),
     // CR2: RECINVSID, PTM (E2H needs IDR0.HYP) (§6.3.12).
-    row('CR2', R.CR2, 4, 0n, 0x6n),
+    ctl('CR2', R.CR2, 4, 0x6n),
     row('STATUSR', R.STATUSR, 4),
-    row('IRQ_CTRL', R.IRQ_CTRL, 4, 0n, c.pri ? 7n : 5n),
+    ctl('IRQ_CTRL', R.IRQ_CTRL, 4, c.pri ? 7n : 5n),
     row('IRQ_CTRLACK', R.IRQ_CTRLACK, 4),
     row('GERROR', R.GERROR, 4),
-    row('GERRORN', R.GERRORN, 4, 0n, 0x1fdn),
-    row('GERROR_IRQ_CFG0', R.GERROR_IRQ_CFG0, 8, 0n, msi),
-    row('GERROR_IRQ_CFG1', R.GERROR_IRQ_CFG1, 4, 0n, c.msi ? 0xffff_ffffn : 0n),
-    row('GERROR_IRQ_CFG2', R.GERROR_IRQ_CFG2, 4, 0n, c.msi ? 0x3fn : 0n),
-    row('STRTAB_BASE', R.STRTAB_BASE, 8, 0n, 0x400f_ffff_ffff_ffc0n),
-    row('STRTAB_BASE_CFG', R.STRTAB_BASE_CFG, 4, 0n, 0x307ffn),
-    row('CMDQ_BASE', R.CMDQ_BASE, 8, 0n, 0x400f_ffff_ffff_ffffn),
-    row('CMDQ_PROD', R.CMDQ_PROD, 4, 0n, 0xf_ffffn),
-    row('CMDQ_CONS', R.CMDQ_CONS, 4, 0n, 0xf_ffffn),
-    row('EVENTQ_BASE', R.EVENTQ_BASE, 8, 0n, 0x400f_ffff_ffff_ffffn),
+    ctl('GERRORN', R.GERRORN, 4, 0x1fdn),
+    ctl('GERROR_IRQ_CFG0', R.GERROR_IRQ_CFG0, 8, msi),
+    ctl('GERROR_IRQ_CFG1', R.GERROR_IRQ_CFG1, 4, c.msi ? 0xffff_ffffn : 0n),
+    ctl('GERROR_IRQ_CFG2', R.GERROR_IRQ_CFG2, 4, c.msi ? 0x3fn : 0n),
+    ctl('STRTAB_BASE', R.STRTAB_BASE, 8, 0x400f_ffff_ffff_ffc0n),
+    ctl('STRTAB_BASE_CFG', R.STRTAB_BASE_CFG, 4, 0x307ffn),
+    ctl('CMDQ_BASE', R.CMDQ_BASE, 8, 0x400f_ffff_ffff_ffffn, qReset(c.cmdqLog2)),
+    ctl('CMDQ_PROD', R.CMDQ_PROD, 4, 0xf_ffffn),
+    ctl('CMDQ_CONS', R.CMDQ_CONS, 4, 0xf_ffffn),
+    ctl('EVENTQ_BASE', R.EVENTQ_BASE, 8, 0x400f_ffff_ffff_ffffn, qReset(c.evtqLog2)),
+    // QEMU reads the event queue's MSI registers as zero even where it keeps GERROR's (RES0 without MSIs).
     row('EVENTQ_IRQ_CFG0', R.EVENTQ_IRQ_CFG0, 8, 0n, msi),
     row('EVENTQ_IRQ_CFG1', R.EVENTQ_IRQ_CFG1, 4, 0n, c.msi ? 0xffff_ffffn : 0n),
     row('EVENTQ_IRQ_CFG2', R.EVENTQ_IRQ_CFG2, 4, 0n, c.msi ? 0x3fn : 0n),
     // Page 1 (§6.2); where page 1 aliases page 0 (QEMU), the queue indexes sit at their page-0 offsets.
-    row('EVENTQ_PROD', R.EVENTQ_PROD - page1, 4, 0n, 0x800f_ffffn),
-    row('EVENTQ_CONS', R.EVENTQ_CONS - page1, 4, 0n, 0x800f_ffffn),
+    ctl('EVENTQ_PROD', R.EVENTQ_PROD - page1, 4, 0x800f_ffffn),
+    ctl('EVENTQ_CONS', R.EVENTQ_CONS - page1, 4, 0x800f_ffffn),
     ...p.idRegs.map((v, i) => row(`ID${i}`, R.PIDR4 + 4 * i, 4, BigInt(v))),
   ];
-  // SMMU_GBPA (§6.3.14): UPDATE, ABORT, INSTCFG, PRIVCFG, SHCFG, ALLOCCFG, MTCFG, MemAttr.
-  if (!p.switches.noGbpa) rows.push(row('GBPA', R.GBPA, 4, 0n, 0x8013_3f1fn), row('AGBPA', R.AGBPA, 4));
+  // SMMU_GBPA (§6.3.14): UPDATE, ABORT, INSTCFG, PRIVCFG, SHCFG (resets to 0b01, "use incoming"), ALLOCCFG, MTCFG, MemAttr.
+  if (!sw.noGbpa) rows.push(row('GBPA', R.GBPA, 4, GBPA_RESET, 0x8013_3f1fn), row('AGBPA', R.AGBPA, 4));
   return rows;
 }
+
+/** SMMU_GBPA reset value (§6.3.14): SHCFG = 0b01. */
+const GBPA_RESET = 0x1000n;
 
 /** A guest write as the side-effect handler sees it. */
 export interface SmmuRegWrite {

@@ -15,14 +15,14 @@ import * as K from '../core/constants.js';
 import type { DmaResult } from '../pci/dma-port.js';
 import { BYPASS_SETUP, SmmuCore, type WalkSetup } from './core-abi.js';
 import { COMMAND_BY_OP, type CommandTarget } from './commands.js';
-import { coreFaultEvent, lookupSte, resolveStream, type ConfigSource, type DecodedSte, type StreamConfig } from './config.js';
+import { coreFaultEvent, lookupSte, resolveStream, walkFlags, type ConfigSource, type DecodedSte, type StreamConfig } from './config.js';
 import { encodeEvent, type SmmuEvent } from './event.js';
 import { capsOf, type SmmuCaps, type SmmuProfile } from './profiles.js';
 import { entryAddr, geometry, isEmpty, isFull, next, ptr } from './queue.js';
 import { SmmuRegisterFile, type SmmuRegWrite } from './registers.js';
 import { get } from './spec/bits.js';
 import { CMD, CMD_BYTES, SYNC_CS } from './spec/commands.js';
-import { EVT_BYTES } from './spec/events.js';
+import { EVT, EVT_BYTES, EVT_CLASS } from './spec/events.js';
 import { CERROR, CMDQ_CONS_ERR_SHIFT, CR0, GBPA, GERROR, IRQ_CTRL, QUEUE_OVERFLOW } from './spec/registers.js';
 
 /** An interrupt the unit signals: an MSI (address/data as programmed) or a wired line. */
@@ -45,6 +45,42 @@ export interface SmmuUnitOptions {
 
 /** A cached (StreamID, SubstreamID) configuration and its setup record. */
 interface CachedStream { readonly cfg: StreamConfig; readonly setupOff: number; readonly sid: number }
+
+/** The CR0 bits QEMU acknowledges (~SMMU_CR0_RESERVED); see SmmuSwitches.registersKeepWrittenBits. */
+const QEMU_CR0_ACK_BITS = 0x3df;
+
+/** What a DMA request carries besides its range. */
+interface Transfer {
+  readonly sid: number;
+  readonly ssid: number | undefined;
+  /** Core ACC_* bits. */
+  readonly access: number;
+  readonly write: boolean;
+  readonly priv: boolean;
+  readonly exec: boolean;
+}
+
+const PAGE = 0x1000;
+/** Bits 51:0 of an address in an event record. */
+const EVENT_ADDR_MASK = (1n << 52n) - 1n;
+/** QEMU 7.2's IOMMU region ends here (SmmuSwitches.dmaAbove48BitsUnseen). */
+const QEMU_IOMMU_REGION_END = 1n << 48n;
+/** Event types whose InputAddr is the transaction's address (§7.3.11-§7.3.15). */
+const TRANSLATION_FAULTS: ReadonlySet<number> = new Set([EVT.F_WALK_EABT, EVT.F_TRANSLATION, EVT.F_ADDR_SIZE, EVT.F_ACCESS, EVT.F_PERMISSION]);
+const PAGE_MASK = 0xfffn;
+
+/**
+ * Bytes of the next access QEMU's memory core makes after a failed
+ * translation (memory_access_size for an unassigned region): at most 4,
+ * naturally aligned, a power of two no larger than what is left.
+ */
+function accessSize(addr: bigint, left: number): number {
+  let n = 4;
+  const low = Number(addr & 7n);
+  if (low !== 0) n = Math.min(n, low & -low);
+  while (n > left) n >>= 1;
+  return Math.max(n, 1);
+}
 
 /** The most (stream, substream) configurations cached at once. */
 const MAX_CACHED = 4096;
@@ -113,18 +149,48 @@ export class SmmuUnit {
    * and the result carries the event number as `reason`.
    */
   dma(sid: number, ssid: number | undefined, iova: bigint, len: number, write: boolean, bufOff: number, priv = false, exec = false): DmaResult {
-    const s = this.stream(sid, ssid);
-    if ('event' in s) return this.failed(s.event, true);
-    if (s.cfg.kind === 'abort') return { ok: false, reason: 0, recorded: false };
     let access = write ? K.ACC_WRITE : K.ACC_READ;
     if (priv) access |= K.ACC_PRIV;
     if (exec) access |= K.ACC_EXEC;
-    const st = this.arm.dmaCopy(s.setupOff, iova, len, access, bufOff);
-    if (st === 0) return { ok: true };
+    const req: Transfer = { sid, ssid, access, write, priv, exec };
+    const first = this.transfer(req, iova, len, bufOff);
+    if (first.r.ok || !this.o.profile.switches.faultedDmaContinuesInAccesses) return first.r;
+    // QEMU: the rest of the transfer goes on in small accesses, each translated (and faulting) on its own.
+    for (let pos = first.done + accessSize(iova + BigInt(first.done), len - first.done); pos < len;) {
+      const a = iova + BigInt(pos);
+      const n = Math.min(len - pos, PAGE - Number(a & PAGE_MASK));
+      const t = this.transfer(req, a, n, bufOff + pos);
+      pos += t.r.ok ? n : t.done + accessSize(a + BigInt(t.done), len - pos - t.done);
+    }
+    return first.r;
+  }
+
+  /**
+   * One attempt at [iova, iova + len): the configuration, then the core's
+   * walk and copy. On a fault, `done` is how many bytes went through before
+   * the faulting page (found again page by page: faults are the slow path)
+   * and the event names that page's address.
+   */
+  private transfer(q: Transfer, iova: bigint, len: number, bufOff: number): { r: DmaResult; done: number } {
+    const sw = this.o.profile.switches;
+    if (sw.dmaAbove48BitsUnseen && iova >= QEMU_IOMMU_REGION_END) return { r: { ok: false, reason: 0, recorded: false }, done: 0 };
+    const s = this.stream(q.sid, q.ssid);
+    if ('event' in s) return { r: this.failed(TRANSLATION_FAULTS.has(s.event.type) ? { ...s.event, addr: iova } : s.event, true), done: 0 };
+    if (s.cfg.kind === 'abort') return { r: { ok: false, reason: 0, recorded: false }, done: 0 };
+    const st = this.arm.dmaCopy(s.setupOff, iova, len, q.access, bufOff);
+    if (st === 0) return { r: { ok: true }, done: 0 };
     if (st === 0xffff_ffff) throw new Error(`bufOff: ${bufOff} (+${len}) is not a device buffer`);
-    const ev = coreFaultEvent(this.o.core.out, st, sid, ssid, iova, write, priv, exec);
+    let done = 0;
+    for (let n = PAGE - Number(iova & PAGE_MASK); done + n < len && this.arm.translate(s.setupOff, iova + BigInt(done), q.access) === 0; n = PAGE) done += n;
+    const at = iova + BigInt(done);
+    let ev = coreFaultEvent(this.o.core.out, this.arm.translate(s.setupOff, at, q.access), q.sid, q.ssid, at, q.write, q.priv, q.exec);
+    if (sw.nestedTableFaultReportsStage1 && ev.s2 && ev.cls === EVT_CLASS.TT && s.cfg.kind === 'translate' && s.cfg.setup.s1) {
+      // QEMU reports the table's IPA (tables are granule-aligned), not the descriptor's, as a stage-1 fault.
+      const gran = BigInt((at >> 55n) & 1n ? s.cfg.setup.tg1Lg2 : s.cfg.setup.tg0Lg2);
+      ev = { ...ev, s2: false, ipa: ev.ipa! & ~((1n << gran) - 1n) };
+    }
     const record = s.cfg.kind === 'translate' && (ev.s2 ? s.cfg.recordS2 : s.cfg.recordS1);
-    return this.failed(ev, record);
+    return { r: this.failed(ev, record), done };
   }
 
   /**
@@ -185,7 +251,7 @@ export class SmmuUnit {
 
   /** A nested STE's stage 2 for a CD fetch at `ipa` (a temporary setup record). */
   private s2Fetch(ste: DecodedSte, ipa: bigint): { pa: bigint } | { evt: number; ipa: bigint } {
-    const off = this.newSetup({ ...BYPASS_SETUP, s2: true, vmid: ste.vmid, flags: 0, ...ste.s2 });
+    const off = this.newSetup({ ...BYPASS_SETUP, s2: true, vmid: ste.vmid, flags: walkFlags(this.o.profile.switches), ...ste.s2 });
     try {
       const st = this.arm.translateS2(off, ipa, K.ACC_READ);
       const out = this.o.core.out;
@@ -235,7 +301,8 @@ export class SmmuUnit {
     const cons = Number(this.regs.get('EVENTQ_CONS'));
     if (isFull(q, prod, cons)) {
       // §7.2: overflow toggles EVENTQ_PROD.OVFLG (unless one is pending: OVFLG != OVACKFLG).
-      if (((prod ^ cons) & QUEUE_OVERFLOW) === 0) this.regs.set('EVENTQ_PROD', BigInt((prod ^ QUEUE_OVERFLOW) >>> 0));
+      if (this.o.profile.switches.eventQueueFullAborts) this.raiseGerror(GERROR.EVENTQ_ABT_ERR);
+      else if (((prod ^ cons) & QUEUE_OVERFLOW) === 0) this.regs.set('EVENTQ_PROD', BigInt((prod ^ QUEUE_OVERFLOW) >>> 0));
       this.eventsLost++;
       return false;
     }
@@ -245,11 +312,19 @@ export class SmmuUnit {
       this.eventsLost++;
       return false;
     }
-    encodeEvent(ev).forEach((w, i) => this.o.mem.writeU64(at + BigInt(8 * i), w));
+    this.writeRecord(at, ev);
     this.regs.set('EVENTQ_PROD', BigInt(((prod & QUEUE_OVERFLOW) | next(q, prod)) >>> 0));
     this.log(`smmu: event 0x${ev.type.toString(16)} sid 0x${ev.sid.toString(16)}${ev.ssid !== undefined ? ` ssid ${ev.ssid}` : ''}`);
     if (Number(this.regs.get('IRQ_CTRL')) & IRQ_CTRL.EVENTQ_IRQEN) this.interrupt('eventq', 'EVENTQ_IRQ_CFG0', 'EVENTQ_IRQ_CFG1');
     return true;
+  }
+
+  /** Encodes `ev` at `at`, with the profile's event quirks (eventClassOnWalkAbortOnly, eventIpaKeepsOffset). */
+  private writeRecord(at: bigint, ev: SmmuEvent): void {
+    const sw = this.o.profile.switches;
+    const w = encodeEvent(sw.eventClassOnWalkAbortOnly && ev.type !== EVT.F_WALK_EABT ? { ...ev, cls: undefined } : ev);
+    if (sw.eventIpaKeepsOffset && ev.ipa !== undefined) w[3] = ev.ipa & EVENT_ADDR_MASK;
+    w.forEach((v, i) => this.o.mem.writeU64(at + BigInt(8 * i), v));
   }
 
   // -- command queue (chapter 4) --------------------------------------------------------
@@ -351,7 +426,8 @@ export class SmmuUnit {
   private afterWrite(w: SmmuRegWrite): void {
     switch (w.row.name) {
       case 'CR0': this.onCr0(Number(w.old), Number(w.value)); return;
-      case 'GBPA': this.regs.set('GBPA', w.value & ~BigInt(GBPA.UPDATE)); return; // the update completes at once
+      // §6.3.14.1 (SMMUv3.2): a write without UPDATE is ignored; with it, the update completes at once.
+      case 'GBPA': this.regs.set('GBPA', (w.value & BigInt(GBPA.UPDATE)) !== 0n ? w.value & ~BigInt(GBPA.UPDATE) : w.old); return;
       case 'IRQ_CTRL': this.regs.set('IRQ_CTRLACK', w.value); return;
       case 'CMDQ_PROD': this.consumeCommands(); return;
       case 'GERRORN': this.consumeCommands(); return; // an acknowledged CMDQ_ERR lets the queue go on
@@ -368,7 +444,7 @@ export class SmmuUnit {
 
   /** CR0 (§6.3.9): the update takes effect at once and CR0ACK follows; enabling the SMMU starts from empty caches. */
   private onCr0(old: number, now: number): void {
-    this.regs.set('CR0ACK', BigInt(now));
+    this.regs.set('CR0ACK', BigInt(this.o.profile.switches.registersKeepWrittenBits ? now & QEMU_CR0_ACK_BITS : now));
     if (((old ^ now) & CR0.SMMUEN) !== 0) {
       this.invalidateSte(0, 0xffff_ffff);
       this.o.core.invIotlbGlobal();
