@@ -105,6 +105,10 @@ export function smmuS1(profile: string, seed: number): object {
     b.memRead(pa + 0x800n, 16);
     g.readEvents(ro ? 4 : 0);
   }
+  // A page without EL0 access (AP[1] = 0) and an execute-never page, used by the device's unprivileged data accesses.
+  tree.map(va(6), SGPA.DATA, (S1_RW & ~DESC.S1_EL0) | (rng.chance(0.5) ? DESC.XN | DESC.PXN : 0n));
+  b.dmaRead(DEV, va(6) + 0x100n, 8).memFill(SGPA.SINK, 8, 0).dmaWrite(DEV, va(6) + 0x200n, 8).memRead(SGPA.DATA + 0x200n, 8);
+  g.readEvents();
   // Faults: unmapped VA, AF = 0, a next-table pointer outside RAM, a VA beyond T0SZ.
   b.dmaRead(DEV, va(9), 8);
   g.readEvents();
@@ -125,9 +129,11 @@ export function smmuGranules(profile: string, seed: number): object {
   const rng = new Rng(seed);
   const b = new ScenarioBuilder();
   const g = new SmmuGuest(b);
-  const gran = rng.pick([12, 14, 16] as const);
+  const bad = (['oa-hi', 'oa-44', 'block-high', 'unmapped-table', 'table-beyond-oas'] as const)[seed % 5]!;
+  // A block at level 1 is invalid only for the 16 and 64 KiB granules (a 16 KiB granule with T0SZ 17 starts at level 1).
+  const gran = bad === 'block-high' ? 14 : rng.pick([12, 14, 16] as const);
   const tg0 = gran === 12 ? 0 : gran === 16 ? 1 : 2;
-  const t0sz = rng.pick(gran === 12 ? [25, 32] : gran === 14 ? [17, 28, 36] : [22, 30, 34]);
+  const t0sz = bad === 'block-high' ? 17 : rng.pick(gran === 12 ? [25, 32] : gran === 14 ? [17, 28, 36] : [22, 30, 34]);
   const tree = new ArmTree(b, SGPA.TABLES, gran, 64 - t0sz);
   g.init();
   b.page(SGPA.CD);
@@ -148,12 +154,12 @@ export function smmuGranules(profile: string, seed: number): object {
     g.readEvents(0);
   }
   // A hostile leaf: output bits 51:48 set, or a block where the granule allows none (4K level 0, 16K/64K level 1).
-  const bad = rng.pick(['oa-hi', 'block-high', 'unmapped-table']);
   const va = top / 8n;
   tree.map(va, SGPA.DATA, S1_RW);
-  const at = bad === 'block-high' ? tree.at.get(`${va}:${tree.start}`)! : tree.at.get(`${va}:3`)!;
-  b.memWrite(at, [bad === 'oa-hi' ? (1n << 48n) | SGPA.DATA | S1_RW | DESC.VALID | DESC.TABLE
-    : bad === 'block-high' ? SGPA.DATA | S1_RW | DESC.VALID : UNMAPPED | DESC.VALID | DESC.TABLE]);
+  const at = bad === 'block-high' ? tree.at.get(`${va}:${tree.start}`)! : bad === 'table-beyond-oas' ? tree.at.get(`${va}:2`)! : tree.at.get(`${va}:3`)!;
+  const leaf = (pa: bigint) => pa | S1_RW | DESC.VALID | DESC.TABLE;
+  b.memWrite(at, [bad === 'oa-hi' ? leaf((1n << 48n) | SGPA.DATA) : bad === 'oa-44' ? leaf((1n << 44n) | SGPA.DATA)
+    : bad === 'block-high' ? SGPA.DATA | S1_RW | DESC.VALID : bad === 'table-beyond-oas' ? leaf(1n << 46n) : leaf(UNMAPPED)]);
   g.submit([C.tlbiNhAll(0)]);
   b.dmaWrite(DEV, va + 0x10n, 8);
   b.memRead(SGPA.DATA + 0x10n, 8);
@@ -176,7 +182,7 @@ export function smmuCdChecks(profile: string, seed: number): object {
   const cases: [string, Partial<Parameters<typeof cd>[2]>][] = [
     ['ok', {}], ['V=0', { V: false }], ['AA64=0', { AA64: false }], ['A=0', { A: false }], ['S=1', { S: true }],
     ['HA', { HA: true }], ['HD', { HD: true }], ['ENDI', { ENDI: true }], ['T0SZ=15', { T0SZ: 15 }], ['T0SZ=40', { T0SZ: 40 }],
-    ['TG0=3', { TG0: 3 }], ['EPD0', { EPD0: true }], ['IPS=0', { IPS: 0 }], ['IPS=7', { IPS: 7 }], ['R=0', { R: false }],
+    ['TG0=3', { TG0: 3 }], ['EPD0', { EPD0: true }], ['IPS=0', { IPS: 0 }], ['IPS=2', { IPS: 2 }], ['R=0', { R: false }],
     ['TTB0 beyond IPS', { IPS: 0, TTB0: 0x1_0000_0000n | tree.root }], ['TBI', { TBI: 1 }], ['AFFD', { AFFD: true }],
     ['TTB1 on', { EPD1: false, T1SZ: 16, TG1: 2, TTB1: tree.root }], ['TTB1 TG1=0', { EPD1: false, T1SZ: 16, TG1: 0, TTB1: tree.root }],
   ];
@@ -203,7 +209,7 @@ export function smmuSteChecks(profile: string, seed: number): object {
   g.setCd(SGPA.CD, 0, cd(tree.root, 9));
   const cases: Partial<Parameters<typeof s1Ste>[1]>[] = [
     {}, { S1CDMax: 1 }, { S1STALLD: true }, { S1Fmt: 3 }, { EATS: 1 }, { STRW: 2 }, { S1DSS: 3 }, { SHCFG: 3 },
-    { S1ContextPtr: UNMAPPED }, { S1ContextPtr: SGPA.CD + 0x40n }, { Config: CONFIG.S2 }, { Config: CONFIG.NESTED }, { V: false },
+    { S1ContextPtr: UNMAPPED }, { S1ContextPtr: SGPA.CD + 0x40n }, { Config: CONFIG.S2, S2AA64: true }, { Config: CONFIG.NESTED, S2AA64: true }, { V: false },
   ];
   for (let i = 0; i < 7; i++) {
     const over = i === 0 ? {} : rng.pick(cases);
@@ -282,7 +288,8 @@ export function smmuCommands(profile: string, seed: number): object {
   g.readEvents();
   // An illegal opcode stops the queue: CMDQ_CONS.ERR, GERROR.CMDQ_ERR; recovery skips it.
   const bad = g.nextCommand;
-  g.submit([[BigInt(rng.pick([0x00, 0x0f, 0x47, 0xff, 0x03 | 0x400])), 0n]]);
+  // Undefined opcodes, a Secure CFGI, and commands this SMMU lacks (EL2/EL3 TLBIs, ATC_INV, PRI_RESP, RESUME).
+  g.submit([[BigInt(rng.pick([0x00, 0x0f, 0x47, 0xff, 0x03 | 0x400, 0x20, 0x18, 0x40, 0x41, 0x44])), 0n]]);
   b.mmioRead(SR.GERROR, 4).mmioRead(SR.CMDQ_CONS, 4);
   g.recoverCommandError(bad, CR0.CMDQEN | CR0.EVENTQEN | CR0.SMMUEN);
   g.submit([C.cfgiAll()]);

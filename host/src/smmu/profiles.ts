@@ -101,6 +101,13 @@ export interface SmmuSwitches {
    * stage-2 fault has S2 = 1 and the IPA of the descriptor fetched.
    */
   readonly nestedTableFaultReportsStage1: boolean;
+  /**
+   * QEMU: stage 1 checks only write permission (AP[2], APTable[1]): an
+   * access to a page without EL0 access (AP[1] = 0) or marked execute-never
+   * is allowed. Spec (Arm ARM D8.4): an unprivileged access needs AP[1] = 1
+   * and APTable[0] = 0 at every level; an instruction fetch needs UXN/PXN = 0.
+   */
+  readonly s1ChecksWriteOnly: boolean;
   /** QEMU: an STE with S1STALLD = 1 is C_BAD_STE. Spec (§5.2): ignored when stalls are not supported (IDR0.STALL_MODEL = 0b01). */
   readonly s1StalldIllegal: boolean;
 }
@@ -117,12 +124,14 @@ export interface SmmuProfile {
   readonly switches: SmmuSwitches;
 }
 
-const SPEC: SmmuSwitches = {
+/** The spec's behaviour for every switch (the default profile). */
+export const SPEC_SWITCHES: SmmuSwitches = {
   page1AliasesPage0: false, noGbpa: false, ignoreUnsupportedCommands: false,
   cdHttuIllegal: false, ttbBeyondOasIllegal: false, registersKeepWrittenBits: false, queueBaseResetsToMaxSize: false,
   faultedDmaContinuesInAccesses: false, reservedSteConfigAborts: false, eventClassOnWalkAbortOnly: false, accessFlagIgnored: false,
   walkBlocksAnyLevel: false, walkOutputCheck: 'spec', dmaAbove48BitsUnseen: false, cdFetchAddrInInputAddr: false, l2SpanQuirk: false,
   eventQueueFullAborts: false, eventIpaKeepsOffset: false, nestedTableFaultReportsStage1: false, s1StalldIllegal: false,
+  s1ChecksWriteOnly: false,
 };
 const QEMU_7_2: SmmuSwitches = {
   page1AliasesPage0: true, noGbpa: true, ignoreUnsupportedCommands: true,
@@ -130,6 +139,7 @@ const QEMU_7_2: SmmuSwitches = {
   faultedDmaContinuesInAccesses: true, reservedSteConfigAborts: true, eventClassOnWalkAbortOnly: true, accessFlagIgnored: true,
   walkBlocksAnyLevel: true, walkOutputCheck: 'none', dmaAbove48BitsUnseen: true, cdFetchAddrInInputAddr: true, l2SpanQuirk: true,
   eventQueueFullAborts: true, eventIpaKeepsOffset: true, nestedTableFaultReportsStage1: false, s1StalldIllegal: true,
+  s1ChecksWriteOnly: true,
 };
 /** QEMU 10.0: 7.2's, with SMMU_GBPA, CLASS in events, Access-flag and leaf Address size faults, DMA above 2^48, nesting. */
 const QEMU_10_0: SmmuSwitches = {
@@ -152,7 +162,7 @@ const PROFILES: Readonly<Record<string, () => SmmuProfile>> = {
       (common0 | IDR0.S2P | IDR0.MSI | IDR0.SEV | IDR0.VMID16 | IDR0.CD2L) >>> 0,
       idr1(20), 0, IDR3.HAD | IDR3.RIL, 0, 5 | IDR5.GRAN4K | IDR5.GRAN16K | IDR5.GRAN64K,
     ],
-    iidr: 0, aidr: 1, idRegs: new Array<number>(12).fill(0), switches: SPEC,
+    iidr: 0, aidr: 1, idRegs: new Array<number>(12).fill(0), switches: SPEC_SWITCHES,
   }),
   // Recorded (firmware-tests/golden/smmuv3/smmu-registers-72-*): stage 1 only, no substreams, 44-bit OAS, all granules.
   'qemu-7.2': () => ({

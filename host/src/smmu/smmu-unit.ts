@@ -177,13 +177,15 @@ export class SmmuUnit {
     const s = this.stream(q.sid, q.ssid);
     if ('event' in s) return { r: this.failed(TRANSLATION_FAULTS.has(s.event.type) ? { ...s.event, addr: iova } : s.event, true), done: 0 };
     if (s.cfg.kind === 'abort') return { r: { ok: false, reason: 0, recorded: false }, done: 0 };
-    const st = this.arm.dmaCopy(s.setupOff, iova, len, q.access, bufOff);
+    // QEMU (s1ChecksWriteOnly): walk as a privileged data access, so AP[1], APTable[0] and XN do not apply.
+    const access = sw.s1ChecksWriteOnly ? (q.access | K.ACC_PRIV) & ~K.ACC_EXEC : q.access;
+    const st = this.arm.dmaCopy(s.setupOff, iova, len, access, bufOff);
     if (st === 0) return { r: { ok: true }, done: 0 };
     if (st === 0xffff_ffff) throw new Error(`bufOff: ${bufOff} (+${len}) is not a device buffer`);
     let done = 0;
-    for (let n = PAGE - Number(iova & PAGE_MASK); done + n < len && this.arm.translate(s.setupOff, iova + BigInt(done), q.access) === 0; n = PAGE) done += n;
+    for (let n = PAGE - Number(iova & PAGE_MASK); done + n < len && this.arm.translate(s.setupOff, iova + BigInt(done), access) === 0; n = PAGE) done += n;
     const at = iova + BigInt(done);
-    let ev = coreFaultEvent(this.o.core.out, this.arm.translate(s.setupOff, at, q.access), q.sid, q.ssid, at, q.write, q.priv, q.exec);
+    let ev = coreFaultEvent(this.o.core.out, this.arm.translate(s.setupOff, at, access), q.sid, q.ssid, at, q.write, q.priv, q.exec);
     if (sw.nestedTableFaultReportsStage1 && ev.s2 && ev.cls === EVT_CLASS.TT && s.cfg.kind === 'translate' && s.cfg.setup.s1) {
       // QEMU reports the table's IPA (tables are granule-aligned), not the descriptor's, as a stage-1 fault.
       const gran = BigInt((at >> 55n) & 1n ? s.cfg.setup.tg1Lg2 : s.cfg.setup.tg0Lg2);
