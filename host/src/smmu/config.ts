@@ -58,6 +58,12 @@ function readWords(mem: GuestMemory, addr: bigint, n: number): bigint[] | undefi
 
 /** The STE of `sid` (§3.3.2), decoded and checked; or the event. */
 export function lookupSte(src: ConfigSource, sid: number): DecodedSte | SmmuEvent {
+  const w = readSte(src, sid);
+  return 'type' in w ? w : decodeSte(src, sid, w.words);
+}
+
+/** The raw doublewords of `sid`'s STE and where they are (linear or 2-level table, §3.3.2); or the event. */
+export function readSte(src: ConfigSource, sid: number): { words: bigint[]; addr: bigint } | SmmuEvent {
   const cfg = src.strtabCfg();
   const log2 = Math.min(cfg & STRTAB_CFG.LOG2SIZE_MASK, src.caps.sidBits);
   if (sid >= 2 ** log2) return { type: EVT.C_BAD_STREAMID, sid };
@@ -74,13 +80,12 @@ export function lookupSte(src: ConfigSource, sid: number): DecodedSte | SmmuEven
     if (src.switches.l2SpanQuirk) {
       if (index > 2 ** span - 1) return { type: EVT.C_BAD_STE, sid };
     } else if (span > L1STD_SPAN_MAX || index >= 2 ** (span - 1)) return { type: EVT.C_BAD_STREAMID, sid };
-    addr = getAddr(d, L1STD.L2Ptr) + BigInt(sid & ((1 << split) - 1)) * BigInt(STE_BYTES);
+    addr = getAddr(d, L1STD.L2Ptr) + BigInt(index) * BigInt(STE_BYTES);
   } else {
     addr = base + BigInt(sid) * BigInt(STE_BYTES);
   }
-  const w = readWords(src.mem, addr, 8);
-  if (!w) return { type: EVT.F_STE_FETCH, sid, fetchAddr: addr };
-  return decodeSte(src, sid, w);
+  const words = readWords(src.mem, addr, 8);
+  return words ? { words, addr } : { type: EVT.F_STE_FETCH, sid, fetchAddr: addr };
 }
 
 /** §5.2 STE validity ("an STE is ILLEGAL if ..."): C_BAD_STE for the conditions this model checks. */

@@ -15,7 +15,7 @@ import * as K from '../core/constants.js';
 import type { DmaResult } from '../pci/dma-port.js';
 import { BYPASS_SETUP, SmmuCore, type WalkSetup } from './core-abi.js';
 import { COMMAND_BY_OP, type CommandTarget } from './commands.js';
-import { coreFaultEvent, lookupSte, resolveStream, walkFlags, type ConfigSource, type DecodedSte, type StreamConfig } from './config.js';
+import { coreFaultEvent, lookupSte, readSte, resolveStream, walkFlags, type ConfigSource, type DecodedSte, type StreamConfig } from './config.js';
 import { encodeEvent, type SmmuEvent } from './event.js';
 import { capsOf, type SmmuCaps, type SmmuProfile } from './profiles.js';
 import { entryAddr, geometry, isEmpty, isFull, next, ptr } from './queue.js';
@@ -297,6 +297,27 @@ export class SmmuUnit {
 
   /** Writes `ev` to the event queue; false when it was lost (queue off, full, or unwritable). */
   recordEvent(ev: SmmuEvent): boolean {
+    const sw = this.o.profile.switches;
+    const w = encodeEvent(sw.eventClassOnWalkAbortOnly && ev.type !== EVT.F_WALK_EABT ? { ...ev, cls: undefined } : ev);
+    if (sw.eventIpaKeepsOffset && ev.ipa !== undefined) w[3] = ev.ipa & EVENT_ADDR_MASK;
+    return this.pushRecord(w, `event 0x${ev.type.toString(16)} sid 0x${ev.sid.toString(16)}${ev.ssid !== undefined ? ` ssid ${ev.ssid}` : ''}`);
+  }
+
+  /**
+   * Writes an event record made elsewhere (four doublewords, §7.3) to the
+   * event queue as if this unit had logged it: a VMM forwarding a host
+   * event to the guest's SMMU with the guest's StreamID in it.
+   * False when it was lost. Throws an Error naming `record` when it is not four 64-bit words.
+   */
+  injectEvent(record: readonly bigint[]): boolean {
+    if (!Array.isArray(record) || record.length !== 4 || !record.every((v) => typeof v === 'bigint' && v >= 0n && v < 1n << 64n)) {
+      throw new Error(`record: ${String(record)} is not four 64-bit doublewords`);
+    }
+    return this.pushRecord(record, `injected event 0x${(record[0]! & 0xffn).toString(16)} sid 0x${(record[0]! >> 32n).toString(16)}`);
+  }
+
+  /** The queue mechanics of §7.2: EVENTQEN, full (overflow), unwritable (EVENTQ_ABT_ERR), PROD, interrupt. */
+  private pushRecord(w: readonly bigint[], what: string): boolean {
     if ((Number(this.regs.get('CR0')) & CR0.EVENTQEN) === 0) { this.eventsLost++; return false; }
     const q = geometry(this.regs.get('EVENTQ_BASE'), this.caps.evtqLog2, EVT_BYTES);
     const prod = Number(this.regs.get('EVENTQ_PROD'));
@@ -314,19 +335,20 @@ export class SmmuUnit {
       this.eventsLost++;
       return false;
     }
-    this.writeRecord(at, ev);
+    w.forEach((v, i) => this.o.mem.writeU64(at + BigInt(8 * i), v));
     this.regs.set('EVENTQ_PROD', BigInt(((prod & QUEUE_OVERFLOW) | next(q, prod)) >>> 0));
-    this.log(`smmu: event 0x${ev.type.toString(16)} sid 0x${ev.sid.toString(16)}${ev.ssid !== undefined ? ` ssid ${ev.ssid}` : ''}`);
+    this.log(`smmu: ${what}`);
     if (Number(this.regs.get('IRQ_CTRL')) & IRQ_CTRL.EVENTQ_IRQEN) this.interrupt('eventq', 'EVENTQ_IRQ_CFG0', 'EVENTQ_IRQ_CFG1');
     return true;
   }
 
-  /** Encodes `ev` at `at`, with the profile's event quirks (eventClassOnWalkAbortOnly, eventIpaKeepsOffset). */
-  private writeRecord(at: bigint, ev: SmmuEvent): void {
-    const sw = this.o.profile.switches;
-    const w = encodeEvent(sw.eventClassOnWalkAbortOnly && ev.type !== EVT.F_WALK_EABT ? { ...ev, cls: undefined } : ev);
-    if (sw.eventIpaKeepsOffset && ev.ipa !== undefined) w[3] = ev.ipa & EVENT_ADDR_MASK;
-    w.forEach((v, i) => this.o.mem.writeU64(at + BigInt(8 * i), v));
+  /**
+   * The guest's STE of StreamID `sid` as this unit would fetch it now (its
+   * doublewords and address), or the configuration event: what a VMM reads
+   * after trapping the guest's CFGI_STE.
+   */
+  guestSte(sid: number): { words: bigint[]; addr: bigint } | SmmuEvent {
+    return readSte(this.src, sid);
   }
 
   // -- command queue (chapter 4) --------------------------------------------------------
