@@ -45,6 +45,7 @@ class GuestSsids {
 async function run(io: FlowIo): Promise<FlowResult> {
   const c = new Checks(io);
   const host = await ArmPhysicalHost.create({ guestRamMib: 64 });
+  host.addDevice(ARM.psid);
   const vm = await ArmNestedVm.create(host, { devices: [{ bdf: ARM.bdf, hostSid: ARM.psid, kind: 'dma-test' }] });
   const m = vm.machine;
   const alloc = new PageAllocator(host.guestRam, ARM_RAM_BASE + 0x100_0000n, ARM_RAM_BASE + 0x200_0000n);

@@ -31,6 +31,9 @@ export const ARM_HOST_LAYOUT = {
   tablesSize: 0x40_0000,
 } as const;
 
+/** Linux's MSI doorbell window on Arm (MSI_IOVA_BASE, MSI_IOVA_LENGTH). */
+const ARM_MSI_WINDOW = { start: 0x800_0000n, last: 0x80f_ffffn } as const;
+
 /** Guest RAM as a window of host memory: guest-physical `gpa` (from `gpaBase`) is host-physical `hpaBase + gpa - gpaBase`. */
 export class ArmGuestRam extends GuestMemory {
   constructor(host: Core, readonly gpaBase: bigint, readonly hpaBase: bigint, readonly size: bigint) {
@@ -90,6 +93,15 @@ export class ArmPhysicalHost {
     const ramEnd = ARM_HOST_LAYOUT.guestRam + BigInt(mib << 20);
     const platform = new HostPlatform({ iommu: backend, injector, hostMemory: (hpa, len) => hpa >= ARM_HOST_LAYOUT.guestRam && hpa + len <= ramEnd });
     return new ArmPhysicalHost(core, mem, smmu, backend, platform, new ArmGuestRam(core, ARM_RAM_BASE, ARM_HOST_LAYOUT.guestRam, BigInt(mib << 20)));
+  }
+
+  /**
+   * Adds a physical device at StreamID `sid` (20-bit PASIDs; Linux's Arm MSI
+   * doorbell window MSI_IOVA_BASE, 1 MiB at 0x800_0000, reserved in an IOAS
+   * while it is attached); EEXIST if one is there.
+   */
+  addDevice(sid: number): void {
+    this.platform.addDevice(sid, { pasidBits: 20, reserved: ARM_MSI_WINDOW });
   }
 
   /** Host-physical address of guest-physical `gpa`. */

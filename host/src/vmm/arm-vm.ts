@@ -73,8 +73,6 @@ export interface ArmVmObjects {
 
 /** Guest commands the VMM hands to the vIOMMU as they are. */
 const PASS_THROUGH: ReadonlySet<string> = new Set(['TLBI_NH_ALL', 'TLBI_NH_ASID', 'TLBI_NH_VA', 'TLBI_NH_VAA', 'TLBI_NSNH_ALL', 'CFGI_CD', 'CFGI_CD_ALL', 'ATC_INV']);
-/** Linux's MSI doorbell window on Arm (MSI_IOVA_BASE, 1 MiB): reserved in the IOAS while a device is attached. */
-const ARM_MSI_WINDOW = { start: 0x800_0000n, last: 0x80f_ffffn } as const;
 
 /** A VM over an ArmPhysicalHost with the guest's SMMUv3 nested on the physical one. */
 export class ArmNestedVm {
@@ -94,10 +92,12 @@ export class ArmNestedVm {
     readonly devices: ReadonlyMap<number, ArmVmDevice>,
   ) {}
 
-  /** Builds the guest machine and the host objects; throws (leaving nothing behind) when the host refuses. */
+  /**
+   * Builds the guest machine and the host objects over devices the host has
+   * (`host.addDevice`); throws (leaving nothing behind) when the host refuses.
+   */
   static async create(host: ArmPhysicalHost, config: ArmVmConfig): Promise<ArmNestedVm> {
     const psids = new Map(config.devices.map((d, i) => [parseBdf(d.bdf, `devices[${i}].bdf`) as number, d.hostSid]));
-    for (const d of config.devices) host.platform.addDevice(d.hostSid, { pasidBits: 20, reserved: ARM_MSI_WINDOW });
     const machine = await createArmMachine({
       profile: 'default', smmu: { stage2: false }, devices: config.devices.map((d) => ({ bdf: d.bdf, kind: d.kind })),
       backing: { ram: host.guestRam, portFor: (vsid) => smmuPort(host.smmu, psids.get(vsid)!) },
@@ -164,25 +164,41 @@ export class ArmNestedVm {
     for (const d of this.devices.values()) if (d.vsid >= first && d.vsid <= last) this.bindGuestSte(d);
   }
 
-  /** Binds the device's current guest STE (an unreadable or refused one aborts the stream). */
+  /**
+   * Binds the device's current guest STE: a refused one (EIO) aborts the
+   * stream; a host failure (ENOMEM, ...) leaves the previous binding. Guest
+   * input never makes this throw.
+   */
   private bindGuestSte(d: ArmVmDevice): void {
     const got = this.machine.smmu.guestSte(d.vsid);
     const want: [bigint, bigint] = 'type' in got ? [0n, 0n] : [got.words[0]!, got.words[1]!];
     if (d.ste && d.ste[0] === want[0] && d.ste[1] === want[1]) return;
-    let hwpt: number;
+    const hwpt = this.allocGuestSte(d, want) ?? this.allocGuestSte(d, [0n, 0n]);
+    if (hwpt === undefined) return;
     try {
-      hwpt = this.ctx.hwptAllocNested(this.ids.viommu, { ste: want });
+      if (d.hwpt === undefined) this.ctx.attach(d.devId, hwpt);
+      else this.ctx.replace(d.devId, hwpt);
     } catch (e) {
       if (!isHostIommuError(e)) throw e;
-      this.log(`vmm: guest STE of vSID 0x${d.vsid.toString(16)} refused by the host (${e.message}); the stream aborts`);
-      hwpt = this.ctx.hwptAllocNested(this.ids.viommu, { ste: [0n, 0n] });
+      this.ctx.destroy(hwpt);
+      this.log(`vmm: binding vSID 0x${d.vsid.toString(16)} failed on the host (${e.message}); the previous binding stays`);
+      return;
     }
-    if (d.hwpt === undefined) this.ctx.attach(d.devId, hwpt);
-    else this.ctx.replace(d.devId, hwpt);
     if (d.hwpt !== undefined) this.ctx.destroy(d.hwpt);
     d.hwpt = hwpt;
     d.ste = want;
     this.log(`vmm: vSID 0x${d.vsid.toString(16)} -> pSID 0x${d.psid.toString(16)}: nested HWPT ${hwpt} from the guest STE 0x${want[0].toString(16)}`);
+  }
+
+  /** A nested HWPT for `ste`, or undefined (logged) when the host refuses it. */
+  private allocGuestSte(d: ArmVmDevice, ste: [bigint, bigint]): number | undefined {
+    try {
+      return this.ctx.hwptAllocNested(this.ids.viommu, { ste });
+    } catch (e) {
+      if (!isHostIommuError(e)) throw e;
+      this.log(`vmm: guest STE 0x${ste[0].toString(16)} of vSID 0x${d.vsid.toString(16)} refused by the host (${e.message})${ste[0] === 0n ? '' : '; the stream aborts'}`);
+      return undefined;
+    }
   }
 
   /** Moves every vEVENTQ record into the guest's event queue. */
