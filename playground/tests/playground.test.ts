@@ -95,6 +95,25 @@ describe.skipIf(!executablePath)('playground in headless Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it('runs a recorded SMMUv3 scenario on the Arm machine and shows it in the SMMUv3 panel; the guest demo faults into the event queue', async () => {
+    const name = 'smmu-s1-100-1';
+    const expected = JSON.parse(readFileSync(join(ROOT, 'firmware-tests/golden/smmuv3', `${name}.expected.json`), 'utf8')) as unknown;
+    await page.selectOption('#scenario-select', name);
+    await page.waitForFunction((n) => document.querySelector('#scenario-summary')?.textContent?.startsWith(`${n}: 0/`), name);
+    await page.click('#scenario-run');
+    await page.waitForSelector('#scenario-summary[data-done="true"]');
+    expect(JSON.parse((await page.textContent('#scenario-output')) ?? '') as unknown).toEqual(expected);
+    expect(await page.getAttribute('#scenario-summary', 'data-match')).toBe('true');
+    expect(await page.textContent('#smmu-label')).toContain(name);
+    expect(await page.textContent('#smmu-regs')).toContain('0x0d44101b'); // IDR0 of qemu-10.0
+    await page.selectOption('#smmu-profile', 'default');
+    await page.waitForFunction(() => document.querySelector('#smmu-label')?.textContent?.includes('profile default'));
+    await page.click('#smmu-demo');
+    await page.waitForFunction(() => document.querySelector('#smmu-events')?.textContent?.includes('F_TRANSLATION sid 0x18'));
+    expect(await page.textContent('#event-log')).toContain('DMA read VA 0x70000000 -> ok, buffer[0] 0x5a');
+    expect(pageErrors).toEqual([]);
+  });
+
   it('updates the cache view after a DMA', async () => {
     await page.click('text=legacy 4 KiB map + DMA');
     await page.waitForFunction(() => document.querySelector('#machine-label')?.textContent?.includes('default machine'));
