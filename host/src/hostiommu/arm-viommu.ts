@@ -24,6 +24,7 @@ import { EVT_FIELD } from '../smmu/spec/events.js';
 
 /** One invalidation entry (struct iommu_viommu_arm_smmuv3_invalidate): a guest command's two doublewords. */
 export interface SmmuInvalidation {
+  /** The command's doublewords 0 and 1 (IHI 0070 chapter 4). */
   readonly cmd: readonly [bigint, bigint];
 }
 
@@ -136,7 +137,12 @@ export class Veventq implements HostObject {
    * @param depth Most records held before new ones are lost.
    * @param notify Called after each delivered record (the VMM's wakeup).
    */
-  constructor(readonly viommu: SmmuViommu, readonly depth: number, private readonly notify?: () => void) {
+  constructor(
+    /** The vIOMMU whose events it queues. */
+    readonly viommu: SmmuViommu,
+    readonly depth: number,
+    private readonly notify?: () => void,
+  ) {
     checkInt(depth, 1, 1 << 16, 'depth');
     if (viommu.veventq) fail('EEXIST', `viommuId: vIOMMU ${viommu.id} already has vEVENTQ ${viommu.veventq.id}`);
     viommu.veventq = this;

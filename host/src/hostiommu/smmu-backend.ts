@@ -28,7 +28,9 @@ import { L1STD, STE, STE_BYTES, STE_CONFIG } from '../smmu/spec/ste.js';
 
 /** The SMMU's register frame as the driver reaches it (an SmmuUnit's). */
 export interface SmmuMmio {
+  /** A 4- or 8-byte read at `offset` in the frame. */
   mmioRead(offset: number, size: number): bigint;
+  /** A 4- or 8-byte write at `offset` in the frame. */
   mmioWrite(offset: number, size: number, value: bigint): void;
 }
 

@@ -9,6 +9,7 @@ import { EVT_FIELD as F } from './spec/events.js';
 export interface SmmuEvent {
   /** EVT.* number. */
   readonly type: number;
+  /** StreamID. */
   readonly sid: number;
   /** SubstreamID when the transaction had one (SSV = 1). */
   readonly ssid?: number;

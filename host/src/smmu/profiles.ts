@@ -114,13 +114,17 @@ export interface SmmuSwitches {
 
 /** A capability profile. */
 export interface SmmuProfile {
+  /** Its name (`default`, `qemu-7.2`, `qemu-10.0`). */
   readonly name: string;
   /** SMMU_IDR0..IDR5. */
   readonly idr: readonly [number, number, number, number, number, number];
+  /** SMMU_IIDR. */
   readonly iidr: number;
+  /** SMMU_AIDR (architecture version: 1 = SMMUv3.1). */
   readonly aidr: number;
   /** The CoreSight ID registers at 0xFD0..0xFFC (12 words). */
   readonly idRegs: readonly number[];
+  /** Where it departs from the spec. */
   readonly switches: SmmuSwitches;
 }
 
@@ -226,23 +230,37 @@ function narrow(p: SmmuProfile, o: SmmuOptions): SmmuProfile {
 
 /** Decoded capability facts the unit's logic reads (from the ID values, not the name). */
 export interface SmmuCaps {
+  /** Stage 1 (IDR0.S1P). */
   readonly s1: boolean;
+  /** Stage 2 (IDR0.S2P). */
   readonly s2: boolean;
+  /** MSIs (IDR0.MSI). */
   readonly msi: boolean;
+  /** SEV on CMD_SYNC (IDR0.SEV). */
   readonly sev: boolean;
+  /** ATS (IDR0.ATS). */
   readonly ats: boolean;
+  /** PRI (IDR0.PRI). */
   readonly pri: boolean;
+  /** 2-level CD tables (IDR0.CD2L). */
   readonly cd2l: boolean;
+  /** 2-level stream tables (IDR0.ST_LEVEL). */
   readonly st2l: boolean;
+  /** 16-bit VMIDs (IDR0.VMID16). */
   readonly vmid16: boolean;
+  /** StreamID bits (IDR1.SIDSIZE). */
   readonly sidBits: number;
+  /** SubstreamID bits (IDR1.SSIDSIZE). */
   readonly ssidBits: number;
+  /** Largest command queue, log2 entries (IDR1.CMDQS). */
   readonly cmdqLog2: number;
+  /** Largest event queue, log2 entries (IDR1.EVENTQS). */
   readonly evtqLog2: number;
   /** SMMU_IDR5.OAS encoding. */
   readonly oas: number;
   /** Supported granules (log2). */
   readonly granules: readonly number[];
+  /** Range invalidation (IDR3.RIL). */
   readonly ril: boolean;
   /** Table walks and queue accesses are IO-coherent (SMMU_IDR0.COHACC). */
   readonly coherent: boolean;

@@ -27,6 +27,7 @@ import { CERROR, CMDQ_CONS_ERR_SHIFT, CR0, GBPA, GERROR, IRQ_CTRL, QUEUE_OVERFLO
 
 /** An interrupt the unit signals: an MSI (address/data as programmed) or a wired line. */
 export interface SmmuInterrupt {
+  /** What signalled it: the event queue, a global error, CMD_SYNC (CS = IRQ) or SEV. */
   readonly source: 'eventq' | 'gerror' | 'cmd-sync' | 'sev';
   /** MSI address and data, when the unit sent an MSI (SMMU_IDR0.MSI and a non-zero address). */
   readonly msi?: { readonly address: bigint; readonly data: number };
@@ -34,10 +35,15 @@ export interface SmmuInterrupt {
 
 /** Options of an SMMUv3 unit. */
 export interface SmmuUnitOptions {
+  /** The wasm core that walks its tables. */
   readonly core: Core;
+  /** The memory its stream table, CDs, queues and tables live in. */
   readonly mem: GuestMemory;
+  /** Its capability profile. */
   readonly profile: SmmuProfile;
+  /** Hears every interrupt it signals. */
   readonly onInterrupt?: (irq: SmmuInterrupt) => void;
+  /** Hears each guest programming error. */
   readonly log?: (msg: string) => void;
   /** ATC invalidation to a device (ATS); answers whether it completed. */
   readonly atcInvalidate?: (sid: number, ssid: number | undefined, addr: bigint, sizeLg2: number, global: boolean) => boolean;
@@ -87,8 +93,11 @@ const MAX_CACHED = 4096;
 
 /** An SMMUv3 unit. */
 export class SmmuUnit {
+  /** The register file (rows by name, raw values). */
   readonly regs: SmmuRegisterFile;
+  /** What its ID registers advertise. */
   readonly caps: SmmuCaps;
+  /** The core's SMMUv3 exports (setup records, translate, DMA copy). */
   readonly arm: SmmuCore;
   /** Recent log lines (bounded). */
   readonly logLines: string[] = [];
