@@ -41,12 +41,9 @@ const EVIDENCE: Record<keyof SmmuSwitches, readonly string[]> = {
   page1AliasesPage0: ['smmu-registers-72-1', 'smmu-registers-100-1'],
   noGbpa: ['smmu-registers-72-1'],
   ignoreUnsupportedCommands: ['smmu-commands-72-1', 'smmu-commands-100-1'],
-  cdHttuIllegal: ['smmu-cd-checks-72-4', 'smmu-cd-checks-100-1'],
-  ttbBeyondOasIllegal: ['smmu-cd-checks-72-5', 'smmu-cd-checks-100-5'],
   registersKeepWrittenBits: ['smmu-registers-72-1', 'smmu-registers-100-1'],
   queueBaseResetsToMaxSize: ['smmu-registers-72-1', 'smmu-registers-100-1'],
   faultedDmaContinuesInAccesses: ['smmu-2level-72-1', 'smmu-2level-100-1'],
-  reservedSteConfigAborts: ['smmu-ste-72-1', 'smmu-ste-100-1'],
   eventClassOnWalkAbortOnly: ['smmu-cd-checks-72-3'],
   accessFlagIgnored: ['smmu-s1-72-1'],
   walkBlocksAnyLevel: ['smmu-granules-72-2', 'smmu-granules-100-2'],
@@ -57,8 +54,10 @@ const EVIDENCE: Record<keyof SmmuSwitches, readonly string[]> = {
   eventQueueFullAborts: ['smmu-evtq-72-1', 'smmu-evtq-100-1'],
   eventIpaKeepsOffset: ['smmu-stage2-100-1'],
   nestedTableFaultReportsStage1: ['smmu-stage2-100-1'],
-  s1StalldIllegal: ['smmu-ste-checks-72-2', 'smmu-ste-checks-100-2'],
   s1ChecksWriteOnly: ['smmu-s1-72-1', 'smmu-s1-100-1'],
+  cdMaxIllegalWithoutSubstreams: ['smmu-ste-checks-72-2', 'smmu-ste-checks-100-2'],
+  s2HttuIgnored: ['smmu-stage2-100-1'],
+  s2InputBoundByS2ps: ['smmu-stage2-100-1'],
 };
 
 async function differs(stem: string): Promise<boolean> {

@@ -363,7 +363,16 @@ export function smmuStage2(profile: string, seed: number): object {
   b.dmaRead(DEV, 0x7000_1000n, 4);
   g.readEvents();
   g.submit([C.tlbiS12Vmall(vmid), C.tlbiS2Ipa(vmid, 0x10_0000n)]);
-  return b.build(`smmu-stage2-${tag(profile)}-${seed}`, `stage 2 only (IPA ${ipaBits} bits, VMID ${vmid}) and nested stage 1 over it: translations and stage-2 faults of CLASS IN / TT / CD`, smmuMachine(profile));
+  // Stage-2 STEs with ILLEGAL or unusual fields (§5.2), each then used by a DMA (S2AA64 = 0 is left out: QEMU asserts).
+  const checks: Partial<typeof s2Fields & { S2HA: boolean; S2HD: boolean; S2S: boolean; S2ENDI: boolean; S2AFFD: boolean }>[] = [
+    { S2HA: true }, { S2HD: true }, { S2PS: 0 }, { S2PS: 1 }, { S2S: true }, { S2ENDI: true }, { S2TG: 3 }, { S2SL0: 3 }, { S2T0SZ: 15 }, { S2TTB: s2.root + 0x800n },
+  ];
+  for (const over of [checks[0]!, checks[1]!, checks[2]!, rng.pick(checks), rng.pick(checks)]) {
+    g.setSte(SID, { V: true, Config: CONFIG.S2, ...s2Fields, ...over });
+    b.dmaRead(DEV, 0x10_0000n, 4);
+    g.readEvents();
+  }
+  return b.build(`smmu-stage2-${tag(profile)}-${seed}`, `stage 2 only (IPA ${ipaBits} bits, VMID ${vmid}) and nested stage 1 over it: translations and stage-2 faults of CLASS IN / TT / CD; stage-2 STEs with S2HA, S2HD, a small S2PS and other unusual fields`, smmuMachine(profile));
 }
 
 /** Every family and the profiles it is recorded on. */

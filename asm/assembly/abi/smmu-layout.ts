@@ -70,6 +70,10 @@ export const SUF_BLOCKS_ANY_LEVEL: u32 = 1 << 10;
 export const SUF_OA_LEAF_LAST: u32 = 1 << 11;
 /** Setup flag (profile switch walkOutputCheck 'none'): no Address size checks; descriptor bits 51:48 are ignored. */
 export const SUF_OA_NONE: u32 = 1 << 12;
+/** Setup flag: CD.PAN, privileged data accesses to EL0-accessible pages fault (IHI 0070 §5.4, Arm ARM D8.4). */
+export const SUF_PAN: u32 = 1 << 13;
+/** Setup flag: CD.WXN, instruction fetches from writable pages fault. */
+export const SUF_WXN: u32 = 1 << 14;
 
 /** Fault flag (OUT_FAULT_FLAGS): the fault is a stage-2 fault (event S2 = 1, IPA in OUT_FAULT_ADDR). */
 export const FF_ARM_S2: u32 = 1 << 5;

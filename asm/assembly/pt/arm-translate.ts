@@ -18,7 +18,7 @@ import {
 import {
   EVT_F_ADDR_SIZE, EVT_F_TRANSLATION, FF_ARM_CLASS_SHIFT, FF_ARM_S2, SU_ASID, SU_FLAGS, SU_S1_OBITS, SU_S2_OBITS, SU_S2_START,
   SU_S2T0SZ, SU_S2TG_LG2, SU_S2TTB, SU_T0SZ, SU_T1SZ, SU_TG0_LG2, SU_TG1_LG2, SU_TTB0, SU_TTB1, SU_VMID, SUF_AFFD,
-  SUF_EPD0, SUF_EPD1, SUF_HAD0, SUF_HAD1, SUF_S1, SUF_S2, SUF_S2AFFD, SUF_TBI0, SUF_TBI1, SUF_BLOCKS_ANY_LEVEL, SUF_OA_LEAF_LAST, SUF_OA_NONE,
+  SUF_EPD0, SUF_EPD1, SUF_HAD0, SUF_HAD1, SUF_S1, SUF_S2, SUF_S2AFFD, SUF_TBI0, SUF_TBI1, SUF_BLOCKS_ANY_LEVEL, SUF_OA_LEAF_LAST, SUF_OA_NONE, SUF_PAN, SUF_WXN,
 } from '../abi/smmu-layout';
 import { bump } from '../stats';
 import { OUT as OUT_BASE, outSet } from '../out';
@@ -91,6 +91,8 @@ function setEnv(su: usize, flags: u32, vmid: u32): void {
   W.aeOaLeafLast = (flags & SUF_OA_LEAF_LAST) != 0;
   W.aeOaNone = (flags & SUF_OA_NONE) != 0;
   W.ae1Affd = (flags & SUF_AFFD) != 0;
+  W.ae1Pan = (flags & SUF_PAN) != 0;
+  W.ae1Wxn = (flags & SUF_WXN) != 0;
   W.ae1OBits = load<u8>(su, SU_S1_OBITS);
   if ((flags & SUF_S2) == 0) return;
   const gran = <u32>load<u8>(su, SU_S2TG_LG2);

@@ -55,9 +55,11 @@ export let ae1Top: i32 = 0;
 export let ae1TopBits: u32 = 9;
 export let ae1Gran: u32 = 12;
 export let ae1OBits: u32 = 48;
-/** Stage 1: AF=0 is no fault (CD.AFFD); hierarchical attributes ignored (CD.HADx). */
+/** Stage 1: AF=0 is no fault (CD.AFFD); hierarchical attributes ignored (CD.HADx); CD.PAN; CD.WXN. */
 export let ae1Affd: bool = false;
 export let ae1Had: bool = false;
+export let ae1Pan: bool = false;
+export let ae1Wxn: bool = false;
 /** Stage 1 table fetches and output go through stage 2. */
 export let aeNested: bool = false;
 /** Profile switches (SUF_BLOCKS_ANY_LEVEL, SUF_OA_LEAF_LAST, SUF_OA_NONE), both stages. */
@@ -90,11 +92,23 @@ function fault(evt: u32, s2: bool, cls: u32, addr: u64): u32 {
   return evt;
 }
 
-// The permissions a request sees from accumulated walk bits.
+// The permissions a request sees from accumulated walk bits (Arm ARM D8.4):
+// EL0 data needs AP[1] (and no APTable[0]), EL0 fetches UXN = 0 only (a
+// page without EL0 data access can be execute-only); EL1 fetches need
+// PXN = 0 and a page EL0 cannot write (EL0-writable is implicitly PXN);
+// CD.PAN takes EL1 data access away from EL0-accessible pages; CD.WXN
+// takes execute away from writable pages.
 function effective(s2: bool, perms: u32, priv: bool): u32 {
   if (s2) return perms & (AP_R | AP_W | AP_X);
-  if (!priv) return (perms & AP_EL0) != 0 ? perms & (AP_R | AP_W | AP_X) : 0;
-  return (perms & (AP_R | AP_W)) | ((perms & AP_PX) != 0 ? AP_X : 0);
+  let e: u32 = 0;
+  if (!priv) e = ((perms & AP_EL0) != 0 ? perms & (AP_R | AP_W) : 0) | (perms & AP_X);
+  else {
+    const el0 = (perms & AP_EL0) != 0;
+    e = (perms & (AP_R | AP_W)) | ((perms & AP_PX) != 0 && !(el0 && (perms & AP_W) != 0) ? AP_X : 0);
+    if (ae1Pan && el0) e &= ~(AP_R | AP_W);
+  }
+  if (ae1Wxn && (perms & AP_W) != 0) e &= ~AP_X;
+  return e;
 }
 
 // Stage-1 table attributes (D8.4.2 hierarchical controls) of table descriptor d.
@@ -125,9 +139,11 @@ function effective(s2: bool, perms: u32, priv: bool): u32 {
 
 // Whether `perms` (effective) allow the request.
 // @ts-ignore: decorator
-@inline function allows(eff: u32, access: u32): bool {
+// A stage-1 instruction fetch needs execute permission only (execute-only
+// pages); every other read needs read permission.
+@inline function allows(s2: bool, eff: u32, access: u32): bool {
   if ((access & ACC_WRITE) != 0) { if ((eff & AP_W) == 0) return false; }
-  else if ((eff & AP_R) == 0) return false;
+  else if ((s2 || (access & ACC_EXEC) == 0) && (eff & AP_R) == 0) return false;
   if ((access & ACC_EXEC) != 0) { if ((eff & AP_X) == 0) return false; }
   return true;
 }
@@ -225,7 +241,7 @@ function walk(s2: bool, ia: u64, access: u32, cls: u32, faultIpa: u64): u32 {
     if ((d & ARM_AF) == 0 && !(s2 ? ae2Affd : ae1Affd)) return fault(EVT_F_ACCESS, s2, myCls, errAddr);
     perms = leafLimits(s2, d, perms);
     const eff = effective(s2, perms, priv);
-    if (!allows(eff, access)) return fault(EVT_F_PERMISSION, s2, myCls, errAddr);
+    if (!allows(s2, eff, access)) return fault(EVT_F_PERMISSION, s2, myCls, errAddr);
     if (aeOaLeafLast && (addr >> obits) != 0) return fault(EVT_F_ADDR_SIZE, s2, myCls, errAddr);
     awLg2 = armLevelLg2(gran, level);
     awFrame = addr & ~((<u64>1 << awLg2) - 1);

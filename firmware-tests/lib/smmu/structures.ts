@@ -29,7 +29,7 @@ export const CONFIG = { ABORT: 0, BYPASS: 4, S1: 5, S2: 6, NESTED: 7 } as const;
 export const CD_LAYOUT = {
   T0SZ: uint(0, 5, 0), TG0: uint(0, 7, 6), IR0: uint(0, 9, 8), OR0: uint(0, 11, 10), SH0: uint(0, 13, 12), EPD0: flag(0, 14),
   ENDI: flag(0, 15), T1SZ: uint(0, 21, 16), TG1: uint(0, 23, 22), EPD1: flag(0, 30), V: flag(0, 31), IPS: uint(0, 34, 32),
-  AFFD: flag(0, 35), TBI: uint(0, 39, 38), AA64: flag(0, 41), HD: flag(0, 42), HA: flag(0, 43), S: flag(0, 44), R: flag(0, 45),
+  AFFD: flag(0, 35), WXN: flag(0, 36), TBI: uint(0, 39, 38), PAN: flag(0, 40), AA64: flag(0, 41), HD: flag(0, 42), HA: flag(0, 43), S: flag(0, 44), R: flag(0, 45),
   A: flag(0, 46), ASET: flag(0, 47), ASID: uint(0, 63, 48), HAD0: flag(1, 1), TTB0: addr(1, 51, 4), HAD1: flag(2, 1), TTB1: addr(2, 51, 4),
   MAIR: uint(3, 63, 0), W7: uint(7, 63, 0),
 } as const satisfies Layout;

@@ -6,7 +6,7 @@
  */
 import { loadCore } from '../../../host/src/core/load-node.js';
 import { GuestMemory } from '../../../host/src/core/guest-memory.js';
-import { createSmmuProfile } from '../../../host/src/smmu/profiles.js';
+import { createSmmuProfile, type SmmuOptions } from '../../../host/src/smmu/profiles.js';
 import { SmmuUnit, type SmmuInterrupt } from '../../../host/src/smmu/smmu-unit.js';
 import type { DmaResult } from '../../../host/src/pci/dma-port.js';
 import { PageAllocator } from '../tables.js';
@@ -31,14 +31,14 @@ export interface SmmuBed {
   dma(sid: number, iova: bigint, opts?: { ssid?: number; write?: Uint8Array; len?: number; priv?: boolean; exec?: boolean }): DmaResult & { data?: Uint8Array };
 }
 
-/** Builds a machine with `ramMib` MiB of RAM and the named profile. */
-export async function smmuBed(profile = 'default', ramMib = 64): Promise<SmmuBed> {
+/** Builds a machine with `ramMib` MiB of RAM and the named profile (narrowed by `options`). */
+export async function smmuBed(profile = 'default', ramMib = 64, options?: SmmuOptions): Promise<SmmuBed> {
   const core = await loadCore();
   core.addRam(Number(RAM_BASE), ramMib << 20);
   const mem = new GuestMemory(core);
   const irqs: SmmuInterrupt[] = [];
   const logs: string[] = [];
-  const unit = new SmmuUnit({ core, mem, profile: createSmmuProfile(profile), onInterrupt: (i) => irqs.push(i), log: (m) => logs.push(m) });
+  const unit = new SmmuUnit({ core, mem, profile: createSmmuProfile(profile, options), onInterrupt: (i) => irqs.push(i), log: (m) => logs.push(m) });
   const platform = {
     mmioRead: (a: bigint, s: 4 | 8) => unit.mmioRead(Number(a - SMMU_BASE), s),
     mmioWrite: (a: bigint, s: 4 | 8, v: bigint) => unit.mmioWrite(Number(a - SMMU_BASE), s, v),

@@ -15,7 +15,7 @@ import { CD, CD_BYTES, L1CD, TG0_GRANULE, TG1_GRANULE, TSZ_4K, S2TG_GRANULE } fr
 import { EVT, EVT_CLASS } from './spec/events.js';
 import { oasBits, STRTAB_BASE_ADDR_MASK, STRTAB_CFG } from './spec/registers.js';
 import { CD_SPLIT, L1STD, L1STD_BYTES, L1STD_SPAN_MAX, S1DSS, S1FMT, STE, STE_BYTES, STE_CONFIG } from './spec/ste.js';
-import { FF_ARM_CLASS_SHIFT, FF_ARM_S2, SUF_AFFD, SUF_BLOCKS_ANY_LEVEL, SUF_OA_LEAF_LAST, SUF_OA_NONE, SUF_EPD0, SUF_EPD1, SUF_HAD0, SUF_HAD1, SUF_S2AFFD, SUF_TBI0, SUF_TBI1, type SmmuCore, type WalkSetup } from './core-abi.js';
+import { FF_ARM_CLASS_SHIFT, FF_ARM_S2, SUF_AFFD, SUF_BLOCKS_ANY_LEVEL, SUF_OA_LEAF_LAST, SUF_OA_NONE, SUF_EPD0, SUF_EPD1, SUF_HAD0, SUF_HAD1, SUF_S2AFFD, SUF_TBI0, SUF_TBI1, SUF_PAN, SUF_WXN, type SmmuCore, type WalkSetup } from './core-abi.js';
 import type { SmmuEvent } from './event.js';
 import type { SmmuCaps, SmmuSwitches } from './profiles.js';
 
@@ -28,6 +28,8 @@ export interface DecodedSte {
   readonly vmid: number;
   /** Record stage-2 faults (STE.S2R). */
   readonly s2r: boolean;
+  /** Effective STE.S1CDMax (0 when substreams are unsupported). */
+  readonly cdMax: number;
 }
 
 /** What a (stream, substream) resolves to. */
@@ -88,30 +90,40 @@ export function readSte(src: ConfigSource, sid: number): { words: bigint[]; addr
   return words ? { words, addr } : { type: EVT.F_STE_FETCH, sid, fetchAddr: addr };
 }
 
-/** §5.2 STE validity ("an STE is ILLEGAL if ..."): C_BAD_STE for the conditions this model checks. */
+/**
+ * §5.2 STE validity ("an STE is ILLEGAL if ..."): C_BAD_STE. Config
+ * 0b001-0b011 is reserved and behaves as 0b000 (abort, no event); S1Fmt
+ * 0b11 behaves as 0b00; S1CDMax is IGNORED without substreams (IDR1.SSIDSIZE
+ * = 0), like S1Fmt and S1DSS.
+ */
 function decodeSte(src: ConfigSource, sid: number, w: bigint[]): DecodedSte | SmmuEvent {
   const bad: SmmuEvent = { type: EVT.C_BAD_STE, sid };
+  const { caps } = src;
   if (get(w, STE.V) === 0) return bad;
   let config = get(w, STE.Config);
-  if ((config & 4) === 0 && src.switches.reservedSteConfigAborts) config = STE_CONFIG.ABORT;
-  if (config !== STE_CONFIG.ABORT && (config & 4) === 0) return bad;
+  if ((config & 4) === 0) config = STE_CONFIG.ABORT;
   const s1 = (config & 4) !== 0 && (config & 1) !== 0;
   const s2 = (config & 4) !== 0 && (config & 2) !== 0;
-  if ((s1 && !src.caps.s1) || (s2 && !src.caps.s2)) return bad;
+  if ((s1 && !caps.s1) || (s2 && !caps.s2)) return bad;
+  let cdMax = 0;
   if (s1) {
-    const fmt = get(w, STE.S1Fmt);
-    const cdMax = get(w, STE.S1CDMax);
-    // S1Fmt is ignored when S1CDMax = 0 (a single CD).
-    if (cdMax !== 0 && (fmt === 3 || (fmt !== S1FMT.LINEAR && !src.caps.cd2l))) return bad;
-    if (cdMax > src.caps.ssidBits || (src.switches.s1StalldIllegal && get(w, STE.S1STALLD) !== 0)) return bad;
+    cdMax = get(w, STE.S1CDMax);
+    if (caps.ssidBits === 0 && !src.switches.cdMaxIllegalWithoutSubstreams) cdMax = 0;
+    if (cdMax > caps.ssidBits) return bad;
+    if (cdMax !== 0 && get(w, STE.S1Fmt) !== S1FMT.LINEAR && !caps.cd2l) return bad;
+    if (caps.stallModel !== 0 && get(w, STE.S1STALLD) !== 0) return bad;
   }
   let s2cfg: DecodedSte['s2'] = { s2t0sz: 0, s2Start: 0, s2OBits: 48, s2TgLg2: 12, s2ttb: 0n, affd: false };
   if (s2) {
     const gran = S2TG_GRANULE[get(w, STE.S2TG)];
-    if (gran === undefined || !src.caps.granules.includes(gran)) return bad;
-    if (get(w, STE.S2AA64) === 0 || get(w, STE.S2ENDI) !== 0 || get(w, STE.S2S) !== 0) return bad;
+    if (gran === undefined || !caps.granules.includes(gran)) return bad;
+    if (get(w, STE.S2AA64) === 0 || get(w, STE.S2ENDI) !== 0 || (caps.stallModel !== 0 && get(w, STE.S2S) !== 0)) return bad;
+    if (!src.switches.s2HttuIgnored && ((get(w, STE.S2HA) !== 0 && caps.httu === 0) || (get(w, STE.S2HD) !== 0 && caps.httu < 2))) return bad;
+    const obits = oasBits(get(w, STE.S2PS), caps.oas);
     const t0sz = get(w, STE.S2T0SZ);
-    if (t0sz < TSZ_4K.min || t0sz > TSZ_4K.max) return bad;
+    // IAS = OAS (no AArch32): the input range is at most the OAS (QEMU: the effective S2PS).
+    const inBits = src.switches.s2InputBoundByS2ps ? obits : oasBits(caps.oas, caps.oas);
+    if (t0sz < Math.max(gran === 16 ? 12 : TSZ_4K.min, 64 - inBits) || t0sz > TSZ_4K.max) return bad;
     const sl0 = get(w, STE.S2SL0);
     // D8.2: start level from SL0 (4K: 0 -> L2, 1 -> L1, 2 -> L0; 16K/64K: 0 -> L3, 1 -> L2, 2 -> L1).
     const start = gran === 12 ? 2 - sl0 : 3 - sl0;
@@ -119,13 +131,14 @@ function decodeSte(src: ConfigSource, sid: number, w: bigint[]): DecodedSte | Sm
     const ibits = 64 - t0sz;
     const topBits = ibits - (gran + stride * (3 - start));
     if (sl0 === 3 || start < 0 || topBits < 1 || topBits > stride + 4) return bad; // at most 16 concatenated tables
-    const obits = oasBits(get(w, STE.S2PS), src.caps.oas);
+    // S2TTB beyond the effective S2PS is ILLEGAL; its bits below the start table's alignment are taken as zero.
     const ttb = getAddr(w, STE.S2TTB);
-    const align = BigInt(Math.max(topBits + 3, 12));
-    if ((ttb >> BigInt(obits)) !== 0n || (ttb & ((1n << align) - 1n)) !== 0n) return bad;
-    s2cfg = { s2t0sz: t0sz, s2Start: start, s2OBits: obits, s2TgLg2: gran, s2ttb: ttb, affd: get(w, STE.S2AFFD) !== 0 };
+    if ((ttb >> BigInt(obits)) !== 0n) return bad;
+    s2cfg = { s2t0sz: t0sz, s2Start: start, s2OBits: obits, s2TgLg2: gran, s2ttb: alignDown(ttb, topBits + 3), affd: get(w, STE.S2AFFD) !== 0 };
   }
-  return { config, words: w, s2: s2cfg, vmid: s2 || src.caps.s2 ? get(w, STE.S2VMID) : 0, s2r: get(w, STE.S2R) !== 0 };
+  const vmid = s2 || caps.s2 ? get(w, STE.S2VMID) : 0;
+  if (!caps.vmid16 && caps.s2 && (s1 || s2) && (vmid >>> 8) !== 0) return bad; // S2VMID[15:8] without VMID16
+  return { config, words: w, s2: s2cfg, vmid, s2r: get(w, STE.S2R) !== 0, cdMax };
 }
 
 /** The whole lookup for (sid, ssid): STE, then (stage 1) the CD. */
@@ -135,17 +148,18 @@ export function resolveStream(src: ConfigSource, ste: DecodedSte, sid: number, s
   const s1 = (config & 1) !== 0;
   const s2 = (config & 2) !== 0;
   const base = { s1: false, s2, vmid: ste.vmid, asid: 0, flags: walkFlags(src.switches) | (ste.s2.affd ? SUF_S2AFFD : 0), t0sz: 0, t1sz: 0, s1OBits: 48, tg0Lg2: 12, tg1Lg2: 12, ttb0: 0n, ttb1: 0n, ...ste.s2 };
-  const cdMax = s1 ? get(ste.words, STE.S1CDMax) : 0;
+  const cdMax = s1 ? ste.cdMax : 0;
   if (ssid !== undefined && (!s1 || cdMax === 0 || ssid >= 2 ** cdMax)) return fault({ type: EVT.C_BAD_SUBSTREAMID, sid, ssid });
   if (!s1) return s2 ? { kind: 'translate', setup: base, recordS1: false, recordS2: ste.s2r, vmid: ste.vmid, asid: 0 } : { kind: 'bypass' };
-  let index = ssid ?? 0;
+  // S1DSS (0b11 reserved, behaves as 0b00): a transaction without a substream
+  // terminates, bypasses stage 1, or takes substream 0 (which SSID 0 then loses).
+  const dss = cdMax !== 0 ? get(ste.words, STE.S1DSS) : S1DSS.TERMINATE;
+  if (ssid === 0 && dss === S1DSS.SSID0) return fault({ type: EVT.F_STREAM_DISABLED, sid, ssid });
   if (ssid === undefined && cdMax !== 0) {
-    const dss = get(ste.words, STE.S1DSS);
-    if (dss === S1DSS.TERMINATE) return fault({ type: EVT.F_STREAM_DISABLED, sid });
     if (dss === S1DSS.BYPASS) return s2 ? { kind: 'translate', setup: base, recordS1: false, recordS2: ste.s2r, vmid: ste.vmid, asid: 0 } : { kind: 'bypass' };
-    if (dss !== S1DSS.SSID0) return fault({ type: EVT.C_BAD_STE, sid });
-    index = 0;
+    if (dss !== S1DSS.SSID0) return fault({ type: EVT.F_STREAM_DISABLED, sid });
   }
+  const index = ssid ?? 0;
   const cd = fetchCd(src, ste, sid, ssid, index, cdMax);
   if ('type' in cd) return fault(cd);
   return decodeCd(src, ste, sid, ssid, cd, base);
@@ -167,7 +181,7 @@ function fetchCd(src: ConfigSource, ste: DecodedSte, sid: number, ssid: number |
   };
   const ptr = getAddr(ste.words, STE.S1ContextPtr);
   const fmt = get(ste.words, STE.S1Fmt);
-  if (fmt === S1FMT.LINEAR || cdMax === 0) return read(ptr + BigInt(index) * BigInt(CD_BYTES), 8);
+  if (fmt === S1FMT.LINEAR || fmt === 3 || cdMax === 0) return read(ptr + BigInt(index) * BigInt(CD_BYTES), 8);
   const split = CD_SPLIT[fmt]!;
   const l1 = read(ptr + BigInt(index >>> split) * 8n, 1);
   if (!Array.isArray(l1)) return l1;
@@ -178,10 +192,14 @@ function fetchCd(src: ConfigSource, ste: DecodedSte, sid: number, ssid: number |
 // §5.4 CD validity ("a CD is ILLEGAL if ...") and the stage-1 part of the setup.
 function decodeCd(src: ConfigSource, ste: DecodedSte, sid: number, ssid: number | undefined, w: bigint[], base: WalkSetup): StreamConfig {
   const bad = fault({ type: EVT.C_BAD_CD, sid, ssid });
-  if (get(w, CD.V) === 0 || get(w, CD.AA64) === 0 || get(w, CD.ENDI) !== 0 || get(w, CD.A) === 0 || get(w, CD.S) !== 0) return bad;
-  if (src.switches.cdHttuIllegal && (get(w, CD.HA) !== 0 || get(w, CD.HD) !== 0)) return bad;
-  const obits = oasBits(get(w, CD.IPS), src.caps.oas);
-  let flags = base.flags | (get(w, CD.AFFD) || src.switches.accessFlagIgnored ? SUF_AFFD : 0) | (get(w, CD.HAD0) ? SUF_HAD0 : 0) | (get(w, CD.HAD1) ? SUF_HAD1 : 0);
+  const { caps, switches } = src;
+  if (get(w, CD.V) === 0 || get(w, CD.AA64) === 0 || get(w, CD.ENDI) !== 0) return bad;
+  if ((caps.termModel && get(w, CD.A) === 0) || (caps.stallModel !== 0 && get(w, CD.S) !== 0)) return bad;
+  if ((get(w, CD.HA) !== 0 && caps.httu === 0) || (get(w, CD.HD) !== 0 && caps.httu < 2)) return bad;
+  if (!caps.asid16 && (get(w, CD.ASID) >>> 8) !== 0) return bad;
+  const obits = oasBits(get(w, CD.IPS), caps.oas);
+  let flags = base.flags | (get(w, CD.AFFD) || switches.accessFlagIgnored ? SUF_AFFD : 0) | (get(w, CD.HAD0) ? SUF_HAD0 : 0) | (get(w, CD.HAD1) ? SUF_HAD1 : 0);
+  if (!switches.s1ChecksWriteOnly) flags |= (get(w, CD.PAN) ? SUF_PAN : 0) | (get(w, CD.WXN) ? SUF_WXN : 0);
   const tbi = get(w, CD.TBI);
   flags |= (tbi & 1 ? SUF_TBI0 : 0) | (tbi & 2 ? SUF_TBI1 : 0);
   const halves = [
@@ -195,8 +213,11 @@ function decodeCd(src: ConfigSource, ste: DecodedSte, sid: number, ssid: number 
     const gran = h.map[get(w, h.tg)];
     if (tsz < TSZ_4K.min || tsz > TSZ_4K.max || gran === undefined || !src.caps.granules.includes(gran)) return bad;
     const ttb = getAddr(w, h.ttb);
-    if (src.switches.ttbBeyondOasIllegal && (ttb >> BigInt(obits)) !== 0n) return bad;
-    out.push({ tsz, gran, ttb: ttb & ~((1n << BigInt(Math.min(gran, 12))) - 1n) });
+    if ((ttb >> BigInt(obits)) !== 0n) return bad; // beyond the effective IPS: ILLEGAL (§5.4 TTB0)
+    // Bits below the start table's alignment (its size) are taken as zero.
+    const stride = gran - 3;
+    const topBits = 64 - tsz - gran - stride * (Math.ceil((64 - tsz - gran) / stride) - 1);
+    out.push({ tsz, gran, ttb: alignDown(ttb, topBits + 3) });
   }
   const asid = get(w, CD.ASID);
   const setup: WalkSetup = {
@@ -205,6 +226,8 @@ function decodeCd(src: ConfigSource, ste: DecodedSte, sid: number, ssid: number 
   };
   return { kind: 'translate', setup, recordS1: get(w, CD.R) !== 0, recordS2: ste.s2r, vmid: ste.vmid, asid };
 }
+
+const alignDown = (a: bigint, lg2: number): bigint => a & ~((1n << BigInt(lg2)) - 1n);
 
 /** The walker's setup flags for a profile's walk switches (SmmuSwitches.walkBlocksAnyLevel, walkOutputCheck). */
 export function walkFlags(sw: SmmuSwitches): number {

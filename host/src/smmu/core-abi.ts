@@ -65,6 +65,10 @@ export const SUF_BLOCKS_ANY_LEVEL = 1 << 10;
 export const SUF_OA_LEAF_LAST = 1 << 11;
 /** Setup flag (walkOutputCheck 'none'): no Address size checks; bits 51:48 ignored. */
 export const SUF_OA_NONE = 1 << 12;
+/** Setup flag: CD.PAN, privileged data accesses to EL0-accessible pages fault (IHI 0070 §5.4, Arm ARM D8.4). */
+export const SUF_PAN = 1 << 13;
+/** Setup flag: CD.WXN, instruction fetches from writable pages fault. */
+export const SUF_WXN = 1 << 14;
 /** Fault flag (OUT_FAULT_FLAGS): the fault is a stage-2 fault (event S2 = 1, IPA in OUT_FAULT_ADDR). */
 export const FF_ARM_S2 = 1 << 5;
 /** OUT_FAULT_FLAGS bits 7:6: the event's CLASS (0 CD, 1 TT, 2 IN). */

@@ -26,10 +26,6 @@ export interface SmmuSwitches {
    * CERROR_ILL.
    */
   readonly ignoreUnsupportedCommands: boolean;
-  /** QEMU: a CD with HA or HD set is C_BAD_CD (no HTTU). Spec (§5.4): RES0 without HTTU, ignored. */
-  readonly cdHttuIllegal: boolean;
-  /** QEMU: a CD whose TTB0/1 lies beyond the output size is C_BAD_CD. Spec (§3.4.3): an F_ADDR_SIZE at the walk. */
-  readonly ttbBeyondOasIllegal: boolean;
   /**
    * QEMU: the control and queue registers keep every bit written (CR0-2,
    * IRQ_CTRL, GERRORN, GERROR_IRQ_CFGn, STRTAB_BASE(_CFG), the queue bases
@@ -49,8 +45,6 @@ export interface SmmuSwitches {
    * ends the transfer at the first fault and records one event.
    */
   readonly faultedDmaContinuesInAccesses: boolean;
-  /** QEMU: an STE with V = 1 and Config 0b001-0b011 aborts like 0b000 (no event). Spec (§5.2): reserved, C_BAD_STE. */
-  readonly reservedSteConfigAborts: boolean;
   /**
    * QEMU 7.2: only F_WALK_EABT carries a CLASS (TT); the other translation
    * faults carry 0. Spec (§7.3.12): CLASS says whether the CD, a table or
@@ -108,8 +102,24 @@ export interface SmmuSwitches {
    * and APTable[0] = 0 at every level; an instruction fetch needs UXN/PXN = 0.
    */
   readonly s1ChecksWriteOnly: boolean;
-  /** QEMU: an STE with S1STALLD = 1 is C_BAD_STE. Spec (§5.2): ignored when stalls are not supported (IDR0.STALL_MODEL = 0b01). */
-  readonly s1StalldIllegal: boolean;
+  /**
+   * QEMU: without substreams (IDR1.SSIDSIZE = 0) an STE with S1CDMax != 0
+   * is C_BAD_STE. Spec (§5.2): S1CDMax, S1Fmt and S1DSS are IGNORED then,
+   * and S1ContextPtr points to one CD.
+   */
+  readonly cdMaxIllegalWithoutSubstreams: boolean;
+  /**
+   * QEMU: STE.S2HA and S2HD are not checked (a stage-2 STE asking for
+   * hardware Access flag or dirty updates is used without them). Spec
+   * (§5.2): ILLEGAL without HTTU (SMMU_IDR0.HTTU), C_BAD_STE.
+   */
+  readonly s2HttuIgnored: boolean;
+  /**
+   * QEMU: the smallest legal STE.S2T0SZ is 64 - the effective S2PS (the
+   * stage-2 input may not exceed its output size). Spec (§5.2): MAX(16,
+   * 64 - IAS) with IAS = OAS, whatever S2PS says.
+   */
+  readonly s2InputBoundByS2ps: boolean;
 }
 
 /** A capability profile. */
@@ -131,24 +141,24 @@ export interface SmmuProfile {
 /** The spec's behaviour for every switch (the default profile). */
 export const SPEC_SWITCHES: SmmuSwitches = {
   page1AliasesPage0: false, noGbpa: false, ignoreUnsupportedCommands: false,
-  cdHttuIllegal: false, ttbBeyondOasIllegal: false, registersKeepWrittenBits: false, queueBaseResetsToMaxSize: false,
-  faultedDmaContinuesInAccesses: false, reservedSteConfigAborts: false, eventClassOnWalkAbortOnly: false, accessFlagIgnored: false,
+  registersKeepWrittenBits: false, queueBaseResetsToMaxSize: false,
+  faultedDmaContinuesInAccesses: false, eventClassOnWalkAbortOnly: false, accessFlagIgnored: false,
   walkBlocksAnyLevel: false, walkOutputCheck: 'spec', dmaAbove48BitsUnseen: false, cdFetchAddrInInputAddr: false, l2SpanQuirk: false,
-  eventQueueFullAborts: false, eventIpaKeepsOffset: false, nestedTableFaultReportsStage1: false, s1StalldIllegal: false,
-  s1ChecksWriteOnly: false,
+  eventQueueFullAborts: false, eventIpaKeepsOffset: false, nestedTableFaultReportsStage1: false,
+  s1ChecksWriteOnly: false, cdMaxIllegalWithoutSubstreams: false, s2HttuIgnored: false, s2InputBoundByS2ps: false,
 };
 const QEMU_7_2: SmmuSwitches = {
   page1AliasesPage0: true, noGbpa: true, ignoreUnsupportedCommands: true,
-  cdHttuIllegal: true, ttbBeyondOasIllegal: true, registersKeepWrittenBits: true, queueBaseResetsToMaxSize: true,
-  faultedDmaContinuesInAccesses: true, reservedSteConfigAborts: true, eventClassOnWalkAbortOnly: true, accessFlagIgnored: true,
+  registersKeepWrittenBits: true, queueBaseResetsToMaxSize: true,
+  faultedDmaContinuesInAccesses: true, eventClassOnWalkAbortOnly: true, accessFlagIgnored: true,
   walkBlocksAnyLevel: true, walkOutputCheck: 'none', dmaAbove48BitsUnseen: true, cdFetchAddrInInputAddr: true, l2SpanQuirk: true,
-  eventQueueFullAborts: true, eventIpaKeepsOffset: true, nestedTableFaultReportsStage1: false, s1StalldIllegal: true,
-  s1ChecksWriteOnly: true,
+  eventQueueFullAborts: true, eventIpaKeepsOffset: true, nestedTableFaultReportsStage1: false,
+  s1ChecksWriteOnly: true, cdMaxIllegalWithoutSubstreams: true, s2HttuIgnored: false, s2InputBoundByS2ps: false,
 };
-/** QEMU 10.0: 7.2's, with SMMU_GBPA, CLASS in events, Access-flag and leaf Address size faults, DMA above 2^48, nesting. */
+/** QEMU 10.0: 7.2's, with SMMU_GBPA, CLASS in events, Access-flag and leaf Address size faults, DMA above 2^48, stage 2 and nesting. */
 const QEMU_10_0: SmmuSwitches = {
   ...QEMU_7_2, noGbpa: false, eventClassOnWalkAbortOnly: false, accessFlagIgnored: false, walkOutputCheck: 'leaf-last',
-  dmaAbove48BitsUnseen: false, nestedTableFaultReportsStage1: true,
+  dmaAbove48BitsUnseen: false, nestedTableFaultReportsStage1: true, s2HttuIgnored: true, s2InputBoundByS2ps: true,
 };
 
 const common0 = IDR0.S1P | (IDR0.TTF_AARCH64 << IDR0.TTF_SHIFT) | IDR0.COHACC | IDR0.ASID16
@@ -264,6 +274,14 @@ export interface SmmuCaps {
   readonly ril: boolean;
   /** Table walks and queue accesses are IO-coherent (SMMU_IDR0.COHACC). */
   readonly coherent: boolean;
+  /** 16-bit ASIDs (IDR0.ASID16). */
+  readonly asid16: boolean;
+  /** IDR0.HTTU: 0 none, 1 Access flag, 2 Access flag and dirty state. */
+  readonly httu: number;
+  /** IDR0.STALL_MODEL: 0 stall and terminate, 1 terminate only, 2 stall only. */
+  readonly stallModel: number;
+  /** IDR0.TERM_MODEL: a terminated transaction is aborted (CD.A = 0 is ILLEGAL). */
+  readonly termModel: boolean;
 }
 
 /** The capabilities a profile's ID registers advertise. */
@@ -276,5 +294,7 @@ export function capsOf(p: SmmuProfile): SmmuCaps {
     sidBits: i1 & 0x3f, ssidBits: (i1 >>> 6) & 0x1f, cmdqLog2: (i1 >>> 21) & 0x1f, evtqLog2: (i1 >>> 16) & 0x1f,
     oas: i5 & 7, granules: [[IDR5.GRAN4K, 12], [IDR5.GRAN16K, 14], [IDR5.GRAN64K, 16]].filter(([m]) => (i5 & m!) !== 0).map(([, g]) => g!),
     ril: (i3 & IDR3.RIL) !== 0, coherent: (i0 & IDR0.COHACC) !== 0,
+    asid16: (i0 & IDR0.ASID16) !== 0, httu: (i0 >>> IDR0.HTTU_SHIFT) & 3, stallModel: (i0 >>> IDR0.STALL_MODEL_SHIFT) & 3,
+    termModel: (i0 & IDR0.TERM_MODEL) !== 0,
   };
 }
