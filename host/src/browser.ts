@@ -115,6 +115,9 @@ export {
 } from './arm-machine.js';
 /** The SMMUv3 unit: registers, stream table and context descriptors, command and event queues. */
 export { SmmuUnit, type SmmuUnitOptions, type SmmuInterrupt } from './smmu/smmu-unit.js';
+/** The parts of an `SmmuUnit`: its register file and the typed access to the core's AArch64 walker (docs/ABI.md). */
+export { SmmuRegisterFile, type SmmuRegRow, type SmmuRegWrite } from './smmu/registers.js';
+export { SmmuCore, type WalkSetup } from './smmu/core-abi.js';
 /** SMMUv3 capability profiles (`default`, `qemu-7.2`, `qemu-10.0`) and the options that narrow them. */
 export { createSmmuProfile, capsOf, SMMU_PROFILE_NAMES, type SmmuProfile, type SmmuOptions, type SmmuCaps, type SmmuSwitches } from './smmu/profiles.js';
 /** An SMMUv3 event record as a value (what the event queue receives, before encoding). */
@@ -137,7 +140,7 @@ export {
   startReplay, replayScenario, formatReplay, bytesToHex,
   type ReplayOutput, type ReplayOptions, type ReplayRun, type ReplayStep, type Observation,
 } from './scenario/replay.js';
-export { parseScenario, type Scenario, type Step } from './scenario/parse.js';
+export { parseScenario, type Scenario, type ScenarioBase, type Step } from './scenario/parse.js';
 export { ScenarioApics, type IrrReading } from './scenario/apics.js';
 /** Branded ids and addresses. */
 export * from './types.js';

@@ -32,7 +32,7 @@ export type Step =
   | { op: 'snapshot' };
 
 /** What every validated scenario has. */
-interface ScenarioBase {
+export interface ScenarioBase {
   /** The scenario's name (also the output's `scenario`). */
   readonly name: string;
   /** Free text ('' when absent). */
@@ -224,7 +224,7 @@ export function parseMachine(raw: unknown): MachineConfig {
 }
 
 /** The `machine` object of either kind (FORMAT.md "File" and "SMMUv3 scenarios"). */
-function parseMachineBlock(raw: unknown): Pick<Scenario, 'iommu' | 'machine'> {
+function parseMachineBlock(raw: unknown): { iommu: 'intel-iommu'; machine: MachineConfig } | { iommu: 'smmuv3'; machine: ArmMachineConfig } {
   if (!isObject(raw)) throw new Error('machine: not an object');
   const allowed = ['profile', 'ram_mib', 'iommu', 'devices', 'cpus'];
   for (const k of Object.keys(raw)) if (!allowed.includes(k)) throw new Error(`machine: unknown field "${k}"`);

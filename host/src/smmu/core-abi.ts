@@ -97,23 +97,35 @@ export interface WalkSetup {
   readonly s1: boolean;
   /** Stage 2 translates. */
   readonly s2: boolean;
+  /** VMID the cache entries are tagged with (STE.S2VMID). */
   readonly vmid: number;
+  /** ASID the stage-1 cache entries are tagged with (CD.ASID). */
   readonly asid: number;
   /** SUF_* flags other than SUF_S1/SUF_S2. */
   readonly flags: number;
+  /** CD.T0SZ: the lower range is 2^(64 - T0SZ) bytes. */
   readonly t0sz: number;
+  /** CD.T1SZ: the upper range is 2^(64 - T1SZ) bytes. */
   readonly t1sz: number;
   /** Stage-1 output size in bits. */
   readonly s1OBits: number;
+  /** TTB0's granule, log2 (12, 14, 16). */
   readonly tg0Lg2: number;
+  /** TTB1's granule, log2. */
   readonly tg1Lg2: number;
+  /** CD.TTB0, aligned to its start table. */
   readonly ttb0: bigint;
+  /** CD.TTB1, aligned to its start table. */
   readonly ttb1: bigint;
+  /** STE.S2T0SZ: the IPA range is 2^(64 - S2T0SZ) bytes. */
   readonly s2t0sz: number;
   /** Stage-2 start level (Arm numbering). */
   readonly s2Start: number;
+  /** Stage-2 output size in bits (the effective STE.S2PS). */
   readonly s2OBits: number;
+  /** Stage-2 granule, log2. */
   readonly s2TgLg2: number;
+  /** STE.S2TTB, aligned to its start table(s). */
   readonly s2ttb: bigint;
 }
 
@@ -127,7 +139,10 @@ export const BYPASS_SETUP: WalkSetup = {
 export class SmmuCore {
   private readonly x: SmmuExports;
 
-  /** Wraps `core`; throws when the core build lacks the SMMUv3 exports. */
+  /**
+   * Wraps `core`; throws when the core build lacks the SMMUv3 exports.
+   * @param core The wasm core whose AArch64 walker and caches it calls.
+   */
   constructor(readonly core: Core) {
     const e = core.exports as unknown as Partial<SmmuExports>;
     if (typeof e.armTranslate !== 'function' || typeof e.armTranslateS2 !== 'function' || typeof e.armDmaCopy !== 'function') {

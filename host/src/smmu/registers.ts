@@ -12,9 +12,13 @@ import { SMMU_FRAME, SMMU_PAGE, SMMU_REG as R } from './spec/registers.js';
 
 /** One register. */
 export interface SmmuRegRow {
+  /** The spec's name without the SMMU_ prefix (`CR0`, `STRTAB_BASE`, ...). */
   readonly name: string;
+  /** Offset in the 128 KiB frame (page 1 from 0x10000). */
   readonly offset: number;
+  /** Bytes: 4 or 8. */
   readonly width: 4 | 8;
+  /** Value after reset. */
   readonly reset: bigint;
   /** Bits a guest write changes (the rest keep their value). */
   readonly writable: bigint;
@@ -78,8 +82,11 @@ const GBPA_RESET = 0x1000n;
 
 /** A guest write as the side-effect handler sees it. */
 export interface SmmuRegWrite {
+  /** The register written. */
   readonly row: SmmuRegRow;
+  /** Its value before the write. */
   readonly old: bigint;
+  /** Its value now (the writable bits merged in). */
   readonly value: bigint;
 }
 
@@ -94,7 +101,10 @@ export class SmmuRegisterFile {
   /** Runs after every guest write that reached a register. */
   afterWrite: (w: SmmuRegWrite) => void = () => {};
 
-  /** The register file of `profile`; `log` hears every ignored access. */
+  /**
+   * The register file of `profile`; `log` hears every ignored access.
+   * @param profile The profile whose registers, reset values and page-1 rule the file has.
+   */
   constructor(readonly profile: SmmuProfile, private readonly log: (m: string) => void) {
     const table = buildSmmuRegisters(profile);
     this.rows = new Map(table.map((r) => [r.name, r]));
