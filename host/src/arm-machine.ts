@@ -22,7 +22,6 @@ import { ConfigAccess, ECAM_SIZE } from './pci/config-access.js';
 import { enumerate } from './pci/firmware.js';
 import { attachDevices, type DeviceConfig } from './pci/hierarchy.js';
 import type { DeviceMsiSink } from './pci/msi.js';
-import { SmmuDmaPort } from './smmu/dma-port.js';
 import { createSmmuProfile, type SmmuOptions } from './smmu/profiles.js';
 import { SmmuUnit, type SmmuInterrupt } from './smmu/smmu-unit.js';
 import { SMMU_FRAME } from './smmu/spec/registers.js';
@@ -105,7 +104,7 @@ export class ArmMachine {
     const log = config.log ?? (() => {});
     const smmu = new SmmuUnit({ core, mem: ram, profile, onInterrupt: config.onInterrupt, log });
     const bus = new PciBus();
-    const portFor = (sid: Sid) => config.backing?.portFor(sid) ?? new SmmuDmaPort(smmu, sid);
+    const portFor = (sid: Sid) => config.backing?.portFor(sid) ?? smmu.portFor(sid);
     const devices = attachDevices(bus, config.devices ?? [], portFor, () => config.onDeviceInterrupt, log);
     enumerate(bus, ARM_BAR_WINDOW.base, ARM_BAR_WINDOW.limit);
     return new ArmMachine(core, ram, smmu, bus, devices, config);

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ARM_ECAM_BASE, ARM_RAM_BASE, createArmMachine, SMMU_BASE, SMMU_SPI, type ArmMachine } from '../../../host/src/arm-machine.js';
 import type { SmmuInterrupt } from '../../../host/src/smmu/smmu-unit.js';
+import { DMA_ABORT, DMA_OK, REQ } from '../../../host/src/pci/dma-port.js';
 import { PciDriver } from '../../lib/pci-driver.js';
 import { PageAllocator } from '../../lib/tables.js';
 import { SmmuDriver } from '../../lib/smmu/driver.js';
@@ -83,6 +84,40 @@ describe('Arm machine: SMMUv3 behind MMIO, devices behind the SMMU', () => {
     expect(irqs.some((i) => i.source === 'eventq' && i.msi === undefined)).toBe(true);
     expect(SMMU_SPI.eventq).toBe(74);
     expect(drv.events().map((e) => e.type)).toEqual([EV.C_BAD_STE]);
+  });
+
+  it('the device\'s DMA port (number API): status = event number, translate-only runs, no ATS', async () => {
+    const { m, drv, alloc } = await boot();
+    drv.init();
+    const s1 = new LpaeTables(m.ram, alloc, 1, 48);
+    s1.map(0x7000_0000n, ARM_RAM_BASE + 0x20_0000n, 12);
+    s1.map(0x7000_1000n, ARM_RAM_BASE + 0x50_0000n, 12, { write: false });
+    const cds = alloc.allocContiguous(1);
+    s1Cd(s1.root, 1).forEach((w, i) => m.ram.writeU64(cds + BigInt(8 * i), w));
+    drv.setSte(BDF, encodeSte({ V: true, Config: CONFIG.S1, S1ContextPtr: cds }));
+    const port = m.smmu.portFor(BDF);
+    const buf = port.allocBuffer(64);
+    port.buffer(buf, 4).set([9, 8, 7, 6]);
+    expect(port.dma(0x7000_0ff0, 4, buf, REQ.WRITE)).toBe(DMA_OK);
+    expect([...m.ram.read(ARM_RAM_BASE + 0x20_0ff0n, 4)]).toEqual([9, 8, 7, 6]);
+    // Translate-only: two pages as two guest-physical runs; a write to the read-only page faults there.
+    expect(port.translate(0x7000_0800, 0x1000)).toBe(DMA_OK);
+    expect([port.runs.count, port.runs.gpa[0], port.runs.len[0], port.runs.gpa[1], port.runs.len[1]])
+      .toEqual([2, Number(ARM_RAM_BASE) + 0x20_0800, 0x800, Number(ARM_RAM_BASE) + 0x50_0000, 0x800]);
+    expect(port.translate(0x7000_0800, 0x1000, REQ.WRITE)).toBe(EV.F_PERMISSION);
+    expect([port.runs.bytes, port.last.recorded, port.last.faultAddress]).toEqual([0x800, true, 0x7000_1000]);
+    expect(port.dma(0x7000_2000, 4, buf)).toBe(EV.F_TRANSLATION);
+    expect(port.dmaBig(0x7000_2000n, 4, false, buf)).toMatchObject({ ok: false, reason: EV.F_TRANSLATION, recorded: true });
+    expect(drv.events().map((e) => e.type)).toEqual([EV.F_PERMISSION, EV.F_TRANSLATION, EV.F_TRANSLATION]);
+    // STE.Config 0b000 aborts without an event; no ATS (SMMU_IDR0.ATS = 0).
+    drv.setSte(BDF, encodeSte({ V: true, Config: CONFIG.ABORT }));
+    expect(port.dma(0x7000_0000, 4, buf)).toBe(DMA_ABORT);
+    expect(port.translationRequest(0x7000_0000)).toBe(DMA_ABORT);
+    expect(port.translated(Number(ARM_RAM_BASE), 4, buf)).toBe(DMA_ABORT);
+    expect([...port.buffer(buf, 4)]).toEqual([0xff, 0xff, 0xff, 0xff]);
+    expect([port.acceptsPageRequests, drv.events()]).toEqual([false, []]);
+    expect(() => port.dma(-1, 4, buf)).toThrow(/iova/);
+    expect(() => m.smmu.portFor(0x1_0000)).toThrow(/sid/);
   });
 
   it('rejects a bad config naming the field', async () => {

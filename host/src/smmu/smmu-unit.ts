@@ -12,8 +12,9 @@
 import type { Core } from '../core/core.js';
 import type { GuestMemory } from '../core/guest-memory.js';
 import * as K from '../core/constants.js';
-import type { DmaResult } from '../pci/dma-port.js';
+import type { DmaPort, DmaResult } from '../pci/dma-port.js';
 import { BYPASS_SETUP, SmmuCore, type WalkSetup } from './core-abi.js';
+import { SmmuDmaPort } from './dma-port.js';
 import { COMMAND_BY_OP, type CommandTarget } from './commands.js';
 import { coreFaultEvent, lookupSte, readSte, resolveStream, walkFlags, type ConfigSource, type DecodedSte, type StreamConfig } from './config.js';
 import { encodeEvent, type SmmuEvent } from './event.js';
@@ -220,6 +221,15 @@ export class SmmuUnit {
     const write = (access & K.ACC_WRITE) !== 0;
     const ev = coreFaultEvent(out, st, sid, ssid, iova, write, (access & K.ACC_PRIV) !== 0, (access & K.ACC_EXEC) !== 0);
     return this.failed(ev, s.cfg.kind === 'translate' && (ev.s2 ? s.cfg.recordS2 : s.cfg.recordS1));
+  }
+
+  /**
+   * The DMA port of StreamID `sid` (a device's requester id under IORT's
+   * identity mapping): untranslated and translate-only requests through this
+   * unit, a PASID as SubstreamID, faults as events (smmu/dma-port.ts).
+   */
+  portFor(sid: number): DmaPort {
+    return new SmmuDmaPort(this, sid);
   }
 
   /** The cached configuration of (sid, ssid) with its setup record, or the configuration event. */

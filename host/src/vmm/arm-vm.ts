@@ -25,7 +25,6 @@ import { createArmMachine, type ArmMachine } from '../arm-machine.js';
 import type { DeviceKind } from '../devices/registry.js';
 import { isHostIommuError } from '../hostiommu/errors.js';
 import type { HostIommu } from '../hostiommu/host-iommu.js';
-import { smmuPort } from '../smmu/dma-port.js';
 import { get } from '../smmu/spec/bits.js';
 import { CMD } from '../smmu/spec/commands.js';
 import { formatBdf, parseBdf } from '../types.js';
@@ -100,7 +99,7 @@ export class ArmNestedVm {
     const psids = new Map(config.devices.map((d, i) => [parseBdf(d.bdf, `devices[${i}].bdf`) as number, d.hostSid]));
     const machine = await createArmMachine({
       profile: 'default', smmu: { stage2: false }, devices: config.devices.map((d) => ({ bdf: d.bdf, kind: d.kind })),
-      backing: { ram: host.guestRam, portFor: (vsid) => smmuPort(host.smmu, psids.get(vsid)!) },
+      backing: { ram: host.guestRam, portFor: (vsid) => host.smmu.portFor(psids.get(vsid)!) },
     });
     const ctx = host.platform.createContext(config.name ?? 'arm-vm');
     let vm: ArmNestedVm | undefined;
