@@ -14,18 +14,18 @@ import type { Core } from './core/core.js';
 import { loadDefaultCore } from './core/default-core.js';
 import { GuestMemory } from './core/guest-memory.js';
 import { buildIort } from './acpi/iort.js';
-import { DmaTestDevice } from './devices/dma-test/device.js';
+import type { DmaTestDevice } from './devices/dma-test/device.js';
 import type { ModelDevice } from './devices/registry.js';
 import type { MachineBacking } from './machine.js';
 import { PciBus } from './pci/bus.js';
-import { ConfigAccess, ECAM_SIZE } from './pci/config-access.js';
+import { ConfigAccess } from './pci/config-access.js';
 import { enumerate } from './pci/firmware.js';
-import { attachDevices, type DeviceConfig } from './pci/hierarchy.js';
+import { attachDevices, deviceAt, dmaTestAt, pciRead, pciWrite, type DeviceConfig, type PciWindows } from './pci/hierarchy.js';
 import type { DeviceMsiSink } from './pci/msi.js';
 import { createSmmuProfile, type SmmuOptions } from './smmu/profiles.js';
 import { SmmuUnit, type SmmuInterrupt } from './smmu/smmu-unit.js';
 import { SMMU_FRAME } from './smmu/spec/registers.js';
-import { formatBdf, parseBdf, type Sid } from './types.js';
+import type { Sid } from './types.js';
 
 /** Physical base of the SMMUv3 register frame (virt's VIRT_SMMU). */
 export const SMMU_BASE = 0x0905_0000n;
@@ -90,7 +90,11 @@ export class ArmMachine {
     readonly config: ArmMachineConfig,
   ) {
     this.configAccess = new ConfigAccess(bus);
+    this.pciWindows = { bus, configAccess: this.configAccess, ecamBase: ARM_ECAM_BASE };
   }
+
+  /** ECAM and the BARs, for physical accesses outside the SMMU's frame. */
+  private readonly pciWindows: PciWindows;
 
   /** @internal use `createArmMachine`. */
   static async build(config: ArmMachineConfig): Promise<ArmMachine> {
@@ -112,17 +116,12 @@ export class ArmMachine {
 
   /** The DMA test device at `bdf`; throws naming `bdf` if there is none. */
   dmaTest(bdf: string | Sid): DmaTestDevice {
-    const dev = this.device(bdf);
-    if (!(dev instanceof DmaTestDevice)) throw new Error(`bdf: no DMA test device at ${formatBdf(dev.sid)}`);
-    return dev;
+    return dmaTestAt(this.devices, bdf);
   }
 
   /** The device at `bdf`; throws naming `bdf` if there is none. */
   device(bdf: string | Sid): ModelDevice {
-    const sid = typeof bdf === 'number' ? bdf : parseBdf(bdf);
-    const dev = this.devices.get(sid);
-    if (!dev) throw new Error(`bdf: no device at ${formatBdf(sid)}`);
-    return dev;
+    return deviceAt(this.devices, bdf);
   }
 
   /** Every configured device, in requester-id order. */
@@ -133,11 +132,8 @@ export class ArmMachine {
   /** Physical MMIO read (4 or 8 bytes; ECAM also 1 and 2); unclaimed addresses read 0 (logged). */
   mmioRead(addr: bigint, size: number): bigint {
     if (addr >= SMMU_BASE && addr < SMMU_BASE + SMMU_WINDOW) return this.smmu.mmioRead(Number(addr - SMMU_BASE), size);
-    if (addr >= ARM_ECAM_BASE && addr < ARM_ECAM_BASE + ECAM_SIZE && [1, 2, 4, 8].includes(size)) {
-      return this.configAccess.ecamRead(Number(addr - ARM_ECAM_BASE), size);
-    }
-    const hit = this.bus.decode(addr);
-    if (hit && (size === 4 || size === 8) && hit.offset % 4 === 0) return hit.fn.barRead(hit.offset, size, hit.bar);
+    const v = pciRead(this.pciWindows, addr, size);
+    if (v !== undefined) return v;
     this.smmu.log(`unclaimed ${size}-byte MMIO read at 0x${addr.toString(16)}`);
     return 0n;
   }
@@ -148,15 +144,7 @@ export class ArmMachine {
       this.smmu.mmioWrite(Number(addr - SMMU_BASE), size, value);
       return;
     }
-    if (addr >= ARM_ECAM_BASE && addr < ARM_ECAM_BASE + ECAM_SIZE && [1, 2, 4, 8].includes(size)) {
-      this.configAccess.ecamWrite(Number(addr - ARM_ECAM_BASE), size, value);
-      return;
-    }
-    const hit = this.bus.decode(addr);
-    if (hit && (size === 4 || size === 8) && hit.offset % 4 === 0) {
-      hit.fn.barWrite(hit.offset, size, value, hit.bar);
-      return;
-    }
+    if (pciWrite(this.pciWindows, addr, size, value)) return;
     this.smmu.log(`unclaimed ${size}-byte MMIO write at 0x${addr.toString(16)}`);
   }
 

@@ -15,7 +15,7 @@ import { CD, CD_BYTES, L1CD, TG0_GRANULE, TG1_GRANULE, TSZ_4K, S2TG_GRANULE } fr
 import { EVT, EVT_CLASS } from './spec/events.js';
 import { oasBits, STRTAB_BASE_ADDR_MASK, STRTAB_CFG } from './spec/registers.js';
 import { CD_SPLIT, L1STD, L1STD_BYTES, L1STD_SPAN_MAX, S1DSS, S1FMT, STE, STE_BYTES, STE_CONFIG } from './spec/ste.js';
-import { FF_ARM_CLASS_SHIFT, FF_ARM_S2, SUF_AFFD, SUF_BLOCKS_ANY_LEVEL, SUF_OA_LEAF_LAST, SUF_OA_NONE, SUF_EPD0, SUF_EPD1, SUF_HAD0, SUF_HAD1, SUF_S2AFFD, SUF_TBI0, SUF_TBI1, SUF_PAN, SUF_WXN, type SmmuCore, type WalkSetup } from './core-abi.js';
+import { FF_ARM_CLASS_SHIFT, FF_ARM_S2, SUF_AFFD, SUF_BLOCKS_ANY_LEVEL, SUF_OA_LEAF_LAST, SUF_OA_NONE, SUF_EPD0, SUF_EPD1, SUF_HAD0, SUF_HAD1, SUF_S2AFFD, SUF_TBI0, SUF_TBI1, SUF_PAN, SUF_WXN, type WalkSetup } from './core-abi.js';
 import type { SmmuEvent } from './event.js';
 import type { SmmuCaps, SmmuSwitches } from './profiles.js';
 

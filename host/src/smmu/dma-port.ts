@@ -14,8 +14,6 @@ import type { PageRequestOutcome } from '../vtd/prq/page-request.js';
 import { checkAddress, checkAttributes, DMA_ABORT, DMA_OK, DmaPort, MAX_TRANSLATE_BYTES, REQ, type DmaResult } from '../pci/dma-port.js';
 import type { SmmuUnit } from './smmu-unit.js';
 
-const TWO_32 = 4294967296;
-
 /** The core's access bits for REQ flags (PRIV and EXEC travel only with a PASID, in its TLP prefix). */
 function accessOf(flags: number): number {
   let a = flags & REQ.WRITE ? K.ACC_WRITE : K.ACC_READ;
