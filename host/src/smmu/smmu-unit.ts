@@ -51,7 +51,10 @@ export interface SmmuUnitOptions {
 }
 
 /** A cached (StreamID, SubstreamID) configuration and its setup record. */
-interface CachedStream { readonly cfg: StreamConfig; readonly setupOff: number; readonly sid: number }
+interface CachedStream { readonly cfg: StreamConfig; readonly setupOff: number; readonly sid: number; readonly ssid?: number }
+
+/** The cache key of (sid, ssid): sid above 21 bits, then the SubstreamID or 2^20 for none (no string per request). */
+const streamKey = (sid: number, ssid: number | undefined): number => sid * 0x20_0000 + (ssid ?? 0x10_0000);
 
 /** The CR0 bits QEMU acknowledges (~SMMU_CR0_RESERVED); see SmmuSwitches.registersKeepWrittenBits. */
 const QEMU_CR0_ACK_BITS = 0x3df;
@@ -105,7 +108,7 @@ export class SmmuUnit {
   /** Events discarded because the event queue was off, full or unwritable. */
   eventsLost = 0;
   private readonly steCache = new Map<number, DecodedSte>();
-  private readonly streams = new Map<string, CachedStream>();
+  private readonly streams = new Map<number, CachedStream>();
   private readonly freeSetups: number[] = [];
   private bypassOff = 0;
   private readonly src: ConfigSource;
@@ -239,7 +242,7 @@ export class SmmuUnit {
       const abort = (Number(this.regs.get('GBPA')) & GBPA.ABORT) !== 0;
       return { cfg: abort ? { kind: 'abort' } : { kind: 'bypass' }, setupOff: this.bypass(), sid };
     }
-    const key = `${sid}:${ssid ?? '-'}`;
+    const key = streamKey(sid, ssid);
     const have = this.streams.get(key);
     if (have) return have;
     let ste = this.steCache.get(sid);
@@ -253,7 +256,7 @@ export class SmmuUnit {
     if (cfg.kind === 'fault') return { event: cfg.event };
     const setupOff = cfg.kind === 'translate' ? this.newSetup(cfg.setup) : this.bypass();
     if (this.streams.size >= MAX_CACHED) this.invalidateSte(0, 0xffff_ffff);
-    const c = { cfg, setupOff, sid };
+    const c = { cfg, setupOff, sid, ssid };
     this.streams.set(key, c);
     return c;
   }
@@ -304,9 +307,8 @@ export class SmmuUnit {
   invalidateCd(sid: number, ssid: number | undefined): void {
     for (const [k, s] of [...this.streams]) {
       if (s.sid !== sid) continue;
-      const kssid = k.slice(k.indexOf(':') + 1);
       // A request without SubstreamID may use CD 0 (S1DSS): it goes with SSID 0.
-      if (ssid !== undefined && kssid !== String(ssid) && !(ssid === 0 && kssid === '-')) continue;
+      if (ssid !== undefined && s.ssid !== ssid && !(ssid === 0 && s.ssid === undefined)) continue;
       this.streams.delete(k);
       if (s.setupOff !== this.bypassOff) this.freeSetups.push(s.setupOff);
     }
