@@ -212,6 +212,30 @@ describe('SMMUv3 Address size faults', () => {
   });
 });
 
+describe('SMMUv3 faulting DMA on QEMU: the transfer goes on in 4-byte accesses', () => {
+  it('qemu-10.0: each failing access is an event and reads 0, later pages move; the result says it continued', async () => {
+    const b = await smmuBed('qemu-10.0');
+    b.drv.init();
+    const s1 = new LpaeTables(b.mem, b.alloc, 1, 48);
+    s1.map(0x2000n, RAM_BASE + 0x40_0000n, 12); // 0x1000 stays unmapped
+    b.mem.write(RAM_BASE + 0x40_0000n, DATA);
+    setCd(b, b.alloc.alloc(), cdFields(s1.root));
+    const buf = b.unit.core.buffer(b.buf, 16);
+    buf.fill(0xaa);
+    const r = b.dma(SID, 0x1ff8n, { len: 16 });
+    expect(r).toMatchObject({ ok: false, reason: EV.F_TRANSLATION, continued: true });
+    expect([...b.unit.core.buffer(b.buf, 16)]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, ...DATA]);
+    expect(b.drv.events().map((e) => [e.type, e.addr])).toEqual([[EV.F_TRANSLATION, 0x1ff8n], [EV.F_TRANSLATION, 0x1ffcn]]);
+    const spec = await smmuBed();
+    spec.drv.init();
+    const t = new LpaeTables(spec.mem, spec.alloc, 1, 48);
+    t.map(0x2000n, RAM_BASE + 0x40_0000n, 12);
+    setCd(spec, spec.alloc.alloc(), cdFields(t.root));
+    expect(spec.dma(SID, 0x1ff8n, { len: 16 })).toEqual({ ok: false, reason: EV.F_TRANSLATION, recorded: true, addr: 0x1ff8n });
+    expect(spec.drv.events()).toHaveLength(1);
+  });
+});
+
 describe('SMMUv3 level-2 stream tables: Span', () => {
   // L1 descriptor 0x20 points at 16 valid bypass STEs with the given Span.
   async function bed(profile: string, span: number): Promise<SmmuBed> {

@@ -100,6 +100,7 @@ export class SmmuDmaPort extends DmaPort {
   private status(r: DmaResult): number {
     if (r.ok) return this.last.set(DMA_OK);
     const st = this.last.set(r.reason === 0 ? DMA_ABORT : r.reason, r.recorded);
+    this.last.continued = r.continued === true;
     if (r.addr !== undefined) this.last.setFaultAddr(Number(r.addr >> 32n), Number(r.addr & 0xffff_ffffn));
     return st;
   }

@@ -40,7 +40,9 @@ export interface SmmuSwitches {
    * transaction faults, the rest of the transfer goes on as accesses of at
    * most 4 naturally aligned bytes, each translated on its own, so a
    * faulting 16-byte DMA records four events (one per access, each with its
-   * address) and a later page that translates is still copied. Spec
+   * address), a failing access moves nothing (a read gets 0 for it), a
+   * later page that translates is still copied, and the result says
+   * `continued` (as VT-d's `dmaPastFault`). Spec
    * (§3.12): a device's transaction that faults is terminated; this model
    * ends the transfer at the first fault and records one event.
    */

@@ -168,14 +168,23 @@ export class SmmuUnit {
     const req: Transfer = { sid, ssid, access, write, priv, exec };
     const first = this.transfer(req, iova, len, bufOff);
     if (first.r.ok || !this.o.profile.switches.faultedDmaContinuesInAccesses) return first.r;
-    // QEMU: the rest of the transfer goes on in small accesses, each translated (and faulting) on its own.
-    for (let pos = first.done + accessSize(iova + BigInt(first.done), len - first.done); pos < len;) {
+    // QEMU: the rest of the transfer goes on in small accesses, each translated (and faulting) on its own;
+    // a failing access moves nothing (a read gets 0 for it), later ones move their bytes.
+    let pos = this.skipFailed(iova, len, bufOff, write, first.done);
+    while (pos < len) {
       const a = iova + BigInt(pos);
       const n = Math.min(len - pos, PAGE - Number(a & PAGE_MASK));
       const t = this.transfer(req, a, n, bufOff + pos);
-      pos += t.r.ok ? n : t.done + accessSize(a + BigInt(t.done), len - pos - t.done);
+      pos = t.r.ok ? pos + n : this.skipFailed(iova, len, bufOff, write, pos + t.done);
     }
-    return first.r;
+    return { ...first.r, continued: true };
+  }
+
+  /** Past the failing access at offset `at` of a continued DMA (a read's bytes of it zeroed); the next offset. */
+  private skipFailed(iova: bigint, len: number, bufOff: number, write: boolean, at: number): number {
+    const n = accessSize(iova + BigInt(at), len - at);
+    if (!write) this.o.core.buffer(bufOff + at, n).fill(0);
+    return at + n;
   }
 
   /**
