@@ -33,6 +33,7 @@ import { STATS, statsClear, statsInit } from './stats';
 import { bufAlloc as bufAllocOne, bufInit, bufValid, dmaCopy as dmaCopyOne } from './dma';
 import { BATCH, batchInit, translateBatch as batchRun } from './batch';
 import { SU_BYTES } from './abi/smmu-layout';
+import { armInvVaa as armVaaOne } from './inval/arm-inval';
 import { armDmaCopy as armDmaOne, armTranslate as armOne, armTranslateS2 as armS2One } from './pt/arm-translate';
 
 // ---- instantiation ----------------------------------------------------------
@@ -256,4 +257,9 @@ export function armTranslateS2(setupOff: u32, ipaHi: u32, ipaLo: u32, access: u3
 export function armDmaCopy(setupOff: u32, iovaHi: u32, iovaLo: u32, len: u32, access: u32, bufOff: u32): u32 {
   if (!bufValid(setupOff, SU_BYTES) || !bufValid(bufOff, len)) return <u32>ERR_BAD_ARG;
   return armDmaOne(setupOff, u64of(iovaHi, iovaLo), len, access, bufOff);
+}
+/** TLBI_NH_VAA: stage-1 entries of `vmid`, every ASID, 2^am pages from
+ *  the address (leaf != 0 keeps the paging-structure caches). */
+export function armInvVaa(vmid: u32, addrHi: u32, addrLo: u32, am: u32, leaf: u32): void {
+  armVaaOne(vmid & 0xffff, u64of(addrHi, addrLo), am, leaf != 0);
 }

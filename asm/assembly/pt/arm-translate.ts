@@ -28,6 +28,7 @@ import { entryFrame, entryLg2, entryPerms, iotlbInsert, iotlbProbe, iotlbTouch, 
 import { neededPerms } from '../fast';
 import { armStride } from '../spec/arm-pte';
 import * as W from './arm-walk';
+import { P_DIRTY, P_FAR } from './walk';
 
 /** Translate `iova` for the setup record at `su` (validated by the caller).
  *  Returns 0 or the SMMU event number; see the out-buffer. */
@@ -60,7 +61,9 @@ export function armTranslate(su: usize, iova: u64, access: u32): u32 {
       ? fail2(EVT_F_TRANSLATION, iova) : W.armWalkS2(iova, access, W.CLASS_IN, iova);
   }
   if (fr != 0) return failOut(fr, iova);
-  iotlbInsert(vmid, 0, tag, s1, iova, tlbLg2(W.awLg2), tlbFrame(iova), W.awPerms | 8 /* P_DIRTY: no D to set */, e == 0);
+  // P_DIRTY: no Dirty flag to set (HTTU = 0); P_FAR: no interrupt range
+  // inside the IOVA space (an SMMU translates MSI writes as any other).
+  iotlbInsert(vmid, 0, tag, s1, iova, tlbLg2(W.awLg2), tlbFrame(iova), W.awPerms | P_DIRTY | P_FAR, e == 0, false);
   return succeed(W.awFrame | (iova & ((<u64>1 << W.awLg2) - 1)), W.awLg2, W.awPerms, vmid, SRC_WALK);
 }
 

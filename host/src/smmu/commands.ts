@@ -22,6 +22,8 @@ export interface CommandTarget {
     invIotlbPage(did: number, addr: bigint, am: number, ih: number): void;
     invPasidIotlb(did: number, pasid: number): void;
     invPasidIotlbPage(did: number, pasid: number, addr: bigint, am: number, ih: number): void;
+    /** Stage-1 entries of `did` for 2^am pages from `addr`, every ASID (TLBI_NH_VAA). */
+    invAnyAsidPage(did: number, addr: bigint, am: number, leaf: boolean): void;
   };
   /** CMD_SYNC completion: MSI write (CS=IRQ with an address), interrupt, or SEV. */
   sync(cs: number, msiAddr: bigint, msiData: number): void;
@@ -99,7 +101,10 @@ export const COMMANDS: readonly CommandRow[] = [
   },
   {
     op: OP.TLBI_NH_VAA, name: 'TLBI_NH_VAA', supported: always,
-    run: (t, w, c) => { for (const b of tlbiBlocks(w, c)) t.inv.invIotlbPage(vmidOf(w, c), b.addr, b.am, get(w, CMD.Leaf)); return CERROR.NONE; },
+    run: (t, w, c) => {
+      for (const b of tlbiBlocks(w, c)) t.inv.invAnyAsidPage(vmidOf(w, c), b.addr, b.am, get(w, CMD.Leaf) !== 0);
+      return CERROR.NONE;
+    },
   },
   { op: OP.TLBI_S12_VMALL, name: 'TLBI_S12_VMALL', supported: s2, run: (t, w, c) => { t.inv.invIotlbDomain(vmidOf(w, c)); return CERROR.NONE; } },
   {

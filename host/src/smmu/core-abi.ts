@@ -89,6 +89,7 @@ interface SmmuExports {
   armTranslate(setupOff: number, iovaHi: number, iovaLo: number, access: number): number;
   armTranslateS2(setupOff: number, ipaHi: number, ipaLo: number, access: number): number;
   armDmaCopy(setupOff: number, iovaHi: number, iovaLo: number, len: number, access: number, bufOff: number): number;
+  armInvVaa(vmid: number, addrHi: number, addrLo: number, am: number, leaf: number): void;
 }
 
 /** What a decoded STE (+ CD) asks the walk for (host/src/smmu/config.ts fills it). */
@@ -144,8 +145,9 @@ export class SmmuCore {
    * @param core The wasm core whose AArch64 walker and caches it calls.
    */
   constructor(readonly core: Core) {
-    const e = core.exports as unknown as Partial<SmmuExports>;
-    if (typeof e.armTranslate !== 'function' || typeof e.armTranslateS2 !== 'function' || typeof e.armDmaCopy !== 'function') {
+    const e = core.unsafeExports as unknown as Partial<SmmuExports>;
+    if (typeof e.armTranslate !== 'function' || typeof e.armTranslateS2 !== 'function' || typeof e.armDmaCopy !== 'function' ||
+      typeof e.armInvVaa !== 'function') {
       throw new Error('core: this core build has no SMMUv3 exports (armTranslate)');
     }
     this.x = e as SmmuExports;
@@ -190,5 +192,10 @@ export class SmmuCore {
   /** Translates and copies `len` bytes between guest RAM and the device buffer at `bufOff`. */
   dmaCopy(off: number, iova: bigint, len: number, access: number, bufOff: number): number {
     return this.x.armDmaCopy(off, Number(iova >> 32n) >>> 0, Number(iova & 0xffff_ffffn) >>> 0, len, access, bufOff) >>> 0;
+  }
+
+  /** TLBI_NH_VAA: stage-1 entries of `vmid` for 2^am pages from `addr`, every ASID (`leaf` keeps the walk caches). */
+  invVaa(vmid: number, addr: bigint, am: number, leaf: boolean): void {
+    this.x.armInvVaa(vmid, Number(addr >> 32n) >>> 0, Number(addr & 0xffff_ffffn) >>> 0, am, leaf ? 1 : 0);
   }
 }

@@ -431,6 +431,7 @@ export class SmmuUnit {
         invIotlbPage: (d, a, am, ih) => core.invIotlbPage(d, a, am, ih),
         invPasidIotlb: (d, p) => core.invPasidIotlb(d, p),
         invPasidIotlbPage: (d, p, a, am, ih) => core.invPasidIotlbPage(d, p, a, am, ih),
+        invAnyAsidPage: (d, a, am, leaf) => this.arm.invVaa(d, a, am, leaf),
       },
       sync: (cs, addr, data) => this.sync(cs, addr, data),
       atcInvalidate: (sid, ssid, addr, lg2, g) => this.o.atcInvalidate?.(sid, ssid, addr, lg2, g) ?? true,

@@ -36,14 +36,21 @@ const ARM_MSI_WINDOW = { start: 0x800_0000n, last: 0x80f_ffffn } as const;
 
 /** Guest RAM as a window of host memory: guest-physical `gpa` (from `gpaBase`) is host-physical `hpaBase + gpa - gpaBase`. */
 export class ArmGuestRam extends GuestMemory {
+  private readonly gpaStart: number;
+  private readonly gpaEnd: number;
+  private readonly shift: number;
+
   constructor(host: Core, readonly gpaBase: bigint, readonly hpaBase: bigint, readonly size: bigint) {
     super(host);
+    this.gpaStart = Number(gpaBase);
+    this.gpaEnd = Number(gpaBase + size);
+    this.shift = Number(hpaBase - gpaBase);
   }
 
   /** The byte offset in host memory of guest-physical [gpa, gpa+len), or -1 outside guest RAM. */
-  override offsetOf(gpa: bigint, len: number): number {
-    if (gpa < this.gpaBase || gpa + BigInt(len) > this.gpaBase + this.size) return -1;
-    return super.offsetOf(gpa - this.gpaBase + this.hpaBase, len);
+  override offsetAt(gpa: number, len: number): number {
+    if (!(gpa >= this.gpaStart && gpa + len <= this.gpaEnd)) return -1;
+    return super.offsetAt(gpa + this.shift, len);
   }
 }
 
