@@ -67,6 +67,8 @@ export class SmmuDriver {
     this.cmdqLog2 = o.cmdqLog2 ?? 6;
     this.evtqLog2 = o.evtqLog2 ?? 6;
     const sidBits = o.sidBits ?? 8;
+    this.l2.clear();
+    this.split = 0;
     if (o.twoLevel) {
       this.split = o.twoLevel.split;
       const l1Bytes = 8 * 2 ** (sidBits - this.split);

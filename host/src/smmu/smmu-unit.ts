@@ -92,6 +92,15 @@ function accessSize(addr: bigint, left: number): number {
   return Math.max(n, 1);
 }
 
+const U64_END = 1n << 64n;
+
+/** A host caller's request fields: an Error naming the first bad one (StreamIDs are up to 32 bits, SubstreamIDs 20, addresses 64). */
+function checkRequest(sid: number, ssid: number | undefined, iova: bigint): void {
+  if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff_ffff) throw new Error(`sid: ${String(sid)} is not a StreamID (0..2^32-1)`);
+  if (ssid !== undefined && (!Number.isInteger(ssid) || ssid < 0 || ssid > 0xf_ffff)) throw new Error(`ssid: ${String(ssid)} is not a SubstreamID (0..2^20-1)`);
+  if (typeof iova !== 'bigint' || iova < 0n || iova >= U64_END) throw new Error(`iova: ${String(iova)} is not a 64-bit address`);
+}
+
 /** The most (stream, substream) configurations cached at once. */
 const MAX_CACHED = 4096;
 
@@ -159,9 +168,12 @@ export class SmmuUnit {
    * A DMA of `len` bytes at `iova` from StreamID `sid` (SubstreamID `ssid`
    * when the request carries one) between guest memory and the core buffer
    * at `bufOff`. A fault becomes an event (if the configuration records it)
-   * and the result carries the event number as `reason`.
+   * and the result carries the event number as `reason`. A bad argument is
+   * an Error naming it, before anything is done.
    */
   dma(sid: number, ssid: number | undefined, iova: bigint, len: number, write: boolean, bufOff: number, priv = false, exec = false): DmaResult {
+    checkRequest(sid, ssid, iova);
+    if (!Number.isInteger(len) || len < 1 || len > 0xffff_ffff) throw new Error(`len: ${String(len)} is not a byte count (1..2^32-1)`);
     let access = write ? K.ACC_WRITE : K.ACC_READ;
     if (priv) access |= K.ACC_PRIV;
     if (exec) access |= K.ACC_EXEC;
@@ -195,10 +207,14 @@ export class SmmuUnit {
    */
   private transfer(q: Transfer, iova: bigint, len: number, bufOff: number): { r: DmaResult; done: number } {
     const sw = this.o.profile.switches;
-    if (sw.dmaAbove48BitsUnseen && iova >= QEMU_IOMMU_REGION_END) return { r: { ok: false, reason: 0, recorded: false }, done: 0 };
+    // The paths that never reach the core's copy (which checks the buffer first) check it here, before any event.
+    if (sw.dmaAbove48BitsUnseen && iova >= QEMU_IOMMU_REGION_END) return { r: this.checkBuffer(bufOff, len, { ok: false, reason: 0, recorded: false }), done: 0 };
     const s = this.stream(q.sid, q.ssid);
-    if ('event' in s) return { r: this.failed(TRANSLATION_FAULTS.has(s.event.type) ? { ...s.event, addr: iova } : s.event, true), done: 0 };
-    if (s.cfg.kind === 'abort') return { r: { ok: false, reason: 0, recorded: false }, done: 0 };
+    if ('event' in s) {
+      this.checkBuffer(bufOff, len, undefined);
+      return { r: this.failed(TRANSLATION_FAULTS.has(s.event.type) ? { ...s.event, addr: iova } : s.event, true), done: 0 };
+    }
+    if (s.cfg.kind === 'abort') return { r: this.checkBuffer(bufOff, len, { ok: false, reason: 0, recorded: false }), done: 0 };
     // QEMU (s1ChecksWriteOnly): walk as a privileged data access, so AP[1], APTable[0] and XN do not apply.
     const access = sw.s1ChecksWriteOnly ? (q.access | K.ACC_PRIV) & ~K.ACC_EXEC : q.access;
     const st = this.arm.dmaCopy(s.setupOff, iova, len, access, bufOff);
@@ -217,6 +233,16 @@ export class SmmuUnit {
     return { r: this.failed(ev, record), done };
   }
 
+  /** `r`, once [bufOff, bufOff + len) is known to be one device buffer (else an Error naming bufOff). */
+  private checkBuffer<T>(bufOff: number, len: number, r: T): T {
+    try {
+      this.o.core.buffer(bufOff, len);
+    } catch {
+      throw new Error(`bufOff: ${String(bufOff)} (+${len}) is not a device buffer`);
+    }
+    return r;
+  }
+
   /**
    * Translate-only (the DMA port's `translate`): where `iova` goes for
    * StreamID `sid` (SubstreamID `ssid`) with `access` (ACC_* bits), as the
@@ -224,6 +250,8 @@ export class SmmuUnit {
    * request, its event recorded as for a DMA.
    */
   translateOnly(sid: number, ssid: number | undefined, iova: bigint, access: number): { pa: bigint; lg2: number } | DmaResult {
+    checkRequest(sid, ssid, iova);
+    if ((access >>> 0) !== access) throw new Error(`access: ${String(access)} is not a set of ACC_* bits`);
     const s = this.stream(sid, ssid);
     if ('event' in s) return this.failed(s.event, true);
     if (s.cfg.kind === 'abort') return { ok: false, reason: 0, recorded: false };
