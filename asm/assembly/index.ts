@@ -30,11 +30,11 @@ import { translate as translateOne } from './translate';
 import { checkTranslated as checkTranslatedOne } from './translated';
 import { OUT, outInit } from './out';
 import { STATS, statsClear, statsInit } from './stats';
-import { bufAlloc as bufAllocOne, bufInit, bufValid, dmaCopy as dmaCopyOne } from './dma';
+import { armDmaCopy as armDmaOne, bufAlloc as bufAllocOne, bufInit, bufValid, dmaCopy as dmaCopyOne } from './dma';
 import { BATCH, batchInit, translateBatch as batchRun } from './batch';
 import { SU_BYTES } from './abi/smmu-layout';
 import { armInvVaa as armVaaOne } from './inval/arm-inval';
-import { armDmaCopy as armDmaOne, armTranslate as armOne, armTranslateS2 as armS2One } from './pt/arm-translate';
+import { armTranslate as armOne, armTranslateS2 as armS2One } from './pt/arm-translate';
 
 // ---- instantiation ----------------------------------------------------------
 // The state region the embedder grants: [stateBase, stateBase + stateBytes)

@@ -6,14 +6,13 @@
 // then stage 1 picks TTB0 or TTB1 and checks the input range (§3.4.1,
 // CD.TxSZ/TBI/EPDx), the walk runs (pt/arm-walk.ts), the stage-1 output goes
 // through stage 2 when nested, and the result fills the IOTLB and the
-// out-buffer. Faults are values: the event number, OUT_FAULT_FLAGS carrying
+// out-buffer (out.ts; the DMA loop is dma.ts's, shared with VT-d). Faults are values: the event number, OUT_FAULT_FLAGS carrying
 // FF_ARM_S2 and the CLASS, OUT_FAULT_ADDR the IPA of a stage-2 fault (the
 // fetch address of F_WALK_EABT).
 
 import {
-  ACC_PRIV, ACC_WRITE, FF_WALK, OUT_ADDR_HI, OUT_ADDR_LO, OUT_DID, OUT_FAULT_ADDR_HI, OUT_FAULT_ADDR_LO, OUT_FAULT_FLAGS,
-  OUT_FAULT_PASID, OUT_PAGE_LG2, OUT_PERMS, OUT_SOURCE, OUT_STATUS, PASID_NONE, SRC_IOTLB, SRC_PT, SRC_WALK, STAT_FAULTS,
-  STAT_IOTLB_MISSES, STAT_TRANSLATIONS,
+  ACC_PRIV, FF_WALK, OUT_FAULT_ADDR_HI, OUT_FAULT_ADDR_LO, OUT_FAULT_FLAGS, OUT_FAULT_PASID, OUT_PERMS, OUT_SOURCE, OUT_STATUS,
+  PASID_NONE, SRC_IOTLB, SRC_PT, SRC_WALK, STAT_FAULTS, STAT_IOTLB_MISSES, STAT_TRANSLATIONS,
 } from '../abi/layout';
 import {
   EVT_F_ADDR_SIZE, EVT_F_TRANSLATION, FF_ARM_CLASS_SHIFT, FF_ARM_S2, SU_ASID, SU_FLAGS, SU_S1_OBITS, SU_S2_OBITS, SU_S2_START,
@@ -21,8 +20,7 @@ import {
   SUF_EPD0, SUF_EPD1, SUF_HAD0, SUF_HAD1, SUF_S1, SUF_S2, SUF_S2AFFD, SUF_TBI0, SUF_TBI1, SUF_BLOCKS_ANY_LEVEL, SUF_OA_LEAF_LAST, SUF_OA_NONE, SUF_PAN, SUF_WXN,
 } from '../abi/smmu-layout';
 import { bump } from '../stats';
-import { OUT as OUT_BASE, outSet } from '../out';
-import { ramOffset } from '../mem/ram';
+import { outSet, outSucceed } from '../out';
 import { bucketOf } from '../cache/gen';
 import { entryFrame, entryLg2, entryPerms, iotlbInsert, iotlbProbe, iotlbTouch, PRIV_FLAG } from '../cache/iotlb';
 import { neededPerms } from '../fast';
@@ -36,7 +34,7 @@ export function armTranslate(su: usize, iova: u64, access: u32): u32 {
   bump(STAT_TRANSLATIONS);
   const flags = load<u32>(su, SU_FLAGS);
   const vmid = load<u32>(su, SU_VMID) & 0xffff;
-  if ((flags & (SUF_S1 | SUF_S2)) == 0) return succeed(iova, 12, W.AP_R | W.AP_W | W.AP_X, vmid, SRC_PT);
+  if ((flags & (SUF_S1 | SUF_S2)) == 0) return outSucceed(iova, 12, W.AP_R | W.AP_W | W.AP_X, vmid, SRC_PT);
   const s1 = (flags & SUF_S1) != 0;
   const priv = (access & ACC_PRIV) != 0;
   const tag = s1 ? (load<u32>(su, SU_ASID) & 0xffff) | (priv ? PRIV_FLAG : 0) : PASID_NONE;
@@ -46,7 +44,7 @@ export function armTranslate(su: usize, iova: u64, access: u32): u32 {
     if ((entryPerms(e) & need) == need) {
       iotlbTouch(e);
       const lg2 = entryLg2(e);
-      return succeed(entryFrame(e) | (iova & ((<u64>1 << lg2) - 1)), lg2, entryPerms(e) & 7, vmid, SRC_IOTLB);
+      return outSucceed(entryFrame(e) | (iova & ((<u64>1 << lg2) - 1)), lg2, entryPerms(e) & 7, vmid, SRC_IOTLB);
     }
   }
   bump(STAT_IOTLB_MISSES);
@@ -64,7 +62,7 @@ export function armTranslate(su: usize, iova: u64, access: u32): u32 {
   // P_DIRTY: no Dirty flag to set (HTTU = 0); P_FAR: no interrupt range
   // inside the IOVA space (an SMMU translates MSI writes as any other).
   iotlbInsert(vmid, 0, tag, s1, iova, tlbLg2(W.awLg2), tlbFrame(iova), W.awPerms | P_DIRTY | P_FAR, e == 0, false);
-  return succeed(W.awFrame | (iova & ((<u64>1 << W.awLg2) - 1)), W.awLg2, W.awPerms, vmid, SRC_WALK);
+  return outSucceed(W.awFrame | (iova & ((<u64>1 << W.awLg2) - 1)), W.awLg2, W.awPerms, vmid, SRC_WALK);
 }
 
 /** Stage 2 only, for an IPA the host fetches a context descriptor from
@@ -73,7 +71,7 @@ export function armTranslateS2(su: usize, ipa: u64, access: u32): u32 {
   bump(STAT_TRANSLATIONS);
   const flags = load<u32>(su, SU_FLAGS);
   const vmid = load<u32>(su, SU_VMID) & 0xffff;
-  if ((flags & SUF_S2) == 0) return succeed(ipa, 12, W.AP_R | W.AP_W | W.AP_X, vmid, SRC_PT);
+  if ((flags & SUF_S2) == 0) return outSucceed(ipa, 12, W.AP_R | W.AP_W | W.AP_X, vmid, SRC_PT);
   setEnv(su, flags, vmid);
   let fr: u32 = 0;
   if (W.ae2IBits < 64 && (ipa >> W.ae2IBits) != 0) fr = fail2(EVT_F_TRANSLATION, ipa);
@@ -82,7 +80,7 @@ export function armTranslateS2(su: usize, ipa: u64, access: u32): u32 {
     W.afClass = W.CLASS_CD;
     return failOut(fr, ipa);
   }
-  return succeed(W.awFrame | (ipa & ((<u64>1 << W.awLg2) - 1)), W.awLg2, W.awPerms, vmid, SRC_WALK);
+  return outSucceed(W.awFrame | (ipa & ((<u64>1 << W.awLg2) - 1)), W.awLg2, W.awPerms, vmid, SRC_WALK);
 }
 
 // The walk environment from the setup record.
@@ -173,18 +171,6 @@ function tlbFrame(iova: u64): u64 {
   return W.awFrame | (iova & ((<u64>1 << W.awLg2) - 1) & ~((<u64>1 << lg2) - 1));
 }
 
-function succeed(addr: u64, lg2: u32, perms: u32, vmid: u32, src: u32): u32 {
-  outSet(OUT_STATUS, 0);
-  outSet(OUT_ADDR_LO, <u32>addr);
-  outSet(OUT_ADDR_HI, <u32>(addr >> 32));
-  outSet(OUT_PAGE_LG2, lg2);
-  outSet(OUT_PERMS, perms);
-  outSet(OUT_FAULT_FLAGS, 0);
-  outSet(OUT_DID, vmid);
-  outSet(OUT_SOURCE, src);
-  return 0;
-}
-
 function failOut(evt: u32, iova: u64): u32 {
   bump(STAT_FAULTS);
   const addr = W.afS2 || W.afAddr != 0 ? W.afAddr : iova;
@@ -196,36 +182,4 @@ function failOut(evt: u32, iova: u64): u32 {
   outSet(OUT_PERMS, 0);
   outSet(OUT_SOURCE, SRC_WALK);
   return evt;
-}
-
-/** Translate [iova, iova+len) page by page through the setup at `su` and
- *  copy guest RAM -> buffer (read) or buffer -> guest RAM (ACC_WRITE), as
- *  dma.ts does for VT-d. Returns 0 or the first fault (out-buffer describes
- *  it); the caller validated the buffer. An output address outside RAM
- *  reads as 0xFF and drops writes (a master abort, not an SMMU event). */
-export function armDmaCopy(su: usize, iova: u64, len: u32, access: u32, bufOff: usize): u32 {
-  let done: u32 = 0;
-  let first: u64 = 0;
-  while (done < len) {
-    const cur = iova + done;
-    const fr = armTranslate(su, cur, access);
-    if (fr != 0) return fr;
-    const addr = (<u64>load<u32>(OUT_BASE, OUT_ADDR_HI << 2) << 32) | load<u32>(OUT_BASE, OUT_ADDR_LO << 2);
-    if (done == 0) first = addr;
-    const pageLeft = <u32>(0x1000 - (cur & 0xfff));
-    const chunk = len - done < pageLeft ? len - done : pageLeft;
-    const off = ramOffset(addr, chunk);
-    const buf = bufOff + done;
-    if ((access & ACC_WRITE) != 0) {
-      if (off >= 0) memory.copy(<usize>off, buf, chunk);
-    } else if (off >= 0) {
-      memory.copy(buf, <usize>off, chunk);
-    } else {
-      memory.fill(buf, 0xff, chunk);
-    }
-    done += chunk;
-  }
-  outSet(OUT_ADDR_LO, <u32>first);
-  outSet(OUT_ADDR_HI, <u32>(first >> 32));
-  return 0;
 }

@@ -10,12 +10,12 @@
 // Walker levels count up from the leaf (asm/GLOSSARY.md): Arm level 3 = 0.
 // Granules 4, 16 and 64 KiB; the paging-structure caches serve 4 KiB tables.
 
-import { ACC_EXEC, ACC_PRIV, ACC_WRITE, QUIRK_NO_PSC, STAT_PTE_READS, STAT_WALKS } from '../abi/layout';
+import { ACC_EXEC, ACC_PRIV, ACC_WRITE, QUIRK_NO_PSC, STAT_WALKS } from '../abi/layout';
 import { EVT_F_ACCESS, EVT_F_ADDR_SIZE, EVT_F_PERMISSION, EVT_F_TRANSLATION, EVT_F_WALK_EABT } from '../abi/smmu-layout';
 import { quirk } from '../cfg';
-import { ramOffset } from '../mem/ram';
 import { bump } from '../stats';
 import { pscInsert, pscLookup, pscPerms, pscTable } from '../cache/psc';
+import { readEntry } from './walk';
 import {
   ARM_AF, ARM_AP_TABLE_NO_EL0, ARM_AP_TABLE_RO, ARM_OA_HI_MASK, ARM_PXN_TABLE, ARM_S1_AP_EL0, ARM_S1_AP_RO, ARM_S1_PXN,
   ARM_S2_AP_R, ARM_S2_AP_W, ARM_TABLE, ARM_VALID, ARM_XN, ARM_XN_TABLE, armAddr, armBlockOk, armLevelLg2, armStride,
@@ -214,8 +214,7 @@ function walk(s2: bool, ia: u64, access: u32, cls: u32, faultIpa: u64): u32 {
   while (true) {
     const idxBits = level == top ? (s2 ? ae2TopBits : ae1TopBits) : stride;
     const entry = table + (descIndex(ia, gran, level, idxBits) << 3);
-    const off = ramOffset(entry, 8);
-    bump(STAT_PTE_READS);
+    const off = readEntry(entry);
     if (off < 0) return fault(EVT_F_WALK_EABT, s2, s2 ? cls : CLASS_TT, entry);
     const d = load<u64>(<usize>off);
     const errAddr = s2 ? faultIpa : ia;
