@@ -5,3 +5,4 @@
 import './embedding.js';
 import './ram.js';
 import './ioas.js';
+import './smmu.js';

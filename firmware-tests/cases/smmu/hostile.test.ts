@@ -3,7 +3,8 @@
 // guest writes anything anywhere — any value into any STE, CD, L1
 // descriptor or translation-table word, any command (well-formed with
 // random fields, or random words), any register at any offset and width —
-// and devices DMA from any StreamID / SubstreamID to any address. Whatever
+// and devices DMA from any StreamID / SubstreamID to any address (through
+// the unit's BigInt API or the DMA port's number path with its fast path). Whatever
 // it does, nothing throws, every step ends promptly (no hang, no unbounded
 // work), every DMA answers ok or with the spec's event number, every
 // event record the guest reads has a type the spec defines, and after a
@@ -92,7 +93,7 @@ const step = fc.oneof(
         { weight: 1, arbitrary: u64 },
       ),
       len: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 256 }) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 4096 }) }),
-      write: fc.boolean(), priv: fc.boolean(), exec: fc.boolean(),
+      write: fc.boolean(), priv: fc.boolean(), exec: fc.boolean(), num: fc.boolean(),
     }),
   },
 );
@@ -115,7 +116,7 @@ function run(b: SmmuBed, area: { start: bigint; pages: number }, targets: readon
       b.drv.platform.mmioRead(b.drv.base + BigInt(s.off), s.size);
       break;
     case 'dma': {
-      const r = b.dma(s.sid, s.iova, { ssid: s.ssid ?? undefined, len: s.len, write: s.write ? new Uint8Array(s.len).fill(0x5a) : undefined, priv: s.priv, exec: s.exec });
+      const r = b.dma(s.sid, s.iova, { ssid: s.ssid ?? undefined, len: s.len, write: s.write ? new Uint8Array(s.len).fill(0x5a) : undefined, priv: s.priv, exec: s.exec, num: s.num });
       expect(typeof r.ok).toBe('boolean');
       if (!r.ok) expect(Number.isInteger(r.reason)).toBe(true);
       else seen.ok++;

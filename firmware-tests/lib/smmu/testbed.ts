@@ -6,6 +6,7 @@
  */
 import { loadCore } from '../../../host/src/core/load-node.js';
 import { GuestMemory } from '../../../host/src/core/guest-memory.js';
+import * as K from '../../../host/src/core/constants.js';
 import { createSmmuProfile, type SmmuOptions } from '../../../host/src/smmu/profiles.js';
 import { SmmuUnit, type SmmuInterrupt } from '../../../host/src/smmu/smmu-unit.js';
 import type { DmaResult } from '../../../host/src/pci/dma-port.js';
@@ -27,8 +28,8 @@ export interface SmmuBed {
   readonly logs: string[];
   /** A device buffer of 4 KiB. */
   readonly buf: number;
-  /** DMA of `len` bytes at `iova` from StreamID `sid` (SubstreamID `ssid`); writes send `data`. */
-  dma(sid: number, iova: bigint, opts?: { ssid?: number; write?: Uint8Array; len?: number; priv?: boolean; exec?: boolean }): DmaResult & { data?: Uint8Array };
+  /** DMA of `len` bytes at `iova` from StreamID `sid` (SubstreamID `ssid`); writes send `data`; `num`: through the DMA port's number path (unit.dmaNum). */
+  dma(sid: number, iova: bigint, opts?: { ssid?: number; write?: Uint8Array; len?: number; priv?: boolean; exec?: boolean; num?: boolean }): DmaResult & { data?: Uint8Array };
 }
 
 /** Builds a machine with `ramMib` MiB of RAM and the named profile (narrowed by `options`). */
@@ -51,7 +52,10 @@ export async function smmuBed(profile = 'default', ramMib = 64, options?: SmmuOp
     dma(sid, iova, o = {}) {
       const len = o.write?.length ?? o.len ?? 8;
       if (o.write) core.buffer(buf, len).set(o.write);
-      const r = unit.dma(sid, o.ssid, iova, len, o.write !== undefined, buf, o.priv, o.exec);
+      const access = (o.write ? K.ACC_WRITE : K.ACC_READ) | (o.priv ? K.ACC_PRIV : 0) | (o.exec ? K.ACC_EXEC : 0);
+      const r = o.num && iova < 2n ** 53n
+        ? unit.dmaNum(sid, o.ssid, Number(iova), len, access, buf) ?? { ok: true as const }
+        : unit.dma(sid, o.ssid, iova, len, o.write !== undefined, buf, o.priv, o.exec);
       return r.ok && !o.write ? { ...r, data: core.buffer(buf, len).slice() } : r;
     },
   };

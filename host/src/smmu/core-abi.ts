@@ -136,6 +136,8 @@ export const BYPASS_SETUP: WalkSetup = {
   ttb0: 0n, ttb1: 0n, s2t0sz: 0, s2Start: 0, s2OBits: 48, s2TgLg2: 12, s2ttb: 0n,
 };
 
+const TWO_32 = 4294967296;
+
 /** The core as the SMMUv3 front end uses it: setup records and the three calls. */
 export class SmmuCore {
   private readonly x: SmmuExports;
@@ -192,6 +194,11 @@ export class SmmuCore {
   /** Translates and copies `len` bytes between guest RAM and the device buffer at `bufOff`. */
   dmaCopy(off: number, iova: bigint, len: number, access: number, bufOff: number): number {
     return this.x.armDmaCopy(off, Number(iova >> 32n) >>> 0, Number(iova & 0xffff_ffffn) >>> 0, len, access, bufOff) >>> 0;
+  }
+
+  /** `dmaCopy` with the IOVA as a number (an integer below 2^53; no BigInt): the DMA port's path. */
+  dmaCopyNum(off: number, iova: number, len: number, access: number, bufOff: number): number {
+    return this.x.armDmaCopy(off, (iova / TWO_32) >>> 0, iova >>> 0, len, access, bufOff) >>> 0;
   }
 
   /** TLBI_NH_VAA: stage-1 entries of `vmid` for 2^am pages from `addr`, every ASID (`leaf` keeps the walk caches). */

@@ -42,7 +42,9 @@ export class SmmuDmaPort extends DmaPort {
 
   dma(iova: number, len: number, bufOff: number, flags = 0, pasid = 0): number {
     checkAddress(iova, 'iova');
-    return this.request(BigInt(iova), len, bufOff, flags, pasid);
+    checkAttributes(flags, pasid);
+    const r = this.unit.dmaNum(this.sid, flags & REQ.PASID ? pasid : undefined, iova, len, accessOf(flags), bufOff);
+    return r === undefined ? this.last.set(DMA_OK) : this.status(r);
   }
 
   protected dmaWide(iovaHi: number, iovaLo: number, len: number, bufOff: number, flags: number, pasid: number): number {

@@ -75,6 +75,7 @@ const PAGE = 0x1000;
 const EVENT_ADDR_MASK = (1n << 52n) - 1n;
 /** QEMU 7.2's IOMMU region ends here (SmmuSwitches.dmaAbove48BitsUnseen). */
 const QEMU_IOMMU_REGION_END = 1n << 48n;
+const QEMU_IOMMU_REGION_END_NUM = 2 ** 48;
 /** Event types whose InputAddr is the transaction's address (§7.3.11-§7.3.15). */
 const TRANSLATION_FAULTS: ReadonlySet<number> = new Set([EVT.F_WALK_EABT, EVT.F_TRANSLATION, EVT.F_ADDR_SIZE, EVT.F_ACCESS, EVT.F_PERMISSION]);
 const PAGE_MASK = 0xfffn;
@@ -120,6 +121,8 @@ export class SmmuUnit {
   private readonly streams = new Map<number, CachedStream>();
   private readonly freeSetups: number[] = [];
   private bypassOff = 0;
+  /** CR0.SMMUEN as last written (the DMA fast path reads it without the register map). */
+  private smmuEn = false;
   private readonly src: ConfigSource;
   /** Hears every command the unit executed (name, the two words): a VMM traps guest commands here. */
   onCommand?: (name: string, words: readonly bigint[]) => void;
@@ -151,6 +154,7 @@ export class SmmuUnit {
   /** Back to the power-on state: registers and every cache. */
   reset(): void {
     this.regs.reset();
+    this.smmuEn = false;
     this.invalidateSte(0, 0xffff_ffff);
     this.o.core.invalidateAll();
   }
@@ -178,10 +182,41 @@ export class SmmuUnit {
     if (priv) access |= K.ACC_PRIV;
     if (exec) access |= K.ACC_EXEC;
     const req: Transfer = { sid, ssid, access, write, priv, exec };
-    const first = this.transfer(req, iova, len, bufOff);
+    return this.finish(req, iova, len, bufOff, this.transfer(req, iova, len, bufOff));
+  }
+
+  /**
+   * The DMA port's number path (its arguments already checked: `iova` an
+   * integer below 2^53, `access` core ACC_* bits with ACC_PRIV / ACC_EXEC
+   * only for a request with a SubstreamID): a DMA through the cached
+   * configuration of (sid, ssid) goes straight to the core, without BigInt
+   * or allocation; anything else (no cached configuration yet, the SMMU
+   * off, an abort, a fault) takes `dma`'s path with the same outcome.
+   * Returns undefined when the DMA completed, else `dma`'s result.
+   */
+  dmaNum(sid: number, ssid: number | undefined, iova: number, len: number, access: number, bufOff: number): DmaResult | undefined {
+    const s = this.smmuEn ? this.streams.get(streamKey(sid, ssid)) : undefined;
+    const write = (access & K.ACC_WRITE) !== 0;
+    const priv = (access & K.ACC_PRIV) !== 0;
+    const exec = (access & K.ACC_EXEC) !== 0;
+    if (s === undefined || s.cfg.kind === 'abort' || (len >>> 0) !== len || len === 0 || (bufOff >>> 0) !== bufOff || (this.o.profile.switches.dmaAbove48BitsUnseen && iova >= QEMU_IOMMU_REGION_END_NUM)) {
+      const r = this.dma(sid, ssid, BigInt(iova), len, write, bufOff, priv, exec);
+      return r.ok ? undefined : r;
+    }
+    const acc = this.o.profile.switches.s1ChecksWriteOnly ? (access | K.ACC_PRIV) & ~K.ACC_EXEC : access;
+    const st = this.arm.dmaCopyNum(s.setupOff, iova, len, acc, bufOff);
+    if (st === 0) return undefined;
+    const req: Transfer = { sid, ssid, access, write, priv, exec };
+    const big = BigInt(iova);
+    return this.finish(req, big, len, bufOff, this.copied(st, s, req, big, len, acc, bufOff));
+  }
+
+  /** After a DMA's first attempt: QEMU profiles go on past a fault in small accesses (faultedDmaContinuesInAccesses). */
+  private finish(req: Transfer, iova: bigint, len: number, bufOff: number, first: { r: DmaResult; done: number }): DmaResult {
     if (first.r.ok || !this.o.profile.switches.faultedDmaContinuesInAccesses) return first.r;
     // QEMU: the rest of the transfer goes on in small accesses, each translated (and faulting) on its own;
     // a failing access moves nothing (a read gets 0 for it), later ones move their bytes.
+    const write = req.write;
     let pos = this.skipFailed(iova, len, bufOff, write, first.done);
     while (pos < len) {
       const a = iova + BigInt(pos);
@@ -217,7 +252,12 @@ export class SmmuUnit {
     if (s.cfg.kind === 'abort') return { r: this.checkBuffer(bufOff, len, { ok: false, reason: 0, recorded: false }), done: 0 };
     // QEMU (s1ChecksWriteOnly): walk as a privileged data access, so AP[1], APTable[0] and XN do not apply.
     const access = sw.s1ChecksWriteOnly ? (q.access | K.ACC_PRIV) & ~K.ACC_EXEC : q.access;
-    const st = this.arm.dmaCopy(s.setupOff, iova, len, access, bufOff);
+    return this.copied(this.arm.dmaCopy(s.setupOff, iova, len, access, bufOff), s, q, iova, len, access, bufOff);
+  }
+
+  /** The core's answer `st` to a DMA's copy through stream `s`: done, or the fault's event and how far the copy got. */
+  private copied(st: number, s: CachedStream, q: Transfer, iova: bigint, len: number, access: number, bufOff: number): { r: DmaResult; done: number } {
+    const sw = this.o.profile.switches;
     if (st === 0) return { r: { ok: true }, done: 0 };
     if (st === 0xffff_ffff) throw new Error(`bufOff: ${bufOff} (+${len}) is not a device buffer`);
     let done = 0;
@@ -527,6 +567,7 @@ export class SmmuUnit {
 
   /** CR0 (§6.3.9): the update takes effect at once and CR0ACK follows; enabling the SMMU starts from empty caches. */
   private onCr0(old: number, now: number): void {
+    this.smmuEn = (now & CR0.SMMUEN) !== 0;
     this.regs.set('CR0ACK', BigInt(this.o.profile.switches.registersKeepWrittenBits ? now & QEMU_CR0_ACK_BITS : now));
     if (((old ^ now) & CR0.SMMUEN) !== 0) {
       this.invalidateSte(0, 0xffff_ffff);
