@@ -4,7 +4,7 @@
  * it and returns a CERROR (§4.7.3; 0 = done). The dispatcher in the unit
  * stops the queue at the first error (SMMU_CMDQ_CONS.ERR, GERROR.CMDQ_ERR).
  */
-import { get, getAddr } from './spec/bits.js';
+import { get, getAddr, type Words } from './spec/bits.js';
 import { CMD, OP } from './spec/commands.js';
 import { CERROR } from './spec/registers.js';
 import type { SmmuCaps } from './profiles.js';
@@ -37,18 +37,18 @@ export interface CommandRow {
   readonly name: string;
   /** Whether the unit implements it (else CERROR_ILL, or ignored under the QEMU switch). */
   readonly supported: (c: SmmuCaps) => boolean;
-  readonly run: (t: CommandTarget, w: readonly bigint[], c: SmmuCaps) => number;
+  readonly run: (t: CommandTarget, w: Words, c: SmmuCaps) => number;
 }
 
 const always = (): boolean => true;
 const s2 = (c: SmmuCaps): boolean => c.s2;
-const vmidOf = (w: readonly bigint[], c: SmmuCaps): number => c.s2 ? get(w, CMD.VMID) : 0;
+const vmidOf = (w: Words, c: SmmuCaps): number => c.s2 ? get(w, CMD.VMID) : 0;
 
 /**
  * The 2^am-page blocks of a TLBI address range (§4.4.1: without TG, one
  * page; with TG and RIL, (NUM+1) * 2^SCALE translation granules).
  */
-export function tlbiBlocks(w: readonly bigint[], c: SmmuCaps): { addr: bigint; am: number }[] {
+export function tlbiBlocks(w: Words, c: SmmuCaps): { addr: bigint; am: number }[] {
   const addr = getAddr(w, CMD.Address);
   const tg = get(w, CMD.TG);
   if (tg === 0 || !c.ril) return [{ addr: addr & ~0xfffn, am: 0 }];
@@ -68,7 +68,7 @@ export function tlbiBlocks(w: readonly bigint[], c: SmmuCaps): { addr: bigint; a
   return out;
 }
 
-const ssidOf = (w: readonly bigint[]): number | undefined => get(w, CMD.SSV) ? get(w, CMD.SSID) : undefined;
+const ssidOf = (w: Words): number | undefined => get(w, CMD.SSV) ? get(w, CMD.SSID) : undefined;
 
 /** Every command the unit knows. */
 export const COMMANDS: readonly CommandRow[] = [

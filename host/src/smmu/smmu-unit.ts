@@ -21,7 +21,7 @@ import { encodeEvent, type SmmuEvent } from './event.js';
 import { capsOf, type SmmuCaps, type SmmuProfile } from './profiles.js';
 import { entryAddr, geometry, isEmpty, isFull, next, ptr } from './queue.js';
 import { SmmuRegisterFile, type SmmuRegWrite } from './registers.js';
-import { get } from './spec/bits.js';
+import { get, word } from './spec/bits.js';
 import { CMD, CMD_BYTES, SYNC_CS } from './spec/commands.js';
 import { EVT, EVT_BYTES, EVT_CLASS } from './spec/events.js';
 import { CERROR, CMDQ_CONS_ERR_SHIFT, CR0, GBPA, GERROR, IRQ_CTRL, QUEUE_OVERFLOW } from './spec/registers.js';
@@ -456,14 +456,21 @@ export class SmmuUnit {
     if (this.gerrorActive(GERROR.CMDQ_ERR)) return;
     const q = geometry(this.regs.get('CMDQ_BASE'), this.caps.cmdqLog2, CMD_BYTES);
     const target = this.commandTarget();
+    const mem = this.o.mem;
+    // Commands are read as u32 halves (no BigInt on the way); a fresh array per doorbell, so a
+    // doorbell rung from inside a command (an interrupt handler) does not overwrite this one's.
+    const w = new Uint32Array(CMD_BYTES / 4);
     for (let budget = 2 << q.log2size; budget > 0; budget--) {
       const prod = Number(this.regs.get('CMDQ_PROD'));
       const consReg = Number(this.regs.get('CMDQ_CONS'));
       if (isEmpty(q, prod, consReg)) return;
-      const at = entryAddr(q, consReg);
+      const at = Number(entryAddr(q, consReg));
       let err: number = CERROR.NONE;
-      if (!this.o.mem.contains(at, CMD_BYTES)) err = CERROR.ABT;
-      else err = this.runCommand(target, [this.o.mem.readU64(at), this.o.mem.readU64(at + 8n)]);
+      if (mem.offsetAt(at, CMD_BYTES) < 0) err = CERROR.ABT;
+      else {
+        for (let i = 0; i < w.length; i++) w[i] = mem.getUint32(at + 4 * i);
+        err = this.runCommand(target, w);
+      }
       if (err !== CERROR.NONE) {
         // §7.1: CONS stays at the command, ERR names the error, GERROR.CMDQ_ERR toggles.
         this.regs.set('CMDQ_CONS', BigInt(((err << CMDQ_CONS_ERR_SHIFT) | ptr(q, consReg)) >>> 0));
@@ -474,7 +481,7 @@ export class SmmuUnit {
     }
   }
 
-  private runCommand(t: CommandTarget, w: bigint[]): number {
+  private runCommand(t: CommandTarget, w: Uint32Array): number {
     const row = COMMAND_BY_OP.get(get(w, CMD.opcode));
     if (!row) { this.log(`smmu: command opcode 0x${get(w, CMD.opcode).toString(16)} is illegal`); return CERROR.ILL; }
     if (get(w, CMD.SSec) !== 0) { this.log(`smmu: ${row.name} with SSec=1 from the Non-secure queue`); return CERROR.ILL; }
@@ -484,7 +491,7 @@ export class SmmuUnit {
       return CERROR.ILL;
     }
     const err = row.run(t, w, this.caps);
-    if (err === CERROR.NONE) this.onCommand?.(row.name, w);
+    if (err === CERROR.NONE && this.onCommand) this.onCommand(row.name, [word(w, 0), word(w, 1)]);
     return err;
   }
 

@@ -25,14 +25,40 @@ export function bits(v: bigint, hi: number, lo: number = hi): bigint {
   return (v >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n);
 }
 
+/**
+ * A structure's doublewords: 64-bit words, or (the command queue's hot
+ * path, no BigInt) the same bytes as little-endian u32 halves, doubleword i
+ * being halves 2i (bits 31:0) and 2i+1 (bits 63:32).
+ */
+export type Words = readonly bigint[] | Uint32Array;
+
+// Bits hi:lo (lo <= hi < 32) of a u32.
+const bits32 = (v: number, hi: number, lo: number): number => (hi - lo === 31 ? v >>> 0 : (v >>> lo) & ((1 << (hi - lo + 1)) - 1));
+
+// Field `fd` of u32 halves (at most 53 bits).
+function get32(w: Uint32Array, fd: BitField): number {
+  const lo = w[2 * fd.word] ?? 0;
+  const hi = w[2 * fd.word + 1] ?? 0;
+  if (fd.lo >= 32) return bits32(hi, fd.hi - 32, fd.lo - 32);
+  if (fd.hi < 32) return bits32(lo, fd.hi, fd.lo);
+  return (lo >>> fd.lo) + bits32(hi, fd.hi - 32, 0) * 2 ** (32 - fd.lo); // hi - lo < 53: exact
+}
+
 /** Field `fd` of `words`, shifted down, as a number (fields of at most 53 bits). */
-export function get(words: readonly bigint[], fd: BitField): number {
+export function get(words: Words, fd: BitField): number {
+  if (words instanceof Uint32Array) return get32(words, fd);
   return Number(bits(words[fd.word] ?? 0n, fd.hi, fd.lo));
 }
 
+/** Doubleword `i` of `words` as a bigint. */
+export function word(words: Words, i: number): bigint {
+  if (!(words instanceof Uint32Array)) return words[i] ?? 0n;
+  return (BigInt(words[2 * i + 1] ?? 0) << 32n) | BigInt(words[2 * i] ?? 0);
+}
+
 /** Field `fd` of `words` kept in place (an address field: low bits zero). */
-export function getAddr(words: readonly bigint[], fd: BitField): bigint {
-  return (words[fd.word] ?? 0n) & maskOf(fd.hi, fd.lo);
+export function getAddr(words: Words, fd: BitField): bigint {
+  return word(words, fd.word) & maskOf(fd.hi, fd.lo);
 }
 
 /** `words` with field `fd` set to `value` (shifted into place; must fit). */
