@@ -13,7 +13,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { smmuBed, RAM_BASE, type SmmuBed } from '../../lib/smmu/testbed.js';
 import { LpaeTables } from '../../lib/smmu/lpae.js';
-import { C, CONFIG, encodeSte, EV, s1Cd } from '../../lib/smmu/structures.js';
+import { CONFIG, encodeSte, EV, s1Cd } from '../../lib/smmu/structures.js';
+import { hostileCommand as cmd, hostileValue as value, putHostile, u64 } from '../../lib/smmu/hostile.js';
 import { SR } from '../../lib/smmu/driver.js';
 
 const VA = 0x5555_0000n;
@@ -50,31 +51,6 @@ function setUp(b: SmmuBed, twoLevel: boolean): bigint[] {
   return targets;
 }
 
-const u64 = fc.bigInt(0n, (1n << 64n) - 1n);
-/** A 64-bit value a hostile guest would try: random, a flipped bit of what is there, or an address inside / outside RAM. */
-const value = fc.oneof(
-  u64,
-  fc.record({ flip: fc.integer({ min: 0, max: 63 }) }),
-  fc.constantFrom(0n, (1n << 64n) - 1n, 1n, 3n, RAM_BASE | 3n, (RAM_BASE + 0x100_0000n) | 3n, 0x000f_ffff_ffff_f003n, 0xffff_f000n | 1n, 0x7fn),
-);
-type Value = bigint | { flip: number };
-
-/** Well-formed commands with any field values. */
-const BUILDERS: readonly ((sid: number, ssid: number, range: number, addr: bigint) => bigint[])[] = [
-  (sid) => C.cfgiSte(sid), (sid, _, range) => C.cfgiSteRange(sid, range), (sid, ssid) => C.cfgiCd(sid, ssid), (sid) => C.cfgiCdAll(sid),
-  (sid) => C.tlbiNhAll(sid & 0xffff), (sid, ssid) => C.tlbiNhAsid(sid & 0xffff, ssid & 0xffff),
-  (sid, ssid, range, addr) => C.tlbiNhVa(sid & 0xffff, ssid & 0xffff, addr, (range & 1) === 0, { num: range, scale: ssid & 31 }),
-  (sid, ssid, _, addr) => C.tlbiNhVa(sid & 0xffff, ssid & 0xffff, addr), (sid, _, __, addr) => C.tlbiNhVaa(sid & 0xffff, addr),
-  (sid) => C.tlbiS12Vmall(sid & 0xffff), (sid, _, __, addr) => C.tlbiS2Ipa(sid & 0xffff, addr), () => C.tlbiNsnhAll(),
-  (sid, ssid, range, addr) => C.atcInv(sid, ssid, addr, range), (sid, ssid, range) => C.priResp(sid, ssid, range, 1),
-  (_, ssid, range, addr) => C.sync(range & 3, addr, ssid),
-];
-const cmd = fc.oneof(
-  fc.tuple(u64, u64).map(([a, b]) => [a, b]),
-  fc.tuple(fc.nat({ max: BUILDERS.length - 1 }), fc.integer({ min: 0, max: 0xfffff }), fc.integer({ min: 0, max: 0xfffff }), fc.integer({ min: 0, max: 31 }), u64)
-    .map(([k, sid, ssid, range, addr]) => BUILDERS[k]!(sid, ssid, range, addr)),
-);
-
 const REGS = Object.values(SR);
 const step = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('mem' as const), at: fc.nat(), value }) },
@@ -104,7 +80,7 @@ const seen = { ok: 0, events: 0 };
 /** Runs one hostile step; returns its duration in ms. Throws (fails the property) if the model does. */
 function run(b: SmmuBed, area: { start: bigint; pages: number }, targets: readonly bigint[], s: Step): number {
   const t0 = performance.now();
-  const put = (at: bigint, v: Value) => b.mem.writeU64(at, typeof v === 'bigint' ? v : b.mem.readU64(at) ^ (1n << BigInt(v.flip)));
+  const put = (at: bigint, v: Parameters<typeof putHostile>[2]) => putHostile(b.mem, at, v);
   switch (s.kind) {
     case 'mem': put(targets[s.at % targets.length]!, s.value); break;
     case 'area': put(area.start + BigInt(s.off % (area.pages * 512)) * 8n, s.value); break;
