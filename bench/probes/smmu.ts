@@ -6,15 +6,15 @@
  * CMD_SYNC), measured from the CMDQ_PROD doorbell write that runs them.
  * Times are the fastest of several rounds (the machine is shared:
  * preemption only adds time); the guest programs everything through MMIO
- * and guest RAM with the guest driver of firmware-tests/lib/smmu.
+ * and guest RAM with the guest driver of host/src/guest/smmu.
  */
 import { createArmMachine, ARM_RAM_BASE, SMMU_BASE, type ArmMachine } from '../../host/src/arm-machine.js';
 import type { GuestMemory } from '../../host/src/core/guest-memory.js';
 import { DMA_OK, type DmaPort } from '../../host/src/pci/dma-port.js';
-import { SmmuDriver, SR } from '../../firmware-tests/lib/smmu/driver.js';
-import { LpaeTables } from '../../firmware-tests/lib/smmu/lpae.js';
-import { C, CONFIG, encodeSte, s1Cd } from '../../firmware-tests/lib/smmu/structures.js';
-import { PageAllocator } from '../../firmware-tests/lib/tables.js';
+import { SmmuDriver, SR } from '../../host/src/guest/smmu/driver.js';
+import { LpaeTables } from '../../host/src/guest/smmu/lpae.js';
+import { C, CONFIG, encodeSte, s1Cd } from '../../host/src/guest/smmu/structures.js';
+import { PageAllocator } from '../../host/src/tables/page-allocator.js';
 import { nowNs } from '../harness/target.js';
 import type { TargetCheck } from '../report/schema.js';
 import { registerRows } from './probe.js';

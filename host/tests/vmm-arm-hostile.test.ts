@@ -17,12 +17,12 @@ import { DMAT } from '../src/devices/dma-test/regs.js';
 import { PASID_REG } from '../src/devices/common/function.js';
 import { ARM_HOST_LAYOUT, ArmPhysicalHost } from '../src/vmm/arm-host.js';
 import { ArmNestedVm } from '../src/vmm/arm-vm.js';
-import { SmmuDriver } from '../../firmware-tests/lib/smmu/driver.js';
+import { SmmuDriver } from '../src/guest/smmu/driver.js';
 import { hostileCommand, hostileValue, putHostile } from '../../firmware-tests/lib/smmu/hostile.js';
-import { LpaeTables } from '../../firmware-tests/lib/smmu/lpae.js';
-import { CONFIG, encodeSte, s1Cd } from '../../firmware-tests/lib/smmu/structures.js';
-import { PciDriver } from '../../firmware-tests/lib/pci-driver.js';
-import { PageAllocator } from '../../firmware-tests/lib/tables.js';
+import { LpaeTables } from '../src/guest/smmu/lpae.js';
+import { CONFIG, encodeSte, s1Cd } from '../src/guest/smmu/structures.js';
+import { PciDriver } from '../src/guest/pci-driver.js';
+import { PageAllocator } from '../src/tables/page-allocator.js';
 
 const DEVICES = [{ bdf: '00:03.0', hostSid: 0x318, kind: 'dma-test' as const }, { bdf: '00:04.0', hostSid: 0x320, kind: 'dma-test' as const }];
 const VSIDS = [0x18, 0x20];

@@ -3,17 +3,17 @@
  * VT-d machine of the other panels. Its profile (`default`, `qemu-7.2`,
  * `qemu-10.0`), every register read through the unit's MMIO path, the
  * event queue's records decoded from guest memory, a register poke, and a
- * guest driver demo (firmware-tests/lib/smmu): stream table, a stage-1 CD,
+ * guest driver demo (host/src/guest/smmu): stream table, a stage-1 CD,
  * a DMA that translates and one that faults into the event queue. An
  * `smmuv3` scenario loaded in the scenario panel shows its machine here.
  */
 import {
   ARM_RAM_BASE, SMMU_BASE, SMMU_EVT_NAME, createArmMachine, type ArmMachine,
 } from '../../host/src/browser.js';
-import { SmmuDriver } from '../../firmware-tests/lib/smmu/driver.js';
-import { LpaeTables } from '../../firmware-tests/lib/smmu/lpae.js';
-import { CONFIG, decodeEvent, encodeSte, s1Cd } from '../../firmware-tests/lib/smmu/structures.js';
-import { PageAllocator } from '../../firmware-tests/lib/tables.js';
+import { SmmuDriver } from '../../host/src/guest/smmu/driver.js';
+import { LpaeTables } from '../../host/src/guest/smmu/lpae.js';
+import { CONFIG, decodeEvent, encodeSte, s1Cd } from '../../host/src/guest/smmu/structures.js';
+import { PageAllocator } from '../../host/src/tables/page-allocator.js';
 import { byId, fill, h, hex, parseNum } from './dom.js';
 import { newCore } from './platform.js';
 import type { Session } from './session.js';

@@ -8,7 +8,7 @@
  * with nesting where the reference has it. A family is `(profile, seed) =>
  * scenario`; `SMMU_FAMILIES` lists them with the profiles they run on.
  */
-import { C, CONFIG } from '../../firmware-tests/lib/smmu/structures.js';
+import { C, CONFIG } from '../../host/src/guest/smmu/structures.js';
 import { Rng, ScenarioBuilder } from './scenario-builder.js';
 import {
   ArmTree, cd, CR0, DESC, pattern, S1_RW, S2_RW, s1Ste, SDEVICES, SGPA, smmuMachine, SmmuGuest, SR, streamOf,

@@ -3,11 +3,11 @@
  * so QEMU and the model run the same program): the register offsets of the
  * frame (IHI 0070 §6.2), stream table / command queue / event queue setup
  * the way Linux's arm-smmu-v3 does it, commands with a CMD_SYNC, STEs and
- * CDs written through the guest encoders of firmware-tests/lib/smmu, the
+ * CDs written through the guest encoders of host/src/guest/smmu, the
  * observation of event records, and VMSAv8-64 translation tables of any
  * granule built in guest memory.
  */
-import { C, encodeCd, encodeSte, CONFIG, l1std } from '../../firmware-tests/lib/smmu/structures.js';
+import { C, encodeCd, encodeSte, CONFIG, l1std } from '../../host/src/guest/smmu/structures.js';
 import type { ScenarioBuilder } from './scenario-builder.js';
 
 /** Register offsets (§6.2; EVENTQ_PROD/CONS in page 1). */

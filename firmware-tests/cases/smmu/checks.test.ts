@@ -7,8 +7,8 @@
 // (docs/SMMU-PROFILES.md).
 import { describe, expect, it } from 'vitest';
 import { smmuBed, RAM_BASE, type SmmuBed } from '../../lib/smmu/testbed.js';
-import { LpaeTables } from '../../lib/smmu/lpae.js';
-import { C, CONFIG, encodeCd, encodeSte, EV } from '../../lib/smmu/structures.js';
+import { LpaeTables } from '../../../host/src/guest/smmu/lpae.js';
+import { C, CONFIG, encodeCd, encodeSte, EV } from '../../../host/src/guest/smmu/structures.js';
 import type { SmmuOptions } from '../../../host/src/smmu/profiles.js';
 
 const SID = 0x18;

@@ -5,9 +5,9 @@
 // GERROR interrupts.
 import { describe, expect, it } from 'vitest';
 import { smmuBed, RAM_BASE, type SmmuBed } from '../../lib/smmu/testbed.js';
-import { LpaeTables } from '../../lib/smmu/lpae.js';
-import { C, CONFIG, encodeSte, EV, s1Cd } from '../../lib/smmu/structures.js';
-import { SR } from '../../lib/smmu/driver.js';
+import { LpaeTables } from '../../../host/src/guest/smmu/lpae.js';
+import { C, CONFIG, encodeSte, EV, s1Cd } from '../../../host/src/guest/smmu/structures.js';
+import { SR } from '../../../host/src/guest/smmu/driver.js';
 
 const SID = 0x20;
 const VA = 0x5555_0000n;

@@ -12,10 +12,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { smmuBed, RAM_BASE, type SmmuBed } from '../../lib/smmu/testbed.js';
-import { LpaeTables } from '../../lib/smmu/lpae.js';
-import { CONFIG, encodeSte, EV, s1Cd } from '../../lib/smmu/structures.js';
+import { LpaeTables } from '../../../host/src/guest/smmu/lpae.js';
+import { CONFIG, encodeSte, EV, s1Cd } from '../../../host/src/guest/smmu/structures.js';
 import { hostileCommand as cmd, hostileValue as value, putHostile, u64 } from '../../lib/smmu/hostile.js';
-import { SR } from '../../lib/smmu/driver.js';
+import { SR } from '../../../host/src/guest/smmu/driver.js';
 
 const VA = 0x5555_0000n;
 /** The streams of the set-up. */
@@ -88,8 +88,8 @@ function run(b: SmmuBed, area: { start: bigint; pages: number }, targets: readon
       if (b.drv.submit([s.cmd]) !== 0 && s.recover) b.drv.recoverCommandError();
       break;
     case 'mmio':
-      b.drv.platform.mmioWrite(b.drv.base + BigInt(s.off), s.size, s.value);
-      b.drv.platform.mmioRead(b.drv.base + BigInt(s.off), s.size);
+      b.unit.mmioWrite(s.off, s.size, s.value);
+      b.unit.mmioRead(s.off, s.size);
       break;
     case 'dma': {
       const r = b.dma(s.sid, s.iova, { ssid: s.ssid ?? undefined, len: s.len, write: s.write ? new Uint8Array(s.len).fill(0x5a) : undefined, priv: s.priv, exec: s.exec, num: s.num });

@@ -6,11 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { ARM_ECAM_BASE, ARM_RAM_BASE, createArmMachine, SMMU_BASE, SMMU_SPI, type ArmMachine } from '../../../host/src/arm-machine.js';
 import type { SmmuInterrupt } from '../../../host/src/smmu/smmu-unit.js';
 import { DMA_ABORT, DMA_OK, REQ } from '../../../host/src/pci/dma-port.js';
-import { PciDriver } from '../../lib/pci-driver.js';
-import { PageAllocator } from '../../lib/tables.js';
-import { SmmuDriver } from '../../lib/smmu/driver.js';
-import { LpaeTables } from '../../lib/smmu/lpae.js';
-import { CONFIG, encodeSte, EV, s1Cd } from '../../lib/smmu/structures.js';
+import { PciDriver } from '../../../host/src/guest/pci-driver.js';
+import { PageAllocator } from '../../../host/src/tables/page-allocator.js';
+import { SmmuDriver } from '../../../host/src/guest/smmu/driver.js';
+import { LpaeTables } from '../../../host/src/guest/smmu/lpae.js';
+import { CONFIG, encodeSte, EV, s1Cd } from '../../../host/src/guest/smmu/structures.js';
 
 const BDF = 0x18; // 00:03.0
 const DMAT = { IOVA: 0x08, LEN: 0x10, CMD: 0x14, STATUS: 0x18, PASID: 0x24 } as const;

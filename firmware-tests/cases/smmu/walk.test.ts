@@ -6,8 +6,8 @@
 // and the level-2 stream table's Span as the spec and QEMU read it.
 import { describe, expect, it } from 'vitest';
 import { smmuBed, RAM_BASE, type SmmuBed } from '../../lib/smmu/testbed.js';
-import { LpaeTables } from '../../lib/smmu/lpae.js';
-import { C, CONFIG, encodeCd, encodeSte, EV } from '../../lib/smmu/structures.js';
+import { LpaeTables } from '../../../host/src/guest/smmu/lpae.js';
+import { C, CONFIG, encodeCd, encodeSte, EV } from '../../../host/src/guest/smmu/structures.js';
 
 const SID = 0x18;
 const DATA = new Uint8Array([0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]);

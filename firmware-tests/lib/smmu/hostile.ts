@@ -6,8 +6,8 @@
  * with any field values).
  */
 import fc from 'fast-check';
-import type { GuestMemoryLike } from '../tables.js';
-import { C } from './structures.js';
+import type { GuestMemoryLike } from '../../../host/src/tables/guest-ram.js';
+import { C } from '../../../host/src/guest/smmu/structures.js';
 
 /** Guest-physical base of RAM on the Arm `virt` machine. */
 const RAM_BASE = 0x4000_0000n;

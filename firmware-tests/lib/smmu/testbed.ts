@@ -10,8 +10,8 @@ import * as K from '../../../host/src/core/constants.js';
 import { createSmmuProfile, type SmmuOptions } from '../../../host/src/smmu/profiles.js';
 import { SmmuUnit, type SmmuInterrupt } from '../../../host/src/smmu/smmu-unit.js';
 import type { DmaResult } from '../../../host/src/pci/dma-port.js';
-import { PageAllocator } from '../tables.js';
-import { SmmuDriver } from './driver.js';
+import { PageAllocator } from '../../../host/src/tables/page-allocator.js';
+import { SmmuDriver } from '../../../host/src/guest/smmu/driver.js';
 
 /** Guest-physical base of RAM (virt). */
 export const RAM_BASE = 0x4000_0000n;

@@ -15,11 +15,11 @@
  * table and binds one guest first stage per (device, PASID), each guest
  * PASID mapped to a host PASID.
  */
-import { SmmuDriver } from '../../../firmware-tests/lib/smmu/driver.js';
-import { LpaeTables } from '../../../firmware-tests/lib/smmu/lpae.js';
-import { C, CONFIG, encodeSte, EV, s1Cd } from '../../../firmware-tests/lib/smmu/structures.js';
-import { PciDriver } from '../../../firmware-tests/lib/pci-driver.js';
-import { PageAllocator } from '../../../firmware-tests/lib/tables.js';
+import { SmmuDriver } from '../guest/smmu/driver.js';
+import { LpaeTables } from '../guest/smmu/lpae.js';
+import { C, CONFIG, encodeSte, EV, s1Cd } from '../guest/smmu/structures.js';
+import { PciDriver } from '../guest/pci-driver.js';
+import { PageAllocator } from '../tables/page-allocator.js';
 import { ARM_ECAM_BASE, ARM_RAM_BASE, SMMU_BASE } from '../arm-machine.js';
 import { DMAT } from '../devices/dma-test/regs.js';
 import { PASID_REG } from '../devices/common/function.js';

@@ -6,7 +6,8 @@
  * at level 2; 64 KiB: 512 MiB at level 2). Stage-2 tables may start with
  * concatenated tables (up to 16) at the start level.
  */
-import type { GuestMemoryLike, PageAllocator } from '../tables.js';
+import type { GuestMemoryLike } from '../../tables/guest-ram.js';
+import type { PageAllocator } from '../../tables/page-allocator.js';
 
 /** Leaf attributes a mapping asks for. */
 export interface LeafAttrs {

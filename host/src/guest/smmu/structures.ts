@@ -5,7 +5,7 @@
  * 4), written from the spec as a driver would, with the generic field codec
  * of ../tables.ts. Pure functions.
  */
-import { encodeFields, type Layout } from '../tables.js';
+import { encodeFields, type Layout } from '../../vtd/spec/field-codec.js';
 
 const flag = (word: number, bit: number) => ({ word, hi: bit, lo: bit, kind: 'flag' as const });
 const uint = (word: number, hi: number, lo: number) => ({ word, hi, lo, kind: 'uint' as const });

@@ -5,8 +5,9 @@
  * submission with CMD_SYNC completed by an MSI write the driver polls, and
  * event reading. Everything goes through MMIO and guest memory.
  */
-import type { GuestPlatform } from '../driver.js';
-import type { GuestMemoryLike, PageAllocator } from '../tables.js';
+import type { GuestPlatform } from '../vtd-driver.js';
+import type { GuestMemoryLike } from '../../tables/guest-ram.js';
+import type { PageAllocator } from '../../tables/page-allocator.js';
 import { C, decodeEvent, l1std, type EventRecord } from './structures.js';
 
 /** Register offsets (§6.2). */
