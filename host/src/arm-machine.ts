@@ -16,7 +16,7 @@ import { GuestMemory } from './core/guest-memory.js';
 import { buildIort } from './acpi/iort.js';
 import type { DmaTestDevice } from './devices/dma-test/device.js';
 import type { ModelDevice } from './devices/registry.js';
-import type { MachineBacking } from './machine.js';
+import { checkAddr, checkDword, type MachineBacking } from './machine.js';
 import { PciBus } from './pci/bus.js';
 import { ConfigAccess } from './pci/config-access.js';
 import { enumerate } from './pci/firmware.js';
@@ -127,6 +127,36 @@ export class ArmMachine {
   /** Every configured device, in requester-id order. */
   deviceList(): ModelDevice[] {
     return [...this.devices.values()].sort((a, b) => a.sid - b.sid);
+  }
+
+  /** High dword of the last `mmioRead64`. */
+  readHigh = 0;
+
+  /**
+   * The number API of `Machine` (docs/EMBEDDING.md "The MMIO window"):
+   * physical 4-byte MMIO read at `addr` (a number below 2^53) as a u32.
+   * Here it goes through the BigInt path (the SMMU's register file is
+   * BigInt-based): same answers, no speed-up.
+   */
+  mmioRead32(addr: number): number {
+    return Number(this.mmioRead(BigInt(checkAddr(addr)), 4));
+  }
+
+  /** Physical 8-byte MMIO read at `addr`: the low dword; the high dword is then in `readHigh`. */
+  mmioRead64(addr: number): number {
+    const v = this.mmioRead(BigInt(checkAddr(addr)), 8);
+    this.readHigh = Number(v >> 32n);
+    return Number(v & 0xffff_ffffn);
+  }
+
+  /** Physical 4-byte MMIO write of `value` (u32, or the same bits as an i32) at `addr`. */
+  mmioWrite32(addr: number, value: number): void {
+    this.mmioWrite(BigInt(checkAddr(addr)), 4, BigInt(checkDword(value, 'value')));
+  }
+
+  /** Physical 8-byte MMIO write of `hi:lo` at `addr` (halves u32 or i32). */
+  mmioWrite64(addr: number, lo: number, hi: number): void {
+    this.mmioWrite(BigInt(checkAddr(addr)), 8, BigInt(checkDword(lo, 'lo')) | (BigInt(checkDword(hi, 'hi')) << 32n));
   }
 
   /** Physical MMIO read (4 or 8 bytes; ECAM also 1 and 2); unclaimed addresses read 0 (logged). */

@@ -43,6 +43,25 @@ describe('Arm machine: SMMUv3 behind MMIO, devices behind the SMMU', () => {
     expect(m.mmioRead(0x1234_0000_0000n, 4)).toBe(0n); // unclaimed
   });
 
+  it('the number MMIO API answers as the BigInt one (registers, ECAM, BAR) and names bad arguments', async () => {
+    const { m, bar } = await boot();
+    const S = Number(SMMU_BASE);
+    expect(m.mmioRead32(S)).toBe(Number(m.mmioRead(SMMU_BASE, 4)));
+    m.mmioWrite64(S + 0x80, 0x4010_0000, 0); // STRTAB_BASE
+    expect(m.mmioRead64(S + 0x80)).toBe(0x4010_0000);
+    expect(m.readHigh).toBe(0);
+    expect(m.mmioRead(SMMU_BASE + 0x80n, 8)).toBe(0x4010_0000n);
+    m.mmioWrite32(S + 0x88, 8); // STRTAB_BASE_CFG
+    expect(m.mmioRead32(S + 0x88)).toBe(8);
+    expect(m.mmioRead32(Number(ARM_ECAM_BASE) + (BDF << 12))).toBe(Number(m.mmioRead(ARM_ECAM_BASE + BigInt(BDF << 12), 4)));
+    m.mmioWrite64(Number(bar) + DMAT.IOVA, -1, 0x1234); // an i32 half is the same bits
+    expect(m.mmioRead64(Number(bar) + DMAT.IOVA)).toBe(0xffff_ffff);
+    expect(m.readHigh).toBe(0x1234);
+    expect(() => m.mmioRead32(-4)).toThrow(/^addr: -4 /);
+    expect(() => m.mmioWrite32(S, 2 ** 32)).toThrow(/^value: /);
+    expect(() => m.mmioWrite64(S + 0x80, 0, 1.5)).toThrow(/^hi: /);
+  });
+
   it('a device DMAs with its requester id as StreamID and its PASID as SubstreamID', async () => {
     const { m, drv, pci, alloc, bar } = await boot();
     drv.init();
