@@ -119,6 +119,11 @@ describe('Arm machine: SMMUv3 behind MMIO, devices behind the SMMU', () => {
     port.buffer(buf, 4).set([9, 8, 7, 6]);
     expect(port.dma(0x7000_0ff0, 4, buf, REQ.WRITE)).toBe(DMA_OK);
     expect([...m.ram.read(ARM_RAM_BASE + 0x20_0ff0n, 4)]).toEqual([9, 8, 7, 6]);
+    // A device moves data only through its own buffers, never another device's.
+    const other = m.smmu.portFor(0x20).allocBuffer(64);
+    expect(() => port.dma(0x7000_0ff0, 4, other, REQ.WRITE)).toThrow(/^bufOff: /);
+    expect(() => port.buffer(other, 4)).toThrow(/^bufOff: /);
+    expect(() => port.dma(0x7000_0ff0, 128, buf)).toThrow(/^bufOff: /);
     // Translate-only: two pages as two guest-physical runs; a write to the read-only page faults there.
     expect(port.translate(0x7000_0800, 0x1000)).toBe(DMA_OK);
     expect([port.runs.count, port.runs.gpa[0], port.runs.len[0], port.runs.gpa[1], port.runs.len[1]])

@@ -23,6 +23,9 @@ function accessOf(flags: number): number {
 
 /** A device's port onto an SMMUv3 unit. */
 export class SmmuDmaPort extends DmaPort {
+  /** The buffers this port allocated, as [start, end) pairs (a device moves data only through its own). */
+  private readonly owned: number[] = [];
+
   /**
    * The port of StreamID `sid` on `unit`.
    * @param unit The SMMUv3 unit every request goes through.
@@ -33,14 +36,26 @@ export class SmmuDmaPort extends DmaPort {
   }
 
   allocBuffer(size: number): number {
-    return this.unit.core.bufAlloc(size);
+    const off = this.unit.core.bufAlloc(size);
+    this.owned.push(off, off + size);
+    return off;
   }
 
   buffer(off: number, len: number): Uint8Array {
+    this.checkOwned(off, len);
     return this.unit.core.buffer(off, len);
   }
 
+  /** Throws an Error naming `bufOff` unless [bufOff, bufOff + len) lies in one buffer this port allocated (as CoreDmaPort). */
+  private checkOwned(bufOff: number, len: number): void {
+    const o = this.owned;
+    for (let i = 0; i < o.length; i += 2) if (bufOff >= o[i]! && bufOff + len <= o[i + 1]! && len >= 0) return;
+    if (!Number.isInteger(len) || len < 0 || len > 0xffff_ffff) throw new Error(`len: ${String(len)} is not an integer in 0..2^32-1`);
+    throw new Error(`bufOff: [${String(bufOff)}, +${len}) is not inside a buffer of this port (StreamID ${this.sid.toString(16)})`);
+  }
+
   dma(iova: number, len: number, bufOff: number, flags = 0, pasid = 0): number {
+    this.checkOwned(bufOff, len);
     checkAddress(iova, 'iova');
     checkAttributes(flags, pasid);
     const r = this.unit.dmaNum(this.sid, flags & REQ.PASID ? pasid : undefined, iova, len, accessOf(flags), bufOff);
@@ -48,6 +63,7 @@ export class SmmuDmaPort extends DmaPort {
   }
 
   protected dmaWide(iovaHi: number, iovaLo: number, len: number, bufOff: number, flags: number, pasid: number): number {
+    this.checkOwned(bufOff, len);
     return this.request((BigInt(iovaHi >>> 0) << 32n) | BigInt(iovaLo >>> 0), len, bufOff, flags, pasid);
   }
 
@@ -78,6 +94,7 @@ export class SmmuDmaPort extends DmaPort {
   }
 
   translated64(addrHi: number, addrLo: number, len: number, bufOff: number, flags = 0): number {
+    this.checkOwned(bufOff, len);
     checkAttributes(flags, 0);
     if (!(flags & REQ.WRITE)) this.buffer(bufOff, len).fill(0xff);
     return this.abortAt((BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0)); // no ATS: no translated traffic
