@@ -7,8 +7,9 @@
  * And what both machines do with it afterwards: find a device by BDF, and
  * answer physical accesses that fall on ECAM or a BAR.
  */
+import type { DeviceConfig } from '../machine.js';
 import { DmaTestDevice } from '../devices/dma-test/device.js';
-import { DEVICE_KINDS, isDeviceKind, type DeviceKind, type DeviceOptions, type ModelDevice } from '../devices/registry.js';
+import { DEVICE_KINDS, isDeviceKind, type ModelDevice } from '../devices/registry.js';
 import { formatBdf, parseBdf, sidOf, type Sid } from '../types.js';
 import { HostBridge, PciBridge } from './bridge.js';
 import type { PciBus } from './bus.js';
@@ -17,13 +18,6 @@ import type { DmaPort } from './dma-port.js';
 import type { DeviceMsiSink } from './msi.js';
 
 /** A device of a machine config. */
-export interface DeviceConfig extends DeviceOptions {
-  /** "BB:DD.F" or "DD.F" (bus 0); a bus above 0 gets a root port on bus 0 leading to it. */
-  readonly bdf: string;
-  /** Which device model to build (host/src/devices/registry.ts). */
-  readonly kind: DeviceKind;
-}
-
 /** Slot of the first root port on bus 0 (q35 puts its root ports at 1C.x). */
 const ROOT_PORT_SLOT = 0x1c;
 
