@@ -42,7 +42,7 @@ export function attachDevices(
   const out = new Map<number, ModelDevice>();
   entries.forEach(({ d, sid }, i) => {
     const port = portFor(sid);
-    const dev = DEVICE_KINDS[d.kind](sid, port, d, log);
+    const dev: ModelDevice = DEVICE_KINDS[d.kind].create(sid, port, d, log);
     dev.fn.msiSink = msiSinkFor(sid, port);
     try {
       bus.attach(dev);
