@@ -338,10 +338,16 @@ export class HostIommu {
   viommuAlloc(devId: number, hwptId: number, type: ViommuType = 'default'): number {
     const dev = this.device(devId);
     const parent = this.table.get<HwptPaging>(hwptId, ['hwpt-paging'], 'hwptId');
-    if (type === 'default') return this.register(new Viommu(parent, dev.iommu));
-    if (type !== 'arm-smmuv3') fail('EOPNOTSUPP', `type: "${String(type)}" is not a vIOMMU type (default, arm-smmuv3)`);
-    if (!(dev.iommu instanceof PhysicalSmmu)) fail('EOPNOTSUPP', `type: ${dev.phys.name} is not behind an SMMUv3`);
-    return this.register(new SmmuViommu(parent, dev.iommu));
+    // One constructor per IOMMU_VIOMMU_TYPE_* (dispatch by table).
+    const kinds: Readonly<Record<ViommuType, () => Viommu | SmmuViommu>> = {
+      default: () => new Viommu(parent, dev.iommu),
+      'arm-smmuv3': () => {
+        if (!(dev.iommu instanceof PhysicalSmmu)) fail('EOPNOTSUPP', `type: ${dev.phys.name} is not behind an SMMUv3`);
+        return new SmmuViommu(parent, dev.iommu);
+      },
+    };
+    if (typeof type !== 'string' || !Object.hasOwn(kinds, type)) fail('EOPNOTSUPP', `type: "${String(type)}" is not a vIOMMU type (${Object.keys(kinds).join(', ')})`);
+    return this.register(kinds[type]());
   }
 
   /** IOMMU_VDEVICE_ALLOC: gives a device the virtual RID `vrid` in a vIOMMU (EEXIST if it has a vDEVICE). */
