@@ -7,13 +7,15 @@
  * contents show an IOTLB entry until an invalidation, runs the seed flows,
  * fills and drains the page-request queue, DMAs through the ATS device,
  * shows bad input (values, files, an expected file of another scenario) on
- * the page, requests nothing the site lacks, and saves a screenshot as
- * docs/playground.png. Skips only when no Chromium binary
+ * the page, requests nothing the site lacks, and saves a screenshot (to
+ * docs/playground.png with VIOMMU_UPDATE_SCREENSHOT=1, else to the temp
+ * folder, so a test run leaves the tree clean). Skips only when no Chromium binary
  * exists (playground/ensure-chromium.sh installs it).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { repoRoot } from '../build.js';
@@ -289,7 +291,9 @@ describe.skipIf(!executablePath)('playground in headless Chromium', () => {
     const ns = await page.$$eval('#bench-result li', (els) => els.map((e) => Number(e.getAttribute('data-ns'))));
     expect(ns).toHaveLength(2);
     for (const v of ns) expect(v).toBeGreaterThan(0);
-    await page.screenshot({ path: join(ROOT, 'docs', 'playground.png'), fullPage: true });
+    const shot = process.env['VIOMMU_UPDATE_SCREENSHOT'] === '1' ? join(ROOT, 'docs', 'playground.png') : join(tmpdir(), 'viommu-playground.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    expect(readFileSync(shot).length).toBeGreaterThan(10_000);
     expect(pageErrors).toEqual([]);
   }, 120_000);
 });
