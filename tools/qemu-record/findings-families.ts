@@ -6,7 +6,7 @@
  * One family per behaviour, recorded on QEMU 7.2 and 10.0 (`-10-` names).
  */
 import {
-  DESCS, DEVICES, GPA, Queue, awField, legacyContext, legacyRoot, machine, mapSinks, ownDataTrees, pasidEntry,
+  DEVICES, GPA, Queue, awField, legacyContext, legacyRoot, machine, mapSinks, ownDataTrees, pasidEntry,
   pasidEntryAt, pattern, probe, sinkOf, smDevice, smRoot, ssTree,
 } from './guest.js';
 import { REG, Rng, ScenarioBuilder } from './scenario-builder.js';

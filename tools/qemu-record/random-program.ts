@@ -13,8 +13,9 @@
  * Structure encodings: §9.1-9.6 (root, context, PASID), §9.7/§9.8 (first-
  * and second-stage entries), §6.5.2 (descriptors), §11.4 (registers).
  */
+import { CC, IOTLB_DESC, PC_DESC, PIOTLB, ccDesc, iotlbDesc, pasidCacheDesc, pasidIotlbDesc } from '../../host/src/vtd/spec/descriptors.js';
 import {
-  DESCS, DEVICES, GPA, Queue, awField, legacyContext, legacyRoot, pasidEntry, pasidEntryAt, sinkOf, smDevice, smRoot,
+  DEVICES, GPA, Queue, awField, legacyContext, legacyRoot, pasidEntry, pasidEntryAt, sinkOf, smDevice, smRoot,
   type SmDevice,
 } from './guest.js';
 import { PageTree } from './page-tree.js';
@@ -120,7 +121,7 @@ class Program {
     if (this.firstStage || rng.chance(0.5)) {
       this.queue = new Queue(b, this.scalable && (this.firstStage || rng.chance(0.6))).enable();
       this.keep = GCMD.QIE;
-      this.queue.submit([DESCS.ccGlobal(), DESCS.iotlbGlobal()]).waitAndCheck();
+      this.queue.submit([ccDesc(CC.G_GLOBAL), iotlbDesc(IOTLB_DESC.G_GLOBAL)]).waitAndCheck();
     } else b.globalInvalidateRegs();
     b.enableTranslation(this.keep);
   }
@@ -275,11 +276,11 @@ class Program {
       return;
     }
     const kinds: (() => bigint[])[] = [
-      () => DESCS.ccGlobal(), () => DESCS.ccDomain(did), () => DESCS.ccDevice(did, sid, rng.int(4)),
-      () => DESCS.iotlbGlobal(), () => DESCS.iotlbDomain(did), () => DESCS.iotlbPage(did, page & ~((1n << BigInt(12 + am)) - 1n), am),
+      () => ccDesc(CC.G_GLOBAL), () => ccDesc(CC.G_DOMAIN, did), () => ccDesc(CC.G_DEVICE, did, sid, rng.int(4)),
+      () => iotlbDesc(IOTLB_DESC.G_GLOBAL), () => iotlbDesc(IOTLB_DESC.G_DOMAIN, did), () => iotlbDesc(IOTLB_DESC.G_PAGE, did, page & ~((1n << BigInt(12 + am)) - 1n), am),
     ];
     if (this.queue.wide) {
-      kinds.push(() => DESCS.pasidIotlb(did, 0), () => [0x36n | (BigInt(did) << 16n), page], () => DESCS.pasidCacheGlobal());
+      kinds.push(() => pasidIotlbDesc(PIOTLB.G_PASID, did, 0), () => [0x36n | (BigInt(did) << 16n), page], () => pasidCacheDesc(PC_DESC.G_GLOBAL));
     }
     this.queue.submit(Array.from({ length: 1 + rng.int(2) }, () => rng.pick(kinds)()));
     if (rng.chance(0.4)) this.queue.waitAndCheck();
@@ -331,7 +332,7 @@ class Program {
   private repair(): void {
     for (const d of this.domains) d.tree.restore();
     for (let i = 0; i < this.n; i++) this.writeDevice(i);
-    if (this.queue) this.queue.submit([DESCS.ccGlobal(), DESCS.iotlbGlobal()]);
+    if (this.queue) this.queue.submit([ccDesc(CC.G_GLOBAL), iotlbDesc(IOTLB_DESC.G_GLOBAL)]);
     else this.b.globalInvalidateRegs(false);
   }
 }

@@ -6,8 +6,9 @@
  * `-10-` names) by generate-corpus.ts. Encodings: §9.1-9.6 structures,
  * §9.8 second-stage entries, §6.5.2 descriptors, §11.4 registers.
  */
+import { CC, IOTLB_DESC, PC_DESC, PIOTLB, ccDesc, iotlbDesc, pasidCacheDesc, pasidIotlbDesc } from '../../host/src/vtd/spec/descriptors.js';
 import {
-  DESCS, DEVICES, GPA, Queue, REGS, awField, devfn, enableTranslation, legacyContext, legacyRoot, machine,
+  DEVICES, GPA, Queue, REGS, awField, devfn, enableTranslation, legacyContext, legacyRoot, machine,
   mapSinks, ownDataTrees, pasidEntry, pasidEntryAt, pattern, probe, smDevice, smRoot, ssTree, type SmDevice,
 } from './guest.js';
 import { GCMD, REG, Rng, ScenarioBuilder } from './scenario-builder.js';
@@ -33,9 +34,9 @@ function registerInvalidator(b: ScenarioBuilder): Invalidator {
 
 function queueInvalidator(q: Queue): Invalidator {
   return {
-    ccGlobal: () => q.submit([DESCS.ccGlobal()]), ccDomain: (d) => q.submit([DESCS.ccDomain(d)]),
-    ccDevice: (d, s, f) => q.submit([DESCS.ccDevice(d, s, f)]), iotlbGlobal: () => q.submit([DESCS.iotlbGlobal()]),
-    iotlbDomain: (d) => q.submit([DESCS.iotlbDomain(d)]), iotlbPage: (d, a, am) => q.submit([DESCS.iotlbPage(d, a, am)]),
+    ccGlobal: () => q.submit([ccDesc(CC.G_GLOBAL)]), ccDomain: (d) => q.submit([ccDesc(CC.G_DOMAIN, d)]),
+    ccDevice: (d, s, f) => q.submit([ccDesc(CC.G_DEVICE, d, s, f)]), iotlbGlobal: () => q.submit([iotlbDesc(IOTLB_DESC.G_GLOBAL)]),
+    iotlbDomain: (d) => q.submit([iotlbDesc(IOTLB_DESC.G_DOMAIN, d)]), iotlbPage: (d, a, am) => q.submit([iotlbDesc(IOTLB_DESC.G_PAGE, d, a, am)]),
   };
 }
 
@@ -50,7 +51,7 @@ function start(b: ScenarioBuilder, rng: Rng, scalable: boolean, useQueue = rng.c
     return { inv: registerInvalidator(b), keep: 0n };
   }
   const queue = new Queue(b, scalable && rng.chance(0.5)).enable();
-  queue.submit([DESCS.ccGlobal(), DESCS.iotlbGlobal()]).waitAndCheck();
+  queue.submit([ccDesc(CC.G_GLOBAL), iotlbDesc(IOTLB_DESC.G_GLOBAL)]).waitAndCheck();
   b.enableTranslation(GCMD.QIE);
   return { inv: queueInvalidator(queue), keep: GCMD.QIE, queue };
 }
@@ -157,8 +158,8 @@ export function smIotlbSid(seed: number): object {
     () => inv.iotlbPage(1 + rng.int(3), iova, 0),
     () => inv.iotlbGlobal(),
     () => inv.ccGlobal(),
-    () => { if (queue?.wide) queue.submit([DESCS.pasidIotlb(1 + rng.int(3), 0)]); },
-    () => { if (queue?.wide) queue.submit([DESCS.pasidCacheGlobal()]); },
+    () => { if (queue?.wide) queue.submit([pasidIotlbDesc(PIOTLB.G_PASID, 1 + rng.int(3), 0)]); },
+    () => { if (queue?.wide) queue.submit([pasidCacheDesc(PC_DESC.G_GLOBAL)]); },
   ];
   for (let i = 0; i < n; i++) probe(b, DEVICES[i]!, iova, false);
   for (let r = 0; r < 10; r++) {
@@ -298,12 +299,12 @@ export function descTypeHigh(seed: number): object {
   const q = new Queue(b, scalable && rng.chance(0.6)).enable();
   const low = (ty: number): bigint[] => {
     switch (ty) {
-      case 1: return DESCS.ccGlobal();
-      case 2: return DESCS.iotlbGlobal();
+      case 1: return ccDesc(CC.G_GLOBAL);
+      case 2: return iotlbDesc(IOTLB_DESC.G_GLOBAL);
       case 4: return [0x4n, 0n];
       case 5: return [0x25n | (0x77n << 32n), GPA.STATUS + 8n];
-      case 6: return DESCS.pasidIotlb(1, 0);
-      default: return DESCS.pasidCacheGlobal();
+      case 6: return pasidIotlbDesc(PIOTLB.G_PASID, 1, 0);
+      default: return pasidCacheDesc(PC_DESC.G_GLOBAL);
     }
   };
   for (let r = 0; r < 5; r++) {
