@@ -8,7 +8,7 @@
  * Structure encodings follow the VT-d spec: root/context entries §9.1/§9.3,
  * scalable-mode entries §9.2/§9.4-9.6, second-stage entries §9.8, descriptors §6.5.2.
  */
-import { CONTEXT_ENTRY, awForLevels, contextEntryAddress, encodeContextEntry } from '../../host/src/vtd/spec/context-entry.js';
+import { TT, awForLevels, contextEntryAddress, encodeContextEntry } from '../../host/src/vtd/spec/context-entry.js';
 import { CC, IOTLB_DESC, ccDesc, iotlbDesc, waitDesc } from '../../host/src/vtd/spec/descriptors.js';
 import { fieldMask } from '../../host/src/vtd/spec/field-codec.js';
 import { PGTT, decodePasidEntry, encodePasidDirEntry, encodePasidEntry, type PasidEntry } from '../../host/src/vtd/spec/pasid-entry.js';
@@ -156,7 +156,7 @@ export function faultRecords(seed: number): object {
     () => b.mmioWrite(REG.FRCD_HI + 4, 4, FRCD.F >> 32n),
     () => b.mmioWrite(REG.FSTS, 4, rng.pick([1, 2, 3, 0x7f])),
     () => b.mmioWrite(REG.FECTL, 4, rng.pick([0, 0x80000000, 0x40000000])),
-    () => b.mmioWrite(REG.FRCD_HI, 8, rng.pick([0n, 0x8000000000000000n, 0xffffffffffffffffn])),
+    () => b.mmioWrite(REG.FRCD_HI, 8, rng.pick([0n, FRCD.F, 0xffffffffffffffffn])),
   ];
   for (let i = 0; i < 12; i++) {
     rng.pick(actions)();
@@ -321,29 +321,30 @@ export function modes(seed: number): object {
   const aw = rng.pick([39, 48] as const);
   const t = legacySetup(b, rng, aw, [DEV_A, DEV_B]);
   const iova = BigInt(0x1000 * (0x300 + rng.int(0x100))); // gpa == iova must be RAM (pass-through, TE=0)
-  t.map(iova, DATA, 3n);
-  t.map(0x8000000n, SINK, 3n);
-  if (aw === 48 && rng.chance(0.5)) t.map(0x40000000n, 0n, 3n, 2); // a 1 GiB identity leaf
+  t.map(iova, DATA, SS.RW);
+  t.map(0x8000000n, SINK, SS.RW);
+  if (aw === 48 && rng.chance(0.5)) t.map(0x40000000n, 0n, SS.RW, 2); // a 1 GiB identity leaf
   pattern(b, DATA, 0x66);
   pattern(b, iova, 0x77); // what pass-through or TE=0 reads at gpa == iova
   b.page(SINK);
-  const ctxA = CTX + BigInt(devfn(DEV_A)) * 16n;
-  const awField = BigInt(aw === 39 ? 1 : 2);
+  const ctxA = contextEntryAddress(CTX, devfn(DEV_A));
+  const ctx = (e: Parameters<typeof encodeContextEntry>[0]) => encodeContextEntry({ P: true, SSPTPTR: t.top, AW: awForLevels(t.levels), ...e });
   const root2 = 0x1f0000n;
   const ctx2 = 0x1f1000n;
-  b.page(root2).page(ctx2).memWrite(root2, [ctx2 | 1n, 0n]);
-  b.memWrite(ctx2 + BigInt(devfn(DEV_A)) * 16n, [t.top | 1n, awField | (7n << 8n)]);
+  b.page(root2).page(ctx2).memWrite(root2, encodeRootEntry({ P: true, CTP: ctx2 }));
+  b.memWrite(contextEntryAddress(ctx2, devfn(DEV_A)), ctx({ DID: 7 }));
   enable(b);
   const probe = (dev: string) => {
     b.dmaRead(dev, iova, 64).dmaWrite(dev, 0x8000000n, 64).memRead(SINK, 64).mmioRead(REG.FSTS, 4);
     if (rng.chance(0.3)) b.readFaultState().clearFaults();
   };
   const actions: (() => void)[] = [
-    () => b.memWrite(ctxA, [t.top | (2n << 2n) | 1n]).memWrite(ctxA + 8n, [awField | (1n << 8n)]),
-    () => b.memWrite(ctxA, [t.top | 1n]).memWrite(ctxA + 8n, [awField | (BigInt(1 + rng.int(3)) << 8n)]),
-    () => b.mmioWrite(REG.CCMD, 8, 0xa000000000000000n),
-    () => b.mmioWrite(REG.CCMD, 8, 0xe000000000000000n | (BigInt(rng.int(4)) << 32n) | (BigInt(rng.pick([0x18, 0x20, 0x1b])) << 16n) | BigInt(rng.int(4))),
-    () => b.mmioWrite(REG.IOTLB, 8, 0x9000000000000000n),
+    // The context entry is rewritten one qword at a time, as a driver might.
+    () => { const e = ctx({ TT: TT.PASS_THROUGH, DID: 1 }); b.memWrite(ctxA, [e[0]!]).memWrite(ctxA + 8n, [e[1]!]); },
+    () => { const e = ctx({}); b.memWrite(ctxA, [e[0]!]).memWrite(ctxA + 8n, [ctx({ DID: 1 + rng.int(3) })[1]!]); },
+    () => b.mmioWrite(REG.CCMD, 8, ccmdCommand(GRAN.GLOBAL)),
+    () => { const fm = rng.int(4); const sid = rng.pick([0x18, 0x20, 0x1b]); b.mmioWrite(REG.CCMD, 8, ccmdCommand(GRAN.DEVICE_OR_PAGE, rng.int(4), sid, fm)); },
+    () => b.mmioWrite(REG.IOTLB, 8, iotlbCommand(GRAN.GLOBAL)),
     () => b.mmioWrite(REG.GCMD, 4, 0n).mmioRead(REG.GSTS, 4),
     () => b.mmioWrite(REG.GCMD, 4, GCMD.TE).mmioRead(REG.GSTS, 4),
     () => b.mmioWrite(REG.RTADDR, 8, rng.pick([ROOT, root2])).mmioWrite(REG.GCMD, 4, GCMD.SRTP | GCMD.TE).mmioRead(REG.GSTS, 4),
@@ -363,19 +364,21 @@ export function ttm(seed: number): object {
   const scalableUnit = rng.chance(0.5);
   const t = legacySetup(b, rng, 39, [DEV_A]);
   const iova = BigInt(0x1000 * (0x300 + rng.int(0x100)));
-  t.map(iova, DATA, 3n);
-  t.map(0x8000000n, SINK, 3n);
+  t.map(iova, DATA, SS.RW);
+  t.map(0x8000000n, SINK, SS.RW);
   pattern(b, DATA, 0x5a);
   b.page(SINK);
   // a scalable-mode tree over the same second-stage table
   const smRoot = 0x1c0000n, smCtx = 0x1c1000n, dir = 0x1c2000n, ptab = 0x1c3000n;
   b.page(smRoot).page(smCtx).page(dir).page(ptab);
-  b.memWrite(smRoot, [smCtx | 1n, 0n]).memWrite(smCtx + BigInt(devfn(DEV_A) & 0x7f) * 32n, [dir | 1n, 0n, 0n, 0n]);
-  b.memWrite(dir, [ptab | 1n]).memWrite(ptab, [t.top | (2n << 6n) | (1n << 2n) | 1n, 1n, 0n]);
+  b.memWrite(smRoot, encodeSmRootEntry({ LP: true, LCTP: smCtx }))
+    .memWrite(smContextEntryAddress(smCtx, devfn(DEV_A)), encodeSmContextEntry({ P: true, PASIDDIRPTR: dir }));
+  const pasid = encodePasidEntry({ P: true, AW: awForLevels(3), PGTT: PGTT.SECOND_STAGE, SSPTPTR: t.top, DID: 1 });
+  b.memWrite(dir, encodePasidDirEntry({ P: true, SMPTBLPTR: ptab })).memWrite(ptab, pasid.slice(0, 3));
   for (let r = 0; r < 3; r++) {
     const root = rng.pick([ROOT, smRoot]);
-    const mode = BigInt(rng.pick([0, 1, 1, 2, 3]));
-    b.mmioWrite(REG.RTADDR, 8, root | (mode << 10n)).mmioWrite(REG.GCMD, 4, GCMD.SRTP | (r > 0 ? GCMD.TE : 0n)).mmioRead(REG.GSTS, 4).mmioRead(REG.RTADDR, 8);
+    const mode = BigInt(rng.pick([TTM.LEGACY, TTM.SCALABLE, TTM.SCALABLE, TTM.RESERVED, TTM.ABORT_DMA]));
+    b.mmioWrite(REG.RTADDR, 8, root | (mode << RTADDR.TTM_SHIFT)).mmioWrite(REG.GCMD, 4, GCMD.SRTP | (r > 0 ? GCMD.TE : 0n)).mmioRead(REG.GSTS, 4).mmioRead(REG.RTADDR, 8);
     b.globalInvalidateRegs(false);
     if (r === 0) b.enableTranslation();
     b.dmaRead(DEV_A, iova, 64).dmaWrite(DEV_A, 0x8000000n, 64).memRead(SINK, 64).readFaultState().clearFaults();
@@ -390,14 +393,14 @@ export function ssCheckOrder(seed: number): object {
   const aw = rng.pick([39, 48] as const);
   const t = legacySetup(b, rng, aw, [DEV_A]);
   const iova = BigInt(0x1000 * (1 + rng.int(0x1000)));
-  t.map(iova, DATA, rng.pick([1n, 2n]));
+  t.map(iova, DATA, rng.pick([SS.R, SS.W]));
   enable(b);
   for (let r = 0; r < 3; r++) {
     const level = rng.int(t.levels);
     const at = t.entryAt.get(`${iova}:${level}`)!;
-    const perms = rng.pick([1n, 2n, 3n]);
+    const perms = rng.pick([SS.R, SS.W, SS.RW]);
     const bit = rng.pick([7, 11, 52, 62, aw === 39 ? 40 : 50]);
-    b.memWrite(at, [(t.written.get(at)! & ~3n) | perms | (1n << BigInt(bit))]);
+    b.memWrite(at, [(t.written.get(at)! & ~SS.RW) | perms | (1n << BigInt(bit))]); // a reserved bit on purpose
     b.globalInvalidateRegs(false);
     if (rng.chance(0.5)) b.dmaWrite(DEV_A, iova, 16); else b.dmaRead(DEV_A, iova, 16);
     b.readFaultState().clearFaults();
