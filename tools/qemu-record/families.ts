@@ -18,7 +18,7 @@ import { encodeSmContextEntry, smContextEntryAddress } from '../../host/src/vtd/
 import { encodeSmRootEntry } from '../../host/src/vtd/spec/sm-root-entry.js';
 import { GPA, devfn, pattern } from './guest.js';
 import { PageTree, SS } from './page-tree.js';
-import { GCMD, REG, Rng, ScenarioBuilder, machine72 } from './scenario-builder.js';
+import { GCMD, REG, Rng, ScenarioBuilder, TTM_SCALABLE, machine72 } from './scenario-builder.js';
 
 const DEV_A = '00:03.0';
 const DEV_B = '00:04.0';
@@ -29,8 +29,6 @@ const TABLES = 0x110000n; // page tables are allocated from here
 const DATA = 0x400000n;   // data pages (source patterns)
 const SINK = 0x600000n;   // pages the device writes to
 const OUTSIDE_RAM = 0x40000000n; // 1 GiB: above the 256 MiB of RAM, not MMIO
-/** RTADDR.TTM = 01 (scalable mode, §11.4.5), or-ed onto a root-table address. */
-const scalableTtm = BigInt(TTM.SCALABLE) << RTADDR.TTM_SHIFT;
 
 /** The root entry every legacy family uses: bus 0's context table at CTX (§9.1). */
 const ROOT_ENTRY = encodeRootEntry({ P: true, CTP: CTX });
@@ -283,7 +281,7 @@ export function scalable(seed: number): object {
   // The first three qwords of the PASID entry (the rest of the table page is zero).
   const goodPasid = encodePasidEntry({ P: true, AW: awForLevels(3), PGTT: PGTT.SECOND_STAGE, SSPTPTR: t.top, DID: 1 }).slice(0, 3);
   b.memWrite(ptab, goodPasid);
-  b.setRootTable(ROOT | scalableTtm).globalInvalidateRegs().enableTranslation();
+  b.setRootTable(ROOT | TTM_SCALABLE).globalInvalidateRegs().enableTranslation();
   b.dmaRead(DEV_A, iova, 64).dmaWrite(DEV_A, 0x8000000n, 64).memRead(SINK, 64).readFaultState();
   const pasidQw0 = (e: Partial<PasidEntry>) => encodePasidEntry({ ...decodePasidEntry(goodPasid), ...e })[0]!;
   // One qword each; qw2 bit 0 of the context entry (bit 128) is reserved (§9.4).

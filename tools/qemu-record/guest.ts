@@ -17,7 +17,7 @@ import { encodeRootEntry } from '../../host/src/vtd/spec/root-entry.js';
 import { encodeSmContextEntry, smContextEntryAddress } from '../../host/src/vtd/spec/sm-context-entry.js';
 import { encodeSmRootEntry } from '../../host/src/vtd/spec/sm-root-entry.js';
 import { PageTree } from './page-tree.js';
-import { GCMD, REG, type Rng, type ScenarioBuilder } from './scenario-builder.js';
+import { GCMD, REG, TTM_SCALABLE, type Rng, type ScenarioBuilder } from './scenario-builder.js';
 
 /** Devices on bus 0 (FORMAT.md: slots 00 and 1F are the chipset's). */
 export const DEVICES = ['00:03.0', '00:04.0', '00:05.0'] as const;
@@ -111,7 +111,7 @@ export function ssTree(b: ScenarioBuilder, base: bigint, aw: 39 | 48): PageTree 
 
 /** SRTP (with TTM=01 for scalable mode), global invalidation by register, TE. */
 export function enableTranslation(b: ScenarioBuilder, scalable: boolean): void {
-  b.setRootTable(GPA.ROOT | (scalable ? 0x400n : 0n)).globalInvalidateRegs().enableTranslation();
+  b.setRootTable(GPA.ROOT | (scalable ? TTM_SCALABLE : 0n)).globalInvalidateRegs().enableTranslation();
 }
 
 /** An invalidation queue in guest memory (§6.5.2): 128- or 256-bit descriptors. */

@@ -7,7 +7,7 @@
  */
 import { createProfile } from '../../host/src/vtd/profiles.js';
 import {
-  FRCD, FSTS, GCMD as SPEC_GCMD, GRAN, REG as SPEC_REG, ccmdCommand, iotlbCommand,
+  FRCD, FSTS, GCMD as SPEC_GCMD, GRAN, REG as SPEC_REG, RTADDR, TTM, ccmdCommand, iotlbCommand,
 } from '../../host/src/vtd/spec/registers.js';
 
 /** One scenario step, exactly as FORMAT.md lists its fields. */
@@ -31,6 +31,9 @@ const u32 = (bit: number): bigint => BigInt(bit >>> 0);
 
 /** GCMD bits (§11.4.4.1, spec/registers.ts) as `bigint`, so commands can be or-ed with the enables a family keeps. */
 export const GCMD = { TE: u32(SPEC_GCMD.TE), SRTP: u32(SPEC_GCMD.SRTP), QIE: u32(SPEC_GCMD.QIE) } as const;
+
+/** RTADDR.TTM = 01 (scalable mode, §11.4.5), to or onto a root-table address. */
+export const TTM_SCALABLE = BigInt(TTM.SCALABLE) << RTADDR.TTM_SHIFT;
 
 const hex = (v: bigint | number) => `0x${BigInt(v).toString(16)}`;
 
