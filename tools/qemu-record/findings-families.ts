@@ -9,7 +9,7 @@ import {
   DEVICES, GPA, Queue, awField, legacyContext, legacyRoot, machine, mapSinks, ownDataTrees, pasidEntry,
   pasidEntryAt, pattern, probe, sinkOf, smDevice, smRoot, ssTree,
 } from './guest.js';
-import { REG, Rng, ScenarioBuilder } from './scenario-builder.js';
+import { REG, Rng, ScenarioBuilder, TTM_SCALABLE } from './scenario-builder.js';
 import type { PageTree } from './page-tree.js';
 
 /** One device's translation in legacy or scalable mode, through `t`, domain 1. */
@@ -43,7 +43,7 @@ export function dmaPastFault(seed: number): object {
   const out = 0x7000000n; // a good 2-page mapping the buffer is written back through
   t.map(out, GPA.SINK + 0x10000n, 3n);
   t.map(out + 0x1000n, GPA.SINK + 0x11000n, 3n);
-  b.setRootTable(GPA.ROOT | (scalable ? 0x400n : 0n)).globalInvalidateRegs().enableTranslation();
+  b.setRootTable(GPA.ROOT | (scalable ? TTM_SCALABLE : 0n)).globalInvalidateRegs().enableTranslation();
   for (let r = 0; r < 4; r++) {
     const base = BigInt(0x1000 * (0x10 + r * 0x10 + rng.int(8)));
     const p0 = GPA.DATA + BigInt(r) * 0x4000n;
@@ -86,7 +86,7 @@ export function pasidFpd(seed: number): object {
   pattern(b, GPA.DATA, 0x4f);
   const at = oneDevice(b, true, aw, t);
   const good = pasidEntry({ slpt: t.top, aw: awField(aw).field, did: 1 });
-  b.setRootTable(GPA.ROOT | 0x400n).globalInvalidateRegs().enableTranslation();
+  b.setRootTable(GPA.ROOT | TTM_SCALABLE).globalInvalidateRegs().enableTranslation();
   probe(b, DEVICES[0], iova);
   for (let r = 0; r < 5; r++) {
     const fpd = rng.chance(0.75) ? 2n : 0n;
@@ -185,7 +185,7 @@ export function largeEntryRange(seed: number): object {
     t.map(iv, GPA.DATA + BigInt(i) * 0x1000n, 3n);
     b.memFill(GPA.DATA + BigInt(i) * 0x1000n, 0x1000, 0xa0 + i).memFill(huge + (iv - big), 0x1000, 0xb0 + i);
   }
-  b.setRootTable(GPA.ROOT | (scalable ? 0x400n : 0n)).globalInvalidateRegs().enableTranslation();
+  b.setRootTable(GPA.ROOT | (scalable ? TTM_SCALABLE : 0n)).globalInvalidateRegs().enableTranslation();
   const cached = rng.chance(0.85) ? 'second' : rng.pick(['both', 'none']);
   if (cached !== 'none') b.dmaRead(DEVICES[0], p0 + 0x1000n, 8);
   if (cached === 'both') b.dmaRead(DEVICES[0], p0, 8);
@@ -255,7 +255,7 @@ export function dmaOutsideRam(seed: number): object {
   b.memFill(GPA.DATA, 4096, 0x5c);
   const outside = [0x10000000n, 0x20000000n + BigInt(rng.int(0x1000)) * 0x1000n, 0x100000000n, 0x4000000000n];
   outside.forEach((gpa, i) => t.map(0x10000n + BigInt(i) * 0x1000n, gpa, 3n));
-  b.setRootTable(GPA.ROOT | (scalable ? 0x400n : 0n)).globalInvalidateRegs().enableTranslation();
+  b.setRootTable(GPA.ROOT | (scalable ? TTM_SCALABLE : 0n)).globalInvalidateRegs().enableTranslation();
   for (let r = 0; r < 4; r++) {
     const i = rng.int(outside.length);
     const len = rng.pick([8, 64, 0x800 + rng.int(0x800)]);
@@ -288,7 +288,7 @@ export function pasidEntryChecks(seed: number): object {
   const at = pasidEntryAt(d, 0);
   const good = pasidEntry({ slpt: t.top, aw: awField(aw).field, did: 1 });
   b.memWrite(at, good);
-  b.setRootTable(GPA.ROOT | 0x400n).globalInvalidateRegs().enableTranslation();
+  b.setRootTable(GPA.ROOT | TTM_SCALABLE).globalInvalidateRegs().enableTranslation();
   const bit = (lo: number, n: number) => 1n << BigInt(lo + rng.int(n));
   const variants: (() => void)[] = [
     () => b.memWrite(at, [good[0]! | bit(10, 2)]),

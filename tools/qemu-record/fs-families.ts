@@ -7,11 +7,11 @@
 import { IQA } from '../../host/src/vtd/qi/queue-regs.js';
 import { CC, IOTLB_DESC, PC_DESC, ccDesc, iotlbDesc, pasidCacheDesc, waitDesc } from '../../host/src/vtd/spec/descriptors.js';
 import { encodeFsPte } from '../../host/src/vtd/spec/fs-pte.js';
-import { PGTT, decodePasidEntry, encodePasidDirEntry, encodePasidEntry, type PasidEntry } from '../../host/src/vtd/spec/pasid-entry.js';
+import { PGTT, encodePasidDirEntry, encodePasidEntry } from '../../host/src/vtd/spec/pasid-entry.js';
 import { FSTS } from '../../host/src/vtd/spec/registers.js';
 import { encodeSmRootEntry } from '../../host/src/vtd/spec/sm-root-entry.js';
 import { encodeSmContextEntry, smContextEntryAddress } from '../../host/src/vtd/spec/sm-context-entry.js';
-import { devfn } from './guest.js';
+import { devfn, pasidQword } from './guest.js';
 import { PageTree } from './page-tree.js';
 import { GCMD, REG, Rng, ScenarioBuilder, TTM_SCALABLE } from './scenario-builder.js';
 
@@ -39,11 +39,6 @@ const GOOD = {
   dir: encodePasidDirEntry({ P: true, SMPTBLPTR: PASID_TABLE }),
   pasid: (fsptptr: bigint) => encodePasidEntry({ P: true, AW: 2, PGTT: PGTT.FIRST_STAGE, DID: 1, FSPTPTR: fsptptr }),
 };
-
-/** qword `q` of the good PASID entry with `e` changed (one field broken on purpose). */
-function pasidQword(good: readonly bigint[], q: number, e: Partial<PasidEntry>): bigint {
-  return encodePasidEntry({ ...decodePasidEntry(good), ...e })[q]!;
-}
 
 /** An IOTLB descriptor (§6.5.2.3) with DW set, as these families write them. */
 const dwIotlb = (g: number, did = 0, addr = 0n, am = 0, ih = false): bigint[] => iotlbDesc(g, did, addr, am, ih, { dr: 0, dw: 1 });

@@ -10,7 +10,7 @@ import { IQA } from '../../host/src/vtd/qi/queue-regs.js';
 import { awForLevels, contextEntryAddress, encodeContextEntry } from '../../host/src/vtd/spec/context-entry.js';
 import { waitDesc } from '../../host/src/vtd/spec/descriptors.js';
 import {
-  encodePasidDirEntry, encodePasidEntry, pasidDirEntryAddress, pasidEntryAddress, PGTT,
+  decodePasidEntry, encodePasidDirEntry, encodePasidEntry, pasidDirEntryAddress, pasidEntryAddress, PGTT, type PasidEntry,
 } from '../../host/src/vtd/spec/pasid-entry.js';
 import { GRAN, ccmdCommand, iotlbCommand, ivaValue } from '../../host/src/vtd/spec/registers.js';
 import { encodeRootEntry } from '../../host/src/vtd/spec/root-entry.js';
@@ -97,6 +97,11 @@ export function pasidEntry(e: { slpt: bigint; aw: bigint; did: number; pgtt?: nu
   return encodePasidEntry({
     P: e.p !== false, FPD: e.fpd ?? false, AW: Number(e.aw), PGTT: e.pgtt ?? PGTT.SECOND_STAGE, SSPTPTR: e.slpt, DID: e.did,
   });
+}
+
+/** qword `q` of PASID entry `good` with the fields `e` changed (a family breaking one field on purpose). */
+export function pasidQword(good: readonly bigint[], q: number, e: Partial<PasidEntry>): bigint {
+  return encodePasidEntry({ ...decodePasidEntry(good), ...e })[q]!;
 }
 
 /** Where the PASID entry of `pasid` lives in device `d`'s table. */

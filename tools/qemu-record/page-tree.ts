@@ -7,10 +7,13 @@
 import { encodeSsPte, ptIndex } from '../../host/src/vtd/spec/ss-pte.js';
 import type { ScenarioBuilder } from './scenario-builder.js';
 
-/** Second-stage permission bits (§9.8) a family gives leaves and tables. */
-export const SS = { R: encodeSsPte({ R: true }), W: encodeSsPte({ W: true }), RW: encodeSsPte({ R: true, W: true }) } as const;
-/** PS: a superpage leaf; bit 7 in both formats (§9.7 FS_PTE.PS, §9.8 SS_PTE.PS). */
-const PS = encodeSsPte({ PS: true });
+/**
+ * Second-stage bits (§9.8) a family gives leaves and tables: permissions, and
+ * PS (a superpage leaf; bit 7 in the first-stage format too, §9.7).
+ */
+export const SS = {
+  R: encodeSsPte({ R: true }), W: encodeSsPte({ W: true }), RW: encodeSsPte({ R: true, W: true }), PS: encodeSsPte({ PS: true }),
+} as const;
 
 /** A tree of 4 KiB tables allocated from `base` upward, its top table first. */
 export class PageTree {
@@ -50,7 +53,7 @@ export class PageTree {
       table = child;
     }
     const idx = BigInt(ptIndex(iova, leafLevel));
-    this.write(table + idx * 8n, gpa | (leafLevel > 0 ? PS : 0n) | flags);
+    this.write(table + idx * 8n, gpa | (leafLevel > 0 ? SS.PS : 0n) | flags);
     this.entryAt.set(`${iova}:${leafLevel}`, table + idx * 8n);
   }
 }

@@ -19,7 +19,7 @@ import {
   type SmDevice,
 } from './guest.js';
 import { PageTree } from './page-tree.js';
-import { GCMD, REG, Rng, ScenarioBuilder } from './scenario-builder.js';
+import { GCMD, REG, Rng, ScenarioBuilder, TTM_SCALABLE } from './scenario-builder.js';
 
 /** IOVAs of mappings: identity-safe RAM (no tables, data or sinks there), inside edu's 28-bit DMA mask. */
 const IOVA_BASE = 0x3000000n;
@@ -117,7 +117,7 @@ class Program {
       if (this.scalable) this.sm.push(smDevice(b, i));
       this.writeDevice(i);
     }
-    b.setRootTable(GPA.ROOT | (this.scalable ? 0x400n : 0n));
+    b.setRootTable(GPA.ROOT | (this.scalable ? TTM_SCALABLE : 0n));
     if (this.firstStage || rng.chance(0.5)) {
       this.queue = new Queue(b, this.scalable && (this.firstStage || rng.chance(0.6))).enable();
       this.keep = GCMD.QIE;

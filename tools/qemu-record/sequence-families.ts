@@ -11,7 +11,7 @@ import {
   DEVICES, GPA, Queue, REGS, awField, devfn, enableTranslation, legacyContext, legacyRoot, machine,
   mapSinks, ownDataTrees, pasidEntry, pasidEntryAt, pattern, probe, smDevice, smRoot, ssTree, type SmDevice,
 } from './guest.js';
-import { GCMD, REG, Rng, ScenarioBuilder } from './scenario-builder.js';
+import { GCMD, REG, Rng, ScenarioBuilder, TTM_SCALABLE } from './scenario-builder.js';
 import type { PageTree } from './page-tree.js';
 
 /** Registers or a queue for the invalidations a family issues. */
@@ -45,7 +45,7 @@ interface Started { readonly inv: Invalidator; readonly keep: bigint; readonly q
 
 /** SRTP + TE, and register or queued invalidation (the queue: enabled before TE). */
 function start(b: ScenarioBuilder, rng: Rng, scalable: boolean, useQueue = rng.chance(0.5)): Started {
-  b.setRootTable(GPA.ROOT | (scalable ? 0x400n : 0n));
+  b.setRootTable(GPA.ROOT | (scalable ? TTM_SCALABLE : 0n));
   if (!useQueue) {
     b.globalInvalidateRegs().enableTranslation();
     return { inv: registerInvalidator(b), keep: 0n };
@@ -341,7 +341,7 @@ export function rtaddrWidth(seed: number): object {
   mapSinks(t, 1);
   pattern(b, GPA.DATA, 0x5e);
   s.set(0, { top: t.top, did: 1, pt: false });
-  const ttm = scalable ? 0x400n : 0n;
+  const ttm = scalable ? TTM_SCALABLE : 0n;
   b.setRootTable(GPA.ROOT | ttm).globalInvalidateRegs().enableTranslation();
   probe(b, DEVICES[0], iova);
   for (let r = 0; r < 4; r++) {
@@ -419,7 +419,7 @@ export function pdtsBound(seed: number): object {
     b.memWrite(ctxAt, [dir | BigInt(pdts << 9) | 1n, BigInt(rid), 0n, 0n]);
   };
   setRid(0, 0, true);
-  b.setRootTable(GPA.ROOT | 0x400n).globalInvalidateRegs().enableTranslation();
+  b.setRootTable(GPA.ROOT | TTM_SCALABLE).globalInvalidateRegs().enableTranslation();
   probe(b, DEVICES[0], iova);
   for (let r = 0; r < 4; r++) {
     const pdts = rng.int(2);
