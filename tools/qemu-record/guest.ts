@@ -16,7 +16,7 @@ import { GRAN, ccmdCommand, iotlbCommand, ivaValue } from '../../host/src/vtd/sp
 import { encodeRootEntry } from '../../host/src/vtd/spec/root-entry.js';
 import { encodeSmContextEntry, smContextEntryAddress } from '../../host/src/vtd/spec/sm-context-entry.js';
 import { encodeSmRootEntry } from '../../host/src/vtd/spec/sm-root-entry.js';
-import { PageTree } from './page-tree.js';
+import { PageTree, SS } from './page-tree.js';
 import { GCMD, REG, TTM_SCALABLE, type Rng, type ScenarioBuilder } from './scenario-builder.js';
 
 /** Devices on bus 0 (FORMAT.md: slots 00 and 1F are the chipset's). */
@@ -190,7 +190,7 @@ export function probe(b: ScenarioBuilder, bdf: string, iova: bigint, faults = tr
 }
 
 /** Maps the sink page of each of the first `devices` devices in `t` (IOVA = GPA). */
-export function mapSinks(t: PageTree, devices: number, flags = 3n): void {
+export function mapSinks(t: PageTree, devices: number, flags = SS.RW): void {
   for (let i = 0; i < devices; i++) t.map(sinkOf(DEVICES[i]!), sinkOf(DEVICES[i]!), flags);
 }
 
@@ -211,7 +211,7 @@ export function ownDataTrees(b: ScenarioBuilder, count: number, aw: 39 | 48, iov
   const data = (i: number) => GPA.DATA + BigInt(i) * 0x2000n;
   for (let i = 0; i < count; i++) {
     const t = ssTree(b, GPA.TABLES + BigInt(i) * 0x10000n, aw);
-    t.map(iova, data(i), 3n);
+    t.map(iova, data(i), SS.RW);
     mapSinks(t, devices);
     pattern(b, data(i), tags[0] + i);
     pattern(b, data(i) + 0x1000n, tags[1] + i);
@@ -222,7 +222,7 @@ export function ownDataTrees(b: ScenarioBuilder, count: number, aw: 39 | 48, iov
     trees,
     flip: (i) => {
       flipped[i] = !flipped[i];
-      b.memWrite(trees[i]!.entryAt.get(`${iova}:0`)!, [(data(i) + (flipped[i] ? 0x1000n : 0n)) | 3n]);
+      b.memWrite(trees[i]!.entryAt.get(`${iova}:0`)!, [(data(i) + (flipped[i] ? 0x1000n : 0n)) | SS.RW]);
     },
   };
 }
