@@ -92,10 +92,14 @@ export function smDevice(b: ScenarioBuilder, i: number, opts: { ridPasid?: numbe
   return { bdf, ctxAt, dir, table };
 }
 
-/** A PASID entry (§9.6, all 8 qwords) for a second-stage (PGTT=2, the default) or pass-through (PGTT=4) translation. */
-export function pasidEntry(e: { slpt: bigint; aw: bigint; did: number; pgtt?: number; fpd?: boolean; p?: boolean }): bigint[] {
+/**
+ * A PASID entry (§9.6, all 8 qwords) for a second-stage (PGTT=2, the
+ * default), pass-through (PGTT=4) or first-stage (PGTT=1, `fsptptr`) translation.
+ */
+export function pasidEntry(e: { slpt: bigint; aw: bigint; did: number; pgtt?: number; fpd?: boolean; p?: boolean; fsptptr?: bigint }): bigint[] {
   return encodePasidEntry({
     P: e.p !== false, FPD: e.fpd ?? false, AW: Number(e.aw), PGTT: e.pgtt ?? PGTT.SECOND_STAGE, SSPTPTR: e.slpt, DID: e.did,
+    FSPTPTR: e.fsptptr ?? 0n,
   });
 }
 
