@@ -10,7 +10,6 @@
  */
 import { TT, awForLevels, contextEntryAddress, encodeContextEntry } from '../../host/src/vtd/spec/context-entry.js';
 import { CC, IOTLB_DESC, ccDesc, iotlbDesc, waitDesc } from '../../host/src/vtd/spec/descriptors.js';
-import { fieldMask } from '../../host/src/vtd/spec/field-codec.js';
 import { PGTT, decodePasidEntry, encodePasidDirEntry, encodePasidEntry, type PasidEntry } from '../../host/src/vtd/spec/pasid-entry.js';
 import { FRCD, GRAN, RTADDR, TTM, ccmdCommand, iotlbCommand, ivaValue } from '../../host/src/vtd/spec/registers.js';
 import { encodeRootEntry } from '../../host/src/vtd/spec/root-entry.js';

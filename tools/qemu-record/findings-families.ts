@@ -131,7 +131,7 @@ export function legacyIotlbSid(seed: number): object {
   const actions: (() => void)[] = [
     () => flip(rng.int(trees.length)),
     () => REGS.iotlbDomain(b, rng.chance(0.7) ? did : did + 1),
-    () => b.mmioWrite(REG.IVA, 8, iova).mmioWrite(REG.IOTLB, 8, 0xb000000000000000n | (BigInt(did) << 32n)),
+    () => REGS.iotlbPage(b, did, iova, 0),
     () => REGS.iotlbGlobal(b),
     () => REGS.ccGlobal(b),
   ];

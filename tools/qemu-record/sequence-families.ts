@@ -10,11 +10,11 @@ import { IQA } from '../../host/src/vtd/qi/queue-regs.js';
 import { ECTL, FRCD, FSTS, ICS_IWC } from '../../host/src/vtd/spec/registers.js';
 import { CC, IEC_DESC, IOTLB_DESC, PC_DESC, PIOTLB, ccDesc, iecDesc, iotlbDesc, pasidCacheDesc, pasidIotlbDesc, waitDesc } from '../../host/src/vtd/spec/descriptors.js';
 import {
-  DEVICES, GPA, Queue, REGS, awField, devfn, enableTranslation, legacyContext, legacyRoot, machine,
+  DEVICES, GPA, Queue, REGS, awField, devfn, legacyContext, legacyRoot, machine,
   mapSinks, ownDataTrees, pasidEntry, pasidEntryAt, pattern, probe, smDevice, smRoot, ssTree, type SmDevice,
 } from './guest.js';
 import { GCMD, REG, Rng, ScenarioBuilder, TTM_SCALABLE } from './scenario-builder.js';
-import { SS, type PageTree } from './page-tree.js';
+import { SS } from './page-tree.js';
 
 /** Registers or a queue for the invalidations a family issues. */
 interface Invalidator {
