@@ -8,8 +8,10 @@
  * C baseline (`native`). Single-number probes (guest RAM, MMIO, DMA, queued
  * invalidation, ...) register themselves in bench/probes/.
  */
-import type { Target, LoadSpec, RunMode } from './harness/target.js';
-import { measureInterleaved, type Contender, type Interleaved } from './harness/interleave.js';
+import type { Target, LoadSpec, RunMode, RunResult } from './harness/target.js';
+import { median } from './harness/target.js';
+import { MULTI_CONTEXT_AT } from './report/checks.js';
+import { measureInterleaved, schedulerPause, type Contender, type Interleaved } from './harness/interleave.js';
 import { cycleOrder, uniformOrder } from './workloads/orders.js';
 import { buildMultiSetup, buildSetup, requestsFor, type ContextKind, type Setup, type SetupSpec } from './workloads/setups.js';
 import type { InvPoint, MultiContextPoint, SweepPoint, TargetStats, WorkloadResult } from './report/schema.js';
@@ -184,13 +186,17 @@ const CONTEXT_KINDS: readonly ContextKind[] = ['domains', 'pasids'];
  * Many contexts on the same IOVAs: for each kind (domains, PASIDs) and each
  * count, a working set of a quarter of the IOTLB split over the contexts
  * (at least one page each: 1024 contexts fill the whole IOTLB), requests in
- * uniform random order, batch API.
+ * uniform random order, batch API. One context and MULTI_CONTEXT_AT are
+ * measured on one image, back to back in every round (pairedContexts): the
+ * growth from one to many is then a per-round ratio, as robust to a busy
+ * machine as the ratios to the C baseline.
  */
 export async function multiContext(ctx: SuiteContext): Promise<MultiContextPoint[]> {
   const quarter = Math.max(16, capacity(ctx.geometry) >> 2);
   const points: MultiContextPoint[] = [];
   for (const kind of CONTEXT_KINDS) {
-    for (const contexts of CONTEXT_COUNTS) {
+    points.push(...(await pairedContexts(ctx, kind, quarter)));
+    for (const contexts of CONTEXT_COUNTS.filter((c) => c !== 1 && c !== MULTI_CONTEXT_AT)) {
       const perContext = Math.max(1, Math.floor(quarter / contexts));
       const setup = buildMultiSetup(kind, contexts, perContext);
       const order = uniformOrder(contexts * perContext, ctx.sizes.requests, ctx.seed + contexts);
@@ -200,6 +206,61 @@ export async function multiContext(ctx: SuiteContext): Promise<MultiContextPoint
       ctx.step(`multi-context ${setup.id}`);
     }
   }
+  return points;
+}
+
+/**
+ * The points of one context (`quarter` pages) and of MULTI_CONTEXT_AT
+ * contexts (quarter / MULTI_CONTEXT_AT pages each) on one image: in every
+ * round each target (in rotated order) runs both lists back to back, each
+ * from an empty cache (so every target's hit and PTE-read counts stay equal;
+ * the refill is a few hundred misses in a run). The second point carries
+ * `growth`: per target, the median over rounds of its ns per request there
+ * / with one context.
+ */
+async function pairedContexts(ctx: SuiteContext, kind: ContextKind, quarter: number): Promise<MultiContextPoint[]> {
+  const perMany = Math.max(1, Math.floor(quarter / MULTI_CONTEXT_AT));
+  const setup = buildMultiSetup(kind, MULTI_CONTEXT_AT, perMany, quarter);
+  const lists = [
+    setup.requests(uniformOrder(quarter, ctx.sizes.requests, ctx.seed + 1), quarter),
+    setup.requests(uniformOrder(MULTI_CONTEXT_AT * perMany, ctx.sizes.requests, ctx.seed + MULTI_CONTEXT_AT)),
+  ];
+  const spec: LoadSpec = { image: setup.image.data(), ramSize: setup.ramSize, rootTable: setup.rootTable, geometry: ctx.geometry };
+  for (const t of allTargets(ctx.targets)) {
+    await t.load(spec);
+    for (const [slot, list] of lists.entries()) await t.setRequests(slot, list);
+  }
+  const list = contenders(ctx.targets, 'batch');
+  const passes = Math.max(1, ctx.sizes.passes >> 1);
+  const perRound: number[][][] = list.map(() => lists.map(() => []));
+  const last: RunResult[][] = list.map(() => []);
+  // Which list runs first alternates by round (the first one after another
+  // target's run finds the CPU caches cold).
+  const runBoth = async (i: number, round: number): Promise<void> => {
+    const c = list[i]!;
+    for (const slot of round % 2 === 0 ? [0, 1] : [1, 0]) {
+      await c.target.reset();
+      await schedulerPause();
+      const res = await c.target.run(slot, c.mode, passes);
+      perRound[i]![slot]!.push(res.ns / res.n);
+      last[i]![slot] = res;
+    }
+  };
+  for (let i = 0; i < list.length; i++) await runBoth(i, 0); // warm-up
+  perRound.forEach((slots) => slots.forEach((rounds) => rounds.splice(0)));
+  for (let r = 0; r < ctx.sizes.rounds; r++) for (let k = 0; k < list.length; k++) await runBoth((k + r) % list.length, r);
+  const labels = list.map((c) => c.label ?? c.target.name);
+  const points = lists.map((_, slot): MultiContextPoint => {
+    const summaries = list.map((c, i) => ({ label: labels[i]!, mode: c.mode, nsPerOp: median(perRound[i]![slot]!), roundsNsPerOp: perRound[i]![slot]!, last: last[i]![slot]! }));
+    const ref = labels.indexOf('native');
+    const ratios: Record<string, number> = {};
+    if (ref >= 0) labels.forEach((l, i) => { if (i !== ref) ratios[l] = median(perRound[i]![slot]!.map((v, r) => v / perRound[ref]![slot]![r]!)); });
+    return slot === 0
+      ? { kind, contexts: 1, pagesPerContext: quarter, results: statsOf({ summaries, ratios }), ratios }
+      : { kind, contexts: MULTI_CONTEXT_AT, pagesPerContext: perMany, results: statsOf({ summaries, ratios }), ratios, growth: Object.fromEntries(labels.map((l, i) => [l, median(perRound[i]![1]!.map((v, r) => v / perRound[i]![0]![r]!))])) };
+  });
+  ctx.step(`multi-context ${kind}-1`);
+  ctx.step(`multi-context ${kind}-${MULTI_CONTEXT_AT}`);
   return points;
 }
 

@@ -141,7 +141,7 @@ class Run {
 
   constructor(private readonly pm: PooledMachine, private readonly input: FuzzInput, private readonly budgetMs: number) {
     const m = pm.machine;
-    this.replay = replayOn(m, { name: 'fuzz', description: '', machine: {}, steps: input.steps, cpus: pm.apics.count }, pm.apics);
+    this.replay = replayOn(m, { name: 'fuzz', description: '', iommu: 'intel-iommu', machine: {}, steps: input.steps, cpus: pm.apics.count }, pm.apics);
     this.regs = new RegisterOracle(registerTableOf(input.machine));
     this.xlate = new TranslationOracle(m);
     this.scopeChecked = m.core.getConfig(CFG_QUIRKS) === 0;

@@ -114,11 +114,13 @@ function rawMachineOf(doc: Record<string, unknown>): RawMachine {
 
 /**
  * Reads a scenario document as an input (validated by the replay parser, so
- * a bad file is an `Error` naming the step or field). Steps whose `mem.*`
- * range is not RAM are dropped: the replay runner would refuse them.
+ * a bad file is an `Error` naming the step or field; so is an SMMUv3
+ * scenario). Steps whose `mem.*` range is not RAM are dropped: the replay
+ * runner would refuse them.
  */
 export function fromScenarioDoc(doc: unknown): FuzzInput {
   const sc = parseScenario(doc);
+  if (sc.iommu !== 'intel-iommu') throw new Error('machine.iommu.type: the fuzzer drives the VT-d machine, not an smmuv3 scenario');
   const machine = rawMachineOf(doc as Record<string, unknown>);
   const steps = sc.steps.filter((s) => {
     if (s.op === 'mem.write') return inRam(machine, s.gpa, 8 * s.u64.length);

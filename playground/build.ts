@@ -32,7 +32,7 @@ export function repoRoot(from: string = dirname(fileURLToPath(import.meta.url)))
 }
 
 /** Folders whose `*.scenario.json` files the page lists (relative to the root). */
-const SCENARIO_DIRS = ['firmware-tests/golden', 'firmware-tests/golden/recorded'];
+const SCENARIO_DIRS = ['firmware-tests/golden', 'firmware-tests/golden/recorded', 'firmware-tests/golden/smmuv3'];
 
 async function copyScenarios(root: string, outDir: string): Promise<ScenarioEntry[]> {
   const dest = join(outDir, 'scenarios');

@@ -10,10 +10,11 @@ import {
 } from './abi/layout';
 import { outGet } from './out';
 import { translateSlow } from './translate';
-import { FAST_MISS, fastAddr, fastEntry, fastMiss, fastPerms, NOT_FAST, setFastSetup } from './fast';
-import { entryLg2, iotlbSetTick, iotlbStamp, iotlbTick } from './cache/iotlb';
-import { genEpoch, genGlobal, SPACE_IOTLB } from './cache/gen';
-import { scFind, scFlags, SF_LEGACY } from './cache/setup-cache';
+import { FAST_MISS, fastAddr, fastEntry, fastMiss, NOT_FAST, setFastSetup } from './fast';
+import { entryPageWord, iotlbEpochGen, iotlbSetTick, iotlbStamp, iotlbTick } from './cache/iotlb';
+import { scFind } from './cache/setup-cache';
+import { rootTtm } from './ctx/device';
+import { TTM_SCALABLE } from './spec/registers';
 import { bumpBy } from './stats';
 import { dmaCopy } from './dma';
 import { heapAlloc } from './mem/heap';
@@ -99,14 +100,11 @@ let runEntry: usize = 0;
 // Records i.. while each is a fast-path hit; returns the index of the first
 // that is not (n: all were). No call inside. The IOTLB's global generation
 // and epoch cannot change during a run (only invalidations do), so they are
-// read once; the LRU tick and the hit counters are counted in locals and
-// stored back at the end of the run.
+// read once; the LRU tick is counted in a local, the hits are the records
+// passed, both stored back at the end of the run.
 function hitRun(first: u32, n: u32): u32 {
-  const gG = genGlobal(SPACE_IOTLB);
-  const epoch = genEpoch(SPACE_IOTLB);
+  const epochGen = iotlbEpochGen();
   let tick = iotlbTick();
-  let hits: u32 = 0;
-  let legacyHits: u32 = 0;
   const ring = BATCH;
   let i = first;
   for (; i < n; i++) {
@@ -116,25 +114,26 @@ function hitRun(first: u32, n: u32): u32 {
     const iova = iovaOf(r);
     const access = load<u32>(r + (BREQ_ACCESS << 2));
     const s = scFind(sid, pasid, access);
-    const e = s != 0 ? fastEntry(s, iova, access, gG, epoch) : NOT_FAST;
+    const e = s != 0 ? fastEntry(s, iova, access, epochGen) : NOT_FAST;
     if (e <= NOT_FAST) {
       runSetup = s;
       runEntry = e;
       break;
     }
-    // commitFast, with the tick and the counters in locals
+    // commitFast, with the tick in a local and the counters at the end
     iotlbStamp(e, ++tick);
-    hits++;
-    legacyHits += <u32>((scFlags(s) & SF_LEGACY) != 0);
     store<u32>(r + (BRES_STATUS << 2), 0);
     store<u64>(r + (BRES_ADDR_LO << 2), fastAddr(e, iova)); // lo, hi (BRES_ADDR_HI = BRES_ADDR_LO + 1) in one store
-    store<u32>(r + (BRES_PAGE << 2), entryLg2(e) | (fastPerms(e) << 8));
+    store<u32>(r + (BRES_PAGE << 2), entryPageWord(e));
   }
+  const hits = i - first;
   if (hits != 0) {
     iotlbSetTick(tick);
     runOk += hits;
     bumpBy(STAT_CTX_HITS, hits); // a stored setup stands for a context-cache hit
-    bumpBy(STAT_PASID_HITS, hits - legacyHits); // and, scalable, a PASID-cache hit
+    // and, scalable, a PASID-cache hit: a live setup was decoded in the
+    // current root-table mode (setting the root table empties every cache)
+    if (rootTtm == TTM_SCALABLE) bumpBy(STAT_PASID_HITS, hits);
     bumpBy(STAT_IOTLB_HITS, hits);
   }
   return i;

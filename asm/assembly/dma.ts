@@ -10,6 +10,7 @@ import { heapAlloc, stateBase, stateLimit } from './mem/heap';
 import { ramOffset } from './mem/ram';
 import { outGet, outSet } from './out';
 import { translate } from './translate';
+import { armTranslate } from './pt/arm-translate';
 
 // One bit per 4 KiB page of the state region (at most 2^20 pages in 4 GiB).
 let bufPages: usize = 0;
@@ -58,13 +59,32 @@ export function bufValid(off: u32, len: u32): bool {
  *  0) and drops writes (a master abort, not an IOMMU fault). */
 export function dmaCopy(sid: u32, pasid: u32, iova: u64, len: u32, access: u32, bufOff: u32): u32 {
   if (!bufValid(bufOff, len)) return <u32>ERR_BAD_ARG;
+  return copyVia(VIA_VTD, sid, pasid, iova, len, access, bufOff);
+}
+
+/** As dmaCopy, translated by the SMMUv3 front end through the setup record
+ *  at `su` (pt/arm-translate.ts); the caller validated setup and buffer.
+ *  Returns 0 or the first fault's SMMU event number. */
+export function armDmaCopy(su: u32, iova: u64, len: u32, access: u32, bufOff: u32): u32 {
+  return copyVia(VIA_ARM, su, 0, iova, len, access, bufOff);
+}
+
+// Which front end translates a DMA's pages (a constant at each call site,
+// so the branch folds away).
+const VIA_VTD: u32 = 0;
+const VIA_ARM: u32 = 1;
+
+// The one DMA loop of both front ends: (a, b) are (sid, pasid) for VT-d,
+// (setup record, 0) for the SMMU.
+// @ts-ignore: decorator
+@inline function copyVia(via: u32, a: u32, b: u32, iova: u64, len: u32, access: u32, bufOff: u32): u32 {
   let done: u32 = 0;
   let firstLo: u32 = 0;
   let firstHi: u32 = 0;
   const perTranslation = quirk(QUIRK_DMA_PER_TRANSLATION);
   while (done < len) {
     const cur = iova + done;
-    const fr = translate(sid, pasid, cur, access);
+    const fr = via == VIA_ARM ? armTranslate(<usize>a, cur, access) : translate(a, b, cur, access);
     if (fr != 0) return fr;
     if (done == 0) { firstLo = outGet(OUT_ADDR_LO); firstHi = outGet(OUT_ADDR_HI); }
     const addr = (<u64>outGet(OUT_ADDR_HI) << 32) | outGet(OUT_ADDR_LO);

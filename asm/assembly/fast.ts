@@ -19,16 +19,16 @@ import { pscPerms, pscRemembered, pscTable } from './cache/psc';
 import { ptIndex, SNP_LEAF_OK, SNP_RESERVED, SS_ADDR_MASK, SS_R, SS_W, ssReserved } from './spec/ss-pte';
 import { XK_SS } from './ctx/device';
 import { bump } from './stats';
-import { scBucket, scDid, scFind, scFlags, scInputOk, scTag, SF_KIND_MASK, SF_LEGACY, SF_SSEE } from './cache/setup-cache';
+import { scDid, scFind, scFlags, scInputOk, scProbeKey, scTag, SF_KIND_MASK, SF_LEGACY, SF_SSEE } from './cache/setup-cache';
 import { heapAlloc } from './mem/heap';
-import { entryFrame, entryLg2, entryPerms, iotlbInsert, iotlbProbeIn, iotlbTouch } from './cache/iotlb';
-import { genEpoch, genGlobal, SPACE_IOTLB } from './cache/gen';
+import { entryOutput, entryPerms, iotlbEpochGen, iotlbInsert, iotlbProbeFast, iotlbTouch, PROBE_UNSURE } from './cache/iotlb';
 import { INTR_LAST, INTR_START, P_DIRTY, P_FAR, P_R, P_W, P_X, PSC_SS_FORMAT } from './pt/walk';
 
 /** tryFast: the IOTLB has no entry for the request (probed, nothing committed). */
 export const FAST_MISS: usize = 0;
-/** tryFast: not the common case, take the full path. */
-export const NOT_FAST: usize = 1;
+/** tryFast: not the common case, take the full path (the IOTLB probe's
+ *  PROBE_UNSURE is one). */
+export const NOT_FAST: usize = PROBE_UNSURE;
 
 /** The decoded-setup entry the last tryFast found (0: none). */
 export let fastSetup: usize = 0;
@@ -83,16 +83,16 @@ export function fastInit(): bool {
   const s = scFind(sid, pasid, access);
   fastSetup = s;
   if (s == 0) return NOT_FAST;
-  return fastEntry(s, iova, access, genGlobal(SPACE_IOTLB), genEpoch(SPACE_IOTLB));
+  return fastEntry(s, iova, access, iotlbEpochGen());
 }
 
-/** tryFast after the setup `s` was found, with the IOTLB's global
- *  generation and epoch given (the batch loop reads them once). */
+/** tryFast after the setup `s` was found, with iotlbEpochGen() given (the
+ *  batch loop reads it once). */
 // @ts-ignore: decorator
-@inline export function fastEntry(s: usize, iova: u64, access: u32, gG: u32, epoch: u32): usize {
+@inline export function fastEntry(s: usize, iova: u64, access: u32, epochGen: u64): usize {
   if (!scInputOk(s, iova)) return NOT_FAST;
-  const e = iotlbProbeIn(gG, epoch, scDid(s), scTag(s), scBucket(s), iova);
-  if (e == 0) return FAST_MISS;
+  const e = iotlbProbeFast(epochGen, scProbeKey(s), iova);
+  if (e <= PROBE_UNSURE) return e; // FAST_MISS (0: no live entry) or NOT_FAST
   if ((<u32>load<u8>(NEEDS + (access & 127)) & ~entryPerms(e)) != 0) return NOT_FAST;
   return e;
 }
@@ -109,7 +109,7 @@ export function fastInit(): bool {
 /** Output address of `iova` through entry `e`. */
 // @ts-ignore: decorator
 @inline export function fastAddr(e: usize, iova: u64): u64 {
-  return entryFrame(e) | (iova & ((<u64>1 << entryLg2(e)) - 1));
+  return entryOutput(e, iova);
 }
 
 /** Permissions (P_R/P_W/P_X) the answer reports. */

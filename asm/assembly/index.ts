@@ -30,8 +30,11 @@ import { translate as translateOne } from './translate';
 import { checkTranslated as checkTranslatedOne } from './translated';
 import { OUT, outInit } from './out';
 import { STATS, statsClear, statsInit } from './stats';
-import { bufAlloc as bufAllocOne, bufInit, bufValid, dmaCopy as dmaCopyOne } from './dma';
+import { armDmaCopy as armDmaOne, bufAlloc as bufAllocOne, bufInit, bufValid, dmaCopy as dmaCopyOne } from './dma';
 import { BATCH, batchInit, translateBatch as batchRun } from './batch';
+import { SU_BYTES } from './abi/smmu-layout';
+import { armInvVaa as armVaaOne } from './inval/arm-inval';
+import { armTranslate as armOne, armTranslateS2 as armS2One } from './pt/arm-translate';
 
 // ---- instantiation ----------------------------------------------------------
 // The state region the embedder grants: [stateBase, stateBase + stateBytes)
@@ -233,4 +236,30 @@ export function pasidCacheDump(buf: u32, first: u32, max: u32): i32 {
 /** Live paging-structure cache entries. */
 export function pscDump(buf: u32, first: u32, max: u32): i32 {
   return dumpBufOk(buf, max) ? <i32>pscDumpAll(buf, first, max) : ERR_BAD_ARG;
+}
+
+// ---- SMMUv3 front end (docs/ABI.md "SMMUv3 translation") --------------------------------
+// The host writes a setup record (abi/smmu-layout.ts) into a device buffer;
+// each call checks that [setupOff, setupOff + SU_BYTES) is one.
+
+/** Translate through the setup at setupOff; returns 0, the SMMU event
+ *  number, or ERR_BAD_ARG (as u32) for a bad setup offset. */
+export function armTranslate(setupOff: u32, iovaHi: u32, iovaLo: u32, access: u32): u32 {
+  if (!bufValid(setupOff, SU_BYTES)) return <u32>ERR_BAD_ARG;
+  return armOne(setupOff, u64of(iovaHi, iovaLo), access);
+}
+/** Stage 2 only (a context-descriptor fetch of a nested STE). */
+export function armTranslateS2(setupOff: u32, ipaHi: u32, ipaLo: u32, access: u32): u32 {
+  if (!bufValid(setupOff, SU_BYTES)) return <u32>ERR_BAD_ARG;
+  return armS2One(setupOff, u64of(ipaHi, ipaLo), access);
+}
+/** Translate and copy len bytes between guest RAM and a device buffer. */
+export function armDmaCopy(setupOff: u32, iovaHi: u32, iovaLo: u32, len: u32, access: u32, bufOff: u32): u32 {
+  if (!bufValid(setupOff, SU_BYTES) || !bufValid(bufOff, len)) return <u32>ERR_BAD_ARG;
+  return armDmaOne(setupOff, u64of(iovaHi, iovaLo), len, access, bufOff);
+}
+/** TLBI_NH_VAA: stage-1 entries of `vmid`, every ASID, 2^am pages from
+ *  the address (leaf != 0 keeps the paging-structure caches). */
+export function armInvVaa(vmid: u32, addrHi: u32, addrLo: u32, am: u32, leaf: u32): void {
+  armVaaOne(vmid & 0xffff, u64of(addrHi, addrLo), am, leaf != 0);
 }

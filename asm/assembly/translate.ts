@@ -13,7 +13,7 @@ import {
 } from './abi/layout';
 import { cfg, quirk } from './cfg';
 import { bump } from './stats';
-import { outSet } from './out';
+import { outSet, outSucceed } from './out';
 import { ptsIdentity, ptsRedecide } from './ctx/pt-space';
 import { entryLg2, hitDid, hitFrame, hitLg2, hitPerms, iotlbInsert, iotlbLookup, PRIV_FLAG } from './cache/iotlb';
 import { dcDid, dcFpd, dcFsRoot, dcFsTop, dcHasPasid, dcKind, dcPasid, dcPre, dcPriv, dcReset, dcSave, dcSsAw, dcSsee, dcSsRoot, dcWpe, rootTtm, teOn, XK_FS, XK_NESTED, XK_PT } from './ctx/device';
@@ -39,7 +39,7 @@ import { envSetCommon, envSetFs, envSetSs, envSsBits, envUser, fsWalk, INTR_LAST
   const e = tryFast(sid, pasid, iova, access);
   if (e > NOT_FAST) {
     commitFast(e);
-    return succeed(fastAddr(e, iova), entryLg2(e), fastPerms(e), fastDid(), SRC_IOTLB);
+    return outSucceed(fastAddr(e, iova), entryLg2(e), fastPerms(e), fastDid(), SRC_IOTLB);
   }
   return translateSlow(sid, pasid, iova, access, e == FAST_MISS);
 }
@@ -56,8 +56,8 @@ export function translateSlow(sid: u32, pasid: u32, iova: u64, access: u32, miss
  *  `missed`: tryFast probed the IOTLB and found nothing. */
 // @ts-ignore: decorator
 @inline export function translateFull(sid: u32, pasid: u32, iova: u64, access: u32, missed: bool): u32 {
-  if (!teOn) return succeed(iova, 12, P_R | P_W | P_X, 0, SRC_DISABLED);
-  if (quirk(QUIRK_PT_STICKY) && ptsIdentity(sid)) return succeed(iova, 12, P_R | P_W | P_X, 0, SRC_PT);
+  if (!teOn) return outSucceed(iova, 12, P_R | P_W | P_X, 0, SRC_DISABLED);
+  if (quirk(QUIRK_PT_STICKY) && ptsIdentity(sid)) return outSucceed(iova, 12, P_R | P_W | P_X, 0, SRC_PT);
   const setup = fastSetup;
   if (setup != 0) {
     if ((scFlags(setup) & SF_LEGACY) != 0) return translateLegacy(sid, iova, access, setup, missed);
@@ -164,7 +164,7 @@ function translateScalable(sid: u32, pasid: u32, iova: u64, access: u32, setup: 
 // A pass-through translation; QUIRK_PT_STICKY: QEMU then decides the
 // device's address space from memory (ctx/pt-space.ts).
 function passThrough(sid: u32, iova: u64): u32 {
-  const r = succeed(iova, 12, P_R | P_W | P_X, dcDid, SRC_PT);
+  const r = outSucceed(iova, 12, P_R | P_W | P_X, dcDid, SRC_PT);
   if (quirk(QUIRK_PT_STICKY)) ptsRedecide(sid);
   return r;
 }
@@ -228,7 +228,7 @@ function finish(sid: u32, iova: u64, sm: bool, fs: bool, frame: u64, lg2: u32, p
   const tag = fs && !envUser ? dcPasid | PRIV_FLAG : dcPasid;
   const bySid = !sm && quirk(QUIRK_IOTLB_BEFORE_CONTEXT); // looked up by source id (translateLegacy)
   if (perms != 0) iotlbInsert(dcDid, sid, tag, fs, iova, lg2, frame, perms | (dirty ? P_DIRTY : 0) | (near ? P_NEAR_INTR : P_FAR), fresh, bySid);
-  return succeed(addr, lg2, perms, dcDid, SRC_WALK);
+  return outSucceed(addr, lg2, perms, dcDid, SRC_WALK);
 }
 
 const RETRY: u32 = 0xffff_ffff;
@@ -251,7 +251,7 @@ function fromHit(iova: u64, access: u32, sm: bool): u32 {
       !quirk(QUIRK_FS_AD_IF_A_CLEAR)) return RETRY;
   const addr = hitFrame | (iova & ((<u64>1 << hitLg2) - 1));
   if (inIntrRange(addr, hitFrame, hitLg2)) return fail(sm ? FR.FR_SM_INTR_ADDR : FR.FR_INTR_ADDR, iova, true);
-  return succeed(addr, hitLg2, hitPerms & (P_R | P_W | P_X), hitDid, SRC_IOTLB);
+  return outSucceed(addr, hitLg2, hitPerms & (P_R | P_W | P_X), hitDid, SRC_IOTLB);
 }
 
 // @ts-ignore: decorator
@@ -271,18 +271,6 @@ function inIntrRange(addr: u64, frame: u64, lg2: u32): bool {
   return addr >= INTR_START && addr <= INTR_LAST;
 }
 
-// @ts-ignore: decorator
-@inline function succeed(addr: u64, lg2: u32, perms: u32, did: u32, src: u32): u32 {
-  outSet(OUT_STATUS, 0);
-  outSet(OUT_ADDR_LO, <u32>addr);
-  outSet(OUT_ADDR_HI, <u32>(addr >> 32));
-  outSet(OUT_PAGE_LG2, lg2);
-  outSet(OUT_PERMS, perms);
-  outSet(OUT_FAULT_FLAGS, 0);
-  outSet(OUT_DID, did);
-  outSet(OUT_SOURCE, src);
-  return 0;
-}
 
 /** Write a fault to the out-buffer: reason, flags (FPD suppression, PASID
  *  fields per profile, recoverability), faulting page. Returns `fr`. */

@@ -51,6 +51,7 @@ export async function measureInterleaved(contenders: Contender[], slot: number, 
     for (let k = 0; k < contenders.length; k++) {
       const i = (k + r) % contenders.length;
       const c = contenders[i]!;
+      await schedulerPause();
       const res = await c.target.run(slot, c.mode, passes);
       perRound[i]!.push(res.ns / res.n);
       last[i] = res;
@@ -66,4 +67,17 @@ export async function measureInterleaved(contenders: Contender[], slot: number, 
     }
   }
   return { summaries, ratios };
+}
+
+/**
+ * Sleeps about a millisecond before a timed run. The native baselines are
+ * child processes that sleep between commands, and a busy machine's
+ * scheduler favours a task that just woke over one that kept running (this
+ * process, which times the core and the JS baseline itself): without the
+ * pause the in-process targets' runs were the ones preempted, and every
+ * ratio to the C drifted up with the load average. (No effect on an idle
+ * machine.)
+ */
+export function schedulerPause(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 1));
 }

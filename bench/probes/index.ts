@@ -3,5 +3,6 @@
  * probe.ts). Order here is the order in the report.
  */
 import './embedding.js';
+import './smmu.js';
 import './ram.js';
 import './ioas.js';

@@ -55,6 +55,8 @@ export interface MultiContextPoint {
   pagesPerContext: number;
   results: Record<string, TargetStats>;
   ratios: Record<string, number>;
+  /** Per target: median over rounds of its ns per request here / with one context, both run back to back in every round (the points measured that way). */
+  growth?: Record<string, number>;
 }
 
 /** One of the issues' targets, checked by the bench itself. `id` names what it measures. */

@@ -133,15 +133,17 @@ export interface MultiSetup {
   image: GuestImage;
   ramSize: number;
   rootTable: number;
-  /** Request records (BREQ layout) over (context, page) pairs in `order` (index = context * pagesPerContext + page). */
-  requests(order: ArrayLike<number>): Uint32Array;
+  /** Request records (BREQ layout) over (context, page) pairs in `order` (index = context * pages + page); `pages` defaults to pagesPerContext. */
+  requests(order: ArrayLike<number>, pages?: number): Uint32Array;
 }
 
 /** First source id of the `domains` kind: one device per domain from bus 1 on. */
 const MULTI_SID_BASE = 0x100;
 
 /**
- * `contexts` contexts all touching IOVA pages 0..pagesPerContext-1 (4 KiB,
+ * `contexts` contexts all touching IOVA pages 0..pagesPerContext-1 (4 KiB;
+ * the table maps `mappedPages`, so request lists of fewer contexts with more
+ * pages each run on the same image,
  * one shared page table onto the data area, so only the IOTLB's tags tell
  * them apart): `domains` = devices 0x100 + i, each its own domain (DID i + 1)
  * with a 4-level second-stage table, requests without PASID; `pasids` = one
@@ -149,23 +151,26 @@ const MULTI_SID_BASE = 0x100;
  * requests with PASID. What a guest with many VMs' devices or many SVA
  * processes does to the IOTLB.
  */
-export function buildMultiSetup(kind: ContextKind, contexts: number, pagesPerContext: number): MultiSetup {
+export function buildMultiSetup(kind: ContextKind, contexts: number, pagesPerContext: number, mappedPages = pagesPerContext): MultiSetup {
   if (!Number.isInteger(contexts) || contexts < 1 || contexts > 4096) throw new Error(`contexts must be an integer in 1..4096, got ${contexts}`);
   if (!Number.isInteger(pagesPerContext) || pagesPerContext < 1) throw new Error(`pagesPerContext must be a positive integer, got ${pagesPerContext}`);
+  if (!Number.isInteger(mappedPages) || mappedPages < pagesPerContext) throw new Error(`mappedPages must be an integer >= pagesPerContext, got ${mappedPages}`);
   const image = new GuestImage(8 << 20);
   const data = image.allocPages(DATA_BYTES / 4096, 21);
   const table = new PageTableBuilder(image, kind === 'domains' ? 'ss' : 'fs', 4);
-  for (let k = 0; k < pagesPerContext; k++) table.map(IOVA_BASE + k * 4096, data + (k % (DATA_BYTES / 4096)) * 4096, 12);
+  for (let k = 0; k < mappedPages; k++) table.map(IOVA_BASE + k * 4096, data + (k % (DATA_BYTES / 4096)) * 4096, 12);
   const devices = kind === 'domains'
     ? Array.from({ length: contexts }, (_, i) => ({ sid: MULTI_SID_BASE + i, ridPasid: 0, pasids: [{ pasid: 0, pgtt: PGTT.SECOND_STAGE, did: i + 1, ssRoot: table.root, ssLevels: 4 }] }))
     : [{ sid: BENCH_SID, ridPasid: 0, pasids: Array.from({ length: contexts }, (_, i) => ({ pasid: i + 1, pgtt: PGTT.FIRST_STAGE, did: BENCH_DID, fsRoot: table.root, fsLevels: 4 })) }];
   const rootTable = buildScalableRoot(image, devices);
   return {
     id: `${kind}-${contexts}`, kind, contexts, pagesPerContext, image, ramSize: Math.ceil(image.size / TWO_MIB) * TWO_MIB, rootTable,
-    requests(order) {
+    requests(order, pages = pagesPerContext) {
+      if (!Number.isInteger(pages) || pages < 1 || pages > mappedPages) throw new Error(`pages must be an integer in 1..${mappedPages}, got ${pages}`);
       const words = new Uint32Array(order.length * REQ_WORDS);
       for (let i = 0; i < order.length; i++) {
-        const c = Math.floor(order[i]! / pagesPerContext), k = order[i]! % pagesPerContext;
+        const c = Math.floor(order[i]! / pages), k = order[i]! % pages;
+        if (c >= contexts) throw new Error(`order[${i}] = ${order[i]} is beyond ${contexts} contexts of ${pages} pages`);
         const [hi, lo] = splitU64(IOVA_BASE + k * 4096);
         const r = i * REQ_WORDS;
         words[r] = kind === 'domains' ? MULTI_SID_BASE + c : BENCH_SID;

@@ -4,30 +4,39 @@
  * directory entry, §9.6 PASID table entry, §9.7 first-stage and §9.8
  * second-stage paging entries). Only what the workloads need: present,
  * read/write mappings with A/D preset, so no implementation has to write
- * back during a timed loop.
+ * back during a timed loop. Bit positions come from the model's spec layer
+ * (host/src/vtd/spec), encoded as numbers (`encodeFieldsNumber`): every
+ * structure here stays below 2^53.
  */
+import { encodeFieldsNumber } from '../../host/src/vtd/spec/field-codec.js';
+import { FS_PTE } from '../../host/src/vtd/spec/fs-pte.js';
+import { awForLevels } from '../../host/src/vtd/spec/context-entry.js';
+import { PASID_DIR_ENTRY, PASID_ENTRY_BYTES, PASID_ENTRY, pasidDirEntryAddress } from '../../host/src/vtd/spec/pasid-entry.js';
+import { SM_CONTEXT_ENTRY, smContextEntryAddress } from '../../host/src/vtd/spec/sm-context-entry.js';
+import { SM_ROOT_ENTRY, SM_ROOT_ENTRY_BYTES } from '../../host/src/vtd/spec/sm-root-entry.js';
+import { SS_PTE } from '../../host/src/vtd/spec/ss-pte.js';
 import { GuestImage, PAGE_SIZE } from './guest-image.js';
 
 /** Paging format of a table: VT-d second stage (§9.8) or x86 first stage (§9.7). */
 export type PtFormat = 'ss' | 'fs';
 
-/** §9.8 second-stage entry bits. */
-export const SS_R = 1, SS_W = 2, SS_PS = 0x80, SS_A = 0x100, SS_D = 0x200;
-/** §9.7 first-stage entry bits. */
-export const FS_P = 1, FS_RW = 2, FS_US = 4, FS_A = 0x20, FS_D = 0x40, FS_PS = 0x80;
-
-
 const TWO_POW_32 = 4294967296;
 
-/** Flags of a non-leaf entry that grants everything below it. */
-function tableFlags(format: PtFormat): number {
-  return format === 'ss' ? SS_R | SS_W : FS_P | FS_RW | FS_US | FS_A;
-}
+/** Flags of a non-leaf entry that grants everything below it, per format. */
+const TABLE_FLAGS: Record<PtFormat, number> = {
+  ss: encodeFieldsNumber(SS_PTE, { R: true, W: true })[0]!,
+  fs: encodeFieldsNumber(FS_PTE, { P: true, RW: true, US: true, A: true })[0]!,
+};
 
-/** Flags of a read/write leaf entry with A/D already set. */
-function leafFlags(format: PtFormat, pageLg2: number): number {
-  const ps = pageLg2 > 12 ? (format === 'ss' ? SS_PS : FS_PS) : 0;
-  return format === 'ss' ? SS_R | SS_W | ps : FS_P | FS_RW | FS_US | FS_A | FS_D | ps;
+/** Flags of a read/write leaf entry with A/D already set, per format: [4 KiB leaf, superpage leaf (PS)]. */
+const LEAF_FLAGS: Record<PtFormat, readonly [number, number]> = {
+  ss: [false, true].map((PS) => encodeFieldsNumber(SS_PTE, { R: true, W: true, PS })[0]!) as [number, number],
+  fs: [false, true].map((PS) => encodeFieldsNumber(FS_PTE, { P: true, RW: true, US: true, A: true, D: true, PS })[0]!) as [number, number],
+};
+
+/** Writes the words of an encoded structure at `gpa`. */
+function writeWords(image: GuestImage, gpa: number, words: readonly number[]): void {
+  words.forEach((w, i) => image.writeU64(gpa + 8 * i, w));
 }
 
 /** Index of `iova` in a level-`level` table (level 0 = leaf table; glossary). */
@@ -59,13 +68,13 @@ export class PageTableBuilder {
       if (entry === 0) {
         const next = this.image.allocPages(1);
         this.tablePages++;
-        this.image.writeU64(slot, next + tableFlags(this.format));
+        this.image.writeU64(slot, next + TABLE_FLAGS[this.format]);
         table = next;
       } else {
         table = entry - (entry % PAGE_SIZE);
       }
     }
-    this.image.writeU64(table + levelIndex(iova, leafLevel) * 8, gpa + leafFlags(this.format, pageLg2));
+    this.image.writeU64(table + levelIndex(iova, leafLevel) * 8, gpa + LEAF_FLAGS[this.format][pageLg2 > 12 ? 1 : 0]);
   }
 }
 
@@ -92,11 +101,11 @@ export interface DeviceSpec {
 
 /** Writes a §9.6 PASID table entry at `slot`. */
 function writePasidEntry(image: GuestImage, slot: number, e: PasidEntrySpec): void {
-  const aw = e.ssLevels !== undefined ? e.ssLevels - 2 : 0; // §3: levels = AW + 2
-  image.writeU64(slot, (e.ssRoot ?? 0) + e.pgtt * 64 + aw * 4 + 1);
-  image.writeU64(slot + 8, e.did); // qw1 79:64 DID
-  const fspm = e.fsLevels === 5 ? 1 : 0; // qw2 131:130 FSPM
-  image.writeU64(slot + 16, (e.fsRoot ?? 0) + fspm * 4);
+  writeWords(image, slot, encodeFieldsNumber(PASID_ENTRY, {
+    P: true, PGTT: e.pgtt, DID: e.did,
+    AW: e.ssLevels !== undefined ? awForLevels(e.ssLevels) : 0, SSPTPTR: e.ssRoot ?? 0,
+    FSPM: e.fsLevels === 5 ? 1 : 0, FSPTPTR: e.fsRoot ?? 0, // FSPM 1: 5-level first stage
+  }));
 }
 
 /**
@@ -115,12 +124,16 @@ export function buildScalableRoot(image: GuestImage, devices: DeviceSpec[]): num
     if (ctx === undefined) {
       ctx = image.allocPages(1);
       tables.set(bus, ctx);
-      image.writeU64(root + bus * 16 + (devfn < 0x80 ? 0 : 8), ctx + 1); // LP/UP + LCTP/UCTP
+      // One half of the root entry: LP/LCTP (qw0) or UP/UCTP (qw1); the other half may be in use.
+      const half = devfn < 0x80 ? 0 : 1;
+      const entry = encodeFieldsNumber(SM_ROOT_ENTRY, half === 0 ? { LP: true, LCTP: ctx } : { UP: true, UCTP: ctx });
+      image.writeU64(root + bus * SM_ROOT_ENTRY_BYTES + 8 * half, entry[half]!);
     }
     const dir = image.allocPages(1);
-    const ctxSlot = ctx + (devfn & 0x7f) * 32;
-    image.writeU64(ctxSlot, dir + 8 + 1); // P, PASIDE (requests with PASID allowed), PDTS = 0, PASIDDIRPTR
-    image.writeU64(ctxSlot + 8, dev.ridPasid);
+    // PASIDE: requests with PASID allowed; PDTS = 0 (128 directory entries).
+    writeWords(image, Number(smContextEntryAddress(BigInt(ctx), devfn)), encodeFieldsNumber(SM_CONTEXT_ENTRY, {
+      P: true, PASIDE: true, PDTS: 0, PASIDDIRPTR: dir, RID_PASID: dev.ridPasid,
+    }));
     const pasidTables = new Map<number, number>();
     for (const e of dev.pasids) {
       const dirIndex = e.pasid >>> 6;
@@ -128,9 +141,9 @@ export function buildScalableRoot(image: GuestImage, devices: DeviceSpec[]): num
       if (table === undefined) {
         table = image.allocPages(1);
         pasidTables.set(dirIndex, table);
-        image.writeU64(dir + dirIndex * 8, table + 1);
+        writeWords(image, Number(pasidDirEntryAddress(BigInt(dir), e.pasid)), encodeFieldsNumber(PASID_DIR_ENTRY, { P: true, SMPTBLPTR: table }));
       }
-      writePasidEntry(image, table + (e.pasid & 63) * 64, e);
+      writePasidEntry(image, table + (e.pasid & 63) * PASID_ENTRY_BYTES, e);
     }
   }
   return root;

@@ -16,6 +16,7 @@ describe('executor', () => {
     expect(files.length).toBeGreaterThan(100);
     for (const f of files) {
       const doc = JSON.parse(readFileSync(f, 'utf8'));
+      if (doc.machine?.iommu?.type === 'smmuv3') continue; // the fuzzer drives the VT-d machine
       const input = fromScenarioDoc(doc);
       const r = await exec.run(input);
       expect(r.finding, f).toBeUndefined();

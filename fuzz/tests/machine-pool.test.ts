@@ -17,7 +17,7 @@ const newCore = (): Core => loadCoreFromSync(module);
 
 /** Runs every step; what the guest saw and where it stopped (a thrown step ends the run). */
 function runAll(pm: PooledMachine, input: FuzzInput): { observations: unknown[]; error?: string } {
-  const run = replayOn(pm.machine, { name: 'x', description: '', machine: {}, steps: input.steps, cpus: pm.apics.count }, pm.apics);
+  const run = replayOn(pm.machine, { name: 'x', description: '', iommu: 'intel-iommu', machine: {}, steps: input.steps, cpus: pm.apics.count }, pm.apics);
   try {
     while (run.next());
   } catch (err) {

@@ -107,6 +107,26 @@ export { buildDmar, type DmarInput, type RmrrConfig } from './acpi/dmar.js';
 /** Machine snapshots (`machine.snapshot()` / `machine.restore()`): the byte format's header and sections. */
 export { SNAPSHOT_MAGIC, SNAPSHOT_VERSION, decodeSnapshot, type ByteReader } from './snapshot/format.js';
 /**
+ * The Arm machine with an SMMUv3 (`createArmMachine`): QEMU virt's layout, devices behind the SMMU with
+ * their requester id as StreamID, the IORT (`machine.iortTable()`), the SMMU's wired interrupt lines.
+ */
+export {
+  createArmMachine, ArmMachine, SMMU_BASE, SMMU_WINDOW, ARM_RAM_BASE, ARM_ECAM_BASE, ARM_BAR_WINDOW, SMMU_SPI, type ArmMachineConfig,
+} from './arm-machine.js';
+/** The SMMUv3 unit: registers, stream table and context descriptors, command and event queues. */
+export { SmmuUnit, type SmmuUnitOptions, type SmmuInterrupt } from './smmu/smmu-unit.js';
+/** The parts of an `SmmuUnit`: its register file and the typed access to the core's AArch64 walker (docs/ABI.md). */
+export { SmmuRegisterFile, type SmmuRegRow, type SmmuRegWrite } from './smmu/registers.js';
+export { SmmuCore, type WalkSetup } from './smmu/core-abi.js';
+/** SMMUv3 capability profiles (`default`, `qemu-7.2`, `qemu-10.0`) and the options that narrow them. */
+export { createSmmuProfile, capsOf, SMMU_PROFILE_NAMES, type SmmuProfile, type SmmuOptions, type SmmuCaps, type SmmuSwitches } from './smmu/profiles.js';
+/** An SMMUv3 event record as a value (what the event queue receives, before encoding). */
+export type { SmmuEvent } from './smmu/event.js';
+/** SMMUv3 event numbers (IHI 0070 §7.3) and their names. */
+export { EVT as SMMU_EVT, EVT_NAME as SMMU_EVT_NAME } from './smmu/spec/events.js';
+/** The ACPI IORT of an Arm machine (`armMachine.iortTable()` uses it). */
+export { buildIort, type IortInput } from './acpi/iort.js';
+/**
  * The iommufd-like host side (host/src/hostiommu): platform, IOAS, HWPTs,
  * device binding, PASID spaces, fault queues, vIOMMU objects. A namespace,
  * because some of its names (FaultRecord, PageRequest) mean host-side
@@ -120,7 +140,7 @@ export {
   startReplay, replayScenario, formatReplay, bytesToHex,
   type ReplayOutput, type ReplayOptions, type ReplayRun, type ReplayStep, type Observation,
 } from './scenario/replay.js';
-export { parseScenario, type Scenario, type Step } from './scenario/parse.js';
+export { parseScenario, type Scenario, type ScenarioBase, type Step } from './scenario/parse.js';
 export { ScenarioApics, type IrrReading } from './scenario/apics.js';
 /** Branded ids and addresses. */
 export * from './types.js';

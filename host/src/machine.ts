@@ -360,13 +360,13 @@ function ecamSize(size: number): boolean {
 }
 
 /** `addr` as a physical address of the number API; Error naming `addr` otherwise. */
-function checkAddr(addr: number): number {
+export function checkAddr(addr: number): number {
   if (!Number.isSafeInteger(addr) || addr < 0) throw new Error(`addr: ${String(addr)} is not a physical address below 2^53`);
   return addr;
 }
 
 /** A u32 (or i32) as a u32; Error naming the argument otherwise. */
-function checkDword(v: number, what: string): number {
+export function checkDword(v: number, what: string): number {
   if (v !== (v | 0) && v !== (v >>> 0)) throw new Error(`${what}: ${String(v)} is not a 32-bit integer`);
   return v >>> 0;
 }

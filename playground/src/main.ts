@@ -15,6 +15,7 @@ import { initPrqView } from './prq-view.js';
 import { initRegistersView } from './registers-view.js';
 import { initScenarioView } from './scenario-view.js';
 import { initSeedFlowsView } from './seed-flows-view.js';
+import { initSmmuView } from './smmu-view.js';
 import { Session } from './session.js';
 import { initTablesView } from './tables-view.js';
 
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
   initFlows(s);
   initSeedFlowsView(s);
   initBenchView(s);
+  await initSmmuView(s);
   await initScenarioView(s);
   s.onChange(() => { byId('machine-label').textContent = s.label; });
   byId<HTMLSelectElement>('profile').addEventListener('change', (e) => {

@@ -7,10 +7,11 @@
  * an expected file of another scenario gets a warning.
  */
 import {
-  formatReplay, startReplay, type Observation, type ReplayOutput, type ReplayRun,
+  formatReplay, Machine, startReplay, type Observation, type ReplayOutput, type ReplayRun,
 } from '../../host/src/browser.js';
 import { byId, fill, h, showResult } from './dom.js';
 import type { Session } from './session.js';
+import { showArm } from './smmu-view.js';
 
 interface ScenarioEntry { name: string; scenario: string; expected?: string }
 interface ScenarioDoc { name?: unknown; steps?: unknown; [k: string]: unknown }
@@ -52,7 +53,8 @@ async function rewind(s: Session): Promise<void> {
   state.run = undefined;
   const run = await startReplay(state.doc, s.machineHooks());
   state.run = run;
-  s.show(run.machine, `scenario ${run.scenario.name}`);
+  if (run.machine instanceof Machine) s.show(run.machine, `scenario ${run.scenario.name}`);
+  else showArm(s, run.machine, `scenario ${run.scenario.name}`);
 }
 
 /** Runs up to `count` more steps on the machine on show. */
@@ -64,7 +66,9 @@ function advance(s: Session, count: number): void {
     if (!r) break;
     if (r.observation) s.event('obs', `step ${r.index}: ${JSON.stringify(r.observation)}`);
   }
-  s.label = `scenario ${run.scenario.name} after ${run.position} step(s)`;
+  const label = `scenario ${run.scenario.name} after ${run.position} step(s)`;
+  if (run.machine instanceof Machine) s.label = label;
+  else showArm(s, run.machine, label);
 }
 
 /** Forgets the loaded scenario (before a load, so a failed one leaves nothing stale on show). */

@@ -7,12 +7,14 @@
  * contents show an IOTLB entry until an invalidation, runs the seed flows,
  * fills and drains the page-request queue, DMAs through the ATS device,
  * shows bad input (values, files, an expected file of another scenario) on
- * the page, requests nothing the site lacks, and saves a screenshot as
- * docs/playground.png. Skips only when no Chromium binary
+ * the page, requests nothing the site lacks, and saves a screenshot (to
+ * docs/playground.png with VIOMMU_UPDATE_SCREENSHOT=1, else to the temp
+ * folder, so a test run leaves the tree clean). Skips only when no Chromium binary
  * exists (playground/ensure-chromium.sh installs it).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { repoRoot } from '../build.js';
@@ -80,6 +82,25 @@ describe.skipIf(!executablePath)('playground in headless Chromium', () => {
     expect(await page.textContent('#machine-label')).toContain(name);
     // The tables the scenario built are in the tree (bus 0 root entry).
     expect(await page.textContent('#tables-tree')).toContain('bus 0');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('runs a recorded SMMUv3 scenario on the Arm machine and shows it in the SMMUv3 panel; the guest demo faults into the event queue', async () => {
+    const name = 'smmu-s1-100-1';
+    const expected = JSON.parse(readFileSync(join(ROOT, 'firmware-tests/golden/smmuv3', `${name}.expected.json`), 'utf8')) as unknown;
+    await page.selectOption('#scenario-select', name);
+    await page.waitForFunction((n) => document.querySelector('#scenario-summary')?.textContent?.startsWith(`${n}: 0/`), name);
+    await page.click('#scenario-run');
+    await page.waitForSelector('#scenario-summary[data-done="true"]');
+    expect(JSON.parse((await page.textContent('#scenario-output')) ?? '') as unknown).toEqual(expected);
+    expect(await page.getAttribute('#scenario-summary', 'data-match')).toBe('true');
+    expect(await page.textContent('#smmu-label')).toContain(name);
+    expect(await page.textContent('#smmu-regs')).toContain('0x0d44101b'); // IDR0 of qemu-10.0
+    await page.selectOption('#smmu-profile', 'default');
+    await page.waitForFunction(() => document.querySelector('#smmu-label')?.textContent?.includes('profile default'));
+    await page.click('#smmu-demo');
+    await page.waitForFunction(() => document.querySelector('#smmu-events')?.textContent?.includes('F_TRANSLATION sid 0x18'));
+    expect(await page.textContent('#event-log')).toContain('DMA read VA 0x70000000 -> ok, buffer[0] 0x5a');
     expect(pageErrors).toEqual([]);
   });
 
@@ -258,7 +279,9 @@ describe.skipIf(!executablePath)('playground in headless Chromium', () => {
     const ns = await page.$$eval('#bench-result li', (els) => els.map((e) => Number(e.getAttribute('data-ns'))));
     expect(ns).toHaveLength(2);
     for (const v of ns) expect(v).toBeGreaterThan(0);
-    await page.screenshot({ path: join(ROOT, 'docs', 'playground.png'), fullPage: true });
+    const shot = process.env['VIOMMU_UPDATE_SCREENSHOT'] === '1' ? join(ROOT, 'docs', 'playground.png') : join(tmpdir(), 'viommu-playground.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    expect(readFileSync(shot).length).toBeGreaterThan(10_000);
     expect(pageErrors).toEqual([]);
   }, 120_000);
 });

@@ -30,10 +30,10 @@ const LAYERS: readonly (readonly [string, RegExp])[] = [
   ['entries and command line', /^(host\/src\/(index|browser)\.ts|host\/src\/(cli|v86)\/|bench\/|fuzz\/|asm\/tests\/reference\/)/],
   ['flows', /^host\/src\/flows\//],
   ['guest', /^host\/src\/guest\//],
-  ['model', /^host\/src\/(machine(-check)?\.ts|vmm\/|hostiommu\/|devices\/|pci\/|acpi\/|vtd\/(?!spec\/)|snapshot\/|scenario\/)/],
+  ['model', /^host\/src\/((arm-)?machine(-check)?\.ts|vmm\/|hostiommu\/|devices\/|pci\/|acpi\/|(vtd|smmu)\/(?!spec\/)|snapshot\/|scenario\/)/],
   ['core glue', /^host\/src\/core\//],
   ['tables', /^host\/src\/tables\//],
-  ['spec', /^host\/src\/vtd\/spec\//],
+  ['spec', /^host\/src\/(vtd|smmu)\/spec\//],
   ['leaves', /^host\/src\/(types|min-heap)\.ts$/],
 ];
 /** Index in LAYERS of the layer of `m` (0 = top), -1 when no layer holds it. */

@@ -87,15 +87,35 @@ describe('the packed package, installed into an empty project', () => {
     expect(r.stdout.trim()).toBe('1d2008c222f0606 true');
   });
 
+  it('the Arm machine from the package: createArmMachine, an SMMUv3 recording replayed by the bin, info --smmu', () => {
+    writeFileSync(join(app, 'arm.js'), [
+      "import { createArmMachine, SMMU_BASE } from 'wasm-viommu';",
+      "const m = await createArmMachine({ profile: 'qemu-10.0', devices: [{ bdf: '00:03.0', kind: 'dma-test' }] });",
+      "const iort = m.iortTable();",
+      "console.log(m.mmioRead(SMMU_BASE, 4).toString(16), String.fromCharCode(...iort.subarray(0, 4)));",
+    ].join('\n'));
+    const r = spawnSync(process.execPath, ['arm.js'], { cwd: app, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('d44101b IORT'); // QEMU 10.0's SMMU_IDR0
+    const scenario = join(pkg, 'firmware-tests', 'golden', 'smmuv3', 'smmu-2level-100-1.scenario.json');
+    const replay = viommu('replay', scenario);
+    expect(replay.status).toBe(0);
+    expect(JSON.parse(replay.stdout)).toEqual(JSON.parse(readFileSync(join(ROOT, 'firmware-tests/golden/smmuv3/smmu-2level-100-1.expected.json'), 'utf8')));
+    const info = viommu('info', '--smmu', '--profile', 'qemu-10.0', '--json');
+    expect(info.status).toBe(0);
+    expect(JSON.parse(info.stdout)).toMatchObject({ unit: 'smmuv3', idr: ['0x0d44101b', '0x02730010', '0x00000000', '0x00001414', '0x00000000', '0x00000074'] });
+  });
+
   it('exports the types a user names (DmaAttrs, ConfigSpace, DeviceKind, ...) to tsc, for both entries', () => {
     const file = join(app, 'types.ts');
     writeFileSync(file, [
-      "import type { DmaAttrs, ConfigSpace, DeviceKind, DmaPort, MachineConfig, IommuOptions, PageRequest } from 'wasm-viommu';",
-      "import { createMachine, type Machine } from 'wasm-viommu/browser';",
+      "import type { DmaAttrs, ConfigSpace, DeviceKind, DmaPort, MachineConfig, IommuOptions, PageRequest, ArmMachineConfig, SmmuEvent } from 'wasm-viommu';",
+      "import { createMachine, createArmMachine, type Machine, type ArmMachine } from 'wasm-viommu/browser';",
       "const attrs: DmaAttrs = { pasid: 1, priv: true };",
       "const kind: DeviceKind = 'ats';",
       "const config: MachineConfig = { profile: 'qemu-7.2', device: 'caching-mode=on', devices: [{ bdf: '00:03.0', kind }] };",
       "export function use(port: DmaPort, cfg: ConfigSpace, o: IommuOptions, r: PageRequest, m: Promise<Machine> = createMachine(config)): unknown { return [attrs, port, cfg, o, r, m]; }",
+      "export function useArm(e: SmmuEvent, a: Promise<ArmMachine> = createArmMachine({ profile: 'default', devices: [{ bdf: '00:03.0', kind }] } satisfies ArmMachineConfig)): unknown { return [e, a]; }",
     ].join('\n'));
     const program = ts.createProgram([file], {
       strict: true, noEmit: true, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,

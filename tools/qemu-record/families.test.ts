@@ -1,28 +1,36 @@
 /**
- * The recorded corpus is what the families generate: for every family of
- * issues 20, 24 and 26 (sequence-families.ts, findings-families.ts,
- * ir-families.ts) each
- * committed `gen-<family>[-10]-<seed>.scenario.json` equals the family's
- * output for that seed, so a recording can always be regenerated and
- * re-recorded (`generate-corpus.js`, `differential.js recheck`). No QEMU runs.
+ * The recorded corpus is what the families generate: for every family
+ * (families.ts, fs-families.ts, register-families.ts, sequence-families.ts,
+ * findings-families.ts, ir-families.ts) each committed
+ * `gen-<family>[-10]-<seed>.scenario.json` equals the family's output for
+ * that seed, so a recording can always be regenerated and re-recorded
+ * (`generate-corpus.js`, `differential.js recheck`), and a change to the
+ * encoders the families use (the spec layer, host/src/vtd/spec) cannot
+ * silently change what is recorded. No QEMU runs.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { formatScenarioDoc } from '../../fuzz/input.js';
+import { FAMILIES } from './families.js';
 import { FINDINGS_FAMILIES } from './findings-families.js';
+import { FS_FAMILIES } from './fs-families.js';
 import { IR_FAMILIES } from './ir-families.js';
+import { REGISTER_FAMILIES } from './register-families.js';
 import { onQemu10Scenario } from './scenario-builder.js';
 import { SEQUENCE_FAMILIES } from './sequence-families.js';
 
 const RECORDED = join(dirname(fileURLToPath(import.meta.url)), '../../firmware-tests/golden/recorded');
+/** Seeds looked for: the corpus records 4-20 per family. */
+const SEEDS = 20;
 
-describe('recorded issue-20/24/26 scenarios are what their families generate', () => {
-  for (const [family, make] of Object.entries({ ...SEQUENCE_FAMILIES, ...FINDINGS_FAMILIES, ...IR_FAMILIES })) {
+describe('recorded scenarios are what their families generate', () => {
+  const all = { ...FAMILIES, ...FS_FAMILIES, ...REGISTER_FAMILIES, ...SEQUENCE_FAMILIES, ...FINDINGS_FAMILIES, ...IR_FAMILIES };
+  for (const [family, make] of Object.entries(all)) {
     it(family, () => {
       let found = 0;
-      for (let seed = 1; seed <= 12; seed++) {
+      for (let seed = 1; seed <= SEEDS; seed++) {
         for (const doc of [make(seed), onQemu10Scenario(make(seed))] as { name: string }[]) {
           const file = join(RECORDED, `${doc.name}.scenario.json`);
           if (!existsSync(file)) continue;
@@ -30,7 +38,7 @@ describe('recorded issue-20/24/26 scenarios are what their families generate', (
           expect(readFileSync(file, 'utf8'), doc.name).toBe(formatScenarioDoc(doc));
         }
       }
-      expect(found, `recordings of ${family}`).toBeGreaterThanOrEqual(8);
+      expect(found, `recordings of ${family}`).toBeGreaterThanOrEqual(4);
     });
   }
 });

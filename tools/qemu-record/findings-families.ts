@@ -5,11 +5,15 @@
  * 256-bit queue, and one translation per large page across a DMA range.
  * One family per behaviour, recorded on QEMU 7.2 and 10.0 (`-10-` names).
  */
+import { TT as CTX_TT, encodeContextEntry } from '../../host/src/vtd/spec/context-entry.js';
+import { waitDesc } from '../../host/src/vtd/spec/descriptors.js';
+import { encodePasidDirEntry } from '../../host/src/vtd/spec/pasid-entry.js';
 import {
-  DESCS, DEVICES, GPA, Queue, awField, legacyContext, legacyRoot, machine, mapSinks, ownDataTrees, pasidEntry,
-  pasidEntryAt, pattern, probe, sinkOf, smDevice, smRoot, ssTree,
+  DEVICES, GPA, Queue, REGS, awField, legacyContext, legacyRoot, machine, mapSinks, ownDataTrees, pasidEntry,
+  pasidEntryAt, pasidQword, pattern, probe, sinkOf, smDevice, smRoot, ssTree,
 } from './guest.js';
-import { REG, Rng, ScenarioBuilder } from './scenario-builder.js';
+import { SS } from './page-tree.js';
+import { GCMD, REG, Rng, ScenarioBuilder, TTM_SCALABLE } from './scenario-builder.js';
 import type { PageTree } from './page-tree.js';
 
 /** One device's translation in legacy or scalable mode, through `t`, domain 1. */
@@ -41,9 +45,9 @@ export function dmaPastFault(seed: number): object {
   oneDevice(b, scalable, aw, t, rng.chance(0.25));
   mapSinks(t, 1);
   const out = 0x7000000n; // a good 2-page mapping the buffer is written back through
-  t.map(out, GPA.SINK + 0x10000n, 3n);
-  t.map(out + 0x1000n, GPA.SINK + 0x11000n, 3n);
-  b.setRootTable(GPA.ROOT | (scalable ? 0x400n : 0n)).globalInvalidateRegs().enableTranslation();
+  t.map(out, GPA.SINK + 0x10000n, SS.RW);
+  t.map(out + 0x1000n, GPA.SINK + 0x11000n, SS.RW);
+  b.setRootTable(GPA.ROOT | (scalable ? TTM_SCALABLE : 0n)).globalInvalidateRegs().enableTranslation();
   for (let r = 0; r < 4; r++) {
     const base = BigInt(0x1000 * (0x10 + r * 0x10 + rng.int(8)));
     const p0 = GPA.DATA + BigInt(r) * 0x4000n;
@@ -52,8 +56,8 @@ export function dmaPastFault(seed: number): object {
     const second = rng.pick(['ok', 'ok', 'absent', 'read-only']);
     const write = first === 'read-only' || first === 'cached-read-only' || rng.chance(0.5);
     const target = write ? p0 + 0x2000n : p0;
-    if (first !== 'absent') t.map(base, target, first === 'ok' ? 3n : 1n);
-    if (second !== 'absent') t.map(base + 0x1000n, target + 0x1000n, second === 'ok' ? 3n : 1n);
+    if (first !== 'absent') t.map(base, target, first === 'ok' ? SS.RW : SS.R);
+    if (second !== 'absent') t.map(base + 0x1000n, target + 0x1000n, second === 'ok' ? SS.RW : SS.R);
     if (first === 'cached-read-only') b.dmaRead(DEVICES[0], base, 8);
     const off = BigInt(0x800 + rng.int(0x700) & ~7);
     const len = Number(0x1000n - off) + 16 + rng.int(0x600);
@@ -81,23 +85,23 @@ export function pasidFpd(seed: number): object {
   const aw = rng.pick([39, 48] as const);
   const t = ssTree(b, GPA.TABLES, aw);
   const iova = BigInt(0x1000 * (1 + rng.int(0x400)));
-  t.map(iova, GPA.DATA, 3n);
+  t.map(iova, GPA.DATA, SS.RW);
   mapSinks(t, 1);
   pattern(b, GPA.DATA, 0x4f);
   const at = oneDevice(b, true, aw, t);
   const good = pasidEntry({ slpt: t.top, aw: awField(aw).field, did: 1 });
-  b.setRootTable(GPA.ROOT | 0x400n).globalInvalidateRegs().enableTranslation();
+  b.setRootTable(GPA.ROOT | TTM_SCALABLE).globalInvalidateRegs().enableTranslation();
   probe(b, DEVICES[0], iova);
   for (let r = 0; r < 5; r++) {
-    const fpd = rng.chance(0.75) ? 2n : 0n;
+    const FPD = rng.chance(0.75);
     const bad = rng.pick([
-      () => (good[0]! & ~1n) | fpd,
-      () => (good[0]! & ~(7n << 6n)) | (BigInt(rng.pick([0, 3, 5, 6, 7])) << 6n) | fpd,
-      () => (good[0]! & ~(7n << 2n)) | (BigInt(rng.pick([0, 3, 4, 7])) << 2n) | fpd,
+      () => pasidQword(good, 0, { P: false, FPD }),
+      () => pasidQword(good, 0, { PGTT: rng.pick([0, 3, 5, 6, 7]), FPD }),
+      () => pasidQword(good, 0, { AW: rng.pick([0, 3, 4, 7]), FPD }),
     ])();
     b.memWrite(at, [bad]);
-    if (rng.chance(0.7)) b.mmioWrite(REG.CCMD, 8, 0xa000000000000000n);
-    b.mmioWrite(REG.IOTLB, 8, 0x9000000000000000n);
+    if (rng.chance(0.7)) REGS.ccGlobal(b);
+    REGS.iotlbGlobal(b);
     probe(b, DEVICES[0], iova);
     b.clearFaults().mmioRead(REG.FSTS, 4);
     b.memWrite(at, good).globalInvalidateRegs(false);
@@ -126,10 +130,10 @@ export function legacyIotlbSid(seed: number): object {
   b.setRootTable(GPA.ROOT).globalInvalidateRegs().enableTranslation();
   const actions: (() => void)[] = [
     () => flip(rng.int(trees.length)),
-    () => b.mmioWrite(REG.IOTLB, 8, 0xa000000000000000n | (BigInt(rng.chance(0.7) ? did : did + 1) << 32n)),
-    () => b.mmioWrite(REG.IVA, 8, iova).mmioWrite(REG.IOTLB, 8, 0xb000000000000000n | (BigInt(did) << 32n)),
-    () => b.mmioWrite(REG.IOTLB, 8, 0x9000000000000000n),
-    () => b.mmioWrite(REG.CCMD, 8, 0xa000000000000000n),
+    () => REGS.iotlbDomain(b, rng.chance(0.7) ? did : did + 1),
+    () => REGS.iotlbPage(b, did, iova, 0),
+    () => REGS.iotlbGlobal(b),
+    () => REGS.ccGlobal(b),
   ];
   for (let r = 0; r < 10; r++) {
     for (let k = 0; k < 1 + rng.int(3); k++) probe(b, DEVICES[rng.int(n)]!, iova, false);
@@ -152,7 +156,7 @@ export function iqtBit4(seed: number): object {
   for (let r = 0; r < 5; r++) {
     q.waitAndCheck();
     const bad = q.tailBytes + 16n + BigInt(rng.int(3)) * 32n;
-    b.memWrite(GPA.QUEUE + q.tailBytes, [0x25n | (0x3300n + BigInt(r) << 32n), GPA.STATUS + 8n, 0n, 0n]);
+    b.memWrite(GPA.QUEUE + q.tailBytes, [...waitDesc({ sw: true, data: 0x3300 + r, addr: GPA.STATUS + 8n }), 0n, 0n]);
     if (rng.chance(0.5)) b.mmioWrite(REG.IQT, 8, bad);
     else b.mmioWrite(REG.IQT, 4, bad);
     b.mmioRead(REG.IQT, 8).mmioRead(REG.IQH, 8).mmioRead(REG.FSTS, 4).memRead(GPA.STATUS + 8n, 8);
@@ -179,18 +183,18 @@ export function largeEntryRange(seed: number): object {
   const huge = 0x4000000n; // 2 MiB-aligned data of the big leaf
   const p0 = big + BigInt(rng.int(510)) * 0x1000n;
   const out = 0x7000000n; // a good 2-page mapping the buffer is written back through
-  t.map(out, GPA.SINK + 0x10000n, 3n);
-  t.map(out + 0x1000n, GPA.SINK + 0x11000n, 3n);
+  t.map(out, GPA.SINK + 0x10000n, SS.RW);
+  t.map(out + 0x1000n, GPA.SINK + 0x11000n, SS.RW);
   for (const [i, iv] of [p0, p0 + 0x1000n].entries()) {
-    t.map(iv, GPA.DATA + BigInt(i) * 0x1000n, 3n);
+    t.map(iv, GPA.DATA + BigInt(i) * 0x1000n, SS.RW);
     b.memFill(GPA.DATA + BigInt(i) * 0x1000n, 0x1000, 0xa0 + i).memFill(huge + (iv - big), 0x1000, 0xb0 + i);
   }
-  b.setRootTable(GPA.ROOT | (scalable ? 0x400n : 0n)).globalInvalidateRegs().enableTranslation();
+  b.setRootTable(GPA.ROOT | (scalable ? TTM_SCALABLE : 0n)).globalInvalidateRegs().enableTranslation();
   const cached = rng.chance(0.85) ? 'second' : rng.pick(['both', 'none']);
   if (cached !== 'none') b.dmaRead(DEVICES[0], p0 + 0x1000n, 8);
   if (cached === 'both') b.dmaRead(DEVICES[0], p0, 8);
   const pde = t.entryAt.get(`${p0}:1`)!;
-  b.memWrite(pde, [huge | 0x80n | 3n]);
+  b.memWrite(pde, [huge | SS.PS | SS.RW]);
   const len = 0x800 + rng.int(0x700);
   const x = BigInt(8 + (rng.int(0x3f8) & ~7)); // the DMA starts in the first page
   const iv = p0 + 0x1000n - x;
@@ -220,18 +224,18 @@ export function ptContextAw(seed: number): object {
   mapSinks(t, 1);
   const iova = BigInt(0x1000 * (0x300 + rng.int(0x100))); // gpa == iova: identity-visible
   pattern(b, iova, 0x6a);
-  t.map(iova, GPA.DATA, 3n);
+  t.map(iova, GPA.DATA, SS.RW);
   pattern(b, GPA.DATA, 0x6b);
   const at = legacyContext(b, DEVICES[0], { slpt: t.top, aw: awField(aw).field, did: 1 });
   b.setRootTable(GPA.ROOT).globalInvalidateRegs().enableTranslation();
   probe(b, DEVICES[0], iova);
   for (let r = 0; r < 5; r++) {
-    const field = BigInt(rng.pick([0, 1, 2, 3, 4, 7, Number(awField(aw).field)]));
-    const tt = rng.chance(0.8) ? 2n : 0n;
-    b.memWrite(at, [t.top | (tt << 2n) | 1n, field | (1n << 8n)]);
-    if (rng.chance(0.5)) b.mmioWrite(REG.CCMD, 8, 0xa000000000000000n);
-    else b.mmioWrite(REG.GCMD, 4, 0).mmioWrite(REG.GCMD, 4, 0x80000000);
-    b.mmioWrite(REG.IOTLB, 8, 0x9000000000000000n);
+    const AW = rng.pick([0, 1, 2, 3, 4, 7, Number(awField(aw).field)]); // AW values outside SAGAW on purpose
+    const TT = rng.chance(0.8) ? CTX_TT.PASS_THROUGH : CTX_TT.UNTRANSLATED;
+    b.memWrite(at, encodeContextEntry({ P: true, TT, SSPTPTR: t.top, AW, DID: 1 }));
+    if (rng.chance(0.5)) REGS.ccGlobal(b);
+    else b.mmioWrite(REG.GCMD, 4, 0).mmioWrite(REG.GCMD, 4, GCMD.TE);
+    REGS.iotlbGlobal(b);
     probe(b, DEVICES[0], iova);
     b.clearFaults();
   }
@@ -251,16 +255,16 @@ export function dmaOutsideRam(seed: number): object {
   oneDevice(b, scalable, aw, t);
   mapSinks(t, 1);
   const inRam = 0x7000n;
-  t.map(inRam, GPA.DATA, 3n);
+  t.map(inRam, GPA.DATA, SS.RW);
   b.memFill(GPA.DATA, 4096, 0x5c);
   const outside = [0x10000000n, 0x20000000n + BigInt(rng.int(0x1000)) * 0x1000n, 0x100000000n, 0x4000000000n];
-  outside.forEach((gpa, i) => t.map(0x10000n + BigInt(i) * 0x1000n, gpa, 3n));
-  b.setRootTable(GPA.ROOT | (scalable ? 0x400n : 0n)).globalInvalidateRegs().enableTranslation();
+  outside.forEach((gpa, i) => t.map(0x10000n + BigInt(i) * 0x1000n, gpa, SS.RW));
+  b.setRootTable(GPA.ROOT | (scalable ? TTM_SCALABLE : 0n)).globalInvalidateRegs().enableTranslation();
   for (let r = 0; r < 4; r++) {
     const i = rng.int(outside.length);
     const len = rng.pick([8, 64, 0x800 + rng.int(0x800)]);
     const from = rng.chance(0.5) ? 0x10000n + BigInt(i) * 0x1000n : inRam + 0x1000n - 0x10n; // all outside, or in RAM then outside
-    if (from === inRam + 0x1000n - 0x10n) t.map(inRam + 0x1000n, outside[i]!, 3n);
+    if (from === inRam + 0x1000n - 0x10n) t.map(inRam + 0x1000n, outside[i]!, SS.RW);
     b.memFill(sinkOf(DEVICES[0]), 4096, 0xee).dmaRead(DEVICES[0], from, len).dmaWrite(DEVICES[0], sinkOf(DEVICES[0]), len);
     b.memRead(sinkOf(DEVICES[0]), 32).memRead(sinkOf(DEVICES[0]) + 0x20n, 32).readFaultState();
     b.dmaWrite(DEVICES[0], 0x10000n + BigInt(i) * 0x1000n, 16).mmioRead(REG.FSTS, 4);
@@ -280,7 +284,7 @@ export function pasidEntryChecks(seed: number): object {
   const aw = rng.pick([39, 48] as const);
   const t = ssTree(b, GPA.TABLES, aw);
   const iova = BigInt(0x1000 * (1 + rng.int(0x400)));
-  t.map(iova, GPA.DATA, 3n);
+  t.map(iova, GPA.DATA, SS.RW);
   mapSinks(t, 1);
   pattern(b, GPA.DATA, 0x2e);
   smRoot(b);
@@ -288,7 +292,7 @@ export function pasidEntryChecks(seed: number): object {
   const at = pasidEntryAt(d, 0);
   const good = pasidEntry({ slpt: t.top, aw: awField(aw).field, did: 1 });
   b.memWrite(at, good);
-  b.setRootTable(GPA.ROOT | 0x400n).globalInvalidateRegs().enableTranslation();
+  b.setRootTable(GPA.ROOT | TTM_SCALABLE).globalInvalidateRegs().enableTranslation();
   const bit = (lo: number, n: number) => 1n << BigInt(lo + rng.int(n));
   const variants: (() => void)[] = [
     () => b.memWrite(at, [good[0]! | bit(10, 2)]),
@@ -297,9 +301,9 @@ export function pasidEntryChecks(seed: number): object {
     () => b.memWrite(at + BigInt(24 + 8 * rng.int(5)), [bit(0, 64)]),
     () => b.memWrite(at, [good[0]! | bit(aw, 52 - aw)]),
     () => b.memWrite(at, [0n, 0n]),
-    () => b.memWrite(at, [(good[0]! & ~1n & ~(7n << 6n)) | (BigInt(rng.pick([0, 3, 5, 6, 7])) << 6n)]),
-    () => b.memWrite(at, [(good[0]! & ~1n & ~(7n << 2n)) | (BigInt(rng.pick([0, 3, 4])) << 2n)]),
-    () => b.memWrite(d.dir, [d.table | 1n | bit(2, 10)]),
+    () => b.memWrite(at, [pasidQword(good, 0, { P: false, PGTT: rng.pick([0, 3, 5, 6, 7]) })]),
+    () => b.memWrite(at, [pasidQword(good, 0, { P: false, AW: rng.pick([0, 3, 4]) })]),
+    () => b.memWrite(d.dir, [encodePasidDirEntry({ P: true, SMPTBLPTR: d.table })[0]! | bit(2, 10)]),
   ];
   probe(b, DEVICES[0], iova);
   for (let r = 0; r < 5; r++) {

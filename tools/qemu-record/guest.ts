@@ -6,8 +6,18 @@
  * translation a device used. Everything is written as scenario steps
  * (guest memory and MMIO only), so QEMU and the model see the same program.
  */
-import { PageTree } from './page-tree.js';
-import { GCMD, REG, type Rng, type ScenarioBuilder } from './scenario-builder.js';
+import { IQA } from '../../host/src/vtd/qi/queue-regs.js';
+import { awForLevels, contextEntryAddress, encodeContextEntry } from '../../host/src/vtd/spec/context-entry.js';
+import { waitDesc } from '../../host/src/vtd/spec/descriptors.js';
+import {
+  decodePasidEntry, encodePasidDirEntry, encodePasidEntry, pasidDirEntryAddress, pasidEntryAddress, PGTT, type PasidEntry,
+} from '../../host/src/vtd/spec/pasid-entry.js';
+import { GRAN, ccmdCommand, iotlbCommand, ivaValue } from '../../host/src/vtd/spec/registers.js';
+import { encodeRootEntry } from '../../host/src/vtd/spec/root-entry.js';
+import { encodeSmContextEntry, smContextEntryAddress } from '../../host/src/vtd/spec/sm-context-entry.js';
+import { encodeSmRootEntry } from '../../host/src/vtd/spec/sm-root-entry.js';
+import { PageTree, SS } from './page-tree.js';
+import { GCMD, REG, TTM_SCALABLE, type Rng, type ScenarioBuilder } from './scenario-builder.js';
 
 /** Devices on bus 0 (FORMAT.md: slots 00 and 1F are the chipset's). */
 export const DEVICES = ['00:03.0', '00:04.0', '00:05.0'] as const;
@@ -36,18 +46,19 @@ export function pattern(b: ScenarioBuilder, gpa: bigint, tag: number): void {
 
 /** Context-entry AW field (§9.3) and table levels for a guest address width. */
 export function awField(aw: 39 | 48): { field: bigint; levels: number } {
-  return aw === 39 ? { field: 1n, levels: 3 } : { field: 2n, levels: 4 };
+  const levels = aw === 39 ? 3 : 4;
+  return { field: BigInt(awForLevels(levels)), levels };
 }
 
 /** Legacy root table with one context table for bus 0 (§9.1). */
 export function legacyRoot(b: ScenarioBuilder): void {
-  b.page(GPA.ROOT).page(GPA.CTX).memWrite(GPA.ROOT, [GPA.CTX | 1n, 0n]);
+  b.page(GPA.ROOT).page(GPA.CTX).memWrite(GPA.ROOT, encodeRootEntry({ P: true, CTP: GPA.CTX }));
 }
 
 /** The legacy context entry of `bdf` (§9.3): SSPTPTR, TT, AW, DID, FPD. */
 export function legacyContext(b: ScenarioBuilder, bdf: string, e: { slpt: bigint; aw: bigint; did: number; tt?: number; fpd?: boolean }): bigint {
-  const at = GPA.CTX + BigInt(devfn(bdf)) * 16n;
-  b.memWrite(at, [e.slpt | BigInt((e.tt ?? 0) << 2) | (e.fpd ? 2n : 0n) | 1n, e.aw | (BigInt(e.did) << 8n)]);
+  const at = contextEntryAddress(GPA.CTX, devfn(bdf));
+  b.memWrite(at, encodeContextEntry({ P: true, FPD: e.fpd ?? false, TT: e.tt ?? 0, SSPTPTR: e.slpt, AW: Number(e.aw), DID: e.did }));
   return at;
 }
 
@@ -61,7 +72,7 @@ export interface SmDevice {
 
 /** Scalable root table (lower context table for devfn < 128, §9.2). */
 export function smRoot(b: ScenarioBuilder): void {
-  b.page(GPA.ROOT).page(GPA.CTX).memWrite(GPA.ROOT, [GPA.CTX | 1n, 0n]);
+  b.page(GPA.ROOT).page(GPA.CTX).memWrite(GPA.ROOT, encodeSmRootEntry({ LP: true, LCTP: GPA.CTX }));
 }
 
 /**
@@ -75,21 +86,31 @@ export function smDevice(b: ScenarioBuilder, i: number, opts: { ridPasid?: numbe
   const table = dir + 0x8000n;
   const rid = opts.ridPasid ?? 0;
   b.page(dir).page(table);
-  const ctxAt = GPA.CTX + BigInt(devfn(bdf) & 0x7f) * 32n;
-  b.memWrite(ctxAt, [dir | BigInt((opts.pdts ?? 0) << 9) | (opts.fpd ? 2n : 0n) | 1n, BigInt(rid), 0n, 0n]);
-  b.memWrite(dir + BigInt(rid >> 6) * 8n, [table | 1n]);
+  const ctxAt = smContextEntryAddress(GPA.CTX, devfn(bdf));
+  b.memWrite(ctxAt, encodeSmContextEntry({ P: true, FPD: opts.fpd ?? false, PDTS: opts.pdts ?? 0, PASIDDIRPTR: dir, RID_PASID: rid }));
+  b.memWrite(pasidDirEntryAddress(dir, rid), encodePasidDirEntry({ P: true, SMPTBLPTR: table }));
   return { bdf, ctxAt, dir, table };
 }
 
-/** qw0/qw1 of a PASID entry (§9.6) for a second-stage (PGTT=2) or pass-through (PGTT=4) translation. */
-export function pasidEntry(e: { slpt: bigint; aw: bigint; did: number; pgtt?: number; fpd?: boolean; p?: boolean }): bigint[] {
-  const q0 = e.slpt | (e.aw << 2n) | (BigInt(e.pgtt ?? 2) << 6n) | (e.fpd ? 2n : 0n) | (e.p === false ? 0n : 1n);
-  return [q0, BigInt(e.did), 0n, 0n, 0n, 0n, 0n, 0n];
+/**
+ * A PASID entry (§9.6, all 8 qwords) for a second-stage (PGTT=2, the
+ * default), pass-through (PGTT=4) or first-stage (PGTT=1, `fsptptr`) translation.
+ */
+export function pasidEntry(e: { slpt: bigint; aw: bigint; did: number; pgtt?: number; fpd?: boolean; p?: boolean; fsptptr?: bigint }): bigint[] {
+  return encodePasidEntry({
+    P: e.p !== false, FPD: e.fpd ?? false, AW: Number(e.aw), PGTT: e.pgtt ?? PGTT.SECOND_STAGE, SSPTPTR: e.slpt, DID: e.did,
+    FSPTPTR: e.fsptptr ?? 0n,
+  });
+}
+
+/** qword `q` of PASID entry `good` with the fields `e` changed (a family breaking one field on purpose). */
+export function pasidQword(good: readonly bigint[], q: number, e: Partial<PasidEntry>): bigint {
+  return encodePasidEntry({ ...decodePasidEntry(good), ...e })[q]!;
 }
 
 /** Where the PASID entry of `pasid` lives in device `d`'s table. */
 export function pasidEntryAt(d: SmDevice, pasid: number): bigint {
-  return d.table + BigInt(pasid & 63) * 64n;
+  return pasidEntryAddress(d.table, pasid);
 }
 
 /** A second-stage table tree for one address width. */
@@ -99,7 +120,7 @@ export function ssTree(b: ScenarioBuilder, base: bigint, aw: 39 | 48): PageTree 
 
 /** SRTP (with TTM=01 for scalable mode), global invalidation by register, TE. */
 export function enableTranslation(b: ScenarioBuilder, scalable: boolean): void {
-  b.setRootTable(GPA.ROOT | (scalable ? 0x400n : 0n)).globalInvalidateRegs().enableTranslation();
+  b.setRootTable(GPA.ROOT | (scalable ? TTM_SCALABLE : 0n)).globalInvalidateRegs().enableTranslation();
 }
 
 /** An invalidation queue in guest memory (§6.5.2): 128- or 256-bit descriptors. */
@@ -111,12 +132,17 @@ export class Queue {
   /** IQA (+DW), IQT=0, GCMD.QIE with the other enables given in `keep`. */
   enable(keep = 0n): this {
     this.b.page(GPA.QUEUE).page(GPA.STATUS);
-    this.b.mmioWrite(REG.IQA, 8, GPA.QUEUE | (this.wide ? 0x800n : 0n)).mmioWrite(REG.IQT, 8, 0);
+    this.b.mmioWrite(REG.IQA, 8, GPA.QUEUE | (this.wide ? IQA.DW : 0n)).mmioWrite(REG.IQT, 8, 0);
     this.b.mmioWrite(REG.GCMD, 4, GCMD.QIE | keep).mmioRead(REG.GSTS, 4);
     return this;
   }
 
-  /** Writes the descriptors at the tail and moves IQT past them; reads IQH and FSTS. */
+  /**
+   * Writes the descriptors at the tail and moves IQT past them; reads IQH and
+   * FSTS. Each is written at the queue's width: a 256-bit type in a 128-bit
+   * queue keeps its first two qwords, a 128-bit one in a 256-bit queue gets
+   * two zero qwords.
+   */
   submit(descs: bigint[][]): this {
     const size = this.wide ? 32n : 16n;
     for (const d of descs) {
@@ -130,7 +156,7 @@ export class Queue {
   /** A wait descriptor (§6.5.2.8) that writes a fresh value to the status page, and that value read back. */
   waitAndCheck(): this {
     const data = 0x5a00 + ++this.waits;
-    this.submit([[(BigInt(data) << 32n) | 0x25n, GPA.STATUS]]);
+    this.submit([waitDesc({ sw: true, data, addr: GPA.STATUS })]);
     this.b.memRead(GPA.STATUS, 8);
     return this;
   }
@@ -139,31 +165,16 @@ export class Queue {
   get tailBytes(): bigint { return this.tail; }
 }
 
-/** Context-cache (type 1) and IOTLB (type 2) descriptors (§6.5.2.1, §6.5.2.3). */
-export const DESCS = {
-  ccGlobal: (): bigint[] => [0x11n, 0n],
-  ccDomain: (did: number): bigint[] => [0x21n | (BigInt(did) << 16n), 0n],
-  ccDevice: (did: number, sid: number, fm: number): bigint[] =>
-    [0x31n | (BigInt(did) << 16n) | (BigInt(sid) << 32n) | (BigInt(fm) << 48n), 0n],
-  iotlbGlobal: (): bigint[] => [0x12n, 0n],
-  iotlbDomain: (did: number): bigint[] => [0x22n | (BigInt(did) << 16n), 0n],
-  iotlbPage: (did: number, addr: bigint, am: number): bigint[] => [0x32n | (BigInt(did) << 16n), addr | BigInt(am)],
-  /** PASID-based IOTLB (type 6, §6.5.2.4): G=2 all of (did, pasid). */
-  pasidIotlb: (did: number, pasid: number): bigint[] => [0x26n | (BigInt(did) << 16n) | (BigInt(pasid) << 32n), 0n],
-  /** PASID cache (type 7, §6.5.2.2): G=3 global. */
-  pasidCacheGlobal: (): bigint[] => [0x37n, 0n],
-} as const;
-
 /** Register-based invalidations (§6.5.1, §11.4.6-8). */
 export const REGS = {
-  ccGlobal: (b: ScenarioBuilder) => b.mmioWrite(REG.CCMD, 8, 0xa000000000000000n),
-  ccDomain: (b: ScenarioBuilder, did: number) => b.mmioWrite(REG.CCMD, 8, 0xc000000000000000n | BigInt(did)),
+  ccGlobal: (b: ScenarioBuilder) => b.mmioWrite(REG.CCMD, 8, ccmdCommand(GRAN.GLOBAL)),
+  ccDomain: (b: ScenarioBuilder, did: number) => b.mmioWrite(REG.CCMD, 8, ccmdCommand(GRAN.DOMAIN, did)),
   ccDevice: (b: ScenarioBuilder, did: number, sid: number, fm: number) =>
-    b.mmioWrite(REG.CCMD, 8, 0xe000000000000000n | (BigInt(fm) << 32n) | (BigInt(sid) << 16n) | BigInt(did)),
-  iotlbGlobal: (b: ScenarioBuilder) => b.mmioWrite(REG.IOTLB, 8, 0x9000000000000000n),
-  iotlbDomain: (b: ScenarioBuilder, did: number) => b.mmioWrite(REG.IOTLB, 8, 0xa000000000000000n | (BigInt(did) << 32n)),
+    b.mmioWrite(REG.CCMD, 8, ccmdCommand(GRAN.DEVICE_OR_PAGE, did, sid, fm)),
+  iotlbGlobal: (b: ScenarioBuilder) => b.mmioWrite(REG.IOTLB, 8, iotlbCommand(GRAN.GLOBAL)),
+  iotlbDomain: (b: ScenarioBuilder, did: number) => b.mmioWrite(REG.IOTLB, 8, iotlbCommand(GRAN.DOMAIN, did)),
   iotlbPage: (b: ScenarioBuilder, did: number, addr: bigint, am: number) =>
-    b.mmioWrite(REG.IVA, 8, addr | BigInt(am)).mmioWrite(REG.IOTLB, 8, 0xb000000000000000n | (BigInt(did) << 32n)),
+    b.mmioWrite(REG.IVA, 8, ivaValue(addr, am)).mmioWrite(REG.IOTLB, 8, iotlbCommand(GRAN.DEVICE_OR_PAGE, did)),
 } as const;
 
 /** Device `bdf`'s sink page: mapped at IOVA = GPA, so identity and translation agree on it. */
@@ -183,7 +194,7 @@ export function probe(b: ScenarioBuilder, bdf: string, iova: bigint, faults = tr
 }
 
 /** Maps the sink page of each of the first `devices` devices in `t` (IOVA = GPA). */
-export function mapSinks(t: PageTree, devices: number, flags = 3n): void {
+export function mapSinks(t: PageTree, devices: number, flags = SS.RW): void {
   for (let i = 0; i < devices; i++) t.map(sinkOf(DEVICES[i]!), sinkOf(DEVICES[i]!), flags);
 }
 
@@ -204,7 +215,7 @@ export function ownDataTrees(b: ScenarioBuilder, count: number, aw: 39 | 48, iov
   const data = (i: number) => GPA.DATA + BigInt(i) * 0x2000n;
   for (let i = 0; i < count; i++) {
     const t = ssTree(b, GPA.TABLES + BigInt(i) * 0x10000n, aw);
-    t.map(iova, data(i), 3n);
+    t.map(iova, data(i), SS.RW);
     mapSinks(t, devices);
     pattern(b, data(i), tags[0] + i);
     pattern(b, data(i) + 0x1000n, tags[1] + i);
@@ -215,7 +226,7 @@ export function ownDataTrees(b: ScenarioBuilder, count: number, aw: 39 | 48, iov
     trees,
     flip: (i) => {
       flipped[i] = !flipped[i];
-      b.memWrite(trees[i]!.entryAt.get(`${iova}:0`)!, [(data(i) + (flipped[i] ? 0x1000n : 0n)) | 3n]);
+      b.memWrite(trees[i]!.entryAt.get(`${iova}:0`)!, [(data(i) + (flipped[i] ? 0x1000n : 0n)) | SS.RW]);
     },
   };
 }

@@ -9,9 +9,13 @@
  * observation relies on (`ir-apic`) and remapped delivery itself
  * (`ir-remap`).
  */
+import { awForLevels, contextEntryAddress, encodeContextEntry } from '../../host/src/vtd/spec/context-entry.js';
+import { IEC_DESC, iecDesc } from '../../host/src/vtd/spec/descriptors.js';
+import { COMPAT, IRTA } from '../../host/src/vtd/spec/interrupt-remapping.js';
 import { encodeIrte, remappableMsi, type IrteSpec } from '../../host/src/guest/interrupt-remapping.js';
 import { GCMD as GCMD_BITS, REG as VTD_REG } from '../../host/src/vtd/spec/registers.js';
 import { DEVICES, GPA, Queue, devfn, enableTranslation, legacyRoot, machine } from './guest.js';
+import { SS } from './page-tree.js';
 import { GCMD, REG, Rng, ScenarioBuilder } from './scenario-builder.js';
 
 /** GCMD bits of interrupt remapping (§11.4.4.1): IRE 25, SIRTP 24, CFI 23 (GSTS mirrors them as IRES, IRTPS, CFIS). */
@@ -60,7 +64,7 @@ class IrGuest {
     this.entries = 2 ** (s + 1);
     this.x2apic = x2apic;
     this.b.memFill(IRT, Math.max(4096, this.entries * 16), 0);
-    this.b.mmioWrite(IRTA_REG, 8, base | (x2apic ? 1n << 11n : 0n) | BigInt(s)).mmioRead(IRTA_REG, 8);
+    this.b.mmioWrite(IRTA_REG, 8, base | (x2apic ? IRTA.EIME : 0n) | BigInt(s)).mmioRead(IRTA_REG, 8);
     return this.command(IR_GCMD.SIRTP);
   }
 
@@ -109,7 +113,8 @@ class IrGuest {
 function compatMsi(g: IrGuest): { address: bigint; data: number } {
   const r = g.rng;
   const dest = r.pick([0, 1, 0xff, 0xff, 2, 0x80]);
-  const address = 0xfee0_0000n | (BigInt(dest) << 12n) | (r.chance(0.15) ? 4n : 0n) | (r.chance(0.2) ? 8n : 0n);
+  const logical = r.chance(0.15);
+  const address = COMPAT.address({ destination: dest, logical, redirectionHint: r.chance(0.2) });
   // Not SMI, NMI or INIT (2, 4, 5): the reference's halted processor would take them (FORMAT.md).
   const mode = r.chance(0.6) ? 0 : r.pick([1, 1, 3, 6, 7]);
   const data = g.freshVector() | (mode << 8) | (r.chance(0.5) ? 1 << 14 : 0) | (r.chance(0.3) ? 1 << 15 : 0);
@@ -129,9 +134,9 @@ export function irApic(seed: number): object {
   if (te) { // a legacy context mapping IOVA 0x5000 to the RAM page 0x30_0000, nothing else
     legacyRoot(b);
     b.page(GPA.TABLES).page(GPA.TABLES + 0x1000n).page(GPA.TABLES + 0x2000n);
-    b.memWrite(GPA.TABLES, [(GPA.TABLES + 0x1000n) | 3n]).memWrite(GPA.TABLES + 0x1000n, [(GPA.TABLES + 0x2000n) | 3n]);
-    b.memWrite(GPA.TABLES + 0x2000n + 5n * 8n, [0x30_0000n | 3n]);
-    b.memWrite(GPA.CTX + BigInt(SID0) * 16n, [GPA.TABLES | 1n, 1n | (1n << 8n)]);
+    b.memWrite(GPA.TABLES, [(GPA.TABLES + 0x1000n) | SS.RW]).memWrite(GPA.TABLES + 0x1000n, [(GPA.TABLES + 0x2000n) | SS.RW]);
+    b.memWrite(GPA.TABLES + 0x2000n + 5n * 8n, [0x30_0000n | SS.RW]);
+    b.memWrite(contextEntryAddress(GPA.CTX, SID0), encodeContextEntry({ P: true, SSPTPTR: GPA.TABLES, AW: awForLevels(3), DID: 1 }));
     enableTranslation(b, false);
     g.keep = GCMD.TE;
   }
@@ -288,8 +293,8 @@ export function irEntryCache(seed: number): object {
     const how = r.pick(['global', 'index', 'index-other', 'sirtp', 'none']);
     const im = r.int(3);
     const other = (i + (1 << im)) % g.entries;
-    if (how === 'global') q.submit([[0x4n, 0n]]);
-    else if (how === 'index' || how === 'index-other') q.submit([[0x14n | (BigInt(im) << 27n) | (BigInt(how === 'index' ? i : other) << 32n), 0n]]);
+    if (how === 'global') q.submit([iecDesc(IEC_DESC.G_GLOBAL)]);
+    else if (how === 'index' || how === 'index-other') q.submit([iecDesc(IEC_DESC.G_INDEX, how === 'index' ? i : other, im)]);
     else if (how === 'sirtp') g.command(IR_GCMD.SIRTP);
     g.remappable(i).observe();
   }

@@ -4,7 +4,16 @@
  * mark a superpage leaf with PS (bit 7), so one builder serves both; the
  * caller gives each format's permission/flag bits.
  */
+import { encodeSsPte, ptIndex } from '../../host/src/vtd/spec/ss-pte.js';
 import type { ScenarioBuilder } from './scenario-builder.js';
+
+/**
+ * Second-stage bits (§9.8) a family gives leaves and tables: permissions, and
+ * PS (a superpage leaf; bit 7 in the first-stage format too, §9.7).
+ */
+export const SS = {
+  R: encodeSsPte({ R: true }), W: encodeSsPte({ W: true }), RW: encodeSsPte({ R: true, W: true }), PS: encodeSsPte({ PS: true }),
+} as const;
 
 /** A tree of 4 KiB tables allocated from `base` upward, its top table first. */
 export class PageTree {
@@ -29,10 +38,10 @@ export class PageTree {
   restore(): void { for (const [at, v] of this.written) this.b.memWrite(at, [v]); }
 
   /** Maps `iova` to `gpa` with a leaf at `leafLevel` (0 = 4K, 1 = 2M, 2 = 1G) carrying `flags`; new tables get `upper`. */
-  map(iova: bigint, gpa: bigint, flags: bigint, leafLevel = 0, upper = 3n): void {
+  map(iova: bigint, gpa: bigint, flags: bigint, leafLevel = 0, upper = SS.RW): void {
     let table = this.top;
     for (let level = this.levels - 1; level > leafLevel; level--) {
-      const idx = (iova >> BigInt(12 + 9 * level)) & 0x1ffn;
+      const idx = BigInt(ptIndex(iova, level));
       const key = `${table}:${idx}`;
       let child = this.tables.get(key);
       if (child === undefined) {
@@ -43,8 +52,8 @@ export class PageTree {
       this.entryAt.set(`${iova}:${level}`, table + idx * 8n);
       table = child;
     }
-    const idx = (iova >> BigInt(12 + 9 * leafLevel)) & 0x1ffn;
-    this.write(table + idx * 8n, gpa | (leafLevel > 0 ? 0x80n : 0n) | flags);
+    const idx = BigInt(ptIndex(iova, leafLevel));
+    this.write(table + idx * 8n, gpa | (leafLevel > 0 ? SS.PS : 0n) | flags);
     this.entryAt.set(`${iova}:${leafLevel}`, table + idx * 8n);
   }
 }

@@ -13,12 +13,17 @@
  * Structure encodings: §9.1-9.6 (root, context, PASID), §9.7/§9.8 (first-
  * and second-stage entries), §6.5.2 (descriptors), §11.4 (registers).
  */
+import { TT, encodeContextEntry } from '../../host/src/vtd/spec/context-entry.js';
+import { encodeFsPte } from '../../host/src/vtd/spec/fs-pte.js';
+import { PGTT } from '../../host/src/vtd/spec/pasid-entry.js';
+import { FSTS } from '../../host/src/vtd/spec/registers.js';
+import { CC, IOTLB_DESC, PC_DESC, PIOTLB, ccDesc, iotlbDesc, pasidCacheDesc, pasidIotlbDesc, waitDesc } from '../../host/src/vtd/spec/descriptors.js';
 import {
-  DESCS, DEVICES, GPA, Queue, awField, legacyContext, legacyRoot, pasidEntry, pasidEntryAt, sinkOf, smDevice, smRoot,
+  DEVICES, GPA, Queue, REGS, awField, devfn, legacyContext, legacyRoot, pasidEntry, pasidEntryAt, pasidQword, sinkOf, smDevice, smRoot,
   type SmDevice,
 } from './guest.js';
-import { PageTree } from './page-tree.js';
-import { GCMD, REG, Rng, ScenarioBuilder } from './scenario-builder.js';
+import { PageTree, SS } from './page-tree.js';
+import { GCMD, REG, Rng, ScenarioBuilder, TTM_SCALABLE } from './scenario-builder.js';
 
 /** IOVAs of mappings: identity-safe RAM (no tables, data or sinks there), inside edu's 28-bit DMA mask. */
 const IOVA_BASE = 0x3000000n;
@@ -44,8 +49,11 @@ interface Domain { readonly did: number; readonly tree: PageTree; readonly aw: b
 
 /** Leaf permission bits of the format: read-only, read-write, and a mistake (not present / not user). */
 interface Format { readonly ro: bigint; readonly rw: bigint; readonly bad: bigint; readonly upper: bigint }
-const SS: Format = { ro: 1n, rw: 3n, bad: 2n, upper: 3n };
-const FS: Format = { ro: 5n, rw: 7n, bad: 3n, upper: 7n };
+const SS_FORMAT: Format = { ro: SS.R, rw: SS.RW, bad: SS.W, upper: SS.RW };
+const FS_FORMAT: Format = {
+  ro: encodeFsPte({ P: true, US: true }), rw: encodeFsPte({ P: true, RW: true, US: true }),
+  bad: encodeFsPte({ P: true, RW: true }), upper: encodeFsPte({ P: true, RW: true, US: true }),
+};
 
 /** Builds one random program; `profile` picks the reference, the rest comes from `seed`. */
 export function randomProgram(seed: number, profile: 'qemu-7.2' | 'qemu-10.0'): object {
@@ -75,7 +83,7 @@ class Program {
     this.scalable = this.firstStage || rng.chance(0.45);
     this.aw = this.firstStage ? 48 : rng.pick([39, 48] as const);
     this.n = 1 + rng.int(3);
-    this.fmt = this.firstStage ? FS : SS;
+    this.fmt = this.firstStage ? FS_FORMAT : SS_FORMAT;
   }
 
   build(seed: number): object {
@@ -116,11 +124,11 @@ class Program {
       if (this.scalable) this.sm.push(smDevice(b, i));
       this.writeDevice(i);
     }
-    b.setRootTable(GPA.ROOT | (this.scalable ? 0x400n : 0n));
+    b.setRootTable(GPA.ROOT | (this.scalable ? TTM_SCALABLE : 0n));
     if (this.firstStage || rng.chance(0.5)) {
       this.queue = new Queue(b, this.scalable && (this.firstStage || rng.chance(0.6))).enable();
       this.keep = GCMD.QIE;
-      this.queue.submit([DESCS.ccGlobal(), DESCS.iotlbGlobal()]).waitAndCheck();
+      this.queue.submit([ccDesc(CC.G_GLOBAL), iotlbDesc(IOTLB_DESC.G_GLOBAL)]).waitAndCheck();
     } else b.globalInvalidateRegs();
     b.enableTranslation(this.keep);
   }
@@ -159,16 +167,18 @@ class Program {
     const dom = this.domains[this.devDomain[i]!]!;
     const field = dom.aw;
     if (!this.scalable) {
-      const at = legacyContext(this.b, DEVICES[i]!, { slpt: dom.tree.top, aw: field, did: dom.did, tt: this.pt[i] ? 2 : 0 });
-      if (mistake && this.rng.chance(0.3)) this.b.memWrite(at + 8n, [BigInt(this.rng.pick([0, 3, 4])) | (BigInt(dom.did) << 8n)]); // AW not in SAGAW
-      else if (mistake) this.b.memWrite(at, [this.rng.pick([0n, dom.tree.top | 1n | (1n << 11n)])]);
+      const at = legacyContext(this.b, DEVICES[i]!, { slpt: dom.tree.top, aw: field, did: dom.did, tt: this.pt[i] ? TT.PASS_THROUGH : TT.UNTRANSLATED });
+      // Mistakes: an AW not in SAGAW, a not-present qw0, reserved bit 11 set.
+      if (mistake && this.rng.chance(0.3)) this.b.memWrite(at + 8n, [encodeContextEntry({ AW: this.rng.pick([0, 3, 4]), DID: dom.did })[1]!]);
+      else if (mistake) this.b.memWrite(at, [this.rng.pick([0n, encodeContextEntry({ P: true, SSPTPTR: dom.tree.top })[0]! | (1n << 11n)])]);
       return;
     }
     const at = pasidEntryAt(this.sm[i]!, 0);
-    const pgtt = this.pt[i] ? 4 : this.firstStage ? 1 : 2;
-    const e = pasidEntry({ slpt: this.firstStage ? 0n : dom.tree.top, aw: field, did: dom.did, pgtt });
-    if (this.firstStage && !this.pt[i]) e[2] = dom.tree.top;
-    if (mistake) e[0] = this.rng.pick([e[0]! & ~1n, (e[0]! & ~(7n << 6n)) | (5n << 6n), 0n, e[0]! | (1n << 10n)]);
+    const pgtt = this.pt[i] ? PGTT.PASS_THROUGH : this.firstStage ? PGTT.FIRST_STAGE : PGTT.SECOND_STAGE;
+    const fsptptr = this.firstStage && !this.pt[i] ? dom.tree.top : 0n;
+    const e = pasidEntry({ slpt: this.firstStage ? 0n : dom.tree.top, aw: field, did: dom.did, pgtt, fsptptr });
+    // Mistakes: not present, PGTT 5 (reserved), all zero, reserved bit 10 set.
+    if (mistake) e[0] = this.rng.pick([pasidQword(e, 0, { P: false }), pasidQword(e, 0, { PGTT: 5 }), 0n, e[0]! | (1n << 10n)]);
     this.b.memWrite(at, e);
   }
 
@@ -259,7 +269,7 @@ class Program {
     const m = this.rng.pick(small);
     const tree = this.domains[m.dom]!.tree;
     const pde = tree.entryAt.get(`${m.iova}:1`)!;
-    if (this.rng.chance(0.7)) this.b.memWrite(pde, [this.bigPage() | 0x80n | this.fmt.rw]);
+    if (this.rng.chance(0.7)) this.b.memWrite(pde, [this.bigPage() | SS.PS | this.fmt.rw]);
     else this.b.memWrite(pde, [tree.written.get(pde)!]);
   }
 
@@ -275,11 +285,11 @@ class Program {
       return;
     }
     const kinds: (() => bigint[])[] = [
-      () => DESCS.ccGlobal(), () => DESCS.ccDomain(did), () => DESCS.ccDevice(did, sid, rng.int(4)),
-      () => DESCS.iotlbGlobal(), () => DESCS.iotlbDomain(did), () => DESCS.iotlbPage(did, page & ~((1n << BigInt(12 + am)) - 1n), am),
+      () => ccDesc(CC.G_GLOBAL), () => ccDesc(CC.G_DOMAIN, did), () => ccDesc(CC.G_DEVICE, did, sid, rng.int(4)),
+      () => iotlbDesc(IOTLB_DESC.G_GLOBAL), () => iotlbDesc(IOTLB_DESC.G_DOMAIN, did), () => iotlbDesc(IOTLB_DESC.G_PAGE, did, page & ~((1n << BigInt(12 + am)) - 1n), am),
     ];
     if (this.queue.wide) {
-      kinds.push(() => DESCS.pasidIotlb(did, 0), () => [0x36n | (BigInt(did) << 16n), page], () => DESCS.pasidCacheGlobal());
+      kinds.push(() => pasidIotlbDesc(PIOTLB.G_PASID, did, 0), () => pasidIotlbDesc(PIOTLB.G_PAGE, did, 0, page), () => pasidCacheDesc(PC_DESC.G_GLOBAL));
     }
     this.queue.submit(Array.from({ length: 1 + rng.int(2) }, () => rng.pick(kinds)()));
     if (rng.chance(0.4)) this.queue.waitAndCheck();
@@ -317,12 +327,13 @@ class Program {
     else if (kind === 1 && this.maps.length) {
       const m = rng.pick(this.maps);
       const leaf = this.domains[m.dom]!.tree.entryAt.get(`${m.iova}:${m.big ? 1 : 0}`)!;
-      this.b.memWrite(leaf, [m.targets[0]! | (m.big ? 0x80n : 0n) | m.perms | (1n << BigInt(rng.pick([this.aw, 51, 52, 62])))]);
+      this.b.memWrite(leaf, [m.targets[0]! | (m.big ? SS.PS : 0n) | m.perms | (1n << BigInt(rng.pick([this.aw, 51, 52, 62])))]); // a reserved bit
     } else if (this.queue) {
       const from = this.queue.tailBytes;
+      // A bad descriptor written raw: type 0, type 15, IOTLB with reserved bit 8, wait with reserved bit 12.
       this.queue.submit([[rng.pick([0n, 0xfn, 0x12n | (1n << 8n), 0x25n | (1n << 12n)]), GPA.STATUS]]);
-      this.b.mmioWrite(REG.FSTS, 4, 0x10);
-      this.b.memWrite(GPA.QUEUE + from, [0x25n, GPA.STATUS, 0n, 0n].slice(0, this.queue.wide ? 4 : 2));
+      this.b.mmioWrite(REG.FSTS, 4, FSTS.IQE);
+      this.b.memWrite(GPA.QUEUE + from, [...waitDesc({ sw: true, addr: GPA.STATUS }), 0n, 0n].slice(0, this.queue.wide ? 4 : 2));
       this.b.mmioWrite(REG.IQT, 8, this.queue.tailBytes).mmioRead(REG.IQH, 8);
     }
   }
@@ -331,20 +342,19 @@ class Program {
   private repair(): void {
     for (const d of this.domains) d.tree.restore();
     for (let i = 0; i < this.n; i++) this.writeDevice(i);
-    if (this.queue) this.queue.submit([DESCS.ccGlobal(), DESCS.iotlbGlobal()]);
+    if (this.queue) this.queue.submit([ccDesc(CC.G_GLOBAL), iotlbDesc(IOTLB_DESC.G_GLOBAL)]);
     else this.b.globalInvalidateRegs(false);
   }
 }
 
-const devfnOf = (i: number): number => (parseInt(DEVICES[i]!.slice(3, 5), 16) << 3) | parseInt(DEVICES[i]!.slice(6), 10);
+const devfnOf = (i: number): number => devfn(DEVICES[i]!);
 
 /** Register-based invalidations (§11.4.6, §11.4.8) by granularity. */
 const REG_INV: ((b: ScenarioBuilder, did: number, sid: number, page: bigint, am: number) => void)[] = [
-  (b) => b.mmioWrite(REG.CCMD, 8, 0xa000000000000000n),
-  (b, did) => b.mmioWrite(REG.CCMD, 8, 0xc000000000000000n | BigInt(did)),
-  (b, did, sid) => b.mmioWrite(REG.CCMD, 8, 0xe000000000000000n | (BigInt(sid) << 16n) | BigInt(did)),
-  (b) => b.mmioWrite(REG.IOTLB, 8, 0x9000000000000000n),
-  (b, did) => b.mmioWrite(REG.IOTLB, 8, 0xa000000000000000n | (BigInt(did) << 32n)),
-  (b, did, _s, page, am) => b.mmioWrite(REG.IVA, 8, (page & ~((1n << BigInt(12 + am)) - 1n)) | BigInt(am))
-    .mmioWrite(REG.IOTLB, 8, 0xb000000000000000n | (BigInt(did) << 32n)),
+  (b) => REGS.ccGlobal(b),
+  (b, did) => REGS.ccDomain(b, did),
+  (b, did, sid) => REGS.ccDevice(b, did, sid, 0),
+  (b) => REGS.iotlbGlobal(b),
+  (b, did) => REGS.iotlbDomain(b, did),
+  (b, did, _s, page, am) => REGS.iotlbPage(b, did, page & ~((1n << BigInt(12 + am)) - 1n), am),
 ];

@@ -42,7 +42,7 @@ interface Scenario {
 interface Observation { step: number; op: string; value?: string; data?: string; vectors?: number[]; level?: number[] }
 
 /** A qtest connection: one command line out, one `OK ...` line back. */
-class Qtest {
+export class Qtest {
   private lines: string[] = [];
   private waiters: ((line: string) => void)[] = [];
   constructor(private readonly proc: ReturnType<typeof spawn>) {

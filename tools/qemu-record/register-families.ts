@@ -6,7 +6,7 @@
  * register's width (QEMU 7.2 aborts on 8-byte accesses to 32-bit registers);
  * an 8-byte access at an offset ≡ 4 (mod 8) is two dword accesses (FORMAT.md).
  */
-import { Rng, ScenarioBuilder, machine72 } from './scenario-builder.js';
+import { REG, Rng, ScenarioBuilder, machine72 } from './scenario-builder.js';
 
 /** [offset, width in bytes] of every register in QEMU's 0x230-byte block, plus unmapped offsets. */
 const REGISTERS: [number, 4 | 8][] = [
@@ -18,8 +18,6 @@ const REGISTERS: [number, 4 | 8][] = [
   [0x4, 4], [0x30, 4], [0x48, 4], [0x60, 4], [0x98, 4], [0x200, 4], [0x230, 4], [0x400, 4], [0xe00, 4], [0xffc, 4],
 ];
 
-/** Registers whose random writes would start DMA-free but long side effects; written with care. */
-const GCMD = 0x18;
 
 function randomValue(rng: Rng, width: 4 | 8): bigint {
   const pick = rng.int(6);
@@ -40,8 +38,9 @@ export function registerPokes(seed: number): object {
     const [off, width] = rng.pick(REGISTERS);
     if (rng.chance(0.55)) {
       let v = randomValue(rng, width);
-      if (off === GCMD) v &= 0xff800000n; // command bits only; TE/SRTP/QIE... with tables that exist
-      if (off === 0x20 || off === 0x90 || off === 0xd0) v = (v & 0xfffn) | 0x100000n | (off === 0x90 ? queue : 0n);
+      if (off === REG.GCMD) v &= 0xff800000n; // command bits only (31:23); TE/SRTP/QIE... with tables that exist
+      // Table bases point at pages that exist: RTADDR, IQA (the queue page), PQA.
+      if (off === REG.RTADDR || off === REG.IQA || off === REG.PQA) v = (v & 0xfffn) | 0x100000n | (off === REG.IQA ? queue : 0n);
       if (width === 8 && rng.chance(0.3)) {
         b.mmioWrite(off, 4, v & 0xffffffffn).mmioWrite(off + 4, 4, v >> 32n);
       } else b.mmioWrite(off, width, v);

@@ -3,20 +3,37 @@
  * FORMAT.md (mem.*, mmio.*, dma.*) plus the few VT-d idioms every scenario
  * repeats (program RTADDR, SRTP, invalidate, TE, read and clear faults).
  * Used only by the scenario families in `families.ts` that are recorded on QEMU.
+ * Register offsets and fields come from the model's spec layer.
  */
+import { createProfile } from '../../host/src/vtd/profiles.js';
+import {
+  FRCD, FSTS, GCMD as SPEC_GCMD, GRAN, REG as SPEC_REG, RTADDR, TTM, ccmdCommand, iotlbCommand,
+} from '../../host/src/vtd/spec/registers.js';
 
 /** One scenario step, exactly as FORMAT.md lists its fields. */
 export type Step = Record<string, string | number | string[]>;
 
-/** Register offsets used by the families (§11.4; QEMU's layout for IVA/IOTLB/FRCD). */
+/** QEMU's register placement (the same on 7.2 and 10.0): where CAP.FRO and ECAP.IRO put FRCD and IVA/IOTLB. */
+const QEMU = createProfile('qemu-7.2');
+
+/**
+ * Register offsets used by the families: the spec's fixed ones (§11.4,
+ * spec/registers.ts) plus IVA/IOTLB (§11.4.8, at ECAP.IRO * 16) and FRCD[0]
+ * (§11.4.7.6, at CAP.FRO * 16) where QEMU puts them.
+ */
 export const REG = {
-  VER: 0x0, CAP: 0x8, ECAP: 0x10, GCMD: 0x18, GSTS: 0x1c, RTADDR: 0x20, CCMD: 0x28,
-  FSTS: 0x34, FECTL: 0x38, FEDATA: 0x3c, FEADDR: 0x40, IQH: 0x80, IQT: 0x88, IQA: 0x90,
-  ICS: 0x9c, IECTL: 0xa0, IQERCD: 0xb0, IVA: 0xf0, IOTLB: 0xf8, FRCD_LO: 0x220, FRCD_HI: 0x228,
+  ...SPEC_REG,
+  IVA: QEMU.ivaOffset, IOTLB: QEMU.ivaOffset + 8, FRCD_LO: QEMU.frcdOffset, FRCD_HI: QEMU.frcdOffset + 8,
 } as const;
 
-/** GCMD bits (§11.4.4.1). */
-export const GCMD = { TE: 1n << 31n, SRTP: 1n << 30n, QIE: 1n << 26n } as const;
+/** A 32-bit register bit of the spec layer as the unsigned `bigint` a step writes (GCMD.TE is bit 31). */
+const u32 = (bit: number): bigint => BigInt(bit >>> 0);
+
+/** GCMD bits (§11.4.4.1, spec/registers.ts) as `bigint`, so commands can be or-ed with the enables a family keeps. */
+export const GCMD = { TE: u32(SPEC_GCMD.TE), SRTP: u32(SPEC_GCMD.SRTP), QIE: u32(SPEC_GCMD.QIE) } as const;
+
+/** RTADDR.TTM = 01 (scalable mode, §11.4.5), to or onto a root-table address. */
+export const TTM_SCALABLE = BigInt(TTM.SCALABLE) << RTADDR.TTM_SHIFT;
 
 const hex = (v: bigint | number) => `0x${BigInt(v).toString(16)}`;
 
@@ -83,9 +100,9 @@ export class ScenarioBuilder {
   }
   /** Register-based global context-cache and IOTLB invalidation (§6.5.1), with read-backs. */
   globalInvalidateRegs(readBack = true): this {
-    this.mmioWrite(REG.CCMD, 8, 0xa000000000000000n);
+    this.mmioWrite(REG.CCMD, 8, ccmdCommand(GRAN.GLOBAL));
     if (readBack) this.mmioRead(REG.CCMD, 8);
-    this.mmioWrite(REG.IOTLB, 8, 0x9000000000000000n | (1n << 48n) | (1n << 49n));
+    this.mmioWrite(REG.IOTLB, 8, iotlbCommand(GRAN.GLOBAL, 0, { dr: true, dw: true }));
     if (readBack) this.mmioRead(REG.IOTLB, 8);
     return this;
   }
@@ -96,7 +113,7 @@ export class ScenarioBuilder {
     return this.mmioRead(REG.FSTS, 4).mmioRead(REG.FECTL, 4).mmioRead(REG.FRCD_LO, 8).mmioRead(REG.FRCD_HI, 8);
   }
   /** Linux-style clearing: W1C FRCD.F, then FSTS PFO|PPF. */
-  clearFaults(): this { return this.mmioWrite(REG.FRCD_HI + 4, 4, 0x80000000).mmioWrite(REG.FSTS, 4, 0x3); }
+  clearFaults(): this { return this.mmioWrite(REG.FRCD_HI + 4, 4, FRCD.F >> 32n).mmioWrite(REG.FSTS, 4, FSTS.PFO | FSTS.PPF); }
 
   /** The finished scenario object. */
   build(name: string, description: string, machine: object): object {

@@ -6,12 +6,15 @@
  * `-10-` names) by generate-corpus.ts. Encodings: §9.1-9.6 structures,
  * §9.8 second-stage entries, §6.5.2 descriptors, §11.4 registers.
  */
+import { IQA } from '../../host/src/vtd/qi/queue-regs.js';
+import { ECTL, FRCD, FSTS, ICS_IWC } from '../../host/src/vtd/spec/registers.js';
+import { CC, IEC_DESC, IOTLB_DESC, PC_DESC, PIOTLB, ccDesc, iecDesc, iotlbDesc, pasidCacheDesc, pasidIotlbDesc, waitDesc } from '../../host/src/vtd/spec/descriptors.js';
 import {
-  DESCS, DEVICES, GPA, Queue, REGS, awField, devfn, enableTranslation, legacyContext, legacyRoot, machine,
+  DEVICES, GPA, Queue, REGS, awField, devfn, legacyContext, legacyRoot, machine,
   mapSinks, ownDataTrees, pasidEntry, pasidEntryAt, pattern, probe, smDevice, smRoot, ssTree, type SmDevice,
 } from './guest.js';
-import { GCMD, REG, Rng, ScenarioBuilder } from './scenario-builder.js';
-import type { PageTree } from './page-tree.js';
+import { GCMD, REG, Rng, ScenarioBuilder, TTM_SCALABLE } from './scenario-builder.js';
+import { SS } from './page-tree.js';
 
 /** Registers or a queue for the invalidations a family issues. */
 interface Invalidator {
@@ -33,9 +36,9 @@ function registerInvalidator(b: ScenarioBuilder): Invalidator {
 
 function queueInvalidator(q: Queue): Invalidator {
   return {
-    ccGlobal: () => q.submit([DESCS.ccGlobal()]), ccDomain: (d) => q.submit([DESCS.ccDomain(d)]),
-    ccDevice: (d, s, f) => q.submit([DESCS.ccDevice(d, s, f)]), iotlbGlobal: () => q.submit([DESCS.iotlbGlobal()]),
-    iotlbDomain: (d) => q.submit([DESCS.iotlbDomain(d)]), iotlbPage: (d, a, am) => q.submit([DESCS.iotlbPage(d, a, am)]),
+    ccGlobal: () => q.submit([ccDesc(CC.G_GLOBAL)]), ccDomain: (d) => q.submit([ccDesc(CC.G_DOMAIN, d)]),
+    ccDevice: (d, s, f) => q.submit([ccDesc(CC.G_DEVICE, d, s, f)]), iotlbGlobal: () => q.submit([iotlbDesc(IOTLB_DESC.G_GLOBAL)]),
+    iotlbDomain: (d) => q.submit([iotlbDesc(IOTLB_DESC.G_DOMAIN, d)]), iotlbPage: (d, a, am) => q.submit([iotlbDesc(IOTLB_DESC.G_PAGE, d, a, am)]),
   };
 }
 
@@ -44,13 +47,13 @@ interface Started { readonly inv: Invalidator; readonly keep: bigint; readonly q
 
 /** SRTP + TE, and register or queued invalidation (the queue: enabled before TE). */
 function start(b: ScenarioBuilder, rng: Rng, scalable: boolean, useQueue = rng.chance(0.5)): Started {
-  b.setRootTable(GPA.ROOT | (scalable ? 0x400n : 0n));
+  b.setRootTable(GPA.ROOT | (scalable ? TTM_SCALABLE : 0n));
   if (!useQueue) {
     b.globalInvalidateRegs().enableTranslation();
     return { inv: registerInvalidator(b), keep: 0n };
   }
   const queue = new Queue(b, scalable && rng.chance(0.5)).enable();
-  queue.submit([DESCS.ccGlobal(), DESCS.iotlbGlobal()]).waitAndCheck();
+  queue.submit([ccDesc(CC.G_GLOBAL), iotlbDesc(IOTLB_DESC.G_GLOBAL)]).waitAndCheck();
   b.enableTranslation(GCMD.QIE);
   return { inv: queueInvalidator(queue), keep: GCMD.QIE, queue };
 }
@@ -97,7 +100,7 @@ export function ptEvents(seed: number): object {
   const s = setupDevices(b, scalable, aw, n);
   const t = ssTree(b, GPA.TABLES, aw);
   const iova = identityIova(rng);
-  t.map(iova, GPA.DATA, 3n);
+  t.map(iova, GPA.DATA, SS.RW);
   mapSinks(t, n);
   pattern(b, GPA.DATA, 0x11);
   pattern(b, GPA.DATA + 0x1000n, 0x33);
@@ -157,8 +160,8 @@ export function smIotlbSid(seed: number): object {
     () => inv.iotlbPage(1 + rng.int(3), iova, 0),
     () => inv.iotlbGlobal(),
     () => inv.ccGlobal(),
-    () => { if (queue?.wide) queue.submit([DESCS.pasidIotlb(1 + rng.int(3), 0)]); },
-    () => { if (queue?.wide) queue.submit([DESCS.pasidCacheGlobal()]); },
+    () => { if (queue?.wide) queue.submit([pasidIotlbDesc(PIOTLB.G_PASID, 1 + rng.int(3), 0)]); },
+    () => { if (queue?.wide) queue.submit([pasidCacheDesc(PC_DESC.G_GLOBAL)]); },
   ];
   for (let i = 0; i < n; i++) probe(b, DEVICES[i]!, iova, false);
   for (let r = 0; r < 10; r++) {
@@ -242,35 +245,37 @@ export function w1cPair(seed: number): object {
   const { queue } = start(b, rng, false, true);
   const q = queue!;
   const fsts = (bits: number) => {
-    if (rng.chance(0.7)) b.mmioWrite(0x30, 8, (BigInt(bits) << 32n) | BigInt(rng.int(2) * 0xffffffff));
+    // An 8-byte write whose high half is FSTS (the low half: the reserved dword at 0x30).
+    if (rng.chance(0.7)) b.mmioWrite(REG.FSTS - 4, 8, (BigInt(bits) << 32n) | BigInt(rng.int(2) * 0xffffffff));
     else b.mmioWrite(REG.FSTS, 4, bits);
     b.mmioRead(REG.FSTS, 4).mmioRead(REG.FECTL, 4);
   };
   const ics = () => {
-    if (rng.chance(0.7)) b.mmioWrite(0x98, 8, (1n << 32n) | BigInt(rng.int(2) * 0xffffffff));
-    else b.mmioWrite(REG.ICS, 4, 1);
+    // An 8-byte write whose high half is ICS (the low half: the reserved dword at 0x98).
+    if (rng.chance(0.7)) b.mmioWrite(REG.ICS - 4, 8, (BigInt(ICS_IWC) << 32n) | BigInt(rng.int(2) * 0xffffffff));
+    else b.mmioWrite(REG.ICS, 4, ICS_IWC);
     b.mmioRead(REG.ICS, 4).mmioRead(REG.IECTL, 4);
   };
   const unmask = (reg: number) => {
-    b.mmioWrite(reg, 4, 0).mmioRead(reg, 4).mmioWrite(reg, 4, 0x80000000).mmioRead(reg, 4);
+    b.mmioWrite(reg, 4, 0).mmioRead(reg, 4).mmioWrite(reg, 4, ECTL.IM).mmioRead(reg, 4);
   };
   const tests: (() => void)[] = [
     () => { // IQE with IM set
       const at = raiseIqe(b, q);
       b.mmioRead(REG.FSTS, 4).mmioRead(REG.FECTL, 4);
-      fsts(0x10);
-      b.memWrite(GPA.QUEUE + at, [0x5a0000000025n, GPA.STATUS]);
+      fsts(FSTS.IQE);
+      b.memWrite(GPA.QUEUE + at, waitDesc({ sw: true, data: 0x5a00, addr: GPA.STATUS }));
       b.mmioWrite(REG.IQT, 8, q.tailBytes).mmioRead(REG.IQH, 8);
       if (rng.chance(0.5)) unmask(REG.FECTL);
     },
     () => { // PPF, then PFO from the other device, F cleared, PFO cleared
       b.dmaRead(DEVICES[0], 0x5000n, 16).dmaRead(DEVICES[1], 0x6000n, 16).readFaultState();
-      b.mmioWrite(REG.FRCD_HI + 4, 4, 0x80000000).mmioRead(REG.FSTS, 4).mmioRead(REG.FECTL, 4);
+      b.mmioWrite(REG.FRCD_HI + 4, 4, FRCD.F >> 32n).mmioRead(REG.FSTS, 4).mmioRead(REG.FECTL, 4);
       fsts(rng.pick([1, 1, 0x11, 0x7f]));
       if (rng.chance(0.5)) unmask(REG.FECTL);
     },
     () => { // a wait with IF while IECTL.IM is set
-      q.submit([[0x15n | (BigInt(rng.int(0x100)) << 32n), 0n]]);
+      q.submit([waitDesc({ if: true, data: rng.int(0x100) })]);
       b.mmioRead(REG.ICS, 4).mmioRead(REG.IECTL, 4);
       ics();
       if (rng.chance(0.5)) unmask(REG.IECTL);
@@ -298,12 +303,12 @@ export function descTypeHigh(seed: number): object {
   const q = new Queue(b, scalable && rng.chance(0.6)).enable();
   const low = (ty: number): bigint[] => {
     switch (ty) {
-      case 1: return DESCS.ccGlobal();
-      case 2: return DESCS.iotlbGlobal();
-      case 4: return [0x4n, 0n];
-      case 5: return [0x25n | (0x77n << 32n), GPA.STATUS + 8n];
-      case 6: return DESCS.pasidIotlb(1, 0);
-      default: return DESCS.pasidCacheGlobal();
+      case 1: return ccDesc(CC.G_GLOBAL);
+      case 2: return iotlbDesc(IOTLB_DESC.G_GLOBAL);
+      case 4: return iecDesc(IEC_DESC.G_GLOBAL);
+      case 5: return waitDesc({ sw: true, data: 0x77, addr: GPA.STATUS + 8n });
+      case 6: return pasidIotlbDesc(PIOTLB.G_PASID, 1, 0);
+      default: return pasidCacheDesc(PC_DESC.G_GLOBAL);
     }
   };
   for (let r = 0; r < 5; r++) {
@@ -317,7 +322,7 @@ export function descTypeHigh(seed: number): object {
     b.mmioRead(REG.IQH, 8).mmioRead(REG.FSTS, 4).memRead(GPA.STATUS + 8n, 8);
     b.mmioWrite(REG.FSTS, 4, 0x10);
     const size = q.wide ? 32n : 16n;
-    for (let at = start; at !== q.tailBytes; at = (at + size) % 4096n) b.memWrite(GPA.QUEUE + at, [0x25n, GPA.STATUS]);
+    for (let at = start; at !== q.tailBytes; at = (at + size) % 4096n) b.memWrite(GPA.QUEUE + at, waitDesc({ sw: true, addr: GPA.STATUS }));
     b.mmioWrite(REG.IQT, 8, q.tailBytes).mmioRead(REG.IQH, 8).mmioRead(REG.FSTS, 4);
   }
   return b.build(`gen-desc-type-high-${seed}`, 'queued descriptors with type bits 11:9 set over valid low types',
@@ -336,11 +341,11 @@ export function rtaddrWidth(seed: number): object {
   const s = setupDevices(b, scalable, aw, 1);
   const t = ssTree(b, GPA.TABLES, aw);
   const iova = BigInt(0x1000 * (1 + rng.int(0x400)));
-  t.map(iova, GPA.DATA, 3n);
+  t.map(iova, GPA.DATA, SS.RW);
   mapSinks(t, 1);
   pattern(b, GPA.DATA, 0x5e);
   s.set(0, { top: t.top, did: 1, pt: false });
-  const ttm = scalable ? 0x400n : 0n;
+  const ttm = scalable ? TTM_SCALABLE : 0n;
   b.setRootTable(GPA.ROOT | ttm).globalInvalidateRegs().enableTranslation();
   probe(b, DEVICES[0], iova);
   for (let r = 0; r < 4; r++) {
@@ -369,25 +374,25 @@ export function iqaDwLive(seed: number): object {
   b.page(GPA.QUEUE).page(GPA.QUEUE + 0x1000n).page(GPA.STATUS);
   let wide = rng.chance(0.5);
   const qs = rng.int(2);
-  b.mmioWrite(REG.IQA, 8, GPA.QUEUE | (wide ? 0x800n : 0n) | BigInt(qs)).mmioWrite(REG.IQT, 8, 0);
+  b.mmioWrite(REG.IQA, 8, GPA.QUEUE | (wide ? IQA.DW : 0n) | BigInt(qs)).mmioWrite(REG.IQT, 8, 0);
   b.mmioWrite(REG.GCMD, 4, GCMD.QIE).mmioRead(REG.GSTS, 4).mmioRead(REG.IQA, 8);
   let head = 0n; // in descriptors, as long as every batch completes
   let waits = 0;
   for (let r = 0; r < 5; r++) {
     if (r > 0 && rng.chance(0.6)) {
       wide = !wide;
-      b.mmioWrite(REG.IQA, 8, GPA.QUEUE | (wide ? 0x800n : 0n) | BigInt(rng.chance(0.2) ? 1 - qs : qs)).mmioRead(REG.IQA, 8);
+      b.mmioWrite(REG.IQA, 8, GPA.QUEUE | (wide ? IQA.DW : 0n) | BigInt(rng.chance(0.2) ? 1 - qs : qs)).mmioRead(REG.IQA, 8);
     }
     const size = wide ? 32n : 16n;
     const count = 1 + rng.int(3);
     for (let k = 0; k < count; k++) {
       const data = 0x7700 + ++waits;
-      b.memWrite(GPA.QUEUE + (head + BigInt(k)) * size, [(BigInt(data) << 32n) | 0x25n, GPA.STATUS + BigInt(k * 8), 0n, 0n].slice(0, wide ? 4 : 2));
+      b.memWrite(GPA.QUEUE + (head + BigInt(k)) * size, [...waitDesc({ sw: true, data, addr: GPA.STATUS + BigInt(k * 8) }), 0n, 0n].slice(0, wide ? 4 : 2));
     }
     head += BigInt(count);
     b.mmioWrite(REG.IQT, 8, head * size).mmioRead(REG.IQH, 8).mmioRead(REG.IQT, 8).mmioRead(REG.FSTS, 4);
     b.memRead(GPA.STATUS, 24).memFill(GPA.STATUS, 24, 0);
-    if (rng.chance(0.3)) b.mmioWrite(REG.FSTS, 4, 0x10);
+    if (rng.chance(0.3)) b.mmioWrite(REG.FSTS, 4, FSTS.IQE);
   }
   return b.build(`gen-iqa-dw-live-${seed}`, 'IQA.DW changed while queued invalidation is enabled', machine('qemu-7.2', { scalable: true }));
 }
@@ -403,7 +408,7 @@ export function pdtsBound(seed: number): object {
   smRoot(b);
   const t = ssTree(b, GPA.TABLES, aw);
   const iova = BigInt(0x1000 * (1 + rng.int(0x400)));
-  t.map(iova, GPA.DATA, 3n);
+  t.map(iova, GPA.DATA, SS.RW);
   mapSinks(t, 1);
   pattern(b, GPA.DATA, 0x3d);
   const dir = GPA.PASID;
@@ -418,7 +423,7 @@ export function pdtsBound(seed: number): object {
     b.memWrite(ctxAt, [dir | BigInt(pdts << 9) | 1n, BigInt(rid), 0n, 0n]);
   };
   setRid(0, 0, true);
-  b.setRootTable(GPA.ROOT | 0x400n).globalInvalidateRegs().enableTranslation();
+  b.setRootTable(GPA.ROOT | TTM_SCALABLE).globalInvalidateRegs().enableTranslation();
   probe(b, DEVICES[0], iova);
   for (let r = 0; r < 4; r++) {
     const pdts = rng.int(2);

@@ -24,28 +24,29 @@ export const SPACE_CTX: u32 = 2;
 export const SPACE_PASID: u32 = 3;
 const SPACES: u32 = 4;
 
-let globalGen: usize = 0;
-// Per space: changes with every bump of any of its counters. An entry filled
-// at the current epoch (and global generation) is live without looking at
-// its DID and bucket generations.
-let epochs: usize = 0;
+// Per space, 8 bytes: the epoch (u32), then the global generation (u32), so
+// that both load as one u64 (genEpochGlobal). The epoch changes with every
+// bump of any of the space's counters: an entry filled at the current epoch
+// (and global generation) is live without looking at its DID and bucket
+// generations.
+let epochGlobal: usize = 0;
 let epochWraps: usize = 0;
+// Per DID and per bucket, the spaces' generations side by side (index
+// id * SPACES + space): an invalidation that bumps the IOTLB's and the
+// paging-structure caches' generation of one domain or bucket touches one
+// cache line.
 let didGen: usize = 0;
 let bucketGen: usize = 0;
 
 /** Allocate the counters (once, at instantiation). Returns false when the
  *  state region cannot hold them. */
 export function genInit(): bool {
-  globalGen = heapAlloc(<u64>SPACES * 4 * 3, 64);
+  epochGlobal = heapAlloc(<u64>SPACES * 4 * 3, 64);
   didGen = heapAlloc(<u64>SPACES * DID_COUNT * 4, 64);
   bucketGen = heapAlloc(<u64>SPACES << (BUCKET_LG2 + 2), 64);
-  if (globalGen == 0 || didGen == 0 || bucketGen == 0) return false;
-  epochs = globalGen + SPACES * 4;
-  epochWraps = epochs + SPACES * 4;
-  for (let s: u32 = 0; s < SPACES; s++) {
-    store<u32>(globalGen + (s << 2), 1);
-    store<u32>(epochs + (s << 2), 1);
-  }
+  if (epochGlobal == 0 || didGen == 0 || bucketGen == 0) return false;
+  epochWraps = epochGlobal + SPACES * 8;
+  for (let s: u32 = 0; s < SPACES; s++) store<u64>(epochGlobal + (s << 3), 1 | (<u64>1 << 32));
   return true;
 }
 
@@ -58,17 +59,17 @@ export function genInit(): bool {
 /** The global generation of `space`. */
 // @ts-ignore: decorator
 @inline export function genGlobal(space: u32): u32 {
-  return load<u32>(globalGen + (space << 2));
+  return load<u32>(epochGlobal + (space << 3), 4);
 }
 /** The generation of domain `did` in `space`. */
 // @ts-ignore: decorator
 @inline export function genDid(space: u32, did: u32): u32 {
-  return load<u32>(didGen + (((space << 16) + did) << 2));
+  return load<u32>(didGen + (((did & 0xffff) * SPACES + space) << 2));
 }
 /** The generation of bucket `b` in `space`. */
 // @ts-ignore: decorator
 @inline export function genBucket(space: u32, b: u32): u32 {
-  return load<u32>(bucketGen + (((space << BUCKET_LG2) + b) << 2));
+  return load<u32>(bucketGen + ((b * SPACES + space) << 2));
 }
 
 /** How many times the epoch of `space` wrapped around (caches holding
@@ -81,7 +82,13 @@ export function genInit(): bool {
 /** The epoch of `space`: unchanged while none of its generations changed. */
 // @ts-ignore: decorator
 @inline export function genEpoch(space: u32): u32 {
-  return load<u32>(epochs + (space << 2));
+  return load<u32>(epochGlobal + (space << 3));
+}
+
+/** genEpoch(space) | genGlobal(space) << 32, in one load. */
+// @ts-ignore: decorator
+@inline export function genEpochGlobal(space: u32): u64 {
+  return load<u64>(epochGlobal + (space << 3));
 }
 
 // Every bump: a new epoch (on wrap-around also a new global generation, so
@@ -89,13 +96,12 @@ export function genInit(): bool {
 // decoded-setup cache depends on the context and PASID caches.
 function noteSpace(space: u32): void {
   if (space == SPACE_CTX || space == SPACE_PASID) scDropAll();
-  const p = epochs + (space << 2);
+  const p = epochGlobal + (space << 3);
   const next = load<u32>(p) + 1;
   store<u32>(p, next);
   if (next == 0) {
     store<u32>(p, 1);
-    const g = globalGen + (space << 2);
-    store<u32>(g, load<u32>(g) + 1);
+    store<u32>(p, load<u32>(p, 4) + 1, 4);
     const w = epochWraps + (space << 2);
     store<u32>(w, load<u32>(w) + 1);
   }
@@ -104,18 +110,18 @@ function noteSpace(space: u32): void {
 /** Drop every entry of `space`. */
 export function bumpGlobal(space: u32): void {
   noteSpace(space);
-  const p = globalGen + (space << 2);
-  store<u32>(p, load<u32>(p) + 1);
+  const p = epochGlobal + (space << 3);
+  store<u32>(p, load<u32>(p, 4) + 1, 4);
 }
 /** Drop every entry of `space` tagged with `did`. */
 export function bumpDid(space: u32, did: u32): void {
   noteSpace(space);
-  const p = didGen + (((space << 16) + (did & 0xffff)) << 2);
+  const p = didGen + (((did & 0xffff) * SPACES + space) << 2);
   store<u32>(p, load<u32>(p) + 1);
 }
 /** Drop every entry of `space` tagged with (did, pasid) (and its bucket mates). */
 export function bumpBucket(space: u32, did: u32, pasid: u32): void {
   noteSpace(space);
-  const p = bucketGen + (((space << BUCKET_LG2) + bucketOf(did, pasid)) << 2);
+  const p = bucketGen + ((bucketOf(did, pasid) * SPACES + space) << 2);
   store<u32>(p, load<u32>(p) + 1);
 }

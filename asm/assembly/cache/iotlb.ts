@@ -6,6 +6,13 @@
 // first-stage (or nested) walk. Only successful translations are inserted.
 // Replacement: least recently used way of the set.
 //
+// Each set also has a row of 16-bit fingerprints, one per way (a hash of
+// page number, size and index key, bit 15 always set; 0 = never filled):
+// a probe compares the four fingerprints of a 64-bit word at once and goes
+// straight to the way that matches, so which way holds an entry costs no
+// branch (a loop over the ways mispredicts its exit whenever entries sit in
+// different ways, as they do when many domains or PASIDs share the sets).
+//
 // The set index hashes the page number and size with an index key: the
 // (DID, PASID) bucket (cache/gen.ts bucketOf), or (source id, PASID) where
 // entries are looked up by source id. So many domains or PASIDs touching
@@ -18,22 +25,22 @@ import { heapAlloc } from '../mem/heap';
 import { QUIRK_IOTLB_BY_SID, QUIRK_IOTLB_FLUSH_WHEN_FULL, STAT_IOTLB_HITS, STAT_IOTLB_MISSES } from '../abi/layout';
 import { quirk } from '../cfg';
 import { bump } from '../stats';
-import { bucketOf, bumpGlobal, genBucket, genDid, genEpoch, genEpochWraps, genGlobal, SPACE_IOTLB } from './gen';
+import { bucketOf, bumpGlobal, genBucket, genDid, genEpoch, genEpochGlobal, genEpochWraps, genGlobal, SPACE_IOTLB } from './gen';
 import { dumpRecord } from './dump';
 
 // Entry layout (48 bytes).
 const E_DID = 0;      // u32 domain id
 const E_PASID = 4;    // u32 PASID key (with PRIV_FLAG; E_DID and E_PASID load as one u64)
 const E_EPOCH = 8;    // u32 generation epoch (cache/gen.ts genEpoch) when filled, 0 once dropped
+const E_GEN_G = 12;   // u32 global generation (E_EPOCH and E_GEN_G load as one u64)
 const E_SID = 34;     // u16 source id
 const E_VPN = 16;     // u64 page number at the entry's page size
-const E_FRAME = 24;   // u64 output page address
+const E_DELTA = 24;   // u64 output page address - input page address (wrapping): output = input + delta, no shift
 const E_LG2 = 32;     // u8 page size log2, 0 = empty
-const E_PERMS = 33;   // u8 R/W/X, P_DIRTY, P_NEAR_INTR or P_FAR, PERM_FS
-const E_GEN_G = 36;   // u32 global generation
+const E_PERMS = 33;   // u8 R/W/X, P_DIRTY, P_NEAR_INTR or P_FAR, PERM_FS (E_LG2 and E_PERMS load as one u16)
+const E_USE = 36;     // u32 last use tick
 const E_GEN_D = 40;   // u32 DID generation
 const E_GEN_B = 44;   // u32 bucket generation
-const E_USE = 12;     // u32 last use tick (E_EPOCH and E_USE load as one u64)
 const ENTRY_BYTES: u32 = 48;
 /** E_PERMS flag of entries from a first-stage or nested walk (not a
  *  permission: no walk result carries this bit). */
@@ -53,9 +60,13 @@ let fills: u32 = 0;
 let table: usize = 0;
 let setsLg2: u32 = 0;
 let ways: u32 = 0;
-let setShift: u32 = 32;
-let setMask: u32 = 0;
+let setShift: u64 = 32;
 let setStride: u32 = 0;
+// Fingerprint rows: 2^fpShift bytes per set (a power of two of u64 words
+// holding 4 lanes each), way w in lane w (bits 16(w & 3).. of word w >> 2).
+let fps: usize = 0;
+let fpBytes: u64 = 0;
+let fpShift: u32 = 3;
 let tick: u32 = 0;
 /** Entries held per page size (12, 21, 30): lookups skip absent sizes. */
 let sizeCount: usize = 0;
@@ -78,17 +89,28 @@ export function iotlbResize(sLg2: u32, w: u32): bool {
     sizeCount = heapAlloc(3 * 4, 64);
     if (sizeCount == 0) return false;
   }
+  let grownTable = table;
   if (table == 0 || n > (<u32>1 << setsLg2) * ways) {
-    const grown = heapAlloc(<u64>n * ENTRY_BYTES, 64);
-    if (grown == 0) return false;
-    table = grown;
+    grownTable = heapAlloc(<u64>n * ENTRY_BYTES, 64);
+    if (grownTable == 0) return false;
   }
+  const rowShift: u32 = w <= 4 ? 3 : w <= 8 ? 4 : 5;
+  const fpNeed = <u64>1 << (rowShift + sLg2);
+  let grownFps = fps;
+  if (fpNeed > fpBytes) {
+    grownFps = heapAlloc(fpNeed, 64);
+    if (grownFps == 0) return false;
+    fpBytes = fpNeed;
+  }
+  table = grownTable;
+  fps = grownFps;
   setsLg2 = sLg2;
   ways = w;
-  setShift = 32 - sLg2;
-  setMask = (<u32>1 << sLg2) - 1;
+  setShift = <u64>(32 - sLg2);
   setStride = w * ENTRY_BYTES;
+  fpShift = rowShift;
   memory.fill(table, 0, <usize>(n * ENTRY_BYTES));
+  memory.fill(fps, 0, <usize>fpNeed);
   memory.fill(sizeCount, 0, 12);
   fills = 0;
   return true;
@@ -110,20 +132,50 @@ export function iotlbSlots(): u32 { return (<u32>1 << setsLg2) * ways; }
 /** An iotlbDropRange probe key meaning "unknown: scan". */
 export const NO_KEY: u32 = 0xffff_ffff;
 
-// The set of (vpn, lg2) under index key `key`, as a byte offset in the
-// table: setShift = 32 - setsLg2, setMask = sets - 1 (0 for one set: the
-// shift by 32 is then by 0 in wasm, and the mask clears it), setStride = the
-// bytes of a set.
+/** The index key's part of the set hash (iotlbProbeFast's `keyMix`: decoded
+ *  setups hold it, a multiply less on the hit path). */
 // @ts-ignore: decorator
-@inline function setIn(vpn: u64, lg2: u32, key: u32, shift: u32, mask: u32, stride: u32): u32 {
-  const h = <u32>vpn ^ <u32>(vpn >> 29) ^ (lg2 * 0x2545f491) ^ (key * 0x27d4eb2f);
-  return ((h * 0x9e3779b1) >>> shift & mask) * stride;
+@inline export function iotlbKeyMix(key: u32): u32 { return key * 0x27d4eb2f; }
+
+// The hash of (vpn, lg2) under an index key whose iotlbKeyMix is `keyMix`:
+// its top setsLg2 bits are the set (setIndex), bits 8..22 the fingerprint
+// (fpOf).
+// @ts-ignore: decorator
+@inline function hashMixed(vpn: u64, lg2: u32, keyMix: u32): u32 {
+  return (<u32>vpn ^ <u32>(vpn >> 29) ^ (lg2 * 0x2545f491) ^ keyMix) * 0x9e3779b1;
 }
+
+// The hash of (vpn, lg2) under index key `key`.
+// @ts-ignore: decorator
+@inline function hashOf(vpn: u64, lg2: u32, key: u32): u32 { return hashMixed(vpn, lg2, iotlbKeyMix(key)); }
+
+// The set of hash `p`: its top setsLg2 bits (setShift = 32 - setsLg2, a
+// 64-bit shift so that one set, a shift by 32, gives 0 without a mask).
+// @ts-ignore: decorator
+@inline function setIndex(p: u32): u32 { return <u32>(<u64>p >> setShift); }
+
+// The fingerprint of hash `p` (bit 15 set: never 0, the lane of a way never
+// filled, and padding lanes of a row never look like a match).
+// @ts-ignore: decorator
+@inline function fpOf(p: u32): u32 { return ((p >>> 8) & 0x7fff) | 0x8000; }
 
 /** The first way of the set of (vpn, lg2) under index key `key`. */
 // @ts-ignore: decorator
 @inline function setBase(vpn: u64, lg2: u32, key: u32): usize {
-  return table + <usize>setIn(vpn, lg2, key, setShift, setMask, setStride);
+  return table + <usize>(setIndex(hashOf(vpn, lg2, key)) * setStride);
+}
+
+// A row word's four 16-bit lanes: each lane's 1, each lane's top bit.
+const LANES: u64 = 0x0001_0001_0001_0001;
+const LANE_TOPS: u64 = 0x8000_8000_8000_8000;
+
+// Lanes of fingerprint word `row` equal to `fp`: bit 15 of each matching
+// lane set (exact for the lowest; a higher lane may be flagged falsely by a
+// borrow, never missed), 0 when none matches.
+// @ts-ignore: decorator
+@inline function fpMatches(row: u64, fp: u32): u64 {
+  const x = row ^ (<u64>fp * LANES);
+  return (x - LANES) & ~x & LANE_TOPS;
 }
 
 /** Whether the entry at `e` holds a page and no invalidation covered it. */
@@ -170,9 +222,23 @@ export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u
 /** The live entry of (did, pasid) holding iova, or 0, without side effects
  *  (no LRU tick, no counter): iotlbTouch commits a hit. `bucket` is
  *  bucketOf(did, pasid without PRIV_FLAG), also the set-index key. */
+export function iotlbProbe(did: u32, pasid: u32, bucket: u32, iova: u64): usize {
+  const key = <u64>did | (<u64>pasid << 32);
+  const epochGen = iotlbEpochGen();
+  for (let lg2: u32 = 12; lg2 <= 30; lg2 += 9) {
+    if (load<u32>(sizeCount + (sizeSlot(lg2) << 2)) == 0) continue;
+    const e = probeScan(lg2, iova, key, epochGen, bucket);
+    if (e != 0) return e;
+  }
+  return 0;
+}
+
+/** The IOTLB's generation epoch | global generation << 32: what a live
+ *  entry filled at the current epoch holds (constant while no invalidation
+ *  runs: the batch loop reads it once). */
 // @ts-ignore: decorator
-@inline export function iotlbProbe(did: u32, pasid: u32, bucket: u32, iova: u64): usize {
-  return iotlbProbeIn(genGlobal(SPACE_IOTLB), genEpoch(SPACE_IOTLB), did, pasid, bucket, iova);
+@inline export function iotlbEpochGen(): u64 {
+  return genEpochGlobal(SPACE_IOTLB);
 }
 /** The LRU use tick (the batch loop counts in a local and stores it back). */
 // @ts-ignore: decorator
@@ -181,48 +247,106 @@ export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u
 // @ts-ignore: decorator
 @inline export function iotlbSetTick(t: u32): void { tick = t; }
 
-/** iotlbProbe with the global generation `gG` and epoch given (what the
- *  batch loop holds while nothing can change them). The three page sizes
- *  are written out (constant shifts, no loop over sizes); a size with no
- *  entry is skipped. */
+/** iotlbProbeFast: the fingerprints could not decide (another tag shares
+ *  the matching fingerprint): iotlbProbe decides. */
+export const PROBE_UNSURE: usize = 1;
+
+/** A probe key, 16 bytes in memory (decoded setups hold one, so the hit
+ *  path loads each field where it needs it instead of keeping all live):
+ *  u64 tag did | pasid << 32 (E_DID | E_PASID), u32 bucket (bucketOf of the
+ *  DID and bare PASID, the set-index key), u32 iotlbKeyMix(bucket). */
+export const PK_TAG: u32 = 0;
+/** Probe key: the bucket. */
+export const PK_BUCKET: u32 = 8;
+/** Probe key: the bucket's key mix. */
+export const PK_MIX: u32 = 12;
+
+/** iotlbProbe for the hit paths, inlined and without a call: `epochGen` is
+ *  iotlbEpochGen(), `pk` the address of a probe key (PK_*).
+ *  Returns the entry, 0 when none is live (exact), or PROBE_UNSURE. The
+ *  three page sizes are written out (constant shifts, no loop over sizes);
+ *  2 MiB and 1 GiB are skipped while no entry has their size. */
 // @ts-ignore: decorator
-@inline export function iotlbProbeIn(gG: u32, epoch: u32, did: u32, pasid: u32, bucket: u32, iova: u64): usize {
-  const key = (<u64>pasid << 32) | did; // E_DID | E_PASID
+@inline export function iotlbProbeFast(epochGen: u64, pk: usize, iova: u64): usize {
   let e: usize = 0;
-  if (load<u32>(sizeCount) != 0) e = probeSize(12, iova, key, gG, epoch, did, bucket);
+  // 4 KiB first and without looking at its count: a set with no 4 KiB
+  // entry has no fingerprint of one (or a stale one: PROBE_UNSURE).
+  e = probeFp(12, iova, pk, epochGen);
   if (e == 0) {
-    if (load<u32>(sizeCount, 4) != 0) e = probeSize(21, iova, key, gG, epoch, did, bucket);
+    if (load<u32>(sizeCount, 4) != 0) e = probeFp(21, iova, pk, epochGen);
     if (e == 0) {
-      if (load<u32>(sizeCount, 8) != 0) e = probeSize(30, iova, key, gG, epoch, did, bucket);
+      if (load<u32>(sizeCount, 8) != 0) e = probeFp(30, iova, pk, epochGen);
     }
   }
   return e;
 }
 
-// The live way of the set of iova's `lg2` page holding tag `key`, or 0.
+// The live way of the set of iova's `lg2` page holding tag `key`, 0 (none:
+// no fingerprint matches), or PROBE_UNSURE (the first way whose fingerprint
+// matches holds another tag). No loop for rows of one word (up to 4 ways),
+// so which way holds the entry costs no branch.
 // @ts-ignore: decorator
-@inline function probeSize(lg2: u32, iova: u64, key: u64, gG: u32, epoch: u32, did: u32, bucket: u32): usize {
+@inline function probeFp(lg2: u32, iova: u64, pk: usize, epochGen: u64): usize {
   const vpn = iova >> lg2;
-  let e = table + <usize>setIn(vpn, lg2, bucket, setShift, setMask, setStride);
-  const end = e + <usize>setStride;
-  // Nested ifs rather than || / && chains: V8 then branches instead of
-  // materialising each partial result.
-  for (; e < end; e += ENTRY_BYTES) {
-    if (load<u64>(e, E_VPN) == vpn) {
-      // PRIV_FLAG must match; live: filled at the current epoch (no
-      // generation changed since; an epoch wrap-around bumps the global
-      // generation), else by generations.
-      if (<u32>load<u8>(e, E_LG2) == lg2) {
-        if (load<u64>(e, E_DID) == key) {
-          if (load<u32>(e, E_GEN_G) == gG) {
-            if (load<u32>(e, E_EPOCH) == epoch) return e;
-            if (load<u32>(e, E_GEN_D) == genDid(SPACE_IOTLB, did)) {
-              if (load<u32>(e, E_GEN_B) == genBucket(SPACE_IOTLB, bucket)) return e;
-            }
+  const p = hashMixed(vpn, lg2, load<u32>(pk, PK_MIX));
+  const set = setIndex(p);
+  const row = fps + <usize>(set << fpShift);
+  const fp = fpOf(p);
+  const base = table + <usize>(set * setStride);
+  const m = fpMatches(load<u64>(row), fp);
+  let e: usize;
+  if (m != 0) {
+    // Lane k's flag is bit 16k + 15: (ctz & 0x30) * 3 = k * ENTRY_BYTES.
+    e = base + <usize>((<u32>ctz(m) & 0x30) * 3);
+  } else {
+    if (ways <= 4) return 0;
+    // More than 4 ways: the row's other words in turn.
+    let way: u32 = 4;
+    let more: u64 = 0;
+    while (true) {
+      if (way >= ways) return 0;
+      more = fpMatches(load<u64>(row + (way << 1)), fp);
+      if (more != 0) break;
+      way += 4;
+    }
+    e = base + <usize>(way * ENTRY_BYTES + (<u32>ctz(more) & 0x30) * 3);
+  }
+  if (holds(e, vpn, lg2, load<u64>(pk, PK_TAG), epochGen, load<u32>(pk, PK_BUCKET))) return e;
+  return PROBE_UNSURE;
+}
+
+// Whether way `e` is live and holds tag `key`'s page `vpn` of size `lg2`.
+// Nested ifs rather than && chains: V8 then branches instead of
+// materialising each partial result.
+// @ts-ignore: decorator
+@inline function holds(e: usize, vpn: u64, lg2: u32, key: u64, epochGen: u64, bucket: u32): bool {
+  if (load<u64>(e, E_VPN) == vpn) {
+    // PRIV_FLAG must match; live: filled at the current epoch (no
+    // generation changed since; an epoch wrap-around bumps the global
+    // generation): epoch and global generation in one compare; else by
+    // generations.
+    if (<u32>load<u8>(e, E_LG2) == lg2) {
+      if (load<u64>(e, E_DID) == key) {
+        const eg = load<u64>(e, E_EPOCH);
+        if (eg == epochGen) return true;
+        if ((eg >> 32) == (epochGen >> 32)) {
+          if (load<u32>(e, E_GEN_D) == genDid(SPACE_IOTLB, <u32>key)) {
+            return load<u32>(e, E_GEN_B) == genBucket(SPACE_IOTLB, bucket);
           }
         }
       }
     }
+  }
+  return false;
+}
+
+// iotlbProbe's way-by-way search of the set of iova's `lg2` page.
+function probeScan(lg2: u32, iova: u64, key: u64, epochGen: u64, bucket: u32): usize {
+  const vpn = iova >> lg2;
+  let e = table + <usize>(setIndex(hashOf(vpn, lg2, bucket)) * setStride);
+  const end = e + <usize>setStride;
+  for (; e < end; e += ENTRY_BYTES) {
+    if (holds(e, vpn, lg2, key, epochGen, bucket)) return e;
   }
   return 0;
 }
@@ -243,7 +367,7 @@ export function iotlbLookup(did: u32, sid: u32, bySid: bool, pasid: u32, iova: u
 // iotlbTouch, and the entry's fields to hit*.
 function touchAndKeep(e: usize): void {
   iotlbTouch(e);
-  hitFrame = load<u64>(e, E_FRAME);
+  hitFrame = entryFrame(e);
   hitPerms = load<u8>(e, E_PERMS);
   hitLg2 = load<u8>(e, E_LG2);
   hitDid = load<u32>(e, E_DID);
@@ -251,13 +375,22 @@ function touchAndKeep(e: usize): void {
 
 /** Output page address of entry `e`. */
 // @ts-ignore: decorator
-@inline export function entryFrame(e: usize): u64 { return load<u64>(e, E_FRAME); }
+@inline export function entryFrame(e: usize): u64 {
+  return load<u64>(e, E_DELTA) + (load<u64>(e, E_VPN) << <u64>load<u8>(e, E_LG2));
+}
+/** Output address of `iova` (in its page) through entry `e`. */
+// @ts-ignore: decorator
+@inline export function entryOutput(e: usize, iova: u64): u64 { return iova + load<u64>(e, E_DELTA); }
 /** Permissions (P_R/P_W/P_X, P_DIRTY) of entry `e`. */
 // @ts-ignore: decorator
 @inline export function entryPerms(e: usize): u32 { return load<u8>(e, E_PERMS); }
 /** Page size log2 of entry `e`. */
 // @ts-ignore: decorator
 @inline export function entryLg2(e: usize): u32 { return load<u8>(e, E_LG2); }
+/** Page size log2 | permissions (P_R/P_W/P_X) << 8 of entry `e`: a batch
+ *  record's BRES_PAGE word, in one load. */
+// @ts-ignore: decorator
+@inline export function entryPageWord(e: usize): u32 { return <u32>load<u16>(e, E_LG2) & 0x7ff; }
 
 // QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_IOTLB_BY_SID: match by source id; each
 // entry's own DID decides its liveness.
@@ -308,7 +441,8 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   // domain sits in another set. One entry per tag: drop it (a full scan,
   // only in this configuration, which no QEMU profile has by default).
   if (bySid && !tagBySid) dropTag(did, pasid, lg2, vpn);
-  let e = setBase(vpn, lg2, bySid || tagBySid ? indexKey(sid, bare) : bucket);
+  const key = bySid || tagBySid ? indexKey(sid, bare) : bucket;
+  let e = setBase(vpn, lg2, key);
   const end = e + <usize>setStride;
   let victim = e;
   let oldest: u32 = 0xffff_ffff;
@@ -318,8 +452,7 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
     // since, and dropping a way zeroes its epoch).
     // (Separate ifs rather than && chains: V8 then branches instead of
     // materialising each partial result.)
-    const epochUse = load<u64>(e, E_EPOCH);
-    if (<u32>epochUse != epoch) {
+    if (load<u32>(e, E_EPOCH) != epoch) {
       if (!liveNear(e, did, bare, gG, gD, gB)) { victim = e; takesDeadWay = true; break; }
     }
     if (!fresh) {
@@ -333,7 +466,7 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
     }
     // Least recently used, with selects rather than a branch: which way is
     // oldest is unpredictable and a mispredicted branch costs more.
-    const use = <u32>(epochUse >> 32);
+    const use = load<u32>(e, E_USE);
     const older = use < oldest;
     oldest = select<u32>(use, oldest, older);
     victim = select<usize>(e, victim, older);
@@ -345,12 +478,23 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   // Six 8-byte stores (field pairs per the layout above): fewer stores, and
   // later 8-byte loads of a pair never straddle two pending smaller stores.
   store<u64>(victim, <u64>did | (<u64>pasid << 32), E_DID);
-  store<u64>(victim, <u64>epoch | (<u64>(++tick) << 32), E_EPOCH);
+  store<u64>(victim, <u64>epoch | (<u64>gG << 32), E_EPOCH);
   store<u64>(victim, vpn, E_VPN);
-  store<u64>(victim, frame, E_FRAME);
+  store<u64>(victim, frame - (vpn << lg2), E_DELTA);
   const flags = (perms & 0xff) | (fs ? PERM_FS : 0);
-  store<u64>(victim, <u64>(lg2 & 0xff) | <u64>flags << 8 | <u64>(sid & 0xffff) << 16 | <u64>gG << 32, E_LG2);
+  store<u64>(victim, <u64>(lg2 & 0xff) | <u64>flags << 8 | <u64>(sid & 0xffff) << 16 | <u64>(++tick) << 32, E_LG2);
   store<u64>(victim, <u64>gD | (<u64>gB << 32), E_GEN_D);
+  setFingerprint(victim, vpn, lg2, key);
+}
+
+// Record the fingerprint of way `e`, just filled with page `vpn` of size
+// `lg2` under index key `key`. (A call of its own: iotlbInsert's way loop
+// keeps its values in registers.)
+function setFingerprint(e: usize, vpn: u64, lg2: u32, key: u32): void {
+  const p = hashOf(vpn, lg2, key);
+  const set = setIndex(p);
+  const way = <u32>(e - table - <usize>(set * setStride)) / ENTRY_BYTES;
+  store<u16>(fps + <usize>(set << fpShift) + (way << 1), <u16>fpOf(p));
 }
 
 // @ts-ignore: decorator
@@ -470,7 +614,7 @@ export function iotlbDump(buf: usize, first: u32, max: u32): u32 {
     store<u32>(r, load<u32>(e, E_DID), 0);
     store<u32>(r, key & ~KEY_FLAGS, 4);
     store<u64>(r, load<u64>(e, E_VPN) << lg2, 8);
-    store<u64>(r, load<u64>(e, E_FRAME), 16);
+    store<u64>(r, entryFrame(e), 16);
     store<u8>(r, <u8>lg2, 24);
     store<u8>(r, load<u8>(e, E_PERMS) & 0xf, 25);
     store<u16>(r, load<u16>(e, E_SID), 26);

@@ -27,15 +27,18 @@ const E_KEY = 0;      // u32 sid | class << 16 | VALID
 const E_PASID = 4;    // u32 request PASID (0 without ACC_PASID)
 const E_EPOCH = 8;    // u32 setupEpoch when stored
 const E_FLAGS = 12;   // u32 kind | F_* flags
+// 16..31: the IOTLB probe key (cache/iotlb.ts PK_TAG 0, PK_BUCKET 8, PK_MIX 12).
 const E_DID = 16;     // u32 domain id
-const E_EFF = 20;     // u32 effective PASID
-const E_SS_ROOT = 24; // u64 second-stage root
-const E_FS_ROOT = 32; // u64 first-stage root
-const E_SS_AW = 40;   // u32 second-stage AW encoding
-const E_FS_TOP = 44;  // i32 first-stage top level
-const E_TAG = 48;     // u32 IOTLB PASID key (effective PASID | PRIV_FLAG for supervisor first stage)
-const E_BUCKET = 52;  // u32 IOTLB generation bucket of (DID, PASID)
-const E_WIDTH = 56;   // u32 input-width check: shift | bias << 8 (scInputOk)
+const E_TAG = 20;     // u32 IOTLB PASID key (effective PASID | PRIV_FLAG for supervisor first stage; E_DID and E_TAG load as one u64, the IOTLB tag)
+const E_BUCKET = 24;  // u32 IOTLB generation bucket of (DID, PASID)
+const E_MIX = 28;     // u32 the bucket's IOTLB key mix (cache/iotlb.ts iotlbKeyMix)
+const E_SS_ROOT = 32; // u64 second-stage root
+const E_FS_ROOT = 40; // u64 first-stage root
+const E_IN_BIAS = 48; // u64 input-width check: added to the input address (scInputOk)
+const E_EFF = 56;     // u32 effective PASID
+const E_SS_AW = 60;   // u8 second-stage AW encoding
+const E_FS_TOP = 61;  // i8 first-stage top level
+const E_IN_CLZ = 62;  // u8 input-width check: least leading zeros of input + bias (scInputOk)
 const ENTRY_BYTES: u32 = 64;
 const VALID: u32 = 0x8000_0000;
 
@@ -95,18 +98,17 @@ export function scDropAll(): void {
 @inline export function scFind(sid: u32, pasid: u32, access: u32): usize {
   const p = (access & ACC_PASID) != 0 ? pasid : 0;
   const e = slotOf(sid, p);
-  // (Nested ifs: V8 branches rather than materialising partial results.)
-  if (load<u32>(e, E_KEY) == keyOf(sid, access)) {
-    if (load<u32>(e, E_PASID) == p) {
-      if (load<u32>(e, E_EPOCH) == setupEpoch) return e;
-    }
+  // Key and PASID in one compare. (Nested ifs: V8 branches rather than
+  // materialising partial results.)
+  if (load<u64>(e, E_KEY) == (<u64>keyOf(sid, access) | (<u64>p << 32))) {
+    if (load<u32>(e, E_EPOCH) == setupEpoch) return e;
   }
   return 0;
 }
 
 /** Store a successful lookup's result. */
 export function scStore(sid: u32, pasid: u32, access: u32, flags: u32, did: u32, eff: u32, ssRoot: u64, ssAw: u32, fsRoot: u64, fsTop: i32,
-  tag: u32, bucket: u32, width: u32, canonical: bool): void {
+  tag: u32, bucket: u32, keyMix: u32, width: u32, canonical: bool): void {
   const p = (access & ACC_PASID) != 0 ? pasid : 0;
   const e = slotOf(sid, p);
   store<u32>(e, keyOf(sid, access), E_KEY);
@@ -117,15 +119,17 @@ export function scStore(sid: u32, pasid: u32, access: u32, flags: u32, did: u32,
   store<u32>(e, eff, E_EFF);
   store<u64>(e, ssRoot, E_SS_ROOT);
   store<u64>(e, fsRoot, E_FS_ROOT);
-  store<u32>(e, ssAw, E_SS_AW);
-  store<i32>(e, fsTop, E_FS_TOP);
+  store<u8>(e, <u8>ssAw, E_SS_AW);
+  store<i8>(e, <i8>fsTop, E_FS_TOP);
   store<u32>(e, tag, E_TAG);
   store<u32>(e, bucket, E_BUCKET);
-  // Input width as one check (scInputOk): canonical addresses (first stage)
-  // have bits 63..width-1 all equal, so (iova as i64) >> (width - 1) is 0
-  // or -1, and + 1 is at most 1; others need (iova as i64) >> width == 0.
-  // (Widths are at most 57: the shift never wraps.)
-  store<u32>(e, canonical ? (width - 1) | (1 << 8) : width, E_WIDTH);
+  store<u32>(e, keyMix, E_MIX);
+  // Input width as one check without a variable shift (scInputOk): an
+  // address below 2^width has at least 64 - width leading zeros; a
+  // canonical one (first stage: bits 63..width-1 all equal) is one that
+  // 2^(width-1) added (wrapping) brings below 2^width.
+  store<u64>(e, canonical ? <u64>1 << (width - 1) : 0, E_IN_BIAS);
+  store<u8>(e, <u8>(64 - min(width, 64)), E_IN_CLZ);
 }
 
 /** Flags word (kind | SF_*) of entry `e`. */
@@ -142,24 +146,22 @@ export function scStore(sid: u32, pasid: u32, access: u32, flags: u32, did: u32,
 @inline export function scSsRoot(e: usize): u64 { return load<u64>(e, E_SS_ROOT); }
 /** Second-stage AW encoding of entry `e`. */
 // @ts-ignore: decorator
-@inline export function scSsAw(e: usize): u32 { return load<u32>(e, E_SS_AW); }
+@inline export function scSsAw(e: usize): u32 { return load<u8>(e, E_SS_AW); }
 /** First-stage root of entry `e`. */
 // @ts-ignore: decorator
 @inline export function scFsRoot(e: usize): u64 { return load<u64>(e, E_FS_ROOT); }
 /** First-stage top level of entry `e`. */
 // @ts-ignore: decorator
-@inline export function scFsTop(e: usize): i32 { return load<i32>(e, E_FS_TOP); }
+@inline export function scFsTop(e: usize): i32 { return load<i8>(e, E_FS_TOP); }
+/** Address of entry `e`'s IOTLB probe key (cache/iotlb.ts PK_*). */
+// @ts-ignore: decorator
+@inline export function scProbeKey(e: usize): usize { return e + E_DID; }
 /** IOTLB PASID key of entry `e`. */
 // @ts-ignore: decorator
 @inline export function scTag(e: usize): u32 { return load<u32>(e, E_TAG); }
-/** IOTLB generation bucket of entry `e`. */
-// @ts-ignore: decorator
-@inline export function scBucket(e: usize): u32 { return load<u32>(e, E_BUCKET); }
 /** Whether `iova` passes entry `e`'s input-width check (canonical for a
  *  first-stage setup, below the address width for a second-stage one). */
 // @ts-ignore: decorator
 @inline export function scInputOk(e: usize, iova: u64): bool {
-  const w = load<u32>(e, E_WIDTH);
-  const bias = <u64>(w >> 8);
-  return <u64>((<i64>iova >> <i64>(w & 63)) + <i64>bias) <= bias;
+  return <u32>clz(iova + load<u64>(e, E_IN_BIAS)) >= <u32>load<u8>(e, E_IN_CLZ);
 }

@@ -7,7 +7,7 @@
 import { CFG_MGAW } from '../abi/layout';
 import { cfg } from '../cfg';
 import { bucketOf } from '../cache/gen';
-import { PRIV_FLAG } from '../cache/iotlb';
+import { iotlbKeyMix, PRIV_FLAG } from '../cache/iotlb';
 import { awBits } from '../spec/context-entry';
 import { scEpoch, scFlags, scDid, scEff, scFsRoot, scFsTop, scSsAw, scSsRoot, scStore, SF_FPD, SF_KIND_MASK, SF_LEGACY, SF_PRE, SF_PRIV, SF_SSEE, SF_WPE } from '../cache/setup-cache';
 
@@ -107,7 +107,8 @@ export function dcSave(sid: u32, pasid: u32, access: u32, legacy: bool): void {
   const tag = fs && dcPriv ? dcPasid | PRIV_FLAG : dcPasid;
   const ssBits = awBits(dcSsAw);
   const width = fs ? (dcFsTop == 4 ? 57 : 48) : ssBits < cfg(CFG_MGAW) ? ssBits : cfg(CFG_MGAW);
-  scStore(sid, pasid, access, flags, dcDid, dcPasid, dcSsRoot, dcSsAw, dcFsRoot, dcFsTop, tag, bucketOf(dcDid, dcPasid), width, fs);
+  const bucket = bucketOf(dcDid, dcPasid);
+  scStore(sid, pasid, access, flags, dcDid, dcPasid, dcSsRoot, dcSsAw, dcFsRoot, dcFsTop, tag, bucket, iotlbKeyMix(bucket), width, fs);
 }
 
 /** Load the setup of decoded-setup cache entry `e` (instead of dcReset

@@ -108,8 +108,10 @@ export let wPerms: u32 = 0;
 /** Whether the last successful walk's leaf has D set (always for second stage). */
 export let wDirty: bool = false;
 
+/** The RAM offset of the 8-byte table entry at `addr` (-1 outside RAM),
+ *  counted as a PTE read; every walker format reads entries through it. */
 // @ts-ignore: decorator
-@inline function readEntry(addr: u64): i64 {
+@inline export function readEntry(addr: u64): i64 {
   const off = ramOffset(addr, 8);
   bump(STAT_PTE_READS);
   return off;

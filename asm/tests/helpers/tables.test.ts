@@ -9,7 +9,7 @@ import { ArrayGuestMemory, readWords } from '../../../host/src/tables/guest-ram.
 import { PageAllocator } from '../../../host/src/tables/page-allocator.js';
 import { ContextTableBuilder, PageTableBuilder, PasidTableBuilder } from '../../../host/src/tables/table-builders.js';
 import { CONTEXT_ENTRY, encodeContextEntry } from '../../../host/src/vtd/spec/context-entry.js';
-import { decodeFields, encodeFields, type Layout, reservedMask } from '../../../host/src/vtd/spec/field-codec.js';
+import { decodeFields, encodeFields, encodeFieldsNumber, type Layout, reservedMask } from '../../../host/src/vtd/spec/field-codec.js';
 import { encodeFsPte, FS_PTE } from '../../../host/src/vtd/spec/fs-pte.js';
 import { encodePasidEntry, PASID_DIR_ENTRY, PASID_ENTRY } from '../../../host/src/vtd/spec/pasid-entry.js';
 import { ROOT_ENTRY } from '../../../host/src/vtd/spec/root-entry.js';
@@ -63,6 +63,41 @@ describe('structure codecs', () => {
     expect(() => encodeContextEntry({ TT: 4 })).toThrow(/TT/);
     expect(() => encodeContextEntry({ SSPTPTR: 0x1001n })).toThrow(/SSPTPTR/);
     expect(() => encodeSsPte({ ADDR: 1n << 52n })).toThrow(/ADDR/);
+  });
+});
+
+describe('number-based encoding (encodeFieldsNumber, for bulk builders below 2^53)', () => {
+  /** The fields of `layout` whose values keep every word below 2^53, as numbers. */
+  function arbSmallFields(layout: Layout): fc.Arbitrary<Record<string, boolean | number>> {
+    const rec: Record<string, fc.Arbitrary<boolean | number>> = {};
+    for (const [name, f] of Object.entries(layout)) {
+      const width = Math.min(f.hi, 52) - f.lo + 1;
+      if (width <= 0 || f.kind === 'rsvd') continue;
+      if (f.kind === 'flag') rec[name] = f.lo < 53 ? fc.boolean() : fc.constant(false);
+      else if (f.kind === 'uint') rec[name] = fc.integer({ min: 0, max: 2 ** Math.min(width, 52 - f.lo) - 1 });
+      else rec[name] = fc.integer({ min: 0, max: 2 ** Math.min(width, 40) - 1 }).map((v) => v * 2 ** f.lo).filter((v) => v < 2 ** 52);
+    }
+    return fc.record(rec);
+  }
+
+  for (const [name, layout] of Object.entries(LAYOUTS)) {
+    it(`${name}: the same words as encodeFields`, () => {
+      fc.assert(
+        fc.property(arbSmallFields(layout), (fields) => {
+          const asBig = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, layout[k]!.kind === 'addr' ? BigInt(v) : v]));
+          expect(encodeFieldsNumber(layout, fields as never).map(BigInt)).toEqual(encodeFields(layout, asBig as never));
+        }),
+        { seed: 42, numRuns: 200 },
+      );
+    });
+  }
+
+  it('rejects values that do not fit or words past 2^53, naming the field', () => {
+    expect(() => encodeFieldsNumber(CONTEXT_ENTRY, { TT: 4 })).toThrow(/TT/);
+    expect(() => encodeFieldsNumber(CONTEXT_ENTRY, { SSPTPTR: 0x1001 })).toThrow(/SSPTPTR/);
+    expect(() => encodeFieldsNumber(FS_PTE, { XD: true })).toThrow(/XD/);
+    expect(() => encodeFieldsNumber(SS_PTE, { ADDR: 2 ** 53 })).toThrow(/ADDR/);
+    expect(encodeFieldsNumber(SS_PTE, { R: true, ADDR: 2 ** 52 - 4096 })).toEqual([2 ** 52 - 4096 + 1]);
   });
 });
 

@@ -4,6 +4,7 @@
  * machine's remapping unit, either with device scopes for its devices (§8.3,
  * §8.3.1) or with INCLUDE_PCI_ALL, and one RMRR per reserved region (§8.4).
  */
+import { acpiTable, u16, u64 } from './table.js';
 
 /** A reserved memory region (RMRR) for some devices. */
 export interface RmrrConfig {
@@ -45,8 +46,6 @@ export const DRHD_FLAGS = { INCLUDE_PCI_ALL: 1 } as const;
 /** Device scope types (§8.3.1). */
 export const SCOPE_TYPE = { PCI_ENDPOINT: 1, PCI_SUB_HIERARCHY: 2 } as const;
 
-const HEADER_LEN = 48;
-
 /** Builds the DMAR table; throws naming the field when the input cannot be described. */
 export function buildDmar(input: DmarInput): Uint8Array {
   if (!Number.isInteger(input.haw) || input.haw < 32 || input.haw > 64) throw new Error(`haw: ${input.haw} is not in 32..64`);
@@ -68,21 +67,8 @@ export function buildDmar(input: DmarInput): Uint8Array {
     const s = r.devices.flatMap((d) => scope(d, SCOPE_TYPE.PCI_ENDPOINT));
     return [...u16(DMAR_TYPE.RMRR), ...u16(24 + s.length), 0, 0, ...u16(0), ...u64(r.base), ...u64(r.limit), ...s];
   });
-  const body = [...drhd, ...rmrrs];
-  const t = new Uint8Array(HEADER_LEN + body.length);
-  t.set(ascii('DMAR'), 0);
-  t.set(u32(t.length), 4);
-  t[8] = 1; // revision
-  t.set(ascii('VIOMMU'), 10);
-  t.set(ascii('VIOMMUDM'), 16);
-  t.set(u32(1), 24);
-  t.set(ascii('VTDM'), 28);
-  t.set(u32(1), 32);
-  t[36] = input.haw - 1;
-  t[37] = (input.flags ?? 0) & 0x7;
-  t.set(body, HEADER_LEN);
-  t[9] = (256 - (t.reduce((a, b) => a + b, 0) & 0xff)) & 0xff;
-  return t;
+  // §8.1: HAW - 1, flags, 10 reserved bytes, then the remapping structures.
+  return acpiTable('DMAR', 1, 'VIOMMUDM', [input.haw - 1, (input.flags ?? 0) & 0x7, ...new Array<number>(10).fill(0), ...drhd, ...rmrrs]);
 }
 
 /** Device scope (§8.3.1): start bus 0 and the path through the root port, when there is one. */
@@ -98,12 +84,5 @@ function deviceScope(sid: number, type: number, bridgeOf: Map<number, number>): 
   return [type, 6 + path.length, 0, 0, 0, 0, ...path];
 }
 
-/** Verifies the ACPI checksum: all bytes sum to 0 mod 256. */
-export function checksumOk(table: Uint8Array): boolean {
-  return (table.reduce((a, b) => a + b, 0) & 0xff) === 0;
-}
-
-const u16 = (v: number): number[] => [v & 0xff, (v >> 8) & 0xff];
-const u32 = (v: number): number[] => [...u16(v & 0xffff), ...u16(v >>> 16)];
-const u64 = (v: bigint): number[] => [...u32(Number(v & 0xffff_ffffn)), ...u32(Number(v >> 32n))];
-const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
+/** Verifies the ACPI checksum (table.ts). */
+export { checksumOk } from './table.js';

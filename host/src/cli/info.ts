@@ -3,6 +3,7 @@
  * the spec's field names (VT-d §11.4.2, §11.4.3), as text or `--json`. The
  * unit is given by options (`--legacy`, `--aw`, ...) or, for the QEMU
  * profiles, by QEMU's own `-device intel-iommu,...` property string (`--device`).
+ * With `--smmu`, an SMMUv3 profile's instead (info-smmu.ts).
  */
 import { Option, type Command } from 'commander';
 import { buildRegisterTable } from '../vtd/register-table.js';
@@ -10,6 +11,7 @@ import { createProfile, createProfileFromDevice, PROFILE_NAMES, type IommuOption
 import { CAP, ECAP } from '../vtd/spec/registers.js';
 import { UsageError, type CliCommand, type CliIo } from './command.js';
 import { integerIn, oneOf } from './values.js';
+import { runSmmuInfo } from './info-smmu.js';
 
 const hex = (v: bigint | number, pad = 0): string => `0x${v.toString(16).padStart(pad, '0')}`;
 const flag = (v: bigint, mask: bigint): number => Number((v & mask) !== 0n);
@@ -72,7 +74,7 @@ function optionsOf(opts: Record<string, unknown>): Partial<IommuOptions> {
 /** The `info` row of the command table. */
 export const infoCommand: CliCommand = {
   name: 'info',
-  summary: 'print a profile\'s registers and CAP/ECAP decoded',
+  summary: 'print a profile\'s registers and CAP/ECAP decoded (with --smmu: an SMMUv3 profile\'s IDRs)',
   define: (cmd: Command) => {
     const byOptions = ['legacy', 'scalable', 'aw', 'cm', 'firstStage', 'faultRecords'];
     cmd.addOption(new Option('--profile <name>', 'capability profile').argParser(oneOf(PROFILE_NAMES)).default('default'))
@@ -83,9 +85,17 @@ export const infoCommand: CliCommand = {
       .option('--first-stage', 'first stage only (QEMU 10.0\'s x-flts; profile qemu-10.0)')
       .addOption(new Option('--fault-records <n>', 'fault recording registers (default profile)').argParser(integerIn(1, 14)))
       .addOption(new Option('--device <props>', 'the unit as QEMU\'s -device property string, e.g. intel-iommu,caching-mode=on,x-scalable-mode=on (profiles qemu-7.2, qemu-10.0)').conflicts(byOptions))
-      .option('--json', 'print the description as JSON');
+      .option('--json', 'print the description as JSON')
+      .option('--smmu', 'an SMMUv3 profile instead (its IDRs, switches and registers)')
+      .option('--no-stage1', 'with --smmu: no stage 1 (IDR0.S1P clear)')
+      .option('--no-stage2', 'with --smmu: no stage 2 (IDR0.S2P, VMID16 clear)')
+      .addOption(new Option('--ssid-bits <n>', 'with --smmu: SubstreamID bits (IDR1.SSIDSIZE)').argParser(integerIn(0, 20)));
   },
   run: async (_args, opts, io) => {
+    if (opts['smmu']) return runSmmuInfo(opts, io);
+    if (opts['stage1'] === false || opts['stage2'] === false || opts['ssidBits'] !== undefined) {
+      throw new UsageError('--no-stage1, --no-stage2 and --ssid-bits need --smmu');
+    }
     let p: Profile;
     try {
       const name = opts['profile'] as string;

@@ -19,11 +19,12 @@ import { containerGroup } from './container-group.js';
 import { vfioVdpaPasid } from './vfio-vdpa-pasid.js';
 import { nativeSvaIopf } from './native-sva-iopf.js';
 import { subdeviceFlow } from './subdevice.js';
+import { armBindPasidTable } from './arm-bind-pasid-table.js';
 
 /** Every flow. */
 export const FLOWS: readonly Flow[] = [
   basics, interruptRemap, nestedVsva, iopf, nativeSvaIopf, shadow, pasidQuota, vcmdPasid, enqcmdFlow,
-  containerGroup, bindEbusy, sharedPasid, vfioVdpaPasid, subdeviceFlow, revoke, resetFlow,
+  containerGroup, bindEbusy, sharedPasid, vfioVdpaPasid, subdeviceFlow, revoke, resetFlow, armBindPasidTable,
 ];
 
 /** The flow called `name`, or undefined. */

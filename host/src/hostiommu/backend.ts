@@ -7,6 +7,7 @@
  * DMA through the host second stage exactly as hardware would.
  */
 import type { HostPages } from './host-pages.js';
+import type { SsFormat } from './ss-table.js';
 
 /** RID_PASID: the PASID slot used for requests without PASID (§9.4; Linux IOMMU_NO_PASID). */
 export const RID_PASID = 0;
@@ -43,8 +44,31 @@ export interface NestedProgram {
   readonly wpe: boolean;
 }
 
+/**
+ * An SMMUv3 nested domain (smmu-backend.ts): the guest's STE (its stage-1
+ * part: Config, S1ContextPtr as an IPA, S1Fmt, S1CDMax, S1DSS, ...) over a
+ * host stage 2, with the vIOMMU's VMID; `report` hears the events of the
+ * streams it is installed at (to the vIOMMU's vEVENTQ).
+ */
+export interface SmmuNestedProgram {
+  /** Discriminant. */
+  readonly kind: 'smmu-nested';
+  /** Domain id of the nested HWPT. */
+  readonly did: number;
+  /** The VMID the STE carries (the vIOMMU's). */
+  readonly vmid: number;
+  /** Parent stage-2 root (S2TTB). */
+  readonly ssptptr: bigint;
+  /** Parent stage-2 levels. */
+  readonly levels: 3 | 4 | 5;
+  /** The guest STE's doublewords 0 and 1, validated. */
+  readonly ste: readonly [bigint, bigint];
+  /** Receives each event record (four doublewords) of a stream installed here. */
+  readonly report: (sid: number, record: readonly bigint[]) => void;
+}
+
 /** What a (device, PASID) is attached to. */
-export type DomainProgram = PagingProgram | NestedProgram;
+export type DomainProgram = PagingProgram | NestedProgram | SmmuNestedProgram;
 
 /** The physical IOMMU as the object model sees it. */
 export interface PhysicalIommu {
@@ -54,6 +78,8 @@ export interface PhysicalIommu {
   readonly ssLevels: 3 | 4 | 5;
   /** Largest second-stage leaf the unit supports (from CAP.SSLPS). */
   readonly maxLeafLg2: 12 | 21 | 30;
+  /** Entry format of its second-stage tables (default VT-d §9.8). */
+  readonly tableFormat?: SsFormat;
   /** Points (sid, pasid) at a domain, replacing any earlier one atomically; may throw ENOMEM. */
   install(sid: number, pasid: number, program: DomainProgram): void;
   /** Clears (sid, pasid): its DMA is blocked again. */

@@ -63,6 +63,10 @@ export const ERRNO_MEANING = {
   EMSGSIZE: 'result too large for the caller\'s buffer',
   /** No such operation (an unknown command of the table-driven entry). */
   ENOTTY: 'unknown command',
+  /** Data a guest handed through is not allowed (iommufd's code for invalid
+   *  SMMUv3 STE data and invalidation commands): a field or opcode a guest
+   *  may not use, a virtual StreamID with no vDEVICE. */
+  EIO: 'invalid guest data (an STE field or command the host does not take)',
 } as const;
 
 /** An errno code of the host API. */

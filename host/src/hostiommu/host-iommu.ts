@@ -29,6 +29,9 @@ import type { HostPlatform } from './platform.js';
 import type { Iova, Pasid } from '../types.js';
 import { callOp } from './ops.js';
 import { Subdevice, type DeviceTarget } from './subdevice.js';
+import { HwptNestedArm } from './arm-nested.js';
+import { SmmuViommu, Veventq, type SmmuInvalidation, type VeventRecord } from './arm-viommu.js';
+import { PhysicalSmmu } from './smmu-backend.js';
 
 /** A PASID allocation set as an object (destroying it frees its PASIDs; EBUSY while one is attached). */
 class PasidSetObject implements HostObject {
@@ -68,6 +71,15 @@ export interface NestedAllocOptions {
   readonly faultId?: number;
 }
 
+/** Options of hwptAllocNested on an SMMUv3 vIOMMU (IOMMU_HWPT_DATA_ARM_SMMUV3): the guest STE. */
+export interface ArmNestedAllocOptions {
+  /** The guest STE's doublewords 0 and 1 (Config, S1ContextPtr as a guest-physical address, S1Fmt, S1CDMax, S1DSS, ...). */
+  readonly ste: readonly [bigint, bigint];
+}
+
+/** vIOMMU types (IOMMU_VIOMMU_TYPE_DEFAULT / _ARM_SMMUV3). */
+export type ViommuType = 'default' | 'arm-smmuv3';
+
 /** What IOMMU_IOAS_IOVA_RANGES reports. */
 export interface IovaRanges {
   /** The usable IOVA ranges (not reserved), in order. */
@@ -78,7 +90,6 @@ export interface IovaRanges {
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
-/** `v` is an object (EINVAL naming `what` otherwise). */
 /** `v` is an options object with only `known` keys (an unknown one is EOPNOTSUPP, as an unknown IOMMU_HWPT_ALLOC flag). */
 function checkOptions<T>(v: T, what: string, known: readonly string[]): T {
   if (typeof v !== 'object' || v === null) fail('EINVAL', `${what}: ${String(v)} is not an object`);
@@ -88,6 +99,7 @@ function checkOptions<T>(v: T, what: string, known: readonly string[]): T {
 }
 const PAGING_OPTIONS: readonly (keyof PagingAllocOptions)[] = ['nestParent', 'pasid', 'faultId'];
 const NESTED_OPTIONS: readonly (keyof NestedAllocOptions)[] = ['fsptptr', 'fsLevels', 'sre', 'wpe', 'pasid', 'faultId'];
+const ARM_NESTED_OPTIONS: readonly string[] = ['ste', 'pasid', 'faultId'];
 
 /** A host IOMMU context: objects by numeric id, iommufd-style calls. */
 export class HostIommu {
@@ -210,9 +222,11 @@ export class HostIommu {
    * stage over it. EINVAL if `parentId` is another kind (a device, a nested
    * HWPT, an IOAS...), not a nesting parent, or an automatic domain.
    */
-  hwptAllocNested(parentId: number, opts: NestedAllocOptions): number {
+  hwptAllocNested(parentId: number, opts: NestedAllocOptions | ArmNestedAllocOptions): number {
     const pt = this.table.getAny(parentId, 'parentId');
     if (pt.kind !== 'hwpt-paging' && pt.kind !== 'viommu') fail('EINVAL', `parentId: object ${pt.id} is a ${pt.kind}; a nested HWPT goes on a nesting-parent HWPT or a vIOMMU`);
+    if (typeof opts !== 'object' || opts === null) fail('EINVAL', `opts: ${String(opts)} is not an object`);
+    if (pt instanceof SmmuViommu || 'ste' in opts) return this.allocArmNested(pt, opts as ArmNestedAllocOptions & { faultId?: number; pasid?: boolean });
     const viommu = pt instanceof Viommu ? pt : undefined;
     const parent = viommu ? viommu.parent : (pt as HwptPaging);
     checkOptions(opts, 'opts', NESTED_OPTIONS);
@@ -235,10 +249,10 @@ export class HostIommu {
    * malformed entry the error's `count` says how many were applied before
    * it. EINVAL if `hwptId` is a paging HWPT or another kind.
    */
-  hwptInvalidate(hwptId: number, entries: readonly S1Invalidation[]): number {
+  hwptInvalidate(hwptId: number, entries: readonly S1Invalidation[] | readonly SmmuInvalidation[]): number {
     if (!Array.isArray(entries)) fail('EINVAL', `entries: ${String(entries)} is not an array`, 0);
     const t = this.table.getAny(hwptId, 'hwptId');
-    if (t instanceof HwptNested || t instanceof Viommu) return t.invalidate(entries);
+    if (t instanceof HwptNested || t instanceof Viommu || t instanceof HwptNestedArm) return t.invalidate(entries);
     return fail('EINVAL', `hwptId: object ${t.id} is a ${t.kind}; invalidations go to a nested HWPT or a vIOMMU`, 0);
   }
 
@@ -321,14 +335,41 @@ export class HostIommu {
   // -- vIOMMU --------------------------------------------------------------
 
   /** IOMMU_VIOMMU_ALLOC: a vIOMMU over a nesting-parent HWPT, for a bound device's IOMMU (the device is not held). */
-  viommuAlloc(devId: number, hwptId: number): number {
+  viommuAlloc(devId: number, hwptId: number, type: ViommuType = 'default'): number {
     const dev = this.device(devId);
-    return this.register(new Viommu(this.table.get<HwptPaging>(hwptId, ['hwpt-paging'], 'hwptId'), dev.iommu));
+    const parent = this.table.get<HwptPaging>(hwptId, ['hwpt-paging'], 'hwptId');
+    // One constructor per IOMMU_VIOMMU_TYPE_* (dispatch by table).
+    const kinds: Readonly<Record<ViommuType, () => Viommu | SmmuViommu>> = {
+      default: () => new Viommu(parent, dev.iommu),
+      'arm-smmuv3': () => {
+        if (!(dev.iommu instanceof PhysicalSmmu)) fail('EOPNOTSUPP', `type: ${dev.phys.name} is not behind an SMMUv3`);
+        return new SmmuViommu(parent, dev.iommu);
+      },
+    };
+    if (typeof type !== 'string' || !Object.hasOwn(kinds, type)) fail('EOPNOTSUPP', `type: "${String(type)}" is not a vIOMMU type (${Object.keys(kinds).join(', ')})`);
+    return this.register(kinds[type]());
   }
 
   /** IOMMU_VDEVICE_ALLOC: gives a device the virtual RID `vrid` in a vIOMMU (EEXIST if it has a vDEVICE). */
   vdeviceAlloc(viommuId: number, devId: number, vrid: number): number {
     return this.register(new Vdevice(this.viommu(viommuId), this.device(devId), vrid));
+  }
+
+  /**
+   * IOMMU_VEVENTQ_ALLOC: an event queue of `depth` records on an SMMUv3
+   * vIOMMU (EEXIST if it has one); `notify` hears each delivered record.
+   */
+  veventqAlloc(viommuId: number, depth: number, notify?: () => void): number {
+    const v = this.viommu(viommuId);
+    if (!(v instanceof SmmuViommu)) fail('EOPNOTSUPP', `viommuId: vIOMMU ${viommuId} reports no events (not an SMMUv3 vIOMMU)`);
+    if (notify !== undefined && typeof notify !== 'function') fail('EINVAL', 'notify: not a function');
+    return this.register(new Veventq(v, depth, notify));
+  }
+
+  /** Reads up to `max` records of a vEVENTQ (default all), oldest first. */
+  veventqRead(veventqId: number, max?: number): VeventRecord[] {
+    const q = this.table.get<Veventq>(veventqId, ['veventq'], 'veventqId');
+    return q.read(max === undefined ? q.pending : checkInt(max, 0, 2 ** 31, 'max'));
   }
 
   /** The guest's RID for physical RID `sid` in a vIOMMU; ENOENT if it has none. */
@@ -474,7 +515,7 @@ export class HostIommu {
    */
   private changePt(ptId: number, change: (h: Hwpt) => Hwpt | undefined): number {
     const pt = this.table.getAny(ptId, 'hwptId');
-    if (pt instanceof HwptPaging || pt instanceof HwptNested) {
+    if (pt instanceof HwptPaging || pt instanceof HwptNested || pt instanceof HwptNestedArm) {
       this.putHwpt(change(pt));
       return pt.id;
     }
@@ -560,6 +601,24 @@ export class HostIommu {
 
   private faultQueueOpt(id: number | undefined): FaultQueue | undefined {
     return id === undefined ? undefined : this.faultQueue(id);
+  }
+
+  /** IOMMU_HWPT_ALLOC with IOMMU_HWPT_DATA_ARM_SMMUV3: a guest STE over an SMMUv3 vIOMMU's parent. */
+  private allocArmNested(pt: HostObject, opts: ArmNestedAllocOptions & { faultId?: number; pasid?: boolean }): number {
+    if (!(pt instanceof SmmuViommu)) fail('EINVAL', `parentId: object ${pt.id} is a ${pt.kind}; a guest STE goes on an SMMUv3 vIOMMU`);
+    if (!('ste' in opts)) fail('EINVAL', 'opts.ste: an SMMUv3 vIOMMU takes a guest STE');
+    checkOptions(opts, 'opts', ARM_NESTED_OPTIONS);
+    const faultQueue = this.faultQueueOpt(opts.faultId);
+    const pasid = flag(opts.pasid, 'pasid');
+    const did = this.platform.allocDid();
+    let h: HwptNestedArm;
+    try {
+      h = new HwptNestedArm(pt, this.platform.iommu, did, (d) => this.platform.freeDid(d), { ste: opts.ste, faultQueue, pasid });
+    } catch (e) {
+      this.platform.freeDid(did);
+      throw e;
+    }
+    return this.register(h);
   }
 
   private viommu(id: number): Viommu {

@@ -26,6 +26,7 @@ import { SsPageTable } from './ss-table.js';
 import type { DomainProgram, NestedProgram, PagingProgram, PhysicalIommu } from './backend.js';
 import type { FaultQueue } from './fault-queue.js';
 import type { Viommu } from './viommu.js';
+import type { HwptNestedArm } from './arm-nested.js';
 import { PAGE } from './host-pages.js';
 
 /** A (physical sid, PASID) a HWPT is installed at. */
@@ -41,7 +42,7 @@ export type DidRelease = (did: number) => void;
 
 const key = (a: Attachment): string => `${a.sid}:${a.pasid}`;
 
-/** What both HWPT kinds share. */
+/** What every HWPT kind shares (paging, nested VT-d stage 1, nested SMMUv3 STE). */
 export abstract class HwptBase {
   /** Object id in the platform's table (0 until allocated). */
   id = 0;
@@ -104,7 +105,7 @@ export class HwptPaging extends HwptBase implements HostObject, IoasDomain {
   /** An automatic domain (made by an attach to the IOAS; destroyed with its last attachment). */
   readonly auto: boolean;
   /** Nested HWPTs over this one (their IOTLB entries hold second-stage results too). */
-  readonly children = new Set<HwptNested>();
+  readonly children = new Set<HwptNested | HwptNestedArm>();
 
   /**
    * Use `HwptPaging.create`.
@@ -112,7 +113,7 @@ export class HwptPaging extends HwptBase implements HostObject, IoasDomain {
    */
   private constructor(readonly ioas: Ioas, private readonly iommu: PhysicalIommu, did: number, freeDid: DidRelease, opts: HwptPagingOptions) {
     super(did, opts.faultQueue, freeDid, opts.pasid ?? false);
-    this.table = new SsPageTable(iommu.pages, iommu.ssLevels, iommu.maxLeafLg2);
+    this.table = new SsPageTable(iommu.pages, iommu.ssLevels, iommu.maxLeafLg2, iommu.tableFormat);
     this.nestParent = opts.nestParent ?? false;
     this.auto = opts.auto ?? false;
   }
@@ -256,7 +257,7 @@ export class HwptNested extends HwptBase implements HostObject {
 }
 
 /** Either HWPT kind. */
-export type Hwpt = HwptPaging | HwptNested;
+export type Hwpt = HwptPaging | HwptNested | HwptNestedArm;
 
 /** A boolean option (EINVAL naming it otherwise); undefined is false. */
 export function flag(v: unknown, what: string): boolean {

@@ -14,7 +14,7 @@ import type { FailInjector } from './fail-nth.js';
 import { MinHeap } from '../min-heap.js';
 
 /** The kinds of objects a context holds. */
-export type ObjectKind = 'ioas' | 'hwpt-paging' | 'hwpt-nested' | 'device' | 'subdevice' | 'fault-queue' | 'viommu' | 'vdevice' | 'pasid-set';
+export type ObjectKind = 'ioas' | 'hwpt-paging' | 'hwpt-nested' | 'device' | 'subdevice' | 'fault-queue' | 'viommu' | 'vdevice' | 'veventq' | 'pasid-set';
 
 /** What every object in the table provides. */
 export interface HostObject {

@@ -1,6 +1,8 @@
 /**
- * A host-owned VT-d second-stage page table (§9.8): what a HWPT paging
- * domain programs into SSPTPTR of the physical IOMMU's PASID entries. Leaves
+ * A host-owned second-stage page table: what a HWPT paging domain programs
+ * into the physical IOMMU — VT-d second-stage entries (§9.8, SSPTPTR of a
+ * PASID entry) by default, or another format plugged in as an `SsFormat`
+ * (the SMMUv3's VMSAv8-64 stage 2, arm-s2-format.ts). Leaves
  * are 4 KiB, 2 MiB or 1 GiB (up to `maxLeafLg2`); a leaf never spans two
  * `map` calls, so `unmap` of a mapped range only clears whole leaves. Table
  * pages that become empty are freed, so a failed `map` that is rolled back
@@ -35,7 +37,35 @@ export interface SsLookup {
 }
 
 const index = (iova: bigint, level: number): bigint => (iova >> BigInt(12 + 9 * level)) & 0x1ffn;
-const present = (e: bigint): boolean => (e & (SS.R | SS.W)) !== 0n;
+
+/**
+ * How one table format encodes its entries (4 KiB tables of 512 entries,
+ * levels 0 = leaf table as in asm/GLOSSARY.md); the tree logic is shared.
+ */
+export interface SsFormat {
+  /** The entry maps something (a table or a leaf). */
+  present(e: bigint): boolean;
+  /** The entry at `level` (> 0) is a leaf (a 2 MiB / 1 GiB block). */
+  isLeaf(e: bigint, level: number): boolean;
+  /** Output or next-table address of an entry. */
+  addr(e: bigint): bigint;
+  /** PERM bits of a leaf. */
+  perms(e: bigint): number;
+  /** A table entry pointing at `table`. */
+  table(table: bigint): bigint;
+  /** A leaf at `level` mapping `addr` with PERM bits `perms` (at least one set). */
+  leaf(addr: bigint, perms: number, level: number): bigint;
+}
+
+/** VT-d second-stage entries (§9.8): R, W, PS for a 2 MiB / 1 GiB leaf. */
+export const VTD_SS_FORMAT: SsFormat = {
+  present: (e) => (e & (SS.R | SS.W)) !== 0n,
+  isLeaf: (e) => (e & SS.PS) !== 0n,
+  addr: (e) => e & SS.ADDR,
+  perms: (e) => (e & SS.R ? PERM.READ : 0) | (e & SS.W ? PERM.WRITE : 0),
+  table: (t) => t | SS.R | SS.W,
+  leaf: (a, perms, level) => a | (perms & PERM.READ ? SS.R : 0n) | (perms & PERM.WRITE ? SS.W : 0n) | (level > 0 ? SS.PS : 0n),
+};
 
 /** A second-stage table of 3, 4 or 5 levels in host pages. */
 export class SsPageTable {
@@ -49,8 +79,9 @@ export class SsPageTable {
    * @param pages Where its pages come from.
    * @param levels Paging levels (3, 4 or 5).
    * @param maxLeafLg2 Largest leaf it maps (4 KiB, 2 MiB or 1 GiB).
+   * @param format The entry format (default VT-d second stage).
    */
-  constructor(private readonly pages: HostPages, readonly levels: 3 | 4 | 5, readonly maxLeafLg2: 12 | 21 | 30 = 21) {
+  constructor(private readonly pages: HostPages, readonly levels: 3 | 4 | 5, readonly maxLeafLg2: 12 | 21 | 30 = 21, readonly format: SsFormat = VTD_SS_FORMAT) {
     this.root = pages.alloc('second-stage root table');
     this.counts.set(this.root, 0);
   }
@@ -73,13 +104,12 @@ export class SsPageTable {
   map(iova: bigint, hpa: bigint, len: bigint, perms: number): void {
     if ((iova | hpa | len) % PAGE !== 0n || len <= 0n) fail('EINVAL', `map: iova/hpa/len 0x${iova.toString(16)}/0x${hpa.toString(16)}/0x${len.toString(16)} not 4 KiB aligned`);
     if (iova + len > this.limit) fail('EINVAL', `map: iova range ends above the ${this.levels}-level table's 0x${this.limit.toString(16)}`);
-    const bits = (perms & PERM.READ ? SS.R : 0n) | (perms & PERM.WRITE ? SS.W : 0n);
-    if (bits === 0n) fail('EINVAL', `perms: ${perms} grants neither read nor write`);
+    if ((perms & (PERM.READ | PERM.WRITE)) === 0) fail('EINVAL', `perms: ${perms} grants neither read nor write`);
     let done = 0n;
     try {
       while (done < len) {
         const lg2 = this.leafLg2(iova + done, hpa + done, len - done);
-        this.setLeaf(iova + done, lg2, (hpa + done) | bits);
+        this.setLeaf(iova + done, lg2, hpa + done, perms);
         done += 1n << BigInt(lg2);
       }
     } catch (e) {
@@ -103,13 +133,13 @@ export class SsPageTable {
     let table = this.root;
     for (let level = this.levels - 1; level >= 0; level--) {
       const e = this.pages.mem.readU64(table + index(iova, level) * 8n);
-      if (!present(e)) return undefined;
-      if (level === 0 || (e & SS.PS) !== 0n) {
+      const f = this.format;
+      if (!f.present(e)) return undefined;
+      if (level === 0 || f.isLeaf(e, level)) {
         const lg2 = 12 + 9 * level;
-        const perms = (e & SS.R ? PERM.READ : 0) | (e & SS.W ? PERM.WRITE : 0);
-        return { hpa: (e & SS.ADDR) + (iova & ((1n << BigInt(lg2)) - 1n)), perms, pageLg2: lg2 };
+        return { hpa: f.addr(e) + (iova & ((1n << BigInt(lg2)) - 1n)), perms: f.perms(e), pageLg2: lg2 };
       }
-      table = e & SS.ADDR;
+      table = f.addr(e);
     }
     return undefined;
   }
@@ -130,7 +160,8 @@ export class SsPageTable {
   }
 
   /** Writes a leaf at the level of `lg2`, allocating tables on the way. */
-  private setLeaf(iova: bigint, lg2: number, value: bigint): void {
+  private setLeaf(iova: bigint, lg2: number, hpa: bigint, perms: number): void {
+    const f = this.format;
     const leafLevel = (lg2 - 12) / 9;
     const path: bigint[] = [];
     let table = this.root;
@@ -138,9 +169,9 @@ export class SsPageTable {
       const ea = table + index(iova, level) * 8n;
       const e = this.pages.mem.readU64(ea);
       path.push(ea);
-      if (present(e)) {
-        if ((e & SS.PS) !== 0n) fail('EEXIST', `map: iova 0x${iova.toString(16)} is inside a mapped 2^${12 + 9 * level} leaf`);
-        table = e & SS.ADDR;
+      if (f.present(e)) {
+        if (f.isLeaf(e, level)) fail('EEXIST', `map: iova 0x${iova.toString(16)} is inside a mapped 2^${12 + 9 * level} leaf`);
+        table = f.addr(e);
         continue;
       }
       let fresh: bigint;
@@ -152,13 +183,13 @@ export class SsPageTable {
         throw err;
       }
       this.counts.set(fresh, 0);
-      this.pages.mem.writeU64(ea, fresh | SS.R | SS.W);
+      this.pages.mem.writeU64(ea, f.table(fresh));
       this.bump(table, 1);
       table = fresh;
     }
     const ea = table + index(iova, leafLevel) * 8n;
-    if (present(this.pages.mem.readU64(ea))) fail('EEXIST', `map: iova 0x${iova.toString(16)} is already mapped`);
-    this.pages.mem.writeU64(ea, value | (leafLevel > 0 ? SS.PS : 0n));
+    if (f.present(this.pages.mem.readU64(ea))) fail('EEXIST', `map: iova 0x${iova.toString(16)} is already mapped`);
+    this.pages.mem.writeU64(ea, f.leaf(hpa, perms, leafLevel));
     this.bump(table, 1);
   }
 
@@ -170,14 +201,14 @@ export class SsPageTable {
       const ea = table + index(iova, level) * 8n;
       const e = this.pages.mem.readU64(ea);
       const size = 1n << BigInt(12 + 9 * level);
-      if (!present(e)) return size;
+      if (!this.format.present(e)) return size;
       path.push(ea);
-      if (level === 0 || (e & SS.PS) !== 0n) {
+      if (level === 0 || this.format.isLeaf(e, level)) {
         this.pages.mem.writeU64(ea, 0n);
         this.release(path);
         return size;
       }
-      table = e & SS.ADDR;
+      table = this.format.addr(e);
     }
     return PAGE;
   }

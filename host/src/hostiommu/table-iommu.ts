@@ -88,6 +88,7 @@ export class TableIommu implements PhysicalIommu {
   }
 
   install(sid: number, pasid: number, program: DomainProgram): void {
+    if (program.kind === 'smmu-nested') fail('EOPNOTSUPP', 'program: a VT-d IOMMU takes no SMMUv3 STE');
     if (pasid >= 2 ** this.pasidBits) fail('EINVAL', `pasid: ${pasid} is beyond the ${this.pasidBits}-bit PASID directory`);
     const dev = this.deviceTables(sid);
     const ptable = this.pasidTable(sid, dev, pasid);

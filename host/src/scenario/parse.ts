@@ -3,8 +3,11 @@
  * validation. A scenario is checked completely before anything runs, so a
  * bad step is an error naming the step, never a partial replay.
  */
+import type { ArmMachineConfig } from '../arm-machine.js';
 import type { MachineConfig } from '../machine.js';
 import { MAX_RAM_MIB, MIN_RAM_MIB } from '../machine-check.js';
+import { SMMU_PROFILE_NAMES } from '../smmu/profiles.js';
+import { SMMU_FRAME } from '../smmu/spec/registers.js';
 import { parseBdf } from '../types.js';
 import { PROFILE_NAMES } from '../vtd/profiles.js';
 import { QEMU_DEVICES } from '../vtd/qemu-device.js';
@@ -28,19 +31,33 @@ export type Step =
   /** Saves the whole machine (Machine.snapshot) and restores it in place (Machine.restore); the steps go on. */
   | { op: 'snapshot' };
 
-/** A validated scenario. */
-export interface Scenario {
+/** What every validated scenario has. */
+export interface ScenarioBase {
   /** The scenario's name (also the output's `scenario`). */
   readonly name: string;
   /** Free text ('' when absent). */
   readonly description: string;
-  /** The machine to build, translated from the scenario's `machine` object. */
-  readonly machine: MachineConfig;
   /** Processors of the machine (`machine.cpus`, default 1): local APICs 0..cpus-1 (FORMAT.md "Interrupts"). */
   readonly cpus: number;
   /** The steps, in order. */
   readonly steps: readonly Step[];
 }
+
+/** A validated scenario: a VT-d machine (`machine.iommu.type` absent or "intel-iommu") or an SMMUv3 one ("smmuv3"). */
+export type Scenario =
+  | ScenarioBase & {
+    readonly iommu: 'intel-iommu';
+    /** The machine to build (`createMachine`), translated from the scenario's `machine` object. */
+    readonly machine: MachineConfig;
+  }
+  | ScenarioBase & {
+    readonly iommu: 'smmuv3';
+    /** The machine to build (`createArmMachine`). */
+    readonly machine: ArmMachineConfig;
+  };
+
+/** Bytes of MMIO a scenario's `mmio.*` steps may address: the VT-d page, the SMMUv3's two 64 KiB pages. */
+export const MMIO_WINDOW = { 'intel-iommu': 0x1000, smmuv3: SMMU_FRAME } as const;
 
 /** DMA address width of the scenario format's reference device (FORMAT.md: "the reference device's DMA mask"). */
 export const REFERENCE_DMA_MASK_BITS = 28;
@@ -101,12 +118,12 @@ function intIn(v: unknown, lo: number, hi: number, what: string): number {
   return v;
 }
 
-function parseField(kind: FieldKind, v: unknown, what: string): unknown {
+function parseField(kind: FieldKind, v: unknown, what: string, window: number): unknown {
   switch (kind) {
     case 'addr': return parseHex(v, what);
     case 'offset': {
       const off = Number(parseHex(v, what));
-      if (off % 4 !== 0 || off >= 0x1000) throw new Error(`${what}: offset must be 4-byte aligned and below 0x1000`);
+      if (off % 4 !== 0 || off >= window) throw new Error(`${what}: offset must be 4-byte aligned and below 0x${window.toString(16)}`);
       return off;
     }
     case 'size':
@@ -146,8 +163,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Validates one step; the error names the step index and op. */
-export function parseStep(raw: unknown, index: number): Step {
+/** Validates one step (`window`: the MMIO window of the scenario's IOMMU); the error names the step index and op. */
+export function parseStep(raw: unknown, index: number, window: number = MMIO_WINDOW['intel-iommu']): Step {
   const where = `step ${index}`;
   if (!isObject(raw)) throw new Error(`${where}: not an object`);
   const op = raw['op'];
@@ -160,14 +177,14 @@ export function parseStep(raw: unknown, index: number): Step {
   }
   for (const [name, kind] of Object.entries(fields)) {
     if (!(name in raw)) throw new Error(`${where} (${op}): missing field "${name}"`);
-    step[name] = parseField(kind, raw[name], `${where} (${op}) field ${name}`);
+    step[name] = parseField(kind, raw[name], `${where} (${op}) field ${name}`, window);
   }
   for (const [name, kind] of Object.entries(optional)) {
-    if (name in raw) step[name] = parseField(kind, raw[name], `${where} (${op}) field ${name}`);
+    if (name in raw) step[name] = parseField(kind, raw[name], `${where} (${op}) field ${name}`, window);
   }
   if (EXTENSION_OPS.has(op) && op !== 'snapshot') checkExtensionStep(step, `${where} (${op})`);
-  if (op.startsWith('mmio.') && (step['offset'] as number) + (step['size'] as number) > 0x1000) {
-    throw new Error(`${where} (${op}): offset + size is past 0x1000`);
+  if (op.startsWith('mmio.') && (step['offset'] as number) + (step['size'] as number) > window) {
+    throw new Error(`${where} (${op}): offset + size is past 0x${window.toString(16)}`);
   }
   if (op === 'mem.read' && (step['len'] as number) > 4096) throw new Error(`${where} (${op}) field len: at most 4096`);
   return step as Step;
@@ -199,18 +216,67 @@ function checkFirstStage(profile: string, iommu: Record<string, unknown>, scalab
   }
 }
 
-/** The machine block of a scenario as a machine config (the replay builds this machine). */
+/** The machine block of a VT-d scenario as a machine config (the replay builds this machine); an smmuv3 block is an error. */
 export function parseMachine(raw: unknown): MachineConfig {
+  const m = parseMachineBlock(raw);
+  if (m.iommu !== 'intel-iommu') throw new Error('machine.iommu.type: "smmuv3" builds an Arm machine, not a VT-d machine config');
+  return m.machine as MachineConfig;
+}
+
+/** The `machine` object of either kind (FORMAT.md "File" and "SMMUv3 scenarios"). */
+function parseMachineBlock(raw: unknown): { iommu: 'intel-iommu'; machine: MachineConfig } | { iommu: 'smmuv3'; machine: ArmMachineConfig } {
   if (!isObject(raw)) throw new Error('machine: not an object');
   const allowed = ['profile', 'ram_mib', 'iommu', 'devices', 'cpus'];
   for (const k of Object.keys(raw)) if (!allowed.includes(k)) throw new Error(`machine: unknown field "${k}"`);
-  const profile = raw['profile'];
-  if (typeof profile !== 'string' || !(PROFILE_NAMES as readonly string[]).includes(profile)) {
-    throw new Error(`machine.profile: unknown profile ${JSON.stringify(profile)} (known: ${PROFILE_NAMES.join(', ')})`);
-  }
   const iommu = raw['iommu'] ?? {};
   if (!isObject(iommu)) throw new Error('machine.iommu: not an object');
-  const iommuAllowed = ['scalable_mode', 'caching_mode', 'aw_bits', 'first_stage'];
+  const type = iommu['type'] ?? 'intel-iommu';
+  if (type === 'smmuv3') return { iommu: 'smmuv3', machine: parseSmmuMachine(raw, iommu) };
+  if (type !== 'intel-iommu') throw new Error(`machine.iommu.type: expected "intel-iommu" or "smmuv3", got ${JSON.stringify(type)}`);
+  return { iommu: 'intel-iommu', machine: parseVtdMachine(raw, iommu) };
+}
+
+/** The profile name of `raw` among `names`. */
+function parseProfile(raw: Record<string, unknown>, names: readonly string[]): string {
+  const profile = raw['profile'];
+  if (typeof profile !== 'string' || !names.includes(profile)) {
+    throw new Error(`machine.profile: unknown profile ${JSON.stringify(profile)} (known: ${names.join(', ')})`);
+  }
+  return profile;
+}
+
+/** `machine.devices`: dma-test devices only (the reference machine's edu); `maskBits` is the DMA mask the reference device has. */
+function parseDevices(raw: Record<string, unknown>, maskBits: number) {
+  const devices = raw['devices'] ?? [];
+  if (!Array.isArray(devices)) throw new Error('machine.devices: not an array');
+  return devices.map((d: unknown, i) => {
+    if (!isObject(d) || typeof d['bdf'] !== 'string' || d['kind'] !== 'dma-test') {
+      throw new Error(`machine.devices[${i}]: expected { "bdf": "00:DD.F", "kind": "dma-test" }`);
+    }
+    return { bdf: d['bdf'], kind: 'dma-test' as const, dmaMaskBits: maskBits };
+  });
+}
+
+/** `machine.devices` of a VT-d machine: dma-test devices (QEMU edu on the reference machine), or "ats" (a viommu extension, profile "default" only). */
+function parseVtdDevices(raw: Record<string, unknown>, profile: string) {
+  const devices = raw['devices'] ?? [];
+  if (!Array.isArray(devices)) throw new Error('machine.devices: not an array');
+  return devices.map((d: unknown, i) => {
+    if (!isObject(d) || typeof d['bdf'] !== 'string' || (d['kind'] !== 'dma-test' && d['kind'] !== 'ats')) {
+      throw new Error(`machine.devices[${i}]: expected { "bdf": "00:DD.F", "kind": "dma-test" } (or "ats", a viommu extension)`);
+    }
+    if (d['kind'] === 'ats') {
+      if (Object.hasOwn(QEMU_DEVICES, profile)) throw new Error(`machine.devices[${i}].kind: "ats" is a viommu extension (FORMAT.md), accepted only on profile "default"`);
+      return { bdf: d['bdf'], kind: 'ats' as const };
+    }
+    // The reference machine's DMA device (QEMU edu) clamps DMA addresses to its 28-bit mask.
+    return { bdf: d['bdf'], kind: 'dma-test' as const, dmaMaskBits: REFERENCE_DMA_MASK_BITS };
+  });
+}
+
+function parseVtdMachine(raw: Record<string, unknown>, iommu: Record<string, unknown>): MachineConfig {
+  const profile = parseProfile(raw, PROFILE_NAMES);
+  const iommuAllowed = ['type', 'scalable_mode', 'caching_mode', 'aw_bits', 'first_stage'];
   for (const k of Object.keys(iommu)) if (!iommuAllowed.includes(k)) throw new Error(`machine.iommu: unknown field "${k}"`);
   const bool = (k: string): boolean => {
     const v = iommu[k] ?? false;
@@ -220,8 +286,6 @@ export function parseMachine(raw: unknown): MachineConfig {
   const aw = iommu['aw_bits'] ?? 39;
   if (aw !== 39 && aw !== 48 && aw !== 57) throw new Error(`machine.iommu.aw_bits: expected 39, 48 or 57`);
   checkFirstStage(profile, iommu, bool('scalable_mode'), aw);
-  const devices = raw['devices'] ?? [];
-  if (!Array.isArray(devices)) throw new Error('machine.devices: not an array');
   return {
     profile,
     ramMib: intIn(raw['ram_mib'] ?? 256, MIN_RAM_MIB, MAX_RAM_MIB, 'machine.ram_mib'),
@@ -232,18 +296,15 @@ export function parseMachine(raw: unknown): MachineConfig {
       // -device intel-iommu,intremap=on,x-buggy-eim=on plus the options above.
       ...(Object.hasOwn(QEMU_DEVICES, profile) ? { interruptRemapping: true, extendedInterruptMode: true } : {}),
     },
-    devices: devices.map((d: unknown, i) => {
-      if (!isObject(d) || typeof d['bdf'] !== 'string' || (d['kind'] !== 'dma-test' && d['kind'] !== 'ats')) {
-        throw new Error(`machine.devices[${i}]: expected { "bdf": "00:DD.F", "kind": "dma-test" } (or "ats", a viommu extension)`);
-      }
-      if (d['kind'] === 'ats') {
-        if (Object.hasOwn(QEMU_DEVICES, profile)) throw new Error(`machine.devices[${i}].kind: "ats" is a viommu extension (FORMAT.md), accepted only on profile "default"`);
-        return { bdf: d['bdf'], kind: 'ats' as const };
-      }
-      // The reference machine's DMA device (QEMU edu) clamps DMA addresses to its 28-bit mask.
-      return { bdf: d['bdf'], kind: 'dma-test' as const, dmaMaskBits: REFERENCE_DMA_MASK_BITS };
-    }),
+    devices: parseVtdDevices(raw, profile),
   };
+}
+
+/** An SMMUv3 machine: `iommu` has only `type`; the recorder widens edu's DMA mask to 64 bits (RAM starts at 1 GiB). */
+function parseSmmuMachine(raw: Record<string, unknown>, iommu: Record<string, unknown>): ArmMachineConfig {
+  const profile = parseProfile(raw, SMMU_PROFILE_NAMES);
+  for (const k of Object.keys(iommu)) if (k !== 'type') throw new Error(`machine.iommu: unknown field "${k}" (an smmuv3 machine takes only "type")`);
+  return { profile, ramMib: intIn(raw['ram_mib'] ?? 256, 2, 16384, 'machine.ram_mib'), devices: parseDevices(raw, 64) };
 }
 
 /** Parses and validates a whole scenario document. */
@@ -252,21 +313,19 @@ export function parseScenario(doc: unknown): Scenario {
   if (doc['format'] !== 'viommu-scenario/1') throw new Error(`format: expected "viommu-scenario/1", got ${JSON.stringify(doc['format'])}`);
   if (typeof doc['name'] !== 'string') throw new Error('name: expected a string');
   if (!Array.isArray(doc['steps'])) throw new Error('steps: expected an array');
-  const machine = parseMachine(doc['machine']);
+  const m = parseMachineBlock(doc['machine']);
   const cpus = intIn((doc['machine'] as Record<string, unknown>)['cpus'] ?? 1, 1, MAX_CPUS, 'machine.cpus');
-  const steps = doc['steps'].map((s, i) => parseStep(s, i));
+  const steps = doc['steps'].map((s, i) => parseStep(s, i, MMIO_WINDOW[m.iommu]));
   const apic = steps.findIndex((s) => s.op === 'apic.irr' && s.apic >= cpus);
   if (apic >= 0) throw new Error(`step ${apic} (apic.irr) field apic: the machine has ${cpus} processor(s) (machine.cpus)`);
   const ext = steps.findIndex(usesExtension);
-  // Extensions are the model's own steps: a machine that reproduces QEMU has nothing to compare them with.
-  if (ext >= 0 && Object.hasOwn(QEMU_DEVICES, machine.profile!)) {
-    throw new Error(`step ${ext} (${steps[ext]!.op}): a viommu extension (FORMAT.md), accepted only on profile "default", not ${JSON.stringify(machine.profile)}`);
+  // Extensions are the model's own steps: a machine that reproduces QEMU has nothing to compare them with (an
+  // smmuv3 machine takes none: they are VT-d machine features).
+  const reference = m.iommu === 'smmuv3' || Object.hasOwn(QEMU_DEVICES, m.machine.profile ?? 'default');
+  if (ext >= 0 && reference) {
+    const on = m.iommu === 'smmuv3' ? 'an smmuv3 machine' : JSON.stringify(m.machine.profile);
+    throw new Error(`step ${ext} (${steps[ext]!.op}): a viommu extension (FORMAT.md), accepted only on profile "default", not ${on}`);
   }
-  return {
-    name: doc['name'],
-    description: typeof doc['description'] === 'string' ? doc['description'] : '',
-    machine,
-    cpus,
-    steps,
-  };
+  const base = { name: doc['name'], description: typeof doc['description'] === 'string' ? doc['description'] : '', cpus, steps };
+  return m.iommu === 'smmuv3' ? { ...base, iommu: 'smmuv3', machine: m.machine as ArmMachineConfig } : { ...base, iommu: 'intel-iommu', machine: m.machine as MachineConfig };
 }

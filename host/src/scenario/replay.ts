@@ -5,6 +5,7 @@
  * show the machine between steps; `replayScenario` runs a whole scenario.
  * Platform-neutral: no Node APIs (pass `core` outside Node).
  */
+import { ARM_ECAM_BASE, createArmMachine, SMMU_BASE, type ArmMachine } from '../arm-machine.js';
 import type { Core } from '../core/core.js';
 import { PASID_REG } from '../devices/common/function.js';
 import type { DmaTestDevice } from '../devices/dma-test/device.js';
@@ -12,6 +13,7 @@ import { DMAT } from '../devices/dma-test/regs.js';
 import { createMachine, ECAM_BASE, VTD_BASE, type Machine } from '../machine.js';
 import { CAP_ID, MsiCap } from '../pci/capabilities.js';
 import { CFG } from '../pci/config-space.js';
+import type { SmmuInterrupt } from '../smmu/smmu-unit.js';
 import { parseBdf } from '../types.js';
 import type { InterruptSink } from '../vtd/interrupts.js';
 import { ScenarioApics } from './apics.js';
@@ -46,6 +48,8 @@ export interface ReplayOptions {
   readonly onInterrupt?: InterruptSink;
   /** Internal errors of the model (exceptions it caught while serving the guest: bugs). */
   readonly onInternalError?: InternalErrorSink;
+  /** Every interrupt the SMMUv3 signals (an smmuv3 scenario). */
+  readonly onSmmuInterrupt?: (irq: SmmuInterrupt) => void;
 }
 
 /** What one `next()` call ran. */
@@ -62,8 +66,8 @@ export interface ReplayStep {
 export interface ReplayRun {
   /** The validated scenario. */
   readonly scenario: Scenario;
-  /** The machine the steps run on (inspect it between steps). */
-  readonly machine: Machine;
+  /** The machine the steps run on (inspect it between steps): a VT-d `Machine`, or an `ArmMachine` for an smmuv3 scenario. */
+  readonly machine: Machine | ArmMachine;
   /** The processors' local APICs every delivered interrupt lands in (`apic.irr` reads them). */
   readonly apics: ScenarioApics;
   /** Runs the next step; undefined once every step has run. Throws an `Error` naming the step if the model cannot run it. */
@@ -85,9 +89,11 @@ export function bytesToHex(bytes: Uint8Array): string {
 
 type Reading = Omit<Observation, 'step'>;
 
-/** What a step runs on: the machine and its processors' APICs. */
+/** What a step runs on: the machine (with where its IOMMU registers and ECAM are) and its processors' APICs. */
 interface Target {
-  readonly m: Machine;
+  readonly m: Machine | ArmMachine;
+  readonly iommuBase: bigint;
+  readonly ecam: bigint;
   readonly apics: ScenarioApics;
 }
 
@@ -98,21 +104,24 @@ const RUNNERS: { [K in Step['op']]: (t: Target, s: Extract<Step, { op: K }>) => 
   },
   'mem.fill': ({ m }, s) => m.ram.fill(s.gpa, s.len, s.byte),
   'mem.read': ({ m }, s) => ({ op: 'mem.read', data: bytesToHex(m.ram.read(s.gpa, s.len)) }),
-  'mmio.write': ({ m }, s) => m.mmioWrite(VTD_BASE + BigInt(s.offset), s.size, s.value),
-  'mmio.read': ({ m }, s) => ({ op: 'mmio.read', value: hex(m.mmioRead(VTD_BASE + BigInt(s.offset), s.size)) }),
+  'mmio.write': (t, s) => t.m.mmioWrite(t.iommuBase + BigInt(s.offset), s.size, s.value),
+  'mmio.read': (t, s) => ({ op: 'mmio.read', value: hex(t.m.mmioRead(t.iommuBase + BigInt(s.offset), s.size)) }),
   'dma.read': ({ m }, s) => {
     dmaDevice(m, s.bdf, s.pasid).read(s.iova, s.len);
   },
   'dma.write': ({ m }, s) => {
     dmaDevice(m, s.bdf, s.pasid).write(s.iova, s.len);
   },
-  msi: ({ m }, s) => sendMsi(m, s.bdf, s.address, s.data),
+  msi: (t, s) => sendMsi(t, s.bdf, s.address, s.data),
   'apic.irr': ({ apics }, s) => ({ op: 'apic.irr', ...apics.read(s.apic) }),
-  'pci.cfg.write': ({ m }, s) => m.mmioWrite(ecamAddress(s.bdf, s.offset), s.size, s.value),
-  'pci.cfg.read': ({ m }, s) => ({ op: 'pci.cfg.read', value: hex(m.mmioRead(ecamAddress(s.bdf, s.offset), s.size)) }),
+  'pci.cfg.write': (t, s) => t.m.mmioWrite(ecamAddress(t, s.bdf, s.offset), s.size, s.value),
+  'pci.cfg.read': (t, s) => ({ op: 'pci.cfg.read', value: hex(t.m.mmioRead(ecamAddress(t, s.bdf, s.offset), s.size)) }),
   'dev.mmio.write': ({ m }, s) => m.mmioWrite(barAddress(m, s), s.size, s.value),
   'dev.mmio.read': ({ m }, s) => ({ op: 'dev.mmio.read', value: hex(m.mmioRead(barAddress(m, s), s.size)) }),
-  snapshot: ({ m }) => m.restore(m.snapshot()),
+  snapshot: ({ m }) => {
+    if ('smmu' in m) throw new Error('an Arm machine has no snapshots yet');
+    m.restore(m.snapshot());
+  },
 };
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -123,7 +132,7 @@ const hex = (v: bigint): string => `0x${v.toString(16)}`;
  * driver programs it before the doorbell. A device waiting for a page
  * response keeps its register (the command it refuses would not change it).
  */
-function dmaDevice(m: Machine, bdf: string, pasid: number | undefined): DmaTestDevice {
+function dmaDevice(m: Machine | ArmMachine, bdf: string, pasid: number | undefined): DmaTestDevice {
   const dev = m.dmaTest(bdf);
   if (!dev.pending) dev.regs.pasid = pasid === undefined ? 0 : (PASID_REG.PV | pasid) >>> 0;
   return dev;
@@ -135,8 +144,9 @@ function dmaDevice(m: Machine, bdf: string, pasid: number | undefined): DmaTestD
  * Address, 16-bit Data, MSI Enable with one vector) and have the device
  * raise vector 0 (the DMA test device's RAISE register).
  */
-function sendMsi(m: Machine, bdf: string, address: bigint, data: number): void {
-  const cfg = (off: number) => ecamAddress(bdf, off);
+function sendMsi(t: Target, bdf: string, address: bigint, data: number): void {
+  const m = t.m;
+  const cfg = (off: number) => ecamAddress(t, bdf, off);
   let cap = Number(m.mmioRead(cfg(CFG.CAP_PTR), 1));
   for (let n = 0; cap !== 0 && n < 48 && Number(m.mmioRead(cfg(cap), 1)) !== CAP_ID.MSI; n++) cap = Number(m.mmioRead(cfg(cap + 1), 1));
   if (cap === 0) throw new Error(`device ${bdf} has no MSI capability`);
@@ -148,12 +158,12 @@ function sendMsi(m: Machine, bdf: string, address: bigint, data: number): void {
 }
 
 /** ECAM address of `offset` in the configuration space of `bdf` (bus << 20 | devfn << 12). */
-function ecamAddress(bdf: string, offset: number): bigint {
-  return ECAM_BASE + (BigInt(parseBdf(bdf)) << 12n) + BigInt(offset);
+function ecamAddress(t: Target, bdf: string, offset: number): bigint {
+  return t.ecam + (BigInt(parseBdf(bdf)) << 12n) + BigInt(offset);
 }
 
 /** Physical address of a `dev.mmio.*` access: the BAR's base as the guest programmed it, plus the offset. */
-function barAddress(m: Machine, s: { bdf: string; bar: number; offset: number }): bigint {
+function barAddress(m: Machine | ArmMachine, s: { bdf: string; bar: number; offset: number }): bigint {
   return m.device(s.bdf).config.barBase(s.bar) + BigInt(s.offset);
 }
 
@@ -163,7 +173,7 @@ function barAddress(m: Machine, s: { bdf: string; bar: number; offset: number })
  * it), so a bad scenario fails before anything runs. `pci.cfg.*` may name
  * any function: an absent one reads all ones, as on real hardware.
  */
-function checkDevices(scenario: Scenario, m: Machine): void {
+function checkDevices(scenario: Scenario, m: Machine | ArmMachine): void {
   scenario.steps.forEach((s, i) => {
     const where = `step ${i} (${s.op})`;
     const named = <T>(fn: () => T): T => {
@@ -202,15 +212,17 @@ function runStep(target: Target, step: Step, index: number): ReplayStep {
 export async function startReplay(doc: unknown, opts: ReplayOptions = {}): Promise<ReplayRun> {
   const scenario = parseScenario(doc);
   const apics = new ScenarioApics(scenario.cpus);
-  const machine = await createMachine({
-    ...scenario.machine, core: opts.core, log: opts.log, onInternalError: opts.onInternalError,
-    // The unit's own event interrupts reach the processors directly (§5.1.6), device interrupts after remapping.
-    onInterrupt: (msi) => {
-      apics.deliver(msi.address, msi.data);
-      opts.onInterrupt?.(msi);
-    },
-    onDeviceInterrupt: (irq) => apics.deliver(irq.address, irq.data),
-  });
+  const machine = scenario.iommu === 'smmuv3'
+    ? await createArmMachine({ ...scenario.machine, core: opts.core, log: opts.log, onInterrupt: opts.onSmmuInterrupt })
+    : await createMachine({
+      ...scenario.machine, core: opts.core, log: opts.log, onInternalError: opts.onInternalError,
+      // The unit's own event interrupts reach the processors directly (§5.1.6), device interrupts after remapping.
+      onInterrupt: (msi) => {
+        apics.deliver(msi.address, msi.data);
+        opts.onInterrupt?.(msi);
+      },
+      onDeviceInterrupt: (irq) => apics.deliver(irq.address, irq.data),
+    });
   return replayOn(machine, scenario, apics);
 }
 
@@ -220,8 +232,12 @@ export async function startReplay(doc: unknown, opts: ReplayOptions = {}): Promi
  * one returned to that state: the fuzzer reuses machines), whose interrupt
  * callbacks deliver to `apics` (in their start state too). Checks the
  * steps that name a device against it first (an Error naming the step).
+ * An `ArmMachine` runs an smmuv3 scenario.
  */
-export function replayOn(machine: Machine, scenario: Scenario, apics: ScenarioApics): ReplayRun {
+export function replayOn(machine: Machine | ArmMachine, scenario: Scenario, apics: ScenarioApics): ReplayRun {
+  const target: Target = 'smmu' in machine
+    ? { m: machine, iommuBase: SMMU_BASE, ecam: ARM_ECAM_BASE, apics }
+    : { m: machine, iommuBase: VTD_BASE, ecam: ECAM_BASE, apics };
   checkDevices(scenario, machine);
   const observations: Observation[] = [];
   let position = 0;
@@ -233,7 +249,7 @@ export function replayOn(machine: Machine, scenario: Scenario, apics: ScenarioAp
     get position() { return position; },
     next() {
       if (position >= scenario.steps.length) return undefined;
-      const ran = runStep({ m: machine, apics }, scenario.steps[position]!, position);
+      const ran = runStep(target, scenario.steps[position]!, position);
       position++;
       if (ran.observation) observations.push(ran.observation);
       return ran;

@@ -1,5 +1,5 @@
 /**
- * Puts a VT-d unit into a v86 emulator (docs/EMBEDDING.md §14):
+ * Puts a VT-d unit into a v86 emulator (docs/EMBEDDING.md §15):
  *
  * - the ACPI DMAR table (§8: one DRHD, INCLUDE_PCI_ALL) goes to SeaBIOS as
  *   fw_cfg file `acpi/dmar`, which its ACPI builder appends to the RSDT (the

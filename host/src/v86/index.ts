@@ -1,6 +1,6 @@
 /**
  * `wasm-viommu/v86`: a VT-d unit inside the v86 PC emulator
- * (docs/EMBEDDING.md §14). Platform-neutral: the caller brings v86 and the
+ * (docs/EMBEDDING.md §15). Platform-neutral: the caller brings v86 and the
  * compiled core.
  *
  * ```ts

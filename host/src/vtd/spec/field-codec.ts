@@ -27,6 +27,9 @@ type FieldNames<L extends Layout> = { [K in keyof L]: L[K]['kind'] extends 'rsvd
 /** The decoded form of a layout: one property per non-reserved field. */
 export type Fields<L extends Layout> = { [K in FieldNames<L>]: ValueOf<L[K]> };
 
+/** The decoded form with JS numbers for addresses too (`encodeFieldsNumber`). */
+export type NumberFields<L extends Layout> = { [K in FieldNames<L>]: L[K]['kind'] extends 'flag' ? boolean : number };
+
 /** A one-bit field at `bit` of qword `word`. */
 export const flag = (word: number, bit: number) => ({ word, hi: bit, lo: bit, kind: 'flag' as const });
 /** An unsigned number in bits `hi:lo` of qword `word`. */
@@ -85,4 +88,35 @@ export function reservedMask(layout: Layout): bigint[] {
   const out = new Array<bigint>(layoutWords(layout)).fill(0n);
   for (const f of Object.values(layout)) if (f.kind === 'rsvd') out[f.word] = out[f.word]! | fieldMask(f);
   return out;
+}
+
+/**
+ * `encodeFields` with JS numbers instead of `bigint`, for structures built in
+ * bulk where every word stays below 2^53 (the bench's guest images): the same
+ * layout tables, so the bit positions keep one home. Throws an `Error` naming
+ * the field when a value does not fit its bits or a word would pass 2^53.
+ */
+export function encodeFieldsNumber<L extends Layout>(layout: L, fields: Partial<NumberFields<L>>, words = layoutWords(layout)): number[] {
+  const out = new Array<number>(words).fill(0);
+  for (const [name, value] of Object.entries(fields) as [string, boolean | number | undefined][]) {
+    const f = layout[name];
+    if (f === undefined || f.kind === 'rsvd') throw new Error(`unknown field '${name}'`);
+    if (value === undefined) continue;
+    const bits = fieldNumber(f, value);
+    if (bits === undefined) throw new Error(`field '${name}' value ${String(value)} does not fit bits ${f.hi}:${f.lo} below 2^53`);
+    out[f.word] = out[f.word]! + bits; // fields never overlap: + is |
+    if (!Number.isSafeInteger(out[f.word])) throw new Error(`field '${name}': word ${f.word} passes 2^53`);
+  }
+  return out;
+}
+
+/** A field's bits as a number (value placed at `lo`; an address as is), or undefined when it does not fit. */
+function fieldNumber(f: FieldSpec, value: boolean | number): number | undefined {
+  const unit = 2 ** f.lo;
+  if (f.kind === 'flag') return value ? unit : 0;
+  const v = Number(value);
+  if (!Number.isSafeInteger(v) || v < 0) return undefined;
+  if (f.kind === 'addr') return v % unit === 0 && v < 2 ** (f.hi + 1) ? v : undefined;
+  const bits = v * unit;
+  return v < 2 ** (f.hi - f.lo + 1) && Number.isSafeInteger(bits) ? bits : undefined;
 }

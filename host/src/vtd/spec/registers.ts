@@ -60,6 +60,11 @@ export const CCMD = {
 /** Invalidation granularities shared by CCMD.CIRG and IOTLB.IIRG encodings. */
 export const GRAN = { NONE: 0, GLOBAL: 1, DOMAIN: 2, DEVICE_OR_PAGE: 3 } as const;
 
+/** A CCMD write (§11.4.6) that invalidates: ICC, CIRG `g` (`GRAN`), FM, SID, DID (each masked to its field). */
+export function ccmdCommand(g: number, did = 0, sid = 0, fm = 0): bigint {
+  return CCMD.ICC | (BigInt(g & 3) << 61n) | (BigInt(fm & 3) << 32n) | (BigInt(sid & 0xffff) << 16n) | BigInt(did & 0xffff);
+}
+
 /** IOTLB register (§11.4.8.1 in 3.x, "IOTLB_REG"): IVT 63, IIRG 61:60, IAIG 58:57, DR 49, DW 48, DID 47:32. */
 export const IOTLB = {
   IVT: 1n << 63n,
@@ -68,6 +73,11 @@ export const IOTLB = {
   IAIG_MASK: 3n << 57n,
   did: (v: bigint): number => Number((v >> 32n) & 0xffffn),
 } as const;
+
+/** An IOTLB register write (§11.4.8.1 in 3.x) that invalidates: IVT, IIRG `g` (`GRAN`), DR, DW, DID. */
+export function iotlbCommand(g: number, did = 0, drain: { dr?: boolean; dw?: boolean } = {}): bigint {
+  return IOTLB.IVT | (BigInt(g & 3) << 60n) | (drain.dr ? 1n << 49n : 0n) | (drain.dw ? 1n << 48n : 0n) | (BigInt(did & 0xffff) << 32n);
+}
 
 /** IVA (§11.4.8.2 in 3.x): ADDR 63:12, IH 6, AM 5:0. */
 export const IVA = {
@@ -94,6 +104,11 @@ export const FRCD = {
   EXE: 1n << 30n,
   PRIV: 1n << 29n,
 } as const;
+
+/** An IVA value (§11.4.8.2 in 3.x): page address `addr` (bits 11:0 dropped), IH, AM (masked to 6 bits). */
+export function ivaValue(addr: bigint, am = 0, ih = false): bigint {
+  return (addr & 0xffff_ffff_ffff_f000n) | (ih ? 1n << 6n : 0n) | BigInt(am & 0x3f);
+}
 
 /** PRS (§11.4.11.4): PPR (pending page request), PRO (page-request overflow); both RW1C. */
 export const PRS = { PPR: 1 << 0, PRO: 1 << 1 } as const;

@@ -1,0 +1,132 @@
+/**
+ * The DMA port an SMMUv3 machine gives each device (pci/dma-port.ts): every
+ * request goes to the unit with the device's StreamID (IORT's identity
+ * mapping: StreamID = requester id) and, for a PASID-tagged request, the
+ * PASID as SubstreamID (IHI 0070 §3.3.2: the PCIe PASID TLP prefix carries
+ * the SubstreamID). A fault's status is the SMMU event number (§7.3, 1-255);
+ * a request the configuration aborts without an event (STE.Config 0b000,
+ * GBPA.ABORT) is `DMA_ABORT`. The unit has no ATS or PRI (SMMU_IDR0.ATS /
+ * PRI = 0): translation requests and translated requests are answered
+ * `DMA_ABORT` (unsupported request) and page requests are rejected.
+ */
+import * as K from '../core/constants.js';
+import type { PageRequestOutcome } from '../vtd/prq/page-request.js';
+import { checkAddress, checkAttributes, DMA_ABORT, DMA_OK, DmaPort, MAX_TRANSLATE_BYTES, REQ, type DmaResult } from '../pci/dma-port.js';
+import type { SmmuUnit } from './smmu-unit.js';
+
+/** The core's access bits for REQ flags (PRIV and EXEC travel only with a PASID, in its TLP prefix). */
+function accessOf(flags: number): number {
+  let a = flags & REQ.WRITE ? K.ACC_WRITE : K.ACC_READ;
+  if (flags & REQ.PASID) a |= (flags & REQ.PRIV ? K.ACC_PRIV : 0) | (flags & REQ.EXEC ? K.ACC_EXEC : 0);
+  return a;
+}
+
+/** A device's port onto an SMMUv3 unit. */
+export class SmmuDmaPort extends DmaPort {
+  /** The buffers this port allocated, as [start, end) pairs (a device moves data only through its own). */
+  private readonly owned: number[] = [];
+
+  /**
+   * The port of StreamID `sid` on `unit`.
+   * @param unit The SMMUv3 unit every request goes through.
+   */
+  constructor(private readonly unit: SmmuUnit, sid: number) {
+    if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff) throw new Error(`sid: ${String(sid)} is not a requester id (0..0xffff)`);
+    super(sid);
+  }
+
+  allocBuffer(size: number): number {
+    const off = this.unit.core.bufAlloc(size);
+    this.owned.push(off, off + size);
+    return off;
+  }
+
+  buffer(off: number, len: number): Uint8Array {
+    this.checkOwned(off, len);
+    return this.unit.core.buffer(off, len);
+  }
+
+  /** Throws an Error naming `bufOff` unless [bufOff, bufOff + len) lies in one buffer this port allocated (as CoreDmaPort). */
+  private checkOwned(bufOff: number, len: number): void {
+    const o = this.owned;
+    for (let i = 0; i < o.length; i += 2) if (bufOff >= o[i]! && bufOff + len <= o[i + 1]! && len >= 0) return;
+    if (!Number.isInteger(len) || len < 0 || len > 0xffff_ffff) throw new Error(`len: ${String(len)} is not an integer in 0..2^32-1`);
+    throw new Error(`bufOff: [${String(bufOff)}, +${len}) is not inside a buffer of this port (StreamID ${this.sid.toString(16)})`);
+  }
+
+  dma(iova: number, len: number, bufOff: number, flags = 0, pasid = 0): number {
+    this.checkOwned(bufOff, len);
+    checkAddress(iova, 'iova');
+    checkAttributes(flags, pasid);
+    const r = this.unit.dmaNum(this.sid, flags & REQ.PASID ? pasid : undefined, iova, len, accessOf(flags), bufOff);
+    return r === undefined ? this.last.set(DMA_OK) : this.status(r);
+  }
+
+  protected dmaWide(iovaHi: number, iovaLo: number, len: number, bufOff: number, flags: number, pasid: number): number {
+    this.checkOwned(bufOff, len);
+    return this.request((BigInt(iovaHi >>> 0) << 32n) | BigInt(iovaLo >>> 0), len, bufOff, flags, pasid);
+  }
+
+  translate(iova: number, len: number, flags = 0, pasid = 0): number {
+    checkAddress(iova, 'iova');
+    if (!Number.isInteger(len) || len < 1 || len > MAX_TRANSLATE_BYTES) throw new Error(`len: ${String(len)} is not in 1..${MAX_TRANSLATE_BYTES}`);
+    if (iova + len > 2 ** 53) throw new Error(`len: [0x${iova.toString(16)}, +0x${len.toString(16)}) passes 2^53`);
+    checkAttributes(flags, pasid);
+    this.runs.clear();
+    const ssid = flags & REQ.PASID ? pasid : undefined;
+    for (let at = iova, left = len; left > 0;) {
+      const t = this.unit.translateOnly(this.sid, ssid, BigInt(at), accessOf(flags));
+      if ('ok' in t) return this.status(t);
+      // Output addresses at or above 2^53 lie outside any RAM: a master abort.
+      if (t.pa >= 2n ** 53n) return this.abortAt(t.pa);
+      const size = 2 ** t.lg2;
+      const n = Math.min(left, size - (at % size));
+      this.runs.add(Number(t.pa), n);
+      at += n;
+      left -= n;
+    }
+    return this.last.set(DMA_OK);
+  }
+
+  translationRequest64(_iovaHi: number, _iovaLo: number, flags = 0, pasid = 0): number {
+    checkAttributes(flags, pasid);
+    return this.last.set(DMA_ABORT); // no ATS (SMMU_IDR0.ATS = 0): an unsupported request
+  }
+
+  translated64(addrHi: number, addrLo: number, len: number, bufOff: number, flags = 0): number {
+    this.checkOwned(bufOff, len);
+    checkAttributes(flags, 0);
+    if (!(flags & REQ.WRITE)) this.buffer(bufOff, len).fill(0xff);
+    return this.abortAt((BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0)); // no ATS: no translated traffic
+  }
+
+  get acceptsPageRequests(): boolean {
+    return false;
+  }
+
+  pageRequest(): PageRequestOutcome {
+    return 'rejected';
+  }
+
+  private request(iova: bigint, len: number, bufOff: number, flags: number, pasid: number): number {
+    checkAttributes(flags, pasid);
+    const pa = flags & REQ.PASID;
+    const r = this.unit.dma(this.sid, pa ? pasid : undefined, iova, len, (flags & REQ.WRITE) !== 0, bufOff, pa !== 0 && (flags & REQ.PRIV) !== 0, pa !== 0 && (flags & REQ.EXEC) !== 0);
+    return this.status(r);
+  }
+
+  /** `last` for the unit's answer: DMA_OK, the event number, or DMA_ABORT for an abort without an event. */
+  private status(r: DmaResult): number {
+    if (r.ok) return this.last.set(DMA_OK);
+    const st = this.last.set(r.reason === 0 ? DMA_ABORT : r.reason, r.recorded);
+    this.last.continued = r.continued === true;
+    if (r.addr !== undefined) this.last.setFaultAddr(Number(r.addr >> 32n), Number(r.addr & 0xffff_ffffn));
+    return st;
+  }
+
+  private abortAt(addr: bigint): number {
+    this.last.set(DMA_ABORT);
+    this.last.setFaultAddr(Number(addr >> 32n), Number(addr & 0xffff_ffffn));
+    return DMA_ABORT;
+  }
+}

@@ -1,0 +1,585 @@
+/**
+ * One guest-visible SMMUv3 (IHI 0070) over the shared wasm core: the
+ * register file (§6.3), the CR0/CR0ACK, GBPA and IRQ_CTRL handshakes, the
+ * command queue (chapter 4, commands.ts) and event queue (§7.2, §7.3),
+ * global errors (GERROR/GERRORN, §6.3.18), interrupts (MSI through the
+ * *_IRQ_CFG registers, or a wired line), and translation: the
+ * configuration lookup of config.ts, cached per (StreamID, SubstreamID)
+ * until a CFGI command, then the core's AArch64 walk (armDmaCopy) with the
+ * IOTLB tagged by VMID and ASID. Guest input never throws: bad accesses are
+ * logged, bad structures and commands give the spec's events and errors.
+ */
+import type { Core } from '../core/core.js';
+import type { GuestMemory } from '../core/guest-memory.js';
+import * as K from '../core/constants.js';
+import type { DmaPort, DmaResult } from '../pci/dma-port.js';
+import { BYPASS_SETUP, SmmuCore, type WalkSetup } from './core-abi.js';
+import { SmmuDmaPort } from './dma-port.js';
+import { COMMAND_BY_OP, type CommandTarget } from './commands.js';
+import { coreFaultEvent, lookupSte, readSte, resolveStream, walkFlags, type ConfigSource, type DecodedSte, type StreamConfig } from './config.js';
+import { encodeEvent, type SmmuEvent } from './event.js';
+import { capsOf, type SmmuCaps, type SmmuProfile } from './profiles.js';
+import { entryAddr, geometry, isEmpty, isFull, next, ptr } from './queue.js';
+import { SmmuRegisterFile, type SmmuRegWrite } from './registers.js';
+import { get, word } from './spec/bits.js';
+import { CMD, CMD_BYTES, SYNC_CS } from './spec/commands.js';
+import { EVT, EVT_BYTES, EVT_CLASS } from './spec/events.js';
+import { CERROR, CMDQ_CONS_ERR_SHIFT, CR0, GBPA, GERROR, IRQ_CTRL, QUEUE_OVERFLOW } from './spec/registers.js';
+
+/** An interrupt the unit signals: an MSI (address/data as programmed) or a wired line. */
+export interface SmmuInterrupt {
+  /** What signalled it: the event queue, a global error, CMD_SYNC (CS = IRQ) or SEV. */
+  readonly source: 'eventq' | 'gerror' | 'cmd-sync' | 'sev';
+  /** MSI address and data, when the unit sent an MSI (SMMU_IDR0.MSI and a non-zero address). */
+  readonly msi?: { readonly address: bigint; readonly data: number };
+}
+
+/** Options of an SMMUv3 unit. */
+export interface SmmuUnitOptions {
+  /** The wasm core that walks its tables. */
+  readonly core: Core;
+  /** The memory its stream table, CDs, queues and tables live in. */
+  readonly mem: GuestMemory;
+  /** Its capability profile. */
+  readonly profile: SmmuProfile;
+  /** Hears every interrupt it signals. */
+  readonly onInterrupt?: (irq: SmmuInterrupt) => void;
+  /** Hears each guest programming error. */
+  readonly log?: (msg: string) => void;
+  /** ATC invalidation to a device (ATS); answers whether it completed. */
+  readonly atcInvalidate?: (sid: number, ssid: number | undefined, addr: bigint, sizeLg2: number, global: boolean) => boolean;
+}
+
+/** A cached (StreamID, SubstreamID) configuration and its setup record. */
+interface CachedStream { readonly cfg: StreamConfig; readonly setupOff: number; readonly sid: number; readonly ssid?: number }
+
+/** The cache key of (sid, ssid): sid above 21 bits, then the SubstreamID or 2^20 for none (no string per request). */
+const streamKey = (sid: number, ssid: number | undefined): number => sid * 0x20_0000 + (ssid ?? 0x10_0000);
+
+/** The CR0 bits QEMU acknowledges (~SMMU_CR0_RESERVED); see SmmuSwitches.registersKeepWrittenBits. */
+const QEMU_CR0_ACK_BITS = 0x3df;
+
+/** What a DMA request carries besides its range. */
+interface Transfer {
+  readonly sid: number;
+  readonly ssid: number | undefined;
+  /** Core ACC_* bits. */
+  readonly access: number;
+  readonly write: boolean;
+  readonly priv: boolean;
+  readonly exec: boolean;
+}
+
+const PAGE = 0x1000;
+/** Bits 51:0 of an address in an event record. */
+const EVENT_ADDR_MASK = (1n << 52n) - 1n;
+/** QEMU 7.2's IOMMU region ends here (SmmuSwitches.dmaAbove48BitsUnseen). */
+const QEMU_IOMMU_REGION_END = 1n << 48n;
+const QEMU_IOMMU_REGION_END_NUM = 2 ** 48;
+/** Event types whose InputAddr is the transaction's address (§7.3.11-§7.3.15). */
+const TRANSLATION_FAULTS: ReadonlySet<number> = new Set([EVT.F_WALK_EABT, EVT.F_TRANSLATION, EVT.F_ADDR_SIZE, EVT.F_ACCESS, EVT.F_PERMISSION]);
+const PAGE_MASK = 0xfffn;
+
+/**
+ * Bytes of the next access QEMU's memory core makes after a failed
+ * translation (memory_access_size for an unassigned region): at most 4,
+ * naturally aligned, a power of two no larger than what is left.
+ */
+function accessSize(addr: bigint, left: number): number {
+  let n = 4;
+  const low = Number(addr & 7n);
+  if (low !== 0) n = Math.min(n, low & -low);
+  while (n > left) n >>= 1;
+  return Math.max(n, 1);
+}
+
+const U64_END = 1n << 64n;
+
+/** A host caller's request fields: an Error naming the first bad one (StreamIDs are up to 32 bits, SubstreamIDs 20, addresses 64). */
+function checkRequest(sid: number, ssid: number | undefined, iova: bigint): void {
+  if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff_ffff) throw new Error(`sid: ${String(sid)} is not a StreamID (0..2^32-1)`);
+  if (ssid !== undefined && (!Number.isInteger(ssid) || ssid < 0 || ssid > 0xf_ffff)) throw new Error(`ssid: ${String(ssid)} is not a SubstreamID (0..2^20-1)`);
+  if (typeof iova !== 'bigint' || iova < 0n || iova >= U64_END) throw new Error(`iova: ${String(iova)} is not a 64-bit address`);
+}
+
+/** The most (stream, substream) configurations cached at once. */
+const MAX_CACHED = 4096;
+
+/** An SMMUv3 unit. */
+export class SmmuUnit {
+  /** The register file (rows by name, raw values). */
+  readonly regs: SmmuRegisterFile;
+  /** What its ID registers advertise. */
+  readonly caps: SmmuCaps;
+  /** The core's SMMUv3 exports (setup records, translate, DMA copy). */
+  readonly arm: SmmuCore;
+  /** Recent log lines (bounded). */
+  readonly logLines: string[] = [];
+  /** Events discarded because the event queue was off, full or unwritable. */
+  eventsLost = 0;
+  private readonly steCache = new Map<number, DecodedSte>();
+  private readonly streams = new Map<number, CachedStream>();
+  private readonly freeSetups: number[] = [];
+  private bypassOff = 0;
+  /** CR0.SMMUEN as last written (the DMA fast path reads it without the register map). */
+  private smmuEn = false;
+  private readonly src: ConfigSource;
+  /** Hears every command the unit executed (name, the two words): a VMM traps guest commands here. */
+  onCommand?: (name: string, words: readonly bigint[]) => void;
+
+  /** An SMMU over `o.core`; `o.mem` is the memory its tables and queues live in. */
+  constructor(private readonly o: SmmuUnitOptions) {
+    this.caps = capsOf(o.profile);
+    this.arm = new SmmuCore(o.core);
+    this.regs = new SmmuRegisterFile(o.profile, (m) => this.log(m));
+    this.regs.afterWrite = (w) => this.afterWrite(w);
+    this.src = {
+      mem: o.mem, caps: this.caps, switches: o.profile.switches,
+      strtabBase: () => this.regs.get('STRTAB_BASE'), strtabCfg: () => Number(this.regs.get('STRTAB_BASE_CFG')),
+      s2Fetch: (ste, ipa) => this.s2Fetch(ste, ipa),
+    };
+  }
+
+  /** The profile. */
+  get profile(): SmmuProfile { return this.o.profile; }
+  /** The core. */
+  get core(): Core { return this.o.core; }
+
+  /** Guest MMIO read at `offset` in the 128 KiB frame (4 or 8 bytes). */
+  mmioRead(offset: number, size: number): bigint { return this.regs.read(offset, size); }
+
+  /** Guest MMIO write at `offset` (4 or 8 bytes). */
+  mmioWrite(offset: number, size: number, value: bigint): void { this.regs.write(offset, size, value); }
+
+  /** Back to the power-on state: registers and every cache. */
+  reset(): void {
+    this.regs.reset();
+    this.smmuEn = false;
+    this.invalidateSte(0, 0xffff_ffff);
+    this.o.core.invalidateAll();
+  }
+
+  /** Logs a guest programming error (bounded history plus the embedder's sink). */
+  log(msg: string): void {
+    this.logLines.push(msg);
+    if (this.logLines.length > 256) this.logLines.shift();
+    this.o.log?.(msg);
+  }
+
+  // -- translation -------------------------------------------------------------
+
+  /**
+   * A DMA of `len` bytes at `iova` from StreamID `sid` (SubstreamID `ssid`
+   * when the request carries one) between guest memory and the core buffer
+   * at `bufOff`. A fault becomes an event (if the configuration records it)
+   * and the result carries the event number as `reason`. A bad argument is
+   * an Error naming it, before anything is done.
+   */
+  dma(sid: number, ssid: number | undefined, iova: bigint, len: number, write: boolean, bufOff: number, priv = false, exec = false): DmaResult {
+    checkRequest(sid, ssid, iova);
+    if (!Number.isInteger(len) || len < 1 || len > 0xffff_ffff) throw new Error(`len: ${String(len)} is not a byte count (1..2^32-1)`);
+    let access = write ? K.ACC_WRITE : K.ACC_READ;
+    if (priv) access |= K.ACC_PRIV;
+    if (exec) access |= K.ACC_EXEC;
+    const req: Transfer = { sid, ssid, access, write, priv, exec };
+    return this.finish(req, iova, len, bufOff, this.transfer(req, iova, len, bufOff));
+  }
+
+  /**
+   * The DMA port's number path (its arguments already checked: `iova` an
+   * integer below 2^53, `access` core ACC_* bits with ACC_PRIV / ACC_EXEC
+   * only for a request with a SubstreamID): a DMA through the cached
+   * configuration of (sid, ssid) goes straight to the core, without BigInt
+   * or allocation; anything else (no cached configuration yet, the SMMU
+   * off, an abort, a fault) takes `dma`'s path with the same outcome.
+   * Returns undefined when the DMA completed, else `dma`'s result.
+   */
+  dmaNum(sid: number, ssid: number | undefined, iova: number, len: number, access: number, bufOff: number): DmaResult | undefined {
+    const s = this.smmuEn ? this.streams.get(streamKey(sid, ssid)) : undefined;
+    const write = (access & K.ACC_WRITE) !== 0;
+    const priv = (access & K.ACC_PRIV) !== 0;
+    const exec = (access & K.ACC_EXEC) !== 0;
+    if (s === undefined || s.cfg.kind === 'abort' || (len >>> 0) !== len || len === 0 || (bufOff >>> 0) !== bufOff || (this.o.profile.switches.dmaAbove48BitsUnseen && iova >= QEMU_IOMMU_REGION_END_NUM)) {
+      const r = this.dma(sid, ssid, BigInt(iova), len, write, bufOff, priv, exec);
+      return r.ok ? undefined : r;
+    }
+    const acc = this.o.profile.switches.s1ChecksWriteOnly ? (access | K.ACC_PRIV) & ~K.ACC_EXEC : access;
+    const st = this.arm.dmaCopyNum(s.setupOff, iova, len, acc, bufOff);
+    if (st === 0) return undefined;
+    const req: Transfer = { sid, ssid, access, write, priv, exec };
+    const big = BigInt(iova);
+    return this.finish(req, big, len, bufOff, this.copied(st, s, req, big, len, acc, bufOff));
+  }
+
+  /** After a DMA's first attempt: QEMU profiles go on past a fault in small accesses (faultedDmaContinuesInAccesses). */
+  private finish(req: Transfer, iova: bigint, len: number, bufOff: number, first: { r: DmaResult; done: number }): DmaResult {
+    if (first.r.ok || !this.o.profile.switches.faultedDmaContinuesInAccesses) return first.r;
+    // QEMU: the rest of the transfer goes on in small accesses, each translated (and faulting) on its own;
+    // a failing access moves nothing (a read gets 0 for it), later ones move their bytes.
+    const write = req.write;
+    let pos = this.skipFailed(iova, len, bufOff, write, first.done);
+    while (pos < len) {
+      const a = iova + BigInt(pos);
+      const n = Math.min(len - pos, PAGE - Number(a & PAGE_MASK));
+      const t = this.transfer(req, a, n, bufOff + pos);
+      pos = t.r.ok ? pos + n : this.skipFailed(iova, len, bufOff, write, pos + t.done);
+    }
+    return { ...first.r, continued: true };
+  }
+
+  /** Past the failing access at offset `at` of a continued DMA (a read's bytes of it zeroed); the next offset. */
+  private skipFailed(iova: bigint, len: number, bufOff: number, write: boolean, at: number): number {
+    const n = accessSize(iova + BigInt(at), len - at);
+    if (!write) this.o.core.buffer(bufOff + at, n).fill(0);
+    return at + n;
+  }
+
+  /**
+   * One attempt at [iova, iova + len): the configuration, then the core's
+   * walk and copy. On a fault, `done` is how many bytes went through before
+   * the faulting page (found again page by page: faults are the slow path)
+   * and the event names that page's address.
+   */
+  private transfer(q: Transfer, iova: bigint, len: number, bufOff: number): { r: DmaResult; done: number } {
+    const sw = this.o.profile.switches;
+    // The paths that never reach the core's copy (which checks the buffer first) check it here, before any event.
+    if (sw.dmaAbove48BitsUnseen && iova >= QEMU_IOMMU_REGION_END) return { r: this.checkBuffer(bufOff, len, { ok: false, reason: 0, recorded: false }), done: 0 };
+    const s = this.stream(q.sid, q.ssid);
+    if ('event' in s) {
+      this.checkBuffer(bufOff, len, undefined);
+      return { r: this.failed(TRANSLATION_FAULTS.has(s.event.type) ? { ...s.event, addr: iova } : s.event, true), done: 0 };
+    }
+    if (s.cfg.kind === 'abort') return { r: this.checkBuffer(bufOff, len, { ok: false, reason: 0, recorded: false }), done: 0 };
+    // QEMU (s1ChecksWriteOnly): walk as a privileged data access, so AP[1], APTable[0] and XN do not apply.
+    const access = sw.s1ChecksWriteOnly ? (q.access | K.ACC_PRIV) & ~K.ACC_EXEC : q.access;
+    return this.copied(this.arm.dmaCopy(s.setupOff, iova, len, access, bufOff), s, q, iova, len, access, bufOff);
+  }
+
+  /** The core's answer `st` to a DMA's copy through stream `s`: done, or the fault's event and how far the copy got. */
+  private copied(st: number, s: CachedStream, q: Transfer, iova: bigint, len: number, access: number, bufOff: number): { r: DmaResult; done: number } {
+    const sw = this.o.profile.switches;
+    if (st === 0) return { r: { ok: true }, done: 0 };
+    if (st === 0xffff_ffff) throw new Error(`bufOff: ${bufOff} (+${len}) is not a device buffer`);
+    let done = 0;
+    for (let n = PAGE - Number(iova & PAGE_MASK); done + n < len && this.arm.translate(s.setupOff, iova + BigInt(done), access) === 0; n = PAGE) done += n;
+    const at = iova + BigInt(done);
+    let ev = coreFaultEvent(this.o.core.out, this.arm.translate(s.setupOff, at, access), q.sid, q.ssid, at, q.write, q.priv, q.exec);
+    if (sw.nestedTableFaultReportsStage1 && ev.s2 && ev.cls === EVT_CLASS.TT && s.cfg.kind === 'translate' && s.cfg.setup.s1) {
+      // QEMU reports the table's IPA (tables are granule-aligned), not the descriptor's, as a stage-1 fault.
+      const gran = BigInt((at >> 55n) & 1n ? s.cfg.setup.tg1Lg2 : s.cfg.setup.tg0Lg2);
+      ev = { ...ev, s2: false, ipa: ev.ipa! & ~((1n << gran) - 1n) };
+    }
+    const record = s.cfg.kind === 'translate' && (ev.s2 ? s.cfg.recordS2 : s.cfg.recordS1);
+    return { r: this.failed(ev, record), done };
+  }
+
+  /** `r`, once [bufOff, bufOff + len) is known to be one device buffer (else an Error naming bufOff). */
+  private checkBuffer<T>(bufOff: number, len: number, r: T): T {
+    try {
+      this.o.core.buffer(bufOff, len);
+    } catch {
+      throw new Error(`bufOff: ${String(bufOff)} (+${len}) is not a device buffer`);
+    }
+    return r;
+  }
+
+  /**
+   * Translate-only (the DMA port's `translate`): where `iova` goes for
+   * StreamID `sid` (SubstreamID `ssid`) with `access` (ACC_* bits), as the
+   * output address and the log2 size of the translation; or the failed
+   * request, its event recorded as for a DMA.
+   */
+  translateOnly(sid: number, ssid: number | undefined, iova: bigint, access: number): { pa: bigint; lg2: number } | DmaResult {
+    checkRequest(sid, ssid, iova);
+    if ((access >>> 0) !== access) throw new Error(`access: ${String(access)} is not a set of ACC_* bits`);
+    const s = this.stream(sid, ssid);
+    if ('event' in s) return this.failed(s.event, true);
+    if (s.cfg.kind === 'abort') return { ok: false, reason: 0, recorded: false };
+    const st = this.arm.translate(s.setupOff, iova, access);
+    const out = this.o.core.out;
+    if (st === 0) return { pa: (BigInt(out[K.OUT_ADDR_HI]!) << 32n) | BigInt(out[K.OUT_ADDR_LO]!), lg2: out[K.OUT_PAGE_LG2]! };
+    const write = (access & K.ACC_WRITE) !== 0;
+    const ev = coreFaultEvent(out, st, sid, ssid, iova, write, (access & K.ACC_PRIV) !== 0, (access & K.ACC_EXEC) !== 0);
+    return this.failed(ev, s.cfg.kind === 'translate' && (ev.s2 ? s.cfg.recordS2 : s.cfg.recordS1));
+  }
+
+  /**
+   * The DMA port of StreamID `sid` (a device's requester id under IORT's
+   * identity mapping): untranslated and translate-only requests through this
+   * unit, a PASID as SubstreamID, faults as events (smmu/dma-port.ts).
+   */
+  portFor(sid: number): DmaPort {
+    return new SmmuDmaPort(this, sid);
+  }
+
+  /** The cached configuration of (sid, ssid) with its setup record, or the configuration event. */
+  private stream(sid: number, ssid: number | undefined): CachedStream | { event: SmmuEvent } {
+    const r = Number(this.regs.get('CR0'));
+    if ((r & CR0.SMMUEN) === 0) {
+      const abort = (Number(this.regs.get('GBPA')) & GBPA.ABORT) !== 0;
+      return { cfg: abort ? { kind: 'abort' } : { kind: 'bypass' }, setupOff: this.bypass(), sid };
+    }
+    const key = streamKey(sid, ssid);
+    const have = this.streams.get(key);
+    if (have) return have;
+    let ste = this.steCache.get(sid);
+    if (!ste) {
+      const got = lookupSte(this.src, sid);
+      if ('type' in got) return { event: got };
+      ste = got;
+      this.steCache.set(sid, ste);
+    }
+    const cfg = resolveStream(this.src, ste, sid, ssid);
+    if (cfg.kind === 'fault') return { event: cfg.event };
+    const setupOff = cfg.kind === 'translate' ? this.newSetup(cfg.setup) : this.bypass();
+    if (this.streams.size >= MAX_CACHED) this.invalidateSte(0, 0xffff_ffff);
+    const c = { cfg, setupOff, sid, ssid };
+    this.streams.set(key, c);
+    return c;
+  }
+
+  private bypass(): number {
+    if (this.bypassOff === 0) this.bypassOff = this.newSetup(BYPASS_SETUP);
+    return this.bypassOff;
+  }
+
+  private newSetup(s: WalkSetup): number {
+    const off = this.freeSetups.pop() ?? this.arm.allocSetup();
+    if (off === 0) throw new Error('core: out of memory for SMMU setup records');
+    this.arm.writeSetup(off, s);
+    return off;
+  }
+
+  /** A nested STE's stage 2 for a CD fetch at `ipa` (a temporary setup record). */
+  private s2Fetch(ste: DecodedSte, ipa: bigint): { pa: bigint } | { evt: number; ipa: bigint } {
+    const off = this.newSetup({ ...BYPASS_SETUP, s2: true, vmid: ste.vmid, flags: walkFlags(this.o.profile.switches), ...ste.s2 });
+    try {
+      const st = this.arm.translateS2(off, ipa, K.ACC_READ);
+      const out = this.o.core.out;
+      if (st !== 0) return { evt: st, ipa: (BigInt(out[K.OUT_FAULT_ADDR_HI]!) << 32n) | BigInt(out[K.OUT_FAULT_ADDR_LO]!) };
+      return { pa: (BigInt(out[K.OUT_ADDR_HI]!) << 32n) | BigInt(out[K.OUT_ADDR_LO]!) };
+    } finally {
+      this.freeSetups.push(off);
+    }
+  }
+
+  private failed(ev: SmmuEvent, record: boolean): DmaResult {
+    const recorded = record && this.recordEvent(ev);
+    return { ok: false, reason: ev.type, recorded, addr: ev.addr };
+  }
+
+  // -- configuration invalidation (CFGI_*) ------------------------------------------
+
+  /** Drops cached STEs of stream ids first..last and every configuration derived from them. */
+  invalidateSte(first: number, last: number): void {
+    for (const sid of [...this.steCache.keys()]) if (sid >= first && sid <= last) this.steCache.delete(sid);
+    for (const [k, s] of [...this.streams]) {
+      if (s.sid < first || s.sid > last) continue;
+      this.streams.delete(k);
+      if (s.setupOff !== this.bypassOff) this.freeSetups.push(s.setupOff);
+    }
+  }
+
+  /** Drops the cached configuration of (sid, ssid), or of every substream of sid. */
+  invalidateCd(sid: number, ssid: number | undefined): void {
+    for (const [k, s] of [...this.streams]) {
+      if (s.sid !== sid) continue;
+      // A request without SubstreamID may use CD 0 (S1DSS): it goes with SSID 0.
+      if (ssid !== undefined && s.ssid !== ssid && !(ssid === 0 && s.ssid === undefined)) continue;
+      this.streams.delete(k);
+      if (s.setupOff !== this.bypassOff) this.freeSetups.push(s.setupOff);
+    }
+  }
+
+  // -- event queue (§7.2) -------------------------------------------------------------
+
+  /** Writes `ev` to the event queue; false when it was lost (queue off, full, or unwritable). */
+  recordEvent(ev: SmmuEvent): boolean {
+    const sw = this.o.profile.switches;
+    const w = encodeEvent(sw.eventClassOnWalkAbortOnly && ev.type !== EVT.F_WALK_EABT ? { ...ev, cls: undefined } : ev);
+    if (sw.eventIpaKeepsOffset && ev.ipa !== undefined) w[3] = ev.ipa & EVENT_ADDR_MASK;
+    return this.pushRecord(w, `event 0x${ev.type.toString(16)} sid 0x${ev.sid.toString(16)}${ev.ssid !== undefined ? ` ssid ${ev.ssid}` : ''}`);
+  }
+
+  /**
+   * Writes an event record made elsewhere (four doublewords, §7.3) to the
+   * event queue as if this unit had logged it: a VMM forwarding a host
+   * event to the guest's SMMU with the guest's StreamID in it.
+   * False when it was lost. Throws an Error naming `record` when it is not four 64-bit words.
+   */
+  injectEvent(record: readonly bigint[]): boolean {
+    if (!Array.isArray(record) || record.length !== 4 || !record.every((v) => typeof v === 'bigint' && v >= 0n && v < 1n << 64n)) {
+      throw new Error(`record: ${String(record)} is not four 64-bit doublewords`);
+    }
+    return this.pushRecord(record, `injected event 0x${(record[0]! & 0xffn).toString(16)} sid 0x${(record[0]! >> 32n).toString(16)}`);
+  }
+
+  /** The queue mechanics of §7.2: EVENTQEN, full (overflow), unwritable (EVENTQ_ABT_ERR), PROD, interrupt. */
+  private pushRecord(w: readonly bigint[], what: string): boolean {
+    if ((Number(this.regs.get('CR0')) & CR0.EVENTQEN) === 0) { this.eventsLost++; return false; }
+    const q = geometry(this.regs.get('EVENTQ_BASE'), this.caps.evtqLog2, EVT_BYTES);
+    const prod = Number(this.regs.get('EVENTQ_PROD'));
+    const cons = Number(this.regs.get('EVENTQ_CONS'));
+    if (isFull(q, prod, cons)) {
+      // §7.2: overflow toggles EVENTQ_PROD.OVFLG (unless one is pending: OVFLG != OVACKFLG).
+      if (this.o.profile.switches.eventQueueFullAborts) this.raiseGerror(GERROR.EVENTQ_ABT_ERR);
+      else if (((prod ^ cons) & QUEUE_OVERFLOW) === 0) this.regs.set('EVENTQ_PROD', BigInt((prod ^ QUEUE_OVERFLOW) >>> 0));
+      this.eventsLost++;
+      return false;
+    }
+    const at = entryAddr(q, prod);
+    if (!this.o.mem.contains(at, EVT_BYTES)) {
+      this.raiseGerror(GERROR.EVENTQ_ABT_ERR);
+      this.eventsLost++;
+      return false;
+    }
+    w.forEach((v, i) => this.o.mem.writeU64(at + BigInt(8 * i), v));
+    this.regs.set('EVENTQ_PROD', BigInt(((prod & QUEUE_OVERFLOW) | next(q, prod)) >>> 0));
+    this.log(`smmu: ${what}`);
+    if (Number(this.regs.get('IRQ_CTRL')) & IRQ_CTRL.EVENTQ_IRQEN) this.interrupt('eventq', 'EVENTQ_IRQ_CFG0', 'EVENTQ_IRQ_CFG1');
+    return true;
+  }
+
+  /**
+   * The guest's STE of StreamID `sid` as this unit would fetch it now (its
+   * doublewords and address), or the configuration event: what a VMM reads
+   * after trapping the guest's CFGI_STE.
+   */
+  guestSte(sid: number): { words: bigint[]; addr: bigint } | SmmuEvent {
+    return readSte(this.src, sid);
+  }
+
+  // -- command queue (chapter 4) --------------------------------------------------------
+
+  private consumeCommands(): void {
+    if ((Number(this.regs.get('CR0')) & CR0.CMDQEN) === 0) return;
+    if (this.gerrorActive(GERROR.CMDQ_ERR)) return;
+    const q = geometry(this.regs.get('CMDQ_BASE'), this.caps.cmdqLog2, CMD_BYTES);
+    const target = this.commandTarget();
+    const mem = this.o.mem;
+    // Commands are read as u32 halves (no BigInt on the way); a fresh array per doorbell, so a
+    // doorbell rung from inside a command (an interrupt handler) does not overwrite this one's.
+    const w = new Uint32Array(CMD_BYTES / 4);
+    for (let budget = 2 << q.log2size; budget > 0; budget--) {
+      const prod = Number(this.regs.get('CMDQ_PROD'));
+      const consReg = Number(this.regs.get('CMDQ_CONS'));
+      if (isEmpty(q, prod, consReg)) return;
+      const at = Number(entryAddr(q, consReg));
+      let err: number = CERROR.NONE;
+      if (mem.offsetAt(at, CMD_BYTES) < 0) err = CERROR.ABT;
+      else {
+        for (let i = 0; i < w.length; i++) w[i] = mem.getUint32(at + 4 * i);
+        err = this.runCommand(target, w);
+      }
+      if (err !== CERROR.NONE) {
+        // §7.1: CONS stays at the command, ERR names the error, GERROR.CMDQ_ERR toggles.
+        this.regs.set('CMDQ_CONS', BigInt(((err << CMDQ_CONS_ERR_SHIFT) | ptr(q, consReg)) >>> 0));
+        this.raiseGerror(GERROR.CMDQ_ERR);
+        return;
+      }
+      this.regs.set('CMDQ_CONS', BigInt(next(q, consReg)));
+    }
+  }
+
+  private runCommand(t: CommandTarget, w: Uint32Array): number {
+    const row = COMMAND_BY_OP.get(get(w, CMD.opcode));
+    if (!row) { this.log(`smmu: command opcode 0x${get(w, CMD.opcode).toString(16)} is illegal`); return CERROR.ILL; }
+    if (get(w, CMD.SSec) !== 0) { this.log(`smmu: ${row.name} with SSec=1 from the Non-secure queue`); return CERROR.ILL; }
+    if (!row.supported(this.caps)) {
+      if (this.o.profile.switches.ignoreUnsupportedCommands) return CERROR.NONE;
+      this.log(`smmu: ${row.name} is not supported by this SMMU`);
+      return CERROR.ILL;
+    }
+    const err = row.run(t, w, this.caps);
+    if (err === CERROR.NONE && this.onCommand) this.onCommand(row.name, [word(w, 0), word(w, 1)]);
+    return err;
+  }
+
+  private commandTarget(): CommandTarget {
+    const core = this.o.core;
+    return {
+      invalidateSte: (a, b) => this.invalidateSte(a, b),
+      invalidateCd: (sid, ssid) => this.invalidateCd(sid, ssid),
+      inv: {
+        invIotlbGlobal: () => core.invIotlbGlobal(),
+        invIotlbDomain: (d) => core.invIotlbDomain(d),
+        invIotlbPage: (d, a, am, ih) => core.invIotlbPage(d, a, am, ih),
+        invPasidIotlb: (d, p) => core.invPasidIotlb(d, p),
+        invPasidIotlbPage: (d, p, a, am, ih) => core.invPasidIotlbPage(d, p, a, am, ih),
+        invAnyAsidPage: (d, a, am, leaf) => this.arm.invVaa(d, a, am, leaf),
+      },
+      sync: (cs, addr, data) => this.sync(cs, addr, data),
+      atcInvalidate: (sid, ssid, addr, lg2, g) => this.o.atcInvalidate?.(sid, ssid, addr, lg2, g) ?? true,
+    };
+  }
+
+  /** CMD_SYNC completion (§4.7.3): CS=IRQ writes MSIData to MSIAddress (MSI) or signals the line; CS=SEV sends an event. */
+  private sync(cs: number, addr: bigint, data: number): void {
+    if (cs === SYNC_CS.SEV) { this.o.onInterrupt?.({ source: 'sev' }); return; }
+    if (cs !== SYNC_CS.IRQ) return;
+    if (this.caps.msi && addr !== 0n) {
+      if (this.o.mem.contains(addr, 4)) this.o.mem.writeU32(addr, data);
+      else this.raiseGerror(GERROR.MSI_CMDQ_ABT_ERR);
+      this.o.onInterrupt?.({ source: 'cmd-sync', msi: { address: addr, data } });
+      return;
+    }
+    this.o.onInterrupt?.({ source: 'cmd-sync' });
+  }
+
+  // -- global errors and interrupts (§6.3.18, §3.18) ----------------------------------
+
+  private gerrorActive(bit: number): boolean {
+    return ((Number(this.regs.get('GERROR')) ^ Number(this.regs.get('GERRORN'))) & bit) !== 0;
+  }
+
+  /** Activates global error `bit` (GERROR[bit] toggles unless already active) and signals it. */
+  private raiseGerror(bit: number): void {
+    if (this.gerrorActive(bit)) return;
+    this.regs.set('GERROR', this.regs.get('GERROR') ^ BigInt(bit));
+    this.log(`smmu: global error 0x${bit.toString(16)}`);
+    if (Number(this.regs.get('IRQ_CTRL')) & IRQ_CTRL.GERROR_IRQEN) this.interrupt('gerror', 'GERROR_IRQ_CFG0', 'GERROR_IRQ_CFG1');
+  }
+
+  private interrupt(source: SmmuInterrupt['source'], cfg0: string, cfg1: string): void {
+    const addr = this.regs.get(cfg0);
+    if (this.caps.msi && addr !== 0n) {
+      const data = Number(this.regs.get(cfg1));
+      if (this.o.mem.contains(addr, 4)) this.o.mem.writeU32(addr, data);
+      this.o.onInterrupt?.({ source, msi: { address: addr, data } });
+      return;
+    }
+    this.o.onInterrupt?.({ source });
+  }
+
+  // -- register side effects -------------------------------------------------------------
+
+  private afterWrite(w: SmmuRegWrite): void {
+    switch (w.row.name) {
+      case 'CR0': this.onCr0(Number(w.old), Number(w.value)); return;
+      // §6.3.14.1 (SMMUv3.2): a write without UPDATE is ignored; with it, the update completes at once.
+      case 'GBPA': this.regs.set('GBPA', (w.value & BigInt(GBPA.UPDATE)) !== 0n ? w.value & ~BigInt(GBPA.UPDATE) : w.old); return;
+      case 'IRQ_CTRL': this.regs.set('IRQ_CTRLACK', w.value); return;
+      case 'CMDQ_PROD': this.consumeCommands(); return;
+      case 'GERRORN': this.consumeCommands(); return; // an acknowledged CMDQ_ERR lets the queue go on
+      case 'CMDQ_CONS': if (Number(this.regs.get('CR0')) & CR0.CMDQEN) this.restore('CMDQ_CONS', w.old, 'CMDQ_CONS while CMDQEN=1'); return;
+      case 'EVENTQ_PROD': if (Number(this.regs.get('CR0')) & CR0.EVENTQEN) this.restore('EVENTQ_PROD', w.old, 'EVENTQ_PROD while EVENTQEN=1'); return;
+      default:
+    }
+  }
+
+  private restore(name: string, old: bigint, why: string): void {
+    this.regs.set(name, old);
+    this.log(`smmu: ignored write to ${why}`);
+  }
+
+  /** CR0 (§6.3.9): the update takes effect at once and CR0ACK follows; enabling the SMMU starts from empty caches. */
+  private onCr0(old: number, now: number): void {
+    this.smmuEn = (now & CR0.SMMUEN) !== 0;
+    this.regs.set('CR0ACK', BigInt(this.o.profile.switches.registersKeepWrittenBits ? now & QEMU_CR0_ACK_BITS : now));
+    if (((old ^ now) & CR0.SMMUEN) !== 0) {
+      this.invalidateSte(0, 0xffff_ffff);
+      this.o.core.invIotlbGlobal();
+    }
+    if ((now & CR0.CMDQEN) !== 0) this.consumeCommands();
+  }
+}
