@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { FEATURE_SPACE, HOST_FEATURE_BASE } from './coverage.js';
+import { FEATURE_SPACE, HOST_FEATURE_BASE, VMM_FEATURE_BASE } from './coverage.js';
 import { formatScenarioDoc, fromScenarioDoc, inputHash, toScenarioDoc } from './input.js';
 import { findingFile, Session, type SessionOptions, type SessionStats } from './session.js';
 import type { WorkerInit } from './worker.js';
@@ -83,6 +83,7 @@ class Collector {
     for (const f of fresh) {
       if (this.seen[f]) continue;
       this.seen[f] = 1;
+      if (f >= VMM_FEATURE_BASE) continue;
       if (f >= HOST_FEATURE_BASE) this.hostFeatures++;
       else this.coreProbes.add(f >> 3);
     }

@@ -15,8 +15,14 @@ import { Session } from 'node:inspector';
 
 /** Feature ids below this are the core's; ids from it up are the host's. */
 export const HOST_FEATURE_BASE = 1 << 17;
-/** Size of the feature space (both halves). */
-export const FEATURE_SPACE = 1 << 18;
+/**
+ * Ids from here up are VMM-backed executions' (fuzz/vmm-run.ts): the core's
+ * features again, one copy per VMM mode, so an input reaching known core
+ * code *on a VM* is new; counted as neither core nor host features.
+ */
+export const VMM_FEATURE_BASE = 1 << 18;
+/** Size of the feature space (core, host, and one core-sized part per VMM mode). */
+export const FEATURE_SPACE = VMM_FEATURE_BASE + 2 * HOST_FEATURE_BASE;
 
 const BUCKET = new Uint8Array(256);
 for (let n = 1; n < 256; n++) BUCKET[n] = n === 1 ? 0 : n === 2 ? 1 : n === 3 ? 2 : n < 8 ? 3 : n < 16 ? 4 : n < 32 ? 5 : n < 128 ? 6 : 7;
@@ -108,7 +114,7 @@ export class FeatureSet {
       this.seen[f] = 1;
       fresh++;
       if (f < HOST_FEATURE_BASE) this.coreCount++;
-      else this.hostCount++;
+      else if (f < VMM_FEATURE_BASE) this.hostCount++;
     }
     return fresh;
   }

@@ -18,6 +18,7 @@ import { DMAT_STATE } from '../host/src/devices/dma-test/regs.js';
 import { VTD_BASE } from '../host/src/machine.js';
 import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
 import { replayOn, type ReplayRun } from '../host/src/scenario/replay.js';
+import { buildRegisterTable } from '../host/src/vtd/register-table.js';
 import { LazyCaches, scopeViolation } from './cache-scope-oracle.js';
 import { ensureCoverageBuild } from './coverage-build.js';
 import { coreFeatures, type HostCoverage } from './coverage.js';
@@ -26,10 +27,14 @@ import type { FuzzInput, Step } from './input.js';
 import { MachinePool, PooledMachine } from './machine-pool.js';
 import { RegisterOracle } from './register-oracle.js';
 import { TranslationOracle } from './translation-oracle.js';
+import { hostTablesVsIoas, shadowScopeViolation } from './host-consistency-oracle.js';
+import { VmHosts, vmmFeatures, type FuzzVm } from './vmm-run.js';
+import type { VirtualMachine } from '../host/src/vmm/virtual-machine.js';
 
 /** What went wrong. */
 export type FindingKind =
-  | 'exception' | 'hang' | 'memory' | 'register-invariant' | 'dma-unmapped' | 'core-vs-reference' | 'cache-scope' | 'snapshot';
+  | 'exception' | 'hang' | 'memory' | 'register-invariant' | 'dma-unmapped' | 'core-vs-reference' | 'cache-scope' | 'snapshot'
+  | 'host-tables';
 
 /** An oracle violation: which step, and what. */
 export interface Finding {
@@ -82,6 +87,7 @@ const usedHeap = (): number => getHeapStatistics().used_heap_size;
 /** Runs inputs on reused machines (or fresh ones). */
 export class Executor {
   private readonly pool: MachinePool;
+  private readonly vmHosts = new VmHosts();
 
   constructor(private readonly module: WebAssembly.Module, private readonly opts: ExecOptions = {}) {
     this.pool = new MachinePool(() => this.newCore());
@@ -94,18 +100,33 @@ export class Executor {
   /** Runs `input`; never throws (a throw from the model is a finding). */
   async run(input: FuzzInput): Promise<ExecResult> {
     const t0 = performance.now();
-    const pm = this.opts.fresh ? await PooledMachine.create(input.machine, this.newCore()) : await this.pool.get(input.machine);
+    let fvm: FuzzVm | undefined;
+    let pm: PooledMachine;
+    if (input.vmm) {
+      try {
+        fvm = await this.vmHosts.create(input, this.newCore());
+      } catch (err) {
+        return { finding: { kind: 'exception', step: 0, message: `building the VM: ${messageOf(err)}` }, features: [], observations: [], ms: performance.now() - t0 };
+      }
+      pm = fvm.pm;
+    } else pm = this.opts.fresh ? await PooledMachine.create(input.machine, this.newCore()) : await this.pool.get(input.machine);
     const host = this.opts.hostCoverage;
     host?.take([]); // what ran before (reset, other inputs) is not this input's coverage
     const mem0 = pm.core.memory.buffer.byteLength;
     const heap0 = usedHeap();
-    const run = new Run(pm, input, this.opts.stepBudgetMs ?? 250);
+    const run = new Run(pm, input, this.opts.stepBudgetMs ?? 250, fvm?.vm);
     let finding = run.steps();
     finding ??= this.memoryFinding(pm, mem0, heap0, input.steps.length);
     const features: number[] = [];
     const map = pm.coverageMap();
     if (map) coreFeatures(map.subarray(0, (pm.core.unsafeExports as CovExports).covCount?.() ?? 0), features);
+    if (fvm) vmmFeatures(fvm.vm, [...features], features);
     host?.take(features);
+    try { // after the features: they read the VM's shadow domains
+      fvm?.close();
+    } catch (err) {
+      finding ??= { kind: 'exception', step: input.steps.length, message: `closing the VM: ${messageOf(err)}` };
+    }
     pm.events = {};
     return { finding, features, observations: run.replay.output().observations, ms: performance.now() - t0 };
   }
@@ -138,13 +159,20 @@ class Run {
   private readonly scopeChecked: boolean;
   /** Context-cache misses counted when the context cache was last known empty (it is at the start of a run). */
   private ctxEmptyAt: number;
+  /** The first host-vs-guest violation seen right after an invalidation (VMM-backed machines). */
+  private hostScope: string | undefined;
 
-  constructor(private readonly pm: PooledMachine, private readonly input: FuzzInput, private readonly budgetMs: number) {
+  /**
+   * On a VMM-backed machine (`vm`), the guest unit's core does not translate
+   * the devices' DMA (the physical IOMMU does): the translation and
+   * cache-scope oracles stay off and the host-consistency oracle runs.
+   */
+  constructor(private readonly pm: PooledMachine, private readonly input: FuzzInput, private readonly budgetMs: number, private readonly vm?: VirtualMachine) {
     const m = pm.machine;
     this.replay = replayOn(m, { name: 'fuzz', description: '', iommu: 'intel-iommu', machine: {}, steps: input.steps, cpus: pm.apics.count }, pm.apics);
-    this.regs = new RegisterOracle(registerTableOf(input.machine));
+    this.regs = new RegisterOracle(vm ? buildRegisterTable(m.vtd.profile) : registerTableOf(input.machine)); // a VM's unit withholds ECAP bits
     this.xlate = new TranslationOracle(m);
-    this.scopeChecked = m.core.getConfig(CFG_QUIRKS) === 0;
+    this.scopeChecked = vm === undefined && m.core.getConfig(CFG_QUIRKS) === 0;
     this.ctxEmptyAt = contextMisses(m.core);
     pm.events = {
       ramWritten: (gpa, len) => this.xlate.memoryWritten(BigInt(gpa), len),
@@ -154,6 +182,10 @@ class Run {
       invalidated: (e) => {
         this.xlate.invalidated(e);
         if (this.scopeChecked) this.invalidations.push(e);
+        if (!vm) return;
+        const t = performance.now();
+        this.hostScope ??= shadowScopeViolation(vm, e);
+        this.oracleMs += performance.now() - t;
       },
       internalError: (where, err) => { this.internal ??= `internal error in ${where}: ${messageOf(err)}`; },
     };
@@ -178,7 +210,10 @@ class Run {
       if (msg) return { kind: msg.startsWith('DMA') ? 'dma-unmapped' : msg.startsWith('snapshot') ? 'snapshot' : 'register-invariant', step: i, message: msg };
       const scope = this.checkScopes();
       if (scope) return { kind: 'cache-scope', step: i, message: scope };
+      const host = this.vm && (this.hostScope ?? hostTablesVsIoas(this.vm));
+      if (host) return { kind: 'host-tables', step: i, message: host };
     }
+    if (this.vm) return undefined; // the end-of-input check compares the guest unit's core, which does not translate here
     try {
       const targets = steps.flatMap((s) => ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid === undefined ? [{ bdf: s.bdf, iova: s.iova, write: s.op === 'dma.write' }] : []));
       const msg = this.xlate.coreAgrees(targets.slice(-16));
@@ -246,7 +281,7 @@ class Run {
 
   /** A `dma.*` step with the translation oracle around it (requests without PASID only). */
   private dma(s: Extract<Step, { op: 'dma.read' | 'dma.write' }>): string | undefined {
-    if (s.pasid !== undefined) {
+    if (s.pasid !== undefined || this.vm) {
       this.replay.next();
       return undefined;
     }

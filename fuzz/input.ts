@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { parseScenario, type Step } from '../host/src/scenario/parse.js';
 import { LOW_HOLE, LOW_RAM_LIMIT } from '../host/src/machine.js';
+import type { VmMode } from '../host/src/vmm/virtual-machine.js';
 
 export type { Step } from '../host/src/scenario/parse.js';
 
@@ -25,6 +26,13 @@ export interface RawMachine {
 export interface FuzzInput {
   readonly machine: RawMachine;
   readonly steps: readonly Step[];
+  /**
+   * Run the guest on a VMM-backed machine in this mode (fuzz/vmm-run.ts)
+   * instead of a plain one: the scenario file's top-level `vmm` field, which
+   * `viommu replay` ignores (it replays on a plain machine); `viommu fuzz
+   * --check` honours it.
+   */
+  readonly vmm?: VmMode;
 }
 
 /** Most steps an input may have (longer inputs are trimmed by the mutators). */
@@ -82,6 +90,7 @@ export function toScenarioDoc(input: FuzzInput, name: string, description: strin
     name,
     description,
     machine: input.machine,
+    ...(input.vmm ? { vmm: input.vmm } : {}),
     steps: input.steps.map(stepToJson),
     ...extra,
   };
@@ -127,7 +136,9 @@ export function fromScenarioDoc(doc: unknown): FuzzInput {
     if (s.op === 'mem.fill' || s.op === 'mem.read') return inRam(machine, s.gpa, s.len);
     return true;
   });
-  return { machine, steps: steps.slice(0, MAX_STEPS) };
+  const vmm = (doc as Record<string, unknown>)['vmm'];
+  if (vmm !== undefined && vmm !== 'shadow' && vmm !== 'nested') throw new Error(`vmm: ${JSON.stringify(vmm)} is not "shadow" or "nested"`);
+  return { machine, steps: steps.slice(0, MAX_STEPS), ...(vmm ? { vmm } : {}) };
 }
 
 /**
@@ -144,11 +155,11 @@ export function shrinkRam(input: FuzzInput, mib = FUZZ_RAM_MIB): FuzzInput {
   const fits = input.steps.every((s) =>
     s.op === 'mem.write' ? inRam(machine, s.gpa, 8 * s.u64.length)
       : s.op === 'mem.fill' || s.op === 'mem.read' ? inRam(machine, s.gpa, s.len) : true);
-  return fits ? { machine, steps: input.steps } : input;
+  return fits ? { ...input, machine } : input;
 }
 
 /** A stable short hash of an input (corpus file names, de-duplication). */
 export function inputHash(input: FuzzInput): string {
-  const text = JSON.stringify({ m: input.machine, s: input.steps.map(stepToJson) });
+  const text = JSON.stringify({ m: input.machine, s: input.steps.map(stepToJson), ...(input.vmm ? { v: input.vmm } : {}) });
   return createHash('sha1').update(text).digest('hex').slice(0, 16);
 }

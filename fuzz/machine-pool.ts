@@ -119,7 +119,11 @@ export class PooledMachine {
       setTe(on);
       this.events.translationEnabled?.(on);
     };
-    vtd.onInvalidate = (e) => this.events.invalidated?.(e);
+    const handler = vtd.onInvalidate; // a VMM's (fuzz/vmm-run.ts) runs first: oracles see its effect
+    vtd.onInvalidate = (e) => {
+      handler?.(e);
+      this.events.invalidated?.(e);
+    };
   }
 
   /** A device's buffers (zeroed at reset) and its DMA writes (reported to `events`). */
@@ -159,6 +163,11 @@ export class PooledMachine {
     pm = new PooledMachine(machine, core, raw.ram_mib, raw.cpus ?? 1);
     pm.clearTouched();
     return pm;
+  }
+
+  /** A machine built elsewhere (a VMM's guest machine, fuzz/vmm-run.ts) watched as pooled ones are; used once, never reset. */
+  static watch(machine: Machine, core: Core, raw: RawMachine): PooledMachine {
+    return new PooledMachine(machine, core, raw.ram_mib, raw.cpus ?? 1);
   }
 
   /** Back to the start state (see the file comment). */

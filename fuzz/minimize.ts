@@ -28,7 +28,7 @@ export async function minimize(input: FuzzInput, finding: Finding, check: Check,
   const attempt = async (steps: FuzzInput['steps']): Promise<boolean> => {
     if (runs >= maxRuns) return false;
     runs++;
-    const cand = { machine: best.input.machine, steps };
+    const cand = { ...best.input, steps };
     const f = await check(cand);
     if (!f || signature(f) !== sig) return false;
     best = { input: cand, finding: f };

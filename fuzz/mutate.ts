@@ -12,11 +12,14 @@ import { inRam, MAX_STEPS, type FuzzInput, type RawMachine, type Step } from './
 import { devCfgStep, devMmioStep, pasidDmaStep, pasidValue, priSetupSteps, prqRegisterStep, prqResponseSteps, smTableSteps } from './pri-steps.js';
 import type { Rng } from './rng.js';
 import { atsSteps, noiseStep, SNAPSHOT_STEP } from './ats-steps.js';
+import type { VmMode } from '../host/src/vmm/virtual-machine.js';
+import { vmMachine, VMM_MODES } from './vmm-run.js';
 
 /** Mutable working copy of an input. */
 interface Draft {
   machine: RawMachine;
   steps: Step[];
+  vmm?: VmMode;
 }
 
 /** One mutation operator; returns false when it could not apply. */
@@ -195,6 +198,13 @@ const OPERATORS: readonly Operator[] = [
     },
   },
   { name: 'machine', weight: 1, apply: (d, r) => mutateMachine(d, r) },
+  // Issue 19: the guest on a VMM-backed machine (shadow / nested over the host side), or back on a plain one.
+  {
+    name: 'vmm', weight: 1, apply: (d, r) => {
+      d.vmm = d.vmm === undefined || r.chance(0.3) ? r.pick([...VMM_MODES, undefined]) : undefined;
+      return true;
+    },
+  },
 ];
 
 const WEIGHTS = OPERATORS.map((o) => o.weight);
@@ -204,7 +214,7 @@ const WEIGHTS = OPERATORS.map((o) => o.weight);
  * applied are returned too). `corpus` feeds the splice operator.
  */
 export function mutate(input: FuzzInput, rng: Rng, corpus: readonly FuzzInput[]): { input: FuzzInput; ops: string[] } {
-  const d: Draft = { machine: structuredClone(input.machine), steps: [...input.steps] };
+  const d: Draft = { machine: structuredClone(input.machine), steps: [...input.steps], ...(input.vmm ? { vmm: input.vmm } : {}) };
   const ops: string[] = [];
   const n = 1 << rng.below(4);
   for (let k = 0; k < n; k++) {
@@ -212,6 +222,8 @@ export function mutate(input: FuzzInput, rng: Rng, corpus: readonly FuzzInput[])
     if (op.apply(d, rng, corpus)) ops.push(op.name);
   }
   if (d.steps.length > MAX_STEPS) d.steps.splice(rng.below(d.steps.length - MAX_STEPS + 1), d.steps.length - MAX_STEPS);
+  if (d.vmm) d.machine = vmMachine(d.machine); // what a VM's guest unit is, whatever the operators made of the machine
   // Generators do not all know every device kind (a dma.* step must name a dma-test device): keep what the machine accepts.
-  return { input: { machine: d.machine, steps: d.steps.filter((s) => stepValid(d.machine, s)) }, ops };
+  const steps = d.steps.filter((s) => stepValid(d.machine, s) && !(d.vmm && s.op === 'snapshot')); // VMs have no snapshot (VirtualMachine)
+  return { input: { machine: d.machine, steps, ...(d.vmm ? { vmm: d.vmm } : {}) }, ops };
 }

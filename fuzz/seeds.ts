@@ -7,6 +7,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../host/src/core/load-node.js';
 import { fromScenarioDoc, type FuzzInput } from './input.js';
+import { stepValid } from './mutate.js';
+import { vmMachine, VMM_MODES } from './vmm-run.js';
 
 /** Every `*.scenario.json` below `dir` (sorted, recursive). */
 export function scenarioFiles(dir: string): string[] {
@@ -42,6 +44,25 @@ export function loadInputs(paths: readonly string[], skip: (file: string, why: s
         skip(f, err instanceof Error ? err.message : String(err));
       }
     }
+  }
+  return out;
+}
+
+/**
+ * `inputs` with VMM-backed variants (fuzz/vmm-run.ts) interleaved: every
+ * other caching-mode input (a guest that invalidates after every table
+ * change, as a VM's guest must, VT-d §6.1) is followed by itself on a
+ * shadow- or nested-mode VM, alternately, so a short run meets them early.
+ */
+export function withVmmVariants(inputs: readonly FuzzInput[]): FuzzInput[] {
+  const out: FuzzInput[] = [];
+  let k = 0;
+  for (const s of inputs) {
+    out.push(s);
+    if (s.vmm || !s.machine.iommu.caching_mode || !s.machine.devices.some((d) => d.kind === 'dma-test')) continue;
+    if (k++ % 2 !== 0) continue;
+    const machine = vmMachine(s.machine);
+    out.push({ machine, steps: s.steps.filter((x) => stepValid(machine, x) && x.op !== 'snapshot'), vmm: VMM_MODES[(k >> 1) % VMM_MODES.length]! });
   }
   return out;
 }

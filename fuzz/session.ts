@@ -9,7 +9,7 @@ import { coreProbesHit } from './coverage.js';
 import { Engine, type EngineEvents, type FoundBug } from './engine.js';
 import { loadFuzzModule } from './execute.js';
 import { formatScenarioDoc, shrinkRam, toScenarioDoc, type FuzzInput } from './input.js';
-import { loadInputs } from './seeds.js';
+import { loadInputs, withVmmVariants } from './seeds.js';
 
 /** What a session needs. */
 export interface SessionOptions {
@@ -83,7 +83,7 @@ export class Session {
    */
   async loadSeeds(skip?: (file: string, why: string) => void, tick?: (s: SessionStats) => void, everyMs = 1000): Promise<number> {
     const shard = this.opts.shard ?? { index: 0, count: 1 };
-    const seeds = loadInputs(this.opts.seedDirs, skip).filter((_s, i) => i % shard.count === shard.index).map((s) => shrinkRam(s));
+    const seeds = withVmmVariants(loadInputs(this.opts.seedDirs, skip).map((s) => shrinkRam(s))).filter((_s, i) => i % shard.count === shard.index);
     this.seedsTotal = seeds.length;
     const deadline = this.t0 + (this.opts.timeMs ?? Infinity) / 2;
     let last = performance.now();

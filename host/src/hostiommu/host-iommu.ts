@@ -134,6 +134,16 @@ export class HostIommu {
     return this.table.kindOf(id);
   }
 
+  /** Live objects of `kind`, oldest first (inspection only, e.g. the fuzzer's host-tables-vs-IOAS check). */
+  objectsOf<T extends HostObject>(kind: ObjectKind): T[] {
+    const out: T[] = [];
+    for (const id of this.table.ids()) {
+      const o = this.table.peek(id);
+      if (o?.kind === kind) out.push(o as T);
+    }
+    return out;
+  }
+
   /** The table-driven entry: runs operation `op` with `args` (see ops.ts); ENOTTY for an unknown op. */
   call(op: string, args: Record<string, unknown> = {}): unknown {
     return callOp(this, op, args);

@@ -27,7 +27,7 @@
  * global namespace. A failure while building them closes the context: no
  * object, pinned page or PASID outlives a failed `create`.
  */
-import { createMachine, type Machine } from '../machine.js';
+import { createMachine, type Machine, type MachineConfig } from '../machine.js';
 import type { DeviceKind, ModelDevice } from '../devices/registry.js';
 import type { HostIommu } from '../hostiommu/host-iommu.js';
 import type { IommuGroups } from '../hostiommu/groups.js';
@@ -96,6 +96,8 @@ export interface VmConfig {
   readonly log?: (msg: string) => void;
   /** Work units one guest register access may cause in the VMM (default VMM_WORK_BUDGET; vmm/work-budget.ts). */
   readonly workBudget?: number;
+  /** createMachine options of the guest machine: its own core (e.g. a coverage build; default a new release core), internal-error and interrupt sinks. */
+  readonly guest?: Pick<MachineConfig, 'core' | 'onInternalError' | 'onInterrupt' | 'onDeviceInterrupt'>;
 }
 
 /** One device of a VM. */
@@ -180,6 +182,7 @@ export class VirtualMachine {
     const prids = new Map(config.devices.map((d, i) => [parseBdf(d.bdf, `devices[${i}].bdf`), d.hostSid]));
     const subdevices = new Set<number>(config.devices.filter((d) => d.subdevice).map((d) => parseBdf(d.bdf)));
     const machine = await createMachine({
+      ...config.guest,
       profile: 'default',
       iommu: { scalableMode: true, cachingMode: true, awBits: 48, virtualCommands: config.mode === 'nested' },
       devices: config.devices.map((d) => ({ bdf: d.bdf, kind: d.kind })),

@@ -1,0 +1,190 @@
+/**
+ * Host page tables against the host's address spaces, and against the guest
+ * (issue 19: "a consistency check after each step, host page tables vs
+ * IOAS"). For a VMM-backed machine (host/src/vmm) two properties must hold:
+ *
+ * 1. **Every paging HWPT translates exactly what its IOAS maps.** The host
+ *    second-stage table (VT-d §9.8 entries the physical IOMMU walks) is read
+ *    as hardware reads it, leaf by leaf, and its leaves, merged into runs,
+ *    must equal the IOAS's areas (IOVA -> HPA, permissions): no page the
+ *    IOAS unmapped still reachable, no area missing, no other address.
+ * 2. **What the guest invalidated is gone from the host side** (shadow
+ *    mode). Right after the VMM handled a guest IOTLB invalidation (§6.5.2.3:
+ *    global, domain-selective, page-selective, PASID-based), every host
+ *    mapping of a shadowed guest domain inside that scope must be one the
+ *    guest's second-stage tables allow now: same guest-physical page (as the
+ *    host address of it) and no right the guest withholds at any level. A
+ *    blocked domain has no host mapping at all. Host mappings outside the
+ *    scope may be stale (caching mode: a guest that did not invalidate keeps
+ *    them, as an IOTLB would).
+ *
+ * The guest walk here is deliberately plain (present bits, rights ANDed over
+ * the levels, PS leaves at levels 1-2, address bits 51:12) and ignores
+ * reserved-bit and width faults: it can only allow *more* than the guest's
+ * unit does, so it never calls a correct host mapping wrong, while a host
+ * mapping it does not allow is certainly one the guest withdrew.
+ */
+import type { GuestMemory } from '../host/src/core/guest-memory.js';
+import type { HwptPaging } from '../host/src/hostiommu/hwpt.js';
+import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
+import type { ShadowDomain } from '../host/src/vmm/shadow-domains.js';
+import type { VirtualMachine } from '../host/src/vmm/virtual-machine.js';
+import { ShadowMode } from '../host/src/vmm/shadow.js';
+
+const PAGE = 4096;
+const ENTRIES = 512;
+const PS = 0x80;
+
+/** A run of 4 KiB pages: contiguous IOVA pages to contiguous host pages, one set of rights (1 read, 2 write). */
+interface PageRun {
+  iova: number;
+  hpa: number;
+  pages: number;
+  perms: number;
+}
+
+const hex = (page: number): string => `0x${(BigInt(page) * 4096n).toString(16)}`;
+const runText = (r: PageRun | undefined): string => (r ? `[${hex(r.iova)}, +${r.pages} pages) -> ${hex(r.hpa)} perms ${r.perms}` : 'nothing');
+/** Pages one entry at `level` maps (level 0: the leaf table). */
+const span = (level: number): number => ENTRIES ** level;
+/** The page number in an entry's address field (bits 51:12). */
+const addrPage = (lo: number, hi: number): number => (hi & 0xfffff) * 0x10_0000 + (lo >>> 12);
+
+/** The 4 KiB table at page `table` as u32 halves, or undefined outside `mem`. */
+function readTable(mem: GuestMemory, table: number): Uint32Array | undefined {
+  const at = BigInt(table) * BigInt(PAGE);
+  if (!mem.contains(at, PAGE)) return undefined;
+  const bytes = mem.read(at, PAGE);
+  return new Uint32Array(bytes.buffer, bytes.byteOffset, ENTRIES * 2);
+}
+
+/** Appends a run, merging it into the last one when contiguous in IOVA and HPA with the same rights. */
+function push(out: PageRun[], r: PageRun): void {
+  const last = out[out.length - 1];
+  if (last && last.iova + last.pages === r.iova && last.hpa + last.pages === r.hpa && last.perms === r.perms) last.pages += r.pages;
+  else out.push({ ...r });
+}
+
+/**
+ * Every leaf of the host second-stage table at page `root` (`levels` levels)
+ * as merged runs in IOVA order. A table page outside host memory is a
+ * message (the physical IOMMU would fault on a mapping the IOAS may hold).
+ */
+function hostTableRuns(mem: GuestMemory, root: number, levels: number): PageRun[] | string {
+  const out: PageRun[] = [];
+  const visit = (table: number, level: number, base: number): string | undefined => {
+    const w = readTable(mem, table);
+    if (w === undefined) return `table page ${hex(table)} (level ${level}) is outside host memory`;
+    for (let i = 0; i < ENTRIES; i++) {
+      const lo = w[2 * i]!;
+      if ((lo & 3) === 0) continue;
+      const hi = w[2 * i + 1]!;
+      const iova = base + i * span(level);
+      if (level === 0 || (lo & PS) !== 0) push(out, { iova, hpa: addrPage(lo, hi), pages: span(level), perms: lo & 3 });
+      else {
+        const bad = visit(addrPage(lo, hi), level - 1, iova);
+        if (bad) return bad;
+      }
+    }
+    return undefined;
+  };
+  return visit(root, levels - 1, 0) ?? out;
+}
+
+/** The IOAS areas behind `h` as merged runs in IOVA order. */
+function ioasRuns(h: HwptPaging): PageRun[] {
+  const areas = [...h.ioas.mappings].sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
+  const out: PageRun[] = [];
+  for (const a of areas) push(out, { iova: Number(a.iova / 4096n), hpa: Number(a.hpa / 4096n), pages: Number(a.len / 4096n), perms: a.perms & 3 });
+  return out;
+}
+
+/**
+ * Property 1 for every paging HWPT of the VM's host context: its table's
+ * leaves equal its IOAS's areas. Returns the first difference, if any.
+ */
+export function hostTablesVsIoas(vm: VirtualMachine): string | undefined {
+  for (const h of vm.ctx.objectsOf<HwptPaging>('hwpt-paging')) {
+    const table = hostTableRuns(vm.host.mem, Number(h.table.root / 4096n), h.table.levels);
+    if (typeof table === 'string') return `host table vs IOAS: HWPT ${h.id}: ${table}`;
+    const want = ioasRuns(h);
+    const n = Math.max(table.length, want.length);
+    for (let i = 0; i < n; i++) {
+      const t = table[i];
+      const w = want[i];
+      if (t && w && t.iova === w.iova && t.hpa === w.hpa && t.pages === w.pages && t.perms === w.perms) continue;
+      return `host table vs IOAS: HWPT ${h.id} (IOAS ${h.ioas.id}) translates ${runText(t)} where its IOAS maps ${runText(w)}`;
+    }
+  }
+  return undefined;
+}
+
+/** The guest's translation of IOVA page `page`: its leaf (GPA page of `page`, pages left in the leaf) and rights; undefined if none. */
+function guestLeaf(mem: GuestMemory, d: ShadowDomain, page: number): { gpa: number; left: number; perms: number } | undefined {
+  if (page >= span(d.levels)) return undefined;
+  let table = d.root;
+  let rights = 3;
+  for (let level = d.levels - 1; level >= 0; level--) {
+    const w = readTable(mem, table);
+    if (w === undefined) return undefined;
+    const i = Math.floor(page / span(level)) % ENTRIES;
+    const lo = w[2 * i]!;
+    const hi = w[2 * i + 1]!;
+    rights &= lo & 3;
+    if (rights === 0) return undefined;
+    if (level === 0 || ((lo & PS) !== 0 && level <= 2)) {
+      const off = page % span(level);
+      return { gpa: addrPage(lo, hi) - (addrPage(lo, hi) % span(level)) + off, left: span(level) - off, perms: rights };
+    }
+    table = addrPage(lo, hi);
+  }
+  return undefined;
+}
+
+/** Shadow domains and IOVA page ranges [from, to) an invalidation names (§6.5.2.3); empty for other kinds. */
+function scopeOf(shadow: ShadowMode, e: InvalidationEvent): { d: ShadowDomain; from: number; to: number }[] {
+  const all = (d: ShadowDomain | undefined) => (d ? [{ d, from: 0, to: Infinity }] : []);
+  switch (e.kind) {
+    case 'iotlbGlobal': return [...shadow.domains.values()].flatMap(all);
+    case 'iotlbDomain':
+    case 'pasidIotlb': return all(shadow.domains.get(e.did));
+    case 'iotlbPage': {
+      const d = shadow.domains.get(e.did);
+      const lg2 = Math.min(e.am, 52);
+      const from = Number((e.addr >> 12n) & ~((1n << BigInt(lg2)) - 1n));
+      return d ? [{ d, from, to: from + 2 ** lg2 }] : [];
+    }
+    default: return [];
+  }
+}
+
+/**
+ * Property 2, right after the VMM handled `e`: every host mapping of a
+ * shadow domain in the invalidation's scope is allowed by the guest's tables
+ * now (shadow mode; undefined for other modes and scopes).
+ */
+export function shadowScopeViolation(vm: VirtualMachine, e: InvalidationEvent): string | undefined {
+  const shadow = vm.modeHandler;
+  if (!(shadow instanceof ShadowMode)) return undefined;
+  const base = Number(vm.host.hpaOf(0n) / 4096n);
+  for (const { d, from, to } of scopeOf(shadow, e)) {
+    if (d.hwpt === undefined) continue; // group path: the container is not an object of the VM's context
+    const h = vm.ctx.objectsOf<HwptPaging>('hwpt-paging').find((x) => x.id === d.hwpt);
+    if (!h) return `host vs guest: guest domain ${d.did}'s HWPT ${d.hwpt} is gone while the domain is shadowed`;
+    const at = `after the guest's ${e.kind} invalidation, guest domain ${d.did}`;
+    for (const r of ioasRuns(h)) {
+      if (d.blocked) return `host vs guest: ${at} is blocked but the host still maps ${runText(r)}`;
+      const end = Math.min(r.iova + r.pages, to);
+      for (let p = Math.max(r.iova, from); p < end;) {
+        const g = guestLeaf(vm.machine.ram, d, p);
+        const hpa = r.hpa + (p - r.iova);
+        if (!g || g.gpa + base !== hpa || (r.perms & ~g.perms) !== 0) {
+          const guest = g ? `${hex(g.gpa)} perms ${g.perms}` : 'nothing';
+          return `host vs guest: ${at}: the host maps IOVA ${hex(p)} -> ${hex(hpa)} perms ${r.perms}, the guest's tables ${guest}`;
+        }
+        p += Math.min(g.left, end - p);
+      }
+    }
+  }
+  return undefined;
+}
