@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Executor, loadFuzzModule } from '../execute.js';
 import { fromScenarioDoc } from '../input.js';
 import { signature } from '../minimize.js';
-import { goldenDir, scenarioFiles } from '../seeds.js';
+import { goldenDir, loadInputs, scenarioFiles, withVmmVariants } from '../seeds.js';
 
 // A short fixed-seed run in the current thread: deterministic (same seed and
 // number of executions give the same corpus and coverage) and clean.
@@ -47,8 +47,10 @@ describe('viommu fuzz smoke', () => {
     const r = await runCampaign({ seed: 3, workers: 0, timeMs: 2500, seedDirs: [goldenDir()], hostCoverage: false, progressMs: 500, print: (l) => lines.push(l) });
     const ms = performance.now() - t0;
     expect(ms).toBeLessThan(2500 + 2000); // one execution or a minimization past the limit at most
-    // Every VT-d recording is a seed; the SMMUv3 ones are not fuzzer inputs (fromScenarioDoc refuses them).
-    const all = scenarioFiles(goldenDir()).filter((f) => !f.includes('smmuv3')).length;
+    // Every VT-d recording is a seed (the SMMUv3 ones are not fuzzer inputs: fromScenarioDoc refuses them), and VM copies of some (seeds.ts).
+    const vtd = scenarioFiles(goldenDir()).filter((f) => !f.includes('smmuv3')).length;
+    const all = withVmmVariants(loadInputs([goldenDir()])).length;
+    expect(all).toBeGreaterThan(vtd);
     expect(r.seedsTotal).toBe(all);
     expect(r.seedsRun).toBeLessThan(r.seedsTotal);
     expect(r.execs).toBeGreaterThan(r.seedsRun); // mutated inputs ran after the seeds
