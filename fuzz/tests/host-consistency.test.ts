@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { patch } from './patch.js';
 import { HwptPaging } from '../../host/src/hostiommu/hwpt.js';
 import { Ioas } from '../../host/src/hostiommu/ioas.js';
 import { Executor, loadFuzzModule } from '../execute.js';
@@ -40,18 +41,6 @@ function input(vmm: 'shadow' | 'nested'): FuzzInput {
       dma(0n), dma(0x1000n),
     ],
   };
-}
-
-const restore: (() => void)[] = [];
-afterEach(() => {
-  for (const r of restore.splice(0)) r();
-});
-
-/** Replaces `obj[key]` until the test ends. */
-function patch<T extends object, K extends keyof T>(obj: T, key: K, value: T[K]): void {
-  const old = obj[key];
-  obj[key] = value;
-  restore.push(() => { obj[key] = old; });
 }
 
 describe('host-consistency oracle (VMM-backed machines)', () => {

@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { patch } from './patch.js';
 import { Core } from '../../host/src/core/core.js';
 import { Machine, VTD_BASE } from '../../host/src/machine.js';
 import { Executor, loadFuzzModule } from '../execute.js';
@@ -32,17 +33,6 @@ function input(): FuzzInput {
       { op: 'dma.read', bdf: '00:03.0', iova: 0n, len: 8 },
     ],
   };
-}
-
-const restore: (() => void)[] = [];
-afterEach(() => {
-  for (const r of restore.splice(0)) r();
-});
-
-function patch<T extends object, K extends keyof T>(obj: T, key: K, value: T[K]): void {
-  const old = obj[key];
-  obj[key] = value;
-  restore.push(() => { obj[key] = old; });
 }
 
 describe('fuzz oracles', () => {
