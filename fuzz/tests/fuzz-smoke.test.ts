@@ -36,7 +36,9 @@ describe('viommu fuzz smoke', () => {
     expect(a.findings.map((f) => f.signature)).toEqual(b.findings.map((f) => f.signature));
     expect(a.execs).toBe(80 + seeds.length); // seeds + mutated runs
     expect(a.coreProbeTotal).toBeGreaterThan(500);
-    expect(a.coreProbes / a.coreProbeTotal).toBeGreaterThan(0.5);
+    // The probe total (1222) now holds the SMMUv3 walker too, which VT-d inputs never reach: an absolute floor
+    // (over half the 1035 VT-d-era probes) instead of half the total; this run reaches ~600.
+    expect(a.coreProbes).toBeGreaterThan(560);
     const known = await openSignatures();
     expect(a.findings.filter((f) => !known.includes(f.signature))).toEqual([]);
   });
