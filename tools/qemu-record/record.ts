@@ -251,15 +251,21 @@ export function formatReplay(name: string, obs: Observation[]): string {
   return `{\n  "format": "viommu-replay/1",\n  "scenario": ${JSON.stringify(name)},\n  "observations": [\n${rows}\n  ]\n}\n`;
 }
 
-async function cli(argv: string[]): Promise<number> {
-  const file = argv[0];
-  if (!file) { console.error('usage: record <scenario.json> [--qemu PATH]'); return 2; }
-  const qi = argv.indexOf('--qemu');
-  const s = JSON.parse(readFileSync(file, 'utf8')) as Scenario;
-  process.stdout.write(formatReplay(s.name, await record(s, qi > 0 ? argv[qi + 1] : undefined)));
-  return 0;
+/**
+ * The command line of a recorder (`<tool> <scenario.json> [--qemu PATH]`):
+ * records the file's scenario with `rec` and prints the observations as an
+ * `.expected.json`; sets the exit code (2 usage, 1 failure).
+ */
+export function runRecorderCli<S extends { name: string }>(tool: string, argv: string[], rec: (s: S, qemu?: string) => Promise<Observation[]>): void {
+  const run = async (): Promise<number> => {
+    const file = argv[0];
+    if (!file) { console.error(`usage: ${tool} <scenario.json> [--qemu PATH]`); return 2; }
+    const qi = argv.indexOf('--qemu');
+    const s = JSON.parse(readFileSync(file, 'utf8')) as S;
+    process.stdout.write(formatReplay(s.name, await rec(s, qi > 0 ? argv[qi + 1] : undefined)));
+    return 0;
+  };
+  run().then((c) => { process.exitCode = c; }, (e) => { console.error(String(e)); process.exitCode = 1; });
 }
 
-if (process.argv[1]?.endsWith("record.js")) {
-  cli(process.argv.slice(2)).then((c) => { process.exitCode = c; }, (e) => { console.error(String(e)); process.exitCode = 1; });
-}
+if (process.argv[1]?.endsWith('record.js')) runRecorderCli<Scenario>('record', process.argv.slice(2), record);

@@ -11,9 +11,9 @@
  * Usage: node dist/tools/qemu-record/smmu-recorder.js <scenario.json> [--qemu PATH]
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { formatReplay, Qtest } from './record.js';
+import { Qtest, runRecorderCli } from './record.js';
 
 /** The SMMU's register frame on virt (hw/arm/virt.c VIRT_SMMU). */
 export const SMMU_BASE = 0x0905_0000n;
@@ -168,15 +168,4 @@ export async function recordSmmu(s: SmmuScenario, qemu = qemuForArm(s.machine.pr
   }
 }
 
-async function cli(argv: string[]): Promise<number> {
-  const file = argv[0];
-  if (!file) { console.error('usage: smmu-recorder <scenario.json> [--qemu PATH]'); return 2; }
-  const qi = argv.indexOf('--qemu');
-  const s = JSON.parse(readFileSync(file, 'utf8')) as SmmuScenario;
-  process.stdout.write(formatReplay(s.name, await recordSmmu(s, qi > 0 ? argv[qi + 1] : undefined)));
-  return 0;
-}
-
-if (process.argv[1]?.endsWith('smmu-recorder.js')) {
-  cli(process.argv.slice(2)).then((c) => { process.exitCode = c; }, (e) => { console.error(String(e)); process.exitCode = 1; });
-}
+if (process.argv[1]?.endsWith('smmu-recorder.js')) runRecorderCli<SmmuScenario>('smmu-recorder', process.argv.slice(2), recordSmmu);
