@@ -65,7 +65,7 @@ describe.skipIf(!existsSync(wasmPath()))('nested-mode flows', () => {
     g.dev.write(LAZY.va, 8);
     g.prq.service(() => PageResponseCode.InvalidRequest);
     expect(g.dev.lastStatus() & 7).toBe(DMAT_STATE.FAULT);
-    expect((g.vm.modeHandler as NestedMode).pending.size).toBe(0);
+    expect((g.vm.modeHandler as NestedMode).pageRequests.pending.size).toBe(0);
     g.vm.close();
   });
 

@@ -123,6 +123,12 @@ export class BoundDevice implements HostObject {
   readonly pasids: DevicePasidSpace | undefined;
   /** The device's vDEVICE, if it has one (set by Vdevice). */
   vdevice: Vdevice | undefined;
+  /**
+   * PASID -> object id of the subdevice that attached it (subdevice.ts):
+   * the parent RID's requests with that PASID are the subdevice's, so its
+   * page requests are queued, drained and answered under the subdevice's id.
+   */
+  readonly slices = new Map<number, number>();
 
   /**
    * Binds `file` (EBUSY if its device is bound anywhere; EINVAL if the file is closed); `release` unbinds.
@@ -208,16 +214,27 @@ export class BoundDevice implements HostObject {
     this.phys.info.quiesce?.();
     this.iommu.drainPageRequests(this.phys.sid);
     let groups = 0;
-    for (const q of this.faultQueues()) groups += q.drain(this.id, 'all', PageResponseCode.ResponseFailure);
+    const ids = new Set([this.id, ...this.slices.values()]); // a function-level reset ends its subdevices' groups too
+    for (const q of this.faultQueues()) for (const id of ids) groups += q.drain(id, 'all', PageResponseCode.ResponseFailure);
     return groups;
   }
 
-  /** Routes a page request of this device to the fault queue of the HWPT at its PASID; false if none takes it. */
+  /**
+   * Routes a page request of this device to the fault queue of the HWPT at
+   * its PASID, under the id of whoever attached that PASID (the device, or
+   * the subdevice whose slice it is); false if no queue takes it.
+   */
   routePageRequest(req: Omit<PageRequest, 'devId' | 'sid'>): boolean {
-    const q = this.attachments.get(req.pasid ?? RID_PASID)?.faultQueue;
+    const p = req.pasid ?? RID_PASID;
+    const q = this.attachments.get(p)?.faultQueue;
     if (q === undefined) return false;
-    q.deliver({ ...req, devId: this.id, sid: this.phys.sid });
+    q.deliver({ ...req, devId: this.requesterId(p), sid: this.phys.sid });
     return true;
+  }
+
+  /** Object id the requests of slot `p` belong to: the subdevice that attached it, else this device. */
+  requesterId(p: number): number {
+    return this.slices.get(p) ?? this.id;
   }
 
   /** Detaches every (device, PASID); returns the HWPTs left. */
@@ -270,7 +287,7 @@ export class BoundDevice implements HostObject {
   }
 
   private drainFaults(hwpt: Hwpt, p: number): void {
-    hwpt.faultQueue?.drain(this.id, p === RID_PASID ? undefined : p, PageResponseCode.InvalidRequest);
+    hwpt.faultQueue?.drain(this.requesterId(p), p === RID_PASID ? undefined : p, PageResponseCode.InvalidRequest);
   }
 
   private link(p: number, hwpt: Hwpt): void {

@@ -19,7 +19,7 @@ export const FAULT_PERM = { READ: 1, WRITE: 2, EXEC: 4, PRIV: 8 } as const;
 
 /** A page request as the host-side source delivers it. */
 export interface PageRequest {
-  /** Device object id in the context the queue belongs to. */
+  /** Device (or subdevice, for a PASID of its slice) object id in the context the queue belongs to. */
   readonly devId: number;
   /** Physical requester id (for the response). */
   readonly sid: number;
@@ -37,7 +37,7 @@ export interface PageRequest {
 
 /** One record as the VMM reads it. */
 export interface FaultRecord {
-  /** Object id of the bound device the fault came from. */
+  /** Object id of the bound device the fault came from, or of the subdevice whose PASID it carries. */
   readonly devId: number;
   /** PASID of the request (guest PASID), undefined without one. */
   readonly pasid: number | undefined;

@@ -122,6 +122,11 @@ export class HostPlatform {
     return new DeviceFile(d);
   }
 
+  /** What the platform knows of the device at `sid` (undefined if there is none). */
+  deviceInfo(sid: number): DeviceInfo | undefined {
+    return this.devices.get(sid)?.info;
+  }
+
   /** The pinned-page account of `owner` (created with `limitPages` or the default limit). */
   account(owner: string, limitPages?: number): PinAccount {
     let a = this.accounts.get(owner);

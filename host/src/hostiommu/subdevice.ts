@@ -14,6 +14,13 @@
  * ownership rule (its own or a global PASID of the context's owner). While
  * subdevices exist the parent cannot be unbound (EBUSY, host-iommu.ts). A
  * subdevice cannot touch a PASID the parent or a sibling attached (ENOENT).
+ *
+ * Page requests (VT-d §7.4.1.1 in 3.x: RID, PASID, PRG index) of the parent RID with
+ * one of a subdevice's PASIDs are the subdevice's: its fault queue records
+ * carry the subdevice's id, the group's cookie answers only that group, and
+ * the response goes back with the PASID (§6.5.2.9 page group response,
+ * PASID present) so the parent hands it to this slice. Two subdevices
+ * faulting at once with the same PRG index are two groups.
  */
 import { checkInt, fail } from './errors.js';
 import type { BoundDevice } from './device.js';
@@ -63,6 +70,7 @@ export class Subdevice implements HostObject, DeviceTarget {
     if (this.parent.attachments.has(p)) fail('EBUSY', `pasid: ${p} of ${this.parent.phys.name} is already attached`);
     this.parent.attach(hwpt, p);
     this.owned.add(p);
+    this.parent.slices.set(p, this.id);
   }
 
   /** Replaces the HWPT of one of this subdevice's PASIDs. */
@@ -75,14 +83,16 @@ export class Subdevice implements HostObject, DeviceTarget {
     const p = this.pick(pasid);
     if (!this.owned.has(p) && !this.parent.attachments.has(p)) return undefined;
     this.mine(pasid);
+    const left = this.parent.detach(p); // drains this subdevice's groups at p (the slice is still recorded)
     this.owned.delete(p);
-    return this.parent.detach(p);
+    this.parent.slices.delete(p);
+    return left;
   }
 
   /** Answers this subdevice's pending page groups (FAILURE); attachments stay. Returns the groups answered. */
   reset(): number {
     let groups = 0;
-    for (const p of this.owned) groups += this.parent.attachments.get(p)?.faultQueue?.drain(this.parent.id, p, PageResponseCode.ResponseFailure) ?? 0;
+    for (const p of this.owned) groups += this.parent.attachments.get(p)?.faultQueue?.drain(this.id, p, PageResponseCode.ResponseFailure) ?? 0;
     return groups;
   }
 

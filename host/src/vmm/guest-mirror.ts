@@ -30,6 +30,12 @@
  * requester unbound. All work is charged to the guest access's budget
  * (work-budget.ts); what could not be re-verified within it is detached,
  * never left as it was.
+ *
+ * Page requests: HWPTs the mirror allocates in the VM's context (shadow
+ * domains, nested HWPTs) report I/O page faults to the VM's fault queue
+ * when every device of the VM can send them (host PRI), and the groups are
+ * forwarded to the guest (guest-page-requests.ts); otherwise the host
+ * answers a page request Invalid at once.
  */
 import {
   FR_ADDR_WIDTH, FR_CTX_ACCESS, FR_CTX_INVALID, FR_PTE_ACCESS, FR_READ, FR_SM_ADDR_WIDTH, FR_SM_READ, FR_SM_SS_ACCESS,
@@ -44,7 +50,9 @@ import { isFault, presentPasids, smContext } from './guest-tables.js';
 import { sameWant, wantOf, type GuestUnitView, type Want } from './guest-view.js';
 import type { HostDmaFault } from './host-port.js';
 import { ShadowDomains, type ShadowDomain } from './shadow-domains.js';
-import { GroupPath, vdpaSpace, type DomainSpace } from './shadow-spaces.js';
+import { GroupPath, iommufdSpace, vdpaSpace, type DomainSpace } from './shadow-spaces.js';
+import { GuestPageRequests } from './guest-page-requests.js';
+import type { PageGroupResponse } from '../vtd/prq/page-request.js';
 import type { SsFaultKind } from './ss-walk.js';
 import { AccessBudget, type WorkBudget } from './work-budget.js';
 import type { ModeHandler, VirtualMachine, VmDevice } from './virtual-machine.js';
@@ -89,17 +97,46 @@ export class GuestMirror implements ModeHandler {
   private readonly groupPath: GroupPath | undefined;
   /** Paging HWPT over the VM's IOAS (GPA -> HPA) for pass-through requesters, allocated on first use. */
   private ptHwpt: number | undefined;
+  /** Page groups forwarded to the guest, awaiting its response. */
+  readonly pageRequests: GuestPageRequests;
+  /** The VM's fault queue, given to the HWPTs the mirror allocates; undefined when a device of the VM has no PRI. */
+  private readonly faultId: number | undefined;
 
   constructor(protected readonly vm: VirtualMachine) {
     const p = vm.machine.vtd.profile;
     const groupPath = vm.hostPath === 'group' && vm.config.groups ? new GroupPath(vm, vm.config.groups) : undefined;
     this.groupPath = groupPath;
+    this.pageRequests = new GuestPageRequests(vm);
+    const pri = [...vm.devices.values()].every((d) => vm.host.platform.deviceInfo(d.prid)?.pri === true);
+    const faultId = pri ? vm.ids.fault : undefined;
+    this.faultId = faultId;
     this.shadows = new ShadowDomains({
       ctx: vm.ctx, ram: vm.host.guestRam, hpaOf: (gpa) => vm.host.hpaOf(gpa), log: (m) => vm.log(m),
-      space: groupPath ? (did) => groupPath.space(did) : vm.hostPath === 'vdpa' ? () => vdpaSpace(vm.ctx) : undefined,
+      space: groupPath ? (did) => groupPath.space(did) : vm.hostPath === 'vdpa' ? () => vdpaSpace(vm.ctx, faultId) : () => iommufdSpace(vm.ctx, faultId),
       limits: { haw: p.haw, sslps: CAP.sslps(p.cap), snoopControl: (p.ecap & ECAP.SC) !== 0n },
     });
     this.budget = new AccessBudget(() => vm.machine.vtd.accesses, vm.config.workBudget);
+  }
+
+  /** A host fault-queue group became readable: to the guest's page-request queue. */
+  onFaultReady(): void {
+    this.pageRequests.forward();
+  }
+
+  /** The guest answered a page group of `vrid`. */
+  onGuestResponse(vrid: number, r: PageGroupResponse): void {
+    this.pageRequests.respond(vrid, r);
+  }
+
+  /** The device `vrid` was reset: its forwarded groups were answered by the host. */
+  onDeviceReset(vrid: number): void {
+    this.pageRequests.forget(vrid);
+  }
+
+  /** The VM device of `prid` with a host attachment for guest PASID `gpasid`. */
+  requester(prid: number, gpasid: number): VmDevice | undefined {
+    for (const b of this.bindings.values()) if (b.dev.prid === prid && b.gpasid === gpasid && b.hwpt !== undefined) return b.dev;
+    return undefined;
   }
 
   onInvalidate(ev: InvalidationEvent): void {
@@ -228,7 +265,7 @@ export class GuestMirror implements ModeHandler {
       }
       case 'nested': {
         const { fsptptr, fsLevels, sre, wpe } = want;
-        const nested = ctx.hwptAllocNested(ids.viommu, { fsptptr, fsLevels, sre, wpe, faultId: ids.fault, pasid: true });
+        const nested = ctx.hwptAllocNested(ids.viommu, { fsptptr, fsLevels, sre, wpe, faultId: this.faultId, pasid: true });
         return { hwpt: nested, nested };
       }
       case 'pass-through':
@@ -358,6 +395,7 @@ export class GuestMirror implements ModeHandler {
 
   /** Drops every binding and domain (VM teardown). */
   teardown(): void {
+    this.pageRequests.clear();
     for (const b of [...this.bindings.values()]) this.unbind(b);
     this.shadows.teardown();
     this.groupPath?.teardown();

@@ -122,10 +122,15 @@ class TaggingPort extends CoreDmaPort {
   }
 }
 
-/** A device's page request as the physical IOMMU delivers it to the host platform (its fault queues). */
+/**
+ * A device's page request as the physical IOMMU delivers it to the host
+ * platform (its fault queues): a guest PASID becomes its host PASID, and a
+ * subdevice's request without PASID leaves tagged with the subdevice's
+ * default PASID, as its DMA does, so the host routes it to that slice.
+ */
 function physicalPageRequest(host: PhysicalHost, prid: number, req: PageRequest, hooks: HostPortHooks): PageRequestOutcome {
-  const pasid = req.pasid === undefined ? undefined : hooks.hostPasid(req.pasid);
-  if (req.pasid !== undefined && pasid === undefined) return { autoResponse: PageResponseCode.InvalidRequest };
+  const pasid = req.pasid === undefined ? hooks.untaggedPasid?.() : hooks.hostPasid(req.pasid);
+  if ((req.pasid !== undefined || hooks.untaggedPasid !== undefined) && pasid === undefined) return { autoResponse: PageResponseCode.InvalidRequest };
   const perms = (req.read ? FAULT_PERM.READ : 0) | (req.write ? FAULT_PERM.WRITE : 0) | (req.exec ? FAULT_PERM.EXEC : 0) | (req.priv ? FAULT_PERM.PRIV : 0);
   // Not queued: the platform already answered INVALID through onPageResponse (for the last page).
   return host.platform.pageRequest(prid, { pasid, groupId: req.prgi, perms, addr: req.addr & ~0xfffn, last: req.lpig }) ? 'queued' : 'dropped';

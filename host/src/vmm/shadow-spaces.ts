@@ -50,11 +50,11 @@ export interface DomainSpace {
   drop(): void;
 }
 
-/** A new IOAS and a paging HWPT (PASID-capable) over it in `ctx` (nothing left behind when refused). */
-function ioasWithHwpt(ctx: HostIommu): { ioas: number; hwpt: number; drop(): void } {
+/** A new IOAS and a paging HWPT (PASID-capable, reporting page faults to `faultId` if given) over it in `ctx` (nothing left behind when refused). */
+function ioasWithHwpt(ctx: HostIommu, faultId: number | undefined): { ioas: number; hwpt: number; drop(): void } {
   const ioas = ctx.ioasAlloc();
   try {
-    const hwpt = ctx.hwptAllocPaging(ioas, { pasid: true });
+    const hwpt = ctx.hwptAllocPaging(ioas, { pasid: true, faultId });
     return { ioas, hwpt, drop: () => { ctx.destroy(hwpt); ctx.destroy(ioas); } };
   } catch (e) {
     ctx.destroy(ioas);
@@ -62,9 +62,9 @@ function ioasWithHwpt(ctx: HostIommu): { ioas: number; hwpt: number; drop(): voi
   }
 }
 
-/** An IOAS and a paging HWPT (PASID-capable) in `ctx`, mapped with IOMMU_IOAS_MAP / UNMAP. */
-export function iommufdSpace(ctx: HostIommu): DomainSpace {
-  const { ioas, hwpt, drop } = ioasWithHwpt(ctx);
+/** An IOAS and a paging HWPT (PASID-capable; page faults to `faultId`) in `ctx`, mapped with IOMMU_IOAS_MAP / UNMAP. */
+export function iommufdSpace(ctx: HostIommu, faultId?: number): DomainSpace {
+  const { ioas, hwpt, drop } = ioasWithHwpt(ctx, faultId);
   return {
     hwpt,
     map: (args) => void ctx.ioasMap(ioas, args),
@@ -78,9 +78,9 @@ const VHOST_PERM: Readonly<Record<number, number>> = {
   [PERM.READ]: VHOST_ACCESS.RO, [PERM.WRITE]: VHOST_ACCESS.WO, [PERM.READ | PERM.WRITE]: VHOST_ACCESS.RW,
 };
 
-/** An IOAS and a paging HWPT in `ctx` that only a vDPA device's IOTLB messages change (hostPath 'vdpa'). */
-export function vdpaSpace(ctx: HostIommu): DomainSpace {
-  const { ioas, hwpt, drop } = ioasWithHwpt(ctx);
+/** An IOAS and a paging HWPT (page faults to `faultId`) in `ctx` that only a vDPA device's IOTLB messages change (hostPath 'vdpa'). */
+export function vdpaSpace(ctx: HostIommu, faultId?: number): DomainSpace {
+  const { ioas, hwpt, drop } = ioasWithHwpt(ctx, faultId);
   const iotlb = new VdpaDevice(ctx, ioas);
   return {
     hwpt,

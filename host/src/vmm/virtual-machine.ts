@@ -133,6 +133,8 @@ export interface ModeHandler {
   onHostFault?(dev: VmDevice, f: HostDmaFault): void;
   /** A DMA of a device with a guest PASID that has no host PASID: the fault reason recorded for the guest, if any. */
   onUnmappedPasid?(dev: VmDevice, gpasid: number, iova: bigint, write: boolean): number | undefined;
+  /** The VM device of physical device `prid` whose guest PASID `gpasid` is attached on the host (a subdevice's own PASID). */
+  requester?(prid: number, gpasid: number): VmDevice | undefined;
   /** The device `vrid` was reset: forget what it had outstanding. */
   onDeviceReset?(vrid: number): void;
   /** Resets the host side of a device the mode placed itself (group path); undefined: the VM's context has it. */
@@ -220,8 +222,8 @@ export class VirtualMachine {
     } else this.handler = new ShadowMode(this);
     this.machine.vtd.onInvalidate = (event) => this.handler.onInvalidate(event);
     this.machine.vtd.setPageResponseRouter((vrid) => ({ pageGroupResponse: (r) => this.handler.onGuestResponse?.(vrid, r) }));
-    for (const d of this.devices.values()) {
-      this.host.owners.set(d.prid, { vm: this, pageResponse: (_sid, hpasid, grp, code) => this.toDevice(d, hpasid, grp, code) });
+    for (const prid of new Set([...this.devices.values()].map((d) => d.prid))) {
+      this.host.owners.set(prid, { vm: this, pageResponse: (_sid, hpasid, grp, code) => this.pageResponse(prid, hpasid, grp, code) });
     }
   }
 
@@ -284,10 +286,27 @@ export class VirtualMachine {
     if (d) this.handler.onHostFault?.(d, f);
   }
 
-  /** A host page-group response for device `d`: host PASID -> guest PASID, then to the device. */
-  private toDevice(d: VmDevice, hpasid: number | undefined, prgi: number, code: number): void {
-    const pasid = hpasid === undefined || hpasid === 0 ? undefined : this.ctx.guestPasids.guestOf(hpasid);
-    d.model.pageGroupResponse?.({ pasid, prgi, code: code as PageResponseCode });
+  /**
+   * A host page-group response for physical device `prid` with host PASID
+   * `hpasid` goes to the VM device whose group it answers: the whole device,
+   * or, on a parent of subdevices, the slice the PASID names (VT-d §6.5.2.9:
+   * the response carries the PASID so the parent can tell its slices apart)
+   * — the subdevice with that default PASID (its request had none: the
+   * response reaches it without PASID), or the one holding that PASID. A
+   * response naming no slice's PASID reaches none (logged): one slice's
+   * answer never completes a sibling's group.
+   */
+  private pageResponse(prid: number, hpasid: number | undefined, prgi: number, code: number): void {
+    const devs = [...this.devices.values()].filter((d) => d.prid === prid);
+    const whole = devs.find((d) => d.defaultPasid === undefined);
+    const gpasid = hpasid === undefined || hpasid === 0 ? undefined : this.ctx.guestPasids.guestOf(hpasid);
+    const slice = devs.find((d) => d.defaultPasid !== undefined && d.defaultPasid === hpasid);
+    const d = whole ?? slice ?? (gpasid === undefined ? undefined : this.handler.requester?.(prid, gpasid));
+    if (d === undefined) {
+      this.log(`vmm: page response ${formatBdf(prid)} PASID ${hpasid ?? '-'} PRGI ${prgi} names no subdevice of the VM; dropped`);
+      return;
+    }
+    d.model.pageGroupResponse?.({ pasid: d === slice ? undefined : gpasid, prgi, code: code as PageResponseCode });
   }
 }
 
@@ -297,13 +316,7 @@ export class VirtualMachine {
  */
 function hostPathOf(host: PhysicalHost, config: VmConfig): HostPath {
   if (config.hostPath !== undefined) return config.hostPath;
-  const noCdev = config.devices.some((d) => {
-    try {
-      return host.platform.openDevice(d.hostSid, 'group').device.info.cdev === false;
-    } catch {
-      return false; // no such device: binding it reports that
-    }
-  });
+  const noCdev = config.devices.some((d) => host.platform.deviceInfo(d.hostSid)?.cdev === false); // no such device: binding it reports that
   return noCdev && config.groups !== undefined && config.mode === 'shadow' ? 'group' : 'cdev';
 }
 
