@@ -223,6 +223,29 @@ describe('subdevices', () => {
     ctx.close();
   });
 
+  it('two subdevices faulting with the same PRG index are two groups under their own ids; a cookie answers one; detach and the parent\'s reset drain by slice', () => {
+    const { t, ctx, parent, fq, hwpt } = bed();
+    const [a, b] = [ctx.subdeviceAlloc(parent), ctx.subdeviceAlloc(parent)];
+    const [pa, pb] = [ctx.subdevicePasid(a), ctx.subdevicePasid(b)];
+    ctx.attach(a, hwpt);
+    ctx.attach(b, hwpt);
+    ctx.devicePasidAlloc(parent, 0x21);
+    ctx.attach(b, hwpt, 0x21); // a PASID of b's own
+    for (const pasid of [pa, pb, 0x21]) t.platform.pageRequest(0x20, { pasid, groupId: 5, perms: 2, addr: 0x7000n, last: true });
+    const recs = ctx.faultRead(fq);
+    expect(recs.map((r) => [r.devId, r.pasid, r.groupId])).toEqual([[a, pa, 5], [b, pb, 5], [b, 0x21, 5]]);
+    expect(new Set(recs.map((r) => r.cookie)).size).toBe(3);
+    ctx.faultRespond(fq, recs[1]!.cookie, 0);
+    expect(t.responses).toEqual([[0x20, pb, 5, 0]]);
+    expect(errno(() => ctx.faultRespond(fq, recs[1]!.cookie, 0))).toBe('EINVAL'); // answered: the cookie names nothing now
+    ctx.detach(b, 0x21); // drains b's group at 0x21 only
+    expect(t.responses.slice(1)).toEqual([[0x20, 0x21, 5, 1]]);
+    expect(ctx.reset(parent)).toBe(1); // a function-level reset ends a's group too
+    expect(t.responses.slice(2)).toEqual([[0x20, pa, 5, 0xf]]);
+    ctx.close();
+    expect(t.platform.usage()).toMatchObject({ objects: 0, pasids: 0 });
+  });
+
   it('fail-nth: allocating and attaching a subdevice unwinds completely', () => {
     const st: { ctx?: HostIommu; parent?: number; ioas?: number; hwpt?: number; sub?: number } = {};
     sweep('subdevice', [

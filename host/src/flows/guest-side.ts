@@ -45,21 +45,23 @@ export async function bootHost(): Promise<PhysicalHost> {
 
 /**
  * Boots a VM on `host` (a fresh one by default) and the guest's drivers:
- * root table latched and translation on (legacy for shadow, scalable for
- * nested), the invalidation queue, and each device with bus master, PASID
- * and PRI enabled; nested guests also get a page-request queue.
+ * its IOMMU driver in legacy mode for shadow, scalable for nested (or for
+ * shadow with `scalable`), the invalidation queue, and each device with bus
+ * master; in scalable mode also PASID and PRI, and `startIommu` enables a
+ * page-request queue.
  */
-export async function bootGuest(config: VmConfig, host?: PhysicalHost): Promise<Guest> {
+export async function bootGuest(config: VmConfig, host?: PhysicalHost, o: { scalable?: boolean } = {}): Promise<Guest> {
   const h = host ?? (await bootHost());
   const vm = await VirtualMachine.create(h, config);
   const env = guestEnvForVm(vm);
-  const iommu = new GuestIommu(env, config.mode === 'nested' ? 'scalable' : 'legacy');
+  const scalable = config.mode === 'nested' || o.scalable === true;
+  const iommu = new GuestIommu(env, scalable ? 'scalable' : 'legacy');
   const qi = new GuestQueue(env, { wide: true });
   const pci = new PciDriver(env.platform);
   for (const d of config.devices) {
     const vrid = parseBdf(d.bdf);
     pci.command(vrid, 0x6, true); // memory space + bus master
-    if (config.mode === 'nested') {
+    if (scalable) {
       pci.enablePasid(vrid);
       pci.enablePri(vrid, 16);
     }
@@ -68,11 +70,11 @@ export async function bootGuest(config: VmConfig, host?: PhysicalHost): Promise<
   return { host: h, vm, env, iommu, qi, pci, prq };
 }
 
-/** Turns translation on (register-based global invalidations), then the invalidation queue and (nested) the PRQ. */
+/** Turns translation on (register-based global invalidations), then the invalidation queue and (scalable mode) the PRQ. */
 export function startIommu(g: Guest): void {
   g.iommu.start();
   g.qi.enable();
-  if (g.vm.config.mode === 'nested') g.prq.enable();
+  if (g.iommu.mode === 'scalable') g.prq.enable();
 }
 
 /** Programs the dma-test device's PASID register through its BAR (PV | pasid), or clears it. */
