@@ -168,22 +168,30 @@ export function shadowScopeViolation(vm: VirtualMachine, e: InvalidationEvent): 
   if (!(shadow instanceof ShadowMode)) return undefined;
   const base = Number(vm.host.hpaOf(0n) / 4096n);
   for (const { d, from, to } of scopeOf(shadow, e)) {
-    if (d.hwpt === undefined) continue; // group path: the container is not an object of the VM's context
-    const h = vm.ctx.objectsOf<HwptPaging>('hwpt-paging').find((x) => x.id === d.hwpt);
-    if (!h) return `host vs guest: guest domain ${d.did}'s HWPT ${d.hwpt} is gone while the domain is shadowed`;
-    const at = `after the guest's ${e.kind} invalidation, guest domain ${d.did}`;
-    for (const r of ioasRuns(h)) {
-      if (d.blocked) return `host vs guest: ${at} is blocked but the host still maps ${runText(r)}`;
-      const end = Math.min(r.iova + r.pages, to);
-      for (let p = Math.max(r.iova, from); p < end;) {
-        const g = guestLeaf(vm.machine.ram, d, p);
-        const hpa = r.hpa + (p - r.iova);
-        if (!g || g.gpa + base !== hpa || (r.perms & ~g.perms) !== 0) {
-          const guest = g ? `${hex(g.gpa)} perms ${g.perms}` : 'nothing';
-          return `host vs guest: ${at}: the host maps IOVA ${hex(p)} -> ${hex(hpa)} perms ${r.perms}, the guest's tables ${guest}`;
-        }
-        p += Math.min(g.left, end - p);
+    for (const hwpt of d.space.hwpts()) { // none on the group path: the container is not an object of the VM's context
+      const v = hwptViolation(vm, e, d, hwpt, from, to, base);
+      if (v) return v;
+    }
+  }
+  return undefined;
+}
+
+/** Property 2 for one host HWPT following shadow domain `d` (every subsystem's, when devices of several follow it). */
+function hwptViolation(vm: VirtualMachine, e: InvalidationEvent, d: ShadowDomain, hwpt: number, from: number, to: number, base: number): string | undefined {
+  const h = vm.ctx.objectsOf<HwptPaging>('hwpt-paging').find((x) => x.id === hwpt);
+  if (!h) return `host vs guest: guest domain ${d.did}'s HWPT ${hwpt} is gone while the domain is shadowed`;
+  const at = `after the guest's ${e.kind} invalidation, guest domain ${d.did}`;
+  for (const r of ioasRuns(h)) {
+    if (d.blocked) return `host vs guest: ${at} is blocked but the host still maps ${runText(r)}`;
+    const end = Math.min(r.iova + r.pages, to);
+    for (let p = Math.max(r.iova, from); p < end;) {
+      const g = guestLeaf(vm.machine.ram, d, p);
+      const hpa = r.hpa + (p - r.iova);
+      if (!g || g.gpa + base !== hpa || (r.perms & ~g.perms) !== 0) {
+        const guest = g ? `${hex(g.gpa)} perms ${g.perms}` : 'nothing';
+        return `host vs guest: ${at}: the host maps IOVA ${hex(p)} -> ${hex(hpa)} perms ${r.perms}, the guest's tables ${guest}`;
       }
+      p += Math.min(g.left, end - p);
     }
   }
   return undefined;

@@ -19,7 +19,9 @@
  * On the group path (`VmConfig.hostPath` 'group', shadow-spaces.ts) a
  * device joins its shadow domain's VFIO container by IOMMU group instead
  * of being attached to an HWPT in the VM's context; on the vdpa path the
- * shadow domains are changed through vhost IOTLB messages.
+ * shadow domains are changed through vhost IOTLB messages, and a VM mixing
+ * VFIO and vDPA devices has each shadow domain followed by both
+ * (shadow-spaces.ts SubsystemSpaces).
  *
  * A guest PASID gets a host PASID from the VM's set (the gPASID -> hPASID
  * table) while any requester of it is bound or refused; a refused one keeps
@@ -50,7 +52,7 @@ import { isFault, presentPasids, smContext } from './guest-tables.js';
 import { sameWant, wantOf, type GuestUnitView, type Want } from './guest-view.js';
 import type { HostDmaFault } from './host-port.js';
 import { ShadowDomains, type ShadowDomain } from './shadow-domains.js';
-import { GroupPath, iommufdSpace, vdpaSpace, type DomainSpace } from './shadow-spaces.js';
+import { GroupPath, iommufdSpace, SubsystemSpaces, vdpaSpace, type DomainSpace } from './shadow-spaces.js';
 import { GuestPageRequests } from './guest-page-requests.js';
 import type { PageGroupResponse } from '../vtd/prq/page-request.js';
 import type { SsFaultKind } from './ss-walk.js';
@@ -112,7 +114,7 @@ export class GuestMirror implements ModeHandler {
     this.faultId = faultId;
     this.shadows = new ShadowDomains({
       ctx: vm.ctx, ram: vm.host.guestRam, hpaOf: (gpa) => vm.host.hpaOf(gpa), log: (m) => vm.log(m),
-      space: groupPath ? (did) => groupPath.space(did) : vm.hostPath === 'vdpa' ? () => vdpaSpace(vm.ctx, faultId) : () => iommufdSpace(vm.ctx, faultId),
+      space: groupPath ? (did) => groupPath.space(did) : () => new SubsystemSpaces((path) => (path === 'vdpa' ? vdpaSpace : iommufdSpace)(vm.ctx, faultId), vm.hostPath),
       limits: { haw: p.haw, sslps: CAP.sslps(p.cap), snoopControl: (p.ecap & ECAP.SC) !== 0n },
     });
     this.budget = new AccessBudget(() => vm.machine.vtd.accesses, vm.config.workBudget);
@@ -236,7 +238,7 @@ export class GuestMirror implements ModeHandler {
     try {
       this.groupPath?.check(want.kind, gpasid);
       hpasid = gpasid === undefined ? undefined : (ctx.guestPasids.hostOf(gpasid) ?? this.mapHostPasid(gpasid));
-      target = this.target(want, budget);
+      target = this.target(d, want, budget);
       if (this.groupPath) this.groupPath.place(d, target?.domain?.space ?? target?.space);
       else if (target && have?.hwpt !== undefined) ctx.replace(d.devId, target.hwpt!, hpasid);
       else if (target) ctx.attach(d.devId, target.hwpt!, hpasid);
@@ -255,13 +257,18 @@ export class GuestMirror implements ModeHandler {
     this.vm.log(`vmm: ${label(d, gpasid)} -> ${describe(want, target?.hwpt, hpasid)}`);
   }
 
-  /** The host HWPT a want attaches to (undefined for a refusal). */
-  private target(want: Want, budget: WorkBudget): Target | undefined {
+  /** The host HWPT a want of device `d` attaches to (undefined for a refusal). */
+  private target(d: VmDevice, want: Want, budget: WorkBudget): Target | undefined {
     const { ctx, ids } = this.vm;
     switch (want.kind) {
       case 'shadow': {
         const domain = this.shadows.acquire(want, budget);
-        return { hwpt: domain.hwpt, domain };
+        try {
+          return { hwpt: domain.space.hwptFor(d.hostPath), domain };
+        } catch (e) {
+          this.shadows.release(domain);
+          throw e;
+        }
       }
       case 'nested': {
         const { fsptptr, fsLevels, sre, wpe } = want;

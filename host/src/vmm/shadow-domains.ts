@@ -66,11 +66,6 @@ export class ShadowDomain {
 
   constructor(readonly did: number, public root: number, public levels: number, readonly space: DomainSpace) {}
 
-  /** The HWPT its requesters attach to in the VM's context (undefined on the group path). */
-  get hwpt(): number | undefined {
-    return this.space.hwpt;
-  }
-
   /** IOVA pages the guest table can address. */
   get pagesSpanned(): number {
     return 512 ** this.levels;

@@ -27,6 +27,13 @@
  *   (hostiommu/vdpa.ts): each shadow mapping is a VHOST_IOTLB_UPDATE, each
  *   unmap a VHOST_IOTLB_INVALIDATE, the way QEMU's vhost-vdpa follows a
  *   vIOMMU's notifier (vhost_vdpa_iommu_map_notify).
+ *
+ * On `cdev` and `vdpa` a VM may mix the two (`VmDeviceConfig.hostPath`):
+ * then one guest domain — one guest table, one guest PASID — is followed
+ * by each subsystem its devices come by, a VFIO device's IOAS and a vDPA
+ * device's IOTLB side by side (`SubsystemSpaces`), as QEMU registers a
+ * VFIO listener and a vhost-vdpa notifier on one vIOMMU address space:
+ * every map and every invalidation of the domain reaches both.
  */
 import { fail } from '../hostiommu/errors.js';
 import type { IommuGroups } from '../hostiommu/groups.js';
@@ -36,12 +43,18 @@ import { U64_MAX } from '../hostiommu/iova-space.js';
 import { PERM } from '../hostiommu/ss-table.js';
 import { VdpaDevice, VHOST_ACCESS, VHOST_IOTLB } from '../hostiommu/vdpa.js';
 import { VfioContainer } from '../hostiommu/vfio-container.js';
-import type { VirtualMachine, VmDevice } from './virtual-machine.js';
+import type { HostPath, VirtualMachine, VmDevice } from './virtual-machine.js';
 
 /** One shadow domain's host address space. */
 export interface DomainSpace {
-  /** The HWPT requesters attach to in the VM's context (cdev path); undefined on the group path, where devices join. */
-  readonly hwpt: number | undefined;
+  /**
+   * The HWPT a requester coming by `path` attaches to in the VM's context;
+   * undefined on the group path, where devices join. Throws a
+   * HostIommuError when the space for `path` cannot be made.
+   */
+  hwptFor(path: HostPath): number | undefined;
+  /** Every HWPT of the space in the VM's context (none on the group path). */
+  hwpts(): number[];
   /** Maps guest memory (throws a HostIommuError when refused; nothing changes then). */
   map(args: MapArgs): void;
   /** Unmaps a range mapped before. */
@@ -66,7 +79,8 @@ function ioasWithHwpt(ctx: HostIommu, faultId: number | undefined): { ioas: numb
 export function iommufdSpace(ctx: HostIommu, faultId?: number): DomainSpace {
   const { ioas, hwpt, drop } = ioasWithHwpt(ctx, faultId);
   return {
-    hwpt,
+    hwptFor: () => hwpt,
+    hwpts: () => [hwpt],
     map: (args) => void ctx.ioasMap(ioas, args),
     unmap: (iova, len) => void ctx.ioasUnmap(ioas, iova, len),
     drop,
@@ -83,7 +97,8 @@ export function vdpaSpace(ctx: HostIommu, faultId?: number): DomainSpace {
   const { ioas, hwpt, drop } = ioasWithHwpt(ctx, faultId);
   const iotlb = new VdpaDevice(ctx, ioas);
   return {
-    hwpt,
+    hwptFor: () => hwpt,
+    hwpts: () => [hwpt],
     map: ({ iova, hpa, len, perms = PERM.READ | PERM.WRITE }) => {
       if (iova === undefined) fail('EINVAL', 'iova: a shadow mapping has a fixed IOVA');
       iotlb.message({ type: VHOST_IOTLB.UPDATE, iova, size: len, uaddr: hpa, perm: VHOST_PERM[perms] ?? 0 });
@@ -93,12 +108,96 @@ export function vdpaSpace(ctx: HostIommu, faultId?: number): DomainSpace {
   };
 }
 
+/** The mappings a space was given, by IOVA, to give again to a space that joins later (shadow unmaps are of whole mappings or everything). */
+class MappingLog {
+  private readonly maps = new Map<bigint, MapArgs>();
+
+  add(args: MapArgs & { iova: bigint }): void {
+    this.maps.set(args.iova, args);
+  }
+
+  /** Forgets every mapping overlapping [iova, iova + len). */
+  remove(iova: bigint, len: bigint): void {
+    for (const [at, a] of this.maps) if (at < iova + len && at + a.len > iova) this.maps.delete(at);
+  }
+
+  values(): IterableIterator<MapArgs> {
+    return this.maps.values();
+  }
+}
+
+/**
+ * One guest domain followed by every subsystem its devices come by (cdev:
+ * IOMMU_IOAS_MAP / UNMAP; vdpa: vhost IOTLB messages), each with its own
+ * host space. The VM's own path's space is made at once; another is made
+ * when the first device coming by it joins, and is given the domain's
+ * mappings then (as QEMU replays an IOMMU region to a notifier it
+ * registers). Every later map and unmap reaches each space; a map one
+ * refuses is taken back from those that took it, so all stay equal.
+ */
+export class SubsystemSpaces implements DomainSpace {
+  private readonly spaces = new Map<HostPath, DomainSpace>();
+  private readonly log = new MappingLog();
+
+  /** Spaces made by `make`; the one of `first` (the VM's path) at once. */
+  constructor(private readonly make: (path: HostPath) => DomainSpace, first: HostPath) {
+    this.spaces.set(first, make(first));
+  }
+
+  /** Subsystems following the domain. */
+  get paths(): HostPath[] {
+    return [...this.spaces.keys()];
+  }
+
+  hwptFor(path: HostPath): number | undefined {
+    const have = this.spaces.get(path);
+    if (have) return have.hwptFor(path);
+    const space = this.make(path);
+    try {
+      for (const a of this.log.values()) space.map(a);
+    } catch (e) {
+      space.drop();
+      throw e;
+    }
+    this.spaces.set(path, space);
+    return space.hwptFor(path);
+  }
+
+  hwpts(): number[] {
+    return [...this.spaces.values()].flatMap((s) => s.hwpts());
+  }
+
+  map(args: MapArgs): void {
+    if (args.iova === undefined) fail('EINVAL', 'iova: a shadow mapping has a fixed IOVA');
+    const done: DomainSpace[] = [];
+    try {
+      for (const s of this.spaces.values()) {
+        s.map(args);
+        done.push(s);
+      }
+    } catch (e) {
+      for (const s of done) s.unmap(args.iova, args.len);
+      throw e;
+    }
+    this.log.add({ ...args, iova: args.iova });
+  }
+
+  unmap(iova: bigint, len: bigint): void {
+    for (const s of this.spaces.values()) s.unmap(iova, len);
+    this.log.remove(iova, len);
+  }
+
+  drop(): void {
+    for (const s of this.spaces.values()) s.drop();
+    this.spaces.clear();
+  }
+}
+
 /** A domain as a VFIO container of its own (one host context); devices join by group. */
 export class ContainerSpace implements DomainSpace {
-  readonly hwpt = undefined;
   private readonly container: VfioContainer;
-  /** The domain's mappings by IOVA (made in the container while it has its IOMMU model). */
-  private readonly maps = new Map<bigint, MapArgs>();
+  /** The domain's mappings (made in the container while it has its IOMMU model). */
+  private readonly maps = new MappingLog();
   /** VM devices joined, per group id. */
   private readonly users = new Map<number, number>();
 
@@ -115,15 +214,23 @@ export class ContainerSpace implements DomainSpace {
     return this.container.iommuType !== undefined;
   }
 
+  hwptFor(): undefined {
+    return undefined;
+  }
+
+  hwpts(): number[] {
+    return [];
+  }
+
   map(args: MapArgs): void {
     if (args.iova === undefined) fail('EINVAL', 'iova: a shadow mapping has a fixed IOVA');
     if (this.live) this.container.map(args);
-    this.maps.set(args.iova, args);
+    this.maps.add({ ...args, iova: args.iova });
   }
 
   unmap(iova: bigint, len: bigint): void {
     if (this.live) this.container.unmap(iova, len);
-    for (const [at, a] of this.maps) if (at < iova + len && at + a.len > iova) this.maps.delete(at);
+    this.maps.remove(iova, len);
   }
 
   /** `dev` joins: its group's first device adds the group (EBUSY when it is in another container); the first group sets the IOMMU model. */

@@ -65,6 +65,14 @@ export interface VmDeviceConfig {
    * the subdevice's default PASID. Shadow mode on the cdev or vdpa path.
    */
   readonly subdevice?: boolean;
+  /**
+   * The subsystem this device comes by when it differs from the VM's
+   * (`VmConfig.hostPath`): 'cdev' (a VFIO device) or 'vdpa' (a vhost-vdpa
+   * device), so that one VM has both, e.g. in one guest domain and PASID;
+   * each shadow domain is then followed by both subsystems
+   * (shadow-spaces.ts). Shadow mode; not on the group path.
+   */
+  readonly hostPath?: 'cdev' | 'vdpa';
 }
 
 /** How a VM takes its devices from the host (VmConfig.hostPath). */
@@ -108,6 +116,8 @@ export interface VmDevice {
   readonly devId: number;
   /** A subdevice's default PASID (the host PASID its requests without PASID carry). */
   readonly defaultPasid?: number;
+  /** The subsystem it comes by (its `VmDeviceConfig.hostPath`, else the VM's). */
+  readonly hostPath: HostPath;
   readonly model: ModelDevice;
 }
 
@@ -177,6 +187,7 @@ export class VirtualMachine {
     }
     if (config.hostPath === 'group' && !config.groups) throw new Error('config.groups: the group path needs the host\'s IOMMU groups');
     const hostPath = hostPathOf(host, config);
+    checkDevicePaths(config, hostPath);
     const sub = config.devices.findIndex((d) => d.subdevice);
     if (sub >= 0 && (config.mode !== 'shadow' || hostPath === 'group')) {
       throw new Error(`devices[${sub}].subdevice: subdevices are for shadow mode on the cdev or vdpa path`);
@@ -320,6 +331,16 @@ function hostPathOf(host: PhysicalHost, config: VmConfig): HostPath {
   return noCdev && config.groups !== undefined && config.mode === 'shadow' ? 'group' : 'cdev';
 }
 
+/** Throws naming `devices[i].hostPath` when a device's own path is unknown or cannot go with the VM's mode and path. */
+function checkDevicePaths(config: VmConfig, vmPath: HostPath): void {
+  config.devices.forEach((d, i) => {
+    if (d.hostPath === undefined) return;
+    if (d.hostPath !== 'cdev' && d.hostPath !== 'vdpa') throw new Error(`devices[${i}].hostPath: ${String(d.hostPath)} is not 'cdev' or 'vdpa'`);
+    if (vmPath === 'group') throw new Error(`devices[${i}].hostPath: a VM on the group path takes every device through VFIO groups`);
+    if (d.hostPath === 'vdpa' && config.mode !== 'shadow') throw new Error(`devices[${i}].hostPath: the vdpa path has no nesting; use mode "shadow"`);
+  });
+}
+
 /** Allocates the VM's host objects (any failure propagates; the caller closes the context). */
 function buildHostObjects(
   ctx: HostIommu, host: PhysicalHost, machine: Machine, config: VmConfig,
@@ -338,13 +359,15 @@ function buildHostObjects(
     bound.set(prid, id);
     return id;
   };
+  const paths = new Map<number, HostPath>(config.devices.map((d) => [parseBdf(d.bdf), d.hostPath ?? config.hostPath!]));
   for (const [vrid, prid] of prids) {
     if (legacy) config.groups!.groupOf(prid); // ENOENT for a device outside the topology
     const model = machine.device(sid(vrid));
+    const hostPath = paths.get(vrid)!;
     if (subdevices.has(vrid)) {
       const devId = ctx.subdeviceAlloc(bind(prid, true));
-      devices.set(vrid, { vrid, prid, devId, model, defaultPasid: ctx.subdevicePasid(devId) });
-    } else devices.set(vrid, { vrid, prid, devId: legacy ? 0 : bind(prid, false), model });
+      devices.set(vrid, { vrid, prid, devId, model, hostPath, defaultPasid: ctx.subdevicePasid(devId) });
+    } else devices.set(vrid, { vrid, prid, devId: legacy ? 0 : bind(prid, false), model, hostPath });
   }
   if (devices.size === 0) throw new Error('devices: a VM needs at least one device');
   // The group path binds devices in per-domain containers: no vIOMMU object in the VM's context.
