@@ -47,9 +47,11 @@ describe.skipIf(!existsSync(wasmPath()))('design flows', () => {
     expect(be.text).not.toMatch(/spare/);
   });
 
-  it('vfio-vdpa-pasid: one PASID, two mapping interfaces, one address space', async () => {
+  it('vfio-vdpa-pasid: one guest PASID on both subsystems, guest invalidations reach both; then one IOAS on the host', async () => {
     const { failures, text } = await narrate(vfioVdpaPasid);
     expect(failures).toEqual([]);
+    expect(text).toMatch(/host PASID \d+, HWPTs \d+ \(IOAS map\) \/ \d+ \(vhost IOTLB\)/);
+    expect(text).toMatch(/PASID-selective invalidation: host tables fault \/ fault; DMAs then fault; guest fault records: 0x18 PASID 5 reason 0x79; 0x20 PASID 5 reason 0x79/);
     expect(text).toMatch(/vDPA INVALIDATE of the VFIO mapping: fault \/ fault/);
   });
 

@@ -47,10 +47,10 @@ export async function bootHost(): Promise<PhysicalHost> {
  * Boots a VM on `host` (a fresh one by default) and the guest's drivers:
  * its IOMMU driver in legacy mode for shadow, scalable for nested (or for
  * shadow with `scalable`), the invalidation queue, and each device with bus
- * master; in scalable mode also PASID and PRI, and `startIommu` enables a
- * page-request queue.
+ * master; in scalable mode also PASID and (unless `pri` is false) PRI, and
+ * `startIommu` enables a page-request queue.
  */
-export async function bootGuest(config: VmConfig, host?: PhysicalHost, o: { scalable?: boolean } = {}): Promise<Guest> {
+export async function bootGuest(config: VmConfig, host?: PhysicalHost, o: { scalable?: boolean; pri?: boolean } = {}): Promise<Guest> {
   const h = host ?? (await bootHost());
   const vm = await VirtualMachine.create(h, config);
   const env = guestEnvForVm(vm);
@@ -61,10 +61,8 @@ export async function bootGuest(config: VmConfig, host?: PhysicalHost, o: { scal
   for (const d of config.devices) {
     const vrid = parseBdf(d.bdf);
     pci.command(vrid, 0x6, true); // memory space + bus master
-    if (scalable) {
-      pci.enablePasid(vrid);
-      pci.enablePri(vrid, 16);
-    }
+    if (scalable) pci.enablePasid(vrid);
+    if (scalable && o.pri !== false) pci.enablePri(vrid, 16);
   }
   const prq = new GuestPrq(env, (descs) => qi.submitSync(descs));
   return { host: h, vm, env, iommu, qi, pci, prq };
