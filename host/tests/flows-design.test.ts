@@ -65,5 +65,7 @@ describe.skipIf(!existsSync(wasmPath()))('design flows', () => {
     const { failures, text } = await narrate(subdeviceFlow);
     expect(failures).toEqual([]);
     expect(text).toMatch(/the parent's RID without PASID -> blocked/);
+    expect(text).toMatch(/the guest's PRQ: RID 0x18 PASID - PRGI 0; RID 0x20 PASID - PRGI 0/);
+    expect(text).toMatch(/: waiting \/ waiting; answers 0x20: waiting \/ done; answers 0x18: done \/ done; data landed: true/);
   });
 });

@@ -7,13 +7,21 @@
  * touch the other's PASIDs, and the parent stays while they exist. Then a
  * guest given two subdevices of one parent as two functions
  * (VmDeviceConfig.subdevice): the VMM attaches the subdevices where the
- * guest's domains say.
+ * guest's domains say. Last, page requests per subdevice: both functions
+ * fault at once with the same PRG index (on the host: the parent's RID,
+ * two default PASIDs); each request reaches the guest as its own
+ * function's, and each page-group response completes its own group only,
+ * a hostile one naming the sibling's none.
  */
 import { ACC_PASID, ACC_READ } from '../core/constants.js';
 import { VdpaDevice, VHOST_ACCESS, VHOST_IOTLB } from '../hostiommu/vdpa.js';
 import { HOST_LAYOUT } from '../vmm/physical-host.js';
 import { Checks, errnoOf, hex, type Flow, type FlowIo, type FlowResult } from './flow.js';
 import { bootGuest, bootHost, startIommu } from './guest-side.js';
+import { attachPasids } from '../guest/pasid-attach.js';
+import { DMAT_STATE } from '../devices/dma-test/regs.js';
+import { iotlbDesc, pageGroupResponseDesc } from '../vtd/spec/descriptors.js';
+import { PageResponseCode } from '../vtd/spec/page-request.js';
 import { encodeSsPte } from '../vtd/spec/ss-pte.js';
 import type { PhysicalHost } from '../vmm/physical-host.js';
 
@@ -63,6 +71,7 @@ async function run(io: FlowIo): Promise<FlowResult> {
   io.say(`subdevices destroyed: DMA ${after.map(show).join(', ')}; host objects ${host.platform.usage().objects}, PASIDs ${host.platform.usage().pasids}`);
   c.that(after.every((a) => a === undefined) && host.platform.usage().objects === 0 && host.platform.usage().pasids === 0, 'destroying a subdevice detaches it and returns its PASID');
   await guestWithSubdevices(io, c, host);
+  await pageRequestsPerSubdevice(io, c, host);
   return c.result();
 }
 
@@ -83,6 +92,39 @@ async function guestWithSubdevices(io: FlowIo, c: Checks, host: PhysicalHost): P
   c.that(landed.every(Boolean) && tags[0] !== tags[1], 'the VMM attaches each subdevice where its guest domain says; one parent RID, two address spaces');
   g.vm.close();
   c.that(host.platform.usage().objects === 0 && host.platform.usage().pasids === 0, 'closing the VM destroys its subdevices and unbinds the parent');
+}
+
+/** Two subdevices of PARENT fault at once in a scalable-mode guest (PRE = 1, PRI on); the guest answers each; a hostile answer names the sibling. */
+async function pageRequestsPerSubdevice(io: FlowIo, c: Checks, host: PhysicalHost): Promise<void> {
+  const bdfs = ['00:03.0', '00:04.0'] as const;
+  const g = await bootGuest({ name: 'vm-siov-prq', mode: 'shadow', devices: bdfs.map((bdf) => ({ bdf, hostSid: PARENT, kind: 'dma-test' as const, subdevice: true })) }, host, { scalable: true });
+  const vrid = bdfs.map((bdf) => g.vm.device(bdf).vrid);
+  const tables = vrid.map((v, i) => attachPasids(g.iommu, v, [{ pasid: 0, did: 3 + i }], { pre: true }).get(0)!);
+  startIommu(g);
+  const devs = bdfs.map((bdf) => g.vm.machine.dmaTest(bdf));
+  const gpa = [0x320_0000n, 0x330_0000n] as const;
+  devs.forEach((d, i) => d.buffer().fill(0x90 + i, 0, 8));
+  const waiting = devs.map((d) => !d.write(0x4000_0000n, 8).ok && (d.lastStatus() & 7) === DMAT_STATE.PAGE_WAIT);
+  const seen = g.prq.peek();
+  io.say(`both subdevices write to unmapped 0x40000000 at once: the host gets ${hex(PARENT)} PASIDs ${bdfs.map((b) => g.vm.device(b).defaultPasid).join(' / ')}; the guest's PRQ: ${seen.map((r) => `RID ${hex(r.sid)} PASID ${r.pasid ?? '-'} PRGI ${r.prgi}`).join('; ')}`);
+  c.that(waiting.every(Boolean) && seen.length === 2 && seen.every((r, i) => r.sid === vrid[i] && r.pasid === undefined && r.prgi === 0),
+    'two slices faulting with the same PRG index reach the guest as two functions\' requests');
+
+  const respond = (i: number, prgi: number, o: { pasid?: number } = {}) => g.qi.submitSync([pageGroupResponseDesc(vrid[i]!, prgi, PageResponseCode.Success, { ...o, lpig: true })]);
+  const state = () => devs.map((d) => ((d.lastStatus() & 7) === DMAT_STATE.DONE ? 'done' : (d.lastStatus() & 7) === DMAT_STATE.PAGE_WAIT ? 'waiting' : 'fault'));
+  tables.forEach((t, i) => t.map(0x4000_0000n, gpa[i]!, 12, encodeSsPte({ R: true, W: true })));
+  g.qi.submitSync([iotlbDesc(3, 3, 0x4000_0000n), iotlbDesc(3, 4, 0x4000_0000n)]);
+  respond(0, 1);
+  respond(0, 0, { pasid: g.vm.device(bdfs[1]).defaultPasid });
+  const afterHostile = state();
+  respond(1, 0);
+  const afterSecond = state();
+  respond(0, 0);
+  const landed = gpa.every((a, i) => host.guestRam.read(a, 1)[0] === 0x90 + i);
+  io.say(`guest maps both pages; hostile answers (RID ${hex(vrid[0]!)} with PRGI 1, then with the sibling's PASID): ${afterHostile.join(' / ')}; answers ${hex(vrid[1]!)}: ${afterSecond.join(' / ')}; answers ${hex(vrid[0]!)}: ${state().join(' / ')}; data landed: ${landed}`);
+  c.that(afterHostile.every((x) => x === 'waiting') && afterSecond.join() === 'waiting,done' && state().every((x) => x === 'done') && landed,
+    'each page-group response completes its own subdevice\'s group only');
+  g.vm.close();
 }
 
 /** The flow. */
