@@ -36,7 +36,7 @@ const A = { iova: 0x10_0000n, hpa: HOST_LAYOUT.guestRam + 0x40_0000n } as const;
 const B = { iova: 0x20_0000n, hpa: HOST_LAYOUT.guestRam + 0x50_0000n } as const;
 
 /** The guest side: devices, its PASID and domain, the IOVAs and the guest-physical pages behind them. */
-const G = {
+export const G = {
   devices: [
     { bdf: '00:03.0', hostSid: VFIO_DEV, kind: 'dma-test' as const },
     { bdf: '00:04.0', hostSid: VDPA_DEV, kind: 'dma-test' as const, hostPath: 'vdpa' as const },
@@ -110,7 +110,7 @@ function dmaWrite(g: Guest, i: number, iova: bigint, byte: number): boolean {
 }
 
 /** The guest's PASID 5 on both devices: one second-stage table of domain 7, IOVA -> first, IOVA + 4K -> second; both devices tagged. */
-async function bootMixed(host: PhysicalHost): Promise<{ g: Guest; ss: PageTableBuilder }> {
+export async function bootMixed(host: PhysicalHost): Promise<{ g: Guest; ss: PageTableBuilder }> {
   const g = await bootGuest({ name: 'vm-mixed', mode: 'shadow', devices: G.devices }, host, { scalable: true, pri: false });
   const { mem, alloc } = g.env;
   const ss = new PageTableBuilder(mem, alloc, { stage: 'ss', levels: 4 });
