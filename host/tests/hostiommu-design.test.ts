@@ -246,6 +246,17 @@ describe('subdevices', () => {
     expect(t.platform.usage()).toMatchObject({ objects: 0, pasids: 0 });
   });
 
+  it('the global space does not pick a number a subdevice holds as its default PASID, so a VM\'s host PASID can go on the parent too', () => {
+    const { ctx, parent, hwpt } = bed();
+    const sub = ctx.subdeviceAlloc(parent);
+    ctx.attach(sub, hwpt);
+    const g = ctx.pasidAlloc(ctx.pasidSetAlloc(4));
+    expect(g).not.toBe(ctx.subdevicePasid(sub));
+    ctx.attach(parent, hwpt, g);
+    expect(ctx.pasidAlloc(ctx.pasidSetAlloc(1), ctx.subdevicePasid(sub))).toBe(ctx.subdevicePasid(sub)); // asked for by value: separate namespaces
+    ctx.close();
+  });
+
   it('fail-nth: allocating and attaching a subdevice unwinds completely', () => {
     const st: { ctx?: HostIommu; parent?: number; ioas?: number; hwpt?: number; sub?: number } = {};
     sweep('subdevice', [

@@ -12,7 +12,7 @@
  * no other, whatever RID, PASID or PRG index a hostile response names.
  */
 import { describe, expect, it } from 'vitest';
-import { bootGuest, startIommu, type Guest } from '../../../host/src/flows/guest-side.js';
+import { bootGuest, setDevicePasid, startIommu, type Guest } from '../../../host/src/flows/guest-side.js';
 import { attachPasids } from '../../../host/src/guest/pasid-attach.js';
 import { DMAT_STATE } from '../../../host/src/devices/dma-test/regs.js';
 import { iotlbDesc, pageGroupResponseDesc } from '../../../host/src/vtd/spec/descriptors.js';
@@ -28,12 +28,18 @@ const GPA = [0x300_0000n, 0x310_0000n] as const;
 const DID = [3, 4] as const;
 const BDF = ['00:03.0', '00:04.0'] as const;
 const PRI_STS_UPRGI = 2;
+/** A guest PASID function 0 tags its own DMA with (not its default PASID). */
+const OWN_PASID = 9;
 
 /** The guest with both subdevices in scalable mode, PRE set, nothing mapped at IOVA yet. */
 async function faultingGuest() {
   const g = await bootGuest({ name: 'vm-siov-prq', mode: 'shadow', devices: BDF.map((bdf) => ({ bdf, hostSid: PARENT, kind: 'dma-test' as const, subdevice: true })) }, undefined, { scalable: true });
   const vrid = BDF.map((bdf) => g.vm.device(bdf).vrid);
-  const tables: PageTableBuilder[] = vrid.map((v, i) => attachPasids(g.iommu, v, [{ pasid: 0, did: DID[i]! }], { pre: true }).get(0)!);
+  // Function 0 also has PASID 9 (its own address space, domain 5); both requests without PASID use their RID_PASID entry.
+  const specs = [[{ pasid: 0, did: DID[0] }, { pasid: OWN_PASID, did: 5 }], [{ pasid: 0, did: DID[1] }]];
+  const all = vrid.map((v, i) => attachPasids(g.iommu, v, specs[i]!, { pre: true }));
+  const tables: PageTableBuilder[] = all.map((m) => m.get(0)!);
+  const own = all[0]!.get(OWN_PASID)!;
   startIommu(g);
   const dev = (i: number) => g.vm.machine.dmaTest(BDF[i]!);
   /** Function `i` writes `byte` x 8 at IOVA: true when it completed at once. */
@@ -48,7 +54,7 @@ async function faultingGuest() {
     g.qi.submitSync([iotlbDesc(3, DID[i]!, IOVA)]);
   };
   const respond = (rid: number, prgi: number, code: number, pasid?: number) => g.qi.submitSync([pageGroupResponseDesc(rid, prgi, code, { pasid, lpig: true })]);
-  return { g, vrid, dev, write, state, mapFor, respond, pasids: BDF.map((bdf) => g.vm.device(bdf).defaultPasid!) };
+  return { g, vrid, dev, write, state, mapFor, respond, own, pasids: BDF.map((bdf) => g.vm.device(bdf).defaultPasid!) };
 }
 
 /** Both functions fault at IOVA at once; returns the requests the guest's queue holds. */
@@ -130,6 +136,24 @@ describe('page requests of two subdevices of one parent', () => {
     expect([t.state(0), t.state(1)]).toEqual([DMAT_STATE.PAGE_WAIT, DMAT_STATE.FAULT]);
     expect(t.g.vm.logLines.filter((l) => /names no subdevice/.test(l))).toHaveLength(2);
     t.g.vm.close();
+  });
+
+  it('a request a subdevice tags with a guest PASID of its own reaches the guest with that PASID; the answer finds that slice', async () => {
+    const t = await faultingGuest();
+    expect(t.write(1, 0xb1)).toBe(false); // the sibling waits on its own group meanwhile
+    setDevicePasid(t.g, BDF[0], OWN_PASID);
+    expect(t.write(0, 0xb0)).toBe(false);
+    const seen = t.g.prq.peek().map((r) => [r.sid, r.pasid, r.prgi]);
+    expect(seen).toEqual([[t.vrid[1], undefined, 0], [t.vrid[0], OWN_PASID, 0]]);
+    const hpasid = t.g.vm.ctx.guestPasids.hostOf(OWN_PASID)!;
+    expect(t.pasids).not.toContain(hpasid);
+    t.own.map(IOVA, GPA[0], 12, RW);
+    t.g.qi.submitSync([iotlbDesc(3, 5, IOVA)]);
+    t.respond(t.vrid[0]!, 0, PageResponseCode.Success, OWN_PASID);
+    expect([t.state(0), t.state(1)]).toEqual([DMAT_STATE.DONE, DMAT_STATE.PAGE_WAIT]);
+    expect(t.g.host.guestRam.read(GPA[0], 1)[0]).toBe(0xb0);
+    t.g.vm.close();
+    expect(t.g.host.platform.usage()).toMatchObject({ objects: 0, pasids: 0 });
   });
 
   it('resetting one subdevice answers its group (Response Failure) and leaves the sibling\'s pending', async () => {

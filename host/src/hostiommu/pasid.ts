@@ -9,7 +9,8 @@
  * - `DevicePasidSpace`: a per-device namespace, as SMMUv3 guests use (the
  *   same PASID number may be live on two devices with different meanings).
  *   It never hands out a number the device already uses (is attached at)
- *   as a global PASID.
+ *   as a global PASID; the global space, in turn, does not pick by itself a
+ *   number a bound device holds in its own (a subdevice's default PASID).
  * - `GuestPasidTable`: a VM's gPASID -> hPASID table; a guest PASID maps to
  *   one host PASID only, and a host PASID belongs to one VM only.
  *
@@ -45,8 +46,15 @@ class Namespace {
   readonly used = new Set<number>();
   private hint: number;
 
-  /** `takenElsewhere` numbers are skipped by allocation and refused (EBUSY) when asked for. */
-  constructor(readonly range: PasidRange, private readonly injector: FailInjector, private readonly name: string, private readonly takenElsewhere: PasidTaken = () => false) {
+  /**
+   * `takenElsewhere` numbers are skipped by allocation and refused (EBUSY)
+   * when asked for; `avoided` ones are only skipped by the search (a number
+   * asked for is given).
+   */
+  constructor(
+    readonly range: PasidRange, private readonly injector: FailInjector, private readonly name: string,
+    private readonly takenElsewhere: PasidTaken = () => false, private readonly avoided: PasidTaken = () => false,
+  ) {
     this.hint = range.first;
   }
 
@@ -71,7 +79,7 @@ class Namespace {
     if (this.used.size > last - first) fail('ENOSPC', `pasid: all ${last - first + 1} PASIDs of ${this.name} are in use`);
     let p = this.hint;
     for (let tried = 0; tried <= last - first; tried++) {
-      if (!this.used.has(p) && !this.takenElsewhere(p)) return p;
+      if (!this.used.has(p) && !this.takenElsewhere(p) && !this.avoided(p)) return p;
       p = p === last ? first : p + 1;
     }
     return fail('ENOSPC', `pasid: all ${last - first + 1} PASIDs of ${this.name} are in use`);
@@ -120,9 +128,16 @@ export class GlobalPasidSpace {
   private readonly sets = new Set<PasidSet>();
   private readonly holder = new Map<number, PasidSet>();
 
-  /** `range` defaults to 1..PASID_MAX (PASID 0 is RID_PASID). */
-  constructor(injector: FailInjector, range: PasidRange = { first: 1, last: PASID_MAX }) {
-    this.ns = new Namespace(checkRange(range, 'range'), injector, 'the global PASID space');
+  /**
+   * `range` defaults to 1..PASID_MAX (PASID 0 is RID_PASID). `heldByDevice`
+   * says whether a bound device holds a number in its own namespace (e.g. a
+   * subdevice's default PASID): the space does not pick such a number by
+   * itself, so a global PASID it hands out can be attached on that device
+   * too (a number asked for by value is still given: per-device namespaces
+   * are separate).
+   */
+  constructor(injector: FailInjector, range: PasidRange = { first: 1, last: PASID_MAX }, heldByDevice?: PasidTaken) {
+    this.ns = new Namespace(checkRange(range, 'range'), injector, 'the global PASID space', undefined, heldByDevice);
   }
 
   /** Number of PASIDs allocated in all sets. */

@@ -96,7 +96,7 @@ export class HostPlatform {
   constructor(private readonly opts: PlatformOptions) {
     this.injector = opts.injector ?? new FailInjector();
     this.iommu = opts.iommu;
-    this.pasids = new GlobalPasidSpace(this.injector, opts.pasidRange);
+    this.pasids = new GlobalPasidSpace(this.injector, opts.pasidRange, (p) => this.heldByDevice(p));
     this.hostMemory = opts.hostMemory ?? (() => true);
     this.maxDid = checkInt(opts.maxDid ?? 0xffff, 1, 0xffff, 'maxDid');
   }
@@ -176,6 +176,12 @@ export class HostPlatform {
     const bound = this.devices.get(sid)?.boundTo;
     if (bound !== undefined && bound.routePageRequest(req)) return true;
     if (req.last) this.respondPage(sid, req.pasid, req.groupId, PageResponseCode.InvalidRequest);
+    return false;
+  }
+
+  /** True when a bound device holds `pasid` in its own PASID namespace (e.g. a subdevice's default PASID). */
+  private heldByDevice(pasid: number): boolean {
+    for (const d of this.devices.values()) if (d.boundTo?.pasids?.has(pasid)) return true;
     return false;
   }
 
