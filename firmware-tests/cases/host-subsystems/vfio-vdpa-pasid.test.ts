@@ -26,6 +26,7 @@ import { encodePasidEntry, PGTT } from '../../../host/src/vtd/spec/pasid-entry.j
 import { encodeSmContextEntry } from '../../../host/src/vtd/spec/sm-context-entry.js';
 import { encodeSsPte } from '../../../host/src/vtd/spec/ss-pte.js';
 import type { ShadowMode } from '../../../host/src/vmm/shadow.js';
+import type { VmConfig } from '../../../host/src/vmm/virtual-machine.js';
 
 const RW = encodeSsPte({ R: true, W: true });
 const PASID = 5;
@@ -51,8 +52,8 @@ function watchVdpa(drop: (m: VhostIotlbMsg) => boolean = () => false): [number, 
 }
 
 /** The guest: PASID 5 of both devices -> one second-stage table of domain 7 with IOVA -> A, IOVA + 4K -> B; both devices tagged with PASID 5. */
-async function twoSubsystems() {
-  const g = await bootGuest({ name: 'vm-mixed', mode: 'shadow', devices: DEVICES }, undefined, { scalable: true, pri: false });
+async function twoSubsystems(config: Pick<VmConfig, 'devices' | 'hostPath'> = { devices: DEVICES }) {
+  const g = await bootGuest({ name: 'vm-mixed', mode: 'shadow', ...config }, undefined, { scalable: true, pri: false });
   const { mem, alloc } = g.env;
   const ss = new PageTableBuilder(mem, alloc, { stage: 'ss', levels: 4 });
   for (const d of DEVICES) {
@@ -145,6 +146,20 @@ describe('one guest PASID on a VFIO device and a vDPA device', () => {
     const res = await vfioVdpaPasid.run({ say: (l) => lines.push(l) });
     expect(res.ok).toBe(false);
     expect(res.failures.join('\n')).toMatch(/both subsystems/);
+  });
+
+  it('the same with the VM on the vdpa path and the VFIO device as the exception', async () => {
+    const seen = watchVdpa();
+    const { g, ss } = await twoSubsystems({ hostPath: 'vdpa', devices: [{ ...DEVICES[0]!, hostPath: 'cdev' }, { ...DEVICES[1]!, hostPath: undefined }] });
+    expect(g.vm.devices.size).toBe(2);
+    expect([...g.vm.devices.values()].map((d) => d.hostPath)).toEqual(['cdev', 'vdpa']);
+    expect(write(g, 0, IOVA + 0x1000n, 0x71) && write(g, 1, IOVA + 0x1000n, 0x72)).toBe(true);
+    ss.unmap(IOVA + 0x1000n, 12);
+    g.qi.submitSync([iotlbDesc(3, DID, IOVA + 0x1000n)]);
+    expect([hostSees(g, 0, IOVA + 0x1000n), hostSees(g, 1, IOVA + 0x1000n)]).toEqual([undefined, undefined]);
+    expect(seen.filter(([t]) => t === VHOST_IOTLB.INVALIDATE)).toEqual([[VHOST_IOTLB.INVALIDATE, IOVA + 0x1000n]]);
+    g.vm.close();
+    expect(g.host.platform.usage()).toMatchObject({ objects: 0, pasids: 0 });
   });
 
   it('refuses a per-device path it cannot serve, naming the device', async () => {
