@@ -1,5 +1,5 @@
 // One DMA request through the unit: enable check, root/context/PASID lookup
-// (ctx/), IOTLB (cache/iotlb.ts), page walk (pt/walk.ts), interrupt-range
+// (ctx/), IOTLB (cache/iotlb.ts), page walk (pt/walk.ts, formats in pt/vtd-walk.ts), interrupt-range
 // check, then the out-buffer (docs/ABI.md). Faults are values: the spec's
 // reason code plus OUT_FAULT_FLAGS telling the recorder how to log it.
 
@@ -27,7 +27,8 @@ import { SNP_IGNORED, SNP_LEAF_OK, SNP_RESERVED } from './spec/ss-pte';
 import { fsCanonical } from './spec/fs-pte';
 import * as FR from './spec/fault-reasons';
 import { CODES_SS_LEGACY, CODES_SS_SM } from './pt/codes';
-import { envSetCommon, envSetFs, envSetSs, envSsBits, envUser, fsWalk, INTR_LAST, INTR_START, P_DIRTY, P_FAR, P_NEAR_INTR, P_R, P_W, P_X, ssWalk, ssWidthFault, wDirty, wFrame, wLg2, wPerms } from './pt/walk';
+import { INTR_LAST, INTR_START, joinStages, P_DIRTY, P_FAR, P_NEAR_INTR, P_R, P_W, P_X, wDirty, wFrame, wLg2, wPerms } from './pt/walk';
+import { envSetCommon, envSetFs, envSetSs, envSsBits, envUser, fsWalk, ssWalk, ssWidthFault } from './pt/vtd-walk';
 
 /** Translate one request; see docs/ABI.md "Translation". Inlined into its
  *  callers (export, DMA): the fast path (fast.ts) without a call, the rest
@@ -202,10 +203,8 @@ function nestOutput(sid: u32, iova: u64, access: u32, fresh: bool): u32 {
   if (!inWidth(gpa, envSsBits)) return fail(ssWidthFault(), iova, true);
   const fr = ssWalk(gpa, access & ~ACC_EXEC);
   if (fr != 0) return fail(fr, iova, true);
-  const lg2 = wLg2 < fsLg2 ? wLg2 : fsLg2;
-  const hpa = wFrame | (gpa & ((<u64>1 << wLg2) - 1));
-  const perms = fsPerms & wPerms;
-  return finish(sid, iova, true, true, hpa & ~((<u64>1 << lg2) - 1), lg2, perms, fsDirty, fresh);
+  joinStages(gpa, fsLg2, fsPerms);
+  return finish(sid, iova, true, true, wFrame, wLg2, wPerms, fsDirty, fresh);
 }
 
 // @ts-ignore: decorator

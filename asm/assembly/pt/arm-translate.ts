@@ -26,7 +26,7 @@ import { entryFrame, entryLg2, entryPerms, iotlbInsert, iotlbProbe, iotlbTouch, 
 import { neededPerms } from '../fast';
 import { armStride } from '../spec/arm-pte';
 import * as W from './arm-walk';
-import { P_DIRTY, P_FAR } from './walk';
+import { P_DIRTY, P_FAR, P_R, P_W, P_X, joinStages, wFrame, wLg2, wPerms } from './walk';
 
 /** Translate `iova` for the setup record at `su` (validated by the caller).
  *  Returns 0 or the SMMU event number; see the out-buffer. */
@@ -34,7 +34,7 @@ export function armTranslate(su: usize, iova: u64, access: u32): u32 {
   bump(STAT_TRANSLATIONS);
   const flags = load<u32>(su, SU_FLAGS);
   const vmid = load<u32>(su, SU_VMID) & 0xffff;
-  if ((flags & (SUF_S1 | SUF_S2)) == 0) return outSucceed(iova, 12, W.AP_R | W.AP_W | W.AP_X, vmid, SRC_PT);
+  if ((flags & (SUF_S1 | SUF_S2)) == 0) return outSucceed(iova, 12, P_R | P_W | P_X, vmid, SRC_PT);
   const s1 = (flags & SUF_S1) != 0;
   const priv = (access & ACC_PRIV) != 0;
   const tag = s1 ? (load<u32>(su, SU_ASID) & 0xffff) | (priv ? PRIV_FLAG : 0) : PASID_NONE;
@@ -61,8 +61,8 @@ export function armTranslate(su: usize, iova: u64, access: u32): u32 {
   if (fr != 0) return failOut(fr, iova);
   // P_DIRTY: no Dirty flag to set (HTTU = 0); P_FAR: no interrupt range
   // inside the IOVA space (an SMMU translates MSI writes as any other).
-  iotlbInsert(vmid, 0, tag, s1, iova, tlbLg2(W.awLg2), tlbFrame(iova), W.awPerms | P_DIRTY | P_FAR, e == 0, false);
-  return outSucceed(W.awFrame | (iova & ((<u64>1 << W.awLg2) - 1)), W.awLg2, W.awPerms, vmid, SRC_WALK);
+  iotlbInsert(vmid, 0, tag, s1, iova, tlbLg2(wLg2), tlbFrame(iova), wPerms | P_DIRTY | P_FAR, e == 0, false);
+  return outSucceed(wFrame | (iova & ((<u64>1 << wLg2) - 1)), wLg2, wPerms, vmid, SRC_WALK);
 }
 
 /** Stage 2 only, for an IPA the host fetches a context descriptor from
@@ -71,7 +71,7 @@ export function armTranslateS2(su: usize, ipa: u64, access: u32): u32 {
   bump(STAT_TRANSLATIONS);
   const flags = load<u32>(su, SU_FLAGS);
   const vmid = load<u32>(su, SU_VMID) & 0xffff;
-  if ((flags & SUF_S2) == 0) return outSucceed(ipa, 12, W.AP_R | W.AP_W | W.AP_X, vmid, SRC_PT);
+  if ((flags & SUF_S2) == 0) return outSucceed(ipa, 12, P_R | P_W | P_X, vmid, SRC_PT);
   setEnv(su, flags, vmid);
   let fr: u32 = 0;
   if (W.ae2IBits < 64 && (ipa >> W.ae2IBits) != 0) fr = fail2(EVT_F_TRANSLATION, ipa);
@@ -80,7 +80,7 @@ export function armTranslateS2(su: usize, ipa: u64, access: u32): u32 {
     W.afClass = W.CLASS_CD;
     return failOut(fr, ipa);
   }
-  return outSucceed(W.awFrame | (ipa & ((<u64>1 << W.awLg2) - 1)), W.awLg2, W.awPerms, vmid, SRC_WALK);
+  return outSucceed(wFrame | (ipa & ((<u64>1 << wLg2) - 1)), wLg2, wPerms, vmid, SRC_WALK);
 }
 
 // The walk environment from the setup record.
@@ -136,18 +136,14 @@ function selectTtb(su: usize, flags: u32, iova: u64): u32 {
 // Nested: the stage-1 output (an IPA) through stage 2; CLASS_IN faults
 // with the IPA. The result's permissions are both stages'.
 function nestOutput(iova: u64, access: u32): u32 {
-  const s1Lg2 = W.awLg2;
-  const s1Perms = W.awPerms;
-  const ipa = W.awFrame | (iova & ((<u64>1 << s1Lg2) - 1));
+  const s1Lg2 = wLg2;
+  const s1Perms = wPerms;
+  const ipa = wFrame | (iova & ((<u64>1 << s1Lg2) - 1));
   if (!W.aeOaNone && (ipa >> W.ae1OBits) != 0) return fail1(EVT_F_ADDR_SIZE);
   if (W.ae2IBits < 64 && (ipa >> W.ae2IBits) != 0) return fail2(EVT_F_TRANSLATION, ipa);
   const fr = W.armWalkS2(ipa, access, W.CLASS_IN, ipa);
   if (fr != 0) return fr;
-  const lg2 = W.awLg2 < s1Lg2 ? W.awLg2 : s1Lg2;
-  const pa = W.awFrame | (ipa & ((<u64>1 << W.awLg2) - 1));
-  W.awLg2 = lg2;
-  W.awFrame = pa & ~((<u64>1 << lg2) - 1);
-  W.awPerms = s1Perms & W.awPerms;
+  joinStages(ipa, s1Lg2, s1Perms);
   return 0;
 }
 
@@ -167,8 +163,8 @@ function tlbLg2(lg2: u32): u32 {
   return lg2 >= 30 ? 30 : lg2 >= 21 ? 21 : 12;
 }
 function tlbFrame(iova: u64): u64 {
-  const lg2 = tlbLg2(W.awLg2);
-  return W.awFrame | (iova & ((<u64>1 << W.awLg2) - 1) & ~((<u64>1 << lg2) - 1));
+  const lg2 = tlbLg2(wLg2);
+  return wFrame | (iova & ((<u64>1 << wLg2) - 1) & ~((<u64>1 << lg2) - 1));
 }
 
 function failOut(evt: u32, iova: u64): u32 {
