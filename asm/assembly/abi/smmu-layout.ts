@@ -5,7 +5,7 @@
 // The host decodes stream table entries and context descriptors (IHI 0070
 // §5.2, §5.4) and writes what a walk needs as a setup record into a device
 // buffer (bufAlloc); armTranslate(setupOff, ...) then looks up the IOTLB and
-// walks the AArch64 tables (pt/arm-walk.ts).
+// walks the AArch64 tables (pt/walk.ts with the formats of pt/arm-walk.ts).
 
 /** Bytes of a setup record. */
 export const SU_BYTES: u32 = 64;

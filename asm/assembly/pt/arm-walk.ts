@@ -215,12 +215,11 @@ function effective(s2: bool, perms: u32, priv: bool): u32 {
   @inline resume(perms: u32, access: u32, fl: u32): u32 { return 0; }
   @inline enter(table: u64, ia: u64): u32 { return armEnter(false, table, ia); }
   @inline nested(): bool { return aeNested; }
-  // A stage-1 table at IPA `table` (walker level `level`) through stage 2;
-  // a fault is CLASS_TT with the IPA of the descriptor the walk wanted.
-  @inline nestTable(table: u64, ia: u64, level: i32, top: bool): u32 {
-    const descIpa = table + (armIndex(false, ia, level, top) << 3);
-    if ((table >> ae2IBits) != 0) return fault(EVT_F_TRANSLATION, true, CLASS_TT, descIpa);
-    return armWalkS2(table, 0, CLASS_TT, descIpa);
+  // A stage-1 table address (an IPA) through stage 2; a fault is CLASS_TT
+  // with the IPA of the descriptor the walk wanted (IHI 0070 §7.3.12).
+  @inline nestTable(ipa: u64, top: bool, descIpa: u64): u32 {
+    if ((ipa >> ae2IBits) != 0) return fault(EVT_F_TRANSLATION, true, CLASS_TT, descIpa);
+    return armWalkS2(ipa, 0, CLASS_TT, descIpa);
   }
   @inline nestPerms(perms: u32): u32 { return perms; }
   @inline index(ia: u64, level: i32, top: bool): u64 { return armIndex(false, ia, level, top); }
@@ -253,7 +252,7 @@ function effective(s2: bool, perms: u32, priv: bool): u32 {
   @inline resume(perms: u32, access: u32, fl: u32): u32 { return 0; }
   @inline enter(table: u64, ia: u64): u32 { return armEnter(true, table, ia); }
   @inline nested(): bool { return false; }
-  @inline nestTable(table: u64, ia: u64, level: i32, top: bool): u32 { return 0; }
+  @inline nestTable(ipa: u64, top: bool, descIpa: u64): u32 { return 0; }
   @inline nestPerms(perms: u32): u32 { return perms; }
   @inline index(ia: u64, level: i32, top: bool): u64 { return armIndex(true, ia, level, top); }
   @inline fetchFault(top: bool, entry: u64): u32 { return fault(EVT_F_WALK_EABT, true, ae2Cls, entry); }

@@ -136,7 +136,7 @@ export function ssWidthFault(): u32 { return faultCode(envSsCodes, K_WIDTH); }
   }
   @inline enter(table: u64, ia: u64): u32 { return 0; }
   @inline nested(): bool { return false; }
-  @inline nestTable(table: u64, ia: u64, level: i32, top: bool): u32 { return 0; }
+  @inline nestTable(ipa: u64, top: bool, descIpa: u64): u32 { return 0; }
   @inline nestPerms(perms: u32): u32 { return perms; }
   @inline index(ia: u64, level: i32, top: bool): u64 { return <u64>ptIndex(ia, level); }
   @inline fetchFault(top: bool, entry: u64): u32 { return faultCode(envSsCodes, top ? K_TOP_ACCESS : K_ACCESS); }
@@ -225,9 +225,9 @@ function fsPermFault(perms: u32, access: u32): u32 {
   @inline nested(): bool { return envNested; }
   // A first-stage table address (a GPA) through the second stage; a read
   // fault there is the nested-read reason (§7.1.3 SFL/SGN nested codes).
-  @inline nestTable(table: u64, ia: u64, level: i32, top: bool): u32 {
-    if ((table >> envSsBits) != 0) return FR_NEST_FS_ADDR;
-    const fr = ssWalk(table, 0);
+  @inline nestTable(ipa: u64, top: bool, descIpa: u64): u32 {
+    if ((ipa >> envSsBits) != 0) return FR_NEST_FS_ADDR;
+    const fr = ssWalk(ipa, 0);
     if (fr == 0) return 0;
     const k = fr == faultCode(envSsCodes, K_NP_READ) || fr == faultCode(envSsCodes, K_READ);
     return k ? (top ? FR_NEST_TOP_READ : FR_NEST_READ) : fr;

@@ -92,9 +92,10 @@ export let wDirty: bool = false;
  *  - `resume(perms, access, fl): u32`: checks of the rights cached above
  *    the level a paging-structure cache hit resumes at
  *  - `enter(table, ia): u32`: checks of the top table's address
- *  - `nested(): bool`, `nestTable(table, ia, level, top): u32` (a stage-2
- *    walk of table address `table`, results in w*, its fault named for
- *    this format), `nestPerms(perms): u32` (the rights after it)
+ *  - `nested(): bool`, `nestTable(ipa, top, descIpa): u32` (a stage-2
+ *    walk of table address `ipa`, results in w*, its fault named for this
+ *    format; `descIpa` the descriptor the walk wants), `nestPerms(perms):
+ *    u32` (the rights after it)
  *  - `index(ia, level, top): u64`, `fetchFault(top, entryAddr): u32`
  *  - `check(ia, pte, level, access, fl): u32`: a read entry's validity,
  *    reserved bits and per-level checks (0, a fault, or NOT_PRESENT)
@@ -114,6 +115,11 @@ export let wDirty: bool = false;
   let table = f.root();
   let perms = f.allPerms();
   let cached = false;
+  // Nested: the IPA of the current table and the log2 of the stage-2 page
+  // it starts in. A walk resumed from a paging-structure cache entry never
+  // crosses one: those tables are 4 KiB (VT-d; Arm 4 KiB granule only).
+  let tableIpa: u64 = 0;
+  let span: u32 = 63;
   if (usePsc) {
     for (let l: i32 = 1; l <= top; l++) {
       if (pscLookup(f.pscFormat(), f.pscDid(), f.pscTag(), l, ia)) { table = pscTable; perms = pscPerms; level = l - 1; cached = true; break; }
@@ -126,15 +132,30 @@ export let wDirty: bool = false;
     const efr = f.enter(table, ia);
     if (efr != 0) return efr;
     if (f.nested()) {
-      const nfr = f.nestTable(table, ia, level, true);
+      const nfr = f.nestTable(table, true, table + (f.index(ia, level, true) << 3));
       if (nfr != 0) return nfr;
+      tableIpa = table;
+      span = wLg2;
       table = wFrame | (table & ((<u64>1 << wLg2) - 1));
       perms = f.nestPerms(perms);
     }
   }
   while (true) {
     const atTop = level == top;
-    const entry = table + (f.index(ia, level, atTop) << 3);
+    const at = f.index(ia, level, atTop) << 3;
+    let entry = table + at;
+    if (f.nested()) {
+      // A table larger than the stage-2 page its start is in (a 64 KiB
+      // stage-1 granule over 4 KiB stage-2 pages): each descriptor's IPA
+      // goes through stage 2 on its own (Arm ARM pseudocode
+      // AArch64.TranslationTableWalk: each stage-1 descriptor address goes
+      // through AArch64.SecondStageWalk).
+      if (((tableIpa + at) >> span) != (tableIpa >> span)) {
+        const nfr = f.nestTable(tableIpa + at, atTop, tableIpa + at);
+        if (nfr != 0) return nfr;
+        entry = wFrame | ((tableIpa + at) & ((<u64>1 << wLg2) - 1));
+      }
+    }
     const off = readEntry(entry);
     if (off < 0) return f.fetchFault(atTop, entry);
     const pte = load<u64>(<usize>off);
@@ -158,8 +179,10 @@ export let wDirty: bool = false;
     table = f.outAddr(pte);
     perms = f.tablePerms(perms);
     if (f.nested()) {
-      const nfr = f.nestTable(table, ia, level - 1, false);
+      const nfr = f.nestTable(table, false, table + (f.index(ia, level - 1, false) << 3));
       if (nfr != 0) return nfr;
+      tableIpa = table;
+      span = wLg2;
       table = wFrame | (table & ((<u64>1 << wLg2) - 1));
       perms = f.nestPerms(perms);
     }
