@@ -1,6 +1,7 @@
 // One DMA request through the unit: enable check, root/context/PASID lookup
-// (ctx/), IOTLB (cache/iotlb.ts), page walk (pt/walk.ts, formats in pt/vtd-walk.ts), interrupt-range
-// check, then the out-buffer (docs/ABI.md). Faults are values: the spec's
+// (ctx/), IOTLB (cache/iotlb.ts), page walk (pt/walk.ts with the VT-d
+// formats of pt/vtd-walk.ts), interrupt-range check, then the out-buffer
+// (docs/ABI.md). Faults are values: the spec's
 // reason code plus OUT_FAULT_FLAGS telling the recorder how to log it.
 
 import {

@@ -4,11 +4,12 @@
 // hardware's tags — VMID as the domain tag, ASID as the PASID tag of stage-1
 // and nested entries, PASID_NONE for stage-2-only entries (docs/ABI.md) —
 // then stage 1 picks TTB0 or TTB1 and checks the input range (§3.4.1,
-// CD.TxSZ/TBI/EPDx), the walk runs (pt/arm-walk.ts), the stage-1 output goes
-// through stage 2 when nested, and the result fills the IOTLB and the
-// out-buffer (out.ts; the DMA loop is dma.ts's, shared with VT-d). Faults are values: the event number, OUT_FAULT_FLAGS carrying
-// FF_ARM_S2 and the CLASS, OUT_FAULT_ADDR the IPA of a stage-2 fault (the
-// fetch address of F_WALK_EABT).
+// CD.TxSZ/TBI/EPDx), the walk runs (the one loop of pt/walk.ts with the
+// AArch64 formats of pt/arm-walk.ts), the stage-1 output goes through stage
+// 2 when nested, and the result fills the IOTLB and the out-buffer (out.ts;
+// the DMA loop is dma.ts's, shared with VT-d). Faults are values: the event
+// number, OUT_FAULT_FLAGS carrying FF_ARM_S2 and the CLASS, OUT_FAULT_ADDR
+// the IPA of a stage-2 fault (the fetch address of F_WALK_EABT).
 
 import {
   ACC_PRIV, FF_WALK, OUT_FAULT_ADDR_HI, OUT_FAULT_ADDR_LO, OUT_FAULT_FLAGS, OUT_FAULT_PASID, OUT_PERMS, OUT_SOURCE, OUT_STATUS,
