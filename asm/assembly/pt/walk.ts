@@ -111,32 +111,21 @@ export let wDirty: bool = false;
   const fl = f.flags(access);
   const usePsc = f.pscOn();
   const top = f.top();
-  let level = top;
+  let level = usePsc ? cachedLevel<F>(f, ia, top) : top;
   let table = f.root();
   let perms = f.allPerms();
-  let cached = false;
-  // Nested: the IPA of the current table and the log2 of the stage-2 page
-  // it starts in. A walk resumed from a paging-structure cache entry never
-  // crosses one: those tables are 4 KiB (VT-d; Arm 4 KiB granule only).
-  let tableIpa: u64 = 0;
-  let span: u32 = 63;
-  if (usePsc) {
-    for (let l: i32 = 1; l <= top; l++) {
-      if (pscLookup(f.pscFormat(), f.pscDid(), f.pscTag(), l, ia)) { table = pscTable; perms = pscPerms; level = l - 1; cached = true; break; }
-    }
-  }
-  if (cached) {
+  if (f.nested()) { nestIpa = 0; nestSpan = 63; }
+  if (level < top) {
+    table = pscTable;
+    perms = pscPerms;
     const rfr = f.resume(perms, access, fl);
     if (rfr != 0) return rfr;
   } else {
     const efr = f.enter(table, ia);
     if (efr != 0) return efr;
     if (f.nested()) {
-      const nfr = f.nestTable(table, true, table + (f.index(ia, level, true) << 3));
-      if (nfr != 0) return nfr;
-      tableIpa = table;
-      span = wLg2;
-      table = wFrame | (table & ((<u64>1 << wLg2) - 1));
+      table = nestedTable<F>(f, table, true, table + (f.index(ia, level, true) << 3));
+      if (table == NO_ADDR) return nestFault;
       perms = f.nestPerms(perms);
     }
   }
@@ -145,16 +134,8 @@ export let wDirty: bool = false;
     const at = f.index(ia, level, atTop) << 3;
     let entry = table + at;
     if (f.nested()) {
-      // A table larger than the stage-2 page its start is in (a 64 KiB
-      // stage-1 granule over 4 KiB stage-2 pages): each descriptor's IPA
-      // goes through stage 2 on its own (Arm ARM pseudocode
-      // AArch64.TranslationTableWalk: each stage-1 descriptor address goes
-      // through AArch64.SecondStageWalk).
-      if (((tableIpa + at) >> span) != (tableIpa >> span)) {
-        const nfr = f.nestTable(tableIpa + at, atTop, tableIpa + at);
-        if (nfr != 0) return nfr;
-        entry = wFrame | ((tableIpa + at) & ((<u64>1 << wLg2) - 1));
-      }
+      entry = nestedEntry<F>(f, entry, at, atTop);
+      if (entry == NO_ADDR) return nestFault;
     }
     const off = readEntry(entry);
     if (off < 0) return f.fetchFault(atTop, entry);
@@ -179,16 +160,61 @@ export let wDirty: bool = false;
     table = f.outAddr(pte);
     perms = f.tablePerms(perms);
     if (f.nested()) {
-      const nfr = f.nestTable(table, false, table + (f.index(ia, level - 1, false) << 3));
-      if (nfr != 0) return nfr;
-      tableIpa = table;
-      span = wLg2;
-      table = wFrame | (table & ((<u64>1 << wLg2) - 1));
+      table = nestedTable<F>(f, table, false, table + (f.index(ia, level - 1, false) << 3));
+      if (table == NO_ADDR) return nestFault;
       perms = f.nestPerms(perms);
     }
     if (usePsc) pscInsert(f.pscFormat(), f.pscDid(), f.pscTag(), level, ia, table, perms);
     level--;
   }
+}
+
+// The level a paging-structure cache entry lets the walk of `ia` resume at
+// (`top` when none; else the next table and the rights so far are in
+// pscTable / pscPerms): the lowest cached level wins.
+// @ts-ignore: decorator
+@inline function cachedLevel<F>(f: F, ia: u64, top: i32): i32 {
+  for (let l: i32 = 1; l <= top; l++) {
+    if (pscLookup(f.pscFormat(), f.pscDid(), f.pscTag(), l, ia)) return l - 1;
+  }
+  return top;
+}
+
+// ---- nesting (the walk in progress) ----------------------------------------------
+// The IPA of the current table and the log2 of the stage-2 page it starts
+// in; the fault when a nested step returns NO_ADDR. A walk resumed from a
+// paging-structure cache entry never needs them: those tables are 4 KiB
+// (VT-d; Arm 4 KiB granule only), inside one stage-2 page.
+let nestIpa: u64 = 0;
+let nestSpan: u32 = 63;
+let nestFault: u32 = 0;
+/** What a nested step returns when stage 2 faulted (the fault in nestFault). */
+const NO_ADDR: u64 = 0xffff_ffff_ffff_ffff;
+
+// Table address `ipa` (a stage-2 input) through the format's stage 2: the
+// address to read the table at, or NO_ADDR.
+// @ts-ignore: decorator
+@inline function nestedTable<F>(f: F, ipa: u64, top: bool, descIpa: u64): u64 {
+  const fr = f.nestTable(ipa, top, descIpa);
+  if (fr != 0) { nestFault = fr; return NO_ADDR; }
+  nestIpa = ipa;
+  nestSpan = wLg2;
+  return wFrame | (ipa & ((<u64>1 << wLg2) - 1));
+}
+
+// The address to read the descriptor `at` bytes into the current table at:
+// `entry` when the descriptor is in the stage-2 page the table starts in;
+// in a table larger than that page (a 64 KiB stage-1 granule over 4 KiB
+// stage-2 pages), the descriptor's own IPA through stage 2 (Arm ARM
+// pseudocode AArch64.TranslationTableWalk: each stage-1 descriptor address
+// goes through AArch64.SecondStageWalk). NO_ADDR on a stage-2 fault.
+// @ts-ignore: decorator
+@inline function nestedEntry<F>(f: F, entry: u64, at: u64, top: bool): u64 {
+  const ipa = nestIpa + at;
+  if ((ipa >> nestSpan) == (nestIpa >> nestSpan)) return entry;
+  const fr = f.nestTable(ipa, top, ipa);
+  if (fr != 0) { nestFault = fr; return NO_ADDR; }
+  return wFrame | (ipa & ((<u64>1 << wLg2) - 1));
 }
 
 /** Nesting, the output step (VT-d §3.8, IHI 0070 §3.3.2): after the stage-1
