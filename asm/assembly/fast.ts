@@ -22,7 +22,7 @@ import { bump } from './stats';
 import { scDid, scFind, scFlags, scInputOk, scProbeKey, scTag, SF_KIND_MASK, SF_LEGACY, SF_SSEE } from './cache/setup-cache';
 import { heapAlloc } from './mem/heap';
 import { entryOutput, entryPerms, iotlbEpochGen, iotlbInsert, iotlbProbeFast, iotlbTouch, PROBE_UNSURE } from './cache/iotlb';
-import { INTR_LAST, INTR_START, P_DIRTY, P_FAR, P_R, P_W, P_X, PSC_SS_FORMAT } from './pt/walk';
+import { INTR_LAST, INTR_START, P_DIRTY, P_FAR, P_R, P_W, P_X, PSC_VTD_SS } from './pt/walk';
 
 /** tryFast: the IOTLB has no entry for the request (probed, nothing committed). */
 export const FAST_MISS: usize = 0;
@@ -143,7 +143,7 @@ export function fastMiss(r: usize, s: usize, sid: u32, iova: u64, access: u32): 
   if ((scFlags(s) & (SF_KIND_MASK | SF_LEGACY | SF_SSEE)) != XK_SS) return false;
   if ((access & (ACC_EXEC | ACC_TRANSLATION_REQ)) != 0) return false;
   const did = scDid(s);
-  if (!pscRemembered(PSC_SS_FORMAT, did, 0, 1, iova)) return false;
+  if (!pscRemembered(PSC_VTD_SS, did, 0, 1, iova)) return false;
   const off = ramOffset(pscTable + (<u64>ptIndex(iova, 0) << 3), 8);
   if (off < 0) return false;
   const pte = load<u64>(<usize>off);

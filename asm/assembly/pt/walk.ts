@@ -50,8 +50,6 @@ export const INTR_LAST: u64 = 0xfeef_ffff;
 
 /** Paging-structure cache format tag: VT-d second stage. */
 export const PSC_VTD_SS: u32 = 0;
-/** The paging-structure caches' format tag of second-stage entries (fast.ts). */
-export const PSC_SS_FORMAT: u32 = PSC_VTD_SS;
 /** Paging-structure cache format tag: VT-d first stage. */
 export const PSC_VTD_FS: u32 = 1;
 /** Paging-structure cache format tag: AArch64 stage 1. */
