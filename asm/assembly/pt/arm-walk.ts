@@ -6,7 +6,7 @@
 // as VT-d's first stage). The Arm checks per level, in the Arm ARM's order:
 // external abort on the fetch (F_WALK_EABT), invalid or reserved descriptor
 // (F_TRANSLATION, D8.3), output address beyond the stage's output size
-// (F_ADDR_SIZE), then at the leaf the Access flag (F_ACCESS, D8.5) and the
+// (F_ADDR_SIZE), then at the leaf the Access flag (F_ACCESS) and the
 // permissions (F_PERMISSION, D8.4). Faults are values: the SMMU event
 // number (IHI 0070 §7.3), with the stage, CLASS and address in af*.
 // Walker levels count up from the leaf (asm/GLOSSARY.md): Arm level 3 = 0.
@@ -124,7 +124,7 @@ function effective(s2: bool, perms: u32, priv: bool): u32 {
   return perms;
 }
 
-// A leaf's own permissions: S2AP and XN (D8.4.3) or AP[2:1], UXN, PXN (D8.4.1).
+// A leaf's own permissions (D8.4): S2AP and XN, or AP[2:1], UXN and PXN.
 // @ts-ignore: decorator
 @inline function leafLimits(s2: bool, d: u64, perms: u32): u32 {
   if (s2) {
