@@ -116,7 +116,7 @@ export {
 /** The SMMUv3 unit: registers, stream table and context descriptors, command and event queues. */
 export { SmmuUnit, type SmmuUnitOptions, type SmmuInterrupt } from './smmu/smmu-unit.js';
 /** The parts of an `SmmuUnit`: its register file and the typed access to the core's AArch64 walker (docs/ABI.md). */
-export { SmmuRegisterFile, type SmmuRegRow, type SmmuRegWrite } from './smmu/registers.js';
+export { SmmuRegisterFile, type SmmuRegRow, type SmmuWriteHandler } from './smmu/registers.js';
 export { SmmuCore, type WalkSetup } from './smmu/core-abi.js';
 /** SMMUv3 capability profiles (`default`, `qemu-7.2`, `qemu-10.0`) and the options that narrow them. */
 export { createSmmuProfile, capsOf, SMMU_PROFILE_NAMES, type SmmuProfile, type SmmuOptions, type SmmuCaps, type SmmuSwitches } from './smmu/profiles.js';

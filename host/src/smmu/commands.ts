@@ -3,6 +3,8 @@
  * opcode, name, whether the unit supports it, and a handler that applies
  * it and returns a CERROR (§4.7.3; 0 = done). The dispatcher in the unit
  * stops the queue at the first error (SMMU_CMDQ_CONS.ERR, GERROR.CMDQ_ERR).
+ * Handlers work on numbers: fields of the command's u32 halves, addresses
+ * as (hi, lo) u32 halves or, below 2^53, as a double.
  */
 import { get, getAddr, type Words } from './spec/bits.js';
 import { CMD, OP } from './spec/commands.js';
@@ -15,18 +17,22 @@ export interface CommandTarget {
   invalidateSte(first: number, last: number): void;
   /** Drops the cached CD of (sid, ssid), or every CD of `sid` (ssid undefined). */
   invalidateCd(sid: number, ssid: number | undefined): void;
-  /** The core's invalidation primitives (docs/ABI.md), with the SMMU's tags: VMID = domain, ASID = PASID. */
+  /**
+   * The core's invalidation primitives (docs/ABI.md), with the SMMU's tags:
+   * VMID = domain, ASID = PASID; addresses as u32 halves `hi`:`lo`, 2^am
+   * pages of 4 KiB; `ih` / `leaf` 1 keeps the walk caches.
+   */
   readonly inv: {
     invIotlbGlobal(): void;
     invIotlbDomain(did: number): void;
-    invIotlbPage(did: number, addr: bigint, am: number, ih: number): void;
+    invIotlbPage(did: number, hi: number, lo: number, am: number, ih: number): void;
     invPasidIotlb(did: number, pasid: number): void;
-    invPasidIotlbPage(did: number, pasid: number, addr: bigint, am: number, ih: number): void;
-    /** Stage-1 entries of `did` for 2^am pages from `addr`, every ASID (TLBI_NH_VAA). */
-    invAnyAsidPage(did: number, addr: bigint, am: number, leaf: boolean): void;
+    invPasidIotlbPage(did: number, pasid: number, hi: number, lo: number, am: number, ih: number): void;
+    /** Stage-1 entries of `did` for 2^am pages from `hi:lo`, every ASID (TLBI_NH_VAA). */
+    invAnyAsidPage(did: number, hi: number, lo: number, am: number, leaf: number): void;
   };
-  /** CMD_SYNC completion: MSI write (CS=IRQ with an address), interrupt, or SEV. */
-  sync(cs: number, msiAddr: bigint, msiData: number): void;
+  /** CMD_SYNC completion: MSI write (CS=IRQ with an address below 2^52), interrupt, or SEV. */
+  sync(cs: number, msiAddr: number, msiData: number): void;
   /** ATC invalidation to the device `sid` (ATS); false if it timed out. */
   atcInvalidate(sid: number, ssid: number | undefined, addr: bigint, sizeLg2: number, global: boolean): boolean;
 }
@@ -44,28 +50,45 @@ const always = (): boolean => true;
 const s2 = (c: SmmuCaps): boolean => c.s2;
 const vmidOf = (w: Words, c: SmmuCaps): number => c.s2 ? get(w, CMD.VMID) : 0;
 
+/** Most blocks one range command is split into before it becomes a whole-space invalidation. */
+const MAX_BLOCKS = 64;
+const TWO_20 = 2 ** 20;
+
 /**
- * The 2^am-page blocks of a TLBI address range (§4.4.1: without TG, one
- * page; with TG and RIL, (NUM+1) * 2^SCALE translation granules).
+ * The 2^am-page blocks (pages of 4 KiB) of a TLBI address range, each
+ * handed to `each` as the block's address in u32 halves and its am (§4.4.1:
+ * without TG, or without SMMU_IDR3.RIL, one page; with TG and RIL, (NUM+1)
+ * * 2^SCALE translation granules from the address aligned down to the
+ * granule). Counted in pages (the address / 2^12 is below 2^52: exact in a
+ * double), no BigInt; a range ends at 2^64 (no wrap to address 0), and
+ * one of more than 64 aligned blocks becomes one invalidation of the whole
+ * space (over-invalidation is allowed).
  */
-export function tlbiBlocks(w: Words, c: SmmuCaps): { addr: bigint; am: number }[] {
-  const addr = getAddr(w, CMD.Address);
+export function tlbiBlocks(w: Words, c: SmmuCaps, each: (hi: number, lo: number, am: number) => void): void {
+  const page = get(w, CMD.AddrHi) * TWO_20 + get(w, CMD.AddrLo);
   const tg = get(w, CMD.TG);
-  if (tg === 0 || !c.ril) return [{ addr: addr & ~0xfffn, am: 0 }];
-  const granLg2 = [0, 12, 14, 16][tg]!;
-  let pages = BigInt(get(w, CMD.NUM) + 1) << BigInt(get(w, CMD.SCALE));
-  let a = addr & ~((1n << BigInt(granLg2)) - 1n);
-  const out: { addr: bigint; am: number }[] = [];
-  while (pages > 0n && out.length < 64) {
+  if (tg === 0 || !c.ril) { emitBlock(page, 0, each); return; }
+  const g = 2 * (tg - 1); // log2 of 4 KiB pages per granule: 4K 0, 16K 2, 64K 4
+  const maxLg = 40 - g; // blocks up to 2^52 bytes
+  let left = (get(w, CMD.NUM) + 1) * 2 ** get(w, CMD.SCALE);
+  let a = Math.floor(page / 2 ** g); // in granules
+  const end = 2 ** (52 - g); // granules in the 64-bit space: a range runs out there (addresses do not wrap)
+  const blocks: number[] = [];
+  while (left > 0 && a < end && blocks.length < 2 * MAX_BLOCKS) {
     // The largest aligned power-of-two block at `a` inside what is left.
     let lg = 0;
-    while (lg < 52 - granLg2 && (1n << BigInt(lg + 1)) <= pages && (a & ((1n << BigInt(granLg2 + lg + 1)) - 1n)) === 0n) lg++;
-    out.push({ addr: a, am: lg + granLg2 - 12 });
-    a += 1n << BigInt(granLg2 + lg);
-    pages -= 1n << BigInt(lg);
+    while (lg < maxLg && 2 ** (lg + 1) <= left && a % 2 ** (lg + 1) === 0) lg++;
+    blocks.push(a * 2 ** g, lg + g);
+    a += 2 ** lg;
+    left -= 2 ** lg;
   }
-  if (pages > 0n) return [{ addr: 0n, am: 52 }]; // too many pieces: the whole space (over-invalidation)
-  return out;
+  if (left > 0 && a < end) { emitBlock(0, 52, each); return; } // too many pieces: the whole space
+  for (let i = 0; i < blocks.length; i += 2) emitBlock(blocks[i]!, blocks[i + 1]!, each);
+}
+
+/** One block at 4 KiB page number `page` (below 2^52) as u32 address halves. */
+function emitBlock(page: number, am: number, each: (hi: number, lo: number, am: number) => void): void {
+  each(Math.floor(page / TWO_20), ((page % TWO_20) * 0x1000) >>> 0, am);
 }
 
 const ssidOf = (w: Words): number | undefined => get(w, CMD.SSV) ? get(w, CMD.SSID) : undefined;
@@ -95,14 +118,19 @@ export const COMMANDS: readonly CommandRow[] = [
   {
     op: OP.TLBI_NH_VA, name: 'TLBI_NH_VA', supported: always,
     run: (t, w, c) => {
-      for (const b of tlbiBlocks(w, c)) t.inv.invPasidIotlbPage(vmidOf(w, c), get(w, CMD.ASID), b.addr, b.am, get(w, CMD.Leaf));
+      const vmid = vmidOf(w, c);
+      const asid = get(w, CMD.ASID);
+      const leaf = get(w, CMD.Leaf);
+      tlbiBlocks(w, c, (hi, lo, am) => t.inv.invPasidIotlbPage(vmid, asid, hi, lo, am, leaf));
       return CERROR.NONE;
     },
   },
   {
     op: OP.TLBI_NH_VAA, name: 'TLBI_NH_VAA', supported: always,
     run: (t, w, c) => {
-      for (const b of tlbiBlocks(w, c)) t.inv.invAnyAsidPage(vmidOf(w, c), b.addr, b.am, get(w, CMD.Leaf) !== 0);
+      const vmid = vmidOf(w, c);
+      const leaf = get(w, CMD.Leaf);
+      tlbiBlocks(w, c, (hi, lo, am) => t.inv.invAnyAsidPage(vmid, hi, lo, am, leaf));
       return CERROR.NONE;
     },
   },
@@ -110,7 +138,12 @@ export const COMMANDS: readonly CommandRow[] = [
   {
     // Stage-2-only entries of the IPA range (combined S1+S2 entries need TLBI_NH_* / S12_VMALL, §4.4.x).
     op: OP.TLBI_S2_IPA, name: 'TLBI_S2_IPA', supported: s2,
-    run: (t, w, c) => { for (const b of tlbiBlocks(w, c)) t.inv.invIotlbPage(vmidOf(w, c), b.addr, b.am, get(w, CMD.Leaf)); return CERROR.NONE; },
+    run: (t, w, c) => {
+      const vmid = vmidOf(w, c);
+      const leaf = get(w, CMD.Leaf);
+      tlbiBlocks(w, c, (hi, lo, am) => t.inv.invIotlbPage(vmid, hi, lo, am, leaf));
+      return CERROR.NONE;
+    },
   },
   { op: OP.TLBI_NSNH_ALL, name: 'TLBI_NSNH_ALL', supported: always, run: (t) => { t.inv.invIotlbGlobal(); return CERROR.NONE; } },
   {
@@ -124,7 +157,7 @@ export const COMMANDS: readonly CommandRow[] = [
     run: (t, w) => {
       const cs = get(w, CMD.CS);
       if (cs === 3) return CERROR.ILL;
-      t.sync(cs, getAddr(w, CMD.MSIAddress), get(w, CMD.MSIData));
+      t.sync(cs, get(w, CMD.MSIAddress) * 4, get(w, CMD.MSIData));
       return CERROR.NONE;
     },
   },

@@ -201,8 +201,8 @@ export class SmmuCore {
     return this.x.armDmaCopy(off, (iova / TWO_32) >>> 0, iova >>> 0, len, access, bufOff) >>> 0;
   }
 
-  /** TLBI_NH_VAA: stage-1 entries of `vmid` for 2^am pages from `addr`, every ASID (`leaf` keeps the walk caches). */
-  invVaa(vmid: number, addr: bigint, am: number, leaf: boolean): void {
-    this.x.armInvVaa(vmid, Number(addr >> 32n) >>> 0, Number(addr & 0xffff_ffffn) >>> 0, am, leaf ? 1 : 0);
+  /** TLBI_NH_VAA: stage-1 entries of `vmid` for 2^am pages from the address `hi`:`lo` (u32 halves), every ASID (`leaf` 1 keeps the walk caches). */
+  invVaa(vmid: number, hi: number, lo: number, am: number, leaf: number): void {
+    this.x.armInvVaa(vmid, hi >>> 0, lo >>> 0, am, leaf ? 1 : 0);
   }
 }

@@ -4,8 +4,8 @@
  * the register file that applies the generic access rules of §6.2 —
  * 32-bit registers take 32-bit accesses, 64-bit registers 32- or 64-bit
  * accesses (either half alone), anything else is ignored and logged.
- * Side effects belong to the unit (`afterWrite`); nothing here throws for
- * guest input.
+ * Side effects belong to the unit (`onWrite` handlers); nothing here throws
+ * for guest input.
  */
 import { capsOf, type SmmuProfile } from './profiles.js';
 import { SMMU_FRAME, SMMU_PAGE, SMMU_REG as R } from './spec/registers.js';
@@ -80,26 +80,43 @@ export function buildSmmuRegisters(p: SmmuProfile): SmmuRegRow[] {
 /** SMMU_GBPA reset value (§6.3.14): SHCFG = 0b01. */
 const GBPA_RESET = 0x1000n;
 
-/** A guest write as the side-effect handler sees it. */
-export interface SmmuRegWrite {
-  /** The register written. */
-  readonly row: SmmuRegRow;
-  /** Its value before the write. */
-  readonly old: bigint;
-  /** Its value now (the writable bits merged in). */
-  readonly value: bigint;
-}
+/**
+ * Side effect of a guest write to a 32-bit register: its value before the
+ * write and now (the writable bits merged in). Every register with side
+ * effects is 32 bits wide (§6.3).
+ */
+export type SmmuWriteHandler = (old: number, now: number) => void;
 
-const DWORD = 0xffff_ffffn;
+/** Dwords of one modelled page: the registers sit in the first 4 KiB of page 0 and of page 1 (§6.2, §6.3). */
+const PAGE_DWORDS = 0x400;
+/** No register at this dword, or no register of that name. */
+const NONE = -1;
 
-/** Register storage and decode of guest accesses. */
+/**
+ * Register storage and decode of guest accesses, on numbers: one u32 per
+ * dword of the first 4 KiB of pages 0 and 1 (the rest of the frame holds no
+ * register), the writable mask beside it, the row each dword belongs to. A
+ * guest access is a few array loads and bit operations; registers with side
+ * effects have a handler (`onWrite`). Registers are also reachable by
+ * *slot* (`slotOf`, `at`, `put`): the dword index a hot path keeps instead
+ * of a name.
+ */
 export class SmmuRegisterFile {
   /** Rows by name. */
   readonly rows: ReadonlyMap<string, SmmuRegRow>;
-  private readonly values = new Map<string, bigint>();
-  private readonly byDword = new Map<number, SmmuRegRow>();
-  /** Runs after every guest write that reached a register. */
-  afterWrite: (w: SmmuRegWrite) => void = () => {};
+  /** High dword of the last `read64` (the low dword is its return value). */
+  readHigh = 0;
+  private readonly vals = new Uint32Array(2 * PAGE_DWORDS);
+  private readonly resetVals = new Uint32Array(2 * PAGE_DWORDS);
+  private readonly writable = new Uint32Array(2 * PAGE_DWORDS);
+  /** Row index of each dword (NONE outside every register). */
+  private readonly rowAt = new Int16Array(2 * PAGE_DWORDS).fill(NONE);
+  /** Each row's first slot and width in bytes, by row index. */
+  private readonly rowSlot: number[] = [];
+  private readonly rowWidth: number[] = [];
+  private readonly rowIndex = new Map<string, number>();
+  private readonly handlers: (SmmuWriteHandler | undefined)[] = [];
+  private readonly aliasPage1: boolean;
 
   /**
    * The register file of `profile`; `log` hears every ignored access.
@@ -108,63 +125,157 @@ export class SmmuRegisterFile {
   constructor(readonly profile: SmmuProfile, private readonly log: (m: string) => void) {
     const table = buildSmmuRegisters(profile);
     this.rows = new Map(table.map((r) => [r.name, r]));
-    for (const r of table) for (let d = 0; d < r.width; d += 4) this.byDword.set(r.offset + d, r);
+    this.aliasPage1 = profile.switches.page1AliasesPage0;
+    table.forEach((r, i) => this.addRow(r, i));
     this.reset();
+  }
+
+  private addRow(r: SmmuRegRow, i: number): void {
+    const first = slotAt(r.offset);
+    if (first === NONE) throw new Error(`profile: register ${r.name} at 0x${r.offset.toString(16)} is outside the modelled pages`);
+    this.rowIndex.set(r.name, i);
+    this.rowSlot[i] = first;
+    this.rowWidth[i] = r.width;
+    this.handlers[i] = undefined;
+    for (let d = 0; d < r.width / 4; d++) {
+      if (this.rowAt[first + d] !== NONE) throw new Error(`profile: register ${r.name} overlaps another`);
+      const dword = (v: bigint): number => Number((v >> BigInt(32 * d)) & 0xffff_ffffn);
+      this.rowAt[first + d] = i;
+      this.resetVals[first + d] = dword(r.reset);
+      this.writable[first + d] = dword(r.writable);
+    }
+  }
+
+  /** Side effects of 32-bit register `name` after each guest write (one handler per register). */
+  onWrite(name: string, handler: SmmuWriteHandler): void {
+    const i = this.rowIndex.get(name);
+    if (i === undefined) return; // a register the profile lacks has no writes
+    if (this.rowWidth[i] !== 4) throw new Error(`name: ${name} is not a 32-bit register`);
+    this.handlers[i] = handler;
   }
 
   /** Every register back to its reset value. */
   reset(): void {
-    for (const r of this.rows.values()) this.values.set(r.name, r.reset);
+    this.vals.set(this.resetVals);
+  }
+
+  /** The slot of register `name` (its low dword; a 64-bit register's high dword is the next slot), or -1 if the profile lacks it. */
+  slotOf(name: string): number {
+    const i = this.rowIndex.get(name);
+    return i === undefined ? NONE : this.rowSlot[i]!;
+  }
+
+  /** Raw dword at `slot` (0 for slot -1: a register the profile lacks). */
+  at(slot: number): number {
+    return slot === NONE ? 0 : this.vals[slot]!;
+  }
+
+  /** Stores a raw dword at `slot` (hardware-owned fields): no masks, no side effects; slot -1 is ignored. */
+  put(slot: number, value: number): void {
+    if (slot !== NONE) this.vals[slot] = value;
   }
 
   /** Raw value of `name` (0 for a register the profile lacks). */
   get(name: string): bigint {
-    return this.values.get(name) ?? 0n;
+    const i = this.rowIndex.get(name);
+    if (i === undefined) return 0n;
+    const s = this.rowSlot[i]!;
+    const lo = BigInt(this.vals[s]!);
+    return this.rowWidth[i] === 8 ? lo | (BigInt(this.vals[s + 1]!) << 32n) : lo;
   }
 
   /** Stores a raw value (hardware-owned fields), no masks, no side effects. */
   set(name: string, value: bigint): void {
-    const r = this.rows.get(name);
-    if (r) this.values.set(name, BigInt.asUintN(r.width * 8, value));
+    const i = this.rowIndex.get(name);
+    if (i === undefined) return;
+    const s = this.rowSlot[i]!;
+    this.vals[s] = Number(value & 0xffff_ffffn);
+    if (this.rowWidth[i] === 8) this.vals[s + 1] = Number((value >> 32n) & 0xffff_ffffn);
   }
 
   /** Whether the profile has register `name`. */
   has(name: string): boolean {
-    return this.rows.has(name);
+    return this.rowIndex.has(name);
   }
 
-  /** Guest read; bad accesses read 0 and are logged. */
+  /** Guest 4-byte read at frame offset `offset`: the dword; bad accesses read 0 and are logged. */
+  read32(offset: number): number {
+    const s = this.decode(offset, 4, 'read');
+    return s === NONE ? 0 : this.vals[s]!;
+  }
+
+  /** Guest 8-byte read: the low dword, the high one in `readHigh`; bad accesses read 0 and are logged. */
+  read64(offset: number): number {
+    const s = this.decode(offset, 8, 'read');
+    if (s === NONE) { this.readHigh = 0; return 0; }
+    this.readHigh = this.vals[s + 1]!;
+    return this.vals[s]!;
+  }
+
+  /** Guest 4-byte write of `value` (u32, or the same bits as an i32); bad accesses are logged and ignored. */
+  write32(offset: number, value: number): void {
+    const s = this.decode(offset, 4, 'write');
+    if (s === NONE) return;
+    const old = this.vals[s]!;
+    const m = this.writable[s]!;
+    const now = ((old & ~m) | (value & m)) >>> 0;
+    this.vals[s] = now;
+    const h = this.handlers[this.rowAt[s]!];
+    if (h !== undefined) h(old, now);
+  }
+
+  /** Guest 8-byte write of `hi:lo` (halves u32 or i32) to a 64-bit register; bad accesses are logged and ignored. */
+  write64(offset: number, lo: number, hi: number): void {
+    const s = this.decode(offset, 8, 'write');
+    if (s === NONE) return;
+    const m0 = this.writable[s]!;
+    const m1 = this.writable[s + 1]!;
+    this.vals[s] = ((this.vals[s]! & ~m0) | (lo & m0)) >>> 0;
+    this.vals[s + 1] = ((this.vals[s + 1]! & ~m1) | (hi & m1)) >>> 0;
+  }
+
+  /** Guest read of 4 or 8 bytes as a bigint (the BigInt form of read32 / read64). */
   read(offset: number, size: number): bigint {
-    const at = this.decode(offset, size, 'read');
-    if (!at) return 0n;
-    const v = this.get(at.row.name);
-    return size === 8 ? v : (v >> BigInt(8 * at.byte)) & DWORD;
+    if (size === 8) {
+      const lo = this.read64(offset);
+      return (BigInt(this.readHigh) << 32n) | BigInt(lo);
+    }
+    if (size !== 4) { this.bad(offset, size, 'read', 'bad size or alignment'); return 0n; }
+    return BigInt(this.read32(offset));
   }
 
-  /** Guest write; bad accesses are logged and ignored. */
+  /** Guest write of 4 or 8 bytes from a bigint (the BigInt form of write32 / write64). */
   write(offset: number, size: number, value: bigint): void {
-    const at = this.decode(offset, size, 'write');
-    if (!at) return;
-    const r = at.row;
-    const lanes = size === 8 ? (1n << 64n) - 1n : DWORD << BigInt(8 * at.byte);
-    const written = BigInt.asUintN(size * 8, value) << BigInt(8 * at.byte);
-    const old = this.get(r.name);
-    const mask = r.writable & lanes;
-    const v = (old & ~mask) | (written & mask);
-    this.values.set(r.name, v);
-    this.afterWrite({ row: r, old, value: v });
+    if (size === 8) this.write64(offset, Number(value & 0xffff_ffffn), Number((value >> 32n) & 0xffff_ffffn));
+    else if (size === 4) this.write32(offset, Number(value & 0xffff_ffffn));
+    else this.bad(offset, size, 'write', 'bad size or alignment');
   }
 
-  /** The register and byte lane an access names, after the profile's page-1 rule; undefined (logged) if none. */
-  private decode(offset: number, size: number, kind: string): { row: SmmuRegRow; byte: number } | undefined {
-    let off = offset;
-    const bad = (why: string) => { this.log(`smmu: ignored ${size}-byte ${kind} at 0x${offset.toString(16)}: ${why}`); return undefined; };
-    if (!Number.isInteger(off) || off < 0 || off + size > SMMU_FRAME || (size !== 4 && size !== 8) || off % size !== 0) return bad('bad size or alignment');
-    if (this.profile.switches.page1AliasesPage0 && off >= SMMU_PAGE) off -= SMMU_PAGE;
-    const r = this.byDword.get(off);
-    if (!r) return bad('no register');
-    // §6.2: a 64-bit access to a 32-bit register is CONSTRAINED UNPREDICTABLE; here (as QEMU) ignored.
-    if (size === 8 && r.width === 4) return bad('64-bit access to a 32-bit register');
-    return { row: r, byte: off - r.offset };
+  /**
+   * The slot a `size`-byte access at `offset` reaches, after the profile's
+   * page-1 rule; NONE (logged) for a bad size or alignment, no register,
+   * or a 64-bit access to a 32-bit register (§6.2: CONSTRAINED
+   * UNPREDICTABLE; here, as QEMU, ignored).
+   */
+  private decode(offset: number, size: 4 | 8, kind: string): number {
+    // One test: an integer, aligned to the size, inside the frame.
+    if (offset !== (offset & (SMMU_FRAME - size))) return this.bad(offset, size, kind, 'bad size or alignment');
+    const s = slotAt(this.aliasPage1 && offset >= SMMU_PAGE ? offset - SMMU_PAGE : offset);
+    const row = s === NONE ? NONE : this.rowAt[s]!;
+    if (row === NONE) return this.bad(offset, size, kind, 'no register');
+    if (size === 8 && this.rowWidth[row] === 4) return this.bad(offset, size, kind, '64-bit access to a 32-bit register');
+    return s;
   }
+
+  private bad(offset: number, size: number, kind: string, why: string): number {
+    this.log(`smmu: ignored ${size}-byte ${kind} at 0x${typeof offset === 'number' ? offset.toString(16) : String(offset)}: ${why}`);
+    return NONE;
+  }
+}
+
+/** The slot of the dword at frame offset `off` (4-aligned), or NONE where no register can be. */
+function slotAt(off: number): number {
+  if (off < 0x1000) return off >>> 2;
+  const rel = off - SMMU_PAGE;
+  return rel >= 0 && rel < 0x1000 ? PAGE_DWORDS + (rel >>> 2) : NONE;
 }

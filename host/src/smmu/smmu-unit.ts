@@ -20,7 +20,7 @@ import { coreFaultEvent, lookupSte, readSte, resolveStream, walkFlags, type Conf
 import { encodeEvent, type SmmuEvent } from './event.js';
 import { capsOf, type SmmuCaps, type SmmuProfile } from './profiles.js';
 import { entryAddr, geometry, isEmpty, isFull, next, ptr } from './queue.js';
-import { SmmuRegisterFile, type SmmuRegWrite } from './registers.js';
+import { SmmuRegisterFile } from './registers.js';
 import { get, word } from './spec/bits.js';
 import { CMD, CMD_BYTES, SYNC_CS } from './spec/commands.js';
 import { EVT, EVT_BYTES, EVT_CLASS } from './spec/events.js';
@@ -105,6 +105,14 @@ function checkRequest(sid: number, ssid: number | undefined, iova: bigint): void
 /** The most (stream, substream) configurations cached at once. */
 const MAX_CACHED = 4096;
 
+/** The registers the unit reads and writes itself, by name. */
+const SLOT_NAMES = [
+  'CR0', 'CR0ACK', 'GBPA', 'IRQ_CTRL', 'IRQ_CTRLACK', 'GERROR', 'GERRORN', 'GERROR_IRQ_CFG0', 'GERROR_IRQ_CFG1',
+  'CMDQ_BASE', 'CMDQ_PROD', 'CMDQ_CONS', 'EVENTQ_BASE', 'EVENTQ_PROD', 'EVENTQ_CONS', 'EVENTQ_IRQ_CFG0', 'EVENTQ_IRQ_CFG1',
+] as const;
+/** Their register-file slots (SmmuRegisterFile.slotOf; -1 where the profile lacks one). */
+type Slots = Readonly<Record<(typeof SLOT_NAMES)[number], number>>;
+
 /** An SMMUv3 unit. */
 export class SmmuUnit {
   /** The register file (rows by name, raw values). */
@@ -124,6 +132,9 @@ export class SmmuUnit {
   /** CR0.SMMUEN as last written (the DMA fast path reads it without the register map). */
   private smmuEn = false;
   private readonly src: ConfigSource;
+  private readonly slots: Slots;
+  /** What command handlers act on (built once: a doorbell allocates nothing for it). */
+  private readonly target: CommandTarget;
   /** Hears every command the unit executed (name, the two words): a VMM traps guest commands here. */
   onCommand?: (name: string, words: readonly bigint[]) => void;
 
@@ -132,7 +143,9 @@ export class SmmuUnit {
     this.caps = capsOf(o.profile);
     this.arm = new SmmuCore(o.core);
     this.regs = new SmmuRegisterFile(o.profile, (m) => this.log(m));
-    this.regs.afterWrite = (w) => this.afterWrite(w);
+    this.slots = Object.fromEntries(SLOT_NAMES.map((n) => [n, this.regs.slotOf(n)])) as Slots;
+    this.target = this.commandTarget();
+    this.registerSideEffects();
     this.src = {
       mem: o.mem, caps: this.caps, switches: o.profile.switches,
       strtabBase: () => this.regs.get('STRTAB_BASE'), strtabCfg: () => Number(this.regs.get('STRTAB_BASE_CFG')),
@@ -150,6 +163,21 @@ export class SmmuUnit {
 
   /** Guest MMIO write at `offset` (4 or 8 bytes). */
   mmioWrite(offset: number, size: number, value: bigint): void { this.regs.write(offset, size, value); }
+
+  /** Guest 4-byte MMIO read at frame offset `offset`: the dword as a u32 (the number form of `mmioRead`). */
+  read32(offset: number): number { return this.regs.read32(offset); }
+
+  /** Guest 8-byte MMIO read at `offset`: the low dword; the high dword is then in `readHigh`. */
+  read64(offset: number): number { return this.regs.read64(offset); }
+
+  /** High dword of the last `read64`. */
+  get readHigh(): number { return this.regs.readHigh; }
+
+  /** Guest 4-byte MMIO write of `value` (u32 or i32) at frame offset `offset`. */
+  write32(offset: number, value: number): void { this.regs.write32(offset, value); }
+
+  /** Guest 8-byte MMIO write of `hi:lo` (halves u32 or i32) at frame offset `offset`. */
+  write64(offset: number, lo: number, hi: number): void { this.regs.write64(offset, lo, hi); }
 
   /** Back to the power-on state: registers and every cache. */
   reset(): void {
@@ -314,9 +342,8 @@ export class SmmuUnit {
 
   /** The cached configuration of (sid, ssid) with its setup record, or the configuration event. */
   private stream(sid: number, ssid: number | undefined): CachedStream | { event: SmmuEvent } {
-    const r = Number(this.regs.get('CR0'));
-    if ((r & CR0.SMMUEN) === 0) {
-      const abort = (Number(this.regs.get('GBPA')) & GBPA.ABORT) !== 0;
+    if (!this.smmuEn) {
+      const abort = (this.regs.at(this.slots.GBPA) & GBPA.ABORT) !== 0;
       return { cfg: abort ? { kind: 'abort' } : { kind: 'bypass' }, setupOff: this.bypass(), sid };
     }
     const key = streamKey(sid, ssid);
@@ -416,27 +443,32 @@ export class SmmuUnit {
 
   /** The queue mechanics of §7.2: EVENTQEN, full (overflow), unwritable (EVENTQ_ABT_ERR), PROD, interrupt. */
   private pushRecord(w: readonly bigint[], what: string): boolean {
-    if ((Number(this.regs.get('CR0')) & CR0.EVENTQEN) === 0) { this.eventsLost++; return false; }
-    const q = geometry(this.regs.get('EVENTQ_BASE'), this.caps.evtqLog2, EVT_BYTES);
-    const prod = Number(this.regs.get('EVENTQ_PROD'));
-    const cons = Number(this.regs.get('EVENTQ_CONS'));
+    const r = this.regs;
+    const S = this.slots;
+    if ((r.at(S.CR0) & CR0.EVENTQEN) === 0) { this.eventsLost++; return false; }
+    const q = geometry(r.at(S.EVENTQ_BASE), r.at(S.EVENTQ_BASE + 1), this.caps.evtqLog2, EVT_BYTES);
+    const prod = r.at(S.EVENTQ_PROD);
+    const cons = r.at(S.EVENTQ_CONS);
     if (isFull(q, prod, cons)) {
       // §7.2: overflow toggles EVENTQ_PROD.OVFLG (unless one is pending: OVFLG != OVACKFLG).
       if (this.o.profile.switches.eventQueueFullAborts) this.raiseGerror(GERROR.EVENTQ_ABT_ERR);
-      else if (((prod ^ cons) & QUEUE_OVERFLOW) === 0) this.regs.set('EVENTQ_PROD', BigInt((prod ^ QUEUE_OVERFLOW) >>> 0));
+      else if (((prod ^ cons) & QUEUE_OVERFLOW) === 0) r.put(S.EVENTQ_PROD, (prod ^ QUEUE_OVERFLOW) >>> 0);
       this.eventsLost++;
       return false;
     }
     const at = entryAddr(q, prod);
-    if (!this.o.mem.contains(at, EVT_BYTES)) {
+    if (this.o.mem.offsetAt(at, EVT_BYTES) < 0) {
       this.raiseGerror(GERROR.EVENTQ_ABT_ERR);
       this.eventsLost++;
       return false;
     }
-    w.forEach((v, i) => this.o.mem.writeU64(at + BigInt(8 * i), v));
-    this.regs.set('EVENTQ_PROD', BigInt(((prod & QUEUE_OVERFLOW) | next(q, prod)) >>> 0));
+    w.forEach((v, i) => {
+      this.o.mem.setUint32(at + 8 * i, Number(v & 0xffff_ffffn));
+      this.o.mem.setUint32(at + 8 * i + 4, Number(v >> 32n));
+    });
+    r.put(S.EVENTQ_PROD, ((prod & QUEUE_OVERFLOW) | next(q, prod)) >>> 0);
     this.log(`smmu: ${what}`);
-    if (Number(this.regs.get('IRQ_CTRL')) & IRQ_CTRL.EVENTQ_IRQEN) this.interrupt('eventq', 'EVENTQ_IRQ_CFG0', 'EVENTQ_IRQ_CFG1');
+    if (r.at(S.IRQ_CTRL) & IRQ_CTRL.EVENTQ_IRQEN) this.interrupt('eventq', S.EVENTQ_IRQ_CFG0, S.EVENTQ_IRQ_CFG1);
     return true;
   }
 
@@ -451,33 +483,32 @@ export class SmmuUnit {
 
   // -- command queue (chapter 4) --------------------------------------------------------
 
+  /** Runs the commands between CMDQ_CONS and CMDQ_PROD (on numbers: register dwords, u32 command halves). */
   private consumeCommands(): void {
-    if ((Number(this.regs.get('CR0')) & CR0.CMDQEN) === 0) return;
+    const r = this.regs;
+    const S = this.slots;
+    if ((r.at(S.CR0) & CR0.CMDQEN) === 0) return;
     if (this.gerrorActive(GERROR.CMDQ_ERR)) return;
-    const q = geometry(this.regs.get('CMDQ_BASE'), this.caps.cmdqLog2, CMD_BYTES);
-    const target = this.commandTarget();
+    const q = geometry(r.at(S.CMDQ_BASE), r.at(S.CMDQ_BASE + 1), this.caps.cmdqLog2, CMD_BYTES);
     const mem = this.o.mem;
-    // Commands are read as u32 halves (no BigInt on the way); a fresh array per doorbell, so a
-    // doorbell rung from inside a command (an interrupt handler) does not overwrite this one's.
+    // A fresh array per doorbell, so a doorbell rung from inside a command (an interrupt handler) does not overwrite this one's.
     const w = new Uint32Array(CMD_BYTES / 4);
     for (let budget = 2 << q.log2size; budget > 0; budget--) {
-      const prod = Number(this.regs.get('CMDQ_PROD'));
-      const consReg = Number(this.regs.get('CMDQ_CONS'));
-      if (isEmpty(q, prod, consReg)) return;
-      const at = Number(entryAddr(q, consReg));
-      let err: number = CERROR.NONE;
-      if (mem.offsetAt(at, CMD_BYTES) < 0) err = CERROR.ABT;
-      else {
+      const cons = r.at(S.CMDQ_CONS);
+      if (isEmpty(q, r.at(S.CMDQ_PROD), cons)) return;
+      const at = entryAddr(q, cons);
+      let err: number = CERROR.ABT;
+      if (mem.offsetAt(at, CMD_BYTES) >= 0) {
         for (let i = 0; i < w.length; i++) w[i] = mem.getUint32(at + 4 * i);
-        err = this.runCommand(target, w);
+        err = this.runCommand(this.target, w);
       }
       if (err !== CERROR.NONE) {
         // §7.1: CONS stays at the command, ERR names the error, GERROR.CMDQ_ERR toggles.
-        this.regs.set('CMDQ_CONS', BigInt(((err << CMDQ_CONS_ERR_SHIFT) | ptr(q, consReg)) >>> 0));
+        r.put(S.CMDQ_CONS, ((err << CMDQ_CONS_ERR_SHIFT) | ptr(q, cons)) >>> 0);
         this.raiseGerror(GERROR.CMDQ_ERR);
         return;
       }
-      this.regs.set('CMDQ_CONS', BigInt(next(q, consReg)));
+      r.put(S.CMDQ_CONS, next(q, cons));
     }
   }
 
@@ -503,10 +534,10 @@ export class SmmuUnit {
       inv: {
         invIotlbGlobal: () => core.invIotlbGlobal(),
         invIotlbDomain: (d) => core.invIotlbDomain(d),
-        invIotlbPage: (d, a, am, ih) => core.invIotlbPage(d, a, am, ih),
+        invIotlbPage: (d, hi, lo, am, ih) => core.invIotlbPageRaw(d, hi, lo, am, ih),
         invPasidIotlb: (d, p) => core.invPasidIotlb(d, p),
-        invPasidIotlbPage: (d, p, a, am, ih) => core.invPasidIotlbPage(d, p, a, am, ih),
-        invAnyAsidPage: (d, a, am, leaf) => this.arm.invVaa(d, a, am, leaf),
+        invPasidIotlbPage: (d, p, hi, lo, am, ih) => core.invPasidIotlbPageRaw(d, p, hi, lo, am, ih),
+        invAnyAsidPage: (d, hi, lo, am, leaf) => this.arm.invVaa(d, hi, lo, am, leaf),
       },
       sync: (cs, addr, data) => this.sync(cs, addr, data),
       atcInvalidate: (sid, ssid, addr, lg2, g) => this.o.atcInvalidate?.(sid, ssid, addr, lg2, g) ?? true,
@@ -514,13 +545,13 @@ export class SmmuUnit {
   }
 
   /** CMD_SYNC completion (§4.7.3): CS=IRQ writes MSIData to MSIAddress (MSI) or signals the line; CS=SEV sends an event. */
-  private sync(cs: number, addr: bigint, data: number): void {
+  private sync(cs: number, addr: number, data: number): void {
     if (cs === SYNC_CS.SEV) { this.o.onInterrupt?.({ source: 'sev' }); return; }
     if (cs !== SYNC_CS.IRQ) return;
-    if (this.caps.msi && addr !== 0n) {
-      if (this.o.mem.contains(addr, 4)) this.o.mem.writeU32(addr, data);
+    if (this.caps.msi && addr !== 0) {
+      if (this.o.mem.offsetAt(addr, 4) >= 0) this.o.mem.setUint32(addr, data);
       else this.raiseGerror(GERROR.MSI_CMDQ_ABT_ERR);
-      this.o.onInterrupt?.({ source: 'cmd-sync', msi: { address: addr, data } });
+      this.o.onInterrupt?.({ source: 'cmd-sync', msi: { address: BigInt(addr), data } });
       return;
     }
     this.o.onInterrupt?.({ source: 'cmd-sync' });
@@ -529,23 +560,27 @@ export class SmmuUnit {
   // -- global errors and interrupts (§6.3.18, §3.18) ----------------------------------
 
   private gerrorActive(bit: number): boolean {
-    return ((Number(this.regs.get('GERROR')) ^ Number(this.regs.get('GERRORN'))) & bit) !== 0;
+    return ((this.regs.at(this.slots.GERROR) ^ this.regs.at(this.slots.GERRORN)) & bit) !== 0;
   }
 
   /** Activates global error `bit` (GERROR[bit] toggles unless already active) and signals it. */
   private raiseGerror(bit: number): void {
     if (this.gerrorActive(bit)) return;
-    this.regs.set('GERROR', this.regs.get('GERROR') ^ BigInt(bit));
+    const S = this.slots;
+    this.regs.put(S.GERROR, (this.regs.at(S.GERROR) ^ bit) >>> 0);
     this.log(`smmu: global error 0x${bit.toString(16)}`);
-    if (Number(this.regs.get('IRQ_CTRL')) & IRQ_CTRL.GERROR_IRQEN) this.interrupt('gerror', 'GERROR_IRQ_CFG0', 'GERROR_IRQ_CFG1');
+    if (this.regs.at(S.IRQ_CTRL) & IRQ_CTRL.GERROR_IRQEN) this.interrupt('gerror', S.GERROR_IRQ_CFG0, S.GERROR_IRQ_CFG1);
   }
 
-  private interrupt(source: SmmuInterrupt['source'], cfg0: string, cfg1: string): void {
-    const addr = this.regs.get(cfg0);
-    if (this.caps.msi && addr !== 0n) {
-      const data = Number(this.regs.get(cfg1));
-      if (this.o.mem.contains(addr, 4)) this.o.mem.writeU32(addr, data);
-      this.o.onInterrupt?.({ source, msi: { address: addr, data } });
+  /** Signals `source`: an MSI of the *_IRQ_CFG0 (address, slot `cfg0`) and *_IRQ_CFG1 (data) registers, or the wired line. */
+  private interrupt(source: SmmuInterrupt['source'], cfg0: number, cfg1: number): void {
+    const lo = this.regs.at(cfg0);
+    const hi = this.regs.at(cfg0 + 1);
+    if (this.caps.msi && (lo | hi) !== 0) {
+      const data = this.regs.at(cfg1);
+      const addr = hi * 2 ** 32 + lo; // above 2^53 (bits a profile keeps as written) it is outside RAM either way
+      if (this.o.mem.offsetAt(addr, 4) >= 0) this.o.mem.setUint32(addr, data);
+      this.o.onInterrupt?.({ source, msi: { address: (BigInt(hi) << 32n) | BigInt(lo), data } });
       return;
     }
     this.o.onInterrupt?.({ source });
@@ -553,29 +588,28 @@ export class SmmuUnit {
 
   // -- register side effects -------------------------------------------------------------
 
-  private afterWrite(w: SmmuRegWrite): void {
-    switch (w.row.name) {
-      case 'CR0': this.onCr0(Number(w.old), Number(w.value)); return;
-      // §6.3.14.1 (SMMUv3.2): a write without UPDATE is ignored; with it, the update completes at once.
-      case 'GBPA': this.regs.set('GBPA', (w.value & BigInt(GBPA.UPDATE)) !== 0n ? w.value & ~BigInt(GBPA.UPDATE) : w.old); return;
-      case 'IRQ_CTRL': this.regs.set('IRQ_CTRLACK', w.value); return;
-      case 'CMDQ_PROD': this.consumeCommands(); return;
-      case 'GERRORN': this.consumeCommands(); return; // an acknowledged CMDQ_ERR lets the queue go on
-      case 'CMDQ_CONS': if (Number(this.regs.get('CR0')) & CR0.CMDQEN) this.restore('CMDQ_CONS', w.old, 'CMDQ_CONS while CMDQEN=1'); return;
-      case 'EVENTQ_PROD': if (Number(this.regs.get('CR0')) & CR0.EVENTQEN) this.restore('EVENTQ_PROD', w.old, 'EVENTQ_PROD while EVENTQEN=1'); return;
-      default:
-    }
+  private registerSideEffects(): void {
+    const r = this.regs;
+    const S = this.slots;
+    r.onWrite('CR0', (old, now) => this.onCr0(old, now));
+    // §6.3.14.1 (SMMUv3.2): a write without UPDATE is ignored; with it, the update completes at once.
+    r.onWrite('GBPA', (old, now) => r.put(S.GBPA, (now & GBPA.UPDATE) !== 0 ? (now & ~GBPA.UPDATE) >>> 0 : old));
+    r.onWrite('IRQ_CTRL', (_old, now) => r.put(S.IRQ_CTRLACK, now));
+    r.onWrite('CMDQ_PROD', () => this.consumeCommands());
+    r.onWrite('GERRORN', () => this.consumeCommands()); // an acknowledged CMDQ_ERR lets the queue go on
+    r.onWrite('CMDQ_CONS', (old) => { if (r.at(S.CR0) & CR0.CMDQEN) this.restore(S.CMDQ_CONS, old, 'CMDQ_CONS while CMDQEN=1'); });
+    r.onWrite('EVENTQ_PROD', (old) => { if (r.at(S.CR0) & CR0.EVENTQEN) this.restore(S.EVENTQ_PROD, old, 'EVENTQ_PROD while EVENTQEN=1'); });
   }
 
-  private restore(name: string, old: bigint, why: string): void {
-    this.regs.set(name, old);
+  private restore(slot: number, old: number, why: string): void {
+    this.regs.put(slot, old);
     this.log(`smmu: ignored write to ${why}`);
   }
 
   /** CR0 (§6.3.9): the update takes effect at once and CR0ACK follows; enabling the SMMU starts from empty caches. */
   private onCr0(old: number, now: number): void {
     this.smmuEn = (now & CR0.SMMUEN) !== 0;
-    this.regs.set('CR0ACK', BigInt(this.o.profile.switches.registersKeepWrittenBits ? now & QEMU_CR0_ACK_BITS : now));
+    this.regs.put(this.slots.CR0ACK, this.o.profile.switches.registersKeepWrittenBits ? now & QEMU_CR0_ACK_BITS : now);
     if (((old ^ now) & CR0.SMMUEN) !== 0) {
       this.invalidateSte(0, 0xffff_ffff);
       this.o.core.invIotlbGlobal();

@@ -40,6 +40,9 @@ export const CMD = {
   TTL: f(1, 9, 8),
   TG: f(1, 11, 10),
   Address: f(1, 63, 12),
+  /** The same address in two number-sized parts: bits 31:12 and 63:32 (the command queue's BigInt-free path). */
+  AddrLo: f(1, 31, 12),
+  AddrHi: f(1, 63, 32),
   /** ATC_INV: Global bit 9, Size 5:0 (2^Size pages of 4 KiB). */
   ATC_G: f(0, 9),
   ATC_Size: f(1, 5, 0),

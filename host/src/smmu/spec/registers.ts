@@ -78,9 +78,7 @@ export const STRTAB_BASE_ADDR_MASK = 0x000f_ffff_ffff_ffc0n;
 /** SMMU_STRTAB_BASE_CFG (§6.3.24): LOG2SIZE 5:0, SPLIT 10:6, FMT 17:16 (0 linear, 1 2-level). */
 export const STRTAB_CFG = { LOG2SIZE_MASK: 0x3f, SPLIT_SHIFT: 6, SPLIT_MASK: 0x1f, FMT_SHIFT: 16, FMT_LINEAR: 0, FMT_2LVL: 1 } as const;
 
-/** SMMU_CMDQ_BASE / EVENTQ_BASE / PRIQ_BASE (§6.3.25, §6.3.29, §6.3.33): ADDR 51:5, LOG2SIZE 4:0. */
-export const QUEUE_BASE_ADDR_MASK = 0x000f_ffff_ffff_ffe0n;
-/** The queue-size field of a *_BASE register. */
+/** The queue-size field of SMMU_CMDQ_BASE / EVENTQ_BASE / PRIQ_BASE (§6.3.25, §6.3.29, §6.3.33: ADDR 51:5, LOG2SIZE 4:0). */
 export const QUEUE_LOG2SIZE_MASK = 0x1f;
 
 /** SMMU_CMDQ_CONS.ERR (§6.3.27, bits 30:24): the CERROR_* of the command that stopped the queue. */
