@@ -32,7 +32,8 @@ function rangeCmd(addr: bigint, tg: number, num: number, scale: number): bigint[
 function blocksOf(w: bigint[], ril: boolean): [bigint, bigint][] {
   const caps = { ...capsOf(createSmmuProfile('default')), ril };
   const out: [bigint, bigint][] = [];
-  tlbiBlocks(w, caps, (hi, lo, am) => {
+  const halves = new Uint32Array(w.flatMap((d) => [Number(d & 0xffff_ffffn), Number(d >> 32n)]));
+  tlbiBlocks(halves, caps, (hi, lo, am) => {
     expect(hi >>> 0).toBe(hi);
     expect(lo >>> 0).toBe(lo);
     const start = (BigInt(hi) << 32n) | BigInt(lo);

@@ -6,7 +6,7 @@
  * Handlers work on numbers: fields of the command's u32 halves, addresses
  * as (hi, lo) u32 halves or, below 2^53, as a double.
  */
-import { get, getAddr, type Words } from './spec/bits.js';
+import { get32 as get, getAddr } from './spec/bits.js';
 import { CMD, OP } from './spec/commands.js';
 import { CERROR } from './spec/registers.js';
 import type { SmmuCaps } from './profiles.js';
@@ -43,12 +43,12 @@ export interface CommandRow {
   readonly name: string;
   /** Whether the unit implements it (else CERROR_ILL, or ignored under the QEMU switch). */
   readonly supported: (c: SmmuCaps) => boolean;
-  readonly run: (t: CommandTarget, w: Words, c: SmmuCaps) => number;
+  readonly run: (t: CommandTarget, w: Uint32Array, c: SmmuCaps) => number;
 }
 
 const always = (): boolean => true;
 const s2 = (c: SmmuCaps): boolean => c.s2;
-const vmidOf = (w: Words, c: SmmuCaps): number => c.s2 ? get(w, CMD.VMID) : 0;
+const vmidOf = (w: Uint32Array, c: SmmuCaps): number => c.s2 ? get(w, CMD.VMID) : 0;
 
 /** Most blocks one range command is split into before it becomes a whole-space invalidation. */
 const MAX_BLOCKS = 64;
@@ -64,7 +64,7 @@ const TWO_20 = 2 ** 20;
  * one of more than 64 aligned blocks becomes one invalidation of the whole
  * space (over-invalidation is allowed).
  */
-export function tlbiBlocks(w: Words, c: SmmuCaps, each: (hi: number, lo: number, am: number) => void): void {
+export function tlbiBlocks(w: Uint32Array, c: SmmuCaps, each: (hi: number, lo: number, am: number) => void): void {
   const page = get(w, CMD.AddrHi) * TWO_20 + get(w, CMD.AddrLo);
   const tg = get(w, CMD.TG);
   if (tg === 0 || !c.ril) { emitBlock(page, 0, each); return; }
@@ -91,7 +91,7 @@ function emitBlock(page: number, am: number, each: (hi: number, lo: number, am: 
   each(Math.floor(page / TWO_20), ((page % TWO_20) * 0x1000) >>> 0, am);
 }
 
-const ssidOf = (w: Words): number | undefined => get(w, CMD.SSV) ? get(w, CMD.SSID) : undefined;
+const ssidOf = (w: Uint32Array): number | undefined => get(w, CMD.SSV) ? get(w, CMD.SSID) : undefined;
 
 /** Every command the unit knows. */
 export const COMMANDS: readonly CommandRow[] = [
@@ -166,5 +166,5 @@ export const COMMANDS: readonly CommandRow[] = [
     .map(([name, op]): CommandRow => ({ op, name, supported: () => false, run: () => CERROR.ILL })),
 ];
 
-/** Command rows by opcode. */
-export const COMMAND_BY_OP: ReadonlyMap<number, CommandRow> = new Map(COMMANDS.map((r) => [r.op, r]));
+/** Command rows by opcode (an array of 256: no hashing per command). */
+export const COMMAND_BY_OP: readonly (CommandRow | undefined)[] = Array.from({ length: 256 }, (_, op) => COMMANDS.find((r) => r.op === op));

@@ -21,7 +21,7 @@ import { encodeEvent, type SmmuEvent } from './event.js';
 import { capsOf, type SmmuCaps, type SmmuProfile } from './profiles.js';
 import { entryAddr, geometry, isEmpty, isFull, next, ptr } from './queue.js';
 import { SmmuRegisterFile } from './registers.js';
-import { get, word } from './spec/bits.js';
+import { get32, word } from './spec/bits.js';
 import { CMD, CMD_BYTES, SYNC_CS } from './spec/commands.js';
 import { EVT, EVT_BYTES, EVT_CLASS } from './spec/events.js';
 import { CERROR, CMDQ_CONS_ERR_SHIFT, CR0, GBPA, GERROR, IRQ_CTRL, QUEUE_OVERFLOW } from './spec/registers.js';
@@ -513,9 +513,9 @@ export class SmmuUnit {
   }
 
   private runCommand(t: CommandTarget, w: Uint32Array): number {
-    const row = COMMAND_BY_OP.get(get(w, CMD.opcode));
-    if (!row) { this.log(`smmu: command opcode 0x${get(w, CMD.opcode).toString(16)} is illegal`); return CERROR.ILL; }
-    if (get(w, CMD.SSec) !== 0) { this.log(`smmu: ${row.name} with SSec=1 from the Non-secure queue`); return CERROR.ILL; }
+    const row = COMMAND_BY_OP[get32(w, CMD.opcode)];
+    if (!row) { this.log(`smmu: command opcode 0x${get32(w, CMD.opcode).toString(16)} is illegal`); return CERROR.ILL; }
+    if (get32(w, CMD.SSec) !== 0) { this.log(`smmu: ${row.name} with SSec=1 from the Non-secure queue`); return CERROR.ILL; }
     if (!row.supported(this.caps)) {
       if (this.o.profile.switches.ignoreUnsupportedCommands) return CERROR.NONE;
       this.log(`smmu: ${row.name} is not supported by this SMMU`);

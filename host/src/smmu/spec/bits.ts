@@ -35,8 +35,8 @@ export type Words = readonly bigint[] | Uint32Array;
 // Bits hi:lo (lo <= hi < 32) of a u32.
 const bits32 = (v: number, hi: number, lo: number): number => (hi - lo === 31 ? v >>> 0 : (v >>> lo) & ((1 << (hi - lo + 1)) - 1));
 
-// Field `fd` of u32 halves (at most 53 bits).
-function get32(w: Uint32Array, fd: BitField): number {
+/** Field `fd` of u32 halves, shifted down (fields of at most 53 bits): `get` without the type test (the command queue's path). */
+export function get32(w: Uint32Array, fd: BitField): number {
   const lo = w[2 * fd.word] ?? 0;
   const hi = w[2 * fd.word + 1] ?? 0;
   if (fd.lo >= 32) return bits32(hi, fd.hi - 32, fd.lo - 32);
