@@ -14,15 +14,15 @@ import type { Core } from './core/core.js';
 import { loadDefaultCore } from './core/default-core.js';
 import { GuestMemory } from './core/guest-memory.js';
 import { buildIort } from './acpi/iort.js';
-import type { DmaTestDevice } from './devices/dma-test/device.js';
 import type { ModelDevice } from './devices/registry.js';
-import { checkAddr, checkDword, type DeviceConfig, type MachineBacking } from './machine.js';
+import type { DeviceConfig, MachineBacking } from './machine.js';
+import { checkArmMachineConfig } from './machine-check.js';
 import { PciBus } from './pci/bus.js';
-import { ConfigAccess } from './pci/config-access.js';
 import { enumerate } from './pci/firmware.js';
-import { attachDevices, deviceAt, dmaTestAt, pciRead, pciWrite, type PciWindows } from './pci/hierarchy.js';
+import { attachDevices, pciRead, pciWrite, type PciWindows } from './pci/hierarchy.js';
 import type { DeviceMsiSink } from './pci/msi.js';
-import { createSmmuProfile, type SmmuOptions } from './smmu/profiles.js';
+import { checkAccess, checkAddr, checkDword, checkValue, PciMachine } from './pci-machine.js';
+import type { SmmuOptions } from './smmu/profiles.js';
 import { SmmuUnit, type SmmuInterrupt } from './smmu/smmu-unit.js';
 import { SMMU_FRAME } from './smmu/spec/registers.js';
 import type { Sid } from './types.js';
@@ -52,7 +52,7 @@ export interface ArmMachineConfig {
   readonly profile?: string;
   /** Narrows the profile (stage 1 / stage 2 / SubstreamID bits). */
   readonly smmu?: SmmuOptions;
-  /** Guest RAM in MiB (default 256). */
+  /** Guest RAM in MiB, 2..MAX_RAM_MIB (4032; default 256). */
   readonly ramMib?: number;
   /** PCI devices behind the SMMU (default none). */
   readonly devices?: readonly DeviceConfig[];
@@ -72,66 +72,36 @@ export interface ArmMachineConfig {
   readonly backing?: MachineBacking;
 }
 
-/** A running Arm machine. */
-export class ArmMachine {
-  /** Configuration space through ECAM. */
-  readonly configAccess: ConfigAccess;
-
-  private constructor(
-    /** The WASM core (standalone: its linear memory holds guest RAM). */
-    readonly core: Core,
-    /** Guest-physical memory, untranslated. */
-    readonly ram: GuestMemory,
-    /** The SMMUv3 at `SMMU_BASE`. */
-    readonly smmu: SmmuUnit,
-    /** The PCI hierarchy behind the SMMU. */
-    readonly bus: PciBus,
-    private readonly devices: Map<number, ModelDevice>,
-    /** The config the machine was built from. */
-    readonly config: ArmMachineConfig,
-  ) {
-    this.configAccess = new ConfigAccess(bus);
-    this.pciWindows = { bus, configAccess: this.configAccess, ecamBase: ARM_ECAM_BASE };
-  }
-
+/** A running Arm machine (core, RAM, devices and their lookup: pci-machine.ts). */
+export class ArmMachine extends PciMachine<ArmMachineConfig> {
   /** ECAM and the BARs, for physical accesses outside the SMMU's frame. */
   private readonly pciWindows: PciWindows;
 
+  private constructor(
+    core: Core, ram: GuestMemory,
+    /** The SMMUv3 at `SMMU_BASE`. */
+    readonly smmu: SmmuUnit,
+    bus: PciBus, devices: ReadonlyMap<number, ModelDevice>, config: ArmMachineConfig,
+  ) {
+    super(core, ram, bus, devices, config);
+    this.pciWindows = { bus, configAccess: this.configAccess, ecamBase: ARM_ECAM_BASE };
+  }
+
   /** @internal use `createArmMachine`. */
   static async build(config: ArmMachineConfig): Promise<ArmMachine> {
-    if (typeof config !== 'object' || config === null) throw new Error(`config: ${String(config)} is not an object`);
-    const profile = createSmmuProfile(config.profile ?? 'default', config.smmu);
-    const ramMib = config.ramMib ?? 256;
-    if (!Number.isInteger(ramMib) || ramMib < 2 || ramMib > 16384) throw new Error(`ramMib: ${String(ramMib)} is not an integer in 2..16384`);
+    // Everything that can be refused is refused here, before the core is touched.
+    const plan = checkArmMachineConfig(config);
     const core = config.core ?? (await loadDefaultCore());
-    if (!config.backing) core.addRam(ARM_RAM_BASE, ramMib << 20);
+    if (!config.backing) core.addRam(ARM_RAM_BASE, plan.ramMib * 0x10_0000);
     const ram = config.backing?.ram ?? new GuestMemory(core);
     const log = config.log ?? (() => {});
-    const smmu = new SmmuUnit({ core, mem: ram, profile, onInterrupt: config.onInterrupt, log });
+    const smmu = new SmmuUnit({ core, mem: ram, profile: plan.profile, onInterrupt: config.onInterrupt, log });
     const bus = new PciBus();
     const portFor = (sid: Sid) => config.backing?.portFor(sid) ?? smmu.portFor(sid);
-    const devices = attachDevices(bus, config.devices ?? [], portFor, () => config.onDeviceInterrupt, log);
+    const devices = attachDevices(bus, plan, portFor, () => config.onDeviceInterrupt, log);
     enumerate(bus, ARM_BAR_WINDOW.base, ARM_BAR_WINDOW.limit);
     return new ArmMachine(core, ram, smmu, bus, devices, config);
   }
-
-  /** The DMA test device at `bdf`; throws naming `bdf` if there is none. */
-  dmaTest(bdf: string | Sid): DmaTestDevice {
-    return dmaTestAt(this.devices, bdf);
-  }
-
-  /** The device at `bdf`; throws naming `bdf` if there is none. */
-  device(bdf: string | Sid): ModelDevice {
-    return deviceAt(this.devices, bdf);
-  }
-
-  /** Every configured device, in requester-id order. */
-  deviceList(): ModelDevice[] {
-    return [...this.devices.values()].sort((a, b) => a.sid - b.sid);
-  }
-
-  /** High dword of the last `mmioRead64`. */
-  readHigh = 0;
 
   /**
    * The number API of `Machine` (docs/EMBEDDING.md "The MMIO window"):
@@ -161,19 +131,24 @@ export class ArmMachine {
   /** Physical 4-byte MMIO write of `value` (u32, or the same bits as an i32) at `addr`. */
   mmioWrite32(addr: number, value: number): void {
     const off = addr - SMMU_BASE_NUM;
-    if ((off >>> 0) === off && off < SMMU_FRAME) this.smmu.write32(off, checkDword(value, 'value'));
+    if ((off >>> 0) === off && off < SMMU_FRAME) this.smmu.write32(off, value); // the unit checks value
     else this.mmioWrite(BigInt(checkAddr(addr)), 4, BigInt(checkDword(value, 'value')));
   }
 
   /** Physical 8-byte MMIO write of `hi:lo` at `addr` (halves u32 or i32). */
   mmioWrite64(addr: number, lo: number, hi: number): void {
     const off = addr - SMMU_BASE_NUM;
-    if ((off >>> 0) === off && off < SMMU_FRAME) this.smmu.write64(off, checkDword(lo, 'lo'), checkDword(hi, 'hi'));
+    if ((off >>> 0) === off && off < SMMU_FRAME) this.smmu.write64(off, lo, hi); // the unit checks lo and hi
     else this.mmioWrite(BigInt(checkAddr(addr)), 8, BigInt(checkDword(lo, 'lo')) | (BigInt(checkDword(hi, 'hi')) << 32n));
   }
 
-  /** Physical MMIO read (4 or 8 bytes; ECAM also 1 and 2); unclaimed addresses read 0 (logged). */
+  /**
+   * Physical MMIO read (4 or 8 bytes; ECAM also 1 and 2); unclaimed
+   * addresses read 0 (logged). An `addr` that is not a 64-bit address or a
+   * `size` not 1, 2, 4 or 8 is an Error naming it.
+   */
   mmioRead(addr: bigint, size: number): bigint {
+    checkAccess(addr, size);
     if (addr >= SMMU_BASE && addr < SMMU_BASE + SMMU_WINDOW) return this.smmu.mmioRead(Number(addr - SMMU_BASE), size);
     const v = pciRead(this.pciWindows, addr, size);
     if (v !== undefined) return v;
@@ -181,8 +156,10 @@ export class ArmMachine {
     return 0n;
   }
 
-  /** Physical MMIO write (4 or 8 bytes; ECAM also 1 and 2); unclaimed addresses are ignored (logged). */
+  /** Physical MMIO write (sizes as `mmioRead`; `value` unsigned or the same bits signed); unclaimed addresses are ignored (logged). */
   mmioWrite(addr: bigint, size: number, value: bigint): void {
+    checkAccess(addr, size);
+    value = checkValue(value, size);
     if (addr >= SMMU_BASE && addr < SMMU_BASE + SMMU_WINDOW) {
       this.smmu.mmioWrite(Number(addr - SMMU_BASE), size, value);
       return;

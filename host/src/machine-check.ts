@@ -1,14 +1,19 @@
 /**
- * Checks a machine config (machine.ts `MachineConfig`) before anything is
- * built: every field a caller can get wrong is refused here with an Error
- * naming it, so `createMachine` either builds the whole machine or touches
- * nothing (no RAM region, no configuration in a core the caller passed).
- * Returns the device plan the build follows: each device's requester id and
- * the secondary buses that need a root port.
+ * Checks a machine config (machine.ts `MachineConfig`, arm-machine.ts
+ * `ArmMachineConfig`) before anything is built: every field a caller can
+ * get wrong is refused here with an Error naming it, so `createMachine` and
+ * `createArmMachine` either build the whole machine or touch nothing (no
+ * RAM region, no configuration in a core the caller passed). Returns the
+ * device plan the build follows: each device's requester id and the
+ * secondary buses that need a root port. The fields both configs have are
+ * checked by one function.
  */
+import type { ArmMachineConfig } from './arm-machine.js';
 import type { DeviceConfig, MachineConfig } from './machine.js';
 import { isDeviceKind } from './devices/registry.js';
 import { RESERVED_SLOTS } from './pci/bus.js';
+import { ROOT_PORT_SLOT, type DevicePlan, type PlannedDevice } from './pci/hierarchy.js';
+import { createSmmuProfile, type SmmuProfile } from './smmu/profiles.js';
 import { parseBdf, formatBdf, sidOf, type Sid } from './types.js';
 
 /**
@@ -21,23 +26,10 @@ export const MAX_RAM_MIB = 4032;
 export const MIN_RAM_MIB = 2;
 /** Root ports bus 0 can hold (slot 1C, functions 0-7), one per secondary bus. */
 export const MAX_ROOT_PORTS = 8;
-/** Slot of the first root port on bus 0 (q35 puts its root ports at 1C.x). */
-export const ROOT_PORT_SLOT = 0x1c;
-
-/** One device as the build places it. */
-export interface PlannedDevice {
-  /** The config entry. */
-  readonly d: DeviceConfig;
-  /** Its requester id. */
-  readonly sid: Sid;
-}
 
 /** What the build follows once the config passed. */
-export interface MachinePlan {
+export interface MachinePlan extends DevicePlan {
   readonly ramMib: number;
-  readonly devices: readonly PlannedDevice[];
-  /** Secondary bus numbers, ascending; bus k gets the root port 00:1C.k. */
-  readonly buses: readonly number[];
 }
 
 const isFunction = (v: unknown): boolean => typeof v === 'function';
@@ -45,8 +37,24 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 /** Throws naming the first field of `config` the build could not use; returns the plan otherwise. */
 export function checkMachineConfig(config: MachineConfig): MachinePlan {
+  const plan = checkSharedFields(config, ['onInterrupt', 'onDeviceInterrupt', 'log', 'onInternalError']);
+  checkRmrr(config.rmrr);
+  return plan;
+}
+
+/** As `checkMachineConfig` for an Arm machine; also builds its SMMUv3 profile (`profile`, narrowed by `smmu`). */
+export function checkArmMachineConfig(config: ArmMachineConfig): MachinePlan & { readonly profile: SmmuProfile } {
+  const plan = checkSharedFields(config, ['onInterrupt', 'onDeviceInterrupt', 'log']);
+  const name: unknown = config.profile ?? 'default';
+  if (typeof name !== 'string') throw new Error(`profile: ${String(name)} is not a profile name`);
+  if (config.smmu !== undefined && !isObject(config.smmu as unknown)) throw new Error(`smmu: ${String(config.smmu)} is not an object of SMMU options`);
+  return { ...plan, profile: createSmmuProfile(name, config.smmu) };
+}
+
+/** The fields both machine configs have: callbacks, core, ramMib, backing, devices. */
+function checkSharedFields<C extends MachineConfig | ArmMachineConfig>(config: C, callbacks: readonly (keyof C & string)[]): MachinePlan {
   if (!isObject(config as unknown)) throw new Error(`config: ${String(config)} is not a machine config object`);
-  for (const name of ['onInterrupt', 'onDeviceInterrupt', 'log', 'onInternalError'] as const) {
+  for (const name of callbacks) {
     if (config[name] !== undefined && !isFunction(config[name])) throw new Error(`${name}: ${String(config[name])} is not a function`);
   }
   const core = config.core as unknown;
@@ -61,7 +69,6 @@ export function checkMachineConfig(config: MachineConfig): MachinePlan {
   if (backing !== undefined && !(isObject(backing) && isObject(backing['ram']) && isFunction(backing['portFor']))) {
     throw new Error('backing: expected { ram: GuestMemory, portFor(sid) }');
   }
-  checkRmrr(config.rmrr);
   return { ramMib, ...planDevices(config.devices) };
 }
 

@@ -12,7 +12,9 @@ import { GuestMemory } from './core/guest-memory.js';
 import { buildDmar, type RmrrConfig } from './acpi/dmar.js';
 import { DmaTestDevice } from './devices/dma-test/device.js';
 import { DEVICE_KINDS, type DeviceKind, type DeviceOptions, type ModelDevice } from './devices/registry.js';
-import { checkMachineConfig, ROOT_PORT_SLOT, type MachinePlan } from './machine-check.js';
+import { checkMachineConfig } from './machine-check.js';
+import { checkAccess, checkAddr, checkDword, checkValue, PciMachine } from './pci-machine.js';
+import { attachDevices } from './pci/hierarchy.js';
 import { HostBridge, PciBridge } from './pci/bridge.js';
 import { PciBus } from './pci/bus.js';
 import { ConfigAccess, ECAM_SIZE } from './pci/config-access.js';
@@ -104,27 +106,15 @@ export interface MachineBacking {
   readonly ecapWithheld?: bigint;
 }
 
-/** A running machine. */
-export class Machine {
-  /** Configuration mechanisms (ECAM, ports 0xCF8/0xCFC). */
-  readonly configAccess: ConfigAccess;
-  /** High dword of the last `mmioRead64`. */
-  readHigh = 0;
-
+/** A running machine (core, RAM, devices and their lookup: pci-machine.ts). */
+export class Machine extends PciMachine<MachineConfig> {
   private constructor(
-    /** The WASM core (its linear memory holds guest RAM). */
-    readonly core: Core,
-    /** Guest-physical memory, untranslated. */
-    readonly ram: GuestMemory,
+    core: Core, ram: GuestMemory,
     /** The VT-d unit at `VTD_BASE`. */
     readonly vtd: VtdUnit,
-    /** The PCI hierarchy the devices sit on. */
-    readonly bus: PciBus,
-    private readonly devices: Map<number, ModelDevice>,
-    /** The config the machine was built from. */
-    readonly config: MachineConfig,
+    bus: PciBus, devices: ReadonlyMap<number, ModelDevice>, config: MachineConfig,
   ) {
-    this.configAccess = new ConfigAccess(bus);
+    super(core, ram, bus, devices, config);
   }
 
   /** @internal use `createMachine`. */
@@ -139,7 +129,8 @@ export class Machine {
     const log = config.log ?? (() => {});
     const vtd = VtdUnit.create({ core, mem: ram, profile, onInterrupt: config.onInterrupt, log, onInternalError: config.onInternalError });
     const bus = new PciBus();
-    const devices = attachDevices(bus, vtd, config, plan, log);
+    const devices = attachDevices(bus, plan, (sid) => config.backing?.portFor(sid) ?? vtd.portFor(sid),
+      (sid, port) => routeDeviceInterrupts(vtd, sid, port, () => config.onDeviceInterrupt), log);
     vtd.deviceTlbTarget = (sid) => bus.deviceBySid(sid);
     vtd.setPageResponseRouter((sid) => {
       const fn = bus.deviceBySid(sid);
@@ -147,26 +138,6 @@ export class Machine {
     });
     enumerate(bus, BAR_BASE, BAR_LIMIT);
     return new Machine(core, ram, vtd, bus, devices, config);
-  }
-
-  /** The DMA test device at `bdf` ("00:03.0"); throws naming `bdf` if there is none. */
-  dmaTest(bdf: string | Sid): DmaTestDevice {
-    const dev = this.device(bdf);
-    if (!(dev instanceof DmaTestDevice)) throw new Error(`bdf: no DMA test device at ${formatBdf(dev.sid)}`);
-    return dev;
-  }
-
-  /** The device at `bdf`; throws naming `bdf` if there is none. */
-  device(bdf: string | Sid): ModelDevice {
-    const sid = typeof bdf === 'number' ? bdf : parseBdf(bdf);
-    const dev = this.devices.get(sid);
-    if (!dev) throw new Error(`bdf: no device at ${formatBdf(sid)}`);
-    return dev;
-  }
-
-  /** Every configured device, in requester-id order. */
-  deviceList(): ModelDevice[] {
-    return [...this.devices.values()].sort((a, b) => a.sid - b.sid);
   }
 
   // --- MMIO: the number API (hot path; docs/EMBEDDING.md "The MMIO window") --
@@ -244,9 +215,7 @@ export class Machine {
   /** Physical MMIO write (sizes as `mmioRead`; `value` unsigned or the same bits signed); unclaimed addresses are ignored. */
   mmioWrite(addr: bigint, size: number, value: bigint): void {
     checkAccess(addr, size);
-    const bits = BigInt(8 * size);
-    if (typeof value !== 'bigint' || value < -(1n << (bits - 1n)) || value >= 1n << bits) throw new Error(`value: ${String(value)} is not a ${size}-byte value`);
-    if (value < 0n) value += 1n << bits;
+    value = checkValue(value, size);
     if (addr >= VTD_BASE && addr < VTD_BASE + VTD_WINDOW) {
       this.vtd.mmioWrite(Number(addr - VTD_BASE), size, value);
       return;
@@ -327,27 +296,6 @@ function profileOf(config: MachineConfig): Profile {
   return withheld ? { ...p, ecap: p.ecap & ~withheld } : p;
 }
 
-/** Builds the bus the plan (machine-check.ts) laid out: host bridge, a root port per secondary bus, the devices. */
-function attachDevices(bus: PciBus, vtd: VtdUnit, config: MachineConfig, plan: MachinePlan, log: (m: string) => void): Map<number, ModelDevice> {
-  bus.attach(new HostBridge(), true);
-  plan.buses.forEach((b, k) => bus.attach(new PciBridge(sidOf(0, ROOT_PORT_SLOT, k), b), true));
-  const devices = new Map<number, ModelDevice>();
-  for (const { d, sid } of plan.devices) {
-    const port = config.backing?.portFor(sid) ?? vtd.portFor(sid);
-    const dev: ModelDevice = DEVICE_KINDS[d.kind].create(sid, port, d, log);
-    dev.fn.msiSink = routeDeviceInterrupts(vtd, sid, port, () => config.onDeviceInterrupt);
-    bus.attach(dev);
-    devices.set(sid, dev);
-  }
-  return devices;
-}
-
-/** A physical MMIO access: a 64-bit address and 1, 2, 4 or 8 bytes; Error naming the argument otherwise. */
-function checkAccess(addr: bigint, size: number): void {
-  if (typeof addr !== 'bigint' || addr < 0n || addr >> 64n !== 0n) throw new Error(`addr: ${String(addr)} is not a 64-bit physical address`);
-  if (size !== 1 && size !== 2 && size !== 4 && size !== 8) throw new Error(`size: ${String(size)} is not 1, 2, 4 or 8`);
-}
-
 /** A port access: a 16-bit port and 1, 2 or 4 bytes; Error naming the argument otherwise. */
 function checkPort(port: number, size: number): void {
   if (!Number.isInteger(port) || port < 0 || port > 0xffff) throw new Error(`port: ${String(port)} is not a 16-bit port`);
@@ -357,18 +305,6 @@ function checkPort(port: number, size: number): void {
 /** ECAM takes 1-, 2-, 4- and 8-byte accesses. */
 function ecamSize(size: number): boolean {
   return size === 1 || size === 2 || size === 4 || size === 8;
-}
-
-/** `addr` as a physical address of the number API; Error naming `addr` otherwise. */
-export function checkAddr(addr: number): number {
-  if (!Number.isSafeInteger(addr) || addr < 0) throw new Error(`addr: ${String(addr)} is not a physical address below 2^53`);
-  return addr;
-}
-
-/** A u32 (or i32) as a u32; Error naming the argument otherwise. */
-export function checkDword(v: number, what: string): number {
-  if (v !== (v | 0) && v !== (v >>> 0)) throw new Error(`${what}: ${String(v)} is not a 32-bit integer`);
-  return v >>> 0;
 }
 
 /** RAM below 4 GiB around the legacy hole, the rest above 4 GiB (q35 layout). */

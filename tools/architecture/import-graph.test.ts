@@ -30,7 +30,7 @@ const LAYERS: readonly (readonly [string, RegExp])[] = [
   ['entries and command line', /^(host\/src\/(index|browser)\.ts|host\/src\/(cli|v86)\/|bench\/|fuzz\/|asm\/tests\/reference\/)/],
   ['flows', /^host\/src\/flows\//],
   ['guest', /^host\/src\/guest\//],
-  ['model', /^host\/src\/((arm-)?machine(-check)?\.ts|vmm\/|hostiommu\/|devices\/|pci\/|acpi\/|(vtd|smmu)\/(?!spec\/)|snapshot\/|scenario\/)/],
+  ['model', /^host\/src\/((arm-|pci-)?machine(-check)?\.ts|vmm\/|hostiommu\/|devices\/|pci\/|acpi\/|(vtd|smmu)\/(?!spec\/)|snapshot\/|scenario\/)/],
   ['core glue', /^host\/src\/core\//],
   ['tables', /^host\/src\/tables\//],
   ['spec', /^host\/src\/(vtd|smmu)\/spec\//],

@@ -3,13 +3,13 @@
  * 00:00.0, one root port on bus 0 (slot 1C, functions 0-7) per secondary
  * bus the devices name, and the devices, each with the DMA port its IOMMU
  * gives its requester id. Shared by the VT-d machine (machine.ts) and the
- * SMMUv3 machine (arm-machine.ts); throws an Error naming the bad entry.
+ * SMMUv3 machine (arm-machine.ts), after machine-check.ts planned it.
  * And what both machines do with it afterwards: find a device by BDF, and
  * answer physical accesses that fall on ECAM or a BAR.
  */
 import type { DeviceConfig } from '../machine.js';
 import { DmaTestDevice } from '../devices/dma-test/device.js';
-import { DEVICE_KINDS, isDeviceKind, type ModelDevice } from '../devices/registry.js';
+import { DEVICE_KINDS, type ModelDevice } from '../devices/registry.js';
 import { formatBdf, parseBdf, sidOf, type Sid } from '../types.js';
 import { HostBridge, PciBridge } from './bridge.js';
 import type { PciBus } from './bus.js';
@@ -17,40 +17,45 @@ import { ECAM_SIZE, type ConfigAccess } from './config-access.js';
 import type { DmaPort } from './dma-port.js';
 import type { DeviceMsiSink } from './msi.js';
 
-/** A device of a machine config. */
-/** Slot of the first root port on bus 0 (q35 puts its root ports at 1C.x). */
-const ROOT_PORT_SLOT = 0x1c;
+/** Slot of the first root port on bus 0 (q35 puts its root ports at 1C.x; the Arm machine does the same). */
+export const ROOT_PORT_SLOT = 0x1c;
+
+/** One device as the build places it. */
+export interface PlannedDevice {
+  /** The config entry. */
+  readonly d: DeviceConfig;
+  /** Its requester id. */
+  readonly sid: Sid;
+}
+
+/** Where each device goes: what machine-check.ts plans once the config passed. */
+export interface DevicePlan {
+  /** Each device's config entry and requester id. */
+  readonly devices: readonly PlannedDevice[];
+  /** Secondary bus numbers, ascending; bus k gets the root port 00:1C.k. */
+  readonly buses: readonly number[];
+}
 
 /**
- * Attaches host bridge, root ports and `devices` to `bus`, each device with
- * its DMA port (`portFor`) and where its MSIs go (`msiSinkFor`, given the
- * port: an MSI that is not an interrupt is a DMA write); returns the devices
- * by requester id.
+ * Attaches host bridge, a root port per secondary bus and the planned
+ * devices to `bus`, each device with its DMA port (`portFor`) and where its
+ * MSIs go (`msiSinkFor`, given the port: an MSI that is not an interrupt
+ * is a DMA write); returns the devices by requester id.
  */
 export function attachDevices(
-  bus: PciBus, devices: readonly DeviceConfig[], portFor: (sid: Sid) => DmaPort,
+  bus: PciBus, plan: DevicePlan, portFor: (sid: Sid) => DmaPort,
   msiSinkFor: (sid: Sid, port: DmaPort) => DeviceMsiSink | undefined, log: (m: string) => void,
 ): Map<number, ModelDevice> {
   bus.attach(new HostBridge(), true);
-  const entries = devices.map((d, i) => {
-    if (!isDeviceKind(d.kind)) throw new Error(`devices[${i}].kind: unknown device kind "${String(d.kind)}"`);
-    return { d, sid: parseBdf(d.bdf, `devices[${i}].bdf`) };
-  });
-  const buses = [...new Set(entries.map((e) => e.sid >> 8).filter((b) => b > 0))].sort((a, b) => a - b);
-  if (buses.length > 8) throw new Error(`devices: ${buses.length} secondary buses, at most 8 root ports`);
-  buses.forEach((b, k) => bus.attach(new PciBridge(sidOf(0, ROOT_PORT_SLOT, k), b), true));
+  plan.buses.forEach((b, k) => bus.attach(new PciBridge(sidOf(0, ROOT_PORT_SLOT, k), b), true));
   const out = new Map<number, ModelDevice>();
-  entries.forEach(({ d, sid }, i) => {
+  for (const { d, sid } of plan.devices) {
     const port = portFor(sid);
     const dev: ModelDevice = DEVICE_KINDS[d.kind].create(sid, port, d, log);
     dev.fn.msiSink = msiSinkFor(sid, port);
-    try {
-      bus.attach(dev);
-    } catch (e) {
-      throw new Error(`devices[${i}].bdf: ${(e as Error).message}`);
-    }
+    bus.attach(dev);
     out.set(sid, dev);
-  });
+  }
   return out;
 }
 

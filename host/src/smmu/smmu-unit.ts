@@ -102,6 +102,18 @@ function checkRequest(sid: number, ssid: number | undefined, iova: bigint): void
   if (typeof iova !== 'bigint' || iova < 0n || iova >= U64_END) throw new Error(`iova: ${String(iova)} is not a 64-bit address`);
 }
 
+/** `v` as an integer in 0..max; an Error naming it (`what`) otherwise. */
+function checkInt(v: number, max: number, what: string): number {
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new Error(`${what}: ${String(v)} is not an integer in 0..0x${max.toString(16)}`);
+  return v;
+}
+
+/** A u32 (or i32: the same bits) as a u32; an Error naming it (`what`) otherwise. */
+function checkDword(v: number, what: string): number {
+  if (v !== (v | 0) && v !== (v >>> 0)) throw new Error(`${what}: ${String(v)} is not a 32-bit integer`);
+  return v >>> 0;
+}
+
 /** The most (stream, substream) configurations cached at once. */
 const MAX_CACHED = 4096;
 
@@ -158,11 +170,14 @@ export class SmmuUnit {
   /** The core. */
   get core(): Core { return this.o.core; }
 
-  /** Guest MMIO read at `offset` in the 128 KiB frame (4 or 8 bytes). */
+  /** Guest MMIO read at `offset` in the 128 KiB frame (4 or 8 bytes; other offsets and sizes read 0, logged, as a guest's would). */
   mmioRead(offset: number, size: number): bigint { return this.regs.read(offset, size); }
 
-  /** Guest MMIO write at `offset` (4 or 8 bytes). */
-  mmioWrite(offset: number, size: number, value: bigint): void { this.regs.write(offset, size, value); }
+  /** Guest MMIO write at `offset` (4 or 8 bytes; others logged and ignored); a `value` that is not a bigint is an Error naming it. */
+  mmioWrite(offset: number, size: number, value: bigint): void {
+    if (typeof value !== 'bigint') throw new Error(`value: ${String(value)} is not a bigint`);
+    this.regs.write(offset, size, value);
+  }
 
   /** Guest 4-byte MMIO read at frame offset `offset`: the dword as a u32 (the number form of `mmioRead`). */
   read32(offset: number): number { return this.regs.read32(offset); }
@@ -174,10 +189,10 @@ export class SmmuUnit {
   get readHigh(): number { return this.regs.readHigh; }
 
   /** Guest 4-byte MMIO write of `value` (u32 or i32) at frame offset `offset`. */
-  write32(offset: number, value: number): void { this.regs.write32(offset, value); }
+  write32(offset: number, value: number): void { this.regs.write32(offset, checkDword(value, 'value')); }
 
   /** Guest 8-byte MMIO write of `hi:lo` (halves u32 or i32) at frame offset `offset`. */
-  write64(offset: number, lo: number, hi: number): void { this.regs.write64(offset, lo, hi); }
+  write64(offset: number, lo: number, hi: number): void { this.regs.write64(offset, checkDword(lo, 'lo'), checkDword(hi, 'hi')); }
 
   /** Back to the power-on state: registers and every cache. */
   reset(): void {
@@ -399,6 +414,8 @@ export class SmmuUnit {
 
   /** Drops cached STEs of stream ids first..last and every configuration derived from them. */
   invalidateSte(first: number, last: number): void {
+    checkInt(first, 0xffff_ffff, 'first');
+    checkInt(last, 0xffff_ffff, 'last');
     for (const sid of [...this.steCache.keys()]) if (sid >= first && sid <= last) this.steCache.delete(sid);
     for (const [k, s] of [...this.streams]) {
       if (s.sid < first || s.sid > last) continue;
@@ -409,6 +426,8 @@ export class SmmuUnit {
 
   /** Drops the cached configuration of (sid, ssid), or of every substream of sid. */
   invalidateCd(sid: number, ssid: number | undefined): void {
+    checkInt(sid, 0xffff_ffff, 'sid');
+    if (ssid !== undefined) checkInt(ssid, 0xf_ffff, 'ssid');
     for (const [k, s] of [...this.streams]) {
       if (s.sid !== sid) continue;
       // A request without SubstreamID may use CD 0 (S1DSS): it goes with SSID 0.
@@ -478,6 +497,7 @@ export class SmmuUnit {
    * after trapping the guest's CFGI_STE.
    */
   guestSte(sid: number): { words: bigint[]; addr: bigint } | SmmuEvent {
+    checkInt(sid, 0xffff_ffff, 'sid');
     return readSte(this.src, sid);
   }
 
