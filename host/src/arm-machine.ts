@@ -11,17 +11,14 @@
  * guest reaches everything through `mmioRead` / `mmioWrite` and guest RAM.
  */
 import type { Core } from './core/core.js';
-import { loadDefaultCore } from './core/default-core.js';
-import { GuestMemory } from './core/guest-memory.js';
 import { buildIort } from './acpi/iort.js';
-import type { ModelDevice } from './devices/registry.js';
 import type { DeviceConfig, MachineBacking } from './machine.js';
 import { checkArmMachineConfig } from './machine-check.js';
 import { PciBus } from './pci/bus.js';
 import { enumerate } from './pci/firmware.js';
-import { attachDevices, pciRead, pciWrite, type PciWindows } from './pci/hierarchy.js';
+import { attachDevices } from './pci/hierarchy.js';
 import type { DeviceMsiSink } from './pci/msi.js';
-import { checkAccess, checkAddr, checkDword, checkValue, PciMachine } from './pci-machine.js';
+import { checkAddr, checkDword, PciMachine, startMachine } from './pci-machine.js';
 import type { SmmuOptions } from './smmu/profiles.js';
 import { SmmuUnit, type SmmuInterrupt } from './smmu/smmu-unit.js';
 import { SMMU_FRAME } from './smmu/spec/registers.js';
@@ -72,35 +69,24 @@ export interface ArmMachineConfig {
   readonly backing?: MachineBacking;
 }
 
-/** A running Arm machine (core, RAM, devices and their lookup: pci-machine.ts). */
-export class ArmMachine extends PciMachine<ArmMachineConfig> {
-  /** ECAM and the BARs, for physical accesses outside the SMMU's frame. */
-  private readonly pciWindows: PciWindows;
+const ARM_WINDOWS = { unitBase: SMMU_BASE, unitSize: SMMU_WINDOW, ecamBase: ARM_ECAM_BASE } as const;
 
-  private constructor(
-    core: Core, ram: GuestMemory,
-    /** The SMMUv3 at `SMMU_BASE`. */
-    readonly smmu: SmmuUnit,
-    bus: PciBus, devices: ReadonlyMap<number, ModelDevice>, config: ArmMachineConfig,
-  ) {
-    super(core, ram, bus, devices, config);
-    this.pciWindows = { bus, configAccess: this.configAccess, ecamBase: ARM_ECAM_BASE };
-  }
+/** A running Arm machine (core, RAM, devices and their lookup: pci-machine.ts). */
+export class ArmMachine extends PciMachine<ArmMachineConfig, SmmuUnit> {
+  /** The SMMUv3 at `SMMU_BASE`. */
+  get smmu(): SmmuUnit { return this.unit; }
 
   /** @internal use `createArmMachine`. */
   static async build(config: ArmMachineConfig): Promise<ArmMachine> {
     // Everything that can be refused is refused here, before the core is touched.
     const plan = checkArmMachineConfig(config);
-    const core = config.core ?? (await loadDefaultCore());
-    if (!config.backing) core.addRam(ARM_RAM_BASE, plan.ramMib * 0x10_0000);
-    const ram = config.backing?.ram ?? new GuestMemory(core);
-    const log = config.log ?? (() => {});
+    const { core, ram, log } = await startMachine(config, (c) => c.addRam(ARM_RAM_BASE, plan.ramMib * 0x10_0000));
     const smmu = new SmmuUnit({ core, mem: ram, profile: plan.profile, onInterrupt: config.onInterrupt, log });
     const bus = new PciBus();
     const portFor = (sid: Sid) => config.backing?.portFor(sid) ?? smmu.portFor(sid);
     const devices = attachDevices(bus, plan, portFor, () => config.onDeviceInterrupt, log);
     enumerate(bus, ARM_BAR_WINDOW.base, ARM_BAR_WINDOW.limit);
-    return new ArmMachine(core, ram, smmu, bus, devices, config);
+    return new ArmMachine(core, ram, smmu, bus, devices, config, ARM_WINDOWS);
   }
 
   /**
@@ -111,7 +97,7 @@ export class ArmMachine extends PciMachine<ArmMachineConfig> {
    */
   mmioRead32(addr: number): number {
     const off = addr - SMMU_BASE_NUM;
-    if ((off >>> 0) === off && off < SMMU_FRAME) return this.smmu.read32(off);
+    if ((off >>> 0) === off && off < SMMU_FRAME) return this.unit.read32(off);
     return Number(this.mmioRead(BigInt(checkAddr(addr)), 4));
   }
 
@@ -119,8 +105,8 @@ export class ArmMachine extends PciMachine<ArmMachineConfig> {
   mmioRead64(addr: number): number {
     const off = addr - SMMU_BASE_NUM;
     if ((off >>> 0) === off && off < SMMU_FRAME) {
-      const lo = this.smmu.read64(off);
-      this.readHigh = this.smmu.readHigh;
+      const lo = this.unit.read64(off);
+      this.readHigh = this.unit.readHigh;
       return lo;
     }
     const v = this.mmioRead(BigInt(checkAddr(addr)), 8);
@@ -131,46 +117,20 @@ export class ArmMachine extends PciMachine<ArmMachineConfig> {
   /** Physical 4-byte MMIO write of `value` (u32, or the same bits as an i32) at `addr`. */
   mmioWrite32(addr: number, value: number): void {
     const off = addr - SMMU_BASE_NUM;
-    if ((off >>> 0) === off && off < SMMU_FRAME) this.smmu.write32(off, value); // the unit checks value
+    if ((off >>> 0) === off && off < SMMU_FRAME) this.unit.write32(off, value); // the unit checks value
     else this.mmioWrite(BigInt(checkAddr(addr)), 4, BigInt(checkDword(value, 'value')));
   }
 
   /** Physical 8-byte MMIO write of `hi:lo` at `addr` (halves u32 or i32). */
   mmioWrite64(addr: number, lo: number, hi: number): void {
     const off = addr - SMMU_BASE_NUM;
-    if ((off >>> 0) === off && off < SMMU_FRAME) this.smmu.write64(off, lo, hi); // the unit checks lo and hi
+    if ((off >>> 0) === off && off < SMMU_FRAME) this.unit.write64(off, lo, hi); // the unit checks lo and hi
     else this.mmioWrite(BigInt(checkAddr(addr)), 8, BigInt(checkDword(lo, 'lo')) | (BigInt(checkDword(hi, 'hi')) << 32n));
-  }
-
-  /**
-   * Physical MMIO read (4 or 8 bytes; ECAM also 1 and 2); unclaimed
-   * addresses read 0 (logged). An `addr` that is not a 64-bit address or a
-   * `size` not 1, 2, 4 or 8 is an Error naming it.
-   */
-  mmioRead(addr: bigint, size: number): bigint {
-    checkAccess(addr, size);
-    if (addr >= SMMU_BASE && addr < SMMU_BASE + SMMU_WINDOW) return this.smmu.mmioRead(Number(addr - SMMU_BASE), size);
-    const v = pciRead(this.pciWindows, addr, size);
-    if (v !== undefined) return v;
-    this.smmu.log(`unclaimed ${size}-byte MMIO read at 0x${addr.toString(16)}`);
-    return 0n;
-  }
-
-  /** Physical MMIO write (sizes as `mmioRead`; `value` unsigned or the same bits signed); unclaimed addresses are ignored (logged). */
-  mmioWrite(addr: bigint, size: number, value: bigint): void {
-    checkAccess(addr, size);
-    value = checkValue(value, size);
-    if (addr >= SMMU_BASE && addr < SMMU_BASE + SMMU_WINDOW) {
-      this.smmu.mmioWrite(Number(addr - SMMU_BASE), size, value);
-      return;
-    }
-    if (pciWrite(this.pciWindows, addr, size, value)) return;
-    this.smmu.log(`unclaimed ${size}-byte MMIO write at 0x${addr.toString(16)}`);
   }
 
   /** The ACPI IORT describing this machine's SMMU and root complex (acpi/iort.ts). */
   iortTable(): Uint8Array {
-    const caps = this.smmu.caps;
+    const caps = this.unit.caps;
     const gsiv = (spi: number): number => spi + GSIV_OF_SPI;
     return buildIort({
       smmuBase: SMMU_BASE, coherent: caps.coherent, pasidBits: caps.ssidBits, addressBits: 64,
@@ -180,7 +140,7 @@ export class ArmMachine extends PciMachine<ArmMachineConfig> {
 
   /** System reset: the SMMU and the devices back to power-on state, firmware enumerates again (RAM is kept). */
   reset(): void {
-    this.smmu.reset();
+    this.unit.reset();
     for (const d of this.devices.values()) d.reset();
     enumerate(this.bus, ARM_BAR_WINDOW.base, ARM_BAR_WINDOW.limit);
   }

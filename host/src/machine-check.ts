@@ -14,7 +14,7 @@ import { isDeviceKind } from './devices/registry.js';
 import { RESERVED_SLOTS } from './pci/bus.js';
 import { ROOT_PORT_SLOT, type DevicePlan, type PlannedDevice } from './pci/hierarchy.js';
 import { createSmmuProfile, type SmmuProfile } from './smmu/profiles.js';
-import { parseBdf, formatBdf, sidOf, type Sid } from './types.js';
+import { parseBdf, formatBdf, sidOf } from './types.js';
 
 /**
  * Most guest RAM a machine can have, in MiB: a wasm32 memory holds 4 GiB,

@@ -6,22 +6,20 @@
  * `mmioWrite` (physical addresses), `ioRead` / `ioWrite` or the RAM port.
  */
 import type { Core } from './core/core.js';
-import { loadDefaultCore } from './core/default-core.js';
 import { CFG_HAW } from './core/constants.js';
 import { GuestMemory } from './core/guest-memory.js';
 import { buildDmar, type RmrrConfig } from './acpi/dmar.js';
-import { DmaTestDevice } from './devices/dma-test/device.js';
-import { DEVICE_KINDS, type DeviceKind, type DeviceOptions, type ModelDevice } from './devices/registry.js';
+import type { DeviceKind, DeviceOptions } from './devices/registry.js';
 import { checkMachineConfig } from './machine-check.js';
-import { checkAccess, checkAddr, checkDword, checkValue, PciMachine } from './pci-machine.js';
+import { checkAddr, checkDword, PciMachine, startMachine } from './pci-machine.js';
 import { attachDevices } from './pci/hierarchy.js';
-import { HostBridge, PciBridge } from './pci/bridge.js';
+import { PciBridge } from './pci/bridge.js';
 import { PciBus } from './pci/bus.js';
-import { ConfigAccess, ECAM_SIZE } from './pci/config-access.js';
+import { ECAM_SIZE } from './pci/config-access.js';
 import { enumerate } from './pci/firmware.js';
 import type { DmaPort } from './pci/dma-port.js';
 import { restoreMachine, snapshotMachine } from './snapshot/machine-snapshot.js';
-import { parseBdf, formatBdf, sidOf, type Sid } from './types.js';
+import { parseBdf, type Sid } from './types.js';
 import type { InterruptSink } from './vtd/interrupts.js';
 import { routeDeviceInterrupts, type DeliveredInterruptSink } from './vtd/ir/device-interrupts.js';
 import { createProfile, createProfileFromDevice, type IommuOptions, type Profile } from './vtd/profiles.js';
@@ -106,27 +104,19 @@ export interface MachineBacking {
   readonly ecapWithheld?: bigint;
 }
 
+const VTD_WINDOWS = { unitBase: VTD_BASE, unitSize: VTD_WINDOW, ecamBase: ECAM_BASE } as const;
+
 /** A running machine (core, RAM, devices and their lookup: pci-machine.ts). */
-export class Machine extends PciMachine<MachineConfig> {
-  private constructor(
-    core: Core, ram: GuestMemory,
-    /** The VT-d unit at `VTD_BASE`. */
-    readonly vtd: VtdUnit,
-    bus: PciBus, devices: ReadonlyMap<number, ModelDevice>, config: MachineConfig,
-  ) {
-    super(core, ram, bus, devices, config);
-  }
+export class Machine extends PciMachine<MachineConfig, VtdUnit> {
+  /** The VT-d unit at `VTD_BASE`. */
+  get vtd(): VtdUnit { return this.unit; }
 
   /** @internal use `createMachine`. */
   static async build(config: MachineConfig): Promise<Machine> {
     // Everything that can be refused is refused here, before the core is touched.
     const plan = checkMachineConfig(config);
     const profile = profileOf(config);
-    const core = config.core ?? (await loadDefaultCore());
-    // A core whose RAM is already there (an embedder mapped its own with core.mapRam) keeps it.
-    if (!config.backing && core.ramRegions().length === 0) addRam(core, plan.ramMib);
-    const ram = config.backing?.ram ?? new GuestMemory(core);
-    const log = config.log ?? (() => {});
+    const { core, ram, log } = await startMachine(config, (c) => addRam(c, plan.ramMib));
     const vtd = VtdUnit.create({ core, mem: ram, profile, onInterrupt: config.onInterrupt, log, onInternalError: config.onInternalError });
     const bus = new PciBus();
     const devices = attachDevices(bus, plan, (sid) => config.backing?.portFor(sid) ?? vtd.portFor(sid),
@@ -137,7 +127,7 @@ export class Machine extends PciMachine<MachineConfig> {
       return fn?.pageGroupResponse ? { pageGroupResponse: (r) => fn.pageGroupResponse!(r) } : undefined;
     });
     enumerate(bus, BAR_BASE, BAR_LIMIT);
-    return new Machine(core, ram, vtd, bus, devices, config);
+    return new Machine(core, ram, vtd, bus, devices, config, VTD_WINDOWS);
   }
 
   // --- MMIO: the number API (hot path; docs/EMBEDDING.md "The MMIO window") --
@@ -148,7 +138,7 @@ export class Machine extends PciMachine<MachineConfig> {
    */
   mmioRead32(addr: number): number {
     const off = addr - VTD_BASE_NUM;
-    if (off >= 0 && off < VTD_WINDOW_NUM) return this.vtd.read32(off);
+    if (off >= 0 && off < VTD_WINDOW_NUM) return this.unit.read32(off);
     return this.otherRead(addr, 4);
   }
 
@@ -156,8 +146,8 @@ export class Machine extends PciMachine<MachineConfig> {
   mmioRead64(addr: number): number {
     const off = addr - VTD_BASE_NUM;
     if (off >= 0 && off < VTD_WINDOW_NUM) {
-      const lo = this.vtd.read64(off);
-      this.readHigh = this.vtd.readHigh;
+      const lo = this.unit.read64(off);
+      this.readHigh = this.unit.readHigh;
       return lo;
     }
     return this.otherRead(addr, 8);
@@ -169,14 +159,14 @@ export class Machine extends PciMachine<MachineConfig> {
    */
   mmioWrite32(addr: number, value: number): void {
     const off = addr - VTD_BASE_NUM;
-    if (off >= 0 && off < VTD_WINDOW_NUM) this.vtd.write32(off, value);
+    if (off >= 0 && off < VTD_WINDOW_NUM) this.unit.write32(off, value);
     else this.mmioWrite(BigInt(checkAddr(addr)), 4, BigInt(checkDword(value, 'value')));
   }
 
   /** Physical 8-byte MMIO write of `hi:lo` at `addr` (halves u32 or i32). */
   mmioWrite64(addr: number, lo: number, hi: number): void {
     const off = addr - VTD_BASE_NUM;
-    if (off >= 0 && off < VTD_WINDOW_NUM) this.vtd.write64(off, lo, hi);
+    if (off >= 0 && off < VTD_WINDOW_NUM) this.unit.write64(off, lo, hi);
     else this.mmioWrite(BigInt(checkAddr(addr)), 8, BigInt(checkDword(lo, 'lo')) | (BigInt(checkDword(hi, 'hi')) << 32n));
   }
 
@@ -194,50 +184,12 @@ export class Machine extends PciMachine<MachineConfig> {
     return Number(v & 0xffff_ffffn);
   }
 
-  /**
-   * Physical MMIO read (4 or 8 bytes; ECAM also 1 and 2; other claimed
-   * windows log and ignore 1- and 2-byte accesses); unclaimed addresses read
-   * 0. An `addr` that is not a 64-bit address or a `size` not 1, 2, 4 or 8 is
-   * an Error naming it.
-   */
-  mmioRead(addr: bigint, size: number): bigint {
-    checkAccess(addr, size);
-    if (addr >= VTD_BASE && addr < VTD_BASE + VTD_WINDOW) return this.vtd.mmioRead(Number(addr - VTD_BASE), size);
-    if (addr >= ECAM_BASE && addr < ECAM_BASE + ECAM_SIZE && ecamSize(size)) {
-      return this.configAccess.ecamRead(Number(addr - ECAM_BASE), size);
-    }
-    const hit = this.bus.decode(addr);
-    if (hit && (size === 4 || size === 8) && hit.offset % 4 === 0) return hit.fn.barRead(hit.offset, size, hit.bar);
-    this.vtd.log(`unclaimed ${size}-byte MMIO read at 0x${addr.toString(16)}`);
-    return 0n;
-  }
-
-  /** Physical MMIO write (sizes as `mmioRead`; `value` unsigned or the same bits signed); unclaimed addresses are ignored. */
-  mmioWrite(addr: bigint, size: number, value: bigint): void {
-    checkAccess(addr, size);
-    value = checkValue(value, size);
-    if (addr >= VTD_BASE && addr < VTD_BASE + VTD_WINDOW) {
-      this.vtd.mmioWrite(Number(addr - VTD_BASE), size, value);
-      return;
-    }
-    if (addr >= ECAM_BASE && addr < ECAM_BASE + ECAM_SIZE && ecamSize(size)) {
-      this.configAccess.ecamWrite(Number(addr - ECAM_BASE), size, value);
-      return;
-    }
-    const hit = this.bus.decode(addr);
-    if (hit && (size === 4 || size === 8) && hit.offset % 4 === 0) {
-      hit.fn.barWrite(hit.offset, size, value, hit.bar);
-      return;
-    }
-    this.vtd.log(`unclaimed ${size}-byte MMIO write at 0x${addr.toString(16)}`);
-  }
-
   /** Port read (1, 2 or 4 bytes): 0xCF8 / 0xCFC-0xCFF; other ports read all-ones. Bad `port` / `size`: an Error naming it. */
   ioRead(port: number, size: number): number {
     checkPort(port, size);
     const v = this.configAccess.ioRead(port, size);
     if (v !== undefined) return v;
-    this.vtd.log(`unclaimed ${size}-byte port read at 0x${port.toString(16)}`);
+    this.unit.log(`unclaimed ${size}-byte port read at 0x${port.toString(16)}`);
     return size === 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
   }
 
@@ -247,7 +199,7 @@ export class Machine extends PciMachine<MachineConfig> {
     const bits = 8 * size;
     if (!Number.isInteger(value) || value < -(2 ** (bits - 1)) || value >= 2 ** bits) throw new Error(`value: ${String(value)} is not a ${size}-byte value`);
     if (value < 0) value += 2 ** bits;
-    if (!this.configAccess.ioWrite(port, size, value)) this.vtd.log(`unclaimed ${size}-byte port write at 0x${port.toString(16)}`);
+    if (!this.configAccess.ioWrite(port, size, value)) this.unit.log(`unclaimed ${size}-byte port write at 0x${port.toString(16)}`);
   }
 
   /** The ACPI DMAR table describing this machine's remapping unit, devices and RMRRs. */
@@ -281,7 +233,7 @@ export class Machine extends PciMachine<MachineConfig> {
 
   /** System reset: VT-d unit and devices back to power-on state, firmware enumerates again (RAM is kept). */
   reset(): void {
-    this.vtd.reset();
+    this.unit.reset();
     for (const d of this.devices.values()) d.reset();
     enumerate(this.bus, BAR_BASE, BAR_LIMIT);
   }
@@ -300,11 +252,6 @@ function profileOf(config: MachineConfig): Profile {
 function checkPort(port: number, size: number): void {
   if (!Number.isInteger(port) || port < 0 || port > 0xffff) throw new Error(`port: ${String(port)} is not a 16-bit port`);
   if (size !== 1 && size !== 2 && size !== 4) throw new Error(`size: ${String(size)} is not 1, 2 or 4`);
-}
-
-/** ECAM takes 1-, 2-, 4- and 8-byte accesses. */
-function ecamSize(size: number): boolean {
-  return size === 1 || size === 2 || size === 4 || size === 8;
 }
 
 /** RAM below 4 GiB around the legacy hole, the rest above 4 GiB (q35 layout). */

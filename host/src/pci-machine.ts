@@ -2,38 +2,88 @@
  * What the VT-d machine (machine.ts) and the Arm machine (arm-machine.ts)
  * share, in one home: the core, guest RAM, the PCI hierarchy and its
  * devices, the config a machine was built from, finding a device by BDF,
- * and the checks of the MMIO API's arguments (an Error naming the bad one).
- * Each machine adds its IOMMU, its address map and its ACPI table.
+ * the BigInt MMIO API (the IOMMU's register window, then ECAM and BARs)
+ * and the checks of its arguments (an Error naming the bad one). Each
+ * machine adds its IOMMU, its address map, the number MMIO API's fast
+ * paths and its ACPI table.
  */
 import type { Core } from './core/core.js';
-import type { GuestMemory } from './core/guest-memory.js';
+import { loadDefaultCore } from './core/default-core.js';
+import { GuestMemory } from './core/guest-memory.js';
 import type { DmaTestDevice } from './devices/dma-test/device.js';
 import type { ModelDevice } from './devices/registry.js';
 import type { PciBus } from './pci/bus.js';
 import { ConfigAccess } from './pci/config-access.js';
-import { deviceAt, dmaTestAt } from './pci/hierarchy.js';
+import { deviceAt, dmaTestAt, pciRead, pciWrite, type PciWindows } from './pci/hierarchy.js';
 import type { Sid } from './types.js';
 
-/** A machine with a PCI hierarchy behind one IOMMU, built from a config of type `C`. */
-export abstract class PciMachine<C> {
+/** An IOMMU unit as the BigInt MMIO API reaches it (a VtdUnit or an SmmuUnit): reads and writes by offset in its window, and its log (unclaimed accesses go there too). */
+export interface MmioUnit {
+  mmioRead(offset: number, size: number): bigint;
+  mmioWrite(offset: number, size: number, value: bigint): void;
+  log(msg: string): void;
+}
+
+/** Where a machine's IOMMU window and ECAM sit (physical addresses). */
+export interface MachineWindows {
+  /** Base and size of the IOMMU's register window. */
+  readonly unitBase: bigint;
+  readonly unitSize: bigint;
+  /** Base of the ECAM window (256 buses). */
+  readonly ecamBase: bigint;
+}
+
+/** A machine with a PCI hierarchy behind one IOMMU unit of type `U`, built from a config of type `C`. */
+export abstract class PciMachine<C, U extends MmioUnit> {
   /** Configuration mechanisms (ECAM; on the VT-d machine also ports 0xCF8/0xCFC). */
   readonly configAccess: ConfigAccess;
   /** High dword of the last `mmioRead64`. */
   readHigh = 0;
+  /** ECAM and the BARs, for physical accesses outside the IOMMU's window. */
+  protected readonly pciWindows: PciWindows;
 
   protected constructor(
     /** The WASM core (standalone: its linear memory holds guest RAM). */
     readonly core: Core,
     /** Guest-physical memory, untranslated. */
     readonly ram: GuestMemory,
+    /** The IOMMU unit (the subclass names it: `vtd`, `smmu`). */
+    protected readonly unit: U,
     /** The PCI hierarchy the devices sit on. */
     readonly bus: PciBus,
     /** The configured devices by requester id. */
     protected readonly devices: ReadonlyMap<number, ModelDevice>,
     /** The config the machine was built from. */
     readonly config: C,
+    private readonly windows: MachineWindows,
   ) {
     this.configAccess = new ConfigAccess(bus);
+    this.pciWindows = { bus, configAccess: this.configAccess, ecamBase: windows.ecamBase };
+  }
+
+  /**
+   * Physical MMIO read (4 or 8 bytes; ECAM also 1 and 2; the IOMMU's window
+   * logs and ignores 1- and 2-byte accesses); unclaimed addresses read 0
+   * (logged). An `addr` that is not a 64-bit address or a `size` not 1, 2,
+   * 4 or 8 is an Error naming it.
+   */
+  mmioRead(addr: bigint, size: number): bigint {
+    checkAccess(addr, size);
+    const w = this.windows;
+    if (addr >= w.unitBase && addr < w.unitBase + w.unitSize) return this.unit.mmioRead(Number(addr - w.unitBase), size);
+    const v = pciRead(this.pciWindows, addr, size);
+    if (v !== undefined) return v;
+    this.unit.log(`unclaimed ${size}-byte MMIO read at 0x${addr.toString(16)}`);
+    return 0n;
+  }
+
+  /** Physical MMIO write (sizes as `mmioRead`; `value` unsigned or the same bits signed); unclaimed addresses are ignored (logged). */
+  mmioWrite(addr: bigint, size: number, value: bigint): void {
+    checkAccess(addr, size);
+    value = checkValue(value, size);
+    const w = this.windows;
+    if (addr >= w.unitBase && addr < w.unitBase + w.unitSize) this.unit.mmioWrite(Number(addr - w.unitBase), size, value);
+    else if (!pciWrite(this.pciWindows, addr, size, value)) this.unit.log(`unclaimed ${size}-byte MMIO write at 0x${addr.toString(16)}`);
   }
 
   /** The DMA test device at `bdf` ("00:03.0" or a requester id); throws naming `bdf` if there is none. */
@@ -52,14 +102,37 @@ export abstract class PciMachine<C> {
   }
 }
 
+/** What a machine's build starts from, once its config passed (machine-check.ts). */
+export interface MachineStart {
+  readonly core: Core;
+  /** Guest RAM: the core's, or the VMM's view (`backing.ram`). */
+  readonly ram: GuestMemory;
+  readonly log: (msg: string) => void;
+}
+
+/**
+ * The core (the config's, or the release build loaded) with guest RAM:
+ * `addRam` lays it out unless a VMM backs the machine (`backing`) or the
+ * core's RAM is already there (an embedder mapped its own with
+ * core.mapRam: it keeps it); and the log sink.
+ */
+export async function startMachine(
+  config: { readonly core?: Core; readonly backing?: { readonly ram: GuestMemory }; readonly log?: (msg: string) => void },
+  addRam: (core: Core) => void,
+): Promise<MachineStart> {
+  const core = config.core ?? (await loadDefaultCore());
+  if (!config.backing && core.ramRegions().length === 0) addRam(core);
+  return { core, ram: config.backing?.ram ?? new GuestMemory(core), log: config.log ?? (() => {}) };
+}
+
 /** A physical MMIO access of the BigInt API: a 64-bit address and 1, 2, 4 or 8 bytes; Error naming the argument otherwise. */
-export function checkAccess(addr: bigint, size: number): void {
+function checkAccess(addr: bigint, size: number): void {
   if (typeof addr !== 'bigint' || addr < 0n || addr >> 64n !== 0n) throw new Error(`addr: ${String(addr)} is not a 64-bit physical address`);
   if (size !== 1 && size !== 2 && size !== 4 && size !== 8) throw new Error(`size: ${String(size)} is not 1, 2, 4 or 8`);
 }
 
 /** A `size`-byte value of an MMIO write (unsigned, or the same bits signed) as unsigned; Error naming `value` otherwise. */
-export function checkValue(value: bigint, size: number): bigint {
+function checkValue(value: bigint, size: number): bigint {
   const bits = BigInt(8 * size);
   if (typeof value !== 'bigint' || value < -(1n << (bits - 1n)) || value >= 1n << bits) throw new Error(`value: ${String(value)} is not a ${size}-byte value`);
   return value < 0n ? value + (1n << bits) : value;
