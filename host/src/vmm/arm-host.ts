@@ -14,7 +14,6 @@
  * configuration the VMM mirrors into the physical one.
  */
 import type { Core } from '../core/core.js';
-import { loadDefaultCore } from '../core/default-core.js';
 import { GuestMemory } from '../core/guest-memory.js';
 import { ARM_RAM_BASE } from '../arm-machine.js';
 import { FailInjector } from '../hostiommu/fail-nth.js';
@@ -23,6 +22,7 @@ import { HostPlatform } from '../hostiommu/platform.js';
 import { PhysicalSmmu } from '../hostiommu/smmu-backend.js';
 import { createSmmuProfile } from '../smmu/profiles.js';
 import { SmmuUnit } from '../smmu/smmu-unit.js';
+import { HostBase, startHost } from './host-base.js';
 
 /** Host-physical layout of the Arm host. */
 export const ARM_HOST_LAYOUT = {
@@ -64,31 +64,22 @@ export interface ArmHostOptions {
   readonly log?: (msg: string) => void;
 }
 
-/** The physical Arm host: core, host memory, physical SMMUv3, platform. */
-export class ArmPhysicalHost {
+/** The physical Arm host: core, host memory, platform, the VM's RAM (guest-physical from 0x4000_0000; host-base.ts), and the physical SMMUv3. */
+export class ArmPhysicalHost extends HostBase<ArmGuestRam> {
   private constructor(
-    /** The physical SMMU's core; its RAM is host memory. */
-    readonly core: Core,
-    /** Host-physical memory (untranslated). */
-    readonly mem: GuestMemory,
+    core: Core, mem: GuestMemory, platform: HostPlatform, guestRam: ArmGuestRam,
     /** The physical SMMUv3. */
     readonly smmu: SmmuUnit,
     /** Its host driver, the platform's physical IOMMU. */
     readonly backend: PhysicalSmmu,
-    /** The host object model. */
-    readonly platform: HostPlatform,
-    /** The VM's RAM (guest-physical from 0x4000_0000) in host memory. */
-    readonly guestRam: ArmGuestRam,
-  ) {}
+  ) {
+    super(core, mem, platform, guestRam);
+  }
 
   /** Builds the host: core and memory regions, the physical SMMU and its driver, the platform. */
   static async create(o: ArmHostOptions = {}): Promise<ArmPhysicalHost> {
-    const mib = o.guestRamMib ?? 64;
-    if (!Number.isInteger(mib) || mib < 2 || mib > 1024) throw new Error(`guestRamMib: ${String(mib)} is not an integer in 2..1024`);
-    const core = await loadDefaultCore();
-    core.addRam(ARM_HOST_LAYOUT.guestRam, mib << 20);
-    core.addRam(ARM_HOST_LAYOUT.tables, ARM_HOST_LAYOUT.tablesSize);
-    const mem = new GuestMemory(core);
+    const L = ARM_HOST_LAYOUT;
+    const { core, mem, mib } = await startHost(o, (guest) => [[L.guestRam, guest], [L.tables, L.tablesSize]]);
     let backend: PhysicalSmmu | undefined;
     const smmu = new SmmuUnit({
       core, mem, profile: createSmmuProfile('default'), log: o.log,
@@ -99,7 +90,7 @@ export class ArmPhysicalHost {
     backend = new PhysicalSmmu(pages, smmu);
     const ramEnd = ARM_HOST_LAYOUT.guestRam + BigInt(mib << 20);
     const platform = new HostPlatform({ iommu: backend, injector, hostMemory: (hpa, len) => hpa >= ARM_HOST_LAYOUT.guestRam && hpa + len <= ramEnd });
-    return new ArmPhysicalHost(core, mem, smmu, backend, platform, new ArmGuestRam(core, ARM_RAM_BASE, ARM_HOST_LAYOUT.guestRam, BigInt(mib << 20)));
+    return new ArmPhysicalHost(core, mem, platform, new ArmGuestRam(core, ARM_RAM_BASE, ARM_HOST_LAYOUT.guestRam, BigInt(mib << 20)), smmu, backend);
   }
 
   /**

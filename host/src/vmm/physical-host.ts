@@ -15,7 +15,6 @@
  * is a separate, emulated one (virtual-machine.ts).
  */
 import type { Core } from '../core/core.js';
-import { loadDefaultCore } from '../core/default-core.js';
 import { GuestMemory } from '../core/guest-memory.js';
 import { configureCore } from '../vtd/core-config.js';
 import { createProfile } from '../vtd/profiles.js';
@@ -25,6 +24,7 @@ import { HostPages } from '../hostiommu/host-pages.js';
 import { TableIommu } from '../hostiommu/table-iommu.js';
 import { HostPlatform } from '../hostiommu/platform.js';
 import type { PageResponder } from '../hostiommu/fault-queue.js';
+import { HostBase, startHost } from './host-base.js';
 
 /** Host-physical layout (see the table above). */
 export const HOST_LAYOUT = {
@@ -63,35 +63,24 @@ export interface PhysicalHostOptions {
   readonly core?: Core;
 }
 
-/** The physical host: core, host memory, physical IOMMU, platform. */
-export class PhysicalHost {
+/** The physical host: core, host memory, platform, the VM's RAM (host-base.ts), and the physical IOMMU. */
+export class PhysicalHost extends HostBase<GuestRamView> {
   /** The VMM owning each physical device (by pRID): where its page responses and quiesce calls go. */
   readonly owners = new Map<number, DeviceOwner>();
 
   private constructor(
-    /** The physical IOMMU's core; its RAM is host memory. */
-    readonly core: Core,
-    /** Host-physical memory (untranslated). */
-    readonly mem: GuestMemory,
+    core: Core, mem: GuestMemory, platform: HostPlatform, guestRam: GuestRamView,
     /** The physical IOMMU: real scalable-mode tables in `mem`. */
     readonly iommu: TableIommu,
-    /** The host object model. */
-    readonly platform: HostPlatform,
-    /** The VM's RAM in host memory. */
-    readonly guestRam: GuestRamView,
-  ) {}
+  ) {
+    super(core, mem, platform, guestRam);
+  }
 
   /** Builds the host: core (translation on, root table = the TableIommu's), memory regions, platform. */
   static async create(o: PhysicalHostOptions = {}): Promise<PhysicalHost> {
-    const mib = o.guestRamMib ?? 64;
-    if (!Number.isInteger(mib) || mib < 2 || mib > 1024) throw new Error(`guestRamMib: ${String(mib)} is not an integer in 2..1024`);
-    const core = o.core ?? (await loadDefaultCore());
+    const L = HOST_LAYOUT;
+    const { core, mem, mib } = await startHost(o, (guest) => [[L.guestRam, guest], [L.peerBar, L.peerBarSize], [L.tables, L.tablesSize], [L.hostRam, L.hostRamSize]]);
     configureCore(core, createProfile('default'));
-    core.addRam(HOST_LAYOUT.guestRam, mib << 20);
-    core.addRam(HOST_LAYOUT.peerBar, HOST_LAYOUT.peerBarSize);
-    core.addRam(HOST_LAYOUT.tables, HOST_LAYOUT.tablesSize);
-    core.addRam(HOST_LAYOUT.hostRam, HOST_LAYOUT.hostRamSize);
-    const mem = new GuestMemory(core);
     const injector = o.injector ?? new FailInjector();
     const tablesEnd = HOST_LAYOUT.tables + BigInt(HOST_LAYOUT.tablesSize);
     const iommu = new TableIommu(new HostPages(mem, HOST_LAYOUT.tables, tablesEnd, injector), core, { pasidBits: 15 });
@@ -106,7 +95,7 @@ export class PhysicalHost {
       hostMemory: (hpa, len) => (hpa >= HOST_LAYOUT.guestRam && hpa + len <= guestRamEnd) || (hpa >= HOST_LAYOUT.peerBar && hpa + len <= peerEnd)
         || (hpa >= HOST_LAYOUT.hostRam && hpa + len <= hostRamEnd),
     });
-    host = new PhysicalHost(core, mem, iommu, platform, new GuestRamView(core, HOST_LAYOUT.guestRam, BigInt(mib << 20)));
+    host = new PhysicalHost(core, mem, platform, new GuestRamView(core, HOST_LAYOUT.guestRam, BigInt(mib << 20)), iommu);
     return host;
   }
 
