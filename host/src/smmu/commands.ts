@@ -136,7 +136,10 @@ export const COMMANDS: readonly CommandRow[] = [
   },
   { op: OP.TLBI_S12_VMALL, name: 'TLBI_S12_VMALL', supported: s2, run: (t, w, c) => { t.inv.invIotlbDomain(vmidOf(w, c)); return CERROR.NONE; } },
   {
-    // Stage-2-only entries of the IPA range (combined S1+S2 entries need TLBI_NH_* / S12_VMALL, §4.4.x).
+    // Stage-2-only entries of the IPA range (§4.4, as the Arm ARM's TLBI IPAS2*): Leaf = 0 also drops the walk
+    // caches of the range (the stage-2 translations of stage-1 table IPAs included); TTL is a hint, not needed
+    // when every level is dropped. Entries combining stage 1 and stage 2 need not go: software follows with
+    // TLBI_NH_ALL of the VMID (Linux does) or TLBI_S12_VMALL (firmware-tests/cases/smmu/tlbi-stage2.test.ts).
     op: OP.TLBI_S2_IPA, name: 'TLBI_S2_IPA', supported: s2,
     run: (t, w, c) => {
       const vmid = vmidOf(w, c);
