@@ -19,6 +19,7 @@ import { enumerate } from './pci/firmware.js';
 import { attachDevices } from './pci/hierarchy.js';
 import type { DeviceMsiSink } from './pci/msi.js';
 import { checkAddr, checkDword, PciMachine, startMachine } from './pci-machine.js';
+import { restoreArmMachine, snapshotArmMachine } from './snapshot/arm-snapshot.js';
 import type { SmmuOptions } from './smmu/profiles.js';
 import { SmmuUnit, type SmmuInterrupt } from './smmu/smmu-unit.js';
 import { SMMU_FRAME } from './smmu/spec/registers.js';
@@ -136,6 +137,26 @@ export class ArmMachine extends PciMachine<ArmMachineConfig, SmmuUnit> {
       smmuBase: SMMU_BASE, coherent: caps.coherent, pasidBits: caps.ssidBits, addressBits: 64,
       gsiv: { event: gsiv(SMMU_SPI.eventq), pri: gsiv(SMMU_SPI.priq), sync: gsiv(SMMU_SPI['cmd-sync']), gerror: gsiv(SMMU_SPI.gerror) },
     });
+  }
+
+  /**
+   * The whole machine state (RAM, the SMMUv3's registers, ECAM latch,
+   * devices) in the versioned, checksummed snapshot format of `Machine`
+   * (snapshot/arm-snapshot.ts). Throws for a VMM-backed machine
+   * (`config.backing`): its RAM and DMA are the host's.
+   */
+  snapshot(): Uint8Array {
+    return snapshotArmMachine(this);
+  }
+
+  /**
+   * Restores a snapshot taken from an Arm machine with an equal config, all
+   * or nothing: throws an Error naming what does not fit (damaged bytes,
+   * another config, a register value the profile could not have) and then
+   * has changed nothing. The SMMU's caches start empty.
+   */
+  restore(bytes: Uint8Array): void {
+    restoreArmMachine(this, bytes);
   }
 
   /** System reset: the SMMU and the devices back to power-on state, firmware enumerates again (RAM is kept). */

@@ -22,9 +22,12 @@ export interface SmmuRegRow {
   readonly reset: bigint;
   /** Bits a guest write changes (the rest keep their value). */
   readonly writable: bigint;
+  /** An identification register: its value is the profile's, always (a snapshot must agree). */
+  readonly constant?: boolean;
 }
 
 const row = (name: string, offset: number, width: 4 | 8, reset = 0n, writable = 0n): SmmuRegRow => ({ name, offset, width, reset, writable });
+const idRow = (name: string, offset: number, value: number): SmmuRegRow => ({ ...row(name, offset, 4, BigInt(value >>> 0)), constant: true });
 
 /** MSI address field of *_IRQ_CFG0 (§6.3.20: ADDR 51:2). */
 const MSI_ADDR = 0x000f_ffff_ffff_fffcn;
@@ -41,8 +44,8 @@ export function buildSmmuRegisters(p: SmmuProfile): SmmuRegRow[] {
   // *_BASE LOG2SIZE resets to the largest size where the profile says so (else 0: the spec's UNKNOWN).
   const qReset = (log2: number): bigint => (sw.queueBaseResetsToMaxSize ? BigInt(log2) : 0n);
   const rows = [
-    ...p.idr.map((v, i) => row(`IDR${i}`, R.IDR0 + 4 * i, 4, BigInt(v >>> 0))),
-    row('IIDR', R.IIDR, 4, BigInt(p.iidr)), row('AIDR', R.AIDR, 4, BigInt(p.aidr)),
+    ...p.idr.map((v, i) => idRow(`IDR${i}`, R.IDR0 + 4 * i, v)),
+    idRow('IIDR', R.IIDR, p.iidr), idRow('AIDR', R.AIDR, p.aidr),
     // CR0: SMMUEN, EVENTQEN, CMDQEN (+ PRIQEN with PRI, ATSCHK with ATS) (§6.3.9).
     ctl('CR0', R.CR0, 4, BigInt(0xd | (c.pri ? 2 : 0) | (c.ats ? 0x10 : 0))),
     row('CR0ACK', R.CR0ACK, 4),
@@ -70,7 +73,7 @@ export function buildSmmuRegisters(p: SmmuProfile): SmmuRegRow[] {
     // Page 1 (§6.2); where page 1 aliases page 0 (QEMU), the queue indexes sit at their page-0 offsets.
     ctl('EVENTQ_PROD', R.EVENTQ_PROD - page1, 4, 0x800f_ffffn),
     ctl('EVENTQ_CONS', R.EVENTQ_CONS - page1, 4, 0x800f_ffffn),
-    ...p.idRegs.map((v, i) => row(`ID${i}`, R.PIDR4 + 4 * i, 4, BigInt(v))),
+    ...p.idRegs.map((v, i) => idRow(`ID${i}`, R.PIDR4 + 4 * i, v)),
   ];
   // SMMU_GBPA (§6.3.14): UPDATE, ABORT, INSTCFG, PRIVCFG, SHCFG (resets to 0b01, "use incoming"), ALLOCCFG, MTCFG, MemAttr.
   if (!sw.noGbpa) rows.push(row('GBPA', R.GBPA, 4, GBPA_RESET, 0x8013_3f1fn), row('AGBPA', R.AGBPA, 4));
@@ -191,6 +194,22 @@ export class SmmuRegisterFile {
     const s = this.rowSlot[i]!;
     this.vals[s] = Number(value & 0xffff_ffffn);
     if (this.rowWidth[i] === 8) this.vals[s + 1] = Number((value >> 32n) & 0xffff_ffffn);
+  }
+
+  /**
+   * Throws an Error naming the first entry of `values` (register name ->
+   * raw value) that this file could not hold: a name the profile lacks, a
+   * register missing, a value wider than the register, an identification
+   * register that differs from the profile's.
+   */
+  checkValues(values: Readonly<Record<string, unknown>>): void {
+    for (const name of Object.keys(values)) if (!this.rows.has(name)) throw new Error(`state.registers.${name}: no such register in this profile`);
+    for (const r of this.rows.values()) {
+      const v = values[r.name];
+      const what = `state.registers.${r.name}`;
+      if (typeof v !== 'bigint' || v < 0n || v >> BigInt(8 * r.width) !== 0n) throw new Error(`${what}: ${String(v)} is not a ${8 * r.width}-bit value`);
+      if (r.constant && v !== r.reset) throw new Error(`${what}: 0x${v.toString(16)} is not the profile's 0x${r.reset.toString(16)}`);
+    }
   }
 
   /** Whether the profile has register `name`. */

@@ -34,6 +34,17 @@ export interface SmmuInterrupt {
   readonly msi?: { readonly address: bigint; readonly data: number };
 }
 
+/**
+ * What a snapshot keeps of a unit: every register's raw value by name and
+ * the lost-event count. Caches are not state: a load starts them empty, as
+ * the spec lets hardware drop cached structures and translations at any
+ * time (they are refetched from guest memory).
+ */
+export interface SmmuUnitState {
+  readonly registers: Readonly<Record<string, bigint>>;
+  readonly eventsLost: number;
+}
+
 /** Options of an SMMUv3 unit. */
 export interface SmmuUnitOptions {
   /** The wasm core that walks its tables. */
@@ -198,6 +209,30 @@ export class SmmuUnit {
   reset(): void {
     this.regs.reset();
     this.smmuEn = false;
+    this.invalidateSte(0, 0xffff_ffff);
+    this.o.core.invalidateAll();
+  }
+
+  /** The unit's state (see SmmuUnitState). */
+  saveState(): SmmuUnitState {
+    const registers: Record<string, bigint> = {};
+    for (const name of this.regs.rows.keys()) registers[name] = this.regs.get(name);
+    return { registers, eventsLost: this.eventsLost };
+  }
+
+  /**
+   * Loads a state `saveState` made on a unit of the same profile: every
+   * field is checked first (an Error names it and nothing changed), then
+   * the registers are set, without side effects, and every cache is dropped.
+   */
+  loadState(s: SmmuUnitState): void {
+    if (typeof s !== 'object' || s === null) throw new Error('state: not an object');
+    if (typeof s.registers !== 'object' || s.registers === null) throw new Error('state.registers: not an object');
+    this.regs.checkValues(s.registers);
+    if (!Number.isSafeInteger(s.eventsLost) || s.eventsLost < 0) throw new Error(`state.eventsLost: ${String(s.eventsLost)} is not a count`);
+    for (const [name, v] of Object.entries(s.registers)) this.regs.set(name, v);
+    this.eventsLost = s.eventsLost;
+    this.smmuEn = (this.regs.at(this.slots.CR0) & CR0.SMMUEN) !== 0;
     this.invalidateSte(0, 0xffff_ffff);
     this.o.core.invalidateAll();
   }

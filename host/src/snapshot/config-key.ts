@@ -6,8 +6,9 @@
  * spelling, devices in requester-id order, object keys sorted. Hooks, logs,
  * RMRRs (they only shape the ACPI table) and the core are not part of it.
  */
+import type { ArmMachine } from '../arm-machine.js';
 import { DEVICE_KINDS } from '../devices/registry.js';
-import type { Machine } from '../machine.js';
+import type { DeviceConfig, Machine } from '../machine.js';
 import { parseBdf, formatBdf } from '../types.js';
 
 /** JSON of `v` with every object's keys sorted (arrays keep their order). */
@@ -20,24 +21,33 @@ function canonical(v: unknown): string {
   return JSON.stringify(v);
 }
 
-/** The normalized config key of machine `m` (canonical JSON). */
-export function configKey(m: Machine): string {
-  const c = m.config;
-  const devices = (c.devices ?? [])
+/** Devices in requester-id order, one BDF spelling, every option as the kind resolves it. */
+function devicesKey(list: readonly DeviceConfig[] | undefined): unknown[] {
+  return (list ?? [])
     .map((d) => ({ sid: parseBdf(d.bdf), kind: d.kind, ...DEVICE_KINDS[d.kind].options(d) }))
     .sort((a, b) => a.sid - b.sid)
     .map(({ sid, ...rest }) => ({ bdf: formatBdf(sid), ...rest }));
-  return canonical({ profile: m.vtd.profile.name, iommu: m.vtd.profile.options, ramMib: c.ramMib ?? 256, devices });
 }
 
-/** Throws unless `stored` (a snapshot's CONF text) describes the same machine as `m`. */
-export function checkConfigKey(stored: string, m: Machine): void {
+/** The normalized config key of machine `m` (canonical JSON). */
+export function configKey(m: Machine): string {
+  const c = m.config;
+  return canonical({ profile: m.vtd.profile.name, iommu: m.vtd.profile.options, ramMib: c.ramMib ?? 256, devices: devicesKey(c.devices) });
+}
+
+/** The normalized config key of Arm machine `m`: the SMMU's profile and what its options narrowed (stages, SubstreamID bits), RAM, devices. */
+export function armConfigKey(m: ArmMachine): string {
+  const { s1, s2, ssidBits } = m.smmu.caps;
+  return canonical({ smmu: m.smmu.profile.name, stage1: s1, stage2: s2, ssidBits, ramMib: m.config.ramMib ?? 256, devices: devicesKey(m.config.devices) });
+}
+
+/** Throws unless `stored` (a snapshot's CONF text) is the config key `want` of the target machine. */
+export function checkConfigKey(stored: string, want: string): void {
   let parsed: unknown;
   try {
     parsed = JSON.parse(stored);
   } catch {
     throw new Error('snapshot: section "CONF" is not JSON');
   }
-  const want = configKey(m);
   if (canonical(parsed) !== want) throw new Error(`snapshot: machine config differs (snapshot ${canonical(parsed)}, machine ${want})`);
 }

@@ -21,9 +21,13 @@
  * Machines backed by a VMM (`config.backing`, vmm/VirtualMachine) are
  * refused both ways: their RAM and device DMA live in the host's memory and
  * IOMMU objects (hostiommu), which have no snapshot.
+ *
+ * The sections every machine has (CONF, RAM, PCI, DEVS) are written and
+ * read here for both machines; arm-snapshot.ts adds the SMMUv3's.
  */
 import { kindRow } from '../devices/registry.js';
 import type { Machine } from '../machine.js';
+import type { MmioUnit, PciMachine } from '../pci-machine.js';
 import { formatBdf, type Sid } from '../types.js';
 import { configKey, checkConfigKey } from './config-key.js';
 import { ByteReader, ByteWriter, decodeSnapshot, encodeSnapshot } from './format.js';
@@ -34,8 +38,11 @@ const PAGE = 4096;
 /** The sections a snapshot has, in order. */
 const SECTIONS = ['CONF', 'RAM ', 'VTD ', 'PCI ', 'DEVS', 'IR  '] as const;
 
+/** Either machine, as the shared sections see it. */
+export type AnyMachine = PciMachine<{ readonly backing?: unknown }, MmioUnit>;
+
 /** Throws for a VMM-backed machine (see the file comment). */
-function refuseBacked(m: Machine, what: 'snapshotted' | 'restored'): void {
+export function refuseBacked(m: AnyMachine, what: 'snapshotted' | 'restored'): void {
   if (m.config.backing) {
     throw new Error(`snapshot: a VMM-backed machine (config.backing) cannot be ${what}: its RAM and device DMA belong to the host (hostiommu objects have no snapshot)`);
   }
@@ -44,6 +51,18 @@ function refuseBacked(m: Machine, what: 'snapshotted' | 'restored'): void {
 /** Serialises the whole machine to the versioned snapshot format. */
 export function snapshotMachine(m: Machine): Uint8Array {
   refuseBacked(m, 'snapshotted');
+  return encodeSnapshot([
+    ['CONF', new ByteWriter().text(configKey(m)).finish()],
+    ['RAM ', saveRam(m)],
+    ['VTD ', saveVtd(m.vtd)],
+    ['PCI ', new ByteWriter().u32(m.configAccess.latch()).finish()],
+    ['DEVS', saveDevices(m)],
+    ['IR  ', saveIr(m)],
+  ]);
+}
+
+/** The RAM section: per region its base, size and non-zero pages. */
+export function saveRam(m: AnyMachine): Uint8Array {
   const ram = new ByteWriter();
   const regions = m.core.ramRegions();
   ram.u32(regions.length);
@@ -53,18 +72,16 @@ export function snapshotMachine(m: Machine): Uint8Array {
     ram.u64(BigInt(r.base)).u32(r.size).u32(pages.length);
     for (const p of pages) ram.u32(p).bytes(mem.subarray(p, Math.min(p + PAGE, r.size)));
   }
+  return ram.finish();
+}
+
+/** The DEVS section: per device its requester id, kind and the kind's payload. */
+export function saveDevices(m: AnyMachine): Uint8Array {
   const devs = new ByteWriter();
   const list = m.deviceList();
   devs.u32(list.length);
   for (const d of list) devs.u32(d.sid).text(d.kind).bytes(kindRow(d).save(d));
-  return encodeSnapshot([
-    ['CONF', new ByteWriter().text(configKey(m)).finish()],
-    ['RAM ', ram.finish()],
-    ['VTD ', saveVtd(m.vtd)],
-    ['PCI ', new ByteWriter().u32(m.configAccess.latch()).finish()],
-    ['DEVS', devs.finish()],
-    ['IR  ', saveIr(m)],
-  ]);
+  return devs.finish();
 }
 
 /**
@@ -104,9 +121,24 @@ function saveIr(m: Machine): Uint8Array {
 /** Restores `bytes` into `m` (built from an equal config); throws an Error naming what does not fit, having changed nothing. */
 export function restoreMachine(m: Machine, bytes: Uint8Array): void {
   refuseBacked(m, 'restored');
+  const { read, has } = openSnapshot(bytes, SECTIONS);
+  read('CONF', (r) => checkConfigKey(r.text(), configKey(m)));
+  const ram = read('RAM ', (r) => prepareRam(m, r));
+  const vtd = read('VTD ', readVtd);
+  const latch = read('PCI ', (r) => r.u32());
+  const devices = read('DEVS', (r) => prepareDevices(m, r));
+  const ir = has('IR  ') ? read('IR  ', (r) => ({ latched: r.bool(), irta: r.u64() })) : undefined;
+  loadVtd(m.vtd, ir ? { ...vtd, ir } : vtd); // checks all of the unit's state before changing any of it
+  ram();
+  m.configAccess.setLatch(latch);
+  for (const apply of devices) apply();
+}
+
+/** A decoded snapshot whose sections are all among `sections`: `read(tag, f)` runs `f` over a section (missing: an Error) and checks it read the whole section. */
+export function openSnapshot<T extends string>(bytes: Uint8Array, sections: readonly T[]): { read: <V>(tag: T, f: (r: ByteReader) => V) => V; has: (tag: T) => boolean } {
   const s = decodeSnapshot(bytes);
-  for (const tag of s.keys()) if (!(SECTIONS as readonly string[]).includes(tag)) throw new Error(`snapshot: unknown section "${tag}"`);
-  const read = <T>(tag: (typeof SECTIONS)[number], f: (r: ByteReader) => T): T => {
+  for (const tag of s.keys()) if (!(sections as readonly string[]).includes(tag)) throw new Error(`snapshot: unknown section "${tag}"`);
+  const read = <V>(tag: T, f: (r: ByteReader) => V): V => {
     const b = s.get(tag);
     if (!b) throw new Error(`snapshot: section "${tag}" is missing`);
     const r = new ByteReader(b, `section "${tag}"`);
@@ -114,20 +146,11 @@ export function restoreMachine(m: Machine, bytes: Uint8Array): void {
     r.end();
     return v;
   };
-  read('CONF', (r) => checkConfigKey(r.text(), m));
-  const ram = read('RAM ', (r) => prepareRam(m, r));
-  const vtd = read('VTD ', readVtd);
-  const latch = read('PCI ', (r) => r.u32());
-  const devices = read('DEVS', (r) => prepareDevices(m, r));
-  const ir = s.has('IR  ') ? read('IR  ', (r) => ({ latched: r.bool(), irta: r.u64() })) : undefined;
-  loadVtd(m.vtd, ir ? { ...vtd, ir } : vtd); // checks all of the unit's state before changing any of it
-  ram();
-  m.configAccess.setLatch(latch);
-  for (const apply of devices) apply();
+  return { read, has: (tag) => s.has(tag) };
 }
 
 /** Reads and checks the RAM section; returns how to apply it. */
-function prepareRam(m: Machine, r: ByteReader): () => void {
+export function prepareRam(m: AnyMachine, r: ByteReader): () => void {
   const regions = m.core.ramRegions();
   const count = r.u32();
   if (count !== regions.length) throw new Error(`snapshot: ${count} RAM regions, machine has ${regions.length}`);
@@ -152,7 +175,7 @@ function prepareRam(m: Machine, r: ByteReader): () => void {
 }
 
 /** Reads and checks every device's state (each machine device exactly once); returns how to apply them. */
-function prepareDevices(m: Machine, r: ByteReader): (() => void)[] {
+export function prepareDevices(m: AnyMachine, r: ByteReader): (() => void)[] {
   const n = r.u32();
   const list = m.deviceList();
   if (n !== list.length) throw new Error(`snapshot: ${n} devices, machine has ${list.length}`);
