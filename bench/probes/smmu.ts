@@ -3,10 +3,14 @@
  * through an Arm machine's DMA port (stage 1 IOTLB hit, nested S1+S2 hit,
  * stage-1 walk with the walk caches warm), and what one command costs when
  * the guest's command queue is consumed (TLBI_NH_VA of a page, CFGI_CD,
- * CMD_SYNC), measured from the CMDQ_PROD doorbell write that runs them.
- * Times are the fastest of several rounds (the machine is shared:
- * preemption only adds time); the guest programs everything through MMIO
- * and guest RAM with the guest driver of host/src/guest/smmu.
+ * CMD_SYNC), measured from the CMDQ_PROD doorbell write that runs them,
+ * after a warm-up of a few thousand commands of every measured kind (so the
+ * first kind measured does not pay the JIT's tier-up for all of them); and
+ * what a 4-byte register read and write through the machine's number MMIO
+ * API cost (VT-d's `mmio-read` / `mmio-write` limits). Times are the
+ * fastest of several rounds (the machine is shared: preemption only adds
+ * time); the guest programs everything through MMIO and guest RAM with the
+ * guest driver of host/src/guest/smmu.
  */
 import { createArmMachine, ARM_RAM_BASE, SMMU_BASE, type ArmMachine } from '../../host/src/arm-machine.js';
 import type { GuestMemory } from '../../host/src/core/guest-memory.js';
@@ -15,6 +19,7 @@ import { SmmuDriver, SR } from '../../host/src/guest/smmu/driver.js';
 import { LpaeTables } from '../../host/src/guest/smmu/lpae.js';
 import { C, CONFIG, encodeSte, s1Cd } from '../../host/src/guest/smmu/structures.js';
 import { PageAllocator } from '../../host/src/tables/page-allocator.js';
+import { EMBEDDING_LIMITS } from '../embedding.js';
 import { nowNs } from '../harness/target.js';
 import type { TargetCheck } from '../report/schema.js';
 import { registerRows } from './probe.js';
@@ -63,6 +68,18 @@ async function bed(): Promise<Bed> {
   return { m, drv, mem, alloc };
 }
 
+/** ns per 4-byte MMIO read of SMMU_CMDQ_CONS and per write of SMMU_STRTAB_BASE_CFG (its value unchanged) through the number API. */
+function mmioNs(m: ArmMachine, rounds: number, calls: number): { read: number; write: number } {
+  const cons = Number(SMMU_BASE) + 0x9c;
+  const cfg = Number(SMMU_BASE) + 0x88;
+  const v = m.mmioRead32(cfg);
+  let x = 0;
+  const read = fastest(rounds, calls, (n) => { for (let i = 0; i < n; i++) x ^= m.mmioRead32(cons); });
+  const write = fastest(rounds, calls, (n) => { for (let i = 0; i < n; i++) m.mmioWrite32(cfg, v); });
+  if (m.mmioRead32(cfg) !== v || x === -1) throw new Error('the measured register changed');
+  return { read, write };
+}
+
 /** ns per 64-byte DMA read through `port` over `pages` pages (IOTLB hits when they fit). */
 function dmaNs(port: DmaPort, pages: number, rounds: number, calls: number): number {
   const buf = port.allocBuffer(4096);
@@ -73,7 +90,10 @@ function dmaNs(port: DmaPort, pages: number, rounds: number, calls: number): num
   return ns;
 }
 
-/** ns per command of `cmd` when `batch` of them (then a CMD_SYNC) are consumed by one CMDQ_PROD write. */
+/** Rounds of each command kind run before any is measured. */
+const WARM_ROUNDS = 8;
+
+/** ns per command of `cmd` when `batch` of them are consumed by one CMDQ_PROD write. */
 function commandNs(b: Bed, cmd: bigint[], batch: number, rounds: number): number {
   const q = b.drv.read64(SR.CMDQ_BASE) & 0x000f_ffff_ffff_ffe0n;
   const size = 1 << 10;
@@ -108,21 +128,26 @@ registerRows({
     const nested = dmaNs(b.m.smmu.portFor(NESTED_SID), 4, rounds, calls);
     const walk = dmaNs(b.m.smmu.portFor(S1_SID), WALK_PAGES, rounds, Math.min(calls, WALK_PAGES * 4));
     const batch = 512;
-    const tlbi = commandNs(b, C.tlbiNhVa(0, 1, BigInt(IOVA)), batch, rounds);
-    const cfgi = commandNs(b, C.cfgiCd(S1_SID, 0), batch, rounds);
-    const sync = commandNs(b, C.sync(0), batch, rounds);
+    const kinds = [C.tlbiNhVa(0, 1, BigInt(IOVA)), C.cfgiCd(S1_SID, 0), C.sync(0)];
+    for (const cmd of kinds) commandNs(b, cmd, batch, WARM_ROUNDS);
+    const [tlbi, cfgi, sync] = kinds.map((cmd) => commandNs(b, cmd, batch, rounds)) as [number, number, number];
+    const mmio = mmioNs(b.m, rounds, calls);
     const L = SMMU_LIMITS;
-    const raw = { dma64: { s1, nested, walk }, commandNs: { tlbiNhVa: tlbi, cfgiCd: cfgi, cmdSync: sync }, batch };
+    const E = EMBEDDING_LIMITS;
+    const raw = { dma64: { s1, nested, walk }, commandNs: { tlbiNhVa: tlbi, cfgiCd: cfgi, cmdSync: sync }, batch, mmioNs: mmio };
     return {
       rows: [
         check('smmu-dma-64', `SMMUv3: 64-byte DMA through the DMA port, stage 1, IOTLB hit <= ${L.dma64Ns} ns`, s1, L.dma64Ns,
           `nested S1+S2 hit ${nested.toFixed(1)} ns; stage-1 walk (${WALK_PAGES} pages, walk caches warm) ${walk.toFixed(1)} ns`, { nested, walk }),
         check('smmu-command', `SMMUv3: one TLBI_NH_VA consumed from the command queue <= ${L.commandNs} ns`, tlbi, L.commandNs,
-          `per command in batches of ${batch} + CMD_SYNC: CFGI_CD ${cfgi.toFixed(1)} ns, CMD_SYNC ${sync.toFixed(1)} ns`, { cfgiCd: cfgi, cmdSync: sync }),
+          `per command in batches of ${batch}: CFGI_CD ${cfgi.toFixed(1)} ns, CMD_SYNC ${sync.toFixed(1)} ns`, { cfgiCd: cfgi, cmdSync: sync }),
+        check('smmu-mmio', `SMMUv3: 4-byte register read through the number MMIO API <= ${E.mmioReadNs} ns (VT-d's mmio-read limit)`, mmio.read, E.mmioReadNs,
+          `4-byte register write ${mmio.write.toFixed(1)} ns (VT-d's mmio-write limit ${E.mmioWriteNs} ns)`, { write: mmio.write }),
       ],
       lines: [
         'SMMUv3 (ns): 64-byte DMA stage 1 hit ' + s1.toFixed(1) + ', nested hit ' + nested.toFixed(1) + ', stage-1 walk ' + walk.toFixed(1) +
-          `; per command (batches of ${batch}): TLBI_NH_VA ${tlbi.toFixed(1)}, CFGI_CD ${cfgi.toFixed(1)}, CMD_SYNC ${sync.toFixed(1)}`,
+          `; per command (batches of ${batch}): TLBI_NH_VA ${tlbi.toFixed(1)}, CFGI_CD ${cfgi.toFixed(1)}, CMD_SYNC ${sync.toFixed(1)}` +
+          `; MMIO register read ${mmio.read.toFixed(1)}, write ${mmio.write.toFixed(1)}`,
       ],
       raw,
     };
