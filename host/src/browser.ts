@@ -113,8 +113,10 @@ export { SNAPSHOT_MAGIC, SNAPSHOT_VERSION, decodeSnapshot, type ByteReader } fro
 export {
   createArmMachine, ArmMachine, SMMU_BASE, SMMU_WINDOW, ARM_RAM_BASE, ARM_ECAM_BASE, ARM_BAR_WINDOW, SMMU_SPI, type ArmMachineConfig,
 } from './arm-machine.js';
-/** The SMMUv3 unit: registers, stream table and context descriptors, command and event queues. */
-export { SmmuUnit, type SmmuUnitOptions, type SmmuInterrupt } from './smmu/smmu-unit.js';
+/** What both machines share: core, RAM, devices, the BigInt MMIO dispatch to their IOMMU unit. */
+export { PciMachine, type MmioUnit, type MachineWindows } from './pci-machine.js';
+/** The SMMUv3 unit: registers, stream table and context descriptors, command and event queues; its snapshot state. */
+export { SmmuUnit, type SmmuUnitOptions, type SmmuInterrupt, type SmmuUnitState } from './smmu/smmu-unit.js';
 /** The parts of an `SmmuUnit`: its register file and the typed access to the core's AArch64 walker (docs/ABI.md). */
 export { SmmuRegisterFile, type SmmuRegRow, type SmmuWriteHandler } from './smmu/registers.js';
 export { SmmuCore, type WalkSetup } from './smmu/core-abi.js';

@@ -29,6 +29,7 @@ export const MAX_ROOT_PORTS = 8;
 
 /** What the build follows once the config passed. */
 export interface MachinePlan extends DevicePlan {
+  /** Guest RAM in MiB, checked. */
   readonly ramMib: number;
 }
 

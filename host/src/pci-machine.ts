@@ -19,15 +19,19 @@ import type { Sid } from './types.js';
 
 /** An IOMMU unit as the BigInt MMIO API reaches it (a VtdUnit or an SmmuUnit): reads and writes by offset in its window, and its log (unclaimed accesses go there too). */
 export interface MmioUnit {
+  /** Guest read of `size` bytes at `offset` in the window. */
   mmioRead(offset: number, size: number): bigint;
+  /** Guest write of `size` bytes at `offset` in the window. */
   mmioWrite(offset: number, size: number, value: bigint): void;
+  /** Logs one line (guest mistakes, unclaimed accesses). */
   log(msg: string): void;
 }
 
 /** Where a machine's IOMMU window and ECAM sit (physical addresses). */
 export interface MachineWindows {
-  /** Base and size of the IOMMU's register window. */
+  /** Base of the IOMMU's register window. */
   readonly unitBase: bigint;
+  /** Size of the IOMMU's register window in bytes. */
   readonly unitSize: bigint;
   /** Base of the ECAM window (256 buses). */
   readonly ecamBase: bigint;
@@ -104,9 +108,11 @@ export abstract class PciMachine<C, U extends MmioUnit> {
 
 /** What a machine's build starts from, once its config passed (machine-check.ts). */
 export interface MachineStart {
+  /** The core (the config's or the release build). */
   readonly core: Core;
   /** Guest RAM: the core's, or the VMM's view (`backing.ram`). */
   readonly ram: GuestMemory;
+  /** The config's log sink, or one that drops lines. */
   readonly log: (msg: string) => void;
 }
 

@@ -41,7 +41,9 @@ export interface SmmuInterrupt {
  * time (they are refetched from guest memory).
  */
 export interface SmmuUnitState {
+  /** Every register's raw value by name (SmmuRegRow.name). */
   readonly registers: Readonly<Record<string, bigint>>;
+  /** Events discarded so far (SmmuUnit.eventsLost). */
   readonly eventsLost: number;
 }
 

@@ -32,6 +32,7 @@ export abstract class HostBase<R extends GuestMemory> {
 
 /** What a host's build starts from. */
 export interface HostStart {
+  /** The core whose RAM is host memory. */
   readonly core: Core;
   /** Host-physical memory over every region. */
   readonly mem: GuestMemory;
