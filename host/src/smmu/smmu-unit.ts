@@ -453,8 +453,9 @@ export class SmmuUnit {
   invalidateSte(first: number, last: number): void {
     checkInt(first, 0xffff_ffff, 'first');
     checkInt(last, 0xffff_ffff, 'last');
-    for (const sid of [...this.steCache.keys()]) if (sid >= first && sid <= last) this.steCache.delete(sid);
-    for (const [k, s] of [...this.streams]) {
+    // Deleting the entry a Map iteration is at is safe: no copy of the maps per command.
+    for (const sid of this.steCache.keys()) if (sid >= first && sid <= last) this.steCache.delete(sid);
+    for (const [k, s] of this.streams) {
       if (s.sid < first || s.sid > last) continue;
       this.streams.delete(k);
       if (s.setupOff !== this.bypassOff) this.freeSetups.push(s.setupOff);
@@ -465,7 +466,7 @@ export class SmmuUnit {
   invalidateCd(sid: number, ssid: number | undefined): void {
     checkInt(sid, 0xffff_ffff, 'sid');
     if (ssid !== undefined) checkInt(ssid, 0xf_ffff, 'ssid');
-    for (const [k, s] of [...this.streams]) {
+    for (const [k, s] of this.streams) {
       if (s.sid !== sid) continue;
       // A request without SubstreamID may use CD 0 (S1DSS): it goes with SSID 0.
       if (ssid !== undefined && s.ssid !== ssid && !(ssid === 0 && s.ssid === undefined)) continue;
