@@ -1,26 +1,35 @@
 /**
- * Branded address and id types of the host (STYLE.md #3). A brand is a
- * compile-time tag only: at run time an `Iova` is a `bigint`, a `Sid` a
- * `number`. Convert with the named constructors, which check the range and
- * throw an `Error` naming the argument.
+ * Address and id types of the host (STYLE.md #3, docs/ARCHITECTURE.md
+ * "Address and id types"). Each is a *flavor*: a compile-time tag only, at
+ * run time an `Iova` is a `bigint` (or a `number` in the number API), a
+ * `Sid` a `number`. A plain literal or computed value is accepted wherever a
+ * flavor is expected (emulators and tests need not wrap every literal), but
+ * one flavor is never accepted for another: passing an `Hpa` where a `Gpa`
+ * is expected, or a `Did` where a `Pasid` is, is a compile error. The
+ * checking constructors (`gpa(v, what)`, ...) check the range at a host API
+ * boundary and throw an `Error` naming the argument.
  */
 
 declare const brand: unique symbol;
-/** `T` tagged with the compile-time brand `B` (the base of `Iova`, `Gpa`, `Sid`, ...). */
-export type Brand<T, B extends string> = T & { readonly [brand]: B };
+/**
+ * `T` tagged with the optional compile-time flavor `F` (the base of `Iova`,
+ * `Gpa`, `Sid`, ...): a plain `T` is assignable to it, a `T` of another
+ * flavor is not.
+ */
+export type Flavor<T, F extends string> = T & { readonly [brand]?: F };
 
-/** An input address of a DMA request (I/O virtual address). */
-export type Iova = Brand<bigint, 'Iova'>;
-/** A guest-physical address. */
-export type Gpa = Brand<bigint, 'Gpa'>;
-/** An output address of translation (a GPA of guest RAM in the emulated mode). */
-export type Hpa = Brand<bigint, 'Hpa'>;
-/** A source id / requester id: bus << 8 | device << 3 | function. */
-export type Sid = Brand<number, 'Sid'>;
+/** An input address of a DMA request (I/O virtual address); `Iova<number>` in the number API. */
+export type Iova<N extends bigint | number = bigint> = Flavor<N, 'Iova'>;
+/** A guest-physical address; `Gpa<number>` in the number API (MMIO, guest RAM accessors). */
+export type Gpa<N extends bigint | number = bigint> = Flavor<N, 'Gpa'>;
+/** An output address of translation (a GPA of guest RAM in the emulated mode); `Hpa<number>` in the number API. */
+export type Hpa<N extends bigint | number = bigint> = Flavor<N, 'Hpa'>;
+/** A source id / requester id / stream id: bus << 8 | device << 3 | function. */
+export type Sid = Flavor<number, 'Sid'>;
 /** A domain id. */
-export type Did = Brand<number, 'Did'>;
-/** A process address space id (20 bits). */
-export type Pasid = Brand<number, 'Pasid'>;
+export type Did = Flavor<number, 'Did'>;
+/** A process address space id (20 bits; an SMMUv3 substream id). */
+export type Pasid = Flavor<number, 'Pasid'>;
 
 const U64_MAX = (1n << 64n) - 1n;
 /** 2^64: the end (exclusive) of the 64-bit address space. */

@@ -1,0 +1,172 @@
+/**
+ * Counts the parameters of public signatures that take an address or an id
+ * as a raw `bigint`/`number` instead of the types of host/src/types.ts
+ * (`Iova`, `Gpa`, `Hpa`, `Sid`, `Did`, `Pasid`; STYLE.md #3), with the
+ * TypeScript compiler API, so the figure of issue 22 stays true
+ * (typed-addresses.test.ts fails when it grows).
+ *
+ * Public signatures: every export of the package entries (package.json
+ * `exports`: index.ts, browser.ts, v86/index.ts, namespaces followed) and
+ * every export of the boundary modules below (the guest-driver library, the
+ * table builders, the VMM and host-IOMMU APIs, devices), with: functions,
+ * exported arrow-function constants, constructors, public methods and
+ * setters, and function-typed properties and method signatures of classes,
+ * interfaces and object type aliases.
+ *
+ * A parameter is counted by its name: an address when it names an IOVA, GPA,
+ * HPA or address (`iova`, `srcIova`, `gpa`, `rootHpa`, `addr`, ...), an id
+ * when it names a source/requester/stream id, domain id or PASID/substream
+ * id (`sid`, `rid`, `streamId`, `did`, `domainId`, `pasid`, `ssid`). The
+ * u32 halves of the number API (`iovaLo`, `addrHi`) are not addresses and
+ * are not counted. Run `npx tsx tools/typed-addresses/count.ts` (or the
+ * test) to print the list.
+ */
+import ts from 'typescript';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** The library entries of package.json `exports`. */
+export const ENTRIES = ['host/src/index.ts', 'host/src/browser.ts', 'host/src/v86/index.ts'];
+
+/** Folders and files whose every export is a public boundary, exported by an entry or not. */
+export const BOUNDARIES = [
+  'host/src/guest', 'host/src/tables', 'host/src/hostiommu', 'host/src/devices',
+  'host/src/vmm/virtual-machine.ts', 'host/src/vmm/arm-vm.ts', 'host/src/machine.ts', 'host/src/arm-machine.ts',
+  'host/src/pci/dma-port.ts', 'host/src/core/guest-memory.ts',
+];
+
+/** What a counted parameter names. */
+export type ParamKind = 'address' | 'id';
+
+/** Last words of a camelCase name that name an address (`srcIova`, `rootGpa`, `rtaddr`, `faultAddr`). */
+const ADDRESS = /(iova|gpa|hpa|addr|address)$/i;
+/** Whole names of ids: source/requester/stream ids (virtual, physical), domain ids, PASIDs and substream ids. */
+const ID_NAMES = new Set(['sid', 'rid', 'vrid', 'prid', 'vsid', 'did', 'pasid', 'gpasid', 'hpasid', 'vpasid', 'ssid']);
+/** Last words of a camelCase name that name an id (`devSid`, `parentDid`, `streamId`, `domainId`, `substreamId`). */
+const ID_TAIL = /(Sid|Rid|Did|Pasid|Ssid|streamId|StreamId|domainId|DomainId)$/;
+
+/** The kind of a parameter by its name, or undefined when it names neither. */
+export function kindOfName(name: string): ParamKind | undefined {
+  if (ADDRESS.test(name)) return 'address';
+  if (ID_NAMES.has(name.toLowerCase()) || ID_TAIL.test(name)) return 'id';
+  return undefined;
+}
+
+/** One parameter of a public signature that takes an address or id. */
+export interface AddressParam {
+  /** "file:Owner.member(param)" */
+  readonly where: string;
+  readonly kind: ParamKind;
+  /** The parameter's type as written. */
+  readonly type: string;
+  /** True when its type is raw `bigint`/`number` (possibly `| undefined`). */
+  readonly raw: boolean;
+}
+
+function tsFilesUnder(rel: string): string[] {
+  const abs = join(ROOT, rel);
+  if (!statSync(abs).isDirectory()) return [abs];
+  return readdirSync(abs).flatMap((f) => (f.endsWith('.ts') || !f.includes('.') ? tsFilesUnder(join(rel, f)) : []))
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
+}
+
+/** True when `t` is `bigint` or `number` (or a union of them with `undefined`) with no brand. */
+function isRaw(t: ts.Type): boolean {
+  const parts = t.isUnion() ? t.types : [t];
+  const defined = parts.filter((p) => !(p.flags & (ts.TypeFlags.Undefined | ts.TypeFlags.Null)));
+  return defined.length > 0 && defined.every((p) => (p.flags & (ts.TypeFlags.BigInt | ts.TypeFlags.Number)) !== 0 && !p.isIntersection());
+}
+
+const hidden = (n: ts.Node): boolean =>
+  (ts.canHaveModifiers(n) && (ts.getModifiers(n) ?? []).some((m) => m.kind === ts.SyntaxKind.PrivateKeyword || m.kind === ts.SyntaxKind.ProtectedKeyword))
+  || ts.getJSDocTags(n).some((t) => t.tagName.text === 'internal')
+  || ((ts.isMethodDeclaration(n) || ts.isPropertyDeclaration(n)) && ts.isPrivateIdentifier(n.name));
+
+/** The parameter lists of a declaration: its own, its members', and those of function types in its properties. */
+function signaturesOf(decl: ts.Node, owner: string): [string, ts.NodeArray<ts.ParameterDeclaration>][] {
+  const out: [string, ts.NodeArray<ts.ParameterDeclaration>][] = [];
+  const fnType = (t: ts.TypeNode | undefined, name: string): void => {
+    if (t && (ts.isFunctionTypeNode(t) || ts.isConstructorTypeNode(t))) out.push([name, t.parameters]);
+  };
+  const members = (ms: readonly ts.Node[]): void => {
+    for (const m of ms) {
+      if (hidden(m)) continue;
+      const name = `${owner}.${(m as { name?: ts.Node }).name?.getText() ?? (ts.isConstructorDeclaration(m) ? 'constructor' : '()')}`;
+      if (ts.isMethodDeclaration(m) || ts.isMethodSignature(m) || ts.isConstructorDeclaration(m) || ts.isSetAccessorDeclaration(m)
+        || ts.isCallSignatureDeclaration(m) || ts.isConstructSignatureDeclaration(m)) out.push([name, m.parameters]);
+      else if (ts.isPropertyDeclaration(m) || ts.isPropertySignature(m)) fnType(m.type, name);
+      if (ts.isConstructorDeclaration(m)) continue;
+    }
+  };
+  if (ts.isFunctionDeclaration(decl)) out.push([owner, decl.parameters]);
+  else if (ts.isClassDeclaration(decl) || ts.isInterfaceDeclaration(decl)) members(decl.members);
+  else if (ts.isTypeAliasDeclaration(decl)) {
+    if (ts.isTypeLiteralNode(decl.type)) members(decl.type.members);
+    else fnType(decl.type, owner);
+  } else if (ts.isVariableDeclaration(decl) && decl.initializer && (ts.isArrowFunction(decl.initializer) || ts.isFunctionExpression(decl.initializer))) {
+    out.push([owner, decl.initializer.parameters]);
+  }
+  return out;
+}
+
+/** Every address or id parameter of the public signatures, raw or typed. */
+export function addressParams(): AddressParam[] {
+  const entries = ENTRIES.map((e) => join(ROOT, e));
+  const boundary = BOUNDARIES.flatMap(tsFilesUnder);
+  const program = ts.createProgram([...entries, ...boundary], {
+    target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, skipLibCheck: true,
+  });
+  const checker = program.getTypeChecker();
+  const resolve = (s: ts.Symbol): ts.Symbol => (s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s);
+  const symbols = new Set<ts.Symbol>();
+  const addModule = (file: string): void => {
+    const sf = program.getSourceFile(file);
+    const mod = sf && checker.getSymbolAtLocation(sf);
+    if (!mod) return;
+    for (const e of checker.getExportsOfModule(mod)) {
+      const s = resolve(e);
+      if (s.flags & ts.SymbolFlags.ValueModule) checker.getExportsOfModule(s).forEach((x) => symbols.add(resolve(x)));
+      else symbols.add(s);
+    }
+  };
+  [...entries, ...boundary].forEach(addModule);
+  const seen = new Set<ts.ParameterDeclaration>();
+  const out: AddressParam[] = [];
+  for (const s of symbols) {
+    for (const decl of s.declarations ?? []) {
+      const file = relative(ROOT, decl.getSourceFile().fileName);
+      if (!file.startsWith('host/src/')) continue;
+      for (const [where, params] of signaturesOf(decl, s.name)) {
+        for (const p of params) {
+          if (seen.has(p) || !ts.isIdentifier(p.name)) continue;
+          seen.add(p);
+          const kind = kindOfName(p.name.text);
+          if (!kind) continue;
+          const type = p.type?.getText() ?? checker.typeToString(checker.getTypeAtLocation(p));
+          out.push({ where: `${file}:${where}(${p.name.text})`, kind, type, raw: isRaw(checker.getTypeAtLocation(p)) });
+        }
+      }
+    }
+  }
+  return out.sort((a, b) => a.where.localeCompare(b.where));
+}
+
+/** The raw parameters, and the counts by kind. */
+export function rawCounts(params: readonly AddressParam[] = addressParams()): { address: number; id: number; typed: number; raw: AddressParam[] } {
+  const raw = params.filter((p) => p.raw);
+  return {
+    address: raw.filter((p) => p.kind === 'address').length,
+    id: raw.filter((p) => p.kind === 'id').length,
+    typed: params.length - raw.length,
+    raw,
+  };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const c = rawCounts();
+  for (const p of c.raw) console.log(`${p.kind.padEnd(7)} ${p.type.padEnd(20)} ${p.where}`);
+  console.log(`raw address parameters: ${c.address}, raw id parameters: ${c.id}, typed: ${c.typed}`);
+}
