@@ -64,6 +64,9 @@ export interface AddressParam {
   readonly type: string;
   /** True when its type is raw `bigint`/`number` (possibly `| undefined`). */
   readonly raw: boolean;
+  /** The file (from the repository root) and the [start, end) offsets of the type as written, for tools that rewrite it. */
+  readonly file: string;
+  readonly span?: readonly [number, number];
 }
 
 function tsFilesUnder(rel: string): string[] {
@@ -146,7 +149,10 @@ export function addressParams(): AddressParam[] {
           const kind = kindOfName(p.name.text);
           if (!kind) continue;
           const type = p.type?.getText() ?? checker.typeToString(checker.getTypeAtLocation(p));
-          out.push({ where: `${file}:${where}(${p.name.text})`, kind, type, raw: isRaw(checker.getTypeAtLocation(p)) });
+          out.push({
+            where: `${file}:${where}(${p.name.text})`, kind, type, raw: isRaw(checker.getTypeAtLocation(p)), file,
+            ...(p.type ? { span: [p.type.getStart(), p.type.getEnd()] as const } : {}),
+          });
         }
       }
     }

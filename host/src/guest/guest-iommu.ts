@@ -13,6 +13,7 @@ import { encodePasidEntry, PGTT } from '../vtd/spec/pasid-entry.js';
 import type { PageAllocator } from '../tables/page-allocator.js';
 import { ContextTableBuilder, PageTableBuilder, PasidTableBuilder } from '../tables/table-builders.js';
 import { VtdDriver, type GuestPlatform } from './vtd-driver.js';
+import type { Sid } from '../types.js';
 
 /** Guest resources: MMIO, RAM, a page allocator. */
 export interface GuestEnv {
@@ -62,7 +63,7 @@ export class GuestIommu {
   }
 
   /** Writes a legacy context entry for `sid` and returns its (empty) second-stage table. */
-  attachLegacy(sid: number, o: LegacyAttach): PageTableBuilder {
+  attachLegacy(sid: Sid, o: LegacyAttach): PageTableBuilder {
     const levels = o.levels ?? 3;
     const ss = new PageTableBuilder(this.env.mem, this.env.alloc, { stage: 'ss', levels });
     this.ctx.setContext(sid, encodeContextEntry({
@@ -72,7 +73,7 @@ export class GuestIommu {
   }
 
   /** Writes a scalable context entry, PASID directory and PASID entry for `sid`. */
-  attachScalable(sid: number, o: ScalableAttach): Attachment {
+  attachScalable(sid: Sid, o: ScalableAttach): Attachment {
     const pasid = o.pasid ?? 0;
     const pasids = new PasidTableBuilder(this.env.mem, this.env.alloc);
     const ssLevels = o.ssLevels ?? 4;

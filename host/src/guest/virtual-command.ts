@@ -8,6 +8,7 @@
 import { ECAP, REG } from '../vtd/spec/registers.js';
 import { VCCAP_PAS, VCMD_CMD, VCRSP } from '../vtd/spec/virtual-command.js';
 import type { VtdDriver } from './vtd-driver.js';
+import type { Pasid } from '../types.js';
 
 /** The answer of one command: its status code and (allocate) the PASID. */
 export interface VcmdAnswer {
@@ -34,6 +35,6 @@ export function vcmdAllocPasid(drv: VtdDriver): VcmdAnswer {
 }
 
 /** Gives a PASID back (status 0, or 16 for a PASID the guest does not hold). */
-export function vcmdFreePasid(drv: VtdDriver, pasid: number): VcmdAnswer {
+export function vcmdFreePasid(drv: VtdDriver, pasid: Pasid): VcmdAnswer {
   return run(drv, (BigInt(pasid & 0xfffff) << 16n) | BigInt(VCMD_CMD.FREE_PASID));
 }

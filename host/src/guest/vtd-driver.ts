@@ -7,11 +7,12 @@
  * the QEMU recordings the golden replays check (raw offsets and values).
  */
 import { CAP, CCMD, ECAP, FRCD, GCMD, GCMD_PERSISTENT, IOTLB, REG } from '../vtd/spec/registers.js';
+import type { Did, Gpa, Iova, Sid } from '../types.js';
 
 /** What the driver needs from a platform: MMIO at physical addresses and guest RAM. */
 export interface GuestPlatform {
-  mmioRead(addr: bigint, size: 4 | 8): bigint;
-  mmioWrite(addr: bigint, size: 4 | 8, value: bigint): void;
+  mmioRead(addr: Gpa, size: 4 | 8): bigint;
+  mmioWrite(addr: Gpa, size: 4 | 8, value: bigint): void;
 }
 
 /** A decoded fault record (§11.4.7.6). */
@@ -100,11 +101,11 @@ export class VtdDriver {
     return this.ccmd(1n << 61n);
   }
   /** CCMD domain-selective invalidation. */
-  contextInvalidateDomain(did: number): bigint {
+  contextInvalidateDomain(did: Did): bigint {
     return this.ccmd((2n << 61n) | BigInt(did));
   }
   /** CCMD device-selective invalidation with function mask `fm`. */
-  contextInvalidateDevice(did: number, sid: number, fm = 0): bigint {
+  contextInvalidateDevice(did: Did, sid: Sid, fm = 0): bigint {
     return this.ccmd((3n << 61n) | (BigInt(fm & 3) << 32n) | (BigInt(sid) << 16n) | BigInt(did));
   }
 
@@ -118,11 +119,11 @@ export class VtdDriver {
     return this.iotlb(1n << 60n);
   }
   /** IOTLB domain-selective invalidation. */
-  iotlbInvalidateDomain(did: number): bigint {
+  iotlbInvalidateDomain(did: Did): bigint {
     return this.iotlb((2n << 60n) | (BigInt(did) << 32n));
   }
   /** IOTLB page-selective invalidation of 2^am pages at addr. */
-  iotlbInvalidatePage(did: number, addr: bigint, am = 0, ih = false): bigint {
+  iotlbInvalidatePage(did: Did, addr: Iova, am = 0, ih = false): bigint {
     this.write64(this.ivaOffset, addr | (ih ? 1n << 6n : 0n) | BigInt(am));
     return this.iotlb((3n << 60n) | (BigInt(did) << 32n));
   }
@@ -161,7 +162,7 @@ export class VtdDriver {
   }
 
   /** Programs the fault-event MSI and unmasks it. */
-  setupFaultEvent(address: bigint, data: number): void {
+  setupFaultEvent(address: Gpa, data: number): void {
     this.write32(REG.FEDATA, data);
     this.write32(REG.FEADDR, Number(address & 0xffff_fffcn));
     this.write32(REG.FEUADDR, Number(address >> 32n));
