@@ -25,7 +25,7 @@ import type { DeviceMsiSink } from './pci/msi.js';
 import { createSmmuProfile, type SmmuOptions } from './smmu/profiles.js';
 import { SmmuUnit, type SmmuInterrupt } from './smmu/smmu-unit.js';
 import { SMMU_FRAME } from './smmu/spec/registers.js';
-import type { Sid } from './types.js';
+import type { Sid, Gpa } from './types.js';
 
 /** Physical base of the SMMUv3 register frame (virt's VIRT_SMMU). */
 export const SMMU_BASE = 0x0905_0000n;
@@ -138,29 +138,29 @@ export class ArmMachine {
    * Here it goes through the BigInt path (the SMMU's register file is
    * BigInt-based): same answers, no speed-up.
    */
-  mmioRead32(addr: number): number {
+  mmioRead32(addr: Gpa<number>): number {
     return Number(this.mmioRead(BigInt(checkAddr(addr)), 4));
   }
 
   /** Physical 8-byte MMIO read at `addr`: the low dword; the high dword is then in `readHigh`. */
-  mmioRead64(addr: number): number {
+  mmioRead64(addr: Gpa<number>): number {
     const v = this.mmioRead(BigInt(checkAddr(addr)), 8);
     this.readHigh = Number(v >> 32n);
     return Number(v & 0xffff_ffffn);
   }
 
   /** Physical 4-byte MMIO write of `value` (u32, or the same bits as an i32) at `addr`. */
-  mmioWrite32(addr: number, value: number): void {
+  mmioWrite32(addr: Gpa<number>, value: number): void {
     this.mmioWrite(BigInt(checkAddr(addr)), 4, BigInt(checkDword(value, 'value')));
   }
 
   /** Physical 8-byte MMIO write of `hi:lo` at `addr` (halves u32 or i32). */
-  mmioWrite64(addr: number, lo: number, hi: number): void {
+  mmioWrite64(addr: Gpa<number>, lo: number, hi: number): void {
     this.mmioWrite(BigInt(checkAddr(addr)), 8, BigInt(checkDword(lo, 'lo')) | (BigInt(checkDword(hi, 'hi')) << 32n));
   }
 
   /** Physical MMIO read (4 or 8 bytes; ECAM also 1 and 2); unclaimed addresses read 0 (logged). */
-  mmioRead(addr: bigint, size: number): bigint {
+  mmioRead(addr: Gpa, size: number): bigint {
     if (addr >= SMMU_BASE && addr < SMMU_BASE + SMMU_WINDOW) return this.smmu.mmioRead(Number(addr - SMMU_BASE), size);
     const v = pciRead(this.pciWindows, addr, size);
     if (v !== undefined) return v;
@@ -169,7 +169,7 @@ export class ArmMachine {
   }
 
   /** Physical MMIO write (4 or 8 bytes; ECAM also 1 and 2); unclaimed addresses are ignored (logged). */
-  mmioWrite(addr: bigint, size: number, value: bigint): void {
+  mmioWrite(addr: Gpa, size: number, value: bigint): void {
     if (addr >= SMMU_BASE && addr < SMMU_BASE + SMMU_WINDOW) {
       this.smmu.mmioWrite(Number(addr - SMMU_BASE), size, value);
       return;

@@ -19,7 +19,7 @@ import { ConfigAccess, ECAM_SIZE } from './pci/config-access.js';
 import { enumerate } from './pci/firmware.js';
 import type { DmaPort } from './pci/dma-port.js';
 import { restoreMachine, snapshotMachine } from './snapshot/machine-snapshot.js';
-import { parseBdf, formatBdf, sidOf, type Sid } from './types.js';
+import { parseBdf, formatBdf, sidOf, type Sid, type Gpa } from './types.js';
 import type { InterruptSink } from './vtd/interrupts.js';
 import { routeDeviceInterrupts, type DeliveredInterruptSink } from './vtd/ir/device-interrupts.js';
 import { createProfile, createProfileFromDevice, type IommuOptions, type Profile } from './vtd/profiles.js';
@@ -175,14 +175,14 @@ export class Machine {
    * Physical 4-byte MMIO read at `addr` (a number below 2^53): the dword as a
    * u32. VT-d window, ECAM and device BARs; unclaimed addresses read 0 (logged).
    */
-  mmioRead32(addr: number): number {
+  mmioRead32(addr: Gpa<number>): number {
     const off = addr - VTD_BASE_NUM;
     if (off >= 0 && off < VTD_WINDOW_NUM) return this.vtd.read32(off);
     return this.otherRead(addr, 4);
   }
 
   /** Physical 8-byte MMIO read at `addr`: returns the low dword; the high dword is then in `readHigh`. */
-  mmioRead64(addr: number): number {
+  mmioRead64(addr: Gpa<number>): number {
     const off = addr - VTD_BASE_NUM;
     if (off >= 0 && off < VTD_WINDOW_NUM) {
       const lo = this.vtd.read64(off);
@@ -196,14 +196,14 @@ export class Machine {
    * Physical 4-byte MMIO write of `value` (u32, or the same bits as an i32)
    * at `addr`; unclaimed addresses are ignored (logged).
    */
-  mmioWrite32(addr: number, value: number): void {
+  mmioWrite32(addr: Gpa<number>, value: number): void {
     const off = addr - VTD_BASE_NUM;
     if (off >= 0 && off < VTD_WINDOW_NUM) this.vtd.write32(off, value);
     else this.mmioWrite(BigInt(checkAddr(addr)), 4, BigInt(checkDword(value, 'value')));
   }
 
   /** Physical 8-byte MMIO write of `hi:lo` at `addr` (halves u32 or i32). */
-  mmioWrite64(addr: number, lo: number, hi: number): void {
+  mmioWrite64(addr: Gpa<number>, lo: number, hi: number): void {
     const off = addr - VTD_BASE_NUM;
     if (off >= 0 && off < VTD_WINDOW_NUM) this.vtd.write64(off, lo, hi);
     else this.mmioWrite(BigInt(checkAddr(addr)), 8, BigInt(checkDword(lo, 'lo')) | (BigInt(checkDword(hi, 'hi')) << 32n));
@@ -229,7 +229,7 @@ export class Machine {
    * 0. An `addr` that is not a 64-bit address or a `size` not 1, 2, 4 or 8 is
    * an Error naming it.
    */
-  mmioRead(addr: bigint, size: number): bigint {
+  mmioRead(addr: Gpa, size: number): bigint {
     checkAccess(addr, size);
     if (addr >= VTD_BASE && addr < VTD_BASE + VTD_WINDOW) return this.vtd.mmioRead(Number(addr - VTD_BASE), size);
     if (addr >= ECAM_BASE && addr < ECAM_BASE + ECAM_SIZE && ecamSize(size)) {
@@ -242,7 +242,7 @@ export class Machine {
   }
 
   /** Physical MMIO write (sizes as `mmioRead`; `value` unsigned or the same bits signed); unclaimed addresses are ignored. */
-  mmioWrite(addr: bigint, size: number, value: bigint): void {
+  mmioWrite(addr: Gpa, size: number, value: bigint): void {
     checkAccess(addr, size);
     const bits = BigInt(8 * size);
     if (typeof value !== 'bigint' || value < -(1n << (bits - 1n)) || value >= 1n << bits) throw new Error(`value: ${String(value)} is not a ${size}-byte value`);
@@ -360,7 +360,7 @@ function ecamSize(size: number): boolean {
 }
 
 /** `addr` as a physical address of the number API; Error naming `addr` otherwise. */
-export function checkAddr(addr: number): number {
+export function checkAddr(addr: Gpa<number>): number {
   if (!Number.isSafeInteger(addr) || addr < 0) throw new Error(`addr: ${String(addr)} is not a physical address below 2^53`);
   return addr;
 }

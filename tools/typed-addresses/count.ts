@@ -64,9 +64,10 @@ export interface AddressParam {
   readonly type: string;
   /** True when its type is raw `bigint`/`number` (possibly `| undefined`). */
   readonly raw: boolean;
-  /** The file (from the repository root) and the [start, end) offsets of the type as written, for tools that rewrite it. */
+  /** The file (from the repository root). */
   readonly file: string;
-  readonly span?: readonly [number, number];
+  /** The [start, end) offsets of the type as written (empty, after the name, when it is inferred), for tools that rewrite it. */
+  readonly span: readonly [number, number];
 }
 
 function tsFilesUnder(rel: string): string[] {
@@ -151,7 +152,7 @@ export function addressParams(): AddressParam[] {
           const type = p.type?.getText() ?? checker.typeToString(checker.getTypeAtLocation(p));
           out.push({
             where: `${file}:${where}(${p.name.text})`, kind, type, raw: isRaw(checker.getTypeAtLocation(p)), file,
-            ...(p.type ? { span: [p.type.getStart(), p.type.getEnd()] as const } : {}),
+            span: p.type ? [p.type.getStart(), p.type.getEnd()] : [p.name.end, p.name.end],
           });
         }
       }

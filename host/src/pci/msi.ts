@@ -11,6 +11,7 @@
  */
 import type { MsiCap, MsixCap } from './capabilities.js';
 import type { ConfigSpace } from './config-space.js';
+import type { Sid } from '../types.js';
 
 /** An MSI a device sent. */
 export interface DeviceMsi {
@@ -138,7 +139,7 @@ export class FunctionInterrupts {
    * @param msix Its MSI-X table, when it has one.
    */
   constructor(
-    private readonly sid: number,
+    private readonly sid: Sid,
     private readonly cfg: ConfigSpace,
     private readonly sink: () => DeviceMsiSink | undefined,
     readonly msi?: MsiCap,

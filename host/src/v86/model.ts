@@ -15,6 +15,7 @@ import type { DmaPort } from '../pci/dma-port.js';
 import type { InterruptSink } from '../vtd/interrupts.js';
 import { createProfile, type IommuOptions } from '../vtd/profiles.js';
 import { VtdUnit } from '../vtd/vtd-unit.js';
+import type { Sid } from '../types.js';
 
 /** A guest-physical RAM range and where its bytes are in the emulator's memory. */
 export interface RamRegion {
@@ -91,7 +92,7 @@ export class EmbeddedIommu {
   }
 
   /** The DMA port of requester `sid` (one per requester id, reused). */
-  portFor(sid: number): DmaPort {
+  portFor(sid: Sid): DmaPort {
     let port = this.ports.get(sid);
     if (!port) this.ports.set(sid, port = this.unit.portFor(sid));
     return port;

@@ -16,6 +16,7 @@ import type { PageGroupResponse } from '../../vtd/prq/page-request.js';
 import { PageResponseCode } from '../../vtd/spec/page-request.js';
 import type { DmaPort } from '../../pci/dma-port.js';
 import { PRI, type PriCap } from '../../pci/capabilities.js';
+import type { Sid } from '../../types.js';
 
 /** The page a request names and how the device wanted to access it. */
 export interface PageFault {
@@ -52,7 +53,7 @@ export class PriEngine {
 
   /** Page requests of the function `sid` under its PRI capability `cap`, submitted to `sink()`. */
   constructor(
-    private readonly sid: number,
+    private readonly sid: Sid,
     private readonly cap: PriCap,
     /** The function's DMA port: page requests go out through it. */
     private readonly port: DmaPort,

@@ -14,7 +14,7 @@
  */
 import type { PciFunction } from '../../pci/bus.js';
 import type { DmaAttrs, DmaPort, DmaResult } from '../../pci/dma-port.js';
-import type { Sid } from '../../types.js';
+import type { Sid, Iova } from '../../types.js';
 import type { PageGroupResponse } from '../../vtd/prq/page-request.js';
 import { PageResponseCode } from '../../vtd/spec/page-request.js';
 import { DeviceFunction, readLe, writeLe } from '../common/function.js';
@@ -104,12 +104,12 @@ export class DmaTestDevice implements PciFunction {
    * command would (a command the device refuses ends BAD_COMMAND); arguments
    * of the wrong type or range are an Error naming them.
    */
-  read(iova: bigint, len: number, bufOffset = 0): DmaResult {
+  read(iova: Iova, len: number, bufOffset = 0): DmaResult {
     return this.run(hostOp('read', iova, len, bufOffset));
   }
 
   /** Writes `len` bytes of the buffer at `bufOffset` to `iova` (as `read`). */
-  write(iova: bigint, len: number, bufOffset = 0): DmaResult {
+  write(iova: Iova, len: number, bufOffset = 0): DmaResult {
     return this.run(hostOp('write', iova, len, bufOffset));
   }
 
