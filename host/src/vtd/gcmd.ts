@@ -8,6 +8,7 @@
 import type { Profile } from './profiles.js';
 import type { RegisterFile } from './register-file.js';
 import { GCMD, GCMD_ONE_SHOT, GCMD_PERSISTENT, ECAP, CAP, REG, RTADDR, TTM } from './spec/registers.js';
+import type { Gpa } from '../types.js';
 
 /** What a GCMD command may act on. */
 export interface GcmdTarget {
@@ -16,7 +17,7 @@ export interface GcmdTarget {
   /** The unit's profile (which commands it implements). */
   readonly profile: Profile;
   /** SRTP: latch RTADDR (address and TTM) and invalidate the translation caches. */
-  setRootTable(rtaddr: bigint): void;
+  setRootTable(rtaddr: Gpa): void;
   /** TE: translation on (GSTS.TES=1) or off (identity). */
   setTranslationEnabled(on: boolean): void;
   /** QIE: start or stop the invalidation queue; `false` = refused (GSTS.QIES unchanged). */

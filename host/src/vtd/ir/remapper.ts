@@ -29,6 +29,7 @@ import {
   irFaultInfo, irteDestination, irteField,
 } from '../spec/interrupt-remapping.js';
 import { InterruptEntryCache, type CachedIrte, type EntryCacheStats } from './entry-cache.js';
+import type { Gpa, Sid } from '../../types.js';
 
 /** What an IRTE made of a remappable request. */
 export interface RemappedInterrupt {
@@ -149,7 +150,7 @@ export class InterruptRemapper {
   }
 
   /** An interrupt request (a write of `data` to `address` in the interrupt range) from `sid`. */
-  request(sid: number, address: bigint, data: number): InterruptOutcome {
+  request(sid: Sid, address: Gpa, data: number): InterruptOutcome {
     this.counts.requests++;
     const gsts = Number(this.host.regs.get('GSTS'));
     if (!(gsts & GCMD.IRE)) return this.pass(sid, address, data);
