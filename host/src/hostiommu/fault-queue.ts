@@ -12,6 +12,7 @@
 import { checkInt, fail } from './errors.js';
 import type { HostObject } from './objects.js';
 import { PageResponseCode } from '../vtd/spec/page-request.js';
+import type { Pasid, Sid } from '../types.js';
 
 
 /** Access bits of a fault record (iommufd IOMMU_PGFAULT_PERM_*). */
@@ -54,7 +55,7 @@ export interface FaultRecord {
 }
 
 /** Sends a page group response to the device. */
-export type PageResponder = (sid: number, pasid: number | undefined, groupId: number, code: number) => void;
+export type PageResponder = (sid: Sid, pasid: Pasid | undefined, groupId: number, code: number) => void;
 
 interface Group { readonly sid: number; readonly pasid: number | undefined; readonly devId: number; readonly groupId: number; records: FaultRecord[] }
 

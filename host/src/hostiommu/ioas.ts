@@ -33,7 +33,7 @@ import { PAGE } from './host-pages.js';
 import { PERM } from './ss-table.js';
 import { IntervalMap } from './interval-map.js';
 import { allocIova, IovaSpace, U64_MAX, type IovaRange } from './iova-space.js';
-import type { Iova } from '../types.js';
+import type { Iova, Hpa } from '../types.js';
 
 /** Per-owner pinned-page accounting (the locked-memory limit). */
 export class PinAccount {
@@ -66,9 +66,9 @@ export interface IoasDomain {
   /** Largest IOVA + 1 the domain can map (its aperture ends below). */
   readonly limit: bigint;
   /** Maps a range (all-or-nothing; throws on failure). */
-  map(iova: bigint, hpa: bigint, len: bigint, perms: number): void;
+  map(iova: Iova, hpa: Hpa, len: bigint, perms: number): void;
   /** Unmaps a mapped range (never fails). */
-  unmap(iova: bigint, len: bigint): void;
+  unmap(iova: Iova, len: bigint): void;
 }
 
 /** Pinned host pages shared by the areas that map them (iommufd's iopt_pages). */
@@ -195,7 +195,7 @@ export class Ioas implements HostObject {
    * IOMMU_IOAS_UNMAP: unmaps the areas inside `[iova, iova + len)`; returns
    * the bytes unmapped (see the file comment for the errors).
    */
-  unmap(iova: bigint, len: bigint): bigint {
+  unmap(iova: Iova, len: bigint): bigint {
     checkU64(iova, 'iova');
     checkU64(len, 'len');
     if (iova === 0n && len === U64_MAX) return this.unmapAll();
@@ -232,7 +232,7 @@ export class Ioas implements HostObject {
    * into this IOAS (no new pinning). `perms` undefined keeps each source
    * area's permissions.
    */
-  copy(src: Ioas, srcIova: bigint, len: bigint, dstIova?: bigint, perms?: number): Iova {
+  copy(src: Ioas, srcIova: Iova, len: bigint, dstIova?: Iova, perms?: number): Iova {
     const pieces = src.covering(srcIova, len);
     this.checkLength(len);
     const base = dstIova === undefined ? allocIova(this.space, this.areas, len, pieces[0]!.hpa, this.iovaAlignment) : this.checkFixed(dstIova, len);
@@ -313,7 +313,7 @@ export class Ioas implements HostObject {
    * Host memory behind `[iova, iova + len)`, split at area boundaries:
    * EINVAL for length 0, EOVERFLOW for a wrap, ENOENT on a hole.
    */
-  covering(iova: bigint, len: bigint): Area[] {
+  covering(iova: Iova, len: bigint): Area[] {
     checkU64(iova, 'srcIova');
     checkU64(len, 'len');
     if (len === 0n) fail('EINVAL', 'len: 0 bytes');
@@ -332,7 +332,7 @@ export class Ioas implements HostObject {
   }
 
   /** The host address `iova` maps to, or undefined (O(log n)). */
-  lookup(iova: bigint): bigint | undefined {
+  lookup(iova: Iova): bigint | undefined {
     const a = this.areas.find(iova)?.value;
     return a === undefined ? undefined : a.hpa + (iova - a.iova);
   }

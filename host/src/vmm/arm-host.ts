@@ -18,7 +18,7 @@ import { loadDefaultCore } from '../core/default-core.js';
 import { GuestMemory } from '../core/guest-memory.js';
 import { ARM_RAM_BASE } from '../arm-machine.js';
 import { FailInjector } from '../hostiommu/fail-nth.js';
-import { HostPages } from '../hostiommu/host-pages.js';
+import { HostPages, hostRam } from '../hostiommu/host-pages.js';
 import { HostPlatform } from '../hostiommu/platform.js';
 import { PhysicalSmmu } from '../hostiommu/smmu-backend.js';
 import { createSmmuProfile } from '../smmu/profiles.js';
@@ -95,7 +95,7 @@ export class ArmPhysicalHost {
       onInterrupt: (irq) => { if (irq.source === 'eventq') backend?.onEventInterrupt(); },
     });
     const injector = o.injector ?? new FailInjector();
-    const pages = new HostPages(mem, ARM_HOST_LAYOUT.tables, ARM_HOST_LAYOUT.tables + BigInt(ARM_HOST_LAYOUT.tablesSize), injector);
+    const pages = new HostPages(hostRam(mem), ARM_HOST_LAYOUT.tables, ARM_HOST_LAYOUT.tables + BigInt(ARM_HOST_LAYOUT.tablesSize), injector);
     backend = new PhysicalSmmu(pages, smmu);
     const ramEnd = ARM_HOST_LAYOUT.guestRam + BigInt(mib << 20);
     const platform = new HostPlatform({ iommu: backend, injector, hostMemory: (hpa, len) => hpa >= ARM_HOST_LAYOUT.guestRam && hpa + len <= ramEnd });

@@ -31,7 +31,7 @@ import { createMachine, type Machine, type MachineConfig } from '../machine.js';
 import type { DeviceKind, ModelDevice } from '../devices/registry.js';
 import type { HostIommu } from '../hostiommu/host-iommu.js';
 import type { IommuGroups } from '../hostiommu/groups.js';
-import { parseBdf, formatBdf, sid } from '../types.js';
+import { parseBdf, formatBdf, sid, type Sid, type Iova, type Pasid } from '../types.js';
 import { ECAP } from '../vtd/spec/registers.js';
 import type { InvalidationEvent } from '../vtd/cache-invalidation.js';
 import type { PageGroupResponse } from '../vtd/prq/page-request.js';
@@ -138,15 +138,15 @@ export interface ModeHandler {
   /** A host fault-queue group became readable. */
   onFaultReady?(): void;
   /** The guest answered a page group of `vrid`. */
-  onGuestResponse?(vrid: number, r: PageGroupResponse): void;
+  onGuestResponse?(vrid: Sid, r: PageGroupResponse): void;
   /** A non-recoverable host DMA fault of a device. */
   onHostFault?(dev: VmDevice, f: HostDmaFault): void;
   /** A DMA of a device with a guest PASID that has no host PASID: the fault reason recorded for the guest, if any. */
-  onUnmappedPasid?(dev: VmDevice, gpasid: number, iova: bigint, write: boolean): number | undefined;
+  onUnmappedPasid?(dev: VmDevice, gpasid: Pasid, iova: Iova, write: boolean): number | undefined;
   /** The VM device of physical device `prid` whose guest PASID `gpasid` is attached on the host (a subdevice's own PASID). */
-  requester?(prid: number, gpasid: number): VmDevice | undefined;
+  requester?(prid: Sid, gpasid: Pasid): VmDevice | undefined;
   /** The device `vrid` was reset: forget what it had outstanding. */
-  onDeviceReset?(vrid: number): void;
+  onDeviceReset?(vrid: Sid): void;
   /** Resets the host side of a device the mode placed itself (group path); undefined: the VM's context has it. */
   resetDevice?(dev: VmDevice): number | undefined;
   /** Drops every binding (VM teardown). */
@@ -252,7 +252,7 @@ export class VirtualMachine {
   }
 
   /** The VM device with physical RID `prid`, if any. */
-  deviceOfPrid(prid: number): VmDevice | undefined {
+  deviceOfPrid(prid: Sid): VmDevice | undefined {
     return [...this.devices.values()].find((d) => d.prid === prid);
   }
 
