@@ -25,6 +25,7 @@ import { get, word } from './spec/bits.js';
 import { CMD, CMD_BYTES, SYNC_CS } from './spec/commands.js';
 import { EVT, EVT_BYTES, EVT_CLASS } from './spec/events.js';
 import { CERROR, CMDQ_CONS_ERR_SHIFT, CR0, GBPA, GERROR, IRQ_CTRL, QUEUE_OVERFLOW } from './spec/registers.js';
+import type { Iova, Pasid, Sid } from '../types.js';
 
 /** An interrupt the unit signals: an MSI (address/data as programmed) or a wired line. */
 export interface SmmuInterrupt {
@@ -47,7 +48,7 @@ export interface SmmuUnitOptions {
   /** Hears each guest programming error. */
   readonly log?: (msg: string) => void;
   /** ATC invalidation to a device (ATS); answers whether it completed. */
-  readonly atcInvalidate?: (sid: number, ssid: number | undefined, addr: bigint, sizeLg2: number, global: boolean) => boolean;
+  readonly atcInvalidate?: (sid: Sid, ssid: Pasid | undefined, addr: Iova, sizeLg2: number, global: boolean) => boolean;
 }
 
 /** A cached (StreamID, SubstreamID) configuration and its setup record. */
@@ -175,7 +176,7 @@ export class SmmuUnit {
    * and the result carries the event number as `reason`. A bad argument is
    * an Error naming it, before anything is done.
    */
-  dma(sid: number, ssid: number | undefined, iova: bigint, len: number, write: boolean, bufOff: number, priv = false, exec = false): DmaResult {
+  dma(sid: Sid, ssid: Pasid | undefined, iova: Iova, len: number, write: boolean, bufOff: number, priv = false, exec = false): DmaResult {
     checkRequest(sid, ssid, iova);
     if (!Number.isInteger(len) || len < 1 || len > 0xffff_ffff) throw new Error(`len: ${String(len)} is not a byte count (1..2^32-1)`);
     let access = write ? K.ACC_WRITE : K.ACC_READ;
@@ -194,7 +195,7 @@ export class SmmuUnit {
    * off, an abort, a fault) takes `dma`'s path with the same outcome.
    * Returns undefined when the DMA completed, else `dma`'s result.
    */
-  dmaNum(sid: number, ssid: number | undefined, iova: number, len: number, access: number, bufOff: number): DmaResult | undefined {
+  dmaNum(sid: Sid, ssid: Pasid | undefined, iova: Iova<number>, len: number, access: number, bufOff: number): DmaResult | undefined {
     const s = this.smmuEn ? this.streams.get(streamKey(sid, ssid)) : undefined;
     const write = (access & K.ACC_WRITE) !== 0;
     const priv = (access & K.ACC_PRIV) !== 0;
@@ -289,7 +290,7 @@ export class SmmuUnit {
    * output address and the log2 size of the translation; or the failed
    * request, its event recorded as for a DMA.
    */
-  translateOnly(sid: number, ssid: number | undefined, iova: bigint, access: number): { pa: bigint; lg2: number } | DmaResult {
+  translateOnly(sid: Sid, ssid: Pasid | undefined, iova: Iova, access: number): { pa: bigint; lg2: number } | DmaResult {
     checkRequest(sid, ssid, iova);
     if ((access >>> 0) !== access) throw new Error(`access: ${String(access)} is not a set of ACC_* bits`);
     const s = this.stream(sid, ssid);
@@ -308,7 +309,7 @@ export class SmmuUnit {
    * identity mapping): untranslated and translate-only requests through this
    * unit, a PASID as SubstreamID, faults as events (smmu/dma-port.ts).
    */
-  portFor(sid: number): DmaPort {
+  portFor(sid: Sid): DmaPort {
     return new SmmuDmaPort(this, sid);
   }
 
@@ -381,7 +382,7 @@ export class SmmuUnit {
   }
 
   /** Drops the cached configuration of (sid, ssid), or of every substream of sid. */
-  invalidateCd(sid: number, ssid: number | undefined): void {
+  invalidateCd(sid: Sid, ssid: Pasid | undefined): void {
     for (const [k, s] of [...this.streams]) {
       if (s.sid !== sid) continue;
       // A request without SubstreamID may use CD 0 (S1DSS): it goes with SSID 0.
@@ -445,7 +446,7 @@ export class SmmuUnit {
    * doublewords and address), or the configuration event: what a VMM reads
    * after trapping the guest's CFGI_STE.
    */
-  guestSte(sid: number): { words: bigint[]; addr: bigint } | SmmuEvent {
+  guestSte(sid: Sid): { words: bigint[]; addr: bigint } | SmmuEvent {
     return readSte(this.src, sid);
   }
 
