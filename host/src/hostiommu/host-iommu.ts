@@ -26,7 +26,7 @@ import { Vdevice, Viommu } from './viommu.js';
 import { GuestPasidTable, type PasidSet } from './pasid.js';
 import { U64_MAX, type IovaRange } from './iova-space.js';
 import type { HostPlatform } from './platform.js';
-import type { Iova, Pasid, Sid } from '../types.js';
+import { rangeEnd, type Iova, type Pasid, type Sid } from '../types.js';
 import { callOp } from './ops.js';
 import { Subdevice, type DeviceTarget } from './subdevice.js';
 import { HwptNestedArm } from './arm-nested.js';
@@ -210,7 +210,7 @@ export class HostIommu {
     checkU64(start, 'start');
     checkU64(length, 'length');
     if (length === 0n) fail('EINVAL', 'length: 0 bytes');
-    if (start + length - 1n > U64_MAX) fail('EOVERFLOW', `start: [${hex(start)}, +${hex(length)}) wraps past 2^64`);
+    if (rangeEnd(start, length) === undefined) fail('EOVERFLOW', `start: [${hex(start)}, +${hex(length)}) wraps past 2^64`);
     ioas.reserve(ioas, 'the VMM', start, start + length - 1n);
   }
 

@@ -33,7 +33,7 @@ import { PAGE } from './host-pages.js';
 import { PERM } from './ss-table.js';
 import { IntervalMap } from './interval-map.js';
 import { allocIova, IovaSpace, U64_MAX, type IovaRange } from './iova-space.js';
-import type { Iova, Hpa } from '../types.js';
+import { rangeEnd, type Iova, type Hpa } from '../types.js';
 
 /** Per-owner pinned-page accounting (the locked-memory limit). */
 export class PinAccount {
@@ -138,7 +138,7 @@ export function checkMapArgs(args: unknown): CheckedMap {
   const iova = a.iova === undefined ? undefined : checkU64(a.iova, 'iova');
   if ((iova ?? 0n) >= U64_MAX || len >= U64_MAX) fail('EOVERFLOW', `iova/len: ${hex(iova ?? 0n)}/${hex(len)} do not fit below 2^64 - 1`);
   if (len === 0n) fail('EINVAL', 'len: 0 bytes');
-  if (hpa + len - 1n > U64_MAX) fail('EOVERFLOW', `hpa: [${hex(hpa)}, +${hex(len)}) wraps past 2^64`);
+  if (rangeEnd(hpa, len) === undefined) fail('EOVERFLOW', `hpa: [${hex(hpa)}, +${hex(len)}) wraps past 2^64`);
   return { hpa, len, perms, iova };
 }
 
@@ -201,8 +201,8 @@ export class Ioas implements HostObject {
     if (iova === 0n && len === U64_MAX) return this.unmapAll();
     if (iova >= U64_MAX || len >= U64_MAX) fail('EOVERFLOW', `iova/len: ${hex(iova)}/${hex(len)} do not fit below 2^64 - 1`);
     if (len === 0n) fail('EINVAL', 'len: 0 bytes');
+    if (rangeEnd(iova, len) === undefined) fail('EOVERFLOW', `iova: [${hex(iova)}, +${hex(len)}) wraps past 2^64`);
     const last = iova + len - 1n;
-    if (last > U64_MAX) fail('EOVERFLOW', `iova: [${hex(iova)}, +${hex(len)}) wraps past 2^64`);
     const first = this.areas.firstOverlap(iova, last);
     if (first === undefined) fail('ENOENT', `iova: nothing is mapped in [${hex(iova)}, ${hex(last)}]`);
     const end = this.areas.lastOverlap(iova, last)!;
@@ -317,7 +317,7 @@ export class Ioas implements HostObject {
     checkU64(iova, 'srcIova');
     checkU64(len, 'len');
     if (len === 0n) fail('EINVAL', 'len: 0 bytes');
-    if (iova + len - 1n > U64_MAX) fail('EOVERFLOW', `srcIova: [${hex(iova)}, +${hex(len)}) wraps past 2^64`);
+    if (rangeEnd(iova, len) === undefined) fail('EOVERFLOW', `srcIova: [${hex(iova)}, +${hex(len)}) wraps past 2^64`);
     const out: Area[] = [];
     const end = iova + len;
     let at = iova;
@@ -356,8 +356,8 @@ export class Ioas implements HostObject {
   private checkFixed(iova: bigint, len: bigint): bigint {
     checkU64(iova, 'iova');
     if (iova % this.iovaAlignment !== 0n) fail('EINVAL', `iova: ${hex(iova)} is not aligned to the IOVA alignment ${hex(this.iovaAlignment)}`);
+    if (rangeEnd(iova, len) === undefined) fail('EOVERFLOW', `iova: [${hex(iova)}, +${hex(len)}) wraps past 2^64`);
     const last = iova + len - 1n;
-    if (last > U64_MAX) fail('EOVERFLOW', `iova: [${hex(iova)}, +${hex(len)}) wraps past 2^64`);
     const r = this.space.reservedIn(iova, last);
     if (r) fail('EINVAL', `iova: [${hex(iova)}, ${hex(last)}] overlaps the reserved region [${hex(r.start)}, ${hex(r.last)}] of ${r.label}`);
     const a = this.areas.firstOverlap(iova, last);
