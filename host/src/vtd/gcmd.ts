@@ -102,7 +102,7 @@ export function handleGcmdWrite(t: GcmdTarget, value: number): void {
  * is not usable. An unusable mode is latched as TTM.RESERVED, for which every request faults
  * 0x30 (RTA.1); the `ttmBit10Only` profile switch reads bit 10 alone, as QEMU does.
  */
-export function latchedTtm(t: GcmdTarget, rtaddr: bigint): number {
+export function latchedTtm(t: GcmdTarget, rtaddr: Gpa): number {
   const ttm = RTADDR.ttm(rtaddr);
   const smts = (t.profile.ecap & ECAP.SMTS) !== 0n;
   if (t.profile.host.ttmBit10Only) return smts && (ttm & 1) ? TTM.SCALABLE : TTM.LEGACY;

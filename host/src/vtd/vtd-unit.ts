@@ -31,7 +31,7 @@ import { frcdName, type RegName } from './register-table.js';
 import { checkRegisterValues, checkStatusRegisters } from './register-state.js';
 import { ECAP, GCMD, RTADDR, TTM } from './spec/registers.js';
 import { VirtualCommands } from './virtual-command.js';
-import type { Gpa, Sid } from '../types.js';
+import { gpa as checkGpa, sid as checkSid, type Gpa, type Sid } from '../types.js';
 
 /** Options of a unit. */
 export interface VtdUnitOptions {
@@ -347,7 +347,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
    * a request from `sid`; `read` is the request type. Returns what happened.
    */
   reportCoreFault(sid: Sid, read: boolean, exec = false, priv = false): DmaFault {
-    checkInt(sid, 0xffff, 'sid');
+    checkSid(sid);
     const out = this.core.out;
     const reason = out[K.OUT_STATUS]!;
     const flags = out[K.OUT_FAULT_FLAGS]!;
@@ -367,7 +367,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
    * with a recorded fault (ir/remapper.ts).
    */
   interruptRequest(sid: Sid, address: Gpa, data: number): InterruptOutcome {
-    return this.interrupts.request(sid, address, data);
+    return this.interrupts.request(checkSid(sid), checkGpa(address, 'address'), data);
   }
 
   /** A device's page request (PCIe PRI) enters the IOMMU here (prq/page-request-service.ts). */
@@ -392,7 +392,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
    * Only a misbehaving device sends one (devices/ats/testing.ts).
    */
   invalidationCompletion(sid: Sid, itag: number): void {
-    checkInt(sid, 0xffff, 'sid');
+    checkSid(sid);
     checkInt(itag, 31, 'itag');
     this.log(`qi: invalidation completion from ${sid.toString(16)} with ITag ${itag} matches no outstanding request`);
     this.qi.invalidCompletion(sid);

@@ -11,13 +11,14 @@ import type { DmaPort } from '../../pci/dma-port.js';
 import type { DeviceMsi, DeviceMsiSink } from '../../pci/msi.js';
 import { isInterruptAddress } from '../spec/interrupt-remapping.js';
 import type { DeliveredInterrupt, InterruptOutcome } from './remapper.js';
+import type { Gpa, Sid } from '../../types.js';
 
 /** Receives every interrupt the platform delivers (after remapping, if any). */
 export type DeliveredInterruptSink = (irq: DeliveredInterrupt) => void;
 
 /** The remapping unit's interrupt entry point. */
 export interface InterruptRequestTarget {
-  interruptRequest(sid: number, address: bigint, data: number): InterruptOutcome;
+  interruptRequest(sid: Sid, address: Gpa, data: number): InterruptOutcome;
 }
 
 /**
@@ -25,7 +26,7 @@ export interface InterruptRequestTarget {
  * `unit`'s remapper to `sink`; other addresses are DMA-written through `port`.
  */
 export function routeDeviceInterrupts(
-  unit: InterruptRequestTarget, sid: number, port: DmaPort, sink: () => DeliveredInterruptSink | undefined,
+  unit: InterruptRequestTarget, sid: Sid, port: DmaPort, sink: () => DeliveredInterruptSink | undefined,
 ): DeviceMsiSink {
   let buf: number | undefined;
   return (msi: DeviceMsi) => {
