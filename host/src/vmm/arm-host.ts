@@ -23,6 +23,7 @@ import { HostPlatform } from '../hostiommu/platform.js';
 import { PhysicalSmmu } from '../hostiommu/smmu-backend.js';
 import { createSmmuProfile } from '../smmu/profiles.js';
 import { SmmuUnit } from '../smmu/smmu-unit.js';
+import type { Gpa, Sid, Hpa } from '../types.js';
 
 /** Host-physical layout of the Arm host. */
 export const ARM_HOST_LAYOUT = {
@@ -48,7 +49,7 @@ export class ArmGuestRam extends GuestMemory {
   }
 
   /** The byte offset in host memory of guest-physical [gpa, gpa+len), or -1 outside guest RAM. */
-  override offsetAt(gpa: number, len: number): number {
+  override offsetAt(gpa: Gpa<number>, len: number): number {
     if (!(gpa >= this.gpaStart && gpa + len <= this.gpaEnd)) return -1;
     return super.offsetAt(gpa + this.shift, len);
   }
@@ -107,12 +108,12 @@ export class ArmPhysicalHost {
    * doorbell window MSI_IOVA_BASE, 1 MiB at 0x800_0000, reserved in an IOAS
    * while it is attached); EEXIST if one is there.
    */
-  addDevice(sid: number): void {
+  addDevice(sid: Sid): void {
     this.platform.addDevice(sid, { pasidBits: 20, reserved: ARM_MSI_WINDOW });
   }
 
   /** Host-physical address of guest-physical `gpa`. */
-  hpaOf(gpa: bigint): bigint {
+  hpaOf(gpa: Gpa): Hpa {
     return gpa - ARM_RAM_BASE + ARM_HOST_LAYOUT.guestRam;
   }
 }

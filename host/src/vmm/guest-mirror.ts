@@ -58,6 +58,7 @@ import type { PageGroupResponse } from '../vtd/prq/page-request.js';
 import type { SsFaultKind } from './ss-walk.js';
 import { AccessBudget, type WorkBudget } from './work-budget.js';
 import type { ModeHandler, VirtualMachine, VmDevice } from './virtual-machine.js';
+import type { Iova, Pasid } from '../types.js';
 
 /** One requester's host state. */
 export interface Binding {
@@ -369,7 +370,7 @@ export class GuestMirror implements ModeHandler {
    * a refused one), or SPT.1 (0x58) when they would allow it but the VMM
    * could not bind it. Returns the reason.
    */
-  onUnmappedPasid(d: VmDevice, gpasid: number, iova: bigint, write: boolean): number {
+  onUnmappedPasid(d: VmDevice, gpasid: Pasid, iova: Iova, write: boolean): number {
     const want = this.bindings.get(key(d.vrid, gpasid))?.want ?? wantOf(this.view(), d.vrid, gpasid);
     const reason = want.kind === 'absent' || want.kind === 'refused' ? want.reason : FR_PTE_ACCESS;
     this.vm.machine.vtd.faults.record({ sid: d.vrid, reason, addr: iova & ~0xfffn, read: !write, pp: true, pv: gpasid });

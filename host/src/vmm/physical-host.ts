@@ -25,6 +25,7 @@ import { HostPages, hostRam } from '../hostiommu/host-pages.js';
 import { TableIommu } from '../hostiommu/table-iommu.js';
 import { HostPlatform } from '../hostiommu/platform.js';
 import type { PageResponder } from '../hostiommu/fault-queue.js';
+import type { Gpa, Hpa } from '../types.js';
 
 /** Host-physical layout (see the table above). */
 export const HOST_LAYOUT = {
@@ -111,7 +112,7 @@ export class PhysicalHost {
   }
 
   /** Host-physical address of guest-physical `gpa`. */
-  hpaOf(gpa: bigint): bigint {
+  hpaOf(gpa: Gpa): Hpa {
     return HOST_LAYOUT.guestRam + gpa;
   }
 }
