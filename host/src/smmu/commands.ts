@@ -8,13 +8,14 @@ import { get, getAddr, type Words } from './spec/bits.js';
 import { CMD, OP } from './spec/commands.js';
 import { CERROR } from './spec/registers.js';
 import type { SmmuCaps } from './profiles.js';
+import type { Gpa, Iova, Pasid, Sid } from '../types.js';
 
 /** What command handlers act on (the unit provides it). */
 export interface CommandTarget {
   /** Drops cached STEs (and their CDs) of stream ids first..last. */
   invalidateSte(first: number, last: number): void;
   /** Drops the cached CD of (sid, ssid), or every CD of `sid` (ssid undefined). */
-  invalidateCd(sid: number, ssid: number | undefined): void;
+  invalidateCd(sid: Sid, ssid: Pasid | undefined): void;
   /** The core's invalidation primitives (docs/ABI.md), with the SMMU's tags: VMID = domain, ASID = PASID. */
   readonly inv: {
     invIotlbGlobal(): void;
@@ -26,9 +27,9 @@ export interface CommandTarget {
     invAnyAsidPage(did: number, addr: bigint, am: number, leaf: boolean): void;
   };
   /** CMD_SYNC completion: MSI write (CS=IRQ with an address), interrupt, or SEV. */
-  sync(cs: number, msiAddr: bigint, msiData: number): void;
+  sync(cs: number, msiAddr: Gpa, msiData: number): void;
   /** ATC invalidation to the device `sid` (ATS); false if it timed out. */
-  atcInvalidate(sid: number, ssid: number | undefined, addr: bigint, sizeLg2: number, global: boolean): boolean;
+  atcInvalidate(sid: Sid, ssid: Pasid | undefined, addr: Iova, sizeLg2: number, global: boolean): boolean;
 }
 
 /** One command row. */
