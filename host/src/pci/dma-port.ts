@@ -28,7 +28,7 @@
  */
 import type { PageRequestOutcome } from '../vtd/prq/page-request.js';
 import type { PageRequest } from '../vtd/spec/page-request.js';
-import type { Gpa, Hpa, Iova, Pasid, Sid } from '../types.js';
+import { hpa as checkHpa, iova as checkIova, sid as checkSid, type Gpa, type Hpa, type Iova, type Pasid, type Sid } from '../types.js';
 
 /**
  * Request attributes, OR-ed into a request's `flags` (the bits equal the
@@ -258,8 +258,8 @@ export function checkAttributes(flags: number, pasid: Pasid): void {
   if ((flags & REQ.PASID) && (pasid & 0xf_ffff) !== pasid) throw new Error(`pasid: ${String(pasid)} is not a 20-bit PASID`);
 }
 
-function split(v: bigint, what: string): [number, number] {
-  if (typeof v !== 'bigint' || v < 0n || v > 0xffff_ffff_ffff_ffffn) throw new Error(`${what}: ${String(v)} is not a 64-bit address`);
+/** The u32 halves of a checked 64-bit address. */
+function split(v: bigint): [number, number] {
   return [Number(v >> 32n), Number(v & 0xffff_ffffn)];
 }
 
@@ -277,7 +277,7 @@ export abstract class DmaPort {
 
   /** A port for requester id `sid`. */
   constructor(sid: Sid) {
-    this.sid = sid;
+    this.sid = checkSid(sid);
   }
 
   /** Reserves a device-local buffer in the core's memory; returns its handle (offset). */
@@ -339,13 +339,13 @@ export abstract class DmaPort {
 
   /** `dma` with a BigInt IOVA and attribute object; the result as an object. */
   dmaBig(iova: Iova, len: number, write: boolean, bufOff: number, attrs?: DmaAttrs): DmaResult {
-    const [hi, lo] = split(iova, 'iova');
+    const [hi, lo] = split(checkIova(iova));
     return this.result(this.dma64(hi, lo, len, bufOff, reqFlags(write, attrs), attrs?.pasid ?? 0));
   }
 
   /** `translationRequest64` with a BigInt IOVA; the completion as an object. */
   translationRequestBig(iova: Iova, write: boolean, attrs?: DmaAttrs): TranslationCompletion {
-    const [hi, lo] = split(iova, 'iova');
+    const [hi, lo] = split(checkIova(iova));
     const status = this.translationRequest64(hi, lo, reqFlags(write, attrs), attrs?.pasid ?? 0);
     if (status !== DMA_OK) return { ok: false, reason: status === DMA_ABORT ? 0 : status, recorded: this.last.recorded };
     const c = this.completion;
@@ -357,7 +357,7 @@ export abstract class DmaPort {
 
   /** `translated64` with a BigInt address; the result as an object. */
   translatedBig(addr: Hpa, len: number, write: boolean, bufOff: number): DmaResult {
-    const [hi, lo] = split(addr, 'addr');
+    const [hi, lo] = split(checkHpa(addr, 'addr'));
     return this.result(this.translated64(hi, lo, len, bufOff, write ? REQ.WRITE : 0));
   }
 
