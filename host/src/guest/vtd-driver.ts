@@ -7,7 +7,7 @@
  * the QEMU recordings the golden replays check (raw offsets and values).
  */
 import { CAP, CCMD, ECAP, FRCD, GCMD, GCMD_PERSISTENT, IOTLB, REG } from '../vtd/spec/registers.js';
-import type { Did, Gpa, Iova, Sid } from '../types.js';
+import { did as checkDid, iova as checkIova, sid as checkSid, type Did, type Gpa, type Iova, type Sid } from '../types.js';
 
 /** What the driver needs from a platform: MMIO at physical addresses and guest RAM. */
 export interface GuestPlatform {
@@ -102,11 +102,11 @@ export class VtdDriver {
   }
   /** CCMD domain-selective invalidation. */
   contextInvalidateDomain(did: Did): bigint {
-    return this.ccmd((2n << 61n) | BigInt(did));
+    return this.ccmd((2n << 61n) | BigInt(checkDid(did)));
   }
   /** CCMD device-selective invalidation with function mask `fm`. */
   contextInvalidateDevice(did: Did, sid: Sid, fm = 0): bigint {
-    return this.ccmd((3n << 61n) | (BigInt(fm & 3) << 32n) | (BigInt(sid) << 16n) | BigInt(did));
+    return this.ccmd((3n << 61n) | (BigInt(fm & 3) << 32n) | (BigInt(checkSid(sid)) << 16n) | BigInt(checkDid(did)));
   }
 
   private ccmd(v: bigint): bigint {
@@ -120,11 +120,12 @@ export class VtdDriver {
   }
   /** IOTLB domain-selective invalidation. */
   iotlbInvalidateDomain(did: Did): bigint {
-    return this.iotlb((2n << 60n) | (BigInt(did) << 32n));
+    return this.iotlb((2n << 60n) | (BigInt(checkDid(did)) << 32n));
   }
   /** IOTLB page-selective invalidation of 2^am pages at addr. */
   iotlbInvalidatePage(did: Did, addr: Iova, am = 0, ih = false): bigint {
-    this.write64(this.ivaOffset, addr | (ih ? 1n << 6n : 0n) | BigInt(am));
+    checkDid(did);
+    this.write64(this.ivaOffset, checkIova(addr, 'addr') | (ih ? 1n << 6n : 0n) | BigInt(am));
     return this.iotlb((3n << 60n) | (BigInt(did) << 32n));
   }
 

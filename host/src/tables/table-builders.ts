@@ -14,7 +14,7 @@ import { encodePasidDirEntry, pasidDirEntryAddress, pasidEntryAddress } from '..
 import { fieldMask } from '../vtd/spec/field-codec.js';
 import { ptIndex, SS_PTE } from '../vtd/spec/ss-pte.js';
 import { PAGE_SIZE, type PageAllocator } from './page-allocator.js';
-import type { Gpa, Iova, Pasid, Sid } from '../types.js';
+import { gpa as checkGpa, iova as checkIova, pasid as checkPasid, sid as checkSid, type Gpa, type Iova, type Pasid, type Sid } from '../types.js';
 
 /** A paging format the builder can lay out. */
 export interface PageTableFormat {
@@ -83,7 +83,8 @@ export class PageTableBuilder {
   }
 
   /** GPA of the table at `level` on the walk of `iova`, allocating missing tables if `create`. */
-  private tableFor(iova: bigint, level: number, create: boolean): bigint | undefined {
+  private tableFor(iova: Iova, level: number, create: boolean): bigint | undefined {
+    checkIova(iova);
     let table = this.rootTable;
     for (let l = this.format.levels - 1; l > level; l--) {
       const ea = table + BigInt(ptIndex(iova, l)) * 8n;
@@ -110,6 +111,8 @@ export class PageTableBuilder {
    * Overwrites an existing leaf (or a non-leaf entry: its table is leaked).
    */
   map(iova: Iova, gpa: Gpa, sizeLg2: number, bits: bigint): void {
+    checkIova(iova);
+    checkGpa(gpa);
     const level = this.leafLevel(sizeLg2);
     const size = 1n << BigInt(sizeLg2);
     if (iova % size !== 0n || gpa % size !== 0n) throw new Error(`map: iova/gpa must be aligned to 2^${sizeLg2}`);
@@ -126,7 +129,7 @@ export class PageTableBuilder {
   }
 
   /** GPA of the entry for `iova` at `level` (0 = leaf table), or undefined if that table does not exist. */
-  entryAddress(iova: Iova, level: number): bigint | undefined {
+  entryAddress(iova: Iova, level: number): Gpa | undefined {
     if (level < 0 || level >= this.format.levels) throw new Error(`level ${level} out of range`);
     const table = this.tableFor(iova, level, false);
     return table === undefined ? undefined : table + BigInt(ptIndex(iova, level)) * 8n;
@@ -159,7 +162,8 @@ export class ContextTableBuilder {
   }
 
   /** GPA of the context entry for `sid` (allocating its context table). */
-  contextEntryAddress(sid: Sid): bigint {
+  contextEntryAddress(sid: Sid): Gpa {
+    checkSid(sid);
     const bus = (sid >>> 8) & 0xff;
     const devfn = sid & 0xff;
     const rea = rootEntryAddress(this.rootTable, bus);
@@ -203,7 +207,8 @@ export class PasidTableBuilder {
   }
 
   /** GPA of the PASID table entry for `pasid` (allocating its PASID table). */
-  pasidEntryAddress(pasid: Pasid): bigint {
+  pasidEntryAddress(pasid: Pasid): Gpa {
+    checkPasid(pasid);
     const dea = pasidDirEntryAddress(this.directory, pasid);
     let table = this.mem.readU64(dea) & ~0xfffn;
     if (table === 0n) {

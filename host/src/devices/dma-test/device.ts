@@ -14,7 +14,7 @@
  */
 import type { PciFunction } from '../../pci/bus.js';
 import type { DmaAttrs, DmaPort, DmaResult } from '../../pci/dma-port.js';
-import type { Sid, Iova } from '../../types.js';
+import { iova as checkIova, type Sid, type Iova } from '../../types.js';
 import type { PageGroupResponse } from '../../vtd/prq/page-request.js';
 import { PageResponseCode } from '../../vtd/spec/page-request.js';
 import { DeviceFunction, readLe, writeLe } from '../common/function.js';
@@ -37,8 +37,8 @@ export interface DmatOp {
 }
 
 /** A command from the host API: a 64-bit IOVA, integer length and buffer offset, else an Error naming them. */
-function hostOp(kind: 'read' | 'write', iova: bigint, len: number, bufOffset: number): DmatOp {
-  if (typeof iova !== 'bigint' || iova < 0n || iova >> 64n !== 0n) throw new Error(`iova: ${String(iova)} is not a 64-bit address`);
+function hostOp(kind: 'read' | 'write', iova: Iova, len: number, bufOffset: number): DmatOp {
+  checkIova(iova);
   if (!Number.isInteger(len) || len < 0) throw new Error(`len: ${String(len)} is not a length`);
   if (!Number.isInteger(bufOffset) || bufOffset < 0) throw new Error(`bufOffset: ${String(bufOffset)} is not a buffer offset`);
   return { kind, iova, dst: 0n, len, bufOffset };
