@@ -54,6 +54,8 @@ export const gpa = (v: bigint, what = 'gpa'): Gpa => checkU64(v, what) as Gpa;
 export const hpa = (v: bigint, what = 'hpa'): Hpa => checkU64(v, what) as Hpa;
 /** Brands a 16-bit source id. */
 export const sid = (v: number, what = 'sid'): Sid => checkInt(v, 0xffff, what) as Sid;
+/** Brands an SMMUv3 StreamID (up to 32 bits, SMMU_IDR1.SIDSIZE) as a source id. */
+export const streamId = (v: number, what = 'sid'): Sid => checkInt(v, 0xffff_ffff, what) as Sid;
 /** Brands a 16-bit domain id. */
 export const did = (v: number, what = 'did'): Did => checkInt(v, 0xffff, what) as Did;
 /** Brands a 20-bit PASID. */

@@ -32,8 +32,7 @@ export class SmmuDmaPort extends DmaPort {
    * @param unit The SMMUv3 unit every request goes through.
    */
   constructor(private readonly unit: SmmuUnit, sid: Sid) {
-    if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff) throw new Error(`sid: ${String(sid)} is not a requester id (0..0xffff)`);
-    super(sid);
+    super(sid); // checks the requester id (16 bits)
   }
 
   allocBuffer(size: number): number {

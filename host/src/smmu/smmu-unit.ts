@@ -25,7 +25,7 @@ import { get, word } from './spec/bits.js';
 import { CMD, CMD_BYTES, SYNC_CS } from './spec/commands.js';
 import { EVT, EVT_BYTES, EVT_CLASS } from './spec/events.js';
 import { CERROR, CMDQ_CONS_ERR_SHIFT, CR0, GBPA, GERROR, IRQ_CTRL, QUEUE_OVERFLOW } from './spec/registers.js';
-import type { Iova, Pasid, Sid } from '../types.js';
+import { iova as checkIova, pasid as checkPasid, streamId, type Iova, type Pasid, type Sid } from '../types.js';
 
 /** An interrupt the unit signals: an MSI (address/data as programmed) or a wired line. */
 export interface SmmuInterrupt {
@@ -94,13 +94,16 @@ function accessSize(addr: bigint, left: number): number {
   return Math.max(n, 1);
 }
 
-const U64_END = 1n << 64n;
-
 /** A host caller's request fields: an Error naming the first bad one (StreamIDs are up to 32 bits, SubstreamIDs 20, addresses 64). */
-function checkRequest(sid: number, ssid: number | undefined, iova: bigint): void {
-  if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff_ffff) throw new Error(`sid: ${String(sid)} is not a StreamID (0..2^32-1)`);
-  if (ssid !== undefined && (!Number.isInteger(ssid) || ssid < 0 || ssid > 0xf_ffff)) throw new Error(`ssid: ${String(ssid)} is not a SubstreamID (0..2^20-1)`);
-  if (typeof iova !== 'bigint' || iova < 0n || iova >= U64_END) throw new Error(`iova: ${String(iova)} is not a 64-bit address`);
+function checkRequest(sid: Sid, ssid: Pasid | undefined, iova: Iova): void {
+  checkStream(sid, ssid);
+  checkIova(iova);
+}
+
+/** A host caller's StreamID and SubstreamID: an Error naming the bad one. */
+function checkStream(sid: Sid, ssid: Pasid | undefined): void {
+  streamId(sid);
+  if (ssid !== undefined) checkPasid(ssid, 'ssid');
 }
 
 /** The most (stream, substream) configurations cached at once. */
@@ -383,6 +386,7 @@ export class SmmuUnit {
 
   /** Drops the cached configuration of (sid, ssid), or of every substream of sid. */
   invalidateCd(sid: Sid, ssid: Pasid | undefined): void {
+    checkStream(sid, ssid);
     for (const [k, s] of [...this.streams]) {
       if (s.sid !== sid) continue;
       // A request without SubstreamID may use CD 0 (S1DSS): it goes with SSID 0.
@@ -447,7 +451,7 @@ export class SmmuUnit {
    * after trapping the guest's CFGI_STE.
    */
   guestSte(sid: Sid): { words: bigint[]; addr: bigint } | SmmuEvent {
-    return readSte(this.src, sid);
+    return readSte(this.src, streamId(sid));
   }
 
   // -- command queue (chapter 4) --------------------------------------------------------
