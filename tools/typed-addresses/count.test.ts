@@ -6,31 +6,43 @@
  * `*pasid`, ...) typed as raw `bigint`/`number` fails here; type it
  * (`Iova`, `Gpa<number>`, `Sid`, ...) or, if it is neither, rename it.
  */
-import { describe, expect, it } from 'vitest';
-import { addressParams, kindOfName, rawCounts } from './count.js';
-
-/** Parameters that stay raw on purpose, with the reason (none today). */
-const ALLOWED_RAW: readonly string[] = [];
+import { beforeAll, describe, expect, it } from 'vitest';
+import { addressParams, kindOfName, rawCounts, type AddressParam } from './count.js';
 
 describe('typed addresses at the public boundaries', () => {
+  let params: AddressParam[];
+  beforeAll(() => {
+    params = addressParams();
+  }, 60_000);
+
   it('names addresses and ids by their last word, not by a substring', () => {
     expect(['iova', 'srcIova', 'rootGpa', 'hpa', 'addr', 'rtaddr', 'faultAddr', 'address'].map(kindOfName)).toEqual(Array(8).fill('address'));
     expect(['sid', 'rid', 'vrid', 'did', 'pasid', 'gpasid', 'ssid', 'streamId', 'parentDid'].map(kindOfName)).toEqual(Array(9).fill('id'));
     expect(['ioasId', 'asid', 'vmid', 'iovaLo', 'addrHi', 'len', 'hwptId', 'consider'].map(kindOfName)).toEqual(Array(8).fill(undefined));
   });
 
-  it('reads the public signatures (entries, guest library, table builders, VMM, host IOMMU, devices)', () => {
-    const params = addressParams();
+  it('tells raw from typed parameters in functions, interfaces, function-typed properties and classes (fixture.ts)', () => {
+    const got = addressParams(['tools/typed-addresses/fixture.ts']).map((p) => `${p.where.split(':')[1]} ${p.raw ? 'raw' : 'typed'}`);
+    expect(got).toEqual([
+      'Port.constructor(rid) raw', 'Port.dma(iova) typed', 'Port.dma(pasid) typed',
+      'rawAndTyped(gpa) typed', 'rawAndTyped(iova) raw', 'rawAndTyped(pasid) raw',
+      'Target.invalidate(did) raw', 'Target.invalidate(sid) typed', 'Target.onFault(addr) raw', 'Target.onFault(did) typed',
+    ]);
+  }, 60_000);
+
+  it('reads the exported signatures (entries, guest library, table builders, VMM, host IOMMU, devices, units)', () => {
     const where = params.map((p) => p.where);
     for (const owner of ['Machine.mmioRead32(addr)', 'DmaPort.dma(iova)', 'GuestMemory.getUint32(gpa)', 'HostIommu.ioasUnmap(iova)',
       'VtdDriver.iotlbInvalidatePage(did)', 'PageTableBuilder.map(gpa)', 'VirtualMachine.deviceOfPrid(prid)', 'Core.translate(sid)']) {
       expect(where.some((w) => w.endsWith(owner)), owner).toBe(true);
     }
-    expect(params.length).toBeGreaterThan(350);
-  }, 60_000);
+    expect(params.length).toBeGreaterThan(500);
+    expect(where.some((w) => w.startsWith('host/src/flows/') || w.startsWith('host/src/cli/'))).toBe(false);
+  });
 
   it('no public signature takes an address or id as raw bigint/number', () => {
-    const { raw } = rawCounts();
-    expect(raw.map((p) => `${p.where}: ${p.type}`).filter((w) => !ALLOWED_RAW.some((a) => w.startsWith(a)))).toEqual([]);
-  }, 60_000);
+    const { raw, typed } = rawCounts(params);
+    expect(raw.map((p) => `${p.where}: ${p.type}`)).toEqual([]);
+    expect(typed).toBeGreaterThan(500);
+  });
 });

@@ -1,25 +1,23 @@
 /**
- * Counts the parameters of public signatures that take an address or an id
- * as a raw `bigint`/`number` instead of the types of host/src/types.ts
+ * Counts the parameters of exported signatures that take an address or an
+ * id as a raw `bigint`/`number` instead of the types of host/src/types.ts
  * (`Iova`, `Gpa`, `Hpa`, `Sid`, `Did`, `Pasid`; STYLE.md #3), with the
  * TypeScript compiler API, so the figure of issue 22 stays true
- * (typed-addresses.test.ts fails when it grows).
+ * (count.test.ts fails when one appears).
  *
- * Public signatures: every export of the package entries (package.json
- * `exports`: index.ts, browser.ts, v86/index.ts, namespaces followed) and
- * every export of the boundary modules below (the guest-driver library, the
- * table builders, the VMM and host-IOMMU APIs, devices), with: functions,
- * exported arrow-function constants, constructors, public methods and
- * setters, and function-typed properties and method signatures of classes,
- * interfaces and object type aliases.
+ * Signatures read: every export of the package entries (package.json
+ * `exports`: index.ts, browser.ts, v86/index.ts, namespaces followed) and of
+ * every module of host/src but the command line and the flow scripts
+ * (`BOUNDARIES`): functions, exported arrow-function constants,
+ * constructors, public methods and setters, and function-typed properties
+ * and method signatures of classes, interfaces and object type aliases.
  *
- * A parameter is counted by its name: an address when it names an IOVA, GPA,
- * HPA or address (`iova`, `srcIova`, `gpa`, `rootHpa`, `addr`, ...), an id
- * when it names a source/requester/stream id, domain id or PASID/substream
- * id (`sid`, `rid`, `streamId`, `did`, `domainId`, `pasid`, `ssid`). The
- * u32 halves of the number API (`iovaLo`, `addrHi`) are not addresses and
- * are not counted. Run `npx tsx tools/typed-addresses/count.ts` (or the
- * test) to print the list.
+ * A parameter is counted by its name: an address when its last word names
+ * an IOVA, GPA, HPA or address (`iova`, `srcIova`, `gpa`, `rootHpa`, `addr`,
+ * `rtaddr`, `faultAddr`), an id when it names a source/requester/stream id,
+ * domain id or PASID/substream id (`sid`, `rid`, `vrid`, `streamId`, `did`,
+ * `domainId`, `pasid`, `gpasid`, `ssid`). The u32 halves of the number API
+ * (`iovaLo`, `addrHi`) and object ids (`ioasId`, `hwptId`) are not counted.
  */
 import ts from 'typescript';
 import { readdirSync, statSync } from 'node:fs';
@@ -75,8 +73,10 @@ export interface AddressParam {
 function tsFilesUnder(rel: string): string[] {
   const abs = join(ROOT, rel);
   if (!statSync(abs).isDirectory()) return [abs];
-  return readdirSync(abs).flatMap((f) => (f.endsWith('.ts') || !f.includes('.') ? tsFilesUnder(join(rel, f)) : []))
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
+  return readdirSync(abs, { withFileTypes: true }).flatMap((e) => {
+    if (e.isDirectory()) return tsFilesUnder(join(rel, e.name));
+    return e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? [join(abs, e.name)] : [];
+  });
 }
 
 /** True when `t` is `bigint` or `number` (or a union of them with `undefined`) with no brand. */
@@ -118,11 +118,14 @@ function signaturesOf(decl: ts.Node, owner: string): [string, ts.NodeArray<ts.Pa
   return out;
 }
 
-/** Every address or id parameter of the public signatures, raw or typed. */
-export function addressParams(): AddressParam[] {
-  const entries = ENTRIES.map((e) => join(ROOT, e));
-  const boundary = BOUNDARIES.flatMap(tsFilesUnder).filter((f) => !NOT_BOUNDARIES.test(relative(ROOT, f)));
-  const program = ts.createProgram([...entries, ...boundary], {
+/**
+ * Every address or id parameter of the exported signatures of `files`
+ * (repository paths; by default the entries and the boundary modules), raw
+ * or typed.
+ */
+export function addressParams(files: readonly string[] = [...ENTRIES, ...BOUNDARIES]): AddressParam[] {
+  const modules = files.flatMap(tsFilesUnder).filter((f) => !NOT_BOUNDARIES.test(relative(ROOT, f)));
+  const program = ts.createProgram(modules, {
     target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, skipLibCheck: true,
   });
   const checker = program.getTypeChecker();
@@ -138,13 +141,13 @@ export function addressParams(): AddressParam[] {
       else symbols.add(s);
     }
   };
-  [...entries, ...boundary].forEach(addModule);
+  modules.forEach(addModule);
   const seen = new Set<ts.ParameterDeclaration>();
   const out: AddressParam[] = [];
   for (const s of symbols) {
     for (const decl of s.declarations ?? []) {
       const file = relative(ROOT, decl.getSourceFile().fileName);
-      if (!file.startsWith('host/src/')) continue;
+      if (file.startsWith('..') || file.includes('node_modules')) continue;
       for (const [where, params] of signaturesOf(decl, s.name)) {
         for (const p of params) {
           if (seen.has(p) || !ts.isIdentifier(p.name)) continue;
@@ -174,8 +177,3 @@ export function rawCounts(params: readonly AddressParam[] = addressParams()): { 
   };
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const c = rawCounts();
-  for (const p of c.raw) console.log(`${p.kind.padEnd(7)} ${p.type.padEnd(20)} ${p.where}`);
-  console.log(`raw address parameters: ${c.address}, raw id parameters: ${c.id}, typed: ${c.typed}`);
-}
