@@ -10,7 +10,7 @@ import * as K from './constants.js';
 import {
   decodeContext, decodeIotlb, decodePasid, decodePsc, DUMP_RECORD_BYTES, readDump, type CacheContents, type DumpExport,
 } from './cache-contents.js';
-import type { Did, Gpa, Iova, Pasid, Sid } from '../types.js';
+import type { Did, Gpa, Iova, Pasid, Sid, Hpa } from '../types.js';
 
 /** The raw exports of build/viommu.wasm (docs/ABI.md). */
 export interface CoreExports {
@@ -106,7 +106,7 @@ export interface Translation {
   /** 0 or the VT-d fault reason. */
   fault: number;
   /** Output address of the requested byte. */
-  addr: bigint;
+  addr: Hpa;
   /** log2 of the translated page size. */
   pageLg2: number;
   /** Allowed permissions: bit0 R, bit1 W, bit2 X. */
@@ -114,11 +114,11 @@ export interface Translation {
   /** FF_* flags of a fault. */
   faultFlags: number;
   /** PV for the fault record. */
-  faultPasid: number;
+  faultPasid: Pasid;
   /** Faulting page address (FRCD.FI). */
-  faultAddr: bigint;
+  faultAddr: Iova;
   /** Domain id used (valid on success). */
-  did: number;
+  did: Did;
   /** SRC_* where the answer came from. */
   source: number;
 }

@@ -13,7 +13,7 @@
  * rebuilt lazily when a command register, BAR or bridge window changes, so a
  * lookup costs O(log n) in the number of BARs, not a walk over every function.
  */
-import { formatBdf, type Sid, type Gpa } from '../types.js';
+import { formatBdf, type Sid, type Gpa, type Iova, type Pasid } from '../types.js';
 import type { PageGroupResponse } from '../vtd/prq/page-request.js';
 import { BarIndex, type BarRange } from './bar-index.js';
 import { CFG, type ConfigSpace } from './config-space.js';
@@ -21,9 +21,9 @@ import { CFG, type ConfigSpace } from './config-space.js';
 /** A device-TLB invalidation request as it reaches an ATS device (VT-d §6.5.2.5-6). */
 export interface DeviceTlbInvalidation {
   /** PASID of a PASID-based invalidation; absent for requests without PASID. */
-  readonly pasid?: number;
+  readonly pasid?: Pasid;
   /** First byte of the range (aligned to 2^sizeLg2). */
-  readonly addr: bigint;
+  readonly addr: Iova;
   /** log2 of the range size (12 = one page, 64 = everything). */
   readonly sizeLg2: number;
   /** Global: also the global (G) translations of every PASID. */

@@ -192,7 +192,7 @@ export class GpaRuns {
 /** Attributes of a request in the BigInt convenience layer (PCIe PASID TLP prefix: PASID, Privileged Mode, Execute). */
 export interface DmaAttrs {
   /** The request carries this PASID. */
-  readonly pasid?: number;
+  readonly pasid?: Pasid;
   /** Privileged-mode (supervisor) request; only with a PASID. */
   readonly priv?: boolean;
   /** Execute request (instruction fetch); only with a PASID, reads only. */
@@ -273,7 +273,7 @@ export abstract class DmaPort {
   readonly runs = new GpaRuns();
 
   /** Requester id of every request (bus << 8 | devfn). */
-  readonly sid: number;
+  readonly sid: Sid;
 
   /** A port for requester id `sid`. */
   constructor(sid: Sid) {

@@ -11,14 +11,14 @@
  */
 import type { MsiCap, MsixCap } from './capabilities.js';
 import type { ConfigSpace } from './config-space.js';
-import type { Sid } from '../types.js';
+import type { Sid, Gpa } from '../types.js';
 
 /** An MSI a device sent. */
 export interface DeviceMsi {
   /** Requester id of the sender. */
-  readonly sid: number;
+  readonly sid: Sid;
   /** MSI address as programmed. */
-  readonly address: bigint;
+  readonly address: Gpa;
   /** MSI data as programmed (plus the vector for multi-message MSI). */
   readonly data: number;
 }

@@ -55,7 +55,7 @@ export interface V86Iommu {
   /** Guest RAM as the core sees it (regions of v86's memory). */
   readonly ram: readonly RamRegion[];
   /** The IDE controller's requester id, when v86 has one. */
-  readonly ideRid: number | undefined;
+  readonly ideRid: Sid | undefined;
   /** The IDE channels' bus masters (primary, secondary as present). */
   readonly ideBusMasters: readonly BusMaster[];
   /** Interrupt delivery to the CPU. */

@@ -7,7 +7,7 @@
  * oldest entry evicted first.
  */
 import type { DeviceTlbInvalidation } from '../../pci/bus.js';
-import type { Iova, Pasid } from '../../types.js';
+import type { Iova, Pasid, Hpa } from '../../types.js';
 
 /** PASID tag of translations for requests without PASID. */
 export const NO_PASID = -1;
@@ -15,12 +15,12 @@ export const NO_PASID = -1;
 /** One cached translation. */
 export interface DevTlbEntry {
   /** PASID or NO_PASID. */
-  readonly pasid: number;
+  readonly pasid: Pasid;
   /** Input page base (aligned to 2^sizeLg2). */
-  readonly iova: bigint;
+  readonly iova: Iova;
   readonly sizeLg2: number;
   /** Translated page base. */
-  readonly addr: bigint;
+  readonly addr: Hpa;
   readonly read: boolean;
   readonly write: boolean;
   readonly exec: boolean;

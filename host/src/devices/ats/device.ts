@@ -29,7 +29,7 @@ export interface AtsOp {
   /** READ into the buffer, WRITE from it, or TRANSLATE (fill the device-TLB only). */
   readonly kind: 'read' | 'write' | 'translate';
   /** DMA address. */
-  readonly iova: bigint;
+  readonly iova: Iova;
   /** Bytes to move (or to translate). */
   readonly len: number;
   /** Buffer offset the transfer starts at. */

@@ -16,14 +16,14 @@ import type { PageGroupResponse } from '../../vtd/prq/page-request.js';
 import { PageResponseCode } from '../../vtd/spec/page-request.js';
 import type { DmaPort } from '../../pci/dma-port.js';
 import { PRI, type PriCap } from '../../pci/capabilities.js';
-import type { Sid } from '../../types.js';
+import type { Sid, Pasid, Iova } from '../../types.js';
 
 /** The page a request names and how the device wanted to access it. */
 export interface PageFault {
   /** Page address. */
-  readonly addr: bigint;
+  readonly addr: Iova;
   /** PASID, when the access had one. */
-  readonly pasid?: number;
+  readonly pasid?: Pasid;
   /** Write access (else read). */
   readonly write: boolean;
   /** Execute access. */

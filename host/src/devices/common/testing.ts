@@ -10,7 +10,7 @@ import type { Gpa, Iova, Pasid, Sid } from '../../types.js';
 
 /** One request the fake port saw. */
 export interface PortRequest {
-  readonly iova: bigint;
+  readonly iova: Iova;
   readonly len: number;
   readonly write: boolean;
   readonly bufOff: number;

@@ -27,7 +27,7 @@ export interface DmatOp {
   /** read: guest memory -> buffer; write: buffer -> guest memory; copy: guest memory -> guest memory. */
   readonly kind: 'read' | 'write' | 'copy';
   /** Source IOVA (read, copy) or destination IOVA (write). */
-  readonly iova: bigint;
+  readonly iova: Iova;
   /** Destination IOVA of a copy. */
   readonly dst: bigint;
   /** Bytes to move. */
