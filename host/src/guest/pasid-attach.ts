@@ -9,12 +9,12 @@ import { encodePasidEntry, PGTT } from '../vtd/spec/pasid-entry.js';
 import { encodeSmContextEntry } from '../vtd/spec/sm-context-entry.js';
 import type { GuestIommu } from './guest-iommu.js';
 import { PageTableBuilder, PasidTableBuilder } from '../tables/table-builders.js';
-import type { Sid } from '../types.js';
+import type { Sid, Did, Pasid } from '../types.js';
 
 /** One PASID of the attachment. */
 export interface PasidSpec {
-  readonly pasid: number;
-  readonly did: number;
+  readonly pasid: Pasid;
+  readonly did: Did;
   /** First-stage (PGTT 1) or second-stage (PGTT 2, default) table. */
   readonly pgtt?: typeof PGTT.FIRST_STAGE | typeof PGTT.SECOND_STAGE;
   /** Supervisor requests enabled (first stage). */

@@ -22,7 +22,7 @@ export const EXT = { ATS: 0x0f, PRI: 0x13, PASID: 0x1b } as const;
 
 /** One function found by a scan. */
 export interface FoundFunction {
-  readonly sid: number;
+  readonly sid: Sid;
   readonly vendor: number;
   readonly device: number;
   readonly classCode: number;

@@ -13,7 +13,7 @@ import type { Pasid } from '../types.js';
 /** The answer of one command: its status code and (allocate) the PASID. */
 export interface VcmdAnswer {
   readonly status: number;
-  readonly pasid: number;
+  readonly pasid: Pasid;
 }
 
 /** True when the unit offers PASID allocation through virtual commands. */

@@ -18,8 +18,8 @@ export interface GuestPlatform {
 /** A decoded fault record (§11.4.7.6). */
 export interface GuestFaultRecord {
   readonly index: number;
-  readonly addr: bigint;
-  readonly sid: number;
+  readonly addr: Iova;
+  readonly sid: Sid;
   readonly reason: number;
   readonly read: boolean;
   readonly pp: boolean;
