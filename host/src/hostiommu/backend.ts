@@ -18,7 +18,7 @@ export interface PagingProgram {
   /** Discriminant. */
   readonly kind: 'paging';
   /** Domain id. */
-  readonly did: number;
+  readonly did: Did;
   /** Second-stage root table (SSPTPTR). */
   readonly ssptptr: bigint;
   /** Second-stage levels (3, 4, 5). */
@@ -30,7 +30,7 @@ export interface NestedProgram {
   /** Discriminant. */
   readonly kind: 'nested';
   /** Domain id of the nested domain. */
-  readonly did: number;
+  readonly did: Did;
   /** Parent second-stage root table (SSPTPTR). */
   readonly ssptptr: bigint;
   /** Parent second-stage levels. */
@@ -55,7 +55,7 @@ export interface SmmuNestedProgram {
   /** Discriminant. */
   readonly kind: 'smmu-nested';
   /** Domain id of the nested HWPT. */
-  readonly did: number;
+  readonly did: Did;
   /** The VMID the STE carries (the vIOMMU's). */
   readonly vmid: number;
   /** Parent stage-2 root (S2TTB). */

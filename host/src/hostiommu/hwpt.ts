@@ -28,14 +28,14 @@ import type { FaultQueue } from './fault-queue.js';
 import type { Viommu } from './viommu.js';
 import type { HwptNestedArm } from './arm-nested.js';
 import { PAGE } from './host-pages.js';
-import type { Did, Hpa, Iova } from '../types.js';
+import type { Did, Hpa, Iova, Pasid, Sid } from '../types.js';
 
 /** A (physical sid, PASID) a HWPT is installed at. */
 export interface Attachment {
   /** Physical requester id. */
-  readonly sid: number;
+  readonly sid: Sid;
   /** Host PASID (RID_PASID for requests without PASID). */
-  readonly pasid: number;
+  readonly pasid: Pasid;
 }
 
 /** Releases a domain id (the platform's DID allocator). */
@@ -183,7 +183,7 @@ export interface HwptNestedOptions {
 /** One stage-1 invalidation entry (struct iommu_hwpt_vtd_s1_invalidate). */
 export interface S1Invalidation {
   /** First address (4 KiB aligned). */
-  readonly addr: bigint;
+  readonly addr: Iova;
   /** Number of 4 KiB pages; S1_INVALIDATE_ALL (2^64 - 1) means the whole address space. */
   readonly npages: bigint;
   /** Only leaf entries changed (IOMMU_VTD_INV_FLAGS_LEAF): paging-structure caches may stay. */

@@ -88,11 +88,11 @@ export interface Pages {
 /** One mapping of an IOAS. */
 export interface Area {
   /** First IOVA. */
-  readonly iova: bigint;
+  readonly iova: Iova;
   /** Length in bytes (> 0). */
   readonly len: bigint;
   /** Host address of the first byte. */
-  readonly hpa: bigint;
+  readonly hpa: Hpa;
   /** PERM bits. */
   readonly perms: number;
   /** The pinned pages behind it. */
@@ -102,13 +102,13 @@ export interface Area {
 /** Arguments of `Ioas.map`. */
 export interface MapArgs {
   /** Host address of the memory to map. */
-  readonly hpa: bigint;
+  readonly hpa: Hpa;
   /** Length in bytes (> 0). */
   readonly len: bigint;
   /** PERM bits (default read | write). */
   readonly perms?: number;
   /** Fixed IOVA; omitted: the IOAS allocates one. */
-  readonly iova?: bigint;
+  readonly iova?: Iova;
 }
 
 /** Validated map arguments. */

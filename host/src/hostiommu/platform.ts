@@ -15,7 +15,7 @@ import { DeviceFile, PhysDevice, type DeviceInfo } from './device.js';
 import type { PageResponder } from './fault-queue.js';
 import { PageResponseCode } from '../vtd/spec/page-request.js';
 import { HostIommu } from './host-iommu.js';
-import type { Did, Hpa, Pasid, Sid } from '../types.js';
+import type { Did, Hpa, Pasid, Sid, Iova } from '../types.js';
 
 /** Options of HostPlatform. */
 export interface PlatformOptions {
@@ -28,7 +28,7 @@ export interface PlatformOptions {
   /** Global PASID range (default 1..2^20-1). */
   readonly pasidRange?: PasidRange;
   /** Largest domain id handed out (default 0xffff; DIDs start at 1). */
-  readonly maxDid?: number;
+  readonly maxDid?: Did;
   /** Default pinned-page limit of a new owner (default 2^20 pages = 4 GiB). */
   readonly defaultPinLimit?: number;
   /** Receives page group responses for physical devices (to the device / page-request path). */
@@ -38,13 +38,13 @@ export interface PlatformOptions {
 /** A page request from a physical device, as the physical IOMMU reports it. */
 export interface PhysPageRequest {
   /** Host PASID of the request, undefined without one. */
-  readonly pasid: number | undefined;
+  readonly pasid: Pasid | undefined;
   /** Page request group index. */
   readonly groupId: number;
   /** Requested access: FAULT_PERM bits. */
   readonly perms: number;
   /** Faulting page address. */
-  readonly addr: bigint;
+  readonly addr: Iova;
   /** Last page of its group. */
   readonly last: boolean;
 }

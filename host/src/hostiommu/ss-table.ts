@@ -30,7 +30,7 @@ export const PERM = { READ: 1, WRITE: 2 } as const;
 /** One translation found by a software walk. */
 export interface SsLookup {
   /** Output address of the requested byte. */
-  readonly hpa: bigint;
+  readonly hpa: Hpa;
   /** PERM bits of the leaf. */
   readonly perms: number;
   /** log2 of the leaf size. */

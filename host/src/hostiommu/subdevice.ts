@@ -47,7 +47,7 @@ export class Subdevice implements HostObject, DeviceTarget {
   id = 0;
   users = 0;
   /** The PASID that tags the subdevice's own DMA. */
-  readonly defaultPasid: number;
+  readonly defaultPasid: Pasid;
   /** PASIDs attached through this subdevice (the default one included while attached). */
   private readonly owned = new Set<number>();
 

@@ -18,7 +18,7 @@
 import { checkU64, fail, isHostIommuError } from './errors.js';
 import type { HostIommu } from './host-iommu.js';
 import { PERM } from './ss-table.js';
-import { rangeEnd } from '../types.js';
+import { rangeEnd, type Iova } from '../types.js';
 
 /** vhost_iotlb_msg types (include/uapi/linux/vhost_types.h). */
 export const VHOST_IOTLB = { MISS: 1, UPDATE: 2, INVALIDATE: 3, ACCESS_FAIL: 4, BATCH_BEGIN: 5, BATCH_END: 6 } as const;
@@ -31,7 +31,7 @@ export interface VhostIotlbMsg {
   /** VHOST_IOTLB_* message type. */
   readonly type: number;
   /** First IOVA (UPDATE, INVALIDATE). */
-  readonly iova?: bigint;
+  readonly iova?: Iova;
   /** Length in bytes (UPDATE, INVALIDATE). */
   readonly size?: bigint;
   /** Host address of the memory (UPDATE). */

@@ -64,9 +64,9 @@ import type { Iova, Pasid } from '../types.js';
 export interface Binding {
   readonly dev: VmDevice;
   /** The PASID of its requests (undefined: requests without PASID). */
-  readonly gpasid: number | undefined;
+  readonly gpasid: Pasid | undefined;
   /** The guest PASID entry it follows (RID_PASID for requests without PASID in scalable mode). */
-  readonly entryPasid: number | undefined;
+  readonly entryPasid: Pasid | undefined;
   readonly want: Want;
   /** The host HWPT it is attached to (undefined: detached, its DMA faults). */
   readonly hwpt: number | undefined;

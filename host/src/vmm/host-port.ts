@@ -25,10 +25,10 @@ import type { Iova, Pasid, Sid } from '../types.js';
 /** A DMA the host IOMMU refused (not recoverable): what the VMM may show the guest. */
 export interface HostDmaFault {
   /** Physical requester id. */
-  readonly prid: number;
+  readonly prid: Sid;
   /** Host PASID of the request, if any. */
-  readonly pasid: number | undefined;
-  readonly iova: bigint;
+  readonly pasid: Pasid | undefined;
+  readonly iova: Iova;
   readonly write: boolean;
   /** VT-d fault reason the physical IOMMU gave. */
   readonly reason: number;

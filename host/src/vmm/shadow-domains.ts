@@ -50,7 +50,7 @@ export interface ShadowHost {
 
 /** The guest table a domain follows. */
 export interface ShadowTable {
-  readonly did: number;
+  readonly did: Did;
   /** Page number of the top table. */
   readonly root: number;
   readonly levels: number;

@@ -53,7 +53,7 @@ export interface VmDeviceConfig {
   /** Where the guest sees it ("BB:DD.F"; its vRID). */
   readonly bdf: string;
   /** Its physical requester id on the host (pRID); the host must have a device there. */
-  readonly hostSid: number;
+  readonly hostSid: Sid;
   /** Device model. */
   readonly kind: DeviceKind;
   /**
@@ -110,8 +110,8 @@ export interface VmConfig {
 
 /** One device of a VM. */
 export interface VmDevice {
-  readonly vrid: number;
-  readonly prid: number;
+  readonly vrid: Sid;
+  readonly prid: Sid;
   /** Host device (or subdevice) object id in the VM's context (0 on the group path: its container holds it). */
   readonly devId: number;
   /** A subdevice's default PASID (the host PASID its requests without PASID carry). */
