@@ -11,7 +11,7 @@ import type { DmaPort } from '../../pci/dma-port.js';
 import type { DeviceMsi, DeviceMsiSink } from '../../pci/msi.js';
 import { isInterruptAddress } from '../spec/interrupt-remapping.js';
 import type { DeliveredInterrupt, InterruptOutcome } from './remapper.js';
-import type { Gpa, Sid } from '../../types.js';
+import type { Gpa, Iova, Sid } from '../../types.js';
 
 /** Receives every interrupt the platform delivers (after remapping, if any). */
 export type DeliveredInterruptSink = (irq: DeliveredInterrupt) => void;
@@ -38,6 +38,6 @@ export function routeDeviceInterrupts(
     buf ??= port.allocBuffer(4);
     const bytes = port.buffer(buf, 4);
     for (let i = 0; i < 4; i++) bytes[i] = (msi.data >>> (8 * i)) & 0xff;
-    port.dmaBig(msi.address, 4, true, buf);
+    port.dmaBig(msi.address as Iova, 4, true, buf); // outside the interrupt range an MSI is a DMA write: the address is the device's IOVA
   };
 }

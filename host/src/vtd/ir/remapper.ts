@@ -52,9 +52,9 @@ export interface RemappedInterrupt {
 /** An interrupt as the platform's interrupt controller receives it. */
 export interface DeliveredInterrupt {
   /** Requester id of the sender. */
-  readonly sid: number;
+  readonly sid: Sid;
   /** Message address: as sent, or the compatibility-format message of the remapped interrupt (§5.1.6). */
-  readonly address: bigint;
+  readonly address: Gpa;
   /** Message data, likewise. */
   readonly data: number;
   /** Present when the request was remapped through an IRTE. */

@@ -29,7 +29,7 @@ import {
 } from '../spec/page-request.js';
 import { groupName, PageGroups, type OpenGroup } from './groups.js';
 import { PageRequestQueue } from './queue.js';
-import type { Sid } from '../../types.js';
+import type { Sid, Pasid } from '../../types.js';
 
 /** What the service uses of its unit. */
 export interface PageRequestHost {
@@ -48,9 +48,9 @@ export interface PageRequestHost {
 /** A page-group response as the invalidation queue decoded it (descriptor type 9). */
 export interface GroupResponse {
   /** Requester id the response goes to. */
-  readonly rid: number;
+  readonly rid: Sid;
   /** PASID, when the descriptor has PASID Present set. */
-  readonly pasid?: number;
+  readonly pasid?: Pasid;
   /** Page request group index. */
   readonly prgi: number;
   /** Response code (PageResponseCode). */
