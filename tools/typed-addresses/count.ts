@@ -50,6 +50,7 @@ const ID_TAIL = /(Sid|Rid|Did|Pasid|Ssid|streamId|StreamId|domainId|DomainId)$/;
 
 /** The kind of a parameter by its name, or undefined when it names neither. */
 export function kindOfName(name: string): ParamKind | undefined {
+  if (name === 'uaddr') return undefined; // a host process's virtual address (vhost IOTLB): no flavor names it
   if (ADDRESS.test(name)) return 'address';
   if (ID_NAMES.has(name.toLowerCase()) || ID_TAIL.test(name)) return 'id';
   return undefined;
@@ -91,29 +92,36 @@ const hidden = (n: ts.Node): boolean =>
   || ts.getJSDocTags(n).some((t) => t.tagName.text === 'internal')
   || ((ts.isMethodDeclaration(n) || ts.isPropertyDeclaration(n)) && ts.isPrivateIdentifier(n.name));
 
-/** The parameter lists of a declaration: its own, its members', and those of function types in its properties. */
-function signaturesOf(decl: ts.Node, owner: string): [string, ts.NodeArray<ts.ParameterDeclaration>][] {
-  const out: [string, ts.NodeArray<ts.ParameterDeclaration>][] = [];
-  const fnType = (t: ts.TypeNode | undefined, name: string): void => {
-    if (t && (ts.isFunctionTypeNode(t) || ts.isConstructorTypeNode(t))) out.push([name, t.parameters]);
+/** A parameter or a field, and where it is ("Owner.member(param)" or "Owner.field"). */
+type Slot = readonly [string, ts.ParameterDeclaration | ts.PropertySignature | ts.PropertyDeclaration];
+
+/**
+ * The parameters and fields a declaration exposes: its own parameters, its
+ * members' (methods, constructors, setters, call signatures), those of
+ * function types in its properties, and its other properties as fields.
+ */
+function slotsOf(decl: ts.Node, owner: string): Slot[] {
+  const out: Slot[] = [];
+  const params = (where: string, ps: readonly ts.ParameterDeclaration[]): void => {
+    for (const p of ps) if (ts.isIdentifier(p.name)) out.push([`${where}(${p.name.text})`, p]);
   };
   const members = (ms: readonly ts.Node[]): void => {
     for (const m of ms) {
       if (hidden(m)) continue;
       const name = `${owner}.${(m as { name?: ts.Node }).name?.getText() ?? (ts.isConstructorDeclaration(m) ? 'constructor' : '()')}`;
       if (ts.isMethodDeclaration(m) || ts.isMethodSignature(m) || ts.isConstructorDeclaration(m) || ts.isSetAccessorDeclaration(m)
-        || ts.isCallSignatureDeclaration(m) || ts.isConstructSignatureDeclaration(m)) out.push([name, m.parameters]);
-      else if (ts.isPropertyDeclaration(m) || ts.isPropertySignature(m)) fnType(m.type, name);
-      if (ts.isConstructorDeclaration(m)) continue;
+        || ts.isCallSignatureDeclaration(m) || ts.isConstructSignatureDeclaration(m)) params(name, m.parameters);
+      else if ((ts.isPropertyDeclaration(m) || ts.isPropertySignature(m)) && m.type && (ts.isFunctionTypeNode(m.type) || ts.isConstructorTypeNode(m.type))) params(name, m.type.parameters);
+      else if ((ts.isPropertyDeclaration(m) || ts.isPropertySignature(m)) && ts.isIdentifier(m.name)) out.push([name, m]);
     }
   };
-  if (ts.isFunctionDeclaration(decl)) out.push([owner, decl.parameters]);
+  if (ts.isFunctionDeclaration(decl)) params(owner, decl.parameters);
   else if (ts.isClassDeclaration(decl) || ts.isInterfaceDeclaration(decl)) members(decl.members);
   else if (ts.isTypeAliasDeclaration(decl)) {
     if (ts.isTypeLiteralNode(decl.type)) members(decl.type.members);
-    else fnType(decl.type, owner);
+    else if (ts.isFunctionTypeNode(decl.type)) params(owner, decl.type.parameters);
   } else if (ts.isVariableDeclaration(decl) && decl.initializer && (ts.isArrowFunction(decl.initializer) || ts.isFunctionExpression(decl.initializer))) {
-    out.push([owner, decl.initializer.parameters]);
+    params(owner, decl.initializer.parameters);
   }
   return out;
 }
@@ -142,24 +150,22 @@ export function addressParams(files: readonly string[] = [...ENTRIES, ...BOUNDAR
     }
   };
   modules.forEach(addModule);
-  const seen = new Set<ts.ParameterDeclaration>();
+  const seen = new Set<ts.Node>();
   const out: AddressParam[] = [];
   for (const s of symbols) {
     for (const decl of s.declarations ?? []) {
       const file = relative(ROOT, decl.getSourceFile().fileName);
       if (file.startsWith('..') || file.includes('node_modules')) continue;
-      for (const [where, params] of signaturesOf(decl, s.name)) {
-        for (const p of params) {
-          if (seen.has(p) || !ts.isIdentifier(p.name)) continue;
-          seen.add(p);
-          const kind = kindOfName(p.name.text);
-          if (!kind) continue;
-          const type = p.type?.getText() ?? checker.typeToString(checker.getTypeAtLocation(p));
-          out.push({
-            where: `${file}:${where}(${p.name.text})`, kind, type, raw: isRaw(checker.getTypeAtLocation(p)), file,
-            span: p.type ? [p.type.getStart(), p.type.getEnd()] : [p.name.end, p.name.end],
-          });
-        }
+      for (const [where, node] of slotsOf(decl, s.name)) {
+        const name = (node.name as ts.Identifier).text;
+        const kind = kindOfName(name);
+        if (seen.has(node) || !kind) continue;
+        seen.add(node);
+        const t = checker.getTypeAtLocation(node);
+        out.push({
+          where: `${file}:${where}`, kind, type: node.type?.getText() ?? checker.typeToString(t), raw: isRaw(t), file,
+          span: node.type ? [node.type.getStart(), node.type.getEnd()] : [node.name.end, node.name.end],
+        });
       }
     }
   }
