@@ -1,6 +1,6 @@
 /**
- * Counts the parameters of exported signatures that take an address or an
- * id as a raw `bigint`/`number` instead of the types of host/src/types.ts
+ * Counts the parameters and fields of exported signatures that take or
+ * hold an address or an id as a raw `bigint`/`number` instead of the types of host/src/types.ts
  * (`Iova`, `Gpa`, `Hpa`, `Sid`, `Did`, `Pasid`; STYLE.md #3), with the
  * TypeScript compiler API, so the figure of issue 22 stays true
  * (count.test.ts fails when one appears).
@@ -9,10 +9,11 @@
  * `exports`: index.ts, browser.ts, v86/index.ts, namespaces followed) and of
  * every module of host/src but the command line and the flow scripts
  * (`BOUNDARIES`): functions, exported arrow-function constants,
- * constructors, public methods and setters, and function-typed properties
- * and method signatures of classes, interfaces and object type aliases.
+ * constructors, public methods and setters, function-typed properties and
+ * method signatures of classes, interfaces and object type aliases, and
+ * their other public properties (fields).
  *
- * A parameter is counted by its name: an address when its last word names
+ * A parameter or field is counted by its name: an address when its last word names
  * an IOVA, GPA, HPA or address (`iova`, `srcIova`, `gpa`, `rootHpa`, `addr`,
  * `rtaddr`, `faultAddr`), an id when it names a source/requester/stream id,
  * domain id or PASID/substream id (`sid`, `rid`, `vrid`, `streamId`, `did`,
@@ -127,7 +128,7 @@ function slotsOf(decl: ts.Node, owner: string): Slot[] {
 }
 
 /**
- * Every address or id parameter of the exported signatures of `files`
+ * Every address or id parameter and field of the exported signatures of `files`
  * (repository paths; by default the entries and the boundary modules), raw
  * or typed.
  */

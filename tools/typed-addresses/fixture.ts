@@ -15,6 +15,11 @@ export interface Target {
   invalidate(did: number, sid: Sid): void;
   /** Typed `did`, raw `addr`. */
   readonly onFault: (did: Did, addr: bigint) => void;
+  /** A raw field. */
+  readonly faultAddr: bigint;
+  /** A typed field; `ioasId` is not counted. */
+  readonly pasid?: Pasid;
+  readonly ioasId: number;
 }
 
 /** A class: the constructor's raw `rid`, a public method's typed `iova`; private members are not read. */
