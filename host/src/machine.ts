@@ -19,7 +19,7 @@ import { ConfigAccess, ECAM_SIZE } from './pci/config-access.js';
 import { enumerate } from './pci/firmware.js';
 import type { DmaPort } from './pci/dma-port.js';
 import { restoreMachine, snapshotMachine } from './snapshot/machine-snapshot.js';
-import { gpa, parseBdf, formatBdf, sidOf, type Sid, type Gpa } from './types.js';
+import { parseBdf, formatBdf, sidOf, type Sid, type Gpa } from './types.js';
 import type { InterruptSink } from './vtd/interrupts.js';
 import { routeDeviceInterrupts, type DeliveredInterruptSink } from './vtd/ir/device-interrupts.js';
 import { createProfile, createProfileFromDevice, type IommuOptions, type Profile } from './vtd/profiles.js';
@@ -230,7 +230,7 @@ export class Machine {
    * an Error naming it.
    */
   mmioRead(addr: Gpa, size: number): bigint {
-    checkMmioAccess(addr, size);
+    checkAccess(addr, size);
     if (addr >= VTD_BASE && addr < VTD_BASE + VTD_WINDOW) return this.vtd.mmioRead(Number(addr - VTD_BASE), size);
     if (addr >= ECAM_BASE && addr < ECAM_BASE + ECAM_SIZE && ecamSize(size)) {
       return this.configAccess.ecamRead(Number(addr - ECAM_BASE), size);
@@ -243,8 +243,10 @@ export class Machine {
 
   /** Physical MMIO write (sizes as `mmioRead`; `value` unsigned or the same bits signed); unclaimed addresses are ignored. */
   mmioWrite(addr: Gpa, size: number, value: bigint): void {
-    checkMmioAccess(addr, size);
-    value = checkMmioValue(value, size);
+    checkAccess(addr, size);
+    const bits = BigInt(8 * size);
+    if (typeof value !== 'bigint' || value < -(1n << (bits - 1n)) || value >= 1n << bits) throw new Error(`value: ${String(value)} is not a ${size}-byte value`);
+    if (value < 0n) value += 1n << bits;
     if (addr >= VTD_BASE && addr < VTD_BASE + VTD_WINDOW) {
       this.vtd.mmioWrite(Number(addr - VTD_BASE), size, value);
       return;
@@ -341,17 +343,9 @@ function attachDevices(bus: PciBus, vtd: VtdUnit, config: MachineConfig, plan: M
 }
 
 /** A physical MMIO access: a 64-bit address and 1, 2, 4 or 8 bytes; Error naming the argument otherwise. */
-/** An MMIO access of the BigInt API: a 64-bit physical address and 1, 2, 4 or 8 bytes; Error naming the argument otherwise. */
-export function checkMmioAccess(addr: Gpa, size: number): void {
-  gpa(addr, 'addr');
+function checkAccess(addr: bigint, size: number): void {
+  if (typeof addr !== 'bigint' || addr < 0n || addr >> 64n !== 0n) throw new Error(`addr: ${String(addr)} is not a 64-bit physical address`);
   if (size !== 1 && size !== 2 && size !== 4 && size !== 8) throw new Error(`size: ${String(size)} is not 1, 2, 4 or 8`);
-}
-
-/** A `size`-byte MMIO write value (two's complement accepted) as unsigned; Error naming `value` otherwise. */
-export function checkMmioValue(value: bigint, size: number): bigint {
-  const bits = BigInt(8 * size);
-  if (typeof value !== 'bigint' || value < -(1n << (bits - 1n)) || value >= 1n << bits) throw new Error(`value: ${String(value)} is not a ${size}-byte value`);
-  return value < 0n ? value + (1n << bits) : value;
 }
 
 /** A port access: a 16-bit port and 1, 2 or 4 bytes; Error naming the argument otherwise. */
