@@ -124,7 +124,7 @@ export class HostPlatform {
   }
 
   /** What the platform knows of the device at `sid` (undefined if there is none). */
-  deviceInfo(sid: number): DeviceInfo | undefined {
+  deviceInfo(sid: Sid): DeviceInfo | undefined {
     return this.devices.get(sid)?.info;
   }
 

@@ -58,7 +58,7 @@ import type { PageGroupResponse } from '../vtd/prq/page-request.js';
 import type { SsFaultKind } from './ss-walk.js';
 import { AccessBudget, type WorkBudget } from './work-budget.js';
 import type { ModeHandler, VirtualMachine, VmDevice } from './virtual-machine.js';
-import type { Iova, Pasid } from '../types.js';
+import type { Iova, Pasid, Sid } from '../types.js';
 
 /** One requester's host state. */
 export interface Binding {
@@ -127,17 +127,17 @@ export class GuestMirror implements ModeHandler {
   }
 
   /** The guest answered a page group of `vrid`. */
-  onGuestResponse(vrid: number, r: PageGroupResponse): void {
+  onGuestResponse(vrid: Sid, r: PageGroupResponse): void {
     this.pageRequests.respond(vrid, r);
   }
 
   /** The device `vrid` was reset: its forwarded groups were answered by the host. */
-  onDeviceReset(vrid: number): void {
+  onDeviceReset(vrid: Sid): void {
     this.pageRequests.forget(vrid);
   }
 
   /** The VM device of `prid` with a host attachment for guest PASID `gpasid`. */
-  requester(prid: number, gpasid: number): VmDevice | undefined {
+  requester(prid: Sid, gpasid: Pasid): VmDevice | undefined {
     for (const b of this.bindings.values()) if (b.dev.prid === prid && b.gpasid === gpasid && b.hwpt !== undefined) return b.dev;
     return undefined;
   }

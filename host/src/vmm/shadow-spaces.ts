@@ -183,7 +183,7 @@ export class SubsystemSpaces implements DomainSpace {
     this.log.add({ ...args, iova: args.iova });
   }
 
-  unmap(iova: bigint, len: bigint): void {
+  unmap(iova: Iova, len: bigint): void {
     for (const s of this.spaces.values()) s.unmap(iova, len);
     this.log.remove(iova, len);
   }

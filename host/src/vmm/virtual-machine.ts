@@ -115,7 +115,7 @@ export interface VmDevice {
   /** Host device (or subdevice) object id in the VM's context (0 on the group path: its container holds it). */
   readonly devId: number;
   /** A subdevice's default PASID (the host PASID its requests without PASID carry). */
-  readonly defaultPasid?: number;
+  readonly defaultPasid?: Pasid;
   /** The subsystem it comes by (its `VmDeviceConfig.hostPath`, else the VM's). */
   readonly hostPath: HostPath;
   readonly model: ModelDevice;
