@@ -4,7 +4,9 @@
  * test: tsconfig.tests.json type-checks this file (asm/tests/core-build.test.ts),
  * so each line must stay a compile error (passing one flavor where another
  * is expected), and a plain literal must stay accepted. The run-time half
- * checks the checking constructors and `rangeEnd`.
+ * checks the checking constructors, `rangeEnd`, and the host entry points
+ * that now check through them (each case passed silently or threw an
+ * unnamed TypeError before).
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -16,8 +18,16 @@ import type { Core } from '../src/core/core.js';
 import type { DmaPort } from '../src/pci/dma-port.js';
 import type { GuestMemory } from '../src/core/guest-memory.js';
 import type { HostIommu } from '../src/hostiommu/host-iommu.js';
-import type { VtdDriver } from '../src/guest/vtd-driver.js';
-import type { PageTableBuilder } from '../src/tables/table-builders.js';
+import { ContextTableBuilder, PageTableBuilder, PasidTableBuilder } from '../src/tables/table-builders.js';
+import { createMachine, VTD_BASE } from '../src/machine.js';
+import { createArmMachine } from '../src/arm-machine.js';
+import { FakeDmaPort } from '../src/devices/common/testing.js';
+import { ArrayGuestMemory } from '../src/tables/guest-ram.js';
+import { PageAllocator } from '../src/tables/page-allocator.js';
+import { VtdDriver } from '../src/guest/vtd-driver.js';
+import type { AtsDevice } from '../src/devices/ats/device.js';
+
+const bad = (v: unknown) => v as never;
 
 /**
  * Never called: compiled only, so the type checker sees each call. The
@@ -101,5 +111,52 @@ describe('address and id types', () => {
     expect(rangeEnd(ADDRESS_SPACE_END - 0x1000n, 0x1001n)).toBeUndefined();
     expect(rangeFits64(0xffff_ffff, 0xffff_f000, 0x1000)).toBe(true);
     expect(rangeFits64(0xffff_ffff, 0xffff_f000, 0x1001)).toBe(false);
+  });
+});
+
+describe('host entry points check addresses and ids with the checking constructors', () => {
+  it('the VT-d unit: interrupt requests name a bad sid or address', async () => {
+    const m = await createMachine({ ramMib: 16 });
+    expect(() => m.vtd.interruptRequest(bad(-1), 0xfee0_0000n, 0)).toThrow(/^sid: /);
+    expect(() => m.vtd.interruptRequest(0x18, bad(0xfee0_0000), 0)).toThrow(/^address: /);
+    expect(() => m.vtd.interruptRequest(0x18, 1n << 64n, 0)).toThrow(/^address: /);
+  });
+
+  it('a DMA port checks its requester id; its BigInt layer the IOVA and the translated address', async () => {
+    expect(() => new FakeDmaPort(1 << 16, 0x1_0000)).toThrow(/^sid: /);
+    expect(() => new FakeDmaPort(1 << 16, bad('00:03.0'))).toThrow(/^sid: /);
+    const m = await createMachine({ ramMib: 16, devices: [{ bdf: '00:04.0', kind: 'ats' }] });
+    const port = m.vtd.portFor(0x28);
+    expect(() => port.dmaBig(-1n, 4, false, 0)).toThrow(/^iova: /);
+    expect(() => port.translationRequestBig(bad(5), false)).toThrow(/^iova: /);
+    expect(() => port.translatedBig(1n << 64n, 4, false, 0)).toThrow(/^addr: /);
+    const ats = m.device('00:04.0') as AtsDevice;
+    expect(() => ats.read(-1n, 4)).toThrow(/^iova: /);
+    expect(() => ats.write(bad('0x1000'), 4)).toThrow(/^iova: /);
+  });
+
+  it('the SMMUv3 unit checks StreamID and SubstreamID of CD invalidation and STE reads', async () => {
+    const m = await createArmMachine();
+    expect(() => m.smmu.invalidateCd(bad(-1), undefined)).toThrow(/^sid: /);
+    expect(() => m.smmu.invalidateCd(0x18, 1 << 20)).toThrow(/^ssid: /);
+    expect(() => m.smmu.guestSte(bad(1.5))).toThrow(/^sid: /);
+  });
+
+  it('the table builders and the guest driver refuse what they would otherwise encode wrongly', async () => {
+    const mem = new ArrayGuestMemory(0x10_0000n, 0x10_0000);
+    const alloc = new PageAllocator(mem, 0x10_0000n, 0x20_0000n);
+    const pt = new PageTableBuilder(mem, alloc, { stage: 'ss', levels: 4 });
+    expect(() => pt.map(1n << 64n, 0n, 12, 3n)).toThrow(/^iova: /); // used to be truncated into the entry of IOVA 0
+    expect(() => pt.map(0n, -0x1000n, 12, 3n)).toThrow(/^gpa: /);
+    expect(() => pt.unmap(bad(0x1000), 12)).toThrow(/^iova: /);
+    expect(() => new ContextTableBuilder(mem, alloc, 'legacy').setContext(0x1_0000, [0n, 0n])).toThrow(/^sid: /);
+    expect(() => new PasidTableBuilder(mem, alloc).setPasid(1 << 20, Array(8).fill(0n))).toThrow(/^pasid: /);
+    const m = await createMachine({ ramMib: 16 });
+    const drv = new VtdDriver(m, VTD_BASE);
+    expect(() => drv.iotlbInvalidatePage(0x1_0000, 0n)).toThrow(/^did: /);
+    expect(() => drv.iotlbInvalidatePage(1, -0x1000n)).toThrow(/^addr: /);
+    expect(() => drv.contextInvalidateDevice(1, -1)).toThrow(/^sid: /);
+    expect(() => drv.contextInvalidateDomain(bad(1.5))).toThrow(/^did: /);
+    expect(m.vtd.regs.get('CCMD') & (1n << 63n)).toBe(0n); // nothing reached the unit
   });
 });
