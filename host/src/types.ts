@@ -46,19 +46,19 @@ function checkInt(v: number, max: number, what: string): number {
   return v;
 }
 
-/** Brands a 64-bit input address. */
+/** Checks and types a 64-bit input address. */
 export const iova = (v: bigint, what = 'iova'): Iova => checkU64(v, what) as Iova;
-/** Brands a 64-bit guest-physical address. */
+/** Checks and types a 64-bit guest-physical address. */
 export const gpa = (v: bigint, what = 'gpa'): Gpa => checkU64(v, what) as Gpa;
-/** Brands a 64-bit output address. */
+/** Checks and types a 64-bit output address. */
 export const hpa = (v: bigint, what = 'hpa'): Hpa => checkU64(v, what) as Hpa;
-/** Brands a 16-bit source id. */
+/** Checks and types a 16-bit source id. */
 export const sid = (v: number, what = 'sid'): Sid => checkInt(v, 0xffff, what) as Sid;
-/** Brands an SMMUv3 StreamID (up to 32 bits, SMMU_IDR1.SIDSIZE) as a source id. */
+/** Checks and types an SMMUv3 StreamID (up to 32 bits, SMMU_IDR1.SIDSIZE) as a source id. */
 export const streamId = (v: number, what = 'sid'): Sid => checkInt(v, 0xffff_ffff, what) as Sid;
-/** Brands a 16-bit domain id. */
+/** Checks and types a 16-bit domain id. */
 export const did = (v: number, what = 'did'): Did => checkInt(v, 0xffff, what) as Did;
-/** Brands a 20-bit PASID. */
+/** Checks and types a 20-bit PASID. */
 export const pasid = (v: number, what = 'pasid'): Pasid => checkInt(v, 0xfffff, what) as Pasid;
 
 /**
