@@ -23,7 +23,7 @@ import { restoreArmMachine, snapshotArmMachine } from './snapshot/arm-snapshot.j
 import type { SmmuOptions } from './smmu/profiles.js';
 import { SmmuUnit, type SmmuInterrupt } from './smmu/smmu-unit.js';
 import { SMMU_FRAME } from './smmu/spec/registers.js';
-import type { Sid } from './types.js';
+import type { Sid, Gpa } from './types.js';
 
 /** Physical base of the SMMUv3 register frame (virt's VIRT_SMMU). */
 export const SMMU_BASE = 0x0905_0000n;
@@ -96,14 +96,14 @@ export class ArmMachine extends PciMachine<ArmMachineConfig, SmmuUnit> {
    * The SMMU's frame is answered on numbers (no BigInt); ECAM and BARs as
    * `mmioRead`.
    */
-  mmioRead32(addr: number): number {
+  mmioRead32(addr: Gpa<number>): number {
     const off = addr - SMMU_BASE_NUM;
     if ((off >>> 0) === off && off < SMMU_FRAME) return this.unit.read32(off);
     return Number(this.mmioRead(BigInt(checkAddr(addr)), 4));
   }
 
   /** Physical 8-byte MMIO read at `addr`: the low dword; the high dword is then in `readHigh`. */
-  mmioRead64(addr: number): number {
+  mmioRead64(addr: Gpa<number>): number {
     const off = addr - SMMU_BASE_NUM;
     if ((off >>> 0) === off && off < SMMU_FRAME) {
       const lo = this.unit.read64(off);
@@ -116,14 +116,14 @@ export class ArmMachine extends PciMachine<ArmMachineConfig, SmmuUnit> {
   }
 
   /** Physical 4-byte MMIO write of `value` (u32, or the same bits as an i32) at `addr`. */
-  mmioWrite32(addr: number, value: number): void {
+  mmioWrite32(addr: Gpa<number>, value: number): void {
     const off = addr - SMMU_BASE_NUM;
     if ((off >>> 0) === off && off < SMMU_FRAME) this.unit.write32(off, value); // the unit checks value
     else this.mmioWrite(BigInt(checkAddr(addr)), 4, BigInt(checkDword(value, 'value')));
   }
 
   /** Physical 8-byte MMIO write of `hi:lo` at `addr` (halves u32 or i32). */
-  mmioWrite64(addr: number, lo: number, hi: number): void {
+  mmioWrite64(addr: Gpa<number>, lo: number, hi: number): void {
     const off = addr - SMMU_BASE_NUM;
     if ((off >>> 0) === off && off < SMMU_FRAME) this.unit.write64(off, lo, hi); // the unit checks lo and hi
     else this.mmioWrite(BigInt(checkAddr(addr)), 8, BigInt(checkDword(lo, 'lo')) | (BigInt(checkDword(hi, 'hi')) << 32n));

@@ -137,6 +137,8 @@ export { buildIort, type IortInput } from './acpi/iort.js';
 export * as hostiommu from './hostiommu/index.js';
 /** A paging table laid out in memory (a `hostiommu.HostProcess`'s page table is one). */
 export type { PageTableBuilder, PageTableBuilderOptions, PageTableFormat } from './tables/table-builders.js';
+/** The narrow guest-RAM view table writers use (`hostiommu.hostRam` turns one into host table memory). */
+export type { GuestMemoryLike } from './tables/guest-ram.js';
 /** Scenarios (`viommu-scenario/1`): validation, step-by-step and whole replay (`viommu replay`). */
 export {
   startReplay, replayScenario, formatReplay, bytesToHex,

@@ -19,7 +19,7 @@ import { ECAM_SIZE } from './pci/config-access.js';
 import { enumerate } from './pci/firmware.js';
 import type { DmaPort } from './pci/dma-port.js';
 import { restoreMachine, snapshotMachine } from './snapshot/machine-snapshot.js';
-import { parseBdf, type Sid } from './types.js';
+import { parseBdf, type Sid, type Gpa } from './types.js';
 import type { InterruptSink } from './vtd/interrupts.js';
 import { routeDeviceInterrupts, type DeliveredInterruptSink } from './vtd/ir/device-interrupts.js';
 import { createProfile, createProfileFromDevice, type IommuOptions, type Profile } from './vtd/profiles.js';
@@ -136,14 +136,14 @@ export class Machine extends PciMachine<MachineConfig, VtdUnit> {
    * Physical 4-byte MMIO read at `addr` (a number below 2^53): the dword as a
    * u32. VT-d window, ECAM and device BARs; unclaimed addresses read 0 (logged).
    */
-  mmioRead32(addr: number): number {
+  mmioRead32(addr: Gpa<number>): number {
     const off = addr - VTD_BASE_NUM;
     if (off >= 0 && off < VTD_WINDOW_NUM) return this.unit.read32(off);
     return this.otherRead(addr, 4);
   }
 
   /** Physical 8-byte MMIO read at `addr`: returns the low dword; the high dword is then in `readHigh`. */
-  mmioRead64(addr: number): number {
+  mmioRead64(addr: Gpa<number>): number {
     const off = addr - VTD_BASE_NUM;
     if (off >= 0 && off < VTD_WINDOW_NUM) {
       const lo = this.unit.read64(off);
@@ -157,14 +157,14 @@ export class Machine extends PciMachine<MachineConfig, VtdUnit> {
    * Physical 4-byte MMIO write of `value` (u32, or the same bits as an i32)
    * at `addr`; unclaimed addresses are ignored (logged).
    */
-  mmioWrite32(addr: number, value: number): void {
+  mmioWrite32(addr: Gpa<number>, value: number): void {
     const off = addr - VTD_BASE_NUM;
     if (off >= 0 && off < VTD_WINDOW_NUM) this.unit.write32(off, value);
     else this.mmioWrite(BigInt(checkAddr(addr)), 4, BigInt(checkDword(value, 'value')));
   }
 
   /** Physical 8-byte MMIO write of `hi:lo` at `addr` (halves u32 or i32). */
-  mmioWrite64(addr: number, lo: number, hi: number): void {
+  mmioWrite64(addr: Gpa<number>, lo: number, hi: number): void {
     const off = addr - VTD_BASE_NUM;
     if (off >= 0 && off < VTD_WINDOW_NUM) this.unit.write64(off, lo, hi);
     else this.mmioWrite(BigInt(checkAddr(addr)), 8, BigInt(checkDword(lo, 'lo')) | (BigInt(checkDword(hi, 'hi')) << 32n));

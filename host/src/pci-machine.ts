@@ -15,7 +15,7 @@ import type { ModelDevice } from './devices/registry.js';
 import type { PciBus } from './pci/bus.js';
 import { ConfigAccess } from './pci/config-access.js';
 import { deviceAt, dmaTestAt, pciRead, pciWrite, type PciWindows } from './pci/hierarchy.js';
-import type { Sid } from './types.js';
+import type { Gpa, Sid } from './types.js';
 
 /** An IOMMU unit as the BigInt MMIO API reaches it (a VtdUnit or an SmmuUnit): reads and writes by offset in its window, and its log (unclaimed accesses go there too). */
 export interface MmioUnit {
@@ -71,7 +71,7 @@ export abstract class PciMachine<C, U extends MmioUnit> {
    * (logged). An `addr` that is not a 64-bit address or a `size` not 1, 2,
    * 4 or 8 is an Error naming it.
    */
-  mmioRead(addr: bigint, size: number): bigint {
+  mmioRead(addr: Gpa, size: number): bigint {
     checkAccess(addr, size);
     const w = this.windows;
     if (addr >= w.unitBase && addr < w.unitBase + w.unitSize) return this.unit.mmioRead(Number(addr - w.unitBase), size);
@@ -82,7 +82,7 @@ export abstract class PciMachine<C, U extends MmioUnit> {
   }
 
   /** Physical MMIO write (sizes as `mmioRead`; `value` unsigned or the same bits signed); unclaimed addresses are ignored (logged). */
-  mmioWrite(addr: bigint, size: number, value: bigint): void {
+  mmioWrite(addr: Gpa, size: number, value: bigint): void {
     checkAccess(addr, size);
     value = checkValue(value, size);
     const w = this.windows;
@@ -132,7 +132,7 @@ export async function startMachine(
 }
 
 /** A physical MMIO access of the BigInt API: a 64-bit address and 1, 2, 4 or 8 bytes; Error naming the argument otherwise. */
-function checkAccess(addr: bigint, size: number): void {
+function checkAccess(addr: Gpa, size: number): void {
   if (typeof addr !== 'bigint' || addr < 0n || addr >> 64n !== 0n) throw new Error(`addr: ${String(addr)} is not a 64-bit physical address`);
   if (size !== 1 && size !== 2 && size !== 4 && size !== 8) throw new Error(`size: ${String(size)} is not 1, 2, 4 or 8`);
 }
@@ -145,7 +145,7 @@ function checkValue(value: bigint, size: number): bigint {
 }
 
 /** `addr` as a physical address of the number API; Error naming `addr` otherwise. */
-export function checkAddr(addr: number): number {
+export function checkAddr(addr: Gpa<number>): number {
   if (!Number.isSafeInteger(addr) || addr < 0) throw new Error(`addr: ${String(addr)} is not a physical address below 2^53`);
   return addr;
 }

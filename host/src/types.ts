@@ -1,26 +1,35 @@
 /**
- * Branded address and id types of the host (STYLE.md #3). A brand is a
- * compile-time tag only: at run time an `Iova` is a `bigint`, a `Sid` a
- * `number`. Convert with the named constructors, which check the range and
- * throw an `Error` naming the argument.
+ * Address and id types of the host (STYLE.md #3, docs/ARCHITECTURE.md
+ * "Address and id types"). Each is a *flavor*: a compile-time tag only, at
+ * run time an `Iova` is a `bigint` (or a `number` in the number API), a
+ * `Sid` a `number`. A plain literal or computed value is accepted wherever a
+ * flavor is expected (emulators and tests need not wrap every literal), but
+ * one flavor is never accepted for another: passing an `Hpa` where a `Gpa`
+ * is expected, or a `Did` where a `Pasid` is, is a compile error. The
+ * checking constructors (`gpa(v, what)`, ...) check the range at a host API
+ * boundary and throw an `Error` naming the argument.
  */
 
 declare const brand: unique symbol;
-/** `T` tagged with the compile-time brand `B` (the base of `Iova`, `Gpa`, `Sid`, ...). */
-export type Brand<T, B extends string> = T & { readonly [brand]: B };
+/**
+ * `T` tagged with the optional compile-time flavor `F` (the base of `Iova`,
+ * `Gpa`, `Sid`, ...): a plain `T` is assignable to it, a `T` of another
+ * flavor is not.
+ */
+export type Flavor<T, F extends string> = T & { readonly [brand]?: F };
 
-/** An input address of a DMA request (I/O virtual address). */
-export type Iova = Brand<bigint, 'Iova'>;
-/** A guest-physical address. */
-export type Gpa = Brand<bigint, 'Gpa'>;
-/** An output address of translation (a GPA of guest RAM in the emulated mode). */
-export type Hpa = Brand<bigint, 'Hpa'>;
-/** A source id / requester id: bus << 8 | device << 3 | function. */
-export type Sid = Brand<number, 'Sid'>;
+/** An input address of a DMA request (I/O virtual address); `Iova<number>` in the number API. */
+export type Iova<N extends bigint | number = bigint> = Flavor<N, 'Iova'>;
+/** A guest-physical address; `Gpa<number>` in the number API (MMIO, guest RAM accessors). */
+export type Gpa<N extends bigint | number = bigint> = Flavor<N, 'Gpa'>;
+/** An output address of translation (a GPA of guest RAM in the emulated mode); `Hpa<number>` in the number API. */
+export type Hpa<N extends bigint | number = bigint> = Flavor<N, 'Hpa'>;
+/** A source id / requester id / stream id: bus << 8 | device << 3 | function. */
+export type Sid = Flavor<number, 'Sid'>;
 /** A domain id. */
-export type Did = Brand<number, 'Did'>;
-/** A process address space id (20 bits). */
-export type Pasid = Brand<number, 'Pasid'>;
+export type Did = Flavor<number, 'Did'>;
+/** A process address space id (20 bits; an SMMUv3 substream id). */
+export type Pasid = Flavor<number, 'Pasid'>;
 
 const U64_MAX = (1n << 64n) - 1n;
 /** 2^64: the end (exclusive) of the 64-bit address space. */
@@ -37,17 +46,19 @@ function checkInt(v: number, max: number, what: string): number {
   return v;
 }
 
-/** Brands a 64-bit input address. */
+/** Checks and types a 64-bit input address. */
 export const iova = (v: bigint, what = 'iova'): Iova => checkU64(v, what) as Iova;
-/** Brands a 64-bit guest-physical address. */
+/** Checks and types a 64-bit guest-physical address. */
 export const gpa = (v: bigint, what = 'gpa'): Gpa => checkU64(v, what) as Gpa;
-/** Brands a 64-bit output address. */
+/** Checks and types a 64-bit output address. */
 export const hpa = (v: bigint, what = 'hpa'): Hpa => checkU64(v, what) as Hpa;
-/** Brands a 16-bit source id. */
+/** Checks and types a 16-bit source id. */
 export const sid = (v: number, what = 'sid'): Sid => checkInt(v, 0xffff, what) as Sid;
-/** Brands a 16-bit domain id. */
+/** Checks and types an SMMUv3 StreamID (up to 32 bits, SMMU_IDR1.SIDSIZE) as a source id. */
+export const streamId = (v: number, what = 'sid'): Sid => checkInt(v, 0xffff_ffff, what) as Sid;
+/** Checks and types a 16-bit domain id. */
 export const did = (v: number, what = 'did'): Did => checkInt(v, 0xffff, what) as Did;
-/** Brands a 20-bit PASID. */
+/** Checks and types a 20-bit PASID. */
 export const pasid = (v: number, what = 'pasid'): Pasid => checkInt(v, 0xfffff, what) as Pasid;
 
 /**

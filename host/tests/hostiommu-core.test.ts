@@ -13,7 +13,7 @@ import { ACC_READ, ACC_WRITE } from '../src/core/constants.js';
 import { configureCore } from '../src/vtd/core-config.js';
 import { createProfile } from '../src/vtd/profiles.js';
 import { FailInjector } from '../src/hostiommu/fail-nth.js';
-import { HostPages } from '../src/hostiommu/host-pages.js';
+import { HostPages, hostRam } from '../src/hostiommu/host-pages.js';
 import { TableIommu } from '../src/hostiommu/table-iommu.js';
 import { HostPlatform } from '../src/hostiommu/platform.js';
 import { PERM } from '../src/hostiommu/ss-table.js';
@@ -35,7 +35,7 @@ function host(): Host {
   core.addRam(TABLES, 0x40_0000);
   const mem = new GuestMemory(core);
   const injector = new FailInjector();
-  const iommu = new TableIommu(new HostPages(mem, TABLES, TABLES + 0x40_0000n, injector), core, { pasidBits: 15 });
+  const iommu = new TableIommu(new HostPages(hostRam(mem), TABLES, TABLES + 0x40_0000n, injector), core, { pasidBits: 15 });
   core.setRootTable(iommu.rootTable, 1); // TTM = 01: scalable mode
   core.setTranslationEnabled(1);
   const platform = new HostPlatform({ iommu, injector, hostMemory: (h, l) => h + l <= BigInt(HOST_RAM) });

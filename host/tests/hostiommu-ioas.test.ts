@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { FailInjector } from '../src/hostiommu/fail-nth.js';
-import { HostPages, PAGE } from '../src/hostiommu/host-pages.js';
+import { HostPages, hostRam, PAGE } from '../src/hostiommu/host-pages.js';
 import { PERM, SsPageTable } from '../src/hostiommu/ss-table.js';
 import { Ioas, PinAccount, type IoasDomain } from '../src/hostiommu/ioas.js';
 import type { Errno } from '../src/hostiommu/errors.js';
@@ -18,7 +18,7 @@ function expectErr(fn: () => unknown, errno: Errno, what?: string): void {
 const TB = 0x100_0000n;
 function pages(n = 256, inj = new FailInjector()): HostPages {
   const mem = new ArrayGuestMemory(TB, n * 4096);
-  return new HostPages(mem, TB, TB + BigInt(n) * PAGE, inj);
+  return new HostPages(hostRam(mem), TB, TB + BigInt(n) * PAGE, inj);
 }
 
 describe('SsPageTable (host second stage, §9.8)', () => {

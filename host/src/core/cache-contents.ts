@@ -5,6 +5,7 @@
  * inspection for tools and the playground, not the hot path.
  */
 import { PASID_NONE } from './constants.js';
+import type { Did, Hpa, Iova, Pasid, Sid } from '../types.js';
 
 /** Size of one dump record. */
 export const DUMP_RECORD_BYTES = 32;
@@ -12,15 +13,15 @@ export const DUMP_RECORD_BYTES = 32;
 /** One IOTLB entry (§6.2.2). */
 export interface IotlbEntry {
   /** Domain id tag. */
-  readonly did: number;
+  readonly did: Did;
   /** PASID tag; undefined for requests without a PASID in legacy mode. */
-  readonly pasid: number | undefined;
+  readonly pasid: Pasid | undefined;
   /** Requester id of the request that filled it. */
-  readonly sid: number;
+  readonly sid: Sid;
   /** Input page base. */
-  readonly iova: bigint;
+  readonly iova: Iova;
   /** Output page address. */
-  readonly addr: bigint;
+  readonly addr: Hpa;
   /** Page size log2 (12, 21, 30). */
   readonly pageLg2: number;
   /** Permission bits: R 1, W 2, X 4; 8 = writes may hit without a walk (second stage, or a first-stage leaf with D set). */
@@ -34,9 +35,9 @@ export interface IotlbEntry {
 /** One context-cache entry (§6.2.1). */
 export interface ContextCacheEntry {
   /** Source id (requester id) the entry is cached for. */
-  readonly sid: number;
+  readonly sid: Sid;
   /** Domain-id tag (legacy mode; 0 in scalable mode). */
-  readonly did: number;
+  readonly did: Did;
   /** The cached context entry's low 64 bits (scalable mode: of its first 128 bits). */
   readonly lo: bigint;
   /** The cached context entry's high 64 bits. */
@@ -48,11 +49,11 @@ export interface ContextCacheEntry {
 /** One PASID-cache entry (§6.2.3). */
 export interface PasidCacheEntry {
   /** Source id the entry is cached for. */
-  readonly sid: number;
+  readonly sid: Sid;
   /** PASID the entry is cached for. */
-  readonly pasid: number;
+  readonly pasid: Pasid;
   /** Domain id of the PASID entry. */
-  readonly did: number;
+  readonly did: Did;
   /** PASID-table entry qwords 0-2. */
   readonly entry: readonly [bigint, bigint, bigint];
   /** FPD of the PASID-directory entry above it. */
@@ -64,13 +65,13 @@ export interface PscEntry {
   /** Which walk the entry belongs to. */
   readonly stage: 'first' | 'second';
   /** Domain id tag. */
-  readonly did: number;
+  readonly did: Did;
   /** PASID (first stage; 0 for second stage). */
-  readonly pasid: number;
+  readonly pasid: Pasid;
   /** Level of the cached entry (0 = leaf level, never cached). */
   readonly level: number;
   /** Base of the input range the entry covers (2^(12 + 9 * level) bytes). */
-  readonly iova: bigint;
+  readonly iova: Iova;
   /** Address of the next table (nested first stage: already translated). */
   readonly table: bigint;
   /** Permissions accumulated down to this level. */

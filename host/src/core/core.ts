@@ -10,6 +10,7 @@ import * as K from './constants.js';
 import {
   decodeContext, decodeIotlb, decodePasid, decodePsc, DUMP_RECORD_BYTES, readDump, type CacheContents, type DumpExport,
 } from './cache-contents.js';
+import type { Did, Gpa, Iova, Pasid, Sid, Hpa } from '../types.js';
 
 /** The raw exports of build/viommu.wasm (docs/ABI.md). */
 export interface CoreExports {
@@ -22,9 +23,9 @@ export interface CoreExports {
   /** Bytes of the state region in use. */
   stateUsed(): number;
   /** Adds a RAM region carved from the state region; returns its index or a negative ERR_* code. */
-  ramAddRegion(baseGpa: number, size: number): number;
+  ramAddRegion(baseGpa: Gpa<number>, size: number): number;
   /** Adds a RAM region over the embedder's bytes at memOffset; returns its index or a negative ERR_* code. */
-  ramMapRegion(baseGpa: number, size: number, memOffset: number): number;
+  ramMapRegion(baseGpa: Gpa<number>, size: number, memOffset: number): number;
   /** Byte offset in memory of region i. */
   ramRegionOffset(i: number): number;
   /** Number of RAM regions. */
@@ -44,17 +45,17 @@ export interface CoreExports {
   /** GSTS.TES: 1 translate, 0 identity. */
   setTranslationEnabled(on: number): void;
   /** Announces a device (requester id) behind the unit. */
-  addRequester(sid: number): void;
+  addRequester(sid: Sid): void;
   /** Translates one request; 0 or the fault reason, details in the out-buffer. */
-  translate(sid: number, pasid: number, iovaHi: number, iovaLo: number, access: number): number;
+  translate(sid: Sid, pasid: Pasid, iovaHi: number, iovaLo: number, access: number): number;
   /** Checks a translated request (ATS): 0, a fault reason (out-buffer filled), TRANSLATED_UR, or ERR_BAD_ARG for len 0. */
-  checkTranslated(sid: number, addrHi: number, addrLo: number, len: number, access: number): number;
+  checkTranslated(sid: Sid, addrHi: number, addrLo: number, len: number, access: number): number;
   /** Byte offset of the out-buffer (OUT_* u32 words). */
   outPtr(): number;
   /** Reserves a device buffer; its byte offset, 0 when out of memory. */
   bufAlloc(size: number): number;
   /** Translates and copies between guest RAM and a device buffer; 0, the first fault, or 0xFFFFFFFF for a bad buffer. */
-  dmaCopy(sid: number, pasid: number, iovaHi: number, iovaLo: number, len: number, access: number, bufOff: number): number;
+  dmaCopy(sid: Sid, pasid: Pasid, iovaHi: number, iovaLo: number, len: number, access: number, bufOff: number): number;
   /** Byte offset of the batch ring (BREQ_ and BRES_ words). */
   batchPtr(): number;
   /** Records the batch ring holds. */
@@ -66,21 +67,21 @@ export interface CoreExports {
   /** Context cache, global invalidation. */
   invContextGlobal(): void;
   /** Context cache, domain-selective. */
-  invContextDomain(did: number): void;
+  invContextDomain(did: Did): void;
   /** Context cache, device-selective (fm: function mask). */
-  invContextDevice(did: number, sid: number, fm: number): void;
+  invContextDevice(did: Did, sid: Sid, fm: number): void;
   /** IOTLB and paging-structure caches, global. */
   invIotlbGlobal(): void;
   /** IOTLB and paging-structure caches of a domain. */
-  invIotlbDomain(did: number): void;
+  invIotlbDomain(did: Did): void;
   /** IOTLB page-selective: 2^am pages; ih=1 keeps the paging-structure caches. */
-  invIotlbPage(did: number, addrHi: number, addrLo: number, am: number, ih: number): void;
+  invIotlbPage(did: Did, addrHi: number, addrLo: number, am: number, ih: number): void;
   /** PASID-based IOTLB, PASID-selective. */
-  invPasidIotlb(did: number, pasid: number): void;
+  invPasidIotlb(did: Did, pasid: Pasid): void;
   /** PASID-based IOTLB, page-selective. */
-  invPasidIotlbPage(did: number, pasid: number, addrHi: number, addrLo: number, am: number, ih: number): void;
+  invPasidIotlbPage(did: Did, pasid: Pasid, addrHi: number, addrLo: number, am: number, ih: number): void;
   /** PASID cache: granularity 0 domain, 1 PASID in domain, 3 global. */
-  invPasidCache(granularity: number, did: number, pasid: number): number;
+  invPasidCache(granularity: number, did: Did, pasid: Pasid): number;
   /** Byte offset of the STAT_* counters (f64). */
   statsPtr(): number;
   /** Zeroes the counters. */
@@ -105,7 +106,7 @@ export interface Translation {
   /** 0 or the VT-d fault reason. */
   fault: number;
   /** Output address of the requested byte. */
-  addr: bigint;
+  addr: Hpa;
   /** log2 of the translated page size. */
   pageLg2: number;
   /** Allowed permissions: bit0 R, bit1 W, bit2 X. */
@@ -113,11 +114,11 @@ export interface Translation {
   /** FF_* flags of a fault. */
   faultFlags: number;
   /** PV for the fault record. */
-  faultPasid: number;
+  faultPasid: Pasid;
   /** Faulting page address (FRCD.FI). */
-  faultAddr: bigint;
+  faultAddr: Iova;
   /** Domain id used (valid on success). */
-  did: number;
+  did: Did;
   /** SRC_* where the answer came from. */
   source: number;
 }
@@ -249,7 +250,7 @@ export class Core {
    * region (standalone; 4 KiB aligned); returns its index. Throws naming the
    * argument on an error; nothing is added then.
    */
-  addRam(baseGpa: number | bigint, size: number): number {
+  addRam(baseGpa: Gpa<number> | Gpa, size: number): number {
     const base = typeof baseGpa === 'bigint' ? Number(baseGpa) : baseGpa;
     if (!Number.isSafeInteger(base) || base < 0) throw new Error(`baseGpa: ${String(baseGpa)} is not a guest-physical address below 2^53`);
     if (!Number.isSafeInteger(size) || size <= 0) throw new Error(`size: ${String(size)} is not a positive integer`);
@@ -307,7 +308,7 @@ export class Core {
   }
 
   /** SRTP: latches the root-table address (bits 63:12 used) and TTM (0-3). */
-  setRootTable(rtaddr: bigint, ttm: number): void {
+  setRootTable(rtaddr: Gpa, ttm: number): void {
     const [hi, lo] = split64(rtaddr, 'rtaddr');
     this.unsafeExports.setRootTable(hi, lo, checkU32(ttm, 3, 'ttm'));
   }
@@ -322,12 +323,12 @@ export class Core {
    * its first request: QEMU's pass-through decision at TE, SRTP and
    * context-cache invalidation covers every device (QUIRK_PT_STICKY).
    */
-  addRequester(sid: number): void {
+  addRequester(sid: Sid): void {
     this.unsafeExports.addRequester(checkU32(sid, 0xffff, 'sid'));
   }
 
   /** Translates one request (allocates an object: not the hot path; translateNum is). */
-  translate(sid: number, pasid: number | undefined, iova: bigint, access: number): Translation {
+  translate(sid: Sid, pasid: Pasid | undefined, iova: Iova, access: number): Translation {
     const [hi, lo] = split64(iova, 'iova');
     checkU32(access, 0x7f, 'access');
     const acc = pasid === undefined ? access & ~K.ACC_PASID : access | K.ACC_PASID;
@@ -354,7 +355,7 @@ export class Core {
   }
 
   /** The raw translate call: returns 0 or the fault reason; see `out`. */
-  translateRaw(sid: number, pasid: number, iovaHi: number, iovaLo: number, access: number): number {
+  translateRaw(sid: Sid, pasid: Pasid, iovaHi: number, iovaLo: number, access: number): number {
     checkU32(sid, 0xffff, 'sid');
     checkU32(pasid, 0xfffff, 'pasid');
     return this.unsafeExports.translate(sid, pasid, iovaHi >>> 0, iovaLo >>> 0, access) >>> 0;
@@ -366,7 +367,7 @@ export class Core {
    * `access` has ACC_PASID. Returns 0 or the fault reason; on success
    * `outAddr()` is the output address, the `out` words hold the rest.
    */
-  translateNum(sid: number, pasid: number, iova: number, access: number): number {
+  translateNum(sid: Sid, pasid: Pasid, iova: Iova<number>, access: number): number {
     if ((sid & 0xffff) !== sid || (pasid & 0xfffff) !== pasid || (access & 0x7f) !== access || !isIova(iova)) this.badRequest(sid, pasid, iova, access);
     return this.unsafeExports.translate(sid, pasid, (iova / TWO_32) >>> 0, iova >>> 0, access) >>> 0;
   }
@@ -397,7 +398,7 @@ export class Core {
    * describes it, as after `translateRaw`), or TRANSLATED_UR when it is
    * blocked without a fault (translation off). Allocates nothing.
    */
-  checkTranslated(sid: number, addrHi: number, addrLo: number, len: number, access: number): number {
+  checkTranslated(sid: Sid, addrHi: number, addrLo: number, len: number, access: number): number {
     if ((sid & 0xffff) !== sid) checkU32(sid, 0xffff, 'sid');
     if ((len >>> 0) !== len || len === 0) checkU32(len, 0xffff_ffff, 'len');
     if (len === 0) throw new Error('len: 0 is not a request length');
@@ -435,7 +436,7 @@ export class Core {
 
   /** Translates and copies len bytes between guest RAM and the buffer at bufOff
    *  (ACC_READ: RAM -> buffer, ACC_WRITE: buffer -> RAM). Returns 0 or the first fault. */
-  dmaCopy(sid: number, pasid: number | undefined, iova: bigint, len: number, access: number, bufOff: number): number {
+  dmaCopy(sid: Sid, pasid: Pasid | undefined, iova: Iova, len: number, access: number, bufOff: number): number {
     const [hi, lo] = split64(iova, 'iova');
     checkU32(sid, 0xffff, 'sid');
     checkU32(len, 0xffff_ffff, 'len');
@@ -452,7 +453,7 @@ export class Core {
    * below 2^53, `pasid` used when `access` has ACC_PASID. Returns 0 or the
    * first fault (the `out` words describe it).
    */
-  dmaCopyNum(sid: number, pasid: number, iova: number, len: number, access: number, bufOff: number): number {
+  dmaCopyNum(sid: Sid, pasid: Pasid, iova: Iova<number>, len: number, access: number, bufOff: number): number {
     if ((sid & 0xffff) !== sid || (pasid & 0xfffff) !== pasid || (access & 0x7f) !== access || !isIova(iova)) this.badRequest(sid, pasid, iova, access);
     if ((len >>> 0) !== len) checkU32(len, 0xffff_ffff, 'len');
     if ((bufOff >>> 0) !== bufOff) checkU32(bufOff, 0xffff_ffff, 'bufOff');
@@ -472,39 +473,39 @@ export class Core {
   /** Context cache, global. */
   invContextGlobal(): void { this.unsafeExports.invContextGlobal(); }
   /** Context cache, domain-selective. */
-  invContextDomain(did: number): void { this.unsafeExports.invContextDomain(checkU32(did, 0xffff, 'did')); }
+  invContextDomain(did: Did): void { this.unsafeExports.invContextDomain(checkU32(did, 0xffff, 'did')); }
   /** Context cache, device-selective (fm: function mask 0-3). */
-  invContextDevice(did: number, sid: number, fm: number): void {
+  invContextDevice(did: Did, sid: Sid, fm: number): void {
     this.unsafeExports.invContextDevice(checkU32(did, 0xffff, 'did'), checkU32(sid, 0xffff, 'sid'), checkU32(fm, 3, 'fm'));
   }
   /** IOTLB + paging-structure caches, global. */
   invIotlbGlobal(): void { this.unsafeExports.invIotlbGlobal(); }
   /** IOTLB + paging-structure caches of a domain. */
-  invIotlbDomain(did: number): void { this.unsafeExports.invIotlbDomain(checkU32(did, 0xffff, 'did')); }
+  invIotlbDomain(did: Did): void { this.unsafeExports.invIotlbDomain(checkU32(did, 0xffff, 'did')); }
   /** IOTLB page-selective: 2^am pages from addr (aligned down); ih=1 keeps PSC. */
-  invIotlbPage(did: number, addr: bigint, am: number, ih: number | boolean): void {
+  invIotlbPage(did: Did, addr: Iova, am: number, ih: number | boolean): void {
     const [hi, lo] = split64(addr, 'addr');
     this.unsafeExports.invIotlbPage(checkU32(did, 0xffff, 'did'), hi, lo, checkU32(am, 63, 'am'), ih ? 1 : 0);
   }
   /** invIotlbPage with the address as (hi, lo) u32 halves: no BigInt (the invalidation queue's form). */
-  invIotlbPageRaw(did: number, addrHi: number, addrLo: number, am: number, ih: number): void {
+  invIotlbPageRaw(did: Did, addrHi: number, addrLo: number, am: number, ih: number): void {
     this.unsafeExports.invIotlbPage(checkU32(did, 0xffff, 'did'), addrHi >>> 0, addrLo >>> 0, checkU32(am, 63, 'am'), ih ? 1 : 0);
   }
   /** PASID-based IOTLB, PASID-selective (first and second stage). */
-  invPasidIotlb(did: number, pasid: number): void {
+  invPasidIotlb(did: Did, pasid: Pasid): void {
     this.unsafeExports.invPasidIotlb(checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'));
   }
   /** PASID-based IOTLB, page-selective (first-stage entries). */
-  invPasidIotlbPage(did: number, pasid: number, addr: bigint, am: number, ih: number | boolean): void {
+  invPasidIotlbPage(did: Did, pasid: Pasid, addr: Iova, am: number, ih: number | boolean): void {
     const [hi, lo] = split64(addr, 'addr');
     this.unsafeExports.invPasidIotlbPage(checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'), hi, lo, checkU32(am, 63, 'am'), ih ? 1 : 0);
   }
   /** invPasidIotlbPage with the address as (hi, lo) u32 halves: no BigInt (the invalidation queue's form). */
-  invPasidIotlbPageRaw(did: number, pasid: number, addrHi: number, addrLo: number, am: number, ih: number): void {
+  invPasidIotlbPageRaw(did: Did, pasid: Pasid, addrHi: number, addrLo: number, am: number, ih: number): void {
     this.unsafeExports.invPasidIotlbPage(checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'), addrHi >>> 0, addrLo >>> 0, checkU32(am, 63, 'am'), ih ? 1 : 0);
   }
   /** PASID cache: granularity 0 domain, 1 PASID in domain, 3 global. */
-  invPasidCache(granularity: number, did: number, pasid: number): void {
+  invPasidCache(granularity: number, did: Did, pasid: Pasid): void {
     if (granularity !== 0 && granularity !== 1 && granularity !== 3) throw new Error(`granularity: ${String(granularity)} is not 0, 1 or 3`);
     this.unsafeExports.invPasidCache(granularity, checkU32(did, 0xffff, 'did'), checkU32(pasid, 0xfffff, 'pasid'));
   }

@@ -15,6 +15,7 @@
  * the address.
  */
 import type { Core } from './core.js';
+import type { Gpa } from '../types.js';
 
 const TWO_32 = 4294967296;
 const MAX_SAFE_HI = 0x1f_ffff; // high word of a u64 below 2^53
@@ -51,7 +52,7 @@ export class GuestMemory {
   // ---- number API -------------------------------------------------------------
 
   /** The byte offset in memory of [gpa, gpa+len) (len >= 1), or -1 outside RAM. */
-  offsetAt(gpa: number, len: number): number {
+  offsetAt(gpa: Gpa<number>, len: number): number {
     const rel = gpa - this.hitBase;
     // rel >>> 0 === rel: an integer in 0..2^32-1 (NaN, fractions, negatives fail).
     if ((rel >>> 0) === rel && rel + len <= this.hitSize) return this.hitOff + rel;
@@ -105,25 +106,25 @@ export class GuestMemory {
   }
 
   /** The byte at gpa. */
-  getUint8(gpa: number): number {
+  getUint8(gpa: Gpa<number>): number {
     const off = this.at(gpa, 1, 'getUint8');
     return this.u8[off]!;
   }
 
   /** The little-endian u16 at gpa. */
-  getUint16(gpa: number): number {
+  getUint16(gpa: Gpa<number>): number {
     const off = this.at(gpa, 2, 'getUint16');
     return this.dv.getUint16(off, true);
   }
 
   /** The little-endian u32 at gpa. */
-  getUint32(gpa: number): number {
+  getUint32(gpa: Gpa<number>): number {
     const off = this.at(gpa, 4, 'getUint32');
     return this.dv.getUint32(off, true);
   }
 
   /** The little-endian u64 at gpa as a number; an Error when it is 2^53 or more (read it as two u32 halves then). */
-  getUint64(gpa: number): number {
+  getUint64(gpa: Gpa<number>): number {
     const off = this.at(gpa, 8, 'getUint64');
     const hi = this.dv.getUint32(off + 4, true);
     if (hi > MAX_SAFE_HI) throw new Error(`getUint64: the value at gpa 0x${gpa.toString(16)} is 2^53 or more; read it with getUint32 halves or readU64`);
@@ -131,28 +132,28 @@ export class GuestMemory {
   }
 
   /** Writes the byte v (0..255) at gpa. */
-  setUint8(gpa: number, v: number): void {
+  setUint8(gpa: Gpa<number>, v: number): void {
     if ((v & 0xff) !== v) throw new Error(`setUint8: value ${String(v)} is not a u8`);
     const off = this.at(gpa, 1, 'setUint8');
     this.u8[off] = v;
   }
 
   /** Writes the little-endian u16 v at gpa. */
-  setUint16(gpa: number, v: number): void {
+  setUint16(gpa: Gpa<number>, v: number): void {
     if ((v & 0xffff) !== v) throw new Error(`setUint16: value ${String(v)} is not a u16`);
     const off = this.at(gpa, 2, 'setUint16');
     this.dv.setUint16(off, v, true);
   }
 
   /** Writes the little-endian u32 v at gpa. */
-  setUint32(gpa: number, v: number): void {
+  setUint32(gpa: Gpa<number>, v: number): void {
     if ((v >>> 0) !== v) throw new Error(`setUint32: value ${String(v)} is not a u32`);
     const off = this.at(gpa, 4, 'setUint32');
     this.dv.setUint32(off, v, true);
   }
 
   /** Writes the little-endian u64 v (an integer below 2^53) at gpa. */
-  setUint64(gpa: number, v: number): void {
+  setUint64(gpa: Gpa<number>, v: number): void {
     if (!(v >= 0 && v <= Number.MAX_SAFE_INTEGER && v % 1 === 0)) throw new Error(`setUint64: value ${String(v)} is not an integer in 0..2^53-1`);
     const off = this.at(gpa, 8, 'setUint64');
     this.dv.setUint32(off, v >>> 0, true);
@@ -160,13 +161,13 @@ export class GuestMemory {
   }
 
   /** Copies guest RAM [gpa, gpa + dst.length) into dst (no allocation). */
-  readInto(gpa: number, dst: Uint8Array): void {
+  readInto(gpa: Gpa<number>, dst: Uint8Array): void {
     const off = this.at(gpa, Math.max(dst.length, 1), 'readInto');
     dst.set(this.u8.subarray(off, off + dst.length));
   }
 
   /** Copies src into guest RAM at gpa. */
-  writeFrom(gpa: number, src: Uint8Array): void {
+  writeFrom(gpa: Gpa<number>, src: Uint8Array): void {
     const off = this.at(gpa, Math.max(src.length, 1), 'writeFrom');
     this.u8.set(src, off);
   }
@@ -176,7 +177,7 @@ export class GuestMemory {
    * what an emulator's devices read and write. Only guest RAM, never the
    * core's state. Invalid after the memory grows (fetch it again).
    */
-  view(gpa: number, len: number): Uint8Array {
+  view(gpa: Gpa<number>, len: number): Uint8Array {
     const off = this.at(gpa, Math.max(len, 1), 'view');
     return this.u8.subarray(off, off + len);
   }
@@ -195,17 +196,17 @@ export class GuestMemory {
   }
 
   /** The byte offset in memory of [gpa, gpa+len), or -1 outside RAM. */
-  offsetOf(gpa: bigint, len: number): number {
+  offsetOf(gpa: Gpa, len: number): number {
     return this.offsetAt(this.num(gpa, 'offsetOf'), Math.max(this.len(len, 'offsetOf'), 1));
   }
 
   /** True when [gpa, gpa+len) lies inside one RAM region. */
-  contains(gpa: bigint, len: number): boolean {
+  contains(gpa: Gpa, len: number): boolean {
     return this.offsetOf(gpa, len) >= 0;
   }
 
   /** A copy of len bytes at gpa. */
-  read(gpa: bigint, len: number): Uint8Array {
+  read(gpa: Gpa, len: number): Uint8Array {
     const out = new Uint8Array(this.len(len, 'read'));
     const g = this.num(gpa, 'read');
     const off = this.at(g, Math.max(len, 1), 'read');
@@ -214,37 +215,37 @@ export class GuestMemory {
   }
 
   /** Writes bytes at gpa. */
-  write(gpa: bigint, bytes: Uint8Array): void {
+  write(gpa: Gpa, bytes: Uint8Array): void {
     if (!(bytes instanceof Uint8Array)) throw new Error(`write: bytes ${typeof bytes} is not a Uint8Array`);
     this.writeFrom(this.num(gpa, 'write'), bytes);
   }
 
   /** Sets len bytes at gpa to byte. */
-  fill(gpa: bigint, len: number, byte: number): void {
+  fill(gpa: Gpa, len: number, byte: number): void {
     if (!Number.isInteger(byte) || byte < 0 || byte > 255) throw new Error(`fill: byte ${String(byte)} is not 0..255`);
     const off = this.at(this.num(gpa, 'fill'), Math.max(this.len(len, 'fill'), 1), 'fill');
     this.u8.fill(byte, off, off + len);
   }
 
   /** The little-endian u32 at gpa. */
-  readU32(gpa: bigint): number {
+  readU32(gpa: Gpa): number {
     return this.getUint32(this.num(gpa, 'readU32'));
   }
 
   /** Writes a little-endian u32 at gpa. */
-  writeU32(gpa: bigint, v: number): void {
+  writeU32(gpa: Gpa, v: number): void {
     if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff) throw new Error(`writeU32: value ${String(v)} is not a u32`);
     this.setUint32(this.num(gpa, 'writeU32'), v);
   }
 
   /** The little-endian u64 at gpa. */
-  readU64(gpa: bigint): bigint {
+  readU64(gpa: Gpa): bigint {
     const off = this.at(this.num(gpa, 'readU64'), 8, 'readU64');
     return (BigInt(this.dv.getUint32(off + 4, true)) << 32n) | BigInt(this.dv.getUint32(off, true));
   }
 
   /** Writes a little-endian u64 at gpa. */
-  writeU64(gpa: bigint, v: bigint): void {
+  writeU64(gpa: Gpa, v: bigint): void {
     if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) throw new Error(`writeU64: value ${String(v)} is not a u64`);
     const off = this.at(this.num(gpa, 'writeU64'), 8, 'writeU64');
     this.dv.setUint32(off, Number(v & 0xffff_ffffn), true);

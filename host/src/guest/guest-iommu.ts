@@ -13,6 +13,7 @@ import { encodePasidEntry, PGTT } from '../vtd/spec/pasid-entry.js';
 import type { PageAllocator } from '../tables/page-allocator.js';
 import { ContextTableBuilder, PageTableBuilder, PasidTableBuilder } from '../tables/table-builders.js';
 import { VtdDriver, type GuestPlatform } from './vtd-driver.js';
+import type { Sid, Pasid, Did } from '../types.js';
 
 /** Guest resources: MMIO, RAM, a page allocator. */
 export interface GuestEnv {
@@ -23,7 +24,7 @@ export interface GuestEnv {
 
 /** Options of a legacy-mode device attachment (§9.3). */
 export interface LegacyAttach {
-  readonly did: number;
+  readonly did: Did;
   /** Second-stage levels: 3 (39-bit), 4 (48-bit), 5 (57-bit). Default 3. */
   readonly levels?: 3 | 4 | 5;
   readonly fpd?: boolean;
@@ -33,14 +34,14 @@ export interface LegacyAttach {
 
 /** Options of a scalable-mode device attachment (§9.4-9.6), for the RID_PASID entry or `pasid`. */
 export interface ScalableAttach {
-  readonly did: number;
+  readonly did: Did;
   readonly pgtt: (typeof PGTT)[keyof typeof PGTT];
   /** Second-stage levels (PGTT 2, 3). Default 4. */
   readonly ssLevels?: 3 | 4 | 5;
   /** First-stage levels (PGTT 1, 3). Default 4. */
   readonly fsLevels?: 4 | 5;
   /** PASID of the entry written; also the context's RID_PASID. Default 0. */
-  readonly pasid?: number;
+  readonly pasid?: Pasid;
   readonly fpd?: boolean;
 }
 
@@ -62,7 +63,7 @@ export class GuestIommu {
   }
 
   /** Writes a legacy context entry for `sid` and returns its (empty) second-stage table. */
-  attachLegacy(sid: number, o: LegacyAttach): PageTableBuilder {
+  attachLegacy(sid: Sid, o: LegacyAttach): PageTableBuilder {
     const levels = o.levels ?? 3;
     const ss = new PageTableBuilder(this.env.mem, this.env.alloc, { stage: 'ss', levels });
     this.ctx.setContext(sid, encodeContextEntry({
@@ -72,7 +73,7 @@ export class GuestIommu {
   }
 
   /** Writes a scalable context entry, PASID directory and PASID entry for `sid`. */
-  attachScalable(sid: number, o: ScalableAttach): Attachment {
+  attachScalable(sid: Sid, o: ScalableAttach): Attachment {
     const pasid = o.pasid ?? 0;
     const pasids = new PasidTableBuilder(this.env.mem, this.env.alloc);
     const ssLevels = o.ssLevels ?? 4;

@@ -13,6 +13,7 @@ import { iecDesc, IEC_DESC } from '../vtd/spec/descriptors.js';
 import { CAP, ECAP, GCMD, REG } from '../vtd/spec/registers.js';
 import type { GuestEnv } from './guest-iommu.js';
 import type { GuestQueue } from './invalidation-queue.js';
+import type { Sid } from '../types.js';
 
 const B = BigInt;
 
@@ -30,7 +31,7 @@ export interface IrteSpec {
   /** Source validation: SVT (0 none, 1 SID under the SQ mask, 2 bus range), SQ, SID. */
   readonly svt?: number;
   readonly sq?: number;
-  readonly sid?: number;
+  readonly sid?: Sid;
   /** Raw bits ORed into qw0 / qw1 (to set reserved fields on purpose). */
   readonly extra?: readonly [bigint, bigint];
 }

@@ -18,6 +18,7 @@ import { decodePageRequest, isStopMarker, PageResponseCode, PQ, type PageRequest
 import { ECTL, PRS, REG } from '../vtd/spec/registers.js';
 import type { GuestEnv } from './guest-iommu.js';
 import { VtdDriver } from './vtd-driver.js';
+import type { Did, Gpa, Pasid, Sid } from '../types.js';
 
 /** A page request as the guest reads it from the queue: the record and the queue offset it was read at. */
 export interface GuestPageRequest extends PageRequest {
@@ -79,7 +80,7 @@ export class GuestPrq {
   }
 
   /** Programs the page-request event MSI; `masked` keeps PECTL.IM set. */
-  setupEvent(address: bigint, data: number, masked = false): void {
+  setupEvent(address: Gpa, data: number, masked = false): void {
     this.drv.write32(REG.PEDATA, data);
     this.drv.write32(REG.PEADDR, Number(address & 0xffff_fffcn));
     this.drv.write32(REG.PEUADDR, Number(address >> 32n));
@@ -160,7 +161,7 @@ export class GuestPrq {
    * to `handle`), until no request of the PASID is left and PRO is clear.
    * Returns the requests of the PASID that were drained.
    */
-  drainPasid(rid: number, pasid: number, did: number, handle: PageFaultHandler): GuestPageRequest[] {
+  drainPasid(rid: Sid, pasid: Pasid, did: Did, handle: PageFaultHandler): GuestPageRequest[] {
     const status = this.env.alloc.alloc();
     this.submit([
       pasidIotlbDesc(PIOTLB.G_PASID, did, pasid),

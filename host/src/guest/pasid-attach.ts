@@ -9,11 +9,12 @@ import { encodePasidEntry, PGTT } from '../vtd/spec/pasid-entry.js';
 import { encodeSmContextEntry } from '../vtd/spec/sm-context-entry.js';
 import type { GuestIommu } from './guest-iommu.js';
 import { PageTableBuilder, PasidTableBuilder } from '../tables/table-builders.js';
+import type { Sid, Did, Pasid } from '../types.js';
 
 /** One PASID of the attachment. */
 export interface PasidSpec {
-  readonly pasid: number;
-  readonly did: number;
+  readonly pasid: Pasid;
+  readonly did: Did;
   /** First-stage (PGTT 1) or second-stage (PGTT 2, default) table. */
   readonly pgtt?: typeof PGTT.FIRST_STAGE | typeof PGTT.SECOND_STAGE;
   /** Supervisor requests enabled (first stage). */
@@ -21,7 +22,7 @@ export interface PasidSpec {
 }
 
 /** Writes the PASID entries and the context entry; returns each PASID's page table. */
-export function attachPasids(g: GuestIommu, sid: number, specs: readonly PasidSpec[], o: { dte?: boolean; pre?: boolean; ridPasid?: number } = {}): Map<number, PageTableBuilder> {
+export function attachPasids(g: GuestIommu, sid: Sid, specs: readonly PasidSpec[], o: { dte?: boolean; pre?: boolean; ridPasid?: number } = {}): Map<number, PageTableBuilder> {
   const { mem, alloc } = g.env;
   const dir = new PasidTableBuilder(mem, alloc);
   const tables = new Map<number, PageTableBuilder>();

@@ -5,11 +5,12 @@
  * drivers/pci/probe.c, ats.c). Offsets and bits are written out here from
  * the PCI / PCIe specs on purpose, not imported from the model.
  */
+import type { Gpa, Sid } from '../types.js';
 
 /** What the driver needs: physical MMIO of 1, 2, 4 or 8 bytes. */
 export interface PciPlatform {
-  mmioRead(addr: bigint, size: number): bigint;
-  mmioWrite(addr: bigint, size: number, value: bigint): void;
+  mmioRead(addr: Gpa, size: number): bigint;
+  mmioWrite(addr: Gpa, size: number, value: bigint): void;
 }
 
 /** q35's ECAM base. */
@@ -21,7 +22,7 @@ export const EXT = { ATS: 0x0f, PRI: 0x13, PASID: 0x1b } as const;
 
 /** One function found by a scan. */
 export interface FoundFunction {
-  readonly sid: number;
+  readonly sid: Sid;
   readonly vendor: number;
   readonly device: number;
   readonly classCode: number;
@@ -33,12 +34,12 @@ export class PciDriver {
   constructor(readonly platform: PciPlatform, readonly ecam: bigint = ECAM) {}
 
   /** Config read of 1, 2 or 4 bytes. */
-  read(sid: number, off: number, size: 1 | 2 | 4): number {
+  read(sid: Sid, off: number, size: 1 | 2 | 4): number {
     return Number(this.platform.mmioRead(this.ecam + (BigInt(sid) << 12n) + BigInt(off), size));
   }
 
   /** Config write of 1, 2 or 4 bytes. */
-  write(sid: number, off: number, size: 1 | 2 | 4, v: number): void {
+  write(sid: Sid, off: number, size: 1 | 2 | 4, v: number): void {
     this.platform.mmioWrite(this.ecam + (BigInt(sid) << 12n) + BigInt(off), size, BigInt(v >>> 0));
   }
 
@@ -56,7 +57,7 @@ export class PciDriver {
   }
 
   /** Offset of capability `id` (list at 0x34), or 0. */
-  findCap(sid: number, id: number): number {
+  findCap(sid: Sid, id: number): number {
     if ((this.read(sid, 0x06, 2) & 0x10) === 0) return 0;
     for (let at = this.read(sid, 0x34, 1), n = 0; at && n < 48; at = this.read(sid, at + 1, 1), n++) {
       if (this.read(sid, at, 1) === id) return at;
@@ -65,7 +66,7 @@ export class PciDriver {
   }
 
   /** Offset of extended capability `id` (list at 0x100), or 0. */
-  findExtCap(sid: number, id: number): number {
+  findExtCap(sid: Sid, id: number): number {
     for (let at = 0x100, n = 0; at >= 0x100 && n < 64; n++) {
       const h = this.read(sid, at, 4);
       if (h === 0 || h === 0xffff_ffff) return 0;
@@ -76,7 +77,7 @@ export class PciDriver {
   }
 
   /** Sizes BAR slot `slot` (writes all-ones, reads back, restores); 0 when unimplemented. */
-  sizeBar(sid: number, slot: number): { size: bigint; is64: boolean } {
+  sizeBar(sid: Sid, slot: number): { size: bigint; is64: boolean } {
     const off = 0x10 + 4 * slot;
     const old = this.read(sid, off, 4);
     this.write(sid, off, 4, 0xffff_ffff);
@@ -94,20 +95,20 @@ export class PciDriver {
   }
 
   /** Base of BAR slot `slot`. */
-  barBase(sid: number, slot: number): bigint {
+  barBase(sid: Sid, slot: number): bigint {
     const lo = this.read(sid, 0x10 + 4 * slot, 4);
     const base = BigInt((lo & ~0xf) >>> 0);
     return (lo & 0x6) === 0x4 ? base | (BigInt(this.read(sid, 0x14 + 4 * slot, 4)) << 32n) : base;
   }
 
   /** Sets or clears Command bits (bit 1 memory, bit 2 bus master). */
-  command(sid: number, bits: number, on: boolean): void {
+  command(sid: Sid, bits: number, on: boolean): void {
     const c = this.read(sid, 0x04, 2);
     this.write(sid, 0x04, 2, on ? c | bits : c & ~bits);
   }
 
   /** Programs MSI (address, data) and enables it with `vectorsLg2` vectors. */
-  enableMsi(sid: number, address: bigint, data: number, vectorsLg2 = 0): void {
+  enableMsi(sid: Sid, address: Gpa, data: number, vectorsLg2 = 0): void {
     const at = this.findCap(sid, CAP.MSI);
     if (!at) throw new Error(`sid ${sid.toString(16)}: no MSI capability`);
     this.write(sid, at + 4, 4, Number(address & 0xffff_ffffn));
@@ -117,21 +118,21 @@ export class PciDriver {
   }
 
   /** Enables ATS with Smallest Translation Unit `stu`. */
-  enableAts(sid: number, stu = 0, on = true): void {
+  enableAts(sid: Sid, stu = 0, on = true): void {
     const at = this.findExtCap(sid, EXT.ATS);
     if (!at) throw new Error(`sid ${sid.toString(16)}: no ATS capability`);
     this.write(sid, at + 6, 2, (on ? 0x8000 : 0) | stu);
   }
 
   /** Enables PASID (with execute / privileged modes when asked). */
-  enablePasid(sid: number, o: { exec?: boolean; priv?: boolean } = {}): void {
+  enablePasid(sid: Sid, o: { exec?: boolean; priv?: boolean } = {}): void {
     const at = this.findExtCap(sid, EXT.PASID);
     if (!at) throw new Error(`sid ${sid.toString(16)}: no PASID capability`);
     this.write(sid, at + 6, 2, 1 | (o.exec ? 2 : 0) | (o.priv ? 4 : 0));
   }
 
   /** Resets PRI, grants `allocation` outstanding requests and enables it (Linux pci_enable_pri). */
-  enablePri(sid: number, allocation: number): void {
+  enablePri(sid: Sid, allocation: number): void {
     const at = this.findExtCap(sid, EXT.PRI);
     if (!at) throw new Error(`sid ${sid.toString(16)}: no PRI capability`);
     this.write(sid, at + 4, 2, 2); // Reset
@@ -140,7 +141,7 @@ export class PciDriver {
   }
 
   /** PRI status register (bit 0 RF, 1 UPRGI, 8 stopped). */
-  priStatus(sid: number): number {
+  priStatus(sid: Sid): number {
     return this.read(sid, this.findExtCap(sid, EXT.PRI) + 6, 2);
   }
 }

@@ -8,11 +8,12 @@
 import { ECAP, REG } from '../vtd/spec/registers.js';
 import { VCCAP_PAS, VCMD_CMD, VCRSP } from '../vtd/spec/virtual-command.js';
 import type { VtdDriver } from './vtd-driver.js';
+import type { Pasid } from '../types.js';
 
 /** The answer of one command: its status code and (allocate) the PASID. */
 export interface VcmdAnswer {
   readonly status: number;
-  readonly pasid: number;
+  readonly pasid: Pasid;
 }
 
 /** True when the unit offers PASID allocation through virtual commands. */
@@ -34,6 +35,6 @@ export function vcmdAllocPasid(drv: VtdDriver): VcmdAnswer {
 }
 
 /** Gives a PASID back (status 0, or 16 for a PASID the guest does not hold). */
-export function vcmdFreePasid(drv: VtdDriver, pasid: number): VcmdAnswer {
+export function vcmdFreePasid(drv: VtdDriver, pasid: Pasid): VcmdAnswer {
   return run(drv, (BigInt(pasid & 0xfffff) << 16n) | BigInt(VCMD_CMD.FREE_PASID));
 }

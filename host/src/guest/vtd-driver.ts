@@ -7,18 +7,19 @@
  * the QEMU recordings the golden replays check (raw offsets and values).
  */
 import { CAP, CCMD, ECAP, FRCD, GCMD, GCMD_PERSISTENT, IOTLB, REG } from '../vtd/spec/registers.js';
+import { did as checkDid, iova as checkIova, sid as checkSid, type Did, type Gpa, type Iova, type Sid } from '../types.js';
 
 /** What the driver needs from a platform: MMIO at physical addresses and guest RAM. */
 export interface GuestPlatform {
-  mmioRead(addr: bigint, size: 4 | 8): bigint;
-  mmioWrite(addr: bigint, size: 4 | 8, value: bigint): void;
+  mmioRead(addr: Gpa, size: 4 | 8): bigint;
+  mmioWrite(addr: Gpa, size: 4 | 8, value: bigint): void;
 }
 
 /** A decoded fault record (§11.4.7.6). */
 export interface GuestFaultRecord {
   readonly index: number;
-  readonly addr: bigint;
-  readonly sid: number;
+  readonly addr: Iova;
+  readonly sid: Sid;
   readonly reason: number;
   readonly read: boolean;
   readonly pp: boolean;
@@ -100,12 +101,12 @@ export class VtdDriver {
     return this.ccmd(1n << 61n);
   }
   /** CCMD domain-selective invalidation. */
-  contextInvalidateDomain(did: number): bigint {
-    return this.ccmd((2n << 61n) | BigInt(did));
+  contextInvalidateDomain(did: Did): bigint {
+    return this.ccmd((2n << 61n) | BigInt(checkDid(did)));
   }
   /** CCMD device-selective invalidation with function mask `fm`. */
-  contextInvalidateDevice(did: number, sid: number, fm = 0): bigint {
-    return this.ccmd((3n << 61n) | (BigInt(fm & 3) << 32n) | (BigInt(sid) << 16n) | BigInt(did));
+  contextInvalidateDevice(did: Did, sid: Sid, fm = 0): bigint {
+    return this.ccmd((3n << 61n) | (BigInt(fm & 3) << 32n) | (BigInt(checkSid(sid)) << 16n) | BigInt(checkDid(did)));
   }
 
   private ccmd(v: bigint): bigint {
@@ -118,12 +119,13 @@ export class VtdDriver {
     return this.iotlb(1n << 60n);
   }
   /** IOTLB domain-selective invalidation. */
-  iotlbInvalidateDomain(did: number): bigint {
-    return this.iotlb((2n << 60n) | (BigInt(did) << 32n));
+  iotlbInvalidateDomain(did: Did): bigint {
+    return this.iotlb((2n << 60n) | (BigInt(checkDid(did)) << 32n));
   }
   /** IOTLB page-selective invalidation of 2^am pages at addr. */
-  iotlbInvalidatePage(did: number, addr: bigint, am = 0, ih = false): bigint {
-    this.write64(this.ivaOffset, addr | (ih ? 1n << 6n : 0n) | BigInt(am));
+  iotlbInvalidatePage(did: Did, addr: Iova, am = 0, ih = false): bigint {
+    checkDid(did);
+    this.write64(this.ivaOffset, checkIova(addr, 'addr') | (ih ? 1n << 6n : 0n) | BigInt(am));
     return this.iotlb((3n << 60n) | (BigInt(did) << 32n));
   }
 
@@ -161,7 +163,7 @@ export class VtdDriver {
   }
 
   /** Programs the fault-event MSI and unmasks it. */
-  setupFaultEvent(address: bigint, data: number): void {
+  setupFaultEvent(address: Gpa, data: number): void {
     this.write32(REG.FEDATA, data);
     this.write32(REG.FEADDR, Number(address & 0xffff_fffcn));
     this.write32(REG.FEUADDR, Number(address >> 32n));

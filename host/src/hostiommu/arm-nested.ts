@@ -24,6 +24,7 @@ import type { FaultQueue } from './fault-queue.js';
 import type { SmmuViommu } from './arm-viommu.js';
 import { get, maskOf } from '../smmu/spec/bits.js';
 import { EATS, STE, STE_CONFIG } from '../smmu/spec/ste.js';
+import type { Did } from '../types.js';
 
 /** STE doubleword-0 fields a guest may set (Linux STRTAB_STE_0_NESTING_ALLOWED). */
 const DW0_ALLOWED = [STE.V, STE.Config, STE.S1Fmt, STE.S1ContextPtr, STE.S1CDMax].reduce((m, f) => m | maskOf(f.hi, f.lo), 0n);
@@ -74,7 +75,7 @@ export class HwptNestedArm extends HwptBase implements HostObject {
    * Validates the STE (EIO / EINVAL naming it); takes references to the vIOMMU and its parent.
    * @param viommu The SMMUv3 vIOMMU the HWPT is allocated on.
    */
-  constructor(readonly viommu: SmmuViommu, iommu: PhysicalIommu, did: number, freeDid: DidRelease, opts: ArmNestedOptions) {
+  constructor(readonly viommu: SmmuViommu, iommu: PhysicalIommu, did: Did, freeDid: DidRelease, opts: ArmNestedOptions) {
     super(did, opts.faultQueue, freeDid, opts.pasid ?? false);
     void iommu;
     if (opts.faultQueue) fail('EOPNOTSUPP', 'faultId: the SMMUv3 backend reports faults as events to the vIOMMU (vEVENTQ), not page requests');

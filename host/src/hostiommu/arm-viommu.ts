@@ -21,6 +21,7 @@ import type { PhysicalSmmu } from './smmu-backend.js';
 import { get, put } from '../smmu/spec/bits.js';
 import { CMD, OP } from '../smmu/spec/commands.js';
 import { EVT_FIELD } from '../smmu/spec/events.js';
+import type { Sid } from '../types.js';
 
 /** One invalidation entry (struct iommu_viommu_arm_smmuv3_invalidate): a guest command's two doublewords. */
 export interface SmmuInvalidation {
@@ -104,7 +105,7 @@ export class SmmuViommu extends Viommu {
    * physical StreamID `sid`: to the vEVENTQ with the device's vSID. Dropped
    * when the device has no vDEVICE here or there is no vEVENTQ.
    */
-  reportEvent(sid: number, record: readonly bigint[]): void {
+  reportEvent(sid: Sid, record: readonly bigint[]): void {
     const vsid = this.vridOf(sid);
     if (vsid === undefined || this.veventq === undefined) return;
     const w = [...record];

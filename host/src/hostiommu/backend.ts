@@ -8,6 +8,7 @@
  */
 import type { HostPages } from './host-pages.js';
 import type { SsFormat } from './ss-table.js';
+import type { Did, Iova, Pasid, Sid } from '../types.js';
 
 /** RID_PASID: the PASID slot used for requests without PASID (§9.4; Linux IOMMU_NO_PASID). */
 export const RID_PASID = 0;
@@ -17,7 +18,7 @@ export interface PagingProgram {
   /** Discriminant. */
   readonly kind: 'paging';
   /** Domain id. */
-  readonly did: number;
+  readonly did: Did;
   /** Second-stage root table (SSPTPTR). */
   readonly ssptptr: bigint;
   /** Second-stage levels (3, 4, 5). */
@@ -29,7 +30,7 @@ export interface NestedProgram {
   /** Discriminant. */
   readonly kind: 'nested';
   /** Domain id of the nested domain. */
-  readonly did: number;
+  readonly did: Did;
   /** Parent second-stage root table (SSPTPTR). */
   readonly ssptptr: bigint;
   /** Parent second-stage levels. */
@@ -54,7 +55,7 @@ export interface SmmuNestedProgram {
   /** Discriminant. */
   readonly kind: 'smmu-nested';
   /** Domain id of the nested HWPT. */
-  readonly did: number;
+  readonly did: Did;
   /** The VMID the STE carries (the vIOMMU's). */
   readonly vmid: number;
   /** Parent stage-2 root (S2TTB). */
@@ -64,7 +65,7 @@ export interface SmmuNestedProgram {
   /** The guest STE's doublewords 0 and 1, validated. */
   readonly ste: readonly [bigint, bigint];
   /** Receives each event record (four doublewords) of a stream installed here. */
-  readonly report: (sid: number, record: readonly bigint[]) => void;
+  readonly report: (sid: Sid, record: readonly bigint[]) => void;
 }
 
 /** What a (device, PASID) is attached to. */
@@ -81,13 +82,13 @@ export interface PhysicalIommu {
   /** Entry format of its second-stage tables (default VT-d §9.8). */
   readonly tableFormat?: SsFormat;
   /** Points (sid, pasid) at a domain, replacing any earlier one atomically; may throw ENOMEM. */
-  install(sid: number, pasid: number, program: DomainProgram): void;
+  install(sid: Sid, pasid: Pasid, program: DomainProgram): void;
   /** Clears (sid, pasid): its DMA is blocked again. */
-  remove(sid: number, pasid: number): void;
+  remove(sid: Sid, pasid: Pasid): void;
   /** Second-stage mappings of domain `did` changed in `[iova, iova + len)`. */
-  flushSecondStage(did: number, iova: bigint, len: bigint): void;
+  flushSecondStage(did: Did, iova: Iova, len: bigint): void;
   /** Stage-1 invalidation passed through: `npages` pages from `addr` of (did, pasid); npages 0 = all. */
-  flushFirstStage(did: number, pasid: number, addr: bigint, npages: bigint, leafOnly: boolean): void;
+  flushFirstStage(did: Did, pasid: Pasid, addr: Iova, npages: bigint, leafOnly: boolean): void;
   /** Waits until no page request of `sid` is in flight (a page-drain wait descriptor, §6.5.2.x). */
-  drainPageRequests(sid: number): void;
+  drainPageRequests(sid: Sid): void;
 }

@@ -37,7 +37,7 @@ import { DevicePasidSpace } from './pasid.js';
 import type { FailInjector } from './fail-nth.js';
 import type { Ioas } from './ioas.js';
 import type { Vdevice } from './viommu.js';
-import { formatBdf } from '../types.js';
+import { formatBdf, type Pasid, type Sid } from '../types.js';
 
 /** The MSI address window x86 reserves in every IOVA space (0xFEEx_xxxx, §3.x interrupt range). */
 export const MSI_WINDOW = { start: 0xfee0_0000n, last: 0xfeef_ffffn } as const;
@@ -70,7 +70,7 @@ export class PhysDevice {
    * @param sid Its physical requester id.
    * @param info What the device supports (PASID width, ATS, PRI).
    */
-  constructor(readonly sid: number, readonly info: DeviceInfo) {
+  constructor(readonly sid: Sid, readonly info: DeviceInfo) {
     checkInt(sid, 0, 0xffff, 'sid');
     if (typeof info !== 'object' || info === null) fail('EINVAL', `info: ${String(info)} is not an object`);
     checkInt(info.pasidBits ?? 0, 0, 20, 'info.pasidBits');
@@ -109,7 +109,7 @@ export class DeviceFile {
 }
 
 /** Decides whether a context may use a PASID on a device (the ownership rule); throws if not. */
-export type PasidPolicy = (dev: BoundDevice, pasid: number) => void;
+export type PasidPolicy = (dev: BoundDevice, pasid: Pasid) => void;
 
 /** A device bound to a context: its attachments and per-device PASID namespace. */
 export class BoundDevice implements HostObject {
@@ -152,7 +152,7 @@ export class BoundDevice implements HostObject {
   }
 
   /** Attaches (device, pasid) to `hwpt` (see the file comment for the errors). */
-  attach(hwpt: Hwpt, pasid?: number): void {
+  attach(hwpt: Hwpt, pasid?: Pasid): void {
     const p = this.slot(pasid);
     if (this.attachments.has(p)) fail('EBUSY', `pasid: ${this.label(p)} is already attached to HWPT ${this.attachments.get(p)!.id}`);
     const resv = p === RID_PASID ? this.reserveIn(ioasOf(hwpt)) : undefined;
@@ -171,7 +171,7 @@ export class BoundDevice implements HostObject {
    * Moves (device, pasid) to `hwpt` atomically; EINVAL if nothing is
    * attached there. Returns the HWPT it left (undefined if it stayed).
    */
-  replace(hwpt: Hwpt, pasid?: number): Hwpt | undefined {
+  replace(hwpt: Hwpt, pasid?: Pasid): Hwpt | undefined {
     const p = this.slot(pasid);
     const old = this.attachments.get(p);
     if (old === undefined) fail('EINVAL', `pasid: ${this.label(p)} is not attached; attach it first`);
@@ -194,7 +194,7 @@ export class BoundDevice implements HostObject {
   }
 
   /** Detaches (device, pasid); nothing attached there is not an error. Returns the HWPT it left. Pending faults are answered INVALID. */
-  detach(pasid?: number): Hwpt | undefined {
+  detach(pasid?: Pasid): Hwpt | undefined {
     const p = this.slot(pasid);
     const hwpt = this.attachments.get(p);
     if (hwpt === undefined) return undefined;

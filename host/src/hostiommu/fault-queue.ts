@@ -12,6 +12,7 @@
 import { checkInt, fail } from './errors.js';
 import type { HostObject } from './objects.js';
 import { PageResponseCode } from '../vtd/spec/page-request.js';
+import type { Pasid, Sid, Iova } from '../types.js';
 
 
 /** Access bits of a fault record (iommufd IOMMU_PGFAULT_PERM_*). */
@@ -22,15 +23,15 @@ export interface PageRequest {
   /** Device (or subdevice, for a PASID of its slice) object id in the context the queue belongs to. */
   readonly devId: number;
   /** Physical requester id (for the response). */
-  readonly sid: number;
+  readonly sid: Sid;
   /** PASID of the request, or undefined for a request without PASID. */
-  readonly pasid: number | undefined;
+  readonly pasid: Pasid | undefined;
   /** Page request group index (9 bits, §7.5.1 PRGI). */
   readonly groupId: number;
   /** FAULT_PERM bits. */
   readonly perms: number;
   /** Faulting address (page aligned). */
-  readonly addr: bigint;
+  readonly addr: Iova;
   /** Last request of its group (LPIG). */
   readonly last: boolean;
 }
@@ -40,13 +41,13 @@ export interface FaultRecord {
   /** Object id of the bound device the fault came from, or of the subdevice whose PASID it carries. */
   readonly devId: number;
   /** PASID of the request (guest PASID), undefined without one. */
-  readonly pasid: number | undefined;
+  readonly pasid: Pasid | undefined;
   /** Page request group index. */
   readonly groupId: number;
   /** Requested access: FAULT_PERM bits. */
   readonly perms: number;
   /** Faulting page address. */
-  readonly addr: bigint;
+  readonly addr: Iova;
   /** Last page of its group: the group needs a response. */
   readonly last: boolean;
   /** The cookie that names this record's group in `respond`. */
@@ -54,7 +55,7 @@ export interface FaultRecord {
 }
 
 /** Sends a page group response to the device. */
-export type PageResponder = (sid: number, pasid: number | undefined, groupId: number, code: number) => void;
+export type PageResponder = (sid: Sid, pasid: Pasid | undefined, groupId: number, code: number) => void;
 
 interface Group { readonly sid: number; readonly pasid: number | undefined; readonly devId: number; readonly groupId: number; records: FaultRecord[] }
 

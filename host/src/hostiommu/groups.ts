@@ -10,6 +10,7 @@
  */
 import { checkInt, fail } from './errors.js';
 import type { HostPlatform } from './platform.js';
+import type { Sid } from '../types.js';
 
 /** One IOMMU group: its id and member requester ids (ascending). */
 export interface IommuGroup {
@@ -68,7 +69,7 @@ export class IommuGroups {
   }
 
   /** The group of device `sid`; ENOENT if it is in none. */
-  groupOf(sid: number): IommuGroup {
+  groupOf(sid: Sid): IommuGroup {
     const g = this.bySid.get(sid);
     if (g === undefined) fail('ENOENT', `sid: ${String(sid)} is in no IOMMU group`);
     return g;

@@ -26,7 +26,7 @@ import { Vdevice, Viommu } from './viommu.js';
 import { GuestPasidTable, type PasidSet } from './pasid.js';
 import { U64_MAX, type IovaRange } from './iova-space.js';
 import type { HostPlatform } from './platform.js';
-import type { Iova, Pasid } from '../types.js';
+import { rangeEnd, type Iova, type Pasid, type Sid } from '../types.js';
 import { callOp } from './ops.js';
 import { Subdevice, type DeviceTarget } from './subdevice.js';
 import { HwptNestedArm } from './arm-nested.js';
@@ -163,7 +163,7 @@ export class HostIommu {
   }
 
   /** IOMMU_IOAS_UNMAP: unmaps the mappings inside the range; returns the bytes unmapped. */
-  ioasUnmap(ioasId: number, iova: bigint, len: bigint): bigint {
+  ioasUnmap(ioasId: number, iova: Iova, len: bigint): bigint {
     return this.ioas(ioasId).unmap(iova, len);
   }
 
@@ -171,7 +171,7 @@ export class HostIommu {
    * IOMMU_IOAS_COPY: maps the pages behind src's range into dst; returns
    * the dst IOVA. `perms` undefined keeps the source's permissions.
    */
-  ioasCopy(dstId: number, srcId: number, srcIova: bigint, len: bigint, dstIova?: bigint, perms?: number): Iova {
+  ioasCopy(dstId: number, srcId: number, srcIova: Iova, len: bigint, dstIova?: Iova, perms?: number): Iova {
     if (perms !== undefined) checkPerms(perms);
     const at = [checkU64(srcIova, 'srcIova'), checkU64(len, 'len'), dstIova === undefined ? 0n : checkU64(dstIova, 'dstIova')];
     if (at.some((v) => v >= U64_MAX)) fail('EOVERFLOW', `srcIova/len/dstIova: ${at.map(hex).join('/')} do not fit below 2^64 - 1`);
@@ -210,7 +210,7 @@ export class HostIommu {
     checkU64(start, 'start');
     checkU64(length, 'length');
     if (length === 0n) fail('EINVAL', 'length: 0 bytes');
-    if (start + length - 1n > U64_MAX) fail('EOVERFLOW', `start: [${hex(start)}, +${hex(length)}) wraps past 2^64`);
+    if (rangeEnd(start, length) === undefined) fail('EOVERFLOW', `start: [${hex(start)}, +${hex(length)}) wraps past 2^64`);
     ioas.reserve(ioas, 'the VMM', start, start + length - 1n);
   }
 
@@ -275,7 +275,7 @@ export class HostIommu {
   }
 
   /** Subdevice (mediated / SIOV) of bound device `devId` with default PASID `pasid` (any free one if omitted); returns its id. */
-  subdeviceAlloc(devId: number, pasid?: number): number {
+  subdeviceAlloc(devId: number, pasid?: Pasid): number {
     if (pasid !== undefined) checkInt(pasid, 1, 0xf_ffff, 'pasid');
     return this.register(new Subdevice(this.device(devId), pasid));
   }
@@ -289,7 +289,7 @@ export class HostIommu {
    * Attaches the device or subdevice (or its `pasid`) to a HWPT, or to an
    * IOAS through an automatic domain; returns the id of the HWPT attached to.
    */
-  attach(devId: number, hwptId: number, pasid?: number): number {
+  attach(devId: number, hwptId: number, pasid?: Pasid): number {
     const dev = this.target(devId);
     return this.changePt(hwptId, (h) => {
       dev.attach(h, pasid);
@@ -302,18 +302,18 @@ export class HostIommu {
    * to (EINVAL if nothing is); returns the id of the HWPT attached to. An
    * automatic domain left unused is destroyed.
    */
-  replace(devId: number, hwptId: number, pasid?: number): number {
+  replace(devId: number, hwptId: number, pasid?: Pasid): number {
     const dev = this.target(devId);
     return this.changePt(hwptId, (h) => dev.replace(h, pasid));
   }
 
   /** Detaches the device or subdevice (or its `pasid`); nothing attached is not an error. */
-  detach(devId: number, pasid?: number): void {
+  detach(devId: number, pasid?: Pasid): void {
     this.putHwpt(this.target(devId).detach(pasid));
   }
 
   /** The id of the HWPT the device (or its `pasid`) is attached to, or undefined (IOMMU_TEST_OP_PASID_CHECK_HWPT's question). */
-  attachedTo(devId: number, pasid?: number): number | undefined {
+  attachedTo(devId: number, pasid?: Pasid): number | undefined {
     const dev = this.device(devId);
     if (pasid !== undefined) checkInt(pasid, 1, 0xfffff, 'pasid');
     return dev.attachments.get(pasid ?? 0)?.id;
@@ -361,7 +361,7 @@ export class HostIommu {
   }
 
   /** IOMMU_VDEVICE_ALLOC: gives a device the virtual RID `vrid` in a vIOMMU (EEXIST if it has a vDEVICE). */
-  vdeviceAlloc(viommuId: number, devId: number, vrid: number): number {
+  vdeviceAlloc(viommuId: number, devId: number, vrid: Sid): number {
     return this.register(new Vdevice(this.viommu(viommuId), this.device(devId), vrid));
   }
 
@@ -383,14 +383,14 @@ export class HostIommu {
   }
 
   /** The guest's RID for physical RID `sid` in a vIOMMU; ENOENT if it has none. */
-  vridOf(viommuId: number, sid: number): number {
+  vridOf(viommuId: number, sid: Sid): number {
     const v = this.viommu(viommuId).vridOf(sid);
     if (v === undefined) fail('ENOENT', `sid: ${String(sid)} has no vDEVICE in vIOMMU ${viommuId}`);
     return v;
   }
 
   /** The device id with virtual RID `vrid` in a vIOMMU (a guest command naming a vRID); ENOENT if none. */
-  deviceOfVrid(viommuId: number, vrid: number): number {
+  deviceOfVrid(viommuId: number, vrid: Sid): number {
     const d = this.viommu(viommuId).deviceOf(vrid);
     if (d === undefined) fail('ENOENT', `vrid: ${String(vrid)} names no vDEVICE in vIOMMU ${viommuId}`);
     return d.id;
@@ -410,7 +410,7 @@ export class HostIommu {
   }
 
   /** Frees a global PASID of a set (EBUSY while a device is attached at it). */
-  pasidFree(setId: number, pasid: number): void {
+  pasidFree(setId: number, pasid: Pasid): void {
     const set = this.pasidSet(setId);
     this.checkGlobalIdle(set, [pasid]);
     set.free(pasid);
@@ -425,7 +425,7 @@ export class HostIommu {
   }
 
   /** Frees a PASID of a device's namespace (EBUSY while attached). */
-  devicePasidFree(devId: number, pasid: number): void {
+  devicePasidFree(devId: number, pasid: Pasid): void {
     const d = this.device(devId);
     if (!d.pasids) fail('EOPNOTSUPP', `devId: ${d.phys.name} has no PASID capability`);
     if (d.pasids.has(pasid) && d.attachments.has(pasid)) fail('EBUSY', `pasid: ${pasid} of ${d.phys.name} is attached to HWPT ${d.attachments.get(pasid)!.id}`);

@@ -6,6 +6,8 @@
  */
 import { fail } from './errors.js';
 import type { FailInjector } from './fail-nth.js';
+import type { Hpa } from '../types.js';
+import type { GuestMemoryLike } from '../tables/guest-ram.js';
 
 /** 4 KiB: every VT-d table is one page (§9). */
 export const PAGE = 4096n;
@@ -13,11 +15,21 @@ export const PAGE = 4096n;
 /** The memory operations table writers need (little-endian 64-bit words). */
 export interface TableMemory {
   /** Reads the u64 at `addr`. */
-  readU64(addr: bigint): bigint;
+  readU64(addr: Hpa): bigint;
   /** Writes the u64 at `addr`. */
-  writeU64(addr: bigint, v: bigint): void;
+  writeU64(addr: Hpa, v: bigint): void;
   /** Sets `len` bytes from `addr` to `byte`. */
-  fill(addr: bigint, len: number, byte: number): void;
+  fill(addr: Hpa, len: number, byte: number): void;
+}
+
+/**
+ * The RAM of the modelled physical host as the TableMemory its tables are
+ * written in: the physical core (or the test's array) addresses that RAM by
+ * its own guest-physical addresses, which are the host's HPAs. The one place
+ * a `Gpa` of that RAM becomes an `Hpa` (compile-time only: the same object).
+ */
+export function hostRam(mem: GuestMemoryLike): TableMemory {
+  return mem as unknown as TableMemory;
 }
 
 /** A page allocator over `[start, end)` of a TableMemory. */

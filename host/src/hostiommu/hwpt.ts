@@ -28,17 +28,18 @@ import type { FaultQueue } from './fault-queue.js';
 import type { Viommu } from './viommu.js';
 import type { HwptNestedArm } from './arm-nested.js';
 import { PAGE } from './host-pages.js';
+import type { Did, Hpa, Iova, Pasid, Sid } from '../types.js';
 
 /** A (physical sid, PASID) a HWPT is installed at. */
 export interface Attachment {
   /** Physical requester id. */
-  readonly sid: number;
+  readonly sid: Sid;
   /** Host PASID (RID_PASID for requests without PASID). */
-  readonly pasid: number;
+  readonly pasid: Pasid;
 }
 
 /** Releases a domain id (the platform's DID allocator). */
-export type DidRelease = (did: number) => void;
+export type DidRelease = (did: Did) => void;
 
 const key = (a: Attachment): string => `${a.sid}:${a.pasid}`;
 
@@ -57,7 +58,7 @@ export abstract class HwptBase {
    * @param faultQueue Where I/O page faults of devices attached here go, if anywhere.
    * @param pasidCompat May be attached at a PASID (IOMMU_HWPT_ALLOC_PASID).
    */
-  constructor(readonly did: number, readonly faultQueue: FaultQueue | undefined, protected readonly freeDid: DidRelease, readonly pasidCompat: boolean) {}
+  constructor(readonly did: Did, readonly faultQueue: FaultQueue | undefined, protected readonly freeDid: DidRelease, readonly pasidCompat: boolean) {}
 
   /** What the physical IOMMU programs for a device attached here. */
   abstract program(): DomainProgram;
@@ -122,7 +123,7 @@ export class HwptPaging extends HwptBase implements HostObject, IoasDomain {
    * Builds the table and fills it from `ioas` (all-or-nothing: on failure
    * the table pages are freed and the error rethrown; the DID stays the caller's).
    */
-  static create(ioas: Ioas, iommu: PhysicalIommu, did: number, freeDid: DidRelease, opts: HwptPagingOptions = {}): HwptPaging {
+  static create(ioas: Ioas, iommu: PhysicalIommu, did: Did, freeDid: DidRelease, opts: HwptPagingOptions = {}): HwptPaging {
     const h = new HwptPaging(ioas, iommu, did, freeDid, opts);
     try {
       ioas.addDomain(h);
@@ -139,11 +140,11 @@ export class HwptPaging extends HwptBase implements HostObject, IoasDomain {
     return this.table.limit;
   }
 
-  map(iova: bigint, hpa: bigint, len: bigint, perms: number): void {
+  map(iova: Iova, hpa: Hpa, len: bigint, perms: number): void {
     this.table.map(iova, hpa, len, perms);
   }
 
-  unmap(iova: bigint, len: bigint): void {
+  unmap(iova: Iova, len: bigint): void {
     this.table.unmap(iova, len);
     this.iommu.flushSecondStage(this.did, iova, len);
     for (const c of this.children) this.iommu.flushSecondStage(c.did, 0n, 1n << 64n);
@@ -182,7 +183,7 @@ export interface HwptNestedOptions {
 /** One stage-1 invalidation entry (struct iommu_hwpt_vtd_s1_invalidate). */
 export interface S1Invalidation {
   /** First address (4 KiB aligned). */
-  readonly addr: bigint;
+  readonly addr: Iova;
   /** Number of 4 KiB pages; S1_INVALIDATE_ALL (2^64 - 1) means the whole address space. */
   readonly npages: bigint;
   /** Only leaf entries changed (IOMMU_VTD_INV_FLAGS_LEAF): paging-structure caches may stay. */
@@ -208,7 +209,7 @@ export class HwptNested extends HwptBase implements HostObject {
    * Validates the options (EINVAL naming the argument); takes references to parent, queue and vIOMMU.
    * @param parent The nesting-parent HWPT (host second stage).
    */
-  constructor(readonly parent: HwptPaging, private readonly iommu: PhysicalIommu, did: number, freeDid: DidRelease, opts: HwptNestedOptions) {
+  constructor(readonly parent: HwptPaging, private readonly iommu: PhysicalIommu, did: Did, freeDid: DidRelease, opts: HwptNestedOptions) {
     super(did, opts.faultQueue, freeDid, opts.pasid ?? false);
     if (!parent.nestParent || parent.auto) fail('EINVAL', `parentId: HWPT ${parent.id} is ${parent.auto ? 'an automatic domain' : 'not a nesting parent'}; nested HWPTs need a nesting parent`);
     this.fsptptr = checkU64(opts.fsptptr, 'fsptptr');

@@ -9,7 +9,7 @@
 export { ERRNO_MEANING, HostIommuError, isHostIommuError, type Errno } from './errors.js';
 export { FailInjector } from './fail-nth.js';
 export { ObjectTable, MAX_OBJECT_ID, type ObjectKind, type HostObject } from './objects.js';
-export { HostPages, PAGE, type TableMemory } from './host-pages.js';
+export { HostPages, hostRam, PAGE, type TableMemory } from './host-pages.js';
 export { SsPageTable, SS, PERM, VTD_SS_FORMAT, type SsLookup, type SsFormat } from './ss-table.js';
 export { ARM_S2_FORMAT, S2_DESC } from './arm-s2-format.js';
 export { Ioas, PinAccount, type Area, type MapArgs, type IoasDomain, type Pages } from './ioas.js';

@@ -10,6 +10,7 @@
  * Ranges are start/end half-open (asm/GLOSSARY.md) unless named `last`
  * (inclusive). The caller keeps intervals disjoint (`firstOverlap` first).
  */
+import type { Iova } from '../types.js';
 
 /** One stored interval. */
 export interface IntervalEntry<V> {
@@ -115,7 +116,7 @@ export class IntervalMap<V> {
   }
 
   /** The interval containing `addr`, or undefined. */
-  find(addr: bigint): IntervalEntry<V> | undefined {
+  find(addr: Iova): IntervalEntry<V> | undefined {
     const f = this.floor(addr);
     return f !== undefined && addr < f.end ? f : undefined;
   }
@@ -135,7 +136,7 @@ export class IntervalMap<V> {
   }
 
   /** The interval with the greatest start <= `addr`, or undefined. */
-  floor(addr: bigint): IntervalEntry<V> | undefined {
+  floor(addr: Iova): IntervalEntry<V> | undefined {
     let n = this.root;
     let best: Node<V> | undefined;
     while (n !== null) {
@@ -148,7 +149,7 @@ export class IntervalMap<V> {
   }
 
   /** The interval with the least start > `addr`, or undefined. */
-  after(addr: bigint): IntervalEntry<V> | undefined {
+  after(addr: Iova): IntervalEntry<V> | undefined {
     let n = this.root;
     let best: Node<V> | undefined;
     while (n !== null) {

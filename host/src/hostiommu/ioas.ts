@@ -33,7 +33,7 @@ import { PAGE } from './host-pages.js';
 import { PERM } from './ss-table.js';
 import { IntervalMap } from './interval-map.js';
 import { allocIova, IovaSpace, U64_MAX, type IovaRange } from './iova-space.js';
-import type { Iova } from '../types.js';
+import { rangeEnd, type Iova, type Hpa } from '../types.js';
 
 /** Per-owner pinned-page accounting (the locked-memory limit). */
 export class PinAccount {
@@ -66,9 +66,9 @@ export interface IoasDomain {
   /** Largest IOVA + 1 the domain can map (its aperture ends below). */
   readonly limit: bigint;
   /** Maps a range (all-or-nothing; throws on failure). */
-  map(iova: bigint, hpa: bigint, len: bigint, perms: number): void;
+  map(iova: Iova, hpa: Hpa, len: bigint, perms: number): void;
   /** Unmaps a mapped range (never fails). */
-  unmap(iova: bigint, len: bigint): void;
+  unmap(iova: Iova, len: bigint): void;
 }
 
 /** Pinned host pages shared by the areas that map them (iommufd's iopt_pages). */
@@ -88,11 +88,11 @@ export interface Pages {
 /** One mapping of an IOAS. */
 export interface Area {
   /** First IOVA. */
-  readonly iova: bigint;
+  readonly iova: Iova;
   /** Length in bytes (> 0). */
   readonly len: bigint;
   /** Host address of the first byte. */
-  readonly hpa: bigint;
+  readonly hpa: Hpa;
   /** PERM bits. */
   readonly perms: number;
   /** The pinned pages behind it. */
@@ -102,13 +102,13 @@ export interface Area {
 /** Arguments of `Ioas.map`. */
 export interface MapArgs {
   /** Host address of the memory to map. */
-  readonly hpa: bigint;
+  readonly hpa: Hpa;
   /** Length in bytes (> 0). */
   readonly len: bigint;
   /** PERM bits (default read | write). */
   readonly perms?: number;
   /** Fixed IOVA; omitted: the IOAS allocates one. */
-  readonly iova?: bigint;
+  readonly iova?: Iova;
 }
 
 /** Validated map arguments. */
@@ -138,7 +138,7 @@ export function checkMapArgs(args: unknown): CheckedMap {
   const iova = a.iova === undefined ? undefined : checkU64(a.iova, 'iova');
   if ((iova ?? 0n) >= U64_MAX || len >= U64_MAX) fail('EOVERFLOW', `iova/len: ${hex(iova ?? 0n)}/${hex(len)} do not fit below 2^64 - 1`);
   if (len === 0n) fail('EINVAL', 'len: 0 bytes');
-  if (hpa + len - 1n > U64_MAX) fail('EOVERFLOW', `hpa: [${hex(hpa)}, +${hex(len)}) wraps past 2^64`);
+  if (rangeEnd(hpa, len) === undefined) fail('EOVERFLOW', `hpa: [${hex(hpa)}, +${hex(len)}) wraps past 2^64`);
   return { hpa, len, perms, iova };
 }
 
@@ -195,14 +195,14 @@ export class Ioas implements HostObject {
    * IOMMU_IOAS_UNMAP: unmaps the areas inside `[iova, iova + len)`; returns
    * the bytes unmapped (see the file comment for the errors).
    */
-  unmap(iova: bigint, len: bigint): bigint {
+  unmap(iova: Iova, len: bigint): bigint {
     checkU64(iova, 'iova');
     checkU64(len, 'len');
     if (iova === 0n && len === U64_MAX) return this.unmapAll();
     if (iova >= U64_MAX || len >= U64_MAX) fail('EOVERFLOW', `iova/len: ${hex(iova)}/${hex(len)} do not fit below 2^64 - 1`);
     if (len === 0n) fail('EINVAL', 'len: 0 bytes');
+    if (rangeEnd(iova, len) === undefined) fail('EOVERFLOW', `iova: [${hex(iova)}, +${hex(len)}) wraps past 2^64`);
     const last = iova + len - 1n;
-    if (last > U64_MAX) fail('EOVERFLOW', `iova: [${hex(iova)}, +${hex(len)}) wraps past 2^64`);
     const first = this.areas.firstOverlap(iova, last);
     if (first === undefined) fail('ENOENT', `iova: nothing is mapped in [${hex(iova)}, ${hex(last)}]`);
     const end = this.areas.lastOverlap(iova, last)!;
@@ -232,7 +232,7 @@ export class Ioas implements HostObject {
    * into this IOAS (no new pinning). `perms` undefined keeps each source
    * area's permissions.
    */
-  copy(src: Ioas, srcIova: bigint, len: bigint, dstIova?: bigint, perms?: number): Iova {
+  copy(src: Ioas, srcIova: Iova, len: bigint, dstIova?: Iova, perms?: number): Iova {
     const pieces = src.covering(srcIova, len);
     this.checkLength(len);
     const base = dstIova === undefined ? allocIova(this.space, this.areas, len, pieces[0]!.hpa, this.iovaAlignment) : this.checkFixed(dstIova, len);
@@ -313,11 +313,11 @@ export class Ioas implements HostObject {
    * Host memory behind `[iova, iova + len)`, split at area boundaries:
    * EINVAL for length 0, EOVERFLOW for a wrap, ENOENT on a hole.
    */
-  covering(iova: bigint, len: bigint): Area[] {
+  covering(iova: Iova, len: bigint): Area[] {
     checkU64(iova, 'srcIova');
     checkU64(len, 'len');
     if (len === 0n) fail('EINVAL', 'len: 0 bytes');
-    if (iova + len - 1n > U64_MAX) fail('EOVERFLOW', `srcIova: [${hex(iova)}, +${hex(len)}) wraps past 2^64`);
+    if (rangeEnd(iova, len) === undefined) fail('EOVERFLOW', `srcIova: [${hex(iova)}, +${hex(len)}) wraps past 2^64`);
     const out: Area[] = [];
     const end = iova + len;
     let at = iova;
@@ -332,7 +332,7 @@ export class Ioas implements HostObject {
   }
 
   /** The host address `iova` maps to, or undefined (O(log n)). */
-  lookup(iova: bigint): bigint | undefined {
+  lookup(iova: Iova): bigint | undefined {
     const a = this.areas.find(iova)?.value;
     return a === undefined ? undefined : a.hpa + (iova - a.iova);
   }
@@ -356,8 +356,8 @@ export class Ioas implements HostObject {
   private checkFixed(iova: bigint, len: bigint): bigint {
     checkU64(iova, 'iova');
     if (iova % this.iovaAlignment !== 0n) fail('EINVAL', `iova: ${hex(iova)} is not aligned to the IOVA alignment ${hex(this.iovaAlignment)}`);
+    if (rangeEnd(iova, len) === undefined) fail('EOVERFLOW', `iova: [${hex(iova)}, +${hex(len)}) wraps past 2^64`);
     const last = iova + len - 1n;
-    if (last > U64_MAX) fail('EOVERFLOW', `iova: [${hex(iova)}, +${hex(len)}) wraps past 2^64`);
     const r = this.space.reservedIn(iova, last);
     if (r) fail('EINVAL', `iova: [${hex(iova)}, ${hex(last)}] overlaps the reserved region [${hex(r.start)}, ${hex(r.last)}] of ${r.label}`);
     const a = this.areas.firstOverlap(iova, last);

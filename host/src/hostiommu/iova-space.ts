@@ -24,6 +24,7 @@
 import { checkU64, fail } from './errors.js';
 import { PAGE } from './host-pages.js';
 import type { IntervalMap } from './interval-map.js';
+import type { Hpa, Iova } from '../types.js';
 
 /** An inclusive IOVA range (struct iommu_iova_range). */
 export interface IovaRange {
@@ -190,7 +191,7 @@ export class IovaSpace {
  * EOVERFLOW for a zero or >= 2^63 length, EINVAL when the alignment is
  * below the IOAS's `iovaAlignment`, ENOSPC when no hole fits.
  */
-export function allocIova<V>(space: IovaSpace, areas: IntervalMap<V>, len: bigint, addr: bigint, iovaAlignment: bigint): bigint {
+export function allocIova<V>(space: IovaSpace, areas: IntervalMap<V>, len: bigint, addr: Hpa, iovaAlignment: bigint): bigint {
   if (len === 0n || len >= U64_MAX / 2n) fail('EOVERFLOW', `len: ${hex(len)} is too large to allocate an IOVA for`);
   const lowBit = addr & -addr;
   let align = addr === 0n ? roundupPow2(len) : (roundupPow2(len) < lowBit ? roundupPow2(len) : lowBit);

@@ -39,7 +39,7 @@ function checkRange(r: PasidRange, what: string): PasidRange {
 }
 
 /** Says whether a PASID number is taken outside a namespace (e.g. attached as a global PASID). */
-export type PasidTaken = (pasid: number) => boolean;
+export type PasidTaken = (pasid: Pasid) => boolean;
 
 /** A bitmap-free PASID namespace: the numbers in use, with a rotating search hint. */
 class Namespace {
@@ -112,7 +112,7 @@ export class PasidSet {
   }
 
   /** Frees one PASID of this set. */
-  free(pasid: number): void {
+  free(pasid: Pasid): void {
     this.space.freeIn(this, pasid);
   }
 
@@ -170,7 +170,7 @@ export class GlobalPasidSpace {
   }
 
   /** Frees `pasid` from `set`; ENOENT if the set does not hold it. */
-  freeIn(set: PasidSet, pasid: number): void {
+  freeIn(set: PasidSet, pasid: Pasid): void {
     this.checkLive(set);
     if (!set.pasids.has(pasid)) fail('ENOENT', `pasid: ${String(pasid)} is not held by ${set.owner}`);
     this.ns.put(pasid, 'pasid');
@@ -191,7 +191,7 @@ export class GlobalPasidSpace {
   }
 
   /** The set holding `pasid`, or undefined. */
-  ownerOf(pasid: number): PasidSet | undefined {
+  ownerOf(pasid: Pasid): PasidSet | undefined {
     return this.holder.get(pasid);
   }
 
@@ -215,7 +215,7 @@ export class DevicePasidSpace {
   }
 
   /** True when `pasid` is allocated in this space. */
-  has(pasid: number): boolean {
+  has(pasid: Pasid): boolean {
     return this.ns.used.has(pasid);
   }
 
@@ -230,7 +230,7 @@ export class DevicePasidSpace {
   }
 
   /** Frees a PASID of the device; ENOENT if not allocated. */
-  free(pasid: number): void {
+  free(pasid: Pasid): void {
     this.ns.put(pasid, 'pasid');
   }
 

@@ -15,6 +15,7 @@ import { DeviceFile, PhysDevice, type DeviceInfo } from './device.js';
 import type { PageResponder } from './fault-queue.js';
 import { PageResponseCode } from '../vtd/spec/page-request.js';
 import { HostIommu } from './host-iommu.js';
+import type { Did, Hpa, Pasid, Sid, Iova } from '../types.js';
 
 /** Options of HostPlatform. */
 export interface PlatformOptions {
@@ -23,11 +24,11 @@ export interface PlatformOptions {
   /** The fail-nth injector every allocation point consults (default: a fresh one). */
   readonly injector?: FailInjector;
   /** Whether host memory `[hpa, hpa + len)` may be mapped (default: any). */
-  readonly hostMemory?: (hpa: bigint, len: bigint) => boolean;
+  readonly hostMemory?: (hpa: Hpa, len: bigint) => boolean;
   /** Global PASID range (default 1..2^20-1). */
   readonly pasidRange?: PasidRange;
   /** Largest domain id handed out (default 0xffff; DIDs start at 1). */
-  readonly maxDid?: number;
+  readonly maxDid?: Did;
   /** Default pinned-page limit of a new owner (default 2^20 pages = 4 GiB). */
   readonly defaultPinLimit?: number;
   /** Receives page group responses for physical devices (to the device / page-request path). */
@@ -37,13 +38,13 @@ export interface PlatformOptions {
 /** A page request from a physical device, as the physical IOMMU reports it. */
 export interface PhysPageRequest {
   /** Host PASID of the request, undefined without one. */
-  readonly pasid: number | undefined;
+  readonly pasid: Pasid | undefined;
   /** Page request group index. */
   readonly groupId: number;
   /** Requested access: FAULT_PERM bits. */
   readonly perms: number;
   /** Faulting page address. */
-  readonly addr: bigint;
+  readonly addr: Iova;
   /** Last page of its group. */
   readonly last: boolean;
 }
@@ -85,7 +86,7 @@ export class HostPlatform {
   /** Host PASID -> owning VM, shared by every context's gPASID table. */
   readonly hostPasidOwners: HostPasidOwners = new Map();
   /** True when `len` bytes at `hpa` are host memory that may be mapped. */
-  readonly hostMemory: (hpa: bigint, len: bigint) => boolean;
+  readonly hostMemory: (hpa: Hpa, len: bigint) => boolean;
   private readonly devices = new Map<number, PhysDevice>();
   private readonly accounts = new Map<string, PinAccount>();
   private readonly contexts = new Set<HostIommu>();
@@ -102,7 +103,7 @@ export class HostPlatform {
   }
 
   /** Adds a physical device at `sid`; EEXIST if one is there. */
-  addDevice(sid: number, info: DeviceInfo = {}): PhysDevice {
+  addDevice(sid: Sid, info: DeviceInfo = {}): PhysDevice {
     if (this.devices.has(sid)) fail('EEXIST', `sid: a device is already at ${this.devices.get(sid)!.name}`);
     const d = new PhysDevice(sid, info);
     this.devices.set(sid, d);
@@ -115,7 +116,7 @@ export class HostPlatform {
    * interface hands it out (vfio-container.ts). ENOENT if none; EOPNOTSUPP
    * for the cdev of a device whose driver offers none (`DeviceInfo.cdev`).
    */
-  openDevice(sid: number, via: 'cdev' | 'group' = 'cdev'): DeviceFile {
+  openDevice(sid: Sid, via: 'cdev' | 'group' = 'cdev'): DeviceFile {
     const d = this.devices.get(sid);
     if (d === undefined) fail('ENOENT', `sid: no device at ${String(sid)}`);
     if (via === 'cdev' && d.info.cdev === false) fail('EOPNOTSUPP', `sid: ${d.name} has no VFIO cdev (its driver offers the group interface only)`);
@@ -123,7 +124,7 @@ export class HostPlatform {
   }
 
   /** What the platform knows of the device at `sid` (undefined if there is none). */
-  deviceInfo(sid: number): DeviceInfo | undefined {
+  deviceInfo(sid: Sid): DeviceInfo | undefined {
     return this.devices.get(sid)?.info;
   }
 
@@ -161,7 +162,7 @@ export class HostPlatform {
   }
 
   /** Frees a domain id. */
-  freeDid(did: number): void {
+  freeDid(did: Did): void {
     this.dids.delete(did);
   }
 
@@ -171,7 +172,7 @@ export class HostPlatform {
    * bound, not attached, no queue) it is answered INVALID at once.
    * Returns true when queued.
    */
-  pageRequest(sid: number, req: PhysPageRequest): boolean {
+  pageRequest(sid: Sid, req: PhysPageRequest): boolean {
     checkPageRequest(req);
     const bound = this.devices.get(sid)?.boundTo;
     if (bound !== undefined && bound.routePageRequest(req)) return true;
@@ -186,7 +187,7 @@ export class HostPlatform {
   }
 
   /** A device attached at `pasid` as a global PASID (not its own namespace's), or undefined. */
-  globalPasidUser(pasid: number): PhysDevice | undefined {
+  globalPasidUser(pasid: Pasid): PhysDevice | undefined {
     for (const d of this.devices.values()) {
       const b = d.boundTo;
       if (b !== undefined && b.attachments.has(pasid) && !b.pasids?.has(pasid)) return d;
@@ -195,7 +196,7 @@ export class HostPlatform {
   }
 
   /** Sends a page group response to the physical device (the platform's onPageResponse hook). */
-  respondPage(sid: number, pasid: number | undefined, groupId: number, code: number): void {
+  respondPage(sid: Sid, pasid: Pasid | undefined, groupId: number, code: number): void {
     this.opts.onPageResponse?.(sid, pasid, groupId, code);
   }
 

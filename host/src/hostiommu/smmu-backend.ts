@@ -25,6 +25,7 @@ import { CMD_BYTES, OP, SYNC_CS } from '../smmu/spec/commands.js';
 import { EVT, EVT_BYTES, EVT_FIELD } from '../smmu/spec/events.js';
 import { CR0, IRQ_CTRL, SMMU_REG as R } from '../smmu/spec/registers.js';
 import { L1STD, STE, STE_BYTES, STE_CONFIG } from '../smmu/spec/ste.js';
+import type { Did, Iova, Pasid, Sid } from '../types.js';
 
 /** The SMMU's register frame as the driver reaches it (an SmmuUnit's). */
 export interface SmmuMmio {
@@ -85,7 +86,7 @@ export class PhysicalSmmu implements PhysicalIommu {
     w32(R.CR0, CR0.CMDQEN | CR0.EVENTQEN | CR0.SMMUEN);
   }
 
-  install(sid: number, pasid: number, program: DomainProgram): void {
+  install(sid: Sid, pasid: Pasid, program: DomainProgram): void {
     if (pasid !== RID_PASID) fail('EOPNOTSUPP', `pasid: ${pasid}: the SMMUv3 attaches whole streams (the guest owns the SubstreamIDs)`);
     if (program.kind === 'nested') fail('EOPNOTSUPP', 'program: a VT-d first stage does not fit an SMMUv3 STE');
     const at = this.steAddr(sid);
@@ -97,7 +98,7 @@ export class PhysicalSmmu implements PhysicalIommu {
   }
 
   /** Blocks the stream: an abort STE (its level-2 table stays, as Linux keeps them; a missing one would be C_BAD_STREAMID). */
-  remove(sid: number, pasid: number): void {
+  remove(sid: Sid, pasid: Pasid): void {
     if (pasid !== RID_PASID || !this.streams.delete(sid)) return;
     const at = this.l2.get(sid >>> SPLIT)! + BigInt((sid & ((1 << SPLIT) - 1)) * STE_BYTES);
     this.pages.mem.fill(at, STE_BYTES, 0);
@@ -106,7 +107,7 @@ export class PhysicalSmmu implements PhysicalIommu {
   }
 
   /** Stage-2 mappings of domain `did` changed: TLBI_S2_IPA over the range, or the VMID's combined entries (a nested domain's DID). */
-  flushSecondStage(did: number, iova: bigint, len: bigint): void {
+  flushSecondStage(did: Did, iova: Iova, len: bigint): void {
     const nested = [...this.streams.values()].find((s) => s.did === did && s.vmid !== did);
     if (nested) {
       this.issue([cmd(OP.TLBI_S12_VMALL, 0, [0n], nested.vmid)]);

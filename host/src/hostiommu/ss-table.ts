@@ -12,6 +12,7 @@
  */
 import { fail } from './errors.js';
 import { PAGE, type HostPages } from './host-pages.js';
+import type { Hpa, Iova } from '../types.js';
 
 /** §9.8 second-stage entry bits the host writes. */
 export const SS = {
@@ -29,7 +30,7 @@ export const PERM = { READ: 1, WRITE: 2 } as const;
 /** One translation found by a software walk. */
 export interface SsLookup {
   /** Output address of the requested byte. */
-  readonly hpa: bigint;
+  readonly hpa: Hpa;
   /** PERM bits of the leaf. */
   readonly perms: number;
   /** log2 of the leaf size. */
@@ -54,7 +55,7 @@ export interface SsFormat {
   /** A table entry pointing at `table`. */
   table(table: bigint): bigint;
   /** A leaf at `level` mapping `addr` with PERM bits `perms` (at least one set). */
-  leaf(addr: bigint, perms: number, level: number): bigint;
+  leaf(addr: Hpa, perms: number, level: number): bigint;
 }
 
 /** VT-d second-stage entries (§9.8): R, W, PS for a 2 MiB / 1 GiB leaf. */
@@ -101,7 +102,7 @@ export class SsPageTable {
    * All-or-nothing: a table-page allocation failure unmaps what was written
    * and rethrows. The range must be 4 KiB aligned and not mapped yet.
    */
-  map(iova: bigint, hpa: bigint, len: bigint, perms: number): void {
+  map(iova: Iova, hpa: Hpa, len: bigint, perms: number): void {
     if ((iova | hpa | len) % PAGE !== 0n || len <= 0n) fail('EINVAL', `map: iova/hpa/len 0x${iova.toString(16)}/0x${hpa.toString(16)}/0x${len.toString(16)} not 4 KiB aligned`);
     if (iova + len > this.limit) fail('EINVAL', `map: iova range ends above the ${this.levels}-level table's 0x${this.limit.toString(16)}`);
     if ((perms & (PERM.READ | PERM.WRITE)) === 0) fail('EINVAL', `perms: ${perms} grants neither read nor write`);
@@ -119,7 +120,7 @@ export class SsPageTable {
   }
 
   /** Clears the leaves in `[iova, iova + len)` (holes are skipped) and frees emptied tables. */
-  unmap(iova: bigint, len: bigint): void {
+  unmap(iova: Iova, len: bigint): void {
     const end = iova + len;
     let a = iova;
     while (a < end) {
@@ -129,7 +130,7 @@ export class SsPageTable {
   }
 
   /** Software walk of `iova` (for tests and the shadow mode); undefined if not mapped. */
-  lookup(iova: bigint): SsLookup | undefined {
+  lookup(iova: Iova): SsLookup | undefined {
     let table = this.root;
     for (let level = this.levels - 1; level >= 0; level--) {
       const e = this.pages.mem.readU64(table + index(iova, level) * 8n);

@@ -27,15 +27,16 @@ import type { BoundDevice } from './device.js';
 import type { Hwpt } from './hwpt.js';
 import type { HostObject } from './objects.js';
 import { PageResponseCode } from '../vtd/spec/page-request.js';
+import type { Pasid } from '../types.js';
 
 /** What attach / replace / detach / reset need of a device or a subdevice. */
 export interface DeviceTarget {
   /** Attaches (the target, `pasid`) to `hwpt`. */
-  attach(hwpt: Hwpt, pasid?: number): void;
+  attach(hwpt: Hwpt, pasid?: Pasid): void;
   /** Moves (the target, `pasid`) to `hwpt` atomically; returns the HWPT it left (undefined if it stayed). */
-  replace(hwpt: Hwpt, pasid?: number): Hwpt | undefined;
+  replace(hwpt: Hwpt, pasid?: Pasid): Hwpt | undefined;
   /** Detaches (the target, `pasid`); nothing attached is not an error. Returns the HWPT it left. */
-  detach(pasid?: number): Hwpt | undefined;
+  detach(pasid?: Pasid): Hwpt | undefined;
   /** Answers the target's pending page groups; returns how many. */
   reset(): number;
 }
@@ -46,7 +47,7 @@ export class Subdevice implements HostObject, DeviceTarget {
   id = 0;
   users = 0;
   /** The PASID that tags the subdevice's own DMA. */
-  readonly defaultPasid: number;
+  readonly defaultPasid: Pasid;
   /** PASIDs attached through this subdevice (the default one included while attached). */
   private readonly owned = new Set<number>();
 
@@ -54,7 +55,7 @@ export class Subdevice implements HostObject, DeviceTarget {
    * A subdevice with default PASID `pasid` (allocated in the parent's namespace; any free one if omitted).
    * @param parent The bound device it is a slice of.
    */
-  constructor(readonly parent: BoundDevice, pasid?: number) {
+  constructor(readonly parent: BoundDevice, pasid?: Pasid) {
     if (!parent.pasids) fail('EINVAL', `devId: ${parent.phys.name} has no PASID capability for subdevices`);
     this.defaultPasid = parent.pasids.alloc(pasid);
   }
@@ -65,7 +66,7 @@ export class Subdevice implements HostObject, DeviceTarget {
   }
 
   /** Attaches (parent RID, default PASID or `pasid`) to `hwpt`; the PASID becomes this subdevice's. */
-  attach(hwpt: Hwpt, pasid?: number): void {
+  attach(hwpt: Hwpt, pasid?: Pasid): void {
     const p = this.pick(pasid);
     if (this.parent.attachments.has(p)) fail('EBUSY', `pasid: ${p} of ${this.parent.phys.name} is already attached`);
     this.parent.attach(hwpt, p);
@@ -74,12 +75,12 @@ export class Subdevice implements HostObject, DeviceTarget {
   }
 
   /** Replaces the HWPT of one of this subdevice's PASIDs. */
-  replace(hwpt: Hwpt, pasid?: number): Hwpt | undefined {
+  replace(hwpt: Hwpt, pasid?: Pasid): Hwpt | undefined {
     return this.parent.replace(hwpt, this.mine(pasid));
   }
 
   /** Detaches one of this subdevice's PASIDs; nothing attached is not an error, a PASID someone else attached is ENOENT. */
-  detach(pasid?: number): Hwpt | undefined {
+  detach(pasid?: Pasid): Hwpt | undefined {
     const p = this.pick(pasid);
     if (!this.owned.has(p) && !this.parent.attachments.has(p)) return undefined;
     this.mine(pasid);

@@ -21,6 +21,7 @@ import { FAULT_PERM, type FaultRecord } from './fault-queue.js';
 import { PageResponseCode } from '../vtd/spec/page-request.js';
 import type { HostIommu } from './host-iommu.js';
 import type { HostProcess } from './host-process.js';
+import type { Pasid } from '../types.js';
 
 /** Counters of the host's fault handling. */
 export interface SvaStats {
@@ -33,7 +34,7 @@ export interface SvaStats {
 /** One process's SVA state in a host context: its PASID, domain and fault handler. */
 export class SvaBinding {
   /** The process's PASID (global, from `setId`). */
-  readonly pasid: number;
+  readonly pasid: Pasid;
   private readonly ids: { fault: number; ioas: number; parent: number; hwpt: number };
   private readonly bound = new Set<number>();
   private readonly refusedGroups = new Set<string>();

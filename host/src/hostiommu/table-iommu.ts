@@ -15,21 +15,22 @@ import { PAGE, type HostPages } from './host-pages.js';
 import { RID_PASID, type DomainProgram, type PhysicalIommu } from './backend.js';
 import { encodePasidDirEntry, encodePasidEntry, pasidDirEntryAddress, pasidEntryAddress, PGTT } from '../vtd/spec/pasid-entry.js';
 import { encodeSmContextEntry, smContextEntryAddress } from '../vtd/spec/sm-context-entry.js';
+import type { Did, Iova, Pasid, Sid } from '../types.js';
 
 /** The cache-invalidation primitives the physical IOMMU uses (docs/ABI.md; `Core` has them). */
 export interface CoreCaches {
   /** Device-selective context-cache invalidation. */
-  invContextDevice(did: number, sid: number, fm: number): void;
+  invContextDevice(did: Did, sid: Sid, fm: number): void;
   /** PASID-cache invalidation at `granularity`. */
-  invPasidCache(granularity: number, did: number, pasid: number): void;
+  invPasidCache(granularity: number, did: Did, pasid: Pasid): void;
   /** Every IOTLB entry of (did, pasid). */
-  invPasidIotlb(did: number, pasid: number): void;
+  invPasidIotlb(did: Did, pasid: Pasid): void;
   /** 2^am pages of (did, pasid) at `addr`. */
-  invPasidIotlbPage(did: number, pasid: number, addr: bigint, am: number, ih: number | boolean): void;
+  invPasidIotlbPage(did: Did, pasid: Pasid, addr: Iova, am: number, ih: number | boolean): void;
   /** Every IOTLB entry of domain `did`. */
-  invIotlbDomain(did: number): void;
+  invIotlbDomain(did: Did): void;
   /** 2^am pages of domain `did` at `addr`. */
-  invIotlbPage(did: number, addr: bigint, am: number, ih: number | boolean): void;
+  invIotlbPage(did: Did, addr: Iova, am: number, ih: number | boolean): void;
 }
 
 /** Options of TableIommu. */
@@ -41,7 +42,7 @@ export interface TableIommuOptions {
   /** PASID width the directories cover (default 20: PDTS 7, 32 pages per device). */
   readonly pasidBits?: number;
   /** Called by drainPageRequests (the page-request queue of the unit drains). */
-  readonly onDrain?: (sid: number) => void;
+  readonly onDrain?: (sid: Sid) => void;
 }
 
 /** Per-device structures: the PASID directory and its PASID tables. */
@@ -51,7 +52,7 @@ interface DeviceTables { readonly dir: bigint; readonly dirPages: number; readon
 const MAX_AM = 18;
 
 /** The smallest (base, am) block of 2^am pages covering `[addr, addr + len)`, or undefined past MAX_AM. */
-export function coveringBlock(addr: bigint, len: bigint): { base: bigint; am: number } | undefined {
+export function coveringBlock(addr: Iova, len: bigint): { base: bigint; am: number } | undefined {
   const first = addr / PAGE;
   const last = (addr + (len > 0n ? len : 1n) - 1n) / PAGE;
   for (let am = 0; am <= MAX_AM; am++) {
@@ -83,11 +84,11 @@ export class TableIommu implements PhysicalIommu {
   }
 
   /** The DID in (sid, pasid)'s PASID entry, or undefined when not present. */
-  didOf(sid: number, pasid: number): number | undefined {
+  didOf(sid: Sid, pasid: Pasid): number | undefined {
     return this.devices.get(sid)?.entries.get(pasid);
   }
 
-  install(sid: number, pasid: number, program: DomainProgram): void {
+  install(sid: Sid, pasid: Pasid, program: DomainProgram): void {
     if (program.kind === 'smmu-nested') fail('EOPNOTSUPP', 'program: a VT-d IOMMU takes no SMMUv3 STE');
     if (pasid >= 2 ** this.pasidBits) fail('EINVAL', `pasid: ${pasid} is beyond the ${this.pasidBits}-bit PASID directory`);
     const dev = this.deviceTables(sid);
@@ -106,7 +107,7 @@ export class TableIommu implements PhysicalIommu {
     dev.entries.set(pasid, program.did);
   }
 
-  remove(sid: number, pasid: number): void {
+  remove(sid: Sid, pasid: Pasid): void {
     const dev = this.devices.get(sid);
     const did = dev?.entries.get(pasid);
     if (dev === undefined || did === undefined) return;
@@ -122,19 +123,19 @@ export class TableIommu implements PhysicalIommu {
     if (dev.entries.size === 0) this.dropDevice(sid, dev, did);
   }
 
-  flushSecondStage(did: number, iova: bigint, len: bigint): void {
+  flushSecondStage(did: Did, iova: Iova, len: bigint): void {
     const block = coveringBlock(iova, len);
     if (block === undefined) this.caches.invIotlbDomain(did);
     else this.caches.invIotlbPage(did, block.base, block.am, 0);
   }
 
-  flushFirstStage(did: number, pasid: number, addr: bigint, npages: bigint, leafOnly: boolean): void {
+  flushFirstStage(did: Did, pasid: Pasid, addr: Iova, npages: bigint, leafOnly: boolean): void {
     const block = npages === 0n ? undefined : coveringBlock(addr, npages * PAGE);
     if (block === undefined) this.caches.invPasidIotlb(did, pasid);
     else this.caches.invPasidIotlbPage(did, pasid, block.base, block.am, leafOnly);
   }
 
-  drainPageRequests(sid: number): void {
+  drainPageRequests(sid: Sid): void {
     this.opts.onDrain?.(sid);
   }
 

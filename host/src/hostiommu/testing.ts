@@ -7,22 +7,23 @@
 import { ArrayGuestMemory } from '../tables/guest-ram.js';
 import { FailInjector } from './fail-nth.js';
 import { HostIommuError } from './errors.js';
-import { HostPages } from './host-pages.js';
+import { HostPages, hostRam } from './host-pages.js';
 import { TableIommu, type CoreCaches, type TableIommuOptions } from './table-iommu.js';
 import { HostPlatform, type PlatformOptions } from './platform.js';
+import type { Did, Iova, Pasid, Sid } from '../types.js';
 
 /** CoreCaches that records each invalidation as a short string ("iotlbPage did=1 addr=0x1000 am=0"). */
 export class RecordingCaches implements CoreCaches {
   /** The invalidations in call order. */
   readonly log: string[] = [];
-  invContextDevice(did: number, sid: number, fm: number): void { this.log.push(`context did=${did} sid=${sid} fm=${fm}`); }
-  invPasidCache(g: number, did: number, pasid: number): void { this.log.push(`pasidCache g=${g} did=${did} pasid=${pasid}`); }
-  invPasidIotlb(did: number, pasid: number): void { this.log.push(`pasidIotlb did=${did} pasid=${pasid}`); }
-  invPasidIotlbPage(did: number, pasid: number, addr: bigint, am: number, ih: number | boolean): void {
+  invContextDevice(did: Did, sid: Sid, fm: number): void { this.log.push(`context did=${did} sid=${sid} fm=${fm}`); }
+  invPasidCache(g: number, did: Did, pasid: Pasid): void { this.log.push(`pasidCache g=${g} did=${did} pasid=${pasid}`); }
+  invPasidIotlb(did: Did, pasid: Pasid): void { this.log.push(`pasidIotlb did=${did} pasid=${pasid}`); }
+  invPasidIotlbPage(did: Did, pasid: Pasid, addr: Iova, am: number, ih: number | boolean): void {
     this.log.push(`pasidIotlbPage did=${did} pasid=${pasid} addr=0x${addr.toString(16)} am=${am} ih=${ih ? 1 : 0}`);
   }
-  invIotlbDomain(did: number): void { this.log.push(`iotlbDomain did=${did}`); }
-  invIotlbPage(did: number, addr: bigint, am: number, ih: number | boolean): void {
+  invIotlbDomain(did: Did): void { this.log.push(`iotlbDomain did=${did}`); }
+  invIotlbPage(did: Did, addr: Iova, am: number, ih: number | boolean): void {
     this.log.push(`iotlbPage did=${did} addr=0x${addr.toString(16)} am=${am} ih=${ih ? 1 : 0}`);
   }
 }
@@ -54,7 +55,7 @@ export function createTestPlatform(opts: Omit<Partial<PlatformOptions>, 'iommu'>
   const { tables, ...platformOpts } = opts;
   const injector = opts.injector ?? new FailInjector();
   const mem = new ArrayGuestMemory(TEST_LAYOUT.tableBase, TEST_LAYOUT.tableSize);
-  const pages = new HostPages(mem, TEST_LAYOUT.tableBase, TEST_LAYOUT.tableBase + BigInt(TEST_LAYOUT.tableSize), injector);
+  const pages = new HostPages(hostRam(mem), TEST_LAYOUT.tableBase, TEST_LAYOUT.tableBase + BigInt(TEST_LAYOUT.tableSize), injector);
   const caches = new RecordingCaches();
   const drained: number[] = [];
   const iommu = new TableIommu(pages, caches, { pasidBits: 15, onDrain: (sid) => drained.push(sid), ...tables });

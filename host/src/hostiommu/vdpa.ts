@@ -18,6 +18,7 @@
 import { checkU64, fail, isHostIommuError } from './errors.js';
 import type { HostIommu } from './host-iommu.js';
 import { PERM } from './ss-table.js';
+import { rangeEnd, type Iova } from '../types.js';
 
 /** vhost_iotlb_msg types (include/uapi/linux/vhost_types.h). */
 export const VHOST_IOTLB = { MISS: 1, UPDATE: 2, INVALIDATE: 3, ACCESS_FAIL: 4, BATCH_BEGIN: 5, BATCH_END: 6 } as const;
@@ -30,7 +31,7 @@ export interface VhostIotlbMsg {
   /** VHOST_IOTLB_* message type. */
   readonly type: number;
   /** First IOVA (UPDATE, INVALIDATE). */
-  readonly iova?: bigint;
+  readonly iova?: Iova;
   /** Length in bytes (UPDATE, INVALIDATE). */
   readonly size?: bigint;
   /** Host address of the memory (UPDATE). */
@@ -101,6 +102,6 @@ export class VdpaDevice {
 function checkRange(msg: VhostIotlbMsg): { iova: bigint; size: bigint } {
   const iova = checkU64(msg.iova, 'msg.iova');
   const size = checkU64(msg.size, 'msg.size');
-  if (size === 0n || iova + size > 1n << 64n) fail('EINVAL', `msg.size: 0x${size.toString(16)} at 0x${iova.toString(16)} is empty or wraps`);
+  if (size === 0n || rangeEnd(iova, size) === undefined) fail('EINVAL', `msg.size: 0x${size.toString(16)} at 0x${iova.toString(16)} is empty or wraps`);
   return { iova, size };
 }

@@ -22,7 +22,7 @@ import { fail } from './errors.js';
 import type { IommuGroup, IommuGroups } from './groups.js';
 import type { HostIommu } from './host-iommu.js';
 import type { MapArgs } from './ioas.js';
-import type { Iova } from '../types.js';
+import type { Iova, Sid } from '../types.js';
 
 /** A group in a container: its members' device object ids in the container's context. */
 interface Joined {
@@ -114,13 +114,13 @@ export class VfioContainer {
   }
 
   /** VFIO_IOMMU_UNMAP_DMA: returns the bytes unmapped. */
-  unmap(iova: bigint, len: bigint): bigint {
+  unmap(iova: Iova, len: bigint): bigint {
     this.needIommu('unmap');
     return this.ctx.ioasUnmap(this.ioas, iova, len);
   }
 
   /** VFIO_GROUP_GET_DEVICE_FD: the device object of member `sid` of a group in the container. */
-  device(groupId: number, sid: number): number {
+  device(groupId: number, sid: Sid): number {
     this.needIommu('device');
     const id = this.joined.get(groupId)?.devIds.get(sid);
     if (id === undefined) fail('EINVAL', `sid: ${String(sid)} is not a member of group ${String(groupId)} in this container`);

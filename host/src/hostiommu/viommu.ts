@@ -16,6 +16,7 @@ import type { HostObject } from './objects.js';
 import type { HwptPaging } from './hwpt.js';
 import type { BoundDevice } from './device.js';
 import type { PhysicalIommu } from './backend.js';
+import type { Sid } from '../types.js';
 
 /** A guest-visible IOMMU instance over a nesting-parent second stage. */
 export class Viommu implements HostObject {
@@ -38,12 +39,12 @@ export class Viommu implements HostObject {
   }
 
   /** The guest's RID for physical RID `sid`, or undefined. */
-  vridOf(sid: number): number | undefined {
+  vridOf(sid: Sid): number | undefined {
     return this.bySid.get(sid)?.vrid;
   }
 
   /** The bound device with virtual RID `vrid`, or undefined. */
-  deviceOf(vrid: number): BoundDevice | undefined {
+  deviceOf(vrid: Sid): BoundDevice | undefined {
     return this.byVrid.get(vrid)?.device;
   }
 
@@ -77,7 +78,7 @@ export class Vdevice implements HostObject {
    * @param device The bound device.
    * @param vrid The device's virtual requester id in the guest.
    */
-  constructor(readonly viommu: Viommu, readonly device: BoundDevice, readonly vrid: number) {
+  constructor(readonly viommu: Viommu, readonly device: BoundDevice, readonly vrid: Sid) {
     checkInt(vrid, 0, 0xffff, 'vrid');
     if (device.iommu !== viommu.iommu) fail('EINVAL', `devId: ${device.phys.name} is behind another IOMMU than vIOMMU ${viommu.id}`);
     const mine = device.vdevice;

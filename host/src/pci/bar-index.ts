@@ -18,6 +18,7 @@
  */
 import { MinHeap } from '../min-heap.js';
 import type { PciFunction } from './bus.js';
+import type { Gpa } from '../types.js';
 
 /** One decoding BAR range before overlaps are resolved: [start, end) of BAR `bar` of `fn` at `base`. */
 export interface BarRange {
@@ -65,7 +66,7 @@ export class BarIndex {
   }
 
   /** Index of the interval holding `addr`, or -1 when no BAR decodes it. */
-  find(addr: number): number {
+  find(addr: Gpa<number>): number {
     let lo = 0;
     let hi = this.fns.length - 1;
     while (lo <= hi) {
@@ -88,7 +89,7 @@ export class BarIndex {
   }
 
   /** Offset of `addr` into the BAR of interval `i`. */
-  offset(i: number, addr: number): number {
+  offset(i: number, addr: Gpa<number>): number {
     return addr - this.bases[i]!;
   }
 }

@@ -13,7 +13,7 @@
  * rebuilt lazily when a command register, BAR or bridge window changes, so a
  * lookup costs O(log n) in the number of BARs, not a walk over every function.
  */
-import { formatBdf, type Sid } from '../types.js';
+import { formatBdf, type Sid, type Gpa, type Iova, type Pasid } from '../types.js';
 import type { PageGroupResponse } from '../vtd/prq/page-request.js';
 import { BarIndex, type BarRange } from './bar-index.js';
 import { CFG, type ConfigSpace } from './config-space.js';
@@ -21,9 +21,9 @@ import { CFG, type ConfigSpace } from './config-space.js';
 /** A device-TLB invalidation request as it reaches an ATS device (VT-d §6.5.2.5-6). */
 export interface DeviceTlbInvalidation {
   /** PASID of a PASID-based invalidation; absent for requests without PASID. */
-  readonly pasid?: number;
+  readonly pasid?: Pasid;
   /** First byte of the range (aligned to 2^sizeLg2). */
-  readonly addr: bigint;
+  readonly addr: Iova;
   /** log2 of the range size (12 = one page, 64 = everything). */
   readonly sizeLg2: number;
   /** Global: also the global (G) translations of every PASID. */
@@ -91,12 +91,12 @@ export class PciBus {
   }
 
   /** The function with that requester id, if any. */
-  get(sid: number): PciFunction | undefined {
+  get(sid: Sid): PciFunction | undefined {
     return this.bySid.get(sid);
   }
 
   /** The function with that requester id (the IOMMU routes invalidations and responses with it). */
-  deviceBySid(sid: number): PciFunction | undefined {
+  deviceBySid(sid: Sid): PciFunction | undefined {
     return this.bySid.get(sid);
   }
 
@@ -106,7 +106,7 @@ export class PciBus {
   }
 
   /** The function a configuration request for bus/devfn (`sid`) reaches, routed through the bridges. */
-  route(sid: number): PciFunction | undefined {
+  route(sid: Sid): PciFunction | undefined {
     const bus = sid >> 8;
     const devfn = sid & 0xff;
     let segment = this.root;
@@ -121,18 +121,18 @@ export class PciBus {
   }
 
   /** Config read; an absent function reads all-ones (master abort). */
-  configRead(sid: number, offset: number, size: number): number {
+  configRead(sid: Sid, offset: number, size: number): number {
     const fn = this.route(sid);
     return fn ? fn.config.read(offset, size) : size === 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
   }
 
   /** Config write; ignored for an absent function. */
-  configWrite(sid: number, offset: number, size: number, value: number): void {
+  configWrite(sid: Sid, offset: number, size: number, value: number): void {
     this.route(sid)?.config.write(offset, size, value);
   }
 
   /** The function and BAR decoding memory address `addr` (through enabled bridge windows). */
-  decode(addr: bigint): { fn: PciFunction; bar: number; offset: number } | undefined {
+  decode(addr: Gpa): { fn: PciFunction; bar: number; offset: number } | undefined {
     if (addr >= MAX_INDEXED) return decodeIn(this.root, addr);
     const i = this.barAt(Number(addr));
     return i < 0 ? undefined : { fn: this.bars.fn(i), bar: this.bars.bar(i), offset: this.bars.offset(i, Number(addr)) };
@@ -142,7 +142,7 @@ export class PciBus {
    * Index into `bars` of the interval decoding `addr` (a number below 2^53),
    * or -1: the allocation-free form of `decode`.
    */
-  barAt(addr: number): number {
+  barAt(addr: Gpa<number>): number {
     if (this.indexStale) {
       this.bars.rebuild(decodeRanges(this.root, 0, MAX_INDEXED_NUMBER));
       this.indexStale = false;

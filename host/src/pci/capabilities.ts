@@ -10,6 +10,7 @@
  * PASID §7.8.8 (0x001B).
  */
 import type { ConfigSpace } from './config-space.js';
+import type { Pasid } from '../types.js';
 
 /** Capability ids (standard list). */
 export const CAP_ID = { MSI: 0x05, PCIE: 0x10, MSIX: 0x11 } as const;
@@ -188,7 +189,7 @@ export class PasidCap {
   }
 
   /** True when `pasid` fits the Max PASID Width. */
-  fits(pasid: number): boolean {
+  fits(pasid: Pasid): boolean {
     return Number.isInteger(pasid) && pasid >= 0 && pasid < 2 ** this.maxWidth;
   }
 }

@@ -9,6 +9,7 @@
  * Guest accesses never throw: unaligned or out-of-range accesses read
  * all-ones and writes to them are dropped, as on a real bus.
  */
+import type { Gpa } from '../types.js';
 
 /** A memory BAR of a function. */
 export interface BarSpec {
@@ -244,7 +245,7 @@ export class ConfigSpace {
   }
 
   /** The BAR (index into `bars`) decoding `addr` with the offset into it, when memory decoding is on. */
-  decode(addr: bigint): { bar: number; offset: number } | undefined {
+  decode(addr: Gpa): { bar: number; offset: number } | undefined {
     if (!this.memoryEnabled()) return undefined;
     for (let i = 0; i < this.bars.length; i++) {
       const base = this.barBase(i);

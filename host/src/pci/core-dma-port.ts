@@ -16,7 +16,7 @@ import type { GuestMemory } from '../core/guest-memory.js';
 import * as K from '../core/constants.js';
 import type { PageRequestOutcome, PageRequestSink } from '../vtd/prq/page-request.js';
 import type { PageRequest } from '../vtd/spec/page-request.js';
-import { rangeFits64 } from '../types.js';
+import { rangeFits64, type Pasid, type Iova, type Sid } from '../types.js';
 import { checkAddress, checkAttributes, DMA_ABORT, DMA_OK, DmaPort, MAX_TRANSLATE_BYTES, REQ } from './dma-port.js';
 
 /** What a port needs from the IOMMU behind it. */
@@ -26,20 +26,20 @@ export interface DmaBackend {
   /** Guest memory of translated requests (AT=10b). */
   readonly mem: GuestMemory;
   /** The PASID the IOMMU sees for a device's `pasid`, or -1: the request is blocked before it (see `blockedPasid`). */
-  mapPasid(pasid: number): number;
+  mapPasid(pasid: Pasid): number;
   /**
    * A request with `pasid` that `mapPasid` blocked (`flags` REQ bits, the
    * IOVA as two dwords): the fault reason the backend recorded for it (a
    * VMM reports it to the guest as the guest's tables say), or 0 when it
    * is only aborted (DMA_ABORT, nothing recorded). Absent: always 0.
    */
-  blockedPasid?(pasid: number, flags: number, iovaHi: number, iovaLo: number): number;
+  blockedPasid?(pasid: Pasid, flags: number, iovaHi: number, iovaLo: number): number;
   /**
    * Reports the non-recoverable fault the core just returned (its out-buffer
    * describes it) for a request of `sid` with `flags` and the IOMMU-side
    * `pasid`; true when it went into a fault recording register.
    */
-  reportFault(sid: number, flags: number, pasid: number): boolean;
+  reportFault(sid: Sid, flags: number, pasid: Pasid): boolean;
   /** A faulted translation request (the core's FF_* flags): true answers R=W=0 without a report. */
   emptyCompletion(faultFlags: number): boolean;
   /** Where page requests go, if the IOMMU takes them. */
@@ -73,7 +73,7 @@ export class CoreDmaPort extends DmaPort {
   private readonly owned: number[] = [];
 
   /** The port of requester `sid` on `backend`. */
-  constructor(private readonly backend: DmaBackend, sid: number) {
+  constructor(private readonly backend: DmaBackend, sid: Sid) {
     if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff) throw new Error(`sid: ${String(sid)} is not a requester id (0..0xffff)`);
     super(sid);
     this.core = backend.core;
@@ -90,7 +90,7 @@ export class CoreDmaPort extends DmaPort {
     return this.core.buffer(off, len);
   }
 
-  dma(iova: number, len: number, bufOff: number, flags = 0, pasid = 0): number {
+  dma(iova: Iova<number>, len: number, bufOff: number, flags = 0, pasid: Pasid = 0): number {
     this.checkOwned(bufOff, len);
     let p = 0;
     if ((flags & ~ACC_REQ_BITS) !== 0 || (flags & REQ.PASID) !== 0) checkAttributes(flags, pasid);
@@ -116,7 +116,7 @@ export class CoreDmaPort extends DmaPort {
     return this.pastFault(this.fault(status, flags, p), iova, len, bufOff, flags, p);
   }
 
-  translate(iova: number, len: number, flags = 0, pasid = 0): number {
+  translate(iova: Iova<number>, len: number, flags = 0, pasid: Pasid = 0): number {
     checkAddress(iova, 'iova');
     if (!Number.isInteger(len) || len < 1 || len > MAX_TRANSLATE_BYTES) throw new Error(`len: ${String(len)} is not in 1..${MAX_TRANSLATE_BYTES}`);
     if (iova + len > 2 ** 53) throw new Error(`len: [0x${iova.toString(16)}, +0x${len.toString(16)}) passes 2^53`);
@@ -141,7 +141,7 @@ export class CoreDmaPort extends DmaPort {
     return this.last.set(DMA_OK);
   }
 
-  translationRequest64(iovaHi: number, iovaLo: number, flags = 0, pasid = 0): number {
+  translationRequest64(iovaHi: number, iovaLo: number, flags = 0, pasid: Pasid = 0): number {
     checkAttributes(flags, pasid);
     const p = flags & REQ.PASID ? this.backend.mapPasid(pasid) : 0;
     if (p < 0) return this.last.set(DMA_ABORT);

@@ -28,6 +28,7 @@
  */
 import type { PageRequestOutcome } from '../vtd/prq/page-request.js';
 import type { PageRequest } from '../vtd/spec/page-request.js';
+import { hpa as checkHpa, iova as checkIova, sid as checkSid, type Gpa, type Hpa, type Iova, type Pasid, type Sid } from '../types.js';
 
 /**
  * Request attributes, OR-ed into a request's `flags` (the bits equal the
@@ -166,7 +167,7 @@ export class GpaRuns {
   }
 
   /** Appends `n` bytes at `gpa`, merged with the last run when contiguous. */
-  add(gpa: number, n: number): void {
+  add(gpa: Gpa<number>, n: number): void {
     const k = this.count;
     if (k > 0 && this.gpa[k - 1]! + this.len[k - 1]! === gpa) this.len[k - 1]! += n;
     else {
@@ -191,7 +192,7 @@ export class GpaRuns {
 /** Attributes of a request in the BigInt convenience layer (PCIe PASID TLP prefix: PASID, Privileged Mode, Execute). */
 export interface DmaAttrs {
   /** The request carries this PASID. */
-  readonly pasid?: number;
+  readonly pasid?: Pasid;
   /** Privileged-mode (supervisor) request; only with a PASID. */
   readonly priv?: boolean;
   /** Execute request (instruction fetch); only with a PASID, reads only. */
@@ -252,13 +253,13 @@ export function checkAddress(v: number, what: string): void {
 }
 
 /** Throws an Error naming the argument for bad flags or PASID. */
-export function checkAttributes(flags: number, pasid: number): void {
+export function checkAttributes(flags: number, pasid: Pasid): void {
   if ((flags & REQ_MASK) !== flags) throw new Error(`flags: ${String(flags)} has bits outside REQ`);
   if ((flags & REQ.PASID) && (pasid & 0xf_ffff) !== pasid) throw new Error(`pasid: ${String(pasid)} is not a 20-bit PASID`);
 }
 
-function split(v: bigint, what: string): [number, number] {
-  if (typeof v !== 'bigint' || v < 0n || v > 0xffff_ffff_ffff_ffffn) throw new Error(`${what}: ${String(v)} is not a 64-bit address`);
+/** The u32 halves of a checked 64-bit address. */
+function split(v: bigint): [number, number] {
   return [Number(v >> 32n), Number(v & 0xffff_ffffn)];
 }
 
@@ -272,11 +273,11 @@ export abstract class DmaPort {
   readonly runs = new GpaRuns();
 
   /** Requester id of every request (bus << 8 | devfn). */
-  readonly sid: number;
+  readonly sid: Sid;
 
   /** A port for requester id `sid`. */
-  constructor(sid: number) {
-    this.sid = sid;
+  constructor(sid: Sid) {
+    this.sid = checkSid(sid);
   }
 
   /** Reserves a device-local buffer in the core's memory; returns its handle (offset). */
@@ -291,7 +292,7 @@ export abstract class DmaPort {
    * to the buffer. Faults are reported to the IOMMU's fault recording (or,
    * with `REQ.PRI`, returned recoverable) and described in `last`.
    */
-  abstract dma(iova: number, len: number, bufOff: number, flags?: number, pasid?: number): number;
+  abstract dma(iova: Iova<number>, len: number, bufOff: number, flags?: number, pasid?: Pasid): number;
 
   /**
    * Translate-only request: the IOVA range [iova, iova + len) (len 1 to
@@ -299,10 +300,10 @@ export abstract class DmaPort {
    * checked for `flags` (REQ.WRITE for a write) and reported exactly as
    * `dma` reports a fault; no data moves.
    */
-  abstract translate(iova: number, len: number, flags?: number, pasid?: number): number;
+  abstract translate(iova: Iova<number>, len: number, flags?: number, pasid?: Pasid): number;
 
   /** ATS translation request (AT=01b) for the page holding `iovaHi:iovaLo`: the answer is in `completion`. */
-  abstract translationRequest64(iovaHi: number, iovaLo: number, flags?: number, pasid?: number): number;
+  abstract translationRequest64(iovaHi: number, iovaLo: number, flags?: number, pasid?: Pasid): number;
 
   /** Translated request (AT=10b) to `addrHi:addrLo`, an address from a translation completion. */
   abstract translated64(addrHi: number, addrLo: number, len: number, bufOff: number, flags?: number): number;
@@ -314,7 +315,7 @@ export abstract class DmaPort {
   abstract pageRequest(req: PageRequest): PageRequestOutcome;
 
   /** `dma` for an IOVA anywhere in the 64-bit space (`iovaHi:iovaLo`). */
-  dma64(iovaHi: number, iovaLo: number, len: number, bufOff: number, flags = 0, pasid = 0): number {
+  dma64(iovaHi: number, iovaLo: number, len: number, bufOff: number, flags = 0, pasid: Pasid = 0): number {
     if (iovaHi >>> 0 <= 0x1f_ffff) return this.dma((iovaHi >>> 0) * TWO_32 + (iovaLo >>> 0), len, bufOff, flags, pasid);
     return this.dmaWide(iovaHi >>> 0, iovaLo >>> 0, len, bufOff, flags, pasid);
   }
@@ -323,13 +324,13 @@ export abstract class DmaPort {
   protected abstract dmaWide(iovaHi: number, iovaLo: number, len: number, bufOff: number, flags: number, pasid: number): number;
 
   /** `translationRequest64` with an IOVA below 2^53. */
-  translationRequest(iova: number, flags = 0, pasid = 0): number {
+  translationRequest(iova: Iova<number>, flags = 0, pasid: Pasid = 0): number {
     checkAddress(iova, 'iova');
     return this.translationRequest64((iova / TWO_32) >>> 0, iova >>> 0, flags, pasid);
   }
 
   /** `translated64` with an address below 2^53. */
-  translated(addr: number, len: number, bufOff: number, flags = 0): number {
+  translated(addr: Hpa<number>, len: number, bufOff: number, flags = 0): number {
     checkAddress(addr, 'addr');
     return this.translated64((addr / TWO_32) >>> 0, addr >>> 0, len, bufOff, flags);
   }
@@ -337,14 +338,14 @@ export abstract class DmaPort {
   // --- BigInt convenience layer (an object per call) ---------------------------
 
   /** `dma` with a BigInt IOVA and attribute object; the result as an object. */
-  dmaBig(iova: bigint, len: number, write: boolean, bufOff: number, attrs?: DmaAttrs): DmaResult {
-    const [hi, lo] = split(iova, 'iova');
+  dmaBig(iova: Iova, len: number, write: boolean, bufOff: number, attrs?: DmaAttrs): DmaResult {
+    const [hi, lo] = split(checkIova(iova));
     return this.result(this.dma64(hi, lo, len, bufOff, reqFlags(write, attrs), attrs?.pasid ?? 0));
   }
 
   /** `translationRequest64` with a BigInt IOVA; the completion as an object. */
-  translationRequestBig(iova: bigint, write: boolean, attrs?: DmaAttrs): TranslationCompletion {
-    const [hi, lo] = split(iova, 'iova');
+  translationRequestBig(iova: Iova, write: boolean, attrs?: DmaAttrs): TranslationCompletion {
+    const [hi, lo] = split(checkIova(iova));
     const status = this.translationRequest64(hi, lo, reqFlags(write, attrs), attrs?.pasid ?? 0);
     if (status !== DMA_OK) return { ok: false, reason: status === DMA_ABORT ? 0 : status, recorded: this.last.recorded };
     const c = this.completion;
@@ -355,8 +356,8 @@ export abstract class DmaPort {
   }
 
   /** `translated64` with a BigInt address; the result as an object. */
-  translatedBig(addr: bigint, len: number, write: boolean, bufOff: number): DmaResult {
-    const [hi, lo] = split(addr, 'addr');
+  translatedBig(addr: Hpa, len: number, write: boolean, bufOff: number): DmaResult {
+    const [hi, lo] = split(checkHpa(addr, 'addr'));
     return this.result(this.translated64(hi, lo, len, bufOff, write ? REQ.WRITE : 0));
   }
 

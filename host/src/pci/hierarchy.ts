@@ -10,7 +10,7 @@
 import type { DeviceConfig } from '../machine.js';
 import { DmaTestDevice } from '../devices/dma-test/device.js';
 import { DEVICE_KINDS, type ModelDevice } from '../devices/registry.js';
-import { formatBdf, parseBdf, sidOf, type Sid } from '../types.js';
+import { formatBdf, parseBdf, sidOf, type Sid, type Gpa } from '../types.js';
 import { HostBridge, PciBridge } from './bridge.js';
 import type { PciBus } from './bus.js';
 import { ECAM_SIZE, type ConfigAccess } from './config-access.js';
@@ -82,7 +82,7 @@ export interface PciWindows {
 }
 
 /** A physical read that ECAM (1, 2, 4, 8 bytes) or a BAR (4, 8 bytes, aligned) claims; undefined when none does. */
-export function pciRead(w: PciWindows, addr: bigint, size: number): bigint | undefined {
+export function pciRead(w: PciWindows, addr: Gpa, size: number): bigint | undefined {
   if (addr >= w.ecamBase && addr < w.ecamBase + ECAM_SIZE && ecamSize(size)) return w.configAccess.ecamRead(Number(addr - w.ecamBase), size);
   const hit = w.bus.decode(addr);
   if (hit && (size === 4 || size === 8) && hit.offset % 4 === 0) return hit.fn.barRead(hit.offset, size, hit.bar);
@@ -90,7 +90,7 @@ export function pciRead(w: PciWindows, addr: bigint, size: number): bigint | und
 }
 
 /** A physical write that ECAM or a BAR claims; false when none does. */
-export function pciWrite(w: PciWindows, addr: bigint, size: number, value: bigint): boolean {
+export function pciWrite(w: PciWindows, addr: Gpa, size: number, value: bigint): boolean {
   if (addr >= w.ecamBase && addr < w.ecamBase + ECAM_SIZE && ecamSize(size)) {
     w.configAccess.ecamWrite(Number(addr - w.ecamBase), size, value);
     return true;

@@ -11,13 +11,14 @@
  */
 import type { MsiCap, MsixCap } from './capabilities.js';
 import type { ConfigSpace } from './config-space.js';
+import type { Sid, Gpa } from '../types.js';
 
 /** An MSI a device sent. */
 export interface DeviceMsi {
   /** Requester id of the sender. */
-  readonly sid: number;
+  readonly sid: Sid;
   /** MSI address as programmed. */
-  readonly address: bigint;
+  readonly address: Gpa;
   /** MSI data as programmed (plus the vector for multi-message MSI). */
   readonly data: number;
 }
@@ -138,7 +139,7 @@ export class FunctionInterrupts {
    * @param msix Its MSI-X table, when it has one.
    */
   constructor(
-    private readonly sid: number,
+    private readonly sid: Sid,
     private readonly cfg: ConfigSpace,
     private readonly sink: () => DeviceMsiSink | undefined,
     readonly msi?: MsiCap,

@@ -15,6 +15,7 @@
  * trigger mode.
  */
 import { isInterruptAddress } from '../vtd/spec/interrupt-remapping.js';
+import type { Gpa } from '../types.js';
 
 /** The pending vectors of one APIC (`apic.irr` observation). */
 export interface IrrReading {
@@ -56,7 +57,7 @@ export class ScenarioApics {
    * halt: scenarios do not send them) and the reserved modes deliver
    * nothing. A write outside 0xFEEx_xxxx is not an interrupt message.
    */
-  deliver(address: bigint, data: number): void {
+  deliver(address: Gpa, data: number): void {
     if (!isInterruptAddress(address & 0xffff_ffffn)) return;
     const mode = (data >>> 8) & 7;
     const levelTriggered = ((data >>> 15) & 1) === 1;

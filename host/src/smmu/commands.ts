@@ -10,13 +10,14 @@ import { get32 as get, getAddr } from './spec/bits.js';
 import { CMD, OP } from './spec/commands.js';
 import { CERROR } from './spec/registers.js';
 import type { SmmuCaps } from './profiles.js';
+import type { Gpa, Iova, Pasid, Sid } from '../types.js';
 
 /** What command handlers act on (the unit provides it). */
 export interface CommandTarget {
   /** Drops cached STEs (and their CDs) of stream ids first..last. */
   invalidateSte(first: number, last: number): void;
   /** Drops the cached CD of (sid, ssid), or every CD of `sid` (ssid undefined). */
-  invalidateCd(sid: number, ssid: number | undefined): void;
+  invalidateCd(sid: Sid, ssid: Pasid | undefined): void;
   /**
    * The core's invalidation primitives (docs/ABI.md), with the SMMU's tags:
    * VMID = domain, ASID = PASID; addresses as u32 halves `hi`:`lo`, 2^am
@@ -32,9 +33,9 @@ export interface CommandTarget {
     invAnyAsidPage(did: number, hi: number, lo: number, am: number, leaf: number): void;
   };
   /** CMD_SYNC completion: MSI write (CS=IRQ with an address below 2^52), interrupt, or SEV. */
-  sync(cs: number, msiAddr: number, msiData: number): void;
+  sync(cs: number, msiAddr: Gpa<number>, msiData: number): void;
   /** ATC invalidation to the device `sid` (ATS); false if it timed out. */
-  atcInvalidate(sid: number, ssid: number | undefined, addr: bigint, sizeLg2: number, global: boolean): boolean;
+  atcInvalidate(sid: Sid, ssid: Pasid | undefined, addr: Iova, sizeLg2: number, global: boolean): boolean;
 }
 
 /** One command row. */

@@ -18,6 +18,7 @@ import { CD_SPLIT, L1STD, L1STD_BYTES, L1STD_SPAN_MAX, S1DSS, S1FMT, STE, STE_BY
 import { FF_ARM_CLASS_SHIFT, FF_ARM_S2, SUF_AFFD, SUF_BLOCKS_ANY_LEVEL, SUF_OA_LEAF_LAST, SUF_OA_NONE, SUF_EPD0, SUF_EPD1, SUF_HAD0, SUF_HAD1, SUF_S2AFFD, SUF_TBI0, SUF_TBI1, SUF_PAN, SUF_WXN, type WalkSetup } from './core-abi.js';
 import type { SmmuEvent } from './event.js';
 import type { SmmuCaps, SmmuSwitches } from './profiles.js';
+import type { Iova, Pasid, Sid } from '../types.js';
 
 /** A decoded STE (the parts translation needs). */
 export interface DecodedSte {
@@ -59,13 +60,13 @@ function readWords(mem: GuestMemory, addr: bigint, n: number): bigint[] | undefi
 }
 
 /** The STE of `sid` (§3.3.2), decoded and checked; or the event. */
-export function lookupSte(src: ConfigSource, sid: number): DecodedSte | SmmuEvent {
+export function lookupSte(src: ConfigSource, sid: Sid): DecodedSte | SmmuEvent {
   const w = readSte(src, sid);
   return 'type' in w ? w : decodeSte(src, sid, w.words);
 }
 
 /** The raw doublewords of `sid`'s STE and where they are (linear or 2-level table, §3.3.2); or the event. */
-export function readSte(src: ConfigSource, sid: number): { words: bigint[]; addr: bigint } | SmmuEvent {
+export function readSte(src: ConfigSource, sid: Sid): { words: bigint[]; addr: bigint } | SmmuEvent {
   const cfg = src.strtabCfg();
   const log2 = Math.min(cfg & STRTAB_CFG.LOG2SIZE_MASK, src.caps.sidBits);
   if (sid >= 2 ** log2) return { type: EVT.C_BAD_STREAMID, sid };
@@ -142,7 +143,7 @@ function decodeSte(src: ConfigSource, sid: number, w: bigint[]): DecodedSte | Sm
 }
 
 /** The whole lookup for (sid, ssid): STE, then (stage 1) the CD. */
-export function resolveStream(src: ConfigSource, ste: DecodedSte, sid: number, ssid: number | undefined): StreamConfig {
+export function resolveStream(src: ConfigSource, ste: DecodedSte, sid: Sid, ssid: Pasid | undefined): StreamConfig {
   const config = ste.config;
   if (config === STE_CONFIG.ABORT) return { kind: 'abort' };
   const s1 = (config & 1) !== 0;
@@ -236,7 +237,7 @@ export function walkFlags(sw: SmmuSwitches): number {
 }
 
 /** The event of a core fault (out-buffer `out` after armTranslate/armDmaCopy). */
-export function coreFaultEvent(out: Uint32Array, evt: number, sid: number, ssid: number | undefined, addr: bigint, write: boolean, priv: boolean, exec: boolean): SmmuEvent {
+export function coreFaultEvent(out: Uint32Array, evt: number, sid: Sid, ssid: Pasid | undefined, addr: Iova, write: boolean, priv: boolean, exec: boolean): SmmuEvent {
   const flags = out[K.OUT_FAULT_FLAGS]!;
   const faddr = (BigInt(out[K.OUT_FAULT_ADDR_HI]!) << 32n) | BigInt(out[K.OUT_FAULT_ADDR_LO]!);
   const s2 = (flags & FF_ARM_S2) !== 0;

@@ -6,6 +6,7 @@
  * record it writes into a device buffer. Numbers only on the DMA path.
  */
 import type { Core } from '../core/core.js';
+import type { Iova } from '../types.js';
 
 /** Bytes of a setup record. */
 export const SU_BYTES = 64;
@@ -182,7 +183,7 @@ export class SmmuCore {
   }
 
   /** Translates `iova` through the setup at `off`: 0 or the event number (out-buffer: core.out). */
-  translate(off: number, iova: bigint, access: number): number {
+  translate(off: number, iova: Iova, access: number): number {
     return this.x.armTranslate(off, Number(iova >> 32n) >>> 0, Number(iova & 0xffff_ffffn) >>> 0, access) >>> 0;
   }
 
@@ -192,12 +193,12 @@ export class SmmuCore {
   }
 
   /** Translates and copies `len` bytes between guest RAM and the device buffer at `bufOff`. */
-  dmaCopy(off: number, iova: bigint, len: number, access: number, bufOff: number): number {
+  dmaCopy(off: number, iova: Iova, len: number, access: number, bufOff: number): number {
     return this.x.armDmaCopy(off, Number(iova >> 32n) >>> 0, Number(iova & 0xffff_ffffn) >>> 0, len, access, bufOff) >>> 0;
   }
 
   /** `dmaCopy` with the IOVA as a number (an integer below 2^53; no BigInt): the DMA port's path. */
-  dmaCopyNum(off: number, iova: number, len: number, access: number, bufOff: number): number {
+  dmaCopyNum(off: number, iova: Iova<number>, len: number, access: number, bufOff: number): number {
     return this.x.armDmaCopy(off, (iova / TWO_32) >>> 0, iova >>> 0, len, access, bufOff) >>> 0;
   }
 

@@ -13,6 +13,7 @@ import * as K from '../core/constants.js';
 import type { PageRequestOutcome } from '../vtd/prq/page-request.js';
 import { checkAddress, checkAttributes, DMA_ABORT, DMA_OK, DmaPort, MAX_TRANSLATE_BYTES, REQ, type DmaResult } from '../pci/dma-port.js';
 import type { SmmuUnit } from './smmu-unit.js';
+import type { Iova, Pasid, Sid } from '../types.js';
 
 /** The core's access bits for REQ flags (PRIV and EXEC travel only with a PASID, in its TLP prefix). */
 function accessOf(flags: number): number {
@@ -30,9 +31,8 @@ export class SmmuDmaPort extends DmaPort {
    * The port of StreamID `sid` on `unit`.
    * @param unit The SMMUv3 unit every request goes through.
    */
-  constructor(private readonly unit: SmmuUnit, sid: number) {
-    if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff) throw new Error(`sid: ${String(sid)} is not a requester id (0..0xffff)`);
-    super(sid);
+  constructor(private readonly unit: SmmuUnit, sid: Sid) {
+    super(sid); // checks the requester id (16 bits)
   }
 
   allocBuffer(size: number): number {
@@ -54,7 +54,7 @@ export class SmmuDmaPort extends DmaPort {
     throw new Error(`bufOff: [${String(bufOff)}, +${len}) is not inside a buffer of this port (StreamID ${this.sid.toString(16)})`);
   }
 
-  dma(iova: number, len: number, bufOff: number, flags = 0, pasid = 0): number {
+  dma(iova: Iova<number>, len: number, bufOff: number, flags = 0, pasid: Pasid = 0): number {
     this.checkOwned(bufOff, len);
     checkAddress(iova, 'iova');
     checkAttributes(flags, pasid);
@@ -67,7 +67,7 @@ export class SmmuDmaPort extends DmaPort {
     return this.request((BigInt(iovaHi >>> 0) << 32n) | BigInt(iovaLo >>> 0), len, bufOff, flags, pasid);
   }
 
-  translate(iova: number, len: number, flags = 0, pasid = 0): number {
+  translate(iova: Iova<number>, len: number, flags = 0, pasid: Pasid = 0): number {
     checkAddress(iova, 'iova');
     if (!Number.isInteger(len) || len < 1 || len > MAX_TRANSLATE_BYTES) throw new Error(`len: ${String(len)} is not in 1..${MAX_TRANSLATE_BYTES}`);
     if (iova + len > 2 ** 53) throw new Error(`len: [0x${iova.toString(16)}, +0x${len.toString(16)}) passes 2^53`);
@@ -88,7 +88,7 @@ export class SmmuDmaPort extends DmaPort {
     return this.last.set(DMA_OK);
   }
 
-  translationRequest64(_iovaHi: number, _iovaLo: number, flags = 0, pasid = 0): number {
+  translationRequest64(_iovaHi: number, _iovaLo: number, flags = 0, pasid: Pasid = 0): number {
     checkAttributes(flags, pasid);
     return this.last.set(DMA_ABORT); // no ATS (SMMU_IDR0.ATS = 0): an unsupported request
   }

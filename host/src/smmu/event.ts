@@ -4,17 +4,18 @@
  */
 import { put } from './spec/bits.js';
 import { EVT_FIELD as F } from './spec/events.js';
+import type { Gpa, Iova, Pasid, Sid } from '../types.js';
 
 /** One event, before it is written to the event queue. */
 export interface SmmuEvent {
   /** EVT.* number. */
   readonly type: number;
   /** StreamID. */
-  readonly sid: number;
+  readonly sid: Sid;
   /** SubstreamID when the transaction had one (SSV = 1). */
-  readonly ssid?: number;
+  readonly ssid?: Pasid;
   /** Input address of the transaction (translation faults, F_TRANSL_FORBIDDEN, F_UUT). */
-  readonly addr?: bigint;
+  readonly addr?: Iova;
   /** Read (RnW = 1) or write. */
   readonly read?: boolean;
   /** Privileged (PnU = 1). */
@@ -28,7 +29,7 @@ export interface SmmuEvent {
   /** IPA of a stage-2 fault. */
   readonly ipa?: bigint;
   /** FetchAddr of F_STE_FETCH / F_CD_FETCH / F_WALK_EABT. */
-  readonly fetchAddr?: bigint;
+  readonly fetchAddr?: Gpa;
 }
 
 /** The event's record: four little-endian doublewords. */

@@ -25,6 +25,7 @@ import { get32, word } from './spec/bits.js';
 import { CMD, CMD_BYTES, SYNC_CS } from './spec/commands.js';
 import { EVT, EVT_BYTES, EVT_CLASS } from './spec/events.js';
 import { CERROR, CMDQ_CONS_ERR_SHIFT, CR0, GBPA, GERROR, IRQ_CTRL, QUEUE_OVERFLOW } from './spec/registers.js';
+import { iova as checkIova, pasid as checkPasid, streamId, type Iova, type Pasid, type Sid } from '../types.js';
 
 /** An interrupt the unit signals: an MSI (address/data as programmed) or a wired line. */
 export interface SmmuInterrupt {
@@ -60,7 +61,7 @@ export interface SmmuUnitOptions {
   /** Hears each guest programming error. */
   readonly log?: (msg: string) => void;
   /** ATC invalidation to a device (ATS); answers whether it completed. */
-  readonly atcInvalidate?: (sid: number, ssid: number | undefined, addr: bigint, sizeLg2: number, global: boolean) => boolean;
+  readonly atcInvalidate?: (sid: Sid, ssid: Pasid | undefined, addr: Iova, sizeLg2: number, global: boolean) => boolean;
 }
 
 /** A cached (StreamID, SubstreamID) configuration and its setup record. */
@@ -106,13 +107,16 @@ function accessSize(addr: bigint, left: number): number {
   return Math.max(n, 1);
 }
 
-const U64_END = 1n << 64n;
-
 /** A host caller's request fields: an Error naming the first bad one (StreamIDs are up to 32 bits, SubstreamIDs 20, addresses 64). */
-function checkRequest(sid: number, ssid: number | undefined, iova: bigint): void {
-  if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff_ffff) throw new Error(`sid: ${String(sid)} is not a StreamID (0..2^32-1)`);
-  if (ssid !== undefined && (!Number.isInteger(ssid) || ssid < 0 || ssid > 0xf_ffff)) throw new Error(`ssid: ${String(ssid)} is not a SubstreamID (0..2^20-1)`);
-  if (typeof iova !== 'bigint' || iova < 0n || iova >= U64_END) throw new Error(`iova: ${String(iova)} is not a 64-bit address`);
+function checkRequest(sid: Sid, ssid: Pasid | undefined, iova: Iova): void {
+  checkStream(sid, ssid);
+  checkIova(iova);
+}
+
+/** A host caller's StreamID and SubstreamID: an Error naming the bad one. */
+function checkStream(sid: Sid, ssid: Pasid | undefined): void {
+  streamId(sid);
+  if (ssid !== undefined) checkPasid(ssid, 'ssid');
 }
 
 /** `v` as an integer in 0..max; an Error naming it (`what`) otherwise. */
@@ -255,7 +259,7 @@ export class SmmuUnit {
    * and the result carries the event number as `reason`. A bad argument is
    * an Error naming it, before anything is done.
    */
-  dma(sid: number, ssid: number | undefined, iova: bigint, len: number, write: boolean, bufOff: number, priv = false, exec = false): DmaResult {
+  dma(sid: Sid, ssid: Pasid | undefined, iova: Iova, len: number, write: boolean, bufOff: number, priv = false, exec = false): DmaResult {
     checkRequest(sid, ssid, iova);
     if (!Number.isInteger(len) || len < 1 || len > 0xffff_ffff) throw new Error(`len: ${String(len)} is not a byte count (1..2^32-1)`);
     let access = write ? K.ACC_WRITE : K.ACC_READ;
@@ -274,7 +278,7 @@ export class SmmuUnit {
    * off, an abort, a fault) takes `dma`'s path with the same outcome.
    * Returns undefined when the DMA completed, else `dma`'s result.
    */
-  dmaNum(sid: number, ssid: number | undefined, iova: number, len: number, access: number, bufOff: number): DmaResult | undefined {
+  dmaNum(sid: Sid, ssid: Pasid | undefined, iova: Iova<number>, len: number, access: number, bufOff: number): DmaResult | undefined {
     const s = this.smmuEn ? this.streams.get(streamKey(sid, ssid)) : undefined;
     const write = (access & K.ACC_WRITE) !== 0;
     const priv = (access & K.ACC_PRIV) !== 0;
@@ -369,7 +373,7 @@ export class SmmuUnit {
    * output address and the log2 size of the translation; or the failed
    * request, its event recorded as for a DMA.
    */
-  translateOnly(sid: number, ssid: number | undefined, iova: bigint, access: number): { pa: bigint; lg2: number } | DmaResult {
+  translateOnly(sid: Sid, ssid: Pasid | undefined, iova: Iova, access: number): { pa: bigint; lg2: number } | DmaResult {
     checkRequest(sid, ssid, iova);
     if ((access >>> 0) !== access) throw new Error(`access: ${String(access)} is not a set of ACC_* bits`);
     const s = this.stream(sid, ssid);
@@ -388,7 +392,7 @@ export class SmmuUnit {
    * identity mapping): untranslated and translate-only requests through this
    * unit, a PASID as SubstreamID, faults as events (smmu/dma-port.ts).
    */
-  portFor(sid: number): DmaPort {
+  portFor(sid: Sid): DmaPort {
     return new SmmuDmaPort(this, sid);
   }
 
@@ -463,9 +467,8 @@ export class SmmuUnit {
   }
 
   /** Drops the cached configuration of (sid, ssid), or of every substream of sid. */
-  invalidateCd(sid: number, ssid: number | undefined): void {
-    checkInt(sid, 0xffff_ffff, 'sid');
-    if (ssid !== undefined) checkInt(ssid, 0xf_ffff, 'ssid');
+  invalidateCd(sid: Sid, ssid: Pasid | undefined): void {
+    checkStream(sid, ssid);
     for (const [k, s] of this.streams) {
       if (s.sid !== sid) continue;
       // A request without SubstreamID may use CD 0 (S1DSS): it goes with SSID 0.
@@ -534,9 +537,8 @@ export class SmmuUnit {
    * doublewords and address), or the configuration event: what a VMM reads
    * after trapping the guest's CFGI_STE.
    */
-  guestSte(sid: number): { words: bigint[]; addr: bigint } | SmmuEvent {
-    checkInt(sid, 0xffff_ffff, 'sid');
-    return readSte(this.src, sid);
+  guestSte(sid: Sid): { words: bigint[]; addr: bigint } | SmmuEvent {
+    return readSte(this.src, streamId(sid));
   }
 
   // -- command queue (chapter 4) --------------------------------------------------------

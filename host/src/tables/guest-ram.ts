@@ -5,21 +5,22 @@
  * (core/guest-memory.ts) satisfies `GuestMemoryLike`, and so does
  * `ArrayGuestMemory` (for code and tests that need no core).
  */
+import type { Gpa } from '../types.js';
 
 /** The guest-RAM operations table code needs (little-endian 64-bit words). */
 export interface GuestMemoryLike {
   /** Reads the 64-bit little-endian word at `gpa`; throws outside RAM. */
-  readU64(gpa: bigint): bigint;
+  readU64(gpa: Gpa): bigint;
   /** Writes the 64-bit little-endian word at `gpa`; throws outside RAM. */
-  writeU64(gpa: bigint, v: bigint): void;
+  writeU64(gpa: Gpa, v: bigint): void;
   /** Sets `len` bytes from `gpa` to `byte`; throws outside RAM. */
-  fill(gpa: bigint, len: number, byte: number): void;
+  fill(gpa: Gpa, len: number, byte: number): void;
 }
 
 /** Optional extension: a range check that does not throw. */
 export interface GuestMemoryWithContains extends GuestMemoryLike {
   /** True when `[gpa, gpa+len)` lies inside guest RAM. */
-  contains(gpa: bigint, len: number): boolean;
+  contains(gpa: Gpa, len: number): boolean;
 }
 
 /**
@@ -40,7 +41,7 @@ export class ArrayGuestMemory implements GuestMemoryWithContains {
   }
 
   /** True when `[gpa, gpa+len)` lies inside this RAM. */
-  contains(gpa: bigint, len: number): boolean {
+  contains(gpa: Gpa, len: number): boolean {
     return gpa >= this.base && gpa + BigInt(len) <= this.base + BigInt(this.bytes.length);
   }
 
@@ -52,28 +53,28 @@ export class ArrayGuestMemory implements GuestMemoryWithContains {
   }
 
   /** Reads a little-endian u64. */
-  readU64(gpa: bigint): bigint {
+  readU64(gpa: Gpa): bigint {
     return this.view.getBigUint64(this.offset(gpa, 8), true);
   }
 
   /** Writes a little-endian u64 (value taken modulo 2^64). */
-  writeU64(gpa: bigint, v: bigint): void {
+  writeU64(gpa: Gpa, v: bigint): void {
     this.view.setBigUint64(this.offset(gpa, 8), BigInt.asUintN(64, v), true);
   }
 
   /** Fills `len` bytes with `byte`. */
-  fill(gpa: bigint, len: number, byte: number): void {
+  fill(gpa: Gpa, len: number, byte: number): void {
     const off = this.offset(gpa, len);
     this.bytes.fill(byte, off, off + len);
   }
 }
 
 /** Reads `words` consecutive u64 words from `gpa`. */
-export function readWords(mem: GuestMemoryLike, gpa: bigint, words: number): bigint[] {
+export function readWords(mem: GuestMemoryLike, gpa: Gpa, words: number): bigint[] {
   return Array.from({ length: words }, (_, i) => mem.readU64(gpa + BigInt(i) * 8n));
 }
 
 /** Writes consecutive u64 words from `gpa`. */
-export function writeWords(mem: GuestMemoryLike, gpa: bigint, words: readonly bigint[]): void {
+export function writeWords(mem: GuestMemoryLike, gpa: Gpa, words: readonly bigint[]): void {
   words.forEach((w, i) => mem.writeU64(gpa + BigInt(i) * 8n, w));
 }

@@ -14,6 +14,7 @@ import { encodePasidDirEntry, pasidDirEntryAddress, pasidEntryAddress } from '..
 import { fieldMask } from '../vtd/spec/field-codec.js';
 import { ptIndex, SS_PTE } from '../vtd/spec/ss-pte.js';
 import { PAGE_SIZE, type PageAllocator } from './page-allocator.js';
+import { gpa as checkGpa, iova as checkIova, pasid as checkPasid, sid as checkSid, type Gpa, type Iova, type Pasid, type Sid } from '../types.js';
 
 /** A paging format the builder can lay out. */
 export interface PageTableFormat {
@@ -32,7 +33,7 @@ export interface PageTableBuilderOptions {
    * parent (and in `root`). Default identity; a nested guest uses it when the
    * first-stage tables sit behind a non-identity second stage.
    */
-  readonly pointerOf?: (tableGpa: bigint) => bigint;
+  readonly pointerOf?: (tableGpa: Gpa) => bigint;
 }
 
 /** Address bits 51:12 and PS (bit 7): the same positions in both formats (§9.7, §9.8). */
@@ -82,7 +83,8 @@ export class PageTableBuilder {
   }
 
   /** GPA of the table at `level` on the walk of `iova`, allocating missing tables if `create`. */
-  private tableFor(iova: bigint, level: number, create: boolean): bigint | undefined {
+  private tableFor(iova: Iova, level: number, create: boolean): bigint | undefined {
+    checkIova(iova);
     let table = this.rootTable;
     for (let l = this.format.levels - 1; l > level; l--) {
       const ea = table + BigInt(ptIndex(iova, l)) * 8n;
@@ -108,7 +110,9 @@ export class PageTableBuilder {
    * `encodeSsPte({ R: true, W: true })`); PS is added for superpages.
    * Overwrites an existing leaf (or a non-leaf entry: its table is leaked).
    */
-  map(iova: bigint, gpa: bigint, sizeLg2: number, bits: bigint): void {
+  map(iova: Iova, gpa: Gpa, sizeLg2: number, bits: bigint): void {
+    checkIova(iova);
+    checkGpa(gpa);
     const level = this.leafLevel(sizeLg2);
     const size = 1n << BigInt(sizeLg2);
     if (iova % size !== 0n || gpa % size !== 0n) throw new Error(`map: iova/gpa must be aligned to 2^${sizeLg2}`);
@@ -118,27 +122,27 @@ export class PageTableBuilder {
   }
 
   /** Clears the leaf mapping `iova` at `sizeLg2` (no-op if its table is missing). */
-  unmap(iova: bigint, sizeLg2: number): void {
+  unmap(iova: Iova, sizeLg2: number): void {
     const level = this.leafLevel(sizeLg2);
     const table = this.tableFor(iova, level, false);
     if (table !== undefined) this.mem.writeU64(table + BigInt(ptIndex(iova, level)) * 8n, 0n);
   }
 
   /** GPA of the entry for `iova` at `level` (0 = leaf table), or undefined if that table does not exist. */
-  entryAddress(iova: bigint, level: number): bigint | undefined {
+  entryAddress(iova: Iova, level: number): Gpa | undefined {
     if (level < 0 || level >= this.format.levels) throw new Error(`level ${level} out of range`);
     const table = this.tableFor(iova, level, false);
     return table === undefined ? undefined : table + BigInt(ptIndex(iova, level)) * 8n;
   }
 
   /** Reads the entry for `iova` at `level`, or undefined. */
-  readEntry(iova: bigint, level: number): bigint | undefined {
+  readEntry(iova: Iova, level: number): bigint | undefined {
     const ea = this.entryAddress(iova, level);
     return ea === undefined ? undefined : this.mem.readU64(ea);
   }
 
   /** Overwrites the entry for `iova` at `level` (the table must exist). */
-  writeEntry(iova: bigint, level: number, value: bigint): void {
+  writeEntry(iova: Iova, level: number, value: bigint): void {
     const ea = this.entryAddress(iova, level);
     if (ea === undefined) throw new Error(`writeEntry: no table at level ${level} for iova 0x${iova.toString(16)}`);
     this.mem.writeU64(ea, value);
@@ -158,7 +162,8 @@ export class ContextTableBuilder {
   }
 
   /** GPA of the context entry for `sid` (allocating its context table). */
-  contextEntryAddress(sid: number): bigint {
+  contextEntryAddress(sid: Sid): Gpa {
+    checkSid(sid);
     const bus = (sid >>> 8) & 0xff;
     const devfn = sid & 0xff;
     const rea = rootEntryAddress(this.rootTable, bus);
@@ -180,7 +185,7 @@ export class ContextTableBuilder {
   }
 
   /** Writes a context entry (2 words legacy, 4 words scalable) for `sid`. */
-  setContext(sid: number, words: readonly bigint[]): void {
+  setContext(sid: Sid, words: readonly bigint[]): void {
     const want = this.mode === 'legacy' ? 2 : 4;
     if (words.length !== want) throw new Error(`setContext: words must have ${want} entries in ${this.mode} mode`);
     writeWords(this.mem, this.contextEntryAddress(sid), words);
@@ -202,7 +207,8 @@ export class PasidTableBuilder {
   }
 
   /** GPA of the PASID table entry for `pasid` (allocating its PASID table). */
-  pasidEntryAddress(pasid: number): bigint {
+  pasidEntryAddress(pasid: Pasid): Gpa {
+    checkPasid(pasid);
     const dea = pasidDirEntryAddress(this.directory, pasid);
     let table = this.mem.readU64(dea) & ~0xfffn;
     if (table === 0n) {
@@ -213,7 +219,7 @@ export class PasidTableBuilder {
   }
 
   /** Writes the 8-word PASID entry for `pasid`. */
-  setPasid(pasid: number, words: readonly bigint[]): void {
+  setPasid(pasid: Pasid, words: readonly bigint[]): void {
     if (words.length !== 8) throw new Error('setPasid: words must have 8 entries');
     writeWords(this.mem, this.pasidEntryAddress(pasid), words);
   }

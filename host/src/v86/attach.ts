@@ -21,6 +21,7 @@ import { V86LocalApic, type MsiOutcome } from './local-apic.js';
 import { EmbeddedIommu, type RamRegion } from './model.js';
 import { mapRegisterWindow, type WindowCounters } from './register-window.js';
 import type { V86Cpu, V86Emulator, V86IdeChannel } from './v86-types.js';
+import type { Sid } from '../types.js';
 
 /** Default physical base of the registers (q35's DMAR base; v86 has nothing there). */
 export const V86_VTD_BASE = 0xfed9_0000;
@@ -54,7 +55,7 @@ export interface V86Iommu {
   /** Guest RAM as the core sees it (regions of v86's memory). */
   readonly ram: readonly RamRegion[];
   /** The IDE controller's requester id, when v86 has one. */
-  readonly ideRid: number | undefined;
+  readonly ideRid: Sid | undefined;
   /** The IDE channels' bus masters (primary, secondary as present). */
   readonly ideBusMasters: readonly BusMaster[];
   /** Interrupt delivery to the CPU. */
@@ -62,7 +63,7 @@ export interface V86Iommu {
   /** Register accesses seen. */
   readonly window: WindowCounters;
   /** A bus master for any requester id (stray or test DMA from a device v86 does not model). */
-  busMaster(rid: number): BusMaster;
+  busMaster(rid: Sid): BusMaster;
   /** Every counter in one plain object (CLI, UI). */
   stats(): V86IommuStats;
 }

@@ -15,6 +15,7 @@
 import { REQ, type DmaPort } from '../pci/dma-port.js';
 import type { RamRegion } from './model.js';
 import type { V86BusMasterMemory, V86Cpu, V86Devices } from './v86-types.js';
+import type { Iova } from '../types.js';
 
 /** Requests one bus master made, and how many were aborted. */
 export interface BusMasterCounters {
@@ -56,22 +57,22 @@ export class BusMaster implements V86BusMasterMemory {
   }
 
   /** A 1-byte DMA read at `iova`. */
-  read8(iova: number): number {
+  read8(iova: Iova<number>): number {
     return this.readSmall(iova >>> 0, 1);
   }
 
   /** A 2-byte DMA read at `iova`. */
-  read16(iova: number): number {
+  read16(iova: Iova<number>): number {
     return this.readSmall(iova >>> 0, 2);
   }
 
   /** A 4-byte DMA read at `iova` (signed, as v86's read32s). */
-  read32s(iova: number): number {
+  read32s(iova: Iova<number>): number {
     return this.readSmall(iova >>> 0, 4) | 0;
   }
 
   /** A DMA write of `blob` at `iova`. */
-  write_blob(blob: Uint8Array, iova: number): void {
+  write_blob(blob: Uint8Array, iova: Iova<number>): void {
     const ok = this.translate(iova >>> 0, blob.length, true);
     const { gpa, len } = this.port.runs;
     let at = 0;

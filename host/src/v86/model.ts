@@ -15,11 +15,12 @@ import type { DmaPort } from '../pci/dma-port.js';
 import type { InterruptSink } from '../vtd/interrupts.js';
 import { createProfile, type IommuOptions } from '../vtd/profiles.js';
 import { VtdUnit } from '../vtd/vtd-unit.js';
+import type { Sid, Gpa } from '../types.js';
 
 /** A guest-physical RAM range and where its bytes are in the emulator's memory. */
 export interface RamRegion {
   /** First guest-physical address (4 KiB aligned). */
-  readonly gpa: number;
+  readonly gpa: Gpa<number>;
   /** Size in bytes (4 KiB multiple). */
   readonly size: number;
   /** Byte offset of `gpa` in the emulator's memory. */
@@ -91,7 +92,7 @@ export class EmbeddedIommu {
   }
 
   /** The DMA port of requester `sid` (one per requester id, reused). */
-  portFor(sid: number): DmaPort {
+  portFor(sid: Sid): DmaPort {
     let port = this.ports.get(sid);
     if (!port) this.ports.set(sid, port = this.unit.portFor(sid));
     return port;

@@ -5,6 +5,7 @@
  * ...). Source of truth: src/cpu.js, src/io.js, src/ide.js and
  * src/rust/cpu/apic.rs of github.com/copy/v86.
  */
+import type { Gpa, Iova } from '../types.js';
 
 /** A file v86 serves to SeaBIOS through fw_cfg (`FW_CFG_FILE_DIR`). */
 export interface V86FwCfgFile {
@@ -48,10 +49,10 @@ export interface V86Cpu {
   /** Wakes a halted CPU loop so pending interrupts are looked at now. */
   stop_idling(): void;
   /** Guest-physical loads and stores (RAM or MMIO). */
-  read8(addr: number): number;
-  read16(addr: number): number;
-  read32s(addr: number): number;
-  write_blob(blob: Uint8Array, addr: number): void;
+  read8(addr: Gpa<number>): number;
+  read16(addr: Gpa<number>): number;
+  read32s(addr: Gpa<number>): number;
+  write_blob(blob: Uint8Array, addr: Gpa<number>): void;
 }
 
 /** v86's devices the integration looks at. */
@@ -95,12 +96,16 @@ export interface V86IdeInterface {
   channel: V86IdeChannel;
 }
 
-/** The memory interface an IDE drive's DMA paths call (a subset of `V86Cpu`). */
+/**
+ * The memory interface an IDE drive's DMA paths call (a subset of `V86Cpu`).
+ * Its addresses are bus addresses: IOVAs translated by the IOMMU once
+ * `BusMaster` stands in for the CPU (guest-physical without an IOMMU).
+ */
 export interface V86BusMasterMemory {
-  read8(addr: number): number;
-  read16(addr: number): number;
-  read32s(addr: number): number;
-  write_blob(blob: Uint8Array, addr: number): void;
+  read8(addr: Iova<number>): number;
+  read16(addr: Iova<number>): number;
+  read32s(addr: Iova<number>): number;
+  write_blob(blob: Uint8Array, addr: Iova<number>): void;
   /** Only `.subarray(start, end)` is used on the DMA paths. */
   readonly mem8: { subarray(start: number, end: number): Uint8Array };
   /** Read by the drive's constructor (CMOS), forwarded. */

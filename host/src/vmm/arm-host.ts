@@ -17,12 +17,13 @@ import type { Core } from '../core/core.js';
 import { GuestMemory } from '../core/guest-memory.js';
 import { ARM_RAM_BASE } from '../arm-machine.js';
 import { FailInjector } from '../hostiommu/fail-nth.js';
-import { HostPages } from '../hostiommu/host-pages.js';
+import { HostPages, hostRam } from '../hostiommu/host-pages.js';
 import { HostPlatform } from '../hostiommu/platform.js';
 import { PhysicalSmmu } from '../hostiommu/smmu-backend.js';
 import { createSmmuProfile } from '../smmu/profiles.js';
 import { SmmuUnit } from '../smmu/smmu-unit.js';
 import { HostBase, startHost } from './host-base.js';
+import type { Gpa, Sid, Hpa } from '../types.js';
 
 /** Host-physical layout of the Arm host. */
 export const ARM_HOST_LAYOUT = {
@@ -48,7 +49,7 @@ export class ArmGuestRam extends GuestMemory {
   }
 
   /** The byte offset in host memory of guest-physical [gpa, gpa+len), or -1 outside guest RAM. */
-  override offsetAt(gpa: number, len: number): number {
+  override offsetAt(gpa: Gpa<number>, len: number): number {
     if (!(gpa >= this.gpaStart && gpa + len <= this.gpaEnd)) return -1;
     return super.offsetAt(gpa + this.shift, len);
   }
@@ -86,7 +87,7 @@ export class ArmPhysicalHost extends HostBase<ArmGuestRam> {
       onInterrupt: (irq) => { if (irq.source === 'eventq') backend?.onEventInterrupt(); },
     });
     const injector = o.injector ?? new FailInjector();
-    const pages = new HostPages(mem, ARM_HOST_LAYOUT.tables, ARM_HOST_LAYOUT.tables + BigInt(ARM_HOST_LAYOUT.tablesSize), injector);
+    const pages = new HostPages(hostRam(mem), ARM_HOST_LAYOUT.tables, ARM_HOST_LAYOUT.tables + BigInt(ARM_HOST_LAYOUT.tablesSize), injector);
     backend = new PhysicalSmmu(pages, smmu);
     const ramEnd = ARM_HOST_LAYOUT.guestRam + BigInt(mib << 20);
     const platform = new HostPlatform({ iommu: backend, injector, hostMemory: (hpa, len) => hpa >= ARM_HOST_LAYOUT.guestRam && hpa + len <= ramEnd });
@@ -98,12 +99,12 @@ export class ArmPhysicalHost extends HostBase<ArmGuestRam> {
    * doorbell window MSI_IOVA_BASE, 1 MiB at 0x800_0000, reserved in an IOAS
    * while it is attached); EEXIST if one is there.
    */
-  addDevice(sid: number): void {
+  addDevice(sid: Sid): void {
     this.platform.addDevice(sid, { pasidBits: 20, reserved: ARM_MSI_WINDOW });
   }
 
   /** Host-physical address of guest-physical `gpa`. */
-  hpaOf(gpa: bigint): bigint {
+  hpaOf(gpa: Gpa): Hpa {
     return gpa - ARM_RAM_BASE + ARM_HOST_LAYOUT.guestRam;
   }
 }

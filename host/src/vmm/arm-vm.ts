@@ -27,13 +27,13 @@ import { isHostIommuError } from '../hostiommu/errors.js';
 import type { HostIommu } from '../hostiommu/host-iommu.js';
 import { get } from '../smmu/spec/bits.js';
 import { CMD } from '../smmu/spec/commands.js';
-import { formatBdf, parseBdf } from '../types.js';
+import { formatBdf, parseBdf, type Sid } from '../types.js';
 import type { ArmPhysicalHost } from './arm-host.js';
 
 /** A device of the VM: physical StreamID `hostSid` shown to the guest at `bdf` (its vSID). */
 export interface ArmVmDeviceConfig {
   readonly bdf: string;
-  readonly hostSid: number;
+  readonly hostSid: Sid;
   readonly kind: DeviceKind;
 }
 
@@ -51,7 +51,7 @@ export interface ArmVmConfig {
 /** One device of the VM. */
 export interface ArmVmDevice {
   /** Virtual StreamID (the guest's requester id). */
-  readonly vsid: number;
+  readonly vsid: Sid;
   /** Physical StreamID. */
   readonly psid: number;
   /** Host device object id. */

@@ -58,14 +58,15 @@ import type { PageGroupResponse } from '../vtd/prq/page-request.js';
 import type { SsFaultKind } from './ss-walk.js';
 import { AccessBudget, type WorkBudget } from './work-budget.js';
 import type { ModeHandler, VirtualMachine, VmDevice } from './virtual-machine.js';
+import type { Iova, Pasid, Sid } from '../types.js';
 
 /** One requester's host state. */
 export interface Binding {
   readonly dev: VmDevice;
   /** The PASID of its requests (undefined: requests without PASID). */
-  readonly gpasid: number | undefined;
+  readonly gpasid: Pasid | undefined;
   /** The guest PASID entry it follows (RID_PASID for requests without PASID in scalable mode). */
-  readonly entryPasid: number | undefined;
+  readonly entryPasid: Pasid | undefined;
   readonly want: Want;
   /** The host HWPT it is attached to (undefined: detached, its DMA faults). */
   readonly hwpt: number | undefined;
@@ -126,17 +127,17 @@ export class GuestMirror implements ModeHandler {
   }
 
   /** The guest answered a page group of `vrid`. */
-  onGuestResponse(vrid: number, r: PageGroupResponse): void {
+  onGuestResponse(vrid: Sid, r: PageGroupResponse): void {
     this.pageRequests.respond(vrid, r);
   }
 
   /** The device `vrid` was reset: its forwarded groups were answered by the host. */
-  onDeviceReset(vrid: number): void {
+  onDeviceReset(vrid: Sid): void {
     this.pageRequests.forget(vrid);
   }
 
   /** The VM device of `prid` with a host attachment for guest PASID `gpasid`. */
-  requester(prid: number, gpasid: number): VmDevice | undefined {
+  requester(prid: Sid, gpasid: Pasid): VmDevice | undefined {
     for (const b of this.bindings.values()) if (b.dev.prid === prid && b.gpasid === gpasid && b.hwpt !== undefined) return b.dev;
     return undefined;
   }
@@ -369,7 +370,7 @@ export class GuestMirror implements ModeHandler {
    * a refused one), or SPT.1 (0x58) when they would allow it but the VMM
    * could not bind it. Returns the reason.
    */
-  onUnmappedPasid(d: VmDevice, gpasid: number, iova: bigint, write: boolean): number {
+  onUnmappedPasid(d: VmDevice, gpasid: Pasid, iova: Iova, write: boolean): number {
     const want = this.bindings.get(key(d.vrid, gpasid))?.want ?? wantOf(this.view(), d.vrid, gpasid);
     const reason = want.kind === 'absent' || want.kind === 'refused' ? want.reason : FR_PTE_ACCESS;
     this.vm.machine.vtd.faults.record({ sid: d.vrid, reason, addr: iova & ~0xfffn, read: !write, pp: true, pv: gpasid });

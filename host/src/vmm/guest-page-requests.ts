@@ -17,6 +17,7 @@ import { FAULT_PERM, type FaultRecord } from '../hostiommu/fault-queue.js';
 import { PageResponseCode } from '../vtd/spec/page-request.js';
 import type { PageGroupResponse } from '../vtd/prq/page-request.js';
 import type { VirtualMachine, VmDevice } from './virtual-machine.js';
+import type { Sid } from '../types.js';
 
 const groupKey = (vrid: number, gpasid: number | undefined, prgi: number): string => `${vrid}:${gpasid ?? '-'}:${prgi}`;
 
@@ -56,7 +57,7 @@ export class GuestPageRequests {
   }
 
   /** The guest's page-group response for function `vrid`: back to the device through the cookie of the group it names. */
-  respond(vrid: number, r: PageGroupResponse): void {
+  respond(vrid: Sid, r: PageGroupResponse): void {
     const k = groupKey(vrid, r.pasid, r.prgi);
     const cookie = this.pending.get(k);
     if (cookie === undefined) {
@@ -73,7 +74,7 @@ export class GuestPageRequests {
   }
 
   /** Forwarded groups of a reset function were answered by the host: a late guest answer matches nothing. */
-  forget(vrid: number): void {
+  forget(vrid: Sid): void {
     for (const k of [...this.pending.keys()]) if (k.startsWith(`${vrid}:`)) this.pending.delete(k);
   }
 

@@ -18,6 +18,7 @@ import { decodePasidDirEntry, decodePasidEntry, type PasidEntry } from '../vtd/s
 import { decodeSmContextEntry, type SmContextEntry } from '../vtd/spec/sm-context-entry.js';
 import { decodeSmRootEntry } from '../vtd/spec/sm-root-entry.js';
 import type { WorkBudget } from './work-budget.js';
+import type { Pasid, Sid } from '../types.js';
 
 /** An entry read from guest memory, or the fault reason a request needing it gets. */
 export type Read<T> = T | number;
@@ -31,7 +32,7 @@ function words(mem: GuestMemory, gpa: bigint, n: number): bigint[] | undefined {
 }
 
 /** §9.3 legacy context entry of `sid` under root table `rta`. */
-export function legacyContext(mem: GuestMemory, rta: bigint, sid: number): Read<ContextEntry> {
+export function legacyContext(mem: GuestMemory, rta: bigint, sid: Sid): Read<ContextEntry> {
   const root = words(mem, rta + BigInt(sid >> 8) * 16n, 2);
   if (root === undefined) return FR_ROOT_ACCESS;
   if ((root[0]! & 1n) === 0n) return FR_ROOT_NP;
@@ -42,7 +43,7 @@ export function legacyContext(mem: GuestMemory, rta: bigint, sid: number): Read<
 }
 
 /** §9.4 scalable-mode context entry of `sid` under root table `rta`. */
-export function smContext(mem: GuestMemory, rta: bigint, sid: number): Read<SmContextEntry> {
+export function smContext(mem: GuestMemory, rta: bigint, sid: Sid): Read<SmContextEntry> {
   const rw = words(mem, rta + BigInt(sid >> 8) * 16n, 2);
   if (rw === undefined) return FR_SM_ROOT_ACCESS;
   const re = decodeSmRootEntry(rw);
@@ -61,7 +62,7 @@ const directorySize = (ce: SmContextEntry): number => Math.min(2 ** (Number(ce.P
  * §9.6 PASID entry `pasid` of the device whose context entry is `ce`, for a
  * request with PASID (`withPasid`) or without one (the RID_PASID entry).
  */
-export function pasidEntry(mem: GuestMemory, ce: SmContextEntry, pasid: number, withPasid: boolean): Read<PasidEntry> {
+export function pasidEntry(mem: GuestMemory, ce: SmContextEntry, pasid: Pasid, withPasid: boolean): Read<PasidEntry> {
   if (withPasid && !ce.PASIDE) return FR_SM_PASIDE;
   if (pasid >>> 6 >= directorySize(ce)) return FR_SM_PDTS;
   const dw = words(mem, ce.PASIDDIRPTR + BigInt(pasid >>> 6) * 8n, 1);

@@ -27,6 +27,7 @@ import { TT } from '../vtd/spec/context-entry.js';
 import { type PasidEntry, PGTT } from '../vtd/spec/pasid-entry.js';
 import { levelsOfAw } from '../vtd/spec/context-entry.js';
 import { isFault, legacyContext, pasidEntry, smContext } from './guest-tables.js';
+import type { Pasid, Sid } from '../types.js';
 
 /** What one requester should be attached to on the host. */
 export type Want =
@@ -57,7 +58,7 @@ function awSupported(p: Profile, aw: number | bigint): boolean {
 const refused = (reason: number, why: string): Want => ({ kind: 'refused', reason, why });
 
 /** What the guest asks for requests of `sid` (with `pasid`, or without one when undefined). */
-export function wantOf(g: GuestUnitView, sid: number, pasid: number | undefined): Want {
+export function wantOf(g: GuestUnitView, sid: Sid, pasid: Pasid | undefined): Want {
   return g.scalable ? scalableWant(g, sid, pasid) : legacyWant(g, sid, pasid);
 }
 

@@ -20,14 +20,15 @@ import type { PageRequestOutcome } from '../vtd/prq/page-request.js';
 import { type PageRequest, PageResponseCode } from '../vtd/spec/page-request.js';
 import { FAULT_PERM } from '../hostiommu/fault-queue.js';
 import type { PhysicalHost } from './physical-host.js';
+import type { Iova, Pasid, Sid } from '../types.js';
 
 /** A DMA the host IOMMU refused (not recoverable): what the VMM may show the guest. */
 export interface HostDmaFault {
   /** Physical requester id. */
-  readonly prid: number;
+  readonly prid: Sid;
   /** Host PASID of the request, if any. */
-  readonly pasid: number | undefined;
-  readonly iova: bigint;
+  readonly pasid: Pasid | undefined;
+  readonly iova: Iova;
   readonly write: boolean;
   /** VT-d fault reason the physical IOMMU gave. */
   readonly reason: number;
@@ -36,7 +37,7 @@ export interface HostDmaFault {
 /** What a host port needs from the VMM. */
 export interface HostPortHooks {
   /** Host PASID for the guest PASID the device used, or undefined when the VMM mapped none. */
-  hostPasid(gpasid: number): number | undefined;
+  hostPasid(gpasid: Pasid): number | undefined;
   /**
    * A subdevice's default PASID (hostiommu/subdevice.ts), given for a
    * subdevice's port: the device's requests without PASID leave it tagged
@@ -52,11 +53,11 @@ export interface HostPortHooks {
    * the host IOMMU): the fault reason the VMM recorded for the guest, or
    * undefined when it recorded none (the request is only aborted).
    */
-  onUnmappedPasid?(gpasid: number, iova: bigint, write: boolean): number | undefined;
+  onUnmappedPasid?(gpasid: Pasid, iova: Iova, write: boolean): number | undefined;
 }
 
 /** The port of the physical device `prid` of `host`. */
-export function hostPort(host: PhysicalHost, prid: number, hooks: HostPortHooks): DmaPort {
+export function hostPort(host: PhysicalHost, prid: Sid, hooks: HostPortHooks): DmaPort {
   const core = host.core;
   /** True while an untagged request runs with the subdevice's PASID (TaggingPort). */
   let tagged = false;

@@ -20,11 +20,12 @@ import { configureCore } from '../vtd/core-config.js';
 import { createProfile } from '../vtd/profiles.js';
 import { TTM } from '../vtd/spec/registers.js';
 import { FailInjector } from '../hostiommu/fail-nth.js';
-import { HostPages } from '../hostiommu/host-pages.js';
+import { HostPages, hostRam } from '../hostiommu/host-pages.js';
 import { TableIommu } from '../hostiommu/table-iommu.js';
 import { HostPlatform } from '../hostiommu/platform.js';
 import type { PageResponder } from '../hostiommu/fault-queue.js';
 import { HostBase, startHost } from './host-base.js';
+import type { Gpa, Hpa } from '../types.js';
 
 /** Host-physical layout (see the table above). */
 export const HOST_LAYOUT = {
@@ -83,7 +84,7 @@ export class PhysicalHost extends HostBase<GuestRamView> {
     configureCore(core, createProfile('default'));
     const injector = o.injector ?? new FailInjector();
     const tablesEnd = HOST_LAYOUT.tables + BigInt(HOST_LAYOUT.tablesSize);
-    const iommu = new TableIommu(new HostPages(mem, HOST_LAYOUT.tables, tablesEnd, injector), core, { pasidBits: 15 });
+    const iommu = new TableIommu(new HostPages(hostRam(mem), HOST_LAYOUT.tables, tablesEnd, injector), core, { pasidBits: 15 });
     core.setRootTable(iommu.rootTable, TTM.SCALABLE);
     core.setTranslationEnabled(true);
     const guestRamEnd = HOST_LAYOUT.guestRam + BigInt(mib << 20);
@@ -100,7 +101,7 @@ export class PhysicalHost extends HostBase<GuestRamView> {
   }
 
   /** Host-physical address of guest-physical `gpa`. */
-  hpaOf(gpa: bigint): bigint {
+  hpaOf(gpa: Gpa): Hpa {
     return HOST_LAYOUT.guestRam + gpa;
   }
 }

@@ -32,6 +32,7 @@ import { U64_MAX } from '../hostiommu/iova-space.js';
 import { iommufdSpace, type DomainSpace } from './shadow-spaces.js';
 import { ssFault, ssRuns, type SsFaultKind, type SsLimits, type SsRun } from './ss-walk.js';
 import { HOST_CALL_COST, type WorkBudget } from './work-budget.js';
+import type { Did, Gpa, Iova, Hpa } from '../types.js';
 
 /** What the domains need from their VM. */
 export interface ShadowHost {
@@ -39,17 +40,17 @@ export interface ShadowHost {
   /** Guest RAM (GPA 0 up to `size`). */
   readonly ram: GuestMemory & { readonly size: bigint };
   /** Host-physical address of a guest-physical one. */
-  hpaOf(gpa: bigint): bigint;
+  hpaOf(gpa: Gpa): Hpa;
   /** The guest unit's second-stage rules. */
   readonly limits: SsLimits;
   log(msg: string): void;
   /** A new host space for guest domain `did` (default: an IOAS + paging HWPT in `ctx`). */
-  space?(did: number): DomainSpace;
+  space?(did: Did): DomainSpace;
 }
 
 /** The guest table a domain follows. */
 export interface ShadowTable {
-  readonly did: number;
+  readonly did: Did;
   /** Page number of the top table. */
   readonly root: number;
   readonly levels: number;
@@ -64,7 +65,7 @@ export class ShadowDomain {
   /** True while its host mappings are withdrawn (over budget or refused by the host). */
   blocked = false;
 
-  constructor(readonly did: number, public root: number, public levels: number, readonly space: DomainSpace) {}
+  constructor(readonly did: Did, public root: number, public levels: number, readonly space: DomainSpace) {}
 
   /** IOVA pages the guest table can address. */
   get pagesSpanned(): number {
@@ -140,7 +141,7 @@ export class ShadowDomains {
   }
 
   /** Why a DMA at `iova` through `d` faults, as the guest's tables say ('access' while blocked). */
-  faultKind(d: ShadowDomain, iova: bigint, write: boolean): SsFaultKind {
+  faultKind(d: ShadowDomain, iova: Iova, write: boolean): SsFaultKind {
     if (d.blocked) return 'access';
     return ssFault(this.host.ram, d.root, d.levels, Number(iova >> 12n), write, this.host.limits) ?? 'not-present';
   }

@@ -44,6 +44,7 @@ import { PERM } from '../hostiommu/ss-table.js';
 import { VdpaDevice, VHOST_ACCESS, VHOST_IOTLB } from '../hostiommu/vdpa.js';
 import { VfioContainer } from '../hostiommu/vfio-container.js';
 import type { HostPath, VirtualMachine, VmDevice } from './virtual-machine.js';
+import type { Did, Iova, Pasid } from '../types.js';
 
 /** One shadow domain's host address space. */
 export interface DomainSpace {
@@ -58,7 +59,7 @@ export interface DomainSpace {
   /** Maps guest memory (throws a HostIommuError when refused; nothing changes then). */
   map(args: MapArgs): void;
   /** Unmaps a range mapped before. */
-  unmap(iova: bigint, len: bigint): void;
+  unmap(iova: Iova, len: bigint): void;
   /** Frees the space (no requester uses it). */
   drop(): void;
 }
@@ -182,7 +183,7 @@ export class SubsystemSpaces implements DomainSpace {
     this.log.add({ ...args, iova: args.iova });
   }
 
-  unmap(iova: bigint, len: bigint): void {
+  unmap(iova: Iova, len: bigint): void {
     for (const s of this.spaces.values()) s.unmap(iova, len);
     this.log.remove(iova, len);
   }
@@ -228,7 +229,7 @@ export class ContainerSpace implements DomainSpace {
     this.maps.add({ ...args, iova: args.iova });
   }
 
-  unmap(iova: bigint, len: bigint): void {
+  unmap(iova: Iova, len: bigint): void {
     if (this.live) this.container.unmap(iova, len);
     this.maps.remove(iova, len);
   }
@@ -289,7 +290,7 @@ export class GroupPath {
   constructor(private readonly vm: VirtualMachine, private readonly groups: IommuGroups) {}
 
   /** A new container for guest domain `did`. */
-  space(did: number): ContainerSpace {
+  space(did: Did): ContainerSpace {
     return new ContainerSpace(this.vm.host.platform.createContext(`${this.vm.config.name ?? 'vm'}/domain-${did}`), this.groups);
   }
 
@@ -303,7 +304,7 @@ export class GroupPath {
   }
 
   /** Throws EOPNOTSUPP for a requester this path cannot serve (a PASID, or a nested translation). */
-  check(kind: string, gpasid: number | undefined): void {
+  check(kind: string, gpasid: Pasid | undefined): void {
     if (gpasid !== undefined || !GROUP_PATH_KINDS.has(kind)) {
       fail('EOPNOTSUPP', `${kind}${gpasid === undefined ? '' : ` at PASID ${gpasid}`}: the group path (legacy VFIO) has second-stage and pass-through domains without PASID only`);
     }

@@ -20,13 +20,14 @@
  */
 import type { GuestMemory } from '../core/guest-memory.js';
 import type { WorkBudget } from './work-budget.js';
+import type { Gpa, Iova } from '../types.js';
 
 /** A run of guest leaves: contiguous IOVA pages to contiguous GPA pages with one set of rights. */
 export interface SsRun {
   /** First IOVA page number (IOVA >> 12). */
-  readonly iova: number;
+  readonly iova: Iova<number>;
   /** First GPA page number. */
-  readonly gpa: number;
+  readonly gpa: Gpa<number>;
   /** Number of 4 KiB pages. */
   readonly pages: number;
   /** PERM bits (hostiommu/ss-table.ts): READ 1, WRITE 2. */

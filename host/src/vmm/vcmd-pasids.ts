@@ -11,10 +11,11 @@
 import { isHostIommuError } from '../hostiommu/errors.js';
 import type { VirtualCommandBackend } from '../vtd/virtual-command.js';
 import type { VirtualMachine } from './virtual-machine.js';
+import type { Pasid } from '../types.js';
 
 /** Unbinds every (device, PASID) binding of a guest PASID (the nested mode's part). */
 export interface PasidUnbinder {
-  unbindPasid(gpasid: number): void;
+  unbindPasid(gpasid: Pasid): void;
 }
 
 /** Host PASIDs handed to one VM's guest through the virtual command interface. */
@@ -41,7 +42,7 @@ export class VcmdPasidAllocator implements VirtualCommandBackend {
     return h;
   }
 
-  freePasid(pasid: number): 'ok' | 'invalid' {
+  freePasid(pasid: Pasid): 'ok' | 'invalid' {
     if (!this.held.has(pasid)) return 'invalid';
     this.unbinder.unbindPasid(pasid);
     const { ctx, ids } = this.vm;

@@ -31,7 +31,7 @@ import { createMachine, type Machine, type MachineConfig } from '../machine.js';
 import type { DeviceKind, ModelDevice } from '../devices/registry.js';
 import type { HostIommu } from '../hostiommu/host-iommu.js';
 import type { IommuGroups } from '../hostiommu/groups.js';
-import { parseBdf, formatBdf, sid } from '../types.js';
+import { parseBdf, formatBdf, sid, type Sid, type Iova, type Pasid } from '../types.js';
 import { ECAP } from '../vtd/spec/registers.js';
 import type { InvalidationEvent } from '../vtd/cache-invalidation.js';
 import type { PageGroupResponse } from '../vtd/prq/page-request.js';
@@ -53,7 +53,7 @@ export interface VmDeviceConfig {
   /** Where the guest sees it ("BB:DD.F"; its vRID). */
   readonly bdf: string;
   /** Its physical requester id on the host (pRID); the host must have a device there. */
-  readonly hostSid: number;
+  readonly hostSid: Sid;
   /** Device model. */
   readonly kind: DeviceKind;
   /**
@@ -110,12 +110,12 @@ export interface VmConfig {
 
 /** One device of a VM. */
 export interface VmDevice {
-  readonly vrid: number;
-  readonly prid: number;
+  readonly vrid: Sid;
+  readonly prid: Sid;
   /** Host device (or subdevice) object id in the VM's context (0 on the group path: its container holds it). */
   readonly devId: number;
   /** A subdevice's default PASID (the host PASID its requests without PASID carry). */
-  readonly defaultPasid?: number;
+  readonly defaultPasid?: Pasid;
   /** The subsystem it comes by (its `VmDeviceConfig.hostPath`, else the VM's). */
   readonly hostPath: HostPath;
   readonly model: ModelDevice;
@@ -138,15 +138,15 @@ export interface ModeHandler {
   /** A host fault-queue group became readable. */
   onFaultReady?(): void;
   /** The guest answered a page group of `vrid`. */
-  onGuestResponse?(vrid: number, r: PageGroupResponse): void;
+  onGuestResponse?(vrid: Sid, r: PageGroupResponse): void;
   /** A non-recoverable host DMA fault of a device. */
   onHostFault?(dev: VmDevice, f: HostDmaFault): void;
   /** A DMA of a device with a guest PASID that has no host PASID: the fault reason recorded for the guest, if any. */
-  onUnmappedPasid?(dev: VmDevice, gpasid: number, iova: bigint, write: boolean): number | undefined;
+  onUnmappedPasid?(dev: VmDevice, gpasid: Pasid, iova: Iova, write: boolean): number | undefined;
   /** The VM device of physical device `prid` whose guest PASID `gpasid` is attached on the host (a subdevice's own PASID). */
-  requester?(prid: number, gpasid: number): VmDevice | undefined;
+  requester?(prid: Sid, gpasid: Pasid): VmDevice | undefined;
   /** The device `vrid` was reset: forget what it had outstanding. */
-  onDeviceReset?(vrid: number): void;
+  onDeviceReset?(vrid: Sid): void;
   /** Resets the host side of a device the mode placed itself (group path); undefined: the VM's context has it. */
   resetDevice?(dev: VmDevice): number | undefined;
   /** Drops every binding (VM teardown). */
@@ -252,7 +252,7 @@ export class VirtualMachine {
   }
 
   /** The VM device with physical RID `prid`, if any. */
-  deviceOfPrid(prid: number): VmDevice | undefined {
+  deviceOfPrid(prid: Sid): VmDevice | undefined {
     return [...this.devices.values()].find((d) => d.prid === prid);
   }
 

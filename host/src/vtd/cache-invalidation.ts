@@ -7,22 +7,23 @@
  * nothing when absent: an event is only built for it.
  */
 import type { Core } from '../core/core.js';
+import type { Did, Iova, Pasid, Sid } from '../types.js';
 
 /** The core's invalidation primitives, as the unit calls them. */
 export interface CacheInvalidation {
   invContextGlobal(): void;
-  invContextDomain(did: number): void;
-  invContextDevice(did: number, sid: number, fm: number): void;
+  invContextDomain(did: Did): void;
+  invContextDevice(did: Did, sid: Sid, fm: number): void;
   invIotlbGlobal(): void;
-  invIotlbDomain(did: number): void;
-  invIotlbPage(did: number, addr: bigint, am: number, ih: number): void;
-  invPasidIotlb(did: number, pasid: number): void;
-  invPasidIotlbPage(did: number, pasid: number, addr: bigint, am: number, ih: number): void;
-  invPasidCache(granularity: number, did: number, pasid: number): void;
+  invIotlbDomain(did: Did): void;
+  invIotlbPage(did: Did, addr: Iova, am: number, ih: number): void;
+  invPasidIotlb(did: Did, pasid: Pasid): void;
+  invPasidIotlbPage(did: Did, pasid: Pasid, addr: Iova, am: number, ih: number): void;
+  invPasidCache(granularity: number, did: Did, pasid: Pasid): void;
   /** `invIotlbPage` with the address as u32 halves (no BigInt). */
-  invIotlbPageRaw(did: number, addrHi: number, addrLo: number, am: number, ih: number): void;
+  invIotlbPageRaw(did: Did, addrHi: number, addrLo: number, am: number, ih: number): void;
   /** `invPasidIotlbPage` with the address as u32 halves (no BigInt). */
-  invPasidIotlbPageRaw(did: number, pasid: number, addrHi: number, addrLo: number, am: number, ih: number): void;
+  invPasidIotlbPageRaw(did: Did, pasid: Pasid, addrHi: number, addrLo: number, am: number, ih: number): void;
 }
 
 const addrOf = (hi: number, lo: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
@@ -71,12 +72,12 @@ export class InvalidationTap implements CacheInvalidation {
     if (this.listener) this.listener({ kind: 'contextGlobal' });
   }
 
-  invContextDomain(did: number): void {
+  invContextDomain(did: Did): void {
     this.core.invContextDomain(did);
     if (this.listener) this.listener({ kind: 'contextDomain', did });
   }
 
-  invContextDevice(did: number, sid: number, fm: number): void {
+  invContextDevice(did: Did, sid: Sid, fm: number): void {
     this.core.invContextDevice(did, sid, fm);
     if (this.listener) this.listener({ kind: 'contextDevice', did, sid, fm });
   }
@@ -86,37 +87,37 @@ export class InvalidationTap implements CacheInvalidation {
     if (this.listener) this.listener({ kind: 'iotlbGlobal' });
   }
 
-  invIotlbDomain(did: number): void {
+  invIotlbDomain(did: Did): void {
     this.core.invIotlbDomain(did);
     if (this.listener) this.listener({ kind: 'iotlbDomain', did });
   }
 
-  invIotlbPage(did: number, addr: bigint, am: number, ih: number): void {
+  invIotlbPage(did: Did, addr: Iova, am: number, ih: number): void {
     this.core.invIotlbPage(did, addr, am, ih);
     if (this.listener) this.listener({ kind: 'iotlbPage', did, addr, am, ih });
   }
 
-  invPasidIotlb(did: number, pasid: number): void {
+  invPasidIotlb(did: Did, pasid: Pasid): void {
     this.core.invPasidIotlb(did, pasid);
     if (this.listener) this.listener({ kind: 'pasidIotlb', did, pasid });
   }
 
-  invPasidIotlbPage(did: number, pasid: number, addr: bigint, am: number, ih: number): void {
+  invPasidIotlbPage(did: Did, pasid: Pasid, addr: Iova, am: number, ih: number): void {
     this.core.invPasidIotlbPage(did, pasid, addr, am, ih);
     if (this.listener) this.listener({ kind: 'pasidIotlbPage', did, pasid, addr, am, ih });
   }
 
-  invPasidCache(granularity: number, did: number, pasid: number): void {
+  invPasidCache(granularity: number, did: Did, pasid: Pasid): void {
     this.core.invPasidCache(granularity, did, pasid);
     if (this.listener) this.listener({ kind: 'pasidCache', granularity, did, pasid });
   }
 
-  invIotlbPageRaw(did: number, addrHi: number, addrLo: number, am: number, ih: number): void {
+  invIotlbPageRaw(did: Did, addrHi: number, addrLo: number, am: number, ih: number): void {
     this.core.invIotlbPageRaw(did, addrHi, addrLo, am, ih);
     if (this.listener) this.listener({ kind: 'iotlbPage', did, addr: addrOf(addrHi, addrLo), am, ih });
   }
 
-  invPasidIotlbPageRaw(did: number, pasid: number, addrHi: number, addrLo: number, am: number, ih: number): void {
+  invPasidIotlbPageRaw(did: Did, pasid: Pasid, addrHi: number, addrLo: number, am: number, ih: number): void {
     this.core.invPasidIotlbPageRaw(did, pasid, addrHi, addrLo, am, ih);
     if (this.listener) this.listener({ kind: 'pasidIotlbPage', did, pasid, addr: addrOf(addrHi, addrLo), am, ih });
   }

@@ -20,15 +20,16 @@ import type { Profile } from './profiles.js';
 import type { RegisterFile } from './register-file.js';
 import { frcdName } from './register-table.js';
 import { FRCD, FSTS, REG } from './spec/registers.js';
+import type { Iova, Sid } from '../types.js';
 
 /** One fault as it is written into a fault recording register. */
 export interface FaultRecord {
   /** Requester id (bus << 8 | dev << 3 | fn). */
-  readonly sid: number;
+  readonly sid: Sid;
   /** Fault reason (§7.1.3 tables; the FR_* numbers). */
   readonly reason: number;
   /** Faulting address; bits 11:0 are dropped (FI is 63:12). */
-  readonly addr: bigint;
+  readonly addr: Iova;
   /** Read (T=1) or write (T=0) request. */
   readonly read: boolean;
   /** PASID present (PP) and the PASID value (PV, 20 bits). */

@@ -8,6 +8,7 @@
 import type { Profile } from './profiles.js';
 import type { RegisterFile } from './register-file.js';
 import { GCMD, GCMD_ONE_SHOT, GCMD_PERSISTENT, ECAP, CAP, REG, RTADDR, TTM } from './spec/registers.js';
+import type { Gpa } from '../types.js';
 
 /** What a GCMD command may act on. */
 export interface GcmdTarget {
@@ -16,7 +17,7 @@ export interface GcmdTarget {
   /** The unit's profile (which commands it implements). */
   readonly profile: Profile;
   /** SRTP: latch RTADDR (address and TTM) and invalidate the translation caches. */
-  setRootTable(rtaddr: bigint): void;
+  setRootTable(rtaddr: Gpa): void;
   /** TE: translation on (GSTS.TES=1) or off (identity). */
   setTranslationEnabled(on: boolean): void;
   /** QIE: start or stop the invalidation queue; `false` = refused (GSTS.QIES unchanged). */
@@ -101,7 +102,7 @@ export function handleGcmdWrite(t: GcmdTarget, value: number): void {
  * is not usable. An unusable mode is latched as TTM.RESERVED, for which every request faults
  * 0x30 (RTA.1); the `ttmBit10Only` profile switch reads bit 10 alone, as QEMU does.
  */
-export function latchedTtm(t: GcmdTarget, rtaddr: bigint): number {
+export function latchedTtm(t: GcmdTarget, rtaddr: Gpa): number {
   const ttm = RTADDR.ttm(rtaddr);
   const smts = (t.profile.ecap & ECAP.SMTS) !== 0n;
   if (t.profile.host.ttmBit10Only) return smts && (ttm & 1) ? TTM.SCALABLE : TTM.LEGACY;

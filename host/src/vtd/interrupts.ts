@@ -11,6 +11,7 @@
 import type { RegisterFile } from './register-file.js';
 import type { RegName } from './register-table.js';
 import { ECTL, REG } from './spec/registers.js';
+import type { Gpa } from '../types.js';
 
 /** Which event register set an MSI came from. */
 export type InterruptSource = 'fault' | 'invalidation' | 'page-request';
@@ -20,7 +21,7 @@ export interface MsiMessage {
   /** The event that sent it. */
   readonly source: InterruptSource;
   /** 64-bit MSI address: xxUADDR << 32 | xxADDR. */
-  readonly address: bigint;
+  readonly address: Gpa;
   /** MSI data (xxDATA). */
   readonly data: number;
 }

@@ -11,15 +11,16 @@
 import type { CacheInvalidation } from './cache-invalidation.js';
 import type { Profile } from './profiles.js';
 import type { RegisterFile } from './register-file.js';
+import type { Gpa } from '../types.js';
 
 /** Guest RAM as the queue uses it, by number (a `GuestMemory` is one). */
 export interface QueueMemory {
   /** Where [gpa, gpa + len) lies in the memory, or -1 when it is not inside one RAM region. */
-  offsetAt(gpa: number, len: number): number;
+  offsetAt(gpa: Gpa<number>, len: number): number;
   /** A live view of [gpa, gpa + len) (inside one RAM region); empty once memory growth detached it. */
-  view(gpa: number, len: number): Uint8Array;
+  view(gpa: Gpa<number>, len: number): Uint8Array;
   /** Writes a little-endian u32 at `gpa` (inside RAM). */
-  setUint32(gpa: number, v: number): void;
+  setUint32(gpa: Gpa<number>, v: number): void;
 }
 
 /** What the invalidation queue may use of the VT-d unit it belongs to. */

@@ -8,13 +8,14 @@
  */
 import type { RegisterFile } from './register-file.js';
 import { VCMD, VCMD_CMD, VCMD_STATUS, VCRSP } from './spec/virtual-command.js';
+import type { Pasid } from '../types.js';
 
 /** Who answers the guest's PASID commands (a VMM's host PASID allocator). */
 export interface VirtualCommandBackend {
   /** A PASID for the guest, or 'no-pasid' (quota reached, space exhausted). */
   allocPasid(): number | 'no-pasid';
   /** Frees a PASID the guest was given; 'invalid' when it holds no such PASID. */
-  freePasid(pasid: number): 'ok' | 'invalid';
+  freePasid(pasid: Pasid): 'ok' | 'invalid';
 }
 
 /** Commands answered so far, by outcome. */

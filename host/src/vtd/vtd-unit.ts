@@ -31,6 +31,7 @@ import { frcdName, type RegName } from './register-table.js';
 import { checkRegisterValues, checkStatusRegisters } from './register-state.js';
 import { ECAP, GCMD, RTADDR, TTM } from './spec/registers.js';
 import { VirtualCommands } from './virtual-command.js';
+import { gpa as checkGpa, sid as checkSid, type Gpa, type Sid } from '../types.js';
 
 /** Options of a unit. */
 export interface VtdUnitOptions {
@@ -345,8 +346,8 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
    * Reports the fault the core just returned (its out-buffer describes it) for
    * a request from `sid`; `read` is the request type. Returns what happened.
    */
-  reportCoreFault(sid: number, read: boolean, exec = false, priv = false): DmaFault {
-    checkInt(sid, 0xffff, 'sid');
+  reportCoreFault(sid: Sid, read: boolean, exec = false, priv = false): DmaFault {
+    checkSid(sid);
     const out = this.core.out;
     const reason = out[K.OUT_STATUS]!;
     const flags = out[K.OUT_FAULT_FLAGS]!;
@@ -365,8 +366,8 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
    * the interrupt address range (§5.1.2). Remapped, passed through, or blocked
    * with a recorded fault (ir/remapper.ts).
    */
-  interruptRequest(sid: number, address: bigint, data: number): InterruptOutcome {
-    return this.interrupts.request(sid, address, data);
+  interruptRequest(sid: Sid, address: Gpa, data: number): InterruptOutcome {
+    return this.interrupts.request(checkSid(sid), checkGpa(address, 'address'), data);
   }
 
   /** A device's page request (PCIe PRI) enters the IOMMU here (prq/page-request-service.ts). */
@@ -378,7 +379,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
    * How device-TLB invalidation requests find their ATS device by requester
    * id (the machine's PCI bus); the device answers 'done' or 'timeout' (ITE).
    */
-  deviceTlbTarget?: (sid: number) => {
+  deviceTlbTarget?: (sid: Sid) => {
     deviceTlbInvalidate?(req: { pasid?: number; addr: bigint; sizeLg2: number; global: boolean }): 'done' | 'timeout';
   } | undefined;
 
@@ -390,8 +391,8 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
    * invalidation completion error (FSTS.ICE, IQERCD.ICESID, §6.5.2.10).
    * Only a misbehaving device sends one (devices/ats/testing.ts).
    */
-  invalidationCompletion(sid: number, itag: number): void {
-    checkInt(sid, 0xffff, 'sid');
+  invalidationCompletion(sid: Sid, itag: number): void {
+    checkSid(sid);
     checkInt(itag, 31, 'itag');
     this.log(`qi: invalidation completion from ${sid.toString(16)} with ITag ${itag} matches no outstanding request`);
     this.qi.invalidCompletion(sid);
@@ -407,7 +408,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
    * translate-only requests, ATS and page requests through this unit, faults
    * recorded in its fault recording registers (pci/dma-port.ts).
    */
-  portFor(sid: number): DmaPort {
+  portFor(sid: Sid): DmaPort {
     this.core.addRequester(sid);
     return new CoreDmaPort(this.dmaBackend, sid);
   }
@@ -415,7 +416,7 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
   // --- GcmdTarget -----------------------------------------------------------
 
   /** SRTP: latches RTADDR (address, TTM) into the core; ESRTPS: caches are invalidated. */
-  setRootTable(rtaddr: bigint): void {
+  setRootTable(rtaddr: Gpa): void {
     if (typeof rtaddr !== 'bigint' || rtaddr < 0n || rtaddr >> 64n !== 0n) throw new Error(`rtaddr: ${String(rtaddr)} is not a 64-bit RTADDR value`);
     this.ttm = latchedTtm(this, rtaddr);
     const width = this.profile.host.rtaddrMaskedToAw ? (1n << BigInt(this.profile.options.awBits)) - 1n : RTADDR.RTA_MASK;

@@ -7,6 +7,7 @@
  * oldest entry evicted first.
  */
 import type { DeviceTlbInvalidation } from '../../pci/bus.js';
+import type { Iova, Pasid, Hpa } from '../../types.js';
 
 /** PASID tag of translations for requests without PASID. */
 export const NO_PASID = -1;
@@ -14,12 +15,12 @@ export const NO_PASID = -1;
 /** One cached translation. */
 export interface DevTlbEntry {
   /** PASID or NO_PASID. */
-  readonly pasid: number;
+  readonly pasid: Pasid;
   /** Input page base (aligned to 2^sizeLg2). */
-  readonly iova: bigint;
+  readonly iova: Iova;
   readonly sizeLg2: number;
   /** Translated page base. */
-  readonly addr: bigint;
+  readonly addr: Hpa;
   readonly read: boolean;
   readonly write: boolean;
   readonly exec: boolean;
@@ -45,7 +46,7 @@ export class DeviceTlb {
   }
 
   /** The entry of `pasid` covering `iova`, if any. */
-  lookup(pasid: number, iova: bigint): DevTlbEntry | undefined {
+  lookup(pasid: Pasid, iova: Iova): DevTlbEntry | undefined {
     return this.list.find((e) => e.pasid === pasid && iova >= e.iova && iova < e.iova + (1n << BigInt(e.sizeLg2)));
   }
 
@@ -65,7 +66,7 @@ export class DeviceTlb {
   }
 
   /** Drops one page's entry of `pasid` (before re-translating it). */
-  drop(pasid: number, iova: bigint): void {
+  drop(pasid: Pasid, iova: Iova): void {
     this.list = this.list.filter((e) => !(e.pasid === pasid && overlaps(e, iova & ~0xfffn, 12)));
   }
 

@@ -14,7 +14,7 @@
  */
 import type { DeviceTlbInvalidation, PciFunction } from '../../pci/bus.js';
 import type { DmaAttrs, DmaPort } from '../../pci/dma-port.js';
-import { rangeEnd, type Sid } from '../../types.js';
+import { iova as checkIova, rangeEnd, type Sid, type Iova } from '../../types.js';
 import type { PageGroupResponse } from '../../vtd/prq/page-request.js';
 import { PageResponseCode } from '../../vtd/spec/page-request.js';
 import { DeviceFunction, readLe, writeLe } from '../common/function.js';
@@ -29,7 +29,7 @@ export interface AtsOp {
   /** READ into the buffer, WRITE from it, or TRANSLATE (fill the device-TLB only). */
   readonly kind: 'read' | 'write' | 'translate';
   /** DMA address. */
-  readonly iova: bigint;
+  readonly iova: Iova;
   /** Bytes to move (or to translate). */
   readonly len: number;
   /** Buffer offset the transfer starts at. */
@@ -95,13 +95,13 @@ export class AtsDevice implements PciFunction {
   }
 
   /** Host shortcut: READ `len` bytes at `iova` into the buffer; returns STATUS. */
-  read(iova: bigint, len: number, bufOffset = 0): number {
-    return this.run({ kind: 'read', iova, len, bufOffset });
+  read(iova: Iova, len: number, bufOffset = 0): number {
+    return this.run({ kind: 'read', iova: checkIova(iova), len, bufOffset });
   }
 
   /** Host shortcut: WRITE `len` buffer bytes to `iova`; returns STATUS. */
-  write(iova: bigint, len: number, bufOffset = 0): number {
-    return this.run({ kind: 'write', iova, len, bufOffset });
+  write(iova: Iova, len: number, bufOffset = 0): number {
+    return this.run({ kind: 'write', iova: checkIova(iova), len, bufOffset });
   }
 
   /** VT-d device-TLB invalidation request (routed by SID); 'timeout' while CTL.NO_INV_RESPONSE is set. */

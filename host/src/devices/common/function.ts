@@ -9,6 +9,7 @@ import { ConfigSpace, type PciIdentity } from '../../pci/config-space.js';
 import type { DmaAttrs, DmaPort } from '../../pci/dma-port.js';
 import { FunctionInterrupts, MsixTable, type DeviceMsiSink } from '../../pci/msi.js';
 import { PriEngine } from './pri-engine.js';
+import type { Sid } from '../../types.js';
 
 /** Capabilities of a device function. */
 export interface FunctionCaps {
@@ -43,7 +44,7 @@ export class DeviceFunction {
    * Builds the function's configuration space and capabilities.
    * @param sid Requester id (bus << 8 | devfn).
    */
-  constructor(readonly sid: number, identity: PciIdentity, caps: FunctionCaps, port: DmaPort, log: (m: string) => void = () => {}) {
+  constructor(readonly sid: Sid, identity: PciIdentity, caps: FunctionCaps, port: DmaPort, log: (m: string) => void = () => {}) {
     const c = new ConfigSpace(identity);
     this.config = c;
     addPcieCap(c, PCIE_PORT_TYPE.ENDPOINT);

@@ -16,13 +16,14 @@ import type { PageGroupResponse } from '../../vtd/prq/page-request.js';
 import { PageResponseCode } from '../../vtd/spec/page-request.js';
 import type { DmaPort } from '../../pci/dma-port.js';
 import { PRI, type PriCap } from '../../pci/capabilities.js';
+import type { Sid, Pasid, Iova } from '../../types.js';
 
 /** The page a request names and how the device wanted to access it. */
 export interface PageFault {
   /** Page address. */
-  readonly addr: bigint;
+  readonly addr: Iova;
   /** PASID, when the access had one. */
-  readonly pasid?: number;
+  readonly pasid?: Pasid;
   /** Write access (else read). */
   readonly write: boolean;
   /** Execute access. */
@@ -52,7 +53,7 @@ export class PriEngine {
 
   /** Page requests of the function `sid` under its PRI capability `cap`, submitted to `sink()`. */
   constructor(
-    private readonly sid: number,
+    private readonly sid: Sid,
     private readonly cap: PriCap,
     /** The function's DMA port: page requests go out through it. */
     private readonly port: DmaPort,

@@ -15,6 +15,7 @@
 import type { DmaAttrs } from '../../pci/dma-port.js';
 import type { PageResponseCode } from '../../vtd/spec/page-request.js';
 import type { PageFault, PageResponseHandler, PriEngine } from './pri-engine.js';
+import type { Iova } from '../../types.js';
 
 /** Page requests one piece of work may send before it fails with its fault. */
 export const MAX_PAGE_REQUESTS = 16;
@@ -26,7 +27,7 @@ export interface PageWork {
 }
 
 /** The page request for a fault at `addr` of a request with `attrs` (read unless `write`). */
-export function pageFault(addr: bigint, write: boolean, attrs: DmaAttrs): PageFault {
+export function pageFault(addr: Iova, write: boolean, attrs: DmaAttrs): PageFault {
   return { addr, pasid: attrs.pasid, write, exec: attrs.exec ?? false, priv: attrs.priv ?? false };
 }
 

@@ -6,10 +6,11 @@
 import { DMA_OK, DmaPort, REQ, type DmaAttrs } from '../../pci/dma-port.js';
 import type { PageRequestOutcome, PageRequestSink } from '../../vtd/prq/page-request.js';
 import type { PageRequest } from '../../vtd/spec/page-request.js';
+import type { Gpa, Iova, Pasid, Sid } from '../../types.js';
 
 /** One request the fake port saw. */
 export interface PortRequest {
-  readonly iova: bigint;
+  readonly iova: Iova;
   readonly len: number;
   readonly write: boolean;
   readonly bufOff: number;
@@ -58,7 +59,7 @@ export class FakeDmaPort extends DmaPort {
   private readonly buffers = new Uint8Array(1 << 17);
   private nextBuf = 0;
 
-  constructor(memorySize = 1 << 16, sid = 0) {
+  constructor(memorySize = 1 << 16, sid: Sid = 0) {
     super(sid);
     this.memory = new Uint8Array(memorySize);
   }
@@ -74,7 +75,7 @@ export class FakeDmaPort extends DmaPort {
     return this.buffers.subarray(off, off + len);
   }
 
-  dma(iova: number, len: number, bufOff: number, flags = 0, pasid = 0): number {
+  dma(iova: Iova<number>, len: number, bufOff: number, flags = 0, pasid: Pasid = 0): number {
     return this.request(BigInt(iova), len, bufOff, flags, pasid);
   }
 
@@ -83,14 +84,14 @@ export class FakeDmaPort extends DmaPort {
   }
 
   /** Identity runs (no IOMMU), with the same fault injection as `dma`. */
-  translate(iova: number, len: number, flags = 0, pasid = 0): number {
+  translate(iova: Iova<number>, len: number, flags = 0, pasid: Pasid = 0): number {
     this.runs.clear();
     const status = this.check(BigInt(iova), len, flags, pasid);
-    if (status === DMA_OK) this.runs.add(iova, len);
+    if (status === DMA_OK) this.runs.add(iova as Gpa<number>, len); // identity: the IOVA is the GPA
     return status;
   }
 
-  translationRequest64(iovaHi: number, iovaLo: number, flags = 0, pasid = 0): number {
+  translationRequest64(iovaHi: number, iovaLo: number, flags = 0, pasid: Pasid = 0): number {
     const iova = (BigInt(iovaHi) << 32n) | BigInt(iovaLo);
     const attrs = attrsOf(flags, pasid);
     this.translations.push(attrs ? { iova, attrs } : { iova });

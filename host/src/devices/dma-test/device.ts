@@ -14,7 +14,7 @@
  */
 import type { PciFunction } from '../../pci/bus.js';
 import type { DmaAttrs, DmaPort, DmaResult } from '../../pci/dma-port.js';
-import type { Sid } from '../../types.js';
+import { iova as checkIova, type Sid, type Iova } from '../../types.js';
 import type { PageGroupResponse } from '../../vtd/prq/page-request.js';
 import { PageResponseCode } from '../../vtd/spec/page-request.js';
 import { DeviceFunction, readLe, writeLe } from '../common/function.js';
@@ -27,7 +27,7 @@ export interface DmatOp {
   /** read: guest memory -> buffer; write: buffer -> guest memory; copy: guest memory -> guest memory. */
   readonly kind: 'read' | 'write' | 'copy';
   /** Source IOVA (read, copy) or destination IOVA (write). */
-  readonly iova: bigint;
+  readonly iova: Iova;
   /** Destination IOVA of a copy. */
   readonly dst: bigint;
   /** Bytes to move. */
@@ -37,8 +37,8 @@ export interface DmatOp {
 }
 
 /** A command from the host API: a 64-bit IOVA, integer length and buffer offset, else an Error naming them. */
-function hostOp(kind: 'read' | 'write', iova: bigint, len: number, bufOffset: number): DmatOp {
-  if (typeof iova !== 'bigint' || iova < 0n || iova >> 64n !== 0n) throw new Error(`iova: ${String(iova)} is not a 64-bit address`);
+function hostOp(kind: 'read' | 'write', iova: Iova, len: number, bufOffset: number): DmatOp {
+  checkIova(iova);
   if (!Number.isInteger(len) || len < 0) throw new Error(`len: ${String(len)} is not a length`);
   if (!Number.isInteger(bufOffset) || bufOffset < 0) throw new Error(`bufOffset: ${String(bufOffset)} is not a buffer offset`);
   return { kind, iova, dst: 0n, len, bufOffset };
@@ -104,12 +104,12 @@ export class DmaTestDevice implements PciFunction {
    * command would (a command the device refuses ends BAD_COMMAND); arguments
    * of the wrong type or range are an Error naming them.
    */
-  read(iova: bigint, len: number, bufOffset = 0): DmaResult {
+  read(iova: Iova, len: number, bufOffset = 0): DmaResult {
     return this.run(hostOp('read', iova, len, bufOffset));
   }
 
   /** Writes `len` bytes of the buffer at `bufOffset` to `iova` (as `read`). */
-  write(iova: bigint, len: number, bufOffset = 0): DmaResult {
+  write(iova: Iova, len: number, bufOffset = 0): DmaResult {
     return this.run(hostOp('write', iova, len, bufOffset));
   }
 

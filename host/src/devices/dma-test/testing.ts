@@ -5,11 +5,12 @@
  */
 import type { DmaTestDevice } from './device.js';
 import { DMAT, DMAT_CMD } from './regs.js';
+import type { Iova } from '../../types.js';
 
 export { FakeDmaPort, FakePageRequestSink, type PortRequest } from '../common/testing.js';
 
 /** Runs one command through BAR0 (IOVA, LEN, BUF_OFF, CMD) and returns STATUS. */
-export function barCommand(dev: DmaTestDevice, cmd: 'read' | 'write', iova: bigint, len: number, bufOff = 0): number {
+export function barCommand(dev: DmaTestDevice, cmd: 'read' | 'write', iova: Iova, len: number, bufOff = 0): number {
   dev.barWrite(DMAT.IOVA, 8, iova);
   dev.barWrite(DMAT.LEN, 4, BigInt(len));
   dev.barWrite(DMAT.BUF_OFF, 4, BigInt(bufOff));

@@ -17,6 +17,7 @@
  * 1 different), byte 2 fault reason, bytes 4-7 bytes completed (COMPARE:
  * offset of the first difference), bytes 8-15 fault address.
  */
+import type { Iova, Pasid } from '../../types.js';
 
 /** Opcodes. */
 export const SWQ_OP = { NOP: 0, MEMMOVE: 1, FILL: 2, COMPARE: 3 } as const;
@@ -35,7 +36,7 @@ export const COMPLETION_BYTES = 32;
 /** A decoded descriptor. */
 export interface WorkDescriptor {
   /** PASID the work runs in (from the submitter, as ENQCMD puts it). */
-  readonly pasid: number;
+  readonly pasid: Pasid;
   /** Privileged submitter. */
   readonly priv: boolean;
   /** Operation code. */
@@ -81,7 +82,7 @@ export function encodeDescriptor(d: Omit<WorkDescriptor, 'reservedSet'>): Uint8A
 }
 
 /** Builds a completion record. */
-export function completionRecord(status: number, result: number, reason: number, bytes: number, faultAddr: bigint): Uint8Array {
+export function completionRecord(status: number, result: number, reason: number, bytes: number, faultAddr: Iova): Uint8Array {
   const b = new Uint8Array(COMPLETION_BYTES);
   const v = new DataView(b.buffer);
   b[0] = status;

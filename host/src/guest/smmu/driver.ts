@@ -9,6 +9,7 @@ import type { GuestPlatform } from '../vtd-driver.js';
 import type { GuestMemoryLike } from '../../tables/guest-ram.js';
 import type { PageAllocator } from '../../tables/page-allocator.js';
 import { C, decodeEvent, l1std, type EventRecord } from './structures.js';
+import type { Sid } from '../../types.js';
 
 /** Register offsets (§6.2). */
 export const SR = {
@@ -98,7 +99,7 @@ export class SmmuDriver {
   }
 
   /** The guest address of `sid`'s STE (2-level: its L2 table is made on first use, Span = split + 1). */
-  steAddr(sid: number): bigint {
+  steAddr(sid: Sid): bigint {
     if (this.split === 0) return this.strtab + BigInt(sid) * 64n;
     const l1 = sid >>> this.split;
     let l2 = this.l2.get(l1);
@@ -112,7 +113,7 @@ export class SmmuDriver {
   }
 
   /** Writes `sid`'s STE (doubleword 0, with V, last) and invalidates it (CFGI_STE + CMD_SYNC). */
-  setSte(sid: number, words: readonly bigint[], invalidate = true): void {
+  setSte(sid: Sid, words: readonly bigint[], invalidate = true): void {
     const at = this.steAddr(sid);
     for (let i = words.length - 1; i >= 0; i--) this.mem.writeU64(at + BigInt(i) * 8n, words[i]!);
     if (invalidate) this.submit([C.cfgiSte(sid)]);

@@ -11,6 +11,7 @@ import { CMD, OP } from '../../smmu/spec/commands.js';
 import { EVT_FIELD } from '../../smmu/spec/events.js';
 import { CD } from '../../smmu/spec/cd.js';
 import { STE } from '../../smmu/spec/ste.js';
+import type { Gpa, Iova, Pasid, Sid } from '../../types.js';
 
 /**
  * A field-codec layout over the spec layer's fields (host/src/smmu/spec, the
@@ -102,17 +103,17 @@ export const C = {
 /** A decoded event record. */
 export interface EventRecord {
   readonly type: number;
-  readonly sid: number;
+  readonly sid: Sid;
   readonly ssv: boolean;
-  readonly ssid: number;
+  readonly ssid: Pasid;
   readonly rnw: boolean;
   readonly pnu: boolean;
   readonly ind: boolean;
   readonly s2: boolean;
   readonly cls: number;
-  readonly addr: bigint;
+  readonly addr: Iova;
   readonly ipa: bigint;
-  readonly fetchAddr: bigint;
+  readonly fetchAddr: Gpa;
 }
 
 /** Decodes an event record's four doublewords. */

@@ -11,13 +11,14 @@ import type { DmaPort } from '../../pci/dma-port.js';
 import type { DeviceMsi, DeviceMsiSink } from '../../pci/msi.js';
 import { isInterruptAddress } from '../spec/interrupt-remapping.js';
 import type { DeliveredInterrupt, InterruptOutcome } from './remapper.js';
+import type { Gpa, Iova, Sid } from '../../types.js';
 
 /** Receives every interrupt the platform delivers (after remapping, if any). */
 export type DeliveredInterruptSink = (irq: DeliveredInterrupt) => void;
 
 /** The remapping unit's interrupt entry point. */
 export interface InterruptRequestTarget {
-  interruptRequest(sid: number, address: bigint, data: number): InterruptOutcome;
+  interruptRequest(sid: Sid, address: Gpa, data: number): InterruptOutcome;
 }
 
 /**
@@ -25,7 +26,7 @@ export interface InterruptRequestTarget {
  * `unit`'s remapper to `sink`; other addresses are DMA-written through `port`.
  */
 export function routeDeviceInterrupts(
-  unit: InterruptRequestTarget, sid: number, port: DmaPort, sink: () => DeliveredInterruptSink | undefined,
+  unit: InterruptRequestTarget, sid: Sid, port: DmaPort, sink: () => DeliveredInterruptSink | undefined,
 ): DeviceMsiSink {
   let buf: number | undefined;
   return (msi: DeviceMsi) => {
@@ -37,6 +38,6 @@ export function routeDeviceInterrupts(
     buf ??= port.allocBuffer(4);
     const bytes = port.buffer(buf, 4);
     for (let i = 0; i < 4; i++) bytes[i] = (msi.data >>> (8 * i)) & 0xff;
-    port.dmaBig(msi.address, 4, true, buf);
+    port.dmaBig(msi.address as Iova, 4, true, buf); // outside the interrupt range an MSI is a DMA write: the address is the device's IOVA
   };
 }

@@ -29,6 +29,7 @@ import {
   irFaultInfo, irteDestination, irteField,
 } from '../spec/interrupt-remapping.js';
 import { InterruptEntryCache, type CachedIrte, type EntryCacheStats } from './entry-cache.js';
+import type { Gpa, Sid } from '../../types.js';
 
 /** What an IRTE made of a remappable request. */
 export interface RemappedInterrupt {
@@ -51,9 +52,9 @@ export interface RemappedInterrupt {
 /** An interrupt as the platform's interrupt controller receives it. */
 export interface DeliveredInterrupt {
   /** Requester id of the sender. */
-  readonly sid: number;
+  readonly sid: Sid;
   /** Message address: as sent, or the compatibility-format message of the remapped interrupt (§5.1.6). */
-  readonly address: bigint;
+  readonly address: Gpa;
   /** Message data, likewise. */
   readonly data: number;
   /** Present when the request was remapped through an IRTE. */
@@ -149,7 +150,7 @@ export class InterruptRemapper {
   }
 
   /** An interrupt request (a write of `data` to `address` in the interrupt range) from `sid`. */
-  request(sid: number, address: bigint, data: number): InterruptOutcome {
+  request(sid: Sid, address: Gpa, data: number): InterruptOutcome {
     this.counts.requests++;
     const gsts = Number(this.host.regs.get('GSTS'));
     if (!(gsts & GCMD.IRE)) return this.pass(sid, address, data);

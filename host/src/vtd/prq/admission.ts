@@ -19,6 +19,7 @@ import type { GuestMemory } from '../../core/guest-memory.js';
 import * as K from '../../core/constants.js';
 import { TTM } from '../spec/registers.js';
 import type { PageRequest } from '../spec/page-request.js';
+import type { Sid } from '../../types.js';
 
 /** Fault reason RTA.3: page request while the root table is in legacy mode (TTM = 00). */
 export const FR_PRQ_LEGACY_MODE = 0x32;
@@ -53,7 +54,7 @@ function readQword(mem: GuestMemory, gpa: bigint): bigint | undefined {
 }
 
 /** Guest-physical address of the scalable context entry of `sid`, or the root-level fault. */
-export function contextEntryAddress(env: AdmissionEnv, sid: number): bigint | AdmissionFault {
+export function contextEntryAddress(env: AdmissionEnv, sid: Sid): bigint | AdmissionFault {
   const bus = sid >> 8;
   const devfn = sid & 0xff;
   // §9.2: the lower context table serves devfn 0x00-0x7F, the upper one 0x80-0xFF.

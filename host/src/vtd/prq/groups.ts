@@ -9,13 +9,14 @@
  * Stop markers are not groups: they get no response.
  */
 import type { PageRequest } from '../spec/page-request.js';
+import type { Pasid, Sid } from '../../types.js';
 
 /** An open group as embedders and tests see it. */
 export interface OpenGroup {
   /** Requester id. */
-  readonly sid: number;
+  readonly sid: Sid;
   /** PASID, when the group's requests carry one. */
-  readonly pasid?: number;
+  readonly pasid?: Pasid;
   /** Page request group index. */
   readonly prgi: number;
   /** Pages of the group written to the queue so far. */
@@ -26,8 +27,8 @@ export interface OpenGroup {
 
 /** The identity of a group. */
 export interface GroupId {
-  readonly sid: number;
-  readonly pasid?: number;
+  readonly sid: Sid;
+  readonly pasid?: Pasid;
   readonly prgi: number;
 }
 

@@ -29,6 +29,7 @@ import {
 } from '../spec/page-request.js';
 import { groupName, PageGroups, type OpenGroup } from './groups.js';
 import { PageRequestQueue } from './queue.js';
+import type { Sid, Pasid } from '../../types.js';
 
 /** What the service uses of its unit. */
 export interface PageRequestHost {
@@ -47,9 +48,9 @@ export interface PageRequestHost {
 /** A page-group response as the invalidation queue decoded it (descriptor type 9). */
 export interface GroupResponse {
   /** Requester id the response goes to. */
-  readonly rid: number;
+  readonly rid: Sid;
   /** PASID, when the descriptor has PASID Present set. */
-  readonly pasid?: number;
+  readonly pasid?: Pasid;
   /** Page request group index. */
   readonly prgi: number;
   /** Response code (PageResponseCode). */
@@ -57,7 +58,7 @@ export interface GroupResponse {
 }
 
 /** Finds the device (PRI target) with a requester id; the machine wires it to its PCI bus. */
-export type PageResponseRouter = (sid: number) => PageResponseTarget | undefined;
+export type PageResponseRouter = (sid: Sid) => PageResponseTarget | undefined;
 
 /** Counters of the page-request path (since the last reset). */
 export interface PageRequestStats {

@@ -11,6 +11,7 @@
  * ../spec/page-request.ts.
  */
 import type { PageRequest, PageResponseCode } from '../spec/page-request.js';
+import type { Pasid } from '../../types.js';
 
 /** What became of a page request at the IOMMU. */
 export type PageRequestOutcome =
@@ -36,7 +37,7 @@ export interface PageRequestSink {
 /** A page-group response as it reaches a device. */
 export interface PageGroupResponse {
   /** PASID of the group, when it had one. */
-  readonly pasid?: number;
+  readonly pasid?: Pasid;
   /** Page request group index. */
   readonly prgi: number;
   /** Success, Invalid Request or Response Failure. */

@@ -15,6 +15,7 @@ import type { QiBehaviour } from './qi-behaviour.js';
 import { addrMask, CC, DESC, DESC_TYPES, descType, type DescWords, deviceTlbRange, DEVTLB, did, granularity, IEC_DESC, invHint, IOTLB_DESC, maskWords, pageAddrLo, pasid, PC_DESC, PDEVTLB, PGR, PIOTLB, qwordOf, TYPE_HIGH_BITS, WAIT_DESC } from '../spec/descriptors.js';
 import { PageResponseCode } from '../spec/page-request.js';
 import { IQEI, type IqeiCode } from './queue-regs.js';
+import type { Sid } from '../../types.js';
 
 /** An IQE cause: the IQEI code and a log message. */
 export interface QueueError {
@@ -32,7 +33,7 @@ export interface QiContext {
   readonly cap: bigint;
   readonly ecap: bigint;
   /** Report a device-TLB invalidation time-out for `sid` (ITE, §6.5.2.10). */
-  deviceTimeout(sid: number): void;
+  deviceTimeout(sid: Sid): void;
   /** True once, at the first wait after a device-TLB time-out: that wait is aborted. */
   takeAbortedWait(): boolean;
 }

@@ -35,6 +35,7 @@ import type { QiBehaviour } from './qi-behaviour.js';
 import {
   ICS_IWC, IECTL_IP, IQ_OFFSET_MASK, IQA, IQEI, IQERCD, IQT_QT0, queueEntries, type IqeiCode,
 } from './queue-regs.js';
+import type { Sid } from '../../types.js';
 
 /** The queue registers this class owns. */
 export type QiRegister = 'IQA' | 'IQT' | 'IQH' | 'ICS' | 'IQERCD';
@@ -259,7 +260,7 @@ export class InvalidationQueue {
    * A device sent an invalidation completion that matches no request
    * (§6.5.2.10 ICE): records ICESID and sets FSTS.ICE; processing continues.
    */
-  invalidCompletion(sid: number): void {
+  invalidCompletion(sid: Sid): void {
     if (!this.behaviour.deviceErrors) {
       this.host.log(`qi: unexpected invalidation completion from ${sid.toString(16)} ignored`);
       return;

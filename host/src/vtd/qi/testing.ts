@@ -8,6 +8,7 @@ import { createProfile, type IommuOptions } from '../profiles.js';
 import { RegisterFile } from '../register-file.js';
 import { FSTS, ECTL } from '../spec/registers.js';
 import { InvalidationQueue } from './invalidation-queue.js';
+import type { Did, Gpa, Iova, Pasid, Sid } from '../../types.js';
 
 /** Guest RAM as one byte array at GPA 0 (accesses outside throw, as GuestMemory does). */
 export class FakeMemory {
@@ -20,7 +21,7 @@ export class FakeMemory {
   }
 
   /** True when `[gpa, gpa + len)` is inside the array. */
-  contains(gpa: bigint, len: number): boolean {
+  contains(gpa: Gpa, len: number): boolean {
     return gpa >= 0n && gpa + BigInt(len) <= BigInt(this.size);
   }
 
@@ -30,41 +31,41 @@ export class FakeMemory {
   }
 
   /** Offset of [gpa, gpa + len) in `bytes`, -1 outside (GuestMemory.offsetAt). */
-  offsetAt(gpa: number, len: number): number {
+  offsetAt(gpa: Gpa<number>, len: number): number {
     return Number.isSafeInteger(gpa) && gpa >= 0 && len >= 1 && gpa + len <= this.size ? gpa : -1;
   }
 
   /** A live view of [gpa, gpa + len); outside RAM it throws like GuestMemory. */
-  view(gpa: number, len: number): Uint8Array {
+  view(gpa: Gpa<number>, len: number): Uint8Array {
     const at = this.at(BigInt(gpa), len);
     return this.bytes.subarray(at, at + len);
   }
 
   /** Writes a little-endian u32 at `gpa` (GuestMemory.setUint32). */
-  setUint32(gpa: number, v: number): void {
+  setUint32(gpa: Gpa<number>, v: number): void {
     this.dv.setUint32(this.at(BigInt(gpa), 4), v >>> 0, true);
   }
 
   /** A copy of `len` bytes at `gpa` (throws outside RAM, like GuestMemory). */
-  read(gpa: bigint, len: number): Uint8Array {
+  read(gpa: Gpa, len: number): Uint8Array {
     const at = this.at(gpa, len);
     return this.bytes.slice(at, at + len);
   }
 
   /** Little-endian accessors; outside RAM they throw like GuestMemory. */
-  readU64(gpa: bigint): bigint {
+  readU64(gpa: Gpa): bigint {
     return this.dv.getBigUint64(this.at(gpa, 8), true);
   }
 
-  writeU64(gpa: bigint, v: bigint): void {
+  writeU64(gpa: Gpa, v: bigint): void {
     this.dv.setBigUint64(this.at(gpa, 8), BigInt.asUintN(64, v), true);
   }
 
-  readU32(gpa: bigint): number {
+  readU32(gpa: Gpa): number {
     return this.dv.getUint32(this.at(gpa, 4), true);
   }
 
-  writeU32(gpa: bigint, v: number): void {
+  writeU32(gpa: Gpa, v: number): void {
     this.dv.setUint32(this.at(gpa, 4), v >>> 0, true);
   }
 }
@@ -77,20 +78,20 @@ export class RecordingCore {
     this.calls.push(`${name}(${args.map((a) => (typeof a === 'bigint' ? '0x' + a.toString(16) : String(a))).join(',')})`);
   }
   invContextGlobal(): void { this.rec('invContextGlobal'); }
-  invContextDomain(did: number): void { this.rec('invContextDomain', did); }
-  invContextDevice(did: number, sid: number, fm: number): void { this.rec('invContextDevice', did, sid, fm); }
+  invContextDomain(did: Did): void { this.rec('invContextDomain', did); }
+  invContextDevice(did: Did, sid: Sid, fm: number): void { this.rec('invContextDevice', did, sid, fm); }
   invIotlbGlobal(): void { this.rec('invIotlbGlobal'); }
-  invIotlbDomain(did: number): void { this.rec('invIotlbDomain', did); }
-  invIotlbPage(did: number, addr: bigint, am: number, ih: number): void { this.rec('invIotlbPage', did, addr, am, ih); }
-  invPasidIotlb(did: number, pasid: number): void { this.rec('invPasidIotlb', did, pasid); }
-  invPasidIotlbPage(did: number, pasid: number, addr: bigint, am: number, ih: number): void {
+  invIotlbDomain(did: Did): void { this.rec('invIotlbDomain', did); }
+  invIotlbPage(did: Did, addr: Iova, am: number, ih: number): void { this.rec('invIotlbPage', did, addr, am, ih); }
+  invPasidIotlb(did: Did, pasid: Pasid): void { this.rec('invPasidIotlb', did, pasid); }
+  invPasidIotlbPage(did: Did, pasid: Pasid, addr: Iova, am: number, ih: number): void {
     this.rec('invPasidIotlbPage', did, pasid, addr, am, ih);
   }
-  invPasidCache(g: number, did: number, pasid: number): void { this.rec('invPasidCache', g, did, pasid); }
-  invIotlbPageRaw(did: number, hi: number, lo: number, am: number, ih: number): void {
+  invPasidCache(g: number, did: Did, pasid: Pasid): void { this.rec('invPasidCache', g, did, pasid); }
+  invIotlbPageRaw(did: Did, hi: number, lo: number, am: number, ih: number): void {
     this.invIotlbPage(did, (BigInt(hi) << 32n) | BigInt(lo), am, ih);
   }
-  invPasidIotlbPageRaw(did: number, pasid: number, hi: number, lo: number, am: number, ih: number): void {
+  invPasidIotlbPageRaw(did: Did, pasid: Pasid, hi: number, lo: number, am: number, ih: number): void {
     this.invPasidIotlbPage(did, pasid, (BigInt(hi) << 32n) | BigInt(lo), am, ih);
   }
 }

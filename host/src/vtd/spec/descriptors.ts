@@ -16,6 +16,7 @@
  * the spec writes them); `maskWords` turns them into the word form the queue
  * checks. The type bits (3:0, 11:9) are never part of a mask.
  */
+import type { Did, Iova, Pasid, Sid } from '../../types.js';
 
 /** Descriptor type codes (§6.5.2, Table "Invalidation descriptor types"). */
 export const DESC = {
@@ -197,7 +198,7 @@ export function qwordOf(w: DescWords, q: number): bigint {
  * above bit 11: bit 12 = 0 -> 8 KiB, bits 13:12 = 01 -> 16 KiB, ...
  * Returns the log2 size (12..64) and the address aligned down to it.
  */
-export function deviceTlbRange(addr: bigint, s: number): { addr: bigint; sizeLg2: number } {
+export function deviceTlbRange(addr: Iova, s: number): { addr: bigint; sizeLg2: number } {
   const page = addr & 0xffff_ffff_ffff_f000n;
   if (s === 0) return { addr: page, sizeLg2: 12 };
   let ones = 0;
@@ -215,12 +216,12 @@ export function deviceTlbRange(addr: bigint, s: number): { addr: bigint; sizeLg2
 const B = BigInt;
 
 /** §6.5.2.1 context-cache invalidate; `g`: 1 global, 2 domain, 3 device. */
-export function ccDesc(g: number, did = 0, sid = 0, fm = 0): bigint[] {
+export function ccDesc(g: number, did: Did = 0, sid: Sid = 0, fm = 0): bigint[] {
   return [B(DESC.CONTEXT_CACHE) | B(g & 3) << 4n | B(did & 0xffff) << 16n | B(sid & 0xffff) << 32n | B(fm & 3) << 48n, 0n];
 }
 
 /** §6.5.2.3 IOTLB invalidate; `g`: 1 global, 2 domain, 3 page-selective (addr, am, ih). */
-export function iotlbDesc(g: number, did = 0, addr = 0n, am = 0, ih: number | boolean = 0, drain = { dr: 0, dw: 0 }): bigint[] {
+export function iotlbDesc(g: number, did: Did = 0, addr: Iova = 0n, am = 0, ih: number | boolean = 0, drain = { dr: 0, dw: 0 }): bigint[] {
   return [
     B(DESC.IOTLB) | B(g & 3) << 4n | B(drain.dw) << 6n | B(drain.dr) << 7n | B(did & 0xffff) << 16n,
     (addr & ~0xfffn) | B(Number(ih) & 1) << 6n | B(am & 0x3f),
@@ -228,7 +229,7 @@ export function iotlbDesc(g: number, did = 0, addr = 0n, am = 0, ih: number | bo
 }
 
 /** §6.5.2.5 device-TLB invalidate; `size` is the S bit. */
-export function devTlbDesc(sid: number, addr: bigint, size = 0, pfsid = 0, mip = 0): bigint[] {
+export function devTlbDesc(sid: Sid, addr: Iova, size = 0, pfsid = 0, mip = 0): bigint[] {
   return [
     B(DESC.DEVICE_TLB) | B(pfsid & 0xf) << 12n | B(mip & 0x1f) << 16n | B(sid & 0xffff) << 32n | B(pfsid >> 4 & 0xfff) << 52n,
     (addr & ~0xfffn) | B(size & 1),
@@ -250,7 +251,7 @@ export function waitDesc(o: { sw?: boolean; if?: boolean; fn?: boolean; pd?: boo
 }
 
 /** §6.5.2.4 PASID-based IOTLB invalidate; `g`: 2 PASID-selective, 3 page-selective in PASID. */
-export function pasidIotlbDesc(g: number, did: number, pasid: number, addr = 0n, am = 0, ih: number | boolean = 0): bigint[] {
+export function pasidIotlbDesc(g: number, did: Did, pasid: Pasid, addr: Iova = 0n, am = 0, ih: number | boolean = 0): bigint[] {
   return [
     B(DESC.PASID_IOTLB) | B(g & 3) << 4n | B(did & 0xffff) << 16n | B(pasid & 0xfffff) << 32n,
     (addr & ~0xfffn) | B(Number(ih) & 1) << 6n | B(am & 0x3f), 0n, 0n,
@@ -258,12 +259,12 @@ export function pasidIotlbDesc(g: number, did: number, pasid: number, addr = 0n,
 }
 
 /** §6.5.2.2 PASID-cache invalidate; `g`: 0 domain, 1 PASID in domain, 3 global. */
-export function pasidCacheDesc(g: number, did = 0, pasid = 0): bigint[] {
+export function pasidCacheDesc(g: number, did: Did = 0, pasid: Pasid = 0): bigint[] {
   return [B(DESC.PASID_CACHE) | B(g & 3) << 4n | B(did & 0xffff) << 16n | B(pasid & 0xfffff) << 32n, 0n, 0n, 0n];
 }
 
 /** §6.5.2.6 PASID-based device-TLB invalidate. */
-export function pasidDevTlbDesc(sid: number, pasid: number, addr: bigint, o: { size?: number; global?: boolean; pfsid?: number } = {}): bigint[] {
+export function pasidDevTlbDesc(sid: Sid, pasid: Pasid, addr: Iova, o: { size?: number; global?: boolean; pfsid?: number } = {}): bigint[] {
   const pfsid = o.pfsid ?? 0;
   return [
     B(DESC.PASID_DEVICE_TLB) | B(pfsid & 0xf) << 12n | B(sid & 0xffff) << 16n | B(pasid & 0xfffff) << 32n | B(pfsid >> 4 & 0xfff) << 52n,
@@ -272,7 +273,7 @@ export function pasidDevTlbDesc(sid: number, pasid: number, addr: bigint, o: { s
 }
 
 /** Page-group response (§7.7 in 3.x). */
-export function pageGroupResponseDesc(rid: number, prgi: number, code: number, o: { pasid?: number; lpig?: boolean } = {}): bigint[] {
+export function pageGroupResponseDesc(rid: Sid, prgi: number, code: number, o: { pasid?: number; lpig?: boolean } = {}): bigint[] {
   return [
     B(DESC.PAGE_GROUP_RESPONSE) | (o.pasid !== undefined ? 1n << 4n : 0n) | B(code & 0xf) << 12n
       | B(rid & 0xffff) << 16n | B((o.pasid ?? 0) & 0xfffff) << 32n,

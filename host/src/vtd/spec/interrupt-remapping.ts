@@ -7,12 +7,13 @@
  * interrupt-remapping fault reasons (§5.1.4.1; 3.x §7.1.3). Constants and
  * field accessors only: no state, no policy (the remapper is ../ir/).
  */
+import type { Gpa } from '../../types.js';
 
 /** The interrupt address range (§3.15, §5.1.2): a write here without PASID is an interrupt request. */
 export const INTERRUPT_RANGE = { first: 0xfee0_0000n, last: 0xfeef_ffffn } as const;
 
 /** True when `address` (a 64-bit bus address) lies in the interrupt address range. */
-export function isInterruptAddress(address: bigint): boolean {
+export function isInterruptAddress(address: Gpa): boolean {
   return address >= INTERRUPT_RANGE.first && address <= INTERRUPT_RANGE.last;
 }
 

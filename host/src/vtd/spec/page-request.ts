@@ -11,6 +11,7 @@
  *   qw1  0 RD   1 WR   2 LPIG   11:3 PRGI   63:12 ADDR
  *   qw2, qw3  private data (3.x, with PDP); reserved (0) in 4.0+
  */
+import type { Iova, Pasid, Sid } from '../../types.js';
 
 /** PCIe PRG response codes (VT-d page group response descriptor, RC field). */
 export const PageResponseCode = {
@@ -23,11 +24,11 @@ export type PageResponseCode = (typeof PageResponseCode)[keyof typeof PageRespon
 /** One page request as a device sends it (§7.4.1.1 page request descriptor fields). */
 export interface PageRequest {
   /** Requester id (bus << 8 | devfn). */
-  readonly sid: number;
+  readonly sid: Sid;
   /** PASID, when the request carries one (PASID present). */
-  readonly pasid?: number;
+  readonly pasid?: Pasid;
   /** Page address (bits 11:0 ignored). */
-  readonly addr: bigint;
+  readonly addr: Iova;
   /** Read access requested. */
   readonly read: boolean;
   /** Write access requested. */

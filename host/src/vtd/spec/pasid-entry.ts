@@ -5,6 +5,7 @@
  * asm/assembly/spec/pasid-entry.ts (a test keeps the two equal).
  */
 import { addr, decodeFields, encodeFields, flag, rsvd, uint, type Fields, type Layout } from './field-codec.js';
+import type { Pasid } from '../../types.js';
 
 /** Size of a PASID table entry in bytes. */
 export const PASID_ENTRY_BYTES = 64;
@@ -70,6 +71,6 @@ export const encodePasidEntry = (e: Partial<PasidEntry>): bigint[] => encodeFiel
 export const decodePasidEntry = (w: readonly bigint[]): PasidEntry => decodeFields(PASID_ENTRY, w);
 
 /** §9.5 PASID directory entry address: PASIDDIRPTR + PASID[19:6] * 8. */
-export const pasidDirEntryAddress = (dir: bigint, pasid: number): bigint => dir + BigInt(pasid >>> 6) * 8n;
+export const pasidDirEntryAddress = (dir: bigint, pasid: Pasid): bigint => dir + BigInt(pasid >>> 6) * 8n;
 /** §9.6 PASID table entry address: SMPTBLPTR + PASID[5:0] * 64. */
-export const pasidEntryAddress = (table: bigint, pasid: number): bigint => table + BigInt(pasid & 0x3f) * BigInt(PASID_ENTRY_BYTES);
+export const pasidEntryAddress = (table: bigint, pasid: Pasid): bigint => table + BigInt(pasid & 0x3f) * BigInt(PASID_ENTRY_BYTES);

@@ -3,6 +3,7 @@
  * Constants and field accessors only: no state, no policy. Widths, reset
  * values and masks live in ../register-table.ts.
  */
+import type { Did, Iova, Sid } from '../../types.js';
 
 /** Fixed register offsets from the register base (§11.4). */
 export const REG = {
@@ -61,7 +62,7 @@ export const CCMD = {
 export const GRAN = { NONE: 0, GLOBAL: 1, DOMAIN: 2, DEVICE_OR_PAGE: 3 } as const;
 
 /** A CCMD write (§11.4.6) that invalidates: ICC, CIRG `g` (`GRAN`), FM, SID, DID (each masked to its field). */
-export function ccmdCommand(g: number, did = 0, sid = 0, fm = 0): bigint {
+export function ccmdCommand(g: number, did: Did = 0, sid: Sid = 0, fm = 0): bigint {
   return CCMD.ICC | (BigInt(g & 3) << 61n) | (BigInt(fm & 3) << 32n) | (BigInt(sid & 0xffff) << 16n) | BigInt(did & 0xffff);
 }
 
@@ -75,7 +76,7 @@ export const IOTLB = {
 } as const;
 
 /** An IOTLB register write (§11.4.8.1 in 3.x) that invalidates: IVT, IIRG `g` (`GRAN`), DR, DW, DID. */
-export function iotlbCommand(g: number, did = 0, drain: { dr?: boolean; dw?: boolean } = {}): bigint {
+export function iotlbCommand(g: number, did: Did = 0, drain: { dr?: boolean; dw?: boolean } = {}): bigint {
   return IOTLB.IVT | (BigInt(g & 3) << 60n) | (drain.dr ? 1n << 49n : 0n) | (drain.dw ? 1n << 48n : 0n) | (BigInt(did & 0xffff) << 32n);
 }
 
@@ -106,7 +107,7 @@ export const FRCD = {
 } as const;
 
 /** An IVA value (§11.4.8.2 in 3.x): page address `addr` (bits 11:0 dropped), IH, AM (masked to 6 bits). */
-export function ivaValue(addr: bigint, am = 0, ih = false): bigint {
+export function ivaValue(addr: Iova, am = 0, ih = false): bigint {
   return (addr & 0xffff_ffff_ffff_f000n) | (ih ? 1n << 6n : 0n) | BigInt(am & 0x3f);
 }
 

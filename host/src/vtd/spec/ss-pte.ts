@@ -6,6 +6,7 @@
  * asm/assembly/spec/ss-pte.ts (a test keeps the two equal).
  */
 import { addr, decodeFields, encodeFields, flag, uint, type Fields, type Layout } from './field-codec.js';
+import type { Iova } from '../../types.js';
 
 /**
  * §9.8 second-stage paging entry. Leaf-only fields (EMT, IPAT, D, SNP) are
@@ -36,6 +37,6 @@ export const encodeSsPte = (e: Partial<SsPte>): bigint => encodeFields(SS_PTE, e
 export const decodeSsPte = (w: bigint): SsPte => decodeFields(SS_PTE, [w]);
 
 /** Index into the paging table at `level` (0 = leaf): iova bits 12+9*level+8 : 12+9*level. */
-export const ptIndex = (iova: bigint, level: number): number => Number((iova >> BigInt(12 + 9 * level)) & 0x1ffn);
+export const ptIndex = (iova: Iova, level: number): number => Number((iova >> BigInt(12 + 9 * level)) & 0x1ffn);
 /** log2 of the region one entry at `level` maps (12, 21, 30, 39, 48). */
 export const levelPageLg2 = (level: number): number => 12 + 9 * level;
