@@ -9,6 +9,7 @@ import type { Core } from '../core/core.js';
 import { loadDefaultCore } from '../core/default-core.js';
 import { GuestMemory } from '../core/guest-memory.js';
 import type { HostPlatform } from '../hostiommu/platform.js';
+import type { Gpa, Hpa } from '../types.js';
 
 /** Most RAM a host gives its VM, in MiB. */
 export const MAX_GUEST_RAM_MIB = 1024;
@@ -27,7 +28,7 @@ export abstract class HostBase<R extends GuestMemory> {
   ) {}
 
   /** Host-physical address of guest-physical `gpa`. */
-  abstract hpaOf(gpa: bigint): bigint;
+  abstract hpaOf(gpa: Gpa): Hpa;
 }
 
 /** What a host's build starts from. */
