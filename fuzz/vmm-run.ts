@@ -19,6 +19,10 @@ import type { FuzzInput, RawMachine } from './input.js';
 import { HOST_FEATURE_BASE, VMM_FEATURE_BASE } from './coverage.js';
 import { PooledMachine } from './machine-pool.js';
 import { ShadowMode } from '../host/src/vmm/shadow.js';
+import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
+import { LazyCaches, reserveDumpBuffer } from './cache-scope-oracle.js';
+import { shadowScopeViolation } from './host-consistency-oracle.js';
+import { physicalCacheViolation } from './nested-iotlb-oracle.js';
 
 /** The VMM modes fuzz inputs may ask for (`FuzzInput.vmm`). */
 export const VMM_MODES: readonly VmMode[] = ['shadow', 'nested'];
@@ -69,6 +73,23 @@ export interface FuzzVm {
   close(): void;
 }
 
+/** The cache-dump buffer reserved in each physical host's core (at host creation). */
+const hostDumpBufs = new WeakMap<Core, number>();
+
+/**
+ * The oracles that run right after the VMM handled guest invalidation `e`:
+ * the host mappings of shadowed domains in its scope against the guest's
+ * tables (host-consistency-oracle.ts), then the physical unit's IOTLB and
+ * paging-structure caches in its scope against them (nested-iotlb-oracle.ts).
+ * Returns the first violation.
+ */
+export function vmInvalidationViolation(vm: VirtualMachine, e: InvalidationEvent): string | undefined {
+  const shadow = shadowScopeViolation(vm, e);
+  if (shadow) return shadow;
+  const buf = hostDumpBufs.get(vm.host.core);
+  return buf === undefined ? undefined : physicalCacheViolation(vm, e, new LazyCaches(vm.host.core, buf));
+}
+
 /** Physical hosts by guest RAM size, reused across executions. */
 export class VmHosts {
   private readonly hosts = new Map<number, PhysicalHost>();
@@ -108,6 +129,7 @@ export class VmHosts {
     if (!h) {
       h = await PhysicalHost.create({ guestRamMib: mib });
       for (const sid of HOST_SIDS) h.platform.addDevice(sid, { pasidBits: 8, pri: true });
+      hostDumpBufs.set(h.core, reserveDumpBuffer(h.core));
       this.hosts.set(mib, h);
     }
     return h;
