@@ -56,6 +56,8 @@ export interface SmmuCampaignStats {
   outcomes: number;
   corpus: number;
   readonly bugs: SmmuBug[];
+  /** DMA steps the DMA-safety oracle judged against the reference. */
+  dmaJudged: number;
   /** Executions per mutation operator (how often each applied). */
   readonly operators: Record<string, number>;
 }
@@ -70,7 +72,7 @@ export async function runSmmuCampaign(o: SmmuCampaignOptions): Promise<SmmuCampa
   const rng = new Rng(o.seed ?? 1);
   const seen = new Set<number>();
   const corpus: SmmuInput[] = [];
-  const stats: SmmuCampaignStats = { execs: 0, seedsRun: 0, seconds: 0, coreProbes: 0, outcomes: 0, corpus: 0, bugs: [], operators: {} };
+  const stats: SmmuCampaignStats = { execs: 0, seedsRun: 0, seconds: 0, coreProbes: 0, outcomes: 0, corpus: 0, dmaJudged: 0, bugs: [], operators: {} };
   const sigs = new Set<string>();
   let lastLog = t0;
   const progress = (force = false): void => {
@@ -80,11 +82,12 @@ export async function runSmmuCampaign(o: SmmuCampaignOptions): Promise<SmmuCampa
     if (!force && now - lastLog < 3000) return;
     lastLog = now;
     stats.coreProbes = countProbes(seen);
-    o.log?.(`[smmu ${stats.seconds.toFixed(0)}s] execs ${stats.execs} (${(stats.execs / stats.seconds).toFixed(1)}/s) core probes ${stats.coreProbes}, outcomes ${stats.outcomes}, corpus ${corpus.length}, findings ${stats.bugs.length}`);
+    o.log?.(`[smmu ${stats.seconds.toFixed(0)}s] execs ${stats.execs} (${(stats.execs / stats.seconds).toFixed(1)}/s) core probes ${stats.coreProbes}, outcomes ${stats.outcomes}, DMAs judged ${stats.dmaJudged}, corpus ${corpus.length}, findings ${stats.bugs.length}`);
   };
   const consider = async (input: SmmuInput): Promise<void> => {
     const r = await ex.run(input);
     stats.execs++;
+    stats.dmaJudged += r.dmaJudged;
     let fresh = false;
     for (const f of r.features) {
       if (seen.has(f)) continue;

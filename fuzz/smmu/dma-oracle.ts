@@ -43,6 +43,8 @@ export class SmmuDmaOracle {
   /** Since the last change: a CFGI_ALL and a TLBI_NSNH_ALL were consumed (a CMD_SYNC after both makes the caches clean). */
   private cfgiAll = false;
   private tlbiAll = false;
+  /** DMA steps judged against the reference (completed, caches clean, every piece answered). */
+  judged = 0;
 
   constructor(private readonly m: ArmMachine) {}
 
@@ -83,6 +85,7 @@ export class SmmuDmaOracle {
       pieces.push({ pa: ref.pa, off, n });
       off += n;
     }
+    this.judged++;
     return this.moved(s, pieces, buf, write);
   }
 

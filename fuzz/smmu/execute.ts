@@ -33,6 +33,8 @@ export interface SmmuExecResult {
   readonly finding?: SmmuFinding;
   /** Core probes (x hit-count bucket) plus SMMU outcomes (event types, GERROR bits, CMDQ errors, commands). */
   readonly features: number[];
+  /** DMA steps the DMA-safety oracle judged (completed while the caches were clean, every piece known to the reference). */
+  readonly dmaJudged: number;
   readonly ms: number;
 }
 
@@ -68,20 +70,20 @@ export class SmmuExecutor {
     try {
       m = await this.machine(input);
     } catch (err) {
-      return { finding: { kind: 'exception', step: 0, message: `building the machine: ${messageOf(err)}` }, features: [], ms: performance.now() - t0 };
+      return { finding: { kind: 'exception', step: 0, message: `building the machine: ${messageOf(err)}` }, features: [], dmaJudged: 0, ms: performance.now() - t0 };
     }
     const outcomes = new Set<number>();
-    const finding = this.steps(m, input, outcomes);
+    const dma = new SmmuDmaOracle(m);
+    const finding = this.steps(m, input, outcomes, dma);
     const features: number[] = [];
     const ex = m.core.unsafeExports as CovExports;
     if (ex.covPtr && ex.covCount) coreFeatures(new Uint8Array(m.core.memory.buffer, ex.covPtr(), ex.covCount()), features);
     for (const o of outcomes) features.push(OUTCOME_BASE + o);
-    return { finding, features, ms: performance.now() - t0 };
+    return { finding, features, dmaJudged: dma.judged, ms: performance.now() - t0 };
   }
 
-  private steps(m: ArmMachine, input: SmmuInput, outcomes: Set<number>): SmmuFinding | undefined {
+  private steps(m: ArmMachine, input: SmmuInput, outcomes: Set<number>, dma: SmmuDmaOracle): SmmuFinding | undefined {
     const run = replayOn(m, { name: 'fuzz', description: '', iommu: 'smmuv3', machine: {}, cpus: 1, steps: input.steps }, new ScenarioApics(1));
-    const dma = new SmmuDmaOracle(m);
     const budget = this.opts.stepBudgetMs ?? 250;
     let before = readRegs(m);
     for (const [i, s] of input.steps.entries()) {

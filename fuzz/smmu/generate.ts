@@ -165,19 +165,18 @@ export function tableChain(ctx: SmmuContext, r: Rng): Step[] {
 function command(ctx: SmmuContext, r: Rng): bigint[] {
   const words = [0n, 0n];
   const sid = ctx.sids.length && r.chance(0.8) ? r.pick(ctx.sids) : r.below(1 << 16);
-  const kind = r.below(10);
+  const kind = r.below(8);
   if (kind === 0) return [r.u64(), r.u64()]; // garbage
   if (kind === 1) return [BigInt(r.pick([0x00, 0x08, 0x47, 0x7f, 0xff, r.below(256)])) | (r.u64() & ~0xffn), r.u64()]; // illegal / odd opcodes
-  const op = kind === 2 ? OP.CMD_SYNC : r.pick(Object.values(OP));
+  const op = r.pick(Object.values(OP));
   put(words, CMD.opcode, op);
   put(words, CMD.SID, sid);
   if (r.chance(0.3)) { put(words, CMD.SSV, 1); put(words, CMD.SSID, r.below(8)); }
   put(words, CMD.ASID, r.below(8));
   if (op === OP.CFGI_STE_RANGE) put(words, CMD.Range, r.chance(0.5) ? 31 : r.below(32));
-  else if (op === OP.CMD_SYNC) {
-    put(words, CMD.CS, r.pick([0, 1, 1, 2, 3]));
-    put(words, CMD.MSIData, r.u32());
-    if (r.chance(0.8)) putAddr(words, CMD.MSIAddress, page(ctx, r) + BigInt(r.below(1024) * 4));
+  else if (op === OP.CMD_SYNC) { // odd ones (syncCommand makes the usual)
+    put(words, CMD.CS, r.below(4));
+    if (r.chance(0.5)) putAddr(words, CMD.MSIAddress, r.u64());
   } else if (op >= OP.TLBI_NH_ALL && op <= OP.TLBI_S2_IPA) {
     putAddr(words, CMD.Address, ctx.iovas.length && r.chance(0.7) ? r.pick(ctx.iovas) : r.u64());
     put(words, CMD.TTL, r.below(4));
@@ -203,17 +202,30 @@ function enqueue(ctx: SmmuContext, cmds: readonly bigint[][]): Step[] {
   return out;
 }
 
-/** 1-4 commands (any opcode, garbage) and the doorbell; or the driver's full invalidation (CFGI_ALL, TLBI_NSNH_ALL, CMD_SYNC). */
+/** A CMD_SYNC (§4.7.3) completing by MSI (CS = SIG_IRQ, an address the input uses) mostly, else by SEV or nothing. */
+function syncCommand(ctx: SmmuContext, r: Rng): bigint[] {
+  const sync = [0n, 0n];
+  put(sync, CMD.opcode, OP.CMD_SYNC);
+  put(sync, CMD.CS, r.pick([1, 1, 1, 0, 2]));
+  put(sync, CMD.MSIData, r.u32());
+  if (r.chance(0.9)) putAddr(sync, CMD.MSIAddress, page(ctx, r) + BigInt(r.below(1024) * 4));
+  return sync;
+}
+
+/**
+ * 1-4 commands (any opcode, garbage), followed by a CMD_SYNC half the time
+ * as a driver does, and the doorbell; or the driver's full invalidation
+ * (CFGI_ALL, TLBI_NSNH_ALL, CMD_SYNC).
+ */
 export function commandSteps(ctx: SmmuContext, r: Rng): Step[] {
   if (r.chance(0.25)) {
     const all = [0n, 0n];
     put(all, CMD.opcode, OP.CFGI_STE_RANGE);
     put(all, CMD.Range, 31);
-    const sync = [0n, 0n];
-    put(sync, CMD.opcode, OP.CMD_SYNC);
-    return enqueue(ctx, [all, [BigInt(OP.TLBI_NSNH_ALL), 0n], sync]);
+    return enqueue(ctx, [all, [BigInt(OP.TLBI_NSNH_ALL), 0n], syncCommand(ctx, r)]);
   }
-  return enqueue(ctx, Array.from({ length: 1 + r.below(4) }, () => command(ctx, r)));
+  const cmds = Array.from({ length: 1 + r.below(4) }, () => command(ctx, r));
+  return enqueue(ctx, r.chance(0.5) ? [...cmds, syncCommand(ctx, r)] : cmds);
 }
 
 /** A DMA from a device: near the addresses the input uses, with a SubstreamID sometimes. */
@@ -221,7 +233,7 @@ export function dmaStep(ctx: SmmuContext, r: Rng, m: SmmuMachine): Step | undefi
   if (m.devices.length === 0) return undefined;
   const base = ctx.iovas.length && r.chance(0.7) ? r.pick(ctx.iovas) : r.chance(0.5) ? BigInt(r.below(1 << 20)) << 12n : r.u64();
   const iova = (base + BigInt(r.pick([0, 0, 8, 0xff8, 0x1000, -0x1000]))) & ((1n << 64n) - 1n);
-  const len = r.pick([8, 8, 4, 1, 64, 4096, 1 + r.below(4096)]);
+  const len = r.pick([8, 8, 4, 1, 64, 4095, 1 + r.below(4095)]); // the scenario format's DMA lengths: 1..4095
   const pasid = r.chance(0.3) ? (r.chance(0.8) ? r.below(8) : r.below(1 << 20)) : undefined;
   return { op: r.chance(0.5) ? 'dma.read' : 'dma.write', bdf: r.pick(m.devices).bdf, iova, len, ...(pasid === undefined ? {} : { pasid }) };
 }

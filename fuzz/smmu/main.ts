@@ -21,6 +21,6 @@ const time = num(values.time, 'time');
 const runs = num(values.runs, 'runs');
 const { module } = loadFuzzModule((l) => console.error(l));
 const stats = await runSmmuCampaign({ module, timeSec: time ?? (runs === undefined ? 60 : undefined), runs, seed: num(values.seed, 'seed'), out: values.out, log: (l) => console.log(l) });
-console.log(`smmu fuzz: ${stats.execs} execs in ${stats.seconds.toFixed(1)} s (${(stats.execs / stats.seconds).toFixed(1)}/s), seeds ${stats.seedsRun}, core probes ${stats.coreProbes}, outcomes ${stats.outcomes}, corpus ${stats.corpus}, findings ${stats.bugs.length}`);
+console.log(`smmu fuzz: ${stats.execs} execs in ${stats.seconds.toFixed(1)} s (${(stats.execs / stats.seconds).toFixed(1)}/s), seeds ${stats.seedsRun}, core probes ${stats.coreProbes}, outcomes ${stats.outcomes}, DMAs judged ${stats.dmaJudged}, corpus ${stats.corpus}, findings ${stats.bugs.length}`);
 console.log(`operators: ${JSON.stringify(stats.operators)}`);
 process.exit(stats.bugs.length ? 1 : 0);

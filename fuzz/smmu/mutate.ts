@@ -52,7 +52,7 @@ function tweak(s: Step, r: Rng): Step | undefined {
     case 'dma.read': case 'dma.write': {
       const c = r.below(3);
       if (c === 0) return { ...s, iova: (s.iova + BigInt(r.pick([-4096, -8, 8, 4096, 0x20_0000]))) & ((1n << 64n) - 1n) };
-      if (c === 1) return { ...s, len: r.pick([1, 8, 4096, 1 + r.below(4096)]) };
+      if (c === 1) return { ...s, len: r.pick([1, 8, 4095, 1 + r.below(4095)]) };
       const { pasid: _, ...rest } = s;
       return r.chance(0.3) ? rest : { ...rest, pasid: r.chance(0.8) ? r.below(8) : r.below(1 << 20) };
     }
