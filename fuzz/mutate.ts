@@ -11,6 +11,7 @@ import { usesExtension } from '../host/src/scenario/parse.js';
 import { inRam, MAX_STEPS, type FuzzInput, type RawMachine, type Step, type VmmHost } from './input.js';
 import { devCfgStep, devMmioStep, pasidDmaStep, pasidValue, priSetupSteps, prqRegisterStep, prqResponseSteps, smTableSteps } from './pri-steps.js';
 import type { Rng } from './rng.js';
+import { deleteRun, duplicateRun, insertSteps, moveStep, spliceRun } from './step-list-ops.js';
 import { atsSteps, noiseStep, SNAPSHOT_STEP } from './ats-steps.js';
 import type { VmMode } from '../host/src/vmm/virtual-machine.js';
 import { randomVmmHost, vmMachine, vmmHostFor, VMM_MAX_DEVICES, VMM_MODES } from './vmm-run.js';
@@ -30,14 +31,7 @@ interface Operator {
   apply(d: Draft, rng: Rng, corpus: readonly FuzzInput[]): boolean;
 }
 
-const at = (d: Draft, rng: Rng): number => rng.below(d.steps.length + 1);
-
-function insert(d: Draft, rng: Rng, steps: readonly (Step | undefined)[]): boolean {
-  const ok = steps.filter((s): s is Step => s !== undefined);
-  if (ok.length === 0) return false;
-  d.steps.splice(at(d, rng), 0, ...ok);
-  return true;
-}
+const insert = insertSteps;
 
 /** Flips, sets or replaces bits of a bigint field. */
 function tweak(rng: Rng, v: bigint, bits: number): bigint {
@@ -167,37 +161,10 @@ const OPERATORS: readonly Operator[] = [
   { name: 'noise', weight: 4, apply: (d, r) => insert(d, r, [noiseStep(r, d)]) },
   { name: 'snapshot', weight: 1, apply: (d, r) => insert(toDefault(d, r), r, [SNAPSHOT_STEP]) },
   { name: 'tweak', weight: 20, apply: (d, r) => tweakStep(d, r, () => pickPage(r, d)) },
-  {
-    name: 'delete', weight: 6, apply: (d, r) => {
-      if (d.steps.length === 0) return false;
-      d.steps.splice(r.below(d.steps.length), 1 + r.below(Math.min(8, d.steps.length)));
-      return true;
-    },
-  },
-  {
-    name: 'duplicate', weight: 4, apply: (d, r) => {
-      if (d.steps.length === 0) return false;
-      const i = r.below(d.steps.length);
-      d.steps.splice(at(d, r), 0, ...d.steps.slice(i, i + 1 + r.below(4)));
-      return true;
-    },
-  },
-  {
-    name: 'move', weight: 3, apply: (d, r) => {
-      if (d.steps.length < 2) return false;
-      const [s] = d.steps.splice(r.below(d.steps.length), 1);
-      d.steps.splice(at(d, r), 0, s!);
-      return true;
-    },
-  },
-  {
-    name: 'splice', weight: 4, apply: (d, r, corpus) => {
-      const other = corpus.length > 0 ? r.pick(corpus) : undefined;
-      if (!other || other.steps.length === 0) return false;
-      const i = r.below(other.steps.length);
-      return insert(d, r, other.steps.slice(i, i + 1 + r.below(16)).filter((s) => stepValid(d.machine, s)));
-    },
-  },
+  { name: 'delete', weight: 6, apply: (d, r) => deleteRun(d, r, 8) },
+  { name: 'duplicate', weight: 4, apply: (d, r) => duplicateRun(d, r) },
+  { name: 'move', weight: 3, apply: (d, r) => moveStep(d, r) },
+  { name: 'splice', weight: 4, apply: (d, r, corpus) => spliceRun(d, r, corpus, (s) => stepValid(d.machine, s)) },
   { name: 'machine', weight: 1, apply: (d, r) => mutateMachine(d, r) },
   // Issue 19: the guest on a VMM-backed machine (shadow / nested over the host side), or back on a plain one.
   {

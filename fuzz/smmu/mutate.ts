@@ -8,6 +8,7 @@
  */
 import type { Step } from '../../host/src/scenario/parse.js';
 import type { Rng } from '../rng.js';
+import { deleteRun, duplicateRun, insertSteps, moveStep, spliceRun } from '../step-list-ops.js';
 import { cdStep, commandSteps, dmaStep, noiseStep, registerStep, scan, steStep, tableChain } from './generate.js';
 import { SMMU_MAX_STEPS, smmuStepValid, type SmmuInput, type SmmuMachine } from './input.js';
 
@@ -22,14 +23,7 @@ interface Operator {
   apply(d: Draft, r: Rng, corpus: readonly SmmuInput[]): boolean;
 }
 
-const at = (d: Draft, r: Rng): number => r.below(d.steps.length + 1);
-
-function insert(d: Draft, r: Rng, steps: readonly (Step | undefined)[]): boolean {
-  const ok = steps.filter((s): s is Step => s !== undefined);
-  if (ok.length === 0) return false;
-  d.steps.splice(at(d, r), 0, ...ok);
-  return true;
-}
+const insert = insertSteps;
 
 /** Inserts after the last step (commands must see the PROD the input reached). */
 function append(d: Draft, steps: readonly Step[]): boolean {
@@ -77,36 +71,10 @@ const OPERATORS: readonly Operator[] = [
       return t !== undefined;
     },
   },
-  {
-    name: 'delete', weight: 2, apply: (d, r) => {
-      if (d.steps.length === 0) return false;
-      d.steps.splice(r.below(d.steps.length), 1 + r.below(4));
-      return true;
-    },
-  },
-  {
-    name: 'duplicate', weight: 1, apply: (d, r) => {
-      if (d.steps.length === 0) return false;
-      const i = r.below(d.steps.length);
-      return insert(d, r, d.steps.slice(i, i + 1 + r.below(4)));
-    },
-  },
-  {
-    name: 'move', weight: 1, apply: (d, r) => {
-      if (d.steps.length < 2) return false;
-      const [s] = d.steps.splice(r.below(d.steps.length), 1);
-      d.steps.splice(at(d, r), 0, s!);
-      return true;
-    },
-  },
-  {
-    name: 'splice', weight: 1, apply: (d, r, corpus) => {
-      const other = corpus.length ? r.pick(corpus) : undefined;
-      if (!other || other.steps.length === 0) return false;
-      const i = r.below(other.steps.length);
-      return insert(d, r, other.steps.slice(i, i + 1 + r.below(16)));
-    },
-  },
+  { name: 'delete', weight: 2, apply: (d, r) => deleteRun(d, r, 4) },
+  { name: 'duplicate', weight: 1, apply: (d, r) => duplicateRun(d, r) },
+  { name: 'move', weight: 1, apply: (d, r) => moveStep(d, r) },
+  { name: 'splice', weight: 1, apply: (d, r, corpus) => spliceRun(d, r, corpus, (s) => smmuStepValid(d.machine, s)) },
   {
     name: 'machine', weight: 1, apply: (d, r) => {
       d.machine = { ...d.machine, profile: r.pick(SMMU_PROFILES) };
