@@ -106,7 +106,8 @@ export function vmmFeatures(vm: VirtualMachine, core: readonly number[], out: nu
   const base = VMM_FEATURE_BASE + VMM_MODES.indexOf(vm.config.mode) * HOST_FEATURE_BASE;
   for (const f of core) if (f < HOST_FEATURE_BASE) out.push(base + f);
   const shape = base + HOST_FEATURE_BASE - 40; // the host shape: path, subdevices
-  out.push(shape + VMM_HOST_PATHS.indexOf(vm.config.hostPath === undefined && vm.hostPath === 'group' ? 'fallback' : vm.hostPath as 'group') + 1);
+  const path = vm.config.hostPath === undefined && vm.hostPath === 'group' ? 'fallback' : vm.hostPath;
+  out.push(shape + 1 + (VMM_HOST_PATHS as readonly string[]).indexOf(path)); // cdev: shape + 0
   if ([...vm.devices.values()].some((d) => d.defaultPasid !== undefined)) out.push(shape + 4);
   const h = vm.modeHandler;
   if (!(h instanceof ShadowMode)) return;
@@ -147,16 +148,16 @@ export class VmHosts {
   async create(input: FuzzInput, guestCore: Core): Promise<FuzzVm> {
     const mode = input.vmm;
     if (mode === undefined) throw new Error('input.vmm: not a VMM-backed input');
-    const host = await this.host(input.machine.ram_mib);
+    const { host: ph, groups } = await this.host(input.machine.ram_mib);
     const dma = input.machine.devices.filter((d) => d.kind === 'dma-test').slice(0, VMM_MAX_DEVICES);
     const shape = vmmHostFor(mode, input.vmmHost, dma.length);
     const devices = dma.map((d, i) => ({ bdf: d.bdf, hostSid: hostSidOf(i, shape), kind: 'dma-test' as const, ...(((shape?.subdevices ?? 0) >> i) & 1 ? { subdevice: true } : {}) }));
     const path = shape?.path;
     let pm: PooledMachine | undefined;
-    const vm = await VirtualMachine.create(host.host, {
+    const vm = await VirtualMachine.create(ph, {
       name: 'fuzz', mode, devices,
       ...(path === 'group' || path === 'vdpa' ? { hostPath: path } : {}),
-      ...(path === 'group' || path === 'fallback' ? { groups: host.groups } : {}),
+      ...(path === 'group' || path === 'fallback' ? { groups } : {}),
       guest: {
         core: guestCore,
         onInternalError: (where, err) => pm?.events.internalError?.(where, err),
@@ -165,7 +166,6 @@ export class VmHosts {
       },
     });
     pm = PooledMachine.watch(vm.machine, guestCore, input.machine);
-    const { host: ph } = host;
     return {
       vm, pm,
       close: () => {
