@@ -57,6 +57,7 @@ const OP_CMD_SYNC = 0x46;
 /** A queue's geometry (§6.3.25 / §6.3.26: ADDR 51:5, LOG2SIZE 4:0, capped by IDR1). */
 export interface Queue { readonly base: bigint; readonly log2: number; readonly entry: number }
 
+/** The geometry of a queue base register value (LOG2SIZE capped at the IDR1 maximum). */
 export function queueOf(baseReg: bigint, maxLog2: number, entry: number): Queue {
   return { base: baseReg & 0x000f_ffff_ffff_ffe0n, log2: Math.min(Number(baseReg & 0x1fn), maxLog2), entry };
 }
@@ -68,8 +69,9 @@ export const distance = (q: Queue, from: number, to: number): number => (wrapPtr
 /** Address of the entry at pointer `p`. */
 export const entryAt = (q: Queue, p: number): bigint => q.base + BigInt((p & ((1 << q.log2) - 1)) * q.entry);
 
-/** The command queue and event queue of `r` (IDR1.CMDQS 25:21, EVENTQS 20:16). */
+/** The command queue of `r` (IDR1.CMDQS 25:21; 16-byte commands). */
 export const cmdq = (r: SmmuRegs): Queue => queueOf(r.cmdqBase, (r.idr1 >>> 21) & 0x1f, 16);
+/** The event queue of `r` (IDR1.EVENTQS 20:16; 32-byte records). */
 export const evtq = (r: SmmuRegs): Queue => queueOf(r.evtqBase, (r.idr1 >>> 16) & 0x1f, 32);
 
 /** Register offsets a step writes (an 8-byte write covers two 4-byte registers). */
