@@ -27,8 +27,8 @@ import type { FuzzInput, Step } from './input.js';
 import { MachinePool, PooledMachine } from './machine-pool.js';
 import { RegisterOracle } from './register-oracle.js';
 import { TranslationOracle } from './translation-oracle.js';
-import { hostTablesVsIoas, shadowScopeViolation } from './host-consistency-oracle.js';
-import { VmHosts, vmmFeatures, type FuzzVm } from './vmm-run.js';
+import { hostTablesVsIoas } from './host-consistency-oracle.js';
+import { VmHosts, vmInvalidationViolation, vmmFeatures, type FuzzVm } from './vmm-run.js';
 import type { VirtualMachine } from '../host/src/vmm/virtual-machine.js';
 
 /** What went wrong. */
@@ -193,7 +193,7 @@ class Run {
         if (this.scopeChecked) this.invalidations.push(e);
         if (!vm) return;
         const t = performance.now();
-        this.hostScope ??= shadowScopeViolation(vm, e);
+        this.hostScope ??= vmInvalidationViolation(vm, e);
         this.oracleMs += performance.now() - t;
       },
       internalError: (where, err) => { this.internal ??= `internal error in ${where}: ${messageOf(err)}`; },

@@ -25,7 +25,9 @@
  * mapping it does not allow is certainly one the guest withdrew.
  */
 import type { GuestMemory } from '../host/src/core/guest-memory.js';
+import type { HostIommu } from '../host/src/hostiommu/host-iommu.js';
 import type { HwptPaging } from '../host/src/hostiommu/hwpt.js';
+import type { PhysicalHost } from '../host/src/vmm/physical-host.js';
 import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
 import type { ShadowDomain } from '../host/src/vmm/shadow-domains.js';
 import type { VirtualMachine } from '../host/src/vmm/virtual-machine.js';
@@ -99,12 +101,49 @@ function ioasRuns(h: HwptPaging): PageRun[] {
   return out;
 }
 
+/** The open host contexts of each tracked physical host (trackHostContexts). */
+const liveContexts = new WeakMap<PhysicalHost, Set<HostIommu>>();
+
 /**
- * Property 1 for every paging HWPT of the VM's host context: its table's
- * leaves equal its IOAS's areas. Returns the first difference, if any.
+ * Makes the host-tables oracle check every context `host`'s platform
+ * creates from now on, not only the VM's own: the group path
+ * (shadow-spaces.ts) keeps each guest domain in a VFIO container that is a
+ * context of its own. Wraps the platform instance's createContext /
+ * dropContext (no change to the platform).
+ */
+export function trackHostContexts(host: PhysicalHost): void {
+  const live = new Set<HostIommu>();
+  const p = host.platform;
+  const create = p.createContext.bind(p);
+  const drop = p.dropContext.bind(p);
+  p.createContext = (...a) => {
+    const ctx = create(...a);
+    live.add(ctx);
+    return ctx;
+  };
+  p.dropContext = (ctx) => {
+    live.delete(ctx);
+    drop(ctx);
+  };
+  liveContexts.set(host, live);
+}
+
+/**
+ * Property 1 for every paging HWPT of the VM's host context (and of every
+ * other open context of its host, when tracked: the group path's
+ * containers): its table's leaves equal its IOAS's areas. Returns the
+ * first difference, if any.
  */
 export function hostTablesVsIoas(vm: VirtualMachine): string | undefined {
-  for (const h of vm.ctx.objectsOf<HwptPaging>('hwpt-paging')) {
+  for (const ctx of liveContexts.get(vm.host) ?? [vm.ctx]) {
+    const bad = contextTablesVsIoas(vm, ctx);
+    if (bad) return ctx === vm.ctx ? bad : `${bad} (context ${ctx.owner})`;
+  }
+  return undefined;
+}
+
+function contextTablesVsIoas(vm: VirtualMachine, ctx: HostIommu): string | undefined {
+  for (const h of ctx.objectsOf<HwptPaging>('hwpt-paging')) {
     const table = hostTableRuns(vm.host.mem, Number(h.table.root / 4096n), h.table.levels);
     if (typeof table === 'string') return `host table vs IOAS: HWPT ${h.id}: ${table}`;
     const want = ioasRuns(h);

@@ -33,6 +33,48 @@ export interface FuzzInput {
    * --check` honours it.
    */
   readonly vmm?: VmMode;
+  /** How the VM takes its devices from the host (the scenario's top-level `vmm_host`; VMM-backed inputs only). */
+  readonly vmmHost?: VmmHost;
+}
+
+/**
+ * The host side of a VMM-backed input beyond the default (every device
+ * bound through its VFIO cdev, host/src/vmm/virtual-machine.ts VmConfig):
+ * written as the scenario's `vmm_host` ({"path", "subdevices",
+ * "shared_group"}); fuzz/vmm-run.ts `vmmHostFor` keeps it to what the mode
+ * allows.
+ */
+export interface VmmHost {
+  /**
+   * 'group': VFIO containers joined by IOMMU group; 'vdpa': vhost-vdpa
+   * devices whose shadow domains change by vhost IOTLB UPDATE / INVALIDATE;
+   * 'fallback': no path given, the devices' drivers offer no VFIO cdev and
+   * the host's groups are known, so the VM falls back to groups. Undefined:
+   * cdev. Shadow mode only.
+   */
+  readonly path?: 'group' | 'vdpa' | 'fallback';
+  /** Bit i: the input's i-th dma-test device is a subdevice of one shared parent (parent RID + default PASID; shadow mode, cdev or vdpa). */
+  readonly subdevices?: number;
+  /** The first two devices are functions of one physical device without ACS: one IOMMU group. */
+  readonly sharedGroup?: boolean;
+}
+
+/** The `vmm_host` document field of `h` (undefined when there is nothing to say). */
+export function vmmHostToJson(h: VmmHost | undefined): Record<string, unknown> | undefined {
+  if (!h) return undefined;
+  const o = { ...(h.path ? { path: h.path } : {}), ...(h.subdevices ? { subdevices: h.subdevices } : {}), ...(h.sharedGroup ? { shared_group: true } : {}) };
+  return Object.keys(o).length ? o : undefined;
+}
+
+/** Reads a scenario's `vmm_host` field (an Error naming the bad member). */
+export function vmmHostFromJson(v: unknown): VmmHost | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'object' || v === null) throw new Error(`vmm_host: ${JSON.stringify(v)} is not an object`);
+  const { path, subdevices, shared_group: shared } = v as Record<string, unknown>;
+  if (path !== undefined && path !== 'group' && path !== 'vdpa' && path !== 'fallback') throw new Error(`vmm_host.path: ${JSON.stringify(path)} is not "group", "vdpa" or "fallback"`);
+  if (subdevices !== undefined && !(Number.isInteger(subdevices) && (subdevices as number) >= 0 && (subdevices as number) < 16)) throw new Error(`vmm_host.subdevices: ${JSON.stringify(subdevices)} is not a 4-bit device mask`);
+  if (shared !== undefined && typeof shared !== 'boolean') throw new Error(`vmm_host.shared_group: ${JSON.stringify(shared)} is not a boolean`);
+  return { ...(path ? { path } : {}), ...(subdevices ? { subdevices: subdevices as number } : {}), ...(shared ? { sharedGroup: true } : {}) };
 }
 
 /** Most steps an input may have (longer inputs are trimmed by the mutators). */
@@ -91,6 +133,7 @@ export function toScenarioDoc(input: FuzzInput, name: string, description: strin
     description,
     machine: input.machine,
     ...(input.vmm ? { vmm: input.vmm } : {}),
+    ...(input.vmm && vmmHostToJson(input.vmmHost) ? { vmm_host: vmmHostToJson(input.vmmHost) } : {}),
     steps: input.steps.map(stepToJson),
     ...extra,
   };
@@ -138,7 +181,8 @@ export function fromScenarioDoc(doc: unknown): FuzzInput {
   });
   const vmm = (doc as Record<string, unknown>)['vmm'];
   if (vmm !== undefined && vmm !== 'shadow' && vmm !== 'nested') throw new Error(`vmm: ${JSON.stringify(vmm)} is not "shadow" or "nested"`);
-  return { machine, steps: steps.slice(0, MAX_STEPS), ...(vmm ? { vmm } : {}) };
+  const vmmHost = vmmHostFromJson((doc as Record<string, unknown>)['vmm_host']);
+  return { machine, steps: steps.slice(0, MAX_STEPS), ...(vmm ? { vmm } : {}), ...(vmm && vmmHost ? { vmmHost } : {}) };
 }
 
 /**
@@ -160,6 +204,6 @@ export function shrinkRam(input: FuzzInput, mib = FUZZ_RAM_MIB): FuzzInput {
 
 /** A stable short hash of an input (corpus file names, de-duplication). */
 export function inputHash(input: FuzzInput): string {
-  const text = JSON.stringify({ m: input.machine, s: input.steps.map(stepToJson), ...(input.vmm ? { v: input.vmm } : {}) });
+  const text = JSON.stringify({ m: input.machine, s: input.steps.map(stepToJson), ...(input.vmm ? { v: input.vmm, h: vmmHostToJson(input.vmmHost) } : {}) });
   return createHash('sha1').update(text).digest('hex').slice(0, 16);
 }

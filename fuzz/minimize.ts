@@ -8,8 +8,11 @@
 import type { Finding } from './execute.js';
 import type { FuzzInput } from './input.js';
 
+/** What the minimizer needs of a finding (the VT-d fuzzer's Finding, the SMMUv3 fuzzer's). */
+type AnyFinding = Pick<Finding, 'step' | 'message'> & { readonly kind: string };
+
 /** Kind and number-free message: what makes two findings the same bug. */
-export function signature(f: Finding): string {
+export function signature(f: AnyFinding): string {
   return `${f.kind}: ${f.message.replace(/0x[0-9a-f]+|\b\d+\b/gi, 'N')}`;
 }
 
@@ -21,11 +24,13 @@ export type Check = (input: FuzzInput) => Promise<Finding | undefined>;
  * `finding`'s signature, within `maxRuns` re-runs. Returns it with the
  * finding it gives (step indices refer to the minimized input).
  */
-export async function minimize(input: FuzzInput, finding: Finding, check: Check, maxRuns = 400): Promise<{ input: FuzzInput; finding: Finding }> {
+export async function minimize<I extends Pick<FuzzInput, 'steps'> = FuzzInput, F extends AnyFinding = Finding>(
+  input: I, finding: F, check: (input: I) => Promise<F | undefined>, maxRuns = 400,
+): Promise<{ input: I; finding: F }> {
   const sig = signature(finding);
   let best = { input, finding };
   let runs = 0;
-  const attempt = async (steps: FuzzInput['steps']): Promise<boolean> => {
+  const attempt = async (steps: I['steps']): Promise<boolean> => {
     if (runs >= maxRuns) return false;
     runs++;
     const cand = { ...best.input, steps };

@@ -8,18 +8,20 @@
 import { dmaStep, interestingValue, mmioStep, pickPage, qiSteps, tableEntryStep } from './generate.js';
 import { DMAT_BAR_SIZE } from '../host/src/devices/dma-test/regs.js';
 import { usesExtension } from '../host/src/scenario/parse.js';
-import { inRam, MAX_STEPS, type FuzzInput, type RawMachine, type Step } from './input.js';
+import { inRam, MAX_STEPS, type FuzzInput, type RawMachine, type Step, type VmmHost } from './input.js';
 import { devCfgStep, devMmioStep, pasidDmaStep, pasidValue, priSetupSteps, prqRegisterStep, prqResponseSteps, smTableSteps } from './pri-steps.js';
 import type { Rng } from './rng.js';
+import { deleteRun, duplicateRun, insertSteps, moveStep, spliceRun } from './step-list-ops.js';
 import { atsSteps, noiseStep, SNAPSHOT_STEP } from './ats-steps.js';
 import type { VmMode } from '../host/src/vmm/virtual-machine.js';
-import { vmMachine, VMM_MODES } from './vmm-run.js';
+import { randomVmmHost, vmMachine, vmmHostFor, VMM_MAX_DEVICES, VMM_MODES } from './vmm-run.js';
 
 /** Mutable working copy of an input. */
 interface Draft {
   machine: RawMachine;
   steps: Step[];
   vmm?: VmMode;
+  vmmHost?: VmmHost;
 }
 
 /** One mutation operator; returns false when it could not apply. */
@@ -29,14 +31,7 @@ interface Operator {
   apply(d: Draft, rng: Rng, corpus: readonly FuzzInput[]): boolean;
 }
 
-const at = (d: Draft, rng: Rng): number => rng.below(d.steps.length + 1);
-
-function insert(d: Draft, rng: Rng, steps: readonly (Step | undefined)[]): boolean {
-  const ok = steps.filter((s): s is Step => s !== undefined);
-  if (ok.length === 0) return false;
-  d.steps.splice(at(d, rng), 0, ...ok);
-  return true;
-}
+const insert = insertSteps;
 
 /** Flips, sets or replaces bits of a bigint field. */
 function tweak(rng: Rng, v: bigint, bits: number): bigint {
@@ -166,46 +161,39 @@ const OPERATORS: readonly Operator[] = [
   { name: 'noise', weight: 4, apply: (d, r) => insert(d, r, [noiseStep(r, d)]) },
   { name: 'snapshot', weight: 1, apply: (d, r) => insert(toDefault(d, r), r, [SNAPSHOT_STEP]) },
   { name: 'tweak', weight: 20, apply: (d, r) => tweakStep(d, r, () => pickPage(r, d)) },
-  {
-    name: 'delete', weight: 6, apply: (d, r) => {
-      if (d.steps.length === 0) return false;
-      d.steps.splice(r.below(d.steps.length), 1 + r.below(Math.min(8, d.steps.length)));
-      return true;
-    },
-  },
-  {
-    name: 'duplicate', weight: 4, apply: (d, r) => {
-      if (d.steps.length === 0) return false;
-      const i = r.below(d.steps.length);
-      d.steps.splice(at(d, r), 0, ...d.steps.slice(i, i + 1 + r.below(4)));
-      return true;
-    },
-  },
-  {
-    name: 'move', weight: 3, apply: (d, r) => {
-      if (d.steps.length < 2) return false;
-      const [s] = d.steps.splice(r.below(d.steps.length), 1);
-      d.steps.splice(at(d, r), 0, s!);
-      return true;
-    },
-  },
-  {
-    name: 'splice', weight: 4, apply: (d, r, corpus) => {
-      const other = corpus.length > 0 ? r.pick(corpus) : undefined;
-      if (!other || other.steps.length === 0) return false;
-      const i = r.below(other.steps.length);
-      return insert(d, r, other.steps.slice(i, i + 1 + r.below(16)).filter((s) => stepValid(d.machine, s)));
-    },
-  },
+  { name: 'delete', weight: 6, apply: (d, r) => deleteRun(d, r, 8) },
+  { name: 'duplicate', weight: 4, apply: (d, r) => duplicateRun(d, r) },
+  { name: 'move', weight: 3, apply: (d, r) => moveStep(d, r) },
+  { name: 'splice', weight: 4, apply: (d, r, corpus) => spliceRun(d, r, corpus, (s) => stepValid(d.machine, s)) },
   { name: 'machine', weight: 1, apply: (d, r) => mutateMachine(d, r) },
   // Issue 19: the guest on a VMM-backed machine (shadow / nested over the host side), or back on a plain one.
   {
     name: 'vmm', weight: 1, apply: (d, r) => {
       d.vmm = d.vmm === undefined || r.chance(0.3) ? r.pick([...VMM_MODES, undefined]) : undefined;
+      if (d.vmm && r.chance(0.5)) d.vmmHost = randomVmmHost(r, d.vmm);
+      return true;
+    },
+  },
+  // Issue 19: the VM's host side: VFIO groups (and the fallback to them of devices without a cdev), vhost-vdpa, subdevices, two functions in one group.
+  {
+    name: 'vmm-host', weight: 1, apply: (d, r) => {
+      if (!d.vmm) return false;
+      if (r.chance(0.3)) addDmaDevice(d.machine, r);
+      d.vmmHost = randomVmmHost(r, d.vmm);
       return true;
     },
   },
 ];
+
+/** Guest BDFs a VM's added device may take. */
+const VM_BDFS = ['00:03.0', '00:04.0', '00:05.0', '00:03.1', '00:06.0'];
+
+/** Adds a dma-test device at a free BDF when the machine has fewer than a VM takes (VMM_MAX_DEVICES). */
+function addDmaDevice(m: RawMachine, r: Rng): void {
+  if (m.devices.filter((x) => x.kind === 'dma-test').length >= VMM_MAX_DEVICES) return;
+  const free = VM_BDFS.filter((b) => !m.devices.some((x) => x.bdf === b));
+  if (free.length) m.devices.push({ bdf: r.pick(free), kind: 'dma-test' });
+}
 
 const WEIGHTS = OPERATORS.map((o) => o.weight);
 
@@ -214,7 +202,7 @@ const WEIGHTS = OPERATORS.map((o) => o.weight);
  * applied are returned too). `corpus` feeds the splice operator.
  */
 export function mutate(input: FuzzInput, rng: Rng, corpus: readonly FuzzInput[]): { input: FuzzInput; ops: string[] } {
-  const d: Draft = { machine: structuredClone(input.machine), steps: [...input.steps], ...(input.vmm ? { vmm: input.vmm } : {}) };
+  const d: Draft = { machine: structuredClone(input.machine), steps: [...input.steps], ...(input.vmm ? { vmm: input.vmm } : {}), ...(input.vmmHost ? { vmmHost: input.vmmHost } : {}) };
   const ops: string[] = [];
   const n = 1 << rng.below(4);
   for (let k = 0; k < n; k++) {
@@ -225,5 +213,6 @@ export function mutate(input: FuzzInput, rng: Rng, corpus: readonly FuzzInput[])
   if (d.vmm) d.machine = vmMachine(d.machine); // what a VM's guest unit is, whatever the operators made of the machine
   // Generators do not all know every device kind (a dma.* step must name a dma-test device): keep what the machine accepts.
   const steps = d.steps.filter((s) => stepValid(d.machine, s) && !(d.vmm && s.op === 'snapshot')); // VMs have no snapshot (VirtualMachine)
-  return { input: { machine: d.machine, steps, ...(d.vmm ? { vmm: d.vmm } : {}) }, ops };
+  const vmmHost = d.vmm ? vmmHostFor(d.vmm, d.vmmHost, d.machine.devices.filter((x) => x.kind === 'dma-test').length) : undefined;
+  return { input: { machine: d.machine, steps, ...(d.vmm ? { vmm: d.vmm } : {}), ...(vmmHost ? { vmmHost } : {}) }, ops };
 }

@@ -6,9 +6,10 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../host/src/core/load-node.js';
-import { fromScenarioDoc, type FuzzInput } from './input.js';
+import { fromScenarioDoc, type FuzzInput, type VmmHost } from './input.js';
 import { stepValid } from './mutate.js';
-import { vmMachine, VMM_MODES } from './vmm-run.js';
+import { vmMachine, vmmHostFor, VMM_MODES } from './vmm-run.js';
+import type { VmMode } from '../host/src/vmm/virtual-machine.js';
 
 /** Every `*.scenario.json` below `dir` (sorted, recursive). */
 export function scenarioFiles(dir: string): string[] {
@@ -48,11 +49,19 @@ export function loadInputs(paths: readonly string[], skip: (file: string, why: s
   return out;
 }
 
+/** Host sides the VM copies of the seeds cycle through, per mode (cdev first). */
+const SEED_HOSTS: Record<VmMode, readonly (VmmHost | undefined)[]> = {
+  shadow: [undefined, { path: 'group' }, { path: 'vdpa' }, { subdevices: 1 }, { path: 'fallback' }, { path: 'vdpa', subdevices: 1 }],
+  nested: [undefined, { sharedGroup: true }],
+};
+
 /**
  * `inputs` with VMM-backed variants (fuzz/vmm-run.ts) interleaved: every
  * other caching-mode input (a guest that invalidates after every table
  * change, as a VM's guest must, VT-d §6.1) is followed by itself on a
- * shadow- or nested-mode VM, alternately, so a short run meets them early.
+ * shadow- or nested-mode VM, alternately, so a short run meets them early;
+ * the copies cycle through the host sides of SEED_HOSTS (VFIO groups, the
+ * fallback to them, vhost-vdpa, subdevices, a shared group).
  */
 export function withVmmVariants(inputs: readonly FuzzInput[]): FuzzInput[] {
   const out: FuzzInput[] = [];
@@ -62,7 +71,9 @@ export function withVmmVariants(inputs: readonly FuzzInput[]): FuzzInput[] {
     if (s.vmm || !s.machine.iommu.caching_mode || !s.machine.devices.some((d) => d.kind === 'dma-test')) continue;
     if (k++ % 2 !== 0) continue;
     const machine = vmMachine(s.machine);
-    out.push({ machine, steps: s.steps.filter((x) => stepValid(machine, x) && x.op !== 'snapshot'), vmm: VMM_MODES[(k >> 1) % VMM_MODES.length]! });
+    const vmm = VMM_MODES[(k >> 1) % VMM_MODES.length]!;
+    const host = vmmHostFor(vmm, SEED_HOSTS[vmm][(k >> 2) % SEED_HOSTS[vmm].length], machine.devices.length);
+    out.push({ machine, steps: s.steps.filter((x) => stepValid(machine, x) && x.op !== 'snapshot'), vmm, ...(host ? { vmmHost: host } : {}) });
   }
   return out;
 }

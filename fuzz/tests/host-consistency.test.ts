@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { patch } from './patch.js';
 import { HwptPaging } from '../../host/src/hostiommu/hwpt.js';
+import { SsPageTable } from '../../host/src/hostiommu/ss-table.js';
 import { Ioas } from '../../host/src/hostiommu/ioas.js';
 import { Executor, loadFuzzModule } from '../execute.js';
 import type { FuzzInput, Step } from '../input.js';
@@ -68,11 +69,22 @@ describe('host-consistency oracle (VMM-backed machines)', () => {
   });
 
   it('fires when the HWPT table keeps leaves its IOAS unmapped (host table vs IOAS)', async () => {
-    patch(HwptPaging.prototype, 'unmap', function () { /* forgets */ });
+    // The table forgets the unmap; the HWPT still flushes the physical IOTLB (else the physical-cache oracle fires first).
+    patch(SsPageTable.prototype, 'unmap', function () { /* forgets */ });
     const r = await new Executor(module).run(input('shadow'));
     expect(r.finding?.kind).toBe('host-tables');
     // The shadow unmaps the run [0, +2 pages) to map [0x1000, +1): the table still holds both pages, so that map fails and the domain is blocked (all unmapped).
     expect(r.finding?.message).toMatch(/host table vs IOAS: HWPT \d+ \(IOAS \d+\) translates \[0x0, \+2 pages\) -> 0x100300000 perms 3 where its IOAS maps nothing/);
+    expect(r.finding?.step).toBe(16);
+  });
+});
+
+describe('physical-cache oracle on shadow VMs (fuzz/nested-iotlb-oracle.ts)', () => {
+  it('fires when an HWPT unmap neither clears its table nor flushes the physical IOTLB', async () => {
+    patch(HwptPaging.prototype, 'unmap', function () { /* forgets */ });
+    const r = await new Executor(module).run(input('shadow'));
+    expect(r.finding?.kind).toBe('host-tables');
+    expect(r.finding?.message).toMatch(/physical caches vs guest: after the guest's iotlbDomain invalidation \(DID 1\), shadow requester 18 RID \(guest domain 1;.*the physical IOTLB keeps IOVA 0x0: the guest's tables map nothing/);
     expect(r.finding?.step).toBe(16);
   });
 });

@@ -1,0 +1,134 @@
+/**
+ * DMA safety and event records of an SMMUv3 (issue 19: "a DMA that succeeds
+ * must be allowed by the tables in guest RAM at that time after the last
+ * invalidation"; "events in the event queue match the fault taken").
+ *
+ * - **dma-unmapped**: while the SMMU's caches can hold nothing the tables
+ *   in RAM do not say (no guest or device write to RAM and no stream-table
+ *   move since a CMD_CFGI_ALL and a CMD_TLBI_NSNH_ALL completed by a
+ *   CMD_SYNC, §4.3, §4.4, §4.7; a new machine's caches are empty), a DMA
+ *   that completes must be allowed by the reference reading of the tables
+ *   (reference.ts) for every 4 KiB piece: not a certain fault, no write the
+ *   tables withhold, and the bytes moved to / from exactly the address the
+ *   tables give.
+ * - **event**: a DMA that completes records no event; every event a DMA
+ *   step adds names the request's StreamID, its SubstreamID when SSV is set
+ *   (and SSV only for a request with one), and for a translation fault
+ *   (F_WALK_EABT, F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION,
+ *   §7.3.11-§7.3.15) an input address inside the request.
+ */
+import type { ArmMachine } from '../../host/src/arm-machine.js';
+import { DMAT_STATE } from '../../host/src/devices/dma-test/regs.js';
+import { parseBdf } from '../../host/src/types.js';
+import type { Step } from '../../host/src/scenario/parse.js';
+import { SMMU_REG as R } from '../../host/src/smmu/spec/registers.js';
+import { distance, entryAt, evtq, wrapPtr, type SmmuRegs } from './oracles.js';
+import { referenceTranslate } from './reference.js';
+
+const OP_CFGI_STE_RANGE = 0x04;
+const CFGI_ALL_RANGE = 31;
+const OP_TLBI_NSNH_ALL = 0x30;
+const OP_CMD_SYNC = 0x46;
+/** Translation-fault event types whose InputAddr is the request's address (§7.3.11-§7.3.15). */
+const TRANSLATION_FAULTS = new Set([0x0b, 0x10, 0x11, 0x12, 0x13]);
+const PAGE = 4096;
+
+type DmaStep = Extract<Step, { op: 'dma.read' | 'dma.write' }>;
+const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
+
+/** Tracks whether the SMMU's caches can be stale, and judges DMA steps. */
+export class SmmuDmaOracle {
+  /** No table change since the caches were last known to match RAM. */
+  private clean = true;
+  /** Since the last change: a CFGI_ALL and a TLBI_NSNH_ALL were consumed (a CMD_SYNC after both makes the caches clean). */
+  private cfgiAll = false;
+  private tlbiAll = false;
+  /** DMA steps judged against the reference (completed, caches clean, every piece answered). */
+  judged = 0;
+
+  constructor(private readonly m: ArmMachine) {}
+
+  /** After step `s` ran (`consumed`: the commands the SMMU consumed during it, in order). */
+  stepped(s: Step, consumed: readonly bigint[][]): void {
+    const moved = s.op === 'mmio.write' && s.offset < R.STRTAB_BASE_CFG + 4 && s.offset + s.size > R.STRTAB_BASE;
+    if (s.op === 'mem.write' || s.op === 'mem.fill' || s.op === 'dma.write' || moved) {
+      this.clean = this.cfgiAll = this.tlbiAll = false;
+      return;
+    }
+    for (const [w0, w1] of consumed) {
+      const op = Number(w0! & 0xffn);
+      if (op === OP_CFGI_STE_RANGE && Number(w1! & 0x1fn) === CFGI_ALL_RANGE) this.cfgiAll = true;
+      else if (op === OP_TLBI_NSNH_ALL) this.tlbiAll = true;
+      else if (op === OP_CMD_SYNC && this.cfgiAll && this.tlbiAll) this.clean = true;
+    }
+  }
+
+  /** Judges DMA step `s` that just ran (`before` / `after`: the registers around it). */
+  check(s: DmaStep, before: SmmuRegs, after: SmmuRegs): string | undefined {
+    const dev = this.m.dmaTest(s.bdf);
+    const state = dev.lastStatus() & 7;
+    const ok = state === DMAT_STATE.DONE;
+    const ev = this.events(s, before, after, ok);
+    if (ev || !ok || !this.clean) return ev;
+    const sid = parseBdf(s.bdf);
+    const write = s.op === 'dma.write';
+    const buf = dev.buffer();
+    const pieces: { pa: bigint; off: number; n: number }[] = [];
+    for (let off = 0; off < s.len;) {
+      const iova = s.iova + BigInt(off);
+      const n = Math.min(s.len - off, PAGE - Number(iova & 0xfffn));
+      const ref = referenceTranslate(this.m.ram, before, sid, s.pasid, iova);
+      const at = `${s.op} ${s.bdf}${s.pasid === undefined ? '' : ` SSID ${s.pasid}`} at ${hex(iova)} completed`;
+      if (ref.kind === 'fault') return `dma-unmapped: ${at}, but the tables say: ${ref.why}`;
+      if (ref.kind === 'unknown') return undefined;
+      if (write && !ref.write) return `dma-unmapped: ${at} as a write, but the tables map ${hex(iova)} -> ${hex(ref.pa)} read-only`;
+      pieces.push({ pa: ref.pa, off, n });
+      off += n;
+    }
+    this.judged++;
+    return this.moved(s, pieces, buf, write);
+  }
+
+  /** The bytes of a completed DMA went to / came from the addresses the tables give (pieces another piece overwrote are skipped). */
+  private moved(s: DmaStep, pieces: readonly { pa: bigint; off: number; n: number }[], buf: Uint8Array, write: boolean): string | undefined {
+    for (const [i, p] of pieces.entries()) {
+      if (!this.m.ram.contains(p.pa, p.n)) continue;
+      if (write && pieces.some((q, j) => j > i && q.pa < p.pa + BigInt(p.n) && p.pa < q.pa + BigInt(q.n))) continue;
+      const ram = this.m.ram.read(p.pa, p.n);
+      for (let k = 0; k < p.n; k++) {
+        if (ram[k] !== buf[p.off + k]) {
+          return `dma-unmapped: ${s.op} ${s.bdf} at ${hex(s.iova + BigInt(p.off + k))}: the device's byte 0x${buf[p.off + k]!.toString(16)} is not the memory's 0x${ram[k]!.toString(16)} at ${hex(p.pa + BigInt(k))}, where the tables map it`;
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** The events the DMA step added (event queue on, not reprogrammed, not overflowed) against the request. */
+  private events(s: DmaStep, before: SmmuRegs, after: SmmuRegs, ok: boolean): string | undefined {
+    const q = evtq(after);
+    if ((after.cr0ack & 4) === 0 || (before.cr0ack & 4) === 0 || q.log2 !== evtq(before).log2) return undefined;
+    const n = distance(q, before.evtqProd, after.evtqProd);
+    if (n === 0 || n > 1 << q.log2) return undefined;
+    if (ok) return `event: ${s.op} ${s.bdf} at ${hex(s.iova)} completed, yet ${n} event(s) were recorded`;
+    const sid = parseBdf(s.bdf);
+    for (let i = 0, p = before.evtqProd; i < n; i++, p = (wrapPtr(q, p) + 1) & ((2 << q.log2) - 1)) {
+      const at = entryAt(q, p);
+      if (!this.m.ram.contains(at, 32)) continue;
+      const w0 = this.m.ram.readU64(at);
+      const type = Number(w0 & 0xffn);
+      const ssv = (w0 >> 11n) & 1n;
+      const ssid = Number((w0 >> 12n) & 0xf_ffffn);
+      const evSid = Number(w0 >> 32n);
+      const what = `event type 0x${type.toString(16)} for ${s.op} ${s.bdf}${s.pasid === undefined ? '' : ` SSID ${s.pasid}`} at ${hex(s.iova)}`;
+      if (evSid !== sid) return `event: ${what} names StreamID ${hex(evSid)}, not ${hex(sid)}`;
+      if (ssv && (s.pasid === undefined || ssid !== s.pasid)) return `event: ${what} has SSV = 1, SSID ${ssid}`;
+      if (TRANSLATION_FAULTS.has(type) && s.iova + BigInt(s.len) <= 1n << 52n) { // event addresses carry bits 51:0
+        const addr = this.m.ram.readU64(at + 16n);
+        const lo = s.iova & ~0xfffn;
+        if (addr < lo || addr >= s.iova + BigInt(s.len)) return `event: ${what} has InputAddr ${hex(addr)}, outside the request`;
+      }
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Runs one SMMUv3 fuzz input (fuzz/smmu/input.ts) on a new Arm machine
+ * (host/src/arm-machine.ts) over the fuzzer's coverage build of the core,
+ * with the oracles around every step: exception (anything thrown: guest
+ * input must never throw), hang (a step over its budget), the register,
+ * GERROR, queue and CMD_SYNC invariants (oracles.ts), DMA safety and event
+ * records (dma-oracle.ts). Steps run through the replay runner
+ * (host/src/scenario/replay.ts `replayOn`), as `viommu replay` runs them.
+ */
+import { createArmMachine, type ArmMachine } from '../../host/src/arm-machine.js';
+import type { CoreExports } from '../../host/src/core/core.js';
+import { loadCoreFromSync } from '../../host/src/core/load.js';
+import { ScenarioApics } from '../../host/src/scenario/apics.js';
+import type { Step } from '../../host/src/scenario/parse.js';
+import { replayOn } from '../../host/src/scenario/replay.js';
+import { coreFeatures, HOST_FEATURE_BASE } from '../coverage.js';
+import { SmmuDmaOracle } from './dma-oracle.js';
+import type { SmmuInput } from './input.js';
+import { consumedCommands, distance, entryAt, evtq, readRegs, registerViolation, syncViolation, wrapPtr, type SmmuRegs } from './oracles.js';
+
+/** What an SMMU finding is about. */
+export type SmmuFindingKind = 'exception' | 'hang' | 'register' | 'gerror' | 'cmdq' | 'evtq' | 'dma-unmapped' | 'event';
+
+/** An oracle violation: which step, and what. */
+export interface SmmuFinding {
+  readonly kind: SmmuFindingKind;
+  readonly step: number;
+  readonly message: string;
+}
+
+/** The outcome of one execution. */
+export interface SmmuExecResult {
+  readonly finding?: SmmuFinding;
+  /** Core probes (x hit-count bucket) plus SMMU outcomes (event types, GERROR bits, CMDQ errors, commands). */
+  readonly features: number[];
+  /** DMA steps the DMA-safety oracle judged (completed while the caches were clean, every piece known to the reference). */
+  readonly dmaJudged: number;
+  readonly ms: number;
+}
+
+type CovExports = CoreExports & { covPtr?: () => number; covSize?: () => number; covCount?: () => number };
+
+/** Feature ids of SMMU outcomes (above the core probes'): kind x 256 + value. */
+const OUTCOME_BASE = HOST_FEATURE_BASE;
+const OUTCOME = { event: 0, gerror: 1, cerror: 2, command: 3 } as const;
+
+const messageOf = (err: unknown): string => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+
+/** The finding kind of an invariant message (its prefix). */
+function kindOf(msg: string): SmmuFindingKind {
+  const k = msg.slice(0, msg.indexOf(':'));
+  return (['register', 'gerror', 'cmdq', 'evtq', 'dma-unmapped', 'event'] as const).find((x) => x === k) ?? 'register';
+}
+
+/** Runs SMMU inputs, each on a new machine. */
+export class SmmuExecutor {
+  constructor(private readonly module: WebAssembly.Module, private readonly opts: { stepBudgetMs?: number } = {}) {}
+
+  /** A new machine for `input` (its own core instance: coverage starts empty). */
+  async machine(input: SmmuInput): Promise<ArmMachine> {
+    const core = loadCoreFromSync(this.module);
+    const m = input.machine;
+    return createArmMachine({ profile: m.profile, ramMib: m.ram_mib, devices: m.devices.map((d) => ({ bdf: d.bdf, kind: d.kind, dmaMaskBits: 64 })), core });
+  }
+
+  /** Runs `input`; never throws (a throw from the model is a finding). */
+  async run(input: SmmuInput): Promise<SmmuExecResult> {
+    const t0 = performance.now();
+    let m: ArmMachine;
+    try {
+      m = await this.machine(input);
+    } catch (err) {
+      return { finding: { kind: 'exception', step: 0, message: `building the machine: ${messageOf(err)}` }, features: [], dmaJudged: 0, ms: performance.now() - t0 };
+    }
+    const outcomes = new Set<number>();
+    const dma = new SmmuDmaOracle(m);
+    const finding = this.steps(m, input, outcomes, dma);
+    const features: number[] = [];
+    const ex = m.core.unsafeExports as CovExports;
+    if (ex.covPtr && ex.covCount) coreFeatures(new Uint8Array(m.core.memory.buffer, ex.covPtr(), ex.covCount()), features);
+    for (const o of outcomes) features.push(OUTCOME_BASE + o);
+    return { finding, features, dmaJudged: dma.judged, ms: performance.now() - t0 };
+  }
+
+  private steps(m: ArmMachine, input: SmmuInput, outcomes: Set<number>, dma: SmmuDmaOracle): SmmuFinding | undefined {
+    const run = replayOn(m, { name: 'fuzz', description: '', iommu: 'smmuv3', machine: {}, cpus: 1, steps: input.steps }, new ScenarioApics(1));
+    const budget = this.opts.stepBudgetMs ?? 250;
+    let before = readRegs(m);
+    for (const [i, s] of input.steps.entries()) {
+      const t = performance.now();
+      let read: bigint | undefined;
+      try {
+        const obs = run.next()?.observation as { value?: string } | undefined;
+        if (obs?.value !== undefined) read = BigInt(obs.value);
+      } catch (err) {
+        return { kind: 'exception', step: i, message: messageOf(err) };
+      }
+      const dt = performance.now() - t;
+      if (dt > budget) return { kind: 'hang', step: i, message: `${s.op} took ${dt.toFixed(0)} ms (budget ${budget} ms)` };
+      const after = readRegs(m);
+      const consumed = consumedCommands(m, s, before, after);
+      const msg = registerViolation(s, before, after, read) ?? syncViolation(m, after, consumed)
+        ?? (s.op === 'dma.read' || s.op === 'dma.write' ? dma.check(s, before, after) : undefined);
+      if (msg) return { kind: kindOf(msg), step: i, message: msg };
+      dma.stepped(s, consumed);
+      noteOutcomes(m, s, before, after, consumed, outcomes);
+      before = after;
+    }
+    return undefined;
+  }
+}
+
+/** What the step made the SMMU do, as features: events recorded, GERROR bits raised, the CMDQ error code, commands run. */
+function noteOutcomes(m: ArmMachine, _s: Step, before: SmmuRegs, after: SmmuRegs, consumed: readonly bigint[][], out: Set<number>): void {
+  const q = evtq(after);
+  const n = Math.min(distance(q, before.evtqProd, after.evtqProd), 8);
+  for (let i = 0, p = before.evtqProd; i < n; i++, p = (wrapPtr(q, p) + 1) & ((2 << q.log2) - 1)) {
+    const at = entryAt(q, p);
+    if (m.ram.contains(at, 8)) out.add(OUTCOME.event * 256 + Number(m.ram.readU64(at) & 0xffn));
+  }
+  for (let b = 0; b < 16; b++) if (((before.gerror ^ after.gerror) >> b) & 1) out.add(OUTCOME.gerror * 256 + b);
+  out.add(OUTCOME.cerror * 256 + ((after.cmdqCons >>> 24) & 0x7f));
+  for (const [w0] of consumed) out.add(OUTCOME.command * 256 + Number(w0! & 0xffn));
+}
