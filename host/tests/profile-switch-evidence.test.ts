@@ -75,7 +75,7 @@ const SWITCHES: readonly SwitchCase[] = [
   { kind: 'core', name: 'LEGACY_CODES_IN_SM', profiles: BOTH, evidence: ['gen-scalable-10-1'] },
   { kind: 'core', name: 'FS_ALL_USER', profiles: BOTH, evidence: [] },
   { kind: 'core', name: 'FS_AD_IF_A_CLEAR', profiles: BOTH, evidence: ['gen-fs-walks-3'] },
-  { kind: 'core', name: 'PT_STICKY', profiles: BOTH, evidence: ['gen-fs-modes-16', 'gen-pt-events-1', 'gen-pt-events-10-1'] },
+  { kind: 'core', name: 'PT_STICKY', profiles: BOTH, evidence: ['gen-fs-modes-16', 'gen-pt-events-1', 'gen-pt-events-10-1', 'gen-domain-switch-1', 'gen-domain-switch-10-1', 'gen-domain-switch-fs-1'] },
   { kind: 'core', name: 'NO_FAULT_ON_CACHED_PERM', profiles: BOTH, evidence: [] },
   { kind: 'core', name: 'QEMU_FAULT_PV', profiles: BOTH, evidence: ['fs-fault-write-readonly', 'gen-walks-1'] },
   { kind: 'core', name: 'INTR_PAGE_OVERLAP', profiles: BOTH, evidence: [] },
