@@ -89,7 +89,7 @@ const SWITCHES: readonly SwitchCase[] = [
   { kind: 'core', name: 'NO_PDTS_CHECK', profiles: BOTH, evidence: ['gen-pdts-bound-1', 'gen-pdts-bound-10-1'] },
   { kind: 'core', name: 'PASID_FAULT_IGNORES_FPD', profiles: V10, evidence: ['gen-pasid-fpd-10-1'] },
   { kind: 'core', name: 'IOTLB_BY_SID', profiles: BOTH, evidence: ['gen-sm-iotlb-sid-1', 'gen-sm-iotlb-sid-10-1', 'gen-legacy-iotlb-sid-2', 'gen-legacy-iotlb-sid-10-2'] },
-  { kind: 'core', name: 'IOTLB_FLUSH_WHEN_FULL', profiles: BOTH, evidence: ['gen-iotlb-capacity-10-1', 'gen-iotlb-capacity-10-2'] },
+  { kind: 'core', name: 'IOTLB_FLUSH_WHEN_FULL', profiles: BOTH, evidence: ['gen-iotlb-capacity-10-1', 'gen-iotlb-capacity-10-2', 'gen-iotlb-set-overflow-1', 'gen-iotlb-set-overflow-10-1'] },
   { kind: 'core', name: 'DMA_PER_TRANSLATION', profiles: BOTH, evidence: ['gen-large-entry-range-3', 'gen-large-entry-range-10-3'] },
   { kind: 'core', name: 'PT_CONTEXT_AW_CHECKED', profiles: BOTH, evidence: ['gen-pt-context-aw-1', 'gen-pt-context-aw-10-1'] },
   { kind: 'core', name: 'UNASSIGNED_READS_ZERO', profiles: BOTH, evidence: ['gen-dma-outside-ram-1', 'gen-dma-outside-ram-10-1'] },

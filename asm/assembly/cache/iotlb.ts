@@ -4,7 +4,10 @@
 // the source id (QUIRK_IOTLB_BEFORE_CONTEXT lookups; QUIRK_IOTLB_BY_SID tags
 // entries by it instead of the domain id) and whether they came from a
 // first-stage (or nested) walk. Only successful translations are inserted.
-// Replacement: least recently used way of the set.
+// Replacement: least recently used way of the set — except under
+// QUIRK_IOTLB_FLUSH_WHEN_FULL (QEMU's IOTLB is one hash table: nothing is
+// evicted before the whole table is emptied at 1024 entries), where an
+// entry whose set has no dead way goes to the spill area instead (below).
 //
 // Each set also has a row of 16-bit fingerprints, one per way (a hash of
 // page number, size and index key, bit 15 always set; 0 = never filled):
@@ -71,6 +74,20 @@ let tick: u32 = 0;
 /** Entries held per page size (12, 21, 30): lookups skip absent sizes. */
 let sizeCount: usize = 0;
 
+// QUIRK_IOTLB_FLUSH_WHEN_FULL: the spill area, QEMU_ENTRIES more entries (same
+// layout) for fills whose set holds only live entries, so that no live entry
+// is evicted before QEMU's flush. Allocated at the first such fill; slots
+// handed out since the IOTLB was last emptied: spillUsed. spillSets: one
+// byte per set, 1 when an entry of that set may be in the spill (lookups of
+// other sets never look there). Only lookups that miss in their set pay for
+// it, and only after a set overflowed; the fast path never runs with the
+// quirk (no decoded setups are stored: translate.ts, ctx/scalable.ts).
+let spill: usize = 0;
+let spillUsed: u32 = 0;
+let spillSets: usize = 0;
+/** Most sets any geometry has (iotlbResize: sLg2 <= 12). */
+const MAX_SETS: u32 = 1 << 12;
+
 /** Result of the last hit: output page address, permissions, size, DID. */
 export let hitFrame: u64 = 0;
 /** Permissions of the last hit. */
@@ -113,6 +130,7 @@ export function iotlbResize(sLg2: u32, w: u32): bool {
   memory.fill(fps, 0, <usize>fpNeed);
   memory.fill(sizeCount, 0, 12);
   fills = 0;
+  spillReset();
   return true;
 }
 
@@ -202,8 +220,17 @@ const LANE_TOPS: u64 = 0x8000_8000_8000_8000;
 // before the next insert, so that no old value can equal a new one.
 let wrapsSeen: u32 = 0;
 function clearEpochs(): void {
+  const n = slotCount();
+  for (let i: u32 = 0; i < n; i++) store<u32>(slotAt(i), 0, E_EPOCH);
+}
+
+// Table slots, then the spill slots in use: what a full scan visits.
+// @ts-ignore: decorator
+@inline function slotCount(): u32 { return iotlbSlots() + spillUsed; }
+// @ts-ignore: decorator
+@inline function slotAt(i: u32): usize {
   const n = iotlbSlots();
-  for (let i: u32 = 0; i < n; i++) store<u32>(table + <usize>(i * ENTRY_BYTES), 0, E_EPOCH);
+  return i < n ? table + <usize>(i * ENTRY_BYTES) : spill + <usize>((i - n) * ENTRY_BYTES);
 }
 
 /** Look iova up for (did or, with bySid or QUIRK_IOTLB_BY_SID, sid; pasid,
@@ -343,10 +370,17 @@ export const PK_MIX: u32 = 12;
 // iotlbProbe's way-by-way search of the set of iova's `lg2` page.
 function probeScan(lg2: u32, iova: u64, key: u64, epochGen: u64, bucket: u32): usize {
   const vpn = iova >> lg2;
-  let e = table + <usize>(setIndex(hashOf(vpn, lg2, bucket)) * setStride);
+  const setNo = setIndex(hashOf(vpn, lg2, bucket));
+  let e = table + <usize>(setNo * setStride);
   const end = e + <usize>setStride;
   for (; e < end; e += ENTRY_BYTES) {
     if (holds(e, vpn, lg2, key, epochGen, bucket)) return e;
+  }
+  if (spilled(setNo)) {
+    for (let i: u32 = 0; i < spillUsed; i++) {
+      e = spill + <usize>(i * ENTRY_BYTES);
+      if (holds(e, vpn, lg2, key, epochGen, bucket)) return e;
+    }
   }
   return 0;
 }
@@ -400,21 +434,32 @@ function lookupBySid(sid: u32, pasid: u32, iova: u64): bool {
     if (load<u32>(sizeCount + (slot << 2)) == 0) continue;
     const lg2 = 12 + 9 * slot;
     const vpn = iova >> lg2;
-    const set = setBase(vpn, lg2, key);
+    const setNo = setIndex(hashOf(vpn, lg2, key));
+    const set = table + <usize>(setNo * setStride);
     for (let w: u32 = 0; w < ways; w++) {
       const e = set + <usize>(w * ENTRY_BYTES);
-      if (<u32>load<u8>(e, E_LG2) != lg2 || load<u64>(e, E_VPN) != vpn) continue;
-      if (load<u32>(e, E_PASID) != pasid) continue; // PRIV_FLAG must match
-      if (<u32>load<u16>(e, E_SID) != sid || !live(e)) continue;
-      touchAndKeep(e);
-      return true;
+      if (holdsBySid(e, sid, pasid, lg2, vpn)) { touchAndKeep(e); return true; }
+    }
+    if (spilled(setNo)) {
+      for (let i: u32 = 0; i < spillUsed; i++) {
+        const e = spill + <usize>(i * ENTRY_BYTES);
+        if (holdsBySid(e, sid, pasid, lg2, vpn)) { touchAndKeep(e); return true; }
+      }
     }
   }
   bump(STAT_IOTLB_MISSES);
   return false;
 }
 
-/** Insert a successful translation. `fs` marks first-stage/nested entries;
+// Whether entry `e` is live and holds source id `sid`'s page `vpn` of size
+// `lg2` for `pasid` (PRIV_FLAG must match).
+// @ts-ignore: decorator
+@inline function holdsBySid(e: usize, sid: u32, pasid: u32, lg2: u32, vpn: u64): bool {
+  if (<u32>load<u8>(e, E_LG2) != lg2 || load<u64>(e, E_VPN) != vpn) return false;
+  if (load<u32>(e, E_PASID) != pasid) return false;
+  return <u32>load<u16>(e, E_SID) == sid && live(e);
+}
+
 /** Insert a successful translation. `fs` marks first-stage/nested entries;
  *  `pasid` may carry PRIV_FLAG; `bySid`: the entry is looked up by source
  *  id (its set-index key; QUIRK_IOTLB_BY_SID implies it). The victim: the
@@ -447,6 +492,7 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   let victim = e;
   let oldest: u32 = 0xffff_ffff;
   let takesDeadWay = false;
+  let sameTag = false;
   for (; e < end; e += ENTRY_BYTES) {
     // A way filled at the current epoch is live (no generation changed
     // since, and dropping a way zeroes its epoch).
@@ -460,6 +506,7 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
         const owner = tagBySid ? <u32>load<u16>(e, E_SID) == sid : load<u32>(e, E_DID) == did;
         if (<u32>load<u8>(e, E_LG2) == lg2 && owner && load<u32>(e, E_PASID) == pasid) {
           victim = e;
+          sameTag = true;
           break;
         }
       }
@@ -470,6 +517,13 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
     const older = use < oldest;
     oldest = select<u32>(use, oldest, older);
     victim = select<usize>(e, victim, older);
+  }
+  let inSpill = false;
+  if (!takesDeadWay && !sameTag && quirk(QUIRK_IOTLB_FLUSH_WHEN_FULL)) {
+    // Every way is live: QEMU keeps them all, the new entry goes to the spill.
+    const setNo = setIndex(hashOf(vpn, lg2, key));
+    const s = spillSlot(setNo, did, sid, pasid, lg2, vpn, fresh, tagBySid);
+    if (s != 0) { victim = s; inSpill = true; takesDeadWay = spillTookFree; }
   }
   if (takesDeadWay) fills++;
   const oldLg2 = <u32>load<u8>(victim, E_LG2);
@@ -484,7 +538,50 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   const flags = (perms & 0xff) | (fs ? PERM_FS : 0);
   store<u64>(victim, <u64>(lg2 & 0xff) | <u64>flags << 8 | <u64>(sid & 0xffff) << 16 | <u64>(++tick) << 32, E_LG2);
   store<u64>(victim, <u64>gD | (<u64>gB << 32), E_GEN_D);
-  setFingerprint(victim, vpn, lg2, key);
+  if (!inSpill) setFingerprint(victim, vpn, lg2, key);
+}
+
+// spillSlot's answer: the slot was dead or unused (a fill that counts).
+let spillTookFree = false;
+
+// A spill slot for a fill of set `setNo`: the live entry with the same tag
+// (unless `fresh`), else the first dead slot, else a new one; 0 when the
+// spill cannot be allocated (the caller then evicts its LRU way). Live
+// entries never exceed QEMU_ENTRIES (flushIfFull), so a slot is always free.
+function spillSlot(setNo: u32, did: u32, sid: u32, pasid: u32, lg2: u32, vpn: u64, fresh: bool, tagBySid: bool): usize {
+  if (spill == 0) {
+    const sets = heapAlloc(MAX_SETS, 64);
+    if (sets == 0) return 0;
+    const area = heapAlloc(<u64>QEMU_ENTRIES * ENTRY_BYTES, 64);
+    if (area == 0) return 0;
+    spillSets = sets;
+    spill = area;
+  }
+  store<u8>(spillSets + setNo, 1);
+  let free: usize = 0;
+  for (let i: u32 = 0; i < spillUsed; i++) {
+    const e = spill + <usize>(i * ENTRY_BYTES);
+    if (!live(e)) { if (free == 0) free = e; continue; }
+    if (fresh || <u32>load<u8>(e, E_LG2) != lg2 || load<u64>(e, E_VPN) != vpn || load<u32>(e, E_PASID) != pasid) continue;
+    if (tagBySid ? <u32>load<u16>(e, E_SID) == sid : load<u32>(e, E_DID) == did) { spillTookFree = false; return e; }
+  }
+  spillTookFree = true;
+  if (free != 0) return free;
+  if (spillUsed >= QEMU_ENTRIES) return 0;
+  return spill + <usize>(spillUsed++ * ENTRY_BYTES);
+}
+
+// Whether entries of set `setNo` may be in the spill.
+// @ts-ignore: decorator
+@inline function spilled(setNo: u32): bool {
+  return spillUsed != 0 && load<u8>(spillSets + setNo) != 0;
+}
+
+// Empty the spill (with the whole IOTLB).
+function spillReset(): void {
+  if (spillUsed == 0) return;
+  spillUsed = 0;
+  memory.fill(spillSets, 0, MAX_SETS);
 }
 
 // Record the fingerprint of way `e`, just filled with page `vpn` of size
@@ -507,15 +604,16 @@ function setFingerprint(e: usize, vpn: u64, lg2: u32, key: u32): void {
 export function iotlbDropAll(): void {
   bumpGlobal(SPACE_IOTLB);
   fills = 0;
+  spillReset();
 }
 
 // QUIRK_IOTLB_FLUSH_WHEN_FULL: before a fill, empty the IOTLB when it holds
 // QEMU_ENTRIES live entries (counted only when the bound says it might).
 function flushIfFull(): void {
   if (fills < QEMU_ENTRIES) return;
-  const n = iotlbSlots();
+  const n = slotCount();
   let count: u32 = 0;
-  for (let i: u32 = 0; i < n; i++) if (live(table + <usize>(i * ENTRY_BYTES))) count++;
+  for (let i: u32 = 0; i < n; i++) if (live(slotAt(i))) count++;
   fills = count;
   if (count >= QEMU_ENTRIES) iotlbDropAll();
 }
@@ -530,7 +628,7 @@ export const MATCH_ANY_PASID: u32 = 0xffff_ffff;
  *  cheaper. With alias8 (QUIRK_PSI_ALIAS), 4 KiB page numbers are compared
  *  through QEMU 7.2's 8-bit mask instead (a full scan). */
 export function iotlbDropRange(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alias8: bool, am: u32, key: u32): void {
-  if (alias8 || key == NO_KEY || quirk(QUIRK_IOTLB_BY_SID)) { scanAll(did, pasid, fsOnly, start, last, alias8, am); return; }
+  if (alias8 || key == NO_KEY || spillUsed != 0 || quirk(QUIRK_IOTLB_BY_SID)) { scanAll(did, pasid, fsOnly, start, last, alias8, am); return; }
   const sets = <u64>1 << setsLg2;
   for (let lg2: u32 = 12; lg2 <= 30; lg2 += 9) {
     if (load<u32>(sizeCount + (sizeSlot(lg2) << 2)) == 0) continue;
@@ -548,9 +646,9 @@ export function iotlbDropRange(did: u32, pasid: u32, fsOnly: bool, start: u64, l
 }
 
 function scanAll(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alias8: bool, am: u32): void {
-  const n = iotlbSlots();
+  const n = slotCount();
   for (let i: u32 = 0; i < n; i++) {
-    const e = table + <usize>(i * ENTRY_BYTES);
+    const e = slotAt(i);
     const lg2 = <u32>load<u8>(e, E_LG2);
     if (lg2 == 0) continue;
     const pageStart = load<u64>(e, E_VPN) << lg2;
@@ -568,9 +666,9 @@ function scanAll(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alia
 
 // Every live entry tagged (did, pasid with its flags, page of size lg2).
 function dropTag(did: u32, pasid: u32, lg2: u32, vpn: u64): void {
-  const n = iotlbSlots();
+  const n = slotCount();
   for (let i: u32 = 0; i < n; i++) {
-    const e = table + <usize>(i * ENTRY_BYTES);
+    const e = slotAt(i);
     if (<u32>load<u8>(e, E_LG2) != lg2 || load<u64>(e, E_VPN) != vpn) continue;
     if (load<u32>(e, E_PASID) != pasid || load<u32>(e, E_DID) != did || !live(e)) continue;
     countSize(lg2, -1);
@@ -592,8 +690,8 @@ function dropIf(e: usize, did: u32, pasid: u32, fsOnly: bool): void {
 /** Remove the first-stage entries of `did` (any PASID, any address): QEMU
  *  10.0's page-selective IOTLB invalidation in scalable mode. Full scan. */
 export function iotlbDropFsOfDomain(did: u32): void {
-  const n = iotlbSlots();
-  for (let i: u32 = 0; i < n; i++) dropIf(table + <usize>(i * ENTRY_BYTES), did, MATCH_ANY_PASID, true);
+  const n = slotCount();
+  for (let i: u32 = 0; i < n; i++) dropIf(slotAt(i), did, MATCH_ANY_PASID, true);
 }
 
 /** Dump (cache/dump.ts): record = u32 did, u32 pasid (PASID_NONE when the
@@ -602,10 +700,10 @@ export function iotlbDropFsOfDomain(did: u32): void {
  *  internal bits such as P_NEAR_INTR masked off), u16 source id,
  *  u32 flags (1 first-stage or nested walk, 2 supervisor request). */
 export function iotlbDump(buf: usize, first: u32, max: u32): u32 {
-  const n = iotlbSlots();
+  const n = slotCount();
   let count: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
-    const e = table + <usize>(i * ENTRY_BYTES);
+    const e = slotAt(i);
     if (!live(e)) continue;
     const r = dumpRecord(buf, count++, first, max);
     if (r == 0) continue;
