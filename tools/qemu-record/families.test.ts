@@ -2,7 +2,7 @@
  * The recorded corpus is what the families generate: for every family
  * (families.ts, fs-families.ts, register-families.ts, sequence-families.ts,
  * findings-families.ts, ir-families.ts, domain-switch-families.ts,
- * iotlb-set-families.ts) each committed
+ * iotlb-set-families.ts, desc-error-families.ts) each committed
  * `gen-<family>[-10]-<seed>.scenario.json` equals the family's output for
  * that seed, so a recording can always be regenerated and re-recorded
  * (`generate-corpus.js`, `differential.js recheck`), and a change to the
@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { formatScenarioDoc } from '../../fuzz/input.js';
 import { DOMAIN_SWITCH_FAMILIES, DOMAIN_SWITCH_FS_FAMILIES } from './domain-switch-families.js';
+import { DESC_ERROR_FAMILIES } from './desc-error-families.js';
 import { FAMILIES } from './families.js';
 import { IOTLB_SET_FAMILIES } from './iotlb-set-families.js';
 import { FINDINGS_FAMILIES } from './findings-families.js';
@@ -30,7 +31,8 @@ const SEEDS = 20;
 
 describe('recorded scenarios are what their families generate', () => {
   const all = { ...FAMILIES, ...FS_FAMILIES, ...REGISTER_FAMILIES, ...SEQUENCE_FAMILIES, ...FINDINGS_FAMILIES, ...IR_FAMILIES,
-    ...DOMAIN_SWITCH_FAMILIES, ...DOMAIN_SWITCH_FS_FAMILIES, ...IOTLB_SET_FAMILIES };
+    ...DOMAIN_SWITCH_FAMILIES, ...DOMAIN_SWITCH_FS_FAMILIES, ...IOTLB_SET_FAMILIES,
+    ...DESC_ERROR_FAMILIES };
   for (const [family, make] of Object.entries(all)) {
     it(family, () => {
       let found = 0;
