@@ -96,7 +96,7 @@ const SWITCHES: readonly SwitchCase[] = [
   { kind: 'core', name: 'PASID_RSVD_UNCHECKED', profiles: BOTH, evidence: ['gen-pasid-entry-checks-1', 'gen-pasid-entry-checks-10-1'] },
   { kind: 'core', name: 'PASID_TYPE_BEFORE_P', profiles: BOTH, evidence: ['gen-pasid-entry-checks-10-1'] },
   { kind: 'core', name: 'SS_PERM_BEFORE_RSVD', profiles: BOTH, evidence: ['gen-ss-check-order-2', 'gen-ss-check-order-10-2'] },
-  { kind: 'host', name: 'qemuFaultEventRule', profiles: BOTH, evidence: ['gen-fault-records-3', 'gen-fault-records-10-3'] },
+  { kind: 'host', name: 'qemuFaultEventRule', profiles: BOTH, evidence: ['gen-fault-records-3', 'gen-fault-records-10-3', 'gen-fault-events-2', 'gen-fault-events-10-2'] },
   { kind: 'host', name: 'ccmdDomainAsGlobal', profiles: BOTH, evidence: ['gen-register-invalidation-2', 'gen-register-invalidation-10-2'] },
   { kind: 'host', name: 'noCfi', profiles: BOTH, evidence: ['gen-register-pokes-2', 'gen-register-pokes-10-2'] },
   { kind: 'host', name: 'ignoreRegInvalWhileQi', profiles: BOTH, evidence: ['gen-queued-invalidation-2', 'gen-queued-invalidation-10-2'] },

@@ -3,7 +3,7 @@
  * (families.ts, fs-families.ts, register-families.ts, sequence-families.ts,
  * findings-families.ts, ir-families.ts, domain-switch-families.ts,
  * iotlb-set-families.ts, desc-error-families.ts, pasid-inval-families.ts,
- * legacy-check-families.ts) each committed
+ * legacy-check-families.ts, fault-event-families.ts) each committed
  * `gen-<family>[-10]-<seed>.scenario.json` equals the family's output for
  * that seed, so a recording can always be regenerated and re-recorded
  * (`generate-corpus.js`, `differential.js recheck`), and a change to the
@@ -18,6 +18,7 @@ import { formatScenarioDoc } from '../../fuzz/input.js';
 import { DOMAIN_SWITCH_FAMILIES, DOMAIN_SWITCH_FS_FAMILIES } from './domain-switch-families.js';
 import { DESC_ERROR_FAMILIES } from './desc-error-families.js';
 import { FAMILIES } from './families.js';
+import { FAULT_EVENT_FAMILIES } from './fault-event-families.js';
 import { LEGACY_CHECK_FAMILIES } from './legacy-check-families.js';
 import { IOTLB_SET_FAMILIES } from './iotlb-set-families.js';
 import { PASID_INVAL_FAMILIES, PASID_INVAL_FS_FAMILIES } from './pasid-inval-families.js';
@@ -35,7 +36,8 @@ const SEEDS = 20;
 describe('recorded scenarios are what their families generate', () => {
   const all = { ...FAMILIES, ...FS_FAMILIES, ...REGISTER_FAMILIES, ...SEQUENCE_FAMILIES, ...FINDINGS_FAMILIES, ...IR_FAMILIES,
     ...DOMAIN_SWITCH_FAMILIES, ...DOMAIN_SWITCH_FS_FAMILIES, ...IOTLB_SET_FAMILIES,
-    ...DESC_ERROR_FAMILIES, ...PASID_INVAL_FAMILIES, ...PASID_INVAL_FS_FAMILIES, ...LEGACY_CHECK_FAMILIES };
+    ...DESC_ERROR_FAMILIES, ...PASID_INVAL_FAMILIES, ...PASID_INVAL_FS_FAMILIES, ...LEGACY_CHECK_FAMILIES,
+    ...FAULT_EVENT_FAMILIES };
   for (const [family, make] of Object.entries(all)) {
     it(family, () => {
       let found = 0;
