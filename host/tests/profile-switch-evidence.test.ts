@@ -70,7 +70,7 @@ const V10 = ['qemu-10.0'];
 
 /** Filled from the discovery run; `[]` marks a switch no recording shows (docs/PROFILES.md says why). */
 const SWITCHES: readonly SwitchCase[] = [
-  { kind: 'core', name: 'IOTLB_BEFORE_CONTEXT', profiles: BOTH, evidence: ['gen-legacy-checks-10-10'] },
+  { kind: 'core', name: 'IOTLB_BEFORE_CONTEXT', profiles: BOTH, evidence: ['gen-legacy-checks-10-2'] },
   { kind: 'core', name: 'NO_PASID_CACHE', profiles: BOTH, evidence: ['gen-fs-modes-3'] },
   { kind: 'core', name: 'LEGACY_CODES_IN_SM', profiles: BOTH, evidence: ['gen-scalable-10-1'] },
   { kind: 'core', name: 'FS_ALL_USER', profiles: BOTH, evidence: [] },
@@ -79,8 +79,8 @@ const SWITCHES: readonly SwitchCase[] = [
   { kind: 'core', name: 'NO_FAULT_ON_CACHED_PERM', profiles: BOTH, evidence: ['gen-legacy-checks-1', 'gen-legacy-checks-10-1'] },
   { kind: 'core', name: 'QEMU_FAULT_PV', profiles: BOTH, evidence: ['fs-fault-write-readonly', 'gen-walks-1'] },
   { kind: 'core', name: 'INTR_PAGE_OVERLAP', profiles: BOTH, evidence: ['gen-legacy-checks-1', 'gen-legacy-checks-10-1'] },
-  { kind: 'core', name: 'RSVD_CTX_UNQUALIFIED', profiles: BOTH, evidence: ['gen-legacy-checks-1', 'gen-legacy-checks-10-1'] },
-  { kind: 'core', name: 'NO_PSC', profiles: BOTH, evidence: ['gen-legacy-checks-10-2'] },
+  { kind: 'core', name: 'RSVD_CTX_UNQUALIFIED', profiles: BOTH, evidence: ['gen-legacy-checks-10-2'] },
+  { kind: 'core', name: 'NO_PSC', profiles: BOTH, evidence: ['gen-legacy-checks-1', 'gen-legacy-checks-10-1'] },
   { kind: 'core', name: 'NO_PDIR_FPD', profiles: BOTH, evidence: ['gen-scalable-10-3'] },
   { kind: 'core', name: 'PSI_ALIAS', profiles: V72, evidence: ['gen-register-invalidation-1'] },
   { kind: 'core', name: 'FS_AS_SS', profiles: V72, evidence: ['gen-scalable-2'] },
@@ -127,7 +127,7 @@ const SWITCHES: readonly SwitchCase[] = [
   { kind: 'qi', name: 'upperHalfReserved', profiles: V72, evidence: ['gen-desc-errors-18'] },
   { kind: 'qi', name: 'capabilityChecks', profiles: BOTH, evidence: ['gen-fs-invalidation-2', 'gen-queued-invalidation-1'] },
   { kind: 'qi', name: 'waitNeedsSwOrIf', profiles: BOTH, evidence: ['gen-desc-errors-7'] },
-  { kind: 'qi', name: 'ccDomainAsGlobal', profiles: BOTH, evidence: [] },
+  { kind: 'qi', name: 'ccDomainAsGlobal', profiles: BOTH, evidence: ['gen-legacy-checks-10-2'] },
   { kind: 'qi', name: 'devTlbPfsidReserved', profiles: BOTH, evidence: ['gen-desc-errors-9', 'gen-desc-errors-10-9'] },
   { kind: 'qi', name: 'iecUnchecked', profiles: V72, evidence: ['gen-desc-errors-2'] },
   { kind: 'qi', name: 'pasidCacheUnchecked', profiles: BOTH, evidence: ['gen-desc-errors-8', 'gen-desc-errors-10-8'] },

@@ -13,6 +13,8 @@
  *   §7.1.3: 0xB is qualified);
  * - `psc-ih`: a non-leaf entry changed, then a page-selective IOTLB
  *   invalidation with IH=1, which keeps paging-structure caches (§6.5.2.3);
+ * - `stale-context`: a context entry moved to another table with an IOTLB
+ *   invalidation only: is the context entry cached (§6.2.1)?
  * - `cc-domain` (queue only): another domain's context entry changed, then a
  *   domain-selective context-cache descriptor for the first domain (§6.5.2.1).
  * The queue, when used, may be placed with IQA bits above the address width.
@@ -23,7 +25,7 @@ import { DEVICES, GPA, Queue, awField, devfn, legacyContext, legacyRoot, mapSink
 import { SS, type PageTree } from './page-tree.js';
 import { GCMD, REG, Rng, ScenarioBuilder } from './scenario-builder.js';
 
-const ROUNDS = ['cached-context', 'cached-perm', 'intr-overlap', 'ctx-reserved-fpd', 'psc-ih', 'cc-domain'] as const;
+const ROUNDS = ['cached-context', 'cached-perm', 'intr-overlap', 'ctx-reserved-fpd', 'psc-ih', 'stale-context', 'cc-domain'] as const;
 /** IOVA of the 2 MiB leaf over the interrupt range (2 MiB aligned, inside the DMA mask). */
 const INTR_IOVA = 0x4000000n;
 /** The 2 MiB page holding the interrupt range 0xFEE00000-0xFEEFFFFF (§3.15). */
@@ -45,7 +47,7 @@ export function legacyChecks(seed: number): object {
   trees[0]!.map(INTR_IOVA, INTR_PAGE, SS.RW, 1);
   legacyRoot(b);
   const ctx = (i: number, o: { tree?: number; did?: number } = {}) =>
-    legacyContext(b, DEVICES[i]!, { slpt: trees[o.tree ?? 0]!.top, aw: field, did: o.did ?? 1 + i });
+    legacyContext(b, DEVICES[i]!, { slpt: trees[o.tree ?? i]!.top, aw: field, did: o.did ?? 1 + i });
   const ctxAt = [ctx(0), ctx(1)];
   b.setRootTable(GPA.ROOT);
   const useQueue = rng.chance(0.5);
@@ -76,7 +78,7 @@ export function legacyChecks(seed: number): object {
     b.readFaultState().clearFaults();
   };
   for (let r = 0; r < 5; r++) {
-    const kind = rng.pick(q ? ROUNDS : ROUNDS.slice(0, 5));
+    const kind = rng.pick(q ? ROUNDS : ROUNDS.slice(0, 6));
     const i = rng.int(2);
     const dev = DEVICES[i]!;
     probe(b, DEVICES[0], iova, false); // both contexts (and translations) cached
@@ -106,6 +108,10 @@ export function legacyChecks(seed: number): object {
       const leafTable = other.written.get(other.entryAt.get(`${iova}:1`)!)! & ~0xfffn;
       b.memWrite(trees[i]!.entryAt.get(`${iova}:1`)!, [leafTable | SS.RW]);
       iotlbPageIh(1 + i, iova);
+      probe(b, dev, iova);
+    } else if (kind === 'stale-context') {
+      ctx(i, { tree: 1 - i, did: 1 + i });
+      iotlbGlobal();
       probe(b, dev, iova);
     } else {
       ctx(1, { tree: 0, did: 2 });
