@@ -550,12 +550,11 @@ let spillTookFree = false;
 // entries never exceed QEMU_ENTRIES (flushIfFull), so a slot is always free.
 function spillSlot(setNo: u32, did: u32, sid: u32, pasid: u32, lg2: u32, vpn: u64, fresh: bool, tagBySid: bool): usize {
   if (spill == 0) {
-    const sets = heapAlloc(MAX_SETS, 64);
-    if (sets == 0) return 0;
-    const area = heapAlloc(<u64>QEMU_ENTRIES * ENTRY_BYTES, 64);
-    if (area == 0) return 0;
-    spillSets = sets;
-    spill = area;
+    // One block (a failed allocation leaves nothing behind): set flags, then entries.
+    const block = heapAlloc(<u64>MAX_SETS + <u64>QEMU_ENTRIES * ENTRY_BYTES, 64);
+    if (block == 0) return 0;
+    spillSets = block;
+    spill = block + <usize>MAX_SETS;
   }
   store<u8>(spillSets + setNo, 1);
   let free: usize = 0;
