@@ -18,10 +18,7 @@ import {
   pasidDevTlbDesc, pasidIotlbDesc, waitDesc,
 } from '../../host/src/vtd/spec/descriptors.js';
 import { FSTS } from '../../host/src/vtd/spec/registers.js';
-import {
-  DEVICES, GPA, Queue, awField, devfn, legacyContext, legacyRoot, machine, mapSinks, pasidEntry, pasidEntryAt, pattern, probe,
-  smDevice, smRoot, ssTree,
-} from './guest.js';
+import { DEVICES, GPA, Queue, devfn, machine, mapSinks, oneDevice, pattern, probe, ssTree } from './guest.js';
 import { SS } from './page-tree.js';
 import { GCMD, REG, Rng, ScenarioBuilder, TTM_SCALABLE } from './scenario-builder.js';
 
@@ -57,13 +54,7 @@ export function descErrors(seed: number): object {
   mapSinks(t, 1);
   pattern(b, GPA.DATA, 0x31);
   pattern(b, GPA.DATA + 0x1000n, 0x32);
-  if (scalable) {
-    smRoot(b);
-    b.memWrite(pasidEntryAt(smDevice(b, 0), 0), pasidEntry({ slpt: t.top, aw: awField(aw).field, did: 1 }));
-  } else {
-    legacyRoot(b);
-    legacyContext(b, dev, { slpt: t.top, aw: awField(aw).field, did: 1 });
-  }
+  oneDevice(b, scalable, aw, t);
   b.setRootTable(GPA.ROOT | (scalable ? TTM_SCALABLE : 0n));
   const q = new Queue(b, wide).enable();
   q.submit([ccDesc(CC.G_GLOBAL), iotlbDesc(IOTLB_DESC.G_GLOBAL)]).waitAndCheck();

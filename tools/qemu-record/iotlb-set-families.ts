@@ -15,7 +15,7 @@
  * QEMU's truth but may no longer crowd one set.
  */
 import { PASID_NONE } from '../../host/src/core/constants.js';
-import { DEVICES, GPA, Queue, awField, devfn, legacyContext, legacyRoot, machine, mapSinks, pasidEntry, pasidEntryAt, pattern, probe, smDevice, smRoot, ssTree } from './guest.js';
+import { DEVICES, GPA, Queue, devfn, machine, mapSinks, oneDevice, pattern, probe, ssTree } from './guest.js';
 import { SS } from './page-tree.js';
 import { GCMD, Rng, ScenarioBuilder, TTM_SCALABLE } from './scenario-builder.js';
 import { IOTLB_DESC, iotlbDesc } from '../../host/src/vtd/spec/descriptors.js';
@@ -65,13 +65,7 @@ export function iotlbSetOverflow(seed: number): object {
   const fillers = rng.chance(0.4) ? 1024 - count + rng.int(64) : rng.int(200);
   for (let k = 0; k < fillers; k++) t.map(BigInt(others[k * 7]!) << 12n, fresh, SS.R);
   mapSinks(t, 1);
-  if (scalable) {
-    smRoot(b);
-    b.memWrite(pasidEntryAt(smDevice(b, 0), 0), pasidEntry({ slpt: t.top, aw: awField(aw).field, did: 1 }));
-  } else {
-    legacyRoot(b);
-    legacyContext(b, dev, { slpt: t.top, aw: awField(aw).field, did: 1 });
-  }
+  oneDevice(b, scalable, aw, t);
   b.setRootTable(GPA.ROOT | (scalable ? TTM_SCALABLE : 0n));
   const q = new Queue(b, false).enable();
   q.submit([iotlbDesc(IOTLB_DESC.G_GLOBAL)]).waitAndCheck();
