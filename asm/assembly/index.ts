@@ -5,7 +5,7 @@
 // `env.stateBytes`); the memory is exported again as `memory`.
 
 import {
-  BATCH_CAPACITY, CFG_COUNT, CFG_HAW, CFG_IOTLB_SETS_LG2, CFG_IOTLB_WAYS, CFG_MGAW, CFG_PASID_BITS, ERR_BAD_ARG, ERR_NO_MEMORY,
+  BATCH_CAPACITY, CFG_COUNT, CFG_HAW, CFG_IOTLB_MAX_ENTRIES, CFG_IOTLB_SETS_LG2, CFG_IOTLB_WAYS, CFG_MGAW, CFG_PASID_BITS, ERR_BAD_ARG, ERR_NO_MEMORY,
   STATE_ALIGN, STATE_BYTES_MIN,
 } from './abi/layout';
 import { cfg, cfgDefaults, cfgInit, cfgStore } from './cfg';
@@ -109,6 +109,7 @@ export function setConfig(key: u32, value: u32): i32 {
   if (key == CFG_MGAW && (value < 30 || value > 64)) return ERR_BAD_ARG;
   if (key == CFG_HAW && (value < 32 || value > 52)) return ERR_BAD_ARG;
   if (key == CFG_PASID_BITS && value > 20) return ERR_BAD_ARG;
+  if (key == CFG_IOTLB_MAX_ENTRIES && (value < 1 || value > 1024)) return ERR_BAD_ARG;
   if (key == CFG_IOTLB_SETS_LG2 || key == CFG_IOTLB_WAYS) {
     const sLg2 = key == CFG_IOTLB_SETS_LG2 ? value : cfg(CFG_IOTLB_SETS_LG2);
     const w = key == CFG_IOTLB_WAYS ? value : cfg(CFG_IOTLB_WAYS);

@@ -113,8 +113,11 @@ export const CFG_IOTLB_SETS_LG2: u32 = 19;
 export const CFG_IOTLB_WAYS: u32 = 20;
 /** Bit set of QUIRK_* profile behaviours. */
 export const CFG_QUIRKS: u32 = 21;
+/** QUIRK_IOTLB_FLUSH_WHEN_FULL: the entries the IOTLB holds before a fill
+ *  empties it (1..1024; QEMU intel-iommu 1024, QEMU SMMUv3 256). */
+export const CFG_IOTLB_MAX_ENTRIES: u32 = 22;
 /** Number of configuration keys. */
-export const CFG_COUNT: u32 = 22;
+export const CFG_COUNT: u32 = 23;
 
 // ---- profile quirks (CFG_QUIRKS bits) ---------------------------------------
 /** QEMU: in legacy mode the IOTLB is looked up (by source id) before the

@@ -25,8 +25,8 @@
 // table.
 
 import { heapAlloc } from '../mem/heap';
-import { QUIRK_IOTLB_BY_SID, QUIRK_IOTLB_FLUSH_WHEN_FULL, STAT_IOTLB_HITS, STAT_IOTLB_MISSES } from '../abi/layout';
-import { quirk } from '../cfg';
+import { CFG_IOTLB_MAX_ENTRIES, QUIRK_IOTLB_BY_SID, QUIRK_IOTLB_FLUSH_WHEN_FULL, STAT_IOTLB_HITS, STAT_IOTLB_MISSES } from '../abi/layout';
+import { cfg, quirk } from '../cfg';
 import { bump } from '../stats';
 import { bucketOf, bumpGlobal, genBucket, genDid, genEpoch, genEpochGlobal, genEpochWraps, genGlobal, SPACE_IOTLB } from './gen';
 import { dumpRecord } from './dump';
@@ -54,11 +54,12 @@ export const PRIV_FLAG: u32 = 0x4000_0000;
 const KEY_FLAGS: u32 = PRIV_FLAG;
 
 const MAX_ENTRIES: u32 = 1 << 16;
-/** QUIRK_IOTLB_FLUSH_WHEN_FULL: QEMU's IOTLB size (VTD_IOTLB_MAX_SIZE). */
+/** QUIRK_IOTLB_FLUSH_WHEN_FULL: the most entries CFG_IOTLB_MAX_ENTRIES
+ *  allows (QEMU intel-iommu's VTD_IOTLB_MAX_SIZE); the spill area's size. */
 const QEMU_ENTRIES: u32 = 1024;
 // Fills into a dead or empty way since the IOTLB was last emptied: an upper
 // bound of the live entries (invalidations drop entries lazily), made exact
-// by a recount when it reaches QEMU_ENTRIES.
+// by a recount when it reaches CFG_IOTLB_MAX_ENTRIES.
 let fills: u32 = 0;
 let table: usize = 0;
 let setsLg2: u32 = 0;
@@ -76,7 +77,7 @@ let sizeCount: usize = 0;
 
 // QUIRK_IOTLB_FLUSH_WHEN_FULL: the spill area, QEMU_ENTRIES more entries (same
 // layout) for fills whose set holds only live entries, so that no live entry
-// is evicted before QEMU's flush. Allocated at the first such fill; slots
+// is evicted before QEMU's flush at CFG_IOTLB_MAX_ENTRIES. Allocated at the first such fill; slots
 // handed out since the IOTLB was last emptied: spillUsed. spillSets: one
 // byte per set, 1 when an entry of that set may be in the spill (lookups of
 // other sets never look there). Only lookups that miss in their set pay for
@@ -547,7 +548,8 @@ let spillTookFree = false;
 // A spill slot for a fill of set `setNo`: the live entry with the same tag
 // (unless `fresh`), else the first dead slot, else a new one; 0 when the
 // spill cannot be allocated (the caller then evicts its LRU way). Live
-// entries never exceed QEMU_ENTRIES (flushIfFull), so a slot is always free.
+// entries never exceed CFG_IOTLB_MAX_ENTRIES <= QEMU_ENTRIES (flushIfFull),
+// so a slot is always free.
 function spillSlot(setNo: u32, did: u32, sid: u32, pasid: u32, lg2: u32, vpn: u64, fresh: bool, tagBySid: bool): usize {
   if (spill == 0) {
     // One block (a failed allocation leaves nothing behind): set flags, then entries.
@@ -607,14 +609,15 @@ export function iotlbDropAll(): void {
 }
 
 // QUIRK_IOTLB_FLUSH_WHEN_FULL: before a fill, empty the IOTLB when it holds
-// QEMU_ENTRIES live entries (counted only when the bound says it might).
+// CFG_IOTLB_MAX_ENTRIES live entries (counted only when the bound says it might).
 function flushIfFull(): void {
-  if (fills < QEMU_ENTRIES) return;
+  const max = cfg(CFG_IOTLB_MAX_ENTRIES);
+  if (fills < max) return;
   const n = slotCount();
   let count: u32 = 0;
   for (let i: u32 = 0; i < n; i++) if (live(slotAt(i))) count++;
   fills = count;
-  if (count >= QEMU_ENTRIES) iotlbDropAll();
+  if (count >= max) iotlbDropAll();
 }
 
 /** Match filter of a page-range removal. */

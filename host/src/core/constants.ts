@@ -107,8 +107,11 @@ export const CFG_IOTLB_SETS_LG2 = 19;
 export const CFG_IOTLB_WAYS = 20;
 /** Bit set of QUIRK_* profile behaviours. */
 export const CFG_QUIRKS = 21;
+/** QUIRK_IOTLB_FLUSH_WHEN_FULL: the entries the IOTLB holds before a fill
+ *  empties it (1..1024; QEMU intel-iommu 1024, QEMU SMMUv3 256). */
+export const CFG_IOTLB_MAX_ENTRIES = 22;
 /** Number of configuration keys. */
-export const CFG_COUNT = 22;
+export const CFG_COUNT = 23;
 /** QEMU: in legacy mode the IOTLB is looked up (by source id) before the
  *  context entry, so a cached translation survives a context change until an
  *  IOTLB invalidation. Spec: the IOTLB is tagged by DID, which comes from the
