@@ -52,9 +52,8 @@ function domainSwitch(seed: number, fs: boolean): object {
   const t = new PageTree(b, GPA.TABLES, fs ? 4 : awField(aw).levels);
   const bits = fs ? FS_BITS : SS.RW;
   const iova = BigInt(0x1000 * (0x300 + rng.int(0x100))); // gpa == iova: identity shows this page's pattern
-  const upper = fs ? FS_BITS : SS.RW;
-  t.map(iova, GPA.DATA, bits, 0, upper);
-  for (let i = 0; i < n; i++) t.map(GPA.SINK + BigInt(i) * 0x1000n, GPA.SINK + BigInt(i) * 0x1000n, bits, 0, upper);
+  t.map(iova, GPA.DATA, bits, 0, bits); // tables and leaves take the same bits
+  for (let i = 0; i < n; i++) t.map(GPA.SINK + BigInt(i) * 0x1000n, GPA.SINK + BigInt(i) * 0x1000n, bits, 0, bits);
   pattern(b, GPA.DATA, 0x11);
   pattern(b, GPA.DATA + 0x1000n, 0x33);
   pattern(b, iova, 0x22);
