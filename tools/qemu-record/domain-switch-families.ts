@@ -36,93 +36,136 @@ const FS_BITS = encodeFsPte({ P: true, RW: true, US: true });
 const FPD_ONLY = pasidEntry({ slpt: 0n, aw: 0n, did: 0, pgtt: 0, fpd: true, p: false })[0]!;
 
 /**
- * One seed: two devices in scalable mode, a 256-bit queue, device 0 switching
- * between identity and DMA domains Linux's way, device 1 as a bystander whose
- * domain changes less often. `fs`: DMA domains use first-stage tables (QEMU
- * 10.0 `x-flts=on`; recorded on 10.0 only), else second-stage ones.
+ * One seed's guest: two devices in scalable mode, a 256-bit queue, device 0
+ * switching between identity and DMA domains Linux's way, device 1 as a
+ * bystander whose domain changes less often. `fs`: DMA domains use
+ * first-stage tables (QEMU 10.0 `x-flts=on`; recorded on 10.0 only), else
+ * second-stage ones.
  */
-function domainSwitch(seed: number, fs: boolean): object {
-  const rng = new Rng(seed);
-  const b = new ScenarioBuilder();
-  const aw = fs ? 48 : rng.pick([39, 48] as const);
-  const cm = rng.chance(0.5);
-  const n = 2;
-  smRoot(b);
-  const devs = Array.from({ length: n }, (_, i) => smDevice(b, i));
-  const t = new PageTree(b, GPA.TABLES, fs ? 4 : awField(aw).levels);
-  const bits = fs ? FS_BITS : SS.RW;
-  const iova = BigInt(0x1000 * (0x300 + rng.int(0x100))); // gpa == iova: identity shows this page's pattern
-  t.map(iova, GPA.DATA, bits, 0, bits); // tables and leaves take the same bits
-  for (let i = 0; i < n; i++) t.map(GPA.SINK + BigInt(i) * 0x1000n, GPA.SINK + BigInt(i) * 0x1000n, bits, 0, bits);
-  pattern(b, GPA.DATA, 0x11);
-  pattern(b, GPA.DATA + 0x1000n, 0x33);
-  pattern(b, iova, 0x22);
-  const leaf = t.entryAt.get(`${iova}:0`)!;
-  const identityDid = 1;
-  const dids = [2 + rng.int(2), 2 + rng.int(3)];
-  const entry = (mode: Mode, did: number): bigint[] => mode === 'identity'
-    ? pasidEntry({ slpt: 0n, aw: awField(aw).field, did: identityDid, pgtt: PGTT.PASS_THROUGH })
-    : fs
-      ? pasidEntry({ slpt: 0n, aw: awField(48).field, did, pgtt: PGTT.FIRST_STAGE, fsptptr: t.top })
-      : pasidEntry({ slpt: t.top, aw: awField(aw).field, did, pgtt: PGTT.SECOND_STAGE });
-  const modes: Mode[] = [rng.chance(0.7) ? 'identity' : 'dma', rng.pick(['identity', 'dma'] as const)];
-  const didOf = (i: number) => (modes[i] === 'identity' ? identityDid : dids[i]!);
-  devs.forEach((d, i) => b.memWrite(pasidEntryAt(d, 0), entry(modes[i]!, didOf(i))));
-  b.setRootTable(GPA.ROOT | TTM_SCALABLE);
-  const q = new Queue(b, true).enable();
-  q.submit([ccDesc(CC.G_GLOBAL), pasidCacheDesc(PC_DESC.G_GLOBAL), iotlbDesc(IOTLB_DESC.G_GLOBAL)]).waitAndCheck();
-  b.enableTranslation(GCMD.QIE);
+class SwitchGuest {
+  readonly b = new ScenarioBuilder();
+  readonly aw: 39 | 48;
+  readonly cm: boolean;
+  readonly devs: SmDevice[];
+  private readonly t: PageTree;
+  private readonly bits: bigint;
+  private readonly iova: bigint;
+  private readonly dids: number[];
+  private readonly modes: Mode[];
+  private readonly q: Queue;
+  private alt = false;
+
+  constructor(private readonly rng: Rng, private readonly fs: boolean) {
+    const b = this.b;
+    this.aw = fs ? 48 : rng.pick([39, 48] as const);
+    this.cm = rng.chance(0.5);
+    smRoot(b);
+    this.devs = Array.from({ length: N }, (_, i) => smDevice(b, i));
+    this.t = new PageTree(b, GPA.TABLES, fs ? 4 : awField(this.aw).levels);
+    this.bits = fs ? FS_BITS : SS.RW;
+    this.iova = BigInt(0x1000 * (0x300 + rng.int(0x100))); // gpa == iova: identity shows this page's pattern
+    this.t.map(this.iova, GPA.DATA, this.bits, 0, this.bits); // tables and leaves take the same bits
+    for (let i = 0; i < N; i++) this.t.map(GPA.SINK + BigInt(i) * 0x1000n, GPA.SINK + BigInt(i) * 0x1000n, this.bits, 0, this.bits);
+    pattern(b, GPA.DATA, 0x11);
+    pattern(b, GPA.DATA + 0x1000n, 0x33);
+    pattern(b, this.iova, 0x22);
+    this.dids = [2 + rng.int(2), 2 + rng.int(3)];
+    this.modes = [rng.chance(0.7) ? 'identity' : 'dma', rng.pick(['identity', 'dma'] as const)];
+    this.devs.forEach((d, i) => b.memWrite(pasidEntryAt(d, 0), this.entry(this.modes[i]!, this.didOf(i))));
+    b.setRootTable(GPA.ROOT | TTM_SCALABLE);
+    this.q = new Queue(b, true).enable();
+    this.q.submit([ccDesc(CC.G_GLOBAL), pasidCacheDesc(PC_DESC.G_GLOBAL), iotlbDesc(IOTLB_DESC.G_GLOBAL)]).waitAndCheck();
+    b.enableTranslation(GCMD.QIE);
+  }
+
+  /** The RID_PASID entry of a mode: pass-through in the identity domain, else the DMA domain `did`. */
+  private entry(mode: Mode, did: number): bigint[] {
+    if (mode === 'identity') return pasidEntry({ slpt: 0n, aw: awField(this.aw).field, did: IDENTITY_DID, pgtt: PGTT.PASS_THROUGH });
+    if (this.fs) return pasidEntry({ slpt: 0n, aw: awField(48).field, did, pgtt: PGTT.FIRST_STAGE, fsptptr: this.t.top });
+    return pasidEntry({ slpt: this.t.top, aw: awField(this.aw).field, did, pgtt: PGTT.SECOND_STAGE });
+  }
+
+  private didOf(i: number): number { return this.modes[i] === 'identity' ? IDENTITY_DID : this.dids[i]!; }
 
   // Linux's flush of one PASID entry: PASID cache (PASID-selective), then
   // the PASID's IOTLB entries (pass-through and first stage) or the
   // domain's (second stage), each submission ending with a wait.
-  const flushEntry = (did: number, pgttWas: Mode) => {
-    q.submit([pasidCacheDesc(PC_DESC.G_PASID, did, 0)]).waitAndCheck();
-    if (pgttWas === 'identity' || fs) q.submit([pasidIotlbDesc(PIOTLB.G_PASID, did, 0)]).waitAndCheck();
-    else q.submit([iotlbDesc(IOTLB_DESC.G_DOMAIN, did)]).waitAndCheck();
-  };
-  const linuxSwitch = (i: number) => {
-    const d = devs[i]!;
-    const was = modes[i]!;
-    const oldDid = didOf(i);
+  private flushEntry(did: number, pgttWas: Mode): void {
+    this.q.submit([pasidCacheDesc(PC_DESC.G_PASID, did, 0)]).waitAndCheck();
+    if (pgttWas === 'identity' || this.fs) this.q.submit([pasidIotlbDesc(PIOTLB.G_PASID, did, 0)]).waitAndCheck();
+    else this.q.submit([iotlbDesc(IOTLB_DESC.G_DOMAIN, did)]).waitAndCheck();
+  }
+
+  /** Device `i` changes domain: identity <-> DMA. */
+  linuxSwitch(i: number): void {
+    const { b, rng } = this;
+    const d = this.devs[i]!;
+    const was = this.modes[i]!;
+    const oldDid = this.didOf(i);
     // intel_pasid_tear_down_entry: clear the entry (pasid_clear_entry, or
     // only FPD when faults are to be ignored), flush.
     if (rng.chance(0.3)) b.memWrite(pasidEntryAt(d, 0), [FPD_ONLY]);
     else b.memWrite(pasidEntryAt(d, 0), Array.from({ length: 8 }, () => 0n));
-    flushEntry(oldDid, was);
-    if (rng.chance(0.3)) probe(b, d.bdf, iova);
+    this.flushEntry(oldDid, was);
+    if (rng.chance(0.3)) probe(b, d.bdf, this.iova);
     // intel_pasid_setup_*: the new entry, then pasid_flush_caches (only
     // with caching mode; else a write-buffer flush, which QEMU lacks).
-    modes[i] = was === 'identity' ? 'dma' : 'identity';
-    if (modes[i] === 'dma') dids[i] = rng.chance(0.7) ? dids[i]! : 2 + rng.int(3);
-    b.memWrite(pasidEntryAt(d, 0), entry(modes[i]!, didOf(i)));
-    if (cm || rng.chance(0.3)) flushEntry(didOf(i), modes[i]!);
-  };
-  const repairs: (() => void)[] = [
-    () => q.submit([ccDesc(CC.G_DEVICE, didOf(0), devfn(devs[rng.int(n)]!.bdf), rng.int(4))]).waitAndCheck(),
-    () => q.submit([ccDesc(rng.pick([CC.G_GLOBAL, CC.G_DOMAIN]), didOf(rng.int(n)))]).waitAndCheck(),
-    () => b.mmioWrite(REG.GCMD, 4, GCMD.QIE).mmioRead(REG.GSTS, 4).mmioWrite(REG.GCMD, 4, GCMD.TE | GCMD.QIE).mmioRead(REG.GSTS, 4),
-    () => q.submit([pasidCacheDesc(rng.pick([PC_DESC.G_DOMAIN, PC_DESC.G_GLOBAL]), didOf(rng.int(n)))]).waitAndCheck(),
-  ];
-  let alt = false;
-  const others: (() => void)[] = [
-    () => { alt = !alt; b.memWrite(leaf, [(alt ? GPA.DATA + 0x1000n : GPA.DATA) | bits]); },
-    () => q.submit([iotlbDesc(IOTLB_DESC.G_GLOBAL)]).waitAndCheck(),
-    () => q.submit([pasidIotlbDesc(PIOTLB.G_PASID, didOf(rng.int(n)), 0)]).waitAndCheck(),
-  ];
-  const probeAll = () => { for (let i = 0; i < n; i++) if (i === 0 || rng.chance(0.6)) probe(b, devs[i]!.bdf, iova, rng.chance(0.5)); };
-  probeAll();
+    this.modes[i] = was === 'identity' ? 'dma' : 'identity';
+    if (this.modes[i] === 'dma') this.dids[i] = rng.chance(0.7) ? this.dids[i]! : 2 + rng.int(3);
+    b.memWrite(pasidEntryAt(d, 0), this.entry(this.modes[i]!, this.didOf(i)));
+    if (this.cm || rng.chance(0.3)) this.flushEntry(this.didOf(i), this.modes[i]!);
+  }
+
+  /** What re-decides QEMU's address spaces (or, for the PASID cache, does not). */
+  repair(): void {
+    const { b, q, rng } = this;
+    const repairs: (() => void)[] = [
+      () => q.submit([ccDesc(CC.G_DEVICE, this.didOf(0), devfn(this.devs[rng.int(N)]!.bdf), rng.int(4))]).waitAndCheck(),
+      () => q.submit([ccDesc(rng.pick([CC.G_GLOBAL, CC.G_DOMAIN]), this.didOf(rng.int(N)))]).waitAndCheck(),
+      () => b.mmioWrite(REG.GCMD, 4, GCMD.QIE).mmioRead(REG.GSTS, 4).mmioWrite(REG.GCMD, 4, GCMD.TE | GCMD.QIE).mmioRead(REG.GSTS, 4),
+      () => q.submit([pasidCacheDesc(rng.pick([PC_DESC.G_DOMAIN, PC_DESC.G_GLOBAL]), this.didOf(rng.int(N)))]).waitAndCheck(),
+    ];
+    rng.pick(repairs)();
+  }
+
+  /** A remap without invalidation, or an IOTLB / PASID-IOTLB invalidation. */
+  other(): void {
+    const { b, q, rng } = this;
+    const leaf = this.t.entryAt.get(`${this.iova}:0`)!;
+    const others: (() => void)[] = [
+      () => { this.alt = !this.alt; b.memWrite(leaf, [(this.alt ? GPA.DATA + 0x1000n : GPA.DATA) | this.bits]); },
+      () => q.submit([iotlbDesc(IOTLB_DESC.G_GLOBAL)]).waitAndCheck(),
+      () => q.submit([pasidIotlbDesc(PIOTLB.G_PASID, this.didOf(rng.int(N)), 0)]).waitAndCheck(),
+    ];
+    rng.pick(others)();
+  }
+
+  /** Device 0, and device 1 sometimes, read the IOVA. */
+  probeAll(): void {
+    for (let i = 0; i < N; i++) if (i === 0 || this.rng.chance(0.6)) probe(this.b, this.devs[i]!.bdf, this.iova, this.rng.chance(0.5));
+  }
+}
+
+/** Devices per scenario. */
+const N = 2;
+/** The identity domain's DID (Linux's si_domain has its own). */
+const IDENTITY_DID = 1;
+
+function domainSwitch(seed: number, fs: boolean): object {
+  const rng = new Rng(seed);
+  const g = new SwitchGuest(rng, fs);
+  g.probeAll();
   for (let r = 0; r < 10; r++) {
     const roll = rng.next();
-    if (roll < 0.45) linuxSwitch(rng.chance(0.8) ? 0 : 1);
-    else if (roll < 0.7) rng.pick(repairs)();
-    else rng.pick(others)();
-    probeAll();
+    if (roll < 0.45) g.linuxSwitch(rng.chance(0.8) ? 0 : 1);
+    else if (roll < 0.7) g.repair();
+    else g.other();
+    g.probeAll();
   }
-  b.readFaultState();
+  g.b.readFaultState();
   const name = fs ? `gen-domain-switch-fs-${seed}` : `gen-domain-switch-${seed}`;
-  return b.build(name, 'Linux 6.1 domain switches in scalable mode: RID_PASID entry torn down and rewritten with PASID-cache and PASID-IOTLB invalidations, no context-cache invalidation',
-    machineBlock(fs, aw, cm, n, devs));
+  return g.b.build(name, 'Linux 6.1 domain switches in scalable mode: RID_PASID entry torn down and rewritten with PASID-cache and PASID-IOTLB invalidations, no context-cache invalidation',
+    machineBlock(fs, g.aw, g.cm, N, g.devs));
 }
 
 function machineBlock(fs: boolean, aw: 39 | 48, cm: boolean, n: number, devs: SmDevice[]): object {
