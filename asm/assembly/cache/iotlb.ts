@@ -77,12 +77,13 @@ let sizeCount: usize = 0;
 
 // QUIRK_IOTLB_FLUSH_WHEN_FULL: the spill area, QEMU_ENTRIES more entries (same
 // layout) for fills whose set holds only live entries, so that no live entry
-// is evicted before QEMU's flush at CFG_IOTLB_MAX_ENTRIES. Allocated at the first such fill; slots
+// is evicted before QEMU's flush at CFG_IOTLB_MAX_ENTRIES. Slots
 // handed out since the IOTLB was last emptied: spillUsed. spillSets: one
 // byte per set, 1 when an entry of that set may be in the spill (lookups of
 // other sets never look there). Only lookups that miss in their set pay for
 // it, and only after a set overflowed; the fast path never runs with the
 // quirk (no decoded setups are stored: translate.ts, ctx/scalable.ts).
+// Reserved when the quirk is configured (iotlbSpillReserve, index.ts).
 let spill: usize = 0;
 let spillUsed: u32 = 0;
 let spillSets: usize = 0;
@@ -546,18 +547,12 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
 let spillTookFree = false;
 
 // A spill slot for a fill of set `setNo`: the live entry with the same tag
-// (unless `fresh`), else the first dead slot, else a new one; 0 when the
-// spill cannot be allocated (the caller then evicts its LRU way). Live
+// (unless `fresh`), else the first dead slot, else a new one; 0 without a
+// reserved spill area (the caller then evicts its LRU way). Live
 // entries never exceed CFG_IOTLB_MAX_ENTRIES <= QEMU_ENTRIES (flushIfFull),
 // so a slot is always free.
 function spillSlot(setNo: u32, did: u32, sid: u32, pasid: u32, lg2: u32, vpn: u64, fresh: bool, tagBySid: bool): usize {
-  if (spill == 0) {
-    // One block (a failed allocation leaves nothing behind): set flags, then entries.
-    const block = heapAlloc(<u64>MAX_SETS + <u64>QEMU_ENTRIES * ENTRY_BYTES, 64);
-    if (block == 0) return 0;
-    spillSets = block;
-    spill = block + <usize>MAX_SETS;
-  }
+  if (spill == 0) return 0;
   store<u8>(spillSets + setNo, 1);
   let free: usize = 0;
   for (let i: u32 = 0; i < spillUsed; i++) {
@@ -570,6 +565,19 @@ function spillSlot(setNo: u32, did: u32, sid: u32, pasid: u32, lg2: u32, vpn: u6
   if (free != 0) return free;
   if (spillUsed >= QEMU_ENTRIES) return 0;
   return spill + <usize>(spillUsed++ * ENTRY_BYTES);
+}
+
+/** Reserve the spill area (setting QUIRK_IOTLB_FLUSH_WHEN_FULL does, so
+ *  that nothing on the translation path allocates). Returns false when the
+ *  state region cannot hold it. */
+export function iotlbSpillReserve(): bool {
+  if (spill != 0) return true;
+  // One block (a failed allocation leaves nothing behind): set flags, then entries.
+  const block = heapAlloc(<u64>MAX_SETS + <u64>QEMU_ENTRIES * ENTRY_BYTES, 64);
+  if (block == 0) return false;
+  spillSets = block;
+  spill = block + <usize>MAX_SETS;
+  return true;
 }
 
 // Whether entries of set `setNo` may be in the spill.
