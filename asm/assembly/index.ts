@@ -5,7 +5,7 @@
 // `env.stateBytes`); the memory is exported again as `memory`.
 
 import {
-  BATCH_CAPACITY, CFG_COUNT, CFG_HAW, CFG_IOTLB_SETS_LG2, CFG_IOTLB_WAYS, CFG_MGAW, CFG_PASID_BITS, ERR_BAD_ARG, ERR_NO_MEMORY,
+  BATCH_CAPACITY, CFG_COUNT, CFG_HAW, CFG_IOTLB_MAX_ENTRIES, CFG_IOTLB_SETS_LG2, CFG_IOTLB_WAYS, CFG_MGAW, CFG_PASID_BITS, CFG_QUIRKS, QUIRK_IOTLB_FLUSH_WHEN_FULL, ERR_BAD_ARG, ERR_NO_MEMORY,
   STATE_ALIGN, STATE_BYTES_MIN,
 } from './abi/layout';
 import { cfg, cfgDefaults, cfgInit, cfgStore } from './cfg';
@@ -16,7 +16,7 @@ import { ccInit } from './cache/context-cache';
 import { pcInit } from './cache/pasid-cache';
 import { pscInit } from './cache/psc';
 import { scInit } from './cache/setup-cache';
-import { iotlbDump as iotlbDumpAll, iotlbResize, iotlbSlots } from './cache/iotlb';
+import { iotlbDump as iotlbDumpAll, iotlbResize, iotlbSlots, iotlbSpillReserve } from './cache/iotlb';
 import { ccDump } from './cache/context-cache';
 import { pcDump } from './cache/pasid-cache';
 import { pscDump as pscDumpAll } from './cache/psc';
@@ -100,7 +100,8 @@ export function ramRegionSize(i: u32): f64 { return <f64>ramSize(i); }
 
 // ---- configuration ------------------------------------------------------------
 /** Set CFG_* `key`; returns 0, ERR_BAD_ARG (unknown key, value out of
- *  range) or ERR_NO_MEMORY (a larger IOTLB does not fit the state region).
+ *  range) or ERR_NO_MEMORY (a larger IOTLB, or the IOTLB spill area that
+ *  QUIRK_IOTLB_FLUSH_WHEN_FULL reserves, does not fit the state region).
  *  Empties every cache (IOTLB geometry changes resize the IOTLB). */
 export function setConfig(key: u32, value: u32): i32 {
   if (key >= CFG_COUNT) return ERR_BAD_ARG;
@@ -109,6 +110,8 @@ export function setConfig(key: u32, value: u32): i32 {
   if (key == CFG_MGAW && (value < 30 || value > 64)) return ERR_BAD_ARG;
   if (key == CFG_HAW && (value < 32 || value > 52)) return ERR_BAD_ARG;
   if (key == CFG_PASID_BITS && value > 20) return ERR_BAD_ARG;
+  if (key == CFG_IOTLB_MAX_ENTRIES && (value < 1 || value > 1024)) return ERR_BAD_ARG;
+  if (key == CFG_QUIRKS && (value & QUIRK_IOTLB_FLUSH_WHEN_FULL) != 0 && !iotlbSpillReserve()) return ERR_NO_MEMORY;
   if (key == CFG_IOTLB_SETS_LG2 || key == CFG_IOTLB_WAYS) {
     const sLg2 = key == CFG_IOTLB_SETS_LG2 ? value : cfg(CFG_IOTLB_SETS_LG2);
     const w = key == CFG_IOTLB_WAYS ? value : cfg(CFG_IOTLB_WAYS);

@@ -8,7 +8,7 @@ import {
   ACC_EXEC, ACC_NO_AD, ACC_PASID, ACC_TRANSLATION_REQ, ACC_WRITE, CFG_ECAP_SC, CFG_FS1GP, CFG_HAW, CFG_MGAW, CFG_SSLPS,
   FF_PP, FF_RECOVERABLE, FF_SILENT, FF_SUPPRESSED, FF_WALK, OUT_ADDR_HI, OUT_ADDR_LO, OUT_DID, OUT_FAULT_ADDR_HI,
   OUT_FAULT_ADDR_LO, OUT_FAULT_FLAGS, OUT_FAULT_PASID, OUT_PAGE_LG2, OUT_PERMS, OUT_SOURCE, OUT_STATUS, PASID_NONE,
-  QUIRK_FS_AD_IF_A_CLEAR, QUIRK_INTR_PAGE_OVERLAP, QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_IOTLB_BY_SID, QUIRK_LEGACY_CODES_IN_SM,
+  QUIRK_FS_AD_IF_A_CLEAR, QUIRK_INTR_PAGE_OVERLAP, QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_IOTLB_BY_SID, QUIRK_IOTLB_FLUSH_WHEN_FULL, QUIRK_LEGACY_CODES_IN_SM,
   QUIRK_NO_FAULT_ON_CACHED_PERM, QUIRK_PT_STICKY, QUIRK_QEMU_FAULT_PV, QUIRK_RSVD_CTX_UNQUALIFIED,
   SRC_DISABLED, SRC_IOTLB, SRC_PT, SRC_WALK, STAT_FAULTS, STAT_IOTLB_MISSES, STAT_TRANSLATIONS,
 } from './abi/layout';
@@ -121,8 +121,9 @@ function lookupLegacySetup(sid: u32, iova: u64, access: u32, bySid: bool): u32 {
   if (tr && lastTt == TT_UNTRANSLATED) return fail(FR.FR_TT_BLOCKED, iova, false);
   // Untranslated requests of a translated context hit the fast path next
   // time (not when QEMU's IOTLB comes first or is keyed by source id, nor
-  // with QEMU's sticky pass-through address spaces: no setups then).
-  if (!tr && !quirk(QUIRK_IOTLB_BEFORE_CONTEXT | QUIRK_PT_STICKY | QUIRK_IOTLB_BY_SID)) dcSave(sid, 0, access, true);
+  // with QEMU's sticky pass-through address spaces, nor with its flush-when-
+  // full IOTLB, whose spill area only the slow lookups see: no setups then).
+  if (!tr && !quirk(QUIRK_IOTLB_BEFORE_CONTEXT | QUIRK_PT_STICKY | QUIRK_IOTLB_BY_SID | QUIRK_IOTLB_FLUSH_WHEN_FULL)) dcSave(sid, 0, access, true);
   return CONTINUE;
 }
 

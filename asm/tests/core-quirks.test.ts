@@ -195,3 +195,14 @@ both('QUIRK_PASID_FAULTS_0X58', K.QUIRK_PASID_FAULTS_0X58, async (on, cfg) => {
   f.put(dir, 0n);
   expect(f.tr(SID, 0x1000n).fault).toBe(on ? K.FR_PTE_ACCESS : K.FR_PDIR_NP);
 });
+
+both('QUIRK_IOTLB_FLUSH_WHEN_FULL with CFG_IOTLB_MAX_ENTRIES 4', K.QUIRK_IOTLB_FLUSH_WHEN_FULL, async (on, cfg) => {
+  const { f, ss, sid } = await legacyFixture([...cfg, [K.CFG_IOTLB_MAX_ENTRIES, 4]]);
+  for (let k = 0n; k < 5n; k++) f.ssMap(ss, 3, 0x1000n * (k + 1n), 0x20_0000n);
+  for (let k = 1n; k <= 4n; k++) f.tr(sid, 0x1000n * k);
+  expect(f.tr(sid, 0x1000n).source).toBe(K.SRC_IOTLB); // 4 entries: all held
+  f.tr(sid, 0x5000n); // the fifth fill finds 4 (QEMU: empties the IOTLB first)
+  expect(f.tr(sid, 0x2000n).source).toBe(on ? K.SRC_WALK : K.SRC_IOTLB);
+  expect(() => f.core.setConfig(K.CFG_IOTLB_MAX_ENTRIES, 0)).toThrow(/out of range/);
+  expect(() => f.core.setConfig(K.CFG_IOTLB_MAX_ENTRIES, 1025)).toThrow(/out of range/);
+});

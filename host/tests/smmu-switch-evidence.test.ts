@@ -58,6 +58,7 @@ const EVIDENCE: Record<keyof SmmuSwitches, readonly string[]> = {
   cdMaxIllegalWithoutSubstreams: ['smmu-ste-checks-72-2', 'smmu-ste-checks-100-2'],
   s2HttuIgnored: ['smmu-stage2-100-1'],
   s2InputBoundByS2ps: ['smmu-stage2-100-1'],
+  iotlbFlushWhenFull: ['smmu-iotlb-capacity-72-5', 'smmu-iotlb-capacity-100-5'],
 };
 
 async function differs(stem: string): Promise<boolean> {

@@ -9,25 +9,12 @@ import { TT as CTX_TT, encodeContextEntry } from '../../host/src/vtd/spec/contex
 import { waitDesc } from '../../host/src/vtd/spec/descriptors.js';
 import { encodePasidDirEntry } from '../../host/src/vtd/spec/pasid-entry.js';
 import {
-  DEVICES, GPA, Queue, REGS, awField, legacyContext, legacyRoot, machine, mapSinks, ownDataTrees, pasidEntry,
+  DEVICES, GPA, Queue, REGS, awField, legacyContext, legacyRoot, machine, mapSinks, oneDevice, ownDataTrees, pasidEntry,
   pasidEntryAt, pasidQword, pattern, probe, sinkOf, smDevice, smRoot, ssTree,
 } from './guest.js';
 import { SS } from './page-tree.js';
 import { GCMD, REG, Rng, ScenarioBuilder, TTM_SCALABLE } from './scenario-builder.js';
-import type { PageTree } from './page-tree.js';
 
-/** One device's translation in legacy or scalable mode, through `t`, domain 1. */
-function oneDevice(b: ScenarioBuilder, scalable: boolean, aw: 39 | 48, t: PageTree, fpd = false): bigint {
-  const field = awField(aw).field;
-  if (!scalable) {
-    legacyRoot(b);
-    return legacyContext(b, DEVICES[0], { slpt: t.top, aw: field, did: 1, fpd });
-  }
-  smRoot(b);
-  const d = smDevice(b, 0);
-  b.memWrite(pasidEntryAt(d, 0), pasidEntry({ slpt: t.top, aw: field, did: 1, fpd }));
-  return pasidEntryAt(d, 0);
-}
 
 /**
  * A DMA over two pages whose first page fails — not present, read-only for a

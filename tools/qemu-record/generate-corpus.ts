@@ -14,6 +14,12 @@ import { REGISTER_FAMILIES } from './register-families.js';
 import { SEQUENCE_FAMILIES } from './sequence-families.js';
 import { FINDINGS_FAMILIES } from './findings-families.js';
 import { IR_FAMILIES } from './ir-families.js';
+import { IOTLB_SET_FAMILIES } from './iotlb-set-families.js';
+import { DESC_ERROR_FAMILIES } from './desc-error-families.js';
+import { LEGACY_CHECK_FAMILIES } from './legacy-check-families.js';
+import { FAULT_EVENT_FAMILIES } from './fault-event-families.js';
+import { PASID_INVAL_FAMILIES, PASID_INVAL_FS_FAMILIES } from './pasid-inval-families.js';
+import { DOMAIN_SWITCH_FAMILIES, DOMAIN_SWITCH_FS_FAMILIES } from './domain-switch-families.js';
 import { formatReplay, record } from './record.js';
 import { onQemu10Scenario } from './scenario-builder.js';
 import { formatScenarioDoc as formatScenario } from '../../fuzz/input.js';
@@ -32,9 +38,10 @@ async function main(argv: string[]): Promise<number> {
   const dir = argv[0];
   if (!dir) { console.error('usage: generate-corpus <dir> [seedsPerFamily] [family...]'); return 2; }
   const seeds = Number(argv[1] ?? 4);
-  const both = { ...SEQUENCE_FAMILIES, ...FINDINGS_FAMILIES, ...IR_FAMILIES };
+  const both = { ...SEQUENCE_FAMILIES, ...FINDINGS_FAMILIES, ...IR_FAMILIES, ...DOMAIN_SWITCH_FAMILIES, ...IOTLB_SET_FAMILIES, ...DESC_ERROR_FAMILIES, ...PASID_INVAL_FAMILIES,
+    ...LEGACY_CHECK_FAMILIES, ...FAULT_EVENT_FAMILIES };
   const all = {
-    ...FAMILIES, ...FS_FAMILIES, ...REGISTER_FAMILIES, ...both,
+    ...FAMILIES, ...FS_FAMILIES, ...DOMAIN_SWITCH_FS_FAMILIES, ...PASID_INVAL_FS_FAMILIES, ...REGISTER_FAMILIES, ...both,
     ...onQemu10({ ...FAMILIES, 'register-pokes': REGISTER_FAMILIES['register-pokes'], ...both }),
   };
   const names = argv.length > 2 ? argv.slice(2) : Object.keys(all);

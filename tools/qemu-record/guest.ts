@@ -231,6 +231,22 @@ export function ownDataTrees(b: ScenarioBuilder, count: number, aw: 39 | 48, iov
   };
 }
 
+/**
+ * Device 0's translation in legacy or scalable mode (RID_PASID 0) through
+ * `t`, domain 1; returns its context or PASID entry's address.
+ */
+export function oneDevice(b: ScenarioBuilder, scalable: boolean, aw: 39 | 48, t: PageTree, fpd = false): bigint {
+  const field = awField(aw).field;
+  if (!scalable) {
+    legacyRoot(b);
+    return legacyContext(b, DEVICES[0], { slpt: t.top, aw: field, did: 1, fpd });
+  }
+  smRoot(b);
+  const d = smDevice(b, 0);
+  b.memWrite(pasidEntryAt(d, 0), pasidEntry({ slpt: t.top, aw: field, did: 1, fpd }));
+  return pasidEntryAt(d, 0);
+}
+
 /** The FORMAT.md machine block. */
 export function machine(profile: 'qemu-7.2' | 'qemu-10.0', o: { scalable?: boolean; aw?: 39 | 48; cm?: boolean; devices?: number }): object {
   return {

@@ -44,19 +44,26 @@ interface Observation { step: number; op: string; value?: string; data?: string;
 /** A qtest connection: one command line out, one `OK ...` line back. */
 export class Qtest {
   private lines: string[] = [];
-  private waiters: ((line: string) => void)[] = [];
+  private waiters: { ok: (line: string) => void; fail: (e: Error) => void }[] = [];
+  private closed = false;
   constructor(private readonly proc: ReturnType<typeof spawn>) {
     const rl = createInterface({ input: proc.stdout! });
     rl.on('line', (line) => {
       if (line.startsWith('IRQ')) return; // asynchronous interrupt notices are not answers
       const w = this.waiters.shift();
-      if (w) w(line); else this.lines.push(line);
+      if (w) w.ok(line); else this.lines.push(line);
+    });
+    // QEMU ended (an assertion on a guest mistake aborts it): no answer will come.
+    rl.on('close', () => {
+      this.closed = true;
+      for (const w of this.waiters.splice(0)) w.fail(new Error('QEMU exited before answering'));
     });
   }
-  /** Sends one command and returns the text after `OK` (throws on `FAIL`/`ERR`). */
+  /** Sends one command and returns the text after `OK` (throws on `FAIL`/`ERR`, or when QEMU has exited). */
   async cmd(text: string): Promise<string> {
+    if (this.closed && !this.lines.length) throw new Error(`QEMU exited before '${text}'`);
     this.proc.stdin!.write(`${text}\n`);
-    const line = this.lines.shift() ?? await new Promise<string>((r) => this.waiters.push(r));
+    const line = this.lines.shift() ?? await new Promise<string>((ok, fail) => this.waiters.push({ ok, fail }));
     if (!line.startsWith('OK')) throw new Error(`qtest '${text}' answered '${line}'`);
     return line.slice(2).trim();
   }

@@ -387,4 +387,41 @@ export const SMMU_FAMILIES: Record<string, { family: SmmuFamily; profiles: reado
   'smmu-commands': { family: smmuCommands, profiles: ['qemu-7.2', 'qemu-10.0'] },
   'smmu-evtq': { family: smmuEventQueue, profiles: ['qemu-7.2', 'qemu-10.0'] },
   'smmu-stage2': { family: smmuStage2, profiles: ['qemu-10.0'] },
+  'smmu-iotlb-capacity': { family: (p, s) => smmuIotlbCapacity(p, s), profiles: ['qemu-7.2', 'qemu-10.0'] },
 };
+
+/**
+ * IOTLB capacity: about 300 stage-1 4 KiB pages are filled one DMA each
+ * (QEMU keeps up to 256 IOTLB entries, SMMU_IOTLB_MAX_SIZE, and empties the
+ * whole IOTLB at a fill that finds 256), a few pages are remapped without
+ * invalidation along the way, then probed: a probe that reads the old page
+ * shows a cached entry.
+ */
+export function smmuIotlbCapacity(profile: string, seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  const g = new SmmuGuest(b);
+  const tree = new ArmTree(b, SGPA.TABLES, 12, 39);
+  const asid = 1 + rng.int(100);
+  g.init();
+  b.page(SGPA.CD);
+  g.setCd(SGPA.CD, 0, cd(tree.root, asid, { T0SZ: 25 }));
+  g.setSte(SID, s1Ste(SGPA.CD));
+  const pages = 200 + rng.int(160);
+  const base = 0x100_0000n;
+  const oldPa = SGPA.DATA, newPa = SGPA.DATA + 0x1000n;
+  pattern(b, oldPa, 1);
+  pattern(b, newPa, 2);
+  for (let k = 0; k < pages; k++) tree.map(base + BigInt(k) * 0x1000n, oldPa, S1_RW);
+  tree.map(SGPA.SINK, SGPA.SINK, S1_RW);
+  const probes = Array.from({ length: 6 }, () => rng.int(pages));
+  const remapAt = new Map(probes.map((k) => [rng.int(pages), k] as const));
+  for (let k = 0; k < pages; k++) {
+    b.dmaRead(DEV, base + BigInt(k) * 0x1000n + BigInt(rng.int(32) * 8), 8);
+    const r = remapAt.get(k);
+    if (r !== undefined) tree.map(base + BigInt(r) * 0x1000n, newPa, S1_RW);
+  }
+  for (const k of probes) b.dmaRead(DEV, base + BigInt(k) * 0x1000n, 16).memFill(SGPA.SINK, 16, 0).dmaWrite(DEV, SGPA.SINK, 16).memRead(SGPA.SINK, 16);
+  g.readEvents();
+  return b.build(`smmu-iotlb-capacity-${tag(profile)}-${seed}`, `${pages} stage-1 IOTLB fills with remapped pages: which stale entries survive QEMU's flush at 256`, smmuMachine(profile));
+}

@@ -113,8 +113,11 @@ export const CFG_IOTLB_SETS_LG2: u32 = 19;
 export const CFG_IOTLB_WAYS: u32 = 20;
 /** Bit set of QUIRK_* profile behaviours. */
 export const CFG_QUIRKS: u32 = 21;
+/** QUIRK_IOTLB_FLUSH_WHEN_FULL: the entries the IOTLB holds before a fill
+ *  empties it (1..1024; QEMU intel-iommu 1024, QEMU SMMUv3 256). */
+export const CFG_IOTLB_MAX_ENTRIES: u32 = 22;
 /** Number of configuration keys. */
-export const CFG_COUNT: u32 = 22;
+export const CFG_COUNT: u32 = 23;
 
 // ---- profile quirks (CFG_QUIRKS bits) ---------------------------------------
 /** QEMU: in legacy mode the IOTLB is looked up (by source id) before the
@@ -222,8 +225,9 @@ export const QUIRK_PASID_FAULT_IGNORES_FPD: u32 = 1 << 18;
 export const QUIRK_IOTLB_BY_SID: u32 = 1 << 19;
 /** QEMU (7.2 and 10.0): the IOTLB holds up to 1024 entries and a fill that
  *  finds it holding 1024 empties it completely first (VTD_IOTLB_MAX_SIZE,
- *  vtd_update_iotlb); nothing else evicts. The qemu profiles size the table
- *  (1024 sets x 16 ways) so that no set overflows before. Spec: the IOTLB's
+ *  vtd_update_iotlb); nothing else evicts. A fill whose set holds only live
+ *  entries goes to a spill area of 1024 entries (cache/iotlb.ts), so however
+ *  the entries fall into sets none is evicted before. Spec: the IOTLB's
  *  size and replacement are implementation choices (§6.2.2); the model's
  *  default is 256 sets x 4 ways with least-recently-used replacement. */
 export const QUIRK_IOTLB_FLUSH_WHEN_FULL: u32 = 1 << 20;

@@ -4,7 +4,10 @@
 // the source id (QUIRK_IOTLB_BEFORE_CONTEXT lookups; QUIRK_IOTLB_BY_SID tags
 // entries by it instead of the domain id) and whether they came from a
 // first-stage (or nested) walk. Only successful translations are inserted.
-// Replacement: least recently used way of the set.
+// Replacement: least recently used way of the set — except under
+// QUIRK_IOTLB_FLUSH_WHEN_FULL (QEMU's IOTLB is one hash table: nothing is
+// evicted before the whole table is emptied at 1024 entries), where an
+// entry whose set has no dead way goes to the spill area instead (below).
 //
 // Each set also has a row of 16-bit fingerprints, one per way (a hash of
 // page number, size and index key, bit 15 always set; 0 = never filled):
@@ -22,8 +25,8 @@
 // table.
 
 import { heapAlloc } from '../mem/heap';
-import { QUIRK_IOTLB_BY_SID, QUIRK_IOTLB_FLUSH_WHEN_FULL, STAT_IOTLB_HITS, STAT_IOTLB_MISSES } from '../abi/layout';
-import { quirk } from '../cfg';
+import { CFG_IOTLB_MAX_ENTRIES, QUIRK_IOTLB_BY_SID, QUIRK_IOTLB_FLUSH_WHEN_FULL, STAT_IOTLB_HITS, STAT_IOTLB_MISSES } from '../abi/layout';
+import { cfg, quirk } from '../cfg';
 import { bump } from '../stats';
 import { bucketOf, bumpGlobal, genBucket, genDid, genEpoch, genEpochGlobal, genEpochWraps, genGlobal, SPACE_IOTLB } from './gen';
 import { dumpRecord } from './dump';
@@ -51,11 +54,12 @@ export const PRIV_FLAG: u32 = 0x4000_0000;
 const KEY_FLAGS: u32 = PRIV_FLAG;
 
 const MAX_ENTRIES: u32 = 1 << 16;
-/** QUIRK_IOTLB_FLUSH_WHEN_FULL: QEMU's IOTLB size (VTD_IOTLB_MAX_SIZE). */
+/** QUIRK_IOTLB_FLUSH_WHEN_FULL: the most entries CFG_IOTLB_MAX_ENTRIES
+ *  allows (QEMU intel-iommu's VTD_IOTLB_MAX_SIZE); the spill area's size. */
 const QEMU_ENTRIES: u32 = 1024;
 // Fills into a dead or empty way since the IOTLB was last emptied: an upper
 // bound of the live entries (invalidations drop entries lazily), made exact
-// by a recount when it reaches QEMU_ENTRIES.
+// by a recount when it reaches CFG_IOTLB_MAX_ENTRIES.
 let fills: u32 = 0;
 let table: usize = 0;
 let setsLg2: u32 = 0;
@@ -70,6 +74,21 @@ let fpShift: u32 = 3;
 let tick: u32 = 0;
 /** Entries held per page size (12, 21, 30): lookups skip absent sizes. */
 let sizeCount: usize = 0;
+
+// QUIRK_IOTLB_FLUSH_WHEN_FULL: the spill area, QEMU_ENTRIES more entries (same
+// layout) for fills whose set holds only live entries, so that no live entry
+// is evicted before QEMU's flush at CFG_IOTLB_MAX_ENTRIES. Slots
+// handed out since the IOTLB was last emptied: spillUsed. spillSets: one
+// byte per set, 1 when an entry of that set may be in the spill (lookups of
+// other sets never look there). Only lookups that miss in their set pay for
+// it, and only after a set overflowed; the fast path never runs with the
+// quirk (no decoded setups are stored: translate.ts, ctx/scalable.ts).
+// Reserved when the quirk is configured (iotlbSpillReserve, index.ts).
+let spill: usize = 0;
+let spillUsed: u32 = 0;
+let spillSets: usize = 0;
+/** Most sets any geometry has (iotlbResize: sLg2 <= 12). */
+const MAX_SETS: u32 = 1 << 12;
 
 /** Result of the last hit: output page address, permissions, size, DID. */
 export let hitFrame: u64 = 0;
@@ -113,6 +132,7 @@ export function iotlbResize(sLg2: u32, w: u32): bool {
   memory.fill(fps, 0, <usize>fpNeed);
   memory.fill(sizeCount, 0, 12);
   fills = 0;
+  spillReset();
   return true;
 }
 
@@ -202,8 +222,17 @@ const LANE_TOPS: u64 = 0x8000_8000_8000_8000;
 // before the next insert, so that no old value can equal a new one.
 let wrapsSeen: u32 = 0;
 function clearEpochs(): void {
+  const n = slotCount();
+  for (let i: u32 = 0; i < n; i++) store<u32>(slotAt(i), 0, E_EPOCH);
+}
+
+// Table slots, then the spill slots in use: what a full scan visits.
+// @ts-ignore: decorator
+@inline function slotCount(): u32 { return iotlbSlots() + spillUsed; }
+// @ts-ignore: decorator
+@inline function slotAt(i: u32): usize {
   const n = iotlbSlots();
-  for (let i: u32 = 0; i < n; i++) store<u32>(table + <usize>(i * ENTRY_BYTES), 0, E_EPOCH);
+  return i < n ? table + <usize>(i * ENTRY_BYTES) : spill + <usize>((i - n) * ENTRY_BYTES);
 }
 
 /** Look iova up for (did or, with bySid or QUIRK_IOTLB_BY_SID, sid; pasid,
@@ -343,10 +372,17 @@ export const PK_MIX: u32 = 12;
 // iotlbProbe's way-by-way search of the set of iova's `lg2` page.
 function probeScan(lg2: u32, iova: u64, key: u64, epochGen: u64, bucket: u32): usize {
   const vpn = iova >> lg2;
-  let e = table + <usize>(setIndex(hashOf(vpn, lg2, bucket)) * setStride);
+  const setNo = setIndex(hashOf(vpn, lg2, bucket));
+  let e = table + <usize>(setNo * setStride);
   const end = e + <usize>setStride;
   for (; e < end; e += ENTRY_BYTES) {
     if (holds(e, vpn, lg2, key, epochGen, bucket)) return e;
+  }
+  if (spilled(setNo)) {
+    for (let i: u32 = 0; i < spillUsed; i++) {
+      e = spill + <usize>(i * ENTRY_BYTES);
+      if (holds(e, vpn, lg2, key, epochGen, bucket)) return e;
+    }
   }
   return 0;
 }
@@ -400,21 +436,32 @@ function lookupBySid(sid: u32, pasid: u32, iova: u64): bool {
     if (load<u32>(sizeCount + (slot << 2)) == 0) continue;
     const lg2 = 12 + 9 * slot;
     const vpn = iova >> lg2;
-    const set = setBase(vpn, lg2, key);
+    const setNo = setIndex(hashOf(vpn, lg2, key));
+    const set = table + <usize>(setNo * setStride);
     for (let w: u32 = 0; w < ways; w++) {
       const e = set + <usize>(w * ENTRY_BYTES);
-      if (<u32>load<u8>(e, E_LG2) != lg2 || load<u64>(e, E_VPN) != vpn) continue;
-      if (load<u32>(e, E_PASID) != pasid) continue; // PRIV_FLAG must match
-      if (<u32>load<u16>(e, E_SID) != sid || !live(e)) continue;
-      touchAndKeep(e);
-      return true;
+      if (holdsBySid(e, sid, pasid, lg2, vpn)) { touchAndKeep(e); return true; }
+    }
+    if (spilled(setNo)) {
+      for (let i: u32 = 0; i < spillUsed; i++) {
+        const e = spill + <usize>(i * ENTRY_BYTES);
+        if (holdsBySid(e, sid, pasid, lg2, vpn)) { touchAndKeep(e); return true; }
+      }
     }
   }
   bump(STAT_IOTLB_MISSES);
   return false;
 }
 
-/** Insert a successful translation. `fs` marks first-stage/nested entries;
+// Whether entry `e` is live and holds source id `sid`'s page `vpn` of size
+// `lg2` for `pasid` (PRIV_FLAG must match).
+// @ts-ignore: decorator
+@inline function holdsBySid(e: usize, sid: u32, pasid: u32, lg2: u32, vpn: u64): bool {
+  if (<u32>load<u8>(e, E_LG2) != lg2 || load<u64>(e, E_VPN) != vpn) return false;
+  if (load<u32>(e, E_PASID) != pasid) return false;
+  return <u32>load<u16>(e, E_SID) == sid && live(e);
+}
+
 /** Insert a successful translation. `fs` marks first-stage/nested entries;
  *  `pasid` may carry PRIV_FLAG; `bySid`: the entry is looked up by source
  *  id (its set-index key; QUIRK_IOTLB_BY_SID implies it). The victim: the
@@ -447,6 +494,7 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   let victim = e;
   let oldest: u32 = 0xffff_ffff;
   let takesDeadWay = false;
+  let sameTag = false;
   for (; e < end; e += ENTRY_BYTES) {
     // A way filled at the current epoch is live (no generation changed
     // since, and dropping a way zeroes its epoch).
@@ -460,6 +508,7 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
         const owner = tagBySid ? <u32>load<u16>(e, E_SID) == sid : load<u32>(e, E_DID) == did;
         if (<u32>load<u8>(e, E_LG2) == lg2 && owner && load<u32>(e, E_PASID) == pasid) {
           victim = e;
+          sameTag = true;
           break;
         }
       }
@@ -470,6 +519,13 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
     const older = use < oldest;
     oldest = select<u32>(use, oldest, older);
     victim = select<usize>(e, victim, older);
+  }
+  let inSpill = false;
+  if (!takesDeadWay && !sameTag && quirk(QUIRK_IOTLB_FLUSH_WHEN_FULL)) {
+    // Every way is live: QEMU keeps them all, the new entry goes to the spill.
+    const setNo = setIndex(hashOf(vpn, lg2, key));
+    const s = spillSlot(setNo, did, sid, pasid, lg2, vpn, fresh, tagBySid);
+    if (s != 0) { victim = s; inSpill = true; takesDeadWay = spillTookFree; }
   }
   if (takesDeadWay) fills++;
   const oldLg2 = <u32>load<u8>(victim, E_LG2);
@@ -484,7 +540,57 @@ export function iotlbInsert(did: u32, sid: u32, pasid: u32, fs: bool, iova: u64,
   const flags = (perms & 0xff) | (fs ? PERM_FS : 0);
   store<u64>(victim, <u64>(lg2 & 0xff) | <u64>flags << 8 | <u64>(sid & 0xffff) << 16 | <u64>(++tick) << 32, E_LG2);
   store<u64>(victim, <u64>gD | (<u64>gB << 32), E_GEN_D);
-  setFingerprint(victim, vpn, lg2, key);
+  if (!inSpill) setFingerprint(victim, vpn, lg2, key);
+}
+
+// spillSlot's answer: the slot was dead or unused (a fill that counts).
+let spillTookFree = false;
+
+// A spill slot for a fill of set `setNo`: the live entry with the same tag
+// (unless `fresh`), else the first dead slot, else a new one; 0 without a
+// reserved spill area (the caller then evicts its LRU way). Live
+// entries never exceed CFG_IOTLB_MAX_ENTRIES <= QEMU_ENTRIES (flushIfFull),
+// so a slot is always free.
+function spillSlot(setNo: u32, did: u32, sid: u32, pasid: u32, lg2: u32, vpn: u64, fresh: bool, tagBySid: bool): usize {
+  if (spill == 0) return 0;
+  store<u8>(spillSets + setNo, 1);
+  let free: usize = 0;
+  for (let i: u32 = 0; i < spillUsed; i++) {
+    const e = spill + <usize>(i * ENTRY_BYTES);
+    if (!live(e)) { if (free == 0) free = e; continue; }
+    if (fresh || <u32>load<u8>(e, E_LG2) != lg2 || load<u64>(e, E_VPN) != vpn || load<u32>(e, E_PASID) != pasid) continue;
+    if (tagBySid ? <u32>load<u16>(e, E_SID) == sid : load<u32>(e, E_DID) == did) { spillTookFree = false; return e; }
+  }
+  spillTookFree = true;
+  if (free != 0) return free;
+  if (spillUsed >= QEMU_ENTRIES) return 0;
+  return spill + <usize>(spillUsed++ * ENTRY_BYTES);
+}
+
+/** Reserve the spill area (setting QUIRK_IOTLB_FLUSH_WHEN_FULL does, so
+ *  that nothing on the translation path allocates). Returns false when the
+ *  state region cannot hold it. */
+export function iotlbSpillReserve(): bool {
+  if (spill != 0) return true;
+  // One block (a failed allocation leaves nothing behind): set flags, then entries.
+  const block = heapAlloc(<u64>MAX_SETS + <u64>QEMU_ENTRIES * ENTRY_BYTES, 64);
+  if (block == 0) return false;
+  spillSets = block;
+  spill = block + <usize>MAX_SETS;
+  return true;
+}
+
+// Whether entries of set `setNo` may be in the spill.
+// @ts-ignore: decorator
+@inline function spilled(setNo: u32): bool {
+  return spillUsed != 0 && load<u8>(spillSets + setNo) != 0;
+}
+
+// Empty the spill (with the whole IOTLB).
+function spillReset(): void {
+  if (spillUsed == 0) return;
+  spillUsed = 0;
+  memory.fill(spillSets, 0, MAX_SETS);
 }
 
 // Record the fingerprint of way `e`, just filled with page `vpn` of size
@@ -507,17 +613,19 @@ function setFingerprint(e: usize, vpn: u64, lg2: u32, key: u32): void {
 export function iotlbDropAll(): void {
   bumpGlobal(SPACE_IOTLB);
   fills = 0;
+  spillReset();
 }
 
 // QUIRK_IOTLB_FLUSH_WHEN_FULL: before a fill, empty the IOTLB when it holds
-// QEMU_ENTRIES live entries (counted only when the bound says it might).
+// CFG_IOTLB_MAX_ENTRIES live entries (counted only when the bound says it might).
 function flushIfFull(): void {
-  if (fills < QEMU_ENTRIES) return;
-  const n = iotlbSlots();
+  const max = cfg(CFG_IOTLB_MAX_ENTRIES);
+  if (fills < max) return;
+  const n = slotCount();
   let count: u32 = 0;
-  for (let i: u32 = 0; i < n; i++) if (live(table + <usize>(i * ENTRY_BYTES))) count++;
+  for (let i: u32 = 0; i < n; i++) if (live(slotAt(i))) count++;
   fills = count;
-  if (count >= QEMU_ENTRIES) iotlbDropAll();
+  if (count >= max) iotlbDropAll();
 }
 
 /** Match filter of a page-range removal. */
@@ -530,7 +638,7 @@ export const MATCH_ANY_PASID: u32 = 0xffff_ffff;
  *  cheaper. With alias8 (QUIRK_PSI_ALIAS), 4 KiB page numbers are compared
  *  through QEMU 7.2's 8-bit mask instead (a full scan). */
 export function iotlbDropRange(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alias8: bool, am: u32, key: u32): void {
-  if (alias8 || key == NO_KEY || quirk(QUIRK_IOTLB_BY_SID)) { scanAll(did, pasid, fsOnly, start, last, alias8, am); return; }
+  if (alias8 || key == NO_KEY || spillUsed != 0 || quirk(QUIRK_IOTLB_BY_SID)) { scanAll(did, pasid, fsOnly, start, last, alias8, am); return; }
   const sets = <u64>1 << setsLg2;
   for (let lg2: u32 = 12; lg2 <= 30; lg2 += 9) {
     if (load<u32>(sizeCount + (sizeSlot(lg2) << 2)) == 0) continue;
@@ -548,9 +656,9 @@ export function iotlbDropRange(did: u32, pasid: u32, fsOnly: bool, start: u64, l
 }
 
 function scanAll(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alias8: bool, am: u32): void {
-  const n = iotlbSlots();
+  const n = slotCount();
   for (let i: u32 = 0; i < n; i++) {
-    const e = table + <usize>(i * ENTRY_BYTES);
+    const e = slotAt(i);
     const lg2 = <u32>load<u8>(e, E_LG2);
     if (lg2 == 0) continue;
     const pageStart = load<u64>(e, E_VPN) << lg2;
@@ -568,9 +676,9 @@ function scanAll(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alia
 
 // Every live entry tagged (did, pasid with its flags, page of size lg2).
 function dropTag(did: u32, pasid: u32, lg2: u32, vpn: u64): void {
-  const n = iotlbSlots();
+  const n = slotCount();
   for (let i: u32 = 0; i < n; i++) {
-    const e = table + <usize>(i * ENTRY_BYTES);
+    const e = slotAt(i);
     if (<u32>load<u8>(e, E_LG2) != lg2 || load<u64>(e, E_VPN) != vpn) continue;
     if (load<u32>(e, E_PASID) != pasid || load<u32>(e, E_DID) != did || !live(e)) continue;
     countSize(lg2, -1);
@@ -592,8 +700,8 @@ function dropIf(e: usize, did: u32, pasid: u32, fsOnly: bool): void {
 /** Remove the first-stage entries of `did` (any PASID, any address): QEMU
  *  10.0's page-selective IOTLB invalidation in scalable mode. Full scan. */
 export function iotlbDropFsOfDomain(did: u32): void {
-  const n = iotlbSlots();
-  for (let i: u32 = 0; i < n; i++) dropIf(table + <usize>(i * ENTRY_BYTES), did, MATCH_ANY_PASID, true);
+  const n = slotCount();
+  for (let i: u32 = 0; i < n; i++) dropIf(slotAt(i), did, MATCH_ANY_PASID, true);
 }
 
 /** Dump (cache/dump.ts): record = u32 did, u32 pasid (PASID_NONE when the
@@ -602,10 +710,10 @@ export function iotlbDropFsOfDomain(did: u32): void {
  *  internal bits such as P_NEAR_INTR masked off), u16 source id,
  *  u32 flags (1 first-stage or nested walk, 2 supervisor request). */
 export function iotlbDump(buf: usize, first: u32, max: u32): u32 {
-  const n = iotlbSlots();
+  const n = slotCount();
   let count: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
-    const e = table + <usize>(i * ENTRY_BYTES);
+    const e = slotAt(i);
     if (!live(e)) continue;
     const r = dumpRecord(buf, count++, first, max);
     if (r == 0) continue;

@@ -6,7 +6,7 @@
 import {
   ACC_EXEC, ACC_PASID, ACC_PRIV, ACC_TRANSLATION_REQ, CFG_ECAP_ERS, CFG_ECAP_FSTS, CFG_ECAP_NEST, CFG_ECAP_PT,
   CFG_ECAP_SSTS, CFG_ECAP_SRS, CFG_FS5LP, CFG_HAW, CFG_PASID_BITS, CFG_SAGAW, QUIRK_FS_ALL_USER, QUIRK_FS_AS_SS, QUIRK_LEGACY_CODES_IN_SM,
-  QUIRK_NO_PASID_CACHE, QUIRK_NO_PDIR_FPD, QUIRK_NO_PDTS_CHECK, QUIRK_PASID_FAULT_IGNORES_FPD, QUIRK_PASID_FAULTS_0X58, QUIRK_IOTLB_BY_SID, QUIRK_PASID_RSVD_UNCHECKED, QUIRK_PASID_TYPE_BEFORE_P, QUIRK_PT_STICKY, STAT_CTX_HITS, STAT_PASID_HITS,
+  QUIRK_NO_PASID_CACHE, QUIRK_NO_PDIR_FPD, QUIRK_NO_PDTS_CHECK, QUIRK_PASID_FAULT_IGNORES_FPD, QUIRK_PASID_FAULTS_0X58, QUIRK_IOTLB_BY_SID, QUIRK_IOTLB_FLUSH_WHEN_FULL, QUIRK_PASID_RSVD_UNCHECKED, QUIRK_PASID_TYPE_BEFORE_P, QUIRK_PT_STICKY, STAT_CTX_HITS, STAT_PASID_HITS,
   STAT_STRUCT_READS,
 } from '../abi/layout';
 import { cfg, quirk } from '../cfg';
@@ -42,11 +42,12 @@ import { dcKind, dcNoteFpd, dcRestore, dcSave, dcSetFs, dcSetPasid, dcSetPre, dc
 /** lookupScalable, then store a successful setup in the decoded-setup
  *  cache. Pass-through setups and QUIRK_NO_PASID_CACHE lookups are not
  *  stored (sticky pass-through and the per-request PASID reads stay on the
- *  full path). */
+ *  full path), nor any under QUIRK_IOTLB_FLUSH_WHEN_FULL (its IOTLB spill
+ *  area is looked at by the full path only, cache/iotlb.ts). */
 export function lookupScalableSaved(sid: u32, pasid: u32, access: u32): u32 {
   const fr = lookupScalable(sid, pasid, access);
   // (The fast path probes the IOTLB by DID and skips the pass-through address space.)
-  if (fr == 0 && dcKind != XK_PT && !quirk(QUIRK_NO_PASID_CACHE | QUIRK_PT_STICKY | QUIRK_IOTLB_BY_SID)) dcSave(sid, pasid, access, false);
+  if (fr == 0 && dcKind != XK_PT && !quirk(QUIRK_NO_PASID_CACHE | QUIRK_PT_STICKY | QUIRK_IOTLB_BY_SID | QUIRK_IOTLB_FLUSH_WHEN_FULL)) dcSave(sid, pasid, access, false);
   return fr;
 }
 

@@ -15,6 +15,8 @@ import { encodePasidEntry, PGTT } from '../../../host/src/vtd/spec/pasid-entry.j
 import { encodeSmContextEntry } from '../../../host/src/vtd/spec/sm-context-entry.js';
 import type { Testbed } from '../../lib/testbed.js';
 import { SID, SS_RW, attachSm, buf64, dmaRead, legacy, onEach } from './profile-guest.js';
+import { modelSetOf4k } from '../../../tools/qemu-record/iotlb-set-families.js';
+import { PASID_NONE } from '../../../host/src/core/constants.js';
 
 vi.mock('../../../host/src/vtd/profiles.js', async (orig) => (await import('./switch-off.js')).profilesWithSwitchOff(await orig()));
 vi.mock('../../../host/src/vtd/qi/qi-behaviour.js', async (orig) => (await import('./switch-off.js')).qiWithSwitchOff(await orig()));
@@ -105,6 +107,28 @@ describe('IOTLB capacity', () => {
     expect(r['default']).toEqual([0xaaaan, 0xaaaan, 0xaaaan]);
     expect(r['qemu-7.2']).toEqual([0xaaaan, 0xaaaan, 0xbbbbn]);
     expect(r['qemu-7.2 -IOTLB_FLUSH_WHEN_FULL']).toEqual(r['default']);
+  });
+
+  it('IOTLB_FLUSH_WHEN_FULL: 40 entries of one model set all stay cached on qemu (one hash table) until invalidated; 16 ways keep 16 without the switch', async () => {
+    const base = 0x100_0000n >> 12n;
+    const crowd: bigint[] = [];
+    for (let vpn = base; crowd.length < 40; vpn++) if (modelSetOf4k(Number(vpn), SID, PASID_NONE) === 7) crowd.push(vpn << 12n);
+    const r = await onEach(['qemu-7.2', 'qemu-7.2 -IOTLB_FLUSH_WHEN_FULL'], LEGACY, (tb) => {
+      const { g, ss } = legacy(tb, 1, crowd.map((iova): [bigint, bigint] => [iova, 0x30_0000n]));
+      tb.m.ram.writeU64(0x30_0000n, 0xaaaan);
+      tb.m.ram.writeU64(0x31_0000n, 0xbbbbn);
+      for (const iova of crowd) read64(tb, 3, iova);
+      for (const iova of crowd) ss.map(iova, 0x31_0000n, 12, SS_RW); // remapped without invalidation
+      g.drv.iotlbInvalidatePage(1, crowd[0]!); // in the set's ways
+      g.drv.iotlbInvalidatePage(1, crowd[39]!); // on qemu past the set's 16 ways
+      // Newest first: an LRU set hits on its 16 newest fills before its misses evict them.
+      const cached = [...crowd].reverse().filter((iova) => read64(tb, 3, iova) === 0xaaaan).length;
+      g.drv.iotlbInvalidateDomain(1);
+      return { cached, after: crowd.filter((iova) => read64(tb, 3, iova) === 0xaaaan).length };
+    });
+    expect(r['qemu-7.2']).toEqual({ cached: 38, after: 0 });
+    // Without the switch the set keeps 16 ways (and shows modelSetOf4k is the core's set index).
+    expect(r['qemu-7.2 -IOTLB_FLUSH_WHEN_FULL']).toEqual({ cached: 15, after: 0 });
   });
 });
 

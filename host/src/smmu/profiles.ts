@@ -122,6 +122,14 @@ export interface SmmuSwitches {
    * 64 - IAS) with IAS = OAS, whatever S2PS says.
    */
   readonly s2InputBoundByS2ps: boolean;
+  /**
+   * QEMU: the IOTLB holds up to this many entries (SMMU_IOTLB_MAX_SIZE,
+   * 256) and a fill that finds it holding them empties it first
+   * (smmu_iotlb_insert); nothing else evicts. 0: the spec (§3.9: the TLB's
+   * size and replacement are the implementation's), the model's
+   * least-recently-used sets.
+   */
+  readonly iotlbFlushWhenFull: number;
 }
 
 /** A capability profile. */
@@ -148,6 +156,7 @@ export const SPEC_SWITCHES: SmmuSwitches = {
   walkBlocksAnyLevel: false, walkOutputCheck: 'spec', dmaAbove48BitsUnseen: false, cdFetchAddrInInputAddr: false, l2SpanQuirk: false,
   eventQueueFullAborts: false, eventIpaKeepsOffset: false, nestedTableFaultReportsStage1: false,
   s1ChecksWriteOnly: false, cdMaxIllegalWithoutSubstreams: false, s2HttuIgnored: false, s2InputBoundByS2ps: false,
+  iotlbFlushWhenFull: 0,
 };
 const QEMU_7_2: SmmuSwitches = {
   page1AliasesPage0: true, noGbpa: true, ignoreUnsupportedCommands: true,
@@ -156,6 +165,7 @@ const QEMU_7_2: SmmuSwitches = {
   walkBlocksAnyLevel: true, walkOutputCheck: 'none', dmaAbove48BitsUnseen: true, cdFetchAddrInInputAddr: true, l2SpanQuirk: true,
   eventQueueFullAborts: true, eventIpaKeepsOffset: true, nestedTableFaultReportsStage1: false,
   s1ChecksWriteOnly: true, cdMaxIllegalWithoutSubstreams: true, s2HttuIgnored: false, s2InputBoundByS2ps: false,
+  iotlbFlushWhenFull: 256,
 };
 /** QEMU 10.0: 7.2's, with SMMU_GBPA, CLASS in events, Access-flag and leaf Address size faults, DMA above 2^48, stage 2 and nesting. */
 const QEMU_10_0: SmmuSwitches = {

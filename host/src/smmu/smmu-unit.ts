@@ -171,6 +171,11 @@ export class SmmuUnit {
   constructor(private readonly o: SmmuUnitOptions) {
     this.caps = capsOf(o.profile);
     this.arm = new SmmuCore(o.core);
+    const maxEntries = o.profile.switches.iotlbFlushWhenFull;
+    if (maxEntries > 0) {
+      o.core.setConfig(K.CFG_IOTLB_MAX_ENTRIES, maxEntries);
+      o.core.setConfig(K.CFG_QUIRKS, o.core.getConfig(K.CFG_QUIRKS) | K.QUIRK_IOTLB_FLUSH_WHEN_FULL);
+    }
     this.regs = new SmmuRegisterFile(o.profile, (m) => this.log(m));
     this.slots = Object.fromEntries(SLOT_NAMES.map((n) => [n, this.regs.slotOf(n)])) as Slots;
     this.target = this.commandTarget();

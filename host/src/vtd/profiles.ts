@@ -259,7 +259,7 @@ const QEMU_CORE_QUIRKS: readonly CoreQuirk[] = [
 
 /** The model's own IOTLB: 256 sets x 4 ways, least recently used replacement. */
 const DEFAULT_IOTLB = { setsLg2: 8, ways: 4 } as const;
-/** Room for QEMU's 1024 entries (QUIRK_IOTLB_FLUSH_WHEN_FULL) without a set overflowing. */
+/** Room for QEMU's 1024 entries (QUIRK_IOTLB_FLUSH_WHEN_FULL) with few sets overflowing into its spill area. */
 const QEMU_IOTLB = { setsLg2: 10, ways: 16 } as const;
 
 /** Host quirks both QEMU versions have. */
