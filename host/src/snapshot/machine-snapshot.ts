@@ -41,15 +41,30 @@ function refuseBacked(m: Machine, what: 'snapshotted' | 'restored'): void {
   }
 }
 
-/** Serialises the whole machine to the versioned snapshot format. */
-export function snapshotMachine(m: Machine): Uint8Array {
+/**
+ * What a caller that watches every write to guest RAM knows (the fuzzer's
+ * machine pool, fuzz/machine-pool.ts): which pages may be non-zero. With it
+ * a snapshot reads, and a restore zeroes, only those pages instead of all
+ * RAM; the snapshot bytes are the same either way. Wrong answers make wrong
+ * snapshots, so it is for callers that can prove theirs (the fuzzer
+ * compares every restored machine with a full snapshot).
+ */
+export interface RamTracking {
+  /** Offsets, ascending, of the pages of RAM region [base, base + size) that may hold a non-zero byte: every other page of it is all zero. */
+  candidates(base: number, size: number): number[];
+  /** A restore wrote guest RAM [gpa, gpa + len) (it may be non-zero now). */
+  wrote(gpa: number, len: number): void;
+}
+
+/** Serialises the whole machine to the versioned snapshot format (`tracking`: read only the pages it names, see RamTracking). */
+export function snapshotMachine(m: Machine, tracking?: RamTracking): Uint8Array {
   refuseBacked(m, 'snapshotted');
   const ram = new ByteWriter();
   const regions = m.core.ramRegions();
   ram.u32(regions.length);
   for (const r of regions) {
     const mem = m.ram.view(r.base, r.size);
-    const pages = nonZeroPages(mem);
+    const pages = nonZeroPages(mem, tracking?.candidates(r.base, r.size));
     ram.u64(BigInt(r.base)).u32(r.size).u32(pages.length);
     for (const p of pages) ram.u32(p).bytes(mem.subarray(p, Math.min(p + PAGE, r.size)));
   }
@@ -69,19 +84,21 @@ export function snapshotMachine(m: Machine): Uint8Array {
 
 /**
  * Offsets of the pages of `mem` holding a non-zero byte (the last page may
- * be partial). One word view over the whole region where aligned, not one
- * view per page: the scan runs on every snapshot (the fuzzer's snapshot
- * steps spent a tenth of their time allocating the per-page views), and
- * whole pages are read eight words per test (3.5x faster than one word per
- * test on 16 MiB of zeros).
+ * be partial), among `candidates` (offsets, ascending) or all pages. One word
+ * view over the whole region where aligned, not one view per page: the scan
+ * runs on every snapshot (the fuzzer's snapshot steps spent a tenth of their
+ * time allocating the per-page views), and whole pages are read eight words
+ * per test (3.5x faster than one word per test on 16 MiB of zeros).
  */
-function nonZeroPages(mem: Uint8Array): number[] {
-  const pages: number[] = [];
+function nonZeroPages(mem: Uint8Array, candidates?: readonly number[]): number[] {
   const words = (mem.byteOffset & 3) === 0 ? new Int32Array(mem.buffer, mem.byteOffset, mem.length >> 2) : undefined;
-  for (let p = 0; p < mem.length; p += PAGE) {
+  const nonZero = (p: number): boolean => {
     const end = Math.min(p + PAGE, mem.length);
-    if (words && end - p === PAGE ? pageNonZero(words, p >> 2) : bytesNonZero(mem, p, end)) pages.push(p);
-  }
+    return words && end - p === PAGE ? pageNonZero(words, p >> 2) : bytesNonZero(mem, p, end);
+  };
+  if (candidates) return candidates.filter(nonZero);
+  const pages: number[] = [];
+  for (let p = 0; p < mem.length; p += PAGE) if (nonZero(p)) pages.push(p);
   return pages;
 }
 
@@ -104,8 +121,13 @@ function saveIr(m: Machine): Uint8Array {
   return new ByteWriter().bool(ir.latched).u64(ir.irta).finish();
 }
 
-/** Restores `bytes` into `m` (built from an equal config); throws an Error naming what does not fit, having changed nothing. */
-export function restoreMachine(m: Machine, bytes: Uint8Array): void {
+/**
+ * Restores `bytes` into `m` (built from an equal config); throws an Error
+ * naming what does not fit, having changed nothing. With `tracking`, only
+ * the RAM pages it names are zeroed first (see RamTracking), and it hears of
+ * every page written.
+ */
+export function restoreMachine(m: Machine, bytes: Uint8Array, tracking?: RamTracking): void {
   refuseBacked(m, 'restored');
   const s = decodeSnapshot(bytes);
   for (const tag of s.keys()) if (!(SECTIONS as readonly string[]).includes(tag)) throw new Error(`snapshot: unknown section "${tag}"`);
@@ -118,7 +140,7 @@ export function restoreMachine(m: Machine, bytes: Uint8Array): void {
     return v;
   };
   read('CONF', (r) => checkConfigKey(r.text(), m));
-  const ram = read('RAM ', (r) => prepareRam(m, r));
+  const ram = read('RAM ', (r) => prepareRam(m, r, tracking));
   const vtd = read('VTD ', readVtd);
   const latch = read('PCI ', (r) => r.u32());
   const devices = read('DEVS', (r) => prepareDevices(m, r));
@@ -130,7 +152,7 @@ export function restoreMachine(m: Machine, bytes: Uint8Array): void {
 }
 
 /** Reads and checks the RAM section; returns how to apply it. */
-function prepareRam(m: Machine, r: ByteReader): () => void {
+function prepareRam(m: Machine, r: ByteReader, tracking: RamTracking | undefined): () => void {
   const regions = m.core.ramRegions();
   const count = r.u32();
   if (count !== regions.length) throw new Error(`snapshot: ${count} RAM regions, machine has ${regions.length}`);
@@ -149,8 +171,14 @@ function prepareRam(m: Machine, r: ByteReader): () => void {
     }
   }
   return () => {
-    for (const reg of regions) m.ram.view(reg.base, reg.size).fill(0);
-    for (const p of pages) m.ram.view(p.base + p.at, p.data.length).set(p.data);
+    for (const reg of regions) {
+      if (!tracking) m.ram.view(reg.base, reg.size).fill(0);
+      else for (const at of tracking.candidates(reg.base, reg.size)) m.ram.view(reg.base + at, Math.min(PAGE, reg.size - at)).fill(0);
+    }
+    for (const p of pages) {
+      m.ram.view(p.base + p.at, p.data.length).set(p.data);
+      tracking?.wrote(p.base + p.at, p.data.length);
+    }
   };
 }
 
