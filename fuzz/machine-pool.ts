@@ -25,6 +25,7 @@ import type { GuestMemory } from '../host/src/core/guest-memory.js';
 import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
 import { ScenarioApics } from '../host/src/scenario/apics.js';
 import { parseMachine } from '../host/src/scenario/parse.js';
+import { restoreMachine, snapshotMachine, type RamTracking } from '../host/src/snapshot/machine-snapshot.js';
 import { reserveDumpBuffer } from './cache-scope-oracle.js';
 import type { RawMachine } from './input.js';
 
@@ -97,7 +98,7 @@ export class PooledMachine {
   /** The processors' APICs the machine's interrupts land in (new ones at each reset: their start state). */
   apics: ScenarioApics;
 
-  private constructor(readonly machine: Machine, readonly core: Core, readonly ramMib: number, private readonly cpus: number) {
+  private constructor(readonly machine: Machine, readonly core: Core, readonly ramMib: number, cpus: number) {
     this.apics = new ScenarioApics(cpus);
     this.cov = core.unsafeExports as unknown as CoverageExports;
     this.rawFill = machine.ram.fill.bind(machine.ram);
@@ -109,6 +110,44 @@ export class PooledMachine {
     this.watchUnit();
     for (const dev of machine.deviceList()) this.watchPort(dev as unknown as { port?: DevicePort });
     this.dumpBuf = reserveDumpBuffer(core); // now, not during an execution
+    this.trackSnapshots();
+  }
+
+  /**
+   * Snapshots and restores of this machine read and zero only the pages the
+   * reset would zero (RamTracking), not all RAM: a `snapshot` step cost two
+   * scans and a fill of all RAM. The executor's snapshot oracle compares the
+   * restored machine with a full snapshot, which catches a page missed here.
+   */
+  private trackSnapshots(): void {
+    const m = this.machine;
+    if (!this.touchedMap() || m.core.ramRegions().some((r) => r.base + r.size > this.touchReach())) return; // no bitmap covers RAM: full scans
+    const tracking: RamTracking = {
+      candidates: (base, size) => this.dirtyPages(base, size),
+      wrote: (gpa, len) => {
+        for (let p = Math.floor(gpa / PAGE); p * PAGE < gpa + len; p++) this.written.add(p);
+      },
+    };
+    m.snapshot = () => snapshotMachine(m, tracking);
+    m.restore = (bytes) => restoreMachine(m, bytes, tracking);
+  }
+
+  /** Offsets, ascending, of the pages of RAM region [base, base + size) the host wrote or the core touched since the last reset. */
+  private dirtyPages(base: number, size: number): number[] {
+    const first = base / PAGE;
+    const end = first + Math.ceil(size / PAGE);
+    const pages = new Set<number>();
+    for (const p of this.written) if (p >= first && p < end) pages.add(p);
+    for (const [gpa, len] of this.writtenRanges) {
+      for (let p = Math.max(first, Math.floor(gpa / PAGE)); p < end && p * PAGE < gpa + len; p++) pages.add(p);
+    }
+    const map = this.touchedMap()!;
+    for (let p = first; p < end; p++) {
+      const byte = map[p >> 3]!;
+      if (byte === 0) p |= 7; // eight clean pages
+      else if (byte & (1 << (p & 7))) pages.add(p);
+    }
+    return [...pages].sort((a, b) => a - b).map((p) => (p - first) * PAGE);
   }
 
   /** SRTP, TE and invalidations of the unit reach `events`. */
@@ -167,6 +206,7 @@ export class PooledMachine {
     });
     pm = new PooledMachine(machine, core, raw.ram_mib, raw.cpus ?? 1);
     pm.clearTouched();
+    pm.clearCoverage(); // the build's own probes are not the first input's coverage (a reused machine starts cleared too)
     return pm;
   }
 
@@ -175,8 +215,8 @@ export class PooledMachine {
     return new PooledMachine(machine, core, raw.ram_mib, raw.cpus ?? 1);
   }
 
-  /** Back to the start state (see the file comment). */
-  reset(): void {
+  /** Back to the start state (see the file comment), with `cpus` processors' APICs (they are not part of the machine). */
+  reset(cpus: number): void {
     const { machine, core } = this;
     for (const p of this.written) this.zeroPage(p);
     this.written.clear();
@@ -190,7 +230,7 @@ export class PooledMachine {
     machine.vtd.events.sent.length = 0;
     core.invalidateAll();
     core.statsReset();
-    this.apics = new ScenarioApics(this.cpus);
+    this.apics = new ScenarioApics(cpus);
     this.clearCoverage();
   }
 
@@ -214,14 +254,18 @@ export class PooledMachine {
     this.touchedMap()?.fill(0);
   }
 
+  /** Bytes of guest-physical space the touched-page bitmap covers (0 without one). */
+  private touchReach(): number {
+    return (this.cov.ramTouchPages?.() ?? 0) * PAGE;
+  }
+
   /**
    * Zeroes every page the core touched. Without a bitmap (the release
    * build), or with RAM beyond its reach, every RAM page is zeroed.
    */
   private zeroTouched(): void {
     const map = this.touchedMap();
-    const reach = (this.cov.ramTouchPages?.() ?? 0) * PAGE;
-    if (!map || this.core.ramRegions().some((r) => r.base + r.size > reach)) {
+    if (!map || this.core.ramRegions().some((r) => r.base + r.size > this.touchReach())) {
       for (const r of this.core.ramRegions()) this.rawFill(BigInt(r.base), r.size, 0);
       map?.fill(0);
       return;
@@ -283,12 +327,13 @@ export class MachinePool {
 
   /** The pooled machine of `raw`, reset to its start state (built on first use). */
   async get(raw: RawMachine): Promise<PooledMachine> {
-    const key = JSON.stringify(raw);
+    const { cpus = 1, ...built } = raw; // the processors' APICs are the pool's, not the machine's: one machine serves every count
+    const key = JSON.stringify(built);
     let pm = this.machines.get(key);
     if (pm) {
       this.machines.delete(key); // most recently used last
       this.machines.set(key, pm);
-      pm.reset();
+      pm.reset(cpus);
       return pm;
     }
     pm = await PooledMachine.create(raw, this.newCore());
