@@ -5,7 +5,7 @@ import { replayOn } from '../../host/src/scenario/replay.js';
 import { snapshotMachine } from '../../host/src/snapshot/machine-snapshot.js';
 import { loadFuzzModule } from '../execute.js';
 import { shrinkRam, type FuzzInput } from '../input.js';
-import { MachinePool, PooledMachine } from '../machine-pool.js';
+import { MachinePool, POOL_MACHINES, PooledMachine } from '../machine-pool.js';
 import { mutate } from '../mutate.js';
 import { Rng } from '../rng.js';
 import { goldenDir, loadInputs } from '../seeds.js';
@@ -59,6 +59,6 @@ describe('machine pool', () => {
     }
     expect(compared).toBeGreaterThan(190);
     expect(pool.built).toBeLessThan(compared / 4); // machines really are reused
-    expect(pool.size).toBeLessThanOrEqual(32);
+    expect(pool.size).toBeLessThanOrEqual(POOL_MACHINES);
   }, 300_000);
 });
