@@ -101,8 +101,7 @@ export class PooledMachine {
   private constructor(readonly machine: Machine, readonly core: Core, readonly ramMib: number, cpus: number) {
     this.apics = new ScenarioApics(cpus);
     this.cov = core.unsafeExports as unknown as CoverageExports;
-    this.rawFill = machine.ram.fill.bind(machine.ram);
-    watchRamWrites(machine.ram, (gpa, len) => {
+    this.rawFill = watchRamWrites(machine.ram, (gpa, len) => {
       if (len > LARGE_WRITE) this.writtenRanges.push([gpa, len]); // one Set entry per page cost 8% of a run (restores write all RAM)
       else for (let p = Math.floor(gpa / PAGE); p * PAGE < gpa + len; p++) this.written.add(p);
       this.events.ramWritten?.(gpa, len);
@@ -121,6 +120,7 @@ export class PooledMachine {
    */
   private trackSnapshots(): void {
     const m = this.machine;
+    if (m.config.backing) return; // a VMM-backed machine has no snapshot
     if (!this.touchedMap() || m.core.ramRegions().some((r) => r.base + r.size > this.touchReach())) return; // no bitmap covers RAM: full scans
     const tracking: RamTracking = {
       candidates: (base, size) => this.dirtyPages(base, size),
@@ -292,18 +292,40 @@ export class PooledMachine {
 }
 
 
-/** Calls `sink(gpa, len)` before every host write to guest RAM through `ram` (instance methods wrapped once). */
-function watchRamWrites(ram: GuestMemory, sink: (gpa: number, len: number) => void): void {
+/** The write watch of a GuestMemory: who hears of writes now, and its `fill` unwatched. */
+interface RamWatch {
+  sink: (gpa: number, len: number) => void;
+  readonly rawFill: GuestMemory['fill'];
+}
+
+/** Watches installed, by GuestMemory: a VMM-backed machine's RAM is its physical host's, shared by every VM of the host. */
+const ramWatches = new WeakMap<GuestMemory, RamWatch>();
+
+/**
+ * Calls `sink(gpa, len)` before every host write to guest RAM through `ram`
+ * (instance methods wrapped once per GuestMemory: a later call, for the
+ * next VM on the same host RAM, only replaces the sink; wrapping again
+ * stacked one wrapper per VM execution on every write); returns `fill` unwatched.
+ */
+function watchRamWrites(ram: GuestMemory, sink: (gpa: number, len: number) => void): GuestMemory['fill'] {
+  const known = ramWatches.get(ram);
+  if (known) {
+    known.sink = sink;
+    return known.rawFill;
+  }
+  const watch: RamWatch = { sink, rawFill: ram.fill.bind(ram) };
+  ramWatches.set(ram, watch);
   const target = ram as unknown as Record<string, (...a: unknown[]) => unknown>;
   for (const [name, range] of Object.entries(WRITERS)) {
     const fn = target[name];
     if (typeof fn !== 'function') continue;
     target[name] = (...a: unknown[]) => {
       const [gpa, len] = range(a);
-      if (Number.isFinite(gpa) && gpa >= 0 && len > 0) sink(gpa, len);
+      if (Number.isFinite(gpa) && gpa >= 0 && len > 0) watch.sink(gpa, len);
       return fn.apply(ram, a);
     };
   }
+  return watch.rawFill;
 }
 
 /**
