@@ -103,7 +103,7 @@ export class PooledMachine {
     this.cov = core.unsafeExports as unknown as CoverageExports;
     this.rawFill = watchRamWrites(machine.ram, (gpa, len) => {
       if (len > LARGE_WRITE) this.writtenRanges.push([gpa, len]); // one Set entry per page cost 8% of a run (restores write all RAM)
-      else for (let p = Math.floor(gpa / PAGE); p * PAGE < gpa + len; p++) this.written.add(p);
+      else this.markWritten(gpa, len);
       this.events.ramWritten?.(gpa, len);
     });
     this.watchUnit();
@@ -124,12 +124,15 @@ export class PooledMachine {
     if (!this.touchedMap() || m.core.ramRegions().some((r) => r.base + r.size > this.touchReach())) return; // no bitmap covers RAM: full scans
     const tracking: RamTracking = {
       candidates: (base, size) => this.dirtyPages(base, size),
-      wrote: (gpa, len) => {
-        for (let p = Math.floor(gpa / PAGE); p * PAGE < gpa + len; p++) this.written.add(p);
-      },
+      wrote: (gpa, len) => this.markWritten(gpa, len),
     };
     m.snapshot = () => snapshotMachine(m, tracking);
     m.restore = (bytes) => restoreMachine(m, bytes, tracking);
+  }
+
+  /** Counts the pages of [gpa, gpa + len) as written (zeroed at the next reset). */
+  private markWritten(gpa: number, len: number): void {
+    for (let p = Math.floor(gpa / PAGE); p * PAGE < gpa + len; p++) this.written.add(p);
   }
 
   /** Offsets, ascending, of the pages of RAM region [base, base + size) the host wrote or the core touched since the last reset. */
