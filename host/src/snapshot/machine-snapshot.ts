@@ -46,8 +46,9 @@ function refuseBacked(m: Machine, what: 'snapshotted' | 'restored'): void {
  * machine pool, fuzz/machine-pool.ts): which pages may be non-zero. With it
  * a snapshot reads, and a restore zeroes, only those pages instead of all
  * RAM; the snapshot bytes are the same either way. Wrong answers make wrong
- * snapshots, so it is for callers that can prove theirs (the fuzzer
- * compares every restored machine with a full snapshot).
+ * snapshots, so it is for callers that can prove theirs (after each
+ * restore the fuzzer checks that all RAM outside the pages is zero). Not
+ * part of the package's API (host/src/index.ts does not export it).
  */
 export interface RamTracking {
   /** Offsets, ascending, of the pages of RAM region [base, base + size) that may hold a non-zero byte: every other page of it is all zero. */
