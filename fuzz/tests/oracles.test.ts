@@ -80,7 +80,7 @@ describe('fuzz oracles', () => {
   });
 
   it('a restore that leaves a byte in a RAM page the machine pool does not track is a snapshot finding', async () => {
-    // The pool's snapshots and restores read and zero only the pages it tracks (machine-pool.ts); the oracle's comparison snapshot reads all RAM.
+    // The pool's snapshots and restores read and zero only the pages it tracks (machine-pool.ts); the oracle checks all RAM outside them is zero.
     let mem: GuestMemory | undefined;
     const load = VtdUnit.prototype.loadState;
     patch(VtdUnit.prototype, 'loadState', function (this: VtdUnit, state: Parameters<VtdUnit['loadState']>[0]) {
