@@ -135,10 +135,17 @@ export class Engine {
   private async report(input: FuzzInput, finding: Finding): Promise<void> {
     const sig = signature(finding);
     if (this.bugs.has(sig)) return;
+    // Every re-run is announced like an execution (beforeRun: the worker's heartbeat), so a watchdog judges one
+    // execution, not a whole minimization (400 re-runs of a 25 ms input outlast a 10 s watchdog on a loaded machine).
+    this.events.beforeRun?.(input);
     const again = (await this.fresh.run(input)).finding;
     if (!again || signature(again) !== sig) return; // not reproducible (e.g. a one-off slow step)
     const deadline = this.opts.deadline ?? Infinity;
-    const check = async (cand: FuzzInput): Promise<Finding | undefined> => (performance.now() < deadline ? (await this.exec.run(cand)).finding : undefined);
+    const check = async (cand: FuzzInput): Promise<Finding | undefined> => {
+      if (performance.now() >= deadline) return undefined;
+      this.events.beforeRun?.(cand);
+      return (await this.exec.run(cand)).finding;
+    };
     const min = await minimize(input, finding, check, this.opts.minimizeRuns ?? 400);
     const bug: FoundBug = { signature: sig, finding: min.finding, input: min.input, originalSteps: input.steps.length };
     this.bugs.set(sig, bug);

@@ -46,7 +46,8 @@ export function registerTableOf(m: RawMachine): RegisterRow[] {
 /** Pages worth pointing at: RAM edges and the pages the input already uses (tables, queues, data). */
 export function pointerPages(input: FuzzInput): bigint[] {
   const pages = new Set<bigint>();
-  for (const r of ramRanges(input.machine)) {
+  const ram = ramRanges(input.machine); // once, not per word (inRam built them for each: a sixth of the fuzzer's allocations)
+  for (const r of ram) {
     pages.add(r.start);
     pages.add(r.end - PAGE); // last page of a range
     pages.add(r.end); // first page past it (not RAM)
@@ -54,7 +55,10 @@ export function pointerPages(input: FuzzInput): bigint[] {
   for (const s of input.steps) {
     if (s.op === 'mem.write') {
       pages.add(s.gpa & PAGE_MASK);
-      for (const q of s.u64) if (inRam(input.machine, q & 0x000f_ffff_ffff_f000n, 8)) pages.add(q & 0x000f_ffff_ffff_f000n);
+      for (const q of s.u64) {
+        const page = q & 0x000f_ffff_ffff_f000n;
+        if (ram.some((r) => page >= r.start && page + 8n <= r.end)) pages.add(page);
+      }
     } else if (s.op === 'mem.fill') {
       pages.add(s.gpa & PAGE_MASK);
     } else if (s.op === 'mmio.write' && (s.offset === REG.RTADDR || s.offset === REG.IQA || s.offset === REG.PQA)) {
