@@ -28,7 +28,7 @@
 import { kindRow } from '../devices/registry.js';
 import type { Machine } from '../machine.js';
 import type { MmioUnit, PciMachine } from '../pci-machine.js';
-import { formatBdf, type Sid } from '../types.js';
+import { formatBdf, type Gpa, type Sid } from '../types.js';
 import { configKey, checkConfigKey } from './config-key.js';
 import { ByteReader, ByteWriter, decodeSnapshot, encodeSnapshot } from './format.js';
 import { loadVtd, readVtd, saveVtd } from './vtd-state.js';
@@ -61,7 +61,7 @@ export interface RamTracking {
   /** Offsets, ascending, of the pages of RAM region [base, base + size) that may hold a non-zero byte: every other page of it is all zero. */
   candidates(base: number, size: number): number[];
   /** A restore wrote guest RAM [gpa, gpa + len) (it may be non-zero now). */
-  wrote(gpa: number, len: number): void;
+  wrote(gpa: Gpa<number>, len: number): void;
 }
 
 /** Serialises the whole machine to the versioned snapshot format (`tracking`: read only the pages it names, see RamTracking). */
