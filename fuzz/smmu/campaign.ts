@@ -8,7 +8,7 @@
  * (`out/findings/<kind>-<hash>.scenario.json`). Single-threaded and bounded
  * by time and/or executions; progress every few seconds.
  *
- * Run: `node dist/fuzz/smmu/main.js --time 60 --seed 1 [--out DIR]`.
+ * Run: `viommu fuzz --unit smmuv3 --time 60 --seed 1 [--out DIR]`.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';

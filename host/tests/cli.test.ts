@@ -140,6 +140,22 @@ describe('viommu fuzz --check', () => {
   });
 });
 
+describe('viommu fuzz --unit smmuv3', () => {
+  it('fuzzes the SMMUv3 unit from its recordings and prints the summary as JSON', async () => {
+    const r = await viommu('fuzz', '--unit', 'smmuv3', '--runs', '40', '--time', '60', '--seed', '3', '--json');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout) as { execs: number; seedsRun: number; coreProbes: number; findings: string[] };
+    expect(s.execs).toBeGreaterThan(0);
+    expect(s.seedsRun).toBeGreaterThan(0);
+    expect(s.findings).toEqual([]);
+  }, 120_000);
+  it('refuses a unit it does not know', async () => {
+    const r = await viommu('fuzz', '--unit', 'amd-vi');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/'--unit <unit>' argument 'amd-vi' is invalid/);
+  });
+});
+
 describe('viommu bench', () => {
   it('refuses an output path it cannot write before running anything', async () => {
     for (const flag of ['--json', '--svg', '--report']) {

@@ -26,6 +26,7 @@ interface FuzzOpts {
   seeds?: string[];
   check?: string[];
   json?: boolean;
+  unit: 'vtd' | 'smmuv3';
 }
 
 /** One `--check` file's outcome. */
@@ -77,6 +78,19 @@ async function campaign(o: FuzzOpts, io: CliIo): Promise<number> {
   return summary.findings.length > 0 ? 1 : 0;
 }
 
+/** An SMMUv3 campaign (fuzz/smmu/campaign.ts): one thread, the SMMUv3 golden recordings as seeds. */
+async function smmuCampaign(o: FuzzOpts, io: CliIo): Promise<number> {
+  const { loadFuzzModule } = await import('../../../fuzz/execute.js');
+  const { runSmmuCampaign } = await import('../../../fuzz/smmu/campaign.js');
+  const print = o.json ? (l: string) => io.err(`${l}\n`) : (l: string) => io.out(`${l}\n`);
+  const { module } = loadFuzzModule(print);
+  const s = await runSmmuCampaign({ module, timeSec: o.time, runs: o.runs, seed: o.seed, out: o.out, stepBudgetMs: o.stepBudget, log: print });
+  const summary = { execs: s.execs, seconds: s.seconds, seedsRun: s.seedsRun, coreProbes: s.coreProbes, outcomes: s.outcomes, dmaJudged: s.dmaJudged, corpus: s.corpus, findings: s.bugs.map((b) => b.signature) };
+  io.out(o.json ? `${JSON.stringify(summary, null, 2)}\n`
+    : `smmu fuzz: ${s.execs} execs in ${s.seconds.toFixed(1)} s, core probes ${s.coreProbes}, DMAs judged ${s.dmaJudged}, corpus ${s.corpus}, findings ${s.bugs.length}\n`);
+  return s.bugs.length > 0 ? 1 : 0;
+}
+
 /** The `fuzz` row of the command table. */
 export const fuzzCommand: CliCommand = {
   name: 'fuzz',
@@ -92,10 +106,12 @@ export const fuzzCommand: CliCommand = {
       .option('--no-host-coverage', 'core coverage only (faster)')
       .option('--seeds <dir...>', 'seed scenario folders (default: firmware-tests/golden)')
       .addOption(new Option('--check <file...>', 'run scenario files under the oracles instead of fuzzing').conflicts(campaignOnly))
-      .option('--json', 'print the summary (or the --check results) as JSON');
+      .option('--json', 'print the summary (or the --check results) as JSON')
+      .addOption(new Option('--unit <unit>', 'the unit to fuzz: vtd, or smmuv3 (one thread, SMMUv3 recordings as seeds)').choices(['vtd', 'smmuv3']).default('vtd'));
   },
   run: (_args, opts, io) => {
     const o = opts as unknown as FuzzOpts;
-    return o.check ? checkFiles(o.check, !!o.json, io) : campaign(o, io);
+    if (o.check) return checkFiles(o.check, !!o.json, io);
+    return o.unit === 'smmuv3' ? smmuCampaign(o, io) : campaign(o, io);
   },
 };
