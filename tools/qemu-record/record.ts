@@ -39,7 +39,32 @@ interface Scenario {
   };
   steps: Step[];
 }
-interface Observation { step: number; op: string; value?: string; data?: string; vectors?: number[]; level?: number[] }
+/** One observation of a recording (viommu-replay/1). */
+export interface Observation { step: number; op: string; value?: string; data?: string; vectors?: number[]; level?: number[] }
+
+/**
+ * Runs the guest-memory step `st` (step `i`: mem.write, mem.fill, mem.read)
+ * over qtest, pushing what it reads to `obs`; false for any other op. Both
+ * recorders (VT-d and SMMUv3) share it.
+ */
+export async function memoryStep(q: Qtest, st: Record<string, unknown>, i: number, obs: Observation[]): Promise<boolean> {
+  const num = (k: string) => BigInt(st[k] as string | number);
+  switch (st.op) {
+    case 'mem.write': {
+      const bytes = (st.u64 as string[]).map((w) => BigInt(w).toString(16).padStart(16, '0')
+        .match(/../g)!.reverse().join('')).join('');
+      await q.cmd(`write ${hex(num('gpa'))} ${bytes.length / 2} 0x${bytes}`);
+      return true;
+    }
+    case 'mem.fill': await q.cmd(`memset ${hex(num('gpa'))} ${String(st.len)} ${hex(num('byte'))}`); return true;
+    case 'mem.read': {
+      const data = await q.cmd(`read ${hex(num('gpa'))} ${String(st.len)}`);
+      obs.push({ step: i, op: st.op, data: data.replace(/^0x/, '').toLowerCase() });
+      return true;
+    }
+    default: return false;
+  }
+}
 
 /** A qtest connection: one command line out, one `OK ...` line back. */
 export class Qtest {
@@ -213,19 +238,8 @@ export async function record(s: Scenario, qemu = qemuFor(s.machine.profile)): Pr
     const obs: Observation[] = [];
     for (const [i, st] of s.steps.entries()) {
       const num = (k: string) => BigInt(st[k] as string | number);
+      if (await memoryStep(q, st, i, obs)) continue;
       switch (st.op) {
-        case 'mem.write': {
-          const bytes = (st.u64 as string[]).map((w) => BigInt(w).toString(16).padStart(16, '0')
-            .match(/../g)!.reverse().join('')).join('');
-          await q.cmd(`write ${hex(num('gpa'))} ${bytes.length / 2} 0x${bytes}`);
-          break;
-        }
-        case 'mem.fill': await q.cmd(`memset ${hex(num('gpa'))} ${st.len} ${hex(num('byte'))}`); break;
-        case 'mem.read': {
-          const data = await q.cmd(`read ${hex(num('gpa'))} ${st.len}`);
-          obs.push({ step: i, op: st.op, data: data.replace(/^0x/, '').toLowerCase() });
-          break;
-        }
         case 'mmio.write': await mmioWrite(q, num('offset'), Number(st.size), num('value')); break;
         case 'mmio.read':
           obs.push({ step: i, op: st.op, value: hex(await mmioRead(q, num('offset'), Number(st.size))) });

@@ -13,7 +13,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Qtest, runRecorderCli } from './record.js';
+import { memoryStep, Qtest, runRecorderCli, type Observation } from './record.js';
 
 /** The SMMU's register frame on virt (hw/arm/virt.c VIRT_SMMU). */
 export const SMMU_BASE = 0x0905_0000n;
@@ -36,7 +36,6 @@ export interface SmmuScenario {
   machine: { profile: string; ram_mib: number; iommu: { type: 'smmuv3' }; devices: { bdf: string; kind: string }[] };
   steps: Step[];
 }
-interface Observation { step: number; op: string; value?: string; data?: string }
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
@@ -138,18 +137,8 @@ export async function recordSmmu(s: SmmuScenario, qemu = qemuForArm(s.machine.pr
     const obs: Observation[] = [];
     for (const [i, st] of s.steps.entries()) {
       const num = (k: string) => BigInt(st[k] as string | number);
+      if (await memoryStep(q, st, i, obs)) continue;
       switch (st.op) {
-        case 'mem.write': {
-          const bytes = (st.u64 as string[]).map((w) => BigInt(w).toString(16).padStart(16, '0').match(/../g)!.reverse().join('')).join('');
-          await q.cmd(`write ${hex(num('gpa'))} ${bytes.length / 2} 0x${bytes}`);
-          break;
-        }
-        case 'mem.fill': await q.cmd(`memset ${hex(num('gpa'))} ${st.len} ${hex(num('byte'))}`); break;
-        case 'mem.read': {
-          const data = await q.cmd(`read ${hex(num('gpa'))} ${st.len}`);
-          obs.push({ step: i, op: st.op, data: data.replace(/^0x/, '').toLowerCase() });
-          break;
-        }
         case 'mmio.write': await mmioWrite(q, num('offset'), Number(st.size), num('value')); break;
         case 'mmio.read': obs.push({ step: i, op: st.op, value: hex(await mmioRead(q, num('offset'), Number(st.size))) }); break;
         case 'dma.read': case 'dma.write': {
