@@ -14,7 +14,7 @@ import type { Core } from './core/core.js';
 import { buildIort } from './acpi/iort.js';
 import type { DeviceConfig, MachineBacking } from './machine.js';
 import { checkArmMachineConfig } from './machine-check.js';
-import { PciBus } from './pci/bus.js';
+import { PciBus, type DeviceTlbInvalidation } from './pci/bus.js';
 import { enumerate } from './pci/firmware.js';
 import { attachDevices } from './pci/hierarchy.js';
 import type { DeviceMsiSink } from './pci/msi.js';
@@ -70,6 +70,17 @@ export interface ArmMachineConfig {
   readonly backing?: MachineBacking;
 }
 
+/**
+ * An ATS Invalidate Request (CMD_ATC_INV, IHI 0070 §4.5.1) to the function
+ * at requester id `sid`, through the root complex: false when it does not
+ * answer (the CMD_SYNC after it then fails, §3.9.1.4). A StreamID with no
+ * function, or one without an ATC, answers UR: the command completes
+ * without error (§3.9.1.5).
+ */
+function invalidateAtc(bus: PciBus, sid: Sid, req: DeviceTlbInvalidation): boolean {
+  return bus.deviceBySid(sid)?.deviceTlbInvalidate?.(req) !== 'timeout';
+}
+
 const ARM_WINDOWS = { unitBase: SMMU_BASE, unitSize: SMMU_WINDOW, ecamBase: ARM_ECAM_BASE } as const;
 
 /** A running Arm machine (core, RAM, devices and their lookup: pci-machine.ts). */
@@ -82,8 +93,11 @@ export class ArmMachine extends PciMachine<ArmMachineConfig, SmmuUnit> {
     // Everything that can be refused is refused here, before the core is touched.
     const plan = checkArmMachineConfig(config);
     const { core, ram, log } = await startMachine(config, (c) => c.addRam(ARM_RAM_BASE, plan.ramMib * 0x10_0000));
-    const smmu = new SmmuUnit({ core, mem: ram, profile: plan.profile, onInterrupt: config.onInterrupt, log });
     const bus = new PciBus();
+    const smmu = new SmmuUnit({
+      core, mem: ram, profile: plan.profile, onInterrupt: config.onInterrupt, log,
+      atcInvalidate: (sid, ssid, addr, sizeLg2, global) => invalidateAtc(bus, sid, { pasid: ssid, addr, sizeLg2, global }),
+    });
     const portFor = (sid: Sid) => config.backing?.portFor(sid) ?? smmu.portFor(sid);
     const devices = attachDevices(bus, plan, portFor, () => config.onDeviceInterrupt, log);
     enumerate(bus, ARM_BAR_WINDOW.base, ARM_BAR_WINDOW.limit);
