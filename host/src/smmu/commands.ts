@@ -32,10 +32,14 @@ export interface CommandTarget {
     /** Stage-1 entries of `did` for 2^am pages from `hi:lo`, every ASID (TLBI_NH_VAA). */
     invAnyAsidPage(did: number, hi: number, lo: number, am: number, leaf: number): void;
   };
-  /** CMD_SYNC completion: MSI write (CS=IRQ with an address below 2^52), interrupt, or SEV. */
-  sync(cs: number, msiAddr: Gpa<number>, msiData: number): void;
-  /** ATC invalidation to the device `sid` (ATS); false if it timed out. */
-  atcInvalidate(sid: Sid, ssid: Pasid | undefined, addr: Iova, sizeLg2: number, global: boolean): boolean;
+  /**
+   * CMD_SYNC completion: MSI write (CS=IRQ with an address below 2^52),
+   * interrupt, or SEV; or CERROR_ATC_INV_SYNC, without completing, when an
+   * ATC invalidation since the last CMD_SYNC did not complete (§3.9.1.4).
+   */
+  sync(cs: number, msiAddr: Gpa<number>, msiData: number): number;
+  /** An ATS Invalidate Request to the device `sid` of 2^sizeLg2 bytes at `addr` (aligned); its outcome is the next CMD_SYNC's. */
+  atcInvalidate(sid: Sid, ssid: Pasid | undefined, addr: Iova, sizeLg2: number, global: boolean): void;
 }
 
 /** One command row. */
@@ -94,6 +98,25 @@ function emitBlock(page: number, am: number, each: (hi: number, lo: number, am: 
 
 const ssidOf = (w: Uint32Array): number | undefined => get(w, CMD.SSV) ? get(w, CMD.SSID) : undefined;
 
+/** CMD_ATC_INV Size of a 2^64-byte span: invalidate everything (§4.5.1). */
+export const ATC_SIZE_ALL = 52;
+
+/**
+ * CMD_ATC_INV (§4.5.1): 4 KiB * 2^Size bytes at Address, aligned down to the
+ * span; Size above 52 is CERROR_ILL (the spec allows it). Global only with
+ * SSV = 1. Without substreams (SMMU_IDR1.SSIDSIZE = 0) SSV = 1 acts as SSV
+ * = 0 (one of the CONSTRAINED UNPREDICTABLE choices).
+ */
+function atcInv(t: CommandTarget, w: Uint32Array, c: SmmuCaps): number {
+  const size = get(w, CMD.ATC_Size);
+  if (size > ATC_SIZE_ALL) return CERROR.ILL;
+  const lg2 = size + 12;
+  const addr = getAddr(w, CMD.Address) & ~((1n << BigInt(lg2)) - 1n);
+  const ssid = c.ssidBits === 0 ? undefined : ssidOf(w);
+  t.atcInvalidate(get(w, CMD.SID), ssid, addr, lg2, ssid !== undefined && get(w, CMD.ATC_G) !== 0);
+  return CERROR.NONE;
+}
+
 /** Every command the unit knows. */
 export const COMMANDS: readonly CommandRow[] = [
   { op: OP.PREFETCH_CONFIG, name: 'PREFETCH_CONFIG', supported: always, run: () => CERROR.NONE },
@@ -150,19 +173,14 @@ export const COMMANDS: readonly CommandRow[] = [
     },
   },
   { op: OP.TLBI_NSNH_ALL, name: 'TLBI_NSNH_ALL', supported: always, run: (t) => { t.inv.invIotlbGlobal(); return CERROR.NONE; } },
-  {
-    op: OP.ATC_INV, name: 'ATC_INV', supported: (c) => c.ats,
-    run: (t, w) => t.atcInvalidate(get(w, CMD.SID), ssidOf(w), getAddr(w, CMD.Address), get(w, CMD.ATC_Size) + 12, get(w, CMD.ATC_G) !== 0)
-      ? CERROR.NONE : CERROR.ATC_INV_SYNC,
-  },
+  { op: OP.ATC_INV, name: 'ATC_INV', supported: (c) => c.ats, run: atcInv },
   { op: OP.PRI_RESP, name: 'PRI_RESP', supported: (c) => c.pri, run: () => CERROR.NONE },
   {
     op: OP.CMD_SYNC, name: 'CMD_SYNC', supported: always,
     run: (t, w) => {
       const cs = get(w, CMD.CS);
       if (cs === 3) return CERROR.ILL;
-      t.sync(cs, get(w, CMD.MSIAddress) * 4, get(w, CMD.MSIData));
-      return CERROR.NONE;
+      return t.sync(cs, get(w, CMD.MSIAddress) * 4, get(w, CMD.MSIData));
     },
   },
   ...([['TLBI_EL3_ALL', OP.TLBI_EL3_ALL], ['TLBI_EL3_VA', OP.TLBI_EL3_VA], ['TLBI_EL2_ALL', OP.TLBI_EL2_ALL], ['TLBI_EL2_ASID', OP.TLBI_EL2_ASID],

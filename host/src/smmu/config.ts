@@ -14,7 +14,7 @@ import { bits, get, getAddr } from './spec/bits.js';
 import { CD, CD_BYTES, L1CD, TG0_GRANULE, TG1_GRANULE, TSZ_4K, S2TG_GRANULE } from './spec/cd.js';
 import { EVT, EVT_CLASS } from './spec/events.js';
 import { oasBits, STRTAB_BASE_ADDR_MASK, STRTAB_CFG } from './spec/registers.js';
-import { CD_SPLIT, L1STD, L1STD_BYTES, L1STD_SPAN_MAX, S1DSS, S1FMT, STE, STE_BYTES, STE_CONFIG } from './spec/ste.js';
+import { CD_SPLIT, EATS, L1STD, L1STD_BYTES, L1STD_SPAN_MAX, S1DSS, S1FMT, STE, STE_BYTES, STE_CONFIG } from './spec/ste.js';
 import { FF_ARM_CLASS_SHIFT, FF_ARM_S2, SUF_AFFD, SUF_BLOCKS_ANY_LEVEL, SUF_OA_LEAF_LAST, SUF_OA_NONE, SUF_EPD0, SUF_EPD1, SUF_HAD0, SUF_HAD1, SUF_S2AFFD, SUF_TBI0, SUF_TBI1, SUF_PAN, SUF_WXN, type WalkSetup } from './core-abi.js';
 import type { SmmuEvent } from './event.js';
 import type { SmmuCaps, SmmuSwitches } from './profiles.js';
@@ -31,6 +31,8 @@ export interface DecodedSte {
   readonly s2r: boolean;
   /** Effective STE.S1CDMax (0 when substreams are unsupported). */
   readonly cdMax: number;
+  /** STE.EATS as it acts (`decodeEats`): 0 no ATS, 1 full ATS, 2 split-stage (before SMMU_CR0.ATSCHK). */
+  readonly eats: number;
 }
 
 /** What a (stream, substream) resolves to. */
@@ -139,7 +141,26 @@ function decodeSte(src: ConfigSource, sid: number, w: bigint[]): DecodedSte | Sm
   }
   const vmid = s2 || caps.s2 ? get(w, STE.S2VMID) : 0;
   if (!caps.vmid16 && caps.s2 && (s1 || s2) && (vmid >>> 8) !== 0) return bad; // S2VMID[15:8] without VMID16
-  return { config, words: w, s2: s2cfg, vmid, s2r: get(w, STE.S2R) !== 0, cdMax };
+  const eats = decodeEats(caps, config, w);
+  if (eats === undefined) return bad;
+  return { config, words: w, s2: s2cfg, vmid, s2r: get(w, STE.S2R) !== 0, cdMax, eats };
+}
+
+/**
+ * §5.2 STE.EATS as it acts, or undefined when ILLEGAL. IGNORED (acting as
+ * 0b00) without ATS (SMMU_IDR0.ATS = 0) and when no stage translates
+ * (Config 0b000 and 0b100). 0b10, split-stage, is ILLEGAL unless Config is
+ * 0b111 with S2S = 0 and the SMMU offers it (SMMU_IDR0.NS1ATS = 0); 0b01
+ * and 0b11 are ILLEGAL with stage 2 and S2S = 1; 0b11 (full ATS with DPT
+ * checks) acts as 0b00 without DPT (SMMU_IDR3.DPT = 0, none here).
+ */
+function decodeEats(caps: SmmuCaps, config: number, w: readonly bigint[]): number | undefined {
+  if (!caps.ats || (config & 3) === 0) return EATS.ABORT;
+  const eats = get(w, STE.EATS);
+  const s2s = get(w, STE.S2S) !== 0;
+  if (eats === EATS.S1CHK) return config === STE_CONFIG.NESTED && !s2s && caps.splitStageAts ? eats : undefined;
+  if ((config & 2) !== 0 && s2s && eats !== EATS.ABORT) return undefined;
+  return eats === EATS.TRANS ? eats : EATS.ABORT;
 }
 
 /** The whole lookup for (sid, ssid): STE, then (stage 1) the CD. */

@@ -5,9 +5,14 @@
  * PASID as SubstreamID (IHI 0070 §3.3.2: the PCIe PASID TLP prefix carries
  * the SubstreamID). A fault's status is the SMMU event number (§7.3, 1-255);
  * a request the configuration aborts without an event (STE.Config 0b000,
- * GBPA.ABORT) is `DMA_ABORT`. The unit has no ATS or PRI (SMMU_IDR0.ATS /
- * PRI = 0): translation requests and translated requests are answered
- * `DMA_ABORT` (unsupported request) and page requests are rejected.
+ * GBPA.ABORT) is `DMA_ABORT`. ATS (§3.9.1, smmu/ats.ts) where the profile
+ * offers it (SMMU_IDR0.ATS): a translation request's completion lands in
+ * `completion`; a refused one (UR, CA) returns the event it met (recorded
+ * or not, `last.recorded`) or `DMA_ABORT`. A translated request moves data
+ * at its physical address when the unit lets it pass; a refused one is the
+ * F_TRANSL_FORBIDDEN event number or `DMA_ABORT` (reads get all-ones). An
+ * SMMU without ATS answers both `DMA_ABORT` (unsupported request). Page
+ * requests are rejected (no PRI).
  */
 import * as K from '../core/constants.js';
 import type { PageRequestOutcome } from '../vtd/prq/page-request.js';
@@ -88,16 +93,42 @@ export class SmmuDmaPort extends DmaPort {
     return this.last.set(DMA_OK);
   }
 
-  translationRequest64(_iovaHi: number, _iovaLo: number, flags = 0, pasid: Pasid = 0): number {
+  translationRequest64(iovaHi: number, iovaLo: number, flags = 0, pasid: Pasid = 0): number {
     checkAttributes(flags, pasid);
-    return this.last.set(DMA_ABORT); // no ATS (SMMU_IDR0.ATS = 0): an unsupported request
+    if (!this.unit.caps.ats) return this.last.set(DMA_ABORT); // SMMU_IDR0.ATS = 0: an unsupported request
+    const withPasid = (flags & REQ.PASID) !== 0;
+    const a = this.unit.atsTranslate({
+      sid: this.sid, ssid: withPasid ? pasid : undefined, iova: (BigInt(iovaHi >>> 0) << 32n) | BigInt(iovaLo >>> 0),
+      write: (flags & REQ.WRITE) !== 0, priv: withPasid && (flags & REQ.PRIV) !== 0, exec: withPasid && (flags & REQ.EXEC) !== 0,
+    });
+    if (a.status !== 'success') return this.last.set(a.event === 0 ? DMA_ABORT : a.event, a.recorded);
+    const c = this.completion;
+    [c.iovaHi, c.iovaLo] = [Number(a.iova >> 32n), Number(a.iova & 0xffff_ffffn)];
+    [c.addrHi, c.addrLo] = [Number(a.addr >> 32n), Number(a.addr & 0xffff_ffffn)];
+    c.sizeLg2 = a.lg2;
+    c.perms = a.perms;
+    c.priv = withPasid && (flags & REQ.PRIV) !== 0;
+    return this.last.set(DMA_OK);
   }
 
   translated64(addrHi: number, addrLo: number, len: number, bufOff: number, flags = 0): number {
     this.checkOwned(bufOff, len);
-    checkAttributes(flags, 0);
-    if (!(flags & REQ.WRITE)) this.buffer(bufOff, len).fill(0xff);
-    return this.abortAt((BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0)); // no ATS: no translated traffic
+    if ((flags & ~REQ.WRITE) !== 0) throw new Error(`flags: ${String(flags)} has bits other than REQ.WRITE (a translated request carries no PASID)`);
+    const write = (flags & REQ.WRITE) !== 0;
+    const addr = (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
+    const buf = this.unit.core.buffer(bufOff, len);
+    if (len === 0) return this.last.set(DMA_OK);
+    const r = this.unit.caps.ats ? this.unit.atsTranslatedCheck(this.sid, addr, len, write) : undefined;
+    const mem = this.unit.mem;
+    if (r === undefined || !r.ok || !mem.contains(addr, len)) {
+      // Refused by the unit (an event, or none), or outside RAM (a master abort): reads get all-ones, writes are dropped.
+      if (!write) buf.fill(0xff);
+      if (r !== undefined && !r.ok && r.reason !== 0) return this.status(r);
+      return this.abortAt(addr);
+    }
+    if (write) mem.write(addr, buf);
+    else buf.set(mem.read(addr, len));
+    return this.last.set(DMA_OK);
   }
 
   get acceptsPageRequests(): boolean {

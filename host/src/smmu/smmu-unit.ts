@@ -15,6 +15,7 @@ import * as K from '../core/constants.js';
 import type { DmaPort, DmaResult } from '../pci/dma-port.js';
 import { BYPASS_SETUP, SmmuCore, type WalkSetup } from './core-abi.js';
 import { SmmuDmaPort } from './dma-port.js';
+import { checkTranslated, translationRequest, type AtsCompletion, type AtsHost, type AtsRequest } from './ats.js';
 import { COMMAND_BY_OP, type CommandTarget } from './commands.js';
 import { coreFaultEvent, lookupSte, readSte, resolveStream, walkFlags, type ConfigSource, type DecodedSte, type StreamConfig } from './config.js';
 import { encodeEvent, type SmmuEvent } from './event.js';
@@ -25,7 +26,7 @@ import { get32, word } from './spec/bits.js';
 import { CMD, CMD_BYTES, SYNC_CS } from './spec/commands.js';
 import { EVT, EVT_BYTES, EVT_CLASS } from './spec/events.js';
 import { CERROR, CMDQ_CONS_ERR_SHIFT, CR0, GBPA, GERROR, IRQ_CTRL, QUEUE_OVERFLOW } from './spec/registers.js';
-import { iova as checkIova, pasid as checkPasid, streamId, type Iova, type Pasid, type Sid } from '../types.js';
+import { hpa as checkHpa, iova as checkIova, pasid as checkPasid, streamId, type Hpa, type Iova, type Pasid, type Sid } from '../types.js';
 
 /** An interrupt the unit signals: an MSI (address/data as programmed) or a wired line. */
 export interface SmmuInterrupt {
@@ -60,7 +61,11 @@ export interface SmmuUnitOptions {
   readonly onInterrupt?: (irq: SmmuInterrupt) => void;
   /** Hears each guest programming error. */
   readonly log?: (msg: string) => void;
-  /** ATC invalidation to a device (ATS); answers whether it completed. */
+  /**
+   * An ATS Invalidate Request (CMD_ATC_INV) to the device at StreamID `sid`
+   * for 2^sizeLg2 bytes at `addr`; answers whether it completed (false: the
+   * next CMD_SYNC is CERROR_ATC_INV_SYNC). Without it every one completes.
+   */
   readonly atcInvalidate?: (sid: Sid, ssid: Pasid | undefined, addr: Iova, sizeLg2: number, global: boolean) => boolean;
 }
 
@@ -160,6 +165,10 @@ export class SmmuUnit {
   private bypassOff = 0;
   /** CR0.SMMUEN as last written (the DMA fast path reads it without the register map). */
   private smmuEn = false;
+  /** An ATC invalidation since the last CMD_SYNC did not complete (§3.9.1.4). */
+  private atcInvFailed = false;
+  /** What the ATS paths see (ats.ts). */
+  private readonly atsHost: AtsHost;
   private readonly src: ConfigSource;
   private readonly slots: Slots;
   /** What command handlers act on (built once: a doorbell allocates nothing for it). */
@@ -185,12 +194,19 @@ export class SmmuUnit {
       strtabBase: () => this.regs.get('STRTAB_BASE'), strtabCfg: () => Number(this.regs.get('STRTAB_BASE_CFG')),
       s2Fetch: (ste, ipa) => this.s2Fetch(ste, ipa),
     };
+    this.atsHost = {
+      caps: this.caps, arm: this.arm, out: o.core.out,
+      enabled: () => this.smmuEn, atsCheck: () => (this.regs.at(this.slots.CR0) & CR0.ATSCHK) !== 0,
+      ste: (sid) => this.ste(sid), stream: (sid, ssid) => this.stream(sid, ssid), record: (ev) => this.recordEvent(ev),
+    };
   }
 
   /** The profile. */
   get profile(): SmmuProfile { return this.o.profile; }
   /** The core. */
   get core(): Core { return this.o.core; }
+  /** The memory its structures live in (and ATS Translated transactions reach). */
+  get mem(): GuestMemory { return this.o.mem; }
 
   /** Guest MMIO read at `offset` in the 128 KiB frame (4 or 8 bytes; other offsets and sizes read 0, logged, as a guest's would). */
   mmioRead(offset: number, size: number): bigint { return this.regs.read(offset, size); }
@@ -220,6 +236,7 @@ export class SmmuUnit {
   reset(): void {
     this.regs.reset();
     this.smmuEn = false;
+    this.atcInvFailed = false;
     this.invalidateSte(0, 0xffff_ffff);
     this.o.core.invalidateAll();
   }
@@ -244,6 +261,7 @@ export class SmmuUnit {
     for (const [name, v] of Object.entries(s.registers)) this.regs.set(name, v);
     this.eventsLost = s.eventsLost;
     this.smmuEn = (this.regs.at(this.slots.CR0) & CR0.SMMUEN) !== 0;
+    this.atcInvFailed = false;
     this.invalidateSte(0, 0xffff_ffff);
     this.o.core.invalidateAll();
   }
@@ -393,9 +411,29 @@ export class SmmuUnit {
   }
 
   /**
+   * An ATS Translation Request (§3.9.1.2, ats.ts): the completion the
+   * device gets. A bad argument is an Error naming it.
+   */
+  atsTranslate(r: AtsRequest): AtsCompletion {
+    checkRequest(r.sid, r.ssid, r.iova);
+    return translationRequest(this.atsHost, r);
+  }
+
+  /**
+   * Whether an ATS Translated transaction of `len` bytes at `addr` from
+   * StreamID `sid` may pass (§3.9.1.3, ats.ts); the unit moves no data.
+   */
+  atsTranslatedCheck(sid: Sid, addr: Hpa, len: number, write: boolean): DmaResult {
+    checkStream(sid, undefined);
+    checkInt(len, 0xffff_ffff, 'len');
+    return checkTranslated(this.atsHost, sid, checkHpa(addr, 'addr'), Math.max(len, 1), write);
+  }
+
+  /**
    * The DMA port of StreamID `sid` (a device's requester id under IORT's
-   * identity mapping): untranslated and translate-only requests through this
-   * unit, a PASID as SubstreamID, faults as events (smmu/dma-port.ts).
+   * identity mapping): untranslated, translate-only, ATS translation and
+   * translated requests through this unit, a PASID as SubstreamID, faults
+   * as events (smmu/dma-port.ts).
    */
   portFor(sid: Sid): DmaPort {
     return new SmmuDmaPort(this, sid);
@@ -410,13 +448,8 @@ export class SmmuUnit {
     const key = streamKey(sid, ssid);
     const have = this.streams.get(key);
     if (have) return have;
-    let ste = this.steCache.get(sid);
-    if (!ste) {
-      const got = lookupSte(this.src, sid);
-      if ('type' in got) return { event: got };
-      ste = got;
-      this.steCache.set(sid, ste);
-    }
+    const ste = this.ste(sid);
+    if ('type' in ste) return { event: ste };
     const cfg = resolveStream(this.src, ste, sid, ssid);
     if (cfg.kind === 'fault') return { event: cfg.event };
     const setupOff = cfg.kind === 'translate' ? this.newSetup(cfg.setup) : this.bypass();
@@ -424,6 +457,15 @@ export class SmmuUnit {
     const c = { cfg, setupOff, sid, ssid };
     this.streams.set(key, c);
     return c;
+  }
+
+  /** The cached STE of `sid` (fetched and decoded on a miss), or its configuration event. */
+  private ste(sid: number): DecodedSte | SmmuEvent {
+    const have = this.steCache.get(sid);
+    if (have) return have;
+    const got = lookupSte(this.src, sid);
+    if (!('type' in got)) this.steCache.set(sid, got);
+    return got;
   }
 
   private bypass(): number {
@@ -605,21 +647,37 @@ export class SmmuUnit {
         invAnyAsidPage: (d, hi, lo, am, leaf) => this.arm.invVaa(d, hi, lo, am, leaf),
       },
       sync: (cs, addr, data) => this.sync(cs, addr, data),
-      atcInvalidate: (sid, ssid, addr, lg2, g) => this.o.atcInvalidate?.(sid, ssid, addr, lg2, g) ?? true,
+      atcInvalidate: (sid, ssid, addr, lg2, g) => this.atcInvalidate(sid, ssid, addr, lg2, g),
     };
   }
 
-  /** CMD_SYNC completion (§4.7.3): CS=IRQ writes MSIData to MSIAddress (MSI) or signals the line; CS=SEV sends an event. */
-  private sync(cs: number, addr: number, data: number): void {
-    if (cs === SYNC_CS.SEV) { this.o.onInterrupt?.({ source: 'sev' }); return; }
-    if (cs !== SYNC_CS.IRQ) return;
-    if (this.caps.msi && addr !== 0) {
+  /** CMD_ATC_INV (§4.5.1): IGNORED while SMMUEN = 0; a device that does not answer fails the next CMD_SYNC. */
+  private atcInvalidate(sid: Sid, ssid: Pasid | undefined, addr: Iova, lg2: number, global: boolean): void {
+    if (!this.smmuEn || !this.o.atcInvalidate) return;
+    if (!this.o.atcInvalidate(sid, ssid, addr, lg2, global)) {
+      this.atcInvFailed = true;
+      this.log(`smmu: ATC invalidation of StreamID 0x${sid.toString(16)} did not complete`);
+    }
+  }
+
+  /**
+   * CMD_SYNC completion (§4.7.3): CS=IRQ writes MSIData to MSIAddress (MSI)
+   * or signals the line; CS=SEV sends an event. It fails with
+   * CERROR_ATC_INV_SYNC, without completing, when an ATC invalidation
+   * before it did not complete (§3.9.1.4); the failure is reported once.
+   */
+  private sync(cs: number, addr: number, data: number): number {
+    if (this.atcInvFailed) {
+      this.atcInvFailed = false;
+      return CERROR.ATC_INV_SYNC;
+    }
+    if (cs === SYNC_CS.SEV) this.o.onInterrupt?.({ source: 'sev' });
+    else if (cs === SYNC_CS.IRQ && this.caps.msi && addr !== 0) {
       if (this.o.mem.offsetAt(addr, 4) >= 0) this.o.mem.setUint32(addr, data);
       else this.raiseGerror(GERROR.MSI_CMDQ_ABT_ERR);
       this.o.onInterrupt?.({ source: 'cmd-sync', msi: { address: BigInt(addr), data } });
-      return;
-    }
-    this.o.onInterrupt?.({ source: 'cmd-sync' });
+    } else if (cs === SYNC_CS.IRQ) this.o.onInterrupt?.({ source: 'cmd-sync' });
+    return CERROR.NONE;
   }
 
   // -- global errors and interrupts (§6.3.18, §3.18) ----------------------------------
