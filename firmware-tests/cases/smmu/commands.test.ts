@@ -89,7 +89,7 @@ describe('SMMUv3 command queue', () => {
     expect((b.drv.read32(SR.CMDQ_CONS) >>> 24) & 0x7f).toBe(0);
   });
   it('commands the SMMU lacks are CERROR_ILL (ATC_INV without ATS, PRI_RESP without PRI); qemu-7.2 ignores them', async () => {
-    const b = await smmuBed();
+    const b = await smmuBed('default', 64, { ats: false });
     b.drv.init();
     expect(b.drv.submit([C.atcInv(SID, undefined, 0n, 0)])).toBe(1);
     const q = await smmuBed('qemu-7.2');

@@ -105,7 +105,7 @@ describe('Arm machine: SMMUv3 behind MMIO, devices behind the SMMU', () => {
     expect(drv.events().map((e) => e.type)).toEqual([EV.C_BAD_STE]);
   });
 
-  it('the device\'s DMA port (number API): status = event number, translate-only runs, no ATS', async () => {
+  it('the device\'s DMA port (number API): status = event number, translate-only runs, ATS refused by STE.Config 0b000', async () => {
     const { m, drv, alloc } = await boot();
     drv.init();
     const s1 = new LpaeTables(m.ram, alloc, 1, 48);
@@ -133,10 +133,12 @@ describe('Arm machine: SMMUv3 behind MMIO, devices behind the SMMU', () => {
     expect(port.dma(0x7000_2000, 4, buf)).toBe(EV.F_TRANSLATION);
     expect(port.dmaBig(0x7000_2000n, 4, false, buf)).toMatchObject({ ok: false, reason: EV.F_TRANSLATION, recorded: true });
     expect(drv.events().map((e) => e.type)).toEqual([EV.F_PERMISSION, EV.F_TRANSLATION, EV.F_TRANSLATION]);
-    // STE.Config 0b000 aborts without an event; no ATS (SMMU_IDR0.ATS = 0).
+    // STE.Config 0b000 aborts without an event: a DMA, an ATS Translation Request (UR, §3.9.1.2) and,
+    // with SMMU_CR0.ATSCHK = 1, a Translated request (§3.9.1.3).
     drv.setSte(BDF, encodeSte({ V: true, Config: CONFIG.ABORT }));
     expect(port.dma(0x7000_0000, 4, buf)).toBe(DMA_ABORT);
     expect(port.translationRequest(0x7000_0000)).toBe(DMA_ABORT);
+    drv.setCr0(drv.read32(0x20) | 0x10); // CR0.ATSCHK
     expect(port.translated(Number(ARM_RAM_BASE), 4, buf)).toBe(DMA_ABORT);
     expect([...port.buffer(buf, 4)]).toEqual([0xff, 0xff, 0xff, 0xff]);
     expect([port.acceptsPageRequests, drv.events()]).toEqual([false, []]);

@@ -7,7 +7,7 @@
 // CMD_TLBI_NH_ALL of the VMID (Linux's arm-smmu-v3 does) or
 // CMD_TLBI_S12_VMALL, which invalidates every stage-1, stage-2 and combined
 // entry of the VMID. And the commands of features the unit lacks
-// (SMMU_IDR0.ATS = PRI = 0; no stage 2) are CERROR_ILL.
+// (SMMU_IDR0.ATS = PRI = 0, narrowed by SmmuOptions; no stage 2) are CERROR_ILL.
 import { describe, expect, it } from 'vitest';
 import { smmuBed, RAM_BASE, type SmmuBed } from '../../lib/smmu/testbed.js';
 import { LpaeTables } from '../../../host/src/guest/smmu/lpae.js';
@@ -84,7 +84,7 @@ describe('TLBI_S2_IPA and TLBI_S12_VMALL on nested translations (SMMUv3 §4.4, a
 
 describe('commands of features the SMMU lacks are CERROR_ILL (§4.1.3)', () => {
   it('ATC_INV without ATS and PRI_RESP without PRI (SMMU_IDR0.ATS = PRI = 0) stop the queue at them; the commands before them ran', async () => {
-    const b = await smmuBed();
+    const b = await smmuBed('default', 64, { ats: false });
     b.drv.init();
     const idr0 = b.drv.read32(SR.IDR0);
     expect([(idr0 >>> 10) & 1, (idr0 >>> 16) & 1]).toEqual([0, 0]); // ATS, PRI

@@ -3,7 +3,7 @@
  * §6.3.6) and the named switches where a reference implementation departs
  * from the spec. `default` is what this model implements (SMMUv3.1 with
  * stage 1, stage 2 and nesting, 20-bit substreams, 2-level stream and CD
- * tables, MSIs, SEV); `qemu-7.2` presents QEMU 7.2's `-machine
+ * tables, MSIs, SEV, full ATS); `qemu-7.2` presents QEMU 7.2's `-machine
  * virt,iommu=smmuv3` (stage 1 only, no substreams, no MSIs, 44-bit OAS).
  * Behaviour is keyed on the switches and ID values, never on the name.
  */
@@ -185,7 +185,8 @@ const PROFILES: Readonly<Record<string, () => SmmuProfile>> = {
   default: () => ({
     name: 'default',
     idr: [
-      (common0 | IDR0.S2P | IDR0.MSI | IDR0.SEV | IDR0.VMID16 | IDR0.CD2L) >>> 0,
+      // ATS (§3.9.1) with full ATS only: NS1ATS = 1, split-stage (STE.EATS = 0b10) is not supported.
+      (common0 | IDR0.S2P | IDR0.MSI | IDR0.SEV | IDR0.VMID16 | IDR0.CD2L | IDR0.ATS | IDR0.NS1ATS) >>> 0,
       idr1(20), 0, IDR3.HAD | IDR3.RIL, 0, 5 | IDR5.GRAN4K | IDR5.GRAN16K | IDR5.GRAN64K,
     ],
     iidr: 0, aidr: 1, idRegs: new Array<number>(12).fill(0), switches: SPEC_SWITCHES,
@@ -219,6 +220,8 @@ export interface SmmuOptions {
   readonly stage2?: boolean;
   /** SubstreamID bits (SMMU_IDR1.SSIDSIZE, 0..the profile's; 0 also clears IDR0.CD2L). */
   readonly ssidBits?: number;
+  /** PCIe ATS (SMMU_IDR0.ATS; false also clears NS1ATS and PRI, which needs ATS; default: the profile's). */
+  readonly ats?: boolean;
 }
 
 /** The profile called `name`, narrowed by `options`; throws an Error naming the name or option. */
@@ -245,6 +248,8 @@ function narrow(p: SmmuProfile, o: SmmuOptions): SmmuProfile {
   let i0 = p.idr[0];
   if (!s1) i0 &= ~IDR0.S1P;
   if (!s2) i0 &= ~(IDR0.S2P | IDR0.VMID16);
+  if (!flag(o.ats, has.ats, 'ats')) i0 &= ~(IDR0.ATS | IDR0.NS1ATS | IDR0.PRI);
+  if (!s1 || !s2) i0 &= ~IDR0.NS1ATS; // §6.3.1: RES0 without both stages
   if (ssid === 0) i0 &= ~IDR0.CD2L;
   const i1 = (p.idr[1] & ~(0x1f << 6)) | (ssid << 6);
   return { ...p, idr: [i0 >>> 0, i1 >>> 0, p.idr[2], p.idr[3], p.idr[4], p.idr[5]] };
@@ -262,6 +267,8 @@ export interface SmmuCaps {
   readonly sev: boolean;
   /** ATS (IDR0.ATS). */
   readonly ats: boolean;
+  /** Split-stage ATS, STE.EATS = 0b10 (IDR0.ATS, S1P and S2P with NS1ATS = 0; §6.3.1). */
+  readonly splitStageAts: boolean;
   /** PRI (IDR0.PRI). */
   readonly pri: boolean;
   /** 2-level CD tables (IDR0.CD2L). */
@@ -301,7 +308,7 @@ export function capsOf(p: SmmuProfile): SmmuCaps {
   const [i0, i1, , i3, , i5] = p.idr;
   return {
     s1: (i0 & IDR0.S1P) !== 0, s2: (i0 & IDR0.S2P) !== 0, msi: (i0 & IDR0.MSI) !== 0, sev: (i0 & IDR0.SEV) !== 0,
-    ats: (i0 & IDR0.ATS) !== 0, pri: (i0 & IDR0.PRI) !== 0, cd2l: (i0 & IDR0.CD2L) !== 0,
+    ats: (i0 & IDR0.ATS) !== 0, splitStageAts: (i0 & (IDR0.ATS | IDR0.S1P | IDR0.S2P | IDR0.NS1ATS)) === (IDR0.ATS | IDR0.S1P | IDR0.S2P), pri: (i0 & IDR0.PRI) !== 0, cd2l: (i0 & IDR0.CD2L) !== 0,
     st2l: ((i0 >>> IDR0.ST_LEVEL_SHIFT) & 3) === IDR0.ST_LEVEL_2LVL, vmid16: (i0 & IDR0.VMID16) !== 0,
     sidBits: i1 & 0x3f, ssidBits: (i1 >>> 6) & 0x1f, cmdqLog2: (i1 >>> 21) & 0x1f, evtqLog2: (i1 >>> 16) & 0x1f,
     oas: i5 & 7, granules: [[IDR5.GRAN4K, 12], [IDR5.GRAN16K, 14], [IDR5.GRAN64K, 16]].filter(([m]) => (i5 & m!) !== 0).map(([, g]) => g!),
