@@ -5,10 +5,12 @@
 // Translated requests; CMD_ATC_INV (§4.5.1) reaches its ATC and CMD_SYNC
 // waits for it.
 import { describe, expect, it } from 'vitest';
-import { ATS, ATS_CMD, ATS_SID, atsBed, PAGE_A, PAGE_B, s1Stream, VA, ASID } from '../../lib/smmu/ats-bed.js';
+import { ATS, ATS_CMD, ATS_SID, atsBed, PAGE_A, PAGE_B, s1Stream, VA, ASID, type AtsBed } from '../../lib/smmu/ats-bed.js';
+import { ARM_RAM_BASE } from '../../../host/src/arm-machine.js';
 import { ATS_STATE } from '../../../host/src/devices/ats/regs.js';
 import { SR } from '../../../host/src/guest/smmu/driver.js';
-import { C } from '../../../host/src/guest/smmu/structures.js';
+import { C, CONFIG, encodeSte, EV } from '../../../host/src/guest/smmu/structures.js';
+import { DMA_ABORT, DMA_OK, REQ } from '../../../host/src/pci/dma-port.js';
 
 describe('ATS on the SMMUv3 default profile (§3.9.1)', () => {
   it('SMMU_IDR0 offers ATS without split-stage (ATS = 1, NS1ATS = 1); CR0.ATSCHK is writable and acknowledged', async () => {
@@ -50,5 +52,66 @@ describe('ATS on the SMMUv3 default profile (§3.9.1)', () => {
     expect(b.cmd(ATS_CMD.READ, VA, 2) & 7).toBe(ATS_STATE.DONE);
     expect(b.buffer(2)).toEqual([0xb, 0xb]);
     expect(b.reg(ATS.TR_COUNT)).toBe(2);
+  });
+});
+
+describe('answers to ATS Translation Requests (§3.9.1.2) through the device\'s port', () => {
+  /** The port of the ATS device's StreamID; a request for VA's page; status, completion, recorded. */
+  async function ask(ste: (b: Awaited<ReturnType<typeof atsBed>>) => void, flags = 0, pasid = 0, iova = VA) {
+    const b = await atsBed();
+    ste(b);
+    const port = b.m.smmu.portFor(ATS_SID);
+    const status = port.translationRequest(Number(iova), flags, pasid);
+    const c = port.completion;
+    return { b, status, recorded: port.last.recorded, c: { iova: c.iova, addr: c.addr, lg2: c.sizeLg2, perms: c.perms } };
+  }
+
+  it('full ATS: the page, its size and the granted subset of R/W; a read-only page grants R to a write request', async () => {
+    const r = await ask((b) => s1Stream(b, PAGE_A, 1), REQ.WRITE);
+    expect([r.status, r.c]).toEqual([DMA_OK, { iova: VA, addr: PAGE_A, lg2: 12, perms: 3 }]);
+    const ro = await ask((b) => s1Stream(b, PAGE_A, 1).map(VA, PAGE_A, 12, { write: false }), REQ.WRITE);
+    expect([ro.status, ro.c.perms]).toEqual([DMA_OK, 1]);
+    const block = await ask((b) => s1Stream(b, PAGE_A, 1).map(VA, ARM_RAM_BASE + 0x40_0000n, 21), 0, 0, VA + 0x12_3456n);
+    expect(block.c).toEqual({ iova: VA, addr: ARM_RAM_BASE + 0x40_0000n, lg2: 21, perms: 1 });
+  });
+
+  it('a translation fault is Success with R = W = 0 over one STU (4 KiB), nothing recorded', async () => {
+    const r = await ask((b) => s1Stream(b, PAGE_A, 1), 0, 0, VA + 0x5000n);
+    expect([r.status, r.c]).toEqual([DMA_OK, { iova: VA + 0x5000n, addr: 0n, lg2: 12, perms: 0 }]);
+    expect(r.b.drv.events()).toEqual([]);
+  });
+
+  it('EATS = 0b00, and 0b11 (no DPT: acts as 0b00), and STE bypass: UR with F_BAD_ATS_TREQ (StreamID, page, RnW)', async () => {
+    for (const ste of [(b: AtsBed) => s1Stream(b, PAGE_A, 0), (b: AtsBed) => s1Stream(b, PAGE_A, 3),
+      (b: AtsBed) => b.drv.setSte(ATS_SID, encodeSte({ V: true, Config: CONFIG.BYPASS, EATS: 1 }))]) {
+      const r = await ask(ste, 0, 0, VA + 0x10n);
+      expect([r.status, r.recorded]).toEqual([EV.F_BAD_ATS_TREQ, true]);
+      expect(r.b.drv.events().map((e) => [e.type, e.sid, e.addr, e.rnw])).toEqual([[EV.F_BAD_ATS_TREQ, ATS_SID, VA, true]]);
+    }
+  });
+
+  it('STE.Config 0b000: UR, no event; STE.V = 0 and configuration errors: CA, no event (the event is named, unrecorded)', async () => {
+    const abort = await ask((b) => b.drv.setSte(ATS_SID, encodeSte({ V: true, Config: CONFIG.ABORT, EATS: 1 })));
+    expect([abort.status, abort.recorded]).toEqual([DMA_ABORT, false]);
+    const invalid = await ask((b) => b.drv.setSte(ATS_SID, encodeSte({ V: false })));
+    expect([invalid.status, invalid.recorded]).toEqual([EV.C_BAD_STE, false]);
+    const noSubstreams = await ask((b) => s1Stream(b, PAGE_A, 1), REQ.PASID, 1);
+    expect([noSubstreams.status, noSubstreams.recorded]).toEqual([EV.C_BAD_SUBSTREAMID, false]);
+    for (const r of [abort, invalid, noSubstreams]) expect(r.b.drv.events()).toEqual([]);
+  });
+
+  it('STE.EATS = 0b10 (split-stage) is ILLEGAL here (SMMU_IDR0.NS1ATS = 1): C_BAD_STE for ordinary DMA, CA for a Translation Request', async () => {
+    const r = await ask((b) => s1Stream(b, PAGE_A, 2));
+    expect([r.status, r.recorded]).toEqual([EV.C_BAD_STE, false]);
+    const port = r.b.m.smmu.portFor(ATS_SID);
+    expect(port.dma(Number(VA), 4, port.allocBuffer(4))).toBe(EV.C_BAD_STE);
+    expect(r.b.drv.events().map((e) => e.type)).toEqual([EV.C_BAD_STE]);
+  });
+
+  it('with substreams: a PASID-tagged request translates through its CD; privileged and execute come from the prefix', async () => {
+    const r = await ask((b) => {
+      s1Stream(b, PAGE_A, 1, 1);
+    }, REQ.PASID | REQ.EXEC, 1);
+    expect([r.status, r.c]).toEqual([DMA_OK, { iova: VA, addr: PAGE_A, lg2: 12, perms: 5 }]);
   });
 });

@@ -4,7 +4,8 @@
 // descriptor or translation-table word, any command (well-formed with
 // random fields, or random words), any register at any offset and width —
 // and devices DMA from any StreamID / SubstreamID to any address (through
-// the unit's BigInt API or the DMA port's number path with its fast path). Whatever
+// the unit's BigInt API or the DMA port's number path with its fast path),
+// send ATS Translation Requests and Translated transactions. Whatever
 // it does, nothing throws, every step ends promptly (no hang, no unbounded
 // work), every DMA answers ok or with the spec's event number, every
 // event record the guest reads has a type the spec defines, and after a
@@ -72,6 +73,16 @@ const step = fc.oneof(
       write: fc.boolean(), priv: fc.boolean(), exec: fc.boolean(), num: fc.boolean(),
     }),
   },
+  {
+    // ATS (§3.9.1): a Translation Request, or a Translated transaction to any physical address.
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('ats' as const), translated: fc.boolean(),
+      sid: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...Object.values(SID)) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xfffff }) }),
+      ssid: fc.option(fc.integer({ min: 0, max: 0xfffff }), { freq: 2 }), addr: fc.oneof(fc.constant(VA), u64),
+      len: fc.integer({ min: 1, max: 4096 }), write: fc.boolean(), priv: fc.boolean(), exec: fc.boolean(),
+    }),
+  },
 );
 
 /** What the DMAs of a run did (the property is only worth something if both happen). */
@@ -97,6 +108,18 @@ function run(b: SmmuBed, area: { start: bigint; pages: number }, targets: readon
       if (!r.ok) expect(Number.isInteger(r.reason)).toBe(true);
       else seen.ok++;
       for (const e of b.drv.events()) seen.events++, expect(EVENT_TYPES.has(e.type), `event type 0x${e.type.toString(16)}`).toBe(true);
+      break;
+    }
+    case 'ats': {
+      if (s.translated) {
+        const r = b.unit.atsTranslatedCheck(s.sid, s.addr, s.len, s.write);
+        if (!r.ok) expect([0, EV.F_TRANSL_FORBIDDEN]).toContain(r.reason);
+      } else {
+        const c = b.unit.atsTranslate({ sid: s.sid, ssid: s.ssid ?? undefined, iova: s.addr, write: s.write, priv: s.priv, exec: s.exec });
+        if (c.status === 'success') expect([c.perms & ~7, c.iova & ((1n << BigInt(c.lg2)) - 1n)]).toEqual([0, 0n]);
+        else expect(c.event === 0 || EVENT_TYPES.has(c.event)).toBe(true);
+      }
+      for (const e of b.drv.events()) expect(EVENT_TYPES.has(e.type)).toBe(true);
       break;
     }
   }

@@ -20,6 +20,9 @@
  *   of R (always requested), W (requested unless NW) and X (with a PASID)
  *   those the tables grant (§13.7; X only with R).
  *
+ * An SMMU without ATS (SMMU_IDR0.ATS = 0) answers UR and aborts Translated
+ * transactions, recording nothing.
+ *
  * A Translated transaction passes with SMMUEN = 1 and ATSCHK = 0 (only its
  * address is checked, §3.9.1.1: beyond the OAS it aborts, no event). With
  * ATSCHK = 1 its STE decides: invalid or ILLEGAL, or Config = 0b000,
@@ -92,6 +95,7 @@ function badRequest(h: AtsHost, r: AtsRequest): AtsCompletion {
 
 /** §3.9.1.2: the answer to Translation Request `r`. */
 export function translationRequest(h: AtsHost, r: AtsRequest): AtsCompletion {
+  if (!h.caps.ats) return refused('ur', 0); // an SMMU without ATS: an unsupported request
   if (!h.enabled()) return badRequest(h, r);
   const ste = h.ste(r.sid);
   if ('type' in ste) return refused('ca', ste.type);
@@ -131,6 +135,7 @@ export function checkTranslated(h: AtsHost, sid: Sid, addr: Hpa, len: number, wr
     const ev: SmmuEvent = { type: EVT.F_TRANSL_FORBIDDEN, sid, addr: BigInt(addr), read: !write };
     return { ok: false, reason: ev.type, recorded: h.record(ev), addr };
   };
+  if (!h.caps.ats) return { ok: false, reason: 0, recorded: false, addr }; // no ATS: no Translated traffic
   if (!h.enabled()) return forbidden();
   // §3.9.1.1: bits above the OAS abort the transaction, without an event (the IMPLEMENTATION DEFINED choice made here).
   if ((addr + BigInt(len) - 1n) >> BigInt(oasBits(h.caps.oas, h.caps.oas)) !== 0n) return { ok: false, reason: 0, recorded: false, addr };

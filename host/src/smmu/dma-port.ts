@@ -95,7 +95,6 @@ export class SmmuDmaPort extends DmaPort {
 
   translationRequest64(iovaHi: number, iovaLo: number, flags = 0, pasid: Pasid = 0): number {
     checkAttributes(flags, pasid);
-    if (!this.unit.caps.ats) return this.last.set(DMA_ABORT); // SMMU_IDR0.ATS = 0: an unsupported request
     const withPasid = (flags & REQ.PASID) !== 0;
     const a = this.unit.atsTranslate({
       sid: this.sid, ssid: withPasid ? pasid : undefined, iova: (BigInt(iovaHi >>> 0) << 32n) | BigInt(iovaLo >>> 0),
@@ -118,13 +117,12 @@ export class SmmuDmaPort extends DmaPort {
     const addr = (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
     const buf = this.unit.core.buffer(bufOff, len);
     if (len === 0) return this.last.set(DMA_OK);
-    const r = this.unit.caps.ats ? this.unit.atsTranslatedCheck(this.sid, addr, len, write) : undefined;
+    const r = this.unit.atsTranslatedCheck(this.sid, addr, len, write);
     const mem = this.unit.mem;
-    if (r === undefined || !r.ok || !mem.contains(addr, len)) {
+    if (!r.ok || !mem.contains(addr, len)) {
       // Refused by the unit (an event, or none), or outside RAM (a master abort): reads get all-ones, writes are dropped.
       if (!write) buf.fill(0xff);
-      if (r !== undefined && !r.ok && r.reason !== 0) return this.status(r);
-      return this.abortAt(addr);
+      return !r.ok && r.reason !== 0 ? this.status(r) : this.abortAt(addr);
     }
     if (write) mem.write(addr, buf);
     else buf.set(mem.read(addr, len));
