@@ -112,10 +112,10 @@ function run(b: SmmuBed, area: { start: bigint; pages: number }, targets: readon
     }
     case 'ats': {
       if (s.translated) {
-        const r = b.unit.atsTranslatedCheck(s.sid, s.addr, s.len, s.write);
+        const r = b.unit.ats.translated(s.sid, s.addr, s.len, s.write);
         if (!r.ok) expect([0, EV.F_TRANSL_FORBIDDEN]).toContain(r.reason);
       } else {
-        const c = b.unit.atsTranslate({ sid: s.sid, ssid: s.ssid ?? undefined, iova: s.addr, write: s.write, priv: s.priv, exec: s.exec });
+        const c = b.unit.ats.translate({ sid: s.sid, ssid: s.ssid ?? undefined, iova: s.addr, write: s.write, priv: s.priv, exec: s.exec });
         if (c.status === 'success') expect([c.perms & ~7, c.iova & ((1n << BigInt(c.lg2)) - 1n)]).toEqual([0, 0n]);
         else expect(c.event === 0 || EVENT_TYPES.has(c.event)).toBe(true);
       }

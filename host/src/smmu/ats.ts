@@ -39,7 +39,7 @@ import type { SmmuCaps } from './profiles.js';
 import { EVT } from './spec/events.js';
 import { oasBits } from './spec/registers.js';
 import { EATS, STE_CONFIG } from './spec/ste.js';
-import type { Hpa, Iova, Pasid, Sid } from '../types.js';
+import { hpa as checkHpa, iova as checkIova, pasid as checkPasid, streamId, type Hpa, type Iova, type Pasid, type Sid } from '../types.js';
 
 /** What the ATS paths read of the unit. */
 export interface AtsHost {
@@ -57,6 +57,57 @@ export interface AtsHost {
   stream(sid: Sid, ssid: Pasid | undefined): { readonly setupOff: number } | { readonly event: SmmuEvent };
   /** Writes an event record; false when it was lost. */
   record(ev: SmmuEvent): boolean;
+  /** Hears each guest programming error. */
+  log(msg: string): void;
+  /** Sends an ATS Invalidate Request to the device at `sid`; false when it did not answer (none: every one completes). */
+  readonly atcInvalidate?: (sid: Sid, ssid: Pasid | undefined, addr: Iova, sizeLg2: number, global: boolean) => boolean;
+}
+
+/**
+ * A unit's ATS side: its answers to Translation Requests and Translated
+ * transactions (checked arguments: an Error names a bad one), and the ATS
+ * Invalidate Requests of CMD_ATC_INV with the failure a CMD_SYNC reports.
+ */
+export class SmmuAts {
+  /** An ATC invalidation since the last CMD_SYNC did not complete (§3.9.1.4). */
+  private failed = false;
+
+  /** The ATS side of the unit `h` shows. */
+  constructor(private readonly h: AtsHost) {}
+
+  /** The completion of ATS Translation Request `r` (§3.9.1.2). */
+  translate(r: AtsRequest): AtsCompletion {
+    streamId(r.sid);
+    if (r.ssid !== undefined) checkPasid(r.ssid, 'ssid');
+    checkIova(r.iova);
+    return translationRequest(this.h, r);
+  }
+
+  /** Whether a Translated transaction of `len` (1..2^32-1) bytes at `addr` from `sid` may pass (§3.9.1.3); no data moves. */
+  translated(sid: Sid, addr: Hpa, len: number, write: boolean): DmaResult {
+    streamId(sid);
+    if (!Number.isInteger(len) || len < 1 || len > 0xffff_ffff) throw new Error(`len: ${String(len)} is not a byte count (1..2^32-1)`);
+    return checkTranslated(this.h, sid, checkHpa(addr, 'addr'), len, write);
+  }
+
+  /** CMD_ATC_INV (§4.5.1): IGNORED while SMMUEN = 0; a device that does not answer fails the next CMD_SYNC. */
+  invalidate(sid: Sid, ssid: Pasid | undefined, addr: Iova, lg2: number, global: boolean): void {
+    if (!this.h.enabled() || !this.h.atcInvalidate || this.h.atcInvalidate(sid, ssid, addr, lg2, global)) return;
+    this.failed = true;
+    this.h.log(`smmu: ATC invalidation of StreamID 0x${sid.toString(16)} did not complete`);
+  }
+
+  /** At a CMD_SYNC: whether it fails with CERROR_ATC_INV_SYNC (reported once: a retried CMD_SYNC completes). */
+  syncFails(): boolean {
+    const f = this.failed;
+    this.failed = false;
+    return f;
+  }
+
+  /** Back to reset: no invalidation pending. */
+  reset(): void {
+    this.failed = false;
+  }
 }
 
 /** An ATS Translation Request (PCIe ATS, AT = 01b) as it reaches the SMMU. */

@@ -96,7 +96,7 @@ export class SmmuDmaPort extends DmaPort {
   translationRequest64(iovaHi: number, iovaLo: number, flags = 0, pasid: Pasid = 0): number {
     checkAttributes(flags, pasid);
     const withPasid = (flags & REQ.PASID) !== 0;
-    const a = this.unit.atsTranslate({
+    const a = this.unit.ats.translate({
       sid: this.sid, ssid: withPasid ? pasid : undefined, iova: (BigInt(iovaHi >>> 0) << 32n) | BigInt(iovaLo >>> 0),
       write: (flags & REQ.WRITE) !== 0, priv: withPasid && (flags & REQ.PRIV) !== 0, exec: withPasid && (flags & REQ.EXEC) !== 0,
     });
@@ -117,7 +117,7 @@ export class SmmuDmaPort extends DmaPort {
     const addr = (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
     const buf = this.unit.core.buffer(bufOff, len);
     if (len === 0) return this.last.set(DMA_OK);
-    const r = this.unit.atsTranslatedCheck(this.sid, addr, len, write);
+    const r = this.unit.ats.translated(this.sid, addr, len, write);
     const mem = this.unit.mem;
     if (!r.ok || !mem.contains(addr, len)) {
       // Refused by the unit (an event, or none), or outside RAM (a master abort): reads get all-ones, writes are dropped.

@@ -15,7 +15,7 @@ import * as K from '../core/constants.js';
 import type { DmaPort, DmaResult } from '../pci/dma-port.js';
 import { BYPASS_SETUP, SmmuCore, type WalkSetup } from './core-abi.js';
 import { SmmuDmaPort } from './dma-port.js';
-import { checkTranslated, translationRequest, type AtsCompletion, type AtsHost, type AtsRequest } from './ats.js';
+import { SmmuAts } from './ats.js';
 import { COMMAND_BY_OP, type CommandTarget } from './commands.js';
 import { coreFaultEvent, lookupSte, readSte, resolveStream, walkFlags, type ConfigSource, type DecodedSte, type StreamConfig } from './config.js';
 import { encodeEvent, type SmmuEvent } from './event.js';
@@ -26,7 +26,7 @@ import { get32, word } from './spec/bits.js';
 import { CMD, CMD_BYTES, SYNC_CS } from './spec/commands.js';
 import { EVT, EVT_BYTES, EVT_CLASS } from './spec/events.js';
 import { CERROR, CMDQ_CONS_ERR_SHIFT, CR0, GBPA, GERROR, IRQ_CTRL, QUEUE_OVERFLOW } from './spec/registers.js';
-import { hpa as checkHpa, iova as checkIova, pasid as checkPasid, streamId, type Hpa, type Iova, type Pasid, type Sid } from '../types.js';
+import { iova as checkIova, pasid as checkPasid, streamId, type Iova, type Pasid, type Sid } from '../types.js';
 
 /** An interrupt the unit signals: an MSI (address/data as programmed) or a wired line. */
 export interface SmmuInterrupt {
@@ -165,10 +165,8 @@ export class SmmuUnit {
   private bypassOff = 0;
   /** CR0.SMMUEN as last written (the DMA fast path reads it without the register map). */
   private smmuEn = false;
-  /** An ATC invalidation since the last CMD_SYNC did not complete (§3.9.1.4). */
-  private atcInvFailed = false;
-  /** What the ATS paths see (ats.ts). */
-  private readonly atsHost: AtsHost;
+  /** PCIe ATS (ats.ts): Translation Requests, Translated transactions, ATC invalidation. */
+  readonly ats: SmmuAts;
   private readonly src: ConfigSource;
   private readonly slots: Slots;
   /** What command handlers act on (built once: a doorbell allocates nothing for it). */
@@ -194,11 +192,11 @@ export class SmmuUnit {
       strtabBase: () => this.regs.get('STRTAB_BASE'), strtabCfg: () => Number(this.regs.get('STRTAB_BASE_CFG')),
       s2Fetch: (ste, ipa) => this.s2Fetch(ste, ipa),
     };
-    this.atsHost = {
-      caps: this.caps, arm: this.arm, out: o.core.out,
+    this.ats = new SmmuAts({
+      caps: this.caps, arm: this.arm, out: o.core.out, atcInvalidate: o.atcInvalidate,
       enabled: () => this.smmuEn, atsCheck: () => (this.regs.at(this.slots.CR0) & CR0.ATSCHK) !== 0,
-      ste: (sid) => this.ste(sid), stream: (sid, ssid) => this.stream(sid, ssid), record: (ev) => this.recordEvent(ev),
-    };
+      ste: (sid) => this.ste(sid), stream: (sid, ssid) => this.stream(sid, ssid), record: (ev) => this.recordEvent(ev), log: (m) => this.log(m),
+    });
   }
 
   /** The profile. */
@@ -236,7 +234,7 @@ export class SmmuUnit {
   reset(): void {
     this.regs.reset();
     this.smmuEn = false;
-    this.atcInvFailed = false;
+    this.ats.reset();
     this.invalidateSte(0, 0xffff_ffff);
     this.o.core.invalidateAll();
   }
@@ -261,7 +259,7 @@ export class SmmuUnit {
     for (const [name, v] of Object.entries(s.registers)) this.regs.set(name, v);
     this.eventsLost = s.eventsLost;
     this.smmuEn = (this.regs.at(this.slots.CR0) & CR0.SMMUEN) !== 0;
-    this.atcInvFailed = false;
+    this.ats.reset();
     this.invalidateSte(0, 0xffff_ffff);
     this.o.core.invalidateAll();
   }
@@ -408,25 +406,6 @@ export class SmmuUnit {
     const write = (access & K.ACC_WRITE) !== 0;
     const ev = coreFaultEvent(out, st, sid, ssid, iova, write, (access & K.ACC_PRIV) !== 0, (access & K.ACC_EXEC) !== 0);
     return this.failed(ev, s.cfg.kind === 'translate' && (ev.s2 ? s.cfg.recordS2 : s.cfg.recordS1));
-  }
-
-  /**
-   * An ATS Translation Request (§3.9.1.2, ats.ts): the completion the
-   * device gets. A bad argument is an Error naming it.
-   */
-  atsTranslate(r: AtsRequest): AtsCompletion {
-    checkRequest(r.sid, r.ssid, r.iova);
-    return translationRequest(this.atsHost, r);
-  }
-
-  /**
-   * Whether an ATS Translated transaction of `len` bytes at `addr` from
-   * StreamID `sid` may pass (§3.9.1.3, ats.ts); the unit moves no data.
-   */
-  atsTranslatedCheck(sid: Sid, addr: Hpa, len: number, write: boolean): DmaResult {
-    checkStream(sid, undefined);
-    checkInt(len, 0xffff_ffff, 'len');
-    return checkTranslated(this.atsHost, sid, checkHpa(addr, 'addr'), Math.max(len, 1), write);
   }
 
   /**
@@ -647,17 +626,8 @@ export class SmmuUnit {
         invAnyAsidPage: (d, hi, lo, am, leaf) => this.arm.invVaa(d, hi, lo, am, leaf),
       },
       sync: (cs, addr, data) => this.sync(cs, addr, data),
-      atcInvalidate: (sid, ssid, addr, lg2, g) => this.atcInvalidate(sid, ssid, addr, lg2, g),
+      atcInvalidate: (sid, ssid, addr, lg2, g) => this.ats.invalidate(sid, ssid, addr, lg2, g),
     };
-  }
-
-  /** CMD_ATC_INV (§4.5.1): IGNORED while SMMUEN = 0; a device that does not answer fails the next CMD_SYNC. */
-  private atcInvalidate(sid: Sid, ssid: Pasid | undefined, addr: Iova, lg2: number, global: boolean): void {
-    if (!this.smmuEn || !this.o.atcInvalidate) return;
-    if (!this.o.atcInvalidate(sid, ssid, addr, lg2, global)) {
-      this.atcInvFailed = true;
-      this.log(`smmu: ATC invalidation of StreamID 0x${sid.toString(16)} did not complete`);
-    }
   }
 
   /**
@@ -667,10 +637,7 @@ export class SmmuUnit {
    * before it did not complete (§3.9.1.4); the failure is reported once.
    */
   private sync(cs: number, addr: number, data: number): number {
-    if (this.atcInvFailed) {
-      this.atcInvFailed = false;
-      return CERROR.ATC_INV_SYNC;
-    }
+    if (this.ats.syncFails()) return CERROR.ATC_INV_SYNC;
     if (cs === SYNC_CS.SEV) this.o.onInterrupt?.({ source: 'sev' });
     else if (cs === SYNC_CS.IRQ && this.caps.msi && addr !== 0) {
       if (this.o.mem.offsetAt(addr, 4) >= 0) this.o.mem.setUint32(addr, data);
