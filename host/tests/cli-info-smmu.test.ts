@@ -18,6 +18,14 @@ describe('viommu info --smmu', () => {
     expect(io.stdout).toMatch(/0x000a8 {2}EVENTQ_PROD/);
     expect(io.stdout).not.toMatch(/GBPA/);
   });
+  it('the default profile offers full ATS (IDR0 ATS with NS1ATS: no split-stage); qemu-7.2 no ATS', async () => {
+    const io = capture();
+    expect(await main(['node', 'viommu', 'info', '--smmu'], io)).toBe(0);
+    expect(io.stdout).toMatch(/IDR0 flags S2P S1P COHACC ATS NS1ATS /);
+    const q = capture();
+    expect(await main(['node', 'viommu', 'info', '--smmu', '--profile', 'qemu-7.2'], q)).toBe(0);
+    expect(q.stdout).not.toMatch(/ ATS /);
+  });
   it('the default profile narrowed: no stage 2, fewer SubstreamID bits; bad options exit 2 naming them', async () => {
     const io = capture();
     expect(await main(['node', 'viommu', 'info', '--smmu', '--no-stage2', '--ssid-bits', '8'], io)).toBe(0);

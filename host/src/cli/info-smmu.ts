@@ -14,7 +14,7 @@ const hex = (v: bigint | number, pad = 0): string => `0x${v.toString(16).padStar
 
 /** IDR0 flags worth showing (§6.3.1). */
 const IDR0_FLAGS: [string, number][] = [
-  ['S2P', IDR0.S2P], ['S1P', IDR0.S1P], ['COHACC', IDR0.COHACC], ['BTM', IDR0.BTM], ['HYP', IDR0.HYP], ['ATS', IDR0.ATS],
+  ['S2P', IDR0.S2P], ['S1P', IDR0.S1P], ['COHACC', IDR0.COHACC], ['BTM', IDR0.BTM], ['HYP', IDR0.HYP], ['ATS', IDR0.ATS], ['NS1ATS', IDR0.NS1ATS],
   ['ASID16', IDR0.ASID16], ['MSI', IDR0.MSI], ['SEV', IDR0.SEV], ['ATOS', IDR0.ATOS], ['PRI', IDR0.PRI], ['VMID16', IDR0.VMID16],
   ['CD2L', IDR0.CD2L], ['TERM_MODEL', IDR0.TERM_MODEL],
 ];
