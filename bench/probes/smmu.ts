@@ -7,7 +7,8 @@
  * after a warm-up of a few thousand commands of every measured kind (so the
  * first kind measured does not pay the JIT's tier-up for all of them); and
  * what a 4-byte register read and write through the machine's number MMIO
- * API cost (VT-d's `mmio-read` / `mmio-write` limits). Times are the
+ * API cost (VT-d's `mmio-read` / `mmio-write` limits); and what an ATS
+ * Translation Request and a 64-byte Translated read cost through the port. Times are the
  * fastest of several rounds (the machine is shared: preemption only adds
  * time); the guest programs everything through MMIO and guest RAM with the
  * guest driver of host/src/guest/smmu.
@@ -24,8 +25,11 @@ import { nowNs } from '../harness/target.js';
 import type { TargetCheck } from '../report/schema.js';
 import { registerRows } from './probe.js';
 
-/** Limits: a DMA through the SMMU within 2x of VT-d's dma-64 limit (60 ns), a command within 1 us. */
-export const SMMU_LIMITS = { dma64Ns: 120, commandNs: 1000 } as const;
+/**
+ * Limits: a DMA through the SMMU within 2x of VT-d's dma-64 limit (60 ns), a command within 1 us,
+ * an ATS Translation Request (a translation answered as a completion, IOTLB hit) within 500 ns.
+ */
+export const SMMU_LIMITS = { dma64Ns: 120, commandNs: 1000, atsRequestNs: 500 } as const;
 
 const S1_SID = 0x18;
 const NESTED_SID = 0x20;
@@ -59,7 +63,8 @@ async function bed(): Promise<Bed> {
   for (let p = 0; p < WALK_PAGES; p++) s1.map(BigInt(IOVA + p * 4096), PA + BigInt((p & 15) * 4096), 12);
   const cd = alloc.alloc();
   s1Cd(s1.root, 1).forEach((w, i) => mem.writeU64(cd + BigInt(8 * i), w));
-  drv.setSte(S1_SID, encodeSte({ V: true, Config: CONFIG.S1, S1ContextPtr: cd }));
+  drv.setSte(S1_SID, encodeSte({ V: true, Config: CONFIG.S1, S1ContextPtr: cd, EATS: 1 }));
+  drv.setCr0(drv.read32(SR.CR0) | 0x10); // CR0.ATSCHK: Translated requests are checked against the STE
   const s2 = new LpaeTables(mem, alloc, 2, 40, 1);
   for (let i = 0n; i < 64n; i++) s2.map(ARM_RAM_BASE + (i << 21n), ARM_RAM_BASE + (i << 21n), 21);
   drv.setSte(NESTED_SID, encodeSte({
@@ -88,6 +93,21 @@ function dmaNs(port: DmaPort, pages: number, rounds: number, calls: number): num
   const ns = fastest(rounds, calls, (n) => { for (let i = 0; i < n; i++) bad |= port.dma(IOVA + (i % pages) * 4096, 64, buf) ^ DMA_OK; });
   if (bad !== 0) throw new Error('a measured DMA faulted');
   return ns;
+}
+
+/**
+ * ns per ATS Translation Request for a page of `port` (cycling over 4 pages: IOTLB hits) and per
+ * 64-byte Translated read of the completion's address (checked against the STE: CR0.ATSCHK = 1).
+ */
+function atsNs(port: DmaPort, rounds: number, calls: number): { request: number; translated: number } {
+  const buf = port.allocBuffer(64);
+  if (port.translationRequest(IOVA) !== DMA_OK || port.completion.perms === 0) throw new Error(`the measured ATS request failed (${port.last.status})`);
+  const pa = Number(port.completion.addr);
+  let bad = 0;
+  const request = fastest(rounds, calls, (n) => { for (let i = 0; i < n; i++) bad |= port.translationRequest(IOVA + (i & 3) * 4096) ^ DMA_OK; });
+  const translated = fastest(rounds, calls, (n) => { for (let i = 0; i < n; i++) bad |= port.translated(pa, 64, buf) ^ DMA_OK; });
+  if (bad !== 0) throw new Error('a measured ATS request failed');
+  return { request, translated };
 }
 
 /** Rounds of each command kind run before any is measured. */
@@ -132,9 +152,10 @@ registerRows({
     for (const cmd of kinds) commandNs(b, cmd, batch, WARM_ROUNDS);
     const [tlbi, cfgi, sync] = kinds.map((cmd) => commandNs(b, cmd, batch, rounds)) as [number, number, number];
     const mmio = mmioNs(b.m, rounds, calls);
+    const ats = atsNs(b.m.smmu.portFor(S1_SID), rounds, calls);
     const L = SMMU_LIMITS;
     const E = EMBEDDING_LIMITS;
-    const raw = { dma64: { s1, nested, walk }, commandNs: { tlbiNhVa: tlbi, cfgiCd: cfgi, cmdSync: sync }, batch, mmioNs: mmio };
+    const raw = { dma64: { s1, nested, walk }, commandNs: { tlbiNhVa: tlbi, cfgiCd: cfgi, cmdSync: sync }, batch, mmioNs: mmio, atsNs: ats };
     return {
       rows: [
         check('smmu-dma-64', `SMMUv3: 64-byte DMA through the DMA port, stage 1, IOTLB hit <= ${L.dma64Ns} ns`, s1, L.dma64Ns,
@@ -143,11 +164,14 @@ registerRows({
           `per command in batches of ${batch}: CFGI_CD ${cfgi.toFixed(1)} ns, CMD_SYNC ${sync.toFixed(1)} ns`, { cfgiCd: cfgi, cmdSync: sync }),
         check('smmu-mmio', `SMMUv3: 4-byte register read through the number MMIO API <= ${E.mmioReadNs} ns (VT-d's mmio-read limit)`, mmio.read, E.mmioReadNs,
           `4-byte register write ${mmio.write.toFixed(1)} ns (VT-d's mmio-write limit ${E.mmioWriteNs} ns)`, { write: mmio.write }),
+        check('smmu-ats', `SMMUv3: one ATS Translation Request through the DMA port, stage 1, IOTLB hit <= ${L.atsRequestNs} ns`, ats.request, L.atsRequestNs,
+          `64-byte Translated read checked against the STE (CR0.ATSCHK = 1) ${ats.translated.toFixed(1)} ns`, { translated: ats.translated }),
       ],
       lines: [
         'SMMUv3 (ns): 64-byte DMA stage 1 hit ' + s1.toFixed(1) + ', nested hit ' + nested.toFixed(1) + ', stage-1 walk ' + walk.toFixed(1) +
           `; per command (batches of ${batch}): TLBI_NH_VA ${tlbi.toFixed(1)}, CFGI_CD ${cfgi.toFixed(1)}, CMD_SYNC ${sync.toFixed(1)}` +
-          `; MMIO register read ${mmio.read.toFixed(1)}, write ${mmio.write.toFixed(1)}`,
+          `; MMIO register read ${mmio.read.toFixed(1)}, write ${mmio.write.toFixed(1)}` +
+          `; ATS Translation Request ${ats.request.toFixed(1)}, Translated 64-byte read ${ats.translated.toFixed(1)}`,
       ],
       raw,
     };

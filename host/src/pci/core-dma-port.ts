@@ -60,12 +60,6 @@ function accessOf(flags: number): number {
   return rw | (flags & REQ.PASID ? flags & ACC_REQ_BITS : flags & REQ.WRITE);
 }
 
-/** `hi:lo` aligned down to 2^lg2, as [hi, lo]. */
-function alignDown(hi: number, lo: number, lg2: number): [number, number] {
-  if (lg2 >= 32) return [lg2 >= 64 ? 0 : (hi & ~(2 ** (lg2 - 32) - 1)) >>> 0, 0];
-  return [hi >>> 0, (lo & ~(2 ** lg2 - 1)) >>> 0];
-}
-
 /** A device's port onto an IOMMU backed by the WASM core. */
 export class CoreDmaPort extends DmaPort {
   private readonly core: Core;
@@ -146,23 +140,17 @@ export class CoreDmaPort extends DmaPort {
     const p = flags & REQ.PASID ? this.backend.mapPasid(pasid) : 0;
     if (p < 0) return this.last.set(DMA_ABORT);
     const c = this.completion;
-    c.priv = (flags & REQ.PRIV) !== 0;
+    const priv = (flags & REQ.PRIV) !== 0;
     const pageLo = (iovaLo & ~0xfff) >>> 0;
     const status = this.core.translateRaw(this.sid, p, iovaHi >>> 0, pageLo, accessOf(flags) | K.ACC_TRANSLATION_REQ);
     const out = this.core.out;
     if (status === 0) {
-      c.sizeLg2 = out[K.OUT_PAGE_LG2]!;
-      [c.iovaHi, c.iovaLo] = alignDown(iovaHi, pageLo, c.sizeLg2);
-      [c.addrHi, c.addrLo] = alignDown(out[K.OUT_ADDR_HI]!, out[K.OUT_ADDR_LO]!, c.sizeLg2);
-      c.perms = out[K.OUT_PERMS]! & 7;
+      c.set(iovaHi, pageLo, out[K.OUT_ADDR_HI]!, out[K.OUT_ADDR_LO]!, out[K.OUT_PAGE_LG2]!, out[K.OUT_PERMS]! & 7, priv);
       return this.last.set(DMA_OK);
     }
     if (this.backend.emptyCompletion(out[K.OUT_FAULT_FLAGS]!)) {
       // §4.2.3: a translation that is not present (or not allowed) answers R=W=0; nothing is recorded.
-      c.iovaHi = iovaHi >>> 0;
-      c.iovaLo = pageLo;
-      c.addrHi = c.addrLo = c.perms = 0;
-      c.sizeLg2 = 12;
+      c.set(iovaHi, pageLo, 0, 0, 12, 0, priv);
       return this.last.set(DMA_OK);
     }
     this.last.set(status, this.backend.reportFault(this.sid, flags, p));

@@ -133,6 +133,22 @@ export class AtsCompletion {
   /** Privileged-mode translation. */
   priv = false;
 
+  /**
+   * Fills the record for a translation of 2^lg2 bytes: input `iovaHi:iovaLo`
+   * and output `addrHi:addrLo` (u32 halves), each aligned down to the size.
+   */
+  set(iovaHi: number, iovaLo: number, addrHi: number, addrLo: number, lg2: number, perms: number, priv: boolean): void {
+    const hiMask = lg2 >= 64 ? 0 : lg2 > 32 ? ~(2 ** (lg2 - 32) - 1) : -1;
+    const loMask = lg2 >= 32 ? 0 : ~(2 ** lg2 - 1);
+    this.iovaHi = (iovaHi & hiMask) >>> 0;
+    this.iovaLo = (iovaLo & loMask) >>> 0;
+    this.addrHi = (addrHi & hiMask) >>> 0;
+    this.addrLo = (addrLo & loMask) >>> 0;
+    this.sizeLg2 = lg2;
+    this.perms = perms;
+    this.priv = priv;
+  }
+
   /** Input page base as a BigInt. */
   get iova(): bigint {
     return (BigInt(this.iovaHi) << 32n) | BigInt(this.iovaLo);

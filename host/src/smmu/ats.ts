@@ -31,7 +31,7 @@
  * F_TRANSL_FORBIDDEN.
  */
 import * as K from '../core/constants.js';
-import type { DmaResult } from '../pci/dma-port.js';
+import { AtsCompletion, type DmaResult } from '../pci/dma-port.js';
 import type { DecodedSte } from './config.js';
 import type { SmmuCore } from './core-abi.js';
 import type { SmmuEvent } from './event.js';
@@ -63,31 +63,161 @@ export interface AtsHost {
   readonly atcInvalidate?: (sid: Sid, ssid: Pasid | undefined, addr: Iova, sizeLg2: number, global: boolean) => boolean;
 }
 
+/** An ATS Translation Request (PCIe ATS, AT = 01b) as it reaches the SMMU (the BigInt form). */
+export interface AtsRequest {
+  readonly sid: Sid;
+  /** SubstreamID: the PASID of the TLP prefix, if any. */
+  readonly ssid: Pasid | undefined;
+  /** The untranslated address (its page is translated). */
+  readonly iova: Iova;
+  /** Write access requested (NW = 0). */
+  readonly write: boolean;
+  /** Privileged and execute, from the PASID prefix (false without one). */
+  readonly priv: boolean;
+  readonly exec: boolean;
+}
+
+/** The answer to a Translation Request (the BigInt form). */
+export type AtsAnswer =
+  /** Success: the page at `iova` (2^lg2 bytes, aligned) is at `addr`; `perms` are R 1, W 2, X 4 (0: nothing granted). */
+  | { readonly status: 'success'; readonly iova: Iova; readonly addr: Hpa; readonly lg2: number; readonly perms: number }
+  /** Unsupported Request or Completer Abort; `event` the event the request met (0: none), `recorded` whether it went to the event queue. */
+  | { readonly status: 'ur' | 'ca'; readonly event: number; readonly recorded: boolean };
+
+/**
+ * The number codes of the ATS paths (no allocation): SUCCESS (a Translation
+ * Request's completion is filled in; a Translated transaction passes), or
+ * UR / CA / ABORT ORed with the event number met (0: none) and RECORDED
+ * when its record reached the event queue.
+ */
+export const ATS_CODE = { SUCCESS: 0, UR: 0x100, CA: 0x200, ABORT: 0x300, KIND: 0x300, RECORDED: 0x400, EVENT: 0xff } as const;
+
+/** Smallest Translation Unit: the smallest granule (§3.9.1), 4 KiB in every profile here. */
+const STU_LG2 = 12;
+const TWO_32 = 2 ** 32;
+/** Faults a Translation Request answers with Success, R = W = 0 (§3.9.1.2). */
+const NOT_PRESENT: ReadonlySet<number> = new Set([EVT.F_TRANSLATION, EVT.F_ADDR_SIZE, EVT.F_ACCESS, EVT.F_PERMISSION]);
+
+/** The u64 `hi`:`lo` as a bigint (event records). */
+const big = (hi: number, lo: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+
+/** Records `ev`; `kind` with the event number and RECORDED when it reached the queue. */
+function withEvent(h: AtsHost, kind: number, ev: SmmuEvent): number {
+  return kind | ev.type | (h.record(ev) ? ATS_CODE.RECORDED : 0);
+}
+
+/** UR with F_BAD_ATS_TREQ (§7.3.6): the request's page, SubstreamID and requested access. */
+function badRequest(h: AtsHost, sid: Sid, ssid: Pasid | undefined, hi: number, pageLo: number, write: boolean, priv: boolean, exec: boolean): number {
+  return withEvent(h, ATS_CODE.UR, { type: EVT.F_BAD_ATS_TREQ, sid, ssid, addr: big(hi, pageLo), read: !write, priv, exec });
+}
+
+/** Success, R = W = 0, one STU at the request's page. */
+function nothingGranted(c: AtsCompletion, hi: number, pageLo: number, priv: boolean): number {
+  c.set(hi, pageLo, 0, 0, STU_LG2, 0, priv);
+  return ATS_CODE.SUCCESS;
+}
+
+/** Abort with F_TRANSL_FORBIDDEN (§7.3.8); InputAddr is the transaction's PA (§7.3: VA, IPA or PA by scenario). */
+function forbidden(h: AtsHost, sid: Sid, hi: number, lo: number, write: boolean): number {
+  return withEvent(h, ATS_CODE.ABORT, { type: EVT.F_TRANSL_FORBIDDEN, sid, addr: big(hi, lo), read: !write });
+}
+
+/**
+ * §3.9.1.2: the answer to a Translation Request from `sid` (SubstreamID
+ * `ssid`) for the page of `hi`:`lo`, with write requested (`write`, NW = 0),
+ * privileged and execute (`priv`, `exec`, from a PASID prefix): SUCCESS
+ * with `c` filled in, or UR / CA with the event met (ATS_CODE).
+ */
+export function translationRequest(h: AtsHost, sid: Sid, ssid: Pasid | undefined, hi: number, lo: number, write: boolean, priv: boolean, exec: boolean, c: AtsCompletion): number {
+  if (!h.caps.ats) return ATS_CODE.UR; // an SMMU without ATS: an unsupported request
+  const pageLo = (lo & ~0xfff) >>> 0;
+  if (!h.enabled()) return badRequest(h, sid, ssid, hi, pageLo, write, priv, exec);
+  const ste = h.ste(sid);
+  if ('type' in ste) return ATS_CODE.CA | ste.type;
+  if (ste.config === STE_CONFIG.ABORT) return ATS_CODE.UR;
+  // Config 0b100 acts as EATS = 0b00 (decodeEats); split-stage 0b10 is ILLEGAL here (NS1ATS = 1).
+  if (ste.eats !== EATS.TRANS) return badRequest(h, sid, ssid, hi, pageLo, write, priv, exec);
+  const s = h.stream(sid, ssid);
+  if ('event' in s) return NOT_PRESENT.has(s.event.type) ? nothingGranted(c, hi, pageLo, priv) : ATS_CODE.CA | s.event.type;
+  const p = priv ? K.ACC_PRIV : 0;
+  let st = h.arm.translateHalves(s.setupOff, hi, pageLo, K.ACC_READ | p);
+  // A page that cannot be read may still be writable (a write-only translation: R = 0, W = 1).
+  if (st === EVT.F_PERMISSION && write) st = h.arm.translateHalves(s.setupOff, hi, pageLo, K.ACC_WRITE | p);
+  if (st !== 0) return NOT_PRESENT.has(st) ? nothingGranted(c, hi, pageLo, priv) : ATS_CODE.CA | st;
+  const out = h.out;
+  let perms = out[K.OUT_PERMS]! & (K.ACC_READ | (write ? K.ACC_WRITE : 0) | (exec ? K.ACC_EXEC : 0));
+  if ((perms & K.ACC_READ) === 0) perms &= ~K.ACC_EXEC; // execute-only cannot be expressed (§13.7)
+  c.set(hi, pageLo, out[K.OUT_ADDR_HI]!, out[K.OUT_ADDR_LO]!, out[K.OUT_PAGE_LG2]!, perms, priv);
+  return ATS_CODE.SUCCESS;
+}
+
+/**
+ * §3.9.1.3: whether a Translated transaction of `len` (>= 1) bytes at
+ * `hi`:`lo` from StreamID `sid` may pass into the system: SUCCESS, or
+ * ABORT with the event met (ATS_CODE).
+ */
+export function checkTranslated(h: AtsHost, sid: Sid, hi: number, lo: number, len: number, write: boolean): number {
+  if (!h.caps.ats) return ATS_CODE.ABORT; // no ATS: no Translated traffic
+  if (!h.enabled()) return forbidden(h, sid, hi, lo, write);
+  // §3.9.1.1: bits above the OAS abort the transaction, without an event (the IMPLEMENTATION DEFINED choice made here).
+  // (Inexact above 2^53, but then beyond every OAS anyway.)
+  if (hi * TWO_32 + lo + len - 1 >= 2 ** oasBits(h.caps.oas, h.caps.oas)) return ATS_CODE.ABORT;
+  if (!h.atsCheck()) return ATS_CODE.SUCCESS;
+  const ste = h.ste(sid);
+  if ('type' in ste || ste.config === STE_CONFIG.ABORT) return ATS_CODE.ABORT;
+  return ste.eats === EATS.TRANS ? ATS_CODE.SUCCESS : forbidden(h, sid, hi, lo, write);
+}
+
 /**
  * A unit's ATS side: its answers to Translation Requests and Translated
- * transactions (checked arguments: an Error names a bad one), and the ATS
- * Invalidate Requests of CMD_ATC_INV with the failure a CMD_SYNC reports.
+ * transactions — the number forms the DMA port calls (`request`,
+ * `translatedCode`: no BigInt, no allocation on success) and BigInt forms
+ * over them (`translate`, `translated`; an Error names a bad argument) —
+ * and the ATS Invalidate Requests of CMD_ATC_INV with the failure a
+ * CMD_SYNC reports.
  */
 export class SmmuAts {
   /** An ATC invalidation since the last CMD_SYNC did not complete (§3.9.1.4). */
   private failed = false;
+  private readonly scratch = new AtsCompletion();
 
   /** The ATS side of the unit `h` shows. */
   constructor(private readonly h: AtsHost) {}
 
-  /** The completion of ATS Translation Request `r` (§3.9.1.2). */
-  translate(r: AtsRequest): AtsCompletion {
+  /**
+   * A Translation Request for the page of `hi`:`lo` (u32 halves; the
+   * caller checked its StreamID and SubstreamID): ATS_CODE, with `c` filled
+   * in on SUCCESS.
+   */
+  request(sid: Sid, ssid: Pasid | undefined, hi: number, lo: number, write: boolean, priv: boolean, exec: boolean, c: AtsCompletion): number {
+    return translationRequest(this.h, sid, ssid, hi, lo, write, priv, exec, c);
+  }
+
+  /** A Translated transaction of `len` (>= 1) bytes at `hi`:`lo` (u32 halves): ATS_CODE (SUCCESS: it passes). */
+  translatedCode(sid: Sid, hi: number, lo: number, len: number, write: boolean): number {
+    return checkTranslated(this.h, sid, hi, lo, len, write);
+  }
+
+  /** The answer to ATS Translation Request `r` (§3.9.1.2). */
+  translate(r: AtsRequest): AtsAnswer {
     streamId(r.sid);
     if (r.ssid !== undefined) checkPasid(r.ssid, 'ssid');
-    checkIova(r.iova);
-    return translationRequest(this.h, r);
+    const iova = checkIova(r.iova);
+    const code = this.request(r.sid, r.ssid, Number(iova >> 32n), Number(iova & 0xffff_ffffn), r.write, r.priv, r.exec, this.scratch);
+    if (code === ATS_CODE.SUCCESS) {
+      const c = this.scratch;
+      return { status: 'success', iova: c.iova, addr: c.addr, lg2: c.sizeLg2, perms: c.perms };
+    }
+    return { status: (code & ATS_CODE.KIND) === ATS_CODE.CA ? 'ca' : 'ur', event: code & ATS_CODE.EVENT, recorded: (code & ATS_CODE.RECORDED) !== 0 };
   }
 
   /** Whether a Translated transaction of `len` (1..2^32-1) bytes at `addr` from `sid` may pass (§3.9.1.3); no data moves. */
   translated(sid: Sid, addr: Hpa, len: number, write: boolean): DmaResult {
     streamId(sid);
     if (!Number.isInteger(len) || len < 1 || len > 0xffff_ffff) throw new Error(`len: ${String(len)} is not a byte count (1..2^32-1)`);
-    return checkTranslated(this.h, sid, checkHpa(addr, 'addr'), len, write);
+    const a = checkHpa(addr, 'addr');
+    const code = this.translatedCode(sid, Number(a >> 32n), Number(a & 0xffff_ffffn), len, write);
+    return code === ATS_CODE.SUCCESS ? { ok: true } : { ok: false, reason: code & ATS_CODE.EVENT, recorded: (code & ATS_CODE.RECORDED) !== 0, addr: a };
   }
 
   /** CMD_ATC_INV (§4.5.1): IGNORED while SMMUEN = 0; a device that does not answer fails the next CMD_SYNC. */
@@ -108,90 +238,4 @@ export class SmmuAts {
   reset(): void {
     this.failed = false;
   }
-}
-
-/** An ATS Translation Request (PCIe ATS, AT = 01b) as it reaches the SMMU. */
-export interface AtsRequest {
-  readonly sid: Sid;
-  /** SubstreamID: the PASID of the TLP prefix, if any. */
-  readonly ssid: Pasid | undefined;
-  /** The untranslated address (its page is translated). */
-  readonly iova: Iova;
-  /** Write access requested (NW = 0). */
-  readonly write: boolean;
-  /** Privileged and execute, from the PASID prefix (false without one). */
-  readonly priv: boolean;
-  readonly exec: boolean;
-}
-
-/** The answer to a Translation Request. */
-export type AtsCompletion =
-  /** Success: the page at `iova` (2^lg2 bytes, aligned) is at `addr`; `perms` are R 1, W 2, X 4 (0: nothing granted). */
-  | { readonly status: 'success'; readonly iova: Iova; readonly addr: Hpa; readonly lg2: number; readonly perms: number }
-  /** Unsupported Request or Completer Abort; `event` the event the request met (0: none), `recorded` whether it went to the event queue. */
-  | { readonly status: 'ur' | 'ca'; readonly event: number; readonly recorded: boolean };
-
-/** Smallest Translation Unit: the smallest granule (§3.9.1), 4 KiB in every profile here. */
-const STU_LG2 = 12;
-/** Faults a Translation Request answers with Success, R = W = 0 (§3.9.1.2). */
-const NOT_PRESENT: ReadonlySet<number> = new Set([EVT.F_TRANSLATION, EVT.F_ADDR_SIZE, EVT.F_ACCESS, EVT.F_PERMISSION]);
-
-const refused = (status: 'ur' | 'ca', event: number, recorded = false): AtsCompletion => ({ status, event, recorded });
-
-/** F_BAD_ATS_TREQ (§7.3.6): the request's address, SubstreamID and requested access; UR. */
-function badRequest(h: AtsHost, r: AtsRequest): AtsCompletion {
-  const ev: SmmuEvent = { type: EVT.F_BAD_ATS_TREQ, sid: r.sid, ssid: r.ssid, addr: r.iova & ~0xfffn, read: !r.write, priv: r.priv, exec: r.exec };
-  return refused('ur', ev.type, h.record(ev));
-}
-
-/** §3.9.1.2: the answer to Translation Request `r`. */
-export function translationRequest(h: AtsHost, r: AtsRequest): AtsCompletion {
-  if (!h.caps.ats) return refused('ur', 0); // an SMMU without ATS: an unsupported request
-  if (!h.enabled()) return badRequest(h, r);
-  const ste = h.ste(r.sid);
-  if ('type' in ste) return refused('ca', ste.type);
-  if (ste.config === STE_CONFIG.ABORT) return refused('ur', 0);
-  // Config 0b100 acts as EATS = 0b00 (decodeEats); split-stage 0b10 is ILLEGAL here (NS1ATS = 1).
-  if (ste.eats !== EATS.TRANS) return badRequest(h, r);
-  const s = h.stream(r.sid, r.ssid);
-  if ('event' in s) return NOT_PRESENT.has(s.event.type) ? nothingGranted(r.iova) : refused('ca', s.event.type);
-  const page = r.iova & ~0xfffn;
-  const priv = r.priv ? K.ACC_PRIV : 0;
-  let st = h.arm.translate(s.setupOff, page, K.ACC_READ | priv);
-  // A page that cannot be read may still be writable (a write-only translation: R = 0, W = 1).
-  if (st === EVT.F_PERMISSION && r.write) st = h.arm.translate(s.setupOff, page, K.ACC_WRITE | priv);
-  if (st !== 0) return NOT_PRESENT.has(st) ? nothingGranted(r.iova) : refused('ca', st);
-  const out = h.out;
-  let perms = out[K.OUT_PERMS]! & (K.ACC_READ | (r.write ? K.ACC_WRITE : 0) | (r.exec ? K.ACC_EXEC : 0));
-  if ((perms & K.ACC_READ) === 0) perms &= ~K.ACC_EXEC; // execute-only cannot be expressed (§13.7)
-  const lg2 = out[K.OUT_PAGE_LG2]!;
-  const mask = ~((1n << BigInt(lg2)) - 1n);
-  const addr = (BigInt(out[K.OUT_ADDR_HI]!) << 32n) | BigInt(out[K.OUT_ADDR_LO]!);
-  return { status: 'success', iova: r.iova & mask, addr: addr & mask, lg2, perms };
-}
-
-/** Success, R = W = 0, one STU at the request's address. */
-function nothingGranted(iova: Iova): AtsCompletion {
-  return { status: 'success', iova: iova & ~((1n << BigInt(STU_LG2)) - 1n), addr: 0n, lg2: STU_LG2, perms: 0 };
-}
-
-/**
- * §3.9.1.3: whether a Translated transaction of `len` bytes at `addr` from
- * StreamID `sid` may pass into the system: `{ ok: true }`, or the abort
- * (`reason` the event number, 0 for an abort without one).
- */
-export function checkTranslated(h: AtsHost, sid: Sid, addr: Hpa, len: number, write: boolean): DmaResult {
-  const forbidden = (): DmaResult => {
-    // InputAddr of a Translated transaction is a PA (§7.3: VA, IPA or PA by scenario).
-    const ev: SmmuEvent = { type: EVT.F_TRANSL_FORBIDDEN, sid, addr: BigInt(addr), read: !write };
-    return { ok: false, reason: ev.type, recorded: h.record(ev), addr };
-  };
-  if (!h.caps.ats) return { ok: false, reason: 0, recorded: false, addr }; // no ATS: no Translated traffic
-  if (!h.enabled()) return forbidden();
-  // §3.9.1.1: bits above the OAS abort the transaction, without an event (the IMPLEMENTATION DEFINED choice made here).
-  if ((addr + BigInt(len) - 1n) >> BigInt(oasBits(h.caps.oas, h.caps.oas)) !== 0n) return { ok: false, reason: 0, recorded: false, addr };
-  if (!h.atsCheck()) return { ok: true };
-  const ste = h.ste(sid);
-  if ('type' in ste || ste.config === STE_CONFIG.ABORT) return { ok: false, reason: 0, recorded: false, addr };
-  return ste.eats === EATS.TRANS ? { ok: true } : forbidden();
 }

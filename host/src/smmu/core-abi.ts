@@ -187,6 +187,11 @@ export class SmmuCore {
     return this.x.armTranslate(off, Number(iova >> 32n) >>> 0, Number(iova & 0xffff_ffffn) >>> 0, access) >>> 0;
   }
 
+  /** `translate` with the IOVA as u32 halves `hi`:`lo` (no BigInt): the ATS Translation Request path. */
+  translateHalves(off: number, hi: number, lo: number, access: number): number {
+    return this.x.armTranslate(off, hi >>> 0, lo >>> 0, access) >>> 0;
+  }
+
   /** Stage 2 only for `ipa` (a context-descriptor fetch): 0 or the event number. */
   translateS2(off: number, ipa: bigint, access: number): number {
     return this.x.armTranslateS2(off, Number(ipa >> 32n) >>> 0, Number(ipa & 0xffff_ffffn) >>> 0, access) >>> 0;

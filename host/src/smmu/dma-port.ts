@@ -18,7 +18,10 @@ import * as K from '../core/constants.js';
 import type { PageRequestOutcome } from '../vtd/prq/page-request.js';
 import { checkAddress, checkAttributes, DMA_ABORT, DMA_OK, DmaPort, MAX_TRANSLATE_BYTES, REQ, type DmaResult } from '../pci/dma-port.js';
 import type { SmmuUnit } from './smmu-unit.js';
+import { ATS_CODE } from './ats.js';
 import type { Iova, Pasid, Sid } from '../types.js';
+
+const TWO_32 = 2 ** 32;
 
 /** The core's access bits for REQ flags (PRIV and EXEC travel only with a PASID, in its TLP prefix). */
 function accessOf(flags: number): number {
@@ -96,37 +99,29 @@ export class SmmuDmaPort extends DmaPort {
   translationRequest64(iovaHi: number, iovaLo: number, flags = 0, pasid: Pasid = 0): number {
     checkAttributes(flags, pasid);
     const withPasid = (flags & REQ.PASID) !== 0;
-    const a = this.unit.ats.translate({
-      sid: this.sid, ssid: withPasid ? pasid : undefined, iova: (BigInt(iovaHi >>> 0) << 32n) | BigInt(iovaLo >>> 0),
-      write: (flags & REQ.WRITE) !== 0, priv: withPasid && (flags & REQ.PRIV) !== 0, exec: withPasid && (flags & REQ.EXEC) !== 0,
-    });
-    if (a.status !== 'success') return this.last.set(a.event === 0 ? DMA_ABORT : a.event, a.recorded);
-    const c = this.completion;
-    [c.iovaHi, c.iovaLo] = [Number(a.iova >> 32n), Number(a.iova & 0xffff_ffffn)];
-    [c.addrHi, c.addrLo] = [Number(a.addr >> 32n), Number(a.addr & 0xffff_ffffn)];
-    c.sizeLg2 = a.lg2;
-    c.perms = a.perms;
-    c.priv = withPasid && (flags & REQ.PRIV) !== 0;
-    return this.last.set(DMA_OK);
+    const code = this.unit.ats.request(this.sid, withPasid ? pasid : undefined, iovaHi >>> 0, iovaLo >>> 0, (flags & REQ.WRITE) !== 0,
+      withPasid && (flags & REQ.PRIV) !== 0, withPasid && (flags & REQ.EXEC) !== 0, this.completion);
+    if (code === ATS_CODE.SUCCESS) return this.last.set(DMA_OK);
+    const event = code & ATS_CODE.EVENT;
+    return this.last.set(event === 0 ? DMA_ABORT : event, (code & ATS_CODE.RECORDED) !== 0);
   }
 
   translated64(addrHi: number, addrLo: number, len: number, bufOff: number, flags = 0): number {
     this.checkOwned(bufOff, len);
     if ((flags & ~REQ.WRITE) !== 0) throw new Error(`flags: ${String(flags)} has bits other than REQ.WRITE (a translated request carries no PASID)`);
-    const write = (flags & REQ.WRITE) !== 0;
-    const addr = (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
-    const buf = this.unit.core.buffer(bufOff, len);
     if (len === 0) return this.last.set(DMA_OK);
-    const r = this.unit.ats.translated(this.sid, addr, len, write);
-    const mem = this.unit.mem;
-    if (!r.ok || !mem.contains(addr, len)) {
-      // Refused by the unit (an event, or none), or outside RAM (a master abort): reads get all-ones, writes are dropped.
-      if (!write) buf.fill(0xff);
-      return !r.ok && r.reason !== 0 ? this.status(r) : this.abortAt(addr);
+    const write = (flags & REQ.WRITE) !== 0;
+    const code = this.unit.ats.translatedCode(this.sid, addrHi >>> 0, addrLo >>> 0, len, write);
+    const addr = (addrHi >>> 0) * TWO_32 + (addrLo >>> 0); // exact below 2^53, the only addresses RAM can have
+    if (code === ATS_CODE.SUCCESS && addrHi >>> 0 <= 0x1f_ffff && this.unit.mem.offsetAt(addr, len) >= 0 && this.unit.copyPhysical(addr, len, write, bufOff) === 0) {
+      return this.last.set(DMA_OK);
     }
-    if (write) mem.write(addr, buf);
-    else buf.set(mem.read(addr, len));
-    return this.last.set(DMA_OK);
+    // Refused by the unit (an event, or none), or outside RAM (a master abort): reads get all-ones, writes are dropped.
+    if (!write) this.unit.core.buffer(bufOff, len).fill(0xff);
+    const event = code & ATS_CODE.EVENT;
+    this.last.set(event === 0 ? DMA_ABORT : event, (code & ATS_CODE.RECORDED) !== 0);
+    this.last.setFaultAddr(addrHi >>> 0, addrLo >>> 0);
+    return this.last.status;
   }
 
   get acceptsPageRequests(): boolean {
