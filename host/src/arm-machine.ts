@@ -148,7 +148,7 @@ export class ArmMachine extends PciMachine<ArmMachineConfig, SmmuUnit> {
     const caps = this.unit.caps;
     const gsiv = (spi: number): number => spi + GSIV_OF_SPI;
     return buildIort({
-      smmuBase: SMMU_BASE, coherent: caps.coherent, pasidBits: caps.ssidBits, addressBits: 64,
+      smmuBase: SMMU_BASE, coherent: caps.coherent, pasidBits: caps.ssidBits, addressBits: 64, ats: caps.ats,
       gsiv: { event: gsiv(SMMU_SPI.eventq), pri: gsiv(SMMU_SPI.priq), sync: gsiv(SMMU_SPI['cmd-sync']), gerror: gsiv(SMMU_SPI.gerror) },
     });
   }

@@ -46,6 +46,9 @@ describe('ACPI IORT table', () => {
     expect(rc.body.getUint32(28, true)).toBe(0); // segment
     expect(rc.body.getUint16(33, true)).toBe(20); // PASID width = the SMMU's SSIDSIZE
     expect(rc.body.getUint32(24, true) & 4).toBe(4); // PASID forwarding
+    expect(rc.body.getUint32(24, true) & 1).toBe(1); // ATS: the default profile offers it (SMMU_IDR0.ATS)
+    const q = await createArmMachine({ ramMib: 16, profile: 'qemu-7.2' });
+    expect(parse(q.iortTable()).nodes.find((n) => n.type === IORT_NODE.ROOT_COMPLEX)!.body.getUint32(24, true) & 1).toBe(0);
   });
 
   it('maps a requester-id range to a StreamID base; a narrowed SMMU forwards no PASIDs', async () => {
@@ -63,6 +66,7 @@ describe('ACPI IORT table', () => {
     expect(() => buildIort({ ...ok, smmuBase: 0x0905_1000n })).toThrow(/smmuBase/);
     expect(() => buildIort({ ...ok, rids: { first: 0xff00, count: 0x200 } })).toThrow(/rids.count/);
     expect(() => buildIort({ ...ok, pasidBits: 21 })).toThrow(/pasidBits/);
+    expect(() => buildIort({ ...ok, ats: 1 as unknown as boolean })).toThrow(/^ats/);
     expect(() => buildIort({ ...ok, gsiv: { event: -1, pri: 0, sync: 0, gerror: 0 } })).toThrow(/gsiv.event/);
   });
 });

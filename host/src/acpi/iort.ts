@@ -25,6 +25,8 @@ export interface IortInput {
   readonly streamBase?: number;
   /** Largest PASID width the root complex forwards (0 = PASIDs not forwarded). */
   readonly pasidBits?: number;
+  /** The root complex supports ATS (ATS Attribute bit 0): an OS may enable ATS on its functions (default false). */
+  readonly ats?: boolean;
   /** Address bits the root complex drives (memory address size limit, default 64). */
   readonly addressBits?: number;
 }
@@ -60,6 +62,7 @@ export function buildIort(input: IortInput): Uint8Array {
   const streamBase = checkInt(input.streamBase ?? rids.first, 0, 0xffff_ffff - (rids.count - 1), 'streamBase');
   const pasidBits = checkInt(input.pasidBits ?? 0, 0, 20, 'pasidBits');
   const addressBits = checkInt(input.addressBits ?? 64, 32, 64, 'addressBits');
+  if (input.ats !== undefined && typeof input.ats !== 'boolean') throw new Error(`ats: ${String(input.ats)} is not a boolean`);
   for (const [k, v] of Object.entries(input.gsiv)) checkInt(v, 0, 0xffff_ffff, `gsiv.${k}`);
   if (typeof input.smmuBase !== 'bigint' || input.smmuBase < 0n || input.smmuBase >= 1n << 64n || input.smmuBase % 0x1_0000n !== 0n) {
     throw new Error(`smmuBase: ${String(input.smmuBase)} is not a 64 KiB aligned 64-bit address`);
@@ -77,7 +80,7 @@ export function buildIort(input: IortInput): Uint8Array {
   const rc = [
     ...nodeHeader(IORT_NODE.ROOT_COMPLEX, rcLen, IORT_NODE_REVISION.ROOT_COMPLEX, 1, 1, IORT_ROOT_COMPLEX_LEN),
     ...u32(input.coherent ? COHERENT_PROPERTIES.cca : 0), 0, 0, 0, input.coherent ? COHERENT_PROPERTIES.flags : 0,
-    ...u32(pasidBits > 0 ? IORT_RC_ATS.PASID_FWD : 0), ...u32(checkInt(input.segment ?? 0, 0, 0xffff_ffff, 'segment')),
+    ...u32((pasidBits > 0 ? IORT_RC_ATS.PASID_FWD : 0) | (input.ats === true ? IORT_RC_ATS.ATS : 0)), ...u32(checkInt(input.segment ?? 0, 0, 0xffff_ffff, 'segment')),
     addressBits, ...u16(pasidBits), 0,
     // One ID mapping: requester ids [first, first + count) -> StreamIDs from streamBase, at the SMMUv3 node.
     ...u32(rids.first), ...u32(rids.count - 1), ...u32(streamBase), ...u32(smmuAt), ...u32(0),
