@@ -9,7 +9,8 @@ import { ATS, ATS_CMD, ATS_SID, atsBed, PAGE_A, PAGE_B, s1Stream, VA, ASID, type
 import { ARM_RAM_BASE } from '../../../host/src/arm-machine.js';
 import { ATS_STATE } from '../../../host/src/devices/ats/regs.js';
 import { SR } from '../../../host/src/guest/smmu/driver.js';
-import { C, CONFIG, encodeSte, EV } from '../../../host/src/guest/smmu/structures.js';
+import { LpaeTables } from '../../../host/src/guest/smmu/lpae.js';
+import { C, CONFIG, encodeSte, EV, s1Cd } from '../../../host/src/guest/smmu/structures.js';
 import { DMA_ABORT, DMA_OK, REQ } from '../../../host/src/pci/dma-port.js';
 
 describe('ATS on the SMMUv3 default profile (§3.9.1)', () => {
@@ -113,5 +114,73 @@ describe('answers to ATS Translation Requests (§3.9.1.2) through the device\'s 
       s1Stream(b, PAGE_A, 1, 1);
     }, REQ.PASID | REQ.EXEC, 1);
     expect([r.status, r.c]).toEqual([DMA_OK, { iova: VA, addr: PAGE_A, lg2: 12, perms: 5 }]);
+  });
+});
+
+describe('full ATS through every stage configuration (§3.9.1.2, §5.2 EATS = 0b01)', () => {
+  /** Stage 2 maps guest RAM 1:1 in 2 MiB blocks except IPA_BLOCK -> PA_BLOCK; 40-bit IPA, start level 1. */
+  const IPA_BLOCK = ARM_RAM_BASE + 0x60_0000n;
+  const PA_BLOCK = ARM_RAM_BASE + 0xa0_0000n;
+  function stage2(b: AtsBed): LpaeTables {
+    const s2 = new LpaeTables(b.m.ram, b.alloc, 2, 40, 1);
+    for (let i = 0n; i < 32n; i++) s2.map(ARM_RAM_BASE + (i << 21n), ARM_RAM_BASE + (i << 21n), 21);
+    s2.map(IPA_BLOCK, PA_BLOCK, 21);
+    return s2;
+  }
+  const s2Fields = (root: bigint) => ({ S2VMID: 3, S2T0SZ: 24, S2SL0: 1, S2TG: 0, S2PS: 5, S2AA64: true, S2R: true, S2TTB: root });
+
+  it('nested S1+S2: the completion holds the PA (not the IPA) with both stages\' permissions; a stage-2 fault is R = W = 0, nothing recorded', async () => {
+    const b = await atsBed();
+    const s2 = stage2(b);
+    const s1 = new LpaeTables(b.m.ram, b.alloc, 1, 48);
+    s1.map(VA, IPA_BLOCK + 0x3000n, 12);
+    s1.map(VA + 0x1000n, ARM_RAM_BASE + 0x3000_0000n, 12); // an IPA stage 2 does not map
+    const cd = b.alloc.alloc();
+    s1Cd(s1.root, ASID).forEach((w, i) => b.m.ram.writeU64(cd + BigInt(8 * i), w));
+    b.drv.setSte(ATS_SID, encodeSte({ V: true, Config: CONFIG.NESTED, S1ContextPtr: cd, EATS: 1, ...s2Fields(s2.root) }));
+    const port = b.m.smmu.portFor(ATS_SID);
+    expect(port.translationRequest(Number(VA), REQ.WRITE)).toBe(DMA_OK);
+    expect([port.completion.addr, port.completion.sizeLg2, port.completion.perms]).toEqual([PA_BLOCK + 0x3000n, 12, 3]);
+    expect(port.translationRequest(Number(VA) + 0x1000)).toBe(DMA_OK);
+    expect(port.completion.perms).toBe(0);
+    expect(b.drv.events()).toEqual([]);
+    // The device itself: translate, cache, write the PA.
+    b.pci.enableAts(ATS_SID);
+    b.fill([7, 7]);
+    expect(b.cmd(ATS_CMD.WRITE, VA, 2) & 7).toBe(ATS_STATE.DONE);
+    expect([...b.m.ram.read(PA_BLOCK + 0x3000n, 2)]).toEqual([7, 7]);
+  });
+
+  it('stage 2 only: the IPA (the device\'s address) translates to the PA over a 2 MiB block', async () => {
+    const b = await atsBed();
+    const s2 = stage2(b);
+    b.drv.setSte(ATS_SID, encodeSte({ V: true, Config: CONFIG.S2, EATS: 1, ...s2Fields(s2.root) }));
+    const port = b.m.smmu.portFor(ATS_SID);
+    expect(port.translationRequest(Number(IPA_BLOCK) + 0x12_3456, REQ.WRITE)).toBe(DMA_OK);
+    expect([port.completion.iova, port.completion.addr, port.completion.sizeLg2, port.completion.perms]).toEqual([IPA_BLOCK, PA_BLOCK, 21, 3]);
+  });
+
+  it('stage 1 skipped by STE.S1DSS = 0b01 for a request without PASID: an identity translation, R = W = 1', async () => {
+    const b = await atsBed();
+    const s1 = new LpaeTables(b.m.ram, b.alloc, 1, 48);
+    const cds = b.alloc.alloc();
+    s1Cd(s1.root, ASID).forEach((w, i) => b.m.ram.writeU64(cds + 64n + BigInt(8 * i), w));
+    b.drv.setSte(ATS_SID, encodeSte({ V: true, Config: CONFIG.S1, S1ContextPtr: cds, S1CDMax: 1, S1DSS: 1, EATS: 1 }));
+    const port = b.m.smmu.portFor(ATS_SID);
+    expect(port.translationRequest(Number(PAGE_A), REQ.WRITE)).toBe(DMA_OK);
+    expect([port.completion.addr, port.completion.perms & 3]).toEqual([PAGE_A, 3]);
+  });
+
+  it('ATS disabled in the device\'s config space: it drops its ATC and goes back to untranslated requests', async () => {
+    const b = await atsBed();
+    s1Stream(b, PAGE_A, 1);
+    b.pci.enableAts(ATS_SID);
+    expect(b.cmd(ATS_CMD.READ, VA) & 7).toBe(ATS_STATE.DONE);
+    expect(b.reg(ATS.DTLB_SIZE)).toBe(1);
+    b.pci.enableAts(ATS_SID, 0, false);
+    expect(b.reg(ATS.DTLB_SIZE)).toBe(0);
+    b.m.ram.write(PAGE_A, new Uint8Array([3, 4]));
+    expect(b.cmd(ATS_CMD.READ, VA, 2) & 7).toBe(ATS_STATE.DONE);
+    expect([b.buffer(2), b.reg(ATS.TR_COUNT)]).toEqual([[3, 4], 1]);
   });
 });
