@@ -120,6 +120,8 @@ export { SmmuUnit, type SmmuUnitOptions, type SmmuInterrupt, type SmmuUnitState 
 /** The parts of an `SmmuUnit`: its register file and the typed access to the core's AArch64 walker (docs/ABI.md). */
 export { SmmuRegisterFile, type SmmuRegRow, type SmmuWriteHandler } from './smmu/registers.js';
 export { SmmuCore, type WalkSetup } from './smmu/core-abi.js';
+/** PCIe ATS on an `SmmuUnit` (`unit.ats`, IHI 0070 §3.9.1). */
+export { SmmuAts, ATS_CODE, type AtsAnswer, type AtsRequest } from './smmu/ats.js';
 /** SMMUv3 capability profiles (`default`, `qemu-7.2`, `qemu-10.0`) and the options that narrow them. */
 export { createSmmuProfile, capsOf, SMMU_PROFILE_NAMES, type SmmuProfile, type SmmuOptions, type SmmuCaps, type SmmuSwitches } from './smmu/profiles.js';
 /** An SMMUv3 event record as a value (what the event queue receives, before encoding). */

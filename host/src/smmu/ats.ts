@@ -65,6 +65,7 @@ export interface AtsHost {
 
 /** An ATS Translation Request (PCIe ATS, AT = 01b) as it reaches the SMMU (the BigInt form). */
 export interface AtsRequest {
+  /** The requester's StreamID. */
   readonly sid: Sid;
   /** SubstreamID: the PASID of the TLP prefix, if any. */
   readonly ssid: Pasid | undefined;
@@ -72,8 +73,9 @@ export interface AtsRequest {
   readonly iova: Iova;
   /** Write access requested (NW = 0). */
   readonly write: boolean;
-  /** Privileged and execute, from the PASID prefix (false without one). */
+  /** Privileged, from the PASID prefix (false without one). */
   readonly priv: boolean;
+  /** Execute, from the PASID prefix (false without one). */
   readonly exec: boolean;
 }
 
