@@ -32,12 +32,10 @@ export interface CommandTarget {
     /** Stage-1 entries of `did` for 2^am pages from `hi:lo`, every ASID (TLBI_NH_VAA). */
     invAnyAsidPage(did: number, hi: number, lo: number, am: number, leaf: number): void;
   };
-  /**
-   * CMD_SYNC completion: MSI write (CS=IRQ with an address below 2^52),
-   * interrupt, or SEV; or CERROR_ATC_INV_SYNC, without completing, when an
-   * ATC invalidation since the last CMD_SYNC did not complete (§3.9.1.4).
-   */
-  sync(cs: number, msiAddr: Gpa<number>, msiData: number): number;
+  /** CMD_SYNC completion: MSI write (CS=IRQ with an address below 2^52), interrupt, or SEV. */
+  sync(cs: number, msiAddr: Gpa<number>, msiData: number): void;
+  /** At a CMD_SYNC: whether an ATC invalidation since the last one did not complete (§3.9.1.4; reported once). */
+  atcSyncFailed(): boolean;
   /** An ATS Invalidate Request to the device `sid` of 2^sizeLg2 bytes at `addr` (aligned); its outcome is the next CMD_SYNC's. */
   atcInvalidate(sid: Sid, ssid: Pasid | undefined, addr: Iova, sizeLg2: number, global: boolean): void;
 }
@@ -180,7 +178,10 @@ export const COMMANDS: readonly CommandRow[] = [
     run: (t, w) => {
       const cs = get(w, CMD.CS);
       if (cs === 3) return CERROR.ILL;
-      return t.sync(cs, get(w, CMD.MSIAddress) * 4, get(w, CMD.MSIData));
+      // §3.9.1.4: a failed ATC invalidation before it stops the queue here, and the CMD_SYNC does not complete.
+      if (t.atcSyncFailed()) return CERROR.ATC_INV_SYNC;
+      t.sync(cs, get(w, CMD.MSIAddress) * 4, get(w, CMD.MSIData));
+      return CERROR.NONE;
     },
   },
   ...([['TLBI_EL3_ALL', OP.TLBI_EL3_ALL], ['TLBI_EL3_VA', OP.TLBI_EL3_VA], ['TLBI_EL2_ALL', OP.TLBI_EL2_ALL], ['TLBI_EL2_ASID', OP.TLBI_EL2_ASID],

@@ -636,25 +636,22 @@ export class SmmuUnit {
         invAnyAsidPage: (d, hi, lo, am, leaf) => this.arm.invVaa(d, hi, lo, am, leaf),
       },
       sync: (cs, addr, data) => this.sync(cs, addr, data),
+      atcSyncFailed: () => this.ats.syncFails(),
       atcInvalidate: (sid, ssid, addr, lg2, g) => this.ats.invalidate(sid, ssid, addr, lg2, g),
     };
   }
 
-  /**
-   * CMD_SYNC completion (§4.7.3): CS=IRQ writes MSIData to MSIAddress (MSI)
-   * or signals the line; CS=SEV sends an event. It fails with
-   * CERROR_ATC_INV_SYNC, without completing, when an ATC invalidation
-   * before it did not complete (§3.9.1.4); the failure is reported once.
-   */
-  private sync(cs: number, addr: number, data: number): number {
-    if (this.ats.syncFails()) return CERROR.ATC_INV_SYNC;
-    if (cs === SYNC_CS.SEV) this.o.onInterrupt?.({ source: 'sev' });
-    else if (cs === SYNC_CS.IRQ && this.caps.msi && addr !== 0) {
+  /** CMD_SYNC completion (§4.7.3): CS=IRQ writes MSIData to MSIAddress (MSI) or signals the line; CS=SEV sends an event. */
+  private sync(cs: number, addr: number, data: number): void {
+    if (cs === SYNC_CS.SEV) { this.o.onInterrupt?.({ source: 'sev' }); return; }
+    if (cs !== SYNC_CS.IRQ) return;
+    if (this.caps.msi && addr !== 0) {
       if (this.o.mem.offsetAt(addr, 4) >= 0) this.o.mem.setUint32(addr, data);
       else this.raiseGerror(GERROR.MSI_CMDQ_ABT_ERR);
       this.o.onInterrupt?.({ source: 'cmd-sync', msi: { address: BigInt(addr), data } });
-    } else if (cs === SYNC_CS.IRQ) this.o.onInterrupt?.({ source: 'cmd-sync' });
-    return CERROR.NONE;
+      return;
+    }
+    this.o.onInterrupt?.({ source: 'cmd-sync' });
   }
 
   // -- global errors and interrupts (§6.3.18, §3.18) ----------------------------------
