@@ -28,7 +28,7 @@ import { CFG, CMD } from '../host/src/pci/config-space.js';
 import type { DmaPort } from '../host/src/pci/dma-port.js';
 import { parseBdf } from '../host/src/types.js';
 import { devTlbDesc } from '../host/src/vtd/spec/descriptors.js';
-import { interestingValue, pickPage, qiSteps } from './generate.js';
+import { interestingValue, pickPage, pointerPages, qiSteps } from './generate.js';
 import { inRam, type FuzzInput, type RawMachine, type Step } from './input.js';
 import type { Rng } from './rng.js';
 
@@ -88,10 +88,10 @@ export function atsSteps(rng: Rng, input: FuzzInput): Step[] {
 }
 
 /** One word of noise: random bits, an interesting value, or a pointer into a page the input uses with random low bits. */
-function noiseWord(rng: Rng, input: FuzzInput): bigint {
+function noiseWord(rng: Rng, input: FuzzInput, known: bigint[]): bigint {
   switch (rng.below(4)) {
     case 0: return interestingValue(rng);
-    case 1: return pickPage(rng, input) | BigInt(rng.below(0x1000));
+    case 1: return pickPage(rng, input, known) | BigInt(rng.below(0x1000));
     case 2: return BigInt(rng.u32()) | 1n; // a present bit and little else
     default: return rng.u64();
   }
@@ -99,12 +99,13 @@ function noiseWord(rng: Rng, input: FuzzInput): bigint {
 
 /** A run of noise words over a page the input points at (tables, queues, DMA data): up to a whole page. */
 export function noiseStep(rng: Rng, input: FuzzInput): Step | undefined {
-  const page = pickPage(rng, input);
+  const known = pointerPages(input); // once: up to 512 words pick pages of one input
+  const page = pickPage(rng, input, known);
   const words = rng.pick([2, 4, 32, 512, rng.between(1, 512)]);
   const first = rng.below(512 - words + 1);
   const gpa = page + BigInt(first * 8);
   if (!inRam(input.machine, gpa, 8 * words)) return undefined;
-  return { op: 'mem.write', gpa, u64: Array.from({ length: words }, () => noiseWord(rng, input)) };
+  return { op: 'mem.write', gpa, u64: Array.from({ length: words }, () => noiseWord(rng, input, known)) };
 }
 
 /** A `snapshot` step (save and restore in place). */

@@ -6,7 +6,7 @@
  * watchdog ends a worker whose execution does not finish within `hangMs`
  * and saves that input as a `hang` finding.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { FEATURE_SPACE, HOST_FEATURE_BASE, VMM_FEATURE_BASE } from './coverage.js';
@@ -78,8 +78,9 @@ class Collector {
     }
   }
 
-  /** A corpus entry; returns false when it is already known. */
-  input(hash: string, doc: Record<string, unknown>, fresh: readonly number[]): boolean {
+  /** A corpus entry (replacing the entry `replaced`, whose file goes); returns false when it is already known. */
+  input(hash: string, doc: Record<string, unknown>, fresh: readonly number[], replaced?: string): boolean {
+    if (replaced !== undefined && this.corpus.delete(replaced) && this.outDir) rmSync(join(this.outDir, 'corpus', `${replaced}.scenario.json`), { force: true });
     for (const f of fresh) {
       if (this.seen[f]) continue;
       this.seen[f] = 1;
@@ -111,14 +112,14 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
   const shards = Math.max(1, o.workers);
   const sessionOpts = (seed: number, index: number): SessionOptions => ({
     seed, seedDirs: o.seedDirs, timeMs: o.timeMs, runs: o.runs, stepBudgetMs: o.stepBudgetMs,
-    hostCoverage: o.hostCoverage, minimizeRuns: o.minimizeRuns, shard: { index, count: shards },
+    hostCoverage: o.hostCoverage, minimizeRuns: o.minimizeRuns, maxLen: o.maxLen, shard: { index, count: shards },
   });
   const stats = new Map<number, SessionStats>();
   const report = (): void => progress(o, t0, [...stats.values()], col);
   let done: SessionStats[];
   if (o.workers === 0) {
     const s = new Session(sessionOpts(o.seed, 0), {
-      newInput: (input, hash, fresh) => col.input(hash, toScenarioDoc(input, hash, 'fuzz corpus entry'), fresh),
+      newInput: (input, hash, fresh, replaced) => col.input(hash, toScenarioDoc(input, hash, 'fuzz corpus entry'), fresh, replaced),
       finding: (bug) => col.finding(bug.signature, bug.finding.kind, bug.finding.message, findingFile(bug), o.print),
     });
     const tick = (st: SessionStats): void => {
@@ -185,7 +186,8 @@ function runWorker(o: CampaignOptions, k: number, opts: SessionOptions, col: Col
         stats.set(k, m['stats'] as SessionStats);
         if (m.type === 'done') final = m['stats'] as SessionStats;
       } else if (m.type === 'input') {
-        if (col.input(m['hash'] as string, m['doc'] as Record<string, unknown>, m['fresh'] as number[])) broadcast(k, m['doc']);
+        const replaced = m['replaced'] as string | undefined; // a shorter copy of an entry: nothing new for the other workers
+        if (col.input(m['hash'] as string, m['doc'] as Record<string, unknown>, m['fresh'] as number[], replaced) && !replaced) broadcast(k, m['doc']);
       } else if (m.type === 'finding') {
         col.finding(m['signature'] as string, m['kind'] as string, m['message'] as string, m['file'] as { name: string; text: string }, o.print);
       }

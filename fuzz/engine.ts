@@ -6,9 +6,9 @@
  * Single-threaded and deterministic for a given seed and number of
  * executions (when no step runs over its time budget).
  */
-import { FeatureSet, HostCoverage } from './coverage.js';
+import { FEATURE_SPACE, FeatureSet, HostCoverage } from './coverage.js';
 import { Executor, type ExecResult, type Finding } from './execute.js';
-import { FUZZ_RAM_MIB, inputHash, type FuzzInput } from './input.js';
+import { FUZZ_RAM_MIB, inputHash, MAX_STEPS, type FuzzInput } from './input.js';
 import { minimize, signature } from './minimize.js';
 import { mutate } from './mutate.js';
 import { Rng } from './rng.js';
@@ -24,7 +24,20 @@ export interface EngineOptions {
   readonly minimizeRuns?: number;
   /** performance.now() past which the minimizer stops (the session's time limit). */
   readonly deadline?: number;
+  /**
+   * Length control (libFuzzer's -len_control): mutants are cut to `maxLen`
+   * steps at first (the seeds and imported inputs run whole), a limit that
+   * grows by log2 of itself after LEN_CONTROL x log2(limit) executions
+   * without new coverage, up to MAX_STEPS. Default MAX_STEPS: libFuzzer
+   * starts at its longest corpus input, and a golden seed has up to 192
+   * steps; measured, a lower start costs coverage per CPU-second on the
+   * golden seeds (fuzz/README.md "Cost and figures").
+   */
+  readonly maxLen?: number;
 }
+
+/** Executions without new coverage, per log2 of the limit, after which the length limit grows (libFuzzer's -len_control default). */
+export const LEN_CONTROL = 100;
 
 /** A confirmed, minimized finding. */
 export interface FoundBug {
@@ -37,16 +50,23 @@ export interface FoundBug {
 
 /** A corpus entry. */
 interface Entry {
-  readonly input: FuzzInput;
-  readonly hash: string;
+  /** Replaced by a shorter mutant that reaches all of `unique` (`reduce`). */
+  input: FuzzInput;
+  hash: string;
   /** Times it was picked as a parent. */
   picks: number;
+  /** The features it was kept for (new when it ran). */
+  readonly unique: readonly number[];
 }
 
 /** Events an embedding (worker, CLI) listens to. */
 export interface EngineEvents {
-  /** An input that reached new coverage (for the corpus directory and other workers). */
-  newInput?(input: FuzzInput, hash: string, fresh: number[]): void;
+  /**
+   * An input that reached new coverage (for the corpus directory and other
+   * workers), or, with `replaced`, a shorter input that took the place of
+   * the corpus entry of that hash (same unique features, no fresh one).
+   */
+  newInput?(input: FuzzInput, hash: string, fresh: number[], replaced?: string): void;
   /** A new confirmed finding. */
   finding?(bug: FoundBug): void;
   /** Called before each execution with the input (hang diagnosis). */
@@ -59,6 +79,18 @@ export class Engine {
   readonly corpus: Entry[] = [];
   readonly bugs = new Map<string, FoundBug>();
   execs = 0;
+  /** Corpus entries replaced by a shorter input with the same unique features. */
+  reductions = 0;
+  /** New corpus entries kept as a shorter prefix (`trim`). */
+  trims = 0;
+  /** The mutants' current step limit (length control). */
+  maxLen: number;
+  /** `execs` when coverage last grew (or the limit last grew). */
+  private lastGrowth = 0;
+  /** The corpus inputs (the splice operator's pool), kept alongside `corpus`. */
+  private readonly inputs: FuzzInput[] = [];
+  /** Scratch bitmap: the features of the last execution (reduce check). */
+  private readonly mark = new Uint8Array(FEATURE_SPACE);
   private readonly rng: Rng;
   private readonly exec: Executor;
   /** Confirms findings on a fresh machine (a finding must not depend on machine reuse). */
@@ -71,22 +103,86 @@ export class Engine {
     this.host = opts.hostCoverage ? new HostCoverage() : undefined;
     this.exec = new Executor(module, { stepBudgetMs: opts.stepBudgetMs, hostCoverage: this.host });
     this.fresh = new Executor(module, { stepBudgetMs: opts.stepBudgetMs, fresh: true });
+    this.maxLen = Math.max(1, Math.min(MAX_STEPS, opts.maxLen ?? MAX_STEPS));
   }
 
   /** Runs an input from outside (seed, corpus file, another worker); keeps it if it adds coverage. */
   async consider(input: FuzzInput, keepAnyway = false): Promise<ExecResult> {
     const r = await this.execute(input);
-    if (!r.finding) this.keep(input, r, keepAnyway);
+    if (!r.finding) await this.keep(input, r, keepAnyway);
     return r;
   }
 
   /** One mutation + execution. */
   async fuzzOne(): Promise<void> {
+    this.controlLength();
     const parent = this.pickParent();
-    const corpusInputs = this.corpus.map((e) => e.input);
-    const { input } = mutate(parent?.input ?? { machine: defaultMachine(), steps: [] }, this.rng, corpusInputs);
+    const { input } = mutate(parent?.input ?? { machine: defaultMachine(), steps: [] }, this.rng, this.inputs, this.maxLen);
     const r = await this.execute(input);
-    if (!r.finding) this.keep(input, r, false);
+    if (r.finding) return;
+    if (!(await this.keep(input, r, false)) && parent) this.reduce(parent, input, r.features);
+  }
+
+  /**
+   * The prefix of `input` up to the last step that first reached one of
+   * `fresh` (the executor's per-step record of the run that just ended),
+   * run once: it replaces the input when it reaches every feature of
+   * `fresh` (steps after that point, and features of the end-of-input
+   * check, are kept only when a new feature needs them). A mutant that
+   * found something by an inserted step no longer carries its parent's
+   * tail, so the corpus, and the mutants of it, stay short.
+   */
+  private async trim(input: FuzzInput, fresh: readonly number[]): Promise<{ input: FuzzInput; r: ExecResult } | undefined> {
+    if (fresh.length === 0 || input.vmm) return undefined;
+    let last = -1;
+    for (const f of fresh) {
+      const at = this.exec.stepCoverage.stepOf(f);
+      if (at === undefined) return undefined;
+      if (at > last) last = at;
+    }
+    if (last + 1 >= input.steps.length) return undefined;
+    const cand = { ...input, steps: input.steps.slice(0, last + 1) };
+    const r = await this.execute(cand);
+    if (r.finding) return undefined;
+    for (const f of r.features) this.mark[f] = 1;
+    const all = fresh.every((f) => this.mark[f] === 1);
+    for (const f of r.features) this.mark[f] = 0;
+    if (!all) return undefined;
+    this.trims++;
+    return { input: cand, r };
+  }
+
+  /** libFuzzer's length control: after LEN_CONTROL x log2(limit) executions without new coverage, the limit grows by log2 of itself. */
+  private controlLength(): void {
+    if (this.maxLen >= MAX_STEPS) return;
+    const lg = Math.max(1, Math.log2(this.maxLen));
+    if (this.execs - this.lastGrowth <= LEN_CONTROL * lg) return;
+    this.maxLen = Math.min(MAX_STEPS, this.maxLen + Math.ceil(lg));
+    this.lastGrowth = this.execs;
+  }
+
+  /**
+   * libFuzzer's -reduce_inputs: a mutant shorter than its parent that
+   * reached every feature the parent was kept for replaces it (the corpus
+   * gets shorter, so mutants of it run faster, with the same coverage).
+   */
+  private reduce(parent: Entry, input: FuzzInput, features: readonly number[]): void {
+    if (input.steps.length >= parent.input.steps.length || parent.unique.length === 0) return;
+    if ((input.vmm === undefined) !== (parent.input.vmm === undefined)) return;
+    for (const f of features) this.mark[f] = 1;
+    const all = parent.unique.every((f) => this.mark[f] === 1);
+    for (const f of features) this.mark[f] = 0;
+    if (!all) return;
+    const hash = inputHash(input);
+    if (this.hashes.has(hash)) return;
+    const replaced = parent.hash;
+    this.hashes.delete(replaced);
+    this.hashes.add(hash);
+    parent.input = input;
+    parent.hash = hash;
+    this.inputs[this.corpus.indexOf(parent)] = input;
+    this.reductions++;
+    this.events.newInput?.(input, hash, [], replaced);
   }
 
   /** Runs `n` iterations. */
@@ -107,15 +203,28 @@ export class Engine {
     return r;
   }
 
-  private keep(input: FuzzInput, r: ExecResult, keepAnyway: boolean): void {
-    const fresh = r.features.filter((f) => !this.features.seen[f]);
-    if (fresh.length === 0 && !keepAnyway) return;
+  /**
+   * Adds `input` to the corpus when it reached a new feature (or
+   * `keepAnyway`), trimmed to the steps its new features needed; true when
+   * coverage grew.
+   */
+  private async keep(input: FuzzInput, r: ExecResult, keepAnyway: boolean): Promise<boolean> {
+    let fresh = r.features.filter((f) => !this.features.seen[f]);
+    if (fresh.length === 0 && !keepAnyway) return false;
+    const trimmed = await this.trim(input, fresh);
+    if (trimmed) {
+      ({ input, r } = trimmed);
+      fresh = r.features.filter((f) => !this.features.seen[f]);
+    }
     this.features.add(r.features);
+    if (fresh.length > 0) this.lastGrowth = this.execs;
     const hash = inputHash(input);
-    if (this.hashes.has(hash)) return;
+    if (this.hashes.has(hash)) return fresh.length > 0;
     this.hashes.add(hash);
-    this.corpus.push({ input, hash, picks: 0 });
+    this.corpus.push({ input, hash, picks: 0, unique: fresh });
+    this.inputs.push(input);
     this.events.newInput?.(input, hash, fresh);
+    return fresh.length > 0;
   }
 
   /** Favours recent, rarely picked and short entries. */

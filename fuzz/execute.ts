@@ -21,7 +21,7 @@ import { replayOn, type ReplayRun } from '../host/src/scenario/replay.js';
 import { buildRegisterTable } from '../host/src/vtd/register-table.js';
 import { LazyCaches, scopeViolation } from './cache-scope-oracle.js';
 import { ensureCoverageBuild } from './coverage-build.js';
-import { coreFeatures, type HostCoverage } from './coverage.js';
+import { coreFeatures, StepCoverage, type HostCoverage } from './coverage.js';
 import { registerTableOf } from './generate.js';
 import type { FuzzInput, Step } from './input.js';
 import { MachinePool, PooledMachine } from './machine-pool.js';
@@ -97,6 +97,8 @@ const usedHeap = (): number => getHeapStatistics().used_heap_size;
 export class Executor {
   private readonly pool: MachinePool;
   private readonly vmHosts = new VmHosts();
+  /** The step of the last execution that first reached each core feature (plain machines; VM inputs leave it empty). */
+  readonly stepCoverage = new StepCoverage();
 
   constructor(private readonly module: WebAssembly.Module, private readonly opts: ExecOptions = {}) {
     this.pool = new MachinePool(() => this.newCore());
@@ -124,11 +126,15 @@ export class Executor {
     const mem0 = pm.core.memory.buffer.byteLength;
     const heap0 = usedHeap();
     const run = new Run(pm, input, this.opts.stepBudgetMs ?? 250, fvm?.vm);
+    const probes = (pm.core.unsafeExports as CovExports).covCount?.() ?? 0;
+    const tracked = fvm ? undefined : pm.coverageMap()?.subarray(0, probes); // a VM's features are not its steps' alone (vmmFeatures)
+    this.stepCoverage.start(tracked);
+    if (tracked) run.afterStep = (i) => this.stepCoverage.after(i);
     let finding = run.steps();
     finding ??= this.memoryFinding(pm, mem0, heap0, input.steps.length);
     const features: number[] = [];
     const map = pm.coverageMap();
-    if (map) coreFeatures(map.subarray(0, (pm.core.unsafeExports as CovExports).covCount?.() ?? 0), features);
+    if (map) coreFeatures(map.subarray(0, probes), features);
     if (fvm) vmmFeatures(fvm.vm, [...features], features);
     host?.take(features);
     try { // after the features: they read the VM's shadow domains
@@ -170,6 +176,8 @@ class Run {
   private ctxEmptyAt: number;
   /** The first host-vs-guest violation seen right after an invalidation (VMM-backed machines). */
   private hostScope: string | undefined;
+  /** Called after each step ran (the per-step coverage record). */
+  afterStep: ((step: number) => void) | undefined;
 
   /**
    * On a VMM-backed machine (`vm`), the guest unit's core does not translate
@@ -179,7 +187,7 @@ class Run {
   constructor(private readonly pm: PooledMachine, private readonly input: FuzzInput, private readonly budgetMs: number, private readonly vm?: VirtualMachine) {
     const m = pm.machine;
     this.replay = replayOn(m, { name: 'fuzz', description: '', iommu: 'intel-iommu', machine: {}, steps: input.steps, cpus: pm.apics.count }, pm.apics);
-    this.regs = new RegisterOracle(vm ? buildRegisterTable(m.vtd.profile) : registerTableOf(input.machine)); // a VM's unit withholds ECAP bits
+    this.regs = vm ? new RegisterOracle(buildRegisterTable(m.vtd.profile)) : RegisterOracle.of(registerTableOf(input.machine)); // a VM's unit withholds ECAP bits
     this.xlate = new TranslationOracle(m);
     this.scopeChecked = vm === undefined && m.core.getConfig(CFG_QUIRKS) === 0;
     this.ctxEmptyAt = contextMisses(m.core);
@@ -212,6 +220,7 @@ class Run {
       } catch (err) {
         return { kind: 'exception', step: i, message: messageOf(err) };
       }
+      this.afterStep?.(i);
       if (this.internal) return { kind: 'exception', step: i, message: this.internal };
       const dt = performance.now() - t - this.oracleMs; // the model's time, not the oracles' extra snapshots
       const budget = steps[i]!.op === 'snapshot' ? this.budgetMs + SNAPSHOT_MS_PER_MIB * this.input.machine.ram_mib : this.budgetMs;

@@ -68,9 +68,12 @@ export function pointerPages(input: FuzzInput): bigint[] {
   return [...pages].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-/** A page address: a known one most of the time, else a random RAM page or a wild value. */
-export function pickPage(rng: Rng, input: FuzzInput): bigint {
-  const known = pointerPages(input);
+/**
+ * A page address: a known one (`known`: the input's `pointerPages`, which a
+ * caller picking many pages of one input computes once) most of the time,
+ * else a random RAM page or a wild value.
+ */
+export function pickPage(rng: Rng, input: FuzzInput, known = pointerPages(input)): bigint {
   const roll = rng.below(10);
   if (roll < 7 && known.length > 0) return rng.pick(known);
   if (roll < 9) {
@@ -160,18 +163,22 @@ function devfnOf(rng: Rng, input: FuzzInput): number {
 
 /** The index of a DMA address of the input at a random level, else a random index. */
 function pteIndex(rng: Rng, input: FuzzInput): number {
-  const iovas = input.steps.flatMap((s) => (s.op === 'dma.read' || s.op === 'dma.write' ? [s.iova] : []));
-  if (iovas.length === 0 || rng.chance(0.2)) return rng.below(512);
-  return Number((rng.pick(iovas) >> BigInt(12 + 9 * rng.below(4))) & 0x1ffn);
+  const isDma = (s: Step): s is Extract<Step, { op: 'dma.read' | 'dma.write' }> => s.op === 'dma.read' || s.op === 'dma.write';
+  let n = 0;
+  for (const s of input.steps) if (isDma(s)) n++;
+  if (n === 0 || rng.chance(0.2)) return rng.below(512);
+  let k = rng.below(n); // the k-th DMA step (no array of them: this ran for every table entry generated)
+  const s = input.steps.find((x) => isDma(x) && k-- === 0) as Extract<Step, { op: 'dma.read' }>;
+  return Number((s.iova >> BigInt(12 + 9 * rng.below(4))) & 0x1ffn);
 }
 
 /** Random fields for a layout: present bits mostly set, pointers to pages, sometimes reserved bits. */
-function randomEntry(rng: Rng, input: FuzzInput, layout: Layout): bigint[] {
+function randomEntry(rng: Rng, input: FuzzInput, layout: Layout, known: bigint[]): bigint[] {
   const fields: Record<string, boolean | number | bigint> = {};
   for (const [name, f] of Object.entries(layout)) {
     if (f.kind === 'rsvd') continue;
     if (f.kind === 'flag') fields[name] = /^(L?P|UP|R|W)$/.test(name) ? rng.chance(0.85) : rng.chance(0.25);
-    else if (f.kind === 'addr') fields[name] = pickPage(rng, input) & (((1n << BigInt(f.hi + 1)) - 1n) & PAGE_MASK);
+    else if (f.kind === 'addr') fields[name] = pickPage(rng, input, known) & (((1n << BigInt(f.hi + 1)) - 1n) & PAGE_MASK);
     else {
       const width = f.hi - f.lo + 1;
       fields[name] = rng.chance(0.7) ? Math.min(rng.below(4), 2 ** width - 1) : rng.below(2 ** Math.min(width, 30));
@@ -191,8 +198,9 @@ export function tableEntryStep(rng: Rng, input: FuzzInput): Step | undefined {
   const s = rng.pick(STRUCTURES);
   const bytes = 8 * layoutWords(s.layout);
   const slot = rng.chance(0.8) ? s.index(rng, input) : rng.below(Number(PAGE) / bytes);
-  const gpa = pickPage(rng, input) + BigInt(slot * bytes);
-  const u64 = randomEntry(rng, input, s.layout);
+  const known = pointerPages(input);
+  const gpa = pickPage(rng, input, known) + BigInt(slot * bytes);
+  const u64 = randomEntry(rng, input, s.layout, known);
   return inRam(input.machine, gpa, 8 * u64.length) ? { op: 'mem.write', gpa, u64 } : undefined;
 }
 

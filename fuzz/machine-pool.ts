@@ -380,7 +380,7 @@ function watchRamWrites(ram: GuestMemory, sink: (gpa: number, len: number) => vo
  * never sweep all RAM), so 128 machines of 16 MiB stayed near 500 MB RSS.
  */
 export const POOL_MACHINES = 128;
-export const POOL_RAM_MIB = 4096;
+export const POOL_RAM_MIB = 16384;
 
 /** Machines by description, each on its own instance of the module (least recently used dropped past POOL_MACHINES). */
 export class MachinePool {

@@ -199,17 +199,23 @@ const WEIGHTS = OPERATORS.map((o) => o.weight);
 
 /**
  * A mutant of `input`: 1..8 stacked operators (the names of those that
- * applied are returned too). `corpus` feeds the splice operator.
+ * applied are returned too). `corpus` feeds the splice operator. With
+ * `maxSteps` below MAX_STEPS (the engine's length control), the operators
+ * work on the first `maxSteps` steps of `input` (a scenario sets the unit
+ * up first) and the mutant loses its steps past `maxSteps`, as libFuzzer
+ * truncates a unit to its current maximum length.
  */
-export function mutate(input: FuzzInput, rng: Rng, corpus: readonly FuzzInput[]): { input: FuzzInput; ops: string[] } {
-  const d: Draft = { machine: structuredClone(input.machine), steps: [...input.steps], ...(input.vmm ? { vmm: input.vmm } : {}), ...(input.vmmHost ? { vmmHost: input.vmmHost } : {}) };
+export function mutate(input: FuzzInput, rng: Rng, corpus: readonly FuzzInput[], maxSteps = MAX_STEPS): { input: FuzzInput; ops: string[] } {
+  const limited = maxSteps < MAX_STEPS;
+  const d: Draft = { machine: structuredClone(input.machine), steps: limited ? input.steps.slice(0, maxSteps) : [...input.steps], ...(input.vmm ? { vmm: input.vmm } : {}), ...(input.vmmHost ? { vmmHost: input.vmmHost } : {}) };
   const ops: string[] = [];
   const n = 1 << rng.below(4);
   for (let k = 0; k < n; k++) {
     const op = OPERATORS[rng.weighted(WEIGHTS)]!;
     if (op.apply(d, rng, corpus)) ops.push(op.name);
   }
-  if (d.steps.length > MAX_STEPS) d.steps.splice(rng.below(d.steps.length - MAX_STEPS + 1), d.steps.length - MAX_STEPS);
+  if (limited) d.steps.length = Math.min(d.steps.length, maxSteps);
+  else if (d.steps.length > MAX_STEPS) d.steps.splice(rng.below(MAX_STEPS + 1), d.steps.length - MAX_STEPS); // a run goes where MAX_STEPS stay
   if (d.vmm) d.machine = vmMachine(d.machine); // what a VM's guest unit is, whatever the operators made of the machine
   // Generators do not all know every device kind (a dma.* step must name a dma-test device): keep what the machine accepts.
   const steps = d.steps.filter((s) => stepValid(d.machine, s) && !(d.vmm && s.op === 'snapshot')); // VMs have no snapshot (VirtualMachine)

@@ -33,9 +33,19 @@ const byteMask = (n: number): bigint => (1n << BigInt(8 * n)) - 1n;
 /** Reads a whole register (its own width). */
 export type RowReader = (row: RegisterRow) => bigint;
 
+/** Oracles built so far, by register table (tables are cached per machine description: generate.ts registerTableOf). */
+const oracles = new WeakMap<readonly RegisterRow[], RegisterOracle>();
+
 /** Register invariants of one machine's register table. */
 export class RegisterOracle {
   private readonly byByte = new Map<number, RegisterRow>();
+
+  /** The oracle of `rows`, built once per table (it holds no state of an execution). */
+  static of(rows: readonly RegisterRow[]): RegisterOracle {
+    let o = oracles.get(rows);
+    if (!o) oracles.set(rows, (o = new RegisterOracle(rows)));
+    return o;
+  }
 
   constructor(readonly rows: readonly RegisterRow[]) {
     for (const r of rows) for (let b = 0; b < r.width; b++) this.byByte.set(r.offset + b, r);

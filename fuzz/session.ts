@@ -23,6 +23,8 @@ export interface SessionOptions {
   readonly stepBudgetMs?: number;
   readonly hostCoverage?: boolean;
   readonly minimizeRuns?: number;
+  /** The mutants' step limit at the start (length control, EngineOptions.maxLen). */
+  readonly maxLen?: number;
   /** Run only every `count`-th seed from `index` (K workers share the seeds; corpus entries are exchanged). */
   readonly shard?: { readonly index: number; readonly count: number };
 }
@@ -69,7 +71,7 @@ export class Session {
   constructor(private readonly opts: SessionOptions, events: EngineEvents = {}) {
     const { module } = loadFuzzModule();
     this.engine = new Engine(module, {
-      seed: opts.seed, stepBudgetMs: opts.stepBudgetMs, hostCoverage: opts.hostCoverage, minimizeRuns: opts.minimizeRuns,
+      seed: opts.seed, stepBudgetMs: opts.stepBudgetMs, hostCoverage: opts.hostCoverage, minimizeRuns: opts.minimizeRuns, maxLen: opts.maxLen,
       deadline: this.t0 + (opts.timeMs ?? Infinity),
     }, events);
     this.coreProbeTotal = probeCount(module);

@@ -33,7 +33,7 @@ function recordCurrent(input: FuzzInput): void {
 
 const session = new Session(init.opts, {
   beforeRun: recordCurrent,
-  newInput: (input, hash, fresh) => port.postMessage({ type: 'input', hash, fresh, doc: toScenarioDoc(input, hash, 'fuzz corpus entry') }),
+  newInput: (input, hash, fresh, replaced) => port.postMessage({ type: 'input', hash, fresh, replaced, doc: toScenarioDoc(input, hash, 'fuzz corpus entry') }),
   finding: (bug) => port.postMessage({ type: 'finding', signature: bug.signature, kind: bug.finding.kind, message: bug.finding.message, file: findingFile(bug) }),
 });
 

@@ -22,6 +22,7 @@ interface FuzzOpts {
   out?: string;
   runs?: number;
   stepBudget: number;
+  maxLen?: number;
   hostCoverage: boolean;
   seeds?: string[];
   check?: string[];
@@ -72,7 +73,7 @@ async function campaign(o: FuzzOpts, io: CliIo): Promise<number> {
   const seedDirs = [...(o.seeds?.length ? o.seeds : [goldenDir()]), ...(o.out ? [join(o.out, 'corpus')] : [])];
   const summary = await runCampaign({
     seed: o.seed, workers: o.workers, outDir: o.out, timeMs: o.time * 1000, runs: o.runs, stepBudgetMs: o.stepBudget,
-    hostCoverage: o.hostCoverage, seedDirs, print,
+    hostCoverage: o.hostCoverage, seedDirs, print, maxLen: o.maxLen,
   });
   io.out(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${summaryLine(summary)}\n`);
   return summary.findings.length > 0 ? 1 : 0;
@@ -96,13 +97,14 @@ export const fuzzCommand: CliCommand = {
   name: 'fuzz',
   summary: 'coverage-guided fuzzing of the guest interface; findings as replayable scenarios (fuzz/README.md)',
   define: (cmd: Command) => {
-    const campaignOnly = ['time', 'seed', 'workers', 'out', 'runs', 'stepBudget', 'seeds'];
+    const campaignOnly = ['time', 'seed', 'workers', 'out', 'runs', 'stepBudget', 'seeds', 'maxLen'];
     cmd.addOption(new Option('--time <sec>', 'run this long, seeds included (they get at most half; K workers share them)').argParser(integerIn(1, 7 * 24 * 3600)).default(60))
       .addOption(new Option('--seed <n>', 'random seed').argParser(integerIn(0, 0xffff_ffff)).default(1))
       .addOption(new Option('--workers <k>', 'worker threads (0: this thread)').argParser(integerIn(0, 256)).default(1))
       .option('--out <dir>', 'write findings/ and corpus/ here (a later run resumes the corpus)')
       .addOption(new Option('--runs <n>', 'stop after this many executions').argParser(integerIn(1, 1e12)))
       .addOption(new Option('--step-budget <ms>', 'a step slower than this is a finding').argParser(integerIn(1, 600_000)).default(250))
+      .addOption(new Option('--max-len <steps>', 'mutants start limited to this many steps; the limit grows when coverage stalls (default: no limit)').argParser(integerIn(1, 192)))
       .option('--no-host-coverage', 'core coverage only (faster)')
       .option('--seeds <dir...>', 'seed scenario folders (default: firmware-tests/golden)')
       .addOption(new Option('--check <file...>', 'run scenario files under the oracles instead of fuzzing').conflicts(campaignOnly))
