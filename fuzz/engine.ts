@@ -127,20 +127,15 @@ export class Engine {
    * The prefix of `input` up to the last step that first reached one of
    * `fresh` (the executor's per-step record of the run that just ended),
    * run once: it replaces the input when it reaches every feature of
-   * `fresh` (steps after that point, and features of the end-of-input
-   * check, are kept only when a new feature needs them). A mutant that
-   * found something by an inserted step no longer carries its parent's
-   * tail, so the corpus, and the mutants of it, stay short.
+   * `fresh`, those of the end-of-input check included. A mutant that found
+   * something by an inserted step no longer carries its parent's tail, so
+   * the corpus, and the mutants of it, stay short.
    */
   private async trim(input: FuzzInput, fresh: readonly number[]): Promise<{ input: FuzzInput; r: ExecResult } | undefined> {
     if (fresh.length === 0 || input.vmm) return undefined;
-    let last = -1;
-    for (const f of fresh) {
-      const at = this.exec.stepCoverage.stepOf(f);
-      if (at === undefined) return undefined;
-      if (at > last) last = at;
-    }
-    if (last + 1 >= input.steps.length) return undefined;
+    let last = -1; // features no step reached first (the end-of-input check's) bind no step: the re-run checks them
+    for (const f of fresh) last = Math.max(last, this.exec.stepCoverage.stepOf(f) ?? -1);
+    if (last < 0 || last + 1 >= input.steps.length) return undefined;
     const cand = { ...input, steps: input.steps.slice(0, last + 1) };
     const r = await this.execute(cand);
     if (r.finding) return undefined;

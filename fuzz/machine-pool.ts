@@ -375,7 +375,8 @@ function watchRamWrites(ram: GuestMemory, sink: (gpa: number, len: number) => vo
  * machines 58% of executions built one, with 32 about 15%, with 128 (and
  * 4 GiB) 2.5% (seed 1, 2000 runs: 49 builds where 32 machines and 1 GiB
  * built 299; a build costs ~10 ms and a new wasm memory, whose external
- * allocation drives V8's full collections). The RAM bound is nominal: only
+ * allocation drives V8's full collections; a 4 GiB bound made the 256 MiB
+ * seeds evict machines over and over). The RAM bound is nominal: only
  * pages an input touched become resident (tracked snapshots and restores
  * never sweep all RAM), so 128 machines of 16 MiB stayed near 500 MB RSS.
  */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../engine.js';
+import { StepCoverage } from '../coverage.js';
 import { loadFuzzModule } from '../execute.js';
-import type { FuzzInput } from '../input.js';
+import type { FuzzInput, Step } from '../input.js';
 
 const { module } = loadFuzzModule();
 
@@ -19,5 +20,58 @@ describe('fuzz engine', () => {
     expect([...engine.bugs.values()][0]!.input.steps.length).toBe(1);
     expect(seen.length).toBeGreaterThan(2); // the execution, the fresh confirmation and the minimizer's re-runs
     expect(seen).toContain(1); // the minimizer's last candidates are announced too
+  });
+});
+
+describe('fuzz engine: input length', () => {
+  const machine: FuzzInput['machine'] = { profile: 'default', ram_mib: 16, iommu: { scalable_mode: false, caching_mode: false, aw_bits: 48 }, devices: [{ bdf: '00:03.0', kind: 'dma-test' }] };
+  // Host writes to RAM: no core probe of their own beyond the first input's, so a later input's new features are its other steps'.
+  const inert: Step[] = Array.from({ length: 6 }, (_, i) => ({ op: 'mem.write', gpa: 0x10_0000n + BigInt(8 * i), u64: [1n] }));
+  const srtp: Step[] = [{ op: 'mmio.write', offset: 0x20, size: 8, value: 0x1_0000n }, { op: 'mmio.write', offset: 0x18, size: 4, value: 0x4000_0000n }];
+
+  it('keeps a new corpus entry as the prefix its new features needed, confirmed by a re-run', async () => {
+    const seen: number[] = [];
+    const engine = new Engine(module, { seed: 1 }, { beforeRun: (input) => seen.push(input.steps.length) });
+    await engine.consider({ machine, steps: inert });
+    const before = engine.trims;
+    await engine.consider({ machine, steps: [...srtp, ...inert] }); // SRTP's core work (root table latch, cache drops) is new
+    expect(engine.trims).toBe(before + 1);
+    expect(engine.corpus.at(-1)!.input.steps).toEqual(srtp);
+    expect(seen.slice(-2)).toEqual([8, 2]); // the input as given, then its prefix
+  });
+
+  it('with --max-len, mutants are cut to the limit; the seeds run whole', async () => {
+    const seen: number[] = [];
+    const engine = new Engine(module, { seed: 2, maxLen: 4 }, { beforeRun: (input) => seen.push(input.steps.length) });
+    await engine.consider({ machine, steps: [...srtp, ...inert, ...srtp] }, true);
+    expect(seen[0]).toBe(10);
+    const mark = seen.length;
+    for (let i = 0; i < 20; i++) await engine.fuzzOne();
+    expect(engine.maxLen).toBe(4); // LEN_CONTROL x 2 executions without new coverage before it grows
+    expect(Math.max(...seen.slice(mark))).toBeLessThanOrEqual(4);
+  });
+});
+
+describe('StepCoverage', () => {
+  it('records the step that first put each probe in each hit bucket', () => {
+    const map = new Uint8Array(16);
+    map[3] = 1; // hit before the first step: not a step's
+    const sc = new StepCoverage();
+    sc.start(map);
+    map[5] = 1;
+    sc.after(0);
+    map[5] = 2;
+    map[9] = 4;
+    sc.after(1);
+    map[5] = 3;
+    map[9] = 5; // same bucket (4-7) as at step 1
+    sc.after(2);
+    expect(sc.stepOf(5 * 8 + 0)).toBe(0);
+    expect(sc.stepOf(5 * 8 + 1)).toBe(1);
+    expect(sc.stepOf(5 * 8 + 2)).toBe(2);
+    expect(sc.stepOf(9 * 8 + 3)).toBe(1);
+    expect(sc.stepOf(3 * 8 + 0)).toBeUndefined();
+    sc.start(undefined); // a VM input: nothing known
+    expect(sc.stepOf(5 * 8 + 0)).toBeUndefined();
   });
 });
