@@ -21,6 +21,17 @@ import type { Sid } from '../types.js';
 
 const groupKey = (vrid: number, gpasid: number | undefined, prgi: number): string => `${vrid}:${gpasid ?? '-'}:${prgi}`;
 
+/**
+ * The host answer for a guest's response code: the host takes only the user
+ * codes Success and Invalid Request (iommufd's IOMMUFD_PAGE_RESP_SUCCESS /
+ * INVALID), so every other code a guest unit can produce (Response Failure,
+ * VT-d §6.5.2.9, e.g. its auto-response when its page-request queue is
+ * unwritable, or a reserved code) leaves as Invalid Request: the device's
+ * group is answered and never left waiting.
+ */
+const hostResponseCode = (code: number): PageResponseCode =>
+  code === PageResponseCode.Success ? PageResponseCode.Success : PageResponseCode.InvalidRequest;
+
 /** The page groups a VM forwarded to its guest and not yet answered. */
 export class GuestPageRequests {
   /** Forwarded page groups waiting for the guest: "vrid:gpasid:prgi" -> fault cookie. */
@@ -53,7 +64,7 @@ export class GuestPageRequests {
     this.vm.log(`vmm: page request ${d.prid.toString(16)}${r.pasid === undefined ? '' : ` PASID ${r.pasid}`} -> guest ${d.vrid.toString(16)} PASID ${gpasid ?? '-'} addr 0x${r.addr.toString(16)} PRGI ${r.groupId}: ${typeof outcome === 'string' ? outcome : `auto-response ${outcome.autoResponse}`}`);
     if (!r.last) return;
     if (outcome === 'queued') this.pending.set(groupKey(d.vrid, gpasid, r.groupId), r.cookie);
-    else ctx.faultRespond(ids.fault, r.cookie, outcome === 'rejected' || outcome === 'dropped' ? PageResponseCode.InvalidRequest : outcome.autoResponse);
+    else ctx.faultRespond(ids.fault, r.cookie, outcome === 'rejected' || outcome === 'dropped' ? PageResponseCode.InvalidRequest : hostResponseCode(outcome.autoResponse));
   }
 
   /** The guest's page-group response for function `vrid`: back to the device through the cookie of the group it names. */
@@ -66,7 +77,7 @@ export class GuestPageRequests {
     }
     this.pending.delete(k);
     try {
-      this.vm.ctx.faultRespond(this.vm.ids.fault, cookie, r.code);
+      this.vm.ctx.faultRespond(this.vm.ids.fault, cookie, hostResponseCode(r.code));
     } catch (e) {
       if (!isHostIommuError(e)) throw e;
       this.vm.log(`vmm: guest response for ${k}: ${e.message}`); // answered already (device reset, detach)
