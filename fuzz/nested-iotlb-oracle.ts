@@ -33,7 +33,8 @@
  * bits, PS leaves at levels 1-2, address bits 51:12, a supervisor request
  * without WPE may write anything) and ignores reserved bits, U/S and
  * widths: it can only allow *more* than the guest's unit, so it never calls
- * a correct entry wrong.
+ * a correct entry wrong. Requesters a guest put in one domain with
+ * different tables are not judged (`conflictingTags`).
  */
 import type { CacheContents, IotlbEntry, PscEntry } from '../host/src/core/cache-contents.js';
 import type { GuestMemory } from '../host/src/core/guest-memory.js';
@@ -148,6 +149,29 @@ function scopeOver(e: InvalidationEvent, r: Tagged): { lo: bigint; hi: bigint; p
   }
 }
 
+/**
+ * Requesters whose tag another requester shares with different tables: the
+ * guest domain for shadow (second-stage) bindings, domain and PASID for
+ * first-stage ones. VT-d §9.3 (context entry DID) requires entries with one
+ * domain id to reference one translation structure, because the caches are
+ * tagged by domain (§6.2.1): a guest that breaks the rule may be served
+ * either table's translation, all within its own memory, so these
+ * requesters are not judged (as the dma-unmapped oracle, translation-oracle.ts).
+ */
+function conflictingTags(rs: readonly Tagged[]): Set<Tagged> {
+  const byTag = new Map<string, Tagged[]>();
+  for (const r of rs) {
+    const tag = r.tables.stage === 'second' ? `${r.did}` : `${r.did}:${r.b.entryPasid ?? '-'}`;
+    byTag.set(tag, [...(byTag.get(tag) ?? []), r]);
+  }
+  const out = new Set<Tagged>();
+  for (const group of byTag.values()) {
+    const first = group[0]!.tables;
+    if (group.some((r) => r.tables.root !== first.root || r.tables.levels !== first.levels)) for (const r of group) out.add(r);
+  }
+  return out;
+}
+
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 /** Why physical IOTLB entry `x` of requester `r` disagrees with the guest's tables now; undefined when it agrees. */
@@ -183,9 +207,11 @@ export function physicalCacheViolation(vm: VirtualMachine, e: InvalidationEvent,
   if (!(mirror instanceof GuestMirror)) return undefined;
   let iotlb: IotlbEntry[] | undefined;
   let psc: PscEntry[] | undefined;
-  for (const r of taggedRequesters(vm, mirror)) {
+  const requesters = taggedRequesters(vm, mirror);
+  const unjudged = conflictingTags(requesters);
+  for (const r of requesters) {
     const s = scopeOver(e, r);
-    if (!s) continue;
+    if (!s || unjudged.has(r)) continue;
     const at = `physical caches vs guest: after the guest's ${e.kind} invalidation (DID ${'did' in e ? e.did : '-'}), ${vm.config.mode} requester ${r.b.dev.vrid.toString(16)} ${r.b.gpasid === undefined ? 'RID' : `PASID ${r.b.gpasid}`} (guest domain ${r.did}; pRID ${r.sid.toString(16)}, host PASID ${r.hpasid}, host DID ${r.hdid})`;
     iotlb ??= phys.iotlb;
     for (const x of iotlb) {
