@@ -44,6 +44,15 @@ export function get32(w: Uint32Array, fd: BitField): number {
   return (lo >>> fd.lo) + bits32(hi, fd.hi - 32, 0) * 2 ** (32 - fd.lo); // hi - lo < 53: exact
 }
 
+/** Sets field `fd` (inside one u32 half: lo and hi on the same side of bit 32) of u32 halves `w` to `value` (masked to the field). */
+export function put32(w: Uint32Array, fd: BitField, value: number): void {
+  const i = 2 * fd.word + (fd.lo >= 32 ? 1 : 0);
+  const lo = fd.lo & 31;
+  const width = fd.hi - fd.lo + 1;
+  const m = width === 32 ? 0xffff_ffff : ((1 << width) - 1) << lo;
+  w[i] = ((w[i]! & ~m) | ((value << lo) & m)) >>> 0;
+}
+
 /** Field `fd` of `words`, shifted down, as a number (fields of at most 53 bits). */
 export function get(words: Words, fd: BitField): number {
   if (words instanceof Uint32Array) return get32(words, fd);

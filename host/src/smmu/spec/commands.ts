@@ -60,5 +60,4 @@ export const CMD = {
 /** CMD_SYNC.CS values (§4.7.3). */
 export const SYNC_CS = { NONE: 0, IRQ: 1, SEV: 2 } as const;
 
-/** PRI_RESP.Resp values (§4.5.2, PCIe response codes). */
-export const PRI_RESP = { DENY: 0, FAIL: 1, SUCCESS: 2 } as const;
+/** PRI_RESP.Resp values and the PRG Response codes they become: spec/priq.ts. */

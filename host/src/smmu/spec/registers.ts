@@ -50,7 +50,7 @@ export const IDR0 = {
 export const IDR1 = { SIDSIZE_SHIFT: 0, SSIDSIZE_SHIFT: 6, PRIQS_SHIFT: 11, EVENTQS_SHIFT: 16, CMDQS_SHIFT: 21 } as const;
 
 /** SMMU_IDR3 fields (§6.3.4). */
-export const IDR3 = { HAD: 1 << 2, XNX: 1 << 4, RIL: 1 << 10, /** BBML = 2 (bits 12:11). */ BBML2: 2 << 11 } as const;
+export const IDR3 = { HAD: 1 << 2, /** PPS: a PRI overflow auto-response carries the request's PASID whatever STE.PPAR says. */ PPS: 1 << 5, XNX: 1 << 4, RIL: 1 << 10, /** BBML = 2 (bits 12:11). */ BBML2: 2 << 11 } as const;
 
 /** SMMU_IDR5 fields (§6.3.6): OAS encoding (bits 2:0) and granules. */
 export const IDR5 = { GRAN4K: 1 << 4, GRAN16K: 1 << 5, GRAN64K: 1 << 6 } as const;
