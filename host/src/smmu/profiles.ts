@@ -3,11 +3,12 @@
  * §6.3.6) and the named switches where a reference implementation departs
  * from the spec. `default` is what this model implements (SMMUv3.1 with
  * stage 1, stage 2 and nesting, 20-bit substreams, 2-level stream and CD
- * tables, MSIs, SEV, full ATS); `qemu-7.2` presents QEMU 7.2's `-machine
- * virt,iommu=smmuv3` (stage 1 only, no substreams, no MSIs, 44-bit OAS).
+ * tables, MSIs, SEV, full ATS, PRI with a PRI queue of up to 2^19
+ * entries); `qemu-7.2` presents QEMU 7.2's `-machine virt,iommu=smmuv3`
+ * (stage 1 only, no substreams, no MSIs, 44-bit OAS).
  * Behaviour is keyed on the switches and ID values, never on the name.
  */
-import { IDR0, IDR3, IDR5 } from './spec/registers.js';
+import { IDR0, IDR1, IDR3, IDR5 } from './spec/registers.js';
 
 /** Departures from the spec a profile copies (each documented with the spec's behaviour). */
 export interface SmmuSwitches {
@@ -176,8 +177,8 @@ const QEMU_10_0: SmmuSwitches = {
 const common0 = IDR0.S1P | (IDR0.TTF_AARCH64 << IDR0.TTF_SHIFT) | IDR0.COHACC | IDR0.ASID16
   | (IDR0.TTENDIAN_LE << IDR0.TTENDIAN_SHIFT) | (IDR0.STALL_NONE << IDR0.STALL_MODEL_SHIFT) | IDR0.TERM_MODEL
   | (IDR0.ST_LEVEL_2LVL << IDR0.ST_LEVEL_SHIFT);
-/** IDR1: SIDSIZE 16, EVENTQS 19, CMDQS 19 (and SSIDSIZE 20 for the default profile). */
-const idr1 = (ssid: number): number => (16 | (ssid << 6) | (19 << 16) | (19 << 21)) >>> 0;
+/** IDR1: SIDSIZE 16, EVENTQS 19, CMDQS 19 (and SSIDSIZE 20, PRIQS 19 for the default profile). */
+const idr1 = (ssid: number, priqs = 0): number => (16 | (ssid << 6) | (priqs << 11) | (19 << 16) | (19 << 21)) >>> 0;
 /** QEMU's ID registers (an MMU-600 r0p1). */
 const QEMU_IDS = [0x04, 0, 0, 0, 0x84, 0xb4, 0xf0, 0x10, 0x0d, 0xf0, 0x05, 0xb1];
 
@@ -185,9 +186,9 @@ const PROFILES: Readonly<Record<string, () => SmmuProfile>> = {
   default: () => ({
     name: 'default',
     idr: [
-      // ATS (§3.9.1) with full ATS only: NS1ATS = 1, split-stage (STE.EATS = 0b10) is not supported.
-      (common0 | IDR0.S2P | IDR0.MSI | IDR0.SEV | IDR0.VMID16 | IDR0.CD2L | IDR0.ATS | IDR0.NS1ATS) >>> 0,
-      idr1(20), 0, IDR3.HAD | IDR3.RIL, 0, 5 | IDR5.GRAN4K | IDR5.GRAN16K | IDR5.GRAN64K,
+      // ATS (§3.9.1) with full ATS only: NS1ATS = 1, split-stage (STE.EATS = 0b10) is not supported; PRI (chapter 8).
+      (common0 | IDR0.S2P | IDR0.MSI | IDR0.SEV | IDR0.VMID16 | IDR0.CD2L | IDR0.ATS | IDR0.NS1ATS | IDR0.PRI) >>> 0,
+      idr1(20, 19), 0, IDR3.HAD | IDR3.RIL, 0, 5 | IDR5.GRAN4K | IDR5.GRAN16K | IDR5.GRAN64K,
     ],
     iidr: 0, aidr: 1, idRegs: new Array<number>(12).fill(0), switches: SPEC_SWITCHES,
   }),
@@ -218,10 +219,12 @@ export interface SmmuOptions {
   readonly stage1?: boolean;
   /** Stage 2 (SMMU_IDR0.S2P, and VMID16 with it; default: the profile's). */
   readonly stage2?: boolean;
-  /** SubstreamID bits (SMMU_IDR1.SSIDSIZE, 0..the profile's; 0 also clears IDR0.CD2L). */
+  /** SubstreamID bits (SMMU_IDR1.SSIDSIZE, 0..the profile's; 0 also clears IDR0.CD2L and IDR3.PPS). */
   readonly ssidBits?: number;
   /** PCIe ATS (SMMU_IDR0.ATS; false also clears NS1ATS and PRI, which needs ATS; default: the profile's). */
   readonly ats?: boolean;
+  /** PRI and its queue (SMMU_IDR0.PRI, IDR1.PRIQS, IDR3.PPS; needs `ats`; default: the profile's). */
+  readonly pri?: boolean;
 }
 
 /** The profile called `name`, narrowed by `options`; throws an Error naming the name or option. */
@@ -242,17 +245,24 @@ function narrow(p: SmmuProfile, o: SmmuOptions): SmmuProfile {
   };
   const s1 = flag(o.stage1, has.s1, 'stage1');
   const s2 = flag(o.stage2, has.s2, 'stage2');
+  const ats = flag(o.ats, has.ats, 'ats');
+  const pri = flag(o.pri, has.pri, 'pri') && ats; // PRI needs ATS (§3.9.1)
+  if (o.pri === true && !ats) throw new Error('pri: PRI needs ATS (ats: false)');
   if (!s1 && !s2) throw new Error('stage1: an SMMU needs stage 1 or stage 2');
   const ssid = o.ssidBits ?? has.ssidBits;
   if (!Number.isInteger(ssid) || ssid < 0 || ssid > has.ssidBits) throw new Error(`ssidBits: ${String(o.ssidBits)} is not an integer in 0..${has.ssidBits}`);
   let i0 = p.idr[0];
   if (!s1) i0 &= ~IDR0.S1P;
   if (!s2) i0 &= ~(IDR0.S2P | IDR0.VMID16);
-  if (!flag(o.ats, has.ats, 'ats')) i0 &= ~(IDR0.ATS | IDR0.NS1ATS | IDR0.PRI);
+  if (!ats) i0 &= ~(IDR0.ATS | IDR0.NS1ATS);
   if (!s1 || !s2) i0 &= ~IDR0.NS1ATS; // §6.3.1: RES0 without both stages
   if (ssid === 0) i0 &= ~IDR0.CD2L;
-  const i1 = (p.idr[1] & ~(0x1f << 6)) | (ssid << 6);
-  return { ...p, idr: [i0 >>> 0, i1 >>> 0, p.idr[2], p.idr[3], p.idr[4], p.idr[5]] };
+  if (!pri) i0 &= ~IDR0.PRI;
+  let i1 = (p.idr[1] & ~(0x1f << 6)) | (ssid << 6);
+  if (!pri) i1 &= ~(0x1f << IDR1.PRIQS_SHIFT);
+  // IDR3.PPS is RES0 without PRI or substreams (§6.3.4).
+  const i3 = !pri || ssid === 0 ? p.idr[3] & ~IDR3.PPS : p.idr[3];
+  return { ...p, idr: [i0 >>> 0, i1 >>> 0, p.idr[2], i3 >>> 0, p.idr[4], p.idr[5]] };
 }
 
 /** Decoded capability facts the unit's logic reads (from the ID values, not the name). */
@@ -285,12 +295,16 @@ export interface SmmuCaps {
   readonly cmdqLog2: number;
   /** Largest event queue, log2 entries (IDR1.EVENTQS). */
   readonly evtqLog2: number;
+  /** Largest PRI queue, log2 entries (IDR1.PRIQS; 0 without PRI). */
+  readonly priqLog2: number;
   /** SMMU_IDR5.OAS encoding. */
   readonly oas: number;
   /** Supported granules (log2). */
   readonly granules: readonly number[];
   /** Range invalidation (IDR3.RIL). */
   readonly ril: boolean;
+  /** PRI overflow auto-responses keep the request's PASID without checking STE.PPAR (IDR3.PPS). */
+  readonly pps: boolean;
   /** Table walks and queue accesses are IO-coherent (SMMU_IDR0.COHACC). */
   readonly coherent: boolean;
   /** 16-bit ASIDs (IDR0.ASID16). */
@@ -310,9 +324,9 @@ export function capsOf(p: SmmuProfile): SmmuCaps {
     s1: (i0 & IDR0.S1P) !== 0, s2: (i0 & IDR0.S2P) !== 0, msi: (i0 & IDR0.MSI) !== 0, sev: (i0 & IDR0.SEV) !== 0,
     ats: (i0 & IDR0.ATS) !== 0, splitStageAts: (i0 & (IDR0.ATS | IDR0.S1P | IDR0.S2P | IDR0.NS1ATS)) === (IDR0.ATS | IDR0.S1P | IDR0.S2P), pri: (i0 & IDR0.PRI) !== 0, cd2l: (i0 & IDR0.CD2L) !== 0,
     st2l: ((i0 >>> IDR0.ST_LEVEL_SHIFT) & 3) === IDR0.ST_LEVEL_2LVL, vmid16: (i0 & IDR0.VMID16) !== 0,
-    sidBits: i1 & 0x3f, ssidBits: (i1 >>> 6) & 0x1f, cmdqLog2: (i1 >>> 21) & 0x1f, evtqLog2: (i1 >>> 16) & 0x1f,
+    sidBits: i1 & 0x3f, ssidBits: (i1 >>> 6) & 0x1f, cmdqLog2: (i1 >>> 21) & 0x1f, evtqLog2: (i1 >>> 16) & 0x1f, priqLog2: (i1 >>> IDR1.PRIQS_SHIFT) & 0x1f,
     oas: i5 & 7, granules: [[IDR5.GRAN4K, 12], [IDR5.GRAN16K, 14], [IDR5.GRAN64K, 16]].filter(([m]) => (i5 & m!) !== 0).map(([, g]) => g!),
-    ril: (i3 & IDR3.RIL) !== 0, coherent: (i0 & IDR0.COHACC) !== 0,
+    ril: (i3 & IDR3.RIL) !== 0, pps: (i3 & IDR3.PPS) !== 0, coherent: (i0 & IDR0.COHACC) !== 0,
     asid16: (i0 & IDR0.ASID16) !== 0, httu: (i0 >>> IDR0.HTTU_SHIFT) & 3, stallModel: (i0 >>> IDR0.STALL_MODEL_SHIFT) & 3,
     termModel: (i0 & IDR0.TERM_MODEL) !== 0,
   };

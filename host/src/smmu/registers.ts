@@ -8,6 +8,7 @@
  * for guest input.
  */
 import { capsOf, type SmmuProfile } from './profiles.js';
+import { PRIQ_IRQ_CFG2 } from './spec/priq.js';
 import { SMMU_FRAME, SMMU_PAGE, SMMU_REG as R } from './spec/registers.js';
 
 /** One register. */
@@ -75,6 +76,21 @@ export function buildSmmuRegisters(p: SmmuProfile): SmmuRegRow[] {
     ctl('EVENTQ_CONS', R.EVENTQ_CONS - page1, 4, 0x800f_ffffn),
     ...p.idRegs.map((v, i) => idRow(`ID${i}`, R.PIDR4 + 4 * i, v)),
   ];
+  // The PRI queue (§6.3.33-§6.3.36, §6.3.97, §6.3.98): present only with SMMU_IDR0.PRI, its MSI registers only with IDR0.MSI too.
+  if (c.pri) {
+    rows.push(
+      ctl('PRIQ_BASE', R.PRIQ_BASE, 8, 0x400f_ffff_ffff_ffffn, qReset(c.priqLog2)),
+      ctl('PRIQ_PROD', R.PRIQ_PROD - page1, 4, 0x800f_ffffn),
+      ctl('PRIQ_CONS', R.PRIQ_CONS - page1, 4, 0x800f_ffffn),
+    );
+    if (c.msi) {
+      rows.push(
+        row('PRIQ_IRQ_CFG0', R.PRIQ_IRQ_CFG0, 8, 0n, msi),
+        row('PRIQ_IRQ_CFG1', R.PRIQ_IRQ_CFG1, 4, 0n, 0xffff_ffffn),
+        row('PRIQ_IRQ_CFG2', R.PRIQ_IRQ_CFG2, 4, 0n, BigInt(PRIQ_IRQ_CFG2.WRITABLE)),
+      );
+    }
+  }
   // SMMU_GBPA (§6.3.14): UPDATE, ABORT, INSTCFG, PRIVCFG, SHCFG (resets to 0b01, "use incoming"), ALLOCCFG, MTCFG, MemAttr.
   if (!sw.noGbpa) rows.push(row('GBPA', R.GBPA, 4, GBPA_RESET, 0x8013_3f1fn), row('AGBPA', R.AGBPA, 4));
   return rows;
