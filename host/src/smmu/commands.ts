@@ -38,6 +38,8 @@ export interface CommandTarget {
   atcSyncFailed(): boolean;
   /** An ATS Invalidate Request to the device `sid` of 2^sizeLg2 bytes at `addr` (aligned); its outcome is the next CMD_SYNC's. */
   atcInvalidate(sid: Sid, ssid: Pasid | undefined, addr: Iova, sizeLg2: number, global: boolean): void;
+  /** The PRG Response of CMD_PRI_RESP to the device `sid` (priq.ts); false for the ILLEGAL Resp 0b11. */
+  priResponse(sid: Sid, ssid: Pasid | undefined, prgi: number, resp: number): boolean;
 }
 
 /** One command row. */
@@ -172,7 +174,10 @@ export const COMMANDS: readonly CommandRow[] = [
   },
   { op: OP.TLBI_NSNH_ALL, name: 'TLBI_NSNH_ALL', supported: always, run: (t) => { t.inv.invIotlbGlobal(); return CERROR.NONE; } },
   { op: OP.ATC_INV, name: 'ATC_INV', supported: (c) => c.ats, run: atcInv },
-  { op: OP.PRI_RESP, name: 'PRI_RESP', supported: (c) => c.pri, run: () => CERROR.NONE },
+  {
+    op: OP.PRI_RESP, name: 'PRI_RESP', supported: (c) => c.pri,
+    run: (t, w) => t.priResponse(get(w, CMD.SID), ssidOf(w), get(w, CMD.PRGI), get(w, CMD.Resp)) ? CERROR.NONE : CERROR.ILL,
+  },
   {
     op: OP.CMD_SYNC, name: 'CMD_SYNC', supported: always,
     run: (t, w) => {

@@ -12,10 +12,12 @@
  * at its physical address when the unit lets it pass; a refused one is the
  * F_TRANSL_FORBIDDEN event number or `DMA_ABORT` (reads get all-ones). An
  * SMMU without ATS answers both `DMA_ABORT` (unsupported request). Page
- * requests are rejected (no PRI).
+ * requests go to the unit's PRI queue when it has PRI (SMMU_IDR0.PRI,
+ * priq.ts), else they are rejected.
  */
 import * as K from '../core/constants.js';
 import type { PageRequestOutcome } from '../vtd/prq/page-request.js';
+import type { PageRequest } from '../vtd/spec/page-request.js';
 import { checkAddress, checkAttributes, DMA_ABORT, DMA_OK, DmaPort, MAX_TRANSLATE_BYTES, REQ, type DmaResult } from '../pci/dma-port.js';
 import type { SmmuUnit } from './smmu-unit.js';
 import { ATS_CODE } from './ats.js';
@@ -124,12 +126,15 @@ export class SmmuDmaPort extends DmaPort {
     return this.last.status;
   }
 
+  /** True when the unit has PRI (SMMU_IDR0.PRI): its page requests reach the PRI queue (chapter 8). */
   get acceptsPageRequests(): boolean {
-    return false;
+    return this.unit.caps.pri;
   }
 
-  pageRequest(): PageRequestOutcome {
-    return 'rejected';
+  /** A page request from this port's device to the unit's PRI queue, with the port's StreamID (a device cannot send another's). */
+  pageRequest(req: PageRequest): PageRequestOutcome {
+    if (typeof req !== 'object' || req === null) throw new Error(`req: ${String(req)} is not a page request`);
+    return this.unit.pageRequest(req.sid === this.sid ? req : { ...req, sid: this.sid });
   }
 
   private request(iova: bigint, len: number, bufOff: number, flags: number, pasid: number): number {

@@ -22,7 +22,11 @@ import { encodeEvent, type SmmuEvent } from './event.js';
 import { capsOf, type SmmuCaps, type SmmuProfile } from './profiles.js';
 import { entryAddr, geometry, isEmpty, isFull, next, ptr } from './queue.js';
 import { SmmuRegisterFile } from './registers.js';
-import { get32, word } from './spec/bits.js';
+import { checkPageRequest, SmmuPriQueue, type SmmuPageResponseRouter } from './priq.js';
+import type { PageRequestOutcome } from '../vtd/prq/page-request.js';
+import type { PageRequest } from '../vtd/spec/page-request.js';
+import { get, get32, word } from './spec/bits.js';
+import { STE } from './spec/ste.js';
 import { CMD, CMD_BYTES, SYNC_CS } from './spec/commands.js';
 import { EVT, EVT_BYTES, EVT_CLASS } from './spec/events.js';
 import { CERROR, CMDQ_CONS_ERR_SHIFT, CR0, GBPA, GERROR, IRQ_CTRL, QUEUE_OVERFLOW } from './spec/registers.js';
@@ -30,8 +34,8 @@ import { iova as checkIova, pasid as checkPasid, streamId, type Hpa, type Iova, 
 
 /** An interrupt the unit signals: an MSI (address/data as programmed) or a wired line. */
 export interface SmmuInterrupt {
-  /** What signalled it: the event queue, a global error, CMD_SYNC (CS = IRQ) or SEV. */
-  readonly source: 'eventq' | 'gerror' | 'cmd-sync' | 'sev';
+  /** What signalled it: the event queue, the PRI queue, a global error, CMD_SYNC (CS = IRQ) or SEV. */
+  readonly source: 'eventq' | 'priq' | 'gerror' | 'cmd-sync' | 'sev';
   /** MSI address and data, when the unit sent an MSI (SMMU_IDR0.MSI and a non-zero address). */
   readonly msi?: { readonly address: bigint; readonly data: number };
 }
@@ -159,6 +163,8 @@ export class SmmuUnit {
   readonly logLines: string[] = [];
   /** Events discarded because the event queue was off, full or unwritable. */
   eventsLost = 0;
+  /** The PRI queue (chapter 8): page requests in, CMD_PRI_RESP out. */
+  readonly priq: SmmuPriQueue;
   private readonly steCache = new Map<number, DecodedSte>();
   private readonly streams = new Map<number, CachedStream>();
   private readonly freeSetups: number[] = [];
@@ -186,6 +192,12 @@ export class SmmuUnit {
     this.regs = new SmmuRegisterFile(o.profile, (m) => this.log(m));
     this.slots = Object.fromEntries(SLOT_NAMES.map((n) => [n, this.regs.slotOf(n)])) as Slots;
     this.target = this.commandTarget();
+    this.priq = new SmmuPriQueue({
+      regs: this.regs, mem: o.mem, caps: this.caps, ppar: (sid) => this.ppar(sid),
+      gerrorActive: (bit) => this.gerrorActive(bit), raiseGerror: (bit) => this.raiseGerror(bit),
+      interrupt: () => this.interrupt('priq', this.regs.slotOf('PRIQ_IRQ_CFG0'), this.regs.slotOf('PRIQ_IRQ_CFG1')),
+      log: (m) => this.log(m),
+    });
     this.registerSideEffects();
     this.src = {
       mem: o.mem, caps: this.caps, switches: o.profile.switches,
@@ -233,6 +245,7 @@ export class SmmuUnit {
   /** Back to the power-on state: registers and every cache. */
   reset(): void {
     this.regs.reset();
+    this.priq.reset();
     this.smmuEn = false;
     this.ats.reset();
     this.invalidateSte(0, 0xffff_ffff);
@@ -416,6 +429,30 @@ export class SmmuUnit {
    */
   portFor(sid: Sid): DmaPort {
     return new SmmuDmaPort(this, sid);
+  }
+
+  // -- page requests (chapter 8, priq.ts) ----------------------------------------------
+
+  /**
+   * A PCIe page request (or Stop Marker) from the device at StreamID
+   * `req.sid`: written to the PRI queue, answered by the unit itself, or
+   * discarded (priq.ts); 'rejected' when the unit has no PRI
+   * (SMMU_IDR0.PRI = 0). A malformed request is an Error naming the field.
+   */
+  pageRequest(req: PageRequest): PageRequestOutcome {
+    checkPageRequest(req);
+    return this.caps.pri ? this.priq.submit(req) : 'rejected';
+  }
+
+  /** Where CMD_PRI_RESP responses go: the device (PRI engine) at a StreamID; the machine wires its PCI bus. */
+  setPageResponseRouter(router: SmmuPageResponseRouter): void {
+    this.priq.setRouter(router);
+  }
+
+  /** STE.PPAR of `sid` (§5.2), or undefined when the STE cannot be fetched or is ILLEGAL, or the SMMU is off (§8.1). */
+  private ppar(sid: number): boolean | undefined {
+    const ste = this.smmuEn ? this.ste(sid) : undefined;
+    return ste === undefined || 'type' in ste ? undefined : get(ste.words, STE.PPAR) === 1;
   }
 
   /** The cached configuration of (sid, ssid) with its setup record, or the configuration event. */
@@ -638,6 +675,7 @@ export class SmmuUnit {
       sync: (cs, addr, data) => this.sync(cs, addr, data),
       atcSyncFailed: () => this.ats.syncFails(),
       atcInvalidate: (sid, ssid, addr, lg2, g) => this.ats.invalidate(sid, ssid, addr, lg2, g),
+      priResponse: (sid, ssid, prgi, resp) => this.priq.respond(sid, ssid, prgi, resp),
     };
   }
 
@@ -696,6 +734,8 @@ export class SmmuUnit {
     r.onWrite('GERRORN', () => this.consumeCommands()); // an acknowledged CMDQ_ERR lets the queue go on
     r.onWrite('CMDQ_CONS', (old) => { if (r.at(S.CR0) & CR0.CMDQEN) this.restore(S.CMDQ_CONS, old, 'CMDQ_CONS while CMDQEN=1'); });
     r.onWrite('EVENTQ_PROD', (old) => { if (r.at(S.CR0) & CR0.EVENTQEN) this.restore(S.EVENTQ_PROD, old, 'EVENTQ_PROD while EVENTQEN=1'); });
+    // §6.3.97: PRIQ_PROD is read-only while PRIQEN = 1.
+    r.onWrite('PRIQ_PROD', (old) => { if (r.at(S.CR0) & CR0.PRIQEN) this.restore(r.slotOf('PRIQ_PROD'), old, 'PRIQ_PROD while PRIQEN=1'); });
   }
 
   private restore(slot: number, old: number, why: string): void {

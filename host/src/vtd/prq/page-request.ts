@@ -17,8 +17,12 @@ import type { Pasid } from '../../types.js';
 export type PageRequestOutcome =
   /** Written to the page-request queue; a response will follow. */
   | 'queued'
-  /** Not queued (queue full, PRO set): the IOMMU answered with `code` itself (§7.5). */
-  | { readonly autoResponse: PageResponseCode }
+  /**
+   * Not queued (queue full, PRO set): the IOMMU answered with `code` itself
+   * (§7.5); `pasid`: the PASID the answer carries, when it has one (SMMUv3
+   * §8.1 decides it by SMMU_IDR3.PPS and STE.PPAR).
+   */
+  | { readonly autoResponse: PageResponseCode; readonly pasid?: Pasid }
   /** Not accepted: page requests not enabled for this requester/PASID (a fault was recorded instead). */
   | 'rejected'
   /**
