@@ -21,6 +21,7 @@ import type { DeviceMsiSink } from './pci/msi.js';
 import { checkAddr, checkDword, PciMachine, startMachine } from './pci-machine.js';
 import { restoreArmMachine, snapshotArmMachine } from './snapshot/arm-snapshot.js';
 import type { SmmuOptions } from './smmu/profiles.js';
+import type { PageResponseTarget } from './vtd/prq/page-request.js';
 import { SmmuUnit, type SmmuInterrupt } from './smmu/smmu-unit.js';
 import { SMMU_FRAME } from './smmu/spec/registers.js';
 import type { Sid, Gpa } from './types.js';
@@ -100,6 +101,11 @@ export class ArmMachine extends PciMachine<ArmMachineConfig, SmmuUnit> {
     });
     const portFor = (sid: Sid) => config.backing?.portFor(sid) ?? smmu.portFor(sid);
     const devices = attachDevices(bus, plan, portFor, () => config.onDeviceInterrupt, log);
+    // CMD_PRI_RESP goes back to the requester: StreamID = requester id (IORT identity mapping, IHI 0070 chapter 8).
+    smmu.setPageResponseRouter((sid) => {
+      const fn = bus.deviceBySid(sid);
+      return fn?.pageGroupResponse ? (fn as PageResponseTarget) : undefined;
+    });
     enumerate(bus, ARM_BAR_WINDOW.base, ARM_BAR_WINDOW.limit);
     return new ArmMachine(core, ram, smmu, bus, devices, config, ARM_WINDOWS);
   }
