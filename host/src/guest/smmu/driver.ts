@@ -2,13 +2,16 @@
  * A guest SMMUv3 driver (the way Linux's arm-smmu-v3 programs one, IHI 0070
  * §3.5 queues, §6.3 registers): stream table (linear or 2-level), command
  * and event queues, CR0 with the CR0ACK handshake, GBPA, IRQ_CTRL, command
- * submission with CMD_SYNC completed by an MSI write the driver polls, and
- * event reading. Everything goes through MMIO and guest memory.
+ * submission with CMD_SYNC completed by an MSI write the driver polls,
+ * event reading, and the PRI queue (chapter 8: reading page requests,
+ * acknowledging an overflow, answering with CMD_PRI_RESP). Everything goes
+ * through MMIO and guest memory.
  */
 import type { GuestPlatform } from '../vtd-driver.js';
 import type { GuestMemoryLike } from '../../tables/guest-ram.js';
 import type { PageAllocator } from '../../tables/page-allocator.js';
 import { C, decodeEvent, l1std, type EventRecord } from './structures.js';
+import { decodePriRecord, PRIQ_BYTES, type PriRecord } from '../../smmu/spec/priq.js';
 import type { Sid } from '../../types.js';
 
 /** Register offsets (§6.2). */
@@ -17,10 +20,22 @@ export const SR = {
   IRQ_CTRL: 0x50, IRQ_CTRLACK: 0x54, GERROR: 0x60, GERRORN: 0x64, GERROR_IRQ_CFG0: 0x68, GERROR_IRQ_CFG1: 0x70,
   STRTAB_BASE: 0x80, STRTAB_BASE_CFG: 0x88, CMDQ_BASE: 0x90, CMDQ_PROD: 0x98, CMDQ_CONS: 0x9c, EVENTQ_BASE: 0xa0,
   EVENTQ_IRQ_CFG0: 0xb0, EVENTQ_IRQ_CFG1: 0xb8, EVENTQ_PROD: 0x100a8, EVENTQ_CONS: 0x100ac,
+  PRIQ_BASE: 0xc0, PRIQ_IRQ_CFG0: 0xd0, PRIQ_IRQ_CFG1: 0xd8, PRIQ_IRQ_CFG2: 0xdc, PRIQ_PROD: 0x100c8, PRIQ_CONS: 0x100cc,
 } as const;
 
 /** CR0 bits (§6.3.9). */
-export const CR0_BITS = { SMMUEN: 1, EVENTQEN: 4, CMDQEN: 8 } as const;
+export const CR0_BITS = { SMMUEN: 1, PRIQEN: 2, EVENTQEN: 4, CMDQEN: 8 } as const;
+
+/** OVFLG / OVACKFLG of the queue index registers (bit 31). */
+const OVERFLOW_FLAG = 0x8000_0000;
+
+/** What one read of the PRI queue found. */
+export interface PriQueueRead {
+  /** The records between PRIQ_CONS and PRIQ_PROD, oldest first. */
+  readonly records: PriRecord[];
+  /** An overflow was active (PRIQ_PROD.OVFLG != PRIQ_CONS.OVACKFLG); the read acknowledged it. */
+  readonly overflowed: boolean;
+}
 
 /** Options of `init`. */
 export interface SmmuInitOptions {
@@ -44,6 +59,9 @@ export class SmmuDriver {
   private evtqLog2 = 6;
   private cmdProd = 0;
   private evtCons = 0;
+  private priq = 0n;
+  private priqLog2 = 0;
+  private priCons = 0;
   /** 2-level: L1 descriptors filled so far (sid >> split). */
   private readonly l2 = new Map<number, bigint>();
   private split = 0;
@@ -147,6 +165,63 @@ export class SmmuDriver {
     this.write32(SR.CMDQ_CONS, next);
     this.write32(SR.GERRORN, this.read32(SR.GERROR));
     this.setCr0(this.read32(SR.CR0) | CR0_BITS.CMDQEN);
+  }
+
+  /**
+   * Programs the PRI queue (2^log2 records, PRIQ_PROD = PRIQ_CONS = 0 with
+   * OVACKFLG = OVFLG) and sets CR0.PRIQEN (§6.3.33, §6.3.97, §6.3.98).
+   */
+  enablePriq(log2 = 6): void {
+    this.priqLog2 = log2;
+    this.priq = this.alloc.allocContiguous(Math.max(1, Math.ceil((PRIQ_BYTES << log2) / 4096)));
+    this.setCr0(this.read32(SR.CR0) & ~CR0_BITS.PRIQEN);
+    this.write64(SR.PRIQ_BASE, this.priq | BigInt(log2));
+    this.write32(SR.PRIQ_PROD, 0);
+    this.write32(SR.PRIQ_CONS, 0);
+    this.priCons = 0;
+    this.setCr0(this.read32(SR.CR0) | CR0_BITS.PRIQEN);
+  }
+
+  /**
+   * Takes over queues programmed already (a driver resuming after the
+   * machine was restored): bases, sizes and its own indexes (CMDQ_PROD,
+   * EVENTQ_CONS, PRIQ_CONS) from the registers.
+   */
+  attach(): void {
+    const queue = (reg: number): [bigint, number] => {
+      const v = this.read64(reg);
+      return [v & 0x000f_ffff_ffff_ffe0n, Number(v & 0x1fn)];
+    };
+    [this.cmdq, this.cmdqLog2] = queue(SR.CMDQ_BASE);
+    [this.evtq, this.evtqLog2] = queue(SR.EVENTQ_BASE);
+    [this.priq, this.priqLog2] = queue(SR.PRIQ_BASE);
+    this.cmdProd = this.read32(SR.CMDQ_PROD) & ((2 << this.cmdqLog2) - 1);
+    this.evtCons = this.read32(SR.EVENTQ_CONS) & ((2 << this.evtqLog2) - 1);
+    this.priCons = this.read32(SR.PRIQ_CONS) & ((2 << this.priqLog2) - 1);
+  }
+
+  /**
+   * Reads every new PRI record and moves PRIQ_CONS past them in one write
+   * that also acknowledges an overflow (OVACKFLG := OVFLG, §8.1's recovery).
+   */
+  pageRequests(): PriQueueRead {
+    const records: PriRecord[] = [];
+    const mask = (2 << this.priqLog2) - 1;
+    const prodReg = this.read32(SR.PRIQ_PROD);
+    const prod = prodReg & mask;
+    while (this.priCons !== prod) {
+      const at = this.priq + BigInt((this.priCons & ((1 << this.priqLog2) - 1)) * PRIQ_BYTES);
+      records.push(decodePriRecord([this.mem.readU64(at), this.mem.readU64(at + 8n)]));
+      this.priCons = (this.priCons + 1) & mask;
+    }
+    const overflowed = ((prodReg ^ this.read32(SR.PRIQ_CONS)) & OVERFLOW_FLAG) !== 0;
+    this.write32(SR.PRIQ_CONS, (this.priCons | (prodReg & OVERFLOW_FLAG)) >>> 0);
+    return { records, overflowed };
+  }
+
+  /** Answers the page request group of `rec` with CMD_PRI_RESP `resp` (spec/priq.ts PRI_RESP) and a CMD_SYNC; returns CMDQ_CONS.ERR. */
+  respond(rec: Pick<PriRecord, 'sid' | 'ssid' | 'prgi'>, resp: number): number {
+    return this.submit([C.priResp(rec.sid, rec.ssid, rec.prgi, resp)]);
   }
 
   /** Reads every new event record (advancing EVENTQ_CONS). */
