@@ -20,11 +20,12 @@ import { vfioVdpaPasid } from './vfio-vdpa-pasid.js';
 import { nativeSvaIopf } from './native-sva-iopf.js';
 import { subdeviceFlow } from './subdevice.js';
 import { armBindPasidTable } from './arm-bind-pasid-table.js';
+import { armIopf } from './arm-iopf.js';
 
 /** Every flow. */
 export const FLOWS: readonly Flow[] = [
   basics, interruptRemap, nestedVsva, iopf, nativeSvaIopf, shadow, pasidQuota, vcmdPasid, enqcmdFlow,
-  containerGroup, bindEbusy, sharedPasid, vfioVdpaPasid, subdeviceFlow, revoke, resetFlow, armBindPasidTable,
+  containerGroup, bindEbusy, sharedPasid, vfioVdpaPasid, subdeviceFlow, revoke, resetFlow, armBindPasidTable, armIopf,
 ];
 
 /** The flow called `name`, or undefined. */
