@@ -4,5 +4,6 @@
  */
 import './embedding.js';
 import './smmu.js';
+import './smmu-pri.js';
 import './ram.js';
 import './ioas.js';
