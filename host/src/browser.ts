@@ -122,6 +122,9 @@ export { SmmuRegisterFile, type SmmuRegRow, type SmmuWriteHandler } from './smmu
 export { SmmuCore, type WalkSetup } from './smmu/core-abi.js';
 /** PCIe ATS on an `SmmuUnit` (`unit.ats`, IHI 0070 §3.9.1). */
 export { SmmuAts, ATS_CODE, type AtsAnswer, type AtsRequest } from './smmu/ats.js';
+/** The SMMUv3 PRI queue (`smmu.priq`, IHI 0070 chapter 8): its counters and the router of CMD_PRI_RESP to devices; the PRI queue record and CMD_PRI_RESP.Resp values. */
+export { SmmuPriQueue, type SmmuPageResponseRouter, type PriQueueStats, type PriQueueHost } from './smmu/priq.js';
+export { PRI_RESP as SMMU_PRI_RESP, decodePriRecord, type PriRecord } from './smmu/spec/priq.js';
 /** SMMUv3 capability profiles (`default`, `qemu-7.2`, `qemu-10.0`) and the options that narrow them. */
 export { createSmmuProfile, capsOf, SMMU_PROFILE_NAMES, type SmmuProfile, type SmmuOptions, type SmmuCaps, type SmmuSwitches } from './smmu/profiles.js';
 /** An SMMUv3 event record as a value (what the event queue receives, before encoding). */

@@ -15,6 +15,7 @@ describe('viommu info --smmu', () => {
     expect(io.stdout).toMatch(/IDR5 0x00000074/);
     expect(io.stdout).toMatch(/SSIDSIZE 0/);
     expect(io.stdout).toMatch(/walkOutputCheck=none/);
+    expect(io.stdout).not.toMatch(/PRIQS|PRIQ_BASE/); // no PRI
     expect(io.stdout).toMatch(/0x000a8 {2}EVENTQ_PROD/);
     expect(io.stdout).not.toMatch(/GBPA/);
   });
@@ -31,6 +32,9 @@ describe('viommu info --smmu', () => {
     expect(await main(['node', 'viommu', 'info', '--smmu', '--no-stage2', '--ssid-bits', '8'], io)).toBe(0);
     expect(io.stdout).toMatch(/IDR0 flags S1P /);
     expect(io.stdout).toMatch(/SSIDSIZE 8/);
+    expect(io.stdout).toMatch(/IDR0 flags .*\bPRI\b/);
+    expect(io.stdout).toMatch(/PRIQS 19 \(PRI queue, STE.PPAR decides auto-response PASIDs\)/);
+    expect(io.stdout).toMatch(/0x100c8 {2}PRIQ_PROD/);
     expect(io.stdout).toMatch(/switches away from the spec \(docs\/SMMU-PROFILES.md\): none/);
     const bad = capture();
     expect(await main(['node', 'viommu', 'info', '--smmu', '--ssid-bits', '21'], bad)).toBe(2);

@@ -30,6 +30,7 @@ export function describeSmmuProfile(p: SmmuProfile): Record<string, unknown> {
     unit: 'smmuv3', profile: p.name, aidr: hex(p.aidr), iidr: hex(p.iidr), idr: p.idr.map((v) => hex(v >>> 0, 8)),
     idr0Flags: IDR0_FLAGS.filter(([, m]) => (p.idr[0] & m) !== 0).map(([n]) => n),
     streamTable: c.st2l ? 'linear and 2-level' : 'linear', sidBits: c.sidBits, ssidBits: c.ssidBits, cmdqLog2: c.cmdqLog2, evtqLog2: c.evtqLog2,
+    ...(c.pri ? { priqLog2: c.priqLog2, pps: c.pps } : {}),
     oasBits: [32, 36, 40, 42, 44, 48, 52][c.oas], granules: c.granules.map((g) => `${1 << (g - 10)}K`), ril: c.ril,
     switches: Object.fromEntries(departs.map((k) => [k, p.switches[k]])),
     registers: buildSmmuRegisters(p).map((r) => ({ offset: hex(r.offset, 5), name: r.name, bits: r.width * 8, reset: hex(r.reset, 16), writable: hex(r.writable, 16) })),
@@ -40,7 +41,8 @@ function printText(d: ReturnType<typeof describeSmmuProfile>, io: CliIo): void {
   io.out(`SMMUv3 profile ${String(d['profile'])}  AIDR ${String(d['aidr'])}  IIDR ${String(d['iidr'])}\n`);
   (d['idr'] as string[]).forEach((v, i) => io.out(`  IDR${i} ${v}\n`));
   io.out(`\nIDR0 flags ${(d['idr0Flags'] as string[]).join(' ')}\n`);
-  io.out(`  stream table ${String(d['streamTable'])}, SIDSIZE ${String(d['sidBits'])}, SSIDSIZE ${String(d['ssidBits'])}, CMDQS ${String(d['cmdqLog2'])}, EVENTQS ${String(d['evtqLog2'])}\n`);
+  const priq = d['priqLog2'] === undefined ? '' : `, PRIQS ${String(d['priqLog2'])} (PRI queue, STE.PPAR ${d['pps'] ? 'ignored: IDR3.PPS' : 'decides auto-response PASIDs'})`;
+  io.out(`  stream table ${String(d['streamTable'])}, SIDSIZE ${String(d['sidBits'])}, SSIDSIZE ${String(d['ssidBits'])}, CMDQS ${String(d['cmdqLog2'])}, EVENTQS ${String(d['evtqLog2'])}${priq}\n`);
   io.out(`  OAS ${String(d['oasBits'])} bits, granules ${(d['granules'] as string[]).join(' ')}, RIL ${Number(d['ril'])}\n`);
   const sw = Object.entries(d['switches'] as object).map(([k, v]) => `${k}${typeof v === 'string' ? `=${v}` : ''}`);
   io.out(`switches away from the spec (docs/SMMU-PROFILES.md): ${sw.join(' ') || 'none'}\n\n`);
