@@ -215,6 +215,31 @@ describe('scalable caches: PASID cache and PASID-based invalidation', () => {
     expect(f.tr(SID, 0x1000n, K.ACC_READ, 5).fault).toBe(K.FR_PASID_NP);
   });
 
+  it('page-selective IOTLB (type 2) drops every first-stage entry of the domain, whatever its address (§6.5.2.3)', async () => {
+    const { f, leaf } = await smFs();
+    expect(f.tr(SID, 0x1000n, K.ACC_READ, 5).addr).toBe(0x20_0000n);
+    f.put(leaf, 0x30_0027n);
+    f.core.invIotlbPage(4, 0x1000n, 0, 1); // another domain
+    expect(f.tr(SID, 0x1000n, K.ACC_READ, 5).addr).toBe(0x20_0000n);
+    f.core.invIotlbPage(3, 0x8000_0000n, 0, 1); // the domain, another (second-stage input) address
+    expect(f.tr(SID, 0x1000n, K.ACC_READ, 5).addr).toBe(0x30_0000n);
+  });
+
+  it('page-selective IOTLB with IH=1 still drops the domain\'s first-stage paging-structure entries (§6.5.2.3)', async () => {
+    const { f, fs } = await smFs();
+    expect(f.tr(SID, 0x1000n, K.ACC_READ, 5).addr).toBe(0x20_0000n);
+    // Point the top-level entry at a new table chain mapping 0x1000 elsewhere.
+    const [l2, l1, l0] = [f.page(), f.page(), f.page()];
+    f.put(fs, l2 | 0x27n);
+    f.put(l2, l1 | 0x27n);
+    f.put(l1, l0 | 0x27n);
+    f.put(l0 + 8n, 0x40_0027n);
+    f.core.invPasidIotlbPage(3, 5, 0x1000n, 0, 1); // leaf only: the cached upper entries stay
+    expect(f.tr(SID, 0x1000n, K.ACC_READ, 5).addr).toBe(0x20_0000n);
+    f.core.invIotlbPage(3, 0x1000n, 0, 1);
+    expect(f.tr(SID, 0x1000n, K.ACC_READ, 5).addr).toBe(0x40_0000n);
+  });
+
   it('PASID-selective and PASID page-selective IOTLB invalidation', async () => {
     const { f, leaf } = await smFs();
     expect(f.tr(SID, 0x1000n, K.ACC_READ, 5).addr).toBe(0x20_0000n);

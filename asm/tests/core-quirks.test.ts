@@ -170,15 +170,6 @@ both('QUIRK_FS_AS_SS', K.QUIRK_FS_AS_SS, async (on, cfg) => {
   else expect(t.fault).toBe(K.FR_PASID_INVALID);
 });
 
-both('QUIRK_PSI_ALL_FS', K.QUIRK_PSI_ALL_FS, async (on, cfg) => {
-  const { f, t: fs } = await sm(cfg, (g, dir, fs) => g.pasidEntry(dir, 0, { pgtt: 1, fsptr: fs, did: 7 }));
-  const leaf = f.fsMap(fs, 4, 0x1000n, 0x20_0000n);
-  f.tr(SID, 0x1000n);
-  f.put(leaf, 0x30_0027n);
-  f.core.invIotlbPage(7, 0x8000_0000n, 0, 1);
-  expect(f.tr(SID, 0x1000n).addr).toBe(on ? 0x30_0000n : 0x20_0000n);
-});
-
 both('QUIRK_NO_PDIR_FPD', K.QUIRK_NO_PDIR_FPD, async (on, cfg) => {
   const { f, dir } = await sm(cfg, (g, dir, ss) => g.pasidEntry(dir, 0, { pgtt: 2, ssptr: ss }));
   f.put(dir, (f.mem.readU64(dir) & ~1n) | 2n); // directory entry P=0, FPD=1

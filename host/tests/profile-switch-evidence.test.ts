@@ -84,7 +84,6 @@ const SWITCHES: readonly SwitchCase[] = [
   { kind: 'core', name: 'NO_PDIR_FPD', profiles: BOTH, evidence: ['gen-scalable-10-3'] },
   { kind: 'core', name: 'PSI_ALIAS', profiles: V72, evidence: ['gen-register-invalidation-1'] },
   { kind: 'core', name: 'FS_AS_SS', profiles: V72, evidence: ['gen-scalable-2'] },
-  { kind: 'core', name: 'PSI_ALL_FS', profiles: V10, evidence: ['gen-fs-invalidation-5', 'gen-pasid-inval-fs-5'] },
   { kind: 'core', name: 'PASID_FAULTS_0X58', profiles: V72, evidence: ['gen-scalable-3'] },
   { kind: 'core', name: 'NO_PDTS_CHECK', profiles: BOTH, evidence: ['gen-pdts-bound-1', 'gen-pdts-bound-10-1'] },
   { kind: 'core', name: 'PASID_FAULT_IGNORES_FPD', profiles: V10, evidence: ['gen-pasid-fpd-10-1'] },

@@ -75,7 +75,7 @@ describe('IOTLB invalidation (§6.5.2.3)', () => {
     expect(iqe(rig)).toBe(true);
     expect(rig.regs.get('IQERCD') & 0xfn).toBe(4n);
   });
-  it('qemu-10.0 with first-stage translation: PSI stays page-selective here (the core\'s QUIRK_PSI_ALL_FS drops the domain\'s first-stage entries)', () => {
+  it('qemu-10.0 with first-stage translation: the descriptor is one page-selective core call (the core drops the domain\'s first-stage entries, §6.5.2.3)', () => {
     const rig = started({ profile: 'qemu-10.0', iommu: { scalableMode: true, awBits: 48, firstStage: true }, wide: true });
     submit(rig, true, iotlbDesc(3, 3, 0x40000n, 0));
     expect(rig.core.calls).toEqual(['invIotlbPage(3,0x40000,0,0)']);

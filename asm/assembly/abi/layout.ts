@@ -182,13 +182,9 @@ export const QUIRK_NO_PSC: u32 = 1 << 11;
  *  stage (recorded: gen-scalable-19). Spec (and QEMU 10.0): PGTT not
  *  supported by ECAP -> 0x5B. */
 export const QUIRK_FS_AS_SS: u32 = 1 << 12;
-/** QEMU 10.0: a page-selective IOTLB invalidation (type-2 descriptor or the
- *  IOTLB register) also removes every first-stage entry of the domain,
- *  whatever the address (vtd_hash_remove_by_page, citing the scalable-mode
- *  PSI text of §6.5.2.3). Default: only the entries in the 2^AM-page range go,
- *  without a full IOTLB scan; a guest invalidates first-stage mappings with
- *  PASID-based descriptors (type 6), as Linux does. */
-export const QUIRK_PSI_ALL_FS: u32 = 1 << 13;
+// 1 << 13 is free: it was QUIRK_PSI_ALL_FS, QEMU 10.0's page-selective IOTLB
+// invalidation dropping every first-stage entry of the domain, which is the
+// spec's rule (§6.5.2.3) and so now every profile's (inval/inval.ts).
 /** QEMU (7.2 and 10.0): the FPD bit of a PASID directory entry is ignored
  *  (QEMU reads FPD only from the context and PASID-table entries), so a
  *  directory entry with P=0 and FPD=1 still records 0x51. Spec (§9.5): FPD

@@ -632,19 +632,21 @@ function flushIfFull(): void {
 export const MATCH_ANY_PASID: u32 = 0xffff_ffff;
 
 /** Remove live entries of `did` (and `pasid` unless MATCH_ANY_PASID; only
- *  first-stage ones with fsOnly) whose page overlaps [start, last]. Probes the
- *  sets the range maps to under index key `key` (every entry that can match
- *  has it), or scans the table when the key is NO_KEY or scanning is
- *  cheaper. With alias8 (QUIRK_PSI_ALIAS), 4 KiB page numbers are compared
- *  through QEMU 7.2's 8-bit mask instead (a full scan). */
-export function iotlbDropRange(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alias8: bool, am: u32, key: u32): void {
-  if (alias8 || key == NO_KEY || spillUsed != 0 || quirk(QUIRK_IOTLB_BY_SID)) { scanAll(did, pasid, fsOnly, start, last, alias8, am); return; }
+ *  first-stage ones with fsOnly) whose page overlaps [start, last]; with
+ *  allFs also every first-stage (or nested) entry of `did`, whatever its
+ *  page (a full scan). Probes the sets the range maps to under index key
+ *  `key` (every entry that can match has it), or scans the table when the
+ *  key is NO_KEY or scanning is cheaper. With alias8 (QUIRK_PSI_ALIAS),
+ *  4 KiB page numbers are compared through QEMU 7.2's 8-bit mask instead
+ *  (a full scan). */
+export function iotlbDropRange(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alias8: bool, am: u32, key: u32, allFs: bool = false): void {
+  if (allFs || alias8 || key == NO_KEY || spillUsed != 0 || quirk(QUIRK_IOTLB_BY_SID)) { scanAll(did, pasid, fsOnly, start, last, alias8, am, allFs); return; }
   const sets = <u64>1 << setsLg2;
   for (let lg2: u32 = 12; lg2 <= 30; lg2 += 9) {
     if (load<u32>(sizeCount + (sizeSlot(lg2) << 2)) == 0) continue;
     const first = start >> lg2;
     const end = last >> lg2;
-    if (end - first >= sets) { scanAll(did, pasid, fsOnly, start, last, false, am); return; }
+    if (end - first >= sets) { scanAll(did, pasid, fsOnly, start, last, false, am, false); return; }
     for (let vpn = first; vpn <= end; vpn++) {
       const set = setBase(vpn, lg2, key);
       for (let w: u32 = 0; w < ways; w++) {
@@ -655,7 +657,7 @@ export function iotlbDropRange(did: u32, pasid: u32, fsOnly: bool, start: u64, l
   }
 }
 
-function scanAll(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alias8: bool, am: u32): void {
+function scanAll(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alias8: bool, am: u32, allFs: bool): void {
   const n = slotCount();
   for (let i: u32 = 0; i < n; i++) {
     const e = slotAt(i);
@@ -670,6 +672,7 @@ function scanAll(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alia
       const gfn = pageStart >> 12;
       hit = (gfn & mask8) == ((start >> 12) & mask8) || pageStart == ((start >> lg2) << lg2);
     }
+    if (allFs && (<u32>load<u8>(e, E_PERMS) & PERM_FS) != 0) hit = true;
     if (hit) dropIf(e, did, pasid, fsOnly);
   }
 }
@@ -695,13 +698,6 @@ function dropIf(e: usize, did: u32, pasid: u32, fsOnly: bool): void {
   countSize(<u32>load<u8>(e, E_LG2), -1);
   store<u8>(e, 0, E_LG2);
   store<u32>(e, 0, E_EPOCH);
-}
-
-/** Remove the first-stage entries of `did` (any PASID, any address): QEMU
- *  10.0's page-selective IOTLB invalidation in scalable mode. Full scan. */
-export function iotlbDropFsOfDomain(did: u32): void {
-  const n = slotCount();
-  for (let i: u32 = 0; i < n; i++) dropIf(slotAt(i), did, MATCH_ANY_PASID, true);
 }
 
 /** Dump (cache/dump.ts): record = u32 did, u32 pasid (PASID_NONE when the

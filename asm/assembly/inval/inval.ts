@@ -3,14 +3,14 @@
 // PASID-selective scopes bump generation counters (cache/gen.ts) and never
 // scan a cache; page-selective scopes probe only the sets the pages map to.
 
-import { PASID_NONE, QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_PSI_ALIAS, QUIRK_PSI_ALL_FS, STAT_INVALIDATIONS } from '../abi/layout';
+import { PASID_NONE, QUIRK_IOTLB_BEFORE_CONTEXT, QUIRK_PSI_ALIAS, STAT_INVALIDATIONS } from '../abi/layout';
 import { quirk } from '../cfg';
 import { bump } from '../stats';
 import { bumpBucket, bumpDid, SPACE_CTX, SPACE_IOTLB, SPACE_PASID, SPACE_PSC } from '../cache/gen';
 import { ccDropAll, ccDropSid } from '../cache/context-cache';
 import { pcDropAll } from '../cache/pasid-cache';
-import { indexKey, iotlbDropAll, iotlbDropFsOfDomain, iotlbDropRange, MATCH_ANY_PASID, NO_KEY } from '../cache/iotlb';
-import { pscDropAll } from '../cache/psc';
+import { indexKey, iotlbDropAll, iotlbDropRange, MATCH_ANY_PASID, NO_KEY } from '../cache/iotlb';
+import { pscDropAll, pscHasFirstStage } from '../cache/psc';
 import { rootTtm } from '../ctx/device';
 import { ptsEvent } from '../ctx/pt-space';
 import { TTM_LEGACY, TTM_SCALABLE } from '../spec/registers';
@@ -79,20 +79,25 @@ function pageRange(addr: u64, am: u32): void {
   rangeLast = lg2 >= 64 ? <u64>-1 : rangeStart + ((<u64>1 << lg2) - 1);
 }
 
-/** Page-selective within a domain: 2^am pages from addr (aligned down), all
- *  PASIDs. ih=1 keeps the paging-structure caches; ih=0 drops the domain's
- *  paging-structure entries (over-invalidation allowed). QUIRK_PSI_ALIAS
- *  reproduces QEMU 7.2's 8-bit page-number compare; with QUIRK_PSI_ALL_FS
- *  (QEMU 10.0) every first-stage entry of the domain goes too. */
+/** Page-selective within a domain (§6.5.2.3 G=11, §11.4.8 IIRG=11): the
+ *  entries of `did` for 2^am pages from addr (aligned down), all PASIDs.
+ *  The address is a second-stage input address, which first-stage and
+ *  nested entries are not tagged with, so in scalable mode §6.5.2.3 has
+ *  every first-stage (PGTT=001b) and nested (PGTT=011b) entry of the domain
+ *  go, whatever its address, and their paging-structure entries whatever
+ *  IH. ih=0 also drops the domain's second-stage paging-structure entries
+ *  (the whole domain's: over-invalidation is allowed). QUIRK_PSI_ALIAS
+ *  reproduces QEMU 7.2's 8-bit page-number compare. */
 export function invIotlbPage(did: u32, addr: u64, am: u32, ih: u32): void {
   bump(STAT_INVALIDATIONS);
   pageRange(addr, am);
-  // Legacy mode: every entry of the domain carries PASID_NONE, so the sets
-  // of the range are known; in scalable mode (every PASID) the table is scanned.
-  const key = rootTtm == TTM_LEGACY && !quirk(QUIRK_IOTLB_BEFORE_CONTEXT) ? indexKey(did, PASID_NONE) : NO_KEY;
-  iotlbDropRange(did, MATCH_ANY_PASID, false, rangeStart, rangeLast, quirk(QUIRK_PSI_ALIAS), am, key);
-  if (quirk(QUIRK_PSI_ALL_FS)) iotlbDropFsOfDomain(did);
-  if (ih == 0) bumpDid(SPACE_PSC, did);
+  // Legacy mode: every entry of the domain carries PASID_NONE and none is
+  // first-stage, so the sets of the range are known; in scalable mode
+  // (every PASID, every first-stage entry) the table is scanned.
+  const legacy = rootTtm == TTM_LEGACY;
+  const key = legacy && !quirk(QUIRK_IOTLB_BEFORE_CONTEXT) ? indexKey(did, PASID_NONE) : NO_KEY;
+  iotlbDropRange(did, MATCH_ANY_PASID, false, rangeStart, rangeLast, quirk(QUIRK_PSI_ALIAS), am, key, !legacy);
+  if (ih == 0 || (!legacy && pscHasFirstStage(did))) bumpDid(SPACE_PSC, did);
 }
 
 /** PASID-selective PASID-based IOTLB invalidation (type 6 G=10): first- and

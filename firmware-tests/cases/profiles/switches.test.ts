@@ -349,26 +349,6 @@ describe('caches, registers and the queue (default vs qemu)', () => {
   });
 });
 
-describe('PSI on first-stage entries (default vs qemu-10.0)', () => {
-  it('PSI_ALL_FS: a page-selective IOTLB invalidation drops all of the domain\'s first-stage entries on qemu-10.0, only the page on default', async () => {
-    const r = await onEach(['default', 'qemu-10.0', 'qemu-10.0 -PSI_ALL_FS'], FS_OPTS, (tb) => {
-      const g = tb.guest('scalable');
-      const { fs } = attachSm(g, { did: 3, pgtt: PGTT.FIRST_STAGE });
-      fs.map(V, 0x30_0000n, 12, FS_RW);
-      fs.map(V + 0x10_0000n, 0x30_0000n, 12, FS_RW);
-      put(tb, 0x30_0000n, 0x1111n);
-      put(tb, 0x31_0000n, 0x2222n);
-      g.start();
-      dmaRead(tb, g, V + 0x10_0000n); // cached
-      fs.map(V + 0x10_0000n, 0x31_0000n, 12, FS_RW); // remapped without invalidating it
-      g.drv.iotlbInvalidatePage(3, V); // IOTLB register, another page
-      dmaRead(tb, g, V + 0x10_0000n);
-      return buf64(tb);
-    });
-    expect(r).toEqual({ default: 0x1111n, 'qemu-10.0': 0x2222n, 'qemu-10.0 -PSI_ALL_FS': 0x1111n });
-  });
-});
-
 /** One queue switch: descriptors submitted (then a wait) on each profile; true = completed, false = IQE/ITE. */
 interface QueueCase {
   readonly name: string;

@@ -170,10 +170,6 @@ export const QUIRK_NO_PSC = 0x800;
  *  first-stage support (ECAP.FSTS=0) is walked as second stage. Spec (and
  *  QEMU 10.0): PGTT not supported by ECAP -> 0x5B. */
 export const QUIRK_FS_AS_SS = 0x1000;
-/** QEMU 10.0: a page-selective IOTLB invalidation (type 2 / IOTLB register)
- *  also removes every first-stage entry of the domain, whatever the address.
- *  Spec: first-stage entries are invalidated by PASID-based descriptors. */
-export const QUIRK_PSI_ALL_FS = 0x2000;
 /** QEMU (7.2 and 10.0): the FPD bit of a PASID directory entry is ignored
  *  (QEMU reads FPD only from the context and PASID-table entries), so a
  *  directory entry with P=0 and FPD=1 still records 0x51. Spec (§9.5): FPD

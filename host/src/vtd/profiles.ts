@@ -281,7 +281,7 @@ interface QemuVersion {
 const QEMU_VERSIONS: Readonly<Record<'qemu-7.2' | 'qemu-10.0', QemuVersion>> = {
   'qemu-7.2': { coreQuirks: [...QEMU_CORE_QUIRKS, 'PSI_ALIAS', 'FS_AS_SS', 'PASID_FAULTS_0X58'], host: QEMU_HOST_QUIRKS },
   'qemu-10.0': {
-    coreQuirks: [...QEMU_CORE_QUIRKS, 'PSI_ALL_FS', 'PASID_FAULT_IGNORES_FPD'],
+    coreQuirks: [...QEMU_CORE_QUIRKS, 'PASID_FAULT_IGNORES_FPD'],
     // QEMU reports interrupt-remapping faults since 8.2 ("Report interrupt remapping faults").
     host: { ...QEMU_HOST_QUIRKS, irNoFaultRecords: false },
   },

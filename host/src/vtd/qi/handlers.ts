@@ -81,7 +81,7 @@ function iotlb(ctx: QiContext, w: DescWords): StepResult {
   else if (g === IOTLB_DESC.G_PAGE) {
     const am = addrMask(w[2]!);
     if (am > CAP.mamv(ctx.cap)) return err(IQEI.RESERVED_FIELD, `iotlb AM ${am} > CAP.MAMV ${CAP.mamv(ctx.cap)}`);
-    // QEMU 10.0 also drops the domain's first-stage entries here: the core's QUIRK_PSI_ALL_FS.
+    // In scalable mode the core also drops every first-stage and nested entry of the domain (§6.5.2.3).
     core.invIotlbPageRaw(did(w[0]!), w[3]!, pageAddrLo(w[2]!), am, invHint(w[2]!));
   } else return badGranularity('iotlb', g);
   return 'ok';
