@@ -5,14 +5,24 @@
  * cache dumps, docs/ABI.md). A cached translation that survives a covering
  * invalidation could later be hit although the tables say otherwise.
  *
- * Only scopes the spec states without doubt are checked: global IOTLB
- * (IOTLB and paging-structure caches empty), domain- and page-selective
- * IOTLB for second-stage entries, PASID-based IOTLB for first-stage
- * entries, context-cache global / device (and domain in legacy mode), and
- * the PASID cache. Over-invalidation is always allowed.
+ * Only scopes the spec states without doubt are checked (over-invalidation
+ * is always allowed):
+ * - global IOTLB: the IOTLB and the paging-structure caches empty;
+ * - domain-selective IOTLB: every entry of the domain, any stage or PASID,
+ *   and its paging-structure entries (§6.5.2.3);
+ * - page-selective IOTLB: the domain's entries in the range; in scalable
+ *   mode also every first-stage or nested entry of the domain and their
+ *   paging-structure entries whatever the address and IH (the address is a
+ *   second-stage input address, §6.5.2.3); IH=0 also the domain's
+ *   second-stage paging-structure entries over the range;
+ * - PASID-based IOTLB: the first-stage (and nested) entries of (DID, PASID),
+ *   in the range for page-selective, and their paging-structure entries
+ *   (page-selective: only with IH=0) (§6.5.2.4);
+ * - context-cache global / device (and domain in legacy mode), the PASID
+ *   cache (§6.5.2.1, §6.5.2.2).
  */
 import {
-  decodeContext, decodeIotlb, decodePasid, decodePsc, DUMP_RECORD_BYTES, readDump, type CacheContents, type IotlbEntry,
+  decodeContext, decodeIotlb, decodePasid, decodePsc, DUMP_RECORD_BYTES, readDump, type CacheContents, type IotlbEntry, type PscEntry,
 } from '../host/src/core/cache-contents.js';
 import type { Core } from '../host/src/core/core.js';
 import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
@@ -71,20 +81,28 @@ export function scopeViolation(inv: InvalidationEvent, c: CacheContents, scalabl
     const e = c.iotlb.find(match);
     return e ? left('IOTLB entry', e) : undefined;
   };
+  const psc = (match: (e: PscEntry) => boolean): string | undefined => {
+    const e = c.psc.find(match);
+    return e ? left('paging-structure entry', e) : undefined;
+  };
   switch (inv.kind) {
     case 'iotlbGlobal':
-      return iotlb(() => true) ?? (c.psc.length ? left('paging-structure entry', c.psc[0]) : undefined);
+      return iotlb(() => true) ?? psc(() => true);
     case 'iotlbDomain':
-      return iotlb((e) => e.did === inv.did && (!scalable || !e.firstStage));
+      return iotlb((e) => e.did === inv.did) ?? psc((e) => e.did === inv.did);
     case 'iotlbPage': {
       const [lo, hi] = range(inv.addr, inv.am);
-      return iotlb((e) => e.did === inv.did && (!scalable || !e.firstStage) && overlaps(e, lo, hi));
+      const fs = (first: boolean): boolean => scalable && first; // §6.5.2.3: not matched by a second-stage address
+      return iotlb((e) => e.did === inv.did && (fs(e.firstStage) || overlaps(e.iova, e.pageLg2, lo, hi))) ??
+        psc((e) => e.did === inv.did && (fs(e.stage === 'first') || (inv.ih === 0 && overlaps(e.iova, pscLg2(e), lo, hi))));
     }
     case 'pasidIotlb':
-      return iotlb((e) => e.did === inv.did && e.pasid === inv.pasid && e.firstStage);
+      return iotlb((e) => e.did === inv.did && e.pasid === inv.pasid && e.firstStage) ??
+        psc((e) => e.did === inv.did && e.pasid === inv.pasid && e.stage === 'first');
     case 'pasidIotlbPage': {
       const [lo, hi] = range(inv.addr, inv.am);
-      return iotlb((e) => e.did === inv.did && e.pasid === inv.pasid && e.firstStage && overlaps(e, lo, hi));
+      return iotlb((e) => e.did === inv.did && e.pasid === inv.pasid && e.firstStage && overlaps(e.iova, e.pageLg2, lo, hi)) ??
+        psc((e) => inv.ih === 0 && e.did === inv.did && e.pasid === inv.pasid && e.stage === 'first' && overlaps(e.iova, pscLg2(e), lo, hi));
     }
     case 'contextGlobal':
       return c.context.length ? left('context entry', c.context[0]) : undefined;
@@ -112,7 +130,10 @@ function range(addr: bigint, am: number): [bigint, bigint] {
   return [lo, lo + size - 1n];
 }
 
-function overlaps(e: IotlbEntry, lo: bigint, hi: bigint): boolean {
-  const last = e.iova + (1n << BigInt(e.pageLg2)) - 1n;
-  return e.iova <= hi && lo <= last;
+/** Whether [base, base + 2^lg2) meets [lo, hi]. */
+function overlaps(base: bigint, lg2: number, lo: bigint, hi: bigint): boolean {
+  return base <= hi && lo <= base + (1n << BigInt(lg2)) - 1n;
 }
+
+/** log2 of the input range a paging-structure entry covers (§6.2.4). */
+const pscLg2 = (e: PscEntry): number => 12 + 9 * e.level;
