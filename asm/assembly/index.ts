@@ -15,6 +15,7 @@ import { genInit } from './cache/gen';
 import { ccInit } from './cache/context-cache';
 import { pcInit } from './cache/pasid-cache';
 import { pscInit } from './cache/psc';
+import { fsDomainsInit } from './cache/fs-domains';
 import { scInit } from './cache/setup-cache';
 import { iotlbDump as iotlbDumpAll, iotlbResize, iotlbSlots, iotlbSpillReserve } from './cache/iotlb';
 import { ccDump } from './cache/context-cache';
@@ -67,7 +68,7 @@ function init(): void {
   if (n != 0 && (n < <f64>STATE_BYTES_MIN || b + n > <f64>(<u64>memory.size() << 16))) unreachable();
   heapInit(<u64>b, <u64>n);
   const ok = cfgInit() && statsInit() && outInit() && batchInit() && genInit() && scInit() && ccInit() && pcInit() &&
-    pscInit() && ptsInit() && codesInit() && ramInit() && bufInit() && fastInit();
+    pscInit() && fsDomainsInit() && ptsInit() && codesInit() && ramInit() && bufInit() && fastInit();
   if (!ok) unreachable();
   cfgDefaults();
   if (!iotlbResize(cfg(CFG_IOTLB_SETS_LG2), cfg(CFG_IOTLB_WAYS))) unreachable();

@@ -22,7 +22,7 @@ import { lastTt, lookupLegacy, restoreLegacy } from './ctx/legacy';
 import { lookupScalableSaved, restoreScalable } from './ctx/scalable';
 import { commitFast, FAST_MISS, fastAddr, fastDid, fastPerms, fastSetup, neededPerms, NOT_FAST, tryFast } from './fast';
 import { scEpoch, scFlags, SF_LEGACY } from './cache/setup-cache';
-import { pscNoteFirstStage } from './cache/psc';
+import { fsDomainNote } from './cache/fs-domains';
 import { awBits, TT_PASS_THROUGH, TT_UNTRANSLATED } from './spec/context-entry';
 import { TTM_LEGACY, TTM_SCALABLE } from './spec/registers';
 import { SNP_IGNORED, SNP_LEAF_OK, SNP_RESERVED } from './spec/ss-pte';
@@ -196,7 +196,7 @@ function loadScalableEnv(fs: bool, setup: usize): void {
     legacyCodes ? SNP_IGNORED : cfg(CFG_ECAP_SC) != 0 ? SNP_LEAF_OK : SNP_RESERVED);
   if (fs) {
     envSetFs(dcFsRoot, dcFsTop, cfg(CFG_FS1GP) != 0, dcKind == XK_NESTED, !dcPriv, dcWpe);
-    pscNoteFirstStage(dcDid);
+    fsDomainNote(dcDid);
   }
 }
 

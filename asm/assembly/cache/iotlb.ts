@@ -640,13 +640,14 @@ export const MATCH_ANY_PASID: u32 = 0xffff_ffff;
  *  4 KiB page numbers are compared through QEMU 7.2's 8-bit mask instead
  *  (a full scan). */
 export function iotlbDropRange(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alias8: bool, am: u32, key: u32, allFs: bool = false): void {
-  if (allFs || alias8 || key == NO_KEY || spillUsed != 0 || quirk(QUIRK_IOTLB_BY_SID)) { scanAll(did, pasid, fsOnly, start, last, alias8, am, allFs); return; }
+  if (allFs) dropFsOfDomain(did, pasid);
+  if (alias8 || key == NO_KEY || spillUsed != 0 || quirk(QUIRK_IOTLB_BY_SID)) { scanAll(did, pasid, fsOnly, start, last, alias8, am); return; }
   const sets = <u64>1 << setsLg2;
   for (let lg2: u32 = 12; lg2 <= 30; lg2 += 9) {
     if (load<u32>(sizeCount + (sizeSlot(lg2) << 2)) == 0) continue;
     const first = start >> lg2;
     const end = last >> lg2;
-    if (end - first >= sets) { scanAll(did, pasid, fsOnly, start, last, false, am, false); return; }
+    if (end - first >= sets) { scanAll(did, pasid, fsOnly, start, last, false, am); return; }
     for (let vpn = first; vpn <= end; vpn++) {
       const set = setBase(vpn, lg2, key);
       for (let w: u32 = 0; w < ways; w++) {
@@ -657,7 +658,7 @@ export function iotlbDropRange(did: u32, pasid: u32, fsOnly: bool, start: u64, l
   }
 }
 
-function scanAll(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alias8: bool, am: u32, allFs: bool): void {
+function scanAll(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alias8: bool, am: u32): void {
   const n = slotCount();
   for (let i: u32 = 0; i < n; i++) {
     const e = slotAt(i);
@@ -672,8 +673,21 @@ function scanAll(did: u32, pasid: u32, fsOnly: bool, start: u64, last: u64, alia
       const gfn = pageStart >> 12;
       hit = (gfn & mask8) == ((start >> 12) & mask8) || pageStart == ((start >> lg2) << lg2);
     }
-    if (allFs && (<u32>load<u8>(e, E_PERMS) & PERM_FS) != 0) hit = true;
     if (hit) dropIf(e, did, pasid, fsOnly);
+  }
+}
+
+// Drops every first-stage (or nested) entry tagged `did` (and `pasid`
+// unless MATCH_ANY_PASID), whatever its page. Full scan, without liveness
+// checks (a hash and three loads per entry): an entry a generation already
+// made dead may be dropped too, as nothing reads it and its size counts
+// until then.
+function dropFsOfDomain(did: u32, pasid: u32): void {
+  const n = slotCount();
+  for (let i: u32 = 0; i < n; i++) {
+    const e = slotAt(i);
+    if (load<u8>(e, E_LG2) == 0 || (<u32>load<u8>(e, E_PERMS) & PERM_FS) == 0 || load<u32>(e, E_DID) != did) continue;
+    if (pasid == MATCH_ANY_PASID || (load<u32>(e, E_PASID) & ~KEY_FLAGS) == pasid) clearEntry(e);
   }
 }
 
@@ -684,9 +698,7 @@ function dropTag(did: u32, pasid: u32, lg2: u32, vpn: u64): void {
     const e = slotAt(i);
     if (<u32>load<u8>(e, E_LG2) != lg2 || load<u64>(e, E_VPN) != vpn) continue;
     if (load<u32>(e, E_PASID) != pasid || load<u32>(e, E_DID) != did || !live(e)) continue;
-    countSize(lg2, -1);
-    store<u8>(e, 0, E_LG2);
-    store<u32>(e, 0, E_EPOCH);
+    clearEntry(e);
   }
 }
 
@@ -695,6 +707,12 @@ function dropIf(e: usize, did: u32, pasid: u32, fsOnly: bool): void {
   const key = load<u32>(e, E_PASID);
   if (pasid != MATCH_ANY_PASID && (key & ~KEY_FLAGS) != pasid) return;
   if (fsOnly && (<u32>load<u8>(e, E_PERMS) & PERM_FS) == 0) return;
+  clearEntry(e);
+}
+
+// Empties entry `e` (holding a page).
+// @ts-ignore: decorator
+@inline function clearEntry(e: usize): void {
   countSize(<u32>load<u8>(e, E_LG2), -1);
   store<u8>(e, 0, E_LG2);
   store<u32>(e, 0, E_EPOCH);

@@ -10,7 +10,7 @@
 import { heapAlloc } from '../mem/heap';
 import { STAT_PSC_HITS, STAT_PSC_MISSES } from '../abi/layout';
 import { bump } from '../stats';
-import { bucketOf, bumpGlobal, DID_COUNT, genBucket, genDid, genEpoch, genGlobal, SPACE_PSC } from './gen';
+import { bucketOf, bumpGlobal, genBucket, genDid, genEpoch, genGlobal, SPACE_PSC } from './gen';
 import { dumpRecord } from './dump';
 
 const PSC_LG2: u32 = 12;
@@ -25,11 +25,6 @@ const E_GEN_B = 36;
 const ENTRY_BYTES: u32 = 40;
 
 let table: usize = 0;
-// One byte per domain id, 1 once a first-stage or nested walk of the domain
-// was set up (pscNoteFirstStage): the domain may hold first-stage entries,
-// which a page-selective IOTLB invalidation drops whatever IH (§6.5.2.3).
-// Never cleared: a stale mark only over-invalidates.
-let fsDomains: usize = 0;
 
 /** Table address of the last hit. */
 export let pscTable: u64 = 0;
@@ -40,21 +35,8 @@ export let pscPerms: u32 = 0;
  *  state region cannot hold it. */
 export function pscInit(): bool {
   table = heapAlloc(<u64>ENTRY_BYTES << PSC_LG2, 64);
-  fsDomains = heapAlloc(DID_COUNT, 64);
   pscDropAll();
-  return table != 0 && fsDomains != 0;
-}
-
-/** Note that a first-stage or nested walk of domain `did` was set up (its
- *  walks may fill first-stage entries from now on). Off the walk loop: once
- *  per walk-environment load. */
-export function pscNoteFirstStage(did: u32): void {
-  store<u8>(fsDomains + (did & 0xffff), 1);
-}
-
-/** Whether domain `did` may hold first-stage (or nested) entries. */
-export function pscHasFirstStage(did: u32): bool {
-  return load<u8>(fsDomains + (did & 0xffff)) != 0;
+  return table != 0;
 }
 
 // @ts-ignore: decorator

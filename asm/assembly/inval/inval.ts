@@ -10,7 +10,8 @@ import { bumpBucket, bumpDid, SPACE_CTX, SPACE_IOTLB, SPACE_PASID, SPACE_PSC } f
 import { ccDropAll, ccDropSid } from '../cache/context-cache';
 import { pcDropAll } from '../cache/pasid-cache';
 import { indexKey, iotlbDropAll, iotlbDropRange, MATCH_ANY_PASID, NO_KEY } from '../cache/iotlb';
-import { pscDropAll, pscHasFirstStage } from '../cache/psc';
+import { pscDropAll } from '../cache/psc';
+import { fsDomainMay } from '../cache/fs-domains';
 import { rootTtm } from '../ctx/device';
 import { ptsEvent } from '../ctx/pt-space';
 import { TTM_LEGACY, TTM_SCALABLE } from '../spec/registers';
@@ -85,19 +86,21 @@ function pageRange(addr: u64, am: u32): void {
  *  nested entries are not tagged with, so in scalable mode §6.5.2.3 has
  *  every first-stage (PGTT=001b) and nested (PGTT=011b) entry of the domain
  *  go, whatever its address, and their paging-structure entries whatever
- *  IH. ih=0 also drops the domain's second-stage paging-structure entries
- *  (the whole domain's: over-invalidation is allowed). QUIRK_PSI_ALIAS
- *  reproduces QEMU 7.2's 8-bit page-number compare. */
+ *  IH (only domains that may hold any: cache/fs-domains.ts). ih=0 also
+ *  drops the domain's second-stage paging-structure entries (the whole
+ *  domain's: over-invalidation is allowed). QUIRK_PSI_ALIAS reproduces
+ *  QEMU 7.2's 8-bit page-number compare. */
 export function invIotlbPage(did: u32, addr: u64, am: u32, ih: u32): void {
   bump(STAT_INVALIDATIONS);
   pageRange(addr, am);
   // Legacy mode: every entry of the domain carries PASID_NONE and none is
   // first-stage, so the sets of the range are known; in scalable mode
-  // (every PASID, every first-stage entry) the table is scanned.
+  // (every PASID) the table is scanned.
   const legacy = rootTtm == TTM_LEGACY;
   const key = legacy && !quirk(QUIRK_IOTLB_BEFORE_CONTEXT) ? indexKey(did, PASID_NONE) : NO_KEY;
-  iotlbDropRange(did, MATCH_ANY_PASID, false, rangeStart, rangeLast, quirk(QUIRK_PSI_ALIAS), am, key, !legacy);
-  if (ih == 0 || (!legacy && pscHasFirstStage(did))) bumpDid(SPACE_PSC, did);
+  const allFs = !legacy && fsDomainMay(did);
+  iotlbDropRange(did, MATCH_ANY_PASID, false, rangeStart, rangeLast, quirk(QUIRK_PSI_ALIAS), am, key, allFs);
+  if (ih == 0 || allFs) bumpDid(SPACE_PSC, did);
 }
 
 /** PASID-selective PASID-based IOTLB invalidation (type 6 G=10): first- and
