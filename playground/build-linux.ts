@@ -11,6 +11,7 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { writePage } from './pages.js';
 
 /** Builds the Linux page next to the playground in `outDir`. */
 export async function buildLinuxPage(root: string, outDir: string, minify: boolean): Promise<void> {
@@ -20,7 +21,7 @@ export async function buildLinuxPage(root: string, outDir: string, minify: boole
     outfile: join(outDir, 'linux.js'),
     bundle: true, format: 'esm', platform: 'browser', target: 'es2022', sourcemap: true, minify, logLevel: 'warning',
   });
-  await copyFile(join(here, 'linux.html'), join(outDir, 'linux.html'));
+  await writePage(here, 'linux.html', outDir);
   const files = join(outDir, 'linux');
   await mkdir(files, { recursive: true });
   const v86 = dirname(createRequire(join(root, 'package.json')).resolve('v86'));

@@ -1,6 +1,7 @@
 /**
  * Builds the playground as static files in `playground/dist/`: the page
- * (index.html, style.css, favicon.svg), the bundled page script (esbuild, browser ESM),
+ * (index.html with its shared panels filled in: pages.ts; style.css,
+ * favicon.svg), the bundled page script (esbuild, browser ESM),
  * the release WASM core (`build/viommu.wasm`) and the shared scenarios with
  * their expected outputs plus a `scenarios/index.json` manifest. The result
  * can be served by `serve.ts` or published as-is on any static host.
@@ -11,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildLinuxPage } from './build-linux.js';
+import { writePage } from './pages.js';
 
 /** One scenario the page offers: file names relative to `dist/scenarios/`. */
 export interface ScenarioEntry {
@@ -84,7 +86,7 @@ export async function buildPlayground(opts: { outDir?: string; minify?: boolean 
     minify: opts.minify ?? false,
     logLevel: 'warning',
   });
-  await copyFile(join(here, 'index.html'), join(outDir, 'index.html'));
+  await writePage(here, 'index.html', outDir);
   await copyFile(join(here, 'style.css'), join(outDir, 'style.css'));
   await copyFile(join(here, 'favicon.svg'), join(outDir, 'favicon.svg'));
   await copyFile(wasm, join(outDir, 'viommu.wasm'));
