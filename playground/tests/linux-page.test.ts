@@ -11,10 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { makeDisk, STRAY_IOVA } from '../../host/src/v86/linux/run.js';
 import { seabiosDir } from '../../host/src/v86/linux/fixture-node.js';
-import { findChromium } from './find-chromium.js';
+import { findChromium, openPage } from './find-chromium.js';
 import { startPlayground, type PlaygroundServer } from '../serve.js';
 
 const executablePath = findChromium();
@@ -34,14 +34,7 @@ describe.skipIf(!executablePath || !haveBios)('playground Linux page in headless
 
   beforeAll(async () => {
     server = await startPlayground(0);
-    browser = await chromium.launch({
-      executablePath,
-      args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 1800 } });
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto(`${server.url}linux.html`);
-    await page.waitForSelector('body[data-ready]', { timeout: 30_000 });
+    ({ browser, page } = await openPage(executablePath!, `${server.url}linux.html`, pageErrors));
   }, 120_000);
 
   afterAll(async () => {

@@ -16,9 +16,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { repoRoot } from '../build.js';
-import { findChromium } from './find-chromium.js';
+import { findChromium, openPage } from './find-chromium.js';
 import { startPlayground, type PlaygroundServer } from '../serve.js';
 
 const ROOT = repoRoot();
@@ -38,17 +38,10 @@ describe.skipIf(!executablePath)('playground in headless Chromium', () => {
 
   beforeAll(async () => {
     server = await startPlayground(0);
-    browser = await chromium.launch({
-      executablePath,
-      args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 1800 } });
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('response', (r) => { if (r.status() >= 400) failedRequests.push(`${r.status()} ${r.url()}`); });
-    page.on('requestfailed', (r) => failedRequests.push(`failed ${r.url()}`));
-    await page.goto(server.url);
-    await page.waitForSelector('body[data-ready]', { timeout: 30_000 });
+    ({ browser, page } = await openPage(executablePath!, server.url, pageErrors, (p) => {
+      p.on('response', (r) => { if (r.status() >= 400) failedRequests.push(`${r.status()} ${r.url()}`); });
+      p.on('requestfailed', (r) => failedRequests.push(`failed ${r.url()}`));
+    }));
   }, 120_000);
 
   afterAll(async () => {
