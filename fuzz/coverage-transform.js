@@ -14,8 +14,9 @@
  * written to `build/viommu.coverage.probes.json`. The core's one guest-memory
  * offset function (`ramOffset(gpa, len)`) also starts with `__ramTouch`,
  * which marks the guest pages of every access in a bitmap (`ramTouchPtr()`,
- * `ramTouchPages()`): the fuzzer zeroes just those pages between executions
- * of a reused machine (fuzz/machine-pool.ts).
+ * `ramTouchPages()`; `ramTouchSetBase()` moves the window, e.g. to a VMM
+ * physical host's VM RAM): the fuzzer zeroes just those pages between
+ * executions of a reused machine (fuzz/machine-pool.ts, fuzz/vmm-run.ts).
  */
 import { Transform } from 'assemblyscript/transform';
 import { Node, NodeKind } from 'assemblyscript';
@@ -49,12 +50,16 @@ export function covSize(): u32 { return ${MAP_SIZE}; }
 /** Number of probes the transform placed (ids 0..covCount()-1). */
 export function covCount(): u32 { return ${count}; }
 
-// Guest pages below RAM_TOUCH_REACH the core computed an offset for (mem/ram.ts ramOffset):
-// every page it read or wrote, so the fuzzer can zero just those between executions.
+// Guest pages in [RAM_TOUCH_BASE, + RAM_TOUCH_PAGES pages) the core computed an offset for
+// (mem/ram.ts ramOffset): every page it read or wrote, so the fuzzer can zero just those
+// between executions. The base is 0 unless set (a VMM's physical host: its VM's RAM window).
 const RAM_TOUCH_PAGES: u32 = ${RAM_TOUCH_PAGES};
 const RAM_TOUCH: usize = memory.data(${RAM_TOUCH_PAGES / 8});
+let RAM_TOUCH_BASE: u64 = 0;
 // @ts-ignore: decorator
-@global @inline export function __ramTouch(gpa: u64, len: u64): void {
+@global @inline export function __ramTouch(addr: u64, len: u64): void {
+  if (addr < RAM_TOUCH_BASE) return;
+  const gpa = addr - RAM_TOUCH_BASE;
   const first = gpa >> 12;
   if (first >= <u64>RAM_TOUCH_PAGES) return;
   let last = (gpa + (len > 0 ? len - 1 : 0)) >> 12;
@@ -66,8 +71,10 @@ const RAM_TOUCH: usize = memory.data(${RAM_TOUCH_PAGES / 8});
 }
 /** Address of the touched-page bitmap (bit p: guest page p). */
 export function ramTouchPtr(): usize { return RAM_TOUCH; }
-/** Guest pages the bitmap covers (from GPA 0). */
+/** Pages the bitmap covers (from the base). */
 export function ramTouchPages(): u32 { return RAM_TOUCH_PAGES; }
+/** Bit p of the bitmap is the page at base + p * 4096 from now on (base 4 KiB aligned, as two u32 halves: no BigInt). */
+export function ramTouchSetBase(hi: u32, lo: u32): void { RAM_TOUCH_BASE = ((<u64>hi << 32) | <u64>lo) & ~<u64>0xfff; }
 `;
 }
 
