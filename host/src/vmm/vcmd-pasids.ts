@@ -42,6 +42,11 @@ export class VcmdPasidAllocator implements VirtualCommandBackend {
     return h;
   }
 
+  /** Frees every PASID the guest holds, as `freePasid` would each (VM reset: the rebooted guest holds none). */
+  releaseAll(): void {
+    for (const pasid of [...this.held]) this.freePasid(pasid);
+  }
+
   freePasid(pasid: Pasid): 'ok' | 'invalid' {
     if (!this.held.has(pasid)) return 'invalid';
     this.unbinder.unbindPasid(pasid);

@@ -158,6 +158,8 @@ export class VirtualMachine {
   /** Log lines of the VMM (bounded), newest last. */
   readonly logLines: string[] = [];
   private handler!: ModeHandler;
+  /** The virtual-command PASID backend (nested mode). */
+  private vcmd: VcmdPasidAllocator | undefined;
   private closed = false;
 
   private constructor(
@@ -223,19 +225,51 @@ export class VirtualMachine {
   }
 
   private start(): void {
+    this.boot();
+    this.machine.vtd.onInvalidate = (event) => this.handler.onInvalidate(event);
+    this.machine.vtd.setPageResponseRouter((vrid) => ({ pageGroupResponse: (r) => this.handler.onGuestResponse?.(vrid, r) }));
+    for (const prid of new Set([...this.devices.values()].map((d) => d.prid))) {
+      this.host.owners.set(prid, { vm: this, pageResponse: (_sid, hpasid, grp, code) => this.pageResponse(prid, hpasid, grp, code) });
+    }
+  }
+
+  /** A new mode handler (and virtual-command backend) with nothing bound: at creation and after `reset`. */
+  private boot(): void {
     if (this.config.hostPath === undefined && this.hostPath === 'group') {
       this.log('vmm: a device has no VFIO cdev (its driver offers the group interface only): the VM takes its devices through VFIO groups');
     }
     if (this.config.mode === 'nested') {
       const nested = new NestedMode(this);
       this.handler = nested;
-      this.machine.vtd.virtualCommands.backend = new VcmdPasidAllocator(this, nested);
+      this.vcmd = new VcmdPasidAllocator(this, nested);
+      this.machine.vtd.virtualCommands.backend = this.vcmd;
     } else this.handler = new ShadowMode(this);
-    this.machine.vtd.onInvalidate = (event) => this.handler.onInvalidate(event);
-    this.machine.vtd.setPageResponseRouter((vrid) => ({ pageGroupResponse: (r) => this.handler.onGuestResponse?.(vrid, r) }));
-    for (const prid of new Set([...this.devices.values()].map((d) => d.prid))) {
-      this.host.owners.set(prid, { vm: this, pageResponse: (_sid, hpasid, grp, code) => this.pageResponse(prid, hpasid, grp, code) });
-    }
+  }
+
+  /**
+   * System reset of the VM (a guest reboot, as QEMU's system_reset with
+   * assigned devices): each device is reset on the host first (page groups
+   * in flight answered Response Failure, as `resetDevice` does), then the
+   * mode drops every binding, shadow domain, nested HWPT, pass-through
+   * HWPT, VFIO container and guest PASID it made, and the PASIDs the guest
+   * held through virtual commands go back to the VM's set; fault records
+   * nobody read are discarded, the VMM log is cleared, and the guest machine
+   * returns to power-on state (VT-d unit, devices, PCI enumeration). Guest
+   * RAM is kept (the caller owns its contents, as a reboot keeps memory).
+   * The host objects `create` made stay (IOAS with guest RAM, fault queue,
+   * nesting parent, bound devices and subdevices, vIOMMU and vDEVICEs,
+   * PASID set), so the VM is as `create` left it: `host.platform.usage()`
+   * and `ctx.counts()` read as they did then. Throws on a closed VM.
+   */
+  reset(): void {
+    if (this.closed) throw new Error('reset: the VM is closed');
+    for (const d of this.devices.values()) this.hostReset(d);
+    this.handler.teardown?.();
+    this.vcmd?.releaseAll();
+    this.ctx.faultRead(this.ids.fault);
+    this.logLines.length = 0;
+    this.machine.reset();
+    this.boot();
   }
 
   /** The mode logic (NestedMode or ShadowMode) for inspection. */
@@ -271,11 +305,16 @@ export class VirtualMachine {
    */
   resetDevice(bdf: string): number {
     const d = this.device(bdf);
-    const groups = this.handler.resetDevice?.(d) ?? (d.devId ? this.ctx.reset(d.devId) : 0);
+    const groups = this.hostReset(d);
     this.handler.onDeviceReset?.(d.vrid);
     d.model.reset();
     this.log(`vmm: reset ${formatBdf(d.vrid)} (pRID ${d.prid.toString(16)}): ${groups} page group(s) answered`);
     return groups;
+  }
+
+  /** Resets the physical side of `d` (where the mode placed it, else in the VM's context); returns the page groups answered. */
+  private hostReset(d: VmDevice): number {
+    return this.handler.resetDevice?.(d) ?? (d.devId ? this.ctx.reset(d.devId) : 0);
   }
 
   /** Tears the VM down: mode bindings, every host object, device ownership. */
