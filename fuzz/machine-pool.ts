@@ -101,7 +101,8 @@ export class PooledMachine {
   /** Snapshots and restores read only the tracked pages (trackSnapshots). */
   private tracked = false;
 
-  private constructor(readonly machine: Machine, readonly core: Core, readonly ramMib: number, cpus: number) {
+  /** `bufferCore`: where the devices' buffers live (a VMM-backed machine's devices DMA through the host's core). */
+  private constructor(readonly machine: Machine, readonly core: Core, readonly ramMib: number, cpus: number, private readonly bufferCore = core) {
     this.apics = new ScenarioApics(cpus);
     this.cov = core.unsafeExports as unknown as CoverageExports;
     this.rawFill = watchRamWrites(machine.ram, (gpa, len) => {
@@ -238,9 +239,15 @@ export class PooledMachine {
     return pm;
   }
 
-  /** A machine built elsewhere (a VMM's guest machine, fuzz/vmm-run.ts) watched as pooled ones are; used once, never reset. */
-  static watch(machine: Machine, core: Core, raw: RawMachine): PooledMachine {
-    return new PooledMachine(machine, core, raw.ram_mib, raw.cpus ?? 1);
+  /**
+   * A machine built elsewhere (a VMM's guest machine, fuzz/vmm-run.ts)
+   * watched as pooled ones are; its devices' buffers are in `bufferCore`.
+   * Its owner resets what the machine does not hold (the VM's host side) before `reset`.
+   */
+  static watch(machine: Machine, core: Core, raw: RawMachine, bufferCore: Core): PooledMachine {
+    const pm = new PooledMachine(machine, core, raw.ram_mib, raw.cpus ?? 1, bufferCore);
+    pm.clearCoverage(); // as `create`: the build's probes are not the first input's coverage
+    return pm;
   }
 
   /** Back to the start state (see the file comment), with `cpus` processors' APICs (they are not part of the machine). */
@@ -252,7 +259,7 @@ export class PooledMachine {
     this.writtenRanges.length = 0;
     this.zeroTouched();
     machine.reset();
-    const bytes = core.unsafeBytes();
+    const bytes = this.bufferCore.unsafeBytes();
     for (const [off, len] of this.buffers) bytes.fill(0, off, off + len);
     machine.vtd.logLines.length = 0;
     machine.vtd.events.sent.length = 0;
