@@ -28,7 +28,7 @@ import { MachinePool, PooledMachine } from './machine-pool.js';
 import { RegisterOracle } from './register-oracle.js';
 import { TranslationOracle } from './translation-oracle.js';
 import { hostTablesVsIoas } from './host-consistency-oracle.js';
-import { VmHosts, vmInvalidationViolation, vmmFeatures, type FuzzVm } from './vmm-run.js';
+import { VmPool, vmInvalidationViolation, vmmFeatures, type FuzzVm } from './vmm-run.js';
 import type { VirtualMachine } from '../host/src/vmm/virtual-machine.js';
 
 /** What went wrong. */
@@ -96,12 +96,13 @@ const usedHeap = (): number => getHeapStatistics().used_heap_size;
 /** Runs inputs on reused machines (or fresh ones). */
 export class Executor {
   private readonly pool: MachinePool;
-  private readonly vmHosts = new VmHosts();
+  private readonly vms: VmPool;
   /** The step of the last execution that first reached each core feature (plain machines; VM inputs leave it empty). */
   readonly stepCoverage = new StepCoverage();
 
   constructor(private readonly module: WebAssembly.Module, private readonly opts: ExecOptions = {}) {
     this.pool = new MachinePool(() => this.newCore());
+    this.vms = new VmPool(() => this.newCore(), opts.fresh);
   }
 
   private newCore(): Core {
@@ -115,7 +116,7 @@ export class Executor {
     let pm: PooledMachine;
     if (input.vmm) {
       try {
-        fvm = await this.vmHosts.create(input, this.newCore());
+        fvm = await this.vms.get(input);
       } catch (err) {
         return { finding: { kind: 'exception', step: 0, message: `building the VM: ${messageOf(err)}` }, features: [], observations: [], ms: performance.now() - t0 };
       }
@@ -138,9 +139,9 @@ export class Executor {
     if (fvm) vmmFeatures(fvm.vm, [...features], features);
     host?.take(features);
     try { // after the features: they read the VM's shadow domains
-      fvm?.close();
+      fvm?.release();
     } catch (err) {
-      finding ??= { kind: 'exception', step: input.steps.length, message: `closing the VM: ${messageOf(err)}` };
+      finding ??= { kind: 'exception', step: input.steps.length, message: `releasing the VM: ${messageOf(err)}` };
     }
     pm.events = {};
     return { finding, features, observations: run.replay.output().observations, ms: performance.now() - t0 };

@@ -6,14 +6,12 @@
  * and pass-through invalidations (nested), checked after every step by
  * host-consistency-oracle.ts.
  *
- * The physical host is built once per RAM size and reused: between
- * executions the VM is closed (every host object, pinned page and binding
- * goes, which `HostPlatform.usage()` confirms), guest RAM is zeroed and the
- * physical IOMMU's caches are emptied. The guest machine is new each time
- * (a VM owns its machine), on a fresh instance of the fuzzer's core build.
+ * VMs are reused per shape (`VmPool`): between executions a VM goes back,
+ * by its system reset and restoring only what changed, to the state a new
+ * one starts in.
  */
 import type { Core } from '../host/src/core/core.js';
-import { PhysicalHost } from '../host/src/vmm/physical-host.js';
+import { HOST_LAYOUT, PhysicalHost } from '../host/src/vmm/physical-host.js';
 import { VirtualMachine, type VmMode } from '../host/src/vmm/virtual-machine.js';
 import type { FuzzInput, RawMachine, VmmHost } from './input.js';
 import { IommuGroups } from '../host/src/hostiommu/groups.js';
@@ -115,14 +113,6 @@ export function vmmFeatures(vm: VirtualMachine, core: readonly number[], out: nu
   out.push(top + bucket(h.stats.maps), top + 8 + bucket(h.stats.unmaps), top + 16 + bucket(h.stats.blocks), top + 24 + bucket(h.domains.size));
 }
 
-/** A VM built for one execution, watched as pooled machines are. */
-export interface FuzzVm {
-  readonly vm: VirtualMachine;
-  readonly pm: PooledMachine;
-  /** Closes the VM and returns the host to its start state. */
-  close(): void;
-}
-
 /** The cache-dump buffer reserved in each physical host's core (at host creation). */
 const hostDumpBufs = new WeakMap<Core, number>();
 
@@ -140,21 +130,103 @@ export function vmInvalidationViolation(vm: VirtualMachine, e: InvalidationEvent
   return buf === undefined ? undefined : physicalCacheViolation(vm, e, new LazyCaches(vm.host.core, buf));
 }
 
-/** Physical hosts by guest RAM size, reused across executions. */
-export class VmHosts {
-  private readonly hosts = new Map<number, { host: PhysicalHost; groups: IommuGroups }>();
+/** A VM an execution runs on, watched as pooled machines are. */
+export interface FuzzVm {
+  readonly vm: VirtualMachine;
+  readonly pm: PooledMachine;
+  /**
+   * Ends the execution on it: a pooled VM is reset for the next input with
+   * that shape, a fresh one closed; throws when host state is left behind
+   * (an `exception` finding of the input that ran).
+   */
+  release(): void;
+}
 
-  /** The VM of `input` (input.vmm set) with its guest machine on `guestCore`. */
-  async create(input: FuzzInput, guestCore: Core): Promise<FuzzVm> {
+/**
+ * VMs kept at most (least recently used dropped past it), each with its own
+ * physical host: a VM owns its host's devices, so two shapes cannot share
+ * one. A host of 16 MiB guest RAM holds ~28 MiB of nominal memory, of which
+ * only pages an input touched become resident.
+ */
+export const VM_POOL_SIZE = 16;
+
+/** Host-physical page of guest page 0 (the physical core's touched-page window starts there). */
+const GUEST_RAM_BASE = HOST_LAYOUT.guestRam;
+const PAGE = 4096;
+
+/** The coverage build's touched-page bitmap exports (fuzz/coverage-transform.js). */
+interface TouchExports {
+  ramTouchPtr?(): number;
+  ramTouchPages?(): number;
+  ramTouchSetBase?(hi: number, lo: number): void;
+}
+
+/** One pooled VM: its host, the VM, its guest machine as the pool watches it, and what the host held right after `create`. */
+interface PooledVm {
+  readonly host: PhysicalHost;
+  readonly vm: VirtualMachine;
+  readonly pm: PooledMachine;
+  readonly baseline: string;
+}
+
+/**
+ * VMs by shape (mode, host side, devices, RAM), reused across executions:
+ * between two inputs a VM goes back to the state `VirtualMachine.create`
+ * left it in, restoring only what changed (the VM's system reset drops
+ * every host object the mode made, fuzz/machine-pool.ts restores the guest
+ * machine and the guest pages the host wrote, and the pages the physical
+ * IOMMU's core touched in the VM's RAM, DMA and A/D updates, are zeroed
+ * from its touched-page bitmap), where a new VM cost a guest core, the
+ * host objects and a fill of all guest RAM. A reset that leaves the host
+ * with other objects, pins, PASIDs, table pages, DIDs or bindings than
+ * `create` did is a finding, and the VM is dropped.
+ * fuzz/tests/vmm-reuse.test.ts shows reused and fresh VMs observe the same.
+ */
+export class VmPool {
+  private readonly vms = new Map<string, PooledVm>();
+  /** VMs built (each a miss: a new shape, or one dropped before). */
+  built = 0;
+
+  /** `newCore`: a new instance of the fuzzer's core build; `fresh`: a new host and VM for every execution, closed after it (the reference the reuse test compares with). */
+  constructor(private readonly newCore: () => Core, private readonly fresh = false, private readonly capacity = VM_POOL_SIZE) {}
+
+  /** The VM of `input` (input.vmm set), ready for its steps with `cpus` processors' APICs. */
+  async get(input: FuzzInput): Promise<FuzzVm> {
     const mode = input.vmm;
     if (mode === undefined) throw new Error('input.vmm: not a VMM-backed input');
-    const { host: ph, groups } = await this.host(input.machine.ram_mib);
     const dma = input.machine.devices.filter((d) => d.kind === 'dma-test').slice(0, VMM_MAX_DEVICES);
     const shape = vmmHostFor(mode, input.vmmHost, dma.length);
+    const key = JSON.stringify([mode, shape, dma.map((d) => d.bdf), input.machine.ram_mib]);
+    const cpus = input.machine.cpus ?? 1;
+    const have = this.fresh ? undefined : this.vms.get(key);
+    if (have) {
+      this.vms.delete(key); // most recently used last
+      this.vms.set(key, have);
+      have.pm.reset(cpus);
+      return { vm: have.vm, pm: have.pm, release: () => this.reset(key, have) };
+    }
+    const p = await this.build(input, mode, shape, dma);
+    this.built++;
+    if (cpus !== 1) p.pm.reset(cpus);
+    if (this.fresh) return { vm: p.vm, pm: p.pm, release: () => closeFresh(p) };
+    this.vms.set(key, p);
+    while (this.vms.size > this.capacity) this.vms.delete(this.vms.keys().next().value!); // its host goes with it
+    return { vm: p.vm, pm: p.pm, release: () => this.reset(key, p) };
+  }
+
+  /** VMs held now. */
+  get size(): number {
+    return this.vms.size;
+  }
+
+  /** A new host with the VM of the shape on it. */
+  private async build(input: FuzzInput, mode: VmMode, shape: VmmHost | undefined, dma: RawMachine['devices']): Promise<PooledVm> {
+    const { host, groups } = await newHost(input.machine.ram_mib, this.newCore());
     const devices = dma.map((d, i) => ({ bdf: d.bdf, hostSid: hostSidOf(i, shape), kind: 'dma-test' as const, ...(((shape?.subdevices ?? 0) >> i) & 1 ? { subdevice: true } : {}) }));
     const path = shape?.path;
+    const guestCore = this.newCore();
     let pm: PooledMachine | undefined;
-    const vm = await VirtualMachine.create(ph, {
+    const vm = await VirtualMachine.create(host, {
       name: 'fuzz', mode, devices,
       ...(path === 'group' || path === 'vdpa' ? { hostPath: path } : {}),
       ...(path === 'group' || path === 'fallback' ? { groups } : {}),
@@ -165,39 +237,88 @@ export class VmHosts {
         onDeviceInterrupt: (irq) => pm?.apics.deliver(irq.address, irq.data),
       },
     });
-    pm = PooledMachine.watch(vm.machine, guestCore, input.machine);
-    return {
-      vm, pm,
-      close: () => {
-        vm.close();
-        const left = ph.platform.usage();
-        if (left.objects || left.boundDevices || left.pinnedPages) throw new Error(`VM teardown left host state behind: ${JSON.stringify(left)}`);
-        ph.guestRam.fill(0n, Number(ph.guestRam.size), 0);
-        ph.core.invalidateAll();
-      },
-    };
+    pm = PooledMachine.watch(vm.machine, guestCore, input.machine, host.core);
+    return { host, vm, pm, baseline: hostState(vm) };
   }
 
   /**
-   * The physical host for `mib` MiB of guest RAM: the devices of every
-   * shape (cdev devices, function 1 of the first, devices without a cdev,
-   * the subdevice parent), their IOMMU groups, a dump buffer for the
-   * physical-cache oracle, and its host contexts tracked for the
-   * host-tables oracle (the group path's containers are contexts of their own).
+   * The VM back to its state after `create` (see the class comment); throws
+   * naming what the host kept when it is not, and drops the VM.
    */
-  private async host(mib: number): Promise<{ host: PhysicalHost; groups: IommuGroups }> {
-    let h = this.hosts.get(mib);
-    if (!h) {
-      const host = await PhysicalHost.create({ guestRamMib: mib });
-      const withCdev = [...HOST_SIDS, HOST_SIDS[0]! | SHARED_FN, SUBDEVICE_PARENT];
-      const noCdev = [...NO_CDEV_SIDS, NO_CDEV_SIDS[0]! | SHARED_FN];
-      for (const sid of withCdev) host.platform.addDevice(sid, { pasidBits: 8, pri: true });
-      for (const sid of noCdev) host.platform.addDevice(sid, { cdev: false });
-      trackHostContexts(host);
-      hostDumpBufs.set(host.core, reserveDumpBuffer(host.core));
-      h = { host, groups: new IommuGroups(host.platform, [...withCdev, ...noCdev]) };
-      this.hosts.set(mib, h);
+  private reset(key: string, p: PooledVm): void {
+    const { vm, host } = p;
+    try {
+      vm.reset();
+    } catch (err) {
+      this.vms.delete(key);
+      throw err;
     }
-    return h;
+    zeroTouchedGuestPages(host);
+    host.core.invalidateAll();
+    const now = hostState(vm);
+    if (now === p.baseline) return;
+    this.vms.delete(key);
+    throw new Error(`VM reset left host state behind: ${now} where the new VM had ${p.baseline}`);
   }
+}
+
+/** What the host holds, as `reset` compares it: platform usage and the VM context's objects by kind. */
+function hostState(vm: VirtualMachine): string {
+  return JSON.stringify({ usage: vm.host.platform.usage(), objects: vm.ctx.counts() });
+}
+
+/** Closes a fresh VM: its host must be left with no object, bound device or pinned page. */
+function closeFresh({ vm, host }: PooledVm): void {
+  vm.close();
+  const left = host.platform.usage();
+  if (left.objects || left.boundDevices || left.pinnedPages) throw new Error(`VM teardown left host state behind: ${JSON.stringify(left)}`);
+}
+
+/**
+ * Zeroes the guest pages the physical IOMMU's core computed an offset for
+ * (device DMA, A/D updates of guest first-stage tables) from its
+ * touched-page bitmap, whose window is the VM's RAM (newHost); without a
+ * bitmap (a release core), all guest RAM. Written through host memory, not
+ * the guest RAM view the pool watches: these are not host writes of the input.
+ */
+function zeroTouchedGuestPages(host: PhysicalHost): void {
+  const x = host.core.unsafeExports as unknown as TouchExports;
+  const pages = Number(host.guestRam.size) / PAGE;
+  if (!x.ramTouchPtr || !x.ramTouchPages || x.ramTouchPages() < pages) {
+    host.mem.fill(GUEST_RAM_BASE, pages * PAGE, 0);
+    return;
+  }
+  const words = new Uint32Array(host.core.memory.buffer, x.ramTouchPtr(), x.ramTouchPages() >> 5);
+  const touched: number[] = [];
+  for (let w = 0; w < words.length; w++) {
+    for (let bits = words[w]!; bits !== 0;) {
+      const b = 31 - Math.clz32(bits);
+      bits &= ~(1 << b);
+      if (w * 32 + b < pages) touched.push(w * 32 + b); // past guest RAM: an address that faulted
+    }
+  }
+  for (const p of touched) host.mem.fill(GUEST_RAM_BASE + BigInt(p * PAGE), PAGE, 0);
+  words.fill(0); // after the fills, which the bitmap may record too
+}
+
+/**
+ * A physical host for `mib` MiB of guest RAM on `core` (the fuzzer's build:
+ * its touched-page bitmap is moved to the VM's RAM): the devices of every
+ * shape (cdev devices, function 1 of the first, devices without a cdev, the
+ * subdevice parent), their IOMMU groups, a dump buffer for the
+ * physical-cache oracle, and its host contexts tracked for the host-tables
+ * oracle (the group path's containers are contexts of their own).
+ */
+async function newHost(mib: number, core: Core): Promise<{ host: PhysicalHost; groups: IommuGroups }> {
+  const host = await PhysicalHost.create({ guestRamMib: mib, core });
+  const x = core.unsafeExports as unknown as TouchExports;
+  x.ramTouchSetBase?.(Number(GUEST_RAM_BASE >> 32n), Number(GUEST_RAM_BASE & 0xffff_ffffn));
+  if (x.ramTouchPtr && x.ramTouchPages) new Uint8Array(core.memory.buffer, x.ramTouchPtr(), x.ramTouchPages() >> 3).fill(0);
+  const withCdev = [...HOST_SIDS, HOST_SIDS[0]! | SHARED_FN, SUBDEVICE_PARENT];
+  const noCdev = [...NO_CDEV_SIDS, NO_CDEV_SIDS[0]! | SHARED_FN];
+  for (const sid of withCdev) host.platform.addDevice(sid, { pasidBits: 8, pri: true });
+  for (const sid of noCdev) host.platform.addDevice(sid, { cdev: false });
+  trackHostContexts(host);
+  hostDumpBufs.set(host.core, reserveDumpBuffer(host.core));
+  return { host, groups: new IommuGroups(host.platform, [...withCdev, ...noCdev]) };
 }
