@@ -67,8 +67,9 @@ const verdict = (r: ExecResult) => ({ finding: r.finding, observations: r.observ
 describe('VM reuse (fuzz/vmm-run.ts VmPool)', () => {
   it('reused and fresh VMs give the same observations, oracle verdicts and coverage on VM seeds and mutated VM inputs', async () => {
     const inputs = vmInputs(100);
-    const reused = new Executor(module);
-    const fresh = new Executor(module, { fresh: true });
+    const limits = { stepBudgetMs: 60_000, memBudgetMb: 4096 }; // the hang and memory oracles measure the machine, not the input: off here
+    const reused = new Executor(module, limits);
+    const fresh = new Executor(module, { ...limits, fresh: true });
     const shapes = new Set<string>();
     for (const input of inputs) {
       shapes.add(JSON.stringify([input.vmm, input.vmmHost, input.machine.devices.length]));
