@@ -256,20 +256,27 @@ export function shadowScopeViolation(vm: VirtualMachine, e: InvalidationEvent): 
   return undefined;
 }
 
+/** `, the <path> side` when the devices bound to `hwpt` come by one subsystem (a domain of a VM with VFIO and vDPA devices has an HWPT per subsystem). */
+function sideOf(vm: VirtualMachine, hwpt: number): string {
+  const mirror = vm.modeHandler as ShadowMode;
+  const paths = new Set([...mirror.bindings.values()].filter((b) => b.hwpt === hwpt).map((b) => b.dev.hostPath));
+  return paths.size === 1 ? `, the ${[...paths][0]} side` : '';
+}
+
 /** Property 2 for one host HWPT following shadow domain `d` (every subsystem's, when devices of several follow it). */
 function hwptViolation(vm: VirtualMachine, e: InvalidationEvent, d: ShadowDomain, hwpt: number, from: number, to: number, base: number): string | undefined {
   const h = vm.ctx.objectsOf<HwptPaging>('hwpt-paging').find((x) => x.id === hwpt);
   if (!h) return `host vs guest: guest domain ${d.did}'s HWPT ${hwpt} is gone while the domain is shadowed`;
   const at = `after the guest's ${e.kind} invalidation, guest domain ${d.did}`;
   for (const r of ioasRuns(h)) {
-    if (d.blocked) return `host vs guest: ${at} is blocked but the host still maps ${runText(r)}`;
+    if (d.blocked) return `host vs guest: ${at} is blocked but the host still maps ${runText(r)} (HWPT ${hwpt}${sideOf(vm, hwpt)})`;
     const end = Math.min(r.iova + r.pages, to);
     for (let p = Math.max(r.iova, from); p < end;) {
       const g = guestLeaf(vm.machine.ram, d, p);
       const hpa = r.hpa + (p - r.iova);
       if (!g || g.gpa + base !== hpa || (r.perms & ~g.perms) !== 0) {
         const guest = g ? `${hex(g.gpa)} perms ${g.perms}` : 'nothing';
-        return `host vs guest: ${at}: the host maps IOVA ${hex(p)} -> ${hex(hpa)} perms ${r.perms}, the guest's tables ${guest}`;
+        return `host vs guest: ${at}: the host maps IOVA ${hex(p)} -> ${hex(hpa)} perms ${r.perms}, the guest's tables ${guest} (HWPT ${hwpt}${sideOf(vm, hwpt)})`;
       }
       p += Math.min(g.left, end - p);
     }

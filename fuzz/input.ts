@@ -41,7 +41,7 @@ export interface FuzzInput {
  * The host side of a VMM-backed input beyond the default (every device
  * bound through its VFIO cdev, host/src/vmm/virtual-machine.ts VmConfig):
  * written as the scenario's `vmm_host` ({"path", "subdevices",
- * "shared_group"}); fuzz/vmm-run.ts `vmmHostFor` keeps it to what the mode
+ * "shared_group", "vdpa_devices"}); fuzz/vmm-run.ts `vmmHostFor` keeps it to what the mode
  * allows.
  */
 export interface VmmHost {
@@ -57,12 +57,22 @@ export interface VmmHost {
   readonly subdevices?: number;
   /** The first two devices are functions of one physical device without ACS: one IOMMU group. */
   readonly sharedGroup?: boolean;
+  /**
+   * Bit i: the input's i-th dma-test device comes by vhost-vdpa while the
+   * others come by VFIO cdev (the path left undefined): one VM with both
+   * subsystems, each guest domain followed by both (the `vfio-vdpa-pasid`
+   * flow's shape, host/src/vmm/shadow-spaces.ts SubsystemSpaces). Shadow mode.
+   */
+  readonly vdpaDevices?: number;
 }
 
 /** The `vmm_host` document field of `h` (undefined when there is nothing to say). */
 export function vmmHostToJson(h: VmmHost | undefined): Record<string, unknown> | undefined {
   if (!h) return undefined;
-  const o = { ...(h.path ? { path: h.path } : {}), ...(h.subdevices ? { subdevices: h.subdevices } : {}), ...(h.sharedGroup ? { shared_group: true } : {}) };
+  const o = {
+    ...(h.path ? { path: h.path } : {}), ...(h.subdevices ? { subdevices: h.subdevices } : {}), ...(h.sharedGroup ? { shared_group: true } : {}),
+    ...(h.vdpaDevices ? { vdpa_devices: h.vdpaDevices } : {}),
+  };
   return Object.keys(o).length ? o : undefined;
 }
 
@@ -70,11 +80,16 @@ export function vmmHostToJson(h: VmmHost | undefined): Record<string, unknown> |
 export function vmmHostFromJson(v: unknown): VmmHost | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'object' || v === null) throw new Error(`vmm_host: ${JSON.stringify(v)} is not an object`);
-  const { path, subdevices, shared_group: shared } = v as Record<string, unknown>;
+  const { path, subdevices, shared_group: shared, vdpa_devices: vdpa } = v as Record<string, unknown>;
   if (path !== undefined && path !== 'group' && path !== 'vdpa' && path !== 'fallback') throw new Error(`vmm_host.path: ${JSON.stringify(path)} is not "group", "vdpa" or "fallback"`);
-  if (subdevices !== undefined && !(Number.isInteger(subdevices) && (subdevices as number) >= 0 && (subdevices as number) < 16)) throw new Error(`vmm_host.subdevices: ${JSON.stringify(subdevices)} is not a 4-bit device mask`);
+  for (const [name, mask] of [['subdevices', subdevices], ['vdpa_devices', vdpa]] as const) {
+    if (mask !== undefined && !(Number.isInteger(mask) && (mask as number) >= 0 && (mask as number) < 16)) throw new Error(`vmm_host.${name}: ${JSON.stringify(mask)} is not a 4-bit device mask`);
+  }
   if (shared !== undefined && typeof shared !== 'boolean') throw new Error(`vmm_host.shared_group: ${JSON.stringify(shared)} is not a boolean`);
-  return { ...(path ? { path } : {}), ...(subdevices ? { subdevices: subdevices as number } : {}), ...(shared ? { sharedGroup: true } : {}) };
+  return {
+    ...(path ? { path } : {}), ...(subdevices ? { subdevices: subdevices as number } : {}), ...(shared ? { sharedGroup: true } : {}),
+    ...(vdpa ? { vdpaDevices: vdpa as number } : {}),
+  };
 }
 
 /** Most steps an input may have (longer inputs are trimmed by the mutators). */

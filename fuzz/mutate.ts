@@ -14,7 +14,7 @@ import type { Rng } from './rng.js';
 import { deleteRun, duplicateRun, insertSteps, moveStep, spliceRun } from './step-list-ops.js';
 import { atsSteps, noiseStep, SNAPSHOT_STEP } from './ats-steps.js';
 import type { VmMode } from '../host/src/vmm/virtual-machine.js';
-import { randomVmmHost, vmMachine, vmmHostFor, VMM_MAX_DEVICES, VMM_MODES } from './vmm-run.js';
+import { mixedVmmHost, randomVmmHost, vmMachine, vmmHostFor, VMM_MAX_DEVICES, VMM_MODES } from './vmm-run.js';
 
 /** Mutable working copy of an input. */
 interface Draft {
@@ -183,14 +183,23 @@ const OPERATORS: readonly Operator[] = [
       return true;
     },
   },
+  // Issue 19: one shadow VM with VFIO and vDPA devices (the vfio-vdpa-pasid flow's shape): a device switched between the two (a second device added when there is one).
+  {
+    name: 'vmm-mixed', weight: 1, apply: (d, r) => {
+      if (d.vmm !== 'shadow') return false;
+      addDmaDevice(d.machine, r, 2);
+      d.vmmHost = mixedVmmHost(d.vmmHost, r.below(Math.max(1, Math.min(VMM_MAX_DEVICES, d.machine.devices.filter((x) => x.kind === 'dma-test').length))));
+      return true;
+    },
+  },
 ];
 
 /** Guest BDFs a VM's added device may take. */
 const VM_BDFS = ['00:03.0', '00:04.0', '00:05.0', '00:03.1', '00:06.0'];
 
-/** Adds a dma-test device at a free BDF when the machine has fewer than a VM takes (VMM_MAX_DEVICES). */
-function addDmaDevice(m: RawMachine, r: Rng): void {
-  if (m.devices.filter((x) => x.kind === 'dma-test').length >= VMM_MAX_DEVICES) return;
+/** Adds a dma-test device at a free BDF when the machine has fewer than `below` (default: as many as a VM takes, VMM_MAX_DEVICES). */
+function addDmaDevice(m: RawMachine, r: Rng, below = VMM_MAX_DEVICES): void {
+  if (m.devices.filter((x) => x.kind === 'dma-test').length >= below) return;
   const free = VM_BDFS.filter((b) => !m.devices.some((x) => x.bdf === b));
   if (free.length) m.devices.push({ bdf: r.pick(free), kind: 'dma-test' });
 }

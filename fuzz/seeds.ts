@@ -51,7 +51,7 @@ export function loadInputs(paths: readonly string[], skip: (file: string, why: s
 
 /** Host sides the VM copies of the seeds cycle through, per mode (cdev first). */
 const SEED_HOSTS: Record<VmMode, readonly (VmmHost | undefined)[]> = {
-  shadow: [undefined, { path: 'group' }, { path: 'vdpa' }, { subdevices: 1 }, { path: 'fallback' }, { path: 'vdpa', subdevices: 1 }],
+  shadow: [undefined, { path: 'group' }, { path: 'vdpa' }, { subdevices: 1 }, { path: 'fallback' }, { path: 'vdpa', subdevices: 1 }, { vdpaDevices: 2 }],
   nested: [undefined, { sharedGroup: true }],
 };
 
@@ -61,7 +61,8 @@ const SEED_HOSTS: Record<VmMode, readonly (VmmHost | undefined)[]> = {
  * change, as a VM's guest must, VT-d §6.1) is followed by itself on a
  * shadow- or nested-mode VM, alternately, so a short run meets them early;
  * the copies cycle through the host sides of SEED_HOSTS (VFIO groups, the
- * fallback to them, vhost-vdpa, subdevices, a shared group).
+ * fallback to them, vhost-vdpa, subdevices, a shared group, a VFIO and a
+ * vDPA device in one VM).
  */
 export function withVmmVariants(inputs: readonly FuzzInput[]): FuzzInput[] {
   const out: FuzzInput[] = [];

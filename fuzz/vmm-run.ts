@@ -45,29 +45,44 @@ export const VMM_HOST_PATHS = ['group', 'vdpa', 'fallback'] as const;
 /**
  * `h` kept to what `mode` and `devices` dma-test devices allow (VmConfig):
  * nested mode takes cdev only and no subdevices; the group path (and the
- * fallback to it) no subdevices; subdevice bits beyond the devices go, and
- * a shared group needs two devices. Undefined when nothing is left.
+ * fallback to it) no subdevices; vDPA devices among VFIO ones only on the
+ * cdev path in shadow mode; bits beyond the devices go, and a shared group
+ * needs two devices. Undefined when nothing is left.
  */
 export function vmmHostFor(mode: VmMode, h: VmmHost | undefined, devices: number): VmmHost | undefined {
   if (!h) return undefined;
   const path = mode === 'shadow' ? h.path : undefined;
-  const subdevices = mode === 'shadow' && path !== 'group' && path !== 'fallback' ? (h.subdevices ?? 0) & ((1 << devices) - 1) : 0;
+  const mask = (1 << devices) - 1;
+  const subdevices = mode === 'shadow' && path !== 'group' && path !== 'fallback' ? (h.subdevices ?? 0) & mask : 0;
+  const vdpaDevices = mode === 'shadow' && path === undefined ? (h.vdpaDevices ?? 0) & mask : 0;
   const sharedGroup = h.sharedGroup === true && devices >= 2 && (subdevices & 3) === 0;
-  const out = { ...(path ? { path } : {}), ...(subdevices ? { subdevices } : {}), ...(sharedGroup ? { sharedGroup } : {}) };
+  const out = { ...(path ? { path } : {}), ...(subdevices ? { subdevices } : {}), ...(sharedGroup ? { sharedGroup } : {}), ...(vdpaDevices ? { vdpaDevices } : {}) };
   return Object.keys(out).length ? out : undefined;
 }
 
 /**
  * A random host side for a VM in `mode` (the `vmm-host` operator, seeds):
- * shadow mode any path, subdevices and shared groups; nested mode cdev,
- * with or without a shared group. vmmHostFor trims it to the devices.
+ * shadow mode any path, subdevices, shared groups and (on the cdev path)
+ * vDPA devices among the VFIO ones; nested mode cdev, with or without a
+ * shared group. vmmHostFor trims it to the devices.
  */
 export function randomVmmHost(rng: Rng, mode: VmMode): VmmHost | undefined {
   const sharedGroup = rng.chance(0.3);
   if (mode === 'nested') return sharedGroup ? { sharedGroup } : undefined;
   const path = rng.pick([undefined, ...VMM_HOST_PATHS]);
   const subdevices = rng.chance(0.4) ? 1 + rng.below(15) : 0;
-  return { ...(path ? { path } : {}), ...(subdevices ? { subdevices } : {}), ...(sharedGroup ? { sharedGroup } : {}) };
+  const vdpaDevices = path === undefined && rng.chance(0.4) ? 1 + rng.below(15) : 0;
+  return { ...(path ? { path } : {}), ...(subdevices ? { subdevices } : {}), ...(sharedGroup ? { sharedGroup } : {}), ...(vdpaDevices ? { vdpaDevices } : {}) };
+}
+
+/**
+ * The host side of a shadow VM with both subsystems (the `vmm-mixed`
+ * operator): the cdev path, device `i` switched between VFIO cdev and
+ * vhost-vdpa (subdevices and a shared group kept).
+ */
+export function mixedVmmHost(h: VmmHost | undefined, i: number): VmmHost {
+  const mask = (h?.vdpaDevices ?? 0) ^ (1 << i);
+  return { ...(h?.subdevices ? { subdevices: h.subdevices } : {}), ...(h?.sharedGroup ? { sharedGroup: true } : {}), ...(mask ? { vdpaDevices: mask } : {}) };
 }
 
 /** The physical requester id of the input's `i`-th VM device under `h`. */
@@ -103,10 +118,11 @@ const bucket = (n: number): number => (n === 0 ? 0 : Math.min(7, 1 + Math.floor(
 export function vmmFeatures(vm: VirtualMachine, core: readonly number[], out: number[]): void {
   const base = VMM_FEATURE_BASE + VMM_MODES.indexOf(vm.config.mode) * HOST_FEATURE_BASE;
   for (const f of core) if (f < HOST_FEATURE_BASE) out.push(base + f);
-  const shape = base + HOST_FEATURE_BASE - 40; // the host shape: path, subdevices
+  const shape = base + HOST_FEATURE_BASE - 40; // the host shape: path, subdevices, both subsystems
   const path = vm.config.hostPath === undefined && vm.hostPath === 'group' ? 'fallback' : vm.hostPath;
   out.push(shape + 1 + (VMM_HOST_PATHS as readonly string[]).indexOf(path)); // cdev: shape + 0
   if ([...vm.devices.values()].some((d) => d.defaultPasid !== undefined)) out.push(shape + 4);
+  if ([...vm.devices.values()].some((d) => d.hostPath !== vm.hostPath)) out.push(shape + 5); // VFIO and vDPA devices in one VM
   const h = vm.modeHandler;
   if (!(h instanceof ShadowMode)) return;
   const top = base + HOST_FEATURE_BASE - 32;
@@ -222,7 +238,11 @@ export class VmPool {
   /** A new host with the VM of the shape on it. */
   private async build(input: FuzzInput, mode: VmMode, shape: VmmHost | undefined, dma: RawMachine['devices']): Promise<PooledVm> {
     const { host, groups } = await newHost(input.machine.ram_mib, this.newCore());
-    const devices = dma.map((d, i) => ({ bdf: d.bdf, hostSid: hostSidOf(i, shape), kind: 'dma-test' as const, ...(((shape?.subdevices ?? 0) >> i) & 1 ? { subdevice: true } : {}) }));
+    const bit = (mask: number | undefined, i: number): boolean => (((mask ?? 0) >> i) & 1) === 1;
+    const devices = dma.map((d, i) => ({
+      bdf: d.bdf, hostSid: hostSidOf(i, shape), kind: 'dma-test' as const,
+      ...(bit(shape?.subdevices, i) ? { subdevice: true } : {}), ...(bit(shape?.vdpaDevices, i) ? { hostPath: 'vdpa' as const } : {}),
+    }));
     const path = shape?.path;
     const guestCore = this.newCore();
     let pm: PooledMachine | undefined;

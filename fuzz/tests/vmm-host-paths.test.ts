@@ -10,10 +10,12 @@ import { mutate } from '../mutate.js';
 import { Rng } from '../rng.js';
 import { goldenDir, loadInputs, withVmmVariants } from '../seeds.js';
 import { vmMachine, vmmHostFor } from '../vmm-run.js';
+import { HOST_FEATURE_BASE } from '../coverage.js';
 
 // Issue 19: VMM-backed inputs over the group (and no-cdev fallback), vdpa
-// and subdevice host paths, with the host-tables and physical-cache oracles
-// applying to them: silent on the real host side, firing on injected bugs.
+// and subdevice host paths, and VMs with both VFIO and vDPA devices, with
+// the host-tables and physical-cache oracles applying to them: silent on
+// the real host side, firing on injected bugs.
 const { module } = loadFuzzModule();
 
 const w = (gpa: number, u64: bigint[]): Step => ({ op: 'mem.write', gpa: BigInt(gpa), u64 });
@@ -60,20 +62,48 @@ function count<T extends object, K extends keyof T>(obj: T, key: K, which: (...a
   return c;
 }
 
+/**
+ * IOMMU_IOAS_UNMAP calls of the VFIO side (those a vhost IOTLB message does
+ * not make: VdpaDevice turns INVALIDATE into one); with `forget`, they unmap nothing.
+ */
+function cdevUnmaps(forget = false): { n: number } {
+  const c = { n: 0 };
+  let inVdpa = false;
+  const message = VdpaDevice.prototype.message;
+  const unmap = HostIommu.prototype.ioasUnmap;
+  patch(VdpaDevice.prototype, 'message', function (this: VdpaDevice, m) {
+    inVdpa = true;
+    try {
+      message.call(this, m);
+    } finally {
+      inVdpa = false;
+    }
+  });
+  patch(HostIommu.prototype, 'ioasUnmap', function (this: HostIommu, ...a: Parameters<HostIommu['ioasUnmap']>) {
+    if (inVdpa) return unmap.apply(this, a);
+    c.n++;
+    return forget ? a[2] : unmap.apply(this, a);
+  });
+  return c;
+}
+
 describe('VMM-backed inputs over the group, vdpa and subdevice host paths', () => {
   it.each<[string, VmmHost | undefined]>([
     ['cdev', undefined], ['group', { path: 'group' }], ['no-cdev fallback to groups', { path: 'fallback' }],
     ['group, one IOMMU group', { path: 'group', sharedGroup: true }], ['vdpa', { path: 'vdpa' }],
     ['subdevices', { subdevices: 3 }], ['subdevices over vdpa', { path: 'vdpa', subdevices: 1 }],
+    ['VFIO cdev and vDPA devices in one VM', { vdpaDevices: 2 }],
   ])('%s: the oracles are silent on the real host side, which took that path', async (_name, host) => {
     const containers = count(VfioContainer.prototype, 'map');
     const vdpa = count(VdpaDevice.prototype, 'message', (m: { type: number }) => m.type === VHOST_IOTLB.INVALIDATE);
     const subdevices = count(HostIommu.prototype, 'subdeviceAlloc');
+    const iommufdUnmaps = cdevUnmaps();
     const r = await new Executor(module).run(input(host));
     expect(r.finding).toBeUndefined();
     const grouped = host?.path === 'group' || host?.path === 'fallback';
     expect(containers.n > 0).toBe(grouped);
-    expect(vdpa.n > 0).toBe(host?.path === 'vdpa'); // the withdrawn page went as VHOST_IOTLB_INVALIDATE
+    expect(vdpa.n > 0).toBe(host?.path === 'vdpa' || host?.vdpaDevices !== undefined); // the withdrawn page went as VHOST_IOTLB_INVALIDATE
+    expect(iommufdUnmaps.n > 0).toBe(host?.path !== 'vdpa'); // ... or as IOMMU_IOAS_UNMAP (VFIO: cdev, containers; both in a VM with both)
     expect(subdevices.n).toBe(host?.subdevices === 3 ? 2 : host?.subdevices === 1 ? 1 : 0);
   });
 
@@ -84,6 +114,29 @@ describe('VMM-backed inputs over the group, vdpa and subdevice host paths', () =
     expect(r.finding?.kind).toBe('host-tables');
     expect(r.finding?.step).toBe(INVALIDATION_STEP);
     expect(r.finding?.message).toMatch(/after the guest's iotlbDomain invalidation, guest domain 1: the host maps IOVA 0x0 -> 0x100300000/);
+  });
+
+  it.each<[string, VmmHost]>([['second device by vDPA', { vdpaDevices: 2 }], ['first device by vDPA', { vdpaDevices: 1 }]])(
+    'VFIO cdev and vDPA devices in one VM (%s): vDPA drops IOTLB INVALIDATE while VFIO unmaps: a host-tables finding on the vdpa side', async (_name, host) => {
+      const real = VdpaDevice.prototype.message;
+      patch(VdpaDevice.prototype, 'message', function (this: VdpaDevice, m) { if (m.type !== VHOST_IOTLB.INVALIDATE) real.call(this, m); });
+      const unmaps = cdevUnmaps();
+      const r = await new Executor(module).run(input(host));
+      expect(r.finding?.kind).toBe('host-tables');
+      expect(r.finding?.step).toBe(INVALIDATION_STEP);
+      expect(r.finding?.message).toMatch(new RegExp(`after the guest's iotlbDomain invalidation, guest domain 1: the host maps IOVA 0x0 -> 0x100300000 .*\\(HWPT \\d+, the vdpa side\\)`));
+      expect(unmaps.n).toBeGreaterThan(0); // the VFIO side did unmap
+    });
+
+  it('VFIO cdev and vDPA devices in one VM: the VFIO side forgets IOMMU_IOAS_UNMAP while vDPA invalidates: a host-tables finding on the cdev side', async () => {
+    const vdpa = count(VdpaDevice.prototype, 'message', (m: { type: number }) => m.type === VHOST_IOTLB.INVALIDATE);
+    const unmaps = cdevUnmaps(true);
+    const r = await new Executor(module).run(input({ vdpaDevices: 2 }));
+    expect(r.finding?.kind).toBe('host-tables');
+    expect(r.finding?.step).toBe(INVALIDATION_STEP);
+    expect(r.finding?.message).toMatch(/guest domain 1: the host maps IOVA 0x0 -> 0x100300000 .*\(HWPT \d+, the cdev side\)/);
+    expect(vdpa.n).toBeGreaterThan(0); // the vDPA side did invalidate
+    expect(unmaps.n).toBeGreaterThan(0);
   });
 
   it.each<[string, VmmHost]>([['group', { path: 'group' }], ['no-cdev fallback', { path: 'fallback' }]])(
@@ -123,5 +176,26 @@ describe('VMM-backed inputs over the group, vdpa and subdevice host paths', () =
     expect(vm).toBe(24);
     for (const want of ['shadow:group', 'shadow:vdpa', 'shadow:fallback']) expect([...seen].some((s) => s.startsWith(want))).toBe(true);
     expect([...seen].some((s) => s.includes('+sub'))).toBe(true);
+  });
+
+  it('the vmm-mixed operator makes shadow VMs with VFIO and vDPA devices, valid scenarios whose VM takes both paths', async () => {
+    const seeds = withVmmVariants(loadInputs([goldenDir()]));
+    const shadow = seeds.filter((s) => s.vmm === 'shadow');
+    const rng = new Rng(23);
+    const ex = new Executor(module);
+    let mixed = 0;
+    for (let i = 0; i < 3000 && mixed < 12; i++) {
+      const { input: m, ops } = mutate(shadow[i % shadow.length]!, rng, seeds);
+      if (!ops.includes('vmm-mixed') || m.vmm !== 'shadow') continue;
+      const dma = m.machine.devices.filter((d) => d.kind === 'dma-test').length;
+      const mask = vmmHostFor('shadow', m.vmmHost, dma)?.vdpaDevices ?? 0;
+      if (mask === 0 || mask === (1 << Math.min(dma, 4)) - 1) continue; // every device on one side
+      mixed++;
+      expect(fromScenarioDoc(JSON.parse(JSON.stringify(toScenarioDoc(m, 'x', ''))))).toEqual(m);
+      const r = await ex.run({ ...m, steps: m.steps.slice(0, 24) });
+      expect(r.finding?.message ?? '').not.toMatch(/building the VM/);
+      expect(r.features.some((f) => f % HOST_FEATURE_BASE === HOST_FEATURE_BASE - 40 + 5)).toBe(true); // the both-subsystems feature
+    }
+    expect(mixed).toBe(12);
   });
 });
