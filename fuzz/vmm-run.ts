@@ -206,7 +206,7 @@ export class VmPool {
   /** `newCore`: a new instance of the fuzzer's core build; `fresh`: a new host and VM for every execution, closed after it (the reference the reuse test compares with). */
   constructor(private readonly newCore: () => Core, private readonly fresh = false, private readonly capacity = VM_POOL_SIZE) {}
 
-  /** The VM of `input` (input.vmm set), ready for its steps with `cpus` processors' APICs. */
+  /** The VM of `input` (input.vmm set), ready for its steps (with APICs for the input's processors). */
   async get(input: FuzzInput): Promise<FuzzVm> {
     const mode = input.vmm;
     if (mode === undefined) throw new Error('input.vmm: not a VMM-backed input');
@@ -261,36 +261,47 @@ export class VmPool {
     return { host, vm, pm, baseline: hostState(vm) };
   }
 
-  /**
-   * The VM back to its state after `create` (see the class comment); throws
-   * naming what the host kept when it is not, and drops the VM.
-   */
+  /** The VM back to its state after `create` (resetVm); a VM that is not is dropped. */
   private reset(key: string, p: PooledVm): void {
-    const { vm, host } = p;
     try {
-      vm.reset();
+      resetVm(p);
     } catch (err) {
       this.vms.delete(key);
       throw err;
     }
-    zeroTouchedGuestPages(host);
-    host.core.invalidateAll();
-    const now = hostState(vm);
-    if (now === p.baseline) return;
-    this.vms.delete(key);
-    throw new Error(`VM reset left host state behind: ${now} where the new VM had ${p.baseline}`);
   }
 }
 
-/** What the host holds, as `reset` compares it: platform usage and the VM context's objects by kind. */
+/** What the host holds, as `resetVm` compares it: platform usage and the VM context's objects by kind. */
 function hostState(vm: VirtualMachine): string {
   return JSON.stringify({ usage: vm.host.platform.usage(), objects: vm.ctx.counts() });
 }
 
-/** Closes a fresh VM: its host must be left with no object, bound device or pinned page. */
-function closeFresh({ vm, host }: PooledVm): void {
-  vm.close();
-  const left = host.platform.usage();
+/**
+ * The VM back to its state after `create` (see VmPool): its system reset,
+ * the guest pages the physical core touched zeroed, the physical caches
+ * emptied; throws naming what the host kept when it differs from then.
+ */
+function resetVm({ vm, host, baseline }: PooledVm): void {
+  vm.reset();
+  zeroTouchedGuestPages(host);
+  host.core.invalidateAll();
+  const now = hostState(vm);
+  if (now !== baseline) throw new Error(`VM reset left host state behind: ${now} where the new VM had ${baseline}`);
+}
+
+/**
+ * Ends a fresh VM as a pooled one ends (so a reset that leaves host state
+ * behind is confirmed on a fresh VM too), then closes it: its host must be
+ * left with no object, bound device or pinned page.
+ */
+function closeFresh(p: PooledVm): void {
+  try {
+    resetVm(p);
+  } finally {
+    p.vm.close();
+  }
+  const left = p.host.platform.usage();
   if (left.objects || left.boundDevices || left.pinnedPages) throw new Error(`VM teardown left host state behind: ${JSON.stringify(left)}`);
 }
 
