@@ -188,7 +188,8 @@ const OPERATORS: readonly Operator[] = [
     name: 'vmm-mixed', weight: 1, apply: (d, r) => {
       if (d.vmm !== 'shadow') return false;
       addDmaDevice(d.machine, r, 2);
-      d.vmmHost = mixedVmmHost(d.vmmHost, r.below(Math.max(1, Math.min(VMM_MAX_DEVICES, d.machine.devices.filter((x) => x.kind === 'dma-test').length))));
+      const devices = d.machine.devices.filter((x) => x.kind === 'dma-test').length;
+      d.vmmHost = mixedVmmHost(d.vmmHost, r.below(Math.min(VMM_MAX_DEVICES, Math.max(1, devices))));
       return true;
     },
   },
