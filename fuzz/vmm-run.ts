@@ -159,10 +159,13 @@ export interface FuzzVm {
 }
 
 /**
- * VMs kept at most (least recently used dropped past it), each with its own
- * physical host: a VM owns its host's devices, so two shapes cannot share
- * one. A host of 16 MiB guest RAM holds ~28 MiB of nominal memory, of which
- * only pages an input touched become resident.
+ * Physical hosts kept at most, each holding at most one VM (a VM owns its
+ * host's devices, so two shapes cannot share one): a shape not held takes
+ * an idle host of its RAM size, else a new host while there are fewer,
+ * else the least recently used VM is closed and its host taken (a host of
+ * 16 MiB guest RAM is a 32 MiB wasm memory, whose allocation sets off V8's
+ * full collections: a new host per shape cost ~45 ms of CPU). Only pages an
+ * input touched become resident.
  */
 export const VM_POOL_SIZE = 16;
 
@@ -177,9 +180,14 @@ interface TouchExports {
   ramTouchSetBase?(hi: number, lo: number): void;
 }
 
-/** One pooled VM: its host, the VM, its guest machine as the pool watches it, and what the host held right after `create`. */
-interface PooledVm {
+/** A physical host of the pool with its IOMMU groups. */
+interface FuzzHost {
   readonly host: PhysicalHost;
+  readonly groups: IommuGroups;
+}
+
+/** One pooled VM: its host, the VM, its guest machine as the pool watches it, and what the host held right after `create`. */
+interface PooledVm extends FuzzHost {
   readonly vm: VirtualMachine;
   readonly pm: PooledMachine;
   readonly baseline: string;
@@ -200,6 +208,10 @@ interface PooledVm {
  */
 export class VmPool {
   private readonly vms = new Map<string, PooledVm>();
+  /** Hosts with no VM, by guest RAM (MiB). */
+  private readonly idle = new Map<number, FuzzHost[]>();
+  /** Hosts held (with a VM or idle). */
+  private hosts = 0;
   /** VMs built (each a miss: a new shape, or one dropped before). */
   built = 0;
 
@@ -221,12 +233,18 @@ export class VmPool {
       have.pm.reset(cpus);
       return { vm: have.vm, pm: have.pm, release: () => this.reset(key, have) };
     }
-    const p = await this.build(input, mode, shape, dma);
+    const h = this.fresh ? await newHost(input.machine.ram_mib, this.newCore()) : await this.hostFor(input.machine.ram_mib);
+    let p: PooledVm;
+    try {
+      p = await buildVm(h, input, mode, shape, dma, this.newCore());
+    } catch (err) {
+      if (!this.fresh) this.idleHost(h); // a refused VM leaves nothing behind (VirtualMachine.create)
+      throw err;
+    }
     this.built++;
     if (cpus !== 1) p.pm.reset(cpus);
     if (this.fresh) return { vm: p.vm, pm: p.pm, release: () => closeFresh(p) };
     this.vms.set(key, p);
-    while (this.vms.size > this.capacity) this.vms.delete(this.vms.keys().next().value!); // its host goes with it
     return { vm: p.vm, pm: p.pm, release: () => this.reset(key, p) };
   }
 
@@ -235,41 +253,71 @@ export class VmPool {
     return this.vms.size;
   }
 
-  /** A new host with the VM of the shape on it. */
-  private async build(input: FuzzInput, mode: VmMode, shape: VmmHost | undefined, dma: RawMachine['devices']): Promise<PooledVm> {
-    const { host, groups } = await newHost(input.machine.ram_mib, this.newCore());
-    const bit = (mask: number | undefined, i: number): boolean => (((mask ?? 0) >> i) & 1) === 1;
-    const devices = dma.map((d, i) => ({
-      bdf: d.bdf, hostSid: hostSidOf(i, shape), kind: 'dma-test' as const,
-      ...(bit(shape?.subdevices, i) ? { subdevice: true } : {}), ...(bit(shape?.vdpaDevices, i) ? { hostPath: 'vdpa' as const } : {}),
-    }));
-    const path = shape?.path;
-    const guestCore = this.newCore();
-    let pm: PooledMachine | undefined;
-    const vm = await VirtualMachine.create(host, {
-      name: 'fuzz', mode, devices,
-      ...(path === 'group' || path === 'vdpa' ? { hostPath: path } : {}),
-      ...(path === 'group' || path === 'fallback' ? { groups } : {}),
-      guest: {
-        core: guestCore,
-        onInternalError: (where, err) => pm?.events.internalError?.(where, err),
-        onInterrupt: (msi) => pm?.apics.deliver(msi.address, msi.data),
-        onDeviceInterrupt: (irq) => pm?.apics.deliver(irq.address, irq.data),
-      },
-    });
-    pm = PooledMachine.watch(vm.machine, guestCore, input.machine, host.core);
-    return { host, vm, pm, baseline: hostState(vm) };
+  /** Hosts held now (with a VM or idle; at most the capacity). */
+  get hostCount(): number {
+    return this.hosts;
   }
 
-  /** The VM back to its state after `create` (resetVm); a VM that is not is dropped. */
+  /** A host for `mib` MiB of guest RAM with no VM on it (see VM_POOL_SIZE). */
+  private async hostFor(mib: number): Promise<FuzzHost> {
+    for (;;) {
+      const idle = this.idle.get(mib)?.pop();
+      if (idle) return idle;
+      if (this.hosts < this.capacity) {
+        this.hosts++;
+        return newHost(mib, this.newCore());
+      }
+      const [key, old] = this.vms.entries().next().value!; // the least recently used VM goes
+      this.vms.delete(key);
+      this.hosts--; // its host too, unless it closes cleanly and has the RAM size wanted
+      old.pm.reset(1); // the guest pages the host wrote back to zero (the VM's reset zeroed the others at release)
+      closeVm(old);
+      if (Number(old.host.guestRam.size) !== mib << 20) continue;
+      this.hosts++;
+      return { host: old.host, groups: old.groups };
+    }
+  }
+
+  /** `h`, a host of the pool with no VM, kept for the next shape of its RAM size. */
+  private idleHost(h: FuzzHost): void {
+    const mib = Number(h.host.guestRam.size) >> 20;
+    this.idle.set(mib, [...(this.idle.get(mib) ?? []), h]);
+  }
+
+  /** The VM back to its state after `create` (resetVm); a VM that is not is dropped with its host. */
   private reset(key: string, p: PooledVm): void {
     try {
       resetVm(p);
     } catch (err) {
       this.vms.delete(key);
+      this.hosts--;
       throw err;
     }
   }
+}
+
+/** The VM of a shape on `h` (which has none), its guest machine on `guestCore`, watched as pooled machines are. */
+async function buildVm(h: FuzzHost, input: FuzzInput, mode: VmMode, shape: VmmHost | undefined, dma: RawMachine['devices'], guestCore: Core): Promise<PooledVm> {
+  const bit = (mask: number | undefined, i: number): boolean => (((mask ?? 0) >> i) & 1) === 1;
+  const devices = dma.map((d, i) => ({
+    bdf: d.bdf, hostSid: hostSidOf(i, shape), kind: 'dma-test' as const,
+    ...(bit(shape?.subdevices, i) ? { subdevice: true } : {}), ...(bit(shape?.vdpaDevices, i) ? { hostPath: 'vdpa' as const } : {}),
+  }));
+  const path = shape?.path;
+  let pm: PooledMachine | undefined;
+  const vm = await VirtualMachine.create(h.host, {
+    name: 'fuzz', mode, devices,
+    ...(path === 'group' || path === 'vdpa' ? { hostPath: path } : {}),
+    ...(path === 'group' || path === 'fallback' ? { groups: h.groups } : {}),
+    guest: {
+      core: guestCore,
+      onInternalError: (where, err) => pm?.events.internalError?.(where, err),
+      onInterrupt: (msi) => pm?.apics.deliver(msi.address, msi.data),
+      onDeviceInterrupt: (irq) => pm?.apics.deliver(irq.address, irq.data),
+    },
+  });
+  pm = PooledMachine.watch(vm.machine, guestCore, input.machine, h.host.core);
+  return { ...h, vm, pm, baseline: hostState(vm) };
 }
 
 /** What the host holds, as `resetVm` compares it: platform usage and the VM context's objects by kind. */
@@ -299,9 +347,14 @@ function closeFresh(p: PooledVm): void {
   try {
     resetVm(p);
   } finally {
-    p.vm.close();
+    closeVm(p);
   }
-  const left = p.host.platform.usage();
+}
+
+/** Closes a VM: its host must be left with no object, bound device or pinned page. */
+function closeVm({ vm, host }: PooledVm): void {
+  vm.close();
+  const left = host.platform.usage();
   if (left.objects || left.boundDevices || left.pinnedPages) throw new Error(`VM teardown left host state behind: ${JSON.stringify(left)}`);
 }
 
