@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Core } from '../../host/src/core/core.js';
-import type { GuestMemory } from '../../host/src/core/guest-memory.js';
+import type { GuestRamView } from '../../host/src/vmm/physical-host.js';
 import { loadCoreFromSync } from '../../host/src/core/load.js';
 import { replayOn } from '../../host/src/scenario/replay.js';
 import { Executor, loadFuzzModule, type ExecResult } from '../execute.js';
@@ -56,7 +56,7 @@ function dmaCopyInput(vmm: 'shadow' | 'nested'): FuzzInput {
 const DMA_ONLY_PAGE = 0x301000n;
 
 /** True when all of `ram` is zero. */
-function ramZero(ram: GuestMemory): boolean {
+function ramZero(ram: GuestRamView): boolean {
   const v = ram.view(0, Number(ram.size));
   return Buffer.from(v.buffer, v.byteOffset, v.length).equals(Buffer.alloc(v.length));
 }
