@@ -347,7 +347,7 @@ const ramWatches = new WeakMap<GuestMemory, RamWatch>();
  * next VM on the same host RAM, only replaces the sink; wrapping again
  * stacked one wrapper per VM execution on every write); returns `fill` unwatched.
  */
-function watchRamWrites(ram: GuestMemory, sink: (gpa: number, len: number) => void): GuestMemory['fill'] {
+export function watchRamWrites(ram: GuestMemory, sink: (gpa: number, len: number) => void): GuestMemory['fill'] {
   const known = ramWatches.get(ram);
   if (known) {
     known.sink = sink;
