@@ -72,23 +72,30 @@ export class SmmuExecutor {
   }
 
   /** A machine for `input` in its start state: the pool's, reset, or a new one (its own core instance: coverage starts empty). */
-  async machine(input: SmmuInput): Promise<ArmMachine> {
-    if (this.pool) return (await this.pool.get(input.machine)).machine;
-    return (await PooledArm.create(input.machine, loadCoreFromSync(this.module))).machine;
+  async machine(input: SmmuInput): Promise<PooledArm> {
+    if (this.pool) return this.pool.get(input.machine);
+    return PooledArm.create(input.machine, loadCoreFromSync(this.module));
   }
 
   /** Runs `input`; never throws (a throw from the model is a finding). */
   async run(input: SmmuInput): Promise<SmmuExecResult> {
     const t0 = performance.now();
-    let m: ArmMachine;
+    let pm: PooledArm;
     try {
-      m = await this.machine(input);
+      pm = await this.machine(input);
     } catch (err) {
       return { finding: { kind: 'exception', step: 0, message: `building the machine: ${messageOf(err)}` }, features: [], dmaJudged: 0, ms: performance.now() - t0 };
     }
+    const m = pm.machine;
     const outcomes = new Set<number>();
     const dma = new SmmuDmaOracle(m);
-    const finding = this.steps(m, input, outcomes, dma);
+    pm.onRamWrite = (gpa, len) => dma.written(gpa, len);
+    let finding: SmmuFinding | undefined;
+    try {
+      finding = this.steps(m, input, outcomes, dma);
+    } finally {
+      pm.onRamWrite = undefined;
+    }
     const features: number[] = [];
     const ex = m.core.unsafeExports as CovExports;
     if (ex.covPtr && ex.covCount) coreFeatures(new Uint8Array(m.core.memory.buffer, ex.covPtr(), ex.covCount()), features);

@@ -14,7 +14,7 @@
  *   from 1 GiB has a bit per page up to 512 MiB of RAM);
  * - the SMMU and the devices through the machine's system reset
  *   (`ArmMachine.reset`: registers, caches, device registers, BARs), then
- *   the device buffers, the unit's log and event counter, the core's caches,
+ *   the device buffers, the unit's log, the core's caches,
  *   counters and coverage map.
  *
  * fuzz/tests/smmu-pool.test.ts shows a reused machine observes what a new
@@ -37,6 +37,8 @@ interface CoverageExports {
 
 /** A machine kept for reuse. */
 export class PooledArm {
+  /** Hears every host write to guest RAM (steps, event records, MSIs) during the running execution. */
+  onRamWrite?: (gpa: number, len: number) => void;
   /** Guest pages (numbers) the host wrote since the last reset. */
   private readonly written = new Set<number>();
   private readonly rawFill: ArmMachine['ram']['fill'];
@@ -46,6 +48,7 @@ export class PooledArm {
     this.cov = core.unsafeExports as unknown as CoverageExports;
     this.rawFill = watchRamWrites(machine.ram, (gpa, len) => {
       for (let p = Math.floor(gpa / PAGE); p * PAGE < gpa + len; p++) this.written.add(p);
+      this.onRamWrite?.(gpa, len);
     });
   }
 
@@ -70,7 +73,6 @@ export class PooledArm {
     machine.reset();
     for (const d of machine.deviceList()) if ('buffer' in d && typeof d.buffer === 'function') (d.buffer() as Uint8Array).fill(0);
     machine.smmu.logLines.length = 0;
-    machine.smmu.eventsLost = 0;
     core.invalidateAll();
     core.statsReset();
     this.coverageMap()?.fill(0);

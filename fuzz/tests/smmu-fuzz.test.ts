@@ -97,6 +97,16 @@ describe('SMMUv3 fuzzer', () => {
     expect(r.dmaJudged).toBe(2); // the read and the write at 0 (the write at 0x1000 faulted)
   });
 
+  it('writes to pages the SMMU never read keep its caches known clean; a write to a table it read does not', async () => {
+    const g = guest();
+    const unrelated = await run({ ...g, steps: [...g.steps, w(RAM + 0x90_0000n, [1n]), dma('dma.read', 0n)] });
+    expect(unrelated.finding).toBeUndefined();
+    expect(unrelated.dmaJudged).toBe(3); // the read after the write is judged too
+    const leaf = await run({ ...g, steps: [...g.steps, w(PT + 0x3000n, [(RAM + 0x81_0000n) | 3n | (1n << 10n) | 0x40n]), dma('dma.read', 0n)] });
+    expect(leaf.finding).toBeUndefined(); // the IOTLB may still hold the old page: not judged
+    expect(leaf.dmaJudged).toBe(2);
+  });
+
   it('dma-unmapped: a unit that ignores CFGI keeps serving an STE the guest set to abort', async () => {
     patch(unit, 'invalidateSte', () => {});
     const g = guest();

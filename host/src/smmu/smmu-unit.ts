@@ -255,10 +255,11 @@ export class SmmuUnit {
   /** Guest 8-byte MMIO write of `hi:lo` (halves u32 or i32) at frame offset `offset`. */
   write64(offset: number, lo: number, hi: number): void { this.regs.write64(offset, checkDword(lo, 'lo'), checkDword(hi, 'hi')); }
 
-  /** Back to the power-on state: registers and every cache. */
+  /** Back to the power-on state: registers, the lost-event count and every cache. */
   reset(): void {
     this.regs.reset();
     this.priq.reset();
+    this.eventsLost = 0;
     this.smmuEn = false;
     this.ats.reset();
     this.invalidateSte(0, 0xffff_ffff);
