@@ -132,6 +132,17 @@ describe('SMMUv3 fuzzer', () => {
     expect(r.finding?.message).toMatch(/CMD_SYNC \(CS = SIG_IRQ, MSI 0x40130000\) completed, but memory there holds 0x0, not MSIData 0x1234/);
   });
 
+  it('cmdq: a CMD_SYNC MSI to an address with no RAM and no doorbell that does not abort', async () => {
+    const g = guest();
+    const input = { ...g, steps: [...g.steps, ...commands(3, sync(0x1000n, 1))] };
+    expect((await run(input)).finding).toBeUndefined(); // the real unit aborts it
+    const real = unit['signal']!;
+    patch(unit, 'signal', function (this: unknown, source: unknown, addr: unknown, data: unknown) { if (addr !== 0x1000) real.call(this, source, addr, data); });
+    const r = await run(input);
+    expect(r.finding?.kind).toBe('cmdq');
+    expect(r.finding?.message).toMatch(/MSI 0x1000: no RAM or doorbell there\) completed, but GERROR.MSI_CMDQ_ABT_ERR is not active/);
+  });
+
   it('cmdq: a doorbell that consumes only some commands', async () => {
     const real = unit['consumeCommands']!;
     let n = 0;
@@ -157,7 +168,7 @@ describe('SMMUv3 fuzzer', () => {
     const g = guest();
     // Two CMD_SYNCs whose MSI address is not memory (MSI_CMDQ_ABT_ERR), one per doorbell.
     const r = await run({ ...g, steps: [...g.steps, ...commands(3, sync(0x1000n, 1)), ...commands(4, sync(0x1000n, 2))] });
-    expect(r.finding?.kind).toBe('gerror');
+    expect(r.finding?.kind, r.finding?.message).toBe('gerror');
     expect(r.finding?.message).toMatch(/GERROR bits 0x10 toggled while already active/);
   });
 
