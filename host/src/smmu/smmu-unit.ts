@@ -178,6 +178,8 @@ export class SmmuUnit {
   readonly priq: SmmuPriQueue;
   private readonly steCache = new Map<number, DecodedSte>();
   private readonly streams = new Map<number, CachedStream>();
+  /** The `streams` keys of each StreamID (CFGI_STE / CFGI_CD drop a StreamID's configurations without scanning the others). */
+  private readonly streamsBySid = new Map<number, Set<number>>();
   private readonly freeSetups: number[] = [];
   private bypassOff = 0;
   /** CR0.SMMUEN as last written (the DMA fast path reads it without the register map). */
@@ -486,6 +488,9 @@ export class SmmuUnit {
     if (this.streams.size >= MAX_CACHED) this.invalidateSte(0, 0xffff_ffff);
     const c = { cfg, setupOff, sid, ssid };
     this.streams.set(key, c);
+    let keys = this.streamsBySid.get(sid);
+    if (keys === undefined) this.streamsBySid.set(sid, (keys = new Set()));
+    keys.add(key);
     return c;
   }
 
@@ -540,29 +545,53 @@ export class SmmuUnit {
 
   // -- configuration invalidation (CFGI_*) ------------------------------------------
 
-  /** Drops cached STEs of stream ids first..last and every configuration derived from them. */
+  /**
+   * Drops cached STEs of stream ids first..last and every configuration
+   * derived from them: by StreamID when the range is narrower than what is
+   * cached (CFGI_STE), else over what is cached (CFGI_ALL, wide ranges).
+   */
   invalidateSte(first: number, last: number): void {
     checkInt(first, 0xffff_ffff, 'first');
     checkInt(last, 0xffff_ffff, 'last');
+    if (last - first < this.steCache.size + this.streamsBySid.size) {
+      for (let sid = first; sid <= last; sid++) this.dropSid(sid);
+      return;
+    }
     // Deleting the entry a Map iteration is at is safe: no copy of the maps per command.
     for (const sid of this.steCache.keys()) if (sid >= first && sid <= last) this.steCache.delete(sid);
-    for (const [k, s] of this.streams) {
-      if (s.sid < first || s.sid > last) continue;
-      this.streams.delete(k);
-      if (s.setupOff !== this.bypassOff) this.freeSetups.push(s.setupOff);
-    }
+    for (const sid of this.streamsBySid.keys()) if (sid >= first && sid <= last) this.dropSid(sid);
+  }
+
+  /** Drops StreamID `sid`'s cached STE and configurations. */
+  private dropSid(sid: number): void {
+    this.steCache.delete(sid);
+    const keys = this.streamsBySid.get(sid);
+    if (keys === undefined) return;
+    for (const k of keys) this.dropStream(k);
+    this.streamsBySid.delete(sid);
+  }
+
+  /** Drops the cached configuration under `key` and frees its setup record (its StreamID's key set is the caller's). */
+  private dropStream(key: number): void {
+    const s = this.streams.get(key);
+    if (s === undefined) return;
+    this.streams.delete(key);
+    if (s.setupOff !== this.bypassOff) this.freeSetups.push(s.setupOff);
   }
 
   /** Drops the cached configuration of (sid, ssid), or of every substream of sid. */
   invalidateCd(sid: Sid, ssid: Pasid | undefined): void {
     checkStream(sid, ssid);
-    for (const [k, s] of this.streams) {
-      if (s.sid !== sid) continue;
+    const keys = this.streamsBySid.get(sid);
+    if (keys === undefined) return;
+    for (const k of keys) {
+      const s = this.streams.get(k)!;
       // A request without SubstreamID may use CD 0 (S1DSS): it goes with SSID 0.
       if (ssid !== undefined && s.ssid !== ssid && !(ssid === 0 && s.ssid === undefined)) continue;
-      this.streams.delete(k);
-      if (s.setupOff !== this.bypassOff) this.freeSetups.push(s.setupOff);
+      this.dropStream(k);
+      keys.delete(k);
     }
+    if (keys.size === 0) this.streamsBySid.delete(sid);
   }
 
   // -- event queue (§7.2) -------------------------------------------------------------
