@@ -22,7 +22,7 @@
  */
 import { ARM_RAM_BASE, createArmMachine, type ArmMachine } from '../../host/src/arm-machine.js';
 import type { Core } from '../../host/src/core/core.js';
-import { watchRamWrites } from '../machine-pool.js';
+import { takeTouchedBits, watchRamWrites } from '../machine-pool.js';
 import type { SmmuMachine } from './input.js';
 
 const PAGE = 4096;
@@ -102,21 +102,13 @@ export class PooledArm {
       return;
     }
     const n = map.length * 8;
-    const words = new Uint32Array(map.buffer, map.byteOffset, map.length >> 2);
-    for (let w = 0; w < words.length; w++) {
-      let bits = words[w]!;
-      if (bits === 0) continue;
-      words[w] = 0;
-      while (bits !== 0) {
-        const b = 31 - Math.clz32(bits);
-        bits &= ~(1 << b);
-        for (const r of regions) {
-          const first = r.base / PAGE;
-          const end = first + r.size / PAGE;
-          for (let p = first + ((w * 32 + b - first) % n + n) % n; p < end; p += n) this.zeroPage(p);
-        }
+    takeTouchedBits(map, (bit) => {
+      for (const r of regions) {
+        const first = r.base / PAGE;
+        const end = first + r.size / PAGE;
+        for (let p = first + (((bit - first) % n) + n) % n; p < end; p += n) this.zeroPage(p);
       }
-    }
+    });
   }
 
   private zeroPage(p: number): void {
