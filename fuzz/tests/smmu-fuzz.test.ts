@@ -190,7 +190,10 @@ describe('SMMUv3 fuzzer', () => {
   it('a finding with a SubstreamID is a scenario `viommu replay` runs (the event it recorded, read back)', async () => {
     const failed = unit['failed']!;
     // A unit that records a SubstreamID event under the wrong SubstreamID.
-    patch(unit, 'failed', function (this: unknown, ev: { ssid?: number }, record: unknown) { return failed.call(this, ev.ssid === undefined ? ev : { ...ev, ssid: ev.ssid + 1 }, record); });
+    patch(unit, 'failed', function (this: unknown, ev: unknown, record: unknown) {
+      const e = ev as { ssid?: number };
+      return failed.call(this, e.ssid === undefined ? e : { ...e, ssid: e.ssid + 1 }, record);
+    });
     const g = guest();
     const enable: Step = { op: 'pci.cfg.write', bdf: '00:03.0', offset: CAPS.pasid + 6, size: 2, value: 1n }; // PASID Enable
     const input = { ...g, steps: [enable, ...g.steps, dma('dma.read', 0n, 5)] }; // S1CDMax = 0: C_BAD_SUBSTREAMID, the second event

@@ -20,6 +20,7 @@
  */
 import type { GuestMemory } from '../core/guest-memory.js';
 import { GERROR } from './spec/registers.js';
+import type { Gpa } from '../types.js';
 
 /** The SMMU's interrupt sources (each has its own MSI configuration and abort bit). */
 export type SmmuIrqSource = 'eventq' | 'priq' | 'cmd-sync' | 'gerror';
@@ -35,7 +36,7 @@ export const MSI_ABORT_ERR: Readonly<Record<SmmuIrqSource, number>> = {
 /** A window of physical addresses whose writes are interrupt messages (an interrupt controller's doorbell registers). */
 export interface MsiDoorbell {
   /** First address (a number below 2^52). */
-  readonly base: number;
+  readonly base: Gpa<number>;
   /** Bytes (at least 4). */
   readonly size: number;
 }
@@ -48,7 +49,7 @@ export type MsiRoute = 'memory' | 'doorbell' | 'abort';
  * given guest RAM `mem` and the interrupt controller's `doorbells`. RAM is
  * looked up first: a doorbell window never hides RAM.
  */
-export function msiRoute(addr: number, mem: GuestMemory, doorbells: readonly MsiDoorbell[]): MsiRoute {
+export function msiRoute(addr: Gpa<number>, mem: GuestMemory, doorbells: readonly MsiDoorbell[]): MsiRoute {
   if (mem.offsetAt(addr, 4) >= 0) return 'memory';
   for (const d of doorbells) if (addr >= d.base && addr + 4 <= d.base + d.size) return 'doorbell';
   return 'abort';
