@@ -25,7 +25,11 @@ import { Node, NodeKind } from 'assemblyscript';
 
 /** Map size: ids are taken modulo this (a power of two, larger than any probe count seen). */
 const MAP_SIZE = 1 << 14;
-/** Guest pages the touched-page bitmap covers: GPAs below 512 MiB (the fuzzer's machines have far less RAM). */
+/**
+ * Guest pages the touched-page bitmap covers: GPAs below 2 GiB (the
+ * fuzzer's q35 machines have far less RAM; the Arm machine's RAM starts at
+ * 1 GiB, fuzz/smmu/machine-pool.ts). 64 KiB of bitmap.
+ */
 const RAM_TOUCH_PAGES = 1 << 17;
 /** The function of the core every guest-memory access computes its offset with (asm/assembly/mem/ram.ts). */
 const RAM_OFFSET_FN = 'ramOffset';
@@ -50,9 +54,10 @@ export function covSize(): u32 { return ${MAP_SIZE}; }
 /** Number of probes the transform placed (ids 0..covCount()-1). */
 export function covCount(): u32 { return ${count}; }
 
-// Guest pages in [RAM_TOUCH_BASE, + RAM_TOUCH_PAGES pages) the core computed an offset for
-// (mem/ram.ts ramOffset): every page it read or wrote, so the fuzzer can zero just those
-// between executions. The base is 0 unless set (a VMM's physical host: its VM's RAM window).
+// Guest pages at or above RAM_TOUCH_BASE the core computed an offset for (mem/ram.ts ramOffset),
+// page base + p * 4096 at bit p mod RAM_TOUCH_PAGES: every page it read or wrote, so the fuzzer
+// can zero just those between executions. The base is 0 unless set (a VMM's physical host: its
+// VM's RAM window); the fold lets RAM above the bitmap's reach (the Arm machine's, from 1 GiB) be tracked.
 const RAM_TOUCH_PAGES: u32 = ${RAM_TOUCH_PAGES};
 const RAM_TOUCH: usize = memory.data(${RAM_TOUCH_PAGES / 8});
 let RAM_TOUCH_BASE: u64 = 0;
@@ -61,17 +66,17 @@ let RAM_TOUCH_BASE: u64 = 0;
   if (addr < RAM_TOUCH_BASE) return;
   const gpa = addr - RAM_TOUCH_BASE;
   const first = gpa >> 12;
-  if (first >= <u64>RAM_TOUCH_PAGES) return;
   let last = (gpa + (len > 0 ? len - 1 : 0)) >> 12;
-  if (last < first || last >= <u64>RAM_TOUCH_PAGES) last = <u64>RAM_TOUCH_PAGES - 1;
-  for (let p = <u32>first; p <= <u32>last; p++) {
-    const at = RAM_TOUCH + <usize>(p >> 3);
-    store<u8>(at, load<u8>(at) | <u8>(<u32>1 << (p & 7)));
+  if (last < first || last - first >= <u64>RAM_TOUCH_PAGES) last = first + <u64>RAM_TOUCH_PAGES - 1; // every bit
+  for (let p = first; p <= last; p++) {
+    const b = <u32>p & (RAM_TOUCH_PAGES - 1);
+    const at = RAM_TOUCH + <usize>(b >> 3);
+    store<u8>(at, load<u8>(at) | <u8>(<u32>1 << (b & 7)));
   }
 }
-/** Address of the touched-page bitmap (bit p: guest page p). */
+/** Address of the touched-page bitmap (bit p mod ramTouchPages(): the page base + p * 4096). */
 export function ramTouchPtr(): usize { return RAM_TOUCH; }
-/** Pages the bitmap covers (from the base). */
+/** Bits of the bitmap (the page base + p * 4096 is bit p mod this; pages below base + this * 4 KiB have a bit each). */
 export function ramTouchPages(): u32 { return RAM_TOUCH_PAGES; }
 /** Bit p of the bitmap is the page at base + p * 4096 from now on (base 4 KiB aligned, as two u32 halves: no BigInt). */
 export function ramTouchSetBase(hi: u32, lo: u32): void { RAM_TOUCH_BASE = ((<u64>hi << 32) | <u64>lo) & ~<u64>0xfff; }

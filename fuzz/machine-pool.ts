@@ -305,18 +305,7 @@ export class PooledMachine {
       map?.fill(0);
       return;
     }
-    // Scan 32 pages at a time (the map is 16-byte aligned: memory.data's default).
-    const words = new Uint32Array(map.buffer, map.byteOffset, map.length >> 2);
-    for (let w = 0; w < words.length; w++) {
-      let bits = words[w]!;
-      if (bits === 0) continue;
-      words[w] = 0;
-      while (bits !== 0) {
-        const b = 31 - Math.clz32(bits);
-        bits &= ~(1 << b);
-        this.zeroPage(w * 32 + b);
-      }
-    }
+    takeTouchedBits(map, (p) => this.zeroPage(p));
   }
 
   /** Zeroes guest page `p` if it is RAM (RAM regions are page-aligned: a page is all RAM or none). */
@@ -326,6 +315,25 @@ export class PooledMachine {
   }
 }
 
+
+/**
+ * Calls `fn` with every set bit of the coverage build's touched-page bitmap
+ * `map` and clears it; 32 pages at a time (the map is 16-byte aligned:
+ * memory.data's default).
+ */
+export function takeTouchedBits(map: Uint8Array, fn: (bit: number) => void): void {
+  const words = new Uint32Array(map.buffer, map.byteOffset, map.length >> 2);
+  for (let w = 0; w < words.length; w++) {
+    let bits = words[w]!;
+    if (bits === 0) continue;
+    words[w] = 0;
+    while (bits !== 0) {
+      const b = 31 - Math.clz32(bits);
+      bits &= ~(1 << b);
+      fn(w * 32 + b);
+    }
+  }
+}
 
 /** Zeros to compare RAM with. */
 const ZEROS = Buffer.alloc(1 << 20);

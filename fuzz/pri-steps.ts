@@ -30,7 +30,7 @@ import { inRam, type FuzzInput, type Step } from './input.js';
 import type { Rng } from './rng.js';
 
 /** Configuration-space offsets of the dma-test device's capabilities (the same for every instance). */
-const CAPS = (() => {
+export const CAPS = (() => {
   // The port is only used for DMA and page requests, never while building the config space.
   const cfg = new DeviceFunction(0, DMA_TEST_IDENTITY, DMA_TEST_CAPS, {} as DmaPort).config;
   return {

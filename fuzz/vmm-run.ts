@@ -16,7 +16,7 @@ import { VirtualMachine, type VmMode } from '../host/src/vmm/virtual-machine.js'
 import type { FuzzInput, RawMachine, VmmHost } from './input.js';
 import { IommuGroups } from '../host/src/hostiommu/groups.js';
 import { HOST_FEATURE_BASE, VMM_FEATURE_BASE } from './coverage.js';
-import { PooledMachine } from './machine-pool.js';
+import { PooledMachine, takeTouchedBits } from './machine-pool.js';
 import type { Rng } from './rng.js';
 import { ShadowMode } from '../host/src/vmm/shadow.js';
 import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
@@ -372,17 +372,11 @@ function zeroTouchedGuestPages(host: PhysicalHost): void {
     host.mem.fill(GUEST_RAM_BASE, pages * PAGE, 0);
     return;
   }
-  const words = new Uint32Array(host.core.memory.buffer, x.ramTouchPtr(), x.ramTouchPages() >> 5);
+  const map = new Uint8Array(host.core.memory.buffer, x.ramTouchPtr(), x.ramTouchPages() >> 3);
   const touched: number[] = [];
-  for (let w = 0; w < words.length; w++) {
-    for (let bits = words[w]!; bits !== 0;) {
-      const b = 31 - Math.clz32(bits);
-      bits &= ~(1 << b);
-      if (w * 32 + b < pages) touched.push(w * 32 + b); // past guest RAM: an address that faulted
-    }
-  }
+  takeTouchedBits(map, (p) => { if (p < pages) touched.push(p); }); // past guest RAM: an address that faulted
   for (const p of touched) host.mem.fill(GUEST_RAM_BASE + BigInt(p * PAGE), PAGE, 0);
-  words.fill(0); // after the fills, which the bitmap may record too
+  map.fill(0); // after the fills, which the bitmap may record too
 }
 
 /**

@@ -69,6 +69,7 @@ export async function runSmmuCampaign(o: SmmuCampaignOptions): Promise<SmmuCampa
   const t0 = performance.now();
   const deadline = o.timeSec === undefined ? Infinity : t0 + o.timeSec * 1000;
   const ex = new SmmuExecutor(o.module, { stepBudgetMs: o.stepBudgetMs });
+  const confirmer = new SmmuExecutor(o.module, { stepBudgetMs: o.stepBudgetMs, reuse: false }); // confirms findings on a new machine
   const rng = new Rng(o.seed ?? 1);
   const seen = new Set<number>();
   const corpus: SmmuInput[] = [];
@@ -104,7 +105,7 @@ export async function runSmmuCampaign(o: SmmuCampaignOptions): Promise<SmmuCampa
   const report = async (input: SmmuInput, f: SmmuFinding): Promise<void> => {
     const sig = signature(f);
     if (sigs.has(sig)) return;
-    const again = (await ex.run(input)).finding;
+    const again = (await confirmer.run(input)).finding;
     if (!again || signature(again) !== sig) return; // not reproducible on a new machine
     sigs.add(sig);
     const small = await minimize(input, f, async (c) => (await ex.run(c)).finding, 200);

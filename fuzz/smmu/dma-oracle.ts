@@ -4,9 +4,12 @@
  * invalidation"; "events in the event queue match the fault taken").
  *
  * - **dma-unmapped**: while the SMMU's caches can hold nothing the tables
- *   in RAM do not say (no guest or device write to RAM and no stream-table
- *   move since a CMD_CFGI_ALL and a CMD_TLBI_NSNH_ALL completed by a
- *   CMD_SYNC, §4.3, §4.4, §4.7; a new machine's caches are empty), a DMA
+ *   in RAM do not say (since a CMD_CFGI_ALL and a CMD_TLBI_NSNH_ALL
+ *   completed by a CMD_SYNC, §4.3, §4.4, §4.7, or since a new machine's
+ *   empty caches: no stream-table move, and no write by a step, a device or
+ *   the SMMU itself to a page holding a structure the SMMU read since then,
+ *   as the reference reads them; when the reference cannot name what the
+ *   SMMU read, no write at all), a DMA
  *   that completes must be allowed by the reference reading of the tables
  *   (reference.ts) for every 4 KiB piece: not a certain fault, no write the
  *   tables withhold, and the bytes moved to / from exactly the address the
@@ -23,7 +26,7 @@ import { parseBdf } from '../../host/src/types.js';
 import type { Step } from '../../host/src/scenario/parse.js';
 import { SMMU_REG as R } from '../../host/src/smmu/spec/registers.js';
 import { distance, entryAt, evtq, wrapPtr, type SmmuRegs } from './oracles.js';
-import { referenceTranslate } from './reference.js';
+import { referenceTranslate, type RefAnswer } from './reference.js';
 
 const OP_CFGI_STE_RANGE = 0x04;
 const CFGI_ALL_RANGE = 31;
@@ -36,57 +39,115 @@ const PAGE = 4096;
 type DmaStep = Extract<Step, { op: 'dma.read' | 'dma.write' }>;
 const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
 
+/** One 4 KiB piece of a DMA: where it starts in the request, its length, what the tables say of it. */
+interface Piece { readonly iova: bigint; readonly off: number; readonly n: number; readonly ref: RefAnswer }
+
 /** Tracks whether the SMMU's caches can be stale, and judges DMA steps. */
 export class SmmuDmaOracle {
-  /** No table change since the caches were last known to match RAM. */
+  /** No write reached a page the caches may hold a structure of, since the caches were last known to match RAM. */
   private clean = true;
   /** Since the last change: a CFGI_ALL and a TLBI_NSNH_ALL were consumed (a CMD_SYNC after both makes the caches clean). */
   private cfgiAll = false;
   private tlbiAll = false;
+  /** Pages (address >> 12) of every structure the SMMU read since the caches were last known clean. */
+  private readonly readPages = new Set<bigint>();
+  /** The SMMU read structures the reference cannot name (2-level tables, stage 2, ...): any write may reach them. */
+  private readUnknown = false;
+  /** Writes during the running step: checked again once a DMA's reads are known (the SMMU read before it wrote its event). */
+  private readonly stepWrites: [bigint, number][] = [];
   /** DMA steps judged against the reference (completed, caches clean, every piece answered). */
   judged = 0;
 
   constructor(private readonly m: ArmMachine) {}
 
+  /**
+   * Guest RAM [gpa, gpa + len) was written (a step, an event record or MSI
+   * the SMMU wrote, a device's DMA): the caches stop being known clean when
+   * it may hold a structure they cached.
+   */
+  written(gpa: number | bigint, len: number): void {
+    this.stepWrites.push([BigInt(gpa), len]);
+    this.wrote(BigInt(gpa), len);
+  }
+
+  private wrote(gpa: bigint, len: number): void {
+    if (!this.clean) return;
+    if (this.readUnknown) { this.dirty(); return; }
+    const first = gpa >> 12n;
+    const last = (gpa + BigInt(Math.max(len, 1)) - 1n) >> 12n;
+    for (let p = first; p <= last; p++) if (this.readPages.has(p)) { this.dirty(); return; }
+  }
+
+  private dirty(): void {
+    this.clean = this.cfgiAll = this.tlbiAll = false;
+  }
+
   /** After step `s` ran (`consumed`: the commands the SMMU consumed during it, in order). */
   stepped(s: Step, consumed: readonly bigint[][]): void {
+    this.stepWrites.length = 0;
+    // A stream table moved under cached STEs (none cached yet: nothing can go stale).
     const moved = s.op === 'mmio.write' && s.offset < R.STRTAB_BASE_CFG + 4 && s.offset + s.size > R.STRTAB_BASE;
-    if (s.op === 'mem.write' || s.op === 'mem.fill' || s.op === 'dma.write' || moved) {
-      this.clean = this.cfgiAll = this.tlbiAll = false;
-      return;
-    }
+    if (moved && (this.readUnknown || this.readPages.size > 0)) { this.dirty(); return; }
     for (const [w0, w1] of consumed) {
       const op = Number(w0! & 0xffn);
       if (op === OP_CFGI_STE_RANGE && Number(w1! & 0x1fn) === CFGI_ALL_RANGE) this.cfgiAll = true;
       else if (op === OP_TLBI_NSNH_ALL) this.tlbiAll = true;
-      else if (op === OP_CMD_SYNC && this.cfgiAll && this.tlbiAll) this.clean = true;
+      else if (op === OP_CMD_SYNC && this.cfgiAll && this.tlbiAll) this.flushed();
     }
+  }
+
+  /** A full invalidation completed: the caches hold nothing, so nothing they read matters any more. */
+  private flushed(): void {
+    this.clean = true;
+    this.readPages.clear();
+    this.readUnknown = false;
   }
 
   /** Judges DMA step `s` that just ran (`before` / `after`: the registers around it). */
   check(s: DmaStep, before: SmmuRegs, after: SmmuRegs): string | undefined {
     const dev = this.m.dmaTest(s.bdf);
-    const state = dev.lastStatus() & 7;
-    const ok = state === DMAT_STATE.DONE;
-    const ev = this.events(s, before, after, ok);
-    if (ev || !ok || !this.clean) return ev;
+    const ok = (dev.lastStatus() & 7) === DMAT_STATE.DONE;
+    const pieces = this.pieces(s, before);
+    const verdict = this.events(s, before, after, ok) ?? (ok && this.clean ? this.judge(s, pieces, dev.buffer()) : undefined);
+    if (s.op === 'dma.write') {
+      // The device wrote (at most) where the tables map its pieces; where they cannot tell, anywhere.
+      for (const p of pieces) {
+        if (p.ref.kind === 'map') this.wrote(p.ref.pa, p.n);
+        else if (p.ref.kind === 'unknown') this.dirty();
+      }
+    }
+    return verdict;
+  }
+
+  /** The reference's answer for each 4 KiB piece of `s`; what it read joins the structures the SMMU may have cached. */
+  private pieces(s: DmaStep, before: SmmuRegs): Piece[] {
     const sid = parseBdf(s.bdf);
-    const write = s.op === 'dma.write';
-    const buf = dev.buffer();
-    const pieces: { pa: bigint; off: number; n: number }[] = [];
+    const out: Piece[] = [];
+    const reads: bigint[] = [];
     for (let off = 0; off < s.len;) {
       const iova = s.iova + BigInt(off);
       const n = Math.min(s.len - off, PAGE - Number(iova & 0xfffn));
-      const ref = referenceTranslate(this.m.ram, before, sid, s.pasid, iova);
+      const ref = referenceTranslate(this.m.ram, before, sid, s.pasid, iova, reads);
+      if (ref.kind === 'unknown') this.readUnknown = true;
+      out.push({ iova, off, n, ref });
+      off += n;
+    }
+    for (const a of reads) this.readPages.add(a >> 12n);
+    for (const [gpa, len] of this.stepWrites) this.wrote(gpa, len);
+    return out;
+  }
+
+  /** A completed DMA against the tables: no certain fault, no withheld write, the bytes where the tables say. */
+  private judge(s: DmaStep, pieces: readonly Piece[], buf: Uint8Array): string | undefined {
+    const write = s.op === 'dma.write';
+    for (const { iova, ref } of pieces) {
       const at = `${s.op} ${s.bdf}${s.pasid === undefined ? '' : ` SSID ${s.pasid}`} at ${hex(iova)} completed`;
       if (ref.kind === 'fault') return `dma-unmapped: ${at}, but the tables say: ${ref.why}`;
       if (ref.kind === 'unknown') return undefined;
       if (write && !ref.write) return `dma-unmapped: ${at} as a write, but the tables map ${hex(iova)} -> ${hex(ref.pa)} read-only`;
-      pieces.push({ pa: ref.pa, off, n });
-      off += n;
     }
     this.judged++;
-    return this.moved(s, pieces, buf, write);
+    return this.moved(s, pieces.map((p) => ({ pa: (p.ref as { pa: bigint }).pa, off: p.off, n: p.n })), buf, write);
   }
 
   /** The bytes of a completed DMA went to / came from the addresses the tables give (pieces another piece overwrote are skipped). */

@@ -1,13 +1,14 @@
 /**
- * Runs one SMMUv3 fuzz input (fuzz/smmu/input.ts) on a new Arm machine
- * (host/src/arm-machine.ts) over the fuzzer's coverage build of the core,
+ * Runs one SMMUv3 fuzz input (fuzz/smmu/input.ts) on an Arm machine
+ * (host/src/arm-machine.ts) over the fuzzer's coverage build of the core, a
+ * pooled one reset to its start state (machine-pool.ts) or a new one,
  * with the oracles around every step: exception (anything thrown: guest
  * input must never throw), hang (a step over its budget), the register,
  * GERROR, queue and CMD_SYNC invariants (oracles.ts), DMA safety and event
  * records (dma-oracle.ts). Steps run through the replay runner
  * (host/src/scenario/replay.ts `replayOn`), as `viommu replay` runs them.
  */
-import { createArmMachine, type ArmMachine } from '../../host/src/arm-machine.js';
+import type { ArmMachine } from '../../host/src/arm-machine.js';
 import type { CoreExports } from '../../host/src/core/core.js';
 import { loadCoreFromSync } from '../../host/src/core/load.js';
 import { ScenarioApics } from '../../host/src/scenario/apics.js';
@@ -15,6 +16,7 @@ import type { Step } from '../../host/src/scenario/parse.js';
 import { replayOn } from '../../host/src/scenario/replay.js';
 import { coreFeatures, HOST_FEATURE_BASE } from '../coverage.js';
 import { SmmuDmaOracle } from './dma-oracle.js';
+import { PooledArm, SmmuMachinePool } from './machine-pool.js';
 import type { SmmuInput } from './input.js';
 import { consumedCommands, distance, entryAt, evtq, readRegs, registerViolation, syncViolation, wrapPtr, type SmmuRegs } from './oracles.js';
 
@@ -52,29 +54,48 @@ function kindOf(msg: string): SmmuFindingKind {
   return (['register', 'gerror', 'cmdq', 'evtq', 'dma-unmapped', 'event'] as const).find((x) => x === k) ?? 'register';
 }
 
-/** Runs SMMU inputs, each on a new machine. */
-export class SmmuExecutor {
-  constructor(private readonly module: WebAssembly.Module, private readonly opts: { stepBudgetMs?: number } = {}) {}
+/** Options of an executor. */
+export interface SmmuExecutorOptions {
+  /** Per-step budget (ms, default 250). */
+  readonly stepBudgetMs?: number;
+  /** Reuse machines from a pool, reset between inputs (default true); false builds a new machine per execution. */
+  readonly reuse?: boolean;
+}
 
-  /** A new machine for `input` (its own core instance: coverage starts empty). */
-  async machine(input: SmmuInput): Promise<ArmMachine> {
-    const core = loadCoreFromSync(this.module);
-    const m = input.machine;
-    return createArmMachine({ profile: m.profile, ramMib: m.ram_mib, devices: m.devices.map((d) => ({ bdf: d.bdf, kind: d.kind, dmaMaskBits: 64 })), core });
+/** Runs SMMU inputs, each on a pooled machine reset to its start state, or on a new one. */
+export class SmmuExecutor {
+  /** The machines reused across executions (undefined when `reuse` is false). */
+  readonly pool?: SmmuMachinePool;
+
+  constructor(private readonly module: WebAssembly.Module, private readonly opts: SmmuExecutorOptions = {}) {
+    if (opts.reuse !== false) this.pool = new SmmuMachinePool(() => loadCoreFromSync(module));
+  }
+
+  /** A machine for `input` in its start state: the pool's, reset, or a new one (its own core instance: coverage starts empty). */
+  async machine(input: SmmuInput): Promise<PooledArm> {
+    if (this.pool) return this.pool.get(input.machine);
+    return PooledArm.create(input.machine, loadCoreFromSync(this.module));
   }
 
   /** Runs `input`; never throws (a throw from the model is a finding). */
   async run(input: SmmuInput): Promise<SmmuExecResult> {
     const t0 = performance.now();
-    let m: ArmMachine;
+    let pm: PooledArm;
     try {
-      m = await this.machine(input);
+      pm = await this.machine(input);
     } catch (err) {
       return { finding: { kind: 'exception', step: 0, message: `building the machine: ${messageOf(err)}` }, features: [], dmaJudged: 0, ms: performance.now() - t0 };
     }
+    const m = pm.machine;
     const outcomes = new Set<number>();
     const dma = new SmmuDmaOracle(m);
-    const finding = this.steps(m, input, outcomes, dma);
+    pm.onRamWrite = (gpa, len) => dma.written(gpa, len);
+    let finding: SmmuFinding | undefined;
+    try {
+      finding = this.steps(m, input, outcomes, dma);
+    } finally {
+      pm.onRamWrite = undefined;
+    }
     const features: number[] = [];
     const ex = m.core.unsafeExports as CovExports;
     if (ex.covPtr && ex.covCount) coreFeatures(new Uint8Array(m.core.memory.buffer, ex.covPtr(), ex.covCount()), features);

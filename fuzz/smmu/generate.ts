@@ -23,6 +23,8 @@ import { CMD, OP } from '../../host/src/smmu/spec/commands.js';
 import { SMMU_FRAME, SMMU_REG as R } from '../../host/src/smmu/spec/registers.js';
 import { STE } from '../../host/src/smmu/spec/ste.js';
 import { parseBdf } from '../../host/src/types.js';
+import { smmuReproducesReference } from '../../host/src/scenario/parse.js';
+import { CAPS } from '../pri-steps.js';
 import type { Rng } from '../rng.js';
 import type { SmmuInput, SmmuMachine } from './input.js';
 
@@ -38,6 +40,8 @@ export interface SmmuContext {
   /** Addresses its DMA uses. */
   readonly iovas: readonly bigint[];
   readonly sids: readonly number[];
+  /** Devices whose PASID capability the input enabled (last PASID Control write with Enable set). */
+  readonly pasidOn: readonly string[];
 }
 
 /** Default places for structures an input has not set up (inside the smallest RAM the fuzzer gives: 32 MiB). */
@@ -51,14 +55,16 @@ export function scan(input: SmmuInput): SmmuContext {
   let prod = 0;
   const pages = new Set<bigint>();
   const iovas = new Set<bigint>();
+  const pasidOn = new Set<string>();
   for (const s of input.steps) {
     if (s.op === 'mmio.write' && s.offset === R.STRTAB_BASE) strtab = s.value & 0x000f_ffff_ffff_ffc0n;
     else if (s.op === 'mmio.write' && s.offset === R.CMDQ_BASE) { cmdqBase = s.value & 0x000f_ffff_ffff_ffe0n; cmdqLog2 = Math.min(Number(s.value & 0x1fn), 10); prod = 0; }
     else if (s.op === 'mmio.write' && s.offset === R.CMDQ_PROD) prod = Number(s.value & 0xf_ffffn);
     else if (s.op === 'mem.write' || s.op === 'mem.fill') pages.add(s.gpa & ~0xfffn);
     else if (s.op === 'dma.read' || s.op === 'dma.write') iovas.add(s.iova);
+    else if (s.op === 'pci.cfg.write' && s.offset === PASID_CONTROL) (s.value & 1n ? pasidOn.add(s.bdf) : pasidOn.delete(s.bdf));
   }
-  return { strtab, cmdqBase, cmdqLog2, prod, pages: [...pages], iovas: [...iovas], sids: input.machine.devices.map((d) => parseBdf(d.bdf)) };
+  return { strtab, cmdqBase, cmdqLog2, prod, pages: [...pages], iovas: [...iovas], sids: input.machine.devices.map((d) => parseBdf(d.bdf)), pasidOn: [...pasidOn] };
 }
 
 const w = (gpa: bigint, u64: bigint[]): Step => ({ op: 'mem.write', gpa, u64 });
@@ -228,14 +234,36 @@ export function commandSteps(ctx: SmmuContext, r: Rng): Step[] {
   return enqueue(ctx, r.chance(0.5) ? [...cmds, syncCommand(ctx, r)] : cmds);
 }
 
-/** A DMA from a device: near the addresses the input uses, with a SubstreamID sometimes. */
+/** A SubstreamID: mostly small ones (the CD tables the fuzzer writes cover them), sometimes any 20-bit value. */
+export function ssidValue(r: Rng): number {
+  return r.chance(0.8) ? r.below(8) : r.below(1 << 20);
+}
+
+/**
+ * A DMA from a device: near the addresses the input uses, with a
+ * SubstreamID (the device's PASID) sometimes where the profile takes the
+ * `pasid` extension.
+ */
 export function dmaStep(ctx: SmmuContext, r: Rng, m: SmmuMachine): Step | undefined {
   if (m.devices.length === 0) return undefined;
   const base = ctx.iovas.length && r.chance(0.7) ? r.pick(ctx.iovas) : r.chance(0.5) ? BigInt(r.below(1 << 20)) << 12n : r.u64();
   const iova = (base + BigInt(r.pick([0, 0, 8, 0xff8, 0x1000, -0x1000]))) & ((1n << 64n) - 1n);
   const len = r.pick([8, 8, 4, 1, 64, 4095, 1 + r.below(4095)]); // the scenario format's DMA lengths: 1..4095
-  const pasid = r.chance(0.3) ? (r.chance(0.8) ? r.below(8) : r.below(1 << 20)) : undefined;
+  const pasid = !smmuReproducesReference(m.profile) && r.chance(0.3) ? ssidValue(r) : undefined;
   return { op: r.chance(0.5) ? 'dma.read' : 'dma.write', bdf: r.pick(m.devices).bdf, iova, len, ...(pasid === undefined ? {} : { pasid }) };
+}
+
+/** Configuration-space offset of the dma-test device's PASID Control register (PCIe §7.8.8.3). */
+const PASID_CONTROL = CAPS.pasid + 6;
+
+/**
+ * A write to a device's PASID Control (through the Arm machine's ECAM, a
+ * viommu extension): Enable with Execute and Privileged Mode Enable most of
+ * the time (always with `enable`), else any value, clearing Enable too.
+ */
+export function pasidControlStep(r: Rng, m: SmmuMachine, bdf = m.devices.length ? r.pick(m.devices).bdf : '00:03.0', enable = false): Step {
+  const value = enable || r.chance(0.7) ? 7n : BigInt(r.below(0x10000));
+  return { op: 'pci.cfg.write', bdf, offset: PASID_CONTROL, size: 2, value };
 }
 
 /** A random, all-ones or pointer-like word on a page the input uses. */

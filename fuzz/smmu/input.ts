@@ -4,15 +4,16 @@
  * ARM_RAM_BASE, dma-test devices whose requester id is the StreamID) and
  * the steps of a `viommu-scenario/1` smmuv3 scenario (firmware-tests/golden/
  * FORMAT.md): MMIO to the SMMU's 128 KiB frame, guest memory (stream
- * table, CDs, page tables, queues), DMA. One addition the scenario format
- * refuses on smmuv3 machines: a `pasid` on `dma.*` is the request's
- * SubstreamID (the dma-test device's PASID register), so a finding with one
- * replays with `runSmmuInput` (fuzz/smmu/execute.ts), not `viommu replay`.
+ * table, CDs, page tables, queues), DMA. On the `default` profile also two
+ * viommu extensions (FORMAT.md): a `pasid` on `dma.*` is the request's
+ * SubstreamID (the dma-test device's PASID register), sent once the guest
+ * enabled the device's PASID capability with a `pci.cfg.write` (Arm ECAM).
+ * Every input, findings included, replays with `viommu replay`.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ARM_RAM_BASE } from '../../host/src/arm-machine.js';
-import { parseScenario, parseStep, type Step } from '../../host/src/scenario/parse.js';
+import { parseScenario, parseStep, smmuReproducesReference, type Step } from '../../host/src/scenario/parse.js';
 import { SMMU_FRAME } from '../../host/src/smmu/spec/registers.js';
 import { stepToJson } from '../input.js';
 import { goldenDir } from '../seeds.js';
@@ -41,15 +42,25 @@ export function inArmRam(m: SmmuMachine, gpa: bigint, len: number): boolean {
   return gpa >= ARM_RAM_BASE && gpa + BigInt(len) <= ARM_RAM_BASE + BigInt(m.ram_mib) * 0x10_0000n;
 }
 
-/** True when the machine takes step `s` (RAM ranges, a device at its bdf, an MMIO offset in the frame). */
+/** True when the machine takes step `s` (RAM ranges, a device at its bdf, an MMIO offset in the frame; extensions on `default` only). */
 export function smmuStepValid(m: SmmuMachine, s: Step): boolean {
   switch (s.op) {
     case 'mem.write': return inArmRam(m, s.gpa, 8 * s.u64.length);
     case 'mem.fill': case 'mem.read': return inArmRam(m, s.gpa, s.len);
     case 'mmio.write': case 'mmio.read': return s.offset >= 0 && s.offset + s.size <= SMMU_FRAME && s.offset % s.size === 0;
-    case 'dma.read': case 'dma.write': return m.devices.some((d) => d.bdf === s.bdf);
-    default: return false; // the SMMU fuzzer makes no other steps (no snapshots, PCI or interrupts on an Arm machine here)
+    case 'dma.read': case 'dma.write': return m.devices.some((d) => d.bdf === s.bdf) && (s.pasid === undefined || !smmuReproducesReference(m.profile));
+    case 'pci.cfg.write': case 'pci.cfg.read': return !smmuReproducesReference(m.profile);
+    default: return false; // the SMMU fuzzer makes no other steps (no snapshots, device registers or interrupts here)
   }
+}
+
+/** `s` as machine `m` takes it (a DMA keeps its step without the SubstreamID on a reference profile), or undefined. */
+export function fitSmmuStep(m: SmmuMachine, s: Step): Step | undefined {
+  if ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid !== undefined && smmuReproducesReference(m.profile)) {
+    const { pasid: _, ...plain } = s;
+    return smmuStepValid(m, plain) ? plain : undefined;
+  }
+  return smmuStepValid(m, s) ? s : undefined;
 }
 
 /** The input as a scenario document (`extra`: more top-level fields, e.g. the finding). */
@@ -77,7 +88,12 @@ export function smmuInputFromDoc(doc: unknown): SmmuInput {
     ram_mib: sc.machine.ramMib ?? 256,
     devices: (sc.machine.devices ?? []).map((x) => ({ bdf: String(x.bdf), kind: 'dma-test' as const })),
   };
-  return { machine, steps: steps.filter((s) => smmuStepValid(machine, s)).slice(0, SMMU_MAX_STEPS) };
+  return { machine, steps: fitSteps(machine, steps).slice(0, SMMU_MAX_STEPS) };
+}
+
+/** The steps machine `m` takes, each as `fitSmmuStep` makes it. */
+export function fitSteps(m: SmmuMachine, steps: readonly Step[]): Step[] {
+  return steps.map((s) => fitSmmuStep(m, s)).filter((s): s is Step => s !== undefined);
 }
 
 /** `input` on SMMU_FUZZ_RAM_MIB of RAM when its memory steps fit there. */

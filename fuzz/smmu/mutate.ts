@@ -9,8 +9,8 @@
 import type { Step } from '../../host/src/scenario/parse.js';
 import type { Rng } from '../rng.js';
 import { deleteRun, duplicateRun, insertSteps, moveStep, spliceRun } from '../step-list-ops.js';
-import { cdStep, commandSteps, dmaStep, noiseStep, registerStep, scan, steStep, tableChain } from './generate.js';
-import { SMMU_MAX_STEPS, smmuStepValid, type SmmuInput, type SmmuMachine } from './input.js';
+import { cdStep, commandSteps, dmaStep, ssidValue, noiseStep, pasidControlStep, registerStep, scan, steStep, tableChain } from './generate.js';
+import { fitSteps, SMMU_MAX_STEPS, smmuStepValid, type SmmuInput, type SmmuMachine } from './input.js';
 
 /** Profiles the machine operator picks from (host/src/smmu/profiles.ts). */
 export const SMMU_PROFILES = ['default', 'qemu-7.2', 'qemu-10.0'] as const;
@@ -48,10 +48,23 @@ function tweak(s: Step, r: Rng): Step | undefined {
       if (c === 0) return { ...s, iova: (s.iova + BigInt(r.pick([-4096, -8, 8, 4096, 0x20_0000]))) & ((1n << 64n) - 1n) };
       if (c === 1) return { ...s, len: r.pick([1, 8, 4095, 1 + r.below(4095)]) };
       const { pasid: _, ...rest } = s;
-      return r.chance(0.3) ? rest : { ...rest, pasid: r.chance(0.8) ? r.below(8) : r.below(1 << 20) };
+      return r.chance(0.3) ? rest : { ...rest, pasid: ssidValue(r) };
     }
     default: return undefined;
   }
+}
+
+/**
+ * A DMA step, appended or inserted; one with a SubstreamID first enables its
+ * device's PASID capability (at the start of the input) when no step does,
+ * most of the time (else the device refuses it, which is worth a run too).
+ */
+function dmaOperator(d: Draft, r: Rng): boolean {
+  const ctx = scan(d);
+  const s = dmaStep(ctx, r, d.machine);
+  if (s === undefined) return false;
+  if ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid !== undefined && !ctx.pasidOn.includes(s.bdf) && r.chance(0.9)) d.steps.unshift(pasidControlStep(r, d.machine, s.bdf, true));
+  return r.chance(0.5) ? append(d, [s]) : insert(d, r, [s]);
 }
 
 const OPERATORS: readonly Operator[] = [
@@ -60,7 +73,8 @@ const OPERATORS: readonly Operator[] = [
   { name: 'cd', weight: 3, apply: (d, r) => insert(d, r, [cdStep(scan(d), r)]) },
   { name: 'tables', weight: 2, apply: (d, r) => insert(d, r, tableChain(scan(d), r)) },
   { name: 'commands', weight: 5, apply: (d, r) => append(d, commandSteps(scan(d), r)) },
-  { name: 'dma', weight: 5, apply: (d, r) => (r.chance(0.5) ? append(d, [dmaStep(scan(d), r, d.machine)].filter((s): s is Step => s !== undefined)) : insert(d, r, [dmaStep(scan(d), r, d.machine)])) },
+  { name: 'dma', weight: 5, apply: (d, r) => dmaOperator(d, r) },
+  { name: 'pasid-control', weight: 1, apply: (d, r) => insert(d, r, [pasidControlStep(r, d.machine)]) },
   { name: 'noise', weight: 2, apply: (d, r) => insert(d, r, [noiseStep(scan(d), r)]) },
   {
     name: 'tweak', weight: 6, apply: (d, r) => {
@@ -94,5 +108,5 @@ export function mutateSmmu(input: SmmuInput, r: Rng, corpus: readonly SmmuInput[
     if (op.apply(d, r, corpus)) ops.push(op.name);
   }
   if (d.steps.length > SMMU_MAX_STEPS) d.steps.splice(r.below(d.steps.length - SMMU_MAX_STEPS + 1), d.steps.length - SMMU_MAX_STEPS);
-  return { input: { machine: d.machine, steps: d.steps.filter((s) => smmuStepValid(d.machine, s)) }, ops };
+  return { input: { machine: d.machine, steps: fitSteps(d.machine, d.steps) }, ops };
 }

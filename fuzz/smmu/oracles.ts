@@ -14,13 +14,14 @@
  *   consumes commands there, so a command left behind would never complete;
  *   §4.7 CMD_SYNC completes);
  *   each consumed CMD_SYNC with CS = SIG_IRQ and an MSI address in RAM wrote
- *   its MSIData there (§4.7.3), when IDR0.MSI;
+ *   its MSIData there (§4.7.3), when IDR0.MSI; one aimed at no RAM and no
+ *   interrupt doorbell left GERROR.MSI_CMDQ_ABT_ERR active (§3.18.2);
  * - **evtq**: when the SMMU records events it never holds more than
  *   2^LOG2SIZE (PROD - CONS), and PROD moves forward only (§7.2).
  *
  * DMA safety and events are dma-oracle.ts.
  */
-import type { ArmMachine } from '../../host/src/arm-machine.js';
+import { ARM_MSI_DOORBELLS, type ArmMachine } from '../../host/src/arm-machine.js';
 import type { Step } from '../../host/src/scenario/parse.js';
 import { GERROR, SMMU_REG as R } from '../../host/src/smmu/spec/registers.js';
 
@@ -136,7 +137,12 @@ export function consumedCommands(m: ArmMachine, s: Step, before: SmmuRegs, after
   return out;
 }
 
-/** CMD_SYNC completion (§4.7.3): each consumed CMD_SYNC with CS = SIG_IRQ and an MSI address in RAM left its MSIData there (the last one per address). */
+/**
+ * CMD_SYNC completion (§4.7.3): each consumed CMD_SYNC with CS = SIG_IRQ and
+ * an MSI address in RAM left its MSIData there (the last one per address);
+ * one whose address is neither RAM nor an interrupt doorbell
+ * (ARM_MSI_DOORBELLS) left GERROR.MSI_CMDQ_ABT_ERR active (§3.18.2).
+ */
 export function syncViolation(m: ArmMachine, after: SmmuRegs, consumed: readonly bigint[][]): string | undefined {
   if ((after.idr0 & IDR0_MSI) === 0) return undefined;
   const last = new Map<bigint, number>();
@@ -146,6 +152,11 @@ export function syncViolation(m: ArmMachine, after: SmmuRegs, consumed: readonly
     if (addr !== 0n) last.set(addr, Number(w0! >> 32n));
   }
   const q = cmdq(after);
+  // An MSI with neither RAM nor an interrupt doorbell at its address aborts: GERROR.MSI_CMDQ_ABT_ERR active (§3.18.2, §6.3.18).
+  const nowhere = [...last.keys()].find((a) => !m.ram.contains(a, 4) && !ARM_MSI_DOORBELLS.some((d) => a >= BigInt(d.base) && a + 4n <= BigInt(d.base + d.size)));
+  if (nowhere !== undefined && ((after.gerror ^ after.gerrorn) & GERROR.MSI_CMDQ_ABT_ERR) === 0) {
+    return `cmdq: CMD_SYNC (CS = SIG_IRQ, MSI 0x${nowhere.toString(16)}: no RAM or doorbell there) completed, but GERROR.MSI_CMDQ_ABT_ERR is not active`;
+  }
   for (const [addr, data] of last) {
     if (!m.ram.contains(addr, 4) || (addr >= q.base && addr < q.base + BigInt(16 << q.log2))) continue; // not memory, or inside the queue (the commands were read back after)
     const got = m.ram.getUint32(Number(addr));

@@ -45,14 +45,24 @@ const ADDR_47_12 = 0x0000_ffff_ffff_f000n;
 const HIGH_51_48 = 0x000f_0000_0000_0000n;
 const HIGH_49_48 = 0x0003_0000_0000_0000n;
 
-/** `n` doublewords at `gpa`, or undefined when they are not RAM (the SMMU's fetch aborts). */
-function read(mem: GuestMemory, gpa: bigint, n: number): bigint[] | undefined {
+/** Where the reference's reads go: guest memory, and the addresses it read (every structure the SMMU may cache). */
+interface Src { readonly mem: GuestMemory; readonly reads?: bigint[] }
+
+/** `n` doublewords at `gpa` (noted in `src.reads`), or undefined when they are not RAM (the SMMU's fetch aborts). */
+function read(src: Src, gpa: bigint, n: number): bigint[] | undefined {
+  src.reads?.push(gpa);
+  const mem = src.mem;
   if (!mem.contains(gpa, 8 * n)) return undefined;
   return Array.from({ length: n }, (_, i) => mem.readU64(gpa + BigInt(8 * i)));
 }
 
-/** The answer for a request from StreamID `sid` (SubstreamID `ssid`) at `iova`. */
-export function referenceTranslate(mem: GuestMemory, r: RefRegs, sid: number, ssid: number | undefined, iova: bigint): RefAnswer {
+/**
+ * The answer for a request from StreamID `sid` (SubstreamID `ssid`) at
+ * `iova`; `reads` receives the address of every structure it read (STE, CD,
+ * descriptors), which are the structures the SMMU reads for the request.
+ */
+export function referenceTranslate(mem: GuestMemory, r: RefRegs, sid: number, ssid: number | undefined, iova: bigint, reads?: bigint[]): RefAnswer {
+  const src: Src = { mem, reads };
   if ((r.cr0ack & 1) === 0) {
     // §6.3.14: SMMUEN = 0, GBPA.ABORT = 0 bypasses every transaction (ABORT = 1 aborts them; QEMU 7.2 has no GBPA abort: not judged).
     return (r.gbpa & (1 << 20)) === 0 ? { kind: 'map', pa: iova, write: true } : unknown('GBPA.ABORT');
@@ -62,7 +72,7 @@ export function referenceTranslate(mem: GuestMemory, r: RefRegs, sid: number, ss
   if (log2 > (r.idr1 & 0x3f)) return unknown('LOG2SIZE above SIDSIZE');
   if (sid >= 2 ** log2) return fault(`StreamID ${hex(sid)} beyond the linear table (2^${log2} entries; C_BAD_STREAMID)`);
   const steAt = (r.strtabBase & 0x000f_ffff_ffff_ffc0n) + BigInt(sid) * 64n;
-  const ste = read(mem, steAt, 4);
+  const ste = read(src, steAt, 4);
   if (!ste) return fault(`STE at ${hex(steAt)} is not in RAM (F_STE_FETCH)`);
   if (!bit(ste[0]!, 0)) return fault(`STE at ${hex(steAt)} has V = 0 (C_BAD_STE)`);
   const config = field(ste[0]!, 3, 1);
@@ -70,11 +80,11 @@ export function referenceTranslate(mem: GuestMemory, r: RefRegs, sid: number, ss
   if (config === 0b100) return { kind: 'map', pa: iova, write: true };
   if (config < 0b100) return fault(`STE.Config = ${config} (reserved: C_BAD_STE)`);
   if (config !== 0b101) return unknown('stage 2');
-  return stage1(mem, ste[0]!, ste[1]!, ssid, iova);
+  return stage1(src, ste[0]!, ste[1]!, ssid, iova);
 }
 
 /** The CD of the request under a stage-1 STE (§5.2 S1ContextPtr, S1Fmt, S1CDMax, S1DSS), then its walk. */
-function stage1(mem: GuestMemory, ste0: bigint, ste1: bigint, ssid: number | undefined, iova: bigint): RefAnswer {
+function stage1(src: Src, ste0: bigint, ste1: bigint, ssid: number | undefined, iova: bigint): RefAnswer {
   const cdMax = field(ste0, 63, 59);
   const s1dss = field(ste1, 1, 0);
   let index = 0;
@@ -92,13 +102,13 @@ function stage1(mem: GuestMemory, ste0: bigint, ste1: bigint, ssid: number | und
   const ptr = ste0 & 0x000f_ffff_ffff_ffc0n;
   if ((ptr & HIGH_51_48) !== 0n) return unknown('S1ContextPtr above 48 bits');
   const cdAt = ptr + BigInt(index) * 64n;
-  const cd = read(mem, cdAt, 2);
+  const cd = read(src, cdAt, 2);
   if (!cd) return fault(`CD at ${hex(cdAt)} is not in RAM (F_CD_FETCH)`);
-  return walk(mem, cd[0]!, cd[1]!, iova);
+  return walk(src, cd[0]!, cd[1]!, iova);
 }
 
 /** The AArch64 stage-1 walk of the CD (§5.4: V, AA64, T0SZ, TG0, EPD0, AFFD, HA, HD, TTB0) for a TTB0 address. */
-function walk(mem: GuestMemory, cd0: bigint, cd1: bigint, iova: bigint): RefAnswer {
+function walk(src: Src, cd0: bigint, cd1: bigint, iova: bigint): RefAnswer {
   if (!bit(cd0, 31)) return fault('CD.V = 0 (C_BAD_CD)');
   if (!bit(cd0, 41)) return unknown('AArch32 CD');
   if (field(cd0, 7, 6) !== 0) return unknown('TG0 is not 4 KiB');
@@ -121,7 +131,7 @@ function walk(mem: GuestMemory, cd0: bigint, cd1: bigint, iova: bigint): RefAnsw
     const shift = 12 + 9 * (3 - level);
     const entries = level === first ? firstEntries : 512;
     const at = table + BigInt(Number((iova >> BigInt(shift)) & BigInt(entries - 1)) * 8);
-    const d = read(mem, at, 1)?.[0];
+    const d = read(src, at, 1)?.[0];
     if (d === undefined) return fault(`descriptor at ${hex(at)} (level ${level}) is not in RAM (F_WALK_EABT)`);
     if (!bit(d, 0)) return fault(`descriptor at ${hex(at)} (level ${level}) is invalid (F_TRANSLATION)`);
     const tableDesc = level < 3 && bit(d, 1);

@@ -7,12 +7,19 @@ import { CMD, OP } from '../../host/src/smmu/spec/commands.js';
 import { SMMU_REG as R } from '../../host/src/smmu/spec/registers.js';
 import { STE } from '../../host/src/smmu/spec/ste.js';
 import { SmmuUnit } from '../../host/src/smmu/smmu-unit.js';
+import { replayScenario } from '../../host/src/scenario/replay.js';
 import { loadFuzzModule } from '../execute.js';
 import { runSmmuCampaign } from '../smmu/campaign.js';
 import { SmmuExecutor } from '../smmu/execute.js';
 import { smmuInputFromDoc, smmuInputToDoc, smmuSeeds, type SmmuInput } from '../smmu/input.js';
 import { mutateSmmu } from '../smmu/mutate.js';
 import { Rng } from '../rng.js';
+import { CAPS } from '../pri-steps.js';
+import { formatScenarioDoc } from '../input.js';
+import { main } from '../../host/src/cli/main.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 // Issue 19: the SMMUv3 fuzzer. Its oracles are silent on the golden
 // scenarios and on a directed guest, and each fires on a bug patched into
@@ -90,6 +97,16 @@ describe('SMMUv3 fuzzer', () => {
     expect(r.dmaJudged).toBe(2); // the read and the write at 0 (the write at 0x1000 faulted)
   });
 
+  it('writes to pages the SMMU never read keep its caches known clean; a write to a table it read does not', async () => {
+    const g = guest();
+    const unrelated = await run({ ...g, steps: [...g.steps, w(RAM + 0x90_0000n, [1n]), dma('dma.read', 0n)] });
+    expect(unrelated.finding).toBeUndefined();
+    expect(unrelated.dmaJudged).toBe(3); // the read after the write is judged too
+    const leaf = await run({ ...g, steps: [...g.steps, w(PT + 0x3000n, [(RAM + 0x81_0000n) | 3n | (1n << 10n) | 0x40n]), dma('dma.read', 0n)] });
+    expect(leaf.finding).toBeUndefined(); // the IOTLB may still hold the old page: not judged
+    expect(leaf.dmaJudged).toBe(2);
+  });
+
   it('dma-unmapped: a unit that ignores CFGI keeps serving an STE the guest set to abort', async () => {
     patch(unit, 'invalidateSte', () => {});
     const g = guest();
@@ -113,6 +130,17 @@ describe('SMMUv3 fuzzer', () => {
     expect(r.finding?.kind).toBe('cmdq');
     expect(r.finding?.step).toBe(FIRST_DOORBELL);
     expect(r.finding?.message).toMatch(/CMD_SYNC \(CS = SIG_IRQ, MSI 0x40130000\) completed, but memory there holds 0x0, not MSIData 0x1234/);
+  });
+
+  it('cmdq: a CMD_SYNC MSI to an address with no RAM and no doorbell that does not abort', async () => {
+    const g = guest();
+    const input = { ...g, steps: [...g.steps, ...commands(3, sync(0x1000n, 1))] };
+    expect((await run(input)).finding).toBeUndefined(); // the real unit aborts it
+    const real = unit['signal']!;
+    patch(unit, 'signal', function (this: unknown, source: unknown, addr: unknown, data: unknown) { if (addr !== 0x1000) real.call(this, source, addr, data); });
+    const r = await run(input);
+    expect(r.finding?.kind).toBe('cmdq');
+    expect(r.finding?.message).toMatch(/MSI 0x1000: no RAM or doorbell there\) completed, but GERROR.MSI_CMDQ_ABT_ERR is not active/);
   });
 
   it('cmdq: a doorbell that consumes only some commands', async () => {
@@ -140,18 +168,49 @@ describe('SMMUv3 fuzzer', () => {
     const g = guest();
     // Two CMD_SYNCs whose MSI address is not memory (MSI_CMDQ_ABT_ERR), one per doorbell.
     const r = await run({ ...g, steps: [...g.steps, ...commands(3, sync(0x1000n, 1)), ...commands(4, sync(0x1000n, 2))] });
-    expect(r.finding?.kind).toBe('gerror');
+    expect(r.finding?.kind, r.finding?.message).toBe('gerror');
     expect(r.finding?.message).toMatch(/GERROR bits 0x10 toggled while already active/);
   });
 
-  it('inputs round-trip as scenario documents, SubstreamIDs included, and mutants stay valid', () => {
+  it('inputs round-trip as scenario documents, SubstreamIDs included, and mutants stay valid and replayable', async () => {
     const g = guest();
     const withSsid = { ...g, steps: [...g.steps, dma('dma.read', 0x2000n, 3)] };
     expect(smmuInputFromDoc(JSON.parse(JSON.stringify(smmuInputToDoc(withSsid, 'x', ''))))).toEqual(withSsid);
+    // On a profile that reproduces QEMU the SubstreamID is dropped (the scenario format refuses it there), the DMA kept.
+    const q = smmuInputFromDoc(JSON.parse(JSON.stringify(smmuInputToDoc({ ...withSsid, machine: { ...g.machine, profile: 'qemu-10.0' } }, 'x', ''))));
+    expect(q.steps.at(-1)).toEqual(dma('dma.read', 0x2000n));
     const rng = new Rng(5);
     for (let i = 0; i < 200; i++) {
       const m = mutateSmmu(g, rng, [g]).input;
       expect(smmuInputFromDoc(JSON.parse(JSON.stringify(smmuInputToDoc(m, 'x', '')))).steps).toEqual(m.steps);
+      if (i % 20 === 0) await replayScenario(smmuInputToDoc(m, 'x', '')); // what `viommu replay` accepts
+    }
+  });
+
+  it('a finding with a SubstreamID is a scenario `viommu replay` runs (the event it recorded, read back)', async () => {
+    const failed = unit['failed']!;
+    // A unit that records a SubstreamID event under the wrong SubstreamID.
+    patch(unit, 'failed', function (this: unknown, ev: unknown, record: unknown) {
+      const e = ev as { ssid?: number };
+      return failed.call(this, e.ssid === undefined ? e : { ...e, ssid: e.ssid + 1 }, record);
+    });
+    const g = guest();
+    const enable: Step = { op: 'pci.cfg.write', bdf: '00:03.0', offset: CAPS.pasid + 6, size: 2, value: 1n }; // PASID Enable
+    const input = { ...g, steps: [enable, ...g.steps, dma('dma.read', 0n, 5)] }; // S1CDMax = 0: C_BAD_SUBSTREAMID, the second event
+    const r = await run(input);
+    expect(r.finding?.kind).toBe('event');
+    expect(r.finding?.message).toMatch(/event type 0x8 for dma.read 00:03.0 SSID 5 at 0x0 has SSV = 1, SSID 6/);
+    const dir = mkdtempSync(join(tmpdir(), 'smmu-finding-'));
+    try {
+      const file = join(dir, 'finding.scenario.json');
+      const doc = smmuInputToDoc({ ...input, steps: [...input.steps, { op: 'mem.read', gpa: RAM + 0x12_0020n, len: 8 }] }, 'finding', r.finding!.message);
+      writeFileSync(file, formatScenarioDoc(doc));
+      const io = { stdout: '', stderr: '', out: (t: string) => { io.stdout += t; }, err: (t: string) => { io.stderr += t; } };
+      expect(await main(['node', 'viommu', 'replay', file], io)).toBe(0);
+      const w0 = Buffer.from(JSON.parse(io.stdout).observations.at(-1).data as string, 'hex').readBigUInt64LE(0);
+      expect([Number(w0 & 0xffn), Number((w0 >> 12n) & 0xf_ffffn)]).toEqual([0x08, 6]); // the bug, reproduced by the replay
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -20,6 +20,7 @@ import { attachDevices } from './pci/hierarchy.js';
 import type { DeviceMsiSink } from './pci/msi.js';
 import { checkAddr, checkDword, PciMachine, startMachine } from './pci-machine.js';
 import { restoreArmMachine, snapshotArmMachine } from './snapshot/arm-snapshot.js';
+import type { MsiDoorbell } from './smmu/msi.js';
 import type { SmmuOptions } from './smmu/profiles.js';
 import type { PageResponseTarget } from './vtd/prq/page-request.js';
 import { SmmuUnit, type SmmuInterrupt } from './smmu/smmu-unit.js';
@@ -42,6 +43,20 @@ export const ARM_BAR_WINDOW = { base: 0x1000_0000n, limit: 0x3eff_0000n } as con
  * the GIC INTID is SPI + 32, which is what the IORT's GSIVs hold).
  */
 export const SMMU_SPI = { eventq: 74, priq: 75, 'cmd-sync': 76, gerror: 77 } as const;
+/**
+ * The interrupt controller's MSI doorbells on `virt` (IHI 0070 §3.18.2: an
+ * SMMU MSI targets GITS_TRANSLATER or GICD_SETSPI_NSR in a GICv3 system):
+ * the GIC distributor's frame (VIRT_GIC_DIST, GICD_SETSPI_NSR at +0x40),
+ * the GICv2m frame (VIRT_GIC_V2M, MSI_SETSPI_NS at +0x40) and the GICv3
+ * ITS (VIRT_GIC_ITS, GITS_TRANSLATER at +0x1_0040). An SMMU MSI there
+ * reaches `onInterrupt`; one into RAM is a memory write; anywhere else it
+ * aborts (GERROR.MSI_*_ABT_ERR; smmu/msi.ts).
+ */
+export const ARM_MSI_DOORBELLS: readonly MsiDoorbell[] = [
+  { base: 0x0800_0000, size: 0x1_0000 },
+  { base: 0x0802_0000, size: 0x1000 },
+  { base: 0x0808_0000, size: 0x2_0000 },
+];
 /** GIC INTID of SPI n. */
 const GSIV_OF_SPI = 32;
 
@@ -56,11 +71,15 @@ export interface ArmMachineConfig {
   /** PCI devices behind the SMMU (default none). */
   readonly devices?: readonly DeviceConfig[];
   /**
-   * Every interrupt the SMMU signals: an MSI when the guest programmed one
-   * (SMMU_IDR0.MSI and a non-zero *_IRQ_CFG0), else the wired line
-   * (`SMMU_SPI[irq.source]`).
+   * Every interrupt the SMMU signals: an MSI the guest aimed at a doorbell
+   * (SMMU_IDR0.MSI and a non-zero *_IRQ_CFG0 or CMD_SYNC.MSIAddress inside
+   * `msiDoorbells`), else the wired line (`SMMU_SPI[irq.source]`) when the
+   * guest programmed no MSI. MSIs into RAM are memory writes, MSIs anywhere
+   * else abort (GERROR.MSI_*_ABT_ERR): neither reaches this callback.
    */
   readonly onInterrupt?: (irq: SmmuInterrupt) => void;
+  /** Physical windows whose MSI writes are interrupts (default `ARM_MSI_DOORBELLS`, virt's GIC frames). */
+  readonly msiDoorbells?: readonly MsiDoorbell[];
   /** Every MSI a PCI device sends. */
   readonly onDeviceInterrupt?: DeviceMsiSink;
   /** Guest programming errors and ignored accesses, one line each. */
@@ -96,7 +115,7 @@ export class ArmMachine extends PciMachine<ArmMachineConfig, SmmuUnit> {
     const { core, ram, log } = await startMachine(config, (c) => c.addRam(ARM_RAM_BASE, plan.ramMib * 0x10_0000));
     const bus = new PciBus();
     const smmu = new SmmuUnit({
-      core, mem: ram, profile: plan.profile, onInterrupt: config.onInterrupt, log,
+      core, mem: ram, profile: plan.profile, onInterrupt: config.onInterrupt, msiDoorbells: plan.msiDoorbells ?? ARM_MSI_DOORBELLS, log,
       atcInvalidate: (sid, ssid, addr, sizeLg2, global) => invalidateAtc(bus, sid, { pasid: ssid, addr, sizeLg2, global }),
     });
     const portFor = (sid: Sid) => config.backing?.portFor(sid) ?? smmu.portFor(sid);

@@ -111,12 +111,14 @@ export { SNAPSHOT_MAGIC, SNAPSHOT_VERSION, decodeSnapshot, type ByteReader } fro
  * their requester id as StreamID, the IORT (`machine.iortTable()`), the SMMU's wired interrupt lines.
  */
 export {
-  createArmMachine, ArmMachine, SMMU_BASE, SMMU_WINDOW, ARM_RAM_BASE, ARM_ECAM_BASE, ARM_BAR_WINDOW, SMMU_SPI, type ArmMachineConfig,
+  createArmMachine, ArmMachine, SMMU_BASE, SMMU_WINDOW, ARM_RAM_BASE, ARM_ECAM_BASE, ARM_BAR_WINDOW, SMMU_SPI, ARM_MSI_DOORBELLS, type ArmMachineConfig,
 } from './arm-machine.js';
 /** What both machines share: core, RAM, devices, the BigInt MMIO dispatch to their IOMMU unit. */
 export { PciMachine, type MmioUnit, type MachineWindows } from './pci-machine.js';
 /** The SMMUv3 unit: registers, stream table and context descriptors, command and event queues; its snapshot state. */
 export { SmmuUnit, type SmmuUnitOptions, type SmmuInterrupt, type SmmuUnitState } from './smmu/smmu-unit.js';
+/** Where an SMMU MSI lands (RAM, an interrupt controller's doorbell, or an abort) and the GERROR bit of each source's abort. */
+export { msiRoute, MSI_ABORT_ERR, type MsiRoute, type MsiDoorbell, type SmmuIrqSource } from './smmu/msi.js';
 /** The parts of an `SmmuUnit`: its register file and the typed access to the core's AArch64 walker (docs/ABI.md). */
 export { SmmuRegisterFile, type SmmuRegRow, type SmmuWriteHandler } from './smmu/registers.js';
 export { SmmuCore, type WalkSetup } from './smmu/core-abi.js';

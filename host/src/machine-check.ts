@@ -13,6 +13,7 @@ import type { DeviceConfig, MachineConfig } from './machine.js';
 import { isDeviceKind } from './devices/registry.js';
 import { RESERVED_SLOTS } from './pci/bus.js';
 import { ROOT_PORT_SLOT, type DevicePlan, type PlannedDevice } from './pci/hierarchy.js';
+import { checkDoorbells, type MsiDoorbell } from './smmu/msi.js';
 import { createSmmuProfile, type SmmuProfile } from './smmu/profiles.js';
 import { parseBdf, formatBdf, sidOf } from './types.js';
 
@@ -44,12 +45,13 @@ export function checkMachineConfig(config: MachineConfig): MachinePlan {
 }
 
 /** As `checkMachineConfig` for an Arm machine; also builds its SMMUv3 profile (`profile`, narrowed by `smmu`). */
-export function checkArmMachineConfig(config: ArmMachineConfig): MachinePlan & { readonly profile: SmmuProfile } {
+export function checkArmMachineConfig(config: ArmMachineConfig): MachinePlan & { readonly profile: SmmuProfile; readonly msiDoorbells?: readonly MsiDoorbell[] } {
   const plan = checkSharedFields(config, ['onInterrupt', 'onDeviceInterrupt', 'log']);
   const name: unknown = config.profile ?? 'default';
   if (typeof name !== 'string') throw new Error(`profile: ${String(name)} is not a profile name`);
   if (config.smmu !== undefined && !isObject(config.smmu as unknown)) throw new Error(`smmu: ${String(config.smmu)} is not an object of SMMU options`);
-  return { ...plan, profile: createSmmuProfile(name, config.smmu) };
+  const msiDoorbells = config.msiDoorbells === undefined ? undefined : checkDoorbells(config.msiDoorbells, 'msiDoorbells');
+  return { ...plan, profile: createSmmuProfile(name, config.smmu), msiDoorbells };
 }
 
 /** The fields both machine configs have: callbacks, core, ramMib, backing, devices. */

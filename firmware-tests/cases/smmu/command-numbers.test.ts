@@ -123,7 +123,7 @@ describe('SMMUv3 commands and registers on numbers, through MMIO and guest memor
     expect(b.mem.getUint32(msi)).toBe(0xabcd_1234);
     expect(b.unit.read32(SR.CMDQ_CONS)).toBe((1 << 24) | 1); // stopped at the second command with CERROR_ILL
     expect(b.unit.read32(SR.GERROR) & 1).toBe(1);
-    expect(b.irqs.at(-1)).toEqual({ source: 'cmd-sync', msi: { address: BigInt(msi), data: 0xabcd_1234 } });
+    expect(b.irqs.some((i) => i.source === 'cmd-sync')).toBe(false); // an MSI into RAM is a memory write, not an interrupt
   });
   it('bad offsets and sizes read 0 and are logged, never throw: outside the pages, unaligned, 64-bit access to a 32-bit register', async () => {
     const b = await smmuBed();

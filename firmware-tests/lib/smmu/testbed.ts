@@ -2,13 +2,15 @@
  * A test machine for the SMMUv3 guest-driver suites: a core with guest RAM
  * at 0x4000_0000 (the Arm `virt` layout), an SMMUv3 unit whose 128 KiB
  * frame is at 0x0905_0000, the guest driver, a page allocator, and DMA from
- * any StreamID through the unit into a device buffer.
+ * any StreamID through the unit into a device buffer. MSIs to virt's GIC
+ * frames (ARM_MSI_DOORBELLS) reach `irqs`, MSIs into RAM are memory writes.
  */
 import { loadCore } from '../../../host/src/core/load-node.js';
 import { GuestMemory } from '../../../host/src/core/guest-memory.js';
 import * as K from '../../../host/src/core/constants.js';
 import { createSmmuProfile, type SmmuOptions } from '../../../host/src/smmu/profiles.js';
 import { SmmuUnit, type SmmuInterrupt } from '../../../host/src/smmu/smmu-unit.js';
+import { ARM_MSI_DOORBELLS } from '../../../host/src/arm-machine.js';
 import type { DmaResult } from '../../../host/src/pci/dma-port.js';
 import { PageAllocator } from '../../../host/src/tables/page-allocator.js';
 import { SmmuDriver } from '../../../host/src/guest/smmu/driver.js';
@@ -39,7 +41,7 @@ export async function smmuBed(profile = 'default', ramMib = 64, options?: SmmuOp
   const mem = new GuestMemory(core);
   const irqs: SmmuInterrupt[] = [];
   const logs: string[] = [];
-  const unit = new SmmuUnit({ core, mem, profile: createSmmuProfile(profile, options), onInterrupt: (i) => irqs.push(i), log: (m) => logs.push(m) });
+  const unit = new SmmuUnit({ core, mem, profile: createSmmuProfile(profile, options), onInterrupt: (i) => irqs.push(i), msiDoorbells: ARM_MSI_DOORBELLS, log: (m) => logs.push(m) });
   const platform = {
     mmioRead: (a: bigint, s: 4 | 8) => unit.mmioRead(Number(a - SMMU_BASE), s),
     mmioWrite: (a: bigint, s: 4 | 8, v: bigint) => unit.mmioWrite(Number(a - SMMU_BASE), s, v),

@@ -21,6 +21,7 @@ import { coreFaultEvent, lookupSte, readSte, resolveStream, walkFlags, type Conf
 import { encodeEvent, type SmmuEvent } from './event.js';
 import { capsOf, type SmmuCaps, type SmmuProfile } from './profiles.js';
 import { entryAddr, geometry, isEmpty, isFull, next, ptr } from './queue.js';
+import { checkDoorbells, MSI_ABORT_ERR, msiRoute, type MsiDoorbell, type SmmuIrqSource } from './msi.js';
 import { SmmuRegisterFile } from './registers.js';
 import { checkPageRequest, SmmuPriQueue, type SmmuPageResponseRouter } from './priq.js';
 import type { PageRequestOutcome } from '../vtd/prq/page-request.js';
@@ -32,11 +33,15 @@ import { EVT, EVT_BYTES, EVT_CLASS } from './spec/events.js';
 import { CERROR, CMDQ_CONS_ERR_SHIFT, CR0, GBPA, GERROR, IRQ_CTRL, QUEUE_OVERFLOW } from './spec/registers.js';
 import { iova as checkIova, pasid as checkPasid, streamId, type Hpa, type Iova, type Pasid, type Sid } from '../types.js';
 
-/** An interrupt the unit signals: an MSI (address/data as programmed) or a wired line. */
+/**
+ * An interrupt the unit signals: an MSI that reached an interrupt
+ * controller's doorbell (msi.ts: MSIs into RAM are memory writes, MSIs
+ * elsewhere abort), a wired line, or SEV.
+ */
 export interface SmmuInterrupt {
   /** What signalled it: the event queue, the PRI queue, a global error, CMD_SYNC (CS = IRQ) or SEV. */
-  readonly source: 'eventq' | 'priq' | 'gerror' | 'cmd-sync' | 'sev';
-  /** MSI address and data, when the unit sent an MSI (SMMU_IDR0.MSI and a non-zero address). */
+  readonly source: SmmuIrqSource | 'sev';
+  /** MSI address and data, when the unit sent an MSI to a doorbell (SMMU_IDR0.MSI, a non-zero address in a doorbell window). */
   readonly msi?: { readonly address: bigint; readonly data: number };
 }
 
@@ -61,8 +66,10 @@ export interface SmmuUnitOptions {
   readonly mem: GuestMemory;
   /** Its capability profile. */
   readonly profile: SmmuProfile;
-  /** Hears every interrupt it signals. */
+  /** Hears every interrupt it signals (wired lines, SEV, MSIs to a doorbell). */
   readonly onInterrupt?: (irq: SmmuInterrupt) => void;
+  /** The interrupt controller's doorbell windows: MSIs there reach `onInterrupt` (msi.ts; default none: only RAM takes MSIs). */
+  readonly msiDoorbells?: readonly MsiDoorbell[];
   /** Hears each guest programming error. */
   readonly log?: (msg: string) => void;
   /**
@@ -140,6 +147,10 @@ function checkDword(v: number, what: string): number {
   return v >>> 0;
 }
 
+/** *_IRQ_CFG0.ADDR (bits 51:2, §6.3.20): its bits in the low and high dwords. */
+const MSI_ADDR_LO = 0xffff_fffc;
+const MSI_ADDR_HI = 0xf_ffff;
+
 /** The most (stream, substream) configurations cached at once. */
 const MAX_CACHED = 4096;
 
@@ -167,6 +178,8 @@ export class SmmuUnit {
   readonly priq: SmmuPriQueue;
   private readonly steCache = new Map<number, DecodedSte>();
   private readonly streams = new Map<number, CachedStream>();
+  /** The `streams` keys of each StreamID (CFGI_STE / CFGI_CD drop a StreamID's configurations without scanning the others). */
+  private readonly streamsBySid = new Map<number, Set<number>>();
   private readonly freeSetups: number[] = [];
   private bypassOff = 0;
   /** CR0.SMMUEN as last written (the DMA fast path reads it without the register map). */
@@ -175,6 +188,7 @@ export class SmmuUnit {
   readonly ats: SmmuAts;
   private readonly src: ConfigSource;
   private readonly slots: Slots;
+  private readonly doorbells: readonly MsiDoorbell[];
   /** What command handlers act on (built once: a doorbell allocates nothing for it). */
   private readonly target: CommandTarget;
   /** Hears every command the unit executed (name, the two words): a VMM traps guest commands here. */
@@ -183,6 +197,7 @@ export class SmmuUnit {
   /** An SMMU over `o.core`; `o.mem` is the memory its tables and queues live in. */
   constructor(private readonly o: SmmuUnitOptions) {
     this.caps = capsOf(o.profile);
+    this.doorbells = checkDoorbells(o.msiDoorbells ?? [], 'msiDoorbells');
     this.arm = new SmmuCore(o.core);
     const maxEntries = o.profile.switches.iotlbFlushWhenFull;
     if (maxEntries > 0) {
@@ -242,10 +257,11 @@ export class SmmuUnit {
   /** Guest 8-byte MMIO write of `hi:lo` (halves u32 or i32) at frame offset `offset`. */
   write64(offset: number, lo: number, hi: number): void { this.regs.write64(offset, checkDword(lo, 'lo'), checkDword(hi, 'hi')); }
 
-  /** Back to the power-on state: registers and every cache. */
+  /** Back to the power-on state: registers, the lost-event count and every cache. */
   reset(): void {
     this.regs.reset();
     this.priq.reset();
+    this.eventsLost = 0;
     this.smmuEn = false;
     this.ats.reset();
     this.invalidateSte(0, 0xffff_ffff);
@@ -472,6 +488,9 @@ export class SmmuUnit {
     if (this.streams.size >= MAX_CACHED) this.invalidateSte(0, 0xffff_ffff);
     const c = { cfg, setupOff, sid, ssid };
     this.streams.set(key, c);
+    let keys = this.streamsBySid.get(sid);
+    if (keys === undefined) this.streamsBySid.set(sid, (keys = new Set()));
+    keys.add(key);
     return c;
   }
 
@@ -526,29 +545,53 @@ export class SmmuUnit {
 
   // -- configuration invalidation (CFGI_*) ------------------------------------------
 
-  /** Drops cached STEs of stream ids first..last and every configuration derived from them. */
+  /**
+   * Drops cached STEs of stream ids first..last and every configuration
+   * derived from them: by StreamID when the range is narrower than what is
+   * cached (CFGI_STE), else over what is cached (CFGI_ALL, wide ranges).
+   */
   invalidateSte(first: number, last: number): void {
     checkInt(first, 0xffff_ffff, 'first');
     checkInt(last, 0xffff_ffff, 'last');
+    if (last - first < this.steCache.size + this.streamsBySid.size) {
+      for (let sid = first; sid <= last; sid++) this.dropSid(sid);
+      return;
+    }
     // Deleting the entry a Map iteration is at is safe: no copy of the maps per command.
     for (const sid of this.steCache.keys()) if (sid >= first && sid <= last) this.steCache.delete(sid);
-    for (const [k, s] of this.streams) {
-      if (s.sid < first || s.sid > last) continue;
-      this.streams.delete(k);
-      if (s.setupOff !== this.bypassOff) this.freeSetups.push(s.setupOff);
-    }
+    for (const sid of this.streamsBySid.keys()) if (sid >= first && sid <= last) this.dropSid(sid);
+  }
+
+  /** Drops StreamID `sid`'s cached STE and configurations. */
+  private dropSid(sid: number): void {
+    this.steCache.delete(sid);
+    const keys = this.streamsBySid.get(sid);
+    if (keys === undefined) return;
+    for (const k of keys) this.dropStream(k);
+    this.streamsBySid.delete(sid);
+  }
+
+  /** Drops the cached configuration under `key` and frees its setup record (its StreamID's key set is the caller's). */
+  private dropStream(key: number): void {
+    const s = this.streams.get(key);
+    if (s === undefined) return;
+    this.streams.delete(key);
+    if (s.setupOff !== this.bypassOff) this.freeSetups.push(s.setupOff);
   }
 
   /** Drops the cached configuration of (sid, ssid), or of every substream of sid. */
   invalidateCd(sid: Sid, ssid: Pasid | undefined): void {
     checkStream(sid, ssid);
-    for (const [k, s] of this.streams) {
-      if (s.sid !== sid) continue;
+    const keys = this.streamsBySid.get(sid);
+    if (keys === undefined) return;
+    for (const k of keys) {
+      const s = this.streams.get(k)!;
       // A request without SubstreamID may use CD 0 (S1DSS): it goes with SSID 0.
       if (ssid !== undefined && s.ssid !== ssid && !(ssid === 0 && s.ssid === undefined)) continue;
-      this.streams.delete(k);
-      if (s.setupOff !== this.bypassOff) this.freeSetups.push(s.setupOff);
+      this.dropStream(k);
+      keys.delete(k);
     }
+    if (keys.size === 0) this.streamsBySid.delete(sid);
   }
 
   // -- event queue (§7.2) -------------------------------------------------------------
@@ -679,17 +722,10 @@ export class SmmuUnit {
     };
   }
 
-  /** CMD_SYNC completion (§4.7.3): CS=IRQ writes MSIData to MSIAddress (MSI) or signals the line; CS=SEV sends an event. */
+  /** CMD_SYNC completion (§4.7.3): CS=IRQ sends MSIData to MSIAddress (an MSI) or signals the wired line; CS=SEV sends an event. */
   private sync(cs: number, addr: number, data: number): void {
     if (cs === SYNC_CS.SEV) { this.o.onInterrupt?.({ source: 'sev' }); return; }
-    if (cs !== SYNC_CS.IRQ) return;
-    if (this.caps.msi && addr !== 0) {
-      if (this.o.mem.offsetAt(addr, 4) >= 0) this.o.mem.setUint32(addr, data);
-      else this.raiseGerror(GERROR.MSI_CMDQ_ABT_ERR);
-      this.o.onInterrupt?.({ source: 'cmd-sync', msi: { address: BigInt(addr), data } });
-      return;
-    }
-    this.o.onInterrupt?.({ source: 'cmd-sync' });
+    if (cs === SYNC_CS.IRQ) this.signal('cmd-sync', addr, data);
   }
 
   // -- global errors and interrupts (§6.3.18, §3.18) ----------------------------------
@@ -704,21 +740,35 @@ export class SmmuUnit {
     const S = this.slots;
     this.regs.put(S.GERROR, (this.regs.at(S.GERROR) ^ bit) >>> 0);
     this.log(`smmu: global error 0x${bit.toString(16)}`);
-    if (this.regs.at(S.IRQ_CTRL) & IRQ_CTRL.GERROR_IRQEN) this.interrupt('gerror', S.GERROR_IRQ_CFG0, S.GERROR_IRQ_CFG1);
+    // An aborted GERROR MSI is not signalled through that same MSI again (it would abort again: no loop).
+    if (bit !== GERROR.MSI_GERROR_ABT_ERR && this.regs.at(S.IRQ_CTRL) & IRQ_CTRL.GERROR_IRQEN) this.interrupt('gerror', S.GERROR_IRQ_CFG0, S.GERROR_IRQ_CFG1);
   }
 
-  /** Signals `source`: an MSI of the *_IRQ_CFG0 (address, slot `cfg0`) and *_IRQ_CFG1 (data) registers, or the wired line. */
-  private interrupt(source: SmmuInterrupt['source'], cfg0: number, cfg1: number): void {
-    const lo = this.regs.at(cfg0);
-    const hi = this.regs.at(cfg0 + 1);
-    if (this.caps.msi && (lo | hi) !== 0) {
-      const data = this.regs.at(cfg1);
-      const addr = hi * 2 ** 32 + lo; // above 2^53 (bits a profile keeps as written) it is outside RAM either way
-      if (this.o.mem.offsetAt(addr, 4) >= 0) this.o.mem.setUint32(addr, data);
-      this.o.onInterrupt?.({ source, msi: { address: (BigInt(hi) << 32n) | BigInt(lo), data } });
-      return;
+  /**
+   * Signals `source` as its *_IRQ_CFG registers say: the MSI of *_IRQ_CFG0
+   * (address: ADDR bits 51:2, slot `cfg0`) and *_IRQ_CFG1 (data, slot
+   * `cfg1`), or the wired line (§3.18, §6.3.20).
+   */
+  private interrupt(source: SmmuIrqSource, cfg0: number, cfg1: number): void {
+    const addr = (this.regs.at(cfg0 + 1) & MSI_ADDR_HI) * 2 ** 32 + ((this.regs.at(cfg0) & MSI_ADDR_LO) >>> 0);
+    this.signal(source, addr, this.regs.at(cfg1));
+  }
+
+  /**
+   * The one MSI rule for every source (msi.ts, §3.18.2): without
+   * SMMU_IDR0.MSI or with address 0, the wired line; else the 32-bit write
+   * of `data` to `addr`: into RAM, to the embedder at a doorbell, or aborted
+   * with the source's GERROR.MSI_*_ABT_ERR.
+   */
+  private signal(source: SmmuIrqSource, addr: number, data: number): void {
+    if (!this.caps.msi || addr === 0) { this.o.onInterrupt?.({ source }); return; }
+    const route = msiRoute(addr, this.o.mem, this.doorbells);
+    if (route === 'memory') this.o.mem.setUint32(addr, data);
+    else if (route === 'doorbell') this.o.onInterrupt?.({ source, msi: { address: BigInt(addr), data } });
+    else {
+      this.log(`smmu: ${source} MSI to 0x${addr.toString(16)} aborted: no RAM or doorbell there`);
+      this.raiseGerror(MSI_ABORT_ERR[source]);
     }
-    this.o.onInterrupt?.({ source });
   }
 
   // -- register side effects -------------------------------------------------------------
