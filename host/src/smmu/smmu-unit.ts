@@ -13,11 +13,12 @@ import type { Core } from '../core/core.js';
 import type { GuestMemory } from '../core/guest-memory.js';
 import * as K from '../core/constants.js';
 import type { DmaPort, DmaResult } from '../pci/dma-port.js';
-import { BYPASS_SETUP, SmmuCore, type WalkSetup } from './core-abi.js';
+import { BYPASS_SETUP, SmmuCore } from './core-abi.js';
 import { SmmuDmaPort } from './dma-port.js';
 import { SmmuAts } from './ats.js';
 import { COMMAND_BY_OP, type CommandTarget } from './commands.js';
-import { coreFaultEvent, lookupSte, readSte, resolveStream, walkFlags, type ConfigSource, type DecodedSte, type StreamConfig } from './config.js';
+import { StreamCache, type CachedStream } from './stream-cache.js';
+import { coreFaultEvent, readSte, walkFlags, type ConfigSource, type DecodedSte } from './config.js';
 import { encodeEvent, type SmmuEvent } from './event.js';
 import { capsOf, type SmmuCaps, type SmmuProfile } from './profiles.js';
 import { entryAddr, geometry, isEmpty, isFull, next, ptr } from './queue.js';
@@ -81,11 +82,6 @@ export interface SmmuUnitOptions {
 }
 
 /** A cached (StreamID, SubstreamID) configuration and its setup record. */
-interface CachedStream { readonly cfg: StreamConfig; readonly setupOff: number; readonly sid: number; readonly ssid?: number }
-
-/** The cache key of (sid, ssid): sid above 21 bits, then the SubstreamID or 2^20 for none (no string per request). */
-const streamKey = (sid: number, ssid: number | undefined): number => sid * 0x20_0000 + (ssid ?? 0x10_0000);
-
 /** The CR0 bits QEMU acknowledges (~SMMU_CR0_RESERVED); see SmmuSwitches.registersKeepWrittenBits. */
 const QEMU_CR0_ACK_BITS = 0x3df;
 
@@ -151,9 +147,6 @@ function checkDword(v: number, what: string): number {
 const MSI_ADDR_LO = 0xffff_fffc;
 const MSI_ADDR_HI = 0xf_ffff;
 
-/** The most (stream, substream) configurations cached at once. */
-const MAX_CACHED = 4096;
-
 /** The registers the unit reads and writes itself, by name. */
 const SLOT_NAMES = [
   'CR0', 'CR0ACK', 'GBPA', 'IRQ_CTRL', 'IRQ_CTRLACK', 'GERROR', 'GERRORN', 'GERROR_IRQ_CFG0', 'GERROR_IRQ_CFG1',
@@ -176,12 +169,8 @@ export class SmmuUnit {
   eventsLost = 0;
   /** The PRI queue (chapter 8): page requests in, CMD_PRI_RESP out. */
   readonly priq: SmmuPriQueue;
-  private readonly steCache = new Map<number, DecodedSte>();
-  private readonly streams = new Map<number, CachedStream>();
-  /** The `streams` keys of each StreamID (CFGI_STE / CFGI_CD drop a StreamID's configurations without scanning the others). */
-  private readonly streamsBySid = new Map<number, Set<number>>();
-  private readonly freeSetups: number[] = [];
-  private bypassOff = 0;
+  /** Cached STEs and stream configurations (stream-cache.ts). */
+  private readonly cache: StreamCache;
   /** CR0.SMMUEN as last written (the DMA fast path reads it without the register map). */
   private smmuEn = false;
   /** PCIe ATS (ats.ts): Translation Requests, Translated transactions, ATC invalidation. */
@@ -219,10 +208,11 @@ export class SmmuUnit {
       strtabBase: () => this.regs.get('STRTAB_BASE'), strtabCfg: () => Number(this.regs.get('STRTAB_BASE_CFG')),
       s2Fetch: (ste, ipa) => this.s2Fetch(ste, ipa),
     };
+    this.cache = new StreamCache(this.arm, this.src);
     this.ats = new SmmuAts({
       caps: this.caps, arm: this.arm, out: o.core.out, atcInvalidate: o.atcInvalidate,
       enabled: () => this.smmuEn, atsCheck: () => (this.regs.at(this.slots.CR0) & CR0.ATSCHK) !== 0,
-      ste: (sid) => this.ste(sid), stream: (sid, ssid) => this.stream(sid, ssid), record: (ev) => this.recordEvent(ev), log: (m) => this.log(m),
+      ste: (sid) => this.cache.ste(sid), stream: (sid, ssid) => this.stream(sid, ssid), record: (ev) => this.recordEvent(ev), log: (m) => this.log(m),
     });
   }
 
@@ -264,7 +254,7 @@ export class SmmuUnit {
     this.eventsLost = 0;
     this.smmuEn = false;
     this.ats.reset();
-    this.invalidateSte(0, 0xffff_ffff);
+    this.cache.clear();
     this.o.core.invalidateAll();
   }
 
@@ -289,7 +279,7 @@ export class SmmuUnit {
     this.eventsLost = s.eventsLost;
     this.smmuEn = (this.regs.at(this.slots.CR0) & CR0.SMMUEN) !== 0;
     this.ats.reset();
-    this.invalidateSte(0, 0xffff_ffff);
+    this.cache.clear();
     this.o.core.invalidateAll();
   }
 
@@ -329,7 +319,7 @@ export class SmmuUnit {
    * Returns undefined when the DMA completed, else `dma`'s result.
    */
   dmaNum(sid: Sid, ssid: Pasid | undefined, iova: Iova<number>, len: number, access: number, bufOff: number): DmaResult | undefined {
-    const s = this.smmuEn ? this.streams.get(streamKey(sid, ssid)) : undefined;
+    const s = this.smmuEn ? this.cache.cached(sid, ssid) : undefined;
     const write = (access & K.ACC_WRITE) !== 0;
     const priv = (access & K.ACC_PRIV) !== 0;
     const exec = (access & K.ACC_EXEC) !== 0;
@@ -467,7 +457,7 @@ export class SmmuUnit {
 
   /** STE.PPAR of `sid` (§5.2), or undefined when the STE cannot be fetched or is ILLEGAL, or the SMMU is off (§8.1). */
   private ppar(sid: number): boolean | undefined {
-    const ste = this.smmuEn ? this.ste(sid) : undefined;
+    const ste = this.smmuEn ? this.cache.ste(sid) : undefined;
     return ste === undefined || 'type' in ste ? undefined : get(ste.words, STE.PPAR) === 1;
   }
 
@@ -475,23 +465,9 @@ export class SmmuUnit {
   private stream(sid: number, ssid: number | undefined): CachedStream | { event: SmmuEvent } {
     if (!this.smmuEn) {
       const abort = (this.regs.at(this.slots.GBPA) & GBPA.ABORT) !== 0;
-      return { cfg: abort ? { kind: 'abort' } : { kind: 'bypass' }, setupOff: this.bypass(), sid };
+      return { cfg: abort ? { kind: 'abort' } : { kind: 'bypass' }, setupOff: this.cache.bypass(), sid };
     }
-    const key = streamKey(sid, ssid);
-    const have = this.streams.get(key);
-    if (have) return have;
-    const ste = this.ste(sid);
-    if ('type' in ste) return { event: ste };
-    const cfg = resolveStream(this.src, ste, sid, ssid);
-    if (cfg.kind === 'fault') return { event: cfg.event };
-    const setupOff = cfg.kind === 'translate' ? this.newSetup(cfg.setup) : this.bypass();
-    if (this.streams.size >= MAX_CACHED) this.invalidateSte(0, 0xffff_ffff);
-    const c = { cfg, setupOff, sid, ssid };
-    this.streams.set(key, c);
-    let keys = this.streamsBySid.get(sid);
-    if (keys === undefined) this.streamsBySid.set(sid, (keys = new Set()));
-    keys.add(key);
-    return c;
+    return this.cache.resolve(sid, ssid);
   }
 
   /**
@@ -501,40 +477,19 @@ export class SmmuUnit {
    */
   copyPhysical(addr: Hpa<number>, len: number, write: boolean, bufOff: number): number {
     const input: number = addr; // through the bypass setup: the input address is the output address
-    return this.arm.dmaCopyNum(this.bypass(), input, len, write ? K.ACC_WRITE : K.ACC_READ, bufOff);
-  }
-
-  /** The cached STE of `sid` (fetched and decoded on a miss), or its configuration event. */
-  private ste(sid: number): DecodedSte | SmmuEvent {
-    const have = this.steCache.get(sid);
-    if (have) return have;
-    const got = lookupSte(this.src, sid);
-    if (!('type' in got)) this.steCache.set(sid, got);
-    return got;
-  }
-
-  private bypass(): number {
-    if (this.bypassOff === 0) this.bypassOff = this.newSetup(BYPASS_SETUP);
-    return this.bypassOff;
-  }
-
-  private newSetup(s: WalkSetup): number {
-    const off = this.freeSetups.pop() ?? this.arm.allocSetup();
-    if (off === 0) throw new Error('core: out of memory for SMMU setup records');
-    this.arm.writeSetup(off, s);
-    return off;
+    return this.arm.dmaCopyNum(this.cache.bypass(), input, len, write ? K.ACC_WRITE : K.ACC_READ, bufOff);
   }
 
   /** A nested STE's stage 2 for a CD fetch at `ipa` (a temporary setup record). */
   private s2Fetch(ste: DecodedSte, ipa: bigint): { pa: bigint } | { evt: number; ipa: bigint } {
-    const off = this.newSetup({ ...BYPASS_SETUP, s2: true, vmid: ste.vmid, flags: walkFlags(this.o.profile.switches), ...ste.s2 });
+    const off = this.cache.newSetup({ ...BYPASS_SETUP, s2: true, vmid: ste.vmid, flags: walkFlags(this.o.profile.switches), ...ste.s2 });
     try {
       const st = this.arm.translateS2(off, ipa, K.ACC_READ);
       const out = this.o.core.out;
       if (st !== 0) return { evt: st, ipa: (BigInt(out[K.OUT_FAULT_ADDR_HI]!) << 32n) | BigInt(out[K.OUT_FAULT_ADDR_LO]!) };
       return { pa: (BigInt(out[K.OUT_ADDR_HI]!) << 32n) | BigInt(out[K.OUT_ADDR_LO]!) };
     } finally {
-      this.freeSetups.push(off);
+      this.cache.freeSetup(off);
     }
   }
 
@@ -545,53 +500,15 @@ export class SmmuUnit {
 
   // -- configuration invalidation (CFGI_*) ------------------------------------------
 
-  /**
-   * Drops cached STEs of stream ids first..last and every configuration
-   * derived from them: by StreamID when the range is narrower than what is
-   * cached (CFGI_STE), else over what is cached (CFGI_ALL, wide ranges).
-   */
+  /** Drops cached STEs of stream ids first..last and every configuration derived from them (CFGI_STE, CFGI_STE_RANGE, CFGI_ALL). */
   invalidateSte(first: number, last: number): void {
-    checkInt(first, 0xffff_ffff, 'first');
-    checkInt(last, 0xffff_ffff, 'last');
-    if (last - first < this.steCache.size + this.streamsBySid.size) {
-      for (let sid = first; sid <= last; sid++) this.dropSid(sid);
-      return;
-    }
-    // Deleting the entry a Map iteration is at is safe: no copy of the maps per command.
-    for (const sid of this.steCache.keys()) if (sid >= first && sid <= last) this.steCache.delete(sid);
-    for (const sid of this.streamsBySid.keys()) if (sid >= first && sid <= last) this.dropSid(sid);
+    this.cache.invalidateSte(checkInt(first, 0xffff_ffff, 'first'), checkInt(last, 0xffff_ffff, 'last'));
   }
 
-  /** Drops StreamID `sid`'s cached STE and configurations. */
-  private dropSid(sid: number): void {
-    this.steCache.delete(sid);
-    const keys = this.streamsBySid.get(sid);
-    if (keys === undefined) return;
-    for (const k of keys) this.dropStream(k);
-    this.streamsBySid.delete(sid);
-  }
-
-  /** Drops the cached configuration under `key` and frees its setup record (its StreamID's key set is the caller's). */
-  private dropStream(key: number): void {
-    const s = this.streams.get(key);
-    if (s === undefined) return;
-    this.streams.delete(key);
-    if (s.setupOff !== this.bypassOff) this.freeSetups.push(s.setupOff);
-  }
-
-  /** Drops the cached configuration of (sid, ssid), or of every substream of sid. */
+  /** Drops the cached configuration of (sid, ssid), or of every substream of sid (CFGI_CD, CFGI_CD_ALL). */
   invalidateCd(sid: Sid, ssid: Pasid | undefined): void {
     checkStream(sid, ssid);
-    const keys = this.streamsBySid.get(sid);
-    if (keys === undefined) return;
-    for (const k of keys) {
-      const s = this.streams.get(k)!;
-      // A request without SubstreamID may use CD 0 (S1DSS): it goes with SSID 0.
-      if (ssid !== undefined && s.ssid !== ssid && !(ssid === 0 && s.ssid === undefined)) continue;
-      this.dropStream(k);
-      keys.delete(k);
-    }
-    if (keys.size === 0) this.streamsBySid.delete(sid);
+    this.cache.invalidateCd(sid, ssid);
   }
 
   // -- event queue (§7.2) -------------------------------------------------------------
@@ -798,7 +715,7 @@ export class SmmuUnit {
     this.smmuEn = (now & CR0.SMMUEN) !== 0;
     this.regs.put(this.slots.CR0ACK, this.o.profile.switches.registersKeepWrittenBits ? now & QEMU_CR0_ACK_BITS : now);
     if (((old ^ now) & CR0.SMMUEN) !== 0) {
-      this.invalidateSte(0, 0xffff_ffff);
+      this.cache.clear();
       this.o.core.invIotlbGlobal();
     }
     if ((now & CR0.CMDQEN) !== 0) this.consumeCommands();
