@@ -51,11 +51,16 @@ export function coreConfigRows(p: Profile): [key: number, value: number][] {
   ];
 }
 
+/** coreConfigRows of each profile met (a profile is immutable; every system reset re-applies its unit's). */
+const rowsOf = new WeakMap<Profile, readonly [number, number][]>();
+
 /** Writes the CFG_* keys whose value differs for the profile, then invalidates all caches. */
 export function configureCore(core: Core, p: Profile): void {
   // Only changed values: a reset re-applies the same profile, and setting the
   // IOTLB geometry re-clears the whole table (0.5 MiB at QEMU's 16K entries);
   // invalidateAll empties every cache either way.
-  for (const [key, value] of coreConfigRows(p)) if (core.getConfig(key) !== value) core.setConfig(key, value);
+  let rows = rowsOf.get(p);
+  if (!rows) rowsOf.set(p, (rows = coreConfigRows(p)));
+  for (const [key, value] of rows) if (core.getConfig(key) !== value) core.setConfig(key, value);
   core.invalidateAll();
 }

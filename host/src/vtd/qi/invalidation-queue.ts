@@ -79,6 +79,18 @@ const FETCH_RUN = 256;
 
 const ERROR_BITS = FSTS.IQE | FSTS.ITE;
 
+/** Descriptor plans by queue rules and ECAP (they depend on nothing else; a system reset makes a new queue over the same profile). */
+const planCache = new WeakMap<QiBehaviour, Map<bigint, readonly (DescriptorPlan | undefined)[]>>();
+
+/** `descriptorPlans(ctx)`, computed once per (queue rules, ECAP). */
+function plansOf(ctx: QiContext): readonly (DescriptorPlan | undefined)[] {
+  let byEcap = planCache.get(ctx.behaviour);
+  if (!byEcap) planCache.set(ctx.behaviour, (byEcap = new Map()));
+  let plans = byEcap.get(ctx.ecap);
+  if (!plans) byEcap.set(ctx.ecap, (plans = descriptorPlans(ctx)));
+  return plans;
+}
+
 /** Queued invalidation of one VT-d unit. */
 export class InvalidationQueue {
   /** The profile's queue rules. */
@@ -118,7 +130,7 @@ export class InvalidationQueue {
         return was;
       },
     };
-    this.plans = descriptorPlans(this.ctx);
+    this.plans = plansOf(this.ctx);
   }
 
   /** True when an access left descriptors for later (the work budget ran out); `drainBacklog` continues. */
