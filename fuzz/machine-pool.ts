@@ -265,7 +265,8 @@ export class PooledMachine {
     machine.vtd.events.sent.length = 0;
     core.invalidateAll();
     core.statsReset();
-    this.apics = new ScenarioApics(cpus);
+    if (this.apics.count === cpus) this.apics.clear();
+    else this.apics = new ScenarioApics(cpus);
     this.clearCoverage();
   }
 
@@ -316,21 +317,31 @@ export class PooledMachine {
 }
 
 
+/** Bytes of the touched-page bitmap compared with zeros at once (natively) before its words are looked at. */
+const TOUCH_CHUNK = 512;
+
 /**
  * Calls `fn` with every set bit of the coverage build's touched-page bitmap
  * `map` and clears it; 32 pages at a time (the map is 16-byte aligned:
- * memory.data's default).
+ * memory.data's default). Chunks of TOUCH_CHUNK bytes that are all zero
+ * (most of the 16 KiB map: an input touches a few dozen pages) are skipped
+ * by one native compare each; reading every word cost ~10 us per reset.
  */
 export function takeTouchedBits(map: Uint8Array, fn: (bit: number) => void): void {
+  const bytes = Buffer.from(map.buffer, map.byteOffset, map.length);
   const words = new Uint32Array(map.buffer, map.byteOffset, map.length >> 2);
-  for (let w = 0; w < words.length; w++) {
-    let bits = words[w]!;
-    if (bits === 0) continue;
-    words[w] = 0;
-    while (bits !== 0) {
-      const b = 31 - Math.clz32(bits);
-      bits &= ~(1 << b);
-      fn(w * 32 + b);
+  for (let at = 0; at < map.length; at += TOUCH_CHUNK) {
+    const end = Math.min(map.length, at + TOUCH_CHUNK);
+    if (bytes.compare(ZEROS, 0, end - at, at, end) === 0) continue;
+    for (let w = at >> 2; w < end >> 2; w++) {
+      let bits = words[w]!;
+      if (bits === 0) continue;
+      words[w] = 0;
+      while (bits !== 0) {
+        const b = 31 - Math.clz32(bits);
+        bits &= ~(1 << b);
+        fn(w * 32 + b);
+      }
     }
   }
 }

@@ -27,6 +27,9 @@ function runAll(pm: PooledMachine, input: FuzzInput): { observations: unknown[];
   return { observations: run.output().observations };
 }
 
+/** Every APIC's IRR and TMR bits. */
+const irrs = (pm: PooledMachine) => Array.from({ length: pm.apics.count }, (_, id) => pm.apics.read(id));
+
 function inputs(n: number): FuzzInput[] {
   const seeds = loadInputs([goldenDir()]).filter((_s, i) => i % 3 === 0).map((s) => shrinkRam(s));
   const rng = new Rng(7);
@@ -52,6 +55,7 @@ describe('machine pool', () => {
       const expected = runAll(fresh, input);
       expect(reused).toEqual(expected);
       expect(pm.core.cacheContents()).toEqual(fresh.core.cacheContents());
+      expect(irrs(pm)).toEqual(irrs(fresh)); // the APICs are cleared, not rebuilt, at reset (ScenarioApics.clear)
       const full = snapshotMachine(pm.machine); // all RAM read: a page the pool's tracking misses differs from the fresh machine's
       expect(Buffer.from(full).equals(Buffer.from(snapshotMachine(fresh.machine)))).toBe(true);
       expect(Buffer.from(pm.machine.snapshot()).equals(Buffer.from(full))).toBe(true); // the pool's tracked snapshot is the full one

@@ -34,6 +34,8 @@ const BROADCAST = 0xff;
 export class ScenarioApics {
   private readonly irr: Uint8Array[];
   private readonly tmr: Uint8Array[];
+  /** APICs an interrupt reached since construction or the last `clear` (what `clear` zeroes). */
+  private readonly reached = new Set<number>();
 
   /**
    * `count` processors, APIC ids 0..count-1.
@@ -66,9 +68,19 @@ export class ScenarioApics {
     const chosen = mode === 1 ? targets.slice(0, 1) : targets;
     const vector = data & 0xff;
     for (const id of chosen) {
+      this.reached.add(id);
       this.irr[id]![vector] = 1;
       this.tmr[id]![vector] = levelTriggered ? 1 : 0;
     }
+  }
+
+  /** Back to the reset state (every IRR and TMR bit clear), as a new instance of the same count starts: zeroes only the APICs an interrupt reached. */
+  clear(): void {
+    for (const id of this.reached) {
+      this.irr[id]!.fill(0);
+      this.tmr[id]!.fill(0);
+    }
+    this.reached.clear();
   }
 
   /** The IRR of APIC `id` (and which of its vectors are level-triggered). */
