@@ -112,8 +112,8 @@ const liveContexts = new WeakMap<PhysicalHost, Set<HostIommu>>();
 /** Host memory writes outside the VM's RAM (every host table write, ss-table.ts) counted per tracked host: a table is read again only after one. */
 const tableWrites = new WeakMap<PhysicalHost, { n: number }>();
 
-/** What an HWPT was last found consistent with: its root, the host's table-write count, its IOAS's runs. */
-interface Checked { readonly root: bigint; readonly writes: number; readonly runs: readonly PageRun[] }
+/** What an HWPT was last found consistent with: its root, the host's table-write count, its IOAS's runs and their version (Ioas.version). */
+interface Checked { readonly root: bigint; readonly writes: number; readonly runs: readonly PageRun[]; readonly version: number }
 const lastChecked = new WeakMap<HwptPaging, Checked>();
 
 /**
@@ -180,9 +180,15 @@ export function hostTablesVsIoas(vm: VirtualMachine): string | undefined {
 function contextTablesVsIoas(vm: VirtualMachine, ctx: HostIommu): string | undefined {
   const writes = tableWrites.get(vm.host)?.n ?? NaN; // untracked: never skipped (NaN equals nothing)
   for (const h of ctx.objectsOf<HwptPaging>('hwpt-paging')) {
-    const want = ioasRuns(h);
     const last = lastChecked.get(h);
-    if (last && last.writes === writes && last.root === h.table.root && sameRuns(last.runs, want)) continue;
+    const version = h.ioas.version;
+    const unchanged = last !== undefined && last.writes === writes && last.root === h.table.root;
+    if (unchanged && last.version === version) continue; // the same areas: not even their runs are rebuilt
+    const want = ioasRuns(h);
+    if (unchanged && sameRuns(last.runs, want)) {
+      lastChecked.set(h, { ...last, version });
+      continue;
+    }
     const table = hostTableRuns(vm.host.mem, Number(h.table.root / 4096n), h.table.levels);
     if (typeof table === 'string') return `host table vs IOAS: HWPT ${h.id}: ${table}`;
     const n = Math.max(table.length, want.length);
@@ -190,7 +196,7 @@ function contextTablesVsIoas(vm: VirtualMachine, ctx: HostIommu): string | undef
       if (sameRun(table[i], want[i])) continue;
       return `host table vs IOAS: HWPT ${h.id} (IOAS ${h.ioas.id}) translates ${runText(table[i])} where its IOAS maps ${runText(want[i])}`;
     }
-    lastChecked.set(h, { root: h.table.root, writes, runs: want });
+    lastChecked.set(h, { root: h.table.root, writes, runs: want, version });
   }
   return undefined;
 }

@@ -192,6 +192,24 @@ describe('IOAS', () => {
     expect(io.unmap(0n, (1n << 64n) - 1n)).toBe(0n); // "unmap everything" succeeds on an empty IOAS
   });
 
+  it('version counts every change of the areas, and nothing else (a refused map or unmap leaves it)', () => {
+    const { io } = ioas(4);
+    const v0 = io.version;
+    io.map({ iova: 0x1000n, hpa: 0n, len: 0x2000n });
+    const v1 = io.version;
+    expect(v1).toBeGreaterThan(v0);
+    expectErr(() => io.map({ iova: 0x2000n, hpa: 0n, len: 0x1000n }), 'EEXIST', 'iova');
+    expectErr(() => io.map({ hpa: 0n, len: 0x3000n }), 'ENOMEM', 'limit of 4');
+    expectErr(() => io.unmap(0x2000n, 0x1000n), 'ENOENT', 'cuts');
+    void io.mappings;
+    expect(io.version).toBe(v1);
+    io.unmap(0x1000n, 0x2000n);
+    expect(io.version).toBeGreaterThan(v1);
+    const v2 = io.version;
+    io.map({ iova: 0x1000n, hpa: 0n, len: 0x2000n }); // the same area again: still a change
+    expect(io.version).toBeGreaterThan(v2);
+  });
+
   it('copy maps the same pages again without charging pins twice', () => {
     const a = ioas(8);
     const b = new Ioas(a.acct, new FailInjector(), () => true);

@@ -151,6 +151,7 @@ export class Ioas implements HostObject {
   readonly space = new IovaSpace();
   private readonly areas = new IntervalMap<Area>();
   private readonly domainSet = new Set<IoasDomain>();
+  private changes = 0;
 
   /** `hostMemory` says whether a host range may be mapped (EFAULT otherwise). */
   constructor(private readonly account: PinAccount, private readonly injector: FailInjector, private readonly hostMemory: (hpa: bigint, len: bigint) => boolean) {}
@@ -158,6 +159,15 @@ export class Ioas implements HostObject {
   /** The areas, sorted by IOVA (a copy; O(n)). */
   get mappings(): readonly Area[] {
     return [...this.areas.entries()].map((e) => e.value);
+  }
+
+  /**
+   * Changes to the areas so far (each area mapped or removed counts one):
+   * equal values mean equal `mappings`, so a caller that keeps something
+   * derived from them (a consistency check) need not read them again.
+   */
+  get version(): number {
+    return this.changes;
   }
 
   /** Number of areas. */
@@ -398,12 +408,14 @@ export class Ioas implements HostObject {
     }
     area.pages.refs++;
     this.areas.insert(area.iova, area.iova + area.len, area);
+    this.changes++;
   }
 
   /** Removes an area from the domains and the map, unpinning its pages on the last reference. */
   private remove(area: Area): void {
     for (const d of this.domainSet) d.unmap(area.iova, area.len);
     this.areas.delete(area.iova);
+    this.changes++;
     if (--area.pages.refs === 0) area.pages.account.uncharge(area.pages.npages);
   }
 }
