@@ -14,8 +14,8 @@
  * written to `build/viommu.coverage.probes.json`. The core's one guest-memory
  * offset function (`ramOffset(gpa, len)`) also starts with `__ramTouch`,
  * which marks the guest pages of every access in a bitmap (`ramTouchPtr()`,
- * `ramTouchPages()`; `ramTouchSetBase()` moves the window, e.g. to a VMM
- * physical host's VM RAM): the fuzzer zeroes just those pages between
+ * `ramTouchPages()`; a summary bit per 32 pages, `ramTouchSummaryPtr()`;
+ * `ramTouchSetBase()` moves the window, e.g. to a VMM physical host's VM RAM): the fuzzer zeroes just those pages between
  * executions of a reused machine (fuzz/machine-pool.ts, fuzz/vmm-run.ts).
  */
 import { Transform } from 'assemblyscript/transform';
@@ -28,7 +28,7 @@ const MAP_SIZE = 1 << 14;
 /**
  * Guest pages the touched-page bitmap covers: GPAs below 2 GiB (the
  * fuzzer's q35 machines have far less RAM; the Arm machine's RAM starts at
- * 1 GiB, fuzz/smmu/machine-pool.ts). 64 KiB of bitmap.
+ * 1 GiB, fuzz/smmu/machine-pool.ts). 16 KiB of bitmap, 512 bytes of summary.
  */
 const RAM_TOUCH_PAGES = 1 << 17;
 /** The function of the core every guest-memory access computes its offset with (asm/assembly/mem/ram.ts). */
@@ -60,6 +60,9 @@ export function covCount(): u32 { return ${count}; }
 // VM's RAM window); the fold lets RAM above the bitmap's reach (the Arm machine's, from 1 GiB) be tracked.
 const RAM_TOUCH_PAGES: u32 = ${RAM_TOUCH_PAGES};
 const RAM_TOUCH: usize = memory.data(${RAM_TOUCH_PAGES / 8});
+// One bit per u32 word of the bitmap (32 pages), set with any bit of the word: the fuzzer visits
+// only the flagged words (a reset read all 4,096 words of the bitmap before).
+const RAM_TOUCH_SUMMARY: usize = memory.data(${RAM_TOUCH_PAGES / 256});
 let RAM_TOUCH_BASE: u64 = 0;
 // @ts-ignore: decorator
 @global @inline export function __ramTouch(addr: u64, len: u64): void {
@@ -72,10 +75,14 @@ let RAM_TOUCH_BASE: u64 = 0;
     const b = <u32>p & (RAM_TOUCH_PAGES - 1);
     const at = RAM_TOUCH + <usize>(b >> 3);
     store<u8>(at, load<u8>(at) | <u8>(<u32>1 << (b & 7)));
+    const sum = RAM_TOUCH_SUMMARY + <usize>(b >> 8);
+    store<u8>(sum, load<u8>(sum) | <u8>(<u32>1 << ((b >> 5) & 7)));
   }
 }
 /** Address of the touched-page bitmap (bit p mod ramTouchPages(): the page base + p * 4096). */
 export function ramTouchPtr(): usize { return RAM_TOUCH; }
+/** Address of the bitmap's summary: bit w is set when u32 word w of the bitmap may have a bit set (ramTouchPages() / 32 bits). */
+export function ramTouchSummaryPtr(): usize { return RAM_TOUCH_SUMMARY; }
 /** Bits of the bitmap (the page base + p * 4096 is bit p mod this; pages below base + this * 4 KiB have a bit each). */
 export function ramTouchPages(): u32 { return RAM_TOUCH_PAGES; }
 /** Bit p of the bitmap is the page at base + p * 4096 from now on (base 4 KiB aligned, as two u32 halves: no BigInt). */

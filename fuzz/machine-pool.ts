@@ -11,9 +11,9 @@
  *   (fuzz/coverage-transform.js);
  * - the unit, the devices and the PCI hierarchy go through the machine's
  *   system reset (registers, queue, recorder, page-request state, device
- *   registers, BARs), then device buffers are zeroed and every cache is
- *   emptied, the counters and the coverage map cleared, and the
- *   processors' APICs (scenario `apic.irr` steps) start over.
+ *   registers, BARs, every cache emptied), then device buffers are zeroed,
+ *   the counters and the coverage map cleared, and the processors' APICs
+ *   (scenario `apic.irr` steps) are cleared.
  *
  * fuzz/tests/machine-pool.test.ts proves the reset exact: a reused machine
  * observes what a fresh one observes, and ends in the same state (snapshot
@@ -58,11 +58,27 @@ export interface MachineEvents {
 }
 
 /** The coverage build's extra exports (fuzz/coverage-transform.js). */
-interface CoverageExports {
+interface CoverageExports extends TouchExports {
   covPtr?(): number;
   covSize?(): number;
+}
+
+/** The coverage build's touched-page bitmap exports (fuzz/coverage-transform.js; the summary since this file's takeTouchedBits reads it). */
+export interface TouchExports {
   ramTouchPtr?(): number;
   ramTouchPages?(): number;
+  ramTouchSummaryPtr?(): number;
+  ramTouchSetBase?(hi: number, lo: number): void;
+}
+
+/** The touched-page bitmap of `core` (coverage build) and its summary (a bit per u32 word; absent in builds before it), or undefined. */
+export function touchedBitmap(core: Core): { map: Uint8Array; summary?: Uint8Array } | undefined {
+  const x = core.unsafeExports as unknown as TouchExports;
+  if (!x.ramTouchPtr || !x.ramTouchPages) return undefined;
+  const buffer = core.memory.buffer;
+  const bits = x.ramTouchPages();
+  const map = new Uint8Array(buffer, x.ramTouchPtr(), bits >> 3);
+  return x.ramTouchSummaryPtr ? { map, summary: new Uint8Array(buffer, x.ramTouchSummaryPtr(), bits >> 8) } : { map };
 }
 
 /** GuestMemory methods that write, with how to get (gpa, len) from their arguments. */
@@ -263,7 +279,7 @@ export class PooledMachine {
     for (const [off, len] of this.buffers) bytes.fill(0, off, off + len);
     machine.vtd.logLines.length = 0;
     machine.vtd.events.sent.length = 0;
-    core.invalidateAll();
+    // No invalidateAll of its own: the unit's reset ended with one (VtdUnit.reset: configureCore), and nothing since translates.
     core.statsReset();
     if (this.apics.count === cpus) this.apics.clear();
     else this.apics = new ScenarioApics(cpus);
@@ -282,12 +298,11 @@ export class PooledMachine {
 
   /** The bitmap of guest pages the core computed offsets for (coverage build), or undefined. */
   private touchedMap(): Uint8Array | undefined {
-    const c = this.cov;
-    return c.ramTouchPtr && c.ramTouchPages ? new Uint8Array(this.core.memory.buffer, c.ramTouchPtr(), c.ramTouchPages() >> 3) : undefined;
+    return touchedBitmap(this.core)?.map;
   }
 
   private clearTouched(): void {
-    this.touchedMap()?.fill(0);
+    clearTouchedBitmap(this.core);
   }
 
   /** Bytes of guest-physical space the touched-page bitmap covers (0 without one). */
@@ -300,13 +315,13 @@ export class PooledMachine {
    * build), or with RAM beyond its reach, every RAM page is zeroed.
    */
   private zeroTouched(): void {
-    const map = this.touchedMap();
-    if (!map || this.core.ramRegions().some((r) => r.base + r.size > this.touchReach())) {
+    const t = touchedBitmap(this.core);
+    if (!t || this.core.ramRegions().some((r) => r.base + r.size > this.touchReach())) {
       for (const r of this.core.ramRegions()) this.rawFill(BigInt(r.base), r.size, 0);
-      map?.fill(0);
+      this.clearTouched();
       return;
     }
-    takeTouchedBits(map, (p) => this.zeroPage(p));
+    takeTouchedBits(t.map, (p) => this.zeroPage(p), t.summary);
   }
 
   /** Zeroes guest page `p` if it is RAM (RAM regions are page-aligned: a page is all RAM or none). */
@@ -317,32 +332,49 @@ export class PooledMachine {
 }
 
 
-/** Bytes of the touched-page bitmap compared with zeros at once (natively) before its words are looked at. */
-const TOUCH_CHUNK = 512;
+/** Clears `core`'s touched-page bitmap and its summary (no-op without a coverage build). */
+export function clearTouchedBitmap(core: Core): void {
+  const t = touchedBitmap(core);
+  t?.map.fill(0);
+  t?.summary?.fill(0);
+}
 
 /**
  * Calls `fn` with every set bit of the coverage build's touched-page bitmap
- * `map` and clears it; 32 pages at a time (the map is 16-byte aligned:
- * memory.data's default). Chunks of TOUCH_CHUNK bytes that are all zero
- * (most of the 16 KiB map: an input touches a few dozen pages) are skipped
- * by one native compare each; reading every word cost ~10 us per reset.
+ * `map` and clears it, 32 pages (a u32 word: the map is 16-byte aligned,
+ * memory.data's default) at a time. With the bitmap's `summary` (a bit per
+ * word, set with any bit of it) only the flagged words are read and the
+ * summary is cleared too: an input touches a few dozen pages, and reading
+ * all 4,096 words of the map cost ~10 us per reset; without one, eight
+ * words are tested at once.
  */
-export function takeTouchedBits(map: Uint8Array, fn: (bit: number) => void): void {
-  const bytes = Buffer.from(map.buffer, map.byteOffset, map.length);
+export function takeTouchedBits(map: Uint8Array, fn: (bit: number) => void, summary?: Uint8Array): void {
   const words = new Uint32Array(map.buffer, map.byteOffset, map.length >> 2);
-  for (let at = 0; at < map.length; at += TOUCH_CHUNK) {
-    const end = Math.min(map.length, at + TOUCH_CHUNK);
-    if (bytes.compare(ZEROS, 0, end - at, at, end) === 0) continue;
-    for (let w = at >> 2; w < end >> 2; w++) {
-      let bits = words[w]!;
-      if (bits === 0) continue;
-      words[w] = 0;
-      while (bits !== 0) {
-        const b = 31 - Math.clz32(bits);
-        bits &= ~(1 << b);
-        fn(w * 32 + b);
-      }
+  if (summary) {
+    const flags = new Uint32Array(summary.buffer, summary.byteOffset, summary.length >> 2);
+    for (let i = 0; i < flags.length; i++) {
+      let f = flags[i]!;
+      if (f === 0) continue;
+      flags[i] = 0;
+      for (; f !== 0; f &= f - 1) takeWord(words, i * 32 + 31 - Math.clz32(f & -f), fn);
     }
+    return;
+  }
+  for (let g = 0; g < words.length; g += 8) {
+    if ((words[g]! | words[g + 1]! | words[g + 2]! | words[g + 3]! | words[g + 4]! | words[g + 5]! | words[g + 6]! | words[g + 7]!) === 0) continue;
+    for (let w = g; w < g + 8; w++) takeWord(words, w, fn);
+  }
+}
+
+/** Calls `fn` with the bit numbers set in word `w` of `words` and clears it. */
+function takeWord(words: Uint32Array, w: number, fn: (bit: number) => void): void {
+  let bits = words[w]!;
+  if (bits === 0) return;
+  words[w] = 0;
+  while (bits !== 0) {
+    const b = 31 - Math.clz32(bits);
+    bits &= ~(1 << b);
+    fn(w * 32 + b);
   }
 }
 

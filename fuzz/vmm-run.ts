@@ -16,7 +16,7 @@ import { VirtualMachine, type VmMode } from '../host/src/vmm/virtual-machine.js'
 import type { FuzzInput, RawMachine, VmmHost } from './input.js';
 import { IommuGroups } from '../host/src/hostiommu/groups.js';
 import { HOST_FEATURE_BASE, VMM_FEATURE_BASE } from './coverage.js';
-import { PooledMachine, takeTouchedBits } from './machine-pool.js';
+import { clearTouchedBitmap, PooledMachine, takeTouchedBits, touchedBitmap, type TouchExports } from './machine-pool.js';
 import type { Rng } from './rng.js';
 import { ShadowMode } from '../host/src/vmm/shadow.js';
 import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
@@ -172,13 +172,6 @@ export const VM_POOL_SIZE = 16;
 /** Host-physical page of guest page 0 (the physical core's touched-page window starts there). */
 const GUEST_RAM_BASE = HOST_LAYOUT.guestRam;
 const PAGE = 4096;
-
-/** The coverage build's touched-page bitmap exports (fuzz/coverage-transform.js). */
-interface TouchExports {
-  ramTouchPtr?(): number;
-  ramTouchPages?(): number;
-  ramTouchSetBase?(hi: number, lo: number): void;
-}
 
 /** A physical host of the pool with its IOMMU groups. */
 interface FuzzHost {
@@ -366,18 +359,18 @@ function closeVm({ vm, host }: PooledVm): void {
  * the guest RAM view the pool watches: these are not host writes of the input.
  */
 function zeroTouchedGuestPages(host: PhysicalHost): void {
-  const x = host.core.unsafeExports as unknown as TouchExports;
+  const t = touchedBitmap(host.core);
   const pages = Number(host.guestRam.size) / PAGE;
-  if (!x.ramTouchPtr || !x.ramTouchPages || x.ramTouchPages() < pages) {
+  if (!t || t.map.length * 8 < pages) {
     host.mem.fill(GUEST_RAM_BASE, pages * PAGE, 0);
     return;
   }
-  const map = new Uint8Array(host.core.memory.buffer, x.ramTouchPtr(), x.ramTouchPages() >> 3);
   const touched: number[] = [];
-  takeTouchedBits(map, (p) => { if (p < pages) touched.push(p); }); // past guest RAM: an address that faulted
+  takeTouchedBits(t.map, (p) => { if (p < pages) touched.push(p); }, t.summary); // past guest RAM: an address that faulted
   for (const p of touched) host.mem.fill(GUEST_RAM_BASE + BigInt(p * PAGE), PAGE, 0);
-  map.fill(0); // after the fills, which the bitmap may record too
+  clearTouchedBitmap(host.core); // after the fills, which the bitmap may record too
 }
+
 
 /**
  * A physical host for `mib` MiB of guest RAM on `core` (the fuzzer's build:
@@ -391,7 +384,7 @@ async function newHost(mib: number, core: Core): Promise<{ host: PhysicalHost; g
   const host = await PhysicalHost.create({ guestRamMib: mib, core });
   const x = core.unsafeExports as unknown as TouchExports;
   x.ramTouchSetBase?.(Number(GUEST_RAM_BASE >> 32n), Number(GUEST_RAM_BASE & 0xffff_ffffn));
-  if (x.ramTouchPtr && x.ramTouchPages) new Uint8Array(core.memory.buffer, x.ramTouchPtr(), x.ramTouchPages() >> 3).fill(0);
+  clearTouchedBitmap(core);
   const withCdev = [...HOST_SIDS, HOST_SIDS[0]! | SHARED_FN, SUBDEVICE_PARENT];
   const noCdev = [...NO_CDEV_SIDS, NO_CDEV_SIDS[0]! | SHARED_FN];
   for (const sid of withCdev) host.platform.addDevice(sid, { pasidBits: 8, pri: true });

@@ -5,7 +5,7 @@ import { replayOn } from '../../host/src/scenario/replay.js';
 import { snapshotMachine } from '../../host/src/snapshot/machine-snapshot.js';
 import { loadFuzzModule } from '../execute.js';
 import { shrinkRam, type FuzzInput } from '../input.js';
-import { MachinePool, POOL_MACHINES, PooledMachine } from '../machine-pool.js';
+import { MachinePool, POOL_MACHINES, PooledMachine, takeTouchedBits, touchedBitmap } from '../machine-pool.js';
 import { mutate } from '../mutate.js';
 import { Rng } from '../rng.js';
 import { goldenDir, loadInputs } from '../seeds.js';
@@ -42,6 +42,32 @@ function inputs(n: number): FuzzInput[] {
   }
   return out;
 }
+
+describe('touched-page bitmap (coverage build)', () => {
+  it('the core marks every page it accesses and the summary every word holding one; takeTouchedBits returns exactly them, with or without the summary, and clears both', () => {
+    const core = newCore();
+    core.addRam(0, 64 << 20);
+    const buf = core.bufAlloc(8); // before the views: an allocation may grow (detach) the memory
+    const t = touchedBitmap(core)!;
+    expect(t.summary).toBeDefined(); // the build is the current transform's
+    t.map.fill(0);
+    t.summary!.fill(0);
+    const pages = [0, 1, 31, 32, 100, 4095, 4096, 16383];
+    for (const p of pages) core.dmaCopy(0x10, undefined, BigInt(p) * 4096n + 8n, 8, 1, buf); // translation off: DMA to GPA = IOVA
+    const words = new Set(pages.map((p) => p >> 5));
+    const flagged = [...t.summary!].flatMap((byte, i) => [0, 1, 2, 3, 4, 5, 6, 7].filter((b) => (byte >> b) & 1).map((b) => i * 8 + b));
+    expect(flagged).toEqual([...words].sort((a, b) => a - b));
+    const copy = t.map.slice();
+    const viaSummary: number[] = [];
+    takeTouchedBits(t.map, (p) => viaSummary.push(p), t.summary);
+    expect(viaSummary.sort((a, b) => a - b)).toEqual(pages);
+    expect(t.map.every((b) => b === 0) && t.summary!.every((b) => b === 0)).toBe(true);
+    const full: number[] = [];
+    takeTouchedBits(copy, (p) => full.push(p)); // no summary: every word is read
+    expect(full.sort((a, b) => a - b)).toEqual(pages);
+    expect(copy.every((b) => b === 0)).toBe(true);
+  });
+});
 
 describe('machine pool', () => {
   it('a reused machine observes and ends exactly as a fresh one', async () => {
