@@ -103,9 +103,13 @@ export function presentPasids(mem: GuestMemory, ce: SmContextEntry, budget: Work
   return out;
 }
 
-/** `len` bytes at `gpa` as u32 halves, or undefined outside guest RAM. */
+/**
+ * `len` bytes at `gpa` (4-byte aligned: table addresses are 4 KiB aligned)
+ * as u32 halves, or undefined outside guest RAM: a view of guest RAM, not a
+ * copy (presentPasids reads each block once and keeps none of them).
+ */
 function block(mem: GuestMemory, gpa: bigint, len: number): Uint32Array | undefined {
   if (!mem.contains(gpa, len)) return undefined;
-  const b = mem.read(gpa, len);
+  const b = mem.view(Number(gpa), len);
   return new Uint32Array(b.buffer, b.byteOffset, len >>> 2);
 }
