@@ -212,13 +212,14 @@ export function physicalCacheViolation(vm: VirtualMachine, e: InvalidationEvent,
   for (const r of requesters) {
     const s = scopeOver(e, r);
     if (!s || unjudged.has(r)) continue;
-    const at = `physical caches vs guest: after the guest's ${e.kind} invalidation (DID ${'did' in e ? e.did : '-'}), ${vm.config.mode} requester ${r.b.dev.vrid.toString(16)} ${r.b.gpasid === undefined ? 'RID' : `PASID ${r.b.gpasid}`} (guest domain ${r.did}; pRID ${r.sid.toString(16)}, host PASID ${r.hpasid}, host DID ${r.hdid})`;
+    // Built only for a violation: this runs after every guest invalidation.
+    const at = (): string => `physical caches vs guest: after the guest's ${e.kind} invalidation (DID ${'did' in e ? e.did : '-'}), ${vm.config.mode} requester ${r.b.dev.vrid.toString(16)} ${r.b.gpasid === undefined ? 'RID' : `PASID ${r.b.gpasid}`} (guest domain ${r.did}; pRID ${r.sid.toString(16)}, host PASID ${r.hpasid}, host DID ${r.hdid})`;
     iotlb ??= phys.iotlb;
     for (const x of iotlb) {
       if (x.sid !== r.sid || (x.pasid ?? RID_PASID) !== r.hpasid || x.did !== r.hdid) continue;
       if (x.iova > s.hi || x.iova + (1n << BigInt(x.pageLg2)) - 1n < s.lo) continue;
       const why = iotlbWrong(vm, r, x);
-      if (why) return `${at}: the physical IOTLB keeps ${why}`;
+      if (why) return `${at()}: the physical IOTLB keeps ${why}`;
     }
     if (!s.psc || r.tables.stage !== 'first') continue;
     psc ??= phys.psc;
@@ -226,7 +227,7 @@ export function physicalCacheViolation(vm: VirtualMachine, e: InvalidationEvent,
       if (p.stage !== 'first' || p.did !== r.hdid || p.pasid !== r.hpasid) continue;
       if (p.iova > s.hi || p.iova + (1n << BigInt(PAGE_LG2 + 9 * p.level)) - 1n < s.lo) continue;
       const why = pscWrong(vm, r, p);
-      if (why) return `${at}: the physical paging-structure cache keeps ${why}`;
+      if (why) return `${at()}: the physical paging-structure cache keeps ${why}`;
     }
   }
   return undefined;
