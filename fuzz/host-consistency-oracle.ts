@@ -27,6 +27,7 @@
 import type { GuestMemory } from '../host/src/core/guest-memory.js';
 import type { HostIommu } from '../host/src/hostiommu/host-iommu.js';
 import type { HwptPaging } from '../host/src/hostiommu/hwpt.js';
+import type { Ioas } from '../host/src/hostiommu/ioas.js';
 import type { PhysicalHost } from '../host/src/vmm/physical-host.js';
 import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
 import type { ShadowDomain } from '../host/src/vmm/shadow-domains.js';
@@ -98,11 +99,17 @@ function hostTableRuns(mem: GuestMemory, root: number, levels: number): PageRun[
   return visit(root, levels - 1, 0) ?? out;
 }
 
-/** The IOAS areas behind `h` as merged runs in IOVA order. */
-function ioasRuns(h: HwptPaging): PageRun[] {
+/** The runs of each IOAS met, with its version then (Ioas.version): rebuilt only when the areas changed. */
+const runsOf = new WeakMap<Ioas, { readonly version: number; readonly runs: readonly PageRun[] }>();
+
+/** The IOAS areas behind `h` as merged runs in IOVA order (shared and never modified: callers only read them). */
+function ioasRuns(h: HwptPaging): readonly PageRun[] {
+  const known = runsOf.get(h.ioas);
+  if (known?.version === h.ioas.version) return known.runs;
   const areas = [...h.ioas.mappings].sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
   const out: PageRun[] = [];
   for (const a of areas) push(out, { iova: Number(a.iova / 4096n), hpa: Number(a.hpa / 4096n), pages: Number(a.len / 4096n), perms: a.perms & 3 });
+  runsOf.set(h.ioas, { version: h.ioas.version, runs: out });
   return out;
 }
 
@@ -112,8 +119,8 @@ const liveContexts = new WeakMap<PhysicalHost, Set<HostIommu>>();
 /** Host memory writes outside the VM's RAM (every host table write, ss-table.ts) counted per tracked host: a table is read again only after one. */
 const tableWrites = new WeakMap<PhysicalHost, { n: number }>();
 
-/** What an HWPT was last found consistent with: its root, the host's table-write count, its IOAS's runs and their version (Ioas.version). */
-interface Checked { readonly root: bigint; readonly writes: number; readonly runs: readonly PageRun[]; readonly version: number }
+/** What an HWPT was last found consistent with: its root, the host's table-write count, its IOAS's runs. */
+interface Checked { readonly root: bigint; readonly writes: number; readonly runs: readonly PageRun[] }
 const lastChecked = new WeakMap<HwptPaging, Checked>();
 
 /**
@@ -181,14 +188,8 @@ function contextTablesVsIoas(vm: VirtualMachine, ctx: HostIommu): string | undef
   const writes = tableWrites.get(vm.host)?.n ?? NaN; // untracked: never skipped (NaN equals nothing)
   for (const h of ctx.objectsOf<HwptPaging>('hwpt-paging')) {
     const last = lastChecked.get(h);
-    const version = h.ioas.version;
-    const unchanged = last !== undefined && last.writes === writes && last.root === h.table.root;
-    if (unchanged && last.version === version) continue; // the same areas: not even their runs are rebuilt
-    const want = ioasRuns(h);
-    if (unchanged && sameRuns(last.runs, want)) {
-      lastChecked.set(h, { ...last, version });
-      continue;
-    }
+    const want = ioasRuns(h); // rebuilt only when the IOAS changed
+    if (last && last.writes === writes && last.root === h.table.root && (last.runs === want || sameRuns(last.runs, want))) continue;
     const table = hostTableRuns(vm.host.mem, Number(h.table.root / 4096n), h.table.levels);
     if (typeof table === 'string') return `host table vs IOAS: HWPT ${h.id}: ${table}`;
     const n = Math.max(table.length, want.length);
@@ -196,7 +197,7 @@ function contextTablesVsIoas(vm: VirtualMachine, ctx: HostIommu): string | undef
       if (sameRun(table[i], want[i])) continue;
       return `host table vs IOAS: HWPT ${h.id} (IOAS ${h.ioas.id}) translates ${runText(table[i])} where its IOAS maps ${runText(want[i])}`;
     }
-    lastChecked.set(h, { root: h.table.root, writes, runs: want, version });
+    lastChecked.set(h, { root: h.table.root, writes, runs: want });
   }
   return undefined;
 }
