@@ -50,21 +50,30 @@ const BIT62_HI = 0x4000_0000;
 const PS = 0x80;
 const SNP = 0x800;
 
-/** Pages one entry at `level` maps (1, 512, 512^2, ...). */
-const span = (level: number): number => ENTRIES ** level;
+/** Pages one entry at each level maps (1, 512, 512^2, ...; levels 0-5). */
+const SPANS: readonly number[] = [1, 512, 512 ** 2, 512 ** 3, 512 ** 4, 512 ** 5];
+const span = (level: number): number => SPANS[level] ?? ENTRIES ** level;
 
 /** The page number of an entry's address field (bits 51:12). */
 const addrPage = (lo: number, hi: number): number => (hi & 0xfffff) * 0x10_0000 + (lo >>> 12);
 
-/** True when a present entry at `level` has reserved bits set (§9.8). */
-function ssReserved(lo: number, hi: number, level: number, limits: SsLimits): boolean {
-  if (hi & BIT62_HI) return true;
-  if (limits.haw < 52 && (addrPage(lo, hi) >= 2 ** (limits.haw - 12))) return true;
+/** Pages below the host address width: an entry's address at or above is reserved (§9.8). */
+const hawPages = (limits: SsLimits): number => (limits.haw < 52 ? 2 ** (limits.haw - 12) : Infinity);
+
+/**
+ * True when a present entry at `level` has reserved bits set (§9.8);
+ * `below` is hawPages(limits), computed once per walk (this runs for every
+ * present entry, and a power per call made it most of a walk's time).
+ */
+function ssReserved(lo: number, hi: number, level: number, limits: SsLimits, below: number): boolean {
+  if ((hi & BIT62_HI) !== 0) return true;
+  const page = addrPage(lo, hi);
+  if (page >= below) return true;
   const leaf = level === 0 || ((lo & PS) !== 0 && level <= 2);
-  if (lo & SNP && (!leaf || !limits.snoopControl)) return true;
+  if ((lo & SNP) !== 0 && (!leaf || !limits.snoopControl)) return true;
   if (level === 0 || (lo & PS) === 0) return false;
   if (level > 2 || ((limits.sslps >> (level - 1)) & 1) === 0) return true;
-  return addrPage(lo, hi) % span(level) !== 0;
+  return page % span(level) !== 0;
 }
 
 /**
@@ -120,6 +129,7 @@ export function ssRuns(
   perRun?: number,
 ): SsRun[] | undefined {
   const out = new RunBuilder(budget, perRun);
+  const below = hawPages(limits);
   const visit = (table: number, level: number, base: number, rights: number): boolean => {
     const step = span(level);
     const first = Math.max(0, Math.floor((from - base) / step));
@@ -133,7 +143,7 @@ export function ssRuns(
       const lo = w[2 * i]!;
       const hi = w[2 * i + 1]!;
       const perms = lo & rights & 3;
-      if (perms === 0 || ssReserved(lo, hi, level, limits)) continue;
+      if (perms === 0 || ssReserved(lo, hi, level, limits, below)) continue;
       const iova = base + i * step;
       if (level === 0 || (lo & PS) !== 0) {
         const start = Math.max(iova, from);
@@ -167,7 +177,7 @@ export function ssFault(mem: GuestMemory, root: number, levels: number, page: nu
     const lo = w[2 * i]!;
     const hi = w[2 * i + 1]!;
     if ((lo & 3) === 0) return 'not-present';
-    if (ssReserved(lo, hi, level, limits)) return 'reserved';
+    if (ssReserved(lo, hi, level, limits, hawPages(limits))) return 'reserved';
     if (write ? (lo & 2) === 0 : (lo & 1) === 0) return write ? 'write' : 'read'; // every level's rights count
     if (level === 0 || (lo & PS) !== 0) return undefined;
     table = addrPage(lo, hi);
