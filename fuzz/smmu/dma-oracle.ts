@@ -25,7 +25,7 @@ import { DMAT_STATE } from '../../host/src/devices/dma-test/regs.js';
 import { parseBdf } from '../../host/src/types.js';
 import type { Step } from '../../host/src/scenario/parse.js';
 import { SMMU_REG as R } from '../../host/src/smmu/spec/registers.js';
-import { distance, entryAt, evtq, wrapPtr, type SmmuRegs } from './oracles.js';
+import { distance, entryAt, evtq, inRam, wrapPtr, type SmmuRegs } from './oracles.js';
 import { referenceTranslate, type RefAnswer } from './reference.js';
 
 const OP_CFGI_STE_RANGE = 0x04;
@@ -42,6 +42,14 @@ const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
 /** One 4 KiB piece of a DMA: where it starts in the request, its length, what the tables say of it. */
 interface Piece { readonly iova: bigint; readonly off: number; readonly n: number; readonly ref: RefAnswer }
 
+/** StreamIDs of device addresses ("BB:DD.F"), parsed once. */
+const SIDS = new Map<string, number>();
+const sidOf = (bdf: string): number => {
+  let sid = SIDS.get(bdf);
+  if (sid === undefined) SIDS.set(bdf, (sid = parseBdf(bdf)));
+  return sid;
+};
+
 /** Tracks whether the SMMU's caches can be stale, and judges DMA steps. */
 export class SmmuDmaOracle {
   /** No write reached a page the caches may hold a structure of, since the caches were last known to match RAM. */
@@ -49,12 +57,14 @@ export class SmmuDmaOracle {
   /** Since the last change: a CFGI_ALL and a TLBI_NSNH_ALL were consumed (a CMD_SYNC after both makes the caches clean). */
   private cfgiAll = false;
   private tlbiAll = false;
-  /** Pages (address >> 12) of every structure the SMMU read since the caches were last known clean. */
-  private readonly readPages = new Set<bigint>();
+  /** Pages (address / 4096) of every structure the SMMU read since the caches were last known clean. */
+  private readonly readPages = new Set<number>();
   /** The SMMU read structures the reference cannot name (2-level tables, stage 2, ...): any write may reach them. */
   private readUnknown = false;
-  /** Writes during the running step: checked again once a DMA's reads are known (the SMMU read before it wrote its event). */
-  private readonly stepWrites: [bigint, number][] = [];
+  /** Writes during the running step, as (address, length) pairs: checked again once a DMA's reads are known (the SMMU read before it wrote its event). */
+  private readonly stepWrites: number[] = [];
+  /** The reference's reads of one DMA (reused). */
+  private readonly reads: bigint[] = [];
   /** DMA steps judged against the reference (completed, caches clean, every piece answered). */
   judged = 0;
 
@@ -63,34 +73,34 @@ export class SmmuDmaOracle {
   /**
    * Guest RAM [gpa, gpa + len) was written (a step, an event record or MSI
    * the SMMU wrote, a device's DMA): the caches stop being known clean when
-   * it may hold a structure they cached.
+   * it may hold a structure they cached. `gpa` is below 2^53 (RAM).
    */
-  written(gpa: number | bigint, len: number): void {
-    this.stepWrites.push([BigInt(gpa), len]);
-    this.wrote(BigInt(gpa), len);
+  written(gpa: number, len: number): void {
+    this.stepWrites.push(gpa, len);
+    this.wrote(gpa, len);
   }
 
-  private wrote(gpa: bigint, len: number): void {
+  private wrote(gpa: number, len: number): void {
     if (!this.clean) return;
     if (this.readUnknown) { this.dirty(); return; }
-    const first = gpa >> 12n;
-    const last = (gpa + BigInt(Math.max(len, 1)) - 1n) >> 12n;
-    for (let p = first; p <= last; p++) if (this.readPages.has(p)) { this.dirty(); return; }
+    if (this.readPages.size === 0) return;
+    const last = Math.floor((gpa + Math.max(len, 1) - 1) / PAGE);
+    for (let p = Math.floor(gpa / PAGE); p <= last; p++) if (this.readPages.has(p)) { this.dirty(); return; }
   }
 
   private dirty(): void {
     this.clean = this.cfgiAll = this.tlbiAll = false;
   }
 
-  /** After step `s` ran (`consumed`: the commands the SMMU consumed during it, in order). */
-  stepped(s: Step, consumed: readonly bigint[][]): void {
+  /** After step `s` ran (`consumed`: the commands the SMMU consumed during it, in order, four dwords each). */
+  stepped(s: Step, consumed: readonly number[]): void {
     this.stepWrites.length = 0;
     // A stream table moved under cached STEs (none cached yet: nothing can go stale).
     const moved = s.op === 'mmio.write' && s.offset < R.STRTAB_BASE_CFG + 4 && s.offset + s.size > R.STRTAB_BASE;
     if (moved && (this.readUnknown || this.readPages.size > 0)) { this.dirty(); return; }
-    for (const [w0, w1] of consumed) {
-      const op = Number(w0! & 0xffn);
-      if (op === OP_CFGI_STE_RANGE && Number(w1! & 0x1fn) === CFGI_ALL_RANGE) this.cfgiAll = true;
+    for (let c = 0; c < consumed.length; c += 4) {
+      const op = consumed[c]! & 0xff;
+      if (op === OP_CFGI_STE_RANGE && (consumed[c + 2]! & 0x1f) === CFGI_ALL_RANGE) this.cfgiAll = true;
       else if (op === OP_TLBI_NSNH_ALL) this.tlbiAll = true;
       else if (op === OP_CMD_SYNC && this.cfgiAll && this.tlbiAll) this.flushed();
     }
@@ -112,7 +122,7 @@ export class SmmuDmaOracle {
     if (s.op === 'dma.write') {
       // The device wrote (at most) where the tables map its pieces; where they cannot tell, anywhere.
       for (const p of pieces) {
-        if (p.ref.kind === 'map') this.wrote(p.ref.pa, p.n);
+        if (p.ref.kind === 'map') this.wrote(Number(p.ref.pa), p.n);
         else if (p.ref.kind === 'unknown') this.dirty();
       }
     }
@@ -121,9 +131,10 @@ export class SmmuDmaOracle {
 
   /** The reference's answer for each 4 KiB piece of `s`; what it read joins the structures the SMMU may have cached. */
   private pieces(s: DmaStep, before: SmmuRegs): Piece[] {
-    const sid = parseBdf(s.bdf);
+    const sid = sidOf(s.bdf);
     const out: Piece[] = [];
-    const reads: bigint[] = [];
+    const reads = this.reads;
+    reads.length = 0;
     for (let off = 0; off < s.len;) {
       const iova = s.iova + BigInt(off);
       const n = Math.min(s.len - off, PAGE - Number(iova & 0xfffn));
@@ -132,11 +143,11 @@ export class SmmuDmaOracle {
       out.push({ iova, off, n, ref });
       off += n;
     }
-    for (const a of reads) this.readPages.add(a >> 12n);
-    for (const [gpa, len] of this.stepWrites) this.wrote(gpa, len);
+    for (const a of reads) this.readPages.add(Number(a >> 12n));
+    const w = this.stepWrites;
+    for (let i = 0; i < w.length; i += 2) this.wrote(w[i]!, w[i + 1]!);
     return out;
   }
-
   /** A completed DMA against the tables: no certain fault, no withheld write, the bytes where the tables say. */
   private judge(s: DmaStep, pieces: readonly Piece[], buf: Uint8Array): string | undefined {
     const write = s.op === 'dma.write';
@@ -167,25 +178,27 @@ export class SmmuDmaOracle {
 
   /** The events the DMA step added (event queue on, not reprogrammed, not overflowed) against the request. */
   private events(s: DmaStep, before: SmmuRegs, after: SmmuRegs, ok: boolean): string | undefined {
+    if (after.evtqProd === before.evtqProd) return undefined; // no event added (n = 0 below)
     const q = evtq(after);
     if ((after.cr0ack & 4) === 0 || (before.cr0ack & 4) === 0 || q.log2 !== evtq(before).log2) return undefined;
     const n = distance(q, before.evtqProd, after.evtqProd);
     if (n === 0 || n > 1 << q.log2) return undefined;
     if (ok) return `event: ${s.op} ${s.bdf} at ${hex(s.iova)} completed, yet ${n} event(s) were recorded`;
-    const sid = parseBdf(s.bdf);
+    const sid = sidOf(s.bdf);
+    const mem = this.m.ram;
     for (let i = 0, p = before.evtqProd; i < n; i++, p = (wrapPtr(q, p) + 1) & ((2 << q.log2) - 1)) {
       const at = entryAt(q, p);
-      if (!this.m.ram.contains(at, 32)) continue;
-      const w0 = this.m.ram.readU64(at);
-      const type = Number(w0 & 0xffn);
-      const ssv = (w0 >> 11n) & 1n;
-      const ssid = Number((w0 >> 12n) & 0xf_ffffn);
-      const evSid = Number(w0 >> 32n);
+      if (!inRam(mem, at, 32)) continue;
+      const w0 = mem.getUint32(at);
+      const type = w0 & 0xff;
+      const ssv = (w0 >>> 11) & 1;
+      const ssid = (w0 >>> 12) & 0xf_ffff;
+      const evSid = mem.getUint32(at + 4);
       const what = `event type 0x${type.toString(16)} for ${s.op} ${s.bdf}${s.pasid === undefined ? '' : ` SSID ${s.pasid}`} at ${hex(s.iova)}`;
       if (evSid !== sid) return `event: ${what} names StreamID ${hex(evSid)}, not ${hex(sid)}`;
       if (ssv && (s.pasid === undefined || ssid !== s.pasid)) return `event: ${what} has SSV = 1, SSID ${ssid}`;
       if (TRANSLATION_FAULTS.has(type) && s.iova + BigInt(s.len) <= 1n << 52n) { // event addresses carry bits 51:0
-        const addr = this.m.ram.readU64(at + 16n);
+        const addr = mem.readU64(BigInt(at + 16));
         const lo = s.iova & ~0xfffn;
         if (addr < lo || addr >= s.iova + BigInt(s.len)) return `event: ${what} has InputAddr ${hex(addr)}, outside the request`;
       }

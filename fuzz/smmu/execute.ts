@@ -12,13 +12,12 @@ import type { ArmMachine } from '../../host/src/arm-machine.js';
 import type { CoreExports } from '../../host/src/core/core.js';
 import { loadCoreFromSync } from '../../host/src/core/load.js';
 import { ScenarioApics } from '../../host/src/scenario/apics.js';
-import type { Step } from '../../host/src/scenario/parse.js';
 import { replayOn } from '../../host/src/scenario/replay.js';
 import { coreFeatures, HOST_FEATURE_BASE } from '../coverage.js';
 import { SmmuDmaOracle } from './dma-oracle.js';
 import { PooledArm, SmmuMachinePool } from './machine-pool.js';
 import type { SmmuInput } from './input.js';
-import { consumedCommands, distance, entryAt, evtq, readRegs, registerViolation, syncViolation, wrapPtr, type SmmuRegs } from './oracles.js';
+import { consumedCommands, distance, entryAt, evtq, inRam, readRegs, registerViolation, SmmuRegs, syncViolation, wrapPtr } from './oracles.js';
 
 /** What an SMMU finding is about. */
 export type SmmuFindingKind = 'exception' | 'hang' | 'register' | 'gerror' | 'cmdq' | 'evtq' | 'dma-unmapped' | 'event';
@@ -106,40 +105,50 @@ export class SmmuExecutor {
   private steps(m: ArmMachine, input: SmmuInput, outcomes: Set<number>, dma: SmmuDmaOracle): SmmuFinding | undefined {
     const run = replayOn(m, { name: 'fuzz', description: '', iommu: 'smmuv3', machine: {}, cpus: 1, steps: input.steps }, new ScenarioApics(1));
     const budget = this.opts.stepBudgetMs ?? 250;
-    let before = readRegs(m);
-    for (const [i, s] of input.steps.entries()) {
+    // The registers before and after each step: two objects swapped, refilled in place.
+    let before = readRegs(m, new SmmuRegs());
+    let after = new SmmuRegs();
+    const consumed: number[] = [];
+    const steps = input.steps;
+    for (let i = 0; i < steps.length; i++) {
+      const s = steps[i]!;
       const t = performance.now();
       let read: bigint | undefined;
       try {
         const obs = run.next()?.observation as { value?: string } | undefined;
-        if (obs?.value !== undefined) read = BigInt(obs.value);
+        if (obs?.value !== undefined && s.op === 'mmio.read' && s.size === 4) read = BigInt(obs.value); // the register oracle's 4-byte reads
       } catch (err) {
         return { kind: 'exception', step: i, message: messageOf(err) };
       }
       const dt = performance.now() - t;
       if (dt > budget) return { kind: 'hang', step: i, message: `${s.op} took ${dt.toFixed(0)} ms (budget ${budget} ms)` };
-      const after = readRegs(m);
-      const consumed = consumedCommands(m, s, before, after);
+      readRegs(m, after);
+      consumedCommands(m, s, before, after, consumed);
       const msg = registerViolation(s, before, after, read) ?? syncViolation(m, after, consumed)
         ?? (s.op === 'dma.read' || s.op === 'dma.write' ? dma.check(s, before, after) : undefined);
       if (msg) return { kind: kindOf(msg), step: i, message: msg };
       dma.stepped(s, consumed);
-      noteOutcomes(m, s, before, after, consumed, outcomes);
+      noteOutcomes(m, before, after, consumed, outcomes);
+      const was = before;
       before = after;
+      after = was;
     }
     return undefined;
   }
 }
 
-/** What the step made the SMMU do, as features: events recorded, GERROR bits raised, the CMDQ error code, commands run. */
-function noteOutcomes(m: ArmMachine, _s: Step, before: SmmuRegs, after: SmmuRegs, consumed: readonly bigint[][], out: Set<number>): void {
-  const q = evtq(after);
-  const n = Math.min(distance(q, before.evtqProd, after.evtqProd), 8);
-  for (let i = 0, p = before.evtqProd; i < n; i++, p = (wrapPtr(q, p) + 1) & ((2 << q.log2) - 1)) {
-    const at = entryAt(q, p);
-    if (m.ram.contains(at, 8)) out.add(OUTCOME.event * 256 + Number(m.ram.readU64(at) & 0xffn));
+/** What the step made the SMMU do, as features: events recorded, GERROR bits raised, the CMDQ error code, commands run (`consumed`: four dwords each). */
+function noteOutcomes(m: ArmMachine, before: SmmuRegs, after: SmmuRegs, consumed: readonly number[], out: Set<number>): void {
+  if (after.evtqProd !== before.evtqProd) {
+    const q = evtq(after);
+    const n = Math.min(distance(q, before.evtqProd, after.evtqProd), 8);
+    for (let i = 0, p = before.evtqProd; i < n; i++, p = (wrapPtr(q, p) + 1) & ((2 << q.log2) - 1)) {
+      const at = entryAt(q, p);
+      if (inRam(m.ram, at, 8)) out.add(OUTCOME.event * 256 + (m.ram.getUint32(at) & 0xff));
+    }
   }
-  for (let b = 0; b < 16; b++) if (((before.gerror ^ after.gerror) >> b) & 1) out.add(OUTCOME.gerror * 256 + b);
+  const raised = before.gerror ^ after.gerror;
+  if (raised !== 0) for (let b = 0; b < 16; b++) if ((raised >> b) & 1) out.add(OUTCOME.gerror * 256 + b);
   out.add(OUTCOME.cerror * 256 + ((after.cmdqCons >>> 24) & 0x7f));
-  for (const [w0] of consumed) out.add(OUTCOME.command * 256 + Number(w0! & 0xffn));
+  for (let c = 0; c < consumed.length; c += 4) out.add(OUTCOME.command * 256 + (consumed[c]! & 0xff));
 }

@@ -29,7 +29,9 @@ export interface RefRegs {
   readonly cr0ack: number;
   /** SMMU_GBPA. */
   readonly gbpa: number;
-  readonly strtabBase: bigint;
+  /** SMMU_STRTAB_BASE, low and high dword. */
+  readonly strtabBaseLo: number;
+  readonly strtabBaseHi: number;
   readonly strtabCfg: number;
   /** SMMU_IDR1 (SIDSIZE 5:0). */
   readonly idr1: number;
@@ -71,7 +73,7 @@ export function referenceTranslate(mem: GuestMemory, r: RefRegs, sid: number, ss
   const log2 = field(BigInt(r.strtabCfg), 5, 0);
   if (log2 > (r.idr1 & 0x3f)) return unknown('LOG2SIZE above SIDSIZE');
   if (sid >= 2 ** log2) return fault(`StreamID ${hex(sid)} beyond the linear table (2^${log2} entries; C_BAD_STREAMID)`);
-  const steAt = (r.strtabBase & 0x000f_ffff_ffff_ffc0n) + BigInt(sid) * 64n;
+  const steAt = BigInt((r.strtabBaseHi & 0xf_ffff) * 2 ** 32 + ((r.strtabBaseLo & 0xffff_ffc0) >>> 0)) + BigInt(sid) * 64n;
   const ste = read(src, steAt, 4);
   if (!ste) return fault(`STE at ${hex(steAt)} is not in RAM (F_STE_FETCH)`);
   if (!bit(ste[0]!, 0)) return fault(`STE at ${hex(steAt)} has V = 0 (C_BAD_STE)`);

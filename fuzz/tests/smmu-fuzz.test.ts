@@ -153,10 +153,11 @@ describe('SMMUv3 fuzzer', () => {
   });
 
   it('cmdq: CONS that passes PROD', async () => {
-    const read = SmmuUnit.prototype.mmioRead;
-    patch(SmmuUnit.prototype, 'mmioRead', function (this: SmmuUnit, offset: number, size: number) {
-      const v = read.call(this, offset, size);
-      return offset === R.CMDQ_CONS && v === 3n ? 4n : v;
+    // The oracles read registers through the unit's 4-byte MMIO read (read32).
+    const read = SmmuUnit.prototype.read32;
+    patch(SmmuUnit.prototype, 'read32', function (this: SmmuUnit, offset: number) {
+      const v = read.call(this, offset);
+      return offset === R.CMDQ_CONS && v === 3 ? 4 : v;
     });
     const r = await run(guest());
     expect(r.finding?.kind).toBe('cmdq');
