@@ -2,7 +2,7 @@
  * Event records (IHI 0070 §7.3) as values: what the unit saw, and the four
  * doublewords the event queue receives.
  */
-import { put } from './spec/bits.js';
+import { put32, word, type BitField } from './spec/bits.js';
 import { EVT_FIELD as F } from './spec/events.js';
 import type { Gpa, Iova, Pasid, Sid } from '../types.js';
 
@@ -32,22 +32,44 @@ export interface SmmuEvent {
   readonly fetchAddr?: Gpa;
 }
 
+/** Sets field `fd` (inside one u32 half) of `out` to `value`; an Error when it does not fit, as `put` gives. */
+function set(out: Uint32Array, fd: BitField, value: number): void {
+  if (!(Number.isInteger(value) && value >= 0 && value < 2 ** (fd.hi - fd.lo + 1))) throw new Error(`value ${String(value)} does not fit bits ${fd.hi}:${fd.lo}`);
+  put32(out, fd, value);
+}
+
+/** Stores a 64-bit address as doubleword `i` of `out` (dwords 2i, 2i+1). */
+function setWord(out: Uint32Array, i: number, v: bigint): void {
+  out[2 * i] = Number(v & 0xffff_ffffn);
+  out[2 * i + 1] = Number((v >> 32n) & 0xffff_ffffn);
+}
+
+/**
+ * The event's record as eight little-endian u32 dwords in `out` (doubleword
+ * i is dwords 2i and 2i + 1): the event queue's path, without a BigInt per
+ * field. `noClass` leaves CLASS 0 (SmmuSwitches.eventClassOnWalkAbortOnly).
+ */
+export function encodeEventDwords(e: SmmuEvent, out: Uint32Array, noClass = false): Uint32Array {
+  out.fill(0);
+  set(out, F.type, e.type);
+  set(out, F.SID, e.sid);
+  if (e.ssid !== undefined) {
+    set(out, F.SSV, 1);
+    set(out, F.SSID, e.ssid);
+  }
+  if (e.priv) set(out, F.PnU, 1);
+  if (e.exec) set(out, F.InD, 1);
+  if (e.read) set(out, F.RnW, 1);
+  if (e.s2) set(out, F.S2, 1);
+  if (e.cls !== undefined && !noClass) set(out, F.CLASS, e.cls);
+  if (e.addr !== undefined) setWord(out, 2, e.addr);
+  if (e.ipa !== undefined) setWord(out, 3, e.ipa & 0x000f_ffff_ffff_f000n);
+  if (e.fetchAddr !== undefined) setWord(out, 3, e.fetchAddr & 0x000f_ffff_ffff_fff8n);
+  return out;
+}
+
 /** The event's record: four little-endian doublewords. */
 export function encodeEvent(e: SmmuEvent): bigint[] {
-  const w = [0n, 0n, 0n, 0n];
-  put(w, F.type, e.type);
-  put(w, F.SID, e.sid);
-  if (e.ssid !== undefined) {
-    put(w, F.SSV, 1);
-    put(w, F.SSID, e.ssid);
-  }
-  if (e.priv) put(w, F.PnU, 1);
-  if (e.exec) put(w, F.InD, 1);
-  if (e.read) put(w, F.RnW, 1);
-  if (e.s2) put(w, F.S2, 1);
-  if (e.cls !== undefined) put(w, F.CLASS, e.cls);
-  if (e.addr !== undefined) w[2] = BigInt.asUintN(64, e.addr);
-  if (e.ipa !== undefined) w[3] = e.ipa & 0x000f_ffff_ffff_f000n;
-  if (e.fetchAddr !== undefined) w[3] = e.fetchAddr & 0x000f_ffff_ffff_fff8n;
-  return w;
+  const d = encodeEventDwords(e, new Uint32Array(8));
+  return [word(d, 0), word(d, 1), word(d, 2), word(d, 3)];
 }

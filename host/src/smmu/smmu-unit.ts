@@ -19,7 +19,7 @@ import { SmmuAts } from './ats.js';
 import { COMMAND_BY_OP, type CommandTarget } from './commands.js';
 import { StreamCache, type CachedStream } from './stream-cache.js';
 import { coreFaultEvent, readSte, walkFlags, type ConfigSource, type DecodedSte } from './config.js';
-import { encodeEvent, type SmmuEvent } from './event.js';
+import { encodeEventDwords, type SmmuEvent } from './event.js';
 import { capsOf, type SmmuCaps, type SmmuProfile } from './profiles.js';
 import { entryAddr, geometry, isEmpty, isFull, next, ptr } from './queue.js';
 import { checkDoorbells, MSI_ABORT_ERR, msiRoute, type MsiDoorbell, type SmmuIrqSource } from './msi.js';
@@ -180,6 +180,8 @@ export class SmmuUnit {
   private readonly doorbells: readonly MsiDoorbell[];
   /** What command handlers act on (built once: a doorbell allocates nothing for it). */
   private readonly target: CommandTarget;
+  /** The event record being written (eight u32 dwords; reused: records are written one at a time). */
+  private readonly eventDwords = new Uint32Array(EVT_BYTES / 4);
   /** Hears every command the unit executed (name, the two words): a VMM traps guest commands here. */
   onCommand?: (name: string, words: readonly bigint[]) => void;
 
@@ -515,10 +517,16 @@ export class SmmuUnit {
 
   /** Writes `ev` to the event queue; false when it was lost (queue off, full, or unwritable). */
   recordEvent(ev: SmmuEvent): boolean {
+    const at = this.eventSlot();
+    if (at < 0) return false;
     const sw = this.o.profile.switches;
-    const w = encodeEvent(sw.eventClassOnWalkAbortOnly && ev.type !== EVT.F_WALK_EABT ? { ...ev, cls: undefined } : ev);
-    if (sw.eventIpaKeepsOffset && ev.ipa !== undefined) w[3] = ev.ipa & EVENT_ADDR_MASK;
-    return this.pushRecord(w, `event 0x${ev.type.toString(16)} sid 0x${ev.sid.toString(16)}${ev.ssid !== undefined ? ` ssid ${ev.ssid}` : ''}`);
+    const w = encodeEventDwords(ev, this.eventDwords, sw.eventClassOnWalkAbortOnly && ev.type !== EVT.F_WALK_EABT);
+    if (sw.eventIpaKeepsOffset && ev.ipa !== undefined) {
+      const ipa = ev.ipa & EVENT_ADDR_MASK;
+      w[6] = Number(ipa & 0xffff_ffffn);
+      w[7] = Number(ipa >> 32n);
+    }
+    return this.pushRecord(at, w, `event 0x${ev.type.toString(16)} sid 0x${ev.sid.toString(16)}${ev.ssid !== undefined ? ` ssid ${ev.ssid}` : ''}`);
   }
 
   /**
@@ -531,14 +539,25 @@ export class SmmuUnit {
     if (!Array.isArray(record) || record.length !== 4 || !record.every((v) => typeof v === 'bigint' && v >= 0n && v < 1n << 64n)) {
       throw new Error(`record: ${String(record)} is not four 64-bit doublewords`);
     }
-    return this.pushRecord(record, `injected event 0x${(record[0]! & 0xffn).toString(16)} sid 0x${(record[0]! >> 32n).toString(16)}`);
+    const at = this.eventSlot();
+    if (at < 0) return false;
+    const w = this.eventDwords;
+    record.forEach((v, i) => {
+      w[2 * i] = Number(v & 0xffff_ffffn);
+      w[2 * i + 1] = Number(v >> 32n);
+    });
+    return this.pushRecord(at, w, `injected event 0x${(record[0]! & 0xffn).toString(16)} sid 0x${(record[0]! >> 32n).toString(16)}`);
   }
 
-  /** The queue mechanics of §7.2: EVENTQEN, full (overflow), unwritable (EVENTQ_ABT_ERR), PROD, interrupt. */
-  private pushRecord(w: readonly bigint[], what: string): boolean {
+  /**
+   * The queue mechanics of §7.2 before a record is written: the address of
+   * the slot at EVENTQ_PROD, or -1 when the record is lost (EVENTQEN = 0,
+   * the queue full: overflow, or the slot unwritable: EVENTQ_ABT_ERR).
+   */
+  private eventSlot(): number {
     const r = this.regs;
     const S = this.slots;
-    if ((r.at(S.CR0) & CR0.EVENTQEN) === 0) { this.eventsLost++; return false; }
+    if ((r.at(S.CR0) & CR0.EVENTQEN) === 0) { this.eventsLost++; return -1; }
     const q = geometry(r.at(S.EVENTQ_BASE), r.at(S.EVENTQ_BASE + 1), this.caps.evtqLog2, EVT_BYTES);
     const prod = r.at(S.EVENTQ_PROD);
     const cons = r.at(S.EVENTQ_CONS);
@@ -547,18 +566,24 @@ export class SmmuUnit {
       if (this.o.profile.switches.eventQueueFullAborts) this.raiseGerror(GERROR.EVENTQ_ABT_ERR);
       else if (((prod ^ cons) & QUEUE_OVERFLOW) === 0) r.put(S.EVENTQ_PROD, (prod ^ QUEUE_OVERFLOW) >>> 0);
       this.eventsLost++;
-      return false;
+      return -1;
     }
     const at = entryAddr(q, prod);
     if (this.o.mem.offsetAt(at, EVT_BYTES) < 0) {
       this.raiseGerror(GERROR.EVENTQ_ABT_ERR);
       this.eventsLost++;
-      return false;
+      return -1;
     }
-    w.forEach((v, i) => {
-      this.o.mem.setUint32(at + 8 * i, Number(v & 0xffff_ffffn));
-      this.o.mem.setUint32(at + 8 * i + 4, Number(v >> 32n));
-    });
+    return at;
+  }
+
+  /** Writes record `w` (eight u32 dwords) at `at`, the slot `eventSlot` gave; moves EVENTQ_PROD and signals the event queue's interrupt. */
+  private pushRecord(at: number, w: Uint32Array, what: string): boolean {
+    const r = this.regs;
+    const S = this.slots;
+    for (let i = 0; i < w.length; i++) this.o.mem.setUint32(at + 4 * i, w[i]!);
+    const prod = r.at(S.EVENTQ_PROD);
+    const q = geometry(r.at(S.EVENTQ_BASE), r.at(S.EVENTQ_BASE + 1), this.caps.evtqLog2, EVT_BYTES);
     r.put(S.EVENTQ_PROD, ((prod & QUEUE_OVERFLOW) | next(q, prod)) >>> 0);
     this.log(`smmu: ${what}`);
     if (r.at(S.IRQ_CTRL) & IRQ_CTRL.EVENTQ_IRQEN) this.interrupt('eventq', S.EVENTQ_IRQ_CFG0, S.EVENTQ_IRQ_CFG1);
