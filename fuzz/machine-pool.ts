@@ -81,17 +81,17 @@ export function touchedBitmap(core: Core): { map: Uint8Array; summary?: Uint8Arr
   return x.ramTouchSummaryPtr ? { map, summary: new Uint8Array(buffer, x.ramTouchSummaryPtr(), bits >> 8) } : { map };
 }
 
-/** GuestMemory methods that write, with how to get (gpa, len) from their arguments. */
-const WRITERS: Record<string, (a: unknown[]) => [number, number]> = {
-  write: (a) => [Number(a[0]), (a[1] as Uint8Array).length],
-  fill: (a) => [Number(a[0]), Number(a[1])],
-  writeU32: (a) => [Number(a[0]), 4],
-  writeU64: (a) => [Number(a[0]), 8],
-  setUint8: (a) => [Number(a[0]), 1],
-  setUint16: (a) => [Number(a[0]), 2],
-  setUint32: (a) => [Number(a[0]), 4],
-  setUint64: (a) => [Number(a[0]), 8],
-  writeFrom: (a) => [Number(a[0]), (a[1] as Uint8Array).length],
+/** GuestMemory methods that write (each takes the gpa first, at most three arguments), with the length they write from their second argument. */
+const WRITERS: Record<string, (a1: unknown) => number> = {
+  write: (a1) => (a1 as Uint8Array).length,
+  fill: (a1) => Number(a1),
+  writeU32: () => 4,
+  writeU64: () => 8,
+  setUint8: () => 1,
+  setUint16: () => 2,
+  setUint32: () => 4,
+  setUint64: () => 8,
+  writeFrom: (a1) => (a1 as Uint8Array).length,
 };
 
 /** A machine kept for reuse. */
@@ -413,14 +413,16 @@ export function watchRamWrites(ram: GuestMemory, sink: (gpa: number, len: number
   }
   const watch: RamWatch = { sink, rawFill: ram.fill.bind(ram) };
   ramWatches.set(ram, watch);
-  const target = ram as unknown as Record<string, (...a: unknown[]) => unknown>;
-  for (const [name, range] of Object.entries(WRITERS)) {
+  const target = ram as unknown as Record<string, (a0: unknown, a1: unknown, a2: unknown) => unknown>;
+  for (const [name, lenOf] of Object.entries(WRITERS)) {
     const fn = target[name];
     if (typeof fn !== 'function') continue;
-    target[name] = (...a: unknown[]) => {
-      const [gpa, len] = range(a);
+    // Fixed arity (no rest array or apply per write: a step's u64 writes each pass here).
+    target[name] = (a0: unknown, a1: unknown, a2: unknown) => {
+      const gpa = Number(a0);
+      const len = lenOf(a1);
       if (Number.isFinite(gpa) && gpa >= 0 && len > 0) watch.sink(gpa, len);
-      return fn.apply(ram, a);
+      return fn.call(ram, a0, a1, a2);
     };
   }
   return watch.rawFill;
