@@ -64,7 +64,7 @@ export class SmmuDmaOracle {
   /** Writes during the running step, as (address, length) pairs: checked again once a DMA's reads are known (the SMMU read before it wrote its event). */
   private readonly stepWrites: number[] = [];
   /** The reference's reads of one DMA (reused). */
-  private readonly reads: bigint[] = [];
+  private readonly reads: number[] = [];
   /** DMA steps judged against the reference (completed, caches clean, every piece answered). */
   judged = 0;
 
@@ -143,7 +143,7 @@ export class SmmuDmaOracle {
       out.push({ iova, off, n, ref });
       off += n;
     }
-    for (const a of reads) this.readPages.add(Number(a >> 12n));
+    for (const a of reads) this.readPages.add(Math.floor(a / PAGE));
     const w = this.stepWrites;
     for (let i = 0; i < w.length; i += 2) this.wrote(w[i]!, w[i + 1]!);
     return out;

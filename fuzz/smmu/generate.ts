@@ -23,10 +23,9 @@ import { CMD, OP } from '../../host/src/smmu/spec/commands.js';
 import { SMMU_FRAME, SMMU_REG as R } from '../../host/src/smmu/spec/registers.js';
 import { STE } from '../../host/src/smmu/spec/ste.js';
 import { parseBdf } from '../../host/src/types.js';
-import { smmuReproducesReference } from '../../host/src/scenario/parse.js';
 import { CAPS } from '../pri-steps.js';
 import type { Rng } from '../rng.js';
-import type { SmmuInput, SmmuMachine } from './input.js';
+import { reproducesReference, type SmmuInput, type SmmuMachine } from './input.js';
 
 /** What an input has set up, as far as its steps tell. */
 export interface SmmuContext {
@@ -249,7 +248,7 @@ export function dmaStep(ctx: SmmuContext, r: Rng, m: SmmuMachine): Step | undefi
   const base = ctx.iovas.length && r.chance(0.7) ? r.pick(ctx.iovas) : r.chance(0.5) ? BigInt(r.below(1 << 20)) << 12n : r.u64();
   const iova = (base + BigInt(r.pick([0, 0, 8, 0xff8, 0x1000, -0x1000]))) & ((1n << 64n) - 1n);
   const len = r.pick([8, 8, 4, 1, 64, 4095, 1 + r.below(4095)]); // the scenario format's DMA lengths: 1..4095
-  const pasid = !smmuReproducesReference(m.profile) && r.chance(0.3) ? ssidValue(r) : undefined;
+  const pasid = !reproducesReference(m.profile) && r.chance(0.3) ? ssidValue(r) : undefined;
   return { op: r.chance(0.5) ? 'dma.read' : 'dma.write', bdf: r.pick(m.devices).bdf, iova, len, ...(pasid === undefined ? {} : { pasid }) };
 }
 

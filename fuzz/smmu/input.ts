@@ -42,21 +42,29 @@ export function inArmRam(m: SmmuMachine, gpa: bigint, len: number): boolean {
   return gpa >= ARM_RAM_BASE && gpa + BigInt(len) <= ARM_RAM_BASE + BigInt(m.ram_mib) * 0x10_0000n;
 }
 
+/** smmuReproducesReference of a profile name (host/src/scenario/parse.ts), computed once per name: it builds the profile. */
+const REFERENCE_PROFILES = new Map<string, boolean>();
+export const reproducesReference = (profile: string): boolean => {
+  let r = REFERENCE_PROFILES.get(profile);
+  if (r === undefined) REFERENCE_PROFILES.set(profile, (r = smmuReproducesReference(profile)));
+  return r;
+};
+
 /** True when the machine takes step `s` (RAM ranges, a device at its bdf, an MMIO offset in the frame; extensions on `default` only). */
 export function smmuStepValid(m: SmmuMachine, s: Step): boolean {
   switch (s.op) {
     case 'mem.write': return inArmRam(m, s.gpa, 8 * s.u64.length);
     case 'mem.fill': case 'mem.read': return inArmRam(m, s.gpa, s.len);
     case 'mmio.write': case 'mmio.read': return s.offset >= 0 && s.offset + s.size <= SMMU_FRAME && s.offset % s.size === 0;
-    case 'dma.read': case 'dma.write': return m.devices.some((d) => d.bdf === s.bdf) && (s.pasid === undefined || !smmuReproducesReference(m.profile));
-    case 'pci.cfg.write': case 'pci.cfg.read': return !smmuReproducesReference(m.profile);
+    case 'dma.read': case 'dma.write': return m.devices.some((d) => d.bdf === s.bdf) && (s.pasid === undefined || !reproducesReference(m.profile));
+    case 'pci.cfg.write': case 'pci.cfg.read': return !reproducesReference(m.profile);
     default: return false; // the SMMU fuzzer makes no other steps (no snapshots, device registers or interrupts here)
   }
 }
 
 /** `s` as machine `m` takes it (a DMA keeps its step without the SubstreamID on a reference profile), or undefined. */
 export function fitSmmuStep(m: SmmuMachine, s: Step): Step | undefined {
-  if ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid !== undefined && smmuReproducesReference(m.profile)) {
+  if ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid !== undefined && reproducesReference(m.profile)) {
     const { pasid: _, ...plain } = s;
     return smmuStepValid(m, plain) ? plain : undefined;
   }

@@ -37,25 +37,42 @@ export interface RefRegs {
   readonly idr1: number;
 }
 
-const bit = (v: bigint, n: number): boolean => ((v >> BigInt(n)) & 1n) === 1n;
-const field = (v: bigint, hi: number, lo: number): number => Number((v >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n));
+/**
+ * A 64-bit doubleword as its u32 halves (the structures are read as dwords:
+ * no BigInt per field). Bit n of the doubleword is bit n of `lo` (n < 32)
+ * or bit n - 32 of `hi`.
+ */
+interface Dword { readonly lo: number; readonly hi: number }
+
+const TWO_32 = 2 ** 32;
+const bit = (d: Dword, n: number): boolean => ((n < 32 ? d.lo >>> n : d.hi >>> (n - 32)) & 1) === 1;
+/** Bits hi:lo (both on one side of bit 32, at most 31 wide) of `d`. */
+const field = (d: Dword, hi: number, lo: number): number => {
+  const w = lo < 32 ? d.lo : d.hi;
+  const s = lo & 31;
+  return (w >>> s) & ((1 << (hi - lo + 1)) - 1);
+};
+/** Bits 51:0 of `d` with the low dword masked by `lowMask` (an address field), as a number (exact: below 2^52). */
+const addr51 = (d: Dword, lowMask: number): number => (d.hi & 0xf_ffff) * TWO_32 + ((d.lo & lowMask) >>> 0);
 const unknown = (why: string): RefAnswer => ({ kind: 'unknown', why });
 const fault = (why: string): RefAnswer => ({ kind: 'fault', why });
 const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
-/** Bits 47:12 of a descriptor or pointer (the reference answers `unknown` when bits 51:48 are set). */
-const ADDR_47_12 = 0x0000_ffff_ffff_f000n;
-const HIGH_51_48 = 0x000f_0000_0000_0000n;
-const HIGH_49_48 = 0x0003_0000_0000_0000n;
+/** Bits 51:48 of a doubleword, in its high dword. */
+const HIGH_51_48 = 0xf_0000;
+/** Bits 49:48. */
+const HIGH_49_48 = 0x3_0000;
 
 /** Where the reference's reads go: guest memory, and the addresses it read (every structure the SMMU may cache). */
-interface Src { readonly mem: GuestMemory; readonly reads?: bigint[] }
+interface Src { readonly mem: GuestMemory; readonly reads?: number[] }
 
 /** `n` doublewords at `gpa` (noted in `src.reads`), or undefined when they are not RAM (the SMMU's fetch aborts). */
-function read(src: Src, gpa: bigint, n: number): bigint[] | undefined {
+function read(src: Src, gpa: number, n: number): Dword[] | undefined {
   src.reads?.push(gpa);
   const mem = src.mem;
-  if (!mem.contains(gpa, 8 * n)) return undefined;
-  return Array.from({ length: n }, (_, i) => mem.readU64(gpa + BigInt(8 * i)));
+  if (mem.offsetAt(gpa, 8 * n) < 0) return undefined;
+  const out: Dword[] = [];
+  for (let i = 0; i < n; i++) out.push({ lo: mem.getUint32(gpa + 8 * i), hi: mem.getUint32(gpa + 8 * i + 4) });
+  return out;
 }
 
 /**
@@ -63,17 +80,17 @@ function read(src: Src, gpa: bigint, n: number): bigint[] | undefined {
  * `iova`; `reads` receives the address of every structure it read (STE, CD,
  * descriptors), which are the structures the SMMU reads for the request.
  */
-export function referenceTranslate(mem: GuestMemory, r: RefRegs, sid: number, ssid: number | undefined, iova: bigint, reads?: bigint[]): RefAnswer {
+export function referenceTranslate(mem: GuestMemory, r: RefRegs, sid: number, ssid: number | undefined, iova: bigint, reads?: number[]): RefAnswer {
   const src: Src = { mem, reads };
   if ((r.cr0ack & 1) === 0) {
     // §6.3.14: SMMUEN = 0, GBPA.ABORT = 0 bypasses every transaction (ABORT = 1 aborts them; QEMU 7.2 has no GBPA abort: not judged).
     return (r.gbpa & (1 << 20)) === 0 ? { kind: 'map', pa: iova, write: true } : unknown('GBPA.ABORT');
   }
-  if (field(BigInt(r.strtabCfg), 17, 16) !== 0) return unknown('2-level stream table');
-  const log2 = field(BigInt(r.strtabCfg), 5, 0);
+  if (((r.strtabCfg >>> 16) & 3) !== 0) return unknown('2-level stream table');
+  const log2 = r.strtabCfg & 0x3f;
   if (log2 > (r.idr1 & 0x3f)) return unknown('LOG2SIZE above SIDSIZE');
   if (sid >= 2 ** log2) return fault(`StreamID ${hex(sid)} beyond the linear table (2^${log2} entries; C_BAD_STREAMID)`);
-  const steAt = BigInt((r.strtabBaseHi & 0xf_ffff) * 2 ** 32 + ((r.strtabBaseLo & 0xffff_ffc0) >>> 0)) + BigInt(sid) * 64n;
+  const steAt = addr51({ lo: r.strtabBaseLo, hi: r.strtabBaseHi }, 0xffff_ffc0) + sid * 64;
   const ste = read(src, steAt, 4);
   if (!ste) return fault(`STE at ${hex(steAt)} is not in RAM (F_STE_FETCH)`);
   if (!bit(ste[0]!, 0)) return fault(`STE at ${hex(steAt)} has V = 0 (C_BAD_STE)`);
@@ -86,7 +103,7 @@ export function referenceTranslate(mem: GuestMemory, r: RefRegs, sid: number, ss
 }
 
 /** The CD of the request under a stage-1 STE (§5.2 S1ContextPtr, S1Fmt, S1CDMax, S1DSS), then its walk. */
-function stage1(src: Src, ste0: bigint, ste1: bigint, ssid: number | undefined, iova: bigint): RefAnswer {
+function stage1(src: Src, ste0: Dword, ste1: Dword, ssid: number | undefined, iova: bigint): RefAnswer {
   const cdMax = field(ste0, 63, 59);
   const s1dss = field(ste1, 1, 0);
   let index = 0;
@@ -101,16 +118,15 @@ function stage1(src: Src, ste0: bigint, ste1: bigint, ssid: number | undefined, 
     index = ssid;
   }
   if (cdMax !== 0 && field(ste0, 5, 4) !== 0) return unknown('2-level CD table');
-  const ptr = ste0 & 0x000f_ffff_ffff_ffc0n;
-  if ((ptr & HIGH_51_48) !== 0n) return unknown('S1ContextPtr above 48 bits');
-  const cdAt = ptr + BigInt(index) * 64n;
+  if ((ste0.hi & HIGH_51_48) !== 0) return unknown('S1ContextPtr above 48 bits');
+  const cdAt = addr51(ste0, 0xffff_ffc0) + index * 64;
   const cd = read(src, cdAt, 2);
   if (!cd) return fault(`CD at ${hex(cdAt)} is not in RAM (F_CD_FETCH)`);
   return walk(src, cd[0]!, cd[1]!, iova);
 }
 
 /** The AArch64 stage-1 walk of the CD (§5.4: V, AA64, T0SZ, TG0, EPD0, AFFD, HA, HD, TTB0) for a TTB0 address. */
-function walk(src: Src, cd0: bigint, cd1: bigint, iova: bigint): RefAnswer {
+function walk(src: Src, cd0: Dword, cd1: Dword, iova: bigint): RefAnswer {
   if (!bit(cd0, 31)) return fault('CD.V = 0 (C_BAD_CD)');
   if (!bit(cd0, 41)) return unknown('AArch32 CD');
   if (field(cd0, 7, 6) !== 0) return unknown('TG0 is not 4 KiB');
@@ -118,6 +134,7 @@ function walk(src: Src, cd0: bigint, cd1: bigint, iova: bigint): RefAnswer {
   if (t0sz < 16 || t0sz > 39) return unknown(`T0SZ ${t0sz}`);
   const inBits = 64 - t0sz;
   if (iova >> BigInt(inBits) !== 0n) return unknown('not a TTB0 address (TTB1, TBI or a translation fault)');
+  const ia = Number(iova); // below 2^48: exact
   if (bit(cd0, 14)) return fault('CD.EPD0 = 1: TTB0 walks disabled (F_TRANSLATION)');
   const affd = bit(cd0, 35);
   const ha = bit(cd0, 43);
@@ -125,32 +142,32 @@ function walk(src: Src, cd0: bigint, cd1: bigint, iova: bigint): RefAnswer {
   const levels = Math.ceil((inBits - 12) / 9);
   const first = 4 - levels;
   const firstEntries = 2 ** (inBits - (12 + 9 * (3 - first)));
-  let table = cd1 & 0x000f_ffff_ffff_fff0n;
-  if ((table & HIGH_51_48) !== 0n) return unknown('TTB0 above 48 bits');
-  if ((table & BigInt(firstEntries * 8 - 1)) !== 0n) return unknown('TTB0 not aligned to its table');
+  if ((cd1.hi & HIGH_51_48) !== 0) return unknown('TTB0 above 48 bits');
+  let table = addr51(cd1, 0xffff_fff0);
+  if (table % (firstEntries * 8) !== 0) return unknown('TTB0 not aligned to its table');
   let readOnly = false;
   for (let level = first; level <= 3; level++) {
-    const shift = 12 + 9 * (3 - level);
+    const size = 2 ** (12 + 9 * (3 - level));
     const entries = level === first ? firstEntries : 512;
-    const at = table + BigInt(Number((iova >> BigInt(shift)) & BigInt(entries - 1)) * 8);
+    const at = table + (Math.floor(ia / size) % entries) * 8;
     const d = read(src, at, 1)?.[0];
     if (d === undefined) return fault(`descriptor at ${hex(at)} (level ${level}) is not in RAM (F_WALK_EABT)`);
     if (!bit(d, 0)) return fault(`descriptor at ${hex(at)} (level ${level}) is invalid (F_TRANSLATION)`);
     const tableDesc = level < 3 && bit(d, 1);
     // Bits 51:48 of a table descriptor, 49:48 of a leaf (51 is DBM, 50 GP), are address bits beyond 48.
-    if ((d & (tableDesc ? HIGH_51_48 : HIGH_49_48)) !== 0n) return unknown('an address above 48 bits');
+    if ((d.hi & (tableDesc ? HIGH_51_48 : HIGH_49_48)) !== 0) return unknown('an address above 48 bits');
+    const out = (d.hi & 0xffff) * TWO_32 + ((d.lo & 0xffff_f000) >>> 0); // bits 47:12
     if (tableDesc) {
       readOnly ||= bit(d, 62); // APTable[1]
-      table = d & ADDR_47_12;
+      table = out;
       continue;
     }
     if (level === 3 && !bit(d, 1)) return fault(`level 3 descriptor at ${hex(at)} is reserved (F_TRANSLATION)`);
     if (level === 0) return fault(`level 0 block at ${hex(at)} (F_TRANSLATION)`);
     if (!bit(d, 10) && !affd && !ha) return fault(`descriptor at ${hex(at)} has AF = 0 (F_ACCESS)`);
-    const size = 1n << BigInt(shift);
-    const pa = (d & ADDR_47_12 & ~(size - 1n)) + (iova & (size - 1n));
+    const pa = out - (out % size) + (ia % size);
     const writable = !readOnly && (!bit(d, 7) || (hd && bit(d, 51)));
-    return { kind: 'map', pa, write: writable };
+    return { kind: 'map', pa: BigInt(pa), write: writable };
   }
   return unknown('walk ran past level 3');
 }
