@@ -52,18 +52,23 @@ export function scan(input: SmmuInput): SmmuContext {
   let cmdqBase = AREA.cmdq;
   let cmdqLog2 = 8;
   let prod = 0;
-  const pages = new Set<bigint>();
+  // Pages in first-use order, told apart by page number (a Set of numbers: no BigInt hashing per step).
+  const pages: bigint[] = [];
+  const pageSeen = new Set<number>();
   const iovas = new Set<bigint>();
   const pasidOn = new Set<string>();
   for (const s of input.steps) {
     if (s.op === 'mmio.write' && s.offset === R.STRTAB_BASE) strtab = s.value & 0x000f_ffff_ffff_ffc0n;
     else if (s.op === 'mmio.write' && s.offset === R.CMDQ_BASE) { cmdqBase = s.value & 0x000f_ffff_ffff_ffe0n; cmdqLog2 = Math.min(Number(s.value & 0x1fn), 10); prod = 0; }
     else if (s.op === 'mmio.write' && s.offset === R.CMDQ_PROD) prod = Number(s.value & 0xf_ffffn);
-    else if (s.op === 'mem.write' || s.op === 'mem.fill') pages.add(s.gpa & ~0xfffn);
+    else if (s.op === 'mem.write' || s.op === 'mem.fill') {
+      const p = Number(s.gpa >> 12n); // exact: gpa is a u64
+      if (!pageSeen.has(p)) { pageSeen.add(p); pages.push(s.gpa & ~0xfffn); }
+    }
     else if (s.op === 'dma.read' || s.op === 'dma.write') iovas.add(s.iova);
     else if (s.op === 'pci.cfg.write' && s.offset === PASID_CONTROL) (s.value & 1n ? pasidOn.add(s.bdf) : pasidOn.delete(s.bdf));
   }
-  return { strtab, cmdqBase, cmdqLog2, prod, pages: [...pages], iovas: [...iovas], sids: input.machine.devices.map((d) => parseBdf(d.bdf)), pasidOn: [...pasidOn] };
+  return { strtab, cmdqBase, cmdqLog2, prod, pages, iovas: [...iovas], sids: input.machine.devices.map((d) => parseBdf(d.bdf)), pasidOn: [...pasidOn] };
 }
 
 const w = (gpa: bigint, u64: bigint[]): Step => ({ op: 'mem.write', gpa, u64 });
