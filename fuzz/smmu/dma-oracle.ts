@@ -80,8 +80,13 @@ export class SmmuDmaOracle {
     this.wrote(gpa, len);
   }
 
+  /**
+   * A write that may reach a structure the SMMU read: the caches are not
+   * known clean, and a full invalidation must come after it (checked when
+   * they are already unclean too: a TLBI_NSNH_ALL consumed before an entry
+   * was cached, and before its table changed, does not drop it).
+   */
   private wrote(gpa: number, len: number): void {
-    if (!this.clean) return;
     if (this.readUnknown) { this.dirty(); return; }
     if (this.readPages.size === 0) return;
     const last = Math.floor((gpa + Math.max(len, 1) - 1) / PAGE);
@@ -138,7 +143,7 @@ export class SmmuDmaOracle {
     for (let off = 0; off < s.len;) {
       const iova = s.iova + BigInt(off);
       const n = Math.min(s.len - off, PAGE - Number(iova & 0xfffn));
-      const ref = referenceTranslate(this.m.ram, before, sid, s.pasid, iova, reads);
+      const ref = referenceTranslate(this.m.ram, before, sid, s.pasid, iova, reads, this.m.smmu.profile.switches);
       if (ref.kind === 'unknown') this.readUnknown = true;
       out.push({ iova, off, n, ref });
       off += n;

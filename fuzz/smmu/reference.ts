@@ -38,6 +38,18 @@ export interface RefRegs {
 }
 
 /**
+ * Where the profile departs from the spec in what the reference reads
+ * (SmmuSwitches of host/src/smmu/profiles.ts, QEMU's behaviour on the
+ * qemu-* profiles): there the reference answers as the profile allows.
+ */
+export interface RefQuirks {
+  /** The walk ignores the Access flag (AF = 0 acts as with CD.AFFD = 1). */
+  readonly accessFlagIgnored?: boolean;
+  /** A block descriptor is accepted at every level above the leaf (a level-0 block is not a certain fault: answered `unknown`). */
+  readonly walkBlocksAnyLevel?: boolean;
+}
+
+/**
  * A 64-bit doubleword as its u32 halves (the structures are read as dwords:
  * no BigInt per field). Bit n of the doubleword is bit n of `lo` (n < 32)
  * or bit n - 32 of `hi`.
@@ -63,7 +75,7 @@ const HIGH_51_48 = 0xf_0000;
 const HIGH_49_48 = 0x3_0000;
 
 /** Where the reference's reads go: guest memory, and the addresses it read (every structure the SMMU may cache). */
-interface Src { readonly mem: GuestMemory; readonly reads?: number[] }
+interface Src { readonly mem: GuestMemory; readonly reads?: number[]; readonly quirks: RefQuirks }
 
 /** `n` doublewords at `gpa` (noted in `src.reads`), or undefined when they are not RAM (the SMMU's fetch aborts). */
 function read(src: Src, gpa: number, n: number): Dword[] | undefined {
@@ -78,10 +90,11 @@ function read(src: Src, gpa: number, n: number): Dword[] | undefined {
 /**
  * The answer for a request from StreamID `sid` (SubstreamID `ssid`) at
  * `iova`; `reads` receives the address of every structure it read (STE, CD,
- * descriptors), which are the structures the SMMU reads for the request.
+ * descriptors), which are the structures the SMMU reads for the request;
+ * `quirks`: where the profile departs from the spec.
  */
-export function referenceTranslate(mem: GuestMemory, r: RefRegs, sid: number, ssid: number | undefined, iova: bigint, reads?: number[]): RefAnswer {
-  const src: Src = { mem, reads };
+export function referenceTranslate(mem: GuestMemory, r: RefRegs, sid: number, ssid: number | undefined, iova: bigint, reads?: number[], quirks: RefQuirks = {}): RefAnswer {
+  const src: Src = { mem, reads, quirks };
   if ((r.cr0ack & 1) === 0) {
     // §6.3.14: SMMUEN = 0, GBPA.ABORT = 0 bypasses every transaction (ABORT = 1 aborts them; QEMU 7.2 has no GBPA abort: not judged).
     return (r.gbpa & (1 << 20)) === 0 ? { kind: 'map', pa: iova, write: true } : unknown('GBPA.ABORT');
@@ -136,7 +149,7 @@ function walk(src: Src, cd0: Dword, cd1: Dword, iova: bigint): RefAnswer {
   if (iova >> BigInt(inBits) !== 0n) return unknown('not a TTB0 address (TTB1, TBI or a translation fault)');
   const ia = Number(iova); // below 2^48: exact
   if (bit(cd0, 14)) return fault('CD.EPD0 = 1: TTB0 walks disabled (F_TRANSLATION)');
-  const affd = bit(cd0, 35);
+  const affd = bit(cd0, 35) || src.quirks.accessFlagIgnored === true;
   const ha = bit(cd0, 43);
   const hd = bit(cd0, 42);
   const levels = Math.ceil((inBits - 12) / 9);
@@ -163,7 +176,7 @@ function walk(src: Src, cd0: Dword, cd1: Dword, iova: bigint): RefAnswer {
       continue;
     }
     if (level === 3 && !bit(d, 1)) return fault(`level 3 descriptor at ${hex(at)} is reserved (F_TRANSLATION)`);
-    if (level === 0) return fault(`level 0 block at ${hex(at)} (F_TRANSLATION)`);
+    if (level === 0) return src.quirks.walkBlocksAnyLevel ? unknown('a level 0 block (the profile takes it)') : fault(`level 0 block at ${hex(at)} (F_TRANSLATION)`);
     if (!bit(d, 10) && !affd && !ha) return fault(`descriptor at ${hex(at)} has AF = 0 (F_ACCESS)`);
     const pa = out - (out % size) + (ia % size);
     const writable = !readOnly && (!bit(d, 7) || (hd && bit(d, 51)));

@@ -209,4 +209,25 @@ describe('SMMUv3 fuzzer reference', () => {
       'descriptor at N has AF = N (F_ACCESS)', 'an address above N bits', 'CD.EPDN = N: TTBN walks disabled (F_TRANSLATION)', 'TTBN above N bits'];
     for (const k of walked) expect([...kinds]).toContain(k);
   });
+
+  it('answers as the profile allows where it departs from the spec (RefQuirks)', () => {
+    // A 4-level walk of IOVA 0 (T0SZ 16) ending in `leaf` at `level`.
+    const walkTo = (level: number, leaf: bigint): GuestMemory & PlainMem => {
+      const w: bigint[] = new Array<bigint>(SIZE / 8).fill(0n);
+      w[0] = 1n | (0b101n << 1n) | pageAt(1);
+      w[512] = 16n | (1n << 31n) | (1n << 41n);
+      w[513] = pageAt(2);
+      for (let l = 0; l < level; l++) w[(2 + l) * 512] = 3n | pageAt(3 + l);
+      w[(2 + level) * 512] = leaf;
+      return memory(w);
+    };
+    const regs = { cr0ack: 1, gbpa: 0, strtabBaseLo: BASE, strtabBaseHi: 0, strtabCfg: 6, idr1: 16 };
+    const noAf = walkTo(3, 3n | pageAt(7));
+    expect(referenceTranslate(noAf, regs, 0, undefined, 0n)).toMatchObject({ kind: 'fault', why: expect.stringMatching(/AF = 0/) });
+    expect(referenceTranslate(noAf, regs, 0, undefined, 0n, undefined, { accessFlagIgnored: true })).toEqual({ kind: 'map', pa: pageAt(7), write: true });
+    const level0Block = walkTo(0, 1n | (1n << 10n));
+    expect(referenceTranslate(level0Block, regs, 0, undefined, 0n)).toMatchObject({ kind: 'fault', why: expect.stringMatching(/level 0 block/) });
+    expect(referenceTranslate(level0Block, regs, 0, undefined, 0n, undefined, { walkBlocksAnyLevel: true }).kind).toBe('unknown');
+  });
 });
+
