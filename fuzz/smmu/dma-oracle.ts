@@ -99,7 +99,7 @@ export class SmmuDmaOracle {
 
   /** After step `s` ran (`consumed`: the commands the SMMU consumed during it, in order, four dwords each). */
   stepped(s: Step, consumed: readonly number[]): void {
-    this.stepWrites.length = 0;
+    if (this.stepWrites.length !== 0) this.stepWrites.length = 0; // (setting length is a runtime call: most steps wrote nothing)
     // A stream table moved under cached STEs (none cached yet: nothing can go stale).
     const moved = s.op === 'mmio.write' && s.offset < R.STRTAB_BASE_CFG + 4 && s.offset + s.size > R.STRTAB_BASE;
     if (moved && (this.readUnknown || this.readPages.size > 0)) { this.dirty(); return; }

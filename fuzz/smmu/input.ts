@@ -39,8 +39,12 @@ export const SMMU_FUZZ_RAM_MIB = 32;
 
 /** True when [gpa, gpa + len) is RAM of `m`. */
 export function inArmRam(m: SmmuMachine, gpa: bigint, len: number): boolean {
-  return gpa >= ARM_RAM_BASE && gpa + BigInt(len) <= ARM_RAM_BASE + BigInt(m.ram_mib) * 0x10_0000n;
+  // As numbers (no BigInt per step): exact below 2^53, and an address from 2^53 up stays past the RAM's end.
+  const g = Number(gpa);
+  return g >= RAM_BASE && g + len <= RAM_BASE + m.ram_mib * 0x10_0000;
 }
+
+const RAM_BASE = Number(ARM_RAM_BASE);
 
 /** smmuReproducesReference of a profile name (host/src/scenario/parse.ts), computed once per name: it builds the profile. */
 const REFERENCE_PROFILES = new Map<string, boolean>();

@@ -158,7 +158,7 @@ function queueViolation(s: Step, before: SmmuRegs, after: SmmuRegs): string | un
  * command (bits 31:0, 63:32, 95:64, 127:96) and is returned.
  */
 export function consumedCommands(m: ArmMachine, s: Step, before: SmmuRegs, after: SmmuRegs, out: number[] = []): number[] {
-  out.length = 0;
+  if (out.length !== 0) out.length = 0; // (setting length is a runtime call: most steps consume nothing)
   if (before.cmdqCons === after.cmdqCons || writesAny(s, CMDQ_REPROGRAM)) return out;
   const q = cmdq(after);
   const n = distance(q, before.cmdqCons, after.cmdqCons);
