@@ -15,14 +15,22 @@ export interface BitField {
 /** A field in word `word`, bits `hi:lo`. */
 export const f = (word: number, hi: number, lo: number = hi): BitField => ({ word, hi, lo });
 
+/** BigInt(n) for n in 0..64, and the mask of n low bits: the field layer's constants, made once (a field read is then one shift and one and). */
+const SHIFT: readonly bigint[] = Array.from({ length: 65 }, (_, n) => BigInt(n));
+const LOW_MASK: readonly bigint[] = Array.from({ length: 65 }, (_, n) => (1n << BigInt(n)) - 1n);
+
 /** The mask of bits `hi:lo` in place. */
 export function maskOf(hi: number, lo: number): bigint {
-  return ((1n << BigInt(hi - lo + 1)) - 1n) << BigInt(lo);
+  const m = LOW_MASK[hi - lo + 1];
+  const s = SHIFT[lo];
+  return m !== undefined && s !== undefined ? m << s : ((1n << BigInt(hi - lo + 1)) - 1n) << BigInt(lo);
 }
 
 /** Bits `hi:lo` of `v`, shifted down. */
 export function bits(v: bigint, hi: number, lo: number = hi): bigint {
-  return (v >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n);
+  const m = LOW_MASK[hi - lo + 1];
+  const s = SHIFT[lo];
+  return m !== undefined && s !== undefined ? (v >> s) & m : (v >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n);
 }
 
 /**
