@@ -58,7 +58,10 @@ const fault = (event: SmmuEvent): StreamConfig => ({ kind: 'fault', event });
 /** Reads `n` u64 words at `addr`, or undefined outside RAM. */
 function readWords(mem: GuestMemory, addr: bigint, n: number): bigint[] | undefined {
   if (!mem.contains(addr, n * 8)) return undefined;
-  return Array.from({ length: n }, (_, i) => mem.readU64(addr + BigInt(i) * 8n));
+  const at = Number(addr); // inside RAM: below 2^53
+  const out = new Array<bigint>(n);
+  for (let i = 0; i < n; i++) out[i] = (BigInt(mem.getUint32(at + 8 * i + 4)) << 32n) | BigInt(mem.getUint32(at + 8 * i));
+  return out;
 }
 
 /** The STE of `sid` (§3.3.2), decoded and checked; or the event. */
