@@ -172,16 +172,17 @@ export function resolveStream(src: ConfigSource, ste: DecodedSte, sid: Sid, ssid
   if (config === STE_CONFIG.ABORT) return { kind: 'abort' };
   const s1 = (config & 1) !== 0;
   const s2 = (config & 2) !== 0;
-  const base = { s1: false, s2, vmid: ste.vmid, asid: 0, flags: walkFlags(src.switches) | (ste.s2.affd ? SUF_S2AFFD : 0), t0sz: 0, t1sz: 0, s1OBits: 48, tg0Lg2: 12, tg1Lg2: 12, ttb0: 0n, ttb1: 0n, ...ste.s2 };
+  // The walk setup without stage 1 (made only on the way to a translation: a faulting stream is resolved again on each access).
+  const base = (): WalkSetup => ({ s1: false, s2, vmid: ste.vmid, asid: 0, flags: walkFlags(src.switches) | (ste.s2.affd ? SUF_S2AFFD : 0), t0sz: 0, t1sz: 0, s1OBits: 48, tg0Lg2: 12, tg1Lg2: 12, ttb0: 0n, ttb1: 0n, ...ste.s2 });
   const cdMax = s1 ? ste.cdMax : 0;
   if (ssid !== undefined && (!s1 || cdMax === 0 || ssid >= 2 ** cdMax)) return fault({ type: EVT.C_BAD_SUBSTREAMID, sid, ssid });
-  if (!s1) return s2 ? { kind: 'translate', setup: base, recordS1: false, recordS2: ste.s2r, vmid: ste.vmid, asid: 0 } : { kind: 'bypass' };
+  if (!s1) return s2 ? { kind: 'translate', setup: base(), recordS1: false, recordS2: ste.s2r, vmid: ste.vmid, asid: 0 } : { kind: 'bypass' };
   // S1DSS (0b11 reserved, behaves as 0b00): a transaction without a substream
   // terminates, bypasses stage 1, or takes substream 0 (which SSID 0 then loses).
   const dss = cdMax !== 0 ? get(ste.words, STE.S1DSS) : S1DSS.TERMINATE;
   if (ssid === 0 && dss === S1DSS.SSID0) return fault({ type: EVT.F_STREAM_DISABLED, sid, ssid });
   if (ssid === undefined && cdMax !== 0) {
-    if (dss === S1DSS.BYPASS) return s2 ? { kind: 'translate', setup: base, recordS1: false, recordS2: ste.s2r, vmid: ste.vmid, asid: 0 } : { kind: 'bypass' };
+    if (dss === S1DSS.BYPASS) return s2 ? { kind: 'translate', setup: base(), recordS1: false, recordS2: ste.s2r, vmid: ste.vmid, asid: 0 } : { kind: 'bypass' };
     if (dss !== S1DSS.SSID0) return fault({ type: EVT.F_STREAM_DISABLED, sid });
   }
   const index = ssid ?? 0;
@@ -214,31 +215,34 @@ function fetchCd(src: ConfigSource, ste: DecodedSte, sid: number, ssid: number |
   return read(getAddr(l1, L1CD.L2Ptr) + BigInt(index & ((1 << split) - 1)) * BigInt(CD_BYTES), 8);
 }
 
+/** The CD's two translation table halves (TTB0 and TTB1): their fields, granule encodings and the setup flag of a disabled half. */
+const CD_HALVES = [
+  { epd: CD.EPD0, tsz: CD.T0SZ, tg: CD.TG0, map: TG0_GRANULE, ttb: CD.TTB0, flag: SUF_EPD0 },
+  { epd: CD.EPD1, tsz: CD.T1SZ, tg: CD.TG1, map: TG1_GRANULE, ttb: CD.TTB1, flag: SUF_EPD1 },
+] as const;
+
 // §5.4 CD validity ("a CD is ILLEGAL if ...") and the stage-1 part of the setup.
-function decodeCd(src: ConfigSource, ste: DecodedSte, sid: number, ssid: number | undefined, w: bigint[], base: WalkSetup): StreamConfig {
-  const bad = fault({ type: EVT.C_BAD_CD, sid, ssid });
+function decodeCd(src: ConfigSource, ste: DecodedSte, sid: number, ssid: number | undefined, w: bigint[], baseOf: () => WalkSetup): StreamConfig {
+  const bad = (): StreamConfig => fault({ type: EVT.C_BAD_CD, sid, ssid });
   const { caps, switches } = src;
-  if (get(w, CD.V) === 0 || get(w, CD.AA64) === 0 || get(w, CD.ENDI) !== 0) return bad;
-  if ((caps.termModel && get(w, CD.A) === 0) || (caps.stallModel !== 0 && get(w, CD.S) !== 0)) return bad;
-  if ((get(w, CD.HA) !== 0 && caps.httu === 0) || (get(w, CD.HD) !== 0 && caps.httu < 2)) return bad;
-  if (!caps.asid16 && (get(w, CD.ASID) >>> 8) !== 0) return bad;
+  if (get(w, CD.V) === 0 || get(w, CD.AA64) === 0 || get(w, CD.ENDI) !== 0) return bad();
+  if ((caps.termModel && get(w, CD.A) === 0) || (caps.stallModel !== 0 && get(w, CD.S) !== 0)) return bad();
+  if ((get(w, CD.HA) !== 0 && caps.httu === 0) || (get(w, CD.HD) !== 0 && caps.httu < 2)) return bad();
+  if (!caps.asid16 && (get(w, CD.ASID) >>> 8) !== 0) return bad();
+  const base = baseOf();
   const obits = oasBits(get(w, CD.IPS), caps.oas);
   let flags = base.flags | (get(w, CD.AFFD) || switches.accessFlagIgnored ? SUF_AFFD : 0) | (get(w, CD.HAD0) ? SUF_HAD0 : 0) | (get(w, CD.HAD1) ? SUF_HAD1 : 0);
   if (!switches.s1ChecksWriteOnly) flags |= (get(w, CD.PAN) ? SUF_PAN : 0) | (get(w, CD.WXN) ? SUF_WXN : 0);
   const tbi = get(w, CD.TBI);
   flags |= (tbi & 1 ? SUF_TBI0 : 0) | (tbi & 2 ? SUF_TBI1 : 0);
-  const halves = [
-    { epd: CD.EPD0, tsz: CD.T0SZ, tg: CD.TG0, map: TG0_GRANULE, ttb: CD.TTB0, flag: SUF_EPD0 },
-    { epd: CD.EPD1, tsz: CD.T1SZ, tg: CD.TG1, map: TG1_GRANULE, ttb: CD.TTB1, flag: SUF_EPD1 },
-  ];
   const out: { tsz: number; gran: number; ttb: bigint }[] = [];
-  for (const h of halves) {
+  for (const h of CD_HALVES) {
     if (get(w, h.epd) !== 0) { flags |= h.flag; out.push({ tsz: 0, gran: 12, ttb: 0n }); continue; }
     const tsz = get(w, h.tsz);
     const gran = h.map[get(w, h.tg)];
-    if (tsz < TSZ_4K.min || tsz > TSZ_4K.max || gran === undefined || !src.caps.granules.includes(gran)) return bad;
+    if (tsz < TSZ_4K.min || tsz > TSZ_4K.max || gran === undefined || !src.caps.granules.includes(gran)) return bad();
     const ttb = getAddr(w, h.ttb);
-    if ((ttb >> BigInt(obits)) !== 0n) return bad; // beyond the effective IPS: ILLEGAL (§5.4 TTB0)
+    if ((ttb >> BigInt(obits)) !== 0n) return bad(); // beyond the effective IPS: ILLEGAL (§5.4 TTB0)
     // Bits below the start table's alignment (its size) are taken as zero.
     const stride = gran - 3;
     const topBits = 64 - tsz - gran - stride * (Math.ceil((64 - tsz - gran) / stride) - 1);
