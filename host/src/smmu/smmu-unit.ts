@@ -109,11 +109,12 @@ const PAGE_MASK = 0xfffn;
 /**
  * Bytes of the next access QEMU's memory core makes after a failed
  * translation (memory_access_size for an unassigned region): at most 4,
- * naturally aligned, a power of two no larger than what is left.
+ * naturally aligned, a power of two no larger than what is left
+ * (`addrLow`: the address's low bits, at least 3 of them).
  */
-function accessSize(addr: bigint, left: number): number {
+function accessSize(addrLow: number, left: number): number {
   let n = 4;
-  const low = Number(addr & 7n);
+  const low = addrLow & 7;
   if (low !== 0) n = Math.min(n, low & -low);
   while (n > left) n >>= 1;
   return Math.max(n, 1);
@@ -343,19 +344,19 @@ export class SmmuUnit {
     // QEMU: the rest of the transfer goes on in small accesses, each translated (and faulting) on its own;
     // a failing access moves nothing (a read gets 0 for it), later ones move their bytes.
     const write = req.write;
-    let pos = this.skipFailed(iova, len, bufOff, write, first.done);
+    const low = Number(iova & PAGE_MASK); // the page offset of iova + pos is (low + pos) mod 4 KiB: no BigInt for it per access
+    let pos = this.skipFailed(low, len, bufOff, write, first.done);
     while (pos < len) {
-      const a = iova + BigInt(pos);
-      const n = Math.min(len - pos, PAGE - Number(a & PAGE_MASK));
-      const t = this.transfer(req, a, n, bufOff + pos);
-      pos = t.r.ok ? pos + n : this.skipFailed(iova, len, bufOff, write, pos + t.done);
+      const n = Math.min(len - pos, PAGE - ((low + pos) & 0xfff));
+      const t = this.transfer(req, iova + BigInt(pos), n, bufOff + pos);
+      pos = t.r.ok ? pos + n : this.skipFailed(low, len, bufOff, write, pos + t.done);
     }
     return { ...first.r, continued: true };
   }
 
-  /** Past the failing access at offset `at` of a continued DMA (a read's bytes of it zeroed); the next offset. */
-  private skipFailed(iova: bigint, len: number, bufOff: number, write: boolean, at: number): number {
-    const n = accessSize(iova + BigInt(at), len - at);
+  /** Past the failing access at offset `at` of a continued DMA (`low`: the DMA address's page offset; a read's bytes of it zeroed); the next offset. */
+  private skipFailed(low: number, len: number, bufOff: number, write: boolean, at: number): number {
+    const n = accessSize(low + at, len - at);
     if (!write) this.o.core.buffer(bufOff + at, n).fill(0);
     return at + n;
   }
