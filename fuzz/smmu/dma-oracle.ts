@@ -54,7 +54,11 @@ const sidOf = (bdf: string): number => {
 export class SmmuDmaOracle {
   /** No write reached a page the caches may hold a structure of, since the caches were last known to match RAM. */
   private clean = true;
-  /** Since the last change: a CFGI_ALL and a TLBI_NSNH_ALL were consumed (a CMD_SYNC after both makes the caches clean). */
+  /**
+   * A CFGI_ALL and a TLBI_NSNH_ALL were consumed since the last write that
+   * may reach a cached structure and since the SMMU last read structures
+   * (a CMD_SYNC after both makes the caches clean).
+   */
   private cfgiAll = false;
   private tlbiAll = false;
   /** Pages (address / 4096) of every structure the SMMU read since the caches were last known clean. */
@@ -111,9 +115,14 @@ export class SmmuDmaOracle {
     }
   }
 
-  /** A full invalidation completed: the caches hold nothing, so nothing they read matters any more. */
+  /**
+   * A full invalidation completed: the caches hold nothing, so nothing they
+   * read matters any more. The invalidations are used up: a later CMD_SYNC
+   * alone completes nothing new.
+   */
   private flushed(): void {
     this.clean = true;
+    this.cfgiAll = this.tlbiAll = false;
     this.readPages.clear();
     this.readUnknown = false;
   }
@@ -140,15 +149,18 @@ export class SmmuDmaOracle {
     const out: Piece[] = [];
     const reads = this.reads;
     reads.length = 0;
+    let unknownHere = false;
     for (let off = 0; off < s.len;) {
       const iova = s.iova + BigInt(off);
       const n = Math.min(s.len - off, PAGE - Number(iova & 0xfffn));
       const ref = referenceTranslate(this.m.ram, before, sid, s.pasid, iova, reads, this.m.smmu.profile.switches);
-      if (ref.kind === 'unknown') this.readUnknown = true;
+      if (ref.kind === 'unknown') this.readUnknown = unknownHere = true;
       out.push({ iova, off, n, ref });
       off += n;
     }
     for (const a of reads) this.readPages.add(Math.floor(a / PAGE));
+    // What the SMMU caches now came after any CFGI_ALL / TLBI_NSNH_ALL still waiting for their CMD_SYNC: they do not drop it.
+    if (reads.length > 0 || unknownHere) this.cfgiAll = this.tlbiAll = false;
     const w = this.stepWrites;
     for (let i = 0; i < w.length; i += 2) this.wrote(w[i]!, w[i + 1]!);
     return out;
