@@ -22,7 +22,7 @@
  */
 import { ARM_RAM_BASE, createArmMachine, type ArmMachine } from '../../host/src/arm-machine.js';
 import type { Core } from '../../host/src/core/core.js';
-import { takeTouchedBits, watchRamWrites } from '../machine-pool.js';
+import { clearTouchedBitmap, takeTouchedBits, touchedBitmap, watchRamWrites } from '../machine-pool.js';
 import type { SmmuMachine } from './input.js';
 
 const PAGE = 4096;
@@ -31,8 +31,6 @@ const PAGE = 4096;
 interface CoverageExports {
   covPtr?(): number;
   covSize?(): number;
-  ramTouchPtr?(): number;
-  ramTouchPages?(): number;
 }
 
 /** A machine kept for reuse. */
@@ -59,7 +57,7 @@ export class PooledArm {
     // The host's one-time queries (RAM region table, views over the grown memory) run now, as a reused machine had them run.
     machine.ram.contains(ARM_RAM_BASE, 1);
     core.unsafeBytes();
-    pm.touched()?.fill(0);
+    clearTouchedBitmap(core);
     pm.coverageMap()?.fill(0); // building probes are not the first input's coverage
     return pm;
   }
@@ -84,31 +82,27 @@ export class PooledArm {
     return c.covPtr && c.covSize ? new Uint8Array(this.core.memory.buffer, c.covPtr(), c.covSize()) : undefined;
   }
 
-  private touched(): Uint8Array | undefined {
-    const c = this.cov;
-    return c.ramTouchPtr && c.ramTouchPages ? new Uint8Array(this.core.memory.buffer, c.ramTouchPtr(), c.ramTouchPages() >> 3) : undefined;
-  }
-
   /**
    * Zeroes every RAM page the core touched: bit b of the bitmap stands for
    * every guest page p with p mod ramTouchPages() = b (the Arm RAM lies
-   * above the bitmap's own 512 MiB). All RAM without a bitmap.
+   * above the bitmap's own 512 MiB); only the words its summary flags are
+   * read. All RAM without a bitmap.
    */
   private zeroTouched(): void {
-    const map = this.touched();
+    const t = touchedBitmap(this.core);
     const regions = this.core.ramRegions();
-    if (!map) {
+    if (!t) {
       for (const r of regions) this.rawFill(BigInt(r.base), r.size, 0);
       return;
     }
-    const n = map.length * 8;
-    takeTouchedBits(map, (bit) => {
+    const n = t.map.length * 8;
+    takeTouchedBits(t.map, (bit) => {
       for (const r of regions) {
         const first = r.base / PAGE;
         const end = first + r.size / PAGE;
         for (let p = first + (((bit - first) % n) + n) % n; p < end; p += n) this.zeroPage(p);
       }
-    });
+    }, t.summary);
   }
 
   private zeroPage(p: number): void {

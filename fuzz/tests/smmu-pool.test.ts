@@ -8,6 +8,7 @@ import { loadFuzzModule } from '../execute.js';
 import { Rng } from '../rng.js';
 import { SmmuExecutor, type SmmuExecResult } from '../smmu/execute.js';
 import { HOST_FEATURE_BASE } from '../coverage.js';
+import { touchedBitmap } from '../machine-pool.js';
 import { smmuSeeds, type SmmuInput } from '../smmu/input.js';
 import { PooledArm, SmmuMachinePool } from '../smmu/machine-pool.js';
 import { mutateSmmu } from '../smmu/mutate.js';
@@ -53,6 +54,9 @@ describe('SMMUv3 fuzzer machine pool', () => {
       expect(reused.smmu.saveState(), `input ${i}: reset state`).toEqual(startState);
       const ram = reused.ram.view(reused.core.ramRegions()[0]!.base, 0x10_0000 * input.machine.ram_mib);
       expect(Buffer.from(ram.buffer, ram.byteOffset, ram.length).equals(Buffer.alloc(ram.length)), `input ${i}: RAM zero`).toBe(true);
+      // The reset read the touched pages through the bitmap's summary: no bit of the bitmap or the summary is left behind.
+      const touched = touchedBitmap(reused.core)!;
+      expect([touched.map.every((b) => b === 0), touched.summary!.every((b) => b === 0)], `input ${i}: touched-page bitmap and summary cleared`).toEqual([true, true]);
       expect(observe(reused, input), `input ${i}`).toEqual(observe(fresh, input));
     }
     expect(pool.built).toBeLessThan(all.length / 4); // most runs reused a machine
