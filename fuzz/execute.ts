@@ -16,10 +16,9 @@ import { CFG_QUIRKS } from '../host/src/core/constants.js';
 import { packageRoot } from '../host/src/core/load-node.js';
 import { DMAT_STATE } from '../host/src/devices/dma-test/regs.js';
 import { VTD_BASE } from '../host/src/machine.js';
-import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
 import { replayOn, type ReplayRun } from '../host/src/scenario/replay.js';
 import { buildRegisterTable } from '../host/src/vtd/register-table.js';
-import { LazyCaches, scopeViolation } from './cache-scope-oracle.js';
+import { CacheScopeOracle } from './cache-scope-oracle.js';
 import { ensureCoverageBuild } from './coverage-build.js';
 import { coreFeatures, StepCoverage, type HostCoverage } from './coverage.js';
 import { registerTableOf } from './generate.js';
@@ -64,6 +63,8 @@ export interface ExecOptions {
   readonly hostCoverage?: HostCoverage;
   /** Build a fresh machine for every execution instead of reusing one (slow; the reuse test compares both). */
   readonly fresh?: boolean;
+  /** Oracles without their shortcuts: the scope oracle reads every cache it needs at each invalidation (slow; a test compares both). */
+  readonly plainOracles?: boolean;
 }
 
 /**
@@ -126,7 +127,7 @@ export class Executor {
     host?.take([]); // what ran before (reset, other inputs) is not this input's coverage
     const mem0 = pm.core.memory.buffer.byteLength;
     const heap0 = usedHeap();
-    const run = new Run(pm, input, this.opts.stepBudgetMs ?? 250, fvm?.vm);
+    const run = new Run(pm, input, this.opts, fvm?.vm);
     const probes = (pm.core.unsafeExports as CovExports).covCount?.() ?? 0;
     const tracked = fvm ? undefined : pm.coverageMap()?.subarray(0, probes); // a VM's features are not its steps' alone (vmmFeatures)
     this.stepCoverage.start(tracked);
@@ -167,14 +168,12 @@ class Run {
   private oracleMs = 0;
   /** Internal errors the model reported during the current step. */
   private internal: string | undefined;
-  /** Invalidations the unit ran during the current step. */
-  private readonly invalidations: InvalidationEvent[] = [];
   /** True while a `dma.*` step without PASID runs (the translation oracle accounts for its writes). */
   private checkedDma = false;
-  /** The scope oracle runs on profiles without QEMU compatibility switches only. */
-  private readonly scopeChecked: boolean;
-  /** Context-cache misses counted when the context cache was last known empty (it is at the start of a run). */
-  private ctxEmptyAt: number;
+  /** A step slower than this (ms) is a hang. */
+  private readonly budgetMs: number;
+  /** The cache-scope oracle: on profiles without QEMU compatibility switches only, never on a VM. */
+  private readonly scope: CacheScopeOracle | undefined;
   /** The first host-vs-guest violation seen right after an invalidation (VMM-backed machines). */
   private hostScope: string | undefined;
   /** Called after each step ran (the per-step coverage record). */
@@ -185,13 +184,15 @@ class Run {
    * the devices' DMA (the physical IOMMU does): the translation and
    * cache-scope oracles stay off and the host-consistency oracle runs.
    */
-  constructor(private readonly pm: PooledMachine, private readonly input: FuzzInput, private readonly budgetMs: number, private readonly vm?: VirtualMachine) {
+  constructor(private readonly pm: PooledMachine, private readonly input: FuzzInput, opts: ExecOptions, private readonly vm?: VirtualMachine) {
     const m = pm.machine;
+    this.budgetMs = opts.stepBudgetMs ?? 250;
     this.replay = replayOn(m, { name: 'fuzz', description: '', iommu: 'intel-iommu', machine: {}, steps: input.steps, cpus: pm.apics.count }, pm.apics);
     this.regs = vm ? new RegisterOracle(buildRegisterTable(m.vtd.profile)) : RegisterOracle.of(registerTableOf(input.machine)); // a VM's unit withholds ECAP bits
     this.xlate = new TranslationOracle(m);
-    this.scopeChecked = vm === undefined && m.core.getConfig(CFG_QUIRKS) === 0;
-    this.ctxEmptyAt = contextMisses(m.core);
+    this.scope = vm === undefined && m.core.getConfig(CFG_QUIRKS) === 0
+      ? new CacheScopeOracle(m.core, pm.dumpBuf, () => m.vtd.scalableMode(), { probes: pm.coverageMap(), plain: opts.plainOracles })
+      : undefined;
     pm.events = {
       ramWritten: (gpa, len) => this.xlate.memoryWritten(BigInt(gpa), len),
       deviceWrite: () => { if (!this.checkedDma) this.xlate.untrackedWrite(); },
@@ -199,7 +200,7 @@ class Run {
       translationEnabled: (on) => this.xlate.translationEnabled(on),
       invalidated: (e) => {
         this.xlate.invalidated(e);
-        if (this.scopeChecked) this.invalidations.push(e);
+        this.scope?.invalidated(e);
         if (!vm) return;
         const t = performance.now();
         this.hostScope ??= vmInvalidationViolation(vm, e);
@@ -227,7 +228,7 @@ class Run {
       const budget = steps[i]!.op === 'snapshot' ? this.budgetMs + SNAPSHOT_MS_PER_MIB * this.input.machine.ram_mib : this.budgetMs;
       if (dt > budget) return { kind: 'hang', step: i, message: `${steps[i]!.op} took ${dt.toFixed(0)} ms (budget ${budget.toFixed(0)} ms)` };
       if (msg) return { kind: msg.startsWith('DMA') ? 'dma-unmapped' : msg.startsWith('snapshot') ? 'snapshot' : 'register-invariant', step: i, message: msg };
-      const scope = this.checkScopes();
+      const scope = this.scope?.check();
       if (scope) return { kind: 'cache-scope', step: i, message: scope };
       const host = this.vm && (this.hostScope ?? (HOST_STATE_OPS.has(steps[i]!.op) || i === steps.length - 1 ? hostTablesVsIoas(this.vm) : undefined));
       if (host) return { kind: 'host-tables', step: i, message: host };
@@ -240,23 +241,6 @@ class Run {
     } catch (err) {
       return { kind: 'exception', step: steps.length, message: `end-of-input check: ${messageOf(err)}` };
     }
-    return undefined;
-  }
-
-  /** The cache-scope oracle over the invalidations of the step that just ran. */
-  private checkScopes(): string | undefined {
-    if (this.invalidations.length === 0) return undefined;
-    const events = this.invalidations.splice(0);
-    const core = this.pm.core;
-    // Every context-cache fill follows a miss (asm ctx/legacy.ts, ctx/scalable.ts): no miss since the cache was seen empty, still empty.
-    const misses = contextMisses(core);
-    const caches = new LazyCaches(core, this.pm.dumpBuf, misses === this.ctxEmptyAt);
-    const scalable = this.pm.machine.vtd.scalableMode();
-    for (const e of events) {
-      const v = scopeViolation(e, caches, scalable);
-      if (v) return v;
-    }
-    if (caches.contextSeenEmpty) this.ctxEmptyAt = misses;
     return undefined;
   }
 
@@ -320,10 +304,6 @@ class Run {
     if (waiting || state === DMAT_STATE.ABORTED || state === DMAT_STATE.BAD_COMMAND) return undefined;
     return this.xlate.after(pieces, write, state === DMAT_STATE.DONE, dev.buffer());
   }
-}
-
-function contextMisses(core: Core): number {
-  return core.stats()['ctx_misses'] ?? NaN;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
