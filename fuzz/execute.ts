@@ -15,9 +15,9 @@ import { loadCoreFromSync } from '../host/src/core/load.js';
 import { CFG_QUIRKS } from '../host/src/core/constants.js';
 import { packageRoot } from '../host/src/core/load-node.js';
 import { DMAT_STATE } from '../host/src/devices/dma-test/regs.js';
-import { VTD_BASE } from '../host/src/machine.js';
+import { VTD_BASE, type Machine } from '../host/src/machine.js';
 import { replayOn, type ReplayRun } from '../host/src/scenario/replay.js';
-import { buildRegisterTable } from '../host/src/vtd/register-table.js';
+import { buildRegisterTable, type RegisterRow } from '../host/src/vtd/register-table.js';
 import { CacheScopeOracle } from './cache-scope-oracle.js';
 import { ensureCoverageBuild } from './coverage-build.js';
 import { coreFeatures, StepCoverage, type HostCoverage } from './coverage.js';
@@ -254,10 +254,9 @@ class Run {
       }
       case 'mmio.write': {
         const rows = this.regs.rowsAt(s.offset, s.size);
-        const read = () => rows.map((r) => m.mmioRead(VTD_BASE + BigInt(r.offset), r.width));
-        const before = read();
+        const before = readRows(m, rows);
         this.replay.next();
-        return this.regs.checkWrite(s.offset, s.size, s.value, rows, before, read());
+        return this.regs.checkWrite(s.offset, s.size, s.value, before, readRows(m, rows));
       }
       case 'dma.read':
       case 'dma.write': return this.dma(s);
@@ -306,8 +305,13 @@ class Run {
   }
 }
 
+/** The whole registers `rows` (their own widths), as the register oracle compares them around a write. */
+function readRows(m: Machine, rows: readonly RegisterRow[]): bigint[] {
+  const out: bigint[] = [];
+  for (const r of rows) out.push(m.mmioRead(VTD_BASE + BigInt(r.offset), r.width));
+  return out;
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(b); // memcmp: a full snapshot holds all of RAM
 }
