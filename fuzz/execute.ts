@@ -18,6 +18,7 @@ import { DMAT_STATE } from '../host/src/devices/dma-test/regs.js';
 import { VTD_BASE, type Machine } from '../host/src/machine.js';
 import { replayOn, type ReplayRun } from '../host/src/scenario/replay.js';
 import { buildRegisterTable, type RegisterRow } from '../host/src/vtd/register-table.js';
+import type { Profile } from '../host/src/vtd/profiles.js';
 import { CacheScopeOracle } from './cache-scope-oracle.js';
 import { ensureCoverageBuild } from './coverage-build.js';
 import { coreFeatures, StepCoverage, type HostCoverage } from './coverage.js';
@@ -127,9 +128,9 @@ export class Executor {
     host?.take([]); // what ran before (reset, other inputs) is not this input's coverage
     const mem0 = pm.core.memory.buffer.byteLength;
     const heap0 = usedHeap();
-    const run = new Run(pm, input, this.opts, fvm?.vm);
     const probes = (pm.core.unsafeExports as CovExports).covCount?.() ?? 0;
     const tracked = fvm ? undefined : pm.coverageMap()?.subarray(0, probes); // a VM's features are not its steps' alone (vmmFeatures)
+    const run = new Run(pm, input, this.opts, fvm?.vm, tracked);
     this.stepCoverage.start(tracked);
     if (tracked) run.afterStep = (i) => this.stepCoverage.after(i);
     let finding = run.steps();
@@ -183,15 +184,17 @@ class Run {
    * On a VMM-backed machine (`vm`), the guest unit's core does not translate
    * the devices' DMA (the physical IOMMU does): the translation and
    * cache-scope oracles stay off and the host-consistency oracle runs.
+   * `probes`: the coverage build's probe map, which the cache-scope oracle
+   * puts back after its cache reads (they are not the input's coverage).
    */
-  constructor(private readonly pm: PooledMachine, private readonly input: FuzzInput, opts: ExecOptions, private readonly vm?: VirtualMachine) {
+  constructor(private readonly pm: PooledMachine, private readonly input: FuzzInput, opts: ExecOptions, private readonly vm?: VirtualMachine, probes?: Uint8Array) {
     const m = pm.machine;
     this.budgetMs = opts.stepBudgetMs ?? 250;
     this.replay = replayOn(m, { name: 'fuzz', description: '', iommu: 'intel-iommu', machine: {}, steps: input.steps, cpus: pm.apics.count }, pm.apics);
-    this.regs = vm ? new RegisterOracle(buildRegisterTable(m.vtd.profile)) : RegisterOracle.of(registerTableOf(input.machine)); // a VM's unit withholds ECAP bits
+    this.regs = vm ? vmRegisterOracle(m.vtd.profile) : RegisterOracle.of(registerTableOf(input.machine));
     this.xlate = new TranslationOracle(m);
     this.scope = vm === undefined && m.core.getConfig(CFG_QUIRKS) === 0
-      ? new CacheScopeOracle(m.core, pm.dumpBuf, () => m.vtd.scalableMode(), { probes: pm.coverageMap(), plain: opts.plainOracles })
+      ? new CacheScopeOracle(m.core, pm.dumpBuf, () => m.vtd.scalableMode(), { probes, plain: opts.plainOracles })
       : undefined;
     pm.events = {
       ramWritten: (gpa, len) => this.xlate.memoryWritten(BigInt(gpa), len),
@@ -303,6 +306,16 @@ class Run {
     if (waiting || state === DMAT_STATE.ABORTED || state === DMAT_STATE.BAD_COMMAND) return undefined;
     return this.xlate.after(pieces, write, state === DMAT_STATE.DONE, dev.buffer());
   }
+}
+
+/** Register oracles of VM guest units, by profile (a VM is reused for its shape, so is its unit's profile). */
+const vmRegisterOracles = new WeakMap<Profile, RegisterOracle>();
+
+/** The register oracle of a VM's guest unit, whose profile withholds ECAP bits the machine description would give. */
+function vmRegisterOracle(profile: Profile): RegisterOracle {
+  let o = vmRegisterOracles.get(profile);
+  if (!o) vmRegisterOracles.set(profile, (o = new RegisterOracle(buildRegisterTable(profile))));
+  return o;
 }
 
 /** The whole registers `rows` (their own widths), as the register oracle compares them around a write. */
