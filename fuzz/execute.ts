@@ -238,8 +238,7 @@ class Run {
     }
     if (this.vm) return undefined; // the end-of-input check compares the guest unit's core, which does not translate here
     try {
-      const targets = steps.flatMap((s) => ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid === undefined ? [{ bdf: s.bdf, iova: s.iova, write: s.op === 'dma.write' }] : []));
-      const msg = this.xlate.coreAgrees(targets.slice(-16));
+      const msg = this.xlate.coreAgrees(lastDmaTargets(steps, END_CHECK_TARGETS));
       if (msg) return { kind: 'core-vs-reference', step: steps.length, message: msg };
     } catch (err) {
       return { kind: 'exception', step: steps.length, message: `end-of-input check: ${messageOf(err)}` };
@@ -306,6 +305,19 @@ class Run {
     if (waiting || state === DMAT_STATE.ABORTED || state === DMAT_STATE.BAD_COMMAND) return undefined;
     return this.xlate.after(pieces, write, state === DMAT_STATE.DONE, dev.buffer());
   }
+}
+
+/** DMA addresses the end-of-input check compares core and reference at: the input's last ones. */
+const END_CHECK_TARGETS = 16;
+
+/** The (device, address, direction) of the last `n` DMA steps without PASID, in step order. */
+function lastDmaTargets(steps: readonly Step[], n: number): { bdf: string; iova: bigint; write: boolean }[] {
+  const out: { bdf: string; iova: bigint; write: boolean }[] = [];
+  for (let i = steps.length - 1; i >= 0 && out.length < n; i--) {
+    const s = steps[i]!;
+    if ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid === undefined) out.push({ bdf: s.bdf, iova: s.iova, write: s.op === 'dma.write' });
+  }
+  return out.reverse();
 }
 
 /** Register oracles of VM guest units, by profile (a VM is reused for its shape, so is its unit's profile). */
