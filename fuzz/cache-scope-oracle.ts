@@ -30,32 +30,58 @@ import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
 /** Records per dump call. */
 const WINDOW = 256;
 
+/** The four caches a scope names (CacheContents' keys). */
+export type CacheName = keyof CacheContents;
+const CACHE_NAMES: readonly CacheName[] = ['iotlb', 'context', 'pasid', 'psc'];
+
+/**
+ * The core's counters (Core.stats names, docs/ABI.md) of which one moves
+ * before any entry goes into each cache: a context-cache or PASID-cache fill
+ * follows a miss of that cache (asm ctx/legacy.ts, ctx/scalable.ts), an
+ * IOTLB fill follows a walk after an IOTLB miss (translate.ts `finish`,
+ * fast.ts), a paging-structure fill happens inside a walk (pt/walk.ts). While
+ * a cache's counters stand still, a cache seen empty is still empty.
+ */
+const FILL_COUNTERS: Readonly<Record<CacheName, readonly string[]>> = {
+  iotlb: ['iotlb_misses', 'walks'],
+  context: ['ctx_misses'],
+  pasid: ['pasid_misses'],
+  psc: ['psc_misses', 'walks'],
+};
+
 /**
  * The core's caches read lazily, each at most once: an invalidation
  * scope needs one or two of them, and decoding every cache after every
  * invalidation step cost a fifth of the fuzzer's time.
  */
 export class LazyCaches implements CacheContents {
-  private readonly cache: Partial<Record<keyof CacheContents, unknown[]>> = {};
+  private readonly cache: Partial<Record<CacheName, unknown[]>> = {};
 
   /**
    * `buf`: a WINDOW-record buffer from `core.bufAlloc` (reserved once per
-   * machine: `reserveDumpBuffer`). `contextEmpty`: the caller knows the
-   * context cache is empty (no context-cache miss, hence no fill, since it
-   * was last seen empty), so its dump (a scan of all 65536 source ids,
-   * ~0.2 ms) is skipped.
+   * machine: `reserveDumpBuffer`). `empty`: caches the caller knows are
+   * empty (no fill since each was last seen empty, `CacheScopeOracle`), whose
+   * dumps (a scan of every slot: 4 us for the IOTLB, ~250 us for the
+   * context cache's 65536 source ids) are skipped. `probes`: the coverage
+   * build's probe map, put back as it was after each dump, so what the
+   * oracle reads is never the input's coverage (nor depends on which reads
+   * it could skip).
    */
-  constructor(private readonly core: Core, private readonly buf: number, contextEmpty = false) {
-    if (contextEmpty) this.cache.context = [];
+  constructor(private readonly core: Core, private readonly buf: number, empty: readonly CacheName[] = [], private readonly probes?: Uint8Array) {
+    for (const k of empty) this.cache[k] = [];
   }
 
-  /** True when the context cache was read (not known empty) and held nothing. */
-  get contextSeenEmpty(): boolean {
-    return this.cache.context?.length === 0;
+  /** True when cache `k` was read (or known empty) and held nothing. */
+  seenEmpty(k: CacheName): boolean {
+    return this.cache[k]?.length === 0;
   }
 
-  private read<K extends keyof CacheContents>(k: K, dump: (b: number, f: number, m: number) => number, decode: (v: DataView, at: number) => CacheContents[K][number]): CacheContents[K] {
-    this.cache[k] ??= readDump(dump, this.core.memory, this.buf, WINDOW, decode);
+  private read<K extends CacheName>(k: K, dump: (b: number, f: number, m: number) => number, decode: (v: DataView, at: number) => CacheContents[K][number]): CacheContents[K] {
+    if (!this.cache[k]) {
+      const probes = this.probes?.slice();
+      this.cache[k] = readDump(dump, this.core.memory, this.buf, WINDOW, decode);
+      if (probes) this.probes!.set(probes);
+    }
     return this.cache[k] as CacheContents[K];
   }
 
@@ -63,6 +89,64 @@ export class LazyCaches implements CacheContents {
   get context(): CacheContents['context'] { return this.read('context', this.core.unsafeExports.contextCacheDump, decodeContext); }
   get pasid(): CacheContents['pasid'] { return this.read('pasid', this.core.unsafeExports.pasidCacheDump, decodePasid); }
   get psc(): CacheContents['psc'] { return this.read('psc', this.core.unsafeExports.pscDump, decodePsc); }
+}
+
+/**
+ * The cache-scope oracle of one execution on one machine: collects the
+ * invalidations a step ran, then checks each against the caches (after
+ * the step). Knows when a cache is still empty without reading it: at the
+ * start of an execution every cache is (a fresh or reset machine), and
+ * later when its fill counters (FILL_COUNTERS) have not moved since it was
+ * last read empty; most invalidations find the caches empty, and reading
+ * them was most of the oracle's cost.
+ */
+export class CacheScopeOracle {
+  private readonly pending: InvalidationEvent[] = [];
+  /** Each cache's fill count when it was last known empty (NaN: not known). */
+  private readonly emptyAt: Record<CacheName, number>;
+
+  private readonly probes: Uint8Array | undefined;
+  private readonly plain: boolean;
+
+  /**
+   * `scalable`: whether the unit is in scalable mode now (scopes differ,
+   * §6.5.2.3); `probes`: the coverage build's probe map (LazyCaches);
+   * `plain`: never trust the counters, read every cache a scope needs (a
+   * test compares both ways).
+   */
+  constructor(private readonly core: Core, private readonly buf: number, private readonly scalable: () => boolean, opts: { probes?: Uint8Array; plain?: boolean } = {}) {
+    this.probes = opts.probes;
+    this.plain = opts.plain ?? false;
+    const stats = core.stats();
+    this.emptyAt = { iotlb: fills(stats, 'iotlb'), context: fills(stats, 'context'), pasid: fills(stats, 'pasid'), psc: fills(stats, 'psc') };
+  }
+
+  /** The unit ran invalidation `e` during the current step. */
+  invalidated(e: InvalidationEvent): void {
+    this.pending.push(e);
+  }
+
+  /** Checks the current step's invalidations; the first violation as a message. */
+  check(): string | undefined {
+    if (this.pending.length === 0) return undefined;
+    const stats = this.core.stats();
+    const now = CACHE_NAMES.map((k) => fills(stats, k));
+    const empty = this.plain ? [] : CACHE_NAMES.filter((k, i) => now[i] === this.emptyAt[k]);
+    const caches = new LazyCaches(this.core, this.buf, empty, this.probes);
+    let v: string | undefined;
+    const scalable = this.scalable();
+    for (const e of this.pending) if ((v = scopeViolation(e, caches, scalable))) break;
+    this.pending.length = 0;
+    CACHE_NAMES.forEach((k, i) => { if (caches.seenEmpty(k)) this.emptyAt[k] = now[i]!; });
+    return v;
+  }
+}
+
+/** The sum of cache `k`'s fill counters in `stats` (Core.stats). */
+function fills(stats: Record<string, number>, k: CacheName): number {
+  let n = 0;
+  for (const name of FILL_COUNTERS[k]) n += stats[name] ?? NaN;
+  return n;
 }
 
 /** Reserves the dump buffer LazyCaches reads through (at machine construction, never during an execution). */

@@ -15,11 +15,11 @@ import { loadCoreFromSync } from '../host/src/core/load.js';
 import { CFG_QUIRKS } from '../host/src/core/constants.js';
 import { packageRoot } from '../host/src/core/load-node.js';
 import { DMAT_STATE } from '../host/src/devices/dma-test/regs.js';
-import { VTD_BASE } from '../host/src/machine.js';
-import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
+import { VTD_BASE, type Machine } from '../host/src/machine.js';
 import { replayOn, type ReplayRun } from '../host/src/scenario/replay.js';
-import { buildRegisterTable } from '../host/src/vtd/register-table.js';
-import { LazyCaches, scopeViolation } from './cache-scope-oracle.js';
+import { buildRegisterTable, type RegisterRow } from '../host/src/vtd/register-table.js';
+import type { Profile } from '../host/src/vtd/profiles.js';
+import { CacheScopeOracle } from './cache-scope-oracle.js';
 import { ensureCoverageBuild } from './coverage-build.js';
 import { coreFeatures, StepCoverage, type HostCoverage } from './coverage.js';
 import { registerTableOf } from './generate.js';
@@ -64,6 +64,8 @@ export interface ExecOptions {
   readonly hostCoverage?: HostCoverage;
   /** Build a fresh machine for every execution instead of reusing one (slow; the reuse test compares both). */
   readonly fresh?: boolean;
+  /** Oracles without their shortcuts: the scope oracle reads every cache it needs at each invalidation (slow; a test compares both). */
+  readonly plainOracles?: boolean;
 }
 
 /**
@@ -126,9 +128,9 @@ export class Executor {
     host?.take([]); // what ran before (reset, other inputs) is not this input's coverage
     const mem0 = pm.core.memory.buffer.byteLength;
     const heap0 = usedHeap();
-    const run = new Run(pm, input, this.opts.stepBudgetMs ?? 250, fvm?.vm);
     const probes = (pm.core.unsafeExports as CovExports).covCount?.() ?? 0;
     const tracked = fvm ? undefined : pm.coverageMap()?.subarray(0, probes); // a VM's features are not its steps' alone (vmmFeatures)
+    const run = new Run(pm, input, this.opts, fvm?.vm, tracked);
     this.stepCoverage.start(tracked);
     if (tracked) run.afterStep = (i) => this.stepCoverage.after(i);
     let finding = run.steps();
@@ -167,14 +169,12 @@ class Run {
   private oracleMs = 0;
   /** Internal errors the model reported during the current step. */
   private internal: string | undefined;
-  /** Invalidations the unit ran during the current step. */
-  private readonly invalidations: InvalidationEvent[] = [];
   /** True while a `dma.*` step without PASID runs (the translation oracle accounts for its writes). */
   private checkedDma = false;
-  /** The scope oracle runs on profiles without QEMU compatibility switches only. */
-  private readonly scopeChecked: boolean;
-  /** Context-cache misses counted when the context cache was last known empty (it is at the start of a run). */
-  private ctxEmptyAt: number;
+  /** A step slower than this (ms) is a hang. */
+  private readonly budgetMs: number;
+  /** The cache-scope oracle: on profiles without QEMU compatibility switches only, never on a VM. */
+  private readonly scope: CacheScopeOracle | undefined;
   /** The first host-vs-guest violation seen right after an invalidation (VMM-backed machines). */
   private hostScope: string | undefined;
   /** Called after each step ran (the per-step coverage record). */
@@ -184,14 +184,18 @@ class Run {
    * On a VMM-backed machine (`vm`), the guest unit's core does not translate
    * the devices' DMA (the physical IOMMU does): the translation and
    * cache-scope oracles stay off and the host-consistency oracle runs.
+   * `probes`: the coverage build's probe map, which the cache-scope oracle
+   * puts back after its cache reads (they are not the input's coverage).
    */
-  constructor(private readonly pm: PooledMachine, private readonly input: FuzzInput, private readonly budgetMs: number, private readonly vm?: VirtualMachine) {
+  constructor(private readonly pm: PooledMachine, private readonly input: FuzzInput, opts: ExecOptions, private readonly vm?: VirtualMachine, probes?: Uint8Array) {
     const m = pm.machine;
+    this.budgetMs = opts.stepBudgetMs ?? 250;
     this.replay = replayOn(m, { name: 'fuzz', description: '', iommu: 'intel-iommu', machine: {}, steps: input.steps, cpus: pm.apics.count }, pm.apics);
-    this.regs = vm ? new RegisterOracle(buildRegisterTable(m.vtd.profile)) : RegisterOracle.of(registerTableOf(input.machine)); // a VM's unit withholds ECAP bits
+    this.regs = vm ? vmRegisterOracle(m.vtd.profile) : RegisterOracle.of(registerTableOf(input.machine));
     this.xlate = new TranslationOracle(m);
-    this.scopeChecked = vm === undefined && m.core.getConfig(CFG_QUIRKS) === 0;
-    this.ctxEmptyAt = contextMisses(m.core);
+    this.scope = vm === undefined && m.core.getConfig(CFG_QUIRKS) === 0
+      ? new CacheScopeOracle(m.core, pm.dumpBuf, () => m.vtd.scalableMode(), { probes, plain: opts.plainOracles })
+      : undefined;
     pm.events = {
       ramWritten: (gpa, len) => this.xlate.memoryWritten(BigInt(gpa), len),
       deviceWrite: () => { if (!this.checkedDma) this.xlate.untrackedWrite(); },
@@ -199,7 +203,7 @@ class Run {
       translationEnabled: (on) => this.xlate.translationEnabled(on),
       invalidated: (e) => {
         this.xlate.invalidated(e);
-        if (this.scopeChecked) this.invalidations.push(e);
+        this.scope?.invalidated(e);
         if (!vm) return;
         const t = performance.now();
         this.hostScope ??= vmInvalidationViolation(vm, e);
@@ -227,36 +231,18 @@ class Run {
       const budget = steps[i]!.op === 'snapshot' ? this.budgetMs + SNAPSHOT_MS_PER_MIB * this.input.machine.ram_mib : this.budgetMs;
       if (dt > budget) return { kind: 'hang', step: i, message: `${steps[i]!.op} took ${dt.toFixed(0)} ms (budget ${budget.toFixed(0)} ms)` };
       if (msg) return { kind: msg.startsWith('DMA') ? 'dma-unmapped' : msg.startsWith('snapshot') ? 'snapshot' : 'register-invariant', step: i, message: msg };
-      const scope = this.checkScopes();
+      const scope = this.scope?.check();
       if (scope) return { kind: 'cache-scope', step: i, message: scope };
       const host = this.vm && (this.hostScope ?? (HOST_STATE_OPS.has(steps[i]!.op) || i === steps.length - 1 ? hostTablesVsIoas(this.vm) : undefined));
       if (host) return { kind: 'host-tables', step: i, message: host };
     }
     if (this.vm) return undefined; // the end-of-input check compares the guest unit's core, which does not translate here
     try {
-      const targets = steps.flatMap((s) => ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid === undefined ? [{ bdf: s.bdf, iova: s.iova, write: s.op === 'dma.write' }] : []));
-      const msg = this.xlate.coreAgrees(targets.slice(-16));
+      const msg = this.xlate.coreAgrees(lastDmaTargets(steps, END_CHECK_TARGETS));
       if (msg) return { kind: 'core-vs-reference', step: steps.length, message: msg };
     } catch (err) {
       return { kind: 'exception', step: steps.length, message: `end-of-input check: ${messageOf(err)}` };
     }
-    return undefined;
-  }
-
-  /** The cache-scope oracle over the invalidations of the step that just ran. */
-  private checkScopes(): string | undefined {
-    if (this.invalidations.length === 0) return undefined;
-    const events = this.invalidations.splice(0);
-    const core = this.pm.core;
-    // Every context-cache fill follows a miss (asm ctx/legacy.ts, ctx/scalable.ts): no miss since the cache was seen empty, still empty.
-    const misses = contextMisses(core);
-    const caches = new LazyCaches(core, this.pm.dumpBuf, misses === this.ctxEmptyAt);
-    const scalable = this.pm.machine.vtd.scalableMode();
-    for (const e of events) {
-      const v = scopeViolation(e, caches, scalable);
-      if (v) return v;
-    }
-    if (caches.contextSeenEmpty) this.ctxEmptyAt = misses;
     return undefined;
   }
 
@@ -270,10 +256,9 @@ class Run {
       }
       case 'mmio.write': {
         const rows = this.regs.rowsAt(s.offset, s.size);
-        const read = () => rows.map((r) => m.mmioRead(VTD_BASE + BigInt(r.offset), r.width));
-        const before = read();
+        const before = readRows(m, rows);
         this.replay.next();
-        return this.regs.checkWrite(s.offset, s.size, s.value, rows, before, read());
+        return this.regs.checkWrite(s.offset, s.size, s.value, before, readRows(m, rows));
       }
       case 'dma.read':
       case 'dma.write': return this.dma(s);
@@ -322,12 +307,36 @@ class Run {
   }
 }
 
-function contextMisses(core: Core): number {
-  return core.stats()['ctx_misses'] ?? NaN;
+/** DMA addresses the end-of-input check compares core and reference at: the input's last ones. */
+const END_CHECK_TARGETS = 16;
+
+/** The (device, address, direction) of the last `n` DMA steps without PASID, in step order. */
+function lastDmaTargets(steps: readonly Step[], n: number): { bdf: string; iova: bigint; write: boolean }[] {
+  const out: { bdf: string; iova: bigint; write: boolean }[] = [];
+  for (let i = steps.length - 1; i >= 0 && out.length < n; i--) {
+    const s = steps[i]!;
+    if ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid === undefined) out.push({ bdf: s.bdf, iova: s.iova, write: s.op === 'dma.write' });
+  }
+  return out.reverse();
+}
+
+/** Register oracles of VM guest units, by profile (a VM is reused for its shape, so is its unit's profile). */
+const vmRegisterOracles = new WeakMap<Profile, RegisterOracle>();
+
+/** The register oracle of a VM's guest unit, whose profile withholds ECAP bits the machine description would give. */
+function vmRegisterOracle(profile: Profile): RegisterOracle {
+  let o = vmRegisterOracles.get(profile);
+  if (!o) vmRegisterOracles.set(profile, (o = new RegisterOracle(buildRegisterTable(profile))));
+  return o;
+}
+
+/** The whole registers `rows` (their own widths), as the register oracle compares them around a write. */
+function readRows(m: Machine, rows: readonly RegisterRow[]): bigint[] {
+  const out: bigint[] = [];
+  for (const r of rows) out.push(m.mmioRead(VTD_BASE + BigInt(r.offset), r.width));
+  return out;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(b); // memcmp: a full snapshot holds all of RAM
 }

@@ -36,9 +36,28 @@ export type RowReader = (row: RegisterRow) => bigint;
 /** Oracles built so far, by register table (tables are cached per machine description: generate.ts registerTableOf). */
 const oracles = new WeakMap<readonly RegisterRow[], RegisterOracle>();
 
+/** What a read of `size` bytes at one offset checks, byte by byte (RegisterOracle.readSite). */
+interface ReadSite {
+  /** The register each byte falls in (undefined: no register). */
+  readonly rows: readonly (RegisterRow | undefined)[];
+  /** Per byte: the bits that must read 0 (write-only fields, or all of a byte no register covers). */
+  readonly zero: readonly number[];
+  /** Per byte: the value a constant register's byte always reads, or -1. */
+  readonly constant: readonly number[];
+}
+
+/** What a write of `size` bytes at one offset touches: its rows and the lanes of each (RegisterOracle.rowsAt). */
+interface WriteSite {
+  readonly rows: readonly RegisterRow[];
+  readonly lanes: readonly bigint[];
+}
+
 /** Register invariants of one machine's register table. */
 export class RegisterOracle {
   private readonly byByte = new Map<number, RegisterRow>();
+  /** Sites by `offset * 16 + size`, built on first use (the table is fixed, so are they). */
+  private readonly reads = new Map<number, ReadSite>();
+  private readonly writes = new Map<number, WriteSite>();
 
   /** The oracle of `rows`, built once per table (it holds no state of an execution). */
   static of(rows: readonly RegisterRow[]): RegisterOracle {
@@ -52,59 +71,90 @@ export class RegisterOracle {
   }
 
   /** Rows an access `[offset, offset+size)` touches. */
-  rowsAt(offset: number, size: number): RegisterRow[] {
-    const out = new Set<RegisterRow>();
-    for (let b = 0; b < size; b++) {
-      const r = this.byByte.get(offset + b);
-      if (r) out.add(r);
+  rowsAt(offset: number, size: number): readonly RegisterRow[] {
+    return this.writeSite(offset, size).rows;
+  }
+
+  private writeSite(offset: number, size: number): WriteSite {
+    const key = offset * 16 + size;
+    let site = this.writes.get(key);
+    if (!site) {
+      const rows = new Set<RegisterRow>();
+      for (let b = 0; b < size; b++) {
+        const r = this.byByte.get(offset + b);
+        if (r) rows.add(r);
+      }
+      site = { rows: [...rows], lanes: [...rows].map((r) => laneMask(r, offset, size)) };
+      this.writes.set(key, site);
     }
-    return [...out];
+    return site;
+  }
+
+  private readSite(offset: number, size: number): ReadSite {
+    const key = offset * 16 + size;
+    let site = this.reads.get(key);
+    if (!site) {
+      const rows: (RegisterRow | undefined)[] = [];
+      const zero: number[] = [];
+      const constant: number[] = [];
+      for (let b = 0; b < size; b++) {
+        const row = this.byByte.get(offset + b);
+        const shift = row ? BigInt(8 * (offset + b - row.offset)) : 0n;
+        rows.push(row);
+        zero.push(row ? Number((row.writeOnly >> shift) & 0xffn) : 0xff);
+        constant.push(row && CONSTANT.has(row.name) ? Number((row.reset >> shift) & 0xffn) : -1);
+      }
+      site = { rows, zero, constant };
+      this.reads.set(key, site);
+    }
+    return site;
   }
 
   /** Checks a read's value; returns a message for a violation. */
   checkRead(offset: number, size: number, value: bigint): string | undefined {
     if (value < 0n || value > byteMask(size)) return `read of ${size} bytes at 0x${offset.toString(16)} returned 0x${value.toString(16)}`;
+    const site = this.readSite(offset, size);
+    const lo = Number(value & 0xffff_ffffn);
+    const hi = size > 4 ? Number(value >> 32n) : 0;
     for (let b = 0; b < size; b++) {
-      const got = (value >> BigInt(8 * b)) & 0xffn;
-      const row = this.byByte.get(offset + b);
+      const got = ((b < 4 ? lo : hi) >>> (8 * (b & 3))) & 0xff;
+      const zero = got & site.zero[b]!;
+      const constant = site.constant[b]!;
+      if (zero === 0 && (constant < 0 || got === constant)) continue;
+      const row = site.rows[b];
       const where = `byte 0x${(offset + b).toString(16)}`;
-      if (!row) {
-        if (got !== 0n) return `${where} is no register but reads 0x${got.toString(16)}`;
-        continue;
-      }
-      const shift = BigInt(8 * (offset + b - row.offset));
-      if ((got & (row.writeOnly >> shift) & 0xffn) !== 0n) return `${row.name} ${where}: write-only bits read 0x${got.toString(16)}`;
-      if (CONSTANT.has(row.name) && got !== ((row.reset >> shift) & 0xffn)) {
-        return `${row.name} ${where}: constant register reads 0x${got.toString(16)}, reset value 0x${((row.reset >> shift) & 0xffn).toString(16)}`;
-      }
+      if (!row) return `${where} is no register but reads 0x${got.toString(16)}`;
+      if (zero !== 0) return `${row.name} ${where}: write-only bits read 0x${got.toString(16)}`;
+      return `${row.name} ${where}: constant register reads 0x${got.toString(16)}, reset value 0x${constant.toString(16)}`;
     }
     return undefined;
   }
 
   /**
    * Checks a write: `before`/`after` are the touched rows' values read
-   * around it. Returns a message for a violation.
+   * around it (in `rowsAt` order). Returns a message for a violation.
    */
-  checkWrite(offset: number, size: number, value: bigint, rows: readonly RegisterRow[], before: readonly bigint[], after: readonly bigint[]): string | undefined {
+  checkWrite(offset: number, size: number, value: bigint, before: readonly bigint[], after: readonly bigint[]): string | undefined {
+    const { rows, lanes: laneMasks } = this.writeSite(offset, size);
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
-      const lanes = laneMask(row, offset, size);
+      const lanes = laneMasks[i]!;
       const v = shiftInto(row, offset, value) & lanes;
       const b = before[i]!;
       const a = after[i]!;
-      const name = `${row.name} after writing 0x${value.toString(16)} (${size} bytes at 0x${offset.toString(16)})`;
+      const name = (): string => `${row.name} after writing 0x${value.toString(16)} (${size} bytes at 0x${offset.toString(16)})`;
       if (a !== b && readOnlyUnder(row, rows)) {
-        return `${name}: read-only register changed 0x${b.toString(16)} -> 0x${a.toString(16)}`;
+        return `${name()}: read-only register changed 0x${b.toString(16)} -> 0x${a.toString(16)}`;
       }
       if (STORAGE.has(row.name)) {
         const expect = (b & ~(row.writable & lanes)) | (v & row.writable);
         const visible = expect & ~row.writeOnly;
-        if (a !== visible) return `${name}: reads 0x${a.toString(16)}, expected 0x${visible.toString(16)} (writable mask 0x${row.writable.toString(16)})`;
+        if (a !== visible) return `${name()}: reads 0x${a.toString(16)}, expected 0x${visible.toString(16)} (writable mask 0x${row.writable.toString(16)})`;
       }
       const keptW1c = b & row.w1c & lanes & ~v;
-      if ((a & keptW1c) !== keptW1c) return `${name}: a written 0 cleared W1C bits 0x${(keptW1c & ~a).toString(16)}`;
+      if ((a & keptW1c) !== keptW1c) return `${name()}: a written 0 cleared W1C bits 0x${(keptW1c & ~a).toString(16)}`;
       const cleared = v & clearableW1c(row) & b;
-      if ((a & cleared) !== 0n) return `${name}: written 1 did not clear W1C bits 0x${(a & cleared).toString(16)}`;
+      if ((a & cleared) !== 0n) return `${name()}: written 1 did not clear W1C bits 0x${(a & cleared).toString(16)}`;
     }
     return undefined;
   }

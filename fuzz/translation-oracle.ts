@@ -218,8 +218,12 @@ export class TranslationOracle {
     return p0 === undefined || p1 === undefined || (p0 & 1n) === 0n ? undefined : Number(p1 & 0xffffn);
   }
 
-  /** The reference's answers for the pages of a DMA, computed before it runs. */
+  /**
+   * The reference's answers for the pages of a DMA, computed before it runs
+   * (none when the oracle is off: nothing would read them).
+   */
   before(bdf: string, iova: bigint, len: number, write: boolean): Piece[] {
+    if (!this.enabled) return [];
     const sid = parseBdf(bdf);
     this.noteDomain(sid);
     const start = iova & DMA_MASK;

@@ -58,6 +58,21 @@ describe('cache dumps, legacy mode', () => {
     expect(f.core.cacheContents().context).toEqual([]);
   });
 
+  it('a context entry stored after a global context invalidation is listed again (the dump skips its scan only while none was)', async () => {
+    const { f, ss, sid } = await legacyFixture();
+    f.ssMap(ss, 3, 0x1000n, 0x20_0000n);
+    f.core.invContextGlobal();
+    expect(f.core.cacheContents().context).toEqual([]);
+    f.tr(sid, 0x1000n);
+    expect(f.core.cacheContents().context.map((e) => e.sid)).toEqual([sid]);
+    f.core.invContextGlobal();
+    f.core.invContextGlobal();
+    expect(f.core.cacheContents().context).toEqual([]);
+    f.core.invIotlbGlobal();
+    f.tr(sid, 0x1000n);
+    expect(f.core.cacheContents().context.map((e) => e.sid)).toEqual([sid]);
+  });
+
   it('a domain-selective invalidation keeps the other domain', async () => {
     const { f, ss, sid } = await legacyFixture();
     const ss2 = f.page();

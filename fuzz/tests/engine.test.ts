@@ -74,4 +74,33 @@ describe('StepCoverage', () => {
     sc.start(undefined); // a VM input: nothing known
     expect(sc.stepOf(5 * 8 + 0)).toBeUndefined();
   });
+
+  it('answers as a step-by-step comparison of the map would, over random runs and map sizes', () => {
+    const bucket = (n: number): number => (n <= 1 ? 0 : n === 2 ? 1 : n === 3 ? 2 : n < 8 ? 3 : n < 16 ? 4 : n < 32 ? 5 : n < 128 ? 6 : 7);
+    let seed = 7;
+    const rand = (k: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % k;
+    const sc = new StepCoverage();
+    for (let run = 0; run < 40; run++) {
+      const map = new Uint8Array(8 + rand(90));
+      for (let i = 0; i < map.length; i++) if (rand(4) === 0) map[i] = rand(256);
+      const first = new Map<number, number>(); // feature -> step, kept the plain way
+      const prev = map.slice();
+      sc.start(map);
+      const steps = rand(300); // past the rows kept from the last run: growth
+      for (let step = 0; step < steps; step++) {
+        for (let k = rand(6); k > 0; k--) {
+          const id = rand(map.length);
+          map[id] = Math.min(255, map[id]! + 1 + rand(rand(2) ? 3 : 60));
+        }
+        for (let id = 0; id < map.length; id++) {
+          if (map[id] === prev[id]) continue;
+          prev[id] = map[id]!;
+          const f = id * 8 + bucket(map[id]!);
+          if (!first.has(f)) first.set(f, step);
+        }
+        sc.after(step);
+      }
+      for (let f = 0; f < map.length * 8 + 16; f++) expect(sc.stepOf(f)).toBe(first.get(f));
+    }
+  });
 });

@@ -92,10 +92,20 @@ export function sidOf(bus: number, dev: number, fn: number): Sid {
 
 /** Parses "BB:DD.F" or "DD.F" (bus 0) into a source id; throws naming `what` when malformed. */
 export function parseBdf(text: string, what = 'bdf'): Sid {
+  const known = parsedBdfs.get(text);
+  if (known !== undefined) return known;
   const m = /^(?:([0-9a-fA-F]{1,2}):)?([0-9a-fA-F]{1,2})\.([0-7])$/.exec(text);
   if (!m) throw new Error(`${what}: "${text}" is not BB:DD.F`);
-  return sidOf(parseInt(m[1] ?? '0', 16), parseInt(m[2]!, 16), parseInt(m[3]!, 10));
+  const sid = sidOf(parseInt(m[1] ?? '0', 16), parseInt(m[2]!, 16), parseInt(m[3]!, 10));
+  if (parsedBdfs.size >= MAX_PARSED_BDFS) parsedBdfs.clear();
+  parsedBdfs.set(text, sid);
+  return sid;
 }
+
+/** Source ids of the BDF strings parsed so far (a scenario names its few devices on every step; the fuzzer replays them per execution). */
+const parsedBdfs = new Map<string, Sid>();
+/** Bound of `parsedBdfs` (a string naming no device is parsed, and cached, too). */
+const MAX_PARSED_BDFS = 4096;
 
 /** Formats a source id as "BB:DD.F". */
 export function formatBdf(s: Sid | number): string {

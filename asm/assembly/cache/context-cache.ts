@@ -17,6 +17,8 @@ const E_GEN_D = 24; // u32
 const ENTRY_BYTES: u32 = 32;
 
 let table: usize = 0;
+/** False while no entry was stored since the last ccDropAll: nothing is live, and a dump skips its scan. */
+let storedSinceDropAll = false;
 
 /** qw0 of the last hit. */
 export let ccLo: u64 = 0;
@@ -56,6 +58,7 @@ export function ccInsert(sid: u32, lo: u64, hi: u64, did: u32): void {
   store<u32>(e, did, E_DID);
   store<u32>(e, genGlobal(SPACE_CTX), E_GEN_G);
   store<u32>(e, genDid(SPACE_CTX, did), E_GEN_D);
+  storedSinceDropAll = true;
 }
 
 /** Drop sid's entry. */
@@ -67,12 +70,14 @@ export function ccDropSid(sid: u32): void {
 /** Drop every entry in O(1). */
 export function ccDropAll(): void {
   bumpGlobal(SPACE_CTX);
+  storedSinceDropAll = false;
 }
 
 /** Dump (cache/dump.ts): record = u64 qw0, u64 qw1 of the cached entry,
  *  u32 source id, u32 domain-id tag (0 in scalable mode), u32 flags
  *  (0 here; the caller fills in the device's state outside the cache), u32 0. */
 export function ccDump(buf: usize, first: u32, max: u32): u32 {
+  if (!storedSinceDropAll) return 0; // nothing stored since every entry was dropped: no scan of 65536 ids
   const gG = genGlobal(SPACE_CTX);
   let count: u32 = 0;
   for (let sid: u32 = 0; sid < 65536; sid++) {

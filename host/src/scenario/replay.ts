@@ -80,14 +80,16 @@ export interface ReplayRun {
   output(): ReplayOutput;
 }
 
+/** Two lowercase hex digits of each byte value. */
+const HEX_BYTE = Array.from({ length: 256 }, (_v, b) => b.toString(16).padStart(2, '0'));
+
 /** Lowercase hex of `bytes` (the format of `mem.read` observations). */
 export function bytesToHex(bytes: Uint8Array): string {
   let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  for (let i = 0; i < bytes.length; i++) s += HEX_BYTE[bytes[i]!]!;
   return s;
 }
 
-type Reading = Omit<Observation, 'step'>;
 
 /** What a step runs on: the machine (with where its IOMMU registers and ECAM are) and its processors' APICs. */
 interface Target {
@@ -97,15 +99,15 @@ interface Target {
   readonly apics: ScenarioApics;
 }
 
-/** Step handlers: each runs one op and may return what it read. */
-const RUNNERS: { [K in Step['op']]: (t: Target, s: Extract<Step, { op: K }>) => Reading | void } = {
+/** Step handlers: each runs one op (step `i` of the scenario) and may return what it read. */
+const RUNNERS: { [K in Step['op']]: (t: Target, s: Extract<Step, { op: K }>, i: number) => Observation | void } = {
   'mem.write': ({ m }, s) => {
-    s.u64.forEach((q, i) => m.ram.writeU64(s.gpa + BigInt(8 * i), q));
+    for (let i = 0; i < s.u64.length; i++) m.ram.writeU64(s.gpa + BigInt(8 * i), s.u64[i]!);
   },
   'mem.fill': ({ m }, s) => m.ram.fill(s.gpa, s.len, s.byte),
-  'mem.read': ({ m }, s) => ({ op: 'mem.read', data: bytesToHex(m.ram.read(s.gpa, s.len)) }),
+  'mem.read': ({ m }, s, step) => ({ step, op: 'mem.read', data: bytesToHex(m.ram.read(s.gpa, s.len)) }),
   'mmio.write': (t, s) => t.m.mmioWrite(t.iommuBase + BigInt(s.offset), s.size, s.value),
-  'mmio.read': (t, s) => ({ op: 'mmio.read', value: hex(t.m.mmioRead(t.iommuBase + BigInt(s.offset), s.size)) }),
+  'mmio.read': (t, s, step) => ({ step, op: 'mmio.read', value: hex(t.m.mmioRead(t.iommuBase + BigInt(s.offset), s.size)) }),
   'dma.read': ({ m }, s) => {
     dmaDevice(m, s.bdf, s.pasid).read(s.iova, s.len);
   },
@@ -113,11 +115,11 @@ const RUNNERS: { [K in Step['op']]: (t: Target, s: Extract<Step, { op: K }>) => 
     dmaDevice(m, s.bdf, s.pasid).write(s.iova, s.len);
   },
   msi: (t, s) => sendMsi(t, s.bdf, s.address, s.data),
-  'apic.irr': ({ apics }, s) => ({ op: 'apic.irr', ...apics.read(s.apic) }),
+  'apic.irr': ({ apics }, s, step) => ({ step, op: 'apic.irr', ...apics.read(s.apic) }),
   'pci.cfg.write': (t, s) => t.m.mmioWrite(ecamAddress(t, s.bdf, s.offset), s.size, s.value),
-  'pci.cfg.read': (t, s) => ({ op: 'pci.cfg.read', value: hex(t.m.mmioRead(ecamAddress(t, s.bdf, s.offset), s.size)) }),
+  'pci.cfg.read': (t, s, step) => ({ step, op: 'pci.cfg.read', value: hex(t.m.mmioRead(ecamAddress(t, s.bdf, s.offset), s.size)) }),
   'dev.mmio.write': ({ m }, s) => m.mmioWrite(barAddress(m, s), s.size, s.value),
-  'dev.mmio.read': ({ m }, s) => ({ op: 'dev.mmio.read', value: hex(m.mmioRead(barAddress(m, s), s.size)) }),
+  'dev.mmio.read': ({ m }, s, step) => ({ step, op: 'dev.mmio.read', value: hex(m.mmioRead(barAddress(m, s), s.size)) }),
   snapshot: ({ m }) => {
     if ('smmu' in m) throw new Error('an Arm machine has no snapshots yet');
     m.restore(m.snapshot());
@@ -175,33 +177,34 @@ function barAddress(m: Machine | ArmMachine, s: { bdf: string; bar: number; offs
  */
 function checkDevices(scenario: Scenario, m: Machine | ArmMachine): void {
   scenario.steps.forEach((s, i) => {
-    const where = `step ${i} (${s.op})`;
-    const named = <T>(fn: () => T): T => {
-      try {
-        return fn();
-      } catch (err) {
-        throw new Error(`${where} field ${(err as Error).message}`);
-      }
-    };
-    if (((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid !== undefined) || s.op === 'msi') named(() => m.dmaTest(s.bdf));
+    if (((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid !== undefined) || s.op === 'msi') named(s, i, () => m.dmaTest(s.bdf));
     if (s.op !== 'dev.mmio.write' && s.op !== 'dev.mmio.read') return;
-    const bars = named(() => m.device(s.bdf).config.bars);
+    const bars = named(s, i, () => m.device(s.bdf).config.bars);
     const bar = bars[s.bar];
-    if (!bar) throw new Error(`${where} field bar: device ${s.bdf} has no BAR ${s.bar} (it has ${bars.length})`);
+    if (!bar) throw new Error(`step ${i} (${s.op}) field bar: device ${s.bdf} has no BAR ${s.bar} (it has ${bars.length})`);
     if (s.offset + s.size > bar.spec.size) {
-      throw new Error(`${where} field offset: 0x${s.offset.toString(16)} + ${s.size} is past BAR ${s.bar} (0x${bar.spec.size.toString(16)} bytes)`);
+      throw new Error(`step ${i} (${s.op}) field offset: 0x${s.offset.toString(16)} + ${s.size} is past BAR ${s.bar} (0x${bar.spec.size.toString(16)} bytes)`);
     }
   });
 }
 
-function runStep(target: Target, step: Step, index: number): ReplayStep {
-  let reading: Reading | void;
+/** `fn()`, whose error becomes one naming step `i` (checkDevices; the message is built only on an error: replayOn runs per fuzz execution). */
+function named<T>(s: Step, i: number, fn: () => T): T {
   try {
-    reading = (RUNNERS[step.op] as (t: Target, s: Step) => Reading | void)(target, step);
+    return fn();
+  } catch (err) {
+    throw new Error(`step ${i} (${s.op}) field ${(err as Error).message}`);
+  }
+}
+
+function runStep(target: Target, step: Step, index: number): ReplayStep {
+  let observation: Observation | void;
+  try {
+    observation = (RUNNERS[step.op] as (t: Target, s: Step, i: number) => Observation | void)(target, step, index);
   } catch (err) {
     throw new Error(`step ${index} (${step.op}): ${err instanceof Error ? err.message : String(err)}`);
   }
-  return reading ? { index, step, observation: { step: index, ...reading } as Observation } : { index, step };
+  return observation ? { index, step, observation } : { index, step };
 }
 
 /**
