@@ -101,21 +101,29 @@ export interface GpaRange {
   readonly end: bigint;
 }
 
-/** The RAM ranges of a machine (q35 layout of host/src/machine.ts), without the legacy hole. */
-export function ramRanges(m: RawMachine): GpaRange[] {
+/** RAM ranges by RAM size (MiB): the mutators ask for them on every generated address and every `mem.*` validity check. */
+const rangesByMib = new Map<number, readonly GpaRange[]>();
+
+/** The RAM ranges of a machine (q35 layout of host/src/machine.ts), without the legacy hole (one shared list per RAM size: read it, never change it). */
+export function ramRanges(m: RawMachine): readonly GpaRange[] {
+  const known = rangesByMib.get(m.ram_mib);
+  if (known) return known;
   const total = m.ram_mib * 0x10_0000;
   const low = Math.min(total, LOW_RAM_LIMIT);
-  const out: GpaRange[] = [
+  const list: GpaRange[] = [
     { start: 0n, end: BigInt(LOW_HOLE.start) },
     { start: BigInt(LOW_HOLE.end), end: BigInt(low) },
   ];
-  if (total > low) out.push({ start: 0x1_0000_0000n, end: 0x1_0000_0000n + BigInt(total - low) });
-  return out;
+  if (total > low) list.push({ start: 0x1_0000_0000n, end: 0x1_0000_0000n + BigInt(total - low) });
+  rangesByMib.set(m.ram_mib, list);
+  return list;
 }
 
 /** True when `[gpa, gpa+len)` lies inside one RAM range (what `mem.*` steps need). */
 export function inRam(m: RawMachine, gpa: bigint, len: number): boolean {
-  return ramRanges(m).some((r) => gpa >= r.start && gpa + BigInt(len) <= r.end);
+  const end = gpa + BigInt(len);
+  for (const r of ramRanges(m)) if (gpa >= r.start && end <= r.end) return true;
+  return false;
 }
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
