@@ -82,8 +82,6 @@ function tweakStep(d: Draft, rng: Rng, pageOf: () => bigint): boolean {
 /** The scenario constraints a mutated step must keep (FORMAT.md "Steps" and "viommu extensions"). */
 export function stepValid(m: RawMachine, s: Step): boolean {
   if (usesExtension(s) && m.profile !== 'default') return false;
-  const device = (bdf: string): boolean => m.devices.some((d) => d.bdf === bdf);
-  const dmaTest = (bdf: string): boolean => m.devices.some((d) => d.bdf === bdf && d.kind === 'dma-test');
   switch (s.op) {
     case 'mem.write': return s.u64.length > 0 && inRam(m, s.gpa, 8 * s.u64.length);
     case 'mem.fill': return s.len >= 1 && inRam(m, s.gpa, s.len);
@@ -92,20 +90,37 @@ export function stepValid(m: RawMachine, s: Step): boolean {
     case 'mmio.read': return s.offset % 4 === 0 && s.offset >= 0 && s.offset + s.size <= 0x1000;
     case 'dma.read':
     case 'dma.write':
-      return s.len >= 1 && s.len <= 4095 && s.iova >= 0n && s.iova < 1n << 64n && dmaTest(s.bdf)
+      return s.len >= 1 && s.len <= 4095 && s.iova >= 0n && s.iova < TWO_64 && hasDevice(m, s.bdf, 'dma-test')
         && (s.pasid === undefined || (s.pasid >= 0 && s.pasid <= 0xf_ffff));
-    case 'msi': return device(s.bdf) && s.address >= 0n && s.address < 1n << 64n && s.data >= 0 && s.data <= 0xffff;
+    case 'msi': return hasDevice(m, s.bdf) && s.address >= 0n && s.address < TWO_64 && s.data >= 0 && s.data <= 0xffff;
     case 'apic.irr': return s.apic >= 0 && s.apic < (m.cpus ?? 1);
     case 'pci.cfg.write':
     case 'pci.cfg.read':
-      return s.offset % s.size === 0 && s.offset >= 0 && s.offset < 0x1000 && (s.op === 'pci.cfg.read' || s.value >> BigInt(8 * s.size) === 0n);
+      return s.offset % s.size === 0 && s.offset >= 0 && s.offset < 0x1000 && (s.op === 'pci.cfg.read' || fitsBytes(s.value, s.size));
     case 'dev.mmio.write':
     case 'dev.mmio.read':
       // Scenario devices (dma-test, ats) have one BAR of DMAT_BAR_SIZE (= ATS_BAR_SIZE) bytes.
-      return device(s.bdf) && s.bar === 0 && s.offset % 4 === 0 && s.offset >= 0 && s.offset + s.size <= DMAT_BAR_SIZE
-        && (s.op === 'dev.mmio.read' || s.value >> BigInt(8 * s.size) === 0n);
+      return hasDevice(m, s.bdf) && s.bar === 0 && s.offset % 4 === 0 && s.offset >= 0 && s.offset + s.size <= DMAT_BAR_SIZE
+        && (s.op === 'dev.mmio.read' || fitsBytes(s.value, s.size));
     case 'snapshot': return true;
   }
+}
+
+// Validity checks run for every new step of every mutant: no closure or bigint is made per check.
+const TWO_64 = 1n << 64n;
+/** 2^(8 x size) for the access sizes steps use. */
+const SIZE_LIMIT = new Map<number, bigint>([1, 2, 4, 8].map((n) => [n, 1n << BigInt(8 * n)]));
+
+/** True when the machine has a device at `bdf` (of `kind`, when given). */
+function hasDevice(m: RawMachine, bdf: string, kind?: RawMachine['devices'][number]['kind']): boolean {
+  for (const d of m.devices) if (d.bdf === bdf && (kind === undefined || d.kind === kind)) return true;
+  return false;
+}
+
+/** True when `value` fits in `size` bytes (non-negative, below 2^(8 x size)). */
+function fitsBytes(value: bigint, size: number): boolean {
+  const limit = SIZE_LIMIT.get(size);
+  return limit === undefined ? value >> BigInt(8 * size) === 0n : value >= 0n && value < limit;
 }
 
 /** Machine variants the profiles accept (FORMAT.md "File"). */
