@@ -106,7 +106,7 @@ export function stepValid(m: RawMachine, s: Step): boolean {
   }
 }
 
-// Validity checks run for every new step of every mutant: no closure or bigint is made per check.
+// The validity check runs for every step of every mutant: no closure or bigint is made per check.
 const TWO_64 = 1n << 64n;
 /** 2^(8 x size) for the access sizes steps use. */
 const SIZE_LIMIT = new Map<number, bigint>([1, 2, 4, 8].map((n) => [n, 1n << BigInt(8 * n)]));
@@ -222,35 +222,6 @@ function addDmaDevice(m: RawMachine, r: Rng, below = VMM_MAX_DEVICES): void {
 
 const WEIGHTS = OPERATORS.map((o) => o.weight);
 
-/** True when a step may stay in an input on `m` (VMs have no snapshot: VirtualMachine). */
-function keeps(m: RawMachine, vmm: VmMode | undefined, s: Step): boolean {
-  return stepValid(m, s) && !(vmm && s.op === 'snapshot');
-}
-
-/** True when `a` and `b` accept the same steps (what `stepValid` reads of a machine: profile, RAM, processors, devices). */
-function sameStepRules(a: RawMachine, b: RawMachine): boolean {
-  if (a === b) return true;
-  if (a.profile !== b.profile || a.ram_mib !== b.ram_mib || (a.cpus ?? 1) !== (b.cpus ?? 1) || a.devices.length !== b.devices.length) return false;
-  return a.devices.every((x, i) => x.bdf === b.devices[i]!.bdf && x.kind === b.devices[i]!.kind);
-}
-
-/** Per input (corpus entries, mutated again and again): its steps when all of them pass `keeps` on its own machine, else an empty set. */
-const keptByInput = new WeakMap<FuzzInput, ReadonlySet<Step>>();
-
-/**
- * The steps of `input` a mutant on a machine with the same step rules keeps
- * without checking them again (the check of ~95 steps was a tenth of a
- * mutation): all of them once they all passed, else none.
- */
-function keptSteps(input: FuzzInput): ReadonlySet<Step> {
-  let kept = keptByInput.get(input);
-  if (!kept) {
-    kept = input.steps.every((s) => keeps(input.machine, input.vmm, s)) ? new Set(input.steps) : new Set();
-    keptByInput.set(input, kept);
-  }
-  return kept;
-}
-
 /**
  * A mutant of `input`: 1..8 stacked operators (the names of those that
  * applied are returned too). `corpus` feeds the splice operator. With
@@ -272,8 +243,7 @@ export function mutate(input: FuzzInput, rng: Rng, corpus: readonly FuzzInput[],
   else if (d.steps.length > MAX_STEPS) d.steps.splice(rng.below(MAX_STEPS + 1), d.steps.length - MAX_STEPS); // a run goes where MAX_STEPS stay
   if (d.vmm) d.machine = vmMachine(d.machine); // what a VM's guest unit is, whatever the operators made of the machine
   // Generators do not all know every device kind (a dma.* step must name a dma-test device): keep what the machine accepts.
-  const known = d.vmm === input.vmm && sameStepRules(d.machine, input.machine) ? keptSteps(input) : undefined;
-  const steps = d.steps.filter((s) => known?.has(s) || keeps(d.machine, d.vmm, s));
+  const steps = d.steps.filter((s) => stepValid(d.machine, s) && !(d.vmm && s.op === 'snapshot')); // VMs have no snapshot (VirtualMachine)
   const vmmHost = d.vmm ? vmmHostFor(d.vmm, d.vmmHost, d.machine.devices.filter((x) => x.kind === 'dma-test').length) : undefined;
   return { input: { machine: d.machine, steps, ...(d.vmm ? { vmm: d.vmm } : {}), ...(vmmHost ? { vmmHost } : {}) }, ops };
 }

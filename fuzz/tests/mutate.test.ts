@@ -8,7 +8,7 @@ const seeds = withVmmVariants(loadInputs([goldenDir()]));
 const keeps = (input: FuzzInput, s: Step): boolean => stepValid(input.machine, s) && !(input.vmm && s.op === 'snapshot');
 
 describe('fuzz mutate', () => {
-  it('gives only steps the mutant machine accepts, over generations of mutants (the parent\'s steps are not checked again when the machine keeps its step rules)', () => {
+  it('gives only steps the mutant machine accepts, over generations of mutants', () => {
     const rng = new Rng(19);
     const pool = [...seeds];
     for (let i = 0; i < 3000; i++) {
@@ -20,7 +20,7 @@ describe('fuzz mutate', () => {
     }
   });
 
-  it('drops a parent\'s step its own machine refuses, in every mutant (a parent is not trusted to be valid)', () => {
+  it('drops a parent\'s step its own machine refuses, in every mutant, also when the machine stays the same', () => {
     const machine: FuzzInput['machine'] = { profile: 'qemu-7.2', ram_mib: 16, iommu: { scalable_mode: false, caching_mode: false, aw_bits: 39 }, devices: [{ bdf: '00:03.0', kind: 'dma-test' }] };
     const missing: Step = { op: 'dma.read', bdf: '00:09.0', iova: 0x1000n, len: 8 }; // no such device
     const parent: FuzzInput = { machine, steps: [{ op: 'mmio.read', offset: 0x10, size: 8 }, missing, { op: 'mem.write', gpa: 0x2000n, u64: [1n] }] };
@@ -31,7 +31,27 @@ describe('fuzz mutate', () => {
       expect(input.steps).not.toContain(missing);
       if (JSON.stringify(input.machine) === JSON.stringify(machine)) sameMachine++;
     }
-    expect(sameMachine).toBeGreaterThan(100); // the case that skips the parent's checks was reached
+    expect(sameMachine).toBeGreaterThan(100); // mutants that kept the parent's machine were among them
   });
 
+  it('checks values, addresses and devices at their limits', () => {
+    const m: FuzzInput['machine'] = {
+      profile: 'default', ram_mib: 16, iommu: { scalable_mode: true, caching_mode: false, aw_bits: 48 },
+      devices: [{ bdf: '00:03.0', kind: 'dma-test' }, { bdf: '00:05.0', kind: 'ats' }],
+    };
+    for (const size of [1, 2, 4, 8] as const) {
+      const top = 1n << BigInt(8 * size);
+      for (const [value, ok] of [[top - 1n, true], [top, false], [-1n, false], [0n, true]] as const) {
+        expect(stepValid(m, { op: 'pci.cfg.write', bdf: '00:03.0', offset: 0, size, value }), `cfg size ${size} value ${value}`).toBe(ok);
+        if (size >= 4) expect(stepValid(m, { op: 'dev.mmio.write', bdf: '00:05.0', bar: 0, offset: 0, size, value }), `bar size ${size} value ${value}`).toBe(ok);
+      }
+    }
+    const dma = (bdf: string, iova: bigint): Step => ({ op: 'dma.read', bdf, iova, len: 8 });
+    expect(stepValid(m, dma('00:03.0', (1n << 64n) - 1n))).toBe(true);
+    expect(stepValid(m, dma('00:03.0', 1n << 64n))).toBe(false);
+    expect(stepValid(m, dma('00:05.0', 0x1000n))).toBe(false); // an ATS device takes no dma.* step
+    expect(stepValid(m, { op: 'msi', bdf: '00:05.0', address: 0xfee0_0000n, data: 0x30 })).toBe(true);
+    expect(stepValid(m, { op: 'msi', bdf: '00:07.0', address: 0xfee0_0000n, data: 0x30 })).toBe(false);
+    expect(stepValid(m, { op: 'msi', bdf: '00:03.0', address: 1n << 64n, data: 0x30 })).toBe(false);
+  });
 });
