@@ -220,8 +220,10 @@ class Run {
       const t = performance.now();
       this.oracleMs = 0;
       let msg: string | undefined;
+      const fills = this.unwalked(steps[i]!) ? this.xlate.fillCount() : undefined;
       try {
         msg = this.step(steps[i]!);
+        if (fills !== undefined && this.xlate.fillCount() !== fills) this.xlate.unwalkedFill();
       } catch (err) {
         return { kind: 'exception', step: i, message: messageOf(err) };
       }
@@ -244,6 +246,26 @@ class Run {
       return { kind: 'exception', step: steps.length, message: `end-of-input check: ${messageOf(err)}` };
     }
     return undefined;
+  }
+
+  /**
+   * True for a step that may fill a cache from table pages the translation
+   * oracle does not walk: any step that can make a device send a request
+   * (a register write answering a page request, a device command, a config
+   * write) and DMA with PASID; not a DMA without PASID (its walk is the
+   * reference's, translation-oracle.ts `before`) nor steps that only read
+   * registers or write guest memory.
+   */
+  private unwalked(s: Step): boolean {
+    if (!this.xlate.enabled || this.vm) return false;
+    switch (s.op) {
+      case 'dma.read':
+      case 'dma.write': return s.pasid !== undefined;
+      case 'mem.write':
+      case 'mem.read':
+      case 'mmio.read': return false;
+      default: return true;
+    }
   }
 
   /** Runs the next step with the oracle checks around it; returns a violation message. */

@@ -66,6 +66,13 @@ export class TranslationOracle {
   private readonly tablePages = new Set<bigint>();
   private stale = false;
   /**
+   * A cache was filled since the last flush by a translation the oracle did
+   * not walk (a request with PASID, an ATS translation request, a command a
+   * device started or retried): the pages it read are unknown, so any guest
+   * memory write may make a cached entry stale.
+   */
+  private unknownTables = false;
+  /**
    * Requesters of each domain id since the last flush. Caches are tagged by
    * domain, not by requester (VT-d §6.2.1): devices a guest put in one
    * domain with different tables or widths (a guest bug) may be served each
@@ -132,6 +139,17 @@ export class TranslationOracle {
   /** The core's cache misses when `globals` started accumulating. */
   private globalsMisses = -1;
 
+  /** The core's cache-miss and walk counters: every cache fill follows a miss, so a fill moves this. */
+  fillCount(): number {
+    return this.misses();
+  }
+
+  /** A step the oracle did not walk filled a cache (`fillCount` moved): see `unknownTables`. */
+  unwalkedFill(): void {
+    this.unknownTables = true;
+    this.globals = 0; // invalidations before the fill do not cover it
+  }
+
   private misses(): number {
     const st = this.machine.core.stats();
     return (st['iotlb_misses'] ?? 0) + (st['ctx_misses'] ?? 0) + (st['pasid_misses'] ?? 0) + (st['psc_misses'] ?? 0) + (st['walks'] ?? 0);
@@ -140,6 +158,7 @@ export class TranslationOracle {
   /** Every cache is empty (SRTP, TE change: docs/ABI.md `invalidateAll`). */
   private flushed(): void {
     this.tablePages.clear();
+    this.unknownTables = false;
     this.domains.clear();
     this.sharedDomain = false;
     this.stale = false;
@@ -148,6 +167,7 @@ export class TranslationOracle {
 
   /** Guest memory `[gpa, gpa+len)` was written (by the guest, a DMA or the unit). */
   memoryWritten(gpa: bigint, len: number): void {
+    if (this.unknownTables) return this.untrackedWrite();
     if (this.tablePages.size === 0) return;
     for (let p = gpa & PAGE_MASK; p < gpa + BigInt(len); p += 0x1000n) {
       if (this.tablePages.has(p)) {
@@ -165,7 +185,7 @@ export class TranslationOracle {
    * table page may be stale until the next full flush.
    */
   untrackedWrite(): void {
-    if (this.tablePages.size === 0) return;
+    if (this.tablePages.size === 0 && !this.unknownTables) return;
     this.stale = true;
     this.globals = 0;
   }
