@@ -66,13 +66,6 @@ export class TranslationOracle {
   private readonly tablePages = new Set<bigint>();
   private stale = false;
   /**
-   * A cache was filled since the last flush by a translation the oracle did
-   * not walk (a request with PASID, an ATS translation request, a command a
-   * device started or retried): the pages it read are unknown, so any guest
-   * memory write may make a cached entry stale.
-   */
-  private unknownTables = false;
-  /**
    * Requesters of each domain id since the last flush. Caches are tagged by
    * domain, not by requester (VT-d §6.2.1): devices a guest put in one
    * domain with different tables or widths (a guest bug) may be served each
@@ -144,9 +137,15 @@ export class TranslationOracle {
     return this.misses();
   }
 
-  /** A step the oracle did not walk filled a cache (`fillCount` moved): see `unknownTables`. */
+  /**
+   * A step the oracle did not walk filled a cache (`fillCount` moved): a
+   * request with PASID, an ATS translation request, a command a device
+   * started or retried. Neither the pages it read nor the domain it tagged
+   * (another requester's, VT-d §6.2.1) are known, so DMA is not judged
+   * until the next full flush.
+   */
   unwalkedFill(): void {
-    this.unknownTables = true;
+    this.stale = true;
     this.globals = 0; // invalidations before the fill do not cover it
   }
 
@@ -158,7 +157,6 @@ export class TranslationOracle {
   /** Every cache is empty (SRTP, TE change: docs/ABI.md `invalidateAll`). */
   private flushed(): void {
     this.tablePages.clear();
-    this.unknownTables = false;
     this.domains.clear();
     this.sharedDomain = false;
     this.stale = false;
@@ -167,7 +165,6 @@ export class TranslationOracle {
 
   /** Guest memory `[gpa, gpa+len)` was written (by the guest, a DMA or the unit). */
   memoryWritten(gpa: bigint, len: number): void {
-    if (this.unknownTables) return this.untrackedWrite();
     if (this.tablePages.size === 0) return;
     for (let p = gpa & PAGE_MASK; p < gpa + BigInt(len); p += 0x1000n) {
       if (this.tablePages.has(p)) {
@@ -185,7 +182,7 @@ export class TranslationOracle {
    * table page may be stale until the next full flush.
    */
   untrackedWrite(): void {
-    if (this.tablePages.size === 0 && !this.unknownTables) return;
+    if (this.tablePages.size === 0) return;
     this.stale = true;
     this.globals = 0;
   }
