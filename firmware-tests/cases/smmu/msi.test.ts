@@ -39,15 +39,20 @@ async function boot(profile = 'default', msiDoorbells?: { base: number; size: nu
 
 const active = (b: Bed): number => b.drv.read32(SR.GERROR) ^ b.drv.read32(SR.GERRORN);
 
+/** Programs a source's MSI (IRQ_CFG0 address, IRQ_CFG1 data, §6.3) and enables its interrupt in IRQ_CTRL. */
+function programMsi(b: Bed, cfg0: number, cfg1: number, irqen: number, addr: bigint, data: number): void {
+  b.drv.write64(cfg0, addr);
+  b.drv.write32(cfg1, data);
+  b.drv.write32(SR.IRQ_CTRL, irqen);
+}
+
 /** Each source: program its MSI to `addr` with `data`, then make it fire as a guest would. */
 const SOURCES = {
   'cmd-sync': { abort: G.MSI_CMDQ_ABT_ERR, fire: (b: Bed, addr: bigint, data: number) => b.drv.submit([C.sync(1, addr, data)], false) },
   eventq: {
     abort: G.MSI_EVENTQ_ABT_ERR,
     fire: (b: Bed, addr: bigint, data: number) => {
-      b.drv.write64(SR.EVENTQ_IRQ_CFG0, addr);
-      b.drv.write32(SR.EVENTQ_IRQ_CFG1, data);
-      b.drv.write32(SR.IRQ_CTRL, IRQEN.eventq);
+      programMsi(b, SR.EVENTQ_IRQ_CFG0, SR.EVENTQ_IRQ_CFG1, IRQEN.eventq, addr, data);
       b.drv.setSte(BDF, encodeSte({ V: false }));
       // The device reads through an invalid STE: C_BAD_STE reaches the event queue.
       b.m.mmioWrite(b.bar + 0x08n, 8, ARM_RAM_BASE);
@@ -58,9 +63,7 @@ const SOURCES = {
   gerror: {
     abort: G.MSI_GERROR_ABT_ERR,
     fire: (b: Bed, addr: bigint, data: number) => {
-      b.drv.write64(SR.GERROR_IRQ_CFG0, addr);
-      b.drv.write32(SR.GERROR_IRQ_CFG1, data);
-      b.drv.write32(SR.IRQ_CTRL, IRQEN.gerror);
+      programMsi(b, SR.GERROR_IRQ_CFG0, SR.GERROR_IRQ_CFG1, IRQEN.gerror, addr, data);
       b.drv.submit([[0x7fn, 0n]], false); // an illegal opcode: GERROR.CMDQ_ERR
     },
   },

@@ -2,7 +2,7 @@
  * Event records (IHI 0070 §7.3) as values: what the unit saw, and the four
  * doublewords the event queue receives.
  */
-import { put32, word, type BitField } from './spec/bits.js';
+import { put32, putWord, word, type BitField } from './spec/bits.js';
 import { EVT_FIELD as F } from './spec/events.js';
 import type { Gpa, Iova, Pasid, Sid } from '../types.js';
 
@@ -38,12 +38,6 @@ function set(out: Uint32Array, fd: BitField, value: number): void {
   put32(out, fd, value);
 }
 
-/** Stores a 64-bit address as doubleword `i` of `out` (dwords 2i, 2i+1). */
-function setWord(out: Uint32Array, i: number, v: bigint): void {
-  out[2 * i] = Number(v & 0xffff_ffffn);
-  out[2 * i + 1] = Number((v >> 32n) & 0xffff_ffffn);
-}
-
 /**
  * The event's record as eight little-endian u32 dwords in `out` (doubleword
  * i is dwords 2i and 2i + 1): the event queue's path, without a BigInt per
@@ -62,9 +56,9 @@ export function encodeEventDwords(e: SmmuEvent, out: Uint32Array, noClass = fals
   if (e.read) set(out, F.RnW, 1);
   if (e.s2) set(out, F.S2, 1);
   if (e.cls !== undefined && !noClass) set(out, F.CLASS, e.cls);
-  if (e.addr !== undefined) setWord(out, 2, e.addr);
-  if (e.ipa !== undefined) setWord(out, 3, e.ipa & 0x000f_ffff_ffff_f000n);
-  if (e.fetchAddr !== undefined) setWord(out, 3, e.fetchAddr & 0x000f_ffff_ffff_fff8n);
+  if (e.addr !== undefined) putWord(out, 2, e.addr);
+  if (e.ipa !== undefined) putWord(out, 3, e.ipa & 0x000f_ffff_ffff_f000n);
+  if (e.fetchAddr !== undefined) putWord(out, 3, e.fetchAddr & 0x000f_ffff_ffff_fff8n);
   return out;
 }
 

@@ -27,7 +27,7 @@ import { SmmuRegisterFile } from './registers.js';
 import { checkPageRequest, SmmuPriQueue, type SmmuPageResponseRouter } from './priq.js';
 import type { PageRequestOutcome } from '../vtd/prq/page-request.js';
 import type { PageRequest } from '../vtd/spec/page-request.js';
-import { get, get32, word } from './spec/bits.js';
+import { get, get32, putWord, word } from './spec/bits.js';
 import { STE } from './spec/ste.js';
 import { CMD, CMD_BYTES, SYNC_CS } from './spec/commands.js';
 import { EVT, EVT_BYTES, EVT_CLASS } from './spec/events.js';
@@ -522,11 +522,7 @@ export class SmmuUnit {
     if (at < 0) return false;
     const sw = this.o.profile.switches;
     const w = encodeEventDwords(ev, this.eventDwords, sw.eventClassOnWalkAbortOnly && ev.type !== EVT.F_WALK_EABT);
-    if (sw.eventIpaKeepsOffset && ev.ipa !== undefined) {
-      const ipa = ev.ipa & EVENT_ADDR_MASK;
-      w[6] = Number(ipa & 0xffff_ffffn);
-      w[7] = Number(ipa >> 32n);
-    }
+    if (sw.eventIpaKeepsOffset && ev.ipa !== undefined) putWord(w, 3, ev.ipa & EVENT_ADDR_MASK);
     return this.pushRecord(at, w, `event 0x${ev.type.toString(16)} sid 0x${ev.sid.toString(16)}${ev.ssid !== undefined ? ` ssid ${ev.ssid}` : ''}`);
   }
 
@@ -543,10 +539,7 @@ export class SmmuUnit {
     const at = this.eventSlot();
     if (at < 0) return false;
     const w = this.eventDwords;
-    record.forEach((v, i) => {
-      w[2 * i] = Number(v & 0xffff_ffffn);
-      w[2 * i + 1] = Number(v >> 32n);
-    });
+    record.forEach((v, i) => putWord(w, i, v));
     return this.pushRecord(at, w, `injected event 0x${(record[0]! & 0xffn).toString(16)} sid 0x${(record[0]! >> 32n).toString(16)}`);
   }
 

@@ -73,6 +73,12 @@ export function word(words: Words, i: number): bigint {
   return (BigInt(words[2 * i + 1] ?? 0) << 32n) | BigInt(words[2 * i] ?? 0);
 }
 
+/** Stores `v` (64 bits) as doubleword `i` of `out`: u32 dwords 2i (low half) and 2i + 1 (`word`'s inverse). */
+export function putWord(out: Uint32Array, i: number, v: bigint): void {
+  out[2 * i] = Number(v & 0xffff_ffffn);
+  out[2 * i + 1] = Number((v >> 32n) & 0xffff_ffffn);
+}
+
 /** Field `fd` of `words` kept in place (an address field: low bits zero). */
 export function getAddr(words: Words, fd: BitField): bigint {
   return word(words, fd.word) & maskOf(fd.hi, fd.lo);
