@@ -142,6 +142,17 @@ export class CacheScopeOracle {
   }
 }
 
+/** Every counter FILL_COUNTERS names, once. */
+const ALL_FILL_COUNTERS: readonly string[] = [...new Set(Object.values(FILL_COUNTERS).flat())];
+
+/** The sum of every cache's fill counters: it moves whenever any cache may have been filled. */
+export function cacheFills(core: Core): number {
+  const stats = core.stats();
+  let n = 0;
+  for (const name of ALL_FILL_COUNTERS) n += stats[name] ?? NaN;
+  return n;
+}
+
 /** The sum of cache `k`'s fill counters in `stats` (Core.stats). */
 function fills(stats: Record<string, number>, k: CacheName): number {
   let n = 0;

@@ -19,7 +19,7 @@ import { VTD_BASE, type Machine } from '../host/src/machine.js';
 import { replayOn, type ReplayRun } from '../host/src/scenario/replay.js';
 import { buildRegisterTable, type RegisterRow } from '../host/src/vtd/register-table.js';
 import type { Profile } from '../host/src/vtd/profiles.js';
-import { CacheScopeOracle } from './cache-scope-oracle.js';
+import { cacheFills, CacheScopeOracle } from './cache-scope-oracle.js';
 import { ensureCoverageBuild } from './coverage-build.js';
 import { coreFeatures, StepCoverage, type HostCoverage } from './coverage.js';
 import { registerTableOf } from './generate.js';
@@ -220,10 +220,10 @@ class Run {
       const t = performance.now();
       this.oracleMs = 0;
       let msg: string | undefined;
-      const fills = this.unwalked(steps[i]!) ? this.xlate.fillCount() : undefined;
+      const fills = this.unwalked(steps[i]!) ? cacheFills(this.pm.core) : undefined;
       try {
         msg = this.step(steps[i]!);
-        if (fills !== undefined && this.xlate.fillCount() !== fills) this.xlate.unwalkedFill();
+        if (fills !== undefined && cacheFills(this.pm.core) !== fills) this.xlate.unwalkedFill();
       } catch (err) {
         return { kind: 'exception', step: i, message: messageOf(err) };
       }

@@ -22,6 +22,7 @@ import * as K from '../host/src/core/constants.js';
 import type { Machine } from '../host/src/machine.js';
 import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
 import { parseBdf } from '../host/src/types.js';
+import { cacheFills } from './cache-scope-oracle.js';
 
 const PAGE_MASK = ~0xfffn;
 /**
@@ -117,7 +118,7 @@ export class TranslationOracle {
   invalidated(e: InvalidationEvent): void {
     const bit = e.kind === 'contextGlobal' ? 1 : e.kind === 'iotlbGlobal' ? 2 : e.kind === 'pasidCache' && e.granularity === 3 ? 4 : 0;
     if (bit === 0) return;
-    const misses = this.misses();
+    const misses = cacheFills(this.machine.core);
     if (misses !== this.globalsMisses) {
       this.globals = 0; // a fill since the earlier invalidations: they no longer cover the caches
       this.globalsMisses = misses;
@@ -132,26 +133,15 @@ export class TranslationOracle {
   /** The core's cache misses when `globals` started accumulating. */
   private globalsMisses = -1;
 
-  /** The core's cache-miss and walk counters: every cache fill follows a miss, so a fill moves this. */
-  fillCount(): number {
-    return this.misses();
-  }
-
   /**
-   * A step the oracle did not walk filled a cache (`fillCount` moved): a
+   * A step the oracle did not walk filled a cache (`cacheFills` moved): a
    * request with PASID, an ATS translation request, a command a device
    * started or retried. Neither the pages it read nor the domain it tagged
    * (another requester's, VT-d §6.2.1) are known, so DMA is not judged
    * until the next full flush.
    */
   unwalkedFill(): void {
-    this.stale = true;
-    this.globals = 0; // invalidations before the fill do not cover it
-  }
-
-  private misses(): number {
-    const st = this.machine.core.stats();
-    return (st['iotlb_misses'] ?? 0) + (st['ctx_misses'] ?? 0) + (st['pasid_misses'] ?? 0) + (st['psc_misses'] ?? 0) + (st['walks'] ?? 0);
+    this.stale = true; // invalidations before the fill no longer add up to a flush: `invalidated` sees the fill counters moved
   }
 
   /** Every cache is empty (SRTP, TE change: docs/ABI.md `invalidateAll`). */
