@@ -214,8 +214,10 @@ async function checkStrayDma(s: LinuxSession, mode: LinuxMode, check: Check): Pr
 /** Unbind and bind ata_piix, then read the whole disk again. */
 async function checkRebind(s: LinuxSession, disk: Uint8Array, env: LinuxEnv, check: Check): Promise<void> {
   const a = await s.console.run('rebind');
-  const got = a.status === 0 ? field(await s.console.run('md5'), '@@md5') : '';
-  check('rebind', a.status === 0 && got === env.md5(disk), a.status === 0 ? `md5 after bind ${got}` : `rebind failed: ${a.lines.join(' / ')}`);
+  if (a.status !== 0) return check('rebind', false, `rebind failed: ${a.lines.join(' / ')}`);
+  const md5 = await s.console.run('md5');
+  const got = field(md5, '@@md5');
+  check('rebind', got === env.md5(disk), got !== '' ? `md5 after bind ${got}` : `md5 after bind failed: ${md5.lines.join(' / ')}`);
 }
 
 /**
