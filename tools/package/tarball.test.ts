@@ -55,6 +55,10 @@ describe('the packed package, installed into an empty project', () => {
     const fuzz = viommu('fuzz', '--check', scenario);
     expect(fuzz.stdout).toContain(': ok');
     expect(fuzz.stderr).not.toMatch(/building/);
+    // A campaign relaunches node with --single-threaded-gc (host/src/cli/v8-flags.ts): its output and status come through.
+    const campaign = viommu('fuzz', '--runs', '5', '--workers', '1', '--time', '60', '--no-host-coverage', '--seeds', join(pkg, 'firmware-tests', 'golden'), '--json');
+    expect(campaign.status).toBe(0);
+    expect(JSON.parse(campaign.stdout)).toMatchObject({ workers: 1, findings: [] });
   });
 
   it('bench --svg without the optional vega packages stops before running and says what to install', () => {
