@@ -10,7 +10,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { FEATURE_SPACE, HOST_FEATURE_BASE, VMM_FEATURE_BASE } from './coverage.js';
-import { formatScenarioDoc, fromScenarioDoc, inputHash, toScenarioDoc } from './input.js';
+import { heartbeatCount, heartbeatInput, newHeartbeat } from './heartbeat.js';
+import { formatScenarioDoc, inputHash, toScenarioDoc } from './input.js';
 import { findingFile, Session, type SessionOptions, type SessionStats } from './session.js';
 import type { WorkerInit } from './worker.js';
 
@@ -160,8 +161,7 @@ function progress(o: CampaignOptions, t0: number, all: readonly SessionStats[], 
 
 /** Runs one worker thread to its end (or ends it when it hangs, or outlives the time limit). */
 function runWorker(o: CampaignOptions, k: number, opts: SessionOptions, col: Collector, stats: Map<number, SessionStats>): Promise<SessionStats> {
-  const heartbeat = new SharedArrayBuffer(8 + (1 << 20));
-  const beat = new Int32Array(heartbeat, 0, 2);
+  const heartbeat = newHeartbeat();
   const init: WorkerInit = { opts, heartbeat };
   const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
   const hangMs = o.hangMs ?? 10_000;
@@ -170,7 +170,7 @@ function runWorker(o: CampaignOptions, k: number, opts: SessionOptions, col: Col
     let lastChange = performance.now();
     let final: SessionStats | undefined;
     const watchdog = setInterval(() => {
-      const b = Atomics.load(beat, 0);
+      const b = heartbeatCount(heartbeat);
       if (b !== lastBeat) {
         lastBeat = b;
         lastChange = performance.now();
@@ -213,11 +213,14 @@ function broadcast(from: number, doc: unknown): void {
 
 /** Saves the input a hung worker was running as a `hang` finding. */
 function saveHang(heartbeat: SharedArrayBuffer, hangMs: number, col: Collector, print?: (l: string) => void): void {
-  const len = Atomics.load(new Int32Array(heartbeat, 0, 2), 1);
-  const text = new TextDecoder().decode(new Uint8Array(heartbeat, 8, len).slice());
-  const input = fromScenarioDoc(JSON.parse(text));
-  const name = `hang-${inputHash(input)}`;
   const message = `an execution ran longer than ${hangMs} ms`;
+  const input = heartbeatInput(heartbeat);
+  if (!input) {
+    const why = `${message}; its input was too long for the heartbeat buffer`;
+    col.finding('hang: unrecorded input', 'hang', why, { name: 'hang-unrecorded-input.txt', text: `${why}\n` }, print);
+    return;
+  }
+  const name = `hang-${inputHash(input)}`;
   const doc = toScenarioDoc(input, name, `fuzz finding (hang): ${message}`, { finding: { kind: 'hang', step: -1, message } });
   col.finding(`hang: ${name}`, 'hang', message, { name: `${name}.scenario.json`, text: formatScenarioDoc(doc) }, print);
 }
