@@ -45,6 +45,19 @@ const STANDALONE_STATE_BASE = 65536;
 const PAGE = 65536;
 const MAX_BYTES = 2 ** 32;
 
+/**
+ * Standalone: the size (wasm pages) a module's start function grew its
+ * memory to, measured at its first instantiation. Later instances of the
+ * same module start with a memory that size: all zero, as the start
+ * function finds a fresh memory, but without its step-by-step growth (one
+ * `memory.grow` per table it allocates; each makes V8 replace the memory's
+ * ArrayBuffer, and together they were ~2 ms of a ~6 ms machine build in the
+ * fuzzer, which instantiates one module hundreds of times). The start
+ * function is deterministic, so the instance ends at the same size and
+ * contents either way (host/tests/core-load-presize.test.ts).
+ */
+const startPages = new WeakMap<WebAssembly.Module, number>();
+
 function isResponseLike(v: unknown): v is Response {
   return typeof v === 'object' && v !== null && 'arrayBuffer' in v && 'ok' in v && 'status' in v;
 }
@@ -85,6 +98,7 @@ export function loadCoreFromSync(source: WebAssembly.Module | BufferSource, opti
   else if (ArrayBuffer.isView(source) || source instanceof ArrayBuffer) module = new WebAssembly.Module(source);
   else throw new Error('source: expected a WebAssembly.Module or the wasm bytes');
   const place = placeState(module, options);
+  const standalone = options.memory === undefined;
   let instance: WebAssembly.Instance;
   try {
     instance = new WebAssembly.Instance(module, imports(place.memory, place.stateBase, place.stateBytes));
@@ -92,6 +106,7 @@ export function loadCoreFromSync(source: WebAssembly.Module | BufferSource, opti
     const region = place.stateBytes ? `[0x${place.stateBase.toString(16)}, +0x${place.stateBytes.toString(16)})` : `from 0x${place.stateBase.toString(16)}`;
     throw new Error(`source: the core did not instantiate with its state region ${region} (${err instanceof Error ? err.message : String(err)})`);
   }
+  if (standalone) startPages.set(module, place.memory.buffer.byteLength / PAGE);
   return new Core(instance.exports as unknown as CoreExports);
 }
 
@@ -109,8 +124,9 @@ function placeState(module: WebAssembly.Module, options: CoreMemoryOptions): Pla
   if (memory === undefined) {
     if (stateBase !== undefined) throw new Error('stateBase: only meaningful with `memory` (the embedder\'s memory)');
     if (stateBytes !== undefined) throw new Error('stateBytes: only meaningful with `memory` (the embedder\'s memory)');
-    // Standalone: a fresh memory, all zero, the state region grows with it.
-    return { memory: new WebAssembly.Memory({ initial: 1 }), stateBase: STANDALONE_STATE_BASE, stateBytes: 0 };
+    // Standalone: a fresh memory, all zero, the state region grows with it
+    // (from the size the module's start function needs, once known).
+    return { memory: new WebAssembly.Memory({ initial: startPages.get(module) ?? 1 }), stateBase: STANDALONE_STATE_BASE, stateBytes: 0 };
   }
   if (!(memory instanceof WebAssembly.Memory)) throw new Error('memory: not a WebAssembly.Memory');
   const buffer = memory.buffer;
