@@ -121,8 +121,8 @@ export function loadCoreFromSync(source: WebAssembly.Module | BufferSource, opti
   if (source instanceof WebAssembly.Module) module = source;
   else if (ArrayBuffer.isView(source) || source instanceof ArrayBuffer) module = new WebAssembly.Module(source);
   else throw new Error('source: expected a WebAssembly.Module or the wasm bytes');
-  const standalone = options.memory === undefined;
   let place = placeState(module, options);
+  const standalone = options.memory === undefined;
   let instance: WebAssembly.Instance;
   try {
     instance = new WebAssembly.Instance(module, imports(place.memory, place.stateBase, place.stateBytes));
@@ -143,6 +143,7 @@ export function loadCoreFromSync(source: WebAssembly.Module | BufferSource, opti
   return new Core(instance.exports as unknown as CoreExports);
 }
 
+/** The error of an instantiation that failed over `place`, naming its state region. */
 function instantiationError(place: Placement, err: unknown): Error {
   const region = place.stateBytes ? `[0x${place.stateBase.toString(16)}, +0x${place.stateBytes.toString(16)})` : `from 0x${place.stateBase.toString(16)}`;
   return new Error(`source: the core did not instantiate with its state region ${region} (${err instanceof Error ? err.message : String(err)})`);
