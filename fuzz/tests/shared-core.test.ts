@@ -15,14 +15,13 @@ import { loadCoreFromSync } from '../../host/src/core/load.js';
 import { GuestMemory } from '../../host/src/core/guest-memory.js';
 import { Executor, loadFuzzModule } from '../execute.js';
 import { PooledMachine } from '../machine-pool.js';
-import type { FuzzInput } from '../input.js';
+import type { FuzzInput, RawMachine } from '../input.js';
 
 const { module, coverage, path } = loadFuzzModule();
-const MACHINE = { profile: 'default', ram_mib: 16, devices: [{ bdf: '00:03.0', kind: 'dma-test' }] } as const;
-const input = (): FuzzInput => ({
-  machine: { ...MACHINE, devices: [...MACHINE.devices] },
-  steps: [{ op: 'mem.write', gpa: 0x1000n, u64: [0x0403_0201n] }],
-} as unknown as FuzzInput);
+const machine = (ram_mib = 16): RawMachine => ({
+  profile: 'default', ram_mib, iommu: { scalable_mode: false, caching_mode: false, aw_bits: 48 }, devices: [{ bdf: '00:03.0', kind: 'dma-test' }],
+});
+const input = (): FuzzInput => ({ machine: machine(), steps: [{ op: 'mem.write', gpa: 0x1000n, u64: [0x0403_0201n] }] });
 
 const plainWrite = GuestMemory.prototype.writeU64;
 afterEach(() => {
@@ -36,7 +35,7 @@ describe.skipIf(!coverage)('the coverage build over a shared memory', () => {
       expect(core.memory.buffer).toBeInstanceOf(SharedArrayBuffer);
       expect(core.memory.buffer.byteLength).toBe(2 ** 32);
       const used = core.stateRegion().used;
-      await PooledMachine.create({ ...MACHINE, ram_mib, devices: [...MACHINE.devices] }, core);
+      await PooledMachine.create(machine(ram_mib), core);
       expect(core.memory.buffer.byteLength).toBe(2 ** 32);
       expect(core.stateRegion().used).toBeGreaterThan(used + ram_mib * 2 ** 19); // RAM carved from the state region
     }
