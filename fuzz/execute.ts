@@ -95,6 +95,22 @@ const HOST_STATE_OPS: ReadonlySet<Step['op']> = new Set(['mmio.write', 'pci.cfg.
 const messageOf = (err: unknown): string => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
 const usedHeap = (): number => getHeapStatistics().used_heap_size;
 
+/**
+ * The size the core's memory of `pm` has, or would have if it grew on
+ * demand: its state region's end in whole wasm pages. The fuzzer's coverage
+ * build runs over a shared memory that has all 4 GiB from the start and
+ * never grows (host/src/core/load.ts), so its byteLength cannot show
+ * growth; a growable memory grows to exactly this size. The exports it
+ * calls have probes: their hits are put back, they are not the input's.
+ */
+function coreMemoryBytes(pm: PooledMachine): number {
+  const map = pm.coverageMap();
+  const saved = map?.slice();
+  const r = pm.core.stateRegion();
+  if (saved) map!.set(saved);
+  return Math.ceil((r.base + r.used) / 65536) * 65536;
+}
+
 /** Runs inputs on reused machines (or fresh ones). */
 export class Executor {
   private readonly pool: MachinePool;
@@ -126,7 +142,7 @@ export class Executor {
     } else pm = this.opts.fresh ? await PooledMachine.create(input.machine, this.newCore()) : await this.pool.get(input.machine);
     const host = this.opts.hostCoverage;
     host?.take([]); // what ran before (reset, other inputs) is not this input's coverage
-    const mem0 = pm.core.memory.buffer.byteLength;
+    const mem0 = coreMemoryBytes(pm);
     const heap0 = usedHeap();
     const probes = (pm.core.unsafeExports as CovExports).covCount?.() ?? 0;
     const tracked = fvm ? undefined : pm.coverageMap()?.subarray(0, probes); // a VM's features are not its steps' alone (vmmFeatures)
@@ -151,7 +167,7 @@ export class Executor {
 
   /** The per-execution memory limit: the core's memory must not grow, the JS heap not by more than the budget. */
   private memoryFinding(pm: PooledMachine, mem0: number, heap0: number, step: number): Finding | undefined {
-    const grew = pm.core.memory.buffer.byteLength - mem0;
+    const grew = coreMemoryBytes(pm) - mem0;
     if (grew > 0) return { kind: 'memory', step, message: `the core's memory grew by ${grew} bytes during one execution` };
     const heap = usedHeap() - heap0;
     const budget = (this.opts.memBudgetMb ?? 128) * 2 ** 20;

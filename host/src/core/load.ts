@@ -45,6 +45,43 @@ const STANDALONE_STATE_BASE = 65536;
 const PAGE = 65536;
 const MAX_BYTES = 2 ** 32;
 
+/**
+ * Standalone: the size (wasm pages) a module's start function grew its
+ * memory to, measured at its first instantiation. Later instances of the
+ * same module start with a memory that size: all zero, as the start
+ * function finds a fresh memory, but without its step-by-step growth (one
+ * `memory.grow` per table it allocates; each makes V8 replace the memory's
+ * ArrayBuffer, and together they were ~2 ms of a ~6 ms machine build in the
+ * fuzzer, which instantiates one module hundreds of times). The start
+ * function is deterministic, so the instance ends at the same size and
+ * contents either way (host/tests/core-load-presize.test.ts).
+ */
+const startPages = new WeakMap<WebAssembly.Module, number>();
+
+/**
+ * Modules whose memory import is shared (the fuzzer's coverage build,
+ * fuzz/asconfig.coverage.json), found at their first standalone
+ * instantiation. Why the fuzzer's build is: V8 counts the whole size of a
+ * non-shared wasm memory as the isolate's external memory, and every ~64 MiB
+ * of new memories set off a full collection of the JavaScript heap (a
+ * session builds a core per machine description and VM; see fuzz/README.md
+ * "Cost and figures"); a shared memory is not counted.
+ */
+const sharedModules = new WeakSet<WebAssembly.Module>();
+
+/**
+ * A standalone core's own memory: all zero. A shared one has the whole
+ * wasm32 space from the start (reserved, resident only where written),
+ * because it must never grow: growing a shared memory does not detach the
+ * views the host keeps over it, which is how `Core` and `GuestMemory`
+ * notice growth. The state region's allocations are the same either way
+ * (the same offsets, refused past 4 GiB).
+ */
+function standaloneMemory(module: WebAssembly.Module): WebAssembly.Memory {
+  if (sharedModules.has(module)) return new WebAssembly.Memory({ initial: MAX_BYTES / PAGE, maximum: MAX_BYTES / PAGE, shared: true });
+  return new WebAssembly.Memory({ initial: startPages.get(module) ?? 1 });
+}
+
 function isResponseLike(v: unknown): v is Response {
   return typeof v === 'object' && v !== null && 'arrayBuffer' in v && 'ok' in v && 'status' in v;
 }
@@ -84,15 +121,32 @@ export function loadCoreFromSync(source: WebAssembly.Module | BufferSource, opti
   if (source instanceof WebAssembly.Module) module = source;
   else if (ArrayBuffer.isView(source) || source instanceof ArrayBuffer) module = new WebAssembly.Module(source);
   else throw new Error('source: expected a WebAssembly.Module or the wasm bytes');
-  const place = placeState(module, options);
+  let place = placeState(module, options);
+  const standalone = options.memory === undefined;
   let instance: WebAssembly.Instance;
   try {
     instance = new WebAssembly.Instance(module, imports(place.memory, place.stateBase, place.stateBytes));
   } catch (err) {
-    const region = place.stateBytes ? `[0x${place.stateBase.toString(16)}, +0x${place.stateBytes.toString(16)})` : `from 0x${place.stateBase.toString(16)}`;
-    throw new Error(`source: the core did not instantiate with its state region ${region} (${err instanceof Error ? err.message : String(err)})`);
+    // A link error of a standalone module not known yet may be a shared
+    // memory import: then it links over a shared memory.
+    if (!standalone || !(err instanceof WebAssembly.LinkError) || sharedModules.has(module)) throw instantiationError(place, err);
+    sharedModules.add(module);
+    place = placeState(module, options);
+    try {
+      instance = new WebAssembly.Instance(module, imports(place.memory, place.stateBase, place.stateBytes));
+    } catch {
+      sharedModules.delete(module);
+      throw instantiationError(place, err);
+    }
   }
+  if (standalone && !sharedModules.has(module)) startPages.set(module, place.memory.buffer.byteLength / PAGE);
   return new Core(instance.exports as unknown as CoreExports);
+}
+
+/** The error of an instantiation that failed over `place`, naming its state region. */
+function instantiationError(place: Placement, err: unknown): Error {
+  const region = place.stateBytes ? `[0x${place.stateBase.toString(16)}, +0x${place.stateBytes.toString(16)})` : `from 0x${place.stateBase.toString(16)}`;
+  return new Error(`source: the core did not instantiate with its state region ${region} (${err instanceof Error ? err.message : String(err)})`);
 }
 
 function imports(memory: WebAssembly.Memory, stateBase: number, stateBytes: number): WebAssembly.Imports {
@@ -109,8 +163,9 @@ function placeState(module: WebAssembly.Module, options: CoreMemoryOptions): Pla
   if (memory === undefined) {
     if (stateBase !== undefined) throw new Error('stateBase: only meaningful with `memory` (the embedder\'s memory)');
     if (stateBytes !== undefined) throw new Error('stateBytes: only meaningful with `memory` (the embedder\'s memory)');
-    // Standalone: a fresh memory, all zero, the state region grows with it.
-    return { memory: new WebAssembly.Memory({ initial: 1 }), stateBase: STANDALONE_STATE_BASE, stateBytes: 0 };
+    // Standalone: a fresh memory, all zero, the state region grows with it
+    // (from the size the module's start function needs, once known).
+    return { memory: standaloneMemory(module), stateBase: STANDALONE_STATE_BASE, stateBytes: 0 };
   }
   if (!(memory instanceof WebAssembly.Memory)) throw new Error('memory: not a WebAssembly.Memory');
   const buffer = memory.buffer;
