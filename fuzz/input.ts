@@ -101,28 +101,43 @@ export interface GpaRange {
   readonly end: bigint;
 }
 
-/** RAM ranges by RAM size (MiB): the mutators ask for them on every generated address and every `mem.*` validity check. */
-const rangesByMib = new Map<number, readonly GpaRange[]>();
+/** RAM ranges by RAM size (MiB), as bigints and as numbers: the mutators ask for them on every generated address and every `mem.*` validity check. */
+const rangesByMib = new Map<number, { readonly ranges: readonly GpaRange[]; readonly bounds: Float64Array }>();
 
-/** The RAM ranges of a machine (q35 layout of host/src/machine.ts), without the legacy hole (one shared list per RAM size: read it, never change it). */
-export function ramRanges(m: RawMachine): readonly GpaRange[] {
-  const known = rangesByMib.get(m.ram_mib);
+function rangesOf(mib: number): { readonly ranges: readonly GpaRange[]; readonly bounds: Float64Array } {
+  const known = rangesByMib.get(mib);
   if (known) return known;
-  const total = m.ram_mib * 0x10_0000;
+  const total = mib * 0x10_0000;
   const low = Math.min(total, LOW_RAM_LIMIT);
-  const list: GpaRange[] = [
+  const ranges: GpaRange[] = [
     { start: 0n, end: BigInt(LOW_HOLE.start) },
     { start: BigInt(LOW_HOLE.end), end: BigInt(low) },
   ];
-  if (total > low) list.push({ start: 0x1_0000_0000n, end: 0x1_0000_0000n + BigInt(total - low) });
-  rangesByMib.set(m.ram_mib, list);
-  return list;
+  if (total > low) ranges.push({ start: 0x1_0000_0000n, end: 0x1_0000_0000n + BigInt(total - low) });
+  const entry = { ranges, bounds: Float64Array.from(ranges.flatMap((r) => [Number(r.start), Number(r.end)])) };
+  rangesByMib.set(mib, entry);
+  return entry;
 }
 
-/** True when `[gpa, gpa+len)` lies inside one RAM range (what `mem.*` steps need). */
+/** The RAM ranges of a machine (q35 layout of host/src/machine.ts), without the legacy hole (one shared list per RAM size: read it, never change it). */
+export function ramRanges(m: RawMachine): readonly GpaRange[] {
+  return rangesOf(m.ram_mib).ranges;
+}
+
+/** RAM lies below 2^53, where a guest-physical address is exact as a number. */
+const SAFE_GPA = 1n << 53n;
+
+/**
+ * True when `[gpa, gpa+len)` lies inside one RAM range (what `mem.*` steps
+ * need). Compared as numbers: a bigint sum per check was most of the cost of
+ * checking a mutant's steps.
+ */
 export function inRam(m: RawMachine, gpa: bigint, len: number): boolean {
-  const end = gpa + BigInt(len);
-  for (const r of ramRanges(m)) if (gpa >= r.start && end <= r.end) return true;
+  if (gpa < 0n || gpa >= SAFE_GPA) return false;
+  const start = Number(gpa);
+  const end = start + len;
+  const b = rangesOf(m.ram_mib).bounds;
+  for (let i = 0; i < b.length; i += 2) if (start >= b[i]! && end <= b[i + 1]!) return true;
   return false;
 }
 
