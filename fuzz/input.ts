@@ -248,6 +248,27 @@ export function shrinkRam(input: FuzzInput, mib = FUZZ_RAM_MIB): FuzzInput {
   return input;
 }
 
+/**
+ * True when `b` is `a` unchanged: the same machine, VMM mode and host side,
+ * and the same step objects in the same order (a mutant shares its parent's
+ * untouched steps; a step rebuilt with equal fields counts as changed, so
+ * this is a cheap check, not an equality of scenarios).
+ */
+export function sameInput(a: FuzzInput, b: FuzzInput): boolean {
+  if (a.steps.length !== b.steps.length || a.vmm !== b.vmm || !sameMachine(a.machine, b.machine)) return false;
+  const [h, k] = [a.vmmHost, b.vmmHost];
+  if (h !== k && (h === undefined || k === undefined || h.path !== k.path || h.subdevices !== k.subdevices || h.sharedGroup !== k.sharedGroup || h.vdpaDevices !== k.vdpaDevices)) return false;
+  for (let i = 0; i < a.steps.length; i++) if (a.steps[i] !== b.steps[i]) return false;
+  return true;
+}
+
+function sameMachine(a: RawMachine, b: RawMachine): boolean {
+  const [i, j] = [a.iommu, b.iommu];
+  if (a.profile !== b.profile || a.ram_mib !== b.ram_mib || a.cpus !== b.cpus || a.devices.length !== b.devices.length) return false;
+  if (i.scalable_mode !== j.scalable_mode || i.caching_mode !== j.caching_mode || i.aw_bits !== j.aw_bits || i.first_stage !== j.first_stage) return false;
+  return a.devices.every((d, n) => d.bdf === b.devices[n]!.bdf && d.kind === b.devices[n]!.kind);
+}
+
 /** A stable short hash of an input (corpus file names, de-duplication). */
 export function inputHash(input: FuzzInput): string {
   const text = JSON.stringify({ m: input.machine, s: input.steps.map(stepToJson), ...(input.vmm ? { v: input.vmm, h: vmmHostToJson(input.vmmHost) } : {}) });
