@@ -271,6 +271,21 @@ function sameMachine(a: RawMachine, b: RawMachine): boolean {
 
 /** A stable short hash of an input (corpus file names, de-duplication). */
 export function inputHash(input: FuzzInput): string {
-  const text = JSON.stringify({ m: input.machine, s: input.steps.map(stepToJson), ...(input.vmm ? { v: input.vmm, h: vmmHostToJson(input.vmmHost) } : {}) });
-  return createHash('sha1').update(text).digest('hex').slice(0, 16);
+  // The text of JSON.stringify({ m, s: steps.map(stepToJson), v, h }), with each step's text made once per step object (steps are never changed in place).
+  const head = `{"m":${JSON.stringify(input.machine)},"s":[`;
+  const h = input.vmm ? vmmHostToJson(input.vmmHost) : undefined;
+  const tail = input.vmm ? `],"v":${JSON.stringify(input.vmm)}${h ? `,"h":${JSON.stringify(h)}` : ''}}` : ']}';
+  const hash = createHash('sha1').update(head);
+  for (let i = 0; i < input.steps.length; i++) hash.update(i === 0 ? stepText(input.steps[i]!) : `,${stepText(input.steps[i]!)}`);
+  return hash.update(tail).digest('hex').slice(0, 16);
+}
+
+const stepTexts = new WeakMap<Step, string>();
+function stepText(s: Step): string {
+  let text = stepTexts.get(s);
+  if (text === undefined) {
+    text = JSON.stringify(stepToJson(s));
+    stepTexts.set(s, text);
+  }
+  return text;
 }

@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseMachine } from '../../host/src/scenario/parse.js';
 import { createProfile } from '../../host/src/vtd/profiles.js';
 import { buildRegisterTable } from '../../host/src/vtd/register-table.js';
 import { REG } from '../../host/src/vtd/spec/registers.js';
 import { pointerPages, registerTableOf } from '../generate.js';
-import { inRam, ramRanges, type FuzzInput, type RawMachine, type Step } from '../input.js';
+import { inputHash, inRam, ramRanges, stepToJson, vmmHostToJson, type FuzzInput, type RawMachine, type Step } from '../input.js';
 import { mutate } from '../mutate.js';
 import { Rng } from '../rng.js';
 import { goldenDir, loadInputs, withVmmVariants } from '../seeds.js';
@@ -86,6 +87,23 @@ describe('fuzz generator shortcuts', () => {
         for (const len of [1, 8, 4095, 4096, 8 * 512]) expect(inRam(m, gpa, len), `${ram_mib} MiB ${gpa.toString(16)}+${len}`).toBe(plainInRam(m, gpa, len));
       }
     }
+  });
+
+  it('inputHash hashes the text of the plain JSON form, VM inputs with and without a host side included', () => {
+    const plainHash = (input: FuzzInput): string => createHash('sha1')
+      .update(JSON.stringify({ m: input.machine, s: input.steps.map(stepToJson), ...(input.vmm ? { v: input.vmm, h: vmmHostToJson(input.vmmHost) } : {}) }))
+      .digest('hex').slice(0, 16);
+    const rng = new Rng(8);
+    const inputs = [...seeds, { ...seeds[0]!, steps: [] }];
+    for (let i = 0; i < 600; i++) inputs.push(mutate(inputs[rng.below(inputs.length)]!, rng, inputs).input);
+    let vms = 0;
+    for (const input of inputs) {
+      expect(inputHash(input)).toBe(plainHash(input));
+      expect(inputHash(input)).toBe(plainHash(input)); // the per-step texts kept from the first call
+      if (input.vmm) vms++;
+    }
+    expect(vms).toBeGreaterThan(20);
+    expect(inputs.some((x) => x.vmm && x.vmmHost)).toBe(true);
   });
 
   it('registerTableOf gives the table a fresh build gives, whatever the devices, RAM and processors', () => {
