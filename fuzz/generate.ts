@@ -24,7 +24,7 @@ import { buildRegisterTable, type RegisterRow } from '../host/src/vtd/register-t
 import { createProfile } from '../host/src/vtd/profiles.js';
 import { parseMachine } from '../host/src/scenario/parse.js';
 import { GCMD, REG } from '../host/src/vtd/spec/registers.js';
-import { inRam, ramRanges, type FuzzInput, type GpaRange, type RawMachine, type Step } from './input.js';
+import { inRam, ramRanges, type FuzzInput, type RawMachine, type Step } from './input.js';
 import type { Rng } from './rng.js';
 
 const PAGE = 0x1000n;
@@ -51,76 +51,60 @@ export function registerTableOf(m: RawMachine): RegisterRow[] {
 /**
  * Pages worth pointing at, ascending: RAM edges and the pages the input
  * already uses (tables, queues, data). Pages below 2^53 (all RAM, and
- * nearly every pointer) are collected as numbers: a Set of bigints cost
- * ~115 ns per add, and this runs several times per mutant.
+ * nearly every pointer) are collected as numbers: a Set of bigints costs
+ * ~115 ns per add, and this runs for most mutants.
  */
 export function pointerPages(input: FuzzInput): bigint[] {
-  const small = new Set<number>(ramEdges(input.machine.ram_mib));
-  let large: Set<bigint> | undefined;
-  const ram = ramRanges(input.machine);
+  const pages = new PageSet(input.machine.ram_mib);
+  const ram = ramRanges(input.machine); // once, not per word (inRam built them for each: a sixth of the fuzzer's allocations)
   for (const s of input.steps) {
-    const own = stepPages(s, input.machine.ram_mib, ram);
-    if (own === NO_PAGES) continue;
-    for (let k = 0; k < own.small.length; k++) small.add(own.small[k]!);
-    if (own.large.length > 0) for (const p of own.large) (large ??= new Set()).add(p);
+    if (s.op === 'mem.write') {
+      pages.add(s.gpa & PAGE_MASK);
+      for (const q of s.u64) {
+        const page = q & 0x000f_ffff_ffff_f000n;
+        if (ram.some((r) => page >= r.start && page + 8n <= r.end)) pages.add(page);
+      }
+    } else if (s.op === 'mem.fill') {
+      pages.add(s.gpa & PAGE_MASK);
+    } else if (s.op === 'mmio.write' && (s.offset === REG.RTADDR || s.offset === REG.IQA || s.offset === REG.PQA)) {
+      pages.add(s.value & PAGE_MASK);
+    }
   }
-  const sorted = Float64Array.from(small).sort();
-  const out: bigint[] = new Array(sorted.length + (large?.size ?? 0));
-  for (let k = 0; k < sorted.length; k++) out[k] = BigInt(sorted[k]!);
-  if (large) [...large].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).forEach((p, k) => { out[sorted.length + k] = p; });
-  return out;
+  return pages.sorted();
 }
 
-/** Page addresses below 2^53, as numbers, and the others, of one step. */
-interface StepPages {
-  readonly mib: number;
-  readonly small: readonly number[];
-  readonly large: readonly bigint[];
-}
-
-const NO_PAGES: StepPages = { mib: 0, small: [], large: [] };
 const SAFE_LIMIT = 1n << 53n;
 
-/** The first and last page of each RAM range and the first page past it, by RAM size. */
+/** The first and last page of each RAM range and the first page past it, as numbers, by RAM size. */
 const edgesByMib = new Map<number, readonly number[]>();
-function ramEdges(mib: number): readonly number[] {
-  let edges = edgesByMib.get(mib);
-  if (!edges) {
-    edges = ramRanges({ ram_mib: mib } as RawMachine).flatMap((r) => [Number(r.start), Number(r.end - PAGE), Number(r.end)]);
-    edgesByMib.set(mib, edges);
-  }
-  return edges;
-}
 
-/**
- * The pages one step points at, by step object and RAM size. Steps are
- * never changed in place (a mutator makes a new one), and the generators
- * ask for an input's pointer pages several times per mutant, over steps
- * mostly shared with its parent: each step's pages are worked out once.
- */
-const pagesOfStep = new WeakMap<Step, StepPages>();
+/** A set of page addresses: numbers below 2^53, bigints above (rare: a register value). */
+class PageSet {
+  private readonly small: Set<number>;
+  private large: Set<bigint> | undefined;
 
-function stepPages(s: Step, mib: number, ram: readonly GpaRange[]): StepPages {
-  if (s.op !== 'mem.write' && s.op !== 'mem.fill' && !(s.op === 'mmio.write' && (s.offset === REG.RTADDR || s.offset === REG.IQA || s.offset === REG.PQA))) {
-    return NO_PAGES;
-  }
-  const known = pagesOfStep.get(s);
-  if (known && known.mib === mib) return known;
-  const pages: bigint[] = [];
-  if (s.op === 'mem.write') {
-    pages.push(s.gpa & PAGE_MASK);
-    for (const q of s.u64) {
-      const page = q & 0x000f_ffff_ffff_f000n;
-      if (ram.some((r) => page >= r.start && page + 8n <= r.end)) pages.push(page);
+  /** Starts with the RAM edges of a machine of `mib` MiB. */
+  constructor(mib: number) {
+    let edges = edgesByMib.get(mib);
+    if (!edges) {
+      edges = ramRanges({ ram_mib: mib } as RawMachine).flatMap((r) => [Number(r.start), Number(r.end - PAGE), Number(r.end)]);
+      edgesByMib.set(mib, edges);
     }
-  } else if (s.op === 'mem.fill') {
-    pages.push(s.gpa & PAGE_MASK);
-  } else if (s.op === 'mmio.write') {
-    pages.push(s.value & PAGE_MASK);
+    this.small = new Set(edges);
   }
-  const own: StepPages = { mib, small: pages.filter((p) => p < SAFE_LIMIT).map(Number), large: pages.filter((p) => p >= SAFE_LIMIT) };
-  pagesOfStep.set(s, own);
-  return own;
+
+  add(page: bigint): void {
+    if (page < SAFE_LIMIT) this.small.add(Number(page));
+    else (this.large ??= new Set()).add(page);
+  }
+
+  /** The pages, ascending (a plain array sort: a Float64Array's off-heap store cost more in a session than the sort saved). */
+  sorted(): bigint[] {
+    const small = Array.from(this.small).sort((a, b) => a - b);
+    const out = small.map(BigInt);
+    if (this.large) out.push(...[...this.large].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    return out;
+  }
 }
 
 /**
