@@ -5,15 +5,15 @@ import { createProfile } from '../../host/src/vtd/profiles.js';
 import { buildRegisterTable } from '../../host/src/vtd/register-table.js';
 import { REG } from '../../host/src/vtd/spec/registers.js';
 import { pointerPages, registerTableOf } from '../generate.js';
-import { inputHash, inRam, ramRanges, stepToJson, vmmHostToJson, type FuzzInput, type RawMachine, type Step } from '../input.js';
+import { fromScenarioDoc, inputHash, inRam, ramRanges, stepToJson, vmmHostToJson, type FuzzInput, type RawMachine, type Step } from '../input.js';
 import { mutate } from '../mutate.js';
 import { Rng } from '../rng.js';
 import { goldenDir, loadInputs, withVmmVariants } from '../seeds.js';
 
-// The mutators' shortcuts (pointer pages worked out once per step and
-// collected as numbers, RAM checks on numbers, register tables cached by
-// profile and iommu block) against the plain forms they replace: the same
-// answers, so the same mutants for the same seed.
+// The mutators' shortcuts (pointer pages collected as numbers, RAM checks
+// on numbers, register tables cached by profile and iommu block, input
+// hashes from per-step texts) against the plain forms they replace: the
+// same answers, so the same mutants (and corpus names) for the same seed.
 
 /** The plain form: every step's pages again, in a Set of bigints. */
 function plainPointerPages(input: FuzzInput): bigint[] {
@@ -104,6 +104,16 @@ describe('fuzz generator shortcuts', () => {
     }
     expect(vms).toBeGreaterThan(20);
     expect(inputs.some((x) => x.vmm && x.vmmHost)).toBe(true);
+  });
+
+  it('loading the seeds refuses every SMMUv3 scenario before parsing it, with the message the parse gave', () => {
+    const skipped: string[] = [];
+    const vtd = loadInputs([goldenDir()], (_file, why) => skipped.push(why));
+    expect(vtd.length).toBeGreaterThan(500);
+    expect(skipped.length).toBeGreaterThan(100); // the golden SMMUv3 scenarios
+    expect(new Set(skipped)).toEqual(new Set(['machine.iommu.type: the fuzzer drives the VT-d machine, not an smmuv3 scenario']));
+    expect(() => fromScenarioDoc({ format: 'viommu-scenario/1', machine: { profile: 'x', iommu: { type: 'smmuv3' } }, steps: 'not even steps' })).toThrow(/not an smmuv3 scenario/);
+    expect(() => fromScenarioDoc(null)).toThrow(); // the parser's own error
   });
 
   it('registerTableOf gives the table a fresh build gives, whatever the devices, RAM and processors', () => {
