@@ -279,12 +279,19 @@ export function inputHash(input: FuzzInput): string {
   const h = input.vmm ? vmmHostToJson(input.vmmHost) : undefined;
   const tail = input.vmm ? `],"v":${JSON.stringify(input.vmm)}${h ? `,"h":${JSON.stringify(h)}` : ''}}` : ']}';
   let text = head;
-  for (let i = 0; i < input.steps.length; i++) text += i === 0 ? stepText(input.steps[i]!) : `,${stepText(input.steps[i]!)}`;
+  for (let i = 0; i < input.steps.length; i++) text += i === 0 ? stepJsonText(input.steps[i]!) : `,${stepJsonText(input.steps[i]!)}`;
   return createHash('sha1').update(text + tail).digest('hex').slice(0, 16); // one update: an update per step cost more than the JSON it saved
 }
 
 const stepTexts = new WeakMap<Step, string>();
-function stepText(s: Step): string {
+
+/**
+ * `JSON.stringify(stepToJson(s))`, made once per step object and kept while
+ * it lives: steps are never changed in place, and a mutant shares most of
+ * its step objects with its parent (the heartbeat records every executed
+ * input, inputHash every kept one).
+ */
+export function stepJsonText(s: Step): string {
   let text = stepTexts.get(s);
   if (text === undefined) {
     text = JSON.stringify(stepToJson(s));
