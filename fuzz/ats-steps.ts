@@ -28,7 +28,7 @@ import { CFG, CMD } from '../host/src/pci/config-space.js';
 import type { DmaPort } from '../host/src/pci/dma-port.js';
 import { parseBdf } from '../host/src/types.js';
 import { devTlbDesc } from '../host/src/vtd/spec/descriptors.js';
-import { interestingValue, pickPage, pointerPages, qiSteps } from './generate.js';
+import { dmaIovas, interestingValue, pickPage, pointerPages, qiSteps } from './generate.js';
 import { inRam, type FuzzInput, type RawMachine, type Step } from './input.js';
 import type { Rng } from './rng.js';
 
@@ -56,7 +56,7 @@ function atsDevice(m: RawMachine): string {
 
 /** An IOVA the input's DMA already uses (so tables meet it), or a small page. */
 function iovaFor(rng: Rng, input: FuzzInput): bigint {
-  const known = input.steps.flatMap((s) => (s.op === 'dma.read' || s.op === 'dma.write' ? [s.iova] : []));
+  const known = dmaIovas(input);
   const base = known.length > 0 && rng.chance(0.6) ? rng.pick(known) & ~0xfffn : BigInt(rng.below(0x1_0000)) << 12n;
   return rng.chance(0.1) ? interestingValue(rng) : base + BigInt(rng.chance(0.3) ? rng.below(4096) : 0);
 }
@@ -88,7 +88,7 @@ export function atsSteps(rng: Rng, input: FuzzInput): Step[] {
 }
 
 /** One word of noise: random bits, an interesting value, or a pointer into a page the input uses with random low bits. */
-function noiseWord(rng: Rng, input: FuzzInput, known: bigint[]): bigint {
+function noiseWord(rng: Rng, input: FuzzInput, known: readonly bigint[]): bigint {
   switch (rng.below(4)) {
     case 0: return interestingValue(rng);
     case 1: return pickPage(rng, input, known) | BigInt(rng.below(0x1000));

@@ -8,7 +8,7 @@
  */
 import { FEATURE_SPACE, FeatureSet, HostCoverage } from './coverage.js';
 import { Executor, type ExecResult, type Finding } from './execute.js';
-import { FUZZ_RAM_MIB, inputHash, MAX_STEPS, type FuzzInput } from './input.js';
+import { FUZZ_RAM_MIB, inputHash, MAX_STEPS, sameInput, type FuzzInput } from './input.js';
 import { minimize, signature } from './minimize.js';
 import { mutate } from './mutate.js';
 import { Rng } from './rng.js';
@@ -34,6 +34,14 @@ export interface EngineOptions {
    * golden seeds (fuzz/README.md "Cost and figures").
    */
   readonly maxLen?: number;
+  /**
+   * Run a mutant even when it is its parent unchanged (every operator
+   * failed, or changed nothing: a VM input's ATS or snapshot steps, which
+   * VMs drop). Off by default: an execution is deterministic, so such a
+   * re-run reaches only features the parent already added; a test runs both
+   * ways and compares the corpus.
+   */
+  readonly rerunUnchanged?: boolean;
 }
 
 /** Executions without new coverage, per log2 of the limit, after which the length limit grows (libFuzzer's -len_control default). */
@@ -83,6 +91,8 @@ export class Engine {
   reductions = 0;
   /** New corpus entries kept as a shorter prefix (`trim`). */
   trims = 0;
+  /** Mutants not run because they were their parent unchanged (`rerunUnchanged`). */
+  unchanged = 0;
   /** The mutants' current step limit (length control). */
   maxLen: number;
   /** `execs` when coverage last grew (or the limit last grew). */
@@ -118,6 +128,10 @@ export class Engine {
     this.controlLength();
     const parent = this.pickParent();
     const { input } = mutate(parent?.input ?? { machine: defaultMachine(), steps: [] }, this.rng, this.inputs, this.maxLen);
+    if (parent && !this.opts.rerunUnchanged && sameInput(input, parent.input)) {
+      this.unchanged++;
+      return;
+    }
     const r = await this.execute(input);
     if (r.finding) return;
     if (!(await this.keep(input, r, false)) && parent) this.reduce(parent, input, r.features);

@@ -30,10 +30,15 @@ import type { Rng } from './rng.js';
 const PAGE = 0x1000n;
 const PAGE_MASK = ~0xfffn;
 
-/** The register table of a machine's profile (cached per machine description). */
+/**
+ * The register table of a machine's profile, cached by what it depends on
+ * (profile and `iommu` block; a JSON key of the whole machine cost a tenth
+ * of a mutant's making).
+ */
 const tableCache = new Map<string, RegisterRow[]>();
 export function registerTableOf(m: RawMachine): RegisterRow[] {
-  const key = JSON.stringify(m);
+  const i = m.iommu;
+  const key = `${m.profile}|${i.scalable_mode}|${i.caching_mode}|${i.aw_bits}|${i.first_stage === true}`;
   let rows = tableCache.get(key);
   if (!rows) {
     const config = parseMachine(m); // the machine the replay builds
@@ -43,15 +48,15 @@ export function registerTableOf(m: RawMachine): RegisterRow[] {
   return rows;
 }
 
-/** Pages worth pointing at: RAM edges and the pages the input already uses (tables, queues, data). */
+/**
+ * Pages worth pointing at, ascending: RAM edges and the pages the input
+ * already uses (tables, queues, data). Pages below 2^53 (all RAM, and
+ * nearly every pointer) are collected as numbers: a Set of bigints costs
+ * ~115 ns per add, and this runs for most mutants.
+ */
 export function pointerPages(input: FuzzInput): bigint[] {
-  const pages = new Set<bigint>();
+  const pages = new PageSet(input.machine.ram_mib);
   const ram = ramRanges(input.machine); // once, not per word (inRam built them for each: a sixth of the fuzzer's allocations)
-  for (const r of ram) {
-    pages.add(r.start);
-    pages.add(r.end - PAGE); // last page of a range
-    pages.add(r.end); // first page past it (not RAM)
-  }
   for (const s of input.steps) {
     if (s.op === 'mem.write') {
       pages.add(s.gpa & PAGE_MASK);
@@ -65,17 +70,54 @@ export function pointerPages(input: FuzzInput): bigint[] {
       pages.add(s.value & PAGE_MASK);
     }
   }
-  return [...pages].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return pages.sorted();
+}
+
+const SAFE_LIMIT = 1n << 53n;
+
+/** The first and last page of each RAM range and the first page past it, as numbers, by RAM size. */
+const edgesByMib = new Map<number, readonly number[]>();
+
+/** A set of page addresses: numbers below 2^53, bigints above (rare: a register value). */
+class PageSet {
+  private readonly small: Set<number>;
+  private large: Set<bigint> | undefined;
+
+  /** Starts with the RAM edges of a machine of `mib` MiB. */
+  constructor(mib: number) {
+    let edges = edgesByMib.get(mib);
+    if (!edges) {
+      edges = ramRanges({ ram_mib: mib } as RawMachine).flatMap((r) => [Number(r.start), Number(r.end - PAGE), Number(r.end)]);
+      edgesByMib.set(mib, edges);
+    }
+    this.small = new Set(edges);
+  }
+
+  add(page: bigint): void {
+    if (page < SAFE_LIMIT) this.small.add(Number(page));
+    else (this.large ??= new Set()).add(page);
+  }
+
+  /** The pages, ascending (a plain array sort: a Float64Array's off-heap store cost more in a session than the sort saved). */
+  sorted(): bigint[] {
+    const small = Array.from(this.small).sort((a, b) => a - b);
+    const out = small.map(BigInt);
+    if (this.large) out.push(...[...this.large].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    return out;
+  }
 }
 
 /**
  * A page address: a known one (`known`: the input's `pointerPages`, which a
- * caller picking many pages of one input computes once) most of the time,
- * else a random RAM page or a wild value.
+ * caller picking many pages of one input computes once; worked out here only
+ * when needed) most of the time, else a random RAM page or a wild value.
  */
-export function pickPage(rng: Rng, input: FuzzInput, known = pointerPages(input)): bigint {
+export function pickPage(rng: Rng, input: FuzzInput, known?: readonly bigint[]): bigint {
   const roll = rng.below(10);
-  if (roll < 7 && known.length > 0) return rng.pick(known);
+  if (roll < 7) {
+    const pages = known ?? pointerPages(input);
+    if (pages.length > 0) return rng.pick(pages);
+  }
   if (roll < 9) {
     const r = rng.pick(ramRanges(input.machine));
     const pages = Number((r.end - r.start) / PAGE);
@@ -145,7 +187,7 @@ export function mmioStep(rng: Rng, input: FuzzInput, write: boolean): Step {
 }
 
 /** The VT-d structures the fuzzer writes, each with its entry size and where entries usually sit. */
-const STRUCTURES: { name: string; layout: Layout; index: (rng: Rng, input: FuzzInput) => number }[] = [
+const STRUCTURES: { name: string; layout: Layout; index: (rng: Rng, input: FuzzInput) => number; bytes?: number }[] = [
   { name: 'root', layout: ROOT_ENTRY, index: () => 0 },
   { name: 'sm-root', layout: SM_ROOT_ENTRY, index: () => 0 },
   { name: 'context', layout: CONTEXT_ENTRY, index: (rng, i) => devfnOf(rng, i) },
@@ -172,17 +214,35 @@ function pteIndex(rng: Rng, input: FuzzInput): number {
   return Number((s.iova >> BigInt(12 + 9 * rng.below(4))) & 0x1ffn);
 }
 
-/** Random fields for a layout: present bits mostly set, pointers to pages, sometimes reserved bits. */
-function randomEntry(rng: Rng, input: FuzzInput, layout: Layout, known: bigint[]): bigint[] {
-  const fields: Record<string, boolean | number | bigint> = {};
-  for (const [name, f] of Object.entries(layout)) {
-    if (f.kind === 'rsvd') continue;
-    if (f.kind === 'flag') fields[name] = /^(L?P|UP|R|W)$/.test(name) ? rng.chance(0.85) : rng.chance(0.25);
-    else if (f.kind === 'addr') fields[name] = pickPage(rng, input, known) & (((1n << BigInt(f.hi + 1)) - 1n) & PAGE_MASK);
-    else {
+/** How randomEntry fills one field of a layout (worked out once per layout, not per entry). */
+type FieldPlan =
+  | { readonly name: string; readonly kind: 'flag'; readonly p: number }
+  | { readonly name: string; readonly kind: 'addr'; readonly mask: bigint }
+  | { readonly name: string; readonly kind: 'uint'; readonly small: number; readonly any: number };
+
+const plans = new Map<Layout, readonly FieldPlan[]>();
+function fieldPlan(layout: Layout): readonly FieldPlan[] {
+  let plan = plans.get(layout);
+  if (!plan) {
+    plan = Object.entries(layout).flatMap(([name, f]): FieldPlan[] => {
+      if (f.kind === 'rsvd') return [];
+      if (f.kind === 'flag') return [{ name, kind: 'flag', p: /^(L?P|UP|R|W)$/.test(name) ? 0.85 : 0.25 }]; // present / permission bits mostly set
+      if (f.kind === 'addr') return [{ name, kind: 'addr', mask: ((1n << BigInt(f.hi + 1)) - 1n) & PAGE_MASK }];
       const width = f.hi - f.lo + 1;
-      fields[name] = rng.chance(0.7) ? Math.min(rng.below(4), 2 ** width - 1) : rng.below(2 ** Math.min(width, 30));
-    }
+      return [{ name, kind: 'uint', small: 2 ** width - 1, any: 2 ** Math.min(width, 30) }];
+    });
+    plans.set(layout, plan);
+  }
+  return plan;
+}
+
+/** Random fields for a layout: present bits mostly set, pointers to pages, sometimes reserved bits. */
+function randomEntry(rng: Rng, input: FuzzInput, layout: Layout, known: readonly bigint[]): bigint[] {
+  const fields: Record<string, boolean | number | bigint> = {};
+  for (const f of fieldPlan(layout)) {
+    if (f.kind === 'flag') fields[f.name] = rng.chance(f.p);
+    else if (f.kind === 'addr') fields[f.name] = pickPage(rng, input, known) & f.mask;
+    else fields[f.name] = rng.chance(0.7) ? Math.min(rng.below(4), f.small) : rng.below(f.any);
   }
   const words = encodeFields(layout, fields as never);
   if (rng.chance(0.15)) {
@@ -196,7 +256,7 @@ function randomEntry(rng: Rng, input: FuzzInput, layout: Layout, known: bigint[]
 /** A `mem.write` of one VT-d structure entry at a known page (natural index, or a random slot). */
 export function tableEntryStep(rng: Rng, input: FuzzInput): Step | undefined {
   const s = rng.pick(STRUCTURES);
-  const bytes = 8 * layoutWords(s.layout);
+  const bytes = (s.bytes ??= 8 * layoutWords(s.layout));
   const slot = rng.chance(0.8) ? s.index(rng, input) : rng.below(Number(PAGE) / bytes);
   const known = pointerPages(input);
   const gpa = pickPage(rng, input, known) + BigInt(slot * bytes);
@@ -258,11 +318,18 @@ export function qiSteps(rng: Rng, input: FuzzInput, descriptor?: (rng: Rng, inpu
 export function dmaStep(rng: Rng, input: FuzzInput): Step | undefined {
   const devs = input.machine.devices.filter((d) => d.kind === 'dma-test'); // dma.* steps drive dma-test devices
   if (devs.length === 0) return undefined;
-  const known = input.steps.flatMap((s) => (s.op === 'dma.read' || s.op === 'dma.write' ? [s.iova] : []));
+  const known = dmaIovas(input);
   let iova: bigint;
   if (known.length > 0 && rng.chance(0.6)) iova = (rng.pick(known) & PAGE_MASK) + BigInt(rng.between(-2, 2)) * PAGE;
   else iova = BigInt(rng.below(0x1_0000)) << 12n;
   iova = BigInt.asUintN(64, iova) + BigInt(rng.chance(0.3) ? rng.below(4096) : 0);
   const len = rng.pick([1, 4, 8, 64, 4095, rng.between(1, 4095)]);
   return { op: rng.chance(0.5) ? 'dma.read' : 'dma.write', bdf: rng.pick(devs).bdf, iova, len };
+}
+
+/** The IOVAs of the input's `dma.*` steps, in order (one loop, no array per step: every DMA generator asks). */
+export function dmaIovas(input: FuzzInput): bigint[] {
+  const out: bigint[] = [];
+  for (const s of input.steps) if (s.op === 'dma.read' || s.op === 'dma.write') out.push(s.iova);
+  return out;
 }

@@ -5,14 +5,14 @@
  * current input's scenario JSON, which follows from byte 8, so the main
  * thread can save an input that hangs.
  *
- * Recording runs before every execution, so it keeps each step's JSON: a
+ * Recording runs before every execution, so it joins each step's kept
+ * JSON (input.ts `stepJsonText`, which inputHash shares): a
  * mutant shares most of its step objects with its parent (fuzz/mutate.ts
  * copies the array, not the steps). Writing the whole document anew cost
  * 50-60 us per mutant (~105 steps, loaded machine), joining kept JSON
  * ~28 us: a few percent of an execution.
  */
-import type { Step } from '../host/src/scenario/parse.js';
-import { fromScenarioDoc, stepToJson, toScenarioDoc, type FuzzInput } from './input.js';
+import { fromScenarioDoc, stepJsonText, toScenarioDoc, type FuzzInput } from './input.js';
 
 const HEADER_BYTES = 8;
 
@@ -26,8 +26,6 @@ export class HeartbeatWriter {
   private readonly words: Int32Array;
   private readonly bytes: Uint8Array;
   private readonly encoder = new TextEncoder();
-  /** Each step's JSON, kept while the step object lives. */
-  private readonly stepJson = new WeakMap<Step, string>();
 
   constructor(buffer: SharedArrayBuffer) {
     this.words = new Int32Array(buffer, 0, 2);
@@ -49,15 +47,7 @@ export class HeartbeatWriter {
   private scenarioJson(input: FuzzInput): string {
     const head = JSON.stringify(toScenarioDoc({ ...input, steps: [] }, 'hang', ''));
     const steps = new Array<string>(input.steps.length);
-    for (let i = 0; i < steps.length; i++) {
-      const s = input.steps[i]!;
-      let json = this.stepJson.get(s);
-      if (json === undefined) {
-        json = JSON.stringify(stepToJson(s));
-        this.stepJson.set(s, json);
-      }
-      steps[i] = json;
-    }
+    for (let i = 0; i < steps.length; i++) steps[i] = stepJsonText(input.steps[i]!);
     return `${head.slice(0, -']}'.length)}${steps.join(',')}]}`;
   }
 }

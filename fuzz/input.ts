@@ -101,28 +101,43 @@ export interface GpaRange {
   readonly end: bigint;
 }
 
-/** RAM ranges by RAM size (MiB): the mutators ask for them on every generated address and every `mem.*` validity check. */
-const rangesByMib = new Map<number, readonly GpaRange[]>();
+/** RAM ranges by RAM size (MiB), as bigints and as numbers: the mutators ask for them on every generated address and every `mem.*` validity check. */
+const rangesByMib = new Map<number, { readonly ranges: readonly GpaRange[]; readonly bounds: Float64Array }>();
 
-/** The RAM ranges of a machine (q35 layout of host/src/machine.ts), without the legacy hole (one shared list per RAM size: read it, never change it). */
-export function ramRanges(m: RawMachine): readonly GpaRange[] {
-  const known = rangesByMib.get(m.ram_mib);
+function rangesOf(mib: number): { readonly ranges: readonly GpaRange[]; readonly bounds: Float64Array } {
+  const known = rangesByMib.get(mib);
   if (known) return known;
-  const total = m.ram_mib * 0x10_0000;
+  const total = mib * 0x10_0000;
   const low = Math.min(total, LOW_RAM_LIMIT);
-  const list: GpaRange[] = [
+  const ranges: GpaRange[] = [
     { start: 0n, end: BigInt(LOW_HOLE.start) },
     { start: BigInt(LOW_HOLE.end), end: BigInt(low) },
   ];
-  if (total > low) list.push({ start: 0x1_0000_0000n, end: 0x1_0000_0000n + BigInt(total - low) });
-  rangesByMib.set(m.ram_mib, list);
-  return list;
+  if (total > low) ranges.push({ start: 0x1_0000_0000n, end: 0x1_0000_0000n + BigInt(total - low) });
+  const entry = { ranges, bounds: Float64Array.from(ranges.flatMap((r) => [Number(r.start), Number(r.end)])) };
+  rangesByMib.set(mib, entry);
+  return entry;
 }
 
-/** True when `[gpa, gpa+len)` lies inside one RAM range (what `mem.*` steps need). */
+/** The RAM ranges of a machine (q35 layout of host/src/machine.ts), without the legacy hole (one shared list per RAM size: read it, never change it). */
+export function ramRanges(m: RawMachine): readonly GpaRange[] {
+  return rangesOf(m.ram_mib).ranges;
+}
+
+/** RAM lies below 2^53, where a guest-physical address is exact as a number. */
+const SAFE_GPA = 1n << 53n;
+
+/**
+ * True when `[gpa, gpa+len)` lies inside one RAM range (what `mem.*` steps
+ * need). Compared as numbers: a bigint sum per check was most of the cost of
+ * checking a mutant's steps.
+ */
 export function inRam(m: RawMachine, gpa: bigint, len: number): boolean {
-  const end = gpa + BigInt(len);
-  for (const r of ramRanges(m)) if (gpa >= r.start && end <= r.end) return true;
+  if (gpa < 0n || gpa >= SAFE_GPA) return false;
+  const start = Number(gpa);
+  const end = start + len;
+  const b = rangesOf(m.ram_mib).bounds;
+  for (let i = 0; i < b.length; i += 2) if (start >= b[i]! && end <= b[i + 1]!) return true;
   return false;
 }
 
@@ -194,8 +209,11 @@ function rawMachineOf(doc: Record<string, unknown>): RawMachine {
  * runner would refuse them.
  */
 export function fromScenarioDoc(doc: unknown): FuzzInput {
+  const notVtd = 'machine.iommu.type: the fuzzer drives the VT-d machine, not an smmuv3 scenario';
+  // Before the parse: a fifth of the golden scenarios' steps are SMMUv3 ones, which every worker would parse to drop.
+  if (((doc as { machine?: { iommu?: { type?: unknown } } } | null)?.machine?.iommu?.type) === 'smmuv3') throw new Error(notVtd);
   const sc = parseScenario(doc);
-  if (sc.iommu !== 'intel-iommu') throw new Error('machine.iommu.type: the fuzzer drives the VT-d machine, not an smmuv3 scenario');
+  if (sc.iommu !== 'intel-iommu') throw new Error(notVtd);
   const machine = rawMachineOf(doc as Record<string, unknown>);
   const steps = sc.steps.filter((s) => {
     if (s.op === 'mem.write') return inRam(machine, s.gpa, 8 * s.u64.length);
@@ -233,8 +251,51 @@ export function shrinkRam(input: FuzzInput, mib = FUZZ_RAM_MIB): FuzzInput {
   return input;
 }
 
+/**
+ * True when `b` is `a` unchanged: the same machine, VMM mode and host side,
+ * and the same step objects in the same order (a mutant shares its parent's
+ * untouched steps; a step rebuilt with equal fields counts as changed, so
+ * this is a cheap check, not an equality of scenarios).
+ */
+export function sameInput(a: FuzzInput, b: FuzzInput): boolean {
+  if (a.steps.length !== b.steps.length || a.vmm !== b.vmm || !sameMachine(a.machine, b.machine)) return false;
+  const [h, k] = [a.vmmHost, b.vmmHost];
+  if (h !== k && (h === undefined || k === undefined || h.path !== k.path || h.subdevices !== k.subdevices || h.sharedGroup !== k.sharedGroup || h.vdpaDevices !== k.vdpaDevices)) return false;
+  for (let i = 0; i < a.steps.length; i++) if (a.steps[i] !== b.steps[i]) return false;
+  return true;
+}
+
+function sameMachine(a: RawMachine, b: RawMachine): boolean {
+  const [i, j] = [a.iommu, b.iommu];
+  if (a.profile !== b.profile || a.ram_mib !== b.ram_mib || a.cpus !== b.cpus || a.devices.length !== b.devices.length) return false;
+  if (i.scalable_mode !== j.scalable_mode || i.caching_mode !== j.caching_mode || i.aw_bits !== j.aw_bits || i.first_stage !== j.first_stage) return false;
+  return a.devices.every((d, n) => d.bdf === b.devices[n]!.bdf && d.kind === b.devices[n]!.kind);
+}
+
 /** A stable short hash of an input (corpus file names, de-duplication). */
 export function inputHash(input: FuzzInput): string {
-  const text = JSON.stringify({ m: input.machine, s: input.steps.map(stepToJson), ...(input.vmm ? { v: input.vmm, h: vmmHostToJson(input.vmmHost) } : {}) });
-  return createHash('sha1').update(text).digest('hex').slice(0, 16);
+  // The text of JSON.stringify({ m, s: steps.map(stepToJson), v, h }), with each step's text made once per step object (steps are never changed in place).
+  const head = `{"m":${JSON.stringify(input.machine)},"s":[`;
+  const h = input.vmm ? vmmHostToJson(input.vmmHost) : undefined;
+  const tail = input.vmm ? `],"v":${JSON.stringify(input.vmm)}${h ? `,"h":${JSON.stringify(h)}` : ''}}` : ']}';
+  let text = head;
+  for (let i = 0; i < input.steps.length; i++) text += i === 0 ? stepJsonText(input.steps[i]!) : `,${stepJsonText(input.steps[i]!)}`;
+  return createHash('sha1').update(text + tail).digest('hex').slice(0, 16); // one update: an update per step cost more than the JSON it saved
+}
+
+const stepTexts = new WeakMap<Step, string>();
+
+/**
+ * `JSON.stringify(stepToJson(s))`, made once per step object and kept while
+ * it lives: steps are never changed in place, and a mutant shares most of
+ * its step objects with its parent (the heartbeat records every executed
+ * input, inputHash every kept one).
+ */
+export function stepJsonText(s: Step): string {
+  let text = stepTexts.get(s);
+  if (text === undefined) {
+    text = JSON.stringify(stepToJson(s));
+    stepTexts.set(s, text);
+  }
+  return text;
 }

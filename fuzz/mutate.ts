@@ -210,6 +210,11 @@ const OPERATORS: readonly Operator[] = [
   },
 ];
 
+/** A copy of a machine description the operators may change (what structuredClone gives, at a tenth of its cost). */
+function cloneMachine(m: RawMachine): RawMachine {
+  return { ...m, iommu: { ...m.iommu }, devices: m.devices.map((x) => ({ ...x })) };
+}
+
 /** Guest BDFs a VM's added device may take. */
 const VM_BDFS = ['00:03.0', '00:04.0', '00:05.0', '00:03.1', '00:06.0'];
 
@@ -232,7 +237,7 @@ const WEIGHTS = OPERATORS.map((o) => o.weight);
  */
 export function mutate(input: FuzzInput, rng: Rng, corpus: readonly FuzzInput[], maxSteps = MAX_STEPS): { input: FuzzInput; ops: string[] } {
   const limited = maxSteps < MAX_STEPS;
-  const d: Draft = { machine: structuredClone(input.machine), steps: limited ? input.steps.slice(0, maxSteps) : [...input.steps], ...(input.vmm ? { vmm: input.vmm } : {}), ...(input.vmmHost ? { vmmHost: input.vmmHost } : {}) };
+  const d: Draft = { machine: cloneMachine(input.machine), steps: limited ? input.steps.slice(0, maxSteps) : [...input.steps], ...(input.vmm ? { vmm: input.vmm } : {}), ...(input.vmmHost ? { vmmHost: input.vmmHost } : {}) };
   const ops: string[] = [];
   const n = 1 << rng.below(4);
   for (let k = 0; k < n; k++) {

@@ -25,7 +25,7 @@ import { CFG, CMD } from '../host/src/pci/config-space.js';
 import type { DmaPort } from '../host/src/pci/dma-port.js';
 import { parseBdf } from '../host/src/types.js';
 import { GCMD, REG } from '../host/src/vtd/spec/registers.js';
-import { dmaStep, interestingValue, pickPage, qiSteps } from './generate.js';
+import { dmaIovas, dmaStep, interestingValue, pickPage, qiSteps } from './generate.js';
 import { inRam, type FuzzInput, type Step } from './input.js';
 import type { Rng } from './rng.js';
 
@@ -61,7 +61,9 @@ export function pasidValue(rng: Rng): number {
 
 /** PASIDs the input's requests already use (so tables and responses meet them). */
 function usedPasids(input: FuzzInput): number[] {
-  return input.steps.flatMap((s) => ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid !== undefined ? [s.pasid] : []));
+  const out: number[] = [];
+  for (const s of input.steps) if ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid !== undefined) out.push(s.pasid);
+  return out;
 }
 
 const knownPasid = (rng: Rng, input: FuzzInput): number => {
@@ -103,7 +105,7 @@ export function devCfgStep(rng: Rng, input: FuzzInput): Step {
 
 /** An IOVA the input's DMA already uses (give or take a page), else a small page address. */
 function iovaOf(rng: Rng, input: FuzzInput): bigint {
-  const used = input.steps.flatMap((s) => (s.op === 'dma.read' || s.op === 'dma.write' ? [s.iova] : []));
+  const used = dmaIovas(input);
   const page = used.length > 0 && rng.chance(0.6) ? (rng.pick(used) & ~0xfffn) + BigInt(rng.between(-1, 1)) * 0x1000n : BigInt(rng.below(0x400)) << 12n;
   return BigInt.asUintN(64, page) + BigInt(rng.chance(0.2) ? rng.below(0x1000) : 0);
 }

@@ -18,7 +18,7 @@ export interface SessionOptions {
   readonly seedDirs: readonly string[];
   /** Stop after this many ms from the session's creation (seeds included: they get at most half)... */
   readonly timeMs?: number;
-  /** ...or after this many mutated executions (deterministic). */
+  /** ...or after this many mutants (deterministic; a mutant equal to its parent is not run, EngineOptions.rerunUnchanged). */
   readonly runs?: number;
   readonly stepBudgetMs?: number;
   readonly hostCoverage?: boolean;

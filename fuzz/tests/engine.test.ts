@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { Engine } from '../engine.js';
 import { StepCoverage } from '../coverage.js';
 import { loadFuzzModule } from '../execute.js';
-import type { FuzzInput, Step } from '../input.js';
+import { inputHash, sameInput, type FuzzInput, type Step } from '../input.js';
+import { mutate } from '../mutate.js';
+import { Rng } from '../rng.js';
+import { goldenDir, loadInputs, withVmmVariants } from '../seeds.js';
 
 const { module } = loadFuzzModule();
 
@@ -49,6 +52,46 @@ describe('fuzz engine: input length', () => {
     for (let i = 0; i < 20; i++) await engine.fuzzOne();
     expect(engine.maxLen).toBe(4); // LEN_CONTROL x 2 executions without new coverage before it grows
     expect(Math.max(...seen.slice(mark))).toBeLessThanOrEqual(4);
+  });
+});
+
+describe('fuzz engine: mutants equal to their parent', () => {
+  it('are not run, and the corpus, coverage and findings are those of running them', async () => {
+    const seeds = withVmmVariants(loadInputs([goldenDir()])).filter((_s, i) => i % 120 === 0);
+    const runs = async (rerunUnchanged: boolean) => {
+      const ran: FuzzInput[] = [];
+      const engine = new Engine(module, { seed: 4, rerunUnchanged }, { beforeRun: (input) => ran.push(input) });
+      for (const [i, s] of seeds.entries()) await engine.consider(s, i === 0);
+      const fromSeeds = ran.length;
+      for (let i = 0; i < 200; i++) await engine.fuzzOne();
+      return { engine, mutants: ran.slice(fromSeeds) };
+    };
+    const plain = await runs(true);
+    const fast = await runs(false);
+    expect(fast.engine.corpus.map((e) => e.hash)).toEqual(plain.engine.corpus.map((e) => e.hash));
+    expect([...fast.engine.features.seen]).toEqual([...plain.engine.features.seen]);
+    expect([...fast.engine.bugs.keys()]).toEqual([...plain.engine.bugs.keys()]);
+    expect(fast.engine.unchanged, `${fast.engine.unchanged} of ${plain.engine.execs}`).toBeGreaterThan(1);
+    expect(plain.engine.unchanged).toBe(0);
+    expect(plain.engine.execs - fast.engine.execs).toBe(fast.engine.unchanged);
+    // The mutants that ran are the plain run's less those equal to an input run before (by content, not only by step objects).
+    const hashes = new Set<string>();
+    const skipped = plain.mutants.filter((m) => { const h = inputHash(m); const dup = hashes.has(h); hashes.add(h); return dup; });
+    expect(skipped.length).toBeGreaterThanOrEqual(fast.engine.unchanged);
+  });
+
+  it('sameInput says unchanged only for inputs of equal content', () => {
+    const rng = new Rng(9);
+    const pool = withVmmVariants(loadInputs([goldenDir()])).filter((_s, i) => i % 10 === 0);
+    let same = 0;
+    for (let i = 0; i < 4000; i++) {
+      const parent = pool[rng.below(pool.length)]!;
+      const { input } = mutate(parent, rng, pool);
+      if (!sameInput(input, parent)) continue;
+      same++;
+      expect(inputHash(input)).toBe(inputHash(parent));
+    }
+    expect(same).toBeGreaterThan(10);
   });
 });
 
