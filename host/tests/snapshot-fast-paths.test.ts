@@ -2,10 +2,10 @@
  * The snapshot's fast paths against their plain forms (issue 19, fuzzer
  * speed): ByteWriter (one DataView, ASCII text copied as is, buffers reused
  * between writers) writes what a DataView per value and a TextEncoder per
- * string write; encodeSnapshot (one buffer of the exact size) is the
- * reference encoding; the memoized config key is the computed one, and
- * checkConfigKey's shortcut for identical text agrees with the parsed
- * comparison.
+ * string write; encodeSnapshot and writeSnapshot (sections written in
+ * place, lengths filled in after) are the reference encoding; the
+ * memoized config key is the computed one, and checkConfigKey's shortcut
+ * for identical text agrees with the parsed comparison.
  */
 import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { wasmPath } from '../src/core/load-node.js';
 import { createMachine, type MachineConfig } from '../src/machine.js';
 import { checkConfigKey, computeConfigKey, configKey } from '../src/snapshot/config-key.js';
 import { crc32Table } from '../src/snapshot/crc32.js';
-import { ByteReader, ByteWriter, decodeSnapshot, encodeSnapshot, SNAPSHOT_MAGIC, SNAPSHOT_VERSION } from '../src/snapshot/format.js';
+import { ByteReader, ByteWriter, decodeSnapshot, encodeSnapshot, SNAPSHOT_MAGIC, SNAPSHOT_VERSION, writeSnapshot } from '../src/snapshot/format.js';
 
 /** One value a writer appends. */
 type Op = { k: 'u8'; v: number } | { k: 'u32'; v: number } | { k: 'u64'; v: bigint } | { k: 'bool'; v: boolean } | { k: 'bytes'; v: Uint8Array } | { k: 'text'; v: string };
@@ -126,6 +126,14 @@ describe('encodeSnapshot', () => {
       const bytes = encodeSnapshot(sections);
       expect(bytes).toEqual(reference(sections));
       expect([...decodeSnapshot(bytes)]).toEqual(sections);
+    }), { numRuns: 150 });
+  });
+
+  it('writeSnapshot (payloads written in place, lengths filled in after) is encodeSnapshot of the payloads written apart', () => {
+    const tagArb = fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZ '), minLength: 4, maxLength: 4 });
+    fc.assert(fc.property(fc.uniqueArray(fc.tuple(tagArb, fc.array(opArb, { maxLength: 25 })), { selector: ([t]) => t, maxLength: 7 }), (sections) => {
+      const inPlace = writeSnapshot(sections.map(([tag, ops]) => [tag, (w: ByteWriter) => void write(w, ops)]));
+      expect(inPlace).toEqual(encodeSnapshot(sections.map(([tag, ops]) => [tag, plain(ops)])));
     }), { numRuns: 150 });
   });
 });

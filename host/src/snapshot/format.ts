@@ -94,10 +94,22 @@ export class ByteWriter {
   bool(v: boolean): this { return this.u8(v ? 1 : 0); }
   /** Length-prefixed bytes. */
   bytes(b: Uint8Array): this {
-    this.u32(b.length);
+    return this.u32(b.length).raw(b);
+  }
+  /** Bytes as they are (no length). */
+  raw(b: Uint8Array): this {
     const at = this.room(b.length);
     this.buf.set(b, at);
     return this;
+  }
+  /** Bytes written so far. */
+  get length(): number {
+    return this.len;
+  }
+  /** Overwrites the u32 at `at` (written before) with `v`: a length known only after what follows it. */
+  patchU32(at: number, v: number): void {
+    if (this.done || at < 0 || at + 4 > this.len) throw new Error(`ByteWriter: no u32 written at ${at}`);
+    this.view.setUint32(at, v >>> 0, true);
   }
   /** Length-prefixed UTF-8 text (ASCII, every name and key the snapshot holds, is copied as is). */
   text(s: string): this {
@@ -160,23 +172,36 @@ export class ByteReader {
   }
 }
 
-/** Encodes sections (tag -> payload) behind the header, with the length and checksum filled in (one buffer of the exact size). */
-export function encodeSnapshot(sections: readonly [string, Uint8Array][]): Uint8Array {
-  let total = HEADER_BYTES;
-  for (const [tag, payload] of sections) {
-    if (tag.length !== 4) throw new Error(`tag: "${tag}" is not 4 characters`);
-    total += 8 + payload.length;
-  }
-  const w = new ByteWriter(total);
+/** A section of a snapshot being written: its tag and what writes its payload. */
+export type SectionWriter = readonly [tag: string, write: (w: ByteWriter) => void];
+
+/**
+ * Writes the header and sections (each payload written in place by its
+ * writer, its length filled in after), then the length and checksum: one
+ * buffer for the whole snapshot instead of one per section copied again.
+ */
+export function writeSnapshot(sections: readonly SectionWriter[]): Uint8Array {
+  for (const [tag] of sections) if (tag.length !== 4) throw new Error(`tag: "${tag}" is not 4 characters`);
+  const w = new ByteWriter(1 << 16);
   for (const c of SNAPSHOT_MAGIC) w.u8(c.charCodeAt(0));
-  w.u32(SNAPSHOT_VERSION).u32(0).u64(BigInt(total)).u32(sections.length);
-  for (const [tag, payload] of sections) {
+  w.u32(SNAPSHOT_VERSION).u32(0).u64(0n).u32(sections.length);
+  for (const [tag, write] of sections) {
     for (const c of tag) w.u8(c.charCodeAt(0));
-    w.bytes(payload);
+    const at = w.length;
+    w.u32(0);
+    write(w);
+    w.patchU32(at, w.length - at - 4);
   }
   const out = w.finish();
-  new DataView(out.buffer, out.byteOffset, out.length).setUint32(CRC_AT, checksum(out), true);
+  const view = new DataView(out.buffer, out.byteOffset, out.length);
+  view.setBigUint64(16, BigInt(out.length), true);
+  view.setUint32(CRC_AT, checksum(out), true);
   return out;
+}
+
+/** Encodes sections (tag -> payload) behind the header, with the length and checksum filled in. */
+export function encodeSnapshot(sections: readonly [string, Uint8Array][]): Uint8Array {
+  return writeSnapshot(sections.map(([tag, payload]): SectionWriter => [tag, (w) => w.raw(payload)]));
 }
 
 /** CRC-32 of `bytes` without the CRC field. */
