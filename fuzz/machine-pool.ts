@@ -156,9 +156,10 @@ export class PooledMachine {
   /**
    * True when every RAM page outside the tracked set is all zero: then the
    * machine's (tracked) snapshot is byte for byte the full one. Compared
-   * natively (Buffer.compare against zeros, 0.9 ms of CPU per 16 MiB where
-   * the snapshot's JavaScript scan takes 2.1 ms). Always true when
-   * snapshots are not tracked (they read all RAM then).
+   * natively (`allZero`: one memcmp of RAM with itself, 0.27-0.6 ms of CPU
+   * per 16 MiB, against 0.65-1.2 ms comparing with a zero buffer and 2.1 ms
+   * for the snapshot's JavaScript scan). Always true when snapshots are not
+   * tracked (they read all RAM then).
    */
   untrackedRamZero(): boolean {
     if (!this.tracked) return true;
