@@ -33,6 +33,8 @@ const CRC_AT = 12;
 /** One encoder and decoder for every writer and reader (a new one per string cost more than the snapshot's other work). */
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/** Texts up to this many bytes, when ASCII, are read without the decoder (register names: the decoder's call costs more than their bytes). */
+const SHORT_TEXT = 64;
 
 /**
  * Buffers writers are done with, kept for the next writers: a snapshot's
@@ -165,7 +167,16 @@ export class ByteReader {
   /** Skips `n` bytes. */
   skip(n: number): void { this.need(n); }
   /** Length-prefixed UTF-8 text. */
-  text(): string { return decoder.decode(this.bytes()); }
+  text(): string {
+    const b = this.bytes();
+    if (b.length > SHORT_TEXT) return decoder.decode(b);
+    let s = '';
+    for (let i = 0; i < b.length; i++) {
+      if (b[i]! > 0x7f) return decoder.decode(b); // UTF-8 beyond ASCII (and a BOM, which the decoder drops)
+      s += String.fromCharCode(b[i]!);
+    }
+    return s;
+  }
   /** Throws unless every byte was read. */
   end(): void {
     if (this.at !== this.b.length) throw new Error(`snapshot: ${this.what} has ${this.b.length - this.at} unexpected trailing bytes`);
