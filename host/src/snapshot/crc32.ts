@@ -4,10 +4,11 @@
  * detects every single-bit error and every burst of up to 32 bits, so a
  * flipped or truncated snapshot is refused before anything is read from it
  * (format.ts). Node's zlib computes it where the host has one (`crc32` of
- * node:zlib, Node >= 20.15: ~4x the table's speed, and every snapshot,
- * restore and fuzzer snapshot step checksums the whole snapshot); elsewhere
- * (browsers, older Node) the table-driven form, slicing by 8 bytes, ~1 GB/s
- * here. Both give the same values (host/tests/snapshot-integrity.test.ts).
+ * node:zlib, reached through process.getBuiltinModule, Node >= 20.16: ~4x
+ * the table's speed; every snapshot, restore and fuzzer snapshot step
+ * checksums the whole snapshot); elsewhere (browsers, older Node) the
+ * table-driven form, slicing by 8 bytes, ~1 GB/s here. Both give the same
+ * values (host/tests/snapshot-integrity.test.ts).
  */
 
 /** T[k * 256 + b]: the CRC of byte b followed by k zero bytes (one flat table: faster in V8). */
