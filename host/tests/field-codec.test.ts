@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { addr, decodeFields, fieldMask, flag, layoutWords, rsvd, uint, type Fields, type Layout } from '../src/vtd/spec/field-codec.js';
+import { addr, decodeFields, encodeFields, fieldMask, flag, layoutWords, rsvd, uint, type Fields, type Layout } from '../src/vtd/spec/field-codec.js';
 import { CONTEXT_ENTRY } from '../src/vtd/spec/context-entry.js';
 import { FS_PTE } from '../src/vtd/spec/fs-pte.js';
 import { PASID_DIR_ENTRY, PASID_ENTRY } from '../src/vtd/spec/pasid-entry.js';
@@ -43,6 +43,48 @@ const qword = fc.oneof(
   { weight: 1, arbitrary: fc.bigInt({ min: -(1n << 70n), max: 1n << 70n }) },
   { weight: 1, arbitrary: fc.constantFrom(0n, (1n << 64n) - 1n, 1n << 31n, 1n << 32n, 0xffff_ffffn) },
 );
+
+/** The plain encode: masks and the layout's size computed per call. */
+function plainEncode(layout: Layout, fields: Record<string, boolean | number | bigint | undefined>): bigint[] {
+  const out = new Array<bigint>(Math.max(...Object.values(layout).map((f) => f.word)) + 1).fill(0n);
+  for (const [name, value] of Object.entries(fields)) {
+    const f = layout[name];
+    if (f === undefined || f.kind === 'rsvd') throw new Error(`unknown field '${name}'`);
+    if (value === undefined) continue;
+    const mask = fieldMask(f);
+    const bits = f.kind === 'flag' ? (value ? 1n << BigInt(f.lo) : 0n) : f.kind === 'addr' ? BigInt(value) : BigInt(value) << BigInt(f.lo);
+    if (bits < 0n || (bits & ~mask) !== 0n) throw new Error(`field '${name}' value ${String(value)} does not fit bits ${f.hi}:${f.lo}`);
+    out[f.word] = out[f.word]! | bits;
+  }
+  return out;
+}
+
+const outcome = (f: () => unknown): unknown => {
+  try {
+    return f();
+  } catch (e) {
+    return (e as Error).message;
+  }
+};
+
+describe('encodeFields', () => {
+  it('equals the plain encode (masks per call) on every spec layout: decoded words re-encode to the bits of their fields; values that do not fit fail alike', () => {
+    const names = Object.keys(LAYOUTS).filter((n) => n !== 'EDGES');
+    fc.assert(fc.property(fc.constantFrom(...names), fc.array(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), { minLength: 8, maxLength: 8 }), fc.integer({ min: -2, max: 70 }), (name, words, junk) => {
+      const layout = LAYOUTS[name]!;
+      const fields = decodeFields(layout, words) as Record<string, boolean | number | bigint>;
+      const encoded = encodeFields(layout, fields);
+      expect(encoded).toEqual(plainEncode(layout, fields));
+      const fieldBits = new Array<bigint>(layoutWords(layout)).fill(0n);
+      for (const f of Object.values(layout)) if (f.kind !== 'rsvd') fieldBits[f.word] = fieldBits[f.word]! | fieldMask(f);
+      expect(encoded).toEqual(words.slice(0, layoutWords(layout)).map((w, i) => w & fieldBits[i]!));
+      // One field set to a value that may not fit (negative, or past its bits).
+      const field = Object.keys(fields)[Math.abs(junk) % Object.keys(fields).length]!;
+      const bad = { ...fields, [field]: typeof fields[field] === 'bigint' ? BigInt(junk) << 60n : typeof fields[field] === 'number' ? 2 ** Math.max(0, junk) - (junk < 0 ? 3 : 0) : fields[field] };
+      expect(outcome(() => encodeFields(layout, bad))).toEqual(outcome(() => plainEncode(layout, bad)));
+    }), { numRuns: 600 });
+  });
+});
 
 describe('decodeFields', () => {
   it('equals the plain bigint decode on every spec layout, for any words, with layouts interleaved', () => {

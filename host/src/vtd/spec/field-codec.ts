@@ -44,9 +44,22 @@ export function fieldMask(f: FieldSpec): bigint {
   return ((1n << BigInt(f.hi - f.lo + 1)) - 1n) << BigInt(f.lo);
 }
 
+/** Field masks and layout sizes met so far (layouts are module constants: encodeFields is called per table entry). */
+const masks = new WeakMap<FieldSpec, bigint>();
+const sizes = new WeakMap<Layout, number>();
+
+/** `fieldMask(f)`, computed once per field. */
+function maskOf(f: FieldSpec): bigint {
+  let m = masks.get(f);
+  if (m === undefined) masks.set(f, (m = fieldMask(f)));
+  return m;
+}
+
 /** Number of 64-bit words a layout spans. */
 export function layoutWords(layout: Layout): number {
-  return Math.max(...Object.values(layout).map((f) => f.word)) + 1;
+  let n = sizes.get(layout);
+  if (n === undefined) sizes.set(layout, (n = Math.max(...Object.values(layout).map((f) => f.word)) + 1));
+  return n;
 }
 
 /**
@@ -59,7 +72,7 @@ export function encodeFields<L extends Layout>(layout: L, fields: Partial<Fields
     const f = layout[name];
     if (f === undefined || f.kind === 'rsvd') throw new Error(`unknown field '${name}'`);
     if (value === undefined) continue;
-    const mask = fieldMask(f);
+    const mask = maskOf(f);
     let bits: bigint;
     if (f.kind === 'flag') bits = value ? 1n << BigInt(f.lo) : 0n;
     else if (f.kind === 'addr') bits = BigInt(value);
