@@ -30,6 +30,8 @@ import { reserveDumpBuffer } from './cache-scope-oracle.js';
 import type { RawMachine } from './input.js';
 
 const PAGE = 4096;
+/** Bytes allZero compares with zeros before comparing the rest with itself. */
+const ZERO_LEAD = 64;
 /** Host writes longer than this are kept as ranges, not pages. */
 const LARGE_WRITE = 16 * PAGE;
 
@@ -154,9 +156,10 @@ export class PooledMachine {
   /**
    * True when every RAM page outside the tracked set is all zero: then the
    * machine's (tracked) snapshot is byte for byte the full one. Compared
-   * natively (Buffer.compare against zeros, 0.9 ms of CPU per 16 MiB where
-   * the snapshot's JavaScript scan takes 2.1 ms). Always true when
-   * snapshots are not tracked (they read all RAM then).
+   * natively (`allZero`: one memcmp of RAM with itself, 0.27-0.6 ms of CPU
+   * per 16 MiB, against 0.65-1.2 ms comparing with a zero buffer and 2.1 ms
+   * for the snapshot's JavaScript scan). Always true when snapshots are not
+   * tracked (they read all RAM then).
    */
   untrackedRamZero(): boolean {
     if (!this.tracked) return true;
@@ -378,16 +381,22 @@ function takeWord(words: Uint32Array, w: number, fn: (bit: number) => void): voi
   }
 }
 
-/** Zeros to compare RAM with. */
-const ZEROS = Buffer.alloc(1 << 20);
+/** Zeros to compare the start of a range with (the rest is compared with itself, see allZero). */
+const ZEROS = Buffer.alloc(ZERO_LEAD);
 
-/** True when bytes [from, to) of `b` are all zero. */
-function allZero(b: Buffer, from: number, to: number): boolean {
-  for (let off = from; off < to; off += ZEROS.length) {
-    const end = Math.min(to, off + ZEROS.length);
-    if (b.compare(ZEROS, 0, end - off, off, end) !== 0) return false;
-  }
-  return true;
+/**
+ * True when bytes [from, to) of `b` are all zero. Its first ZERO_LEAD
+ * bytes are compared with zeros, then every byte with the one ZERO_LEAD
+ * before it (one memcmp of the range with itself shifted): equal means each
+ * byte equals a zero by induction. It reads RAM once, cache-near, where a
+ * compare with a zero buffer streams both (2x the CPU on 16 MiB of RAM;
+ * the plain compare is kept in the pool test as the reference).
+ */
+export function allZero(b: Buffer, from: number, to: number): boolean {
+  const lead = Math.min(to - from, ZERO_LEAD);
+  if (lead <= 0) return true;
+  if (b.compare(ZEROS, 0, lead, from, from + lead) !== 0) return false;
+  return to - from <= ZERO_LEAD || b.compare(b, from, to - ZERO_LEAD, from + ZERO_LEAD, to) === 0;
 }
 
 /** The write watch of a GuestMemory: who hears of writes now, and its `fill` unwatched. */

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import type { Core } from '../../host/src/core/core.js';
 import { loadCoreFromSync } from '../../host/src/core/load.js';
 import { replayOn } from '../../host/src/scenario/replay.js';
 import { snapshotMachine } from '../../host/src/snapshot/machine-snapshot.js';
 import { loadFuzzModule } from '../execute.js';
 import { shrinkRam, type FuzzInput } from '../input.js';
-import { MachinePool, POOL_MACHINES, PooledMachine, takeTouchedBits, touchedBitmap } from '../machine-pool.js';
+import { allZero, MachinePool, POOL_MACHINES, PooledMachine, takeTouchedBits, touchedBitmap } from '../machine-pool.js';
 import { mutate } from '../mutate.js';
 import { Rng } from '../rng.js';
 import { goldenDir, loadInputs } from '../seeds.js';
@@ -66,6 +67,27 @@ describe('touched-page bitmap (coverage build)', () => {
     takeTouchedBits(copy, (p) => full.push(p)); // no summary: every word is read
     expect(full.sort((a, b) => a - b)).toEqual(pages);
     expect(copy.every((b) => b === 0)).toBe(true);
+  });
+});
+
+describe('allZero (the snapshot oracle\'s check of untracked RAM)', () => {
+  /** The plain check: every byte compared with 0. */
+  const plainZero = (b: Uint8Array, from: number, to: number): boolean => b.subarray(from, to).every((x) => x === 0);
+
+  it('agrees with a byte-by-byte check on any range, wherever the non-zero bytes are (edges, the first 64 bytes, one past)', () => {
+    const size = 3 * 4096 + 100;
+    fc.assert(fc.property(fc.array(fc.tuple(fc.nat(size - 1), fc.integer({ min: 1, max: 255 })), { maxLength: 3 }), fc.nat(size), fc.nat(size), (bytes, a, b) => {
+      const buf = Buffer.alloc(size);
+      for (const [at, v] of bytes) buf[at] = v;
+      const [from, to] = a <= b ? [a, b] : [b, a];
+      expect(allZero(buf, from, to)).toBe(plainZero(buf, from, to));
+      for (const [at] of bytes) {
+        // Ranges that start or end right at a non-zero byte, or 64 bytes from it.
+        for (const [f, t] of [[at, size], [0, at], [0, at + 1], [Math.max(0, at - 64), at + 1], [at + 1, size], [Math.max(0, at - 63), size]] as const) {
+          expect(allZero(buf, f, t)).toBe(plainZero(buf, f, t));
+        }
+      }
+    }), { numRuns: 400 });
   });
 });
 

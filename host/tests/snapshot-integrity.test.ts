@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import fc from 'fast-check';
 import { wasmPath } from '../src/core/load-node.js';
 import { createMachine, type Machine, type MachineConfig } from '../src/machine.js';
-import { crc32 } from '../src/snapshot/crc32.js';
+import { crc32, crc32IsNative, crc32Table } from '../src/snapshot/crc32.js';
 import { decodeSnapshot, encodeSnapshot, ByteReader } from '../src/snapshot/format.js';
 import { encodeVtdState, readVtd } from '../src/snapshot/vtd-state.js';
 import type { VtdUnitState } from '../src/vtd/vtd-unit.js';
@@ -64,13 +64,24 @@ describe('CRC-32', () => {
     return (c ^ 0xffff_ffff) >>> 0;
   };
 
-  it('is the IEEE CRC-32 (check value of "123456789") and agrees with a bitwise reference, also when continued', () => {
-    expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf4_3926);
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(300), (b, cut) => {
-      const k = Math.min(cut, b.length);
-      expect(crc32(b)).toBe(reference(b));
-      expect(crc32(b.subarray(k), crc32(b.subarray(0, k)))).toBe(reference(b));
-    }), { numRuns: 200 });
+  it('is the IEEE CRC-32 (check value of "123456789") and agrees with a bitwise reference, also when continued: the native and the table form', () => {
+    for (const f of [crc32, crc32Table]) {
+      expect(f(new TextEncoder().encode('123456789'))).toBe(0xcbf4_3926);
+      fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(300), (b, cut) => {
+        const k = Math.min(cut, b.length);
+        expect(f(b)).toBe(reference(b));
+        expect(f(b.subarray(k), f(b.subarray(0, k)))).toBe(reference(b));
+      }), { numRuns: 200 });
+    }
+  });
+
+  it('uses node:zlib where Node has it, with the table form\'s values on snapshot-sized inputs and offsets', () => {
+    const proc = process as unknown as { getBuiltinModule?: (id: string) => { crc32?: unknown } };
+    expect(crc32IsNative).toBe(typeof proc.getBuiltinModule?.('node:zlib')?.crc32 === 'function');
+    fc.assert(fc.property(fc.uint8Array({ minLength: 1, maxLength: 70_000 }), fc.nat(), fc.nat(), (b, from, seed) => {
+      const sub = b.subarray(from % b.length);
+      expect(crc32(sub, seed >>> 0)).toBe(crc32Table(sub, seed >>> 0));
+    }), { numRuns: 60 });
   });
 });
 

@@ -14,8 +14,8 @@
 import type { ArmMachine } from '../arm-machine.js';
 import type { SmmuUnitState } from '../smmu/smmu-unit.js';
 import { armConfigKey, checkConfigKey } from './config-key.js';
-import { ByteWriter, encodeSnapshot, type ByteReader } from './format.js';
-import { openSnapshot, prepareDevices, prepareRam, refuseBacked, saveDevices, saveRam } from './machine-snapshot.js';
+import { writeSnapshot, type ByteReader, type ByteWriter } from './format.js';
+import { openSnapshot, prepareDevices, prepareRam, refuseBacked, writeDevices, writeRam } from './machine-snapshot.js';
 
 /** The sections an Arm snapshot has, in order. */
 const SECTIONS = ['CONF', 'RAM ', 'SMMU', 'PCI ', 'DEVS'] as const;
@@ -23,12 +23,12 @@ const SECTIONS = ['CONF', 'RAM ', 'SMMU', 'PCI ', 'DEVS'] as const;
 /** Serialises the whole Arm machine. */
 export function snapshotArmMachine(m: ArmMachine): Uint8Array {
   refuseBacked(m, 'snapshotted');
-  return encodeSnapshot([
-    ['CONF', new ByteWriter().text(armConfigKey(m)).finish()],
-    ['RAM ', saveRam(m)],
-    ['SMMU', encodeSmmuState(m.smmu.saveState())],
-    ['PCI ', new ByteWriter().u32(m.configAccess.latch()).finish()],
-    ['DEVS', saveDevices(m)],
+  return writeSnapshot([
+    ['CONF', (w) => w.text(armConfigKey(m))],
+    ['RAM ', (w) => writeRam(w, m)],
+    ['SMMU', (w) => writeSmmuState(w, m.smmu.saveState())],
+    ['PCI ', (w) => w.u32(m.configAccess.latch())],
+    ['DEVS', (w) => writeDevices(w, m)],
   ]);
 }
 
@@ -52,15 +52,14 @@ export function restoreArmMachine(m: ArmMachine, bytes: Uint8Array): void {
 }
 
 /** The SMMU section: register count, then name and raw value of each; the lost-event count. */
-function encodeSmmuState(s: SmmuUnitState): Uint8Array {
-  const w = new ByteWriter();
+function writeSmmuState(w: ByteWriter, s: SmmuUnitState): void {
   const regs = Object.entries(s.registers);
   w.u32(regs.length);
   for (const [name, v] of regs) w.text(name).u64(v);
-  return w.u64(BigInt(s.eventsLost)).finish();
+  w.u64(BigInt(s.eventsLost));
 }
 
-/** Reads what `encodeSmmuState` wrote (checked when it is loaded). */
+/** Reads what `writeSmmuState` wrote (checked when it is loaded). */
 function readSmmuState(r: ByteReader): SmmuUnitState {
   const registers: Record<string, bigint> = {};
   for (let n = r.u32(), i = 0; i < n; i++) {

@@ -30,37 +30,107 @@ const HEADER_BYTES = 28;
 /** Offset of the CRC field. */
 const CRC_AT = 12;
 
-/** Appends little-endian values to a growing buffer. */
-export class ByteWriter {
-  private buf = new Uint8Array(256);
-  private len = 0;
+/** One encoder and decoder for every writer and reader (a new one per string cost more than the snapshot's other work). */
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+/** Texts up to this many bytes, when ASCII, are read without the decoder (register names: the decoder's call costs more than their bytes). */
+const SHORT_TEXT = 64;
 
-  private room(n: number): DataView {
-    if (this.len + n > this.buf.length) {
-      const next = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
-      next.set(this.buf.subarray(0, this.len));
-      this.buf = next;
+/**
+ * Buffers writers are done with, kept for the next writers: a snapshot's
+ * writers (sections, devices, the whole) then allocate little more than
+ * their results (a new 64 KiB buffer costs 12-30 us of zeroing and external
+ * memory accounting here, more than the bytes written into it).
+ */
+const spare: Uint8Array[] = [];
+/** Spare buffers kept at most, and the largest kept. */
+const SPARE_COUNT = 8;
+const SPARE_MAX_BYTES = 4 << 20;
+
+/** Keeps `b` for a later writer if there is room. */
+function release(b: Uint8Array): void {
+  if (spare.length < SPARE_COUNT && b.length <= SPARE_MAX_BYTES) spare.push(b);
+}
+
+/**
+ * Appends little-endian values to a growing buffer: one DataView over it
+ * (replaced when it grows), not one per value; the buffer is a spare one
+ * when there is one. `finish` ends the writer.
+ */
+export class ByteWriter {
+  private buf: Uint8Array;
+  private view: DataView;
+  private len = 0;
+  private done = false;
+
+  /** A writer with room for at least `capacity` bytes before it grows. */
+  constructor(capacity = 256) {
+    let b = spare.pop();
+    if (b === undefined || b.length < capacity) {
+      if (b !== undefined) release(b);
+      b = new Uint8Array(Math.max(capacity, 256));
     }
-    const v = new DataView(this.buf.buffer, this.len, n);
-    this.len += n;
-    return v;
+    this.buf = b;
+    this.view = new DataView(b.buffer, b.byteOffset, b.length);
   }
 
-  u8(v: number): this { this.room(1).setUint8(0, v); return this; }
-  u32(v: number): this { this.room(4).setUint32(0, v >>> 0, true); return this; }
-  u64(v: bigint): this { this.room(8).setBigUint64(0, BigInt.asUintN(64, v), true); return this; }
+  /** Reserves `n` bytes; returns their offset. */
+  private room(n: number): number {
+    if (this.done) throw new Error('ByteWriter: written after finish');
+    const at = this.len;
+    if (at + n > this.buf.length) {
+      const next = new Uint8Array(Math.max(this.buf.length * 2, at + n));
+      next.set(this.buf.subarray(0, at));
+      release(this.buf);
+      this.buf = next;
+      this.view = new DataView(next.buffer);
+    }
+    this.len = at + n;
+    return at;
+  }
+
+  // Each reserves its room before reading buf or view (room may replace them).
+  u8(v: number): this { const at = this.room(1); this.buf[at] = v; return this; }
+  u32(v: number): this { const at = this.room(4); this.view.setUint32(at, v >>> 0, true); return this; }
+  u64(v: bigint): this { const at = this.room(8); this.view.setBigUint64(at, BigInt.asUintN(64, v), true); return this; }
   bool(v: boolean): this { return this.u8(v ? 1 : 0); }
   /** Length-prefixed bytes. */
   bytes(b: Uint8Array): this {
-    this.u32(b.length);
-    const v = this.room(b.length);
-    new Uint8Array(v.buffer, v.byteOffset, b.length).set(b);
+    return this.u32(b.length).raw(b);
+  }
+  /** Bytes as they are (no length). */
+  raw(b: Uint8Array): this {
+    const at = this.room(b.length);
+    this.buf.set(b, at);
     return this;
   }
-  /** Length-prefixed UTF-8 text. */
-  text(s: string): this { return this.bytes(new TextEncoder().encode(s)); }
-  /** The bytes written. */
-  finish(): Uint8Array { return this.buf.slice(0, this.len); }
+  /** Bytes written so far. */
+  get length(): number {
+    return this.len;
+  }
+  /** Overwrites the u32 at `at` (written before) with `v`: a length known only after what follows it. */
+  patchU32(at: number, v: number): void {
+    if (this.done || at < 0 || at + 4 > this.len) throw new Error(`ByteWriter: no u32 written at ${at}`);
+    this.view.setUint32(at, v >>> 0, true);
+  }
+  /** Length-prefixed UTF-8 text (ASCII, every name and key the snapshot holds, is copied as is). */
+  text(s: string): this {
+    const n = s.length;
+    for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return this.bytes(encoder.encode(s));
+    this.u32(n);
+    const at = this.room(n);
+    for (let i = 0; i < n; i++) this.buf[at + i] = s.charCodeAt(i);
+    return this;
+  }
+  /** The bytes written, a copy the caller owns (the buffer goes back to the spares); the writer takes no more. */
+  finish(): Uint8Array {
+    if (this.done) return this.buf.slice(); // a second finish: another copy of the same bytes
+    const out = this.buf.slice(0, this.len);
+    this.done = true;
+    release(this.buf);
+    this.buf = out; // nothing of the spare stays reachable from here
+    return out;
+  }
 }
 
 /** Reads what ByteWriter wrote; every read is bounds-checked. */
@@ -97,28 +167,52 @@ export class ByteReader {
   /** Skips `n` bytes. */
   skip(n: number): void { this.need(n); }
   /** Length-prefixed UTF-8 text. */
-  text(): string { return new TextDecoder().decode(this.bytes()); }
+  text(): string {
+    const b = this.bytes();
+    if (b.length > SHORT_TEXT) return decoder.decode(b);
+    let s = '';
+    for (let i = 0; i < b.length; i++) {
+      if (b[i]! > 0x7f) return decoder.decode(b); // UTF-8 beyond ASCII (and a BOM, which the decoder drops)
+      s += String.fromCharCode(b[i]!);
+    }
+    return s;
+  }
   /** Throws unless every byte was read. */
   end(): void {
     if (this.at !== this.b.length) throw new Error(`snapshot: ${this.what} has ${this.b.length - this.at} unexpected trailing bytes`);
   }
 }
 
-/** Encodes sections (tag -> payload) behind the header, with the length and checksum filled in. */
-export function encodeSnapshot(sections: readonly [string, Uint8Array][]): Uint8Array {
-  const w = new ByteWriter();
+/** A section of a snapshot being written: its tag and what writes its payload. */
+export type SectionWriter = readonly [tag: string, write: (w: ByteWriter) => void];
+
+/**
+ * Writes the header and sections (each payload written in place by its
+ * writer, its length filled in after), then the length and checksum: one
+ * buffer for the whole snapshot instead of one per section copied again.
+ */
+export function writeSnapshot(sections: readonly SectionWriter[]): Uint8Array {
+  for (const [tag] of sections) if (tag.length !== 4) throw new Error(`tag: "${tag}" is not 4 characters`);
+  const w = new ByteWriter(1 << 16);
   for (const c of SNAPSHOT_MAGIC) w.u8(c.charCodeAt(0));
   w.u32(SNAPSHOT_VERSION).u32(0).u64(0n).u32(sections.length);
-  for (const [tag, payload] of sections) {
-    if (tag.length !== 4) throw new Error(`tag: "${tag}" is not 4 characters`);
+  for (const [tag, write] of sections) {
     for (const c of tag) w.u8(c.charCodeAt(0));
-    w.bytes(payload);
+    const at = w.length;
+    w.u32(0);
+    write(w);
+    w.patchU32(at, w.length - at - 4);
   }
   const out = w.finish();
   const view = new DataView(out.buffer, out.byteOffset, out.length);
   view.setBigUint64(16, BigInt(out.length), true);
   view.setUint32(CRC_AT, checksum(out), true);
   return out;
+}
+
+/** Encodes sections (tag -> payload) behind the header, with the length and checksum filled in. */
+export function encodeSnapshot(sections: readonly [string, Uint8Array][]): Uint8Array {
+  return writeSnapshot(sections.map(([tag, payload]): SectionWriter => [tag, (w) => w.raw(payload)]));
 }
 
 /** CRC-32 of `bytes` without the CRC field. */

@@ -30,8 +30,8 @@ import type { Machine } from '../machine.js';
 import type { MmioUnit, PciMachine } from '../pci-machine.js';
 import { formatBdf, type Gpa, type Sid } from '../types.js';
 import { configKey, checkConfigKey } from './config-key.js';
-import { ByteReader, ByteWriter, decodeSnapshot, encodeSnapshot } from './format.js';
-import { loadVtd, readVtd, saveVtd } from './vtd-state.js';
+import { ByteReader, type ByteWriter, decodeSnapshot, writeSnapshot } from './format.js';
+import { loadVtd, readVtd, writeVtd } from './vtd-state.js';
 
 const PAGE = 4096;
 
@@ -67,37 +67,33 @@ export interface RamTracking {
 /** Serialises the whole machine to the versioned snapshot format (`tracking`: read only the pages it names, see RamTracking). */
 export function snapshotMachine(m: Machine, tracking?: RamTracking): Uint8Array {
   refuseBacked(m, 'snapshotted');
-  return encodeSnapshot([
-    ['CONF', new ByteWriter().text(configKey(m)).finish()],
-    ['RAM ', saveRam(m, tracking)],
-    ['VTD ', saveVtd(m.vtd)],
-    ['PCI ', new ByteWriter().u32(m.configAccess.latch()).finish()],
-    ['DEVS', saveDevices(m)],
-    ['IR  ', saveIr(m)],
+  return writeSnapshot([
+    ['CONF', (w) => w.text(configKey(m))],
+    ['RAM ', (w) => writeRam(w, m, tracking)],
+    ['VTD ', (w) => writeVtd(w, m.vtd)],
+    ['PCI ', (w) => w.u32(m.configAccess.latch())],
+    ['DEVS', (w) => writeDevices(w, m)],
+    ['IR  ', (w) => writeIr(w, m)],
   ]);
 }
 
 /** The RAM section: per region its base, size and non-zero pages. */
-export function saveRam(m: AnyMachine, tracking?: RamTracking): Uint8Array {
-  const ram = new ByteWriter();
+export function writeRam(w: ByteWriter, m: AnyMachine, tracking?: RamTracking): void {
   const regions = m.core.ramRegions();
-  ram.u32(regions.length);
+  w.u32(regions.length);
   for (const r of regions) {
     const mem = m.ram.view(r.base, r.size);
     const pages = nonZeroPages(mem, tracking?.candidates(r.base, r.size));
-    ram.u64(BigInt(r.base)).u32(r.size).u32(pages.length);
-    for (const p of pages) ram.u32(p).bytes(mem.subarray(p, Math.min(p + PAGE, r.size)));
+    w.u64(BigInt(r.base)).u32(r.size).u32(pages.length);
+    for (const p of pages) w.u32(p).bytes(mem.subarray(p, Math.min(p + PAGE, r.size)));
   }
-  return ram.finish();
 }
 
 /** The DEVS section: per device its requester id, kind and the kind's payload. */
-export function saveDevices(m: AnyMachine): Uint8Array {
-  const devs = new ByteWriter();
+export function writeDevices(w: ByteWriter, m: AnyMachine): void {
   const list = m.deviceList();
-  devs.u32(list.length);
-  for (const d of list) devs.u32(d.sid).text(d.kind).bytes(kindRow(d).save(d));
-  return devs.finish();
+  w.u32(list.length);
+  for (const d of list) w.u32(d.sid).text(d.kind).bytes(kindRow(d).save(d));
 }
 
 /**
@@ -134,9 +130,9 @@ function bytesNonZero(mem: Uint8Array, from: number, to: number): boolean {
   return false;
 }
 
-function saveIr(m: Machine): Uint8Array {
+function writeIr(w: ByteWriter, m: Machine): void {
   const ir = m.vtd.interrupts.saveState();
-  return new ByteWriter().bool(ir.latched).u64(ir.irta).finish();
+  w.bool(ir.latched).u64(ir.irta);
 }
 
 /**

@@ -13,14 +13,20 @@ import { ByteWriter, type ByteReader } from './format.js';
 /** PASID field of a group without PASID. */
 const NO_PASID = 0xffff_ffff;
 
-/** Serialises the unit. */
-export function saveVtd(u: VtdUnit): Uint8Array {
-  return encodeVtdState(u.saveState());
+/** Serialises the unit into `w` (the VTD section's payload). */
+export function writeVtd(w: ByteWriter, u: VtdUnit): void {
+  writeVtdState(w, u.saveState());
 }
 
 /** Serialises a unit state (what `readVtd` reads back). */
 export function encodeVtdState(s: VtdUnitState): Uint8Array {
   const w = new ByteWriter();
+  writeVtdState(w, s);
+  return w.finish();
+}
+
+/** Writes a unit state into `w`. */
+function writeVtdState(w: ByteWriter, s: VtdUnitState): void {
   const regs = Object.entries(s.registers);
   w.u32(regs.length);
   for (const [name, v] of regs) w.text(name).u64(v);
@@ -33,10 +39,9 @@ export function encodeVtdState(s: VtdUnitState): Uint8Array {
   const stats = Object.entries(s.prq.stats);
   w.u32(stats.length);
   for (const [name, v] of stats) w.text(name).u64(BigInt(v));
-  return w.finish();
 }
 
-/** Reads the unit state `saveVtd` wrote (checked when it is loaded). */
+/** Reads the unit state `writeVtd` wrote (checked when it is loaded). */
 export function readVtd(r: ByteReader): VtdUnitState {
   const registers: Record<string, bigint> = {};
   for (let n = r.u32(), i = 0; i < n; i++) {

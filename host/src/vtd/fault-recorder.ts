@@ -18,7 +18,6 @@
 import type { EventInterrupts } from './interrupts.js';
 import type { Profile } from './profiles.js';
 import type { RegisterFile } from './register-file.js';
-import { frcdName } from './register-table.js';
 import { FRCD, FSTS, REG } from './spec/registers.js';
 import type { Iova, Sid } from '../types.js';
 
@@ -92,8 +91,10 @@ export class FaultRecorder {
       this.log(`fault ${hex(f.reason)} from sid ${hex(f.sid)} lost: fault record overflow`);
       return 'overflow';
     }
-    this.regs.set(frcdName(idx, 'LO'), f.addr & ~0xfffn);
-    this.regs.set(frcdName(idx, 'HI'), encodeHigh(f));
+    // FRCD[idx] by offset (its LO and HI rows, register-table.ts frcdRows), not by name: no string per fault.
+    const at = this.profile.frcdOffset + 16 * idx;
+    this.setQword(at, f.addr & ~0xfffn);
+    this.setQword(at + 8, encodeHigh(f));
     this.next = (idx + 1) % this.profile.frcdCount;
     let updated = fsts | FSTS.PPF;
     if (!(fsts & FSTS.PPF)) updated = (updated & ~FSTS.FRI_MASK) | (idx << FSTS.FRI_SHIFT);
@@ -166,6 +167,12 @@ export class FaultRecorder {
 
   private fsts(): number {
     return this.regs.dword(REG.FSTS);
+  }
+
+  /** Stores the 64-bit `v` (truncated, as RegisterFile.set does) at byte offset `at` of the register block. */
+  private setQword(at: number, v: bigint): void {
+    this.regs.setDword(at, Number(v & 0xffff_ffffn));
+    this.regs.setDword(at + 4, Number((v >> 32n) & 0xffff_ffffn));
   }
 
   private setFsts(v: number): void {

@@ -17,19 +17,39 @@ import { FRCD, FSTS, GCMD } from './spec/registers.js';
 
 const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
 
+/** A row with what `checkRegisterValues` compares: its width in bits and the bits no unit changes. */
+interface RowCheck {
+  readonly row: RegisterRow;
+  readonly bits: bigint;
+  readonly fixed: bigint;
+}
+
+/** The checks of a register table, computed once per table (a restore checks every register). */
+const rowChecks = new WeakMap<ReadonlyMap<RegName, RegisterRow>, readonly RowCheck[]>();
+
+function checksOf(rows: ReadonlyMap<RegName, RegisterRow>): readonly RowCheck[] {
+  let checks = rowChecks.get(rows);
+  if (checks === undefined) {
+    checks = [...rows.values()].map((row) => {
+      const bits = BigInt(8 * row.width);
+      return { row, bits, fixed: ~(row.writable | row.w1c | row.hardware) & ((1n << bits) - 1n) };
+    });
+    rowChecks.set(rows, checks);
+  }
+  return checks;
+}
+
 /** Throws naming the first register of `values` that no unit of its profile could hold; every row must be present. */
 export function checkRegisterValues(rows: ReadonlyMap<RegName, RegisterRow>, values: Readonly<Record<string, unknown>>): void {
   for (const name of Object.keys(values)) {
     if (!rows.has(name as RegName)) throw new Error(`state.registers.${name}: no such register in this profile`);
   }
-  for (const row of rows.values()) {
+  for (const { row, bits, fixed } of checksOf(rows)) {
     const v = values[row.name];
-    const what = `state.registers.${row.name}`;
-    if (v === undefined) throw new Error(`${what}: missing`);
-    if (typeof v !== 'bigint' || v < 0n || v >> BigInt(8 * row.width) !== 0n) throw new Error(`${what}: ${String(v)} is not a ${8 * row.width}-bit value`);
-    const fixed = ~(row.writable | row.w1c | row.hardware) & ((1n << BigInt(8 * row.width)) - 1n);
+    if (v === undefined) throw new Error(`state.registers.${row.name}: missing`);
+    if (typeof v !== 'bigint' || v < 0n || v >> bits !== 0n) throw new Error(`state.registers.${row.name}: ${String(v)} is not a ${8 * row.width}-bit value`);
     if ((v ^ row.reset) & fixed) {
-      throw new Error(`${what}: ${hex(v)} changes read-only bits ${hex((v ^ row.reset) & fixed)} (the profile's value there is ${hex(row.reset & fixed)})`);
+      throw new Error(`state.registers.${row.name}: ${hex(v)} changes read-only bits ${hex((v ^ row.reset) & fixed)} (the profile's value there is ${hex(row.reset & fixed)})`);
     }
   }
 }

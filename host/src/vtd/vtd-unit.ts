@@ -13,7 +13,7 @@ import type { GuestMemory } from '../core/guest-memory.js';
 import * as K from '../core/constants.js';
 import { CoreDmaPort, type DmaBackend } from '../pci/core-dma-port.js';
 import { REQ, type DmaPort } from '../pci/dma-port.js';
-import { configureCore } from './core-config.js';
+import { configureCore, writeCoreConfig } from './core-config.js';
 import { FaultRecorder, type FaultRecord, type FaultRecorderState, type RecordOutcome } from './fault-recorder.js';
 import { handleGcmdWrite, latchedTtm, type GcmdTarget } from './gcmd.js';
 import { EventInterrupts, type InterruptSink } from './interrupts.js';
@@ -259,8 +259,8 @@ export class VtdUnit implements GcmdTarget, PageRequestSink {
     this.rootTable = 0n;
     this.qi = new InvalidationQueue(this.qiHost());
     this.core.setTranslationEnabled(false);
-    this.core.setRootTable(0n, 0);
-    configureCore(this.core, this.profile);
+    writeCoreConfig(this.core, this.profile);
+    this.core.setRootTable(0n, 0); // after the profile's config: its SRTP empties every cache (configureCore's invalidateAll)
   }
 
   /** Guest register accesses so far: what a VMM bounds its work per access by (vmm/work-budget.ts). */

@@ -44,9 +44,22 @@ export function fieldMask(f: FieldSpec): bigint {
   return ((1n << BigInt(f.hi - f.lo + 1)) - 1n) << BigInt(f.lo);
 }
 
+/** Field masks and layout sizes met so far (layouts are module constants: encodeFields is called per table entry). */
+const masks = new WeakMap<FieldSpec, bigint>();
+const sizes = new WeakMap<Layout, number>();
+
+/** `fieldMask(f)`, computed once per field. */
+function maskOf(f: FieldSpec): bigint {
+  let m = masks.get(f);
+  if (m === undefined) masks.set(f, (m = fieldMask(f)));
+  return m;
+}
+
 /** Number of 64-bit words a layout spans. */
 export function layoutWords(layout: Layout): number {
-  return Math.max(...Object.values(layout).map((f) => f.word)) + 1;
+  let n = sizes.get(layout);
+  if (n === undefined) sizes.set(layout, (n = Math.max(...Object.values(layout).map((f) => f.word)) + 1));
+  return n;
 }
 
 /**
@@ -59,7 +72,7 @@ export function encodeFields<L extends Layout>(layout: L, fields: Partial<Fields
     const f = layout[name];
     if (f === undefined || f.kind === 'rsvd') throw new Error(`unknown field '${name}'`);
     if (value === undefined) continue;
-    const mask = fieldMask(f);
+    const mask = maskOf(f);
     let bits: bigint;
     if (f.kind === 'flag') bits = value ? 1n << BigInt(f.lo) : 0n;
     else if (f.kind === 'addr') bits = BigInt(value);
@@ -70,15 +83,73 @@ export function encodeFields<L extends Layout>(layout: L, fields: Partial<Fields
   return out;
 }
 
-/** Decodes every non-reserved field of `layout` from `words`. */
-export function decodeFields<L extends Layout>(layout: L, words: readonly bigint[]): Fields<L> {
-  const out: Record<string, boolean | number | bigint> = {};
+/** A field as `decodeFields` reads it: from a 32-bit half of its qword where it fits in one (`half` 0 or 1), else from the qword. */
+interface CompiledField {
+  readonly name: string;
+  readonly word: number;
+  readonly kind: 'flag' | 'uint' | 'addr';
+  /** 0 or 1: the field lies in that u32 half of its qword; -1: it spans both (read as a bigint). */
+  readonly half: number;
+  /** The field's lowest bit inside its half, and its width. */
+  readonly shift: number;
+  /** The field's bits as a number mask (after the shift). */
+  readonly bitMask: number;
+  readonly mask: bigint;
+  readonly lo: bigint;
+}
+
+/** A layout's fields for decoding, and which qwords have a field read from a half. */
+interface CompiledLayout {
+  readonly fields: readonly CompiledField[];
+  readonly halfWords: readonly number[];
+}
+
+const compiledLayouts = new WeakMap<Layout, CompiledLayout>();
+
+/** Qwords whose fields may be read from halves (a later qword's are read as bigints). */
+const MAX_HALF_WORDS = 16;
+/** The u32 halves of the qwords `decodeFields` reads (index 2 * word + half). */
+const halves = new Float64Array(2 * MAX_HALF_WORDS);
+
+/** `layout` compiled for `decodeFields` (once per layout object). */
+function compiled(layout: Layout): CompiledLayout {
+  let c = compiledLayouts.get(layout);
+  if (c !== undefined) return c;
+  const fields: CompiledField[] = [];
   for (const [name, f] of Object.entries(layout)) {
     if (f.kind === 'rsvd') continue;
-    const raw = (words[f.word] ?? 0n) & fieldMask(f);
-    if (f.kind === 'flag') out[name] = raw !== 0n;
-    else if (f.kind === 'addr') out[name] = raw;
-    else out[name] = Number(raw >> BigInt(f.lo));
+    const half = f.kind === 'addr' || (f.lo < 32) !== (f.hi < 32) || f.word >= MAX_HALF_WORDS ? -1 : f.lo >> 5;
+    fields.push({ name, word: f.word, kind: f.kind, half, shift: f.lo & 31, bitMask: 2 ** (f.hi - f.lo + 1) - 1, mask: fieldMask(f), lo: BigInt(f.lo) });
+  }
+  const halfWords = [...new Set(fields.filter((f) => f.half >= 0).map((f) => f.word))];
+  compiledLayouts.set(layout, (c = { fields, halfWords }));
+  return c;
+}
+
+/**
+ * Decodes every non-reserved field of `layout` from `words` (a missing word
+ * reads 0). Flags and numbers inside one 32-bit half are read from the
+ * halves with number operations, each qword split once; addresses and
+ * fields across bit 32 with bigint masks precomputed per layout
+ * (host/tests/field-codec.test.ts compares it with the plain bigint decode).
+ */
+export function decodeFields<L extends Layout>(layout: L, words: readonly bigint[]): Fields<L> {
+  const c = compiled(layout);
+  for (const w of c.halfWords) {
+    const v = words[w] ?? 0n;
+    halves[2 * w] = Number(v & 0xffff_ffffn);
+    halves[2 * w + 1] = Number((v >> 32n) & 0xffff_ffffn);
+  }
+  const out: Record<string, boolean | number | bigint> = {};
+  for (const f of c.fields) {
+    if (f.half < 0) {
+      const raw = (words[f.word] ?? 0n) & f.mask;
+      out[f.name] = f.kind === 'flag' ? raw !== 0n : f.kind === 'addr' ? raw : Number(raw >> f.lo);
+      continue;
+    }
+    const h = halves[2 * f.word + f.half]!;
+    const v = ((h >>> f.shift) & f.bitMask) >>> 0;
+    out[f.name] = f.kind === 'flag' ? v !== 0 : v;
   }
   return out as Fields<L>;
 }
