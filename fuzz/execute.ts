@@ -64,7 +64,7 @@ export interface ExecOptions {
   readonly hostCoverage?: HostCoverage;
   /** Build a fresh machine for every execution instead of reusing one (slow; the reuse test compares both). */
   readonly fresh?: boolean;
-  /** Oracles without their shortcuts: the scope oracle reads every cache it needs at each invalidation (slow; a test compares both). */
+  /** Oracles without their shortcuts: the scope oracle reads every cache it needs at each invalidation, the translation oracle walks the reference for every request (slow; a test compares both). */
   readonly plainOracles?: boolean;
 }
 
@@ -208,7 +208,7 @@ class Run {
     this.budgetMs = opts.stepBudgetMs ?? 250;
     this.replay = replayOn(m, { name: 'fuzz', description: '', iommu: 'intel-iommu', machine: {}, steps: input.steps, cpus: pm.apics.count }, pm.apics);
     this.regs = vm ? vmRegisterOracle(m.vtd.profile) : RegisterOracle.of(registerTableOf(input.machine));
-    this.xlate = new TranslationOracle(m);
+    this.xlate = new TranslationOracle(m, opts.plainOracles);
     this.scope = vm === undefined && m.core.getConfig(CFG_QUIRKS) === 0
       ? new CacheScopeOracle(m.core, pm.dumpBuf, () => m.vtd.scalableMode(), { probes, plain: opts.plainOracles })
       : undefined;

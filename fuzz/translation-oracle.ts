@@ -25,6 +25,7 @@ import { parseBdf } from '../host/src/types.js';
 import { cacheFills } from './cache-scope-oracle.js';
 
 const PAGE_MASK = ~0xfffn;
+const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 /**
  * Profile switches that change translation results and that the reference
  * model does not implement (QEMU's first-stage check order, 7.2's PGTT=1 as
@@ -56,6 +57,21 @@ interface Piece {
   readonly ref: RefResult;
 }
 
+/**
+ * A reference answer with the guest words its walk read, in order: `gpa`
+ * (as read, and as a number: -1 beyond 2^53), and the word's halves (-1:
+ * not RAM). The reference is a function of the root, the request and those
+ * words (each read's address follows from the words before it), so the
+ * answer holds while every word still reads the same.
+ */
+interface Answer {
+  readonly ref: RefResult;
+  readonly gpas: bigint[];
+  readonly at: number[];
+  readonly lo: number[];
+  readonly hi: number[];
+}
+
 const show = (r: { status: number; addr: bigint }): string =>
   (r.status === 0 ? `ok 0x${r.addr.toString(16)}` : `fault 0x${r.status.toString(16)}`);
 
@@ -79,14 +95,26 @@ export class TranslationOracle {
   private readonly refMem: GuestMemoryLike;
   /** False when the machine's profile has a switch the reference lacks. */
   readonly enabled: boolean;
+  /**
+   * Reference answers of this root by request (`answerKey`), each reused
+   * while the words its walk read are unchanged (`Answer`): a DMA's pages
+   * are walked again by the next DMA there and by the end-of-input check.
+   * Undefined with `plain` (every request walks).
+   */
+  private readonly answers: Map<number, Answer> | undefined;
+  /** The answer being recorded (its walk running). */
+  private recording: Answer | undefined;
 
-  constructor(private readonly machine: Machine) {
+  /** `plain`: walk the reference for every request, no answer reused (a test compares both ways). */
+  constructor(private readonly machine: Machine, plain = false) {
     this.caps = capsOf(machine.core);
     this.enabled = (this.caps.quirks & UNMODELED_QUIRKS) === 0;
+    this.answers = plain ? undefined : new Map();
     const ram = machine.ram;
     this.refMem = {
       readU64: (gpa) => {
         this.tablePages.add(gpa & PAGE_MASK);
+        if (this.recording) this.record(gpa);
         return ram.readU64(gpa);
       },
       writeU64: () => { throw new Error('reference must not write (ACC_NO_AD)'); },
@@ -97,6 +125,7 @@ export class TranslationOracle {
   /** SRTP latched `rtaddr` (every cache is emptied). */
   rootLatched(rtaddr: bigint): void {
     this.root = { ...this.root, rta: rtaddr & PAGE_MASK, ttm: Number((rtaddr >> 10n) & 3n) };
+    this.answers?.clear();
     this.flushed();
   }
 
@@ -104,6 +133,7 @@ export class TranslationOracle {
   translationEnabled(on: boolean): void {
     if (on !== this.root.enabled) this.flushed();
     this.root = { ...this.root, enabled: on };
+    this.answers?.clear();
   }
 
   /**
@@ -177,9 +207,50 @@ export class TranslationOracle {
     this.globals = 0;
   }
 
+  /** The reference's answer for a request without PASID (`iova` below 2^28, DMA_MASK), reused while the words it read are unchanged. */
   private reference(sid: number, iova: bigint, write: boolean): RefResult {
     const access = (write ? ACC.WRITE : ACC.READ) | ACC.NO_AD;
-    return refTranslate(this.refMem, this.caps, this.root, { sid, pasid: 0, iova, access });
+    if (!this.answers) return refTranslate(this.refMem, this.caps, this.root, { sid, pasid: 0, iova, access });
+    const key = (sid * 0x1000_0000 + Number(iova)) * 2 + (write ? 1 : 0);
+    const known = this.answers.get(key);
+    if (known && this.unchanged(known)) return known.ref;
+    const rec = { gpas: [], at: [], lo: [], hi: [] } as Omit<Answer, 'ref'>;
+    this.recording = rec as Answer;
+    let ref: RefResult;
+    try {
+      ref = refTranslate(this.refMem, this.caps, this.root, { sid, pasid: 0, iova, access });
+    } finally {
+      this.recording = undefined;
+    }
+    this.answers.set(key, { ...rec, ref });
+    return ref;
+  }
+
+  /** Notes word `gpa` the reference's walk reads (`reference`). */
+  private record(gpa: bigint): void {
+    const rec = this.recording!;
+    const at = gpa <= SAFE_MAX ? Number(gpa) : -1;
+    const ram = this.machine.ram;
+    const inRam = ram.offsetAt(at, 8) >= 0;
+    rec.gpas.push(gpa);
+    rec.at.push(at);
+    rec.lo.push(inRam ? ram.getUint32(at) : -1);
+    rec.hi.push(inRam ? ram.getUint32(at + 4) : -1);
+  }
+
+  /**
+   * True when every word `a`'s walk read still reads the same (then the
+   * walk would take the same path to the same answer); its pages count as
+   * read again, as the walk's own reads would have counted them.
+   */
+  private unchanged(a: Answer): boolean {
+    const ram = this.machine.ram;
+    for (let i = 0; i < a.at.length; i++) {
+      const at = a.at[i]!;
+      if (ram.offsetAt(at, 8) < 0 ? a.lo[i] !== -1 : ram.getUint32(at) !== a.lo[i] || ram.getUint32(at + 4) !== a.hi[i]) return false;
+    }
+    for (const gpa of a.gpas) this.tablePages.add(gpa & PAGE_MASK);
+    return true;
   }
 
   /**
