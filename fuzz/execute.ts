@@ -213,7 +213,7 @@ class Run {
       ? new CacheScopeOracle(m.core, pm.dumpBuf, () => m.vtd.scalableMode(), { probes, plain: opts.plainOracles })
       : undefined;
     pm.events = {
-      ramWritten: (gpa, len) => this.xlate.memoryWritten(BigInt(gpa), len),
+      ramWritten: (gpa, len) => this.xlate.memoryWritten(gpa, len),
       deviceWrite: () => { if (!this.checkedDma) this.xlate.untrackedWrite(); },
       rootLatched: (rtaddr) => this.xlate.rootLatched(rtaddr),
       translationEnabled: (on) => this.xlate.translationEnabled(on),

@@ -23,9 +23,9 @@ import type { Machine } from '../host/src/machine.js';
 import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
 import { parseBdf } from '../host/src/types.js';
 import { cacheFills } from './cache-scope-oracle.js';
+import { answerStore, stillHolds, WalkRecorder, type Answer, type AnswerStore } from './walk-answers.js';
 
 const PAGE_MASK = ~0xfffn;
-const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 /**
  * Profile switches that change translation results and that the reference
  * model does not implement (QEMU's first-stage check order, 7.2's PGTT=1 as
@@ -57,20 +57,8 @@ interface Piece {
   readonly ref: RefResult;
 }
 
-/**
- * A reference answer with the guest words its walk read, in order: `gpa`
- * (as read, and as a number: -1 beyond 2^53), and the word's halves (-1:
- * not RAM). The reference is a function of the root, the request and those
- * words (each read's address follows from the words before it), so the
- * answer holds while every word still reads the same.
- */
-interface Answer {
-  readonly ref: RefResult;
-  readonly gpas: bigint[];
-  readonly at: number[];
-  readonly lo: number[];
-  readonly hi: number[];
-}
+/** A root's key in the answer store. */
+const rootKey = (r: RefRoot): string => `${r.rta}/${r.ttm}/${r.enabled ? 1 : 0}`;
 
 const show = (r: { status: number; addr: bigint }): string =>
   (r.status === 0 ? `ok 0x${r.addr.toString(16)}` : `fault 0x${r.status.toString(16)}`);
@@ -79,8 +67,8 @@ const show = (r: { status: number; addr: bigint }): string =>
 export class TranslationOracle {
   private root: RefRoot = { rta: 0n, ttm: 0, enabled: false };
   private readonly caps: RefCaps;
-  /** Pages the translations since the last flush read (table pages a cache may hold). */
-  private readonly tablePages = new Set<bigint>();
+  /** Pages (numbers: gpa >> 12) the translations since the last flush read (table pages a cache may hold). */
+  private readonly tablePages = new Set<number>();
   private stale = false;
   /**
    * Requesters of each domain id since the last flush. Caches are tagged by
@@ -96,25 +84,28 @@ export class TranslationOracle {
   /** False when the machine's profile has a switch the reference lacks. */
   readonly enabled: boolean;
   /**
-   * Reference answers of this root by request (`answerKey`), each reused
-   * while the words its walk read are unchanged (`Answer`): a DMA's pages
-   * are walked again by the next DMA there and by the end-of-input check.
-   * Undefined with `plain` (every request walks).
+   * Kept walk answers (walk-answers.ts) of this machine and root, by
+   * request: reference answers by `(sid * 2^28 + iova) * 2 + write`,
+   * domain lookups by `-1 - sid`. Undefined with `plain` (every request
+   * walks).
    */
-  private readonly answers: Map<number, Answer> | undefined;
-  /** The answer being recorded (its walk running). */
-  private recording: Answer | undefined;
+  private answers: Map<number, Answer<unknown>> | undefined;
+  private readonly store: AnswerStore | undefined;
+  /** The walk being recorded. */
+  private recorder: WalkRecorder | undefined;
 
-  /** `plain`: walk the reference for every request, no answer reused (a test compares both ways). */
+  /** `plain`: walk for every request, no answer reused (a test compares both ways). */
   constructor(private readonly machine: Machine, plain = false) {
     this.caps = capsOf(machine.core);
     this.enabled = (this.caps.quirks & UNMODELED_QUIRKS) === 0;
-    this.answers = plain ? undefined : new Map();
+    this.store = plain || !this.enabled ? undefined : answerStore(machine, JSON.stringify(this.caps));
+    this.answers = this.store?.answers(rootKey(this.root));
     const ram = machine.ram;
     this.refMem = {
       readU64: (gpa) => {
-        this.tablePages.add(gpa & PAGE_MASK);
-        if (this.recording) this.record(gpa);
+        const page = Number(gpa >> 12n);
+        this.tablePages.add(page);
+        this.recorder?.read(gpa, page);
         return ram.readU64(gpa);
       },
       writeU64: () => { throw new Error('reference must not write (ACC_NO_AD)'); },
@@ -125,7 +116,7 @@ export class TranslationOracle {
   /** SRTP latched `rtaddr` (every cache is emptied). */
   rootLatched(rtaddr: bigint): void {
     this.root = { ...this.root, rta: rtaddr & PAGE_MASK, ttm: Number((rtaddr >> 10n) & 3n) };
-    this.answers?.clear();
+    this.answers = this.store?.answers(rootKey(this.root));
     this.flushed();
   }
 
@@ -133,7 +124,7 @@ export class TranslationOracle {
   translationEnabled(on: boolean): void {
     if (on !== this.root.enabled) this.flushed();
     this.root = { ...this.root, enabled: on };
-    this.answers?.clear();
+    this.answers = this.store?.answers(rootKey(this.root));
   }
 
   /**
@@ -184,9 +175,14 @@ export class TranslationOracle {
   }
 
   /** Guest memory `[gpa, gpa+len)` was written (by the guest, a DMA or the unit). */
-  memoryWritten(gpa: bigint, len: number): void {
-    if (this.tablePages.size === 0) return;
-    for (let p = gpa & PAGE_MASK; p < gpa + BigInt(len); p += 0x1000n) {
+  memoryWritten(gpa: number, len: number): void {
+    if (this.tablePages.size === 0 || len <= 0) return;
+    this.pagesWritten(Math.floor(gpa / 4096), Math.floor((gpa + len - 1) / 4096));
+  }
+
+  /** Guest pages `first..last` (numbers) were written. */
+  private pagesWritten(first: number, last: number): void {
+    for (let p = first; p <= last; p++) {
       if (this.tablePages.has(p)) {
         this.stale = true;
         this.globals = 0; // invalidations before this write do not cover it
@@ -207,50 +203,36 @@ export class TranslationOracle {
     this.globals = 0;
   }
 
-  /** The reference's answer for a request without PASID (`iova` below 2^28, DMA_MASK), reused while the words it read are unchanged. */
+  /** The reference's answer for a request without PASID (`iova` below 2^28, DMA_MASK). */
   private reference(sid: number, iova: bigint, write: boolean): RefResult {
     const access = (write ? ACC.WRITE : ACC.READ) | ACC.NO_AD;
-    if (!this.answers) return refTranslate(this.refMem, this.caps, this.root, { sid, pasid: 0, iova, access });
-    const key = (sid * 0x1000_0000 + Number(iova)) * 2 + (write ? 1 : 0);
-    const known = this.answers.get(key);
-    if (known && this.unchanged(known)) return known.ref;
-    const rec = { gpas: [], at: [], lo: [], hi: [] } as Omit<Answer, 'ref'>;
-    this.recording = rec as Answer;
-    let ref: RefResult;
-    try {
-      ref = refTranslate(this.refMem, this.caps, this.root, { sid, pasid: 0, iova, access });
-    } finally {
-      this.recording = undefined;
-    }
-    this.answers.set(key, { ...rec, ref });
-    return ref;
-  }
-
-  /** Notes word `gpa` the reference's walk reads (`reference`). */
-  private record(gpa: bigint): void {
-    const rec = this.recording!;
-    const at = gpa <= SAFE_MAX ? Number(gpa) : -1;
-    const ram = this.machine.ram;
-    const inRam = ram.offsetAt(at, 8) >= 0;
-    rec.gpas.push(gpa);
-    rec.at.push(at);
-    rec.lo.push(inRam ? ram.getUint32(at) : -1);
-    rec.hi.push(inRam ? ram.getUint32(at + 4) : -1);
+    return this.walk((sid * 0x1000_0000 + Number(iova)) * 2 + (write ? 1 : 0),
+      () => refTranslate(this.refMem, this.caps, this.root, { sid, pasid: 0, iova, access }));
   }
 
   /**
-   * True when every word `a`'s walk read still reads the same (then the
-   * walk would take the same path to the same answer); its pages count as
-   * read again, as the walk's own reads would have counted them.
+   * `fn()`, a walk over `refMem`, or its kept answer under `key` when every
+   * word it read is unchanged (walk-answers.ts); its pages count as read
+   * either way.
    */
-  private unchanged(a: Answer): boolean {
-    const ram = this.machine.ram;
-    for (let i = 0; i < a.at.length; i++) {
-      const at = a.at[i]!;
-      if (ram.offsetAt(at, 8) < 0 ? a.lo[i] !== -1 : ram.getUint32(at) !== a.lo[i] || ram.getUint32(at + 4) !== a.hi[i]) return false;
+  private walk<T>(key: number, fn: () => T): T {
+    const answers = this.answers;
+    if (!answers) return fn();
+    const kept = answers.get(key) as Answer<T> | undefined;
+    if (kept && stillHolds(kept, this.machine.ram)) {
+      for (const p of kept.pages) this.tablePages.add(p);
+      return kept.value;
     }
-    for (const gpa of a.gpas) this.tablePages.add(gpa & PAGE_MASK);
-    return true;
+    const rec = new WalkRecorder(this.machine.ram);
+    this.recorder = rec;
+    let value: T;
+    try {
+      value = fn();
+    } finally {
+      this.recorder = undefined;
+    }
+    this.store!.keep(answers, key, rec.answer(value));
+    return value;
   }
 
   /**
@@ -268,6 +250,10 @@ export class TranslationOracle {
 
   /** The DID caches would tag `sid`'s entries with (VT-d §9.1-§9.6 layouts), or undefined without a present chain. */
   private domainOf(sid: number): number | undefined {
+    return this.walk(-1 - sid, () => this.readDomain(sid));
+  }
+
+  private readDomain(sid: number): number | undefined {
     const q = (gpa: bigint): bigint | undefined => readQ(this.refMem, gpa);
     const { rta, ttm } = this.root;
     const bus = BigInt(sid >> 8);
@@ -323,7 +309,9 @@ export class TranslationOracle {
    */
   after(pieces: readonly Piece[], write: boolean, ok: boolean, buffer: Uint8Array): string | undefined {
     const msg = this.stale || this.sharedDomain || !this.enabled ? undefined : this.judge(pieces, write, ok, buffer);
-    if (write) for (const p of pieces) if (p.ref.status === 0) this.memoryWritten(p.ref.addr, p.len);
+    if (write && this.tablePages.size > 0) {
+      for (const p of pieces) if (p.ref.status === 0) this.pagesWritten(Number(p.ref.addr >> 12n), Number((p.ref.addr + BigInt(p.len) - 1n) >> 12n));
+    }
     return msg;
   }
 

@@ -7,10 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { loadCoreFromSync } from '../../host/src/core/load.js';
 import { VTD_BASE } from '../../host/src/machine.js';
 import { cacheFills, CacheScopeOracle } from '../cache-scope-oracle.js';
-import { loadFuzzModule } from '../execute.js';
-import type { RawMachine } from '../input.js';
+import { Executor, loadFuzzModule } from '../execute.js';
+import { shrinkRam, type FuzzInput, type RawMachine } from '../input.js';
 import { PooledMachine } from '../machine-pool.js';
+import { mutate } from '../mutate.js';
 import { Rng } from '../rng.js';
+import { goldenDir, loadInputs } from '../seeds.js';
 import { TranslationOracle } from '../translation-oracle.js';
 
 const { module } = loadFuzzModule();
@@ -41,7 +43,48 @@ async function machineWithTables(): Promise<PooledMachine> {
 /** The oracle state a reused answer must leave as a walk would: the table pages it counts as read. */
 const pagesOf = (o: TranslationOracle): bigint[] => [...(o as unknown as { tablePages: Set<bigint> }).tablePages].sort((a, b) => (a < b ? -1 : 1));
 
+/** Golden seeds (every third) and mutants of them. */
+function inputs(n: number): FuzzInput[] {
+  const seeds = loadInputs([goldenDir()]).filter((_s, i) => i % 3 === 2).map((s) => shrinkRam(s));
+  const rng = new Rng(23);
+  const out = [...seeds];
+  for (let i = 0; i < n; i++) out.push(mutate(rng.pick(out), rng, out).input);
+  return out;
+}
+
+/** What the translation oracle said about each DMA of `all` run in order on one executor: the reference's pieces and the verdict. */
+async function dmaVerdicts(all: readonly FuzzInput[], plain: boolean): Promise<unknown[]> {
+  const log: unknown[] = [];
+  const proto = TranslationOracle.prototype;
+  const { before, after } = proto;
+  proto.before = function (this: TranslationOracle, ...a: Parameters<typeof before>) {
+    const pieces = before.apply(this, a);
+    log.push(pieces.map((p) => ({ ...p, ref: { ...p.ref } })));
+    return pieces;
+  };
+  proto.after = function (this: TranslationOracle, ...a: Parameters<typeof after>) {
+    const v = after.apply(this, a);
+    log.push(v ?? 'ok');
+    return v;
+  };
+  try {
+    const ex = new Executor(module, { plainOracles: plain });
+    for (const input of all) log.push((await ex.run(input)).finding ?? 'none');
+  } finally {
+    Object.assign(proto, { before, after });
+  }
+  return log;
+}
+
 describe('oracle reuse', () => {
+  it('kept answers reused across executions on pooled machines: every DMA judged as by fresh walks', async () => {
+    const all = inputs(150);
+    const kept = await dmaVerdicts(all, false);
+    const plain = await dmaVerdicts(all, true);
+    expect(kept.length).toBeGreaterThan(all.length * 3);
+    expect(kept).toEqual(plain);
+  }, 300_000);
+
   it('a reused reference answer equals a fresh walk, whatever changed the tables (writes the oracle never heard of included)', async () => {
     const pm = await machineWithTables();
     const reuse = new TranslationOracle(pm.machine);
