@@ -220,7 +220,8 @@ export class TranslationOracle {
     if (!answers) return fn();
     const kept = answers.get(key) as Answer<T> | undefined;
     if (kept && stillHolds(kept, this.machine.ram)) {
-      for (const p of kept.pages) this.tablePages.add(p);
+      const pages = kept.pages;
+      for (let i = 0; i < pages.length; i++) this.tablePages.add(pages[i]!);
       return kept.value;
     }
     const rec = new WalkRecorder(this.machine.ram);
