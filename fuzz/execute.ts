@@ -207,7 +207,7 @@ class Run {
     const m = pm.machine;
     this.budgetMs = opts.stepBudgetMs ?? 250;
     this.replay = replayOn(m, { name: 'fuzz', description: '', iommu: 'intel-iommu', machine: {}, steps: input.steps, cpus: pm.apics.count }, pm.apics);
-    this.regs = vm ? vmRegisterOracle(m.vtd.profile) : RegisterOracle.of(registerTableOf(input.machine));
+    this.regs = vm ? vmRegisterOracle(m.vtd.profile) : machineRegisterOracle(m, input);
     this.xlate = new TranslationOracle(m, opts.plainOracles);
     this.scope = vm === undefined && m.core.getConfig(CFG_QUIRKS) === 0
       ? new CacheScopeOracle(m.core, pm.dumpBuf, () => m.vtd.scalableMode(), { probes, plain: opts.plainOracles })
@@ -356,6 +356,16 @@ function lastDmaTargets(steps: readonly Step[], n: number): { bdf: string; iova:
     if ((s.op === 'dma.read' || s.op === 'dma.write') && s.pasid === undefined) out.push({ bdf: s.bdf, iova: s.iova, write: s.op === 'dma.write' });
   }
   return out.reverse();
+}
+
+/** Register oracles of pooled machines (a machine serves one description but any processor count, which the table does not depend on). */
+const machineRegisterOracles = new WeakMap<Machine, RegisterOracle>();
+
+/** The register oracle of `input`'s machine `m`, found once per machine (the description's table lookup made a JSON string per execution). */
+function machineRegisterOracle(m: Machine, input: FuzzInput): RegisterOracle {
+  let o = machineRegisterOracles.get(m);
+  if (!o) machineRegisterOracles.set(m, (o = RegisterOracle.of(registerTableOf(input.machine))));
+  return o;
 }
 
 /** Register oracles of VM guest units, by profile (a VM is reused for its shape, so is its unit's profile). */
