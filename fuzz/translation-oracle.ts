@@ -57,6 +57,12 @@ interface Piece {
   readonly ref: RefResult;
 }
 
+/** True when `mem` equals `buffer` from `off` byte for byte (RAM through a view: a copy per judged piece was an allocation). */
+function sameAsBuffer(mem: Uint8Array, buffer: Uint8Array, off: number): boolean {
+  for (let i = 0; i < mem.length; i++) if (mem[i] !== buffer[off + i]) return false;
+  return true;
+}
+
 /** A root's key in the answer store. */
 const rootKey = (r: RefRoot): string => `${r.rta}/${r.ttm}/${r.enabled ? 1 : 0}`;
 
@@ -324,9 +330,7 @@ export class TranslationOracle {
     if (!ok) return undefined;
     for (const p of pieces) {
       if (!this.machine.ram.contains(p.ref.addr, p.len)) continue; // master abort outside RAM
-      const mem = this.machine.ram.read(p.ref.addr, p.len);
-      const buf = buffer.subarray(p.bufOff, p.bufOff + p.len);
-      if (!mem.every((v, i) => v === buf[i])) {
+      if (!sameAsBuffer(this.machine.ram.view(Number(p.ref.addr), p.len), buffer, p.bufOff)) {
         return `DMA ${kind} at iova 0x${p.iova.toString(16)}: bytes at gpa 0x${p.ref.addr.toString(16)} differ from the device buffer`;
       }
     }
