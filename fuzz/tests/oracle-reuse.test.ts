@@ -68,7 +68,7 @@ async function dmaVerdicts(all: readonly FuzzInput[], plain: boolean): Promise<u
     return v;
   };
   try {
-    const ex = new Executor(module, { plainOracles: plain });
+    const ex = new Executor(module, { plainOracles: plain, stepBudgetMs: 60_000 }); // no hang verdict from a loaded machine
     for (const input of all) log.push((await ex.run(input)).finding ?? 'none');
   } finally {
     Object.assign(proto, { before, after });
