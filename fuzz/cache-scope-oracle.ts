@@ -145,6 +145,8 @@ export class CacheScopeOracle {
 
   private readonly probes: Uint8Array | undefined;
   private readonly plain: boolean;
+  /** Each cache's fill count at the current check (CACHE_NAMES order). */
+  private readonly now = [0, 0, 0, 0];
 
   /**
    * `scalable`: whether the unit is in scalable mode now (scopes differ,
@@ -168,14 +170,19 @@ export class CacheScopeOracle {
   check(): string | undefined {
     if (this.pending.length === 0) return undefined;
     const c = counters(this.core);
-    const now = CACHE_NAMES.map((k) => fills(c, k));
-    const empty = this.plain ? [] : CACHE_NAMES.filter((k, i) => now[i] === this.emptyAt[k]);
+    const now = this.now;
+    const empty: CacheName[] = [];
+    for (let i = 0; i < CACHE_NAMES.length; i++) {
+      const k = CACHE_NAMES[i]!;
+      now[i] = fills(c, k);
+      if (!this.plain && now[i] === this.emptyAt[k]) empty.push(k);
+    }
     const caches = new LazyCaches(this.core, this.buf, empty, this.probes);
     let v: string | undefined;
     const scalable = this.scalable();
     for (const e of this.pending) if ((v = scopeViolation(e, caches, scalable))) break;
     this.pending.length = 0;
-    CACHE_NAMES.forEach((k, i) => { if (caches.seenEmpty(k)) this.emptyAt[k] = now[i]!; });
+    for (let i = 0; i < CACHE_NAMES.length; i++) if (caches.seenEmpty(CACHE_NAMES[i]!)) this.emptyAt[CACHE_NAMES[i]!] = now[i]!;
     return v;
   }
 }

@@ -378,10 +378,17 @@ function vmRegisterOracle(profile: Profile): RegisterOracle {
   return o;
 }
 
+/** The MMIO address of each register row, made once (two BigInts per row read and write otherwise). */
+const rowAddresses = new WeakMap<RegisterRow, bigint>();
+
 /** The whole registers `rows` (their own widths), as the register oracle compares them around a write. */
 function readRows(m: Machine, rows: readonly RegisterRow[]): bigint[] {
   const out: bigint[] = [];
-  for (const r of rows) out.push(m.mmioRead(VTD_BASE + BigInt(r.offset), r.width));
+  for (const r of rows) {
+    let at = rowAddresses.get(r);
+    if (at === undefined) rowAddresses.set(r, (at = VTD_BASE + BigInt(r.offset)));
+    out.push(m.mmioRead(at, r.width));
+  }
   return out;
 }
 
