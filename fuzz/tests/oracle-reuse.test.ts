@@ -8,12 +8,11 @@ import { loadCoreFromSync } from '../../host/src/core/load.js';
 import { VTD_BASE } from '../../host/src/machine.js';
 import { cacheFills, CacheScopeOracle } from '../cache-scope-oracle.js';
 import { Executor, loadFuzzModule } from '../execute.js';
-import { shrinkRam, type FuzzInput, type RawMachine } from '../input.js';
+import type { FuzzInput, RawMachine } from '../input.js';
 import { PooledMachine } from '../machine-pool.js';
-import { mutate } from '../mutate.js';
 import { Rng } from '../rng.js';
-import { goldenDir, loadInputs } from '../seeds.js';
 import { TranslationOracle } from '../translation-oracle.js';
+import { seedsAndMutants } from './golden-mutants.js';
 
 const { module } = loadFuzzModule();
 
@@ -41,16 +40,9 @@ async function machineWithTables(): Promise<PooledMachine> {
 }
 
 /** The oracle state a reused answer must leave as a walk would: the table pages it counts as read. */
-const pagesOf = (o: TranslationOracle): bigint[] => [...(o as unknown as { tablePages: Set<bigint> }).tablePages].sort((a, b) => (a < b ? -1 : 1));
+const pagesOf = (o: TranslationOracle): number[] => [...(o as unknown as { tablePages: Set<number> }).tablePages].sort((a, b) => (a < b ? -1 : 1));
 
-/** Golden seeds (every third) and mutants of them. */
-function inputs(n: number): FuzzInput[] {
-  const seeds = loadInputs([goldenDir()]).filter((_s, i) => i % 3 === 2).map((s) => shrinkRam(s));
-  const rng = new Rng(23);
-  const out = [...seeds];
-  for (let i = 0; i < n; i++) out.push(mutate(rng.pick(out), rng, out).input);
-  return out;
-}
+const inputs = (n: number): FuzzInput[] => seedsAndMutants(3, 2, 23, n);
 
 /** What the translation oracle said about each DMA of `all` run in order on one executor: the reference's pieces and the verdict. */
 async function dmaVerdicts(all: readonly FuzzInput[], plain: boolean): Promise<unknown[]> {
