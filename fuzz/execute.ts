@@ -64,7 +64,7 @@ export interface ExecOptions {
   readonly hostCoverage?: HostCoverage;
   /** Build a fresh machine for every execution instead of reusing one (slow; the reuse test compares both). */
   readonly fresh?: boolean;
-  /** Oracles without their shortcuts: the scope oracle reads every cache it needs at each invalidation (slow; a test compares both). */
+  /** Oracles without their shortcuts: the scope oracle reads every cache it needs at each invalidation, the translation oracle walks the reference for every request (slow; a test compares both). */
   readonly plainOracles?: boolean;
 }
 
@@ -207,13 +207,13 @@ class Run {
     const m = pm.machine;
     this.budgetMs = opts.stepBudgetMs ?? 250;
     this.replay = replayOn(m, { name: 'fuzz', description: '', iommu: 'intel-iommu', machine: {}, steps: input.steps, cpus: pm.apics.count }, pm.apics);
-    this.regs = vm ? vmRegisterOracle(m.vtd.profile) : RegisterOracle.of(registerTableOf(input.machine));
-    this.xlate = new TranslationOracle(m);
+    this.regs = vm ? vmRegisterOracle(m.vtd.profile) : machineRegisterOracle(m, input);
+    this.xlate = new TranslationOracle(m, opts.plainOracles);
     this.scope = vm === undefined && m.core.getConfig(CFG_QUIRKS) === 0
       ? new CacheScopeOracle(m.core, pm.dumpBuf, () => m.vtd.scalableMode(), { probes, plain: opts.plainOracles })
       : undefined;
     pm.events = {
-      ramWritten: (gpa, len) => this.xlate.memoryWritten(BigInt(gpa), len),
+      ramWritten: (gpa, len) => this.xlate.memoryWritten(gpa, len),
       deviceWrite: () => { if (!this.checkedDma) this.xlate.untrackedWrite(); },
       rootLatched: (rtaddr) => this.xlate.rootLatched(rtaddr),
       translationEnabled: (on) => this.xlate.translationEnabled(on),
@@ -358,6 +358,16 @@ function lastDmaTargets(steps: readonly Step[], n: number): { bdf: string; iova:
   return out.reverse();
 }
 
+/** Register oracles of pooled machines (a machine serves one description but any processor count, which the table does not depend on). */
+const machineRegisterOracles = new WeakMap<Machine, RegisterOracle>();
+
+/** The register oracle of `input`'s machine `m`, found once per machine (the description's table lookup made a JSON string per execution). */
+function machineRegisterOracle(m: Machine, input: FuzzInput): RegisterOracle {
+  let o = machineRegisterOracles.get(m);
+  if (!o) machineRegisterOracles.set(m, (o = RegisterOracle.of(registerTableOf(input.machine))));
+  return o;
+}
+
 /** Register oracles of VM guest units, by profile (a VM is reused for its shape, so is its unit's profile). */
 const vmRegisterOracles = new WeakMap<Profile, RegisterOracle>();
 
@@ -368,10 +378,17 @@ function vmRegisterOracle(profile: Profile): RegisterOracle {
   return o;
 }
 
+/** The MMIO address of each register row, made once (two BigInts per row read and write otherwise). */
+const rowAddresses = new WeakMap<RegisterRow, bigint>();
+
 /** The whole registers `rows` (their own widths), as the register oracle compares them around a write. */
 function readRows(m: Machine, rows: readonly RegisterRow[]): bigint[] {
   const out: bigint[] = [];
-  for (const r of rows) out.push(m.mmioRead(VTD_BASE + BigInt(r.offset), r.width));
+  for (const r of rows) {
+    let at = rowAddresses.get(r);
+    if (at === undefined) rowAddresses.set(r, (at = VTD_BASE + BigInt(r.offset)));
+    out.push(m.mmioRead(at, r.width));
+  }
   return out;
 }
 

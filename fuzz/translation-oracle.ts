@@ -23,6 +23,7 @@ import type { Machine } from '../host/src/machine.js';
 import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
 import { parseBdf } from '../host/src/types.js';
 import { cacheFills } from './cache-scope-oracle.js';
+import { answerStore, stillHolds, WalkRecorder, type Answer, type AnswerStore } from './walk-answers.js';
 
 const PAGE_MASK = ~0xfffn;
 /**
@@ -56,6 +57,15 @@ interface Piece {
   readonly ref: RefResult;
 }
 
+/** True when `mem` equals `buffer` from `off` byte for byte (RAM through a view: a copy per judged piece was an allocation). */
+function sameAsBuffer(mem: Uint8Array, buffer: Uint8Array, off: number): boolean {
+  for (let i = 0; i < mem.length; i++) if (mem[i] !== buffer[off + i]) return false;
+  return true;
+}
+
+/** A root's key in the answer store. */
+const rootKey = (r: RefRoot): string => `${r.rta}/${r.ttm}/${r.enabled ? 1 : 0}`;
+
 const show = (r: { status: number; addr: bigint }): string =>
   (r.status === 0 ? `ok 0x${r.addr.toString(16)}` : `fault 0x${r.status.toString(16)}`);
 
@@ -63,8 +73,8 @@ const show = (r: { status: number; addr: bigint }): string =>
 export class TranslationOracle {
   private root: RefRoot = { rta: 0n, ttm: 0, enabled: false };
   private readonly caps: RefCaps;
-  /** Pages the translations since the last flush read (table pages a cache may hold). */
-  private readonly tablePages = new Set<bigint>();
+  /** Pages (numbers: gpa >> 12) the translations since the last flush read (table pages a cache may hold). */
+  private readonly tablePages = new Set<number>();
   private stale = false;
   /**
    * Requesters of each domain id since the last flush. Caches are tagged by
@@ -79,14 +89,29 @@ export class TranslationOracle {
   private readonly refMem: GuestMemoryLike;
   /** False when the machine's profile has a switch the reference lacks. */
   readonly enabled: boolean;
+  /**
+   * Kept walk answers (walk-answers.ts) of this machine and root, by
+   * request: reference answers by `(sid * 2^28 + iova) * 2 + write`,
+   * domain lookups by `-1 - sid`. Undefined with `plain` (every request
+   * walks).
+   */
+  private answers: Map<number, Answer<unknown>> | undefined;
+  private readonly store: AnswerStore | undefined;
+  /** The walk being recorded. */
+  private recorder: WalkRecorder | undefined;
 
-  constructor(private readonly machine: Machine) {
+  /** `plain`: walk for every request, no answer reused (a test compares both ways). */
+  constructor(private readonly machine: Machine, plain = false) {
     this.caps = capsOf(machine.core);
     this.enabled = (this.caps.quirks & UNMODELED_QUIRKS) === 0;
+    this.store = plain || !this.enabled ? undefined : answerStore(machine, JSON.stringify(this.caps));
+    this.answers = this.store?.answers(rootKey(this.root));
     const ram = machine.ram;
     this.refMem = {
       readU64: (gpa) => {
-        this.tablePages.add(gpa & PAGE_MASK);
+        const page = Number(gpa >> 12n);
+        this.tablePages.add(page);
+        this.recorder?.read(gpa, page);
         return ram.readU64(gpa);
       },
       writeU64: () => { throw new Error('reference must not write (ACC_NO_AD)'); },
@@ -97,6 +122,7 @@ export class TranslationOracle {
   /** SRTP latched `rtaddr` (every cache is emptied). */
   rootLatched(rtaddr: bigint): void {
     this.root = { ...this.root, rta: rtaddr & PAGE_MASK, ttm: Number((rtaddr >> 10n) & 3n) };
+    this.answers = this.store?.answers(rootKey(this.root));
     this.flushed();
   }
 
@@ -104,6 +130,7 @@ export class TranslationOracle {
   translationEnabled(on: boolean): void {
     if (on !== this.root.enabled) this.flushed();
     this.root = { ...this.root, enabled: on };
+    this.answers = this.store?.answers(rootKey(this.root));
   }
 
   /**
@@ -154,9 +181,14 @@ export class TranslationOracle {
   }
 
   /** Guest memory `[gpa, gpa+len)` was written (by the guest, a DMA or the unit). */
-  memoryWritten(gpa: bigint, len: number): void {
-    if (this.tablePages.size === 0) return;
-    for (let p = gpa & PAGE_MASK; p < gpa + BigInt(len); p += 0x1000n) {
+  memoryWritten(gpa: number, len: number): void {
+    if (this.tablePages.size === 0 || len <= 0) return;
+    this.pagesWritten(Math.floor(gpa / 4096), Math.floor((gpa + len - 1) / 4096));
+  }
+
+  /** Guest pages `first..last` (numbers) were written. */
+  private pagesWritten(first: number, last: number): void {
+    for (let p = first; p <= last; p++) {
       if (this.tablePages.has(p)) {
         this.stale = true;
         this.globals = 0; // invalidations before this write do not cover it
@@ -177,9 +209,37 @@ export class TranslationOracle {
     this.globals = 0;
   }
 
+  /** The reference's answer for a request without PASID (`iova` below 2^28, DMA_MASK). */
   private reference(sid: number, iova: bigint, write: boolean): RefResult {
     const access = (write ? ACC.WRITE : ACC.READ) | ACC.NO_AD;
-    return refTranslate(this.refMem, this.caps, this.root, { sid, pasid: 0, iova, access });
+    return this.walk((sid * 0x1000_0000 + Number(iova)) * 2 + (write ? 1 : 0),
+      () => refTranslate(this.refMem, this.caps, this.root, { sid, pasid: 0, iova, access }));
+  }
+
+  /**
+   * `fn()`, a walk over `refMem`, or its kept answer under `key` when every
+   * word it read is unchanged (walk-answers.ts); its pages count as read
+   * either way.
+   */
+  private walk<T>(key: number, fn: () => T): T {
+    const answers = this.answers;
+    if (!answers) return fn();
+    const kept = answers.get(key) as Answer<T> | undefined;
+    if (kept && stillHolds(kept, this.machine.ram)) {
+      const pages = kept.pages;
+      for (let i = 0; i < pages.length; i++) this.tablePages.add(pages[i]!);
+      return kept.value;
+    }
+    const rec = new WalkRecorder(this.machine.ram);
+    this.recorder = rec;
+    let value: T;
+    try {
+      value = fn();
+    } finally {
+      this.recorder = undefined;
+    }
+    this.store!.keep(answers, key, rec.answer(value));
+    return value;
   }
 
   /**
@@ -197,6 +257,10 @@ export class TranslationOracle {
 
   /** The DID caches would tag `sid`'s entries with (VT-d §9.1-§9.6 layouts), or undefined without a present chain. */
   private domainOf(sid: number): number | undefined {
+    return this.walk(-1 - sid, () => this.readDomain(sid));
+  }
+
+  private readDomain(sid: number): number | undefined {
     const q = (gpa: bigint): bigint | undefined => readQ(this.refMem, gpa);
     const { rta, ttm } = this.root;
     const bus = BigInt(sid >> 8);
@@ -252,7 +316,9 @@ export class TranslationOracle {
    */
   after(pieces: readonly Piece[], write: boolean, ok: boolean, buffer: Uint8Array): string | undefined {
     const msg = this.stale || this.sharedDomain || !this.enabled ? undefined : this.judge(pieces, write, ok, buffer);
-    if (write) for (const p of pieces) if (p.ref.status === 0) this.memoryWritten(p.ref.addr, p.len);
+    if (write && this.tablePages.size > 0) {
+      for (const p of pieces) if (p.ref.status === 0) this.pagesWritten(Number(p.ref.addr >> 12n), Number((p.ref.addr + BigInt(p.len) - 1n) >> 12n));
+    }
     return msg;
   }
 
@@ -264,9 +330,7 @@ export class TranslationOracle {
     if (!ok) return undefined;
     for (const p of pieces) {
       if (!this.machine.ram.contains(p.ref.addr, p.len)) continue; // master abort outside RAM
-      const mem = this.machine.ram.read(p.ref.addr, p.len);
-      const buf = buffer.subarray(p.bufOff, p.bufOff + p.len);
-      if (!mem.every((v, i) => v === buf[i])) {
+      if (!sameAsBuffer(this.machine.ram.view(Number(p.ref.addr), p.len), buffer, p.bufOff)) {
         return `DMA ${kind} at iova 0x${p.iova.toString(16)}: bytes at gpa 0x${p.ref.addr.toString(16)} differ from the device buffer`;
       }
     }

@@ -7,21 +7,13 @@
 import { describe, expect, it } from 'vitest';
 import { Core } from '../../host/src/core/core.js';
 import { Executor, loadFuzzModule, type ExecResult } from '../execute.js';
-import { shrinkRam, type FuzzInput, type Step } from '../input.js';
-import { mutate } from '../mutate.js';
-import { Rng } from '../rng.js';
-import { goldenDir, loadInputs } from '../seeds.js';
+import type { FuzzInput, Step } from '../input.js';
+import { seedsAndMutants } from './golden-mutants.js';
 import { patch } from './patch.js';
 
 const { module } = loadFuzzModule();
 
-function inputs(n: number): FuzzInput[] {
-  const seeds = loadInputs([goldenDir()]).filter((_s, i) => i % 4 === 1).map((s) => shrinkRam(s));
-  const rng = new Rng(19);
-  const out = [...seeds];
-  for (let i = 0; i < n; i++) out.push(mutate(rng.pick(out), rng, out).input);
-  return out;
-}
+const inputs = (n: number): FuzzInput[] => seedsAndMutants(4, 1, 19, n);
 
 const verdict = (r: ExecResult) => ({ finding: r.finding, features: r.features, observations: r.observations });
 

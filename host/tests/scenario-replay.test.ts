@@ -15,6 +15,14 @@ describe('bytesToHex', () => {
     expect(bytesToHex(new Uint8Array([0, 0x0f, 0xa0, 0xff]))).toBe('000fa0ff');
     expect(bytesToHex(new Uint8Array(0))).toBe('');
   });
+
+  it('equals the per-byte digits at every length, short and long, one after the other', () => {
+    const plain = (b: Uint8Array): string => Array.from(b, (v) => v.toString(16).padStart(2, '0')).join('');
+    for (const len of [1, 15, 16, 17, 64, 300, 4096, 17, 5000, 3]) {
+      const b = Uint8Array.from({ length: len }, (_v, i) => (i * 151 + len) & 0xff);
+      expect(bytesToHex(b)).toBe(plain(b));
+    }
+  });
 });
 
 describe.skipIf(!existsSync(wasmPath()))('startReplay', () => {

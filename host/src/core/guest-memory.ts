@@ -241,14 +241,13 @@ export class GuestMemory {
   /** The little-endian u64 at gpa. */
   readU64(gpa: Gpa): bigint {
     const off = this.at(this.num(gpa, 'readU64'), 8, 'readU64');
-    return (BigInt(this.dv.getUint32(off + 4, true)) << 32n) | BigInt(this.dv.getUint32(off, true));
+    return this.dv.getBigUint64(off, true); // one BigInt (two halves, a shift and an or made four)
   }
 
   /** Writes a little-endian u64 at gpa. */
   writeU64(gpa: Gpa, v: bigint): void {
     if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) throw new Error(`writeU64: value ${String(v)} is not a u64`);
     const off = this.at(this.num(gpa, 'writeU64'), 8, 'writeU64');
-    this.dv.setUint32(off, Number(v & 0xffff_ffffn), true);
-    this.dv.setUint32(off + 4, Number(v >> 32n), true);
+    this.dv.setBigUint64(off, v, true); // no BigInt made (splitting into halves made two)
   }
 }
