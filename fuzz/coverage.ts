@@ -50,6 +50,16 @@ export function coreFeatures(map: Uint8Array, out: number[]): number {
  */
 export class StepCoverage {
   private map: Uint8Array = new Uint8Array(0);
+  /** Bytes per row: the map's length rounded up to whole doublewords. */
+  private stride = 0;
+  /**
+   * The map and the rows as doublewords, when the map starts on one: on a
+   * shared memory (the coverage core, host/src/core/load.ts) V8 copies a
+   * Uint8Array byte by byte (~370 ns for 1.4 KB) and a Float64Array by
+   * doubleword (~65 ns), bits unchanged.
+   */
+  private map64: Float64Array | undefined;
+  private rows64 = new Float64Array(0);
   /** Row 0: the map as the first step found it; row k: after the k-th `after` call. */
   private rows = new Uint8Array(0);
   /** The step index each `after` call reported (row k is after `steps[k - 1]`). */
@@ -59,28 +69,36 @@ export class StepCoverage {
   /** Starts an execution on `map` (the probe map as the first step finds it); without one, nothing is recorded. */
   start(map: Uint8Array | undefined): void {
     this.map = map ?? new Uint8Array(0);
+    this.stride = (this.map.length + 7) & ~7;
+    const words = this.map.byteOffset % 8 === 0 && this.map.byteOffset + this.stride <= this.map.buffer.byteLength;
+    this.map64 = words && this.stride > 0 ? new Float64Array(this.map.buffer, this.map.byteOffset, this.stride / 8) : undefined;
     this.count = 0;
     this.reserve(1);
-    this.rows.set(this.map);
+    this.copyRow(0);
   }
 
   /** Records the map after step `step`. */
   after(step: number): void {
-    const len = this.map.length;
-    if (len === 0) return;
+    if (this.map.length === 0) return;
     this.reserve(this.count + 2);
-    this.rows.set(this.map, (this.count + 1) * len);
+    this.copyRow(this.count + 1);
     this.steps[this.count++] = step;
+  }
+
+  private copyRow(row: number): void {
+    if (this.map64) this.rows64.set(this.map64, row * (this.stride / 8));
+    else this.rows.set(this.map, row * this.stride);
   }
 
   /** Room for `rows` rows of the current map's size (grown by doubling, kept across executions). */
   private reserve(rows: number): void {
-    const len = this.map.length;
-    if (rows <= this.steps.length && rows * len <= this.rows.length) return;
+    const stride = this.stride;
+    if (rows <= this.steps.length && rows * stride <= this.rows.length) return;
     const cap = Math.max(rows, 2 * this.steps.length, 64);
-    const grown = new Uint8Array(cap * len);
+    const grown = new Uint8Array(cap * stride);
     grown.set(this.rows.subarray(0, Math.min(this.rows.length, grown.length)));
     this.rows = grown;
+    this.rows64 = new Float64Array(grown.buffer);
     const steps = new Int32Array(cap);
     steps.set(this.steps);
     this.steps = steps;
@@ -92,14 +110,14 @@ export class StepCoverage {
    * host or VMM features).
    */
   stepOf(f: number): number | undefined {
-    const len = this.map.length;
     const id = f >> 3;
-    if (id >= len) return undefined;
+    if (id >= this.map.length) return undefined;
     const bucket = f & 7;
     const rows = this.rows;
-    for (let k = 1, at = len + id; k <= this.count; k++, at += len) {
+    const stride = this.stride;
+    for (let k = 1, at = stride + id; k <= this.count; k++, at += stride) {
       const n = rows[at]!;
-      if (n !== rows[at - len] && BUCKET[n] === bucket) return this.steps[k - 1];
+      if (n !== rows[at - stride] && BUCKET[n] === bucket) return this.steps[k - 1];
     }
     return undefined;
   }

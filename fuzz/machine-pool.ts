@@ -28,6 +28,7 @@ import { parseMachine } from '../host/src/scenario/parse.js';
 import { restoreMachine, snapshotMachine, type RamTracking } from '../host/src/snapshot/machine-snapshot.js';
 import { reserveDumpBuffer } from './cache-scope-oracle.js';
 import type { RawMachine } from './input.js';
+import { fillBytes } from '../host/src/core/fill-bytes.js';
 
 const PAGE = 4096;
 /** Bytes allZero compares with zeros before comparing the rest with itself. */
@@ -279,7 +280,7 @@ export class PooledMachine {
     this.zeroTouched();
     machine.reset();
     const bytes = this.bufferCore.unsafeBytes();
-    for (const [off, len] of this.buffers) bytes.fill(0, off, off + len);
+    for (const [off, len] of this.buffers) fillBytes(bytes, 0, off, off + len);
     machine.vtd.logLines.length = 0;
     machine.vtd.events.sent.length = 0;
     // No invalidateAll of its own: the unit's reset ended with one (VtdUnit.reset: configureCore), and nothing since translates.

@@ -96,6 +96,29 @@ describe('fuzz engine: mutants equal to their parent', () => {
 });
 
 describe('StepCoverage', () => {
+  it('answers the same over a shared memory by doublewords as over a plain map by bytes, aligned or not, any length', () => {
+    const rng = new Rng(11);
+    const shared = new Uint8Array(new SharedArrayBuffer(4096));
+    for (const [offset, len] of [[0, 1365], [8, 1366], [3, 1365], [16, 8], [24, 7], [4088, 8], [4090, 6]] as const) {
+      const plain = new Uint8Array(len);
+      const map = shared.subarray(offset, offset + len);
+      const [a, b] = [new StepCoverage(), new StepCoverage()];
+      a.start(plain);
+      b.start(map);
+      for (let step = 0; step < 300; step++) { // past the first growth of the rows (64)
+        for (let k = 0; k < 3; k++) {
+          const i = rng.below(len);
+          plain[i] = Math.min(255, plain[i]! + 1 + rng.below(40));
+          map[i] = plain[i]!;
+        }
+        a.after(step);
+        b.after(step);
+      }
+      for (let f = 0; f < len * 8; f++) expect(b.stepOf(f), `offset ${offset} length ${len} feature ${f}`).toBe(a.stepOf(f));
+      shared.fill(0);
+    }
+  });
+
   it('records the step that first put each probe in each hit bucket', () => {
     const map = new Uint8Array(16);
     map[3] = 1; // hit before the first step: not a step's

@@ -16,6 +16,7 @@
  */
 import type { Core } from './core.js';
 import type { Gpa } from '../types.js';
+import { fillBytes } from './fill-bytes.js';
 
 const TWO_32 = 4294967296;
 const MAX_SAFE_HI = 0x1f_ffff; // high word of a u64 below 2^53
@@ -224,7 +225,7 @@ export class GuestMemory {
   fill(gpa: Gpa, len: number, byte: number): void {
     if (!Number.isInteger(byte) || byte < 0 || byte > 255) throw new Error(`fill: byte ${String(byte)} is not 0..255`);
     const off = this.at(this.num(gpa, 'fill'), Math.max(this.len(len, 'fill'), 1), 'fill');
-    this.u8.fill(byte, off, off + len);
+    fillBytes(this.u8, byte, off, off + len);
   }
 
   /** The little-endian u32 at gpa. */
