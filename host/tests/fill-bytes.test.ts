@@ -1,5 +1,5 @@
 /** fillBytes (host/src/core/fill-bytes.ts) equals TypedArray fill on shared and plain buffers, at any start, length and value. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { fillBytes } from '../src/core/fill-bytes.js';
 
 describe('fillBytes', () => {
@@ -14,6 +14,21 @@ describe('fillBytes', () => {
         want.fill(byte, start, end);
         expect(Buffer.compare(Buffer.from(u8.slice()), Buffer.from(want)), `shared ${shared} [${start}, ${end}) = ${byte}`).toBe(0);
       }
+    }
+  });
+
+  it('fills where SharedArrayBuffer is not defined (a browser page that is not cross-origin isolated)', async () => {
+    const saved = globalThis.SharedArrayBuffer;
+    vi.resetModules();
+    delete (globalThis as { SharedArrayBuffer?: unknown }).SharedArrayBuffer;
+    try {
+      const { fillBytes: fill } = await import('../src/core/fill-bytes.js');
+      const u8 = new Uint8Array(3 * 4096).fill(1);
+      fill(u8, 0, 5, 2 * 4096 + 5);
+      expect([u8[4], u8[5], u8[2 * 4096 + 4], u8[2 * 4096 + 5]]).toEqual([1, 0, 0, 1]);
+    } finally {
+      globalThis.SharedArrayBuffer = saved;
+      vi.resetModules();
     }
   });
 });

@@ -8,11 +8,13 @@
 
 const BLOCK = 4096;
 const blocks = new Map<number, Uint8Array>();
+/** Undefined in a browser page that is not cross-origin isolated. */
+const Shared: typeof SharedArrayBuffer | undefined = globalThis.SharedArrayBuffer;
 
 /** `u8.fill(byte, start, end)`, by copies of a filled 4 KiB block where `u8` is over a shared buffer. */
 export function fillBytes(u8: Uint8Array<ArrayBufferLike>, byte: number, start: number, end: number): void {
   let at = start;
-  if (end - at >= BLOCK && u8.buffer instanceof SharedArrayBuffer) {
+  if (end - at >= BLOCK && Shared !== undefined && u8.buffer instanceof Shared) {
     let block = blocks.get(byte);
     if (block === undefined) {
       block = new Uint8Array(BLOCK).fill(byte);
