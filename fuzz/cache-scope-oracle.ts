@@ -25,6 +25,7 @@ import {
   decodeContext, decodeIotlb, decodePasid, decodePsc, DUMP_RECORD_BYTES, readDump, type CacheContents, type IotlbEntry, type PscEntry,
 } from '../host/src/core/cache-contents.js';
 import type { Core } from '../host/src/core/core.js';
+import { uncounted } from './coverage.js';
 import {
   STAT_COUNT, STAT_CTX_MISSES, STAT_IOTLB_MISSES, STAT_PASID_MISSES, STAT_PSC_MISSES, STAT_WALKS,
 } from '../host/src/core/constants.js';
@@ -104,11 +105,7 @@ export class LazyCaches implements CacheContents {
   }
 
   private read<K extends CacheName>(k: K, dump: (b: number, f: number, m: number) => number, decode: (v: DataView, at: number) => CacheContents[K][number]): CacheContents[K] {
-    if (!this.cache[k]) {
-      const saved = this.probes && saveProbes(this.probes);
-      this.cache[k] = readDump(dump, this.core.memory, this.buf, WINDOW, decode);
-      if (saved) this.probes!.set(saved);
-    }
+    if (!this.cache[k]) this.cache[k] = uncounted(this.probes, () => readDump(dump, this.core.memory, this.buf, WINDOW, decode));
     return this.cache[k] as CacheContents[K];
   }
 
@@ -116,17 +113,6 @@ export class LazyCaches implements CacheContents {
   get context(): CacheContents['context'] { return this.read('context', this.core.unsafeExports.contextCacheDump, decodeContext); }
   get pasid(): CacheContents['pasid'] { return this.read('pasid', this.core.unsafeExports.pasidCacheDump, decodePasid); }
   get psc(): CacheContents['psc'] { return this.read('psc', this.core.unsafeExports.pscDump, decodePsc); }
-}
-
-/** Where LazyCaches keeps the probe map during a dump (one buffer: a copy per dump was an allocation off the JS heap each time). */
-let probeScratch = new Uint8Array(0);
-
-/** A copy of `probes` in the shared scratch buffer (valid until the next call). */
-function saveProbes(probes: Uint8Array): Uint8Array {
-  if (probeScratch.length < probes.length) probeScratch = new Uint8Array(probes.length);
-  const saved = probeScratch.subarray(0, probes.length);
-  saved.set(probes);
-  return saved;
 }
 
 /**

@@ -39,6 +39,24 @@ export function coreFeatures(map: Uint8Array, out: number[]): number {
   return hit;
 }
 
+/** Where `uncounted` keeps the probe map during a call (one buffer: a copy per call was an allocation each time). */
+let probeScratch = new Uint8Array(0);
+
+/**
+ * `fn()` with the probe map `probes` put back as it was afterwards: the
+ * oracles' own calls into the coverage core (cache dumps, the state
+ * region's size) hit probes that are not the input's coverage.
+ */
+export function uncounted<T>(probes: Uint8Array | undefined, fn: () => T): T {
+  if (!probes) return fn();
+  if (probeScratch.length < probes.length) probeScratch = new Uint8Array(probes.length);
+  const saved = probeScratch.subarray(0, probes.length);
+  saved.set(probes);
+  const r = fn();
+  probes.set(saved);
+  return r;
+}
+
 /**
  * The step at which an execution first reached each core feature (probe x
  * hit bucket). After every step the probe map is copied into a row of its

@@ -21,7 +21,7 @@ import { buildRegisterTable, type RegisterRow } from '../host/src/vtd/register-t
 import type { Profile } from '../host/src/vtd/profiles.js';
 import { cacheFills, CacheScopeOracle } from './cache-scope-oracle.js';
 import { ensureCoverageBuild } from './coverage-build.js';
-import { coreFeatures, StepCoverage, type HostCoverage } from './coverage.js';
+import { coreFeatures, StepCoverage, uncounted, type HostCoverage } from './coverage.js';
 import { registerTableOf } from './generate.js';
 import type { FuzzInput, Step } from './input.js';
 import { MachinePool, PooledMachine } from './machine-pool.js';
@@ -104,10 +104,7 @@ const usedHeap = (): number => getHeapStatistics().used_heap_size;
  * calls have probes: their hits are put back, they are not the input's.
  */
 function coreMemoryBytes(pm: PooledMachine): number {
-  const map = pm.coverageMap();
-  const saved = map?.slice();
-  const r = pm.core.stateRegion();
-  if (saved) map!.set(saved);
+  const r = uncounted(pm.coverageMap(), () => pm.core.stateRegion());
   return Math.ceil((r.base + r.used) / 65536) * 65536;
 }
 
