@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { wasmPath } from '../src/core/load-node.js';
 import { ACC_READ } from '../src/core/constants.js';
-import { encodeContextEntry } from '../src/vtd/spec/context-entry.js';
+import { awForLevels, encodeContextEntry } from '../src/vtd/spec/context-entry.js';
 import { ccDesc, iotlbDesc } from '../src/vtd/spec/descriptors.js';
 import { encodeSsPte } from '../src/vtd/spec/ss-pte.js';
 import { bootGuest, startIommu, type Guest } from '../src/flows/guest-side.js';
@@ -76,6 +76,21 @@ describe.skipIf(!existsSync(wasmPath()))('shadow mode', () => {
     expect(hostSees(g, 0x1000n).ok).toBe(false);
     expect(g.mode.domains.size).toBe(0);
     expect(g.vm.ctx.counts()['hwpt-paging']).toBe(1); // only the VM's nesting parent
+    g.vm.close();
+  });
+
+  it('a context entry re-pointed with fewer levels takes out the host mappings beyond its new width', async () => {
+    const g = await shadowGuest();
+    const high = 1n << 39n; // beyond a 3-level (39-bit) table
+    g.ss.map(high, 0x300_1000n, 12, rw);
+    g.qi.submitSync([iotlbDesc(2, 5)]);
+    expect(hostSees(g, high).ok).toBe(true);
+    // Same domain and table root, now AW = 1 (3 levels): the root's entry 1 is a level-3 entry.
+    g.iommu.ctx.setContext(0x18, encodeContextEntry({ P: true, SSPTPTR: g.ss.rootPointer, AW: awForLevels(3), DID: 5 }));
+    g.qi.submitSync([ccDesc(1), iotlbDesc(1, 0)]);
+    expect(hostSees(g, high).ok).toBe(false);
+    expect(hostSees(g, 0x1000n).ok).toBe(false); // the 4-level walk's leaves mean nothing at 3 levels
+    expect(g.mode.domains.get(5)!.levels).toBe(3);
     g.vm.close();
   });
 

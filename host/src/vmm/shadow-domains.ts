@@ -81,6 +81,8 @@ export class ShadowDomain {
 }
 
 const PAGE = 4096n;
+/** 4 KiB pages in the 64-bit IOVA space. */
+const IOVA_PAGES = 2 ** 52;
 const byteOf = (page: number): bigint => BigInt(page) * PAGE;
 const sameRun = (a: SsRun, b: SsRun): boolean => a.iova === b.iova && a.gpa === b.gpa && a.pages === b.pages && a.perms === b.perms;
 
@@ -160,7 +162,9 @@ export class ShadowDomains {
     const fresh = d.runs.size === 0; // every run found will be mapped: charge it while walking
     const found = ssRuns(this.host.ram, d.root, d.levels, from, to, this.host.limits, budget, fresh ? HOST_CALL_COST : undefined);
     if (found === undefined) return this.block(d, 'its tables need more work than one guest access may cause');
-    const { unmap, map } = this.diff(d, this.inRam(d, found), from, to);
+    // A whole sync also takes out runs beyond the table's span: the guest
+    // may have given the domain fewer levels (a smaller AW) since they were made.
+    const { unmap, map } = this.diff(d, this.inRam(d, found), from, whole ? IOVA_PAGES : to);
     if (!fresh) for (const r of [unmap, map].flat()) budget.left -= r.pages + HOST_CALL_COST;
     if (budget.left < 0) return this.block(d, 'its changes need more work than one guest access may cause');
     this.apply(d, unmap, map);
