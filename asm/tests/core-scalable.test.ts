@@ -3,6 +3,9 @@
 // R/W, XD, SRE/WPE, canonical check, 1 GiB pages) and nested translation.
 import { describe, expect, it } from 'vitest';
 import { Fixture, K } from './core-fixture.js';
+import { defaultCaps } from './reference/config.js';
+import { ACC } from './reference/constants.js';
+import { refTranslate } from './reference/translate.js';
 
 const OUTSIDE = 0x4000_0000n;
 const SID = 0x18;
@@ -148,6 +151,26 @@ describe('scalable lookup faults', () => {
     f.put(leaf, f.mem.readU64(leaf) | (1n << 62n));
     f.core.invalidateAll();
     expect(f.tr(SID, 0x1000n).fault).toBe(K.FR_SM_SS_RSVD);
+  });
+
+  it('with SSEE an entry with only X set is present, without SSEE not present; the reference agrees (fuzz finding sm-ss-entry-reserved-or-not-present)', async () => {
+    const { f, dir, ss } = await sm();
+    const leaf = f.ssMap(ss, 4, 0x1000n, 0x21_0000n, { r: false, w: false, x: true });
+    const ask = (iova: bigint) => {
+      const core = f.tr(SID, iova).fault;
+      const ref = refTranslate(f.mem, defaultCaps(), { rta: f.rootTable, ttm: 1, enabled: true }, { sid: SID, pasid: 0, iova, access: ACC.READ }).status;
+      expect(core, 'core vs reference').toBe(ref);
+      return core;
+    };
+    f.pasidEntry(dir, 0, { pgtt: 2, ssptr: ss, aw: 2, ssee: true });
+    f.core.invalidateAll();
+    expect(ask(0x1000n)).toBe(K.FR_SM_READ); // present: a read needs R
+    f.put(leaf, f.mem.readU64(leaf) | (1n << 62n));
+    f.core.invalidateAll();
+    expect(ask(0x1000n)).toBe(K.FR_SM_SS_RSVD); // present: its reserved bits count
+    f.pasidEntry(dir, 0, { pgtt: 2, ssptr: ss, aw: 2 });
+    f.core.invalidateAll();
+    expect(ask(0x1000n)).toBe(K.FR_SM_SS_NP); // SSEE=0: X is ignored, R=W=0 is not present
   });
 });
 

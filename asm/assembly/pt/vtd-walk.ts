@@ -140,7 +140,7 @@ export function ssWidthFault(): u32 { return faultCode(envSsCodes, K_WIDTH); }
   @inline nestPerms(perms: u32): u32 { return perms; }
   @inline index(ia: u64, level: i32, top: bool): u64 { return <u64>ptIndex(ia, level); }
   @inline fetchFault(top: bool, entry: u64): u32 { return faultCode(envSsCodes, top ? K_TOP_ACCESS : K_ACCESS); }
-  // Not present (R = W = 0), then a present entry's reserved bits before its
+  // Not present (R = W = 0, and X = 0 with SSEE: §9.8, EPT's rule), then a present entry's reserved bits before its
   // permissions (§7.1.3), or after them (FL_PERM_FIRST).
   @inline check(ia: u64, pte: u64, level: i32, access: u32, fl: u32): u32 {
     const ep = ssEntryPerms(pte);

@@ -28,7 +28,7 @@ const ADDR_51_12 = bitRange(51, 12);
 export type WalkFaultKind =
   | 'ptr-unreadable' // the top-level table (from the *PTPTR) is not RAM
   | 'unreadable' // a lower-level entry is not RAM
-  | 'not-present' // SS: R=W=0; FS: P=0
+  | 'not-present' // SS: R=W=0 (and X=0 with SSEE); FS: P=0
   | 'reserved' // reserved bit set in a present entry
   | 'non-canonical'; // FS input address not canonical
 
@@ -96,7 +96,10 @@ function ssEntryPerms(e: bigint, ssee: boolean): number {
 /**
  * §3.7 second-stage walk of `iova` (already range-checked by the caller).
  * Permissions are the AND of every level's R/W (and X when SSEE=1; with
- * SSEE=0 the second stage grants execute). Each present entry is checked
+ * SSEE=0 the second stage grants execute). An entry is present when R or
+ * W is set, or X with SSEE=1 (§9.8: the second-stage format is the EPT
+ * format, whose entries are not present only when bits 2:0 are all 0; X
+ * is ignored with SSEE=0). Each present entry is checked
  * for its reserved bits, then for the `need`ed rights (PERM bits; 0 for a
  * translation request), before the walk descends (fuzz finding
  * ss-read-permission-before-reserved). `permFirst`
@@ -111,7 +114,7 @@ export function ssWalk(mem: GuestMemoryLike, caps: RefCaps, p: SsParams, iova: b
     const e = readQ(mem, ea);
     if (e === undefined) return { ok: false, kind: level === p.levels - 1 ? 'ptr-unreadable' : 'unreadable', level };
     entryAddrs.push(ea);
-    if ((e & 0b11n) === 0n) return { ok: false, kind: 'not-present', level };
+    if ((e & (p.ssee ? 0b111n : 0b11n)) === 0n) return { ok: false, kind: 'not-present', level };
     const entryPerms = ssEntryPerms(e, p.ssee);
     const denied: SsDenied | undefined = (need & ~entryPerms) !== 0 ? { ok: false, kind: 'denied', level, perms: entryPerms } : undefined;
     if (permFirst && denied) return denied;
