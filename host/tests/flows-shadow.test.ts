@@ -94,6 +94,22 @@ describe.skipIf(!existsSync(wasmPath()))('shadow mode', () => {
     g.vm.close();
   });
 
+  it('two tables under one DID (against §9.3): when the table the domain follows loses its last binding, it follows the remaining one (fuzz finding shadow-shared-did-after-unbind)', async () => {
+    const g = await bootGuest({ mode: 'shadow', devices: [{ bdf: '00:03.0', hostSid: PRID, kind: 'dma-test' }, { bdf: '00:04.0', hostSid: 0x0320, kind: 'dma-test' }] });
+    const mine = g.iommu.attachLegacy(0x18, { did: 5, levels: 4 });
+    mine.map(0x1000n, 0x300_0000n, 12, rw);
+    const other = g.iommu.attachLegacy(0x20, { did: 5, levels: 4 });
+    other.map(0x1000n, 0x310_0000n, 12, rw);
+    startIommu(g);
+    const mode = g.vm.modeHandler as ShadowMode;
+    expect(mode.domains.get(5)!.root).toBe(Number(other.rootPointer >> 12n)); // the table bound last
+    g.iommu.ctx.setContext(0x20, encodeContextEntry({}));
+    g.qi.submitSync([ccDesc(1), iotlbDesc(1, 0)]);
+    expect(mode.domains.get(5)!.root).toBe(Number(mine.rootPointer >> 12n));
+    expect(hostSees(g, 0x1000n)).toMatchObject({ ok: true, addr: g.host.hpaOf(0x300_0000n) });
+    g.vm.close();
+  });
+
   it('a guest leaf outside guest RAM is logged and not mapped', async () => {
     const g = await shadowGuest();
     g.ss.map(0x9000n, 0x8000_0000n, 12, rw);

@@ -246,14 +246,14 @@ export class GuestMirror implements ModeHandler {
       else if (have?.hwpt !== undefined) ctx.detach(d.devId, hpasid);
     } catch (e) {
       if (!isHostIommuError(e)) throw e;
-      if (target) this.release(target);
+      if (target) this.release(target, want);
       this.vm.log(`vmm: ${label(d, gpasid)}: ${want.kind === 'shadow' ? `shadow of guest domain ${want.did}` : want.kind} refused by the host: ${e.message}`);
       // Never keep serving what the guest replaced; leave nothing behind (its DMA is blocked).
       if (have) this.unbind(have);
       else if (gpasid !== undefined) this.unbindPasidIfUnused(gpasid);
       return;
     }
-    if (have) this.release(have);
+    if (have) this.release(have, have.want);
     this.bindings.set(k, { dev: d, gpasid, entryPasid, want, hwpt: target?.hwpt, nested: target?.nested, domain: target?.domain });
     this.vm.log(`vmm: ${label(d, gpasid)} -> ${describe(want, target?.hwpt, hpasid)}`);
   }
@@ -267,7 +267,7 @@ export class GuestMirror implements ModeHandler {
         try {
           return { hwpt: domain.space.hwptFor(d.hostPath), domain };
         } catch (e) {
-          this.shadows.release(domain);
+          this.shadows.release(domain, want, budget);
           throw e;
         }
       }
@@ -285,8 +285,9 @@ export class GuestMirror implements ModeHandler {
     }
   }
 
-  private release(t: { nested?: number; domain?: ShadowDomain }): void {
-    if (t.domain) this.shadows.release(t.domain);
+  /** Frees what a binding of `want` held (a shadow domain's table goes with it). */
+  private release(t: { nested?: number; domain?: ShadowDomain }, want: Want): void {
+    if (t.domain && want.kind === 'shadow') this.shadows.release(t.domain, want, this.budget.current());
     if (t.nested !== undefined) this.vm.ctx.destroy(t.nested);
   }
 
@@ -294,7 +295,7 @@ export class GuestMirror implements ModeHandler {
     const { ctx } = this.vm;
     if (this.groupPath) this.groupPath.place(b.dev, undefined);
     else if (b.hwpt !== undefined) ctx.detach(b.dev.devId, b.gpasid === undefined ? undefined : ctx.guestPasids.hostOf(b.gpasid));
-    this.release(b);
+    this.release(b, b.want);
     this.bindings.delete(key(b.dev.vrid, b.gpasid));
     if (b.gpasid !== undefined) this.unbindPasidIfUnused(b.gpasid);
     this.vm.log(`vmm: ${label(b.dev, b.gpasid)} unbound`);

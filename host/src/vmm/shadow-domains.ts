@@ -60,12 +60,17 @@ export interface ShadowTable {
 export class ShadowDomain {
   /** Host mappings made from the guest's leaves, keyed by IOVA byte address. */
   readonly runs = new IntervalMap<SsRun>();
-  /** Bindings using it. */
-  users = 0;
+  /** The guest table of each binding using it (one entry per binding). */
+  readonly tables: ShadowTable[] = [];
   /** True while its host mappings are withdrawn (over budget or refused by the host). */
   blocked = false;
 
   constructor(readonly did: Did, public root: number, public levels: number, readonly space: DomainSpace) {}
+
+  /** Bindings using it. */
+  get users(): number {
+    return this.tables.length;
+  }
 
   /** IOVA pages the guest table can address. */
   get pagesSpanned(): number {
@@ -84,6 +89,7 @@ const PAGE = 4096n;
 /** 4 KiB pages in the 64-bit IOVA space. */
 const IOVA_PAGES = 2 ** 52;
 const byteOf = (page: number): bigint => BigInt(page) * PAGE;
+const sameTable = (a: { root: number; levels: number }, b: { root: number; levels: number }): boolean => a.root === b.root && a.levels === b.levels;
 const sameRun = (a: SsRun, b: SsRun): boolean => a.iova === b.iova && a.gpa === b.gpa && a.pages === b.pages && a.perms === b.perms;
 
 /** The shadow domains of one VM, by guest domain id. */
@@ -98,6 +104,11 @@ export class ShadowDomains {
    * A domain following `t` for one more binding: the existing one of that
    * DID (re-pointed and fully re-synced if the guest gave it another table)
    * or a new one built now. Throws the host's error when it cannot allocate.
+   *
+   * A guest that gives one DID two tables breaks §9.3 / §9.6 (entries with
+   * the same domain id must reference the same tables): the domain follows
+   * the table bound last, and goes back to a remaining binding's table when
+   * the last binding of the one it follows leaves (`release`).
    */
   acquire(t: ShadowTable, budget: WorkBudget): ShadowDomain {
     let d = this.byDid.get(t.did);
@@ -105,20 +116,24 @@ export class ShadowDomains {
       d = new ShadowDomain(t.did, t.root, t.levels, this.host.space?.(t.did) ?? iommufdSpace(this.host.ctx));
       this.byDid.set(t.did, d);
       this.syncWhole(d, budget);
-    } else if (d.root !== t.root || d.levels !== t.levels) {
-      this.host.log(`shadow: guest domain ${t.did} now uses the table at 0x${byteOf(t.root).toString(16)} (${t.levels} levels)`);
-      Object.assign(d, { root: t.root, levels: t.levels });
-      this.syncWhole(d, budget);
+    } else {
+      this.follow(d, t, budget);
     }
-    d.users++;
+    d.tables.push({ did: t.did, root: t.root, levels: t.levels });
     return d;
   }
 
-  /** One binding less; the domain and its host objects go with the last. */
-  release(d: ShadowDomain): void {
-    if (--d.users > 0) return;
-    d.space.drop();
-    this.byDid.delete(d.did);
+  /** The binding of table `t` leaves `d`; the domain and its host objects go with the last binding. */
+  release(d: ShadowDomain, t: ShadowTable, budget: WorkBudget): void {
+    const i = d.tables.findIndex((u) => sameTable(u, t));
+    d.tables.splice(i < 0 ? d.tables.length - 1 : i, 1);
+    const last = d.tables.at(-1);
+    if (last === undefined) {
+      d.space.drop();
+      this.byDid.delete(d.did);
+    } else if (!d.tables.some((u) => sameTable(u, d))) {
+      this.follow(d, last, budget);
+    }
   }
 
   /** A guest IOTLB invalidation: re-syncs its scope (other kinds do not reach the shadows). */
@@ -140,6 +155,14 @@ export class ShadowDomains {
   /** Re-syncs all of `d` (what a domain-selective invalidation does). */
   syncWhole(d: ShadowDomain, budget: WorkBudget): void {
     this.sync(d, 0, d.pagesSpanned, budget);
+  }
+
+  /** Re-points `d` at table `t` (fully re-synced) when it follows another one. */
+  private follow(d: ShadowDomain, t: ShadowTable, budget: WorkBudget): void {
+    if (sameTable(d, t)) return;
+    this.host.log(`shadow: guest domain ${d.did} now uses the table at 0x${byteOf(t.root).toString(16)} (${t.levels} levels)`);
+    Object.assign(d, { root: t.root, levels: t.levels });
+    this.syncWhole(d, budget);
   }
 
   /** Why a DMA at `iova` through `d` faults, as the guest's tables say ('access' while blocked). */
