@@ -66,12 +66,20 @@ describe('register file: generic access rules (§11.2)', () => {
 
   it('bad sizes, alignments and offsets are ignored, read 0 and are logged', () => {
     const { regs, log } = bare(createProfile('qemu-7.2', { scalableMode: false, awBits: 39 }));
-    for (const [off, size] of [[0x0, 2], [0x2, 4], [0x8, 16], [0x230, 4], [0x22c, 8], [-4, 4], [0xfff, 1]]) {
+    for (const [off, size] of [[0x0, 2], [0x2, 4], [0x8, 16], [0x230, 4], [0x230, 8], [-4, 4], [0xfff, 1]]) {
       expect(regs.read(off!, size!)).toBe(0n);
       regs.write(off!, size!, 0xffff_ffff_ffff_ffffn);
     }
     expect(log.length).toBeGreaterThanOrEqual(14);
     expect(regs.read(0x0, 4)).toBe(0x10n);
+  });
+
+  it('an 8-byte access at the block\'s last dword is that dword, as QEMU splits it (recorded: gen-block-edge)', () => {
+    const { regs } = bare(createProfile('qemu-10.0', { scalableMode: false, awBits: 39 }));
+    regs.set('FRCD0_HI', 0xc000_0001_0000_0018n); // F, T, FR 1, SID 0x18
+    expect(regs.read(0x22c, 8)).toBe(0xc000_0001n); // the upper dword reads 0
+    regs.write(0x22c, 8, 0xffff_ffff_ffff_ffffn); // W1C F; the dword past the block goes nowhere
+    expect(regs.get('FRCD0_HI')).toBe(0x4000_0001_0000_0018n);
   });
 
   it('every 4-byte aligned offset of the block accepts 4- and 8-byte accesses', () => {

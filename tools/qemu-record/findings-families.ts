@@ -304,8 +304,35 @@ export function pasidEntryChecks(seed: number): object {
 }
 
 /** The issue-26 families by name. */
+/**
+ * 8-byte accesses at the register block's last dword (0x22c: FRCD0 bits
+ * 127:96, then 4 bytes past QEMU's 0x230-byte block) with a fault recorded:
+ * reads, and writes with and without the F bit, next to dword accesses and
+ * 8-byte ones at 4 mod 8 inside the block (the fuzz finding
+ * frcd-write-past-qemu-block: QEMU performs the dword inside the block).
+ */
+export function blockEdge(seed: number): object {
+  const rng = new Rng(seed);
+  const b = new ScenarioBuilder();
+  legacyRoot(b);
+  b.setRootTable(GPA.ROOT).enableTranslation();
+  const last = REG.FRCD_HI + 4;
+  for (let r = 0; r < 4; r++) {
+    b.dmaRead(DEVICES[0], 0x1000n * BigInt(1 + rng.int(16)), 8).readFaultState();
+    b.mmioRead(last, rng.pick([4, 8] as const));
+    const f = rng.chance(0.6) ? 0x8000_0000n : 0n;
+    const value = f | BigInt(rng.int(0x8000_0000)) | (BigInt(rng.int(0x1_0000_0000)) << 32n);
+    if (rng.chance(0.8)) b.mmioWrite(last, 8, value);
+    else b.mmioWrite(REG.FRCD_HI, 8, (value & 0xffff_ffffn) << 32n);
+    b.readFaultState().mmioRead(last, 8);
+    if (rng.chance(0.5)) b.mmioWrite(REG.FEDATA, 8, BigInt(rng.int(0x1_0000_0000)) | (0xfee0_0000n << 32n)).mmioRead(REG.FEDATA, 8).mmioRead(REG.FEADDR, 4);
+    b.clearFaults();
+  }
+  return b.build(`gen-block-edge-${seed}`, '8-byte accesses at the register block\'s last dword', machine('qemu-7.2', { devices: 1 }));
+}
+
 export const FINDINGS_FAMILIES: Record<string, (seed: number) => object> = {
   'dma-past-fault': dmaPastFault, 'pasid-fpd': pasidFpd, 'legacy-iotlb-sid': legacyIotlbSid, 'iqt-bit4': iqtBit4,
   'large-entry-range': largeEntryRange, 'pt-context-aw': ptContextAw, 'dma-outside-ram': dmaOutsideRam,
-  'pasid-entry-checks': pasidEntryChecks,
+  'pasid-entry-checks': pasidEntryChecks, 'block-edge': blockEdge,
 };

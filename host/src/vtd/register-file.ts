@@ -170,8 +170,16 @@ export class RegisterFile {
     return this.readDword(offset >>> 2);
   }
 
-  /** Guest 8-byte read at `offset`: returns the low dword, the high dword is in `readHigh`. */
+  /**
+   * Guest 8-byte read at `offset`: returns the low dword, the high dword is
+   * in `readHigh`. An access whose last dword is past the block is its
+   * first dword (the rest reads 0), as QEMU splits it (`lastDwordOnly`).
+   */
   read64(offset: number): number {
+    if (this.lastDwordOnly(offset)) {
+      this.readHigh = 0;
+      return this.readDword(offset >>> 2);
+    }
     if (!this.aligned(offset, 8)) {
       this.log(`ignored 8-byte read at offset ${hex(offset)}`);
       this.readHigh = 0;
@@ -192,8 +200,17 @@ export class RegisterFile {
     this.writeDword(offset >>> 2, value >>> 0);
   }
 
-  /** Guest 8-byte write of `hi:lo` at `offset`; one access for a 64-bit register at its own offset. */
+  /**
+   * Guest 8-byte write of `hi:lo` at `offset`; one access for a 64-bit
+   * register at its own offset. An access whose last dword is past the
+   * block writes its first dword only (`lastDwordOnly`).
+   */
   write64(offset: number, lo: number, hi: number): void {
+    if (this.lastDwordOnly(offset)) {
+      this.log(`8-byte write at offset ${hex(offset)}: its upper dword is past the register block, ignored`);
+      this.writeDword(offset >>> 2, lo >>> 0);
+      return;
+    }
     if (!this.aligned(offset, 8)) {
       this.log(`ignored 8-byte write at offset ${hex(offset)}`);
       return;
@@ -229,6 +246,18 @@ export class RegisterFile {
     if (size === 4) this.write32(offset, Number(BigInt.asUintN(32, value)));
     else if (size === 8) this.write64(offset, Number(BigInt.asUintN(32, value)), Number(BigInt.asUintN(32, value >> 32n)));
     else this.log(`ignored ${size}-byte write at offset ${hex(offset)}`);
+  }
+
+  /**
+   * True for an 8-byte access at the block's last dword. QEMU's memory core
+   * splits an access unaligned for its size into aligned ones (an 8-byte
+   * access at 4 mod 8 into two dword accesses), and the one past its
+   * 0x230-byte block reaches no register: the first dword is performed,
+   * the second reads 0 and writes nothing. Recorded on QEMU 10.0 (FRCD0.F
+   * cleared by an 8-byte write at 0x22c); every profile does the same.
+   */
+  private lastDwordOnly(offset: number): boolean {
+    return offset === this.blockSize - 4;
   }
 
   /** True for an integer offset, aligned to 4, with `size` bytes inside the block. */
