@@ -75,6 +75,16 @@ export class TranslationOracle {
   private readonly caps: RefCaps;
   /** Pages (numbers: gpa >> 12) the translations since the last flush read (table pages a cache may hold). */
   private readonly tablePages = new Set<number>();
+  /**
+   * The domain lookups since the last flush, with the root, context and
+   * PASID words each read. The unit writes guest memory the oracle is not
+   * told of: A/D bits of first-stage entries (§3.6.3). Harmless in a page
+   * of first-stage entries, but a guest whose first-stage table aliases
+   * these structures has the unit change an entry it may hold cached (fuzz
+   * finding fs-ad-write-into-root-entry): after each DMA, a lookup whose
+   * words changed means DMA is not judged until the next flush.
+   */
+  private readonly lookups = new Map<number, Answer<number | undefined>>();
   private stale = false;
   /**
    * Requesters of each domain id since the last flush. Caches are tagged by
@@ -174,6 +184,7 @@ export class TranslationOracle {
   /** Every cache is empty (SRTP, TE change: docs/ABI.md `invalidateAll`). */
   private flushed(): void {
     this.tablePages.clear();
+    this.lookups.clear();
     this.domains.clear();
     this.sharedDomain = false;
     this.stale = false;
@@ -257,7 +268,21 @@ export class TranslationOracle {
 
   /** The DID caches would tag `sid`'s entries with (VT-d §9.1-§9.6 layouts), or undefined without a present chain. */
   private domainOf(sid: number): number | undefined {
-    return this.walk(-1 - sid, () => this.readDomain(sid));
+    if (!this.answers) {
+      const rec = new WalkRecorder(this.machine.ram);
+      this.recorder = rec;
+      try {
+        const did = this.readDomain(sid);
+        this.lookups.set(sid, rec.answer(did));
+        return did;
+      } finally {
+        this.recorder = undefined;
+      }
+    }
+    const did = this.walk(-1 - sid, () => this.readDomain(sid));
+    const kept = this.answers.get(-1 - sid) as Answer<number | undefined> | undefined;
+    if (kept) this.lookups.set(sid, kept);
+    return did;
   }
 
   private readDomain(sid: number): number | undefined {
@@ -316,6 +341,14 @@ export class TranslationOracle {
    */
   after(pieces: readonly Piece[], write: boolean, ok: boolean, buffer: Uint8Array): string | undefined {
     const msg = this.stale || this.sharedDomain || !this.enabled ? undefined : this.judge(pieces, write, ok, buffer);
+    if (!this.stale) {
+      for (const a of this.lookups.values()) {
+        if (stillHolds(a, this.machine.ram)) continue;
+        this.stale = true; // the unit changed a structure word (see `lookups`)
+        this.globals = 0;
+        break;
+      }
+    }
     if (write && this.tablePages.size > 0) {
       for (const p of pieces) if (p.ref.status === 0) this.pagesWritten(Number(p.ref.addr >> 12n), Number((p.ref.addr + BigInt(p.len) - 1n) >> 12n));
     }
