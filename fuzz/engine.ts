@@ -161,13 +161,22 @@ export class Engine {
     return { input: cand, r };
   }
 
+  /**
+   * Length control's clock: executions, and the mutants not run because
+   * they were their parent unchanged (each would have run and found
+   * nothing), so skipping them changes no later mutant (`rerunUnchanged`).
+   */
+  private get lengthClock(): number {
+    return this.execs + this.unchanged;
+  }
+
   /** libFuzzer's length control: after LEN_CONTROL x log2(limit) executions without new coverage, the limit grows by log2 of itself. */
   private controlLength(): void {
     if (this.maxLen >= MAX_STEPS) return;
     const lg = Math.max(1, Math.log2(this.maxLen));
-    if (this.execs - this.lastGrowth <= LEN_CONTROL * lg) return;
+    if (this.lengthClock - this.lastGrowth <= LEN_CONTROL * lg) return;
     this.maxLen = Math.min(MAX_STEPS, this.maxLen + Math.ceil(lg));
-    this.lastGrowth = this.execs;
+    this.lastGrowth = this.lengthClock;
   }
 
   /**
@@ -226,7 +235,7 @@ export class Engine {
       fresh = r.features.filter((f) => !this.features.seen[f]);
     }
     this.features.add(r.features);
-    if (fresh.length > 0) this.lastGrowth = this.execs;
+    if (fresh.length > 0) this.lastGrowth = this.lengthClock;
     const hash = inputHash(input);
     if (this.hashes.has(hash)) return fresh.length > 0;
     this.hashes.add(hash);

@@ -20,13 +20,14 @@
  * bytes, cache contents), over many generated inputs.
  */
 import type { Core } from '../host/src/core/core.js';
+import * as K from '../host/src/core/constants.js';
 import { createMachine, type Machine } from '../host/src/machine.js';
 import type { GuestMemory } from '../host/src/core/guest-memory.js';
 import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
 import { ScenarioApics } from '../host/src/scenario/apics.js';
 import { parseMachine } from '../host/src/scenario/parse.js';
 import { restoreMachine, snapshotMachine, type RamTracking } from '../host/src/snapshot/machine-snapshot.js';
-import { reserveDumpBuffer } from './cache-scope-oracle.js';
+import { cacheFills, reserveDumpBuffer } from './cache-scope-oracle.js';
 import type { RawMachine } from './input.js';
 import { fillBytes } from '../host/src/core/fill-bytes.js';
 
@@ -273,17 +274,18 @@ export class PooledMachine {
   /** Back to the start state (see the file comment), with `cpus` processors' APICs (they are not part of the machine). */
   reset(cpus: number): void {
     const { machine, core } = this;
+    const filled = cacheFills(core) > 0; // since the last reset's statsReset: did the execution fill a cache?
     for (const p of this.written) this.zeroPage(p);
     this.written.clear();
     for (const [gpa, len] of this.writtenRanges) this.rawFill(BigInt(gpa), len, 0); // within one RAM region: the write was
     this.writtenRanges.length = 0;
     this.zeroTouched();
-    machine.reset();
+    machine.reset(); // ends with an invalidation of every cache (VtdUnit.reset: configureCore)
+    if (filled) emptyCaches(core);
     const bytes = this.bufferCore.unsafeBytes();
     for (const [off, len] of this.buffers) fillBytes(bytes, 0, off, off + len);
     machine.vtd.logLines.length = 0;
     machine.vtd.events.sent.length = 0;
-    // No invalidateAll of its own: the unit's reset ended with one (VtdUnit.reset: configureCore), and nothing since translates.
     core.statsReset();
     if (this.apics.count === cpus) this.apics.clear();
     else this.apics = new ScenarioApics(cpus);
@@ -380,6 +382,19 @@ function takeWord(words: Uint32Array, w: number, fn: (bit: number) => void): voi
     bits &= ~(1 << b);
     fn(w * 32 + b);
   }
+}
+
+/**
+ * Invalidates every cache of `core` and empties the IOTLB's slots too: an
+ * invalidation is O(1) (a generation bump) and leaves dead entries whose
+ * lookups and victim choice take other paths, so an input's coverage
+ * depended on what ran on the machine before it (35 of 60 golden seeds
+ * reached other probe counts when run twice). Setting the geometry again
+ * (`CFG_IOTLB_WAYS`, same value) clears the table, its fingerprints and
+ * size counts (asm cache/iotlb.ts iotlbResize), then invalidates all.
+ */
+export function emptyCaches(core: Core): void {
+  core.setConfig(K.CFG_IOTLB_WAYS, core.getConfig(K.CFG_IOTLB_WAYS));
 }
 
 /** Zeros to compare the start of a range with (the rest is compared with itself, see allZero). */

@@ -16,7 +16,7 @@ import { VirtualMachine, type VmMode } from '../host/src/vmm/virtual-machine.js'
 import type { FuzzInput, RawMachine, VmmHost } from './input.js';
 import { IommuGroups } from '../host/src/hostiommu/groups.js';
 import { HOST_FEATURE_BASE, VMM_FEATURE_BASE } from './coverage.js';
-import { clearTouchedBitmap, PooledMachine, takeTouchedBits, touchedBitmap, type TouchExports } from './machine-pool.js';
+import { clearTouchedBitmap, emptyCaches, PooledMachine, takeTouchedBits, touchedBitmap, type TouchExports } from './machine-pool.js';
 import type { Rng } from './rng.js';
 import { ShadowMode } from '../host/src/vmm/shadow.js';
 import type { InvalidationEvent } from '../host/src/vtd/cache-invalidation.js';
@@ -326,7 +326,7 @@ function hostState(vm: VirtualMachine): string {
 function resetVm({ vm, host, baseline }: PooledVm): void {
   vm.reset();
   zeroTouchedGuestPages(host);
-  host.core.invalidateAll();
+  emptyCaches(host.core);
   const now = hostState(vm);
   if (now !== baseline) throw new Error(`VM reset left host state behind: ${now} where the new VM had ${baseline}`);
 }

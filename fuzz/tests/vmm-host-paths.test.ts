@@ -163,8 +163,10 @@ describe('VMM-backed inputs over the group, vdpa and subdevice host paths', () =
     const rng = new Rng(19);
     const seen = new Set<string>();
     const ex = new Executor(module);
+    const wanted = ['shadow:group', 'shadow:vdpa', 'shadow:fallback'];
+    const allSeen = () => wanted.every((w) => [...seen].some((s) => s.startsWith(w))) && [...seen].some((s) => s.includes('+sub'));
     let vm = 0;
-    for (let i = 0; i < 3000 && vm < 24; i++) {
+    for (let i = 0; i < 3000 && (vm < 24 || !allSeen()) && vm < 96; i++) {
       const { input: m, ops } = mutate(vmSeeds[i % vmSeeds.length]!, rng, seeds);
       if (!ops.includes('vmm-host') || !m.vmm) continue;
       vm++;
@@ -173,8 +175,8 @@ describe('VMM-backed inputs over the group, vdpa and subdevice host paths', () =
       const r = await ex.run({ ...m, steps: m.steps.slice(0, 24) });
       expect(r.finding?.message ?? '').not.toMatch(/building the VM/);
     }
-    expect(vm).toBe(24);
-    for (const want of ['shadow:group', 'shadow:vdpa', 'shadow:fallback']) expect([...seen].some((s) => s.startsWith(want))).toBe(true);
+    expect(vm).toBeGreaterThanOrEqual(24);
+    for (const want of wanted) expect([...seen].some((s) => s.startsWith(want))).toBe(true);
     expect([...seen].some((s) => s.includes('+sub'))).toBe(true);
   });
 
