@@ -114,3 +114,24 @@ describe('machine pool', () => {
     expect(pool.size).toBeLessThanOrEqual(POOL_MACHINES);
   }, 300_000);
 });
+
+describe('machine reuse and coverage', () => {
+  it('an input reaches the same features each time it runs on a reused machine (the IOTLB slots are emptied, not only invalidated)', async () => {
+    const { Executor } = await import('../execute.js');
+    const { withVmmVariants } = await import('../seeds.js');
+    const seeds = withVmmVariants(loadInputs([goldenDir()]));
+    const ex = new Executor(loadFuzzModule().module);
+    let pairs = 0;
+    for (let i = 0; i < seeds.length; i += 9) {
+      const s = seeds[i]!;
+      const warm = seeds.find((o, j) => j !== i && JSON.stringify(o.machine) === JSON.stringify(s.machine) && o.vmm === s.vmm);
+      if (!warm) continue;
+      await ex.run(warm); // the machine is then reused, with whatever that input left in its caches
+      const first = (await ex.run(s)).features;
+      const again = (await ex.run(s)).features;
+      expect(again, `seed ${i}`).toEqual(first);
+      pairs++;
+    }
+    expect(pairs).toBeGreaterThan(20);
+  });
+});
