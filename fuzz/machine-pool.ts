@@ -299,7 +299,10 @@ export class PooledMachine {
   }
 
   private clearCoverage(): void {
-    this.coverageMap()?.fill(0);
+    const c = this.cov;
+    if (!c.covPtr || !c.covSize) return;
+    const at = c.covPtr();
+    fillBytes(this.core.unsafeBytes(), 0, at, at + c.covSize()); // a 16 KiB fill over the coverage build's shared memory
   }
 
   /** The bitmap of guest pages the core computed offsets for (coverage build), or undefined. */
@@ -468,6 +471,19 @@ export function watchRamWrites(ram: GuestMemory, sink: (gpa: number, len: number
 export const POOL_MACHINES = 128;
 export const POOL_RAM_MIB = 16384;
 
+/** Pool keys by machine description object (inputs share their parent's: the JSON text was made per execution). */
+const poolKeys = new WeakMap<RawMachine, string>();
+
+/** The pool key of `raw`: its description less the processor count (the APICs are the pool's, not the machine's: one machine serves every count). */
+function poolKey(raw: RawMachine): string {
+  let key = poolKeys.get(raw);
+  if (key === undefined) {
+    const { cpus: _cpus, ...built } = raw;
+    poolKeys.set(raw, (key = JSON.stringify(built)));
+  }
+  return key;
+}
+
 /** Machines by description, each on its own instance of the module (least recently used dropped past POOL_MACHINES). */
 export class MachinePool {
   private readonly machines = new Map<string, PooledMachine>();
@@ -480,13 +496,12 @@ export class MachinePool {
 
   /** The pooled machine of `raw`, reset to its start state (built on first use). */
   async get(raw: RawMachine): Promise<PooledMachine> {
-    const { cpus = 1, ...built } = raw; // the processors' APICs are the pool's, not the machine's: one machine serves every count
-    const key = JSON.stringify(built);
+    const key = poolKey(raw);
     let pm = this.machines.get(key);
     if (pm) {
       this.machines.delete(key); // most recently used last
       this.machines.set(key, pm);
-      pm.reset(cpus);
+      pm.reset(raw.cpus ?? 1);
       return pm;
     }
     pm = await PooledMachine.create(raw, this.newCore());

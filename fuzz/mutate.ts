@@ -138,7 +138,7 @@ function mutateMachine(d: Draft, rng: Rng): boolean {
   // qemu-* refuses the extensions: ATS devices and their steps go.
   const devices = profile === 'default' ? d.machine.devices : d.machine.devices.filter((x) => x.kind === 'dma-test');
   d.machine = { ...d.machine, profile, iommu: { ...iommu }, devices };
-  if (!d.machine.devices.some((x) => x.kind === 'dma-test')) d.machine.devices = [...d.machine.devices, { bdf: '00:03.0', kind: 'dma-test' }];
+  if (!d.machine.devices.some((x) => x.kind === 'dma-test')) d.machine = { ...d.machine, devices: [...d.machine.devices, { bdf: '00:03.0', kind: 'dma-test' }] };
   d.steps = d.steps.filter((s) => stepValid(d.machine, s));
   return true;
 }
@@ -153,7 +153,7 @@ function toDefault(d: Draft, rng: Rng): Draft {
     const iommu = rng.chance(0.8) ? { scalable_mode: true, caching_mode: rng.chance(0.3), aw_bits: 48 } : rng.pick(MACHINES.filter((m) => !m.first_stage));
     d.machine = { ...d.machine, profile: 'default', iommu: { ...iommu } };
   }
-  if (!d.machine.devices.some((x) => x.kind === 'dma-test')) d.machine.devices = [...d.machine.devices, { bdf: '00:03.0', kind: 'dma-test' }];
+  if (!d.machine.devices.some((x) => x.kind === 'dma-test')) d.machine = { ...d.machine, devices: [...d.machine.devices, { bdf: '00:03.0', kind: 'dma-test' }] };
   return d;
 }
 

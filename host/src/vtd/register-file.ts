@@ -172,8 +172,8 @@ export class RegisterFile {
 
   /**
    * Guest 8-byte read at `offset`: returns the low dword, the high dword is
-   * in `readHigh`. An access whose last dword is past the block is its
-   * first dword (the rest reads 0), as QEMU splits it (`lastDwordOnly`).
+   * in `readHigh`. At the block's last dword the access is that dword (the
+   * rest reads 0), as QEMU splits it.
    */
   read64(offset: number): number {
     if (this.lastDwordOnly(offset)) {
@@ -202,8 +202,8 @@ export class RegisterFile {
 
   /**
    * Guest 8-byte write of `hi:lo` at `offset`; one access for a 64-bit
-   * register at its own offset. An access whose last dword is past the
-   * block writes its first dword only (`lastDwordOnly`).
+   * register at its own offset. At the block's last dword only that dword
+   * is written, as QEMU splits it.
    */
   write64(offset: number, lo: number, hi: number): void {
     if (this.lastDwordOnly(offset)) {
