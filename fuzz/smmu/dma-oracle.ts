@@ -40,7 +40,7 @@ type DmaStep = Extract<Step, { op: 'dma.read' | 'dma.write' }>;
 const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
 
 /** One 4 KiB piece of a DMA: where it starts in the request, its length, what the tables say of it. */
-interface Piece { readonly iova: bigint; readonly off: number; readonly n: number; readonly ref: RefAnswer }
+export interface Piece { readonly iova: bigint; readonly off: number; readonly n: number; readonly ref: RefAnswer }
 
 /** StreamIDs of device addresses ("BB:DD.F"), parsed once. */
 const SIDS = new Map<string, number>();
@@ -65,9 +65,7 @@ export class SmmuDmaOracle {
   private readonly readPages = new Set<number>();
   /** The SMMU read structures the reference cannot name (2-level tables, stage 2, ...): any write may reach them. */
   private readUnknown = false;
-  /** Writes during the running step, as (address, length) pairs: checked again once a DMA's reads are known (the SMMU read before it wrote its event). */
-  private readonly stepWrites: number[] = [];
-  /** The reference's reads of one DMA (reused). */
+  /** The reference's reads of the DMA being judged (reused). */
   private readonly reads: number[] = [];
   /** DMA steps judged against the reference (completed, caches clean, every piece answered). */
   judged = 0;
@@ -80,7 +78,6 @@ export class SmmuDmaOracle {
    * it may hold a structure they cached. `gpa` is below 2^53 (RAM).
    */
   written(gpa: number, len: number): void {
-    this.stepWrites.push(gpa, len);
     this.wrote(gpa, len);
   }
 
@@ -103,7 +100,6 @@ export class SmmuDmaOracle {
 
   /** After step `s` ran (`consumed`: the commands the SMMU consumed during it, in order, four dwords each). */
   stepped(s: Step, consumed: readonly number[]): void {
-    if (this.stepWrites.length !== 0) this.stepWrites.length = 0; // (setting length is a runtime call: most steps wrote nothing)
     // A stream table moved under cached STEs (none cached yet: nothing can go stale).
     const moved = s.op === 'mmio.write' && s.offset < R.STRTAB_BASE_CFG + 4 && s.offset + s.size > R.STRTAB_BASE;
     if (moved && (this.readUnknown || this.readPages.size > 0)) { this.dirty(); return; }
@@ -127,11 +123,14 @@ export class SmmuDmaOracle {
     this.readUnknown = false;
   }
 
-  /** Judges DMA step `s` that just ran (`before` / `after`: the registers around it). */
-  check(s: DmaStep, before: SmmuRegs, after: SmmuRegs): string | undefined {
+  /**
+   * Judges DMA step `s` that just ran: `pieces`, the reference's reading of
+   * the tables before it (`before`, whose registers are `before`; `after`
+   * the registers after it).
+   */
+  check(s: DmaStep, pieces: readonly Piece[], before: SmmuRegs, after: SmmuRegs): string | undefined {
     const dev = this.m.dmaTest(s.bdf);
     const ok = (dev.lastStatus() & 7) === DMAT_STATE.DONE;
-    const pieces = this.pieces(s, before);
     const verdict = this.events(s, before, after, ok) ?? (ok && this.clean ? this.judge(s, pieces, dev.buffer()) : undefined);
     if (s.op === 'dma.write') {
       // The device wrote (at most) where the tables map its pieces; where they cannot tell, anywhere.
@@ -143,8 +142,14 @@ export class SmmuDmaOracle {
     return verdict;
   }
 
-  /** The reference's answer for each 4 KiB piece of `s`; what it read joins the structures the SMMU may have cached. */
-  private pieces(s: DmaStep, before: SmmuRegs): Piece[] {
+  /**
+   * Before DMA step `s` runs (registers `before`): the reference's answer
+   * for each 4 KiB piece, from the tables as the SMMU finds them when it
+   * translates (a DMA may write its own tables: read afterwards, they say
+   * what it did not see). What it read joins the structures the SMMU may
+   * have cached, so the step's own writes to them count (`written`).
+   */
+  before(s: DmaStep, before: SmmuRegs): Piece[] {
     const sid = sidOf(s.bdf);
     const out: Piece[] = [];
     const reads = this.reads;
@@ -161,13 +166,12 @@ export class SmmuDmaOracle {
     for (const a of reads) this.readPages.add(Math.floor(a / PAGE));
     // What the SMMU caches now came after any CFGI_ALL / TLBI_NSNH_ALL still waiting for their CMD_SYNC: they do not drop it.
     if (reads.length > 0 || unknownHere) this.cfgiAll = this.tlbiAll = false;
-    const w = this.stepWrites;
-    for (let i = 0; i < w.length; i += 2) this.wrote(w[i]!, w[i + 1]!);
     return out;
   }
   /** A completed DMA against the tables: no certain fault, no withheld write, the bytes where the tables say. */
   private judge(s: DmaStep, pieces: readonly Piece[], buf: Uint8Array): string | undefined {
     const write = s.op === 'dma.write';
+    if (write && pieces.length > 1 && this.writesOwnTables(pieces)) return undefined; // a later piece may walk what an earlier one wrote
     for (const { iova, ref } of pieces) {
       const at = `${s.op} ${s.bdf}${s.pasid === undefined ? '' : ` SSID ${s.pasid}`} at ${hex(iova)} completed`;
       if (ref.kind === 'fault') return `dma-unmapped: ${at}, but the tables say: ${ref.why}`;
@@ -176,6 +180,12 @@ export class SmmuDmaOracle {
     }
     this.judged++;
     return this.moved(s, pieces.map((p) => ({ pa: (p.ref as { pa: bigint }).pa, off: p.off, n: p.n })), buf, write);
+  }
+
+  /** True when a piece of a DMA write lands on a page the reference read for this DMA. */
+  private writesOwnTables(pieces: readonly Piece[]): boolean {
+    const pages = new Set(this.reads.map((a) => Math.floor(a / PAGE)));
+    return pieces.some((p) => p.ref.kind === 'map' && pages.has(Number(p.ref.pa / BigInt(PAGE))));
   }
 
   /** The bytes of a completed DMA went to / came from the addresses the tables give (pieces another piece overwrote are skipped). */

@@ -112,6 +112,7 @@ export class SmmuExecutor {
     const steps = input.steps;
     for (let i = 0; i < steps.length; i++) {
       const s = steps[i]!;
+      const pieces = s.op === 'dma.read' || s.op === 'dma.write' ? dma.before(s, before) : undefined;
       const t = performance.now();
       let read: bigint | undefined;
       try {
@@ -125,7 +126,7 @@ export class SmmuExecutor {
       readRegs(m, after);
       consumedCommands(m, s, before, after, consumed);
       const msg = registerViolation(s, before, after, read) ?? syncViolation(m, after, consumed)
-        ?? (s.op === 'dma.read' || s.op === 'dma.write' ? dma.check(s, before, after) : undefined);
+        ?? (pieces && (s.op === 'dma.read' || s.op === 'dma.write') ? dma.check(s, pieces, before, after) : undefined);
       if (msg) return { kind: kindOf(msg), step: i, message: msg };
       dma.stepped(s, consumed);
       noteOutcomes(m, before, after, consumed, outcomes);
