@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { FEATURE_SPACE, HOST_FEATURE_BASE, VMM_FEATURE_BASE } from './coverage.js';
 import { heartbeatCount, heartbeatInput, newHeartbeat } from './heartbeat.js';
-import { formatScenarioDoc, inputHash, toScenarioDoc } from './input.js';
+import { inputHash, scenarioText } from './input.js';
 import { findingFile, Session, type SessionOptions, type SessionStats } from './session.js';
 import type { WorkerInit } from './worker.js';
 
@@ -79,8 +79,8 @@ class Collector {
     }
   }
 
-  /** A corpus entry (replacing the entry `replaced`, whose file goes); returns false when it is already known. */
-  input(hash: string, doc: Record<string, unknown>, fresh: readonly number[], replaced?: string): boolean {
+  /** A corpus entry as its scenario file `text` (replacing the entry `replaced`, whose file goes); returns false when it is already known. */
+  input(hash: string, text: string, fresh: readonly number[], replaced?: string): boolean {
     if (replaced !== undefined && this.corpus.delete(replaced) && this.outDir) rmSync(join(this.outDir, 'corpus', `${replaced}.scenario.json`), { force: true });
     for (const f of fresh) {
       if (this.seen[f]) continue;
@@ -91,7 +91,7 @@ class Collector {
     }
     if (this.corpus.has(hash)) return false;
     this.corpus.add(hash);
-    if (this.outDir) writeFileSync(join(this.outDir, 'corpus', `${hash}.scenario.json`), formatScenarioDoc(doc));
+    if (this.outDir) writeFileSync(join(this.outDir, 'corpus', `${hash}.scenario.json`), text);
     return true;
   }
 
@@ -120,7 +120,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
   let done: SessionStats[];
   if (o.workers === 0) {
     const s = new Session(sessionOpts(o.seed, 0), {
-      newInput: (input, hash, fresh, replaced) => col.input(hash, toScenarioDoc(input, hash, 'fuzz corpus entry'), fresh, replaced),
+      newInput: (input, hash, fresh, replaced) => col.input(hash, scenarioText(input, hash, 'fuzz corpus entry'), fresh, replaced),
       finding: (bug) => col.finding(bug.signature, bug.finding.kind, bug.finding.message, findingFile(bug), o.print),
     });
     const tick = (st: SessionStats): void => {
@@ -187,7 +187,7 @@ function runWorker(o: CampaignOptions, k: number, opts: SessionOptions, col: Col
         if (m.type === 'done') final = m['stats'] as SessionStats;
       } else if (m.type === 'input') {
         const replaced = m['replaced'] as string | undefined; // a shorter copy of an entry: nothing new for the other workers
-        if (col.input(m['hash'] as string, m['doc'] as Record<string, unknown>, m['fresh'] as number[], replaced) && !replaced) broadcast(k, m['doc']);
+        if (col.input(m['hash'] as string, m['text'] as string, m['fresh'] as number[], replaced) && !replaced) broadcast(k, m['text'] as string);
       } else if (m.type === 'finding') {
         col.finding(m['signature'] as string, m['kind'] as string, m['message'] as string, m['file'] as { name: string; text: string }, o.print);
       }
@@ -207,8 +207,8 @@ function runWorker(o: CampaignOptions, k: number, opts: SessionOptions, col: Col
 
 const workers = new Map<number, Worker>();
 
-function broadcast(from: number, doc: unknown): void {
-  for (const [k, w] of workers) if (k !== from) w.postMessage({ type: 'import', doc });
+function broadcast(from: number, text: string): void {
+  for (const [k, w] of workers) if (k !== from) w.postMessage({ type: 'import', text });
 }
 
 /** Saves the input a hung worker was running as a `hang` finding. */
@@ -221,6 +221,6 @@ function saveHang(heartbeat: SharedArrayBuffer, hangMs: number, col: Collector, 
     return;
   }
   const name = `hang-${inputHash(input)}`;
-  const doc = toScenarioDoc(input, name, `fuzz finding (hang): ${message}`, { finding: { kind: 'hang', step: -1, message } });
-  col.finding(`hang: ${name}`, 'hang', message, { name: `${name}.scenario.json`, text: formatScenarioDoc(doc) }, print);
+  const text = scenarioText(input, name, `fuzz finding (hang): ${message}`, { finding: { kind: 'hang', step: -1, message } });
+  col.finding(`hang: ${name}`, 'hang', message, { name: `${name}.scenario.json`, text }, print);
 }

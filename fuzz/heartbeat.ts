@@ -6,13 +6,14 @@
  * thread can save an input that hangs.
  *
  * Recording runs before every execution, so it joins each step's kept
- * JSON (input.ts `stepJsonText`, which inputHash shares): a
- * mutant shares most of its step objects with its parent (fuzz/mutate.ts
- * copies the array, not the steps). Writing the whole document anew cost
- * 50-60 us per mutant (~105 steps, loaded machine), joining kept JSON
- * ~28 us: a few percent of an execution.
+ * JSON (input.ts `scenarioText`, from `stepJsonText`, which inputHash
+ * shares): a mutant shares most of its step objects with its parent
+ * (fuzz/mutate.ts copies the array, not the steps). Writing the whole
+ * document anew cost 50-60 us per mutant (~105 steps, loaded machine),
+ * joining kept JSON 20-30 us: still 7% of a campaign worker's time, the
+ * price of saving any input that hangs.
  */
-import { fromScenarioDoc, stepJsonText, toScenarioDoc, type FuzzInput } from './input.js';
+import { fromScenarioDoc, scenarioText, type FuzzInput } from './input.js';
 
 const HEADER_BYTES = 8;
 
@@ -37,18 +38,10 @@ export class HeartbeatWriter {
    * input too long for the buffer is recorded as none (length 0).
    */
   record(input: FuzzInput): void {
-    const text = this.scenarioJson(input);
+    const text = scenarioText(input, 'hang', '');
     const { read, written } = this.encoder.encodeInto(text, this.bytes);
     Atomics.store(this.words, 1, read === text.length ? written : 0);
     Atomics.add(this.words, 0, 1);
-  }
-
-  /** `JSON.stringify(toScenarioDoc(input, 'hang', ''))`, from each step's kept JSON (about half the cost). */
-  private scenarioJson(input: FuzzInput): string {
-    const head = JSON.stringify(toScenarioDoc({ ...input, steps: [] }, 'hang', ''));
-    const steps = new Array<string>(input.steps.length);
-    for (let i = 0; i < steps.length; i++) steps[i] = stepJsonText(input.steps[i]!);
-    return `${head.slice(0, -']}'.length)}${steps.join(',')}]}`;
   }
 }
 

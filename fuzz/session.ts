@@ -8,7 +8,7 @@ import { loadCoreFromSync } from '../host/src/core/load.js';
 import { coreProbesHit } from './coverage.js';
 import { Engine, type EngineEvents, type FoundBug } from './engine.js';
 import { loadFuzzModule } from './execute.js';
-import { formatScenarioDoc, shrinkRam, toScenarioDoc, type FuzzInput } from './input.js';
+import { scenarioText, shrinkRam, type FuzzInput } from './input.js';
 import { loadInputs, withVmmVariants } from './seeds.js';
 
 /** What a session needs. */
@@ -45,10 +45,10 @@ export interface SessionStats {
 /** A finding as a scenario file: name and contents. */
 export function findingFile(bug: FoundBug): { name: string; text: string } {
   const name = `${bug.finding.kind}-${hashOf(bug.signature)}`;
-  const doc = toScenarioDoc(bug.input, name, `fuzz finding (${bug.finding.kind}) at step ${bug.finding.step}: ${bug.finding.message}`, {
+  const text = scenarioText(bug.input, name, `fuzz finding (${bug.finding.kind}) at step ${bug.finding.step}: ${bug.finding.message}`, {
     finding: { ...bug.finding, signature: bug.signature },
   });
-  return { name: `${name}.scenario.json`, text: formatScenarioDoc(doc) };
+  return { name: `${name}.scenario.json`, text };
 }
 
 function hashOf(s: string): string {
