@@ -10,8 +10,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { FEATURE_SPACE, HOST_FEATURE_BASE, VMM_FEATURE_BASE } from './coverage.js';
-import { heartbeatCount, heartbeatInput, newHeartbeat } from './heartbeat.js';
-import { inputHash, scenarioText } from './input.js';
+import { askHungInput, heartbeatCount, newHeartbeat } from './heartbeat.js';
+import { inputHash, scenarioText, type FuzzInput } from './input.js';
 import { findingFile, Session, type SessionOptions, type SessionStats } from './session.js';
 import type { WorkerInit } from './worker.js';
 
@@ -169,14 +169,18 @@ function runWorker(o: CampaignOptions, k: number, opts: SessionOptions, col: Col
     let lastBeat = -1;
     let lastChange = performance.now();
     let final: SessionStats | undefined;
+    let hung = false;
     const watchdog = setInterval(() => {
       const b = heartbeatCount(heartbeat);
       if (b !== lastBeat) {
         lastBeat = b;
         lastChange = performance.now();
-      } else if (b > 0 && performance.now() - lastChange > hangMs) {
-        saveHang(heartbeat, hangMs, col, o.print);
-        void worker.terminate();
+      } else if (b > 0 && !hung && performance.now() - lastChange > hangMs) {
+        hung = true; // ask once, then end it
+        void askHungInput(worker).catch(() => undefined).then((input) => {
+          saveHang(input, hangMs, col, o.print);
+          return worker.terminate();
+        });
       }
     }, 250);
     // The session stops itself at timeMs; one still busy (a long minimization) is ended shortly after.
@@ -211,12 +215,11 @@ function broadcast(from: number, text: string): void {
   for (const [k, w] of workers) if (k !== from) w.postMessage({ type: 'import', text });
 }
 
-/** Saves the input a hung worker was running as a `hang` finding. */
-function saveHang(heartbeat: SharedArrayBuffer, hangMs: number, col: Collector, print?: (l: string) => void): void {
+/** Saves the input a hung worker was running (askHungInput) as a `hang` finding. */
+function saveHang(input: FuzzInput | undefined, hangMs: number, col: Collector, print?: (l: string) => void): void {
   const message = `an execution ran longer than ${hangMs} ms`;
-  const input = heartbeatInput(heartbeat);
   if (!input) {
-    const why = `${message}; its input was too long for the heartbeat buffer`;
+    const why = `${message}; the worker did not say which input it was running`;
     col.finding('hang: unrecorded input', 'hang', why, { name: 'hang-unrecorded-input.txt', text: `${why}\n` }, print);
     return;
   }

@@ -1,63 +1,80 @@
 /**
  * A worker's heartbeat (fuzz/worker.ts -> fuzz/campaign.ts): a
- * SharedArrayBuffer the main thread can read while the worker is stuck in
- * a step. Word 0 counts executions; word 1 is the byte length of the
- * current input's scenario JSON, which follows from byte 8, so the main
- * thread can save an input that hangs.
+ * SharedArrayBuffer whose word 0 counts the worker's executions, which the
+ * main thread reads while the worker is stuck in a step.
  *
- * Recording runs before every execution, so it joins each step's kept
- * JSON (input.ts `scenarioText`, from `stepJsonText`, which inputHash
- * shares): a mutant shares most of its step objects with its parent
- * (fuzz/mutate.ts copies the array, not the steps). Writing the whole
- * document anew cost 50-60 us per mutant (~105 steps, loaded machine),
- * joining kept JSON 20-30 us: still 7% of a campaign worker's time, the
- * price of saving any input that hangs.
+ * The input running now is kept by reference (`HeartbeatWriter.record`),
+ * and the main thread asks for it only when the count stops moving
+ * (`askHungInput`): through the inspector protocol, whose messages V8 runs
+ * at interrupts, inside a JavaScript or a WebAssembly loop too. Writing
+ * every input's scenario text into the buffer instead cost 7% of a
+ * campaign worker's time (20-30 us per execution), for the rare hang.
  */
+import { Session } from 'node:inspector/promises';
+import type { Worker } from 'node:worker_threads';
 import { fromScenarioDoc, scenarioText, type FuzzInput } from './input.js';
 
-const HEADER_BYTES = 8;
+/** The worker global that gives the running input's scenario text (or null before the first). */
+const HUNG_INPUT_TEXT = '__viommuFuzzRunningInputText';
 
-/** A heartbeat buffer with room for `inputBytes` of scenario JSON. */
-export function newHeartbeat(inputBytes = 1 << 20): SharedArrayBuffer {
-  return new SharedArrayBuffer(HEADER_BYTES + inputBytes);
+/** A heartbeat buffer. */
+export function newHeartbeat(): SharedArrayBuffer {
+  return new SharedArrayBuffer(4);
 }
 
-/** The worker's side: counts executions and records the current input. */
+/** The worker's side: counts executions and keeps the current input for `askHungInput`. */
 export class HeartbeatWriter {
-  private readonly words: Int32Array;
-  private readonly bytes: Uint8Array;
-  private readonly encoder = new TextEncoder();
+  private readonly count: Int32Array;
+  private current: FuzzInput | undefined;
 
   constructor(buffer: SharedArrayBuffer) {
-    this.words = new Int32Array(buffer, 0, 2);
-    this.bytes = new Uint8Array(buffer, HEADER_BYTES);
+    this.count = new Int32Array(buffer, 0, 1);
+    (globalThis as Record<string, unknown>)[HUNG_INPUT_TEXT] = (): string | null => (this.current ? scenarioText(this.current, 'hang', '') : null);
   }
 
-  /**
-   * Records `input` as the one running now and counts an execution. An
-   * input too long for the buffer is recorded as none (length 0).
-   */
+  /** Records `input` as the one running now and counts an execution. */
   record(input: FuzzInput): void {
-    const text = scenarioText(input, 'hang', '');
-    const { read, written } = this.encoder.encodeInto(text, this.bytes);
-    Atomics.store(this.words, 1, read === text.length ? written : 0);
-    Atomics.add(this.words, 0, 1);
+    this.current = input;
+    Atomics.add(this.count, 0, 1);
   }
 }
 
 /** What the main thread reads: executions so far. */
 export function heartbeatCount(buffer: SharedArrayBuffer): number {
-  return Atomics.load(new Int32Array(buffer, 0, 2), 0);
+  return Atomics.load(new Int32Array(buffer, 0, 1), 0);
 }
 
-/** The JSON text of the input the worker recorded last, or undefined when it recorded none (or one too long for the buffer). */
-export function heartbeatText(buffer: SharedArrayBuffer): string | undefined {
-  const len = Atomics.load(new Int32Array(buffer, 0, 2), 1);
-  return len === 0 ? undefined : new TextDecoder().decode(new Uint8Array(buffer, HEADER_BYTES, len).slice());
-}
-
-/** The input the worker recorded last, or undefined (see heartbeatText). */
-export function heartbeatInput(buffer: SharedArrayBuffer): FuzzInput | undefined {
-  const text = heartbeatText(buffer);
-  return text === undefined ? undefined : fromScenarioDoc(JSON.parse(text));
+/**
+ * The input worker `worker` (a HeartbeatWriter's thread) is running now,
+ * asked through the inspector while it is stuck; undefined when it has
+ * none, or gives no answer within `timeoutMs`.
+ */
+export async function askHungInput(worker: Worker, timeoutMs = 5000): Promise<FuzzInput | undefined> {
+  const session = new Session();
+  session.connect();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const sessionId = new Promise<string>((resolve) => {
+      // workerId counts per session; the title names the thread ("[worker 3]").
+      session.on('NodeWorker.attachedToWorker', ({ params }) => { if (params.workerInfo.title.startsWith(`[worker ${worker.threadId}]`)) resolve(params.sessionId); });
+    });
+    const text = new Promise<string | null>((resolve) => {
+      session.on('NodeWorker.receivedMessageFromWorker', ({ params }) => {
+        const reply = JSON.parse(params.message) as { id?: number; result?: { result?: { value?: string | null } } };
+        if (reply.id === 1) resolve(reply.result?.result?.value ?? null);
+      });
+    });
+    const ask = async (): Promise<string | null> => {
+      await session.post('NodeWorker.enable', { waitForDebuggerOnStart: false });
+      const message = JSON.stringify({ id: 1, method: 'Runtime.evaluate', params: { expression: `globalThis.${HUNG_INPUT_TEXT}?.() ?? null`, returnByValue: true } });
+      await session.post('NodeWorker.sendMessageToWorker', { sessionId: await sessionId, message });
+      return text;
+    };
+    const timeout = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), timeoutMs); });
+    const answer = await Promise.race([ask(), timeout]);
+    return answer === null ? undefined : fromScenarioDoc(JSON.parse(answer));
+  } finally {
+    clearTimeout(timer);
+    session.disconnect();
+  }
 }

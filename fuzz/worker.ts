@@ -5,8 +5,8 @@
  * Messages out: `stats`, `input` (a new corpus entry), `finding`, `done`.
  * Messages in: `import` (a corpus entry of another worker, as scenario file text). The session
  * stops itself at its time limit; the main thread ends a worker that does not.
- * `workerData.heartbeat` (fuzz/heartbeat.ts) counts executions and holds
- * the current input, so the main thread can save an input that hangs.
+ * `workerData.heartbeat` (fuzz/heartbeat.ts) counts executions; the
+ * current input is kept for the main thread to ask for when one hangs.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { HeartbeatWriter } from './heartbeat.js';
