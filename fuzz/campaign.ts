@@ -29,6 +29,9 @@ export interface CampaignOptions extends Omit<SessionOptions, 'seed'> {
   readonly progressMs?: number;
 }
 
+/** The figures of a worker that reported none. */
+const NO_STATS: SessionStats = { execs: 0, corpus: 0, coreProbes: 0, coreProbeTotal: 0, hostFeatures: 0, findings: 0, seedsRun: 0, seedsTotal: 0 };
+
 /** A worker still running this long after the time limit (e.g. minimizing a finding) is ended; its last figures count. */
 const STOP_GRACE_MS = 3000;
 
@@ -202,7 +205,7 @@ function runWorker(o: CampaignOptions, k: number, opts: SessionOptions, col: Col
       clearInterval(watchdog);
       if (stopTimer) clearTimeout(stopTimer);
       workers.delete(k);
-      const last = final ?? stats.get(k);
+      const last = final ?? stats.get(k) ?? (hung ? NO_STATS : undefined); // a worker ended for a hang before its first report counts nothing
       if (last) resolve(last);
       else reject(new Error(`worker ${k} ended before reporting`));
     });

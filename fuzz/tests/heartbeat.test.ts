@@ -4,6 +4,8 @@
  * WebAssembly loop through the inspector; and input.ts scenarioText, the
  * text every input is sent and saved as.
  */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -69,6 +71,29 @@ describe('fuzz heartbeat', () => {
       await worker.terminate();
     }
   });
+
+  it('a campaign saves the input of a worker that stops counting for longer than hangMs, ends it, and finishes', async () => {
+    // Snapshots of a 2 GiB machine (a write near its top keeps the fuzzer from shrinking its RAM): an execution spans
+    // the watchdog's 250 ms ticks, which with hangMs 1 is a hang (the model never stalls on its own).
+    const dir = mkdtempSync(join(tmpdir(), 'viommu-hang-'));
+    try {
+      const slow = {
+        format: 'viommu-scenario/1', name: 'slow', description: 'snapshots of a 2 GiB machine',
+        machine: { profile: 'default', ram_mib: 2048, iommu: { scalable_mode: false, caching_mode: false, aw_bits: 39 }, devices: [{ bdf: '00:03.0', kind: 'dma-test' }] },
+        steps: [{ op: 'mem.write', gpa: '0x7ff00000', u64: ['0x1'] }, ...Array.from({ length: 6 }, () => ({ op: 'snapshot' }))],
+      };
+      writeFileSync(join(dir, 'slow.scenario.json'), JSON.stringify(slow));
+      const { runCampaign } = await import(dist('campaign.js')) as typeof import('../campaign.js');
+      const r = await runCampaign({ seed: 1, workers: 1, timeMs: 20_000, hangMs: 1, stepBudgetMs: 60_000, hostCoverage: false, seedDirs: [dir], outDir: join(dir, 'out') });
+      const hang = r.findings.find((f) => f.kind === 'hang')!;
+      expect(hang.message).toBe('an execution ran longer than 1 ms');
+      const saved = JSON.parse(readFileSync(hang.file!, 'utf8')) as typeof slow;
+      expect(saved.machine.ram_mib).toBe(2048);
+      expect(saved.steps).toEqual(slow.steps);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('scenarioText is the scenario file text of an input, with extra fields and with no steps', () => {
     const extra = { finding: { kind: 'hang', step: -1, message: 'm "quoted"' } };
