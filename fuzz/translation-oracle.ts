@@ -233,24 +233,31 @@ export class TranslationOracle {
    * either way.
    */
   private walk<T>(key: number, fn: () => T): T {
-    const answers = this.answers;
-    if (!answers) return fn();
+    return this.answers ? this.kept(this.answers, key, fn).value : fn();
+  }
+
+  /** `fn()`'s answer with the words it read: the one kept under `key` when they still read the same (its pages count as read), else a new one, kept. */
+  private kept<T>(answers: Map<number, Answer<unknown>>, key: number, fn: () => T): Answer<T> {
     const kept = answers.get(key) as Answer<T> | undefined;
     if (kept && stillHolds(kept, this.machine.ram)) {
       const pages = kept.pages;
       for (let i = 0; i < pages.length; i++) this.tablePages.add(pages[i]!);
-      return kept.value;
+      return kept;
     }
+    const answer = this.recorded(fn);
+    this.store!.keep(answers, key, answer);
+    return answer;
+  }
+
+  /** `fn()`, a walk over `refMem`, with the words it read. */
+  private recorded<T>(fn: () => T): Answer<T> {
     const rec = new WalkRecorder(this.machine.ram);
     this.recorder = rec;
-    let value: T;
     try {
-      value = fn();
+      return rec.answer(fn());
     } finally {
       this.recorder = undefined;
     }
-    this.store!.keep(answers, key, rec.answer(value));
-    return value;
   }
 
   /**
@@ -268,21 +275,10 @@ export class TranslationOracle {
 
   /** The DID caches would tag `sid`'s entries with (VT-d §9.1-§9.6 layouts), or undefined without a present chain. */
   private domainOf(sid: number): number | undefined {
-    if (!this.answers) {
-      const rec = new WalkRecorder(this.machine.ram);
-      this.recorder = rec;
-      try {
-        const did = this.readDomain(sid);
-        this.lookups.set(sid, rec.answer(did));
-        return did;
-      } finally {
-        this.recorder = undefined;
-      }
-    }
-    const did = this.walk(-1 - sid, () => this.readDomain(sid));
-    const kept = this.answers.get(-1 - sid) as Answer<number | undefined> | undefined;
-    if (kept) this.lookups.set(sid, kept);
-    return did;
+    const read = (): number | undefined => this.readDomain(sid);
+    const a = this.answers ? this.kept(this.answers, -1 - sid, read) : this.recorded(read);
+    this.lookups.set(sid, a);
+    return a.value;
   }
 
   private readDomain(sid: number): number | undefined {

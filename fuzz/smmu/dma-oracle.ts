@@ -75,19 +75,12 @@ export class SmmuDmaOracle {
   /**
    * Guest RAM [gpa, gpa + len) was written (a step, an event record or MSI
    * the SMMU wrote, a device's DMA): the caches stop being known clean when
-   * it may hold a structure they cached. `gpa` is below 2^53 (RAM).
+   * it may hold a structure they cached, and a full invalidation must come
+   * after it (checked when they are already unclean too: a TLBI_NSNH_ALL
+   * consumed before an entry was cached, and before its table changed,
+   * does not drop it). `gpa` is below 2^53 (RAM).
    */
   written(gpa: number, len: number): void {
-    this.wrote(gpa, len);
-  }
-
-  /**
-   * A write that may reach a structure the SMMU read: the caches are not
-   * known clean, and a full invalidation must come after it (checked when
-   * they are already unclean too: a TLBI_NSNH_ALL consumed before an entry
-   * was cached, and before its table changed, does not drop it).
-   */
-  private wrote(gpa: number, len: number): void {
     if (this.readUnknown) { this.dirty(); return; }
     if (this.readPages.size === 0) return;
     const last = Math.floor((gpa + Math.max(len, 1) - 1) / PAGE);
@@ -135,7 +128,7 @@ export class SmmuDmaOracle {
     if (s.op === 'dma.write') {
       // The device wrote (at most) where the tables map its pieces; where they cannot tell, anywhere.
       for (const p of pieces) {
-        if (p.ref.kind === 'map') this.wrote(Number(p.ref.pa), p.n);
+        if (p.ref.kind === 'map') this.written(Number(p.ref.pa), p.n);
         else if (p.ref.kind === 'unknown') this.dirty();
       }
     }

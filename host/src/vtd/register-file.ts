@@ -176,11 +176,11 @@ export class RegisterFile {
    * rest reads 0), as QEMU splits it.
    */
   read64(offset: number): number {
-    if (this.lastDwordOnly(offset)) {
-      this.readHigh = 0;
-      return this.readDword(offset >>> 2);
-    }
     if (!this.aligned(offset, 8)) {
+      if (this.lastDwordOnly(offset)) {
+        this.readHigh = 0;
+        return this.readDword(offset >>> 2);
+      }
       this.log(`ignored 8-byte read at offset ${hex(offset)}`);
       this.readHigh = 0;
       return 0;
@@ -206,13 +206,13 @@ export class RegisterFile {
    * is written, as QEMU splits it.
    */
   write64(offset: number, lo: number, hi: number): void {
-    if (this.lastDwordOnly(offset)) {
-      this.log(`8-byte write at offset ${hex(offset)}: its upper dword is past the register block, ignored`);
-      this.writeDword(offset >>> 2, lo >>> 0);
-      return;
-    }
     if (!this.aligned(offset, 8)) {
-      this.log(`ignored 8-byte write at offset ${hex(offset)}`);
+      if (this.lastDwordOnly(offset)) {
+        this.log(`8-byte write at offset ${hex(offset)}: its upper dword is past the register block, ignored`);
+        this.writeDword(offset >>> 2, lo >>> 0);
+      } else {
+        this.log(`ignored 8-byte write at offset ${hex(offset)}`);
+      }
       return;
     }
     const d = offset >>> 2;
